@@ -1,0 +1,64 @@
+# callpath — the two commands a newcomer runs are `make run` and `make test`.
+# Every target bootstraps what it needs: .venv from pyproject.toml, npm packages for the
+# snippet build, and Debian's chromium for the browser tests.
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 8000
+DB ?= var/callpath.db
+export CALLPATH_DATABASE_URL ?= sqlite:///$(DB)
+
+.PHONY: run test lint format bench venv snippet chromium clean
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $@
+
+node_modules/.installed: package.json
+	npm install --no-audit --no-fund --loglevel=error
+	touch $@
+
+snippet: snippet/dist/dni.min.js
+
+snippet/dist/dni.min.js: snippet/dni.js node_modules/.installed
+	mkdir -p snippet/dist
+	npx --no-install terser snippet/dni.js --compress passes=2 --mangle --ecma 2017 -o $@
+	@printf 'dni.min.js: %s bytes, %s gzipped\n' "$$(wc -c < $@)" "$$(gzip -9c $@ | wc -c)"
+
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "installing Debian's chromium for the browser tests"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+
+run: venv snippet
+	mkdir -p $(dir $(DB))
+	$(BIN)/callpath demo --url http://$(HOST):$(PORT)
+	@echo ""
+	@echo "  Open http://$(HOST):$(PORT)/examples/  (Ctrl-C stops the server)"
+	@echo ""
+	$(BIN)/callpath serve --host $(HOST) --port $(PORT)
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy pool attribution
+
+format: venv
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+test: venv snippet chromium lint
+	$(BIN)/pytest
+
+bench: venv snippet chromium
+	$(PY) -m bench
+
+clean:
+	rm -rf $(VENV) node_modules var .pytest_cache .mypy_cache .ruff_cache

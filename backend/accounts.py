@@ -1,0 +1,110 @@
+"""Advertisers, sites, target numbers and users: the configuration records."""
+
+from __future__ import annotations
+
+import orjson
+
+from backend.auth import hash_password, new_api_token
+from pool.store import Tx
+
+
+async def create_advertiser(tx: Tx, name: str, now_ms: int) -> int:
+    """A new advertiser."""
+    advertiser_id: int = await tx.fetchval(
+        "INSERT INTO advertisers (name, created_ms) VALUES (:n, :t) RETURNING id",
+        {"n": name, "t": now_ms},
+    )
+    return advertiser_id
+
+
+async def create_site(
+    tx: Tx,
+    *,
+    advertiser_id: int,
+    site_key: str,
+    name: str,
+    domains: list[str],
+    country: str = "JP",
+    timezone: str = "Asia/Tokyo",
+    now_ms: int,
+) -> int:
+    """A new site: one snippet key and the hostnames allowed to use it."""
+    site_id: int = await tx.fetchval(
+        "INSERT INTO sites (advertiser_id, site_key, name, domains, country, timezone,"
+        " created_ms) VALUES (:a, :k, :n, :d, :c, :tz, :t) RETURNING id",
+        {
+            "a": advertiser_id,
+            "k": site_key,
+            "n": name,
+            "d": orjson.dumps(domains).decode(),
+            "c": country,
+            "tz": timezone,
+            "t": now_ms,
+        },
+    )
+    return site_id
+
+
+async def add_target(tx: Tx, *, site_id: int, number: str, label: str, now_ms: int) -> int:
+    """A business number shown on the site (E.164), to be swapped for tracking numbers."""
+    target_id: int = await tx.fetchval(
+        "INSERT INTO targets (site_id, number, label, created_ms) VALUES (:s, :n, :l, :t)"
+        " RETURNING id",
+        {"s": site_id, "n": number, "l": label, "t": now_ms},
+    )
+    return target_id
+
+
+async def create_user(
+    tx: Tx,
+    *,
+    email: str,
+    password: str,
+    role: str = "member",
+    advertiser_id: int | None = None,
+    now_ms: int,
+) -> int:
+    """A dashboard user; ``role`` is 'admin' (every advertiser) or 'member' (one)."""
+    if role not in {"admin", "member"}:
+        raise ValueError(f"unknown role {role!r}")
+    if role == "member" and advertiser_id is None:
+        raise ValueError("a member belongs to one advertiser")
+    user_id: int = await tx.fetchval(
+        "INSERT INTO users (email, password_hash, role, advertiser_id, can_see_callers,"
+        " created_ms) VALUES (:e, :h, :r, :a, :c, :t) RETURNING id",
+        {
+            "e": email.lower(),
+            "h": hash_password(password),
+            "r": role,
+            "a": advertiser_id,
+            "c": int(role == "admin"),
+            "t": now_ms,
+        },
+    )
+    return user_id
+
+
+async def create_api_token(
+    tx: Tx,
+    *,
+    user_id: int,
+    advertiser_id: int | None,
+    name: str,
+    now_ms: int,
+    can_see_callers: bool = False,
+) -> str:
+    """A new API token for a user; the token is returned once and only its hash is kept."""
+    token, digest = new_api_token()
+    await tx.execute(
+        "INSERT INTO api_tokens (user_id, advertiser_id, name, token_hash, can_see_callers,"
+        " created_ms) VALUES (:u, :a, :n, :h, :c, :t)",
+        {
+            "u": user_id,
+            "a": advertiser_id,
+            "n": name,
+            "h": digest,
+            "c": int(can_see_callers),
+            "t": now_ms,
+        },
+    )
+    return token

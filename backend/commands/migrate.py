@@ -1,0 +1,34 @@
+"""``callpath migrate``: apply pending schema migrations."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("migrate", help="apply pending database migrations")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from backend.commands import settings_from
+    from backend.storage import open_database
+    from backend.storage.migrations import apply_migrations
+
+    settings = settings_from(args)
+
+    async def work() -> None:
+        db = await open_database(settings.database_url, migrate=False)
+        try:
+            ran = await apply_migrations(db)
+        finally:
+            await db.close()
+        if ran:
+            for m in ran:
+                print(f"applied {m.version:04d} {m.name}")
+        else:
+            print("nothing to apply: the schema is up to date")
+
+    asyncio.run(work())
+    return 0

@@ -1,0 +1,58 @@
+"""Reading bounded input from requests."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+
+from backend.errors import ApiError
+
+
+async def read_body(request: Request, max_bytes: int) -> bytes:
+    """The request body, refused with 413 past ``max_bytes`` without reading it all."""
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        if not declared.isdigit():
+            raise ApiError(400, "bad_request", "Content-Length is not a number.")
+        if int(declared) > max_bytes:
+            raise ApiError(413, "payload_too_large", f"Body is larger than {max_bytes} bytes.")
+    chunks = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > max_bytes:
+            raise ApiError(413, "payload_too_large", f"Body is larger than {max_bytes} bytes.")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def read_json_object(request: Request, max_bytes: int) -> dict[str, Any]:
+    """A JSON object body (sent as text/plain or application/json), bounded in size."""
+    body = await read_body(request, max_bytes)
+    if not body.strip():
+        raise ApiError(400, "bad_request", "Body is empty; a JSON object is expected.")
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise ApiError(400, "malformed_json", f"Body is not valid JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ApiError(400, "bad_request", "Body must be a JSON object.")
+    return data
+
+
+def string_field(data: dict[str, Any], name: str, *, max_len: int, required: bool = False) -> str:
+    """A string field of a JSON body, bounded; missing optional fields read as ''."""
+    value = data.get(name)
+    if value is None:
+        if required:
+            raise ApiError(422, "invalid", f"Field {name!r} is required.", field=name)
+        return ""
+    if not isinstance(value, str):
+        raise ApiError(422, "invalid", f"Field {name!r} must be a string.", field=name)
+    if len(value) > max_len:
+        raise ApiError(
+            422, "invalid", f"Field {name!r} is longer than {max_len} characters.", field=name
+        )
+    return value

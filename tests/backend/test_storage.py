@@ -1,0 +1,104 @@
+"""The SQLite store: one writer, units of work, migrations."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from backend.storage import SQLiteDatabase, open_database
+from backend.storage.migrations import all_migrations, applied, apply_migrations, pending
+
+
+async def _schema(db: SQLiteDatabase) -> list[tuple[str, str]]:
+    rows = await db.fetchall("SELECT name, sql FROM sqlite_master ORDER BY name")
+    return [(r["name"], r["sql"] or "") for r in rows]
+
+
+async def test_200_concurrent_write_units_all_commit(tmp_path: Path) -> None:
+    db = await open_database(f"sqlite:///{tmp_path / 'w.db'}")
+    try:
+        await db.execute("CREATE TABLE counter (id INTEGER PRIMARY KEY, n INTEGER)")
+        await db.execute("INSERT INTO counter (id, n) VALUES (1, 0)")
+
+        async def unit(i: int) -> None:
+            async with db.write() as tx:
+                n = await tx.fetchval("SELECT n FROM counter WHERE id = 1")
+                await asyncio.sleep(0)  # let other units try to interleave
+                await tx.execute("UPDATE counter SET n = :n WHERE id = 1", {"n": n + 1})
+                await tx.execute(
+                    "INSERT INTO advertisers (name, created_ms) VALUES (:n, 0)", {"n": f"a{i}"}
+                )
+
+        results = await asyncio.gather(*(unit(i) for i in range(200)), return_exceptions=True)
+        assert [r for r in results if isinstance(r, BaseException)] == []
+        assert await db.fetchval("SELECT n FROM counter WHERE id = 1") == 200
+        assert await db.fetchval("SELECT COUNT(*) FROM advertisers") == 200
+    finally:
+        await db.close()
+
+
+async def test_two_processes_worth_of_writers_wait_instead_of_failing(tmp_path: Path) -> None:
+    # Two Database objects on one file stand for the server and the CLI writing at once.
+    url = f"sqlite:///{tmp_path / 'two.db'}"
+    first, second = await open_database(url), await open_database(url)
+    try:
+
+        async def unit(db: SQLiteDatabase, i: int) -> None:
+            async with db.write() as tx:
+                await tx.execute(
+                    "INSERT INTO advertisers (name, created_ms) VALUES (:n, 0)", {"n": str(i)}
+                )
+
+        await asyncio.gather(*(unit(first if i % 2 else second, i) for i in range(100)))
+        assert await first.fetchval("SELECT COUNT(*) FROM advertisers") == 100
+    finally:
+        await first.close()
+        await second.close()
+
+
+async def test_a_failed_unit_rolls_back_entirely(db: SQLiteDatabase) -> None:
+    with pytest.raises(RuntimeError):
+        async with db.write() as tx:
+            await tx.execute("INSERT INTO advertisers (name, created_ms) VALUES ('x', 0)")
+            raise RuntimeError("boom")
+    assert await db.fetchval("SELECT COUNT(*) FROM advertisers") == 0
+    # The writer is usable afterwards.
+    await db.execute("INSERT INTO advertisers (name, created_ms) VALUES ('y', 0)")
+    assert await db.fetchval("SELECT COUNT(*) FROM advertisers") == 1
+
+
+async def test_migrations_applied_twice_change_nothing(tmp_path: Path) -> None:
+    db = await open_database(f"sqlite:///{tmp_path / 'm.db'}", migrate=False)
+    try:
+        assert [m.version for m in await pending(db)] == [m.version for m in all_migrations()]
+        first = await apply_migrations(db)
+        assert first, "a fresh database has migrations to apply"
+        schema = await _schema(db)
+        versions = await applied(db)
+        assert await apply_migrations(db) == []
+        assert await _schema(db) == schema
+        assert await applied(db) == versions
+        assert await pending(db) == []
+    finally:
+        await db.close()
+
+
+async def test_wal_mode_and_readers_are_read_only(db: SQLiteDatabase) -> None:
+    assert await db.fetchval("PRAGMA journal_mode") == "wal"
+    with pytest.raises(Exception, match=r"readonly|read-only|attempt to write"):
+        await db.fetchall("INSERT INTO advertisers (name, created_ms) VALUES ('z', 0)")
+
+
+async def test_iterate_streams_rows(db: SQLiteDatabase) -> None:
+    async with db.write() as tx:
+        await tx.executemany(
+            "INSERT INTO advertisers (name, created_ms) VALUES (:n, 0)",
+            [{"n": f"a{i}"} for i in range(1234)],
+        )
+    names = [
+        row["name"]
+        async for row in db.iterate("SELECT name FROM advertisers ORDER BY id", batch=100)
+    ]
+    assert len(names) == 1234 and names[0] == "a0" and names[-1] == "a1233"

@@ -1,0 +1,79 @@
+"""The snippet's endpoints against the demo site."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from backend.storage import SQLiteDatabase
+
+
+async def _session(client: httpx.AsyncClient, token: str = "") -> httpx.Response:
+    body = {
+        "site": "demo",
+        "url": "http://127.0.0.1/examples/?gclid=abc",
+        "referrer": "",
+        "token": token,
+    }
+    return await client.post("/v1/session", json=body)
+
+
+async def test_a_visit_gets_one_number_per_target(client: httpx.AsyncClient, demo: Any) -> None:
+    r = await _session(client)
+    assert r.status_code == 200
+    data = r.json()
+    targets = {t["number"]: t["tracking_numbers"] for t in demo["targets"]}
+    assert {s["target"] for s in data["swaps"]} == set(targets)
+    for swap in data["swaps"]:
+        assert swap["number"] in targets[swap["target"]]
+    jp = next(s for s in data["swaps"] if s["target"] == "+81312345678")
+    assert jp["national"].startswith("050-") and jp["international"].startswith("+81 50-")
+    assert data["ttl"] > 0 and data["heartbeat"] > 0 and data["token"]
+
+
+async def test_the_same_session_keeps_its_numbers(
+    client: httpx.AsyncClient, demo: Any, db: SQLiteDatabase
+) -> None:
+    first = (await _session(client)).json()
+    second = (await _session(client, first["token"])).json()
+    assert first["swaps"] == second["swaps"]
+    assert await db.fetchval("SELECT COUNT(*) FROM sessions") == 1
+    assert await db.fetchval("SELECT COUNT(*) FROM page_views") == 2
+
+
+async def test_heartbeat_extends_then_410_after_release(
+    client: httpx.AsyncClient, demo: Any, db: SQLiteDatabase
+) -> None:
+    token = (await _session(client)).json()["token"]
+    r = await client.post("/v1/heartbeat", json={"token": token})
+    assert r.status_code == 200 and r.json()["ttl"] > 0
+    await db.execute("UPDATE leases SET ended_ms = 1")
+    r = await client.post("/v1/heartbeat", json={"token": token})
+    assert r.status_code == 410
+
+
+async def test_forged_token_starts_a_new_session(
+    client: httpx.AsyncClient, demo: Any, db: SQLiteDatabase
+) -> None:
+    await _session(client, "forged.token")
+    assert await db.fetchval("SELECT COUNT(*) FROM sessions") == 1
+    r = await client.post("/v1/heartbeat", json={"token": "forged.token"})
+    assert r.status_code == 400
+
+
+async def test_unknown_site_is_404(
+    client: httpx.AsyncClient, demo: Any, db: SQLiteDatabase
+) -> None:
+    r = await client.post("/v1/session", json={"site": "nope", "url": "http://x/"})
+    assert r.status_code == 404 and r.json()["error"]["code"] == "unknown_site"
+    assert await db.fetchval("SELECT COUNT(*) FROM sessions") == 0
+
+
+async def test_snippet_is_served_with_etag_and_compression(client: httpx.AsyncClient) -> None:
+    r = await client.get("/dni.js", headers={"accept-encoding": "gzip"})
+    assert r.status_code == 200
+    assert r.headers["content-type"].startswith("application/javascript")
+    etag = r.headers["etag"]
+    again = await client.get("/dni.js", headers={"if-none-match": etag})
+    assert again.status_code == 304

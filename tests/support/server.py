@@ -1,0 +1,117 @@
+"""A real callpath server in a child process, on a free loopback port."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def cli_env(database_url: str, **extra: str) -> dict[str, str]:
+    """Environment for a callpath child process."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CALLPATH_")}
+    env.update(
+        {
+            "CALLPATH_DATABASE_URL": database_url,
+            "CALLPATH_SECRET_KEY": "test-secret",
+            "CALLPATH_LOG_LEVEL": "warning",
+            "PYTHONPATH": str(ROOT),
+        }
+    )
+    env.update(extra)
+    return env
+
+
+def run_cli(*args: str, database_url: str, **extra: str) -> subprocess.CompletedProcess[str]:
+    """Run ``callpath ARGS`` to completion and return what it printed."""
+    return subprocess.run(
+        [sys.executable, "-m", "backend.cli", *args],
+        env=cli_env(database_url, **extra),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+@dataclass
+class Server:
+    """A running ``callpath serve``; :meth:`stop` or :meth:`kill` ends it."""
+
+    database_url: str
+    port: int = field(default_factory=free_port)
+    env_extra: dict[str, str] = field(default_factory=dict)
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 20.0) -> Server:
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "backend.cli",
+                "serve",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+            ],
+            env=cli_env(self.database_url, **self.env_extra),
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                err = self.proc.stderr.read().decode() if self.proc.stderr else ""
+                raise RuntimeError(f"server exited early: {err}")
+            try:
+                if httpx.get(self.url + "/healthz", timeout=1.0).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        self.stop()
+        raise RuntimeError("server did not become healthy in time")
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        self._close()
+
+    def kill(self) -> None:
+        """SIGKILL: the process gets no chance to flush or close anything."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(5)
+        self._close()
+
+    def _close(self) -> None:
+        if self.proc and self.proc.stderr:
+            self.proc.stderr.close()
