@@ -55,3 +55,27 @@ async def crowd(db: SQLiteDatabase) -> dict[str, Any]:
                 now_ms=t,
             )
     return {"site_id": site, "pool_id": pool, "numbers": tracking, "advertiser_id": adv}
+
+
+async def snapshot(db: SQLiteDatabase) -> dict[str, tuple[int, str]]:
+    """Row count and a checksum of every row of every table, to prove nothing changed."""
+    import hashlib
+
+    tables = await db.fetchall(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+        " ORDER BY name"
+    )
+    out = {}
+    for t in tables:
+        rows = await db.fetchall(f'SELECT * FROM "{t["name"]}"')
+        digest = hashlib.sha256(repr(sorted(repr(sorted(r.items())) for r in rows)).encode())
+        out[t["name"]] = (len(rows), digest.hexdigest())
+    return out
+
+
+BROWSER_HEADERS = {
+    "user-agent": "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like"
+    " Gecko) Chrome/131.0.0.0 Safari/537.36",
+    "accept-language": "ja,en-US;q=0.9,en;q=0.8",
+    "content-type": "text/plain;charset=UTF-8",
+}
