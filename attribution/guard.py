@@ -23,7 +23,7 @@ concurrently, so for the instant two of them lease together an address can hold 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
@@ -72,19 +72,32 @@ class _KeyedLocks:
 
 
 async def live_sessions(
-    db: Store, *, site_id: int, ip_hash: str, now_ms: int, besides: int | None = None
+    db: Store,
+    *,
+    site_id: int,
+    ip_hashes: Sequence[str],
+    now_ms: int,
+    besides: int | None = None,
 ) -> int:
-    """Sessions of ``site_id`` from the address hashed to ``ip_hash`` holding a live number.
+    """Sessions of ``site_id`` from one address holding a live number of the site.
 
+    ``ip_hashes`` are the address's hashes under every salt a live session may have been
+    stored with (today's and yesterday's: the salt turns at midnight UTC, leases do not).
     Overflow leases do not count (the overflow number is shared, never drained); nor does
     the session ``besides`` (a returning visit renewing its own lease adds nothing).
     """
+    hashes = [h for h in dict.fromkeys(ip_hashes) if h][:4]
+    if not hashes:
+        hashes = [""]
+    params: dict[str, object] = {f"h{i}": h for i, h in enumerate(hashes)}
+    params.update({"site": site_id, "me": -1 if besides is None else besides, "now": now_ms})
+    placeholders = ", ".join(f":h{i}" for i in range(len(hashes)))
     count = await db.fetchval(
         "SELECT COUNT(DISTINCT l.session_id) FROM sessions s"
         " JOIN leases l ON l.session_id = s.id"
-        " WHERE s.ip_hash = :h AND s.site_id = :site AND s.id <> :me"
+        f" WHERE s.ip_hash IN ({placeholders}) AND s.site_id = :site AND s.id <> :me"
         "   AND l.ended_ms IS NULL AND l.overflow = 0 AND l.expires_ms > :now",
-        {"h": ip_hash, "site": site_id, "me": -1 if besides is None else besides, "now": now_ms},
+        params,
     )
     return int(count or 0)
 
@@ -118,13 +131,19 @@ class FloodGuard:
             yield
 
     async def over_cap(
-        self, db: Store, *, site_id: int, ip_hash: str, now_ms: int, session_id: int | None
+        self,
+        db: Store,
+        *,
+        site_id: int,
+        ip_hashes: Sequence[str],
+        now_ms: int,
+        session_id: int | None,
     ) -> str | None:
         """``"lease_cap"`` when the address already holds as many numbers as it may."""
         cap = self.limits.live_sessions
         if cap <= 0:
             return None
         held = await live_sessions(
-            db, site_id=site_id, ip_hash=ip_hash, now_ms=now_ms, besides=session_id
+            db, site_id=site_id, ip_hashes=ip_hashes, now_ms=now_ms, besides=session_id
         )
         return LEASE_CAP if held >= cap else None

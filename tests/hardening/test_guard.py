@@ -47,16 +47,19 @@ async def test_live_sessions_counts_live_pool_leases_of_the_address(
     other = await _session(db, site, "h2")
     for s in [*mine, other]:
         assert await leases.acquire(db, pool_id=pool, session_id=s, now_ms=t)
-    assert await live_sessions(db, site_id=site, ip_hash="h1", now_ms=t) == 3
-    assert await live_sessions(db, site_id=site, ip_hash="h1", now_ms=t, besides=mine[0]) == 2
-    assert await live_sessions(db, site_id=site, ip_hash="h2", now_ms=t) == 1
-    assert await live_sessions(db, site_id=site + 1, ip_hash="h1", now_ms=t) == 0
+    assert await live_sessions(db, site_id=site, ip_hashes=["h1"], now_ms=t) == 3
+    assert await live_sessions(db, site_id=site, ip_hashes=["h1"], now_ms=t, besides=mine[0]) == 2
+    assert await live_sessions(db, site_id=site, ip_hashes=["h2"], now_ms=t) == 1
+    assert await live_sessions(db, site_id=site + 1, ip_hashes=["h1"], now_ms=t) == 0
+    # Yesterday's hash of the same address counts with today's.
+    assert await live_sessions(db, site_id=site, ip_hashes=["h1", "h2"], now_ms=t) == 4
+    assert await live_sessions(db, site_id=site, ip_hashes=["", "h2", "h2"], now_ms=t) == 1
     # Ended and expired leases hold nothing.
     await db.execute(
         "UPDATE leases SET ended_ms = :t WHERE session_id = :s", {"t": t, "s": mine[0]}
     )
-    assert await live_sessions(db, site_id=site, ip_hash="h1", now_ms=t) == 2
-    assert await live_sessions(db, site_id=site, ip_hash="h1", now_ms=t + 1_800_000) == 0
+    assert await live_sessions(db, site_id=site, ip_hashes=["h1"], now_ms=t) == 2
+    assert await live_sessions(db, site_id=site, ip_hashes=["h1"], now_ms=t + 1_800_000) == 0
 
 
 async def test_over_cap_lets_a_holder_renew(db: SQLiteDatabase, crowd: dict[str, Any]) -> None:
@@ -67,7 +70,7 @@ async def test_over_cap_lets_a_holder_renew(db: SQLiteDatabase, crowd: dict[str,
     for s in held:
         await leases.acquire(db, pool_id=pool, session_id=s, now_ms=t)
     newcomer = await _session(db, site, "h")
-    check = {"site_id": site, "ip_hash": "h", "now_ms": t}
+    check = {"site_id": site, "ip_hashes": ["h"], "now_ms": t}
     assert await guard.over_cap(db, **check, session_id=newcomer) == LEASE_CAP
     assert await guard.over_cap(db, **check, session_id=None) == LEASE_CAP
     assert await guard.over_cap(db, **check, session_id=held[0]) is None
@@ -89,7 +92,7 @@ async def test_lease_slot_makes_check_and_lease_one_step_per_address(
         session_id = await _session(db, site, "flood")
         async with guard.lease_slot("flood"):
             if await guard.over_cap(
-                db, site_id=site, ip_hash="flood", now_ms=t, session_id=session_id
+                db, site_id=site, ip_hashes=["flood"], now_ms=t, session_id=session_id
             ):
                 return False
             return (
@@ -98,5 +101,5 @@ async def test_lease_slot_makes_check_and_lease_one_step_per_address(
 
     results = await asyncio.gather(*(visit() for _ in range(50)))
     assert sum(results) == 3
-    assert await live_sessions(db, site_id=site, ip_hash="flood", now_ms=t) == 3
+    assert await live_sessions(db, site_id=site, ip_hashes=["flood"], now_ms=t) == 3
     assert len(guard._locks) == 0  # nothing left behind
