@@ -10,6 +10,10 @@ One pure ASGI middleware (no response buffering, so streamed exports stay stream
   preflight and carries no cookies; every ``/v1/*`` and ``/dni.js`` answer, errors
   included, says ``Access-Control-Allow-Origin: *`` so the page may read it. No other path
   gets CORS headers from here (the API and dashboard are same-origin only).
+- **Heartbeat rate.** ``/v1/heartbeat`` renews leases, a write each; one address may send
+  :data:`HEARTBEAT_BURST` at once, then :data:`HEARTBEAT_PER_MINUTE` (a page sends one a
+  minute), else 429 ``rate_limited``. Session requests are limited by the ingest
+  pipeline instead, which answers them like any untracked visit.
 - **Headers.** ``X-Content-Type-Options: nosniff`` on every answer, and on machine paths
   ``Cache-Control: no-store`` (answers are per visitor or per caller) and
   ``X-Frame-Options: DENY``, each only when the route did not set its own.
@@ -21,11 +25,16 @@ from starlette.datastructures import Headers, MutableHeaders
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from attribution.netaddr import ip_key
+from attribution.ratelimit import TokenBuckets
 from backend.errors import ApiError, error_body
+from pool.store import now_ms
 
 SNIPPET_PREFIXES = ("/v1/", "/dni.js")
 WEBHOOK_PREFIXES = ("/twilio/", "/webhooks/")
 MACHINE_PREFIXES = ("/v1/", "/api/", "/twilio/", "/webhooks/")
+HEARTBEAT_PER_MINUTE = 120
+HEARTBEAT_BURST = 60
 
 
 def _too_large(limit: int) -> ApiError:
@@ -39,6 +48,7 @@ class PublicEdgeMiddleware:
         self.app = app
         self.max_body_bytes = max_body_bytes
         self.max_webhook_body_bytes = max_webhook_body_bytes
+        self.heartbeats = TokenBuckets(rate_per_s=HEARTBEAT_PER_MINUTE / 60, burst=HEARTBEAT_BURST)
 
     def _limit(self, path: str) -> int | None:
         if path.startswith("/v1/"):
@@ -69,6 +79,13 @@ class PublicEdgeMiddleware:
                     headers["Access-Control-Allow-Origin"] = "*"
             await send(message)
 
+        if path == "/v1/heartbeat" and scope["method"] == "POST":
+            client = scope.get("client")
+            if not self.heartbeats.take(ip_key(client[0] if client else None), now_ms()):
+                body = error_body(429, "rate_limited", "Too many heartbeats from this address.")
+                response = JSONResponse(body, status_code=429, headers={"Retry-After": "1"})
+                await response(scope, receive, send_with_headers)
+                return
         limit = self._limit(path)
         if limit is None:
             await self.app(scope, receive, send_with_headers)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -121,3 +122,33 @@ async def test_baseline_headers_on_json_answers(client: httpx.AsyncClient, demo:
     js = await client.get("/dni.js")
     assert js.headers["cache-control"].startswith("public")
     assert js.headers["x-content-type-options"] == "nosniff"
+
+
+async def test_heartbeat_floods_from_one_address_are_429(app: Any, demo: Any) -> None:
+    from backend.middleware import HEARTBEAT_BURST, HEARTBEAT_PER_MINUTE
+
+    body = {"site": "demo", "url": "http://127.0.0.1/"}
+
+    def at(address: str) -> httpx.AsyncClient:
+        transport = httpx.ASGITransport(app=app, client=(address, 5555))
+        return httpx.AsyncClient(transport=transport, base_url="http://testserver")
+
+    async with at("203.0.113.7") as flood, at("198.51.100.7") as person:
+        token = (await flood.post("/v1/session", json=body, headers=BROWSER_HEADERS)).json()
+        start = time.monotonic()
+        statuses = [
+            (await flood.post("/v1/heartbeat", json={"token": token["token"]})).status_code
+            for _ in range(HEARTBEAT_BURST * 3)
+        ]
+        refilled = (time.monotonic() - start) * HEARTBEAT_PER_MINUTE / 60
+        assert statuses[:HEARTBEAT_BURST] == [200] * HEARTBEAT_BURST
+        assert set(statuses) == {200, 429}
+        assert statuses.count(200) <= HEARTBEAT_BURST + refilled + 1
+        r = await flood.post("/v1/heartbeat", json={"token": token["token"]})
+        _is_error(r, 429, "rate_limited")
+        assert r.headers["access-control-allow-origin"] == "*"
+        # Another address is not affected.
+        mine = (await person.post("/v1/session", json=body, headers=BROWSER_HEADERS)).json()
+        assert (
+            await person.post("/v1/heartbeat", json={"token": mine["token"]})
+        ).status_code == 200
