@@ -23,10 +23,12 @@ from backend import create_app
 from backend.demo import seed_demo
 from backend.settings import Settings
 from backend.storage import SQLiteDatabase
-from tests.support.browser import CHROMIUM, CHROMIUM_ARGS
+from tests.support.browser import BROWSER_HEADERS, CHROMIUM, CHROMIUM_ARGS
 from tests.support.server import Server, run_cli
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+GUARD_OFF: dict[str, Any] = {"ip_rate_per_minute": 0, "ip_max_live_sessions": 0}
+GUARD_OFF_ENV = {"CALLPATH_" + k.upper(): str(v) for k, v in GUARD_OFF.items()}
 
 
 @pytest.fixture
@@ -35,6 +37,9 @@ def settings(tmp_path: Path) -> Settings:
         database_url=f"sqlite:///{tmp_path / 'callpath.db'}",
         secret_key="test-secret",
         log_level="warning",
+        # Every in-process request comes from 127.0.0.1: the per-address flood guard is
+        # off here and on in tests/hardening, which exercise it.
+        **GUARD_OFF,
     )
 
 
@@ -54,7 +59,10 @@ def db(app: Starlette) -> SQLiteDatabase:
 @pytest.fixture
 async def client(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+    # A browser's headers by default: a bare httpx request is dropped as a script.
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://testserver", headers=BROWSER_HEADERS
+    ) as c:
         yield c
 
 
@@ -68,13 +76,16 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     url = f"sqlite:///{tmp_path_factory.mktemp('live') / 'callpath.db'}"
     seeded = run_cli("demo", "--json", database_url=url)
     assert seeded.returncode == 0, seeded.stderr
-    server = Server(url).start()
+    # Every browser test arrives from 127.0.0.1, so the per-address guard is off here.
+    server = Server(url, env_extra=GUARD_OFF_ENV).start()
     server.demo = orjson.loads(seeded.stdout)  # type: ignore[attr-defined]
     yield server
     server.stop()
 
 
-@pytest.fixture(scope="session")
+# Per module, not per session: while the sync Playwright driver is open its event loop
+# counts as running in this thread, and every async test after it would fail.
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from backend import accounts
+from backend.settings import Settings
 from backend.storage import SQLiteDatabase
 from pool import numbers
 from pool.store import now_ms
@@ -14,6 +16,16 @@ from pool.store import now_ms
 CROWD_SITE = "crowd"
 CROWD_TARGET = "+81312340000"
 CROWD_POOL_SIZE = 80
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    """The production defaults of the flood guard (the root fixture turns it off)."""
+    return Settings(
+        database_url=f"sqlite:///{tmp_path / 'callpath.db'}",
+        secret_key="test-secret",
+        log_level="warning",
+    )
 
 
 @pytest.fixture

@@ -14,6 +14,10 @@ USER_AGENT = (
     " Chrome/156.0.0.0 Safari/537.36"
 )
 
+# What the in-process test client sends by default, so that the ingest pipeline sees a
+# person at a browser (a bare httpx request is dropped as a script: no Accept-Language).
+BROWSER_HEADERS = {"User-Agent": USER_AGENT, "Accept-Language": "ja,en-US;q=0.9,en;q=0.8"}
+
 CHROMIUM_ARGS = [
     "--headless",
     "--no-sandbox",
