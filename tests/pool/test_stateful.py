@@ -8,6 +8,7 @@ maintains), so a mistake in that bookkeeping shows up as a wrong choice.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import shutil
 import tempfile
 from pathlib import Path
@@ -168,7 +169,7 @@ class LeaseMachine(RuleBasedStateMachine):
             "SELECT number_id, started_ms, expires_ms, ended_ms FROM leases WHERE overflow = 0"
             " ORDER BY number_id, started_ms, id"
         )
-        for prev, nxt in zip(history, history[1:], strict=False):
+        for prev, nxt in itertools.pairwise(history):
             if prev["number_id"] != nxt["number_id"]:
                 continue
             end = prev["ended_ms"] if prev["ended_ms"] is not None else prev["expires_ms"]
