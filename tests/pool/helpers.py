@@ -69,7 +69,7 @@ async def make_pool_site(
                 await numbers.add_number(
                     tx,
                     advertiser_id=adv,
-                    number=f"+8150{n:08d}",
+                    number=f"+8150{10_000_000 + n:08d}",
                     forward_to=target,
                     site_id=site,
                     pool_id=pool_id,
@@ -80,7 +80,7 @@ async def make_pool_site(
             ps.overflow_id = await numbers.add_number(
                 tx,
                 advertiser_id=adv,
-                number=f"+8150{first + 9_000_000:08d}",
+                number=f"+8150{19_000_000 + first:08d}",
                 forward_to=target,
                 kind="overflow",
                 site_id=site,
