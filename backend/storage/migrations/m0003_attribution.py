@@ -31,6 +31,10 @@ STATEMENTS = [
         count BIGINT NOT NULL DEFAULT 0,
         PRIMARY KEY (site_id, day_ms, reason)
     )""",
+    # The latest touch as JSON (the columns hold its main fields) and how many touches the
+    # session has had; first_touch (m0001) keeps the first.
+    "ALTER TABLE sessions ADD COLUMN last_touch {json} NOT NULL DEFAULT '{}'",
+    "ALTER TABLE sessions ADD COLUMN touches INTEGER NOT NULL DEFAULT 1",
     # Repeat-caller look-ups go by site and caller.
     "CREATE INDEX calls_site_caller ON calls (site_id, caller, started_ms)",
     "CREATE INDEX leases_session ON leases (session_id, number_id)",
