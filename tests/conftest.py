@@ -74,8 +74,12 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     server.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
+    # Module scope, not session: sync Playwright runs an event loop on the main thread while
+    # it is open, and pytest-asyncio cannot start its own loop beside it. Keeping browser
+    # tests in their own (sync-only) modules and closing the browser after each module lets
+    # async tests in later modules run.
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:
