@@ -72,7 +72,12 @@ class Settings:
         "",
         "Folder of example pages served under `/examples/`; empty uses the bundled examples.",
     )
-<<<<<<< HEAD
+    # attribution
+    trust_forwarded_for: bool = _setting(
+        False,
+        "Take the visitor's address from the first `X-Forwarded-For` entry (only behind a "
+        "proxy you run); it is used in memory for geo look-up and hashing, never stored.",
+    )
     # hardening (public endpoints, flood guard)
     max_webhook_body_bytes: int = _setting(
         65536, "Largest request body accepted by `/twilio/*` and `/webhooks/*` (else 413)."
@@ -89,13 +94,6 @@ class Settings:
         4,
         "Sessions from one address (IPv4, or IPv6 /64) that may hold a site's tracking numbers "
         "at once, counted in the database; keep it well below the smallest pool. 0: no cap.",
-=======
-    # attribution
-    trust_forwarded_for: bool = _setting(
-        False,
-        "Take the visitor's address from the first `X-Forwarded-For` entry (only behind a "
-        "proxy you run); it is used in memory for geo look-up and hashing, never stored.",
->>>>>>> main
     )
 
     @classmethod

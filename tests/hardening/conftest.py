@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from backend import accounts
 from backend.settings import Settings
-from backend.storage import SQLiteDatabase
 from pool import numbers
-from pool.store import now_ms
+from pool.store import Store, now_ms
 
 CROWD_SITE = "crowd"
 CROWD_TARGET = "+81312340000"
@@ -19,17 +17,17 @@ CROWD_POOL_SIZE = 80
 
 
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
+def settings(database_url: str) -> Settings:
     """The production defaults of the flood guard (the root fixture turns it off)."""
     return Settings(
-        database_url=f"sqlite:///{tmp_path / 'callpath.db'}",
+        database_url=database_url,
         secret_key="test-secret",
         log_level="warning",
     )
 
 
 @pytest.fixture
-async def crowd(db: SQLiteDatabase) -> dict[str, Any]:
+async def crowd(db: Store) -> dict[str, Any]:
     """Site ``crowd`` (hosts shop.example and 127.0.0.1) with one pool of 80 numbers."""
     t = now_ms()
     async with db.write() as tx:
@@ -69,14 +67,18 @@ async def crowd(db: SQLiteDatabase) -> dict[str, Any]:
     return {"site_id": site, "pool_id": pool, "numbers": tracking, "advertiser_id": adv}
 
 
-async def snapshot(db: SQLiteDatabase) -> dict[str, tuple[int, str]]:
+async def snapshot(db: Store) -> dict[str, tuple[int, str]]:
     """Row count and a checksum of every row of every table, to prove nothing changed."""
     import hashlib
 
-    tables = await db.fetchall(
-        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
-        " ORDER BY name"
-    )
+    if db.dialect == "postgresql":
+        sql = (
+            "SELECT table_name AS name FROM information_schema.tables"
+            " WHERE table_schema = current_schema() ORDER BY table_name"
+        )
+    else:
+        sql = "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+    tables = await db.fetchall(sql)
     out = {}
     for t in tables:
         rows = await db.fetchall(f'SELECT * FROM "{t["name"]}"')

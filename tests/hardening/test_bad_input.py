@@ -8,7 +8,7 @@ import httpx
 import orjson
 import pytest
 
-from backend.storage import SQLiteDatabase
+from pool.store import Store
 from tests.hardening.conftest import BROWSER_HEADERS, snapshot
 
 GOOD = {"site": "demo", "url": "http://127.0.0.1/examples/?gclid=abc", "referrer": ""}
@@ -52,7 +52,7 @@ async def lived_in(client: httpx.AsyncClient, demo: Any) -> dict[str, Any]:
 )
 async def test_bad_session_bodies_are_refused_and_change_nothing(
     client: httpx.AsyncClient,
-    db: SQLiteDatabase,
+    db: Store,
     lived_in: dict[str, Any],
     name: str,
     body: bytes,
@@ -82,7 +82,7 @@ HEARTBEAT_CASES: list[tuple[str, bytes, int]] = [
 )
 async def test_bad_heartbeats_are_refused_and_change_nothing(
     client: httpx.AsyncClient,
-    db: SQLiteDatabase,
+    db: Store,
     lived_in: dict[str, Any],
     name: str,
     body: bytes,

@@ -11,7 +11,7 @@ import orjson
 import pytest
 
 from backend.settings import Settings
-from backend.storage import SQLiteDatabase
+from pool.store import Store
 from tests.hardening.conftest import BROWSER_HEADERS, snapshot
 
 
@@ -27,7 +27,7 @@ def _is_error(r: httpx.Response, status: int, code: str) -> None:
     "path", ["/v1/session", "/v1/heartbeat", "/twilio/voice", "/twilio/status", "/webhooks/x"]
 )
 async def test_oversized_declared_bodies_are_413_on_every_public_post(
-    client: httpx.AsyncClient, db: SQLiteDatabase, demo: Any, settings: Settings, path: str
+    client: httpx.AsyncClient, db: Store, demo: Any, settings: Settings, path: str
 ) -> None:
     before = await snapshot(db)
     limit = settings.max_webhook_body_bytes if "/v1/" not in path else settings.max_body_bytes
@@ -37,7 +37,7 @@ async def test_oversized_declared_bodies_are_413_on_every_public_post(
 
 
 async def test_oversized_chunked_bodies_are_413_while_reading(
-    client: httpx.AsyncClient, db: SQLiteDatabase, demo: Any, settings: Settings
+    client: httpx.AsyncClient, db: Store, demo: Any, settings: Settings
 ) -> None:
     before = await snapshot(db)
     padding = "p" * (settings.max_body_bytes + 10)

@@ -15,8 +15,8 @@ import phonenumbers
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from backend.storage import SQLiteDatabase
 from pool.numbers import NumberError, formats, to_e164
+from pool.store import Store
 from tests.hardening.conftest import BROWSER_HEADERS, snapshot
 
 E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
@@ -115,7 +115,7 @@ def _check_answer(r: httpx.Response) -> None:
 @FIXTURES_OK
 @given(body=bodies, content_type=content_types)
 async def test_session_endpoint_takes_any_body(
-    client: httpx.AsyncClient, db: SQLiteDatabase, demo: Any, body: bytes, content_type: str
+    client: httpx.AsyncClient, db: Store, demo: Any, body: bytes, content_type: str
 ) -> None:
     before = await snapshot(db)
     headers = {**BROWSER_HEADERS, "content-type": content_type}
@@ -128,7 +128,7 @@ async def test_session_endpoint_takes_any_body(
 @FIXTURES_OK
 @given(body=bodies)
 async def test_heartbeat_endpoint_takes_any_body(
-    client: httpx.AsyncClient, db: SQLiteDatabase, demo: Any, body: bytes
+    client: httpx.AsyncClient, db: Store, demo: Any, body: bytes
 ) -> None:
     before = await snapshot(db)
     r = await client.post("/v1/heartbeat", content=body, headers=BROWSER_HEADERS)

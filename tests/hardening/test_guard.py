@@ -6,12 +6,11 @@ import asyncio
 from typing import Any
 
 from attribution.guard import LEASE_CAP, RATE_LIMITED, FloodGuard, GuardLimits, live_sessions
-from backend.storage import SQLiteDatabase
 from pool import leases
-from pool.store import now_ms
+from pool.store import Store, now_ms
 
 
-async def _session(db: SQLiteDatabase, site_id: int, ip_hash: str) -> int:
+async def _session(db: Store, site_id: int, ip_hash: str) -> int:
     t = now_ms()
     async with db.write() as tx:
         session_id: int = await tx.fetchval(
@@ -39,7 +38,7 @@ def test_a_zero_rate_turns_the_limit_off() -> None:
 
 
 async def test_live_sessions_counts_live_pool_leases_of_the_address(
-    db: SQLiteDatabase, crowd: dict[str, Any]
+    db: Store, crowd: dict[str, Any]
 ) -> None:
     site, pool = crowd["site_id"], crowd["pool_id"]
     t = now_ms()
@@ -62,7 +61,7 @@ async def test_live_sessions_counts_live_pool_leases_of_the_address(
     assert await live_sessions(db, site_id=site, ip_hashes=["h1"], now_ms=t + 1_800_000) == 0
 
 
-async def test_over_cap_lets_a_holder_renew(db: SQLiteDatabase, crowd: dict[str, Any]) -> None:
+async def test_over_cap_lets_a_holder_renew(db: Store, crowd: dict[str, Any]) -> None:
     guard = FloodGuard(GuardLimits(live_sessions=2))
     site, pool = crowd["site_id"], crowd["pool_id"]
     t = now_ms()
@@ -81,7 +80,7 @@ async def test_over_cap_lets_a_holder_renew(db: SQLiteDatabase, crowd: dict[str,
 
 
 async def test_lease_slot_makes_check_and_lease_one_step_per_address(
-    db: SQLiteDatabase, crowd: dict[str, Any]
+    db: Store, crowd: dict[str, Any]
 ) -> None:
     """Fifty concurrent visits from one address end with exactly the cap leased."""
     guard = FloodGuard(GuardLimits(live_sessions=3))
