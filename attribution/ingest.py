@@ -31,6 +31,7 @@ import orjson
 from attribution import referrers
 from attribution.devices import Device, parse_user_agent
 from attribution.geo import UNKNOWN, Geo, geo_lookup
+from attribution.netaddr import ip_key
 from attribution.privacy import DAY_MS, ip_hash
 from attribution.sessions import PageView, known_session, record_visit
 from attribution.sources import Source, classify, host_of, is_new_touch
@@ -39,7 +40,14 @@ from pool import leases
 from pool.numbers import formats
 from pool.store import Store
 
-DROP_REASONS = ("origin_not_allowed", "bot", "spam_referrer", "rate_limited", "unknown_site")
+DROP_REASONS = (
+    "origin_not_allowed",
+    "bot",
+    "spam_referrer",
+    "rate_limited",
+    "lease_cap",
+    "unknown_site",
+)
 
 
 class UnknownSite(LookupError):
@@ -69,6 +77,7 @@ class Visit:
     ga: str = ""
     user_agent: str = ""
     origin: str = ""
+    accept_language: str = ""
     ip: str = ""  # in memory only: hashed by `enrich`, never written
     site: Site | None = None
     session_id: int | None = None
@@ -149,8 +158,9 @@ async def step_enrich(p: Pipeline, visit: Visit) -> str | None:
         visit.device = parse_user_agent(visit.user_agent)
     if p.config.geoip_city_db:
         visit.geo = geo_lookup(p.config.geoip_city_db).lookup(visit.ip)
+    # Hashed by its counting key (IPv6: the /64), which the flood guard's cap counts by.
     visit.ip_hash = ip_hash(
-        p.config.secret_key, visit.ip, site_id=visit.site.id, now_ms=visit.now_ms
+        p.config.secret_key, ip_key(visit.ip), site_id=visit.site.id, now_ms=visit.now_ms
     )
     return None
 

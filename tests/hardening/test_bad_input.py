@@ -8,6 +8,7 @@ import httpx
 import orjson
 import pytest
 
+from attribution.ingest import drop_counts
 from pool.store import Store
 from tests.hardening.conftest import BROWSER_HEADERS, snapshot
 
@@ -60,11 +61,16 @@ async def test_bad_session_bodies_are_refused_and_change_nothing(
 ) -> None:
     before = await snapshot(db)
     assert before["sessions"][0] == 1 and before["leases"][0] == 3
+    drops = await drop_counts(db)
     r = await client.post("/v1/session", content=body, headers=BROWSER_HEADERS)
     assert r.status_code == status, r.text
     err = r.json()["error"]
     assert err["status"] == status and err["code"] and err["message"]
     assert await snapshot(db) == before
+    # Only an unknown site key gets as far as being counted.
+    counted = {k: v - drops.get(k, 0) for k, v in (await drop_counts(db)).items()}
+    expected = {"unknown_site": 1} if name == "unknown site" else {}
+    assert {k: v for k, v in counted.items() if v} == expected
 
 
 HEARTBEAT_CASES: list[tuple[str, bytes, int]] = [
