@@ -1,9 +1,9 @@
 """Writing calls after the answer: a queue that survives storage being slow or down.
 
 Webhook handlers only :meth:`Recorder.submit` an event and answer at once. One worker
-applies events in arrival order, each under a time budget. When a write fails or hangs,
-the event stays at the head of the queue and is retried with backoff; meanwhile new events
-queue up behind it. With a spool file configured, every event waiting while storage is
+applies events in arrival order. When a write fails, the event stays at the head of the
+queue and is retried with backoff; when it takes longer than its time budget, storage is
+counted as degraded; meanwhile new events queue up behind it. With a spool file configured, every event waiting while storage is
 failing is also appended to that file, and a restarted process replays it, so a crash
 during an outage loses nothing. Replays are harmless: :func:`calls.record` is idempotent.
 """
@@ -117,17 +117,12 @@ class Recorder:
                 continue
             event = self._queue[0]
             try:
-                recorded = await asyncio.wait_for(
-                    calls.record(self._db(), event, self._matcher), self.write_timeout_s
-                )
+                recorded = await self._write(event)
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:  # storage down, locked or hung: keep the event
+            except Exception as exc:  # storage down or locked: keep the event, retry
                 self.failures += 1
-                if not self.degraded:
-                    log.warning("storage failed, queueing call events: %r", exc)
-                    self.degraded = True
-                    self._rewrite_spool()
+                self._degrade(exc)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, self.max_backoff_s)
                 continue
@@ -139,6 +134,23 @@ class Recorder:
                 self.degraded = False
                 self._rewrite_spool()
             await self._post_process(event, recorded)
+
+    async def _write(self, event: CallEvent) -> Recorded:
+        """Write one event. Past the time budget the queue counts as degraded (and is
+        spooled) while the write goes on: a statement cancelled half-way could leave the
+        store's single writer inside an open transaction."""
+        task = asyncio.ensure_future(calls.record(self._db(), event, self._matcher))
+        try:
+            return await asyncio.wait_for(asyncio.shield(task), self.write_timeout_s)
+        except TimeoutError:
+            self._degrade(TimeoutError(f"a call write took over {self.write_timeout_s} s"))
+            return await task
+
+    def _degrade(self, exc: BaseException) -> None:
+        if not self.degraded:
+            log.warning("storage failed, queueing call events: %r", exc)
+            self.degraded = True
+            self._rewrite_spool()
 
     async def _post_process(self, event: CallEvent, recorded: Recorded) -> None:
         # Qualification and notifications are extras: their failure never re-queues a call.
