@@ -72,6 +72,12 @@ class Settings:
         "",
         "Folder of example pages served under `/examples/`; empty uses the bundled examples.",
     )
+    # attribution
+    trust_forwarded_for: bool = _setting(
+        False,
+        "Take the visitor's address from the first `X-Forwarded-For` entry (only behind a "
+        "proxy you run); it is used in memory for geo look-up and hashing, never stored.",
+    )
     # telephony (Twilio, other carriers and PBXs, call notifications)
     twilio_signing_key: str = _setting(
         "",

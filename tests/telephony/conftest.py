@@ -21,11 +21,9 @@ TARGET = "+81312345678"  # ... and where it forwards
 
 
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    return Settings(
-        database_url=f"sqlite:///{tmp_path / 'callpath.db'}",
-        secret_key="test-secret",
-        log_level="warning",
+def settings(settings: Settings, tmp_path: Path) -> Settings:
+    """The suite's settings (per store) plus Twilio, PBX and spool settings."""
+    return settings.replace(
         twilio_auth_token=AUTH_TOKEN,
         calls_webhook_secret=PBX_SECRET,
         call_spool_path=str(tmp_path / "spool.jsonl"),

@@ -111,6 +111,7 @@ async def test_storage_down_still_dials_and_the_call_is_stored_after(
     assert spool.read_bytes() == b""
 
 
+@pytest.mark.stores("sqlite")
 async def test_a_locked_database_file_still_dials(
     telephony: Any, tclient: httpx.AsyncClient, db: Any, settings: Settings
 ) -> None:
