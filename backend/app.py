@@ -18,6 +18,7 @@ from backend.errors import EXCEPTION_HANDLERS
 from backend.routes import all_routes
 from backend.settings import Settings
 from backend.storage import open_database
+from backend.telephony.service import telephony_lifespan
 
 log = logging.getLogger("callpath")
 
@@ -30,7 +31,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         app.state.db = await open_database(settings.database_url)
         try:
-            yield
+            async with telephony_lifespan(app):
+                yield
         finally:
             await app.state.db.close()
 
