@@ -304,15 +304,39 @@ class GA4Settings:
     enabled: bool = True
 
 
+_LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+
+
+def ga4_endpoint_allowed(endpoint: str) -> bool:
+    """Whether GA4 events may be sent there.
+
+    Google's collection hosts over https (the EU endpoint is ``region1.google-analytics.com``)
+    or this machine (a local receiver, a relay): any other host would let whoever edits the
+    settings make this server send requests into its own network.
+    """
+    if len(endpoint) > 500:
+        return False
+    try:
+        url = urllib.parse.urlsplit(endpoint)
+        host = url.hostname or ""
+    except ValueError:
+        return False
+    if host in _LOOPBACK:
+        return url.scheme in {"http", "https"}
+    google = host == "google-analytics.com" or host.endswith(".google-analytics.com")
+    return url.scheme == "https" and google and not url.query and not url.fragment
+
+
 def check_ga4(s: GA4Settings) -> GA4Settings:
     """Validated GA4 settings, or ValueError."""
     if not re.fullmatch(r"G-[A-Z0-9]{4,20}", s.measurement_id):
         raise ValueError("measurement_id must look like G-XXXXXXX")
     if not re.fullmatch(r"[A-Za-z0-9_\-]{8,100}", s.api_secret):
         raise ValueError("api_secret must be 8 to 100 letters, digits, '-' or '_'")
-    url = urllib.parse.urlsplit(s.endpoint_url)
-    if url.scheme not in {"http", "https"} or not url.hostname or len(s.endpoint_url) > 500:
-        raise ValueError("endpoint_url must be an http(s) URL")
+    if not ga4_endpoint_allowed(s.endpoint_url):
+        raise ValueError(
+            "endpoint_url must be https on *.google-analytics.com, or a loopback address"
+        )
     if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]{0,39}", s.event_name):
         raise ValueError("event_name must be a GA4 event name (letters, digits, '_')")
     return s

@@ -72,6 +72,15 @@ class Settings:
         "",
         "Folder of example pages served under `/examples/`; empty uses the bundled examples.",
     )
+    # --- api / exports ---
+    retention_days: int = _setting(
+        0,
+        "Days sessions and page views are kept; older ones are purged (calls stay, unlinked). "
+        "0 keeps them forever.",
+    )
+    retention_interval_seconds: int = _setting(
+        3600, "How often the server runs the retention purge while it is up."
+    )
 
     @classmethod
     def load(

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute
 
+from backend import api
 from backend.routes import pages, snippet, visits
 
 
 def all_routes() -> list[BaseRoute]:
     """The app's routes, in matching order."""
-    return [*visits.routes, *snippet.routes, *pages.routes]
+    return [*visits.routes, *snippet.routes, *pages.routes, *api.routes]
