@@ -156,6 +156,7 @@ def time_param(request: Request, name: str, *, end: bool) -> int | None:
 
 def time_range(request: Request) -> tuple[int, int]:
     """The [start, end) range in epoch ms (everything when not given)."""
+    zone_param(request)  # a bad tz is refused even when no date needs it
     start = time_param(request, "start", end=False)
     end = time_param(request, "end", end=True)
     return (0 if start is None else start, MAX_MS if end is None else end)
