@@ -104,6 +104,11 @@ class World:
 
 @pytest.fixture
 async def world(db: SQLiteDatabase, demo: dict[str, Any]) -> World:
+    return await build_world(db, demo)
+
+
+async def build_world(db: SQLiteDatabase, demo: dict[str, Any]) -> World:
+    """Seed a second advertiser with a member, and calls of every kind of click."""
     site = await db.fetchone("SELECT id, advertiser_id FROM sites WHERE site_key = 'demo'")
     assert site is not None
     t = jst_ms(2026, 11, 1, 9, 0)

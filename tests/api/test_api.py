@@ -59,7 +59,9 @@ async def test_a_token_never_reaches_wider(client: httpx.AsyncClient, world: Wor
         "/api/tokens", json={"name": "x", "advertiser_id": 999}, headers=world.auth()
     )
     assert r.status_code == 422
-    assert (await client.get("/api/tokens", headers={"Authorization": "Bearer nope"})).status_code == 401
+    assert (
+        await client.get("/api/tokens", headers={"Authorization": "Bearer nope"})
+    ).status_code == 401
 
 
 async def test_calls_pagination_with_signed_cursor(
@@ -112,7 +114,9 @@ async def test_call_detail_has_session_and_path(client: httpx.AsyncClient, world
     assert r.json()["session"] is None
     # The member's token cannot see the demo advertiser's call or session.
     member = world.auth(world.member_token)
-    assert (await client.get(f"/api/calls/{world.calls['google']}", headers=member)).status_code == 404
+    assert (
+        await client.get(f"/api/calls/{world.calls['google']}", headers=member)
+    ).status_code == 404
     r = await client.get(f"/api/sessions/{world.sessions['google']}", headers=member)
     assert r.status_code == 404
     r = await client.get(f"/api/sessions/{world.sessions['other']}", headers=member)
@@ -151,7 +155,5 @@ async def test_openapi_covers_every_api_route(app: Starlette, client: httpx.Asyn
                 missing.append(f"{method} {path}")
     assert not missing, f"/api routes missing from the OpenAPI document: {missing}"
     # And nothing documented that the app does not serve.
-    served = {
-        openapi.openapi_path(r.path) for r in app.routes if isinstance(r, Route)
-    }
+    served = {openapi.openapi_path(r.path) for r in app.routes if isinstance(r, Route)}
     assert set(doc["paths"]) <= served

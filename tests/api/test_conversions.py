@@ -60,9 +60,7 @@ async def test_google_file_columns_time_zone_and_braids(db: SQLiteDatabase, worl
     assert rows_of(again.content.decode())[1][0] == "Google Click ID"
 
 
-async def test_google_without_braids_has_the_five_columns(
-    db: SQLiteDatabase, world: World
-) -> None:
+async def test_google_without_braids_has_the_five_columns(db: SQLiteDatabase, world: World) -> None:
     f = await conv.export_conversions(
         db, platform="google", now_ms=NOW, site_id=world.other_site_id, **NOV
     )

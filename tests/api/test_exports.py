@@ -68,7 +68,9 @@ async def test_filters(db: SQLiteDatabase, world: World) -> None:
     assert ids(await collect(db, only_site, fmt="ndjson")) == {world.calls["other"]}
     qualified = ExportFilter(NOV.start_ms, NOV.end_ms, qualified_only=True)
     assert world.calls["unqualified"] not in ids(await collect(db, qualified, fmt="ndjson"))
-    day = ExportFilter(jst_ms(2026, 11, 12), jst_ms(2026, 11, 13), advertiser_id=world.advertiser_id)
+    day = ExportFilter(
+        jst_ms(2026, 11, 12), jst_ms(2026, 11, 13), advertiser_id=world.advertiser_id
+    )
     assert ids(await collect(db, day, fmt="ndjson")) == {
         world.calls[k] for k in ("yahoo", "microsoft", "wbraid", "unqualified")
     }
