@@ -98,7 +98,8 @@ class ExportFilter:
     qualified_only: bool = False
 
 
-def _where(f: ExportFilter) -> tuple[str, dict[str, Any]]:
+def where_clause(f: ExportFilter) -> tuple[str, dict[str, Any]]:
+    """The WHERE clause (on calls aliased ``c``) and parameters of a filter."""
     clauses = ["c.started_ms >= :start", "c.started_ms < :end"]
     params: dict[str, Any] = {"start": f.start_ms, "end": f.end_ms}
     if f.site_id is not None:
@@ -221,7 +222,7 @@ async def stream_paths(
         raise ValueError(f"format must be one of {FORMATS}")
     if form not in FORMS:
         raise ValueError(f"form must be one of {FORMS}")
-    where, params = _where(flt)
+    where, params = where_clause(flt)
     sql = _SQL + where + " ORDER BY c.id, pv.ts_ms"
     sink = _Sink(fmt, WIDE_COLUMNS if form == "wide" else LONG_COLUMNS)
     sink.header()

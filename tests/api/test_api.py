@@ -75,7 +75,7 @@ async def test_calls_pagination_with_signed_cursor(
             started_ms=jst_ms(2026, 11, 14, 10, minute),
         )
     seen: list[int] = []
-    url = "/api/calls?limit=3&site_id=%d" % world.site_id
+    url = f"/api/calls?limit=3&site_id={world.site_id}"
     cursor = None
     pages = 0
     while True:
