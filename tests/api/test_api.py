@@ -157,3 +157,9 @@ async def test_openapi_covers_every_api_route(app: Starlette, client: httpx.Asyn
     # And nothing documented that the app does not serve.
     served = {openapi.openapi_path(r.path) for r in app.routes if isinstance(r, Route)}
     assert set(doc["paths"]) <= served
+
+
+async def test_last_used_is_recorded(client: httpx.AsyncClient, world: World) -> None:
+    await client.get("/api/calls", headers=world.auth(world.member_token))
+    tokens = (await client.get("/api/tokens", headers=world.auth(world.member_token))).json()
+    assert tokens["data"][0]["last_used_ms"] is not None
