@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import httpx
+import pytest
 from starlette.applications import Starlette
 from starlette.routing import Route
 
@@ -163,3 +164,29 @@ async def test_last_used_is_recorded(client: httpx.AsyncClient, world: World) ->
     await client.get("/api/calls", headers=world.auth(world.member_token))
     tokens = (await client.get("/api/tokens", headers=world.auth(world.member_token))).json()
     assert tokens["data"][0]["last_used_ms"] is not None
+
+
+async def test_reports_match_the_dashboard_numbers(
+    client: httpx.AsyncClient, db: SQLiteDatabase, world: World
+) -> None:
+    reports = pytest.importorskip("attribution.reports")
+    url = "/api/reports/calls?dimension=source&start=2026-11-01&end=2026-11-30"
+    r = await client.get(url, headers=world.auth())
+    assert r.status_code == 200, r.text
+    expected = await reports.calls_report(
+        db,
+        advertiser_id=None,
+        site_id=None,
+        start_ms=jst_ms(2026, 11, 1),
+        end_ms=jst_ms(2026, 12, 1),
+        dimension="source",
+    )
+    assert r.json()["data"] == [
+        {**row, "conversion_rate": float(row["conversion_rate"])} for row in expected
+    ]
+    by_key = {row["key"]: row for row in r.json()["data"]}
+    assert by_key["google"]["calls"] >= 1
+    member = await client.get(url, headers=world.auth(world.member_token))
+    assert {row["key"] for row in member.json()["data"] if row["calls"]} <= {"", "google"}
+    bad = await client.get("/api/reports/calls?dimension=weather", headers=world.auth())
+    assert bad.status_code == 422
