@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 from pathlib import Path
 
+from backend import accounts
 from backend.api.retention import purge
 from backend.settings import Settings
 from backend.storage import SQLiteDatabase
-from tests.api.conftest import World, jst_ms
+from tests.api.conftest import World, jst_ms, make_session
 from tests.support.server import run_cli
 
 
@@ -77,3 +79,25 @@ async def test_purge_deletes_old_sessions_and_unlinks_calls(
     assert r.returncode == 0 and "nothing purged" in r.stdout
     r = run_cli("purge", "--days", "3650", database_url=settings.database_url)
     assert r.returncode == 0 and "purged 0 sessions" in r.stdout
+
+
+async def test_the_server_purges_on_its_own(settings: Settings) -> None:
+    from backend import create_app
+    from pool.store import now_ms
+
+    app = create_app(settings.replace(retention_days=30, retention_interval_seconds=1))
+    async with app.router.lifespan_context(app):
+        db = app.state.db
+        async with db.write() as tx:
+            adv = await accounts.create_advertiser(tx, "A", 0)
+            site = await accounts.create_site(
+                tx, advertiser_id=adv, site_key="s", name="S", domains=[], now_ms=0
+            )
+        old = await make_session(db, site_id=site, started_ms=now_ms() - 40 * 86_400_000)
+        fresh = await make_session(db, site_id=site, started_ms=now_ms())
+        for _ in range(100):  # the job runs every second; wait for it, up to ten seconds
+            if not await db.fetchval("SELECT COUNT(*) FROM sessions WHERE id = :s", {"s": old}):
+                break
+            await asyncio.sleep(0.1)
+        remaining = await db.fetchall("SELECT id FROM sessions ORDER BY id")
+    assert [r["id"] for r in remaining] == [fresh]
