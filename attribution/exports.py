@@ -144,7 +144,22 @@ def iso_time(ms: int | None, tz: str | None) -> str:
     return datetime.fromtimestamp(ms / 1000, zone).isoformat(timespec="seconds")
 
 
-def _call_record(row: Row, show_callers: bool, flag: Callable[[Any], Any]) -> dict[str, Any]:
+def cell_safe(value: str) -> str:
+    """Text a spreadsheet will not run as a formula (CSV injection): ``=cmd()`` → ``'=cmd()``.
+
+    Page titles, URLs and keywords come from visitors' browsers, so anything can be in them.
+    """
+    if value and value[0] in _FORMULA_START:
+        return "'" + value
+    return value
+
+
+_FORMULA_START = frozenset("=+-@\t\r")
+
+
+def _call_record(
+    row: Row, show_callers: bool, flag: Callable[[Any], Any], text: Callable[[str], str]
+) -> dict[str, Any]:
     tz = row["tz"]
     caller = row["caller"] or ""
     rec: dict[str, Any] = {
@@ -167,7 +182,7 @@ def _call_record(row: Row, show_callers: bool, flag: Callable[[Any], Any]) -> di
         "session_started_at": iso_time(row["session_started_ms"], tz),
     }
     for name in _SESSION_FIELDS:
-        rec[name] = row[f"s_{name}"] or ""
+        rec[name] = text(row[f"s_{name}"] or "")
     return rec
 
 
@@ -226,6 +241,7 @@ async def stream_paths(
     sink = _Sink(fmt, WIDE_COLUMNS if form == "wide" else LONG_COLUMNS)
     sink.header()
     flag: Callable[[Any], Any] = bool if fmt == "ndjson" else int  # CSV flags read 1/0
+    text: Callable[[str], str] = cell_safe if fmt == "csv" else str
     calls = 0
     current: dict[str, Any] | None = None
     current_id: int | None = None
@@ -247,7 +263,7 @@ async def stream_paths(
                 elif step == 0:
                     sink.add({**current, "step": "", "viewed_at": "", "url": "", "title": ""})
             current_id = row["id"]
-            current = _call_record(row, show_callers, flag)
+            current = _call_record(row, show_callers, flag, text)
             pages = []
             step = 0
             calls += 1
@@ -258,7 +274,7 @@ async def stream_paths(
         if row["pv_ts"] is None:
             continue
         if form == "wide":
-            pages.append((row["pv_ts"], row["pv_url"], row["pv_title"]))
+            pages.append((row["pv_ts"], text(row["pv_url"]), row["pv_title"]))
         else:
             step += 1
             assert current is not None
@@ -267,8 +283,8 @@ async def stream_paths(
                     **current,
                     "step": step,
                     "viewed_at": iso_time(row["pv_ts"], row["tz"]),
-                    "url": row["pv_url"],
-                    "title": row["pv_title"],
+                    "url": text(row["pv_url"]),
+                    "title": text(row["pv_title"]),
                 }
             )
     if current is not None:

@@ -102,3 +102,21 @@ async def test_api_streams_paths_within_scope(client: httpx.AsyncClient, world: 
     )
     assert r.status_code == 403
     assert (await client.get("/api/exports/paths")).status_code == 401
+
+
+async def test_csv_cells_cannot_become_formulas(db: SQLiteDatabase, world: World) -> None:
+    from tests.api.conftest import add_pages
+
+    await add_pages(db, world.sessions["yahoo"], [(jst_ms(2026, 11, 11, 23, 51), "x", "=1+2")])
+    await db.execute(
+        "UPDATE sessions SET keyword = '@SUM(A1)' WHERE id = :s", {"s": world.sessions["yahoo"]}
+    )
+    text = (await collect(db, form="long")).decode()
+    rows = [
+        r for r in csv.DictReader(io.StringIO(text)) if r["call_id"] == str(world.calls["yahoo"])
+    ]
+    assert [r["title"] for r in rows] == ["Home", "'=1+2"]
+    assert rows[0]["keyword"] == "'@SUM(A1)"
+    assert rows[0]["tracking_number"] == "+815017000001"  # numbers are ours, left alone
+    ndjson = (await collect(db, fmt="ndjson", form="long")).decode()
+    assert '"title":"=1+2"' in ndjson  # JSON is data, not a spreadsheet
