@@ -16,7 +16,8 @@ from backend.api import declared, exports, openapi, reports, resources, tokens
 
 async def openapi_json(request: Request) -> Response:
     """The OpenAPI 3.1 document of the API (no token needed)."""
-    return JSONResponse(openapi.document())
+    served = openapi.served_operations(request.app.routes)
+    return JSONResponse(openapi.document(served=served))
 
 
 openapi.declare(

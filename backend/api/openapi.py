@@ -46,6 +46,7 @@ class Operation:
     responses: Mapping[int, Schema] = field(default_factory=dict)
     auth: bool = True
     description: str = ""
+    body_media: str = "application/json"
 
     def render(self) -> Schema:
         op: Schema = {
@@ -62,7 +63,7 @@ class Operation:
         if self.body is not None:
             op["requestBody"] = {
                 "required": True,
-                "content": {"application/json": {"schema": self.body}},
+                "content": {self.body_media: {"schema": self.body}},
             }
         responses: dict[str, Schema] = {str(k): v for k, v in sorted(self.responses.items())}
         if self.auth:
@@ -89,6 +90,7 @@ def declare(
     body: Schema | None = None,
     auth: bool = True,
     description: str = "",
+    body_media: str = "application/json",
 ) -> Operation:
     """Add an operation to the document (a later declaration of the same one replaces it)."""
     op = Operation(
@@ -101,6 +103,7 @@ def declare(
         dict(responses),
         auth,
         description,
+        body_media,
     )
     _OPERATIONS[(op.method, op.path)] = op
     return op
@@ -191,10 +194,17 @@ def operations() -> list[Operation]:
     return list(_OPERATIONS.values())
 
 
-def document(*, title: str = "callpath API", version: str = "1") -> Schema:
-    """The OpenAPI 3.1 document."""
+def document(
+    *,
+    served: set[tuple[str, str]] | None = None,
+    title: str = "callpath API",
+    version: str = "1",
+) -> Schema:
+    """The OpenAPI 3.1 document; with ``served``, only those (METHOD, path) operations."""
     paths: dict[str, dict[str, Schema]] = {}
     for op in sorted(_OPERATIONS.values(), key=lambda o: (o.path, o.method)):
+        if served is not None and (op.method, op.path) not in served:
+            continue
         paths.setdefault(op.path, {})[op.method.lower()] = op.render()
     return {
         "openapi": "3.1.0",
@@ -212,6 +222,17 @@ def document(*, title: str = "callpath API", version: str = "1") -> Schema:
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
         },
     }
+
+
+def served_operations(routes: Sequence[Any]) -> set[tuple[str, str]]:
+    """(METHOD, OpenAPI path) of every route of an app (``Route`` objects with methods)."""
+    found = set()
+    for route in routes:
+        path = getattr(route, "path", None)
+        for method in getattr(route, "methods", None) or ():
+            if path is not None and method != "HEAD":
+                found.add((method, openapi_path(path)))
+    return found
 
 
 def openapi_path(starlette_path: str) -> str:
