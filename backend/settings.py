@@ -137,6 +137,15 @@ class Settings:
     notify_backoff_seconds: float = _setting(
         2.0, "Wait before the second notification attempt; doubled after each failure."
     )
+    # --- api / exports ---
+    retention_days: int = _setting(
+        0,
+        "Days sessions and page views are kept; older ones are purged (calls stay, unlinked). "
+        "0 keeps them forever.",
+    )
+    retention_interval_seconds: int = _setting(
+        3600, "How often the server runs the retention purge while it is up."
+    )
 
     @classmethod
     def load(
