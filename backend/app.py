@@ -16,6 +16,7 @@ from starlette.templating import Jinja2Templates
 from backend.api.retention import retention_job
 from backend.assets import TEMPLATES_DIR, examples_dir
 from backend.errors import EXCEPTION_HANDLERS
+from backend.middleware import PublicEdgeMiddleware
 from backend.routes import all_routes
 from backend.settings import Settings
 from backend.storage import open_database
@@ -47,7 +48,14 @@ def create_app(settings: Settings | None = None) -> Starlette:
     ]
     app = Starlette(
         routes=routes,
-        middleware=[Middleware(GZipMiddleware, minimum_size=500)],
+        middleware=[
+            Middleware(
+                PublicEdgeMiddleware,
+                max_body_bytes=settings.max_body_bytes,
+                max_webhook_body_bytes=settings.max_webhook_body_bytes,
+            ),
+            Middleware(GZipMiddleware, minimum_size=500),
+        ],
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=lifespan,
     )
