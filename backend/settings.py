@@ -72,6 +72,15 @@ class Settings:
         "",
         "Folder of example pages served under `/examples/`; empty uses the bundled examples.",
     )
+    # dashboard
+    dashboard_stream_seconds: int = _setting(
+        300,
+        "How long one live-calls event stream stays open; the browser then reconnects and "
+        "resumes after the last call it saw.",
+    )
+    dashboard_poll_ms: int = _setting(
+        1000, "How often the live-calls stream looks for new and changed calls (milliseconds)."
+    )
 
     @classmethod
     def load(
