@@ -8,9 +8,11 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import orjson
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
+from attribution.reports import DIMENSIONS
 from backend.dashboard import fmt, i18n
 from backend.dashboard.filters import read_filters
 from backend.dashboard.logins import Viewer
@@ -18,6 +20,8 @@ from backend.dashboard.web import db_of, int_param, owned, page, path_id, render
 from pool.store import Row, Store
 
 PAGE_SIZE = 50
+# Report dimensions a call-log link may filter on (landing pages are grouped, so not here).
+_DRILL = {d: c for d, c in DIMENSIONS.items() if d != "landing_page"}
 
 _CALL_COLUMNS = (
     "c.id, c.started_ms, c.answered_ms, c.ended_ms, c.caller, c.tracking_number, c.status,"
@@ -53,6 +57,15 @@ async def calls_page(request: Request, viewer: Viewer) -> Response:
     where = _scope(viewer, params, f.site_id) + " AND c.started_ms >= :a AND c.started_ms < :b"
     if "fadv" in params:
         where += " AND c.advertiser_id = :fadv"
+    by = request.query_params.get("by")
+    value = request.query_params.get("value")
+    if by is not None and value is not None:
+        # The report's drill-down: calls whose session has this channel/source/keyword/...
+        if by not in _DRILL or len(value) > 500:
+            raise HTTPException(400, "Unknown drill-down.")
+        column = _DRILL[by]
+        where += f" AND COALESCE(s.{column}, '') = :dv"
+        params["dv"] = value
     before_t = int_param(request.query_params.get("bt"), "bt")
     before_id = int_param(request.query_params.get("bid"), "bid")
     if before_t is not None and before_id is not None:
@@ -66,8 +79,13 @@ async def calls_page(request: Request, viewer: Viewer) -> Response:
     more = None
     if len(rows) > PAGE_SIZE:
         rows = rows[:PAGE_SIZE]
-        more = f.query(bt=rows[-1]["started_ms"], bid=rows[-1]["id"])
-    return render(request, viewer, "calls.html", {"f": f, "tz": f.tz, "calls": rows, "more": more})
+        more = f.query(by=by, value=value, bt=rows[-1]["started_ms"], bid=rows[-1]["id"])
+    return render(
+        request,
+        viewer,
+        "calls.html",
+        {"f": f, "tz": f.tz, "calls": rows, "more": more, "drill": (by, value) if by else None},
+    )
 
 
 @page()

@@ -37,8 +37,10 @@ def mask(e164: str) -> str:
     digits = [i for i, ch in enumerate(text) if ch.isdigit()]
     if len(digits) <= 4:
         return "*" * len(text)
-    # Keep the first three and last two digits: enough to tell calls apart, not to call back.
-    keep = set(digits[:3] + digits[-2:])
+    # Keep the prefix (mobile/landline) and the last four digits, like a card number: enough
+    # to tell callers apart and recognise a regular, not enough to call back.
+    tail = 4 if len(digits) >= 10 else 2
+    keep = set(digits[:3] + digits[-tail:])
     return "".join(ch if (not ch.isdigit() or i in keep) else "*" for i, ch in enumerate(text))
 
 
