@@ -173,7 +173,7 @@ def live_item(row: Row, viewer: Viewer, t: Callable[[str], str]) -> dict[str, An
         "keyword": row["keyword"] or "",
         "matched": t("match." + row["match_method"]),
         "method": row["match_method"],
-        "recording": row["recording_url"] or "",
+        "recording": fmt.link(row["recording_url"]),
         "qualified": bool(row["qualified"]),
     }
 

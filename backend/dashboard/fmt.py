@@ -89,3 +89,10 @@ def percent(rate: float) -> str:
 def number(n: int | float) -> str:
     """A count with thousands separators."""
     return f"{n:,}"
+
+
+def link(url: str | None) -> str:
+    """A URL safe to put in ``href``: http(s) only (a stored ``javascript:`` is dropped)."""
+    if url and url.lower().startswith(("https://", "http://")) and len(url) <= 2048:
+        return url
+    return ""

@@ -93,6 +93,17 @@ _CATALOG: dict[str, tuple[str, str]] = {
     "col.can_see_callers": ("Sees caller numbers", "発信者番号を表示"),
     "col.locale": ("Language", "言語"),
     "none": ("(none)", "(なし)"),
+    "call.qualified": ("Qualified", "有効電話"),
+    "channel.paid_search": ("Paid search", "リスティング広告"),
+    "channel.organic": ("Organic search", "自然検索"),
+    "channel.paid_social": ("Paid social", "SNS広告"),
+    "channel.social": ("Social", "SNS"),
+    "channel.referral": ("Referral", "参照サイト"),
+    "channel.direct": ("Direct", "直接"),
+    "channel.email": ("E-mail", "メール"),
+    "channel.display": ("Display ads", "ディスプレイ広告"),
+    "channel.affiliate": ("Affiliate", "アフィリエイト"),
+    "channel.offline": ("Offline / static number", "オフライン・固定番号"),
     "total": ("Total", "合計"),
     "yes": ("yes", "はい"),
     "no": ("no", "いいえ"),
@@ -252,6 +263,16 @@ def translator(lang: str) -> Callable[[str], str]:
         return entry[index] if entry else key
 
     return t
+
+
+def value_label(t: Callable[[str], str], dimension: str, key: str) -> str:
+    """How a report key reads: '(none)' for empty, known channels in words, else the key."""
+    if not key:
+        return t("none")
+    if dimension == "channel":
+        label = t("channel." + key)
+        return key if label == "channel." + key else label
+    return key
 
 
 def keys() -> set[str]:

@@ -52,7 +52,7 @@ async def reports_page(request: Request, viewer: Viewer) -> Response:
         for key, n in counts.items():
             per_channel[key] = per_channel.get(key, 0) + n
     order = sorted(per_channel, key=lambda k: -per_channel[k])
-    labels = {k: k or t("none") for k in order}
+    labels = {k: i18n.value_label(t, "channel", k) for k in order}
     day_chart = charts.stacked_days(days, order, labels, title=t("reports.chart_days"))
     source_chart = charts.horizontal_bars(
         [(r["key"] or t("none"), r["calls"]) for r in sources], title=t("reports.chart_sources")

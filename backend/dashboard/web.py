@@ -75,6 +75,7 @@ def render(
         "viewer": viewer,
         "lang": lang,
         "t": i18n.translator(lang),
+        "label": lambda dimension, key: i18n.value_label(i18n.translator(lang), dimension, key),
         "csrf": viewer.csrf if viewer else context.get("csrf", ""),
         "path": request.url.path,
         "tz": tz,
@@ -98,9 +99,9 @@ def error_page(request: Request, viewer: Viewer | None, status: int, message: st
 async def read_form(request: Request) -> dict[str, str]:
     """An urlencoded form body, bounded in size; repeated names keep the last value."""
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if ctype != "application/x-www-form-urlencoded":
-        raise HTTPException(415, "Forms are sent as application/x-www-form-urlencoded.")
     body = await read_body(request, MAX_FORM_BYTES)
+    if ctype != "application/x-www-form-urlencoded" and (ctype or body):
+        raise HTTPException(415, "Forms are sent as application/x-www-form-urlencoded.")
     try:
         pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True, max_num_fields=200)
     except (UnicodeDecodeError, ValueError) as exc:

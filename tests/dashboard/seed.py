@@ -42,6 +42,7 @@ class Seeded:
     calls_b: list[int] = field(default_factory=list)
     session_a: int = 0
     token_b: int = 0
+    user_b: int = 0
 
     def connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, timeout=10, isolation_level=None)
@@ -169,7 +170,7 @@ def seed(path: Path, now_ms: int | None = None) -> Seeded:
             can_see_callers=int(role == "admin"),
             created_ms=now,
         )
-    member_b_id = conn.execute(
+    s.user_b = member_b_id = conn.execute(
         "SELECT id FROM users WHERE email = :e", {"e": s.member_b}
     ).fetchone()[0]
     s.token_b = _insert(

@@ -19,7 +19,9 @@ pytestmark = pytest.mark.e2e
 ADMIN = ("admin@example.com", "callpath-demo")
 
 
-def sign_in(page: Any, server: Server, email: str, password: str, start: str = "/dashboard") -> None:
+def sign_in(
+    page: Any, server: Server, email: str, password: str, start: str = "/dashboard"
+) -> None:
     page.goto(server.url + start)
     assert "/login" in page.url  # not signed in yet: sent to the login form
     page.fill("input[name=email]", email)
