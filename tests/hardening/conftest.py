@@ -26,8 +26,7 @@ def settings(database_url: str) -> Settings:
     )
 
 
-@pytest.fixture
-async def crowd(db: Store) -> dict[str, Any]:
+async def seed_crowd(db: Store) -> dict[str, Any]:
     """Site ``crowd`` (hosts shop.example and 127.0.0.1) with one pool of 80 numbers."""
     t = now_ms()
     async with db.write() as tx:
@@ -65,6 +64,12 @@ async def crowd(db: Store) -> dict[str, Any]:
                 now_ms=t,
             )
     return {"site_id": site, "pool_id": pool, "numbers": tracking, "advertiser_id": adv}
+
+
+@pytest.fixture
+async def crowd(db: Store) -> dict[str, Any]:
+    """The crowd site (see :func:`seed_crowd`) in the test's database."""
+    return await seed_crowd(db)
 
 
 # Drops are counted per site, day and reason (attribution/ingest.py): the one write a
