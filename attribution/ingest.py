@@ -29,6 +29,7 @@ from typing import Any
 import orjson
 
 from attribution import referrers
+from attribution.coalesce import counter_for
 from attribution.devices import Device, parse_user_agent
 from attribution.geo import UNKNOWN, Geo, geo_lookup
 from attribution.netaddr import ip_key
@@ -304,12 +305,23 @@ def _json(raw: Any, default: Any) -> Any:
 
 
 async def count_drop(db: Store, *, site_id: int, reason: str, now_ms: int) -> None:
-    """Count one dropped visit for the site, UTC day and reason."""
-    await db.execute(
-        "INSERT INTO ingest_counters (site_id, day_ms, reason, count) VALUES (:s, :d, :r, 1)"
-        " ON CONFLICT (site_id, day_ms, reason) DO UPDATE SET count = ingest_counters.count + 1",
-        {"s": site_id, "d": now_ms - now_ms % DAY_MS, "r": reason},
-    )
+    """Count one dropped visit for the site, UTC day and reason.
+
+    Coalesced (attribution/coalesce.py): drops that arrive while a count is being written
+    are summed into the next write, so a flood does not queue one write per request.
+    """
+
+    async def write(batch: dict[Any, int]) -> None:
+        async with db.write() as tx:
+            for (site, day, why), n in batch.items():
+                await tx.execute(
+                    "INSERT INTO ingest_counters (site_id, day_ms, reason, count)"
+                    " VALUES (:s, :d, :r, :n) ON CONFLICT (site_id, day_ms, reason)"
+                    " DO UPDATE SET count = ingest_counters.count + :n",
+                    {"s": site, "d": day, "r": why, "n": n},
+                )
+
+    await counter_for(db, write).add((site_id, now_ms - now_ms % DAY_MS, reason))
 
 
 async def drop_counts(db: Store, *, site_id: int | None = None) -> dict[str, int]:
