@@ -98,7 +98,11 @@ _BODY = orjson.dumps({"site": SITE, "url": f"https://{HOST}/lp?gclid=bench", "re
 
 async def _visit(client: httpx.AsyncClient, address: str) -> tuple[bool, float]:
     start = time.perf_counter()
-    r = await client.post("/v1/session", content=_BODY, headers=_headers(address))
+    try:
+        r = await client.post("/v1/session", content=_BODY, headers=_headers(address))
+    except httpx.TransportError:
+        # A pooled keep-alive connection the server closed just as it was reused.
+        r = await client.post("/v1/session", content=_BODY, headers=_headers(address))
     elapsed = time.perf_counter() - start
     r.raise_for_status()
     return bool(r.json()["swaps"]), elapsed
