@@ -16,7 +16,8 @@ USER_AGENT = (
 
 # What the in-process test client sends by default, so that the ingest pipeline sees a
 # person at a browser (a bare httpx request is dropped as a script: no Accept-Language).
-BROWSER_HEADERS = {"User-Agent": USER_AGENT, "Accept-Language": "ja,en-US;q=0.9,en;q=0.8"}
+# English, as the test Chromium sends, so pages that follow the language stay in English.
+BROWSER_HEADERS = {"User-Agent": USER_AGENT, "Accept-Language": "en-US,en;q=0.9"}
 
 CHROMIUM_ARGS = [
     "--headless",
