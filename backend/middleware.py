@@ -3,9 +3,10 @@
 One pure ASGI middleware (no response buffering, so streamed exports stay streamed):
 
 - **Body limits.** Every request to a public path (``/v1/*`` for the snippet, ``/twilio/*``
-  and ``/webhooks/*`` for telephony) is refused with 413 and the JSON error shape when its
-  ``Content-Length`` is over the limit, and, when it has none (chunked), as soon as the
-  bytes read pass the limit, whatever the route does with its body (JSON, forms).
+  and ``/webhooks/*`` for telephony, the ``/login`` and ``/logout`` forms) is refused with
+  413 when its ``Content-Length`` is over the limit, and, when it has none (chunked), as
+  soon as the bytes read pass the limit, whatever the route does with its body (JSON,
+  forms). JSON paths get the JSON error shape.
 - **CORS.** The snippet posts ``text/plain`` from the customer's pages, which needs no
   preflight and carries no cookies; every ``/v1/*`` and ``/dni.js`` answer, errors
   included, says ``Access-Control-Allow-Origin: *`` so the page may read it. No other path
@@ -32,6 +33,9 @@ from pool.store import now_ms
 
 SNIPPET_PREFIXES = ("/v1/", "/dni.js")
 WEBHOOK_PREFIXES = ("/twilio/", "/webhooks/")
+# Forms anyone may post without signing in; everything else in the dashboard and the API
+# needs a session or a token first.
+ANONYMOUS_FORMS = ("/login", "/logout")
 MACHINE_PREFIXES = ("/v1/", "/api/", "/twilio/", "/webhooks/")
 HEARTBEAT_PER_MINUTE = 120
 HEARTBEAT_BURST = 60
@@ -51,7 +55,7 @@ class PublicEdgeMiddleware:
         self.heartbeats = TokenBuckets(rate_per_s=HEARTBEAT_PER_MINUTE / 60, burst=HEARTBEAT_BURST)
 
     def _limit(self, path: str) -> int | None:
-        if path.startswith("/v1/"):
+        if path.startswith("/v1/") or path in ANONYMOUS_FORMS:
             return self.max_body_bytes
         if path.startswith(WEBHOOK_PREFIXES):
             return self.max_webhook_body_bytes

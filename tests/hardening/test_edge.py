@@ -10,6 +10,7 @@ import httpx
 import orjson
 import pytest
 
+from backend import create_app
 from backend.settings import Settings
 from pool.store import Store
 from tests.hardening.conftest import BROWSER_HEADERS, snapshot
@@ -23,7 +24,17 @@ def _is_error(r: httpx.Response, status: int, code: str) -> None:
     assert body["error"]["message"]
 
 
-PUBLIC_POSTS = ["/v1/session", "/v1/heartbeat", "/twilio/voice", "/twilio/status", "/webhooks/x"]
+PUBLIC_POSTS = [
+    "/v1/session",
+    "/v1/heartbeat",
+    "/twilio/voice",
+    "/twilio/status",
+    "/twilio/dial",
+    "/twilio/recording",
+    "/webhooks/calls",
+    "/login",
+    "/logout",
+]
 
 
 async def test_oversized_declared_bodies_are_413_on_every_public_post(
@@ -31,7 +42,8 @@ async def test_oversized_declared_bodies_are_413_on_every_public_post(
 ) -> None:
     before = await snapshot(db, counters=True)
     for path in PUBLIC_POSTS:
-        limit = settings.max_webhook_body_bytes if "/v1/" not in path else settings.max_body_bytes
+        webhook = path.startswith(("/twilio/", "/webhooks/"))
+        limit = settings.max_webhook_body_bytes if webhook else settings.max_body_bytes
         r = await client.post(path, content=b"x" * (limit + 1), headers=BROWSER_HEADERS)
         _is_error(r, 413, "payload_too_large")
     assert await snapshot(db, counters=True) == before
@@ -160,3 +172,31 @@ async def test_heartbeat_floods_from_one_address_are_429(app: Any, demo: Any) ->
         assert (
             await person.post("/v1/heartbeat", json={"token": mine["token"]})
         ).status_code == 200
+
+
+@pytest.mark.stores("sqlite")
+async def test_oversized_chunked_forms_are_413_while_parsing(settings: Settings) -> None:
+    """Form routes read through the same bounded receive (login, Twilio callbacks)."""
+    app = create_app(settings.replace(twilio_auth_token="test-token"))
+    async with app.router.lifespan_context(app):
+        before = await snapshot(app.state.db, counters=True)
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+            for path, limit in [
+                ("/login", settings.max_body_bytes),
+                ("/twilio/status", settings.max_webhook_body_bytes),
+            ]:
+                form = b"csrf=x&email=a%40b.example&password=" + b"p" * (limit + 10)
+
+                async def chunks(data: bytes = form) -> AsyncIterator[bytes]:
+                    for i in range(0, len(data), 4096):
+                        yield data[i : i + 4096]
+
+                # A signature (wrong, but present) so the webhook goes on to read the form.
+                headers = {
+                    "content-type": "application/x-www-form-urlencoded",
+                    "x-twilio-signature": "x",
+                }
+                r = await c.post(path, content=chunks(), headers=headers)
+                assert r.status_code == 413, (path, r.status_code, r.text[:200])
+        assert await snapshot(app.state.db, counters=True) == before
