@@ -49,10 +49,16 @@ async def seed_pool(
             site_id=site,
             target_id=target,
             name="main",
-            ttl_ms=ttl_ms,
+            ttl_ms=60_000,
             grace_ms=0,
-            cooldown_ms=cooldown_ms,
+            cooldown_ms=0,
             now_ms=t,
+        )
+        # Race tests churn leases in milliseconds, below the bounds the product accepts
+        # from users (a ttl of at least a minute), so the timings are set directly.
+        await tx.execute(
+            "UPDATE pools SET ttl_ms = :ttl, cooldown_ms = :c WHERE id = :p",
+            {"ttl": ttl_ms, "c": cooldown_ms, "p": pool_id},
         )
         ids = [
             await numbers.add_number(
