@@ -72,6 +72,13 @@ class Settings:
         "",
         "Folder of example pages served under `/examples/`; empty uses the bundled examples.",
     )
+    # pool: numbers, pools and leases
+    pool_safety_factor: float = _setting(
+        1.5, "Safety factor of the recommended pool size (peak arrivals x occupancy x this)."
+    )
+    pool_alert_utilization: float = _setting(
+        0.75, "Peak hourly utilization above which a pool is flagged for more numbers."
+    )
 
     @classmethod
     def load(
