@@ -1,0 +1,191 @@
+"""Lease claims per second through ``POST /v1/session`` on a real uvicorn server.
+
+Run ``python -m bench.leases``. The server is this module in a child process: the real app
+(``create_app``) plus one bare route added only here, ``POST /bench/bare``, which reads the
+body and answers a small JSON document. Both are measured in the same run, same server, same
+client, so the ratio says what a lease claim costs over the bare HTTP round trip.
+
+Measured: new visits (a session is created and a number leased from a pool big enough that
+no claim overflows), repeat visits (the session's token is sent again: its lease is found
+and extended), and the bare route before and after, on 127.0.0.1 only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+SITE = "bench"
+TARGET = "+81312345678"
+
+
+def serve(port: int, database_url: str) -> None:
+    """The child: the real app plus a bare route, under uvicorn."""
+    import uvicorn
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse, Response
+    from starlette.routing import Route
+
+    from backend.app import create_app
+    from backend.settings import Settings
+
+    async def bare(request: Request) -> Response:
+        await request.body()
+        return JSONResponse({"ok": True})
+
+    settings = Settings(database_url=database_url, secret_key="bench", log_level="warning")
+    app = create_app(settings)
+    app.router.routes.insert(0, Route("/bench/bare", bare, methods=["POST"]))
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+
+
+async def seed(database_url: str, size: int) -> None:
+    """One advertiser, site and pool of ``size`` numbers."""
+    from backend import accounts
+    from backend.storage import open_database
+    from pool import numbers
+    from pool.store import now_ms
+
+    db = await open_database(database_url)
+    t = now_ms()
+    try:
+        async with db.write() as tx:
+            adv = await accounts.create_advertiser(tx, "bench", t)
+            site = await accounts.create_site(
+                tx, advertiser_id=adv, site_key=SITE, name="bench", domains=[], now_ms=t
+            )
+            target = await accounts.add_target(
+                tx, site_id=site, number=TARGET, label="main", now_ms=t
+            )
+            pool = await numbers.create_pool(
+                tx,
+                site_id=site,
+                target_id=target,
+                name="main",
+                ttl_ms=1_800_000,
+                grace_ms=600_000,
+                cooldown_ms=900_000,
+                now_ms=t,
+            )
+            for n in range(size):
+                await numbers.add_number(
+                    tx,
+                    advertiser_id=adv,
+                    number=f"+8150{10_000_000 + n:08d}",
+                    forward_to=TARGET,
+                    site_id=site,
+                    pool_id=pool,
+                    now_ms=t,
+                )
+    finally:
+        await db.close()
+
+
+async def _drive(
+    client: httpx.AsyncClient, path: str, bodies: list[bytes], concurrency: int
+) -> tuple[float, list[httpx.Response]]:
+    """Send every body with ``concurrency`` requests in flight; return requests/s."""
+    queue = list(enumerate(bodies))
+    responses: list[httpx.Response | None] = [None] * len(bodies)
+
+    async def worker() -> None:
+        while queue:
+            i, body = queue.pop()
+            responses[i] = await client.post(
+                path, content=body, headers={"content-type": "text/plain"}
+            )
+
+    start = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    elapsed = time.perf_counter() - start
+    done = [r for r in responses if r is not None]
+    bad = [r for r in done if r.status_code != 200]
+    if bad:
+        raise RuntimeError(f"{len(bad)} failed requests, first: {bad[0].status_code} {bad[0].text}")
+    return len(bodies) / elapsed, done
+
+
+def _body(token: str = "") -> bytes:
+    import orjson
+
+    return orjson.dumps(
+        {"site": SITE, "url": "https://bench.example/?gclid=x", "referrer": "", "token": token}
+    )
+
+
+async def measure(base: str, claims: int, concurrency: int) -> dict[str, float]:
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=60) as client:
+        await _drive(client, "/bench/bare", [b"{}"] * 200, concurrency)  # warm up
+        bare_before, _ = await _drive(client, "/bench/bare", [_body()] * claims, concurrency)
+        new_rate, answers = await _drive(client, "/v1/session", [_body()] * claims, concurrency)
+        swapped = [a.json()["swaps"] for a in answers]
+        numbers = [s[0]["number"] for s in swapped if s]
+        if len(numbers) != claims or len(set(numbers)) != claims:
+            raise RuntimeError("a claim did not get its own number")
+        tokens = [a.json()["token"] for a in answers]
+        repeat_rate, _ = await _drive(
+            client, "/v1/session", [_body(t) for t in tokens], concurrency
+        )
+        bare_after, _ = await _drive(client, "/bench/bare", [_body()] * claims, concurrency)
+    bare = (bare_before + bare_after) / 2
+    return {"bare": bare, "new": new_rate, "repeat": repeat_rate}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.leases", description=__doc__)
+    parser.add_argument("--claims", type=int, default=500, help="claims per measurement")
+    parser.add_argument("--concurrency", type=int, default=16, help="requests in flight")
+    parser.add_argument("--serve", nargs=2, metavar=("PORT", "DB_URL"), help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.serve:
+        serve(int(args.serve[0]), args.serve[1])
+        return 0
+    from tests.support.server import free_port
+
+    with tempfile.TemporaryDirectory(prefix="callpath-bench-") as tmp:
+        url = f"sqlite:///{Path(tmp) / 'bench.db'}"
+        asyncio.run(seed(url, args.claims + 10))
+        port = free_port()
+        env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "bench.leases", "--serve", str(port), url], cwd=ROOT, env=env
+        )
+        try:
+            base = f"http://127.0.0.1:{port}"
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    httpx.post(base + "/bench/bare", content=b"{}", timeout=1)
+                    break
+                except httpx.HTTPError:
+                    if time.monotonic() > deadline or proc.poll() is not None:
+                        raise RuntimeError("bench server did not start") from None
+                    time.sleep(0.1)
+            rates = asyncio.run(measure(base, args.claims, args.concurrency))
+        finally:
+            proc.terminate()
+            proc.wait(10)
+    print(f"Leases: {args.claims} claims, {args.concurrency} in flight, SQLite, one process")
+    print(f"  bare route        {rates['bare']:8.0f} req/s  (baseline)")
+    print(
+        f"  new-visit claim   {rates['new']:8.0f} req/s  ratio {rates['new'] / rates['bare']:.2f}"
+    )
+    print(
+        f"  repeat-visit renew{rates['repeat']:8.0f} req/s  "
+        f"ratio {rates['repeat'] / rates['bare']:.2f}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
