@@ -56,14 +56,14 @@ def _report(exc: Exception) -> int:
     return 1
 
 
-def _store(args: argparse.Namespace, specs: list[Any]) -> int:
+def _store(args: argparse.Namespace, specs: list[Any], errors: Any = ()) -> int:
     from backend.commands import run_with_db
     from pool.inventory import add_numbers
     from pool.numbers import NumberError
     from pool.store import now_ms
 
     async def work(db: Any, settings: Any) -> list[int]:
-        return await add_numbers(db, specs, advertiser_id=None, now_ms=now_ms())
+        return await add_numbers(db, specs, advertiser_id=None, now_ms=now_ms(), errors=errors)
 
     try:
         ids = run_with_db(args, work)
@@ -74,15 +74,15 @@ def _store(args: argparse.Namespace, specs: list[Any]) -> int:
 
 
 def run_import(args: argparse.Namespace) -> int:
-    from pool.imports import decode, parse_csv
+    from pool.imports import decode, read_csv
     from pool.numbers import NumberError
 
     data = sys.stdin.buffer.read() if args.file == "-" else Path(args.file).read_bytes()
     try:
-        specs = parse_csv(decode(data), site=args.site)
+        specs, malformed = read_csv(decode(data), site=args.site)
     except NumberError as exc:
         return _report(exc)
-    return _store(args, specs)
+    return _store(args, specs, malformed)
 
 
 def run_add(args: argparse.Namespace) -> int:

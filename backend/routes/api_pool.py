@@ -35,7 +35,7 @@ from backend.auth import ApiPrincipal, require_token
 from backend.errors import ApiError
 from backend.http import read_body, read_json_object, string_field
 from pool import admin, health, inventory, numbers, rules
-from pool.imports import MAX_BYTES, decode, parse_csv
+from pool.imports import MAX_BYTES, decode, read_csv
 from pool.inventory import InventoryError, NumberSpec
 from pool.numbers import NumberError
 from pool.store import Store, now_ms
@@ -135,10 +135,10 @@ async def add_number(request: Request, who: ApiPrincipal) -> Response:
 async def import_numbers(request: Request, who: ApiPrincipal) -> Response:
     """Import a CSV of numbers: every row is stored, or none."""
     text = decode(await read_body(request, MAX_BYTES))
-    specs = parse_csv(text, site=_query(request, "site"))
+    specs, malformed = read_csv(text, site=_query(request, "site"))
     now = now_ms()
     ids = await inventory.add_numbers(
-        _db(request), specs, advertiser_id=who.advertiser_id, now_ms=now
+        _db(request), specs, advertiser_id=who.advertiser_id, now_ms=now, errors=malformed
     )
     views = [
         await admin.get_number(
