@@ -72,6 +72,12 @@ class Settings:
         "",
         "Folder of example pages served under `/examples/`; empty uses the bundled examples.",
     )
+    # attribution
+    trust_forwarded_for: bool = _setting(
+        False,
+        "Take the visitor's address from the first `X-Forwarded-For` entry (only behind a "
+        "proxy you run); it is used in memory for geo look-up and hashing, never stored.",
+    )
     # pool: numbers, pools and leases
     pool_safety_factor: float = _setting(
         1.5, "Safety factor of the recommended pool size (peak arrivals x occupancy x this)."
