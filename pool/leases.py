@@ -317,9 +317,9 @@ async def holders(db: Store, *, number_id: int, at_ms: int) -> list[LeaseRecord]
     """Leases of the number live at ``at_ms`` or ended within the pool's grace window before.
 
     A lease counts as live at ``at_ms`` when it started at or before it and had not ended
-    (a live lease past its ``expires_ms`` ended then, even if not yet stamped). Most recent
-    start first. Overflow leases are included (``overflow=True``); an overflow number is
-    shared, so it may have many holders. Pure read.
+    (a live lease past its ``expires_ms`` ended then, even if not yet stamped). Most recently
+    active (``last_seen_ms``) first. Overflow leases are included (``overflow=True``); an
+    overflow number is shared, so it may have many holders. Pure read.
     """
     rows = await db.fetchall(
         "SELECT l.id, l.session_id, l.pool_id, l.number_id, l.started_ms, l.last_seen_ms,"
@@ -327,7 +327,7 @@ async def holders(db: Store, *, number_id: int, at_ms: int) -> list[LeaseRecord]
         " WHERE l.number_id = :n AND l.started_ms <= :at"
         " AND (CASE WHEN l.ended_ms IS NULL THEN l.expires_ms ELSE l.ended_ms END)"
         "     + p.grace_ms >= :at"
-        " ORDER BY l.started_ms DESC, l.id DESC",
+        " ORDER BY l.last_seen_ms DESC, l.id DESC",
         {"n": number_id, "at": at_ms},
     )
     return [
