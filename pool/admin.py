@@ -301,3 +301,40 @@ async def delete_rule(db: Store, *, rule_id: int, advertiser_id: int | None) -> 
         if found is None:
             raise LookupError(f"no rule {rule_id}")
         await tx.execute("DELETE FROM source_rules WHERE id = :r", {"r": rule_id})
+
+
+EXHAUSTED_POLICIES = ("overflow", "original")
+
+
+async def set_policies(
+    db: Store,
+    *,
+    site_key: str,
+    advertiser_id: int | None,
+    untracked_policy: str = "",
+    exhausted_policy: str = "",
+) -> dict[str, str]:
+    """Change a site's policies ('' keeps one); return both as they now are.
+
+    ``untracked_policy``: 'pool' (untracked visits get a pool number) or 'original' (they
+    keep the page's number). ``exhausted_policy``: 'overflow' or 'original' (see
+    :func:`pool.leases.acquire`).
+    """
+    site = await find_site(db, site_key, advertiser_id)
+    if untracked_policy and untracked_policy not in rules.UNTRACKED_POLICIES:
+        raise NumberError(
+            f"untracked_policy must be one of {', '.join(rules.UNTRACKED_POLICIES)}",
+            field="untracked_policy",
+        )
+    if exhausted_policy and exhausted_policy not in EXHAUSTED_POLICIES:
+        raise NumberError(
+            f"exhausted_policy must be one of {', '.join(EXHAUSTED_POLICIES)}",
+            field="exhausted_policy",
+        )
+    untracked = untracked_policy or site["untracked_policy"]
+    exhausted = exhausted_policy or site["exhausted_policy"]
+    await db.execute(
+        "UPDATE sites SET untracked_policy = :u, exhausted_policy = :e WHERE id = :s",
+        {"u": untracked, "e": exhausted, "s": site["id"]},
+    )
+    return {"site": site_key, "untracked_policy": untracked, "exhausted_policy": exhausted}

@@ -29,6 +29,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     status.add_argument("--json", action="store_true", help="print JSON (with hourly figures)")
     status.set_defaults(func=run_status)
 
+    policy = actions.add_parser("policy", help="what untracked visits and a full pool show")
+    policy.add_argument("--site", required=True, help="site key")
+    policy.add_argument("--untracked", default="", choices=["", "pool", "original"])
+    policy.add_argument("--exhausted", default="", choices=["", "overflow", "original"])
+    policy.set_defaults(func=run_policy)
+
     rule = actions.add_parser("rule", help="add a source rule")
     rule.add_argument("--site", required=True, help="site key")
     rule.add_argument("--kind", required=True, choices=["param", "referrer", "source"])
@@ -138,6 +144,27 @@ def run_status(args: argparse.Namespace) -> int:
             f"  peak arrivals {r.peak_arrivals_per_hour}/h, average hold"
             f" {r.avg_hold_ms // 60_000} min -> recommended size {r.recommended_size}"
         )
+    return 0
+
+
+def run_policy(args: argparse.Namespace) -> int:
+    from backend.commands import run_with_db
+    from pool import admin
+
+    async def work(db: Any, settings: Any) -> dict[str, str]:
+        return await admin.set_policies(
+            db,
+            site_key=args.site,
+            advertiser_id=None,
+            untracked_policy=args.untracked,
+            exhausted_policy=args.exhausted,
+        )
+
+    now = run_with_db(args, work)
+    print(
+        f"site {now['site']}: untracked visits -> {now['untracked_policy']},"
+        f" full pool -> {now['exhausted_policy']}"
+    )
     return 0
 
 

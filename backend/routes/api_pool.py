@@ -16,6 +16,8 @@ bodies that are too large.
   "ttl_seconds"?, "grace_seconds"?, "cooldown_seconds"?}`` → 201 ``{"pool": {...}}``.
 - ``GET  /api/pools/{id}`` (pool and health) and ``GET /api/pools/{id}/health``
   ``?window_hours=`` (health with hourly figures).
+- ``GET  /api/pools/policy?site=``; ``PUT /api/pools/policy`` ``{"site",
+  "untracked_policy"?: "pool" | "original", "exhausted_policy"?: "overflow" | "original"}``.
 - ``GET  /api/rules?site=``; ``POST /api/rules`` ``{"site", "kind", "match_key"?,
   "match_value"?, "action", "number"?, "target"?, "priority"?, "label"?}`` → 201;
   ``DELETE /api/rules/{id}`` → 204.
@@ -260,6 +262,36 @@ async def pool_health(request: Request, who: ApiPrincipal) -> Response:
     return JSONResponse({"health": await _health(request, who)})
 
 
+async def get_policy(request: Request, who: ApiPrincipal) -> Response:
+    """A site's untracked and exhausted policies (``?site=`` required)."""
+    site = _query(request, "site")
+    if not site:
+        raise ApiError(422, "invalid", "Parameter 'site' is required.", field="site")
+    found = await admin.find_site(_db(request), site, who.advertiser_id)
+    return JSONResponse(
+        {
+            "policy": {
+                "site": site,
+                "untracked_policy": found["untracked_policy"],
+                "exhausted_policy": found["exhausted_policy"],
+            }
+        }
+    )
+
+
+async def put_policy(request: Request, who: ApiPrincipal) -> Response:
+    """Change a site's policies: what untracked visits and a full pool show."""
+    data = await _body(request)
+    policy = await admin.set_policies(
+        _db(request),
+        site_key=string_field(data, "site", max_len=64, required=True),
+        advertiser_id=who.advertiser_id,
+        untracked_policy=string_field(data, "untracked_policy", max_len=20),
+        exhausted_policy=string_field(data, "exhausted_policy", max_len=20),
+    )
+    return JSONResponse({"policy": policy})
+
+
 async def list_rules(request: Request, who: ApiPrincipal) -> Response:
     """The source rules of a site (``?site=`` required)."""
     site = _query(request, "site")
@@ -315,6 +347,8 @@ routes = [
     Route("/api/numbers/{number_id:int}/retire", _api(retire_number), methods=["POST"]),
     Route("/api/pools", _api(list_pools), methods=["GET"]),
     Route("/api/pools", _api(create_pool), methods=["POST"]),
+    Route("/api/pools/policy", _api(get_policy), methods=["GET"]),
+    Route("/api/pools/policy", _api(put_policy), methods=["PUT"]),
     Route("/api/pools/{pool_id:int}", _api(get_pool), methods=["GET"]),
     Route("/api/pools/{pool_id:int}/health", _api(pool_health), methods=["GET"]),
     Route("/api/rules", _api(list_rules), methods=["GET"]),

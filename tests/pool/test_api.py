@@ -253,3 +253,28 @@ async def test_malformed_and_oversized_bodies(client: httpx.AsyncClient, two: An
     assert r.status_code == 413
     r = await client.post("/api/numbers/import", headers=two["ha"], content=b"\xff\xfe\xfa\x80")
     assert r.status_code == 422
+
+
+async def test_site_policies(client: httpx.AsyncClient, two: Any, db: SQLiteDatabase) -> None:
+    r = await client.get("/api/pools/policy?site=s1", headers=two["ha"])
+    assert r.json()["policy"] == {
+        "site": "s1",
+        "untracked_policy": "pool",
+        "exhausted_policy": "overflow",
+    }
+    r = await client.put(
+        "/api/pools/policy", headers=two["ha"], json={"site": "s1", "exhausted_policy": "original"}
+    )
+    assert r.status_code == 200 and r.json()["policy"]["exhausted_policy"] == "original"
+    assert r.json()["policy"]["untracked_policy"] == "pool"
+    r = await client.put(
+        "/api/pools/policy", headers=two["ha"], json={"site": "s1", "untracked_policy": "maybe"}
+    )
+    assert r.status_code == 422 and r.json()["error"]["field"] == "untracked_policy"
+    r = await client.put(
+        "/api/pools/policy", headers=two["hb"], json={"site": "s1", "untracked_policy": "pool"}
+    )
+    assert r.status_code == 404
+    assert (
+        await db.fetchval("SELECT exhausted_policy FROM sites WHERE site_key = 's1'") == "original"
+    )
