@@ -60,14 +60,23 @@ class LeaseRecord:
     overflow: bool
 
 
-async def _finish_retirements(tx: Tx, now: int) -> None:
-    """Numbers waiting to retire whose last live lease has ended are retired now."""
-    await tx.execute(
+async def _finish_retirements(tx: Tx, now: int, number_ids: list[int] | None = None) -> None:
+    """Numbers waiting to retire whose last live lease has ended are retired now.
+
+    ``number_ids`` limits the check to the numbers whose leases just ended (cheap on every
+    claim); None checks every number (the periodic sweep).
+    """
+    sql = (
         "UPDATE tracking_numbers SET status = 'retired', retired_ms = :now"
         " WHERE status = 'retiring' AND NOT EXISTS (SELECT 1 FROM leases l"
-        "   WHERE l.number_id = tracking_numbers.id AND l.ended_ms IS NULL)",
-        {"now": now},
+        "   WHERE l.number_id = tracking_numbers.id AND l.ended_ms IS NULL)"
     )
+    if number_ids is None:
+        await tx.execute(sql, {"now": now})
+    elif number_ids:
+        await tx.executemany(
+            sql + " AND id = :n", [{"now": now, "n": n} for n in sorted(set(number_ids))]
+        )
 
 
 async def _end_due(tx: Tx, pool_id: int | None, now: int) -> None:
@@ -96,7 +105,7 @@ async def _end_due(tx: Tx, pool_id: int | None, now: int) -> None:
             " WHERE id = :n AND last_released_ms < :t",
             released,
         )
-    await _finish_retirements(tx, now)
+    await _finish_retirements(tx, now, [r["number_id"] for r in ended])
 
 
 async def _renew(tx: Tx, held: Row, pool_id: int, session_id: int, now: int, expires: int) -> Lease:
@@ -230,7 +239,7 @@ async def acquire(db: Store, *, pool_id: int, session_id: int, now_ms: int) -> L
                 "UPDATE leases SET ended_ms = :now WHERE id = :id",
                 {"now": now_ms, "id": held["id"]},
             )
-            await _finish_retirements(tx, now_ms)
+            await _finish_retirements(tx, now_ms, [held["number_id"]])
         if free is None:
             return None
         lease_id = await tx.fetchval(
@@ -294,7 +303,7 @@ async def release(db: Store, *, lease_id: int, now_ms: int) -> bool:
                 "UPDATE tracking_numbers SET last_released_ms = :end WHERE id = :n",
                 {"end": ended, "n": row["number_id"]},
             )
-        await _finish_retirements(tx, now_ms)
+        await _finish_retirements(tx, now_ms, [row["number_id"]])
         return True
 
 
