@@ -108,11 +108,17 @@ async def _end_due(tx: Tx, pool_id: int | None, now: int) -> None:
     await _finish_retirements(tx, now, [r["number_id"] for r in ended])
 
 
-async def _renew(tx: Tx, held: Row, pool_id: int, session_id: int, now: int, expires: int) -> Lease:
-    await tx.execute(
-        "UPDATE leases SET last_seen_ms = :now, expires_ms = :exp WHERE id = :id",
+async def _renew(
+    tx: Tx, held: Row, pool_id: int, session_id: int, now: int, expires: int
+) -> Lease | None:
+    """Extend the session's live lease; None if it ended meanwhile (a concurrent sweep)."""
+    changed = await tx.execute(
+        "UPDATE leases SET last_seen_ms = :now, expires_ms = :exp"
+        " WHERE id = :id AND ended_ms IS NULL",
         {"now": now, "exp": expires, "id": held["id"]},
     )
+    if not changed:
+        return None
     return Lease(
         held["id"],
         pool_id,
@@ -193,23 +199,35 @@ async def acquire(db: Store, *, pool_id: int, session_id: int, now_ms: int) -> L
     """
     lock = " FOR UPDATE SKIP LOCKED" if db.dialect == "postgresql" else ""
     async with db.write() as tx:
+        # One round trip for the pool and the session's live lease: a repeat visit (the
+        # common case) is then one more statement.
         pool = await tx.fetchone(
-            "SELECT p.id, p.ttl_ms, p.cooldown_ms, p.overflow_number_id, s.exhausted_policy"
-            " FROM pools p JOIN sites s ON s.id = p.site_id WHERE p.id = :p",
-            {"p": pool_id},
+            "SELECT p.id, p.ttl_ms, p.cooldown_ms, p.overflow_number_id, s.exhausted_policy,"
+            " l.id AS held_id, l.number_id AS held_number_id, l.overflow AS held_overflow,"
+            " n.number AS held_number FROM pools p JOIN sites s ON s.id = p.site_id"
+            " LEFT JOIN leases l ON l.pool_id = p.id AND l.session_id = :s"
+            "   AND l.ended_ms IS NULL AND l.expires_ms > :now"
+            " LEFT JOIN tracking_numbers n ON n.id = l.number_id WHERE p.id = :p",
+            {"p": pool_id, "s": session_id, "now": now_ms},
         )
         if pool is None:
             raise LookupError(f"no pool {pool_id}")
-        await _end_due(tx, pool_id, now_ms)
         expires = now_ms + pool["ttl_ms"]
-        held = await tx.fetchone(
-            "SELECT l.id, l.number_id, l.overflow, n.number FROM leases l"
-            " JOIN tracking_numbers n ON n.id = l.number_id"
-            " WHERE l.session_id = :s AND l.pool_id = :p AND l.ended_ms IS NULL",
-            {"s": session_id, "p": pool_id},
-        )
+        held: Row | None = None
+        if pool["held_id"] is not None:
+            held = {
+                "id": pool["held_id"],
+                "number_id": pool["held_number_id"],
+                "overflow": pool["held_overflow"],
+                "number": pool["held_number"],
+            }
         if held is not None and not held["overflow"]:
-            return await _renew(tx, held, pool_id, session_id, now_ms, expires)
+            renewed = await _renew(tx, held, pool_id, session_id, now_ms, expires)
+            if renewed is not None:
+                return renewed
+            held = None
+        # Leases of the pool past their ttl end now (this one's, if any, included).
+        await _end_due(tx, pool_id, now_ms)
         free = await tx.fetchone(
             "SELECT id, number FROM tracking_numbers n"
             " WHERE n.pool_id = :p AND n.kind = 'pool' AND n.status = 'active'"
@@ -228,7 +246,10 @@ async def acquire(db: Store, *, pool_id: int, session_id: int, now_ms: int) -> L
                 )
             if held is not None and free is not None and held["number_id"] == free["id"]:
                 # Still full: the session keeps its overflow lease; not a new exhaustion.
-                return await _renew(tx, held, pool_id, session_id, now_ms, expires)
+                renewed = await _renew(tx, held, pool_id, session_id, now_ms, expires)
+                if renewed is not None:
+                    return renewed
+                held = None
             outcome = "original" if free is None else "overflow"
             await _count_exhaustion(
                 tx, pool, session_id, now_ms, outcome, seen_before=held is not None
