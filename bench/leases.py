@@ -7,7 +7,9 @@ client, so the ratio says what a lease claim costs over the bare HTTP round trip
 
 Measured: new visits (a session is created and a number leased from a pool big enough that
 no claim overflows), repeat visits (the session's token is sent again: its lease is found
-and extended), and the bare route before and after, on 127.0.0.1 only.
+and extended), a lease-only route (``POST /bench/lease``: a session row and
+``pool.leases.acquire``, none of the attribution pipeline) to show the pool's share, and the
+bare route before and after, on 127.0.0.1 only.
 """
 
 from __future__ import annotations
@@ -47,9 +49,27 @@ def serve(port: int, database_url: str) -> None:
         await request.body()
         return JSONResponse({"ok": True})
 
+    async def lease_only(request: Request) -> Response:
+        # The pool's share of a claim: a session row and pool.leases.acquire, nothing else.
+        from pool import leases
+        from pool.store import now_ms
+
+        await request.body()
+        db = request.app.state.db
+        now = now_ms()
+        async with db.write() as tx:
+            session_id = await tx.fetchval(
+                "INSERT INTO sessions (site_id, started_ms, last_seen_ms)"
+                " VALUES (1, :t, :t) RETURNING id",
+                {"t": now},
+            )
+        lease = await leases.acquire(db, pool_id=1, session_id=session_id, now_ms=now)
+        return JSONResponse({"number": lease.number if lease else None})
+
     settings = Settings(database_url=database_url, secret_key="bench", log_level="warning")
     app = create_app(settings)
     app.router.routes.insert(0, Route("/bench/bare", bare, methods=["POST"]))
+    app.router.routes.insert(0, Route("/bench/lease", lease_only, methods=["POST"]))
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
 
 
@@ -176,8 +196,14 @@ async def measure(port: int, claims: int, concurrency: int) -> dict[str, float]:
         raise RuntimeError("a claim did not get its own number")
     repeats = [_body(d["token"]) for d in decoded]
     repeat_rate, _ = await _drive(host, port, "/v1/session", repeats, concurrency)
+    lease_rate, _ = await _drive(host, port, "/bench/lease", [b"{}"] * claims, concurrency)
     bare_after, _ = await _drive(host, port, "/bench/bare", [_body()] * claims, concurrency)
-    return {"bare": (bare_before + bare_after) / 2, "new": new_rate, "repeat": repeat_rate}
+    return {
+        "bare": (bare_before + bare_after) / 2,
+        "new": new_rate,
+        "repeat": repeat_rate,
+        "lease": lease_rate,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -193,7 +219,7 @@ def main(argv: list[str] | None = None) -> int:
 
     with tempfile.TemporaryDirectory(prefix="callpath-bench-") as tmp:
         url = f"sqlite:///{Path(tmp) / 'bench.db'}"
-        asyncio.run(seed(url, args.claims + 10))
+        asyncio.run(seed(url, 2 * args.claims + 10))
         port = free_port()
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
         proc = subprocess.Popen(
@@ -222,6 +248,10 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"  repeat-visit renew{rates['repeat']:8.0f} req/s  "
         f"ratio {rates['repeat'] / rates['bare']:.2f}"
+    )
+    print(
+        f"  lease only        {rates['lease']:8.0f} req/s  "
+        f"ratio {rates['lease'] / rates['bare']:.2f}  (session row + acquire, no ingest)"
     )
     return 0
 

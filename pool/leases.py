@@ -4,8 +4,10 @@ A lease is *live* while ``ended_ms`` is NULL. Its ``expires_ms`` moves forward w
 heartbeat; a live lease past ``expires_ms`` is ended lazily (``ended_ms = expires_ms``) by the
 next claim in its pool, by :func:`expire_due` or by :func:`sweep`. Ending a lease stamps the
 number's ``last_released_ms``, so the number rests for the pool's cooldown and the least
-recently used free number is chosen next. A number being retired ('retiring') is never leased
-again and becomes 'retired' as soon as its last live lease ends.
+recently used free number is chosen next. (While a number is held, that column holds its
+lease's first expiry, so claims skip held numbers by an index range.) A number being
+retired ('retiring') is never leased again and becomes 'retired' as soon as its last live
+lease ends.
 
 When no pool number is free the pool is *exhausted*: the site's ``exhausted_policy`` decides
 ('overflow': the pool's overflow number, marked ``overflow``, shared by every such session;
@@ -263,6 +265,15 @@ async def acquire(db: Store, *, pool_id: int, session_id: int, now_ms: int) -> L
             await _finish_retirements(tx, now_ms, [held["number_id"]])
         if free is None:
             return None
+        if not overflow:
+            # While held, the number's release time reads as the lease's first expiry: the
+            # claim query's range on that column then skips held numbers instead of walking
+            # past every one of them (a big pool at high utilization). Ending the lease
+            # stamps the real release time.
+            await tx.execute(
+                "UPDATE tracking_numbers SET last_released_ms = :exp WHERE id = :n",
+                {"exp": expires, "n": free["id"]},
+            )
         lease_id = await tx.fetchval(
             "INSERT INTO leases (pool_id, number_id, session_id, overflow, started_ms,"
             " last_seen_ms, expires_ms) VALUES (:p, :n, :s, :o, :now, :now, :exp) RETURNING id",
