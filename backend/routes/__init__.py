@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute
 
-from backend.routes import api_pool, pages, snippet, visits
+from backend import api
+from backend.routes import api_pool, dashboard, pages, snippet, twilio, visits, webhooks
 
 
 def all_routes() -> list[BaseRoute]:
@@ -12,6 +13,10 @@ def all_routes() -> list[BaseRoute]:
     return [
         *visits.routes,
         *snippet.routes,
-        *api_pool.routes,
         *pages.routes,
+        *twilio.routes,
+        *webhooks.routes,
+        *api_pool.routes,
+        *api.routes,
+        *dashboard.routes,
     ]
