@@ -33,6 +33,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from backend.api import openapi as oa
 from backend.auth import ApiPrincipal, require_token
 from backend.errors import ApiError
 from backend.http import read_body, read_json_object, string_field
@@ -262,6 +263,30 @@ async def pool_health(request: Request, who: ApiPrincipal) -> Response:
     return JSONResponse({"health": await _health(request, who)})
 
 
+_POLICY: dict[str, Any] = {
+    "type": "object",
+    "required": ["policy"],
+    "properties": {
+        "policy": {
+            "type": "object",
+            "properties": {
+                "site": {"type": "string"},
+                "untracked_policy": {"type": "string", "enum": list(rules.UNTRACKED_POLICIES)},
+                "exhausted_policy": {"type": "string", "enum": list(admin.EXHAUSTED_POLICIES)},
+            },
+        }
+    },
+}
+
+
+@oa.operation(
+    "GET",
+    "/api/pools/policy",
+    summary="A site's untracked and exhausted policies",
+    tags=["pools"],
+    params=[oa.query_param("site", {"type": "string", "maxLength": 64}, required=True)],
+    responses={200: oa.json_response("The policies", _POLICY)},
+)
 async def get_policy(request: Request, who: ApiPrincipal) -> Response:
     """A site's untracked and exhausted policies (``?site=`` required)."""
     site = _query(request, "site")
@@ -279,6 +304,22 @@ async def get_policy(request: Request, who: ApiPrincipal) -> Response:
     )
 
 
+@oa.operation(
+    "PUT",
+    "/api/pools/policy",
+    summary="Change what untracked visits and a full pool show",
+    tags=["pools"],
+    body={
+        "type": "object",
+        "required": ["site"],
+        "properties": {
+            "site": {"type": "string", "maxLength": 64},
+            "untracked_policy": {"type": "string", "enum": list(rules.UNTRACKED_POLICIES)},
+            "exhausted_policy": {"type": "string", "enum": list(admin.EXHAUSTED_POLICIES)},
+        },
+    },
+    responses={200: oa.json_response("The policies now", _POLICY)},
+)
 async def put_policy(request: Request, who: ApiPrincipal) -> Response:
     """Change a site's policies: what untracked visits and a full pool show."""
     data = await _body(request)
