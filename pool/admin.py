@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pool import numbers, rules
+from pool import leases, numbers, rules
 from pool.numbers import NumberError
 from pool.store import Row, Store
 
@@ -37,6 +37,12 @@ def _scope(advertiser_id: int | None, column: str) -> tuple[str, dict[str, Any]]
     if advertiser_id is None:
         return "", {}
     return f" AND {column} = :adv", {"adv": advertiser_id}
+
+
+async def _settle_retirements(db: Store, now_ms: int) -> None:
+    """Finish retirements whose lease idled out since (no claim in the pool stamped it)."""
+    if await db.fetchval("SELECT 1 FROM tracking_numbers WHERE status = 'retiring' LIMIT 1"):
+        await leases.sweep(db, now_ms=now_ms)
 
 
 def number_view(row: Row) -> dict[str, Any]:
@@ -71,6 +77,7 @@ async def list_numbers(
     offset: int = 0,
 ) -> list[dict[str, Any]]:
     """Tracking numbers visible to the caller, filtered, in id order."""
+    await _settle_retirements(db, now_ms)
     where, params = _scope(advertiser_id, "n.advertiser_id")
     params.update({"now": now_ms, "lim": limit, "off": offset})
     for name, value, column in (
@@ -93,6 +100,7 @@ async def get_number(
     db: Store, *, number_id: int, advertiser_id: int | None, now_ms: int
 ) -> dict[str, Any]:
     """One tracking number visible to the caller; LookupError otherwise."""
+    await _settle_retirements(db, now_ms)
     where, params = _scope(advertiser_id, "n.advertiser_id")
     row = await db.fetchone(
         f"SELECT {NUMBER_COLUMNS} FROM tracking_numbers n LEFT JOIN sites s ON s.id = n.site_id"

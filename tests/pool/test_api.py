@@ -9,7 +9,8 @@ import pytest
 
 from backend import accounts
 from backend.storage import SQLiteDatabase
-from tests.pool.helpers import T0, make_pool_site
+from pool.store import now_ms
+from tests.pool.helpers import T0, make_pool_site, new_sessions
 
 
 async def _token(db: SQLiteDatabase, advertiser_id: int | None, email: str) -> dict[str, str]:
@@ -278,3 +279,21 @@ async def test_site_policies(client: httpx.AsyncClient, two: Any, db: SQLiteData
     assert (
         await db.fetchval("SELECT exhausted_policy FROM sites WHERE site_key = 's1'") == "original"
     )
+
+
+async def test_a_retiring_number_shows_retired_once_its_lease_idles_out(
+    client: httpx.AsyncClient, two: Any, db: SQLiteDatabase
+) -> None:
+    from pool import leases
+
+    ps = two["a"]
+    (session,) = await new_sessions(db, ps.site_id, 1)
+    now = now_ms()
+    lease = await leases.acquire(db, pool_id=ps.pool_id, session_id=session, now_ms=now)
+    assert lease is not None
+    r = await client.post(f"/api/numbers/{lease.number_id}/retire", headers=two["ha"])
+    assert r.json()["status"] == "retiring"
+    # The visitor leaves without a word: the lease idles out and nobody claims in the pool.
+    await db.execute("UPDATE leases SET expires_ms = :t", {"t": now - 1})
+    r = await client.get(f"/api/numbers/{lease.number_id}", headers=two["ha"])
+    assert r.json()["number"]["status"] == "retired"
