@@ -112,6 +112,25 @@ async def get_number(
     return number_view(row)
 
 
+async def numbers_by_ids(
+    db: Store, ids: list[int], *, advertiser_id: int | None, now_ms: int
+) -> list[dict[str, Any]]:
+    """The numbers with these ids visible to the caller, in the order of ``ids``."""
+    where, params = _scope(advertiser_id, "n.advertiser_id")
+    found: dict[int, dict[str, Any]] = {}
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        names = {f"i{k}": v for k, v in enumerate(chunk)}
+        marks = ", ".join(f":{k}" for k in names)
+        rows = await db.fetchall(
+            f"SELECT {NUMBER_COLUMNS} FROM tracking_numbers n"
+            f" LEFT JOIN sites s ON s.id = n.site_id WHERE n.id IN ({marks}){where}",
+            {**params, **names, "now": now_ms},
+        )
+        found.update({r["id"]: number_view(r) for r in rows})
+    return [found[i] for i in ids if i in found]
+
+
 async def find_number(db: Store, text: str, *, advertiser_id: int | None) -> int:
     """The id of a stored tracking number given as id, E.164 or national (JP) text."""
     if text.isdigit() and len(text) < 10:

@@ -37,7 +37,7 @@ from backend.api import openapi as oa
 from backend.auth import ApiPrincipal, require_token
 from backend.errors import ApiError
 from backend.http import read_body, read_json_object, string_field
-from pool import admin, health, inventory, numbers, rules
+from pool import admin, health, inventory, rules
 from pool.imports import MAX_BYTES, decode, read_csv
 from pool.inventory import InventoryError, NumberSpec
 from pool.numbers import NumberError
@@ -143,12 +143,9 @@ async def import_numbers(request: Request, who: ApiPrincipal) -> Response:
     ids = await inventory.add_numbers(
         _db(request), specs, advertiser_id=who.advertiser_id, now_ms=now, errors=malformed
     )
-    views = [
-        await admin.get_number(
-            _db(request), number_id=i, advertiser_id=who.advertiser_id, now_ms=now
-        )
-        for i in ids
-    ]
+    views = await admin.numbers_by_ids(
+        _db(request), ids, advertiser_id=who.advertiser_id, now_ms=now
+    )
     return JSONResponse({"imported": len(ids), "numbers": views}, status_code=201)
 
 
@@ -371,14 +368,6 @@ async def delete_rule(request: Request, who: ApiPrincipal) -> Response:
     )
     return Response(status_code=204)
 
-
-# Re-exported for the OpenAPI builder: the kinds and actions these endpoints accept.
-ENUMS = {
-    "number.kind": numbers.KINDS,
-    "rule.kind": rules.KINDS,
-    "rule.action": rules.ACTIONS,
-    "rule.source_keys": rules.SOURCE_KEYS,
-}
 
 routes = [
     Route("/api/numbers", _api(list_numbers), methods=["GET"]),
