@@ -6,7 +6,7 @@ import pytest
 
 from backend.storage import SQLiteDatabase
 from pool import leases
-from pool.health import HOUR_MS, _hourly_peaks, pool_health
+from pool.health import HOUR_MS, _hourly_peaks, pool_health, site_health
 from tests.pool.helpers import MIN, T0, make_pool_site, new_sessions
 
 H0 = T0 - T0 % HOUR_MS  # the start of an hour
@@ -64,3 +64,10 @@ async def test_health_of_a_quiet_pool(db: SQLiteDatabase) -> None:
 async def test_health_of_an_unknown_pool(db: SQLiteDatabase) -> None:
     with pytest.raises(LookupError):
         await pool_health(db, pool_id=999, now_ms=T0)
+
+
+async def test_site_health_lists_every_pool(db: SQLiteDatabase) -> None:
+    ps = await make_pool_site(db, size=2)
+    reports = await site_health(db, site_id=ps.site_id, now_ms=T0, alert_at=0.0)
+    assert [r.pool_id for r in reports] == [ps.pool_id]
+    assert reports[0].size == 2 and reports[0].alert is False
