@@ -172,6 +172,13 @@ class Settings:
     dashboard_poll_ms: int = _setting(
         1000, "How often the live-calls stream looks for new and changed calls (milliseconds)."
     )
+    # pool: numbers, pools and leases
+    pool_safety_factor: float = _setting(
+        1.5, "Safety factor of the recommended pool size (peak arrivals x occupancy x this)."
+    )
+    pool_alert_utilization: float = _setting(
+        0.75, "Peak hourly utilization above which a pool is flagged for more numbers."
+    )
 
     @classmethod
     def load(

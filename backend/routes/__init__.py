@@ -5,7 +5,7 @@ from __future__ import annotations
 from starlette.routing import BaseRoute
 
 from backend import api
-from backend.routes import dashboard, pages, snippet, twilio, visits, webhooks
+from backend.routes import api_pool, dashboard, pages, snippet, twilio, visits, webhooks
 
 
 def all_routes() -> list[BaseRoute]:
@@ -16,6 +16,7 @@ def all_routes() -> list[BaseRoute]:
         *pages.routes,
         *twilio.routes,
         *webhooks.routes,
+        *api_pool.routes,
         *api.routes,
         *dashboard.routes,
     ]
