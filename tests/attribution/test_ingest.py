@@ -20,6 +20,7 @@ from attribution.ingest import (
 from attribution.sessions import click_path, first_touch
 from backend.settings import Settings
 from backend.storage import SQLiteDatabase
+from pool import numbers, rules
 from tests.attribution.conftest import GEOIP_DIR
 
 CHROME = (
@@ -263,3 +264,46 @@ def test_origin_rules() -> None:
     assert not origin_allowed(domains, "", "https://notclinic.example/")
     assert not origin_allowed(domains, "", "https://clinic.example.evil.com/")
     assert origin_allowed([], "https://anything.example", "https://x.example/")
+
+
+async def test_source_rules_choose_a_static_number_or_keep_the_original(
+    client: httpx.AsyncClient, demo: Any, db: SQLiteDatabase
+) -> None:
+    site = await db.fetchone("SELECT id, advertiser_id FROM sites WHERE site_key = 'demo'")
+    assert site is not None
+    async with db.write() as tx:
+        flyer = await numbers.add_number(
+            tx,
+            advertiser_id=site["advertiser_id"],
+            number="+815017990001",
+            forward_to="+81312345678",
+            kind="source",
+            site_id=site["id"],
+            source_label="flyer",
+            now_ms=1,
+        )
+        await rules.add_rule(
+            tx,
+            site_id=site["id"],
+            kind="param",
+            match_key="cp",
+            match_value="flyer",
+            action="number",
+            number_id=flyer,
+            now_ms=1,
+        )
+        await tx.execute(
+            "UPDATE sites SET untracked_policy = 'original' WHERE id = :s", {"s": site["id"]}
+        )
+    body = (await visit(client, PAGE + "?cp=flyer")).json()
+    # The flyer rule applies to every target: each shows the static number, no lease.
+    assert {s["number"] for s in body["swaps"]} == {"+815017990001"} and len(body["swaps"]) == 3
+    assert body["ttl"] > 0
+    assert await db.fetchval("SELECT COUNT(*) FROM leases") == 0
+    # An untracked (direct) visit keeps the page's numbers on this site ...
+    assert (await visit(client, PAGE)).json()["swaps"] == []
+    # ... while an ad click is leased numbers from the pools.
+    body = (await visit(client, PAGE + "?gclid=abc")).json()
+    assert len(body["swaps"]) == 3 and "+815017990001" not in {s["number"] for s in body["swaps"]}
+    assert await db.fetchval("SELECT COUNT(*) FROM leases") == 3
+    assert await db.fetchval("SELECT COUNT(*) FROM sessions") == 3
