@@ -20,9 +20,15 @@ with ``FOR UPDATE SKIP LOCKED``, and a partial unique index backs both.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import ParamSpec, TypeVar
 
 from pool.store import Row, Store, Tx
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
 
 
 @dataclass(frozen=True)
@@ -74,19 +80,22 @@ async def _end_due(tx: Tx, pool_id: int | None, now: int) -> None:
     )
     if not due:
         return
-    await tx.execute(
-        "UPDATE tracking_numbers SET last_released_ms = ("
-        "  SELECT MAX(l.expires_ms) FROM leases l"
-        "  WHERE l.number_id = tracking_numbers.id AND l.ended_ms IS NULL AND l.overflow = 0)"
-        " WHERE id IN (SELECT number_id FROM leases WHERE ended_ms IS NULL"
-        "              AND overflow = 0 AND expires_ms <= :now" + scope + ")",
-        params,
-    )
-    await tx.execute(
+    # One statement picks the leases to end and the numbers are stamped from exactly those
+    # rows: under PostgreSQL's READ COMMITTED two statements may see different leases, and
+    # a number left unstamped could be claimed "before" its last lease ended.
+    ended = await tx.fetchall(
         "UPDATE leases SET ended_ms = expires_ms WHERE ended_ms IS NULL AND expires_ms <= :now"
-        + scope,
+        + scope
+        + " RETURNING number_id, expires_ms, overflow",
         params,
     )
+    released = [{"n": r["number_id"], "t": r["expires_ms"]} for r in ended if not r["overflow"]]
+    if released:
+        await tx.executemany(
+            "UPDATE tracking_numbers SET last_released_ms = :t"
+            " WHERE id = :n AND last_released_ms < :t",
+            released,
+        )
     await _finish_retirements(tx, now)
 
 
@@ -131,6 +140,37 @@ async def _count_exhaustion(
     )
 
 
+# SQLSTATEs of a unit of work that lost a race on PostgreSQL and may simply run again:
+# unique violation (the partial unique index caught a concurrent claim of the same number,
+# or a concurrent claim for the same session), serialization failure, deadlock.
+_RACE_SQLSTATES = frozenset({"23505", "40001", "40P01"})
+_ATTEMPTS = 5
+
+
+def _retry_lost_race(unit: Callable[_P, Awaitable[_R]]) -> Callable[_P, Awaitable[_R]]:
+    """Run a whole unit of work again when PostgreSQL rolled it back for losing a race.
+
+    With ``SKIP LOCKED`` the ``NOT EXISTS`` test reads a snapshot taken when the statement
+    began, so a number whose lease a concurrent claim committed a moment earlier can still
+    be picked; the unique index refuses the second lease and the claim runs again (it then
+    sees the committed lease). SQLite's single writer never races, and its errors carry no
+    ``sqlstate``, so they pass through untouched.
+    """
+
+    @functools.wraps(unit)
+    async def run(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        for attempt in range(1, _ATTEMPTS + 1):
+            try:
+                return await unit(*args, **kwargs)
+            except Exception as exc:
+                if attempt == _ATTEMPTS or getattr(exc, "sqlstate", None) not in _RACE_SQLSTATES:
+                    raise
+        raise AssertionError("unreachable")
+
+    return run
+
+
+@_retry_lost_race
 async def acquire(db: Store, *, pool_id: int, session_id: int, now_ms: int) -> Lease | None:
     """Lease a number of ``pool_id`` to ``session_id``, or renew the session's live lease.
 
@@ -221,13 +261,16 @@ async def heartbeat(db: Store, *, lease_id: int, now_ms: int) -> int | None:
         if row is None or row["ended_ms"] is not None or row["expires_ms"] <= now_ms:
             return None
         expires: int = now_ms + row["ttl_ms"]
-        await tx.execute(
-            "UPDATE leases SET last_seen_ms = :now, expires_ms = :exp WHERE id = :id",
+        # `ended_ms IS NULL` again: on PostgreSQL a concurrent claim may have ended it since.
+        changed = await tx.execute(
+            "UPDATE leases SET last_seen_ms = :now, expires_ms = :exp"
+            " WHERE id = :id AND ended_ms IS NULL",
             {"now": now_ms, "exp": expires, "id": lease_id},
         )
-        return expires
+        return expires if changed else None
 
 
+@_retry_lost_race
 async def release(db: Store, *, lease_id: int, now_ms: int) -> bool:
     """End a live lease now (the visitor left); the number starts its cooldown."""
     async with db.write() as tx:
@@ -240,9 +283,12 @@ async def release(db: Store, *, lease_id: int, now_ms: int) -> bool:
             return False
         # A lease already past its ttl ended then, not now: keep the history truthful.
         ended = min(now_ms, row["expires_ms"])
-        await tx.execute(
-            "UPDATE leases SET ended_ms = :end WHERE id = :id", {"end": ended, "id": lease_id}
-        )
+        # `ended_ms IS NULL` again: a concurrent expiry may have ended it since the SELECT.
+        if not await tx.execute(
+            "UPDATE leases SET ended_ms = :end WHERE id = :id AND ended_ms IS NULL",
+            {"end": ended, "id": lease_id},
+        ):
+            return False
         if not row["overflow"]:
             await tx.execute(
                 "UPDATE tracking_numbers SET last_released_ms = :end WHERE id = :n",
@@ -252,12 +298,14 @@ async def release(db: Store, *, lease_id: int, now_ms: int) -> bool:
         return True
 
 
+@_retry_lost_race
 async def expire_due(db: Store, *, pool_id: int, now_ms: int) -> None:
     """End every lease of the pool whose ttl has passed (a periodic sweep)."""
     async with db.write() as tx:
         await _end_due(tx, pool_id, now_ms)
 
 
+@_retry_lost_race
 async def sweep(db: Store, *, now_ms: int) -> None:
     """End every lease of every pool whose ttl has passed, and finish pending retirements."""
     async with db.write() as tx:
