@@ -369,15 +369,20 @@ def report(rec: Recommendation) -> str:
         "",
         "pool size   correct  ambiguous   wrong  unattributed  overflowed visits",
     ]
-    marks = {rec.recommended: "recommended", rec.recommended // 2: "half"}
-    marks[rec.rule_of_thumb] = "rule of thumb (1 per 20 daily visitors)"
-    marks.setdefault(rec.peak, "never runs out")
+    marks: dict[int, list[str]] = {}
+    for size, label in (
+        (rec.recommended, "recommended"),
+        (rec.recommended // 2, "half"),
+        (rec.rule_of_thumb, "rule of thumb (1 per 20 daily visitors)"),
+        (rec.peak, "never runs out"),
+    ):
+        marks.setdefault(size, []).append(label)
     for size in sorted(rec.results):
         r = rec.results[size]
         lines.append(
             f"{size:>9}   {r.share('correct'):>7.1%}  {r.share('ambiguous'):>9.1%}"
             f"  {r.share('wrong'):>6.1%}  {r.share('unattributed'):>12.1%}"
-            f"  {r.overflowed:>17}   {marks.get(size, '')}"
+            f"  {r.overflowed:>17}   {', '.join(marks.get(size, []))}"
         )
     best = rec.results[rec.recommended]
     lines += [
