@@ -60,41 +60,47 @@ def bench_user_agents(n: int = 3000) -> tuple[float, float]:
     return uncached, cached
 
 
-async def bench_pipeline(n: int = 400) -> tuple[float, float]:
+async def bench_pipeline(n: int = 200, rounds: int = 3) -> tuple[float, float]:
+    """Best-of-rounds rates, the baseline and the pipeline alternating (shared machines)."""
     with tempfile.TemporaryDirectory() as tmp:
         settings = Settings(database_url=f"sqlite:///{Path(tmp) / 'b.db'}", secret_key="bench")
         db = await open_database(settings.database_url)
         try:
             await seed_demo(db, settings)
             site_id = await db.fetchval("SELECT id FROM sites WHERE site_key = 'demo'")
-            start = time.perf_counter()
-            for i in range(n):
-                async with db.write() as tx:
-                    sid = await tx.fetchval(
-                        "INSERT INTO sessions (site_id, started_ms, last_seen_ms)"
-                        " VALUES (:s, :t, :t) RETURNING id",
-                        {"s": site_id, "t": i},
-                    )
-                    await tx.execute(
-                        "INSERT INTO page_views (session_id, ts_ms, url) VALUES (:s, :t, :u)",
-                        {"s": sid, "t": i, "u": URLS[i % 3]},
-                    )
-            baseline = n / (time.perf_counter() - start)
             pipeline = Pipeline(db, IngestConfig("bench"))
-            # Drop the lease step: leasing is the pool's cost (bench.leases), not ingest's.
+            # Drop the lease step: leasing is the pool's cost, not ingest's.
             pipeline.steps = [(k, s) for k, s in pipeline.steps if k != "lease"]
-            start = time.perf_counter()
-            for i in range(n):
-                visit = Visit(
-                    "demo",
-                    URLS[i % 3],
-                    1_767_225_600_000 + i,
-                    referrer=REFS[i % 3],
-                    user_agent=AGENTS[i % len(AGENTS)],
-                    ip=f"81.2.69.{i % 250}",
-                )
-                await pipeline.run(visit)
-            full = n / (time.perf_counter() - start)
+            baseline = full = 0.0
+            for r in range(rounds):
+                start = time.perf_counter()
+                for i in range(n):
+                    async with db.write() as tx:
+                        sid = await tx.fetchval(
+                            "INSERT INTO sessions (site_id, started_ms, last_seen_ms)"
+                            " VALUES (:s, :t, :t) RETURNING id",
+                            {"s": site_id, "t": i},
+                        )
+                        await tx.execute(
+                            "INSERT INTO page_views (session_id, ts_ms, url) VALUES (:s, :t, :u)",
+                            {"s": sid, "t": i, "u": URLS[i % 3]},
+                        )
+                baseline = max(baseline, n / (time.perf_counter() - start))
+                start = time.perf_counter()
+                for i in range(n):
+                    visit = Visit(
+                        "demo",
+                        URLS[i % 3],
+                        1_767_225_600_000 + r * n + i,
+                        referrer=REFS[i % 3],
+                        user_agent=AGENTS[i % len(AGENTS)],
+                        ip=f"81.2.69.{i % 250}",
+                    )
+                    # A browser sends Accept-Language; bot filters may look for it.
+                    visit.__dict__["accept_language"] = "ja,en;q=0.8"
+                    outcome = await pipeline.run(visit)
+                    assert outcome.dropped is None, outcome.dropped
+                full = max(full, n / (time.perf_counter() - start))
         finally:
             await db.close()
     return baseline, full
