@@ -10,7 +10,7 @@ import pytest
 
 from attribution.tokens import SESSION_TOKEN, Signer
 from backend.storage import open_database
-from tests.storage.load import BROWSER_UA
+from bench._load import BROWSER_UA
 from tests.support.server import Server, run_cli
 
 pytestmark = pytest.mark.e2e

@@ -9,7 +9,7 @@ import pytest
 
 from backend.storage import open_database
 from backend.storage.migrations import all_migrations, applied
-from tests.storage.load import post_many
+from bench._load import post_many
 from tests.storage.seed import OVERLAPPING_LEASES, seed_pool
 from tests.support.server import Server
 
@@ -29,10 +29,17 @@ async def test_three_instances_take_2000_concurrent_claims_on_50_numbers(
             seeded = await seed_pool(db, size=50, ttl_ms=300, cooldown_ms=0, overflow=True)
             body = orjson.dumps({"site": seeded.site_key, "url": "http://127.0.0.1/landing"})
             result = await post_many(
-                [s.url for s in servers], "/v1/session", body, total=2000, concurrency=48
+                [s.url for s in servers],
+                "/v1/session",
+                body,
+                total=2000,
+                concurrency=48,
+                keep_bodies=True,
             )
             assert result.errors == 0
             assert dict(result.statuses) == {200: 2000}
+            # Every visit was tracked: a pool number, or the overflow number when all were out.
+            assert all(len(b["swaps"]) == 1 for b in result.bodies)  # type: ignore[arg-type]
 
             assert await db.fetchval("SELECT COUNT(*) FROM sessions") == 2000
             # With an overflow number every claim leaves a lease row.
