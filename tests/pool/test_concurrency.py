@@ -42,10 +42,13 @@ async def _assert_invariants(db: Store, pool_id: int) -> None:
 async def test_500_claims_from_several_connections(
     db: SQLiteDatabase, settings: Settings, policy: str
 ) -> None:
-    """Four stores on one file race as four processes would: the file lock serializes them."""
+    """Four stores on one database race as four processes would.
+
+    On SQLite the file lock serializes them; on PostgreSQL the row locks and the unique
+    backstop do.
+    """
     ps = await make_pool_site(db, size=SIZE, exhausted_policy=policy)
     sessions = await new_sessions(db, ps.site_id, CLAIMS)
-    # Four stores on one database (SQLite file or PostgreSQL) stand for four processes.
     stores = [await open_database(settings.database_url, migrate=False) for _ in range(4)]
     try:
         results = await asyncio.gather(
