@@ -45,6 +45,7 @@ class LoadResult:
     latencies: list[float] = field(default_factory=list)
     bodies: list[dict[str, object]] = field(default_factory=list)
     errors: int = 0
+    error_kinds: Counter[str] = field(default_factory=Counter)
     elapsed: float = 0.0
 
     @property
@@ -67,6 +68,8 @@ async def post_many(
     deadline_s: float = 120.0,
     keep_bodies: bool = False,
     distinct_clients: bool = True,
+    timeout_s: float = 30.0,
+    keepalive: bool = True,
 ) -> LoadResult:
     """POST ``body`` to ``path`` ``total`` times, spread round robin over ``urls``."""
     for url in urls:
@@ -85,17 +88,22 @@ async def post_many(
             start = time.perf_counter()
             try:
                 r = await client.post(next(targets) + path, content=body, headers=sent)
-            except httpx.HTTPError:
+            except httpx.HTTPError as exc:
                 result.errors += 1
+                result.error_kinds[type(exc).__name__] += 1
                 continue
             result.latencies.append(time.perf_counter() - start)
             result.statuses[r.status_code] += 1
             if keep_bodies and r.status_code == 200:
                 result.bodies.append(r.json())
 
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    # Without keep-alive each request opens its own connection: slower, but a server closing
+    # an idle kept-alive connection just as a request goes out cannot fail that request.
+    limits = httpx.Limits(
+        max_connections=concurrency, max_keepalive_connections=concurrency if keepalive else 0
+    )
     began = time.perf_counter()
-    async with httpx.AsyncClient(timeout=30.0, limits=limits) as client:
+    async with httpx.AsyncClient(timeout=timeout_s, limits=limits) as client:
         await asyncio.gather(*(worker(client) for _ in range(concurrency)))
     result.elapsed = time.perf_counter() - began
     return result

@@ -76,8 +76,12 @@ async def test_three_instances_take_2000_concurrent_claims_on_50_numbers(
                 total=2000,
                 concurrency=48,
                 keep_bodies=True,
+                # Shared CI machines can be very slow; this test is about correctness only.
+                timeout_s=300,
+                deadline_s=1200,
+                keepalive=False,
             )
-            assert result.errors == 0
+            assert result.errors == 0, result.error_kinds
             assert dict(result.statuses) == {200: 2000}
             # Every visit was tracked: a pool number, or the overflow number when all were out.
             assert all(len(b["swaps"]) == 1 for b in result.bodies)  # type: ignore[arg-type]
