@@ -67,6 +67,11 @@ async def crowd(db: Store) -> dict[str, Any]:
     return {"site_id": site, "pool_id": pool, "numbers": tracking, "advertiser_id": adv}
 
 
+# Tables that count refused requests (e.g. visits to an unknown site key, one row a day):
+# counting a refusal is the point of them, not a change to stored data.
+COUNTERS = {"ingest_counters"}
+
+
 async def snapshot(db: Store) -> dict[str, tuple[int, str]]:
     """Row count and a checksum of every row of every table, to prove nothing changed."""
     import hashlib
@@ -81,6 +86,8 @@ async def snapshot(db: Store) -> dict[str, tuple[int, str]]:
     tables = await db.fetchall(sql)
     out = {}
     for t in tables:
+        if t["name"] in COUNTERS:
+            continue
         rows = await db.fetchall(f'SELECT * FROM "{t["name"]}"')
         digest = hashlib.sha256(repr(sorted(repr(sorted(r.items())) for r in rows)).encode())
         out[t["name"]] = (len(rows), digest.hexdigest())
