@@ -3,9 +3,10 @@
 Webhook handlers only :meth:`Recorder.submit` an event and answer at once. One worker
 applies events in arrival order. When a write fails, the event stays at the head of the
 queue and is retried with backoff; when it takes longer than its time budget, storage is
-counted as degraded; meanwhile new events queue up behind it. With a spool file configured, every event waiting while storage is
-failing is also appended to that file, and a restarted process replays it, so a crash
-during an outage loses nothing. Replays are harmless: :func:`calls.record` is idempotent.
+counted as degraded; meanwhile new events queue up behind it. With a spool file
+configured, every event waiting while storage is failing is also appended to that file,
+and a restarted process replays it, so a crash during an outage loses nothing. Replays
+are harmless: :func:`calls.record` is idempotent.
 """
 
 from __future__ import annotations
