@@ -99,6 +99,7 @@ def run_import(args: argparse.Namespace) -> int:
             region=args.region,
             timezone=args.timezone,
             progress=progress,
+            first_line=1 if args.no_header else 2,
         )
 
     result = run_with_db(args, work)

@@ -174,11 +174,15 @@ async def import_rows(
     region: str = "JP",
     timezone: str = "Asia/Tokyo",
     progress: Callable[[int], None] | None = None,
+    first_line: int = 2,
 ) -> ImportResult:
-    """Import rows: each new call is matched, stored and qualified; known ones are skipped."""
+    """Import rows: each new call is matched, stored and qualified; known ones are skipped.
+
+    ``first_line`` is the file line of the first row, for error messages.
+    """
     tz = ZoneInfo(timezone)
     result = ImportResult()
-    for line, row in enumerate(rows, start=2):
+    for line, row in enumerate(rows, start=first_line):
         try:
             event = row_event(row, mapping, provider=provider, region=region, tz=tz)
         except ValueError as exc:
@@ -195,5 +199,5 @@ async def import_rows(
                 await matching.qualify(db, recorded.call_id)
                 result.imported += 1
         if progress is not None:
-            progress(line - 1)
+            progress(line - first_line + 1)
     return result
