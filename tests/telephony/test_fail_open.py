@@ -74,6 +74,10 @@ class BrokenStore:
         await self.real.close()
 
 
+def _read(path: Path) -> bytes:
+    return path.read_bytes()
+
+
 async def _timed_voice(client: httpx.AsyncClient, sid: str) -> tuple[float, bytes]:
     started = time.monotonic()
     r = await post_twilio(client, "/twilio/voice", call_params(sid=sid))
@@ -100,7 +104,7 @@ async def test_storage_down_still_dials_and_the_call_is_stored_after(
     assert telephony.recorder.pending == 2
     assert await db.fetchval("SELECT COUNT(*) FROM calls") == 0
     spool = Path(telephony.settings.call_spool_path)
-    assert len(spool.read_bytes().splitlines()) == 2
+    assert len(_read(spool).splitlines()) == 2
 
     broken.repair()
     assert await telephony.recorder.drain(15)
@@ -108,7 +112,7 @@ async def test_storage_down_still_dials_and_the_call_is_stored_after(
     row = await db.fetchone("SELECT status, duration_s, forwarded_to FROM calls")
     assert row == {"status": "completed", "duration_s": 7, "forwarded_to": TARGET}
     assert not telephony.recorder.degraded
-    assert spool.read_bytes() == b""
+    assert _read(spool) == b""
 
 
 @pytest.mark.stores("sqlite")
@@ -145,10 +149,10 @@ async def test_the_spool_survives_a_restart(settings: Settings, demo: Any) -> No
         assert ET.fromstring(body).find("Dial").findtext("Number") == TARGET
         assert not await first.state.telephony.recorder.drain(0.3)
     # The process stopped with storage still down: the call waits in the spool.
-    assert Path(settings.call_spool_path).read_bytes().count(b"\n") == 1
+    assert _read(Path(settings.call_spool_path)).count(b"\n") == 1
 
     second = create_app(settings)
     async with second.router.lifespan_context(second):
         assert await second.state.telephony.recorder.drain(10)
         assert await second.state.db.fetchval("SELECT provider_call_id FROM calls") == "CAS1"
-    assert Path(settings.call_spool_path).read_bytes() == b""
+    assert _read(Path(settings.call_spool_path)) == b""

@@ -59,7 +59,7 @@ async def test_whisper_falls_back_to_the_number_when_the_match_is_unknown(
 ) -> None:
     await config.set_options(telephony.recorder._db(), advertiser_id=1, whisper=True)
     await telephony.table.load()
-    url = f"/twilio/whisper?call=CAunknown&number=%2B815017000001"
+    url = "/twilio/whisper?call=CAunknown&number=%2B815017000001"
     r = await post_twilio(tclient, url, call_params(sid="CAchild2", to=TARGET))
     assert ET.fromstring(r.content).findtext("Say") == "トラッキング番号へのお電話です"
 

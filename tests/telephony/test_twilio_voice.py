@@ -18,7 +18,6 @@ from tests.telephony.conftest import (
     sign,
 )
 
-
 # Signatures and TwiML do not depend on the store; the callback and fail-open tests run
 # on both stores.
 pytestmark = pytest.mark.stores("sqlite")
