@@ -137,6 +137,41 @@ class Settings:
     notify_backoff_seconds: float = _setting(
         2.0, "Wait before the second notification attempt; doubled after each failure."
     )
+    # --- api / exports ---
+    retention_days: int = _setting(
+        0,
+        "Days sessions and page views are kept; older ones are purged (calls stay, unlinked). "
+        "0 keeps them forever.",
+    )
+    retention_interval_seconds: int = _setting(
+        3600, "How often the server runs the retention purge while it is up."
+    )
+    # hardening (public endpoints, flood guard)
+    max_webhook_body_bytes: int = _setting(
+        65536, "Largest request body accepted by `/twilio/*` and `/webhooks/*` (else 413)."
+    )
+    ip_rate_per_minute: int = _setting(
+        30,
+        "Session requests per minute one address (IPv4, or IPv6 /64) may make per instance, "
+        "after its burst; past it visits get no tracking number. 0 turns the limit off.",
+    )
+    ip_rate_burst: int = _setting(
+        20, "Session requests one address may make at once before the per-minute rate applies."
+    )
+    ip_max_live_sessions: int = _setting(
+        4,
+        "Sessions from one address (IPv4, or IPv6 /64) that may hold a site's tracking numbers "
+        "at once, counted in the database; keep it well below the smallest pool. 0: no cap.",
+    )
+    # dashboard
+    dashboard_stream_seconds: int = _setting(
+        300,
+        "How long one live-calls event stream stays open; the browser then reconnects and "
+        "resumes after the last call it saw.",
+    )
+    dashboard_poll_ms: int = _setting(
+        1000, "How often the live-calls stream looks for new and changed calls (milliseconds)."
+    )
 
     @classmethod
     def load(

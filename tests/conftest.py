@@ -30,10 +30,12 @@ from backend.demo import seed_demo
 from backend.settings import Settings
 from backend.storage import SQLiteDatabase
 from tests.support import postgres as pg
-from tests.support.browser import CHROMIUM, CHROMIUM_ARGS
+from tests.support.browser import BROWSER_HEADERS, CHROMIUM, CHROMIUM_ARGS
 from tests.support.server import Server, run_cli
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+GUARD_OFF: dict[str, Any] = {"ip_rate_per_minute": 0, "ip_max_live_sessions": 0}
+GUARD_OFF_ENV = {"CALLPATH_" + k.upper(): str(v) for k, v in GUARD_OFF.items()}
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -90,6 +92,9 @@ def settings(database_url: str) -> Settings:
         database_url=database_url,
         secret_key="test-secret",
         log_level="warning",
+        # Every in-process request comes from 127.0.0.1: the per-address flood guard is
+        # off here and on in tests/hardening, which exercise it.
+        **GUARD_OFF,
     )
 
 
@@ -109,7 +114,10 @@ def db(app: Starlette) -> SQLiteDatabase:
 @pytest.fixture
 async def client(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+    # A browser's headers by default: a bare httpx request is dropped as a script.
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://testserver", headers=BROWSER_HEADERS
+    ) as c:
         yield c
 
 
@@ -123,7 +131,8 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     url = f"sqlite:///{tmp_path_factory.mktemp('live') / 'callpath.db'}"
     seeded = run_cli("demo", "--json", database_url=url)
     assert seeded.returncode == 0, seeded.stderr
-    server = Server(url).start()
+    # Every browser test arrives from 127.0.0.1, so the per-address guard is off here.
+    server = Server(url, env_extra=GUARD_OFF_ENV).start()
     server.demo = orjson.loads(seeded.stdout)  # type: ignore[attr-defined]
     yield server
     server.stop()

@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from backend.settings import Settings
-from backend.storage import SQLiteDatabase, sqlite_path
+from backend.storage import SQLiteDatabase, open_database
 from pool import leases
 from pool.store import Store
 from tests.pool.helpers import T0, make_pool_site, new_sessions
@@ -42,12 +42,14 @@ async def _assert_invariants(db: Store, pool_id: int) -> None:
 async def test_500_claims_from_several_connections(
     db: SQLiteDatabase, settings: Settings, policy: str
 ) -> None:
-    """Four stores on one file race as four processes would: the file lock serializes them."""
+    """Four stores on one database race as four processes would.
+
+    On SQLite the file lock serializes them; on PostgreSQL the row locks and the unique
+    backstop do.
+    """
     ps = await make_pool_site(db, size=SIZE, exhausted_policy=policy)
     sessions = await new_sessions(db, ps.site_id, CLAIMS)
-    stores = [SQLiteDatabase(sqlite_path(settings.database_url)) for _ in range(4)]
-    for store in stores:
-        await store.open()
+    stores = [await open_database(settings.database_url, migrate=False) for _ in range(4)]
     try:
         results = await asyncio.gather(
             *(
