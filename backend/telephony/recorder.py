@@ -159,9 +159,9 @@ class Recorder:
             if event.kind in calls.START_KINDS and recorded.match is not None:
                 await self._remember_whisper(event, recorded)
             if self._after is not None:
-                await asyncio.wait_for(
-                    self._after(self._db(), event, recorded), self.write_timeout_s
-                )
+                # Not under wait_for: cancelling a write half-way could leave the store's
+                # writer inside an open transaction.
+                await self._after(self._db(), event, recorded)
         except Exception:
             log.exception("after-write work of call %s failed", event.call_id)
 
