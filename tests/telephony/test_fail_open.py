@@ -136,9 +136,13 @@ async def test_a_locked_database_file_still_dials(
     assert await db.fetchval("SELECT provider_call_id FROM calls") == "CAL1"
 
 
-async def test_the_spool_survives_a_restart(settings: Settings, demo: Any) -> None:
+async def test_the_spool_survives_a_restart(
+    settings: Settings, demo: Any, tmp_path: Path
+) -> None:
     """Calls taken while storage was down, then the process stopped: the next one writes
     them."""
+    # Its own spool: the fixture's app (which seeded the demo) holds the default one.
+    settings = settings.replace(call_spool_path=str(tmp_path / "restart.jsonl"))
     first = create_app(settings)
     async with first.router.lifespan_context(first):
         await first.state.telephony.table.load()
@@ -156,3 +160,21 @@ async def test_the_spool_survives_a_restart(settings: Settings, demo: Any) -> No
         assert await second.state.telephony.recorder.drain(10)
         assert await second.state.db.fetchval("SELECT provider_call_id FROM calls") == "CAS1"
     assert _read(Path(settings.call_spool_path)) == b""
+
+
+@pytest.mark.stores("sqlite")
+async def test_two_processes_never_share_a_spool_file(telephony: Any, settings: Settings) -> None:
+    from backend.telephony.matching import match
+    from backend.telephony.recorder import Recorder
+
+    # The app's recorder holds the spool; a second one (another worker process) goes
+    # without rather than overwrite it.
+    assert telephony.recorder.spool == Path(settings.call_spool_path)
+    other = Recorder(
+        lambda: telephony.recorder._db(), matcher=match, spool_path=settings.call_spool_path
+    )
+    await other.start()
+    try:
+        assert other.spool is None
+    finally:
+        await other.stop()
