@@ -136,9 +136,7 @@ async def test_a_locked_database_file_still_dials(
     assert await db.fetchval("SELECT provider_call_id FROM calls") == "CAL1"
 
 
-async def test_the_spool_survives_a_restart(
-    settings: Settings, demo: Any, tmp_path: Path
-) -> None:
+async def test_the_spool_survives_a_restart(settings: Settings, demo: Any, tmp_path: Path) -> None:
     """Calls taken while storage was down, then the process stopped: the next one writes
     them."""
     # Its own spool: the fixture's app (which seeded the demo) holds the default one.
