@@ -160,6 +160,7 @@ async def test_webhook_and_email_announce_a_call_once(
     assert "answered" in text and "+819012345678" in text
 
 
+@pytest.mark.stores("sqlite")  # retry logic does not depend on the store
 async def test_a_dead_endpoint_is_given_up_after_the_attempts(
     tclient: httpx.AsyncClient, telephony: Any, db: Any
 ) -> None:
@@ -177,6 +178,7 @@ async def test_a_dead_endpoint_is_given_up_after_the_attempts(
     assert row == {"status": "failed", "attempts": 3, "last_error": "HTTP 500"}
 
 
+@pytest.mark.stores("sqlite")  # retry logic does not depend on the store
 async def test_a_client_error_is_not_retried(
     tclient: httpx.AsyncClient, telephony: Any, db: Any
 ) -> None:
