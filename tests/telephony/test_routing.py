@@ -134,3 +134,34 @@ async def test_twiml_escapes_whatever_it_is_given() -> None:
     assert root.findtext("Say") == '<Play>x</Play> & "quotes"'
     assert root.find("Say").get("voice") == 'a"b'
     assert root.find("Play") is None
+
+
+async def test_the_table_refreshes_and_keeps_the_last_good_one(
+    app: Any, telephony: Any, db: Any
+) -> None:
+    import asyncio
+
+    from backend.telephony.routing import RoutingTable
+    from tests.telephony.test_fail_open import BrokenStore
+
+    current = {"db": db}
+    table = RoutingTable(lambda: current["db"], telephony.table.defaults)
+    await table.load()
+    assert table.get(TRACKING).forward_to == TARGET
+    refresh = asyncio.create_task(table.refresh_forever(0.05))
+    try:
+        await db.execute(
+            "UPDATE tracking_numbers SET forward_to = '+81355550000' WHERE number = :n",
+            {"n": TRACKING},
+        )
+        for _ in range(100):
+            if table.get(TRACKING).forward_to == "+81355550000":
+                break
+            await asyncio.sleep(0.05)
+        assert table.get(TRACKING).forward_to == "+81355550000"
+        current["db"] = BrokenStore(db, "raise")
+        await asyncio.sleep(0.3)  # several failed refreshes
+        assert table.get(TRACKING).forward_to == "+81355550000"
+        assert len(table) == 11
+    finally:
+        refresh.cancel()
