@@ -210,3 +210,24 @@ async def test_targets_are_checked(db: Any, demo: Any) -> None:
             db, advertiser_id=42, kind="email", address="a@b.c", event="completed"
         )
     assert await targets.list_targets(db) == []
+
+
+@pytest.mark.stores("sqlite")
+async def test_blocked_calls_are_not_announced(
+    tclient: httpx.AsyncClient, telephony: Any, db: Any
+) -> None:
+    from backend.telephony import config
+
+    await config.block(db, advertiser_id=1, pattern="+819012345678")
+    await telephony.table.load()
+    receiver = Receiver()
+    async with serving(receiver) as url:
+        await targets.add_target(db, advertiser_id=1, kind="webhook", address=url, event="started")
+        await targets.add_target(
+            db, advertiser_id=1, kind="webhook", address=url, event="completed"
+        )
+        await _one_call(tclient, "CAN4")
+        assert await telephony.recorder.drain(10)
+        await telephony.notifier.wait(30)
+    assert receiver.requests == []
+    assert await db.fetchval("SELECT status FROM calls") == "blocked"
