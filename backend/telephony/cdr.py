@@ -144,9 +144,7 @@ def row_event(
         duration_s=duration,
         talk_s=talk,
         recording_url=get("recording")[:1000],
-        payload={k: v for k, v in row.items() if isinstance(k, str) and k}
-        if isinstance(row, dict)
-        else {},
+        payload={k: v for k, v in row.items() if isinstance(k, str) and k},
     )
 
 
