@@ -98,3 +98,16 @@ async def test_the_server_purges_on_its_own(settings: Settings) -> None:
             await asyncio.sleep(0.1)
         remaining = await db.fetchall("SELECT id FROM sessions ORDER BY id")
     assert [r["id"] for r in remaining] == [fresh]
+
+
+def test_progress_bar_on_stderr() -> None:
+    from backend.commands.export import Progress, day_ms
+
+    out = io.StringIO()
+    bar = Progress(200, out)
+    bar(50)
+    bar(200, final=True)
+    assert out.getvalue().startswith("\r[#######")
+    assert out.getvalue().endswith("100% 200/200 calls\n")
+    assert day_ms("2026-11-12", "Asia/Tokyo", end=False) == jst_ms(2026, 11, 12)
+    assert day_ms("2026-11-12", "Asia/Tokyo", end=True) == jst_ms(2026, 11, 13)
