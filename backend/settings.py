@@ -168,6 +168,15 @@ class Settings:
         "Sessions from one address (IPv4, or IPv6 /64) that may hold a site's tracking numbers "
         "at once, counted in the database; keep it well below the smallest pool. 0: no cap.",
     )
+    # dashboard
+    dashboard_stream_seconds: int = _setting(
+        300,
+        "How long one live-calls event stream stays open; the browser then reconnects and "
+        "resumes after the last call it saw.",
+    )
+    dashboard_poll_ms: int = _setting(
+        1000, "How often the live-calls stream looks for new and changed calls (milliseconds)."
+    )
 
     @classmethod
     def load(

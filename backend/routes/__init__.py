@@ -5,7 +5,7 @@ from __future__ import annotations
 from starlette.routing import BaseRoute
 
 from backend import api
-from backend.routes import pages, snippet, twilio, visits, webhooks
+from backend.routes import dashboard, pages, snippet, twilio, visits, webhooks
 
 
 def all_routes() -> list[BaseRoute]:
@@ -17,4 +17,5 @@ def all_routes() -> list[BaseRoute]:
         *twilio.routes,
         *webhooks.routes,
         *api.routes,
+        *dashboard.routes,
     ]
