@@ -53,6 +53,12 @@ async def test_purge_deletes_old_sessions_and_unlinks_calls(
     db: SQLiteDatabase, world: World, settings: Settings
 ) -> None:
     now = jst_ms(2026, 11, 12, 12, 0)
+    pool_id = await db.fetchval("SELECT id FROM pools ORDER BY id LIMIT 1")
+    await db.execute(
+        "INSERT INTO pool_exhaustions (pool_id, session_id, ts_ms, outcome)"
+        " VALUES (:p, :s, :t, 'overflow')",
+        {"p": pool_id, "s": world.sessions["google"], "t": now - 3 * 86_400_000},
+    )
     # Retention of one day at noon on 12 Nov: sessions last seen before noon on 11 Nov go.
     result = await purge(db, 1, now=now)
     assert result is not None and result.sessions == 1 and result.page_views == 4
@@ -73,6 +79,7 @@ async def test_purge_deletes_old_sessions_and_unlinks_calls(
         )
         == 1
     )
+    assert await db.fetchval("SELECT session_id FROM pool_exhaustions") is None
     assert await purge(db, 0, now=now) is None  # 0 keeps everything
     again = await purge(db, 1, now=now)
     assert again is not None and again.sessions == 0
