@@ -146,6 +146,11 @@ class Settings:
     retention_interval_seconds: int = _setting(
         3600, "How often the server runs the retention purge while it is up."
     )
+    ga4_push_seconds: int = _setting(
+        300,
+        "How often the server sends new calls to GA4 for sites with GA4 settings; 0 turns "
+        "the automatic push off (`callpath export ga4` still works).",
+    )
     # hardening (public endpoints, flood guard)
     max_webhook_body_bytes: int = _setting(
         65536, "Largest request body accepted by `/twilio/*` and `/webhooks/*` (else 413)."
