@@ -29,8 +29,10 @@ from typing import Any
 import orjson
 
 from attribution import referrers
+from attribution.coalesce import counter_for
 from attribution.devices import Device, parse_user_agent
 from attribution.geo import UNKNOWN, Geo, geo_lookup
+from attribution.netaddr import ip_key
 from attribution.privacy import DAY_MS, ip_hash
 from attribution.sessions import PageView, known_session, record_visit
 from attribution.sources import Source, classify, host_of, is_new_touch
@@ -42,7 +44,14 @@ from pool.store import Store
 # How long the snippet may keep showing a static source number before asking again.
 STATIC_TTL_MS = 30 * 60_000
 
-DROP_REASONS = ("origin_not_allowed", "bot", "spam_referrer", "rate_limited", "unknown_site")
+DROP_REASONS = (
+    "origin_not_allowed",
+    "bot",
+    "spam_referrer",
+    "rate_limited",
+    "lease_cap",
+    "unknown_site",
+)
 
 
 class UnknownSite(LookupError):
@@ -73,6 +82,7 @@ class Visit:
     ga: str = ""
     user_agent: str = ""
     origin: str = ""
+    accept_language: str = ""
     ip: str = ""  # in memory only: hashed by `enrich`, never written
     site: Site | None = None
     session_id: int | None = None
@@ -153,8 +163,9 @@ async def step_enrich(p: Pipeline, visit: Visit) -> str | None:
         visit.device = parse_user_agent(visit.user_agent)
     if p.config.geoip_city_db:
         visit.geo = geo_lookup(p.config.geoip_city_db).lookup(visit.ip)
+    # Hashed by its counting key (IPv6: the /64), which the flood guard's cap counts by.
     visit.ip_hash = ip_hash(
-        p.config.secret_key, visit.ip, site_id=visit.site.id, now_ms=visit.now_ms
+        p.config.secret_key, ip_key(visit.ip), site_id=visit.site.id, now_ms=visit.now_ms
     )
     return None
 
@@ -330,12 +341,23 @@ def _json(raw: Any, default: Any) -> Any:
 
 
 async def count_drop(db: Store, *, site_id: int, reason: str, now_ms: int) -> None:
-    """Count one dropped visit for the site, UTC day and reason."""
-    await db.execute(
-        "INSERT INTO ingest_counters (site_id, day_ms, reason, count) VALUES (:s, :d, :r, 1)"
-        " ON CONFLICT (site_id, day_ms, reason) DO UPDATE SET count = ingest_counters.count + 1",
-        {"s": site_id, "d": now_ms - now_ms % DAY_MS, "r": reason},
-    )
+    """Count one dropped visit for the site, UTC day and reason.
+
+    Coalesced (attribution/coalesce.py): drops that arrive while a count is being written
+    are summed into the next write, so a flood does not queue one write per request.
+    """
+
+    async def write(batch: dict[Any, int]) -> None:
+        async with db.write() as tx:
+            for (site, day, why), n in batch.items():
+                await tx.execute(
+                    "INSERT INTO ingest_counters (site_id, day_ms, reason, count)"
+                    " VALUES (:s, :d, :r, :n) ON CONFLICT (site_id, day_ms, reason)"
+                    " DO UPDATE SET count = ingest_counters.count + :n",
+                    {"s": site, "d": day, "r": why, "n": n},
+                )
+
+    await counter_for(db, write).add((site_id, now_ms - now_ms % DAY_MS, reason))
 
 
 async def drop_counts(db: Store, *, site_id: int | None = None) -> dict[str, int]:
