@@ -45,6 +45,9 @@ class Seeded:
     session_a: int = 0
     token_b: int = 0
     user_b: int = 0
+    rule_b: int = 0
+    blocked_b: int = 0
+    notify_b: int = 0
 
 
 def _insert_sql(table: str, values: dict[str, Any]) -> str:
@@ -206,6 +209,32 @@ async def _seed(conn: Tx, now_ms: int | None) -> Seeded:
         advertiser_id=s.adv_b,
         name="rival token",
         token_hash="x" * 64,
+        created_ms=now,
+    )
+    s.rule_b = await _insert(
+        conn,
+        "source_rules",
+        site_id=s.site_b,
+        kind="param",
+        match_key="utm_source",
+        match_value="rival",
+        action="pool",
+        created_ms=now,
+    )
+    s.blocked_b = await _insert(
+        conn,
+        "blocked_callers",
+        advertiser_id=s.adv_b,
+        pattern="+819000000999",
+        kind="exact",
+        created_ms=now,
+    )
+    s.notify_b = await _insert(
+        conn,
+        "notification_targets",
+        advertiser_id=s.adv_b,
+        kind="webhook",
+        address="https://rival.example.jp/hook",
         created_ms=now,
     )
     # Advertiser A: a Google Ads visit that called, a Yahoo! visit that called, organic visits.

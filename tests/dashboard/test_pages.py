@@ -12,6 +12,8 @@ import pytest
 from backend.assets import TEMPLATES_DIR
 from backend.auth import token_digest
 from backend.dashboard import fmt, i18n
+from backend.dashboard.pool_health import pool_health
+from pool.store import now_ms
 from tests.dashboard.conftest import login
 from tests.dashboard.seed import CALLER_A, KEYWORD_A, PASSWORD, Seeded
 
@@ -265,8 +267,8 @@ async def test_admin_manages_users_and_members_sign_in(
 async def test_pool_health_flags_an_exhausted_pool(
     client: httpx.AsyncClient, db: Any, seeded: Seeded
 ) -> None:
-    # Lease every number of B's single-number pool and count one exhaustion.
-    now = await db.fetchval("SELECT MAX(started_ms) FROM calls")
+    # B's pool has one number: lease it, then refuse a second visitor.
+    now = now_ms()
     session = await db.fetchval(
         "SELECT session_id FROM calls WHERE id = :c", {"c": seeded.calls_b[0]}
     )
@@ -274,15 +276,29 @@ async def test_pool_health_flags_an_exhausted_pool(
         await tx.execute(
             "INSERT INTO leases (pool_id, number_id, session_id, started_ms, last_seen_ms,"
             " expires_ms) VALUES (:p, :n, :s, :t, :t, :e)",
-            {"p": seeded.pool_b, "n": seeded.number_b, "s": session, "t": now, "e": now + 10**10},
+            {
+                "p": seeded.pool_b,
+                "n": seeded.number_b,
+                "s": session,
+                "t": now - 60_000,
+                "e": now + 3_600_000,
+            },
+        )
+        await tx.execute(
+            "INSERT INTO pool_exhaustions (pool_id, session_id, ts_ms, outcome)"
+            " VALUES (:p, :s, :t, 'original')",
+            {"p": seeded.pool_b, "s": session, "t": now - 30_000},
         )
         await tx.execute("UPDATE pools SET exhausted_count = 3 WHERE id = :p", {"p": seeded.pool_b})
+    rows = await pool_health(db, advertiser_id=seeded.adv_b)
+    assert len(rows) == 1
+    row = rows[0]
+    assert (row["size"], row["in_use"], row["exhausted"], row["exhausted_total"]) == (1, 1, 1, 3)
+    assert row["utilization"] == 1.0 and row["alert"] == "exhausted"
+    assert row["recommended"] >= 1
     await login(client, seeded.member_b, PASSWORD)
     page = (await client.get("/dashboard/pools")).text
-    assert "Pool ran out of numbers" in page
-    assert "100.0%" in page
-    html = page[page.index("Rival pool") :]
-    cells = re.findall(r'<td class="num">(?:<strong>)?(\d+)', html)
-    size, in_use, peak, exhausted, recommended = (int(c) for c in cells[:5])
-    assert (size, in_use, peak, exhausted) == (1, 1, 1, 3)
-    assert recommended > size
+    assert "Pool ran out of numbers" in page and "100.0%" in page
+    assert "Demo site" not in page
+    await login(client, seeded.member_a, PASSWORD)
+    assert "Pool ran out of numbers" not in (await client.get("/dashboard/pools")).text
