@@ -302,3 +302,84 @@ async def test_pool_health_flags_an_exhausted_pool(
     assert "Demo site" not in page
     await login(client, seeded.member_a, PASSWORD)
     assert "Pool ran out of numbers" not in (await client.get("/dashboard/pools")).text
+
+
+async def test_rules_blocked_callers_and_notification_targets(
+    client: httpx.AsyncClient, db: Any, seeded: Seeded
+) -> None:
+    csrf = await login(client, seeded.member_a, PASSWORD)
+    site = f"/dashboard/settings/sites/{seeded.site_a}"
+    rule = await client.post(
+        site + "/rules",
+        data={
+            "csrf": csrf,
+            "kind": "source",
+            "match_key": "source",
+            "match_value": "yahoo",
+            "action": "original",
+            "priority": "10",
+            "label": "Yahoo keeps the main number",
+        },
+    )
+    assert rule.status_code == 303
+    page = await client.get(site + "/rules")
+    assert "Yahoo keeps the main number" in page.text
+    wrong = await client.post(
+        site + "/rules", data={"csrf": csrf, "kind": "source", "match_key": "x", "action": "pool"}
+    )
+    assert wrong.status_code == 422  # pool.rules refuses it, with its reason
+    assert (
+        await db.fetchval(
+            "SELECT COUNT(*) FROM source_rules WHERE site_id = :s", {"s": seeded.site_a}
+        )
+        == 1
+    )
+    qual = await client.post(
+        site + "/qualification",
+        data={"csrf": csrf, "min_talk_s": "90", "require_answered": "1"},
+    )
+    assert qual.status_code == 303
+    stored = await db.fetchone(
+        "SELECT min_talk_s, require_answered, require_first_time FROM qualification_rules"
+        " WHERE site_id = :s",
+        {"s": seeded.site_a},
+    )
+    assert stored == {"min_talk_s": 90, "require_answered": 1, "require_first_time": 0}
+    blocked = await client.post(
+        "/dashboard/settings/blocked",
+        data={"csrf": csrf, "kind": "exact", "pattern": "090-7777-8888", "note": "spam"},
+    )
+    assert blocked.status_code == 303
+    assert (
+        await db.fetchval(
+            "SELECT pattern FROM blocked_callers WHERE advertiser_id = :a AND note = 'spam'",
+            {"a": seeded.adv_a},
+        )
+        == "+819077778888"
+    )
+    bad_prefix = await client.post(
+        "/dashboard/settings/blocked", data={"csrf": csrf, "kind": "prefix", "pattern": "abc"}
+    )
+    assert bad_prefix.status_code == 422
+    hook = await client.post(
+        "/dashboard/settings/notifications",
+        data={
+            "csrf": csrf,
+            "kind": "webhook",
+            "address": "https://ops.example.jp/calls",
+            "event": "started",
+        },
+    )
+    assert hook.status_code == 303
+    not_a_url = await client.post(
+        "/dashboard/settings/notifications",
+        data={
+            "csrf": csrf,
+            "kind": "webhook",
+            "address": "javascript:alert(1)",
+            "event": "started",
+        },
+    )
+    assert not_a_url.status_code == 422
+    listing = (await client.get("/dashboard/settings/notifications")).text
+    assert "https://ops.example.jp/calls" in listing and "rival.example.jp" not in listing
