@@ -26,17 +26,18 @@
       /* never break the page */
     }
   };
-  const opt = (name) => script.getAttribute("data-" + name);
+  const opt = script.dataset;
   const now = Date.now;
   const de = d.documentElement;
-  const site = opt("site") || "";
-  const cookieDomain = opt("cookie-domain");
+  const site = opt.site || "";
+  const cookieDomain = opt.cookieDomain;
   const base = new URL("v1/", script.src);
   const KEY = "callpath_" + site;
   const HIDE = "data-callpath-hide";
   // Elements whose text is never touched: code, templates, editors and form fields.
-  const SKIP = "script,style,noscript,textarea,template,select,[contenteditable]";
+  const SKIP = "script,style,noscript,textarea,select,[contenteditable]";
   const TEL = 'a[href^="tel:" i]';
+  const ATTRS = ["title", "aria-label"];
   // Text is matched after folding full-width ASCII (０-９, ＋, （）, －, ．) to ASCII, which
   // keeps every offset. Separators allowed between the digits of one number: spaces,
   // hyphens and dashes (ASCII, Unicode, the katakana long-vowel mark), dots, parentheses.
@@ -44,7 +45,7 @@
   // Anything shaped like a phone number (9+ digits): hidden while the targets are unknown.
   const PHONE = RegExp("\\d(?:" + SEP + "\\d){8,}");
 
-  let consent = opt("consent") != "required";
+  let consent = opt.consent != "required";
   let state = null; // {t: token, s: swaps, e: lease expiry (ms), h: heartbeat (s)}
   let compiled = [];
   let re = null;
@@ -59,18 +60,21 @@
   let href = "";
 
   // ---- number styles ----------------------------------------------------------------------
-  const fold = (s) => s.replace(/[\uff01-\uff5e]/g, (c) => String.fromCharCode(c.charCodeAt(0) - 65248));
-  const digits = (s) => fold(s).replace(/\D/g, "");
-  const wide = (s) => s.replace(/\d/g, (c) => String.fromCharCode(+c + 65296));
+  const chr = String.fromCharCode;
+  const fold = (s) => s.replace(/[\uff01-\uff5e]/g, (c) => chr(c.charCodeAt(0) - 65248));
+  const wide = (s) => s.replace(/\d/g, (c) => chr(+c + 65296));
   // A regex source for these digits with separators between them.
   const pattern = (s) => s.replace(/\d(?=.)/g, "$&" + SEP);
+
+  // The swap whose pattern (capturing group) made this match.
+  const which = (m) => compiled[m.indexOf(m[0], 1) - 1];
 
   // One swap from the backend, ready to find and write numbers.
   const compile = (sw) => {
     const intl = sw.international;
     const cc = intl.slice(1).split(/\D/)[0];
     const target = sw.target.slice(1);
-    const national = digits(sw.national);
+    const national = sw.national.replace(/\D/g, "");
     const trunk = national.slice(0, national.length + cc.length + 1 - sw.number.length);
     const own = !target.indexOf(cc); // the target shares the tracking number's country
     const nsn = target.slice(own ? cc.length : 0);
@@ -84,7 +88,6 @@
       i: intl,
       e: sw.number,
       g: intl.slice(1 + cc.length).match(/\d+/g),
-      f: own ? [trunk + nsn, cc + nsn, cc + "0" + nsn] : [target],
     };
   };
 
@@ -100,7 +103,9 @@
     const lead = m.slice(0, i);
     const rest = m.slice(i).match(/[\d\uff10-\uff19]+|[^\d\uff10-\uff19]+/g);
     const seps = rest.filter((x, j) => j % 2);
-    const out = [[lead, lead]];
+    // Unchanged text goes piece by piece, so each character stays in its own element.
+    const same = (x) => [...x].map((ch) => [ch, ch]);
+    const out = same(lead);
     rest.forEach((x, j) => {
       let g = j >> 1;
       let s = "";
@@ -111,7 +116,7 @@
         if (j == rest.length - 1)
           while (G[++g]) s += (seps[Math.min(g, seps.length) - 1] || "") + G[g];
       }
-      out.push([x, fw ? wide(s) : s]);
+      out.push(...(s == x ? same(x) : [[x, fw ? wide(s) : s]]));
     });
     return out;
   };
@@ -138,8 +143,6 @@
       pos = b = a + m[0].length;
       // Part of a longer digit run (an order number, another number): leave it.
       if (/\d[-.]?$/.test(f.substring(a - 2, a)) || /^[-.]?\d/.test(f.substr(b, 2))) continue;
-      let i = 1;
-      while (m[i] == null) i++;
       const offs = [];
       const add = [];
       let p = 0;
@@ -149,7 +152,7 @@
         add[j] = "";
       });
       p = a;
-      for (const [o, n] of pieces(txt.slice(a, b), compiled[i - 1])) {
+      for (const [o, n] of pieces(txt.slice(a, b), which(m))) {
         let j = vals.length - 1;
         while (offs[j] > p) j--;
         add[j] += n;
@@ -181,12 +184,15 @@
   };
 
   const attrs = (e) => {
-    const m = e.matches(TEL) && /tel:([^;?]*)/i.exec(e.getAttribute("href"));
+    const m = re && e.matches(TEL) && /tel:([^;?]*)/i.exec(e.getAttribute("href"));
     const split = [];
-    for (const a of ["title", "aria-label"]) if (e.hasAttribute(a)) swapIn([[e, a]]);
+    for (const a of ATTRS) if (e.hasAttribute(a)) swapIn([[e, a]]);
     if (!m) return;
-    const dg = digits(unescape(m[1]));
-    for (const c of compiled) if (c.f.includes(dg)) put([e, "href"], "tel:" + c.e);
+    // The whole number of the link must be a target, in any of the forms text may take.
+    const v = fold(unescape(m[1])).trim();
+    re.lastIndex = 0;
+    const x = re.exec(v);
+    if (x && x[0] == v) put([e, "href"], "tel:" + which(x).e);
     texts(e, (t) => split.push([t]));
     if (split[1]) swapIn(split);
   };
@@ -248,7 +254,7 @@
       childList: true,
       subtree: true,
       characterData: true,
-      attributeFilter: ["href", "title", "aria-label"],
+      attributeFilter: ["href", ...ATTRS],
     });
     for (const k of ["pushState", "replaceState"]) {
       const f = history[k];
@@ -348,15 +354,13 @@
 
   const next = (ms) => {
     clearTimeout(timer);
-    timer = live() && state.h > 0 && setTimeout(tick, ms || state.h * 1e3);
+    timer = live() && state.h > 0 && setTimeout(() => wake((timer = 0)), ms || state.h * 1e3);
   };
-  const tick = guard(() => {
-    timer = 0;
-    if (!d.hidden) beat();
-  });
-  // Heartbeats pause while the page is hidden and resume when it is seen again.
+  // Heartbeats go while the page is visible: a hidden page lets the chain lapse, and
+  // visibilitychange or pageshow picks it up again (at once when a beat is overdue).
   const wake = guard(() => {
-    if (!timer && live() && !d.hidden) next(last + state.h * 1e3 - now() || 1);
+    const due = live() && last + state.h * 1e3 - now();
+    if (!timer && !d.hidden) due > 0 ? next(due) : beat();
   });
 
   const beat = (pageView) =>
@@ -387,11 +391,9 @@
       apply(state.s);
       beat(1);
     } else {
-      if (opt("hide") == "true") {
+      if (opt.hide == "true") {
         hiding = 1;
-        const st = d.createElement("style");
-        st.textContent = `[${HIDE}]{visibility:hidden!important}`;
-        d.head.appendChild(st);
+        d.head.insertAdjacentHTML("beforeend", `<style>[${HIDE}]{visibility:hidden!important}</style>`);
         rescan();
         setTimeout(guard(() => hiding && restore()), 1e3);
       }
