@@ -180,7 +180,7 @@ def watch() -> Callable[[Any], Watched]:
         w = Watched(page)
         page.on("console", lambda m: m.type == "error" and w.errors.append(m.text))
         page.on("pageerror", lambda e: w.errors.append(f"pageerror: {e}"))
-        page.on("request", w.requests.append)
+        page.on("request", lambda r: w.requests.append(r))
         return w
 
     return attach

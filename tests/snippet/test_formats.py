@@ -69,9 +69,9 @@ def swapped(snippet_server: SnippetServer, browser: Any) -> dict[str, Any]:
     errors: list[str] = []
     page.on(
         "console",
-        lambda m: m.type == "error"
-        and "Failed to load resource" not in m.text
-        and errors.append(m.text),
+        lambda m: (
+            m.type == "error" and "Failed to load resource" not in m.text and errors.append(m.text)
+        ),
     )
     page.on("pageerror", lambda e: errors.append(str(e)))
     page.goto(snippet_server.page_url("formats.html"))
