@@ -17,8 +17,8 @@ from __future__ import annotations
 import asyncio
 import shutil
 import sqlite3
-from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -48,7 +48,13 @@ async def _seed(database_url: str) -> None:
                 advertiser_id=adv,
                 site_key=SITE_KEY,
                 name="Snippet test site",
-                domains=["127.0.0.1", "localhost", "callpath.test", "a.callpath.test"],
+                domains=[
+                    "127.0.0.1",
+                    "localhost",
+                    "callpath.test",
+                    "a.callpath.test",
+                    "b.callpath.test",
+                ],
                 now_ms=t,
             )
             for target, tracking in TARGETS:
@@ -128,6 +134,19 @@ def snippet_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Snippet
         yield SnippetServer(server, db_path, {t: list(n) for t, n in TARGETS})
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="module")
+def browser_with_hosts(browser: Any) -> Iterator[Any]:
+    """Chromium resolving ``*.callpath.test`` to this machine, for cross-subdomain tests."""
+    from tests.support.browser import CHROMIUM, CHROMIUM_ARGS
+
+    other = browser.browser_type.launch(
+        executable_path=CHROMIUM,
+        args=[*CHROMIUM_ARGS, "--host-resolver-rules=MAP *.callpath.test 127.0.0.1"],
+    )
+    yield other
+    other.close()
 
 
 def human_user_agent(browser: Any) -> str:

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import pytest
 
-from tests.snippet.conftest import SnippetServer, Watched
+from tests.snippet.conftest import SnippetServer
 from tests.snippet.helpers import FREE, JP, US, national_groups, wide
 
 pytestmark = pytest.mark.e2e
