@@ -54,10 +54,17 @@ format: venv
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
+# The in-process tests run on SQLite and on PostgreSQL; scripts/ensure-postgres.sh finds the
+# local server (or starts/installs a throwaway one) and prints its URL.
+# CALLPATH_TEST_STORES=sqlite make test skips PostgreSQL entirely.
 test: venv snippet chromium lint
+	@if [ "$${CALLPATH_TEST_STORES:-sqlite,postgresql}" != sqlite ]; then \
+	  url="$$(scripts/ensure-postgres.sh)" || exit 1; export CALLPATH_TEST_PG_URL="$$url"; \
+	fi; \
 	$(BIN)/pytest
 
 bench: venv snippet chromium
+	@url="$$(scripts/ensure-postgres.sh)" && export CALLPATH_BENCH_PG_URL="$$url"; \
 	$(PY) -m bench
 
 clean:

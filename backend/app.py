@@ -13,11 +13,14 @@ from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
+from backend.api.retention import retention_job
 from backend.assets import TEMPLATES_DIR, examples_dir
 from backend.errors import EXCEPTION_HANDLERS
+from backend.middleware import PublicEdgeMiddleware
 from backend.routes import all_routes
 from backend.settings import Settings
 from backend.storage import open_database
+from backend.telephony.service import telephony_lifespan
 
 log = logging.getLogger("callpath")
 
@@ -30,7 +33,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         app.state.db = await open_database(settings.database_url)
         try:
-            yield
+            async with telephony_lifespan(app), retention_job(app):
+                yield
         finally:
             await app.state.db.close()
 
@@ -44,7 +48,14 @@ def create_app(settings: Settings | None = None) -> Starlette:
     ]
     app = Starlette(
         routes=routes,
-        middleware=[Middleware(GZipMiddleware, minimum_size=500)],
+        middleware=[
+            Middleware(
+                PublicEdgeMiddleware,
+                max_body_bytes=settings.max_body_bytes,
+                max_webhook_body_bytes=settings.max_webhook_body_bytes,
+            ),
+            Middleware(GZipMiddleware, minimum_size=500),
+        ],
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=lifespan,
     )

@@ -72,6 +72,106 @@ class Settings:
         "",
         "Folder of example pages served under `/examples/`; empty uses the bundled examples.",
     )
+    # attribution
+    trust_forwarded_for: bool = _setting(
+        False,
+        "Take the visitor's address from the first `X-Forwarded-For` entry (only behind a "
+        "proxy you run); it is used in memory for geo look-up and hashing, never stored.",
+    )
+    # telephony (Twilio, other carriers and PBXs, call notifications)
+    twilio_signing_key: str = _setting(
+        "",
+        "Twilio SharedKey secret, used instead of the auth token when Twilio signs with "
+        "`X-Twilio-Webhooks-Signature-Settings`; empty uses the auth token.",
+    )
+    dial_timeout_seconds: int = _setting(
+        30, "How long a forwarded call rings at the business before it counts as no-answer."
+    )
+    caller_id_policy: str = _setting(
+        "caller",
+        "Caller id shown to the business: `caller` (the caller's number) or `tracking` "
+        "(the tracking number that was dialled).",
+    )
+    record_calls: bool = _setting(False, "Record forwarded calls (both sides, from answer).")
+    recording_notice: str = _setting(
+        "この通話は品質向上のため録音させていただきます。",
+        "Spoken to the caller before a recorded call is put through; empty says nothing.",
+    )
+    whisper: bool = _setting(
+        False,
+        "Announce the call's source to the person who answers (入電ガイダンス), before the "
+        "caller is connected.",
+    )
+    voice_language: str = _setting(
+        "ja-JP", "Language of spoken notices and whispers (`ja-JP`, `en-US`, ...)."
+    )
+    voice_name: str = _setting(
+        "Polly.Mizuki", "Twilio `<Say>` voice for notices and whispers (e.g. `alice`)."
+    )
+    routing_refresh_seconds: int = _setting(
+        30, "How often the in-memory routing table (number -> forwarding target) is reloaded."
+    )
+    call_write_timeout_seconds: float = _setting(
+        5.0, "Longest one call write may take before it is retried later from the queue."
+    )
+    call_spool_path: str = _setting(
+        "",
+        "File where call writes wait while storage is down, so a restart loses none; "
+        "empty keeps them in memory only.",
+    )
+    calls_webhook_secret: str = _setting(
+        "", "Secret that signs `POST /webhooks/calls` (other carriers and PBXs); empty refuses."
+    )
+    calls_webhook_tolerance_seconds: int = _setting(
+        300, "Replay window of `X-Callpath-Timestamp` on `POST /webhooks/calls`."
+    )
+    smtp_host: str = _setting("", "SMTP server for call notification emails; empty disables.")
+    smtp_port: int = _setting(25, "SMTP port.")
+    smtp_username: str = _setting("", "SMTP login (empty: no authentication).")
+    smtp_password: str = _setting("", "SMTP password.")
+    smtp_starttls: bool = _setting(False, "Upgrade the SMTP connection with STARTTLS.")
+    smtp_from: str = _setting("callpath@localhost", "Sender address of notification emails.")
+    notify_attempts: int = _setting(
+        5, "How many times a notification is tried before it is marked failed."
+    )
+    notify_backoff_seconds: float = _setting(
+        2.0, "Wait before the second notification attempt; doubled after each failure."
+    )
+    # --- api / exports ---
+    retention_days: int = _setting(
+        0,
+        "Days sessions and page views are kept; older ones are purged (calls stay, unlinked). "
+        "0 keeps them forever.",
+    )
+    retention_interval_seconds: int = _setting(
+        3600, "How often the server runs the retention purge while it is up."
+    )
+    # hardening (public endpoints, flood guard)
+    max_webhook_body_bytes: int = _setting(
+        65536, "Largest request body accepted by `/twilio/*` and `/webhooks/*` (else 413)."
+    )
+    ip_rate_per_minute: int = _setting(
+        30,
+        "Session requests per minute one address (IPv4, or IPv6 /64) may make per instance, "
+        "after its burst; past it visits get no tracking number. 0 turns the limit off.",
+    )
+    ip_rate_burst: int = _setting(
+        20, "Session requests one address may make at once before the per-minute rate applies."
+    )
+    ip_max_live_sessions: int = _setting(
+        4,
+        "Sessions from one address (IPv4, or IPv6 /64) that may hold a site's tracking numbers "
+        "at once, counted in the database; keep it well below the smallest pool. 0: no cap.",
+    )
+    # dashboard
+    dashboard_stream_seconds: int = _setting(
+        300,
+        "How long one live-calls event stream stays open; the browser then reconnects and "
+        "resumes after the last call it saw.",
+    )
+    dashboard_poll_ms: int = _setting(
+        1000, "How often the live-calls stream looks for new and changed calls (milliseconds)."
+    )
 
     @classmethod
     def load(

@@ -2,9 +2,16 @@
 
 A lease is *live* while ``ended_ms`` is NULL. Its ``expires_ms`` moves forward with every
 heartbeat; a live lease past ``expires_ms`` is ended lazily (``ended_ms = expires_ms``) by the
-next claim in its pool or by :func:`expire_due`. Ending a lease stamps the number's
-``last_released_ms``, so the number rests for the pool's cooldown and the least recently
-used free number is chosen next.
+next claim in its pool, by :func:`expire_due` or by :func:`sweep`. Ending a lease stamps the
+number's ``last_released_ms``, so the number rests for the pool's cooldown and the least
+recently used free number is chosen next. A number being retired ('retiring') is never leased
+again and becomes 'retired' as soon as its last live lease ends.
+
+When no pool number is free the pool is *exhausted*: the site's ``exhausted_policy`` decides
+('overflow': the pool's overflow number, marked ``overflow``, shared by every such session;
+'original': no lease, the page keeps its number). Each exhaustion is logged in
+``pool_exhaustions`` and counted on ``pools.exhausted_count`` once per session and idle ttl
+(a session that keeps asking while the pool stays full is one exhaustion, not one per ask).
 
 Every function that changes leases runs inside one unit of work (``db.write()``); on SQLite
 that is ``BEGIN IMMEDIATE`` on the single writer, on PostgreSQL the candidate row is locked
@@ -13,9 +20,15 @@ with ``FOR UPDATE SKIP LOCKED``, and a partial unique index backs both.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import ParamSpec, TypeVar
 
-from pool.store import Store, Tx
+from pool.store import Row, Store, Tx
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
 
 
 @dataclass(frozen=True)
@@ -32,33 +45,148 @@ class Lease:
     reused: bool = False
 
 
-async def _end_due(tx: Tx, pool_id: int, now: int) -> None:
-    """End the pool's live leases whose idle ttl has passed, releasing their numbers."""
+@dataclass(frozen=True)
+class LeaseRecord:
+    """One lease as kept in the history, for matching calls to sessions."""
+
+    lease_id: int
+    session_id: int
+    pool_id: int
+    number_id: int
+    started_ms: int
+    last_seen_ms: int
+    expires_ms: int
+    ended_ms: int | None
+    overflow: bool
+
+
+async def _finish_retirements(tx: Tx, now: int) -> None:
+    """Numbers waiting to retire whose last live lease has ended are retired now."""
     await tx.execute(
-        "UPDATE tracking_numbers SET last_released_ms = ("
-        "  SELECT MAX(l.expires_ms) FROM leases l"
-        "  WHERE l.number_id = tracking_numbers.id AND l.ended_ms IS NULL AND l.overflow = 0)"
-        " WHERE id IN (SELECT number_id FROM leases WHERE pool_id = :p AND ended_ms IS NULL"
-        "              AND overflow = 0 AND expires_ms <= :now)",
-        {"p": pool_id, "now": now},
-    )
-    await tx.execute(
-        "UPDATE leases SET ended_ms = expires_ms"
-        " WHERE pool_id = :p AND ended_ms IS NULL AND expires_ms <= :now",
-        {"p": pool_id, "now": now},
+        "UPDATE tracking_numbers SET status = 'retired', retired_ms = :now"
+        " WHERE status = 'retiring' AND NOT EXISTS (SELECT 1 FROM leases l"
+        "   WHERE l.number_id = tracking_numbers.id AND l.ended_ms IS NULL)",
+        {"now": now},
     )
 
 
+async def _end_due(tx: Tx, pool_id: int | None, now: int) -> None:
+    """End live leases (of one pool, or all) whose idle ttl has passed; free their numbers."""
+    scope = "" if pool_id is None else " AND pool_id = :p"
+    params = {"p": pool_id, "now": now}
+    due = await tx.fetchval(
+        "SELECT COUNT(*) FROM leases WHERE ended_ms IS NULL AND expires_ms <= :now" + scope,
+        params,
+    )
+    if not due:
+        return
+    # One statement picks the leases to end and the numbers are stamped from exactly those
+    # rows: under PostgreSQL's READ COMMITTED two statements may see different leases, and
+    # a number left unstamped could be claimed "before" its last lease ended.
+    ended = await tx.fetchall(
+        "UPDATE leases SET ended_ms = expires_ms WHERE ended_ms IS NULL AND expires_ms <= :now"
+        + scope
+        + " RETURNING number_id, expires_ms, overflow",
+        params,
+    )
+    released = [{"n": r["number_id"], "t": r["expires_ms"]} for r in ended if not r["overflow"]]
+    if released:
+        await tx.executemany(
+            "UPDATE tracking_numbers SET last_released_ms = :t"
+            " WHERE id = :n AND last_released_ms < :t",
+            released,
+        )
+    await _finish_retirements(tx, now)
+
+
+async def _renew(tx: Tx, held: Row, pool_id: int, session_id: int, now: int, expires: int) -> Lease:
+    await tx.execute(
+        "UPDATE leases SET last_seen_ms = :now, expires_ms = :exp WHERE id = :id",
+        {"now": now, "exp": expires, "id": held["id"]},
+    )
+    return Lease(
+        held["id"],
+        pool_id,
+        held["number_id"],
+        held["number"],
+        session_id,
+        expires,
+        overflow=bool(held["overflow"]),
+        reused=True,
+    )
+
+
+async def _count_exhaustion(
+    tx: Tx, pool: Row, session_id: int, now: int, outcome: str, *, seen_before: bool
+) -> None:
+    """Log one exhaustion; count it unless this session was already refused this ttl."""
+    if not seen_before:
+        seen_before = bool(
+            await tx.fetchval(
+                "SELECT 1 FROM pool_exhaustions WHERE pool_id = :p AND session_id = :s"
+                " AND ts_ms > :since",
+                {"p": pool["id"], "s": session_id, "since": now - pool["ttl_ms"]},
+            )
+        )
+    if seen_before:
+        return
+    await tx.execute(
+        "INSERT INTO pool_exhaustions (pool_id, session_id, ts_ms, outcome)"
+        " VALUES (:p, :s, :now, :o)",
+        {"p": pool["id"], "s": session_id, "now": now, "o": outcome},
+    )
+    await tx.execute(
+        "UPDATE pools SET exhausted_count = exhausted_count + 1 WHERE id = :p", {"p": pool["id"]}
+    )
+
+
+# SQLSTATEs of a unit of work that lost a race on PostgreSQL and may simply run again:
+# unique violation (the partial unique index caught a concurrent claim of the same number,
+# or a concurrent claim for the same session), serialization failure, deadlock.
+_RACE_SQLSTATES = frozenset({"23505", "40001", "40P01"})
+_ATTEMPTS = 5
+
+
+def _retry_lost_race(unit: Callable[_P, Awaitable[_R]]) -> Callable[_P, Awaitable[_R]]:
+    """Run a whole unit of work again when PostgreSQL rolled it back for losing a race.
+
+    With ``SKIP LOCKED`` the ``NOT EXISTS`` test reads a snapshot taken when the statement
+    began, so a number whose lease a concurrent claim committed a moment earlier can still
+    be picked; the unique index refuses the second lease and the claim runs again (it then
+    sees the committed lease). SQLite's single writer never races, and its errors carry no
+    ``sqlstate``, so they pass through untouched.
+    """
+
+    @functools.wraps(unit)
+    async def run(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        for attempt in range(1, _ATTEMPTS + 1):
+            try:
+                return await unit(*args, **kwargs)
+            except Exception as exc:
+                if attempt == _ATTEMPTS or getattr(exc, "sqlstate", None) not in _RACE_SQLSTATES:
+                    raise
+        raise AssertionError("unreachable")
+
+    return run
+
+
+@_retry_lost_race
 async def acquire(db: Store, *, pool_id: int, session_id: int, now_ms: int) -> Lease | None:
     """Lease a number of ``pool_id`` to ``session_id``, or renew the session's live lease.
 
-    Returns None when the pool is exhausted and has no overflow number (the page then keeps
-    its original number). Exhaustion is counted on the pool either way.
+    A session with a live lease on a pool number gets the same number back, extended by the
+    pool's ttl. Otherwise the least recently released free number that has rested for the
+    pool's cooldown is leased. When none is free the site's ``exhausted_policy`` applies:
+    'overflow' leases the pool's overflow number with ``overflow=True``; 'original' (or an
+    overflow policy without a usable overflow number) returns None and the page keeps its
+    original number. A session sitting on the overflow number tries for a pool number again
+    on each claim.
     """
     lock = " FOR UPDATE SKIP LOCKED" if db.dialect == "postgresql" else ""
     async with db.write() as tx:
         pool = await tx.fetchone(
-            "SELECT id, ttl_ms, cooldown_ms, overflow_number_id FROM pools WHERE id = :p",
+            "SELECT p.id, p.ttl_ms, p.cooldown_ms, p.overflow_number_id, s.exhausted_policy"
+            " FROM pools p JOIN sites s ON s.id = p.site_id WHERE p.id = :p",
             {"p": pool_id},
         )
         if pool is None:
@@ -72,26 +200,7 @@ async def acquire(db: Store, *, pool_id: int, session_id: int, now_ms: int) -> L
             {"s": session_id, "p": pool_id},
         )
         if held is not None and not held["overflow"]:
-            await tx.execute(
-                "UPDATE leases SET last_seen_ms = :now, expires_ms = :exp WHERE id = :id",
-                {"now": now_ms, "exp": expires, "id": held["id"]},
-            )
-            return Lease(
-                held["id"],
-                pool_id,
-                held["number_id"],
-                held["number"],
-                session_id,
-                expires,
-                overflow=False,
-                reused=True,
-            )
-        if held is not None:
-            # The session sat on the overflow number: try for a real one again.
-            await tx.execute(
-                "UPDATE leases SET ended_ms = :now WHERE id = :id",
-                {"now": now_ms, "id": held["id"]},
-            )
+            return await _renew(tx, held, pool_id, session_id, now_ms, expires)
         free = await tx.fetchone(
             "SELECT id, number FROM tracking_numbers n"
             " WHERE n.pool_id = :p AND n.kind = 'pool' AND n.status = 'active'"
@@ -103,19 +212,27 @@ async def acquire(db: Store, *, pool_id: int, session_id: int, now_ms: int) -> L
         )
         overflow = free is None
         if overflow:
+            if pool["exhausted_policy"] == "overflow" and pool["overflow_number_id"] is not None:
+                free = await tx.fetchone(
+                    "SELECT id, number FROM tracking_numbers WHERE id = :id AND status = 'active'",
+                    {"id": pool["overflow_number_id"]},
+                )
+            if held is not None and free is not None and held["number_id"] == free["id"]:
+                # Still full: the session keeps its overflow lease; not a new exhaustion.
+                return await _renew(tx, held, pool_id, session_id, now_ms, expires)
+            outcome = "original" if free is None else "overflow"
+            await _count_exhaustion(
+                tx, pool, session_id, now_ms, outcome, seen_before=held is not None
+            )
+        if held is not None:
+            # The session sat on the overflow number: it moves to a pool number (or away).
             await tx.execute(
-                "UPDATE pools SET exhausted_count = exhausted_count + 1 WHERE id = :p",
-                {"p": pool_id},
+                "UPDATE leases SET ended_ms = :now WHERE id = :id",
+                {"now": now_ms, "id": held["id"]},
             )
-            if pool["overflow_number_id"] is None:
-                return None
-            free = await tx.fetchone(
-                "SELECT id, number FROM tracking_numbers WHERE id = :id AND status = 'active'",
-                {"id": pool["overflow_number_id"]},
-            )
-            if free is None:
-                return None
-        assert free is not None
+            await _finish_retirements(tx, now_ms)
+        if free is None:
+            return None
         lease_id = await tx.fetchval(
             "INSERT INTO leases (pool_id, number_id, session_id, overflow, started_ms,"
             " last_seen_ms, expires_ms) VALUES (:p, :n, :s, :o, :now, :now, :exp) RETURNING id",
@@ -144,34 +261,86 @@ async def heartbeat(db: Store, *, lease_id: int, now_ms: int) -> int | None:
         if row is None or row["ended_ms"] is not None or row["expires_ms"] <= now_ms:
             return None
         expires: int = now_ms + row["ttl_ms"]
-        await tx.execute(
-            "UPDATE leases SET last_seen_ms = :now, expires_ms = :exp WHERE id = :id",
+        # `ended_ms IS NULL` again: on PostgreSQL a concurrent claim may have ended it since.
+        changed = await tx.execute(
+            "UPDATE leases SET last_seen_ms = :now, expires_ms = :exp"
+            " WHERE id = :id AND ended_ms IS NULL",
             {"now": now_ms, "exp": expires, "id": lease_id},
         )
-        return expires
+        return expires if changed else None
 
 
+@_retry_lost_race
 async def release(db: Store, *, lease_id: int, now_ms: int) -> bool:
     """End a live lease now (the visitor left); the number starts its cooldown."""
     async with db.write() as tx:
         row = await tx.fetchone(
-            "SELECT number_id, overflow FROM leases WHERE id = :id AND ended_ms IS NULL",
+            "SELECT number_id, overflow, expires_ms FROM leases"
+            " WHERE id = :id AND ended_ms IS NULL",
             {"id": lease_id},
         )
         if row is None:
             return False
-        await tx.execute(
-            "UPDATE leases SET ended_ms = :now WHERE id = :id", {"now": now_ms, "id": lease_id}
-        )
+        # A lease already past its ttl ended then, not now: keep the history truthful.
+        ended = min(now_ms, row["expires_ms"])
+        # `ended_ms IS NULL` again: a concurrent expiry may have ended it since the SELECT.
+        if not await tx.execute(
+            "UPDATE leases SET ended_ms = :end WHERE id = :id AND ended_ms IS NULL",
+            {"end": ended, "id": lease_id},
+        ):
+            return False
         if not row["overflow"]:
             await tx.execute(
-                "UPDATE tracking_numbers SET last_released_ms = :now WHERE id = :n",
-                {"now": now_ms, "n": row["number_id"]},
+                "UPDATE tracking_numbers SET last_released_ms = :end WHERE id = :n",
+                {"end": ended, "n": row["number_id"]},
             )
+        await _finish_retirements(tx, now_ms)
         return True
 
 
+@_retry_lost_race
 async def expire_due(db: Store, *, pool_id: int, now_ms: int) -> None:
     """End every lease of the pool whose ttl has passed (a periodic sweep)."""
     async with db.write() as tx:
         await _end_due(tx, pool_id, now_ms)
+
+
+@_retry_lost_race
+async def sweep(db: Store, *, now_ms: int) -> None:
+    """End every lease of every pool whose ttl has passed, and finish pending retirements."""
+    async with db.write() as tx:
+        await _end_due(tx, None, now_ms)
+        await _finish_retirements(tx, now_ms)
+
+
+async def holders(db: Store, *, number_id: int, at_ms: int) -> list[LeaseRecord]:
+    """Leases of the number live at ``at_ms`` or ended within the pool's grace window before.
+
+    A lease counts as live at ``at_ms`` when it started at or before it and had not ended
+    (a live lease past its ``expires_ms`` ended then, even if not yet stamped). Most recent
+    start first. Overflow leases are included (``overflow=True``); an overflow number is
+    shared, so it may have many holders. Pure read.
+    """
+    rows = await db.fetchall(
+        "SELECT l.id, l.session_id, l.pool_id, l.number_id, l.started_ms, l.last_seen_ms,"
+        " l.expires_ms, l.ended_ms, l.overflow FROM leases l JOIN pools p ON p.id = l.pool_id"
+        " WHERE l.number_id = :n AND l.started_ms <= :at"
+        " AND (CASE WHEN l.ended_ms IS NULL THEN l.expires_ms ELSE l.ended_ms END)"
+        "     + p.grace_ms >= :at"
+        " ORDER BY l.started_ms DESC, l.id DESC",
+        {"n": number_id, "at": at_ms},
+    )
+    return [
+        LeaseRecord(
+            lease_id=r["id"],
+            session_id=r["session_id"],
+            pool_id=r["pool_id"],
+            number_id=r["number_id"],
+            started_ms=r["started_ms"],
+            last_seen_ms=r["last_seen_ms"],
+            expires_ms=r["expires_ms"],
+            ended_ms=r["ended_ms"],
+            overflow=bool(r["overflow"]),
+        )
+        for r in rows
+    ]

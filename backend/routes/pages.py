@@ -6,6 +6,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+from backend.dashboard.logins import COOKIE, viewer_for
 from pool.store import Store
 
 
@@ -20,8 +21,13 @@ async def healthz(request: Request) -> Response:
 
 
 async def home(request: Request) -> Response:
-    """The root sends newcomers to the example pages."""
-    return RedirectResponse("/examples/", status_code=302)
+    """The root: signed-in users go to the dashboard, newcomers to the example pages."""
+    viewer = await viewer_for(
+        request.app.state.db,
+        request.app.state.settings.secret_key,
+        request.cookies.get(COOKIE, ""),
+    )
+    return RedirectResponse("/dashboard" if viewer else "/examples/", status_code=302)
 
 
 routes = [

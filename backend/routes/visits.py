@@ -8,11 +8,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from attribution.ingest import IngestConfig, Pipeline, UnknownSite, Visit
 from attribution.tokens import SESSION_TOKEN, Signer
 from backend.errors import ApiError
 from backend.http import read_json_object, string_field
 from pool import leases
-from pool.numbers import formats
 from pool.store import Store, now_ms
 
 CORS = {"Access-Control-Allow-Origin": "*", "Vary": "Origin"}
@@ -22,83 +22,54 @@ def _json(data: Any, status: int = 200) -> JSONResponse:
     return JSONResponse(data, status_code=status, headers=CORS)
 
 
+def _pipeline(request: Request) -> Pipeline:
+    """The app's ingest pipeline, built once per open database."""
+    state = request.app.state
+    db: Store = state.db
+    pipeline: Pipeline | None = getattr(state, "ingest_pipeline", None)
+    if pipeline is None or pipeline.db is not db:
+        settings = state.settings
+        config = IngestConfig(settings.secret_key, geoip_city_db=settings.geoip_city_db)
+        pipeline = state.ingest_pipeline = Pipeline(db, config)
+    return pipeline
+
+
+def _client_ip(request: Request) -> str:
+    if request.app.state.settings.trust_forwarded_for:
+        forwarded = request.headers.get("x-forwarded-for", "").split(",")[0].strip()
+        if forwarded:
+            return forwarded[:64]
+    return request.client.host if request.client else ""
+
+
 async def session(request: Request) -> Response:
-    """Record a page view of a visit and lease it a number for each target of the site."""
+    """Ingest a page view of a visit; answer its token and a number for each target."""
     settings = request.app.state.settings
-    db: Store = request.app.state.db
     data = await read_json_object(request, settings.max_body_bytes)
-    site_key = string_field(data, "site", max_len=64, required=True)
-    url = string_field(data, "url", max_len=2048, required=True)
-    referrer = string_field(data, "referrer", max_len=2048)
-    title = string_field(data, "title", max_len=512)
-    token = string_field(data, "token", max_len=512)
-    site = await db.fetchone("SELECT id FROM sites WHERE site_key = :k", {"k": site_key})
-    if site is None:
-        raise ApiError(404, "unknown_site", f"No site has the key {site_key!r}.")
-    signer = Signer(settings.secret_key, SESSION_TOKEN)
-    now = now_ms()
-    session_id = await _known_session(db, signer.read(token), site["id"])
-    async with db.write() as tx:
-        if session_id is None:
-            session_id = await tx.fetchval(
-                "INSERT INTO sessions (site_id, started_ms, last_seen_ms, user_agent,"
-                " landing_url, referrer) VALUES (:s, :t, :t, :ua, :u, :r) RETURNING id",
-                {
-                    "s": site["id"],
-                    "t": now,
-                    "ua": request.headers.get("user-agent", "")[:512],
-                    "u": url,
-                    "r": referrer,
-                },
-            )
-        else:
-            await tx.execute(
-                "UPDATE sessions SET last_seen_ms = :t WHERE id = :id", {"t": now, "id": session_id}
-            )
-        await tx.execute(
-            "INSERT INTO page_views (session_id, ts_ms, url, title, referrer)"
-            " VALUES (:s, :t, :u, :ti, :r)",
-            {"s": session_id, "t": now, "u": url, "ti": title, "r": referrer},
-        )
-    assert session_id is not None
-    swaps = []
-    ttl_ms = 0
-    pools = await db.fetchall(
-        "SELECT p.id, t.number AS target FROM pools p JOIN targets t ON t.id = p.target_id"
-        " WHERE p.site_id = :s ORDER BY p.id",
-        {"s": site["id"]},
+    visit = Visit(
+        site_key=string_field(data, "site", max_len=64, required=True),
+        url=string_field(data, "url", max_len=2048, required=True),
+        referrer=string_field(data, "referrer", max_len=2048),
+        title=string_field(data, "title", max_len=512),
+        token=string_field(data, "token", max_len=512),
+        ga=string_field(data, "ga", max_len=64),
+        user_agent=request.headers.get("user-agent", "")[:512],
+        origin=request.headers.get("origin", "")[:512],
+        ip=_client_ip(request),
+        now_ms=now_ms(),
     )
-    for pool in pools:
-        lease = await leases.acquire(db, pool_id=pool["id"], session_id=session_id, now_ms=now)
-        if lease is None:
-            continue
-        ttl_ms = max(ttl_ms, lease.expires_ms - now)
-        f = formats(lease.number)
-        swaps.append(
-            {
-                "target": pool["target"],
-                "number": f.e164,
-                "national": f.national,
-                "international": f.international,
-            }
-        )
+    try:
+        outcome = await _pipeline(request).run(visit)
+    except UnknownSite:
+        raise ApiError(404, "unknown_site", f"No site has the key {visit.site_key!r}.") from None
     return _json(
         {
-            "token": signer.sign(session_id),
-            "swaps": swaps,
-            "ttl": ttl_ms // 1000,
+            "token": outcome.token,
+            "swaps": outcome.swaps,
+            "ttl": outcome.ttl_ms // 1000,
             "heartbeat": settings.heartbeat_seconds,
         }
     )
-
-
-async def _known_session(db: Store, value: object, site_id: int) -> int | None:
-    if not isinstance(value, int):
-        return None
-    row = await db.fetchone(
-        "SELECT id FROM sessions WHERE id = :id AND site_id = :s", {"id": value, "s": site_id}
-    )
-    return None if row is None else int(row["id"])
 
 
 async def heartbeat(request: Request) -> Response:

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from backend.storage.sqlite import SQLiteDatabase
+
+if TYPE_CHECKING:
+    from backend.storage.postgres import PostgresDatabase
 
 __all__ = ["SQLiteDatabase", "open_database", "sqlite_path"]
 
@@ -17,18 +21,31 @@ def sqlite_path(url: str) -> Path:
     return Path(url[len("sqlite:///") :])
 
 
-async def open_database(url: str, *, migrate: bool = True) -> SQLiteDatabase:
-    """Open the database named by ``url``, applying pending migrations when asked."""
+async def open_database(url: str, *, migrate: bool = True) -> SQLiteDatabase | PostgresDatabase:
+    """Open the database named by ``url``, applying pending migrations when asked.
+
+    ``sqlite:///path`` opens the default SQLite store; ``postgresql://user@host/db`` the
+    PostgreSQL one (``postgres://`` too); both implement :class:`pool.store.Store`.
+    """
     scheme = urlsplit(url).scheme
+    db: SQLiteDatabase | PostgresDatabase
     if scheme == "sqlite":
         db = SQLiteDatabase(sqlite_path(url))
     elif scheme in {"postgres", "postgresql"}:
-        raise ValueError("PostgreSQL storage is not available in this build yet")
+        from backend.storage.postgres import PostgresDatabase
+
+        db = PostgresDatabase(url)
     else:
-        raise ValueError(f"unsupported database URL scheme {scheme!r} (use sqlite:/// )")
+        raise ValueError(
+            f"unsupported database URL scheme {scheme!r} (use sqlite:/// or postgresql://)"
+        )
     await db.open()
     if migrate:
         from backend.storage.migrations import apply_migrations
 
-        await apply_migrations(db)
+        try:
+            await apply_migrations(db)
+        except BaseException:
+            await db.close()
+            raise
     return db

@@ -85,6 +85,7 @@ async def test_migrations_applied_twice_change_nothing(tmp_path: Path) -> None:
         await db.close()
 
 
+@pytest.mark.stores("sqlite")
 async def test_wal_mode_and_readers_are_read_only(db: SQLiteDatabase) -> None:
     assert await db.fetchval("PRAGMA journal_mode") == "wal"
     with pytest.raises(Exception, match=r"readonly|read-only|attempt to write"):

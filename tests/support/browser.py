@@ -6,6 +6,18 @@ import shutil
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
+# Chromium's --headless says "HeadlessChrome/…" in its user agent, and the backend gives
+# headless browsers no tracking number (attribution/bots.py). The browser tests stand in
+# for people, so they present the agent of an ordinary desktop Chromium, on every context.
+USER_AGENT = (
+    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko)"
+    " Chrome/156.0.0.0 Safari/537.36"
+)
+
+# What the in-process test client sends by default, so that the ingest pipeline sees a
+# person at a browser (a bare httpx request is dropped as a script: no Accept-Language).
+BROWSER_HEADERS = {"User-Agent": USER_AGENT, "Accept-Language": "ja,en-US;q=0.9,en;q=0.8"}
+
 CHROMIUM_ARGS = [
     "--headless",
     "--no-sandbox",
@@ -15,4 +27,5 @@ CHROMIUM_ARGS = [
     "--disable-background-networking",
     "--disable-component-update",
     "--disable-sync",
+    f"--user-agent={USER_AGENT}",
 ]

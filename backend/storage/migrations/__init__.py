@@ -4,7 +4,9 @@ Each migration is a module ``mNNNN_name.py`` in this package defining ``STATEMEN
 of SQL statements written once for both stores. Two tokens are replaced per dialect:
 ``{pk}`` (an auto-numbered integer primary key) and ``{json}`` (a JSON document column).
 A migration runs inside one unit of work and is recorded in the same unit, so a crash
-never leaves it half applied.
+never leaves it half applied (PostgreSQL runs DDL in transactions too). Several app
+instances starting at once on one PostgreSQL database take turns through a transaction-level
+advisory lock; on SQLite the single writer (``BEGIN IMMEDIATE``) already serialises them.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import importlib
 import pkgutil
 from dataclasses import dataclass
 
-from pool.store import Store, now_ms
+from pool.store import Store, Tx, now_ms
 
 _TOKENS = {
     "sqlite": {"pk": "INTEGER PRIMARY KEY AUTOINCREMENT", "json": "TEXT"},
@@ -53,11 +55,24 @@ def all_migrations() -> list[Migration]:
     return found
 
 
+# Any fixed 64-bit number; every callpath instance asks for the same one.
+MIGRATION_LOCK_KEY = 0x63616C6C70617468  # "callpath"
+
+
+async def _serialise(tx: Tx, dialect: str) -> None:
+    """Make concurrent migrators wait for each other until this unit ends."""
+    if dialect == "postgresql":
+        await tx.fetchval("SELECT pg_advisory_xact_lock(:k)", {"k": MIGRATION_LOCK_KEY})
+
+
 async def _ensure_table(db: Store) -> None:
-    await db.execute(
-        "CREATE TABLE IF NOT EXISTS schema_migrations ("
-        " version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_ms BIGINT NOT NULL)"
-    )
+    # Under the lock: two concurrent CREATE TABLE IF NOT EXISTS can collide on PostgreSQL.
+    async with db.write() as tx:
+        await _serialise(tx, db.dialect)
+        await tx.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations ("
+            " version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_ms BIGINT NOT NULL)"
+        )
 
 
 async def applied(db: Store) -> list[int]:
@@ -78,6 +93,7 @@ async def apply_migrations(db: Store) -> list[Migration]:
     ran = []
     for migration in await pending(db):
         async with db.write() as tx:
+            await _serialise(tx, db.dialect)
             # Checked again inside the unit: another process may have applied it meanwhile.
             if await tx.fetchval(
                 "SELECT 1 FROM schema_migrations WHERE version = :v", {"v": migration.version}

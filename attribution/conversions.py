@@ -1,0 +1,508 @@
+"""Calls fed back to the ad platforms: offline click-conversion files and GA4 events.
+
+A call becomes a conversion on a platform when its session carries that platform's click id
+(Google: gclid, gbraid or wbraid; Yahoo! JAPAN search ads: yclid; Microsoft: msclkid; GA4:
+the ``_ga`` client id). Each (platform, call) is written to ``conversion_ledger`` in the same
+unit of work that builds the file, so exporting the same period again yields an empty file:
+a conversion is never sent twice.
+
+File formats:
+
+- Google Ads: ``Parameters:TimeZone=+0900`` row, then ``Google Click ID,Conversion Name,
+  Conversion Time,Conversion Value,Conversion Currency`` (``GBRAID``/``WBRAID`` columns are
+  added when a row's click id is one of those), time as ``yyyy-MM-dd HH:mm:ss``. UTF-8.
+- Microsoft Advertising: the same shape with ``Microsoft Click ID``. UTF-8.
+- Yahoo! JAPAN search ads: ``YCLID,コンバージョン名,コンバージョン発生日時,
+  1コンバージョンあたりの価値,通貨コード``, time as ``yyyyMMdd HHmmss`` in Asia/Tokyo,
+  encoded in Shift_JIS (cp932), the encoding of Yahoo!'s own upload template.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import re
+import secrets
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import orjson
+
+from pool.store import Store
+
+FILE_PLATFORMS = ("google", "yahoo", "microsoft")
+PLATFORMS = (*FILE_PLATFORMS, "ga4")
+YAHOO_ENCODING = "cp932"
+YAHOO_ZONE = "Asia/Tokyo"
+GA4_MAX_AGE_MS = 72 * 3600 * 1000  # GA4 drops events stamped more than 72 hours back
+
+_CLICK_SQL = {
+    "google": "(s.gclid <> '' OR s.gbraid <> '' OR s.wbraid <> '')",
+    "yahoo": "s.yclid <> ''",
+    "microsoft": "s.msclkid <> ''",
+    "ga4": "s.ga_client_id <> ''",
+}
+_CURRENCY = re.compile(r"^[A-Z]{3}$")
+
+
+@dataclass(frozen=True)
+class ConversionSettings:
+    """How a site's calls appear on one platform."""
+
+    conversion_name: str = "Phone call"
+    value: str = "0"
+    currency: str = "JPY"
+    qualified_only: bool = True
+    enabled: bool = True
+
+
+def check_settings(platform: str, s: ConversionSettings) -> ConversionSettings:
+    """Validated (and normalised) settings, or ValueError saying what is wrong."""
+    if platform not in PLATFORMS:
+        raise ValueError(f"platform must be one of {PLATFORMS}")
+    name = s.conversion_name.strip()
+    if not 1 <= len(name) <= 100:
+        raise ValueError("conversion_name must be 1 to 100 characters")
+    if platform == "yahoo":
+        try:
+            name.encode(YAHOO_ENCODING)
+        except UnicodeEncodeError as exc:
+            raise ValueError("conversion_name has characters Shift_JIS cannot encode") from exc
+    try:
+        value = Decimal(s.value)
+    except (InvalidOperation, TypeError) as exc:
+        raise ValueError("value must be a decimal number") from exc
+    if not value.is_finite() or value < 0 or value > Decimal("1e12"):
+        raise ValueError("value must be between 0 and 10^12")
+    if not _CURRENCY.match(s.currency):
+        raise ValueError("currency must be an ISO 4217 code such as JPY")
+    return ConversionSettings(name, _plain(value), s.currency, s.qualified_only, s.enabled)
+
+
+def _plain(value: Decimal) -> str:
+    return format(value.normalize(), "f")
+
+
+async def get_settings(db: Store, *, site_id: int, platform: str) -> ConversionSettings:
+    """The site's settings for a platform (the defaults when none are stored)."""
+    row = await db.fetchone(
+        "SELECT conversion_name, value, currency, qualified_only, enabled"
+        " FROM conversion_settings WHERE site_id = :s AND platform = :p",
+        {"s": site_id, "p": platform},
+    )
+    if row is None:
+        return ConversionSettings()
+    return ConversionSettings(
+        row["conversion_name"],
+        row["value"],
+        row["currency"],
+        bool(row["qualified_only"]),
+        bool(row["enabled"]),
+    )
+
+
+async def put_settings(
+    db: Store, *, site_id: int, platform: str, settings: ConversionSettings, now_ms: int
+) -> ConversionSettings:
+    """Store a site's settings for a platform (validated first)."""
+    s = check_settings(platform, settings)
+    await db.execute(
+        "INSERT INTO conversion_settings (site_id, platform, conversion_name, value, currency,"
+        " qualified_only, enabled, updated_ms) VALUES (:s, :p, :n, :v, :c, :q, :e, :t)"
+        " ON CONFLICT (site_id, platform) DO UPDATE SET conversion_name = :n, value = :v,"
+        " currency = :c, qualified_only = :q, enabled = :e, updated_ms = :t",
+        {
+            "s": site_id,
+            "p": platform,
+            "n": s.conversion_name,
+            "v": s.value,
+            "c": s.currency,
+            "q": int(s.qualified_only),
+            "e": int(s.enabled),
+            "t": now_ms,
+        },
+    )
+    return s
+
+
+@dataclass(frozen=True)
+class ConversionFile:
+    """One upload file and what it holds."""
+
+    platform: str
+    batch: str
+    filename: str
+    media_type: str
+    content: bytes
+    count: int
+
+
+def _zone_param(tz: str) -> tuple[Any, str]:
+    """The zone times are written in and the ``Parameters:TimeZone`` value for it.
+
+    A zone with one offset all year (Asia/Tokyo) is written as that offset (``+0900``);
+    a zone with daylight saving would make one offset wrong for half the year, so its
+    times are written in UTC (``+0000``) instead.
+    """
+    zone = ZoneInfo(tz)
+    year = datetime.now(UTC).year
+    offsets = {datetime(year, m, 1, tzinfo=zone).utcoffset() for m in (1, 7)}
+    if len(offsets) != 1:
+        return UTC, "+0000"
+    return zone, datetime(year, 1, 1, tzinfo=zone).strftime("%z")
+
+
+def new_batch(now_ms: int) -> str:
+    """A batch name: when it was made, plus a random tail."""
+    stamp = datetime.fromtimestamp(now_ms / 1000, UTC).strftime("%Y%m%dT%H%M%SZ")
+    return f"{stamp}-{secrets.token_hex(3)}"
+
+
+async def export_conversions(
+    db: Store,
+    *,
+    platform: str,
+    start_ms: int,
+    end_ms: int,
+    now_ms: int,
+    site_id: int | None = None,
+    advertiser_id: int | None = None,
+    timezone: str = YAHOO_ZONE,
+    record: bool = True,
+) -> ConversionFile:
+    """Build the platform's upload file for calls started in [start_ms, end_ms).
+
+    Calls already in the ledger for this platform are left out; with ``record`` (the
+    default) the calls written are added to it in the same unit of work, so a second
+    export of the same period is empty. ``record=False`` previews without recording.
+    """
+    if platform not in FILE_PLATFORMS:
+        raise ValueError(f"platform must be one of {FILE_PLATFORMS}")
+    zone, offset = _zone_param(YAHOO_ZONE if platform == "yahoo" else timezone)
+    batch = new_batch(now_ms)
+    clauses = [
+        "c.started_ms >= :start",
+        "c.started_ms < :end",
+        _CLICK_SQL[platform],
+        "NOT EXISTS (SELECT 1 FROM conversion_ledger l WHERE l.platform = :p AND l.call_id = c.id)",
+    ]
+    params: dict[str, Any] = {"start": start_ms, "end": end_ms, "p": platform}
+    if site_id is not None:
+        clauses.append("c.site_id = :site")
+        params["site"] = site_id
+    if advertiser_id is not None:
+        clauses.append("c.advertiser_id = :adv")
+        params["adv"] = advertiser_id
+    sql = (
+        "SELECT c.id, c.started_ms, c.qualified, s.gclid, s.gbraid, s.wbraid, s.yclid,"
+        " s.msclkid, cs.conversion_name, cs.value, cs.currency, cs.qualified_only, cs.enabled"
+        " FROM calls c JOIN sessions s ON s.id = c.session_id"
+        " LEFT JOIN conversion_settings cs ON cs.site_id = c.site_id AND cs.platform = :p"
+        " WHERE " + " AND ".join(clauses) + " ORDER BY c.started_ms, c.id"
+    )
+    default = ConversionSettings()
+    rows: list[dict[str, Any]] = []
+    async with db.write() as tx:
+        for row in await tx.fetchall(sql, params):
+            named = row["conversion_name"] is not None
+            if named and not row["enabled"]:
+                continue
+            qualified_only = bool(row["qualified_only"]) if named else default.qualified_only
+            if qualified_only and not row["qualified"]:
+                continue
+            click = _click_id(platform, row)
+            if record:
+                won = await tx.fetchval(
+                    "INSERT INTO conversion_ledger (platform, call_id, click_id, batch,"
+                    " exported_ms) VALUES (:p, :c, :k, :b, :t)"
+                    " ON CONFLICT (platform, call_id) DO NOTHING RETURNING call_id",
+                    {"p": platform, "c": row["id"], "k": click[1], "b": batch, "t": now_ms},
+                )
+                if won is None:
+                    continue
+            rows.append(
+                {
+                    "kind": click[0],
+                    "click": click[1],
+                    "name": row["conversion_name"] if named else default.conversion_name,
+                    "value": row["value"] if named else default.value,
+                    "currency": row["currency"] if named else default.currency,
+                    "time": datetime.fromtimestamp(row["started_ms"] / 1000, zone),
+                }
+            )
+        content = _render(platform, rows, offset)
+    filename = f"{platform}-conversions-{batch}.csv"
+    media = "text/csv; charset=" + ("shift_jis" if platform == "yahoo" else "utf-8")
+    return ConversionFile(platform, batch, filename, media, content, len(rows))
+
+
+def _click_id(platform: str, row: dict[str, Any]) -> tuple[str, str]:
+    if platform == "google":
+        for kind in ("gclid", "gbraid", "wbraid"):
+            if row[kind]:
+                return kind, str(row[kind])
+    if platform == "yahoo":
+        return "yclid", str(row["yclid"])
+    return "msclkid", str(row["msclkid"])
+
+
+def _render(platform: str, rows: list[dict[str, Any]], offset: str) -> bytes:
+    out = io.StringIO()
+    w = csv.writer(out, lineterminator="\r\n")
+    if platform == "yahoo":
+        w.writerow(YAHOO_HEADER)
+        for r in rows:
+            when = r["time"].strftime("%Y%m%d %H%M%S")
+            w.writerow([r["click"], r["name"], when, r["value"], r["currency"]])
+        return out.getvalue().encode(YAHOO_ENCODING)
+    w.writerow([f"Parameters:TimeZone={offset}"])
+    first = "Google Click ID" if platform == "google" else "Microsoft Click ID"
+    braids = platform == "google" and any(r["kind"] != "gclid" for r in rows)
+    header = [first, *(["GBRAID", "WBRAID"] if braids else []), *_TAIL]
+    w.writerow(header)
+    for r in rows:
+        ids = [r["click"] if r["kind"] in {"gclid", "msclkid"} else ""]
+        if braids:
+            ids += [r["click"] if r["kind"] == k else "" for k in ("gbraid", "wbraid")]
+        w.writerow(
+            [*ids, r["name"], r["time"].strftime("%Y-%m-%d %H:%M:%S"), r["value"], r["currency"]]
+        )
+    return out.getvalue().encode()
+
+
+_TAIL = ["Conversion Name", "Conversion Time", "Conversion Value", "Conversion Currency"]
+YAHOO_HEADER = [
+    "YCLID",
+    "コンバージョン名",
+    "コンバージョン発生日時",
+    "1コンバージョンあたりの価値",
+    "通貨コード",
+]
+
+
+# --- GA4 Measurement Protocol ---------------------------------------------------------
+
+GA4_ENDPOINT = "https://www.google-analytics.com/mp/collect"
+
+
+@dataclass(frozen=True)
+class GA4Settings:
+    """Where a site's call events go in GA4."""
+
+    measurement_id: str
+    api_secret: str
+    endpoint_url: str = GA4_ENDPOINT
+    event_name: str = "phone_call"
+    enabled: bool = True
+
+
+_LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+
+
+def ga4_endpoint_allowed(endpoint: str) -> bool:
+    """Whether GA4 events may be sent there.
+
+    Google's collection hosts over https (the EU endpoint is ``region1.google-analytics.com``)
+    or this machine (a local receiver, a relay): any other host would let whoever edits the
+    settings make this server send requests into its own network.
+    """
+    if len(endpoint) > 500:
+        return False
+    try:
+        url = urllib.parse.urlsplit(endpoint)
+        host = url.hostname or ""
+    except ValueError:
+        return False
+    if host in _LOOPBACK:
+        return url.scheme in {"http", "https"}
+    google = host == "google-analytics.com" or host.endswith(".google-analytics.com")
+    return url.scheme == "https" and google and not url.query and not url.fragment
+
+
+def check_ga4(s: GA4Settings) -> GA4Settings:
+    """Validated GA4 settings, or ValueError."""
+    if not re.fullmatch(r"G-[A-Z0-9]{4,20}", s.measurement_id):
+        raise ValueError("measurement_id must look like G-XXXXXXX")
+    if not re.fullmatch(r"[A-Za-z0-9_\-]{8,100}", s.api_secret):
+        raise ValueError("api_secret must be 8 to 100 letters, digits, '-' or '_'")
+    if not ga4_endpoint_allowed(s.endpoint_url):
+        raise ValueError(
+            "endpoint_url must be https on *.google-analytics.com, or a loopback address"
+        )
+    if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]{0,39}", s.event_name):
+        raise ValueError("event_name must be a GA4 event name (letters, digits, '_')")
+    return s
+
+
+async def get_ga4(db: Store, *, site_id: int) -> GA4Settings | None:
+    """A site's GA4 settings, or None when it has none."""
+    row = await db.fetchone(
+        "SELECT measurement_id, api_secret, endpoint_url, event_name, enabled"
+        " FROM ga4_settings WHERE site_id = :s",
+        {"s": site_id},
+    )
+    if row is None:
+        return None
+    return GA4Settings(
+        row["measurement_id"],
+        row["api_secret"],
+        row["endpoint_url"],
+        row["event_name"],
+        bool(row["enabled"]),
+    )
+
+
+async def put_ga4(db: Store, *, site_id: int, settings: GA4Settings, now_ms: int) -> GA4Settings:
+    """Store a site's GA4 settings (validated first)."""
+    s = check_ga4(settings)
+    await db.execute(
+        "INSERT INTO ga4_settings (site_id, measurement_id, api_secret, endpoint_url,"
+        " event_name, enabled, updated_ms) VALUES (:s, :m, :a, :u, :e, :en, :t)"
+        " ON CONFLICT (site_id) DO UPDATE SET measurement_id = :m, api_secret = :a,"
+        " endpoint_url = :u, event_name = :e, enabled = :en, updated_ms = :t",
+        {
+            "s": site_id,
+            "m": s.measurement_id,
+            "a": s.api_secret,
+            "u": s.endpoint_url,
+            "e": s.event_name,
+            "en": int(s.enabled),
+            "t": now_ms,
+        },
+    )
+    return s
+
+
+def ga_client_id(raw: str) -> str:
+    """The GA client id in a ``_ga`` cookie value (``GA1.1.123.456`` → ``123.456``)."""
+    m = re.fullmatch(r"(?:GA\d+\.\d+\.)?(\d{1,20}\.\d{1,20})", raw.strip())
+    return m.group(1) if m else ""
+
+
+Sender = Callable[[str, bytes], Awaitable[int]]
+
+
+async def _urllib_send(url: str, body: bytes) -> int:
+    def post() -> int:
+        req = urllib.request.Request(
+            url, data=body, method="POST", headers={"Content-Type": "application/json"}
+        )
+        try:
+            with urllib.request.urlopen(req, timeout=10) as resp:
+                return int(resp.status)
+        except urllib.error.HTTPError as exc:
+            return int(exc.code)
+        except (urllib.error.URLError, OSError):
+            return 0
+
+    return await asyncio.to_thread(post)
+
+
+@dataclass(frozen=True)
+class GA4Result:
+    """What a GA4 push did."""
+
+    sent: int
+    failed: int
+    skipped: int
+
+
+async def push_ga4(
+    db: Store,
+    *,
+    site_id: int,
+    start_ms: int,
+    end_ms: int,
+    now_ms: int,
+    send: Sender | None = None,
+) -> GA4Result:
+    """Send one event per not-yet-sent call of the site that has a GA client id.
+
+    Each call is claimed in the ledger before it is sent and the claim is dropped when the
+    send fails, so a call is sent at most once even when two pushes overlap, and a failed
+    one is tried again by the next push. Calls older than GA4's 72-hour window are skipped.
+    """
+    settings = await get_ga4(db, site_id=site_id)
+    if settings is None or not settings.enabled:
+        return GA4Result(0, 0, 0)
+    conv = await get_settings(db, site_id=site_id, platform="ga4")
+    send = send or _urllib_send
+    url = (
+        settings.endpoint_url
+        + "?"
+        + urllib.parse.urlencode(
+            {"measurement_id": settings.measurement_id, "api_secret": settings.api_secret}
+        )
+    )
+    rows = await db.fetchall(
+        "SELECT c.id, c.started_ms, c.talk_s, c.qualified, c.match_method, s.ga_client_id,"
+        " s.source, s.medium, s.campaign FROM calls c JOIN sessions s ON s.id = c.session_id"
+        " WHERE c.site_id = :site AND c.started_ms >= :start AND c.started_ms < :end AND "
+        + _CLICK_SQL["ga4"]
+        + " AND NOT EXISTS (SELECT 1 FROM conversion_ledger l WHERE l.platform = 'ga4'"
+        " AND l.call_id = c.id) ORDER BY c.id",
+        {"site": site_id, "start": start_ms, "end": end_ms},
+    )
+    sent = failed = skipped = 0
+    batch = new_batch(now_ms)
+    for row in rows:
+        client = ga_client_id(row["ga_client_id"])
+        too_old = now_ms - row["started_ms"] > GA4_MAX_AGE_MS
+        if not client or too_old or (conv.qualified_only and not row["qualified"]):
+            skipped += 1
+            continue
+        claimed = await _claim(db, row["id"], client, batch, now_ms)
+        if not claimed:
+            continue
+        body = orjson.dumps(
+            {
+                "client_id": client,
+                "timestamp_micros": row["started_ms"] * 1000,
+                "non_personalized_ads": False,
+                "events": [
+                    {
+                        "name": settings.event_name,
+                        "params": {
+                            "value": float(Decimal(conv.value)),
+                            "currency": conv.currency,
+                            "call_duration": row["talk_s"],
+                            "qualified": int(row["qualified"]),
+                            "match_method": row["match_method"],
+                            "call_source": row["source"],
+                            "call_medium": row["medium"],
+                            "call_campaign": row["campaign"],
+                            "engagement_time_msec": 1,
+                        },
+                    }
+                ],
+            }
+        )
+        status = await send(url, body)
+        if 200 <= status < 300:
+            sent += 1
+        else:
+            failed += 1
+            await db.execute(
+                "DELETE FROM conversion_ledger WHERE platform = 'ga4' AND call_id = :c",
+                {"c": row["id"]},
+            )
+    return GA4Result(sent, failed, skipped)
+
+
+async def _claim(db: Store, call_id: int, client: str, batch: str, now_ms: int) -> bool:
+    async with db.write() as tx:
+        won = await tx.fetchval(
+            "INSERT INTO conversion_ledger (platform, call_id, click_id, batch, exported_ms)"
+            " VALUES ('ga4', :c, :k, :b, :t) ON CONFLICT (platform, call_id) DO NOTHING"
+            " RETURNING call_id",
+            {"c": call_id, "k": client, "b": batch, "t": now_ms},
+        )
+    return won is not None

@@ -1,0 +1,343 @@
+"""Session-to-call path exports, caller masking and the retention purge.
+
+An export is one streaming query (calls joined to their session, site and the page views
+before the call, in call order) turned into CSV or NDJSON chunks as it is read, so memory
+stays flat whatever the size of the export. Two shapes:
+
+- ``wide``: one row per call, with the ordered page path in one field;
+- ``long``: one row per page view (a call without pages still gets one row, pages empty).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import operator
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import orjson
+from phonenumbers import COUNTRY_CODE_TO_REGION_CODE
+
+from pool.store import Row, Store
+
+FORMATS = ("csv", "ndjson")
+FORMS = ("wide", "long")
+PATH_SEPARATOR = " > "
+_CHUNK = 64 * 1024
+
+CALL_COLUMNS = [
+    "call_id",
+    "provider",
+    "started_at",
+    "status",
+    "duration_s",
+    "talk_s",
+    "caller",
+    "tracking_number",
+    "forwarded_to",
+    "qualified",
+    "first_time",
+    "match_method",
+    "match_candidates",
+    "advertiser_id",
+    "site_id",
+    "session_id",
+    "session_started_at",
+    "channel",
+    "source",
+    "medium",
+    "campaign",
+    "ad_group",
+    "keyword",
+    "match_type",
+    "landing_url",
+    "referrer",
+    "gclid",
+    "gbraid",
+    "wbraid",
+    "yclid",
+    "fbclid",
+    "msclkid",
+    "device",
+    "browser",
+    "os",
+    "country",
+    "region",
+    "city",
+]
+WIDE_COLUMNS = [*CALL_COLUMNS, "page_count", "path"]
+LONG_COLUMNS = [*CALL_COLUMNS, "step", "viewed_at", "url", "title"]
+
+_SESSION_FIELDS = [c for c in CALL_COLUMNS[17:]]
+
+_SQL = (
+    "SELECT c.id, c.provider, c.started_ms, c.status, c.duration_s, c.talk_s, c.caller,"
+    " c.tracking_number, c.forwarded_to, c.qualified, c.first_time, c.match_method,"
+    " c.match_candidates, c.advertiser_id, c.site_id, c.session_id,"
+    " st.timezone AS tz, s.started_ms AS session_started_ms, "
+    + ", ".join(f"s.{f} AS s_{f}" for f in _SESSION_FIELDS)
+    + ", pv.ts_ms AS pv_ts, pv.url AS pv_url, pv.title AS pv_title"
+    " FROM calls c"
+    " LEFT JOIN sites st ON st.id = c.site_id"
+    " LEFT JOIN sessions s ON s.id = c.session_id"
+    " LEFT JOIN page_views pv ON pv.session_id = c.session_id AND pv.ts_ms <= c.started_ms"
+)
+
+
+# Start-time order: an index serves it with or without a site/advertiser filter, so the
+# database streams rows as it finds them instead of sorting the whole export first.
+ORDER = " ORDER BY c.started_ms, c.id, pv.ts_ms"
+
+
+@dataclass(frozen=True)
+class ExportFilter:
+    """Which calls an export holds: started in [start_ms, end_ms), optional scope."""
+
+    start_ms: int
+    end_ms: int
+    site_id: int | None = None
+    advertiser_id: int | None = None
+    qualified_only: bool = False
+
+
+def where_clause(f: ExportFilter) -> tuple[str, dict[str, Any]]:
+    """The WHERE clause (on calls aliased ``c``) and parameters of a filter."""
+    clauses = ["c.started_ms >= :start", "c.started_ms < :end"]
+    params: dict[str, Any] = {"start": f.start_ms, "end": f.end_ms}
+    if f.site_id is not None:
+        clauses.append("c.site_id = :site")
+        params["site"] = f.site_id
+    if f.advertiser_id is not None:
+        clauses.append("c.advertiser_id = :adv")
+        params["adv"] = f.advertiser_id
+    if f.qualified_only:
+        clauses.append("c.qualified = 1")
+    return " WHERE " + " AND ".join(clauses), params
+
+
+def mask_caller(number: str) -> str:
+    """A caller number with all but its country code and last four digits hidden.
+
+    ``+81312345678`` becomes ``+81*****5678``; anything that is not E.164 (``anonymous``,
+    empty) is returned as it is, since it identifies nobody.
+    """
+    if not number.startswith("+") or not number[1:].isdigit() or len(number) < 8:
+        return number
+    digits = number[1:]
+    cc_len = next((n for n in (1, 2, 3) if int(digits[:n]) in COUNTRY_CODE_TO_REGION_CODE), 1)
+    rest = digits[cc_len:]
+    return "+" + digits[:cc_len] + "*" * (len(rest) - 4) + rest[-4:]
+
+
+def iso_time(ms: int | None, tz: str | None) -> str:
+    """Epoch ms as ISO 8601 in a site's time zone (UTC when unknown); '' for None."""
+    if ms is None:
+        return ""
+    try:
+        zone: Any = ZoneInfo(tz) if tz else UTC
+    except (ValueError, KeyError):
+        zone = UTC
+    return datetime.fromtimestamp(ms / 1000, zone).isoformat(timespec="seconds")
+
+
+def cell_safe(value: str) -> str:
+    """Text a spreadsheet will not run as a formula (CSV injection): ``=cmd()`` → ``'=cmd()``.
+
+    Page titles, URLs and keywords come from visitors' browsers, so anything can be in them.
+    """
+    if value and value[0] in _FORMULA_START:
+        return "'" + value
+    return value
+
+
+_FORMULA_START = frozenset("=+-@\t\r")
+
+
+def _call_record(
+    row: Row, show_callers: bool, flag: Callable[[Any], Any], text: Callable[[str], str]
+) -> dict[str, Any]:
+    tz = row["tz"]
+    caller = row["caller"] or ""
+    rec: dict[str, Any] = {
+        "call_id": row["id"],
+        "provider": row["provider"],
+        "started_at": iso_time(row["started_ms"], tz),
+        "status": row["status"],
+        "duration_s": row["duration_s"],
+        "talk_s": row["talk_s"],
+        "caller": caller if show_callers else mask_caller(caller),
+        "tracking_number": row["tracking_number"],
+        "forwarded_to": row["forwarded_to"],
+        "qualified": flag(row["qualified"]),
+        "first_time": flag(row["first_time"]),
+        "match_method": row["match_method"],
+        "match_candidates": row["match_candidates"],
+        "advertiser_id": row["advertiser_id"],
+        "site_id": row["site_id"],
+        "session_id": row["session_id"],
+        "session_started_at": iso_time(row["session_started_ms"], tz),
+    }
+    for name in _SESSION_FIELDS:
+        rec[name] = text(row[f"s_{name}"] or "")
+    return rec
+
+
+class _Sink:
+    """Collects rows as encoded bytes and hands out chunks of about 64 KiB."""
+
+    def __init__(self, fmt: str, columns: list[str]) -> None:
+        self.fmt = fmt
+        self.columns = columns
+        self.text = io.StringIO()
+        self.blob = bytearray()
+        self.writer = csv.writer(self.text, lineterminator="\r\n") if fmt == "csv" else None
+        self.pick = operator.itemgetter(*columns)
+
+    def header(self) -> None:
+        if self.writer is not None:
+            self.writer.writerow(self.columns)
+
+    def add(self, rec: dict[str, Any]) -> None:
+        if self.writer is not None:
+            self.writer.writerow(self.pick(rec))  # None is written as an empty field
+        else:
+            self.blob += orjson.dumps(rec)
+            self.blob += b"\n"
+
+    def size(self) -> int:
+        return self.text.tell() + len(self.blob)
+
+    def take(self) -> bytes:
+        out = self.text.getvalue().encode() + bytes(self.blob)
+        self.text.seek(0)
+        self.text.truncate()
+        self.blob.clear()
+        return out
+
+
+async def stream_paths(
+    db: Store,
+    flt: ExportFilter,
+    *,
+    fmt: str = "csv",
+    form: str = "wide",
+    show_callers: bool = False,
+    progress: Callable[[int], None] | None = None,
+) -> AsyncIterator[bytes]:
+    """The export as byte chunks (CSV with a header row, or NDJSON), in call start order.
+
+    ``progress`` is called with the number of calls written so far, once per chunk.
+    """
+    if fmt not in FORMATS:
+        raise ValueError(f"format must be one of {FORMATS}")
+    if form not in FORMS:
+        raise ValueError(f"form must be one of {FORMS}")
+    where, params = where_clause(flt)
+    sql = _SQL + where + ORDER
+    sink = _Sink(fmt, WIDE_COLUMNS if form == "wide" else LONG_COLUMNS)
+    sink.header()
+    flag: Callable[[Any], Any] = bool if fmt == "ndjson" else int  # CSV flags read 1/0
+    text: Callable[[str], str] = cell_safe if fmt == "csv" else str
+    calls = 0
+    current: dict[str, Any] | None = None
+    current_id: int | None = None
+    pages: list[tuple[int, str, str]] = []
+    step = 0
+
+    def finish_wide() -> None:
+        assert current is not None
+        current["page_count"] = len(pages)
+        urls = [url for _, url, _ in pages]
+        current["path"] = urls if fmt == "ndjson" else PATH_SEPARATOR.join(urls)
+        sink.add(current)
+
+    async for row in db.iterate(sql, params, batch=1000):
+        if row["id"] != current_id:
+            if current is not None:
+                if form == "wide":
+                    finish_wide()
+                elif step == 0:
+                    sink.add({**current, "step": "", "viewed_at": "", "url": "", "title": ""})
+            current_id = row["id"]
+            current = _call_record(row, show_callers, flag, text)
+            pages = []
+            step = 0
+            calls += 1
+            if sink.size() >= _CHUNK:
+                if progress is not None:
+                    progress(calls - 1)
+                yield sink.take()
+        if row["pv_ts"] is None:
+            continue
+        if form == "wide":
+            pages.append((row["pv_ts"], text(row["pv_url"]), row["pv_title"]))
+        else:
+            step += 1
+            assert current is not None
+            sink.add(
+                {
+                    **current,
+                    "step": step,
+                    "viewed_at": iso_time(row["pv_ts"], row["tz"]),
+                    "url": text(row["pv_url"]),
+                    "title": text(row["pv_title"]),
+                }
+            )
+    if current is not None:
+        if form == "wide":
+            finish_wide()
+        elif step == 0:
+            sink.add({**current, "step": "", "viewed_at": "", "url": "", "title": ""})
+    if progress is not None:
+        progress(calls)
+    yield sink.take()
+
+
+@dataclass(frozen=True)
+class PurgeResult:
+    """What a retention purge removed."""
+
+    sessions: int
+    page_views: int
+    calls_unlinked: int
+
+
+async def purge_older_than(db: Store, *, cutoff_ms: int, batch: int = 500) -> PurgeResult:
+    """Delete sessions last seen before ``cutoff_ms`` with their page views and ended leases.
+
+    Calls keep their row but lose the link (``session_id`` and ``lease_id`` set NULL): the
+    call itself is the business's record, the browsing path is the visitor's and goes. A
+    session that still holds a live lease is kept until the lease ends. Runs in small
+    units of work so the single writer is never held for long.
+    """
+    sessions = page_views = unlinked = 0
+    while True:
+        rows = await db.fetchall(
+            "SELECT s.id FROM sessions s WHERE s.last_seen_ms < :cut AND NOT EXISTS"
+            " (SELECT 1 FROM leases l WHERE l.session_id = s.id AND l.ended_ms IS NULL)"
+            " ORDER BY s.id LIMIT :n",
+            {"cut": cutoff_ms, "n": batch},
+        )
+        if not rows:
+            return PurgeResult(sessions, page_views, unlinked)
+        ids = {f"i{n}": r["id"] for n, r in enumerate(rows)}
+        in_ids = "(" + ", ".join(f":{k}" for k in ids) + ")"
+        async with db.write() as tx:
+            unlinked += await tx.execute(
+                f"UPDATE calls SET session_id = NULL, lease_id = NULL WHERE session_id IN {in_ids}",
+                ids,
+            )
+            await tx.execute(
+                "UPDATE calls SET lease_id = NULL WHERE lease_id IN"
+                f" (SELECT id FROM leases WHERE session_id IN {in_ids})",
+                ids,
+            )
+            page_views += await tx.execute(
+                f"DELETE FROM page_views WHERE session_id IN {in_ids}", ids
+            )
+            await tx.execute(f"DELETE FROM leases WHERE session_id IN {in_ids}", ids)
+            sessions += await tx.execute(f"DELETE FROM sessions WHERE id IN {in_ids}", ids)

@@ -1,0 +1,149 @@
+"""The flood guard: a visit from one address may not drain a pool of numbers.
+
+Two limits, both keyed by the visitor's address (:func:`attribution.netaddr.ip_key`: the
+IPv4 address or the IPv6 /64):
+
+- a **rate limit**: a token bucket per address in this process's memory
+  (:class:`attribution.ratelimit.TokenBuckets`), checked before anything is read or
+  written, so a flood costs one dictionary look-up per request;
+- a **live-lease cap**: how many sessions from the address may hold a tracking number of
+  the site at once, counted in the database through ``sessions.ip_hash`` (the salted hash
+  of the same key), so it holds across every instance sharing the database.
+
+A visit over either limit is dropped by the ingest pipeline with the reason
+``rate_limited`` or ``lease_cap`` and answered like any untracked visit (no swaps, no
+lease): nothing tells the sender it was limited.
+
+Inside one instance the cap is exact: :meth:`FloodGuard.lease_slot` serialises the check
+and the lease of requests from one address. Instances sharing PostgreSQL check
+concurrently, so for the instant two of them lease together an address can hold up to
+(instances - 1) sessions above the cap; the next check of any instance sees them all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from attribution.netaddr import ip_key
+from attribution.ratelimit import TokenBuckets
+from pool.store import Store
+
+RATE_LIMITED = "rate_limited"
+LEASE_CAP = "lease_cap"
+
+
+@dataclass(frozen=True)
+class GuardLimits:
+    """How much one address may ask for (0 turns a limit off)."""
+
+    rate_per_minute: float = 30.0
+    burst: int = 20
+    live_sessions: int = 4
+    max_keys: int = 100_000
+
+
+class _KeyedLocks:
+    """One asyncio lock per key, forgotten as soon as nobody holds or waits for it."""
+
+    def __init__(self) -> None:
+        self._locks: dict[str, tuple[asyncio.Lock, list[int]]] = {}
+
+    def __len__(self) -> int:
+        return len(self._locks)
+
+    @asynccontextmanager
+    async def hold(self, key: str) -> AsyncIterator[None]:
+        entry = self._locks.get(key)
+        if entry is None:
+            entry = (asyncio.Lock(), [0])
+            self._locks[key] = entry
+        lock, users = entry
+        users[0] += 1
+        try:
+            async with lock:
+                yield
+        finally:
+            users[0] -= 1
+            if users[0] == 0:
+                del self._locks[key]
+
+
+async def live_sessions(
+    db: Store,
+    *,
+    site_id: int,
+    ip_hashes: Sequence[str],
+    now_ms: int,
+    besides: int | None = None,
+) -> int:
+    """Sessions of ``site_id`` from one address holding a live number of the site.
+
+    ``ip_hashes`` are the address's hashes under every salt a live session may have been
+    stored with (today's and yesterday's: the salt turns at midnight UTC, leases do not).
+    Overflow leases do not count (the overflow number is shared, never drained); nor does
+    the session ``besides`` (a returning visit renewing its own lease adds nothing).
+    """
+    hashes = [h for h in dict.fromkeys(ip_hashes) if h][:4]
+    if not hashes:
+        hashes = [""]
+    params: dict[str, object] = {f"h{i}": h for i, h in enumerate(hashes)}
+    params.update({"site": site_id, "me": -1 if besides is None else besides, "now": now_ms})
+    placeholders = ", ".join(f":h{i}" for i in range(len(hashes)))
+    count = await db.fetchval(
+        "SELECT COUNT(DISTINCT l.session_id) FROM sessions s"
+        " JOIN leases l ON l.session_id = s.id"
+        f" WHERE s.ip_hash IN ({placeholders}) AND s.site_id = :site AND s.id <> :me"
+        "   AND l.ended_ms IS NULL AND l.overflow = 0 AND l.expires_ms > :now",
+        params,
+    )
+    return int(count or 0)
+
+
+class FloodGuard:
+    """Per-address rate limit and live-lease cap; one instance per app process."""
+
+    def __init__(self, limits: GuardLimits | None = None) -> None:
+        self.limits = limits or GuardLimits()
+        rate = self.limits.rate_per_minute / 60.0
+        self._buckets = TokenBuckets(
+            rate_per_s=rate, burst=max(1, self.limits.burst), max_keys=self.limits.max_keys
+        )
+        self._locks = _KeyedLocks()
+
+    @staticmethod
+    def key(address: str | None) -> str:
+        """The key an address is limited under (IPv4 address or IPv6 /64)."""
+        return ip_key(address)
+
+    def admit(self, key: str, now_ms: int) -> str | None:
+        """Take one request from the address's bucket; ``"rate_limited"`` when it is empty."""
+        if self.limits.rate_per_minute <= 0:
+            return None
+        return None if self._buckets.take(key, now_ms) else RATE_LIMITED
+
+    @asynccontextmanager
+    async def lease_slot(self, key: str) -> AsyncIterator[None]:
+        """Hold while checking the cap and leasing, so one address's requests take turns."""
+        async with self._locks.hold(key):
+            yield
+
+    async def over_cap(
+        self,
+        db: Store,
+        *,
+        site_id: int,
+        ip_hashes: Sequence[str],
+        now_ms: int,
+        session_id: int | None,
+    ) -> str | None:
+        """``"lease_cap"`` when the address already holds as many numbers as it may."""
+        cap = self.limits.live_sessions
+        if cap <= 0:
+            return None
+        held = await live_sessions(
+            db, site_id=site_id, ip_hashes=ip_hashes, now_ms=now_ms, besides=session_id
+        )
+        return LEASE_CAP if held >= cap else None

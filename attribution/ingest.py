@@ -1,0 +1,323 @@
+"""Ingest of one visit (``POST /v1/session``) as a named pipeline of small steps.
+
+Each step gets the :class:`Visit` and either passes it on (returns None) or drops it with a
+named reason (returns the reason). Drops are counted per site, UTC day and reason in
+``ingest_counters``, and a dropped visit still gets a normal-looking answer: a token, no
+swaps, no lease, so a bot learns nothing from the response.
+
+The default steps, in order::
+
+    origin        the Origin header and the page URL host must be one of sites.domains
+    bot           User-Agent of a crawler, previewer, monitor or empty
+    spam_referrer referrer on the referrer-spam list
+    rate_limit    the hook for flood control: ``IngestConfig.limiter(visit) -> bool``
+    classify      source of the visit (click ids, UTM, keyword parameters, referrer)
+    enrich        device / browser / OS, country / region / city, salted IP hash
+    record        session (first and last touch) and page view
+    lease         a tracking number from each of the site's pools
+
+:meth:`Pipeline.insert_before` adds a step (a hardening layer adds per-IP caps that way).
+The visitor's IP travels on the visit for in-memory use only; it is never stored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from attribution import referrers
+from attribution.devices import Device, parse_user_agent
+from attribution.geo import UNKNOWN, Geo, geo_lookup
+from attribution.privacy import DAY_MS, ip_hash
+from attribution.sessions import PageView, known_session, record_visit
+from attribution.sources import Source, classify, host_of, is_new_touch
+from attribution.tokens import SESSION_TOKEN, Signer
+from pool import leases
+from pool.numbers import formats
+from pool.store import Store
+
+DROP_REASONS = ("origin_not_allowed", "bot", "spam_referrer", "rate_limited", "unknown_site")
+
+
+class UnknownSite(LookupError):
+    """No site has the key the snippet sent."""
+
+
+@dataclass
+class Site:
+    """The facts of a site the pipeline needs."""
+
+    id: int
+    advertiser_id: int
+    domains: list[str]
+    params: dict[str, list[str]]
+
+
+@dataclass
+class Visit:
+    """One request of the snippet, filled in step by step."""
+
+    site_key: str
+    url: str
+    now_ms: int
+    referrer: str = ""
+    title: str = ""
+    token: str = ""
+    ga: str = ""
+    user_agent: str = ""
+    origin: str = ""
+    ip: str = ""  # in memory only: hashed by `enrich`, never written
+    site: Site | None = None
+    session_id: int | None = None
+    source: Source | None = None
+    new_touch: bool = True
+    device: Device | None = None
+    geo: Geo = UNKNOWN
+    ip_hash: str = ""
+    swaps: list[dict[str, str]] = field(default_factory=list)
+    ttl_ms: int = 0
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """The answer to the snippet, and what happened."""
+
+    token: str
+    swaps: list[dict[str, str]]
+    ttl_ms: int
+    session_id: int | None
+    dropped: str | None = None
+
+
+@dataclass(frozen=True)
+class IngestConfig:
+    """Plain settings the pipeline needs (the backend fills them from its settings)."""
+
+    secret_key: str
+    geoip_city_db: str = ""
+    limiter: Callable[[Visit], bool] | None = None
+
+
+Step = Callable[["Pipeline", Visit], Awaitable[str | None]]
+
+
+async def step_origin(p: Pipeline, visit: Visit) -> str | None:
+    """Drop visits from pages outside the site's domains (no domains: any page)."""
+    assert visit.site is not None
+    return (
+        None
+        if origin_allowed(visit.site.domains, visit.origin, visit.url)
+        else ("origin_not_allowed")
+    )
+
+
+async def step_bot(p: Pipeline, visit: Visit) -> str | None:
+    """Drop crawlers, link previewers, monitors and requests without a User-Agent."""
+    visit.device = parse_user_agent(visit.user_agent)
+    return "bot" if visit.device.is_bot else None
+
+
+async def step_spam_referrer(p: Pipeline, visit: Visit) -> str | None:
+    """Drop visits whose referrer is a known referrer-spam domain."""
+    host = host_of(visit.referrer)
+    return "spam_referrer" if host and referrers.is_spam(host) else None
+
+
+async def step_rate_limit(p: Pipeline, visit: Visit) -> str | None:
+    """The flood-control hook: ``IngestConfig.limiter`` says whether the visit may pass."""
+    limiter = p.config.limiter
+    return None if limiter is None or limiter(visit) else "rate_limited"
+
+
+async def step_classify(p: Pipeline, visit: Visit) -> str | None:
+    """Classify the source and decide whether it starts a new touch."""
+    assert visit.site is not None
+    visit.source = classify(
+        visit.url, visit.referrer, site_hosts=visit.site.domains, params=visit.site.params
+    )
+    visit.new_touch = is_new_touch(visit.source, visit.site.domains)
+    return None
+
+
+async def step_enrich(p: Pipeline, visit: Visit) -> str | None:
+    """Device from the User-Agent, place from the IP, and the day's salted IP hash."""
+    assert visit.site is not None
+    if visit.device is None:
+        visit.device = parse_user_agent(visit.user_agent)
+    if p.config.geoip_city_db:
+        visit.geo = geo_lookup(p.config.geoip_city_db).lookup(visit.ip)
+    visit.ip_hash = ip_hash(
+        p.config.secret_key, visit.ip, site_id=visit.site.id, now_ms=visit.now_ms
+    )
+    return None
+
+
+async def step_record(p: Pipeline, visit: Visit) -> str | None:
+    """Create or continue the session and add the page view."""
+    assert visit.site is not None and visit.source is not None and visit.device is not None
+    existing = await known_session(p.db, p.signer.read(visit.token), visit.site.id)
+    visit.session_id = await record_visit(
+        p.db,
+        site_id=visit.site.id,
+        session_id=existing,
+        source=visit.source,
+        new_touch=visit.new_touch or existing is None,
+        page=PageView(visit.url, visit.title, visit.referrer),
+        now_ms=visit.now_ms,
+        device=visit.device,
+        user_agent=visit.user_agent,
+        geo=visit.geo,
+        ip_hash=visit.ip_hash,
+        ga_client_id=visit.ga,
+    )
+    return None
+
+
+async def step_lease(p: Pipeline, visit: Visit) -> str | None:
+    """Lease a number from each pool of the site (the session's live lease first)."""
+    assert visit.site is not None and visit.session_id is not None
+    pools = await p.db.fetchall(
+        "SELECT p.id, t.number AS target FROM pools p JOIN targets t ON t.id = p.target_id"
+        " WHERE p.site_id = :s ORDER BY p.id",
+        {"s": visit.site.id},
+    )
+    for pool in pools:
+        lease = await leases.acquire(
+            p.db, pool_id=pool["id"], session_id=visit.session_id, now_ms=visit.now_ms
+        )
+        if lease is None:
+            continue
+        visit.ttl_ms = max(visit.ttl_ms, lease.expires_ms - visit.now_ms)
+        f = formats(lease.number)
+        visit.swaps.append(
+            {
+                "target": pool["target"],
+                "number": f.e164,
+                "national": f.national,
+                "international": f.international,
+            }
+        )
+    return None
+
+
+DEFAULT_STEPS: list[tuple[str, Step]] = [
+    ("origin", step_origin),
+    ("bot", step_bot),
+    ("spam_referrer", step_spam_referrer),
+    ("rate_limit", step_rate_limit),
+    ("classify", step_classify),
+    ("enrich", step_enrich),
+    ("record", step_record),
+    ("lease", step_lease),
+]
+
+
+class Pipeline:
+    """The ingest steps over one database, run in order for each visit."""
+
+    def __init__(
+        self, db: Store, config: IngestConfig, steps: list[tuple[str, Step]] | None = None
+    ) -> None:
+        self.db = db
+        self.config = config
+        self.signer = Signer(config.secret_key, SESSION_TOKEN)
+        self.steps: list[tuple[str, Step]] = list(DEFAULT_STEPS if steps is None else steps)
+
+    def insert_before(self, before: str, name: str, step: Step) -> None:
+        """Add ``step`` under ``name`` just before the step named ``before``."""
+        names = [n for n, _ in self.steps]
+        self.steps.insert(names.index(before), (name, step))
+
+    async def run(self, visit: Visit) -> Outcome:
+        """Run every step; raise :class:`UnknownSite` when the site key is unknown."""
+        visit.site = await load_site(self.db, visit.site_key)
+        if visit.site is None:
+            await count_drop(self.db, site_id=0, reason="unknown_site", now_ms=visit.now_ms)
+            raise UnknownSite(visit.site_key)
+        for _name, step in self.steps:
+            reason = await step(self, visit)
+            if reason is not None:
+                await count_drop(self.db, site_id=visit.site.id, reason=reason, now_ms=visit.now_ms)
+                # The token the visitor brought is handed back untouched: a drop never
+                # ends or changes a real session.
+                return Outcome(visit.token or self.signer.sign(0), [], 0, None, reason)
+        assert visit.session_id is not None
+        return Outcome(
+            self.signer.sign(visit.session_id), visit.swaps, visit.ttl_ms, visit.session_id
+        )
+
+
+def origin_allowed(domains: list[str], origin: str, page_url: str) -> bool:
+    """Whether both the Origin header (when sent) and the page's host are site domains.
+
+    A host matches a domain when equal to it or one of its subdomains; ``www.`` is ignored.
+    An empty domain list allows every page.
+    """
+    allowed = [referrers.normalise_host(d) for d in domains if d.strip()]
+    if not allowed:
+        return True
+    hosts = [host_of(page_url)]
+    if origin:
+        hosts.append(host_of(origin))
+    return all(host and any(host == d or host.endswith("." + d) for d in allowed) for host in hosts)
+
+
+async def load_site(db: Store, site_key: str) -> Site | None:
+    """The site with this snippet key, with its domains and parameter names."""
+    row = await db.fetchone(
+        "SELECT s.id, s.advertiser_id, s.domains, a.params FROM sites s"
+        " LEFT JOIN site_attribution a ON a.site_id = s.id WHERE s.site_key = :k",
+        {"k": site_key},
+    )
+    if row is None:
+        return None
+    domains = _json(row["domains"], [])
+    params = _json(row["params"], {})
+    return Site(
+        id=int(row["id"]),
+        advertiser_id=int(row["advertiser_id"]),
+        domains=[str(d) for d in domains] if isinstance(domains, list) else [],
+        params=params if isinstance(params, dict) else {},
+    )
+
+
+def _json(raw: Any, default: Any) -> Any:
+    if not raw:
+        return default
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return default
+
+
+async def count_drop(db: Store, *, site_id: int, reason: str, now_ms: int) -> None:
+    """Count one dropped visit for the site, UTC day and reason."""
+    await db.execute(
+        "INSERT INTO ingest_counters (site_id, day_ms, reason, count) VALUES (:s, :d, :r, 1)"
+        " ON CONFLICT (site_id, day_ms, reason) DO UPDATE SET count = ingest_counters.count + 1",
+        {"s": site_id, "d": now_ms - now_ms % DAY_MS, "r": reason},
+    )
+
+
+async def drop_counts(db: Store, *, site_id: int | None = None) -> dict[str, int]:
+    """Dropped visits by reason, over all days (one site, or every site)."""
+    where = "" if site_id is None else " WHERE site_id = :s"
+    rows = await db.fetchall(
+        f"SELECT reason, SUM(count) AS n FROM ingest_counters{where} GROUP BY reason",
+        {} if site_id is None else {"s": site_id},
+    )
+    return {str(r["reason"]): int(r["n"]) for r in rows}
+
+
+async def set_site_params(
+    db: Store, *, site_id: int, params: dict[str, list[str]], now_ms: int
+) -> None:
+    """Set a site's own tracking-parameter names (field -> names, see sources.py)."""
+    await db.execute(
+        "INSERT INTO site_attribution (site_id, params, updated_ms) VALUES (:s, :p, :t)"
+        " ON CONFLICT (site_id) DO UPDATE SET params = :p, updated_ms = :t",
+        {"s": site_id, "p": orjson.dumps(params).decode(), "t": now_ms},
+    )

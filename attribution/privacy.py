@@ -1,0 +1,27 @@
+"""No raw visitor IP is stored: a keyed hash with a salt that changes every UTC day.
+
+The day's salt is derived from the server's secret key and the day number, so it needs no
+storage, is the same in every app instance, and after the day passes nothing links the
+hash back to an address short of guessing the secret key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+
+DAY_MS = 86_400_000
+
+
+def daily_salt(secret_key: str, now_ms: int) -> bytes:
+    """The salt of the UTC day containing ``now_ms``."""
+    day = now_ms // DAY_MS
+    return hmac.new(secret_key.encode(), f"ip-salt:{day}".encode(), hashlib.sha256).digest()
+
+
+def ip_hash(secret_key: str, ip: str, *, site_id: int, now_ms: int) -> str:
+    """A 32-hex-digit hash of ``ip`` for one site and one day ('' without an address)."""
+    if not ip:
+        return ""
+    message = f"{site_id}|{ip}".encode()
+    return hmac.new(daily_salt(secret_key, now_ms), message, hashlib.sha256).hexdigest()[:32]

@@ -1,0 +1,266 @@
+"""Reports: sessions, calls and qualified calls by channel, source, campaign, keyword, ...
+
+Every query here is portable SQL (SQLite and PostgreSQL): named parameters, integer epoch-ms
+ranges, no date functions. Day buckets are made from quarter-hour buckets computed with
+integer arithmetic in SQL and turned into local dates in Python with the site's timezone,
+so daylight-saving changes and offsets like +05:45 land on the right day.
+
+Scope: ``advertiser_id`` None means every advertiser (an administrator); ``site_id`` narrows
+to one site. Calls are attributed to the dimension value of the session they were matched to;
+calls without a session (and sessions without a value) fall under the key ``""``.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+from zoneinfo import ZoneInfo
+
+from pool.store import Store
+
+# Report dimension -> sessions column. Fixed names only: never interpolate user input.
+DIMENSIONS: dict[str, str] = {
+    "channel": "channel",
+    "source": "source",
+    "campaign": "campaign",
+    "ad_group": "ad_group",
+    "keyword": "keyword",
+    "landing_page": "landing_url",
+    "device": "device",
+}
+
+_BUCKET_MS = 900_000  # a quarter hour: every timezone offset in use is a multiple of it
+DAY_MS = 86_400_000
+
+
+def _scope(
+    alias: str, advertiser_id: int | None, site_id: int | None
+) -> tuple[str, dict[str, Any]]:
+    """A WHERE fragment limiting rows of ``alias`` (with a ``site_id`` column) to the scope."""
+    parts: list[str] = []
+    params: dict[str, Any] = {}
+    if site_id is not None:
+        parts.append(f"{alias}.site_id = :scope_site")
+        params["scope_site"] = site_id
+    if advertiser_id is not None:
+        parts.append(f"{alias}.site_id IN (SELECT id FROM sites WHERE advertiser_id = :scope_adv)")
+        params["scope_adv"] = advertiser_id
+    elif site_id is None:
+        # Every site: an IN list lets the (site_id, started_ms) index serve each site.
+        parts.append(f"{alias}.site_id IN (SELECT id FROM sites)")
+    return " AND ".join(parts), params
+
+
+def landing_page(url: str) -> str:
+    """A landing URL without query string and fragment (click ids make every URL unique)."""
+    if not url:
+        return ""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return url[:200]
+    return urlunsplit((parts.scheme, parts.netloc, parts.path or "/", "", ""))
+
+
+def _rate(calls: int, sessions: int) -> float:
+    return round(calls / sessions, 4) if sessions else 0.0
+
+
+async def calls_report(
+    db: Store,
+    *,
+    advertiser_id: int | None,
+    site_id: int | None,
+    start_ms: int,
+    end_ms: int,
+    dimension: str,
+) -> list[dict[str, Any]]:
+    """Sessions, calls, qualified calls, first-time callers and conversion rate per key.
+
+    Rows have keys ``key, sessions, calls, qualified_calls, first_time_callers,
+    conversion_rate`` (calls per session), sorted by calls then sessions, descending.
+    ``dimension`` is one of :data:`DIMENSIONS`; the range is ``[start_ms, end_ms)``.
+    """
+    column = DIMENSIONS.get(dimension)
+    if column is None:
+        raise ValueError(f"unknown dimension {dimension!r}")
+    s_where, s_params = _scope("s", advertiser_id, site_id)
+    c_where, c_params = _scope("c", advertiser_id, site_id)
+    sessions = await db.fetchall(
+        f"SELECT s.{column} AS k, COUNT(*) AS n FROM sessions s"
+        f" WHERE {s_where} AND s.started_ms >= :a AND s.started_ms < :b GROUP BY s.{column}",
+        {**s_params, "a": start_ms, "b": end_ms},
+    )
+    calls = await db.fetchall(
+        f"SELECT s.{column} AS k, COUNT(*) AS n, SUM(c.qualified) AS q, SUM(c.first_time) AS f"
+        " FROM calls c LEFT JOIN sessions s ON s.id = c.session_id"
+        f" WHERE {c_where} AND c.started_ms >= :a AND c.started_ms < :b GROUP BY s.{column}",
+        {**c_params, "a": start_ms, "b": end_ms},
+    )
+    merge = landing_page if dimension == "landing_page" else None
+    rows: dict[str, dict[str, Any]] = {}
+
+    def row(raw: Any) -> dict[str, Any]:
+        key = str(raw or "")
+        if merge is not None:
+            key = merge(key)
+        found = rows.get(key)
+        if found is None:
+            found = rows[key] = {
+                "key": key,
+                "sessions": 0,
+                "calls": 0,
+                "qualified_calls": 0,
+                "first_time_callers": 0,
+                "conversion_rate": 0.0,
+            }
+        return found
+
+    for r in sessions:
+        row(r["k"])["sessions"] += int(r["n"])
+    for r in calls:
+        target = row(r["k"])
+        target["calls"] += int(r["n"])
+        target["qualified_calls"] += int(r["q"] or 0)
+        target["first_time_callers"] += int(r["f"] or 0)
+    out = list(rows.values())
+    for r in out:
+        r["conversion_rate"] = _rate(r["calls"], r["sessions"])
+    out.sort(key=lambda r: (-r["calls"], -r["sessions"], r["key"]))
+    return out
+
+
+@dataclass(frozen=True)
+class Totals:
+    """The headline numbers of a report."""
+
+    sessions: int
+    calls: int
+    answered_calls: int
+    qualified_calls: int
+    first_time_callers: int
+    conversion_rate: float
+
+
+async def totals(
+    db: Store, *, advertiser_id: int | None, site_id: int | None, start_ms: int, end_ms: int
+) -> Totals:
+    """Sessions, calls (all / answered / qualified / first-time) in the scope and range."""
+    s_where, s_params = _scope("s", advertiser_id, site_id)
+    c_where, c_params = _scope("c", advertiser_id, site_id)
+    sessions = await db.fetchval(
+        f"SELECT COUNT(*) FROM sessions s WHERE {s_where}"
+        " AND s.started_ms >= :a AND s.started_ms < :b",
+        {**s_params, "a": start_ms, "b": end_ms},
+    )
+    row = await db.fetchone(
+        "SELECT COUNT(*) AS n, SUM(CASE WHEN c.answered_ms IS NULL THEN 0 ELSE 1 END) AS ans,"
+        " SUM(c.qualified) AS q, SUM(c.first_time) AS f FROM calls c"
+        f" WHERE {c_where} AND c.started_ms >= :a AND c.started_ms < :b",
+        {**c_params, "a": start_ms, "b": end_ms},
+    )
+    assert row is not None
+    calls = int(row["n"] or 0)
+    return Totals(
+        int(sessions or 0),
+        calls,
+        int(row["ans"] or 0),
+        int(row["q"] or 0),
+        int(row["f"] or 0),
+        _rate(calls, int(sessions or 0)),
+    )
+
+
+async def calls_by_day(
+    db: Store,
+    *,
+    advertiser_id: int | None,
+    site_id: int | None,
+    start_ms: int,
+    end_ms: int,
+    timezone: str,
+    dimension: str = "channel",
+) -> dict[date, dict[str, int]]:
+    """Calls per local day (in ``timezone``) and per key of ``dimension``.
+
+    Every day of the range is present, even without calls, so a chart has no gaps.
+    """
+    column = DIMENSIONS.get(dimension)
+    if column is None:
+        raise ValueError(f"unknown dimension {dimension!r}")
+    tz = ZoneInfo(timezone)
+    c_where, c_params = _scope("c", advertiser_id, site_id)
+    rows = await db.fetchall(
+        f"SELECT c.started_ms / {_BUCKET_MS} AS b, s.{column} AS k, COUNT(*) AS n"
+        " FROM calls c LEFT JOIN sessions s ON s.id = c.session_id"
+        f" WHERE {c_where} AND c.started_ms >= :a AND c.started_ms < :b"
+        f" GROUP BY c.started_ms / {_BUCKET_MS}, s.{column}",
+        {**c_params, "a": start_ms, "b": end_ms},
+    )
+    out: dict[date, dict[str, int]] = {}
+    day = _local_day(start_ms, tz)
+    last = _local_day(max(start_ms, end_ms - 1), tz)
+    while day <= last:
+        out[day] = {}
+        day = date.fromordinal(day.toordinal() + 1)
+    per_day: dict[date, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for r in rows:
+        key = str(r["k"] or "")
+        if dimension == "landing_page":
+            key = landing_page(key)
+        per_day[_local_day(int(r["b"]) * _BUCKET_MS, tz)][key] += int(r["n"])
+    for d, counts in per_day.items():
+        out[d] = dict(counts)
+    return out
+
+
+def _local_day(ms: int, tz: ZoneInfo) -> date:
+    return datetime.fromtimestamp(ms / 1000, tz).date()
+
+
+def local_day_range(first: date, last: date, timezone: str) -> tuple[int, int]:
+    """Epoch-ms ``[start, end)`` covering local days ``first`` to ``last`` in ``timezone``."""
+    tz = ZoneInfo(timezone)
+    start = datetime(first.year, first.month, first.day, tzinfo=tz)
+    after = date.fromordinal(last.toordinal() + 1)
+    end = datetime(after.year, after.month, after.day, tzinfo=tz)
+    return int(start.timestamp() * 1000), int(end.timestamp() * 1000)
+
+
+async def advertiser_summary(
+    db: Store, *, advertiser_id: int | None, start_ms: int, end_ms: int
+) -> list[dict[str, Any]]:
+    """Per advertiser: calls, answered, qualified, first-time callers and talk minutes.
+
+    What a portal operator bills on (pay per call / per qualified call); every advertiser in
+    scope is listed, with zeros when it had no calls.
+    """
+    where = "" if advertiser_id is None else " WHERE a.id = :adv"
+    params: dict[str, Any] = {"a": start_ms, "b": end_ms}
+    if advertiser_id is not None:
+        params["adv"] = advertiser_id
+    rows = await db.fetchall(
+        "SELECT a.id, a.name, COUNT(c.id) AS calls,"
+        " SUM(CASE WHEN c.answered_ms IS NULL THEN 0 ELSE 1 END) AS answered,"
+        " SUM(c.qualified) AS qualified, SUM(c.first_time) AS first_time,"
+        " SUM(c.talk_s) AS talk_s"
+        " FROM advertisers a LEFT JOIN calls c ON c.advertiser_id = a.id"
+        " AND c.started_ms >= :a AND c.started_ms < :b" + where + " GROUP BY a.id, a.name"
+        " ORDER BY a.name, a.id",
+        params,
+    )
+    return [
+        {
+            "advertiser_id": int(r["id"]),
+            "name": r["name"],
+            "calls": int(r["calls"] or 0),
+            "answered_calls": int(r["answered"] or 0),
+            "qualified_calls": int(r["qualified"] or 0),
+            "first_time_callers": int(r["first_time"] or 0),
+            "talk_minutes": round(int(r["talk_s"] or 0) / 60, 1),
+        }
+        for r in rows
+    ]

@@ -1,0 +1,154 @@
+"""Sessions and their click paths.
+
+A session row holds the visit's *last touch* in its columns (channel, source, campaign,
+keyword, click ids ...) and its *first touch* in ``first_touch`` (JSON, written once). A
+returning visitor (the snippet sends back its token) who arrives through a new click keeps
+the first touch and gets a new last touch; moving between the site's own pages adds page
+views only. The page views in order are the session's click path.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from attribution.devices import Device
+from attribution.geo import Geo
+from attribution.sources import Source
+from pool.store import Store
+
+# Columns that carry the last touch; written on creation and on every new touch.
+_TOUCH_COLUMNS = (
+    "channel",
+    "source",
+    "medium",
+    "campaign",
+    "ad_group",
+    "keyword",
+    "match_type",
+    "content",
+    "gclid",
+    "gbraid",
+    "wbraid",
+    "yclid",
+    "fbclid",
+    "msclkid",
+)
+
+
+@dataclass(frozen=True)
+class PageView:
+    """One page of a visit."""
+
+    url: str
+    title: str = ""
+    referrer: str = ""
+
+
+def _touch_values(source: Source, now_ms: int) -> dict[str, Any]:
+    values: dict[str, Any] = {c: getattr(source, c) for c in _TOUCH_COLUMNS}
+    values["landing_url"] = source.landing_url
+    values["referrer"] = source.referrer
+    values["last_touch"] = orjson.dumps(source.as_touch(now_ms)).decode()
+    return values
+
+
+async def record_visit(
+    db: Store,
+    *,
+    site_id: int,
+    session_id: int | None,
+    source: Source,
+    new_touch: bool,
+    page: PageView,
+    now_ms: int,
+    device: Device,
+    user_agent: str,
+    geo: Geo,
+    ip_hash: str,
+    ga_client_id: str = "",
+) -> int:
+    """Create or continue a session and append the page view; return the session id.
+
+    ``session_id`` is a session of ``site_id`` the visitor already has (from its token),
+    or None to start one. ``new_touch`` replaces the last touch of a continued session.
+    """
+    async with db.write() as tx:
+        if session_id is None:
+            values = _touch_values(source, now_ms)
+            values.update(
+                {
+                    "site_id": site_id,
+                    "started_ms": now_ms,
+                    "last_seen_ms": now_ms,
+                    "ip_hash": ip_hash,
+                    "user_agent": user_agent[:512],
+                    "device": device.device,
+                    "browser": device.browser,
+                    "os": device.os,
+                    "country": geo.country,
+                    "region": geo.region,
+                    "city": geo.city,
+                    "ga_client_id": ga_client_id,
+                    "first_touch": values["last_touch"],
+                }
+            )
+            columns = ", ".join(values)
+            marks = ", ".join(f":{c}" for c in values)
+            session_id = await tx.fetchval(
+                f"INSERT INTO sessions ({columns}) VALUES ({marks}) RETURNING id", values
+            )
+        else:
+            values = {"id": session_id, "t": now_ms}
+            sets = ["last_seen_ms = :t"]
+            if new_touch:
+                values.update(_touch_values(source, now_ms))
+                sets += [f"{c} = :{c}" for c in (*_TOUCH_COLUMNS, "landing_url", "referrer")]
+                sets += ["last_touch = :last_touch", "touches = touches + 1"]
+            if ga_client_id:
+                values["ga"] = ga_client_id
+                sets.append("ga_client_id = :ga")
+            await tx.execute(f"UPDATE sessions SET {', '.join(sets)} WHERE id = :id", values)
+        assert session_id is not None
+        await tx.execute(
+            "INSERT INTO page_views (session_id, ts_ms, url, title, referrer)"
+            " VALUES (:s, :t, :u, :ti, :r)",
+            {
+                "s": session_id,
+                "t": now_ms,
+                "u": page.url[:2048],
+                "ti": page.title[:512],
+                "r": page.referrer[:2048],
+            },
+        )
+    return int(session_id)
+
+
+async def known_session(db: Store, session_id: object, site_id: int) -> int | None:
+    """``session_id`` when it names a session of ``site_id`` (token values are untrusted)."""
+    if not isinstance(session_id, int) or isinstance(session_id, bool) or session_id <= 0:
+        return None
+    row = await db.fetchone(
+        "SELECT id FROM sessions WHERE id = :id AND site_id = :s", {"id": session_id, "s": site_id}
+    )
+    return None if row is None else int(row["id"])
+
+
+async def click_path(db: Store, session_id: int) -> list[dict[str, Any]]:
+    """The session's page views in order: ``ts_ms``, ``url``, ``title``, ``referrer``."""
+    return await db.fetchall(
+        "SELECT ts_ms, url, title, referrer FROM page_views WHERE session_id = :s"
+        " ORDER BY ts_ms, id",
+        {"s": session_id},
+    )
+
+
+async def first_touch(db: Store, session_id: int) -> dict[str, Any]:
+    """The session's first touch as stored (empty when unknown)."""
+    raw = await db.fetchval("SELECT first_touch FROM sessions WHERE id = :s", {"s": session_id})
+    if not raw:
+        return {}
+    value = orjson.loads(raw)
+    return value if isinstance(value, dict) else {}

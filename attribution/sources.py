@@ -1,0 +1,327 @@
+"""Where a visit came from: click ids, UTM tags, tracking-template parameters, referrer.
+
+:func:`classify` turns a landing URL and a referrer into a :class:`Source` with a channel:
+
+==================  ============================================================
+``paid_search``     a search ad click (gclid/gbraid/wbraid, yclid ``YSS.``, msclkid,
+                    a paid ``utm_medium`` such as cpc/ppc, or keyword parameters)
+``organic_search``  a search engine's results page (Google on any country domain,
+                    Yahoo! JAPAN, Bing, DuckDuckGo, Baidu, Naver, Japanese portals)
+``paid_social``     a paid medium from a social network (Meta, X, LINE, TikTok ...)
+``social``          a social network, or fbclid without paid tags
+``display``         display / video ads (Google network ``d``/``ytv``, yclid ``YJAD.``,
+                    utm_medium display/banner/cpm, ad-server referrers)
+``email``           webmail referrers or an email medium (メルマガ included)
+``referral``        any other site
+``direct``          no referrer and no tags
+==================  ============================================================
+
+Parameter names for keyword, match type, campaign, ad group ... are configurable per site
+(merged before the defaults, which cover Google ValueTrack and Yahoo! JAPAN's tracking
+parameters as commonly written in tracking templates).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+from attribution import referrers as ref
+
+CHANNELS = (
+    "paid_search",
+    "organic_search",
+    "paid_social",
+    "social",
+    "display",
+    "email",
+    "referral",
+    "direct",
+)
+
+CLICK_IDS = ("gclid", "gbraid", "wbraid", "yclid", "fbclid", "msclkid")
+
+# field -> parameter names tried in order. Sites add their own names in front.
+DEFAULT_PARAMS: dict[str, tuple[str, ...]] = {
+    "source": ("utm_source",),
+    "medium": ("utm_medium",),
+    "campaign": ("utm_campaign", "campaign", "campaign_name"),
+    "campaign_id": ("utm_id", "campaignid", "campaign_id"),
+    "ad_group": ("utm_adgroup", "adgroup", "ad_group", "adgroup_name"),
+    "ad_group_id": ("adgroupid", "adgroup_id", "ad_group_id"),
+    "keyword": ("utm_term", "keyword", "kw", "keywords"),
+    "match_type": ("matchtype", "match_type", "mt"),
+    "content": ("utm_content", "creative", "ad_id", "adid"),
+    "device": ("device",),
+    "network": ("network",),
+    "target_id": ("targetid", "target_id"),
+    "placement": ("placement",),
+}
+
+# Parameters that mark a landing as a new touch even without utm_*/click ids.
+_AD_FIELDS = ("keyword", "match_type", "campaign_id", "ad_group_id", "target_id")
+
+_MATCH_TYPES = {"e": "exact", "p": "phrase", "b": "broad", "bb": "broad"}
+_DEVICES = {"m": "mobile", "t": "tablet", "c": "desktop", "smartphone": "mobile"}
+_NETWORKS = {
+    "g": "search",
+    "s": "search_partners",
+    "d": "display",
+    "ytv": "youtube",
+    "x": "cross_network",
+    "o": "search",  # Microsoft Advertising: owned and operated
+}
+_DISPLAY_MEDIA = {
+    "display",
+    "banner",
+    "cpm",
+    "expandable",
+    "interstitial",
+    "gdn",
+    "yda",
+    "video",
+    "native",
+}
+_EMAIL_MEDIA = {"email", "e-mail", "e_mail", "mail", "newsletter", "mailmagazine", "mail_magazine"}
+_SOCIAL_MEDIA = {"social", "sm", "sns", "social-network", "social_network", "social-media"}
+_SOCIAL_MEDIA |= {"social_media", "social media", "organic_social"}
+_PAID_SOCIAL_MEDIA = {"paid_social", "paidsocial", "paid-social", "social_paid", "social-paid"}
+_REFERRAL_MEDIA = {"referral", "affiliate", "link", "app", "partner"}
+_PAID_RE = re.compile(r"^(.*cp.*|ppc|sem|retargeting|paid.*|ads?)$")
+# utm_source spellings that name a social network.
+_SOCIAL_SOURCES = {
+    "facebook",
+    "fb",
+    "meta",
+    "instagram",
+    "ig",
+    "twitter",
+    "x",
+    "line",
+    "tiktok",
+    "linkedin",
+    "pinterest",
+    "youtube",
+    "threads",
+}
+_SOURCE_ALIASES = {"fb": "facebook", "ig": "instagram", "yahoo.co.jp": "yahoo", "yj": "yahoo"}
+# Query parameters of search result pages that still carry the terms (Bing, Yahoo! JAPAN
+# at times, Baidu, Naver, Yandex); Google strips its own.
+_QUERY_KEYS = ("q", "p", "query", "wd", "word", "text", "mt")
+_PLACEHOLDER = re.compile(r"^\{[^{}]*\}$|^%7b.*%7d$", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Source:
+    """One touch: where a visit came from."""
+
+    channel: str = "direct"
+    source: str = "(direct)"
+    medium: str = "(none)"
+    campaign: str = ""
+    campaign_id: str = ""
+    ad_group: str = ""
+    ad_group_id: str = ""
+    keyword: str = ""
+    match_type: str = ""
+    content: str = ""
+    device: str = ""
+    network: str = ""
+    target_id: str = ""
+    placement: str = ""
+    gclid: str = ""
+    gbraid: str = ""
+    wbraid: str = ""
+    yclid: str = ""
+    fbclid: str = ""
+    msclkid: str = ""
+    landing_url: str = ""
+    referrer: str = ""
+    tagged: bool = False
+
+    def as_touch(self, at_ms: int) -> dict[str, Any]:
+        """The touch as a JSON-ready dict (stored in ``sessions.first_touch``)."""
+        data = {k: v for k, v in asdict(self).items() if v not in ("", False)}
+        data["at_ms"] = at_ms
+        return data
+
+
+def merge_params(site_params: Mapping[str, Sequence[str]] | None) -> dict[str, tuple[str, ...]]:
+    """Defaults with a site's own parameter names put first (unknown fields ignored)."""
+    merged = dict(DEFAULT_PARAMS)
+    for name, extra in (site_params or {}).items():
+        if name in merged and isinstance(extra, (list, tuple)):
+            own = tuple(str(p).lower() for p in extra if isinstance(p, str) and p)
+            merged[name] = own + tuple(p for p in merged[name] if p not in own)
+    return merged
+
+
+def host_of(url: str) -> str:
+    """The normalised host of an http(s) URL, or '' for anything else."""
+    try:
+        parts = urlsplit(url.strip())
+        host = parts.hostname or ""
+    except ValueError:
+        return ""
+    if parts.scheme.lower() not in {"http", "https"}:
+        return ""
+    return ref.normalise_host(host)
+
+
+def _query(url: str) -> dict[str, str]:
+    try:
+        pairs = parse_qsl(urlsplit(url).query, keep_blank_values=False)
+    except ValueError:
+        return {}
+    out: dict[str, str] = {}
+    for key, value in pairs:
+        key = key.strip().lower()
+        value = " ".join(value.split())[:512]
+        # An unexpanded template ({keyword}) means the ad platform filled nothing in.
+        if key not in out and value and not _PLACEHOLDER.match(value):
+            out[key] = value
+    return out
+
+
+def _first(query: Mapping[str, str], names: Sequence[str]) -> str:
+    for name in names:
+        if name in query:
+            return query[name]
+    return ""
+
+
+def _is_social_source(source: str) -> bool:
+    return source in _SOCIAL_SOURCES or ref.social_network(source) is not None
+
+
+def _channel_for_medium(medium: str, source: str) -> str:
+    social = _is_social_source(source)
+    if medium in _EMAIL_MEDIA or "mail" in source or "newsletter" in source:
+        return "email"
+    if medium in _PAID_SOCIAL_MEDIA:
+        return "paid_social"
+    if medium in _DISPLAY_MEDIA:
+        return "display"
+    if _PAID_RE.match(medium):
+        return "paid_social" if social else "paid_search"
+    if medium == "organic":
+        return "organic_search"
+    if medium in _SOCIAL_MEDIA or social:
+        return "social"
+    if medium in _REFERRAL_MEDIA:
+        return "referral"
+    if not medium and ref.search_engine(source) is not None:
+        return "organic_search"
+    return "referral"
+
+
+def _referrer_touch(ref_host: str, referrer: str) -> tuple[str, str, str, str]:
+    """(channel, source, medium, keyword) from an external referrer alone."""
+    mail = ref.webmail(ref_host)
+    if mail:
+        return "email", mail, "email", ""
+    engine = ref.search_engine(ref_host)
+    if engine:
+        return "organic_search", engine, "organic", _first(_query(referrer), _QUERY_KEYS)
+    network = ref.social_network(ref_host)
+    if network:
+        return "social", network, "social", ""
+    ads = ref.ad_server(ref_host)
+    if ads:
+        return "display", ads, "display", ""
+    return "referral", ref_host, "referral", ""
+
+
+def classify(
+    url: str,
+    referrer: str = "",
+    *,
+    site_hosts: Sequence[str] = (),
+    params: Mapping[str, Sequence[str]] | None = None,
+) -> Source:
+    """Classify a landing ``url`` and its ``referrer`` into a :class:`Source`.
+
+    ``site_hosts`` are the site's own hostnames: a referrer from one of them (or from the
+    page's own host) is internal navigation, not a source. ``params`` are the site's
+    parameter names (see :func:`merge_params`).
+    """
+    names = merge_params(params)
+    query = _query(url)
+    fields = {name: _first(query, keys) for name, keys in names.items()}
+    clicks = {cid: query.get(cid, "")[:256] for cid in CLICK_IDS}
+    source = fields["source"].lower()
+    source = _SOURCE_ALIASES.get(source, source)
+    medium = fields["medium"].lower()
+    network = _NETWORKS.get(fields["network"].lower(), fields["network"].lower())
+    page_host = host_of(url)
+    ref_host = host_of(referrer)
+    own = {ref.normalise_host(h) for h in site_hosts} | {page_host}
+    external = bool(ref_host) and ref_host not in own
+    ad_params = any(fields[f] for f in _AD_FIELDS)
+    tagged = bool(source or medium or fields["campaign"] or ad_params or any(clicks.values()))
+    keyword = fields["keyword"]
+
+    if clicks["gclid"] or clicks["gbraid"] or clicks["wbraid"]:
+        source, medium = source or "google", medium or "cpc"
+        video = network in {"display", "youtube"}
+        channel = "display" if video or medium in _DISPLAY_MEDIA else "paid_search"
+    elif clicks["yclid"]:
+        # Yahoo! JAPAN prefixes yclid with YSS. for search ads and YJAD. for display ads.
+        display = clicks["yclid"].upper().startswith("YJAD") or medium in _DISPLAY_MEDIA
+        source = source or "yahoo"
+        medium = medium or ("display" if display else "cpc")
+        channel = "display" if display else "paid_search"
+    elif clicks["msclkid"]:
+        source, medium = source or "bing", medium or "cpc"
+        channel = "display" if medium in _DISPLAY_MEDIA else "paid_search"
+    elif source or medium:
+        if not source and external:
+            source = ref.search_engine(ref_host) or ref.social_network(ref_host) or ref_host
+        channel = _channel_for_medium(medium, source)
+    elif clicks["fbclid"]:
+        # Facebook appends fbclid to every outbound link, organic shares included: only
+        # paid tags (handled above) make it paid social.
+        source = (ref.social_network(ref_host) if external else None) or "facebook"
+        medium, channel = "social", "social"
+    elif ad_params:
+        engine = ref.search_engine(ref_host) if external else None
+        source = engine or (ref_host if external else "")
+        medium, channel = "cpc", "paid_search"
+    elif external:
+        channel, source, medium, organic_kw = _referrer_touch(ref_host, referrer)
+        keyword = keyword or organic_kw
+    else:
+        channel, source, medium = "direct", "(direct)", "(none)"
+
+    return Source(
+        channel=channel,
+        source=source[:128],
+        medium=medium[:64],
+        campaign=(fields["campaign"] or fields["campaign_id"])[:256],
+        campaign_id=fields["campaign_id"][:64],
+        ad_group=(fields["ad_group"] or fields["ad_group_id"])[:256],
+        ad_group_id=fields["ad_group_id"][:64],
+        keyword=keyword[:256],
+        match_type=_MATCH_TYPES.get(fields["match_type"].lower(), fields["match_type"].lower()),
+        content=fields["content"][:256],
+        device=_DEVICES.get(fields["device"].lower(), fields["device"].lower())[:32],
+        network=network[:32],
+        target_id=fields["target_id"][:64],
+        placement=fields["placement"][:256],
+        landing_url=url[:2048],
+        referrer=referrer[:2048],
+        tagged=tagged,
+        **clicks,
+    )
+
+
+def is_new_touch(source: Source, site_hosts: Sequence[str] = ()) -> bool:
+    """Whether a page view starts a new touch: tagged, or from an external referrer."""
+    if source.tagged:
+        return True
+    ref_host = host_of(source.referrer)
+    own = {ref.normalise_host(h) for h in site_hosts} | {host_of(source.landing_url)}
+    return bool(ref_host) and ref_host not in own

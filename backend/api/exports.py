@@ -1,0 +1,358 @@
+"""Export routes: call paths (streamed), ad-platform conversion files, their settings, GA4."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from attribution import conversions as conv
+from attribution.exports import FORMATS, FORMS, ExportFilter, stream_paths
+from backend.api import openapi as oa
+from backend.api.params import (
+    P_QUALIFIED,
+    P_TZ,
+    RANGE_PARAMS,
+    advertiser_scope,
+    authorized,
+    bool_param,
+    choice_param,
+    db_of,
+    int_param,
+    path_id,
+    site_in_scope,
+    time_range,
+    zone_param,
+)
+from backend.auth import ApiPrincipal
+from backend.errors import ApiError
+from backend.http import read_json_object
+from pool.store import now_ms
+
+MEDIA = {"csv": "text/csv; charset=utf-8", "ndjson": "application/x-ndjson"}
+
+
+def path_filter(request: Request, principal: ApiPrincipal) -> ExportFilter:
+    """The filter of a path export from query parameters, within the token's scope."""
+    start, end = time_range(request)
+    return ExportFilter(
+        start_ms=start,
+        end_ms=end,
+        site_id=int_param(request, "site_id"),
+        advertiser_id=advertiser_scope(request, principal),
+        qualified_only=bool_param(request, "qualified") is True,
+    )
+
+
+@oa.operation(
+    "GET",
+    "/api/exports/paths",
+    summary="Every call with its session and page path (CSV or NDJSON, streamed)",
+    tags=["exports"],
+    params=[
+        *RANGE_PARAMS,
+        P_QUALIFIED,
+        oa.query_param("format", {"type": "string", "enum": list(FORMATS), "default": "csv"}),
+        oa.query_param(
+            "form",
+            {"type": "string", "enum": list(FORMS), "default": "wide"},
+            "`wide`: one row per call; `long`: one row per page view.",
+        ),
+    ],
+    responses={
+        200: oa.file_response("The export", ["text/csv", "application/x-ndjson"]),
+    },
+)
+async def export_paths(request: Request, principal: ApiPrincipal) -> Response:
+    """Stream the session-to-call paths; caller numbers masked unless the token may see them."""
+    flt = path_filter(request, principal)
+    fmt = choice_param(request, "format", FORMATS, "csv")
+    form = choice_param(request, "form", FORMS, "wide")
+    body: AsyncIterator[bytes] = stream_paths(
+        db_of(request), flt, fmt=fmt, form=form, show_callers=principal.can_see_callers
+    )
+    name = f"callpath-paths-{form}.{fmt}"
+    return StreamingResponse(
+        body,
+        media_type=MEDIA[fmt],
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
+
+
+P_PLATFORM = oa.path_param(
+    "platform", {"type": "string", "enum": list(conv.FILE_PLATFORMS)}, "The ad platform."
+)
+
+
+@oa.operation(
+    "POST",
+    "/api/exports/conversions/{platform}",
+    summary="Offline click-conversion file for Google Ads, Yahoo! JAPAN or Microsoft Ads",
+    tags=["exports"],
+    params=[
+        P_PLATFORM,
+        *RANGE_PARAMS,
+        oa.query_param(
+            "preview",
+            {"type": "boolean", "default": False},
+            "true: build the file without recording it in the ledger.",
+        ),
+    ],
+    responses={200: oa.file_response("The upload file", ["text/csv"])},
+)
+async def export_conversions(request: Request, principal: ApiPrincipal) -> Response:
+    """Calls with this platform's click id not exported before; recorded so none repeats."""
+    platform = request.path_params["platform"]
+    if platform not in conv.FILE_PLATFORMS:
+        raise ApiError(404, "not_found", f"No platform {platform!r}.")
+    start, end = time_range(request)
+    site = int_param(request, "site_id")
+    if site is not None:
+        await site_in_scope(db_of(request), principal, site)
+    file = await conv.export_conversions(
+        db_of(request),
+        platform=platform,
+        start_ms=start,
+        end_ms=end,
+        now_ms=now_ms(),
+        site_id=site,
+        advertiser_id=advertiser_scope(request, principal),
+        timezone=zone_param(request).key,
+        record=bool_param(request, "preview") is not True,
+    )
+    return Response(
+        file.content,
+        media_type=file.media_type,
+        headers={
+            "Content-Disposition": f'attachment; filename="{file.filename}"',
+            "X-Callpath-Conversions": str(file.count),
+            "X-Callpath-Batch": file.batch,
+        },
+    )
+
+
+SETTINGS_FIELDS: dict[str, Any] = {
+    "conversion_name": {"type": "string", "minLength": 1, "maxLength": 100},
+    "value": {"type": "string", "pattern": r"^\d{1,13}(\.\d{1,6})?$"},
+    "currency": {"type": "string", "pattern": "^[A-Z]{3}$"},
+    "qualified_only": {"type": "boolean"},
+    "enabled": {"type": "boolean"},
+}
+SETTINGS = oa.component(
+    "ConversionSettings",
+    {"type": "object", "required": list(SETTINGS_FIELDS), "properties": SETTINGS_FIELDS},
+)
+P_ALL_PLATFORMS = oa.path_param(
+    "platform", {"type": "string", "enum": list(conv.PLATFORMS)}, "The platform."
+)
+_SETTINGS_PARAMS = [oa.path_param("site_id"), P_ALL_PLATFORMS]
+
+
+def _settings_out(s: conv.ConversionSettings) -> dict[str, Any]:
+    return {
+        "conversion_name": s.conversion_name,
+        "value": s.value,
+        "currency": s.currency,
+        "qualified_only": s.qualified_only,
+        "enabled": s.enabled,
+    }
+
+
+async def _site_platform(request: Request, principal: ApiPrincipal) -> tuple[int, str]:
+    site_id = path_id(request, "site_id")
+    platform = request.path_params["platform"]
+    if platform not in conv.PLATFORMS:
+        raise ApiError(404, "not_found", f"No platform {platform!r}.")
+    await site_in_scope(db_of(request), principal, site_id)
+    return site_id, platform
+
+
+@oa.operation(
+    "GET",
+    "/api/sites/{site_id}/conversions/{platform}",
+    summary="How the site's calls are named and valued on a platform",
+    tags=["exports"],
+    params=_SETTINGS_PARAMS,
+    responses={200: oa.json_response("The settings (defaults when never set)", SETTINGS)},
+)
+async def get_conversion_settings(request: Request, principal: ApiPrincipal) -> Response:
+    """The conversion name, value, currency and filters of a site on a platform."""
+    site_id, platform = await _site_platform(request, principal)
+    s = await conv.get_settings(db_of(request), site_id=site_id, platform=platform)
+    return JSONResponse(_settings_out(s))
+
+
+@oa.operation(
+    "PUT",
+    "/api/sites/{site_id}/conversions/{platform}",
+    summary="Set how the site's calls are named and valued on a platform",
+    tags=["exports"],
+    params=_SETTINGS_PARAMS,
+    body={**SETTINGS, "description": "Missing fields keep their current value."},
+    responses={200: oa.json_response("The stored settings", SETTINGS)},
+)
+async def put_conversion_settings(request: Request, principal: ApiPrincipal) -> Response:
+    """Store the site's settings for a platform; fields left out keep their value."""
+    site_id, platform = await _site_platform(request, principal)
+    data = await read_json_object(request, 4096)
+    current = _settings_out(
+        await conv.get_settings(db_of(request), site_id=site_id, platform=platform)
+    )
+    for key, value in data.items():
+        if key not in SETTINGS_FIELDS:
+            raise ApiError(422, "invalid", f"Unknown field {key!r}.", field=key)
+        kind = bool if SETTINGS_FIELDS[key]["type"] == "boolean" else str
+        if not isinstance(value, kind):
+            raise ApiError(422, "invalid", f"Field {key!r} has the wrong type.", field=key)
+        current[key] = value
+    try:
+        stored = await conv.put_settings(
+            db_of(request),
+            site_id=site_id,
+            platform=platform,
+            settings=conv.ConversionSettings(**current),
+            now_ms=now_ms(),
+        )
+    except ValueError as exc:
+        raise ApiError(422, "invalid", str(exc)) from exc
+    return JSONResponse(_settings_out(stored))
+
+
+GA4_FIELDS: dict[str, Any] = {
+    "measurement_id": {"type": "string", "pattern": "^G-[A-Z0-9]{4,20}$"},
+    "api_secret": {"type": "string", "pattern": "^[A-Za-z0-9_-]{8,100}$"},
+    "endpoint_url": {"type": "string", "maxLength": 500, "format": "uri"},
+    "event_name": {"type": "string", "pattern": "^[A-Za-z][A-Za-z0-9_]{0,39}$"},
+    "enabled": {"type": "boolean"},
+}
+GA4 = oa.component(
+    "GA4Settings",
+    {
+        "type": "object",
+        "required": ["measurement_id", "api_secret"],
+        "properties": GA4_FIELDS,
+    },
+)
+GA4_OUT = oa.component(
+    "GA4SettingsOut",
+    {
+        "type": "object",
+        "required": list(GA4_FIELDS),
+        "properties": {**GA4_FIELDS, "api_secret": {"type": "string"}},
+    },
+)
+
+
+def _ga4_out(s: conv.GA4Settings) -> dict[str, Any]:
+    # The secret is write-only: shown with all but its last 4 characters hidden.
+    return {
+        "measurement_id": s.measurement_id,
+        "api_secret": "*" * (len(s.api_secret) - 4) + s.api_secret[-4:],
+        "endpoint_url": s.endpoint_url,
+        "event_name": s.event_name,
+        "enabled": s.enabled,
+    }
+
+
+@oa.operation(
+    "GET",
+    "/api/sites/{site_id}/ga4",
+    summary="The site's GA4 Measurement Protocol settings",
+    tags=["exports"],
+    params=[oa.path_param("site_id")],
+    responses={200: oa.json_response("The settings (secret masked)", GA4_OUT)},
+)
+async def get_ga4(request: Request, principal: ApiPrincipal) -> Response:
+    """Where the site's call events go in GA4 (404 when not set)."""
+    site_id = path_id(request, "site_id")
+    await site_in_scope(db_of(request), principal, site_id)
+    s = await conv.get_ga4(db_of(request), site_id=site_id)
+    if s is None:
+        raise ApiError(404, "not_found", "This site has no GA4 settings.")
+    return JSONResponse(_ga4_out(s))
+
+
+@oa.operation(
+    "PUT",
+    "/api/sites/{site_id}/ga4",
+    summary="Set the site's GA4 Measurement Protocol settings",
+    tags=["exports"],
+    params=[oa.path_param("site_id")],
+    body=GA4,
+    responses={200: oa.json_response("The stored settings (secret masked)", GA4_OUT)},
+)
+async def put_ga4(request: Request, principal: ApiPrincipal) -> Response:
+    """Store measurement id, API secret, endpoint and event name of the site."""
+    site_id = path_id(request, "site_id")
+    await site_in_scope(db_of(request), principal, site_id)
+    data = await read_json_object(request, 4096)
+    values: dict[str, Any] = {}
+    for key, value in data.items():
+        if key not in GA4_FIELDS:
+            raise ApiError(422, "invalid", f"Unknown field {key!r}.", field=key)
+        kind = bool if key == "enabled" else str
+        if not isinstance(value, kind):
+            raise ApiError(422, "invalid", f"Field {key!r} has the wrong type.", field=key)
+        values[key] = value
+    if "measurement_id" not in values or "api_secret" not in values:
+        raise ApiError(422, "invalid", "measurement_id and api_secret are required.")
+    try:
+        stored = await conv.put_ga4(
+            db_of(request), site_id=site_id, settings=conv.GA4Settings(**values), now_ms=now_ms()
+        )
+    except ValueError as exc:
+        raise ApiError(422, "invalid", str(exc)) from exc
+    return JSONResponse(_ga4_out(stored))
+
+
+GA4_RESULT = oa.component(
+    "GA4PushResult",
+    {
+        "type": "object",
+        "required": ["sent", "failed", "skipped"],
+        "properties": {k: {"type": "integer"} for k in ("sent", "failed", "skipped")},
+    },
+)
+
+
+@oa.operation(
+    "POST",
+    "/api/sites/{site_id}/ga4/push",
+    summary="Send the site's not-yet-sent calls to GA4 as events",
+    tags=["exports"],
+    params=[oa.path_param("site_id"), *RANGE_PARAMS[:3]],
+    responses={200: oa.json_response("What was sent", GA4_RESULT)},
+)
+async def push_ga4(request: Request, principal: ApiPrincipal) -> Response:
+    """One event per call with a GA client id, each sent once (failed ones are retried)."""
+    site_id = path_id(request, "site_id")
+    await site_in_scope(db_of(request), principal, site_id)
+    start, end = time_range(request)
+    result = await conv.push_ga4(
+        db_of(request), site_id=site_id, start_ms=start, end_ms=end, now_ms=now_ms()
+    )
+    return JSONResponse({"sent": result.sent, "failed": result.failed, "skipped": result.skipped})
+
+
+_ = P_TZ  # the tz parameter is part of RANGE_PARAMS
+
+routes = [
+    Route("/api/exports/paths", authorized(export_paths), methods=["GET"]),
+    Route("/api/exports/conversions/{platform}", authorized(export_conversions), methods=["POST"]),
+    Route(
+        "/api/sites/{site_id:int}/conversions/{platform}",
+        authorized(get_conversion_settings),
+        methods=["GET"],
+    ),
+    Route(
+        "/api/sites/{site_id:int}/conversions/{platform}",
+        authorized(put_conversion_settings),
+        methods=["PUT"],
+    ),
+    Route("/api/sites/{site_id:int}/ga4", authorized(get_ga4), methods=["GET"]),
+    Route("/api/sites/{site_id:int}/ga4", authorized(put_ga4), methods=["PUT"]),
+    Route("/api/sites/{site_id:int}/ga4/push", authorized(push_ga4), methods=["POST"]),
+]

@@ -1,0 +1,224 @@
+"""Reading bounded query parameters, the principal's scope and signed cursors."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable
+from datetime import date, datetime, time, timedelta
+from functools import wraps
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from attribution.tokens import Signer
+from backend.api import openapi as oa
+from backend.auth import ApiPrincipal, require_token, touch_token
+from backend.errors import ApiError
+from pool.store import Store, now_ms
+
+CURSOR = "callpath.api.cursor"
+MAX_MS = 2**53
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+DATE_PATTERN = r"^\d{4}-\d{2}-\d{2}(T[0-9:.]+(Z|[+-]\d{2}:\d{2})?)?$"
+
+Handler = Callable[[Request, ApiPrincipal], Awaitable[Response]]
+
+# Parameter declarations shared by the operations that take them.
+P_START = oa.query_param(
+    "start",
+    {"type": "string", "maxLength": 40, "pattern": DATE_PATTERN},
+    "From this date (whole day, in `tz`) or date-time (ISO 8601), inclusive.",
+)
+P_END = oa.query_param(
+    "end",
+    {"type": "string", "maxLength": 40, "pattern": DATE_PATTERN},
+    "Until this date (inclusive, whole day) or date-time (exclusive).",
+)
+P_TZ = oa.query_param(
+    "tz",
+    {"type": "string", "maxLength": 64, "default": "Asia/Tokyo"},
+    "IANA time zone for dates without an offset.",
+)
+P_SITE = oa.query_param("site_id", oa.ID, "Only this site.")
+P_ADVERTISER = oa.query_param("advertiser_id", oa.ID, "Only this advertiser.")
+P_QUALIFIED = oa.query_param(
+    "qualified", {"type": "boolean"}, "Only qualified calls (true) or only unqualified (false)."
+)
+P_LIMIT = oa.query_param(
+    "limit", {"type": "integer", "minimum": 1, "maximum": 500, "default": 100}, "Page size."
+)
+P_CURSOR = oa.query_param(
+    "cursor", {"type": "string", "maxLength": 200}, "The `next_cursor` of the previous page."
+)
+RANGE_PARAMS = [P_START, P_END, P_TZ, P_SITE, P_ADVERTISER]
+
+
+def authorized(fn: Handler) -> Callable[[Request], Awaitable[Response]]:
+    """Wrap a handler so it runs only with a valid bearer token (else 401)."""
+
+    @wraps(fn)
+    async def handler(request: Request) -> Response:
+        principal = await require_token(request)
+        await _touch(request, principal.token_id)
+        return await fn(request, principal)
+
+    return handler
+
+
+async def _touch(request: Request, token_id: int) -> None:
+    # last_used_ms at most once a minute per token and process: a write per request would
+    # make every API read queue behind the single writer.
+    state = request.app.state
+    seen: dict[int, int] | None = getattr(state, "token_touched", None)
+    if seen is None:
+        seen = state.token_touched = {}
+    now = now_ms()
+    if now - seen.get(token_id, 0) >= 60_000:
+        seen[token_id] = now
+        await touch_token(db_of(request), token_id)
+
+
+def db_of(request: Request) -> Store:
+    """The app's database."""
+    store: Store = request.app.state.db
+    return store
+
+
+def int_param(request: Request, name: str, *, lo: int = 1, hi: int = MAX_MS) -> int | None:
+    """An optional integer query parameter within [lo, hi] (else 422)."""
+    raw = request.query_params.get(name)
+    if raw is None:
+        return None
+    if not re.fullmatch(r"-?\d{1,17}", raw):
+        raise ApiError(422, "invalid", f"Parameter {name!r} must be an integer.", field=name)
+    value = int(raw)
+    if not lo <= value <= hi:
+        raise ApiError(422, "invalid", f"Parameter {name!r} must be from {lo} to {hi}.", field=name)
+    return value
+
+
+def path_id(request: Request, name: str) -> int:
+    """An id from the path; ids past what any store holds are simply not found."""
+    value = int(request.path_params[name])
+    if not 1 <= value <= MAX_MS:
+        raise ApiError(404, "not_found", f"No such {name.removesuffix('_id')}.")
+    return value
+
+
+def bool_param(request: Request, name: str) -> bool | None:
+    """An optional boolean query parameter (true/false/1/0)."""
+    raw = request.query_params.get(name)
+    if raw is None:
+        return None
+    if raw.lower() in {"true", "1"}:
+        return True
+    if raw.lower() in {"false", "0"}:
+        return False
+    raise ApiError(422, "invalid", f"Parameter {name!r} must be true or false.", field=name)
+
+
+def choice_param(request: Request, name: str, choices: tuple[str, ...], default: str) -> str:
+    """A query parameter restricted to a few words."""
+    raw = request.query_params.get(name, default)
+    if raw not in choices:
+        raise ApiError(
+            422, "invalid", f"Parameter {name!r} must be one of {', '.join(choices)}.", field=name
+        )
+    return raw
+
+
+def zone_param(request: Request) -> ZoneInfo:
+    """The ``tz`` parameter as a zone (default Asia/Tokyo)."""
+    name = request.query_params.get("tz", "Asia/Tokyo")
+    try:
+        if len(name) > 64 or not name:
+            raise ValueError(name)
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ApiError(
+            422, "invalid", "Parameter 'tz' is not a known time zone.", field="tz"
+        ) from exc
+
+
+def time_param(request: Request, name: str, *, end: bool) -> int | None:
+    """A ``start``/``end`` parameter as epoch ms; a date means its whole day in ``tz``."""
+    raw = request.query_params.get(name)
+    if raw is None:
+        return None
+    zone = zone_param(request)
+    if len(raw) > 40 or not re.match(DATE_PATTERN, raw):
+        raise ApiError(422, "invalid", f"Parameter {name!r} must be an ISO 8601 date.", field=name)
+    try:
+        if _DATE.match(raw):
+            day = date.fromisoformat(raw)
+            if end:
+                day += timedelta(days=1)
+            moment = datetime.combine(day, time(), zone)
+        else:
+            moment = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+            if moment.tzinfo is None:
+                moment = moment.replace(tzinfo=zone)
+        ms = int(moment.timestamp() * 1000)
+    except (ValueError, OverflowError) as exc:
+        raise ApiError(
+            422, "invalid", f"Parameter {name!r} is not a valid date.", field=name
+        ) from exc
+    return max(0, min(ms, MAX_MS))
+
+
+def time_range(request: Request) -> tuple[int, int]:
+    """The [start, end) range in epoch ms (everything when not given)."""
+    zone_param(request)  # a bad tz is refused even when no date needs it
+    start = time_param(request, "start", end=False)
+    end = time_param(request, "end", end=True)
+    return (0 if start is None else start, MAX_MS if end is None else end)
+
+
+def advertiser_scope(request: Request, principal: ApiPrincipal) -> int | None:
+    """The advertiser a request is limited to: the token's, or the one asked for."""
+    asked = int_param(request, "advertiser_id")
+    if principal.advertiser_id is None:
+        return asked
+    if asked is not None and asked != principal.advertiser_id:
+        raise ApiError(403, "forbidden", "This token cannot see that advertiser.")
+    return principal.advertiser_id
+
+
+async def site_in_scope(db: Store, principal: ApiPrincipal, site_id: int) -> dict[str, Any]:
+    """A site the principal may see (404 otherwise, so ids of others do not leak)."""
+    site = await db.fetchone(
+        "SELECT id, advertiser_id, timezone FROM sites WHERE id = :s", {"s": site_id}
+    )
+    if site is None or (
+        principal.advertiser_id is not None and site["advertiser_id"] != principal.advertiser_id
+    ):
+        raise ApiError(404, "not_found", f"No site {site_id}.")
+    return site
+
+
+def cursor_signer(request: Request) -> Signer:
+    """The signer of pagination cursors."""
+    return Signer(request.app.state.settings.secret_key, CURSOR)
+
+
+def read_cursor(request: Request, kind: str) -> int | None:
+    """The id a cursor continues after, or None on the first page (400 when forged)."""
+    raw = request.query_params.get("cursor")
+    if raw is None or raw == "":
+        return None
+    value = cursor_signer(request).read(raw)
+    if (
+        not isinstance(value, list)
+        or len(value) != 2
+        or value[0] != kind
+        or not isinstance(value[1], int)
+    ):
+        raise ApiError(400, "bad_cursor", "The cursor is not one this API issued for this list.")
+    return value[1]
+
+
+def make_cursor(request: Request, kind: str, last_id: int) -> str:
+    """An opaque cursor continuing after ``last_id``."""
+    return cursor_signer(request).sign([kind, last_id])

@@ -1,0 +1,124 @@
+"""``/api/reports/calls``: sessions, calls and qualified calls by one dimension.
+
+The numbers come from ``attribution.reports.calls_report`` (the dashboard's reports), so the
+API and the dashboard always agree. When that module is not installed the route is absent.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from backend.api import openapi as oa
+from backend.api.params import (
+    MAX_MS,
+    RANGE_PARAMS,
+    advertiser_scope,
+    authorized,
+    choice_param,
+    db_of,
+    int_param,
+    time_range,
+)
+from backend.auth import ApiPrincipal
+from pool.store import now_ms
+
+DIMENSIONS = ("channel", "source", "campaign", "ad_group", "keyword", "landing_page", "device")
+
+REPORT_ROW = oa.component(
+    "ReportRow",
+    {
+        "type": "object",
+        "required": [
+            "key",
+            "sessions",
+            "calls",
+            "qualified_calls",
+            "first_time_callers",
+            "conversion_rate",
+        ],
+        "properties": {
+            "key": {"type": "string"},
+            "sessions": {"type": "integer"},
+            "calls": {"type": "integer"},
+            "qualified_calls": {"type": "integer"},
+            "first_time_callers": {"type": "integer"},
+            "conversion_rate": {"type": "number"},
+        },
+    },
+)
+
+_DAY_MS = 86_400_000
+
+
+async def calls_report(request: Request, principal: ApiPrincipal) -> Response:
+    """Calls by dimension over a period (default: the last 30 days)."""
+    from attribution import reports
+
+    dimension = choice_param(request, "dimension", DIMENSIONS, "source")
+    start, end = time_range(request)
+    if "end" not in request.query_params:
+        end = now_ms() + 1
+    if "start" not in request.query_params:
+        start = max(0, end - 30 * _DAY_MS)
+    end = min(end, MAX_MS)
+    rows = await reports.calls_report(
+        db_of(request),
+        advertiser_id=advertiser_scope(request, principal),
+        site_id=int_param(request, "site_id"),
+        start_ms=start,
+        end_ms=max(start, end),
+        dimension=dimension,
+    )
+    data = [
+        {
+            "key": str(r["key"]),
+            "sessions": int(r["sessions"]),
+            "calls": int(r["calls"]),
+            "qualified_calls": int(r["qualified_calls"]),
+            "first_time_callers": int(r["first_time_callers"]),
+            "conversion_rate": float(r["conversion_rate"]),
+        }
+        for r in rows
+    ]
+    return JSONResponse({"dimension": dimension, "data": data})
+
+
+def _routes() -> list[BaseRoute]:
+    if importlib.util.find_spec("attribution.reports") is None:
+        return []
+    oa.declare(
+        "GET",
+        "/api/reports/calls",
+        summary="Calls by channel, source, campaign, ad group, keyword, landing page or device",
+        tags=["reports"],
+        params=[
+            oa.query_param(
+                "dimension",
+                {"type": "string", "enum": list(DIMENSIONS), "default": "source"},
+                "What to group by.",
+            ),
+            *RANGE_PARAMS,
+        ],
+        responses={
+            200: oa.json_response(
+                "One row per value of the dimension",
+                {
+                    "type": "object",
+                    "required": ["dimension", "data"],
+                    "properties": {
+                        "dimension": {"type": "string"},
+                        "data": {"type": "array", "items": REPORT_ROW},
+                    },
+                },
+            )
+        },
+        description=calls_report.__doc__ or "",
+    )
+    return [Route("/api/reports/calls", authorized(calls_report), methods=["GET"])]
+
+
+routes = _routes()

@@ -1,0 +1,297 @@
+"""``/api/calls``, ``/api/sessions`` and ``/api/reports``: read-only, scoped, paginated."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from attribution.exports import iso_time, mask_caller
+from backend.api import openapi as oa
+from backend.api.params import (
+    P_CURSOR,
+    P_LIMIT,
+    P_QUALIFIED,
+    RANGE_PARAMS,
+    advertiser_scope,
+    authorized,
+    bool_param,
+    db_of,
+    int_param,
+    make_cursor,
+    path_id,
+    read_cursor,
+    time_range,
+)
+from backend.auth import ApiPrincipal
+from backend.errors import ApiError
+
+_STR = {"type": "string"}
+_INT = {"type": "integer"}
+_NINT = {"type": ["integer", "null"]}
+
+CALL_FIELDS: dict[str, Any] = {
+    "id": _INT,
+    "provider": _STR,
+    "advertiser_id": _NINT,
+    "site_id": _NINT,
+    "number_id": _NINT,
+    "tracking_number": _STR,
+    "caller": {"type": "string", "description": "Masked unless the token may see callers."},
+    "forwarded_to": _STR,
+    "started_ms": _INT,
+    "started_at": {"type": "string", "description": "ISO 8601 in the site's time zone."},
+    "answered_ms": _NINT,
+    "ended_ms": _NINT,
+    "status": _STR,
+    "duration_s": _INT,
+    "talk_s": _INT,
+    "session_id": _NINT,
+    "lease_id": _NINT,
+    "match_method": _STR,
+    "match_candidates": _INT,
+    "qualified": {"type": "boolean"},
+    "first_time": {"type": "boolean"},
+}
+_SESSION_TEXT = [
+    "visitor_id landing_url referrer channel source medium campaign ad_group keyword"
+    " match_type content gclid gbraid wbraid yclid fbclid msclkid ga_client_id device"
+    " browser os country region city"
+][0].split()
+SESSION_FIELDS: dict[str, Any] = {
+    "id": _INT,
+    "site_id": _INT,
+    "started_ms": _INT,
+    "last_seen_ms": _INT,
+    **{name: _STR for name in _SESSION_TEXT},
+}
+CALL = oa.component(
+    "Call",
+    {"type": "object", "required": list(CALL_FIELDS), "properties": CALL_FIELDS},
+)
+PAGE_VIEW = oa.component(
+    "PageView",
+    {
+        "type": "object",
+        "required": ["ts_ms", "url", "title", "referrer"],
+        "properties": {"ts_ms": _INT, "url": _STR, "title": _STR, "referrer": _STR},
+    },
+)
+SESSION = oa.component(
+    "Session",
+    {"type": "object", "required": list(SESSION_FIELDS), "properties": SESSION_FIELDS},
+)
+SESSION_DETAIL = oa.component(
+    "SessionDetail",
+    {
+        "allOf": [
+            SESSION,
+            {
+                "type": "object",
+                "required": ["page_views"],
+                "properties": {"page_views": {"type": "array", "items": PAGE_VIEW}},
+            },
+        ]
+    },
+)
+CALL_DETAIL = oa.component(
+    "CallDetail",
+    {
+        "allOf": [
+            CALL,
+            {
+                "type": "object",
+                "required": ["session"],
+                "properties": {"session": {"oneOf": [SESSION_DETAIL, {"type": "null"}]}},
+            },
+        ]
+    },
+)
+
+
+def page_of(item: dict[str, Any]) -> dict[str, Any]:
+    """A page schema of a list of items with a cursor to the next page."""
+    return {
+        "type": "object",
+        "required": ["data", "next_cursor"],
+        "properties": {
+            "data": {"type": "array", "items": item},
+            "next_cursor": {"type": ["string", "null"]},
+        },
+    }
+
+
+def _call_out(row: dict[str, Any], principal: ApiPrincipal) -> dict[str, Any]:
+    out = {k: row[k] for k in CALL_FIELDS if k in row}
+    out["qualified"] = bool(row["qualified"])
+    out["first_time"] = bool(row["first_time"])
+    out["started_at"] = iso_time(row["started_ms"], row.get("tz"))
+    if not principal.can_see_callers:
+        out["caller"] = mask_caller(row["caller"])
+    return out
+
+
+_CALL_SELECT = (
+    "SELECT c.id, c.provider, c.advertiser_id, c.site_id, c.number_id, c.tracking_number,"
+    " c.caller, c.forwarded_to, c.started_ms, c.answered_ms, c.ended_ms, c.status,"
+    " c.duration_s, c.talk_s, c.session_id, c.lease_id, c.match_method, c.match_candidates,"
+    " c.qualified, c.first_time, st.timezone AS tz FROM calls c"
+    " LEFT JOIN sites st ON st.id = c.site_id"
+)
+
+
+@oa.operation(
+    "GET",
+    "/api/calls",
+    summary="List calls, newest first",
+    tags=["calls"],
+    params=[*RANGE_PARAMS, P_QUALIFIED, P_LIMIT, P_CURSOR],
+    responses={200: oa.json_response("A page of calls", page_of(CALL))},
+)
+async def list_calls(request: Request, principal: ApiPrincipal) -> Response:
+    """Calls in the token's scope, newest first, filtered by start time, site and outcome."""
+    start, end = time_range(request)
+    clauses = ["c.started_ms >= :start", "c.started_ms < :end"]
+    params: dict[str, Any] = {"start": start, "end": end}
+    adv = advertiser_scope(request, principal)
+    if adv is not None:
+        clauses.append("c.advertiser_id = :adv")
+        params["adv"] = adv
+    site = int_param(request, "site_id")
+    if site is not None:
+        clauses.append("c.site_id = :site")
+        params["site"] = site
+    qualified = bool_param(request, "qualified")
+    if qualified is not None:
+        clauses.append("c.qualified = :q")
+        params["q"] = int(qualified)
+    return await _page(request, principal, "calls", _CALL_SELECT, clauses, params, "c.id")
+
+
+async def _page(
+    request: Request,
+    principal: ApiPrincipal,
+    kind: str,
+    select: str,
+    clauses: list[str],
+    params: dict[str, Any],
+    id_col: str,
+) -> Response:
+    limit = int_param(request, "limit", lo=1, hi=500) or 100
+    after = read_cursor(request, kind)
+    if after is not None:
+        clauses.append(f"{id_col} < :after")
+        params["after"] = after
+    params["lim"] = limit + 1
+    sql = f"{select} WHERE {' AND '.join(clauses)} ORDER BY {id_col} DESC LIMIT :lim"
+    rows = await db_of(request).fetchall(sql, params)
+    more = len(rows) > limit
+    rows = rows[:limit]
+    if kind == "calls":
+        data = [_call_out(r, principal) for r in rows]
+    else:
+        data = [{k: r[k] for k in SESSION_FIELDS} for r in rows]
+    cursor = make_cursor(request, kind, rows[-1]["id"]) if more else None
+    return JSONResponse({"data": data, "next_cursor": cursor})
+
+
+@oa.operation(
+    "GET",
+    "/api/calls/{call_id}",
+    summary="One call with its session and page path",
+    tags=["calls"],
+    params=[oa.path_param("call_id")],
+    responses={200: oa.json_response("The call", CALL_DETAIL)},
+)
+async def get_call(request: Request, principal: ApiPrincipal) -> Response:
+    """A call, how it was matched, and its session with the pages viewed."""
+    db = db_of(request)
+    call_id = path_id(request, "call_id")
+    row = await db.fetchone(_CALL_SELECT + " WHERE c.id = :id", {"id": call_id})
+    if row is None or (
+        principal.advertiser_id is not None and row["advertiser_id"] != principal.advertiser_id
+    ):
+        raise ApiError(404, "not_found", f"No call {call_id}.")
+    out = _call_out(row, principal)
+    out["session"] = None
+    if row["session_id"] is not None:
+        out["session"] = await _session_detail(request, row["session_id"])
+    return JSONResponse(out)
+
+
+async def _session_detail(request: Request, session_id: int) -> dict[str, Any] | None:
+    db = db_of(request)
+    row = await db.fetchone(
+        f"SELECT {', '.join(SESSION_FIELDS)} FROM sessions WHERE id = :id", {"id": session_id}
+    )
+    if row is None:
+        return None
+    views = await db.fetchall(
+        "SELECT ts_ms, url, title, referrer FROM page_views WHERE session_id = :s"
+        " ORDER BY ts_ms, id",
+        {"s": session_id},
+    )
+    return {**row, "page_views": views}
+
+
+_SESSION_SELECT = (
+    "SELECT "
+    + ", ".join(f"s.{f}" for f in SESSION_FIELDS)
+    + " FROM sessions s JOIN sites st ON st.id = s.site_id"
+)
+
+
+@oa.operation(
+    "GET",
+    "/api/sessions",
+    summary="List visitor sessions, newest first",
+    tags=["sessions"],
+    params=[*RANGE_PARAMS, P_LIMIT, P_CURSOR],
+    responses={200: oa.json_response("A page of sessions", page_of(SESSION))},
+)
+async def list_sessions(request: Request, principal: ApiPrincipal) -> Response:
+    """Sessions in the token's scope, newest first, filtered by start time and site."""
+    start, end = time_range(request)
+    clauses = ["s.started_ms >= :start", "s.started_ms < :end"]
+    params: dict[str, Any] = {"start": start, "end": end}
+    adv = advertiser_scope(request, principal)
+    if adv is not None:
+        clauses.append("st.advertiser_id = :adv")
+        params["adv"] = adv
+    site = int_param(request, "site_id")
+    if site is not None:
+        clauses.append("s.site_id = :site")
+        params["site"] = site
+    return await _page(request, principal, "sessions", _SESSION_SELECT, clauses, params, "s.id")
+
+
+@oa.operation(
+    "GET",
+    "/api/sessions/{session_id}",
+    summary="One session with its page views",
+    tags=["sessions"],
+    params=[oa.path_param("session_id")],
+    responses={200: oa.json_response("The session", SESSION_DETAIL)},
+)
+async def get_session(request: Request, principal: ApiPrincipal) -> Response:
+    """A session: source, click ids, device, place and the pages it viewed."""
+    db = db_of(request)
+    session_id = path_id(request, "session_id")
+    owner = await db.fetchval(
+        "SELECT st.advertiser_id FROM sessions s JOIN sites st ON st.id = s.site_id"
+        " WHERE s.id = :id",
+        {"id": session_id},
+    )
+    if owner is None or (principal.advertiser_id is not None and owner != principal.advertiser_id):
+        raise ApiError(404, "not_found", f"No session {session_id}.")
+    return JSONResponse(await _session_detail(request, session_id))
+
+
+routes = [
+    Route("/api/calls", authorized(list_calls), methods=["GET"]),
+    Route("/api/calls/{call_id:int}", authorized(get_call), methods=["GET"]),
+    Route("/api/sessions", authorized(list_sessions), methods=["GET"]),
+    Route("/api/sessions/{session_id:int}", authorized(get_session), methods=["GET"]),
+]

@@ -1,0 +1,185 @@
+"""``/api/tokens``: a user creates, lists and revokes their own API tokens.
+
+A new token can never see more than the token that made it: it is scoped to the same
+advertiser (an unscoped administrator's token may pick any advertiser, or none), and may
+see caller numbers only when both the user and the calling token may.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from backend import accounts
+from backend.api import openapi as oa
+from backend.api.params import authorized, db_of, path_id
+from backend.auth import ApiPrincipal, token_digest
+from backend.errors import ApiError
+from backend.http import read_json_object, string_field
+from pool.store import now_ms
+
+TOKEN_FIELDS: dict[str, Any] = {
+    "id": {"type": "integer"},
+    "name": {"type": "string"},
+    "advertiser_id": {"type": ["integer", "null"]},
+    "can_see_callers": {"type": "boolean"},
+    "created_ms": {"type": "integer"},
+    "revoked_ms": {"type": ["integer", "null"]},
+    "last_used_ms": {"type": ["integer", "null"]},
+}
+TOKEN = oa.component(
+    "Token", {"type": "object", "required": list(TOKEN_FIELDS), "properties": TOKEN_FIELDS}
+)
+NEW_TOKEN = oa.component(
+    "NewToken",
+    {
+        "allOf": [
+            TOKEN,
+            {
+                "type": "object",
+                "required": ["token"],
+                "properties": {"token": {"type": "string", "description": "Shown only once."}},
+            },
+        ]
+    },
+)
+TOKEN_REQUEST = oa.component(
+    "TokenRequest",
+    {
+        "type": "object",
+        "required": ["name"],
+        "properties": {
+            "name": {"type": "string", "minLength": 1, "maxLength": 100},
+            "advertiser_id": {"type": ["integer", "null"], "minimum": 1, "maximum": 2**53},
+            "can_see_callers": {"type": "boolean", "default": False},
+        },
+    },
+)
+_SELECT = (
+    "SELECT id, name, advertiser_id, can_see_callers, created_ms, revoked_ms, last_used_ms"
+    " FROM api_tokens"
+)
+
+
+def _out(row: dict[str, Any]) -> dict[str, Any]:
+    return {**row, "can_see_callers": bool(row["can_see_callers"])}
+
+
+@oa.operation(
+    "GET",
+    "/api/tokens",
+    summary="The calling user's tokens",
+    tags=["tokens"],
+    responses={
+        200: oa.json_response(
+            "Tokens, newest first",
+            {
+                "type": "object",
+                "required": ["data"],
+                "properties": {"data": {"type": "array", "items": TOKEN}},
+            },
+        )
+    },
+)
+async def list_tokens(request: Request, principal: ApiPrincipal) -> Response:
+    """Every token of the user behind the calling token, revoked ones included."""
+    rows = await db_of(request).fetchall(
+        _SELECT + " WHERE user_id = :u ORDER BY id DESC LIMIT 1000", {"u": principal.user_id}
+    )
+    return JSONResponse({"data": [_out(r) for r in rows]})
+
+
+@oa.operation(
+    "POST",
+    "/api/tokens",
+    summary="Create a token",
+    tags=["tokens"],
+    body=TOKEN_REQUEST,
+    responses={201: oa.json_response("The new token (the secret is shown only here)", NEW_TOKEN)},
+)
+async def create_token(request: Request, principal: ApiPrincipal) -> Response:
+    """A new token for the calling user, never wider than the calling token."""
+    db = db_of(request)
+    data = await read_json_object(request, 4096)
+    name = string_field(data, "name", max_len=100, required=True).strip()
+    if not name:
+        raise ApiError(422, "invalid", "Field 'name' must not be empty.", field="name")
+    see = data.get("can_see_callers", False)
+    if not isinstance(see, bool):
+        raise ApiError(422, "invalid", "Field 'can_see_callers' must be a boolean.")
+    user = await db.fetchone(
+        "SELECT role, advertiser_id, can_see_callers FROM users WHERE id = :u",
+        {"u": principal.user_id},
+    )
+    assert user is not None  # the token's user exists (foreign key)
+    advertiser = _advertiser_for(data, principal, user)
+    if advertiser is not None and not await db.fetchval(
+        "SELECT 1 FROM advertisers WHERE id = :a", {"a": advertiser}
+    ):
+        raise ApiError(422, "invalid", f"No advertiser {advertiser}.", field="advertiser_id")
+    if see and not (principal.can_see_callers and user["can_see_callers"]):
+        raise ApiError(403, "forbidden", "This token may not grant seeing caller numbers.")
+    now = now_ms()
+    async with db.write() as tx:
+        secret = await accounts.create_api_token(
+            tx,
+            user_id=principal.user_id,
+            advertiser_id=advertiser,
+            name=name,
+            now_ms=now,
+            can_see_callers=see,
+        )
+        row = await tx.fetchone(_SELECT + " WHERE token_hash = :h", {"h": token_digest(secret)})
+    assert row is not None
+    return JSONResponse({**_out(row), "token": secret}, status_code=201)
+
+
+def _advertiser_for(
+    data: dict[str, Any], principal: ApiPrincipal, user: dict[str, Any]
+) -> int | None:
+    """The advertiser a new token is scoped to: asked for, within what the caller has."""
+    limit = principal.advertiser_id
+    if user["role"] != "admin":
+        limit = user["advertiser_id"] if limit is None else limit
+    if "advertiser_id" not in data:
+        return limit
+    asked = data["advertiser_id"]
+    if asked is not None and (
+        isinstance(asked, bool) or not isinstance(asked, int) or not 1 <= asked <= 2**53
+    ):
+        raise ApiError(422, "invalid", "Field 'advertiser_id' must be an id or null.")
+    if limit is not None and asked != limit:
+        raise ApiError(403, "forbidden", "A token cannot reach beyond its own advertiser.")
+    return asked  # type: ignore[no-any-return]
+
+
+@oa.operation(
+    "DELETE",
+    "/api/tokens/{token_id}",
+    summary="Revoke a token",
+    tags=["tokens"],
+    params=[oa.path_param("token_id")],
+    responses={204: oa.empty_response("Revoked (revoking twice is fine)")},
+)
+async def revoke_token(request: Request, principal: ApiPrincipal) -> Response:
+    """Revoke one of the calling user's tokens; it stops working at once."""
+    token_id = path_id(request, "token_id")
+    db = db_of(request)
+    owner = await db.fetchval("SELECT user_id FROM api_tokens WHERE id = :id", {"id": token_id})
+    if owner != principal.user_id:
+        raise ApiError(404, "not_found", f"No token {token_id}.")
+    await db.execute(
+        "UPDATE api_tokens SET revoked_ms = :t WHERE id = :id AND revoked_ms IS NULL",
+        {"t": now_ms(), "id": token_id},
+    )
+    return Response(status_code=204)
+
+
+routes = [
+    Route("/api/tokens", authorized(list_tokens), methods=["GET"]),
+    Route("/api/tokens", authorized(create_token), methods=["POST"]),
+    Route("/api/tokens/{token_id:int}", authorized(revoke_token), methods=["DELETE"]),
+]

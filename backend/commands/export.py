@@ -1,0 +1,191 @@
+"""``callpath export`` (paths, conversion files, GA4) and ``callpath purge`` (retention)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from datetime import date, datetime, timedelta
+from typing import IO, Any
+from zoneinfo import ZoneInfo
+
+MAX_MS = 2**53
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("export", help="export call paths, ad-platform conversions, GA4 events")
+    p.add_argument(
+        "what",
+        choices=["paths", "google", "yahoo", "microsoft", "ga4"],
+        help="paths: every call with its page path; google/yahoo/microsoft: offline "
+        "conversion file; ga4: send call events to GA4",
+    )
+    p.add_argument("--from", dest="start", help="first day (YYYY-MM-DD, in --tz)")
+    p.add_argument("--to", dest="end", help="last day, inclusive (YYYY-MM-DD, in --tz)")
+    p.add_argument("--tz", default="Asia/Tokyo", help="time zone of the days (Asia/Tokyo)")
+    p.add_argument("--site", help="only this site (id or site key)")
+    p.add_argument("--advertiser", type=int, help="only this advertiser id")
+    p.add_argument("--format", choices=["csv", "ndjson"], default="csv", help="paths format")
+    p.add_argument("--form", choices=["wide", "long"], default="wide", help="paths shape")
+    p.add_argument("--qualified", action="store_true", help="paths: only qualified calls")
+    p.add_argument("--show-callers", action="store_true", help="paths: do not mask callers")
+    p.add_argument("--preview", action="store_true", help="conversions: do not record")
+    p.add_argument("-o", "--output", help="file to write (default: standard output)")
+    p.add_argument("--no-progress", action="store_true", help="no progress on standard error")
+    p.set_defaults(func=run)
+    q = sub.add_parser("purge", help="delete sessions and page views older than the retention")
+    q.add_argument("--days", type=int, help="retention in days (else CALLPATH_RETENTION_DAYS)")
+    q.set_defaults(func=run_purge)
+
+
+def day_ms(text: str | None, tz: str, *, end: bool) -> int | None:
+    """Midnight (start of the day, or of the next day for ``end``) in ``tz``, as epoch ms."""
+    if text is None:
+        return None
+    day = date.fromisoformat(text)
+    if end:
+        day += timedelta(days=1)
+    return int(datetime.combine(day, datetime.min.time(), ZoneInfo(tz)).timestamp() * 1000)
+
+
+class Progress:
+    """A one-line progress bar on standard error, redrawn at most five times a second."""
+
+    def __init__(self, total: int | None, stream: IO[str]) -> None:
+        self.total = total
+        self.stream = stream
+        self.last = 0.0
+
+    def __call__(self, done: int, *, final: bool = False) -> None:
+        now = time.monotonic()
+        if not final and now - self.last < 0.2:
+            return
+        self.last = now
+        if self.total:
+            share = min(1.0, done / self.total)
+            bar = "#" * int(share * 30)
+            line = f"\r[{bar:<30}] {share:4.0%} {done}/{self.total} calls"
+        else:
+            line = f"\r{done} calls"
+        self.stream.write(line + ("\n" if final else ""))
+        self.stream.flush()
+
+
+async def _site_id(db: Any, site: str | None) -> int | None:
+    if site is None:
+        return None
+    row = await db.fetchone(
+        "SELECT id FROM sites WHERE site_key = :k OR (:n > 0 AND id = :n)",
+        {"k": site, "n": int(site) if site.isdigit() else 0},
+    )
+    if row is None:
+        raise LookupError(f"no site {site!r}")
+    return int(row["id"])
+
+
+def run(args: argparse.Namespace) -> int:
+    from backend.commands import run_with_db
+
+    start = day_ms(args.start, args.tz, end=False) or 0
+    end = day_ms(args.end, args.tz, end=True) or MAX_MS
+    out: IO[bytes] = open(args.output, "wb") if args.output else sys.stdout.buffer
+    try:
+
+        async def work(db: Any, settings: Any) -> None:
+            site = await _site_id(db, args.site)
+            if args.what == "paths":
+                await _paths(db, args, start, end, site, out)
+            elif args.what == "ga4":
+                await _ga4(db, start, end, site)
+            else:
+                await _conversions(db, args, start, end, site, out)
+
+        run_with_db(args, work)
+    finally:
+        if args.output:
+            out.close()
+    return 0
+
+
+async def _paths(
+    db: Any, args: argparse.Namespace, start: int, end: int, site: int | None, out: IO[bytes]
+) -> None:
+    from attribution.exports import ExportFilter, stream_paths, where_clause
+
+    flt = ExportFilter(start, end, site, args.advertiser, args.qualified)
+    progress = None
+    if not args.no_progress and sys.stderr.isatty():
+        where, params = where_clause(flt)
+        total = await db.fetchval("SELECT COUNT(*) FROM calls c" + where, params)
+        progress = Progress(int(total), sys.stderr)
+    count = 0
+
+    def seen(n: int) -> None:
+        nonlocal count
+        count = n
+        if progress is not None:
+            progress(n)
+
+    async for chunk in stream_paths(
+        db, flt, fmt=args.format, form=args.form, show_callers=args.show_callers, progress=seen
+    ):
+        out.write(chunk)
+    out.flush()
+    if progress is not None:
+        progress(count, final=True)
+
+
+async def _conversions(
+    db: Any, args: argparse.Namespace, start: int, end: int, site: int | None, out: IO[bytes]
+) -> None:
+    from attribution.conversions import export_conversions
+    from pool.store import now_ms
+
+    file = await export_conversions(
+        db,
+        platform=args.what,
+        start_ms=start,
+        end_ms=end,
+        now_ms=now_ms(),
+        site_id=site,
+        advertiser_id=args.advertiser,
+        timezone=args.tz,
+        record=not args.preview,
+    )
+    out.write(file.content)
+    out.flush()
+    verb = "previewed" if args.preview else "exported"
+    print(f"{verb} {file.count} conversions (batch {file.batch})", file=sys.stderr)
+
+
+async def _ga4(db: Any, start: int, end: int, site: int | None) -> None:
+    from attribution.conversions import push_ga4
+    from pool.store import now_ms
+
+    if site is None:
+        sites = [r["site_id"] for r in await db.fetchall("SELECT site_id FROM ga4_settings")]
+    else:
+        sites = [site]
+    for site_id in sites:
+        r = await push_ga4(db, site_id=site_id, start_ms=start, end_ms=end, now_ms=now_ms())
+        print(f"site {site_id}: sent {r.sent}, failed {r.failed}, skipped {r.skipped}")
+
+
+def run_purge(args: argparse.Namespace) -> int:
+    from backend.api.retention import purge
+    from backend.commands import run_with_db
+
+    async def work(db: Any, settings: Any) -> None:
+        days = settings.retention_days if args.days is None else args.days
+        if days <= 0:
+            print("retention is 0 (keep forever): nothing purged")
+            return
+        r = await purge(db, days)
+        assert r is not None
+        print(
+            f"purged {r.sessions} sessions and {r.page_views} page views older than"
+            f" {days} days; {r.calls_unlinked} calls unlinked from their session"
+        )
+
+    run_with_db(args, work)
+    return 0

@@ -1,0 +1,194 @@
+"""Users, API tokens and advertisers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+
+from backend import accounts
+from backend.auth import hash_password
+from backend.dashboard import i18n
+from backend.dashboard.logins import Viewer, end_user_sessions
+from backend.dashboard.web import (
+    db_of,
+    int_param,
+    owned,
+    page,
+    path_id,
+    redirect,
+    render,
+    visible_advertisers,
+)
+from pool.store import now_ms
+
+
+def _user_fields(form: dict[str, str]) -> dict[str, Any]:
+    role = form.get("role", "member")
+    if role not in {"admin", "member"}:
+        raise HTTPException(422, "Unknown role.")
+    advertiser_id = int_param(form.get("advertiser"), "advertiser")
+    if role == "member" and advertiser_id is None:
+        raise HTTPException(422, "A member belongs to one advertiser.")
+    locale = form.get("locale", "")
+    if locale not in ("", *i18n.LANGUAGES):
+        raise HTTPException(422, "Unknown language.")
+    return {
+        "role": role,
+        "advertiser_id": advertiser_id if role == "member" else None,
+        "can_see_callers": int(form.get("can_see_callers") == "1"),
+        "locale": locale,
+    }
+
+
+def _password(form: dict[str, str], required: bool) -> str:
+    password = form.get("password", "")
+    if not password and not required:
+        return ""
+    if len(password) < 8 or len(password) > 1024:
+        raise HTTPException(422, "A password has 8 to 1024 characters.")
+    return password
+
+
+@page(admin=True)
+async def users_page(request: Request, viewer: Viewer) -> Response:
+    """Every user; POST creates one (administrators only)."""
+    db = db_of(request)
+    if request.method == "POST":
+        form = request.state.form
+        email = form.get("email", "").strip().lower()
+        if not email or "@" not in email or len(email) > 320:
+            raise HTTPException(422, "An e-mail address is required.")
+        fields = _user_fields(form)
+        if fields["advertiser_id"] is not None:
+            await owned(db, viewer, "advertisers", fields["advertiser_id"])
+        if await db.fetchval("SELECT 1 FROM users WHERE email = :e", {"e": email}):
+            raise HTTPException(409, "A user with this e-mail exists.")
+        async with db.write() as tx:
+            user_id = await accounts.create_user(
+                tx,
+                email=email,
+                password=_password(form, required=True),
+                role=fields["role"],
+                advertiser_id=fields["advertiser_id"],
+                now_ms=now_ms(),
+            )
+            await tx.execute(
+                "UPDATE users SET can_see_callers = :c, locale = :l WHERE id = :u",
+                {"c": fields["can_see_callers"], "l": fields["locale"], "u": user_id},
+            )
+        return redirect("/dashboard/settings/users")
+    users = await db.fetchall(
+        "SELECT u.*, a.name AS advertiser FROM users u"
+        " LEFT JOIN advertisers a ON a.id = u.advertiser_id ORDER BY u.email"
+    )
+    return render(
+        request,
+        viewer,
+        "users.html",
+        {"users": users, "advertisers": await visible_advertisers(db, viewer)},
+    )
+
+
+@page(admin=True)
+async def user_update(request: Request, viewer: Viewer) -> Response:
+    """Change a user's role, advertiser, caller visibility, language or password."""
+    db = db_of(request)
+    user_id = path_id(request)
+    if not await db.fetchval("SELECT 1 FROM users WHERE id = :u", {"u": user_id}):
+        raise HTTPException(404, "Not found.")
+    form = request.state.form
+    fields = _user_fields(form)
+    if user_id == viewer.user_id and fields["role"] != "admin":
+        raise HTTPException(409, "You cannot remove your own administrator role.")
+    password = _password(form, required=False)
+    await db.execute(
+        "UPDATE users SET role = :role, advertiser_id = :advertiser_id,"
+        " can_see_callers = :can_see_callers, locale = :locale WHERE id = :id",
+        {**fields, "id": user_id},
+    )
+    if password:
+        await db.execute(
+            "UPDATE users SET password_hash = :h WHERE id = :u",
+            {"h": hash_password(password), "u": user_id},
+        )
+    if password or fields["role"] != "admin":
+        # Access was narrowed or the password changed: open logins must sign in again.
+        if user_id != viewer.user_id:
+            await end_user_sessions(db, user_id)
+    return redirect("/dashboard/settings/users")
+
+
+@page()
+async def tokens_page(request: Request, viewer: Viewer) -> Response:
+    """API tokens in scope; POST creates one and shows it once."""
+    db = db_of(request)
+    new_token = None
+    if request.method == "POST":
+        form = request.state.form
+        name = form.get("name", "").strip()
+        if not name or len(name) > 100:
+            raise HTTPException(422, "A token needs a name of at most 100 characters.")
+        advertiser_id = viewer.advertiser_id
+        if viewer.advertiser_id is None:
+            advertiser_id = int_param(form.get("advertiser"), "advertiser")
+            if advertiser_id is not None:
+                await owned(db, viewer, "advertisers", advertiser_id)
+        async with db.write() as tx:
+            new_token = await accounts.create_api_token(
+                tx,
+                user_id=viewer.user_id,
+                advertiser_id=advertiser_id,
+                name=name,
+                now_ms=now_ms(),
+                can_see_callers=viewer.can_see_callers and form.get("can_see_callers") == "1",
+            )
+    params: dict[str, Any] = {}
+    where = ""
+    if viewer.advertiser_id is not None:
+        where = " WHERE t.advertiser_id = :a"
+        params["a"] = viewer.advertiser_id
+    tokens = await db.fetchall(
+        "SELECT t.id, t.name, t.advertiser_id, t.can_see_callers, t.created_ms, t.revoked_ms,"
+        " t.last_used_ms, u.email, a.name AS advertiser FROM api_tokens t"
+        " JOIN users u ON u.id = t.user_id LEFT JOIN advertisers a ON a.id = t.advertiser_id"
+        + where
+        + " ORDER BY t.revoked_ms IS NOT NULL, t.created_ms DESC",
+        params,
+    )
+    response = render(
+        request,
+        viewer,
+        "tokens.html",
+        {
+            "tokens": tokens,
+            "new_token": new_token,
+            "advertisers": await visible_advertisers(db, viewer),
+        },
+    )
+    return response
+
+
+@page()
+async def revoke_token(request: Request, viewer: Viewer) -> Response:
+    """Revoke an API token at once."""
+    db = db_of(request)
+    token = await owned(db, viewer, "api_tokens", path_id(request))
+    await db.execute(
+        "UPDATE api_tokens SET revoked_ms = :t WHERE id = :id AND revoked_ms IS NULL",
+        {"t": now_ms(), "id": token["id"]},
+    )
+    return redirect("/dashboard/settings/tokens")
+
+
+@page(admin=True)
+async def create_advertiser(request: Request, viewer: Viewer) -> Response:
+    """A new advertiser (a portal operator's client)."""
+    name = request.state.form.get("name", "").strip()
+    if not name or len(name) > 200:
+        raise HTTPException(422, "An advertiser needs a name of at most 200 characters.")
+    async with db_of(request).write() as tx:
+        await accounts.create_advertiser(tx, name, now_ms())
+    return redirect("/dashboard/advertisers")

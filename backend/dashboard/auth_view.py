@@ -1,0 +1,161 @@
+"""Login, logout, the language switch and the viewer's own account."""
+
+from __future__ import annotations
+
+import secrets
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+
+from backend.auth import hash_password
+from backend.dashboard import i18n
+from backend.dashboard.logins import (
+    COOKIE,
+    LOGIN_COOKIE,
+    SESSION_SECONDS,
+    Viewer,
+    check_password,
+    end_session,
+    end_user_sessions,
+    login_csrf,
+    start_session,
+    viewer_for,
+)
+from backend.dashboard.web import (
+    check_csrf,
+    db_of,
+    error_page,
+    page,
+    read_form,
+    redirect,
+    render,
+    secure,
+)
+
+
+def _safe_next(target: str | None) -> str:
+    # Only our own dashboard paths: never an open redirect to another host.
+    if target and target.startswith("/dashboard") and "//" not in target and "\\" not in target:
+        return target[:500]
+    return "/dashboard"
+
+
+def _cookie_flags(request: Request) -> dict[str, object]:
+    return {"httponly": True, "samesite": "lax", "secure": request.url.scheme == "https"}
+
+
+async def _login_form(request: Request, failed: bool = False, status: int = 200) -> Response:
+    secret = request.app.state.settings.secret_key
+    nonce = request.cookies.get(LOGIN_COOKIE, "")
+    if not nonce or len(nonce) > 64:
+        nonce = secrets.token_urlsafe(16)
+    response = render(
+        request,
+        None,
+        "login.html",
+        {
+            "csrf": login_csrf(secret, nonce),
+            "next": _safe_next(request.query_params.get("next")),
+            "failed": failed,
+        },
+        status=status,
+    )
+    response.set_cookie(LOGIN_COOKIE, nonce, max_age=3600, **_cookie_flags(request))  # type: ignore[arg-type]
+    return response
+
+
+async def login(request: Request) -> Response:
+    """GET: the sign-in form. POST: check the password and start a login session."""
+    settings = request.app.state.settings
+    db = db_of(request)
+    if request.method == "GET":
+        lang = request.query_params.get("lang")
+        response = await _login_form(request)
+        if lang in i18n.LANGUAGES:
+            response = redirect("/login")
+            response.set_cookie(i18n.LANG_COOKIE, lang, max_age=365 * 86400, samesite="lax")
+        return response
+    try:
+        form = await read_form(request)
+        nonce = request.cookies.get(LOGIN_COOKIE, "")
+        check_csrf(login_csrf(settings.secret_key, nonce) if nonce else "", form.get("csrf", ""))
+    except HTTPException as exc:
+        return error_page(request, None, exc.status_code, str(exc.detail))
+    email = form.get("email", "")[:320]
+    password = form.get("password", "")[:1024]
+    user_id = await check_password(db, email, password) if email and password else None
+    if user_id is None:
+        return await _login_form(request, failed=True, status=401)
+    cookie = await start_session(db, settings.secret_key, user_id)
+    response = redirect(_safe_next(form.get("next")))
+    response.set_cookie(COOKIE, cookie, max_age=SESSION_SECONDS, **_cookie_flags(request))  # type: ignore[arg-type]
+    response.delete_cookie(LOGIN_COOKIE)
+    return response
+
+
+async def logout(request: Request) -> Response:
+    """GET: a confirmation button. POST (with the CSRF token): end the login session."""
+    settings = request.app.state.settings
+    db = db_of(request)
+    viewer = await viewer_for(db, settings.secret_key, request.cookies.get(COOKIE, ""))
+    if viewer is None:
+        return redirect("/login")
+    if request.method == "GET":
+        return render(request, viewer, "logout.html", {})
+    try:
+        form = await read_form(request)
+        check_csrf(viewer.csrf, form.get("csrf", ""))
+    except HTTPException as exc:
+        return error_page(request, viewer, exc.status_code, str(exc.detail))
+    await end_session(db, viewer.session_id)
+    response = redirect("/login")
+    response.delete_cookie(COOKIE)
+    return secure(response)
+
+
+@page()
+async def switch_language(request: Request, viewer: Viewer) -> Response:
+    """Change the viewer's language (stored on the user and in a cookie)."""
+    lang = request.state.form.get("lang", "")
+    if lang not in i18n.LANGUAGES:
+        raise HTTPException(422, "Unknown language.")
+    await db_of(request).execute(
+        "UPDATE users SET locale = :l WHERE id = :u", {"l": lang, "u": viewer.user_id}
+    )
+    response = redirect(_safe_next(request.state.form.get("next")))
+    response.set_cookie(i18n.LANG_COOKIE, lang, max_age=365 * 86400, samesite="lax")
+    return response
+
+
+@page()
+async def account(request: Request, viewer: Viewer) -> Response:
+    """The viewer's language preference and password."""
+    db = db_of(request)
+    saved = False
+    if request.method == "POST":
+        form = request.state.form
+        lang = form.get("locale", "")
+        if lang not in ("", *i18n.LANGUAGES):
+            raise HTTPException(422, "Unknown language.")
+        await db.execute(
+            "UPDATE users SET locale = :l WHERE id = :u", {"l": lang, "u": viewer.user_id}
+        )
+        password = form.get("password", "")
+        if password:
+            if len(password) < 8 or len(password) > 1024:
+                raise HTTPException(422, "A password has 8 to 1024 characters.")
+            await db.execute(
+                "UPDATE users SET password_hash = :h WHERE id = :u",
+                {"h": hash_password(password), "u": viewer.user_id},
+            )
+            await end_user_sessions(db, viewer.user_id)
+            return redirect("/login")
+        response = redirect("/dashboard/account?saved=1")
+        if lang:
+            response.set_cookie(i18n.LANG_COOKIE, lang, max_age=365 * 86400, samesite="lax")
+        else:
+            response.delete_cookie(i18n.LANG_COOKIE)
+        return response
+    saved = request.query_params.get("saved") == "1"
+    return render(request, viewer, "account.html", {"saved": saved})

@@ -1,0 +1,248 @@
+"""The call log, one call with its click path, and the live incoming-call screen."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import orjson
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+
+from attribution.reports import DIMENSIONS
+from backend.dashboard import fmt, i18n
+from backend.dashboard.filters import read_filters
+from backend.dashboard.logins import Viewer
+from backend.dashboard.web import db_of, int_param, owned, page, path_id, render
+from pool.store import Row, Store
+
+PAGE_SIZE = 50
+# Report dimensions a call-log link may filter on (landing pages are grouped, so not here).
+_DRILL = {d: c for d, c in DIMENSIONS.items() if d != "landing_page"}
+
+_CALL_COLUMNS = (
+    "c.id, c.started_ms, c.answered_ms, c.ended_ms, c.caller, c.tracking_number, c.status,"
+    " c.talk_s, c.duration_s, c.qualified, c.first_time, c.recording_url, c.match_method,"
+    " c.match_candidates, c.session_id, c.site_id, c.updated_ms, s.channel, s.source,"
+    " s.campaign, s.keyword, s.device, si.name AS site_name, si.timezone"
+)
+_CALL_FROM = (
+    " FROM calls c LEFT JOIN sessions s ON s.id = c.session_id"
+    " LEFT JOIN sites si ON si.id = c.site_id"
+)
+
+
+def _scope(viewer: Viewer, params: dict[str, Any], site_id: int | None = None) -> str:
+    parts = []
+    if viewer.advertiser_id is not None:
+        parts.append("c.advertiser_id = :adv")
+        params["adv"] = viewer.advertiser_id
+    if site_id is not None:
+        parts.append("c.site_id = :site")
+        params["site"] = site_id
+    return " AND ".join(parts) or "1 = 1"
+
+
+@page()
+async def calls_page(request: Request, viewer: Viewer) -> Response:
+    """Calls newest first, 50 a page, with a cursor to older ones."""
+    db = db_of(request)
+    f = await read_filters(request, db, viewer)
+    params: dict[str, Any] = {"a": f.start_ms, "b": f.end_ms}
+    if f.advertiser_id is not None and viewer.advertiser_id is None:
+        params["fadv"] = f.advertiser_id
+    where = _scope(viewer, params, f.site_id) + " AND c.started_ms >= :a AND c.started_ms < :b"
+    if "fadv" in params:
+        where += " AND c.advertiser_id = :fadv"
+    by = request.query_params.get("by")
+    value = request.query_params.get("value")
+    if by is not None and value is not None:
+        # The report's drill-down: calls whose session has this channel/source/keyword/...
+        if by not in _DRILL or len(value) > 500:
+            raise HTTPException(400, "Unknown drill-down.")
+        column = _DRILL[by]
+        where += f" AND COALESCE(s.{column}, '') = :dv"
+        params["dv"] = value
+    before_t = int_param(request.query_params.get("bt"), "bt")
+    before_id = int_param(request.query_params.get("bid"), "bid")
+    if before_t is not None and before_id is not None:
+        where += " AND (c.started_ms < :bt OR (c.started_ms = :bt AND c.id < :bid))"
+        params.update(bt=before_t, bid=before_id)
+    rows = await db.fetchall(
+        f"SELECT {_CALL_COLUMNS}{_CALL_FROM} WHERE {where}"
+        f" ORDER BY c.started_ms DESC, c.id DESC LIMIT {PAGE_SIZE + 1}",
+        params,
+    )
+    more = None
+    if len(rows) > PAGE_SIZE:
+        rows = rows[:PAGE_SIZE]
+        more = f.query(by=by, value=value, bt=rows[-1]["started_ms"], bid=rows[-1]["id"])
+    return render(
+        request,
+        viewer,
+        "calls.html",
+        {"f": f, "tz": f.tz, "calls": rows, "more": more, "drill": (by, value) if by else None},
+    )
+
+
+@page()
+async def call_page(request: Request, viewer: Viewer) -> Response:
+    """One call: what happened, and the visit it was matched to with its path of pages."""
+    db = db_of(request)
+    call = await owned(db, viewer, "calls", path_id(request))
+    site = None
+    if call["site_id"] is not None:
+        site = await db.fetchone(
+            "SELECT id, name, timezone FROM sites WHERE id = :s", {"s": call["site_id"]}
+        )
+    tz = site["timezone"] if site else "Asia/Tokyo"
+    session = None
+    views: list[Row] = []
+    if call["session_id"] is not None:
+        session = await db.fetchone(
+            "SELECT * FROM sessions WHERE id = :s", {"s": call["session_id"]}
+        )
+        views = await db.fetchall(
+            "SELECT ts_ms, url, title, referrer FROM page_views WHERE session_id = :s"
+            " ORDER BY ts_ms, id LIMIT 500",
+            {"s": call["session_id"]},
+        )
+    events = await db.fetchall(
+        "SELECT ts_ms, kind FROM call_events WHERE call_id = :c ORDER BY ts_ms, id LIMIT 100",
+        {"c": call["id"]},
+    )
+    number = await db.fetchone(
+        "SELECT n.kind, n.source_label, p.name AS pool_name FROM tracking_numbers n"
+        " LEFT JOIN pools p ON p.id = n.pool_id WHERE n.id = :n",
+        {"n": call["number_id"]},
+    )
+    click_ids = {
+        k: session[k]
+        for k in ("gclid", "gbraid", "wbraid", "yclid", "fbclid", "msclkid", "ga_client_id")
+        if session and session[k]
+    }
+    return render(
+        request,
+        viewer,
+        "call.html",
+        {
+            "call": call,
+            "site": site,
+            "tz": tz,
+            "session": session,
+            "views": views,
+            "events": events,
+            "number": number,
+            "click_ids": click_ids,
+        },
+    )
+
+
+@page()
+async def live_page(request: Request, viewer: Viewer) -> Response:
+    """The incoming-call screen: latest calls, new ones pushed by the event stream."""
+    db = db_of(request)
+    params: dict[str, Any] = {}
+    where = _scope(viewer, params)
+    rows = await db.fetchall(
+        f"SELECT {_CALL_COLUMNS}{_CALL_FROM} WHERE {where} ORDER BY c.id DESC LIMIT 20", params
+    )
+    cursor = max((r["id"] for r in rows), default=0)
+    return render(
+        request, viewer, "live.html", {"calls": rows, "cursor": cursor, "tz": "Asia/Tokyo"}
+    )
+
+
+def live_item(row: Row, viewer: Viewer, t: Callable[[str], str]) -> dict[str, Any]:
+    """A call as the live screen shows it: every field already formatted and translated."""
+    tz = row["timezone"] or "Asia/Tokyo"
+    return {
+        "id": row["id"],
+        "url": f"/dashboard/calls/{row['id']}",
+        "time": fmt.when(row["started_ms"], tz, with_seconds=True),
+        "caller": fmt.caller(row["caller"], viewer.can_see_callers),
+        "tracking": fmt.phone(row["tracking_number"]),
+        "site": row["site_name"] or "",
+        "status": t("status." + row["status"]),
+        "state": row["status"],
+        "talk": fmt.duration(row["talk_s"]),
+        "source": row["source"] or t("none"),
+        "keyword": row["keyword"] or "",
+        "matched": t("match." + row["match_method"]),
+        "method": row["match_method"],
+        "recording": fmt.link(row["recording_url"]),
+        "qualified": bool(row["qualified"]),
+    }
+
+
+async def _events(
+    db: Store,
+    viewer: Viewer,
+    t: Callable[[str], str],
+    cursor: int,
+    poll_s: float,
+    lifetime_s: float,
+    is_disconnected: Callable[[], Any],
+) -> AsyncIterator[bytes]:
+    """New calls after ``cursor`` (event ``call``) and changes to shown ones (``update``)."""
+    params: dict[str, Any] = {}
+    scope = _scope(viewer, params)
+    # Changes are found by updated_ms; look a little back so a write in flight is not missed.
+    since = int(time.time() * 1000) - 5_000
+    deadline = time.monotonic() + lifetime_s
+    last_beat = time.monotonic()
+    yield b"retry: 2000\n\n"
+    while time.monotonic() < deadline:
+        if await is_disconnected():
+            return
+        fresh = await db.fetchall(
+            f"SELECT {_CALL_COLUMNS}{_CALL_FROM} WHERE {scope} AND c.id > :cur"
+            " ORDER BY c.id LIMIT 50",
+            {**params, "cur": cursor},
+        )
+        for row in fresh:
+            cursor = max(cursor, int(row["id"]))
+            data = orjson.dumps(live_item(row, viewer, t)).decode()
+            yield f"id: {cursor}\nevent: call\ndata: {data}\n\n".encode()
+        now = int(time.time() * 1000)
+        changed = await db.fetchall(
+            f"SELECT {_CALL_COLUMNS}{_CALL_FROM} WHERE {scope} AND c.updated_ms > :since"
+            " AND c.id <= :cur ORDER BY c.updated_ms LIMIT 50",
+            {**params, "since": since, "cur": cursor},
+        )
+        for row in changed:
+            data = orjson.dumps(live_item(row, viewer, t)).decode()
+            yield f"event: update\ndata: {data}\n\n".encode()
+        since = max(since, now - 5_000)
+        if time.monotonic() - last_beat > 15:
+            last_beat = time.monotonic()
+            yield b": keep-alive\n\n"
+        await asyncio.sleep(poll_s)
+
+
+@page()
+async def live_stream(request: Request, viewer: Viewer) -> Response:
+    """``text/event-stream`` of new calls, resuming after ``Last-Event-ID`` or ``?after=``."""
+    settings = request.app.state.settings
+    resume = request.headers.get("last-event-id") or request.query_params.get("after")
+    cursor = int_param(resume, "after")
+    if cursor is None:
+        cursor = int(await db_of(request).fetchval("SELECT COALESCE(MAX(id), 0) FROM calls"))
+    t = i18n.translator(i18n.choose(request, viewer))
+    body = _events(
+        db_of(request),
+        viewer,
+        t,
+        cursor,
+        settings.dashboard_poll_ms / 1000,
+        settings.dashboard_stream_seconds,
+        request.is_disconnected,
+    )
+    return StreamingResponse(
+        body,
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+    )

@@ -1,0 +1,85 @@
+"""The filter bar shared by reports and the call log: advertiser, site, date range."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+from urllib.parse import urlencode
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+
+from attribution.reports import local_day_range
+from backend.dashboard.fmt import zone
+from backend.dashboard.logins import Viewer
+from backend.dashboard.web import int_param, visible_advertisers, visible_sites
+from pool.store import Row, Store
+
+MAX_DAYS = 400
+DEFAULT_DAYS = 30
+
+
+@dataclass(frozen=True)
+class Filters:
+    """What the viewer asked to see, already checked against what they may see."""
+
+    advertiser_id: int | None
+    site_id: int | None
+    first: date
+    last: date
+    start_ms: int
+    end_ms: int
+    tz: str
+    sites: list[Row]
+    advertisers: list[Row]
+
+    def query(self, **extra: Any) -> str:
+        """The query string that reproduces these filters (plus ``extra``)."""
+        params: dict[str, Any] = {"from": self.first.isoformat(), "to": self.last.isoformat()}
+        if self.site_id is not None:
+            params["site"] = self.site_id
+        if self.advertiser_id is not None:
+            params["advertiser"] = self.advertiser_id
+        params.update({k: v for k, v in extra.items() if v is not None})
+        return urlencode(params)
+
+
+def _day(value: str | None, name: str) -> date | None:
+    if not value:
+        return None
+    try:
+        return date.fromisoformat(value[:10])
+    except ValueError as exc:
+        raise HTTPException(400, f"{name} must be a date like 2025-01-31.") from exc
+
+
+async def read_filters(request: Request, db: Store, viewer: Viewer) -> Filters:
+    """Advertiser, site and date range from the query string, limited to the viewer's scope."""
+    q = request.query_params
+    advertisers = await visible_advertisers(db, viewer)
+    all_sites = await visible_sites(db, viewer)
+    advertiser_id = viewer.advertiser_id
+    wanted_adv = int_param(q.get("advertiser"), "advertiser")
+    if wanted_adv is not None:
+        if not any(a["id"] == wanted_adv for a in advertisers):
+            raise HTTPException(404, "Not found.")
+        advertiser_id = wanted_adv
+    sites = [s for s in all_sites if advertiser_id is None or s["advertiser_id"] == advertiser_id]
+    site_id = int_param(q.get("site"), "site")
+    site = None
+    if site_id is not None:
+        site = next((s for s in sites if s["id"] == site_id), None)
+        if site is None:
+            raise HTTPException(404, "Not found.")
+    tz = site["timezone"] if site else (sites[0]["timezone"] if sites else "Asia/Tokyo")
+    tz = zone(tz).key
+    today = datetime.now(zone(tz)).date()
+    last = _day(q.get("to"), "to") or today
+    first = _day(q.get("from"), "from") or last - timedelta(days=DEFAULT_DAYS - 1)
+    if first > last:
+        first, last = last, first
+    if (last - first).days >= MAX_DAYS:
+        raise HTTPException(400, f"A report covers at most {MAX_DAYS} days.")
+    start_ms, end_ms = local_day_range(first, last, tz)
+    return Filters(advertiser_id, site_id, first, last, start_ms, end_ms, tz, sites, advertisers)

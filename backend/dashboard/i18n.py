@@ -1,0 +1,280 @@
+"""Japanese and English: the message catalog and how a request's language is chosen.
+
+The language is, in order: the user's own setting (``users.locale``), the ``cp_lang`` cookie
+set by the language switch, the browser's ``Accept-Language``, then English.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from starlette.requests import Request
+
+if TYPE_CHECKING:
+    from backend.dashboard.logins import Viewer
+
+LANGUAGES = ("en", "ja")
+LANG_COOKIE = "cp_lang"
+DIMENSION_ORDER = ("channel", "source", "campaign", "ad_group", "keyword", "landing_page", "device")
+
+# key: (English, 日本語)
+_CATALOG: dict[str, tuple[str, str]] = {
+    "app.name": ("callpath", "callpath"),
+    "nav.reports": ("Reports", "レポート"),
+    "nav.calls": ("Call log", "通話ログ"),
+    "nav.live": ("Live", "着信通知"),
+    "nav.pools": ("Pool health", "番号プール"),
+    "nav.advertisers": ("Advertisers", "広告主"),
+    "nav.settings": ("Settings", "設定"),
+    "nav.sites": ("Sites", "サイト"),
+    "nav.numbers": ("Numbers", "電話番号"),
+    "nav.users": ("Users", "ユーザー"),
+    "nav.tokens": ("API tokens", "APIトークン"),
+    "nav.account": ("Account", "アカウント"),
+    "nav.logout": ("Log out", "ログアウト"),
+    "lang.switch": ("日本語", "English"),
+    "login.title": ("Sign in", "ログイン"),
+    "login.email": ("E-mail", "メールアドレス"),
+    "login.password": ("Password", "パスワード"),
+    "login.submit": ("Sign in", "ログイン"),
+    "login.failed": ("E-mail or password is wrong.", "メールアドレスまたはパスワードが違います。"),
+    "logout.confirm": ("Log out of callpath?", "callpath からログアウトしますか？"),
+    "filter.site": ("Site", "サイト"),
+    "filter.all_sites": ("All sites", "すべてのサイト"),
+    "filter.from": ("From", "開始日"),
+    "filter.to": ("To", "終了日"),
+    "filter.by": ("By", "集計軸"),
+    "filter.apply": ("Show", "表示"),
+    "filter.advertiser": ("Advertiser", "広告主"),
+    "dim.channel": ("Channel", "チャネル"),
+    "dim.source": ("Source", "参照元"),
+    "dim.campaign": ("Campaign", "キャンペーン"),
+    "dim.ad_group": ("Ad group", "広告グループ"),
+    "dim.keyword": ("Keyword", "キーワード"),
+    "dim.landing_page": ("Landing page", "ランディングページ"),
+    "dim.device": ("Device", "デバイス"),
+    "col.sessions": ("Sessions", "セッション"),
+    "col.calls": ("Calls", "電話数"),
+    "col.answered": ("Answered", "応答"),
+    "col.qualified": ("Qualified calls", "有効電話"),
+    "col.first_time": ("First-time callers", "新規発信者"),
+    "col.conversion": ("Call conversion", "電話CV率"),
+    "col.talk_minutes": ("Talk minutes", "通話分数"),
+    "col.time": ("Time", "日時"),
+    "col.caller": ("Caller", "発信者"),
+    "col.tracking_number": ("Tracking number", "計測番号"),
+    "col.talk": ("Talk time", "通話時間"),
+    "col.status": ("Status", "状態"),
+    "col.recording": ("Recording", "録音"),
+    "col.matched": ("Matched by", "紐付け方法"),
+    "col.site": ("Site", "サイト"),
+    "col.name": ("Name", "名前"),
+    "col.number": ("Number", "番号"),
+    "col.forward_to": ("Forwards to", "転送先"),
+    "col.kind": ("Kind", "種別"),
+    "col.pool": ("Pool", "プール"),
+    "col.label": ("Label", "ラベル"),
+    "col.domains": ("Domains", "ドメイン"),
+    "col.timezone": ("Timezone", "タイムゾーン"),
+    "col.role": ("Role", "権限"),
+    "col.email": ("E-mail", "メールアドレス"),
+    "col.created": ("Created", "作成日時"),
+    "col.last_used": ("Last used", "最終利用"),
+    "col.actions": ("", ""),
+    "col.size": ("Numbers", "番号数"),
+    "col.in_use": ("In use", "使用中"),
+    "col.utilization": ("Utilization", "使用率"),
+    "col.peak": ("Peak (7 days)", "ピーク (7日)"),
+    "col.exhausted": ("Exhausted", "枯渇回数"),
+    "col.recommended": ("Recommended size", "推奨番号数"),
+    "col.alert": ("Alert", "アラート"),
+    "col.ttl": ("Lease time", "リース時間"),
+    "col.can_see_callers": ("Sees caller numbers", "発信者番号を表示"),
+    "col.locale": ("Language", "言語"),
+    "none": ("(none)", "(なし)"),
+    "call.qualified": ("Qualified", "有効電話"),
+    "channel.paid_search": ("Paid search", "リスティング広告"),
+    "channel.organic": ("Organic search", "自然検索"),
+    "channel.paid_social": ("Paid social", "SNS広告"),
+    "channel.social": ("Social", "SNS"),
+    "channel.referral": ("Referral", "参照サイト"),
+    "channel.direct": ("Direct", "直接"),
+    "channel.email": ("E-mail", "メール"),
+    "channel.display": ("Display ads", "ディスプレイ広告"),
+    "channel.affiliate": ("Affiliate", "アフィリエイト"),
+    "channel.offline": ("Offline / static number", "オフライン・固定番号"),
+    "total": ("Total", "合計"),
+    "yes": ("yes", "はい"),
+    "no": ("no", "いいえ"),
+    "save": ("Save", "保存"),
+    "add": ("Add", "追加"),
+    "create": ("Create", "作成"),
+    "revoke": ("Revoke", "無効化"),
+    "retire": ("Retire", "停止"),
+    "open": ("Open", "開く"),
+    "copy": ("Copy", "コピー"),
+    "copied": ("Copied", "コピーしました"),
+    "back": ("Back", "戻る"),
+    "more": ("Older calls", "さらに表示"),
+    "play": ("Play", "再生"),
+    "reports.title": ("Calls by source and keyword", "参照元・キーワード別の電話"),
+    "reports.chart_days": ("Calls per day by channel", "チャネル別 日別電話数"),
+    "reports.chart_sources": ("Calls by source", "参照元別 電話数"),
+    "reports.empty": (
+        "No sessions or calls in this range.",
+        "この期間のセッション・電話はありません。",
+    ),
+    "reports.sort_hint": ("Click a column to sort.", "列名をクリックで並べ替え"),
+    "calls.title": ("Call log", "通話ログ"),
+    "calls.empty": ("No calls yet.", "まだ電話はありません。"),
+    "call.title": ("Call", "通話"),
+    "call.session": ("Session", "セッション"),
+    "call.no_session": (
+        "This call was not matched to a visit.",
+        "この電話はWebセッションに紐付いていません。",
+    ),
+    "call.path": ("Pages before the call", "電話までのページ遷移"),
+    "call.click_ids": ("Click ids", "クリックID"),
+    "call.place": ("Place", "地域"),
+    "call.landing": ("Landing page", "ランディングページ"),
+    "call.referrer": ("Referrer", "リファラー"),
+    "call.candidates": ("Candidate sessions", "候補セッション数"),
+    "call.started": ("Call started", "着信"),
+    "call.browser": ("Browser", "ブラウザ"),
+    "call.first_time": ("First-time caller", "新規発信者"),
+    "call.forwarded": ("Forwarded to", "転送先"),
+    "match.lease": ("Visit (number leased to one session)", "訪問 (番号を1セッションに割当)"),
+    "match.repeat_caller": ("Repeat caller", "リピート発信者"),
+    "match.ambiguous": ("Ambiguous between sessions", "複数セッションで曖昧"),
+    "match.overflow": ("Overflow number", "オーバーフロー番号"),
+    "match.static_source": ("Static source number", "固定参照元番号"),
+    "match.none": ("Not matched", "紐付けなし"),
+    "status.ringing": ("ringing", "呼出中"),
+    "status.in-progress": ("in progress", "通話中"),
+    "status.completed": ("completed", "完了"),
+    "status.busy": ("busy", "話中"),
+    "status.no-answer": ("no answer", "不在"),
+    "status.failed": ("failed", "失敗"),
+    "status.canceled": ("canceled", "キャンセル"),
+    "live.title": ("Incoming calls", "着信通知"),
+    "live.waiting": ("Waiting for calls…", "着信を待っています…"),
+    "live.connected": ("Live", "接続中"),
+    "live.disconnected": ("Reconnecting…", "再接続中…"),
+    "pools.title": ("Pool health", "番号プールの状態"),
+    "pools.note": (
+        "Utilization is the share of the pool's numbers leased right now; the peak is the"
+        " most numbers leased at once in the last 7 days. Recommended size leaves a quarter"
+        " spare above the peak.",
+        "使用率は現在リース中の番号の割合、ピークは過去7日間に同時にリースされた最大数です。"
+        "推奨番号数はピークに25%の余裕を加えた数です。",
+    ),
+    "pools.alert_exhausted": ("Pool ran out of numbers", "番号が不足しました"),
+    "pools.alert_high": ("Nearly full", "残りわずか"),
+    "pools.ok": ("OK", "正常"),
+    "advertisers.title": ("Calls per advertiser", "広告主別の電話数"),
+    "advertisers.note": (
+        "Counts for performance-based billing: every call to the advertiser's tracking"
+        " numbers in the range, and those qualified by its rules.",
+        "成果報酬の請求用の集計です。期間内に広告主の計測番号へ入った電話と、"
+        "有効電話の条件を満たした電話の数です。",
+    ),
+    "advertisers.new": ("New advertiser", "広告主を追加"),
+    "advertisers.report": ("Report", "レポート"),
+    "sites.title": ("Sites", "サイト"),
+    "sites.new": ("New site", "サイトを追加"),
+    "sites.snippet": ("Snippet tag", "計測タグ"),
+    "sites.snippet_help": (
+        "Paste this tag into every page of the site, before </body>.",
+        "このタグをサイトの全ページの </body> の前に貼り付けてください。",
+    ),
+    "sites.targets": ("Business numbers on the pages", "ページに掲載している電話番号"),
+    "sites.add_target": ("Add a business number", "電話番号を追加"),
+    "sites.key": ("Site key", "サイトキー"),
+    "sites.domains_help": ("Host names, comma-separated", "ホスト名 (カンマ区切り)"),
+    "numbers.title": ("Tracking numbers", "計測用電話番号"),
+    "numbers.add": ("Add a tracking number", "計測番号を追加"),
+    "numbers.source_label": ("Source label (static numbers)", "参照元ラベル (固定番号)"),
+    "numbers.kind.pool": ("pool (per visit)", "プール (訪問ごと)"),
+    "numbers.kind.source": ("static source", "固定参照元"),
+    "numbers.kind.overflow": ("overflow", "オーバーフロー"),
+    "numbers.status.active": ("active", "有効"),
+    "numbers.status.retiring": ("retiring", "停止予定"),
+    "numbers.status.retired": ("retired", "停止"),
+    "users.title": ("Users", "ユーザー"),
+    "users.new": ("New user", "ユーザーを追加"),
+    "users.role.admin": ("Administrator (every advertiser)", "管理者 (すべての広告主)"),
+    "users.role.member": ("Advertiser member", "広告主メンバー"),
+    "users.new_password": (
+        "New password (leave empty to keep)",
+        "新しいパスワード (空欄で変更なし)",
+    ),
+    "tokens.title": ("API tokens", "APIトークン"),
+    "tokens.new": ("New token", "トークンを作成"),
+    "tokens.shown_once": (
+        "Copy this token now: it is shown only once.",
+        "このトークンを今コピーしてください。再表示はできません。",
+    ),
+    "tokens.revoked": ("revoked", "無効"),
+    "tokens.all_advertisers": ("every advertiser", "すべての広告主"),
+    "account.title": ("Your account", "アカウント"),
+    "account.saved": ("Saved.", "保存しました。"),
+    "account.auto": ("Browser's language", "ブラウザの言語"),
+    "error.title": ("Something is not right", "エラーが発生しました"),
+    "error.home": ("Back to the dashboard", "ダッシュボードへ戻る"),
+}
+
+
+def _pick(accept: str) -> str | None:
+    best: tuple[float, str] | None = None
+    for part in accept.split(",")[:20]:
+        piece = part.strip()
+        if not piece:
+            continue
+        tag, _, params = piece.partition(";")
+        q = 1.0
+        if params.strip().startswith("q="):
+            try:
+                q = float(params.strip()[2:])
+            except ValueError:
+                q = 0.0
+        lang = tag.strip().lower().split("-")[0]
+        if lang in LANGUAGES and (best is None or q > best[0]):
+            best = (q, lang)
+    return best[1] if best and best[0] > 0 else None
+
+
+def choose(request: Request, viewer: Viewer | None) -> str:
+    """The language of this response: user setting, cookie, Accept-Language, English."""
+    if viewer is not None and viewer.locale in LANGUAGES:
+        return viewer.locale
+    cookie = request.cookies.get(LANG_COOKIE, "")
+    if cookie in LANGUAGES:
+        return cookie
+    return _pick(request.headers.get("accept-language", "")[:500]) or "en"
+
+
+def translator(lang: str) -> Callable[[str], str]:
+    """``t(key)`` for one language; an unknown key shows itself (and a test catches it)."""
+    index = 1 if lang == "ja" else 0
+
+    def t(key: str) -> str:
+        entry = _CATALOG.get(key)
+        return entry[index] if entry else key
+
+    return t
+
+
+def value_label(t: Callable[[str], str], dimension: str, key: str) -> str:
+    """How a report key reads: '(none)' for empty, known channels in words, else the key."""
+    if not key:
+        return t("none")
+    if dimension == "channel":
+        label = t("channel." + key)
+        return key if label == "channel." + key else label
+    return key
+
+
+def keys() -> set[str]:
+    """Every key of the catalog."""
+    return set(_CATALOG)

@@ -1,0 +1,87 @@
+"""Reports page and the per-advertiser summary a portal operator bills on."""
+
+from __future__ import annotations
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+
+from attribution import reports
+from backend.dashboard import charts, i18n
+from backend.dashboard.filters import read_filters
+from backend.dashboard.logins import Viewer
+from backend.dashboard.web import db_of, page, render
+
+SORTABLE = (
+    "key",
+    "sessions",
+    "calls",
+    "qualified_calls",
+    "first_time_callers",
+    "conversion_rate",
+)
+
+
+@page()
+async def reports_page(request: Request, viewer: Viewer) -> Response:
+    """Sessions, calls and qualified calls by a dimension, with the two charts."""
+    db = db_of(request)
+    f = await read_filters(request, db, viewer)
+    q = request.query_params
+    dimension = q.get("by", "keyword")
+    if dimension not in reports.DIMENSIONS:
+        raise HTTPException(400, "Unknown report dimension.")
+    sort = q.get("sort", "calls")
+    if sort not in SORTABLE:
+        raise HTTPException(400, "Unknown sort column.")
+    descending = q.get("dir", "desc") != "asc"
+    scope = {
+        "advertiser_id": f.advertiser_id,
+        "site_id": f.site_id,
+        "start_ms": f.start_ms,
+        "end_ms": f.end_ms,
+    }
+    rows = await reports.calls_report(db, dimension=dimension, **scope)
+    rows.sort(key=lambda r: r[sort], reverse=descending)
+    totals = await reports.totals(db, **scope)
+    days = await reports.calls_by_day(db, timezone=f.tz, dimension="channel", **scope)
+    sources = await reports.calls_report(db, dimension="source", **scope)
+    t = i18n.translator(i18n.choose(request, viewer))
+    per_channel: dict[str, int] = {}
+    for counts in days.values():
+        for key, n in counts.items():
+            per_channel[key] = per_channel.get(key, 0) + n
+    order = sorted(per_channel, key=lambda k: -per_channel[k])
+    labels = {k: i18n.value_label(t, "channel", k) for k in order}
+    day_chart = charts.stacked_days(days, order, labels, title=t("reports.chart_days"))
+    source_chart = charts.horizontal_bars(
+        [(r["key"] or t("none"), r["calls"]) for r in sources], title=t("reports.chart_sources")
+    )
+    return render(
+        request,
+        viewer,
+        "reports.html",
+        {
+            "f": f,
+            "tz": f.tz,
+            "rows": rows,
+            "totals": totals,
+            "dimension": dimension,
+            "sort": sort,
+            "descending": descending,
+            "day_chart": day_chart,
+            "source_chart": source_chart,
+            "has_calls": totals.calls > 0,
+        },
+    )
+
+
+@page()
+async def advertisers_page(request: Request, viewer: Viewer) -> Response:
+    """Calls, answered, qualified and first-time callers per advertiser (billing counts)."""
+    db = db_of(request)
+    f = await read_filters(request, db, viewer)
+    rows = await reports.advertiser_summary(
+        db, advertiser_id=f.advertiser_id, start_ms=f.start_ms, end_ms=f.end_ms
+    )
+    return render(request, viewer, "advertisers.html", {"f": f, "tz": f.tz, "rows": rows})

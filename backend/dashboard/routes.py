@@ -1,0 +1,41 @@
+"""Every dashboard URL. Each handler checks login, CSRF and the viewer's advertiser scope."""
+
+from __future__ import annotations
+
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from backend.assets import STATIC_DIR
+from backend.dashboard import admin_view, auth_view, calls_view, reports_view, settings_view
+
+GET, POST, BOTH = ["GET"], ["POST"], ["GET", "POST"]
+
+routes: list[BaseRoute] = [
+    Route("/login", auth_view.login, methods=BOTH, name="login"),
+    Route("/logout", auth_view.logout, methods=BOTH, name="logout"),
+    Route("/dashboard", reports_view.reports_page, methods=GET, name="dashboard"),
+    Route("/dashboard/reports", reports_view.reports_page, methods=GET),
+    Route("/dashboard/advertisers", reports_view.advertisers_page, methods=GET),
+    Route("/dashboard/advertisers", admin_view.create_advertiser, methods=POST),
+    Route("/dashboard/calls", calls_view.calls_page, methods=GET),
+    Route("/dashboard/calls/{id:int}", calls_view.call_page, methods=GET),
+    Route("/dashboard/live", calls_view.live_page, methods=GET),
+    Route("/dashboard/live/stream", calls_view.live_stream, methods=GET),
+    Route("/dashboard/pools", settings_view.pools_page, methods=GET),
+    Route("/dashboard/settings/sites", settings_view.sites_page, methods=BOTH),
+    Route("/dashboard/settings/sites/{id:int}", settings_view.site_page, methods=BOTH),
+    Route("/dashboard/settings/sites/{id:int}/targets", settings_view.add_target, methods=POST),
+    Route("/dashboard/settings/numbers", settings_view.numbers_page, methods=BOTH),
+    Route("/dashboard/settings/numbers/{id:int}/retire", settings_view.retire_number, methods=POST),
+    Route("/dashboard/settings/users", admin_view.users_page, methods=BOTH),
+    Route("/dashboard/settings/users/{id:int}", admin_view.user_update, methods=POST),
+    Route("/dashboard/settings/tokens", admin_view.tokens_page, methods=BOTH),
+    Route("/dashboard/settings/tokens/{id:int}/revoke", admin_view.revoke_token, methods=POST),
+    Route("/dashboard/account", auth_view.account, methods=BOTH),
+    Route("/dashboard/locale", auth_view.switch_language, methods=POST),
+    Mount(
+        "/dashboard/static",
+        StaticFiles(directory=STATIC_DIR / "dashboard", check_dir=False),
+        name="dashboard-static",
+    ),
+]

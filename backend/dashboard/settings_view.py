@@ -1,0 +1,243 @@
+"""Settings: sites (domains, business numbers, snippet tag), tracking numbers, pool health."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+import orjson
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+
+from backend import accounts
+from backend.dashboard.fmt import zone
+from backend.dashboard.logins import Viewer
+from backend.dashboard.pool_health import pool_health
+from backend.dashboard.web import (
+    db_of,
+    int_param,
+    owned,
+    page,
+    path_id,
+    redirect,
+    render,
+    visible_advertisers,
+    visible_sites,
+)
+from pool import numbers
+from pool.store import now_ms
+
+
+def _text(form: dict[str, str], name: str, max_len: int, required: bool = True) -> str:
+    value = form.get(name, "").strip()
+    if required and not value:
+        raise HTTPException(422, f"{name} is required.")
+    if len(value) > max_len:
+        raise HTTPException(422, f"{name} is longer than {max_len} characters.")
+    return value
+
+
+def _domains(raw: str) -> list[str]:
+    hosts = [h.strip().lower() for h in raw.replace("\n", ",").split(",") if h.strip()]
+    for host in hosts:
+        if len(host) > 253 or any(c in host for c in "/ :@?#"):
+            raise HTTPException(422, f"{host[:60]!r} is not a host name.")
+    return hosts[:50]
+
+
+def _timezone(raw: str) -> str:
+    name = raw.strip() or "Asia/Tokyo"
+    if zone(name).key != name:
+        raise HTTPException(422, f"Unknown timezone {name[:60]!r}.")
+    return name
+
+
+async def _advertiser_for_new(request: Request, viewer: Viewer, form: dict[str, str]) -> int:
+    """The advertiser a new record belongs to: the member's own, or the one an admin chose."""
+    if viewer.advertiser_id is not None:
+        return viewer.advertiser_id
+    chosen = int_param(form.get("advertiser"), "advertiser")
+    if chosen is None:
+        raise HTTPException(422, "Choose an advertiser.")
+    await owned(db_of(request), viewer, "advertisers", chosen)
+    return chosen
+
+
+@page()
+async def sites_page(request: Request, viewer: Viewer) -> Response:
+    """Every visible site; POST creates one."""
+    db = db_of(request)
+    if request.method == "POST":
+        form = request.state.form
+        advertiser_id = await _advertiser_for_new(request, viewer, form)
+        async with db.write() as tx:
+            site_id = await accounts.create_site(
+                tx,
+                advertiser_id=advertiser_id,
+                site_key="s_" + secrets.token_hex(6),
+                name=_text(form, "name", 200),
+                domains=_domains(form.get("domains", "")),
+                timezone=_timezone(form.get("timezone", "")),
+                now_ms=now_ms(),
+            )
+        return redirect(f"/dashboard/settings/sites/{site_id}")
+    return render(
+        request,
+        viewer,
+        "sites.html",
+        {
+            "sites": await visible_sites(db, viewer),
+            "advertisers": await visible_advertisers(db, viewer),
+        },
+    )
+
+
+@page()
+async def site_page(request: Request, viewer: Viewer) -> Response:
+    """One site: edit it; its business numbers; the snippet tag to copy."""
+    db = db_of(request)
+    site = await owned(db, viewer, "sites", path_id(request))
+    if request.method == "POST":
+        form = request.state.form
+        await db.execute(
+            "UPDATE sites SET name = :n, domains = :d, timezone = :tz WHERE id = :id",
+            {
+                "n": _text(form, "name", 200),
+                "d": orjson.dumps(_domains(form.get("domains", ""))).decode(),
+                "tz": _timezone(form.get("timezone", "")),
+                "id": site["id"],
+            },
+        )
+        return redirect(f"/dashboard/settings/sites/{site['id']}")
+    targets = await db.fetchall(
+        "SELECT t.*, p.id AS pool_id, p.name AS pool_name FROM targets t"
+        " LEFT JOIN pools p ON p.target_id = t.id WHERE t.site_id = :s ORDER BY t.id",
+        {"s": site["id"]},
+    )
+    settings = request.app.state.settings
+    base = (settings.public_url or f"{request.url.scheme}://{request.url.netloc}").rstrip("/")
+    snippet = f'<script async src="{base}/dni.js" data-site="{site["site_key"]}"></script>'
+    return render(
+        request,
+        viewer,
+        "site.html",
+        {
+            "site": site,
+            "domains": ", ".join(orjson.loads(site["domains"] or "[]")),
+            "targets": targets,
+            "snippet": snippet,
+            "tz": site["timezone"],
+        },
+    )
+
+
+@page()
+async def add_target(request: Request, viewer: Viewer) -> Response:
+    """Add a business number to a site, with a pool of tracking numbers to stand in for it."""
+    db = db_of(request)
+    site = await owned(db, viewer, "sites", path_id(request))
+    form = request.state.form
+    try:
+        number = numbers.to_e164(_text(form, "number", 40), site["country"])
+    except numbers.NumberError as exc:
+        raise HTTPException(422, str(exc)) from exc
+    label = _text(form, "label", 200, required=False) or number
+    settings = request.app.state.settings
+    exists = await db.fetchval(
+        "SELECT 1 FROM targets WHERE site_id = :s AND number = :n", {"s": site["id"], "n": number}
+    )
+    if exists:
+        raise HTTPException(409, "This number is already on the site.")
+    t = now_ms()
+    async with db.write() as tx:
+        target_id = await accounts.add_target(
+            tx, site_id=site["id"], number=number, label=label, now_ms=t
+        )
+        await numbers.create_pool(
+            tx,
+            site_id=site["id"],
+            target_id=target_id,
+            name=label,
+            ttl_ms=settings.lease_ttl_seconds * 1000,
+            grace_ms=settings.lease_grace_seconds * 1000,
+            cooldown_ms=settings.lease_cooldown_seconds * 1000,
+            now_ms=t,
+        )
+    return redirect(f"/dashboard/settings/sites/{site['id']}")
+
+
+@page()
+async def numbers_page(request: Request, viewer: Viewer) -> Response:
+    """Tracking numbers in scope; POST adds one to a pool."""
+    db = db_of(request)
+    if request.method == "POST":
+        form = request.state.form
+        pool_id = int_param(form.get("pool"), "pool")
+        if pool_id is None:
+            raise HTTPException(422, "Choose a pool.")
+        pool = await owned(db, viewer, "pools", pool_id)
+        site = await owned(db, viewer, "sites", pool["site_id"])
+        kind = form.get("kind", "pool")
+        if kind not in {"pool", "source", "overflow"}:
+            raise HTTPException(422, "Unknown kind of number.")
+        target = await db.fetchval(
+            "SELECT number FROM targets WHERE id = :t", {"t": pool["target_id"]}
+        )
+        try:
+            number = numbers.to_e164(_text(form, "number", 40), site["country"])
+        except numbers.NumberError as exc:
+            raise HTTPException(422, str(exc)) from exc
+        if await db.fetchval("SELECT 1 FROM tracking_numbers WHERE number = :n", {"n": number}):
+            raise HTTPException(409, "This tracking number is already in use.")
+        async with db.write() as tx:
+            await numbers.add_number(
+                tx,
+                advertiser_id=site["advertiser_id"],
+                number=number,
+                forward_to=target,
+                kind=kind,
+                site_id=site["id"],
+                pool_id=pool_id,
+                source_label=_text(form, "source_label", 100, required=False),
+                now_ms=now_ms(),
+            )
+        return redirect("/dashboard/settings/numbers")
+    params: dict[str, Any] = {}
+    where = ""
+    if viewer.advertiser_id is not None:
+        where = " WHERE n.advertiser_id = :a"
+        params["a"] = viewer.advertiser_id
+    rows = await db.fetchall(
+        "SELECT n.*, p.name AS pool_name, s.name AS site_name FROM tracking_numbers n"
+        " LEFT JOIN pools p ON p.id = n.pool_id LEFT JOIN sites s ON s.id = n.site_id"
+        + where
+        + " ORDER BY s.name, p.name, n.number LIMIT 2000",
+        params,
+    )
+    pools = await pool_health(db, advertiser_id=viewer.advertiser_id)
+    return render(request, viewer, "numbers.html", {"numbers": rows, "pools": pools})
+
+
+@page()
+async def retire_number(request: Request, viewer: Viewer) -> Response:
+    """Stop leasing a number: 'retiring' while a visitor still holds it, else 'retired'."""
+    db = db_of(request)
+    number = await owned(db, viewer, "tracking_numbers", path_id(request))
+    async with db.write() as tx:
+        held = await tx.fetchval(
+            "SELECT 1 FROM leases WHERE number_id = :n AND ended_ms IS NULL AND overflow = 0",
+            {"n": number["id"]},
+        )
+        await tx.execute(
+            "UPDATE tracking_numbers SET status = :s WHERE id = :n",
+            {"s": "retiring" if held else "retired", "n": number["id"]},
+        )
+    return redirect("/dashboard/settings/numbers")
+
+
+@page()
+async def pools_page(request: Request, viewer: Viewer) -> Response:
+    """Utilization, peak, exhaustion and recommended size of every pool in scope."""
+    pools = await pool_health(db_of(request), advertiser_id=viewer.advertiser_id)
+    return render(request, viewer, "pools.html", {"pools": pools})

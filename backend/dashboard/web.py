@@ -1,0 +1,229 @@
+"""The dashboard's request plumbing: who is asking, CSRF, rendering, security headers.
+
+Every dashboard handler is wrapped by :func:`page`: it resolves the signed-in user (or sends
+the browser to ``/login``), refuses a POST whose CSRF token does not match the login session,
+renders errors as dashboard pages, and stamps the security headers on every response.
+"""
+
+from __future__ import annotations
+
+import functools
+import hmac
+from collections.abc import Awaitable, Callable
+from typing import Any
+from urllib.parse import parse_qsl, quote
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.templating import Jinja2Templates
+
+from backend.assets import TEMPLATES_DIR
+from backend.dashboard import charts, fmt, i18n
+from backend.dashboard.logins import COOKIE, Viewer, viewer_for
+from backend.errors import ApiError
+from backend.http import read_body
+from pool.store import Row, Store
+
+MAX_FORM_BYTES = 65_536
+MAX_FIELD_CHARS = 4_000
+
+SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:;"
+        " connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self';"
+        " frame-ancestors 'none'"
+    ),
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "same-origin",
+    "X-Content-Type-Options": "nosniff",
+    "Cache-Control": "no-store",
+}
+
+templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
+templates.env.globals.update(fmt=fmt, charts=charts, dimensions=i18n.DIMENSION_ORDER)
+templates.env.trim_blocks = True
+templates.env.lstrip_blocks = True
+
+Handler = Callable[[Request, Viewer], Awaitable[Response]]
+
+
+def db_of(request: Request) -> Store:
+    """The app's database handle."""
+    db: Store = request.app.state.db
+    return db
+
+
+def secure(response: Response) -> Response:
+    """Add the dashboard's security headers to a response."""
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
+    return response
+
+
+def render(
+    request: Request,
+    viewer: Viewer | None,
+    template: str,
+    context: dict[str, Any],
+    status: int = 200,
+) -> Response:
+    """Render a dashboard template with the translator, viewer and CSRF token in scope."""
+    lang = i18n.choose(request, viewer)
+    tz = context.get("tz", "Asia/Tokyo")
+    base = {
+        "viewer": viewer,
+        "lang": lang,
+        "t": i18n.translator(lang),
+        "label": lambda dimension, key: i18n.value_label(i18n.translator(lang), dimension, key),
+        "csrf": viewer.csrf if viewer else context.get("csrf", ""),
+        "path": request.url.path,
+        "tz": tz,
+    }
+    return secure(
+        templates.TemplateResponse(request, template, {**base, **context}, status_code=status)
+    )
+
+
+def error_page(request: Request, viewer: Viewer | None, status: int, message: str) -> Response:
+    """An error as a dashboard page (same headers, same language)."""
+    return render(
+        request,
+        viewer,
+        "error.html",
+        {"status": status, "code": str(status), "message": message},
+        status=status,
+    )
+
+
+async def read_form(request: Request) -> dict[str, str]:
+    """An urlencoded form body, bounded in size; repeated names keep the last value."""
+    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    body = await read_body(request, MAX_FORM_BYTES)
+    if ctype != "application/x-www-form-urlencoded" and (ctype or body):
+        raise HTTPException(415, "Forms are sent as application/x-www-form-urlencoded.")
+    try:
+        pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True, max_num_fields=200)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise HTTPException(400, "The form could not be read.") from exc
+    form: dict[str, str] = {}
+    for key, value in pairs:
+        if len(value) > MAX_FIELD_CHARS:
+            raise HTTPException(422, f"Field {key[:40]!r} is too long.")
+        form[key] = value
+    return form
+
+
+def check_csrf(expected: str, given: str) -> None:
+    """Refuse a form whose CSRF token is missing or wrong (403)."""
+    if not expected or not given or not hmac.compare_digest(expected, given):
+        raise HTTPException(403, "The form's security token is missing or out of date.")
+
+
+def page(*, admin: bool = False) -> Callable[[Handler], Callable[[Request], Awaitable[Response]]]:
+    """Wrap a handler ``(request, viewer)``: login, CSRF on POST, errors, headers.
+
+    A POST handler finds its checked form in ``request.state.form``.
+    """
+
+    def wrap(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+        @functools.wraps(handler)
+        async def endpoint(request: Request) -> Response:
+            settings = request.app.state.settings
+            viewer = await viewer_for(
+                db_of(request), settings.secret_key, request.cookies.get(COOKIE, "")
+            )
+            if viewer is None:
+                if request.method != "GET":
+                    return error_page(request, None, 401, "Please sign in again.")
+                target = request.url.path
+                if request.url.query:
+                    target += "?" + request.url.query
+                return secure(RedirectResponse("/login?next=" + quote(target), status_code=303))
+            try:
+                if admin and not viewer.is_admin:
+                    raise HTTPException(403, "Only administrators may open this page.")
+                if request.method == "POST":
+                    form = await read_form(request)
+                    check_csrf(viewer.csrf, form.get("csrf", ""))
+                    request.state.form = form
+                response = await handler(request, viewer)
+            except HTTPException as exc:
+                return error_page(request, viewer, exc.status_code, str(exc.detail))
+            except ApiError as exc:
+                return error_page(request, viewer, exc.status, exc.message)
+            return secure(response)
+
+        return endpoint
+
+    return wrap
+
+
+def redirect(url: str) -> Response:
+    """A See Other redirect (after a POST)."""
+    return secure(RedirectResponse(url, status_code=303))
+
+
+def int_param(value: str | None, name: str) -> int | None:
+    """An optional positive integer query/form parameter (400 when malformed)."""
+    if value is None or value == "":
+        return None
+    if not value.isdigit() or len(value) > 18:
+        raise HTTPException(400, f"{name} must be a positive whole number.")
+    return int(value)
+
+
+def path_id(request: Request, name: str = "id") -> int:
+    """An integer path parameter."""
+    value = request.path_params.get(name)
+    if not isinstance(value, int):
+        raise HTTPException(404, "Not found.")
+    return value
+
+
+# Tables a dashboard URL may name by id, and how to find the advertiser each row belongs to.
+_OWNER_SQL = {
+    "sites": "SELECT advertiser_id AS adv, * FROM sites WHERE id = :id",
+    "tracking_numbers": "SELECT advertiser_id AS adv, * FROM tracking_numbers WHERE id = :id",
+    "calls": "SELECT advertiser_id AS adv, * FROM calls WHERE id = :id",
+    "pools": "SELECT s.advertiser_id AS adv, p.* FROM pools p JOIN sites s ON s.id = p.site_id"
+    " WHERE p.id = :id",
+    "targets": "SELECT s.advertiser_id AS adv, t.* FROM targets t"
+    " JOIN sites s ON s.id = t.site_id WHERE t.id = :id",
+    "api_tokens": "SELECT advertiser_id AS adv, * FROM api_tokens WHERE id = :id",
+    "advertisers": "SELECT id AS adv, * FROM advertisers WHERE id = :id",
+}
+
+
+async def owned(db: Store, viewer: Viewer, table: str, row_id: int) -> Row:
+    """The row ``row_id`` of ``table`` if the viewer may see it, else 404.
+
+    404 rather than 403: a member must not learn which ids exist at other advertisers.
+    """
+    row = await db.fetchone(_OWNER_SQL[table], {"id": row_id})
+    if row is None:
+        raise HTTPException(404, "Not found.")
+    if viewer.advertiser_id is not None and row["adv"] != viewer.advertiser_id:
+        raise HTTPException(404, "Not found.")
+    return row
+
+
+async def visible_sites(db: Store, viewer: Viewer) -> list[Row]:
+    """The sites the viewer may see, by name."""
+    if viewer.advertiser_id is None:
+        return await db.fetchall(
+            "SELECT s.*, a.name AS advertiser FROM sites s"
+            " JOIN advertisers a ON a.id = s.advertiser_id ORDER BY a.name, s.name, s.id"
+        )
+    return await db.fetchall(
+        "SELECT s.*, a.name AS advertiser FROM sites s JOIN advertisers a"
+        " ON a.id = s.advertiser_id WHERE s.advertiser_id = :a ORDER BY s.name, s.id",
+        {"a": viewer.advertiser_id},
+    )
+
+
+async def visible_advertisers(db: Store, viewer: Viewer) -> list[Row]:
+    """The advertisers the viewer may see, by name."""
+    if viewer.advertiser_id is None:
+        return await db.fetchall("SELECT * FROM advertisers ORDER BY name, id")
+    return await db.fetchall("SELECT * FROM advertisers WHERE id = :a", {"a": viewer.advertiser_id})

@@ -1,0 +1,66 @@
+"""Twilio webhooks: ``/twilio/voice``, ``/twilio/status``, ``/twilio/dial``,
+``/twilio/recording`` and ``/twilio/whisper``. Logic lives in ``backend.telephony.twilio``."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from backend.errors import ApiError
+from backend.telephony import twilio as tw
+from backend.telephony import twiml
+from backend.telephony.service import telephony_of
+
+
+def _twiml(body: bytes) -> Response:
+    return Response(body, media_type=twiml.CONTENT_TYPE, headers={"cache-control": "no-store"})
+
+
+async def voice(request: Request) -> Response:
+    """A call to a tracking number: answer ``<Dial>`` at once, record the call afterwards."""
+    tel = telephony_of(request)
+    params = await tw.signed_params(request, tel.settings)
+    base = tw.base_url(request, tel.settings)
+    return _twiml(await tw.find_route_then_answer(tel, params, base))
+
+
+async def status(request: Request) -> Response:
+    """The call's status callback (configured on the number in Twilio)."""
+    tel = telephony_of(request)
+    tel.recorder.submit(tw.status_event(await tw.signed_params(request, tel.settings)))
+    return _twiml(twiml.empty())
+
+
+async def dial(request: Request) -> Response:
+    """``<Dial action>``: the business answered, was busy, did not answer, or failed."""
+    tel = telephony_of(request)
+    tel.recorder.submit(tw.dial_event(await tw.signed_params(request, tel.settings)))
+    return _twiml(twiml.hangup())
+
+
+async def recording(request: Request) -> Response:
+    """The recording of a call is ready."""
+    tel = telephony_of(request)
+    tel.recorder.submit(tw.recording_event(await tw.signed_params(request, tel.settings)))
+    return _twiml(twiml.empty())
+
+
+async def whisper(request: Request) -> Response:
+    """What the person answering hears before the caller is connected."""
+    tel = telephony_of(request)
+    await tw.signed_params(request, tel.settings)
+    call_sid = request.query_params.get("call", "")
+    number = request.query_params.get("number", "")
+    if not call_sid or len(call_sid) > 64 or len(number) > 40:
+        raise ApiError(400, "bad_request", "call and number are required query parameters.")
+    return _twiml(await tw.whisper(tel, call_sid, number))
+
+
+routes = [
+    Route("/twilio/voice", voice, methods=["POST"]),
+    Route("/twilio/status", status, methods=["POST"]),
+    Route("/twilio/dial", dial, methods=["POST"]),
+    Route("/twilio/recording", recording, methods=["POST"]),
+    Route("/twilio/whisper", whisper, methods=["POST"]),
+]

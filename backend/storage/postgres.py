@@ -1,0 +1,247 @@
+"""PostgreSQL store on asyncpg: a connection pool shared by reads and units of work.
+
+The SQL the domain writes for SQLite runs here unchanged: named ``:name`` parameters are
+translated once per statement text to PostgreSQL's ``$n`` (string literals, quoted names,
+comments and ``::`` casts are left alone), rows come back as dicts, and ``NUMERIC`` results
+(``SUM`` of a ``BIGINT``, ``AVG``) come back as ``int`` or ``float`` like SQLite's.
+
+Reads run outside any explicit transaction on connections whose default is read only, so a
+stray write in a read fails here as it does on SQLite's ``query_only`` readers. A unit of work
+is ``BEGIN ISOLATION LEVEL READ COMMITTED READ WRITE`` on one pooled connection; lease claims
+rely on row locks (``FOR UPDATE SKIP LOCKED``) and on the partial unique indexes, not on
+serializable snapshots. Several app instances may share one database.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import asyncpg
+
+from pool.store import Params, Row
+
+dialect = "postgresql"
+
+# Options of ours in the URL's query string; every other one goes to asyncpg (and from
+# there to the server as a setting), so ours must be taken out first.
+_OWN_OPTIONS = {"pool_min": 1, "pool_max": 10}
+
+_NAME_START = re.compile(r"[A-Za-z_]")
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_DOLLAR_TAG = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)?\$")
+
+
+class ParamError(KeyError):
+    """A statement names a parameter the mapping does not hold."""
+
+
+@functools.lru_cache(maxsize=2048)
+def translate(sql: str) -> tuple[str, tuple[str, ...]]:
+    """``:name`` placeholders to ``$1``… and the names in ``$n`` order.
+
+    A name used twice gets one number. Text inside '…' literals, "…" identifiers,
+    $tag$…$tag$ strings and comments is copied untouched, and so is a ``::`` cast.
+    """
+    out: list[str] = []
+    names: list[str] = []
+    index: dict[str, int] = {}
+    i, n = 0, len(sql)
+    while i < n:
+        c = sql[i]
+        if c in "'\"":
+            end = i + 1
+            while end < n:
+                if sql[end] == c:
+                    if end + 1 < n and sql[end + 1] == c:  # doubled quote inside the literal
+                        end += 2
+                        continue
+                    break
+                end += 1
+            out.append(sql[i : end + 1])
+            i = end + 1
+        elif c == "-" and sql.startswith("--", i):
+            end = sql.find("\n", i)
+            end = n if end < 0 else end
+            out.append(sql[i:end])
+            i = end
+        elif c == "/" and sql.startswith("/*", i):
+            end = sql.find("*/", i + 2)
+            end = n if end < 0 else end + 2
+            out.append(sql[i:end])
+            i = end
+        elif c == "$" and (tag := _DOLLAR_TAG.match(sql, i)):
+            end = sql.find(tag.group(0), tag.end())
+            end = n if end < 0 else end + len(tag.group(0))
+            out.append(sql[i:end])
+            i = end
+        elif c == ":" and sql.startswith("::", i):
+            out.append("::")
+            i += 2
+        elif c == ":" and i + 1 < n and _NAME_START.match(sql, i + 1):
+            match = _NAME.match(sql, i + 1)
+            assert match is not None
+            name = match.group(0)
+            if name not in index:
+                names.append(name)
+                index[name] = len(names)
+            out.append(f"${index[name]}")
+            i = match.end()
+        else:
+            out.append(c)
+            i += 1
+    return "".join(out), tuple(names)
+
+
+def _args(sql: str, params: Params) -> tuple[str, list[Any]]:
+    query, names = translate(sql)
+    values = params or {}
+    try:
+        return query, [values[name] for name in names]
+    except KeyError as exc:
+        raise ParamError(f"no value for parameter :{exc.args[0]} in {sql[:200]!r}") from None
+
+
+def _row(record: asyncpg.Record | None) -> Row | None:
+    return None if record is None else dict(record.items())
+
+
+def _count(status: str) -> int:
+    """Rows changed, from a command tag such as ``UPDATE 3`` or ``INSERT 0 1``."""
+    last = status.rsplit(" ", 1)[-1]
+    return int(last) if last.isdigit() else 0
+
+
+def _decode_numeric(text: str) -> int | float:
+    # SQLite answers SUM over integers with an integer and AVG with a float; so do we.
+    if text.lstrip("-").isdigit():
+        return int(text)
+    return float(text)
+
+
+async def _init_connection(conn: asyncpg.Connection) -> None:
+    await conn.set_type_codec(
+        "numeric", schema="pg_catalog", encoder=str, decoder=_decode_numeric, format="text"
+    )
+
+
+class PostgresTx:
+    """A unit of work on one pooled connection."""
+
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self._conn = conn
+
+    async def execute(self, sql: str, params: Params = None) -> int:
+        query, args = _args(sql, params)
+        return _count(await self._conn.execute(query, *args))
+
+    async def executemany(self, sql: str, rows: Sequence[Mapping[str, Any]]) -> None:
+        query, names = translate(sql)
+        await self._conn.executemany(query, [[row[name] for name in names] for row in rows])
+
+    async def fetchone(self, sql: str, params: Params = None) -> Row | None:
+        query, args = _args(sql, params)
+        return _row(await self._conn.fetchrow(query, *args))
+
+    async def fetchall(self, sql: str, params: Params = None) -> list[Row]:
+        query, args = _args(sql, params)
+        return [dict(r.items()) for r in await self._conn.fetch(query, *args)]
+
+    async def fetchval(self, sql: str, params: Params = None) -> Any:
+        query, args = _args(sql, params)
+        return await self._conn.fetchval(query, *args)
+
+
+def pool_options(url: str) -> tuple[str, dict[str, int]]:
+    """The URL without our own query options, and those options (pool sizes)."""
+    parts = urlsplit(url)
+    options = dict(_OWN_OPTIONS)
+    rest = []
+    for key, value in parse_qsl(parts.query, keep_blank_values=True):
+        if key in _OWN_OPTIONS:
+            options[key] = int(value)
+        else:
+            rest.append((key, value))
+    scheme = "postgresql" if parts.scheme == "postgres" else parts.scheme
+    return urlunsplit((scheme, parts.netloc, parts.path, urlencode(rest), "")), options
+
+
+class PostgresDatabase:
+    """The scale-out store: every app instance opens its own pool on one database."""
+
+    dialect = "postgresql"
+
+    def __init__(self, url: str, *, min_size: int | None = None, max_size: int | None = None):
+        self.dsn, options = pool_options(url)
+        self.min_size = options["pool_min"] if min_size is None else min_size
+        self.max_size = max(self.min_size, options["pool_max"] if max_size is None else max_size)
+        self._pool: asyncpg.Pool | None = None
+
+    async def open(self) -> None:
+        """Connect the pool (raises when the server cannot be reached)."""
+        self._pool = await asyncpg.create_pool(
+            self.dsn,
+            min_size=self.min_size,
+            max_size=self.max_size,
+            init=_init_connection,
+            # Reads are read only unless a unit of work says otherwise (see write()).
+            server_settings={
+                "default_transaction_read_only": "on",
+                "application_name": "callpath",
+            },
+        )
+
+    async def close(self) -> None:
+        """Close every pooled connection."""
+        if self._pool is not None:
+            pool, self._pool = self._pool, None
+            await pool.close()
+
+    @property
+    def pool(self) -> asyncpg.Pool:
+        """The asyncpg pool (for tools that need a raw connection)."""
+        if self._pool is None:
+            raise RuntimeError("database is not open")
+        return self._pool
+
+    async def fetchone(self, sql: str, params: Params = None) -> Row | None:
+        query, args = _args(sql, params)
+        return _row(await self.pool.fetchrow(query, *args))
+
+    async def fetchall(self, sql: str, params: Params = None) -> list[Row]:
+        query, args = _args(sql, params)
+        return [dict(r.items()) for r in await self.pool.fetch(query, *args)]
+
+    async def fetchval(self, sql: str, params: Params = None) -> Any:
+        query, args = _args(sql, params)
+        return await self.pool.fetchval(query, *args)
+
+    async def iterate(
+        self, sql: str, params: Params = None, batch: int = 500
+    ) -> AsyncIterator[Row]:
+        # A server-side cursor fetches `batch` rows at a time; it lives in a transaction.
+        query, args = _args(sql, params)
+        async with self.pool.acquire() as conn, conn.transaction(readonly=True):
+            async for record in conn.cursor(query, *args, prefetch=max(1, batch)):
+                yield dict(record.items())
+
+    @asynccontextmanager
+    async def write(self) -> AsyncIterator[PostgresTx]:
+        async with self.pool.acquire() as conn:
+            await conn.execute("BEGIN ISOLATION LEVEL READ COMMITTED READ WRITE")
+            try:
+                yield PostgresTx(conn)
+            except BaseException:
+                if not conn.is_closed():
+                    await conn.execute("ROLLBACK")
+                raise
+            else:
+                await conn.execute("COMMIT")
+
+    async def execute(self, sql: str, params: Params = None) -> int:
+        async with self.write() as tx:
+            return await tx.execute(sql, params)

@@ -1,0 +1,10 @@
+"""Telephony: answering calls at once, recording them afterwards, never losing one.
+
+- :mod:`~backend.telephony.signature` checks who sent a webhook (Twilio, a PBX).
+- :mod:`~backend.telephony.twiml` writes the answers Twilio plays.
+- :mod:`~backend.telephony.routing` keeps number -> forwarding target in memory.
+- :mod:`~backend.telephony.calls` stores calls and their callbacks (idempotent, ordered).
+- :mod:`~backend.telephony.recorder` does the storing after the answer, retrying while
+  storage is down.
+- :mod:`~backend.telephony.cdr` imports call detail records.
+"""

@@ -1,0 +1,282 @@
+"""Storing calls and their callbacks: idempotent by provider call id, never backwards.
+
+Every provider (Twilio, a PBX, an imported call detail record) is turned into
+:class:`CallEvent` values. :func:`record` applies one event in one unit of work:
+
+- the call row is created on the first event that names it, whichever arrives first
+  (``INSERT ... ON CONFLICT (provider, provider_call_id) DO NOTHING``), so the same webhook
+  twice records one call;
+- the status only moves forward (``status_rank``): a late 'ringing' after 'completed'
+  changes nothing; the dial's outcome (answered / busy / no-answer / failed / canceled)
+  is the last word;
+- every event is kept in ``call_events``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import orjson
+
+from pool.store import Store, Tx
+
+# Twilio's CallStatus of the caller's leg -> (our status, rank).
+PARENT_STATUS = {
+    "queued": ("ringing", 0),
+    "initiated": ("ringing", 0),
+    "ringing": ("ringing", 0),
+    "in-progress": ("in-progress", 1),
+    "completed": ("completed", 2),
+    "busy": ("busy", 3),
+    "no-answer": ("no-answer", 3),
+    "failed": ("failed", 3),
+    "canceled": ("canceled", 3),
+    # Refused by the advertiser's block list (着信拒否); nothing later changes that.
+    "blocked": ("blocked", 4),
+}
+# The outcome of forwarding to the business (Twilio's DialCallStatus, a PBX's call end).
+OUTCOMES = {
+    "answered": "answered",
+    "completed": "answered",
+    "busy": "busy",
+    "no-answer": "no-answer",
+    "failed": "failed",
+    "canceled": "canceled",
+}
+OUTCOME_RANK = 4
+START_KINDS = ("voice", "start", "import")
+
+
+@dataclass(frozen=True)
+class CallEvent:
+    """One thing that happened to a call, as any provider reports it.
+
+    ``kind``: 'voice' (Twilio's first webhook), 'status', 'dial', 'recording', 'start' and
+    'end' (a PBX), 'import' (a call detail record). Empty / zero fields mean "not said".
+    """
+
+    provider: str
+    call_id: str
+    kind: str
+    ts_ms: int
+    tracking_number: str = ""
+    caller: str = ""
+    forwarded_to: str = ""
+    started_ms: int = 0
+    status: str = ""  # a PARENT_STATUS key or an OUTCOMES key, per kind
+    duration_s: int = -1
+    talk_s: int = -1
+    recording_url: str = ""
+    recording_sid: str = ""
+    payload: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> bytes:
+        """One line of the spool file."""
+        return orjson.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, line: bytes) -> CallEvent:
+        """Read back a line of the spool file."""
+        return cls(**orjson.loads(line))
+
+    def status_and_rank(self) -> tuple[str, int] | None:
+        """The status this event sets and its rank, or None when it sets none."""
+        if self.kind in ("dial", "end", "import"):
+            outcome = OUTCOMES.get(self.status)
+            if outcome is None and self.kind == "end":
+                return ("completed", 2)
+            return None if outcome is None else (outcome, OUTCOME_RANK)
+        if self.kind in ("status", "voice", "start"):
+            return PARENT_STATUS.get(self.status)
+        return None
+
+
+@dataclass(frozen=True)
+class Match:
+    """What the call is attributed to (see ``attribution.matching.CallMatch``)."""
+
+    method: str = "none"
+    number_id: int | None = None
+    site_id: int | None = None
+    advertiser_id: int | None = None
+    session_id: int | None = None
+    lease_id: int | None = None
+    candidates: int = 0
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """What :func:`record` did."""
+
+    call_id: int
+    advertiser_id: int | None
+    created: bool  # this event created the call row
+    ended: bool  # this event moved the call to an ended status (rank 2 or more)
+    rank: int
+    match: Match | None
+
+
+Matcher = Callable[[Store, str, str, int], Awaitable[Match]]
+
+
+def _start_of(event: CallEvent) -> int:
+    if event.started_ms:
+        return event.started_ms
+    if event.duration_s > 0:
+        return event.ts_ms - event.duration_s * 1000
+    return event.ts_ms
+
+
+async def record(db: Store, event: CallEvent, matcher: Matcher) -> Recorded:
+    """Apply one event to its call, creating and matching the call when needed."""
+    existing = await db.fetchone(
+        "SELECT id, match_method FROM calls WHERE provider = :p AND provider_call_id = :c",
+        {"p": event.provider, "c": event.call_id},
+    )
+    match = None
+    wants_match = existing is None or (
+        event.kind in START_KINDS and existing["match_method"] == "none"
+    )
+    if wants_match and event.tracking_number:
+        match = await matcher(db, event.tracking_number, event.caller, _start_of(event))
+    async with db.write() as tx:
+        call_id, created = await _ensure_call(tx, event, match)
+        if match is not None and not created:
+            await _store_match(tx, call_id, match, event.ts_ms)
+        ended = await _apply(tx, call_id, event)
+        await tx.execute(
+            "INSERT INTO call_events (call_id, ts_ms, kind, payload) VALUES (:c, :t, :k, :p)",
+            {
+                "c": call_id,
+                "t": event.ts_ms,
+                "k": event.kind,
+                "p": orjson.dumps(event.payload).decode(),
+            },
+        )
+        row = await tx.fetchone(
+            "SELECT advertiser_id, status_rank FROM calls WHERE id = :id", {"id": call_id}
+        )
+    assert row is not None
+    return Recorded(call_id, row["advertiser_id"], created, ended, row["status_rank"], match)
+
+
+async def _ensure_call(tx: Tx, event: CallEvent, match: Match | None) -> tuple[int, bool]:
+    m = match or Match()
+    call_id = await tx.fetchval(
+        "INSERT INTO calls (provider, provider_call_id, advertiser_id, site_id, number_id,"
+        " tracking_number, caller, forwarded_to, started_ms, status, status_rank, session_id,"
+        " lease_id, match_method, match_candidates, created_ms, updated_ms)"
+        " VALUES (:p, :c, :adv, :site, :num, :tn, :caller, :fwd, :start, 'ringing', 0, :sess,"
+        " :lease, :method, :cand, :t, :t)"
+        " ON CONFLICT (provider, provider_call_id) DO NOTHING RETURNING id",
+        {
+            "p": event.provider,
+            "c": event.call_id,
+            "adv": m.advertiser_id,
+            "site": m.site_id,
+            "num": m.number_id,
+            "tn": event.tracking_number,
+            "caller": event.caller,
+            "fwd": event.forwarded_to,
+            "start": _start_of(event),
+            "sess": m.session_id,
+            "lease": m.lease_id,
+            "method": m.method,
+            "cand": m.candidates,
+            "t": event.ts_ms,
+        },
+    )
+    if call_id is not None:
+        return int(call_id), True
+    found = await tx.fetchval(
+        "SELECT id FROM calls WHERE provider = :p AND provider_call_id = :c",
+        {"p": event.provider, "c": event.call_id},
+    )
+    # A start event knows the call began earlier than a callback that created the row.
+    await tx.execute(
+        "UPDATE calls SET"
+        " started_ms = CASE WHEN :start < started_ms THEN :start ELSE started_ms END,"
+        " tracking_number = CASE WHEN tracking_number = '' THEN :tn ELSE tracking_number END,"
+        " caller = CASE WHEN caller = '' THEN :caller ELSE caller END,"
+        " forwarded_to = CASE WHEN forwarded_to = '' THEN :fwd ELSE forwarded_to END"
+        " WHERE id = :id",
+        {
+            "start": _start_of(event) if event.kind in START_KINDS else 1 << 62,
+            "tn": event.tracking_number,
+            "caller": event.caller,
+            "fwd": event.forwarded_to,
+            "id": found,
+        },
+    )
+    return int(found), False
+
+
+async def _store_match(tx: Tx, call_id: int, m: Match, now: int) -> None:
+    """Fill the match of a call created before it could be matched; never overwrite one."""
+    await tx.execute(
+        "UPDATE calls SET advertiser_id = COALESCE(advertiser_id, :adv),"
+        " site_id = COALESCE(site_id, :site), number_id = COALESCE(number_id, :num),"
+        " session_id = :sess, lease_id = :lease, match_method = :method,"
+        " match_candidates = :cand, updated_ms = :t"
+        " WHERE id = :id AND match_method = 'none'",
+        {
+            "adv": m.advertiser_id,
+            "site": m.site_id,
+            "num": m.number_id,
+            "sess": m.session_id,
+            "lease": m.lease_id,
+            "method": m.method,
+            "cand": m.candidates,
+            "t": now,
+            "id": call_id,
+        },
+    )
+
+
+async def _apply(tx: Tx, call_id: int, event: CallEvent) -> bool:
+    """Apply the event's status and numbers; return whether it ended the call just now."""
+    ended = False
+    status = event.status_and_rank()
+    if status is not None:
+        name, rank = status
+        before = await tx.fetchval("SELECT status_rank FROM calls WHERE id = :id", {"id": call_id})
+        changed = await tx.execute(
+            "UPDATE calls SET status = :s, status_rank = :r, updated_ms = :t"
+            " WHERE id = :id AND status_rank < :r",
+            {"s": name, "r": rank, "t": event.ts_ms, "id": call_id},
+        )
+        ended = bool(changed) and rank >= 2 and int(before) < 2
+        if rank >= 2:
+            await tx.execute(
+                "UPDATE calls SET ended_ms = CASE WHEN ended_ms IS NULL OR ended_ms < :t"
+                " THEN :t ELSE ended_ms END WHERE id = :id",
+                {"t": event.ts_ms, "id": call_id},
+            )
+    if event.duration_s >= 0:
+        await tx.execute(
+            "UPDATE calls SET duration_s = CASE WHEN :d > duration_s THEN :d ELSE duration_s END"
+            " WHERE id = :id",
+            {"d": event.duration_s, "id": call_id},
+        )
+    if event.talk_s >= 0:
+        answered = status is not None and status[0] == "answered"
+        await tx.execute(
+            "UPDATE calls SET talk_s = CASE WHEN :d > talk_s THEN :d ELSE talk_s END,"
+            " answered_ms = CASE WHEN :a = 1 AND answered_ms IS NULL THEN :at"
+            " ELSE answered_ms END WHERE id = :id",
+            {
+                "d": event.talk_s,
+                "a": int(answered),
+                "at": event.ts_ms - event.talk_s * 1000,
+                "id": call_id,
+            },
+        )
+    if event.recording_url:
+        await tx.execute(
+            "UPDATE calls SET recording_url = :u, recording_sid = :s, updated_ms = :t"
+            " WHERE id = :id",
+            {"u": event.recording_url, "s": event.recording_sid, "t": event.ts_ms, "id": call_id},
+        )
+    return ended

@@ -1,0 +1,169 @@
+"""The routing table: where each tracking number forwards, kept in memory.
+
+The voice webhook must answer even when storage is slow or down, so it never asks the
+database on the way: the table is loaded at start-up and refreshed in the background.
+A number missing from the table (added since the last refresh) is looked up once under a
+short budget. Blocked callers (着信拒否) and per-advertiser call options live here too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from pool.store import Row, Store
+
+log = logging.getLogger("callpath.telephony")
+
+CALLER_ID_POLICIES = ("caller", "tracking")
+
+
+@dataclass(frozen=True)
+class CallOptions:
+    """How calls of one advertiser are put through."""
+
+    record: bool = False
+    whisper: bool = False
+    caller_id: str = "caller"
+    timeout_s: int = 30
+    language: str = "ja-JP"
+    voice: str = "Polly.Mizuki"
+
+
+@dataclass(frozen=True)
+class Route:
+    """One tracking number and where its calls go."""
+
+    number: str
+    number_id: int
+    advertiser_id: int
+    site_id: int | None
+    forward_to: str
+    kind: str
+    source_label: str = ""
+
+
+@dataclass
+class Snapshot:
+    """Everything the table knows at one moment; replaced whole on each refresh."""
+
+    routes: dict[str, Route] = field(default_factory=dict)
+    options: dict[int, CallOptions] = field(default_factory=dict)
+    blocked_exact: dict[int, set[str]] = field(default_factory=dict)
+    blocked_prefix: dict[int, tuple[str, ...]] = field(default_factory=dict)
+
+
+_NUMBERS_SQL = (
+    "SELECT n.id, n.number, n.advertiser_id, COALESCE(n.site_id, p.site_id) AS site_id,"
+    " n.forward_to, n.kind, n.source_label FROM tracking_numbers n"
+    " LEFT JOIN pools p ON p.id = n.pool_id"
+)
+
+
+def _route(row: Row) -> Route:
+    return Route(
+        row["number"],
+        int(row["id"]),
+        int(row["advertiser_id"]),
+        row["site_id"],
+        row["forward_to"],
+        row["kind"],
+        row["source_label"] or "",
+    )
+
+
+def _options(defaults: CallOptions, row: Row) -> CallOptions:
+    changes: dict[str, Any] = {}
+    if row["record"] is not None:
+        changes["record"] = bool(row["record"])
+    if row["whisper"] is not None:
+        changes["whisper"] = bool(row["whisper"])
+    if row["caller_id"] in CALLER_ID_POLICIES:
+        changes["caller_id"] = row["caller_id"]
+    if row["dial_timeout_s"] is not None:
+        changes["timeout_s"] = max(5, min(600, int(row["dial_timeout_s"])))
+    if row["language"]:
+        changes["language"] = row["language"]
+    if row["voice"] is not None:
+        changes["voice"] = row["voice"]
+    return replace(defaults, **changes)
+
+
+class RoutingTable:
+    """Number -> route, options and block lists, read without touching storage."""
+
+    def __init__(self, db: Callable[[], Store], defaults: CallOptions) -> None:
+        self._db = db
+        self.defaults = defaults
+        self._snap = Snapshot()
+        self.loaded = False
+
+    async def load(self) -> None:
+        """Read everything from storage and swap it in at once."""
+        db = self._db()
+        snap = Snapshot()
+        for row in await db.fetchall(_NUMBERS_SQL):
+            snap.routes[row["number"]] = _route(row)
+        for row in await db.fetchall("SELECT * FROM call_options"):
+            snap.options[int(row["advertiser_id"])] = _options(self.defaults, row)
+        prefixes: dict[int, list[str]] = {}
+        for row in await db.fetchall("SELECT advertiser_id, pattern, kind FROM blocked_callers"):
+            adv = int(row["advertiser_id"])
+            if row["kind"] == "prefix":
+                prefixes.setdefault(adv, []).append(row["pattern"])
+            else:
+                snap.blocked_exact.setdefault(adv, set()).add(row["pattern"])
+        snap.blocked_prefix = {adv: tuple(p) for adv, p in prefixes.items()}
+        self._snap = snap
+        self.loaded = True
+
+    async def refresh_forever(self, every_s: float) -> None:
+        """Reload periodically; on failure keep serving the last good table."""
+        while True:
+            await asyncio.sleep(every_s)
+            try:
+                await asyncio.wait_for(self.load(), timeout=max(1.0, every_s))
+            except Exception as exc:  # storage down: the old table keeps calls flowing
+                log.warning("routing table refresh failed, keeping the last one: %s", exc)
+
+    def get(self, number: str) -> Route | None:
+        """The route of a tracking number, from memory only."""
+        return self._snap.routes.get(number.strip())
+
+    async def find(self, number: str, *, budget_s: float = 0.5) -> Route | None:
+        """The route from memory, else one storage look-up within ``budget_s``."""
+        route = self.get(number)
+        if route is not None:
+            return route
+        try:
+            row = await asyncio.wait_for(
+                self._db().fetchone(_NUMBERS_SQL + " WHERE n.number = :num", {"num": number}),
+                timeout=budget_s,
+            )
+        except Exception as exc:  # includes the timeout: unknown is the honest answer
+            log.warning("routing look-up of %s failed: %s", number, exc)
+            return None
+        if row is None:
+            return None
+        route = _route(row)
+        self._snap.routes[route.number] = route
+        return route
+
+    def options(self, advertiser_id: int) -> CallOptions:
+        """The advertiser's call options (settings where it has none of its own)."""
+        return self._snap.options.get(advertiser_id, self.defaults)
+
+    def blocked(self, advertiser_id: int, caller: str) -> bool:
+        """Whether the advertiser refuses calls from ``caller`` (exact number or prefix)."""
+        caller = caller.strip()
+        if not caller:
+            return False
+        if caller in self._snap.blocked_exact.get(advertiser_id, ()):
+            return True
+        return caller.startswith(self._snap.blocked_prefix.get(advertiser_id, ()))
+
+    def __len__(self) -> int:
+        return len(self._snap.routes)

@@ -1,0 +1,119 @@
+"""The telephony service of one process: routing table, recorder and notifier together."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.requests import Request
+
+from backend.notify import Notifier
+from backend.notify.mail import SmtpConfig
+from backend.settings import Settings
+from backend.telephony import matching
+from backend.telephony.calls import CallEvent, Recorded
+from backend.telephony.recorder import AfterHook, Recorder
+from backend.telephony.routing import CallOptions, RoutingTable
+from pool.store import Store
+
+log = logging.getLogger("callpath.telephony")
+
+
+@dataclass
+class Telephony:
+    """What the webhooks need, held on ``app.state.telephony``."""
+
+    settings: Settings
+    table: RoutingTable
+    recorder: Recorder
+    notifier: Notifier
+
+
+def _after_write(notifier: Notifier) -> AfterHook:
+    async def after_write(db: Store, event: CallEvent, recorded: Recorded) -> None:
+        """Qualify a call once it has ended and announce it to the advertiser's targets."""
+        if recorded.created:
+            notifier.notify(recorded.call_id, recorded.advertiser_id, "started")
+        if recorded.rank >= 2:
+            await matching.qualify(db, recorded.call_id)
+        if recorded.ended:
+            notifier.notify(recorded.call_id, recorded.advertiser_id, "completed")
+
+    return after_write
+
+
+def default_options(settings: Settings) -> CallOptions:
+    """Call options from the settings (an advertiser's own ones override them)."""
+    return CallOptions(
+        record=settings.record_calls,
+        whisper=settings.whisper,
+        caller_id=settings.caller_id_policy,
+        timeout_s=settings.dial_timeout_seconds,
+        language=settings.voice_language,
+        voice=settings.voice_name,
+    )
+
+
+def build(app: Any) -> Telephony:
+    """The service for an app whose storage is ``app.state.db`` (read at each use, so a
+    replaced or reopened store is picked up)."""
+    settings: Settings = app.state.settings
+
+    def db() -> Store:
+        store: Store = app.state.db
+        return store
+
+    smtp = None
+    if settings.smtp_host:
+        smtp = SmtpConfig(
+            host=settings.smtp_host,
+            port=settings.smtp_port,
+            username=settings.smtp_username,
+            password=settings.smtp_password,
+            starttls=settings.smtp_starttls,
+            sender=settings.smtp_from,
+        )
+    notifier = Notifier(
+        db, smtp=smtp, attempts=settings.notify_attempts, backoff_s=settings.notify_backoff_seconds
+    )
+    recorder = Recorder(
+        db,
+        matcher=matching.match,
+        after=_after_write(notifier),
+        write_timeout_s=settings.call_write_timeout_seconds,
+        spool_path=settings.call_spool_path,
+    )
+    return Telephony(settings, RoutingTable(db, default_options(settings)), recorder, notifier)
+
+
+@contextlib.asynccontextmanager
+async def telephony_lifespan(app: Any) -> AsyncIterator[Telephony]:
+    """Load the routing table, start the recorder and the refresh; stop them at the end."""
+    telephony = build(app)
+    app.state.telephony = telephony
+    try:
+        await asyncio.wait_for(telephony.table.load(), timeout=10)
+    except Exception as exc:  # start anyway: numbers are looked up one by one meanwhile
+        log.error("routing table not loaded at start-up: %s", exc)
+    await telephony.recorder.start()
+    refresh = asyncio.create_task(
+        telephony.table.refresh_forever(max(1, telephony.settings.routing_refresh_seconds))
+    )
+    try:
+        yield telephony
+    finally:
+        refresh.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await refresh
+        await telephony.recorder.stop()
+        await telephony.notifier.close()
+
+
+def telephony_of(request: Request) -> Telephony:
+    """The telephony service of the app serving ``request``."""
+    service: Telephony = request.app.state.telephony
+    return service

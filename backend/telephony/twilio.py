@@ -1,0 +1,205 @@
+"""Twilio's webhooks: signed form posts in, TwiML out, calls recorded after the answer.
+
+Nothing here waits on storage before answering: the route comes from the in-memory routing
+table and the call is handed to the recorder's queue.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qsl, quote
+
+from starlette.requests import Request
+
+from backend.errors import ApiError
+from backend.http import read_body
+from backend.settings import Settings
+from backend.telephony import signature, twiml
+from backend.telephony.calls import CallEvent
+from backend.telephony.service import Telephony
+from backend.telephony.whisper import announcement
+from pool.store import now_ms
+
+MAX_FORM_BYTES = 65536
+MAX_FIELDS = 300
+PROVIDER = "twilio"
+
+
+def public_url(request: Request, settings: Settings) -> str:
+    """The URL Twilio requested: ``CALLPATH_PUBLIC_URL`` + path when set (behind a proxy)."""
+    if not settings.public_url:
+        return str(request.url)
+    url = settings.public_url.rstrip("/") + request.url.path
+    if request.url.query:
+        url += "?" + request.url.query
+    return url
+
+
+def base_url(request: Request, settings: Settings) -> str:
+    """Where callbacks are sent: the public address, or the one this request came to."""
+    if settings.public_url:
+        return settings.public_url.rstrip("/")
+    return str(request.base_url).rstrip("/")
+
+
+async def signed_params(request: Request, settings: Settings) -> dict[str, str]:
+    """The form parameters of a request Twilio signed; 403 when it did not."""
+    sent = request.headers.get(signature.TWILIO_HEADER, "")
+    if not sent or len(sent) > 200:
+        raise ApiError(403, "forbidden", "X-Twilio-Signature is missing.")
+    algorithm = signature.twilio_algorithm(
+        request.headers.get(signature.TWILIO_SETTINGS_HEADER, "")
+    )
+    if algorithm is None:
+        raise ApiError(403, "forbidden", "Unknown Twilio signature algorithm.")
+    key = settings.twilio_auth_token
+    if request.headers.get(signature.TWILIO_SETTINGS_HEADER) and settings.twilio_signing_key:
+        key = settings.twilio_signing_key
+    if not key:
+        raise ApiError(403, "forbidden", "CALLPATH_TWILIO_AUTH_TOKEN is not set on this server.")
+    body = await read_body(request, MAX_FORM_BYTES)
+    try:
+        pairs = parse_qsl(
+            body.decode("utf-8"),
+            keep_blank_values=True,
+            strict_parsing=False,
+            max_num_fields=MAX_FIELDS,
+        )
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise ApiError(400, "bad_request", f"Body is not a form: {exc}") from exc
+    if not signature.twilio_valid(key, public_url(request, settings), pairs, sent, algorithm):
+        raise ApiError(403, "forbidden", "X-Twilio-Signature does not match.")
+    return dict(pairs)
+
+
+def _int(value: str | None, ceiling: int = 7 * 86400) -> int:
+    """A non-negative count from a form field, or -1 when absent or not a number."""
+    if value is None or not value.strip().isdigit() or len(value) > 9:
+        return -1
+    return min(int(value), ceiling)
+
+
+def _number(params: dict[str, str], *names: str) -> str:
+    for name in names:
+        if params.get(name):
+            return params[name].strip()[:40]
+    return ""
+
+
+def _call_sid(params: dict[str, str]) -> str:
+    sid = params.get("CallSid", "").strip()
+    if not sid or len(sid) > 64:
+        raise ApiError(400, "bad_request", "CallSid is missing or too long.")
+    return sid
+
+
+def _event(params: dict[str, str], kind: str, **fields: object) -> CallEvent:
+    return CallEvent(
+        provider=PROVIDER,
+        call_id=_call_sid(params),
+        kind=kind,
+        ts_ms=now_ms(),
+        tracking_number=_number(params, "To", "Called"),
+        caller=_number(params, "From", "Caller"),
+        payload=dict(params),
+        **fields,  # type: ignore[arg-type]
+    )
+
+
+def answer_voice(tel: Telephony, params: dict[str, str], base: str) -> bytes:
+    """The TwiML for a new call: dial the number's target, or reject it.
+
+    Synchronous on purpose: it must not wait on anything but memory.
+    """
+    sid = _call_sid(params)
+    to = _number(params, "To", "Called")
+    caller = _number(params, "From", "Caller")
+    route = tel.table.get(to)
+    if route is None:
+        tel.recorder.submit(_event(params, "voice", status=params.get("CallStatus", "ringing")))
+        return twiml.reject()
+    if tel.table.blocked(route.advertiser_id, caller):
+        tel.recorder.submit(_event(params, "voice", status="blocked"))
+        return twiml.reject()
+    options = tel.table.options(route.advertiser_id)
+    tel.recorder.submit(
+        _event(
+            params,
+            "voice",
+            status=params.get("CallStatus", "ringing"),
+            forwarded_to=route.forward_to,
+        )
+    )
+    whisper_url = ""
+    if options.whisper:
+        whisper_url = (
+            f"{base}/twilio/whisper?call={quote(sid, safe='')}&number={quote(to, safe='')}"
+        )
+    plan = twiml.DialPlan(
+        forward_to=route.forward_to,
+        timeout_s=options.timeout_s,
+        caller_id=route.number if options.caller_id == "tracking" else "",
+        action_url=f"{base}/twilio/dial",
+        record=options.record,
+        recording_callback_url=f"{base}/twilio/recording",
+        recording_notice=tel.settings.recording_notice,
+        whisper_url=whisper_url,
+        language=options.language,
+        voice=options.voice,
+    )
+    return twiml.dial(plan)
+
+
+async def find_route_then_answer(tel: Telephony, params: dict[str, str], base: str) -> bytes:
+    """Like :func:`answer_voice`, first looking a number missing from the table up once."""
+    to = _number(params, "To", "Called")
+    if to and tel.table.get(to) is None:
+        await tel.table.find(to, budget_s=0.5)
+    return answer_voice(tel, params, base)
+
+
+async def whisper(tel: Telephony, call_sid: str, number: str) -> bytes:
+    """The announcement for the person answering a call (入電ガイダンス)."""
+    route = tel.table.get(number)
+    options = tel.table.options(route.advertiser_id) if route else tel.table.defaults
+    label = route.source_label if route else ""
+    # The business is on the line waiting: the match is normally known by now.
+    known = await tel.recorder.source(call_sid, budget_s=2.0)
+    if known is not None:
+        session, label = known[0], known[1] or label
+        text = announcement(session, label, options.language)
+    else:
+        text = announcement(None, label, options.language)
+    return twiml.say(text, language=options.language, voice=options.voice)
+
+
+def status_event(params: dict[str, str]) -> CallEvent:
+    """The call status callback (the caller's leg)."""
+    return _event(
+        params,
+        "status",
+        status=params.get("CallStatus", "")[:20],
+        duration_s=_int(params.get("CallDuration")),
+    )
+
+
+def dial_event(params: dict[str, str]) -> CallEvent:
+    """The ``<Dial action>`` callback: the outcome of forwarding to the business."""
+    return _event(
+        params,
+        "dial",
+        status=params.get("DialCallStatus", "")[:20],
+        talk_s=_int(params.get("DialCallDuration")),
+        recording_url=params.get("RecordingUrl", "")[:1000],
+        recording_sid=params.get("RecordingSid", "")[:64],
+    )
+
+
+def recording_event(params: dict[str, str]) -> CallEvent:
+    """The recording status callback."""
+    done = params.get("RecordingStatus", "completed") == "completed"
+    return _event(
+        params,
+        "recording",
+        recording_url=params.get("RecordingUrl", "")[:1000] if done else "",
+        recording_sid=params.get("RecordingSid", "")[:64],
+    )

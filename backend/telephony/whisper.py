@@ -1,0 +1,97 @@
+"""入電ガイダンス: the sentence played to the person who answers, naming the call's source.
+
+For example 「Google広告 キーワード 歯医者 渋谷 からのお電話です」. Built from the session the
+call was matched to, or from a static source number's label.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+# (source, paid?) -> label per language; the first matching rule wins.
+_PAID_HINTS = ("cpc", "ppc", "paid", "paidsearch", "paid_search", "display", "cpm", "ads")
+_LABELS = {
+    "ja": {
+        ("google", True): "Google広告",
+        ("google", False): "Google検索",
+        ("yahoo", True): "Yahoo!広告",
+        ("yahoo", False): "Yahoo!検索",
+        ("bing", True): "Microsoft広告",
+        ("bing", False): "Bing検索",
+        ("facebook", True): "Meta広告",
+        ("facebook", False): "Facebook",
+        ("instagram", True): "Meta広告",
+        ("instagram", False): "Instagram",
+    },
+    "en": {
+        ("google", True): "Google Ads",
+        ("google", False): "Google search",
+        ("yahoo", True): "Yahoo! Ads",
+        ("yahoo", False): "Yahoo! search",
+        ("bing", True): "Microsoft Ads",
+        ("bing", False): "Bing search",
+        ("facebook", True): "Meta ads",
+        ("facebook", False): "Facebook",
+        ("instagram", True): "Meta ads",
+        ("instagram", False): "Instagram",
+    },
+}
+_PHRASES = {
+    "ja": {
+        "keyword": "{label} キーワード {keyword} からのお電話です",
+        "label": "{label} からのお電話です",
+        "direct": "ウェブサイトからのお電話です",
+        "unknown": "トラッキング番号へのお電話です",
+    },
+    "en": {
+        "keyword": "Call from {label}, keyword {keyword}",
+        "label": "Call from {label}",
+        "direct": "Call from the website",
+        "unknown": "Call to a tracking number",
+    },
+}
+
+
+def _lang(language: str) -> str:
+    return "ja" if language.lower().startswith("ja") else "en"
+
+
+def source_label(session: dict[str, Any], language: str) -> str:
+    """A spoken name for where a session came from ('' for a direct visit)."""
+    lang = _lang(language)
+    source = str(session.get("source") or "").lower()
+    medium = str(session.get("medium") or "").lower()
+    channel = str(session.get("channel") or "").lower()
+    paid = medium in _PAID_HINTS or "paid" in channel
+    clicks = {
+        "google": ("gclid", "gbraid", "wbraid"),
+        "yahoo": ("yclid",),
+        "bing": ("msclkid",),
+        "facebook": ("fbclid",),
+    }
+    for name, keys in clicks.items():
+        if any(session.get(k) for k in keys):
+            source, paid = name, paid or name != "facebook"
+            break
+    for (name, is_paid), label in _LABELS[lang].items():
+        if name in source and is_paid == paid:
+            return label
+    return str(session.get("source") or "")
+
+
+def announcement(
+    session: dict[str, Any] | None, static_label: str = "", language: str = "ja-JP"
+) -> str:
+    """The whisper for a call matched to ``session`` (or to a static source number)."""
+    phrases = _PHRASES[_lang(language)]
+    if session is None:
+        if static_label:
+            return phrases["label"].format(label=static_label)
+        return phrases["unknown"]
+    label = source_label(session, language) or static_label
+    keyword = str(session.get("keyword") or "").strip()[:60]
+    if label and keyword:
+        return phrases["keyword"].format(label=label, keyword=keyword)
+    if label:
+        return phrases["label"].format(label=label)
+    return phrases["direct"]

@@ -1,0 +1,191 @@
+"""Benchmark: export the session-to-call paths of 100,000 and 1,000,000 calls.
+
+Run as ``python -m bench.export`` (``--sizes 100000,1000000``). Each size gets its own SQLite
+file (one call per session, three pages before each call) and each export runs in a fresh
+child process, so its peak RSS is its own. Printed per size: seconds, rows per second, peak
+RSS and the Python heap peak (tracemalloc, in a second child run), and the ratios against the
+smallest size measured in the same run: time should grow with the size, memory should not.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import resource
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+import tracemalloc
+from collections.abc import Iterator
+from pathlib import Path
+
+BASE_MS = 1_780_000_000_000
+
+
+def seed(path: Path, n: int) -> None:
+    """A database with ``n`` sessions, 3 page views and one call each (sqlite3, fast)."""
+    from backend.storage import open_database
+
+    async def migrate() -> None:
+        db = await open_database(f"sqlite:///{path}")
+        await db.close()
+
+    asyncio.run(migrate())
+    con = sqlite3.connect(path)
+    con.execute("PRAGMA journal_mode = WAL")
+    con.execute("PRAGMA synchronous = OFF")
+    con.execute("INSERT INTO advertisers (id, name, created_ms) VALUES (1, 'Bench', 0)")
+    con.execute(
+        "INSERT INTO sites (id, advertiser_id, site_key, name, created_ms)"
+        " VALUES (1, 1, 'bench', 'Bench', 0)"
+    )
+    rnd = random.Random(7)
+    sources = [("google", "cpc", "gclid"), ("yahoo", "cpc", "yclid"), ("(direct)", "", "")]
+
+    def sessions() -> Iterator[tuple[object, ...]]:
+        for i in range(1, n + 1):
+            src, med, click = sources[i % 3]
+            t = BASE_MS + i * 1000
+            yield (
+                i,
+                1,
+                t,
+                t + 120_000,
+                src,
+                med,
+                f"campaign-{i % 50}",
+                f"キーワード {i % 500}",
+                f"Cj0K{i:012d}" if click == "gclid" else "",
+                f"YSS.{i:012d}" if click == "yclid" else "",
+                ("mobile", "desktop")[i % 2],
+                "JP",
+                "Tokyo",
+                "Shinjuku",
+                f"https://bench.example/?p={i % 1000}",
+            )
+
+    con.executemany(
+        "INSERT INTO sessions (id, site_id, started_ms, last_seen_ms, source, medium, campaign,"
+        " keyword, gclid, yclid, device, country, region, city, landing_url)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        sessions(),
+    )
+
+    def pages() -> Iterator[tuple[object, ...]]:
+        for i in range(1, n + 1):
+            t = BASE_MS + i * 1000
+            for step in range(3):
+                yield (i, t + step * 30_000, f"https://bench.example/page/{rnd.randrange(200)}")
+
+    con.executemany(
+        "INSERT INTO page_views (session_id, ts_ms, url, title) VALUES (?, ?, ?, 'Page')", pages()
+    )
+
+    def calls() -> Iterator[tuple[object, ...]]:
+        for i in range(1, n + 1):
+            t = BASE_MS + i * 1000 + 100_000
+            yield (i, f"CA{i:032d}", t, f"+8190{i:08d}", i, t, t)
+
+    con.executemany(
+        "INSERT INTO calls (id, provider, provider_call_id, advertiser_id, site_id,"
+        " tracking_number, caller, started_ms, status, duration_s, talk_s, session_id,"
+        " match_method, match_candidates, qualified, first_time, created_ms, updated_ms)"
+        " VALUES (?, 'twilio', ?, 1, 1, '+815017000001', ?, ?, 'completed', 90, 80, ?,"
+        " 'lease', 1, 1, 1, ?, ?)",
+        calls(),
+    )
+    con.commit()
+    con.close()
+
+
+async def export(path: Path, trace: bool) -> dict[str, float]:
+    """Export every call (wide CSV) to nowhere; time, bytes, rows and memory peaks."""
+    from attribution.exports import ExportFilter, stream_paths
+    from backend.storage import open_database
+
+    db = await open_database(f"sqlite:///{path}", migrate=False)
+    if trace:
+        tracemalloc.start()
+    started = time.perf_counter()
+    size = 0
+    try:
+        async for chunk in stream_paths(db, ExportFilter(0, 2**53)):
+            size += len(chunk)
+    finally:
+        await db.close()
+    seconds = time.perf_counter() - started
+    peak = tracemalloc.get_traced_memory()[1] if trace else 0
+    rss_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return {"seconds": seconds, "bytes": size, "heap_peak": peak, "rss_peak": rss_kb * 1024}
+
+
+async def scan(path: Path) -> float:
+    """The baseline: reading the same joined rows with nothing done to them."""
+    from attribution.exports import _SQL, ORDER
+    from backend.storage import open_database
+
+    db = await open_database(f"sqlite:///{path}", migrate=False)
+    started = time.perf_counter()
+    async for _ in db.iterate(_SQL + ORDER, batch=1000):
+        pass
+    await db.close()
+    return time.perf_counter() - started
+
+
+def child(args: list[str]) -> dict[str, float]:
+    out = subprocess.run(
+        [sys.executable, "-m", "bench.export", *args], capture_output=True, text=True, check=True
+    )
+    result: dict[str, float] = json.loads(out.stdout)
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--sizes", default="100000,1000000")
+    parser.add_argument("--child", nargs=3, metavar=("MODE", "DB", "N"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        mode, db, _ = args.child
+        if mode == "scan":
+            print(json.dumps({"seconds": asyncio.run(scan(Path(db)))}))
+        else:
+            print(json.dumps(asyncio.run(export(Path(db), trace=mode == "trace"))))
+        return
+    sizes = [int(s) for s in args.sizes.split(",")]
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for n in sizes:
+            path = Path(tmp) / f"bench-{n}.db"
+            t = time.perf_counter()
+            seed(path, n)
+            print(f"seeded {n:,} sessions in {time.perf_counter() - t:.1f} s", file=sys.stderr)
+            plain = child(["--child", "plain", str(path), str(n)])
+            traced = child(["--child", "trace", str(path), str(n)])
+            base = child(["--child", "scan", str(path), str(n)])
+            rows.append((n, plain, traced, base))
+            path.unlink()
+    first = rows[0]
+    print("| calls | seconds | calls/s | vs bare scan | output MB | peak RSS MB | heap peak MB |")
+    print("|---:|---:|---:|---:|---:|---:|---:|")
+    for n, plain, traced, base in rows:
+        print(
+            f"| {n:,} | {plain['seconds']:.1f} | {n / plain['seconds']:,.0f} |"
+            f" {plain['seconds'] / base['seconds']:.2f}x | {plain['bytes'] / 1e6:,.0f} |"
+            f" {plain['rss_peak'] / 2**20:.0f} | {traced['heap_peak'] / 2**20:.2f} |"
+        )
+    for n, plain, traced, _ in rows[1:]:
+        print(
+            f"\n{n:,} vs {first[0]:,} calls: size x{n / first[0]:.0f},"
+            f" time x{plain['seconds'] / first[1]['seconds']:.2f},"
+            f" peak RSS x{plain['rss_peak'] / first[1]['rss_peak']:.2f},"
+            f" heap peak x{traced['heap_peak'] / first[2]['heap_peak']:.2f}"
+        )
+
+
+if __name__ == "__main__":
+    main()

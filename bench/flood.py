@@ -1,0 +1,174 @@
+"""Flood benchmark: people getting numbers while one address floods ``/v1/session``.
+
+Starts a real ``callpath serve`` on a free loopback port over a fresh SQLite file with one
+site and a pool of 80 numbers, then:
+
+1. baseline: 50 people (each their own address, sent as ``X-Forwarded-For`` from
+   loopback, which uvicorn trusts) ask for a number, with no flood;
+2. flood: one address sends 5,000 session requests, 32 at a time, while 50 other people
+   arrive.
+
+Prints how many people got a number in each phase, their median and 95th-percentile
+latency as a ratio of the baseline, the flood's request rate, and how many numbers the
+flooding address holds at the end (at most ``CALLPATH_IP_MAX_LIVE_SESSIONS``). Only
+127.0.0.1 is contacted; the server is stopped at the end.
+
+    python -m bench.flood [--flood 5000] [--people 50]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import orjson
+
+from backend import accounts
+from backend.storage import open_database
+from pool import numbers
+from pool.store import now_ms
+from tests.support.server import Server
+
+SITE = "flood-bench"
+HOST = "shop.example"
+TARGET = "+81312340000"
+POOL = 80
+AGENT = (
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko)"
+    " Chrome/131.0.0.0 Safari/537.36"
+)
+
+
+async def seed(url: str) -> None:
+    """One site on ``shop.example`` with a pool of :data:`POOL` numbers."""
+    db = await open_database(url)
+    t = now_ms()
+    try:
+        async with db.write() as tx:
+            adv = await accounts.create_advertiser(tx, "Bench", t)
+            site = await accounts.create_site(
+                tx, advertiser_id=adv, site_key=SITE, name="Bench", domains=[HOST], now_ms=t
+            )
+            target = await accounts.add_target(
+                tx, site_id=site, number=TARGET, label="main", now_ms=t
+            )
+            pool = await numbers.create_pool(
+                tx,
+                site_id=site,
+                target_id=target,
+                name="main",
+                ttl_ms=1_800_000,
+                grace_ms=600_000,
+                cooldown_ms=900_000,
+                now_ms=t,
+            )
+            for n in range(1, POOL + 1):
+                await numbers.add_number(
+                    tx,
+                    advertiser_id=adv,
+                    number=f"+815020{n:06d}",
+                    forward_to=TARGET,
+                    site_id=site,
+                    pool_id=pool,
+                    now_ms=t,
+                )
+    finally:
+        await db.close()
+
+
+def _headers(address: str) -> dict[str, str]:
+    return {
+        "user-agent": AGENT,
+        "accept-language": "ja,en;q=0.8",
+        "content-type": "text/plain;charset=UTF-8",
+        "origin": f"https://{HOST}",
+        "x-forwarded-for": address,
+    }
+
+
+_BODY = orjson.dumps({"site": SITE, "url": f"https://{HOST}/lp?gclid=bench", "referrer": ""})
+
+
+async def _visit(client: httpx.AsyncClient, address: str) -> tuple[bool, float]:
+    start = time.perf_counter()
+    r = await client.post("/v1/session", content=_BODY, headers=_headers(address))
+    elapsed = time.perf_counter() - start
+    r.raise_for_status()
+    return bool(r.json()["swaps"]), elapsed
+
+
+async def _people(client: httpx.AsyncClient, prefix: str, count: int, gap_s: float) -> list:
+    out = []
+    for i in range(count):
+        out.append(await _visit(client, f"{prefix}.{i + 1}"))
+        await asyncio.sleep(gap_s)
+    return out
+
+
+async def run(flood: int, people: int) -> dict[str, float]:
+    """Run both phases against a fresh server; return the measurements."""
+    with tempfile.TemporaryDirectory() as tmp:
+        url = f"sqlite:///{Path(tmp) / 'bench.db'}"
+        await seed(url)
+        server = Server(url).start()
+        try:
+            limits = httpx.Limits(max_connections=64)
+            async with httpx.AsyncClient(base_url=server.url, limits=limits, timeout=60) as c:
+                base = await _people(c, "198.51.100", people, 0.0)
+                sem = asyncio.Semaphore(32)
+                flood_ok = 0
+
+                async def flood_one() -> None:
+                    nonlocal flood_ok
+                    async with sem:
+                        got, _ = await _visit(c, "203.0.113.66")
+                        flood_ok += got
+
+                start = time.perf_counter()
+                flood_task = asyncio.gather(*(flood_one() for _ in range(flood)))
+                during = await _people(c, "192.0.2", people, 0.02)
+                await flood_task
+                flood_s = time.perf_counter() - start
+        finally:
+            server.stop()
+    base_lat = sorted(t for _, t in base)
+    dur_lat = sorted(t for _, t in during)
+    return {
+        "people": people,
+        "baseline_served": sum(g for g, _ in base),
+        "flood_served_people": sum(g for g, _ in during),
+        "flood_numbers_held": flood_ok,
+        "flood_requests": flood,
+        "flood_rps": flood / flood_s,
+        "p50_ratio": statistics.median(dur_lat) / statistics.median(base_lat),
+        "p95_ratio": dur_lat[int(0.95 * (len(dur_lat) - 1))]
+        / base_lat[int(0.95 * (len(base_lat) - 1))],
+        "baseline_p50_ms": statistics.median(base_lat) * 1000,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.flood", description=__doc__)
+    parser.add_argument("--flood", type=int, default=5000)
+    parser.add_argument("--people", type=int, default=50)
+    args = parser.parse_args(argv)
+    r = asyncio.run(run(args.flood, args.people))
+    print(f"people served, no flood:      {r['baseline_served']}/{r['people']}")
+    print(f"people served, during flood:  {r['flood_served_people']}/{r['people']}")
+    print(f"numbers the flood got:        {r['flood_numbers_held']} of {r['flood_requests']}")
+    print(f"flood requests/s handled:     {r['flood_rps']:.0f}")
+    print(
+        f"people latency p50 vs base:   {r['p50_ratio']:.2f}x  (base {r['baseline_p50_ms']:.1f} ms)"
+    )
+    print(f"people latency p95 vs base:   {r['p95_ratio']:.2f}x")
+    return 0 if r["flood_served_people"] == r["people"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

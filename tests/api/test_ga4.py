@@ -1,0 +1,179 @@
+"""GA4 Measurement Protocol: call events sent to a real HTTP receiver on 127.0.0.1."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import orjson
+import pytest
+
+from attribution import conversions as conv
+from backend.storage import SQLiteDatabase
+from pool.store import now_ms
+from tests.api.conftest import World, make_call, make_session
+
+
+class Receiver:
+    """A local stand-in for the collection endpoint: records what it receives."""
+
+    def __init__(self) -> None:
+        self.received: list[dict[str, Any]] = []
+        self.status = 204
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                length = int(self.headers["Content-Length"])
+                outer.received.append(
+                    {
+                        "path": self.path,
+                        "content_type": self.headers["Content-Type"],
+                        "body": orjson.loads(self.rfile.read(length)),
+                    }
+                )
+                self.send_response(outer.status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/mp/collect"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    r = Receiver()
+    yield r
+    r.close()
+
+
+def test_client_id_from_ga_cookie() -> None:
+    assert conv.ga_client_id("GA1.1.1234567890.1700000000") == "1234567890.1700000000"
+    assert conv.ga_client_id("1234567890.1700000000") == "1234567890.1700000000"
+    assert conv.ga_client_id("<script>") == ""
+
+
+def test_endpoint_must_be_google_or_loopback() -> None:
+    assert conv.ga4_endpoint_allowed("https://region1.google-analytics.com/mp/collect")
+    assert conv.ga4_endpoint_allowed("http://127.0.0.1:9999/mp/collect")
+    assert not conv.ga4_endpoint_allowed("http://www.google-analytics.com/mp/collect")
+    assert not conv.ga4_endpoint_allowed("https://10.0.0.5/mp/collect")
+    assert not conv.ga4_endpoint_allowed("https://evil.example/google-analytics.com")
+
+
+async def test_push_sends_each_call_once(
+    client: httpx.AsyncClient, db: SQLiteDatabase, world: World, receiver: Receiver
+) -> None:
+    now = now_ms()
+    session = await make_session(
+        db,
+        site_id=world.site_id,
+        started_ms=now - 600_000,
+        source="google",
+        medium="cpc",
+        campaign="implant",
+        ga_client_id="GA1.1.555.1700000000",
+    )
+    call = await make_call(
+        db,
+        advertiser_id=world.advertiser_id,
+        site_id=world.site_id,
+        started_ms=now - 60_000,
+        session_id=session,
+    )
+    url = f"/api/sites/{world.site_id}/ga4"
+    r = await client.put(
+        url,
+        json={
+            "measurement_id": "G-TEST1234",
+            "api_secret": "secret-abcdef-123",
+            "endpoint_url": receiver.url,
+        },
+        headers=world.auth(),
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["api_secret"] == "*************-123"
+    r = await client.post(url + "/push", headers=world.auth())
+    assert r.status_code == 200
+    # The seeded calls of early November are past GA4's 72-hour window: skipped, not sent.
+    assert r.json()["sent"] == 1 and r.json()["failed"] == 0
+    assert len(receiver.received) == 1
+    got = receiver.received[0]
+    assert got["content_type"] == "application/json"
+    query = parse_qs(urlsplit(got["path"]).query)
+    assert query == {"measurement_id": ["G-TEST1234"], "api_secret": ["secret-abcdef-123"]}
+    body = got["body"]
+    assert body["client_id"] == "555.1700000000"
+    assert body["timestamp_micros"] == (now - 60_000) * 1000
+    event = body["events"][0]
+    assert event["name"] == "phone_call"
+    assert event["params"]["call_source"] == "google"
+    assert event["params"]["call_campaign"] == "implant"
+    assert event["params"]["call_duration"] == 80
+    # Pushed once: the next push sends nothing.
+    r = await client.post(url + "/push", headers=world.auth())
+    assert r.json()["sent"] == 0 and len(receiver.received) == 1
+    ledger = await db.fetchval(
+        "SELECT click_id FROM conversion_ledger WHERE platform = 'ga4' AND call_id = :c",
+        {"c": call},
+    )
+    assert ledger == "555.1700000000"
+
+
+async def test_a_failed_send_is_tried_again(
+    db: SQLiteDatabase, world: World, receiver: Receiver
+) -> None:
+    now = now_ms()
+    session = await make_session(
+        db, site_id=world.site_id, started_ms=now - 60_000, ga_client_id="GA1.1.77.88"
+    )
+    await make_call(
+        db,
+        advertiser_id=world.advertiser_id,
+        site_id=world.site_id,
+        started_ms=now - 30_000,
+        session_id=session,
+    )
+    await conv.put_ga4(
+        db,
+        site_id=world.site_id,
+        settings=conv.GA4Settings("G-TEST1234", "secret-abcdef-123", receiver.url),
+        now_ms=now,
+    )
+    receiver.status = 500
+    first = await conv.push_ga4(db, site_id=world.site_id, start_ms=0, end_ms=now, now_ms=now)
+    assert (first.sent, first.failed) == (0, 1)
+    receiver.status = 204
+    second = await conv.push_ga4(db, site_id=world.site_id, start_ms=0, end_ms=now, now_ms=now)
+    assert (second.sent, second.failed) == (1, 0)
+    assert len(receiver.received) == 2
+
+
+async def test_bad_ga4_settings_are_refused(client: httpx.AsyncClient, world: World) -> None:
+    url = f"/api/sites/{world.site_id}/ga4"
+    assert (await client.get(url, headers=world.auth())).status_code == 404
+    good = {"measurement_id": "G-TEST1234", "api_secret": "secret-abcdef-123"}
+    for bad in (
+        {**good, "measurement_id": "UA-1"},
+        {**good, "api_secret": "short"},
+        {**good, "endpoint_url": "https://internal.example/collect"},
+        {**good, "event_name": "1bad"},
+        {**good, "enabled": "yes"},
+        {"measurement_id": "G-TEST1234"},
+    ):
+        r = await client.put(url, json=bad, headers=world.auth())
+        assert r.status_code == 422, bad
+    assert (await client.get(url, headers=world.auth())).status_code == 404

@@ -1,0 +1,153 @@
+"""Fixtures for attribution tests: a site with one pool, numbers, sessions and calls."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from backend import accounts
+from backend.storage import SQLiteDatabase
+from pool import leases, numbers
+
+GEOIP_DIR = Path("/work/shared/data/geoip")
+T0 = 1_767_225_600_000  # 2026-01-01T00:00:00Z
+MIN = 60_000
+
+
+@dataclass
+class World:
+    """One advertiser, one site, one pool of tracking numbers and helpers to drive it."""
+
+    db: SQLiteDatabase
+    advertiser_id: int = 0
+    site_id: int = 0
+    pool_id: int = 0
+    numbers: list[str] = field(default_factory=list)
+    number_ids: dict[str, int] = field(default_factory=dict)
+    calls: int = 0
+
+    async def session(self, at_ms: int) -> int:
+        async with self.db.write() as tx:
+            session_id: int = await tx.fetchval(
+                "INSERT INTO sessions (site_id, started_ms, last_seen_ms) VALUES (:s, :t, :t)"
+                " RETURNING id",
+                {"s": self.site_id, "t": at_ms},
+            )
+        return session_id
+
+    async def lease(self, session_id: int, at_ms: int) -> leases.Lease:
+        lease = await leases.acquire(
+            self.db, pool_id=self.pool_id, session_id=session_id, now_ms=at_ms
+        )
+        assert lease is not None
+        return lease
+
+    async def call(
+        self,
+        number: str,
+        caller: str,
+        at_ms: int,
+        *,
+        session_id: int | None = None,
+        talk_s: int = 0,
+        answered: bool = True,
+    ) -> int:
+        self.calls += 1
+        async with self.db.write() as tx:
+            call_id: int = await tx.fetchval(
+                "INSERT INTO calls (provider, provider_call_id, advertiser_id, site_id, number_id,"
+                " tracking_number, caller, started_ms, answered_ms, talk_s, session_id,"
+                " created_ms, updated_ms) VALUES ('test', :pid, :a, :s, :n, :num, :c, :t, :ans,"
+                " :talk, :sess, :t, :t) RETURNING id",
+                {
+                    "pid": f"CA{self.calls}",
+                    "a": self.advertiser_id,
+                    "s": self.site_id,
+                    "n": self.number_ids.get(number),
+                    "num": number,
+                    "c": caller,
+                    "t": at_ms,
+                    "ans": at_ms + 5000 if answered else None,
+                    "talk": talk_s,
+                    "sess": session_id,
+                },
+            )
+        return call_id
+
+
+async def build_world(
+    db: SQLiteDatabase,
+    *,
+    pool_size: int = 2,
+    ttl_ms: int = 30 * MIN,
+    grace_ms: int = 10 * MIN,
+    cooldown_ms: int = 15 * MIN,
+    overflow: bool = False,
+) -> World:
+    world = World(db)
+    async with db.write() as tx:
+        world.advertiser_id = await accounts.create_advertiser(tx, "Clinic", T0)
+        world.site_id = await accounts.create_site(
+            tx,
+            advertiser_id=world.advertiser_id,
+            site_key="clinic",
+            name="Clinic",
+            domains=["clinic.example", "www.clinic.example"],
+            now_ms=T0,
+        )
+        target = await accounts.add_target(
+            tx, site_id=world.site_id, number="+81312345678", label="Tokyo", now_ms=T0
+        )
+        world.pool_id = await numbers.create_pool(
+            tx,
+            site_id=world.site_id,
+            target_id=target,
+            name="Tokyo",
+            ttl_ms=ttl_ms,
+            grace_ms=grace_ms,
+            cooldown_ms=cooldown_ms,
+            now_ms=T0,
+        )
+        for i in range(pool_size):
+            num = f"+8150170000{i + 1:02d}"
+            world.numbers.append(num)
+            world.number_ids[num] = await numbers.add_number(
+                tx,
+                advertiser_id=world.advertiser_id,
+                number=num,
+                forward_to="+81312345678",
+                site_id=world.site_id,
+                pool_id=world.pool_id,
+                now_ms=T0,
+            )
+        if overflow:
+            num = "+815017009999"
+            world.number_ids[num] = await numbers.add_number(
+                tx,
+                advertiser_id=world.advertiser_id,
+                number=num,
+                forward_to="+81312345678",
+                kind="overflow",
+                site_id=world.site_id,
+                pool_id=world.pool_id,
+                now_ms=T0,
+            )
+        num = "+815017008888"
+        world.number_ids[num] = await numbers.add_number(
+            tx,
+            advertiser_id=world.advertiser_id,
+            number=num,
+            forward_to="+81312345678",
+            kind="source",
+            site_id=world.site_id,
+            source_label="flyer",
+            now_ms=T0,
+        )
+    return world
+
+
+@pytest.fixture
+async def world(db: SQLiteDatabase) -> World:
+    return await build_world(db)

@@ -1,0 +1,353 @@
+"""Seed data for the dashboard tests, written straight into the database file with sqlite3.
+
+Used by the in-process tests (beside the app's own connections) and by the browser tests
+(into the running server's file), so both see the same advertisers, visits and calls.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from backend.auth import hash_password
+
+PASSWORD = "correct-horse-42"
+KEYWORD_A = "インプラント 費用"
+KEYWORD_B = "rival-secret-keyword"
+CALLER_A = "+819012345678"
+CALLER_B = "+819099998888"
+DAY = 86_400_000
+
+
+@dataclass
+class Seeded:
+    """Ids of what was seeded."""
+
+    path: Path
+    adv_a: int = 0
+    adv_b: int = 0
+    site_a: int = 0
+    site_b: int = 0
+    pool_b: int = 0
+    number_a: int = 0
+    number_b: int = 0
+    tracking_a: str = ""
+    member_a: str = "member-a@example.com"
+    member_b: str = "member-b@example.com"
+    admin: str = "root@example.com"
+    calls_a: list[int] = field(default_factory=list)
+    calls_b: list[int] = field(default_factory=list)
+    session_a: int = 0
+    token_b: int = 0
+    user_b: int = 0
+
+    def connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, timeout=10, isolation_level=None)
+        conn.row_factory = sqlite3.Row
+        return conn
+
+
+def _insert(conn: sqlite3.Connection, table: str, **values: Any) -> int:
+    cols = ", ".join(values)
+    marks = ", ".join(f":{k}" for k in values)
+    row = conn.execute(
+        f"INSERT INTO {table} ({cols}) VALUES ({marks}) RETURNING id", values
+    ).fetchone()
+    return int(row[0])
+
+
+def add_session(conn: sqlite3.Connection, site_id: int, started_ms: int, **fields: Any) -> int:
+    """A visitor session with its attribution columns."""
+    return _insert(
+        conn, "sessions", site_id=site_id, started_ms=started_ms, last_seen_ms=started_ms, **fields
+    )
+
+
+def add_view(conn: sqlite3.Connection, session_id: int, ts_ms: int, url: str, title: str) -> None:
+    """A page view of a session."""
+    _insert(conn, "page_views", session_id=session_id, ts_ms=ts_ms, url=url, title=title)
+
+
+def add_call(
+    conn: sqlite3.Connection,
+    *,
+    advertiser_id: int,
+    site_id: int,
+    number_id: int,
+    tracking_number: str,
+    caller: str,
+    started_ms: int,
+    session_id: int | None = None,
+    **fields: Any,
+) -> int:
+    """A call row as telephony writes it."""
+    values: dict[str, Any] = {
+        "provider": "test",
+        "provider_call_id": f"CA{time.time_ns()}",
+        "advertiser_id": advertiser_id,
+        "site_id": site_id,
+        "number_id": number_id,
+        "tracking_number": tracking_number,
+        "caller": caller,
+        "started_ms": started_ms,
+        "answered_ms": started_ms + 5_000,
+        "ended_ms": started_ms + 125_000,
+        "status": "completed",
+        "duration_s": 125,
+        "talk_s": 120,
+        "session_id": session_id,
+        "match_method": "lease" if session_id else "none",
+        "match_candidates": 1 if session_id else 0,
+        "created_ms": started_ms,
+        "updated_ms": started_ms,
+    }
+    values.update(fields)
+    return _insert(conn, "calls", **values)
+
+
+def seed(path: Path, now_ms: int | None = None) -> Seeded:
+    """Two advertisers: the demo one (A) and a rival (B), each with visits and calls.
+
+    Expects the demo (``callpath demo``) to be seeded already.
+    """
+    now = now_ms if now_ms is not None else int(time.time() * 1000)
+    s = Seeded(path)
+    conn = s.connect()
+    conn.execute("BEGIN IMMEDIATE")
+    site = conn.execute("SELECT id, advertiser_id FROM sites WHERE site_key = 'demo'").fetchone()
+    s.site_a, s.adv_a = int(site["id"]), int(site["advertiser_id"])
+    num = conn.execute(
+        "SELECT id, number FROM tracking_numbers WHERE site_id = :s ORDER BY id LIMIT 1",
+        {"s": s.site_a},
+    ).fetchone()
+    s.number_a = int(num["id"])
+    s.tracking_a = str(num["number"])
+    s.adv_b = _insert(conn, "advertisers", name="Rival Clinic", created_ms=now)
+    s.site_b = _insert(
+        conn, "sites", advertiser_id=s.adv_b, site_key="rival", name="Rival site", created_ms=now
+    )
+    target_b = _insert(
+        conn, "targets", site_id=s.site_b, number="+81355550000", label="Rival", created_ms=now
+    )
+    s.pool_b = _insert(
+        conn,
+        "pools",
+        site_id=s.site_b,
+        target_id=target_b,
+        name="Rival pool",
+        ttl_ms=1_800_000,
+        grace_ms=600_000,
+        cooldown_ms=900_000,
+        created_ms=now,
+    )
+    s.number_b = _insert(
+        conn,
+        "tracking_numbers",
+        advertiser_id=s.adv_b,
+        number="+815099990001",
+        kind="pool",
+        forward_to="+81355550000",
+        site_id=s.site_b,
+        pool_id=s.pool_b,
+        created_ms=now,
+    )
+    pw = hash_password(PASSWORD)
+    for email, role, adv in (
+        (s.member_a, "member", s.adv_a),
+        (s.member_b, "member", s.adv_b),
+        (s.admin, "admin", None),
+    ):
+        _insert(
+            conn,
+            "users",
+            email=email,
+            password_hash=pw,
+            role=role,
+            advertiser_id=adv,
+            can_see_callers=int(role == "admin"),
+            created_ms=now,
+        )
+    s.user_b = member_b_id = conn.execute(
+        "SELECT id FROM users WHERE email = :e", {"e": s.member_b}
+    ).fetchone()[0]
+    s.token_b = _insert(
+        conn,
+        "api_tokens",
+        user_id=member_b_id,
+        advertiser_id=s.adv_b,
+        name="rival token",
+        token_hash="x" * 64,
+        created_ms=now,
+    )
+    # Advertiser A: a Google Ads visit that called, a Yahoo! visit that called, organic visits.
+    t0 = now - 2 * 3600_000
+    s.session_a = add_session(
+        conn,
+        s.site_a,
+        t0,
+        channel="paid_search",
+        source="google",
+        medium="cpc",
+        campaign="implant-2025",
+        ad_group="implant-cost",
+        keyword=KEYWORD_A,
+        match_type="phrase",
+        gclid="Cj0KCQiA-test-gclid",
+        device="mobile",
+        os="iOS",
+        browser="Safari",
+        country="JP",
+        region="Tokyo",
+        city="Shibuya",
+        landing_url="https://demo.example.jp/implant?gclid=Cj0KCQiA-test-gclid",
+        referrer="https://www.google.com/",
+    )
+    add_view(conn, s.session_a, t0, "https://demo.example.jp/implant", "インプラント治療")
+    add_view(conn, s.session_a, t0 + 65_000, "https://demo.example.jp/price", "料金表")
+    add_view(conn, s.session_a, t0 + 190_000, "https://demo.example.jp/access", "アクセス")
+    s.calls_a.append(
+        add_call(
+            conn,
+            advertiser_id=s.adv_a,
+            site_id=s.site_a,
+            number_id=s.number_a,
+            tracking_number=num["number"],
+            caller=CALLER_A,
+            started_ms=t0 + 240_000,
+            session_id=s.session_a,
+            lease_id=None,
+            qualified=1,
+            first_time=1,
+        )
+    )
+    yahoo = add_session(
+        conn,
+        s.site_a,
+        now - DAY - 3600_000,
+        channel="paid_search",
+        source="yahoo",
+        medium="cpc",
+        campaign="brand",
+        keyword="歯医者 渋谷",
+        yclid="YSS.test",
+        device="desktop",
+        landing_url="https://demo.example.jp/",
+    )
+    add_view(conn, yahoo, now - DAY - 3600_000, "https://demo.example.jp/", "トップ")
+    s.calls_a.append(
+        add_call(
+            conn,
+            advertiser_id=s.adv_a,
+            site_id=s.site_a,
+            number_id=s.number_a,
+            tracking_number=num["number"],
+            caller="+819011112222",
+            started_ms=now - DAY - 3000_000,
+            session_id=yahoo,
+            qualified=0,
+            first_time=1,
+            talk_s=20,
+        )
+    )
+    for i in range(5):
+        add_session(
+            conn,
+            s.site_a,
+            now - i * 3600_000 - 60_000,
+            channel="organic",
+            source="google",
+            device="desktop",
+            landing_url="https://demo.example.jp/",
+        )
+    # Advertiser B: one visit and one call that A's members must never see.
+    rival = add_session(
+        conn,
+        s.site_b,
+        now - 3600_000,
+        channel="paid_search",
+        source="google",
+        keyword=KEYWORD_B,
+        landing_url="https://rival.example.jp/secret",
+    )
+    add_view(conn, rival, now - 3600_000, "https://rival.example.jp/secret", "Rival secret page")
+    s.calls_b.append(
+        add_call(
+            conn,
+            advertiser_id=s.adv_b,
+            site_id=s.site_b,
+            number_id=s.number_b,
+            tracking_number="+815099990001",
+            caller=CALLER_B,
+            started_ms=now - 3000_000,
+            session_id=rival,
+            qualified=1,
+        )
+    )
+    conn.execute("COMMIT")
+    conn.close()
+    return s
+
+
+_HISTORY = [
+    # channel, source, medium, campaign, ad group, keyword, weight
+    ("paid_search", "google", "cpc", "implant-2025", "implant-cost", "インプラント 費用", 9),
+    ("paid_search", "google", "cpc", "implant-2025", "implant-area", "インプラント 渋谷", 6),
+    ("paid_search", "yahoo", "cpc", "brand", "brand", "歯医者 渋谷", 7),
+    ("paid_search", "yahoo", "cpc", "whitening", "whitening", "ホワイトニング 安い", 4),
+    ("paid_social", "facebook", "paid", "spring", "lookalike", "", 3),
+    ("organic", "google", "organic", "", "", "", 8),
+    ("referral", "epark.jp", "referral", "", "", "", 3),
+    ("direct", "", "", "", "", "", 4),
+]
+
+
+def seed_history(s: Seeded, days: int = 30, now_ms: int | None = None) -> None:
+    """A month of varied visits and calls for advertiser A, so charts have something to show."""
+    import random
+
+    rng = random.Random(7)
+    now = now_ms if now_ms is not None else int(time.time() * 1000)
+    conn = s.connect()
+    conn.execute("BEGIN IMMEDIATE")
+    number = conn.execute(
+        "SELECT number FROM tracking_numbers WHERE id = :n", {"n": s.number_a}
+    ).fetchone()[0]
+    weights = [h[-1] for h in _HISTORY]
+    for day in range(days, 0, -1):
+        for _ in range(rng.randint(15, 30)):
+            ch, src, med, camp, grp, kw, _w = rng.choices(_HISTORY, weights)[0]
+            started = now - day * DAY + rng.randint(0, DAY - 1)
+            sid = add_session(
+                conn,
+                s.site_a,
+                started,
+                channel=ch,
+                source=src,
+                medium=med,
+                campaign=camp,
+                ad_group=grp,
+                keyword=kw,
+                device=rng.choice(["mobile", "mobile", "desktop", "tablet"]),
+                landing_url=rng.choice(
+                    ["https://demo.example.jp/", "https://demo.example.jp/implant"]
+                ),
+            )
+            if rng.random() < 0.18:
+                add_call(
+                    conn,
+                    advertiser_id=s.adv_a,
+                    site_id=s.site_a,
+                    number_id=s.number_a,
+                    tracking_number=number,
+                    caller=f"+8190{rng.randint(10_000_000, 99_999_999)}",
+                    started_ms=started + rng.randint(60_000, 900_000),
+                    session_id=sid,
+                    qualified=int(rng.random() < 0.6),
+                    first_time=int(rng.random() < 0.7),
+                    talk_s=rng.randint(5, 600),
+                )
+    conn.execute("COMMIT")
+    conn.close()

@@ -1,0 +1,249 @@
+"""Who may see what: every dashboard route, walked from the route table, for a member of
+advertiser A reaching for advertiser B's records; CSRF on every form; login and logout."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import httpx
+from starlette.routing import Route
+
+from backend.dashboard.routes import routes as dashboard_routes
+from tests.dashboard.conftest import login
+from tests.dashboard.seed import CALLER_B, KEYWORD_B, PASSWORD, Seeded
+
+# What B's record is for each route with an id in its path.
+ID_OF = {
+    "/dashboard/calls/{id:int}": lambda s: s.calls_b[0],
+    "/dashboard/settings/sites/{id:int}": lambda s: s.site_b,
+    "/dashboard/settings/sites/{id:int}/targets": lambda s: s.site_b,
+    "/dashboard/settings/numbers/{id:int}/retire": lambda s: s.number_b,
+    "/dashboard/settings/tokens/{id:int}/revoke": lambda s: s.token_b,
+    "/dashboard/settings/users/{id:int}": lambda s: s.user_b,
+}
+# Forms that would change B's data if scope were not checked.
+FORM = {
+    "/dashboard/locale": {"lang": "en"},
+    "/dashboard/account": {"locale": ""},
+    "/dashboard/settings/sites/{id:int}": {"name": "hijacked", "domains": "", "timezone": ""},
+    "/dashboard/settings/sites/{id:int}/targets": {"number": "03-5555-1234", "label": "x"},
+    "/dashboard/settings/numbers": {"pool": "{pool_b}", "number": "050-9999-0002"},
+    "/dashboard/settings/users/{id:int}": {"role": "member", "advertiser": "{adv_a}"},
+    "/dashboard/settings/users": {"email": "x@example.com", "password": "12345678"},
+    "/dashboard/advertisers": {"name": "Hijack"},
+    "/dashboard/settings/sites": {"name": "x", "advertiser": "{adv_b}"},
+    "/dashboard/settings/tokens": {"name": "x", "advertiser": "{adv_b}"},
+}
+# Pages a member may open; each must not mention B.
+OPEN_TO_MEMBERS = {
+    "/dashboard",
+    "/dashboard/reports",
+    "/dashboard/advertisers",
+    "/dashboard/calls",
+    "/dashboard/live",
+    "/dashboard/live/stream",
+    "/dashboard/pools",
+    "/dashboard/settings/sites",
+    "/dashboard/settings/numbers",
+    "/dashboard/settings/tokens",
+    "/dashboard/account",
+}
+PUBLIC = {"/login", "/logout"}
+
+
+def _dashboard_routes() -> list[Route]:
+    return [r for r in dashboard_routes if isinstance(r, Route)]
+
+
+async def _snapshot(db: Any, s: Seeded) -> list[Any]:
+    return [
+        await db.fetchone(
+            "SELECT name, domains, timezone FROM sites WHERE id = :i", {"i": s.site_b}
+        ),
+        await db.fetchone("SELECT status FROM tracking_numbers WHERE id = :i", {"i": s.number_b}),
+        await db.fetchone("SELECT revoked_ms FROM api_tokens WHERE id = :i", {"i": s.token_b}),
+        await db.fetchone(
+            "SELECT role, advertiser_id FROM users WHERE email = :e", {"e": s.member_b}
+        ),
+        await db.fetchval("SELECT COUNT(*) FROM targets"),
+        await db.fetchval("SELECT COUNT(*) FROM tracking_numbers"),
+        await db.fetchval("SELECT COUNT(*) FROM advertisers"),
+        await db.fetchval("SELECT COUNT(*) FROM users"),
+        await db.fetchval("SELECT COUNT(*) FROM sites WHERE advertiser_id = :a", {"a": s.adv_b}),
+        await db.fetchval(
+            "SELECT COUNT(*) FROM api_tokens WHERE advertiser_id = :a", {"a": s.adv_b}
+        ),
+    ]
+
+
+def _fill(values: dict[str, str], s: Seeded) -> dict[str, str]:
+    subs = {"{pool_b}": str(s.pool_b), "{adv_a}": str(s.adv_a), "{adv_b}": str(s.adv_b)}
+    return {k: subs.get(v, v) for k, v in values.items()}
+
+
+# Status a member of A gets on each route when aiming at B (or, without an id, at all).
+EXPECT = {
+    ("/dashboard/advertisers", "POST"): {403},  # administrators only
+    ("/dashboard/settings/users", "GET"): {403},
+    ("/dashboard/settings/users", "POST"): {403},
+    ("/dashboard/settings/users/{id:int}", "POST"): {403},
+    ("/dashboard/settings/numbers", "POST"): {404},  # B's pool is not found
+    ("/dashboard/settings/sites", "POST"): {303},  # created, but under A (checked below)
+    ("/dashboard/settings/tokens", "POST"): {200},  # created, but for A (checked below)
+    ("/dashboard/locale", "POST"): {303},
+    ("/dashboard/account", "POST"): {303},
+}
+
+
+async def test_a_member_cannot_reach_another_advertiser_on_any_route(
+    client: httpx.AsyncClient, db: Any, seeded: Seeded
+) -> None:
+    csrf = await login(client, seeded.member_a, PASSWORD)
+    before = await _snapshot(db, seeded)
+    checked = set()
+    for route in _dashboard_routes():
+        path = route.path
+        if path in PUBLIC:
+            continue
+        for method in sorted(route.methods or {"GET"}):
+            if method == "HEAD":
+                continue
+            url = path
+            if "{id:int}" in path:
+                url = path.replace("{id:int}", str(ID_OF[path](seeded)))
+            if method == "GET":
+                response = await client.get(url)
+            else:
+                data = {"csrf": csrf, **_fill(FORM.get(path, {}), seeded)}
+                response = await client.post(url, data=data)
+            checked.add((path, method))
+            default = {404} if "{id:int}" in path else {200}
+            assert response.status_code in EXPECT.get((path, method), default), (
+                method,
+                url,
+                response.status_code,
+            )
+            body = response.text
+            assert KEYWORD_B not in body, url
+            assert "Rival" not in body, url
+            assert CALLER_B[-4:] not in body, url
+    # Every route of the table was walked (a new route without a case here fails this test).
+    expected = {
+        (r.path, m) for r in _dashboard_routes() if r.path not in PUBLIC for m in r.methods or ()
+    } - {(r.path, "HEAD") for r in _dashboard_routes()}
+    assert checked == expected
+    assert await _snapshot(db, seeded) == before
+    made = await db.fetchall(
+        "SELECT advertiser_id FROM sites WHERE name = 'x'"
+        " UNION ALL SELECT advertiser_id FROM api_tokens WHERE name = 'x'"
+    )
+    assert [r["advertiser_id"] for r in made] == [seeded.adv_a, seeded.adv_a]
+
+
+async def test_filters_naming_another_advertiser_are_refused(
+    client: httpx.AsyncClient, seeded: Seeded
+) -> None:
+    await login(client, seeded.member_a, PASSWORD)
+    for path in OPEN_TO_MEMBERS - {"/dashboard/account", "/dashboard/live/stream"}:
+        assert (await client.get(path)).status_code == 200, path
+    for url in (
+        f"/dashboard?site={seeded.site_b}",
+        f"/dashboard?advertiser={seeded.adv_b}",
+        f"/dashboard/calls?site={seeded.site_b}",
+        f"/dashboard/advertisers?advertiser={seeded.adv_b}",
+    ):
+        assert (await client.get(url)).status_code == 404, url
+    stream = await client.get("/dashboard/live/stream?after=0")
+    assert stream.status_code == 200
+    assert "event: call" in stream.text  # A's own calls
+    assert KEYWORD_B not in stream.text and f'/dashboard/calls/{seeded.calls_b[0]}"' not in (
+        stream.text
+    )
+
+
+async def test_an_administrator_sees_every_advertiser(
+    client: httpx.AsyncClient, seeded: Seeded
+) -> None:
+    await login(client, seeded.admin, PASSWORD)
+    assert KEYWORD_B in (await client.get("/dashboard?by=keyword")).text
+    call = await client.get(f"/dashboard/calls/{seeded.calls_b[0]}")
+    assert call.status_code == 200
+    assert "090-9999-8888" in call.text  # admins see callers in full
+    billing = await client.get("/dashboard/advertisers")
+    assert "Rival Clinic" in billing.text and "Demo Dental Clinic" in billing.text
+
+
+async def test_forms_without_a_valid_csrf_token_are_refused(
+    client: httpx.AsyncClient, app: Any, db: Any, seeded: Seeded
+) -> None:
+    await login(client, seeded.admin, PASSWORD)
+    before = await db.fetchval("SELECT COUNT(*) FROM advertisers")
+    for data in ({"name": "No token"}, {"name": "Wrong token", "csrf": "forged"}):
+        response = await client.post("/dashboard/advertisers", data=data)
+        assert response.status_code == 403
+    no_token = await client.post(f"/dashboard/settings/tokens/{seeded.token_b}/revoke", data={})
+    assert no_token.status_code == 403
+    assert await db.fetchval("SELECT COUNT(*) FROM advertisers") == before
+    assert (
+        await db.fetchval("SELECT revoked_ms FROM api_tokens WHERE id = :i", {"i": seeded.token_b})
+        is None
+    )
+    # A form posted as JSON or multipart is not read at all.
+    as_json = await client.post("/dashboard/advertisers", json={"name": "x"})
+    assert as_json.status_code == 415
+    # The login form has its own token, bound to the browser's login cookie.
+    anonymous = httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://testserver"
+    )
+    async with anonymous:
+        refused = await anonymous.post("/login", data={"email": seeded.admin, "password": PASSWORD})
+        assert refused.status_code == 403
+        assert "cp_session" not in refused.cookies
+
+
+async def test_login_logout_and_wrong_passwords(
+    client: httpx.AsyncClient, db: Any, seeded: Seeded
+) -> None:
+    page = await client.get("/dashboard/calls")
+    assert page.status_code == 303 and page.headers["location"].startswith("/login?next=")
+    form = await client.get("/login")
+    token = re.search(r'name="csrf" value="([^"]+)"', form.text)
+    assert token
+    wrong = await client.post(
+        "/login", data={"csrf": token.group(1), "email": seeded.admin, "password": "nope"}
+    )
+    assert wrong.status_code == 401
+    assert "wrong" in wrong.text
+    evil = await client.post(
+        "/login",
+        data={
+            "csrf": token.group(1),
+            "email": seeded.admin,
+            "password": PASSWORD,
+            "next": "//evil.example/",
+        },
+    )
+    assert evil.status_code == 303 and evil.headers["location"] == "/dashboard"
+    stored = await db.fetchval(
+        "SELECT password_hash FROM users WHERE email = :e", {"e": seeded.admin}
+    )
+    assert stored.startswith("scrypt$") and PASSWORD not in stored
+    csrf = re.search(r'name="csrf" value="([^"]+)"', (await client.get("/dashboard")).text)
+    assert csrf
+    cookie = client.cookies.get("cp_session")
+    out = await client.post("/logout", data={"csrf": csrf.group(1)})
+    assert out.status_code == 303
+    # The old cookie no longer works: logout ended the session on the server.
+    client.cookies.set("cp_session", cookie or "")
+    again = await client.get("/dashboard")
+    assert again.status_code == 303
+
+
+async def test_root_sends_visitors_to_examples_and_users_to_the_dashboard(
+    client: httpx.AsyncClient, seeded: Seeded
+) -> None:
+    assert (await client.get("/")).headers["location"] == "/examples/"
+    await login(client, seeded.member_a, PASSWORD)
+    assert (await client.get("/")).headers["location"] == "/dashboard"
+    assert (await client.get("/examples/", follow_redirects=False)).status_code in {200, 404}

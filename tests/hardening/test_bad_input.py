@@ -1,0 +1,101 @@
+"""Bad input to the snippet's endpoints: a 4xx with the JSON error shape, nothing altered."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+
+from pool.store import Store
+from tests.hardening.conftest import BROWSER_HEADERS, snapshot
+
+GOOD = {"site": "demo", "url": "http://127.0.0.1/examples/?gclid=abc", "referrer": ""}
+
+SESSION_CASES: list[tuple[str, bytes, int]] = [
+    ("empty", b"", 400),
+    ("whitespace", b"  \n", 400),
+    ("malformed json", b'{"site": "demo", "url": ', 400),
+    ("not utf-8", b'{"site": "\xff\xfe"}', 400),
+    ("json array", b'["demo"]', 400),
+    ("json string", b'"demo"', 400),
+    ("json null", b"null", 400),
+    ("missing site", orjson.dumps({"url": GOOD["url"]}), 422),
+    ("missing url", orjson.dumps({"site": "demo"}), 422),
+    ("site a number", orjson.dumps({**GOOD, "site": 7}), 422),
+    ("site an object", orjson.dumps({**GOOD, "site": {"$ne": ""}}), 422),
+    ("url a list", orjson.dumps({**GOOD, "url": ["http://127.0.0.1/"]}), 422),
+    ("referrer a bool", orjson.dumps({**GOOD, "referrer": True}), 422),
+    ("token a number", orjson.dumps({**GOOD, "token": 12}), 422),
+    ("title an object", orjson.dumps({**GOOD, "title": {}}), 422),
+    ("site too long", orjson.dumps({**GOOD, "site": "d" * 65}), 422),
+    ("url too long", orjson.dumps({**GOOD, "url": "http://127.0.0.1/" + "a" * 2100}), 422),
+    ("referrer too long", orjson.dumps({**GOOD, "referrer": "http://x/" + "r" * 2100}), 422),
+    ("title too long", orjson.dumps({**GOOD, "title": "t" * 600}), 422),
+    ("token too long", orjson.dumps({**GOOD, "token": "t" * 600}), 422),
+    ("unknown site", orjson.dumps({**GOOD, "site": "no-such-site"}), 404),
+    ("oversized", orjson.dumps({**GOOD, "title": "t" * 20_000}), 413),
+]
+
+
+@pytest.fixture
+async def lived_in(client: httpx.AsyncClient, demo: Any) -> dict[str, Any]:
+    """The demo with a visit already stored, so 'nothing altered' means something."""
+    r = await client.post("/v1/session", content=orjson.dumps(GOOD), headers=BROWSER_HEADERS)
+    assert r.status_code == 200
+    return {"token": r.json()["token"]}
+
+
+@pytest.mark.parametrize(
+    ("name", "body", "status"), SESSION_CASES, ids=[c[0] for c in SESSION_CASES]
+)
+async def test_bad_session_bodies_are_refused_and_change_nothing(
+    client: httpx.AsyncClient,
+    db: Store,
+    lived_in: dict[str, Any],
+    name: str,
+    body: bytes,
+    status: int,
+) -> None:
+    before = await snapshot(db)
+    assert before["sessions"][0] == 1 and before["leases"][0] == 3
+    r = await client.post("/v1/session", content=body, headers=BROWSER_HEADERS)
+    assert r.status_code == status, r.text
+    err = r.json()["error"]
+    assert err["status"] == status and err["code"] and err["message"]
+    assert await snapshot(db) == before
+
+
+HEARTBEAT_CASES: list[tuple[str, bytes, int]] = [
+    ("malformed json", b"{", 400),
+    ("no token", b"{}", 422),
+    ("token a number", b'{"token": 5}', 422),
+    ("token too long", orjson.dumps({"token": "x" * 600}), 422),
+    ("forged token", b'{"token": "1.forged"}', 400),
+    ("oversized", b'{"token": "' + b"x" * 20_000 + b'"}', 413),
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "body", "status"), HEARTBEAT_CASES, ids=[c[0] for c in HEARTBEAT_CASES]
+)
+async def test_bad_heartbeats_are_refused_and_change_nothing(
+    client: httpx.AsyncClient,
+    db: Store,
+    lived_in: dict[str, Any],
+    name: str,
+    body: bytes,
+    status: int,
+) -> None:
+    before = await snapshot(db)
+    r = await client.post("/v1/heartbeat", content=body, headers=BROWSER_HEADERS)
+    assert r.status_code == status, r.text
+    assert r.json()["error"]["status"] == status
+    assert await snapshot(db) == before
+
+
+async def test_wrong_method_is_405_json(client: httpx.AsyncClient) -> None:
+    r = await client.get("/v1/session")
+    assert r.status_code == 405
+    assert r.json()["error"]["status"] == 405

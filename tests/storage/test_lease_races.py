@@ -1,0 +1,86 @@
+"""Lease claims racing each other on one store: never two live leases on one number."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+
+from pool import leases
+from pool.store import Store, now_ms
+from tests.storage.seed import OVERLAPPING_LEASES, seed_pool
+
+
+async def _sessions(db: Store, site_id: int, count: int) -> list[int]:
+    async with db.write() as tx:
+        return [
+            await tx.fetchval(
+                "INSERT INTO sessions (site_id, started_ms, last_seen_ms) VALUES (:s, 0, 0)"
+                " RETURNING id",
+                {"s": site_id},
+            )
+            for _ in range(count)
+        ]
+
+
+async def test_many_concurrent_claims_never_share_a_number(db: Store) -> None:
+    seeded = await seed_pool(db, size=20, ttl_ms=60_000)
+    sessions = await _sessions(db, seeded.site_id, 120)
+    claims = await asyncio.gather(
+        *(
+            leases.acquire(db, pool_id=seeded.pool_id, session_id=s, now_ms=now_ms())
+            for s in sessions
+        )
+    )
+    granted = [c for c in claims if c is not None]
+    assert len(granted) == 20  # every number once, the rest found the pool exhausted
+    assert len({c.number_id for c in granted}) == 20
+    assert await db.fetchall(OVERLAPPING_LEASES) == []
+    assert await db.fetchval("SELECT exhausted_count FROM pools") == 100
+
+
+async def test_churn_of_claims_releases_and_expiry_keeps_numbers_exclusive(db: Store) -> None:
+    # Short leases and no cooldown: numbers change hands all the time, from several tasks.
+    seeded = await seed_pool(db, size=6, ttl_ms=15, cooldown_ms=0, overflow=True)
+    sessions = await _sessions(db, seeded.site_id, 40)
+    rng = random.Random(7)
+
+    async def visitor(session_id: int) -> None:
+        for _ in range(6):
+            lease = await leases.acquire(
+                db, pool_id=seeded.pool_id, session_id=session_id, now_ms=now_ms()
+            )
+            assert lease is not None  # the overflow number catches the rest
+            if rng.random() < 0.4:
+                await leases.release(db, lease_id=lease.lease_id, now_ms=now_ms())
+            await asyncio.sleep(rng.random() / 100)
+
+    await asyncio.gather(*(visitor(s) for s in sessions))
+    assert await db.fetchall(OVERLAPPING_LEASES) == []
+    assert (
+        await db.fetchval(
+            "SELECT COUNT(*) FROM leases WHERE overflow = 0 AND number_id = :o",
+            {"o": seeded.overflow_id},
+        )
+        == 0
+    )
+    # Numbers really were reused, so the check above had something to catch.
+    reused = await db.fetchval(
+        "SELECT COUNT(*) FROM (SELECT number_id FROM leases WHERE overflow = 0"
+        " GROUP BY number_id HAVING COUNT(*) > 1) r"
+    )
+    assert reused > 0
+
+
+async def test_two_claims_for_one_session_end_with_one_lease(db: Store) -> None:
+    seeded = await seed_pool(db, size=10)
+    (session,) = await _sessions(db, seeded.site_id, 1)
+    claims = await asyncio.gather(
+        *(
+            leases.acquire(db, pool_id=seeded.pool_id, session_id=session, now_ms=now_ms())
+            for _ in range(8)
+        )
+    )
+    assert {c.lease_id for c in claims if c is not None} == {
+        await db.fetchval("SELECT id FROM leases WHERE ended_ms IS NULL")
+    }
+    assert await db.fetchval("SELECT COUNT(*) FROM leases") == 1

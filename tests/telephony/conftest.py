@@ -1,0 +1,83 @@
+"""Fixtures of the telephony tests: an app that knows a Twilio auth token, signed posts."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from starlette.applications import Starlette
+from twilio.request_validator import RequestValidator
+
+from backend.settings import Settings
+
+AUTH_TOKEN = "test-twilio-auth-token"
+PBX_SECRET = "test-pbx-secret"
+BASE = "http://testserver"
+TRACKING = "+815017000001"  # the demo's first Tokyo tracking number
+TARGET = "+81312345678"  # ... and where it forwards
+
+
+@pytest.fixture
+def settings(settings: Settings, tmp_path: Path) -> Settings:
+    """The suite's settings (per store) plus Twilio, PBX and spool settings."""
+    return settings.replace(
+        twilio_auth_token=AUTH_TOKEN,
+        calls_webhook_secret=PBX_SECRET,
+        call_spool_path=str(tmp_path / "spool.jsonl"),
+        notify_backoff_seconds=0.05,
+    )
+
+
+def sign(url: str, params: dict[str, str], token: str = AUTH_TOKEN) -> str:
+    """X-Twilio-Signature as Twilio computes it, by the official library."""
+    return str(RequestValidator(token).compute_signature(url, params))
+
+
+def call_params(
+    sid: str = "CA0001", to: str = TRACKING, caller: str = "+819012345678", **extra: str
+) -> dict[str, str]:
+    """The parameters of Twilio's voice webhook for an incoming call."""
+    params = {
+        "AccountSid": "AC" + "0" * 32,
+        "ApiVersion": "2010-04-01",
+        "CallSid": sid,
+        "CallStatus": "ringing",
+        "Called": to,
+        "Caller": caller,
+        "CallerName": "",
+        "Direction": "inbound",
+        "From": caller,
+        "FromCountry": "JP",
+        "To": to,
+        "ToCountry": "JP",
+    }
+    params.update(extra)
+    return params
+
+
+async def post_twilio(
+    client: httpx.AsyncClient, path: str, params: dict[str, str], *, url: str | None = None
+) -> httpx.Response:
+    """POST a form to ``path`` signed for ``url`` (default: the URL actually requested)."""
+    signed_url = url or BASE + path
+    return await client.post(
+        path, data=params, headers={"X-Twilio-Signature": sign(signed_url, params)}
+    )
+
+
+@pytest.fixture
+async def telephony(app: Starlette, demo: dict[str, Any]) -> Any:
+    """The telephony service, its routing table reloaded after the demo was seeded."""
+    service = app.state.telephony
+    await service.table.load()
+    return service
+
+
+@pytest.fixture
+async def tclient(app: Starlette, telephony: Any) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url=BASE) as c:
+        yield c
