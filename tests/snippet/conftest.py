@@ -7,9 +7,9 @@ serves ``examples/`` under ``/examples/`` and the test pages of ``tests/snippet/
 under ``/examples/t/``.
 
 Playwright sets ``navigator.webdriver`` to true, and the snippet rightly ignores such
-visitors. The ``context`` fixture therefore adds an init script that makes it false, as in
-a browser a person drives, and a user agent without "HeadlessChrome" so bot filtering on
-the server does not drop the visit. Tests about webdriver visitors open a context without.
+visitors. The ``new_context`` fixture therefore adds an init script that makes it false, as
+in a browser a person drives (``tests/support/browser.py`` already gives Chromium an
+ordinary user agent). Tests about webdriver visitors open a context without it.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from backend import accounts
 from backend.storage import open_database
 from pool import numbers
 from pool.store import now_ms
+from tests.conftest import GUARD_OFF_ENV
 from tests.snippet.helpers import HEARTBEAT_SECONDS, NOT_WEBDRIVER, SITE_KEY, TARGETS
 from tests.support.server import ROOT, Server
 
@@ -128,6 +129,8 @@ def snippet_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Snippet
         env_extra={
             "CALLPATH_EXAMPLES_DIR": str(site_dir),
             "CALLPATH_HEARTBEAT_SECONDS": str(HEARTBEAT_SECONDS),
+            # Every browser test arrives from 127.0.0.1: the per-address guard is off.
+            **GUARD_OFF_ENV,
         },
     ).start()
     try:
@@ -149,21 +152,12 @@ def browser_with_hosts(browser: Any) -> Iterator[Any]:
     other.close()
 
 
-def human_user_agent(browser: Any) -> str:
-    """The user agent of this Chromium as a person's browser reports it."""
-    return (
-        "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
-        f"Chrome/{browser.version} Safari/537.36"
-    )
-
-
 @pytest.fixture
 def new_context(browser: Any) -> Iterator[Callable[..., Any]]:
     """Open browser contexts like a person's browser (closed after the test)."""
     opened: list[Any] = []
 
     def make(*, webdriver: bool = False, **options: Any) -> Any:
-        options.setdefault("user_agent", human_user_agent(browser))
         ctx = browser.new_context(**options)
         if not webdriver:
             ctx.add_init_script(NOT_WEBDRIVER)

@@ -59,10 +59,9 @@ def fill(template: str, e164: str) -> str:
 @pytest.fixture(scope="module")
 def swapped(snippet_server: SnippetServer, browser: Any) -> dict[str, Any]:
     """Load the formats page once and collect what the tests look at."""
-    from tests.snippet.conftest import human_user_agent
     from tests.snippet.helpers import NOT_WEBDRIVER
 
-    ctx = browser.new_context(user_agent=human_user_agent(browser))
+    ctx = browser.new_context()
     ctx.add_init_script(NOT_WEBDRIVER)
     page = ctx.new_page()
     errors: list[str] = []

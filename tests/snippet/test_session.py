@@ -317,10 +317,9 @@ def test_hide_gives_up_after_one_second(
 def test_cookie_domain_shares_the_visit_across_subdomains(
     snippet_server: SnippetServer, browser_with_hosts: Any
 ) -> None:
-    from tests.snippet.conftest import human_user_agent
     from tests.snippet.helpers import NOT_WEBDRIVER
 
-    ctx = browser_with_hosts.new_context(user_agent=human_user_agent(browser_with_hosts))
+    ctx = browser_with_hosts.new_context()
     ctx.add_init_script(NOT_WEBDRIVER)
     try:
         port = snippet_server.server.port
