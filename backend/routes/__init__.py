@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute
 
-from backend.settings import Settings
-
 from backend import api
 from backend.routes import (
     api_pool,
@@ -17,6 +15,7 @@ from backend.routes import (
     visits,
     webhooks,
 )
+from backend.settings import Settings
 
 
 def all_routes(settings: Settings) -> list[BaseRoute]:
