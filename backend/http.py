@@ -55,4 +55,7 @@ def string_field(data: dict[str, Any], name: str, *, max_len: int, required: boo
         raise ApiError(
             422, "invalid", f"Field {name!r} is longer than {max_len} characters.", field=name
         )
+    if "\x00" in value:
+        # PostgreSQL text cannot hold NUL; no URL, title or key needs one.
+        raise ApiError(422, "invalid", f"Field {name!r} contains a NUL character.", field=name)
     return value

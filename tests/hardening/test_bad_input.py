@@ -35,6 +35,9 @@ SESSION_CASES: list[tuple[str, bytes, int]] = [
     ("referrer too long", orjson.dumps({**GOOD, "referrer": "http://x/" + "r" * 2100}), 422),
     ("title too long", orjson.dumps({**GOOD, "title": "t" * 600}), 422),
     ("token too long", orjson.dumps({**GOOD, "token": "t" * 600}), 422),
+    ("NUL in the url", orjson.dumps({**GOOD, "url": "http://127.0.0.1/\u0000"}), 422),
+    ("NUL in the title", orjson.dumps({**GOOD, "title": "a\u0000b"}), 422),
+    ("NUL in the site key", orjson.dumps({**GOOD, "site": "demo\u0000"}), 422),
     ("unknown site", orjson.dumps({**GOOD, "site": "no-such-site"}), 404),
     ("oversized", orjson.dumps({**GOOD, "title": "t" * 20_000}), 413),
 ]
