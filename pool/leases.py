@@ -230,15 +230,28 @@ async def acquire(db: Store, *, pool_id: int, session_id: int, now_ms: int) -> L
             held = None
         # Leases of the pool past their ttl end now (this one's, if any, included).
         await _end_due(tx, pool_id, now_ms)
-        free = await tx.fetchone(
+        pick = (
             "SELECT id, number FROM tracking_numbers n"
             " WHERE n.pool_id = :p AND n.kind = 'pool' AND n.status = 'active'"
             "   AND n.last_released_ms <= :rested"
             "   AND NOT EXISTS (SELECT 1 FROM leases l WHERE l.number_id = n.id"
             "                   AND l.ended_ms IS NULL AND l.overflow = 0)"
-            " ORDER BY n.last_released_ms, n.id LIMIT 1" + lock,
-            {"p": pool_id, "rested": now_ms - pool["cooldown_ms"]},
+            " ORDER BY n.last_released_ms, n.id LIMIT 1" + lock
         )
+        rested = {"p": pool_id, "rested": now_ms - pool["cooldown_ms"]}
+        free = await tx.fetchone(pick, rested)
+        # PostgreSQL: the pick's snapshot predates its row lock, so a claim that held the lock
+        # and committed in between is not seen. Holding the lock now, look again with a fresh
+        # snapshot (READ COMMITTED: one per statement); pick again if the number was taken.
+        while (
+            lock
+            and free is not None
+            and await tx.fetchval(
+                "SELECT 1 FROM leases WHERE number_id = :n AND ended_ms IS NULL AND overflow = 0",
+                {"n": free["id"]},
+            )
+        ):
+            free = await tx.fetchone(pick, rested)
         overflow = free is None
         if overflow:
             if pool["exhausted_policy"] == "overflow" and pool["overflow_number_id"] is not None:

@@ -38,6 +38,10 @@ def parse(text: str, region: str = "JP") -> phonenumbers.PhoneNumber:
         raise NumberError(f"not a phone number: {raw!r} ({exc})") from exc
     if not phonenumbers.is_valid_number(parsed):
         raise NumberError(f"not a valid number: {raw!r}")
+    # libphonenumber accepts a few national ranges (e.g. German) longer than E.164 allows;
+    # such a number could not be stored or dialled as E.164, so it is refused here.
+    if len(str(parsed.country_code)) + len(str(parsed.national_number)) > 15:
+        raise NumberError(f"longer than E.164 allows (15 digits): {raw!r}")
     return parsed
 
 
