@@ -175,14 +175,14 @@ async def test_a_dropped_request_hands_back_the_visitors_token(
     assert await db.fetchval("SELECT COUNT(*) FROM page_views") == 1
 
 
-async def test_spam_referrer_is_counted_an_unknown_site_is_not(
+async def test_spam_referrer_and_unknown_site_are_counted(
     client: httpx.AsyncClient, demo: Any, db: Store
 ) -> None:
     r = await visit(client, referrer="http://semalt.com/crawler.php?u=x")
     assert r.status_code == 200 and r.json()["swaps"] == []
     r = await client.post("/v1/session", json={"site": "nope", "url": PAGE})
     assert r.status_code == 404 and r.json()["error"]["code"] == "unknown_site"
-    assert await drop_counts(db) == {"spam_referrer": 1}
+    assert await drop_counts(db) == {"spam_referrer": 1, "unknown_site": 1}
     site_id = await db.fetchval("SELECT id FROM sites WHERE site_key = 'demo'")
     assert await drop_counts(db, site_id=site_id) == {"spam_referrer": 1}
 
