@@ -39,7 +39,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             await app.state.db.close()
 
     routes = [
-        *all_routes(),
+        *all_routes(settings),
         Mount(
             "/examples",
             StaticFiles(directory=examples_dir(settings.examples_dir), html=True, check_dir=False),

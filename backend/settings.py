@@ -185,6 +185,13 @@ class Settings:
         0.75, "Peak hourly utilization above which a pool is flagged for more numbers."
     )
 
+    # demo
+    demo_calls: bool = _setting(
+        False,
+        "Offer `POST /demo/call`, which places simulated calls (the example pages' "
+        '"call this number" button); `make run` turns it on. Never on in production.',
+    )
+
     @classmethod
     def load(
         cls,

@@ -35,6 +35,7 @@ from tests.support.server import Server, run_cli
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 GUARD_OFF: dict[str, Any] = {"ip_rate_per_minute": 0, "ip_max_live_sessions": 0}
+GUARD_OFF_ENV = {"CALLPATH_" + k.upper(): str(v) for k, v in GUARD_OFF.items()}
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -130,7 +131,8 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     url = f"sqlite:///{tmp_path_factory.mktemp('live') / 'callpath.db'}"
     seeded = run_cli("demo", "--json", database_url=url)
     assert seeded.returncode == 0, seeded.stderr
-    server = Server(url).start()
+    # Every browser test arrives from 127.0.0.1, so the per-address guard is off here.
+    server = Server(url, env_extra=GUARD_OFF_ENV).start()
     server.demo = orjson.loads(seeded.stdout)  # type: ignore[attr-defined]
     yield server
     server.stop()
