@@ -87,7 +87,7 @@ async def post_many(
     targets = itertools.cycle(urls)
     remaining = itertools.count()
     stop_at = time.monotonic() + deadline_s
-    headers = {"content-type": "text/plain", "user-agent": BROWSER_UA}
+    headers = {"content-type": "text/plain", "user-agent": BROWSER_UA, "accept-language": "ja"}
 
     async def worker(client: httpx.AsyncClient) -> None:
         while (n := next(remaining)) < total and time.monotonic() < stop_at:

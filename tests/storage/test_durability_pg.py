@@ -18,7 +18,7 @@ pytestmark = pytest.mark.e2e
 
 async def _hammer(url: str, stop_at: float, acked: list[tuple[int, list[str]]]) -> None:
     signer = Signer("test-secret", SESSION_TOKEN)
-    headers = {"content-type": "text/plain", "user-agent": BROWSER_UA}
+    headers = {"content-type": "text/plain", "user-agent": BROWSER_UA, "accept-language": "ja"}
     async with httpx.AsyncClient(timeout=60.0) as client:
         while time.monotonic() < stop_at:
             try:
