@@ -18,7 +18,7 @@ time), each request a new visitor (its own ``X-Forwarded-For`` from 198.18.0.0/1
 Printed: requests/s and p50/p99 latency of both, and session/bare as ratios (target:
 session throughput at least 50 % of bare).
 
-    python -m bench.scaleout [--requests 2000] [--concurrency 32] [--skip-postgresql]
+    python -m bench.scaleout [--requests 800] [--concurrency 32] [--skip-postgresql]
 
 PostgreSQL: ``CALLPATH_BENCH_PG_URL`` (else ``CALLPATH_TEST_PG_URL``, else the local server
 on 127.0.0.1:5432 as user postgres); a database ``callpath_bench_<hex>`` is created from
@@ -315,7 +315,7 @@ async def main_async(requests: int, concurrency: int, postgresql: bool) -> list[
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.scaleout", description=__doc__)
-    parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("--requests", type=int, default=800)
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--skip-postgresql", action="store_true")
     parser.add_argument("--serve", type=int, metavar="PORT", help=argparse.SUPPRESS)
