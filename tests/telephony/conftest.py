@@ -12,6 +12,7 @@ from starlette.applications import Starlette
 from twilio.request_validator import RequestValidator
 
 from backend.settings import Settings
+from tests.support.browser import BROWSER_HEADERS
 
 AUTH_TOKEN = "test-twilio-auth-token"
 PBX_SECRET = "test-pbx-secret"
@@ -79,5 +80,7 @@ async def telephony(app: Starlette, demo: dict[str, Any]) -> Any:
 @pytest.fixture
 async def tclient(app: Starlette, telephony: Any) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url=BASE) as c:
+    # Browser-like headers, so /v1/session sees a person (Twilio's own posts are not
+    # affected: the webhooks do not look at them).
+    async with httpx.AsyncClient(transport=transport, base_url=BASE, headers=BROWSER_HEADERS) as c:
         yield c
