@@ -1,0 +1,211 @@
+"""Fixtures for the snippet's browser tests.
+
+Each test module gets its own real ``callpath serve`` over its own SQLite file, seeded with a
+site keyed ``demo`` (the key the example pages use) whose three targets have pools large
+enough for every browser context of the module, and a heartbeat of one second. The server
+serves ``examples/`` under ``/examples/`` and the test pages of ``tests/snippet/pages/``
+under ``/examples/t/``.
+
+Playwright sets ``navigator.webdriver`` to true, and the snippet rightly ignores such
+visitors. The ``new_context`` fixture therefore adds an init script that makes it false, as
+in a browser a person drives (``tests/support/browser.py`` already gives Chromium an
+ordinary user agent). Tests about webdriver visitors open a context without it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import sqlite3
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from backend import accounts
+from backend.storage import open_database
+from pool import numbers
+from pool.store import now_ms
+from tests.conftest import GUARD_OFF_ENV
+from tests.snippet.helpers import HEARTBEAT_SECONDS, NOT_WEBDRIVER, SITE_KEY, TARGETS
+from tests.support.server import ROOT, Server
+
+pytestmark = pytest.mark.e2e
+
+PAGES = Path(__file__).resolve().parent / "pages"
+
+
+async def _seed(database_url: str) -> None:
+    db = await open_database(database_url)
+    try:
+        t = now_ms()
+        async with db.write() as tx:
+            adv = await accounts.create_advertiser(tx, "Snippet tests", t)
+            site = await accounts.create_site(
+                tx,
+                advertiser_id=adv,
+                site_key=SITE_KEY,
+                name="Snippet test site",
+                domains=[
+                    "127.0.0.1",
+                    "localhost",
+                    "callpath.test",
+                    "a.callpath.test",
+                    "b.callpath.test",
+                ],
+                now_ms=t,
+            )
+            for target, tracking in TARGETS:
+                target_id = await accounts.add_target(
+                    tx, site_id=site, number=target, label=target, now_ms=t
+                )
+                pool_id = await numbers.create_pool(
+                    tx,
+                    site_id=site,
+                    target_id=target_id,
+                    name=target,
+                    ttl_ms=1_800_000,
+                    grace_ms=600_000,
+                    cooldown_ms=900_000,
+                    now_ms=t,
+                )
+                for number in tracking:
+                    await numbers.add_number(
+                        tx,
+                        advertiser_id=adv,
+                        number=number,
+                        forward_to=target,
+                        site_id=site,
+                        pool_id=pool_id,
+                        now_ms=t,
+                    )
+    finally:
+        await db.close()
+
+
+@dataclass
+class SnippetServer:
+    """The module's server, its database file and the pages it serves."""
+
+    server: Server
+    db_path: Path
+    tracking: dict[str, list[str]] = field(default_factory=dict)
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    def page_url(self, name: str) -> str:
+        """Address of a test page (``formats.html``) or, with a leading slash, any path."""
+        return self.url + (name if name.startswith("/") else "/examples/t/" + name)
+
+    def sql(self, query: str, params: dict[str, Any] | None = None) -> list[tuple[Any, ...]]:
+        """Run SQL on the server's database (WAL mode lets both sides work at once)."""
+        with sqlite3.connect(self.db_path, timeout=10) as conn:
+            rows = conn.execute(query, params or {}).fetchall()
+        return rows
+
+    def end_leases(self) -> None:
+        """End every live lease, as if each visit's lease had been released."""
+        self.sql("UPDATE leases SET ended_ms = :t WHERE ended_ms IS NULL", {"t": now_ms()})
+
+
+@pytest.fixture(scope="module")
+def snippet_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SnippetServer]:
+    root = tmp_path_factory.mktemp("snippet")
+    site_dir = root / "site"
+    shutil.copytree(ROOT / "examples", site_dir)
+    shutil.copytree(PAGES, site_dir / "t")
+    db_path = root / "callpath.db"
+    url = f"sqlite:///{db_path}"
+    # Playwright's sync API runs an event loop in this thread: seed from another one.
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, _seed(url)).result()
+    server = Server(
+        url,
+        env_extra={
+            "CALLPATH_EXAMPLES_DIR": str(site_dir),
+            "CALLPATH_HEARTBEAT_SECONDS": str(HEARTBEAT_SECONDS),
+            # Every browser test arrives from 127.0.0.1: the per-address guard is off.
+            **GUARD_OFF_ENV,
+        },
+    ).start()
+    try:
+        yield SnippetServer(server, db_path, {t: list(n) for t, n in TARGETS})
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def browser_with_hosts(browser: Any) -> Iterator[Any]:
+    """Chromium resolving ``*.callpath.test`` to this machine, for cross-subdomain tests."""
+    from tests.support.browser import CHROMIUM, CHROMIUM_ARGS
+
+    other = browser.browser_type.launch(
+        executable_path=CHROMIUM,
+        args=[*CHROMIUM_ARGS, "--host-resolver-rules=MAP *.callpath.test 127.0.0.1"],
+    )
+    yield other
+    other.close()
+
+
+@pytest.fixture
+def new_context(browser: Any) -> Iterator[Callable[..., Any]]:
+    """Open browser contexts like a person's browser (closed after the test)."""
+    opened: list[Any] = []
+
+    def make(*, webdriver: bool = False, **options: Any) -> Any:
+        ctx = browser.new_context(**options)
+        if not webdriver:
+            ctx.add_init_script(NOT_WEBDRIVER)
+        opened.append(ctx)
+        return ctx
+
+    yield make
+    for ctx in opened:
+        ctx.close()
+
+
+@dataclass
+class Watched:
+    """A page with everything it logged and requested."""
+
+    page: Any
+    errors: list[str] = field(default_factory=list)
+    requests: list[Any] = field(default_factory=list)
+
+    def calls(self, path: str) -> list[Any]:
+        """Requests made to ``path`` (e.g. ``/v1/session``) so far."""
+        return [r for r in self.requests if r.url.split("?")[0].endswith(path)]
+
+    def script_errors(self) -> list[str]:
+        """Errors a script caused. Chromium itself logs every failed request as a console
+        error ("Failed to load resource"); no script can prevent that, so it is left out."""
+        return [e for e in self.errors if "Failed to load resource" not in e]
+
+
+@pytest.fixture
+def watch() -> Callable[[Any], Watched]:
+    def attach(page: Any) -> Watched:
+        w = Watched(page)
+        page.on("console", lambda m: m.type == "error" and w.errors.append(m.text))
+        page.on("pageerror", lambda e: w.errors.append(f"pageerror: {e}"))
+        page.on("request", lambda r: w.requests.append(r))
+        return w
+
+    return attach
+
+
+@pytest.fixture
+def visit(
+    new_context: Callable[..., Any], watch: Callable[[Any], Watched]
+) -> Callable[..., Watched]:
+    """A new context and page, watched, with nothing loaded yet."""
+
+    def make(**options: Any) -> Watched:
+        return watch(new_context(**options).new_page())
+
+    return make

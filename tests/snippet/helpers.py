@@ -1,0 +1,35 @@
+"""Values and helpers the snippet tests share."""
+
+from __future__ import annotations
+
+import re
+
+from pool.numbers import formats
+
+SITE_KEY = "demo"
+POOL_SIZE = 40
+HEARTBEAT_SECONDS = 1
+
+# (target, tracking numbers): JP geographic -> 050, JP toll-free -> 0120, US -> 212.
+TARGETS: list[tuple[str, list[str]]] = [
+    ("+81312345678", [f"+815017{n:06d}" for n in range(1, POOL_SIZE + 1)]),
+    ("+81120123456", [f"+81120100{n:03d}" for n in range(1, POOL_SIZE + 1)]),
+    ("+12125550100", [f"+1212555{n:04d}" for n in range(101, 101 + POOL_SIZE)]),
+]
+JP, FREE, US = (t for t, _ in TARGETS)
+
+# Makes navigator.webdriver false, as it is in a browser a person drives.
+NOT_WEBDRIVER = (
+    "Object.defineProperty(Navigator.prototype, 'webdriver',"
+    " {get: () => false, configurable: true});"
+)
+
+
+def national_groups(e164: str) -> list[str]:
+    """Digit groups of a number's national format, via phonenumbers (050, 1700, 0001)."""
+    return re.findall(r"\d+", formats(e164).national)
+
+
+def wide(text: str) -> str:
+    """Full-width digits for ASCII ones."""
+    return text.translate({ord(c): 0xFF10 + int(c) for c in "0123456789"})

@@ -1,0 +1,117 @@
+"""Numbers that appear after load: lazy content, route changes, popups, re-renders."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from tests.snippet.conftest import SnippetServer, Watched
+from tests.snippet.helpers import FREE, JP, US, national_groups
+
+pytestmark = pytest.mark.e2e
+
+
+def text_is(page: Any, selector: str, expected: str) -> None:
+    page.wait_for_function(
+        "([s, e]) => document.querySelector(s) && document.querySelector(s).textContent === e",
+        arg=[selector, expected],
+    )
+
+
+def hyphenated(e164: str) -> str:
+    return "-".join(national_groups(e164))
+
+
+def open_dynamic(snippet_server: SnippetServer, visit: Callable[..., Watched]) -> Watched:
+    w = visit()
+    w.page.goto(snippet_server.page_url("dynamic.html"))
+    w.page.wait_for_function(
+        "document.getElementById('home-number').textContent !== '03-1234-5678'"
+    )
+    return w
+
+
+def leased(w: Watched, target: str) -> str:
+    """The tracking number the visit got for ``target``, from the /v1/session answer."""
+    for request in w.calls("/v1/session"):
+        response = request.response()
+        if response is not None and response.ok:
+            for swap in response.json()["swaps"]:
+                if swap["target"] == target:
+                    return str(swap["number"])
+    raise AssertionError(f"no swap for {target}")
+
+
+def test_a_number_inserted_two_seconds_after_load(
+    snippet_server: SnippetServer, visit: Callable[..., Watched]
+) -> None:
+    w = open_dynamic(snippet_server, visit)
+    us = leased(w, US)
+    a, b, c = national_groups(us)
+    text_is(w.page, "#lazy", f"({a}) {b}-{c}")
+    assert w.script_errors() == []
+
+
+def test_a_route_change_swaps_the_new_view_and_counts_as_a_page_view(
+    snippet_server: SnippetServer, visit: Callable[..., Watched]
+) -> None:
+    w = open_dynamic(snippet_server, visit)
+    with w.page.expect_request("**/v1/heartbeat") as beat:
+        w.page.click("#go-contact")
+        text_is(w.page, "#route-number", "フリーダイヤル " + hyphenated(leased(w, FREE)))
+    assert w.page.get_attribute("#route-tel", "href") == "tel:" + leased(w, FREE)
+    # The lease is kept (no new session); the heartbeat tells the backend the new page.
+    body = json.loads(beat.value.post_data)
+    assert body["url"].endswith("/examples/t/contact")
+    assert len(w.calls("/v1/session")) == 1
+    # Back: the framework renders the original number again, and it is swapped again.
+    w.page.go_back()
+    text_is(w.page, "#home-number", hyphenated(leased(w, JP)))
+
+
+def test_a_re_render_of_the_original_number_is_swapped_again(
+    snippet_server: SnippetServer, visit: Callable[..., Watched]
+) -> None:
+    w = open_dynamic(snippet_server, visit)
+    swapped = hyphenated(leased(w, JP))
+    text_is(w.page, "#home-number", swapped)
+    for _ in range(3):
+        w.page.evaluate("rerender()")
+        text_is(w.page, "#home-number", swapped)
+
+
+def test_a_popup_with_link_attribute_and_split_number(
+    snippet_server: SnippetServer, visit: Callable[..., Watched]
+) -> None:
+    w = open_dynamic(snippet_server, visit)
+    jp = leased(w, JP)
+    w.page.evaluate("popup()")
+    text_is(w.page, "#popup-tel", hyphenated(jp))
+    assert w.page.get_attribute("#popup-tel", "href") == "tel:" + jp
+    assert w.page.get_attribute("#popup-tel", "title") == hyphenated(jp)
+    assert w.page.text_content("#popup-tel span") == national_groups(jp)[0]
+
+
+def test_its_own_changes_cause_no_further_mutations(
+    snippet_server: SnippetServer, visit: Callable[..., Watched]
+) -> None:
+    w = open_dynamic(snippet_server, visit)
+    us = leased(w, US)
+    a, b, c = national_groups(us)
+    text_is(w.page, "#lazy", f"({a}) {b}-{c}")
+    w.page.evaluate("rerender()")
+    text_is(w.page, "#home-number", hyphenated(leased(w, JP)))
+    # Count mutations over a few frames: a snippet reacting to itself would keep going.
+    count = w.page.evaluate(
+        """() => new Promise(done => {
+          let n = 0;
+          const mo = new MutationObserver(rs => { n += rs.length; });
+          mo.observe(document.documentElement, {subtree: true, childList: true,
+                                                characterData: true, attributes: true});
+          setTimeout(() => { mo.disconnect(); done(n); }, 500);
+        })"""
+    )
+    assert count == 0
