@@ -236,6 +236,7 @@
   };
 
   // ---- watching the page --------------------------------------------------------------------
+  const here = () => location.href.split("#")[0];
   const record = (r) => (r.type == "childList" ? r.addedNodes.forEach(queue) : queue(r.target));
   const queue = (n) => {
     pending.push(n);
@@ -244,9 +245,11 @@
   const observer = new MutationObserver(guard((rs) => rs.forEach(record)));
   const flush = guard(() => {
     const todo = pending;
-    const url = location.href.split("#")[0];
+    const url = here();
     raf = 0;
     pending = [];
+    // Forget nodes the page has dropped, so a long-lived app does not keep them alive.
+    records = records.filter((r) => r[0][0].isConnected);
     quiet(() => todo.forEach(scan));
     if (url != href) {
       // A single-page route change is a page view: tell the backend, keep the lease.
@@ -256,7 +259,7 @@
   });
 
   const watch = () => {
-    href = location.href.split("#")[0];
+    href = here();
     observer.observe(de, {
       childList: true,
       subtree: true,
@@ -389,7 +392,7 @@
   // ---- starting, consent, API -----------------------------------------------------------------
   const start = guard(() => {
     if (started || !consent || navigator.webdriver) return;
-    if (d.prerendering) return d.addEventListener("prerenderingchange", start, { once: true });
+    if (d.prerendering) return d.addEventListener("prerenderingchange", start);
     started = 1;
     if (!href) watch();
     state = load();
