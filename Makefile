@@ -43,7 +43,7 @@ run: venv snippet
 	@echo ""
 	@echo "  Open http://$(HOST):$(PORT)/examples/  (Ctrl-C stops the server)"
 	@echo ""
-	$(BIN)/callpath serve --host $(HOST) --port $(PORT)
+	CALLPATH_DEMO_CALLS=1 $(BIN)/callpath serve --host $(HOST) --port $(PORT)
 
 lint: venv
 	$(BIN)/ruff check .

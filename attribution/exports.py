@@ -336,6 +336,11 @@ async def purge_older_than(db: Store, *, cutoff_ms: int, batch: int = 500) -> Pu
                 f" (SELECT id FROM leases WHERE session_id IN {in_ids})",
                 ids,
             )
+            # The pool's exhaustion log keeps its count (pool health) without the visitor.
+            await tx.execute(
+                f"UPDATE pool_exhaustions SET session_id = NULL WHERE session_id IN {in_ids}",
+                ids,
+            )
             page_views += await tx.execute(
                 f"DELETE FROM page_views WHERE session_id IN {in_ids}", ids
             )

@@ -23,12 +23,17 @@ concurrently, so for the instant two of them lease together an address can hold 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
+from attribution.bots import bot_reason
+from attribution.ingest import Pipeline, Visit
 from attribution.netaddr import ip_key
+from attribution.privacy import DAY_MS, ip_hash
 from attribution.ratelimit import TokenBuckets
+from attribution.sessions import known_session
 from pool.store import Store
 
 RATE_LIMITED = "rate_limited"
@@ -124,6 +129,10 @@ class FloodGuard:
             return None
         return None if self._buckets.take(key, now_ms) else RATE_LIMITED
 
+    def limiter(self, visit: Visit) -> bool:
+        """The ingest pipeline's rate-limit hook: whether ``visit`` may go on."""
+        return self.admit(ip_key(visit.ip), visit.now_ms) is None
+
     @asynccontextmanager
     async def lease_slot(self, key: str) -> AsyncIterator[None]:
         """Hold while checking the cap and leasing, so one address's requests take turns."""
@@ -147,3 +156,62 @@ class FloodGuard:
             db, site_id=site_id, ip_hashes=ip_hashes, now_ms=now_ms, besides=session_id
         )
         return LEASE_CAP if held >= cap else None
+
+
+# --- wiring into the ingest pipeline (attribution.ingest) -------------------------------
+
+
+def hashes_of(secret_key: str, address: str, *, site_id: int, now_ms: int) -> list[str]:
+    """The address's stored hash today and yesterday (the salt turns at midnight UTC)."""
+    key = ip_key(address)
+    return [
+        ip_hash(secret_key, key, site_id=site_id, now_ms=now_ms),
+        ip_hash(secret_key, key, site_id=site_id, now_ms=now_ms - DAY_MS),
+    ]
+
+
+def install(pipeline: Pipeline, guard: FloodGuard) -> None:
+    """Add the guard to an ingest pipeline (``backend/routes/visits.py`` calls this once).
+
+    - the pipeline's ``rate_limit`` hook is pointed at :meth:`FloodGuard.limiter`;
+    - ``headless`` (before ``spam_referrer``): :func:`attribution.bots.bot_reason`, dropped
+      as ``bot``;
+    - ``lease_cap`` (before ``record``): an address at its cap is dropped before anything
+      is stored;
+    - ``lease`` is wrapped so the cap is checked again and the numbers leased while the
+      address's :meth:`FloodGuard.lease_slot` is held (exact within the instance).
+    """
+    pipeline.config = dataclasses.replace(pipeline.config, limiter=guard.limiter)
+    secret = pipeline.config.secret_key
+
+    async def step_headless(p: Pipeline, visit: Visit) -> str | None:
+        return "bot" if bot_reason(visit.user_agent, visit.accept_language) else None
+
+    async def over_cap(p: Pipeline, visit: Visit, session_id: int | None) -> str | None:
+        assert visit.site is not None
+        return await guard.over_cap(
+            p.db,
+            site_id=visit.site.id,
+            ip_hashes=hashes_of(secret, visit.ip, site_id=visit.site.id, now_ms=visit.now_ms),
+            now_ms=visit.now_ms,
+            session_id=session_id,
+        )
+
+    async def step_lease_cap(p: Pipeline, visit: Visit) -> str | None:
+        assert visit.site is not None
+        returning = await known_session(p.db, p.signer.read(visit.token), visit.site.id)
+        return await over_cap(p, visit, returning)
+
+    names = [name for name, _ in pipeline.steps]
+    lease_step = pipeline.steps[names.index("lease")][1]
+
+    async def step_capped_lease(p: Pipeline, visit: Visit) -> str | None:
+        async with guard.lease_slot(ip_key(visit.ip)):
+            reason = await over_cap(p, visit, visit.session_id)
+            if reason is not None:
+                return reason
+            return await lease_step(p, visit)
+
+    pipeline.steps[names.index("lease")] = ("lease", step_capped_lease)
+    pipeline.insert_before("spam_referrer", "headless", step_headless)
+    pipeline.insert_before("record", "lease_cap", step_lease_cap)

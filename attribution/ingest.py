@@ -14,7 +14,7 @@ The default steps, in order::
     classify      source of the visit (click ids, UTM, keyword parameters, referrer)
     enrich        device / browser / OS, country / region / city, salted IP hash
     record        session (first and last touch) and page view
-    lease         a tracking number from each of the site's pools
+    lease         per target: a static source number or a lease, as pool/rules.py decides
 
 :meth:`Pipeline.insert_before` adds a step (a hardening layer adds per-IP caps that way).
 The visitor's IP travels on the visit for in-memory use only; it is never stored.
@@ -29,17 +29,29 @@ from typing import Any
 import orjson
 
 from attribution import referrers
+from attribution.coalesce import counter_for
 from attribution.devices import Device, parse_user_agent
 from attribution.geo import UNKNOWN, Geo, geo_lookup
+from attribution.netaddr import ip_key
 from attribution.privacy import DAY_MS, ip_hash
 from attribution.sessions import PageView, known_session, record_visit
 from attribution.sources import Source, classify, host_of, is_new_touch
 from attribution.tokens import SESSION_TOKEN, Signer
-from pool import leases
+from pool import leases, rules
 from pool.numbers import formats
 from pool.store import Store
 
-DROP_REASONS = ("origin_not_allowed", "bot", "spam_referrer", "rate_limited", "unknown_site")
+# How long the snippet may keep showing a static source number before asking again.
+STATIC_TTL_MS = 30 * 60_000
+
+DROP_REASONS = (
+    "origin_not_allowed",
+    "bot",
+    "spam_referrer",
+    "rate_limited",
+    "lease_cap",
+    "unknown_site",
+)
 
 
 class UnknownSite(LookupError):
@@ -54,6 +66,7 @@ class Site:
     advertiser_id: int
     domains: list[str]
     params: dict[str, list[str]]
+    untracked_policy: str = "pool"
 
 
 @dataclass
@@ -69,6 +82,7 @@ class Visit:
     ga: str = ""
     user_agent: str = ""
     origin: str = ""
+    accept_language: str = ""
     ip: str = ""  # in memory only: hashed by `enrich`, never written
     site: Site | None = None
     session_id: int | None = None
@@ -149,8 +163,9 @@ async def step_enrich(p: Pipeline, visit: Visit) -> str | None:
         visit.device = parse_user_agent(visit.user_agent)
     if p.config.geoip_city_db:
         visit.geo = geo_lookup(p.config.geoip_city_db).lookup(visit.ip)
+    # Hashed by its counting key (IPv6: the /64), which the flood guard's cap counts by.
     visit.ip_hash = ip_hash(
-        p.config.secret_key, visit.ip, site_id=visit.site.id, now_ms=visit.now_ms
+        p.config.secret_key, ip_key(visit.ip), site_id=visit.site.id, now_ms=visit.now_ms
     )
     return None
 
@@ -177,24 +192,55 @@ async def step_record(p: Pipeline, visit: Visit) -> str | None:
 
 
 async def step_lease(p: Pipeline, visit: Visit) -> str | None:
-    """Lease a number from each pool of the site (the session's live lease first)."""
+    """For each target of the site, the number the source rules choose (pool/rules.py).
+
+    Landing-page parameter rules win over referrer rules, which win over rules on the
+    classified source; without a rule the session pool leases a number (the session's live
+    lease first). A static source number is shown as is, without a lease.
+    """
     assert visit.site is not None and visit.session_id is not None
-    pools = await p.db.fetchall(
-        "SELECT p.id, t.number AS target FROM pools p JOIN targets t ON t.id = p.target_id"
-        " WHERE p.site_id = :s ORDER BY p.id",
-        {"s": visit.site.id},
+    assert visit.source is not None
+    site = visit.site
+    targets = await p.db.fetchall(
+        "SELECT t.id, t.number, p.id AS pool_id FROM targets t"
+        " LEFT JOIN pools p ON p.target_id = t.id WHERE t.site_id = :s ORDER BY t.id",
+        {"s": site.id},
     )
-    for pool in pools:
-        lease = await leases.acquire(
-            p.db, pool_id=pool["id"], session_id=visit.session_id, now_ms=visit.now_ms
+    site_rules = await rules.load_rules(p.db, site_id=site.id) if targets else []
+    src = visit.source
+    seen = rules.Visit.from_url(
+        visit.url,
+        visit.referrer,
+        channel=src.channel,
+        source=src.source,
+        medium=src.medium,
+        campaign=src.campaign,
+    )
+    for target in targets:
+        choice = rules.choose_number_source(
+            seen,
+            site_rules,
+            target_id=target["id"],
+            pool_id=target["pool_id"],
+            untracked_policy=site.untracked_policy,
         )
-        if lease is None:
+        if choice.action == "number":
+            number = choice.number
+            visit.ttl_ms = max(visit.ttl_ms, STATIC_TTL_MS)
+        elif choice.action == "pool" and choice.pool_id is not None:
+            lease = await leases.acquire(
+                p.db, pool_id=choice.pool_id, session_id=visit.session_id, now_ms=visit.now_ms
+            )
+            if lease is None:
+                continue
+            number = lease.number
+            visit.ttl_ms = max(visit.ttl_ms, lease.expires_ms - visit.now_ms)
+        else:
             continue
-        visit.ttl_ms = max(visit.ttl_ms, lease.expires_ms - visit.now_ms)
-        f = formats(lease.number)
+        f = formats(number)
         visit.swaps.append(
             {
-                "target": pool["target"],
+                "target": target["number"],
                 "number": f.e164,
                 "national": f.national,
                 "international": f.international,
@@ -235,7 +281,7 @@ class Pipeline:
         """Run every step; raise :class:`UnknownSite` when the site key is unknown."""
         visit.site = await load_site(self.db, visit.site_key)
         if visit.site is None:
-            await count_drop(self.db, site_id=0, reason="unknown_site", now_ms=visit.now_ms)
+            # Not counted: a bad request changes nothing stored (the caller answers 404).
             raise UnknownSite(visit.site_key)
         for _name, step in self.steps:
             reason = await step(self, visit)
@@ -268,7 +314,7 @@ def origin_allowed(domains: list[str], origin: str, page_url: str) -> bool:
 async def load_site(db: Store, site_key: str) -> Site | None:
     """The site with this snippet key, with its domains and parameter names."""
     row = await db.fetchone(
-        "SELECT s.id, s.advertiser_id, s.domains, a.params FROM sites s"
+        "SELECT s.id, s.advertiser_id, s.domains, s.untracked_policy, a.params FROM sites s"
         " LEFT JOIN site_attribution a ON a.site_id = s.id WHERE s.site_key = :k",
         {"k": site_key},
     )
@@ -281,6 +327,7 @@ async def load_site(db: Store, site_key: str) -> Site | None:
         advertiser_id=int(row["advertiser_id"]),
         domains=[str(d) for d in domains] if isinstance(domains, list) else [],
         params=params if isinstance(params, dict) else {},
+        untracked_policy=str(row["untracked_policy"] or "pool"),
     )
 
 
@@ -294,12 +341,23 @@ def _json(raw: Any, default: Any) -> Any:
 
 
 async def count_drop(db: Store, *, site_id: int, reason: str, now_ms: int) -> None:
-    """Count one dropped visit for the site, UTC day and reason."""
-    await db.execute(
-        "INSERT INTO ingest_counters (site_id, day_ms, reason, count) VALUES (:s, :d, :r, 1)"
-        " ON CONFLICT (site_id, day_ms, reason) DO UPDATE SET count = ingest_counters.count + 1",
-        {"s": site_id, "d": now_ms - now_ms % DAY_MS, "r": reason},
-    )
+    """Count one dropped visit for the site, UTC day and reason.
+
+    Coalesced (attribution/coalesce.py): drops that arrive while a count is being written
+    are summed into the next write, so a flood does not queue one write per request.
+    """
+
+    async def write(batch: dict[Any, int]) -> None:
+        async with db.write() as tx:
+            for (site, day, why), n in batch.items():
+                await tx.execute(
+                    "INSERT INTO ingest_counters (site_id, day_ms, reason, count)"
+                    " VALUES (:s, :d, :r, :n) ON CONFLICT (site_id, day_ms, reason)"
+                    " DO UPDATE SET count = ingest_counters.count + :n",
+                    {"s": site, "d": day, "r": why, "n": n},
+                )
+
+    await counter_for(db, write).add((site_id, now_ms - now_ms % DAY_MS, reason))
 
 
 async def drop_counts(db: Store, *, site_id: int | None = None) -> dict[str, int]:

@@ -26,6 +26,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
+from pool import leases
+from pool.leases import LeaseRecord
 from pool.numbers import NumberError, to_e164
 from pool.store import Row, Store
 
@@ -90,21 +92,11 @@ async def _number(db: Store, tracking_number: str) -> Row | None:
     return await db.fetchone(sql, {"num": e164})
 
 
-async def holder_leases(db: Store, *, number_id: int, at_ms: int) -> list[Row]:
-    """Leases of the number live at ``at_ms`` or ended within the pool's grace before it.
-
-    A live lease past its ``expires_ms`` has in effect ended then (leases are ended lazily),
-    so the effective end is ``COALESCE(ended_ms, expires_ms)``. Newest activity first.
-    """
-    return await db.fetchall(
-        "SELECT l.id AS lease_id, l.session_id, l.pool_id, l.number_id, l.started_ms,"
-        " l.last_seen_ms, l.expires_ms, l.ended_ms, l.overflow"
-        " FROM leases l JOIN pools p ON p.id = l.pool_id"
-        " WHERE l.number_id = :n AND l.started_ms <= :t"
-        "   AND COALESCE(l.ended_ms, l.expires_ms) + p.grace_ms >= :t"
-        " ORDER BY l.last_seen_ms DESC, l.id DESC",
-        {"n": number_id, "t": at_ms},
-    )
+async def _holders(db: Store, *, number_id: int, at_ms: int) -> list[LeaseRecord]:
+    """The number's holders at ``at_ms`` (see :func:`pool.leases.holders`), most recently
+    active first: that order decides which session an ambiguous call goes to."""
+    found = await leases.holders(db, number_id=number_id, at_ms=at_ms)
+    return sorted(found, key=lambda h: (h.last_seen_ms, h.lease_id), reverse=True)
 
 
 async def _previous_session(
@@ -169,8 +161,8 @@ async def match_call(
     if number["kind"] == "source":
         return replace(base, method="static_source")
 
-    holders = await holder_leases(db, number_id=number_id, at_ms=started_ms)
-    sessions = _unique([int(h["session_id"]) for h in holders])
+    holders = await _holders(db, number_id=number_id, at_ms=started_ms)
+    sessions = _unique([h.session_id for h in holders])
     previous = None
     if base.site_id is not None:
         previous = await _previous_session(
@@ -185,14 +177,14 @@ async def match_call(
         if previous in sessions:
             # The caller's own session holds the number: a plain lease match, and it
             # settles any reuse ambiguity.
-            held = next(h for h in holders if int(h["session_id"]) == previous)
+            held = next(h for h in holders if h.session_id == previous)
             method = "lease" if len(sessions) == 1 else "repeat_caller"
             return replace(
                 base,
-                pool_id=int(held["pool_id"]),
+                pool_id=held.pool_id,
                 method=method,
                 session_id=previous,
-                lease_id=int(held["lease_id"]),
+                lease_id=held.lease_id,
                 candidates=_unique([previous, *sessions]),
             )
         own = await _latest_lease_of(
@@ -207,13 +199,13 @@ async def match_call(
                 candidates=_unique([previous, *sessions]),
             )
 
-    if number["kind"] == "overflow" or any(h["overflow"] for h in holders):
+    if number["kind"] == "overflow" or any(h.overflow for h in holders):
         chosen = holders[0] if len(sessions) == 1 else None
         return replace(
             base,
             method="overflow",
-            session_id=None if chosen is None else int(chosen["session_id"]),
-            lease_id=None if chosen is None else int(chosen["lease_id"]),
+            session_id=None if chosen is None else chosen.session_id,
+            lease_id=None if chosen is None else chosen.lease_id,
             candidates=sessions,
         )
     if not holders:
@@ -222,9 +214,9 @@ async def match_call(
     chosen = holders[0]
     return replace(
         base,
-        pool_id=int(chosen["pool_id"]),
+        pool_id=chosen.pool_id,
         method="lease" if len(sessions) == 1 else "ambiguous",
-        session_id=int(chosen["session_id"]),
-        lease_id=int(chosen["lease_id"]),
+        session_id=chosen.session_id,
+        lease_id=chosen.lease_id,
         candidates=sessions,
     )

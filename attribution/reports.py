@@ -12,6 +12,7 @@ calls without a session (and sessions without a value) fall under the key ``""``
 
 from __future__ import annotations
 
+import asyncio
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -89,16 +90,21 @@ async def calls_report(
         raise ValueError(f"unknown dimension {dimension!r}")
     s_where, s_params = _scope("s", advertiser_id, site_id)
     c_where, c_params = _scope("c", advertiser_id, site_id)
-    sessions = await db.fetchall(
-        f"SELECT s.{column} AS k, COUNT(*) AS n FROM sessions s"
-        f" WHERE {s_where} AND s.started_ms >= :a AND s.started_ms < :b GROUP BY s.{column}",
-        {**s_params, "a": start_ms, "b": end_ms},
-    )
-    calls = await db.fetchall(
-        f"SELECT s.{column} AS k, COUNT(*) AS n, SUM(c.qualified) AS q, SUM(c.first_time) AS f"
-        " FROM calls c LEFT JOIN sessions s ON s.id = c.session_id"
-        f" WHERE {c_where} AND c.started_ms >= :a AND c.started_ms < :b GROUP BY s.{column}",
-        {**c_params, "a": start_ms, "b": end_ms},
+    # Two independent reads: run them at once (the SQLite store has several readers).
+    sessions, calls = await asyncio.gather(
+        db.fetchall(
+            f"SELECT s.{column} AS k, COUNT(*) AS n FROM sessions s"
+            f" WHERE {s_where} AND s.started_ms >= :a AND s.started_ms < :b"
+            f" GROUP BY s.{column}",
+            {**s_params, "a": start_ms, "b": end_ms},
+        ),
+        db.fetchall(
+            f"SELECT s.{column} AS k, COUNT(*) AS n, SUM(c.qualified) AS q,"
+            " SUM(c.first_time) AS f FROM calls c LEFT JOIN sessions s ON s.id = c.session_id"
+            f" WHERE {c_where} AND c.started_ms >= :a AND c.started_ms < :b"
+            f" GROUP BY s.{column}",
+            {**c_params, "a": start_ms, "b": end_ms},
+        ),
     )
     merge = landing_page if dimension == "landing_page" else None
     rows: dict[str, dict[str, Any]] = {}
@@ -151,16 +157,19 @@ async def totals(
     """Sessions, calls (all / answered / qualified / first-time) in the scope and range."""
     s_where, s_params = _scope("s", advertiser_id, site_id)
     c_where, c_params = _scope("c", advertiser_id, site_id)
-    sessions = await db.fetchval(
-        f"SELECT COUNT(*) FROM sessions s WHERE {s_where}"
-        " AND s.started_ms >= :a AND s.started_ms < :b",
-        {**s_params, "a": start_ms, "b": end_ms},
-    )
-    row = await db.fetchone(
-        "SELECT COUNT(*) AS n, SUM(CASE WHEN c.answered_ms IS NULL THEN 0 ELSE 1 END) AS ans,"
-        " SUM(c.qualified) AS q, SUM(c.first_time) AS f FROM calls c"
-        f" WHERE {c_where} AND c.started_ms >= :a AND c.started_ms < :b",
-        {**c_params, "a": start_ms, "b": end_ms},
+    sessions, row = await asyncio.gather(
+        db.fetchval(
+            f"SELECT COUNT(*) FROM sessions s WHERE {s_where}"
+            " AND s.started_ms >= :a AND s.started_ms < :b",
+            {**s_params, "a": start_ms, "b": end_ms},
+        ),
+        db.fetchone(
+            "SELECT COUNT(*) AS n,"
+            " SUM(CASE WHEN c.answered_ms IS NULL THEN 0 ELSE 1 END) AS ans,"
+            " SUM(c.qualified) AS q, SUM(c.first_time) AS f FROM calls c"
+            f" WHERE {c_where} AND c.started_ms >= :a AND c.started_ms < :b",
+            {**c_params, "a": start_ms, "b": end_ms},
+        ),
     )
     assert row is not None
     calls = int(row["n"] or 0)

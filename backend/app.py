@@ -13,7 +13,7 @@ from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
-from backend.api.retention import retention_job
+from backend.api.jobs import api_jobs
 from backend.assets import TEMPLATES_DIR, examples_dir
 from backend.errors import EXCEPTION_HANDLERS
 from backend.middleware import PublicEdgeMiddleware
@@ -33,13 +33,13 @@ def create_app(settings: Settings | None = None) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         app.state.db = await open_database(settings.database_url)
         try:
-            async with telephony_lifespan(app), retention_job(app):
+            async with telephony_lifespan(app), api_jobs(app):
                 yield
         finally:
             await app.state.db.close()
 
     routes = [
-        *all_routes(),
+        *all_routes(settings),
         Mount(
             "/examples",
             StaticFiles(directory=examples_dir(settings.examples_dir), html=True, check_dir=False),

@@ -146,6 +146,11 @@ class Settings:
     retention_interval_seconds: int = _setting(
         3600, "How often the server runs the retention purge while it is up."
     )
+    ga4_push_seconds: int = _setting(
+        300,
+        "How often the server sends new calls to GA4 for sites with GA4 settings; 0 turns "
+        "the automatic push off (`callpath export ga4` still works).",
+    )
     # hardening (public endpoints, flood guard)
     max_webhook_body_bytes: int = _setting(
         65536, "Largest request body accepted by `/twilio/*` and `/webhooks/*` (else 413)."
@@ -171,6 +176,20 @@ class Settings:
     )
     dashboard_poll_ms: int = _setting(
         1000, "How often the live-calls stream looks for new and changed calls (milliseconds)."
+    )
+    # pool: numbers, pools and leases
+    pool_safety_factor: float = _setting(
+        1.5, "Safety factor of the recommended pool size (peak arrivals x occupancy x this)."
+    )
+    pool_alert_utilization: float = _setting(
+        0.75, "Peak hourly utilization above which a pool is flagged for more numbers."
+    )
+
+    # demo
+    demo_calls: bool = _setting(
+        False,
+        "Offer `POST /demo/call`, which places simulated calls (the example pages' "
+        '"call this number" button); `make run` turns it on. Never on in production.',
     )
 
     @classmethod

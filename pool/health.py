@@ -200,10 +200,24 @@ async def pool_health(
 
 
 async def site_health(
-    db: Store, *, site_id: int, now_ms: int, window_ms: int = DEFAULT_WINDOW_MS
+    db: Store,
+    *,
+    site_id: int,
+    now_ms: int,
+    window_ms: int = DEFAULT_WINDOW_MS,
+    safety: float = 1.5,
+    alert_at: float = 0.75,
 ) -> list[PoolHealth]:
     """The health of every pool of a site, in pool order."""
     rows = await db.fetchall("SELECT id FROM pools WHERE site_id = :s ORDER BY id", {"s": site_id})
     return [
-        await pool_health(db, pool_id=r["id"], now_ms=now_ms, window_ms=window_ms) for r in rows
+        await pool_health(
+            db,
+            pool_id=r["id"],
+            now_ms=now_ms,
+            window_ms=window_ms,
+            safety=safety,
+            alert_at=alert_at,
+        )
+        for r in rows
     ]

@@ -38,6 +38,18 @@ def parse_csv(text: str, *, site: str = "") -> list[NumberSpec]:
     ``site`` fills the site column where it is missing or empty. Malformed rows (too many
     fields, overlong fields, blank number) are reported together, by line.
     """
+    specs, errors = read_csv(text, site=site)
+    if errors:
+        raise InventoryError(errors)
+    return specs
+
+
+def read_csv(text: str, *, site: str = "") -> tuple[list[NumberSpec], list[RowError]]:
+    """The well-formed rows of a numbers CSV, and the malformed ones as errors.
+
+    Pass both to :func:`pool.inventory.add_numbers` (``errors=``) so a person sees every
+    problem of a file at once. A bad header or an empty file raises :class:`InventoryError`.
+    """
     text = text.lstrip("\ufeff")
     reader = csv.reader(io.StringIO(text, newline=""))
     errors: list[RowError] = []
@@ -98,8 +110,6 @@ def parse_csv(text: str, *, site: str = "") -> list[NumberSpec]:
                 row=line,
             )
         )
-    if errors:
-        raise InventoryError(errors)
-    if not specs:
+    if not specs and not errors:
         raise InventoryError([RowError(line, "", "no numbers in the file")])
-    return specs
+    return specs, errors

@@ -200,32 +200,40 @@ async def _duplicates(tx: Tx, resolved: list[tuple[NumberSpec, _Resolved]]) -> l
 
 
 async def add_numbers(
-    db: Store, specs: Sequence[NumberSpec], *, advertiser_id: int | None, now_ms: int
+    db: Store,
+    specs: Sequence[NumberSpec],
+    *,
+    advertiser_id: int | None,
+    now_ms: int,
+    errors: Sequence[RowError] = (),
 ) -> list[int]:
     """Validate every spec, then store them all in one unit of work; return the new ids.
 
     ``advertiser_id`` limits the sites a caller may add to (None: any). Raises
-    :class:`InventoryError` listing every bad row; then nothing is stored. An overflow number
-    replaces its pool's previous overflow number.
+    :class:`InventoryError` listing every bad row, including ``errors`` found earlier (e.g.
+    malformed CSV rows); then nothing is stored. An overflow number replaces its pool's
+    previous overflow number.
     """
+    if not specs and errors:
+        raise InventoryError(errors)
     if not specs:
         raise InventoryError([RowError(1, "", "no numbers given")])
     if len(specs) > MAX_ROWS:
         raise InventoryError([RowError(MAX_ROWS + 1, "", f"more than {MAX_ROWS} rows")])
     async with db.write() as tx:
         sites = _Sites(tx, advertiser_id)
-        errors: list[RowError] = []
+        found: list[RowError] = list(errors)
         resolved: list[tuple[NumberSpec, _Resolved]] = []
         for spec in specs:
             res = await _resolve(spec, sites)
             if isinstance(res, RowError):
-                errors.append(res)
+                found.append(res)
             else:
                 resolved.append((spec, res))
-        errors += await _duplicates(tx, resolved)
-        if errors:
-            errors.sort(key=lambda e: e.row)
-            raise InventoryError(errors)
+        found += await _duplicates(tx, resolved)
+        if found:
+            found.sort(key=lambda e: e.row)
+            raise InventoryError(found)
         ids = []
         for _, res in resolved:
             ids.append(

@@ -4,8 +4,10 @@ A lease is *live* while ``ended_ms`` is NULL. Its ``expires_ms`` moves forward w
 heartbeat; a live lease past ``expires_ms`` is ended lazily (``ended_ms = expires_ms``) by the
 next claim in its pool, by :func:`expire_due` or by :func:`sweep`. Ending a lease stamps the
 number's ``last_released_ms``, so the number rests for the pool's cooldown and the least
-recently used free number is chosen next. A number being retired ('retiring') is never leased
-again and becomes 'retired' as soon as its last live lease ends.
+recently used free number is chosen next. (While a number is held, that column holds its
+lease's first expiry, so claims skip held numbers by an index range.) A number being
+retired ('retiring') is never leased again and becomes 'retired' as soon as its last live
+lease ends.
 
 When no pool number is free the pool is *exhausted*: the site's ``exhausted_policy`` decides
 ('overflow': the pool's overflow number, marked ``overflow``, shared by every such session;
@@ -60,14 +62,23 @@ class LeaseRecord:
     overflow: bool
 
 
-async def _finish_retirements(tx: Tx, now: int) -> None:
-    """Numbers waiting to retire whose last live lease has ended are retired now."""
-    await tx.execute(
+async def _finish_retirements(tx: Tx, now: int, number_ids: list[int] | None = None) -> None:
+    """Numbers waiting to retire whose last live lease has ended are retired now.
+
+    ``number_ids`` limits the check to the numbers whose leases just ended (cheap on every
+    claim); None checks every number (the periodic sweep).
+    """
+    sql = (
         "UPDATE tracking_numbers SET status = 'retired', retired_ms = :now"
         " WHERE status = 'retiring' AND NOT EXISTS (SELECT 1 FROM leases l"
-        "   WHERE l.number_id = tracking_numbers.id AND l.ended_ms IS NULL)",
-        {"now": now},
+        "   WHERE l.number_id = tracking_numbers.id AND l.ended_ms IS NULL)"
     )
+    if number_ids is None:
+        await tx.execute(sql, {"now": now})
+    elif number_ids:
+        await tx.executemany(
+            sql + " AND id = :n", [{"now": now, "n": n} for n in sorted(set(number_ids))]
+        )
 
 
 async def _end_due(tx: Tx, pool_id: int | None, now: int) -> None:
@@ -96,14 +107,20 @@ async def _end_due(tx: Tx, pool_id: int | None, now: int) -> None:
             " WHERE id = :n AND last_released_ms < :t",
             released,
         )
-    await _finish_retirements(tx, now)
+    await _finish_retirements(tx, now, [r["number_id"] for r in ended])
 
 
-async def _renew(tx: Tx, held: Row, pool_id: int, session_id: int, now: int, expires: int) -> Lease:
-    await tx.execute(
-        "UPDATE leases SET last_seen_ms = :now, expires_ms = :exp WHERE id = :id",
+async def _renew(
+    tx: Tx, held: Row, pool_id: int, session_id: int, now: int, expires: int
+) -> Lease | None:
+    """Extend the session's live lease; None if it ended meanwhile (a concurrent sweep)."""
+    changed = await tx.execute(
+        "UPDATE leases SET last_seen_ms = :now, expires_ms = :exp"
+        " WHERE id = :id AND ended_ms IS NULL",
         {"now": now, "exp": expires, "id": held["id"]},
     )
+    if not changed:
+        return None
     return Lease(
         held["id"],
         pool_id,
@@ -184,32 +201,57 @@ async def acquire(db: Store, *, pool_id: int, session_id: int, now_ms: int) -> L
     """
     lock = " FOR UPDATE SKIP LOCKED" if db.dialect == "postgresql" else ""
     async with db.write() as tx:
+        # One round trip for the pool and the session's live lease: a repeat visit (the
+        # common case) is then one more statement.
         pool = await tx.fetchone(
-            "SELECT p.id, p.ttl_ms, p.cooldown_ms, p.overflow_number_id, s.exhausted_policy"
-            " FROM pools p JOIN sites s ON s.id = p.site_id WHERE p.id = :p",
-            {"p": pool_id},
+            "SELECT p.id, p.ttl_ms, p.cooldown_ms, p.overflow_number_id, s.exhausted_policy,"
+            " l.id AS held_id, l.number_id AS held_number_id, l.overflow AS held_overflow,"
+            " n.number AS held_number FROM pools p JOIN sites s ON s.id = p.site_id"
+            " LEFT JOIN leases l ON l.pool_id = p.id AND l.session_id = :s"
+            "   AND l.ended_ms IS NULL AND l.expires_ms > :now"
+            " LEFT JOIN tracking_numbers n ON n.id = l.number_id WHERE p.id = :p",
+            {"p": pool_id, "s": session_id, "now": now_ms},
         )
         if pool is None:
             raise LookupError(f"no pool {pool_id}")
-        await _end_due(tx, pool_id, now_ms)
         expires = now_ms + pool["ttl_ms"]
-        held = await tx.fetchone(
-            "SELECT l.id, l.number_id, l.overflow, n.number FROM leases l"
-            " JOIN tracking_numbers n ON n.id = l.number_id"
-            " WHERE l.session_id = :s AND l.pool_id = :p AND l.ended_ms IS NULL",
-            {"s": session_id, "p": pool_id},
-        )
+        held: Row | None = None
+        if pool["held_id"] is not None:
+            held = {
+                "id": pool["held_id"],
+                "number_id": pool["held_number_id"],
+                "overflow": pool["held_overflow"],
+                "number": pool["held_number"],
+            }
         if held is not None and not held["overflow"]:
-            return await _renew(tx, held, pool_id, session_id, now_ms, expires)
-        free = await tx.fetchone(
+            renewed = await _renew(tx, held, pool_id, session_id, now_ms, expires)
+            if renewed is not None:
+                return renewed
+            held = None
+        # Leases of the pool past their ttl end now (this one's, if any, included).
+        await _end_due(tx, pool_id, now_ms)
+        pick = (
             "SELECT id, number FROM tracking_numbers n"
             " WHERE n.pool_id = :p AND n.kind = 'pool' AND n.status = 'active'"
             "   AND n.last_released_ms <= :rested"
             "   AND NOT EXISTS (SELECT 1 FROM leases l WHERE l.number_id = n.id"
             "                   AND l.ended_ms IS NULL AND l.overflow = 0)"
-            " ORDER BY n.last_released_ms, n.id LIMIT 1" + lock,
-            {"p": pool_id, "rested": now_ms - pool["cooldown_ms"]},
+            " ORDER BY n.last_released_ms, n.id LIMIT 1" + lock
         )
+        rested = {"p": pool_id, "rested": now_ms - pool["cooldown_ms"]}
+        free = await tx.fetchone(pick, rested)
+        # PostgreSQL: the pick's snapshot predates its row lock, so a claim that held the lock
+        # and committed in between is not seen. Holding the lock now, look again with a fresh
+        # snapshot (READ COMMITTED: one per statement); pick again if the number was taken.
+        while (
+            lock
+            and free is not None
+            and await tx.fetchval(
+                "SELECT 1 FROM leases WHERE number_id = :n AND ended_ms IS NULL AND overflow = 0",
+                {"n": free["id"]},
+            )
+        ):
+            free = await tx.fetchone(pick, rested)
         overflow = free is None
         if overflow:
             if pool["exhausted_policy"] == "overflow" and pool["overflow_number_id"] is not None:
@@ -219,7 +261,10 @@ async def acquire(db: Store, *, pool_id: int, session_id: int, now_ms: int) -> L
                 )
             if held is not None and free is not None and held["number_id"] == free["id"]:
                 # Still full: the session keeps its overflow lease; not a new exhaustion.
-                return await _renew(tx, held, pool_id, session_id, now_ms, expires)
+                renewed = await _renew(tx, held, pool_id, session_id, now_ms, expires)
+                if renewed is not None:
+                    return renewed
+                held = None
             outcome = "original" if free is None else "overflow"
             await _count_exhaustion(
                 tx, pool, session_id, now_ms, outcome, seen_before=held is not None
@@ -230,9 +275,18 @@ async def acquire(db: Store, *, pool_id: int, session_id: int, now_ms: int) -> L
                 "UPDATE leases SET ended_ms = :now WHERE id = :id",
                 {"now": now_ms, "id": held["id"]},
             )
-            await _finish_retirements(tx, now_ms)
+            await _finish_retirements(tx, now_ms, [held["number_id"]])
         if free is None:
             return None
+        if not overflow:
+            # While held, the number's release time reads as the lease's first expiry: the
+            # claim query's range on that column then skips held numbers instead of walking
+            # past every one of them (a big pool at high utilization). Ending the lease
+            # stamps the real release time.
+            await tx.execute(
+                "UPDATE tracking_numbers SET last_released_ms = :exp WHERE id = :n",
+                {"exp": expires, "n": free["id"]},
+            )
         lease_id = await tx.fetchval(
             "INSERT INTO leases (pool_id, number_id, session_id, overflow, started_ms,"
             " last_seen_ms, expires_ms) VALUES (:p, :n, :s, :o, :now, :now, :exp) RETURNING id",
@@ -294,7 +348,7 @@ async def release(db: Store, *, lease_id: int, now_ms: int) -> bool:
                 "UPDATE tracking_numbers SET last_released_ms = :end WHERE id = :n",
                 {"end": ended, "n": row["number_id"]},
             )
-        await _finish_retirements(tx, now_ms)
+        await _finish_retirements(tx, now_ms, [row["number_id"]])
         return True
 
 
@@ -317,9 +371,9 @@ async def holders(db: Store, *, number_id: int, at_ms: int) -> list[LeaseRecord]
     """Leases of the number live at ``at_ms`` or ended within the pool's grace window before.
 
     A lease counts as live at ``at_ms`` when it started at or before it and had not ended
-    (a live lease past its ``expires_ms`` ended then, even if not yet stamped). Most recent
-    start first. Overflow leases are included (``overflow=True``); an overflow number is
-    shared, so it may have many holders. Pure read.
+    (a live lease past its ``expires_ms`` ended then, even if not yet stamped). Most recently
+    active (``last_seen_ms``) first. Overflow leases are included (``overflow=True``); an
+    overflow number is shared, so it may have many holders. Pure read.
     """
     rows = await db.fetchall(
         "SELECT l.id, l.session_id, l.pool_id, l.number_id, l.started_ms, l.last_seen_ms,"
@@ -327,7 +381,7 @@ async def holders(db: Store, *, number_id: int, at_ms: int) -> list[LeaseRecord]
         " WHERE l.number_id = :n AND l.started_ms <= :at"
         " AND (CASE WHEN l.ended_ms IS NULL THEN l.expires_ms ELSE l.ended_ms END)"
         "     + p.grace_ms >= :at"
-        " ORDER BY l.started_ms DESC, l.id DESC",
+        " ORDER BY l.last_seen_ms DESC, l.id DESC",
         {"n": number_id, "at": at_ms},
     )
     return [

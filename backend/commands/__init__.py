@@ -7,11 +7,11 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from backend.commands import demo, export, migrate, serve
+from backend.commands import calls, demo, export, migrate, numbers, pools, serve, simulate
 from backend.settings import Settings
 from backend.storage import SQLiteDatabase, open_database
 
-COMMANDS = [serve, migrate, demo, export]
+COMMANDS = [serve, migrate, demo, export, numbers, pools, calls, simulate]
 
 
 def settings_from(args: argparse.Namespace, **overrides: Any) -> Settings:

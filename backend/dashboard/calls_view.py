@@ -148,9 +148,14 @@ async def live_page(request: Request, viewer: Viewer) -> Response:
     params: dict[str, Any] = {}
     where = _scope(viewer, params)
     rows = await db.fetchall(
-        f"SELECT {_CALL_COLUMNS}{_CALL_FROM} WHERE {where} ORDER BY c.id DESC LIMIT 20", params
+        f"SELECT {_CALL_COLUMNS}{_CALL_FROM} WHERE {where}"
+        " ORDER BY c.started_ms DESC, c.id DESC LIMIT 20",
+        params,
     )
-    cursor = max((r["id"] for r in rows), default=0)
+    # The stream resumes after the newest id in scope, whatever the times of shown calls.
+    cursor = int(
+        await db.fetchval(f"SELECT COALESCE(MAX(c.id), 0) FROM calls c WHERE {where}", params)
+    )
     return render(
         request, viewer, "live.html", {"calls": rows, "cursor": cursor, "tz": "Asia/Tokyo"}
     )

@@ -31,6 +31,51 @@ _CATALOG: dict[str, tuple[str, str]] = {
     "nav.numbers": ("Numbers", "電話番号"),
     "nav.users": ("Users", "ユーザー"),
     "nav.tokens": ("API tokens", "APIトークン"),
+    "nav.blocked": ("Blocked callers", "着信拒否"),
+    "nav.notifications": ("Notifications", "通知先"),
+    "nav.rules": ("Source and qualification rules", "参照元ルール・有効電話の条件"),
+    "rules.title": ("Source rules", "参照元ルール"),
+    "rules.help": (
+        "Rules pick the number a visit is shown, in priority order: a landing-page parameter,"
+        " the referrer's host or the classified source. Without a rule, the visit gets a"
+        " number of the session pool.",
+        "ルールは優先度順に、ランディングページのパラメータ、リファラーのホスト、"
+        "分類された参照元を見て表示する番号を決めます。該当しない訪問にはプールの番号が"
+        "割り当てられます。",
+    ),
+    "rules.kind.param": ("Landing-page parameter", "URLパラメータ"),
+    "rules.kind.referrer": ("Referrer host", "リファラー"),
+    "rules.kind.source": ("Classified source", "参照元分類"),
+    "rules.action.number": ("Show a static number", "固定番号を表示"),
+    "rules.action.pool": ("Lease from the pool", "プールから割当"),
+    "rules.action.original": ("Keep the original number", "元の番号のまま"),
+    "rules.match_key": ("Parameter / field", "パラメータ / 項目"),
+    "rules.match_value": ("Value", "値"),
+    "rules.priority": ("Priority", "優先度"),
+    "rules.action": ("Then", "動作"),
+    "rules.all_targets": ("Every business number", "すべての電話番号"),
+    "rules.empty": ("No rules: every tracked visit gets a pool number.", "ルールはありません。"),
+    "qual.title": ("Qualified calls (有効電話)", "有効電話の条件"),
+    "qual.min_talk": ("Minimum talk time (seconds)", "最低通話時間 (秒)"),
+    "qual.answered": ("Must be answered", "応答した電話のみ"),
+    "qual.first_time": ("First-time callers only", "新規発信者のみ"),
+    "qual.days": ("First time within (days, 0 = ever)", "新規とみなす期間 (日、0は全期間)"),
+    "blocked.title": ("Blocked callers", "着信拒否"),
+    "blocked.kind.exact": ("This number", "番号"),
+    "blocked.kind.prefix": ("Numbers starting with", "前方一致"),
+    "blocked.pattern": ("Number or prefix", "番号または先頭"),
+    "blocked.note": ("Note", "メモ"),
+    "notify.title": ("Notification targets", "通知先"),
+    "notify.address": ("Address (URL or e-mail)", "宛先 (URL・メール)"),
+    "notify.secret": ("Signing secret (webhooks)", "署名キー (Webhook)"),
+    "notify.event": ("When", "タイミング"),
+    "notify.event.started": ("when a call starts", "着信時"),
+    "notify.event.completed": ("when a call ends", "通話終了時"),
+    "notify.kind.webhook": ("Webhook", "Webhook"),
+    "notify.kind.email": ("E-mail", "メール"),
+    "notify.inactive": ("stopped", "停止"),
+    "delete": ("Delete", "削除"),
+    "remove": ("Stop", "停止"),
     "nav.account": ("Account", "アカウント"),
     "nav.logout": ("Log out", "ログアウト"),
     "lang.switch": ("日本語", "English"),
@@ -85,8 +130,8 @@ _CATALOG: dict[str, tuple[str, str]] = {
     "col.size": ("Numbers", "番号数"),
     "col.in_use": ("In use", "使用中"),
     "col.utilization": ("Utilization", "使用率"),
-    "col.peak": ("Peak (7 days)", "ピーク (7日)"),
-    "col.exhausted": ("Exhausted", "枯渇回数"),
+    "col.peak": ("Peak use (7 days)", "ピーク使用率 (7日)"),
+    "col.exhausted": ("Ran out (7 days / all)", "枯渇回数 (7日 / 累計)"),
     "col.recommended": ("Recommended size", "推奨番号数"),
     "col.alert": ("Alert", "アラート"),
     "col.ttl": ("Lease time", "リース時間"),
@@ -144,9 +189,9 @@ _CATALOG: dict[str, tuple[str, str]] = {
     "call.browser": ("Browser", "ブラウザ"),
     "call.first_time": ("First-time caller", "新規発信者"),
     "call.forwarded": ("Forwarded to", "転送先"),
-    "match.lease": ("Visit (number leased to one session)", "訪問 (番号を1セッションに割当)"),
+    "match.lease": ("Visit (leased number)", "訪問 (リース番号)"),
     "match.repeat_caller": ("Repeat caller", "リピート発信者"),
-    "match.ambiguous": ("Ambiguous between sessions", "複数セッションで曖昧"),
+    "match.ambiguous": ("Ambiguous", "複数候補"),
     "match.overflow": ("Overflow number", "オーバーフロー番号"),
     "match.static_source": ("Static source number", "固定参照元番号"),
     "match.none": ("Not matched", "紐付けなし"),
@@ -163,11 +208,13 @@ _CATALOG: dict[str, tuple[str, str]] = {
     "live.disconnected": ("Reconnecting…", "再接続中…"),
     "pools.title": ("Pool health", "番号プールの状態"),
     "pools.note": (
-        "Utilization is the share of the pool's numbers leased right now; the peak is the"
-        " most numbers leased at once in the last 7 days. Recommended size leaves a quarter"
-        " spare above the peak.",
-        "使用率は現在リース中の番号の割合、ピークは過去7日間に同時にリースされた最大数です。"
-        "推奨番号数はピークに25%の余裕を加えた数です。",
+        "Utilization is the share of the pool's numbers leased right now; peak use is the"
+        " highest hourly utilization of the last 7 days. The recommended size follows from"
+        " the busiest hour's arrivals and how long a number stays held and resting"
+        " (with 50% spare); an alert shows when the peak passed 75%.",
+        "使用率は現在リース中の番号の割合、ピーク使用率は過去7日間で最も高かった1時間の"
+        "使用率です。推奨番号数は最も混んだ1時間の訪問数と、番号の保持・休止時間から"
+        "算出しています (50%の余裕込み)。ピークが75%を超えるとアラートを表示します。",
     ),
     "pools.alert_exhausted": ("Pool ran out of numbers", "番号が不足しました"),
     "pools.alert_high": ("Nearly full", "残りわずか"),

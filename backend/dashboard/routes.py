@@ -6,7 +6,14 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from backend.assets import STATIC_DIR
-from backend.dashboard import admin_view, auth_view, calls_view, reports_view, settings_view
+from backend.dashboard import (
+    admin_view,
+    auth_view,
+    calls_view,
+    reports_view,
+    rules_view,
+    settings_view,
+)
 
 GET, POST, BOTH = ["GET"], ["POST"], ["GET", "POST"]
 
@@ -25,6 +32,22 @@ routes: list[BaseRoute] = [
     Route("/dashboard/settings/sites", settings_view.sites_page, methods=BOTH),
     Route("/dashboard/settings/sites/{id:int}", settings_view.site_page, methods=BOTH),
     Route("/dashboard/settings/sites/{id:int}/targets", settings_view.add_target, methods=POST),
+    Route("/dashboard/settings/sites/{id:int}/rules", rules_view.site_rules, methods=GET),
+    Route("/dashboard/settings/sites/{id:int}/rules", rules_view.add_source_rule, methods=POST),
+    Route(
+        "/dashboard/settings/sites/{id:int}/qualification",
+        rules_view.set_qualification,
+        methods=POST,
+    ),
+    Route("/dashboard/settings/rules/{id:int}/delete", rules_view.delete_source_rule, methods=POST),
+    Route("/dashboard/settings/blocked", rules_view.blocked_page, methods=BOTH),
+    Route("/dashboard/settings/blocked/{id:int}/delete", rules_view.unblock, methods=POST),
+    Route("/dashboard/settings/notifications", rules_view.notifications_page, methods=BOTH),
+    Route(
+        "/dashboard/settings/notifications/{id:int}/remove",
+        rules_view.remove_notification,
+        methods=POST,
+    ),
     Route("/dashboard/settings/numbers", settings_view.numbers_page, methods=BOTH),
     Route("/dashboard/settings/numbers/{id:int}/retire", settings_view.retire_number, methods=POST),
     Route("/dashboard/settings/users", admin_view.users_page, methods=BOTH),

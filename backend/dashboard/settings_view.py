@@ -25,7 +25,7 @@ from backend.dashboard.web import (
     visible_advertisers,
     visible_sites,
 )
-from pool import numbers
+from pool import inventory, numbers
 from pool.store import now_ms
 
 
@@ -178,30 +178,24 @@ async def numbers_page(request: Request, viewer: Viewer) -> Response:
             raise HTTPException(422, "Choose a pool.")
         pool = await owned(db, viewer, "pools", pool_id)
         site = await owned(db, viewer, "sites", pool["site_id"])
-        kind = form.get("kind", "pool")
-        if kind not in {"pool", "source", "overflow"}:
-            raise HTTPException(422, "Unknown kind of number.")
         target = await db.fetchval(
             "SELECT number FROM targets WHERE id = :t", {"t": pool["target_id"]}
         )
+        spec = inventory.NumberSpec(
+            number=_text(form, "number", 40),
+            kind=form.get("kind", "pool"),
+            site=site["site_key"],
+            target=target,
+            label=_text(form, "source_label", 100, required=False),
+        )
         try:
-            number = numbers.to_e164(_text(form, "number", 40), site["country"])
-        except numbers.NumberError as exc:
-            raise HTTPException(422, str(exc)) from exc
-        if await db.fetchval("SELECT 1 FROM tracking_numbers WHERE number = :n", {"n": number}):
-            raise HTTPException(409, "This tracking number is already in use.")
-        async with db.write() as tx:
-            await numbers.add_number(
-                tx,
-                advertiser_id=site["advertiser_id"],
-                number=number,
-                forward_to=target,
-                kind=kind,
-                site_id=site["id"],
-                pool_id=pool_id,
-                source_label=_text(form, "source_label", 100, required=False),
-                now_ms=now_ms(),
+            # pool.inventory checks the number, its kind, country and duplicates.
+            await inventory.add_numbers(
+                db, [spec], advertiser_id=viewer.advertiser_id, now_ms=now_ms()
             )
+        except inventory.InventoryError as exc:
+            reasons = "; ".join(e.reason for e in exc.errors)
+            raise HTTPException(422, reasons) from exc
         return redirect("/dashboard/settings/numbers")
     params: dict[str, Any] = {}
     where = ""
@@ -224,15 +218,7 @@ async def retire_number(request: Request, viewer: Viewer) -> Response:
     """Stop leasing a number: 'retiring' while a visitor still holds it, else 'retired'."""
     db = db_of(request)
     number = await owned(db, viewer, "tracking_numbers", path_id(request))
-    async with db.write() as tx:
-        held = await tx.fetchval(
-            "SELECT 1 FROM leases WHERE number_id = :n AND ended_ms IS NULL AND overflow = 0",
-            {"n": number["id"]},
-        )
-        await tx.execute(
-            "UPDATE tracking_numbers SET status = :s WHERE id = :n",
-            {"s": "retiring" if held else "retired", "n": number["id"]},
-        )
+    await numbers.retire_number(db, number_id=number["id"], now_ms=now_ms())
     return redirect("/dashboard/settings/numbers")
 
 

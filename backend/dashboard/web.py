@@ -192,6 +192,11 @@ _OWNER_SQL = {
     " JOIN sites s ON s.id = t.site_id WHERE t.id = :id",
     "api_tokens": "SELECT advertiser_id AS adv, * FROM api_tokens WHERE id = :id",
     "advertisers": "SELECT id AS adv, * FROM advertisers WHERE id = :id",
+    "source_rules": "SELECT s.advertiser_id AS adv, r.* FROM source_rules r"
+    " JOIN sites s ON s.id = r.site_id WHERE r.id = :id",
+    "blocked_callers": "SELECT advertiser_id AS adv, * FROM blocked_callers WHERE id = :id",
+    "notification_targets": "SELECT advertiser_id AS adv, * FROM notification_targets"
+    " WHERE id = :id",
 }
 
 

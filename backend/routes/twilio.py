@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import time
+
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -13,16 +15,24 @@ from backend.telephony import twiml
 from backend.telephony.service import telephony_of
 
 
-def _twiml(body: bytes) -> Response:
-    return Response(body, media_type=twiml.CONTENT_TYPE, headers={"cache-control": "no-store"})
+def _twiml(body: bytes, started: tuple[float, float] | None = None) -> Response:
+    headers = {"cache-control": "no-store"}
+    if started is not None:
+        # How long the answer took inside the app (wall clock, and CPU of this thread:
+        # the difference is time spent waiting for the CPU or for other tasks).
+        wall = (time.perf_counter() - started[0]) * 1000
+        cpu = (time.thread_time() - started[1]) * 1000
+        headers["server-timing"] = f"app;dur={wall:.3f}, cpu;dur={cpu:.3f}"
+    return Response(body, media_type=twiml.CONTENT_TYPE, headers=headers)
 
 
 async def voice(request: Request) -> Response:
     """A call to a tracking number: answer ``<Dial>`` at once, record the call afterwards."""
+    started = (time.perf_counter(), time.thread_time())
     tel = telephony_of(request)
     params = await tw.signed_params(request, tel.settings)
     base = tw.base_url(request, tel.settings)
-    return _twiml(await tw.find_route_then_answer(tel, params, base))
+    return _twiml(await tw.find_route_then_answer(tel, params, base), started)
 
 
 async def status(request: Request) -> Response:

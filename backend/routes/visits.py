@@ -8,6 +8,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from attribution import guard
 from attribution.ingest import IngestConfig, Pipeline, UnknownSite, Visit
 from attribution.tokens import SESSION_TOKEN, Signer
 from backend.errors import ApiError
@@ -31,6 +32,12 @@ def _pipeline(request: Request) -> Pipeline:
         settings = state.settings
         config = IngestConfig(settings.secret_key, geoip_city_db=settings.geoip_city_db)
         pipeline = state.ingest_pipeline = Pipeline(db, config)
+        limits = guard.GuardLimits(
+            rate_per_minute=settings.ip_rate_per_minute,
+            burst=settings.ip_rate_burst,
+            live_sessions=settings.ip_max_live_sessions,
+        )
+        guard.install(pipeline, guard.FloodGuard(limits))
     return pipeline
 
 
@@ -55,6 +62,7 @@ async def session(request: Request) -> Response:
         ga=string_field(data, "ga", max_len=64),
         user_agent=request.headers.get("user-agent", "")[:512],
         origin=request.headers.get("origin", "")[:512],
+        accept_language=request.headers.get("accept-language", "")[:256],
         ip=_client_ip(request),
         now_ms=now_ms(),
     )

@@ -14,6 +14,7 @@ serializable snapshots. Several app instances may share one database.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import re
 from collections.abc import AsyncIterator, Mapping, Sequence
@@ -236,8 +237,11 @@ class PostgresDatabase:
             try:
                 yield PostgresTx(conn)
             except BaseException:
-                if not conn.is_closed():
-                    await conn.execute("ROLLBACK")
+                # A failed rollback (the connection broke) must not hide the first error;
+                # the pool resets or discards the connection when it comes back anyway.
+                with contextlib.suppress(Exception):
+                    if not conn.is_closed():
+                        await conn.execute("ROLLBACK")
                 raise
             else:
                 await conn.execute("COMMIT")

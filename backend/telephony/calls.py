@@ -85,7 +85,7 @@ class CallEvent:
         """The status this event sets and its rank, or None when it sets none."""
         if self.kind in ("dial", "end", "import"):
             outcome = OUTCOMES.get(self.status)
-            if outcome is None and self.kind == "end":
+            if outcome is None and self.kind in ("end", "import"):
                 return ("completed", 2)
             return None if outcome is None else (outcome, OUTCOME_RANK)
         if self.kind in ("status", "voice", "start"):

@@ -3,14 +3,16 @@
 Webhook handlers only :meth:`Recorder.submit` an event and answer at once. One worker
 applies events in arrival order. When a write fails, the event stays at the head of the
 queue and is retried with backoff; when it takes longer than its time budget, storage is
-counted as degraded; meanwhile new events queue up behind it. With a spool file configured, every event waiting while storage is
-failing is also appended to that file, and a restarted process replays it, so a crash
-during an outage loses nothing. Replays are harmless: :func:`calls.record` is idempotent.
+counted as degraded; meanwhile new events queue up behind it. With a spool file
+configured, every event waiting while storage is failing is also appended to that file,
+and a restarted process replays it, so a crash during an outage loses nothing. Replays
+are harmless: :func:`calls.record` is idempotent.
 """
 
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import logging
 import os
 from collections import OrderedDict, deque
@@ -46,6 +48,7 @@ class Recorder:
         self._after = after
         self.write_timeout_s = write_timeout_s
         self.spool = Path(spool_path) if spool_path else None
+        self._spool_lock: int | None = None
         self.max_backoff_s = max_backoff_s
         self._queue: deque[CallEvent] = deque()
         self._wake = asyncio.Event()
@@ -63,6 +66,7 @@ class Recorder:
     # -- lifecycle -------------------------------------------------------------------
     async def start(self) -> None:
         """Replay the spool left by an earlier process, then start the worker."""
+        self._claim_spool()
         replayed = self._read_spool()
         if replayed:
             log.warning("replaying %d call events spooled while storage was down", replayed)
@@ -84,6 +88,9 @@ class Recorder:
         if self._queue:
             log.warning("%d call events not written at shutdown", len(self._queue))
             self._rewrite_spool()
+        if self._spool_lock is not None:
+            os.close(self._spool_lock)  # closing releases the lock
+            self._spool_lock = None
 
     def submit(self, event: CallEvent) -> None:
         """Queue an event; returns at once (the webhook's answer never waits on storage)."""
@@ -158,9 +165,9 @@ class Recorder:
             if event.kind in calls.START_KINDS and recorded.match is not None:
                 await self._remember_whisper(event, recorded)
             if self._after is not None:
-                await asyncio.wait_for(
-                    self._after(self._db(), event, recorded), self.write_timeout_s
-                )
+                # Not under wait_for: cancelling a write half-way could leave the store's
+                # writer inside an open transaction.
+                await self._after(self._db(), event, recorded)
         except Exception:
             log.exception("after-write work of call %s failed", event.call_id)
 
@@ -205,6 +212,35 @@ class Recorder:
         return self._whispers.get(call_id)
 
     # -- spool -----------------------------------------------------------------------
+    def _claim_spool(self) -> None:
+        """Own the spool file for this process's life (a lock beside it), or go without.
+
+        Several worker processes given the same path would overwrite each other's file;
+        the first one keeps it, the others keep their queue in memory only (and say so).
+        """
+        if self.spool is None:
+            return
+        lock_path = self.spool.with_name(self.spool.name + ".lock")
+        try:
+            self.spool.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError as exc:
+            log.error("cannot open the call spool lock %s: %s", lock_path, exc)
+            self.spool = None
+            return
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            log.warning(
+                "call spool %s is used by another process; this one keeps its queue in "
+                "memory only (give each server process its own CALLPATH_CALL_SPOOL_PATH)",
+                self.spool,
+            )
+            self.spool = None
+            return
+        self._spool_lock = fd
+
     def _append_spool(self, event: CallEvent) -> None:
         if self.spool is None:
             return

@@ -35,7 +35,10 @@ class Telephony:
 
 def _after_write(notifier: Notifier) -> AfterHook:
     async def after_write(db: Store, event: CallEvent, recorded: Recorded) -> None:
-        """Qualify a call once it has ended and announce it to the advertiser's targets."""
+        """Qualify a call once it has ended and announce it to the advertiser's targets
+        (not a call refused by the advertiser's own block list)."""
+        if event.status == "blocked":
+            return
         if recorded.created:
             notifier.notify(recorded.call_id, recorded.advertiser_id, "started")
         if recorded.rank >= 2:

@@ -76,7 +76,8 @@ def source_label(session: dict[str, Any], language: str) -> str:
     for (name, is_paid), label in _LABELS[lang].items():
         if name in source and is_paid == paid:
             return label
-    return str(session.get("source") or "")
+    raw = str(session.get("source") or "")
+    return "" if raw.startswith("(") or channel == "direct" else raw
 
 
 def announcement(

@@ -13,6 +13,7 @@ import orjson
 import pytest
 
 from attribution import conversions as conv
+from backend.settings import Settings
 from backend.storage import SQLiteDatabase
 from pool.store import now_ms
 from tests.api.conftest import World, make_call, make_session
@@ -177,3 +178,32 @@ async def test_bad_ga4_settings_are_refused(client: httpx.AsyncClient, world: Wo
         r = await client.put(url, json=bad, headers=world.auth())
         assert r.status_code == 422, bad
     assert (await client.get(url, headers=world.auth())).status_code == 404
+
+
+async def test_the_server_pushes_on_its_own(settings: Settings, receiver: Receiver) -> None:
+    import asyncio
+
+    from backend import accounts, create_app
+
+    app = create_app(settings.replace(ga4_push_seconds=1))
+    async with app.router.lifespan_context(app):
+        db = app.state.db
+        now = now_ms()
+        async with db.write() as tx:
+            adv = await accounts.create_advertiser(tx, "A", now)
+            site = await accounts.create_site(
+                tx, advertiser_id=adv, site_key="s", name="S", domains=[], now_ms=now
+            )
+        session = await make_session(db, site_id=site, started_ms=now, ga_client_id="GA1.1.9.9")
+        await make_call(db, advertiser_id=adv, site_id=site, started_ms=now, session_id=session)
+        await conv.put_ga4(
+            db,
+            site_id=site,
+            settings=conv.GA4Settings("G-TEST1234", "secret-abcdef-123", receiver.url),
+            now_ms=now,
+        )
+        for _ in range(100):  # the job runs every second; wait for it, up to ten seconds
+            if receiver.received:
+                break
+            await asyncio.sleep(0.1)
+    assert [r["body"]["client_id"] for r in receiver.received] == ["9.9"]

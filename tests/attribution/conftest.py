@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from backend import accounts
-from backend.storage import SQLiteDatabase
 from pool import leases, numbers
+from pool.store import Store
 
 GEOIP_DIR = Path("/work/shared/data/geoip")
 T0 = 1_767_225_600_000  # 2026-01-01T00:00:00Z
@@ -20,7 +20,7 @@ MIN = 60_000
 class World:
     """One advertiser, one site, one pool of tracking numbers and helpers to drive it."""
 
-    db: SQLiteDatabase
+    db: Store
     advertiser_id: int = 0
     site_id: int = 0
     pool_id: int = 0
@@ -78,7 +78,7 @@ class World:
 
 
 async def build_world(
-    db: SQLiteDatabase,
+    db: Store,
     *,
     pool_size: int = 2,
     ttl_ms: int = 30 * MIN,
@@ -149,5 +149,5 @@ async def build_world(
 
 
 @pytest.fixture
-async def world(db: SQLiteDatabase) -> World:
+async def world(db: Store) -> World:
     return await build_world(db)

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from attribution.matching import DAY_MS, match_call
-from backend.storage import SQLiteDatabase
 from pool import leases
+from pool.store import Store
 from tests.attribution.conftest import MIN, T0, World, build_world
 
 CALLER = "+819012345678"
@@ -32,7 +32,7 @@ async def test_national_format_of_the_dialled_number_is_understood(world: World)
     assert m.method == "lease" and m.session_id == a
 
 
-async def test_reuse_after_cooldown_goes_to_the_holder_at_call_time(db: SQLiteDatabase) -> None:
+async def test_reuse_after_cooldown_goes_to_the_holder_at_call_time(db: Store) -> None:
     w = await build_world(db, pool_size=1)
     a, b = await w.session(T0), await w.session(T0 + 40 * MIN)
     la = await w.lease(a, T0)
@@ -77,7 +77,7 @@ async def test_grace_counts_from_expiry_of_a_lease_never_ended(world: World) -> 
 
 
 async def test_two_candidates_are_ambiguous_and_the_most_recent_is_chosen(
-    db: SQLiteDatabase,
+    db: Store,
 ) -> None:
     # A cooldown shorter than the grace window lets a number be reused while the previous
     # holder could still call: both are candidates.
@@ -93,7 +93,7 @@ async def test_two_candidates_are_ambiguous_and_the_most_recent_is_chosen(
     assert (m.session_id, m.lease_id) == (b, lb.lease_id)
 
 
-async def test_repeat_caller_wins_over_a_newer_strangers_lease(db: SQLiteDatabase) -> None:
+async def test_repeat_caller_wins_over_a_newer_strangers_lease(db: Store) -> None:
     w = await build_world(db, pool_size=1)
     a = await w.session(T0)
     la = await w.lease(a, T0)
@@ -129,7 +129,7 @@ async def test_repeat_caller_without_any_lease_weeks_later(world: World) -> None
     assert m.method == "none"
 
 
-async def test_withheld_caller_is_never_a_repeat_caller(db: SQLiteDatabase) -> None:
+async def test_withheld_caller_is_never_a_repeat_caller(db: Store) -> None:
     w = await build_world(db, pool_size=1)
     a = await w.session(T0)
     la = await w.lease(a, T0)
@@ -143,7 +143,7 @@ async def test_withheld_caller_is_never_a_repeat_caller(db: SQLiteDatabase) -> N
     assert (m.method, m.session_id) == ("lease", b)
 
 
-async def test_repeat_caller_on_a_number_their_session_never_held(db: SQLiteDatabase) -> None:
+async def test_repeat_caller_on_a_number_their_session_never_held(db: Store) -> None:
     # The earlier session held another number: the live holder of this one is a better
     # guess (likely the same person on a new device), so the lease decides.
     w = await build_world(db, pool_size=2)
@@ -157,7 +157,7 @@ async def test_repeat_caller_on_a_number_their_session_never_held(db: SQLiteData
     assert (m.method, m.session_id) == ("lease", b)
 
 
-async def test_the_callers_own_live_session_settles_reuse(db: SQLiteDatabase) -> None:
+async def test_the_callers_own_live_session_settles_reuse(db: Store) -> None:
     w = await build_world(db, pool_size=1, cooldown_ms=MIN, grace_ms=10 * MIN)
     a = await w.session(T0)
     la = await w.lease(a, T0)
@@ -170,7 +170,7 @@ async def test_the_callers_own_live_session_settles_reuse(db: SQLiteDatabase) ->
     assert sorted(m.candidates) == sorted([a, b])
 
 
-async def test_overflow_number(db: SQLiteDatabase) -> None:
+async def test_overflow_number(db: Store) -> None:
     w = await build_world(db, pool_size=1, overflow=True)
     a, b, c = [await w.session(T0 + i * MIN) for i in range(3)]
     assert not (await w.lease(a, T0)).overflow

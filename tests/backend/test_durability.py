@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from attribution.tokens import SESSION_TOKEN, Signer
+from tests.support.browser import BROWSER_HEADERS
 from tests.support.server import Server, run_cli
 
 pytestmark = pytest.mark.e2e
@@ -24,7 +25,7 @@ async def _hammer(url: str, stop_at: float, acked: list[int]) -> None:
                 r = await client.post(
                     url + "/v1/session",
                     content=(b'{"site":"demo","url":"http://127.0.0.1/examples/"}'),
-                    headers={"content-type": "text/plain"},
+                    headers={"content-type": "text/plain", **BROWSER_HEADERS},
                 )
             except httpx.HTTPError:
                 return  # the server is gone

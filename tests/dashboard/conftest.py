@@ -2,38 +2,54 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
-from collections.abc import Iterator
-from pathlib import Path
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import httpx
 import orjson
 import pytest
+from starlette.applications import Starlette
 
 from backend.settings import Settings
-from backend.storage import sqlite_path
+from backend.storage import open_database, sqlite_path
+from pool.store import Store
+from tests.conftest import GUARD_OFF, GUARD_OFF_ENV
 from tests.dashboard.seed import Seeded, seed, seed_history
+from tests.support.browser import BROWSER_HEADERS
 from tests.support.server import Server, run_cli
 
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 
 
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
+def settings(database_url: str) -> Settings:
     # Short live streams so in-process requests to the event stream end by themselves.
     return Settings(
-        database_url=f"sqlite:///{tmp_path / 'callpath.db'}",
+        database_url=database_url,
         secret_key="test-secret",
         log_level="warning",
         dashboard_stream_seconds=1,
         dashboard_poll_ms=100,
+        **GUARD_OFF,
     )
 
 
 @pytest.fixture
-async def seeded(demo: dict[str, Any], settings: Settings) -> Seeded:
-    return seed(sqlite_path(settings.database_url))
+async def client(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
+    # A browser's headers, in English unless a test asks otherwise.
+    headers = {**BROWSER_HEADERS, "Accept-Language": "en"}
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://testserver", headers=headers
+    ) as c:
+        yield c
+
+
+@pytest.fixture
+async def seeded(demo: dict[str, Any], db: Store) -> Seeded:
+    return await seed(db)
 
 
 async def login(client: httpx.AsyncClient, email: str, password: str) -> str:
@@ -53,6 +69,17 @@ async def login(client: httpx.AsyncClient, email: str, password: str) -> str:
     return found.group(1)
 
 
+async def _seed_file(url: str) -> Seeded:
+    db = await open_database(url)
+    try:
+        data = await seed(db)
+        await seed_history(db, data)
+    finally:
+        await db.close()
+    data.path = sqlite_path(url)
+    return data
+
+
 @pytest.fixture(scope="module")
 def dash_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """A real server over its own database: the demo plus the seeded advertisers."""
@@ -60,9 +87,8 @@ def dash_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     url = f"sqlite:///{path}"
     seeded_demo = run_cli("demo", "--json", database_url=url)
     assert seeded_demo.returncode == 0, seeded_demo.stderr
-    data = seed(path)
-    seed_history(data)
-    server = Server(url, env_extra={"CALLPATH_DASHBOARD_POLL_MS": "200"}).start()
+    data = asyncio.run(_seed_file(url))
+    server = Server(url, env_extra={**GUARD_OFF_ENV, "CALLPATH_DASHBOARD_POLL_MS": "200"}).start()
     server.demo = orjson.loads(seeded_demo.stdout)  # type: ignore[attr-defined]
     server.seeded = data  # type: ignore[attr-defined]
     yield server

@@ -1,7 +1,8 @@
-"""Seed data for the dashboard tests, written straight into the database file with sqlite3.
+"""Seed data for the dashboard tests, written with plain SQL inside one unit of work.
 
-Used by the in-process tests (beside the app's own connections) and by the browser tests
-(into the running server's file), so both see the same advertisers, visits and calls.
+Used by the in-process tests (on SQLite and PostgreSQL) and by the browser tests (into the
+server's SQLite file before it starts), so both see the same advertisers, visits and calls.
+:func:`add_call_now` writes one call with sqlite3 into a running server's file.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from backend.auth import hash_password
+from pool.store import Store, Tx
 
 PASSWORD = "correct-horse-42"
 KEYWORD_A = "インプラント 費用"
@@ -26,7 +28,7 @@ DAY = 86_400_000
 class Seeded:
     """Ids of what was seeded."""
 
-    path: Path
+    path: Path = Path()  # the SQLite file, for browser tests that write beside the server
     adv_a: int = 0
     adv_b: int = 0
     site_a: int = 0
@@ -43,36 +45,34 @@ class Seeded:
     session_a: int = 0
     token_b: int = 0
     user_b: int = 0
-
-    def connect(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(self.path, timeout=10, isolation_level=None)
-        conn.row_factory = sqlite3.Row
-        return conn
+    rule_b: int = 0
+    blocked_b: int = 0
+    notify_b: int = 0
 
 
-def _insert(conn: sqlite3.Connection, table: str, **values: Any) -> int:
+def _insert_sql(table: str, values: dict[str, Any]) -> str:
     cols = ", ".join(values)
     marks = ", ".join(f":{k}" for k in values)
-    row = conn.execute(
-        f"INSERT INTO {table} ({cols}) VALUES ({marks}) RETURNING id", values
-    ).fetchone()
-    return int(row[0])
+    return f"INSERT INTO {table} ({cols}) VALUES ({marks}) RETURNING id"
 
 
-def add_session(conn: sqlite3.Connection, site_id: int, started_ms: int, **fields: Any) -> int:
+async def _insert(conn: Tx, table: str, **values: Any) -> int:
+    return int(await conn.fetchval(_insert_sql(table, values), values))
+
+
+async def add_session(conn: Tx, site_id: int, started_ms: int, **fields: Any) -> int:
     """A visitor session with its attribution columns."""
-    return _insert(
+    return await _insert(
         conn, "sessions", site_id=site_id, started_ms=started_ms, last_seen_ms=started_ms, **fields
     )
 
 
-def add_view(conn: sqlite3.Connection, session_id: int, ts_ms: int, url: str, title: str) -> None:
+async def add_view(conn: Tx, session_id: int, ts_ms: int, url: str, title: str) -> None:
     """A page view of a session."""
-    _insert(conn, "page_views", session_id=session_id, ts_ms=ts_ms, url=url, title=title)
+    await _insert(conn, "page_views", session_id=session_id, ts_ms=ts_ms, url=url, title=title)
 
 
-def add_call(
-    conn: sqlite3.Connection,
+def _call_values(
     *,
     advertiser_id: int,
     site_id: int,
@@ -82,8 +82,7 @@ def add_call(
     started_ms: int,
     session_id: int | None = None,
     **fields: Any,
-) -> int:
-    """A call row as telephony writes it."""
+) -> dict[str, Any]:
     values: dict[str, Any] = {
         "provider": "test",
         "provider_call_id": f"CA{time.time_ns()}",
@@ -105,34 +104,64 @@ def add_call(
         "updated_ms": started_ms,
     }
     values.update(fields)
-    return _insert(conn, "calls", **values)
+    return values
 
 
-def seed(path: Path, now_ms: int | None = None) -> Seeded:
+async def add_call(conn: Tx, **fields: Any) -> int:
+    """A call row as telephony writes it."""
+    return await _insert(conn, "calls", **_call_values(**fields))
+
+
+def add_call_now(path: Path, **fields: Any) -> int:
+    """Write one call into a running server's SQLite file (sqlite3, its own transaction)."""
+    values = _call_values(**fields)
+    conn = sqlite3.connect(path, timeout=10, isolation_level=None)
+    try:
+        return int(conn.execute(_insert_sql("calls", values), values).fetchone()[0])
+    finally:
+        conn.close()
+
+
+def update_call_now(path: Path, call_id: int, **fields: Any) -> None:
+    """Change a call in a running server's SQLite file, as a status callback would."""
+    sets = ", ".join(f"{k} = :{k}" for k in fields)
+    conn = sqlite3.connect(path, timeout=10, isolation_level=None)
+    try:
+        conn.execute(f"UPDATE calls SET {sets} WHERE id = :id", {**fields, "id": call_id})
+    finally:
+        conn.close()
+
+
+async def seed(db: Store, now_ms: int | None = None) -> Seeded:
     """Two advertisers: the demo one (A) and a rival (B), each with visits and calls.
 
     Expects the demo (``callpath demo``) to be seeded already.
     """
+    async with db.write() as conn:
+        return await _seed(conn, now_ms)
+
+
+async def _seed(conn: Tx, now_ms: int | None) -> Seeded:
     now = now_ms if now_ms is not None else int(time.time() * 1000)
-    s = Seeded(path)
-    conn = s.connect()
-    conn.execute("BEGIN IMMEDIATE")
-    site = conn.execute("SELECT id, advertiser_id FROM sites WHERE site_key = 'demo'").fetchone()
+    s = Seeded()
+    site = await conn.fetchone("SELECT id, advertiser_id FROM sites WHERE site_key = 'demo'")
+    assert site is not None
     s.site_a, s.adv_a = int(site["id"]), int(site["advertiser_id"])
-    num = conn.execute(
+    num = await conn.fetchone(
         "SELECT id, number FROM tracking_numbers WHERE site_id = :s ORDER BY id LIMIT 1",
         {"s": s.site_a},
-    ).fetchone()
+    )
+    assert num is not None
     s.number_a = int(num["id"])
     s.tracking_a = str(num["number"])
-    s.adv_b = _insert(conn, "advertisers", name="Rival Clinic", created_ms=now)
-    s.site_b = _insert(
+    s.adv_b = await _insert(conn, "advertisers", name="Rival Clinic", created_ms=now)
+    s.site_b = await _insert(
         conn, "sites", advertiser_id=s.adv_b, site_key="rival", name="Rival site", created_ms=now
     )
-    target_b = _insert(
+    target_b = await _insert(
         conn, "targets", site_id=s.site_b, number="+81355550000", label="Rival", created_ms=now
     )
-    s.pool_b = _insert(
+    s.pool_b = await _insert(
         conn,
         "pools",
         site_id=s.site_b,
@@ -143,7 +172,7 @@ def seed(path: Path, now_ms: int | None = None) -> Seeded:
         cooldown_ms=900_000,
         created_ms=now,
     )
-    s.number_b = _insert(
+    s.number_b = await _insert(
         conn,
         "tracking_numbers",
         advertiser_id=s.adv_b,
@@ -160,7 +189,7 @@ def seed(path: Path, now_ms: int | None = None) -> Seeded:
         (s.member_b, "member", s.adv_b),
         (s.admin, "admin", None),
     ):
-        _insert(
+        await _insert(
             conn,
             "users",
             email=email,
@@ -170,10 +199,10 @@ def seed(path: Path, now_ms: int | None = None) -> Seeded:
             can_see_callers=int(role == "admin"),
             created_ms=now,
         )
-    s.user_b = member_b_id = conn.execute(
+    s.user_b = member_b_id = await conn.fetchval(
         "SELECT id FROM users WHERE email = :e", {"e": s.member_b}
-    ).fetchone()[0]
-    s.token_b = _insert(
+    )
+    s.token_b = await _insert(
         conn,
         "api_tokens",
         user_id=member_b_id,
@@ -182,9 +211,35 @@ def seed(path: Path, now_ms: int | None = None) -> Seeded:
         token_hash="x" * 64,
         created_ms=now,
     )
+    s.rule_b = await _insert(
+        conn,
+        "source_rules",
+        site_id=s.site_b,
+        kind="param",
+        match_key="utm_source",
+        match_value="rival",
+        action="pool",
+        created_ms=now,
+    )
+    s.blocked_b = await _insert(
+        conn,
+        "blocked_callers",
+        advertiser_id=s.adv_b,
+        pattern="+819000000999",
+        kind="exact",
+        created_ms=now,
+    )
+    s.notify_b = await _insert(
+        conn,
+        "notification_targets",
+        advertiser_id=s.adv_b,
+        kind="webhook",
+        address="https://rival.example.jp/hook",
+        created_ms=now,
+    )
     # Advertiser A: a Google Ads visit that called, a Yahoo! visit that called, organic visits.
     t0 = now - 2 * 3600_000
-    s.session_a = add_session(
+    s.session_a = await add_session(
         conn,
         s.site_a,
         t0,
@@ -205,11 +260,11 @@ def seed(path: Path, now_ms: int | None = None) -> Seeded:
         landing_url="https://demo.example.jp/implant?gclid=Cj0KCQiA-test-gclid",
         referrer="https://www.google.com/",
     )
-    add_view(conn, s.session_a, t0, "https://demo.example.jp/implant", "インプラント治療")
-    add_view(conn, s.session_a, t0 + 65_000, "https://demo.example.jp/price", "料金表")
-    add_view(conn, s.session_a, t0 + 190_000, "https://demo.example.jp/access", "アクセス")
+    await add_view(conn, s.session_a, t0, "https://demo.example.jp/implant", "インプラント治療")
+    await add_view(conn, s.session_a, t0 + 65_000, "https://demo.example.jp/price", "料金表")
+    await add_view(conn, s.session_a, t0 + 190_000, "https://demo.example.jp/access", "アクセス")
     s.calls_a.append(
-        add_call(
+        await add_call(
             conn,
             advertiser_id=s.adv_a,
             site_id=s.site_a,
@@ -223,7 +278,7 @@ def seed(path: Path, now_ms: int | None = None) -> Seeded:
             first_time=1,
         )
     )
-    yahoo = add_session(
+    yahoo = await add_session(
         conn,
         s.site_a,
         now - DAY - 3600_000,
@@ -236,9 +291,9 @@ def seed(path: Path, now_ms: int | None = None) -> Seeded:
         device="desktop",
         landing_url="https://demo.example.jp/",
     )
-    add_view(conn, yahoo, now - DAY - 3600_000, "https://demo.example.jp/", "トップ")
+    await add_view(conn, yahoo, now - DAY - 3600_000, "https://demo.example.jp/", "トップ")
     s.calls_a.append(
-        add_call(
+        await add_call(
             conn,
             advertiser_id=s.adv_a,
             site_id=s.site_a,
@@ -253,7 +308,7 @@ def seed(path: Path, now_ms: int | None = None) -> Seeded:
         )
     )
     for i in range(5):
-        add_session(
+        await add_session(
             conn,
             s.site_a,
             now - i * 3600_000 - 60_000,
@@ -263,7 +318,7 @@ def seed(path: Path, now_ms: int | None = None) -> Seeded:
             landing_url="https://demo.example.jp/",
         )
     # Advertiser B: one visit and one call that A's members must never see.
-    rival = add_session(
+    rival = await add_session(
         conn,
         s.site_b,
         now - 3600_000,
@@ -272,9 +327,11 @@ def seed(path: Path, now_ms: int | None = None) -> Seeded:
         keyword=KEYWORD_B,
         landing_url="https://rival.example.jp/secret",
     )
-    add_view(conn, rival, now - 3600_000, "https://rival.example.jp/secret", "Rival secret page")
+    await add_view(
+        conn, rival, now - 3600_000, "https://rival.example.jp/secret", "Rival secret page"
+    )
     s.calls_b.append(
-        add_call(
+        await add_call(
             conn,
             advertiser_id=s.adv_b,
             site_id=s.site_b,
@@ -286,8 +343,6 @@ def seed(path: Path, now_ms: int | None = None) -> Seeded:
             qualified=1,
         )
     )
-    conn.execute("COMMIT")
-    conn.close()
     return s
 
 
@@ -304,23 +359,24 @@ _HISTORY = [
 ]
 
 
-def seed_history(s: Seeded, days: int = 30, now_ms: int | None = None) -> None:
+async def seed_history(db: Store, s: Seeded, days: int = 30, now_ms: int | None = None) -> None:
     """A month of varied visits and calls for advertiser A, so charts have something to show."""
     import random
 
     rng = random.Random(7)
     now = now_ms if now_ms is not None else int(time.time() * 1000)
-    conn = s.connect()
-    conn.execute("BEGIN IMMEDIATE")
-    number = conn.execute(
-        "SELECT number FROM tracking_numbers WHERE id = :n", {"n": s.number_a}
-    ).fetchone()[0]
+    async with db.write() as conn:
+        await _history(conn, s, days, now, rng)
+
+
+async def _history(conn: Tx, s: Seeded, days: int, now: int, rng: Any) -> None:
+    number = s.tracking_a
     weights = [h[-1] for h in _HISTORY]
     for day in range(days, 0, -1):
         for _ in range(rng.randint(15, 30)):
             ch, src, med, camp, grp, kw, _w = rng.choices(_HISTORY, weights)[0]
             started = now - day * DAY + rng.randint(0, DAY - 1)
-            sid = add_session(
+            sid = await add_session(
                 conn,
                 s.site_a,
                 started,
@@ -336,7 +392,7 @@ def seed_history(s: Seeded, days: int = 30, now_ms: int | None = None) -> None:
                 ),
             )
             if rng.random() < 0.18:
-                add_call(
+                await add_call(
                     conn,
                     advertiser_id=s.adv_a,
                     site_id=s.site_a,
@@ -349,5 +405,3 @@ def seed_history(s: Seeded, days: int = 30, now_ms: int | None = None) -> None:
                     first_time=int(rng.random() < 0.7),
                     talk_s=rng.randint(5, 600),
                 )
-    conn.execute("COMMIT")
-    conn.close()

@@ -21,6 +21,11 @@ ID_OF = {
     "/dashboard/settings/numbers/{id:int}/retire": lambda s: s.number_b,
     "/dashboard/settings/tokens/{id:int}/revoke": lambda s: s.token_b,
     "/dashboard/settings/users/{id:int}": lambda s: s.user_b,
+    "/dashboard/settings/sites/{id:int}/rules": lambda s: s.site_b,
+    "/dashboard/settings/sites/{id:int}/qualification": lambda s: s.site_b,
+    "/dashboard/settings/rules/{id:int}/delete": lambda s: s.rule_b,
+    "/dashboard/settings/blocked/{id:int}/delete": lambda s: s.blocked_b,
+    "/dashboard/settings/notifications/{id:int}/remove": lambda s: s.notify_b,
 }
 # Forms that would change B's data if scope were not checked.
 FORM = {
@@ -34,6 +39,23 @@ FORM = {
     "/dashboard/advertisers": {"name": "Hijack"},
     "/dashboard/settings/sites": {"name": "x", "advertiser": "{adv_b}"},
     "/dashboard/settings/tokens": {"name": "x", "advertiser": "{adv_b}"},
+    "/dashboard/settings/sites/{id:int}/rules": {
+        "kind": "param",
+        "match_key": "gclid",
+        "action": "original",
+    },
+    "/dashboard/settings/sites/{id:int}/qualification": {"min_talk_s": "1"},
+    "/dashboard/settings/blocked": {
+        "advertiser": "{adv_b}",
+        "kind": "exact",
+        "pattern": "090-1111-0000",
+    },
+    "/dashboard/settings/notifications": {
+        "advertiser": "{adv_b}",
+        "kind": "webhook",
+        "address": "https://a.example/x",
+        "event": "completed",
+    },
 }
 # Pages a member may open; each must not mention B.
 OPEN_TO_MEMBERS = {
@@ -74,6 +96,12 @@ async def _snapshot(db: Any, s: Seeded) -> list[Any]:
         await db.fetchval(
             "SELECT COUNT(*) FROM api_tokens WHERE advertiser_id = :a", {"a": s.adv_b}
         ),
+        await db.fetchall("SELECT * FROM source_rules ORDER BY id"),
+        await db.fetchval("SELECT COUNT(*) FROM qualification_rules"),
+        await db.fetchall("SELECT * FROM blocked_callers WHERE advertiser_id = :a", {"a": s.adv_b}),
+        await db.fetchall(
+            "SELECT * FROM notification_targets WHERE advertiser_id = :a", {"a": s.adv_b}
+        ),
     ]
 
 
@@ -92,6 +120,8 @@ EXPECT = {
     ("/dashboard/settings/sites", "POST"): {303},  # created, but under A (checked below)
     ("/dashboard/settings/tokens", "POST"): {200},  # created, but for A (checked below)
     ("/dashboard/locale", "POST"): {303},
+    ("/dashboard/settings/blocked", "POST"): {303},  # added, but for A (checked below)
+    ("/dashboard/settings/notifications", "POST"): {303},  # same
     ("/dashboard/account", "POST"): {303},
 }
 
@@ -139,6 +169,9 @@ async def test_a_member_cannot_reach_another_advertiser_on_any_route(
         " UNION ALL SELECT advertiser_id FROM api_tokens WHERE name = 'x'"
     )
     assert [r["advertiser_id"] for r in made] == [seeded.adv_a, seeded.adv_a]
+    for table in ("blocked_callers", "notification_targets"):
+        owners = await db.fetchall(f"SELECT DISTINCT advertiser_id FROM {table}")
+        assert {r["advertiser_id"] for r in owners} == {seeded.adv_a, seeded.adv_b}
 
 
 async def test_filters_naming_another_advertiser_are_refused(

@@ -11,7 +11,14 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
-from tests.dashboard.seed import CALLER_A, KEYWORD_A, KEYWORD_B, PASSWORD, add_call
+from tests.dashboard.seed import (
+    CALLER_A,
+    KEYWORD_A,
+    KEYWORD_B,
+    PASSWORD,
+    add_call_now,
+    update_call_now,
+)
 from tests.support.server import Server
 
 pytestmark = pytest.mark.e2e
@@ -65,21 +72,17 @@ def test_a_new_call_appears_on_the_live_screen(
     sign_in(page, dash_server, *ADMIN, start="/dashboard/live")
     page.wait_for_selector("#live-state.on")
     seeded = dash_server.seeded  # type: ignore[attr-defined]
-    conn = seeded.connect()
-    try:
-        call_id = add_call(
-            conn,
-            advertiser_id=seeded.adv_a,
-            site_id=seeded.site_a,
-            number_id=seeded.number_a,
-            tracking_number=seeded.tracking_a,
-            caller="+819055554444",
-            started_ms=int(time.time() * 1000),
-            status="ringing",
-            talk_s=0,
-        )
-    finally:
-        conn.close()
+    call_id = add_call_now(
+        seeded.path,
+        advertiser_id=seeded.adv_a,
+        site_id=seeded.site_a,
+        number_id=seeded.number_a,
+        tracking_number=seeded.tracking_a,
+        caller="+819055554444",
+        started_ms=int(time.time() * 1000),
+        status="ringing",
+        talk_s=0,
+    )
     row = page.locator(f'#live-calls tr[data-id="{call_id}"]')
     row.wait_for(timeout=15_000)
     assert "090-5555-4444" in row.inner_text()  # the admin may see callers
@@ -87,14 +90,9 @@ def test_a_new_call_appears_on_the_live_screen(
     page.screenshot(path=str(artifacts / "dashboard-live.png"), full_page=True)
     # A rival advertiser's member never sees A's calls, so nothing to check here beyond scope
     # tests; but a status change of the shown call is pushed too.
-    conn = seeded.connect()
-    try:
-        conn.execute(
-            "UPDATE calls SET status = 'completed', talk_s = 75, updated_ms = :t WHERE id = :id",
-            {"t": int(time.time() * 1000), "id": call_id},
-        )
-    finally:
-        conn.close()
+    update_call_now(
+        seeded.path, call_id, status="completed", talk_s=75, updated_ms=int(time.time() * 1000)
+    )
     # (A function evaluated by string would be refused by the page's CSP: use a locator.)
     expect(row).to_contain_text("1:15", timeout=15_000)
 
@@ -133,6 +131,9 @@ def test_settings_pages_render(dash_server: Server, page: Any, artifacts: Path) 
     page.goto(dash_server.url + f"/dashboard/settings/sites/{seeded.site_a}")
     assert 'data-site="demo"' in page.inner_text("#snippet-tag")
     page.screenshot(path=str(artifacts / "dashboard-site.png"), full_page=True)
+    page.click(f"a[href='/dashboard/settings/sites/{seeded.site_a}/rules']")
+    page.wait_for_selector("form[action$='/qualification']")
+    page.screenshot(path=str(artifacts / "dashboard-rules.png"), full_page=True)
     page.goto(dash_server.url + "/dashboard/settings/tokens")
     page.fill("form[action='/dashboard/settings/tokens'] input[name=name]", "browser test")
     page.click("form[action='/dashboard/settings/tokens'] button[type=submit]")

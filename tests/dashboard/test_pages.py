@@ -12,6 +12,8 @@ import pytest
 from backend.assets import TEMPLATES_DIR
 from backend.auth import token_digest
 from backend.dashboard import fmt, i18n
+from backend.dashboard.pool_health import pool_health
+from pool.store import now_ms
 from tests.dashboard.conftest import login
 from tests.dashboard.seed import CALLER_A, KEYWORD_A, PASSWORD, Seeded
 
@@ -265,8 +267,8 @@ async def test_admin_manages_users_and_members_sign_in(
 async def test_pool_health_flags_an_exhausted_pool(
     client: httpx.AsyncClient, db: Any, seeded: Seeded
 ) -> None:
-    # Lease every number of B's single-number pool and count one exhaustion.
-    now = await db.fetchval("SELECT MAX(started_ms) FROM calls")
+    # B's pool has one number: lease it, then refuse a second visitor.
+    now = now_ms()
     session = await db.fetchval(
         "SELECT session_id FROM calls WHERE id = :c", {"c": seeded.calls_b[0]}
     )
@@ -274,15 +276,110 @@ async def test_pool_health_flags_an_exhausted_pool(
         await tx.execute(
             "INSERT INTO leases (pool_id, number_id, session_id, started_ms, last_seen_ms,"
             " expires_ms) VALUES (:p, :n, :s, :t, :t, :e)",
-            {"p": seeded.pool_b, "n": seeded.number_b, "s": session, "t": now, "e": now + 10**10},
+            {
+                "p": seeded.pool_b,
+                "n": seeded.number_b,
+                "s": session,
+                "t": now - 60_000,
+                "e": now + 3_600_000,
+            },
+        )
+        await tx.execute(
+            "INSERT INTO pool_exhaustions (pool_id, session_id, ts_ms, outcome)"
+            " VALUES (:p, :s, :t, 'original')",
+            {"p": seeded.pool_b, "s": session, "t": now - 30_000},
         )
         await tx.execute("UPDATE pools SET exhausted_count = 3 WHERE id = :p", {"p": seeded.pool_b})
+    rows = await pool_health(db, advertiser_id=seeded.adv_b)
+    assert len(rows) == 1
+    row = rows[0]
+    assert (row["size"], row["in_use"], row["exhausted"], row["exhausted_total"]) == (1, 1, 1, 3)
+    assert row["utilization"] == 1.0 and row["alert"] == "exhausted"
+    assert row["recommended"] >= 1
     await login(client, seeded.member_b, PASSWORD)
     page = (await client.get("/dashboard/pools")).text
-    assert "Pool ran out of numbers" in page
-    assert "100.0%" in page
-    html = page[page.index("Rival pool") :]
-    cells = re.findall(r'<td class="num">(?:<strong>)?(\d+)', html)
-    size, in_use, peak, exhausted, recommended = (int(c) for c in cells[:5])
-    assert (size, in_use, peak, exhausted) == (1, 1, 1, 3)
-    assert recommended > size
+    assert "Pool ran out of numbers" in page and "100.0%" in page
+    assert "Demo site" not in page
+    await login(client, seeded.member_a, PASSWORD)
+    assert "Pool ran out of numbers" not in (await client.get("/dashboard/pools")).text
+
+
+async def test_rules_blocked_callers_and_notification_targets(
+    client: httpx.AsyncClient, db: Any, seeded: Seeded
+) -> None:
+    csrf = await login(client, seeded.member_a, PASSWORD)
+    site = f"/dashboard/settings/sites/{seeded.site_a}"
+    rule = await client.post(
+        site + "/rules",
+        data={
+            "csrf": csrf,
+            "kind": "source",
+            "match_key": "source",
+            "match_value": "yahoo",
+            "action": "original",
+            "priority": "10",
+            "label": "Yahoo keeps the main number",
+        },
+    )
+    assert rule.status_code == 303
+    page = await client.get(site + "/rules")
+    assert "Yahoo keeps the main number" in page.text
+    wrong = await client.post(
+        site + "/rules", data={"csrf": csrf, "kind": "source", "match_key": "x", "action": "pool"}
+    )
+    assert wrong.status_code == 422  # pool.rules refuses it, with its reason
+    assert (
+        await db.fetchval(
+            "SELECT COUNT(*) FROM source_rules WHERE site_id = :s", {"s": seeded.site_a}
+        )
+        == 1
+    )
+    qual = await client.post(
+        site + "/qualification",
+        data={"csrf": csrf, "min_talk_s": "90", "require_answered": "1"},
+    )
+    assert qual.status_code == 303
+    stored = await db.fetchone(
+        "SELECT min_talk_s, require_answered, require_first_time FROM qualification_rules"
+        " WHERE site_id = :s",
+        {"s": seeded.site_a},
+    )
+    assert stored == {"min_talk_s": 90, "require_answered": 1, "require_first_time": 0}
+    blocked = await client.post(
+        "/dashboard/settings/blocked",
+        data={"csrf": csrf, "kind": "exact", "pattern": "090-7777-8888", "note": "spam"},
+    )
+    assert blocked.status_code == 303
+    assert (
+        await db.fetchval(
+            "SELECT pattern FROM blocked_callers WHERE advertiser_id = :a AND note = 'spam'",
+            {"a": seeded.adv_a},
+        )
+        == "+819077778888"
+    )
+    bad_prefix = await client.post(
+        "/dashboard/settings/blocked", data={"csrf": csrf, "kind": "prefix", "pattern": "abc"}
+    )
+    assert bad_prefix.status_code == 422
+    hook = await client.post(
+        "/dashboard/settings/notifications",
+        data={
+            "csrf": csrf,
+            "kind": "webhook",
+            "address": "https://ops.example.jp/calls",
+            "event": "started",
+        },
+    )
+    assert hook.status_code == 303
+    not_a_url = await client.post(
+        "/dashboard/settings/notifications",
+        data={
+            "csrf": csrf,
+            "kind": "webhook",
+            "address": "javascript:alert(1)",
+            "event": "started",
+        },
+    )
+    assert not_a_url.status_code == 422
+    listing = (await client.get("/dashboard/settings/notifications")).text
+    assert "https://ops.example.jp/calls" in listing and "rival.example.jp" not in listing

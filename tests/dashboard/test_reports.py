@@ -95,20 +95,23 @@ async def test_calls_per_day_use_the_sites_timezone(db: Any, seeded: Seeded) -> 
     first, last = reports.local_day_range(date(2025, 3, 9), date(2025, 3, 10), "Asia/Tokyo")
     late = first + 23 * 3600_000 + 1800_000
     early = late + 3600_000
-    conn = seeded.connect()
-    for t, channel in ((late, "organic"), (early, "paid_search"), (early + 60_000, "paid_search")):
-        sid = add_session(conn, seeded.site_a, t - 60_000, channel=channel)
-        add_call(
-            conn,
-            advertiser_id=seeded.adv_a,
-            site_id=seeded.site_a,
-            number_id=seeded.number_a,
-            tracking_number=seeded.tracking_a,
-            caller="+819000000001",
-            started_ms=t,
-            session_id=sid,
-        )
-    conn.close()
+    async with db.write() as conn:
+        for t, channel in (
+            (late, "organic"),
+            (early, "paid_search"),
+            (early + 60_000, "paid_search"),
+        ):
+            sid = await add_session(conn, seeded.site_a, t - 60_000, channel=channel)
+            await add_call(
+                conn,
+                advertiser_id=seeded.adv_a,
+                site_id=seeded.site_a,
+                number_id=seeded.number_a,
+                tracking_number=seeded.tracking_a,
+                caller="+819000000001",
+                started_ms=t,
+                session_id=sid,
+            )
     days = await reports.calls_by_day(
         db,
         advertiser_id=seeded.adv_a,

@@ -23,23 +23,24 @@ def _is_error(r: httpx.Response, status: int, code: str) -> None:
     assert body["error"]["message"]
 
 
-@pytest.mark.parametrize(
-    "path", ["/v1/session", "/v1/heartbeat", "/twilio/voice", "/twilio/status", "/webhooks/x"]
-)
+PUBLIC_POSTS = ["/v1/session", "/v1/heartbeat", "/twilio/voice", "/twilio/status", "/webhooks/x"]
+
+
 async def test_oversized_declared_bodies_are_413_on_every_public_post(
-    client: httpx.AsyncClient, db: Store, demo: Any, settings: Settings, path: str
+    client: httpx.AsyncClient, db: Store, demo: Any, settings: Settings
 ) -> None:
-    before = await snapshot(db)
-    limit = settings.max_webhook_body_bytes if "/v1/" not in path else settings.max_body_bytes
-    r = await client.post(path, content=b"x" * (limit + 1), headers=BROWSER_HEADERS)
-    _is_error(r, 413, "payload_too_large")
-    assert await snapshot(db) == before
+    before = await snapshot(db, counters=True)
+    for path in PUBLIC_POSTS:
+        limit = settings.max_webhook_body_bytes if "/v1/" not in path else settings.max_body_bytes
+        r = await client.post(path, content=b"x" * (limit + 1), headers=BROWSER_HEADERS)
+        _is_error(r, 413, "payload_too_large")
+    assert await snapshot(db, counters=True) == before
 
 
 async def test_oversized_chunked_bodies_are_413_while_reading(
     client: httpx.AsyncClient, db: Store, demo: Any, settings: Settings
 ) -> None:
-    before = await snapshot(db)
+    before = await snapshot(db, counters=True)
     padding = "p" * (settings.max_body_bytes + 10)
     body = orjson.dumps({"site": "demo", "url": "http://127.0.0.1/", "title": padding})
 
@@ -50,9 +51,10 @@ async def test_oversized_chunked_bodies_are_413_while_reading(
     r = await client.post("/v1/session", content=chunks(), headers=BROWSER_HEADERS)
     assert "content-length" not in r.request.headers
     _is_error(r, 413, "payload_too_large")
-    assert await snapshot(db) == before
+    assert await snapshot(db, counters=True) == before
 
 
+@pytest.mark.stores("sqlite")
 async def test_a_body_within_the_limit_passes(
     client: httpx.AsyncClient, demo: Any, settings: Settings
 ) -> None:
@@ -61,12 +63,14 @@ async def test_a_body_within_the_limit_passes(
     assert r.status_code == 200
 
 
+@pytest.mark.stores("sqlite")
 async def test_a_junk_content_length_is_400(client: httpx.AsyncClient) -> None:
     headers = {**BROWSER_HEADERS, "content-length": "12abc"}
     r = await client.post("/v1/session", content=b"{}", headers=headers)
     _is_error(r, 400, "bad_request")
 
 
+@pytest.mark.stores("sqlite")
 async def test_snippet_answers_are_readable_cross_origin_errors_included(
     client: httpx.AsyncClient, demo: Any
 ) -> None:
@@ -85,6 +89,7 @@ async def test_snippet_answers_are_readable_cross_origin_errors_included(
     assert "access-control-allow-credentials" not in ok.headers
 
 
+@pytest.mark.stores("sqlite")
 async def test_snippet_preflight_is_allowed(client: httpx.AsyncClient) -> None:
     r = await client.options(
         "/v1/session",
@@ -99,15 +104,17 @@ async def test_snippet_preflight_is_allowed(client: httpx.AsyncClient) -> None:
     assert "POST" in r.headers["access-control-allow-methods"]
 
 
-@pytest.mark.parametrize("path", ["/api/calls", "/api/openapi.json", "/dashboard", "/healthz", "/"])
-async def test_no_cors_outside_the_snippet(client: httpx.AsyncClient, path: str) -> None:
+@pytest.mark.stores("sqlite")
+async def test_no_cors_outside_the_snippet(client: httpx.AsyncClient) -> None:
     headers = {"origin": "https://evil.example", "access-control-request-method": "GET"}
-    for method in ("GET", "OPTIONS"):
-        r = await client.request(method, path, headers=headers)
-        leaked = [h for h in r.headers if h.lower().startswith("access-control-")]
-        assert not leaked, (method, path, r.status_code, leaked)
+    for path in ["/api/calls", "/api/openapi.json", "/dashboard", "/dashboard/login", "/healthz"]:
+        for method in ("GET", "OPTIONS", "POST"):
+            r = await client.request(method, path, headers=headers)
+            leaked = [h for h in r.headers if h.lower().startswith("access-control-")]
+            assert not leaked, (method, path, r.status_code, leaked)
 
 
+@pytest.mark.stores("sqlite")
 async def test_baseline_headers_on_json_answers(client: httpx.AsyncClient, demo: Any) -> None:
     r = await client.post(
         "/v1/session", content=b'{"site":"demo","url":"http://127.0.0.1/"}', headers=BROWSER_HEADERS
@@ -124,6 +131,7 @@ async def test_baseline_headers_on_json_answers(client: httpx.AsyncClient, demo:
     assert js.headers["x-content-type-options"] == "nosniff"
 
 
+@pytest.mark.stores("sqlite")
 async def test_heartbeat_floods_from_one_address_are_429(app: Any, demo: Any) -> None:
     from backend.middleware import HEARTBEAT_BURST, HEARTBEAT_PER_MINUTE
 

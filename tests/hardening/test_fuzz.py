@@ -12,16 +12,17 @@ from typing import Any
 
 import httpx
 import phonenumbers
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pool.numbers import NumberError, formats, to_e164
 from pool.store import Store
-from tests.hardening.conftest import BROWSER_HEADERS, snapshot
+from tests.hardening.conftest import BROWSER_HEADERS, COUNTERS, snapshot
 
 E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
 FIXTURES_OK = settings(
-    max_examples=150,
+    max_examples=60,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
@@ -37,7 +38,7 @@ phone_like = st.one_of(
 regions = st.one_of(st.sampled_from(["JP", "US", "GB", "jp", "ZZ", ""]), st.text(max_size=4))
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=250, deadline=None)
 @given(phone_like, regions)
 def test_to_e164_returns_valid_e164_or_refuses(text: str, region: str) -> None:
     try:
@@ -117,25 +118,29 @@ def _check_answer(r: httpx.Response) -> None:
 async def test_session_endpoint_takes_any_body(
     client: httpx.AsyncClient, db: Store, demo: Any, body: bytes, content_type: str
 ) -> None:
-    before = await snapshot(db)
+    before = await snapshot(db, counters=True)
     headers = {**BROWSER_HEADERS, "content-type": content_type}
     r = await client.post("/v1/session", content=body, headers=headers)
     _check_answer(r)
     if r.status_code >= 400:
-        assert await snapshot(db) == before
+        after = await snapshot(db, counters=True)
+        if r.status_code == 404:  # an unknown site key is counted as a drop, nothing else
+            after.pop(COUNTERS), before.pop(COUNTERS)
+        assert after == before
 
 
+@pytest.mark.stores("sqlite")
 @FIXTURES_OK
 @given(body=bodies)
 async def test_heartbeat_endpoint_takes_any_body(
     client: httpx.AsyncClient, db: Store, demo: Any, body: bytes
 ) -> None:
-    before = await snapshot(db)
+    before = await snapshot(db, counters=True)
     r = await client.post("/v1/heartbeat", content=body, headers=BROWSER_HEADERS)
     assert r.status_code < 500, r.text
     data = r.json()
     if r.status_code >= 400:
         assert data["error"]["status"] == r.status_code
-        assert await snapshot(db) == before
+        assert await snapshot(db, counters=True) == before
     else:
         assert isinstance(data["ttl"], int)

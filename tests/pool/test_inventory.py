@@ -7,7 +7,7 @@ import pytest
 from backend import accounts
 from backend.storage import SQLiteDatabase
 from pool import numbers
-from pool.imports import decode, parse_csv
+from pool.imports import decode, parse_csv, read_csv
 from pool.inventory import InventoryError, NumberSpec, add_numbers
 from tests.pool.helpers import T0, PoolSite, make_pool_site
 
@@ -174,3 +174,12 @@ async def test_pool_creation_is_checked(db: SQLiteDatabase) -> None:
             )
         with pytest.raises(numbers.NumberError, match="ttl"):
             numbers.check_timings(ttl_ms=1000, grace_ms=0, cooldown_ms=0)
+
+
+async def test_malformed_and_invalid_rows_are_reported_together(db: SQLiteDatabase) -> None:
+    await make_pool_site(db)
+    text = "number,target\n050-2222-0001,03-1234-5678,extra\n12345,03-1234-5678\n"
+    specs, malformed = read_csv(text, site="s1")
+    with pytest.raises(InventoryError) as caught:
+        await add_numbers(db, specs, advertiser_id=None, now_ms=T0, errors=malformed)
+    assert [(e.row, e.field) for e in caught.value.errors] == [(2, ""), (3, "number")]

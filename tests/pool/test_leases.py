@@ -163,7 +163,9 @@ async def test_retiring_waits_for_the_live_lease(db: SQLiteDatabase) -> None:
     lb = await leases.acquire(db, pool_id=ps.pool_id, session_id=b, now_ms=T0 + 2 * MIN)
     assert lb is not None and lb.overflow
     await leases.release(db, lease_id=la.lease_id, now_ms=T0 + 3 * MIN)
-    rows = await db.fetchall("SELECT status, retired_ms FROM tracking_numbers WHERE kind = 'pool'")
+    rows = await db.fetchall(
+        "SELECT status, retired_ms FROM tracking_numbers WHERE kind = 'pool' ORDER BY id"
+    )
     assert rows == [
         {"status": "retired", "retired_ms": T0 + 3 * MIN},
         {"status": "retired", "retired_ms": T0 + MIN},

@@ -10,7 +10,7 @@ import pytest
 
 from attribution.tokens import SESSION_TOKEN, Signer
 from backend.storage import open_database
-from tests.storage.load import BROWSER_UA
+from bench._load import BROWSER_UA
 from tests.support.server import Server, run_cli
 
 pytestmark = pytest.mark.e2e
@@ -18,8 +18,8 @@ pytestmark = pytest.mark.e2e
 
 async def _hammer(url: str, stop_at: float, acked: list[tuple[int, list[str]]]) -> None:
     signer = Signer("test-secret", SESSION_TOKEN)
-    headers = {"content-type": "text/plain", "user-agent": BROWSER_UA}
-    async with httpx.AsyncClient(timeout=5.0) as client:
+    headers = {"content-type": "text/plain", "user-agent": BROWSER_UA, "accept-language": "ja"}
+    async with httpx.AsyncClient(timeout=60.0) as client:
         while time.monotonic() < stop_at:
             try:
                 r = await client.post(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import random
 
 from pool import leases
@@ -40,18 +41,21 @@ async def test_many_concurrent_claims_never_share_a_number(db: Store) -> None:
 
 async def test_churn_of_claims_releases_and_expiry_keeps_numbers_exclusive(db: Store) -> None:
     # Short leases and no cooldown: numbers change hands all the time, from several tasks.
-    seeded = await seed_pool(db, size=6, ttl_ms=15, cooldown_ms=0, overflow=True)
+    seeded = await seed_pool(db, size=6, ttl_ms=60_000, cooldown_ms=0, overflow=True)
     sessions = await _sessions(db, seeded.site_id, 40)
     rng = random.Random(7)
+    # A clock that races ahead (a second per reading), so leases expire within the test;
+    # each call reads it before it waits for the database, as a request handler does.
+    ticks = itertools.count(now_ms(), 1000)
 
     async def visitor(session_id: int) -> None:
         for _ in range(6):
             lease = await leases.acquire(
-                db, pool_id=seeded.pool_id, session_id=session_id, now_ms=now_ms()
+                db, pool_id=seeded.pool_id, session_id=session_id, now_ms=next(ticks)
             )
             assert lease is not None  # the overflow number catches the rest
             if rng.random() < 0.4:
-                await leases.release(db, lease_id=lease.lease_id, now_ms=now_ms())
+                await leases.release(db, lease_id=lease.lease_id, now_ms=next(ticks))
             await asyncio.sleep(rng.random() / 100)
 
     await asyncio.gather(*(visitor(s) for s in sessions))

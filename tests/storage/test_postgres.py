@@ -154,3 +154,15 @@ async def test_open_database_picks_postgresql_by_url(pg_database_url: str) -> No
 async def test_an_unreachable_server_is_an_os_error() -> None:
     with pytest.raises(OSError):
         await open_database("postgresql://nobody@127.0.0.1:1/none?pool_min=1")
+
+
+@pg_only
+async def test_failed_units_give_back_clean_connections(db: Store) -> None:
+    # More failures than pooled connections: a connection left inside an aborted
+    # transaction would fail every later statement on it.
+    for _ in range(12):
+        with pytest.raises(asyncpg.UniqueViolationError):
+            async with db.write() as tx:
+                await tx.execute("INSERT INTO schema_migrations VALUES (1, 'again', 0)")
+    assert await db.execute("INSERT INTO advertisers (name, created_ms) VALUES ('ok', 0)") == 1
+    assert await db.fetchval("SELECT COUNT(*) FROM advertisers") == 1

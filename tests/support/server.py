@@ -31,6 +31,10 @@ def cli_env(database_url: str, **extra: str) -> dict[str, str]:
             "CALLPATH_DATABASE_URL": database_url,
             "CALLPATH_SECRET_KEY": "test-secret",
             "CALLPATH_LOG_LEVEL": "warning",
+            # Test clients all arrive from 127.0.0.1: the per-address flood guard is off
+            # unless a test turns it on (tests/hardening).
+            "CALLPATH_IP_RATE_PER_MINUTE": "0",
+            "CALLPATH_IP_MAX_LIVE_SESSIONS": "0",
             "PYTHONPATH": str(ROOT),
         }
     )

@@ -116,7 +116,8 @@ async def test_busy_and_failed_outcomes(
 
 
 async def test_any_order_of_events_ends_in_the_same_call(db: Any, demo: Any) -> None:
-    """Every permutation of one call's callbacks leaves the same row."""
+    """Every order of one call's callbacks leaves the same row (a quarter of the 120
+    permutations, spread over all of them, keeps this fast)."""
     from itertools import permutations
 
     from backend.telephony.matching import match
@@ -137,7 +138,7 @@ async def test_any_order_of_events_ends_in_the_same_call(db: Any, demo: Any) -> 
         ]
 
     seen = set()
-    for n, order in enumerate(permutations(range(5))):
+    for n, order in enumerate(list(permutations(range(5)))[::4]):
         sid = f"CAP{n}"
         evs = events(sid)
         for i in order:

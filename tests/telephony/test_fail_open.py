@@ -74,6 +74,10 @@ class BrokenStore:
         await self.real.close()
 
 
+def _read(path: Path) -> bytes:
+    return path.read_bytes()
+
+
 async def _timed_voice(client: httpx.AsyncClient, sid: str) -> tuple[float, bytes]:
     started = time.monotonic()
     r = await post_twilio(client, "/twilio/voice", call_params(sid=sid))
@@ -100,7 +104,7 @@ async def test_storage_down_still_dials_and_the_call_is_stored_after(
     assert telephony.recorder.pending == 2
     assert await db.fetchval("SELECT COUNT(*) FROM calls") == 0
     spool = Path(telephony.settings.call_spool_path)
-    assert len(spool.read_bytes().splitlines()) == 2
+    assert len(_read(spool).splitlines()) == 2
 
     broken.repair()
     assert await telephony.recorder.drain(15)
@@ -108,7 +112,7 @@ async def test_storage_down_still_dials_and_the_call_is_stored_after(
     row = await db.fetchone("SELECT status, duration_s, forwarded_to FROM calls")
     assert row == {"status": "completed", "duration_s": 7, "forwarded_to": TARGET}
     assert not telephony.recorder.degraded
-    assert spool.read_bytes() == b""
+    assert _read(spool) == b""
 
 
 @pytest.mark.stores("sqlite")
@@ -132,9 +136,11 @@ async def test_a_locked_database_file_still_dials(
     assert await db.fetchval("SELECT provider_call_id FROM calls") == "CAL1"
 
 
-async def test_the_spool_survives_a_restart(settings: Settings, demo: Any) -> None:
+async def test_the_spool_survives_a_restart(settings: Settings, demo: Any, tmp_path: Path) -> None:
     """Calls taken while storage was down, then the process stopped: the next one writes
     them."""
+    # Its own spool: the fixture's app (which seeded the demo) holds the default one.
+    settings = settings.replace(call_spool_path=str(tmp_path / "restart.jsonl"))
     first = create_app(settings)
     async with first.router.lifespan_context(first):
         await first.state.telephony.table.load()
@@ -145,10 +151,28 @@ async def test_the_spool_survives_a_restart(settings: Settings, demo: Any) -> No
         assert ET.fromstring(body).find("Dial").findtext("Number") == TARGET
         assert not await first.state.telephony.recorder.drain(0.3)
     # The process stopped with storage still down: the call waits in the spool.
-    assert Path(settings.call_spool_path).read_bytes().count(b"\n") == 1
+    assert _read(Path(settings.call_spool_path)).count(b"\n") == 1
 
     second = create_app(settings)
     async with second.router.lifespan_context(second):
         assert await second.state.telephony.recorder.drain(10)
         assert await second.state.db.fetchval("SELECT provider_call_id FROM calls") == "CAS1"
-    assert Path(settings.call_spool_path).read_bytes() == b""
+    assert _read(Path(settings.call_spool_path)) == b""
+
+
+@pytest.mark.stores("sqlite")
+async def test_two_processes_never_share_a_spool_file(telephony: Any, settings: Settings) -> None:
+    from backend.telephony.matching import match
+    from backend.telephony.recorder import Recorder
+
+    # The app's recorder holds the spool; a second one (another worker process) goes
+    # without rather than overwrite it.
+    assert telephony.recorder.spool == Path(settings.call_spool_path)
+    other = Recorder(
+        lambda: telephony.recorder._db(), matcher=match, spool_path=settings.call_spool_path
+    )
+    await other.start()
+    try:
+        assert other.spool is None
+    finally:
+        await other.stop()

@@ -18,6 +18,10 @@ from tests.telephony.conftest import (
     sign,
 )
 
+# Signatures and TwiML do not depend on the store; the callback and fail-open tests run
+# on both stores.
+pytestmark = pytest.mark.stores("sqlite")
+
 
 def dial_of(body: bytes) -> ET.Element:
     root = ET.fromstring(body)
@@ -195,3 +199,37 @@ async def test_caller_id_policy(
     r = await post_twilio(tclient, "/twilio/voice", call_params())
     expected = TRACKING if policy == "tracking" else None
     assert dial_of(r.content).get("callerId") == expected
+
+
+async def test_shared_key_signatures_with_hmac_sha256(
+    telephony: Any, tclient: httpx.AsyncClient
+) -> None:
+    from twilio.request_validator import RequestValidator
+
+    telephony.settings = telephony.settings.replace(twilio_signing_key="shared-key-secret")
+    params = call_params()
+    url = BASE + "/twilio/voice"
+    sha256 = RequestValidator("shared-key-secret").compute_signature(
+        url, params, algorithm="HMAC_SHA256"
+    )
+    settings_header = "key=webhooks_sharedkey_1,algorithm=HMAC_SHA256"
+    r = await tclient.post(
+        "/twilio/voice",
+        data=params,
+        headers={
+            "X-Twilio-Signature": sha256,
+            "X-Twilio-Webhooks-Signature-Settings": settings_header,
+        },
+    )
+    assert r.status_code == 200
+    assert dial_of(r.content).findtext("Number") == TARGET
+    # The same signature claiming another algorithm, or an algorithm nobody knows: refused.
+    for header in ("key=k,algorithm=HMAC_SHA1", "key=k,algorithm=HMAC_SHA512"):
+        r = await tclient.post(
+            "/twilio/voice",
+            data=params,
+            headers={"X-Twilio-Signature": sha256, "X-Twilio-Webhooks-Signature-Settings": header},
+        )
+        assert r.status_code == 403
+    # Without the settings header the auth token still signs (HMAC-SHA1).
+    assert (await post_twilio(tclient, "/twilio/voice", params)).status_code == 200

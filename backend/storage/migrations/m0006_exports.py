@@ -41,7 +41,7 @@ STATEMENTS = [
         UNIQUE (platform, call_id)
     )""",
     "CREATE INDEX conversion_ledger_batch ON conversion_ledger (batch)",
-    "CREATE INDEX calls_session ON calls (session_id)",
+    "CREATE INDEX IF NOT EXISTS calls_session ON calls (session_id)",
     # Path exports read calls in start-time order; with this index no filter needs a sort.
     "CREATE INDEX calls_started ON calls (started_ms)",
     "CREATE INDEX sessions_last_seen ON sessions (last_seen_ms)",

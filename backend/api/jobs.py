@@ -1,0 +1,72 @@
+"""Periodic work of the API area while the server runs: retention purge and GA4 pushes."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+from attribution.conversions import GA4_MAX_AGE_MS, push_ga4
+from backend.api.retention import purge
+from pool.store import Store, now_ms
+
+log = logging.getLogger("callpath.jobs")
+
+
+async def push_all_ga4(db: Store, *, now: int | None = None) -> int:
+    """Push every GA4-enabled site's unsent calls of the last 72 hours; return events sent."""
+    now = now_ms() if now is None else now
+    sent = 0
+    for row in await db.fetchall("SELECT site_id FROM ga4_settings WHERE enabled = 1"):
+        result = await push_ga4(
+            db, site_id=row["site_id"], start_ms=now - GA4_MAX_AGE_MS, end_ms=now + 1, now_ms=now
+        )
+        sent += result.sent
+    return sent
+
+
+async def _every(seconds: int, name: str, work: Callable[[], Awaitable[Any]]) -> None:
+    while True:
+        try:
+            await work()
+        except Exception:  # one failed round must not stop the next
+            log.exception("%s failed", name)
+        await asyncio.sleep(max(1, seconds))
+
+
+@asynccontextmanager
+async def api_jobs(app: Any) -> AsyncIterator[None]:
+    """Run the retention purge and the GA4 push periodically (each off when its setting is 0)."""
+    settings = app.state.settings
+    db = app.state.db
+    tasks = []
+    if settings.retention_days > 0:
+        tasks.append(
+            asyncio.create_task(
+                _every(
+                    settings.retention_interval_seconds,
+                    "retention purge",
+                    lambda: purge(db, settings.retention_days),
+                ),
+                name="callpath-retention",
+            )
+        )
+    if settings.ga4_push_seconds > 0:
+        tasks.append(
+            asyncio.create_task(
+                _every(settings.ga4_push_seconds, "GA4 push", lambda: push_all_ga4(db)),
+                name="callpath-ga4",
+            )
+        )
+    try:
+        yield
+    finally:
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            try:
+                await task
+            except asyncio.CancelledError:
+                pass

@@ -1,0 +1,250 @@
+"""Settings that belong to other packages, edited through their own functions:
+source rules (``pool.rules``), qualification rules (``attribution.qualification``),
+blocked callers (read by ``backend.telephony.routing``) and notification targets
+(``backend.notify.targets``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+
+from attribution import qualification
+from backend.dashboard.logins import Viewer
+from backend.dashboard.web import (
+    db_of,
+    int_param,
+    owned,
+    page,
+    path_id,
+    redirect,
+    render,
+    visible_advertisers,
+)
+from backend.notify import targets as notify_targets
+from pool import numbers, rules
+from pool.store import now_ms
+
+
+@page()
+async def site_rules(request: Request, viewer: Viewer) -> Response:
+    """A site's source rules and qualification rules."""
+    db = db_of(request)
+    site = await owned(db, viewer, "sites", path_id(request))
+    source_rules = await db.fetchall(
+        "SELECT r.*, n.number, t.number AS target FROM source_rules r"
+        " LEFT JOIN tracking_numbers n ON n.id = r.number_id"
+        " LEFT JOIN targets t ON t.id = r.target_id WHERE r.site_id = :s"
+        " ORDER BY r.priority, r.id",
+        {"s": site["id"]},
+    )
+    source_numbers = await db.fetchall(
+        "SELECT id, number, source_label FROM tracking_numbers WHERE site_id = :s"
+        " AND kind = 'source' AND status = 'active' ORDER BY number",
+        {"s": site["id"]},
+    )
+    targets = await db.fetchall(
+        "SELECT id, number, label FROM targets WHERE site_id = :s ORDER BY id", {"s": site["id"]}
+    )
+    return render(
+        request,
+        viewer,
+        "rules.html",
+        {
+            "site": site,
+            "tz": site["timezone"],
+            "rules": source_rules,
+            "source_numbers": source_numbers,
+            "targets": targets,
+            "qualification": await qualification.rules_for(db, site["id"]),
+            "kinds": rules.KINDS,
+            "actions": rules.ACTIONS,
+            "source_keys": rules.SOURCE_KEYS,
+        },
+    )
+
+
+@page()
+async def add_source_rule(request: Request, viewer: Viewer) -> Response:
+    """Add a source rule (checked by :func:`pool.rules.add_rule`)."""
+    db = db_of(request)
+    site = await owned(db, viewer, "sites", path_id(request))
+    form = request.state.form
+    priority = form.get("priority", "").strip() or "100"
+    if not priority.lstrip("-").isdigit() or len(priority) > 8:
+        raise HTTPException(422, "priority must be a whole number.")
+    try:
+        async with db.write() as tx:
+            await rules.add_rule(
+                tx,
+                site_id=site["id"],
+                kind=form.get("kind", ""),
+                match_key=form.get("match_key", "").strip(),
+                match_value=form.get("match_value", "").strip(),
+                action=form.get("action", ""),
+                number_id=int_param(form.get("number"), "number"),
+                target_id=int_param(form.get("target"), "target"),
+                priority=int(priority),
+                label=form.get("label", "").strip(),
+                now_ms=now_ms(),
+            )
+    except numbers.NumberError as exc:
+        raise HTTPException(422, str(exc)) from exc
+    return redirect(f"/dashboard/settings/sites/{site['id']}/rules")
+
+
+@page()
+async def delete_source_rule(request: Request, viewer: Viewer) -> Response:
+    """Remove a source rule."""
+    db = db_of(request)
+    rule = await owned(db, viewer, "source_rules", path_id(request))
+    await db.execute("DELETE FROM source_rules WHERE id = :id", {"id": rule["id"]})
+    return redirect(f"/dashboard/settings/sites/{rule['site_id']}/rules")
+
+
+@page()
+async def set_qualification(request: Request, viewer: Viewer) -> Response:
+    """Set which completed calls of a site count as qualified (有効電話)."""
+    db = db_of(request)
+    site = await owned(db, viewer, "sites", path_id(request))
+    form = request.state.form
+    min_talk = int_param(form.get("min_talk_s", "0") or "0", "min_talk_s") or 0
+    days = int_param(form.get("first_time_days", "0") or "0", "first_time_days") or 0
+    if min_talk > 86_400 or days > 3650:
+        raise HTTPException(422, "Talk time or days out of range.")
+    async with db.write() as tx:
+        await qualification.set_rules(
+            tx,
+            site_id=site["id"],
+            rules=qualification.Rules(
+                min_talk_s=min_talk,
+                require_answered=form.get("require_answered") == "1",
+                require_first_time=form.get("require_first_time") == "1",
+                first_time_days=days,
+            ),
+            now_ms=now_ms(),
+        )
+    return redirect(f"/dashboard/settings/sites/{site['id']}/rules")
+
+
+def _advertiser(viewer: Viewer, form: dict[str, str]) -> int:
+    if viewer.advertiser_id is not None:
+        return viewer.advertiser_id
+    chosen = int_param(form.get("advertiser"), "advertiser")
+    if chosen is None:
+        raise HTTPException(422, "Choose an advertiser.")
+    return chosen
+
+
+def _scope_sql(viewer: Viewer, alias: str) -> tuple[str, dict[str, Any]]:
+    if viewer.advertiser_id is None:
+        return "", {}
+    return f" WHERE {alias}.advertiser_id = :a", {"a": viewer.advertiser_id}
+
+
+@page()
+async def blocked_page(request: Request, viewer: Viewer) -> Response:
+    """Blocked callers (exact numbers or prefixes); POST adds one."""
+    db = db_of(request)
+    if request.method == "POST":
+        form = request.state.form
+        advertiser_id = _advertiser(viewer, form)
+        await owned(db, viewer, "advertisers", advertiser_id)
+        kind = form.get("kind", "exact")
+        if kind not in {"exact", "prefix"}:
+            raise HTTPException(422, "kind is exact or prefix.")
+        raw = form.get("pattern", "").strip()
+        if kind == "exact":
+            try:
+                pattern = numbers.to_e164(raw)
+            except numbers.NumberError as exc:
+                raise HTTPException(422, str(exc)) from exc
+        else:
+            pattern = raw.replace("-", "").replace(" ", "")
+            if not (pattern.startswith("+") and pattern[1:].isdigit() and 2 <= len(pattern) <= 16):
+                raise HTTPException(422, "A prefix is + and digits, like +8150.")
+        await db.execute(
+            "INSERT INTO blocked_callers (advertiser_id, pattern, kind, note, created_ms)"
+            " VALUES (:a, :p, :k, :n, :t) ON CONFLICT (advertiser_id, pattern, kind) DO NOTHING",
+            {
+                "a": advertiser_id,
+                "p": pattern,
+                "k": kind,
+                "n": form.get("note", "").strip()[:200],
+                "t": now_ms(),
+            },
+        )
+        return redirect("/dashboard/settings/blocked")
+    where, params = _scope_sql(viewer, "b")
+    blocked = await db.fetchall(
+        "SELECT b.*, a.name AS advertiser FROM blocked_callers b"
+        " JOIN advertisers a ON a.id = b.advertiser_id" + where + " ORDER BY a.name, b.pattern",
+        params,
+    )
+    return render(
+        request,
+        viewer,
+        "blocked.html",
+        {"blocked": blocked, "advertisers": await visible_advertisers(db, viewer)},
+    )
+
+
+@page()
+async def unblock(request: Request, viewer: Viewer) -> Response:
+    """Remove a blocked caller."""
+    db = db_of(request)
+    row = await owned(db, viewer, "blocked_callers", path_id(request))
+    await db.execute("DELETE FROM blocked_callers WHERE id = :id", {"id": row["id"]})
+    return redirect("/dashboard/settings/blocked")
+
+
+@page()
+async def notifications_page(request: Request, viewer: Viewer) -> Response:
+    """Where call notifications go (webhook or e-mail); POST adds a target."""
+    db = db_of(request)
+    if request.method == "POST":
+        form = request.state.form
+        advertiser_id = _advertiser(viewer, form)
+        await owned(db, viewer, "advertisers", advertiser_id)
+        try:
+            await notify_targets.add_target(
+                db,
+                advertiser_id=advertiser_id,
+                kind=form.get("kind", ""),
+                address=form.get("address", "").strip(),
+                secret=form.get("secret", "")[:200],
+                event=form.get("event", "completed"),
+            )
+        except (ValueError, LookupError) as exc:
+            raise HTTPException(422, str(exc)) from exc
+        return redirect("/dashboard/settings/notifications")
+    where, params = _scope_sql(viewer, "n")
+    rows = await db.fetchall(
+        "SELECT n.id, n.kind, n.address, n.event, n.active, a.name AS advertiser"
+        " FROM notification_targets n JOIN advertisers a ON a.id = n.advertiser_id"
+        + where
+        + " ORDER BY n.active DESC, a.name, n.id",
+        params,
+    )
+    return render(
+        request,
+        viewer,
+        "notifications.html",
+        {
+            "targets": rows,
+            "advertisers": await visible_advertisers(db, viewer),
+            "kinds": notify_targets.KINDS,
+            "events": notify_targets.EVENTS,
+        },
+    )
+
+
+@page()
+async def remove_notification(request: Request, viewer: Viewer) -> Response:
+    """Stop sending to a notification target (its past deliveries stay)."""
+    db = db_of(request)
+    row = await owned(db, viewer, "notification_targets", path_id(request))
+    await notify_targets.remove_target(db, row["id"])
+    return redirect("/dashboard/settings/notifications")

@@ -1,0 +1,387 @@
+"""Numbers, pools and source rules over the API (bearer token, scoped to its advertiser).
+
+Every error is JSON ``{"error": {"code", "message", "status", ...}}``: 401 without a valid
+token, 404 for records the token cannot see, 422 for bad input (with ``field``, or for
+imports ``errors``: ``[{"row", "field", "reason"}]``; nothing is stored then), 413 for
+bodies that are too large.
+
+- ``GET  /api/numbers`` ``?site=&kind=&status=&limit=&offset=``: list tracking numbers.
+- ``POST /api/numbers``: add one ``{"number", "kind"?, "site", "target"?, "forward_to"?,
+  "label"?}`` → 201 ``{"number": {...}}``.
+- ``POST /api/numbers/import`` ``?site=``: CSV body (format in docs/numbers.md), all or
+  nothing → 201 ``{"imported", "numbers": [...]}``.
+- ``GET  /api/numbers/{id}``; ``POST /api/numbers/{id}/retire`` → ``{"id", "status"}``
+  ('retiring' while a lease holds it, then 'retired').
+- ``GET  /api/pools`` ``?site=``; ``POST /api/pools`` ``{"site", "target", "label"?,
+  "ttl_seconds"?, "grace_seconds"?, "cooldown_seconds"?}`` → 201 ``{"pool": {...}}``.
+- ``GET  /api/pools/{id}`` (pool and health) and ``GET /api/pools/{id}/health``
+  ``?window_hours=`` (health with hourly figures).
+- ``GET  /api/pools/policy?site=``; ``PUT /api/pools/policy`` ``{"site",
+  "untracked_policy"?: "pool" | "original", "exhausted_policy"?: "overflow" | "original"}``.
+- ``GET  /api/rules?site=``; ``POST /api/rules`` ``{"site", "kind", "match_key"?,
+  "match_value"?, "action", "number"?, "target"?, "priority"?, "label"?}`` → 201;
+  ``DELETE /api/rules/{id}`` → 204.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from functools import wraps
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from backend.api import openapi as oa
+from backend.auth import ApiPrincipal, require_token
+from backend.errors import ApiError
+from backend.http import read_body, read_json_object, string_field
+from pool import admin, health, inventory, rules
+from pool.imports import MAX_BYTES, decode, read_csv
+from pool.inventory import InventoryError, NumberSpec
+from pool.numbers import NumberError
+from pool.store import Store, now_ms
+
+Handler = Callable[[Request, ApiPrincipal], Awaitable[Response]]
+
+
+def _api(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+    """Authenticate, then turn domain errors into JSON errors."""
+
+    @wraps(handler)
+    async def endpoint(request: Request) -> Response:
+        principal = await require_token(request)
+        try:
+            return await handler(request, principal)
+        except InventoryError as exc:
+            errors = [{"row": e.row, "field": e.field, "reason": e.reason} for e in exc.errors]
+            raise ApiError(422, "invalid_numbers", str(exc), errors=errors) from exc
+        except NumberError as exc:
+            raise ApiError(422, "invalid", str(exc), field=exc.field) from exc
+        except LookupError as exc:
+            raise ApiError(404, "not_found", str(exc.args[0] if exc.args else exc)) from exc
+
+    return endpoint
+
+
+def _db(request: Request) -> Store:
+    db: Store = request.app.state.db
+    return db
+
+
+def _int(value: Any, name: str, *, low: int, high: int, default: int | None = None) -> int:
+    """A bounded integer from a query string or JSON body."""
+    if value is None or value == "":
+        if default is None:
+            raise ApiError(422, "invalid", f"Field {name!r} is required.", field=name)
+        return default
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise ApiError(422, "invalid", f"Field {name!r} must be an integer.", field=name)
+    try:
+        number = int(value)
+    except ValueError:
+        raise ApiError(422, "invalid", f"Field {name!r} must be an integer.", field=name) from None
+    if not low <= number <= high:
+        raise ApiError(422, "invalid", f"Field {name!r} must be {low}..{high}.", field=name)
+    return number
+
+
+def _query(request: Request, name: str, max_len: int = 64) -> str:
+    value = request.query_params.get(name, "")
+    if len(value) > max_len:
+        raise ApiError(422, "invalid", f"Parameter {name!r} is too long.", field=name)
+    return value
+
+
+async def _body(request: Request) -> dict[str, Any]:
+    return await read_json_object(request, request.app.state.settings.max_body_bytes)
+
+
+async def list_numbers(request: Request, who: ApiPrincipal) -> Response:
+    """Tracking numbers the token can see."""
+    q = request.query_params
+    found = await admin.list_numbers(
+        _db(request),
+        advertiser_id=who.advertiser_id,
+        now_ms=now_ms(),
+        site_key=_query(request, "site"),
+        kind=_query(request, "kind"),
+        status=_query(request, "status"),
+        limit=_int(q.get("limit"), "limit", low=1, high=1000, default=100),
+        offset=_int(q.get("offset"), "offset", low=0, high=10**9, default=0),
+    )
+    return JSONResponse({"numbers": found})
+
+
+async def add_number(request: Request, who: ApiPrincipal) -> Response:
+    """Add one tracking number."""
+    data = await _body(request)
+    spec = NumberSpec(
+        number=string_field(data, "number", max_len=40, required=True),
+        kind=string_field(data, "kind", max_len=20) or "pool",
+        site=string_field(data, "site", max_len=64, required=True),
+        target=string_field(data, "target", max_len=40),
+        forward_to=string_field(data, "forward_to", max_len=40),
+        label=string_field(data, "label", max_len=200),
+    )
+    now = now_ms()
+    (number_id,) = await inventory.add_numbers(
+        _db(request), [spec], advertiser_id=who.advertiser_id, now_ms=now
+    )
+    view = await admin.get_number(
+        _db(request), number_id=number_id, advertiser_id=who.advertiser_id, now_ms=now
+    )
+    return JSONResponse({"number": view}, status_code=201)
+
+
+async def import_numbers(request: Request, who: ApiPrincipal) -> Response:
+    """Import a CSV of numbers: every row is stored, or none."""
+    text = decode(await read_body(request, MAX_BYTES))
+    specs, malformed = read_csv(text, site=_query(request, "site"))
+    now = now_ms()
+    ids = await inventory.add_numbers(
+        _db(request), specs, advertiser_id=who.advertiser_id, now_ms=now, errors=malformed
+    )
+    views = await admin.numbers_by_ids(
+        _db(request), ids, advertiser_id=who.advertiser_id, now_ms=now
+    )
+    return JSONResponse({"imported": len(ids), "numbers": views}, status_code=201)
+
+
+async def get_number(request: Request, who: ApiPrincipal) -> Response:
+    """One tracking number."""
+    view = await admin.get_number(
+        _db(request),
+        number_id=request.path_params["number_id"],
+        advertiser_id=who.advertiser_id,
+        now_ms=now_ms(),
+    )
+    return JSONResponse({"number": view})
+
+
+async def retire_number(request: Request, who: ApiPrincipal) -> Response:
+    """Retire a number; it waits for a live lease to end ('retiring') before 'retired'."""
+    number_id = request.path_params["number_id"]
+    status = await admin.retire(
+        _db(request), number_id=number_id, advertiser_id=who.advertiser_id, now_ms=now_ms()
+    )
+    return JSONResponse({"id": number_id, "status": status})
+
+
+async def list_pools(request: Request, who: ApiPrincipal) -> Response:
+    """Pools the token can see."""
+    found = await admin.list_pools(
+        _db(request), advertiser_id=who.advertiser_id, site_key=_query(request, "site")
+    )
+    return JSONResponse({"pools": found})
+
+
+async def create_pool(request: Request, who: ApiPrincipal) -> Response:
+    """Create the pool of a site's business number."""
+    data = await _body(request)
+    settings = request.app.state.settings
+    day = 86_400
+    pool_id = await admin.new_pool(
+        _db(request),
+        site_key=string_field(data, "site", max_len=64, required=True),
+        target=string_field(data, "target", max_len=40, required=True),
+        label=string_field(data, "label", max_len=200),
+        ttl_ms=1000
+        * _int(
+            data.get("ttl_seconds"),
+            "ttl_seconds",
+            low=60,
+            high=day,
+            default=settings.lease_ttl_seconds,
+        ),
+        grace_ms=1000
+        * _int(
+            data.get("grace_seconds"),
+            "grace_seconds",
+            low=0,
+            high=7 * day,
+            default=settings.lease_grace_seconds,
+        ),
+        cooldown_ms=1000
+        * _int(
+            data.get("cooldown_seconds"),
+            "cooldown_seconds",
+            low=0,
+            high=7 * day,
+            default=settings.lease_cooldown_seconds,
+        ),
+        advertiser_id=who.advertiser_id,
+        now_ms=now_ms(),
+    )
+    (pool,) = [
+        p
+        for p in await admin.list_pools(_db(request), advertiser_id=who.advertiser_id)
+        if p["id"] == pool_id
+    ]
+    return JSONResponse({"pool": pool}, status_code=201)
+
+
+async def _health(request: Request, who: ApiPrincipal) -> dict[str, Any]:
+    pool = await admin.pool_site(
+        _db(request), pool_id=request.path_params["pool_id"], advertiser_id=who.advertiser_id
+    )
+    hours = _int(
+        request.query_params.get("window_hours"),
+        "window_hours",
+        low=1,
+        high=24 * 90,
+        default=24 * 7,
+    )
+    settings = request.app.state.settings
+    result = await health.pool_health(
+        _db(request),
+        pool_id=pool["id"],
+        now_ms=now_ms(),
+        window_ms=hours * health.HOUR_MS,
+        safety=settings.pool_safety_factor,
+        alert_at=settings.pool_alert_utilization,
+    )
+    return result.to_dict()
+
+
+async def get_pool(request: Request, who: ApiPrincipal) -> Response:
+    """A pool with its health summary."""
+    pool_id = request.path_params["pool_id"]
+    report = await _health(request, who)
+    pools = await admin.list_pools(_db(request), advertiser_id=who.advertiser_id)
+    (pool,) = [p for p in pools if p["id"] == pool_id]
+    report.pop("hours")
+    return JSONResponse({"pool": pool, "health": report})
+
+
+async def pool_health(request: Request, who: ApiPrincipal) -> Response:
+    """A pool's health: live and peak utilization, exhaustions, recommended size, hours."""
+    return JSONResponse({"health": await _health(request, who)})
+
+
+_POLICY: dict[str, Any] = {
+    "type": "object",
+    "required": ["policy"],
+    "properties": {
+        "policy": {
+            "type": "object",
+            "properties": {
+                "site": {"type": "string"},
+                "untracked_policy": {"type": "string", "enum": list(rules.UNTRACKED_POLICIES)},
+                "exhausted_policy": {"type": "string", "enum": list(admin.EXHAUSTED_POLICIES)},
+            },
+        }
+    },
+}
+
+
+@oa.operation(
+    "GET",
+    "/api/pools/policy",
+    summary="A site's untracked and exhausted policies",
+    tags=["pools"],
+    params=[oa.query_param("site", {"type": "string", "maxLength": 64}, required=True)],
+    responses={200: oa.json_response("The policies", _POLICY)},
+)
+async def get_policy(request: Request, who: ApiPrincipal) -> Response:
+    """A site's untracked and exhausted policies (``?site=`` required)."""
+    site = _query(request, "site")
+    if not site:
+        raise ApiError(422, "invalid", "Parameter 'site' is required.", field="site")
+    found = await admin.find_site(_db(request), site, who.advertiser_id)
+    return JSONResponse(
+        {
+            "policy": {
+                "site": site,
+                "untracked_policy": found["untracked_policy"],
+                "exhausted_policy": found["exhausted_policy"],
+            }
+        }
+    )
+
+
+@oa.operation(
+    "PUT",
+    "/api/pools/policy",
+    summary="Change what untracked visits and a full pool show",
+    tags=["pools"],
+    body={
+        "type": "object",
+        "required": ["site"],
+        "properties": {
+            "site": {"type": "string", "maxLength": 64},
+            "untracked_policy": {"type": "string", "enum": list(rules.UNTRACKED_POLICIES)},
+            "exhausted_policy": {"type": "string", "enum": list(admin.EXHAUSTED_POLICIES)},
+        },
+    },
+    responses={200: oa.json_response("The policies now", _POLICY)},
+)
+async def put_policy(request: Request, who: ApiPrincipal) -> Response:
+    """Change a site's policies: what untracked visits and a full pool show."""
+    data = await _body(request)
+    policy = await admin.set_policies(
+        _db(request),
+        site_key=string_field(data, "site", max_len=64, required=True),
+        advertiser_id=who.advertiser_id,
+        untracked_policy=string_field(data, "untracked_policy", max_len=20),
+        exhausted_policy=string_field(data, "exhausted_policy", max_len=20),
+    )
+    return JSONResponse({"policy": policy})
+
+
+async def list_rules(request: Request, who: ApiPrincipal) -> Response:
+    """The source rules of a site (``?site=`` required)."""
+    site = _query(request, "site")
+    if not site:
+        raise ApiError(422, "invalid", "Parameter 'site' is required.", field="site")
+    found = await admin.list_rules(_db(request), site_key=site, advertiser_id=who.advertiser_id)
+    return JSONResponse({"rules": found})
+
+
+async def create_rule(request: Request, who: ApiPrincipal) -> Response:
+    """Add a source rule to a site."""
+    data = await _body(request)
+    rule_id = await admin.new_rule(
+        _db(request),
+        site_key=string_field(data, "site", max_len=64, required=True),
+        advertiser_id=who.advertiser_id,
+        kind=string_field(data, "kind", max_len=20, required=True),
+        match_key=string_field(data, "match_key", max_len=200),
+        match_value=string_field(data, "match_value", max_len=200),
+        action=string_field(data, "action", max_len=20, required=True),
+        number=string_field(data, "number", max_len=40),
+        target=string_field(data, "target", max_len=40),
+        priority=_int(
+            data.get("priority"), "priority", low=-1_000_000, high=1_000_000, default=100
+        ),
+        label=string_field(data, "label", max_len=200),
+        now_ms=now_ms(),
+    )
+    return JSONResponse({"rule": {"id": rule_id}}, status_code=201)
+
+
+async def delete_rule(request: Request, who: ApiPrincipal) -> Response:
+    """Delete a source rule."""
+    await admin.delete_rule(
+        _db(request), rule_id=request.path_params["rule_id"], advertiser_id=who.advertiser_id
+    )
+    return Response(status_code=204)
+
+
+routes = [
+    Route("/api/numbers", _api(list_numbers), methods=["GET"]),
+    Route("/api/numbers", _api(add_number), methods=["POST"]),
+    Route("/api/numbers/import", _api(import_numbers), methods=["POST"]),
+    Route("/api/numbers/{number_id:int}", _api(get_number), methods=["GET"]),
+    Route("/api/numbers/{number_id:int}/retire", _api(retire_number), methods=["POST"]),
+    Route("/api/pools", _api(list_pools), methods=["GET"]),
+    Route("/api/pools", _api(create_pool), methods=["POST"]),
+    Route("/api/pools/policy", _api(get_policy), methods=["GET"]),
+    Route("/api/pools/policy", _api(put_policy), methods=["PUT"]),
+    Route("/api/pools/{pool_id:int}", _api(get_pool), methods=["GET"]),
+    Route("/api/pools/{pool_id:int}/health", _api(pool_health), methods=["GET"]),
+    Route("/api/rules", _api(list_rules), methods=["GET"]),
+    Route("/api/rules", _api(create_rule), methods=["POST"]),
+    Route("/api/rules/{rule_id:int}", _api(delete_rule), methods=["DELETE"]),
+]

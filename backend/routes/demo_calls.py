@@ -1,0 +1,79 @@
+"""``POST /demo/call``: place a simulated call on the demo, so `make run` shows calls arrive.
+
+Only mounted when ``CALLPATH_DEMO_CALLS`` is on (``make run`` turns it on). The call goes
+through the same path as a call from a PBX: the in-memory routing table answers where it
+would be forwarded, the recorder writes and matches it to the session that holds the number,
+and a few seconds later an end event completes it with a talk time, so the dashboard's live
+screen and reports show it like any other call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import secrets
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from backend.http import read_json_object, string_field
+from backend.telephony import pbx
+from backend.telephony.calls import CallEvent
+from backend.telephony.service import Telephony
+from pool.store import now_ms
+
+# How long a demo call rings and talks before it ends, in seconds (a range).
+HANG_UP_AFTER_S = (3.0, 6.0)
+_pending: set[asyncio.Task[None]] = set()
+
+
+def _random_caller() -> str:
+    # Japanese mobile numbers (090/080/070) in E.164; valid for libphonenumber.
+    return f"+81{random.choice('987')}0{random.randint(10_000_000, 99_999_999)}"
+
+
+async def _hang_up(tel: Telephony, call_id: str, tracking: str, caller: str) -> None:
+    await asyncio.sleep(random.uniform(*HANG_UP_AFTER_S))
+    answered = random.random() < 0.85
+    talk = random.randint(20, 240) if answered else 0
+    tel.recorder.submit(
+        CallEvent(
+            provider="demo",
+            call_id=call_id,
+            kind="end",
+            ts_ms=now_ms(),
+            tracking_number=tracking,
+            caller=caller,
+            status="completed" if answered else "no-answer",
+            duration_s=talk + 8,
+            talk_s=talk,
+        )
+    )
+
+
+async def demo_call(request: Request) -> Response:
+    """Ring a tracking number as a made-up caller; it ends by itself a few seconds later."""
+    tel: Telephony = request.app.state.telephony
+    data = await read_json_object(request, 1024)
+    number = string_field(data, "number", max_len=20, required=True)
+    caller = _random_caller()
+    call_id = "demo-" + secrets.token_hex(8)
+    event = CallEvent(
+        provider="demo",
+        call_id=call_id,
+        kind="start",
+        ts_ms=now_ms(),
+        tracking_number=number,
+        caller=caller,
+        started_ms=now_ms(),
+        status="ringing",
+    )
+    answer = await pbx.answer(tel, event)
+    task = asyncio.create_task(_hang_up(tel, call_id, number, caller))
+    _pending.add(task)
+    task.add_done_callback(_pending.discard)
+    return JSONResponse(answer)
+
+
+routes = [Route("/demo/call", demo_call, methods=["POST"])]

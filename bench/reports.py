@@ -1,0 +1,239 @@
+"""Report queries over 1,000,000 sessions and 50,000 calls on SQLite.
+
+    python -m bench.reports [--sessions N] [--calls N] [--db PATH]
+
+Seeds a fresh database (bulk ``executemany`` in large transactions), then times each query
+of ``attribution.reports`` for three scopes (one site, one advertiser, every advertiser)
+over the last 30 days and prints a Markdown table: median of 5 runs in milliseconds and the
+ratio to a baseline measured in the same run (an indexed ``COUNT(*)`` of the same sessions).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import statistics
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from attribution import reports
+from backend.storage import open_database
+from pool.store import Store
+
+DAY = 86_400_000
+DAYS = 90
+ADVERTISERS = 5
+SITES_PER_ADVERTISER = 2
+BATCH = 100_000
+TARGET_MS = 300
+
+CHANNELS = [
+    ("paid_search", 30),
+    ("organic", 30),
+    ("direct", 15),
+    ("referral", 8),
+    ("paid_social", 7),
+    ("social", 5),
+    ("email", 3),
+    ("display", 2),
+]
+SOURCES = ["google", "yahoo", "bing", "facebook", "instagram", "line", "x", "epark.jp"] + [
+    f"partner{i}.example.jp" for i in range(12)
+]
+
+
+async def seed(db: Store, sessions: int, calls: int, now: int) -> list[int]:
+    """Advertisers, sites and the bulk rows; returns the site ids."""
+    rng = random.Random(42)
+    site_ids: list[int] = []
+    async with db.write() as tx:
+        for a in range(ADVERTISERS):
+            adv = await tx.fetchval(
+                "INSERT INTO advertisers (name, created_ms) VALUES (:n, 0) RETURNING id",
+                {"n": f"Advertiser {a}"},
+            )
+            for s in range(SITES_PER_ADVERTISER):
+                site_ids.append(
+                    await tx.fetchval(
+                        "INSERT INTO sites (advertiser_id, site_key, name, created_ms)"
+                        " VALUES (:a, :k, :n, 0) RETURNING id",
+                        {"a": adv, "k": f"bench-{a}-{s}", "n": f"Site {a}-{s}"},
+                    )
+                )
+    adv_of = {sid: 1 + i // SITES_PER_ADVERTISER for i, sid in enumerate(site_ids)}
+    channel_names = [c for c, _ in CHANNELS]
+    channel_weights = [w for _, w in CHANNELS]
+    keywords = [f"keyword {i}" for i in range(2000)]
+    pages = [f"https://site.example.jp/page/{i}" for i in range(300)]
+    start = now - DAYS * DAY
+    session_sql = (
+        "INSERT INTO sessions (site_id, started_ms, last_seen_ms, device, landing_url, channel,"
+        " source, medium, campaign, ad_group, keyword) VALUES (:site, :t, :t, :device, :landing,"
+        " :channel, :source, :medium, :campaign, :ad_group, :keyword)"
+    )
+    rows: list[dict[str, Any]] = []
+    meta: list[tuple[int, int]] = []  # (site, started) per session id, for calls
+    # Sessions are written as visitors arrive, so ids follow time: seed them in time order.
+    times = sorted(start + rng.randrange(DAYS * DAY) for _ in range(sessions))
+    for t in times:
+        channel = rng.choices(channel_names, channel_weights)[0]
+        paid = channel.startswith("paid")
+        site = rng.choice(site_ids)
+        rows.append(
+            {
+                "site": site,
+                "t": t,
+                "device": rng.choice(("mobile", "mobile", "desktop", "tablet")),
+                "landing": rng.choice(pages),
+                "channel": channel,
+                "source": rng.choice(SOURCES) if channel != "direct" else "",
+                "medium": "cpc" if paid else "",
+                "campaign": f"campaign {rng.randrange(50)}" if paid else "",
+                "ad_group": f"ad group {rng.randrange(200)}" if paid else "",
+                "keyword": rng.choice(keywords) if paid else "",
+            }
+        )
+        meta.append((site, t))
+        if len(rows) >= BATCH:
+            async with db.write() as tx:
+                await tx.executemany(session_sql, rows)
+            rows = []
+    if rows:
+        async with db.write() as tx:
+            await tx.executemany(session_sql, rows)
+    first_id = int(await db.fetchval("SELECT MIN(id) FROM sessions"))
+    call_sql = (
+        "INSERT INTO calls (provider, provider_call_id, advertiser_id, site_id, tracking_number,"
+        " caller, started_ms, answered_ms, status, talk_s, session_id, match_method, qualified,"
+        " first_time, created_ms, updated_ms) VALUES ('bench', :pid, :adv, :site, '+815000000000',"
+        " :caller, :t, :t, 'completed', :talk, :session, :method, :q, :f, :t, :t)"
+    )
+    crow: list[dict[str, Any]] = []
+    # Calls too arrive in time order (each a few minutes after its visit).
+    for i, index in enumerate(sorted(rng.randrange(sessions) for _ in range(calls))):
+        matched = rng.random() < 0.8
+        site, t = meta[index]
+        if not matched:
+            site = rng.choice(site_ids)
+        crow.append(
+            {
+                "pid": f"CA{i}",
+                "adv": adv_of[site],
+                "site": site,
+                "caller": f"+8190{rng.randrange(10**8):08d}",
+                "t": t + rng.randrange(60_000, 900_000),
+                "talk": rng.randrange(600),
+                "session": first_id + index if matched else None,
+                "method": "lease" if matched else "none",
+                "q": int(rng.random() < 0.6),
+                "f": int(rng.random() < 0.7),
+            }
+        )
+    async with db.write() as tx:
+        await tx.executemany(call_sql, crow)
+    return site_ids
+
+
+async def timed(work: Callable[[], Awaitable[Any]], runs: int = 5) -> tuple[float, float]:
+    """Median wall time and median CPU time of ``work`` in ms (after one warm-up run).
+
+    CPU time (every thread of the process, so the reader threads' SQLite work counts) says
+    what a query costs when the machine is shared; wall time, what a person waits.
+    """
+    await work()
+    wall, cpu = [], []
+    for _ in range(runs):
+        t0, c0 = time.perf_counter(), time.process_time()
+        await work()
+        wall.append((time.perf_counter() - t0) * 1000)
+        cpu.append((time.process_time() - c0) * 1000)
+    return statistics.median(wall), statistics.median(cpu)
+
+
+async def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.reports", description=__doc__)
+    parser.add_argument("--sessions", type=int, default=1_000_000)
+    parser.add_argument("--calls", type=int, default=50_000)
+    parser.add_argument(
+        "--db", help="database file, kept and reused on the next run (default: a temporary one)"
+    )
+    args = parser.parse_args(argv)
+    folder = tempfile.TemporaryDirectory()
+    path = Path(args.db) if args.db else Path(folder.name) / "bench.db"
+    db = await open_database(f"sqlite:///{path}")
+    now = int(time.time() * 1000)
+    try:
+        existing = await db.fetchval("SELECT COUNT(*) FROM sessions")
+        if existing:
+            # A kept database (--db) is reused as seeded; "now" is its newest session.
+            sites = [r["id"] for r in await db.fetchall("SELECT id FROM sites ORDER BY id")]
+            now = int(await db.fetchval("SELECT MAX(started_ms) FROM sessions"))
+            print(f"reusing {path} ({existing:,} sessions)\n")
+        else:
+            t0 = time.perf_counter()
+            sites = await seed(db, args.sessions, args.calls, now)
+            seeded_s = time.perf_counter() - t0
+            print(
+                f"seeded {args.sessions:,} sessions and {args.calls:,} calls in {seeded_s:.1f} s"
+                f" ({args.sessions / seeded_s:,.0f} sessions/s)\n"
+            )
+        start_ms, end_ms = now - 30 * DAY, now
+        scopes = {
+            "one site": {"advertiser_id": 1, "site_id": sites[0]},
+            "one advertiser": {"advertiser_id": 1, "site_id": None},
+            "all advertisers": {"advertiser_id": None, "site_id": None},
+        }
+        rng = {"start_ms": start_ms, "end_ms": end_ms}
+
+        async def baseline() -> None:
+            await db.fetchval(
+                "SELECT COUNT(*) FROM sessions WHERE site_id = :s"
+                " AND started_ms >= :a AND started_ms < :b",
+                {"s": sites[0], "a": start_ms, "b": end_ms},
+            )
+
+        base, base_cpu = await timed(baseline)
+        print(
+            f"baseline (indexed COUNT of one site's 30 days): {base:.1f} ms"
+            f" (CPU {base_cpu:.1f} ms)\n"
+        )
+        print("each cell: median wall time, CPU time, and wall time over the baseline\n")
+        print("| query (last 30 days) | " + " | ".join(scopes) + " |")
+        print("|---|" + "---|" * len(scopes))
+        worst = 0.0
+        queries: dict[str, Callable[[dict[str, Any]], Awaitable[Any]]] = {
+            f"calls_report by {d}": (
+                lambda scope, d=d: reports.calls_report(db, dimension=d, **scope, **rng)
+            )
+            for d in reports.DIMENSIONS
+        }
+        queries["totals"] = lambda scope: reports.totals(db, **scope, **rng)
+        queries["calls_by_day (channel)"] = lambda scope: reports.calls_by_day(
+            db, timezone="Asia/Tokyo", **scope, **rng
+        )
+        queries["advertiser_summary"] = lambda scope: reports.advertiser_summary(
+            db, advertiser_id=scope["advertiser_id"], **rng
+        )
+        for name, query in queries.items():
+            cells = []
+            for scope in scopes.values():
+                ms, cpu = await timed(lambda q=query, s=scope: q(s))
+                worst = max(worst, ms)
+                cells.append(f"{ms:.0f} ms, CPU {cpu:.0f} ms (×{ms / base:.0f})")
+            print(f"| {name} | " + " | ".join(cells) + " |")
+        print(f"\nslowest: {worst:.0f} ms (target: under {TARGET_MS} ms)")
+        if hasattr(os, "getloadavg"):
+            print("load average during the run: {:.1f} {:.1f} {:.1f}".format(*os.getloadavg()))
+    finally:
+        await db.close()
+        folder.cleanup()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(asyncio.run(main()))

@@ -1,0 +1,207 @@
+"""Voice webhook latency while ``/v1/session`` is under load.
+
+Starts a real ``callpath serve`` (uvicorn) on a free loopback port over a fresh SQLite file
+seeded with the demo, then:
+
+1. baseline: ``--calls`` signed Twilio voice webhooks, one after another, nothing else
+   running;
+2. load: a separate process keeps ``--workers`` concurrent clients posting ``/v1/session``
+   (each from its own address) while the same number of voice webhooks is sent again.
+
+Prints p50 / p99 of the webhook's latency (as the client sees it: signing excluded,
+connection reused) in both phases, their ratio, the session load's request rate, and
+whether the p99 under load is under the 10 ms target. Every webhook must be answered with
+a ``<Dial>``. Only 127.0.0.1 is contacted; the server and the load stop by themselves.
+
+    python -m bench.webhook [--calls 400] [--workers 16]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import multiprocessing as mp
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+from twilio.request_validator import RequestValidator
+
+from tests.support.server import Server, run_cli
+
+TOKEN = "bench-twilio-token"
+TARGET_MS = 10.0
+
+
+def _percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+async def _webhooks(
+    base: str,
+    numbers: list[str],
+    count: int,
+    tag: str,
+    app_ms: list[float] | None = None,
+    cpu_ms: list[float] | None = None,
+) -> list[float]:
+    """Send ``count`` signed voice webhooks in turn; return each latency in ms (and collect
+    the app's own time from ``Server-Timing`` into ``app_ms``)."""
+    validator = RequestValidator(TOKEN)
+    url = base + "/twilio/voice"
+    latencies = []
+    async with httpx.AsyncClient(timeout=10) as client:
+        for i in range(count):
+            params = {
+                "AccountSid": "AC" + "0" * 32,
+                "CallSid": f"CA{tag}{i:06d}",
+                "CallStatus": "ringing",
+                "Direction": "inbound",
+                "From": f"+8190{i:08d}",
+                "To": numbers[i % len(numbers)],
+            }
+            headers = {"X-Twilio-Signature": validator.compute_signature(url, params)}
+            start = time.perf_counter()
+            r = await client.post(url, data=params, headers=headers)
+            latencies.append((time.perf_counter() - start) * 1000)
+            if r.status_code != 200 or b"<Dial" not in r.content:
+                raise RuntimeError(f"webhook answered {r.status_code}: {r.text[:200]}")
+            timings = dict(
+                (name.strip(), float(value))
+                for name, _, value in (
+                    part.partition(";dur=") for part in r.headers["server-timing"].split(",")
+                )
+            )
+            if app_ms is not None:
+                app_ms.append(timings["app"])
+            if cpu_ms is not None:
+                cpu_ms.append(timings["cpu"])
+    return latencies
+
+
+async def _load(base: str, workers: int, stop: Any, counter: Any) -> None:
+    body = orjson.dumps({"site": "demo", "url": "http://127.0.0.1/examples/?gclid=bench"})
+
+    async def worker(n: int) -> None:
+        async with httpx.AsyncClient(base_url=base, timeout=30) as client:
+            i = 0
+            while not stop.is_set():
+                i += 1
+                await client.post(
+                    "/v1/session",
+                    content=body,
+                    headers={
+                        "content-type": "text/plain",
+                        "origin": "http://127.0.0.1",
+                        "user-agent": "Mozilla/5.0 (X11; Linux x86_64) Chrome/131.0 Safari/537.36",
+                        "x-forwarded-for": f"10.{n}.{(i // 250) % 250}.{i % 250 + 1}",
+                    },
+                )
+                with counter.get_lock():
+                    counter.value += 1
+
+    await asyncio.gather(*(worker(n) for n in range(workers)))
+
+
+def _load_process(base: str, workers: int, stop: Any, counter: Any) -> None:
+    asyncio.run(_load(base, workers, stop, counter))
+
+
+def run(calls: int, workers: int) -> dict[str, float]:
+    """Both phases against a fresh server; the measurements."""
+    with tempfile.TemporaryDirectory() as tmp:
+        url = f"sqlite:///{Path(tmp) / 'bench.db'}"
+        seeded = run_cli("demo", "--json", database_url=url)
+        if seeded.returncode != 0:
+            raise RuntimeError(seeded.stderr)
+        demo = orjson.loads(seeded.stdout)
+        numbers = [n for t in demo["targets"] for n in t["tracking_numbers"]]
+        server = Server(url, env_extra={"CALLPATH_TWILIO_AUTH_TOKEN": TOKEN}).start()
+        try:
+            asyncio.run(_webhooks(server.url, numbers, 50, "warm"))
+            base_app: list[float] = []
+            load_app: list[float] = []
+            base_cpu: list[float] = []
+            load_cpu: list[float] = []
+            load_before = os.getloadavg()[0]
+            base = asyncio.run(_webhooks(server.url, numbers, calls, "base", base_app, base_cpu))
+            ctx = mp.get_context("spawn")
+            stop = ctx.Event()
+            counter = ctx.Value("q", 0)
+            loader = ctx.Process(target=_load_process, args=(server.url, workers, stop, counter))
+            loader.start()
+            try:
+                # Measure only once the load runs: every client has had an answer.
+                deadline = time.monotonic() + 60
+                while counter.value < 2 * workers and time.monotonic() < deadline:
+                    time.sleep(0.05)
+                if counter.value < 2 * workers:
+                    raise RuntimeError("the session load did not start")
+                before, started = counter.value, time.perf_counter()
+                loaded = asyncio.run(
+                    _webhooks(server.url, numbers, calls, "load", load_app, load_cpu)
+                )
+                load_rps = (counter.value - before) / (time.perf_counter() - started)
+            finally:
+                stop.set()
+                loader.join(30)
+                if loader.is_alive():
+                    loader.terminate()
+        finally:
+            server.stop()
+    return {
+        "calls": calls,
+        "workers": workers,
+        "base_p50": statistics.median(base),
+        "base_p99": _percentile(base, 0.99),
+        "load_p50": statistics.median(loaded),
+        "load_p99": _percentile(loaded, 0.99),
+        "load_rps": load_rps,
+        "base_app_p99": _percentile(base_app, 0.99),
+        "load_app_p99": _percentile(load_app, 0.99),
+        "base_cpu_p99": _percentile(base_cpu, 0.99),
+        "load_cpu_p99": _percentile(load_cpu, 0.99),
+        "loadavg": load_before,
+        "cpus": os.cpu_count() or 1,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.webhook", description=__doc__)
+    parser.add_argument("--calls", type=int, default=400)
+    parser.add_argument("--workers", type=int, default=16)
+    args = parser.parse_args(argv)
+    r = run(args.calls, args.workers)
+    print(f"voice webhooks per phase:       {r['calls']}")
+    print(f"baseline (no load)   p50 {r['base_p50']:6.2f} ms   p99 {r['base_p99']:6.2f} ms")
+    print(
+        f"/v1/session load     p50 {r['load_p50']:6.2f} ms   p99 {r['load_p99']:6.2f} ms"
+        f"   ({r['workers']} clients, {r['load_rps']:.0f} sessions/s)"
+    )
+    print(
+        f"ratio under load     p50 {r['load_p50'] / r['base_p50']:6.2f}x"
+        f"     p99 {r['load_p99'] / r['base_p99']:6.2f}x"
+    )
+    print(
+        f"inside the app (Server-Timing) p99: baseline {r['base_app_p99']:.2f} ms,"
+        f" under load {r['load_app_p99']:.2f} ms"
+    )
+    print(
+        f"  of which CPU of the handler  p99: baseline {r['base_cpu_p99']:.2f} ms,"
+        f" under load {r['load_cpu_p99']:.2f} ms"
+    )
+    print(f"machine load average at start: {r['loadavg']:.1f} on {r['cpus']} CPUs")
+    verdict = "met" if r["load_p99"] < TARGET_MS else "MISSED"
+    print(f"target p99 < {TARGET_MS:.0f} ms under load: {verdict}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

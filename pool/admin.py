@@ -1,0 +1,367 @@
+"""Managing numbers, pools and rules by site key, scoped to one advertiser or to all.
+
+The API (``/api/numbers``, ``/api/pools``, ``/api/rules``) and the CLI (``callpath numbers``,
+``callpath pools``) share these functions. ``advertiser_id`` None means every advertiser (an
+administrator); otherwise records of other advertisers behave as if they did not exist.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pool import leases, numbers, rules
+from pool.numbers import NumberError
+from pool.store import Row, Store
+
+NUMBER_COLUMNS = (
+    "n.id, n.number, n.kind, n.status, n.forward_to, n.pool_id, n.source_label AS label,"
+    " n.advertiser_id, n.created_ms, n.retired_ms, s.site_key AS site,"
+    " (SELECT COUNT(*) FROM leases l WHERE l.number_id = n.id AND l.ended_ms IS NULL"
+    "  AND l.expires_ms > :now) AS live_leases"
+)
+
+
+async def find_site(db: Store, site_key: str, advertiser_id: int | None) -> Row:
+    """The site with this key visible to the caller; LookupError otherwise."""
+    site = await db.fetchone(
+        "SELECT id, advertiser_id, site_key, country, exhausted_policy, untracked_policy"
+        " FROM sites WHERE site_key = :k",
+        {"k": site_key},
+    )
+    if site is None or advertiser_id not in (None, site["advertiser_id"]):
+        raise LookupError(f"no site has the key {site_key!r}")
+    return site
+
+
+def _scope(advertiser_id: int | None, column: str) -> tuple[str, dict[str, Any]]:
+    if advertiser_id is None:
+        return "", {}
+    return f" AND {column} = :adv", {"adv": advertiser_id}
+
+
+async def _settle_retirements(db: Store, now_ms: int) -> None:
+    """Finish retirements whose lease idled out since (no claim in the pool stamped it)."""
+    if await db.fetchval("SELECT 1 FROM tracking_numbers WHERE status = 'retiring' LIMIT 1"):
+        await leases.sweep(db, now_ms=now_ms)
+
+
+def number_view(row: Row) -> dict[str, Any]:
+    """A tracking number as plain data, with its national and international forms."""
+    f = numbers.formats(row["number"])
+    return {
+        "id": row["id"],
+        "number": row["number"],
+        "national": f.national,
+        "international": f.international,
+        "kind": row["kind"],
+        "status": row["status"],
+        "forward_to": row["forward_to"],
+        "site": row["site"],
+        "pool_id": row["pool_id"],
+        "label": row["label"],
+        "live_leases": int(row["live_leases"] or 0),
+        "created_ms": row["created_ms"],
+        "retired_ms": row["retired_ms"],
+    }
+
+
+async def list_numbers(
+    db: Store,
+    *,
+    advertiser_id: int | None,
+    now_ms: int,
+    site_key: str = "",
+    kind: str = "",
+    status: str = "",
+    limit: int = 100,
+    offset: int = 0,
+) -> list[dict[str, Any]]:
+    """Tracking numbers visible to the caller, filtered, in id order."""
+    await _settle_retirements(db, now_ms)
+    where, params = _scope(advertiser_id, "n.advertiser_id")
+    params.update({"now": now_ms, "lim": limit, "off": offset})
+    for name, value, column in (
+        ("site", site_key, "s.site_key"),
+        ("kind", kind, "n.kind"),
+        ("status", status, "n.status"),
+    ):
+        if value:
+            where += f" AND {column} = :{name}"
+            params[name] = value
+    rows = await db.fetchall(
+        f"SELECT {NUMBER_COLUMNS} FROM tracking_numbers n LEFT JOIN sites s ON s.id = n.site_id"
+        f" WHERE 1 = 1{where} ORDER BY n.id LIMIT :lim OFFSET :off",
+        params,
+    )
+    return [number_view(r) for r in rows]
+
+
+async def get_number(
+    db: Store, *, number_id: int, advertiser_id: int | None, now_ms: int
+) -> dict[str, Any]:
+    """One tracking number visible to the caller; LookupError otherwise."""
+    await _settle_retirements(db, now_ms)
+    where, params = _scope(advertiser_id, "n.advertiser_id")
+    row = await db.fetchone(
+        f"SELECT {NUMBER_COLUMNS} FROM tracking_numbers n LEFT JOIN sites s ON s.id = n.site_id"
+        f" WHERE n.id = :id{where}",
+        {**params, "id": number_id, "now": now_ms},
+    )
+    if row is None:
+        raise LookupError(f"no tracking number {number_id}")
+    return number_view(row)
+
+
+async def numbers_by_ids(
+    db: Store, ids: list[int], *, advertiser_id: int | None, now_ms: int
+) -> list[dict[str, Any]]:
+    """The numbers with these ids visible to the caller, in the order of ``ids``."""
+    where, params = _scope(advertiser_id, "n.advertiser_id")
+    found: dict[int, dict[str, Any]] = {}
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        names = {f"i{k}": v for k, v in enumerate(chunk)}
+        marks = ", ".join(f":{k}" for k in names)
+        rows = await db.fetchall(
+            f"SELECT {NUMBER_COLUMNS} FROM tracking_numbers n"
+            f" LEFT JOIN sites s ON s.id = n.site_id WHERE n.id IN ({marks}){where}",
+            {**params, **names, "now": now_ms},
+        )
+        found.update({r["id"]: number_view(r) for r in rows})
+    return [found[i] for i in ids if i in found]
+
+
+async def find_number(db: Store, text: str, *, advertiser_id: int | None) -> int:
+    """The id of a stored tracking number given as id, E.164 or national (JP) text."""
+    if text.isdigit() and len(text) < 10:
+        number_id = int(text)
+    else:
+        e164 = numbers.to_e164(text)
+        found = await db.fetchval("SELECT id FROM tracking_numbers WHERE number = :n", {"n": e164})
+        if found is None:
+            raise LookupError(f"no tracking number {e164}")
+        number_id = int(found)
+    where, params = _scope(advertiser_id, "advertiser_id")
+    if not await db.fetchval(
+        f"SELECT 1 FROM tracking_numbers WHERE id = :id{where}", {**params, "id": number_id}
+    ):
+        raise LookupError(f"no tracking number {text}")
+    return number_id
+
+
+async def retire(db: Store, *, number_id: int, advertiser_id: int | None, now_ms: int) -> str:
+    """Retire a number the caller can see; return 'retiring' or 'retired'."""
+    await get_number(db, number_id=number_id, advertiser_id=advertiser_id, now_ms=now_ms)
+    return await numbers.retire_number(db, number_id=number_id, now_ms=now_ms)
+
+
+async def new_pool(
+    db: Store,
+    *,
+    site_key: str,
+    target: str,
+    label: str,
+    ttl_ms: int,
+    grace_ms: int,
+    cooldown_ms: int,
+    advertiser_id: int | None,
+    now_ms: int,
+) -> int:
+    """Create the pool of a site's target (the business number, created when new)."""
+    site = await find_site(db, site_key, advertiser_id)
+    numbers.check_timings(ttl_ms=ttl_ms, grace_ms=grace_ms, cooldown_ms=cooldown_ms)
+    try:
+        e164 = numbers.to_e164(target, site["country"])
+    except NumberError as exc:
+        raise NumberError(str(exc), field="target") from exc
+    if await db.fetchval("SELECT 1 FROM tracking_numbers WHERE number = :n", {"n": e164}):
+        raise NumberError(f"{e164} is a tracking number, not a business number", field="target")
+    async with db.write() as tx:
+        target_id = await numbers.ensure_target(
+            tx, site_id=site["id"], number=e164, label=label[:200], now_ms=now_ms
+        )
+        return await numbers.create_pool(
+            tx,
+            site_id=site["id"],
+            target_id=target_id,
+            name=label or e164,
+            ttl_ms=ttl_ms,
+            grace_ms=grace_ms,
+            cooldown_ms=cooldown_ms,
+            now_ms=now_ms,
+        )
+
+
+async def list_pools(
+    db: Store, *, advertiser_id: int | None, site_key: str = ""
+) -> list[dict[str, Any]]:
+    """Pools visible to the caller: site, target, timings and how many numbers."""
+    where, params = _scope(advertiser_id, "s.advertiser_id")
+    if site_key:
+        where += " AND s.site_key = :site"
+        params["site"] = site_key
+    rows = await db.fetchall(
+        "SELECT p.id, p.name, p.ttl_ms, p.grace_ms, p.cooldown_ms, p.exhausted_count,"
+        " s.site_key AS site, s.exhausted_policy, t.number AS target, o.number AS overflow,"
+        " (SELECT COUNT(*) FROM tracking_numbers n WHERE n.pool_id = p.id AND n.kind = 'pool'"
+        "  AND n.status = 'active') AS size"
+        " FROM pools p JOIN sites s ON s.id = p.site_id JOIN targets t ON t.id = p.target_id"
+        " LEFT JOIN tracking_numbers o ON o.id = p.overflow_number_id"
+        f" WHERE 1 = 1{where} ORDER BY p.id",
+        params,
+    )
+    return [
+        {
+            "id": r["id"],
+            "name": r["name"],
+            "site": r["site"],
+            "target": r["target"],
+            "size": int(r["size"]),
+            "overflow_number": r["overflow"],
+            "exhausted_policy": r["exhausted_policy"],
+            "ttl_seconds": r["ttl_ms"] // 1000,
+            "grace_seconds": r["grace_ms"] // 1000,
+            "cooldown_seconds": r["cooldown_ms"] // 1000,
+            "exhausted_count": int(r["exhausted_count"]),
+        }
+        for r in rows
+    ]
+
+
+async def pool_site(db: Store, *, pool_id: int, advertiser_id: int | None) -> Row:
+    """The pool's id and site, if the caller can see it; LookupError otherwise."""
+    where, params = _scope(advertiser_id, "s.advertiser_id")
+    row = await db.fetchone(
+        "SELECT p.id, s.site_key FROM pools p JOIN sites s ON s.id = p.site_id"
+        f" WHERE p.id = :p{where}",
+        {**params, "p": pool_id},
+    )
+    if row is None:
+        raise LookupError(f"no pool {pool_id}")
+    return row
+
+
+async def new_rule(
+    db: Store,
+    *,
+    site_key: str,
+    advertiser_id: int | None,
+    kind: str,
+    match_key: str,
+    match_value: str,
+    action: str,
+    number: str = "",
+    target: str = "",
+    priority: int = 100,
+    label: str = "",
+    now_ms: int,
+) -> int:
+    """Store a source rule; ``number`` (a source number) and ``target`` given as phone text."""
+    site = await find_site(db, site_key, advertiser_id)
+    number_id: int | None = None
+    target_id: int | None = None
+    if number:
+        try:
+            e164 = numbers.to_e164(number, site["country"])
+        except NumberError as exc:
+            raise NumberError(str(exc), field="number") from exc
+        found = await db.fetchval(
+            "SELECT id FROM tracking_numbers WHERE number = :n AND site_id = :s",
+            {"n": e164, "s": site["id"]},
+        )
+        if found is None:
+            raise NumberError(f"{e164} is not a tracking number of this site", field="number")
+        number_id = int(found)
+    if target:
+        try:
+            t164 = numbers.to_e164(target, site["country"])
+        except NumberError as exc:
+            raise NumberError(str(exc), field="target") from exc
+        found = await db.fetchval(
+            "SELECT id FROM targets WHERE number = :n AND site_id = :s",
+            {"n": t164, "s": site["id"]},
+        )
+        if found is None:
+            raise NumberError(f"{t164} is not a business number of this site", field="target")
+        target_id = int(found)
+    async with db.write() as tx:
+        return await rules.add_rule(
+            tx,
+            site_id=site["id"],
+            kind=kind,
+            match_key=match_key,
+            match_value=match_value,
+            action=action,
+            number_id=number_id,
+            target_id=target_id,
+            priority=priority,
+            label=label,
+            now_ms=now_ms,
+        )
+
+
+async def list_rules(
+    db: Store, *, site_key: str, advertiser_id: int | None
+) -> list[dict[str, Any]]:
+    """The site's rules in the order they are tried within each kind."""
+    site = await find_site(db, site_key, advertiser_id)
+    rows = await db.fetchall(
+        "SELECT r.id, r.kind, r.match_key, r.match_value, r.action, r.priority, r.label,"
+        " n.number, t.number AS target FROM source_rules r"
+        " LEFT JOIN tracking_numbers n ON n.id = r.number_id"
+        " LEFT JOIN targets t ON t.id = r.target_id WHERE r.site_id = :s"
+        " ORDER BY r.kind, r.priority, r.id",
+        {"s": site["id"]},
+    )
+    return [{**r, "site": site_key} for r in rows]
+
+
+async def delete_rule(db: Store, *, rule_id: int, advertiser_id: int | None) -> None:
+    """Delete a rule the caller can see; LookupError otherwise."""
+    where, params = _scope(advertiser_id, "s.advertiser_id")
+    async with db.write() as tx:
+        found = await tx.fetchval(
+            "SELECT r.id FROM source_rules r JOIN sites s ON s.id = r.site_id"
+            f" WHERE r.id = :r{where}",
+            {**params, "r": rule_id},
+        )
+        if found is None:
+            raise LookupError(f"no rule {rule_id}")
+        await tx.execute("DELETE FROM source_rules WHERE id = :r", {"r": rule_id})
+
+
+EXHAUSTED_POLICIES = ("overflow", "original")
+
+
+async def set_policies(
+    db: Store,
+    *,
+    site_key: str,
+    advertiser_id: int | None,
+    untracked_policy: str = "",
+    exhausted_policy: str = "",
+) -> dict[str, str]:
+    """Change a site's policies ('' keeps one); return both as they now are.
+
+    ``untracked_policy``: 'pool' (untracked visits get a pool number) or 'original' (they
+    keep the page's number). ``exhausted_policy``: 'overflow' or 'original' (see
+    :func:`pool.leases.acquire`).
+    """
+    site = await find_site(db, site_key, advertiser_id)
+    if untracked_policy and untracked_policy not in rules.UNTRACKED_POLICIES:
+        raise NumberError(
+            f"untracked_policy must be one of {', '.join(rules.UNTRACKED_POLICIES)}",
+            field="untracked_policy",
+        )
+    if exhausted_policy and exhausted_policy not in EXHAUSTED_POLICIES:
+        raise NumberError(
+            f"exhausted_policy must be one of {', '.join(EXHAUSTED_POLICIES)}",
+            field="exhausted_policy",
+        )
+    untracked = untracked_policy or site["untracked_policy"]
+    exhausted = exhausted_policy or site["exhausted_policy"]
+    await db.execute(
+        "UPDATE sites SET untracked_policy = :u, exhausted_policy = :e WHERE id = :s",
+        {"u": untracked, "e": exhausted, "s": site["id"]},
+    )
+    return {"site": site_key, "untracked_policy": untracked, "exhausted_policy": exhausted}

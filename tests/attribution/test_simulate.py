@@ -1,0 +1,101 @@
+"""The pool-sizing simulator over the real pool and matcher."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from attribution.simulate import (
+    OUTCOMES,
+    PoolShape,
+    Traffic,
+    generate,
+    peak_demand,
+    recommend,
+    report,
+    rule_of_thumb,
+    run,
+)
+from backend.storage import open_database
+from pool.store import Store
+from tests.support.server import run_cli
+
+SMALL = Traffic(visitors_per_day=120, days=1, call_share=0.1, seed=3)
+
+
+def factory(tmp_path: Path):  # type: ignore[no-untyped-def]
+    counter = itertools.count()
+
+    @asynccontextmanager
+    async def database() -> AsyncIterator[Store]:
+        db = await open_database(f"sqlite:///{tmp_path / f'sim{next(counter)}.db'}")
+        try:
+            yield db
+        finally:
+            await db.close()
+
+    return database
+
+
+def test_traffic_is_reproducible_and_follows_the_curve() -> None:
+    a, b = generate(SMALL), generate(SMALL)
+    assert [(v.arrive_ms, v.leave_ms, v.calls_ms) for v in a] == [
+        (v.arrive_ms, v.leave_ms, v.calls_ms) for v in b
+    ]
+    assert 80 < len(a) < 160
+    night = sum(1 for v in a if (v.arrive_ms // 3_600_000) % 24 in (2, 3, 4))
+    evening = sum(1 for v in a if (v.arrive_ms // 3_600_000) % 24 in (18, 19, 20))
+    assert evening > night
+    assert all(v.leave_ms > v.arrive_ms and v.probe_ms >= v.arrive_ms for v in a)
+    callers = [v for v in a if v.calls_ms]
+    assert callers and all(v.calls_ms[0] == v.probe_ms for v in callers)
+
+
+async def test_a_pool_that_never_runs_out_against_a_tiny_one(tmp_path: Path) -> None:
+    visitors = generate(SMALL)
+    shape = PoolShape()
+    peak = peak_demand(visitors, shape)
+    database = factory(tmp_path)
+    async with database() as db:
+        big = await run(db, visitors, pool_size=peak, shape=shape)
+        stored = await db.fetchval("SELECT COUNT(*) FROM calls")
+        methods = {r["match_method"] for r in await db.fetchall("SELECT match_method FROM calls")}
+    visitors = generate(SMALL)
+    async with database() as db:
+        tiny = await run(db, visitors, pool_size=1, shape=shape)
+    assert big.overflowed == 0 and tiny.overflowed > 0
+    for r in (big, tiny):
+        assert sum(r.counts[o] for o in OUTCOMES) == r.calls >= len(visitors)
+    assert stored == big.recorded > 0
+    assert methods <= {"lease", "repeat_caller", "ambiguous", "overflow", "none"}
+    assert big.share("correct") > tiny.share("correct")
+    assert tiny.share("ambiguous") > big.share("ambiguous")
+
+
+async def test_recommendation_and_report(tmp_path: Path) -> None:
+    rec = await recommend(SMALL, factory(tmp_path))
+    assert 1 <= rec.recommended <= rec.peak
+    best = rec.results[rec.recommended]
+    assert best.share("correct") >= rec.target
+    if rec.recommended > 1:
+        assert rec.results[rec.recommended - 1].share("correct") < rec.target or (
+            rec.recommended - 1 not in rec.results
+        )
+    assert rec.rule_of_thumb == rule_of_thumb(120) == 6
+    text = report(rec)
+    assert f"recommended pool size: {rec.recommended} numbers" in text
+    assert "rule of thumb would buy: 6 numbers" in text
+
+
+def test_cli_prints_a_recommendation_and_refuses_bad_input(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'untouched.db'}"
+    done = run_cli("simulate", "--visitors", "60", "--days", "1", database_url=url)
+    assert done.returncode == 0, done.stderr
+    assert "recommended pool size:" in done.stdout and "rule of thumb would buy: 3" in done.stdout
+    assert not (tmp_path / "untouched.db").exists()
+    bad = run_cli("simulate", "--visitors", "-5", database_url=url)
+    assert bad.returncode == 2 and "--visitors" in bad.stdout
+    bad = run_cli("simulate", "--call-share", "3", database_url=url)
+    assert bad.returncode == 2 and "--call-share" in bad.stdout

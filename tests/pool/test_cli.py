@@ -1,0 +1,88 @@
+"""``callpath numbers`` and ``callpath pools`` as a person runs them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import orjson
+import pytest
+
+from tests.support.server import run_cli
+
+
+@pytest.mark.slow
+def test_numbers_and_pools_from_the_command_line(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    assert run_cli("demo", "--json", database_url=url).returncode == 0
+    made = run_cli(
+        "pools",
+        "create",
+        "--site",
+        "demo",
+        "--target",
+        "06-6123-4567",
+        "--label",
+        "Osaka",
+        database_url=url,
+    )
+    assert made.returncode == 0, made.stderr
+    assert "created pool 4" in made.stdout
+
+    bad = tmp_path / "bad.csv"
+    bad.write_text(
+        "number,kind,target,label\n"
+        "050-5555-0001,pool,06-6123-4567,\n"
+        "050-5555-0001,pool,06-6123-4567,\n"
+        "0120-555-000,source,,Flyer\n",
+        encoding="utf-8",
+    )
+    refused = run_cli("numbers", "import", str(bad), "--site", "demo", database_url=url)
+    assert refused.returncode == 1
+    assert "nothing was stored" in refused.stderr
+    assert "row 3, number: +815055550001 is also on row 2" in refused.stderr
+    assert "row 4, forward_to" in refused.stderr
+
+    good = tmp_path / "good.csv"
+    good.write_bytes(
+        "number,kind,target,label\n"
+        "050-5555-0001,pool,06-6123-4567,\n"
+        "050-5555-0002,pool,06-6123-4567,\n"
+        "0120-555-000,source,06-6123-4567,チラシ\n".encode("cp932")
+    )
+    stored = run_cli("numbers", "import", str(good), "--site", "demo", database_url=url)
+    assert stored.returncode == 0, stored.stderr
+    assert "stored 3 number(s)" in stored.stdout
+
+    listed = run_cli("numbers", "list", "--site", "demo", "--json", database_url=url)
+    rows = orjson.loads(listed.stdout)
+    flyer = next(r for r in rows if r["kind"] == "source")
+    assert flyer["label"] == "チラシ" and flyer["forward_to"] == "+81661234567"
+
+    rule = run_cli(
+        "pools",
+        "rule",
+        "--site",
+        "demo",
+        "--kind",
+        "param",
+        "--key",
+        "cp",
+        "--value",
+        "flyer",
+        "--action",
+        "number",
+        "--number",
+        "0120-555-000",
+        database_url=url,
+    )
+    assert rule.returncode == 0, rule.stderr
+    rules = run_cli("pools", "rules", "--site", "demo", database_url=url)
+    assert "cp=flyer" in rules.stdout and "+81120555000" in rules.stdout
+
+    retired = run_cli("numbers", "retire", "050-5555-0002", database_url=url)
+    assert retired.returncode == 0 and "retired" in retired.stdout
+
+    status = run_cli("pools", "status", "--site", "demo", database_url=url)
+    assert status.returncode == 0, status.stderr
+    assert "pool 4 'Osaka' (target +81661234567)" in status.stdout
+    assert "size 1, live 0 (0%)" in status.stdout
