@@ -15,7 +15,8 @@
  */
 ((w, d) => {
   const script = d.currentScript;
-  // AbortController (2017-2019) implies fetch and MutationObserver: older browsers keep the page as is.
+  // AbortController (2017-2019) implies fetch and MutationObserver: older browsers are left
+  // alone, with their original numbers.
   if (w.__callpath || !script || !w.AbortController) return;
   w.__callpath = 1;
 
@@ -34,7 +35,8 @@
   const base = new URL("v1/", script.src);
   const KEY = "callpath_" + site;
   const HIDE = "data-callpath-hide";
-  // Elements whose text is never touched: code, templates, editors and form fields.
+  // Elements whose text is never touched: code, editors and form fields (template contents
+  // are outside the document tree, so walkers and selectors never reach them anyway).
   const SKIP = "script,style,noscript,textarea,select,[contenteditable]";
   const TEL = 'a[href^="tel:" i]';
   const ATTRS = ["title", "aria-label"];
