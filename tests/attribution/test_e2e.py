@@ -15,15 +15,11 @@ import pytest
 from attribution.matching import match_call
 from attribution.sessions import click_path
 from backend.storage import open_database
+from tests.support.browser import NOT_WEBDRIVER
 from tests.support.postgres import run_sync
 from tests.support.server import Server
 
 pytestmark = pytest.mark.e2e
-
-NOT_WEBDRIVER = (
-    "Object.defineProperty(Navigator.prototype, 'webdriver',"
-    " {get: () => false, configurable: true});"
-)
 
 
 async def _session_and_match(url: str, gclid: str, number: str) -> dict[str, Any]:

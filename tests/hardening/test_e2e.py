@@ -22,7 +22,7 @@ import pytest
 from backend.storage import open_database
 from pool.numbers import formats
 from tests.hardening.conftest import CROWD_SITE, CROWD_TARGET, seed_crowd
-from tests.support.browser import USER_AGENT
+from tests.support.browser import NOT_WEBDRIVER, USER_AGENT
 from tests.support.postgres import run_sync
 from tests.support.server import Server
 
@@ -131,14 +131,6 @@ def _session_statuses(page: Any) -> list[int]:
     seen: list[int] = []
     page.on("response", lambda r: seen.append(r.status) if r.url.endswith("/v1/session") else None)
     return seen
-
-
-# Playwright sets navigator.webdriver and the snippet ignores such visitors (docs/snippet.md,
-# "Testing pages with Playwright"): these contexts stand in for a person's browser.
-NOT_WEBDRIVER = (
-    "Object.defineProperty(Navigator.prototype, 'webdriver',"
-    " {get: () => false, configurable: true});"
-)
 
 
 def _tel(page: Any) -> str:
