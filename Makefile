@@ -9,7 +9,8 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 DB ?= var/callpath.db
-export CALLPATH_DATABASE_URL ?= sqlite:///$(DB)
+# make run's database; tests and benchmarks make their own.
+RUN_DATABASE_URL ?= sqlite:///$(DB)
 
 .PHONY: run test lint format bench venv snippet chromium clean
 
@@ -39,11 +40,12 @@ chromium:
 
 run: venv snippet
 	mkdir -p $(dir $(DB))
-	$(BIN)/callpath demo --url http://$(HOST):$(PORT)
+	$(BIN)/callpath --database $(RUN_DATABASE_URL) demo --url http://$(HOST):$(PORT)
 	@echo ""
 	@echo "  Open http://$(HOST):$(PORT)/examples/  (Ctrl-C stops the server)"
 	@echo ""
-	CALLPATH_DEMO_CALLS=1 $(BIN)/callpath serve --host $(HOST) --port $(PORT)
+	CALLPATH_DEMO_CALLS=1 $(BIN)/callpath --database $(RUN_DATABASE_URL) serve \
+	  --host $(HOST) --port $(PORT)
 
 lint: venv
 	$(BIN)/ruff check .
