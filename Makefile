@@ -33,10 +33,13 @@ snippet/dist/dni.min.js: snippet/dni.js node_modules/.installed
 	npx --no-install terser snippet/dni.js --compress passes=2 --mangle --ecma 2017 -o $@
 	@printf 'dni.min.js: %s bytes, %s gzipped\n' "$$(wc -c < $@)" "$$(gzip -9c $@ | wc -c)"
 
+# Debian's chromium for the browser tests, and a Japanese font so screenshots of Japanese
+# pages show text rather than boxes.
 chromium:
-	@command -v chromium >/dev/null 2>&1 || { \
-	  echo "installing Debian's chromium for the browser tests"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+	@{ command -v chromium >/dev/null 2>&1 && dpkg -s fonts-ipafont-gothic >/dev/null 2>&1; } || { \
+	  echo "installing Debian's chromium and a Japanese font for the browser tests"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	    chromium fonts-ipafont-gothic; }
 
 run: venv snippet
 	mkdir -p $(dir $(DB))
