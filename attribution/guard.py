@@ -4,8 +4,9 @@ Two limits, both keyed by the visitor's address (:func:`attribution.netaddr.ip_k
 IPv4 address or the IPv6 /64):
 
 - a **rate limit**: a token bucket per address in this process's memory
-  (:class:`attribution.ratelimit.TokenBuckets`), checked before anything is read or
-  written, so a flood costs one dictionary look-up per request;
+  (:class:`attribution.ratelimit.TokenBuckets`), checked before the visit is classified
+  or recorded, so a limited request costs the site look-up, a dictionary look-up and a
+  share of one coalesced drop-counter write (:mod:`attribution.coalesce`);
 - a **live-lease cap**: how many sessions from the address may hold a tracking number of
   the site at once, counted in the database through ``sessions.ip_hash`` (the salted hash
   of the same key), so it holds across every instance sharing the database.
