@@ -9,7 +9,8 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 DB ?= var/callpath.db
-export CALLPATH_DATABASE_URL ?= sqlite:///$(DB)
+# make run's database; tests and benchmarks make their own.
+RUN_DATABASE_URL ?= sqlite:///$(DB)
 
 .PHONY: run test lint format bench venv snippet chromium clean
 
@@ -32,18 +33,22 @@ snippet/dist/dni.min.js: snippet/dni.js node_modules/.installed
 	npx --no-install terser snippet/dni.js --compress passes=2 --mangle --ecma 2017 -o $@
 	@printf 'dni.min.js: %s bytes, %s gzipped\n' "$$(wc -c < $@)" "$$(gzip -9c $@ | wc -c)"
 
+# Debian's chromium for the browser tests, and a Japanese font so screenshots of Japanese
+# pages show text rather than boxes.
 chromium:
-	@command -v chromium >/dev/null 2>&1 || { \
-	  echo "installing Debian's chromium for the browser tests"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+	@{ command -v chromium >/dev/null 2>&1 && dpkg -s fonts-ipafont-gothic >/dev/null 2>&1; } || { \
+	  echo "installing Debian's chromium and a Japanese font for the browser tests"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	    chromium fonts-ipafont-gothic; }
 
 run: venv snippet
 	mkdir -p $(dir $(DB))
-	$(BIN)/callpath demo --url http://$(HOST):$(PORT)
+	$(BIN)/callpath --database $(RUN_DATABASE_URL) demo --url http://$(HOST):$(PORT)
 	@echo ""
 	@echo "  Open http://$(HOST):$(PORT)/examples/  (Ctrl-C stops the server)"
 	@echo ""
-	CALLPATH_DEMO_CALLS=1 $(BIN)/callpath serve --host $(HOST) --port $(PORT)
+	CALLPATH_DEMO_CALLS=1 $(BIN)/callpath --database $(RUN_DATABASE_URL) serve \
+	  --host $(HOST) --port $(PORT)
 
 lint: venv
 	$(BIN)/ruff check .

@@ -281,7 +281,7 @@ class Pipeline:
         """Run every step; raise :class:`UnknownSite` when the site key is unknown."""
         visit.site = await load_site(self.db, visit.site_key)
         if visit.site is None:
-            # Not counted: a bad request changes nothing stored (the caller answers 404).
+            await count_drop(self.db, site_id=0, reason="unknown_site", now_ms=visit.now_ms)
             raise UnknownSite(visit.site_key)
         for _name, step in self.steps:
             reason = await step(self, visit)

@@ -75,8 +75,9 @@ class Settings:
     # attribution
     trust_forwarded_for: bool = _setting(
         False,
-        "Take the visitor's address from the first `X-Forwarded-For` entry (only behind a "
-        "proxy you run); it is used in memory for geo look-up and hashing, never stored.",
+        "Take the visitor's address from the last `X-Forwarded-For` entry, the one a single "
+        "proxy you run appends (only behind such a proxy, and only when uvicorn does not "
+        "resolve it already); used in memory for geo and hashing, never stored.",
     )
     # telephony (Twilio, other carriers and PBXs, call notifications)
     twilio_signing_key: str = _setting(

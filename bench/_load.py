@@ -57,6 +57,15 @@ class LoadResult:
         """Latency quantile in milliseconds."""
         return percentile(self.latencies, q) * 1000
 
+    def add(self, other: LoadResult) -> None:
+        """Fold another run (e.g. the next round) into this one."""
+        self.statuses.update(other.statuses)
+        self.latencies += other.latencies
+        self.bodies += other.bodies
+        self.errors += other.errors
+        self.error_kinds.update(other.error_kinds)
+        self.elapsed += other.elapsed
+
 
 async def post_many(
     urls: Sequence[str],

@@ -88,7 +88,7 @@ def seed(path: Path, n: int) -> None:
     def calls() -> Iterator[tuple[object, ...]]:
         for i in range(1, n + 1):
             t = BASE_MS + i * 1000 + 100_000
-            yield (i, f"CA{i:032d}", t, f"+8190{i:08d}", i, t, t)
+            yield (i, f"CA{i:032d}", f"+8190{i:08d}", t, i, t, t)
 
     con.executemany(
         "INSERT INTO calls (id, provider, provider_call_id, advertiser_id, site_id,"

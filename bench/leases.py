@@ -28,7 +28,7 @@ import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
 SITE = "bench"
-# A visitor's browser: without one the ingest pipeline drops the visit as a bot.
+# A visitor's browser (with Accept-Language): else the ingest pipeline drops it as a bot.
 _UA = (
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko)"
     " Chrome/124.0 Safari/537.36"
@@ -139,6 +139,7 @@ class _Conn:
         self.writer.write(
             f"POST {path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n"
             f"Content-Type: text/plain\r\nUser-Agent: {_UA}\r\n"
+            "Accept-Language: ja,en;q=0.8\r\n"
             f"Content-Length: {len(body)}\r\n\r\n".encode()
             + body
         )

@@ -11,13 +11,14 @@ Three set-ups, each on a fresh database seeded with one site whose pool holds 50
 Every app instance is a real uvicorn process running the callpath app with one extra route,
 ``POST /__bare``, a bare Starlette endpoint that reads the body and answers a small JSON:
 the baseline for the same server, middleware and load generator. For each set-up the bare
-endpoint and then the session endpoint take the same number of requests at the same
-concurrency from an asyncio/httpx load generator (127.0.0.1 only, bounded in count and
+endpoint and the session endpoint take the same number of requests at the same concurrency,
+in four alternating rounds (the machine is shared: alternation spreads changes of its load
+over both), from an asyncio/httpx load generator (127.0.0.1 only, bounded in count and
 time), each request a new visitor (its own ``X-Forwarded-For`` from 198.18.0.0/15).
 Printed: requests/s and p50/p99 latency of both, and session/bare as ratios (target:
 session throughput at least 50 % of bare).
 
-    python -m bench.scaleout [--requests 2000] [--concurrency 32] [--skip-postgresql]
+    python -m bench.scaleout [--requests 800] [--concurrency 32] [--skip-postgresql]
 
 PostgreSQL: ``CALLPATH_BENCH_PG_URL`` (else ``CALLPATH_TEST_PG_URL``, else the local server
 on 127.0.0.1:5432 as user postgres); a database ``callpath_bench_<hex>`` is created from
@@ -44,6 +45,7 @@ import orjson
 from bench._load import BROWSER_UA, LoadResult, post_many
 
 ROOT = Path(__file__).resolve().parent.parent
+ROUNDS = 4
 BODY = orjson.dumps(
     {
         "site": "bench",
@@ -259,18 +261,27 @@ async def run_scenario(
         # Warm-up: connections, caches, prepared statements.
         await post_many(urls, "/__bare", BODY, total=200, concurrency=concurrency)
         await post_many(urls, "/v1/session", BODY, total=200, concurrency=concurrency)
-        bare = await post_many(
-            urls, "/__bare", BODY, total=requests, concurrency=concurrency, deadline_s=120
-        )
-        session = await post_many(
-            urls,
-            "/v1/session",
-            BODY,
-            total=requests,
-            concurrency=concurrency,
-            deadline_s=180,
-            keep_bodies=True,
-        )
+        # Rounds alternate bare and session, so that a change in the machine's load (it is
+        # shared) falls on both alike and the ratio stays meaningful.
+        bare, session = LoadResult(), LoadResult()
+        per_round = max(1, requests // ROUNDS)
+        for _ in range(ROUNDS):
+            bare.add(
+                await post_many(
+                    urls, "/__bare", BODY, total=per_round, concurrency=concurrency, deadline_s=60
+                )
+            )
+            session.add(
+                await post_many(
+                    urls,
+                    "/v1/session",
+                    BODY,
+                    total=per_round,
+                    concurrency=concurrency,
+                    deadline_s=90,
+                    keep_bodies=True,
+                )
+            )
     finally:
         await asyncio.to_thread(stop_instances, instances)
     for result, what in ((bare, "bare"), (session, "session")):
@@ -304,7 +315,7 @@ async def main_async(requests: int, concurrency: int, postgresql: bool) -> list[
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.scaleout", description=__doc__)
-    parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("--requests", type=int, default=800)
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--skip-postgresql", action="store_true")
     parser.add_argument("--serve", type=int, metavar="PORT", help=argparse.SUPPRESS)

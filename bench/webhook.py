@@ -36,6 +36,10 @@ from twilio.request_validator import RequestValidator
 from tests.support.server import Server, run_cli
 
 TOKEN = "bench-twilio-token"
+AGENT = (
+    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko)"
+    " Chrome/131.0.0.0 Safari/537.36"
+)
 TARGET_MS = 10.0
 
 
@@ -100,7 +104,9 @@ async def _load(base: str, workers: int, stop: Any, counter: Any) -> None:
                     headers={
                         "content-type": "text/plain",
                         "origin": "http://127.0.0.1",
-                        "user-agent": "Mozilla/5.0 (X11; Linux x86_64) Chrome/131.0 Safari/537.36",
+                        # A person at a browser, so the session is tracked, not dropped.
+                        "user-agent": AGENT,
+                        "accept-language": "ja,en-US;q=0.9,en;q=0.8",
                         "x-forwarded-for": f"10.{n}.{(i // 250) % 250}.{i % 250 + 1}",
                     },
                 )

@@ -15,7 +15,8 @@
  */
 ((w, d) => {
   const script = d.currentScript;
-  // AbortController (2017-2019) implies fetch and MutationObserver: older browsers keep the page as is.
+  // AbortController (2017-2019) implies fetch and MutationObserver: older browsers are left
+  // alone, with their original numbers.
   if (w.__callpath || !script || !w.AbortController) return;
   w.__callpath = 1;
 
@@ -34,7 +35,8 @@
   const base = new URL("v1/", script.src);
   const KEY = "callpath_" + site;
   const HIDE = "data-callpath-hide";
-  // Elements whose text is never touched: code, templates, editors and form fields.
+  // Elements whose text is never touched: code, editors and form fields (template contents
+  // are outside the document tree, so walkers and selectors never reach them anyway).
   const SKIP = "script,style,noscript,textarea,select,[contenteditable]";
   const TEL = 'a[href^="tel:" i]';
   const ATTRS = ["title", "aria-label"];
@@ -236,6 +238,7 @@
   };
 
   // ---- watching the page --------------------------------------------------------------------
+  const here = () => location.href.split("#")[0];
   const record = (r) => (r.type == "childList" ? r.addedNodes.forEach(queue) : queue(r.target));
   const queue = (n) => {
     pending.push(n);
@@ -244,9 +247,11 @@
   const observer = new MutationObserver(guard((rs) => rs.forEach(record)));
   const flush = guard(() => {
     const todo = pending;
-    const url = location.href.split("#")[0];
+    const url = here();
     raf = 0;
     pending = [];
+    // Forget nodes the page has dropped, so a long-lived app does not keep them alive.
+    records = records.filter((r) => r[0][0].isConnected);
     quiet(() => todo.forEach(scan));
     if (url != href) {
       // A single-page route change is a page view: tell the backend, keep the lease.
@@ -256,7 +261,7 @@
   });
 
   const watch = () => {
-    href = location.href.split("#")[0];
+    href = here();
     observer.observe(de, {
       childList: true,
       subtree: true,
@@ -389,7 +394,7 @@
   // ---- starting, consent, API -----------------------------------------------------------------
   const start = guard(() => {
     if (started || !consent || navigator.webdriver) return;
-    if (d.prerendering) return d.addEventListener("prerenderingchange", start, { once: true });
+    if (d.prerendering) return d.addEventListener("prerenderingchange", start);
     started = 1;
     if (!href) watch();
     state = load();

@@ -219,6 +219,9 @@ _CATALOG: dict[str, tuple[str, str]] = {
     "pools.alert_exhausted": ("Pool ran out of numbers", "番号が不足しました"),
     "pools.alert_high": ("Nearly full", "残りわずか"),
     "pools.ok": ("OK", "正常"),
+    "pools.ttl": ("Lease idle time (minutes)", "リース保持時間 (分)"),
+    "pools.grace": ("Matchable after the end (minutes)", "終了後の紐付け猶予 (分)"),
+    "pools.cooldown": ("Rest before reuse (minutes)", "再利用までの休止 (分)"),
     "advertisers.title": ("Calls per advertiser", "広告主別の電話数"),
     "advertisers.note": (
         "Counts for performance-based billing: every call to the advertiser's tracking"

@@ -21,9 +21,8 @@ async def pool_health(db: Store, *, advertiser_id: int | None) -> list[dict[str,
         where = " WHERE s.advertiser_id = :adv"
         params["adv"] = advertiser_id
     pools = await db.fetchall(
-        "SELECT p.id, s.name AS site_name FROM pools p JOIN sites s ON s.id = p.site_id"
-        + where
-        + " ORDER BY s.name, p.name, p.id",
+        "SELECT p.id, p.ttl_ms, p.grace_ms, s.name AS site_name FROM pools p"
+        " JOIN sites s ON s.id = p.site_id" + where + " ORDER BY s.name, p.name, p.id",
         params,
     )
     now = now_ms()
@@ -51,6 +50,9 @@ async def pool_health(db: Store, *, advertiser_id: int | None) -> list[dict[str,
                 "recommended": h.recommended_size,
                 "overflow_number": h.overflow_number,
                 "alert": alert,
+                "ttl_min": p["ttl_ms"] // 60_000,
+                "grace_min": p["grace_ms"] // 60_000,
+                "cooldown_min": h.cooldown_ms // 60_000,
             }
         )
     return out

@@ -29,6 +29,7 @@ routes: list[BaseRoute] = [
     Route("/dashboard/live", calls_view.live_page, methods=GET),
     Route("/dashboard/live/stream", calls_view.live_stream, methods=GET),
     Route("/dashboard/pools", settings_view.pools_page, methods=GET),
+    Route("/dashboard/pools/{id:int}", settings_view.pool_update, methods=POST),
     Route("/dashboard/settings/sites", settings_view.sites_page, methods=BOTH),
     Route("/dashboard/settings/sites/{id:int}", settings_view.site_page, methods=BOTH),
     Route("/dashboard/settings/sites/{id:int}/targets", settings_view.add_target, methods=POST),
@@ -61,4 +62,6 @@ routes: list[BaseRoute] = [
         StaticFiles(directory=STATIC_DIR / "dashboard", check_dir=False),
         name="dashboard-static",
     ),
+    # Last: any other /dashboard address is a 404 page with the dashboard's headers.
+    Route("/dashboard/{rest:path}", settings_view.not_found, methods=GET),
 ]

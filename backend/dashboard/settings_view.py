@@ -150,20 +150,23 @@ async def add_target(request: Request, viewer: Viewer) -> Response:
     if exists:
         raise HTTPException(409, "This number is already on the site.")
     t = now_ms()
-    async with db.write() as tx:
-        target_id = await accounts.add_target(
-            tx, site_id=site["id"], number=number, label=label, now_ms=t
-        )
-        await numbers.create_pool(
-            tx,
-            site_id=site["id"],
-            target_id=target_id,
-            name=label,
-            ttl_ms=settings.lease_ttl_seconds * 1000,
-            grace_ms=settings.lease_grace_seconds * 1000,
-            cooldown_ms=settings.lease_cooldown_seconds * 1000,
-            now_ms=t,
-        )
+    try:
+        async with db.write() as tx:
+            target_id = await accounts.add_target(
+                tx, site_id=site["id"], number=number, label=label, now_ms=t
+            )
+            await numbers.create_pool(
+                tx,
+                site_id=site["id"],
+                target_id=target_id,
+                name=label,
+                ttl_ms=settings.lease_ttl_seconds * 1000,
+                grace_ms=settings.lease_grace_seconds * 1000,
+                cooldown_ms=settings.lease_cooldown_seconds * 1000,
+                now_ms=t,
+            )
+    except numbers.NumberError as exc:
+        raise HTTPException(422, str(exc)) from exc
     return redirect(f"/dashboard/settings/sites/{site['id']}")
 
 
@@ -227,3 +230,40 @@ async def pools_page(request: Request, viewer: Viewer) -> Response:
     """Utilization, peak, exhaustion and recommended size of every pool in scope."""
     pools = await pool_health(db_of(request), advertiser_id=viewer.advertiser_id)
     return render(request, viewer, "pools.html", {"pools": pools})
+
+
+def _minutes(form: dict[str, str], name: str, low: int, high: int) -> int:
+    value = int_param(form.get(name, "").strip(), name)
+    if value is None or not low <= value <= high:
+        raise HTTPException(422, f"{name} is a number of minutes from {low} to {high}.")
+    return value * 60_000
+
+
+@page()
+async def pool_update(request: Request, viewer: Viewer) -> Response:
+    """Rename a pool and change how long leases last, stay matchable and rest."""
+    db = db_of(request)
+    pool = await owned(db, viewer, "pools", path_id(request))
+    form = request.state.form
+    values = {
+        "n": _text(form, "name", 200),
+        "ttl": _minutes(form, "ttl_min", 1, 1440),
+        "g": _minutes(form, "grace_min", 0, 7 * 1440),
+        "c": _minutes(form, "cooldown_min", 0, 7 * 1440),
+        "id": pool["id"],
+    }
+    try:
+        numbers.check_timings(ttl_ms=values["ttl"], grace_ms=values["g"], cooldown_ms=values["c"])
+    except numbers.NumberError as exc:
+        raise HTTPException(422, str(exc)) from exc
+    await db.execute(
+        "UPDATE pools SET name = :n, ttl_ms = :ttl, grace_ms = :g, cooldown_ms = :c WHERE id = :id",
+        values,
+    )
+    return redirect("/dashboard/pools")
+
+
+@page()
+async def not_found(request: Request, viewer: Viewer) -> Response:
+    """Any other dashboard address: a 404 page with the dashboard's headers."""
+    raise HTTPException(404, "Not found.")

@@ -34,6 +34,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from backend.api import openapi as oa
+from backend.api.params import path_id
 from backend.auth import ApiPrincipal, require_token
 from backend.errors import ApiError
 from backend.http import read_body, read_json_object, string_field
@@ -153,7 +154,7 @@ async def get_number(request: Request, who: ApiPrincipal) -> Response:
     """One tracking number."""
     view = await admin.get_number(
         _db(request),
-        number_id=request.path_params["number_id"],
+        number_id=path_id(request, "number_id"),
         advertiser_id=who.advertiser_id,
         now_ms=now_ms(),
     )
@@ -162,7 +163,7 @@ async def get_number(request: Request, who: ApiPrincipal) -> Response:
 
 async def retire_number(request: Request, who: ApiPrincipal) -> Response:
     """Retire a number; it waits for a live lease to end ('retiring') before 'retired'."""
-    number_id = request.path_params["number_id"]
+    number_id = path_id(request, "number_id")
     status = await admin.retire(
         _db(request), number_id=number_id, advertiser_id=who.advertiser_id, now_ms=now_ms()
     )
@@ -224,7 +225,7 @@ async def create_pool(request: Request, who: ApiPrincipal) -> Response:
 
 async def _health(request: Request, who: ApiPrincipal) -> dict[str, Any]:
     pool = await admin.pool_site(
-        _db(request), pool_id=request.path_params["pool_id"], advertiser_id=who.advertiser_id
+        _db(request), pool_id=path_id(request, "pool_id"), advertiser_id=who.advertiser_id
     )
     hours = _int(
         request.query_params.get("window_hours"),
@@ -247,7 +248,7 @@ async def _health(request: Request, who: ApiPrincipal) -> dict[str, Any]:
 
 async def get_pool(request: Request, who: ApiPrincipal) -> Response:
     """A pool with its health summary."""
-    pool_id = request.path_params["pool_id"]
+    pool_id = path_id(request, "pool_id")
     report = await _health(request, who)
     pools = await admin.list_pools(_db(request), advertiser_id=who.advertiser_id)
     (pool,) = [p for p in pools if p["id"] == pool_id]
@@ -364,7 +365,7 @@ async def create_rule(request: Request, who: ApiPrincipal) -> Response:
 async def delete_rule(request: Request, who: ApiPrincipal) -> Response:
     """Delete a source rule."""
     await admin.delete_rule(
-        _db(request), rule_id=request.path_params["rule_id"], advertiser_id=who.advertiser_id
+        _db(request), rule_id=path_id(request, "rule_id"), advertiser_id=who.advertiser_id
     )
     return Response(status_code=204)
 

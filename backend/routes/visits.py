@@ -43,7 +43,8 @@ def _pipeline(request: Request) -> Pipeline:
 
 def _client_ip(request: Request) -> str:
     if request.app.state.settings.trust_forwarded_for:
-        forwarded = request.headers.get("x-forwarded-for", "").split(",")[0].strip()
+        # The last entry is the one our own proxy appended; earlier ones are the client's word.
+        forwarded = request.headers.get("x-forwarded-for", "").split(",")[-1].strip()
         if forwarded:
             return forwarded[:64]
     return request.client.host if request.client else ""

@@ -58,7 +58,11 @@ async def visit(
     ip: str = LONDON,
     **extra: Any,
 ) -> httpx.Response:
-    headers = {"user-agent": ua, "x-forwarded-for": f"{ip}, 10.0.0.1", "content-type": "text/plain"}
+    headers = {
+        "user-agent": ua,
+        "x-forwarded-for": f"198.18.0.1, {ip}",
+        "content-type": "text/plain",
+    }
     headers.update(extra.pop("headers", {}))
     body = {"site": "demo", "url": url, "referrer": referrer, "token": token, **extra}
     return await client.post("/v1/session", content=orjson.dumps(body), headers=headers)
@@ -175,14 +179,14 @@ async def test_a_dropped_request_hands_back_the_visitors_token(
     assert await db.fetchval("SELECT COUNT(*) FROM page_views") == 1
 
 
-async def test_spam_referrer_is_counted_an_unknown_site_is_not(
+async def test_spam_referrer_and_unknown_site_are_counted(
     client: httpx.AsyncClient, demo: Any, db: Store
 ) -> None:
     r = await visit(client, referrer="http://semalt.com/crawler.php?u=x")
     assert r.status_code == 200 and r.json()["swaps"] == []
     r = await client.post("/v1/session", json={"site": "nope", "url": PAGE})
     assert r.status_code == 404 and r.json()["error"]["code"] == "unknown_site"
-    assert await drop_counts(db) == {"spam_referrer": 1}
+    assert await drop_counts(db) == {"spam_referrer": 1, "unknown_site": 1}
     site_id = await db.fetchval("SELECT id FROM sites WHERE site_key = 'demo'")
     assert await drop_counts(db, site_id=site_id) == {"spam_referrer": 1}
 
@@ -201,7 +205,7 @@ async def test_no_raw_ip_anywhere_in_the_database(
         path = Path(settings.database_url.removeprefix("sqlite:///"))
         for f in path.parent.glob(path.name + "*"):
             raw += f.read_bytes()
-        for ip in (LONDON, MILTON, "2001:db8::7", "203.0.113.77"):
+        for ip in (LONDON, MILTON, "2001:db8::7", "203.0.113.77", "198.18.0.1"):
             assert ip.encode() not in raw
         tables_sql = "SELECT name FROM sqlite_master WHERE type = 'table'"
     else:
@@ -214,8 +218,17 @@ async def test_no_raw_ip_anywhere_in_the_database(
     for table in tables:
         for row in await db.fetchall(f"SELECT * FROM {table}"):
             text = orjson.dumps(row, default=str).decode()
-            for ip in (LONDON, MILTON, "2001:db8::7", "203.0.113.77"):
+            for ip in (LONDON, MILTON, "2001:db8::7", "203.0.113.77", "198.18.0.1"):
                 assert ip not in text
+
+
+async def test_only_the_proxys_own_forwarded_entry_is_believed(
+    client: httpx.AsyncClient, demo: Any, db: Store
+) -> None:
+    for forged in ("1.2.3.4", "5.6.7.8"):
+        await visit(client, headers={"x-forwarded-for": f"{forged}, {MILTON}"})
+    rows = await db.fetchall("SELECT ip_hash, country FROM sessions")
+    assert len(rows) == 2 and rows[0] == rows[1] and rows[0]["country"] == "US"
 
 
 async def test_ga_client_id_is_bounded(client: httpx.AsyncClient, demo: Any, db: Store) -> None:

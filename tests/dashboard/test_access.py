@@ -26,6 +26,7 @@ ID_OF = {
     "/dashboard/settings/rules/{id:int}/delete": lambda s: s.rule_b,
     "/dashboard/settings/blocked/{id:int}/delete": lambda s: s.blocked_b,
     "/dashboard/settings/notifications/{id:int}/remove": lambda s: s.notify_b,
+    "/dashboard/pools/{id:int}": lambda s: s.pool_b,
 }
 # Forms that would change B's data if scope were not checked.
 FORM = {
@@ -45,6 +46,12 @@ FORM = {
         "action": "original",
     },
     "/dashboard/settings/sites/{id:int}/qualification": {"min_talk_s": "1"},
+    "/dashboard/pools/{id:int}": {
+        "name": "hijacked",
+        "ttl_min": "1",
+        "grace_min": "0",
+        "cooldown_min": "0",
+    },
     "/dashboard/settings/blocked": {
         "advertiser": "{adv_b}",
         "kind": "exact",
@@ -97,6 +104,7 @@ async def _snapshot(db: Any, s: Seeded) -> list[Any]:
             "SELECT COUNT(*) FROM api_tokens WHERE advertiser_id = :a", {"a": s.adv_b}
         ),
         await db.fetchall("SELECT * FROM source_rules ORDER BY id"),
+        await db.fetchone("SELECT * FROM pools WHERE id = :p", {"p": s.pool_b}),
         await db.fetchval("SELECT COUNT(*) FROM qualification_rules"),
         await db.fetchall("SELECT * FROM blocked_callers WHERE advertiser_id = :a", {"a": s.adv_b}),
         await db.fetchall(
@@ -120,6 +128,7 @@ EXPECT = {
     ("/dashboard/settings/sites", "POST"): {303},  # created, but under A (checked below)
     ("/dashboard/settings/tokens", "POST"): {200},  # created, but for A (checked below)
     ("/dashboard/locale", "POST"): {303},
+    ("/dashboard/{rest:path}", "GET"): {404},
     ("/dashboard/settings/blocked", "POST"): {303},  # added, but for A (checked below)
     ("/dashboard/settings/notifications", "POST"): {303},  # same
     ("/dashboard/account", "POST"): {303},
@@ -142,6 +151,8 @@ async def test_a_member_cannot_reach_another_advertiser_on_any_route(
             url = path
             if "{id:int}" in path:
                 url = path.replace("{id:int}", str(ID_OF[path](seeded)))
+            elif "{rest:path}" in path:
+                url = "/dashboard/no/such/page"
             if method == "GET":
                 response = await client.get(url)
             else:

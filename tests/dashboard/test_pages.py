@@ -383,3 +383,31 @@ async def test_rules_blocked_callers_and_notification_targets(
     assert not_a_url.status_code == 422
     listing = (await client.get("/dashboard/settings/notifications")).text
     assert "https://ops.example.jp/calls" in listing and "rival.example.jp" not in listing
+
+
+async def test_pool_settings_and_unknown_dashboard_pages(
+    client: httpx.AsyncClient, db: Any, seeded: Seeded
+) -> None:
+    csrf = await login(client, seeded.member_b, PASSWORD)
+    url = f"/dashboard/pools/{seeded.pool_b}"
+    form = {"csrf": csrf, "name": "Rival main", "ttl_min": "45", "grace_min": "5"}
+    saved = await client.post(url, data={**form, "cooldown_min": "20"})
+    assert saved.status_code == 303
+    row = await db.fetchone(
+        "SELECT name, ttl_ms, grace_ms, cooldown_ms FROM pools WHERE id = :p", {"p": seeded.pool_b}
+    )
+    assert row == {
+        "name": "Rival main",
+        "ttl_ms": 2_700_000,
+        "grace_ms": 300_000,
+        "cooldown_ms": 1_200_000,
+    }
+    for bad in ("-1", "abc", "100000", ""):
+        refused = await client.post(url, data={**form, "cooldown_min": bad})
+        assert refused.status_code in {400, 422}, bad
+    assert (
+        await db.fetchval("SELECT cooldown_ms FROM pools WHERE id = :p", {"p": seeded.pool_b})
+    ) == 1_200_000
+    missing = await client.get("/dashboard/nothing/here")
+    assert missing.status_code == 404
+    assert missing.headers["x-frame-options"] == "DENY"

@@ -7,17 +7,10 @@ from typing import Any
 
 import pytest
 
+from tests.support.browser import NOT_WEBDRIVER
 from tests.support.server import Server
 
 pytestmark = pytest.mark.e2e
-
-
-# Playwright sets navigator.webdriver, and the snippet ignores such visitors; a person's
-# browser reports false (see docs/snippet.md, "Testing with Playwright").
-NOT_WEBDRIVER = (
-    "Object.defineProperty(Navigator.prototype, 'webdriver',"
-    " {get: () => false, configurable: true});"
-)
 
 
 def test_example_page_swaps_numbers(live_server: Server, page: Any, artifacts: Path) -> None:

@@ -22,7 +22,7 @@ import pytest
 from backend.storage import open_database
 from pool.numbers import formats
 from tests.hardening.conftest import CROWD_SITE, CROWD_TARGET, seed_crowd
-from tests.support.browser import USER_AGENT
+from tests.support.browser import NOT_WEBDRIVER, USER_AGENT
 from tests.support.postgres import run_sync
 from tests.support.server import Server
 
@@ -34,12 +34,6 @@ PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>Crowd</title><
 <script async src="/dni.js" data-site="{site}"></script></body></html>
 """
 ORIGINAL = "03-1234-0000"
-# Playwright sets navigator.webdriver and the snippet ignores such visitors (a person's
-# browser reports false); these tests are about what the server does, so they say false.
-NOT_WEBDRIVER = (
-    "Object.defineProperty(Navigator.prototype, 'webdriver',"
-    " {get: () => false, configurable: true});"
-)
 HEADERS = {
     "user-agent": USER_AGENT,
     "accept-language": "ja,en;q=0.8",

@@ -183,3 +183,9 @@ async def test_malformed_and_invalid_rows_are_reported_together(db: SQLiteDataba
     with pytest.raises(InventoryError) as caught:
         await add_numbers(db, specs, advertiser_id=None, now_ms=T0, errors=malformed)
     assert [(e.row, e.field) for e in caught.value.errors] == [(2, ""), (3, "number")]
+
+
+def test_windows_line_endings_and_quoted_fields() -> None:
+    text = 'number,kind,site,label\r\n0120-111-222,source,s1,"Flyer, Shibuya"\r\n'
+    (spec,) = parse_csv(text)
+    assert (spec.number, spec.label, spec.row) == ("0120-111-222", "Flyer, Shibuya", 2)

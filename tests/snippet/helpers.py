@@ -18,12 +18,6 @@ TARGETS: list[tuple[str, list[str]]] = [
 ]
 JP, FREE, US = (t for t, _ in TARGETS)
 
-# Makes navigator.webdriver false, as it is in a browser a person drives.
-NOT_WEBDRIVER = (
-    "Object.defineProperty(Navigator.prototype, 'webdriver',"
-    " {get: () => false, configurable: true});"
-)
-
 
 def national_groups(e164: str) -> list[str]:
     """Digit groups of a number's national format, via phonenumbers (050, 1700, 0001)."""

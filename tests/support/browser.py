@@ -19,6 +19,14 @@ USER_AGENT = (
 # English, as the test Chromium sends, so pages that follow the language stay in English.
 BROWSER_HEADERS = {"User-Agent": USER_AGENT, "Accept-Language": "en-US,en;q=0.9"}
 
+# Playwright sets navigator.webdriver, and the snippet rightly ignores such visitors. A
+# person's browser reports false; contexts that stand in for people run this init script
+# (docs/snippet.md, "Testing pages with Playwright").
+NOT_WEBDRIVER = (
+    "Object.defineProperty(Navigator.prototype, 'webdriver',"
+    " {get: () => false, configurable: true});"
+)
+
 CHROMIUM_ARGS = [
     "--headless",
     "--no-sandbox",

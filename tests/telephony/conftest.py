@@ -80,6 +80,7 @@ async def telephony(app: Starlette, demo: dict[str, Any]) -> Any:
 @pytest.fixture
 async def tclient(app: Starlette, telephony: Any) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=app)
-    # A browser's headers, as the root `client` sends: a bare httpx visit is dropped as a bot.
+    # Browser-like headers, so /v1/session sees a person (Twilio's own posts are not
+    # affected: the webhooks do not look at them).
     async with httpx.AsyncClient(transport=transport, base_url=BASE, headers=BROWSER_HEADERS) as c:
         yield c
