@@ -64,8 +64,11 @@ async def test_bad_session_bodies_are_refused_and_change_nothing(
         err = r.json()["error"]
         assert err["status"] == status and err["code"] and err["message"], name
         assert await snapshot(db) == before, name
-        # Not even a drop is counted: none of these got as far as the pipeline's steps.
-        assert await drop_counts(db) == drops, name
+        # Nothing is counted, except (if the pipeline counts them) one unknown site key.
+        counted = {k: v - drops.get(k, 0) for k, v in (await drop_counts(db)).items()}
+        counted = {k: v for k, v in counted.items() if v}
+        allowed = [{}, {"unknown_site": 1}] if name == "unknown site" else [{}]
+        assert counted in allowed, (name, counted)
 
 
 HEARTBEAT_CASES: list[tuple[str, bytes, int]] = [
