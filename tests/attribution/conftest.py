@@ -11,7 +11,9 @@ from backend import accounts
 from pool import leases, numbers
 from pool.store import Store
 
-GEOIP_DIR = Path("/work/shared/data/geoip")
+# MaxMind's test databases (MIT; see data/geoip/README.md), kept in the repo so a clean
+# clone tests geo look-ups with nothing beside it.
+GEOIP_DIR = Path(__file__).resolve().parents[1] / "data" / "geoip"
 T0 = 1_767_225_600_000  # 2026-01-01T00:00:00Z
 MIN = 60_000
 

@@ -30,7 +30,8 @@ from backend.storage import open_database
 from pool import numbers
 from pool.store import now_ms
 from tests.conftest import GUARD_OFF_ENV
-from tests.snippet.helpers import HEARTBEAT_SECONDS, NOT_WEBDRIVER, SITE_KEY, TARGETS
+from tests.snippet.helpers import HEARTBEAT_SECONDS, SITE_KEY, TARGETS
+from tests.support.browser import NOT_WEBDRIVER
 from tests.support.server import ROOT, Server
 
 pytestmark = pytest.mark.e2e

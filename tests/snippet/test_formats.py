@@ -59,7 +59,7 @@ def fill(template: str, e164: str) -> str:
 @pytest.fixture(scope="module")
 def swapped(snippet_server: SnippetServer, browser: Any) -> dict[str, Any]:
     """Load the formats page once and collect what the tests look at."""
-    from tests.snippet.helpers import NOT_WEBDRIVER
+    from tests.support.browser import NOT_WEBDRIVER
 
     ctx = browser.new_context()
     ctx.add_init_script(NOT_WEBDRIVER)

@@ -317,7 +317,7 @@ def test_hide_gives_up_after_one_second(
 def test_cookie_domain_shares_the_visit_across_subdomains(
     snippet_server: SnippetServer, browser_with_hosts: Any
 ) -> None:
-    from tests.snippet.helpers import NOT_WEBDRIVER
+    from tests.support.browser import NOT_WEBDRIVER
 
     ctx = browser_with_hosts.new_context()
     ctx.add_init_script(NOT_WEBDRIVER)
