@@ -35,7 +35,7 @@ from attribution.netaddr import ip_key
 from attribution.privacy import DAY_MS, ip_hash
 from attribution.ratelimit import TokenBuckets
 from attribution.sessions import known_session
-from pool.store import Store
+from pool.store import Store, Tx
 
 RATE_LIMITED = "rate_limited"
 LEASE_CAP = "lease_cap"
@@ -78,7 +78,7 @@ class _KeyedLocks:
 
 
 async def live_sessions(
-    db: Store,
+    db: Store | Tx,
     *,
     site_id: int,
     ip_hashes: Sequence[str],
@@ -142,7 +142,7 @@ class FloodGuard:
 
     async def over_cap(
         self,
-        db: Store,
+        db: Store | Tx,
         *,
         site_id: int,
         ip_hashes: Sequence[str],
@@ -188,10 +188,10 @@ def install(pipeline: Pipeline, guard: FloodGuard) -> None:
     async def step_headless(p: Pipeline, visit: Visit) -> str | None:
         return "bot" if bot_reason(visit.user_agent, visit.accept_language) else None
 
-    async def over_cap(p: Pipeline, visit: Visit, session_id: int | None) -> str | None:
+    async def over_cap(db: Store | Tx, visit: Visit, session_id: int | None) -> str | None:
         assert visit.site is not None
         return await guard.over_cap(
-            p.db,
+            db,
             site_id=visit.site.id,
             ip_hashes=hashes_of(secret, visit.ip, site_id=visit.site.id, now_ms=visit.now_ms),
             now_ms=visit.now_ms,
@@ -201,14 +201,18 @@ def install(pipeline: Pipeline, guard: FloodGuard) -> None:
     async def step_lease_cap(p: Pipeline, visit: Visit) -> str | None:
         assert visit.site is not None
         returning = await known_session(p.db, p.signer.read(visit.token), visit.site.id)
-        return await over_cap(p, visit, returning)
+        return await over_cap(p.db, visit, returning)
 
     names = [name for name, _ in pipeline.steps]
     lease_step = pipeline.steps[names.index("lease")][1]
 
     async def step_capped_lease(p: Pipeline, visit: Visit) -> str | None:
         async with guard.lease_slot(ip_key(visit.ip)):
-            reason = await over_cap(p, visit, visit.session_id)
+            # Counted in a unit of work: SQLite's shared reader connections can hand back a
+            # snapshot a few milliseconds old under concurrency, which would miss the lease
+            # the previous request of this address just committed.
+            async with p.db.write() as tx:
+                reason = await over_cap(tx, visit, visit.session_id)
             if reason is not None:
                 return reason
             return await lease_step(p, visit)
