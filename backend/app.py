@@ -18,7 +18,7 @@ from backend.assets import TEMPLATES_DIR, examples_dir
 from backend.errors import EXCEPTION_HANDLERS
 from backend.middleware import PublicEdgeMiddleware
 from backend.routes import all_routes
-from backend.settings import Settings
+from backend.settings import DEFAULT_SECRET_KEY, Settings
 from backend.storage import open_database
 from backend.telephony.service import telephony_lifespan
 
@@ -31,6 +31,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        if settings.secret_key == DEFAULT_SECRET_KEY:
+            # Fine for `make run`; anywhere else tokens and cookies would be forgeable.
+            log.warning("CALLPATH_SECRET_KEY is the default: set a long random value in production")
         app.state.db = await open_database(settings.database_url)
         try:
             async with telephony_lifespan(app), api_jobs(app):

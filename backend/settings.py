@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 ENV_PREFIX = "CALLPATH_"
+DEFAULT_SECRET_KEY = "change-me"
 
 
 def _setting(default: Any, help: str) -> Any:
@@ -33,7 +34,7 @@ class Settings:
         "or `postgresql://user@host/db`.",
     )
     secret_key: str = _setting(
-        "change-me",
+        DEFAULT_SECRET_KEY,
         "Key that signs session tokens and cookies. Set a long random value in production.",
     )
     public_url: str = _setting(
