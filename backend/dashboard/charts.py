@@ -6,6 +6,7 @@ Policy (``style-src 'self'``) holds. Every bar carries a ``<title>`` with its ex
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Mapping, Sequence
 from datetime import date
 
@@ -14,6 +15,13 @@ from markupsafe import Markup, escape
 # Okabe-Ito: distinguishable by people with colour-vision deficiencies.
 PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#999999")
 OTHER = "#BBBBBB"
+
+
+def _text_width(text: str, font_px: int = 12) -> int:
+    """About how wide ``text`` is drawn: CJK (wide) characters take a full em, others ~0.6."""
+    return int(
+        sum(font_px if unicodedata.east_asian_width(c) in "WF" else font_px * 0.6 for c in text)
+    )
 
 
 def _nice_max(value: int) -> int:
@@ -94,12 +102,12 @@ def stacked_days(
             )
     lx, ly = left, height - 18
     for key in order[: len(PALETTE)]:
-        text = str(escape(labels.get(key, key)))[:24]
+        label = str(labels.get(key, key))[:24]
         out.append(
             f'<rect x="{lx}" y="{ly - 9}" width="10" height="10" rx="2" fill="{colours[key]}"/>'
-            f'<text x="{lx + 14}" y="{ly}" font-size="12" fill="#22303f">{text}</text>'
+            f'<text x="{lx + 14}" y="{ly}" font-size="12" fill="#22303f">{escape(label)}</text>'
         )
-        lx += 24 + 7 * len(text)
+        lx += 24 + _text_width(label)
         if lx > width - 80:
             break
     out.append("</svg>")
