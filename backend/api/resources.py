@@ -142,6 +142,24 @@ _CALL_SELECT = (
 )
 
 
+def _scope_filters(
+    request: Request, principal: ApiPrincipal, alias: str, advertiser_col: str
+) -> tuple[list[str], dict[str, Any]]:
+    """WHERE clauses shared by the list endpoints: start-time range, advertiser scope, site."""
+    start, end = time_range(request)
+    clauses = [f"{alias}.started_ms >= :start", f"{alias}.started_ms < :end"]
+    params: dict[str, Any] = {"start": start, "end": end}
+    adv = advertiser_scope(request, principal)
+    if adv is not None:
+        clauses.append(f"{advertiser_col} = :adv")
+        params["adv"] = adv
+    site = int_param(request, "site_id")
+    if site is not None:
+        clauses.append(f"{alias}.site_id = :site")
+        params["site"] = site
+    return clauses, params
+
+
 @oa.operation(
     "GET",
     "/api/calls",
@@ -152,17 +170,7 @@ _CALL_SELECT = (
 )
 async def list_calls(request: Request, principal: ApiPrincipal) -> Response:
     """Calls in the token's scope, newest first, filtered by start time, site and outcome."""
-    start, end = time_range(request)
-    clauses = ["c.started_ms >= :start", "c.started_ms < :end"]
-    params: dict[str, Any] = {"start": start, "end": end}
-    adv = advertiser_scope(request, principal)
-    if adv is not None:
-        clauses.append("c.advertiser_id = :adv")
-        params["adv"] = adv
-    site = int_param(request, "site_id")
-    if site is not None:
-        clauses.append("c.site_id = :site")
-        params["site"] = site
+    clauses, params = _scope_filters(request, principal, "c", "c.advertiser_id")
     qualified = bool_param(request, "qualified")
     if qualified is not None:
         clauses.append("c.qualified = :q")
@@ -253,17 +261,7 @@ _SESSION_SELECT = (
 )
 async def list_sessions(request: Request, principal: ApiPrincipal) -> Response:
     """Sessions in the token's scope, newest first, filtered by start time and site."""
-    start, end = time_range(request)
-    clauses = ["s.started_ms >= :start", "s.started_ms < :end"]
-    params: dict[str, Any] = {"start": start, "end": end}
-    adv = advertiser_scope(request, principal)
-    if adv is not None:
-        clauses.append("st.advertiser_id = :adv")
-        params["adv"] = adv
-    site = int_param(request, "site_id")
-    if site is not None:
-        clauses.append("s.site_id = :site")
-        params["site"] = site
+    clauses, params = _scope_filters(request, principal, "s", "st.advertiser_id")
     return await _page(request, principal, "sessions", _SESSION_SELECT, clauses, params, "s.id")
 
 
