@@ -34,7 +34,6 @@ from attribution.ingest import Pipeline, Visit
 from attribution.netaddr import ip_key
 from attribution.privacy import DAY_MS, ip_hash
 from attribution.ratelimit import TokenBuckets
-from attribution.sessions import known_session
 from pool.store import Store, Tx
 
 RATE_LIMITED = "rate_limited"
@@ -179,44 +178,28 @@ def install(pipeline: Pipeline, guard: FloodGuard) -> None:
       as ``bot``;
     - ``lease_cap`` (before ``record``): an address at its cap is dropped before anything
       is stored;
-    - ``lease`` is wrapped so the cap is checked again and the numbers leased while the
-      address's :meth:`FloodGuard.lease_slot` is held (exact within the instance).
+    - visits from one address take turns (:meth:`FloodGuard.lease_slot` held around each
+      visit's unit of work), so the cap is checked against the leases of every earlier
+      visit from the address and is exact within the instance.
     """
     pipeline.config = dataclasses.replace(pipeline.config, limiter=guard.limiter)
     secret = pipeline.config.secret_key
 
-    async def step_headless(p: Pipeline, visit: Visit) -> str | None:
+    async def step_headless(p: Pipeline, visit: Visit, tx: Tx) -> str | None:
         return "bot" if bot_reason(visit.user_agent, visit.accept_language) else None
 
-    async def over_cap(db: Store | Tx, visit: Visit, session_id: int | None) -> str | None:
+    async def step_lease_cap(p: Pipeline, visit: Visit, tx: Tx) -> str | None:
         assert visit.site is not None
+        # Counted in the visit's unit of work, which sees every committed lease (a shared
+        # SQLite reader could hand back a snapshot a few milliseconds old).
         return await guard.over_cap(
-            db,
+            tx,
             site_id=visit.site.id,
             ip_hashes=hashes_of(secret, visit.ip, site_id=visit.site.id, now_ms=visit.now_ms),
             now_ms=visit.now_ms,
-            session_id=session_id,
+            session_id=visit.session_id,
         )
 
-    async def step_lease_cap(p: Pipeline, visit: Visit) -> str | None:
-        assert visit.site is not None
-        returning = await known_session(p.db, p.signer.read(visit.token), visit.site.id)
-        return await over_cap(p.db, visit, returning)
-
-    names = [name for name, _ in pipeline.steps]
-    lease_step = pipeline.steps[names.index("lease")][1]
-
-    async def step_capped_lease(p: Pipeline, visit: Visit) -> str | None:
-        async with guard.lease_slot(ip_key(visit.ip)):
-            # Counted in a unit of work: SQLite's shared reader connections can hand back a
-            # snapshot a few milliseconds old under concurrency, which would miss the lease
-            # the previous request of this address just committed.
-            async with p.db.write() as tx:
-                reason = await over_cap(tx, visit, visit.session_id)
-            if reason is not None:
-                return reason
-            return await lease_step(p, visit)
-
-    pipeline.steps[names.index("lease")] = ("lease", step_capped_lease)
+    pipeline.serialize = lambda visit: guard.lease_slot(ip_key(visit.ip))
     pipeline.insert_before("spam_referrer", "headless", step_headless)
     pipeline.insert_before("record", "lease_cap", step_lease_cap)

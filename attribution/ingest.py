@@ -22,7 +22,9 @@ The visitor's IP travels on the visit for in-memory use only; it is never stored
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,8 +40,8 @@ from attribution.sessions import PageView, known_session, record_visit
 from attribution.sources import Source, classify, host_of, is_new_touch
 from attribution.tokens import SESSION_TOKEN, Signer
 from pool import leases, rules
-from pool.numbers import formats
-from pool.store import Store
+from pool.numbers import Formats, formats
+from pool.store import Store, Tx, retry_lost_race
 
 # How long the snippet may keep showing a static source number before asking again.
 STATIC_TTL_MS = 30 * 60_000
@@ -115,10 +117,10 @@ class IngestConfig:
     limiter: Callable[[Visit], bool] | None = None
 
 
-Step = Callable[["Pipeline", Visit], Awaitable[str | None]]
+Step = Callable[["Pipeline", Visit, Tx], Awaitable[str | None]]
 
 
-async def step_origin(p: Pipeline, visit: Visit) -> str | None:
+async def step_origin(p: Pipeline, visit: Visit, tx: Tx) -> str | None:
     """Drop visits from pages outside the site's domains (no domains: any page)."""
     assert visit.site is not None
     return (
@@ -128,25 +130,25 @@ async def step_origin(p: Pipeline, visit: Visit) -> str | None:
     )
 
 
-async def step_bot(p: Pipeline, visit: Visit) -> str | None:
+async def step_bot(p: Pipeline, visit: Visit, tx: Tx) -> str | None:
     """Drop crawlers, link previewers, monitors and requests without a User-Agent."""
     visit.device = parse_user_agent(visit.user_agent)
     return "bot" if visit.device.is_bot else None
 
 
-async def step_spam_referrer(p: Pipeline, visit: Visit) -> str | None:
+async def step_spam_referrer(p: Pipeline, visit: Visit, tx: Tx) -> str | None:
     """Drop visits whose referrer is a known referrer-spam domain."""
     host = host_of(visit.referrer)
     return "spam_referrer" if host and referrers.is_spam(host) else None
 
 
-async def step_rate_limit(p: Pipeline, visit: Visit) -> str | None:
+async def step_rate_limit(p: Pipeline, visit: Visit, tx: Tx) -> str | None:
     """The flood-control hook: ``IngestConfig.limiter`` says whether the visit may pass."""
     limiter = p.config.limiter
     return None if limiter is None or limiter(visit) else "rate_limited"
 
 
-async def step_classify(p: Pipeline, visit: Visit) -> str | None:
+async def step_classify(p: Pipeline, visit: Visit, tx: Tx) -> str | None:
     """Classify the source and decide whether it starts a new touch."""
     assert visit.site is not None
     visit.source = classify(
@@ -156,7 +158,7 @@ async def step_classify(p: Pipeline, visit: Visit) -> str | None:
     return None
 
 
-async def step_enrich(p: Pipeline, visit: Visit) -> str | None:
+async def step_enrich(p: Pipeline, visit: Visit, tx: Tx) -> str | None:
     """Device from the User-Agent, place from the IP, and the day's salted IP hash."""
     assert visit.site is not None
     if visit.device is None:
@@ -170,12 +172,12 @@ async def step_enrich(p: Pipeline, visit: Visit) -> str | None:
     return None
 
 
-async def step_record(p: Pipeline, visit: Visit) -> str | None:
+async def step_record(p: Pipeline, visit: Visit, tx: Tx) -> str | None:
     """Create or continue the session and add the page view."""
     assert visit.site is not None and visit.source is not None and visit.device is not None
-    existing = await known_session(p.db, p.signer.read(visit.token), visit.site.id)
+    existing = visit.session_id
     visit.session_id = await record_visit(
-        p.db,
+        tx,
         site_id=visit.site.id,
         session_id=existing,
         source=visit.source,
@@ -191,7 +193,7 @@ async def step_record(p: Pipeline, visit: Visit) -> str | None:
     return None
 
 
-async def step_lease(p: Pipeline, visit: Visit) -> str | None:
+async def step_lease(p: Pipeline, visit: Visit, tx: Tx) -> str | None:
     """For each target of the site, the number the source rules choose (pool/rules.py).
 
     Landing-page parameter rules win over referrer rules, which win over rules on the
@@ -201,12 +203,12 @@ async def step_lease(p: Pipeline, visit: Visit) -> str | None:
     assert visit.site is not None and visit.session_id is not None
     assert visit.source is not None
     site = visit.site
-    targets = await p.db.fetchall(
+    targets = await tx.fetchall(
         "SELECT t.id, t.number, p.id AS pool_id FROM targets t"
         " LEFT JOIN pools p ON p.target_id = t.id WHERE t.site_id = :s ORDER BY t.id",
         {"s": site.id},
     )
-    site_rules = await rules.load_rules(p.db, site_id=site.id) if targets else []
+    site_rules = await rules.load_rules(tx, site_id=site.id) if targets else []
     src = visit.source
     seen = rules.Visit.from_url(
         visit.url,
@@ -225,19 +227,25 @@ async def step_lease(p: Pipeline, visit: Visit) -> str | None:
             untracked_policy=site.untracked_policy,
         )
         if choice.action == "number":
-            number = choice.number
+            f = formats(choice.number)
             visit.ttl_ms = max(visit.ttl_ms, STATIC_TTL_MS)
         elif choice.action == "pool" and choice.pool_id is not None:
-            lease = await leases.acquire(
-                p.db, pool_id=choice.pool_id, session_id=visit.session_id, now_ms=visit.now_ms
+            lease = await leases.claim(
+                tx,
+                dialect=p.db.dialect,
+                pool_id=choice.pool_id,
+                session_id=visit.session_id,
+                now_ms=visit.now_ms,
             )
             if lease is None:
                 continue
-            number = lease.number
+            if lease.national:
+                f = Formats(lease.number, lease.national, lease.international)
+            else:
+                f = formats(lease.number)
             visit.ttl_ms = max(visit.ttl_ms, lease.expires_ms - visit.now_ms)
         else:
             continue
-        f = formats(number)
         visit.swaps.append(
             {
                 "target": target["number"],
@@ -262,7 +270,13 @@ DEFAULT_STEPS: list[tuple[str, Step]] = [
 
 
 class Pipeline:
-    """The ingest steps over one database, run in order for each visit."""
+    """The ingest steps over one database, run in order for each visit.
+
+    A visit is one short unit of work (``db.write(short=True)``): the site, the visitor's
+    session, the page view and the leases are read and written together, so what a step
+    decides on is what the next step writes to (no stale read between two units), and on
+    SQLite the whole visit runs without a thread hop. Steps get the unit's ``tx``.
+    """
 
     def __init__(
         self, db: Store, config: IngestConfig, steps: list[tuple[str, Step]] | None = None
@@ -271,6 +285,9 @@ class Pipeline:
         self.config = config
         self.signer = Signer(config.secret_key, SESSION_TOKEN)
         self.steps: list[tuple[str, Step]] = list(DEFAULT_STEPS if steps is None else steps)
+        # Held around a visit's unit of work; the flood guard makes visits from one address
+        # take turns through it (attribution/guard.py). None: no turns.
+        self.serialize: Callable[[Visit], AbstractAsyncContextManager[None]] | None = None
 
     def insert_before(self, before: str, name: str, step: Step) -> None:
         """Add ``step`` under ``name`` just before the step named ``before``."""
@@ -279,17 +296,39 @@ class Pipeline:
 
     async def run(self, visit: Visit) -> Outcome:
         """Run every step; raise :class:`UnknownSite` when the site key is unknown."""
-        visit.site = await load_site(self.db, visit.site_key)
-        if visit.site is None:
+        turn = self.serialize(visit) if self.serialize else contextlib.nullcontext()
+        async with turn:
+            outcome = await self._unit(visit)
+        if outcome is None:
             await count_drop(self.db, site_id=0, reason="unknown_site", now_ms=visit.now_ms)
             raise UnknownSite(visit.site_key)
-        for _name, step in self.steps:
-            reason = await step(self, visit)
-            if reason is not None:
-                await count_drop(self.db, site_id=visit.site.id, reason=reason, now_ms=visit.now_ms)
-                # The token the visitor brought is handed back untouched: a drop never
-                # ends or changes a real session.
-                return Outcome(visit.token or self.signer.sign(0), [], 0, None, reason)
+        if outcome.dropped is not None:
+            assert visit.site is not None
+            await count_drop(
+                self.db, site_id=visit.site.id, reason=outcome.dropped, now_ms=visit.now_ms
+            )
+        return outcome
+
+    @retry_lost_race
+    async def _unit(self, visit: Visit) -> Outcome | None:
+        """The visit's unit of work; None when no site has its key. Run again from the
+        start when it lost a race on PostgreSQL, so what an attempt set is reset first."""
+        visit.session_id, visit.swaps, visit.ttl_ms = None, [], 0
+        async with self.db.write(short=True) as tx:
+            visit.site = await load_site(tx, visit.site_key)
+            if visit.site is None:
+                return None
+            if visit.token:
+                # The session the visitor's token names, when it is one of this site's.
+                visit.session_id = await known_session(
+                    tx, self.signer.read(visit.token), visit.site.id
+                )
+            for _name, step in self.steps:
+                reason = await step(self, visit, tx)
+                if reason is not None:
+                    # The token the visitor brought is handed back untouched: a drop never
+                    # ends or changes a real session.
+                    return Outcome(visit.token or self.signer.sign(0), [], 0, None, reason)
         assert visit.session_id is not None
         return Outcome(
             self.signer.sign(visit.session_id), visit.swaps, visit.ttl_ms, visit.session_id
@@ -311,7 +350,7 @@ def origin_allowed(domains: list[str], origin: str, page_url: str) -> bool:
     return all(host and any(host == d or host.endswith("." + d) for d in allowed) for host in hosts)
 
 
-async def load_site(db: Store, site_key: str) -> Site | None:
+async def load_site(db: Store | Tx, site_key: str) -> Site | None:
     """The site with this snippet key, with its domains and parameter names."""
     row = await db.fetchone(
         "SELECT s.id, s.advertiser_id, s.domains, s.untracked_policy, a.params FROM sites s"

@@ -8,11 +8,13 @@ same client never counts under two keys.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 
 IPV6_PREFIX = 64
 
 
+@functools.lru_cache(maxsize=65_536)
 def ip_key(address: str | None) -> str:
     """The counting key of ``address``: ``"203.0.113.5"`` or ``"2001:db8:1:2::/64"``.
 

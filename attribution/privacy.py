@@ -7,6 +7,7 @@ hash back to an address short of guessing the secret key.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 
@@ -15,7 +16,11 @@ DAY_MS = 86_400_000
 
 def daily_salt(secret_key: str, now_ms: int) -> bytes:
     """The salt of the UTC day containing ``now_ms``."""
-    day = now_ms // DAY_MS
+    return _salt_of_day(secret_key, now_ms // DAY_MS)
+
+
+@functools.lru_cache(maxsize=16)
+def _salt_of_day(secret_key: str, day: int) -> bytes:
     return hmac.new(secret_key.encode(), f"ip-salt:{day}".encode(), hashlib.sha256).digest()
 
 

@@ -17,7 +17,7 @@ import orjson
 from attribution.devices import Device
 from attribution.geo import Geo
 from attribution.sources import Source
-from pool.store import Store
+from pool.store import Store, Tx
 
 # Columns that carry the last touch; written on creation and on every new touch.
 _TOUCH_COLUMNS = (
@@ -56,7 +56,7 @@ def _touch_values(source: Source, now_ms: int) -> dict[str, Any]:
 
 
 async def record_visit(
-    db: Store,
+    tx: Tx,
     *,
     site_id: int,
     session_id: int | None,
@@ -74,59 +74,59 @@ async def record_visit(
 
     ``session_id`` is a session of ``site_id`` the visitor already has (from its token),
     or None to start one. ``new_touch`` replaces the last touch of a continued session.
+    Runs inside the caller's unit of work.
     """
-    async with db.write() as tx:
-        if session_id is None:
-            values = _touch_values(source, now_ms)
-            values.update(
-                {
-                    "site_id": site_id,
-                    "started_ms": now_ms,
-                    "last_seen_ms": now_ms,
-                    "ip_hash": ip_hash,
-                    "user_agent": user_agent[:512],
-                    "device": device.device,
-                    "browser": device.browser,
-                    "os": device.os,
-                    "country": geo.country,
-                    "region": geo.region,
-                    "city": geo.city,
-                    "ga_client_id": ga_client_id,
-                    "first_touch": values["last_touch"],
-                }
-            )
-            columns = ", ".join(values)
-            marks = ", ".join(f":{c}" for c in values)
-            session_id = await tx.fetchval(
-                f"INSERT INTO sessions ({columns}) VALUES ({marks}) RETURNING id", values
-            )
-        else:
-            values = {"id": session_id, "t": now_ms}
-            sets = ["last_seen_ms = :t"]
-            if new_touch:
-                values.update(_touch_values(source, now_ms))
-                sets += [f"{c} = :{c}" for c in (*_TOUCH_COLUMNS, "landing_url", "referrer")]
-                sets += ["last_touch = :last_touch", "touches = touches + 1"]
-            if ga_client_id:
-                values["ga"] = ga_client_id
-                sets.append("ga_client_id = :ga")
-            await tx.execute(f"UPDATE sessions SET {', '.join(sets)} WHERE id = :id", values)
-        assert session_id is not None
-        await tx.execute(
-            "INSERT INTO page_views (session_id, ts_ms, url, title, referrer)"
-            " VALUES (:s, :t, :u, :ti, :r)",
+    if session_id is None:
+        values = _touch_values(source, now_ms)
+        values.update(
             {
-                "s": session_id,
-                "t": now_ms,
-                "u": page.url[:2048],
-                "ti": page.title[:512],
-                "r": page.referrer[:2048],
-            },
+                "site_id": site_id,
+                "started_ms": now_ms,
+                "last_seen_ms": now_ms,
+                "ip_hash": ip_hash,
+                "user_agent": user_agent[:512],
+                "device": device.device,
+                "browser": device.browser,
+                "os": device.os,
+                "country": geo.country,
+                "region": geo.region,
+                "city": geo.city,
+                "ga_client_id": ga_client_id,
+                "first_touch": values["last_touch"],
+            }
         )
+        columns = ", ".join(values)
+        marks = ", ".join(f":{c}" for c in values)
+        session_id = await tx.fetchval(
+            f"INSERT INTO sessions ({columns}) VALUES ({marks}) RETURNING id", values
+        )
+    else:
+        values = {"id": session_id, "t": now_ms}
+        sets = ["last_seen_ms = :t"]
+        if new_touch:
+            values.update(_touch_values(source, now_ms))
+            sets += [f"{c} = :{c}" for c in (*_TOUCH_COLUMNS, "landing_url", "referrer")]
+            sets += ["last_touch = :last_touch", "touches = touches + 1"]
+        if ga_client_id:
+            values["ga"] = ga_client_id
+            sets.append("ga_client_id = :ga")
+        await tx.execute(f"UPDATE sessions SET {', '.join(sets)} WHERE id = :id", values)
+    assert session_id is not None
+    await tx.execute(
+        "INSERT INTO page_views (session_id, ts_ms, url, title, referrer)"
+        " VALUES (:s, :t, :u, :ti, :r)",
+        {
+            "s": session_id,
+            "t": now_ms,
+            "u": page.url[:2048],
+            "ti": page.title[:512],
+            "r": page.referrer[:2048],
+        },
+    )
     return int(session_id)
 
 
-async def known_session(db: Store, session_id: object, site_id: int) -> int | None:
+async def known_session(db: Store | Tx, session_id: object, site_id: int) -> int | None:
     """``session_id`` when it names a session of ``site_id`` (token values are untrusted)."""
     if not isinstance(session_id, int) or isinstance(session_id, bool) or session_id <= 0:
         return None

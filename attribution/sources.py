@@ -25,7 +25,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
+from dataclasses import fields as dataclass_fields
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -144,13 +145,21 @@ class Source:
 
     def as_touch(self, at_ms: int) -> dict[str, Any]:
         """The touch as a JSON-ready dict (stored in ``sessions.first_touch``)."""
-        data = {k: v for k, v in asdict(self).items() if v not in ("", False)}
+        # Fields are plain strings and one flag: no deep copy (``asdict``) needed.
+        data = {f: v for f in _SOURCE_FIELDS if (v := getattr(self, f)) not in ("", False)}
         data["at_ms"] = at_ms
         return data
 
 
-def merge_params(site_params: Mapping[str, Sequence[str]] | None) -> dict[str, tuple[str, ...]]:
+_SOURCE_FIELDS = tuple(f.name for f in dataclass_fields(Source))
+
+
+def merge_params(
+    site_params: Mapping[str, Sequence[str]] | None,
+) -> Mapping[str, tuple[str, ...]]:
     """Defaults with a site's own parameter names put first (unknown fields ignored)."""
+    if not site_params:
+        return DEFAULT_PARAMS
     merged = dict(DEFAULT_PARAMS)
     for name, extra in (site_params or {}).items():
         if name in merged and isinstance(extra, (list, tuple)):

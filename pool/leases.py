@@ -22,15 +22,9 @@ with ``FOR UPDATE SKIP LOCKED``, and a partial unique index backs both.
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import ParamSpec, TypeVar
 
-from pool.store import Row, Store, Tx
-
-_P = ParamSpec("_P")
-_R = TypeVar("_R")
+from pool.store import Row, Store, Tx, retry_lost_race
 
 
 @dataclass(frozen=True)
@@ -45,6 +39,8 @@ class Lease:
     expires_ms: int
     overflow: bool = False
     reused: bool = False
+    national: str = ""  # display forms stored with the number ('' if added before m0009)
+    international: str = ""
 
 
 @dataclass(frozen=True)
@@ -130,6 +126,8 @@ async def _renew(
         expires,
         overflow=bool(held["overflow"]),
         reused=True,
+        national=held["national"],
+        international=held["international"],
     )
 
 
@@ -157,38 +155,18 @@ async def _count_exhaustion(
     )
 
 
-# SQLSTATEs of a unit of work that lost a race on PostgreSQL and may simply run again:
-# unique violation (the partial unique index caught a concurrent claim of the same number,
-# or a concurrent claim for the same session), serialization failure, deadlock.
-_RACE_SQLSTATES = frozenset({"23505", "40001", "40P01"})
-_ATTEMPTS = 5
-
-
-def _retry_lost_race(unit: Callable[_P, Awaitable[_R]]) -> Callable[_P, Awaitable[_R]]:
-    """Run a whole unit of work again when PostgreSQL rolled it back for losing a race.
-
-    With ``SKIP LOCKED`` the ``NOT EXISTS`` test reads a snapshot taken when the statement
-    began, so a number whose lease a concurrent claim committed a moment earlier can still
-    be picked; the unique index refuses the second lease and the claim runs again (it then
-    sees the committed lease). SQLite's single writer never races, and its errors carry no
-    ``sqlstate``, so they pass through untouched.
-    """
-
-    @functools.wraps(unit)
-    async def run(*args: _P.args, **kwargs: _P.kwargs) -> _R:
-        for attempt in range(1, _ATTEMPTS + 1):
-            try:
-                return await unit(*args, **kwargs)
-            except Exception as exc:
-                if attempt == _ATTEMPTS or getattr(exc, "sqlstate", None) not in _RACE_SQLSTATES:
-                    raise
-        raise AssertionError("unreachable")
-
-    return run
-
-
-@_retry_lost_race
+@retry_lost_race
 async def acquire(db: Store, *, pool_id: int, session_id: int, now_ms: int) -> Lease | None:
+    """:func:`claim` in a unit of work of its own (run again if it lost a race)."""
+    async with db.write(short=True) as tx:
+        return await claim(
+            tx, dialect=db.dialect, pool_id=pool_id, session_id=session_id, now_ms=now_ms
+        )
+
+
+async def claim(
+    tx: Tx, *, dialect: str, pool_id: int, session_id: int, now_ms: int
+) -> Lease | None:
     """Lease a number of ``pool_id`` to ``session_id``, or renew the session's live lease.
 
     A session with a live lease on a pool number gets the same number back, extended by the
@@ -198,136 +176,154 @@ async def acquire(db: Store, *, pool_id: int, session_id: int, now_ms: int) -> L
     overflow policy without a usable overflow number) returns None and the page keeps its
     original number. A session sitting on the overflow number tries for a pool number again
     on each claim.
+
+    Runs inside the caller's unit of work (``dialect`` is its store's: PostgreSQL locks the
+    chosen row). On PostgreSQL a claim that lost a race raises; the caller runs its whole
+    unit again (:func:`pool.store.retry_lost_race`).
     """
-    lock = " FOR UPDATE SKIP LOCKED" if db.dialect == "postgresql" else ""
-    async with db.write() as tx:
-        # One round trip for the pool and the session's live lease: a repeat visit (the
-        # common case) is then one more statement.
-        pool = await tx.fetchone(
-            "SELECT p.id, p.ttl_ms, p.cooldown_ms, p.overflow_number_id, s.exhausted_policy,"
-            " l.id AS held_id, l.number_id AS held_number_id, l.overflow AS held_overflow,"
-            " n.number AS held_number FROM pools p JOIN sites s ON s.id = p.site_id"
-            " LEFT JOIN leases l ON l.pool_id = p.id AND l.session_id = :s"
-            "   AND l.ended_ms IS NULL AND l.expires_ms > :now"
-            " LEFT JOIN tracking_numbers n ON n.id = l.number_id WHERE p.id = :p",
-            {"p": pool_id, "s": session_id, "now": now_ms},
+    lock = " FOR UPDATE SKIP LOCKED" if dialect == "postgresql" else ""
+    # One round trip for the pool and the session's live lease: a repeat visit (the
+    # common case) is then one more statement.
+    pool = await tx.fetchone(
+        "SELECT p.id, p.ttl_ms, p.cooldown_ms, p.overflow_number_id, s.exhausted_policy,"
+        " l.id AS held_id, l.number_id AS held_number_id, l.overflow AS held_overflow,"
+        " n.number AS held_number, n.national AS held_national,"
+        " n.international AS held_international FROM pools p JOIN sites s ON s.id = p.site_id"
+        " LEFT JOIN leases l ON l.pool_id = p.id AND l.session_id = :s"
+        "   AND l.ended_ms IS NULL AND l.expires_ms > :now"
+        " LEFT JOIN tracking_numbers n ON n.id = l.number_id WHERE p.id = :p",
+        {"p": pool_id, "s": session_id, "now": now_ms},
+    )
+    if pool is None:
+        raise LookupError(f"no pool {pool_id}")
+    expires = now_ms + pool["ttl_ms"]
+    held: Row | None = None
+    if pool["held_id"] is not None:
+        held = {
+            "id": pool["held_id"],
+            "number_id": pool["held_number_id"],
+            "overflow": pool["held_overflow"],
+            "number": pool["held_number"],
+            "national": pool["held_national"],
+            "international": pool["held_international"],
+        }
+    if held is not None and not held["overflow"]:
+        renewed = await _renew(tx, held, pool_id, session_id, now_ms, expires)
+        if renewed is not None:
+            return renewed
+        held = None
+    # Leases of the pool past their ttl end now (this one's, if any, included).
+    await _end_due(tx, pool_id, now_ms)
+    pick = (
+        "SELECT id, number, national, international FROM tracking_numbers n"
+        " WHERE n.pool_id = :p AND n.kind = 'pool' AND n.status = 'active'"
+        "   AND n.last_released_ms <= :rested"
+        "   AND NOT EXISTS (SELECT 1 FROM leases l WHERE l.number_id = n.id"
+        "                   AND l.ended_ms IS NULL AND l.overflow = 0)"
+        " ORDER BY n.last_released_ms, n.id LIMIT 1" + lock
+    )
+    rested = {"p": pool_id, "rested": now_ms - pool["cooldown_ms"]}
+    free = await tx.fetchone(pick, rested)
+    # PostgreSQL: the pick's snapshot predates its row lock, so a claim that held the lock
+    # and committed in between is not seen. Holding the lock now, look again with a fresh
+    # snapshot (READ COMMITTED: one per statement); pick again if the number was taken.
+    while (
+        lock
+        and free is not None
+        and await tx.fetchval(
+            "SELECT 1 FROM leases WHERE number_id = :n AND ended_ms IS NULL AND overflow = 0",
+            {"n": free["id"]},
         )
-        if pool is None:
-            raise LookupError(f"no pool {pool_id}")
-        expires = now_ms + pool["ttl_ms"]
-        held: Row | None = None
-        if pool["held_id"] is not None:
-            held = {
-                "id": pool["held_id"],
-                "number_id": pool["held_number_id"],
-                "overflow": pool["held_overflow"],
-                "number": pool["held_number"],
-            }
-        if held is not None and not held["overflow"]:
+    ):
+        free = await tx.fetchone(pick, rested)
+    overflow = free is None
+    if overflow:
+        if pool["exhausted_policy"] == "overflow" and pool["overflow_number_id"] is not None:
+            free = await tx.fetchone(
+                "SELECT id, number, national, international FROM tracking_numbers"
+                " WHERE id = :id AND status = 'active'",
+                {"id": pool["overflow_number_id"]},
+            )
+        if held is not None and free is not None and held["number_id"] == free["id"]:
+            # Still full: the session keeps its overflow lease; not a new exhaustion.
             renewed = await _renew(tx, held, pool_id, session_id, now_ms, expires)
             if renewed is not None:
                 return renewed
             held = None
-        # Leases of the pool past their ttl end now (this one's, if any, included).
-        await _end_due(tx, pool_id, now_ms)
-        pick = (
-            "SELECT id, number FROM tracking_numbers n"
-            " WHERE n.pool_id = :p AND n.kind = 'pool' AND n.status = 'active'"
-            "   AND n.last_released_ms <= :rested"
-            "   AND NOT EXISTS (SELECT 1 FROM leases l WHERE l.number_id = n.id"
-            "                   AND l.ended_ms IS NULL AND l.overflow = 0)"
-            " ORDER BY n.last_released_ms, n.id LIMIT 1" + lock
+        outcome = "original" if free is None else "overflow"
+        await _count_exhaustion(tx, pool, session_id, now_ms, outcome, seen_before=held is not None)
+    if held is not None:
+        # The session sat on the overflow number: it moves to a pool number (or away).
+        await tx.execute(
+            "UPDATE leases SET ended_ms = :now WHERE id = :id",
+            {"now": now_ms, "id": held["id"]},
         )
-        rested = {"p": pool_id, "rested": now_ms - pool["cooldown_ms"]}
-        free = await tx.fetchone(pick, rested)
-        # PostgreSQL: the pick's snapshot predates its row lock, so a claim that held the lock
-        # and committed in between is not seen. Holding the lock now, look again with a fresh
-        # snapshot (READ COMMITTED: one per statement); pick again if the number was taken.
-        while (
-            lock
-            and free is not None
-            and await tx.fetchval(
-                "SELECT 1 FROM leases WHERE number_id = :n AND ended_ms IS NULL AND overflow = 0",
-                {"n": free["id"]},
-            )
-        ):
-            free = await tx.fetchone(pick, rested)
-        overflow = free is None
-        if overflow:
-            if pool["exhausted_policy"] == "overflow" and pool["overflow_number_id"] is not None:
-                free = await tx.fetchone(
-                    "SELECT id, number FROM tracking_numbers WHERE id = :id AND status = 'active'",
-                    {"id": pool["overflow_number_id"]},
-                )
-            if held is not None and free is not None and held["number_id"] == free["id"]:
-                # Still full: the session keeps its overflow lease; not a new exhaustion.
-                renewed = await _renew(tx, held, pool_id, session_id, now_ms, expires)
-                if renewed is not None:
-                    return renewed
-                held = None
-            outcome = "original" if free is None else "overflow"
-            await _count_exhaustion(
-                tx, pool, session_id, now_ms, outcome, seen_before=held is not None
-            )
-        if held is not None:
-            # The session sat on the overflow number: it moves to a pool number (or away).
-            await tx.execute(
-                "UPDATE leases SET ended_ms = :now WHERE id = :id",
-                {"now": now_ms, "id": held["id"]},
-            )
-            await _finish_retirements(tx, now_ms, [held["number_id"]])
-        if free is None:
-            return None
-        if not overflow:
-            # While held, the number's release time reads as the lease's first expiry: the
-            # claim query's range on that column then skips held numbers instead of walking
-            # past every one of them (a big pool at high utilization). Ending the lease
-            # stamps the real release time.
-            await tx.execute(
-                "UPDATE tracking_numbers SET last_released_ms = :exp WHERE id = :n",
-                {"exp": expires, "n": free["id"]},
-            )
-        lease_id = await tx.fetchval(
-            "INSERT INTO leases (pool_id, number_id, session_id, overflow, started_ms,"
-            " last_seen_ms, expires_ms) VALUES (:p, :n, :s, :o, :now, :now, :exp) RETURNING id",
-            {
-                "p": pool_id,
-                "n": free["id"],
-                "s": session_id,
-                "o": int(overflow),
-                "now": now_ms,
-                "exp": expires,
-            },
+        await _finish_retirements(tx, now_ms, [held["number_id"]])
+    if free is None:
+        return None
+    if not overflow:
+        # While held, the number's release time reads as the lease's first expiry: the
+        # claim query's range on that column then skips held numbers instead of walking
+        # past every one of them (a big pool at high utilization). Ending the lease
+        # stamps the real release time.
+        await tx.execute(
+            "UPDATE tracking_numbers SET last_released_ms = :exp WHERE id = :n",
+            {"exp": expires, "n": free["id"]},
         )
-        return Lease(
-            lease_id, pool_id, free["id"], free["number"], session_id, expires, overflow=overflow
-        )
+    lease_id = await tx.fetchval(
+        "INSERT INTO leases (pool_id, number_id, session_id, overflow, started_ms,"
+        " last_seen_ms, expires_ms) VALUES (:p, :n, :s, :o, :now, :now, :exp) RETURNING id",
+        {
+            "p": pool_id,
+            "n": free["id"],
+            "s": session_id,
+            "o": int(overflow),
+            "now": now_ms,
+            "exp": expires,
+        },
+    )
+    return Lease(
+        lease_id,
+        pool_id,
+        free["id"],
+        free["number"],
+        session_id,
+        expires,
+        overflow=overflow,
+        national=free["national"],
+        international=free["international"],
+    )
 
 
 async def heartbeat(db: Store, *, lease_id: int, now_ms: int) -> int | None:
     """Extend a live lease; return its new expiry, or None when it has ended or expired."""
-    async with db.write() as tx:
-        row = await tx.fetchone(
-            "SELECT l.expires_ms, l.ended_ms, p.ttl_ms FROM leases l"
-            " JOIN pools p ON p.id = l.pool_id WHERE l.id = :id",
-            {"id": lease_id},
-        )
-        if row is None or row["ended_ms"] is not None or row["expires_ms"] <= now_ms:
-            return None
-        expires: int = now_ms + row["ttl_ms"]
-        # `ended_ms IS NULL` again: on PostgreSQL a concurrent claim may have ended it since.
-        changed = await tx.execute(
-            "UPDATE leases SET last_seen_ms = :now, expires_ms = :exp"
-            " WHERE id = :id AND ended_ms IS NULL",
-            {"now": now_ms, "exp": expires, "id": lease_id},
-        )
-        return expires if changed else None
+    async with db.write(short=True) as tx:
+        return await extend(tx, lease_id=lease_id, now_ms=now_ms)
 
 
-@_retry_lost_race
+async def extend(tx: Tx, *, lease_id: int, now_ms: int) -> int | None:
+    """:func:`heartbeat` inside the caller's unit of work."""
+    row = await tx.fetchone(
+        "SELECT l.expires_ms, l.ended_ms, p.ttl_ms FROM leases l"
+        " JOIN pools p ON p.id = l.pool_id WHERE l.id = :id",
+        {"id": lease_id},
+    )
+    if row is None or row["ended_ms"] is not None or row["expires_ms"] <= now_ms:
+        return None
+    expires: int = now_ms + row["ttl_ms"]
+    # `ended_ms IS NULL` again: on PostgreSQL a concurrent claim may have ended it since.
+    changed = await tx.execute(
+        "UPDATE leases SET last_seen_ms = :now, expires_ms = :exp"
+        " WHERE id = :id AND ended_ms IS NULL",
+        {"now": now_ms, "exp": expires, "id": lease_id},
+    )
+    return expires if changed else None
+
+
+@retry_lost_race
 async def release(db: Store, *, lease_id: int, now_ms: int) -> bool:
     """End a live lease now (the visitor left); the number starts its cooldown."""
-    async with db.write() as tx:
+    async with db.write(short=True) as tx:
         row = await tx.fetchone(
             "SELECT number_id, overflow, expires_ms FROM leases"
             " WHERE id = :id AND ended_ms IS NULL",
@@ -352,14 +348,14 @@ async def release(db: Store, *, lease_id: int, now_ms: int) -> bool:
         return True
 
 
-@_retry_lost_race
+@retry_lost_race
 async def expire_due(db: Store, *, pool_id: int, now_ms: int) -> None:
     """End every lease of the pool whose ttl has passed (a periodic sweep)."""
     async with db.write() as tx:
         await _end_due(tx, pool_id, now_ms)
 
 
-@_retry_lost_race
+@retry_lost_race
 async def sweep(db: Store, *, now_ms: int) -> None:
     """End every lease of every pool whose ttl has passed, and finish pending retirements."""
     async with db.write() as tx:

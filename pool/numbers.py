@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import phonenumbers
@@ -70,8 +71,13 @@ class Formats:
     international: str
 
 
+@functools.lru_cache(maxsize=4096)
 def formats(e164: str) -> Formats:
-    """The national and international ways to write an E.164 number."""
+    """The national and international ways to write an E.164 number.
+
+    Stored with each tracking number when it is added (``national``, ``international``);
+    cached here for the numbers that are not (static targets, numbers added before).
+    """
     parsed = phonenumbers.parse(e164)
     return Formats(
         e164,
@@ -165,13 +171,16 @@ async def add_number(
     """
     if kind not in KINDS:
         raise NumberError(f"unknown kind {kind!r}", field="kind")
+    shown = formats(number)
     number_id: int = await tx.fetchval(
         "INSERT INTO tracking_numbers (advertiser_id, number, kind, forward_to, site_id,"
-        " pool_id, source_label, created_ms) VALUES (:a, :num, :k, :f, :s, :p, :src, :now)"
-        " RETURNING id",
+        " pool_id, source_label, created_ms, national, international)"
+        " VALUES (:a, :num, :k, :f, :s, :p, :src, :now, :nat, :intl) RETURNING id",
         {
             "a": advertiser_id,
             "num": number,
+            "nat": shown.national,
+            "intl": shown.international,
             "k": kind,
             "f": forward_to,
             "s": site_id,

@@ -149,7 +149,7 @@ def choose_number_source(
     return NumberChoice("pool", "pool", pool_id=pool_id)
 
 
-async def load_rules(db: Store, *, site_id: int) -> list[SourceRule]:
+async def load_rules(db: Store | Tx, *, site_id: int) -> list[SourceRule]:
     """The site's rules, with the E.164 of each static number; retired numbers' rules skipped."""
     rows = await db.fetchall(
         "SELECT r.id, r.kind, r.match_key, r.match_value, r.action, r.number_id,"

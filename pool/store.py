@@ -8,13 +8,17 @@ place where the dialects differ in meaning, row locking, is exposed as :attr:`St
 
 from __future__ import annotations
 
+import functools
 import time
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
-from typing import Any, Protocol
+from typing import Any, ParamSpec, Protocol, TypeVar
 
 Row = dict[str, Any]
 Params = Mapping[str, Any] | None
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
 
 
 class Tx(Protocol):
@@ -62,8 +66,14 @@ class Store(Protocol):
         """Stream the rows of a large read-only query with constant memory."""
         ...
 
-    def write(self) -> AbstractAsyncContextManager[Tx]:
-        """Open a unit of work (SQLite: ``BEGIN IMMEDIATE`` on the single writer)."""
+    def write(self, *, short: bool = False) -> AbstractAsyncContextManager[Tx]:
+        """Open a unit of work (SQLite: ``BEGIN IMMEDIATE`` on the single writer).
+
+        ``short=True`` promises a handful of indexed statements and no waiting on anything
+        but the database inside the unit (a visit, a lease claim). A store may then run it
+        without leaving the event loop's thread: SQLite does, which saves a thread hop per
+        statement. Anything that may scan or write many rows leaves it False.
+        """
         ...
 
     async def execute(self, sql: str, params: Params = None) -> int:
@@ -74,3 +84,34 @@ class Store(Protocol):
 def now_ms() -> int:
     """Current time as integer epoch milliseconds (UTC), the storage format of time."""
     return time.time_ns() // 1_000_000
+
+
+# SQLSTATEs of a unit of work that lost a race on PostgreSQL and may simply run again:
+# unique violation (a partial unique index caught a concurrent claim of the same number, or
+# a concurrent claim for the same session), serialization failure, deadlock.
+_RACE_SQLSTATES = frozenset({"23505", "40001", "40P01"})
+_ATTEMPTS = 5
+
+
+def retry_lost_race(unit: Callable[_P, Awaitable[_R]]) -> Callable[_P, Awaitable[_R]]:
+    """Run a whole unit of work again when PostgreSQL rolled it back for losing a race.
+
+    With ``SKIP LOCKED`` the ``NOT EXISTS`` test of a lease claim reads a snapshot taken
+    when the statement began, so a number whose lease a concurrent claim committed a moment
+    earlier can still be picked; the unique index refuses the second lease and the claim
+    runs again (it then sees the committed lease). The decorated function must open its
+    unit of work itself, so each attempt starts from nothing. SQLite's single writer never
+    races, and its errors carry no ``sqlstate``, so they pass through untouched.
+    """
+
+    @functools.wraps(unit)
+    async def run(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        for attempt in range(1, _ATTEMPTS + 1):
+            try:
+                return await unit(*args, **kwargs)
+            except Exception as exc:
+                if attempt == _ATTEMPTS or getattr(exc, "sqlstate", None) not in _RACE_SQLSTATES:
+                    raise
+        raise AssertionError("unreachable")
+
+    return run

@@ -90,21 +90,27 @@ async def heartbeat(request: Request) -> Response:
     session_id = Signer(settings.secret_key, SESSION_TOKEN).read(token)
     if not isinstance(session_id, int):
         raise ApiError(400, "bad_token", "The token is not one this server issued.")
-    now = now_ms()
-    live = await db.fetchall(
-        "SELECT id FROM leases WHERE session_id = :s AND ended_ms IS NULL AND overflow = 0",
-        {"s": session_id},
-    )
-    ttl_ms = 0
-    for row in live:
-        expires = await leases.heartbeat(db, lease_id=row["id"], now_ms=now)
-        if expires is not None:
-            ttl_ms = max(ttl_ms, expires - now)
+    ttl_ms = await _extend_session(db, session_id, now_ms())
     if ttl_ms == 0:
         return _json(
             {"error": {"code": "gone", "message": "The lease has ended.", "status": 410}}, 410
         )
     return _json({"ttl": ttl_ms // 1000})
+
+
+async def _extend_session(db: Store, session_id: int, now: int) -> int:
+    """Extend the session's live pool leases in one unit; the longest ttl left (0: none)."""
+    ttl_ms = 0
+    async with db.write(short=True) as tx:
+        live = await tx.fetchall(
+            "SELECT id FROM leases WHERE session_id = :s AND ended_ms IS NULL AND overflow = 0",
+            {"s": session_id},
+        )
+        for row in live:
+            expires = await leases.extend(tx, lease_id=row["id"], now_ms=now)
+            if expires is not None:
+                ttl_ms = max(ttl_ms, expires - now)
+    return ttl_ms
 
 
 async def preflight(request: Request) -> Response:

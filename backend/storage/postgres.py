@@ -231,7 +231,8 @@ class PostgresDatabase:
                 yield dict(record.items())
 
     @asynccontextmanager
-    async def write(self) -> AsyncIterator[PostgresTx]:
+    async def write(self, *, short: bool = False) -> AsyncIterator[PostgresTx]:
+        # `short` changes nothing here: every statement is a round trip to the server anyway.
         async with self.pool.acquire() as conn:
             await conn.execute("BEGIN ISOLATION LEVEL READ COMMITTED READ WRITE")
             try:

@@ -1,20 +1,38 @@
-"""SQLite store on aiosqlite: WAL, one writer, readers on their own connections.
+"""SQLite store: WAL, one writer, readers on their own connections.
 
 Every write goes through a single writer connection guarded by an asyncio lock, inside
-``BEGIN IMMEDIATE``; two writers in this process therefore never race for the file lock,
-and other processes (the CLI beside a running server) wait on ``busy_timeout`` instead of
-failing with "database is locked".
+``BEGIN IMMEDIATE``; two writers in this process therefore never race for the file lock.
+Other processes writing the same file (the CLI beside a running server) are waited for
+without blocking the event loop: ``BEGIN IMMEDIATE`` is tried without SQLite's busy
+handler and retried after short sleeps until ``busy_timeout_ms`` has passed.
+
+A unit of work runs its statements in one of two ways:
+
+- **short** units (``write(short=True)``: a handful of indexed statements, such as a visit
+  or a lease claim) run on the event loop's own thread. Once ``BEGIN IMMEDIATE`` holds
+  the file's write lock, such a statement takes microseconds, far less than a hop to a
+  worker thread and back; a visit's whole unit then costs no thread hop at all;
+- other units (imports, purges, migrations: anything that may scan or write many rows)
+  run each statement on the writer's own thread, so the event loop keeps answering.
+
+The writer does not checkpoint the WAL when it commits (that would write and fsync pages
+on the event loop's thread); a background thread checkpoints it instead, every
+``CHECKPOINT_EVERY`` commits. Reads go to read-only reader connections on aiosqlite
+threads, where a long report cannot hold up the event loop.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import sqlite3
-from collections.abc import AsyncIterator, Mapping, Sequence
+import time
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import aiosqlite
 
@@ -22,45 +40,90 @@ from pool.store import Params, Row
 
 dialect = "sqlite"
 
+# Commits between two background checkpoints of the WAL (SQLite's own default is to
+# checkpoint once the WAL reaches 1,000 pages; a commit of a visit writes a few pages).
+CHECKPOINT_EVERY = 200
+
+_T = TypeVar("_T")
+
 
 def _dict_row(cursor: sqlite3.Cursor, row: tuple[Any, ...]) -> Row:
     return {col[0]: value for col, value in zip(cursor.description, row, strict=True)}
 
 
-async def _run(conn: aiosqlite.Connection, sql: str) -> None:
-    async with conn.execute(sql):
-        pass
+def _is_busy(exc: sqlite3.OperationalError) -> bool:
+    return "locked" in str(exc) or "busy" in str(exc)
+
+
+# --- statements on a plain sqlite3 connection (run inline or on the writer thread) --------
+
+
+def _execute(conn: sqlite3.Connection, sql: str, params: Params) -> int:
+    cursor = conn.execute(sql, params or {})
+    try:
+        return cursor.rowcount
+    finally:
+        cursor.close()
+
+
+def _executemany(conn: sqlite3.Connection, sql: str, rows: Sequence[Mapping[str, Any]]) -> None:
+    conn.executemany(sql, rows).close()
+
+
+def _fetchall(conn: sqlite3.Connection, sql: str, params: Params) -> list[Row]:
+    cursor = conn.execute(sql, params or {})
+    try:
+        # Fetching every row also finishes RETURNING statements before the next one runs.
+        return cursor.fetchall()
+    finally:
+        cursor.close()
+
+
+def _fetchone(conn: sqlite3.Connection, sql: str, params: Params) -> Row | None:
+    rows = _fetchall(conn, sql, params)
+    return rows[0] if rows else None
+
+
+def _fetchval(conn: sqlite3.Connection, sql: str, params: Params) -> Any:
+    row = _fetchone(conn, sql, params)
+    return None if row is None else next(iter(row.values()))
 
 
 class SQLiteTx:
-    """A unit of work on the writer connection."""
+    """A unit of work on the writer connection.
 
-    def __init__(self, conn: aiosqlite.Connection) -> None:
+    ``run`` is None for a short unit (statements run right here, on the event loop's
+    thread); otherwise it sends each statement to the writer's thread.
+    """
+
+    def __init__(
+        self,
+        conn: sqlite3.Connection,
+        run: Callable[..., Any] | None = None,
+    ) -> None:
         self._conn = conn
+        self._run = run
+
+    async def _call(self, fn: Callable[..., _T], *args: Any) -> _T:
+        if self._run is None:
+            return fn(self._conn, *args)
+        result: _T = await self._run(fn, self._conn, *args)
+        return result
 
     async def execute(self, sql: str, params: Params = None) -> int:
-        cursor = await self._conn.execute(sql, params or {})
-        count = cursor.rowcount
-        await cursor.close()
-        return count
+        return await self._call(_execute, sql, params)
 
     async def executemany(self, sql: str, rows: Sequence[Mapping[str, Any]]) -> None:
-        await self._conn.executemany(sql, rows)
+        await self._call(_executemany, sql, rows)
 
     async def fetchone(self, sql: str, params: Params = None) -> Row | None:
-        async with self._conn.execute(sql, params or {}) as cursor:
-            row = await cursor.fetchone()
-            # Drain so RETURNING statements finish before the next statement runs.
-            await cursor.fetchall()
-        return row  # type: ignore[return-value]
+        return await self._call(_fetchone, sql, params)
 
     async def fetchall(self, sql: str, params: Params = None) -> list[Row]:
-        async with self._conn.execute(sql, params or {}) as cursor:
-            return list(await cursor.fetchall())  # type: ignore[arg-type]
+        return await self._call(_fetchall, sql, params)
 
     async def fetchval(self, sql: str, params: Params = None) -> Any:
-        row = await self.fetchone(sql, params)
-        return None if row is None else next(iter(row.values()))
+        return await self._call(_fetchval, sql, params)
 
 
 class SQLiteDatabase:
@@ -72,24 +135,32 @@ class SQLiteDatabase:
         self.path = Path(path)
         self.busy_timeout_ms = busy_timeout_ms
         self._reader_count = max(1, readers)
-        self._writer: aiosqlite.Connection | None = None
+        self._writer: sqlite3.Connection | None = None
+        self._writer_thread: ThreadPoolExecutor | None = None
+        self._inflight: asyncio.Future[Any] | None = None
         self._readers: list[aiosqlite.Connection] = []
         self._next_reader = itertools.count()
         self._write_lock = asyncio.Lock()
+        self._commits = 0
+        self._checkpointer: ThreadPoolExecutor | None = None
+        self._checkpointing: asyncio.Future[None] | None = None
 
-    async def _connect(self, *, read_only: bool) -> aiosqlite.Connection:
-        conn = await aiosqlite.connect(self.path, isolation_level=None)
-        conn.row_factory = _dict_row
+    def _pragmas(self, *, read_only: bool, busy_timeout_ms: int) -> list[str]:
         pragmas = [
-            f"PRAGMA busy_timeout = {int(self.busy_timeout_ms)}",
+            f"PRAGMA busy_timeout = {int(busy_timeout_ms)}",
             "PRAGMA foreign_keys = ON",
             # NORMAL in WAL mode survives a crash of the process (not of the machine).
             "PRAGMA synchronous = NORMAL",
         ]
         if read_only:
             pragmas.append("PRAGMA query_only = ON")
+        return pragmas
+
+    async def _connect(self, *, read_only: bool) -> aiosqlite.Connection:
+        conn = await aiosqlite.connect(self.path, isolation_level=None)
+        conn.row_factory = _dict_row
         try:
-            for pragma in pragmas:
+            for pragma in self._pragmas(read_only=read_only, busy_timeout_ms=self.busy_timeout_ms):
                 # Close each cursor: an unfinished statement would hold a lock on the file.
                 async with conn.execute(pragma):
                     pass
@@ -98,14 +169,28 @@ class SQLiteDatabase:
             raise
         return conn
 
+    def _connect_writer(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        try:
+            conn.row_factory = _dict_row
+            # No busy handler: a busy file is waited for by `_begin`, off the event loop.
+            for pragma in self._pragmas(read_only=False, busy_timeout_ms=0):
+                conn.execute(pragma).close()
+            conn.execute("PRAGMA journal_mode = WAL").fetchall()
+            # Checkpoints run on a background thread (`_maybe_checkpoint`), not at commit.
+            conn.execute("PRAGMA wal_autocheckpoint = 0").fetchall()
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
     async def open(self) -> None:
         """Open the writer and the reader connections; create the file when missing."""
         if self.path.parent and not self.path.parent.exists():
             self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._writer = await self._connect(read_only=False)
+        self._writer_thread = ThreadPoolExecutor(1, thread_name_prefix="callpath-sqlite-writer")
         try:
-            async with self._writer.execute("PRAGMA journal_mode = WAL") as cursor:
-                await cursor.fetchall()
+            self._writer = await self._on_writer_thread(self._connect_writer)
             for _ in range(self._reader_count):
                 self._readers.append(await self._connect(read_only=True))
         except BaseException:
@@ -118,9 +203,19 @@ class SQLiteDatabase:
         for conn in self._readers:
             await conn.close()
         self._readers = []
+        if self._checkpointing is not None:
+            with contextlib.suppress(Exception):
+                await self._checkpointing
+        if self._checkpointer is not None:
+            self._checkpointer.shutdown(wait=True)
+            self._checkpointer = None
         if self._writer is not None:
-            await self._writer.close()
+            async with self._write_lock:
+                await self._on_writer_thread(self._writer.close)
             self._writer = None
+        if self._writer_thread is not None:
+            self._writer_thread.shutdown(wait=True)
+            self._writer_thread = None
 
     def _reader(self) -> aiosqlite.Connection:
         if not self._readers:
@@ -152,19 +247,101 @@ class SQLiteDatabase:
         finally:
             await conn.close()
 
+    async def _on_writer_thread(self, fn: Callable[..., _T], *args: Any) -> _T:
+        """Run ``fn(*args)`` on the writer's thread.
+
+        If the caller is cancelled meanwhile, the statement still runs to its end there;
+        ``_settle`` waits for it before the connection is used again (a ROLLBACK must not
+        run beside it).
+        """
+        if self._writer_thread is None:
+            raise RuntimeError("database is not open")
+        future = asyncio.get_running_loop().run_in_executor(self._writer_thread, fn, *args)
+        self._inflight = future
+        return await future
+
+    async def _settle(self) -> None:
+        """Wait, through cancellations, for a statement still running on the writer thread."""
+        future, self._inflight = self._inflight, None
+        cancelled = False
+        while future is not None and not future.done():
+            try:
+                await asyncio.shield(future)
+            except asyncio.CancelledError:
+                cancelled = True
+            except Exception:
+                break
+        if cancelled:
+            raise asyncio.CancelledError
+
+    async def _begin(self, conn: sqlite3.Connection) -> None:
+        """``BEGIN IMMEDIATE``, waiting (asleep, not blocking) while another process writes."""
+        deadline = time.monotonic() + self.busy_timeout_ms / 1000
+        delay = 0.001
+        while True:
+            try:
+                conn.execute("BEGIN IMMEDIATE").close()
+                return
+            except sqlite3.OperationalError as exc:
+                if not _is_busy(exc) or time.monotonic() >= deadline:
+                    raise
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 0.05)
+
     @asynccontextmanager
-    async def write(self) -> AsyncIterator[SQLiteTx]:
-        if self._writer is None:
+    async def write(self, *, short: bool = False) -> AsyncIterator[SQLiteTx]:
+        conn = self._writer
+        if conn is None:
             raise RuntimeError("database is not open")
         async with self._write_lock:
-            await _run(self._writer, "BEGIN IMMEDIATE")
+            await self._begin(conn)
             try:
-                yield SQLiteTx(self._writer)
+                yield SQLiteTx(conn, None if short else self._on_writer_thread)
             except BaseException:
-                await _run(self._writer, "ROLLBACK")
+                try:
+                    await self._settle()
+                finally:
+                    self._rollback(conn)
                 raise
             else:
-                await _run(self._writer, "COMMIT")
+                try:
+                    conn.execute("COMMIT").close()
+                except BaseException:
+                    self._rollback(conn)
+                    raise
+        self._committed()
+
+    def _committed(self) -> None:
+        self._commits += 1
+        if self._commits >= CHECKPOINT_EVERY:
+            self._maybe_checkpoint()
+
+    @staticmethod
+    def _rollback(conn: sqlite3.Connection) -> None:
+        # SQLite may have rolled back already (a full disk, an I/O error): nothing to undo.
+        if conn.in_transaction:
+            conn.execute("ROLLBACK").close()
+
+    def _maybe_checkpoint(self) -> None:
+        """Checkpoint the WAL on a background thread unless one is running already."""
+        if self._checkpointing is not None and not self._checkpointing.done():
+            return
+        self._commits = 0
+        if self._checkpointer is None:
+            self._checkpointer = ThreadPoolExecutor(1, thread_name_prefix="callpath-checkpoint")
+        self._checkpointing = asyncio.get_running_loop().run_in_executor(
+            self._checkpointer, self._checkpoint
+        )
+
+    def _checkpoint(self) -> None:
+        # PASSIVE: copies what it can without waiting for (or blocking) readers and writer.
+        conn = sqlite3.connect(self.path, timeout=self.busy_timeout_ms / 1000)
+        try:
+            conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+        except sqlite3.Error:
+            pass  # the next one retries; a missed checkpoint only lets the WAL grow
+        finally:
+            conn.close()
 
     async def execute(self, sql: str, params: Params = None) -> int:
         async with self.write() as tx:

@@ -249,7 +249,7 @@ async def test_site_parameter_names_reach_the_session(
 async def test_rate_limit_hook_and_inserted_steps(db: Store, demo: Any) -> None:
     seen: list[str] = []
 
-    async def audit(p: Pipeline, v: Visit) -> str | None:
+    async def audit(p: Pipeline, v: Visit, tx: Any) -> str | None:
         seen.append(v.ip)
         return None
 

@@ -62,9 +62,9 @@ class BrokenStore:
         return int(await self.real.execute(sql, params))
 
     @asynccontextmanager
-    async def write(self) -> AsyncIterator[Any]:
+    async def write(self, *, short: bool = False) -> AsyncIterator[Any]:
         await self._gate()
-        async with self.real.write() as tx:
+        async with self.real.write(short=short) as tx:
             yield tx
 
     def iterate(self, sql: str, params: Any = None, batch: int = 500) -> Any:
