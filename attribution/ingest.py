@@ -272,10 +272,11 @@ DEFAULT_STEPS: list[tuple[str, Step]] = [
 class Pipeline:
     """The ingest steps over one database, run in order for each visit.
 
-    A visit is one short unit of work (``db.write(short=True)``): the site, the visitor's
-    session, the page view and the leases are read and written together, so what a step
-    decides on is what the next step writes to (no stale read between two units), and on
-    SQLite the whole visit runs without a thread hop. Steps get the unit's ``tx``.
+    A visit is one unit of work (``db.transact``): the site, the visitor's session, the
+    page view and the leases are read and written together, so what a step decides on is
+    what the next step writes to (no stale read between two units). Steps get the unit's
+    ``tx``; on SQLite they run on the store's writer thread (so a step must not touch the
+    app's event loop objects: locks, futures, tasks).
     """
 
     def __init__(
@@ -314,7 +315,8 @@ class Pipeline:
         """The visit's unit of work; None when no site has its key. Run again from the
         start when it lost a race on PostgreSQL, so what an attempt set is reset first."""
         visit.session_id, visit.swaps, visit.ttl_ms = None, [], 0
-        async with self.db.write(short=True) as tx:
+
+        async def unit(tx: Tx) -> Outcome | None:
             visit.site = await load_site(tx, visit.site_key)
             if visit.site is None:
                 return None
@@ -329,10 +331,12 @@ class Pipeline:
                     # The token the visitor brought is handed back untouched: a drop never
                     # ends or changes a real session.
                     return Outcome(visit.token or self.signer.sign(0), [], 0, None, reason)
-        assert visit.session_id is not None
-        return Outcome(
-            self.signer.sign(visit.session_id), visit.swaps, visit.ttl_ms, visit.session_id
-        )
+            assert visit.session_id is not None
+            return Outcome(
+                self.signer.sign(visit.session_id), visit.swaps, visit.ttl_ms, visit.session_id
+            )
+
+        return await self.db.transact(unit)
 
 
 def origin_allowed(domains: list[str], origin: str, page_url: str) -> bool:
@@ -387,7 +391,7 @@ async def count_drop(db: Store, *, site_id: int, reason: str, now_ms: int) -> No
     """
 
     async def write(batch: dict[Any, int]) -> None:
-        async with db.write() as tx:
+        async def unit(tx: Tx) -> None:
             for (site, day, why), n in batch.items():
                 await tx.execute(
                     "INSERT INTO ingest_counters (site_id, day_ms, reason, count)"
@@ -395,6 +399,8 @@ async def count_drop(db: Store, *, site_id: int, reason: str, now_ms: int) -> No
                     " DO UPDATE SET count = ingest_counters.count + :n",
                     {"s": site, "d": day, "r": why, "n": n},
                 )
+
+        await db.transact(unit)
 
     await counter_for(db, write).add((site_id, now_ms - now_ms % DAY_MS, reason))
 

@@ -158,10 +158,13 @@ async def _count_exhaustion(
 @retry_lost_race
 async def acquire(db: Store, *, pool_id: int, session_id: int, now_ms: int) -> Lease | None:
     """:func:`claim` in a unit of work of its own (run again if it lost a race)."""
-    async with db.write(short=True) as tx:
+
+    async def unit(tx: Tx) -> Lease | None:
         return await claim(
             tx, dialect=db.dialect, pool_id=pool_id, session_id=session_id, now_ms=now_ms
         )
+
+    return await db.transact(unit)
 
 
 async def claim(
@@ -297,8 +300,11 @@ async def claim(
 
 async def heartbeat(db: Store, *, lease_id: int, now_ms: int) -> int | None:
     """Extend a live lease; return its new expiry, or None when it has ended or expired."""
-    async with db.write(short=True) as tx:
+
+    async def unit(tx: Tx) -> int | None:
         return await extend(tx, lease_id=lease_id, now_ms=now_ms)
+
+    return await db.transact(unit)
 
 
 async def extend(tx: Tx, *, lease_id: int, now_ms: int) -> int | None:
@@ -323,7 +329,8 @@ async def extend(tx: Tx, *, lease_id: int, now_ms: int) -> int | None:
 @retry_lost_race
 async def release(db: Store, *, lease_id: int, now_ms: int) -> bool:
     """End a live lease now (the visitor left); the number starts its cooldown."""
-    async with db.write(short=True) as tx:
+
+    async def unit(tx: Tx) -> bool:
         row = await tx.fetchone(
             "SELECT number_id, overflow, expires_ms FROM leases"
             " WHERE id = :id AND ended_ms IS NULL",
@@ -346,6 +353,8 @@ async def release(db: Store, *, lease_id: int, now_ms: int) -> bool:
             )
         await _finish_retirements(tx, now_ms, [row["number_id"]])
         return True
+
+    return await db.transact(unit)
 
 
 @retry_lost_race

@@ -66,13 +66,19 @@ class Store(Protocol):
         """Stream the rows of a large read-only query with constant memory."""
         ...
 
-    def write(self, *, short: bool = False) -> AbstractAsyncContextManager[Tx]:
-        """Open a unit of work (SQLite: ``BEGIN IMMEDIATE`` on the single writer).
+    def write(self) -> AbstractAsyncContextManager[Tx]:
+        """Open a unit of work whose body runs here (SQLite: ``BEGIN IMMEDIATE`` on the
+        single writer, each statement sent to it)."""
+        ...
 
-        ``short=True`` promises a handful of indexed statements and no waiting on anything
-        but the database inside the unit (a visit, a lease claim). A store may then run it
-        without leaving the event loop's thread: SQLite does, which saves a thread hop per
-        statement. Anything that may scan or write many rows leaves it False.
+    async def transact(self, fn: Callable[[Tx], Awaitable[_R]]) -> _R:
+        """Run ``fn(tx)`` as one unit of work and return its result: the hot path.
+
+        ``fn`` is a short unit (a visit, a lease claim): it uses the ``tx`` and plain data
+        only, and waits on nothing else. A store may run it on a thread and event loop of
+        its own, so it must not touch the caller's locks, futures or tasks. SQLite runs it
+        on its writer thread, committed together with the units that arrive meanwhile;
+        PostgreSQL runs it here in a transaction of its own.
         """
         ...
 

@@ -14,7 +14,7 @@ from attribution.tokens import SESSION_TOKEN, Signer
 from backend.errors import ApiError
 from backend.http import read_json_object, string_field
 from pool import leases
-from pool.store import Store, now_ms
+from pool.store import Store, Tx, now_ms
 
 CORS = {"Access-Control-Allow-Origin": "*", "Vary": "Origin"}
 
@@ -100,8 +100,9 @@ async def heartbeat(request: Request) -> Response:
 
 async def _extend_session(db: Store, session_id: int, now: int) -> int:
     """Extend the session's live pool leases in one unit; the longest ttl left (0: none)."""
-    ttl_ms = 0
-    async with db.write(short=True) as tx:
+
+    async def unit(tx: Tx) -> int:
+        ttl_ms = 0
         live = await tx.fetchall(
             "SELECT id FROM leases WHERE session_id = :s AND ended_ms IS NULL AND overflow = 0",
             {"s": session_id},
@@ -110,7 +111,9 @@ async def _extend_session(db: Store, session_id: int, now: int) -> int:
             expires = await leases.extend(tx, lease_id=row["id"], now_ms=now)
             if expires is not None:
                 ttl_ms = max(ttl_ms, expires - now)
-    return ttl_ms
+        return ttl_ms
+
+    return await db.transact(unit)
 
 
 async def preflight(request: Request) -> Response:

@@ -17,14 +17,16 @@ from __future__ import annotations
 import contextlib
 import functools
 import re
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import asyncpg
 
-from pool.store import Params, Row
+from pool.store import Params, Row, Tx
+
+_T = TypeVar("_T")
 
 dialect = "postgresql"
 
@@ -231,8 +233,7 @@ class PostgresDatabase:
                 yield dict(record.items())
 
     @asynccontextmanager
-    async def write(self, *, short: bool = False) -> AsyncIterator[PostgresTx]:
-        # `short` changes nothing here: every statement is a round trip to the server anyway.
+    async def write(self) -> AsyncIterator[PostgresTx]:
         async with self.pool.acquire() as conn:
             await conn.execute("BEGIN ISOLATION LEVEL READ COMMITTED READ WRITE")
             try:
@@ -246,6 +247,11 @@ class PostgresDatabase:
                 raise
             else:
                 await conn.execute("COMMIT")
+
+    async def transact(self, fn: Callable[[Tx], Awaitable[_T]]) -> _T:
+        """Run ``fn(tx)`` in a transaction of its own, on this loop."""
+        async with self.write() as tx:
+            return await fn(tx)
 
     async def execute(self, sql: str, params: Params = None) -> int:
         async with self.write() as tx:

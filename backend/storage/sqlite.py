@@ -8,12 +8,19 @@ handler and retried after short sleeps until ``busy_timeout_ms`` has passed.
 
 A unit of work runs its statements in one of two ways:
 
-- **short** units (``write(short=True)``: a handful of indexed statements, such as a visit
-  or a lease claim) run on the event loop's own thread. Once ``BEGIN IMMEDIATE`` holds
-  the file's write lock, such a statement takes microseconds, far less than a hop to a
-  worker thread and back; a visit's whole unit then costs no thread hop at all;
-- other units (imports, purges, migrations: anything that may scan or write many rows)
-  run each statement on the writer's own thread, so the event loop keeps answering.
+- :meth:`SQLiteDatabase.transact` units (``fn(tx)``: a handful of indexed statements,
+  such as a visit or a lease claim) run on the event loop's own thread. Once
+  ``BEGIN IMMEDIATE`` holds the file's write lock, such a statement takes microseconds, far
+  less than a hop to a worker thread and back; a visit's whole unit then costs no thread
+  hop at all;
+- :meth:`SQLiteDatabase.write` units (imports, purges, migrations: anything that may scan
+  or write many rows) run each statement on the writer's own thread, so the event loop
+  keeps answering.
+
+(Running the short units on the writer's thread instead, so that SQLite's share of a
+request would overlap the event loop on the other core, was measured and lost: the two
+threads hand the GIL to each other at every statement, and that costs more than the
+statements; see docs/benchmarks.md.)
 
 The writer does not checkpoint the WAL when it commits (that would write and fsync pages
 on the event loop's thread); a background thread checkpoints it instead, every
@@ -28,15 +35,15 @@ import contextlib
 import itertools
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
 import aiosqlite
 
-from pool.store import Params, Row
+from pool.store import Params, Row, Tx
 
 dialect = "sqlite"
 
@@ -288,15 +295,24 @@ class SQLiteDatabase:
             await asyncio.sleep(delay)
             delay = min(delay * 2, 0.05)
 
+    async def transact(self, fn: Callable[[Tx], Awaitable[_T]]) -> _T:
+        """Run ``fn(tx)`` as one short unit of work, on this thread; return its result."""
+        async with self._unit(inline=True) as tx:
+            return await fn(tx)
+
+    def write(self) -> AbstractAsyncContextManager[SQLiteTx]:
+        """A unit of work whose statements run on the writer's thread."""
+        return self._unit(inline=False)
+
     @asynccontextmanager
-    async def write(self, *, short: bool = False) -> AsyncIterator[SQLiteTx]:
+    async def _unit(self, *, inline: bool) -> AsyncIterator[SQLiteTx]:
         conn = self._writer
         if conn is None:
             raise RuntimeError("database is not open")
         async with self._write_lock:
             await self._begin(conn)
             try:
-                yield SQLiteTx(conn, None if short else self._on_writer_thread)
+                yield SQLiteTx(conn, None if inline else self._on_writer_thread)
             except BaseException:
                 try:
                     await self._settle()
@@ -344,5 +360,6 @@ class SQLiteDatabase:
             conn.close()
 
     async def execute(self, sql: str, params: Params = None) -> int:
+        # Its own unit on the writer's thread: one statement may still be a long one.
         async with self.write() as tx:
             return await tx.execute(sql, params)

@@ -62,10 +62,14 @@ class BrokenStore:
         return int(await self.real.execute(sql, params))
 
     @asynccontextmanager
-    async def write(self, *, short: bool = False) -> AsyncIterator[Any]:
+    async def write(self) -> AsyncIterator[Any]:
         await self._gate()
-        async with self.real.write(short=short) as tx:
+        async with self.real.write() as tx:
             yield tx
+
+    async def transact(self, fn: Any) -> Any:
+        await self._gate()
+        return await self.real.transact(fn)
 
     def iterate(self, sql: str, params: Any = None, batch: int = 500) -> Any:
         return self.real.iterate(sql, params, batch)
