@@ -190,6 +190,8 @@ def install(pipeline: Pipeline, guard: FloodGuard) -> None:
 
     async def step_lease_cap(p: Pipeline, visit: Visit, tx: Tx) -> str | None:
         assert visit.site is not None
+        if guard.limits.live_sessions <= 0:
+            return None
         # Counted in the visit's unit of work, which sees every committed lease (a shared
         # SQLite reader could hand back a snapshot a few milliseconds old).
         return await guard.over_cap(
@@ -200,6 +202,8 @@ def install(pipeline: Pipeline, guard: FloodGuard) -> None:
             session_id=visit.session_id,
         )
 
-    pipeline.serialize = lambda visit: guard.lease_slot(ip_key(visit.ip))
+    if guard.limits.live_sessions > 0:
+        # Only the cap needs an address's visits in turn; without it they run side by side.
+        pipeline.serialize = lambda visit: guard.lease_slot(ip_key(visit.ip))
     pipeline.insert_before("spam_referrer", "headless", step_headless)
     pipeline.insert_before("record", "lease_cap", step_lease_cap)
