@@ -23,6 +23,7 @@ The visitor's IP travels on the visit for in-memory use only; it is never stored
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
@@ -45,6 +46,9 @@ from pool.store import Store, Tx, retry_lost_race
 
 # How long the snippet may keep showing a static source number before asking again.
 STATIC_TTL_MS = 30 * 60_000
+# How long a site's settings, targets and rules may be reused (see `Pipeline._site`).
+SITE_MAX_AGE_S = 1.0
+SITE_CACHE_SIZE = 10_000
 
 DROP_REASONS = (
     "origin_not_allowed",
@@ -60,15 +64,26 @@ class UnknownSite(LookupError):
     """No site has the key the snippet sent."""
 
 
+@dataclass(frozen=True)
+class Target:
+    """A business number of a site, and the pool that tracks it (None: no pool)."""
+
+    id: int
+    number: str
+    pool_id: int | None
+
+
 @dataclass
 class Site:
-    """The facts of a site the pipeline needs."""
+    """The facts of a site the pipeline needs: settings, targets and source rules."""
 
     id: int
     advertiser_id: int
     domains: list[str]
     params: dict[str, list[str]]
     untracked_policy: str = "pool"
+    targets: list[Target] = field(default_factory=list)
+    rules: list[rules.SourceRule] = field(default_factory=list)
 
 
 @dataclass
@@ -203,12 +218,6 @@ async def step_lease(p: Pipeline, visit: Visit, tx: Tx) -> str | None:
     assert visit.site is not None and visit.session_id is not None
     assert visit.source is not None
     site = visit.site
-    targets = await tx.fetchall(
-        "SELECT t.id, t.number, p.id AS pool_id FROM targets t"
-        " LEFT JOIN pools p ON p.target_id = t.id WHERE t.site_id = :s ORDER BY t.id",
-        {"s": site.id},
-    )
-    site_rules = await rules.load_rules(tx, site_id=site.id) if targets else []
     src = visit.source
     seen = rules.Visit.from_url(
         visit.url,
@@ -218,12 +227,12 @@ async def step_lease(p: Pipeline, visit: Visit, tx: Tx) -> str | None:
         medium=src.medium,
         campaign=src.campaign,
     )
-    for target in targets:
+    for target in site.targets:
         choice = rules.choose_number_source(
             seen,
-            site_rules,
-            target_id=target["id"],
-            pool_id=target["pool_id"],
+            site.rules,
+            target_id=target.id,
+            pool_id=target.pool_id,
             untracked_policy=site.untracked_policy,
         )
         if choice.action == "number":
@@ -248,7 +257,7 @@ async def step_lease(p: Pipeline, visit: Visit, tx: Tx) -> str | None:
             continue
         visit.swaps.append(
             {
-                "target": target["number"],
+                "target": target.number,
                 "number": f.e164,
                 "national": f.national,
                 "international": f.international,
@@ -289,6 +298,8 @@ class Pipeline:
         # Held around a visit's unit of work; the flood guard makes visits from one address
         # take turns through it (attribution/guard.py). None: no turns.
         self.serialize: Callable[[Visit], AbstractAsyncContextManager[None]] | None = None
+        # Sites by key with the store generation and time they were read at (see `_site`).
+        self._sites: dict[str, tuple[int, float, Site]] = {}
 
     def insert_before(self, before: str, name: str, step: Step) -> None:
         """Add ``step`` under ``name`` just before the step named ``before``."""
@@ -317,7 +328,7 @@ class Pipeline:
         visit.session_id, visit.swaps, visit.ttl_ms = None, [], 0
 
         async def unit(tx: Tx) -> Outcome | None:
-            visit.site = await load_site(tx, visit.site_key)
+            visit.site = await self._site(tx, visit.site_key)
             if visit.site is None:
                 return None
             if visit.token:
@@ -338,6 +349,29 @@ class Pipeline:
 
         return await self.db.transact(unit)
 
+    async def _site(self, tx: Tx, site_key: str) -> Site | None:
+        """The site with its targets and rules, read at most once a second per site.
+
+        Reused while the store's ``generation`` is the one it was read under (any change
+        to settings through this process, or on SQLite by another process, moves it on)
+        and for at most ``SITE_MAX_AGE_S``: a change made by another app instance sharing
+        PostgreSQL is seen within that. Unknown keys are never kept, so random keys cannot
+        grow it; past ``SITE_CACHE_SIZE`` sites it starts over.
+        """
+        generation = self.db.generation
+        now = time.monotonic()
+        hit = self._sites.get(site_key)
+        if hit is not None and hit[0] == generation and now - hit[1] < SITE_MAX_AGE_S:
+            return hit[2]
+        site = await load_site(tx, site_key)
+        if site is None:
+            self._sites.pop(site_key, None)
+            return None
+        if len(self._sites) >= SITE_CACHE_SIZE:
+            self._sites.clear()
+        self._sites[site_key] = (generation, now, site)
+        return site
+
 
 def origin_allowed(domains: list[str], origin: str, page_url: str) -> bool:
     """Whether both the Origin header (when sent) and the page's host are site domains.
@@ -355,7 +389,7 @@ def origin_allowed(domains: list[str], origin: str, page_url: str) -> bool:
 
 
 async def load_site(db: Store | Tx, site_key: str) -> Site | None:
-    """The site with this snippet key, with its domains and parameter names."""
+    """The site with this snippet key: domains, parameter names, targets and rules."""
     row = await db.fetchone(
         "SELECT s.id, s.advertiser_id, s.domains, s.untracked_policy, a.params FROM sites s"
         " LEFT JOIN site_attribution a ON a.site_id = s.id WHERE s.site_key = :k",
@@ -365,12 +399,23 @@ async def load_site(db: Store | Tx, site_key: str) -> Site | None:
         return None
     domains = _json(row["domains"], [])
     params = _json(row["params"], {})
+    site_id = int(row["id"])
+    targets = [
+        Target(int(t["id"]), str(t["number"]), t["pool_id"])
+        for t in await db.fetchall(
+            "SELECT t.id, t.number, p.id AS pool_id FROM targets t"
+            " LEFT JOIN pools p ON p.target_id = t.id WHERE t.site_id = :s ORDER BY t.id",
+            {"s": site_id},
+        )
+    ]
     return Site(
-        id=int(row["id"]),
+        id=site_id,
         advertiser_id=int(row["advertiser_id"]),
         domains=[str(d) for d in domains] if isinstance(domains, list) else [],
         params=params if isinstance(params, dict) else {},
         untracked_policy=str(row["untracked_policy"] or "pool"),
+        targets=targets,
+        rules=await rules.load_rules(db, site_id=site_id) if targets else [],
     )
 
 

@@ -49,6 +49,11 @@ class Store(Protocol):
     """A database: reads anywhere, writes in units of work."""
 
     dialect: str  # "sqlite" or "postgresql"
+    # Moves on whenever data may have changed other than through `transact` units: each
+    # commit of a `write` unit of this process (where settings change), and on SQLite any
+    # commit of another process. Caches of rarely changing rows (a site's settings) are
+    # reused only while it stays the same.
+    generation: int
 
     async def fetchone(self, sql: str, params: Params = None) -> Row | None:
         """First row of a read-only query, or None."""

@@ -183,6 +183,7 @@ class PostgresDatabase:
         self.min_size = options["pool_min"] if min_size is None else min_size
         self.max_size = max(self.min_size, options["pool_max"] if max_size is None else max_size)
         self._pool: asyncpg.Pool | None = None
+        self.generation = 0  # see pool.store.Store.generation
 
     async def open(self) -> None:
         """Connect the pool (raises when the server cannot be reached)."""
@@ -232,8 +233,12 @@ class PostgresDatabase:
             async for record in conn.cursor(query, *args, prefetch=max(1, batch)):
                 yield dict(record.items())
 
+    def write(self) -> contextlib.AbstractAsyncContextManager[PostgresTx]:
+        """A unit of work in a transaction of its own."""
+        return self._unit(changes_settings=True)
+
     @asynccontextmanager
-    async def write(self) -> AsyncIterator[PostgresTx]:
+    async def _unit(self, *, changes_settings: bool) -> AsyncIterator[PostgresTx]:
         async with self.pool.acquire() as conn:
             await conn.execute("BEGIN ISOLATION LEVEL READ COMMITTED READ WRITE")
             try:
@@ -247,10 +252,12 @@ class PostgresDatabase:
                 raise
             else:
                 await conn.execute("COMMIT")
+                if changes_settings:
+                    self.generation += 1
 
     async def transact(self, fn: Callable[[Tx], Awaitable[_T]]) -> _T:
         """Run ``fn(tx)`` in a transaction of its own, on this loop."""
-        async with self.write() as tx:
+        async with self._unit(changes_settings=False) as tx:
             return await fn(tx)
 
     async def execute(self, sql: str, params: Params = None) -> int:

@@ -167,6 +167,8 @@ class SQLiteDatabase:
         self._next_reader = itertools.count()
         self._write_lock = asyncio.Lock()
         self._group: _Group | None = None
+        self.generation = 0  # see pool.store.Store.generation
+        self._data_version: Any = None
         self._commits = 0
         self._checkpointer: ThreadPoolExecutor | None = None
         self._checkpointing: asyncio.Future[None] | None = None
@@ -370,6 +372,11 @@ class SQLiteDatabase:
         except BaseException:
             self._write_lock.release()
             raise
+        # Moves on when another connection (another process) committed since we looked.
+        version = _fetchval(conn, "PRAGMA data_version", None)
+        if version != self._data_version:
+            self._data_version = version
+            self.generation += 1
         loop = asyncio.get_running_loop()
         group = self._group = _Group(loop.create_future(), loop.time())
         loop.call_soon(self._commit_group, group)
@@ -427,6 +434,7 @@ class SQLiteDatabase:
                 except BaseException:
                     self._rollback(conn)
                     raise
+        self.generation += 1
         self._committed()
 
     def _committed(self) -> None:

@@ -327,3 +327,29 @@ async def test_source_rules_choose_a_static_number_or_keep_the_original(
     assert len(body["swaps"]) == 3 and "+815017990001" not in {s["number"] for s in body["swaps"]}
     assert await db.fetchval("SELECT COUNT(*) FROM leases") == 3
     assert await db.fetchval("SELECT COUNT(*) FROM sessions") == 3
+
+
+async def test_site_settings_changed_elsewhere_apply_to_the_next_visit(
+    db: Store, demo: Any, settings: Settings
+) -> None:
+    """The pipeline keeps a site's settings between visits; a change through this process,
+    or (SQLite) through another process such as the CLI, is seen by the very next visit."""
+    from backend.storage import open_database
+
+    pipeline = Pipeline(db, IngestConfig("k"))
+
+    def at(n: int) -> Visit:
+        return Visit("demo", PAGE, 1_767_225_600_000 + n, user_agent=CHROME, ip=LONDON)
+
+    assert (await pipeline.run(at(1))).dropped is None
+    async with db.write() as tx:
+        await tx.execute("UPDATE sites SET domains = '[\"elsewhere.example\"]'")
+    assert (await pipeline.run(at(2))).dropped == "origin_not_allowed"
+    if db.dialect != "sqlite":
+        return
+    other = await open_database(settings.database_url)  # another process's connection
+    try:
+        await other.execute("UPDATE sites SET domains = '[]'")
+    finally:
+        await other.close()
+    assert (await pipeline.run(at(3))).dropped is None

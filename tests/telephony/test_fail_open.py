@@ -42,6 +42,10 @@ class BrokenStore:
             raise sqlite3.OperationalError("disk I/O error")
         await self.repaired.wait()
 
+    @property
+    def generation(self) -> int:
+        return int(self.real.generation)
+
     def repair(self) -> None:
         self.repaired.set()
 
