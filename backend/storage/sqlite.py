@@ -81,10 +81,18 @@ def _executemany(conn: sqlite3.Connection, sql: str, rows: Sequence[Mapping[str,
 
 
 def _fetchall(conn: sqlite3.Connection, sql: str, params: Params) -> list[Row]:
-    cursor = conn.execute(sql, params or {})
+    cursor = conn.cursor()
+    # Tuples, then dicts with the column names read once per statement (a row factory
+    # would build the cursor's description again for every row).
+    cursor.row_factory = None
     try:
+        cursor.execute(sql, params or {})
         # Fetching every row also finishes RETURNING statements before the next one runs.
-        return cursor.fetchall()
+        rows = cursor.fetchall()
+        if not rows:
+            return []
+        names = [column[0] for column in cursor.description]
+        return [dict(zip(names, row, strict=True)) for row in rows]
     finally:
         cursor.close()
 
@@ -95,8 +103,14 @@ def _fetchone(conn: sqlite3.Connection, sql: str, params: Params) -> Row | None:
 
 
 def _fetchval(conn: sqlite3.Connection, sql: str, params: Params) -> Any:
-    row = _fetchone(conn, sql, params)
-    return None if row is None else next(iter(row.values()))
+    cursor = conn.cursor()
+    cursor.row_factory = None
+    try:
+        cursor.execute(sql, params or {})
+        rows = cursor.fetchall()
+        return rows[0][0] if rows else None
+    finally:
+        cursor.close()
 
 
 class SQLiteTx:
