@@ -84,6 +84,11 @@ class Site:
     untracked_policy: str = "pool"
     targets: list[Target] = field(default_factory=list)
     rules: list[rules.SourceRule] = field(default_factory=list)
+    # The domains as hosts compare (see `origin_allowed`), worked out once per site.
+    allowed_hosts: list[str] = field(init=False, default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.allowed_hosts = _allowed_hosts(self.domains)
 
 
 @dataclass
@@ -138,11 +143,8 @@ Step = Callable[["Pipeline", Visit, Tx], Awaitable[str | None]]
 async def step_origin(p: Pipeline, visit: Visit, tx: Tx) -> str | None:
     """Drop visits from pages outside the site's domains (no domains: any page)."""
     assert visit.site is not None
-    return (
-        None
-        if origin_allowed(visit.site.domains, visit.origin, visit.url)
-        else ("origin_not_allowed")
-    )
+    allowed = _hosts_allowed(visit.site.allowed_hosts, visit.origin, visit.url)
+    return None if allowed else "origin_not_allowed"
 
 
 async def step_bot(p: Pipeline, visit: Visit, tx: Tx) -> str | None:
@@ -379,7 +381,14 @@ def origin_allowed(domains: list[str], origin: str, page_url: str) -> bool:
     A host matches a domain when equal to it or one of its subdomains; ``www.`` is ignored.
     An empty domain list allows every page.
     """
-    allowed = [referrers.normalise_host(d) for d in domains if d.strip()]
+    return _hosts_allowed(_allowed_hosts(domains), origin, page_url)
+
+
+def _allowed_hosts(domains: list[str]) -> list[str]:
+    return [referrers.normalise_host(d) for d in domains if d.strip()]
+
+
+def _hosts_allowed(allowed: list[str], origin: str, page_url: str) -> bool:
     if not allowed:
         return True
     hosts = [host_of(page_url)]

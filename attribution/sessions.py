@@ -47,6 +47,36 @@ class PageView:
     referrer: str = ""
 
 
+# Columns of a new session beyond the touch's: the INSERT is written once, not per visit.
+_NEW_COLUMNS = (
+    *_TOUCH_COLUMNS,
+    "landing_url",
+    "referrer",
+    "last_touch",
+    "site_id",
+    "started_ms",
+    "last_seen_ms",
+    "ip_hash",
+    "user_agent",
+    "device",
+    "browser",
+    "os",
+    "country",
+    "region",
+    "city",
+    "ga_client_id",
+    "first_touch",
+)
+_INSERT_SESSION = (
+    f"INSERT INTO sessions ({', '.join(_NEW_COLUMNS)})"
+    f" VALUES ({', '.join(':' + c for c in _NEW_COLUMNS)}) RETURNING id"
+)
+_RETOUCH = ", ".join(
+    [f"{c} = :{c}" for c in (*_TOUCH_COLUMNS, "landing_url", "referrer")]
+    + ["last_touch = :last_touch", "touches = touches + 1"]
+)
+
+
 def _touch_values(source: Source, now_ms: int) -> dict[str, Any]:
     values: dict[str, Any] = {c: getattr(source, c) for c in _TOUCH_COLUMNS}
     values["landing_url"] = source.landing_url
@@ -95,18 +125,13 @@ async def record_visit(
                 "first_touch": values["last_touch"],
             }
         )
-        columns = ", ".join(values)
-        marks = ", ".join(f":{c}" for c in values)
-        session_id = await tx.fetchval(
-            f"INSERT INTO sessions ({columns}) VALUES ({marks}) RETURNING id", values
-        )
+        session_id = await tx.fetchval(_INSERT_SESSION, values)
     else:
         values = {"id": session_id, "t": now_ms}
         sets = ["last_seen_ms = :t"]
         if new_touch:
             values.update(_touch_values(source, now_ms))
-            sets += [f"{c} = :{c}" for c in (*_TOUCH_COLUMNS, "landing_url", "referrer")]
-            sets += ["last_touch = :last_touch", "touches = touches + 1"]
+            sets.append(_RETOUCH)
         if ga_client_id:
             values["ga"] = ga_client_id
             sets.append("ga_client_id = :ga")

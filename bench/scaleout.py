@@ -1,6 +1,6 @@
 """Scale-out benchmark: ``POST /v1/session`` against a bare endpoint on the same server.
 
-Three set-ups, each on a fresh database seeded with one site whose pool holds 500 numbers
+Three set-ups, each on a fresh database seeded with one site whose pool holds 3,000 numbers
 (leases of 1 s, no cooldown, so numbers keep changing hands; an overflow number behind):
 
 1. SQLite, one app instance;
@@ -9,16 +9,19 @@ Three set-ups, each on a fresh database seeded with one site whose pool holds 50
    requests round robin, as a load balancer would).
 
 Every app instance is a real uvicorn process running the callpath app with one extra route,
-``POST /__bare``, a bare Starlette endpoint that reads the body and answers a small JSON:
-the baseline for the same server, middleware and load generator. For each set-up the bare
-endpoint and the session endpoint take the same number of requests at the same concurrency,
-in four alternating rounds (the machine is shared: alternation spreads changes of its load
-over both), from an asyncio/httpx load generator (127.0.0.1 only, bounded in count and
-time), each request a new visitor (its own ``X-Forwarded-For`` from 198.18.0.0/15).
-Printed: requests/s and p50/p99 latency of both, and session/bare as ratios (target:
-session throughput at least 50 % of bare).
+``POST /v1/__bare``, a bare Starlette endpoint that reads the body and answers a small JSON:
+the baseline for the same server, middleware (it sits under ``/v1`` like the session
+endpoint, so the public edge treats both alike) and load generator. For each set-up the
+bare endpoint and the session endpoint are loaded at the same concurrency in four
+alternating rounds (the machine is shared: alternation spreads changes of its load over
+both), every request a new visitor (its own ``X-Forwarded-For`` from 198.18.0.0/15), with
+the default flood guard on. The load generator is wrk (:mod:`bench._wrk`, ``--seconds`` a
+round) when installed, else an asyncio/httpx one (``--requests``), which caps the baseline
+on two cores; 127.0.0.1 only, bounded in time. Printed: requests/s and p50/p99 latency of
+both, session/bare as ratios (target: session throughput at least 50 % of bare), and the
+share of visits that got a tracking number (counted in the database afterwards).
 
-    python -m bench.scaleout [--requests 800] [--concurrency 32] [--skip-postgresql]
+    python -m bench.scaleout [--seconds 3] [--concurrency 32] [--skip-postgresql]
 
 PostgreSQL: ``CALLPATH_BENCH_PG_URL`` (else ``CALLPATH_TEST_PG_URL``, else the local server
 on 127.0.0.1:5432 as user postgres); a database ``callpath_bench_<hex>`` is created from
@@ -42,10 +45,13 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 import orjson
 
+from bench import _wrk
 from bench._load import BROWSER_UA, LoadResult, post_many
 
 ROOT = Path(__file__).resolve().parent.parent
 ROUNDS = 4
+BARE = "/v1/__bare"
+NUMBERS = 3_000
 BODY = orjson.dumps(
     {
         "site": "bench",
@@ -71,7 +77,7 @@ def serve(port: int) -> None:
         return JSONResponse({"token": "", "swaps": [], "ttl": 0, "heartbeat": 60})
 
     app = create_app(Settings.load(log_level="warning"))
-    app.router.routes.insert(0, Route("/__bare", bare, methods=["POST"]))
+    app.router.routes.insert(0, Route(BARE, bare, methods=["POST"]))
     uvicorn.run(
         app,
         host="127.0.0.1",
@@ -153,7 +159,7 @@ def stop_instances(instances: list[Instance]) -> None:
 
 
 async def seed(database_url: str) -> None:
-    """Migrate the database and create the benchmark site and its pool of 500 numbers."""
+    """Migrate the database and create the benchmark site and its pool of numbers."""
     from backend import accounts
     from backend.storage import open_database
     from pool import numbers
@@ -187,7 +193,7 @@ async def seed(database_url: str) -> None:
             )
             # Leases of one second (shorter than the product allows) keep numbers moving.
             await tx.execute("UPDATE pools SET ttl_ms = 1000 WHERE id = :p", {"p": pool_id})
-            for i in range(500):
+            for i in range(NUMBERS):
                 await numbers.add_number(
                     tx,
                     advertiser_id=adv,
@@ -235,19 +241,64 @@ class Scenario:
     """Results of one set-up."""
 
     name: str
-    bare: LoadResult
-    session: LoadResult
+    bare: LoadResult | _wrk.WrkResult
+    session: LoadResult | _wrk.WrkResult
     tracked: float
 
     def row(self) -> str:
         ratio = self.session.rps / self.bare.rps if self.bare.rps else 0.0
-        p99 = self.session.p(0.99) / self.bare.p(0.99) if self.bare.latencies else 0.0
+        p99 = self.session.p(0.99) / self.bare.p(0.99) if self.bare.rps else 0.0
         return (
             f"| {self.name} | {self.bare.rps:,.0f} | {self.session.rps:,.0f} | {ratio:.0%} |"
             f" {self.bare.p(0.5):.1f} / {self.bare.p(0.99):.1f} |"
             f" {self.session.p(0.5):.1f} / {self.session.p(0.99):.1f} | {p99:.1f}x |"
             f" {self.tracked:.0%} |"
         )
+
+
+async def _tracked(database_url: str) -> float:
+    """The share of the run's sessions that were given a tracking number."""
+    from backend.storage import open_database
+
+    db = await open_database(database_url, migrate=False)
+    try:
+        sessions = await db.fetchval("SELECT COUNT(*) FROM sessions")
+        leased = await db.fetchval("SELECT COUNT(DISTINCT session_id) FROM leases")
+    finally:
+        await db.close()
+    return int(leased or 0) / max(1, int(sessions or 0))
+
+
+async def run_scenario_wrk(
+    name: str, database_url: str, count: int, seconds: float, concurrency: int
+) -> Scenario:
+    """Seed, start ``count`` instances, load bare and session alternately with wrk, stop."""
+    await seed(database_url)
+    instances = await asyncio.to_thread(start_instances, database_url, count)
+    bare, session = _wrk.WrkResult(), _wrk.WrkResult()
+    try:
+        urls = [i.url for i in instances]
+
+        def load(path: str, secs: float, first: int) -> _wrk.WrkResult:
+            return _wrk.run(
+                urls, path, BODY, seconds=secs, connections=concurrency, first_address=first
+            )
+
+        # Warm-up: connections, caches, prepared statements.
+        await asyncio.to_thread(load, BARE, 1, 0)
+        await asyncio.to_thread(load, "/v1/session", 1, 0)
+        # Rounds alternate bare and session, so that a change in the machine's load (it is
+        # shared) falls on both alike and the ratio stays meaningful.
+        for r in range(ROUNDS):
+            bare.add(await asyncio.to_thread(load, BARE, seconds, 0))
+            # Each round's visitors come from addresses no earlier round used.
+            session.add(await asyncio.to_thread(load, "/v1/session", seconds, (r + 1) * 200_000))
+    finally:
+        await asyncio.to_thread(stop_instances, instances)
+    for result, what in ((bare, "bare"), (session, "session")):
+        if result.non2xx or result.errors:
+            print(f"  {name} {what}: non-2xx {result.non2xx}, transport errors {result.errors}")
+    return Scenario(name, bare, session, await _tracked(database_url))
 
 
 async def run_scenario(
@@ -259,7 +310,7 @@ async def run_scenario(
     try:
         urls = [i.url for i in instances]
         # Warm-up: connections, caches, prepared statements.
-        await post_many(urls, "/__bare", BODY, total=200, concurrency=concurrency)
+        await post_many(urls, BARE, BODY, total=200, concurrency=concurrency)
         await post_many(urls, "/v1/session", BODY, total=200, concurrency=concurrency)
         # Rounds alternate bare and session, so that a change in the machine's load (it is
         # shared) falls on both alike and the ratio stays meaningful.
@@ -268,7 +319,7 @@ async def run_scenario(
         for _ in range(ROUNDS):
             bare.add(
                 await post_many(
-                    urls, "/__bare", BODY, total=per_round, concurrency=concurrency, deadline_s=60
+                    urls, BARE, BODY, total=per_round, concurrency=concurrency, deadline_s=60
                 )
             )
             session.add(
@@ -292,12 +343,20 @@ async def run_scenario(
     return Scenario(name, bare, session, tracked)
 
 
-async def main_async(requests: int, concurrency: int, postgresql: bool) -> list[Scenario]:
+async def main_async(
+    requests: int, concurrency: int, postgresql: bool, seconds: float = 3.0
+) -> list[Scenario]:
     """Run every set-up; return the results."""
+
+    async def scenario(label: str, url: str, count: int) -> Scenario:
+        if _wrk.available():
+            return await run_scenario_wrk(label, url, count, seconds, concurrency)
+        return await run_scenario(label, url, count, requests, concurrency)
+
     results = []
     with tempfile.TemporaryDirectory(prefix="callpath-bench-") as tmp:
         url = f"sqlite:///{Path(tmp) / 'bench.db'}"
-        results.append(await run_scenario("SQLite, 1 instance", url, 1, requests, concurrency))
+        results.append(await scenario("SQLite, 1 instance", url, 1))
     if not postgresql:
         return results
     for count in (1, 3):
@@ -307,7 +366,7 @@ async def main_async(requests: int, concurrency: int, postgresql: bool) -> list[
             parts = urlsplit(pg_admin_url())
             url = urlunsplit((parts.scheme, parts.netloc, "/" + name, "pool_max=10", ""))
             label = f"PostgreSQL, {count} instance{'s' if count > 1 else ''}"
-            results.append(await run_scenario(label, url, count, requests, concurrency))
+            results.append(await scenario(label, url, count))
         finally:
             await _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     return results
@@ -315,7 +374,8 @@ async def main_async(requests: int, concurrency: int, postgresql: bool) -> list[
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.scaleout", description=__doc__)
-    parser.add_argument("--requests", type=int, default=800)
+    parser.add_argument("--requests", type=int, default=800, help="per endpoint, httpx only")
+    parser.add_argument("--seconds", type=float, default=3.0, help="per round, wrk only")
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--skip-postgresql", action="store_true")
     parser.add_argument("--serve", type=int, metavar="PORT", help=argparse.SUPPRESS)
@@ -330,11 +390,15 @@ def main(argv: list[str] | None = None) -> int:
         except Exception as exc:  # any failure to connect means "no server"
             print(f"PostgreSQL at {pg_admin_url()} not reachable ({exc}); SQLite only")
             postgresql = False
-    results = asyncio.run(main_async(args.requests, args.concurrency, postgresql))
+    results = asyncio.run(main_async(args.requests, args.concurrency, postgresql, args.seconds))
+    amount = (
+        f"wrk, {ROUNDS} rounds of {args.seconds:g} s per endpoint"
+        if _wrk.available()
+        else f"httpx, {args.requests} requests per endpoint"
+    )
     print(
-        f"{args.requests} requests per endpoint, {args.concurrency} at a time, each a new"
-        f" visitor; client {BROWSER_UA[:11]}…; {os.cpu_count()} CPUs shared with the load"
-        " generator"
+        f"{amount}, {args.concurrency} connections, each request a new visitor; client"
+        f" {BROWSER_UA[:11]}…; {os.cpu_count()} CPUs shared with the load generator"
     )
     print()
     print(

@@ -81,12 +81,6 @@ async def _end_due(tx: Tx, pool_id: int | None, now: int) -> None:
     """End live leases (of one pool, or all) whose idle ttl has passed; free their numbers."""
     scope = "" if pool_id is None else " AND pool_id = :p"
     params = {"p": pool_id, "now": now}
-    due = await tx.fetchval(
-        "SELECT COUNT(*) FROM leases WHERE ended_ms IS NULL AND expires_ms <= :now" + scope,
-        params,
-    )
-    if not due:
-        return
     # One statement picks the leases to end and the numbers are stamped from exactly those
     # rows: under PostgreSQL's READ COMMITTED two statements may see different leases, and
     # a number left unstamped could be claimed "before" its last lease ended.
@@ -96,6 +90,8 @@ async def _end_due(tx: Tx, pool_id: int | None, now: int) -> None:
         + " RETURNING number_id, expires_ms, overflow",
         params,
     )
+    if not ended:
+        return
     released = [{"n": r["number_id"], "t": r["expires_ms"]} for r in ended if not r["overflow"]]
     if released:
         await tx.executemany(
