@@ -77,22 +77,31 @@ async def _finish_retirements(tx: Tx, now: int, number_ids: list[int] | None = N
         )
 
 
-async def _end_due(tx: Tx, pool_id: int | None, now: int) -> None:
+async def _end_due(tx: Tx, pool_id: int | None, now: int, dialect: str) -> None:
     """End live leases (of one pool, or all) whose idle ttl has passed; free their numbers."""
     scope = "" if pool_id is None else " AND pool_id = :p"
     params = {"p": pool_id, "now": now}
+    due = "ended_ms IS NULL AND expires_ms <= :now" + scope
+    if dialect == "postgresql":
+        # Leases another claim is ending right now are left to it: waiting for its row
+        # locks would queue every claim of a busy pool behind one another (and, taken in
+        # different orders, deadlock them; PostgreSQL takes a second to notice).
+        due = f"id IN (SELECT id FROM leases WHERE {due} ORDER BY id FOR UPDATE SKIP LOCKED)"
     # One statement picks the leases to end and the numbers are stamped from exactly those
     # rows: under PostgreSQL's READ COMMITTED two statements may see different leases, and
     # a number left unstamped could be claimed "before" its last lease ended.
     ended = await tx.fetchall(
-        "UPDATE leases SET ended_ms = expires_ms WHERE ended_ms IS NULL AND expires_ms <= :now"
-        + scope
-        + " RETURNING number_id, expires_ms, overflow",
+        f"UPDATE leases SET ended_ms = expires_ms WHERE {due}"
+        " RETURNING number_id, expires_ms, overflow",
         params,
     )
     if not ended:
         return
-    released = [{"n": r["number_id"], "t": r["expires_ms"]} for r in ended if not r["overflow"]]
+    # In number order, like every other claim: row locks taken in one order cannot deadlock.
+    released = sorted(
+        ({"n": r["number_id"], "t": r["expires_ms"]} for r in ended if not r["overflow"]),
+        key=lambda r: r["n"],
+    )
     if released:
         await tx.executemany(
             "UPDATE tracking_numbers SET last_released_ms = :t"
@@ -212,7 +221,7 @@ async def claim(
             return renewed
         held = None
     # Leases of the pool past their ttl end now (this one's, if any, included).
-    await _end_due(tx, pool_id, now_ms)
+    await _end_due(tx, pool_id, now_ms, dialect)
     pick = (
         "SELECT id, number, national, international FROM tracking_numbers n"
         " WHERE n.pool_id = :p AND n.kind = 'pool' AND n.status = 'active'"
@@ -357,14 +366,14 @@ async def release(db: Store, *, lease_id: int, now_ms: int) -> bool:
 async def expire_due(db: Store, *, pool_id: int, now_ms: int) -> None:
     """End every lease of the pool whose ttl has passed (a periodic sweep)."""
     async with db.write() as tx:
-        await _end_due(tx, pool_id, now_ms)
+        await _end_due(tx, pool_id, now_ms, db.dialect)
 
 
 @retry_lost_race
 async def sweep(db: Store, *, now_ms: int) -> None:
     """End every lease of every pool whose ttl has passed, and finish pending retirements."""
     async with db.write() as tx:
-        await _end_due(tx, None, now_ms)
+        await _end_due(tx, None, now_ms, db.dialect)
         await _finish_retirements(tx, now_ms)
 
 
