@@ -12,7 +12,7 @@ DB ?= var/callpath.db
 # make run's database; tests and benchmarks make their own.
 RUN_DATABASE_URL ?= sqlite:///$(DB)
 
-.PHONY: run test lint format bench venv snippet chromium clean
+.PHONY: run test lint format bench venv snippet chromium wrk clean
 
 venv: $(VENV)/.installed
 
@@ -41,6 +41,12 @@ chromium:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
 	    chromium fonts-ipafont-gothic; }
 
+# wrk for the benchmarks: a load generator in C, so that it is not what limits the baseline.
+wrk:
+	@command -v wrk >/dev/null 2>&1 || { \
+	  echo "installing Debian's wrk for the benchmarks"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk; }
+
 run: venv snippet
 	mkdir -p $(dir $(DB))
 	$(BIN)/callpath --database $(RUN_DATABASE_URL) demo --url http://$(HOST):$(PORT)
@@ -68,7 +74,7 @@ test: venv snippet chromium lint
 	fi; \
 	$(BIN)/pytest
 
-bench: venv snippet chromium
+bench: venv snippet chromium wrk
 	@url="$$(scripts/ensure-postgres.sh)" && export CALLPATH_BENCH_PG_URL="$$url"; \
 	$(PY) -m bench
 

@@ -1,13 +1,14 @@
 """Lease claims per second through ``POST /v1/session`` on a real uvicorn server.
 
 Run ``python -m bench.leases``. The server is this module in a child process: the real app
-(``create_app``) plus one bare route added only here, ``POST /bench/bare``, which reads the
-body and answers a small JSON document. Both are measured in the same run, same server, same
+(``create_app``) plus one bare route added only here, ``POST /v1/bench/bare``, which reads the
+body and answers a small JSON document (under ``/v1`` like the session endpoint, so the
+public edge treats both alike). Both are measured in the same run, same server, same
 client, so the ratio says what a lease claim costs over the bare HTTP round trip.
 
 Measured: new visits (a session is created and a number leased from a pool big enough that
 no claim overflows), repeat visits (the session's token is sent again: its lease is found
-and extended), a lease-only route (``POST /bench/lease``: a session row and
+and extended), a lease-only route (``POST /v1/bench/lease``: a session row and
 ``pool.leases.acquire``, none of the attribution pipeline) to show the pool's share, and the
 bare route before and after, on 127.0.0.1 only.
 """
@@ -76,8 +77,8 @@ def serve(port: int, database_url: str) -> None:
         ip_max_live_sessions=0,
     )
     app = create_app(settings)
-    app.router.routes.insert(0, Route("/bench/bare", bare, methods=["POST"]))
-    app.router.routes.insert(0, Route("/bench/lease", lease_only, methods=["POST"]))
+    app.router.routes.insert(0, Route("/v1/bench/bare", bare, methods=["POST"]))
+    app.router.routes.insert(0, Route("/v1/bench/lease", lease_only, methods=["POST"]))
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
 
 
@@ -195,7 +196,7 @@ async def _round(host: str, port: int, claims: int, concurrency: int) -> dict[st
     """One round: bare route, new-visit claims, repeat visits, lease-only claims."""
     import orjson
 
-    bare, _ = await _drive(host, port, "/bench/bare", [_body()] * claims, concurrency)
+    bare, _ = await _drive(host, port, "/v1/bench/bare", [_body()] * claims, concurrency)
     new_rate, answers = await _drive(host, port, "/v1/session", [_body()] * claims, concurrency)
     decoded = [orjson.loads(a) for a in answers]
     numbers = [d["swaps"][0]["number"] for d in decoded if d["swaps"]]
@@ -206,7 +207,7 @@ async def _round(host: str, port: int, claims: int, concurrency: int) -> dict[st
     kept = [orjson.loads(a)["swaps"] for a in again]
     if [k[0]["number"] if k else None for k in kept] != numbers:
         raise RuntimeError("a repeat visit did not keep its number")
-    lease_rate, _ = await _drive(host, port, "/bench/lease", [b"{}"] * claims, concurrency)
+    lease_rate, _ = await _drive(host, port, "/v1/bench/lease", [b"{}"] * claims, concurrency)
     return {"bare": bare, "new": new_rate, "repeat": repeat_rate, "lease": lease_rate}
 
 
@@ -216,7 +217,7 @@ async def measure(
     """Median rate of each kind, and the median of each kind's per-round ratio to the bare
     route (each round measures them back to back, so they share the machine's load)."""
     host = "127.0.0.1"
-    await _drive(host, port, "/bench/bare", [b"{}"] * 200, concurrency)  # warm up
+    await _drive(host, port, "/v1/bench/bare", [b"{}"] * 200, concurrency)  # warm up
     results = [await _round(host, port, claims, concurrency) for _ in range(rounds)]
     rates = {k: statistics.median(r[k] for r in results) for k in results[0]}
     ratios = {k: statistics.median(r[k] / r["bare"] for r in results) for k in results[0]}
@@ -248,7 +249,7 @@ def main(argv: list[str] | None = None) -> int:
             deadline = time.monotonic() + 30
             while True:
                 try:
-                    httpx.post(base + "/bench/bare", content=b"{}", timeout=1)
+                    httpx.post(base + "/v1/bench/bare", content=b"{}", timeout=1)
                     break
                 except httpx.HTTPError:
                     if time.monotonic() > deadline or proc.poll() is not None:
