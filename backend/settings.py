@@ -57,6 +57,12 @@ class Settings:
     lease_cooldown_seconds: int = _setting(
         900, "Default rest a released number takes before it is leased again."
     )
+    lease_sweep_seconds: int = _setting(
+        60,
+        "How often the server ends leases past their ttl and retires numbers waiting to "
+        "retire, so a quiet pool's numbers come free without waiting for its next claim; "
+        "0 turns it off.",
+    )
     heartbeat_seconds: int = _setting(
         60, "How often the snippet renews its lease while the page is visible."
     )

@@ -1,4 +1,4 @@
-"""Periodic work of the API area while the server runs: retention purge and GA4 pushes."""
+"""Periodic work while the server runs: lease sweep, retention purge and GA4 pushes."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from typing import Any
 
 from attribution.conversions import GA4_MAX_AGE_MS, push_ga4
 from backend.api.retention import purge
+from pool import leases
 from pool.store import Store, now_ms
 
 log = logging.getLogger("callpath.jobs")
@@ -38,10 +39,24 @@ async def _every(seconds: int, name: str, work: Callable[[], Awaitable[Any]]) ->
 
 @asynccontextmanager
 async def api_jobs(app: Any) -> AsyncIterator[None]:
-    """Run the retention purge and the GA4 push periodically (each off when its setting is 0)."""
+    """Run the lease sweep, the retention purge and the GA4 push periodically (each off
+    when its setting is 0)."""
     settings = app.state.settings
     db = app.state.db
     tasks = []
+    if settings.lease_sweep_seconds > 0:
+        # Claims end their pool's expired leases anyway; the sweep is for quiet pools (the
+        # health page's utilisation, numbers waiting to retire) and costs one statement.
+        tasks.append(
+            asyncio.create_task(
+                _every(
+                    settings.lease_sweep_seconds,
+                    "lease sweep",
+                    lambda: leases.sweep(db, now_ms=now_ms()),
+                ),
+                name="callpath-lease-sweep",
+            )
+        )
     if settings.retention_days > 0:
         tasks.append(
             asyncio.create_task(

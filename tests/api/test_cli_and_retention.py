@@ -118,3 +118,56 @@ def test_progress_bar_on_stderr() -> None:
     assert out.getvalue().endswith("100% 200/200 calls\n")
     assert day_ms("2026-11-12", "Asia/Tokyo", end=False) == jst_ms(2026, 11, 12)
     assert day_ms("2026-11-12", "Asia/Tokyo", end=True) == jst_ms(2026, 11, 13)
+
+
+async def test_the_server_ends_expired_leases_on_its_own(settings: Settings) -> None:
+    """A quiet pool's expired lease ends, and its retiring number retires, without a claim."""
+    from backend import create_app
+    from pool import leases, numbers
+    from pool.store import now_ms
+
+    app = create_app(settings.replace(lease_sweep_seconds=1))
+    async with app.router.lifespan_context(app):
+        db = app.state.db
+        t = now_ms()
+        async with db.write() as tx:
+            adv = await accounts.create_advertiser(tx, "A", t)
+            site = await accounts.create_site(
+                tx, advertiser_id=adv, site_key="s", name="S", domains=[], now_ms=t
+            )
+            target = await accounts.add_target(
+                tx, site_id=site, number="+81312345678", label="main", now_ms=t
+            )
+            pool = await numbers.create_pool(
+                tx,
+                site_id=site,
+                target_id=target,
+                name="p",
+                ttl_ms=numbers.MIN_TTL_MS,
+                grace_ms=0,
+                cooldown_ms=0,
+                now_ms=t,
+            )
+            number = await numbers.add_number(
+                tx,
+                advertiser_id=adv,
+                number="+815012340001",
+                forward_to="+81312345678",
+                site_id=site,
+                pool_id=pool,
+                now_ms=t,
+            )
+        session = await make_session(db, site_id=site, started_ms=t)
+        # Leased so long ago that its ttl ends a second and a half from now; retired while
+        # still held, the number waits for the lease to end.
+        leased_at = t - numbers.MIN_TTL_MS + 1_500
+        assert await leases.acquire(db, pool_id=pool, session_id=session, now_ms=leased_at)
+        assert await numbers.retire_number(db, number_id=number, now_ms=t) == "retiring"
+        for _ in range(100):  # the sweep runs every second; wait for it, up to ten seconds
+            if await db.fetchval("SELECT status FROM tracking_numbers") == "retired":
+                break
+            await asyncio.sleep(0.1)
+        ended = await db.fetchval("SELECT ended_ms FROM leases")
+        status = await db.fetchval("SELECT status FROM tracking_numbers")
+    assert ended == leased_at + numbers.MIN_TTL_MS
+    assert status == "retired"
