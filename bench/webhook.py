@@ -13,7 +13,11 @@ connection reused) in both phases, their ratio, the session load's request rate,
 whether the p99 under load is under the 10 ms target. Every webhook must be answered with
 a ``<Dial>``. Only 127.0.0.1 is contacted; the server and the load stop by themselves.
 
-    python -m bench.webhook [--calls 400] [--workers 16]
+    python -m bench.webhook [--calls 400] [--workers 16] [--rate 0]
+
+Without ``--rate`` the load is as heavy as the server lets it be: the faster the session
+endpoint, the more sessions per second the webhooks compete with. ``--rate`` fixes it, to
+compare builds under the same load.
 """
 
 from __future__ import annotations
@@ -90,13 +94,20 @@ async def _webhooks(
     return latencies
 
 
-async def _load(base: str, workers: int, stop: Any, counter: Any) -> None:
+async def _load(base: str, workers: int, stop: Any, counter: Any, rate: float = 0.0) -> None:
     body = orjson.dumps({"site": "demo", "url": "http://127.0.0.1/examples/?gclid=bench"})
+    # With a rate, each worker starts a request every `gap` seconds (as many as it can when
+    # answers come slower); without one, each sends the next as soon as it is answered.
+    gap = workers / rate if rate > 0 else 0.0
 
     async def worker(n: int) -> None:
         async with httpx.AsyncClient(base_url=base, timeout=30) as client:
             i = 0
+            due = time.monotonic()
             while not stop.is_set():
+                if gap:
+                    due += gap
+                    await asyncio.sleep(max(0.0, due - time.monotonic()))
                 i += 1
                 await client.post(
                     "/v1/session",
@@ -116,11 +127,11 @@ async def _load(base: str, workers: int, stop: Any, counter: Any) -> None:
     await asyncio.gather(*(worker(n) for n in range(workers)))
 
 
-def _load_process(base: str, workers: int, stop: Any, counter: Any) -> None:
-    asyncio.run(_load(base, workers, stop, counter))
+def _load_process(base: str, workers: int, stop: Any, counter: Any, rate: float) -> None:
+    asyncio.run(_load(base, workers, stop, counter, rate))
 
 
-def run(calls: int, workers: int) -> dict[str, float]:
+def run(calls: int, workers: int, rate: float = 0.0) -> dict[str, float]:
     """Both phases against a fresh server; the measurements."""
     with tempfile.TemporaryDirectory() as tmp:
         url = f"sqlite:///{Path(tmp) / 'bench.db'}"
@@ -141,7 +152,9 @@ def run(calls: int, workers: int) -> dict[str, float]:
             ctx = mp.get_context("spawn")
             stop = ctx.Event()
             counter = ctx.Value("q", 0)
-            loader = ctx.Process(target=_load_process, args=(server.url, workers, stop, counter))
+            loader = ctx.Process(
+                target=_load_process, args=(server.url, workers, stop, counter, rate)
+            )
             loader.start()
             try:
                 # Measure only once the load runs: every client has had an answer.
@@ -183,8 +196,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.webhook", description=__doc__)
     parser.add_argument("--calls", type=int, default=400)
     parser.add_argument("--workers", type=int, default=16)
+    parser.add_argument(
+        "--rate",
+        type=float,
+        default=0.0,
+        help="session requests per second in all (0: every client as fast as it is answered)",
+    )
     args = parser.parse_args(argv)
-    r = run(args.calls, args.workers)
+    r = run(args.calls, args.workers, args.rate)
     print(f"voice webhooks per phase:       {r['calls']}")
     print(f"baseline (no load)   p50 {r['base_p50']:6.2f} ms   p99 {r['base_p99']:6.2f} ms")
     print(
