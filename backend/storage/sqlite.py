@@ -12,7 +12,8 @@ A unit of work runs its statements in one of two ways:
   such as a visit or a lease claim) run on the event loop's own thread. Once
   ``BEGIN IMMEDIATE`` holds the file's write lock, such a statement takes microseconds, far
   less than a hop to a worker thread and back; a visit's whole unit then costs no thread
-  hop at all;
+  hop at all. They are committed in groups: one COMMIT for the units that run while the
+  loop is busy, each unit in a SAVEPOINT of its own (see :meth:`SQLiteDatabase.transact`);
 - :meth:`SQLiteDatabase.write` units (imports, purges, migrations: anything that may scan
   or write many rows) run each statement on the writer's own thread, so the event loop
   keeps answering.
