@@ -137,18 +137,19 @@ async def _renew(
 
 
 async def _count_exhaustion(
-    tx: Tx, pool: Row, session_id: int, now: int, outcome: str, *, seen_before: bool
+    tx: Tx, pool: Row, session_id: int, now: int, outcome: str, *, seen_before: bool, dialect: str
 ) -> None:
     """Log one exhaustion; count it unless this session was already refused this ttl."""
-    if not seen_before:
-        seen_before = bool(
-            await tx.fetchval(
-                "SELECT 1 FROM pool_exhaustions WHERE pool_id = :p AND session_id = :s"
-                " AND ts_ms > :since",
-                {"p": pool["id"], "s": session_id, "since": now - pool["ttl_ms"]},
-            )
-        )
     if seen_before:
+        return
+    if dialect == "postgresql":
+        # Claims of one session (several tabs) run at once there: without the pool's row
+        # lock each would find no earlier refusal and count its own.
+        await tx.execute("SELECT 1 FROM pools WHERE id = :p FOR UPDATE", {"p": pool["id"]})
+    if await tx.fetchval(
+        "SELECT 1 FROM pool_exhaustions WHERE pool_id = :p AND session_id = :s AND ts_ms > :since",
+        {"p": pool["id"], "s": session_id, "since": now - pool["ttl_ms"]},
+    ):
         return
     await tx.execute(
         "INSERT INTO pool_exhaustions (pool_id, session_id, ts_ms, outcome)"
@@ -259,7 +260,9 @@ async def claim(
                 return renewed
             held = None
         outcome = "original" if free is None else "overflow"
-        await _count_exhaustion(tx, pool, session_id, now_ms, outcome, seen_before=held is not None)
+        await _count_exhaustion(
+            tx, pool, session_id, now_ms, outcome, seen_before=held is not None, dialect=dialect
+        )
     if held is not None:
         # The session sat on the overflow number: it moves to a pool number (or away).
         await tx.execute(

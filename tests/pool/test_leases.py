@@ -196,3 +196,22 @@ async def test_retired_overflow_number_is_no_longer_given(db: SQLiteDatabase) ->
     assert await leases.acquire(db, pool_id=ps.pool_id, session_id=a, now_ms=T0)
     assert await retire_number(db, number_id=ps.overflow_id, now_ms=T0) == "retired"
     assert await leases.acquire(db, pool_id=ps.pool_id, session_id=b, now_ms=T0) is None
+
+
+async def test_concurrent_refusals_of_one_session_count_once(db: SQLiteDatabase) -> None:
+    """A session asking from several tabs at once while the pool is full is one exhaustion
+    (on PostgreSQL the claims really run at once: the check and the count must not race)."""
+    import asyncio
+
+    ps = await make_pool_site(db, size=1, exhausted_policy="original")
+    holder, asker = await new_sessions(db, ps.site_id, 2)
+    assert await leases.acquire(db, pool_id=ps.pool_id, session_id=holder, now_ms=T0)
+    refused = await asyncio.gather(
+        *(
+            leases.acquire(db, pool_id=ps.pool_id, session_id=asker, now_ms=T0 + i)
+            for i in range(20)
+        )
+    )
+    assert refused == [None] * 20
+    assert await db.fetchval("SELECT exhausted_count FROM pools") == 1
+    assert await db.fetchval("SELECT COUNT(*) FROM pool_exhaustions") == 1
