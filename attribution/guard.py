@@ -194,14 +194,10 @@ def install(pipeline: Pipeline, guard: FloodGuard) -> None:
             return None
         # Counted in the visit's unit of work, which sees every committed lease (a shared
         # SQLite reader could hand back a snapshot a few milliseconds old).
-        # Today's hash is the one `enrich` stored on the visit; yesterday's salt too.
-        yesterday = ip_hash(
-            secret, ip_key(visit.ip), site_id=visit.site.id, now_ms=visit.now_ms - DAY_MS
-        )
         return await guard.over_cap(
             tx,
             site_id=visit.site.id,
-            ip_hashes=[visit.ip_hash, yesterday],
+            ip_hashes=hashes_of(secret, visit.ip, site_id=visit.site.id, now_ms=visit.now_ms),
             now_ms=visit.now_ms,
             session_id=visit.session_id,
         )

@@ -125,39 +125,17 @@ async def test_the_server_ends_expired_leases_on_its_own(settings: Settings) -> 
     from backend import create_app
     from pool import leases, numbers
     from pool.store import now_ms
+    from tests.pool.helpers import make_pool_site, new_sessions
 
     app = create_app(settings.replace(lease_sweep_seconds=1))
     async with app.router.lifespan_context(app):
         db = app.state.db
         t = now_ms()
-        async with db.write() as tx:
-            adv = await accounts.create_advertiser(tx, "A", t)
-            site = await accounts.create_site(
-                tx, advertiser_id=adv, site_key="s", name="S", domains=[], now_ms=t
-            )
-            target = await accounts.add_target(
-                tx, site_id=site, number="+81312345678", label="main", now_ms=t
-            )
-            pool = await numbers.create_pool(
-                tx,
-                site_id=site,
-                target_id=target,
-                name="p",
-                ttl_ms=numbers.MIN_TTL_MS,
-                grace_ms=0,
-                cooldown_ms=0,
-                now_ms=t,
-            )
-            number = await numbers.add_number(
-                tx,
-                advertiser_id=adv,
-                number="+815012340001",
-                forward_to="+81312345678",
-                site_id=site,
-                pool_id=pool,
-                now_ms=t,
-            )
-        session = await make_session(db, site_id=site, started_ms=t)
+        ps = await make_pool_site(
+            db, size=1, ttl_ms=numbers.MIN_TTL_MS, grace_ms=0, cooldown_ms=0, overflow=False
+        )
+        pool, number = ps.pool_id, ps.number_ids[0]
+        (session,) = await new_sessions(db, ps.site_id, 1)
         # Leased so long ago that its ttl ends a second and a half from now; retired while
         # still held, the number waits for the lease to end.
         leased_at = t - numbers.MIN_TTL_MS + 1_500
