@@ -14,13 +14,6 @@ than that is a distributed flood, which the per-address limit is not meant to st
 from __future__ import annotations
 
 from collections import OrderedDict
-from dataclasses import dataclass
-
-
-@dataclass
-class _Bucket:
-    tokens: float
-    stamp_ms: int
 
 
 class TokenBuckets:
@@ -32,7 +25,10 @@ class TokenBuckets:
         self.rate_per_s = rate_per_s
         self.burst = burst
         self.max_keys = max_keys
-        self._buckets: OrderedDict[str, _Bucket] = OrderedDict()
+        # key -> (tokens, stamp_ms). Tuples of numbers, not objects: the garbage collector
+        # stops tracking such tuples, so a hundred thousand remembered addresses do not
+        # lengthen its full collections (which pause the whole process).
+        self._buckets: OrderedDict[str, tuple[float, int]] = OrderedDict()
 
     def __len__(self) -> int:
         return len(self._buckets)
@@ -41,21 +37,21 @@ class TokenBuckets:
         """Take ``cost`` tokens from ``key``'s bucket; False (and nothing taken) if short."""
         bucket = self._buckets.get(key)
         if bucket is None:
-            bucket = _Bucket(float(self.burst), now_ms)
-            self._buckets[key] = bucket
+            tokens, stamp_ms = float(self.burst), now_ms
+            self._buckets[key] = (tokens, stamp_ms)
             while len(self._buckets) > self.max_keys:
                 self._buckets.popitem(last=False)
         else:
             self._buckets.move_to_end(key)
+            tokens, stamp_ms = bucket
             # A clock that steps back must not mint tokens nor take them away.
-            elapsed_ms = max(0, now_ms - bucket.stamp_ms)
-            bucket.tokens = min(
-                float(self.burst), bucket.tokens + elapsed_ms * self.rate_per_s / 1000.0
-            )
-            bucket.stamp_ms = max(bucket.stamp_ms, now_ms)
-        if bucket.tokens + 1e-9 < cost:
+            elapsed_ms = max(0, now_ms - stamp_ms)
+            tokens = min(float(self.burst), tokens + elapsed_ms * self.rate_per_s / 1000.0)
+            stamp_ms = max(stamp_ms, now_ms)
+        if tokens + 1e-9 < cost:
+            self._buckets[key] = (tokens, stamp_ms)
             return False
-        bucket.tokens -= cost
+        self._buckets[key] = (tokens - cost, stamp_ms)
         return True
 
     def tokens(self, key: str, now_ms: int) -> float:
@@ -63,5 +59,6 @@ class TokenBuckets:
         bucket = self._buckets.get(key)
         if bucket is None:
             return float(self.burst)
-        elapsed_ms = max(0, now_ms - bucket.stamp_ms)
-        return min(float(self.burst), bucket.tokens + elapsed_ms * self.rate_per_s / 1000.0)
+        tokens, stamp_ms = bucket
+        elapsed_ms = max(0, now_ms - stamp_ms)
+        return min(float(self.burst), tokens + elapsed_ms * self.rate_per_s / 1000.0)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -61,3 +62,17 @@ def test_never_more_than_burst_plus_refill(
             granted[key] = granted.get(key, 0) + 1
     for count in granted.values():
         assert count <= burst + rate * now / 1000 + 1e-6
+
+
+def test_remembered_buckets_are_not_tracked_by_the_garbage_collector() -> None:
+    # A full collection walks every tracked object: 100,000 remembered addresses as
+    # objects made it pause a busy server for tens of milliseconds.
+    import gc
+
+    buckets = TokenBuckets(rate_per_s=1, burst=2)
+    for i in range(100):
+        buckets.take(f"198.18.0.{i}", 0)
+    buckets.take("198.18.0.1", 10)
+    gc.collect()
+    assert not any(gc.is_tracked(state) for state in buckets._buckets.values())
+    assert buckets.tokens("198.18.0.1", 10) == pytest.approx(0.01)
