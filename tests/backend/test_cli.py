@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
+import httpx
 import orjson
 
-from tests.support.server import run_cli
+from tests.support.server import Server, run_cli
 
 
 def test_demo_json_and_migrate(tmp_path: Path) -> None:
@@ -26,3 +28,32 @@ def test_demo_json_and_migrate(tmp_path: Path) -> None:
 def test_bad_database_url_is_a_clear_error(tmp_path: Path) -> None:
     r = run_cli("migrate", database_url="mysql://nope")
     assert r.returncode == 2 and "unsupported database URL" in r.stderr
+
+
+def _workers(pid: int) -> set[int]:
+    """The worker processes of a server: its children that multiprocessing spawned to
+    run a worker (not its resource tracker)."""
+    found: set[int] = set()
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        for child in (task / "children").read_text().split():
+            cmdline = Path(f"/proc/{child}/cmdline").read_bytes()
+            if b"spawn_main" in cmdline:
+                found.add(int(child))
+    return found
+
+
+def test_serve_workers_runs_that_many_processes_on_one_port(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'callpath.db'}"
+    server = Server(url, args=["--workers", "2"]).start(timeout=60)
+    try:
+        assert server.proc is not None
+        deadline = time.monotonic() + 30
+        while len(_workers(server.proc.pid)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert len(_workers(server.proc.pid)) == 2
+        # Each worker opened the database (migrated once, up front, by the parent).
+        with httpx.Client(base_url=server.url) as client:
+            for _ in range(10):
+                assert client.get("/healthz").status_code == 200
+    finally:
+        server.stop()

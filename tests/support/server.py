@@ -62,6 +62,7 @@ class Server:
     database_url: str
     port: int = field(default_factory=free_port)
     env_extra: dict[str, str] = field(default_factory=dict)
+    args: list[str] = field(default_factory=list)  # more `callpath serve` options
     proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -79,6 +80,7 @@ class Server:
                 "127.0.0.1",
                 "--port",
                 str(self.port),
+                *self.args,
             ],
             env=cli_env(self.database_url, **self.env_extra),
             cwd=ROOT,
