@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import os
 
 
@@ -44,6 +45,12 @@ def run(args: argparse.Namespace) -> int:
     async def migrate() -> None:
         await (await open_database(settings.database_url)).close()
 
+    if settings.database_url.startswith("sqlite"):
+        logging.getLogger("callpath").warning(
+            "%d workers on one SQLite file take turns at its write lock; one worker is"
+            " faster there (docs/postgresql.md)",
+            args.workers,
+        )
     # Migrated once here, not by every worker at once as each starts.
     asyncio.run(migrate())
     # Each worker is a fresh process that builds its app from the environment (uvicorn
