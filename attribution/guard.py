@@ -25,8 +25,9 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections import deque
+from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 
 from attribution.bots import bot_reason
@@ -50,30 +51,61 @@ class GuardLimits:
     max_keys: int = 100_000
 
 
-class _KeyedLocks:
-    """One asyncio lock per key, forgotten as soon as nobody holds or waits for it."""
+class _KeyedTurns:
+    """Holders of one key take turns (first come, first served); other keys run freely.
+
+    An uncontended key costs one dictionary entry, made and dropped around the holder: no
+    lock object, no context-manager generator (this runs on every visit). Waiters queue a
+    future each; a key is forgotten as soon as nobody holds or waits for it.
+    """
 
     def __init__(self) -> None:
-        self._locks: dict[str, tuple[asyncio.Lock, list[int]]] = {}
+        self._waiting: dict[str, deque[asyncio.Future[None]]] = {}
 
     def __len__(self) -> int:
-        return len(self._locks)
+        return len(self._waiting)
 
-    @asynccontextmanager
-    async def hold(self, key: str) -> AsyncIterator[None]:
-        entry = self._locks.get(key)
-        if entry is None:
-            entry = (asyncio.Lock(), [0])
-            self._locks[key] = entry
-        lock, users = entry
-        users[0] += 1
+    def hold(self, key: str) -> _Turn:
+        """``async with turns.hold(key):`` runs its body when the key's turn comes."""
+        return _Turn(self, key)
+
+    def _pass_on(self, key: str) -> None:
+        waiters = self._waiting[key]
+        while waiters:
+            future = waiters.popleft()
+            if not future.done():  # skip waiters that were cancelled meanwhile
+                future.set_result(None)
+                return
+        del self._waiting[key]
+
+
+class _Turn:
+    __slots__ = ("_key", "_turns")
+
+    def __init__(self, turns: _KeyedTurns, key: str) -> None:
+        self._turns = turns
+        self._key = key
+
+    async def __aenter__(self) -> None:
+        waiting = self._turns._waiting
+        waiters = waiting.get(self._key)
+        if waiters is None:
+            waiting[self._key] = deque()
+            return
+        future = asyncio.get_running_loop().create_future()
+        waiters.append(future)
         try:
-            async with lock:
-                yield
-        finally:
-            users[0] -= 1
-            if users[0] == 0:
-                del self._locks[key]
+            await future
+        except BaseException:
+            if future.done() and not future.cancelled():
+                # Cancelled after the turn was handed over: hand it on.
+                self._turns._pass_on(self._key)
+            else:
+                future.cancel()
+            raise
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._turns._pass_on(self._key)
 
 
 async def live_sessions(
@@ -116,7 +148,7 @@ class FloodGuard:
         self._buckets = TokenBuckets(
             rate_per_s=rate, burst=max(1, self.limits.burst), max_keys=self.limits.max_keys
         )
-        self._locks = _KeyedLocks()
+        self._locks = _KeyedTurns()
 
     @staticmethod
     def key(address: str | None) -> str:
@@ -133,11 +165,9 @@ class FloodGuard:
         """The ingest pipeline's rate-limit hook: whether ``visit`` may go on."""
         return self.admit(ip_key(visit.ip), visit.now_ms) is None
 
-    @asynccontextmanager
-    async def lease_slot(self, key: str) -> AsyncIterator[None]:
+    def lease_slot(self, key: str) -> AbstractAsyncContextManager[None]:
         """Hold while checking the cap and leasing, so one address's requests take turns."""
-        async with self._locks.hold(key):
-            yield
+        return self._locks.hold(key)
 
     async def over_cap(
         self,

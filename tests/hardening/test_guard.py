@@ -102,3 +102,53 @@ async def test_lease_slot_makes_check_and_lease_one_step_per_address(
     assert sum(results) == 3
     assert await live_sessions(db, site_id=site, ip_hashes=["flood"], now_ms=t) == 3
     assert len(guard._locks) == 0  # nothing left behind
+
+
+async def test_turns_are_first_come_and_survive_cancelled_waiters() -> None:
+    guard = FloodGuard()
+    order: list[str] = []
+    release_first = asyncio.Event()
+
+    async def holder(name: str, hold: asyncio.Event | None = None) -> None:
+        async with guard.lease_slot("198.51.100.7"):
+            order.append(name)
+            if hold is not None:
+                await hold.wait()
+
+    first = asyncio.create_task(holder("first", release_first))
+    await asyncio.sleep(0)
+    waiters = {name: asyncio.create_task(holder(name)) for name in ("b", "c", "d")}
+    other = asyncio.create_task(holder("other address"))
+    await asyncio.sleep(0)
+    # Waiting for one address does not hold up another.
+    assert order == ["first"]
+    guard_other = FloodGuard()
+    async with guard_other.lease_slot("198.51.100.7"):
+        pass
+    waiters["c"].cancel()
+    release_first.set()
+    await asyncio.gather(first, waiters["b"], waiters["d"], other)
+    assert order[:1] == ["first"] and "c" not in order
+    assert order.index("b") < order.index("d")
+    assert len(guard._locks) == 0
+
+
+async def test_a_turn_handed_to_a_cancelled_waiter_passes_on() -> None:
+    guard = FloodGuard()
+    entered: list[str] = []
+    tasks: dict[str, asyncio.Task[None]] = {}
+
+    async def holder(name: str) -> None:
+        async with guard.lease_slot("k"):
+            entered.append(name)
+            await asyncio.sleep(0)
+        if name == "first":
+            # The turn was handed to "second" just now; it has not run yet.
+            tasks["second"].cancel()
+
+    for name in ("first", "second", "third"):
+        tasks[name] = asyncio.create_task(holder(name))
+    await asyncio.wait_for(asyncio.gather(*tasks.values(), return_exceptions=True), 5)
+    assert entered == ["first", "third"]
+    assert tasks["second"].cancelled()
+    assert len(guard._locks) == 0
