@@ -233,16 +233,19 @@ async def claim(
     )
     rested = {"p": pool_id, "rested": now_ms - pool["cooldown_ms"]}
     free = await tx.fetchone(pick, rested)
-    # PostgreSQL: the pick's snapshot predates its row lock, so a claim that held the lock
-    # and committed in between is not seen. Holding the lock now, look again with a fresh
-    # snapshot (READ COMMITTED: one per statement); pick again if the number was taken.
-    while (
-        lock
-        and free is not None
-        and await tx.fetchval(
-            "SELECT 1 FROM leases WHERE number_id = :n AND ended_ms IS NULL AND overflow = 0",
-            {"n": free["id"]},
-        )
+    # The number is stamped with the lease's first expiry while held: the claim query's
+    # range on that column then skips held numbers instead of walking past every one of
+    # them (a big pool at high utilization); ending the lease stamps the real release time.
+    # The stamp doubles as the last look: on PostgreSQL the pick's snapshot predates its
+    # row lock, so a claim that held the lock and committed in between is not seen by it;
+    # this statement has a fresh snapshot (READ COMMITTED: one per statement) and changes
+    # nothing when the number was taken meanwhile, and the pick is made again. (On SQLite
+    # the unit holds the only write lock from the start: it always takes.)
+    while free is not None and not await tx.execute(
+        "UPDATE tracking_numbers SET last_released_ms = :exp WHERE id = :n"
+        " AND NOT EXISTS (SELECT 1 FROM leases l WHERE l.number_id = :n"
+        "   AND l.ended_ms IS NULL AND l.overflow = 0)",
+        {"exp": expires, "n": free["id"]},
     ):
         free = await tx.fetchone(pick, rested)
     overflow = free is None
@@ -272,15 +275,6 @@ async def claim(
         await _finish_retirements(tx, now_ms, [held["number_id"]])
     if free is None:
         return None
-    if not overflow:
-        # While held, the number's release time reads as the lease's first expiry: the
-        # claim query's range on that column then skips held numbers instead of walking
-        # past every one of them (a big pool at high utilization). Ending the lease
-        # stamps the real release time.
-        await tx.execute(
-            "UPDATE tracking_numbers SET last_released_ms = :exp WHERE id = :n",
-            {"exp": expires, "n": free["id"]},
-        )
     lease_id = await tx.fetchval(
         "INSERT INTO leases (pool_id, number_id, session_id, overflow, started_ms,"
         " last_seen_ms, expires_ms) VALUES (:p, :n, :s, :o, :now, :now, :exp) RETURNING id",
