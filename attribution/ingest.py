@@ -206,6 +206,7 @@ async def step_record(p: Pipeline, visit: Visit, tx: Tx) -> str | None:
         geo=visit.geo,
         ip_hash=visit.ip_hash,
         ga_client_id=visit.ga,
+        dialect=p.db.dialect,
     )
     return None
 

@@ -71,6 +71,14 @@ _INSERT_SESSION = (
     f"INSERT INTO sessions ({', '.join(_NEW_COLUMNS)})"
     f" VALUES ({', '.join(':' + c for c in _NEW_COLUMNS)}) RETURNING id"
 )
+# PostgreSQL: the page view goes in the same statement (a round trip is the costliest part
+# of a statement there; SQLite has no data-modifying WITH, and no round trips to save).
+_PAGE_VIEW_COLUMNS = "page_views (session_id, ts_ms, url, title, referrer)"
+_PAGE_VIEW_VALUES = ":pv_ts, :pv_url, :pv_title, :pv_referrer"
+_INSERT_SESSION_AND_VIEW = (
+    f"WITH s AS ({_INSERT_SESSION}) INSERT INTO {_PAGE_VIEW_COLUMNS}"
+    f" VALUES ((SELECT id FROM s), {_PAGE_VIEW_VALUES}) RETURNING session_id"
+)
 _RETOUCH = ", ".join(
     [f"{c} = :{c}" for c in (*_TOUCH_COLUMNS, "landing_url", "referrer")]
     + ["last_touch = :last_touch", "touches = touches + 1"]
@@ -99,13 +107,20 @@ async def record_visit(
     geo: Geo,
     ip_hash: str,
     ga_client_id: str = "",
+    dialect: str = "sqlite",
 ) -> int:
     """Create or continue a session and append the page view; return the session id.
 
     ``session_id`` is a session of ``site_id`` the visitor already has (from its token),
     or None to start one. ``new_touch`` replaces the last touch of a continued session.
-    Runs inside the caller's unit of work.
+    Runs inside the caller's unit of work (``dialect`` is its store's).
     """
+    view = {
+        "pv_ts": now_ms,
+        "pv_url": page.url[:2048],
+        "pv_title": page.title[:512],
+        "pv_referrer": page.referrer[:2048],
+    }
     if session_id is None:
         values = _touch_values(source, now_ms)
         values.update(
@@ -125,6 +140,9 @@ async def record_visit(
                 "first_touch": values["last_touch"],
             }
         )
+        if dialect == "postgresql":
+            values.update(view)
+            return int(await tx.fetchval(_INSERT_SESSION_AND_VIEW, values))
         session_id = await tx.fetchval(_INSERT_SESSION, values)
     else:
         values = {"id": session_id, "t": now_ms}
@@ -135,18 +153,20 @@ async def record_visit(
         if ga_client_id:
             values["ga"] = ga_client_id
             sets.append("ga_client_id = :ga")
-        await tx.execute(f"UPDATE sessions SET {', '.join(sets)} WHERE id = :id", values)
+        update = f"UPDATE sessions SET {', '.join(sets)} WHERE id = :id"
+        if dialect == "postgresql":
+            values.update(view)
+            await tx.execute(
+                f"WITH u AS ({update}) INSERT INTO {_PAGE_VIEW_COLUMNS}"
+                f" VALUES (:id, {_PAGE_VIEW_VALUES})",
+                values,
+            )
+            return session_id
+        await tx.execute(update, values)
     assert session_id is not None
+    view["pv_session"] = session_id
     await tx.execute(
-        "INSERT INTO page_views (session_id, ts_ms, url, title, referrer)"
-        " VALUES (:s, :t, :u, :ti, :r)",
-        {
-            "s": session_id,
-            "t": now_ms,
-            "u": page.url[:2048],
-            "ti": page.title[:512],
-            "r": page.referrer[:2048],
-        },
+        f"INSERT INTO {_PAGE_VIEW_COLUMNS} VALUES (:pv_session, {_PAGE_VIEW_VALUES})", view
     )
     return int(session_id)
 
