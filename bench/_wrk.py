@@ -25,7 +25,7 @@ from bench._load import BROWSER_UA
 # a new address per request, so per-address limits see many visitors and not one flood.
 # `first` spreads the processes of one run over disjoint parts of the range.
 _SCRIPT = r"""
-local path, body, first = %(path)s, %(body)s, %(first)d
+local path, body, first, gap_ms = %(path)s, %(body)s, %(first)d, %(gap_ms)f
 local n = first
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "text/plain"
@@ -37,6 +37,10 @@ request = function()
   wrk.headers["X-Forwarded-For"] = string.format("198.%%d.%%d.%%d",
     18 + math.floor(k / 65024), math.floor(k / 254) %% 256, k %% 254 + 1)
   return wrk.format(nil, path, nil, body)
+end
+if gap_ms > 0 then
+  -- A fixed rate: each connection waits this long before its next request.
+  delay = function() return gap_ms end
 end
 done = function(summary, latency, requests)
   local e = summary.errors
@@ -100,52 +104,85 @@ def run(
 ) -> WrkResult:
     """POST ``body`` to ``path`` on every URL at once for ``seconds``; ``connections``
     spread over them (one wrk process per URL, as a load balancer would spread them)."""
+    with tempfile.TemporaryDirectory(prefix="callpath-wrk-") as tmp:
+        procs = start(
+            urls,
+            path,
+            body,
+            seconds=seconds,
+            connections=connections,
+            first_address=first_address,
+            workdir=Path(tmp),
+        )
+        return finish(procs, timeout=seconds + 60)
+
+
+def start(
+    urls: Sequence[str],
+    path: str,
+    body: bytes,
+    *,
+    seconds: float,
+    connections: int,
+    workdir: Path,
+    first_address: int = 0,
+    rate: float = 0.0,
+) -> list[subprocess.Popen[str]]:
+    """Start the wrk processes of :func:`run` and return at once (:func:`finish` collects
+    them). ``rate`` > 0: about that many requests a second in all (each connection waits
+    ``connections / rate`` between requests), else as many as the server answers."""
     for url in urls:
         assert url.startswith("http://127."), url
     per_url = max(1, connections // len(urls))
-    with tempfile.TemporaryDirectory(prefix="callpath-wrk-") as tmp:
-        procs = []
-        for i, url in enumerate(urls):
-            script = Path(tmp) / f"load{i}.lua"
-            script.write_text(
-                _SCRIPT
-                % {
-                    "path": _lua_string(path),
-                    "body": _lua_string(body.decode()),
-                    "first": first_address + i * 40_000,
-                    "ua": _lua_string(BROWSER_UA),
-                }
+    gap_ms = 1000.0 * per_url * len(urls) / rate if rate > 0 else 0.0
+    procs = []
+    for i, url in enumerate(urls):
+        script = workdir / f"load{i}.lua"
+        script.write_text(
+            _SCRIPT
+            % {
+                "path": _lua_string(path),
+                "body": _lua_string(body.decode()),
+                "first": first_address + i * 40_000,
+                "gap_ms": gap_ms,
+                "ua": _lua_string(BROWSER_UA),
+            }
+        )
+        procs.append(
+            subprocess.Popen(
+                [
+                    "wrk",
+                    "-t1",
+                    f"-c{per_url}",
+                    f"-d{max(1, round(seconds))}s",
+                    "--timeout",
+                    "10s",
+                    "-s",
+                    str(script),
+                    url + path,
+                ],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
             )
-            procs.append(
-                subprocess.Popen(
-                    [
-                        "wrk",
-                        "-t1",
-                        f"-c{per_url}",
-                        f"-d{max(1, round(seconds))}s",
-                        "--timeout",
-                        "10s",
-                        "-s",
-                        str(script),
-                        url + path,
-                    ],
-                    stdout=subprocess.PIPE,
-                    stderr=subprocess.PIPE,
-                    text=True,
-                )
-            )
-        result = WrkResult()
-        for proc in procs:
-            out, err = proc.communicate(timeout=seconds + 60)
-            line = next((ln for ln in out.splitlines() if ln.startswith("WRK ")), None)
-            if proc.returncode != 0 or line is None:
-                raise RuntimeError(f"wrk failed ({proc.returncode}): {err.strip() or out}")
-            data = json.loads(line[4:])
-            result.requests += data["requests"]
-            result.non2xx += data["non2xx"]
-            result.errors += data["errors"]
-            result.p50_ms.append(data["p50_us"] / 1000)
-            result.p99_ms.append(data["p99_us"] / 1000)
-            # The processes ran side by side: the measurement lasted as long as the longest.
-            result.seconds = max(result.seconds, data["duration_us"] / 1e6)
-        return result
+        )
+    return procs
+
+
+def finish(procs: Sequence[subprocess.Popen[str]], *, timeout: float) -> WrkResult:
+    """Wait for wrk processes started by :func:`start`; their results summed."""
+    result = WrkResult()
+    for proc in procs:
+        out, err = proc.communicate(timeout=timeout)
+        line = next((ln for ln in out.splitlines() if ln.startswith("WRK ")), None)
+        if proc.returncode != 0 or line is None:
+            raise RuntimeError(f"wrk failed ({proc.returncode}): {err.strip() or out}")
+        data = json.loads(line[4:])
+        result.requests += data["requests"]
+        result.non2xx += data["non2xx"]
+        result.errors += data["errors"]
+        result.p50_ms.append(data["p50_us"] / 1000)
+        result.p99_ms.append(data["p99_us"] / 1000)
+        # The processes ran side by side: the measurement lasted as long as the longest.
+        result.seconds = max(result.seconds, data["duration_us"] / 1e6)
+    return result
