@@ -176,6 +176,14 @@ class Settings:
         "Sessions from one address (IPv4, or IPv6 /64) that may hold a site's tracking numbers "
         "at once, counted in the database; keep it well below the smallest pool. 0: no cap.",
     )
+    login_failures_per_hour: int = _setting(
+        10,
+        "Failed dashboard sign-ins allowed per hour, per address and per account, after the "
+        "burst; past it sign-in answers 429 without checking the password. 0: no limit.",
+    )
+    login_failure_burst: int = _setting(
+        10, "Failed sign-ins one address, or one account, may make before the hourly rate."
+    )
     # dashboard
     dashboard_stream_seconds: int = _setting(
         300,

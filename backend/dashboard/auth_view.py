@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import secrets
 
 from starlette.exceptions import HTTPException
@@ -22,6 +23,7 @@ from backend.dashboard.logins import (
     start_session,
     viewer_for,
 )
+from backend.dashboard.throttle import LoginLimits, LoginThrottle
 from backend.dashboard.web import (
     check_csrf,
     db_of,
@@ -32,6 +34,8 @@ from backend.dashboard.web import (
     render,
     secure,
 )
+from backend.http import client_ip
+from pool.store import now_ms
 
 
 def _safe_next(target: str | None) -> str:
@@ -45,7 +49,23 @@ def _cookie_flags(request: Request) -> dict[str, object]:
     return {"httponly": True, "samesite": "lax", "secure": request.url.scheme == "https"}
 
 
-async def _login_form(request: Request, failed: bool = False, status: int = 200) -> Response:
+def _throttle(request: Request) -> LoginThrottle:
+    """The app's sign-in throttle, made from its settings on first use."""
+    state = request.app.state
+    throttle: LoginThrottle | None = getattr(state, "login_throttle", None)
+    if throttle is None:
+        settings = state.settings
+        throttle = state.login_throttle = LoginThrottle(
+            LoginLimits(
+                per_hour=settings.login_failures_per_hour, burst=settings.login_failure_burst
+            )
+        )
+    return throttle
+
+
+async def _login_form(
+    request: Request, failed: bool = False, status: int = 200, retry_after: int = 0
+) -> Response:
     secret = request.app.state.settings.secret_key
     nonce = request.cookies.get(LOGIN_COOKIE, "")
     if not nonce or len(nonce) > 64:
@@ -58,9 +78,12 @@ async def _login_form(request: Request, failed: bool = False, status: int = 200)
             "csrf": login_csrf(secret, nonce),
             "next": _safe_next(request.query_params.get("next")),
             "failed": failed,
+            "retry_minutes": math.ceil(retry_after / 60),
         },
         status=status,
     )
+    if retry_after:
+        response.headers["Retry-After"] = str(retry_after)
     response.set_cookie(LOGIN_COOKIE, nonce, max_age=3600, **_cookie_flags(request))  # type: ignore[arg-type]
     return response
 
@@ -84,8 +107,14 @@ async def login(request: Request) -> Response:
         return error_page(request, None, exc.status_code, str(exc.detail))
     email = form.get("email", "")[:320]
     password = form.get("password", "")[:1024]
+    throttle, address, now = _throttle(request), client_ip(request), now_ms()
+    # Refused before the password is looked at: a guess costs scrypt, a refusal nothing.
+    wait = throttle.retry_after(address, email, now)
+    if wait:
+        return await _login_form(request, status=429, retry_after=wait)
     user_id = await check_password(db, email, password) if email and password else None
     if user_id is None:
+        throttle.failed(address, email, now)
         return await _login_form(request, failed=True, status=401)
     cookie = await start_session(db, settings.secret_key, user_id)
     response = redirect(_safe_next(form.get("next")))

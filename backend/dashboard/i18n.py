@@ -84,6 +84,10 @@ _CATALOG: dict[str, tuple[str, str]] = {
     "login.password": ("Password", "パスワード"),
     "login.submit": ("Sign in", "ログイン"),
     "login.failed": ("E-mail or password is wrong.", "メールアドレスまたはパスワードが違います。"),
+    "login.throttled": (
+        "Too many failed sign-ins. Try again in {minutes} min.",
+        "ログインの失敗が多すぎます。{minutes} 分後にもう一度お試しください。",
+    ),
     "logout.confirm": ("Log out of callpath?", "callpath からログアウトしますか？"),
     "filter.site": ("Site", "サイト"),
     "filter.all_sites": ("All sites", "すべてのサイト"),

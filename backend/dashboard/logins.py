@@ -7,6 +7,7 @@ its expiry. Logout revokes the row, so a copied cookie stops working at once.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import secrets
@@ -51,14 +52,18 @@ def _digest(token: str) -> str:
 
 
 async def check_password(db: Store, email: str, password: str) -> int | None:
-    """The id of the user with this e-mail and password, or None."""
+    """The id of the user with this e-mail and password, or None.
+
+    The scrypt check (tens of milliseconds of CPU) runs on a worker thread, where it does
+    not hold the GIL: the event loop keeps answering webhooks and visits meanwhile. An
+    unknown e-mail costs the same check, so timing does not tell which e-mails exist.
+    """
     row = await db.fetchone(
         "SELECT id, password_hash FROM users WHERE email = :e", {"e": email.strip().lower()}
     )
-    if row is None:
-        verify_password(password, _DUMMY_HASH)
-        return None
-    return int(row["id"]) if verify_password(password, row["password_hash"]) else None
+    stored = _DUMMY_HASH if row is None else row["password_hash"]
+    matches = await asyncio.to_thread(verify_password, password, stored)
+    return int(row["id"]) if row is not None and matches else None
 
 
 async def start_session(db: Store, secret: str, user_id: int) -> str:

@@ -13,7 +13,7 @@ from attribution import guard
 from attribution.ingest import IngestConfig, Pipeline, UnknownSite, Visit
 from attribution.tokens import SESSION_TOKEN, Signer
 from backend.errors import ApiError
-from backend.http import read_json_object, string_field
+from backend.http import client_ip, read_json_object, string_field
 from pool import leases
 from pool.store import Store, Tx, now_ms
 
@@ -43,15 +43,6 @@ def _pipeline(request: Request) -> Pipeline:
     return pipeline
 
 
-def _client_ip(request: Request) -> str:
-    if request.app.state.settings.trust_forwarded_for:
-        # The last entry is the one our own proxy appended; earlier ones are the client's word.
-        forwarded = request.headers.get("x-forwarded-for", "").split(",")[-1].strip()
-        if forwarded:
-            return forwarded[:64]
-    return request.client.host if request.client else ""
-
-
 async def session(request: Request) -> Response:
     """Ingest a page view of a visit; answer its token and a number for each target."""
     settings = request.app.state.settings
@@ -66,7 +57,7 @@ async def session(request: Request) -> Response:
         user_agent=request.headers.get("user-agent", "")[:512],
         origin=request.headers.get("origin", "")[:512],
         accept_language=request.headers.get("accept-language", "")[:256],
-        ip=_client_ip(request),
+        ip=client_ip(request),
         now_ms=now_ms(),
     )
     try:
