@@ -96,3 +96,24 @@ def test_failures_come_back_at_the_hourly_rate() -> None:
     for _ in range(50):
         off.failed("198.51.100.7", "a@example.com", 0)
     assert off.retry_after("198.51.100.7", "a@example.com", 0) == 0
+
+
+async def test_the_password_check_runs_off_the_event_loop(
+    app: Starlette, seeded: Seeded, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # scrypt takes tens of milliseconds of CPU: on the loop's thread it would stall every
+    # webhook and visit meanwhile.
+    import threading
+
+    threads: list[threading.Thread] = []
+    real = logins.verify_password
+
+    def spy(password: str, stored: str) -> bool:
+        threads.append(threading.current_thread())
+        return real(password, stored)
+
+    monkeypatch.setattr(logins, "verify_password", spy)
+    assert (await _sign_in(app, "198.51.100.7", seeded.admin, PASSWORD)).status_code == 303
+    assert (await _sign_in(app, "198.51.100.8", "nobody@example.com", "x")).status_code == 401
+    assert len(threads) == 2
+    assert all(t is not threading.main_thread() for t in threads)
