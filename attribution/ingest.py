@@ -36,6 +36,7 @@ from attribution.coalesce import counter_for
 from attribution.devices import Device, parse_user_agent
 from attribution.geo import UNKNOWN, Geo, geo_lookup
 from attribution.netaddr import ip_key
+from attribution.origins import allowed_hosts, hosts_allowed
 from attribution.privacy import DAY_MS, ip_hash
 from attribution.sessions import PageView, known_session, record_visit
 from attribution.sources import Source, classify, host_of, is_new_touch
@@ -88,7 +89,7 @@ class Site:
     allowed_hosts: list[str] = field(init=False, default_factory=list)
 
     def __post_init__(self) -> None:
-        self.allowed_hosts = _allowed_hosts(self.domains)
+        self.allowed_hosts = allowed_hosts(self.domains)
 
 
 @dataclass
@@ -143,7 +144,7 @@ Step = Callable[["Pipeline", Visit, Tx], Awaitable[str | None]]
 async def step_origin(p: Pipeline, visit: Visit, tx: Tx) -> str | None:
     """Drop visits from pages outside the site's domains (no domains: any page)."""
     assert visit.site is not None
-    allowed = _hosts_allowed(visit.site.allowed_hosts, visit.origin, visit.url)
+    allowed = hosts_allowed(visit.site.allowed_hosts, visit.origin, visit.url)
     return None if allowed else "origin_not_allowed"
 
 
@@ -374,28 +375,6 @@ class Pipeline:
             self._sites.clear()
         self._sites[site_key] = (generation, now, site)
         return site
-
-
-def origin_allowed(domains: list[str], origin: str, page_url: str) -> bool:
-    """Whether both the Origin header (when sent) and the page's host are site domains.
-
-    A host matches a domain when equal to it or one of its subdomains; ``www.`` is ignored.
-    An empty domain list allows every page.
-    """
-    return _hosts_allowed(_allowed_hosts(domains), origin, page_url)
-
-
-def _allowed_hosts(domains: list[str]) -> list[str]:
-    return [referrers.normalise_host(d) for d in domains if d.strip()]
-
-
-def _hosts_allowed(allowed: list[str], origin: str, page_url: str) -> bool:
-    if not allowed:
-        return True
-    hosts = [host_of(page_url)]
-    if origin:
-        hosts.append(host_of(origin))
-    return all(host and any(host == d or host.endswith("." + d) for d in allowed) for host in hosts)
 
 
 async def load_site(db: Store | Tx, site_key: str) -> Site | None:

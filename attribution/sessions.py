@@ -16,6 +16,7 @@ import orjson
 
 from attribution.devices import Device
 from attribution.geo import Geo
+from attribution.origins import origin_allowed
 from attribution.sources import Source
 from pool.store import Store, Tx
 
@@ -169,6 +170,47 @@ async def record_visit(
         f"INSERT INTO {_PAGE_VIEW_COLUMNS} VALUES (:pv_session, {_PAGE_VIEW_VALUES})", view
     )
     return int(session_id)
+
+
+async def add_page_view(
+    tx: Tx, *, session_id: int, page: PageView, now_ms: int, origin: str = ""
+) -> bool:
+    """Append a page view to a session the visitor continues without a new visit (a later
+    page of the visit, or a single-page app's route change, reported by the heartbeat).
+
+    Recorded only when the page, and the ``Origin`` header when sent, are on the session's
+    site's domains (as for a visit); True when it was. The session's ``last_seen_ms`` moves
+    on; its touches do not change (moving between the site's own pages is no new source).
+    """
+    row = await tx.fetchone(
+        "SELECT st.domains FROM sessions s JOIN sites st ON st.id = s.site_id WHERE s.id = :s",
+        {"s": session_id},
+    )
+    if row is None:
+        return False
+    try:
+        domains = orjson.loads(row["domains"] or "[]")
+    except orjson.JSONDecodeError:
+        domains = []
+    if not isinstance(domains, list) or not origin_allowed(
+        [str(d) for d in domains], origin, page.url
+    ):
+        return False
+    await tx.execute(
+        "UPDATE sessions SET last_seen_ms = :t WHERE id = :s AND last_seen_ms < :t",
+        {"s": session_id, "t": now_ms},
+    )
+    await tx.execute(
+        f"INSERT INTO {_PAGE_VIEW_COLUMNS} VALUES (:pv_session, {_PAGE_VIEW_VALUES})",
+        {
+            "pv_session": session_id,
+            "pv_ts": now_ms,
+            "pv_url": page.url[:2048],
+            "pv_title": page.title[:512],
+            "pv_referrer": page.referrer[:2048],
+        },
+    )
+    return True
 
 
 async def known_session(db: Store | Tx, session_id: object, site_id: int) -> int | None:

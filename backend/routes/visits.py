@@ -11,6 +11,7 @@ from starlette.routing import Route
 
 from attribution import guard
 from attribution.ingest import IngestConfig, Pipeline, UnknownSite, Visit
+from attribution.sessions import PageView, add_page_view
 from attribution.tokens import SESSION_TOKEN, Signer
 from backend.errors import ApiError
 from backend.http import client_ip, read_json_object, string_field
@@ -80,10 +81,16 @@ async def heartbeat(request: Request) -> Response:
     db: Store = request.app.state.db
     data = await read_json_object(request, settings.max_body_bytes)
     token = string_field(data, "token", max_len=512, required=True)
+    # The page the snippet reports with the beat, if any (checked whether or not it is used).
+    url = string_field(data, "url", max_len=2048)
+    title = string_field(data, "title", max_len=512)
+    referrer = string_field(data, "referrer", max_len=2048)
+    view = PageView(url, title, referrer) if url else None
     session_id = Signer(settings.secret_key, SESSION_TOKEN).read(token)
     if not isinstance(session_id, int):
         raise ApiError(400, "bad_token", "The token is not one this server issued.")
-    ttl_ms = await _extend_session(db, session_id, now_ms())
+    origin = request.headers.get("origin", "")[:512]
+    ttl_ms = await _extend_session(db, session_id, now_ms(), view, origin)
     if ttl_ms == 0:
         return _json(
             {"error": {"code": "gone", "message": "The lease has ended.", "status": 410}}, 410
@@ -91,8 +98,15 @@ async def heartbeat(request: Request) -> Response:
     return _json({"ttl": ttl_ms // 1000})
 
 
-async def _extend_session(db: Store, session_id: int, now: int) -> int:
-    """Extend the session's live pool leases in one unit; the longest ttl left (0: none)."""
+async def _extend_session(
+    db: Store, session_id: int, now: int, view: PageView | None = None, origin: str = ""
+) -> int:
+    """Extend the session's live pool leases in one unit; the longest ttl left (0: none).
+
+    ``view``: the page the heartbeat reports (a later page of the visit, or a route change
+    of a single-page app), added to the session's click path while a lease is live. With no
+    lease left the answer is 410 and the snippet asks ``/v1/session``, which records it.
+    """
 
     async def unit(tx: Tx) -> int:
         ttl_ms = 0
@@ -104,6 +118,8 @@ async def _extend_session(db: Store, session_id: int, now: int) -> int:
             expires = await leases.extend(tx, lease_id=row["id"], now_ms=now)
             if expires is not None:
                 ttl_ms = max(ttl_ms, expires - now)
+        if ttl_ms and view is not None:
+            await add_page_view(tx, session_id=session_id, page=view, now_ms=now, origin=origin)
         return ttl_ms
 
     return await db.transact(unit)

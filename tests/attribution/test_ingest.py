@@ -14,9 +14,9 @@ from attribution.ingest import (
     Pipeline,
     Visit,
     drop_counts,
-    origin_allowed,
     set_site_params,
 )
+from attribution.origins import origin_allowed
 from attribution.sessions import click_path, first_touch
 from backend.settings import Settings
 from pool import numbers, rules

@@ -77,3 +77,53 @@ async def test_snippet_is_served_with_etag_and_compression(client: httpx.AsyncCl
     etag = r.headers["etag"]
     again = await client.get("/dni.js", headers={"if-none-match": etag})
     assert again.status_code == 304
+
+
+async def test_a_heartbeat_with_a_page_adds_it_to_the_click_path(
+    client: httpx.AsyncClient, demo: Any, db: SQLiteDatabase
+) -> None:
+    """Later pages of a visit and single-page route changes come by heartbeat (the snippet
+    swaps from storage without a new session request): they belong in the click path."""
+    token = (await _session(client)).json()["token"]
+    page = {
+        "token": token,
+        "url": "http://127.0.0.1/examples/contact",
+        "title": "Contact",
+        "referrer": "http://127.0.0.1/examples/?gclid=abc",
+    }
+    r = await client.post("/v1/heartbeat", json=page, headers={"origin": "http://127.0.0.1"})
+    assert r.status_code == 200 and r.json()["ttl"] > 0
+    # A plain heartbeat, a page off the site's domains, or one from another origin: no view.
+    assert (await client.post("/v1/heartbeat", json={"token": token})).status_code == 200
+    elsewhere = {**page, "url": "https://evil.example/phish"}
+    assert (await client.post("/v1/heartbeat", json=elsewhere)).status_code == 200
+    framed = await client.post(
+        "/v1/heartbeat", json=page, headers={"origin": "https://evil.example"}
+    )
+    assert framed.status_code == 200
+    rows = await db.fetchall("SELECT url, title, referrer FROM page_views ORDER BY id")
+    assert [r["url"] for r in rows] == [
+        "http://127.0.0.1/examples/?gclid=abc",
+        "http://127.0.0.1/examples/contact",
+    ]
+    assert rows[1]["title"] == "Contact" and rows[1]["referrer"].endswith("?gclid=abc")
+    # The session was seen again; its source (the ad click) is unchanged.
+    session = await db.fetchone("SELECT started_ms, last_seen_ms, gclid, touches FROM sessions")
+    assert session is not None
+    assert session["last_seen_ms"] >= session["started_ms"]
+    assert session["gclid"] == "abc" and session["touches"] == 1
+    # With the lease gone the answer is 410 and nothing is added: the snippet then asks
+    # /v1/session, which records the page itself.
+    await db.execute("UPDATE leases SET ended_ms = 1")
+    gone = await client.post("/v1/heartbeat", json=page)
+    assert gone.status_code == 410
+    assert await db.fetchval("SELECT COUNT(*) FROM page_views") == 2
+
+
+async def test_heartbeat_page_fields_are_bounded(client: httpx.AsyncClient, demo: Any) -> None:
+    token = (await _session(client)).json()["token"]
+    long_url = {"token": token, "url": "http://127.0.0.1/" + "a" * 3000}
+    r = await client.post("/v1/heartbeat", json=long_url)
+    assert r.status_code == 422 and r.json()["error"]["code"]
+    wrong_type = await client.post("/v1/heartbeat", json={"token": token, "title": ["x"]})
+    assert wrong_type.status_code == 422

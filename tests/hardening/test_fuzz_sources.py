@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from attribution import referrers
 from attribution.bots import bot_reason
-from attribution.ingest import origin_allowed
+from attribution.origins import origin_allowed
 from attribution.sources import CHANNELS, CLICK_IDS, DEFAULT_PARAMS, classify, host_of, is_new_touch
 
 PARAM_NAMES = sorted({*CLICK_IDS, *(n for names in DEFAULT_PARAMS.values() for n in names)})

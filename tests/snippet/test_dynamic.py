@@ -67,6 +67,15 @@ def test_a_route_change_swaps_the_new_view_and_counts_as_a_page_view(
     body = json.loads(beat.value.post_data)
     assert body["url"].endswith("/examples/t/contact")
     assert len(w.calls("/v1/session")) == 1
+    # ... and the backend put it in the visit's click path.
+    assert beat.value.response().status == 200
+    path = snippet_server.sql(
+        "SELECT pv.url FROM page_views pv JOIN leases l ON l.session_id = pv.session_id"
+        " JOIN tracking_numbers n ON n.id = l.number_id"
+        " WHERE n.number = :n AND l.ended_ms IS NULL ORDER BY pv.id",
+        {"n": leased(w, FREE)},
+    )
+    assert [url.split("/examples/t/")[-1] for (url,) in path] == ["dynamic.html", "contact"]
     # Back: the framework renders the original number again, and it is swapped again.
     w.page.go_back()
     text_is(w.page, "#home-number", hyphenated(leased(w, JP)))

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from attribution.tokens import SESSION_TOKEN, Signer
 from tests.snippet.conftest import SnippetServer, Watched
 from tests.snippet.helpers import JP, national_groups
 
@@ -195,8 +196,16 @@ def test_a_second_page_view_swaps_without_a_session_request(
         # Swapped by the time the load event fires: no request was awaited.
         assert (texts(w.page), tracking(w.page)) == first
     assert w.calls("/v1/session") == []
-    # The heartbeat that confirms the lease also tells the backend about the page.
-    assert json.loads(beat.value.post_data)["url"].endswith("?page=2")
+    # The heartbeat that confirms the lease also tells the backend about the page, which
+    # puts it in the visit's click path.
+    body = json.loads(beat.value.post_data)
+    assert body["url"].endswith("?page=2")
+    assert beat.value.response().status == 200
+    session_id = Signer("test-secret", SESSION_TOKEN).read(body["token"])
+    path = snippet_server.sql(
+        "SELECT url FROM page_views WHERE session_id = :s ORDER BY id", {"s": session_id}
+    )
+    assert [url.rsplit("/", 1)[-1] for (url,) in path] == ["plain.html", "plain.html?page=2"]
 
 
 def test_a_new_tab_is_a_new_visit(
