@@ -76,26 +76,6 @@ def serve(port: int) -> None:
         await request.body()
         return JSONResponse({"token": "", "swaps": [], "ttl": 0, "heartbeat": 60})
 
-    import os as _os, gc as _gc
-    if _os.environ.get("XP_GCSTAT"):
-        import time as _t, atexit as _ae, collections as _c
-        _st = _c.defaultdict(lambda: [0, 0.0, 0.0]); _t0 = [0.0]
-        def _cb(phase, info):
-            if phase == "start": _t0[0] = _t.perf_counter()
-            else:
-                d = _t.perf_counter() - _t0[0]; e = _st[info["generation"]]; e[0] += 1; e[1] += d; e[2] = max(e[2], d)
-        _gc.callbacks.append(_cb)
-        def _dump():
-            with open(_os.environ["XP_GCSTAT"], "w") as f:
-                _objs = _gc.get_objects(); f.write(f"tracked {len(_objs)}\n")
-                _tc = _c.Counter(type(o).__name__ for o in _objs)
-                f.write(repr(_tc.most_common(12)) + "\n")
-                for g, (n, tot, mx) in sorted(_st.items()): f.write(f"gen{g}: n={n} total={tot*1000:.0f}ms max={mx*1000:.1f}ms\n")
-        import threading as _th
-        def _loop():
-            while True:
-                _t.sleep(1); _dump()
-        _th.Thread(target=_loop, daemon=True).start()
     app = create_app(Settings.load(log_level="warning"))
     app.router.routes.insert(0, Route(BARE, bare, methods=["POST"]))
     uvicorn.run(
