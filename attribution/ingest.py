@@ -449,6 +449,15 @@ async def drop_counts(db: Store, *, site_id: int | None = None) -> dict[str, int
     return {str(r["reason"]): int(r["n"]) for r in rows}
 
 
+async def site_params(db: Store, *, site_id: int) -> dict[str, list[str]]:
+    """A site's own tracking-parameter names, as :func:`set_site_params` stored them."""
+    raw = await db.fetchval(
+        "SELECT params FROM site_attribution WHERE site_id = :s", {"s": site_id}
+    )
+    value = _json(raw, {})
+    return value if isinstance(value, dict) else {}
+
+
 async def set_site_params(
     db: Store, *, site_id: int, params: dict[str, list[str]], now_ms: int
 ) -> None:

@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from backend.api import declared, exports, openapi, reports, resources, tokens
+from backend.api import declared, exports, openapi, reports, resources, site_settings, tokens
 
 
 async def openapi_json(request: Request) -> Response:
@@ -36,4 +36,5 @@ routes: list[BaseRoute] = [
     *resources.routes,
     *reports.routes,
     *exports.routes,
+    *site_settings.routes,
 ]

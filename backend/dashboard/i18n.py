@@ -60,6 +60,10 @@ _CATALOG: dict[str, tuple[str, str]] = {
     "qual.answered": ("Must be answered", "応答した電話のみ"),
     "qual.first_time": ("First-time callers only", "新規発信者のみ"),
     "qual.days": ("First time within (days, 0 = ever)", "新規とみなす期間 (日、0は全期間)"),
+    "qual.admin_only": (
+        "What counts is set by an administrator.",
+        "有効電話の条件は管理者が設定します。",
+    ),
     "blocked.title": ("Blocked callers", "着信拒否"),
     "blocked.kind.exact": ("This number", "番号"),
     "blocked.kind.prefix": ("Numbers starting with", "前方一致"),

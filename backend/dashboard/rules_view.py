@@ -104,9 +104,10 @@ async def delete_source_rule(request: Request, viewer: Viewer) -> Response:
     return redirect(f"/dashboard/settings/sites/{rule['site_id']}/rules")
 
 
-@page()
+@page(admin=True)
 async def set_qualification(request: Request, viewer: Viewer) -> Response:
-    """Set which completed calls of a site count as qualified (有効電話)."""
+    """Set which completed calls of a site count as qualified (有効電話); administrators
+    only, as over the API: on a portal they decide what an advertiser is billed for."""
     db = db_of(request)
     site = await owned(db, viewer, "sites", path_id(request))
     form = request.state.form

@@ -124,6 +124,8 @@ EXPECT = {
     ("/dashboard/settings/users", "GET"): {403},
     ("/dashboard/settings/users", "POST"): {403},
     ("/dashboard/settings/users/{id:int}", "POST"): {403},
+    # What counts as a qualified call is what an advertiser is billed for: administrators.
+    ("/dashboard/settings/sites/{id:int}/qualification", "POST"): {403},
     ("/dashboard/settings/numbers", "POST"): {404},  # B's pool is not found
     ("/dashboard/settings/sites", "POST"): {303},  # created, but under A (checked below)
     ("/dashboard/settings/tokens", "POST"): {200},  # created, but for A (checked below)
@@ -183,6 +185,20 @@ async def test_a_member_cannot_reach_another_advertiser_on_any_route(
     for table in ("blocked_callers", "notification_targets"):
         owners = await db.fetchall(f"SELECT DISTINCT advertiser_id FROM {table}")
         assert {r["advertiser_id"] for r in owners} == {seeded.adv_a, seeded.adv_b}
+
+
+async def test_a_member_sees_its_own_qualification_rules_and_cannot_change_them(
+    client: httpx.AsyncClient, db: Any, seeded: Seeded
+) -> None:
+    csrf = await login(client, seeded.member_a, PASSWORD)
+    site = f"/dashboard/settings/sites/{seeded.site_a}"
+    page = await client.get(site + "/rules")
+    assert page.status_code == 200
+    assert "set by an administrator" in page.text
+    assert "/qualification" not in page.text  # no form to post
+    refused = await client.post(site + "/qualification", data={"csrf": csrf, "min_talk_s": "999"})
+    assert refused.status_code == 403
+    assert await db.fetchval("SELECT COUNT(*) FROM qualification_rules") == 0
 
 
 async def test_filters_naming_another_advertiser_are_refused(

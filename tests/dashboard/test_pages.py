@@ -334,17 +334,6 @@ async def test_rules_blocked_callers_and_notification_targets(
         )
         == 1
     )
-    qual = await client.post(
-        site + "/qualification",
-        data={"csrf": csrf, "min_talk_s": "90", "require_answered": "1"},
-    )
-    assert qual.status_code == 303
-    stored = await db.fetchone(
-        "SELECT min_talk_s, require_answered, require_first_time FROM qualification_rules"
-        " WHERE site_id = :s",
-        {"s": seeded.site_a},
-    )
-    assert stored == {"min_talk_s": 90, "require_answered": 1, "require_first_time": 0}
     blocked = await client.post(
         "/dashboard/settings/blocked",
         data={"csrf": csrf, "kind": "exact", "pattern": "090-7777-8888", "note": "spam"},
@@ -383,6 +372,19 @@ async def test_rules_blocked_callers_and_notification_targets(
     assert not_a_url.status_code == 422
     listing = (await client.get("/dashboard/settings/notifications")).text
     assert "https://ops.example.jp/calls" in listing and "rival.example.jp" not in listing
+    # Qualification rules are an administrator's (a member gets 403: tests/dashboard/test_access).
+    admin_csrf = await login(client, seeded.admin, PASSWORD)
+    qual = await client.post(
+        site + "/qualification",
+        data={"csrf": admin_csrf, "min_talk_s": "90", "require_answered": "1"},
+    )
+    assert qual.status_code == 303
+    stored = await db.fetchone(
+        "SELECT min_talk_s, require_answered, require_first_time FROM qualification_rules"
+        " WHERE site_id = :s",
+        {"s": seeded.site_a},
+    )
+    assert stored == {"min_talk_s": 90, "require_answered": 1, "require_first_time": 0}
 
 
 async def test_pool_settings_and_unknown_dashboard_pages(
