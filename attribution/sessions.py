@@ -86,6 +86,16 @@ _RETOUCH = ", ".join(
 )
 
 
+def _view_values(page: PageView, now_ms: int) -> dict[str, Any]:
+    """The page view's parameters of ``_PAGE_VIEW_VALUES``, bounded like the columns."""
+    return {
+        "pv_ts": now_ms,
+        "pv_url": page.url[:2048],
+        "pv_title": page.title[:512],
+        "pv_referrer": page.referrer[:2048],
+    }
+
+
 def _touch_values(source: Source, now_ms: int) -> dict[str, Any]:
     values: dict[str, Any] = {c: getattr(source, c) for c in _TOUCH_COLUMNS}
     values["landing_url"] = source.landing_url
@@ -116,12 +126,7 @@ async def record_visit(
     or None to start one. ``new_touch`` replaces the last touch of a continued session.
     Runs inside the caller's unit of work (``dialect`` is its store's).
     """
-    view = {
-        "pv_ts": now_ms,
-        "pv_url": page.url[:2048],
-        "pv_title": page.title[:512],
-        "pv_referrer": page.referrer[:2048],
-    }
+    view = _view_values(page, now_ms)
     if session_id is None:
         values = _touch_values(source, now_ms)
         values.update(
@@ -202,13 +207,7 @@ async def add_page_view(
     )
     await tx.execute(
         f"INSERT INTO {_PAGE_VIEW_COLUMNS} VALUES (:pv_session, {_PAGE_VIEW_VALUES})",
-        {
-            "pv_session": session_id,
-            "pv_ts": now_ms,
-            "pv_url": page.url[:2048],
-            "pv_title": page.title[:512],
-            "pv_referrer": page.referrer[:2048],
-        },
+        {**_view_values(page, now_ms), "pv_session": session_id},
     )
     return True
 
