@@ -25,6 +25,7 @@ from phonenumbers import COUNTRY_CODE_TO_REGION_CODE
 from pool.store import Row, Store
 
 FORMATS = ("csv", "ndjson")
+MEDIA_TYPES = {"csv": "text/csv; charset=utf-8", "ndjson": "application/x-ndjson"}
 FORMS = ("wide", "long")
 PATH_SEPARATOR = " > "
 _CHUNK = 64 * 1024

@@ -10,7 +10,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from attribution import conversions as conv
-from attribution.exports import FORMATS, FORMS, ExportFilter, stream_paths
+from attribution.exports import FORMATS, FORMS, MEDIA_TYPES, ExportFilter, stream_paths
 from backend.api import openapi as oa
 from backend.api.params import (
     P_QUALIFIED,
@@ -31,8 +31,6 @@ from backend.auth import ApiPrincipal
 from backend.errors import ApiError
 from backend.http import read_json_object
 from pool.store import now_ms
-
-MEDIA = {"csv": "text/csv; charset=utf-8", "ndjson": "application/x-ndjson"}
 
 
 def path_filter(request: Request, principal: ApiPrincipal) -> ExportFilter:
@@ -77,7 +75,7 @@ async def export_paths(request: Request, principal: ApiPrincipal) -> Response:
     name = f"callpath-paths-{form}.{fmt}"
     return StreamingResponse(
         body,
-        media_type=MEDIA[fmt],
+        media_type=MEDIA_TYPES[fmt],
         headers={"Content-Disposition": f'attachment; filename="{name}"'},
     )
 

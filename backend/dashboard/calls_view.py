@@ -12,6 +12,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
+from attribution.exports import FORMATS, FORMS, MEDIA_TYPES, ExportFilter, stream_paths
 from attribution.reports import DIMENSIONS
 from backend.dashboard import fmt, i18n
 from backend.dashboard.filters import read_filters
@@ -44,6 +45,38 @@ def _scope(viewer: Viewer, params: dict[str, Any], site_id: int | None = None) -
         parts.append("c.site_id = :site")
         params["site"] = site_id
     return " AND ".join(parts) or "1 = 1"
+
+
+@page()
+async def export_paths(request: Request, viewer: Viewer) -> Response:
+    """The session-to-call paths of the calls the filters select, as a download.
+
+    The same export as ``GET /api/exports/paths`` (:func:`attribution.exports.stream_paths`,
+    streamed with constant memory): ``form`` wide (a row per call) or long (a row per page
+    view), ``format`` csv or ndjson, ``qualified=1`` for qualified calls only. Within the
+    viewer's advertisers; caller numbers masked unless the viewer may see them.
+    """
+    db = db_of(request)
+    f = await read_filters(request, db, viewer)
+    q = request.query_params
+    form = q.get("form", "wide")
+    fmt = q.get("format", "csv")
+    if form not in FORMS or fmt not in FORMATS:
+        raise HTTPException(400, "Unknown export form or format.")
+    flt = ExportFilter(
+        start_ms=f.start_ms,
+        end_ms=f.end_ms,
+        site_id=f.site_id,
+        advertiser_id=f.advertiser_id if f.advertiser_id is not None else viewer.advertiser_id,
+        qualified_only=q.get("qualified") == "1",
+    )
+    body = stream_paths(db, flt, fmt=fmt, form=form, show_callers=viewer.can_see_callers)
+    name = f"callpath-paths-{f.first.isoformat()}-{f.last.isoformat()}-{form}.{fmt}"
+    return StreamingResponse(
+        body,
+        media_type=MEDIA_TYPES[fmt],
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
 
 
 @page()

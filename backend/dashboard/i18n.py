@@ -181,6 +181,13 @@ _CATALOG: dict[str, tuple[str, str]] = {
     "reports.sort_hint": ("Click a column to sort.", "列名をクリックで並べ替え"),
     "calls.title": ("Call log", "通話ログ"),
     "calls.empty": ("No calls yet.", "まだ電話はありません。"),
+    "calls.export": (
+        "Download these calls with their visits' paths (CSV):",
+        "この期間の通話と訪問経路をダウンロード (CSV):",
+    ),
+    "calls.export_wide": ("a row per call", "通話ごとに1行"),
+    "calls.export_long": ("a row per page view", "ページビューごとに1行"),
+    "calls.export_qualified": ("qualified calls only", "有効電話のみ"),
     "call.title": ("Call", "通話"),
     "call.session": ("Session", "セッション"),
     "call.no_session": (

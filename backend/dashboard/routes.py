@@ -25,6 +25,7 @@ routes: list[BaseRoute] = [
     Route("/dashboard/advertisers", reports_view.advertisers_page, methods=GET),
     Route("/dashboard/advertisers", admin_view.create_advertiser, methods=POST),
     Route("/dashboard/calls", calls_view.calls_page, methods=GET),
+    Route("/dashboard/calls/export", calls_view.export_paths, methods=GET),
     Route("/dashboard/calls/{id:int}", calls_view.call_page, methods=GET),
     Route("/dashboard/live", calls_view.live_page, methods=GET),
     Route("/dashboard/live/stream", calls_view.live_stream, methods=GET),
