@@ -192,22 +192,26 @@ async def claim(
     """
     lock = " FOR UPDATE SKIP LOCKED" if dialect == "postgresql" else ""
     # One round trip for the pool and the session's live lease: a repeat visit (the
-    # common case) is then one more statement.
+    # common case) is then one more statement. The lease is found by session and pool
+    # alone (at most one is live: leases_live_session) and its expiry checked here: with
+    # `expires_ms > :now` in the join PostgreSQL took that range, always past what its
+    # statistics have seen, for one row, and walked every live lease of the pool instead.
     pool = await tx.fetchone(
         "SELECT p.id, p.ttl_ms, p.cooldown_ms, p.overflow_number_id, s.exhausted_policy,"
         " l.id AS held_id, l.number_id AS held_number_id, l.overflow AS held_overflow,"
-        " n.number AS held_number, n.national AS held_national,"
-        " n.international AS held_international FROM pools p JOIN sites s ON s.id = p.site_id"
-        " LEFT JOIN leases l ON l.pool_id = p.id AND l.session_id = :s"
-        "   AND l.ended_ms IS NULL AND l.expires_ms > :now"
+        " l.expires_ms AS held_expires_ms, n.number AS held_number,"
+        " n.national AS held_national, n.international AS held_international"
+        " FROM pools p JOIN sites s ON s.id = p.site_id"
+        " LEFT JOIN leases l ON l.session_id = :s AND l.pool_id = p.id AND l.ended_ms IS NULL"
         " LEFT JOIN tracking_numbers n ON n.id = l.number_id WHERE p.id = :p",
-        {"p": pool_id, "s": session_id, "now": now_ms},
+        {"p": pool_id, "s": session_id},
     )
     if pool is None:
         raise LookupError(f"no pool {pool_id}")
     expires = now_ms + pool["ttl_ms"]
     held: Row | None = None
-    if pool["held_id"] is not None:
+    # A live lease past its ttl is not held: it ends below, with the pool's other due ones.
+    if pool["held_id"] is not None and pool["held_expires_ms"] > now_ms:
         held = {
             "id": pool["held_id"],
             "number_id": pool["held_number_id"],
