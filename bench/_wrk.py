@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import signal
 import subprocess
 import tempfile
 from collections.abc import Sequence
@@ -167,6 +168,13 @@ def start(
             )
         )
     return procs
+
+
+def interrupt(procs: Sequence[subprocess.Popen[str]]) -> None:
+    """End wrk processes before their duration: on SIGINT wrk stops and reports as usual."""
+    for proc in procs:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
 
 
 def finish(procs: Sequence[subprocess.Popen[str]], *, timeout: float) -> WrkResult:

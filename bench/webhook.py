@@ -148,7 +148,8 @@ def _under_wrk_load(
     cpu_ms: list[float],
 ) -> tuple[list[float], float]:
     """The webhooks while wrk keeps ``workers`` connections posting sessions."""
-    # Long enough for the warm-up and every webhook even on a slow machine; wrk stops itself.
+    # Long enough for the warm-up and every webhook even on a slow machine; stopped as soon
+    # as the webhooks are done.
     seconds = 3 + calls * 0.02
     with tempfile.TemporaryDirectory(prefix="callpath-wrk-") as tmp:
         procs = _wrk.start(
@@ -164,6 +165,7 @@ def _under_wrk_load(
             time.sleep(1.0)  # every connection has had answers
             loaded = asyncio.run(_webhooks(base, numbers, calls, "load", app_ms, cpu_ms))
         finally:
+            _wrk.interrupt(procs)
             result = _wrk.finish(procs, timeout=seconds + 60)
     if result.non2xx or result.errors:
         raise RuntimeError(f"session load: {result.non2xx} non-2xx, {result.errors} errors")
