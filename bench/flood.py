@@ -6,7 +6,9 @@ site and a pool of 80 numbers, then:
 1. baseline: 50 people (each their own address, sent as ``X-Forwarded-For`` from
    loopback, which uvicorn trusts) ask for a number, with no flood;
 2. flood: one address sends 5,000 session requests, 32 at a time, while 50 other people
-   arrive.
+   arrive. The flood comes from wrk when it is installed (``make bench`` installs it), so
+   that the process timing the people is not also busy sending the flood; else from the
+   same httpx client.
 
 Prints how many people got a number in each phase, their median and 95th-percentile
 latency as a ratio of the baseline, the flood's request rate, and how many numbers the
@@ -20,11 +22,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
+import signal
 import statistics
+import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import orjson
@@ -32,6 +39,7 @@ import orjson
 from backend import accounts
 from backend.settings import Settings
 from backend.storage import open_database
+from bench import _wrk
 from pool import numbers
 from pool.store import now_ms
 from tests.support.server import Server
@@ -94,6 +102,105 @@ def _headers(address: str) -> dict[str, str]:
 
 
 _BODY = orjson.dumps({"site": SITE, "url": f"https://{HOST}/lp?gclid=bench", "referrer": ""})
+FLOOD_ADDRESS = "203.0.113.66"
+
+# wrk as the flooding address: the same request as a person's, from one address, `total`
+# answers in all (a thread stops itself once it has had its share), counting the answers
+# that carried a number.
+_FLOOD_LUA = r"""
+local total = %(total)d
+wrk.method = "POST"
+wrk.body = %(body)s
+for name, value in pairs(%(headers)s) do wrk.headers[name] = value end
+local threads = {}
+setup = function(thread) table.insert(threads, thread) end
+init = function(args) answered = 0; got = 0 end
+response = function(status, headers, body)
+  answered = answered + 1
+  if status == 200 and not string.find(body, '"swaps":[]', 1, true) then got = got + 1 end
+  if answered == total then
+    -- The run's duration is only a bound: the caller interrupts wrk on this line.
+    io.write("FLOOD-DONE\n"); io.flush(); wrk.thread:stop()
+  end
+end
+done = function(summary, latency, requests)
+  local held = 0
+  for _, t in ipairs(threads) do held = held + t:get("got") end
+  local e = summary.errors
+  io.write(string.format(
+    'FLOOD {"requests": %%d, "duration_us": %%d, "got": %%d, "non2xx": %%d, "errors": %%d}\n',
+    summary.requests, summary.duration, held, e.status,
+    e.connect + e.read + e.write + e.timeout))
+end
+"""
+
+
+def _lua_table(mapping: dict[str, str]) -> str:
+    return "{" + ", ".join(f"[{json.dumps(k)}] = {json.dumps(v)}" for k, v in mapping.items()) + "}"
+
+
+def _start_wrk_flood(base: str, total: int, workdir: Path) -> subprocess.Popen[str]:
+    """The flood as one wrk process (C, one thread): the Python client then measures the
+    people alone, instead of sharing its event loop and a core with the flood's requests."""
+    assert base.startswith("http://127."), base
+    script = workdir / "flood.lua"
+    script.write_text(
+        _FLOOD_LUA
+        % {
+            "total": total,
+            "body": json.dumps(_BODY.decode()),
+            "headers": _lua_table(_headers(FLOOD_ADDRESS)),
+        }
+    )
+    return subprocess.Popen(
+        [
+            "wrk",
+            "-t1",
+            "-c32",
+            "-d300s",
+            "--timeout",
+            "30s",
+            "-s",
+            str(script),
+            base + "/v1/session",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+class _WrkFlood:
+    """A running wrk flood: a thread reads its output, notes when the last answer came
+    (the script prints ``FLOOD-DONE``) and stops wrk then (SIGINT: it still reports)."""
+
+    def __init__(self, proc: subprocess.Popen[str]) -> None:
+        self.proc = proc
+        self.done_at: float | None = None
+        self._lines: list[str] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:  # ends at the -d bound at the latest
+            self._lines.append(line)
+            if line.startswith("FLOOD-DONE") and self.done_at is None:
+                self.done_at = time.perf_counter()
+                self.proc.send_signal(signal.SIGINT)
+
+    def result(self) -> tuple[int, float, int]:
+        """Requests answered, seconds, and answers that carried a number."""
+        self._reader.join(timeout=400)
+        self.proc.wait(timeout=60)
+        err = self.proc.stderr.read() if self.proc.stderr else ""
+        line = next((ln for ln in self._lines if ln.startswith("FLOOD ")), None)
+        if self.proc.returncode != 0 or line is None:
+            raise RuntimeError(f"wrk failed ({self.proc.returncode}): {err.strip()}")
+        data = json.loads(line[6:])
+        if data["non2xx"] or data["errors"]:
+            raise RuntimeError(f"flood: {data['non2xx']} non-2xx, {data['errors']} errors")
+        return int(data["requests"]), data["duration_us"] / 1e6, int(data["got"])
 
 
 async def _visit(client: httpx.AsyncClient, address: str) -> tuple[bool, float]:
@@ -126,7 +233,7 @@ def guard_env(on: bool) -> dict[str, str]:
     }
 
 
-async def run(flood: int, people: int, *, guard: bool = True) -> dict[str, float]:
+async def run(flood: int, people: int, *, guard: bool = True) -> dict[str, Any]:
     """Run both phases against a fresh server; return the measurements."""
     with tempfile.TemporaryDirectory() as tmp:
         url = f"sqlite:///{Path(tmp) / 'bench.db'}"
@@ -136,20 +243,36 @@ async def run(flood: int, people: int, *, guard: bool = True) -> dict[str, float
             limits = httpx.Limits(max_connections=64)
             async with httpx.AsyncClient(base_url=server.url, limits=limits, timeout=60) as c:
                 base = await _people(c, "198.51.100", people, 0.0)
-                sem = asyncio.Semaphore(32)
-                flood_ok = 0
+                if _wrk.available():
+                    with tempfile.TemporaryDirectory(prefix="callpath-wrk-") as work:
+                        running = _WrkFlood(_start_wrk_flood(server.url, flood, Path(work)))
+                        try:
+                            await asyncio.sleep(0.2)  # the flood is under way
+                            during = await _people(c, "192.0.2", people, 0.01)
+                            people_done = time.perf_counter()
+                        finally:
+                            flood_requests, flood_s, flood_ok = running.result()
+                    generator = "wrk"
+                    # Every person must have come while the flood was still going.
+                    if running.done_at is not None and running.done_at < people_done:
+                        late = (people_done - running.done_at) * 1000
+                        generator += f" (it ended {late:.0f} ms before the last person did)"
+                else:
+                    sem = asyncio.Semaphore(32)
+                    flood_ok = 0
 
-                async def flood_one() -> None:
-                    nonlocal flood_ok
-                    async with sem:
-                        got, _ = await _visit(c, "203.0.113.66")
-                        flood_ok += got
+                    async def flood_one() -> None:
+                        nonlocal flood_ok
+                        async with sem:
+                            got, _ = await _visit(c, FLOOD_ADDRESS)
+                            flood_ok += got
 
-                start = time.perf_counter()
-                flood_task = asyncio.gather(*(flood_one() for _ in range(flood)))
-                during = await _people(c, "192.0.2", people, 0.02)
-                await flood_task
-                flood_s = time.perf_counter() - start
+                    start = time.perf_counter()
+                    flood_task = asyncio.gather(*(flood_one() for _ in range(flood)))
+                    during = await _people(c, "192.0.2", people, 0.02)
+                    await flood_task
+                    flood_s, flood_requests = time.perf_counter() - start, flood
+                    generator = "httpx, in the measuring process"
         finally:
             server.stop()
     base_lat = sorted(t for _, t in base)
@@ -159,8 +282,9 @@ async def run(flood: int, people: int, *, guard: bool = True) -> dict[str, float
         "baseline_served": sum(g for g, _ in base),
         "flood_served_people": sum(g for g, _ in during),
         "flood_numbers_held": flood_ok,
-        "flood_requests": flood,
-        "flood_rps": flood / flood_s,
+        "flood_requests": flood_requests,
+        "flood_rps": flood_requests / flood_s,
+        "generator": generator,
         "p50_ratio": statistics.median(dur_lat) / statistics.median(base_lat),
         "p95_ratio": dur_lat[int(0.95 * (len(dur_lat) - 1))]
         / base_lat[int(0.95 * (len(base_lat) - 1))],
@@ -176,6 +300,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     r = asyncio.run(run(args.flood, args.people, guard=not args.no_guard))
     print(f"flood guard:                  {'off' if args.no_guard else 'on (shipped defaults)'}")
+    print(f"flood sent by:                {r['generator']}")
     print(f"people served, no flood:      {r['baseline_served']}/{r['people']}")
     print(f"people served, during flood:  {r['flood_served_people']}/{r['people']}")
     print(f"numbers the flood got:        {r['flood_numbers_held']} of {r['flood_requests']}")
