@@ -14,6 +14,7 @@ from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
+from attribution.coalesce import settle_counters
 from backend.api.jobs import api_jobs
 from backend.assets import TEMPLATES_DIR, examples_dir
 from backend.errors import EXCEPTION_HANDLERS
@@ -59,6 +60,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
             async with telephony_lifespan(app), api_jobs(app):
                 freeze_startup_objects()
                 yield
+            # Drop counts still being written by a background task reach the database.
+            await settle_counters(app.state.db)
         finally:
             await app.state.db.close()
 

@@ -41,8 +41,43 @@ async def test_adds_during_a_write_are_summed_into_the_next() -> None:
     assert writes == [{"x": 1}] and counter.pending == 999
     release.set()
     await first
+    await counter.settle()  # the 999 are written by a task of their own
     assert len(writes) == 2 and counter.pending == 0
     assert writes[1] == {"x": 666, "y": 333}
+
+
+async def test_the_writing_request_does_not_wait_out_a_flood() -> None:
+    """A drop that starts a write is answered after that write, though drops keep arriving
+    during every write; everything is still counted."""
+    writes: list[dict[Any, int]] = []
+
+    async def write(batch: dict[Any, int]) -> None:
+        writes.append(batch)
+        await asyncio.sleep(0.001)
+
+    counter = CoalescedCounter(write)
+    flooding = True
+
+    async def flood() -> int:
+        sent = 0
+        while flooding:
+            await counter.add("flood")
+            sent += 1
+            await asyncio.sleep(0)
+        return sent
+
+    person = asyncio.create_task(counter.add("person"))  # idle: this one writes
+    await asyncio.sleep(0)
+    flooders = [asyncio.create_task(flood()) for _ in range(4)]
+    await asyncio.wait_for(person, timeout=1.0)
+    flooding = False
+    sent = sum(await asyncio.gather(*flooders))
+    await counter.settle()
+    totals: dict[Any, int] = {}
+    for batch in writes:
+        for key, n in batch.items():
+            totals[key] = totals.get(key, 0) + n
+    assert totals == {"flood": sent, "person": 1}
 
 
 async def test_a_failed_write_keeps_its_counts() -> None:
@@ -72,5 +107,7 @@ async def test_concurrent_drops_are_all_counted(db: Store) -> None:
             for i in range(400)
         )
     )
+    counter = counter_for(db, lambda b: asyncio.sleep(0))
+    await counter.settle()
     assert await drop_counts(db) == {"rate_limited": 300, "bot": 100}
-    assert counter_for(db, lambda b: asyncio.sleep(0)).pending == 0
+    assert counter.pending == 0
