@@ -62,3 +62,10 @@ class TokenBuckets:
         tokens, stamp_ms = bucket
         elapsed_ms = max(0, now_ms - stamp_ms)
         return min(float(self.burst), tokens + elapsed_ms * self.rate_per_s / 1000.0)
+
+    def refund(self, key: str, now_ms: int, amount: float = 1.0) -> None:
+        """Give back ``amount`` tokens taken from ``key`` (never above the burst)."""
+        bucket = self._buckets.get(key)
+        if bucket is not None:
+            tokens, stamp_ms = bucket
+            self._buckets[key] = (min(float(self.burst), tokens + amount), stamp_ms)

@@ -109,13 +109,13 @@ async def login(request: Request) -> Response:
     password = form.get("password", "")[:1024]
     throttle, address, now = _throttle(request), client_ip(request), now_ms()
     # Refused before the password is looked at: a guess costs scrypt, a refusal nothing.
-    wait = throttle.retry_after(address, email, now)
+    wait = throttle.attempt(address, email, now)
     if wait:
         return await _login_form(request, status=429, retry_after=wait)
     user_id = await check_password(db, email, password) if email and password else None
     if user_id is None:
-        throttle.failed(address, email, now)
         return await _login_form(request, failed=True, status=401)
+    throttle.succeeded(address, email, now)
     cookie = await start_session(db, settings.secret_key, user_id)
     response = redirect(_safe_next(form.get("next")))
     response.set_cookie(COOKIE, cookie, max_age=SESSION_SECONDS, **_cookie_flags(request))  # type: ignore[arg-type]

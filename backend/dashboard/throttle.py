@@ -1,10 +1,12 @@
 """Failed dashboard sign-ins are limited per address and per account.
 
-Each failure takes a token from the address's bucket (the IPv4 address or IPv6 /64, as the
-flood guard counts) and from the account's (the e-mail as typed, lower-cased); a sign-in is
-refused, without checking the password, while either bucket is empty. Checking a password
-costs tens of milliseconds of scrypt, so the limit also keeps a stream of guesses from
-taking the server's CPU. Successful sign-ins take nothing.
+Each attempt takes a token from the address's bucket (the IPv4 address or IPv6 /64, as the
+flood guard counts) and from the account's (the e-mail as typed, lower-cased) before the
+password is checked, and a successful one gives them back; a sign-in is refused, without
+checking the password, while either bucket is empty. Taking first keeps many guesses sent
+at once from all passing the check before any has failed. Checking a password costs tens
+of milliseconds of scrypt, so the limit also keeps a stream of guesses from taking the
+server's CPU. Successful sign-ins cost nothing.
 
 The buckets live in this process's memory (:class:`attribution.ratelimit.TokenBuckets`):
 several instances each allow the rate. Refusing an account whose bucket is empty lets
@@ -56,9 +58,19 @@ class LoginThrottle:
             return 0
         return max(1, math.ceil((1.0 - tokens) * 3600.0 / self.limits.per_hour))
 
-    def failed(self, address: str, email: str, now_ms: int) -> None:
-        """Count one failed sign-in against the address and the account."""
-        if self.limits.per_hour <= 0:
-            return
+    def attempt(self, address: str, email: str, now_ms: int) -> int:
+        """Reserve one failure for a sign-in about to be checked; the seconds to wait when
+        there is none left (0: go ahead)."""
+        wait = self.retry_after(address, email, now_ms)
+        if wait or self.limits.per_hour <= 0:
+            return wait
         self._addresses.take(ip_key(address), now_ms)
         self._accounts.take(self._account(email), now_ms)
+        return 0
+
+    def succeeded(self, address: str, email: str, now_ms: int) -> None:
+        """The reserved attempt signed in: it costs nothing."""
+        if self.limits.per_hour <= 0:
+            return
+        self._addresses.refund(ip_key(address), now_ms)
+        self._accounts.refund(self._account(email), now_ms)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 
 import httpx
@@ -87,15 +88,33 @@ async def test_successful_sign_ins_take_nothing(app: Starlette, seeded: Seeded) 
 def test_failures_come_back_at_the_hourly_rate() -> None:
     throttle = LoginThrottle(LoginLimits(per_hour=6, burst=2))
     for _ in range(2):
-        throttle.failed("2001:db8::1", "a@example.com", 0)
+        assert throttle.attempt("2001:db8::1", "a@example.com", 0) == 0
     # The IPv6 /64 is one address.
     assert throttle.retry_after("2001:db8::ffff", "b@example.com", 0) == 600
     assert throttle.retry_after("2001:db8::1", "b@example.com", HOUR_MS // 6 - 60_000) == 60
     assert throttle.retry_after("2001:db8::1", "b@example.com", HOUR_MS // 6) == 0
     off = LoginThrottle(LoginLimits(per_hour=0))
     for _ in range(50):
-        off.failed("198.51.100.7", "a@example.com", 0)
-    assert off.retry_after("198.51.100.7", "a@example.com", 0) == 0
+        assert off.attempt("198.51.100.7", "a@example.com", 0) == 0
+    # A success gives its reserved attempt back.
+    fresh = LoginThrottle(LoginLimits(per_hour=6, burst=1))
+    assert fresh.attempt("198.51.100.9", "c@example.com", 0) == 0
+    fresh.succeeded("198.51.100.9", "c@example.com", 0)
+    assert fresh.attempt("198.51.100.9", "c@example.com", 0) == 0
+
+
+async def test_guesses_sent_all_at_once_are_limited_too(
+    app: Starlette, seeded: Seeded, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Twenty guesses in flight together: only the burst's three get a password check."""
+    checks: list[str] = []
+    real = logins.verify_password
+    monkeypatch.setattr(logins, "verify_password", lambda p, h: checks.append(p) or real(p, h))
+    answers = await asyncio.gather(
+        *(_sign_in(app, "198.51.100.7", seeded.admin, f"guess-{i}") for i in range(20))
+    )
+    assert sorted(r.status_code for r in answers) == [401] * 3 + [429] * 17
+    assert len(checks) == 3
 
 
 async def test_the_password_check_runs_off_the_event_loop(
