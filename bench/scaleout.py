@@ -1,11 +1,13 @@
 """Scale-out benchmark: ``POST /v1/session`` against a bare endpoint on the same server.
 
-Three set-ups, each on a fresh database seeded with one site whose pool holds 3,000 numbers
+Four set-ups, each on a fresh database seeded with one site whose pool holds 3,000 numbers
 (leases of 1 s, no cooldown, so numbers keep changing hands; an overflow number behind):
 
 1. SQLite, one app instance;
-2. PostgreSQL, one app instance;
-3. PostgreSQL, three app instances sharing the database (the load generator spreads
+2. the same with uvicorn's h11 parser instead of httptools (wrk only): the baseline the
+   target was first measured against, where a bare request costs twice as much;
+3. PostgreSQL, one app instance;
+4. PostgreSQL, three app instances sharing the database (the load generator spreads
    requests round robin, as a load balancer would).
 
 Every app instance is a real uvicorn process running the callpath app with one extra route,
@@ -62,8 +64,9 @@ BODY = orjson.dumps(
 )
 
 
-def serve(port: int) -> None:
-    """Child mode: the callpath app plus ``POST /__bare`` under uvicorn on 127.0.0.1."""
+def serve(port: int, http: str = "auto") -> None:
+    """Child mode: the callpath app plus ``POST /__bare`` under uvicorn on 127.0.0.1
+    (``http``: uvicorn's HTTP parser, ``auto`` being httptools when installed)."""
     import uvicorn
     from starlette.requests import Request
     from starlette.responses import JSONResponse
@@ -86,6 +89,7 @@ def serve(port: int) -> None:
         access_log=False,
         proxy_headers=True,
         forwarded_allow_ips="127.0.0.1",
+        http=http,
     )
 
 
@@ -105,7 +109,7 @@ class Instance:
     url: str
 
 
-def start_instances(database_url: str, count: int) -> list[Instance]:
+def start_instances(database_url: str, count: int, http: str = "auto") -> list[Instance]:
     """Start ``count`` app processes on one database and wait until each answers."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("CALLPATH_")}
     env.update(
@@ -119,7 +123,7 @@ def start_instances(database_url: str, count: int) -> list[Instance]:
     for _ in range(count):
         port = _free_port()
         proc = subprocess.Popen(
-            [sys.executable, "-m", "bench.scaleout", "--serve", str(port)],
+            [sys.executable, "-m", "bench.scaleout", "--serve", str(port), "--http", http],
             env=env,
             cwd=ROOT,
             # Errors show up as non-200 counts in the report; tracebacks would drown it.
@@ -292,11 +296,16 @@ async def _analyze(database_url: str) -> None:
 
 
 async def run_scenario_wrk(
-    name: str, database_url: str, count: int, seconds: float, concurrency: int
+    name: str,
+    database_url: str,
+    count: int,
+    seconds: float,
+    concurrency: int,
+    http: str = "auto",
 ) -> Scenario:
     """Seed, start ``count`` instances, load bare and session alternately with wrk, stop."""
     await seed(database_url)
-    instances = await asyncio.to_thread(start_instances, database_url, count)
+    instances = await asyncio.to_thread(start_instances, database_url, count, http)
     bare, session = _wrk.WrkResult(), _wrk.WrkResult()
     try:
         urls = [i.url for i in instances]
@@ -380,6 +389,13 @@ async def main_async(
     with tempfile.TemporaryDirectory(prefix="callpath-bench-") as tmp:
         url = f"sqlite:///{Path(tmp) / 'bench.db'}"
         results.append(await scenario("SQLite, 1 instance", url, 1))
+    if _wrk.available():
+        # The same with h11, uvicorn's pure-Python parser (the default before httptools):
+        # a bare request costs twice as much there, so the ratio reads higher.
+        with tempfile.TemporaryDirectory(prefix="callpath-bench-") as tmp:
+            url = f"sqlite:///{Path(tmp) / 'bench.db'}"
+            label = "SQLite, 1 instance, h11 parser"
+            results.append(await run_scenario_wrk(label, url, 1, seconds, concurrency, "h11"))
     if not postgresql:
         return results
     for count in (1, 3):
@@ -402,9 +418,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--skip-postgresql", action="store_true")
     parser.add_argument("--serve", type=int, metavar="PORT", help=argparse.SUPPRESS)
+    parser.add_argument("--http", default="auto", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.serve:
-        serve(args.serve)
+        serve(args.serve, args.http)
         return 0
     postgresql = not args.skip_postgresql
     if postgresql:
