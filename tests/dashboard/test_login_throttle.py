@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import re
 
 import httpx
 import pytest
@@ -13,10 +12,10 @@ from backend.dashboard import logins
 from backend.dashboard.throttle import LoginLimits, LoginThrottle
 from backend.settings import Settings
 from tests.conftest import GUARD_OFF
+from tests.dashboard.conftest import CSRF
 from tests.dashboard.seed import PASSWORD, Seeded
 from tests.support.browser import BROWSER_HEADERS
 
-CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 HOUR_MS = 3_600_000
 
 
