@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import logging
 from collections.abc import AsyncIterator
@@ -57,7 +58,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
             log.warning("CALLPATH_SECRET_KEY is the default: set a long random value in production")
         app.state.db = await open_database(settings.database_url)
         try:
-            async with telephony_lifespan(app), api_jobs(app):
+            # Sweeps, purges and pushes run in the `all` processes; a telephony process
+            # only answers and records calls.
+            jobs = api_jobs(app) if settings.role == "all" else contextlib.nullcontext()
+            async with telephony_lifespan(app), jobs:
                 freeze_startup_objects()
                 yield
             # Drop counts still being written by a background task reach the database.
@@ -65,14 +69,17 @@ def create_app(settings: Settings | None = None) -> Starlette:
         finally:
             await app.state.db.close()
 
-    routes = [
-        *all_routes(settings),
-        Mount(
-            "/examples",
-            StaticFiles(directory=examples_dir(settings.examples_dir), html=True, check_dir=False),
-            name="examples",
-        ),
-    ]
+    routes = all_routes(settings)
+    if settings.role == "all":
+        routes.append(
+            Mount(
+                "/examples",
+                StaticFiles(
+                    directory=examples_dir(settings.examples_dir), html=True, check_dir=False
+                ),
+                name="examples",
+            )
+        )
     app = Starlette(
         routes=routes,
         middleware=[

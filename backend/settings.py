@@ -18,6 +18,8 @@ from typing import Any
 
 ENV_PREFIX = "CALLPATH_"
 DEFAULT_SECRET_KEY = "change-me"
+# What one process serves (`role`): everything, or only the carriers' webhooks.
+ROLES = ("all", "telephony")
 
 
 def _setting(default: Any, help: str) -> Any:
@@ -45,6 +47,12 @@ class Settings:
     host: str = _setting("127.0.0.1", "Address `callpath serve` listens on.")
     port: int = _setting(8000, "Port `callpath serve` listens on.")
     log_level: str = _setting("info", "Log level: debug, info, warning or error.")
+    role: str = _setting(
+        "all",
+        "What this process serves: `all` (everything), or `telephony` (only the call webhooks "
+        "and `/healthz`, no background jobs): a process of its own for the carriers, so a "
+        "caller's webhook never waits behind a rush of visits (docs/telephony.md).",
+    )
     max_body_bytes: int = _setting(
         16384, "Largest request body accepted by the public `/v1/*` endpoints (else 413)."
     )

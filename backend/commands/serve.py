@@ -6,6 +6,16 @@ import argparse
 import asyncio
 import logging
 import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+from backend.settings import ROLES
+
+log = logging.getLogger("callpath")
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -18,6 +28,17 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         default=1,
         help="worker processes sharing the port (each with its own connections)",
     )
+    p.add_argument(
+        "--role",
+        choices=ROLES,
+        help="what this process serves (else CALLPATH_ROLE): all, or only the telephony webhooks",
+    )
+    p.add_argument(
+        "--telephony-port",
+        type=int,
+        help="also start a telephony-only process on this port (restarted if it dies), for"
+        " the carriers' webhooks; route /twilio/ and /webhooks/ there",
+    )
     p.set_defaults(func=run)
 
 
@@ -28,9 +49,14 @@ def run(args: argparse.Namespace) -> int:
     from backend.commands import settings_from
     from backend.storage import open_database
 
-    settings = settings_from(args, host=args.host, port=args.port)
+    settings = settings_from(args, host=args.host, port=args.port, role=args.role)
     if args.workers < 1:
         raise SystemExit("callpath serve: --workers must be at least 1")
+    if args.telephony_port is not None:
+        if settings.role != "all":
+            raise SystemExit("callpath serve: --telephony-port goes with the role all")
+        if args.telephony_port == settings.port or not 0 < args.telephony_port < 65536:
+            raise SystemExit("callpath serve: --telephony-port must be another valid port")
     options = {
         "host": settings.host,
         "port": settings.port,
@@ -38,25 +64,130 @@ def run(args: argparse.Namespace) -> int:
         "proxy_headers": True,
         "access_log": settings.log_level == "debug",
     }
-    if args.workers == 1:
-        uvicorn.run(create_app(settings), **options)
-        return 0
 
     async def migrate() -> None:
         await (await open_database(settings.database_url)).close()
 
-    if settings.database_url.startswith("sqlite"):
-        logging.getLogger("callpath").warning(
-            "%d workers on one SQLite file take turns at its write lock; one worker is"
-            " faster there (docs/postgresql.md)",
-            args.workers,
+    companion = None
+    if args.telephony_port is not None:
+        # Migrated here first, so the two processes do not both start on a new schema.
+        asyncio.run(migrate())
+        companion = TelephonyProcess(
+            _telephony_argv(args, settings.host, args.telephony_port),
+            _telephony_env(settings.call_spool_path),
         )
-    # Migrated once here, not by every worker at once as each starts.
-    asyncio.run(migrate())
-    # Each worker is a fresh process that builds its app from the environment (uvicorn
-    # imports the factory there): what the command line said travels that way.
-    os.environ["CALLPATH_DATABASE_URL"] = settings.database_url
+        companion.start()
+    try:
+        if args.workers == 1:
+            uvicorn.run(create_app(settings), **options)
+            return 0
+        if settings.database_url.startswith("sqlite"):
+            log.warning(
+                "%d workers on one SQLite file take turns at its write lock; one worker is"
+                " faster there (docs/postgresql.md)",
+                args.workers,
+            )
+        # Migrated once here, not by every worker at once as each starts.
+        asyncio.run(migrate())
+        # Each worker is a fresh process that builds its app from the environment (uvicorn
+        # imports the factory there): what the command line said travels that way.
+        os.environ["CALLPATH_DATABASE_URL"] = settings.database_url
+        os.environ["CALLPATH_ROLE"] = settings.role
+        if args.config:
+            os.environ["CALLPATH_CONFIG"] = str(args.config)
+        uvicorn.run("backend.app:create_app", factory=True, workers=args.workers, **options)
+        return 0
+    finally:
+        if companion is not None:
+            companion.stop()
+
+
+def _telephony_argv(args: argparse.Namespace, host: str, port: int) -> list[str]:
+    argv = [sys.executable, "-m", "backend.cli"]
     if args.config:
-        os.environ["CALLPATH_CONFIG"] = str(args.config)
-    uvicorn.run("backend.app:create_app", factory=True, workers=args.workers, **options)
-    return 0
+        argv += ["--config", str(args.config)]
+    if args.database:
+        argv += ["--database", args.database]
+    return [*argv, "serve", "--role", "telephony", "--host", host, "--port", str(port)]
+
+
+def _telephony_env(spool_path: str) -> dict[str, str]:
+    """The child's environment: this one, with a call spool of its own (a spool file has
+    one owner; the telephony process is the one that answers calls, so it needs one)."""
+    env = dict(os.environ)
+    if spool_path:
+        spool = Path(spool_path)
+        own = spool.with_name(f"{spool.stem}.telephony{spool.suffix}")
+        env["CALLPATH_CALL_SPOOL_PATH"] = str(own)
+    return env
+
+
+class TelephonyProcess:
+    """A ``callpath serve --role telephony`` child of this server, restarted when it dies.
+
+    Its own process, so its own core and event loop: a carrier's webhook is answered at
+    once even while the main process is saturated with visits (docs/benchmarks.md).
+    """
+
+    # A child that ran this long before dying is restarted after the shortest delay again.
+    STABLE_S = 60.0
+    MAX_DELAY_S = 30.0
+
+    def __init__(self, argv: list[str], env: dict[str, str] | None = None) -> None:
+        self.argv = argv
+        self.env = env
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.starts = 0
+        self._stopping = threading.Event()
+        self._lock = threading.Lock()
+        self._watcher = threading.Thread(
+            target=self._watch, name="callpath-telephony-watch", daemon=True
+        )
+
+    def start(self) -> None:
+        """Start the child and the thread that restarts it."""
+        self._spawn()
+        self._watcher.start()
+
+    def _spawn(self) -> None:
+        with self._lock:
+            if self._stopping.is_set():
+                return
+            self.proc = subprocess.Popen(self.argv, env=self.env)
+            self.starts += 1
+
+    def _watch(self) -> None:
+        delay = 1.0
+        while not self._stopping.is_set():
+            proc, started = self.proc, time.monotonic()
+            assert proc is not None
+            while proc.poll() is None and not self._stopping.wait(0.2):
+                pass
+            if self._stopping.is_set():
+                return
+            if time.monotonic() - started > self.STABLE_S:
+                delay = 1.0
+            log.error(
+                "the telephony process exited with %s; starting it again in %.0f s",
+                proc.returncode,
+                delay,
+            )
+            if self._stopping.wait(delay):
+                return
+            delay = min(delay * 2, self.MAX_DELAY_S)
+            self._spawn()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop restarting, and stop the child as Ctrl-C would (SIGKILL if it hangs)."""
+        with self._lock:
+            self._stopping.set()
+            proc = self.proc
+        if proc is not None and proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(5)
+        if self._watcher.is_alive():
+            self._watcher.join(timeout)

@@ -15,11 +15,17 @@ from backend.routes import (
     visits,
     webhooks,
 )
-from backend.settings import Settings
+from backend.settings import ROLES, Settings
 
 
 def all_routes(settings: Settings) -> list[BaseRoute]:
-    """The app's routes, in matching order."""
+    """The app's routes for its ``role``, in matching order."""
+    if settings.role not in ROLES:
+        raise ValueError(f"setting role: {settings.role!r} is not one of {', '.join(ROLES)}")
+    if settings.role == "telephony":
+        # The carriers' webhooks and the load balancer's health check; nothing a visitor,
+        # a user or the API reaches (those go to an `all` process).
+        return [*pages.health_routes, *twilio.routes, *webhooks.routes]
     demo = demo_calls.routes if settings.demo_calls else []
     return [
         *demo,

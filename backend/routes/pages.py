@@ -30,7 +30,5 @@ async def home(request: Request) -> Response:
     return RedirectResponse("/dashboard" if viewer else "/examples/", status_code=302)
 
 
-routes = [
-    Route("/healthz", healthz, methods=["GET"]),
-    Route("/", home, methods=["GET"]),
-]
+health_routes = [Route("/healthz", healthz, methods=["GET"])]
+routes = [*health_routes, Route("/", home, methods=["GET"])]
