@@ -1,7 +1,8 @@
 """Voice webhook latency while ``/v1/session`` is under load.
 
-Starts a real ``callpath serve`` (uvicorn) on a free loopback port over a fresh SQLite file
-seeded with the demo, then:
+Starts a real ``callpath serve --telephony-port`` (uvicorn, plus its telephony-only
+process on a second port) on free loopback ports over a fresh SQLite file seeded with the
+demo, then:
 
 1. baseline: ``--calls`` signed Twilio voice webhooks, one after another, nothing else
    running;
@@ -11,10 +12,12 @@ seeded with the demo, then:
    process of httpx clients. (That process took most of a core to send about 600 sessions
    a second; on two cores it competed with the server and the webhook client for CPU, and
    its p99 showed that more than the server's.)
+3. the same load on the main process, with the webhooks sent to the telephony process, as
+   a deployment that routes ``/twilio/`` there does (docs/telephony.md).
 
 Prints p50 / p99 of the webhook's latency (as the client sees it: signing excluded,
-connection reused) in both phases, their ratio, the session load's request rate, and
-whether the p99 under load is under the 10 ms target. Every webhook must be answered with
+connection reused) in each phase, their ratio to the baseline, the session load's request
+rate, and whether the p99 under load is under the 10 ms target. Every webhook must be answered with
 a ``<Dial>``. Only 127.0.0.1 is contacted; the server and the load stop by themselves.
 
     python -m bench.webhook [--calls 400] [--workers 16] [--rate 0 200]
@@ -43,7 +46,7 @@ import orjson
 from twilio.request_validator import RequestValidator
 
 from bench import _wrk
-from tests.support.server import Server, run_cli
+from tests.support.server import Server, free_port, run_cli
 
 TOKEN = "bench-twilio-token"
 AGENT = (
@@ -140,6 +143,7 @@ def _load_process(base: str, workers: int, stop: Any, counter: Any, rate: float)
 
 def _under_wrk_load(
     base: str,
+    hooks: str,
     numbers: list[str],
     calls: int,
     workers: int,
@@ -147,7 +151,8 @@ def _under_wrk_load(
     app_ms: list[float],
     cpu_ms: list[float],
 ) -> tuple[list[float], float]:
-    """The webhooks while wrk keeps ``workers`` connections posting sessions."""
+    """The webhooks (sent to ``hooks``) while wrk keeps ``workers`` connections posting
+    sessions to ``base``."""
     # Long enough for the warm-up and every webhook even on a slow machine; stopped as soon
     # as the webhooks are done.
     seconds = 3 + calls * 0.02
@@ -163,7 +168,8 @@ def _under_wrk_load(
         )
         try:
             time.sleep(1.0)  # every connection has had answers
-            loaded = asyncio.run(_webhooks(base, numbers, calls, "load", app_ms, cpu_ms))
+            tag = "load" if hooks == base else "phone"
+            loaded = asyncio.run(_webhooks(hooks, numbers, calls, tag, app_ms, cpu_ms))
         finally:
             _wrk.interrupt(procs)
             result = _wrk.finish(procs, timeout=seconds + 60)
@@ -174,6 +180,7 @@ def _under_wrk_load(
 
 def _under_httpx_load(
     base: str,
+    hooks: str,
     numbers: list[str],
     calls: int,
     workers: int,
@@ -181,7 +188,8 @@ def _under_httpx_load(
     app_ms: list[float],
     cpu_ms: list[float],
 ) -> tuple[list[float], float]:
-    """The webhooks while a Python process keeps ``workers`` clients posting sessions."""
+    """The webhooks (sent to ``hooks``) while a Python process keeps ``workers`` clients
+    posting sessions to ``base``."""
     ctx = mp.get_context("spawn")
     stop = ctx.Event()
     counter = ctx.Value("q", 0)
@@ -195,7 +203,8 @@ def _under_httpx_load(
         if counter.value < 2 * workers:
             raise RuntimeError("the session load did not start")
         before, started = counter.value, time.perf_counter()
-        loaded = asyncio.run(_webhooks(base, numbers, calls, "load", app_ms, cpu_ms))
+        tag = "load" if hooks == base else "phone"
+        loaded = asyncio.run(_webhooks(hooks, numbers, calls, tag, app_ms, cpu_ms))
         load_rps = (counter.value - before) / (time.perf_counter() - started)
     finally:
         stop.set()
@@ -206,7 +215,7 @@ def _under_httpx_load(
 
 
 def run(calls: int, workers: int, rate: float = 0.0) -> dict[str, Any]:
-    """Both phases against a fresh server; the measurements."""
+    """Every phase against a fresh server; the measurements."""
     with tempfile.TemporaryDirectory() as tmp:
         url = f"sqlite:///{Path(tmp) / 'bench.db'}"
         seeded = run_cli("demo", "--json", database_url=url)
@@ -214,23 +223,38 @@ def run(calls: int, workers: int, rate: float = 0.0) -> dict[str, Any]:
             raise RuntimeError(seeded.stderr)
         demo = orjson.loads(seeded.stdout)
         numbers = [n for t in demo["targets"] for n in t["tracking_numbers"]]
-        server = Server(url, env_extra={"CALLPATH_TWILIO_AUTH_TOKEN": TOKEN}).start()
+        phone_port = free_port()
+        phone = f"http://127.0.0.1:{phone_port}"
+        server = Server(
+            url,
+            env_extra={"CALLPATH_TWILIO_AUTH_TOKEN": TOKEN},
+            args=["--telephony-port", str(phone_port)],
+        ).start(timeout=60)
         try:
+            _wait_healthy(phone)
             asyncio.run(_webhooks(server.url, numbers, 50, "warm"))
-            base_app: list[float] = []
-            load_app: list[float] = []
-            base_cpu: list[float] = []
-            load_cpu: list[float] = []
+            asyncio.run(_webhooks(phone, numbers, 50, "warmphone"))
+            app_ms: dict[str, list[float]] = {k: [] for k in ("base", "load", "phone")}
+            cpu_ms: dict[str, list[float]] = {k: [] for k in ("base", "load", "phone")}
             load_before = os.getloadavg()[0]
-            base = asyncio.run(_webhooks(server.url, numbers, calls, "base", base_app, base_cpu))
-            if _wrk.available():
-                loaded, load_rps = _under_wrk_load(
-                    server.url, numbers, calls, workers, rate, load_app, load_cpu
-                )
-            else:
-                loaded, load_rps = _under_httpx_load(
-                    server.url, numbers, calls, workers, rate, load_app, load_cpu
-                )
+            base = asyncio.run(
+                _webhooks(server.url, numbers, calls, "base", app_ms["base"], cpu_ms["base"])
+            )
+            under = _under_wrk_load if _wrk.available() else _under_httpx_load
+            loaded, load_rps = under(
+                server.url,
+                server.url,
+                numbers,
+                calls,
+                workers,
+                rate,
+                app_ms["load"],
+                cpu_ms["load"],
+            )
+            # The same load on the main process, the webhooks to its telephony process.
+            phoned, phone_rps = under(
+                server.url, phone, numbers, calls, workers, rate, app_ms["phone"], cpu_ms["phone"]
+            )
         finally:
             server.stop()
     return {
@@ -241,14 +265,27 @@ def run(calls: int, workers: int, rate: float = 0.0) -> dict[str, Any]:
         "load_p50": statistics.median(loaded),
         "load_p99": _percentile(loaded, 0.99),
         "load_rps": load_rps,
-        "base_app_p99": _percentile(base_app, 0.99),
-        "load_app_p99": _percentile(load_app, 0.99),
-        "base_cpu_p99": _percentile(base_cpu, 0.99),
-        "load_cpu_p99": _percentile(load_cpu, 0.99),
+        "phone_p50": statistics.median(phoned),
+        "phone_p99": _percentile(phoned, 0.99),
+        "phone_rps": phone_rps,
+        **{f"{k}_app_p99": _percentile(v, 0.99) for k, v in app_ms.items()},
+        **{f"{k}_cpu_p99": _percentile(v, 0.99) for k, v in cpu_ms.items()},
         "loadavg": load_before,
         "cpus": os.cpu_count() or 1,
         "generator": "wrk" if _wrk.available() else "httpx",
     }
+
+
+def _wait_healthy(url: str, seconds: float = 60.0) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url + "/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"{url} did not become healthy in time")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -277,25 +314,31 @@ def _report(r: dict[str, Any], rate: float) -> None:
     load = "as fast as answered" if rate <= 0 else f"at most {rate:g}/s"
     print(f"session load {load}; voice webhooks per phase: {r['calls']}")
     print(f"baseline (no load)   p50 {r['base_p50']:6.2f} ms   p99 {r['base_p99']:6.2f} ms")
+    clients = f"{r['workers']} {r['generator']} clients"
+    for key, label in (("load", "same process"), ("phone", "telephony process")):
+        print(
+            f"under /v1/session load, webhooks to the {label}:"
+            f" p50 {r[key + '_p50']:6.2f} ms   p99 {r[key + '_p99']:6.2f} ms"
+            f"   ({clients}, {r[key + '_rps']:.0f} sessions/s)"
+        )
+        print(
+            f"  ratio to baseline   p50 {r[key + '_p50'] / r['base_p50']:6.2f}x"
+            f"     p99 {r[key + '_p99'] / r['base_p99']:6.2f}x"
+        )
     print(
-        f"/v1/session load     p50 {r['load_p50']:6.2f} ms   p99 {r['load_p99']:6.2f} ms"
-        f"   ({r['workers']} {r['generator']} clients, {r['load_rps']:.0f} sessions/s)"
+        "inside the app (Server-Timing) p99:"
+        f" baseline {r['base_app_p99']:.2f} ms, same process {r['load_app_p99']:.2f} ms,"
+        f" telephony process {r['phone_app_p99']:.2f} ms"
     )
     print(
-        f"ratio under load     p50 {r['load_p50'] / r['base_p50']:6.2f}x"
-        f"     p99 {r['load_p99'] / r['base_p99']:6.2f}x"
-    )
-    print(
-        f"inside the app (Server-Timing) p99: baseline {r['base_app_p99']:.2f} ms,"
-        f" under load {r['load_app_p99']:.2f} ms"
-    )
-    print(
-        f"  of which CPU of the handler  p99: baseline {r['base_cpu_p99']:.2f} ms,"
-        f" under load {r['load_cpu_p99']:.2f} ms"
+        "  of which CPU of the handler p99:"
+        f" baseline {r['base_cpu_p99']:.2f} ms, same process {r['load_cpu_p99']:.2f} ms,"
+        f" telephony process {r['phone_cpu_p99']:.2f} ms"
     )
     print(f"machine load average at start: {r['loadavg']:.1f} on {r['cpus']} CPUs")
-    verdict = "met" if r["load_p99"] < TARGET_MS else "MISSED"
-    print(f"target p99 < {TARGET_MS:.0f} ms under load: {verdict}")
+    for key, label in (("load", "same process"), ("phone", "telephony process")):
+        verdict = "met" if r[key + "_p99"] < TARGET_MS else "MISSED"
+        print(f"target p99 < {TARGET_MS:.0f} ms under load, {label}: {verdict}")
 
 
 if __name__ == "__main__":
