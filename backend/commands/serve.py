@@ -123,7 +123,8 @@ def _telephony_env(spool_path: str) -> dict[str, str]:
 
 
 class TelephonyProcess:
-    """A ``callpath serve --role telephony`` child of this server, restarted when it dies.
+    """A ``callpath serve --role telephony`` child of this server, restarted when it dies
+    (not when it exits cleanly: that was asked for).
 
     Its own process, so its own core and event loop: a carrier's webhook is answered at
     once even while the main process is saturated with visits (docs/benchmarks.md).
@@ -164,6 +165,11 @@ class TelephonyProcess:
             while proc.poll() is None and not self._stopping.wait(0.2):
                 pass
             if self._stopping.is_set():
+                return
+            if proc.returncode == 0:
+                # A clean exit was asked for (Ctrl-C reaches the whole process group, a
+                # service manager may signal it): not a crash, so not restarted.
+                log.info("the telephony process stopped")
                 return
             if time.monotonic() - started > self.STABLE_S:
                 delay = 1.0

@@ -7,6 +7,7 @@ import asyncio
 import os
 import signal
 import sqlite3
+import sys
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -18,6 +19,7 @@ import pytest
 from starlette.applications import Starlette
 
 from backend.app import create_app
+from backend.commands.serve import TelephonyProcess
 from backend.errors import JSON_PREFIXES
 from backend.settings import Settings
 from tests.support.browser import BROWSER_HEADERS
@@ -196,3 +198,32 @@ def test_serve_with_a_telephony_port_runs_and_restarts_a_telephony_process(
     # Stopping the server stops its telephony process too.
     assert _wait_for(lambda: not Path(f"/proc/{restarted}").exists(), 15)
     assert not _healthy(phone_url)
+
+
+# --- the supervisor alone, on tiny child processes -----------------------------------
+
+
+def test_a_crashed_telephony_process_is_started_again_and_a_clean_exit_is_not() -> None:
+    crashing = TelephonyProcess([sys.executable, "-c", "raise SystemExit(3)"])
+    crashing.start()
+    try:
+        assert _wait_for(lambda: crashing.starts >= 2, 10)  # after a 1 s delay
+    finally:
+        crashing.stop()
+    clean = TelephonyProcess([sys.executable, "-c", "pass"])
+    clean.start()
+    try:
+        assert _wait_for(lambda: not clean._watcher.is_alive(), 10)
+        assert clean.starts == 1
+    finally:
+        clean.stop()
+
+
+def test_stopping_the_supervisor_stops_its_child() -> None:
+    sleeper = TelephonyProcess([sys.executable, "-c", "import time; time.sleep(60)"])
+    sleeper.start()
+    assert sleeper.proc is not None
+    sleeper.stop(timeout=10)
+    assert sleeper.proc.poll() is not None
+    assert not sleeper._watcher.is_alive()
+    assert sleeper.starts == 1
