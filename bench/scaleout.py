@@ -21,7 +21,10 @@ the default flood guard on. The load generator is wrk (:mod:`bench._wrk`, ``--se
 round) when installed, else an asyncio/httpx one (``--requests``), which caps the baseline
 on two cores; 127.0.0.1 only, bounded in time. Printed: requests/s and p50/p99 latency of
 both, session/bare as ratios (target: session throughput at least 50 % of bare), and the
-share of visits that got a tracking number (counted in the database afterwards).
+share of visits that got a tracking number (counted in the database afterwards). With wrk
+it also prints the server's CPU time per request of each endpoint (every app process, every
+thread, from ``/proc``): both loads keep the server busy, so the ratio of the two is the
+throughput ratio the server's code allows, whatever the load generator does.
 
     python -m bench.scaleout [--seconds 3] [--concurrency 32] [--skip-postgresql]
 
@@ -107,6 +110,12 @@ class Instance:
 
     proc: subprocess.Popen[bytes]
     url: str
+
+    def cpu_seconds(self) -> float:
+        """CPU time the process has used so far, every thread of it (Linux ``/proc``)."""
+        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        # utime and stime: fields 14 and 15 of stat(5), the 12th and 13th after the name.
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def start_instances(database_url: str, count: int, http: str = "auto") -> list[Instance]:
@@ -252,6 +261,16 @@ class Scenario:
     bare: LoadResult | _wrk.WrkResult
     session: LoadResult | _wrk.WrkResult
     tracked: float
+    # Server CPU seconds spent under each load (every app process; wrk runs only).
+    bare_cpu_s: float = 0.0
+    session_cpu_s: float = 0.0
+
+    def cpu_row(self) -> str:
+        """CPU per request on the server side, and the throughput ratio that CPU allows."""
+        bare_us = 1e6 * self.bare_cpu_s / max(1, self.bare.requests)
+        session_us = 1e6 * self.session_cpu_s / max(1, self.session.requests)
+        ceiling = bare_us / session_us if session_us else 0.0
+        return f"| {self.name} | {bare_us:,.0f} | {session_us:,.0f} | {ceiling:.0%} |"
 
     def row(self) -> str:
         ratio = self.session.rps / self.bare.rps if self.bare.rps else 0.0
@@ -307,18 +326,23 @@ async def run_scenario_wrk(
     await seed(database_url)
     instances = await asyncio.to_thread(start_instances, database_url, count, http)
     bare, session = _wrk.WrkResult(), _wrk.WrkResult()
+    cpu = {BARE: 0.0, "/v1/session": 0.0}
     try:
         urls = [i.url for i in instances]
 
         def load(path: str, secs: float, first: int) -> _wrk.WrkResult:
-            return _wrk.run(
+            before = sum(i.cpu_seconds() for i in instances)
+            result = _wrk.run(
                 urls, path, BODY, seconds=secs, connections=concurrency, first_address=first
             )
+            cpu[path] += sum(i.cpu_seconds() for i in instances) - before
+            return result
 
         # Warm-up: connections, caches, prepared statements.
         await asyncio.to_thread(load, BARE, 1, 0)
         await asyncio.to_thread(load, "/v1/session", 2, 0)
         await _analyze(database_url)
+        cpu.update(dict.fromkeys(cpu, 0.0))  # counted from the measured rounds on
         # Rounds alternate bare and session, so that a change in the machine's load (it is
         # shared) falls on both alike and the ratio stays meaningful.
         for r in range(ROUNDS):
@@ -330,7 +354,8 @@ async def run_scenario_wrk(
     for result, what in ((bare, "bare"), (session, "session")):
         if result.non2xx or result.errors:
             print(f"  {name} {what}: non-2xx {result.non2xx}, transport errors {result.errors}")
-    return Scenario(name, bare, session, await _tracked(database_url))
+    tracked = await _tracked(database_url)
+    return Scenario(name, bare, session, tracked, cpu[BARE], cpu["/v1/session"])
 
 
 async def run_scenario(
@@ -448,6 +473,16 @@ def main(argv: list[str] | None = None) -> int:
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
     for r in results:
         print(r.row())
+    if _wrk.available():
+        # Both endpoints keep the server's processes busy, so each one's throughput is its
+        # CPU per request: their ratio is the throughput ratio this server code allows.
+        print()
+        print("server CPU per request (every app process, every thread), measured rounds:")
+        print()
+        print("| set-up | bare µs | session µs | bare/session |")
+        print("|---|---:|---:|---:|")
+        for r in results:
+            print(r.cpu_row())
     return 0
 
 
