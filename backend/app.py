@@ -10,7 +10,6 @@ from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
-from starlette.middleware.gzip import GZipMiddleware
 from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
@@ -19,7 +18,7 @@ from attribution.coalesce import settle_counters
 from backend.api.jobs import api_jobs
 from backend.assets import TEMPLATES_DIR, examples_dir
 from backend.errors import EXCEPTION_HANDLERS
-from backend.middleware import PublicEdgeMiddleware
+from backend.middleware import CompressionMiddleware, PublicEdgeMiddleware
 from backend.routes import all_routes
 from backend.settings import DEFAULT_SECRET_KEY, Settings
 from backend.storage import open_database
@@ -88,7 +87,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 max_body_bytes=settings.max_body_bytes,
                 max_webhook_body_bytes=settings.max_webhook_body_bytes,
             ),
-            Middleware(GZipMiddleware, minimum_size=500),
+            Middleware(CompressionMiddleware, minimum_size=500),
         ],
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=lifespan,

@@ -23,6 +23,7 @@ One pure ASGI middleware (no response buffering, so streamed exports stay stream
 from __future__ import annotations
 
 from starlette.datastructures import Headers, MutableHeaders
+from starlette.middleware.gzip import GZipMiddleware
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -118,3 +119,22 @@ class PublicEdgeMiddleware:
             return message
 
         await self.app(scope, bounded_receive, send_with_headers)
+
+
+# Answers a few hundred bytes long (the snippet's JSON, TwiML): never worth compressing, and
+# Starlette's gzip layer costs about 20 µs a request to find that out (docs/benchmarks.md).
+UNCOMPRESSED_PREFIXES = ("/v1/", *WEBHOOK_PREFIXES)
+
+
+class CompressionMiddleware:
+    """GZip for pages, the API and ``/dni.js``; the snippet's and carriers' answers skip it."""
+
+    def __init__(self, app: ASGIApp, minimum_size: int = 500) -> None:
+        self.app = app
+        self.gzip = GZipMiddleware(app, minimum_size=minimum_size)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"].startswith(UNCOMPRESSED_PREFIXES):
+            await self.app(scope, receive, send)
+        else:
+            await self.gzip(scope, receive, send)

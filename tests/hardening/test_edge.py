@@ -9,8 +9,10 @@ from typing import Any
 import httpx
 import orjson
 import pytest
+from starlette.responses import PlainTextResponse
 
 from backend import create_app
+from backend.middleware import CompressionMiddleware
 from backend.settings import Settings
 from pool.store import Store
 from tests.hardening.conftest import BROWSER_HEADERS, snapshot
@@ -200,3 +202,27 @@ async def test_oversized_chunked_forms_are_413_while_parsing(settings: Settings)
                 r = await c.post(path, content=chunks(), headers=headers)
                 assert r.status_code == 413, (path, r.status_code, r.text[:200])
         assert await snapshot(app.state.db, counters=True) == before
+
+
+@pytest.mark.parametrize(
+    ("path", "compressed"),
+    [
+        ("/v1/session", False),
+        ("/twilio/voice", False),
+        ("/webhooks/calls", False),
+        ("/dni.js", True),
+        ("/api/exports/paths", True),
+        ("/dashboard/calls", True),
+    ],
+)
+async def test_compression_skips_only_the_snippet_and_carrier_answers(
+    path: str, compressed: bool
+) -> None:
+    async def big(scope: Any, receive: Any, send: Any) -> None:
+        await PlainTextResponse("x" * 4000)(scope, receive, send)
+
+    transport = httpx.ASGITransport(app=CompressionMiddleware(big))
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+        r = await c.get(path, headers={"accept-encoding": "gzip"})
+    assert r.text == "x" * 4000
+    assert (r.headers.get("content-encoding") == "gzip") is compressed
