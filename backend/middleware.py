@@ -1,6 +1,8 @@
-"""The public edge: body limits on public POSTs, CORS for the snippet, baseline headers.
+"""The public edge: body limits on public POSTs, CORS for the snippet, baseline headers;
+and compression where it pays (:class:`CompressionMiddleware`).
 
-One pure ASGI middleware (no response buffering, so streamed exports stay streamed):
+The edge is one pure ASGI middleware (no response buffering, so streamed exports stay
+streamed):
 
 - **Body limits.** Every request to a public path (``/v1/*`` for the snippet, ``/twilio/*``
   and ``/webhooks/*`` for telephony, the ``/login`` and ``/logout`` forms) is refused with

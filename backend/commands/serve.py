@@ -68,10 +68,11 @@ def run(args: argparse.Namespace) -> int:
     async def migrate() -> None:
         await (await open_database(settings.database_url)).close()
 
+    if args.telephony_port is not None or args.workers > 1:
+        # Migrated once here, not by every process at once as each starts.
+        asyncio.run(migrate())
     companion = None
     if args.telephony_port is not None:
-        # Migrated here first, so the two processes do not both start on a new schema.
-        asyncio.run(migrate())
         companion = TelephonyProcess(
             _telephony_argv(args, settings.host, args.telephony_port),
             _telephony_env(settings.call_spool_path),
@@ -87,8 +88,6 @@ def run(args: argparse.Namespace) -> int:
                 " faster there (docs/postgresql.md)",
                 args.workers,
             )
-        # Migrated once here, not by every worker at once as each starts.
-        asyncio.run(migrate())
         # Each worker is a fresh process that builds its app from the environment (uvicorn
         # imports the factory there): what the command line said travels that way.
         os.environ["CALLPATH_DATABASE_URL"] = settings.database_url
