@@ -223,15 +223,11 @@ def run(calls: int, workers: int, rate: float = 0.0) -> dict[str, Any]:
             raise RuntimeError(seeded.stderr)
         demo = orjson.loads(seeded.stdout)
         numbers = [n for t in demo["targets"] for n in t["tracking_numbers"]]
-        phone_port = free_port()
-        phone = f"http://127.0.0.1:{phone_port}"
         server = Server(
-            url,
-            env_extra={"CALLPATH_TWILIO_AUTH_TOKEN": TOKEN},
-            args=["--telephony-port", str(phone_port)],
+            url, env_extra={"CALLPATH_TWILIO_AUTH_TOKEN": TOKEN}, telephony_port=free_port()
         ).start(timeout=60)
+        phone = server.telephony_url
         try:
-            _wait_healthy(phone)
             asyncio.run(_webhooks(server.url, numbers, 50, "warm"))
             asyncio.run(_webhooks(phone, numbers, 50, "warmphone"))
             app_ms: dict[str, list[float]] = {k: [] for k in ("base", "load", "phone")}
@@ -274,18 +270,6 @@ def run(calls: int, workers: int, rate: float = 0.0) -> dict[str, Any]:
         "cpus": os.cpu_count() or 1,
         "generator": "wrk" if _wrk.available() else "httpx",
     }
-
-
-def _wait_healthy(url: str, seconds: float = 60.0) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(url + "/healthz", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    raise RuntimeError(f"{url} did not become healthy in time")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -55,6 +55,14 @@ def run_cli(*args: str, database_url: str, **extra: str) -> subprocess.Completed
     )
 
 
+def healthy(url: str) -> bool:
+    """Whether a callpath process at ``url`` answers ``/healthz`` with 200 right now."""
+    try:
+        return httpx.get(url + "/healthz", timeout=1.0).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
 @dataclass
 class Server:
     """A running ``callpath serve``; :meth:`stop` or :meth:`kill` ends it."""
@@ -63,13 +71,22 @@ class Server:
     port: int = field(default_factory=free_port)
     env_extra: dict[str, str] = field(default_factory=dict)
     args: list[str] = field(default_factory=list)  # more `callpath serve` options
+    # `--telephony-port`: the server also runs its telephony-only process there.
+    telephony_port: int | None = None
     proc: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    @property
+    def telephony_url(self) -> str:
+        assert self.telephony_port is not None
+        return f"http://127.0.0.1:{self.telephony_port}"
+
     def start(self, timeout: float = 20.0) -> Server:
+        port = self.telephony_port
+        extra = [] if port is None else ["--telephony-port", str(port)]
         self.proc = subprocess.Popen(
             [
                 sys.executable,
@@ -81,6 +98,7 @@ class Server:
                 "--port",
                 str(self.port),
                 *self.args,
+                *extra,
             ],
             env=cli_env(self.database_url, **self.env_extra),
             cwd=ROOT,
@@ -92,11 +110,8 @@ class Server:
             if self.proc.poll() is not None:
                 err = self.proc.stderr.read().decode() if self.proc.stderr else ""
                 raise RuntimeError(f"server exited early: {err}")
-            try:
-                if httpx.get(self.url + "/healthz", timeout=1.0).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                pass
+            if healthy(self.url) and (self.telephony_port is None or healthy(self.telephony_url)):
+                return self
             time.sleep(0.1)
         self.stop()
         raise RuntimeError("server did not become healthy in time")

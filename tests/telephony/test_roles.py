@@ -23,7 +23,7 @@ from backend.commands.serve import TelephonyProcess
 from backend.errors import JSON_PREFIXES
 from backend.settings import Settings
 from tests.support.browser import BROWSER_HEADERS
-from tests.support.server import Server, free_port, run_cli
+from tests.support.server import Server, free_port, healthy, run_cli
 from tests.telephony.conftest import (
     AUTH_TOKEN,
     BASE,
@@ -129,13 +129,6 @@ def _children(pid: int) -> set[int]:
     return found
 
 
-def _healthy(url: str) -> bool:
-    try:
-        return httpx.get(url + "/healthz", timeout=1).status_code == 200
-    except httpx.HTTPError:
-        return False
-
-
 def _wait_for(predicate: Any, seconds: float) -> bool:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
@@ -153,16 +146,12 @@ def test_serve_with_a_telephony_port_runs_and_restarts_a_telephony_process(
     db_path = tmp_path / "callpath.db"
     url = f"sqlite:///{db_path}"
     assert run_cli("demo", "--json", database_url=url).returncode == 0
-    phone_port = free_port()
-    phone_url = f"http://127.0.0.1:{phone_port}"
     server = Server(
-        url,
-        env_extra={"CALLPATH_TWILIO_AUTH_TOKEN": AUTH_TOKEN},
-        args=["--telephony-port", str(phone_port)],
+        url, env_extra={"CALLPATH_TWILIO_AUTH_TOKEN": AUTH_TOKEN}, telephony_port=free_port()
     ).start(timeout=60)
     assert server.proc is not None
+    phone_url = server.telephony_url
     try:
-        assert _wait_for(lambda: _healthy(phone_url), 30)
         r = httpx.post(
             server.url + "/v1/session",
             json=VISIT,
@@ -190,14 +179,14 @@ def test_serve_with_a_telephony_port_runs_and_restarts_a_telephony_process(
         (child,) = _children(server.proc.pid)
         os.kill(child, signal.SIGKILL)
         assert _wait_for(lambda: child not in _children(server.proc.pid), 10)
-        assert _wait_for(lambda: _healthy(phone_url), 30)
+        assert _wait_for(lambda: healthy(phone_url), 30)
         assert ET.fromstring(call("CASERVE2").content).find("Dial").findtext("Number") == TARGET
         (restarted,) = _children(server.proc.pid)
     finally:
         server.stop()
     # Stopping the server stops its telephony process too.
     assert _wait_for(lambda: not Path(f"/proc/{restarted}").exists(), 15)
-    assert not _healthy(phone_url)
+    assert not healthy(phone_url)
 
 
 # --- the supervisor alone, on tiny child processes -----------------------------------
