@@ -17,9 +17,9 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 from zoneinfo import ZoneInfo
 
+from attribution.sources import landing_page
 from pool.store import Store
 
 # Report dimension -> sessions column. Fixed names only: never interpolate user input.
@@ -29,7 +29,7 @@ DIMENSIONS: dict[str, str] = {
     "campaign": "campaign",
     "ad_group": "ad_group",
     "keyword": "keyword",
-    "landing_page": "landing_url",
+    "landing_page": "landing_page",
     "device": "device",
 }
 
@@ -53,17 +53,6 @@ def _scope(
         # Every site: an IN list lets the (site_id, started_ms) index serve each site.
         parts.append(f"{alias}.site_id IN (SELECT id FROM sites)")
     return " AND ".join(parts), params
-
-
-def landing_page(url: str) -> str:
-    """A landing URL without query string and fragment (click ids make every URL unique)."""
-    if not url:
-        return ""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return url[:200]
-    return urlunsplit((parts.scheme, parts.netloc, parts.path or "/", "", ""))
 
 
 def _rate(calls: int, sessions: int) -> float:

@@ -17,7 +17,7 @@ import orjson
 from attribution.devices import Device
 from attribution.geo import Geo
 from attribution.origins import origin_allowed
-from attribution.sources import Source
+from attribution.sources import Source, landing_page
 from pool.store import Store, Tx
 
 # Columns that carry the last touch; written on creation and on every new touch.
@@ -52,6 +52,7 @@ class PageView:
 _NEW_COLUMNS = (
     *_TOUCH_COLUMNS,
     "landing_url",
+    "landing_page",
     "referrer",
     "last_touch",
     "site_id",
@@ -81,7 +82,7 @@ _INSERT_SESSION_AND_VIEW = (
     f" VALUES ((SELECT id FROM s), {_PAGE_VIEW_VALUES}) RETURNING session_id"
 )
 _RETOUCH = ", ".join(
-    [f"{c} = :{c}" for c in (*_TOUCH_COLUMNS, "landing_url", "referrer")]
+    [f"{c} = :{c}" for c in (*_TOUCH_COLUMNS, "landing_url", "landing_page", "referrer")]
     + ["last_touch = :last_touch", "touches = touches + 1"]
 )
 
@@ -99,6 +100,8 @@ def _view_values(page: PageView, now_ms: int) -> dict[str, Any]:
 def _touch_values(source: Source, now_ms: int) -> dict[str, Any]:
     values: dict[str, Any] = {c: getattr(source, c) for c in _TOUCH_COLUMNS}
     values["landing_url"] = source.landing_url
+    # Reports group by it: a URL with a click id is unique to its session.
+    values["landing_page"] = landing_page(source.landing_url)
     values["referrer"] = source.referrer
     values["last_touch"] = orjson.dumps(source.as_touch(now_ms)).decode()
     return values

@@ -28,7 +28,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from dataclasses import fields as dataclass_fields
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 from attribution import referrers as ref
 
@@ -178,6 +178,28 @@ def host_of(url: str) -> str:
     if parts.scheme.lower() not in {"http", "https"}:
         return ""
     return ref.normalise_host(host)
+
+
+_QUERY_OR_FRAGMENT = re.compile(r"[?#]")
+LANDING_PAGE_MAX = 512
+
+
+def landing_page(url: str) -> str:
+    """A landing URL without query string and fragment (click ids make every URL unique):
+    the page that reports group sessions by (stored as ``sessions.landing_page``).
+
+    The same for a URL and for its cut at the first ``?`` or ``#`` (what migration 0011
+    stored for sessions recorded before the column existed). At most
+    :data:`LANDING_PAGE_MAX` characters (an index entry's size is bounded).
+    """
+    if not url:
+        return ""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return _QUERY_OR_FRAGMENT.split(url, maxsplit=1)[0][:LANDING_PAGE_MAX]
+    page = urlunsplit((parts.scheme, parts.netloc, parts.path or "/", "", ""))
+    return page[:LANDING_PAGE_MAX]
 
 
 def _query(url: str) -> dict[str, str]:

@@ -72,9 +72,10 @@ async def seed(db: Store, sessions: int, calls: int, now: int) -> list[int]:
     pages = [f"https://site.example.jp/page/{i}" for i in range(300)]
     start = now - DAYS * DAY
     session_sql = (
-        "INSERT INTO sessions (site_id, started_ms, last_seen_ms, device, landing_url, channel,"
-        " source, medium, campaign, ad_group, keyword) VALUES (:site, :t, :t, :device, :landing,"
-        " :channel, :source, :medium, :campaign, :ad_group, :keyword)"
+        "INSERT INTO sessions (site_id, started_ms, last_seen_ms, device, landing_url,"
+        " landing_page, channel, source, medium, campaign, ad_group, keyword) VALUES (:site,"
+        " :t, :t, :device, :landing, :page, :channel, :source, :medium, :campaign, :ad_group,"
+        " :keyword)"
     )
     rows: list[dict[str, Any]] = []
     meta: list[tuple[int, int]] = []  # (site, started) per session id, for calls
@@ -84,12 +85,16 @@ async def seed(db: Store, sessions: int, calls: int, now: int) -> list[int]:
         channel = rng.choices(channel_names, channel_weights)[0]
         paid = channel.startswith("paid")
         site = rng.choice(site_ids)
+        page = rng.choice(pages)
         rows.append(
             {
                 "site": site,
                 "t": t,
                 "device": rng.choice(("mobile", "mobile", "desktop", "tablet")),
-                "landing": rng.choice(pages),
+                # Ad clicks land with a click id, unique per click, as in service.
+                "landing": page
+                + (f"?gclid={rng.getrandbits(64):016x}&utm_medium=cpc" if paid else ""),
+                "page": page,
                 "channel": channel,
                 "source": rng.choice(SOURCES) if channel != "direct" else "",
                 "medium": "cpc" if paid else "",

@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from attribution.sources import landing_page
 from backend import accounts
 from backend.storage import SQLiteDatabase
 
@@ -21,6 +22,8 @@ def jst_ms(*args: int) -> int:
 
 
 async def make_session(db: SQLiteDatabase, *, site_id: int, started_ms: int, **cols: Any) -> int:
+    if "landing_url" in cols:  # as the ingest pipeline stores it
+        cols.setdefault("landing_page", landing_page(cols["landing_url"]))
     names = ["site_id", "started_ms", "last_seen_ms", *cols]
     values = {"site_id": site_id, "started_ms": started_ms, "last_seen_ms": started_ms, **cols}
     sql = (

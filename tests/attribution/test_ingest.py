@@ -140,6 +140,26 @@ async def test_returning_visitor_keeps_first_touch_and_gets_a_new_last_touch(
     assert await db.fetchval("SELECT COUNT(*) FROM sessions") == 1
 
 
+async def test_the_landing_page_is_stored_without_click_ids_and_follows_a_new_touch(
+    client: httpx.AsyncClient, demo: Any, db: Store
+) -> None:
+    first = await visit(client, PAGE + "price.html?gclid=Cj0KCQ-abc&utm_medium=cpc#plans")
+    row = await db.fetchone("SELECT landing_url, landing_page FROM sessions")
+    assert row == {
+        "landing_url": PAGE + "price.html?gclid=Cj0KCQ-abc&utm_medium=cpc#plans",
+        "landing_page": PAGE + "price.html",
+    }
+    # A new touch (another ad click) lands elsewhere: both move with it.
+    token = first.json()["token"]
+    await visit(client, "http://127.0.0.1?yclid=YSS.2", token=token)
+    row = await db.fetchone("SELECT landing_url, landing_page, touches FROM sessions")
+    assert row == {
+        "landing_url": "http://127.0.0.1?yclid=YSS.2",
+        "landing_page": "http://127.0.0.1/",
+        "touches": 2,
+    }
+
+
 async def test_bots_are_dropped_and_counted_with_a_normal_answer(
     client: httpx.AsyncClient, demo: Any, db: Store
 ) -> None:

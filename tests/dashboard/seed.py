@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from attribution.sources import landing_page
 from backend.auth import hash_password
 from pool.store import Store, Tx
 
@@ -61,7 +62,10 @@ async def _insert(conn: Tx, table: str, **values: Any) -> int:
 
 
 async def add_session(conn: Tx, site_id: int, started_ms: int, **fields: Any) -> int:
-    """A visitor session with its attribution columns."""
+    """A visitor session with its attribution columns (the landing page derived from the
+    landing URL, as the ingest pipeline stores it)."""
+    if "landing_url" in fields:
+        fields.setdefault("landing_page", landing_page(fields["landing_url"]))
     return await _insert(
         conn, "sessions", site_id=site_id, started_ms=started_ms, last_seen_ms=started_ms, **fields
     )

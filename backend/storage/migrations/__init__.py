@@ -1,8 +1,9 @@
 """Numbered migrations, recorded in ``schema_migrations``.
 
 Each migration is a module ``mNNNN_name.py`` in this package defining ``STATEMENTS``: a list
-of SQL statements written once for both stores. Two tokens are replaced per dialect:
-``{pk}`` (an auto-numbered integer primary key) and ``{json}`` (a JSON document column).
+of SQL statements written once for both stores. Tokens are replaced per dialect: ``{pk}``
+(an auto-numbered integer primary key), ``{json}`` (a JSON document column) and
+``{strpos}`` (the position of a substring, 1-based, 0 when absent: ``instr`` / ``strpos``).
 A migration runs inside one unit of work and is recorded in the same unit, so a crash
 never leaves it half applied (PostgreSQL runs DDL in transactions too). Several app
 instances starting at once on one PostgreSQL database take turns through a transaction-level
@@ -18,8 +19,8 @@ from dataclasses import dataclass
 from pool.store import Store, Tx, now_ms
 
 _TOKENS = {
-    "sqlite": {"pk": "INTEGER PRIMARY KEY AUTOINCREMENT", "json": "TEXT"},
-    "postgresql": {"pk": "BIGSERIAL PRIMARY KEY", "json": "TEXT"},
+    "sqlite": {"pk": "INTEGER PRIMARY KEY AUTOINCREMENT", "json": "TEXT", "strpos": "instr"},
+    "postgresql": {"pk": "BIGSERIAL PRIMARY KEY", "json": "TEXT", "strpos": "strpos"},
 }
 
 
@@ -33,11 +34,10 @@ class Migration:
 
     def sql(self, dialect: str) -> list[str]:
         """The statements with this dialect's types filled in."""
-        tokens = _TOKENS[dialect]
-        return [
-            s.replace("{pk}", tokens["pk"]).replace("{json}", tokens["json"])
-            for s in self.statements
-        ]
+        statements = list(self.statements)
+        for token, value in _TOKENS[dialect].items():
+            statements = [s.replace("{" + token + "}", value) for s in statements]
+        return statements
 
 
 def all_migrations() -> list[Migration]:
