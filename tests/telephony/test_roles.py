@@ -96,7 +96,7 @@ async def test_the_telephony_role_serves_nothing_but_webhooks_and_health(
 
 
 async def test_the_telephony_role_answers_health_and_runs_no_background_jobs(
-    settings: Settings, tmp_path: Path
+    settings: Settings,
 ) -> None:
     jobs = {"callpath-lease-sweep", "callpath-retention", "callpath-ga4"}
     assert settings.lease_sweep_seconds > 0
