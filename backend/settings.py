@@ -51,7 +51,7 @@ class Settings:
         "all",
         "What this process serves: `all` (everything), or `telephony` (only the call webhooks "
         "and `/healthz`, no background jobs): a process of its own for the carriers, so a "
-        "caller's webhook never waits behind a rush of visits (docs/telephony.md).",
+        "caller's webhook does not wait behind a rush of visits (docs/telephony.md).",
     )
     max_body_bytes: int = _setting(
         16384, "Largest request body accepted by the public `/v1/*` endpoints (else 413)."
