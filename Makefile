@@ -53,7 +53,7 @@ run: venv snippet
 	@echo ""
 	@echo "  Open http://$(HOST):$(PORT)/examples/  (Ctrl-C stops the server)"
 	@echo ""
-	CALLPATH_DEMO_CALLS=1 $(BIN)/callpath --database $(RUN_DATABASE_URL) serve \
+	CALLPATH_DEMO_CALLS=1 CALLPATH_FORWARD_COUNTRIES=JP,US $(BIN)/callpath --database $(RUN_DATABASE_URL) serve \
 	  --host $(HOST) --port $(PORT)
 
 lint: venv

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pool.destinations import parse_countries
+
 ENV_PREFIX = "CALLPATH_"
 DEFAULT_SECRET_KEY = "change-me"
 # What one process serves (`role`): everything, or only the carriers' webhooks.
@@ -202,6 +204,12 @@ class Settings:
         1000, "How often the live-calls stream looks for new and changed calls (milliseconds)."
     )
     # pool: numbers, pools and leases
+    forward_countries: str = _setting(
+        "",
+        "Countries calls may be forwarded to, as ISO codes (`JP,US`); empty: each site's own "
+        "country. Premium-rate, shared-cost, personal-numbering and satellite numbers are "
+        "refused whatever it says (docs/numbers.md).",
+    )
     pool_safety_factor: float = _setting(
         1.5, "Safety factor of the recommended pool size (peak arrivals x occupancy x this)."
     )
@@ -243,6 +251,16 @@ class Settings:
             if value is not None:
                 values[key] = _cast(key, value)
         return cls(**values)
+
+    def forward_country_list(self) -> frozenset[str]:
+        """``forward_countries`` as ISO codes (empty: each site's own country).
+
+        Raises ValueError naming the setting when an entry is not a country.
+        """
+        try:
+            return parse_countries(self.forward_countries)
+        except ValueError as exc:
+            raise ValueError(f"setting CALLPATH_FORWARD_COUNTRIES: {exc}") from exc
 
     def replace(self, **changes: Any) -> Settings:
         """A copy with some settings changed."""
