@@ -37,6 +37,11 @@ class Settings:
         "Where data lives: `sqlite:///relative/path.db`, `sqlite:////absolute/path.db` "
         "or `postgresql://user@host/db`.",
     )
+    sqlite_wal_max_bytes: int = _setting(
+        64 * 1024 * 1024,
+        "SQLite only: once the write-ahead log (`callpath.db-wal`) passes this size, the "
+        "background checkpoint truncates it (docs/operations.md).",
+    )
     secret_key: str = _setting(
         DEFAULT_SECRET_KEY,
         "Key that signs session tokens and cookies. Set a long random value in production.",

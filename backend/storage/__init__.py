@@ -21,16 +21,23 @@ def sqlite_path(url: str) -> Path:
     return Path(url[len("sqlite:///") :])
 
 
-async def open_database(url: str, *, migrate: bool = True) -> SQLiteDatabase | PostgresDatabase:
+async def open_database(
+    url: str, *, migrate: bool = True, sqlite_wal_max_bytes: int | None = None
+) -> SQLiteDatabase | PostgresDatabase:
     """Open the database named by ``url``, applying pending migrations when asked.
 
     ``sqlite:///path`` opens the default SQLite store; ``postgresql://user@host/db`` the
     PostgreSQL one (``postgres://`` too); both implement :class:`pool.store.Store`.
+    ``sqlite_wal_max_bytes`` bounds SQLite's write-ahead log (see ``SQLiteDatabase``).
     """
     scheme = urlsplit(url).scheme
     db: SQLiteDatabase | PostgresDatabase
     if scheme == "sqlite":
-        db = SQLiteDatabase(sqlite_path(url))
+        db = (
+            SQLiteDatabase(sqlite_path(url))
+            if sqlite_wal_max_bytes is None
+            else SQLiteDatabase(sqlite_path(url), wal_max_bytes=sqlite_wal_max_bytes)
+        )
     elif scheme in {"postgres", "postgresql"}:
         from backend.storage.postgres import PostgresDatabase
 

@@ -191,6 +191,11 @@ class PostgresDatabase:
 
     def __init__(self, url: str, *, min_size: int | None = None, max_size: int | None = None):
         self.dsn, options = pool_options(url)
+        # asyncpg lets an explicit server setting win over the URL's; the URL's name (one
+        # per instance, to tell them apart in pg_stat_activity) must win over ours.
+        self.application_name = (
+            dict(parse_qsl(urlsplit(self.dsn).query)).get("application_name") or "callpath"
+        )
         self.min_size = options["pool_min"] if min_size is None else min_size
         self.max_size = max(self.min_size, options["pool_max"] if max_size is None else max_size)
         self._pool: asyncpg.Pool | None = None
@@ -207,7 +212,7 @@ class PostgresDatabase:
             # Reads are read only unless a unit of work says otherwise (see write()).
             server_settings={
                 "default_transaction_read_only": "on",
-                "application_name": "callpath",
+                "application_name": self.application_name,
             },
         )
 
