@@ -55,9 +55,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         if settings.secret_key == DEFAULT_SECRET_KEY:
             # Fine for `make run`; anywhere else tokens and cookies would be forgeable.
             log.warning("CALLPATH_SECRET_KEY is the default: set a long random value in production")
-        app.state.db = await open_database(
-            settings.database_url, sqlite_wal_max_bytes=settings.sqlite_wal_max_bytes
-        )
+        app.state.db = await open_database(settings.database_url, settings=settings)
         try:
             # Sweeps, purges and pushes run in the `all` processes; a telephony process
             # only answers and records calls.

@@ -42,6 +42,22 @@ class Settings:
         "SQLite only: once the write-ahead log (`callpath.db-wal`) passes this size, the "
         "background checkpoint truncates it (docs/operations.md).",
     )
+    db_statement_timeout_ms: int = _setting(
+        10_000,
+        "PostgreSQL only: longest a read or a short unit of work (a visit, a claim) may run "
+        "before the server cancels it, waiting on locks included; imports, purges and "
+        "migrations are exempt. 0: no limit.",
+    )
+    db_acquire_timeout_ms: int = _setting(
+        3_000,
+        "PostgreSQL only: longest a request waits for a pooled connection. 0: no limit.",
+    )
+    visit_timeout_ms: int = _setting(
+        5_000,
+        "Longest `POST /v1/session` waits for storage; past it the visit is answered "
+        "untracked (no swaps: the page keeps its own numbers), well before the snippet's own "
+        "10 s abort. 0: no limit.",
+    )
     secret_key: str = _setting(
         DEFAULT_SECRET_KEY,
         "Key that signs session tokens and cookies. Set a long random value in production.",

@@ -26,9 +26,7 @@ def run_with_db(
     settings = settings_from(args)
 
     async def runner() -> Any:
-        db = await open_database(
-            settings.database_url, sqlite_wal_max_bytes=settings.sqlite_wal_max_bytes
-        )
+        db = await open_database(settings.database_url, settings=settings)
         try:
             return await work(db, settings)
         finally:
