@@ -19,6 +19,7 @@ from backend.api.jobs import api_jobs
 from backend.assets import TEMPLATES_DIR, examples_dir
 from backend.errors import EXCEPTION_HANDLERS
 from backend.middleware import CompressionMiddleware, PublicEdgeMiddleware
+from backend.proxies import ForwardedClient, parse_trusted_proxies
 from backend.routes import all_routes
 from backend.settings import DEFAULT_SECRET_KEY, Settings
 from backend.storage import open_database
@@ -82,6 +83,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
     app = Starlette(
         routes=routes,
         middleware=[
+            # First: everything after it (limits, throttles, cookies) sees the visitor.
+            Middleware(ForwardedClient, trusted=parse_trusted_proxies(settings.trusted_proxies)),
             Middleware(
                 PublicEdgeMiddleware,
                 max_body_bytes=settings.max_body_bytes,

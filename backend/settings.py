@@ -60,7 +60,9 @@ class Settings:
     )
     secret_key: str = _setting(
         DEFAULT_SECRET_KEY,
-        "Key that signs session tokens and cookies. Set a long random value in production.",
+        "Key that signs session tokens and cookies and salts the stored address hashes: "
+        "at least 32 random characters (`callpath serve` refuses the default or a shorter "
+        "one).",
     )
     public_url: str = _setting(
         "",
@@ -111,11 +113,13 @@ class Settings:
         "Folder of example pages served under `/examples/`; empty uses the bundled examples.",
     )
     # attribution
-    trust_forwarded_for: bool = _setting(
-        False,
-        "Take the visitor's address from the last `X-Forwarded-For` entry, the one a single "
-        "proxy you run appends (only behind such a proxy, and only when uvicorn does not "
-        "resolve it already); used in memory for geo and hashing, never stored.",
+    trusted_proxies: str = _setting(
+        "",
+        "Addresses or networks of your own reverse proxies and load balancers, comma "
+        "separated (e.g. `127.0.0.1` for nginx on the same host, `10.0.0.0/8`). Only a "
+        "request from one of them has its `X-Forwarded-For` (the visitor's address, which "
+        "every per-address limit keys on) and `X-Forwarded-Proto` believed; empty trusts no "
+        "one (docs/proxy.md).",
     )
     # telephony (Twilio, other carriers and PBXs, call notifications)
     twilio_signing_key: str = _setting(
