@@ -30,6 +30,7 @@ import asyncio
 import ipaddress
 import re
 import socket
+import ssl
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 
@@ -262,11 +263,19 @@ async def pin(url: str, policy: OutboundPolicy) -> tuple[httpx.URL, dict[str, st
     return parsed.copy_with(host=str(ip)), headers, extensions
 
 
-def outbound_client(timeout_s: float = 10.0) -> httpx.AsyncClient:
+def outbound_client(
+    timeout_s: float = 10.0, verify: ssl.SSLContext | bool = True
+) -> httpx.AsyncClient:
     """The client for user-supplied URLs: no redirects, no proxy from the environment, and
-    no kept connections (each request's connection is made to the address it checked)."""
+    no kept connections.
+
+    Connections are pooled by the address connected to, not the name: a connection kept
+    from ``https://a.example`` would carry a later request for ``https://b.example`` at the
+    same address without checking b's certificate. So each request makes its own.
+    """
     return httpx.AsyncClient(
         timeout=timeout_s,
+        verify=verify,
         follow_redirects=False,
         trust_env=False,
         limits=httpx.Limits(max_keepalive_connections=0),
@@ -282,6 +291,8 @@ async def post(
     headers: Mapping[str, str],
 ) -> httpx.Response:
     """POST to a user-supplied URL at the address checked just now; never follows a redirect.
+
+    ``client`` is one made by :func:`outbound_client`.
 
     Raises :class:`Refused` (the destination is not allowed), :class:`Unreachable` (its name
     does not resolve now) or ``httpx.HTTPError``.

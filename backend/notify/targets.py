@@ -76,7 +76,10 @@ async def add_target(
 
 async def list_targets(db: Store, advertiser_id: int | None = None) -> list[dict[str, Any]]:
     """Targets (of one advertiser, or all), secrets left out."""
-    sql = "SELECT id, advertiser_id, kind, address, event, active FROM notification_targets"
+    sql = (
+        "SELECT id, advertiser_id, kind, address, event, active, created_by, show_callers"
+        " FROM notification_targets"
+    )
     if advertiser_id is None:
         return await db.fetchall(sql + " ORDER BY id")
     return await db.fetchall(sql + " WHERE advertiser_id = :a ORDER BY id", {"a": advertiser_id})

@@ -2,14 +2,25 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import ipaddress
+import shutil
+import ssl
+import subprocess
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
+import uvicorn
 
 from attribution import outbound
 from attribution.outbound import OutboundPolicy, Refused, Unreachable
 from backend.app import create_app
 from backend.settings import Settings
+from tests.support.server import free_port
 
 REFUSED = [
     "127.0.0.1",
@@ -153,3 +164,79 @@ def test_logs_show_scheme_and_host_only() -> None:
     assert outbound.redact("https://a.example") == "https://a.example"
     text = "Redirect for url 'https://x.example/p/SECRET?k=SECRET2' failed"
     assert outbound.scrub(text) == "Redirect for url 'https://x.example/…' failed"
+
+
+def _certificate(tmp_path: Path, name: str) -> tuple[str, str]:
+    """A self-signed certificate for ``name`` (Debian's openssl command)."""
+    if shutil.which("openssl") is None:
+        pytest.skip("needs the openssl command")
+    cert, key = tmp_path / f"{name}.pem", tmp_path / f"{name}.key"
+    subprocess.run(
+        [
+            *("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"),
+            *("-keyout", str(key), "-out", str(cert), "-subj", f"/CN={name}"),
+            *("-addext", f"subjectAltName=DNS:{name}"),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    return str(cert), str(key)
+
+
+@contextlib.asynccontextmanager
+async def _tls_receiver(cert: str, key: str, seen: list[dict[str, str]]) -> AsyncIterator[int]:
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        seen.append({k.decode(): v.decode() for k, v in scope["headers"]})
+        await send({"type": "http.response.start", "status": 204, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    port = free_port()
+    config = uvicorn.Config(
+        app,
+        host="127.0.0.1",
+        port=port,
+        log_level="error",
+        lifespan="off",
+        ssl_certfile=cert,
+        ssl_keyfile=key,
+    )
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    while not server.started:  # noqa: ASYNC110 - uvicorn offers a flag, not an event
+        await asyncio.sleep(0.01)
+    try:
+        yield port
+    finally:
+        server.should_exit = True
+        await task
+
+
+async def test_https_to_the_checked_address_verifies_the_name(tmp_path: Path) -> None:
+    """Connected to the address it checked, the request still says the name (Host, SNI)
+    and the certificate is checked against the name: pinning neither breaks https nor
+    turns its check off."""
+    cert, key = _certificate(tmp_path, "hooks.test")
+    seen: list[dict[str, str]] = []
+
+    async def resolve(host: str, port: int) -> list[str]:
+        return ["127.0.0.1"]
+
+    policy = OutboundPolicy.parse("hooks.test, wrong.test", resolve=resolve)
+    trust = ssl.create_default_context(cafile=cert)
+    async with (
+        _tls_receiver(cert, key, seen) as port,
+        outbound.outbound_client(verify=trust) as client,
+    ):
+        r = await outbound.post(
+            client, f"https://hooks.test:{port}/x", policy, content=b"{}", headers={}
+        )
+        assert r.status_code == 204
+        assert seen[0]["host"] == f"hooks.test:{port}"
+        # The same server reached under another name: its certificate does not match.
+        with pytest.raises(httpx.ConnectError, match=r"CERTIFICATE_VERIFY_FAILED|match"):
+            await outbound.post(
+                client, f"https://wrong.test:{port}/x", policy, content=b"{}", headers={}
+            )
+    assert len(seen) == 1
