@@ -193,10 +193,15 @@ def _port(url: httpx.URL) -> int:
     return url.port or (443 if url.scheme == "https" else 80)
 
 
+def _host(url: httpx.URL) -> str:
+    """The host as it is resolved and sent (IDNA in ASCII, IPv6 without brackets)."""
+    return url.raw_host.decode("ascii").lower()
+
+
 def check_literal(url: httpx.URL, policy: OutboundPolicy) -> IPAddress | None:
     """The address the URL's host writes out, if it does; Refused when that address (or
     ``localhost``) is one the policy refuses."""
-    host = url.host
+    host = _host(url)
     ip = literal_address(host)
     if policy.host_allowed(host):
         return ip
@@ -220,17 +225,25 @@ async def check_destination(
     yet); it is checked again, and for good, every time something is sent.
     """
     parsed = parse_url(url, schemes)
-    if policy.host_allowed(parsed.host) or check_literal(parsed, policy) is not None:
+    host = _host(parsed)
+    if policy.host_allowed(host) or check_literal(parsed, policy) is not None:
         return parsed
     try:
-        found = await asyncio.wait_for(policy.resolve(parsed.host, _port(parsed)), policy.timeout_s)
+        found = await asyncio.wait_for(policy.resolve(host, _port(parsed)), policy.timeout_s)
     except (OSError, TimeoutError, UnicodeError):
         return parsed
     for text in found:
-        reason = policy.address_refusal(ipaddress.ip_address(text))
+        reason = _refusal_of_text(text, policy)
         if reason is not None:
-            raise Refused(f"the URL may not point at this network: {parsed.host}: {reason}")
+            raise Refused(f"the URL may not point at this network: {host}: {reason}")
     return parsed
+
+
+def _refusal_of_text(text: str, policy: OutboundPolicy) -> str | None:
+    try:
+        return policy.address_refusal(ipaddress.ip_address(text))
+    except ValueError:
+        return f"{text!r} is not an address"
 
 
 async def pin(url: str, policy: OutboundPolicy) -> tuple[httpx.URL, dict[str, str], dict[str, str]]:
@@ -241,7 +254,7 @@ async def pin(url: str, policy: OutboundPolicy) -> tuple[httpx.URL, dict[str, st
     """
     parsed = parse_url(url)
     ip = check_literal(parsed, policy)
-    host = parsed.host
+    host = _host(parsed)
     if ip is None:
         try:
             found = await asyncio.wait_for(policy.resolve(host, _port(parsed)), policy.timeout_s)
