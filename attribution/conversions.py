@@ -19,14 +19,11 @@ File formats:
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import io
 import re
 import secrets
-import urllib.error
 import urllib.parse
-import urllib.request
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -34,8 +31,10 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import httpx
 import orjson
 
+from attribution import outbound
 from pool.store import Store
 
 FILE_PLATFORMS = ("google", "yahoo", "microsoft")
@@ -304,38 +303,40 @@ class GA4Settings:
     enabled: bool = True
 
 
-_LOOPBACK = {"127.0.0.1", "localhost", "::1"}
-
-
-def ga4_endpoint_allowed(endpoint: str) -> bool:
+def ga4_endpoint_allowed(endpoint: str, policy: outbound.OutboundPolicy | None = None) -> bool:
     """Whether GA4 events may be sent there.
 
-    Google's collection hosts over https (the EU endpoint is ``region1.google-analytics.com``)
-    or this machine (a local receiver, a relay): any other host would let whoever edits the
-    settings make this server send requests into its own network.
+    Google's collection hosts over https (the EU endpoint is ``region1.google-analytics.com``),
+    or a receiver the operator named in ``CALLPATH_OUTBOUND_ALLOW_HOSTS`` (a relay, a test
+    receiver): any other host would let whoever edits the settings make this server send
+    requests into its own network. Where the name points is checked again at each send.
     """
+    policy = policy or outbound.OutboundPolicy()
     if len(endpoint) > 500:
         return False
     try:
-        url = urllib.parse.urlsplit(endpoint)
-        host = url.hostname or ""
-    except ValueError:
+        url = outbound.parse_url(endpoint)
+    except outbound.Refused:
         return False
-    if host in _LOOPBACK:
-        return url.scheme in {"http", "https"}
+    if url.query or url.fragment:
+        return False
+    if policy.allows(url.host):
+        return True
+    host = url.host.lower()
     google = host == "google-analytics.com" or host.endswith(".google-analytics.com")
-    return url.scheme == "https" and google and not url.query and not url.fragment
+    return url.scheme == "https" and google
 
 
-def check_ga4(s: GA4Settings) -> GA4Settings:
+def check_ga4(s: GA4Settings, policy: outbound.OutboundPolicy | None = None) -> GA4Settings:
     """Validated GA4 settings, or ValueError."""
     if not re.fullmatch(r"G-[A-Z0-9]{4,20}", s.measurement_id):
         raise ValueError("measurement_id must look like G-XXXXXXX")
     if not re.fullmatch(r"[A-Za-z0-9_\-]{8,100}", s.api_secret):
         raise ValueError("api_secret must be 8 to 100 letters, digits, '-' or '_'")
-    if not ga4_endpoint_allowed(s.endpoint_url):
+    if not ga4_endpoint_allowed(s.endpoint_url, policy):
         raise ValueError(
-            "endpoint_url must be https on *.google-analytics.com, or a loopback address"
+            "endpoint_url must be https on *.google-analytics.com, or a host named in"
+            " CALLPATH_OUTBOUND_ALLOW_HOSTS"
         )
     if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]{0,39}", s.event_name):
         raise ValueError("event_name must be a GA4 event name (letters, digits, '_')")
@@ -360,9 +361,16 @@ async def get_ga4(db: Store, *, site_id: int) -> GA4Settings | None:
     )
 
 
-async def put_ga4(db: Store, *, site_id: int, settings: GA4Settings, now_ms: int) -> GA4Settings:
+async def put_ga4(
+    db: Store,
+    *,
+    site_id: int,
+    settings: GA4Settings,
+    now_ms: int,
+    policy: outbound.OutboundPolicy | None = None,
+) -> GA4Settings:
     """Store a site's GA4 settings (validated first)."""
-    s = check_ga4(settings)
+    s = check_ga4(settings, policy)
     await db.execute(
         "INSERT INTO ga4_settings (site_id, measurement_id, api_secret, endpoint_url,"
         " event_name, enabled, updated_ms) VALUES (:s, :m, :a, :u, :e, :en, :t)"
@@ -390,20 +398,19 @@ def ga_client_id(raw: str) -> str:
 Sender = Callable[[str, bytes], Awaitable[int]]
 
 
-async def _urllib_send(url: str, body: bytes) -> int:
-    def post() -> int:
-        req = urllib.request.Request(
-            url, data=body, method="POST", headers={"Content-Type": "application/json"}
-        )
-        try:
-            with urllib.request.urlopen(req, timeout=10) as resp:
-                return int(resp.status)
-        except urllib.error.HTTPError as exc:
-            return int(exc.code)
-        except (urllib.error.URLError, OSError):
-            return 0
+def _sender(client: httpx.AsyncClient, policy: outbound.OutboundPolicy) -> Sender:
+    """POST through ``attribution.outbound``: the checked address, no redirects (a 3xx
+    counts as a failure). 0 when nothing was answered or the destination is refused."""
 
-    return await asyncio.to_thread(post)
+    async def send(url: str, body: bytes) -> int:
+        headers = {"content-type": "application/json", "user-agent": "callpath-ga4/1"}
+        try:
+            response = await outbound.post(client, url, policy, content=body, headers=headers)
+        except (outbound.Refused, outbound.Unreachable, httpx.HTTPError):
+            return 0
+        return response.status_code
+
+    return send
 
 
 @dataclass(frozen=True)
@@ -423,6 +430,7 @@ async def push_ga4(
     end_ms: int,
     now_ms: int,
     send: Sender | None = None,
+    policy: outbound.OutboundPolicy | None = None,
 ) -> GA4Result:
     """Send one event per not-yet-sent call of the site that has a GA client id.
 
@@ -433,8 +441,28 @@ async def push_ga4(
     settings = await get_ga4(db, site_id=site_id)
     if settings is None or not settings.enabled:
         return GA4Result(0, 0, 0)
+    policy = policy or outbound.OutboundPolicy()
+    if send is not None:
+        return await _push(db, settings, site_id, start_ms, end_ms, now_ms, send, policy)
+    async with outbound.outbound_client() as client:
+        return await _push(
+            db, settings, site_id, start_ms, end_ms, now_ms, _sender(client, policy), policy
+        )
+
+
+async def _push(
+    db: Store,
+    settings: GA4Settings,
+    site_id: int,
+    start_ms: int,
+    end_ms: int,
+    now_ms: int,
+    send: Sender,
+    policy: outbound.OutboundPolicy,
+) -> GA4Result:
     conv = await get_settings(db, site_id=site_id, platform="ga4")
-    send = send or _urllib_send
+    # Settings stored by an older version passed older rules: every send is checked anew.
+    endpoint_ok = ga4_endpoint_allowed(settings.endpoint_url, policy)
     url = (
         settings.endpoint_url
         + "?"
@@ -485,7 +513,7 @@ async def push_ga4(
                 ],
             }
         )
-        status = await send(url, body)
+        status = await send(url, body) if endpoint_ok else 0
         if 200 <= status < 300:
             sent += 1
         else:

@@ -15,6 +15,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
 from attribution.coalesce import settle_counters
+from attribution.outbound import OutboundPolicy
 from backend.api.jobs import api_jobs
 from backend.assets import TEMPLATES_DIR, examples_dir
 from backend.errors import EXCEPTION_HANDLERS
@@ -96,5 +97,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         lifespan=lifespan,
     )
     app.state.settings = settings
+    # Where user-supplied URLs (webhooks, GA4) may go; a bad entry stops start-up here.
+    app.state.outbound = OutboundPolicy.parse(settings.outbound_allow_hosts)
     app.state.templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
     return app

@@ -180,6 +180,13 @@ class Settings:
     notify_backoff_seconds: float = _setting(
         2.0, "Wait before the second notification attempt; doubled after each failure."
     )
+    outbound_allow_hosts: str = _setting(
+        "",
+        "Receivers inside your own network that notification webhooks and the GA4 endpoint "
+        "may reach: comma-separated host names, addresses or networks (`hooks.internal, "
+        "10.0.0.7, 192.168.5.0/24`). Every other loopback, private, link-local or otherwise "
+        "non-public destination is refused (docs/telephony.md, Notifications).",
+    )
     # --- api / exports ---
     retention_days: int = _setting(
         0,
