@@ -37,6 +37,7 @@ from zoneinfo import ZoneInfo
 import orjson
 
 from pool.store import Store
+from pool.urls import split_url
 
 FILE_PLATFORMS = ("google", "yahoo", "microsoft")
 PLATFORMS = (*FILE_PLATFORMS, "ga4")
@@ -316,11 +317,10 @@ def ga4_endpoint_allowed(endpoint: str) -> bool:
     """
     if len(endpoint) > 500:
         return False
-    try:
-        url = urllib.parse.urlsplit(endpoint)
-        host = url.hostname or ""
-    except ValueError:
+    url = split_url(endpoint)
+    if url is None:
         return False
+    host = url.hostname or ""
     if host in _LOOPBACK:
         return url.scheme in {"http", "https"}
     google = host == "google-analytics.com" or host.endswith(".google-analytics.com")

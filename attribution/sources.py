@@ -28,9 +28,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from dataclasses import fields as dataclass_fields
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit, urlunsplit
+from urllib.parse import urlunsplit
 
 from attribution import referrers as ref
+from pool.urls import query_pairs, split_url
 
 CHANNELS = (
     "paid_search",
@@ -169,15 +170,12 @@ def merge_params(
 
 
 def host_of(url: str) -> str:
-    """The normalised host of an http(s) URL, or '' for anything else."""
-    try:
-        parts = urlsplit(url.strip())
-        host = parts.hostname or ""
-    except ValueError:
+    """The normalised host of an http(s) URL, or '' for anything else (a URL that does
+    not parse included)."""
+    parts = split_url(url.strip())
+    if parts is None or parts.scheme.lower() not in {"http", "https"}:
         return ""
-    if parts.scheme.lower() not in {"http", "https"}:
-        return ""
-    return ref.normalise_host(host)
+    return ref.normalise_host(parts.hostname or "")
 
 
 _QUERY_OR_FRAGMENT = re.compile(r"[?#]")
@@ -194,19 +192,15 @@ def landing_page(url: str) -> str:
     """
     if not url:
         return ""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
+    parts = split_url(url)
+    if parts is None:
         return _QUERY_OR_FRAGMENT.split(url, maxsplit=1)[0][:LANDING_PAGE_MAX]
     page = urlunsplit((parts.scheme, parts.netloc, parts.path or "/", "", ""))
     return page[:LANDING_PAGE_MAX]
 
 
 def _query(url: str) -> dict[str, str]:
-    try:
-        pairs = parse_qsl(urlsplit(url).query, keep_blank_values=False)
-    except ValueError:
-        return {}
+    pairs = query_pairs(url)  # none when the URL does not parse
     out: dict[str, str] = {}
     for key, value in pairs:
         key = key.strip().lower()
