@@ -27,8 +27,9 @@ import secrets
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections import Counter
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -36,6 +37,7 @@ from zoneinfo import ZoneInfo
 
 import orjson
 
+from attribution.sources import valid_click_id
 from pool.store import Store
 from pool.urls import split_url
 
@@ -144,6 +146,10 @@ class ConversionFile:
     media_type: str
     content: bytes
     count: int
+    # Calls left out of the file, by reason (``click_id_invalid``: a click id stored
+    # before click ids were validated, in a shape no platform issues; ``not_shift_jis``:
+    # a Yahoo! row Shift_JIS cannot encode). Not recorded: every export reports them.
+    skipped: dict[str, int] = field(default_factory=dict)
 
 
 def _zone_param(tz: str) -> tuple[Any, str]:
@@ -211,6 +217,7 @@ async def export_conversions(
     )
     default = ConversionSettings()
     rows: list[dict[str, Any]] = []
+    skipped: Counter[str] = Counter()
     async with db.write() as tx:
         for row in await tx.fetchall(sql, params):
             named = row["conversion_name"] is not None
@@ -220,6 +227,18 @@ async def export_conversions(
             if qualified_only and not row["qualified"]:
                 continue
             click = _click_id(platform, row)
+            out = {
+                "kind": click[0],
+                "click": click[1],
+                "name": row["conversion_name"] if named else default.conversion_name,
+                "value": row["value"] if named else default.value,
+                "currency": row["currency"] if named else default.currency,
+                "time": datetime.fromtimestamp(row["started_ms"] / 1000, zone),
+            }
+            reason = _unfit(platform, out)
+            if reason is not None:
+                skipped[reason] += 1
+                continue
             if record:
                 won = await tx.fetchval(
                     "INSERT INTO conversion_ledger (platform, call_id, click_id, batch,"
@@ -229,20 +248,31 @@ async def export_conversions(
                 )
                 if won is None:
                     continue
-            rows.append(
-                {
-                    "kind": click[0],
-                    "click": click[1],
-                    "name": row["conversion_name"] if named else default.conversion_name,
-                    "value": row["value"] if named else default.value,
-                    "currency": row["currency"] if named else default.currency,
-                    "time": datetime.fromtimestamp(row["started_ms"] / 1000, zone),
-                }
-            )
+            rows.append(out)
         content = _render(platform, rows, offset)
     filename = f"{platform}-conversions-{batch}.csv"
     media = "text/csv; charset=" + ("shift_jis" if platform == "yahoo" else "utf-8")
-    return ConversionFile(platform, batch, filename, media, content, len(rows))
+    return ConversionFile(
+        platform, batch, filename, media, content, len(rows), dict(sorted(skipped.items()))
+    )
+
+
+def _unfit(platform: str, row: dict[str, Any]) -> str | None:
+    """Why a row cannot go into the platform's file (None: it can).
+
+    Click ids are validated when a visit is recorded; a row stored before that, or put in
+    the database some other way, is left out of the file rather than written as is (it
+    could be a formula in a spreadsheet) or failing the whole export (Shift_JIS).
+    """
+    if not valid_click_id(row["click"]):
+        return "click_id_invalid"
+    if platform == "yahoo":
+        text = "".join(str(row[k]) for k in ("name", "value", "currency"))
+        try:
+            text.encode(YAHOO_ENCODING)
+        except UnicodeEncodeError:
+            return "not_shift_jis"
+    return None
 
 
 def _click_id(platform: str, row: dict[str, Any]) -> tuple[str, str]:

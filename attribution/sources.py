@@ -45,6 +45,12 @@ CHANNELS = (
 )
 
 CLICK_IDS = ("gclid", "gbraid", "wbraid", "yclid", "fbclid", "msclkid")
+CLICK_ID_MAX = 256
+# The shape every platform's click ids have (base64url-like tokens; Yahoo! JAPAN's
+# ``YSS.``/``YJAD.`` prefixes use the dot). Anything else is not a click id the platform
+# issued, and it would go into the upload files as is: a ``yclid`` Shift_JIS cannot encode
+# broke the Yahoo! file, an ``=`` at the start is a formula in a spreadsheet.
+_CLICK_ID = re.compile(rf"[A-Za-z0-9._-]{{1,{CLICK_ID_MAX}}}")
 
 # field -> parameter names tried in order. Sites add their own names in front.
 DEFAULT_PARAMS: dict[str, tuple[str, ...]] = {
@@ -143,6 +149,8 @@ class Source:
     landing_url: str = ""
     referrer: str = ""
     tagged: bool = False
+    # Click ids the URL carried in a shape no platform issues: not kept, only counted.
+    invalid_click_ids: tuple[str, ...] = ()
 
     def as_touch(self, at_ms: int) -> dict[str, Any]:
         """The touch as a JSON-ready dict (stored in ``sessions.first_touch``)."""
@@ -152,7 +160,13 @@ class Source:
         return data
 
 
-_SOURCE_FIELDS = tuple(f.name for f in dataclass_fields(Source))
+_SOURCE_FIELDS = tuple(f.name for f in dataclass_fields(Source) if f.name != "invalid_click_ids")
+
+
+def valid_click_id(value: str) -> bool:
+    """Whether ``value`` has the shape of a platform's click id: 1 to :data:`CLICK_ID_MAX`
+    ASCII letters, digits, ``-``, ``_`` and ``.``."""
+    return _CLICK_ID.fullmatch(value) is not None
 
 
 def merge_params(
@@ -276,7 +290,10 @@ def classify(
     names = merge_params(params)
     query = _query(url)
     fields = {name: _first(query, keys) for name, keys in names.items()}
-    clicks = {cid: query.get(cid, "")[:256] for cid in CLICK_IDS}
+    sent = {cid: query.get(cid, "") for cid in CLICK_IDS}
+    # A click id of another shape is treated as absent (and reported, to be counted).
+    clicks = {cid: value if valid_click_id(value) else "" for cid, value in sent.items()}
+    invalid = tuple(cid for cid, value in sent.items() if value and not clicks[cid])
     source = fields["source"].lower()
     source = _SOURCE_ALIASES.get(source, source)
     medium = fields["medium"].lower()
@@ -339,6 +356,7 @@ def classify(
         landing_url=url[:2048],
         referrer=referrer[:2048],
         tagged=tagged,
+        invalid_click_ids=invalid,
         **clicks,
     )
 
