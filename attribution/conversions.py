@@ -20,7 +20,6 @@ File formats:
 from __future__ import annotations
 
 import asyncio
-import csv
 import io
 import re
 import secrets
@@ -37,6 +36,7 @@ from zoneinfo import ZoneInfo
 
 import orjson
 
+from attribution.csvcells import FORMULA_START, csv_writer
 from attribution.sources import valid_click_id
 from pool.store import Store
 from pool.urls import split_url
@@ -74,6 +74,10 @@ def check_settings(platform: str, s: ConversionSettings) -> ConversionSettings:
     name = s.conversion_name.strip()
     if not 1 <= len(name) <= 100:
         raise ValueError("conversion_name must be 1 to 100 characters")
+    if name[0] in FORMULA_START:
+        # It must match the platform's conversion action exactly, and the file would have
+        # to carry it escaped ('=…) to keep spreadsheets from running it.
+        raise ValueError("conversion_name must not start with = + - @")
     if platform == "yahoo":
         try:
             name.encode(YAHOO_ENCODING)
@@ -287,7 +291,9 @@ def _click_id(platform: str, row: dict[str, Any]) -> tuple[str, str]:
 
 def _render(platform: str, rows: list[dict[str, Any]], offset: str) -> bytes:
     out = io.StringIO()
-    w = csv.writer(out, lineterminator="\r\n")
+    # Every text cell escaped (attribution/csvcells.py). Valid click ids, times, checked
+    # names, values and currencies never need it; a row stored past the checks does.
+    w = csv_writer(out)
     if platform == "yahoo":
         w.writerow(YAHOO_HEADER)
         for r in rows:

@@ -50,7 +50,10 @@ CLICK_ID_MAX = 256
 # ``YSS.``/``YJAD.`` prefixes use the dot). Anything else is not a click id the platform
 # issued, and it would go into the upload files as is: a ``yclid`` Shift_JIS cannot encode
 # broke the Yahoo! file, an ``=`` at the start is a formula in a spreadsheet.
-_CLICK_ID = re.compile(rf"[A-Za-z0-9._-]{{1,{CLICK_ID_MAX}}}")
+# The first character is a letter or digit (as in every click id seen: Cj0…, EAIa…,
+# 0AAA…, YSS., IwAR…, hex), so a valid click id never starts like a formula (-) and
+# never needs escaping in a CSV file.
+_CLICK_ID = re.compile(rf"[A-Za-z0-9][A-Za-z0-9._-]{{0,{CLICK_ID_MAX - 1}}}")
 
 # field -> parameter names tried in order. Sites add their own names in front.
 DEFAULT_PARAMS: dict[str, tuple[str, ...]] = {
@@ -165,7 +168,7 @@ _SOURCE_FIELDS = tuple(f.name for f in dataclass_fields(Source) if f.name != "in
 
 def valid_click_id(value: str) -> bool:
     """Whether ``value`` has the shape of a platform's click id: 1 to :data:`CLICK_ID_MAX`
-    ASCII letters, digits, ``-``, ``_`` and ``.``."""
+    ASCII letters, digits, ``-``, ``_`` and ``.``, the first a letter or digit."""
     return _CLICK_ID.fullmatch(value) is not None
 
 
