@@ -208,12 +208,17 @@ async def test_cli_exports_escape_every_text_column(
         " qualified_only, enabled, updated_ms) VALUES (:s, 'google', :n, '0', 'JPY', 1, 1, 0)",
         {"s": world.site_id, "n": payload("@", "name")},
     )
-    # The session's gclid is a payload now (an old row): give the call a clean one.
+    url = settings.database_url
+    # The session's gclid is a payload now (an old row): left out, with the reason.
+    r = run_cli("export", "google", "--preview", database_url=url)
+    assert r.returncode == 0, r.stderr
+    assert "skipped 1 calls: click_id_invalid" in r.stderr
+    assert "=HYPERLINK" not in r.stdout  # the gclid payload; the name is "@…", escaped
+    # Give the call a clean one: the row is written, its name escaped.
     await db.execute(
         "UPDATE sessions SET gclid = 'Cj0KCQ-clean', gbraid = '', wbraid = '' WHERE id = :s",
         {"s": world.sessions["google"]},
     )
-    url = settings.database_url
     texts: list[str] = []
     for what in ("paths", "google"):
         for form in ("wide", "long"):
