@@ -46,13 +46,12 @@ CHANNELS = (
 
 CLICK_IDS = ("gclid", "gbraid", "wbraid", "yclid", "fbclid", "msclkid")
 CLICK_ID_MAX = 256
-# The shape every platform's click ids have (base64url-like tokens; Yahoo! JAPAN's
-# ``YSS.``/``YJAD.`` prefixes use the dot). Anything else is not a click id the platform
-# issued, and it would go into the upload files as is: a ``yclid`` Shift_JIS cannot encode
-# broke the Yahoo! file, an ``=`` at the start is a formula in a spreadsheet.
-# The first character is a letter or digit (as in every click id seen: Cj0…, EAIa…,
-# 0AAA…, YSS., IwAR…, hex), so a valid click id never starts like a formula (-) and
-# never needs escaping in a CSV file.
+# The shape every platform's click ids have: base64url-like tokens (Yahoo! JAPAN's
+# ``YSS.``/``YJAD.`` prefixes use the dot) whose first character is a letter or digit in
+# every click id seen (Cj0…, EAIa…, 0AAA…, YSS., IwAR…, hex). Anything else is not a click
+# id a platform issued, and it would go into the upload files as is: a ``yclid`` Shift_JIS
+# cannot encode broke the Yahoo! file, an ``=`` at the start is a spreadsheet formula. A
+# valid click id never starts like a formula, so it never needs escaping in a CSV file.
 _CLICK_ID = re.compile(rf"[A-Za-z0-9][A-Za-z0-9._-]{{0,{CLICK_ID_MAX - 1}}}")
 
 # field -> parameter names tried in order. Sites add their own names in front.
