@@ -19,13 +19,13 @@ File formats:
 
 from __future__ import annotations
 
-import csv
 import io
 import re
 import secrets
 import urllib.parse
+from collections import Counter
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -35,6 +35,8 @@ import httpx
 import orjson
 
 from attribution import outbound
+from attribution.csvcells import FORMULA_START, csv_writer
+from attribution.sources import valid_click_id
 from pool.store import Store
 
 FILE_PLATFORMS = ("google", "yahoo", "microsoft")
@@ -70,6 +72,10 @@ def check_settings(platform: str, s: ConversionSettings) -> ConversionSettings:
     name = s.conversion_name.strip()
     if not 1 <= len(name) <= 100:
         raise ValueError("conversion_name must be 1 to 100 characters")
+    if name[0] in FORMULA_START:
+        # It must match the platform's conversion action exactly, and the file would have
+        # to carry it escaped ('=…) to keep spreadsheets from running it.
+        raise ValueError("conversion_name must not start with = + - @")
     if platform == "yahoo":
         try:
             name.encode(YAHOO_ENCODING)
@@ -142,6 +148,10 @@ class ConversionFile:
     media_type: str
     content: bytes
     count: int
+    # Calls left out of the file, by reason (``click_id_invalid``: a click id stored
+    # before click ids were validated, in a shape no platform issues; ``not_shift_jis``:
+    # a Yahoo! row Shift_JIS cannot encode). Not recorded: every export reports them.
+    skipped: dict[str, int] = field(default_factory=dict)
 
 
 def _zone_param(tz: str) -> tuple[Any, str]:
@@ -209,6 +219,7 @@ async def export_conversions(
     )
     default = ConversionSettings()
     rows: list[dict[str, Any]] = []
+    skipped: Counter[str] = Counter()
     async with db.write() as tx:
         for row in await tx.fetchall(sql, params):
             named = row["conversion_name"] is not None
@@ -218,6 +229,18 @@ async def export_conversions(
             if qualified_only and not row["qualified"]:
                 continue
             click = _click_id(platform, row)
+            out = {
+                "kind": click[0],
+                "click": click[1],
+                "name": row["conversion_name"] if named else default.conversion_name,
+                "value": row["value"] if named else default.value,
+                "currency": row["currency"] if named else default.currency,
+                "time": datetime.fromtimestamp(row["started_ms"] / 1000, zone),
+            }
+            reason = _unfit(platform, out)
+            if reason is not None:
+                skipped[reason] += 1
+                continue
             if record:
                 won = await tx.fetchval(
                     "INSERT INTO conversion_ledger (platform, call_id, click_id, batch,"
@@ -227,20 +250,31 @@ async def export_conversions(
                 )
                 if won is None:
                     continue
-            rows.append(
-                {
-                    "kind": click[0],
-                    "click": click[1],
-                    "name": row["conversion_name"] if named else default.conversion_name,
-                    "value": row["value"] if named else default.value,
-                    "currency": row["currency"] if named else default.currency,
-                    "time": datetime.fromtimestamp(row["started_ms"] / 1000, zone),
-                }
-            )
+            rows.append(out)
         content = _render(platform, rows, offset)
     filename = f"{platform}-conversions-{batch}.csv"
     media = "text/csv; charset=" + ("shift_jis" if platform == "yahoo" else "utf-8")
-    return ConversionFile(platform, batch, filename, media, content, len(rows))
+    return ConversionFile(
+        platform, batch, filename, media, content, len(rows), dict(sorted(skipped.items()))
+    )
+
+
+def _unfit(platform: str, row: dict[str, Any]) -> str | None:
+    """Why a row cannot go into the platform's file (None: it can).
+
+    Click ids are validated when a visit is recorded; a row stored before that, or put in
+    the database some other way, is left out of the file rather than written as is (it
+    could be a formula in a spreadsheet) or failing the whole export (Shift_JIS).
+    """
+    if not valid_click_id(row["click"]):
+        return "click_id_invalid"
+    if platform == "yahoo":
+        text = "".join(str(row[k]) for k in ("name", "value", "currency"))
+        try:
+            text.encode(YAHOO_ENCODING)
+        except UnicodeEncodeError:
+            return "not_shift_jis"
+    return None
 
 
 def _click_id(platform: str, row: dict[str, Any]) -> tuple[str, str]:
@@ -255,7 +289,9 @@ def _click_id(platform: str, row: dict[str, Any]) -> tuple[str, str]:
 
 def _render(platform: str, rows: list[dict[str, Any]], offset: str) -> bytes:
     out = io.StringIO()
-    w = csv.writer(out, lineterminator="\r\n")
+    # Every text cell escaped (attribution/csvcells.py). Valid click ids, times, checked
+    # names, values and currencies never need it; a row stored past the checks does.
+    w = csv_writer(out)
     if platform == "yahoo":
         w.writerow(YAHOO_HEADER)
         for r in rows:

@@ -121,15 +121,15 @@ async def export_conversions(request: Request, principal: ApiPrincipal) -> Respo
         timezone=zone_param(request).key,
         record=bool_param(request, "preview") is not True,
     )
-    return Response(
-        file.content,
-        media_type=file.media_type,
-        headers={
-            "Content-Disposition": f'attachment; filename="{file.filename}"',
-            "X-Callpath-Conversions": str(file.count),
-            "X-Callpath-Batch": file.batch,
-        },
-    )
+    headers = {
+        "Content-Disposition": f'attachment; filename="{file.filename}"',
+        "X-Callpath-Conversions": str(file.count),
+        "X-Callpath-Batch": file.batch,
+    }
+    if file.skipped:
+        # Calls left out of the file and why (reason=count, ...): see docs/exports.md.
+        headers["X-Callpath-Skipped"] = ", ".join(f"{k}={n}" for k, n in file.skipped.items())
+    return Response(file.content, media_type=file.media_type, headers=headers)
 
 
 SETTINGS_FIELDS: dict[str, Any] = {

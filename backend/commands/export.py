@@ -156,6 +156,8 @@ async def _conversions(
     out.flush()
     verb = "previewed" if args.preview else "exported"
     print(f"{verb} {file.count} conversions (batch {file.batch})", file=sys.stderr)
+    for reason, n in file.skipped.items():
+        print(f"skipped {n} calls: {reason} (see docs/exports.md)", file=sys.stderr)
 
 
 async def _ga4(db: Any, start: int, end: int, site: int | None, allow_hosts: str) -> None:
