@@ -219,12 +219,17 @@ def _query(url: str) -> dict[str, str]:
     pairs = query_pairs(url)  # none when the URL does not parse
     out: dict[str, str] = {}
     for key, value in pairs:
-        key = key.strip().lower()
-        value = " ".join(value.split())[:512]
+        # Decoded values may hold control characters (`%00`): PostgreSQL text cannot store
+        # a NUL (a 500 there), and none of them belongs in a keyword or campaign name.
+        key = _CONTROL.sub("", key).strip().lower()
+        value = " ".join(_CONTROL.sub(" ", value).split())[:512]
         # An unexpanded template ({keyword}) means the ad platform filled nothing in.
         if key not in out and value and not _PLACEHOLDER.match(value):
             out[key] = value
     return out
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 def _first(query: Mapping[str, str], names: Sequence[str]) -> str:

@@ -142,3 +142,14 @@ async def test_session_takes_any_url_ish_string(
         headers["origin"] = origin
     r = await client.post("/v1/session", json=body, headers=headers)
     _check(r)
+
+
+async def test_control_characters_in_query_values_are_not_stored(
+    client: httpx.AsyncClient, demo: Any, db: Any
+) -> None:
+    # `%00` decodes to a NUL, which PostgreSQL text cannot hold (a 500 there before).
+    url = "http://127.0.0.1/examples/?utm_source=a%00b&utm_medium=cpc&utm_term=k%00w%01x&%00q=1"
+    r = await client.post("/v1/session", json={"site": "demo", "url": url, "referrer": ""})
+    assert r.status_code == 200 and r.json()["swaps"]
+    row = await db.fetchone("SELECT source, keyword FROM sessions")
+    assert row == {"source": "a b", "keyword": "k w x"}
