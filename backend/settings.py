@@ -49,7 +49,7 @@ class Settings:
         "migrations are exempt. 0: no limit.",
     )
     db_acquire_timeout_ms: int = _setting(
-        3_000,
+        10_000,
         "PostgreSQL only: longest a request waits for a pooled connection. 0: no limit.",
     )
     visit_timeout_ms: int = _setting(

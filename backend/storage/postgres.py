@@ -32,7 +32,7 @@ dialect = "postgresql"
 
 # Defaults of the timeouts (settings `db_statement_timeout_ms` / `db_acquire_timeout_ms`).
 STATEMENT_TIMEOUT_MS = 10_000
-ACQUIRE_TIMEOUT_MS = 3_000
+ACQUIRE_TIMEOUT_MS = 10_000
 _BEGIN = "BEGIN ISOLATION LEVEL READ COMMITTED READ WRITE"
 # One round trip: a `write()` unit may run as long as it needs (see PostgresDatabase).
 _BEGIN_BULK = _BEGIN + "; SET LOCAL statement_timeout = 0"
