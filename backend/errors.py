@@ -1,6 +1,6 @@
 """One place that turns exceptions into responses.
 
-Machine paths (``/api``, ``/v1``, ``/twilio``, ``/webhooks``, ``/dni.js``) answer JSON
+Machine paths (``/api``, ``/v1``, ``/twilio``, ``/webhooks``, ``/dni.js``, ``/demo``) answer JSON
 ``{"error": {"code", "message", "status"}}``; everything else (the dashboard) renders an
 HTML error page.
 """
@@ -18,7 +18,7 @@ from backend.security_headers import secure
 
 log = logging.getLogger("callpath")
 
-JSON_PREFIXES = ("/api", "/v1", "/twilio", "/webhooks", "/dni.js", "/healthz")
+JSON_PREFIXES = ("/api", "/v1", "/twilio", "/webhooks", "/dni.js", "/healthz", "/demo")
 
 _CODES = {
     400: "bad_request",
