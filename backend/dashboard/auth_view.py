@@ -175,9 +175,19 @@ async def account(request: Request, viewer: Viewer) -> Response:
         if password:
             if len(password) < 8 or len(password) > 1024:
                 raise HTTPException(422, "A password has 8 to 1024 characters.")
+            # Guesses of the current password count against the same limits as sign-ins.
+            throttle, address, now = _throttle(request), client_ip(request), now_ms()
+            wait = throttle.attempt(address, viewer.email, now)
+            if wait:
+                raise HTTPException(
+                    429,
+                    f"Too many wrong passwords: try again in {math.ceil(wait / 60)} min.",
+                    headers={"Retry-After": str(wait)},
+                )
             current = form.get("current_password", "")
             if not await password_matches(db, viewer.user_id, current):
                 raise HTTPException(403, "The current password is wrong.")
+            throttle.succeeded(address, viewer.email, now)
         await db.execute(
             "UPDATE users SET locale = :l WHERE id = :u", {"l": lang, "u": viewer.user_id}
         )

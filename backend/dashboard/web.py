@@ -135,7 +135,9 @@ def page(*, admin: bool = False) -> Callable[[Handler], Callable[[Request], Awai
                     request.state.form = form
                 response = await handler(request, viewer)
             except HTTPException as exc:
-                return error_page(request, viewer, exc.status_code, str(exc.detail))
+                failed = error_page(request, viewer, exc.status_code, str(exc.detail))
+                failed.headers.update(exc.headers or {})  # e.g. a 429's Retry-After
+                return failed
             except ApiError as exc:
                 return error_page(request, viewer, exc.status, exc.message)
             return secure(response)

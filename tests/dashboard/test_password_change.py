@@ -85,3 +85,26 @@ async def test_an_administrator_resets_others_but_not_their_own_password_there(
         )
         assert refused.status_code == 403
     assert await check_password(db, seeded.admin, PASSWORD) is not None
+
+
+async def test_guessing_the_current_password_is_throttled_like_sign_ins(
+    client: httpx.AsyncClient, app: Starlette, db: Any, seeded: Seeded
+) -> None:
+    csrf = await login(client, seeded.member_a, PASSWORD)
+    burst = app.state.settings.login_failure_burst
+    statuses = []
+    for i in range(burst + 1):
+        guess = await client.post(
+            "/dashboard/account",
+            data={"csrf": csrf, "password": NEW, "current_password": f"guess-{i}"},
+        )
+        statuses.append(guess.status_code)
+    assert statuses[:burst] == [403] * burst
+    assert statuses[burst] == 429
+    # Past the limit even the right password waits, so guessing gains nothing.
+    right = await client.post(
+        "/dashboard/account",
+        data={"csrf": csrf, "password": NEW, "current_password": PASSWORD},
+    )
+    assert right.status_code == 429 and int(right.headers["Retry-After"]) > 0
+    assert await check_password(db, seeded.member_a, PASSWORD) is not None
