@@ -92,18 +92,24 @@ async def create_api_token(
     name: str,
     now_ms: int,
     can_see_callers: bool = False,
+    read_only: bool = False,
 ) -> str:
-    """A new API token for a user; the token is returned once and only its hash is kept."""
+    """A new API token for a user; the token is returned once and only its hash is kept.
+
+    ``read_only``: the token may only read. Whatever it is given, each request gets no more
+    than its user may do at that moment (:func:`backend.auth.require_token`).
+    """
     token, digest = new_api_token()
     await tx.execute(
         "INSERT INTO api_tokens (user_id, advertiser_id, name, token_hash, can_see_callers,"
-        " created_ms) VALUES (:u, :a, :n, :h, :c, :t)",
+        " read_only, created_ms) VALUES (:u, :a, :n, :h, :c, :r, :t)",
         {
             "u": user_id,
             "a": advertiser_id,
             "n": name,
             "h": digest,
             "c": int(can_see_callers),
+            "r": int(read_only),
             "t": now_ms,
         },
     )

@@ -253,7 +253,8 @@ class Settings:
     demo_calls: bool = _setting(
         False,
         "Offer `POST /demo/call`, which places simulated calls (the example pages' "
-        '"call this number" button); `make run` turns it on. Never on in production.',
+        '"call this number" button) for a signed-in dashboard user, to tracking numbers that '
+        "user may see (else 401 / 404); `make run` turns it on. Never on in production.",
     )
 
     @classmethod

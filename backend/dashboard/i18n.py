@@ -286,7 +286,35 @@ _CATALOG: dict[str, tuple[str, str]] = {
     ),
     "tokens.revoked": ("revoked", "無効"),
     "tokens.all_advertisers": ("every advertiser", "すべての広告主"),
+    "tokens.access": ("Access", "権限"),
+    "tokens.read_only": ("Read only", "読み取り専用"),
+    "tokens.read_write": ("Read and write", "読み取りと変更"),
+    "tokens.read_only_help": (
+        "A read-only token may only read (GET); every change is refused with 403.",
+        "読み取り専用トークンは取得 (GET) のみ可能で、変更はすべて 403 で拒否されます。",
+    ),
+    "tokens.scope_help": (
+        "A token never does more than its user may do at the time of each request.",
+        "トークンの権限は、各リクエストの時点でユーザーが持つ権限を超えません。",
+    ),
+    "users.disabled": (
+        "Disabled (cannot sign in; API tokens revoked)",
+        "無効 (ログイン不可・APIトークン失効)",
+    ),
+    "users.status.disabled": ("disabled", "無効"),
     "account.title": ("Your account", "アカウント"),
+    "account.current_password": (
+        "Current password (needed to change it)",
+        "現在のパスワード (変更する場合に必要)",
+    ),
+    "account.new_password": (
+        "New password (leave empty to keep)",
+        "新しいパスワード (空欄で変更なし)",
+    ),
+    "account.password_changed": (
+        "Password changed. Your other sign-ins were signed out.",
+        "パスワードを変更しました。他の端末のログインは終了しました。",
+    ),
     "account.saved": ("Saved.", "保存しました。"),
     "account.auto": ("Browser's language", "ブラウザの言語"),
     "error.title": ("Something is not right", "エラーが発生しました"),

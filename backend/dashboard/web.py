@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import hmac
+import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import parse_qsl, quote
@@ -23,22 +24,14 @@ from backend.dashboard import charts, fmt, i18n
 from backend.dashboard.logins import COOKIE, Viewer, viewer_for
 from backend.errors import ApiError
 from backend.http import read_body
+from backend.security_headers import SECURITY_HEADERS as SECURITY_HEADERS
+from backend.security_headers import secure
 from pool.store import Row, Store
 
 MAX_FORM_BYTES = 65_536
 MAX_FIELD_CHARS = 4_000
-
-SECURITY_HEADERS = {
-    "Content-Security-Policy": (
-        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:;"
-        " connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self';"
-        " frame-ancestors 'none'"
-    ),
-    "X-Frame-Options": "DENY",
-    "Referrer-Policy": "same-origin",
-    "X-Content-Type-Options": "nosniff",
-    "Cache-Control": "no-store",
-}
+# Ids the stores can hold (BIGINT); a larger one in a URL is simply not found.
+MAX_ID = 2**63 - 1
 
 templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
 templates.env.globals.update(fmt=fmt, charts=charts, dimensions=i18n.DIMENSION_ORDER)
@@ -52,13 +45,6 @@ def db_of(request: Request) -> Store:
     """The app's database handle."""
     db: Store = request.app.state.db
     return db
-
-
-def secure(response: Response) -> Response:
-    """Add the dashboard's security headers to a response."""
-    for name, value in SECURITY_HEADERS.items():
-        response.headers.setdefault(name, value)
-    return response
 
 
 def render(
@@ -149,7 +135,9 @@ def page(*, admin: bool = False) -> Callable[[Handler], Callable[[Request], Awai
                     request.state.form = form
                 response = await handler(request, viewer)
             except HTTPException as exc:
-                return error_page(request, viewer, exc.status_code, str(exc.detail))
+                failed = error_page(request, viewer, exc.status_code, str(exc.detail))
+                failed.headers.update(exc.headers or {})  # e.g. a 429's Retry-After
+                return failed
             except ApiError as exc:
                 return error_page(request, viewer, exc.status, exc.message)
             return secure(response)
@@ -168,7 +156,8 @@ def int_param(value: str | None, name: str) -> int | None:
     """An optional positive integer query/form parameter (400 when malformed)."""
     if value is None or value == "":
         return None
-    if not value.isdigit() or len(value) > 18:
+    # ASCII digits only: str.isdigit() also takes '²' or '١', which int() refuses.
+    if not re.fullmatch(r"[0-9]{1,18}", value):
         raise HTTPException(400, f"{name} must be a positive whole number.")
     return int(value)
 
@@ -176,7 +165,7 @@ def int_param(value: str | None, name: str) -> int | None:
 def path_id(request: Request, name: str = "id") -> int:
     """An integer path parameter."""
     value = request.path_params.get(name)
-    if not isinstance(value, int):
+    if not isinstance(value, int) or not 1 <= value <= MAX_ID:
         raise HTTPException(404, "Not found.")
     return value
 
