@@ -125,6 +125,10 @@ class Journal:
                 self._lock, self.path = lock, path
                 self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
                 self.size = os.fstat(self._fd).st_size
+                if self.size and not path.read_bytes().endswith(b"\n"):
+                    # A line torn by a crash: end it, or the next append would join it
+                    # and be lost with it.
+                    self._write_sync(b"\n")
                 return True
         except OSError as exc:
             log.error("cannot open the call journal %s: %s", self.base, exc)

@@ -129,7 +129,10 @@ class Recorder:
             return True
         if await self.journal.synced(JOURNAL_WAIT_S):
             return True
-        log.error("the call journal did not sync within %.1f s; answering anyway", JOURNAL_WAIT_S)
+        log.error(
+            "the call journal was not written and synced within %.1f s; answering anyway",
+            JOURNAL_WAIT_S,
+        )
         return False
 
     async def drain(self, within_s: float) -> bool:

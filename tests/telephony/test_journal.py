@@ -190,6 +190,20 @@ async def test_the_journal_is_synced_before_the_answer_and_emptied_once_stored(
     assert _read(path) == b""
 
 
+async def test_a_line_torn_by_a_crash_does_not_swallow_the_next_one(tmp_path: Path) -> None:
+    path = tmp_path / "torn.jsonl"
+    path.write_bytes(_event("CAT1").to_json() + b"\n" + b'{"provider": "tw')
+    log = journal.Journal(path, list)
+    assert log.claim()
+    try:
+        assert [CallEvent.from_json(line).call_id for line in log.recover()[:1]] == ["CAT1"]
+        assert await log.append(_event("CAT2").to_json())
+        lines = _read(path).splitlines()
+        assert CallEvent.from_json(lines[-1]).call_id == "CAT2"
+    finally:
+        await log.close_when_written()
+
+
 @pytest.mark.stores("sqlite")
 async def test_workers_take_slots_of_their_own_and_adopt_orphans(
     telephony: Any, settings: Settings, tmp_path: Path
