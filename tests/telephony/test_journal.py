@@ -30,32 +30,38 @@ from tests.telephony.conftest import AUTH_TOKEN, TRACKING, call_params, sign
 ACKED_BEFORE_KILL = 250
 
 
-async def _caller(url: str, sids: itertools.count[int], acked: list[str]) -> None:
+async def _caller(url: str, sids: itertools.count[int], acked: list[str], ended: list[str]) -> None:
+    """Calls one after the other: the voice webhook, then (every other call) its status
+    callback saying it completed; each answered 200 is noted."""
     async with httpx.AsyncClient(timeout=5.0) as client:
         while True:
-            sid = f"CAK{next(sids):06d}"
-            params = call_params(sid=sid)
-            try:
-                r = await client.post(
-                    url + "/twilio/voice",
-                    data=params,
-                    headers={"X-Twilio-Signature": sign(url + "/twilio/voice", params)},
-                )
-            except httpx.HTTPError:
-                return  # the server is gone
-            if r.status_code == 200:
-                assert b"<Dial" in r.content
-                acked.append(sid)
+            n = next(sids)
+            sid = f"CAK{n:06d}"
+            steps = [("/twilio/voice", call_params(sid=sid), acked)]
+            if n % 2:
+                done = call_params(sid=sid, CallStatus="completed", CallDuration="30")
+                steps.append(("/twilio/status", done, ended))
+            for path, params, answered in steps:
+                try:
+                    r = await client.post(
+                        url + path,
+                        data=params,
+                        headers={"X-Twilio-Signature": sign(url + path, params)},
+                    )
+                except httpx.HTTPError:
+                    return  # the server is gone
+                if r.status_code == 200:
+                    answered.append(sid)
 
 
 def _read(path: Path) -> bytes:
     return path.read_bytes()
 
 
-def _stored_sids(db_path: Path) -> set[str]:
+def _stored_sids(db_path: Path, where: str = "1 = 1") -> set[str]:
     conn = sqlite3.connect(db_path)
     try:
-        return {row[0] for row in conn.execute("SELECT provider_call_id FROM calls")}
+        return {row[0] for row in conn.execute(f"SELECT provider_call_id FROM calls WHERE {where}")}
     finally:
         conn.close()
 
@@ -67,11 +73,12 @@ def test_sigkill_under_load_loses_no_answered_call(tmp_path: Path) -> None:
     assert run_cli("demo", "--json", database_url=url).returncode == 0
     env = {"CALLPATH_TWILIO_AUTH_TOKEN": AUTH_TOKEN}
     server = Server(url, env_extra=env).start()
-    acked: list[str] = []
+    acked: list[str] = []  # calls whose voice webhook was answered 200
+    ended: list[str] = []  # ... and whose status callback 'completed' was answered 200
 
     async def load() -> None:
         sids = itertools.count()
-        callers = [asyncio.create_task(_caller(server.url, sids, acked)) for _ in range(16)]
+        callers = [asyncio.create_task(_caller(server.url, sids, acked, ended)) for _ in range(16)]
         deadline = time.monotonic() + 30
         async with httpx.AsyncClient(timeout=5.0) as health:
             while time.monotonic() < deadline:
@@ -104,6 +111,9 @@ def test_sigkill_under_load_loses_no_answered_call(tmp_path: Path) -> None:
         again.stop()
     missing = set(acked) - _stored_sids(db_path)
     assert not missing, f"{len(missing)} of {len(acked)} answered calls lost"
+    assert ended
+    unfinished = set(ended) - _stored_sids(db_path, "status = 'completed'")
+    assert not unfinished, f"{len(unfinished)} of {len(ended)} answered callbacks lost"
     assert journal.default_path(url) == db_path.with_name("calls.db.calls.jsonl")
     assert journal.default_path(url).read_bytes() == b""  # all stored: the journal is empty
 
