@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
-import sqlite3
 import time
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ import pytest
 
 from backend import create_app
 from backend.settings import Settings
+from backend.storage import open_database
 from backend.telephony import journal
 from backend.telephony.calls import CallEvent
 from backend.telephony.matching import match
@@ -58,18 +58,21 @@ def _read(path: Path) -> bytes:
     return path.read_bytes()
 
 
-def _stored_sids(db_path: Path, where: str = "1 = 1") -> set[str]:
-    conn = sqlite3.connect(db_path)
-    try:
-        return {row[0] for row in conn.execute(f"SELECT provider_call_id FROM calls WHERE {where}")}
-    finally:
-        conn.close()
+def _stored_sids(database_url: str, where: str = "1 = 1") -> set[str]:
+    async def read() -> set[str]:
+        db = await open_database(database_url, migrate=False)
+        try:
+            rows = await db.fetchall(f"SELECT provider_call_id FROM calls WHERE {where}")
+        finally:
+            await db.close()
+        return {r["provider_call_id"] for r in rows}
+
+    return asyncio.run(read())
 
 
 @pytest.mark.e2e
-def test_sigkill_under_load_loses_no_answered_call(tmp_path: Path) -> None:
-    db_path = tmp_path / "calls.db"
-    url = f"sqlite:///{db_path}"
+def test_sigkill_under_load_loses_no_answered_call(database_url: str) -> None:
+    url = database_url
     assert run_cli("demo", "--json", database_url=url).returncode == 0
     env = {"CALLPATH_TWILIO_AUTH_TOKEN": AUTH_TOKEN}
     server = Server(url, env_extra=env).start()
@@ -102,20 +105,19 @@ def test_sigkill_under_load_loses_no_answered_call(tmp_path: Path) -> None:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             health = httpx.get(again.url + "/healthz").json()
-            if health.get("calls", {}).get("backlog", 0) == 0 and set(acked) <= _stored_sids(
-                db_path
-            ):
+            if health.get("calls", {}).get("backlog", 0) == 0 and set(acked) <= _stored_sids(url):
                 break
             time.sleep(0.1)
     finally:
         again.stop()
-    missing = set(acked) - _stored_sids(db_path)
+    missing = set(acked) - _stored_sids(url)
     assert not missing, f"{len(missing)} of {len(acked)} answered calls lost"
     assert ended
-    unfinished = set(ended) - _stored_sids(db_path, "status = 'completed'")
+    unfinished = set(ended) - _stored_sids(url, "status = 'completed'")
     assert not unfinished, f"{len(unfinished)} of {len(ended)} answered callbacks lost"
-    assert journal.default_path(url) == db_path.with_name("calls.db.calls.jsonl")
-    assert journal.default_path(url).read_bytes() == b""  # all stored: the journal is empty
+    # It was the default journal: beside a SQLite file, in the state folder for PostgreSQL.
+    path = journal.default_path(url)
+    assert path is not None and path.read_bytes() == b""  # all stored: the journal is empty
 
 
 def _event(sid: str, kind: str = "voice", status: str = "ringing") -> CallEvent:
