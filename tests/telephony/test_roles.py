@@ -182,6 +182,9 @@ def test_serve_with_a_telephony_port_runs_and_restarts_a_telephony_process(
         assert _wait_for(lambda: healthy(phone_url), 30)
         assert ET.fromstring(call("CASERVE2").content).find("Dial").findtext("Number") == TARGET
         (restarted,) = _children(server.proc.pid)
+        # The two processes journal their calls in files of their own.
+        journals = {p.name for p in tmp_path.glob("callpath.db.calls*.jsonl")}
+        assert journals == {"callpath.db.calls.jsonl", "callpath.db.calls.1.jsonl"}
     finally:
         server.stop()
     # Stopping the server stops its telephony process too.
