@@ -219,3 +219,12 @@ def test_stopping_the_supervisor_stops_its_child() -> None:
     assert sleeper.proc.poll() is not None
     assert not sleeper._watcher.is_alive()
     assert sleeper.starts == 1
+
+
+def test_the_telephony_process_gets_a_journal_of_its_own_unless_journals_are_off() -> None:
+    from backend.commands.serve import _telephony_env
+
+    own = _telephony_env("/var/lib/callpath/calls.jsonl")["CALLPATH_CALL_SPOOL_PATH"]
+    assert own == "/var/lib/callpath/calls.telephony.jsonl"
+    # `off` is not a path: the child inherits it rather than journal to `off.telephony`.
+    assert "telephony" not in _telephony_env("off").get("CALLPATH_CALL_SPOOL_PATH", "")
