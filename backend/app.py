@@ -15,10 +15,12 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
 from attribution.coalesce import settle_counters
+from attribution.outbound import OutboundPolicy
 from backend.api.jobs import api_jobs
 from backend.assets import TEMPLATES_DIR, examples_dir
 from backend.errors import EXCEPTION_HANDLERS
 from backend.middleware import CompressionMiddleware, PublicEdgeMiddleware
+from backend.proxies import ForwardedClient, parse_trusted_proxies
 from backend.routes import all_routes
 from backend.settings import DEFAULT_SECRET_KEY, Settings
 from backend.storage import open_database
@@ -55,7 +57,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         if settings.secret_key == DEFAULT_SECRET_KEY:
             # Fine for `make run`; anywhere else tokens and cookies would be forgeable.
             log.warning("CALLPATH_SECRET_KEY is the default: set a long random value in production")
-        app.state.db = await open_database(settings.database_url)
+        app.state.db = await open_database(settings.database_url, settings=settings)
         try:
             # Sweeps, purges and pushes run in the `all` processes; a telephony process
             # only answers and records calls.
@@ -82,6 +84,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
     app = Starlette(
         routes=routes,
         middleware=[
+            # First: everything after it (limits, throttles, cookies) sees the visitor.
+            Middleware(ForwardedClient, trusted=parse_trusted_proxies(settings.trusted_proxies)),
             Middleware(
                 PublicEdgeMiddleware,
                 max_body_bytes=settings.max_body_bytes,
@@ -93,5 +97,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         lifespan=lifespan,
     )
     app.state.settings = settings
+    # Where user-supplied URLs (webhooks, GA4) may go; a bad entry stops start-up here.
+    app.state.outbound = OutboundPolicy.parse(settings.outbound_allow_hosts)
     app.state.templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
     return app

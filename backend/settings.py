@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pool.destinations import parse_countries
+
 ENV_PREFIX = "CALLPATH_"
 DEFAULT_SECRET_KEY = "change-me"
 # What one process serves (`role`): everything, or only the carriers' webhooks.
@@ -35,9 +37,32 @@ class Settings:
         "Where data lives: `sqlite:///relative/path.db`, `sqlite:////absolute/path.db` "
         "or `postgresql://user@host/db`.",
     )
+    sqlite_wal_max_bytes: int = _setting(
+        64 * 1024 * 1024,
+        "SQLite only: once the write-ahead log (`callpath.db-wal`) passes this size, the "
+        "background checkpoint truncates it (docs/operations.md).",
+    )
+    db_statement_timeout_ms: int = _setting(
+        10_000,
+        "PostgreSQL only: longest a read or a short unit of work (a visit, a claim) may run "
+        "before the server cancels it, waiting on locks included; imports, purges and "
+        "migrations are exempt. 0: no limit.",
+    )
+    db_acquire_timeout_ms: int = _setting(
+        3_000,
+        "PostgreSQL only: longest a request waits for a pooled connection. 0: no limit.",
+    )
+    visit_timeout_ms: int = _setting(
+        5_000,
+        "Longest `POST /v1/session` waits for storage; past it the visit is answered "
+        "untracked (no swaps: the page keeps its own numbers), well before the snippet's own "
+        "10 s abort. 0: no limit.",
+    )
     secret_key: str = _setting(
         DEFAULT_SECRET_KEY,
-        "Key that signs session tokens and cookies. Set a long random value in production.",
+        "Key that signs session tokens and cookies and salts the stored address hashes: "
+        "at least 32 random characters (`callpath serve` refuses the default or a shorter "
+        "one).",
     )
     public_url: str = _setting(
         "",
@@ -88,11 +113,13 @@ class Settings:
         "Folder of example pages served under `/examples/`; empty uses the bundled examples.",
     )
     # attribution
-    trust_forwarded_for: bool = _setting(
-        False,
-        "Take the visitor's address from the last `X-Forwarded-For` entry, the one a single "
-        "proxy you run appends (only behind such a proxy, and only when uvicorn does not "
-        "resolve it already); used in memory for geo and hashing, never stored.",
+    trusted_proxies: str = _setting(
+        "",
+        "Addresses or networks of your own reverse proxies and load balancers, comma "
+        "separated (e.g. `127.0.0.1` for nginx on the same host, `10.0.0.0/8`). Only a "
+        "request from one of them has its `X-Forwarded-For` (the visitor's address, which "
+        "every per-address limit keys on) and `X-Forwarded-Proto` believed; empty trusts no "
+        "one (docs/proxy.md).",
     )
     # telephony (Twilio, other carriers and PBXs, call notifications)
     twilio_signing_key: str = _setting(
@@ -155,6 +182,13 @@ class Settings:
     notify_backoff_seconds: float = _setting(
         2.0, "Wait before the second notification attempt; doubled after each failure."
     )
+    outbound_allow_hosts: str = _setting(
+        "",
+        "Receivers inside your own network that notification webhooks and the GA4 endpoint "
+        "may reach: comma-separated host names, addresses or networks (`hooks.internal, "
+        "10.0.0.7, 192.168.5.0/24`). Every other loopback, private, link-local or otherwise "
+        "non-public destination is refused (docs/telephony.md, Notifications).",
+    )
     # --- api / exports ---
     retention_days: int = _setting(
         0,
@@ -204,6 +238,12 @@ class Settings:
         1000, "How often the live-calls stream looks for new and changed calls (milliseconds)."
     )
     # pool: numbers, pools and leases
+    forward_countries: str = _setting(
+        "",
+        "Countries calls may be forwarded to, as ISO codes (`JP,US`); empty: each site's own "
+        "country. Premium-rate, shared-cost, personal-numbering and satellite numbers are "
+        "refused whatever it says (docs/numbers.md).",
+    )
     pool_safety_factor: float = _setting(
         1.5, "Safety factor of the recommended pool size (peak arrivals x occupancy x this)."
     )
@@ -245,6 +285,16 @@ class Settings:
             if value is not None:
                 values[key] = _cast(key, value)
         return cls(**values)
+
+    def forward_country_list(self) -> frozenset[str]:
+        """``forward_countries`` as ISO codes (empty: each site's own country).
+
+        Raises ValueError naming the setting when an entry is not a country.
+        """
+        try:
+            return parse_countries(self.forward_countries)
+        except ValueError as exc:
+            raise ValueError(f"setting CALLPATH_FORWARD_COUNTRIES: {exc}") from exc
 
     def replace(self, **changes: Any) -> Settings:
         """A copy with some settings changed."""

@@ -7,9 +7,10 @@ administrator); otherwise records of other advertisers behave as if they did not
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
-from pool import leases, numbers, rules
+from pool import destinations, leases, numbers, rules
 from pool.numbers import NumberError
 from pool.store import Row, Store
 
@@ -166,14 +167,18 @@ async def new_pool(
     cooldown_ms: int,
     advertiser_id: int | None,
     now_ms: int,
+    forward_countries: Collection[str] = (),
 ) -> int:
-    """Create the pool of a site's target (the business number, created when new)."""
+    """Create the pool of a site's target (the business number, created when new).
+
+    The target is where its pool's numbers forward by default, so it must be a number
+    calls may be forwarded to (:mod:`pool.destinations`; ``forward_countries`` as there).
+    """
     site = await find_site(db, site_key, advertiser_id)
     numbers.check_timings(ttl_ms=ttl_ms, grace_ms=grace_ms, cooldown_ms=cooldown_ms)
-    try:
-        e164 = numbers.to_e164(target, site["country"])
-    except NumberError as exc:
-        raise NumberError(str(exc), field="target") from exc
+    e164 = destinations.check_destination(
+        target, site_country=site["country"], countries=forward_countries, field="target"
+    )
     if await db.fetchval("SELECT 1 FROM tracking_numbers WHERE number = :n", {"n": e164}):
         raise NumberError(f"{e164} is a tracking number, not a business number", field="target")
     async with db.write() as tx:

@@ -11,17 +11,19 @@ rules, each reported with the row and the field at fault:
   the target's country (a visitor sees them in place of the target);
 - ``source`` numbers need a label (the medium: "Billboard Shibuya", "Yahoo! ads") and must
   be numbers of the site's country or of one of its targets' countries;
-- ``forward_to`` defaults to the target; it must be a valid number.
+- ``forward_to`` defaults to the target; it must be a valid number calls may be forwarded
+  to (:mod:`pool.destinations`: an allowed country, no premium-rate or satellite range).
+  When it is left empty the refusal names the target, since that is where calls would go.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 import phonenumbers
 
-from pool import numbers
+from pool import destinations, numbers
 from pool.numbers import KINDS, NumberError
 from pool.store import Store, Tx
 
@@ -105,7 +107,9 @@ def _fail(spec: NumberSpec, field: str, reason: str) -> RowError:
     return RowError(spec.row, field, reason)
 
 
-async def _resolve(spec: NumberSpec, sites: _Sites) -> _Resolved | RowError:
+async def _resolve(
+    spec: NumberSpec, sites: _Sites, forward_countries: Collection[str]
+) -> _Resolved | RowError:
     kind = (spec.kind or "pool").strip().lower()
     if kind not in KINDS:
         return _fail(spec, "kind", f"unknown kind {spec.kind!r} (use {', '.join(KINDS)})")
@@ -153,7 +157,8 @@ async def _resolve(spec: NumberSpec, sites: _Sites) -> _Resolved | RowError:
             )
         if not spec.label.strip():
             return _fail(spec, "label", "a source number needs a label naming its medium")
-    forward = spec.forward_to.strip() or (str(target_row["number"]) if target_row else "")
+    explicit = spec.forward_to.strip()
+    forward = explicit or (str(target_row["number"]) if target_row else "")
     if not forward:
         return _fail(spec, "forward_to", "where to forward calls is required (or a target)")
     try:
@@ -162,6 +167,11 @@ async def _resolve(spec: NumberSpec, sites: _Sites) -> _Resolved | RowError:
         return _fail(spec, "forward_to", str(exc))
     if forward == e164:
         return _fail(spec, "forward_to", "a number cannot forward to itself")
+    problem = destinations.destination_problem(
+        forward, site_country=country, countries=forward_countries
+    )
+    if problem:
+        return _fail(spec, "forward_to" if explicit else "target", problem)
     return _Resolved(
         int(site["advertiser_id"]),  # type: ignore[call-overload]
         int(site["id"]),  # type: ignore[call-overload]
@@ -206,10 +216,13 @@ async def add_numbers(
     advertiser_id: int | None,
     now_ms: int,
     errors: Sequence[RowError] = (),
+    forward_countries: Collection[str] = (),
 ) -> list[int]:
     """Validate every spec, then store them all in one unit of work; return the new ids.
 
-    ``advertiser_id`` limits the sites a caller may add to (None: any). Raises
+    ``advertiser_id`` limits the sites a caller may add to (None: any).
+    ``forward_countries`` are the countries calls may be forwarded to (the install's
+    ``CALLPATH_FORWARD_COUNTRIES``; empty: each site's own country). Raises
     :class:`InventoryError` listing every bad row, including ``errors`` found earlier (e.g.
     malformed CSV rows); then nothing is stored. An overflow number replaces its pool's
     previous overflow number.
@@ -225,7 +238,7 @@ async def add_numbers(
         found: list[RowError] = list(errors)
         resolved: list[tuple[NumberSpec, _Resolved]] = []
         for spec in specs:
-            res = await _resolve(spec, sites)
+            res = await _resolve(spec, sites, forward_countries)
             if isinstance(res, RowError):
                 found.append(res)
             else:

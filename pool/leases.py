@@ -247,7 +247,7 @@ async def claim(
     # the unit holds the only write lock from the start: it always takes.)
     while free is not None and not await tx.execute(
         "UPDATE tracking_numbers SET last_released_ms = :exp WHERE id = :n"
-        " AND NOT EXISTS (SELECT 1 FROM leases l WHERE l.number_id = :n"
+        " AND status = 'active' AND NOT EXISTS (SELECT 1 FROM leases l WHERE l.number_id = :n"
         "   AND l.ended_ms IS NULL AND l.overflow = 0)",
         {"exp": expires, "n": free["id"]},
     ):
@@ -255,9 +255,12 @@ async def claim(
     overflow = free is None
     if overflow:
         if pool["exhausted_policy"] == "overflow" and pool["overflow_number_id"] is not None:
+            # Shared by every overflowing claim, so a shared lock: a retirement (which
+            # locks the row for update) waits for the leases being made on it and counts them.
+            share = " FOR SHARE" if dialect == "postgresql" else ""
             free = await tx.fetchone(
                 "SELECT id, number, national, international FROM tracking_numbers"
-                " WHERE id = :id AND status = 'active'",
+                " WHERE id = :id AND status = 'active'" + share,
                 {"id": pool["overflow_number_id"]},
             )
         if held is not None and free is not None and held["number_id"] == free["id"]:

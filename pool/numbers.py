@@ -203,9 +203,14 @@ async def retire_number(db: Store, *, number_id: int, now_ms: int) -> str:
     ends (the session that holds it is not cut off); otherwise it is 'retired' at once.
     A retired overflow number stops being its pool's overflow number.
     """
+    # On PostgreSQL the number's row is locked first: a claim that picked the number (it
+    # holds that row) commits its lease before the live leases are counted, and a claim
+    # that comes after skips the row until the new status is committed. Without it a
+    # claim committing between the count and the update left 'retired' with a live lease.
+    lock = " FOR UPDATE" if db.dialect == "postgresql" else ""
     async with db.write() as tx:
         row = await tx.fetchone(
-            "SELECT status FROM tracking_numbers WHERE id = :n", {"n": number_id}
+            "SELECT status FROM tracking_numbers WHERE id = :n" + lock, {"n": number_id}
         )
         if row is None:
             raise LookupError(f"no tracking number {number_id}")

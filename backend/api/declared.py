@@ -28,6 +28,11 @@ def _listed(key: str) -> dict[str, Any]:
 
 
 _SITE_Q = oa.query_param("site", {"type": "string", "maxLength": 64}, "Site key.")
+_DESTINATION = (
+    "Where calls go (default: the target): a number of a country CALLPATH_FORWARD_COUNTRIES "
+    "allows (default: the site's), never premium-rate, shared-cost, personal-numbering or "
+    "satellite (docs/numbers.md); else 422 naming the field."
+)
 _NUMBER_BODY = {
     "type": "object",
     "required": ["number", "site"],
@@ -36,7 +41,7 @@ _NUMBER_BODY = {
         "kind": {"type": "string", "enum": ["pool", "source", "overflow"]},
         "site": {"type": "string", "maxLength": 64},
         "target": {"type": "string", "maxLength": 40},
-        "forward_to": {"type": "string", "maxLength": 40},
+        "forward_to": {"type": "string", "maxLength": 40, "description": _DESTINATION},
         "label": {"type": "string", "maxLength": 200},
     },
 }
@@ -45,7 +50,7 @@ _POOL_BODY = {
     "required": ["site", "target"],
     "properties": {
         "site": {"type": "string", "maxLength": 64},
-        "target": {"type": "string", "maxLength": 40},
+        "target": {"type": "string", "maxLength": 40, "description": _DESTINATION},
         "label": {"type": "string", "maxLength": 200},
         "ttl_seconds": {"type": "integer", "minimum": 60, "maximum": 86_400},
         "grace_seconds": {"type": "integer", "minimum": 0, "maximum": 604_800},

@@ -26,7 +26,7 @@ def run_with_db(
     settings = settings_from(args)
 
     async def runner() -> Any:
-        db = await open_database(settings.database_url)
+        db = await open_database(settings.database_url, settings=settings)
         try:
             return await work(db, settings)
         finally:

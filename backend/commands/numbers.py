@@ -63,7 +63,14 @@ def _store(args: argparse.Namespace, specs: list[Any], errors: Any = ()) -> int:
     from pool.store import now_ms
 
     async def work(db: Any, settings: Any) -> list[int]:
-        return await add_numbers(db, specs, advertiser_id=None, now_ms=now_ms(), errors=errors)
+        return await add_numbers(
+            db,
+            specs,
+            advertiser_id=None,
+            now_ms=now_ms(),
+            errors=errors,
+            forward_countries=settings.forward_country_list(),
+        )
 
     try:
         ids = run_with_db(args, work)

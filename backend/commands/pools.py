@@ -87,6 +87,7 @@ def run_create(args: argparse.Namespace) -> int:
             cooldown_ms=cooldown * 1000,
             advertiser_id=None,
             now_ms=now_ms(),
+            forward_countries=settings.forward_country_list(),
         )
 
     pool_id = _guard(lambda: run_with_db(args, work))

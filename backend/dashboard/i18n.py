@@ -285,6 +285,10 @@ _CATALOG: dict[str, tuple[str, str]] = {
     "numbers.status.active": ("active", "有効"),
     "numbers.status.retiring": ("retiring", "停止予定"),
     "numbers.status.retired": ("retired", "停止"),
+    "numbers.destination_flag": (
+        "destination no longer allowed; calls still go there",
+        "許可されていない転送先 (転送は続いています)",
+    ),
     "users.title": ("Users", "ユーザー"),
     "users.new": ("New user", "ユーザーを追加"),
     "users.role.admin": ("Administrator (every advertiser)", "管理者 (すべての広告主)"),

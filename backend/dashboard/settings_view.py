@@ -25,7 +25,7 @@ from backend.dashboard.web import (
     visible_advertisers,
     visible_sites,
 )
-from pool import inventory, numbers
+from pool import destinations, inventory, numbers
 from pool.store import now_ms
 
 
@@ -138,12 +138,18 @@ async def add_target(request: Request, viewer: Viewer) -> Response:
     db = db_of(request)
     site = await owned(db, viewer, "sites", path_id(request))
     form = request.state.form
+    settings = request.app.state.settings
     try:
-        number = numbers.to_e164(_text(form, "number", 40), site["country"])
+        # Its pool's numbers forward here: it must be a number calls may go to.
+        number = destinations.check_destination(
+            _text(form, "number", 40),
+            site_country=site["country"],
+            countries=settings.forward_country_list(),
+            field="number",
+        )
     except numbers.NumberError as exc:
         raise HTTPException(422, str(exc)) from exc
     label = _text(form, "label", 200, required=False) or number
-    settings = request.app.state.settings
     exists = await db.fetchval(
         "SELECT 1 FROM targets WHERE site_id = :s AND number = :n", {"s": site["id"], "n": number}
     )
@@ -194,7 +200,11 @@ async def numbers_page(request: Request, viewer: Viewer) -> Response:
         try:
             # pool.inventory checks the number, its kind, country and duplicates.
             await inventory.add_numbers(
-                db, [spec], advertiser_id=viewer.advertiser_id, now_ms=now_ms()
+                db,
+                [spec],
+                advertiser_id=viewer.advertiser_id,
+                now_ms=now_ms(),
+                forward_countries=request.app.state.settings.forward_country_list(),
             )
         except inventory.InventoryError as exc:
             reasons = "; ".join(e.reason for e in exc.errors)
@@ -206,14 +216,27 @@ async def numbers_page(request: Request, viewer: Viewer) -> Response:
         where = " WHERE n.advertiser_id = :a"
         params["a"] = viewer.advertiser_id
     rows = await db.fetchall(
-        "SELECT n.*, p.name AS pool_name, s.name AS site_name FROM tracking_numbers n"
+        "SELECT n.*, p.name AS pool_name, s.name AS site_name, s.country AS site_country"
+        " FROM tracking_numbers n"
         " LEFT JOIN pools p ON p.id = n.pool_id LEFT JOIN sites s ON s.id = n.site_id"
         + where
         + " ORDER BY s.name, p.name, n.number LIMIT 2000",
         params,
     )
+    # Numbers stored before the destination checks (or by hand) keep forwarding, since a
+    # caller is always put through; the ones that would be refused today are flagged.
+    countries = request.app.state.settings.forward_country_list()
+    flags = {
+        n["id"]: destinations.destination_problem(
+            n["forward_to"], site_country=n["site_country"] or "", countries=countries
+        )
+        for n in rows
+        if n["status"] != "retired"
+    }
     pools = await pool_health(db, advertiser_id=viewer.advertiser_id)
-    return render(request, viewer, "numbers.html", {"numbers": rows, "pools": pools})
+    return render(
+        request, viewer, "numbers.html", {"numbers": rows, "pools": pools, "flags": flags}
+    )
 
 
 @page()

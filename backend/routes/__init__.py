@@ -22,6 +22,7 @@ def all_routes(settings: Settings) -> list[BaseRoute]:
     """The app's routes for its ``role``, in matching order."""
     if settings.role not in ROLES:
         raise ValueError(f"setting role: {settings.role!r} is not one of {', '.join(ROLES)}")
+    settings.forward_country_list()  # a country list that names no country stops the start
     if settings.role == "telephony":
         # The carriers' webhooks and the load balancer's health check; nothing a visitor,
         # a user or the API reaches (those go to an `all` process).

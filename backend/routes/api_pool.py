@@ -7,7 +7,9 @@ bodies that are too large.
 
 - ``GET  /api/numbers`` ``?site=&kind=&status=&limit=&offset=``: list tracking numbers.
 - ``POST /api/numbers``: add one ``{"number", "kind"?, "site", "target"?, "forward_to"?,
-  "label"?}`` → 201 ``{"number": {...}}``.
+  "label"?}`` → 201 ``{"number": {...}}``. Where calls go (``forward_to``, else the target)
+  must be a number calls may be forwarded to (:mod:`pool.destinations`), else 422 naming
+  the field; so must a new pool's target.
 - ``POST /api/numbers/import`` ``?site=``: CSV body (format in docs/numbers.md), all or
   nothing → 201 ``{"imported", "numbers": [...]}``.
 - ``GET  /api/numbers/{id}``; ``POST /api/numbers/{id}/retire`` → ``{"id", "status"}``
@@ -128,7 +130,11 @@ async def add_number(request: Request, who: ApiPrincipal) -> Response:
     )
     now = now_ms()
     (number_id,) = await inventory.add_numbers(
-        _db(request), [spec], advertiser_id=who.advertiser_id, now_ms=now
+        _db(request),
+        [spec],
+        advertiser_id=who.advertiser_id,
+        now_ms=now,
+        forward_countries=request.app.state.settings.forward_country_list(),
     )
     view = await admin.get_number(
         _db(request), number_id=number_id, advertiser_id=who.advertiser_id, now_ms=now
@@ -142,7 +148,12 @@ async def import_numbers(request: Request, who: ApiPrincipal) -> Response:
     specs, malformed = read_csv(text, site=_query(request, "site"))
     now = now_ms()
     ids = await inventory.add_numbers(
-        _db(request), specs, advertiser_id=who.advertiser_id, now_ms=now, errors=malformed
+        _db(request),
+        specs,
+        advertiser_id=who.advertiser_id,
+        now_ms=now,
+        errors=malformed,
+        forward_countries=request.app.state.settings.forward_country_list(),
     )
     views = await admin.numbers_by_ids(
         _db(request), ids, advertiser_id=who.advertiser_id, now_ms=now
@@ -214,6 +225,7 @@ async def create_pool(request: Request, who: ApiPrincipal) -> Response:
         ),
         advertiser_id=who.advertiser_id,
         now_ms=now_ms(),
+        forward_countries=settings.forward_country_list(),
     )
     (pool,) = [
         p

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import orjson
@@ -15,6 +16,7 @@ from attribution.sessions import PageView, add_page_view
 from attribution.tokens import SESSION_TOKEN, Signer
 from backend.errors import ApiError
 from backend.http import client_ip, read_json_object, string_field
+from backend.storage.trouble import STORAGE_TROUBLE, storage_trouble
 from pool import leases
 from pool.store import Store, Tx, now_ms
 
@@ -61,10 +63,24 @@ async def session(request: Request) -> Response:
         ip=client_ip(request),
         now_ms=now_ms(),
     )
+    pipeline = _pipeline(request)
+    timeout = settings.visit_timeout_ms / 1000 if settings.visit_timeout_ms > 0 else None
     try:
-        outcome = await _pipeline(request).run(visit)
+        outcome = await asyncio.wait_for(pipeline.run(visit), timeout)
     except UnknownSite:
         raise ApiError(404, "unknown_site", f"No site has the key {visit.site_key!r}.") from None
+    except STORAGE_TROUBLE as exc:
+        # Storage too slow (a locked table, a stalled server) or failing (a full disk):
+        # the visit is answered untracked, as a drop is, and the page keeps its numbers.
+        storage_trouble.report("visit", exc)
+        return _json(
+            {
+                "token": visit.token or pipeline.signer.sign(0),
+                "swaps": [],
+                "ttl": 0,
+                "heartbeat": settings.heartbeat_seconds,
+            }
+        )
     return _json(
         {
             "token": outcome.token,

@@ -27,6 +27,19 @@ The writer does not checkpoint the WAL when it commits (that would write and fsy
 on the event loop's thread); a background thread checkpoints it instead, every
 ``CHECKPOINT_EVERY`` commits. Reads go to read-only reader connections on aiosqlite
 threads, where a long report cannot hold up the event loop.
+
+A ``PASSIVE`` checkpoint alone does not bound the WAL under steady writes: SQLite starts
+writing the log from its beginning again only when a write begins after a checkpoint has
+copied *every* frame back, and with commits arriving all the time there are always new
+frames by then, so the file grows for as long as the load lasts (1.7 GB in 10 minutes of
+50 visits a second). So once the log passes ``wal_max_bytes`` the store truncates it: a
+``TRUNCATE`` checkpoint runs on the writer's own connection and thread while it holds the
+write lock (units queue behind it as behind any other, in turn, so the checkpoint is never
+starved by the stream of commits), copies the frames the last ``PASSIVE`` pass had not
+copied yet (at most ``CHECKPOINT_EVERY`` commits' worth) and cuts the file to zero
+bytes. It waits at most ``TRUNCATE_WAIT_MS`` for readers still on the log; a long export
+can outlast that, and the truncate is then tried again a little later.
+``journal_size_limit`` also cuts the file back whenever SQLite restarts the log itself.
 """
 
 from __future__ import annotations
@@ -51,6 +64,14 @@ dialect = "sqlite"
 # Commits between two background checkpoints of the WAL (SQLite's own default is to
 # checkpoint once the WAL reaches 1,000 pages; a commit of a visit writes a few pages).
 CHECKPOINT_EVERY = 200
+# The WAL's size past which the background checkpoint truncates it (`wal_max_bytes`).
+WAL_MAX_BYTES = 64 * 1024 * 1024
+# How long a TRUNCATE checkpoint (holding the write lock, so every write waits too) waits
+# for readers still on the log. After one that could not finish, the next is tried no
+# sooner than TRUNCATE_RETRY_S later: a long export costs writes a short stall a few times
+# a second, not one per commit.
+TRUNCATE_WAIT_MS = 50
+TRUNCATE_RETRY_S = 0.25
 # A group of `transact` units commits at the latest after this many units or milliseconds.
 # (20 ms let a busy loop hold every visit's answer up to 20 ms: people's median latency
 # under a flood was 26x the unloaded one, 17x with 2 ms; throughput barely moved.)
@@ -62,6 +83,16 @@ _T = TypeVar("_T")
 
 def _dict_row(cursor: sqlite3.Cursor, row: tuple[Any, ...]) -> Row:
     return {col[0]: value for col, value in zip(cursor.description, row, strict=True)}
+
+
+def _truncate_wal(conn: sqlite3.Connection) -> bool:
+    """TRUNCATE checkpoint on the writer's connection; whether readers kept it from ending."""
+    conn.execute(f"PRAGMA busy_timeout = {TRUNCATE_WAIT_MS}").close()
+    try:
+        row = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+    finally:
+        conn.execute("PRAGMA busy_timeout = 0").close()
+    return bool(row and row["busy"])
 
 
 def _is_busy(exc: sqlite3.OperationalError) -> bool:
@@ -173,9 +204,22 @@ class SQLiteDatabase:
 
     dialect = "sqlite"
 
-    def __init__(self, path: str | Path, *, busy_timeout_ms: int = 10_000, readers: int = 2):
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        busy_timeout_ms: int = 10_000,
+        readers: int = 2,
+        wal_max_bytes: int = WAL_MAX_BYTES,
+    ):
         self.path = Path(path)
         self.busy_timeout_ms = busy_timeout_ms
+        self.wal_max_bytes = wal_max_bytes
+        self.wal_path = Path(f"{self.path}-wal")
+        # What the background checkpoints did, for health pages and tests.
+        self.checkpoints = {"passive": 0, "truncate": 0, "failed": 0, "last_ms": 0}
+        self._truncate_not_before = 0.0
+        self._truncating: asyncio.Task[None] | None = None
         self._reader_count = max(1, readers)
         self._writer: sqlite3.Connection | None = None
         self._writer_thread: ThreadPoolExecutor | None = None
@@ -226,6 +270,8 @@ class SQLiteDatabase:
             conn.execute("PRAGMA temp_store = MEMORY").close()
             # Checkpoints run on a background thread (`_maybe_checkpoint`), not at commit.
             conn.execute("PRAGMA wal_autocheckpoint = 0").fetchall()
+            # When SQLite restarts the log by itself it cuts the file back to this size.
+            conn.execute(f"PRAGMA journal_size_limit = {int(self.wal_max_bytes)}").fetchall()
         except BaseException:
             conn.close()
             raise
@@ -250,9 +296,10 @@ class SQLiteDatabase:
         for conn in self._readers:
             await conn.close()
         self._readers = []
-        if self._checkpointing is not None:
-            with contextlib.suppress(Exception):
-                await self._checkpointing
+        for pending in (self._truncating, self._checkpointing):
+            if pending is not None:
+                with contextlib.suppress(Exception):
+                    await pending
         if self._checkpointer is not None:
             self._checkpointer.shutdown(wait=True)
             self._checkpointer = None
@@ -456,8 +503,39 @@ class SQLiteDatabase:
 
     def _committed(self) -> None:
         self._commits += 1
-        if self._commits >= CHECKPOINT_EVERY:
+        if (
+            self.wal_bytes() > self.wal_max_bytes
+            and time.monotonic() >= self._truncate_not_before
+            and (self._truncating is None or self._truncating.done())
+        ):
+            self._commits = 0
+            self._truncating = asyncio.get_running_loop().create_task(self._truncate())
+        elif self._commits >= CHECKPOINT_EVERY:
             self._maybe_checkpoint()
+
+    async def _truncate(self) -> None:
+        """Bring the log back to zero bytes (see the module's docstring)."""
+        conn = self._writer
+        if conn is None:
+            return
+        async with self._write_lock:
+            if self._writer is None:
+                return
+            try:
+                busy = await self._on_writer_thread(_truncate_wal, conn)
+            except sqlite3.Error:
+                busy = True
+        self.checkpoints["failed" if busy else "truncate"] += 1
+        self.checkpoints["last_ms"] = int(time.time() * 1000)
+        if busy:
+            self._truncate_not_before = time.monotonic() + TRUNCATE_RETRY_S
+
+    def wal_bytes(self) -> int:
+        """The write-ahead log's size on disk now (0 when there is none)."""
+        try:
+            return self.wal_path.stat().st_size
+        except OSError:
+            return 0
 
     @staticmethod
     def _rollback(conn: sqlite3.Connection) -> None:
@@ -481,6 +559,8 @@ class SQLiteDatabase:
         conn = sqlite3.connect(self.path, timeout=self.busy_timeout_ms / 1000)
         try:
             conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+            self.checkpoints["passive"] += 1
+            self.checkpoints["last_ms"] = int(time.time() * 1000)
         except sqlite3.Error:
             pass  # the next one retries; a missed checkpoint only lets the WAL grow
         finally:

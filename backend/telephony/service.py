@@ -11,6 +11,7 @@ from typing import Any
 
 from starlette.requests import Request
 
+from attribution.outbound import OutboundPolicy
 from backend.notify import Notifier
 from backend.notify.mail import SmtpConfig
 from backend.settings import Settings
@@ -81,7 +82,11 @@ def build(app: Any) -> Telephony:
             sender=settings.smtp_from,
         )
     notifier = Notifier(
-        db, smtp=smtp, attempts=settings.notify_attempts, backoff_s=settings.notify_backoff_seconds
+        db,
+        smtp=smtp,
+        attempts=settings.notify_attempts,
+        backoff_s=settings.notify_backoff_seconds,
+        policy=OutboundPolicy.parse(settings.outbound_allow_hosts),
     )
     recorder = Recorder(
         db,

@@ -1,10 +1,16 @@
 """TwiML answers, built with ``xml.etree`` so every value is escaped.
 
 No dependency on the twilio library at run time: TwiML is a small XML vocabulary.
+Escaping is not enough for XML: characters outside XML 1.0's ``Char`` production (C0
+controls other than tab, newline and carriage return, lone surrogates, U+FFFE and U+FFFF)
+cannot be written at all, escaped or not. ``xml.etree`` writes them anyway and the
+document is ill-formed, so every text and attribute goes through :func:`xml_safe` when the
+document is written, whatever put it there.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from xml.etree import ElementTree as ET
 
@@ -27,7 +33,23 @@ class DialPlan:
     voice: str = "Polly.Mizuki"
 
 
+# Everything XML 1.0 does not allow in a document (the complement of its Char production).
+_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def xml_safe(text: str) -> str:
+    """``text`` without the characters XML 1.0 cannot hold (they are dropped)."""
+    return _NOT_XML.sub("", text)
+
+
 def _document(root: ET.Element) -> bytes:
+    for element in root.iter():
+        if element.text:
+            element.text = xml_safe(element.text)
+        if element.tail:
+            element.tail = xml_safe(element.tail)
+        for name, value in element.attrib.items():
+            element.attrib[name] = xml_safe(value)
     return (
         b'<?xml version="1.0" encoding="UTF-8"?>' + ET.tostring(root, encoding="unicode").encode()
     )

@@ -2,11 +2,28 @@
 
 For example 「Google広告 キーワード 歯医者 渋谷 からのお電話です」. Built from the session the
 call was matched to, or from a static source number's label.
+
+The keyword, and the source of a visit from no platform this module names, are written by
+whoever made the visit (``utm_term``, ``utm_source``): anyone can put control characters,
+bidirectional overrides or a paragraph there. So the whisper names a known platform by
+its own fixed label (the classified source, never the visitor's spelling of it), and any
+text taken from the session or a number's label goes through :func:`spoken` first:
+controls become spaces, format, surrogate and private-use characters and non-characters
+are dropped, whitespace is collapsed and the length bounded. The whole sentence is at most
+:data:`MAX_WHISPER` characters.
 """
 
 from __future__ import annotations
 
+import unicodedata
 from typing import Any
+
+# Longest label (a source, a static number's label) and keyword spoken, in characters; a
+# longer one is cut and ends with '…'. The whole whisper stays under MAX_WHISPER.
+MAX_LABEL = 40
+MAX_KEYWORD = 40
+MAX_WHISPER = 120
+_DROPPED = {"Cf", "Cs", "Co"}  # format (bidi overrides, zero-width), surrogate, private use
 
 # (source, paid?) -> label per language; the first matching rule wins.
 _PAID_HINTS = ("cpc", "ppc", "paid", "paidsearch", "paid_search", "display", "cpm", "ads")
@@ -52,6 +69,27 @@ _PHRASES = {
 }
 
 
+def _speakable(char: str) -> str:
+    category = unicodedata.category(char)
+    if category == "Cc":
+        return " "  # tabs, newlines, escapes: word breaks at most
+    if category in _DROPPED:
+        return ""
+    code = ord(char)
+    if 0xFDD0 <= code <= 0xFDEF or (code & 0xFFFE) == 0xFFFE:
+        return ""  # non-characters (U+FFFE, U+FFFF in every plane, U+FDD0..U+FDEF)
+    return char
+
+
+def spoken(text: str, limit: int) -> str:
+    """``text`` fit to be said: no control or invisible characters, one space between
+    words, at most ``limit`` characters (cut ones end with '…')."""
+    cleaned = " ".join("".join(_speakable(c) for c in text[: limit * 4]).split())
+    if len(cleaned) > limit:
+        cleaned = cleaned[: limit - 1].rstrip() + "…"
+    return cleaned
+
+
 def _lang(language: str) -> str:
     return "ja" if language.lower().startswith("ja") else "en"
 
@@ -85,14 +123,15 @@ def announcement(
 ) -> str:
     """The whisper for a call matched to ``session`` (or to a static source number)."""
     phrases = _PHRASES[_lang(language)]
+    static_label = spoken(static_label, MAX_LABEL)
     if session is None:
         if static_label:
-            return phrases["label"].format(label=static_label)
+            return phrases["label"].format(label=static_label)[:MAX_WHISPER]
         return phrases["unknown"]
-    label = source_label(session, language) or static_label
-    keyword = str(session.get("keyword") or "").strip()[:60]
+    label = spoken(source_label(session, language), MAX_LABEL) or static_label
+    keyword = spoken(str(session.get("keyword") or ""), MAX_KEYWORD)
     if label and keyword:
-        return phrases["keyword"].format(label=label, keyword=keyword)
+        return phrases["keyword"].format(label=label, keyword=keyword)[:MAX_WHISPER]
     if label:
-        return phrases["label"].format(label=label)
+        return phrases["label"].format(label=label)[:MAX_WHISPER]
     return phrases["direct"]

@@ -46,7 +46,13 @@ GOOD = """number,kind,site,target,forward_to,label
 
 async def test_import_japanese_and_us_numbers(db: SQLiteDatabase) -> None:
     ps = await _with_us_branch(db)
-    ids = await add_numbers(db, parse_csv(GOOD), advertiser_id=None, now_ms=T0)
+    # The New York branch's calls go to the US: the install allows it
+    # (CALLPATH_FORWARD_COUNTRIES=JP,US); by default only the site's country is.
+    with pytest.raises(InventoryError, match=r"row 7, target: .* US number; .* JP only"):
+        await add_numbers(db, parse_csv(GOOD), advertiser_id=None, now_ms=T0)
+    ids = await add_numbers(
+        db, parse_csv(GOOD), advertiser_id=None, now_ms=T0, forward_countries={"JP", "US"}
+    )
     assert len(ids) == 8
     rows = await db.fetchall(
         "SELECT number, kind, forward_to, source_label, pool_id FROM tracking_numbers"

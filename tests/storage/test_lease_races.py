@@ -88,3 +88,99 @@ async def test_two_claims_for_one_session_end_with_one_lease(db: Store) -> None:
         await db.fetchval("SELECT id FROM leases WHERE ended_ms IS NULL")
     }
     assert await db.fetchval("SELECT COUNT(*) FROM leases") == 1
+
+
+async def test_a_number_retired_while_a_claim_on_it_commits_is_retiring_not_retired(
+    db: Store,
+) -> None:
+    # Issue #25: on PostgreSQL, retire counted live leases and then set the status without
+    # holding the number's row, so a claim that had picked the number (and held its row)
+    # committed its lease in between: 'retired' with a live lease. Here the claim holds its
+    # unit open while the retirement starts, then commits.
+    from pool import numbers
+
+    seeded = await seed_pool(db, size=1, cooldown_ms=0)
+    (session,) = await _sessions(db, seeded.site_id, 1)
+    (number_id,) = seeded.number_ids
+    picked = asyncio.Event()
+    go_on = asyncio.Event()
+
+    async def slow_claim() -> leases.Lease | None:
+        async with db.write() as tx:
+            lease = await leases.claim(
+                tx,
+                dialect=db.dialect,
+                pool_id=seeded.pool_id,
+                session_id=session,
+                now_ms=now_ms(),
+            )
+            picked.set()
+            await go_on.wait()
+            return lease
+
+    claim = asyncio.create_task(slow_claim())
+    await picked.wait()
+    retire = asyncio.create_task(numbers.retire_number(db, number_id=number_id, now_ms=now_ms()))
+    await asyncio.sleep(0.3)  # the retirement runs as far as it can meanwhile
+    go_on.set()
+    lease = await claim
+    status = await retire
+    assert lease is not None and lease.number_id == number_id
+    assert status == "retiring"
+    assert (
+        await db.fetchval("SELECT status FROM tracking_numbers WHERE id = :n", {"n": number_id})
+        == "retiring"
+    )
+    # Once the lease ends the number is retired, and no claim gets it again.
+    await leases.release(db, lease_id=lease.lease_id, now_ms=now_ms())
+    assert (
+        await db.fetchval("SELECT status FROM tracking_numbers WHERE id = :n", {"n": number_id})
+        == "retired"
+    )
+    (other,) = await _sessions(db, seeded.site_id, 1)
+    assert (
+        await leases.acquire(db, pool_id=seeded.pool_id, session_id=other, now_ms=now_ms()) is None
+    )
+
+
+async def test_the_overflow_number_retired_during_a_claim_is_not_leased(db: Store) -> None:
+    from pool import numbers
+
+    seeded = await seed_pool(db, size=1, cooldown_ms=0, overflow=True)
+    first, second = await _sessions(db, seeded.site_id, 2)
+    assert await leases.acquire(db, pool_id=seeded.pool_id, session_id=first, now_ms=now_ms())
+    assert seeded.overflow_id is not None
+    picked = asyncio.Event()
+    go_on = asyncio.Event()
+
+    async def slow_claim() -> leases.Lease | None:
+        async with db.write() as tx:
+            lease = await leases.claim(
+                tx,
+                dialect=db.dialect,
+                pool_id=seeded.pool_id,
+                session_id=second,
+                now_ms=now_ms(),
+            )
+            picked.set()
+            await go_on.wait()
+            return lease
+
+    claim = asyncio.create_task(slow_claim())
+    await picked.wait()
+    retire = asyncio.create_task(
+        numbers.retire_number(db, number_id=seeded.overflow_id, now_ms=now_ms())
+    )
+    await asyncio.sleep(0.3)
+    go_on.set()
+    lease = await claim
+    status = await retire
+    live = await db.fetchval(
+        "SELECT COUNT(*) FROM leases WHERE number_id = :n AND ended_ms IS NULL",
+        {"n": seeded.overflow_id},
+    )
+    # Either the claim got the overflow number first and the retirement waits for its
+    # lease, or the retirement came first and the claim found no overflow number.
+    assert (
+        (status, live) == ("retiring", 1) if lease is not None else (status, live) == ("retired", 0)
+    )

@@ -166,3 +166,19 @@ async def test_failed_units_give_back_clean_connections(db: Store) -> None:
                 await tx.execute("INSERT INTO schema_migrations VALUES (1, 'again', 0)")
     assert await db.execute("INSERT INTO advertisers (name, created_ms) VALUES ('ok', 0)") == 1
     assert await db.fetchval("SELECT COUNT(*) FROM advertisers") == 1
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"), [("&application_name=web-1", "web-1"), ("", "callpath")]
+)
+async def test_application_name_in_the_url_names_the_connections(
+    pg_database_url: str, query: str, expected: str
+) -> None:
+    # Instances named in their URL tell themselves apart in pg_stat_activity (issue #25).
+    sep = "&" if "?" in pg_database_url else "?"
+    db = PostgresDatabase(pg_database_url + (sep + query.lstrip("&") if query else ""))
+    await db.open()
+    try:
+        assert await db.fetchval("SHOW application_name") == expected
+    finally:
+        await db.close()
