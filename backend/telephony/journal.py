@@ -21,6 +21,7 @@ journal, synced, and the orphan emptied.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import fcntl
 import hashlib
 import logging
@@ -111,6 +112,8 @@ class Journal:
         self._compact_waiters: list[asyncio.Future[None]] = []
         self._writer: asyncio.Task[None] | None = None
         self._last: asyncio.Future[bool] | None = None
+        # Its own thread: a sync never waits behind other work in the loop's executor.
+        self._thread: concurrent.futures.ThreadPoolExecutor | None = None
 
     # -- opening and recovery --------------------------------------------------------
     def claim(self) -> bool:
@@ -166,6 +169,9 @@ class Journal:
 
     def close(self) -> None:
         """Close the file and release the slot."""
+        if self._thread is not None:
+            self._thread.shutdown(wait=True)
+            self._thread = None
         for fd in (self._fd, self._lock):
             if fd is not None:
                 os.close(fd)
@@ -235,8 +241,12 @@ class Journal:
                         waiter.set_result(None)
 
     async def _in_thread(self, fn: Callable[..., None], arg: object) -> bool:
+        if self._thread is None:
+            self._thread = concurrent.futures.ThreadPoolExecutor(
+                max_workers=1, thread_name_prefix="callpath-journal"
+            )
         try:
-            await asyncio.to_thread(fn, arg)
+            await asyncio.get_running_loop().run_in_executor(self._thread, fn, arg)
         except OSError as exc:
             log.error("call journal %s: %s", self.path, exc)
             return False
