@@ -201,7 +201,8 @@ class Journal:
 
     async def compact(self) -> None:
         """Drop the lines of stored events from the file (once the writer gets to it)."""
-        if self._fd is None or (self.size == 0 and not self._buffer):
+        idle = self._writer is None or self._writer.done()
+        if self._fd is None or (self.size == 0 and not self._buffer and idle):
             return
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._compact_waiters.append(waiter)
@@ -258,8 +259,8 @@ class Journal:
         while view:
             written = os.write(self._fd, view)
             view = view[written:]
+        self.size += len(data)  # in the file now: a compaction must not skip it
         os.fdatasync(self._fd)
-        self.size += len(data)
 
     def _rewrite_sync(self, lines: list[bytes]) -> None:
         assert self._fd is not None and self.path is not None

@@ -249,3 +249,41 @@ async def test_workers_take_slots_of_their_own_and_adopt_orphans(
     finally:
         await second.stop()
         await first.stop()
+
+
+async def test_a_stalled_journal_disk_still_forwards_the_caller(
+    telephony: Any, tclient: httpx.AsyncClient, db: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The journal must not become what keeps a caller from the business: past its wait
+    the answer goes out, and the call is still written from memory."""
+    import os
+    import threading
+
+    from tests.telephony.conftest import TARGET, post_twilio
+    from tests.telephony.test_fail_open import DEADLINE_S
+
+    disk = threading.Event()
+    real = os.fdatasync
+
+    def stalled(fd: int) -> None:
+        disk.wait(30)
+        real(fd)
+
+    monkeypatch.setattr(os, "fdatasync", stalled)
+    try:
+        started = time.monotonic()
+        r = await post_twilio(tclient, "/twilio/voice", call_params(sid="CASTALL"))
+        elapsed = time.monotonic() - started
+        assert r.status_code == 200
+        assert b"<Number" in r.content and TARGET.encode() in r.content
+        assert elapsed < DEADLINE_S  # the spec's fail-open deadline, as in test_fail_open
+        # Written to the database from memory while the disk is still stalled.
+        for _ in range(200):
+            if await db.fetchval("SELECT provider_call_id FROM calls") == "CASTALL":
+                break
+            await asyncio.sleep(0.05)
+        assert await db.fetchval("SELECT provider_call_id FROM calls") == "CASTALL"
+    finally:
+        disk.set()
+    assert await telephony.recorder.drain(10)
+    assert _read(Path(telephony.settings.call_spool_path)) == b""
