@@ -159,8 +159,10 @@ class Settings:
     )
     call_spool_path: str = _setting(
         "",
-        "File where call writes wait while storage is down, so a restart loses none; "
-        "empty keeps them in memory only.",
+        "The call journal: every call event is appended to this file and synced before the "
+        "webhook is answered, and replayed at start, so a crash loses no answered call. "
+        "Empty: beside the SQLite file (`callpath.db.calls.jsonl`), or for PostgreSQL "
+        "`$XDG_STATE_HOME/callpath/calls-<digest of the URL>.jsonl`; `off`: memory only.",
     )
     calls_webhook_secret: str = _setting(
         "", "Secret that signs `POST /webhooks/calls` (other carriers and PBXs); empty refuses."

@@ -57,6 +57,21 @@ def store_kind() -> str:
     return "sqlite"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _call_journals_in_a_temporary_folder(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[None]:
+    """The default call journal of a PostgreSQL database lives in ``$XDG_STATE_HOME``:
+    the suite's (and its servers') go to a folder of the run, not the home directory."""
+    before = os.environ.get("XDG_STATE_HOME")
+    os.environ["XDG_STATE_HOME"] = str(tmp_path_factory.mktemp("state"))
+    yield
+    if before is None:
+        os.environ.pop("XDG_STATE_HOME", None)
+    else:
+        os.environ["XDG_STATE_HOME"] = before
+
+
 @pytest.fixture(scope="session")
 def pg_server() -> str:
     """The admin URL of the test PostgreSQL server; skip (fail in CI) when unreachable."""

@@ -177,10 +177,10 @@ def _telephony_argv(args: argparse.Namespace, host: str, port: int) -> list[str]
 
 
 def _telephony_env(spool_path: str) -> dict[str, str]:
-    """The child's environment: this one, with a call spool of its own (a spool file has
-    one owner; the telephony process is the one that answers calls, so it needs one)."""
+    """The child's environment: this one, with a call journal of its own when a path is
+    set (without one, it takes the next free slot of the default journal itself)."""
     env = dict(os.environ)
-    if spool_path:
+    if spool_path and spool_path.strip().lower() != "off":
         spool = Path(spool_path)
         own = spool.with_name(f"{spool.stem}.telephony{spool.suffix}")
         env["CALLPATH_CALL_SPOOL_PATH"] = str(own)

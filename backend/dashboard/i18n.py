@@ -33,6 +33,25 @@ _CATALOG: dict[str, tuple[str, str]] = {
     "nav.tokens": ("API tokens", "APIトークン"),
     "nav.blocked": ("Blocked callers", "着信拒否"),
     "nav.notifications": ("Notifications", "通知先"),
+    "nav.dead_letters": ("Unrecorded call events", "記録できなかった通話イベント"),
+    "dead_letters.title": ("Unrecorded call events", "記録できなかった通話イベント"),
+    "dead_letters.help": (
+        "Call events the database refused several times while it accepted other writes."
+        " They were set aside so that the calls after them could be recorded; the callers"
+        " were forwarded as usual. Each is kept with the last error.",
+        "データベースが他の書き込みを受け付けているのに、何度試しても保存できなかった通話イベントです。"
+        "後続の通話を記録するために取り除かれました（発信者は通常どおり転送されています）。"
+        "最後のエラーとともに保管しています。",
+    ),
+    "dead_letters.count": ("Set aside", "未記録の件数"),
+    "dead_letters.none": (
+        "None: every call event was recorded.",
+        "ありません。すべての通話イベントを記録しました。",
+    ),
+    "dead_letters.provider": ("Provider", "事業者"),
+    "dead_letters.call_id": ("Provider call id", "事業者の通話ID"),
+    "dead_letters.attempts": ("Tries", "試行回数"),
+    "dead_letters.error": ("Last error", "最後のエラー"),
     "nav.rules": ("Source and qualification rules", "参照元ルール・有効電話の条件"),
     "rules.title": ("Source rules", "参照元ルール"),
     "rules.help": (

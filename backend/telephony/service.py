@@ -15,7 +15,7 @@ from attribution.outbound import OutboundPolicy
 from backend.notify import Notifier
 from backend.notify.mail import SmtpConfig
 from backend.settings import Settings
-from backend.telephony import matching
+from backend.telephony import journal, matching
 from backend.telephony.calls import CallEvent, Recorded
 from backend.telephony.recorder import AfterHook, Recorder
 from backend.telephony.routing import CallOptions, RoutingTable
@@ -93,7 +93,7 @@ def build(app: Any) -> Telephony:
         matcher=matching.match,
         after=_after_write(notifier),
         write_timeout_s=settings.call_write_timeout_seconds,
-        spool_path=settings.call_spool_path,
+        journal_path=journal.resolve(settings.call_spool_path, settings.database_url),
     )
     return Telephony(settings, RoutingTable(db, default_options(settings)), recorder, notifier)
 

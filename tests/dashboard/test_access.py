@@ -124,6 +124,8 @@ EXPECT = {
     ("/dashboard/settings/users", "GET"): {403},
     ("/dashboard/settings/users", "POST"): {403},
     ("/dashboard/settings/users/{id:int}", "POST"): {403},
+    # Call events storage refused hold callers of every advertiser: administrators only.
+    ("/dashboard/settings/dead-letters", "GET"): {403},
     # What counts as a qualified call is what an advertiser is billed for: administrators.
     ("/dashboard/settings/sites/{id:int}/qualification", "POST"): {403},
     ("/dashboard/settings/numbers", "POST"): {404},  # B's pool is not found
