@@ -13,6 +13,7 @@ from backend.commands import (
     demo,
     export,
     migrate,
+    migrate_store,
     numbers,
     pools,
     restore,
@@ -22,7 +23,19 @@ from backend.commands import (
 from backend.settings import Settings
 from backend.storage import SQLiteDatabase, open_database
 
-COMMANDS = [serve, migrate, demo, export, numbers, pools, calls, simulate, backup, restore]
+COMMANDS = [
+    serve,
+    migrate,
+    demo,
+    export,
+    numbers,
+    pools,
+    calls,
+    simulate,
+    backup,
+    restore,
+    migrate_store,
+]
 
 
 def settings_from(args: argparse.Namespace, **overrides: Any) -> Settings:

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
-import itertools
 import sqlite3
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -14,9 +11,8 @@ import httpx
 import pytest
 
 from backend.storage.migrations import all_migrations
-from tests.support.browser import BROWSER_HEADERS
 from tests.support.server import Server, run_cli
-from tests.telephony.conftest import AUTH_TOKEN, call_params, sign
+from tests.support.traffic import AUTH_TOKEN, Load
 
 pytestmark = pytest.mark.e2e
 
@@ -57,66 +53,6 @@ def assert_sound(path: Path) -> None:
         assert torn == 0
     finally:
         conn.close()
-
-
-class Load:
-    """Visits (eight clients) and signed Twilio calls against a real server, until stopped."""
-
-    def __init__(self, url: str) -> None:
-        self.url = url
-        self.visits = 0
-        self.calls = 0
-        self.errors: list[str] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=lambda: asyncio.run(self._run()))
-
-    async def _visit(self, client: httpx.AsyncClient) -> None:
-        while not self._stop.is_set():
-            r = await client.post(
-                self.url + "/v1/session",
-                content=b'{"site":"demo","url":"http://127.0.0.1/examples/?utm_source=b"}',
-                headers={"content-type": "text/plain", **BROWSER_HEADERS},
-            )
-            if r.status_code != 200:
-                self.errors.append(f"visit {r.status_code} {r.text[:200]}")
-            self.visits += 1
-
-    async def _call(self, client: httpx.AsyncClient) -> None:
-        url = self.url + "/twilio/voice"
-        for n in itertools.count():
-            if self._stop.is_set():
-                return
-            params = call_params(sid=f"CA{n:032d}", caller=f"+8190{n % 10**8:08d}")
-            r = await client.post(
-                url, data=params, headers={"X-Twilio-Signature": sign(url, params)}
-            )
-            if r.status_code != 200 or "<Dial" not in r.text:
-                self.errors.append(f"call {r.status_code} {r.text[:200]}")
-            self.calls += 1
-            await asyncio.sleep(0.05)
-
-    async def _run(self) -> None:
-        async with httpx.AsyncClient(timeout=10.0) as client:
-            await asyncio.gather(*[self._visit(client) for _ in range(8)], self._call(client))
-
-    def start(self) -> Load:
-        self._thread.start()
-        return self
-
-    def wait_for(self, visits: int, calls: int) -> None:
-        deadline = time.monotonic() + 60
-        while (self.visits < visits or self.calls < calls) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert not self.errors, self.errors[:3]
-
-    def halt(self) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(30)
-
-    def stop(self) -> None:
-        self.halt()
-        assert not self.errors, self.errors[:3]
 
 
 def backup_when_still(live: Path, out: Path, url: str) -> dict[str, list[tuple[Any, ...]]]:
