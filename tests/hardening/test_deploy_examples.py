@@ -23,9 +23,11 @@ from backend.settings import Settings, documented_settings
 from pool.store import now_ms
 from tests.support.browser import BROWSER_HEADERS
 from tests.support.nginx import documented_blocks, require_nginx
-from tests.support.server import ROOT, TEST_SECRET_KEY, Server, free_port, run_cli
+from tests.support.server import ROOT, TEST_SECRET_KEY, Server, cli_env, free_port, run_cli
 
 UNIT = ROOT / "examples" / "systemd" / "callpath.service"
+BACKUP_UNIT = ROOT / "examples" / "systemd" / "callpath-backup.service"
+TIMER = ROOT / "examples" / "systemd" / "callpath-backup.timer"
 ENV_FILE = ROOT / "examples" / "systemd" / "callpath.env"
 SITE = ROOT / "examples" / "nginx" / "callpath.conf"
 INSTALLED = "/opt/callpath/bin/callpath"
@@ -56,13 +58,50 @@ def test_systemd_unit_passes_systemd_analyze_verify(tmp_path: Path) -> None:
     ):
         assert needed in text
     # verify also checks that the commands exist: point them at this checkout's callpath.
-    unit = tmp_path / "callpath.service"
-    unit.write_text(text.replace(INSTALLED, str(Path(sys.executable).parent / "callpath")))
+    here = str(Path(sys.executable).parent / "callpath")
+    units = []
+    for source in (UNIT, BACKUP_UNIT, TIMER):
+        unit = tmp_path / source.name
+        unit.write_text(source.read_text(encoding="utf-8").replace(INSTALLED, here))
+        units.append(str(unit))
     r = subprocess.run(
-        [analyze, "verify", str(unit)], capture_output=True, text=True, timeout=60, check=False
+        [analyze, "verify", *units], capture_output=True, text=True, timeout=60, check=False
     )
     # A misspelt option is only warned about ("... ignoring"): no output at all is the bar.
     assert r.returncode == 0 and r.stdout + r.stderr == "", r.stdout + r.stderr
+
+
+def test_backup_unit_command_takes_a_backup(tmp_path: Path) -> None:
+    """The backup unit's command, run as systemd would run it (its `%%` unescaped)."""
+    (line,) = [
+        line.removeprefix("ExecStart=")
+        for line in BACKUP_UNIT.read_text(encoding="utf-8").splitlines()
+        if line.startswith("ExecStart=")
+    ]
+    assert line.startswith("/bin/sh -c '") and line.endswith("'")
+    command = line.removeprefix("/bin/sh -c '").removesuffix("'").replace("%%", "%")
+    command = command.replace(INSTALLED, str(Path(sys.executable).parent / "callpath"))
+    command = command.replace("/var/backups/callpath", str(tmp_path / "backups"))
+    (tmp_path / "backups").mkdir()
+    url = f"sqlite:///{tmp_path / 'callpath.db'}"
+    assert run_cli("demo", "--json", database_url=url).returncode == 0
+    for _ in range(2):  # the second night of that weekday replaces the file
+        r = subprocess.run(
+            ["/bin/sh", "-c", command],
+            env=cli_env(url),
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert r.returncode == 0, r.stderr
+    (made,) = (tmp_path / "backups").iterdir()
+    assert re.fullmatch(r"callpath-[1-7]\.db", made.name)
+    conn = sqlite3.connect(made)
+    try:
+        assert conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+    finally:
+        conn.close()
 
 
 def test_environment_file_holds_real_settings_and_refuses_its_placeholder_key() -> None:
