@@ -37,12 +37,16 @@ def run(args: argparse.Namespace) -> int:
     if urlsplit(args.url).scheme not in {"postgres", "postgresql"}:
         raise ValueError("the target must be a postgresql:// URL")
 
+    source_path = sqlite_path(settings.database_url)
+    if not source_path.is_file():  # opening it would make an empty one to copy
+        raise FileNotFoundError(f"{source_path}: no such file")
+
     async def work() -> int:
         # Both stores brought to this callpath's schema, as `callpath serve` would.
         await (await open_database(settings.database_url)).close()
         target = await open_database(args.url)
         assert isinstance(target, PostgresDatabase)
-        source = SourceSnapshot(sqlite_path(settings.database_url))
+        source = SourceSnapshot(source_path)
         try:
             copied = await copy_to_postgres(source, target, force=args.force, say=print)
         finally:

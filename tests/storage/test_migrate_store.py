@@ -114,3 +114,10 @@ def test_migrate_store_refuses_a_sqlite_target(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'a.db'}"
     r = run_cli("migrate-store", f"sqlite:///{tmp_path / 'b.db'}", database_url=url)
     assert r.returncode == 2 and "postgresql://" in r.stderr
+
+
+def test_migrate_store_needs_the_sqlite_file(tmp_path: Path, pg_database_url: str) -> None:
+    missing = tmp_path / "typo.db"
+    r = run_cli("migrate-store", pg_database_url, database_url=f"sqlite:///{missing}")
+    assert r.returncode == 2 and "no such file" in r.stderr
+    assert not missing.exists()
