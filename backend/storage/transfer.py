@@ -10,12 +10,15 @@ rows compared with the source. Any difference rolls the whole copy back.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import sqlite3
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import asyncpg
 
 from backend.storage.backup import BUSY_TIMEOUT_MS, user_tables
 from backend.storage.postgres import PostgresDatabase
@@ -95,6 +98,20 @@ class RowSum:
         return f"{self.total:064x}"
 
 
+def portable(row: tuple[Any, ...]) -> tuple[int, tuple[Any, ...]]:
+    """``row`` as PostgreSQL can store it, and how many of its values had to change.
+
+    PostgreSQL's text cannot hold the NUL character at all, and SQLite stores whatever it
+    is given: before control characters were kept out of query values, a ``%00`` in a
+    keyword was stored as it came. Such a value is copied without its NULs (and counted);
+    nothing else is ever changed.
+    """
+    if not any(isinstance(v, str) and "\x00" in v for v in row):
+        return 0, row
+    changed = sum(1 for v in row if isinstance(v, str) and "\x00" in v)
+    return changed, tuple(v.replace("\x00", "") if isinstance(v, str) else v for v in row)
+
+
 class SourceSnapshot:
     """The SQLite database as of one moment (a read transaction held until closed)."""
 
@@ -106,6 +123,7 @@ class SourceSnapshot:
         self.conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}").close()
         self.conn.execute("BEGIN")
         self.conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchall()  # the snapshot
+        self.nul_stripped: dict[str, int] = {}
 
     def close(self) -> None:
         self.conn.close()
@@ -129,12 +147,20 @@ class SourceSnapshot:
         return [int(r[0]) for r in self.conn.execute("SELECT version FROM schema_migrations")]
 
     def batches(self, table: str, columns: list[str]) -> Iterable[list[tuple[Any, ...]]]:
+        """The rows of ``table`` in batches, each as PostgreSQL can hold it (:func:`portable`);
+        :attr:`nul_stripped` counts the text values that lost a NUL on the way."""
         order = ", ".join(_quote(c) for c in _key_columns(self.conn, table))
         cols = ", ".join(_quote(c) for c in columns)
         cursor = self.conn.execute(f"SELECT {cols} FROM {_quote(table)} ORDER BY {order}")
+        self.nul_stripped[table] = 0
         try:
             while rows := cursor.fetchmany(BATCH_ROWS):
-                yield rows
+                out = []
+                for row in rows:
+                    changed, fixed = portable(row)
+                    self.nul_stripped[table] += changed
+                    out.append(fixed)
+                yield out
         finally:
             cursor.close()
 
@@ -155,14 +181,14 @@ async def copy_to_postgres(
     say: Callable[[str], None] = lambda _: None,
 ) -> list[TableCopy]:
     """Copy every table of ``source`` into the migrated, empty ``target`` and verify it."""
-    rows = await target.fetchall("SELECT version FROM schema_migrations")
-    theirs = {int(r["version"]) for r in rows}
+    applied = await target.fetchall("SELECT version FROM schema_migrations")
+    theirs = {int(r["version"]) for r in applied}
     ours = set(source.versions())
     if ours != theirs:
         raise ValueError(
             f"schema versions differ: SQLite has {sorted(ours - theirs)} that PostgreSQL has"
-            f" not, PostgreSQL {sorted(theirs - ours)} that SQLite has not (run `callpath"
-            " migrate` on the SQLite database with this callpath first)"
+            f" not, PostgreSQL {sorted(theirs - ours)} that SQLite has not; both must have"
+            " this callpath's migrations (a newer callpath migrated one of them?)"
         )
     tables = source.tables()
     results = []
@@ -181,10 +207,15 @@ async def copy_to_postgres(
             for table in tables:
                 columns = source.columns(table)
                 copied = 0
-                for rows in source.batches(table, columns):
-                    await conn.copy_records_to_table(table, records=rows, columns=columns)
-                    copied += len(rows)
-                say(f"copied {table}: {copied} rows")
+                for batch in source.batches(table, columns):
+                    try:
+                        await conn.copy_records_to_table(table, records=batch, columns=columns)
+                    except asyncpg.PostgresError as exc:
+                        raise ValueError(f"copying {table} failed: {exc}") from exc
+                    copied += len(batch)
+                stripped = source.nul_stripped.get(table, 0)
+                note = f", {stripped} text values without their NUL character" if stripped else ""
+                say(f"copied {table}: {copied} rows{note}")
                 await _advance_sequences(conn, table, columns)
             for table in tables:
                 columns = source.columns(table)
@@ -199,8 +230,10 @@ async def copy_to_postgres(
                     + "; nothing was committed"
                 )
         except BaseException:
-            if not conn.is_closed():
-                await conn.execute("ROLLBACK")
+            # A failed rollback (the connection broke) must not hide the first error.
+            with contextlib.suppress(Exception):
+                if not conn.is_closed():
+                    await conn.execute("ROLLBACK")
             raise
         await conn.execute("COMMIT")
     return results

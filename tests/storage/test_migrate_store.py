@@ -121,3 +121,35 @@ def test_migrate_store_needs_the_sqlite_file(tmp_path: Path, pg_database_url: st
     r = run_cli("migrate-store", pg_database_url, database_url=f"sqlite:///{missing}")
     assert r.returncode == 2 and "no such file" in r.stderr
     assert not missing.exists()
+
+
+def test_migrate_store_copies_text_postgresql_cannot_hold_without_its_nul(
+    tmp_path: Path, pg_database_url: str
+) -> None:
+    # Before control characters were kept out of query values, SQLite stored a %00 in
+    # a keyword as it came; PostgreSQL's text cannot hold that character at all.
+    db = tmp_path / "callpath.db"
+    url = f"sqlite:///{db}"
+    assert run_cli("demo", "--json", database_url=url).returncode == 0
+    conn = sqlite3.connect(db)
+    try:
+        site_id = conn.execute("SELECT id FROM sites").fetchone()[0]
+        conn.execute(
+            "INSERT INTO sessions (site_id, started_ms, last_seen_ms, keyword) VALUES (?, 1, 1, ?)",
+            (site_id, "shoes\x00 sale"),
+        )
+        conn.commit()
+    finally:
+        conn.close()
+    r = run_cli("migrate-store", pg_database_url, database_url=url)
+    assert r.returncode == 0, r.stderr
+    assert "sessions: 1 rows, 1 text values without their NUL character" in r.stdout
+
+    async def stored() -> list[str]:
+        pg = await asyncpg.connect(pool_options(pg_database_url)[0])
+        try:
+            return [r[0] for r in await pg.fetch("SELECT keyword FROM sessions")]
+        finally:
+            await pg.close()
+
+    assert asyncio.run(stored()) == ["shoes sale"]
