@@ -61,7 +61,7 @@ class FileCheck:
         """Why this file must not be used, if at all (empty when it is sound)."""
         found = []
         if self.integrity != ["ok"]:
-            found.append("integrity check failed: " + "; ".join(self.integrity[:5]))
+            return ["integrity check failed: " + "; ".join(self.integrity[:5])]
         if self.foreign_key_violations:
             found.append(f"{self.foreign_key_violations} rows break a foreign key")
         if not self.versions:

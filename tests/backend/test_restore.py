@@ -82,6 +82,7 @@ def test_restore_refuses_a_damaged_backup(tmp_path: Path, good: Path) -> None:
     good.write_bytes(bytes(data))
     r = run_cli("restore", str(good), database_url=target_url)
     assert r.returncode == 2 and "cannot be restored" in r.stderr
+    assert "integrity check failed" in r.stderr or "malformed" in r.stderr
     assert target.read_bytes() == before and not Path(f"{target}.bak").exists()
 
 
