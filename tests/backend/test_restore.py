@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import shlex
+import shutil
 import sqlite3
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -130,3 +133,25 @@ def test_restore_migrates_a_backup_from_an_older_callpath(tmp_path: Path) -> Non
     assert _rows(target, "PRAGMA integrity_check") == [("ok",)]
     # The backup itself is left as it was.
     assert (newest.version,) not in _rows(older, "SELECT version FROM schema_migrations")
+
+
+def test_the_printed_pg_dump_command_backs_up_postgresql(
+    tmp_path: Path, pg_database_url: str
+) -> None:
+    pg_dump = shutil.which("pg_dump")
+    if pg_dump is None:
+        pytest.skip("pg_dump is not installed")
+    assert run_cli("demo", "--json", database_url=pg_database_url).returncode == 0
+    out = tmp_path / "callpath.dump"
+    r = run_cli("backup", str(out), database_url=pg_database_url)
+    assert r.returncode == 2 and not out.exists()
+    (command,) = [line.strip() for line in r.stderr.splitlines() if "pg_dump " in line]
+    done = subprocess.run(
+        shlex.split(command), capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    listed = subprocess.run(
+        ["pg_restore", "--list", str(out)], capture_output=True, text=True, timeout=60, check=True
+    )
+    for table in ("sites", "tracking_numbers", "sessions", "calls", "schema_migrations"):
+        assert f"TABLE DATA public {table} " in listed.stdout, table
