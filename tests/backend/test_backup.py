@@ -34,7 +34,35 @@ def dump(path: Path) -> dict[str, list[tuple[Any, ...]]]:
 
 
 def counts(path: Path) -> dict[str, int]:
-    return {t: len(rows) for t, rows in dump(path).items()}
+    conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, isolation_level=None)
+    try:
+        conn.execute("BEGIN")
+        tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+        return {t: conn.execute(f'SELECT COUNT(*) FROM "{t}"').fetchone()[0] for t in tables}
+    finally:
+        conn.close()
+
+
+def seed_history(path: Path, visits: int) -> None:
+    """Earlier visits, each with its page view, so that a backup has pages to copy while
+    the server writes (one of a few dozen pages would be over before the next write)."""
+    conn = sqlite3.connect(path)
+    try:
+        site_id = conn.execute("SELECT id FROM sites WHERE site_key = 'demo'").fetchone()[0]
+        top = conn.execute("SELECT COALESCE(MAX(id), 0) FROM sessions").fetchone()[0]
+        ids = range(top + 1, top + 1 + visits)
+        conn.executemany(
+            "INSERT INTO sessions (id, site_id, started_ms, last_seen_ms, landing_url, keyword)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            [(i, site_id, i, i, f"https://shop.example/p/{i}", f"keyword {i % 97}") for i in ids],
+        )
+        conn.executemany(
+            "INSERT INTO page_views (session_id, ts_ms, url) VALUES (?, ?, ?)",
+            [(i, i, f"https://shop.example/p/{i}") for i in ids],
+        )
+        conn.commit()
+    finally:
+        conn.close()
 
 
 def assert_sound(path: Path) -> None:
@@ -72,6 +100,7 @@ def test_backup_under_write_load_restores_to_an_identical_checked_copy(tmp_path:
     live = tmp_path / "live.db"
     url = f"sqlite:///{live}"
     assert run_cli("demo", "--json", database_url=url).returncode == 0
+    seed_history(live, 40_000)
     server = Server(url, env_extra={"CALLPATH_TWILIO_AUTH_TOKEN": AUTH_TOKEN}).start()
     load = Load(server.url)
     try:
