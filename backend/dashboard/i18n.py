@@ -317,6 +317,34 @@ _CATALOG: dict[str, tuple[str, str]] = {
     ),
     "account.saved": ("Saved.", "保存しました。"),
     "account.auto": ("Browser's language", "ブラウザの言語"),
+    "setup.title": ("Set up callpath", "callpath の初期設定"),
+    "setup.intro": (
+        "No user exists yet. Create the first administrator: it manages advertisers, sites,"
+        " numbers and the other users.",
+        "まだユーザーがいません。最初の管理者を作成してください。管理者は広告主・サイト・"
+        "電話番号・ほかのユーザーを管理します。",
+    ),
+    "setup.where_code": (
+        "The one-time set-up code was printed by `callpath serve` when it started (and is in"
+        " the server log). It keeps a stranger who finds this new install from taking it."
+        " Without it, run `callpath users create --role admin` on the server.",
+        "ワンタイムの設定コードは `callpath serve` の起動時に表示されています (サーバーの"
+        "ログにもあります)。新しいサーバーを他人に乗っ取られないためのものです。コードが"
+        "ない場合は、サーバーで `callpath users create --role admin` を実行してください。",
+    ),
+    "setup.code": ("Set-up code", "設定コード"),
+    "setup.password": ("Password (8 characters or more)", "パスワード (8文字以上)"),
+    "setup.submit": ("Create the administrator", "管理者を作成"),
+    "setup.bad_code": (
+        "The set-up code is wrong, used or expired. Restart `callpath serve` for a new one.",
+        "設定コードが違うか、使用済みまたは期限切れです。`callpath serve` を再起動すると"
+        "新しいコードが表示されます。",
+    ),
+    "setup.bad_email": ("Enter an e-mail address.", "メールアドレスを入力してください。"),
+    "setup.bad_password": (
+        "A password has 8 to 1024 characters.",
+        "パスワードは8文字以上1024文字以下です。",
+    ),
     "error.title": ("Something is not right", "エラーが発生しました"),
     "error.home": ("Back to the dashboard", "ダッシュボードへ戻る"),
 }

@@ -13,6 +13,7 @@ from backend.dashboard import (
     reports_view,
     rules_view,
     settings_view,
+    setup_view,
 )
 
 GET, POST, BOTH = ["GET"], ["POST"], ["GET", "POST"]
@@ -20,6 +21,7 @@ GET, POST, BOTH = ["GET"], ["POST"], ["GET", "POST"]
 routes: list[BaseRoute] = [
     Route("/login", auth_view.login, methods=BOTH, name="login"),
     Route("/logout", auth_view.logout, methods=BOTH, name="logout"),
+    Route("/setup", setup_view.setup, methods=BOTH, name="setup"),
     Route("/dashboard", reports_view.reports_page, methods=GET, name="dashboard"),
     Route("/dashboard/reports", reports_view.reports_page, methods=GET),
     Route("/dashboard/advertisers", reports_view.advertisers_page, methods=GET),

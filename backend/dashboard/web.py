@@ -19,6 +19,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.templating import Jinja2Templates
 
+from backend import setup_codes
 from backend.assets import TEMPLATES_DIR
 from backend.dashboard import charts, fmt, i18n
 from backend.dashboard.logins import COOKIE, Viewer, viewer_for
@@ -45,6 +46,18 @@ def db_of(request: Request) -> Store:
     """The app's database handle."""
     db: Store = request.app.state.db
     return db
+
+
+async def needs_setup(request: Request) -> bool:
+    """Whether no user exists yet (remembered once one does: users are never deleted)."""
+    state = request.app.state
+    if getattr(state, "has_users", False):
+        return False
+    db: Store = state.db
+    if await setup_codes.users_exist(db):
+        state.has_users = True
+        return False
+    return True
 
 
 def render(
@@ -122,6 +135,9 @@ def page(*, admin: bool = False) -> Callable[[Handler], Callable[[Request], Awai
             if viewer is None:
                 if request.method != "GET":
                     return error_page(request, None, 401, "Please sign in again.")
+                if await needs_setup(request):
+                    # A fresh install: the first administrator is created on the set-up page.
+                    return secure(RedirectResponse("/setup", status_code=303))
                 target = request.url.path
                 if request.url.query:
                     target += "?" + request.url.query
