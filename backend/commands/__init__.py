@@ -7,11 +7,21 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from backend.commands import calls, demo, export, migrate, numbers, pools, serve, simulate
+from backend.commands import (
+    calls,
+    demo,
+    export,
+    migrate,
+    numbers,
+    pools,
+    serve,
+    simulate,
+    users,
+)
 from backend.settings import Settings
 from backend.storage import SQLiteDatabase, open_database
 
-COMMANDS = [serve, migrate, demo, export, numbers, pools, calls, simulate]
+COMMANDS = [serve, migrate, demo, export, numbers, pools, calls, simulate, users]
 
 
 def settings_from(args: argparse.Namespace, **overrides: Any) -> Settings:
