@@ -270,6 +270,53 @@ _CATALOG: dict[str, tuple[str, str]] = {
         "destination no longer allowed; calls still go there",
         "許可されていない転送先 (転送は続いています)",
     ),
+    "numbers.added": ("{n} number(s) added.", "{n} 件の番号を追加しました。"),
+    "numbers.refused": (
+        "{n} row(s) refused; nothing was stored:",
+        "{n} 行を受け付けられませんでした。何も保存していません:",
+    ),
+    "numbers.row": ("Line", "行"),
+    "numbers.where_title": ("Where tracking numbers come from", "計測番号の入手方法"),
+    "numbers.where_help": (
+        "Tracking numbers are phone numbers you rent from a carrier such as Twilio (Twilio"
+        " console → Phone Numbers → Buy a number), of the same country as the business"
+        " number they stand in for. Each visit is shown one of its pool's numbers; a call to"
+        " it is forwarded to the business number and matched to the visit.",
+        "計測番号は Twilio などの通信事業者から借りる電話番号です (Twilio コンソール →"
+        " Phone Numbers → Buy a number)。置き換える電話番号と同じ国の番号を用意します。"
+        "訪問ごとにプールの番号が1つ表示され、その番号への電話は元の電話番号へ転送され、"
+        "訪問と紐付けられます。",
+    ),
+    "numbers.webhook_help": (
+        'In the Twilio console, set each number\'s Voice webhook ("A call comes in", HTTP'
+        " POST) to this address:",
+        "Twilio コンソールで各番号の Voice の Webhook (「A call comes in」、HTTP POST) に"
+        "次のアドレスを設定してください:",
+    ),
+    "numbers.no_pools": (
+        "No pool yet: add a business number to a site first; it gets a pool.",
+        "プールがまだありません。先にサイトに電話番号を追加してください (プールが作られます)。",
+    ),
+    "numbers.bulk": ("Paste many numbers", "まとめて貼り付け"),
+    "numbers.bulk_help": (
+        "One number per line (or separated by commas). Every number is checked first: all"
+        " are added, or none and each problem is listed with its line.",
+        "1行に1番号 (カンマ区切りも可)。すべての番号を先に確認し、すべて追加するか、"
+        "問題があれば何も追加せず行ごとに理由を表示します。",
+    ),
+    "numbers.paste": ("Numbers", "電話番号"),
+    "numbers.add_all": ("Add all", "すべて追加"),
+    "numbers.upload": ("Upload a CSV file", "CSVファイルをアップロード"),
+    "numbers.upload_help": (
+        "The format of `callpath numbers import` (docs/numbers.md): a header row with a"
+        " number column, and optionally kind, site, target, forward_to, label. UTF-8 or"
+        " Shift_JIS. Rows without a site or target go to the chosen pool. All rows or none.",
+        "`callpath numbers import` と同じ形式 (docs/numbers.md): 見出し行に number 列"
+        " (任意で kind, site, target, forward_to, label)。UTF-8 または Shift_JIS。"
+        "site・target のない行は選んだプールに入ります。すべて追加するか、何も追加しません。",
+    ),
+    "numbers.csv_file": ("CSV file", "CSVファイル"),
+    "numbers.import": ("Import", "インポート"),
     "users.title": ("Users", "ユーザー"),
     "users.new": ("New user", "ユーザーを追加"),
     "users.role.admin": ("Administrator (every advertiser)", "管理者 (すべての広告主)"),

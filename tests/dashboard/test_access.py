@@ -35,6 +35,7 @@ FORM = {
     "/dashboard/settings/sites/{id:int}": {"name": "hijacked", "domains": "", "timezone": ""},
     "/dashboard/settings/sites/{id:int}/targets": {"number": "03-5555-1234", "label": "x"},
     "/dashboard/settings/numbers": {"pool": "{pool_b}", "number": "050-9999-0002"},
+    "/dashboard/settings/numbers/bulk": {"pool": "{pool_b}", "numbers": "050-9999-0002"},
     "/dashboard/settings/users/{id:int}": {"role": "member", "advertiser": "{adv_a}"},
     "/dashboard/settings/users": {"email": "x@example.com", "password": "12345678"},
     "/dashboard/advertisers": {"name": "Hijack"},
@@ -129,6 +130,10 @@ EXPECT = {
     # What counts as a qualified call is what an advertiser is billed for: administrators.
     ("/dashboard/settings/sites/{id:int}/qualification", "POST"): {403},
     ("/dashboard/settings/numbers", "POST"): {404},  # B's pool is not found
+    ("/dashboard/settings/numbers/bulk", "POST"): {404},
+    # A file upload is multipart only; B's pool with a file is a 404 too
+    # (tests/dashboard/test_bulk_numbers.py).
+    ("/dashboard/settings/numbers/import", "POST"): {415},
     ("/dashboard/settings/sites", "POST"): {303},  # created, but under A (checked below)
     ("/dashboard/settings/tokens", "POST"): {200},  # created, but for A (checked below)
     ("/dashboard/locale", "POST"): {303},
