@@ -257,6 +257,68 @@ _CATALOG: dict[str, tuple[str, str]] = {
     "sites.add_target": ("Add a business number", "電話番号を追加"),
     "sites.key": ("Site key", "サイトキー"),
     "sites.domains_help": ("Host names, comma-separated", "ホスト名 (カンマ区切り)"),
+    "start.title": ("Getting started", "はじめに"),
+    "start.intro": (
+        "Six steps make callpath count your calls. This list goes away once each is done.",
+        "次の6つの手順で電話の計測が始まります。すべて完了するとこの一覧は消えます。",
+    ),
+    "start.done": ("done", "完了"),
+    "start.todo": ("to do", "未完了"),
+    "start.advertiser": ("Create an advertiser", "広告主を作成"),
+    "start.advertiser_help": (
+        "The business whose calls are counted. Sites, numbers, calls and reports belong to"
+        " one; a portal runs many.",
+        "電話を計測する事業者です。サイト・番号・電話・レポートは広告主ごとに分かれます"
+        " (メディア運営企業は複数を管理できます)。",
+    ),
+    "start.site": ("Add a site and copy its snippet tag", "サイトを追加して計測タグをコピー"),
+    "start.site_help": (
+        "The website visitors come to. Paste its snippet tag into every page, before </body>:"
+        " it swaps the phone number for a tracking number.",
+        "訪問者が来るWebサイトです。計測タグを全ページの </body> の前に貼り付けると、"
+        "電話番号が計測番号に置き換わります。",
+    ),
+    "start.targets": ("Add the business numbers", "掲載している電話番号を追加"),
+    "start.targets_help": (
+        "The phone numbers printed on the site's pages. Calls to tracking numbers are"
+        " forwarded here; each gets a pool of tracking numbers.",
+        "サイトに掲載している電話番号です。計測番号への電話はここへ転送されます。"
+        "番号ごとに計測番号のプールが作られます。",
+    ),
+    "start.numbers": ("Add tracking numbers", "計測番号を追加"),
+    "start.numbers_help": (
+        "Numbers rented from your carrier (Twilio), pasted or uploaded as CSV. Each visit is"
+        " shown one, so a call tells which visit, source and keyword led to it.",
+        "通信事業者 (Twilio) から借りた番号を貼り付けるか CSV でアップロードします。"
+        "訪問ごとに1つ表示されるので、電話がどの訪問・参照元・キーワードから来たか分かります。",
+    ),
+    "start.tag": ("See the tag at work on your site", "サイトでタグの動作を確認"),
+    "start.tag_help": (
+        "Open a page of the site that carries the tag: its number changes, and this step"
+        " shows where and when the tag was last seen.",
+        "タグを貼ったページを開くと番号が置き換わり、この手順にタグを最後に確認した"
+        "場所と時刻が表示されます。",
+    ),
+    "start.tag_seen": ("tag seen on {origin} at {time}", "{origin} で {time} にタグを確認"),
+    "start.call": ("Make a test call", "テスト電話をかける"),
+    "start.call_help": (
+        "Call a tracking number you were shown, or place a test call here: it goes through"
+        " the real call path and appears in the call log, matched to its visit.",
+        "表示された計測番号に電話するか、ここからテスト電話をかけます。実際と同じ経路で"
+        "処理され、訪問と紐付いて通話ログに表示されます。",
+    ),
+    "start.test_call": ("Place a test call", "テスト電話をかける"),
+    "sites.need_advertiser": (
+        "A site belongs to an advertiser: create one first.",
+        "サイトは広告主に属します。先に広告主を作成してください。",
+    ),
+    "sites.tag_seen": ("Where the tag was seen", "タグの確認状況"),
+    "sites.tag_seen_none": (
+        "Not seen yet: open a page of the site that carries the tag.",
+        "まだ確認できていません。タグを貼ったページを開いてください。",
+    ),
+    "sites.origin": ("Page origin", "ページのオリジン"),
+    "sites.last_seen": ("Last page view", "最終ページビュー"),
     "numbers.title": ("Tracking numbers", "計測用電話番号"),
     "numbers.add": ("Add a tracking number", "計測番号を追加"),
     "numbers.source_label": ("Source label (static numbers)", "参照元ラベル (固定番号)"),

@@ -9,6 +9,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
+from attribution import tag_seen
 from backend import accounts
 from backend.dashboard.fmt import zone
 from backend.dashboard.logins import Viewer
@@ -127,6 +128,7 @@ async def site_page(request: Request, viewer: Viewer) -> Response:
             "targets": targets,
             "snippet": snippet,
             "tz": site["timezone"],
+            "seen": await tag_seen.seen_hosts(db, site["id"]),
         },
     )
 

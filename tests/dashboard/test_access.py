@@ -124,6 +124,7 @@ def _fill(values: dict[str, str], s: Seeded) -> dict[str, str]:
 # Status a member of A gets on each route when aiming at B (or, without an id, at all).
 EXPECT = {
     ("/dashboard/advertisers", "POST"): {403},  # administrators only
+    ("/dashboard/test-call", "POST"): {403},
     ("/dashboard/settings/users", "GET"): {403},
     ("/dashboard/settings/users", "POST"): {403},
     ("/dashboard/settings/users/{id:int}", "POST"): {403},
