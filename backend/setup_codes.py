@@ -5,7 +5,8 @@ console and in the server log; the set-up page (``/setup``) creates the first
 administrator only with it, so a stranger who finds a fresh install first cannot take it.
 Only the code's SHA-256 is stored, in the database (every worker and instance accepts the
 code the starting process printed); it is used once and expires after
-:data:`CODE_TTL_MS`. Issuing a new code replaces the previous one.
+:data:`CODE_TTL_MS`. A new start issues another code; earlier ones stay valid until they
+expire (instances sharing a database each print one), and none is left once a user exists.
 """
 
 from __future__ import annotations
@@ -45,12 +46,16 @@ async def users_exist(db: Store | Tx) -> bool:
 
 
 async def issue(db: Store, now_ms: int) -> str | None:
-    """A new set-up code when no user exists (replacing any earlier one), else None."""
+    """A new set-up code when no user exists, else None."""
     code = "".join(secrets.choice(ALPHABET) for _ in range(CODE_LENGTH))
     async with db.write() as tx:
         if await users_exist(tx):
             return None
-        await tx.execute("DELETE FROM setup_codes")
+        # Earlier codes stay valid until they expire: instances sharing one database each
+        # print a code at start, and any of them may be the one the operator reads.
+        await tx.execute(
+            "DELETE FROM setup_codes WHERE used_ms IS NOT NULL OR expires_ms <= :t", {"t": now_ms}
+        )
         await tx.execute(
             "INSERT INTO setup_codes (code_hash, created_ms, expires_ms) VALUES (:h, :c, :e)",
             {"h": _digest(code), "c": now_ms, "e": now_ms + CODE_TTL_MS},

@@ -98,6 +98,8 @@ async def setup(request: Request) -> Response:
                 user_id = await accounts.create_user(
                     tx, email=email, password=password, role="admin", now_ms=now
                 )
+                # Every other code (other instances', earlier starts') has no use left.
+                await tx.execute("DELETE FROM setup_codes WHERE used_ms IS NULL")
     if taken:
         return error_page(request, None, 404, "Not found.")
     if user_id is None:

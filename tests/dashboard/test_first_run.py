@@ -128,3 +128,13 @@ async def test_a_demo_install_with_users_has_no_set_up(
     assert (await client.get("/setup")).status_code == 404
     assert (await client.get("/")).headers["location"] == "/login"
     assert (await client.get("/examples/")).status_code == 404  # not under demo calls
+
+
+async def test_a_code_printed_by_another_instance_still_works(
+    client: httpx.AsyncClient, db: Store
+) -> None:
+    first = await setup_codes.issue(db, now_ms())
+    second = await setup_codes.issue(db, now_ms())  # another instance, or a restart
+    assert first and second and first != second
+    assert (await _set_up(client, first)).status_code == 303
+    assert await db.fetchval("SELECT COUNT(*) FROM users") == 1
