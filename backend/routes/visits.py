@@ -100,8 +100,11 @@ async def _tag_seen(request: Request, site_id: int, url: str, now: int) -> None:
     seen: TagSeen | None = getattr(state, "tag_seen", None)
     if seen is None:
         seen = state.tag_seen = TagSeen()
+    settings = state.settings
+    # Bounded like the visit itself: a slow store never holds the answer for a checklist.
+    timeout = settings.visit_timeout_ms / 1000 if settings.visit_timeout_ms > 0 else None
     try:
-        await seen.record(state.db, site_id, url, now)
+        await asyncio.wait_for(seen.record(state.db, site_id, url, now), timeout)
     except STORAGE_TROUBLE as exc:
         # Only the checklist's "tag seen" waits for the next minute; the visit is answered.
         storage_trouble.report("visit", exc)
