@@ -162,3 +162,19 @@ async def test_tag_seen_is_written_once_a_minute_per_site_and_origin(db: Store) 
     )
     assert page_origin("javascript:alert(1)") is None
     assert page_origin("HTTP://Shop.Example:8080/a") == "http://shop.example:8080"
+
+
+async def test_a_page_outside_the_sites_domains_is_not_tag_seen(
+    client: httpx.AsyncClient, db: Store
+) -> None:
+    from backend import accounts
+
+    async with db.write() as tx:
+        adv = await accounts.create_advertiser(tx, "A", 1)
+        await accounts.create_site(
+            tx, advertiser_id=adv, site_key="k2", name="A", domains=["shop.example"], now_ms=1
+        )
+    await _visit(client, "k2", "https://copycat.example/")  # dropped: origin not allowed
+    assert await db.fetchval("SELECT COUNT(*) FROM site_tag_hosts") == 0
+    await _visit(client, "k2", "https://shop.example/")
+    assert await db.fetchval("SELECT origin FROM site_tag_hosts") == "https://shop.example"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 
 import httpx
@@ -137,4 +138,24 @@ async def test_a_code_printed_by_another_instance_still_works(
     second = await setup_codes.issue(db, now_ms())  # another instance, or a restart
     assert first and second and first != second
     assert (await _set_up(client, first)).status_code == 303
+    assert await db.fetchval("SELECT COUNT(*) FROM users") == 1
+
+
+async def test_two_set_ups_sent_at_once_make_one_administrator(app: Starlette, db: Store) -> None:
+    code = await setup_codes.issue(db, now_ms())
+    assert code
+
+    async def attempt(email: str) -> int:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://testserver"
+        ) as browser:
+            csrf = await _form(browser)
+            done = await browser.post(
+                "/setup",
+                data={"csrf": csrf, "code": code, "email": email, "password": "long enough"},
+            )
+            return done.status_code
+
+    codes = await asyncio.gather(*(attempt(f"u{n}@example.jp") for n in range(4)))
+    assert sorted(codes)[0] == 303 and codes.count(303) == 1, codes
     assert await db.fetchval("SELECT COUNT(*) FROM users") == 1
