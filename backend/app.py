@@ -16,6 +16,7 @@ from starlette.templating import Jinja2Templates
 
 from attribution.coalesce import settle_counters
 from attribution.outbound import OutboundPolicy
+from backend import setup_codes
 from backend.api.jobs import api_jobs
 from backend.assets import TEMPLATES_DIR, examples_dir
 from backend.errors import EXCEPTION_HANDLERS
@@ -25,6 +26,7 @@ from backend.routes import all_routes
 from backend.settings import DEFAULT_SECRET_KEY, Settings
 from backend.storage import open_database
 from backend.telephony.service import telephony_lifespan
+from pool.store import now_ms
 
 log = logging.getLogger("callpath")
 _startup_frozen = False
@@ -59,6 +61,12 @@ def create_app(settings: Settings | None = None) -> Starlette:
             log.warning("CALLPATH_SECRET_KEY is the default: set a long random value in production")
         app.state.db = await open_database(settings.database_url, settings=settings)
         try:
+            if settings.role == "all":
+                # A fresh install gets its one-time set-up code (unless `serve` issued and
+                # printed one before starting its workers).
+                code = await setup_codes.ensure(app.state.db, now_ms())
+                if code:
+                    log.warning(setup_codes.announce(code, settings.public_url))
             # Sweeps, purges and pushes run in the `all` processes; a telephony process
             # only answers and records calls.
             jobs = api_jobs(app) if settings.role == "all" else contextlib.nullcontext()
@@ -71,7 +79,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
             await app.state.db.close()
 
     routes = all_routes(settings)
-    if settings.role == "all":
+    # The example pages are for `make run` (demo calls on) and the snippet's tests (a
+    # folder named); a production install's root is the dashboard, with no demo pages.
+    if settings.role == "all" and (settings.demo_calls or settings.examples_dir):
         routes.append(
             Mount(
                 "/examples",

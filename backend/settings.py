@@ -110,7 +110,9 @@ class Settings:
     )
     examples_dir: str = _setting(
         "",
-        "Folder of example pages served under `/examples/`; empty uses the bundled examples.",
+        "Folder of example pages to serve under `/examples/`. They are served only when this is"
+        " set or `CALLPATH_DEMO_CALLS` is on (`make run`), then from the bundled examples when"
+        " this is empty.",
     )
     # attribution
     trusted_proxies: str = _setting(

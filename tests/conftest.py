@@ -31,7 +31,7 @@ from backend.settings import Settings
 from backend.storage import SQLiteDatabase
 from tests.support import postgres as pg
 from tests.support.browser import BROWSER_HEADERS, CHROMIUM, CHROMIUM_ARGS
-from tests.support.server import Server, run_cli
+from tests.support.server import ROOT, Server, run_cli
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 GUARD_OFF: dict[str, Any] = {"ip_rate_per_minute": 0, "ip_max_live_sessions": 0}
@@ -147,7 +147,9 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     seeded = run_cli("demo", "--json", database_url=url)
     assert seeded.returncode == 0, seeded.stderr
     # Every browser test arrives from 127.0.0.1, so the per-address guard is off here.
-    server = Server(url, env_extra=GUARD_OFF_ENV).start()
+    # The example pages are served when a folder is named (or under demo calls).
+    examples = {"CALLPATH_EXAMPLES_DIR": str(ROOT / "examples")}
+    server = Server(url, env_extra={**GUARD_OFF_ENV, **examples}).start()
     server.demo = orjson.loads(seeded.stdout)  # type: ignore[attr-defined]
     yield server
     server.stop()

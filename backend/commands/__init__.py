@@ -19,6 +19,7 @@ from backend.commands import (
     restore,
     serve,
     simulate,
+    users,
 )
 from backend.settings import Settings
 from backend.storage import SQLiteDatabase, open_database
@@ -32,6 +33,7 @@ COMMANDS = [
     pools,
     calls,
     simulate,
+    users,
     backup,
     restore,
     migrate_store,

@@ -59,9 +59,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 def run(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from backend import setup_codes
     from backend.app import create_app
     from backend.commands import settings_from
     from backend.storage import open_database
+    from pool.store import now_ms
 
     settings = settings_from(args, host=args.host, port=args.port, role=args.role)
     weak = weak_key(settings.secret_key)
@@ -90,12 +92,20 @@ def run(args: argparse.Namespace) -> int:
         "access_log": settings.log_level == "debug",
     }
 
-    async def migrate() -> None:
-        await (await open_database(settings.database_url)).close()
+    async def migrate() -> str | None:
+        db = await open_database(settings.database_url)
+        try:
+            # A fresh install's one-time set-up code, issued once here so that every
+            # worker accepts the code printed below (its hash is in the database).
+            return await setup_codes.issue(db, now_ms()) if settings.role == "all" else None
+        finally:
+            await db.close()
 
-    if args.telephony_port is not None or args.workers > 1:
-        # Migrated once here, not by every process at once as each starts.
-        asyncio.run(migrate())
+    # Migrated once here, not by every process at once as each starts.
+    code = asyncio.run(migrate())
+    if code:
+        url = settings.public_url or f"http://{settings.host}:{settings.port}"
+        print(setup_codes.announce(code, url), file=sys.stderr, flush=True)
     companion = None
     if args.telephony_port is not None:
         companion = TelephonyProcess(

@@ -29,6 +29,7 @@ from backend.dashboard.web import (
     check_csrf,
     db_of,
     error_page,
+    needs_setup,
     page,
     read_form,
     redirect,
@@ -96,6 +97,8 @@ async def login(request: Request) -> Response:
     if request.method == "GET":
         lang = request.query_params.get("lang")
         response = await _login_form(request)
+        if await needs_setup(request):
+            response = redirect("/setup")  # nobody can sign in yet: create the first user
         if lang in i18n.LANGUAGES:
             response = redirect("/login")
             response.set_cookie(i18n.LANG_COOKIE, lang, max_age=365 * 86400, samesite="lax")

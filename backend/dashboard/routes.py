@@ -11,9 +11,12 @@ from backend.dashboard import (
     auth_view,
     calls_view,
     dead_letters_view,
+    checklist,
+    numbers_view,
     reports_view,
     rules_view,
     settings_view,
+    setup_view,
 )
 
 GET, POST, BOTH = ["GET"], ["POST"], ["GET", "POST"]
@@ -21,8 +24,10 @@ GET, POST, BOTH = ["GET"], ["POST"], ["GET", "POST"]
 routes: list[BaseRoute] = [
     Route("/login", auth_view.login, methods=BOTH, name="login"),
     Route("/logout", auth_view.logout, methods=BOTH, name="logout"),
+    Route("/setup", setup_view.setup, methods=BOTH, name="setup"),
     Route("/dashboard", reports_view.reports_page, methods=GET, name="dashboard"),
     Route("/dashboard/reports", reports_view.reports_page, methods=GET),
+    Route("/dashboard/test-call", checklist.test_call, methods=POST),
     Route("/dashboard/advertisers", reports_view.advertisers_page, methods=GET),
     Route("/dashboard/advertisers", admin_view.create_advertiser, methods=POST),
     Route("/dashboard/calls", calls_view.calls_page, methods=GET),
@@ -51,7 +56,9 @@ routes: list[BaseRoute] = [
         rules_view.remove_notification,
         methods=POST,
     ),
-    Route("/dashboard/settings/numbers", settings_view.numbers_page, methods=BOTH),
+    Route("/dashboard/settings/numbers", numbers_view.numbers_page, methods=BOTH),
+    Route("/dashboard/settings/numbers/bulk", numbers_view.bulk_numbers, methods=POST),
+    Route("/dashboard/settings/numbers/import", numbers_view.import_numbers, methods=POST),
     Route("/dashboard/settings/numbers/{id:int}/retire", settings_view.retire_number, methods=POST),
     Route("/dashboard/settings/users", admin_view.users_page, methods=BOTH),
     Route("/dashboard/settings/users/{id:int}", admin_view.user_update, methods=POST),

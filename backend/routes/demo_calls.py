@@ -71,6 +71,15 @@ async def demo_call(request: Request) -> Response:
     number = await _visible_number(
         db, string_field(data, "number", max_len=20, required=True), viewer.advertiser_id
     )
+    return JSONResponse(await ring(tel, number))
+
+
+async def ring(tel: Telephony, number: str) -> dict[str, object]:
+    """Ring the tracking number ``number`` (E.164) as a made-up caller through the real
+    call path; the call ends by itself a few seconds later. The routing answer is returned.
+
+    Also the dashboard's "place a test call" (backend/dashboard/checklist_view.py).
+    """
     caller = _random_caller()
     call_id = "demo-" + secrets.token_hex(8)
     event = CallEvent(
@@ -83,11 +92,11 @@ async def demo_call(request: Request) -> Response:
         started_ms=now_ms(),
         status="ringing",
     )
-    answer = await pbx.answer(tel, event)
+    answer: dict[str, object] = await pbx.answer(tel, event)
     task = asyncio.create_task(_hang_up(tel, call_id, number, caller))
     _pending.add(task)
     task.add_done_callback(_pending.discard)
-    return JSONResponse(answer)
+    return answer
 
 
 async def _visible_number(db: Store, text: str, advertiser_id: int | None) -> str:

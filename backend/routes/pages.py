@@ -1,4 +1,4 @@
-"""Health check and the example pages."""
+"""Health check and the root."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from backend.dashboard.logins import COOKIE, viewer_for
+from backend.dashboard.web import needs_setup
 from pool.store import Store
 
 
@@ -39,13 +40,20 @@ def _call_backlog(request: Request) -> dict[str, Any]:
 
 
 async def home(request: Request) -> Response:
-    """The root: signed-in users go to the dashboard, newcomers to the example pages."""
+    """The root is the dashboard: signed-in users go there, a fresh install (no user yet)
+    to the one-time set-up page, everybody else to the sign-in form."""
     viewer = await viewer_for(
         request.app.state.db,
         request.app.state.settings.secret_key,
         request.cookies.get(COOKIE, ""),
     )
-    return RedirectResponse("/dashboard" if viewer else "/examples/", status_code=302)
+    if viewer is not None:
+        target = "/dashboard"
+    elif await needs_setup(request):
+        target = "/setup"
+    else:
+        target = "/login"
+    return RedirectResponse(target, status_code=302)
 
 
 health_routes = [Route("/healthz", healthz, methods=["GET"])]
