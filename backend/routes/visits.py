@@ -73,7 +73,7 @@ async def session(request: Request) -> Response:
     except STORAGE_TROUBLE as exc:
         # Storage too slow (a locked table, a stalled server) or failing (a full disk):
         # the visit is answered untracked, as a drop is, and the page keeps its numbers.
-        storage_trouble.report("visit", exc)
+        storage_trouble(request.app.state).report("visit", exc)
         return _json(
             {
                 "token": visit.token or pipeline.signer.sign(0),
@@ -107,7 +107,7 @@ async def _tag_seen(request: Request, site_id: int, url: str, now: int) -> None:
         await asyncio.wait_for(seen.record(state.db, site_id, url, now), timeout)
     except STORAGE_TROUBLE as exc:
         # Only the checklist's "tag seen" waits for the next minute; the visit is answered.
-        storage_trouble.report("visit", exc)
+        storage_trouble(request.app.state).report("visit", exc)
 
 
 async def heartbeat(request: Request) -> Response:
@@ -125,7 +125,15 @@ async def heartbeat(request: Request) -> Response:
     if not isinstance(session_id, int):
         raise ApiError(400, "bad_token", "The token is not one this server issued.")
     origin = request.headers.get("origin", "")[:512]
-    ttl_ms = await _extend_session(db, session_id, now_ms(), view, origin)
+    timeout = settings.visit_timeout_ms / 1000 if settings.visit_timeout_ms > 0 else None
+    try:
+        ttl_ms = await asyncio.wait_for(
+            _extend_session(db, session_id, now_ms(), view, origin), timeout
+        )
+    except STORAGE_TROUBLE as exc:
+        # The snippet keeps its numbers and beats again later (it asks anew only on 410).
+        storage_trouble(request.app.state).report("heartbeat", exc)
+        raise ApiError(503, "storage_unavailable", "Storage is not available; try later.") from None
     if ttl_ms == 0:
         return _json(
             {"error": {"code": "gone", "message": "The lease has ended.", "status": 410}}, 410
