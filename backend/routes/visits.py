@@ -67,7 +67,10 @@ async def session(request: Request) -> Response:
     pipeline = _pipeline(request)
     timeout = settings.visit_timeout_ms / 1000 if settings.visit_timeout_ms > 0 else None
     try:
-        outcome = await asyncio.wait_for(pipeline.run(visit), timeout)
+        # asyncio.timeout, not wait_for: wait_for wraps the visit in a task of its own,
+        # about 30 µs a request on this, the hottest path.
+        async with asyncio.timeout(timeout):
+            outcome = await pipeline.run(visit)
     except UnknownSite:
         raise ApiError(404, "unknown_site", f"No site has the key {visit.site_key!r}.") from None
     except STORAGE_TROUBLE as exc:
@@ -104,7 +107,8 @@ async def _tag_seen(request: Request, site_id: int, url: str, now: int) -> None:
     # Bounded like the visit itself: a slow store never holds the answer for a checklist.
     timeout = settings.visit_timeout_ms / 1000 if settings.visit_timeout_ms > 0 else None
     try:
-        await asyncio.wait_for(seen.record(state.db, site_id, url, now), timeout)
+        async with asyncio.timeout(timeout):
+            await seen.record(state.db, site_id, url, now)
     except STORAGE_TROUBLE as exc:
         # Only the checklist's "tag seen" waits for the next minute; the visit is answered.
         storage_trouble(request.app.state).report("visit", exc)
@@ -127,9 +131,8 @@ async def heartbeat(request: Request) -> Response:
     origin = request.headers.get("origin", "")[:512]
     timeout = settings.visit_timeout_ms / 1000 if settings.visit_timeout_ms > 0 else None
     try:
-        ttl_ms = await asyncio.wait_for(
-            _extend_session(db, session_id, now_ms(), view, origin), timeout
-        )
+        async with asyncio.timeout(timeout):
+            ttl_ms = await _extend_session(db, session_id, now_ms(), view, origin)
     except STORAGE_TROUBLE as exc:
         # The snippet keeps its numbers and beats again later (it asks anew only on 410).
         storage_trouble(request.app.state).report("heartbeat", exc)
