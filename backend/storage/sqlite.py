@@ -218,7 +218,7 @@ class SQLiteDatabase:
         self.wal_path = Path(f"{self.path}-wal")
         # What the background checkpoints did, for health pages and tests.
         self.checkpoints = {"passive": 0, "truncate": 0, "failed": 0, "last_ms": 0}
-        self._truncate_not_before = 0.0
+        self._truncate_failed_at = -1e9  # time.monotonic() of the last truncate readers blocked
         self._truncating: asyncio.Task[None] | None = None
         self._reader_count = max(1, readers)
         self._writer: sqlite3.Connection | None = None
@@ -503,11 +503,15 @@ class SQLiteDatabase:
 
     def _committed(self) -> None:
         self._commits += 1
-        if (
-            self.wal_bytes() > self.wal_max_bytes
-            and time.monotonic() >= self._truncate_not_before
-            and (self._truncating is None or self._truncating.done())
-        ):
+        wal = self.wal_bytes()
+        if wal > self.wal_max_bytes and (self._truncating is None or self._truncating.done()):
+            # After a truncate readers kept from finishing, the next waits a while (a long
+            # export costs writes a short stall a few times a second, not one per commit);
+            # past twice the bound it waits less, so a held-up reader cannot let it run away.
+            since = time.monotonic() - self._truncate_failed_at
+            wait = TRUNCATE_RETRY_S if wal <= 2 * self.wal_max_bytes else TRUNCATE_RETRY_S / 5
+            if since < wait:
+                return
             self._commits = 0
             self._truncating = asyncio.get_running_loop().create_task(self._truncate())
         elif self._commits >= CHECKPOINT_EVERY:
@@ -528,7 +532,7 @@ class SQLiteDatabase:
         self.checkpoints["failed" if busy else "truncate"] += 1
         self.checkpoints["last_ms"] = int(time.time() * 1000)
         if busy:
-            self._truncate_not_before = time.monotonic() + TRUNCATE_RETRY_S
+            self._truncate_failed_at = time.monotonic()
 
     def wal_bytes(self) -> int:
         """The write-ahead log's size on disk now (0 when there is none)."""
