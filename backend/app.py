@@ -19,9 +19,13 @@ from attribution.outbound import OutboundPolicy
 from backend.api.jobs import api_jobs
 from backend.assets import TEMPLATES_DIR, examples_dir
 from backend.errors import EXCEPTION_HANDLERS
-from backend.middleware import CompressionMiddleware, PublicEdgeMiddleware
+from backend.middleware import WEBHOOK_PREFIXES, CompressionMiddleware, PublicEdgeMiddleware
+from backend.observability.context import RequestContext
+from backend.observability.logs import LOG_FORMATS
+from backend.observability.metrics import Metrics
 from backend.proxies import ForwardedClient, parse_trusted_proxies
 from backend.routes import all_routes
+from backend.routes.metrics import parse_networks
 from backend.settings import DEFAULT_SECRET_KEY, Settings
 from backend.storage import open_database
 from backend.telephony.service import telephony_lifespan
@@ -58,6 +62,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
             # Fine for `make run`; anywhere else tokens and cookies would be forgeable.
             log.warning("CALLPATH_SECRET_KEY is the default: set a long random value in production")
         app.state.db = await open_database(settings.database_url, settings=settings)
+        # Units of work report their time to the metrics (backend/observability).
+        app.state.db.on_unit = metrics.storage_unit
         try:
             # Sweeps, purges and pushes run in the `all` processes; a telephony process
             # only answers and records calls.
@@ -70,6 +76,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
         finally:
             await app.state.db.close()
 
+    if settings.log_format not in LOG_FORMATS:
+        raise ValueError(f"setting log_format: {settings.log_format!r} is not one of {LOG_FORMATS}")
+    store = "postgresql" if settings.database_url.startswith("postgres") else "sqlite"
+    metrics = Metrics(role=settings.role, store=store)
     routes = all_routes(settings)
     if settings.role == "all":
         routes.append(
@@ -84,7 +94,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
     app = Starlette(
         routes=routes,
         middleware=[
-            # First: everything after it (limits, throttles, cookies) sees the visitor.
+            # Outermost: every answer, refusals included, carries its request id, and every
+            # log line made while serving it.
+            Middleware(RequestContext, timer=metrics.webhook, timed_prefixes=WEBHOOK_PREFIXES),
+            # Then: everything after it (limits, throttles, cookies) sees the visitor.
             Middleware(ForwardedClient, trusted=parse_trusted_proxies(settings.trusted_proxies)),
             Middleware(
                 PublicEdgeMiddleware,
@@ -97,6 +110,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.metrics = metrics
+    metrics.watch(app.state)
+    # Who may read /metrics without the token; a bad entry stops start-up here.
+    app.state.metrics_networks = parse_networks(settings.metrics_allowed_networks)
     # Where user-supplied URLs (webhooks, GA4) may go; a bad entry stops start-up here.
     app.state.outbound = OutboundPolicy.parse(settings.outbound_allow_hosts)
     app.state.templates = Jinja2Templates(directory=str(TEMPLATES_DIR))

@@ -16,7 +16,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 
 log = logging.getLogger("callpath")
 
-JSON_PREFIXES = ("/api", "/v1", "/twilio", "/webhooks", "/dni.js", "/healthz")
+JSON_PREFIXES = ("/api", "/v1", "/twilio", "/webhooks", "/dni.js", "/healthz", "/metrics")
 
 _CODES = {
     400: "bad_request",

@@ -71,6 +71,8 @@ class CallEvent:
     recording_url: str = ""
     recording_sid: str = ""
     payload: dict[str, Any] = field(default_factory=dict)
+    # The id of the webhook request that reported it: the recorder's write logs under it.
+    request_id: str = ""
 
     def to_json(self) -> bytes:
         """One line of the spool file."""

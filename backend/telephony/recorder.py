@@ -12,14 +12,22 @@ are harmless: :func:`calls.record` is idempotent.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import fcntl
 import logging
 import os
 from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable
+from contextvars import Token
 from pathlib import Path
 from typing import Any
 
+from backend.observability.context import (
+    CALL_SID,
+    REQUEST_ID,
+    current_request_id,
+    loggable_call_id,
+)
 from backend.telephony import calls
 from backend.telephony.calls import CallEvent, Recorded
 from pool.store import Store
@@ -28,6 +36,12 @@ log = logging.getLogger("callpath.telephony")
 
 AfterHook = Callable[[Store, CallEvent, Recorded], Awaitable[None]]
 Source = tuple[dict[str, Any] | None, str]
+
+
+def _reset(context: tuple[Token[str], Token[str]]) -> None:
+    """Back to the worker's own (empty) request id and call."""
+    REQUEST_ID.reset(context[0])
+    CALL_SID.reset(context[1])
 
 
 class Recorder:
@@ -94,6 +108,9 @@ class Recorder:
 
     def submit(self, event: CallEvent) -> None:
         """Queue an event; returns at once (the webhook's answer never waits on storage)."""
+        if not event.request_id and current_request_id():
+            # The write happens in the worker's task: the request id travels with the event.
+            event = dataclasses.replace(event, request_id=current_request_id())
         self._queue.append(event)
         if self.degraded:
             self._append_spool(event)
@@ -123,6 +140,11 @@ class Recorder:
                 await self._wake.wait()
                 continue
             event = self._queue[0]
+            # Log lines of this write (and its after-work) carry the webhook's request id.
+            context = (
+                REQUEST_ID.set(event.request_id),
+                CALL_SID.set(loggable_call_id(event.call_id)),
+            )
             try:
                 recorded = await self._write(event)
             except asyncio.CancelledError:
@@ -130,17 +152,20 @@ class Recorder:
             except Exception as exc:  # storage down or locked: keep the event, retry
                 self.failures += 1
                 self._degrade(exc)
+                _reset(context)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, self.max_backoff_s)
                 continue
             self._queue.popleft()
             self.written += 1
+            log.info("call %r: %s event written", event.call_id[:128], event.kind)
             backoff = 0.05
             if self.degraded and not self._queue:
                 log.warning("storage is back; every queued call event is written")
                 self.degraded = False
                 self._rewrite_spool()
             await self._post_process(event, recorded)
+            _reset(context)
 
     async def _write(self, event: CallEvent) -> Recorded:
         """Write one event. Past the time budget the queue counts as degraded (and is
