@@ -53,7 +53,7 @@ class Metrics:
         PlatformCollector(registry=r)
         GCCollector(registry=r)
         info = Gauge(
-            "callpath_process",
+            "callpath_process_info",
             "This process: its role and store kind, and its pid (with --workers N, scrapes"
             " reach whichever worker takes the connection).",
             ["role", "store", "pid"],
