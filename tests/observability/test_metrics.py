@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from starlette.applications import Starlette
 
@@ -154,9 +155,34 @@ async def test_behind_a_trusted_proxy_the_scrapers_own_address_counts(settings: 
 
 
 async def test_a_bad_allowed_network_stops_start_up(settings: Settings) -> None:
-    import pytest
-
     from backend import create_app
 
     with pytest.raises(ValueError, match="METRICS_ALLOWED_NETWORKS"):
         create_app(settings.replace(metrics_allowed_networks="10.0.0.0/8, everyone"))
+
+
+@pytest.mark.stores("postgresql")
+async def test_metrics_answer_while_the_store_is_locked(
+    client: httpx.AsyncClient, demo: dict[str, Any], app: Starlette
+) -> None:
+    """A table locked past the scrape's wait: /metrics still answers, with what the
+    process knows, says the store figures are missing, and counts the trouble."""
+    db = app.state.db
+    async with db.pool.acquire() as locker:
+        tx = locker.transaction()
+        await tx.start()
+        try:
+            await locker.execute("LOCK TABLE pools IN ACCESS EXCLUSIVE MODE")
+            r = await client.get("/metrics")
+        finally:
+            await tx.rollback()
+    assert r.status_code == 200
+    samples = parse(r.text)
+    assert value(samples, "callpath_store_figures_age_seconds") == -1
+    assert value(samples, "callpath_storage_failures_total", where="metrics") >= 1
+    assert value(samples, "callpath_recorder_pending") == 0
+    assert not any(n == "callpath_pool_leases_live" for n, _ in samples)
+    # Once the lock is gone the next scrape reads the store again.
+    samples = parse((await client.get("/metrics")).text)
+    assert 0 <= value(samples, "callpath_store_figures_age_seconds") < 10
+    assert any(n == "callpath_pool_leases_live" for n, _ in samples)
