@@ -166,3 +166,18 @@ def test_serve_writes_json_lines_with_one_id_from_webhook_to_storage(database_ur
     assert any("twilio webhook" in line["message"] for line in mine), out
     assert any("voice event written" in line["message"] for line in mine), out
     assert all(line.get("call_sid") == "CA4242" for line in mine), mine
+
+
+def test_a_spooled_event_keeps_its_request_id() -> None:
+    """The spool (call events waiting while storage is down) carries the id through a
+    restart; a field a later version added does not make a spooled call unreadable."""
+    import orjson
+
+    from backend.telephony.calls import CallEvent
+
+    event = CallEvent("twilio", "CA1", "voice", 1, request_id="rid-7", payload={"a": "b"})
+    assert CallEvent.from_json(event.to_json()) == event
+    later = orjson.dumps({**orjson.loads(event.to_json()), "added_later": 1})
+    assert CallEvent.from_json(later) == event
+    with pytest.raises(ValueError):
+        CallEvent.from_json(b"[1, 2]")
