@@ -31,8 +31,9 @@ HEADER = b"x-request-id"
 _WELL_FORMED = re.compile(r"[A-Za-z0-9._:=+/-]{1,128}")
 _SID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 
-# Observes (path, seconds) of one webhook request; see `backend.observability.metrics`.
-WebhookTimer = Callable[[str, float], None]
+# Observes (path, status, seconds) of one webhook request (status 0: no answer was
+# started); see `backend.observability.metrics`.
+WebhookTimer = Callable[[str, int, float], None]
 
 
 def new_request_id() -> str:
@@ -90,9 +91,12 @@ class RequestContext:
                 break
         rid = rid or new_request_id()
         header = (HEADER, rid.encode("ascii"))
+        status = 0
 
         async def send_with_id(message: Message) -> None:
+            nonlocal status
             if message["type"] == "http.response.start":
+                status = message["status"]
                 message["headers"] = [*message.get("headers", ()), header]
             await send(message)
 
@@ -105,7 +109,7 @@ class RequestContext:
             await self.app(scope, receive, send_with_id)
         finally:
             if timed and self.timer is not None:
-                self.timer(path, time.perf_counter() - started)
+                self.timer(path, status, time.perf_counter() - started)
         # Reset only after a normal answer: an exception goes on to the app's outermost
         # handler (Starlette's, outside every middleware), which logs it, and that line
         # must still carry the request's id. Each request has a task of its own anyway.

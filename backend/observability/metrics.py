@@ -69,12 +69,20 @@ class Metrics:
         self._visits = {o: visits.labels(o) for o in VISIT_OUTCOMES}
         webhooks = Histogram(
             "callpath_webhook_seconds",
-            "Time to answer a telephony webhook in this process, by path.",
+            "Time to answer a telephony webhook in this process, by path (answers with an"
+            " error status are counted in callpath_webhook_refused_total instead).",
             ["path"],
             buckets=WEBHOOK_BUCKETS,
             registry=r,
         )
         self._webhooks = {p: webhooks.labels(p) for p in (*WEBHOOK_PATHS, OTHER)}
+        self._refused = Counter(
+            "callpath_webhook_refused",
+            "Telephony webhooks of this process answered with an error, by path and status"
+            " (403: a signature that does not match, as after a changed auth token).",
+            ["path", "status"],
+            registry=r,
+        )
         storage = Histogram(
             "callpath_storage_unit_seconds",
             "Time a unit of work took in this process, waiting for the store included:"
@@ -101,9 +109,14 @@ class Metrics:
         """Count one answered visit (``outcome``: one of :data:`VISIT_OUTCOMES`)."""
         self._visits[outcome].inc()
 
-    def webhook(self, path: str, seconds: float) -> None:
-        """Observe one webhook answer's time."""
-        (self._webhooks.get(path) or self._webhooks[OTHER]).observe(seconds)
+    def webhook(self, path: str, status: int, seconds: float) -> None:
+        """Observe one webhook answer's time, or count it refused (an error status, or no
+        answer at all): refusals are quick and would hide slow answers in the quantiles."""
+        known = path if path in self._webhooks else OTHER
+        if 0 < status < 400:
+            self._webhooks[known].observe(seconds)
+        else:
+            self._refused.labels(known, str(status)).inc()
 
     def storage_unit(self, kind: str, seconds: float) -> None:
         """Observe one unit of work's time (the stores call this: ``Store.on_unit``)."""

@@ -11,8 +11,9 @@ from starlette.applications import Starlette
 
 from backend.settings import Settings
 from tests.observability.conftest import client_of, running
-from tests.telephony.conftest import call_params, post_twilio
+from tests.telephony.conftest import BASE, call_params, post_twilio, sign
 
+BASE_VOICE = BASE + "/twilio/voice"
 BOT = {"User-Agent": "Googlebot/2.1 (+http://www.google.com/bot.html)"}
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
@@ -50,6 +51,12 @@ async def test_metrics_are_read_by_the_prometheus_parser(
     assert r.status_code == 404
     r = await post_twilio(client, "/twilio/voice", call_params(sid="CA900"))
     assert r.status_code == 200
+    # Signed with another token (a changed auth token): refused, counted apart.
+    forged = call_params(sid="CA901")
+    r = await client.post(
+        "/twilio/voice", data=forged, headers={"X-Twilio-Signature": sign(BASE_VOICE, forged, "x")}
+    )
+    assert r.status_code == 403
     assert await telephony.recorder.drain(10)
 
     scrape = await client.get("/metrics")
@@ -75,6 +82,8 @@ async def test_metrics_are_read_by_the_prometheus_parser(
     # Calls: the webhook's latency, the recorder, calls by status and match method.
     assert value(samples, "callpath_webhook_seconds_count", path="/twilio/voice") == 1
     assert value(samples, "callpath_webhook_seconds_bucket", path="/twilio/voice", le="+Inf") == 1
+    refused = value(samples, "callpath_webhook_refused_total", path="/twilio/voice", status="403")
+    assert refused == 1
     assert value(samples, "callpath_recorder_pending") == 0
     assert value(samples, "callpath_recorder_written_total") == 1
     assert total(samples, "callpath_calls_last_hour", status="ringing") == 1
