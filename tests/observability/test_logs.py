@@ -181,3 +181,21 @@ def test_a_spooled_event_keeps_its_request_id() -> None:
     assert CallEvent.from_json(later) == event
     with pytest.raises(ValueError):
         CallEvent.from_json(b"[1, 2]")
+
+
+def test_text_lines_name_the_request_and_the_call() -> None:
+    from backend.observability.context import CALL_SID
+    from backend.observability.logs import TextFormatter
+
+    record = logging.LogRecord("callpath.telephony", logging.INFO, "f.py", 1, "hi %d", (1,), None)
+    tokens = (REQUEST_ID.set("rid-9"), CALL_SID.set("CA9"))
+    try:
+        ContextFilter().filter(record)
+    finally:
+        REQUEST_ID.reset(tokens[0])
+        CALL_SID.reset(tokens[1])
+    text = TextFormatter().format(record)
+    assert text.endswith(" INFO callpath.telephony hi 1 [rid-9 CA9]"), text
+    outside = logging.LogRecord("callpath", logging.WARNING, "f.py", 1, "no request", (), None)
+    ContextFilter().filter(outside)
+    assert TextFormatter().format(outside).endswith(" WARNING callpath no request")
