@@ -195,3 +195,16 @@ async def test_metrics_answer_while_the_store_is_locked(
     samples = parse((await client.get("/metrics")).text)
     assert 0 <= value(samples, "callpath_store_figures_age_seconds") < 10
     assert any(n == "callpath_pool_leases_live" for n, _ in samples)
+
+
+async def test_the_telephony_process_has_metrics_of_its_own(settings: Settings) -> None:
+    """`--telephony-port` runs a process that answers the carriers: its recorder's figures
+    are on its own /metrics."""
+    async with running(settings.replace(role="telephony")) as app, client_of(app) as local:
+        r = await local.get("/metrics")
+        assert r.status_code == 200
+        samples = parse(r.text)
+        info = [dict(ls) for n, ls in samples if n == "callpath_process_info"]
+        assert len(info) == 1 and info[0]["role"] == "telephony"
+        assert value(samples, "callpath_recorder_pending") == 0
+        assert (await local.post("/v1/session", json={})).status_code == 404
