@@ -65,6 +65,7 @@ async def session(request: Request) -> Response:
         now_ms=now_ms(),
     )
     pipeline = _pipeline(request)
+    metrics = request.app.state.metrics
     timeout = settings.visit_timeout_ms / 1000 if settings.visit_timeout_ms > 0 else None
     try:
         # asyncio.timeout, not wait_for: wait_for wraps the visit in a task of its own,
@@ -72,11 +73,13 @@ async def session(request: Request) -> Response:
         async with asyncio.timeout(timeout):
             outcome = await pipeline.run(visit)
     except UnknownSite:
+        metrics.visit("unknown_site")
         raise ApiError(404, "unknown_site", f"No site has the key {visit.site_key!r}.") from None
     except STORAGE_TROUBLE as exc:
         # Storage too slow (a locked table, a stalled server) or failing (a full disk):
         # the visit is answered untracked, as a drop is, and the page keeps its numbers.
         storage_trouble(request.app.state).report("visit", exc)
+        metrics.visit("storage_trouble")
         return _json(
             {
                 "token": visit.token or pipeline.signer.sign(0),
@@ -85,6 +88,10 @@ async def session(request: Request) -> Response:
                 "heartbeat": settings.heartbeat_seconds,
             }
         )
+    if outcome.dropped is not None:
+        metrics.visit("dropped")
+    else:
+        metrics.visit("tracked" if outcome.swaps else "untracked")
     if outcome.dropped is None and visit.site is not None:
         await _tag_seen(request, visit.site.id, visit.url, visit.now_ms)
     return _json(

@@ -233,6 +233,8 @@ class SQLiteDatabase:
         self._commits = 0
         self._checkpointer: ThreadPoolExecutor | None = None
         self._checkpointing: asyncio.Future[None] | None = None
+        # Told the time of each unit of work, waits included (the app's metrics).
+        self.on_unit: Callable[[str, float], None] | None = None
 
     def _pragmas(self, *, read_only: bool, busy_timeout_ms: int) -> list[str]:
         pragmas = [
@@ -383,6 +385,16 @@ class SQLiteDatabase:
             delay = min(delay * 2, 0.05)
 
     async def transact(self, fn: Callable[[Tx], Awaitable[_T]]) -> _T:
+        """Run ``fn(tx)`` as one short unit of work, on this thread; return its result
+        (see :meth:`_transact`); its time, waits included, goes to ``on_unit``."""
+        started = time.perf_counter()
+        try:
+            return await self._transact(fn)
+        finally:
+            if self.on_unit is not None:
+                self.on_unit("transact", time.perf_counter() - started)
+
+    async def _transact(self, fn: Callable[[Tx], Awaitable[_T]]) -> _T:
         """Run ``fn(tx)`` as one short unit of work, on this thread; return its result.
 
         Units are committed in groups. The first unit opens one: it takes the write lock,
@@ -406,7 +418,7 @@ class SQLiteDatabase:
         async with group.turn:
             if group.closing:
                 # The group committed while this unit waited for its turn: try again.
-                return await self.transact(fn)
+                return await self._transact(fn)
             group.active += 1
             try:
                 conn.execute("SAVEPOINT unit").close()
@@ -482,24 +494,29 @@ class SQLiteDatabase:
         conn = self._writer
         if conn is None:
             raise RuntimeError("database is not open")
-        async with self._write_lock:
-            await self._begin(conn)
-            try:
-                yield SQLiteTx(conn, self._on_writer_thread)
-            except BaseException:
+        started = time.perf_counter()
+        try:
+            async with self._write_lock:
+                await self._begin(conn)
                 try:
-                    await self._settle()
-                finally:
-                    self._rollback(conn)
-                raise
-            else:
-                try:
-                    conn.execute("COMMIT").close()
+                    yield SQLiteTx(conn, self._on_writer_thread)
                 except BaseException:
-                    self._rollback(conn)
+                    try:
+                        await self._settle()
+                    finally:
+                        self._rollback(conn)
                     raise
-        self.generation += 1
-        self._committed()
+                else:
+                    try:
+                        conn.execute("COMMIT").close()
+                    except BaseException:
+                        self._rollback(conn)
+                        raise
+            self.generation += 1
+            self._committed()
+        finally:
+            if self.on_unit is not None:
+                self.on_unit("write", time.perf_counter() - started)
 
     def _committed(self) -> None:
         self._commits += 1
