@@ -9,10 +9,12 @@ import httpx
 from backend.storage import SQLiteDatabase
 
 
-async def _session(client: httpx.AsyncClient, token: str = "") -> httpx.Response:
+async def _session(
+    client: httpx.AsyncClient, token: str = "", url: str = "http://127.0.0.1/examples/?gclid=abc"
+) -> httpx.Response:
     body = {
         "site": "demo",
-        "url": "http://127.0.0.1/examples/?gclid=abc",
+        "url": url,
         "referrer": "",
         "token": token,
     }
@@ -36,9 +38,14 @@ async def test_the_same_session_keeps_its_numbers(
     client: httpx.AsyncClient, demo: Any, db: SQLiteDatabase
 ) -> None:
     first = (await _session(client)).json()
-    second = (await _session(client, first["token"])).json()
+    second = (await _session(client, first["token"], "http://127.0.0.1/examples/ja.html")).json()
     assert first["swaps"] == second["swaps"]
     assert await db.fetchval("SELECT COUNT(*) FROM sessions") == 1
+    assert await db.fetchval("SELECT COUNT(*) FROM page_views") == 2
+    # The same page again (a reload, or the snippet asking about numbers that appeared on
+    # it later) is not another page view.
+    third = (await _session(client, first["token"], "http://127.0.0.1/examples/ja.html")).json()
+    assert third["swaps"] == first["swaps"]
     assert await db.fetchval("SELECT COUNT(*) FROM page_views") == 2
 
 
