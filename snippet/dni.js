@@ -30,7 +30,7 @@
   };
   const opt = script ? script.dataset : {};
   const site = opt.site;
-  const KEY = "callpath_" + site;
+  const KEY = "callpath." + site; // not "callpath_": cookies of older versions held the whole visit
   // AbortController (2017-2019) implies fetch and MutationObserver: older browsers are left
   // alone, with their original numbers.
   if (w.__callpath || !site || !w.AbortController) return;

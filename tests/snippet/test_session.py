@@ -160,13 +160,13 @@ def test_nothing_is_sent_or_stored_before_consent(
     w.page.evaluate("callpath('consent', true)")
     w.page.wait_for_function(SWAPPED)
     assert len(w.calls("/v1/session")) == 1
-    assert w.page.evaluate("sessionStorage.getItem('callpath_demo')")
+    assert w.page.evaluate("sessionStorage.getItem('callpath.demo')")
 
     # Withdrawn: the visit is forgotten and the originals come back.
     w.page.evaluate("callpath('consent', false)")
     assert texts(w.page) == ORIGINALS
     assert w.page.get_attribute("#tel", "href") == "tel:+81312345678"
-    assert not w.page.evaluate("sessionStorage.getItem('callpath_demo')")
+    assert not w.page.evaluate("sessionStorage.getItem('callpath.demo')")
     before = len(w.requests)
     settle(w.page, 1.5)  # longer than the heartbeat
     assert [r.url for r in w.requests[before:] if "/v1/" in r.url] == []
@@ -226,7 +226,7 @@ def test_a_new_tab_continues_the_visit(
     assert tracking(other) == tracking(w.page)
     assert texts(other) == texts(w.page)
     token = json.loads(sent.value.post_data)["token"]
-    assert token == w.page.evaluate("JSON.parse(sessionStorage.callpath_demo).t")
+    assert token == w.page.evaluate("JSON.parse(sessionStorage.getItem('callpath.demo')).t")
 
 
 # ---- heartbeat and lease loss --------------------------------------------------------------------
@@ -343,7 +343,7 @@ def test_cookie_domain_shares_the_visit_across_subdomains(
         a = ctx.new_page()
         a.goto(f"http://a.callpath.test:{port}/examples/t/cookie.html")
         a.wait_for_function(SWAPPED)
-        cookie = next(c for c in ctx.cookies() if c["name"] == "callpath_demo")
+        cookie = next(c for c in ctx.cookies() if c["name"] == "callpath.demo")
         assert cookie["domain"] == ".callpath.test" and cookie["sameSite"] == "Lax"
         # The cookie holds the signed token only, never the numbers.
         assert Signer("test-secret", SESSION_TOKEN).read(cookie["value"])

@@ -111,7 +111,7 @@ def test_an_ad_visitor_opens_a_new_tab_and_calls_from_it(
     tokens = {
         json.loads(r.post_data).get("token") for r in w.requests if r.url.endswith("/v1/session")
     }
-    cookie = next(c for c in w.page.context.cookies() if c["name"] == "callpath_demo")
+    cookie = next(c for c in w.page.context.cookies() if c["name"] == "callpath.demo")
     assert session_id(cookie["value"]) == sid
     assert tokens <= {None, cookie["value"]}
     assert (
@@ -128,7 +128,7 @@ def test_the_cookie_holds_the_token_only_however_many_targets(
     w = visit()
     w.page.goto(many_site.page_url("many-all.html"))
     w.page.wait_for_function("document.getElementById('b30').textContent !== '03-3000-0030'")
-    cookie = next(c for c in w.page.context.cookies() if c["name"] == "callpath_many")
+    cookie = next(c for c in w.page.context.cookies() if c["name"] == "callpath.many")
     assert session_id(cookie["value"]) > 0 and len(cookie["value"]) < 64
     assert "+81" not in w.page.evaluate("document.cookie")
     # A second tab of the 30-number visit continues it: same numbers, no new session.
@@ -158,7 +158,7 @@ def test_a_same_origin_iframe_shares_its_parents_visit(
     assert inner.locator("#main").text_content() == w.page.text_content("#main")
     settle(w.page)
     bodies = [json.loads(r.post_data) for r in w.calls("/v1/session")]
-    cookie = next(c for c in w.page.context.cookies() if c["name"] == "callpath_demo")
+    cookie = next(c for c in w.page.context.cookies() if c["name"] == "callpath.demo")
     # The first request started the visit; anything after it continued that visit.
     assert "token" not in bodies[0]
     assert all(b.get("token") == cookie["value"] for b in bodies[1:])
@@ -256,7 +256,7 @@ def test_a_malformed_answer_is_never_stored(
     w.page.goto(snippet_server.page_url("plain.html"))
     settle(w.page)
     assert w.page.text_content("#main") == "03-1234-5678"
-    assert "swaps" not in (w.page.evaluate("sessionStorage.getItem('callpath_demo')") or "")
+    assert "swaps" not in (w.page.evaluate("sessionStorage.getItem('callpath.demo')") or "")
     # The next page view of the tab is not blocked by it: it asks again and swaps.
     with w.page.expect_response("**/v1/session"):
         w.page.goto(snippet_server.page_url("plain.html") + "?again=1")
