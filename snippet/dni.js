@@ -32,9 +32,10 @@
   const site = opt.site;
   const KEY = "callpath." + site; // not "callpath_": cookies of older versions held the whole visit
   // AbortController (2017-2019) implies fetch and MutationObserver: older browsers are left
-  // alone, with their original numbers.
-  if (w.__callpath || !site || !w.AbortController) return;
-  w.__callpath = 1;
+  // alone, with their original numbers. Every tag runs (several site keys on one page),
+  // once per key.
+  if (w[KEY] || !site || !w.AbortController) return;
+  w[KEY] = 1;
 
   const now = Date.now;
   const de = d.documentElement;
@@ -302,7 +303,7 @@
   // ---- storage: the token in a first-party cookie, this tab's copy of the answer ----------
   const load = () => {
     // Tokens are URL-safe: the cookie holds one as is.
-    const t = (d.cookie.match(`(^|; )${KEY}=([^;]+)`) || [])[2];
+    const t = (d.cookie.match(KEY + "=([^;]+)") || [])[1];
     try {
       const v = JSON.parse(sessionStorage[KEY]);
       check(v.s);
@@ -435,8 +436,12 @@
     }
   });
 
-  const queued = (w.callpath && w.callpath.q) || [];
-  w.callpath = guard((cmd, value) => {
+  // The API of the page's tags: each call goes to every tag, and is kept (with the calls
+  // queued before any tag loaded) for the tags that load later. The usual stub, called by
+  // the first tag, appends to `callpath.q` itself.
+  const prev = w.callpath;
+  const calls = (prev && prev.q) || [];
+  const own = guard((cmd, value) => {
     if (cmd == "consent") {
       if (value) {
         consent = 1;
@@ -450,6 +455,11 @@
       }
     } else if (cmd == "swap") rescan();
   });
-  for (const args of queued) w.callpath(args[0], args[1]);
+  w.callpath = guard((cmd, value) => {
+    own(cmd, value);
+    prev ? prev(cmd, value) : calls.push([cmd, value]);
+  });
+  w.callpath.q = calls;
+  for (const a of calls) own(...a);
   start();
 })(window, document);

@@ -315,3 +315,29 @@ def test_replace_state_typing_makes_no_page_views(
         lambda r: r.url.endswith("/v1/heartbeat") and "url" in json.loads(r.post_data)
     ):
         w.page.evaluate("history.pushState(null, '', '/examples/t/search.html/results')")
+
+
+# ---- several site keys on one page ---------------------------------------------------------------
+
+
+def test_a_page_with_two_site_keys_swaps_both_each_from_its_own_pool(
+    many_site: SnippetServer, visit: Callable[..., Watched]
+) -> None:
+    w = visit()
+    w.page.goto(many_site.page_url("two-sites.html"))
+    w.page.wait_for_function(SWAPPED)
+    w.page.wait_for_function("document.getElementById('b1').textContent !== '03-3000-0001'")
+    sites = {json.loads(r.post_data)["site"] for r in w.calls("/v1/session")}
+    assert sites == {"demo", "many"}
+    demo = {hyphenated(n) for n in many_site.tracking[JP]}
+    many = {hyphenated(n) for n in MANY[0][1]}
+    assert w.page.text_content("#main") in demo
+    assert w.page.text_content("#b1") in many
+    names = {c["name"] for c in w.page.context.cookies()}
+    assert {"callpath.demo", "callpath.many"} <= names
+    # Consent given once (queued before either tag loaded) reached both tags, and a later
+    # withdrawal reaches both too.
+    w.page.evaluate("callpath('consent', false)")
+    assert w.page.text_content("#main") == "03-1234-5678"
+    assert w.page.text_content("#b1") == "03-3000-0001"
+    assert w.script_errors() == []
