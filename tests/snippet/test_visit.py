@@ -21,9 +21,10 @@ from tests.snippet.helpers import JP, TWILIO_AUTH_TOKEN, US, national_groups
 pytestmark = pytest.mark.e2e
 
 SWAPPED = "document.getElementById('main').textContent !== '03-1234-5678'"
-# A site of 30 branches: targets 03-3000-0001 … 03-3000-0030, two tracking numbers each.
+# A site of 30 branches: targets 03-3000-0001 … 03-3000-0030, six tracking numbers each
+# (enough for every visit of the module: leases last the test run).
 MANY_KEY = "many"
-MANY = [(f"+8133000{i:04d}", [f"+815099{i:02d}{k:04d}" for k in (1, 2)]) for i in range(1, 31)]
+MANY = [(f"+8133000{i:04d}", [f"+815099{i:02d}{k:04d}" for k in range(1, 7)]) for i in range(1, 31)]
 
 
 def session_id(token: str) -> int:
