@@ -70,19 +70,14 @@
   }
   let consent = opt.consent != "required";
   let state; // {t: token, s: swaps, e: lease expiry (ms), h: heartbeat (s), f: runs sent}
-  let compiled = [];
+  let compiled;
   let re;
   let records = []; // [slot, original, ours] for every change, so the originals can return
   let pending = [];
   let found = new Set(); // runs seen on the page and not yet reported
   let sent; // runs reported during this visit (a Set, from the start)
-  let raf = 0;
-  let last = 0;
-  let busy = 0;
-  let started = 0;
-  let hiding = 0;
-  let replaced = 0;
-  let href = "";
+  // Flags and times start undefined (falsy); `last` is set by the first request.
+  let raf, last, busy, started, hiding, replaced, href;
 
   // ---- number styles ----------------------------------------------------------------------
   const chr = String.fromCharCode;
