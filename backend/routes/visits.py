@@ -22,6 +22,9 @@ from pool import leases
 from pool.store import Store, Tx, now_ms
 
 CORS = {"Access-Control-Allow-Origin": "*", "Vary": "Origin"}
+# The digit runs a page may report (`found`): at most this many, each at most this long.
+MAX_FOUND = 400
+MAX_RUN = 40
 
 
 def _json(data: Any, status: int = 200) -> Response:
@@ -58,6 +61,7 @@ async def session(request: Request) -> Response:
         title=string_field(data, "title", max_len=512),
         token=string_field(data, "token", max_len=512),
         ga=string_field(data, "ga", max_len=64),
+        found=_found(data),
         user_agent=request.headers.get("user-agent", "")[:512],
         origin=request.headers.get("origin", "")[:512],
         accept_language=request.headers.get("accept-language", "")[:256],
@@ -119,6 +123,24 @@ async def _tag_seen(request: Request, site_id: int, url: str, now: int) -> None:
     except STORAGE_TROUBLE as exc:
         # Only the checklist's "tag seen" waits for the next minute; the visit is answered.
         storage_trouble(request.app.state).report("visit", exc)
+
+
+def _found(data: dict[str, Any]) -> list[str] | None:
+    """The phone-shaped digit runs the snippet saw on the page; None when not sent.
+
+    Items that are not runs of digits are left out (a false run costs nothing; a missing
+    one only means no number for that target); past ``MAX_FOUND`` the rest is ignored.
+    """
+    value = data.get("found")
+    if value is None:
+        return None
+    if not isinstance(value, list):
+        raise ApiError(422, "invalid", "Field 'found' must be a list.", field="found")
+    return [
+        run
+        for run in value[:MAX_FOUND]
+        if isinstance(run, str) and len(run) <= MAX_RUN and run.isascii() and run.isdigit()
+    ]
 
 
 async def heartbeat(request: Request) -> Response:
