@@ -10,6 +10,7 @@ from backend.routes import (
     dashboard,
     demo_calls,
     health,
+    metrics,
     pages,
     snippet,
     twilio,
@@ -27,7 +28,7 @@ def all_routes(settings: Settings) -> list[BaseRoute]:
     if settings.role == "telephony":
         # The carriers' webhooks and the load balancer's health check; nothing a visitor,
         # a user or the API reaches (those go to an `all` process).
-        return [*health.routes, *twilio.routes, *webhooks.routes]
+        return [*health.routes, *metrics.routes, *twilio.routes, *webhooks.routes]
     demo = demo_calls.routes if settings.demo_calls else []
     return [
         *demo,
@@ -35,6 +36,7 @@ def all_routes(settings: Settings) -> list[BaseRoute]:
         *snippet.routes,
         *health.routes,
         *pages.routes,
+        *metrics.routes,
         *twilio.routes,
         *webhooks.routes,
         *api_pool.routes,

@@ -16,7 +16,7 @@ Every provider (Twilio, a PBX, an imported call detail record) is turned into
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 import orjson
@@ -72,6 +72,8 @@ class CallEvent:
     recording_url: str = ""
     recording_sid: str = ""
     payload: dict[str, Any] = field(default_factory=dict)
+    # The id of the webhook request that reported it: the recorder's write logs under it.
+    request_id: str = ""
 
     def to_json(self) -> bytes:
         """One line of the spool file."""
@@ -79,8 +81,12 @@ class CallEvent:
 
     @classmethod
     def from_json(cls, line: bytes) -> CallEvent:
-        """Read back a line of the spool file."""
-        return cls(**orjson.loads(line))
+        """Read back a line of the spool file (fields a later version added are left out,
+        so a spool survives a downgrade)."""
+        data = orjson.loads(line)
+        if not isinstance(data, dict):
+            raise ValueError("a spooled call event is not an object")
+        return cls(**{k: v for k, v in data.items() if k in _EVENT_FIELDS})
 
     def status_and_rank(self) -> tuple[str, int] | None:
         """The status this event sets and its rank, or None when it sets none."""
@@ -92,6 +98,9 @@ class CallEvent:
         if self.kind in ("status", "voice", "start"):
             return PARENT_STATUS.get(self.status)
         return None
+
+
+_EVENT_FIELDS = frozenset(f.name for f in fields(CallEvent))
 
 
 @dataclass(frozen=True)
