@@ -1,0 +1,84 @@
+"""The touch that led to a call, frozen on the call when the call is matched.
+
+A session's columns hold its latest touch (``attribution.sessions``): a visitor who calls
+from a Google ad and comes back seconds later through a Yahoo! ad moves the session's
+source, campaign, keyword, click ids and landing page to the Yahoo! click. A call keeps
+its own copy (``calls.touch_*``), taken in the unit of work that stores the match, so every
+report, export and conversion upload credits the click that led to the call, whatever
+the session does afterwards. A call matched again (to another session) is frozen again.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from pool.store import Tx
+
+# The session columns copied onto the call, as ``calls.touch_<name>``.
+TOUCH_FIELDS = (
+    "channel",
+    "source",
+    "medium",
+    "campaign",
+    "ad_group",
+    "keyword",
+    "match_type",
+    "content",
+    "gclid",
+    "gbraid",
+    "wbraid",
+    "yclid",
+    "fbclid",
+    "msclkid",
+    "landing_url",
+    "landing_page",
+    "referrer",
+)
+CLICK_IDS = ("gclid", "gbraid", "wbraid", "yclid", "fbclid", "msclkid")
+
+_SET = ", ".join(f"touch_{f} = :{f}" for f in TOUCH_FIELDS)
+_READ = (
+    f"SELECT {', '.join(TOUCH_FIELDS)}, last_touch, started_ms, touches FROM sessions WHERE id = :s"
+)
+
+
+def select_touch(alias: str = "c") -> str:
+    """``c.touch_source AS source, ...``: the call's frozen touch under the session's names."""
+    return ", ".join(f"{alias}.touch_{f} AS {f}" for f in TOUCH_FIELDS)
+
+
+def touch_column(name: str, alias: str = "c") -> str:
+    """The call column holding touch field ``name`` (a fixed name, never user input)."""
+    if name not in TOUCH_FIELDS:
+        raise ValueError(f"not a touch field: {name!r}")
+    return f"{alias}.touch_{name}"
+
+
+def _touch_ms(row: dict[str, Any]) -> int | None:
+    """When the session's current touch happened (its ``last_touch.at_ms``)."""
+    try:
+        data = orjson.loads(row["last_touch"] or "{}")
+    except orjson.JSONDecodeError:
+        data = {}
+    at = data.get("at_ms") if isinstance(data, dict) else None
+    if isinstance(at, int) and not isinstance(at, bool) and at > 0:
+        return at
+    return int(row["started_ms"]) if int(row["touches"] or 1) == 1 else None
+
+
+async def freeze_touch(tx: Tx, *, call_id: int, session_id: int | None) -> None:
+    """Copy ``session_id``'s current touch onto call ``call_id`` (cleared without a session).
+
+    Runs in the caller's unit of work, the one that stores the match, so the copy is the
+    touch the session had when the call was matched; later touches never reach the call.
+    """
+    row = None if session_id is None else await tx.fetchone(_READ, {"s": session_id})
+    values: dict[str, Any] = {f: "" for f in TOUCH_FIELDS}
+    values["at"] = None
+    if row is not None:
+        values.update({f: str(row[f] or "") for f in TOUCH_FIELDS})
+        values["at"] = _touch_ms(row)
+    values["id"] = call_id
+    await tx.execute(f"UPDATE calls SET {_SET}, touch_ms = :at WHERE id = :id", values)
