@@ -277,8 +277,11 @@ async def _apply(tx: Tx, call_id: int, event: CallEvent) -> bool:
         )
     if event.talk_s >= 0:
         answered = status is not None and status[0] == "answered"
+        # The dial's outcome measures the talk itself: it replaces a stand-in taken from
+        # the caller's leg (below), whichever callback arrived first.
+        talk = ":d" if event.kind == "dial" else "CASE WHEN :d > talk_s THEN :d ELSE talk_s END"
         await tx.execute(
-            "UPDATE calls SET talk_s = CASE WHEN :d > talk_s THEN :d ELSE talk_s END,"
+            f"UPDATE calls SET talk_s = {talk},"
             " answered_ms = CASE WHEN :a = 1 AND answered_ms IS NULL THEN :at"
             " ELSE answered_ms END WHERE id = :id",
             {
@@ -287,6 +290,15 @@ async def _apply(tx: Tx, call_id: int, event: CallEvent) -> bool:
                 "at": event.ts_ms - event.talk_s * 1000,
                 "id": call_id,
             },
+        )
+    elif event.kind == "status" and event.status == "completed" and event.duration_s > 0:
+        # No dial callback (a flow without <Dial action>, or one lost): the caller's leg's
+        # duration is the only talk time there is, so the call can still qualify.
+        await tx.execute(
+            "UPDATE calls SET talk_s = CASE WHEN :d > talk_s THEN :d ELSE talk_s END"
+            " WHERE id = :id AND NOT EXISTS"
+            " (SELECT 1 FROM call_events e WHERE e.call_id = :id AND e.kind = 'dial')",
+            {"d": event.duration_s, "id": call_id},
         )
     if event.recording_url:
         await tx.execute(
