@@ -38,6 +38,15 @@ TOUCH_FIELDS = (
 )
 CLICK_IDS = ("gclid", "gbraid", "wbraid", "yclid", "fbclid", "msclkid")
 
+# Every call with a session given that session's current touch, in one statement (seeds,
+# benchmarks; ``WHERE`` may be narrowed by appending ``AND ...``). touch_ms stays unknown.
+COPY_FROM_SESSIONS = (
+    f"UPDATE calls SET ({', '.join('touch_' + f for f in TOUCH_FIELDS)}) ="
+    f" (SELECT {', '.join(TOUCH_FIELDS)} FROM sessions WHERE sessions.id = calls.session_id)"
+    " WHERE session_id IS NOT NULL"
+    " AND EXISTS (SELECT 1 FROM sessions WHERE sessions.id = calls.session_id)"
+)
+
 _SET = ", ".join(f"touch_{f} = :{f}" for f in TOUCH_FIELDS)
 _READ = (
     f"SELECT {', '.join(TOUCH_FIELDS)}, last_touch, started_ms, touches FROM sessions WHERE id = :s"

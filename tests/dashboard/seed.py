@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from attribution.sources import landing_page
-from attribution.touch import TOUCH_FIELDS, freeze_touch
+from attribution.touch import COPY_FROM_SESSIONS, freeze_touch
 from backend.auth import hash_password
 from pool.store import Store, Tx
 
@@ -121,21 +121,14 @@ async def add_call(conn: Tx, **fields: Any) -> int:
     return call_id
 
 
-# The session's touch copied onto a call, for a running server's file (sqlite3, no loop).
-_FREEZE_SQL = (
-    f"UPDATE calls SET ({', '.join('touch_' + f for f in TOUCH_FIELDS)}) ="
-    f" (SELECT {', '.join(TOUCH_FIELDS)} FROM sessions WHERE sessions.id = calls.session_id)"
-    " WHERE id = :id AND session_id IS NOT NULL"
-)
-
-
 def add_call_now(path: Path, **fields: Any) -> int:
     """Write one call into a running server's SQLite file (sqlite3, its own transaction)."""
     values = _call_values(**fields)
     conn = sqlite3.connect(path, timeout=10, isolation_level=None)
     try:
         call_id = int(conn.execute(_insert_sql("calls", values), values).fetchone()[0])
-        conn.execute(_FREEZE_SQL, {"id": call_id})
+        # The session's touch frozen on the call, as telephony does (sqlite3, no loop).
+        conn.execute(COPY_FROM_SESSIONS + " AND id = :id", {"id": call_id})
         return call_id
     finally:
         conn.close()
