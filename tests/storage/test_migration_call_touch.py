@@ -3,14 +3,21 @@
 
 from __future__ import annotations
 
-from backend.storage import open_database
+import logging
+
+import pytest
+
+from backend.storage import migrations, open_database
 from backend.storage.migrations import apply_migrations
 from tests.storage.test_migration_landing_page import _migrate_up_to
 
 
 async def test_calls_recorded_before_the_columns_get_their_sessions_touch(
-    database_url: str,
+    database_url: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
+    # One call per batch: every batch is its own unit of work, and progress is logged.
+    monkeypatch.setattr(migrations, "BACKFILL_BATCH", 1)
+    caplog.set_level(logging.INFO, logger="callpath.migrations")
     db = await open_database(database_url, migrate=False)
     try:
         await db.execute(
@@ -49,6 +56,16 @@ async def test_calls_recorded_before_the_columns_get_their_sessions_touch(
                 )
         applied = [m.version for m in await apply_migrations(db)]
         assert 18 in applied
+        progress = await db.fetchone(
+            "SELECT done_id, end_id FROM schema_backfills WHERE version = 18"
+        )
+        assert progress is not None and progress["done_id"] == progress["end_id"] == 3
+        assert "migration 0018 call_touch: filled calls ids 3 of 3" in caplog.text
+        # Nothing is left to do the next time; a call recorded since is never refilled.
+        await db.execute("UPDATE calls SET touch_source = 'frozen' WHERE id = 3")
+        assert await migrations.run_backfills(db) == 0
+        assert await db.fetchval("SELECT touch_source FROM calls WHERE id = 3") == "frozen"
+        await db.execute("UPDATE calls SET touch_source = '' WHERE id = 3")
         rows = await db.fetchall(
             "SELECT touch_channel, touch_source, touch_campaign, touch_keyword, touch_gclid,"
             " touch_yclid, touch_landing_url, touch_landing_page, touch_referrer, touch_ms"
