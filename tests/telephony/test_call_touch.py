@@ -8,6 +8,7 @@ the Yahoo! file must not hold the call.
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 from typing import Any
@@ -17,7 +18,8 @@ import orjson
 
 from attribution import conversions, reports
 from attribution.exports import ExportFilter, stream_paths
-from backend.telephony import calls
+from attribution.touch import freeze_touch
+from backend.telephony import calls, cdr
 from backend.telephony.calls import CallEvent
 from backend.telephony.matching import match
 from pool.store import Store, now_ms
@@ -153,3 +155,74 @@ async def test_a_call_matched_late_is_frozen_when_the_match_is_stored(
         "touch_source": "google",
         "touch_gclid": "G-late",
     }
+
+
+async def test_a_call_imported_after_the_next_ad_click_keeps_the_click_before_it(
+    tclient: httpx.AsyncClient, telephony: Any, db: Store, demo: dict[str, Any]
+) -> None:
+    """A call detail record imported later is matched after the visitor's next click: the
+    touch before the call (the session's first of two) is frozen, not the later one."""
+    first = await _visit(tclient, PAGE + f"?gclid={GCLID}&utm_campaign=implant")
+    number = {s["target"]: s["number"] for s in first["swaps"]}[TARGET]
+    google_at = orjson.loads(await db.fetchval("SELECT first_touch FROM sessions"))["at_ms"]
+    await asyncio.sleep(0.01)  # the next click lands at a later millisecond
+    await _visit(tclient, PAGE + f"?yclid={YCLID}&utm_campaign=yahoo-brand", first["token"])
+    yahoo_at = orjson.loads(await db.fetchval("SELECT last_touch FROM sessions"))["at_ms"]
+    assert google_at < yahoo_at
+    started = google_at + 1  # the call began between the two clicks
+    rows = [{"From": "+819011112222", "To": number, "Start": str(started), "Talk": "95"}]
+    mapping = cdr.parse_mapping("caller=From,number=To,start=Start,talk=Talk")
+    result = await cdr.import_rows(db, rows, mapping)
+    assert result.imported == 1 and not result.errors
+    call = await db.fetchone(
+        "SELECT match_method, touch_source, touch_gclid, touch_yclid, touch_campaign,"
+        " touch_landing_page, touch_ms, qualified FROM calls"
+    )
+    assert call == {
+        "match_method": "lease",
+        "touch_source": "google",
+        "touch_gclid": GCLID,
+        "touch_yclid": "",
+        "touch_campaign": "implant",
+        "touch_landing_page": PAGE,
+        "touch_ms": google_at,
+        "qualified": 1,
+    }
+    now = now_ms()
+    yahoo = await conversions.export_conversions(
+        db, platform="yahoo", start_ms=now - 3_600_000, end_ms=now + 3_600_000, now_ms=now
+    )
+    assert yahoo.count == 0
+
+
+async def test_a_touch_after_the_call_is_never_sent_as_its_conversion(
+    db: Store, demo: dict[str, Any]
+) -> None:
+    """When the touch before the call is not known (more than two touches), the frozen one
+    carries its time, and the files leave out a click made after the call."""
+    now = now_ms()
+    site_id = await db.fetchval("SELECT id FROM sites WHERE site_key = 'demo'")
+    async with db.write() as tx:
+        session_id = await tx.fetchval(
+            "INSERT INTO sessions (site_id, started_ms, last_seen_ms, source, yclid, touches,"
+            " last_touch) VALUES (:s, :t, :t, 'yahoo', :y, 3, :lt) RETURNING id",
+            {
+                "s": site_id,
+                "t": now - 60_000,
+                "y": YCLID,
+                "lt": orjson.dumps({"source": "yahoo", "at_ms": now}).decode(),
+            },
+        )
+        call_id = await tx.fetchval(
+            "INSERT INTO calls (provider, provider_call_id, site_id, tracking_number,"
+            " started_ms, session_id, qualified, created_ms, updated_ms)"
+            " VALUES ('pbx', 'after-1', :s, :n, :t, :sess, 1, :t, :t) RETURNING id",
+            {"s": site_id, "n": TRACKING, "t": now - 30_000, "sess": session_id},
+        )
+        await freeze_touch(tx, call_id=call_id, session_id=session_id)
+    row = await db.fetchone("SELECT touch_yclid, touch_ms FROM calls")
+    assert row == {"touch_yclid": YCLID, "touch_ms": now}
+    yahoo = await conversions.export_conversions(
+        db, platform="yahoo", start_ms=now - 3_600_000, end_ms=now + 3_600_000, now_ms=now
+    )
+    assert yahoo.count == 0
