@@ -19,6 +19,7 @@ import orjson
 from attribution import conversions, reports
 from attribution.exports import ExportFilter, stream_paths
 from attribution.touch import freeze_touch
+from backend.notify import targets
 from backend.telephony import calls, cdr
 from backend.telephony.calls import CallEvent
 from backend.telephony.matching import match
@@ -31,10 +32,12 @@ YCLID = "YSS.1000000001.yahoo-click"
 PAGE = "http://127.0.0.1/examples/"
 
 
-async def _visit(client: httpx.AsyncClient, url: str, token: str = "") -> dict[str, Any]:
+async def _visit(
+    client: httpx.AsyncClient, url: str, token: str = "", **extra: str
+) -> dict[str, Any]:
     r = await client.post(
         "/v1/session",
-        content=orjson.dumps({"site": "demo", "url": url, "token": token}),
+        content=orjson.dumps({"site": "demo", "url": url, "token": token, **extra}),
         headers={**BROWSER_HEADERS, "origin": "http://127.0.0.1", "content-type": "text/plain"},
     )
     assert r.status_code == 200, r.text
@@ -46,7 +49,9 @@ async def _google_call_then_yahoo_click(
     tclient: httpx.AsyncClient, telephony: Any, db: Store
 ) -> int:
     first = await _visit(
-        tclient, PAGE + f"?gclid={GCLID}&utm_campaign=implant&utm_term=%E6%AD%AF%E5%8C%BB%E8%80%85"
+        tclient,
+        PAGE + f"?gclid={GCLID}&utm_campaign=implant&utm_term=%E6%AD%AF%E5%8C%BB%E8%80%85",
+        ga="GA1.1.1234567890.1700000000",
     )
     number = {s["target"]: s["number"] for s in first["swaps"]}[TARGET]
     sid = "CAtouch1"
@@ -106,6 +111,29 @@ async def test_a_later_ad_click_never_moves_the_call(
     assert yahoo.count == 0 and YCLID not in yahoo.content.decode("cp932")
     ledger = await db.fetchall("SELECT platform, call_id, click_id FROM conversion_ledger")
     assert ledger == [{"platform": "google", "call_id": call_id, "click_id": GCLID}]
+
+    # GA4 events and notifications describe the call by its own touch too.
+    sent: list[bytes] = []
+
+    async def send(url: str, body: bytes) -> int:
+        sent.append(body)
+        return 204
+
+    site_id = await db.fetchval("SELECT id FROM sites WHERE site_key = 'demo'")
+    await conversions.put_ga4(
+        db,
+        site_id=site_id,
+        settings=conversions.GA4Settings("G-TEST1234", "secret-abcdef-123", "http://127.0.0.1/"),
+        now_ms=now_ms(),
+    )
+    pushed = await conversions.push_ga4(
+        db, site_id=site_id, start_ms=start, end_ms=end, now_ms=now_ms(), send=send
+    )
+    assert pushed.sent == 1
+    params = orjson.loads(sent[0])["events"][0]["params"]
+    assert (params["call_source"], params["call_campaign"]) == ("google", "implant")
+    payload = await targets.call_payload(db, call_id)
+    assert payload is not None and (payload["source"], payload["keyword"]) == ("google", "歯医者")
 
     r = await tclient.get(
         f"/api/calls/{call_id}", headers={"Authorization": f"Bearer {demo['api_token']}"}
