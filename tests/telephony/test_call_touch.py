@@ -123,7 +123,9 @@ async def test_a_later_ad_click_never_moves_the_call(
     await conversions.put_ga4(
         db,
         site_id=site_id,
-        settings=conversions.GA4Settings("G-TEST1234", "secret-abcdef-123", "http://127.0.0.1/"),
+        settings=conversions.GA4Settings(
+            "G-TEST1234", "secret-abcdef-123", conversions.GA4_ENDPOINT
+        ),
         now_ms=now_ms(),
     )
     pushed = await conversions.push_ga4(
