@@ -29,6 +29,7 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 
 from attribution.matching import match_call
+from attribution.touch import freeze_touch
 from pool import leases, numbers
 from pool.store import Store
 
@@ -278,25 +279,27 @@ async def _call(
     if not record:
         return
     # Recorded as telephony would, so later calls can be recognised as repeat calls.
-    await db.execute(
-        "INSERT INTO calls (provider, provider_call_id, advertiser_id, site_id, number_id,"
-        " tracking_number, caller, started_ms, session_id, lease_id, match_method,"
-        " match_candidates, created_ms, updated_ms) VALUES ('simulated', :pid, :a, :s, :n,"
-        " :num, :c, :t, :sess, :lease, :m, :k, :t, :t)",
-        {
-            "pid": f"SIM{result.calls}",
-            "a": m.advertiser_id,
-            "s": site_id,
-            "n": m.number_id,
-            "num": v.number,
-            "c": caller,
-            "t": t,
-            "sess": m.session_id,
-            "lease": m.lease_id,
-            "m": m.method,
-            "k": len(m.candidates),
-        },
-    )
+    async with db.write() as tx:
+        call_id = await tx.fetchval(
+            "INSERT INTO calls (provider, provider_call_id, advertiser_id, site_id, number_id,"
+            " tracking_number, caller, started_ms, session_id, lease_id, match_method,"
+            " match_candidates, created_ms, updated_ms) VALUES ('simulated', :pid, :a, :s, :n,"
+            " :num, :c, :t, :sess, :lease, :m, :k, :t, :t) RETURNING id",
+            {
+                "pid": f"SIM{result.calls}",
+                "a": m.advertiser_id,
+                "s": site_id,
+                "n": m.number_id,
+                "num": v.number,
+                "c": caller,
+                "t": t,
+                "sess": m.session_id,
+                "lease": m.lease_id,
+                "m": m.method,
+                "k": len(m.candidates),
+            },
+        )
+        await freeze_touch(tx, call_id=int(call_id), session_id=m.session_id)
 
 
 @dataclass

@@ -286,13 +286,14 @@ class Recorder:
 
     # -- whisper ---------------------------------------------------------------------
     async def _remember_whisper(self, event: CallEvent, recorded: Recorded) -> None:
-        from backend.telephony.matching import session_source
+        from backend.telephony.matching import call_source
 
         db = self._db()
         assert recorded.match is not None
         session = None
         if recorded.match.session_id is not None:
-            session = await session_source(db, recorded.match.session_id)
+            # The touch frozen on the call: the session may have had a new touch since.
+            session = await call_source(db, recorded.call_id)
         label = ""
         if recorded.match.number_id is not None:
             label = (

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from attribution.touch import freeze_touch
 from backend import accounts
 from pool import leases, numbers
 from pool.store import Store
@@ -76,6 +77,8 @@ class World:
                     "sess": session_id,
                 },
             )
+            if session_id is not None:  # as telephony does when it stores the match
+                await freeze_touch(tx, call_id=call_id, session_id=session_id)
         return call_id
 
 
