@@ -7,7 +7,7 @@
 - ``GET /healthz/calls`` (the carriers' load balancer, or a telephony process): 200
   whenever this process can answer calls, which it does from memory whatever storage is
   doing; storage trouble is reported in the body, never as a failure.
-- ``GET /healthz/details`` (an operator, from this host only): storage reachable and
+- ``GET /healthz/details`` (an operator: whom ``/metrics`` lets in): storage reachable and
   recently writable, the recorder's backlog and its oldest age, dead letters, the call
   journal's size, SQLite's write-ahead log and last checkpoint, free disk where the data
   lives, and the last storage error. Answers 200 with all of it, whatever it says.
@@ -18,7 +18,6 @@ Every body also carries the call backlog (``calls``), as ``/healthz`` always has
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import shutil
 import time
 from pathlib import Path
@@ -29,6 +28,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from backend.errors import ApiError
+from backend.routes.metrics import allowed as metrics_allowed
 from backend.storage.trouble import STORAGE_TROUBLE, storage_trouble
 from pool.store import Store
 
@@ -94,14 +94,6 @@ async def healthz_calls(request: Request) -> Response:
     return JSONResponse(body, status_code=200 if body["ok"] else 503)
 
 
-def _local(request: Request) -> bool:
-    host = request.client.host if request.client else ""
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return host in {"testclient", "testserver"}
-
-
 def _disk_free(path: Path | None) -> int | None:
     if path is None:
         return None
@@ -113,9 +105,10 @@ def _disk_free(path: Path | None) -> int | None:
 
 
 async def healthz_details(request: Request) -> Response:
-    """Everything an operator looks at; from this host only (it names paths and errors)."""
-    if not _local(request):
-        raise ApiError(404, "not_found", "Not found.")
+    """Everything an operator looks at; only for whom may read ``/metrics`` (it names paths
+    and errors): an allowed address, loopback by default, or the metrics token."""
+    if not metrics_allowed(request):
+        raise ApiError(403, "forbidden", "Health details are for the operator (see /metrics).")
     db = request.app.state.db
     reachable, error, latency_ms = await _probe(db)
     recorder = _recorder(request)

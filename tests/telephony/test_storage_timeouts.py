@@ -123,3 +123,16 @@ async def test_health_answers_at_once_while_the_lock_holds(
     assert "TimeoutError" in details.json()["storage"]["last_error"]
     # Healthy again once the lock is gone and the failures are past.
     assert (await tclient.get("/healthz/calls")).status_code == 200
+
+
+async def test_health_details_are_for_the_operator_only(app: Any, telephony: Any) -> None:
+    # Paths and storage errors are not for the internet: the /metrics rule decides.
+    outside = httpx.ASGITransport(app=app, client=("203.0.113.5", 40000))
+    async with httpx.AsyncClient(transport=outside, base_url="http://testserver") as c:
+        assert (await c.get("/healthz/details")).status_code == 403
+        assert (await c.get("/healthz")).status_code == 200  # the load balancers' checks
+        assert (await c.get("/healthz/calls")).status_code == 200
+    local = httpx.ASGITransport(app=app, client=("127.0.0.1", 40000))
+    async with httpx.AsyncClient(transport=local, base_url="http://testserver") as c:
+        details = await c.get("/healthz/details")
+        assert details.status_code == 200 and details.json()["storage"]["reachable"]
