@@ -7,10 +7,11 @@
 - ``GET /healthz/calls`` (the carriers' load balancer, or a telephony process): 200
   whenever this process can answer calls, which it does from memory whatever storage is
   doing; storage trouble is reported in the body, never as a failure.
-- ``GET /healthz/details`` (an operator, from this host only): storage reachable and
-  recently writable, the recorder's backlog and its oldest age, dead letters, the call
-  journal's size, SQLite's write-ahead log and last checkpoint, free disk where the data
-  lives, and the last storage error. Answers 200 with all of it, whatever it says.
+- ``GET /healthz/details`` (an operator, from this host only, not through a proxy):
+  storage reachable and recently writable, the recorder's backlog and its oldest age,
+  dead letters, the call journal's size, SQLite's write-ahead log and last checkpoint,
+  free disk where the data lives, and the last storage error. Answers 200 with all of it,
+  whatever it says.
 
 Every body also carries the call backlog (``calls``), as ``/healthz`` always has.
 """
@@ -94,7 +95,15 @@ async def healthz_calls(request: Request) -> Response:
     return JSONResponse(body, status_code=200 if body["ok"] else 503)
 
 
+# Headers a reverse proxy adds: a request carrying one came through a proxy, even one on
+# this host (whose peer address is loopback) that CALLPATH_TRUSTED_PROXIES does not name.
+_FORWARDING_HEADERS = ("x-forwarded-for", "forwarded", "x-real-ip")
+
+
 def _local(request: Request) -> bool:
+    """Whether the request comes straight from this host, not through a proxy."""
+    if any(name in request.headers for name in _FORWARDING_HEADERS):
+        return False
     host = request.client.host if request.client else ""
     try:
         return ipaddress.ip_address(host).is_loopback
