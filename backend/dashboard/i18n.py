@@ -197,6 +197,7 @@ _CATALOG: dict[str, tuple[str, str]] = {
         "No sessions or calls in this range.",
         "この期間のセッション・電話はありません。",
     ),
+    "reports.no_calls": ("No calls in this range.", "この期間の電話はありません。"),
     "reports.sort_hint": ("Click a column to sort.", "列名をクリックで並べ替え"),
     "calls.title": ("Call log", "通話ログ"),
     "calls.empty": ("No calls yet.", "まだ電話はありません。"),
