@@ -79,9 +79,27 @@ async def ensure(db: Store, now_ms: int) -> str | None:
     return await issue(db, now_ms)
 
 
-def announce(code: str, url: str = "") -> str:
-    """The lines that tell the operator how to finish the set-up."""
+# Listen addresses that mean "every interface": no browser can open them (Chrome refuses
+# 0.0.0.0), so the printed address is this machine's own loopback instead.
+_EVERY_INTERFACE = {"", "0.0.0.0", "::", "[::]"}
+
+
+def address(public_url: str, host: str, port: int) -> tuple[str, bool]:
+    """Where the operator opens callpath: CALLPATH_PUBLIC_URL, else the listen address
+    (loopback when it is every interface); and whether other machines need another name."""
+    if public_url:
+        return public_url, False
+    if host in _EVERY_INTERFACE:
+        return f"http://{'[::1]' if ':' in host else '127.0.0.1'}:{port}", True
+    return (f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"), False
+
+
+def announce(code: str, url: str = "", *, elsewhere: bool = False) -> str:
+    """The lines that tell the operator how to finish the set-up (``elsewhere``: ``url`` is
+    this machine's loopback, and other machines use its name)."""
     where = (url.rstrip("/") + "/setup") if url else "/setup"
+    if elsewhere:
+        where += " (from another machine: this server's address)"
     return (
         "callpath: no user exists yet. Open "
         f"{where} and enter the one-time set-up code {shown(code)} to create the first"

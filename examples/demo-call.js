@@ -25,6 +25,14 @@
           "printed), then press the button again.";
         return;
       }
+      var code = res.data.error && res.data.error.code;
+      if (code === "unknown_number") {
+        // The page still shows the business number: this visit got no tracking number
+        // (a browser that looks automated, consent not given, or every number in use).
+        out.textContent = number + " is not a tracking number you may ring: the snippet " +
+          "has not swapped this page's number. Reload the page and try again.";
+        return;
+      }
       if (!res.ok) {
         out.textContent = "Demo calls are off on this server (" +
           ((res.data.error && res.data.error.message) || "refused") + ").";

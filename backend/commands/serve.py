@@ -114,8 +114,8 @@ def run(args: argparse.Namespace) -> int:
     # Migrated once here, not by every process at once as each starts.
     code = asyncio.run(migrate())
     if code:
-        url = settings.public_url or f"http://{settings.host}:{settings.port}"
-        print(setup_codes.announce(code, url), file=sys.stderr, flush=True)
+        url, elsewhere = setup_codes.address(settings.public_url, settings.host, settings.port)
+        print(setup_codes.announce(code, url, elsewhere=elsewhere), file=sys.stderr, flush=True)
     companion = None
     if args.telephony_port is not None:
         companion = TelephonyProcess(

@@ -114,7 +114,8 @@ def run_list(args: argparse.Namespace) -> int:
             " u.can_see_callers, u.created_ms, u.disabled_ms FROM users u"
             " LEFT JOIN advertisers a ON a.id = u.advertiser_id ORDER BY u.id"
         )
-        return rows
+        # A flag, as JSON says it (SQLite stores it as 0/1).
+        return [{**r, "can_see_callers": bool(r["can_see_callers"])} for r in rows]
 
     rows = run_with_db(args, work)
     if args.json:

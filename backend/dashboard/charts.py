@@ -69,9 +69,11 @@ def stacked_days(
         f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}"'
         f' class="chart" role="img" aria-label="{escape(title)}">'
     ]
-    for i in range(5):
-        value = y_max * i // 4
-        y = top + plot_h - plot_h * i / 4
+    # Five steps: every round maximum (5, 10, 20, 25, 50, 100, 250…) divides by five, so
+    # each line's label is its exact value (quarters of 5 or 10 are not whole numbers).
+    for i in range(6):
+        value = y_max * i // 5
+        y = top + plot_h - plot_h * i / 5
         out.append(
             f'<line x1="{left}" x2="{width - right}" y1="{y:.1f}" y2="{y:.1f}"'
             ' stroke="#e3e6ea" stroke-width="1"/>'

@@ -197,6 +197,7 @@ _CATALOG: dict[str, tuple[str, str]] = {
         "No sessions or calls in this range.",
         "この期間のセッション・電話はありません。",
     ),
+    "reports.no_calls": ("No calls in this range.", "この期間の電話はありません。"),
     "reports.sort_hint": ("Click a column to sort.", "列名をクリックで並べ替え"),
     "calls.title": ("Call log", "通話ログ"),
     "calls.empty": ("No calls yet.", "まだ電話はありません。"),
@@ -456,10 +457,12 @@ _CATALOG: dict[str, tuple[str, str]] = {
     "setup.where_code": (
         "The one-time set-up code was printed by `callpath serve` when it started (and is in"
         " the server log). It keeps a stranger who finds this new install from taking it."
-        " Without it, run `callpath users create --role admin` on the server.",
+        " Without it, run `callpath users create --email you@example.jp --role admin` on the"
+        " server.",
         "ワンタイムの設定コードは `callpath serve` の起動時に表示されています (サーバーの"
         "ログにもあります)。新しいサーバーを他人に乗っ取られないためのものです。コードが"
-        "ない場合は、サーバーで `callpath users create --role admin` を実行してください。",
+        "ない場合は、サーバーで `callpath users create --email you@example.jp --role admin` を"
+        "実行してください。",
     ),
     "setup.code": ("Set-up code", "設定コード"),
     "setup.password": ("Password (8 characters or more)", "パスワード (8文字以上)"),

@@ -109,7 +109,9 @@ async def _visible_number(db: Store, text: str, advertiser_id: int | None) -> st
         "SELECT advertiser_id FROM tracking_numbers WHERE number = :n", {"n": e164}
     )
     if row is None or advertiser_id not in (None, row["advertiser_id"]):
-        raise ApiError(404, "not_found", "No such tracking number.")
+        # Its own code, so the example page can tell "this page was not swapped" from
+        # "demo calls are off" (no route: not_found).
+        raise ApiError(404, "unknown_number", "No such tracking number.")
     return e164
 
 

@@ -50,6 +50,7 @@ def test_create_an_administrator_from_stdin_then_list(tmp_path: Path) -> None:
         ("owner@example.jp", "admin", None)
     ]
     assert "password_hash" not in rows[0]
+    assert rows[0]["can_see_callers"] is True  # a JSON boolean, not SQLite's 1
     again = users(url, "create", "--email", "owner@example.jp", "--role", "admin", stdin="x" * 9)
     assert again.returncode == 2 and "exists" in again.stderr
 

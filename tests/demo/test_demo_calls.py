@@ -105,6 +105,8 @@ async def test_a_member_rings_only_numbers_the_member_may_see(
             refused = await c.post("/demo/call", json={"number": number})
             assert refused.status_code == 404, number
             assert refused.json()["error"]["message"] == "No such tracking number."
+            # Not the router's not_found: the example page tells the two apart.
+            assert refused.json()["error"]["code"] == "unknown_number"
         assert await _calls(demo_app) == before
         own = await c.post("/demo/call", json={"number": s.tracking_a})
         assert own.status_code == 200, own.text

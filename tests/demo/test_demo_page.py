@@ -77,3 +77,26 @@ def test_example_page_call_button_rings_the_swapped_number(
     assert call["match_method"] == "lease"
     assert call["keyword"] == "歯医者"
     assert call["status"] in {"answered", "no-answer"}
+
+
+def test_call_button_says_so_when_the_page_was_not_swapped(
+    demo_server: Server, page: Any, artifacts: Path
+) -> None:
+    # Signed in, but the visit got no tracking number: Playwright's browser reports
+    # navigator.webdriver, which the snippet rightly ignores (no NOT_WEBDRIVER here), so the
+    # page keeps the business number. The button must say that, not "demo calls are off".
+    page.goto(demo_server.url + "/login")
+    page.fill("input[name=email]", DEMO_LOGIN[0])
+    page.fill("input[name=password]", DEMO_LOGIN[1])
+    page.click("button[type=submit]")
+    page.wait_for_url(demo_server.url + "/dashboard")
+    page.goto(demo_server.url + "/examples/")
+    page.wait_for_load_state("networkidle")
+    assert page.get_attribute("#main-tel", "href") == "tel:+81312345678"
+    page.click("#demo-call")
+    page.wait_for_function(
+        "document.getElementById('demo-call-status').textContent.includes('not a tracking')"
+    )
+    status = page.inner_text("#demo-call-status")
+    assert "+81312345678" in status and "off" not in status
+    page.screenshot(path=str(artifacts / "demo-call-unswapped.png"))
