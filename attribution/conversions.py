@@ -59,7 +59,11 @@ _CLICK_SQL = {
 }
 # A touch recorded after the call started cannot have led to it (touch_ms NULL: unknown).
 _TOUCH_BEFORE_CALL = "(c.touch_ms IS NULL OR c.touch_ms <= c.started_ms)"
-_CURRENCY = re.compile(r"^[A-Z]{3}$")
+_CURRENCY = re.compile(r"[A-Z]{3}")
+# The value pattern documented (and declared in the API): plain ASCII digits, an optional
+# fraction. Decimal() alone also takes "1e3", " 5", "1_000" and full-width digits.
+VALUE_PATTERN = r"[0-9]{1,13}(\.[0-9]{1,6})?"
+_VALUE = re.compile(VALUE_PATTERN)
 
 
 @dataclass(frozen=True)
@@ -89,13 +93,15 @@ def check_settings(platform: str, s: ConversionSettings) -> ConversionSettings:
             name.encode(YAHOO_ENCODING)
         except UnicodeEncodeError as exc:
             raise ValueError("conversion_name has characters Shift_JIS cannot encode") from exc
+    if not isinstance(s.value, str) or not _VALUE.fullmatch(s.value):
+        raise ValueError("value must be a decimal number such as 5000 or 1200.50")
     try:
         value = Decimal(s.value)
     except (InvalidOperation, TypeError) as exc:
         raise ValueError("value must be a decimal number") from exc
     if not value.is_finite() or value < 0 or value > Decimal("1e12"):
         raise ValueError("value must be between 0 and 10^12")
-    if not _CURRENCY.match(s.currency):
+    if not _CURRENCY.fullmatch(s.currency):
         raise ValueError("currency must be an ISO 4217 code such as JPY")
     return ConversionSettings(name, _plain(value), s.currency, s.qualified_only, s.enabled)
 
@@ -308,7 +314,8 @@ def _render(platform: str, rows: list[dict[str, Any]], offset: str) -> bytes:
             when = r["time"].strftime("%Y%m%d %H%M%S")
             w.writerow([r["click"], r["name"], when, r["value"], r["currency"]])
         return out.getvalue().encode(YAHOO_ENCODING)
-    w.writerow([f"Parameters:TimeZone={offset}"])
+    # Microsoft's template ends the parameters row with ";", Google's does not.
+    w.writerow([f"Parameters:TimeZone={offset}" + (";" if platform == "microsoft" else "")])
     first = "Google Click ID" if platform == "google" else "Microsoft Click ID"
     braids = platform == "google" and any(r["kind"] != "gclid" for r in rows)
     header = [first, *(["GBRAID", "WBRAID"] if braids else []), *_TAIL]

@@ -134,7 +134,7 @@ async def export_conversions(request: Request, principal: ApiPrincipal) -> Respo
 
 SETTINGS_FIELDS: dict[str, Any] = {
     "conversion_name": {"type": "string", "minLength": 1, "maxLength": 100},
-    "value": {"type": "string", "pattern": r"^\d{1,13}(\.\d{1,6})?$"},
+    "value": {"type": "string", "pattern": f"^{conv.VALUE_PATTERN}$"},
     "currency": {"type": "string", "pattern": "^[A-Z]{3}$"},
     "qualified_only": {"type": "boolean"},
     "enabled": {"type": "boolean"},

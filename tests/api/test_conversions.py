@@ -98,6 +98,11 @@ async def test_settings_name_value_and_qualification(db: SQLiteDatabase, world: 
         conv.check_settings("google", conv.ConversionSettings("x", "-1", "JPY"))
     with pytest.raises(ValueError, match="Shift_JIS"):
         conv.check_settings("yahoo", conv.ConversionSettings("call 😀", "1", "JPY"))
+    # The documented pattern (digits, an optional fraction of up to 6) is the rule: Decimal
+    # alone would take "1e3" as 1000, "Infinity" or " 5".
+    for bad in ("1e3", "1E3", " 5", "5.", ".5", "+5", "1_000", "1.1234567", "１２"):
+        with pytest.raises(ValueError, match="value"):
+            conv.check_settings("google", conv.ConversionSettings("x", bad, "JPY"))
 
 
 async def test_yahoo_file_is_shift_jis_in_tokyo_time(db: SQLiteDatabase, world: World) -> None:
@@ -141,7 +146,9 @@ async def test_microsoft_file_and_utc_for_zones_with_daylight_saving(
         db, platform="microsoft", now_ms=NOW, timezone="America/New_York", **NOV
     )
     rows = rows_of(f.content.decode())
-    assert rows[0] == ["Parameters:TimeZone=+0000"]
+    # Microsoft's template ends the parameters row with ";" (Google's does not).
+    assert f.content.decode().startswith("Parameters:TimeZone=+0000;\r\n")
+    assert rows[0] == ["Parameters:TimeZone=+0000;"]
     assert rows[1] == [
         "Microsoft Click ID",
         "Conversion Name",
@@ -195,7 +202,13 @@ async def test_conversion_settings_endpoint(client: httpx.AsyncClient, world: Wo
     )
     assert r.status_code == 200 and r.json()["value"] == "1200.5"
     assert (await client.get(url, headers=world.auth())).json()["conversion_name"] == "電話"
-    for bad in ({"value": 5}, {"currency": "yen"}, {"nope": 1}, {"conversion_name": ""}):
+    for bad in (
+        {"value": 5},
+        {"value": "1e3"},
+        {"currency": "yen"},
+        {"nope": 1},
+        {"conversion_name": ""},
+    ):
         r = await client.put(url, json=bad, headers=world.auth())
         assert r.status_code == 422, bad
     assert (await client.get(url, headers=world.auth())).json()["conversion_name"] == "電話"
