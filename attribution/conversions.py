@@ -37,7 +37,7 @@ from zoneinfo import ZoneInfo
 import httpx
 import orjson
 
-from attribution import outbound
+from attribution import batches, outbound
 from attribution.csvcells import FORMULA_START, csv_writer
 from attribution.sources import valid_click_id
 from pool.store import Store
@@ -166,6 +166,8 @@ class ConversionFile:
     # before click ids were validated, in a shape no platform issues; ``not_shift_jis``:
     # a Yahoo! row Shift_JIS cannot encode). Not recorded: every export reports them.
     skipped: dict[str, int] = field(default_factory=dict)
+    # The id of the batch kept in conversion_batches (None: a preview, or nothing written).
+    batch_id: int | None = None
 
 
 def _zone_param(tz: str) -> tuple[Any, str]:
@@ -200,12 +202,15 @@ async def export_conversions(
     advertiser_id: int | None = None,
     timezone: str = YAHOO_ZONE,
     record: bool = True,
+    created_by: str = "",
 ) -> ConversionFile:
     """Build the platform's upload file for calls started in [start_ms, end_ms).
 
     Calls already in the ledger for this platform are left out; with ``record`` (the
     default) the calls written are added to it in the same unit of work, so a second
     export of the same period is empty. ``record=False`` previews without recording.
+    A recorded file with rows is kept whole in ``conversion_batches`` (``attribution.batches``)
+    in the same unit of work, with ``created_by`` (who asked for it).
     """
     if platform not in FILE_PLATFORMS:
         raise ValueError(f"platform must be one of {FILE_PLATFORMS}")
@@ -246,6 +251,7 @@ async def export_conversions(
                 continue
             click = _click_id(platform, row)
             out = {
+                "call_id": int(row["id"]),
                 "kind": click[0],
                 "click": click[1],
                 "name": row["conversion_name"] if named else default.conversion_name,
@@ -268,10 +274,39 @@ async def export_conversions(
                     continue
             rows.append(out)
         content = _render(platform, rows, offset)
-    filename = f"{platform}-conversions-{batch}.csv"
-    media = "text/csv; charset=" + ("shift_jis" if platform == "yahoo" else "utf-8")
+        filename = f"{platform}-conversions-{batch}.csv"
+        media = "text/csv; charset=" + ("shift_jis" if platform == "yahoo" else "utf-8")
+        batch_id = None
+        if record and rows:
+            scope = advertiser_id
+            if scope is None and site_id is not None:
+                scope = await tx.fetchval(
+                    "SELECT advertiser_id FROM sites WHERE id = :s", {"s": site_id}
+                )
+            batch_id = await batches.record_batch(
+                tx,
+                platform=platform,
+                batch=batch,
+                rows=[(r["call_id"], r["click"]) for r in rows],
+                filename=filename,
+                media_type=media,
+                content=content,
+                advertiser_id=scope,
+                site_id=site_id,
+                start_ms=start_ms,
+                end_ms=end_ms,
+                created_by=created_by,
+                now_ms=now_ms,
+            )
     return ConversionFile(
-        platform, batch, filename, media, content, len(rows), dict(sorted(skipped.items()))
+        platform,
+        batch,
+        filename,
+        media,
+        content,
+        len(rows),
+        dict(sorted(skipped.items())),
+        batch_id,
     )
 
 

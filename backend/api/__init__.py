@@ -11,7 +11,16 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from backend.api import declared, exports, openapi, reports, resources, site_settings, tokens
+from backend.api import (
+    batches,
+    declared,
+    exports,
+    openapi,
+    reports,
+    resources,
+    site_settings,
+    tokens,
+)
 
 
 async def openapi_json(request: Request) -> Response:
@@ -36,5 +45,6 @@ routes: list[BaseRoute] = [
     *resources.routes,
     *reports.routes,
     *exports.routes,
+    *batches.routes,
     *site_settings.routes,
 ]

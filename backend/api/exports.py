@@ -12,6 +12,7 @@ from starlette.routing import Route
 from attribution import conversions as conv
 from attribution.exports import FORMATS, FORMS, MEDIA_TYPES, ExportFilter, stream_paths
 from backend.api import openapi as oa
+from backend.api.batches import actor
 from backend.api.params import (
     P_QUALIFIED,
     P_TZ,
@@ -120,12 +121,16 @@ async def export_conversions(request: Request, principal: ApiPrincipal) -> Respo
         advertiser_id=advertiser_scope(request, principal),
         timezone=zone_param(request).key,
         record=bool_param(request, "preview") is not True,
+        created_by=actor(principal),
     )
     headers = {
         "Content-Disposition": f'attachment; filename="{file.filename}"',
         "X-Callpath-Conversions": str(file.count),
         "X-Callpath-Batch": file.batch,
     }
+    if file.batch_id is not None:
+        # GET /api/conversions/batches/{id}/file gives this file again, byte for byte.
+        headers["X-Callpath-Batch-Id"] = str(file.batch_id)
     if file.skipped:
         # Calls left out of the file and why (reason=count, ...): see docs/exports.md.
         headers["X-Callpath-Skipped"] = ", ".join(f"{k}={n}" for k, n in file.skipped.items())

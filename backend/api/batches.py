@@ -1,0 +1,218 @@
+"""Recorded conversion batches: list, rows, the file again, void (``attribution.batches``)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from attribution import batches as bt
+from attribution import conversions as conv
+from backend.api import openapi as oa
+from backend.api.params import (
+    P_ADVERTISER,
+    P_CURSOR,
+    P_LIMIT,
+    advertiser_scope,
+    authorized,
+    db_of,
+    int_param,
+    make_cursor,
+    path_id,
+    read_cursor,
+)
+from backend.auth import ApiPrincipal
+from backend.errors import ApiError
+from pool.store import now_ms
+
+log = logging.getLogger("callpath.exports")
+
+_BATCH_FIELDS: dict[str, Any] = {
+    "id": oa.ID,
+    "platform": {"type": "string", "enum": list(conv.FILE_PLATFORMS)},
+    "batch": {"type": "string"},
+    "advertiser_id": oa.NULLABLE_ID,
+    "site_id": oa.NULLABLE_ID,
+    "start_ms": {"type": ["integer", "null"]},
+    "end_ms": {"type": ["integer", "null"]},
+    "rows": {"type": "integer", "minimum": 0},
+    "created_ms": {"type": "integer"},
+    "created_by": {"type": "string"},
+    "voided": {"type": "boolean"},
+    "voided_ms": {"type": ["integer", "null"]},
+    "voided_by": {"type": ["string", "null"]},
+    "has_file": {"type": "boolean"},
+}
+BATCH = oa.component(
+    "ConversionBatch",
+    {"type": "object", "required": list(_BATCH_FIELDS), "properties": _BATCH_FIELDS},
+)
+_ROW = {
+    "type": "object",
+    "required": ["call_id", "click_id", "started_ms", "site_id"],
+    "properties": {
+        "call_id": oa.ID,
+        "click_id": {"type": "string"},
+        "started_ms": {"type": ["integer", "null"]},
+        "site_id": oa.NULLABLE_ID,
+    },
+}
+BATCH_ROWS = oa.component(
+    "ConversionBatchRows",
+    {
+        "type": "object",
+        "required": ["batch", "rows"],
+        "properties": {"batch": BATCH, "rows": {"type": "array", "items": _ROW}},
+    },
+)
+_PAGE = {
+    "type": "object",
+    "required": ["data", "next_cursor"],
+    "properties": {
+        "data": {"type": "array", "items": BATCH},
+        "next_cursor": {"type": ["string", "null"]},
+    },
+}
+_ERR = {"$ref": "#/components/responses/Error"}
+P_BATCH = oa.path_param("batch_id", oa.ID, "The batch's id (``id`` in the list).")
+P_FILE_PLATFORM = oa.query_param(
+    "platform", {"type": "string", "enum": list(conv.FILE_PLATFORMS)}, "Only this platform."
+)
+
+
+def actor(principal: ApiPrincipal) -> str:
+    """Who did it, as batches record it."""
+    return f"user {principal.user_id} (token {principal.token_id})"
+
+
+def _scope(request: Request, principal: ApiPrincipal) -> int | None:
+    return advertiser_scope(request, principal)
+
+
+def _missing(batch_id: int) -> ApiError:
+    # The same answer for a batch of another advertiser: ids of others do not leak.
+    return ApiError(404, "not_found", f"No conversion batch {batch_id}.")
+
+
+@oa.operation(
+    "GET",
+    "/api/conversions/batches",
+    summary="Recorded conversion files (batches), newest first",
+    tags=["exports"],
+    params=[P_FILE_PLATFORM, P_ADVERTISER, P_LIMIT, P_CURSOR],
+    responses={200: oa.json_response("A page of batches", _PAGE)},
+)
+async def list_batches(request: Request, principal: ApiPrincipal) -> Response:
+    """Batches in the token's scope with their row count, platform, time and author."""
+    platform = request.query_params.get("platform")
+    if platform is not None and platform not in conv.FILE_PLATFORMS:
+        raise ApiError(422, "invalid", f"platform must be one of {conv.FILE_PLATFORMS}.")
+    limit = int_param(request, "limit", lo=1, hi=500) or 100
+    found = await bt.list_batches(
+        db_of(request),
+        scope=_scope(request, principal),
+        platform=platform,
+        limit=limit + 1,
+        before_id=read_cursor(request, "batches"),
+    )
+    page = found[:limit]
+    cursor = make_cursor(request, "batches", page[-1].id) if len(found) > limit else None
+    return JSONResponse({"data": [b.as_json() for b in page], "next_cursor": cursor})
+
+
+@oa.operation(
+    "GET",
+    "/api/conversions/batches/{batch_id}",
+    summary="One conversion batch with the calls it holds",
+    tags=["exports"],
+    params=[P_BATCH],
+    responses={200: oa.json_response("The batch and its rows", BATCH_ROWS)},
+)
+async def show_batch(request: Request, principal: ApiPrincipal) -> Response:
+    """The batch and its rows (call id, click id, call start, site)."""
+    batch_id = path_id(request, "batch_id")
+    scope = principal.advertiser_id
+    batch = await bt.get_batch(db_of(request), batch_id, scope=scope)
+    if batch is None:
+        raise _missing(batch_id)
+    rows = await bt.batch_rows(db_of(request), batch_id, scope=scope)
+    return JSONResponse({"batch": batch.as_json(), "rows": rows})
+
+
+@oa.operation(
+    "GET",
+    "/api/conversions/batches/{batch_id}/file",
+    summary="Download a recorded conversion file again, byte for byte",
+    tags=["exports"],
+    params=[P_BATCH],
+    responses={
+        200: oa.file_response("The file as first given out", ["text/csv"]),
+        410: _ERR,
+    },
+)
+async def batch_file(request: Request, principal: ApiPrincipal) -> Response:
+    """The recorded file's exact bytes (410 for a batch recorded before files were kept)."""
+    batch_id = path_id(request, "batch_id")
+    scope = principal.advertiser_id
+    batch = await bt.get_batch(db_of(request), batch_id, scope=scope)
+    if batch is None:
+        raise _missing(batch_id)
+    file = await bt.batch_file(db_of(request), batch_id, scope=scope)
+    if file is None:
+        raise ApiError(
+            410,
+            "file_not_kept",
+            "This batch was recorded before callpath kept files; void it to export its calls"
+            " again.",
+        )
+    headers = {
+        "Content-Disposition": f'attachment; filename="{file.filename}"',
+        "X-Callpath-Conversions": str(batch.rows),
+        "X-Callpath-Batch": batch.batch,
+    }
+    return Response(file.content, media_type=file.media_type, headers=headers)
+
+
+@oa.operation(
+    "POST",
+    "/api/conversions/batches/{batch_id}/void",
+    summary="Void a batch: its calls are exported again by the next export",
+    tags=["exports"],
+    params=[P_BATCH],
+    responses={200: oa.json_response("The voided batch", BATCH), 409: _ERR},
+)
+async def void_batch(request: Request, principal: ApiPrincipal) -> Response:
+    """Take the batch's calls out of the ledger; the batch stays listed as voided."""
+    batch_id = path_id(request, "batch_id")
+    try:
+        batch = await bt.void_batch(
+            db_of(request),
+            batch_id,
+            scope=principal.advertiser_id,
+            by=actor(principal),
+            now_ms=now_ms(),
+        )
+    except bt.AlreadyVoided as exc:
+        raise ApiError(409, "already_voided", f"Batch {batch_id} was voided before.") from exc
+    if batch is None:
+        raise _missing(batch_id)
+    log.info(
+        "conversion batch voided",
+        extra={"batch": batch.batch, "platform": batch.platform, "by": batch.voided_by},
+    )
+    return JSONResponse(batch.as_json())
+
+
+routes = [
+    Route("/api/conversions/batches", authorized(list_batches), methods=["GET"]),
+    Route("/api/conversions/batches/{batch_id:int}", authorized(show_batch), methods=["GET"]),
+    Route("/api/conversions/batches/{batch_id:int}/file", authorized(batch_file), methods=["GET"]),
+    Route(
+        "/api/conversions/batches/{batch_id:int}/void",
+        authorized(void_batch),
+        methods=["POST"],
+    ),
+]
