@@ -16,10 +16,17 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("export", help="export call paths, ad-platform conversions, GA4 events")
     p.add_argument(
         "what",
-        choices=["paths", "google", "yahoo", "microsoft", "ga4"],
+        choices=["paths", "google", "yahoo", "microsoft", "ga4", "batches"],
         help="paths: every call with its page path; google/yahoo/microsoft: offline "
-        "conversion file; ga4: send call events to GA4",
+        "conversion file; ga4: send call events to GA4; batches: recorded conversion files",
     )
+    p.add_argument(
+        "action",
+        nargs="?",
+        choices=["list", "show", "download", "void"],
+        help="batches: list them, show one's rows, download its file again, void it",
+    )
+    p.add_argument("batch_id", nargs="?", type=int, help="batches: the batch's id")
     p.add_argument("--from", dest="start", help="first day (YYYY-MM-DD, in --tz)")
     p.add_argument("--to", dest="end", help="last day, inclusive (YYYY-MM-DD, in --tz)")
     p.add_argument("--tz", default="Asia/Tokyo", help="time zone of the days (Asia/Tokyo)")
@@ -30,6 +37,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--qualified", action="store_true", help="paths: only qualified calls")
     p.add_argument("--show-callers", action="store_true", help="paths: do not mask callers")
     p.add_argument("--preview", action="store_true", help="conversions: do not record")
+    p.add_argument("--platform", choices=["google", "yahoo", "microsoft"], help="batches list")
     p.add_argument("-o", "--output", help="file to write (default: standard output)")
     p.add_argument("--no-progress", action="store_true", help="no progress on standard error")
     p.set_defaults(func=run)
@@ -86,6 +94,11 @@ async def _site_id(db: Any, site: str | None) -> int | None:
 def run(args: argparse.Namespace) -> int:
     from backend.commands import run_with_db
 
+    if args.what == "batches":
+        return run_batches(args)
+    if args.action is not None or args.batch_id is not None:
+        print(f"export {args.what} takes no action or batch id", file=sys.stderr)
+        return 2
     start = day_ms(args.start, args.tz, end=False) or 0
     end = day_ms(args.end, args.tz, end=True) or MAX_MS
     out: IO[bytes] = open(args.output, "wb") if args.output else sys.stdout.buffer
@@ -151,11 +164,13 @@ async def _conversions(
         advertiser_id=args.advertiser,
         timezone=args.tz,
         record=not args.preview,
+        created_by="cli",
     )
     out.write(file.content)
     out.flush()
     verb = "previewed" if args.preview else "exported"
-    print(f"{verb} {file.count} conversions (batch {file.batch})", file=sys.stderr)
+    kept = f", id {file.batch_id}" if file.batch_id is not None else ""
+    print(f"{verb} {file.count} conversions (batch {file.batch}{kept})", file=sys.stderr)
     for reason, n in file.skipped.items():
         print(f"skipped {n} calls: {reason} (see docs/exports.md)", file=sys.stderr)
 
@@ -179,6 +194,72 @@ async def _ga4(db: Any, start: int, end: int, site: int | None, allow_hosts: str
             policy=OutboundPolicy.parse(allow_hosts),
         )
         print(f"site {site_id}: sent {r.sent}, failed {r.failed}, skipped {r.skipped}")
+
+
+def run_batches(args: argparse.Namespace) -> int:
+    """``callpath export batches list|show ID|download ID [-o FILE]|void ID``."""
+    from backend.commands import run_with_db
+
+    action = args.action or "list"
+    if action != "list" and args.batch_id is None:
+        print(f"export batches {action} needs a batch id", file=sys.stderr)
+        return 2
+    file: list[bytes] = []  # the file of ``download``, written once the database is closed
+
+    async def work(db: Any, settings: Any) -> int:
+        return await _batches(db, args, action, file)
+
+    status: int = run_with_db(args, work)
+    if file:
+        if args.output:
+            with open(args.output, "wb") as out:
+                out.write(file[0])
+        else:
+            sys.stdout.buffer.write(file[0])
+            sys.stdout.buffer.flush()
+    return status
+
+
+async def _batches(db: Any, args: argparse.Namespace, action: str, file: list[bytes]) -> int:
+    from attribution import batches as bt
+    from pool.store import now_ms
+
+    scope = args.advertiser  # the CLI has full access; --advertiser narrows the view
+    if action == "list":
+        for b in await bt.list_batches(db, scope=scope, platform=args.platform, limit=1000):
+            when = datetime.fromtimestamp(b.created_ms / 1000, ZoneInfo(args.tz))
+            state = f"voided {b.voided_by}".rstrip() if b.voided_ms is not None else "active"
+            adv = "all" if b.advertiser_id is None else str(b.advertiser_id)
+            print(
+                f"{b.id}\t{b.platform}\t{b.batch}\t{b.rows} rows\t"
+                f"{when:%Y-%m-%d %H:%M:%S}\tadvertiser {adv}\t{b.created_by or '-'}\t{state}"
+            )
+        return 0
+    batch = await bt.get_batch(db, args.batch_id, scope=scope)
+    if batch is None:
+        print(f"no conversion batch {args.batch_id}", file=sys.stderr)
+        return 1
+    if action == "show":
+        print(f"{batch.id} {batch.platform} {batch.batch}: {batch.rows} rows")
+        for r in await bt.batch_rows(db, batch.id, scope=scope):
+            print(f"call {r['call_id']}\t{r['click_id']}\tstarted_ms {r['started_ms']}")
+        return 0
+    if action == "download":
+        kept = await bt.batch_file(db, batch.id, scope=scope)
+        if kept is None:
+            print("this batch was recorded before files were kept", file=sys.stderr)
+            return 1
+        file.append(kept.content)
+        print(f"{kept.filename}: {batch.rows} rows", file=sys.stderr)
+        return 0
+    try:
+        voided = await bt.void_batch(db, batch.id, scope=scope, by="cli", now_ms=now_ms())
+    except bt.AlreadyVoided:
+        print(f"batch {batch.id} was voided before", file=sys.stderr)
+        return 1
+    assert voided is not None
+    print(f"voided batch {voided.id} ({voided.rows} calls will be exported again)")
+    return 0
 
 
 def run_purge(args: argparse.Namespace) -> int:

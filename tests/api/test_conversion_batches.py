@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import httpx
+import pytest
 
 from backend import accounts
+from backend.settings import Settings
 from backend.storage import SQLiteDatabase
 from tests.api.conftest import World
+from tests.support.server import run_cli
 
 URL = "/api/exports/conversions/{}?start=2026-11-01&end=2026-11-30"
 BATCHES = "/api/conversions/batches"
@@ -153,3 +158,43 @@ async def test_batch_list_pages_with_a_cursor(client: httpx.AsyncClient, world: 
     assert rest.json()["next_cursor"] is None
     bad = await client.get(BATCHES + "?cursor=forged", headers=world.auth())
     assert bad.status_code == 400
+
+
+@pytest.mark.stores("sqlite")  # the CLI runs the same domain code the store tests cover
+async def test_cli_lists_downloads_and_voids_batches(
+    db: SQLiteDatabase, world: World, settings: Settings, tmp_path: Path
+) -> None:
+    url = settings.database_url
+    first = tmp_path / "google.csv"
+    r = run_cli("export", "google", "--from", "2026-11-01", "-o", str(first), database_url=url)
+    assert r.returncode == 0, r.stderr
+    batch_id = int(r.stderr.split(", id ")[1].split(")")[0])
+    listed = run_cli("export", "batches", "list", database_url=url)
+    assert listed.returncode == 0, listed.stderr
+    line = listed.stdout.strip().splitlines()[0].split("\t")
+    assert line[0] == str(batch_id) and line[1] == "google" and line[-1] == "active"
+    assert line[3] == "3 rows" and line[-2] == "cli"
+    # Scoped to the other advertiser, the all-advertisers batch is not there.
+    scoped = run_cli(
+        "export",
+        "batches",
+        "list",
+        "--advertiser",
+        str(world.other_advertiser_id),
+        database_url=url,
+    )
+    assert scoped.stdout == ""
+    shown = run_cli("export", "batches", "show", str(batch_id), database_url=url)
+    assert "other-gclid" in shown.stdout and "Cj0KCQ-test-gclid" in shown.stdout
+    again = tmp_path / "again.csv"
+    r = run_cli("export", "batches", "download", str(batch_id), "-o", str(again), database_url=url)
+    assert r.returncode == 0, r.stderr
+    assert again.read_bytes() == first.read_bytes()
+    r = run_cli("export", "batches", "void", str(batch_id), database_url=url)
+    assert r.returncode == 0 and "voided batch" in r.stdout
+    r = run_cli("export", "batches", "void", str(batch_id), database_url=url)
+    assert r.returncode == 1 and "voided before" in r.stderr
+    assert run_cli("export", "batches", "show", "999", database_url=url).returncode == 1
+    assert run_cli("export", "batches", "void", database_url=url).returncode == 2
+    redo = run_cli("export", "google", "--from", "2026-11-01", database_url=url)
+    assert "exported 3 conversions" in redo.stderr
