@@ -34,6 +34,27 @@ _CATALOG: dict[str, tuple[str, str]] = {
     "nav.blocked": ("Blocked callers", "着信拒否"),
     "nav.notifications": ("Notifications", "通知先"),
     "nav.dead_letters": ("Unrecorded call events", "記録できなかった通話イベント"),
+    "nav.batches": ("Conversion files", "コンバージョンファイル"),
+    "batches.title": (
+        "Conversion files sent to ad platforms",
+        "広告媒体へのコンバージョンファイル",
+    ),
+    "batches.help": (
+        "Every recorded offline conversion file. Download one again if it was lost or its"
+        " upload failed; void one that never reached the platform, and its calls go into the"
+        " next export again.",
+        "記録済みのオフラインコンバージョンファイルです。ファイルを紛失した場合やアップロードに"
+        "失敗した場合は再ダウンロードできます。媒体に届かなかったファイルを無効にすると、その"
+        "通話は次回のエクスポートに再び含まれます。",
+    ),
+    "batches.none": ("No conversion file recorded yet.", "記録済みのファイルはまだありません。"),
+    "batches.platform": ("Platform", "媒体"),
+    "batches.rows": ("Calls", "件数"),
+    "batches.by": ("By", "実行者"),
+    "batches.download": ("Download again", "再ダウンロード"),
+    "batches.void": ("Void", "無効にする"),
+    "batches.voided": ("Voided", "無効"),
+    "batches.no_file": ("file not kept", "ファイルなし"),
     "dead_letters.title": ("Unrecorded call events", "記録できなかった通話イベント"),
     "dead_letters.help": (
         "Call events the database refused several times while it accepted other writes."

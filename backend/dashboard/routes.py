@@ -9,6 +9,7 @@ from backend.assets import STATIC_DIR
 from backend.dashboard import (
     admin_view,
     auth_view,
+    batches_view,
     calls_view,
     checklist,
     dead_letters_view,
@@ -65,6 +66,9 @@ routes: list[BaseRoute] = [
     Route("/dashboard/settings/tokens", admin_view.tokens_page, methods=BOTH),
     Route("/dashboard/settings/dead-letters", dead_letters_view.dead_letters_page, methods=GET),
     Route("/dashboard/settings/tokens/{id:int}/revoke", admin_view.revoke_token, methods=POST),
+    Route("/dashboard/conversions/batches", batches_view.batches_page, methods=GET),
+    Route("/dashboard/conversions/batches/{id:int}/file", batches_view.batch_file, methods=GET),
+    Route("/dashboard/conversions/batches/{id:int}/void", batches_view.void_batch, methods=POST),
     Route("/dashboard/account", auth_view.account, methods=BOTH),
     Route("/dashboard/locale", auth_view.switch_language, methods=POST),
     Mount(

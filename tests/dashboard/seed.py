@@ -50,6 +50,7 @@ class Seeded:
     rule_b: int = 0
     blocked_b: int = 0
     notify_b: int = 0
+    batch_b: int = 0  # a recorded conversion file of B
 
 
 def _insert_sql(table: str, values: dict[str, Any]) -> str:
@@ -354,6 +355,24 @@ async def _seed(conn: Tx, now_ms: int | None) -> Seeded:
             session_id=rival,
             qualified=1,
         )
+    )
+    await conn.execute(
+        "INSERT INTO conversion_ledger (platform, call_id, click_id, batch, exported_ms)"
+        " VALUES ('google', :c, 'Cj0-rival', 'rival-batch', :t)",
+        {"c": s.calls_b[-1], "t": now},
+    )
+    s.batch_b = await _insert(
+        conn,
+        "conversion_batches",
+        platform="google",
+        batch="rival-batch",
+        advertiser_id=s.adv_b,
+        row_count=1,
+        rows_json=f'[[{s.calls_b[-1]}, "Cj0-rival"]]',
+        filename="google-conversions-rival-batch.csv",
+        media_type="text/csv; charset=utf-8",
+        content="Uml2YWwgc2VjcmV0",  # base64 of "Rival secret"
+        created_ms=now,
     )
     return s
 

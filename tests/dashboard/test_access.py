@@ -27,6 +27,8 @@ ID_OF = {
     "/dashboard/settings/blocked/{id:int}/delete": lambda s: s.blocked_b,
     "/dashboard/settings/notifications/{id:int}/remove": lambda s: s.notify_b,
     "/dashboard/pools/{id:int}": lambda s: s.pool_b,
+    "/dashboard/conversions/batches/{id:int}/file": lambda s: s.batch_b,
+    "/dashboard/conversions/batches/{id:int}/void": lambda s: s.batch_b,
 }
 # Forms that would change B's data if scope were not checked.
 FORM = {
@@ -113,6 +115,8 @@ async def _snapshot(db: Any, s: Seeded) -> list[Any]:
         await db.fetchall(
             "SELECT * FROM notification_targets WHERE advertiser_id = :a", {"a": s.adv_b}
         ),
+        await db.fetchall("SELECT * FROM conversion_batches ORDER BY id"),
+        await db.fetchall("SELECT * FROM conversion_ledger ORDER BY id"),
     ]
 
 
