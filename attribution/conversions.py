@@ -39,6 +39,7 @@ import orjson
 
 from attribution import batches, outbound
 from attribution.csvcells import FORMULA_START, csv_writer
+from attribution.ga_session import ga_session_for
 from attribution.sources import valid_click_id
 from pool.store import Store
 
@@ -47,6 +48,8 @@ PLATFORMS = (*FILE_PLATFORMS, "ga4")
 YAHOO_ENCODING = "cp932"
 YAHOO_ZONE = "Asia/Tokyo"
 GA4_MAX_AGE_MS = 72 * 3600 * 1000  # GA4 drops events stamped more than 72 hours back
+GA4_MAX_PARAM_VALUE = 100  # GA4 keeps at most 100 characters of a parameter value
+CONSENT_VALUES = ("", "GRANTED", "DENIED")  # '': the field is not sent
 
 # Yahoo! JAPAN prefixes the yclid of a display ad click with YJAD. (search: YSS.): display
 # conversions have their own upload, never the search ads file (see docs/exports.md).
@@ -389,6 +392,10 @@ class GA4Settings:
     endpoint_url: str = GA4_ENDPOINT
     event_name: str = "phone_call"
     enabled: bool = True
+    # The Measurement Protocol's consent object, as the site's consent setup says: each
+    # 'GRANTED', 'DENIED', or '' to leave it out (Google then applies the property's own).
+    consent_ad_user_data: str = ""
+    consent_ad_personalization: str = ""
 
 
 def ga4_endpoint_allowed(endpoint: str, policy: outbound.OutboundPolicy | None = None) -> bool:
@@ -428,14 +435,17 @@ def check_ga4(s: GA4Settings, policy: outbound.OutboundPolicy | None = None) -> 
         )
     if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]{0,39}", s.event_name):
         raise ValueError("event_name must be a GA4 event name (letters, digits, '_')")
+    for name in ("consent_ad_user_data", "consent_ad_personalization"):
+        if getattr(s, name) not in CONSENT_VALUES:
+            raise ValueError(f"{name} must be GRANTED, DENIED or empty")
     return s
 
 
 async def get_ga4(db: Store, *, site_id: int) -> GA4Settings | None:
     """A site's GA4 settings, or None when it has none."""
     row = await db.fetchone(
-        "SELECT measurement_id, api_secret, endpoint_url, event_name, enabled"
-        " FROM ga4_settings WHERE site_id = :s",
+        "SELECT measurement_id, api_secret, endpoint_url, event_name, enabled,"
+        " consent_ad_user_data, consent_ad_personalization FROM ga4_settings WHERE site_id = :s",
         {"s": site_id},
     )
     if row is None:
@@ -446,6 +456,8 @@ async def get_ga4(db: Store, *, site_id: int) -> GA4Settings | None:
         row["endpoint_url"],
         row["event_name"],
         bool(row["enabled"]),
+        row["consent_ad_user_data"],
+        row["consent_ad_personalization"],
     )
 
 
@@ -461,9 +473,11 @@ async def put_ga4(
     s = check_ga4(settings, policy)
     await db.execute(
         "INSERT INTO ga4_settings (site_id, measurement_id, api_secret, endpoint_url,"
-        " event_name, enabled, updated_ms) VALUES (:s, :m, :a, :u, :e, :en, :t)"
+        " event_name, enabled, consent_ad_user_data, consent_ad_personalization, updated_ms)"
+        " VALUES (:s, :m, :a, :u, :e, :en, :cu, :cp, :t)"
         " ON CONFLICT (site_id) DO UPDATE SET measurement_id = :m, api_secret = :a,"
-        " endpoint_url = :u, event_name = :e, enabled = :en, updated_ms = :t",
+        " endpoint_url = :u, event_name = :e, enabled = :en, consent_ad_user_data = :cu,"
+        " consent_ad_personalization = :cp, updated_ms = :t",
         {
             "s": site_id,
             "m": s.measurement_id,
@@ -471,6 +485,8 @@ async def put_ga4(
             "u": s.endpoint_url,
             "e": s.event_name,
             "en": int(s.enabled),
+            "cu": s.consent_ad_user_data,
+            "cp": s.consent_ad_personalization,
             "t": now_ms,
         },
     )
@@ -560,6 +576,7 @@ async def _push(
     )
     rows = await db.fetchall(
         "SELECT c.id, c.started_ms, c.talk_s, c.qualified, c.match_method, s.ga_client_id,"
+        " s.ga_sessions, s.started_ms AS session_started_ms,"
         " c.touch_source AS source, c.touch_medium AS medium, c.touch_campaign AS campaign"
         " FROM calls c JOIN sessions s ON s.id = c.session_id"
         " WHERE c.site_id = :site AND c.started_ms >= :start AND c.started_ms < :end AND "
@@ -579,29 +596,7 @@ async def _push(
         claimed = await _claim(db, row["id"], client, batch, now_ms)
         if not claimed:
             continue
-        body = orjson.dumps(
-            {
-                "client_id": client,
-                "timestamp_micros": row["started_ms"] * 1000,
-                "non_personalized_ads": False,
-                "events": [
-                    {
-                        "name": settings.event_name,
-                        "params": {
-                            "value": float(Decimal(conv.value)),
-                            "currency": conv.currency,
-                            "call_duration": row["talk_s"],
-                            "qualified": int(row["qualified"]),
-                            "match_method": row["match_method"],
-                            "call_source": row["source"],
-                            "call_medium": row["medium"],
-                            "call_campaign": row["campaign"],
-                            "engagement_time_msec": 1,
-                        },
-                    }
-                ],
-            }
-        )
+        body = orjson.dumps(ga4_payload(settings, conv, row, client))
         status = await send(url, body) if endpoint_ok else 0
         if 200 <= status < 300:
             sent += 1
@@ -612,6 +607,62 @@ async def _push(
                 {"c": row["id"]},
             )
     return GA4Result(sent, failed, skipped)
+
+
+def ga4_session_id(row: Any, measurement_id: str) -> str:
+    """The GA session the event belongs to.
+
+    The one gtag started for the site's property when the visit passed it (the
+    ``_ga_<container>`` cookie); else the callpath session's start in Unix seconds, which is
+    how gtag forms its own session ids, so every call of one callpath session carries the
+    same id.
+    """
+    found = ga_session_for(row["ga_sessions"] or "", measurement_id)
+    return found or str(int(row["session_started_ms"]) // 1000)
+
+
+def _bounded(value: Any) -> Any:
+    # GA4 truncates (and reports) parameter values over 100 characters: cut them here.
+    return value[:GA4_MAX_PARAM_VALUE] if isinstance(value, str) else value
+
+
+def ga4_payload(
+    settings: GA4Settings, conv: ConversionSettings, row: Any, client: str
+) -> dict[str, Any]:
+    """The Measurement Protocol body of one call's event."""
+    params = {
+        "value": float(Decimal(conv.value)),
+        "currency": conv.currency,
+        "session_id": ga4_session_id(row, settings.measurement_id),
+        "call_duration": row["talk_s"],
+        "qualified": int(row["qualified"]),
+        "match_method": row["match_method"],
+        "call_source": row["source"],
+        "call_medium": row["medium"],
+        "call_campaign": row["campaign"],
+        "engagement_time_msec": 1,
+    }
+    body: dict[str, Any] = {
+        "client_id": client,
+        "timestamp_micros": row["started_ms"] * 1000,
+        "events": [
+            {
+                "name": settings.event_name,
+                "params": {k: _bounded(v) for k, v in params.items()},
+            }
+        ],
+    }
+    consent = {
+        k: v
+        for k, v in (
+            ("ad_user_data", settings.consent_ad_user_data),
+            ("ad_personalization", settings.consent_ad_personalization),
+        )
+        if v
+    }
+    if consent:
+        body["consent"] = consent
+    return body
 
 
 async def _claim(db: Store, call_id: int, client: str, batch: str, now_ms: int) -> bool:

@@ -34,6 +34,7 @@ import orjson
 from attribution import referrers
 from attribution.coalesce import counter_for
 from attribution.devices import Device, parse_user_agent
+from attribution.ga_session import ga_session_ids
 from attribution.geo import UNKNOWN, Geo, geo_lookup
 from attribution.netaddr import ip_key
 from attribution.origins import allowed_hosts, hosts_allowed
@@ -109,6 +110,7 @@ class Visit:
     title: str = ""
     token: str = ""
     ga: str = ""
+    gs: str = ""  # gtag session ids, ``CONTAINER.SESSION`` pairs (attribution.ga_session)
     # Digit runs of the phone-shaped text on the page (None: an older snippet or an API
     # client that does not say, so every target gets a number).
     found: list[str] | None = None
@@ -217,6 +219,7 @@ async def step_record(p: Pipeline, visit: Visit, tx: Tx) -> str | None:
         ip_hash=visit.ip_hash,
         ga_client_id=visit.ga,
         dialect=p.db.dialect,
+        ga_sessions=ga_session_ids(visit.gs),
     )
     return None
 

@@ -67,6 +67,7 @@ _NEW_COLUMNS = (
     "region",
     "city",
     "ga_client_id",
+    "ga_sessions",
     "first_touch",
 )
 _INSERT_SESSION = (
@@ -122,6 +123,7 @@ async def record_visit(
     ip_hash: str,
     ga_client_id: str = "",
     dialect: str = "sqlite",
+    ga_sessions: str = "",
 ) -> int:
     """Create or continue a session and append the page view; return the session id.
 
@@ -156,6 +158,7 @@ async def record_visit(
                 "region": geo.region,
                 "city": geo.city,
                 "ga_client_id": ga_client_id,
+                "ga_sessions": ga_sessions,
                 "first_touch": values["last_touch"],
             }
         )
@@ -172,6 +175,10 @@ async def record_visit(
         if ga_client_id:
             values["ga"] = ga_client_id
             sets.append("ga_client_id = :ga")
+        if ga_sessions:
+            # gtag starts a new GA session after 30 idle minutes: the latest one is kept.
+            values["gs"] = ga_sessions
+            sets.append("ga_sessions = :gs")
         update = f"UPDATE sessions SET {', '.join(sets)} WHERE id = :id"
         if dialect == "postgresql":
             values.update(view)

@@ -230,6 +230,16 @@ GA4_FIELDS: dict[str, Any] = {
     "endpoint_url": {"type": "string", "maxLength": 500, "format": "uri"},
     "event_name": {"type": "string", "pattern": "^[A-Za-z][A-Za-z0-9_]{0,39}$"},
     "enabled": {"type": "boolean"},
+    "consent_ad_user_data": {
+        "type": "string",
+        "enum": list(conv.CONSENT_VALUES),
+        "description": "Sent as consent.ad_user_data; empty: not sent.",
+    },
+    "consent_ad_personalization": {
+        "type": "string",
+        "enum": list(conv.CONSENT_VALUES),
+        "description": "Sent as consent.ad_personalization; empty: not sent.",
+    },
 }
 GA4 = oa.component(
     "GA4Settings",
@@ -257,6 +267,8 @@ def _ga4_out(s: conv.GA4Settings) -> dict[str, Any]:
         "endpoint_url": s.endpoint_url,
         "event_name": s.event_name,
         "enabled": s.enabled,
+        "consent_ad_user_data": s.consent_ad_user_data,
+        "consent_ad_personalization": s.consent_ad_personalization,
     }
 
 

@@ -61,6 +61,7 @@ async def session(request: Request) -> Response:
         title=string_field(data, "title", max_len=512),
         token=string_field(data, "token", max_len=512),
         ga=string_field(data, "ga", max_len=64),
+        gs=string_field(data, "gs", max_len=400),
         found=_found(data),
         user_agent=request.headers.get("user-agent", "")[:512],
         origin=request.headers.get("origin", "")[:512],

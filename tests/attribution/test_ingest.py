@@ -373,3 +373,16 @@ async def test_site_settings_changed_elsewhere_apply_to_the_next_visit(
     finally:
         await other.close()
     assert (await pipeline.run(at(3))).dropped is None
+
+
+async def test_the_visit_stores_gtags_session_ids_validated(
+    client: httpx.AsyncClient, demo: Any, db: Store
+) -> None:
+    r = await visit(client, ga="555.1700000000", gs="_ga_TEST1234=GS1.1.1700000123,<script>,X.1")
+    assert r.status_code == 200, r.text
+    first = await db.fetchone("SELECT id, ga_sessions FROM sessions ORDER BY id DESC LIMIT 1")
+    assert first is not None and first["ga_sessions"] == "TEST1234.1700000123"
+    # gtag starts a new GA session after 30 idle minutes: the next page brings the new id.
+    r = await visit(client, PAGE + "next", token=r.json()["token"], gs="TEST1234.1700009999")
+    again = await db.fetchval("SELECT ga_sessions FROM sessions WHERE id = :i", {"i": first["id"]})
+    assert again == "TEST1234.1700009999"

@@ -41,3 +41,6 @@ STATEMENTS = [
     "ALTER TABLE ga4_settings ADD COLUMN consent_ad_user_data TEXT NOT NULL DEFAULT ''",
     "ALTER TABLE ga4_settings ADD COLUMN consent_ad_personalization TEXT NOT NULL DEFAULT ''",
 ]
+# gtag's session ids of the visit (``CONTAINER.SESSION`` pairs from the ``_ga_<container>``
+# cookies, attribution/ga_session.py): the GA4 push sends the one of the site's property.
+STATEMENTS.append("ALTER TABLE sessions ADD COLUMN ga_sessions TEXT NOT NULL DEFAULT ''")
