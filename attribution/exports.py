@@ -44,6 +44,9 @@ CALL_COLUMNS = [
     "first_time",
     "match_method",
     "match_candidates",
+    "match_confidence",
+    "match_reason",
+    "match_candidate_ids",
     "advertiser_id",
     "site_id",
     "session_id",
@@ -73,12 +76,15 @@ CALL_COLUMNS = [
 WIDE_COLUMNS = [*CALL_COLUMNS, "page_count", "path"]
 LONG_COLUMNS = [*CALL_COLUMNS, "step", "viewed_at", "url", "title"]
 
-_SESSION_FIELDS = [c for c in CALL_COLUMNS[17:]]
+_SESSION_FIELDS = CALL_COLUMNS[CALL_COLUMNS.index("session_started_at") + 1 :]
+# Best first; ``ExportFilter.confidences`` lists the ones kept.
+CONFIDENCES = ("exact", "high", "medium", "low")
 
 _SQL = (
     "SELECT c.id, c.provider, c.started_ms, c.status, c.duration_s, c.talk_s, c.caller,"
     " c.tracking_number, c.forwarded_to, c.qualified, c.first_time, c.match_method,"
-    " c.match_candidates, c.advertiser_id, c.site_id, c.session_id,"
+    " c.match_candidates, c.match_confidence, c.match_reason, c.match_candidate_ids,"
+    " c.advertiser_id, c.site_id, c.session_id,"
     " st.timezone AS tz, s.started_ms AS session_started_ms, "
     + ", ".join(f"s.{f} AS s_{f}" for f in _SESSION_FIELDS)
     + ", pv.ts_ms AS pv_ts, pv.url AS pv_url, pv.title AS pv_title"
@@ -103,6 +109,25 @@ class ExportFilter:
     site_id: int | None = None
     advertiser_id: int | None = None
     qualified_only: bool = False
+    # Only calls matched with one of these confidences (None: every call).
+    confidences: tuple[str, ...] | None = None
+
+
+def confidence_clause(
+    alias: str, confidences: tuple[str, ...] | None
+) -> tuple[str, dict[str, Any]]:
+    """`` AND alias.match_confidence IN (...)`` for a confidence filter ('' for None).
+
+    Only the fixed names of :data:`CONFIDENCES` are accepted (ValueError otherwise).
+    """
+    if confidences is None:
+        return "", {}
+    unknown = [c for c in confidences if c not in CONFIDENCES]
+    if unknown or not confidences:
+        raise ValueError(f"unknown confidences {unknown}")
+    params = {f"conf{i}": c for i, c in enumerate(confidences)}
+    names = ", ".join(f":{k}" for k in params)
+    return f" AND {alias}.match_confidence IN ({names})", params
 
 
 def where_clause(f: ExportFilter) -> tuple[str, dict[str, Any]]:
@@ -117,7 +142,9 @@ def where_clause(f: ExportFilter) -> tuple[str, dict[str, Any]]:
         params["adv"] = f.advertiser_id
     if f.qualified_only:
         clauses.append("c.qualified = 1")
-    return " WHERE " + " AND ".join(clauses), params
+    conf, conf_params = confidence_clause("c", f.confidences)
+    params.update(conf_params)
+    return " WHERE " + " AND ".join(clauses) + conf, params
 
 
 def mask_caller(number: str) -> str:
@@ -158,6 +185,15 @@ def cell_safe(value: str) -> str:
 _FORMULA_START = frozenset("=+-@\t\r")
 
 
+def candidate_ids(stored: str | None) -> list[int]:
+    """The candidate session ids stored on a call (``match_candidate_ids``, a JSON list)."""
+    try:
+        value = orjson.loads(stored or "[]")
+    except orjson.JSONDecodeError:
+        return []
+    return [int(i) for i in value] if isinstance(value, list) else []
+
+
 def _call_record(
     row: Row, show_callers: bool, flag: Callable[[Any], Any], text: Callable[[str], str]
 ) -> dict[str, Any]:
@@ -177,6 +213,9 @@ def _call_record(
         "first_time": flag(row["first_time"]),
         "match_method": row["match_method"],
         "match_candidates": row["match_candidates"],
+        "match_confidence": row["match_confidence"],
+        "match_reason": row["match_reason"],
+        "match_candidate_ids": candidate_ids(row["match_candidate_ids"]),
         "advertiser_id": row["advertiser_id"],
         "site_id": row["site_id"],
         "session_id": row["session_id"],
@@ -265,6 +304,10 @@ async def stream_paths(
                     sink.add({**current, "step": "", "viewed_at": "", "url": "", "title": ""})
             current_id = row["id"]
             current = _call_record(row, show_callers, flag, text)
+            if fmt == "csv":  # one field: the ids separated by spaces
+                current["match_candidate_ids"] = " ".join(
+                    str(i) for i in current["match_candidate_ids"]
+                )
             pages = []
             step = 0
             calls += 1

@@ -104,6 +104,11 @@ class Match:
     session_id: int | None = None
     lease_id: int | None = None
     candidates: int = 0
+    # How sure the match is, why, and the sessions considered (m0019; see
+    # ``attribution.matching.REASONS``). Stored by :func:`_store_confidence`.
+    confidence: str = ""
+    reason: str = ""
+    candidate_ids: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -145,6 +150,8 @@ async def record(db: Store, event: CallEvent, matcher: Matcher) -> Recorded:
         call_id, created = await _ensure_call(tx, event, match)
         if match is not None and not created:
             await _store_match(tx, call_id, match, event.ts_ms)
+        if match is not None:
+            await _store_confidence(tx, call_id, match)
         ended = await _apply(tx, call_id, event)
         await tx.execute(
             "INSERT INTO call_events (call_id, ts_ms, kind, payload) VALUES (:c, :t, :k, :p)",
@@ -230,6 +237,23 @@ async def _store_match(tx: Tx, call_id: int, m: Match, now: int) -> None:
             "method": m.method,
             "cand": m.candidates,
             "t": now,
+            "id": call_id,
+        },
+    )
+
+
+async def _store_confidence(tx: Tx, call_id: int, m: Match) -> None:
+    """Store the match's confidence, reason and candidate sessions with the match just
+    stored (a call whose match was already rated keeps it)."""
+    await tx.execute(
+        "UPDATE calls SET match_confidence = :conf, match_reason = :why,"
+        " match_candidate_ids = :ids"
+        " WHERE id = :id AND match_method = :method AND match_confidence = ''",
+        {
+            "conf": m.confidence,
+            "why": m.reason,
+            "ids": orjson.dumps(list(m.candidate_ids)).decode(),
+            "method": m.method,
             "id": call_id,
         },
     )

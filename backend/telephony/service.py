@@ -85,7 +85,7 @@ def build(app: Any) -> Telephony:
     )
     recorder = Recorder(
         db,
-        matcher=matching.match,
+        matcher=matching.matcher(settings),
         after=_after_write(notifier),
         write_timeout_s=settings.call_write_timeout_seconds,
         spool_path=settings.call_spool_path,
