@@ -76,7 +76,7 @@ REASONS = {
 }
 
 # Defaults; the server passes its settings (late_call_window_seconds, heartbeat_seconds).
-DEFAULT_LATE_WINDOW_MS = 6 * HOUR_MS
+DEFAULT_LATE_WINDOW_MS = 2 * HOUR_MS
 DEFAULT_LIVE_WINDOW_MS = 2 * MIN_MS + 5_000
 
 

@@ -86,7 +86,7 @@ class Settings:
         "closed when a call is matched.",
     )
     late_call_window_seconds: int = _setting(
-        21600,
+        7200,
         "How long after a number's holder lets it go a call to that number may still be "
         "theirs (dialled late, from the page they kept or their phone's call history): a "
         "call to the number's next holder within this window is matched with confidence "
