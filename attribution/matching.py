@@ -68,6 +68,10 @@ REASONS = {
     "page_closed": "the holder's lease was live but its page had stopped sending heartbeats",
     "grace": "the holder's lease had ended; the call came within the grace window",
     "late_call_window": "another session let the number go within the late-call window",
+    "page_closed_late_call": (
+        "the holder's page had closed, and another session let the number go within twice"
+        " the late-call window"
+    ),
     "caller_before_uncertain": (
         "the caller's earlier call was not confidently matched, and not to this session alone"
     ),
@@ -196,18 +200,28 @@ async def _earlier_call(
     return _Earlier(session, confident, _unique(([] if session is None else [session]) + ids))
 
 
-def _rate(holder: LeaseRecord, at_ms: int, live_ms: int, late: list[int]) -> tuple[str, str]:
-    """Confidence and reason for a call given to the number's only holder."""
+def _end(lease: LeaseRecord) -> int:
+    """When a lease ended (a live lease past its expiry ended then), or will."""
+    if lease.ended_ms is not None and lease.ended_ms < lease.expires_ms:
+        return lease.ended_ms
+    return lease.expires_ms
+
+
+def _rate(
+    holder: LeaseRecord, at_ms: int, live_ms: int, late: list[int], before: list[int]
+) -> tuple[str, str, list[int]]:
+    """Confidence, reason and the sessions that cast doubt, for a call given to the
+    number's only holder. ``late``: others who let the number go within the late-call
+    window; ``before``: within twice that window (but not the window itself)."""
     if late:
-        return "low", "late_call_window"
-    end = holder.expires_ms
-    if holder.ended_ms is not None and holder.ended_ms < end:
-        end = holder.ended_ms
-    if end <= at_ms:
-        return "medium", "grace"
-    if holder.last_seen_ms >= at_ms - live_ms:
-        return "high", "page_open"
-    return "medium", "page_closed"
+        return "low", "late_call_window", late
+    if _end(holder) > at_ms and holder.last_seen_ms >= at_ms - live_ms:
+        return "high", "page_open", []
+    # A page already closed is weaker evidence than an open one: the caller may as well be
+    # someone who let the number go a while longer ago.
+    if before:
+        return "low", "page_closed_late_call", before
+    return "medium", "grace" if _end(holder) <= at_ms else "page_closed", []
 
 
 async def _latest_lease_of(db: Store, *, session_id: int, number_id: int, before_ms: int) -> Row:
@@ -264,10 +278,15 @@ async def match_call(
 
     holders = await _holders(db, number_id=number_id, at_ms=started_ms)
     sessions = _unique([h.session_id for h in holders])
+    # Twice the window: a holder whose page had closed is doubted from further back.
     released = await leases.released_within(
-        db, number_id=number_id, at_ms=started_ms, window_ms=late_window_ms
+        db, number_id=number_id, at_ms=started_ms, window_ms=2 * late_window_ms
     )
-    recent = [s for s in _unique([r.session_id for r in released]) if s not in sessions]
+    within = started_ms - late_window_ms
+    recent = _unique([r.session_id for r in released if _end(r) >= within])
+    recent = [s for s in recent if s not in sessions]
+    before = _unique([r.session_id for r in released if _end(r) < within])
+    before = [s for s in before if s not in sessions and s not in recent]
 
     if code_session_id is not None:
         own = await _latest_lease_of(
@@ -325,7 +344,7 @@ async def match_call(
                 reason="caller_before" if held_it else "caller_before_other_number",
             )
 
-    match = _by_holders(base, holders, sessions, recent, started_ms, live_window_ms)
+    match = _by_holders(base, holders, sessions, recent, before, started_ms, live_window_ms)
     if earlier is not None and not earlier.confident:
         # An earlier call of this caller that was not confident never decides a later one,
         # but its sessions stay candidates, and it casts doubt on anyone else.
@@ -341,21 +360,22 @@ def _by_holders(
     holders: list[LeaseRecord],
     sessions: list[int],
     recent: list[int],
+    before: list[int],
     at_ms: int,
     live_ms: int,
 ) -> CallMatch:
     """The match the number's holders give (no earlier call of the caller decides it)."""
     if base.kind == "overflow" or any(h.overflow for h in holders):
         if len(sessions) == 1:
-            confidence, reason = _rate(holders[0], at_ms, live_ms, recent)
+            level, why, doubted = _rate(holders[0], at_ms, live_ms, recent, before)
             return replace(
                 base,
                 method="overflow",
                 session_id=holders[0].session_id,
                 lease_id=holders[0].lease_id,
-                candidates=_unique([*sessions, *recent]),
-                confidence=confidence,
-                reason=reason,
+                candidates=_unique([*sessions, *recent, *doubted]),
+                confidence=level,
+                reason=why,
             )
         return replace(
             base,
@@ -367,17 +387,18 @@ def _by_holders(
         return replace(base, candidates=recent, reason="no_holder")
     # holders are ordered most recently active first.
     chosen = holders[0]
+    doubt: list[int] = []
     if len(sessions) > 1:
         confidence, reason = "low", "several_holders"
     else:
-        confidence, reason = _rate(chosen, at_ms, live_ms, recent)
+        confidence, reason, doubt = _rate(chosen, at_ms, live_ms, recent, before)
     return replace(
         base,
         pool_id=chosen.pool_id,
         method="lease" if len(sessions) == 1 else "ambiguous",
         session_id=chosen.session_id,
         lease_id=chosen.lease_id,
-        candidates=_unique([*sessions, *recent]),
+        candidates=_unique([*sessions, *recent, *doubt]),
         confidence=confidence,
         reason=reason,
     )

@@ -252,6 +252,12 @@ _CATALOG: dict[str, tuple[str, str]] = {
         "別の訪問者が遅延着信ウィンドウ内にこの番号を手放しており、その訪問者からの遅れた"
         "着信の可能性がある (両方を候補として保持)。",
     ),
+    "reason.page_closed_late_call": (
+        "The visitor's page had closed, and another visitor let this number go within twice"
+        " the late-call window: both are candidates.",
+        "訪問者のページは閉じており、別の訪問者が遅延着信ウィンドウの2倍の時間内にこの番号を"
+        "手放していた (両方を候補として保持)。",
+    ),
     "reason.caller_before_uncertain": (
         "The caller's earlier call was not confidently matched, and not to this visit alone.",
         "同じ発信者の以前の通話は確度が低く、この訪問だけに紐付いていなかった。",

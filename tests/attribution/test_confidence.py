@@ -60,6 +60,27 @@ async def test_a_previous_holder_within_the_late_window_makes_it_low(db: Store) 
     assert (m.session_id, m.confidence, m.reason, m.candidates) == (b, "high", "page_open", [b])
 
 
+async def test_a_closed_page_is_doubted_from_twice_the_window(db: Store) -> None:
+    """A holder whose page has closed is weaker evidence than an open page: another session
+    that let the number go within twice the late-call window makes the call low."""
+    _w, a, b, lb = await _reused(db)  # a let go at T0 + 10 min; b holds it from T0 + 40 min
+
+    async def at(t: int) -> tuple[str, str, list[int]]:
+        m = await match_call(
+            db, tracking_number=lb.number, caller=CALLER, started_ms=t, late_window_ms=30 * MIN
+        )
+        assert m.session_id == b
+        return m.confidence, m.reason, m.candidates
+
+    # a let go 31 minutes ago: outside the window, and b's page is open.
+    assert await at(T0 + 41 * MIN) == ("high", "page_open", [b])
+    # b's page went quiet; a let go 40 minutes ago, within twice the window.
+    assert await at(T0 + 50 * MIN) == ("low", "page_closed_late_call", [b, a])
+    # a let go 65 minutes ago, beyond twice the window: b's lease (idled out at T0 + 70 min)
+    # is in its grace window, and that alone speaks.
+    assert await at(T0 + 75 * MIN) == ("medium", "grace", [b])
+
+
 async def test_the_callers_confident_earlier_call_decides_the_late_window(db: Store) -> None:
     w, a, b, lb = await _reused(db)
     # CALLER called during a's visit (a confident match); OTHER called b's page before.

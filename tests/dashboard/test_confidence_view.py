@@ -60,3 +60,14 @@ async def test_call_log_reports_and_export_by_confidence(
 
     bad = await client.get("/dashboard/calls", params={"confidence": "certain"})
     assert bad.status_code == 400
+
+
+def test_every_reason_method_and_confidence_reads_in_both_languages() -> None:
+    from attribution.matching import CONFIDENCES, METHODS, REASONS
+    from backend.dashboard import i18n
+
+    for lang in i18n.LANGUAGES:
+        t = i18n.translator(lang)
+        keys = [f"reason.{r}" for r in REASONS] + [f"match.{m}" for m in METHODS]
+        keys += [f"confidence.{c}" for c in CONFIDENCES]
+        assert [k for k in keys if t(k) == k] == []
