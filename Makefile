@@ -1,6 +1,6 @@
 # callpath — the two commands a newcomer runs are `make run` and `make test`.
 # Every target bootstraps what it needs: .venv from pyproject.toml, npm packages for the
-# snippet build, and Debian's chromium for the browser tests.
+# snippet build, and Debian's chromium and nginx for the browser and proxy tests.
 
 PYTHON ?= python3
 VENV := .venv
@@ -11,8 +11,11 @@ PORT ?= 8000
 DB ?= var/callpath.db
 # make run's database; tests and benchmarks make their own.
 RUN_DATABASE_URL ?= sqlite:///$(DB)
+# make run's secret key, made once (callpath serve refuses the default); an exported
+# CALLPATH_SECRET_KEY wins.
+KEY_FILE ?= var/secret-key
 
-.PHONY: run test lint format bench venv snippet chromium wrk clean
+.PHONY: run test lint format bench venv snippet chromium nginx wrk clean
 
 venv: $(VENV)/.installed
 
@@ -41,6 +44,14 @@ chromium:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
 	    chromium fonts-ipafont-gothic; }
 
+# nginx for the reverse-proxy tests (tests/hardening/test_proxy.py starts its own, with its
+# own config, on a loopback port).
+nginx:
+	@{ command -v nginx >/dev/null 2>&1 || test -x /usr/sbin/nginx; } || { \
+	  echo "installing Debian's nginx for the reverse-proxy tests"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	    nginx; }
+
 # wrk for the benchmarks: a load generator in C, so that it is not what limits the baseline.
 wrk:
 	@command -v wrk >/dev/null 2>&1 || { \
@@ -48,13 +59,15 @@ wrk:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk; }
 
 run: venv snippet
-	mkdir -p $(dir $(DB))
+	mkdir -p $(dir $(DB)) $(dir $(KEY_FILE))
+	@test -s $(KEY_FILE) || { umask 077 && $(PY) -c \
+	  'import secrets; print(secrets.token_urlsafe(32))' > $(KEY_FILE); }
 	$(BIN)/callpath --database $(RUN_DATABASE_URL) demo --url http://$(HOST):$(PORT)
 	@echo ""
 	@echo "  Open http://$(HOST):$(PORT)/examples/  (Ctrl-C stops the server)"
 	@echo ""
-	CALLPATH_DEMO_CALLS=1 CALLPATH_FORWARD_COUNTRIES=JP,US $(BIN)/callpath --database $(RUN_DATABASE_URL) serve \
-	  --host $(HOST) --port $(PORT)
+	CALLPATH_SECRET_KEY="$${CALLPATH_SECRET_KEY:-$$(cat $(KEY_FILE))}" CALLPATH_DEMO_CALLS=1 CALLPATH_FORWARD_COUNTRIES=JP,US \
+	  $(BIN)/callpath --database $(RUN_DATABASE_URL) serve --host $(HOST) --port $(PORT)
 
 lint: venv
 	$(BIN)/ruff check .
@@ -68,7 +81,7 @@ format: venv
 # The in-process tests run on SQLite and on PostgreSQL; scripts/ensure-postgres.sh finds the
 # local server (or starts/installs a throwaway one) and prints its URL.
 # CALLPATH_TEST_STORES=sqlite make test skips PostgreSQL entirely.
-test: venv snippet chromium lint
+test: venv snippet chromium nginx lint
 	@if [ "$${CALLPATH_TEST_STORES:-sqlite,postgresql}" != sqlite ]; then \
 	  url="$$(scripts/ensure-postgres.sh)" || exit 1; export CALLPATH_TEST_PG_URL="$$url"; \
 	fi; \

@@ -19,23 +19,24 @@ File formats:
 
 from __future__ import annotations
 
-import asyncio
-import csv
 import io
 import re
 import secrets
-import urllib.error
 import urllib.parse
-import urllib.request
+from collections import Counter
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import httpx
 import orjson
 
+from attribution import outbound
+from attribution.csvcells import FORMULA_START, csv_writer
+from attribution.sources import valid_click_id
 from pool.store import Store
 
 FILE_PLATFORMS = ("google", "yahoo", "microsoft")
@@ -71,6 +72,10 @@ def check_settings(platform: str, s: ConversionSettings) -> ConversionSettings:
     name = s.conversion_name.strip()
     if not 1 <= len(name) <= 100:
         raise ValueError("conversion_name must be 1 to 100 characters")
+    if name[0] in FORMULA_START:
+        # It must match the platform's conversion action exactly, and the file would have
+        # to carry it escaped ('=…) to keep spreadsheets from running it.
+        raise ValueError("conversion_name must not start with = + - @")
     if platform == "yahoo":
         try:
             name.encode(YAHOO_ENCODING)
@@ -143,6 +148,10 @@ class ConversionFile:
     media_type: str
     content: bytes
     count: int
+    # Calls left out of the file, by reason (``click_id_invalid``: a click id stored
+    # before click ids were validated, in a shape no platform issues; ``not_shift_jis``:
+    # a Yahoo! row Shift_JIS cannot encode). Not recorded: every export reports them.
+    skipped: dict[str, int] = field(default_factory=dict)
 
 
 def _zone_param(tz: str) -> tuple[Any, str]:
@@ -210,6 +219,7 @@ async def export_conversions(
     )
     default = ConversionSettings()
     rows: list[dict[str, Any]] = []
+    skipped: Counter[str] = Counter()
     async with db.write() as tx:
         for row in await tx.fetchall(sql, params):
             named = row["conversion_name"] is not None
@@ -219,6 +229,18 @@ async def export_conversions(
             if qualified_only and not row["qualified"]:
                 continue
             click = _click_id(platform, row)
+            out = {
+                "kind": click[0],
+                "click": click[1],
+                "name": row["conversion_name"] if named else default.conversion_name,
+                "value": row["value"] if named else default.value,
+                "currency": row["currency"] if named else default.currency,
+                "time": datetime.fromtimestamp(row["started_ms"] / 1000, zone),
+            }
+            reason = _unfit(platform, out)
+            if reason is not None:
+                skipped[reason] += 1
+                continue
             if record:
                 won = await tx.fetchval(
                     "INSERT INTO conversion_ledger (platform, call_id, click_id, batch,"
@@ -228,20 +250,31 @@ async def export_conversions(
                 )
                 if won is None:
                     continue
-            rows.append(
-                {
-                    "kind": click[0],
-                    "click": click[1],
-                    "name": row["conversion_name"] if named else default.conversion_name,
-                    "value": row["value"] if named else default.value,
-                    "currency": row["currency"] if named else default.currency,
-                    "time": datetime.fromtimestamp(row["started_ms"] / 1000, zone),
-                }
-            )
+            rows.append(out)
         content = _render(platform, rows, offset)
     filename = f"{platform}-conversions-{batch}.csv"
     media = "text/csv; charset=" + ("shift_jis" if platform == "yahoo" else "utf-8")
-    return ConversionFile(platform, batch, filename, media, content, len(rows))
+    return ConversionFile(
+        platform, batch, filename, media, content, len(rows), dict(sorted(skipped.items()))
+    )
+
+
+def _unfit(platform: str, row: dict[str, Any]) -> str | None:
+    """Why a row cannot go into the platform's file (None: it can).
+
+    Click ids are validated when a visit is recorded; a row stored before that, or put in
+    the database some other way, is left out of the file rather than written as is (it
+    could be a formula in a spreadsheet) or failing the whole export (Shift_JIS).
+    """
+    if not valid_click_id(row["click"]):
+        return "click_id_invalid"
+    if platform == "yahoo":
+        text = "".join(str(row[k]) for k in ("name", "value", "currency"))
+        try:
+            text.encode(YAHOO_ENCODING)
+        except UnicodeEncodeError:
+            return "not_shift_jis"
+    return None
 
 
 def _click_id(platform: str, row: dict[str, Any]) -> tuple[str, str]:
@@ -256,7 +289,9 @@ def _click_id(platform: str, row: dict[str, Any]) -> tuple[str, str]:
 
 def _render(platform: str, rows: list[dict[str, Any]], offset: str) -> bytes:
     out = io.StringIO()
-    w = csv.writer(out, lineterminator="\r\n")
+    # Every text cell escaped (attribution/csvcells.py). Valid click ids, times, checked
+    # names, values and currencies never need it; a row stored past the checks does.
+    w = csv_writer(out)
     if platform == "yahoo":
         w.writerow(YAHOO_HEADER)
         for r in rows:
@@ -304,38 +339,40 @@ class GA4Settings:
     enabled: bool = True
 
 
-_LOOPBACK = {"127.0.0.1", "localhost", "::1"}
-
-
-def ga4_endpoint_allowed(endpoint: str) -> bool:
+def ga4_endpoint_allowed(endpoint: str, policy: outbound.OutboundPolicy | None = None) -> bool:
     """Whether GA4 events may be sent there.
 
-    Google's collection hosts over https (the EU endpoint is ``region1.google-analytics.com``)
-    or this machine (a local receiver, a relay): any other host would let whoever edits the
-    settings make this server send requests into its own network.
+    Google's collection hosts over https (the EU endpoint is ``region1.google-analytics.com``),
+    or a receiver the operator named in ``CALLPATH_OUTBOUND_ALLOW_HOSTS`` (a relay, a test
+    receiver): any other host would let whoever edits the settings make this server send
+    requests into its own network. Where the name points is checked again at each send.
     """
+    policy = policy or outbound.OutboundPolicy()
     if len(endpoint) > 500:
         return False
     try:
-        url = urllib.parse.urlsplit(endpoint)
-        host = url.hostname or ""
-    except ValueError:
+        url = outbound.parse_url(endpoint)
+    except outbound.Refused:
         return False
-    if host in _LOOPBACK:
-        return url.scheme in {"http", "https"}
+    if url.query or url.fragment:
+        return False
+    if policy.allows(url.host):
+        return True
+    host = url.host.lower()
     google = host == "google-analytics.com" or host.endswith(".google-analytics.com")
-    return url.scheme == "https" and google and not url.query and not url.fragment
+    return url.scheme == "https" and google
 
 
-def check_ga4(s: GA4Settings) -> GA4Settings:
+def check_ga4(s: GA4Settings, policy: outbound.OutboundPolicy | None = None) -> GA4Settings:
     """Validated GA4 settings, or ValueError."""
     if not re.fullmatch(r"G-[A-Z0-9]{4,20}", s.measurement_id):
         raise ValueError("measurement_id must look like G-XXXXXXX")
     if not re.fullmatch(r"[A-Za-z0-9_\-]{8,100}", s.api_secret):
         raise ValueError("api_secret must be 8 to 100 letters, digits, '-' or '_'")
-    if not ga4_endpoint_allowed(s.endpoint_url):
+    if not ga4_endpoint_allowed(s.endpoint_url, policy):
         raise ValueError(
-            "endpoint_url must be https on *.google-analytics.com, or a loopback address"
+            "endpoint_url must be https on *.google-analytics.com, or a host named in"
+            " CALLPATH_OUTBOUND_ALLOW_HOSTS"
         )
     if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]{0,39}", s.event_name):
         raise ValueError("event_name must be a GA4 event name (letters, digits, '_')")
@@ -360,9 +397,16 @@ async def get_ga4(db: Store, *, site_id: int) -> GA4Settings | None:
     )
 
 
-async def put_ga4(db: Store, *, site_id: int, settings: GA4Settings, now_ms: int) -> GA4Settings:
+async def put_ga4(
+    db: Store,
+    *,
+    site_id: int,
+    settings: GA4Settings,
+    now_ms: int,
+    policy: outbound.OutboundPolicy | None = None,
+) -> GA4Settings:
     """Store a site's GA4 settings (validated first)."""
-    s = check_ga4(settings)
+    s = check_ga4(settings, policy)
     await db.execute(
         "INSERT INTO ga4_settings (site_id, measurement_id, api_secret, endpoint_url,"
         " event_name, enabled, updated_ms) VALUES (:s, :m, :a, :u, :e, :en, :t)"
@@ -390,20 +434,19 @@ def ga_client_id(raw: str) -> str:
 Sender = Callable[[str, bytes], Awaitable[int]]
 
 
-async def _urllib_send(url: str, body: bytes) -> int:
-    def post() -> int:
-        req = urllib.request.Request(
-            url, data=body, method="POST", headers={"Content-Type": "application/json"}
-        )
-        try:
-            with urllib.request.urlopen(req, timeout=10) as resp:
-                return int(resp.status)
-        except urllib.error.HTTPError as exc:
-            return int(exc.code)
-        except (urllib.error.URLError, OSError):
-            return 0
+def _sender(client: httpx.AsyncClient, policy: outbound.OutboundPolicy) -> Sender:
+    """POST through ``attribution.outbound``: the checked address, no redirects (a 3xx
+    counts as a failure). 0 when nothing was answered or the destination is refused."""
 
-    return await asyncio.to_thread(post)
+    async def send(url: str, body: bytes) -> int:
+        headers = {"content-type": "application/json", "user-agent": "callpath-ga4/1"}
+        try:
+            response = await outbound.post(client, url, policy, content=body, headers=headers)
+        except (outbound.Refused, outbound.Unreachable, httpx.HTTPError):
+            return 0
+        return response.status_code
+
+    return send
 
 
 @dataclass(frozen=True)
@@ -423,6 +466,7 @@ async def push_ga4(
     end_ms: int,
     now_ms: int,
     send: Sender | None = None,
+    policy: outbound.OutboundPolicy | None = None,
 ) -> GA4Result:
     """Send one event per not-yet-sent call of the site that has a GA client id.
 
@@ -433,8 +477,28 @@ async def push_ga4(
     settings = await get_ga4(db, site_id=site_id)
     if settings is None or not settings.enabled:
         return GA4Result(0, 0, 0)
+    policy = policy or outbound.OutboundPolicy()
+    if send is not None:
+        return await _push(db, settings, site_id, start_ms, end_ms, now_ms, send, policy)
+    async with outbound.outbound_client() as client:
+        return await _push(
+            db, settings, site_id, start_ms, end_ms, now_ms, _sender(client, policy), policy
+        )
+
+
+async def _push(
+    db: Store,
+    settings: GA4Settings,
+    site_id: int,
+    start_ms: int,
+    end_ms: int,
+    now_ms: int,
+    send: Sender,
+    policy: outbound.OutboundPolicy,
+) -> GA4Result:
     conv = await get_settings(db, site_id=site_id, platform="ga4")
-    send = send or _urllib_send
+    # Settings stored by an older version passed older rules: every send is checked anew.
+    endpoint_ok = ga4_endpoint_allowed(settings.endpoint_url, policy)
     url = (
         settings.endpoint_url
         + "?"
@@ -485,7 +549,7 @@ async def push_ga4(
                 ],
             }
         )
-        status = await send(url, body)
+        status = await send(url, body) if endpoint_ok else 0
         if 200 <= status < 300:
             sent += 1
         else:

@@ -10,7 +10,6 @@ stays flat whatever the size of the export. Two shapes:
 
 from __future__ import annotations
 
-import csv
 import io
 import operator
 from collections.abc import AsyncIterator, Callable
@@ -22,6 +21,7 @@ from zoneinfo import ZoneInfo
 import orjson
 from phonenumbers import COUNTRY_CODE_TO_REGION_CODE
 
+from attribution.csvcells import csv_writer
 from pool.store import Row, Store
 
 FORMATS = ("csv", "ndjson")
@@ -172,19 +172,6 @@ def iso_time(ms: int | None, tz: str | None) -> str:
     return datetime.fromtimestamp(ms / 1000, zone).isoformat(timespec="seconds")
 
 
-def cell_safe(value: str) -> str:
-    """Text a spreadsheet will not run as a formula (CSV injection): ``=cmd()`` → ``'=cmd()``.
-
-    Page titles, URLs and keywords come from visitors' browsers, so anything can be in them.
-    """
-    if value and value[0] in _FORMULA_START:
-        return "'" + value
-    return value
-
-
-_FORMULA_START = frozenset("=+-@\t\r")
-
-
 def candidate_ids(stored: str | None) -> list[int]:
     """The candidate session ids stored on a call (``match_candidate_ids``, a JSON list)."""
     try:
@@ -194,9 +181,7 @@ def candidate_ids(stored: str | None) -> list[int]:
     return [int(i) for i in value] if isinstance(value, list) else []
 
 
-def _call_record(
-    row: Row, show_callers: bool, flag: Callable[[Any], Any], text: Callable[[str], str]
-) -> dict[str, Any]:
+def _call_record(row: Row, show_callers: bool, flag: Callable[[Any], Any]) -> dict[str, Any]:
     tz = row["tz"]
     caller = row["caller"] or ""
     rec: dict[str, Any] = {
@@ -222,7 +207,7 @@ def _call_record(
         "session_started_at": iso_time(row["session_started_ms"], tz),
     }
     for name in _SESSION_FIELDS:
-        rec[name] = text(row[f"s_{name}"] or "")
+        rec[name] = row[f"s_{name}"] or ""
     return rec
 
 
@@ -234,7 +219,9 @@ class _Sink:
         self.columns = columns
         self.text = io.StringIO()
         self.blob = bytearray()
-        self.writer = csv.writer(self.text, lineterminator="\r\n") if fmt == "csv" else None
+        # Every text cell of the CSV is escaped there (attribution/csvcells.py); NDJSON is
+        # data, not a spreadsheet, and keeps every value as it is.
+        self.writer = csv_writer(self.text) if fmt == "csv" else None
         self.pick = operator.itemgetter(*columns)
 
     def header(self) -> None:
@@ -281,7 +268,6 @@ async def stream_paths(
     sink = _Sink(fmt, WIDE_COLUMNS if form == "wide" else LONG_COLUMNS)
     sink.header()
     flag: Callable[[Any], Any] = bool if fmt == "ndjson" else int  # CSV flags read 1/0
-    text: Callable[[str], str] = cell_safe if fmt == "csv" else str
     calls = 0
     current: dict[str, Any] | None = None
     current_id: int | None = None
@@ -303,7 +289,7 @@ async def stream_paths(
                 elif step == 0:
                     sink.add({**current, "step": "", "viewed_at": "", "url": "", "title": ""})
             current_id = row["id"]
-            current = _call_record(row, show_callers, flag, text)
+            current = _call_record(row, show_callers, flag)
             if fmt == "csv":  # one field: the ids separated by spaces
                 current["match_candidate_ids"] = " ".join(
                     str(i) for i in current["match_candidate_ids"]
@@ -318,7 +304,7 @@ async def stream_paths(
         if row["pv_ts"] is None:
             continue
         if form == "wide":
-            pages.append((row["pv_ts"], text(row["pv_url"]), row["pv_title"]))
+            pages.append((row["pv_ts"], row["pv_url"], row["pv_title"]))
         else:
             step += 1
             assert current is not None
@@ -327,8 +313,8 @@ async def stream_paths(
                     **current,
                     "step": step,
                     "viewed_at": iso_time(row["pv_ts"], row["tz"]),
-                    "url": text(row["pv_url"]),
-                    "title": text(row["pv_title"]),
+                    "url": row["pv_url"],
+                    "title": row["pv_title"],
                 }
             )
     if current is not None:

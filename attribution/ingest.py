@@ -59,6 +59,11 @@ DROP_REASONS = (
     "lease_cap",
     "unknown_site",
 )
+# Counted in ``ingest_counters`` like a drop, but the visit is kept: only the bad part of
+# it is not stored. ``click_id_invalid``: a click id of a shape no platform issues (one
+# count per click id; see ``attribution.sources.valid_click_id``).
+CLICK_ID_INVALID = "click_id_invalid"
+KEPT_REASONS = (CLICK_ID_INVALID,)
 
 
 class UnknownSite(LookupError):
@@ -323,6 +328,15 @@ class Pipeline:
             await count_drop(
                 self.db, site_id=visit.site.id, reason=outcome.dropped, now_ms=visit.now_ms
             )
+        elif visit.source is not None and visit.source.invalid_click_ids:
+            assert visit.site is not None
+            await count_drop(
+                self.db,
+                site_id=visit.site.id,
+                reason=CLICK_ID_INVALID,
+                now_ms=visit.now_ms,
+                n=len(visit.source.invalid_click_ids),
+            )
         return outcome
 
     @retry_lost_race
@@ -417,8 +431,9 @@ def _json(raw: Any, default: Any) -> Any:
         return default
 
 
-async def count_drop(db: Store, *, site_id: int, reason: str, now_ms: int) -> None:
-    """Count one dropped visit for the site, UTC day and reason.
+async def count_drop(db: Store, *, site_id: int, reason: str, now_ms: int, n: int = 1) -> None:
+    """Count ``n`` dropped visits (or kept visits' dropped parts, :data:`KEPT_REASONS`)
+    for the site, UTC day and reason.
 
     Coalesced (attribution/coalesce.py): drops that arrive while a count is being written
     are summed into the next write, so a flood does not queue one write per request.
@@ -436,11 +451,12 @@ async def count_drop(db: Store, *, site_id: int, reason: str, now_ms: int) -> No
 
         await db.transact(unit)
 
-    await counter_for(db, write).add((site_id, now_ms - now_ms % DAY_MS, reason))
+    await counter_for(db, write).add((site_id, now_ms - now_ms % DAY_MS, reason), n)
 
 
 async def drop_counts(db: Store, *, site_id: int | None = None) -> dict[str, int]:
-    """Dropped visits by reason, over all days (one site, or every site)."""
+    """Dropped visits by reason, over all days (one site, or every site); with them the
+    counts of :data:`KEPT_REASONS` (visits kept, a part of them not stored)."""
     where = "" if site_id is None else " WHERE site_id = :s"
     rows = await db.fetchall(
         f"SELECT reason, SUM(count) AS n FROM ingest_counters{where} GROUP BY reason",

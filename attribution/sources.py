@@ -28,9 +28,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from dataclasses import fields as dataclass_fields
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit, urlunsplit
+from urllib.parse import urlunsplit
 
 from attribution import referrers as ref
+from pool.urls import query_pairs, split_url
 
 CHANNELS = (
     "paid_search",
@@ -44,6 +45,14 @@ CHANNELS = (
 )
 
 CLICK_IDS = ("gclid", "gbraid", "wbraid", "yclid", "fbclid", "msclkid")
+CLICK_ID_MAX = 256
+# The shape every platform's click ids have: base64url-like tokens (Yahoo! JAPAN's
+# ``YSS.``/``YJAD.`` prefixes use the dot) whose first character is a letter or digit in
+# every click id seen (Cj0…, EAIa…, 0AAA…, YSS., IwAR…, hex). Anything else is not a click
+# id a platform issued, and it would go into the upload files as is: a ``yclid`` Shift_JIS
+# cannot encode broke the Yahoo! file, an ``=`` at the start is a spreadsheet formula. A
+# valid click id never starts like a formula, so it never needs escaping in a CSV file.
+_CLICK_ID = re.compile(rf"[A-Za-z0-9][A-Za-z0-9._-]{{0,{CLICK_ID_MAX - 1}}}")
 
 # field -> parameter names tried in order. Sites add their own names in front.
 DEFAULT_PARAMS: dict[str, tuple[str, ...]] = {
@@ -142,6 +151,8 @@ class Source:
     landing_url: str = ""
     referrer: str = ""
     tagged: bool = False
+    # Click ids the URL carried in a shape no platform issues: not kept, only counted.
+    invalid_click_ids: tuple[str, ...] = ()
 
     def as_touch(self, at_ms: int) -> dict[str, Any]:
         """The touch as a JSON-ready dict (stored in ``sessions.first_touch``)."""
@@ -151,7 +162,13 @@ class Source:
         return data
 
 
-_SOURCE_FIELDS = tuple(f.name for f in dataclass_fields(Source))
+_SOURCE_FIELDS = tuple(f.name for f in dataclass_fields(Source) if f.name != "invalid_click_ids")
+
+
+def valid_click_id(value: str) -> bool:
+    """Whether ``value`` has the shape of a platform's click id: 1 to :data:`CLICK_ID_MAX`
+    ASCII letters, digits, ``-``, ``_`` and ``.``, the first a letter or digit."""
+    return _CLICK_ID.fullmatch(value) is not None
 
 
 def merge_params(
@@ -169,15 +186,12 @@ def merge_params(
 
 
 def host_of(url: str) -> str:
-    """The normalised host of an http(s) URL, or '' for anything else."""
-    try:
-        parts = urlsplit(url.strip())
-        host = parts.hostname or ""
-    except ValueError:
+    """The normalised host of an http(s) URL, or '' for anything else (a URL that does
+    not parse included)."""
+    parts = split_url(url.strip())
+    if parts is None or parts.scheme.lower() not in {"http", "https"}:
         return ""
-    if parts.scheme.lower() not in {"http", "https"}:
-        return ""
-    return ref.normalise_host(host)
+    return ref.normalise_host(parts.hostname or "")
 
 
 _QUERY_OR_FRAGMENT = re.compile(r"[?#]")
@@ -194,27 +208,28 @@ def landing_page(url: str) -> str:
     """
     if not url:
         return ""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
+    parts = split_url(url)
+    if parts is None:
         return _QUERY_OR_FRAGMENT.split(url, maxsplit=1)[0][:LANDING_PAGE_MAX]
     page = urlunsplit((parts.scheme, parts.netloc, parts.path or "/", "", ""))
     return page[:LANDING_PAGE_MAX]
 
 
 def _query(url: str) -> dict[str, str]:
-    try:
-        pairs = parse_qsl(urlsplit(url).query, keep_blank_values=False)
-    except ValueError:
-        return {}
+    pairs = query_pairs(url)  # none when the URL does not parse
     out: dict[str, str] = {}
     for key, value in pairs:
-        key = key.strip().lower()
-        value = " ".join(value.split())[:512]
+        # Decoded values may hold control characters (`%00`): PostgreSQL text cannot store
+        # a NUL (a 500 there), and none of them belongs in a keyword or campaign name.
+        key = _CONTROL.sub("", key).strip().lower()
+        value = " ".join(_CONTROL.sub(" ", value).split())[:512]
         # An unexpanded template ({keyword}) means the ad platform filled nothing in.
         if key not in out and value and not _PLACEHOLDER.match(value):
             out[key] = value
     return out
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 def _first(query: Mapping[str, str], names: Sequence[str]) -> str:
@@ -282,7 +297,10 @@ def classify(
     names = merge_params(params)
     query = _query(url)
     fields = {name: _first(query, keys) for name, keys in names.items()}
-    clicks = {cid: query.get(cid, "")[:256] for cid in CLICK_IDS}
+    sent = {cid: query.get(cid, "") for cid in CLICK_IDS}
+    # A click id of another shape is treated as absent (and reported, to be counted).
+    clicks = {cid: value if valid_click_id(value) else "" for cid, value in sent.items()}
+    invalid = tuple(cid for cid, value in sent.items() if value and not clicks[cid])
     source = fields["source"].lower()
     source = _SOURCE_ALIASES.get(source, source)
     medium = fields["medium"].lower()
@@ -345,6 +363,7 @@ def classify(
         landing_url=url[:2048],
         referrer=referrer[:2048],
         tagged=tagged,
+        invalid_click_ids=invalid,
         **clicks,
     )
 

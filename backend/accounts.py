@@ -92,19 +92,55 @@ async def create_api_token(
     name: str,
     now_ms: int,
     can_see_callers: bool = False,
+    read_only: bool = False,
 ) -> str:
-    """A new API token for a user; the token is returned once and only its hash is kept."""
+    """A new API token for a user; the token is returned once and only its hash is kept.
+
+    ``read_only``: the token may only read. Whatever it is given, each request gets no more
+    than its user may do at that moment (:func:`backend.auth.require_token`).
+    """
     token, digest = new_api_token()
     await tx.execute(
         "INSERT INTO api_tokens (user_id, advertiser_id, name, token_hash, can_see_callers,"
-        " created_ms) VALUES (:u, :a, :n, :h, :c, :t)",
+        " read_only, created_ms) VALUES (:u, :a, :n, :h, :c, :r, :t)",
         {
             "u": user_id,
             "a": advertiser_id,
             "n": name,
             "h": digest,
             "c": int(can_see_callers),
+            "r": int(read_only),
             "t": now_ms,
         },
     )
     return token
+
+
+async def set_password(tx: Tx, *, user_id: int, password: str, now_ms: int) -> None:
+    """A new password (a reset): the user's open logins end, so they sign in with it."""
+    await tx.execute(
+        "UPDATE users SET password_hash = :h WHERE id = :u",
+        {"h": hash_password(password), "u": user_id},
+    )
+    await tx.execute(
+        "UPDATE web_sessions SET revoked_ms = :t WHERE user_id = :u AND revoked_ms IS NULL",
+        {"t": now_ms, "u": user_id},
+    )
+
+
+async def set_disabled(tx: Tx, *, user_id: int, disabled: bool, now_ms: int) -> None:
+    """Disable a user (signed out everywhere, API tokens revoked) or enable them again.
+
+    Enabling gives back the sign-in only: revoked tokens stay revoked.
+    """
+    await tx.execute(
+        "UPDATE users SET disabled_ms = CASE WHEN :off = 0 THEN NULL"
+        " ELSE COALESCE(disabled_ms, :t) END WHERE id = :u",
+        {"off": int(disabled), "t": now_ms, "u": user_id},
+    )
+    if disabled:
+        for table in ("api_tokens", "web_sessions"):
+            await tx.execute(
+                f"UPDATE {table} SET revoked_ms = :t WHERE user_id = :u AND revoked_ms IS NULL",
+                {"t": now_ms, "u": user_id},
+            )

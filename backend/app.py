@@ -15,14 +15,18 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
 from attribution.coalesce import settle_counters
+from attribution.outbound import OutboundPolicy
+from backend import setup_codes
 from backend.api.jobs import api_jobs
 from backend.assets import TEMPLATES_DIR, examples_dir
 from backend.errors import EXCEPTION_HANDLERS
 from backend.middleware import CompressionMiddleware, PublicEdgeMiddleware
+from backend.proxies import ForwardedClient, parse_trusted_proxies
 from backend.routes import all_routes
 from backend.settings import DEFAULT_SECRET_KEY, Settings
 from backend.storage import open_database
 from backend.telephony.service import telephony_lifespan
+from pool.store import now_ms
 
 log = logging.getLogger("callpath")
 _startup_frozen = False
@@ -55,10 +59,14 @@ def create_app(settings: Settings | None = None) -> Starlette:
         if settings.secret_key == DEFAULT_SECRET_KEY:
             # Fine for `make run`; anywhere else tokens and cookies would be forgeable.
             log.warning("CALLPATH_SECRET_KEY is the default: set a long random value in production")
-        app.state.db = await open_database(
-            settings.database_url, sqlite_wal_max_bytes=settings.sqlite_wal_max_bytes
-        )
+        app.state.db = await open_database(settings.database_url, settings=settings)
         try:
+            if settings.role == "all":
+                # A fresh install gets its one-time set-up code (unless `serve` issued and
+                # printed one before starting its workers).
+                code = await setup_codes.ensure(app.state.db, now_ms())
+                if code:
+                    log.warning(setup_codes.announce(code, settings.public_url))
             # Sweeps, purges and pushes run in the `all` processes; a telephony process
             # only answers and records calls.
             jobs = api_jobs(app) if settings.role == "all" else contextlib.nullcontext()
@@ -71,7 +79,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
             await app.state.db.close()
 
     routes = all_routes(settings)
-    if settings.role == "all":
+    # The example pages are for `make run` (demo calls on) and the snippet's tests (a
+    # folder named); a production install's root is the dashboard, with no demo pages.
+    if settings.role == "all" and (settings.demo_calls or settings.examples_dir):
         routes.append(
             Mount(
                 "/examples",
@@ -84,6 +94,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
     app = Starlette(
         routes=routes,
         middleware=[
+            # First: everything after it (limits, throttles, cookies) sees the visitor.
+            Middleware(ForwardedClient, trusted=parse_trusted_proxies(settings.trusted_proxies)),
             Middleware(
                 PublicEdgeMiddleware,
                 max_body_bytes=settings.max_body_bytes,
@@ -95,5 +107,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         lifespan=lifespan,
     )
     app.state.settings = settings
+    # Where user-supplied URLs (webhooks, GA4) may go; a bad entry stops start-up here.
+    app.state.outbound = OutboundPolicy.parse(settings.outbound_allow_hosts)
     app.state.templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
     return app

@@ -10,7 +10,9 @@ import base64
 import hashlib
 import hmac
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from starlette.requests import Request
 
@@ -57,33 +59,78 @@ def token_digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+# Methods a read-only token may use; every other one is a write.
+READ_METHODS = frozenset({"GET", "HEAD"})
+
+
 @dataclass(frozen=True)
 class ApiPrincipal:
-    """Who an API request acts as."""
+    """Who an API request acts as: what the token was given, cut to what its user may do now."""
 
     token_id: int
     user_id: int
-    advertiser_id: int | None  # None: every advertiser (an administrator's token)
+    advertiser_id: int | None  # None: every advertiser (an administrator's unscoped token)
     can_see_callers: bool
+    read_only: bool = False
+
+    @property
+    def is_admin(self) -> bool:
+        """Whether the request may do what only administrators may (every advertiser)."""
+        return self.advertiser_id is None
+
+
+def effective_scope(token: Mapping[str, Any], user: Mapping[str, Any]) -> tuple[bool, int | None]:
+    """The advertiser a token reaches today: ``(allowed, advertiser_id)``.
+
+    A token keeps no power its user has lost: an administrator's token reaches what it was
+    given; a member's token reaches the member's one advertiser, and nothing when it was made
+    for another one (the user moved) or the user has none.
+    """
+    if user["role"] == "admin":
+        return True, token["advertiser_id"]
+    own = user["advertiser_id"]
+    if own is None or token["advertiser_id"] not in (None, own):
+        return False, None
+    return True, int(own)
 
 
 async def require_token(request: Request) -> ApiPrincipal:
-    """The principal of a ``Authorization: Bearer`` request, or 401."""
+    """The principal of a ``Authorization: Bearer`` request, or 401 / 403.
+
+    Checked on every request against the user's row as it is now: a disabled user's tokens
+    are refused (401); a token whose user moved to another advertiser reaches nothing (403);
+    a member's token never reaches beyond the member's advertiser, and sees caller numbers
+    only while both the token and the user may. A read-only token may only read (403 on any
+    other method).
+    """
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token or len(token) > 200:
         raise ApiError(401, "unauthorized", "A bearer token is required.")
     db: Store = request.app.state.db
     row = await db.fetchone(
-        "SELECT t.id, t.user_id, t.advertiser_id, t.can_see_callers, u.role"
-        " FROM api_tokens t JOIN users u ON u.id = t.user_id"
+        "SELECT t.id, t.user_id, t.advertiser_id, t.can_see_callers, t.read_only,"
+        " u.role, u.advertiser_id AS user_advertiser_id, u.can_see_callers AS user_sees,"
+        " u.disabled_ms FROM api_tokens t JOIN users u ON u.id = t.user_id"
         " WHERE t.token_hash = :h AND t.revoked_ms IS NULL",
         {"h": token_digest(token.strip())},
     )
-    if row is None:
+    if row is None or row["disabled_ms"] is not None:
         raise ApiError(401, "unauthorized", "The token is unknown or revoked.")
+    allowed, advertiser_id = effective_scope(
+        row, {"role": row["role"], "advertiser_id": row["user_advertiser_id"]}
+    )
+    if not allowed:
+        raise ApiError(403, "forbidden", "The token's user no longer has access to its scope.")
+    read_only = bool(row["read_only"])
+    if read_only and request.method not in READ_METHODS:
+        raise ApiError(403, "forbidden", "This token is read-only.")
     return ApiPrincipal(
-        row["id"], row["user_id"], row["advertiser_id"], bool(row["can_see_callers"])
+        row["id"],
+        row["user_id"],
+        advertiser_id,
+        bool(row["can_see_callers"]) and bool(row["user_sees"]),
+        read_only,
     )
 
 

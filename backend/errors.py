@@ -1,6 +1,6 @@
 """One place that turns exceptions into responses.
 
-Machine paths (``/api``, ``/v1``, ``/twilio``, ``/webhooks``, ``/dni.js``) answer JSON
+Machine paths (``/api``, ``/v1``, ``/twilio``, ``/webhooks``, ``/dni.js``, ``/demo``) answer JSON
 ``{"error": {"code", "message", "status"}}``; everything else (the dashboard) renders an
 HTML error page.
 """
@@ -14,9 +14,11 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 
+from backend.security_headers import secure
+
 log = logging.getLogger("callpath")
 
-JSON_PREFIXES = ("/api", "/v1", "/twilio", "/webhooks", "/dni.js", "/healthz")
+JSON_PREFIXES = ("/api", "/v1", "/twilio", "/webhooks", "/dni.js", "/healthz", "/demo")
 
 _CODES = {
     400: "bad_request",
@@ -59,14 +61,17 @@ def wants_json(request: Request) -> bool:
 def _render(request: Request, status: int, code: str, message: str, **extra: Any) -> Response:
     if wants_json(request):
         return JSONResponse(error_body(status, code, message, **extra), status_code=status)
+    # An HTML error page gets the dashboard's headers (CSP, no framing, no caching) too.
     templates = getattr(request.app.state, "templates", None)
     if templates is None:
-        return HTMLResponse(f"<h1>{status}</h1><p>{message}</p>", status_code=status)
-    return templates.TemplateResponse(
-        request,
-        "error.html",
-        {"status": status, "code": code, "message": message},
-        status_code=status,
+        return secure(HTMLResponse(f"<h1>{status}</h1><p>{message}</p>", status_code=status))
+    return secure(
+        templates.TemplateResponse(
+            request,
+            "error.html",
+            {"status": status, "code": code, "message": message},
+            status_code=status,
+        )
     )
 
 

@@ -62,11 +62,6 @@ def string_field(data: dict[str, Any], name: str, *, max_len: int, required: boo
 
 
 def client_ip(request: Request) -> str:
-    """The visitor's address: the entry our own proxy appended to ``X-Forwarded-For`` when
-    ``CALLPATH_TRUST_FORWARDED_FOR`` is on, else the connection's peer ('' if unknown)."""
-    if request.app.state.settings.trust_forwarded_for:
-        # The last entry is the one our own proxy appended; earlier ones are the client's word.
-        forwarded = request.headers.get("x-forwarded-for", "").split(",")[-1].strip()
-        if forwarded:
-            return forwarded[:64]
-    return request.client.host if request.client else ""
+    """The visitor's address ('' if unknown): the connection's peer, or the client a
+    trusted proxy named (``CALLPATH_TRUSTED_PROXIES``, resolved by ``backend.proxies``)."""
+    return request.client.host[:64] if request.client else ""

@@ -38,7 +38,7 @@ SNIPPET_PREFIXES = ("/v1/", "/dni.js")
 WEBHOOK_PREFIXES = ("/twilio/", "/webhooks/")
 # Forms anyone may post without signing in; everything else in the dashboard and the API
 # needs a session or a token first.
-ANONYMOUS_FORMS = ("/login", "/logout")
+ANONYMOUS_FORMS = ("/login", "/logout", "/setup")
 MACHINE_PREFIXES = ("/v1/", "/api/", "/twilio/", "/webhooks/")
 HEARTBEAT_PER_MINUTE = 120
 HEARTBEAT_BURST = 60

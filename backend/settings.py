@@ -42,9 +42,27 @@ class Settings:
         "SQLite only: once the write-ahead log (`callpath.db-wal`) passes this size, the "
         "background checkpoint truncates it (docs/operations.md).",
     )
+    db_statement_timeout_ms: int = _setting(
+        10_000,
+        "PostgreSQL only: longest a read or a short unit of work (a visit, a claim) may run "
+        "before the server cancels it, waiting on locks included; imports, purges and "
+        "migrations are exempt. 0: no limit.",
+    )
+    db_acquire_timeout_ms: int = _setting(
+        10_000,
+        "PostgreSQL only: longest a request waits for a pooled connection. 0: no limit.",
+    )
+    visit_timeout_ms: int = _setting(
+        5_000,
+        "Longest `POST /v1/session` waits for storage; past it the visit is answered "
+        "untracked (no swaps: the page keeps its own numbers), well before the snippet's own "
+        "10 s abort. 0: no limit.",
+    )
     secret_key: str = _setting(
         DEFAULT_SECRET_KEY,
-        "Key that signs session tokens and cookies. Set a long random value in production.",
+        "Key that signs session tokens and cookies and salts the stored address hashes: "
+        "at least 32 random characters (`callpath serve` refuses the default or a shorter "
+        "one).",
     )
     public_url: str = _setting(
         "",
@@ -103,14 +121,18 @@ class Settings:
     )
     examples_dir: str = _setting(
         "",
-        "Folder of example pages served under `/examples/`; empty uses the bundled examples.",
+        "Folder of example pages to serve under `/examples/`. They are served only when this is"
+        " set or `CALLPATH_DEMO_CALLS` is on (`make run`), then from the bundled examples when"
+        " this is empty.",
     )
     # attribution
-    trust_forwarded_for: bool = _setting(
-        False,
-        "Take the visitor's address from the last `X-Forwarded-For` entry, the one a single "
-        "proxy you run appends (only behind such a proxy, and only when uvicorn does not "
-        "resolve it already); used in memory for geo and hashing, never stored.",
+    trusted_proxies: str = _setting(
+        "",
+        "Addresses or networks of your own reverse proxies and load balancers, comma "
+        "separated (e.g. `127.0.0.1` for nginx on the same host, `10.0.0.0/8`). Only a "
+        "request from one of them has its `X-Forwarded-For` (the visitor's address, which "
+        "every per-address limit keys on) and `X-Forwarded-Proto` believed; empty trusts no "
+        "one (docs/proxy.md).",
     )
     # telephony (Twilio, other carriers and PBXs, call notifications)
     twilio_signing_key: str = _setting(
@@ -150,8 +172,10 @@ class Settings:
     )
     call_spool_path: str = _setting(
         "",
-        "File where call writes wait while storage is down, so a restart loses none; "
-        "empty keeps them in memory only.",
+        "The call journal: every call event is appended to this file and synced before the "
+        "webhook is answered, and replayed at start, so a crash loses no answered call. "
+        "Empty: beside the SQLite file (`callpath.db.calls.jsonl`), or for PostgreSQL "
+        "`$XDG_STATE_HOME/callpath/calls-<digest of the URL>.jsonl`; `off`: memory only.",
     )
     calls_webhook_secret: str = _setting(
         "", "Secret that signs `POST /webhooks/calls` (other carriers and PBXs); empty refuses."
@@ -170,6 +194,13 @@ class Settings:
     )
     notify_backoff_seconds: float = _setting(
         2.0, "Wait before the second notification attempt; doubled after each failure."
+    )
+    outbound_allow_hosts: str = _setting(
+        "",
+        "Receivers inside your own network that notification webhooks and the GA4 endpoint "
+        "may reach: comma-separated host names, addresses or networks (`hooks.internal, "
+        "10.0.0.7, 192.168.5.0/24`). Every other loopback, private, link-local or otherwise "
+        "non-public destination is refused (docs/telephony.md, Notifications).",
     )
     # --- api / exports ---
     retention_days: int = _setting(
@@ -237,7 +268,8 @@ class Settings:
     demo_calls: bool = _setting(
         False,
         "Offer `POST /demo/call`, which places simulated calls (the example pages' "
-        '"call this number" button); `make run` turns it on. Never on in production.',
+        '"call this number" button) for a signed-in dashboard user, to tracking numbers that '
+        "user may see (else 401 / 404); `make run` turns it on. Never on in production.",
     )
 
     @classmethod

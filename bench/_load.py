@@ -1,7 +1,8 @@
 """A small asyncio load generator (httpx) for the scale-out benchmark and tests.
 
 Only loopback addresses; bounded by a request count and a deadline. Each request can carry
-its own client address in ``X-Forwarded-For`` (uvicorn trusts it from loopback), taken from
+its own client address in ``X-Forwarded-For`` (believed from loopback by servers started
+with ``CALLPATH_TRUSTED_PROXIES=127.0.0.1``, as the benchmarks' are), taken from
 198.18.0.0/15, the range set aside for benchmarks, so that per-address limits see many
 visitors rather than one flooding address.
 """

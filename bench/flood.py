@@ -4,7 +4,8 @@ Starts a real ``callpath serve`` on a free loopback port over a fresh SQLite fil
 site and a pool of 80 numbers, then:
 
 1. baseline: 50 people (each their own address, sent as ``X-Forwarded-For`` from
-   loopback, which uvicorn trusts) ask for a number, with no flood;
+   loopback, which the server trusts: ``CALLPATH_TRUSTED_PROXIES=127.0.0.1``) ask for a
+   number, with no flood;
 2. flood: one address sends 5,000 session requests, 32 at a time, while 50 other people
    arrive. The flood comes from wrk when it is installed (``make bench`` installs it), so
    that the process timing the people is not also busy sending the flood; else from the
@@ -230,6 +231,8 @@ def guard_env(on: bool) -> dict[str, str]:
         "CALLPATH_IP_RATE_PER_MINUTE": str(defaults.ip_rate_per_minute if on else 0),
         "CALLPATH_IP_RATE_BURST": str(defaults.ip_rate_burst),
         "CALLPATH_IP_MAX_LIVE_SESSIONS": str(defaults.ip_max_live_sessions if on else 0),
+        # People and the flood send their own address in X-Forwarded-For, from loopback.
+        "CALLPATH_TRUSTED_PROXIES": "127.0.0.1",
     }
 
 

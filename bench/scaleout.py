@@ -90,8 +90,9 @@ def serve(port: int, http: str = "auto") -> None:
         port=port,
         log_level="warning",
         access_log=False,
-        proxy_headers=True,
-        forwarded_allow_ips="127.0.0.1",
+        # The app believes the load generator's X-Forwarded-For itself, from
+        # CALLPATH_TRUSTED_PROXIES (start_instances); uvicorn's own resolution stays off.
+        proxy_headers=False,
         http=http,
     )
 
@@ -125,6 +126,8 @@ def start_instances(database_url: str, count: int, http: str = "auto") -> list[I
         {
             "CALLPATH_DATABASE_URL": database_url,
             "CALLPATH_SECRET_KEY": "bench-secret",
+            # Every request claims its own visitor in X-Forwarded-For, from loopback.
+            "CALLPATH_TRUSTED_PROXIES": "127.0.0.1",
             "PYTHONPATH": str(ROOT),
         }
     )

@@ -224,7 +224,13 @@ def run(calls: int, workers: int, rate: float = 0.0) -> dict[str, Any]:
         demo = orjson.loads(seeded.stdout)
         numbers = [n for t in demo["targets"] for n in t["tracking_numbers"]]
         server = Server(
-            url, env_extra={"CALLPATH_TWILIO_AUTH_TOKEN": TOKEN}, telephony_port=free_port()
+            url,
+            # The visits' load sends each visitor's address in X-Forwarded-For.
+            env_extra={
+                "CALLPATH_TWILIO_AUTH_TOKEN": TOKEN,
+                "CALLPATH_TRUSTED_PROXIES": "127.0.0.1",
+            },
+            telephony_port=free_port(),
         ).start(timeout=60)
         phone = server.telephony_url
         try:

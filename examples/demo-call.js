@@ -1,7 +1,9 @@
 /* Demo only: a button that "calls" the tracking number this page shows.
  * It asks the demo server (CALLPATH_DEMO_CALLS, on under `make run`) to ring the number as a
  * made-up caller; the call goes through the same path as a real one and shows up, matched to
- * this visit, in the dashboard's live screen and call log. Real sites never include this. */
+ * this visit, in the dashboard's live screen and call log. Only a user signed in to the
+ * dashboard in this browser may ring, and only numbers that user may see. Real sites never
+ * include this. */
 (function () {
   "use strict";
   var button = document.getElementById("demo-call");
@@ -18,6 +20,11 @@
     }).then(function (r) {
       return r.json().then(function (data) { return { ok: r.ok, data: data }; });
     }).then(function (res) {
+      if (res.data.error && res.data.error.status === 401) {
+        out.textContent = "Sign in to the dashboard first (/login, the login `make run` " +
+          "printed), then press the button again.";
+        return;
+      }
       if (!res.ok) {
         out.textContent = "Demo calls are off on this server (" +
           ((res.data.error && res.data.error.message) || "refused") + ").";

@@ -11,6 +11,7 @@ from collections.abc import Collection
 from typing import Any
 
 from pool import destinations, leases, numbers, rules
+from pool.inventory import unavailable
 from pool.numbers import NumberError
 from pool.store import Row, Store
 
@@ -134,20 +135,20 @@ async def numbers_by_ids(
 
 async def find_number(db: Store, text: str, *, advertiser_id: int | None) -> int:
     """The id of a stored tracking number given as id, E.164 or national (JP) text."""
-    if text.isdigit() and len(text) < 10:
-        number_id = int(text)
-    else:
-        e164 = numbers.to_e164(text)
-        found = await db.fetchval("SELECT id FROM tracking_numbers WHERE number = :n", {"n": e164})
-        if found is None:
-            raise LookupError(f"no tracking number {e164}")
-        number_id = int(found)
+    # One lookup within the caller's scope, one message: another advertiser's number reads
+    # exactly like a number nobody has.
     where, params = _scope(advertiser_id, "advertiser_id")
-    if not await db.fetchval(
-        f"SELECT 1 FROM tracking_numbers WHERE id = :id{where}", {**params, "id": number_id}
-    ):
+    value: int | str
+    if text.isdigit() and len(text) < 10:
+        column, value = "id", int(text)
+    else:
+        column, value = "number", numbers.to_e164(text)
+    found = await db.fetchval(
+        f"SELECT id FROM tracking_numbers WHERE {column} = :v{where}", {**params, "v": value}
+    )
+    if found is None:
         raise LookupError(f"no tracking number {text}")
-    return number_id
+    return int(found)
 
 
 async def retire(db: Store, *, number_id: int, advertiser_id: int | None, now_ms: int) -> str:
@@ -179,7 +180,13 @@ async def new_pool(
     e164 = destinations.check_destination(
         target, site_country=site["country"], countries=forward_countries, field="target"
     )
-    if await db.fetchval("SELECT 1 FROM tracking_numbers WHERE number = :n", {"n": e164}):
+    holder = await db.fetchone(
+        "SELECT advertiser_id FROM tracking_numbers WHERE number = :n", {"n": e164}
+    )
+    if holder is not None:
+        if advertiser_id not in (None, holder["advertiser_id"]):
+            # Another advertiser's number: say nothing about whose it is or what it is.
+            raise NumberError(unavailable(e164), field="target")
         raise NumberError(f"{e164} is a tracking number, not a business number", field="target")
     async with db.write() as tx:
         target_id = await numbers.ensure_target(

@@ -5,7 +5,9 @@ stands in for (the business number shown on the page) and where calls are forwar
 rules, each reported with the row and the field at fault:
 
 - the number must be valid (libphonenumber) and not stored yet, nor twice in the input,
-  nor a business number (target) of any site;
+  nor a business number (target) of any site; a number held by another advertiser is
+  refused as "not available", never saying whose it is, what it is or its id (a member must
+  learn nothing about another tenant's numbers);
 - the site must exist (and belong to the caller's advertiser when one is given);
 - ``pool`` and ``overflow`` numbers need a target that has a pool, and must be numbers of
   the target's country (a visitor sees them in place of the target);
@@ -183,7 +185,18 @@ async def _resolve(
     )
 
 
-async def _duplicates(tx: Tx, resolved: list[tuple[NumberSpec, _Resolved]]) -> list[RowError]:
+# The one answer for a number another advertiser holds, as a tracking or a business number.
+NOT_AVAILABLE = "{number} is not available"
+
+
+def unavailable(number: str) -> str:
+    """The reason given for a number held by another advertiser: nothing about whose or what."""
+    return NOT_AVAILABLE.format(number=number)
+
+
+async def _duplicates(
+    tx: Tx, resolved: list[tuple[NumberSpec, _Resolved]], scope: int | None
+) -> list[RowError]:
     errors: list[RowError] = []
     first_row: dict[str, int] = {}
     for spec, res in resolved:
@@ -193,13 +206,27 @@ async def _duplicates(tx: Tx, resolved: list[tuple[NumberSpec, _Resolved]]) -> l
             )
             continue
         first_row[res.number] = spec.row
-        stored = await tx.fetchval(
-            "SELECT id FROM tracking_numbers WHERE number = :n", {"n": res.number}
+        stored = await tx.fetchone(
+            "SELECT id, advertiser_id FROM tracking_numbers WHERE number = :n", {"n": res.number}
+        )
+        target = await tx.fetchone(
+            "SELECT s.advertiser_id FROM targets t JOIN sites s ON s.id = t.site_id"
+            " WHERE t.number = :n"
+            " ORDER BY CASE WHEN s.advertiser_id = :a THEN 0 ELSE 1 END LIMIT 1",
+            {"n": res.number, "a": scope or 0},
         )
         if stored is not None:
-            errors.append(_fail(spec, "number", f"{res.number} is already stored (id {stored})"))
-        elif await tx.fetchval("SELECT 1 FROM targets WHERE number = :n", {"n": res.number}):
-            errors.append(_fail(spec, "number", f"{res.number} is a business number of a site"))
+            if scope not in (None, stored["advertiser_id"]):
+                errors.append(_fail(spec, "number", unavailable(res.number)))
+            else:
+                errors.append(
+                    _fail(spec, "number", f"{res.number} is already stored (id {stored['id']})")
+                )
+        elif target is not None:
+            if scope not in (None, target["advertiser_id"]):
+                errors.append(_fail(spec, "number", unavailable(res.number)))
+            else:
+                errors.append(_fail(spec, "number", f"{res.number} is a business number of a site"))
     overflow_rows: dict[int, int] = {}
     for spec, res in resolved:
         if res.kind == "overflow" and res.pool_id is not None:
@@ -243,7 +270,7 @@ async def add_numbers(
                 found.append(res)
             else:
                 resolved.append((spec, res))
-        found += await _duplicates(tx, resolved)
+        found += await _duplicates(tx, resolved, advertiser_id)
         if found:
             found.sort(key=lambda e: e.row)
             raise InventoryError(found)

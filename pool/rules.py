@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from urllib.parse import parse_qsl, urlsplit
 
 from pool.numbers import NumberError
 from pool.store import Store, Tx
+from pool.urls import query_pairs, url_host
 
 KINDS = ("param", "referrer", "source")
 ACTIONS = ("number", "pool", "original")
@@ -52,9 +52,10 @@ class Visit:
 
     @classmethod
     def from_url(cls, landing_url: str, referrer: str = "", **classified: str) -> Visit:
-        """A visit from its landing URL (parameters read from the query; first value wins)."""
+        """A visit from its landing URL (parameters read from the query; first value wins;
+        none when the URL does not parse)."""
         params: dict[str, str] = {}
-        for key, value in parse_qsl(urlsplit(landing_url).query, keep_blank_values=True):
+        for key, value in query_pairs(landing_url, keep_blank_values=True):
             params.setdefault(key, value)
         return cls(params, referrer, **classified)
 
@@ -81,7 +82,8 @@ def _referrer_host(referrer: str) -> str:
     text = referrer.strip().lower()
     if not text:
         return ""
-    host = urlsplit(text if "//" in text else "//" + text).hostname or ""
+    # A referrer that does not parse has no host: it matches no referrer rule.
+    host = url_host(text if "//" in text else "//" + text)
     return host.rstrip(".")
 
 

@@ -31,7 +31,7 @@ from backend.settings import Settings
 from backend.storage import SQLiteDatabase
 from tests.support import postgres as pg
 from tests.support.browser import BROWSER_HEADERS, CHROMIUM, CHROMIUM_ARGS
-from tests.support.server import Server, run_cli
+from tests.support.server import ROOT, Server, run_cli
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 GUARD_OFF: dict[str, Any] = {"ip_rate_per_minute": 0, "ip_max_live_sessions": 0}
@@ -55,6 +55,21 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 @pytest.fixture
 def store_kind() -> str:
     return "sqlite"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _call_journals_in_a_temporary_folder(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[None]:
+    """The default call journal of a PostgreSQL database lives in ``$XDG_STATE_HOME``:
+    the suite's (and its servers') go to a folder of the run, not the home directory."""
+    before = os.environ.get("XDG_STATE_HOME")
+    os.environ["XDG_STATE_HOME"] = str(tmp_path_factory.mktemp("state"))
+    yield
+    if before is None:
+        os.environ.pop("XDG_STATE_HOME", None)
+    else:
+        os.environ["XDG_STATE_HOME"] = before
 
 
 @pytest.fixture(scope="session")
@@ -132,7 +147,9 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     seeded = run_cli("demo", "--json", database_url=url)
     assert seeded.returncode == 0, seeded.stderr
     # Every browser test arrives from 127.0.0.1, so the per-address guard is off here.
-    server = Server(url, env_extra=GUARD_OFF_ENV).start()
+    # The example pages are served when a folder is named (or under demo calls).
+    examples = {"CALLPATH_EXAMPLES_DIR": str(ROOT / "examples")}
+    server = Server(url, env_extra={**GUARD_OFF_ENV, **examples}).start()
     server.demo = orjson.loads(seeded.stdout)  # type: ignore[attr-defined]
     yield server
     server.stop()

@@ -125,15 +125,15 @@ async def export_conversions(request: Request, principal: ApiPrincipal) -> Respo
         timezone=zone_param(request).key,
         record=bool_param(request, "preview") is not True,
     )
-    return Response(
-        file.content,
-        media_type=file.media_type,
-        headers={
-            "Content-Disposition": f'attachment; filename="{file.filename}"',
-            "X-Callpath-Conversions": str(file.count),
-            "X-Callpath-Batch": file.batch,
-        },
-    )
+    headers = {
+        "Content-Disposition": f'attachment; filename="{file.filename}"',
+        "X-Callpath-Conversions": str(file.count),
+        "X-Callpath-Batch": file.batch,
+    }
+    if file.skipped:
+        # Calls left out of the file and why (reason=count, ...): see docs/exports.md.
+        headers["X-Callpath-Skipped"] = ", ".join(f"{k}={n}" for k, n in file.skipped.items())
+    return Response(file.content, media_type=file.media_type, headers=headers)
 
 
 SETTINGS_FIELDS: dict[str, Any] = {
@@ -303,7 +303,11 @@ async def put_ga4(request: Request, principal: ApiPrincipal) -> Response:
         raise ApiError(422, "invalid", "measurement_id and api_secret are required.")
     try:
         stored = await conv.put_ga4(
-            db_of(request), site_id=site_id, settings=conv.GA4Settings(**values), now_ms=now_ms()
+            db_of(request),
+            site_id=site_id,
+            settings=conv.GA4Settings(**values),
+            now_ms=now_ms(),
+            policy=request.app.state.outbound,
         )
     except ValueError as exc:
         raise ApiError(422, "invalid", str(exc)) from exc
@@ -334,7 +338,12 @@ async def push_ga4(request: Request, principal: ApiPrincipal) -> Response:
     await site_in_scope(db_of(request), principal, site_id)
     start, end = time_range(request)
     result = await conv.push_ga4(
-        db_of(request), site_id=site_id, start_ms=start, end_ms=end, now_ms=now_ms()
+        db_of(request),
+        site_id=site_id,
+        start_ms=start,
+        end_ms=end,
+        now_ms=now_ms(),
+        policy=request.app.state.outbound,
     )
     return JSONResponse({"sent": result.sent, "failed": result.failed, "skipped": result.skipped})
 

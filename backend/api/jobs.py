@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from attribution.conversions import GA4_MAX_AGE_MS, push_ga4
+from attribution.outbound import OutboundPolicy
 from backend.api.retention import purge
 from pool import leases
 from pool.store import Store, now_ms
@@ -16,13 +17,20 @@ from pool.store import Store, now_ms
 log = logging.getLogger("callpath.jobs")
 
 
-async def push_all_ga4(db: Store, *, now: int | None = None) -> int:
+async def push_all_ga4(
+    db: Store, *, now: int | None = None, policy: OutboundPolicy | None = None
+) -> int:
     """Push every GA4-enabled site's unsent calls of the last 72 hours; return events sent."""
     now = now_ms() if now is None else now
     sent = 0
     for row in await db.fetchall("SELECT site_id FROM ga4_settings WHERE enabled = 1"):
         result = await push_ga4(
-            db, site_id=row["site_id"], start_ms=now - GA4_MAX_AGE_MS, end_ms=now + 1, now_ms=now
+            db,
+            site_id=row["site_id"],
+            start_ms=now - GA4_MAX_AGE_MS,
+            end_ms=now + 1,
+            now_ms=now,
+            policy=policy,
         )
         sent += result.sent
     return sent
@@ -71,7 +79,11 @@ async def api_jobs(app: Any) -> AsyncIterator[None]:
     if settings.ga4_push_seconds > 0:
         tasks.append(
             asyncio.create_task(
-                _every(settings.ga4_push_seconds, "GA4 push", lambda: push_all_ga4(db)),
+                _every(
+                    settings.ga4_push_seconds,
+                    "GA4 push",
+                    lambda: push_all_ga4(db, policy=app.state.outbound),
+                ),
                 name="callpath-ga4",
             )
         )

@@ -212,7 +212,9 @@ def document(
             "title": title,
             "version": version,
             "description": "Calls, sessions, reports, numbers, pools and exports of callpath. "
-            "Authenticate with `Authorization: Bearer TOKEN` (create tokens at /api/tokens).",
+            "Authenticate with `Authorization: Bearer TOKEN` (create tokens at /api/tokens). "
+            "A token does no more than its user may do at the time of each request; a "
+            "read-only token gets 403 on every method but GET.",
         },
         "servers": [{"url": "/"}],
         "paths": paths,

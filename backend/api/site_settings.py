@@ -122,7 +122,7 @@ async def put_qualification(request: Request, principal: ApiPrincipal) -> Respon
     site_id = path_id(request, "site_id")
     db = db_of(request)
     await site_in_scope(db, principal, site_id)
-    if principal.advertiser_id is not None:
+    if not principal.is_admin:
         raise ApiError(
             403, "forbidden", "Only an administrator's token may change qualification rules."
         )

@@ -2,7 +2,10 @@
 
 A new token can never see more than the token that made it: it is scoped to the same
 advertiser (an unscoped administrator's token may pick any advertiser, or none), and may
-see caller numbers only when both the user and the calling token may.
+see caller numbers only when both the user and the calling token may. A read-only token
+(``"read_only": true``) may only read; a read-only token cannot make tokens at all (it may
+not ``POST``). Whatever a token was given, each request gets only what its user may do at
+that moment (:func:`backend.auth.require_token`).
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ TOKEN_FIELDS: dict[str, Any] = {
     "name": {"type": "string"},
     "advertiser_id": {"type": ["integer", "null"]},
     "can_see_callers": {"type": "boolean"},
+    "read_only": {"type": "boolean"},
     "created_ms": {"type": "integer"},
     "revoked_ms": {"type": ["integer", "null"]},
     "last_used_ms": {"type": ["integer", "null"]},
@@ -55,17 +59,27 @@ TOKEN_REQUEST = oa.component(
             "name": {"type": "string", "minLength": 1, "maxLength": 100},
             "advertiser_id": {"type": ["integer", "null"], "minimum": 1, "maximum": 2**53},
             "can_see_callers": {"type": "boolean", "default": False},
+            "read_only": {
+                "type": "boolean",
+                "default": False,
+                "description": "true: the token may only read (GET); any other method is 403.",
+            },
         },
     },
 )
 _SELECT = (
-    "SELECT id, name, advertiser_id, can_see_callers, created_ms, revoked_ms, last_used_ms"
+    "SELECT id, name, advertiser_id, can_see_callers, read_only, created_ms, revoked_ms,"
+    " last_used_ms"
     " FROM api_tokens"
 )
 
 
 def _out(row: dict[str, Any]) -> dict[str, Any]:
-    return {**row, "can_see_callers": bool(row["can_see_callers"])}
+    return {
+        **row,
+        "can_see_callers": bool(row["can_see_callers"]),
+        "read_only": bool(row["read_only"]),
+    }
 
 
 @oa.operation(
@@ -110,17 +124,16 @@ async def create_token(request: Request, principal: ApiPrincipal) -> Response:
     see = data.get("can_see_callers", False)
     if not isinstance(see, bool):
         raise ApiError(422, "invalid", "Field 'can_see_callers' must be a boolean.")
-    user = await db.fetchone(
-        "SELECT role, advertiser_id, can_see_callers FROM users WHERE id = :u",
-        {"u": principal.user_id},
-    )
-    assert user is not None  # the token's user exists (foreign key)
-    advertiser = _advertiser_for(data, principal, user)
+    read_only = data.get("read_only", False)
+    if not isinstance(read_only, bool):
+        raise ApiError(422, "invalid", "Field 'read_only' must be a boolean.")
+    # The principal is already cut to what the user may do now (advertiser, callers).
+    advertiser = _advertiser_for(data, principal)
     if advertiser is not None and not await db.fetchval(
         "SELECT 1 FROM advertisers WHERE id = :a", {"a": advertiser}
     ):
         raise ApiError(422, "invalid", f"No advertiser {advertiser}.", field="advertiser_id")
-    if see and not (principal.can_see_callers and user["can_see_callers"]):
+    if see and not principal.can_see_callers:
         raise ApiError(403, "forbidden", "This token may not grant seeing caller numbers.")
     now = now_ms()
     async with db.write() as tx:
@@ -131,19 +144,16 @@ async def create_token(request: Request, principal: ApiPrincipal) -> Response:
             name=name,
             now_ms=now,
             can_see_callers=see,
+            read_only=read_only,
         )
         row = await tx.fetchone(_SELECT + " WHERE token_hash = :h", {"h": token_digest(secret)})
     assert row is not None
     return JSONResponse({**_out(row), "token": secret}, status_code=201)
 
 
-def _advertiser_for(
-    data: dict[str, Any], principal: ApiPrincipal, user: dict[str, Any]
-) -> int | None:
+def _advertiser_for(data: dict[str, Any], principal: ApiPrincipal) -> int | None:
     """The advertiser a new token is scoped to: asked for, within what the caller has."""
     limit = principal.advertiser_id
-    if user["role"] != "admin":
-        limit = user["advertiser_id"] if limit is None else limit
     if "advertiser_id" not in data:
         return limit
     asked = data["advertiser_id"]

@@ -7,11 +7,37 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from backend.commands import calls, demo, export, migrate, numbers, pools, serve, simulate
+from backend.commands import (
+    backup,
+    calls,
+    demo,
+    export,
+    migrate,
+    migrate_store,
+    numbers,
+    pools,
+    restore,
+    serve,
+    simulate,
+    users,
+)
 from backend.settings import Settings
 from backend.storage import SQLiteDatabase, open_database
 
-COMMANDS = [serve, migrate, demo, export, numbers, pools, calls, simulate]
+COMMANDS = [
+    serve,
+    migrate,
+    demo,
+    export,
+    numbers,
+    pools,
+    calls,
+    simulate,
+    users,
+    backup,
+    restore,
+    migrate_store,
+]
 
 
 def settings_from(args: argparse.Namespace, **overrides: Any) -> Settings:
@@ -26,9 +52,7 @@ def run_with_db(
     settings = settings_from(args)
 
     async def runner() -> Any:
-        db = await open_database(
-            settings.database_url, sqlite_wal_max_bytes=settings.sqlite_wal_max_bytes
-        )
+        db = await open_database(settings.database_url, settings=settings)
         try:
             return await work(db, settings)
         finally:

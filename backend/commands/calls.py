@@ -55,6 +55,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     target.add_argument("--remove", type=int, metavar="ID", help="deactivate target ID")
     notify.add_argument("--secret", default="", help="key that signs webhook bodies")
     notify.add_argument("--event", choices=["started", "completed"], default="completed")
+    notify.add_argument(
+        "--show-callers",
+        action="store_true",
+        help="send caller numbers in full (masked by default)",
+    )
     notify.set_defaults(func=run_notify)
 
 
@@ -164,6 +169,7 @@ def run_options(args: argparse.Namespace) -> int:
 
 
 def run_notify(args: argparse.Namespace) -> int:
+    from attribution.outbound import OutboundPolicy
     from backend.commands import run_with_db
     from backend.notify import targets
 
@@ -180,6 +186,8 @@ def run_notify(args: argparse.Namespace) -> int:
                 address=args.webhook or args.email,
                 secret=args.secret,
                 event=args.event,
+                policy=OutboundPolicy.parse(settings.outbound_allow_hosts),
+                show_callers=args.show_callers,
             )
             return {"id": target_id}
         return await targets.list_targets(db, args.advertiser)

@@ -101,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
             if args.what == "paths":
                 await _paths(db, args, start, end, site, out)
             elif args.what == "ga4":
-                await _ga4(db, start, end, site)
+                await _ga4(db, start, end, site, settings.outbound_allow_hosts)
             else:
                 await _conversions(db, args, start, end, site, out)
 
@@ -165,10 +165,13 @@ async def _conversions(
     out.flush()
     verb = "previewed" if args.preview else "exported"
     print(f"{verb} {file.count} conversions (batch {file.batch})", file=sys.stderr)
+    for reason, n in file.skipped.items():
+        print(f"skipped {n} calls: {reason} (see docs/exports.md)", file=sys.stderr)
 
 
-async def _ga4(db: Any, start: int, end: int, site: int | None) -> None:
+async def _ga4(db: Any, start: int, end: int, site: int | None, allow_hosts: str) -> None:
     from attribution.conversions import push_ga4
+    from attribution.outbound import OutboundPolicy
     from pool.store import now_ms
 
     if site is None:
@@ -176,7 +179,14 @@ async def _ga4(db: Any, start: int, end: int, site: int | None) -> None:
     else:
         sites = [site]
     for site_id in sites:
-        r = await push_ga4(db, site_id=site_id, start_ms=start, end_ms=end, now_ms=now_ms())
+        r = await push_ga4(
+            db,
+            site_id=site_id,
+            start_ms=start,
+            end_ms=end,
+            now_ms=now_ms(),
+            policy=OutboundPolicy.parse(allow_hosts),
+        )
         print(f"site {site_id}: sent {r.sent}, failed {r.failed}, skipped {r.skipped}")
 
 

@@ -11,11 +11,19 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
-from backend.settings import ROLES
+from backend.proxies import parse_trusted_proxies
+from backend.settings import DEFAULT_SECRET_KEY, ROLES, Settings
 
 log = logging.getLogger("callpath")
+
+# token_urlsafe(32) gives 43 characters; 32 is the shortest key `serve` takes.
+MIN_SECRET_KEY_LENGTH = 32
+MAKE_A_KEY = "python3 -c 'import secrets; print(secrets.token_urlsafe(32))'"
+# What earlier versions read for the proxy's address; now CALLPATH_TRUSTED_PROXIES.
+RETIRED_PROXY_SETTINGS = ("FORWARDED_ALLOW_IPS", "CALLPATH_TRUST_FORWARDED_FOR")
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -39,17 +47,34 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="also start a telephony-only process on this port (restarted if it dies), for"
         " the carriers' webhooks; route /twilio/ and /webhooks/ there",
     )
+    p.add_argument(
+        "--insecure-demo-key",
+        action="store_true",
+        help="start even with the default or a short CALLPATH_SECRET_KEY (a throwaway demo"
+        " only: anyone can then forge visitor tokens)",
+    )
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from backend import setup_codes
     from backend.app import create_app
     from backend.commands import settings_from
     from backend.storage import open_database
+    from pool.store import now_ms
 
     settings = settings_from(args, host=args.host, port=args.port, role=args.role)
+    weak = weak_key(settings.secret_key)
+    if weak and not args.insecure_demo_key:
+        raise SystemExit(f"callpath serve: {weak}")
+    if weak:
+        log.warning("callpath serve: an insecure secret key, as asked (--insecure-demo-key)")
+    retired = retired_proxy_setting(settings, os.environ)
+    if retired:
+        raise SystemExit(f"callpath serve: {retired}")
+    parse_trusted_proxies(settings.trusted_proxies)  # a bad entry stops here, not per worker
     if args.workers < 1:
         raise SystemExit("callpath serve: --workers must be at least 1")
     if args.telephony_port is not None:
@@ -61,16 +86,26 @@ def run(args: argparse.Namespace) -> int:
         "host": settings.host,
         "port": settings.port,
         "log_level": settings.log_level,
-        "proxy_headers": True,
+        # Forwarded headers are the app's to judge (backend/proxies.py), against
+        # CALLPATH_TRUSTED_PROXIES: uvicorn's own would trust loopback whatever it says.
+        "proxy_headers": False,
         "access_log": settings.log_level == "debug",
     }
 
-    async def migrate() -> None:
-        await (await open_database(settings.database_url)).close()
+    async def migrate() -> str | None:
+        db = await open_database(settings.database_url)
+        try:
+            # A fresh install's one-time set-up code, issued once here so that every
+            # worker accepts the code printed below (its hash is in the database).
+            return await setup_codes.issue(db, now_ms()) if settings.role == "all" else None
+        finally:
+            await db.close()
 
-    if args.telephony_port is not None or args.workers > 1:
-        # Migrated once here, not by every process at once as each starts.
-        asyncio.run(migrate())
+    # Migrated once here, not by every process at once as each starts.
+    code = asyncio.run(migrate())
+    if code:
+        url = settings.public_url or f"http://{settings.host}:{settings.port}"
+        print(setup_codes.announce(code, url), file=sys.stderr, flush=True)
     companion = None
     if args.telephony_port is not None:
         companion = TelephonyProcess(
@@ -101,20 +136,61 @@ def run(args: argparse.Namespace) -> int:
             companion.stop()
 
 
+def weak_key(secret_key: str) -> str | None:
+    """Why ``secret_key`` must not sign a public server's tokens, or None if it may.
+
+    It signs visitor tokens (whoever knows it can put pages into another visitor's click
+    path or keep their lease alive) and salts the stored address hashes (whoever knows it
+    can reverse them, there being only 2**32 IPv4 addresses).
+    """
+    if secret_key == DEFAULT_SECRET_KEY:
+        problem = f"CALLPATH_SECRET_KEY is the default {DEFAULT_SECRET_KEY!r}, known to everyone"
+    elif len(secret_key) < MIN_SECRET_KEY_LENGTH:
+        problem = (
+            f"CALLPATH_SECRET_KEY is {len(secret_key)} characters long; at least"
+            f" {MIN_SECRET_KEY_LENGTH} random ones are needed"
+        )
+    else:
+        return None
+    return (
+        f"{problem}. With it anyone can forge visitor tokens and reverse the stored address"
+        f" hashes. Make a key with\n\n    {MAKE_A_KEY}\n\nand set it as CALLPATH_SECRET_KEY"
+        " (or secret_key in the config file), the same on every instance. For a throwaway"
+        " demo only, --insecure-demo-key starts anyway."
+    )
+
+
+def retired_proxy_setting(settings: Settings, environ: Mapping[str, str]) -> str | None:
+    """A setting earlier versions read for the proxy, set while the one read now is not:
+    ignoring it silently would make every visitor behind the proxy share its address."""
+    if settings.trusted_proxies:
+        return None
+    for name in RETIRED_PROXY_SETTINGS:
+        value = environ.get(name, "").strip().lower()
+        if value and value not in {"0", "false", "no", "off"}:
+            return (
+                f"{name} is no longer read: name your reverse proxies' addresses in"
+                " CALLPATH_TRUSTED_PROXIES instead (docs/proxy.md)"
+            )
+    return None
+
+
 def _telephony_argv(args: argparse.Namespace, host: str, port: int) -> list[str]:
     argv = [sys.executable, "-m", "backend.cli"]
     if args.config:
         argv += ["--config", str(args.config)]
     if args.database:
         argv += ["--database", args.database]
-    return [*argv, "serve", "--role", "telephony", "--host", host, "--port", str(port)]
+    argv += ["serve", "--role", "telephony", "--host", host, "--port", str(port)]
+    # The child reads the same key, so it needs the same permission to use a weak one.
+    return [*argv, "--insecure-demo-key"] if args.insecure_demo_key else argv
 
 
 def _telephony_env(spool_path: str) -> dict[str, str]:
-    """The child's environment: this one, with a call spool of its own (a spool file has
-    one owner; the telephony process is the one that answers calls, so it needs one)."""
+    """The child's environment: this one, with a call journal of its own when a path is
+    set (without one, it takes the next free slot of the default journal itself)."""
     env = dict(os.environ)
-    if spool_path:
+    if spool_path and spool_path.strip().lower() != "off":
         spool = Path(spool_path)
         own = spool.with_name(f"{spool.stem}.telephony{spool.suffix}")
         env["CALLPATH_CALL_SPOOL_PATH"] = str(own)

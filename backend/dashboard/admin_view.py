@@ -94,30 +94,57 @@ async def users_page(request: Request, viewer: Viewer) -> Response:
 
 @page(admin=True)
 async def user_update(request: Request, viewer: Viewer) -> Response:
-    """Change a user's role, advertiser, caller visibility, language or password."""
+    """Change a user's role, advertiser, caller visibility, language, password or whether the
+    user is disabled.
+
+    Setting another user's password here is an administrator's reset; one's own password is
+    changed on the account page, which asks for the current one. A user who is disabled, or
+    whose access is narrowed, is signed out everywhere; their API tokens are cut to what they
+    may now do on every request (:func:`backend.auth.require_token`), and a disabled user's
+    tokens are revoked.
+    """
     db = db_of(request)
     user_id = path_id(request)
     if not await db.fetchval("SELECT 1 FROM users WHERE id = :u", {"u": user_id}):
         raise HTTPException(404, "Not found.")
     form = request.state.form
     fields = _user_fields(form)
+    if fields["advertiser_id"] is not None and not await db.fetchval(
+        "SELECT 1 FROM advertisers WHERE id = :a", {"a": fields["advertiser_id"]}
+    ):
+        raise HTTPException(422, "There is no such advertiser.")
+    disabled = form.get("disabled") == "1"
     if user_id == viewer.user_id and fields["role"] != "admin":
         raise HTTPException(409, "You cannot remove your own administrator role.")
+    if user_id == viewer.user_id and disabled:
+        raise HTTPException(409, "You cannot disable yourself.")
     password = _password(form, required=False)
-    await db.execute(
-        "UPDATE users SET role = :role, advertiser_id = :advertiser_id,"
-        " can_see_callers = :can_see_callers, locale = :locale WHERE id = :id",
-        {**fields, "id": user_id},
-    )
-    if password:
-        await db.execute(
-            "UPDATE users SET password_hash = :h WHERE id = :u",
-            {"h": hash_password(password), "u": user_id},
+    if password and user_id == viewer.user_id:
+        raise HTTPException(
+            409, "Change your own password on your account page (it asks for the current one)."
         )
-    if password or fields["role"] != "admin":
+    now = now_ms()
+    async with db.write() as tx:
+        await tx.execute(
+            "UPDATE users SET role = :role, advertiser_id = :advertiser_id,"
+            " can_see_callers = :can_see_callers, locale = :locale,"
+            " disabled_ms = CASE WHEN :off = 0 THEN NULL ELSE COALESCE(disabled_ms, :now) END"
+            " WHERE id = :id",
+            {**fields, "id": user_id, "off": int(disabled), "now": now},
+        )
+        if password:
+            await tx.execute(
+                "UPDATE users SET password_hash = :h WHERE id = :u",
+                {"h": hash_password(password), "u": user_id},
+            )
+        if disabled:
+            await tx.execute(
+                "UPDATE api_tokens SET revoked_ms = :t WHERE user_id = :u AND revoked_ms IS NULL",
+                {"t": now, "u": user_id},
+            )
+    if password or disabled or fields["role"] != "admin":
         # Access was narrowed or the password changed: open logins must sign in again.
-        if user_id != viewer.user_id:
-            await end_user_sessions(db, user_id)
+        await end_user_sessions(db, user_id)
     return redirect("/dashboard/settings/users")
 
 
@@ -144,6 +171,7 @@ async def tokens_page(request: Request, viewer: Viewer) -> Response:
                 name=name,
                 now_ms=now_ms(),
                 can_see_callers=viewer.can_see_callers and form.get("can_see_callers") == "1",
+                read_only=form.get("read_only") == "1",
             )
     params: dict[str, Any] = {}
     where = ""
@@ -151,7 +179,8 @@ async def tokens_page(request: Request, viewer: Viewer) -> Response:
         where = " WHERE t.advertiser_id = :a"
         params["a"] = viewer.advertiser_id
     tokens = await db.fetchall(
-        "SELECT t.id, t.name, t.advertiser_id, t.can_see_callers, t.created_ms, t.revoked_ms,"
+        "SELECT t.id, t.name, t.advertiser_id, t.can_see_callers, t.read_only, t.created_ms,"
+        " t.revoked_ms,"
         " t.last_used_ms, u.email, a.name AS advertiser FROM api_tokens t"
         " JOIN users u ON u.id = t.user_id LEFT JOIN advertisers a ON a.id = t.advertiser_id"
         + where

@@ -20,6 +20,7 @@ from backend.dashboard.logins import (
     end_session,
     end_user_sessions,
     login_csrf,
+    password_matches,
     start_session,
     viewer_for,
 )
@@ -28,6 +29,7 @@ from backend.dashboard.web import (
     check_csrf,
     db_of,
     error_page,
+    needs_setup,
     page,
     read_form,
     redirect,
@@ -95,6 +97,8 @@ async def login(request: Request) -> Response:
     if request.method == "GET":
         lang = request.query_params.get("lang")
         response = await _login_form(request)
+        if await needs_setup(request):
+            response = redirect("/setup")  # nobody can sign in yet: create the first user
         if lang in i18n.LANGUAGES:
             response = redirect("/login")
             response.set_cookie(i18n.LANG_COOKIE, lang, max_age=365 * 86400, samesite="lax")
@@ -159,32 +163,57 @@ async def switch_language(request: Request, viewer: Viewer) -> Response:
 
 @page()
 async def account(request: Request, viewer: Viewer) -> Response:
-    """The viewer's language preference and password."""
+    """The viewer's language preference and password.
+
+    A new password is taken only with the current one (a borrowed or stolen session must
+    not be able to lock its owner out), and signs out every other session of the user.
+    """
     db = db_of(request)
-    saved = False
     if request.method == "POST":
         form = request.state.form
         lang = form.get("locale", "")
         if lang not in ("", *i18n.LANGUAGES):
             raise HTTPException(422, "Unknown language.")
-        await db.execute(
-            "UPDATE users SET locale = :l WHERE id = :u", {"l": lang, "u": viewer.user_id}
-        )
         password = form.get("password", "")
         if password:
             if len(password) < 8 or len(password) > 1024:
                 raise HTTPException(422, "A password has 8 to 1024 characters.")
+            # Guesses of the current password count against the same limits as sign-ins.
+            throttle, address, now = _throttle(request), client_ip(request), now_ms()
+            wait = throttle.attempt(address, viewer.email, now)
+            if wait:
+                raise HTTPException(
+                    429,
+                    f"Too many wrong passwords: try again in {math.ceil(wait / 60)} min.",
+                    headers={"Retry-After": str(wait)},
+                )
+            current = form.get("current_password", "")
+            if not await password_matches(db, viewer.user_id, current):
+                raise HTTPException(403, "The current password is wrong.")
+            throttle.succeeded(address, viewer.email, now)
+        await db.execute(
+            "UPDATE users SET locale = :l WHERE id = :u", {"l": lang, "u": viewer.user_id}
+        )
+        target = "/dashboard/account?saved=1"
+        if password:
             await db.execute(
                 "UPDATE users SET password_hash = :h WHERE id = :u",
                 {"h": hash_password(password), "u": viewer.user_id},
             )
-            await end_user_sessions(db, viewer.user_id)
-            return redirect("/login")
-        response = redirect("/dashboard/account?saved=1")
+            await end_user_sessions(db, viewer.user_id, keep=viewer.session_id)
+            target = "/dashboard/account?password=changed"
+        response = redirect(target)
         if lang:
             response.set_cookie(i18n.LANG_COOKIE, lang, max_age=365 * 86400, samesite="lax")
         else:
             response.delete_cookie(i18n.LANG_COOKIE)
         return response
-    saved = request.query_params.get("saved") == "1"
-    return render(request, viewer, "account.html", {"saved": saved})
+    return render(
+        request,
+        viewer,
+        "account.html",
+        {
+            "saved": request.query_params.get("saved") == "1",
+            "password_changed": request.query_params.get("password") == "changed",
+        },
+    )

@@ -20,6 +20,10 @@ from pool.store import Row, Store
 
 MAX_DAYS = 400
 DEFAULT_DAYS = 30
+# Days a filter may name: a day's range (and the default range before it) must stay within
+# what datetime and epoch milliseconds hold; 10000-01-01 does not exist.
+FIRST_DAY = date(1970, 1, 1)
+LAST_DAY = date(9999, 12, 30)
 
 
 @dataclass(frozen=True)
@@ -61,9 +65,14 @@ def _day(value: str | None, name: str) -> date | None:
     if not value:
         return None
     try:
-        return date.fromisoformat(value[:10])
+        day = date.fromisoformat(value[:10])
     except ValueError as exc:
         raise HTTPException(400, f"{name} must be a date like 2025-01-31.") from exc
+    if not FIRST_DAY <= day <= LAST_DAY:
+        raise HTTPException(
+            400, f"{name} must be a date from {FIRST_DAY} to {LAST_DAY}, like 2025-01-31."
+        )
+    return day
 
 
 async def read_filters(request: Request, db: Store, viewer: Viewer) -> Filters:

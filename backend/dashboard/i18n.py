@@ -33,6 +33,25 @@ _CATALOG: dict[str, tuple[str, str]] = {
     "nav.tokens": ("API tokens", "APIトークン"),
     "nav.blocked": ("Blocked callers", "着信拒否"),
     "nav.notifications": ("Notifications", "通知先"),
+    "nav.dead_letters": ("Unrecorded call events", "記録できなかった通話イベント"),
+    "dead_letters.title": ("Unrecorded call events", "記録できなかった通話イベント"),
+    "dead_letters.help": (
+        "Call events the database refused several times while it accepted other writes."
+        " They were set aside so that the calls after them could be recorded; the callers"
+        " were forwarded as usual. Each is kept with the last error.",
+        "データベースが他の書き込みを受け付けているのに、何度試しても保存できなかった通話イベントです。"
+        "後続の通話を記録するために取り除かれました（発信者は通常どおり転送されています）。"
+        "最後のエラーとともに保管しています。",
+    ),
+    "dead_letters.count": ("Set aside", "未記録の件数"),
+    "dead_letters.none": (
+        "None: every call event was recorded.",
+        "ありません。すべての通話イベントを記録しました。",
+    ),
+    "dead_letters.provider": ("Provider", "事業者"),
+    "dead_letters.call_id": ("Provider call id", "事業者の通話ID"),
+    "dead_letters.attempts": ("Tries", "試行回数"),
+    "dead_letters.error": ("Last error", "最後のエラー"),
     "nav.rules": ("Source and qualification rules", "参照元ルール・有効電話の条件"),
     "rules.title": ("Source rules", "参照元ルール"),
     "rules.help": (
@@ -317,6 +336,68 @@ _CATALOG: dict[str, tuple[str, str]] = {
     "sites.add_target": ("Add a business number", "電話番号を追加"),
     "sites.key": ("Site key", "サイトキー"),
     "sites.domains_help": ("Host names, comma-separated", "ホスト名 (カンマ区切り)"),
+    "start.title": ("Getting started", "はじめに"),
+    "start.intro": (
+        "Six steps make callpath count your calls. This list goes away once each is done.",
+        "次の6つの手順で電話の計測が始まります。すべて完了するとこの一覧は消えます。",
+    ),
+    "start.done": ("done", "完了"),
+    "start.todo": ("to do", "未完了"),
+    "start.advertiser": ("Create an advertiser", "広告主を作成"),
+    "start.advertiser_help": (
+        "The business whose calls are counted. Sites, numbers, calls and reports belong to"
+        " one; a portal runs many.",
+        "電話を計測する事業者です。サイト・番号・電話・レポートは広告主ごとに分かれます"
+        " (メディア運営企業は複数を管理できます)。",
+    ),
+    "start.site": ("Add a site and copy its snippet tag", "サイトを追加して計測タグをコピー"),
+    "start.site_help": (
+        "The website visitors come to. Paste its snippet tag into every page, before </body>:"
+        " it swaps the phone number for a tracking number.",
+        "訪問者が来るWebサイトです。計測タグを全ページの </body> の前に貼り付けると、"
+        "電話番号が計測番号に置き換わります。",
+    ),
+    "start.targets": ("Add the business numbers", "掲載している電話番号を追加"),
+    "start.targets_help": (
+        "The phone numbers printed on the site's pages. Calls to tracking numbers are"
+        " forwarded here; each gets a pool of tracking numbers.",
+        "サイトに掲載している電話番号です。計測番号への電話はここへ転送されます。"
+        "番号ごとに計測番号のプールが作られます。",
+    ),
+    "start.numbers": ("Add tracking numbers", "計測番号を追加"),
+    "start.numbers_help": (
+        "Numbers rented from your carrier (Twilio), pasted or uploaded as CSV. Each visit is"
+        " shown one, so a call tells which visit, source and keyword led to it.",
+        "通信事業者 (Twilio) から借りた番号を貼り付けるか CSV でアップロードします。"
+        "訪問ごとに1つ表示されるので、電話がどの訪問・参照元・キーワードから来たか分かります。",
+    ),
+    "start.tag": ("See the tag at work on your site", "サイトでタグの動作を確認"),
+    "start.tag_help": (
+        "Open a page of the site that carries the tag: its number changes, and this step"
+        " shows where and when the tag was last seen.",
+        "タグを貼ったページを開くと番号が置き換わり、この手順にタグを最後に確認した"
+        "場所と時刻が表示されます。",
+    ),
+    "start.tag_seen": ("tag seen on {origin} at {time}", "{origin} で {time} にタグを確認"),
+    "start.call": ("Make a test call", "テスト電話をかける"),
+    "start.call_help": (
+        "Call a tracking number you were shown, or place a test call here: it goes through"
+        " the real call path and appears in the call log, matched to its visit.",
+        "表示された計測番号に電話するか、ここからテスト電話をかけます。実際と同じ経路で"
+        "処理され、訪問と紐付いて通話ログに表示されます。",
+    ),
+    "start.test_call": ("Place a test call", "テスト電話をかける"),
+    "sites.need_advertiser": (
+        "A site belongs to an advertiser: create one first.",
+        "サイトは広告主に属します。先に広告主を作成してください。",
+    ),
+    "sites.tag_seen": ("Where the tag was seen", "タグの確認状況"),
+    "sites.tag_seen_none": (
+        "Not seen yet: open a page of the site that carries the tag.",
+        "まだ確認できていません。タグを貼ったページを開いてください。",
+    ),
+    "sites.origin": ("Page origin", "ページのオリジン"),
+    "sites.last_seen": ("Last page view", "最終ページビュー"),
     "numbers.title": ("Tracking numbers", "計測用電話番号"),
     "numbers.add": ("Add a tracking number", "計測番号を追加"),
     "numbers.source_label": ("Source label (static numbers)", "参照元ラベル (固定番号)"),
@@ -330,6 +411,53 @@ _CATALOG: dict[str, tuple[str, str]] = {
         "destination no longer allowed; calls still go there",
         "許可されていない転送先 (転送は続いています)",
     ),
+    "numbers.added": ("{n} number(s) added.", "{n} 件の番号を追加しました。"),
+    "numbers.refused": (
+        "{n} row(s) refused; nothing was stored:",
+        "{n} 行を受け付けられませんでした。何も保存していません:",
+    ),
+    "numbers.row": ("Line", "行"),
+    "numbers.where_title": ("Where tracking numbers come from", "計測番号の入手方法"),
+    "numbers.where_help": (
+        "Tracking numbers are phone numbers you rent from a carrier such as Twilio (Twilio"
+        " console → Phone Numbers → Buy a number), of the same country as the business"
+        " number they stand in for. Each visit is shown one of its pool's numbers; a call to"
+        " it is forwarded to the business number and matched to the visit.",
+        "計測番号は Twilio などの通信事業者から借りる電話番号です (Twilio コンソール →"
+        " Phone Numbers → Buy a number)。置き換える電話番号と同じ国の番号を用意します。"
+        "訪問ごとにプールの番号が1つ表示され、その番号への電話は元の電話番号へ転送され、"
+        "訪問と紐付けられます。",
+    ),
+    "numbers.webhook_help": (
+        'In the Twilio console, set each number\'s Voice webhook ("A call comes in", HTTP'
+        " POST) to this address:",
+        "Twilio コンソールで各番号の Voice の Webhook (「A call comes in」、HTTP POST) に"
+        "次のアドレスを設定してください:",
+    ),
+    "numbers.no_pools": (
+        "No pool yet: add a business number to a site first; it gets a pool.",
+        "プールがまだありません。先にサイトに電話番号を追加してください (プールが作られます)。",
+    ),
+    "numbers.bulk": ("Paste many numbers", "まとめて貼り付け"),
+    "numbers.bulk_help": (
+        "One number per line (or separated by commas). Every number is checked first: all"
+        " are added, or none and each problem is listed with its line.",
+        "1行に1番号 (カンマ区切りも可)。すべての番号を先に確認し、すべて追加するか、"
+        "問題があれば何も追加せず行ごとに理由を表示します。",
+    ),
+    "numbers.paste": ("Numbers", "電話番号"),
+    "numbers.add_all": ("Add all", "すべて追加"),
+    "numbers.upload": ("Upload a CSV file", "CSVファイルをアップロード"),
+    "numbers.upload_help": (
+        "The format of `callpath numbers import` (docs/numbers.md): a header row with a"
+        " number column, and optionally kind, site, target, forward_to, label. UTF-8 or"
+        " Shift_JIS. Rows without a site or target go to the chosen pool. All rows or none.",
+        "`callpath numbers import` と同じ形式 (docs/numbers.md): 見出し行に number 列"
+        " (任意で kind, site, target, forward_to, label)。UTF-8 または Shift_JIS。"
+        "site・target のない行は選んだプールに入ります。すべて追加するか、何も追加しません。",
+    ),
+    "numbers.csv_file": ("CSV file", "CSVファイル"),
+    "numbers.import": ("Import", "インポート"),
     "users.title": ("Users", "ユーザー"),
     "users.new": ("New user", "ユーザーを追加"),
     "users.role.admin": ("Administrator (every advertiser)", "管理者 (すべての広告主)"),
@@ -346,9 +474,65 @@ _CATALOG: dict[str, tuple[str, str]] = {
     ),
     "tokens.revoked": ("revoked", "無効"),
     "tokens.all_advertisers": ("every advertiser", "すべての広告主"),
+    "tokens.access": ("Access", "権限"),
+    "tokens.read_only": ("Read only", "読み取り専用"),
+    "tokens.read_write": ("Read and write", "読み取りと変更"),
+    "tokens.read_only_help": (
+        "A read-only token may only read (GET); every change is refused with 403.",
+        "読み取り専用トークンは取得 (GET) のみ可能で、変更はすべて 403 で拒否されます。",
+    ),
+    "tokens.scope_help": (
+        "A token never does more than its user may do at the time of each request.",
+        "トークンの権限は、各リクエストの時点でユーザーが持つ権限を超えません。",
+    ),
+    "users.disabled": (
+        "Disabled (cannot sign in; API tokens revoked)",
+        "無効 (ログイン不可・APIトークン失効)",
+    ),
+    "users.status.disabled": ("disabled", "無効"),
     "account.title": ("Your account", "アカウント"),
+    "account.current_password": (
+        "Current password (needed to change it)",
+        "現在のパスワード (変更する場合に必要)",
+    ),
+    "account.new_password": (
+        "New password (leave empty to keep)",
+        "新しいパスワード (空欄で変更なし)",
+    ),
+    "account.password_changed": (
+        "Password changed. Your other sign-ins were signed out.",
+        "パスワードを変更しました。他の端末のログインは終了しました。",
+    ),
     "account.saved": ("Saved.", "保存しました。"),
     "account.auto": ("Browser's language", "ブラウザの言語"),
+    "setup.title": ("Set up callpath", "callpath の初期設定"),
+    "setup.intro": (
+        "No user exists yet. Create the first administrator: it manages advertisers, sites,"
+        " numbers and the other users.",
+        "まだユーザーがいません。最初の管理者を作成してください。管理者は広告主・サイト・"
+        "電話番号・ほかのユーザーを管理します。",
+    ),
+    "setup.where_code": (
+        "The one-time set-up code was printed by `callpath serve` when it started (and is in"
+        " the server log). It keeps a stranger who finds this new install from taking it."
+        " Without it, run `callpath users create --role admin` on the server.",
+        "ワンタイムの設定コードは `callpath serve` の起動時に表示されています (サーバーの"
+        "ログにもあります)。新しいサーバーを他人に乗っ取られないためのものです。コードが"
+        "ない場合は、サーバーで `callpath users create --role admin` を実行してください。",
+    ),
+    "setup.code": ("Set-up code", "設定コード"),
+    "setup.password": ("Password (8 characters or more)", "パスワード (8文字以上)"),
+    "setup.submit": ("Create the administrator", "管理者を作成"),
+    "setup.bad_code": (
+        "The set-up code is wrong, used or expired. Restart `callpath serve` for a new one.",
+        "設定コードが違うか、使用済みまたは期限切れです。`callpath serve` を再起動すると"
+        "新しいコードが表示されます。",
+    ),
+    "setup.bad_email": ("Enter an e-mail address.", "メールアドレスを入力してください。"),
+    "setup.bad_password": (
+        "A password has 8 to 1024 characters.",
+        "パスワードは8文字以上1024文字以下です。",
+    ),
     "error.title": ("Something is not right", "エラーが発生しました"),
     "error.home": ("Back to the dashboard", "ダッシュボードへ戻る"),
 }

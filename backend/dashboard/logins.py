@@ -59,11 +59,23 @@ async def check_password(db: Store, email: str, password: str) -> int | None:
     unknown e-mail costs the same check, so timing does not tell which e-mails exist.
     """
     row = await db.fetchone(
-        "SELECT id, password_hash FROM users WHERE email = :e", {"e": email.strip().lower()}
+        "SELECT id, password_hash, disabled_ms FROM users WHERE email = :e",
+        {"e": email.strip().lower()},
     )
     stored = _DUMMY_HASH if row is None else row["password_hash"]
     matches = await asyncio.to_thread(verify_password, password, stored)
-    return int(row["id"]) if row is not None and matches else None
+    # A disabled user is refused like a wrong password, after the same scrypt check.
+    if row is None or not matches or row["disabled_ms"] is not None:
+        return None
+    return int(row["id"])
+
+
+async def password_matches(db: Store, user_id: int, password: str) -> bool:
+    """Whether ``password`` is the user's current password (scrypt on a worker thread)."""
+    stored = await db.fetchval("SELECT password_hash FROM users WHERE id = :u", {"u": user_id})
+    if stored is None or not password:
+        return False
+    return await asyncio.to_thread(verify_password, password[:1024], stored)
 
 
 async def start_session(db: Store, secret: str, user_id: int) -> str:
@@ -102,7 +114,8 @@ async def viewer_for(db: Store, secret: str, cookie: str) -> Viewer | None:
     row = await db.fetchone(
         "SELECT w.id AS wid, w.csrf, u.id, u.email, u.role, u.advertiser_id,"
         " u.can_see_callers, u.locale FROM web_sessions w JOIN users u ON u.id = w.user_id"
-        " WHERE w.token_hash = :h AND w.revoked_ms IS NULL AND w.expires_ms > :now",
+        " WHERE w.token_hash = :h AND w.revoked_ms IS NULL AND w.expires_ms > :now"
+        " AND u.disabled_ms IS NULL",
         {"h": _digest(token), "now": now_ms()},
     )
     if row is None:
@@ -127,11 +140,12 @@ async def end_session(db: Store, session_id: int) -> None:
     )
 
 
-async def end_user_sessions(db: Store, user_id: int) -> None:
-    """Revoke every login of a user (password changed, access removed)."""
+async def end_user_sessions(db: Store, user_id: int, *, keep: int | None = None) -> None:
+    """Revoke every login of a user (password changed, access removed), but ``keep``."""
     await db.execute(
-        "UPDATE web_sessions SET revoked_ms = :t WHERE user_id = :u AND revoked_ms IS NULL",
-        {"t": now_ms(), "u": user_id},
+        "UPDATE web_sessions SET revoked_ms = :t WHERE user_id = :u AND revoked_ms IS NULL"
+        " AND id <> :keep",
+        {"t": now_ms(), "u": user_id, "keep": keep or 0},
     )
 
 

@@ -7,7 +7,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from attribution import reports
-from backend.dashboard import charts, i18n
+from backend.dashboard import charts, checklist, i18n
 from backend.dashboard.filters import read_filters
 from backend.dashboard.logins import Viewer
 from backend.dashboard.web import db_of, page, render
@@ -48,6 +48,11 @@ async def reports_page(request: Request, viewer: Viewer) -> Response:
     days = await reports.calls_by_day(db, timezone=f.tz, dimension="channel", **scope)
     sources = await reports.calls_report(db, dimension="source", **scope)
     t = i18n.translator(i18n.choose(request, viewer))
+    start = await checklist.steps(db, viewer)
+    if all(step.done for step in start):
+        start, ring = [], []  # set up: the checklist is gone
+    else:
+        ring = await checklist.callable_numbers(db, viewer) if viewer.is_admin else []
     per_channel: dict[str, int] = {}
     for counts in days.values():
         for key, n in counts.items():
@@ -73,6 +78,8 @@ async def reports_page(request: Request, viewer: Viewer) -> Response:
             "day_chart": day_chart,
             "source_chart": source_chart,
             "has_calls": totals.calls > 0,
+            "start": start,
+            "ring_numbers": ring,
         },
     )
 

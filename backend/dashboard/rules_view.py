@@ -217,6 +217,8 @@ async def notifications_page(request: Request, viewer: Viewer) -> Response:
                 address=form.get("address", "").strip(),
                 secret=form.get("secret", "")[:200],
                 event=form.get("event", "completed"),
+                policy=request.app.state.outbound,
+                created_by=viewer.user_id,
             )
         except (ValueError, LookupError) as exc:
             raise HTTPException(422, str(exc)) from exc

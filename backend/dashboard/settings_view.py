@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import secrets
-from typing import Any
 
 import orjson
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
+from attribution import tag_seen
 from backend import accounts
 from backend.dashboard.fmt import zone
 from backend.dashboard.logins import Viewer
@@ -25,7 +25,7 @@ from backend.dashboard.web import (
     visible_advertisers,
     visible_sites,
 )
-from pool import destinations, inventory, numbers
+from pool import destinations, numbers
 from pool.store import now_ms
 
 
@@ -128,6 +128,7 @@ async def site_page(request: Request, viewer: Viewer) -> Response:
             "targets": targets,
             "snippet": snippet,
             "tz": site["timezone"],
+            "seen": await tag_seen.seen_hosts(db, site["id"]),
         },
     )
 
@@ -174,69 +175,6 @@ async def add_target(request: Request, viewer: Viewer) -> Response:
     except numbers.NumberError as exc:
         raise HTTPException(422, str(exc)) from exc
     return redirect(f"/dashboard/settings/sites/{site['id']}")
-
-
-@page()
-async def numbers_page(request: Request, viewer: Viewer) -> Response:
-    """Tracking numbers in scope; POST adds one to a pool."""
-    db = db_of(request)
-    if request.method == "POST":
-        form = request.state.form
-        pool_id = int_param(form.get("pool"), "pool")
-        if pool_id is None:
-            raise HTTPException(422, "Choose a pool.")
-        pool = await owned(db, viewer, "pools", pool_id)
-        site = await owned(db, viewer, "sites", pool["site_id"])
-        target = await db.fetchval(
-            "SELECT number FROM targets WHERE id = :t", {"t": pool["target_id"]}
-        )
-        spec = inventory.NumberSpec(
-            number=_text(form, "number", 40),
-            kind=form.get("kind", "pool"),
-            site=site["site_key"],
-            target=target,
-            label=_text(form, "source_label", 100, required=False),
-        )
-        try:
-            # pool.inventory checks the number, its kind, country and duplicates.
-            await inventory.add_numbers(
-                db,
-                [spec],
-                advertiser_id=viewer.advertiser_id,
-                now_ms=now_ms(),
-                forward_countries=request.app.state.settings.forward_country_list(),
-            )
-        except inventory.InventoryError as exc:
-            reasons = "; ".join(e.reason for e in exc.errors)
-            raise HTTPException(422, reasons) from exc
-        return redirect("/dashboard/settings/numbers")
-    params: dict[str, Any] = {}
-    where = ""
-    if viewer.advertiser_id is not None:
-        where = " WHERE n.advertiser_id = :a"
-        params["a"] = viewer.advertiser_id
-    rows = await db.fetchall(
-        "SELECT n.*, p.name AS pool_name, s.name AS site_name, s.country AS site_country"
-        " FROM tracking_numbers n"
-        " LEFT JOIN pools p ON p.id = n.pool_id LEFT JOIN sites s ON s.id = n.site_id"
-        + where
-        + " ORDER BY s.name, p.name, n.number LIMIT 2000",
-        params,
-    )
-    # Numbers stored before the destination checks (or by hand) keep forwarding, since a
-    # caller is always put through; the ones that would be refused today are flagged.
-    countries = request.app.state.settings.forward_country_list()
-    flags = {
-        n["id"]: destinations.destination_problem(
-            n["forward_to"], site_country=n["site_country"] or "", countries=countries
-        )
-        for n in rows
-        if n["status"] != "retired"
-    }
-    pools = await pool_health(db, advertiser_id=viewer.advertiser_id)
-    return render(
-        request, viewer, "numbers.html", {"numbers": rows, "pools": pools, "flags": flags}
-    )
 
 
 @page()

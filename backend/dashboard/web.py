@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import hmac
+import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import parse_qsl, quote
@@ -18,27 +19,22 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.templating import Jinja2Templates
 
+from backend import setup_codes
 from backend.assets import TEMPLATES_DIR
 from backend.dashboard import charts, fmt, i18n
 from backend.dashboard.logins import COOKIE, Viewer, viewer_for
 from backend.errors import ApiError
 from backend.http import read_body
+from backend.security_headers import SECURITY_HEADERS as SECURITY_HEADERS
+from backend.security_headers import secure
 from pool.store import Row, Store
 
 MAX_FORM_BYTES = 65_536
+# A CSV file sent from a dashboard form (pool.imports reads at most 2,000,000 bytes).
+MAX_UPLOAD_BYTES = 2_100_000
 MAX_FIELD_CHARS = 4_000
-
-SECURITY_HEADERS = {
-    "Content-Security-Policy": (
-        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:;"
-        " connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self';"
-        " frame-ancestors 'none'"
-    ),
-    "X-Frame-Options": "DENY",
-    "Referrer-Policy": "same-origin",
-    "X-Content-Type-Options": "nosniff",
-    "Cache-Control": "no-store",
-}
+# Ids the stores can hold (BIGINT); a larger one in a URL is simply not found.
+MAX_ID = 2**63 - 1
 
 templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
 templates.env.globals.update(fmt=fmt, charts=charts, dimensions=i18n.DIMENSION_ORDER)
@@ -54,11 +50,16 @@ def db_of(request: Request) -> Store:
     return db
 
 
-def secure(response: Response) -> Response:
-    """Add the dashboard's security headers to a response."""
-    for name, value in SECURITY_HEADERS.items():
-        response.headers.setdefault(name, value)
-    return response
+async def needs_setup(request: Request) -> bool:
+    """Whether no user exists yet (remembered once one does: users are never deleted)."""
+    state = request.app.state
+    if getattr(state, "has_users", False):
+        return False
+    db: Store = state.db
+    if await setup_codes.users_exist(db):
+        state.has_users = True
+        return False
+    return True
 
 
 def render(
@@ -114,16 +115,49 @@ async def read_form(request: Request) -> dict[str, str]:
     return form
 
 
+async def read_upload(request: Request) -> tuple[dict[str, str], bytes]:
+    """A ``multipart/form-data`` form with at most one file: its text fields and the file's
+    bytes (empty when none was chosen), bounded like :func:`read_form`."""
+    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if ctype != "multipart/form-data":
+        raise HTTPException(415, "Files are sent as multipart/form-data.")
+    declared = request.headers.get("content-length", "")
+    if not declared.isdigit():
+        raise HTTPException(411, "The upload's length is required.")
+    if int(declared) > MAX_UPLOAD_BYTES:
+        raise HTTPException(413, f"The upload is larger than {MAX_UPLOAD_BYTES} bytes.")
+    try:
+        data = await request.form(max_files=1, max_fields=20, max_part_size=MAX_UPLOAD_BYTES)
+    except Exception as exc:  # python-multipart's and Starlette's parse errors
+        raise HTTPException(400, "The upload could not be read.") from exc
+    fields: dict[str, str] = {}
+    content = b""
+    for key, value in data.multi_items():
+        if isinstance(value, str):
+            if len(value) > MAX_FIELD_CHARS:
+                raise HTTPException(422, f"Field {key[:40]!r} is too long.")
+            fields[key] = value
+        else:
+            content = await value.read(MAX_UPLOAD_BYTES + 1)
+            if len(content) > MAX_UPLOAD_BYTES:
+                raise HTTPException(413, f"The file is larger than {MAX_UPLOAD_BYTES} bytes.")
+    await data.close()
+    return fields, content
+
+
 def check_csrf(expected: str, given: str) -> None:
     """Refuse a form whose CSRF token is missing or wrong (403)."""
     if not expected or not given or not hmac.compare_digest(expected, given):
         raise HTTPException(403, "The form's security token is missing or out of date.")
 
 
-def page(*, admin: bool = False) -> Callable[[Handler], Callable[[Request], Awaitable[Response]]]:
+def page(
+    *, admin: bool = False, upload: bool = False
+) -> Callable[[Handler], Callable[[Request], Awaitable[Response]]]:
     """Wrap a handler ``(request, viewer)``: login, CSRF on POST, errors, headers.
 
-    A POST handler finds its checked form in ``request.state.form``.
+    A POST handler finds its checked form in ``request.state.form``; with ``upload`` the
+    form is multipart and the file's bytes are in ``request.state.file``.
     """
 
     def wrap(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
@@ -136,6 +170,9 @@ def page(*, admin: bool = False) -> Callable[[Handler], Callable[[Request], Awai
             if viewer is None:
                 if request.method != "GET":
                     return error_page(request, None, 401, "Please sign in again.")
+                if await needs_setup(request):
+                    # A fresh install: the first administrator is created on the set-up page.
+                    return secure(RedirectResponse("/setup", status_code=303))
                 target = request.url.path
                 if request.url.query:
                     target += "?" + request.url.query
@@ -144,12 +181,17 @@ def page(*, admin: bool = False) -> Callable[[Handler], Callable[[Request], Awai
                 if admin and not viewer.is_admin:
                     raise HTTPException(403, "Only administrators may open this page.")
                 if request.method == "POST":
-                    form = await read_form(request)
+                    if upload:
+                        form, request.state.file = await read_upload(request)
+                    else:
+                        form = await read_form(request)
                     check_csrf(viewer.csrf, form.get("csrf", ""))
                     request.state.form = form
                 response = await handler(request, viewer)
             except HTTPException as exc:
-                return error_page(request, viewer, exc.status_code, str(exc.detail))
+                failed = error_page(request, viewer, exc.status_code, str(exc.detail))
+                failed.headers.update(exc.headers or {})  # e.g. a 429's Retry-After
+                return failed
             except ApiError as exc:
                 return error_page(request, viewer, exc.status, exc.message)
             return secure(response)
@@ -168,7 +210,8 @@ def int_param(value: str | None, name: str) -> int | None:
     """An optional positive integer query/form parameter (400 when malformed)."""
     if value is None or value == "":
         return None
-    if not value.isdigit() or len(value) > 18:
+    # ASCII digits only: str.isdigit() also takes '²' or '١', which int() refuses.
+    if not re.fullmatch(r"[0-9]{1,18}", value):
         raise HTTPException(400, f"{name} must be a positive whole number.")
     return int(value)
 
@@ -176,7 +219,7 @@ def int_param(value: str | None, name: str) -> int | None:
 def path_id(request: Request, name: str = "id") -> int:
     """An integer path parameter."""
     value = request.path_params.get(name)
-    if not isinstance(value, int):
+    if not isinstance(value, int) or not 1 <= value <= MAX_ID:
         raise HTTPException(404, "Not found.")
     return value
 

@@ -8,14 +8,22 @@ import smtplib
 from collections.abc import Callable
 from typing import Any
 
-import httpx
 import orjson
 
+from attribution import outbound
 from backend.notify import mail, webhook
-from backend.notify.targets import call_payload
+from backend.notify.targets import TARGETS_SQL, as_seen_by, call_payload
 from pool.store import Store, now_ms
 
 log = logging.getLogger("callpath.notify")
+NOT_ALLOWED = "not sent: the user who set this target up may no longer see this advertiser"
+
+
+def _shown(target: dict[str, Any]) -> str:
+    """A target as the log names it: a webhook's path and query often hold its secret."""
+    if target["kind"] == "webhook":
+        return outbound.redact(target["address"])
+    return str(target["address"])
 
 
 class Notifier:
@@ -29,12 +37,15 @@ class Notifier:
         attempts: int = 5,
         backoff_s: float = 2.0,
         timeout_s: float = 10.0,
+        policy: outbound.OutboundPolicy | None = None,
     ) -> None:
         self._db = db
         self.smtp = smtp
         self.attempts = max(1, attempts)
         self.backoff_s = max(0.0, backoff_s)
-        self._client = httpx.AsyncClient(timeout=timeout_s, follow_redirects=False)
+        # Where webhooks may go (checked again at every send, see attribution.outbound).
+        self.policy = policy or outbound.OutboundPolicy()
+        self._client = outbound.outbound_client(timeout_s)
         self._tasks: set[asyncio.Task[None]] = set()
 
     def notify(self, call_id: int, advertiser_id: int | None, event: str) -> None:
@@ -60,11 +71,7 @@ class Notifier:
     async def _deliver_all(self, call_id: int, advertiser_id: int, event: str) -> None:
         try:
             db = self._db()
-            targets = await db.fetchall(
-                "SELECT id, kind, address, secret FROM notification_targets"
-                " WHERE advertiser_id = :a AND event = :e AND active = 1 ORDER BY id",
-                {"a": advertiser_id, "e": event},
-            )
+            targets = await db.fetchall(TARGETS_SQL, {"a": advertiser_id, "e": event})
             if not targets:
                 return
             call = await call_payload(db, call_id)
@@ -80,7 +87,12 @@ class Notifier:
                     )
                 if delivery is None:
                     continue  # announced already: the same callback arrived twice
-                await self._deliver(db, int(delivery), target, call, event)
+                if not target["allowed"]:
+                    # Whoever set it up may no longer see this advertiser's calls.
+                    await self._mark(db, int(delivery), "failed", 0, NOT_ALLOWED)
+                    continue
+                seen = as_seen_by(call, bool(target["show_callers"]))
+                await self._deliver(db, int(delivery), target, seen, event)
         except Exception:
             log.exception("notifications of call %s failed", call_id)
 
@@ -93,7 +105,7 @@ class Notifier:
             try:
                 await self._send_once(delivery, target, call, event)
             except (webhook.DeliveryError, smtplib.SMTPException, OSError) as exc:
-                error = str(exc)[:500] or type(exc).__name__
+                error = outbound.scrub(str(exc))[:500] or type(exc).__name__
                 permanent = isinstance(exc, webhook.DeliveryError) and exc.permanent
                 await self._mark(db, delivery, "pending", attempt, error)
                 if permanent or attempt == self.attempts:
@@ -102,7 +114,13 @@ class Notifier:
             else:
                 await self._mark(db, delivery, "sent", attempt, "")
                 return
-        log.warning("notification %s to %s failed: %s", delivery, target["address"], error)
+        log.warning(
+            "notification %s to target %s (%s) failed: %s",
+            delivery,
+            target["id"],
+            _shown(target),
+            error,
+        )
         await self._mark(db, delivery, "failed", attempt, error)
 
     async def _send_once(
@@ -118,6 +136,7 @@ class Notifier:
                 secret=target["secret"],
                 event=name,
                 delivery=delivery,
+                policy=self.policy,
             )
         elif target["kind"] == "email":
             if self.smtp is None:

@@ -1,10 +1,17 @@
-"""Notification targets per advertiser, and what a notification says about a call."""
+"""Notification targets per advertiser, and what a notification says about a call.
+
+A notification tells its receiver no more than the person who set the target up may see
+now: caller numbers masked by the API's rule unless that user may see callers, and
+nothing once they may no longer see the advertiser (``target_rights``).
+"""
 
 from __future__ import annotations
 
 import re
 from typing import Any
 
+from attribution import outbound
+from attribution.exports import mask_caller
 from pool.store import Store, now_ms
 
 KINDS = ("webhook", "email")
@@ -12,29 +19,47 @@ EVENTS = ("started", "completed")
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,255}$")
 
 
-def check_target(kind: str, address: str, event: str) -> None:
-    """Raise ValueError when a target could never be delivered to."""
+async def check_target(
+    kind: str, address: str, event: str, policy: outbound.OutboundPolicy | None = None
+) -> None:
+    """Raise ValueError when a target could never be delivered to, or a webhook points
+    somewhere this server may not send (``attribution.outbound``)."""
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {', '.join(KINDS)}")
     if event not in EVENTS:
         raise ValueError(f"event must be one of {', '.join(EVENTS)}")
-    if kind == "webhook" and not re.match(r"^https?://[^\s]{1,2000}$", address):
-        raise ValueError(f"not an http(s) URL: {address!r}")
+    if kind == "webhook":
+        await outbound.check_destination(address, policy or outbound.OutboundPolicy())
     if kind == "email" and not _EMAIL.match(address):
         raise ValueError(f"not an email address: {address!r}")
 
 
 async def add_target(
-    db: Store, *, advertiser_id: int, kind: str, address: str, secret: str = "", event: str
+    db: Store,
+    *,
+    advertiser_id: int,
+    kind: str,
+    address: str,
+    secret: str = "",
+    event: str,
+    policy: outbound.OutboundPolicy | None = None,
+    created_by: int | None = None,
+    show_callers: bool = False,
 ) -> int:
-    """Add a notification target and return its id."""
-    check_target(kind, address, event)
+    """Add a notification target and return its id.
+
+    ``created_by`` is the dashboard user setting it up: deliveries follow that user's
+    rights. Without one (the command line, run by the operator) ``show_callers`` decides
+    whether caller numbers are sent in full.
+    """
+    await check_target(kind, address, event, policy)
     async with db.write() as tx:
         if not await tx.fetchval("SELECT 1 FROM advertisers WHERE id = :a", {"a": advertiser_id}):
             raise LookupError(f"no advertiser {advertiser_id}")
         target_id: int = await tx.fetchval(
             "INSERT INTO notification_targets (advertiser_id, kind, address, secret, event,"
-            " created_ms) VALUES (:a, :k, :addr, :s, :e, :t) RETURNING id",
+            " created_ms, created_by, show_callers)"
+            " VALUES (:a, :k, :addr, :s, :e, :t, :by, :show) RETURNING id",
             {
                 "a": advertiser_id,
                 "k": kind,
@@ -42,6 +67,8 @@ async def add_target(
                 "s": secret,
                 "e": event,
                 "t": now_ms(),
+                "by": created_by,
+                "show": int(show_callers and created_by is None),
             },
         )
     return target_id
@@ -49,7 +76,10 @@ async def add_target(
 
 async def list_targets(db: Store, advertiser_id: int | None = None) -> list[dict[str, Any]]:
     """Targets (of one advertiser, or all), secrets left out."""
-    sql = "SELECT id, advertiser_id, kind, address, event, active FROM notification_targets"
+    sql = (
+        "SELECT id, advertiser_id, kind, address, event, active, created_by, show_callers"
+        " FROM notification_targets"
+    )
     if advertiser_id is None:
         return await db.fetchall(sql + " ORDER BY id")
     return await db.fetchall(sql + " WHERE advertiser_id = :a ORDER BY id", {"a": advertiser_id})
@@ -62,6 +92,30 @@ async def remove_target(db: Store, target_id: int) -> bool:
             "UPDATE notification_targets SET active = 0 WHERE id = :id", {"id": target_id}
         )
     )
+
+
+# Per target: whether its owner may still see the advertiser's calls (``allowed``) and
+# their caller numbers (``show_callers``), as of now. A user's current row decides, so a
+# demoted or moved user's targets follow at once; a target without a user (the command
+# line, or older than ``created_by``) uses its own ``show_callers``.
+TARGETS_SQL = (
+    "SELECT n.id, n.kind, n.address, n.secret,"
+    " CASE WHEN n.created_by IS NULL THEN 1"
+    "  WHEN u.id IS NULL THEN 0"
+    "  WHEN u.role = 'admin' OR u.advertiser_id = n.advertiser_id THEN 1 ELSE 0 END AS allowed,"
+    " CASE WHEN n.created_by IS NULL THEN n.show_callers"
+    "  ELSE COALESCE(u.can_see_callers, 0) END AS show_callers"
+    " FROM notification_targets n LEFT JOIN users u ON u.id = n.created_by"
+    " WHERE n.advertiser_id = :a AND n.event = :e AND n.active = 1 ORDER BY n.id"
+)
+
+
+def as_seen_by(call: dict[str, Any], show_callers: bool) -> dict[str, Any]:
+    """The call as a target's owner may see it: the caller masked unless they may see
+    callers (the rule of the API and exports, ``attribution.exports.mask_caller``)."""
+    if show_callers or not call.get("caller"):
+        return call
+    return {**call, "caller": mask_caller(call["caller"])}
 
 
 async def call_payload(db: Store, call_id: int) -> dict[str, Any] | None:

@@ -39,6 +39,7 @@ async def status(request: Request) -> Response:
     """The call's status callback (configured on the number in Twilio)."""
     tel = telephony_of(request)
     tel.recorder.submit(tw.status_event(await tw.signed_params(request, tel.settings)))
+    await tel.recorder.journaled()
     return _twiml(twiml.empty())
 
 
@@ -46,6 +47,7 @@ async def dial(request: Request) -> Response:
     """``<Dial action>``: the business answered, was busy, did not answer, or failed."""
     tel = telephony_of(request)
     tel.recorder.submit(tw.dial_event(await tw.signed_params(request, tel.settings)))
+    await tel.recorder.journaled()
     return _twiml(twiml.hangup())
 
 
@@ -53,6 +55,7 @@ async def recording(request: Request) -> Response:
     """The recording of a call is ready."""
     tel = telephony_of(request)
     tel.recorder.submit(tw.recording_event(await tw.signed_params(request, tel.settings)))
+    await tel.recorder.journaled()
     return _twiml(twiml.empty())
 
 

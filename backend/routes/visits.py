@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import orjson
@@ -12,9 +13,11 @@ from starlette.routing import Route
 from attribution import guard
 from attribution.ingest import IngestConfig, Pipeline, UnknownSite, Visit
 from attribution.sessions import PageView, add_page_view
+from attribution.tag_seen import TagSeen
 from attribution.tokens import SESSION_TOKEN, Signer
 from backend.errors import ApiError
 from backend.http import client_ip, read_json_object, string_field
+from backend.storage.trouble import STORAGE_TROUBLE, storage_trouble
 from pool import leases
 from pool.store import Store, Tx, now_ms
 
@@ -61,10 +64,26 @@ async def session(request: Request) -> Response:
         ip=client_ip(request),
         now_ms=now_ms(),
     )
+    pipeline = _pipeline(request)
+    timeout = settings.visit_timeout_ms / 1000 if settings.visit_timeout_ms > 0 else None
     try:
-        outcome = await _pipeline(request).run(visit)
+        outcome = await asyncio.wait_for(pipeline.run(visit), timeout)
     except UnknownSite:
         raise ApiError(404, "unknown_site", f"No site has the key {visit.site_key!r}.") from None
+    except STORAGE_TROUBLE as exc:
+        # Storage too slow (a locked table, a stalled server) or failing (a full disk):
+        # the visit is answered untracked, as a drop is, and the page keeps its numbers.
+        storage_trouble.report("visit", exc)
+        return _json(
+            {
+                "token": visit.token or pipeline.signer.sign(0),
+                "swaps": [],
+                "ttl": 0,
+                "heartbeat": settings.heartbeat_seconds,
+            }
+        )
+    if outcome.dropped is None and visit.site is not None:
+        await _tag_seen(request, visit.site.id, visit.url, visit.now_ms)
     return _json(
         {
             "token": outcome.token,
@@ -73,6 +92,22 @@ async def session(request: Request) -> Response:
             "heartbeat": settings.heartbeat_seconds,
         }
     )
+
+
+async def _tag_seen(request: Request, site_id: int, url: str, now: int) -> None:
+    """Note where the site's tag works (at most once a minute per site and page origin)."""
+    state = request.app.state
+    seen: TagSeen | None = getattr(state, "tag_seen", None)
+    if seen is None:
+        seen = state.tag_seen = TagSeen()
+    settings = state.settings
+    # Bounded like the visit itself: a slow store never holds the answer for a checklist.
+    timeout = settings.visit_timeout_ms / 1000 if settings.visit_timeout_ms > 0 else None
+    try:
+        await asyncio.wait_for(seen.record(state.db, site_id, url, now), timeout)
+    except STORAGE_TROUBLE as exc:
+        # Only the checklist's "tag seen" waits for the next minute; the visit is answered.
+        storage_trouble.report("visit", exc)
 
 
 async def heartbeat(request: Request) -> Response:

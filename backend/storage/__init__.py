@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 from backend.storage.sqlite import SQLiteDatabase
 
 if TYPE_CHECKING:
+    from backend.settings import Settings
     from backend.storage.postgres import PostgresDatabase
 
 __all__ = ["SQLiteDatabase", "open_database", "sqlite_path"]
@@ -22,26 +23,35 @@ def sqlite_path(url: str) -> Path:
 
 
 async def open_database(
-    url: str, *, migrate: bool = True, sqlite_wal_max_bytes: int | None = None
+    url: str, *, migrate: bool = True, settings: Settings | None = None
 ) -> SQLiteDatabase | PostgresDatabase:
     """Open the database named by ``url``, applying pending migrations when asked.
 
     ``sqlite:///path`` opens the default SQLite store; ``postgresql://user@host/db`` the
     PostgreSQL one (``postgres://`` too); both implement :class:`pool.store.Store`.
-    ``sqlite_wal_max_bytes`` bounds SQLite's write-ahead log (see ``SQLiteDatabase``).
+    ``settings`` gives the stores' limits (the WAL bound, PostgreSQL's timeouts); without
+    them each store's defaults apply.
     """
     scheme = urlsplit(url).scheme
     db: SQLiteDatabase | PostgresDatabase
     if scheme == "sqlite":
         db = (
             SQLiteDatabase(sqlite_path(url))
-            if sqlite_wal_max_bytes is None
-            else SQLiteDatabase(sqlite_path(url), wal_max_bytes=sqlite_wal_max_bytes)
+            if settings is None
+            else SQLiteDatabase(sqlite_path(url), wal_max_bytes=settings.sqlite_wal_max_bytes)
         )
     elif scheme in {"postgres", "postgresql"}:
         from backend.storage.postgres import PostgresDatabase
 
-        db = PostgresDatabase(url)
+        db = (
+            PostgresDatabase(url)
+            if settings is None
+            else PostgresDatabase(
+                url,
+                statement_timeout_ms=settings.db_statement_timeout_ms,
+                acquire_timeout_ms=settings.db_acquire_timeout_ms,
+            )
+        )
     else:
         raise ValueError(
             f"unsupported database URL scheme {scheme!r} (use sqlite:/// or postgresql://)"

@@ -30,6 +30,13 @@ _T = TypeVar("_T")
 
 dialect = "postgresql"
 
+# Defaults of the timeouts (settings `db_statement_timeout_ms` / `db_acquire_timeout_ms`).
+STATEMENT_TIMEOUT_MS = 10_000
+ACQUIRE_TIMEOUT_MS = 10_000
+_BEGIN = "BEGIN ISOLATION LEVEL READ COMMITTED READ WRITE"
+# One round trip: a `write()` unit may run as long as it needs (see PostgresDatabase).
+_BEGIN_BULK = _BEGIN + "; SET LOCAL statement_timeout = 0"
+
 # Options of ours in the URL's query string; every other one goes to asyncpg (and from
 # there to the server as a setting), so ours must be taken out first.
 _OWN_OPTIONS = {"pool_min": 1, "pool_max": 10}
@@ -189,8 +196,22 @@ class PostgresDatabase:
 
     dialect = "postgresql"
 
-    def __init__(self, url: str, *, min_size: int | None = None, max_size: int | None = None):
+    def __init__(
+        self,
+        url: str,
+        *,
+        min_size: int | None = None,
+        max_size: int | None = None,
+        statement_timeout_ms: int = STATEMENT_TIMEOUT_MS,
+        acquire_timeout_ms: int = ACQUIRE_TIMEOUT_MS,
+    ):
         self.dsn, options = pool_options(url)
+        # A locked table or a stalled server must not hold requests forever: reads and
+        # `transact` units end after `statement_timeout_ms` (the server cancels them), and
+        # waiting for a pooled connection ends after `acquire_timeout_ms`. `write()` units
+        # (migrations, imports, purges: long by nature) are exempt from the first.
+        self.statement_timeout_ms = statement_timeout_ms
+        self.acquire_timeout = acquire_timeout_ms / 1000 if acquire_timeout_ms > 0 else None
         # asyncpg lets an explicit server setting win over the URL's; the URL's name (one
         # per instance, to tell them apart in pg_stat_activity) must win over ours.
         self.application_name = (
@@ -213,8 +234,13 @@ class PostgresDatabase:
             server_settings={
                 "default_transaction_read_only": "on",
                 "application_name": self.application_name,
+                "statement_timeout": str(max(0, self.statement_timeout_ms)),
             },
         )
+
+    def _acquire(self) -> Any:
+        """A pooled connection, waited for at most ``acquire_timeout`` seconds."""
+        return self.pool.acquire(timeout=self.acquire_timeout)
 
     async def close(self) -> None:
         """Close every pooled connection."""
@@ -231,22 +257,27 @@ class PostgresDatabase:
 
     async def fetchone(self, sql: str, params: Params = None) -> Row | None:
         query, args = _args(sql, params)
-        return _row(await self.pool.fetchrow(query, *args))
+        async with self._acquire() as conn:
+            return _row(await conn.fetchrow(query, *args))
 
     async def fetchall(self, sql: str, params: Params = None) -> list[Row]:
         query, args = _args(sql, params)
-        return [dict(r.items()) for r in await self.pool.fetch(query, *args)]
+        async with self._acquire() as conn:
+            return [dict(r.items()) for r in await conn.fetch(query, *args)]
 
     async def fetchval(self, sql: str, params: Params = None) -> Any:
         query, args = _args(sql, params)
-        return await self.pool.fetchval(query, *args)
+        async with self._acquire() as conn:
+            return await conn.fetchval(query, *args)
 
     async def iterate(
         self, sql: str, params: Params = None, batch: int = 500
     ) -> AsyncIterator[Row]:
         # A server-side cursor fetches `batch` rows at a time; it lives in a transaction.
         query, args = _args(sql, params)
-        async with self.pool.acquire() as conn, conn.transaction(readonly=True):
+        async with self._acquire() as conn, conn.transaction(readonly=True):
+            # An export may sort everything before its first row: no statement timeout.
+            await conn.execute("SET LOCAL statement_timeout = 0")
             async for record in conn.cursor(query, *args, prefetch=max(1, batch)):
                 yield dict(record.items())
 
@@ -256,8 +287,8 @@ class PostgresDatabase:
 
     @asynccontextmanager
     async def _unit(self, *, changes_settings: bool) -> AsyncIterator[PostgresTx]:
-        async with self.pool.acquire() as conn:
-            await conn.execute("BEGIN ISOLATION LEVEL READ COMMITTED READ WRITE")
+        async with self._acquire() as conn:
+            await conn.execute(_BEGIN_BULK if changes_settings else _BEGIN)
             try:
                 yield PostgresTx(conn)
             except BaseException:

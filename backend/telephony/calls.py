@@ -9,7 +9,8 @@ Every provider (Twilio, a PBX, an imported call detail record) is turned into
 - the status only moves forward (``status_rank``): a late 'ringing' after 'completed'
   changes nothing; the dial's outcome (answered / busy / no-answer / failed / canceled)
   is the last word;
-- every event is kept in ``call_events``.
+- every event is kept in ``call_events``, once per (call, kind, status): the same event
+  again (a provider's retry, a replay of the journal) changes nothing.
 """
 
 from __future__ import annotations
@@ -152,16 +153,20 @@ async def record(db: Store, event: CallEvent, matcher: Matcher) -> Recorded:
             await _store_match(tx, call_id, match, event.ts_ms)
         if match is not None:
             await _store_confidence(tx, call_id, match)
-        ended = await _apply(tx, call_id, event)
-        await tx.execute(
-            "INSERT INTO call_events (call_id, ts_ms, kind, payload) VALUES (:c, :t, :k, :p)",
+        # One row per (call, kind, status): a replayed webhook or journal line is a no-op.
+        fresh = await tx.fetchval(
+            "INSERT INTO call_events (call_id, ts_ms, kind, status, payload)"
+            " VALUES (:c, :t, :k, :s, :p)"
+            " ON CONFLICT (call_id, kind, status) DO NOTHING RETURNING id",
             {
                 "c": call_id,
                 "t": event.ts_ms,
                 "k": event.kind,
+                "s": event.status,
                 "p": orjson.dumps(event.payload).decode(),
             },
         )
+        ended = False if fresh is None else await _apply(tx, call_id, event)
         row = await tx.fetchone(
             "SELECT advertiser_id, status_rank FROM calls WHERE id = :id", {"id": call_id}
         )

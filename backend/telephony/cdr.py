@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from backend.telephony import calls, matching
+from backend.telephony import calls, matching, sanitize
 from backend.telephony.calls import CallEvent
 from pool.numbers import NumberError, to_e164
 from pool.store import Store
@@ -109,6 +109,7 @@ def row_event(
     row: dict[str, str], mapping: dict[str, str], *, provider: str, region: str, tz: ZoneInfo
 ) -> CallEvent:
     """One CSV row as a call event (ValueError when it cannot be one)."""
+    row = sanitize.params(row)  # control characters out, as for every carrier
 
     def get(name: str) -> str:
         return (row.get(mapping[name]) or "").strip() if name in mapping else ""
@@ -131,7 +132,7 @@ def row_event(
     if not status and talk > 0:
         status = "answered"
     call_id = get("id") or hashlib.sha256(f"{number}|{caller}|{start}".encode()).hexdigest()[:32]
-    return CallEvent(
+    event = CallEvent(
         provider=provider,
         call_id=call_id[:128],
         kind="import",
@@ -146,6 +147,7 @@ def row_event(
         recording_url=get("recording")[:1000],
         payload={k: v for k, v in row.items() if isinstance(k, str) and k},
     )
+    return sanitize.event(event)
 
 
 def read_rows(lines: Iterable[str], *, header: bool) -> Iterable[dict[str, str]]:

@@ -19,7 +19,9 @@ from typing import Any
 
 from backend.errors import ApiError
 from backend.http import string_field
+from backend.telephony import sanitize
 from backend.telephony.calls import OUTCOMES, CallEvent
+from backend.telephony.routing import Route
 from backend.telephony.service import Telephony
 from pool.numbers import NumberError, to_e164
 from pool.store import now_ms
@@ -54,6 +56,7 @@ def _number(data: dict[str, Any], name: str, region: str, *, required: bool) -> 
 
 def parse(data: dict[str, Any]) -> CallEvent:
     """Validate a webhook body and turn it into a call event (4xx on bad input)."""
+    data = sanitize.params(data)  # control characters out, as for every carrier
     event = string_field(data, "event", max_len=20, required=True)
     if event not in EVENTS:
         raise ApiError(422, "invalid", f"event must be one of {', '.join(EVENTS)}.", field="event")
@@ -97,11 +100,23 @@ def parse(data: dict[str, Any]) -> CallEvent:
 
 
 async def answer(tel: Telephony, event: CallEvent) -> dict[str, Any]:
-    """Queue the event and say where a starting call goes (from memory)."""
+    """Queue the event, journal it, and say where a starting call goes (from memory)."""
+    try:
+        return _answer(tel, await _route(tel, event), event)
+    finally:
+        await tel.recorder.journaled()  # on disk before the answer (or the 404) leaves
+
+
+async def _route(tel: Telephony, event: CallEvent) -> Route | None:
+    if event.kind != "start":
+        return None
+    return await tel.table.find(event.tracking_number, budget_s=0.5)
+
+
+def _answer(tel: Telephony, route: Route | None, event: CallEvent) -> dict[str, Any]:
     if event.kind != "start":
         tel.recorder.submit(event)
         return {"ok": True, "call_id": event.call_id}
-    route = await tel.table.find(event.tracking_number, budget_s=0.5)
     if route is None:
         tel.recorder.submit(event)
         raise ApiError(

@@ -1,27 +1,30 @@
-"""Writing calls after the answer: a queue that survives storage being slow or down.
+"""Writing calls after the answer: journaled first, then written from a queue in memory.
 
-Webhook handlers only :meth:`Recorder.submit` an event and answer at once. One worker
-applies events in arrival order. When a write fails, the event stays at the head of the
-queue and is retried with backoff; when it takes longer than its time budget, storage is
-counted as degraded; meanwhile new events queue up behind it. With a spool file
-configured, every event waiting while storage is failing is also appended to that file,
-and a restarted process replays it, so a crash during an outage loses nothing. Replays
-are harmless: :func:`calls.record` is idempotent.
+Webhook handlers :meth:`Recorder.submit` an event, wait for :meth:`Recorder.journaled`
+(the event is appended to the call journal and ``fdatasync``-ed, :mod:`journal`) and
+answer. One worker applies events in arrival order. When a write fails, the event stays
+at the head of the queue and is retried with backoff; when it takes longer than its time
+budget, storage is counted as degraded; meanwhile new events queue up behind it. An event
+that still fails after :data:`DEAD_AFTER` tries is set aside as a dead letter when
+storage takes that write (:mod:`deadletter`), so one bad event cannot stop the rest. A
+process that dies leaves its unwritten events in its journal and the next one replays
+them. Replays are harmless: :func:`calls.record` is idempotent per event.
 """
 
 from __future__ import annotations
 
 import asyncio
-import fcntl
 import logging
-import os
+import time
 from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from backend.telephony import calls
+from backend.telephony import calls, deadletter, sanitize
 from backend.telephony.calls import CallEvent, Recorded
+from backend.telephony.journal import Journal
 from pool.store import Store
 
 log = logging.getLogger("callpath.telephony")
@@ -29,9 +32,23 @@ log = logging.getLogger("callpath.telephony")
 AfterHook = Callable[[Store, CallEvent, Recorded], Awaitable[None]]
 Source = tuple[dict[str, Any] | None, str]
 
+# Tries of one event before it may become a dead letter.
+DEAD_AFTER = 5
+# Longest a webhook's answer waits for the journal: past it the caller is answered anyway
+# (a stalled disk must not keep a caller from the business).
+JOURNAL_WAIT_S = 0.5
+
+
+@dataclass
+class _Waiting:
+    event: CallEvent
+    line: bytes
+    since: float  # time.monotonic() when it was queued
+    tries: int = 0
+
 
 class Recorder:
-    """The in-memory retry queue between webhooks and storage."""
+    """The in-memory retry queue between webhooks and storage, backed by the journal."""
 
     def __init__(
         self,
@@ -40,24 +57,25 @@ class Recorder:
         matcher: calls.Matcher,
         after: AfterHook | None = None,
         write_timeout_s: float = 5.0,
-        spool_path: str = "",
+        journal_path: Path | None = None,
         max_backoff_s: float = 5.0,
     ) -> None:
         self._db = db
         self._matcher = matcher
         self._after = after
         self.write_timeout_s = write_timeout_s
-        self.spool = Path(spool_path) if spool_path else None
-        self._spool_lock: int | None = None
         self.max_backoff_s = max_backoff_s
-        self._queue: deque[CallEvent] = deque()
+        self._journal_base = journal_path
+        self.journal: Journal | None = None
+        self._queue: deque[_Waiting] = deque()
         self._wake = asyncio.Event()
         self._idle = asyncio.Event()
         self._idle.set()
         self._task: asyncio.Task[None] | None = None
-        self.degraded = False  # the last write failed; events are spooled until it recovers
+        self.degraded = False  # the last write failed; events wait in the queue and journal
         self.failures = 0
         self.written = 0
+        self.dead_letters = 0
         # Where recent calls came from (provider call id -> (session source, number label)),
         # kept in memory so the whisper needs no storage at the moment the business answers.
         self._whispers: OrderedDict[str, Source] = OrderedDict()
@@ -65,18 +83,20 @@ class Recorder:
 
     # -- lifecycle -------------------------------------------------------------------
     async def start(self) -> None:
-        """Replay the spool left by an earlier process, then start the worker."""
-        self._claim_spool()
-        replayed = self._read_spool()
-        if replayed:
-            log.warning("replaying %d call events spooled while storage was down", replayed)
-            self.degraded = True  # keep the file until everything in it is written
-            self._idle.clear()
-            self._wake.set()
+        """Open this process's journal, queue what earlier processes left, start the worker."""
+        if self._journal_base is not None:
+            journal = Journal(self._journal_base, self._unstored_lines)
+            if journal.claim():
+                self.journal = journal
+                replayed = self._replay(journal.recover())
+                if replayed:
+                    log.warning("replaying %d call events from the call journal", replayed)
+                    self._idle.clear()
+                    self._wake.set()
         self._task = asyncio.create_task(self._work(), name="callpath-recorder")
 
     async def stop(self, grace_s: float = 2.0) -> None:
-        """Write what can be written in ``grace_s``; spool the rest."""
+        """Write what can be written in ``grace_s``; the rest stays in the journal."""
         await self.drain(grace_s)
         if self._task is not None:
             self._task.cancel()
@@ -87,18 +107,33 @@ class Recorder:
             self._task = None
         if self._queue:
             log.warning("%d call events not written at shutdown", len(self._queue))
-            self._rewrite_spool()
-        if self._spool_lock is not None:
-            os.close(self._spool_lock)  # closing releases the lock
-            self._spool_lock = None
+        if self.journal is not None:
+            await self.journal.close_when_written()
+            self.journal = None
 
     def submit(self, event: CallEvent) -> None:
-        """Queue an event; returns at once (the webhook's answer never waits on storage)."""
-        self._queue.append(event)
-        if self.degraded:
-            self._append_spool(event)
+        """Queue an event and start journaling it; returns at once. The webhook then awaits
+        :meth:`journaled` before it answers."""
+        event = sanitize.event(event)
+        line = event.to_json()
+        self._queue.append(_Waiting(event, line, time.monotonic()))
+        if self.journal is not None:
+            self.journal.append(line)
         self._idle.clear()
         self._wake.set()
+
+    async def journaled(self) -> bool:
+        """Wait until every event submitted so far is on disk (bounded: a stalled disk does
+        not hold the answer back); True when it is, or when there is no journal."""
+        if self.journal is None:
+            return True
+        if await self.journal.synced(JOURNAL_WAIT_S):
+            return True
+        log.error(
+            "the call journal was not written and synced within %.1f s; answering anyway",
+            JOURNAL_WAIT_S,
+        )
+        return False
 
     async def drain(self, within_s: float) -> bool:
         """Wait until every queued event is written; False on timeout."""
@@ -113,22 +148,56 @@ class Recorder:
         """Events waiting to be written."""
         return len(self._queue)
 
+    def oldest_age_ms(self) -> int:
+        """How long the oldest waiting event has waited, in milliseconds (0 when none)."""
+        if not self._queue:
+            return 0
+        return int((time.monotonic() - self._queue[0].since) * 1000)
+
+    def _unstored_lines(self) -> list[bytes]:
+        return [w.line for w in self._queue]
+
+    def _replay(self, lines: list[bytes]) -> int:
+        """Queue journaled events, once per (provider, call, kind, status)."""
+        seen: set[tuple[str, str, str, str]] = set()
+        now = time.monotonic()
+        for line in lines:
+            try:
+                event = sanitize.event(CallEvent.from_json(line))
+            except (ValueError, TypeError) as exc:  # a torn last line after a crash
+                log.error("skipping an unreadable journaled call event: %s", exc)
+                continue
+            key = (event.provider, event.call_id, event.kind, event.status)
+            if key in seen:
+                continue
+            seen.add(key)
+            self._queue.append(_Waiting(event, event.to_json(), now))
+        return len(seen)
+
     # -- the worker ------------------------------------------------------------------
     async def _work(self) -> None:
         backoff = 0.05
         while True:
             if not self._queue:
-                self._idle.set()
-                self._wake.clear()
-                await self._wake.wait()
+                if self.journal is not None:
+                    await self.journal.compact()
+                if not self._queue:
+                    self._idle.set()
+                    self._wake.clear()
+                    await self._wake.wait()
                 continue
-            event = self._queue[0]
+            head = self._queue[0]
             try:
-                recorded = await self._write(event)
+                recorded = await self._write(head.event)
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:  # storage down or locked: keep the event, retry
+            except Exception as exc:  # storage down or locked, or this event refused
                 self.failures += 1
+                head.tries += 1
+                if head.tries >= DEAD_AFTER and await self._set_aside(head, exc):
+                    self._queue.popleft()
+                    backoff = 0.05
+                    continue
                 self._degrade(exc)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, self.max_backoff_s)
@@ -139,13 +208,12 @@ class Recorder:
             if self.degraded and not self._queue:
                 log.warning("storage is back; every queued call event is written")
                 self.degraded = False
-                self._rewrite_spool()
-            await self._post_process(event, recorded)
+            await self._post_process(head.event, recorded)
 
     async def _write(self, event: CallEvent) -> Recorded:
-        """Write one event. Past the time budget the queue counts as degraded (and is
-        spooled) while the write goes on: a statement cancelled half-way could leave the
-        store's single writer inside an open transaction."""
+        """Write one event. Past the time budget the queue counts as degraded while the
+        write goes on: a statement cancelled half-way could leave the store's single writer
+        inside an open transaction."""
         task = asyncio.ensure_future(calls.record(self._db(), event, self._matcher))
         try:
             return await asyncio.wait_for(asyncio.shield(task), self.write_timeout_s)
@@ -153,11 +221,29 @@ class Recorder:
             self._degrade(TimeoutError(f"a call write took over {self.write_timeout_s} s"))
             return await task
 
+    async def _set_aside(self, head: _Waiting, exc: BaseException) -> bool:
+        """Move the head event to the dead letters; False when storage takes that neither."""
+        try:
+            await deadletter.store(self._db(), head.event, repr(exc), head.tries)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            return False
+        self.dead_letters += 1
+        log.error(
+            "call event %s %s of %s failed %d times and was set aside: %r",
+            head.event.kind,
+            head.event.status,
+            head.event.call_id,
+            head.tries,
+            exc,
+        )
+        return True
+
     def _degrade(self, exc: BaseException) -> None:
         if not self.degraded:
             log.warning("storage failed, queueing call events: %r", exc)
             self.degraded = True
-            self._rewrite_spool()
 
     async def _post_process(self, event: CallEvent, recorded: Recorded) -> None:
         # Qualification and notifications are extras: their failure never re-queues a call.
@@ -210,72 +296,3 @@ class Recorder:
         except TimeoutError:
             self._whisper_waiters.pop(call_id, None)
         return self._whispers.get(call_id)
-
-    # -- spool -----------------------------------------------------------------------
-    def _claim_spool(self) -> None:
-        """Own the spool file for this process's life (a lock beside it), or go without.
-
-        Several worker processes given the same path would overwrite each other's file;
-        the first one keeps it, the others keep their queue in memory only (and say so).
-        """
-        if self.spool is None:
-            return
-        lock_path = self.spool.with_name(self.spool.name + ".lock")
-        try:
-            self.spool.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
-        except OSError as exc:
-            log.error("cannot open the call spool lock %s: %s", lock_path, exc)
-            self.spool = None
-            return
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            os.close(fd)
-            log.warning(
-                "call spool %s is used by another process; this one keeps its queue in "
-                "memory only (give each server process its own CALLPATH_CALL_SPOOL_PATH)",
-                self.spool,
-            )
-            self.spool = None
-            return
-        self._spool_lock = fd
-
-    def _append_spool(self, event: CallEvent) -> None:
-        if self.spool is None:
-            return
-        try:
-            with self.spool.open("ab") as fh:
-                fh.write(event.to_json() + b"\n")
-        except OSError as exc:
-            log.error("cannot spool call event to %s: %s", self.spool, exc)
-
-    def _rewrite_spool(self) -> None:
-        """The spool holds exactly the waiting events (nothing once all are written)."""
-        if self.spool is None:
-            return
-        tmp = self.spool.with_name(self.spool.name + ".tmp")
-        try:
-            tmp.parent.mkdir(parents=True, exist_ok=True)
-            with tmp.open("wb") as fh:
-                fh.writelines(e.to_json() + b"\n" for e in self._queue)
-                fh.flush()
-                os.fsync(fh.fileno())
-            tmp.replace(self.spool)
-        except OSError as exc:
-            log.error("cannot write the call spool %s: %s", self.spool, exc)
-
-    def _read_spool(self) -> int:
-        if self.spool is None or not self.spool.exists():
-            return 0
-        count = 0
-        for line in self.spool.read_bytes().splitlines():
-            if not line.strip():
-                continue
-            try:
-                self._queue.append(CallEvent.from_json(line))
-            except (ValueError, TypeError) as exc:  # a torn last line after a crash
-                log.error("skipping an unreadable spooled call event: %s", exc)
-                continue
-            count += 1
-        return count

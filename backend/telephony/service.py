@@ -11,10 +11,11 @@ from typing import Any
 
 from starlette.requests import Request
 
+from attribution.outbound import OutboundPolicy
 from backend.notify import Notifier
 from backend.notify.mail import SmtpConfig
 from backend.settings import Settings
-from backend.telephony import matching
+from backend.telephony import journal, matching
 from backend.telephony.calls import CallEvent, Recorded
 from backend.telephony.recorder import AfterHook, Recorder
 from backend.telephony.routing import CallOptions, RoutingTable
@@ -81,14 +82,18 @@ def build(app: Any) -> Telephony:
             sender=settings.smtp_from,
         )
     notifier = Notifier(
-        db, smtp=smtp, attempts=settings.notify_attempts, backoff_s=settings.notify_backoff_seconds
+        db,
+        smtp=smtp,
+        attempts=settings.notify_attempts,
+        backoff_s=settings.notify_backoff_seconds,
+        policy=OutboundPolicy.parse(settings.outbound_allow_hosts),
     )
     recorder = Recorder(
         db,
         matcher=matching.matcher(settings),
         after=_after_write(notifier),
         write_timeout_s=settings.call_write_timeout_seconds,
-        spool_path=settings.call_spool_path,
+        journal_path=journal.resolve(settings.call_spool_path, settings.database_url),
     )
     return Telephony(settings, RoutingTable(db, default_options(settings)), recorder, notifier)
 

@@ -16,7 +16,9 @@ import base64
 import hashlib
 import hmac
 from collections.abc import Sequence
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlunsplit
+
+from pool.urls import split_url
 
 TWILIO_HEADER = "x-twilio-signature"
 TWILIO_SETTINGS_HEADER = "x-twilio-webhooks-signature-settings"
@@ -57,8 +59,12 @@ def _port_variants(url: str) -> list[str]:
     """The URL as requested, without its port and with its default port.
 
     Twilio is not consistent about signing the port (its own validator tries both).
+    A URL that does not parse (it is built from the request's ``Host`` header, which
+    anyone can set) is tried only as it is.
     """
-    parts = urlsplit(url)
+    parts = split_url(url)
+    if parts is None:
+        return [url]
     host = parts.hostname or ""
     if ":" in host:
         host = f"[{host}]"

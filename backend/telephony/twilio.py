@@ -13,7 +13,7 @@ from starlette.requests import Request
 from backend.errors import ApiError
 from backend.http import read_body
 from backend.settings import Settings
-from backend.telephony import signature, twiml
+from backend.telephony import sanitize, signature, twiml
 from backend.telephony.calls import CallEvent
 from backend.telephony.service import Telephony
 from backend.telephony.whisper import announcement
@@ -68,7 +68,8 @@ async def signed_params(request: Request, settings: Settings) -> dict[str, str]:
         raise ApiError(400, "bad_request", f"Body is not a form: {exc}") from exc
     if not signature.twilio_valid(key, public_url(request, settings), pairs, sent, algorithm):
         raise ApiError(403, "forbidden", "X-Twilio-Signature does not match.")
-    return dict(pairs)
+    # Signed means Twilio sent it, not that it is clean: a caller id can carry anything.
+    return sanitize.params(dict(pairs))
 
 
 def _int(value: str | None, ceiling: int = 7 * 86400) -> int:
@@ -154,7 +155,9 @@ async def find_route_then_answer(tel: Telephony, params: dict[str, str], base: s
     to = _number(params, "To", "Called")
     if to and tel.table.get(to) is None:
         await tel.table.find(to, budget_s=0.5)
-    return answer_voice(tel, params, base)
+    answer = answer_voice(tel, params, base)
+    await tel.recorder.journaled()  # the call is on disk before Twilio hears the answer
+    return answer
 
 
 async def whisper(tel: Telephony, call_sid: str, number: str) -> bytes:
@@ -196,10 +199,12 @@ def dial_event(params: dict[str, str]) -> CallEvent:
 
 def recording_event(params: dict[str, str]) -> CallEvent:
     """The recording status callback."""
-    done = params.get("RecordingStatus", "completed") == "completed"
+    state = params.get("RecordingStatus", "completed")[:20]
+    done = state == "completed"
     return _event(
         params,
         "recording",
+        status=state,
         recording_url=params.get("RecordingUrl", "")[:1000] if done else "",
         recording_sid=params.get("RecordingSid", "")[:64],
     )

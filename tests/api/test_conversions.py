@@ -10,7 +10,7 @@ import pytest
 
 from attribution import conversions as conv
 from backend.storage import SQLiteDatabase
-from tests.api.conftest import World, jst_ms
+from tests.api.conftest import World, jst_ms, make_call, make_session
 
 NOW = jst_ms(2026, 11, 20, 12, 0)
 NOV = {"start_ms": jst_ms(2026, 11, 1), "end_ms": jst_ms(2026, 12, 1)}
@@ -201,3 +201,64 @@ async def test_conversion_settings_endpoint(client: httpx.AsyncClient, world: Wo
     assert (await client.get(url, headers=world.auth())).json()["conversion_name"] == "電話"
     r = await client.get(url, headers=world.auth(world.member_token))
     assert r.status_code == 404
+
+
+async def _stored_before_validation(db: SQLiteDatabase, world: World, **click: str) -> int:
+    """A session with a click id stored before click ids were validated, and its call."""
+    session = await make_session(
+        db, site_id=world.site_id, started_ms=jst_ms(2026, 11, 14, 9, 0), **click
+    )
+    return await make_call(
+        db,
+        advertiser_id=world.advertiser_id,
+        site_id=world.site_id,
+        started_ms=jst_ms(2026, 11, 14, 9, 5),
+        session_id=session,
+    )
+
+
+@pytest.mark.parametrize(
+    ("platform", "column", "bad"),
+    [
+        ("yahoo", "yclid", "YSS.\U0001f600"),  # Shift_JIS cannot encode it
+        ("yahoo", "yclid", "=1+cmd|/C calc!A0"),
+        ("google", "gclid", "=1+cmd|/C calc!A0"),
+        ("google", "gbraid", "@SUM(1+1)*cmd|' /C calc'!A0"),
+        ("microsoft", "msclkid", "+cmd|/C calc!A0"),
+    ],
+)
+async def test_a_click_id_stored_before_validation_is_skipped_with_a_reason(
+    db: SQLiteDatabase, world: World, platform: str, column: str, bad: str
+) -> None:
+    call = await _stored_before_validation(db, world, **{column: bad})
+    f = await conv.export_conversions(db, platform=platform, now_ms=NOW, **NOV)
+    encoding = conv.YAHOO_ENCODING if platform == "yahoo" else "utf-8"
+    text = f.content.decode(encoding)
+    assert "cmd" not in text and "\U0001f600" not in text
+    assert f.skipped == {"click_id_invalid": 1}
+    # The good calls of the range are in the file all the same.
+    assert f.count == {"yahoo": 1, "google": 3, "microsoft": 1}[platform]
+    # Never sent, so not in the ledger: the next export reports it again.
+    ledger = "SELECT COUNT(*) FROM conversion_ledger WHERE call_id = :c"
+    assert await db.fetchval(ledger, {"c": call}) == 0
+    again = await conv.export_conversions(db, platform=platform, now_ms=NOW, **NOV)
+    assert again.count == 0 and again.skipped == {"click_id_invalid": 1}
+
+
+async def test_a_conversion_name_shift_jis_cannot_encode_is_skipped_not_a_500(
+    client: httpx.AsyncClient, db: SQLiteDatabase, world: World
+) -> None:
+    # Stored past the settings check (an older version, or by hand in the database).
+    await db.execute(
+        "INSERT INTO conversion_settings (site_id, platform, conversion_name, value, currency,"
+        " qualified_only, enabled, updated_ms) VALUES (:s, 'yahoo', :n, '0', 'JPY', 1, 1, 0)",
+        {"s": world.site_id, "n": "電話 \U0001f4de"},
+    )
+    await _stored_before_validation(db, world, yclid="YSS.\U0001f600")
+    url = "/api/exports/conversions/yahoo?start=2026-11-01&end=2026-11-30"
+    r = await client.post(url, headers=world.auth())
+    assert r.status_code == 200, r.text
+    assert r.headers["x-callpath-conversions"] == "0"
+    skipped = r.headers["x-callpath-skipped"]
+    assert skipped == "click_id_invalid=1, not_shift_jis=1"
+    assert rows_of(r.content.decode(conv.YAHOO_ENCODING)) == [conv.YAHOO_HEADER]

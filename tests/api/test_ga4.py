@@ -13,10 +13,20 @@ import orjson
 import pytest
 
 from attribution import conversions as conv
+from attribution.outbound import OutboundPolicy
 from backend.settings import Settings
 from backend.storage import SQLiteDatabase
 from pool.store import now_ms
 from tests.api.conftest import World, make_call, make_session
+
+# The local receiver stands for an operator's relay, allowed by name as in production
+# (tests/api/test_ga4_trust.py runs with the setting off).
+LOCAL = OutboundPolicy.parse("127.0.0.1")
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    return settings.replace(outbound_allow_hosts="127.0.0.1")
 
 
 class Receiver:
@@ -25,6 +35,7 @@ class Receiver:
     def __init__(self) -> None:
         self.received: list[dict[str, Any]] = []
         self.status = 204
+        self.redirect_to = ""  # answer with a 302 there
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -37,7 +48,16 @@ class Receiver:
                         "body": orjson.loads(self.rfile.read(length)),
                     }
                 )
-                self.send_response(outer.status)
+                self._answer()
+
+            def do_GET(self) -> None:  # where a followed 302 would arrive
+                outer.received.append({"path": self.path, "method": "GET"})
+                self._answer()
+
+            def _answer(self) -> None:
+                self.send_response(302 if outer.redirect_to else outer.status)
+                if outer.redirect_to:
+                    self.send_header("Location", outer.redirect_to)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 
@@ -67,12 +87,17 @@ def test_client_id_from_ga_cookie() -> None:
     assert conv.ga_client_id("<script>") == ""
 
 
-def test_endpoint_must_be_google_or_loopback() -> None:
+def test_endpoint_must_be_google_or_an_allowed_host() -> None:
     assert conv.ga4_endpoint_allowed("https://region1.google-analytics.com/mp/collect")
-    assert conv.ga4_endpoint_allowed("http://127.0.0.1:9999/mp/collect")
+    assert not conv.ga4_endpoint_allowed("http://127.0.0.1:9999/mp/collect")
+    assert conv.ga4_endpoint_allowed("http://127.0.0.1:9999/mp/collect", LOCAL)
+    assert not conv.ga4_endpoint_allowed("http://127.0.0.2:9999/mp/collect", LOCAL)
+    relay = OutboundPolicy.parse("relay.internal")
+    assert conv.ga4_endpoint_allowed("http://relay.internal:8080/mp/collect", relay)
     assert not conv.ga4_endpoint_allowed("http://www.google-analytics.com/mp/collect")
     assert not conv.ga4_endpoint_allowed("https://10.0.0.5/mp/collect")
     assert not conv.ga4_endpoint_allowed("https://evil.example/google-analytics.com")
+    assert not conv.ga4_endpoint_allowed("https://www.google-analytics.com/mp/collect?x=1")
 
 
 async def test_push_sends_each_call_once(
@@ -153,12 +178,17 @@ async def test_a_failed_send_is_tried_again(
         site_id=world.site_id,
         settings=conv.GA4Settings("G-TEST1234", "secret-abcdef-123", receiver.url),
         now_ms=now,
+        policy=LOCAL,
     )
     receiver.status = 500
-    first = await conv.push_ga4(db, site_id=world.site_id, start_ms=0, end_ms=now, now_ms=now)
+    first = await conv.push_ga4(
+        db, site_id=world.site_id, start_ms=0, end_ms=now, now_ms=now, policy=LOCAL
+    )
     assert (first.sent, first.failed) == (0, 1)
     receiver.status = 204
-    second = await conv.push_ga4(db, site_id=world.site_id, start_ms=0, end_ms=now, now_ms=now)
+    second = await conv.push_ga4(
+        db, site_id=world.site_id, start_ms=0, end_ms=now, now_ms=now, policy=LOCAL
+    )
     assert (second.sent, second.failed) == (1, 0)
     assert len(receiver.received) == 2
 
@@ -201,6 +231,7 @@ async def test_the_server_pushes_on_its_own(settings: Settings, receiver: Receiv
             site_id=site,
             settings=conv.GA4Settings("G-TEST1234", "secret-abcdef-123", receiver.url),
             now_ms=now,
+            policy=LOCAL,
         )
         for _ in range(100):  # the job runs every second; wait for it, up to ten seconds
             if receiver.received:

@@ -44,7 +44,7 @@ def settings(database_url: str) -> Settings:
         secret_key="test-secret",
         log_level="warning",
         geoip_city_db=str(GEOIP_DIR / "GeoIP2-City-Test.mmdb"),
-        trust_forwarded_for=True,
+        trusted_proxies="127.0.0.1",  # where in-process requests come from
     )
 
 

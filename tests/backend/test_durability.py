@@ -12,13 +12,13 @@ import pytest
 
 from attribution.tokens import SESSION_TOKEN, Signer
 from tests.support.browser import BROWSER_HEADERS
-from tests.support.server import Server, run_cli
+from tests.support.server import TEST_SECRET_KEY, Server, run_cli
 
 pytestmark = pytest.mark.e2e
 
 
 async def _hammer(url: str, stop_at: float, acked: list[int]) -> None:
-    signer = Signer("test-secret", SESSION_TOKEN)
+    signer = Signer(TEST_SECRET_KEY, SESSION_TOKEN)
     async with httpx.AsyncClient(timeout=5.0) as client:
         while time.monotonic() < stop_at:
             try:
@@ -68,6 +68,6 @@ def test_sigkill_while_writing_loses_no_acknowledged_write(tmp_path: Path) -> No
     # And the server starts again on it.
     again = Server(url).start()
     try:
-        assert httpx.get(again.url + "/healthz").json() == {"ok": True}
+        assert httpx.get(again.url + "/healthz").json()["ok"] is True
     finally:
         again.stop()

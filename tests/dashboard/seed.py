@@ -409,3 +409,28 @@ async def _history(conn: Tx, s: Seeded, days: int, now: int, rng: Any) -> None:
                     first_time=int(rng.random() < 0.7),
                     talk_s=rng.randint(5, 600),
                 )
+
+
+async def add_token(
+    db: Store,
+    email: str,
+    *,
+    advertiser_id: int | None,
+    can_see_callers: bool = False,
+    read_only: bool = False,
+    name: str = "test token",
+) -> str:
+    """An API token of the seeded user ``email``, made as the API would make it; the secret."""
+    from backend import accounts
+
+    async with db.write() as tx:
+        user_id = await tx.fetchval("SELECT id FROM users WHERE email = :e", {"e": email})
+        return await accounts.create_api_token(
+            tx,
+            user_id=int(user_id),
+            advertiser_id=advertiser_id,
+            name=name,
+            now_ms=int(time.time() * 1000),
+            can_see_callers=can_see_callers,
+            **({"read_only": True} if read_only else {}),
+        )

@@ -25,7 +25,7 @@ def settings(database_url: str) -> Settings:
         database_url=database_url,
         secret_key="test-secret",
         log_level="warning",
-        trust_forwarded_for=True,
+        trusted_proxies="127.0.0.1",  # where in-process requests come from
         login_failures_per_hour=6,
         login_failure_burst=3,
         **GUARD_OFF,

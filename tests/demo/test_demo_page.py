@@ -1,4 +1,5 @@
-"""`make run`'s promise in Chromium: numbers swap, and a demo call arrives matched."""
+"""`make run`'s promise in Chromium: numbers swap, and a demo call placed by a signed-in
+user arrives matched."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from backend.demo import DEMO_LOGIN
 from tests.conftest import GUARD_OFF_ENV
 from tests.support.browser import NOT_WEBDRIVER
 from tests.support.server import Server, run_cli
@@ -32,7 +34,20 @@ def test_example_page_call_button_rings_the_swapped_number(
     demo_server: Server, page: Any, artifacts: Path
 ) -> None:
     page.context.add_init_script(NOT_WEBDRIVER)
-    page.goto(demo_server.url + "/examples/?utm_source=google&utm_medium=cpc&utm_term=歯医者")
+    example = demo_server.url + "/examples/?utm_source=google&utm_medium=cpc&utm_term=歯医者"
+    page.goto(example)
+    page.wait_for_function("document.querySelector('#main-tel').textContent !== '03-1234-5678'")
+    # Not signed in: the button only says to sign in first.
+    page.click("#demo-call")
+    page.wait_for_function(
+        "document.getElementById('demo-call-status').textContent.startsWith('Sign in')"
+    )
+    page.goto(demo_server.url + "/login")
+    page.fill("input[name=email]", DEMO_LOGIN[0])
+    page.fill("input[name=password]", DEMO_LOGIN[1])
+    page.click("button[type=submit]")
+    page.wait_for_url(demo_server.url + "/dashboard")
+    page.goto(example)
     page.wait_for_function("document.querySelector('#main-tel').textContent !== '03-1234-5678'")
     tracking = page.get_attribute("#main-tel", "href").removeprefix("tel:")
     page.click("#demo-call")

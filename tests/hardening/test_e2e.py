@@ -1,6 +1,7 @@
 """End to end, against a real ``callpath serve`` with the flood guard on.
 
-- a flood through the trusted loopback proxy (``X-Forwarded-For``) holds at most the cap
+- a flood through a trusted loopback proxy (``X-Forwarded-For``, from 127.0.0.1, which
+  the server names in ``CALLPATH_TRUSTED_PROXIES``) holds at most the cap
   while people from other addresses get numbers, even when the flood puts addresses of
   its own choosing in front of the header;
 - in Debian's Chromium: a page on one of the site's hosts gets a number, the same page on
@@ -66,6 +67,8 @@ def guarded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         "CALLPATH_IP_RATE_BURST": "20",
         "CALLPATH_IP_MAX_LIVE_SESSIONS": str(CAP),
         "CALLPATH_EXAMPLES_DIR": str(pages),
+        # The test's clients stand in for a proxy on loopback that appends their address.
+        "CALLPATH_TRUSTED_PROXIES": "127.0.0.1",
     }
     server = Server(url, env_extra=env).start()
     server.crowd = crowd  # type: ignore[attr-defined]

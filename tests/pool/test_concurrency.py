@@ -18,6 +18,14 @@ CLAIMS = 500
 SIZE = 20
 
 
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    # These tests are about who gets which number when 500 claims race, on a machine that
+    # may be busy: no claim may give up waiting for storage (timeouts are tested in
+    # tests/telephony/test_storage_timeouts.py).
+    return settings.replace(visit_timeout_ms=0, db_acquire_timeout_ms=0, db_statement_timeout_ms=0)
+
+
 async def _assert_invariants(db: Store, pool_id: int) -> None:
     doubled = await db.fetchall(
         "SELECT number_id, COUNT(*) AS n FROM leases WHERE ended_ms IS NULL AND overflow = 0"
@@ -49,7 +57,10 @@ async def test_500_claims_from_several_connections(
     """
     ps = await make_pool_site(db, size=SIZE, exhausted_policy=policy)
     sessions = await new_sessions(db, ps.site_id, CLAIMS)
-    stores = [await open_database(settings.database_url, migrate=False) for _ in range(4)]
+    stores = [
+        await open_database(settings.database_url, migrate=False, settings=settings)
+        for _ in range(4)
+    ]
     try:
         results = await asyncio.gather(
             *(

@@ -11,6 +11,7 @@ import pytest
 from attribution.tokens import SESSION_TOKEN, Signer
 from tests.snippet.conftest import SnippetServer, Watched
 from tests.snippet.helpers import JP, national_groups
+from tests.support.server import TEST_SECRET_KEY
 
 pytestmark = pytest.mark.e2e
 
@@ -201,7 +202,7 @@ def test_a_second_page_view_swaps_without_a_session_request(
     body = json.loads(beat.value.post_data)
     assert body["url"].endswith("?page=2")
     assert beat.value.response().status == 200
-    session_id = Signer("test-secret", SESSION_TOKEN).read(body["token"])
+    session_id = Signer(TEST_SECRET_KEY, SESSION_TOKEN).read(body["token"])
     path = snippet_server.sql(
         "SELECT url FROM page_views WHERE session_id = :s ORDER BY id", {"s": session_id}
     )

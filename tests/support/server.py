@@ -14,6 +14,7 @@ from pathlib import Path
 import httpx
 
 ROOT = Path(__file__).resolve().parents[2]
+TEST_SECRET_KEY = "test-secret-of-the-real-servers-0123456789"
 
 
 def free_port() -> int:
@@ -25,11 +26,16 @@ def free_port() -> int:
 
 def cli_env(database_url: str, **extra: str) -> dict[str, str]:
     """Environment for a callpath child process."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CALLPATH_")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("CALLPATH_") and k != "FORWARDED_ALLOW_IPS"
+    }
     env.update(
         {
             "CALLPATH_DATABASE_URL": database_url,
-            "CALLPATH_SECRET_KEY": "test-secret",
+            # Long enough for `callpath serve`, which refuses a short or default key.
+            "CALLPATH_SECRET_KEY": TEST_SECRET_KEY,
             "CALLPATH_LOG_LEVEL": "warning",
             # Test clients all arrive from 127.0.0.1: the per-address flood guard is off
             # unless a test turns it on (tests/hardening).

@@ -169,18 +169,18 @@ async def test_the_spool_survives_a_restart(settings: Settings, demo: Any, tmp_p
 
 
 @pytest.mark.stores("sqlite")
-async def test_two_processes_never_share_a_spool_file(telephony: Any, settings: Settings) -> None:
+async def test_two_processes_never_share_a_journal_file(telephony: Any, settings: Settings) -> None:
     from backend.telephony.matching import match
     from backend.telephony.recorder import Recorder
 
-    # The app's recorder holds the spool; a second one (another worker process) goes
-    # without rather than overwrite it.
-    assert telephony.recorder.spool == Path(settings.call_spool_path)
-    other = Recorder(
-        lambda: telephony.recorder._db(), matcher=match, spool_path=settings.call_spool_path
-    )
+    # The app's recorder holds the configured file; a second one (another worker process)
+    # takes the next slot rather than write into it.
+    base = Path(settings.call_spool_path)
+    assert telephony.recorder.journal.path == base
+    other = Recorder(lambda: telephony.recorder._db(), matcher=match, journal_path=base)
     await other.start()
     try:
-        assert other.spool is None
+        assert other.journal is not None
+        assert other.journal.path == base.with_name("spool.1.jsonl")
     finally:
         await other.stop()

@@ -16,11 +16,22 @@ import pytest
 import uvicorn
 from aiosmtpd.controller import Controller
 
+from attribution.outbound import OutboundPolicy
 from backend.notify import targets
 from backend.notify.mail import SmtpConfig
+from backend.settings import Settings
 from backend.telephony.signature import pbx_valid
 from tests.support.server import free_port
 from tests.telephony.conftest import TRACKING, call_params, post_twilio
+
+# The local receivers stand for an operator's own: allowed by name, as in production
+# (tests/telephony/test_notify_trust.py runs with the setting off).
+LOCAL = OutboundPolicy.parse("127.0.0.1")
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    return settings.replace(outbound_allow_hosts="127.0.0.1")
 
 
 class Receiver:
@@ -110,12 +121,25 @@ async def test_webhook_and_email_announce_a_call_once(
     receiver = Receiver(failures=2)
     async with serving(receiver) as url:
         hook = await targets.add_target(
-            db, advertiser_id=1, kind="webhook", address=url, secret="s3cret", event="completed"
+            db,
+            advertiser_id=1,
+            kind="webhook",
+            address=url,
+            secret="s3cret",
+            event="completed",
+            policy=LOCAL,
         )
         await targets.add_target(
-            db, advertiser_id=1, kind="email", address="front@example.com", event="completed"
+            db,
+            advertiser_id=1,
+            kind="email",
+            address="front@example.com",
+            event="completed",
+            show_callers=True,  # set up by the operator, who chose to send numbers in full
         )
-        await targets.add_target(db, advertiser_id=1, kind="webhook", address=url, event="started")
+        await targets.add_target(
+            db, advertiser_id=1, kind="webhook", address=url, event="started", policy=LOCAL
+        )
         await _one_call(tclient, "CAN1")
         assert await telephony.recorder.drain(10)
         await telephony.notifier.wait(30)
@@ -168,7 +192,7 @@ async def test_a_dead_endpoint_is_given_up_after_the_attempts(
     receiver = Receiver(failures=100, status=500)
     async with serving(receiver) as url:
         await targets.add_target(
-            db, advertiser_id=1, kind="webhook", address=url, event="completed"
+            db, advertiser_id=1, kind="webhook", address=url, event="completed", policy=LOCAL
         )
         await _one_call(tclient, "CAN2")
         assert await telephony.recorder.drain(10)
@@ -185,7 +209,7 @@ async def test_a_client_error_is_not_retried(
     receiver = Receiver(failures=100, status=410)
     async with serving(receiver) as url:
         await targets.add_target(
-            db, advertiser_id=1, kind="webhook", address=url, event="completed"
+            db, advertiser_id=1, kind="webhook", address=url, event="completed", policy=LOCAL
         )
         await _one_call(tclient, "CAN3")
         assert await telephony.recorder.drain(10)
@@ -222,9 +246,11 @@ async def test_blocked_calls_are_not_announced(
     await telephony.table.load()
     receiver = Receiver()
     async with serving(receiver) as url:
-        await targets.add_target(db, advertiser_id=1, kind="webhook", address=url, event="started")
         await targets.add_target(
-            db, advertiser_id=1, kind="webhook", address=url, event="completed"
+            db, advertiser_id=1, kind="webhook", address=url, event="started", policy=LOCAL
+        )
+        await targets.add_target(
+            db, advertiser_id=1, kind="webhook", address=url, event="completed", policy=LOCAL
         )
         await _one_call(tclient, "CAN4")
         assert await telephony.recorder.drain(10)

@@ -106,7 +106,7 @@ async def test_the_telephony_role_answers_health_and_runs_no_background_jobs(
         async with application.router.lifespan_context(application):
             transport = httpx.ASGITransport(app=application)
             async with httpx.AsyncClient(transport=transport, base_url=BASE) as c:
-                assert (await c.get("/healthz")).json() == {"ok": True}
+                assert (await c.get("/healthz")).json()["ok"] is True
             names = {task.get_name() for task in asyncio.all_tasks()}
             # The sweep shows where it runs: the same check can fail.
             assert bool(jobs & names) is runs_jobs, role_settings.role
@@ -182,6 +182,9 @@ def test_serve_with_a_telephony_port_runs_and_restarts_a_telephony_process(
         assert _wait_for(lambda: healthy(phone_url), 30)
         assert ET.fromstring(call("CASERVE2").content).find("Dial").findtext("Number") == TARGET
         (restarted,) = _children(server.proc.pid)
+        # The two processes journal their calls in files of their own.
+        journals = {p.name for p in tmp_path.glob("callpath.db.calls*.jsonl")}
+        assert journals == {"callpath.db.calls.jsonl", "callpath.db.calls.1.jsonl"}
     finally:
         server.stop()
     # Stopping the server stops its telephony process too.
@@ -216,3 +219,12 @@ def test_stopping_the_supervisor_stops_its_child() -> None:
     assert sleeper.proc.poll() is not None
     assert not sleeper._watcher.is_alive()
     assert sleeper.starts == 1
+
+
+def test_the_telephony_process_gets_a_journal_of_its_own_unless_journals_are_off() -> None:
+    from backend.commands.serve import _telephony_env
+
+    own = _telephony_env("/var/lib/callpath/calls.jsonl")["CALLPATH_CALL_SPOOL_PATH"]
+    assert own == "/var/lib/callpath/calls.telephony.jsonl"
+    # `off` is not a path: the child inherits it rather than journal to `off.telephony`.
+    assert "telephony" not in _telephony_env("off").get("CALLPATH_CALL_SPOOL_PATH", "")

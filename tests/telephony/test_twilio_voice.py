@@ -233,3 +233,19 @@ async def test_shared_key_signatures_with_hmac_sha256(
         assert r.status_code == 403
     # Without the settings header the auth token still signs (HMAC-SHA1).
     assert (await post_twilio(tclient, "/twilio/voice", params)).status_code == 200
+
+
+@pytest.mark.parametrize("host", ["testserver:x", "testserver:99999999", "[::1"])
+async def test_a_host_header_that_does_not_parse_is_refused_not_a_500(
+    tclient: httpx.AsyncClient, host: str
+) -> None:
+    # Anyone can post to the webhook with any Host (and any signature): the URL built
+    # from it does not parse, so no variant of it can match a signature: 403, not a 500.
+    params = call_params()
+    r = await tclient.post(
+        "/twilio/voice",
+        data=params,
+        headers={"host": host, "X-Twilio-Signature": sign(BASE + "/twilio/voice", params)},
+    )
+    assert r.status_code == 403, r.text
+    assert r.json()["error"]["status"] == 403

@@ -1,0 +1,106 @@
+"""A locked table holds nobody forever (issue #25, item 2).
+
+With a table locked far longer than the timeouts, a visit is answered untracked before
+the lock ends (the page keeps its own numbers), a call is still put through and stored
+once the lock ends, and ``/healthz`` answers at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import xml.etree.ElementTree as ET
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+
+from backend.settings import Settings
+from backend.storage.trouble import storage_trouble
+from tests.telephony.conftest import TARGET, call_params, post_twilio
+
+VISIT = {"site": "demo", "url": "http://127.0.0.1/examples/?gclid=locked", "referrer": ""}
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    return settings.replace(
+        visit_timeout_ms=700, db_statement_timeout_ms=1_000, db_acquire_timeout_ms=500
+    )
+
+
+@asynccontextmanager
+async def _leases_locked(settings: Settings, store_kind: str) -> AsyncIterator[None]:
+    """The leases table (PostgreSQL) or the whole file (SQLite) locked by someone else."""
+    url = settings.database_url
+    if store_kind == "postgresql":
+        conn = await asyncpg.connect(url.split("?")[0])
+        tx = conn.transaction()
+        await tx.start()
+        await conn.execute("LOCK TABLE leases IN ACCESS EXCLUSIVE MODE")
+        try:
+            yield
+        finally:
+            await tx.rollback()
+            await conn.close()
+    else:
+        locker = sqlite3.connect(url.removeprefix("sqlite:///"), timeout=0, isolation_level=None)
+        locker.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        finally:
+            locker.execute("ROLLBACK")
+            locker.close()
+
+
+async def _while_locked(
+    settings: Settings, store_kind: str, work: Callable[[], Any], hold_s: float = 4.0
+) -> tuple[Any, bool]:
+    """Run ``work`` while the lock is held for ``hold_s``; its result and whether it came
+    back before the lock ended."""
+    async with _leases_locked(settings, store_kind):
+        task = asyncio.ensure_future(work())
+        done, _ = await asyncio.wait({task}, timeout=hold_s)
+        in_time = task in done
+    return await task, in_time
+
+
+async def test_a_visit_is_answered_untracked_before_the_lock_ends(
+    tclient: httpx.AsyncClient, store_kind: str, settings: Settings, db: Any
+) -> None:
+    before = sum(storage_trouble.failures.values())
+    r, in_time = await _while_locked(
+        settings, store_kind, lambda: tclient.post("/v1/session", json=VISIT)
+    )
+    assert in_time  # not left hanging until the lock ends
+    assert r.status_code == 200
+    assert r.json()["swaps"] == [] and r.json()["token"]
+    assert sum(storage_trouble.failures.values()) > before
+    # Once the lock is gone the same visitor is tracked again.
+    r = await tclient.post("/v1/session", json=VISIT)
+    assert r.status_code == 200 and r.json()["swaps"]
+
+
+async def test_calls_are_put_through_and_stored_after_the_lock(
+    tclient: httpx.AsyncClient, telephony: Any, store_kind: str, settings: Settings, db: Any
+) -> None:
+    telephony.recorder.write_timeout_s = 0.3
+    r, in_time = await _while_locked(
+        settings,
+        store_kind,
+        lambda: post_twilio(tclient, "/twilio/voice", call_params(sid="CALOCK1")),
+    )
+    assert in_time and r.status_code == 200
+    assert ET.fromstring(r.text).find("Dial").findtext("Number") == TARGET
+    assert await telephony.recorder.drain(20)
+    assert await db.fetchval("SELECT provider_call_id FROM calls") == "CALOCK1"
+
+
+async def test_healthz_answers_while_the_lock_holds(
+    tclient: httpx.AsyncClient, store_kind: str, settings: Settings
+) -> None:
+    r, in_time = await _while_locked(settings, store_kind, lambda: tclient.get("/healthz"))
+    assert in_time and r.status_code == 200
