@@ -39,6 +39,8 @@ SEEDED = {
     "tracking_number": ("calls", "tracking_number"),
     "forwarded_to": ("calls", "forwarded_to"),
     "match_method": ("calls", "match_method"),
+    "match_confidence": ("calls", "match_confidence"),
+    "match_reason": ("calls", "match_reason"),
     **{
         name: ("sessions", name)
         for name in (
@@ -59,6 +61,7 @@ NOT_TEXT = {
     "qualified",
     "first_time",
     "match_candidates",
+    "match_candidate_ids",  # session ids, read from a JSON list of integers
     "advertiser_id",
     "site_id",
     "session_id",
