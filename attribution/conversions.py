@@ -1,10 +1,13 @@
 """Calls fed back to the ad platforms: offline click-conversion files and GA4 events.
 
-A call becomes a conversion on a platform when its session carries that platform's click id
-(Google: gclid, gbraid or wbraid; Yahoo! JAPAN search ads: yclid; Microsoft: msclkid; GA4:
-the ``_ga`` client id). Each (platform, call) is written to ``conversion_ledger`` in the same
-unit of work that builds the file, so exporting the same period again yields an empty file:
-a conversion is never sent twice.
+A call becomes a conversion on a platform when the touch frozen on the call when it was
+matched (``attribution.touch``; never a later touch of its session) carries that platform's
+click id (Google: gclid, gbraid or wbraid; Yahoo! JAPAN search ads: a yclid that is not a
+display ad's ``YJAD.`` one; Microsoft: msclkid; GA4: the session's ``_ga`` client id). A
+touch recorded after the call started did not lead to it and is never sent. Each
+(platform, call) is written to ``conversion_ledger`` in the same unit of work that builds
+the file, so exporting the same period again yields an empty file: a conversion is never
+sent twice.
 
 File formats:
 
@@ -45,12 +48,17 @@ YAHOO_ENCODING = "cp932"
 YAHOO_ZONE = "Asia/Tokyo"
 GA4_MAX_AGE_MS = 72 * 3600 * 1000  # GA4 drops events stamped more than 72 hours back
 
+# Yahoo! JAPAN prefixes the yclid of a display ad click with YJAD. (search: YSS.): display
+# conversions have their own upload, never the search ads file (see docs/exports.md).
+YAHOO_DISPLAY_PREFIX = "YJAD"
 _CLICK_SQL = {
-    "google": "(s.gclid <> '' OR s.gbraid <> '' OR s.wbraid <> '')",
-    "yahoo": "s.yclid <> ''",
-    "microsoft": "s.msclkid <> ''",
+    "google": "(c.touch_gclid <> '' OR c.touch_gbraid <> '' OR c.touch_wbraid <> '')",
+    "yahoo": f"c.touch_yclid <> '' AND upper(c.touch_yclid) NOT LIKE '{YAHOO_DISPLAY_PREFIX}%'",
+    "microsoft": "c.touch_msclkid <> ''",
     "ga4": "s.ga_client_id <> ''",
 }
+# A touch recorded after the call started cannot have led to it (touch_ms NULL: unknown).
+_TOUCH_BEFORE_CALL = "(c.touch_ms IS NULL OR c.touch_ms <= c.started_ms)"
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
 
 
@@ -201,6 +209,7 @@ async def export_conversions(
         "c.started_ms >= :start",
         "c.started_ms < :end",
         _CLICK_SQL[platform],
+        _TOUCH_BEFORE_CALL,
         "NOT EXISTS (SELECT 1 FROM conversion_ledger l WHERE l.platform = :p AND l.call_id = c.id)",
     ]
     params: dict[str, Any] = {"start": start_ms, "end": end_ms, "p": platform}
@@ -211,9 +220,10 @@ async def export_conversions(
         clauses.append("c.advertiser_id = :adv")
         params["adv"] = advertiser_id
     sql = (
-        "SELECT c.id, c.started_ms, c.qualified, s.gclid, s.gbraid, s.wbraid, s.yclid,"
-        " s.msclkid, cs.conversion_name, cs.value, cs.currency, cs.qualified_only, cs.enabled"
-        " FROM calls c JOIN sessions s ON s.id = c.session_id"
+        "SELECT c.id, c.started_ms, c.qualified, c.touch_gclid AS gclid,"
+        " c.touch_gbraid AS gbraid, c.touch_wbraid AS wbraid, c.touch_yclid AS yclid,"
+        " c.touch_msclkid AS msclkid, cs.conversion_name, cs.value, cs.currency,"
+        " cs.qualified_only, cs.enabled FROM calls c"
         " LEFT JOIN conversion_settings cs ON cs.site_id = c.site_id AND cs.platform = :p"
         " WHERE " + " AND ".join(clauses) + " ORDER BY c.started_ms, c.id"
     )
@@ -508,7 +518,8 @@ async def _push(
     )
     rows = await db.fetchall(
         "SELECT c.id, c.started_ms, c.talk_s, c.qualified, c.match_method, s.ga_client_id,"
-        " s.source, s.medium, s.campaign FROM calls c JOIN sessions s ON s.id = c.session_id"
+        " c.touch_source AS source, c.touch_medium AS medium, c.touch_campaign AS campaign"
+        " FROM calls c JOIN sessions s ON s.id = c.session_id"
         " WHERE c.site_id = :site AND c.started_ms >= :start AND c.started_ms < :end AND "
         + _CLICK_SQL["ga4"]
         + " AND NOT EXISTS (SELECT 1 FROM conversion_ledger l WHERE l.platform = 'ga4'"

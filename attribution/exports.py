@@ -6,6 +6,11 @@ stays flat whatever the size of the export. Two shapes:
 
 - ``wide``: one row per call, with the ordered page path in one field;
 - ``long``: one row per page view (a call without pages still gets one row, pages empty).
+
+Source, campaign, keyword, click ids, landing page and referrer are the touch frozen on the
+call when it was matched (``attribution.touch``), not the session's latest touch; device
+and place are the session's. In NDJSON a value that is not there is ``null`` (CSV: an
+empty field): no session, no page, a duration not known yet.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import orjson
 from phonenumbers import COUNTRY_CODE_TO_REGION_CODE
 
 from attribution.csvcells import csv_writer
+from attribution.touch import TOUCH_FIELDS
 from pool.store import Row, Store
 
 FORMATS = ("csv", "ndjson")
@@ -33,6 +39,7 @@ _CHUNK = 64 * 1024
 CALL_COLUMNS = [
     "call_id",
     "provider",
+    "provider_call_id",
     "started_at",
     "status",
     "duration_s",
@@ -76,17 +83,25 @@ CALL_COLUMNS = [
 WIDE_COLUMNS = [*CALL_COLUMNS, "page_count", "path"]
 LONG_COLUMNS = [*CALL_COLUMNS, "step", "viewed_at", "url", "title"]
 
-_SESSION_FIELDS = CALL_COLUMNS[CALL_COLUMNS.index("session_started_at") + 1 :]
+_SESSION_FIELDS = CALL_COLUMNS[CALL_COLUMNS.index("channel") :]
+# The call's own frozen touch for these; the matched session for device and place.
+_TOUCH_EXPORTED = [f for f in _SESSION_FIELDS if f in TOUCH_FIELDS]
+_SESSION_ONLY = [f for f in _SESSION_FIELDS if f not in TOUCH_FIELDS]
+# Statuses after which a call had no talk: a talk time of 0 is known, not missing.
+_NO_TALK = frozenset({"busy", "no-answer", "failed", "canceled", "blocked"})
 # Best first; ``ExportFilter.confidences`` lists the ones kept.
 CONFIDENCES = ("exact", "high", "medium", "low")
 
 _SQL = (
-    "SELECT c.id, c.provider, c.started_ms, c.status, c.duration_s, c.talk_s, c.caller,"
+    "SELECT c.id, c.provider, c.provider_call_id, c.started_ms, c.ended_ms, c.answered_ms,"
+    " c.status, c.duration_s, c.talk_s, c.caller,"
     " c.tracking_number, c.forwarded_to, c.qualified, c.first_time, c.match_method,"
     " c.match_candidates, c.match_confidence, c.match_reason, c.match_candidate_ids,"
     " c.advertiser_id, c.site_id, c.session_id,"
     " st.timezone AS tz, s.started_ms AS session_started_ms, "
-    + ", ".join(f"s.{f} AS s_{f}" for f in _SESSION_FIELDS)
+    + ", ".join(f"c.touch_{f} AS s_{f}" for f in _TOUCH_EXPORTED)
+    + ", "
+    + ", ".join(f"s.{f} AS s_{f}" for f in _SESSION_ONLY)
     + ", pv.ts_ms AS pv_ts, pv.url AS pv_url, pv.title AS pv_title"
     " FROM calls c"
     " LEFT JOIN sites st ON st.id = c.site_id"
@@ -181,19 +196,42 @@ def candidate_ids(stored: str | None) -> list[int]:
     return [int(i) for i in value] if isinstance(value, list) else []
 
 
-def _call_record(row: Row, show_callers: bool, flag: Callable[[Any], Any]) -> dict[str, Any]:
+def known_seconds(row: Row) -> tuple[int | None, int | None]:
+    """A call's ``(duration_s, talk_s)``, each None while it is not known.
+
+    The columns hold 0 until a callback says more: a call still ringing has no duration
+    yet, and a call that ended without any talk time (no dial outcome, no talk in its
+    record) has an unknown talk time, not a talk time of 0. After a busy, unanswered,
+    failed, cancelled or blocked call, 0 is the known answer.
+    """
+    duration = int(row["duration_s"] or 0)
+    talk = int(row["talk_s"] or 0)
+    known_duration = duration > 0 or row["ended_ms"] is not None
+    known_talk = talk > 0 or row["status"] in _NO_TALK or row["answered_ms"] is not None
+    return (duration if known_duration else None, talk if known_talk else None)
+
+
+def _empty_is_null(value: str) -> str | None:
+    return value or None
+
+
+def _call_record(
+    row: Row, show_callers: bool, flag: Callable[[Any], Any], text: Callable[[str], Any]
+) -> dict[str, Any]:
     tz = row["tz"]
     caller = row["caller"] or ""
+    duration, talk = known_seconds(row)
     rec: dict[str, Any] = {
         "call_id": row["id"],
         "provider": row["provider"],
+        "provider_call_id": text(row["provider_call_id"] or ""),
         "started_at": iso_time(row["started_ms"], tz),
         "status": row["status"],
-        "duration_s": row["duration_s"],
-        "talk_s": row["talk_s"],
-        "caller": caller if show_callers else mask_caller(caller),
-        "tracking_number": row["tracking_number"],
-        "forwarded_to": row["forwarded_to"],
+        "duration_s": duration,
+        "talk_s": talk,
+        "caller": text(caller if show_callers else mask_caller(caller)),
+        "tracking_number": text(row["tracking_number"] or ""),
+        "forwarded_to": text(row["forwarded_to"] or ""),
         "qualified": flag(row["qualified"]),
         "first_time": flag(row["first_time"]),
         "match_method": row["match_method"],
@@ -204,10 +242,10 @@ def _call_record(row: Row, show_callers: bool, flag: Callable[[Any], Any]) -> di
         "advertiser_id": row["advertiser_id"],
         "site_id": row["site_id"],
         "session_id": row["session_id"],
-        "session_started_at": iso_time(row["session_started_ms"], tz),
+        "session_started_at": text(iso_time(row["session_started_ms"], tz)),
     }
     for name in _SESSION_FIELDS:
-        rec[name] = row[f"s_{name}"] or ""
+        rec[name] = text(row[f"s_{name}"] or "")
     return rec
 
 
@@ -268,6 +306,10 @@ async def stream_paths(
     sink = _Sink(fmt, WIDE_COLUMNS if form == "wide" else LONG_COLUMNS)
     sink.header()
     flag: Callable[[Any], Any] = bool if fmt == "ndjson" else int  # CSV flags read 1/0
+    # An absent value: an empty CSV field (the writer escapes text), null in NDJSON.
+    text: Callable[[str], Any] = str if fmt == "csv" else _empty_is_null
+    # A call without pages still gets a row in the long form, its page columns absent.
+    no_page = dict.fromkeys(("step", "viewed_at", "url", "title"), "" if fmt == "csv" else None)
     calls = 0
     current: dict[str, Any] | None = None
     current_id: int | None = None
@@ -287,9 +329,9 @@ async def stream_paths(
                 if form == "wide":
                     finish_wide()
                 elif step == 0:
-                    sink.add({**current, "step": "", "viewed_at": "", "url": "", "title": ""})
+                    sink.add({**current, **no_page})
             current_id = row["id"]
-            current = _call_record(row, show_callers, flag)
+            current = _call_record(row, show_callers, flag, text)
             if fmt == "csv":  # one field: the ids separated by spaces
                 current["match_candidate_ids"] = " ".join(
                     str(i) for i in current["match_candidate_ids"]
@@ -313,18 +355,21 @@ async def stream_paths(
                     **current,
                     "step": step,
                     "viewed_at": iso_time(row["pv_ts"], row["tz"]),
-                    "url": row["pv_url"],
-                    "title": row["pv_title"],
+                    "url": text(row["pv_url"]),
+                    "title": text(row["pv_title"]),
                 }
             )
     if current is not None:
         if form == "wide":
             finish_wide()
         elif step == 0:
-            sink.add({**current, "step": "", "viewed_at": "", "url": "", "title": ""})
+            sink.add({**current, **no_page})
     if progress is not None:
         progress(calls)
     yield sink.take()
+
+
+_CLEAR_TOUCH = ", ".join(f"touch_{f} = ''" for f in TOUCH_FIELDS) + ", touch_ms = NULL"
 
 
 @dataclass(frozen=True)
@@ -339,10 +384,11 @@ class PurgeResult:
 async def purge_older_than(db: Store, *, cutoff_ms: int, batch: int = 500) -> PurgeResult:
     """Delete sessions last seen before ``cutoff_ms`` with their page views and ended leases.
 
-    Calls keep their row but lose the link (``session_id`` and ``lease_id`` set NULL): the
-    call itself is the business's record, the browsing path is the visitor's and goes. A
-    session that still holds a live lease is kept until the lease ends. Runs in small
-    units of work so the single writer is never held for long.
+    Calls keep their row but lose the link (``session_id`` and ``lease_id`` set NULL) and
+    the touch frozen on them: the call itself is the business's record, the browsing path
+    and click ids are the visitor's and go. A session that still holds a live lease is
+    kept until the lease ends. Runs in small units of work so the single writer is never
+    held for long.
     """
     sessions = page_views = unlinked = 0
     while True:
@@ -357,8 +403,10 @@ async def purge_older_than(db: Store, *, cutoff_ms: int, batch: int = 500) -> Pu
         ids = {f"i{n}": r["id"] for n, r in enumerate(rows)}
         in_ids = "(" + ", ".join(f":{k}" for k in ids) + ")"
         async with db.write() as tx:
+            # The touch frozen on the call is the visitor's data too (click ids, landing URL).
             unlinked += await tx.execute(
-                f"UPDATE calls SET session_id = NULL, lease_id = NULL WHERE session_id IN {in_ids}",
+                f"UPDATE calls SET session_id = NULL, lease_id = NULL, {_CLEAR_TOUCH}"
+                f" WHERE session_id IN {in_ids}",
                 ids,
             )
             await tx.execute(

@@ -40,6 +40,7 @@ from attribution.origins import allowed_hosts, hosts_allowed
 from attribution.privacy import DAY_MS, ip_hash
 from attribution.sessions import PageView, known_session, record_visit
 from attribution.sources import Source, classify, host_of, is_new_touch
+from attribution.swaps import on_page, swap
 from attribution.tokens import SESSION_TOKEN, Signer
 from pool import leases, rules
 from pool.numbers import Formats, formats
@@ -108,6 +109,9 @@ class Visit:
     title: str = ""
     token: str = ""
     ga: str = ""
+    # Digit runs of the phone-shaped text on the page (None: an older snippet or an API
+    # client that does not say, so every target gets a number).
+    found: list[str] | None = None
     user_agent: str = ""
     origin: str = ""
     accept_language: str = ""
@@ -119,7 +123,7 @@ class Visit:
     device: Device | None = None
     geo: Geo = UNKNOWN
     ip_hash: str = ""
-    swaps: list[dict[str, str]] = field(default_factory=list)
+    swaps: list[dict[str, object]] = field(default_factory=list)
     ttl_ms: int = 0
 
 
@@ -128,7 +132,7 @@ class Outcome:
     """The answer to the snippet, and what happened."""
 
     token: str
-    swaps: list[dict[str, str]]
+    swaps: list[dict[str, object]]
     ttl_ms: int
     session_id: int | None
     dropped: str | None = None
@@ -218,8 +222,14 @@ async def step_record(p: Pipeline, visit: Visit, tx: Tx) -> str | None:
 
 
 async def step_lease(p: Pipeline, visit: Visit, tx: Tx) -> str | None:
-    """For each target of the site, the number the source rules choose (pool/rules.py).
+    """For each target of the site on the page, the number the source rules choose
+    (pool/rules.py).
 
+    Lease on demand: when the snippet says which digit runs the page shows
+    (``visit.found``), only the targets among them get a number, and the targets whose
+    pool this session has held a lease of keep theirs or get a new one (a later page of
+    the visit that does not show them still answers them, so the tab's copy stays whole,
+    and a visit whose leases ended gets numbers for what it was shown).
     Landing-page parameter rules win over referrer rules, which win over rules on the
     classified source; without a rule the session pool leases a number (the session's live
     lease first). A static source number is shown as is, without a lease.
@@ -236,7 +246,17 @@ async def step_lease(p: Pipeline, visit: Visit, tx: Tx) -> str | None:
         medium=src.medium,
         campaign=src.campaign,
     )
-    for target in site.targets:
+    targets = site.targets
+    if visit.found is not None:
+        held = {
+            row["pool_id"]
+            for row in await tx.fetchall(
+                "SELECT DISTINCT pool_id FROM leases WHERE session_id = :s",
+                {"s": visit.session_id},
+            )
+        }
+        targets = [t for t in targets if t.pool_id in held or on_page(t.number, visit.found)]
+    for target in targets:
         choice = rules.choose_number_source(
             seen,
             site.rules,
@@ -264,14 +284,7 @@ async def step_lease(p: Pipeline, visit: Visit, tx: Tx) -> str | None:
             visit.ttl_ms = max(visit.ttl_ms, lease.expires_ms - visit.now_ms)
         else:
             continue
-        visit.swaps.append(
-            {
-                "target": target.number,
-                "number": f.e164,
-                "national": f.national,
-                "international": f.international,
-            }
-        )
+        visit.swaps.append(swap(target.number, f.e164, f.national, f.international))
     return None
 
 

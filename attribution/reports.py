@@ -6,8 +6,10 @@ integer arithmetic in SQL and turned into local dates in Python with the site's 
 so daylight-saving changes and offsets like +05:45 land on the right day.
 
 Scope: ``advertiser_id`` None means every advertiser (an administrator); ``site_id`` narrows
-to one site. Calls are attributed to the dimension value of the session they were matched to;
-calls without a session (and sessions without a value) fall under the key ``""``.
+to one site. Calls are attributed to the touch frozen on the call when it was matched
+(``calls.touch_*``, see ``attribution.touch``), never to a later touch of its session; the
+device is the session's. Calls without a touch (and sessions without a value) fall under
+the key ``""``. Visits (sessions) are counted by the sessions' own columns.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from zoneinfo import ZoneInfo
 
 from attribution.exports import confidence_clause
 from attribution.sources import landing_page
+from attribution.touch import TOUCH_FIELDS, touch_column
 from pool.store import Store
 
 # Report dimension -> sessions column. Fixed names only: never interpolate user input.
@@ -33,6 +36,15 @@ DIMENSIONS: dict[str, str] = {
     "landing_page": "landing_page",
     "device": "device",
 }
+
+
+def _call_dimension(column: str) -> tuple[str, str]:
+    """The expression a call is grouped by for a sessions column, and the join it needs:
+    the call's frozen touch for touch fields, the matched session for the rest (device)."""
+    if column in TOUCH_FIELDS:
+        return touch_column(column), ""
+    return f"s.{column}", " LEFT JOIN sessions s ON s.id = c.session_id"
+
 
 _BUCKET_MS = 900_000  # a quarter hour: every timezone offset in use is a multiple of it
 DAY_MS = 86_400_000
@@ -88,6 +100,7 @@ async def calls_report(
         raise ValueError(f"unknown dimension {dimension!r}")
     s_where, s_params = _scope("s", advertiser_id, site_id)
     c_where, c_params = _scope("c", advertiser_id, site_id, confidences)
+    call_key, join = _call_dimension(column)
     # Two independent reads: run them at once (the SQLite store has several readers).
     sessions, calls = await asyncio.gather(
         db.fetchall(
@@ -97,10 +110,10 @@ async def calls_report(
             {**s_params, "a": start_ms, "b": end_ms},
         ),
         db.fetchall(
-            f"SELECT s.{column} AS k, COUNT(*) AS n, SUM(c.qualified) AS q,"
-            " SUM(c.first_time) AS f FROM calls c LEFT JOIN sessions s ON s.id = c.session_id"
+            f"SELECT {call_key} AS k, COUNT(*) AS n, SUM(c.qualified) AS q,"
+            f" SUM(c.first_time) AS f FROM calls c{join}"
             f" WHERE {c_where} AND c.started_ms >= :a AND c.started_ms < :b"
-            f" GROUP BY s.{column}",
+            f" GROUP BY {call_key}",
             {**c_params, "a": start_ms, "b": end_ms},
         ),
     )
@@ -207,11 +220,12 @@ async def calls_by_day(
         raise ValueError(f"unknown dimension {dimension!r}")
     tz = ZoneInfo(timezone)
     c_where, c_params = _scope("c", advertiser_id, site_id, confidences)
+    call_key, join = _call_dimension(column)
     rows = await db.fetchall(
-        f"SELECT c.started_ms / {_BUCKET_MS} AS b, s.{column} AS k, COUNT(*) AS n"
-        " FROM calls c LEFT JOIN sessions s ON s.id = c.session_id"
+        f"SELECT c.started_ms / {_BUCKET_MS} AS b, {call_key} AS k, COUNT(*) AS n"
+        f" FROM calls c{join}"
         f" WHERE {c_where} AND c.started_ms >= :a AND c.started_ms < :b"
-        f" GROUP BY c.started_ms / {_BUCKET_MS}, s.{column}",
+        f" GROUP BY c.started_ms / {_BUCKET_MS}, {call_key}",
         {**c_params, "a": start_ms, "b": end_ms},
     )
     out: dict[date, dict[str, int]] = {}

@@ -127,8 +127,18 @@ async def record_visit(
 
     ``session_id`` is a session of ``site_id`` the visitor already has (from its token),
     or None to start one. ``new_touch`` replaces the last touch of a continued session.
+    A continued session whose last page view is this very URL (the snippet asking again
+    about a page it reported, for numbers that appeared on it later, or a reload) only
+    gets its ``last_seen_ms`` moved: no second page view and no new touch (the page's
+    touch was decided when it was first reported).
     Runs inside the caller's unit of work (``dialect`` is its store's).
     """
+    if session_id is not None and await _last_url(tx, session_id) == page.url:
+        await tx.execute(
+            "UPDATE sessions SET last_seen_ms = :t WHERE id = :id AND last_seen_ms < :t",
+            {"id": session_id, "t": now_ms},
+        )
+        return session_id
     view = _view_values(page, now_ms)
     if session_id is None:
         values = _touch_values(source, now_ms)
@@ -189,6 +199,7 @@ async def add_page_view(
     Recorded only when the page, and the ``Origin`` header when sent, are on the session's
     site's domains (as for a visit); True when it was. The session's ``last_seen_ms`` moves
     on; its touches do not change (moving between the site's own pages is no new source).
+    The same URL as the session's last page view is not added again.
     """
     row = await tx.fetchone(
         "SELECT st.domains FROM sessions s JOIN sites st ON st.id = s.site_id WHERE s.id = :s",
@@ -208,11 +219,22 @@ async def add_page_view(
         "UPDATE sessions SET last_seen_ms = :t WHERE id = :s AND last_seen_ms < :t",
         {"s": session_id, "t": now_ms},
     )
-    await tx.execute(
-        f"INSERT INTO {_PAGE_VIEW_COLUMNS} VALUES (:pv_session, {_PAGE_VIEW_VALUES})",
-        {**_view_values(page, now_ms), "pv_session": session_id},
-    )
+    if await _last_url(tx, session_id) != page.url:
+        await tx.execute(
+            f"INSERT INTO {_PAGE_VIEW_COLUMNS} VALUES (:pv_session, {_PAGE_VIEW_VALUES})",
+            {**_view_values(page, now_ms), "pv_session": session_id},
+        )
     return True
+
+
+async def _last_url(tx: Tx, session_id: int) -> str | None:
+    """The URL of the session's latest page view (None: none yet). The same URL again is
+    not a new page view: a page reporting new numbers on it, or a reload."""
+    url = await tx.fetchval(
+        "SELECT url FROM page_views WHERE session_id = :s ORDER BY ts_ms DESC, id DESC LIMIT 1",
+        {"s": session_id},
+    )
+    return None if url is None else str(url)
 
 
 async def known_session(db: Store | Tx, session_id: object, site_id: int) -> int | None:

@@ -39,6 +39,7 @@ from attribution.matching import DEFAULT_LATE_WINDOW_MS, live_window_ms, match_c
 # The report is kept in a module of its own; re-exported here for callers of this one.
 from attribution.simulate_report import UNFLAGGED_TARGET as UNFLAGGED_TARGET
 from attribution.simulate_report import report as report
+from attribution.touch import freeze_touch
 from pool import leases, numbers
 from pool.store import Store
 
@@ -323,29 +324,31 @@ async def _call(
     if not record:
         return
     # Recorded as telephony would, so later calls can be recognised as repeat calls.
-    await db.execute(
-        "INSERT INTO calls (provider, provider_call_id, advertiser_id, site_id, number_id,"
-        " tracking_number, caller, started_ms, session_id, lease_id, match_method,"
-        " match_candidates, match_confidence, match_reason, match_candidate_ids, created_ms,"
-        " updated_ms) VALUES ('simulated', :pid, :a, :s, :n, :num, :c, :t, :sess, :lease, :m,"
-        " :k, :conf, :why, :ids, :t, :t)",
-        {
-            "pid": f"SIM{result.calls}",
-            "a": m.advertiser_id,
-            "s": site_id,
-            "n": m.number_id,
-            "num": v.number,
-            "c": caller,
-            "t": t,
-            "sess": m.session_id,
-            "lease": m.lease_id,
-            "m": m.method,
-            "k": len(m.candidates),
-            "conf": m.confidence,
-            "why": m.reason,
-            "ids": json.dumps(m.candidates),
-        },
-    )
+    async with db.write() as tx:
+        call_id = await tx.fetchval(
+            "INSERT INTO calls (provider, provider_call_id, advertiser_id, site_id, number_id,"
+            " tracking_number, caller, started_ms, session_id, lease_id, match_method,"
+            " match_candidates, match_confidence, match_reason, match_candidate_ids, created_ms,"
+            " updated_ms) VALUES ('simulated', :pid, :a, :s, :n, :num, :c, :t, :sess, :lease,"
+            " :m, :k, :conf, :why, :ids, :t, :t) RETURNING id",
+            {
+                "pid": f"SIM{result.calls}",
+                "a": m.advertiser_id,
+                "s": site_id,
+                "n": m.number_id,
+                "num": v.number,
+                "c": caller,
+                "t": t,
+                "sess": m.session_id,
+                "lease": m.lease_id,
+                "m": m.method,
+                "k": len(m.candidates),
+                "conf": m.confidence,
+                "why": m.reason,
+                "ids": json.dumps(m.candidates),
+            },
+        )
+        await freeze_touch(tx, call_id=int(call_id), session_id=m.session_id)
 
 
 @dataclass

@@ -20,9 +20,13 @@ from backend import setup_codes
 from backend.api.jobs import api_jobs
 from backend.assets import TEMPLATES_DIR, examples_dir
 from backend.errors import EXCEPTION_HANDLERS
-from backend.middleware import CompressionMiddleware, PublicEdgeMiddleware
+from backend.middleware import WEBHOOK_PREFIXES, CompressionMiddleware, PublicEdgeMiddleware
+from backend.observability.context import RequestContext
+from backend.observability.logs import LOG_FORMATS
+from backend.observability.metrics import Metrics
 from backend.proxies import ForwardedClient, parse_trusted_proxies
 from backend.routes import all_routes
+from backend.routes.metrics import parse_networks
 from backend.settings import DEFAULT_SECRET_KEY, Settings
 from backend.storage import open_database
 from backend.telephony.service import telephony_lifespan
@@ -60,6 +64,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
             # Fine for `make run`; anywhere else tokens and cookies would be forgeable.
             log.warning("CALLPATH_SECRET_KEY is the default: set a long random value in production")
         app.state.db = await open_database(settings.database_url, settings=settings)
+        # Units of work report their time to the metrics (backend/observability).
+        app.state.db.on_unit = metrics.storage_unit
         try:
             if settings.role == "all":
                 # A fresh install gets its one-time set-up code (unless `serve` issued and
@@ -78,6 +84,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
         finally:
             await app.state.db.close()
 
+    if settings.log_format not in LOG_FORMATS:
+        raise ValueError(f"setting log_format: {settings.log_format!r} is not one of {LOG_FORMATS}")
+    store = "postgresql" if settings.database_url.startswith("postgres") else "sqlite"
+    metrics = Metrics(role=settings.role, store=store)
     routes = all_routes(settings)
     # The example pages are for `make run` (demo calls on) and the snippet's tests (a
     # folder named); a production install's root is the dashboard, with no demo pages.
@@ -94,7 +104,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
     app = Starlette(
         routes=routes,
         middleware=[
-            # First: everything after it (limits, throttles, cookies) sees the visitor.
+            # Outermost: every answer, refusals included, carries its request id, and every
+            # log line made while serving it.
+            Middleware(RequestContext, timer=metrics.webhook, timed_prefixes=WEBHOOK_PREFIXES),
+            # Then: everything after it (limits, throttles, cookies) sees the visitor.
             Middleware(ForwardedClient, trusted=parse_trusted_proxies(settings.trusted_proxies)),
             Middleware(
                 PublicEdgeMiddleware,
@@ -107,6 +120,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.metrics = metrics
+    metrics.watch(app.state)
+    # Who may read /metrics without the token; a bad entry stops start-up here.
+    app.state.metrics_networks = parse_networks(settings.metrics_allowed_networks)
     # Where user-supplied URLs (webhooks, GA4) may go; a bad entry stops start-up here.
     app.state.outbound = OutboundPolicy.parse(settings.outbound_allow_hosts)
     app.state.templates = Jinja2Templates(directory=str(TEMPLATES_DIR))

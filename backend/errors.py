@@ -18,7 +18,7 @@ from backend.security_headers import secure
 
 log = logging.getLogger("callpath")
 
-JSON_PREFIXES = ("/api", "/v1", "/twilio", "/webhooks", "/dni.js", "/healthz", "/demo")
+JSON_PREFIXES = ("/api", "/v1", "/twilio", "/webhooks", "/dni.js", "/healthz", "/demo", "/metrics")
 
 _CODES = {
     400: "bad_request",

@@ -26,6 +26,10 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 log = logging.getLogger("callpath")
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+# Scope key set (to the proxy's address) when a trusted proxy's headers were believed:
+# a route that lets addresses in (``/metrics``) must tell a believed forwarded address
+# from a peer that forwards for someone else.
+FORWARDED_BY = "callpath.forwarded_by"
 _SCHEMES = {"http": "ws", "https": "wss"}
 # Where an operator's own proxy connects from: loopback, private and shared (carrier-grade
 # NAT, used by some cloud balancers) networks.
@@ -99,6 +103,7 @@ class ForwardedClient:
             host = peer[0] if peer else None
             if self.trusted and self.is_trusted(host):
                 self._believe(scope)
+                scope[FORWARDED_BY] = host
             elif not self.warned:
                 self._warn_if_a_proxy_is_missing(scope, host)
         await self.app(scope, receive, send)

@@ -72,6 +72,22 @@ class Settings:
     host: str = _setting("127.0.0.1", "Address `callpath serve` listens on.")
     port: int = _setting(8000, "Port `callpath serve` listens on.")
     log_level: str = _setting("info", "Log level: debug, info, warning or error.")
+    log_format: str = _setting(
+        "text",
+        "How `callpath serve` writes its log: `text` (a readable line per event) or `json` "
+        "(one JSON object per line: time, level, logger, message, the request id and "
+        "Twilio CallSid it belongs to; docs/operations.md).",
+    )
+    metrics_token: str = _setting(
+        "",
+        "Bearer token that lets a scraper read `/metrics` from any address "
+        "(`Authorization: Bearer ...`); empty: only the allowed networks may.",
+    )
+    metrics_allowed_networks: str = _setting(
+        "127.0.0.0/8, ::1",
+        "Addresses or networks that may read `/metrics` without the token, comma separated; "
+        "default loopback (a Prometheus on the same host); empty: the token only.",
+    )
     role: str = _setting(
         "all",
         "What this process serves: `all` (everything), or `telephony` (only the call webhooks "

@@ -28,6 +28,7 @@ BASE_MS = 1_780_000_000_000
 
 def seed(path: Path, n: int) -> None:
     """A database with ``n`` sessions, 3 page views and one call each (sqlite3, fast)."""
+    from attribution.touch import COPY_FROM_SESSIONS
     from backend.storage import open_database
 
     async def migrate() -> None:
@@ -98,6 +99,8 @@ def seed(path: Path, n: int) -> None:
         " 'lease', 1, 1, 1, ?, ?)",
         calls(),
     )
+    # The export reads the touch frozen on each call, as telephony stores it.
+    con.execute(COPY_FROM_SESSIONS)
     con.commit()
     con.close()
 

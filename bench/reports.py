@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from attribution import reports
+from attribution.touch import COPY_FROM_SESSIONS
 from backend.storage import open_database
 from pool.store import Store
 
@@ -141,6 +142,8 @@ async def seed(db: Store, sessions: int, calls: int, now: int) -> list[int]:
         )
     async with db.write() as tx:
         await tx.executemany(call_sql, crow)
+        # Reports read the touch frozen on each call, as telephony stores it.
+        await tx.execute(COPY_FROM_SESSIONS)
     return site_ids
 
 

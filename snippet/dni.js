@@ -2,7 +2,8 @@
 /*
  * Paste: <script async src="https://HOST/dni.js" data-site="SITE_KEY"></script>
  * Options: data-consent="required", data-hide="true", data-cookie-domain="example.com".
- * API: callpath('consent', true|false), callpath('swap'). Docs: docs/snippet.md.
+ * API: callpath('consent', true|false), callpath('swap'), callpath('numbers') (a promise of
+ * the swaps), callpath('on', 'swap', fn). Docs: docs/snippet.md.
  * Contract with the backend: docs/snippet.md and DESIGN.md ("Public contract").
  *
  * Rules this file keeps:
@@ -10,16 +11,16 @@
  *   back) the original numbers, and only text node values and three attributes change.
  * - Only the site's target numbers change, each written in its own style (separators,
  *   parentheses, country prefix, full-width digits); digit grouping comes from the backend.
+ * - One visit per browser: a first-party cookie holds the signed token (never the numbers);
+ *   the numbers come from /v1/session or from this tab's cache of that token's answer.
+ * - Numbers are leased only for the targets found on the page: the snippet reports the
+ *   phone-shaped digit runs it sees (and those that appear later) and the backend picks.
+ * - Every tag on a page runs (several site keys), each with its own visit.
  * - It stays small (a test fails past 3,000 bytes minified and gzipped): ES2017 syntax,
  *   which every browser with fetch, MutationObserver and AbortController understands.
  */
 ((w, d) => {
   const script = d.currentScript;
-  // AbortController (2017-2019) implies fetch and MutationObserver: older browsers are left
-  // alone, with their original numbers.
-  if (w.__callpath || !script || !w.AbortController) return;
-  w.__callpath = 1;
-
   const guard = (fn) => (a, b) => {
     try {
       return fn(a, b);
@@ -27,78 +28,72 @@
       /* never break the page */
     }
   };
-  const opt = script.dataset;
+  const opt = script ? script.dataset : {};
+  const site = opt.site;
+  const KEY = "callpath." + site; // not "callpath_": cookies of older versions held the whole visit
+  // AbortController (2017-2019) implies fetch and MutationObserver: older browsers are left
+  // alone, with their original numbers. Every tag runs (several site keys on one page),
+  // once per key.
+  if (w[KEY] || !site || !w.AbortController) return;
+  w[KEY] = 1;
+
   const now = Date.now;
   const de = d.documentElement;
-  const site = opt.site || "";
   const cookieDomain = opt.cookieDomain;
   const base = new URL("v1/", script.src);
-  const KEY = "callpath_" + site;
   const HIDE = "data-callpath-hide";
-  // Elements whose text is never touched: code, editors and form fields (template contents
-  // are outside the document tree, so walkers and selectors never reach them anyway).
-  const SKIP = "script,style,noscript,textarea,select,[contenteditable]";
+  // Elements whose text and attributes are never touched: code, form fields, editors (an
+  // editor would save the tracking number into the content; contenteditable="false" is not
+  // one), and what the site excludes. Template contents are outside the document tree.
+  const SKIP =
+    "title,script,style,noscript,textarea,select,[data-callpath-skip]," +
+    "[contenteditable]:not([contenteditable=false])";
   const TEL = 'a[href^="tel:" i]';
   const ATTRS = ["title", "aria-label"];
+  const WATCH = { childList: 1, subtree: 1, characterData: 1, attributeFilter: ["href", ...ATTRS] };
   // Text is matched after folding full-width ASCII (０-９, ＋, （）, －, ．) to ASCII, which
-  // keeps every offset. Separators allowed between the digits of one number: spaces,
-  // hyphens and dashes (ASCII, Unicode, the katakana long-vowel mark), dots, parentheses.
-  const SEP = "[\\s\\-.()\u2010-\u2015\u2212\u30fc]{0,3}";
+  // keeps every offset; the backend sends each target's pattern (attribution/swaps.py).
   // Nine digits close together: text that may hold a phone number. Checked before any other
   // work on a text node (most have none), and hidden while the targets are unknown.
-  const PHONE = /[\d\uff10-\uff19](?:[^\d\uff10-\uff19]{0,3}[\d\uff10-\uff19]){8}/;
+  const PHONE = /[\d\uff10-\uff19]([^\d\uff10-\uff19]{0,3}[\d\uff10-\uff19]){8}/;
+  // A phone-shaped run of digits, reported to the backend so that it leases numbers only
+  // for the targets on the page.
+  const RUN = /\d(\D{0,3}\d){8,}/g;
 
+  // In a frame of a page of the same origin (whose tag may be starting the visit right
+  // now): wait up to three seconds for the visit's token, then continue that visit.
+  let waits;
+  try {
+    waits = w != top && top.document && 30;
+  } catch (e) {
+    /* another origin */
+  }
   let consent = opt.consent != "required";
-  let state = null; // {t: token, s: swaps, e: lease expiry (ms), h: heartbeat (s)}
-  let compiled = [];
-  let re = null;
+  let state; // {t: token, s: swaps, e: lease expiry (ms), h: heartbeat (s), f: runs sent}
+  let compiled;
+  let re;
   let records = []; // [slot, original, ours] for every change, so the originals can return
   let pending = [];
-  let raf = 0;
-  let timer = 0;
-  let last = 0;
-  let busy = 0;
-  let started = 0;
-  let hiding = 0;
-  let href = "";
+  let found = new Set(); // runs seen on the page and not yet reported
+  let sent; // runs reported during this visit (a Set, from the start)
+  // Flags and times start undefined (falsy); `last` is set by the first request.
+  let raf, last, busy, started, hiding, replaced, href;
 
   // ---- number styles ----------------------------------------------------------------------
   const chr = String.fromCharCode;
   const fold = (s) => s.replace(/[\uff01-\uff5e]/g, (c) => chr(c.charCodeAt(0) - 65248));
   const wide = (s) => s.replace(/\d/g, (c) => chr(+c + 65296));
-  // A regex source for these digits with separators between them.
-  const pattern = (s) => s.replace(/\d(?=.)/g, "$&" + SEP);
-
   // The swap whose pattern (capturing group) made this match.
   const which = (m) => compiled[m.indexOf(m[0], 1) - 1];
-
-  // One swap from the backend, ready to find and write numbers.
-  const compile = (sw) => {
-    const intl = sw.international;
-    const cc = intl.slice(1).split(/\D/)[0];
-    const target = sw.target.slice(1);
-    const national = sw.national.replace(/\D/g, "");
-    const trunk = national.slice(0, national.length + cc.length + 1 - sw.number.length);
-    const own = !target.indexOf(cc); // the target shares the tracking number's country
-    const nsn = target.slice(own ? cc.length : 0);
-    return {
-      p: own
-        ? `(?:\\+${SEP})?${pattern(cc)}${SEP}` +
-          `(?:\\(0\\)${SEP})?${pattern(nsn)}|\\(?${pattern(trunk + nsn)}`
-        : "\\+" + SEP + pattern(target),
-      n: nsn.length,
-      o: own,
-      i: intl,
-      e: sw.number,
-      g: intl.slice(1 + cc.length).match(/\d+/g),
-    };
-  };
+  // The first swap; throws when one is malformed, before anything is used or stored.
+  const check = (s, t) =>
+    s.map((c) => c.p.trim() + c.g.join()) && s[0];
 
   // The number `m` as [original piece, replacement piece] pairs: the lead (country prefix,
   // trunk 0, opening parenthesis) is kept, then digit groups and separators alternate; the
   // tracking number's groups take the original separators in order.
   const pieces = (m, c) => {
-    if (!c.o) return [[m, c.i]];
+    if (!c.n) return [[m, c.international]];
     const G = c.g;
     const fw = /[\uff10-\uff19]/.test(m);
     // The lead ends where the last n digits (the national significant number) begin.
@@ -144,16 +139,12 @@
     while (re && ((txt = vals.join("")), (re.lastIndex = pos), (m = re.exec((f = fold(txt)))))) {
       a = m.index;
       pos = b = a + m[0].length;
-      // Part of a longer digit run (an order number, another number): leave it.
-      if (/\d[-.]?$/.test(f.substring(a - 2, a)) || /^[-.]?\d/.test(f.substr(b, 2))) continue;
-      const offs = [];
-      const add = [];
+      // Part of a longer digit run (an order number, another number): leave it (the
+      // pattern itself refuses a digit after the number).
+      if (/\d[-.]?$/.test(f.substring(a - 2, a))) continue;
       let p = 0;
-      vals.forEach((v, j) => {
-        offs[j] = p;
-        p += v.length;
-        add[j] = "";
-      });
+      const offs = vals.map((v) => (p += v.length) - v.length);
+      const add = vals.map(() => "");
       p = a;
       for (const [o, n] of pieces(txt.slice(a, b), which(m))) {
         let j = vals.length - 1;
@@ -171,46 +162,66 @@
     slots.forEach((s, j) => put(s, vals[j]));
   };
 
+  // Note the phone-shaped runs of `v` that are not a known target's, to report them.
+  const collect = (v) =>
+    fold(v).replace(RUN, (x) => {
+      x = x.replace(/\D/g, "");
+      if (!sent.has(x) && !(re && x.replace(re, "").length < 9)) found.add(x);
+    });
+
+  const skipped = (e) => e.closest(SKIP);
+
+
   // Visit the text nodes under `root`: all of them, or (with `fn`) those that may hold a
-  // number outside skipped elements. A plain walker with no filter callback is ten times
-  // faster than one, so elements are not filtered on the way down.
+  // number outside skipped elements. A plain walker
+  // with no filter callback is ten times faster than one.
   const texts = (root, fn) => {
     const walker = d.createTreeWalker(root, 4);
     const all = [];
     let n;
     while ((n = walker.nextNode()))
       if (!fn) all.push([n]);
-      else if (PHONE.test(n.nodeValue) && !n.parentNode.closest(SKIP)) fn(n);
+      else if (PHONE.test(n.nodeValue) && !skipped(n.parentNode)) fn(n);
     return all;
   };
 
   const text = (t) => {
+    const p = t.parentNode;
+    collect(t.nodeValue);
     if (re) swapIn([[t]]);
-    else if (hiding) t.parentNode.setAttribute(HIDE, "");
+    // Before the answer: hide the element holding the number, unless it is a large one (a
+    // section, the body) with more than 200 characters of text.
+    else if (hiding && p.textContent.length < 200)
+      p.setAttribute(HIDE, "");
   };
 
   const attrs = (e) => {
-    const m = re && e.matches(TEL) && /tel:([^;?]*)/i.exec(e.getAttribute("href"));
+    if (skipped(e)) return;
     for (const a of ATTRS) if (e.hasAttribute(a)) swapIn([[e, a]]);
+    // tel:NUMBER, tel://NUMBER; the extension, pause and post-dial parts are kept.
+    const m = e.matches(TEL) && /^tel:(?:\/\/)?([^;,?]*)(.*)/i.exec(e.getAttribute("href"));
     if (!m) return;
     // The whole number of the link must be a target, in any of the forms text may take.
-    const v = fold(unescape(m[1])).trim();
+    const v = fold(m[1]).trim();
+    collect(v);
+    if (!re) return;
     re.lastIndex = 0;
     const x = re.exec(v);
-    if (x && x[0] == v) put([e, "href"], "tel:" + which(x).e);
-    const split = texts(e);
-    if (split[1]) swapIn(split);
+    if (x && x[0] == v) put([e, "href"], "tel:" + which(x).number + m[2]);
+    swapIn(texts(e));
   };
 
   const scan = (n) => {
-    const el = n.nodeType == 3 ? n.parentNode : n; // comments have no `matches`: skipped
-    if (!n.isConnected || !el.matches || el.closest(SKIP)) return;
+    const t = n.nodeType;
+    const el = t == 3 ? n.parentNode : n;
+    if (!n.isConnected || t == 8 || skipped(el)) return;
     // A text node's own element is not rescanned: only the link it may sit in.
-    n == el ? texts(n, text) : PHONE.test(n.nodeValue) && text(n);
-    if (re) {
-      if (n == el) el.querySelectorAll("[title],[aria-label]," + TEL).forEach(attrs);
-      attrs(el.closest(TEL) || el);
+    if (t == 3) PHONE.test(n.nodeValue) && text(n);
+    else {
+      texts(n, text);
+      n.querySelectorAll("[title],[aria-label]," + TEL).forEach(attrs);
     }
+    attrs(el.closest(TEL) || el);
   };
 
   // Change the page without reacting to our own mutations.
@@ -221,28 +232,30 @@
   };
   const rescan = () => quiet(() => scan(de));
 
+  let style;
   const restore = () => {
     quiet(() => records.forEach((r) => get(r[0]) == r[2] && set(r[0], r[1])));
     records = [];
-    compiled = [];
-    re = null;
+    re = 0;
     hiding = 0;
     d.querySelectorAll(`[${HIDE}]`).forEach((e) => e.removeAttribute(HIDE));
+    if (style) style.remove();
   };
 
   const apply = (swaps) => {
     restore();
-    compiled = swaps.map(compile);
-    re = compiled[0] && RegExp(compiled.map((c) => "(" + c.p + ")").join("|"), "g");
+    compiled = swaps;
+    re = check(swaps) && RegExp(swaps.map((c) => c.p).join("|"), "g");
     rescan();
   };
 
   // ---- watching the page --------------------------------------------------------------------
   const here = () => location.href.split("#")[0];
   const record = (r) => (r.type == "childList" ? r.addedNodes.forEach(queue) : queue(r.target));
+  const tick = () => (raf = raf || requestAnimationFrame(flush));
   const queue = (n) => {
     pending.push(n);
-    raf = raf || requestAnimationFrame(flush);
+    tick();
   };
   const observer = new MutationObserver(guard((rs) => rs.forEach(record)));
   const flush = guard(() => {
@@ -250,57 +263,60 @@
     const url = here();
     raf = 0;
     pending = [];
-    // Forget nodes the page has dropped, so a long-lived app does not keep them alive.
-    records = records.filter((r) => r[0][0].isConnected);
     quiet(() => todo.forEach(scan));
-    if (url != href) {
-      // A single-page route change is a page view: tell the backend, keep the lease.
-      href = url;
-      live() ? beat(1) : session();
-    }
+    // A route change is a page view, unless replaceState changed only the query (a search
+    // box rewriting ?q= as the visitor types). New numbers on the page: ask for them (that
+    // request reports the page too).
+    url == href || (replaced && url.split("?")[0] == href.split("?")[0])
+      ? more()
+      : live() && !found.size
+      ? beat(1)
+      : session();
+    href = url;
+    replaced = 0;
   });
 
   const watch = () => {
     href = here();
-    observer.observe(de, {
-      childList: true,
-      subtree: true,
-      characterData: true,
-      attributeFilter: ["href", ...ATTRS],
-    });
+    observer.observe(de, WATCH);
     for (const k of ["pushState", "replaceState"]) {
       const f = history[k];
       history[k] = function () {
         const r = f.apply(this, arguments);
-        queue(de);
+        replaced = k > "r";
+        tick();
         return r;
       };
     }
-    w.addEventListener("popstate", () => queue(de));
-    d.addEventListener("visibilitychange", wake);
-    w.addEventListener("pageshow", wake);
+    w.addEventListener("popstate", tick);
+    // Heartbeats go while the page is visible, one every `heartbeat` seconds since the last
+    // request: a hidden page sends none, and one goes within a second of it being shown
+    // again when a beat is overdue.
+    setInterval(guard(() => d.hidden || (live() && now() - last >= state.h * 1e3 && beat())), 1e3);
   };
 
-  // ---- storage: sessionStorage, or a first-party cookie shared across subdomains -----------
+  // ---- storage: the token in a first-party cookie, this tab's copy of the answer ----------
   const load = () => {
+    // Tokens are URL-safe: the cookie holds one as is.
+    const t = (d.cookie.match(KEY + "=([^;]+)") || [])[1];
     try {
-      const v = JSON.parse(
-        decodeURIComponent(
-          cookieDomain ? d.cookie.match(KEY + "=([^;]*)")[1] : sessionStorage[KEY]
-        )
-      );
-      return v.s.map && v;
+      const v = JSON.parse(sessionStorage[KEY]);
+      check(v.s);
+      if (!t || v.t == t) return v;
     } catch (e) {
-      /* nothing stored, or storage blocked */
+      /* nothing stored, storage blocked, or another token's numbers */
     }
+    return t && { t, s: [], e: 0 };
   };
-  // Keep `state`; with no state, forget the visit.
-  const save = () => {
+  // Keep `state` in this tab, and its token (for `age` seconds) in the cookie; with no
+  // state, forget the visit.
+  const save = (age) => {
     try {
-      const v = state ? encodeURIComponent(JSON.stringify(state)) : "";
-      if (cookieDomain)
-        d.cookie = `${KEY}=${v};path=/;domain=${cookieDomain}` + (state ? "" : ";max-age=0");
-      else sessionStorage[KEY] = v;
+      if (age >= 0)
+        d.cookie =
+          `${KEY}=${state ? state.t : ""};path=/;max-age=${age};samesite=lax` +
+          (cookieDomain ? ";domain=" + cookieDomain : "");
+      sessionStorage[KEY] = state ? JSON.stringify(state) : "";
     } catch (e) {
       /* storage blocked: the visit is simply not remembered */
     }
@@ -317,10 +333,12 @@
       signal: AbortSignal.timeout && AbortSignal.timeout(1e4),
     })
       .then((r) => (r.ok ? r.json() : Promise.reject(r.status)))
-      .then(ok, fail)
+      .then(ok)
+      .catch(fail)
       .catch(() => {});
   };
 
+  // The page (its title is never swapped, so it is the page's own).
   const page = (b) => {
     b.url = location.href.slice(0, 2048);
     b.referrer = d.referrer.slice(0, 2048);
@@ -332,21 +350,24 @@
 
   const session = () => {
     if (!started || busy) return;
-    const ga = /\b_ga=GA\d\.\d+\.(\d{1,30}\.\d{1,30})/.exec(d.cookie);
-    const b = page({ site });
-    if (state) b.token = state.t;
-    if (ga) b.ga = ga[1];
+    const ga = /_ga=GA\d\.\d+\.(\d{1,30}\.\d{1,30})/.exec(d.cookie);
+    const f = [...found];
+    // (JSON leaves out a token of undefined; a ga of null reads as none.)
+    const b = page({ site, found: f, token: state && state.t, ga: ga && ga[1] });
+    found.clear();
     busy = 1;
     post(
       "session",
       b,
       (r) => {
+        check(r.swaps, r.token.trim()); // a malformed answer throws here: nothing is stored
         busy = 0;
         if (!started) return;
-        state = { t: r.token, s: r.swaps, e: now() + r.ttl * 1e3, h: r.heartbeat };
-        save();
+        f.forEach((x) => sent.add(x));
+        state = { t: r.token, s: r.swaps, e: now() + r.ttl * 1e3, h: r.heartbeat, f: [...sent] };
+        save(r.ttl);
         apply(r.swaps);
-        next();
+        more();
       },
       () => {
         busy = 0;
@@ -354,6 +375,9 @@
       }
     );
   };
+
+  // Runs not reported yet (new content, another page): ask for their targets' numbers.
+  const more = () => found.size && session();
 
   // The lease is gone and no new one came: the original numbers come back.
   const lost = () => {
@@ -364,17 +388,6 @@
     }
   };
 
-  const next = (ms) => {
-    clearTimeout(timer);
-    timer = live() && state.h && setTimeout(() => wake((timer = 0)), ms || state.h * 1e3);
-  };
-  // Heartbeats go while the page is visible: a hidden page lets the chain lapse, and
-  // visibilitychange or pageshow picks it up again (at once when a beat is overdue).
-  const wake = guard(() => {
-    const due = live() && last + state.h * 1e3 - now();
-    if (!timer && !d.hidden) due > 0 ? next(due) : beat();
-  });
-
   const beat = (pageView) =>
     live() &&
     post(
@@ -383,11 +396,11 @@
       (r) => {
         if (!live()) return;
         state.e = now() + r.ttl * 1e3;
-        save();
-        next();
+        save(r.ttl);
       },
       (status) => {
-        if (live()) status == 410 ? session() : now() > state.e ? lost() : next();
+        // 410: the lease has ended, ask for a new one; past the lease, give up.
+        if (live()) status == 410 ? session() : now() > state.e && lost();
       }
     );
 
@@ -395,26 +408,35 @@
   const start = guard(() => {
     if (started || !consent || navigator.webdriver) return;
     if (d.prerendering) return d.addEventListener("prerenderingchange", start);
+    state = load();
+    // In a frame of a page with this tag: wait for the parent's visit (its token), then
+    // continue it.
+    if (!state && waits-- > 0) return setTimeout(start, 99);
     started = 1;
     if (!href) watch();
-    state = load();
+    sent = new Set(state && state.f);
     if (state && state.e > now() && state.s[0]) {
-      // A later page view of a live visit: swap before first paint, no session request.
+      // A later page view of a live visit: swap before first paint, no session request
+      // unless the page shows numbers not reported yet.
       apply(state.s);
-      beat(1);
+        found.size ? session() : beat(1);
     } else {
-      if (opt.hide == "true") {
-        hiding = 1;
-        d.head.insertAdjacentHTML("beforeend", `<style>[${HIDE}]{visibility:hidden!important}</style>`);
-        rescan();
+      if ((hiding = opt.hide == "true")) {
+        d.head.insertAdjacentHTML("beforeend", `<style>[${HIDE}]{visibility:hidden!important}`);
+        style = d.head.lastChild;
         setTimeout(guard(() => hiding && restore()), 1e3);
       }
+      rescan();
       session();
     }
   });
 
-  const queued = (w.callpath && w.callpath.q) || [];
-  w.callpath = guard((cmd, value) => {
+  // The API of the page's tags: each call goes to every tag, and is kept (with the calls
+  // queued before any tag loaded) for the tags that load later. The usual stub, called by
+  // the first tag, appends to `callpath.q` itself.
+  const prev = w.callpath;
+  const calls = (prev && prev.q) || [];
+  const own = guard((cmd, value) => {
     if (cmd == "consent") {
       if (value) {
         consent = 1;
@@ -422,13 +444,17 @@
       } else {
         // Withdrawn: forget the visit, stop talking to the backend, put the originals back.
         consent = started = 0;
-        state = null;
-        save();
-        next();
+        state = 0;
+        save(0);
         lost();
       }
     } else if (cmd == "swap") rescan();
   });
-  for (const args of queued) w.callpath(args[0], args[1]);
+  w.callpath = guard((cmd, value) => {
+    own(cmd, value);
+    prev ? prev(cmd, value) : calls.push([cmd, value]);
+  });
+  w.callpath.q = calls;
+  for (const a of calls) own(...a);
   start();
 })(window, document);

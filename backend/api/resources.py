@@ -8,7 +8,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from attribution.exports import candidate_ids, confidence_clause, iso_time, mask_caller
+from attribution.exports import (
+    candidate_ids,
+    confidence_clause,
+    iso_time,
+    known_seconds,
+    mask_caller,
+)
+from attribution.touch import TOUCH_FIELDS, select_touch
 from backend.api import openapi as oa
 from backend.api.params import (
     P_CURSOR,
@@ -34,9 +41,25 @@ _STR = {"type": "string"}
 _INT = {"type": "integer"}
 _NINT = {"type": ["integer", "null"]}
 
+# The touch that led to the call, frozen on it when it was matched: later touches of its
+# session (the session resource shows the latest) never change it.
+CALL_TOUCH: dict[str, Any] = {
+    "type": "object",
+    "description": "The touch that led to the call (source, campaign, keyword, click ids,"
+    " landing page), frozen when the call was matched; empty without a session.",
+    "required": [*TOUCH_FIELDS, "at_ms"],
+    "properties": {
+        **{name: _STR for name in TOUCH_FIELDS},
+        "at_ms": {**_NINT, "description": "When that touch happened, when known."},
+    },
+}
 CALL_FIELDS: dict[str, Any] = {
     "id": _INT,
     "provider": _STR,
+    "provider_call_id": {
+        "type": "string",
+        "description": "The carrier's own id of the call (Twilio's CallSid, the PBX's id).",
+    },
     "advertiser_id": _NINT,
     "site_id": _NINT,
     "number_id": _NINT,
@@ -48,8 +71,8 @@ CALL_FIELDS: dict[str, Any] = {
     "answered_ms": _NINT,
     "ended_ms": _NINT,
     "status": _STR,
-    "duration_s": _INT,
-    "talk_s": _INT,
+    "duration_s": {**_NINT, "description": "Null while not known (the call is not over)."},
+    "talk_s": {**_NINT, "description": "Null while not known (no outcome reported yet)."},
     "session_id": _NINT,
     "lease_id": _NINT,
     "match_method": _STR,
@@ -68,6 +91,7 @@ CALL_FIELDS: dict[str, Any] = {
     },
     "qualified": {"type": "boolean"},
     "first_time": {"type": "boolean"},
+    "touch": CALL_TOUCH,
 }
 _SESSION_TEXT = [
     "visitor_id landing_url referrer channel source medium campaign ad_group keyword"
@@ -143,17 +167,22 @@ def _call_out(row: dict[str, Any], principal: ApiPrincipal) -> dict[str, Any]:
     out["first_time"] = bool(row["first_time"])
     out["started_at"] = iso_time(row["started_ms"], row.get("tz"))
     out["match_candidate_ids"] = candidate_ids(row["match_candidate_ids"])
+    out["duration_s"], out["talk_s"] = known_seconds(row)
+    out["touch"] = {name: row[name] for name in TOUCH_FIELDS}
+    out["touch"]["at_ms"] = row["touch_ms"]
     if not principal.can_see_callers:
         out["caller"] = mask_caller(row["caller"])
     return out
 
 
 _CALL_SELECT = (
-    "SELECT c.id, c.provider, c.advertiser_id, c.site_id, c.number_id, c.tracking_number,"
-    " c.caller, c.forwarded_to, c.started_ms, c.answered_ms, c.ended_ms, c.status,"
-    " c.duration_s, c.talk_s, c.session_id, c.lease_id, c.match_method, c.match_candidates,"
-    " c.match_confidence, c.match_reason, c.match_candidate_ids, c.qualified, c.first_time,"
-    " st.timezone AS tz FROM calls c"
+    "SELECT c.id, c.provider, c.provider_call_id, c.advertiser_id, c.site_id, c.number_id,"
+    " c.tracking_number, c.caller, c.forwarded_to, c.started_ms, c.answered_ms, c.ended_ms,"
+    " c.status, c.duration_s, c.talk_s, c.session_id, c.lease_id, c.match_method,"
+    " c.match_candidates, c.match_confidence, c.match_reason, c.match_candidate_ids,"
+    " c.qualified, c.first_time, c.touch_ms, "
+    + select_touch("c")
+    + ", st.timezone AS tz FROM calls c"
     " LEFT JOIN sites st ON st.id = c.site_id"
 )
 

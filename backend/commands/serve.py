@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import logging.config
 import os
 import signal
 import subprocess
@@ -14,6 +15,7 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 
+from backend.observability.logs import logging_config
 from backend.proxies import parse_trusted_proxies
 from backend.settings import DEFAULT_SECRET_KEY, ROLES, Settings
 
@@ -66,6 +68,13 @@ def run(args: argparse.Namespace) -> int:
     from pool.store import now_ms
 
     settings = settings_from(args, host=args.host, port=args.port, role=args.role)
+    try:
+        log_config = logging_config(settings.log_format, settings.log_level)
+    except ValueError as exc:
+        raise SystemExit(f"callpath serve: {exc}") from None
+    # This process's own lines (and the workers', through uvicorn's log_config) in the
+    # format asked for: text, or one JSON object a line (docs/operations.md, Logs).
+    logging.config.dictConfig(log_config)
     weak = weak_key(settings.secret_key)
     if weak and not args.insecure_demo_key:
         raise SystemExit(f"callpath serve: {weak}")
@@ -90,6 +99,7 @@ def run(args: argparse.Namespace) -> int:
         # CALLPATH_TRUSTED_PROXIES: uvicorn's own would trust loopback whatever it says.
         "proxy_headers": False,
         "access_log": settings.log_level == "debug",
+        "log_config": log_config,
     }
 
     async def migrate() -> str | None:

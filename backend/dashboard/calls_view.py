@@ -22,6 +22,7 @@ from attribution.exports import (
     stream_paths,
 )
 from attribution.reports import DIMENSIONS
+from attribution.touch import CLICK_IDS, TOUCH_FIELDS, touch_column
 from backend.dashboard import fmt, i18n
 from backend.dashboard.filters import read_filters
 from backend.dashboard.logins import Viewer
@@ -36,8 +37,10 @@ _CALL_COLUMNS = (
     "c.id, c.started_ms, c.answered_ms, c.ended_ms, c.caller, c.tracking_number, c.status,"
     " c.talk_s, c.duration_s, c.qualified, c.first_time, c.recording_url, c.match_method,"
     " c.match_candidates, c.match_confidence, c.match_reason, c.session_id, c.site_id,"
-    " c.updated_ms, s.channel, s.source,"
-    " s.campaign, s.keyword, s.device, si.name AS site_name, si.timezone"
+    " c.updated_ms,"
+    # The touch frozen on the call, not its session's latest one.
+    " c.touch_channel AS channel, c.touch_source AS source, c.touch_campaign AS campaign,"
+    " c.touch_keyword AS keyword, s.device, si.name AS site_name, si.timezone"
 )
 _CALL_FROM = (
     " FROM calls c LEFT JOIN sessions s ON s.id = c.session_id"
@@ -110,7 +113,8 @@ async def calls_page(request: Request, viewer: Viewer) -> Response:
         if by not in _DRILL or len(value) > 500:
             raise HTTPException(400, "Unknown drill-down.")
         column = _DRILL[by]
-        where += f" AND COALESCE(s.{column}, '') = :dv"
+        key = touch_column(column) if column in TOUCH_FIELDS else f"s.{column}"
+        where += f" AND COALESCE({key}, '') = :dv"
         params["dv"] = value
     before_t = int_param(request.query_params.get("bt"), "bt")
     before_id = int_param(request.query_params.get("bid"), "bid")
@@ -166,11 +170,11 @@ async def call_page(request: Request, viewer: Viewer) -> Response:
         {"n": call["number_id"]},
     )
     candidates = candidate_ids(call["match_candidate_ids"])
-    click_ids = {
-        k: session[k]
-        for k in ("gclid", "gbraid", "wbraid", "yclid", "fbclid", "msclkid", "ga_client_id")
-        if session and session[k]
-    }
+    if session is not None:
+        # Source, campaign, keyword, click ids and landing page: the touch that led to the
+        # call, frozen on it when it was matched (the session may have moved on since).
+        session = {**session, **{f: call[f"touch_{f}"] for f in TOUCH_FIELDS}}
+    click_ids = {k: session[k] for k in (*CLICK_IDS, "ga_client_id") if session and session[k]}
     return render(
         request,
         viewer,

@@ -223,6 +223,7 @@ _CATALOG: dict[str, tuple[str, str]] = {
     "call.browser": ("Browser", "ブラウザ"),
     "call.first_time": ("First-time caller", "新規発信者"),
     "call.forwarded": ("Forwarded to", "転送先"),
+    "call.carrier_id": ("Carrier call id", "通信事業者の通話ID"),
     "match.lease": ("Visit (leased number)", "訪問 (リース番号)"),
     "match.repeat_caller": ("Repeat caller", "リピート発信者"),
     "match.ambiguous": ("Ambiguous", "複数候補"),

@@ -119,16 +119,18 @@ def as_seen_by(call: dict[str, Any], show_callers: bool) -> dict[str, Any]:
 
 
 async def call_payload(db: Store, call_id: int) -> dict[str, Any] | None:
-    """The call as a notification describes it, with the source of its session."""
+    """The call as a notification describes it, with the touch that led to it."""
     row = await db.fetchone(
         "SELECT c.id, c.provider, c.provider_call_id, c.advertiser_id, c.site_id,"
         " c.tracking_number, c.caller, c.forwarded_to, c.started_ms, c.answered_ms,"
         " c.ended_ms, c.status, c.duration_s, c.talk_s, c.recording_url, c.match_method,"
         " c.match_candidates, c.session_id, c.qualified, c.first_time,"
-        " s.channel, s.source, s.medium, s.campaign, s.ad_group, s.keyword, s.landing_url,"
+        # The touch frozen on the call when it was matched, not its session's latest.
+        " c.touch_channel AS channel, c.touch_source AS source, c.touch_medium AS medium,"
+        " c.touch_campaign AS campaign, c.touch_ad_group AS ad_group,"
+        " c.touch_keyword AS keyword, c.touch_landing_url AS landing_url,"
         " n.source_label, st.timezone"
-        " FROM calls c LEFT JOIN sessions s ON s.id = c.session_id"
-        " LEFT JOIN sites st ON st.id = c.site_id"
+        " FROM calls c LEFT JOIN sites st ON st.id = c.site_id"
         " LEFT JOIN tracking_numbers n ON n.id = c.number_id WHERE c.id = :id",
         {"id": call_id},
     )

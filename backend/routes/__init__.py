@@ -9,6 +9,8 @@ from backend.routes import (
     api_pool,
     dashboard,
     demo_calls,
+    health,
+    metrics,
     pages,
     snippet,
     twilio,
@@ -26,13 +28,15 @@ def all_routes(settings: Settings) -> list[BaseRoute]:
     if settings.role == "telephony":
         # The carriers' webhooks and the load balancer's health check; nothing a visitor,
         # a user or the API reaches (those go to an `all` process).
-        return [*pages.health_routes, *twilio.routes, *webhooks.routes]
+        return [*health.routes, *metrics.routes, *twilio.routes, *webhooks.routes]
     demo = demo_calls.routes if settings.demo_calls else []
     return [
         *demo,
         *visits.routes,
         *snippet.routes,
+        *health.routes,
         *pages.routes,
+        *metrics.routes,
         *twilio.routes,
         *webhooks.routes,
         *api_pool.routes,

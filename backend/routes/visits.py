@@ -22,6 +22,9 @@ from pool import leases
 from pool.store import Store, Tx, now_ms
 
 CORS = {"Access-Control-Allow-Origin": "*", "Vary": "Origin"}
+# The digit runs a page may report (`found`): at most this many, each at most this long.
+MAX_FOUND = 400
+MAX_RUN = 40
 
 
 def _json(data: Any, status: int = 200) -> Response:
@@ -58,6 +61,7 @@ async def session(request: Request) -> Response:
         title=string_field(data, "title", max_len=512),
         token=string_field(data, "token", max_len=512),
         ga=string_field(data, "ga", max_len=64),
+        found=_found(data),
         user_agent=request.headers.get("user-agent", "")[:512],
         origin=request.headers.get("origin", "")[:512],
         accept_language=request.headers.get("accept-language", "")[:256],
@@ -65,15 +69,21 @@ async def session(request: Request) -> Response:
         now_ms=now_ms(),
     )
     pipeline = _pipeline(request)
+    metrics = request.app.state.metrics
     timeout = settings.visit_timeout_ms / 1000 if settings.visit_timeout_ms > 0 else None
     try:
-        outcome = await asyncio.wait_for(pipeline.run(visit), timeout)
+        # asyncio.timeout, not wait_for: wait_for wraps the visit in a task of its own,
+        # about 30 µs a request on this, the hottest path.
+        async with asyncio.timeout(timeout):
+            outcome = await pipeline.run(visit)
     except UnknownSite:
+        metrics.visit("unknown_site")
         raise ApiError(404, "unknown_site", f"No site has the key {visit.site_key!r}.") from None
     except STORAGE_TROUBLE as exc:
         # Storage too slow (a locked table, a stalled server) or failing (a full disk):
         # the visit is answered untracked, as a drop is, and the page keeps its numbers.
-        storage_trouble.report("visit", exc)
+        storage_trouble(request.app.state).report("visit", exc)
+        metrics.visit("storage_trouble")
         return _json(
             {
                 "token": visit.token or pipeline.signer.sign(0),
@@ -82,6 +92,10 @@ async def session(request: Request) -> Response:
                 "heartbeat": settings.heartbeat_seconds,
             }
         )
+    if outcome.dropped is not None:
+        metrics.visit("dropped")
+    else:
+        metrics.visit("tracked" if outcome.swaps else "untracked")
     if outcome.dropped is None and visit.site is not None:
         await _tag_seen(request, visit.site.id, visit.url, visit.now_ms)
     return _json(
@@ -104,10 +118,29 @@ async def _tag_seen(request: Request, site_id: int, url: str, now: int) -> None:
     # Bounded like the visit itself: a slow store never holds the answer for a checklist.
     timeout = settings.visit_timeout_ms / 1000 if settings.visit_timeout_ms > 0 else None
     try:
-        await asyncio.wait_for(seen.record(state.db, site_id, url, now), timeout)
+        async with asyncio.timeout(timeout):
+            await seen.record(state.db, site_id, url, now)
     except STORAGE_TROUBLE as exc:
         # Only the checklist's "tag seen" waits for the next minute; the visit is answered.
-        storage_trouble.report("visit", exc)
+        storage_trouble(request.app.state).report("visit", exc)
+
+
+def _found(data: dict[str, Any]) -> list[str] | None:
+    """The phone-shaped digit runs the snippet saw on the page; None when not sent.
+
+    Items that are not runs of digits are left out (a false run costs nothing; a missing
+    one only means no number for that target); past ``MAX_FOUND`` the rest is ignored.
+    """
+    value = data.get("found")
+    if value is None:
+        return None
+    if not isinstance(value, list):
+        raise ApiError(422, "invalid", "Field 'found' must be a list.", field="found")
+    return [
+        run
+        for run in value[:MAX_FOUND]
+        if isinstance(run, str) and len(run) <= MAX_RUN and run.isascii() and run.isdigit()
+    ]
 
 
 async def heartbeat(request: Request) -> Response:
@@ -125,7 +158,14 @@ async def heartbeat(request: Request) -> Response:
     if not isinstance(session_id, int):
         raise ApiError(400, "bad_token", "The token is not one this server issued.")
     origin = request.headers.get("origin", "")[:512]
-    ttl_ms = await _extend_session(db, session_id, now_ms(), view, origin)
+    timeout = settings.visit_timeout_ms / 1000 if settings.visit_timeout_ms > 0 else None
+    try:
+        async with asyncio.timeout(timeout):
+            ttl_ms = await _extend_session(db, session_id, now_ms(), view, origin)
+    except STORAGE_TROUBLE as exc:
+        # The snippet keeps its numbers and beats again later (it asks anew only on 410).
+        storage_trouble(request.app.state).report("heartbeat", exc)
+        raise ApiError(503, "storage_unavailable", "Storage is not available; try later.") from None
     if ttl_ms == 0:
         return _json(
             {"error": {"code": "gone", "message": "The lease has ended.", "status": 410}}, 410

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import orjson
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -9,8 +11,11 @@ from starlette.routing import Route
 
 from backend.errors import ApiError
 from backend.http import read_body
+from backend.observability.context import bind_call
 from backend.telephony import pbx, signature
 from backend.telephony.service import telephony_of
+
+log = logging.getLogger("callpath.telephony")
 
 
 async def calls(request: Request) -> Response:
@@ -41,7 +46,10 @@ async def calls(request: Request) -> Response:
         raise ApiError(400, "malformed_json", f"Body is not valid JSON: {exc}") from exc
     if not isinstance(data, dict):
         raise ApiError(400, "bad_request", "Body must be a JSON object.")
-    return JSONResponse(await pbx.answer(tel, pbx.parse(data)))
+    event = pbx.parse(data)
+    bind_call(event.call_id)
+    log.info("call webhook: call %r %s", event.call_id[:128], event.kind)
+    return JSONResponse(await pbx.answer(tel, event))
 
 
 routes = [Route("/webhooks/calls", calls, methods=["POST"])]

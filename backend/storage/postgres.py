@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import re
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
@@ -221,6 +222,8 @@ class PostgresDatabase:
         self.max_size = max(self.min_size, options["pool_max"] if max_size is None else max_size)
         self._pool: asyncpg.Pool | None = None
         self.generation = 0  # see pool.store.Store.generation
+        # Told the time of each unit of work, waits included (the app's metrics).
+        self.on_unit: Callable[[str, float], None] | None = None
 
     async def open(self) -> None:
         """Connect the pool (raises when the server cannot be reached)."""
@@ -287,21 +290,27 @@ class PostgresDatabase:
 
     @asynccontextmanager
     async def _unit(self, *, changes_settings: bool) -> AsyncIterator[PostgresTx]:
-        async with self._acquire() as conn:
-            await conn.execute(_BEGIN_BULK if changes_settings else _BEGIN)
-            try:
-                yield PostgresTx(conn)
-            except BaseException:
-                # A failed rollback (the connection broke) must not hide the first error;
-                # the pool resets or discards the connection when it comes back anyway.
-                with contextlib.suppress(Exception):
-                    if not conn.is_closed():
-                        await conn.execute("ROLLBACK")
-                raise
-            else:
-                await conn.execute("COMMIT")
-                if changes_settings:
-                    self.generation += 1
+        started = time.perf_counter()
+        try:
+            async with self._acquire() as conn:
+                await conn.execute(_BEGIN_BULK if changes_settings else _BEGIN)
+                try:
+                    yield PostgresTx(conn)
+                except BaseException:
+                    # A failed rollback (the connection broke) must not hide the first
+                    # error; the pool resets or discards the connection when it comes back.
+                    with contextlib.suppress(Exception):
+                        if not conn.is_closed():
+                            await conn.execute("ROLLBACK")
+                    raise
+                else:
+                    await conn.execute("COMMIT")
+                    if changes_settings:
+                        self.generation += 1
+        finally:
+            if self.on_unit is not None:
+                kind = "write" if changes_settings else "transact"
+                self.on_unit(kind, time.perf_counter() - started)
 
     async def transact(self, fn: Callable[[Tx], Awaitable[_T]]) -> _T:
         """Run ``fn(tx)`` in a transaction of its own, on this loop."""

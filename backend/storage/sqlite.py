@@ -218,7 +218,7 @@ class SQLiteDatabase:
         self.wal_path = Path(f"{self.path}-wal")
         # What the background checkpoints did, for health pages and tests.
         self.checkpoints = {"passive": 0, "truncate": 0, "failed": 0, "last_ms": 0}
-        self._truncate_not_before = 0.0
+        self._truncate_failed_at = -1e9  # time.monotonic() of the last truncate readers blocked
         self._truncating: asyncio.Task[None] | None = None
         self._reader_count = max(1, readers)
         self._writer: sqlite3.Connection | None = None
@@ -233,6 +233,8 @@ class SQLiteDatabase:
         self._commits = 0
         self._checkpointer: ThreadPoolExecutor | None = None
         self._checkpointing: asyncio.Future[None] | None = None
+        # Told the time of each unit of work, waits included (the app's metrics).
+        self.on_unit: Callable[[str, float], None] | None = None
 
     def _pragmas(self, *, read_only: bool, busy_timeout_ms: int) -> list[str]:
         pragmas = [
@@ -383,6 +385,16 @@ class SQLiteDatabase:
             delay = min(delay * 2, 0.05)
 
     async def transact(self, fn: Callable[[Tx], Awaitable[_T]]) -> _T:
+        """Run ``fn(tx)`` as one short unit of work, on this thread; return its result
+        (see :meth:`_transact`); its time, waits included, goes to ``on_unit``."""
+        started = time.perf_counter()
+        try:
+            return await self._transact(fn)
+        finally:
+            if self.on_unit is not None:
+                self.on_unit("transact", time.perf_counter() - started)
+
+    async def _transact(self, fn: Callable[[Tx], Awaitable[_T]]) -> _T:
         """Run ``fn(tx)`` as one short unit of work, on this thread; return its result.
 
         Units are committed in groups. The first unit opens one: it takes the write lock,
@@ -406,7 +418,7 @@ class SQLiteDatabase:
         async with group.turn:
             if group.closing:
                 # The group committed while this unit waited for its turn: try again.
-                return await self.transact(fn)
+                return await self._transact(fn)
             group.active += 1
             try:
                 conn.execute("SAVEPOINT unit").close()
@@ -482,32 +494,41 @@ class SQLiteDatabase:
         conn = self._writer
         if conn is None:
             raise RuntimeError("database is not open")
-        async with self._write_lock:
-            await self._begin(conn)
-            try:
-                yield SQLiteTx(conn, self._on_writer_thread)
-            except BaseException:
+        started = time.perf_counter()
+        try:
+            async with self._write_lock:
+                await self._begin(conn)
                 try:
-                    await self._settle()
-                finally:
-                    self._rollback(conn)
-                raise
-            else:
-                try:
-                    conn.execute("COMMIT").close()
+                    yield SQLiteTx(conn, self._on_writer_thread)
                 except BaseException:
-                    self._rollback(conn)
+                    try:
+                        await self._settle()
+                    finally:
+                        self._rollback(conn)
                     raise
-        self.generation += 1
-        self._committed()
+                else:
+                    try:
+                        conn.execute("COMMIT").close()
+                    except BaseException:
+                        self._rollback(conn)
+                        raise
+            self.generation += 1
+            self._committed()
+        finally:
+            if self.on_unit is not None:
+                self.on_unit("write", time.perf_counter() - started)
 
     def _committed(self) -> None:
         self._commits += 1
-        if (
-            self.wal_bytes() > self.wal_max_bytes
-            and time.monotonic() >= self._truncate_not_before
-            and (self._truncating is None or self._truncating.done())
-        ):
+        wal = self.wal_bytes()
+        if wal > self.wal_max_bytes and (self._truncating is None or self._truncating.done()):
+            # After a truncate readers kept from finishing, the next waits a while (a long
+            # export costs writes a short stall a few times a second, not one per commit);
+            # past twice the bound it waits less, so a held-up reader cannot let it run away.
+            since = time.monotonic() - self._truncate_failed_at
+            wait = TRUNCATE_RETRY_S if wal <= 2 * self.wal_max_bytes else TRUNCATE_RETRY_S / 5
+            if since < wait:
+                return
             self._commits = 0
             self._truncating = asyncio.get_running_loop().create_task(self._truncate())
         elif self._commits >= CHECKPOINT_EVERY:
@@ -528,7 +549,7 @@ class SQLiteDatabase:
         self.checkpoints["failed" if busy else "truncate"] += 1
         self.checkpoints["last_ms"] = int(time.time() * 1000)
         if busy:
-            self._truncate_not_before = time.monotonic() + TRUNCATE_RETRY_S
+            self._truncate_failed_at = time.monotonic()
 
     def wal_bytes(self) -> int:
         """The write-ahead log's size on disk now (0 when there is none)."""

@@ -66,5 +66,10 @@ class StorageTrouble:
         return bool(self.last_ms) and time.time() * 1000 - self.last_ms < within_ms
 
 
-# One per process: every request of the process reports to it.
-storage_trouble = StorageTrouble()
+def storage_trouble(state: object) -> StorageTrouble:
+    """The app's record of storage trouble (one per app, kept on its ``state``)."""
+    trouble: StorageTrouble | None = getattr(state, "storage_trouble", None)
+    if trouble is None:
+        trouble = StorageTrouble()
+        state.storage_trouble = trouble  # type: ignore[attr-defined]
+    return trouble

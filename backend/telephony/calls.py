@@ -16,11 +16,12 @@ Every provider (Twilio, a PBX, an imported call detail record) is turned into
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 import orjson
 
+from attribution.touch import freeze_touch
 from pool.store import Store, Tx
 
 # Twilio's CallStatus of the caller's leg -> (our status, rank).
@@ -72,6 +73,8 @@ class CallEvent:
     recording_url: str = ""
     recording_sid: str = ""
     payload: dict[str, Any] = field(default_factory=dict)
+    # The id of the webhook request that reported it: the recorder's write logs under it.
+    request_id: str = ""
 
     def to_json(self) -> bytes:
         """One line of the spool file."""
@@ -79,8 +82,12 @@ class CallEvent:
 
     @classmethod
     def from_json(cls, line: bytes) -> CallEvent:
-        """Read back a line of the spool file."""
-        return cls(**orjson.loads(line))
+        """Read back a line of the spool file (fields a later version added are left out,
+        so a spool survives a downgrade)."""
+        data = orjson.loads(line)
+        if not isinstance(data, dict):
+            raise ValueError("a spooled call event is not an object")
+        return cls(**{k: v for k, v in data.items() if k in _EVENT_FIELDS})
 
     def status_and_rank(self) -> tuple[str, int] | None:
         """The status this event sets and its rank, or None when it sets none."""
@@ -92,6 +99,9 @@ class CallEvent:
         if self.kind in ("status", "voice", "start"):
             return PARENT_STATUS.get(self.status)
         return None
+
+
+_EVENT_FIELDS = frozenset(f.name for f in fields(CallEvent))
 
 
 @dataclass(frozen=True)
@@ -149,9 +159,14 @@ async def record(db: Store, event: CallEvent, matcher: Matcher) -> Recorded:
         match = await matcher(db, event.tracking_number, event.caller, _start_of(event))
     async with db.write() as tx:
         call_id, created = await _ensure_call(tx, event, match)
+        stored = created and match is not None
         if match is not None and not created:
-            await _store_match(tx, call_id, match, event.ts_ms)
-        if match is not None:
+            stored = await _store_match(tx, call_id, match, event.ts_ms)
+        if stored:
+            assert match is not None
+            # Where the match is stored, in its unit of work: later touches never move it.
+            await freeze_touch(tx, call_id=call_id, session_id=match.session_id)
+            # How sure the match is, why, and the sessions considered (issue #21).
             await _store_confidence(tx, call_id, match)
         # One row per (call, kind, status): a replayed webhook or journal line is a no-op.
         fresh = await tx.fetchval(
@@ -225,9 +240,12 @@ async def _ensure_call(tx: Tx, event: CallEvent, match: Match | None) -> tuple[i
     return int(found), False
 
 
-async def _store_match(tx: Tx, call_id: int, m: Match, now: int) -> None:
-    """Fill the match of a call created before it could be matched; never overwrite one."""
-    await tx.execute(
+async def _store_match(tx: Tx, call_id: int, m: Match, now: int) -> bool:
+    """Fill the match of a call created before it could be matched; never overwrite one.
+
+    True when this stored the match.
+    """
+    changed = await tx.execute(
         "UPDATE calls SET advertiser_id = COALESCE(advertiser_id, :adv),"
         " site_id = COALESCE(site_id, :site), number_id = COALESCE(number_id, :num),"
         " session_id = :sess, lease_id = :lease, match_method = :method,"
@@ -245,6 +263,7 @@ async def _store_match(tx: Tx, call_id: int, m: Match, now: int) -> None:
             "id": call_id,
         },
     )
+    return bool(changed)
 
 
 async def _store_confidence(tx: Tx, call_id: int, m: Match) -> None:
@@ -291,8 +310,11 @@ async def _apply(tx: Tx, call_id: int, event: CallEvent) -> bool:
         )
     if event.talk_s >= 0:
         answered = status is not None and status[0] == "answered"
+        # The dial's outcome measures the talk itself: it replaces a stand-in taken from
+        # the caller's leg (below), whichever callback arrived first.
+        talk = ":d" if event.kind == "dial" else "CASE WHEN :d > talk_s THEN :d ELSE talk_s END"
         await tx.execute(
-            "UPDATE calls SET talk_s = CASE WHEN :d > talk_s THEN :d ELSE talk_s END,"
+            f"UPDATE calls SET talk_s = {talk},"
             " answered_ms = CASE WHEN :a = 1 AND answered_ms IS NULL THEN :at"
             " ELSE answered_ms END WHERE id = :id",
             {
@@ -301,6 +323,15 @@ async def _apply(tx: Tx, call_id: int, event: CallEvent) -> bool:
                 "at": event.ts_ms - event.talk_s * 1000,
                 "id": call_id,
             },
+        )
+    elif event.kind == "status" and event.status == "completed" and event.duration_s > 0:
+        # No dial callback (a flow without <Dial action>, or one lost): the caller's leg's
+        # duration is the only talk time there is, so the call can still qualify.
+        await tx.execute(
+            "UPDATE calls SET talk_s = CASE WHEN :d > talk_s THEN :d ELSE talk_s END"
+            " WHERE id = :id AND NOT EXISTS"
+            " (SELECT 1 FROM call_events e WHERE e.call_id = :id AND e.kind = 'dial')",
+            {"d": event.duration_s, "id": call_id},
         )
     if event.recording_url:
         await tx.execute(

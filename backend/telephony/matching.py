@@ -87,10 +87,13 @@ async def qualify(db: Store, call_id: int) -> bool | None:
     return bool(await qualify_call(db, call_id=call_id))
 
 
-async def session_source(db: Store, session_id: int) -> dict[str, Any] | None:
-    """The source fields of a session, for the whisper."""
+async def call_source(db: Store, call_id: int) -> dict[str, Any] | None:
+    """The touch frozen on a call when it was matched, for the whisper (None without one)."""
     return await db.fetchone(
-        "SELECT channel, source, medium, campaign, keyword, gclid, gbraid, wbraid, yclid,"
-        " fbclid, msclkid FROM sessions WHERE id = :id",
-        {"id": session_id},
+        "SELECT touch_channel AS channel, touch_source AS source, touch_medium AS medium,"
+        " touch_campaign AS campaign, touch_keyword AS keyword, touch_gclid AS gclid,"
+        " touch_gbraid AS gbraid, touch_wbraid AS wbraid, touch_yclid AS yclid,"
+        " touch_fbclid AS fbclid, touch_msclkid AS msclkid"
+        " FROM calls WHERE id = :id AND session_id IS NOT NULL",
+        {"id": call_id},
     )

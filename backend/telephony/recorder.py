@@ -14,14 +14,22 @@ them. Replays are harmless: :func:`calls.record` is idempotent per event.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable
+from contextvars import Token
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from backend.observability.context import (
+    CALL_SID,
+    REQUEST_ID,
+    current_request_id,
+    loggable_call_id,
+)
 from backend.telephony import calls, deadletter, sanitize
 from backend.telephony.calls import CallEvent, Recorded
 from backend.telephony.journal import Journal
@@ -37,6 +45,12 @@ DEAD_AFTER = 5
 # Longest a webhook's answer waits for the journal: past it the caller is answered anyway
 # (a stalled disk must not keep a caller from the business).
 JOURNAL_WAIT_S = 0.5
+
+
+def _reset(context: tuple[Token[str], Token[str]]) -> None:
+    """Back to the worker's own (empty) request id and call."""
+    REQUEST_ID.reset(context[0])
+    CALL_SID.reset(context[1])
 
 
 @dataclass
@@ -114,6 +128,10 @@ class Recorder:
     def submit(self, event: CallEvent) -> None:
         """Queue an event and start journaling it; returns at once. The webhook then awaits
         :meth:`journaled` before it answers."""
+        if not event.request_id and current_request_id():
+            # The write happens in the worker's task: the request id travels with the event
+            # (and in the journal, for a replay after a crash).
+            event = dataclasses.replace(event, request_id=current_request_id())
         event = sanitize.event(event)
         line = event.to_json()
         self._queue.append(_Waiting(event, line, time.monotonic()))
@@ -187,28 +205,37 @@ class Recorder:
                     await self._wake.wait()
                 continue
             head = self._queue[0]
+            # Log lines of this write (and its after-work) carry the webhook's request id.
+            context = (
+                REQUEST_ID.set(head.event.request_id),
+                CALL_SID.set(loggable_call_id(head.event.call_id)),
+            )
             try:
-                recorded = await self._write(head.event)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # storage down or locked, or this event refused
-                self.failures += 1
-                head.tries += 1
-                if head.tries >= DEAD_AFTER and await self._set_aside(head, exc):
-                    self._queue.popleft()
-                    backoff = 0.05
+                try:
+                    recorded = await self._write(head.event)
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:  # storage down or locked, or this event refused
+                    self.failures += 1
+                    head.tries += 1
+                    if head.tries >= DEAD_AFTER and await self._set_aside(head, exc):
+                        self._queue.popleft()
+                        backoff = 0.05
+                        continue
+                    self._degrade(exc)
+                    await asyncio.sleep(backoff)
+                    backoff = min(backoff * 2, self.max_backoff_s)
                     continue
-                self._degrade(exc)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, self.max_backoff_s)
-                continue
-            self._queue.popleft()
-            self.written += 1
-            backoff = 0.05
-            if self.degraded and not self._queue:
-                log.warning("storage is back; every queued call event is written")
-                self.degraded = False
-            await self._post_process(head.event, recorded)
+                self._queue.popleft()
+                self.written += 1
+                log.info("call %r: %s event written", head.event.call_id[:128], head.event.kind)
+                backoff = 0.05
+                if self.degraded and not self._queue:
+                    log.warning("storage is back; every queued call event is written")
+                    self.degraded = False
+                await self._post_process(head.event, recorded)
+            finally:
+                _reset(context)
 
     async def _write(self, event: CallEvent) -> Recorded:
         """Write one event. Past the time budget the queue counts as degraded while the
@@ -259,13 +286,14 @@ class Recorder:
 
     # -- whisper ---------------------------------------------------------------------
     async def _remember_whisper(self, event: CallEvent, recorded: Recorded) -> None:
-        from backend.telephony.matching import session_source
+        from backend.telephony.matching import call_source
 
         db = self._db()
         assert recorded.match is not None
         session = None
         if recorded.match.session_id is not None:
-            session = await session_source(db, recorded.match.session_id)
+            # The touch frozen on the call: the session may have had a new touch since.
+            session = await call_source(db, recorded.call_id)
         label = ""
         if recorded.match.number_id is not None:
             label = (

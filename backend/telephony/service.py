@@ -14,6 +14,7 @@ from starlette.requests import Request
 from attribution.outbound import OutboundPolicy
 from backend.notify import Notifier
 from backend.notify.mail import SmtpConfig
+from backend.observability.metrics import Metrics
 from backend.settings import Settings
 from backend.telephony import journal, matching
 from backend.telephony.calls import CallEvent, Recorded
@@ -34,10 +35,12 @@ class Telephony:
     notifier: Notifier
 
 
-def _after_write(notifier: Notifier) -> AfterHook:
+def _after_write(notifier: Notifier, metrics: Metrics | None) -> AfterHook:
     async def after_write(db: Store, event: CallEvent, recorded: Recorded) -> None:
-        """Qualify a call once it has ended and announce it to the advertiser's targets
-        (not a call refused by the advertiser's own block list)."""
+        """Count a new call; qualify a call once it has ended and announce it to the
+        advertiser's targets (not a call refused by the advertiser's own block list)."""
+        if metrics is not None and recorded.created:
+            metrics.call_created(recorded.match.method if recorded.match else "none")
         if event.status == "blocked":
             return
         if recorded.created:
@@ -91,7 +94,7 @@ def build(app: Any) -> Telephony:
     recorder = Recorder(
         db,
         matcher=matching.matcher(settings),
-        after=_after_write(notifier),
+        after=_after_write(notifier, getattr(app.state, "metrics", None)),
         write_timeout_s=settings.call_write_timeout_seconds,
         journal_path=journal.resolve(settings.call_spool_path, settings.database_url),
     )

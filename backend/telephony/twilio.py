@@ -6,12 +6,14 @@ table and the call is handed to the recorder's queue.
 
 from __future__ import annotations
 
+import logging
 from urllib.parse import parse_qsl, quote
 
 from starlette.requests import Request
 
 from backend.errors import ApiError
 from backend.http import read_body
+from backend.observability.context import bind_call
 from backend.settings import Settings
 from backend.telephony import sanitize, signature, twiml
 from backend.telephony.calls import CallEvent
@@ -22,6 +24,7 @@ from pool.store import now_ms
 MAX_FORM_BYTES = 65536
 MAX_FIELDS = 300
 PROVIDER = "twilio"
+log = logging.getLogger("callpath.telephony")
 
 
 def public_url(request: Request, settings: Settings) -> str:
@@ -68,8 +71,18 @@ async def signed_params(request: Request, settings: Settings) -> dict[str, str]:
         raise ApiError(400, "bad_request", f"Body is not a form: {exc}") from exc
     if not signature.twilio_valid(key, public_url(request, settings), pairs, sent, algorithm):
         raise ApiError(403, "forbidden", "X-Twilio-Signature does not match.")
+    params = sanitize.params(dict(pairs))
+    # Every later log line of this request (and the recorder's write of its event, which
+    # carries the request id) names the call.
+    bind_call(params.get("CallSid", ""))
+    log.info(
+        "twilio webhook %s: call %s %s",
+        request.url.path,
+        params.get("CallSid", "")[:64],
+        params.get("DialCallStatus") or params.get("CallStatus", ""),
+    )
     # Signed means Twilio sent it, not that it is clean: a caller id can carry anything.
-    return sanitize.params(dict(pairs))
+    return params
 
 
 def _int(value: str | None, ceiling: int = 7 * 86400) -> int:

@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from attribution.sources import landing_page
+from attribution.touch import freeze_touch
 from backend import accounts
 from backend.storage import SQLiteDatabase
 
@@ -85,6 +86,8 @@ async def make_call(
     )
     async with db.write() as tx:
         call_id: int = await tx.fetchval(sql, values)
+        if session_id is not None:  # as telephony does when it stores the match
+            await freeze_touch(tx, call_id=call_id, session_id=session_id)
     return call_id
 
 

@@ -64,9 +64,19 @@ async def test_purge_deletes_old_sessions_and_unlinks_calls(
     assert result is not None and result.sessions == 1 and result.page_views == 4
     assert result.calls_unlinked == 2  # the Google call and the later call of that session
     call = await db.fetchone(
-        "SELECT session_id, caller FROM calls WHERE id = :c", {"c": world.calls["google"]}
+        "SELECT session_id, caller, touch_gclid, touch_landing_url, touch_source, touch_ms"
+        " FROM calls WHERE id = :c",
+        {"c": world.calls["google"]},
     )
-    assert call == {"session_id": None, "caller": "+819012345678"}  # the call itself stays
+    # The call itself stays; the touch frozen on it (click ids, landing URL) goes with the visit.
+    assert call == {
+        "session_id": None,
+        "caller": "+819012345678",
+        "touch_gclid": "",
+        "touch_landing_url": "",
+        "touch_source": "",
+        "touch_ms": None,
+    }
     assert (
         await db.fetchval(
             "SELECT COUNT(*) FROM sessions WHERE id = :s", {"s": world.sessions["google"]}

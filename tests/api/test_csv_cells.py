@@ -41,13 +41,16 @@ SEEDED = {
     "match_method": ("calls", "match_method"),
     "match_confidence": ("calls", "match_confidence"),
     "match_reason": ("calls", "match_reason"),
+    "provider_call_id": ("calls", "provider_call_id"),
+    # The touch that led to the call is frozen on the call (attribution.touch).
     **{
-        name: ("sessions", name)
+        name: ("calls", f"touch_{name}")
         for name in (
             "channel source medium campaign ad_group keyword match_type landing_url referrer"
-            " gclid gbraid wbraid yclid fbclid msclkid device browser os country region city"
+            " gclid gbraid wbraid yclid fbclid msclkid"
         ).split()
     },
+    **{name: ("sessions", name) for name in "device browser os country region city".split()},
     "url": ("page_views", "url"),
     "title": ("page_views", "title"),
     "path": ("page_views", "url"),
@@ -128,8 +131,11 @@ async def test_paths_export_leaves_numbers_and_phone_numbers_alone(
     db: SQLiteDatabase, world: World
 ) -> None:
     await db.execute(
-        "UPDATE sessions SET keyword = '-5', campaign = '+1.5', city = '-' WHERE id = :s",
-        {"s": world.sessions["google"]},
+        "UPDATE calls SET touch_keyword = '-5', touch_campaign = '+1.5' WHERE id = :c",
+        {"c": world.calls["google"]},
+    )
+    await db.execute(
+        "UPDATE sessions SET city = '-' WHERE id = :s", {"s": world.sessions["google"]}
     )
     chunks = [c async for c in stream_paths(db, NOV, show_callers=True)]
     rows = list(csv.DictReader(io.StringIO(b"".join(chunks).decode())))

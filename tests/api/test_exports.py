@@ -57,7 +57,7 @@ async def test_long_ndjson_one_row_per_page_view(db: SQLiteDatabase, world: Worl
     assert google[0]["viewed_at"] == "2026-11-10T10:00:00+09:00"
     assert google[0]["caller"] == "+819012345678"  # shown when allowed
     unmatched = [r for r in rows if r["call_id"] == world.calls["unmatched"]]
-    assert len(unmatched) == 1 and unmatched[0]["url"] == ""
+    assert len(unmatched) == 1 and unmatched[0]["url"] is None and unmatched[0]["step"] is None
 
 
 async def test_filters(db: SQLiteDatabase, world: World) -> None:
@@ -90,7 +90,7 @@ async def test_api_streams_paths_within_scope(client: httpx.AsyncClient, world: 
     assert rows[0]["caller"] == "+81******5678"  # the member's token may not see callers
     r = await client.get("/api/exports/paths?form=long", headers=world.auth())
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
-    assert r.text.splitlines()[0].startswith("call_id,provider,started_at")
+    assert r.text.splitlines()[0].startswith("call_id,provider,provider_call_id,started_at")
     assert "+819012345678" in r.text  # the admin's demo token may
     for bad in ("format=xml", "form=tall", "start=yesterday", "site_id=abc", "tz=Mars/Base"):
         r = await client.get(f"/api/exports/paths?{bad}", headers=world.auth())
@@ -109,7 +109,7 @@ async def test_csv_cells_cannot_become_formulas(db: SQLiteDatabase, world: World
 
     await add_pages(db, world.sessions["yahoo"], [(jst_ms(2026, 11, 11, 23, 51), "x", "=1+2")])
     await db.execute(
-        "UPDATE sessions SET keyword = '@SUM(A1)' WHERE id = :s", {"s": world.sessions["yahoo"]}
+        "UPDATE calls SET touch_keyword = '@SUM(A1)' WHERE id = :c", {"c": world.calls["yahoo"]}
     )
     text = (await collect(db, form="long")).decode()
     rows = [

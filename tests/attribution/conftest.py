@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from attribution.touch import freeze_touch
 from backend import accounts
 from pool import leases, numbers
 from pool.store import Store
@@ -84,6 +85,8 @@ class World:
                     "ids": json.dumps(ids),
                 },
             )
+            if session_id is not None:  # as telephony does when it stores the match
+                await freeze_touch(tx, call_id=call_id, session_id=session_id)
         return call_id
 
 

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import httpx
+import orjson
 
 from backend.storage import SQLiteDatabase
 
 
-async def _session(client: httpx.AsyncClient, token: str = "") -> httpx.Response:
+async def _session(
+    client: httpx.AsyncClient, token: str = "", url: str = "http://127.0.0.1/examples/?gclid=abc"
+) -> httpx.Response:
     body = {
         "site": "demo",
-        "url": "http://127.0.0.1/examples/?gclid=abc",
+        "url": url,
         "referrer": "",
         "token": token,
     }
@@ -36,9 +40,14 @@ async def test_the_same_session_keeps_its_numbers(
     client: httpx.AsyncClient, demo: Any, db: SQLiteDatabase
 ) -> None:
     first = (await _session(client)).json()
-    second = (await _session(client, first["token"])).json()
+    second = (await _session(client, first["token"], "http://127.0.0.1/examples/ja.html")).json()
     assert first["swaps"] == second["swaps"]
     assert await db.fetchval("SELECT COUNT(*) FROM sessions") == 1
+    assert await db.fetchval("SELECT COUNT(*) FROM page_views") == 2
+    # The same page again (a reload, or the snippet asking about numbers that appeared on
+    # it later) is not another page view.
+    third = (await _session(client, first["token"], "http://127.0.0.1/examples/ja.html")).json()
+    assert third["swaps"] == first["swaps"]
     assert await db.fetchval("SELECT COUNT(*) FROM page_views") == 2
 
 
@@ -127,3 +136,63 @@ async def test_heartbeat_page_fields_are_bounded(client: httpx.AsyncClient, demo
     assert r.status_code == 422 and r.json()["error"]["code"]
     wrong_type = await client.post("/v1/heartbeat", json={"token": token, "title": ["x"]})
     assert wrong_type.status_code == 422
+
+
+# ---- lease on demand: numbers only for the targets the page shows -----------------------------
+
+
+async def _ask(client: httpx.AsyncClient, found: Any, token: str = "") -> httpx.Response:
+    body = {"site": "demo", "url": "http://127.0.0.1/examples/", "found": found, "token": token}
+    return await client.post("/v1/session", content=orjson.dumps(body))
+
+
+async def test_only_the_targets_found_on_the_page_get_numbers(
+    client: httpx.AsyncClient, demo: Any, db: SQLiteDatabase
+) -> None:
+    # The page shows the Tokyo number (as 03-1234-5678) and a fax nobody tracks.
+    first = (await _ask(client, ["0312345678", "0312345679"])).json()
+    assert [s["target"] for s in first["swaps"]] == ["+81312345678"]
+    assert await db.fetchval("SELECT COUNT(*) FROM leases WHERE ended_ms IS NULL") == 1
+    # Later the toll-free number appears (written +81 120-123-456): one more lease; the
+    # answer keeps the number the visit already has, so the tab's copy stays whole.
+    second = (await _ask(client, ["81120123456"], first["token"])).json()
+    assert {s["target"] for s in second["swaps"]} == {"+81312345678", "+81120123456"}
+    jp = next(s for s in second["swaps"] if s["target"] == "+81312345678")
+    assert jp["number"] == first["swaps"][0]["number"]
+    assert await db.fetchval("SELECT COUNT(*) FROM leases WHERE ended_ms IS NULL") == 2
+    # A page with no number at all: no lease for a new visitor.
+    none = (await _ask(client, [])).json()
+    assert none["swaps"] == [] and none["token"]
+
+
+async def test_a_visit_whose_leases_ended_gets_numbers_for_what_it_was_shown(
+    client: httpx.AsyncClient, demo: Any, db: SQLiteDatabase
+) -> None:
+    first = (await _ask(client, ["2125550100"])).json()
+    await db.execute("UPDATE leases SET ended_ms = expires_ms - 1")
+    again = (await _ask(client, [], first["token"])).json()
+    assert [s["target"] for s in again["swaps"]] == ["+12125550100"]
+
+
+async def test_found_must_be_a_list_and_junk_runs_are_ignored(
+    client: httpx.AsyncClient, demo: Any
+) -> None:
+    bad = await _ask(client, "0312345678")
+    assert bad.status_code == 422 and bad.json()["error"]["code"] == "invalid"
+    junk = await _ask(client, [12, None, "03-1234-5678", "x" * 50, "9" * 41, "0312345678"])
+    assert [s["target"] for s in junk.json()["swaps"]] == ["+81312345678"]
+
+
+async def test_a_swap_carries_what_the_snippet_matches_with(
+    client: httpx.AsyncClient, demo: Any
+) -> None:
+    swaps = (await _ask(client, ["0312345678", "2125550100"])).json()["swaps"]
+    jp = next(s for s in swaps if s["target"] == "+81312345678")
+    assert jp["n"] == 9 and jp["g"] == re.findall(r"\d+", jp["international"])[1:]
+    assert jp["p"].startswith("(") and jp["p"].endswith("(?![-.]?\\d))")
+    # The pattern finds the target in its forms and not inside a longer run of digits.
+    pattern = re.compile(jp["p"])
+    for text in ("03-1234-5678", "+81 3-1234-5678", "０３－１２３４－５６７８", "(03) 1234-5678"):
+        folded = text.translate({c: c - 0xFEE0 for c in range(0xFF01, 0xFF5F)})
+        assert pattern.search(folded), text
+    assert not pattern.search("0312345678-9")

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from attribution.sources import landing_page
+from attribution.touch import COPY_FROM_SESSIONS, freeze_touch
 from backend.auth import hash_password
 from pool.store import Store, Tx
 
@@ -112,8 +113,12 @@ def _call_values(
 
 
 async def add_call(conn: Tx, **fields: Any) -> int:
-    """A call row as telephony writes it."""
-    return await _insert(conn, "calls", **_call_values(**fields))
+    """A call row as telephony writes it (its session's touch frozen on it)."""
+    values = _call_values(**fields)
+    call_id = await _insert(conn, "calls", **values)
+    if values["session_id"] is not None:
+        await freeze_touch(conn, call_id=call_id, session_id=values["session_id"])
+    return call_id
 
 
 def add_call_now(path: Path, **fields: Any) -> int:
@@ -121,7 +126,10 @@ def add_call_now(path: Path, **fields: Any) -> int:
     values = _call_values(**fields)
     conn = sqlite3.connect(path, timeout=10, isolation_level=None)
     try:
-        return int(conn.execute(_insert_sql("calls", values), values).fetchone()[0])
+        call_id = int(conn.execute(_insert_sql("calls", values), values).fetchone()[0])
+        # The session's touch frozen on the call, as telephony does (sqlite3, no loop).
+        conn.execute(COPY_FROM_SESSIONS + " AND id = :id", {"id": call_id})
+        return call_id
     finally:
         conn.close()
 

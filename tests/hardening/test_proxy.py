@@ -25,6 +25,7 @@ import pytest
 
 from attribution.guard import hashes_of
 from attribution.tokens import SESSION_TOKEN, Signer
+from backend import accounts
 from backend.storage import open_database
 from pool.store import now_ms
 from tests.dashboard.conftest import CSRF
@@ -81,7 +82,17 @@ def _guarded(folder: Path, **env: str) -> Iterator[Guarded]:
     async def seed() -> dict[str, Any]:
         db = await open_database(url)
         try:
-            return await seed_crowd(db)
+            crowd = await seed_crowd(db)
+            # A user exists, so /login is the sign-in form (not the first run's set-up).
+            async with db.write() as tx:
+                await accounts.create_user(
+                    tx,
+                    email="owner@example.com",
+                    password="a long password",
+                    role="admin",
+                    now_ms=0,
+                )
+            return crowd
         finally:
             await db.close()
 

@@ -30,7 +30,7 @@ from backend.storage import open_database
 from pool import numbers
 from pool.store import now_ms
 from tests.conftest import GUARD_OFF_ENV
-from tests.snippet.helpers import HEARTBEAT_SECONDS, SITE_KEY, TARGETS
+from tests.snippet.helpers import HEARTBEAT_SECONDS, SITE_KEY, TARGETS, TWILIO_AUTH_TOKEN
 from tests.support.browser import NOT_WEBDRIVER
 from tests.support.server import ROOT, Server
 
@@ -40,16 +40,22 @@ PAGES = Path(__file__).resolve().parent / "pages"
 
 
 async def _seed(database_url: str) -> None:
+    await seed_site(database_url, SITE_KEY, TARGETS)
+
+
+async def seed_site(database_url: str, key: str, targets: list[tuple[str, list[str]]]) -> None:
+    """A site keyed ``key`` with these targets, each with a pool of its tracking numbers
+    (also run while the module's server runs: SQLite in WAL mode lets both write)."""
     db = await open_database(database_url)
     try:
         t = now_ms()
         async with db.write() as tx:
-            adv = await accounts.create_advertiser(tx, "Snippet tests", t)
+            adv = await accounts.create_advertiser(tx, f"Snippet tests {key}", t)
             site = await accounts.create_site(
                 tx,
                 advertiser_id=adv,
-                site_key=SITE_KEY,
-                name="Snippet test site",
+                site_key=key,
+                name=f"Snippet test site {key}",
                 domains=[
                     "127.0.0.1",
                     "localhost",
@@ -59,7 +65,7 @@ async def _seed(database_url: str) -> None:
                 ],
                 now_ms=t,
             )
-            for target, tracking in TARGETS:
+            for target, tracking in targets:
                 target_id = await accounts.add_target(
                     tx, site_id=site, number=target, label=target, now_ms=t
                 )
@@ -130,6 +136,7 @@ def snippet_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Snippet
         env_extra={
             "CALLPATH_EXAMPLES_DIR": str(site_dir),
             "CALLPATH_HEARTBEAT_SECONDS": str(HEARTBEAT_SECONDS),
+            "CALLPATH_TWILIO_AUTH_TOKEN": TWILIO_AUTH_TOKEN,
             # Every browser test arrives from 127.0.0.1: the per-address guard is off.
             **GUARD_OFF_ENV,
         },

@@ -9,6 +9,7 @@ from pool.numbers import formats
 SITE_KEY = "demo"
 POOL_SIZE = 40
 HEARTBEAT_SECONDS = 1
+TWILIO_AUTH_TOKEN = "snippet-twilio-token"
 
 # (target, tracking numbers): JP geographic -> 050, JP toll-free -> 0120, US -> 212.
 TARGETS: list[tuple[str, list[str]]] = [

@@ -35,7 +35,8 @@ def open_dynamic(snippet_server: SnippetServer, visit: Callable[..., Watched]) -
 
 
 def leased(w: Watched, target: str) -> str:
-    """The tracking number the visit got for ``target``, from the /v1/session answer."""
+    """The tracking number the visit got for ``target``, from the /v1/session answers
+    (numbers are leased when their target shows on the page: wait for the answer)."""
     for request in w.calls("/v1/session"):
         response = request.response()
         if response is not None and response.ok:
@@ -45,13 +46,35 @@ def leased(w: Watched, target: str) -> str:
     raise AssertionError(f"no swap for {target}")
 
 
+def answered(w: Watched) -> list[dict[str, str]]:
+    """Every swap the /v1/session answers gave so far."""
+    return [
+        swap
+        for request in w.calls("/v1/session")
+        if (response := request.response()) is not None and response.ok
+        for swap in response.json()["swaps"]
+    ]
+
+
+def page_view_beat(request: Any) -> bool:
+    """A heartbeat that reports a page view (it carries the page's url)."""
+    return request.url.endswith("/v1/heartbeat") and "url" in json.loads(request.post_data)
+
+
 def test_a_number_inserted_two_seconds_after_load(
     snippet_server: SnippetServer, visit: Callable[..., Watched]
 ) -> None:
     w = open_dynamic(snippet_server, visit)
+    # The number is not on the page at first: no number is leased for it until it shows.
+    assert not any(s["target"] == US for s in answered(w))
+    w.page.wait_for_function(
+        "(document.getElementById('lazy') || {}).textContent > '' &&"
+        " document.getElementById('lazy').textContent !== '(212) 555-0100'"
+    )
     us = leased(w, US)
     a, b, c = national_groups(us)
     text_is(w.page, "#lazy", f"({a}) {b}-{c}")
+    assert len(w.calls("/v1/session")) == 2
     assert w.script_errors() == []
 
 
@@ -59,16 +82,22 @@ def test_a_route_change_swaps_the_new_view_and_counts_as_a_page_view(
     snippet_server: SnippetServer, visit: Callable[..., Watched]
 ) -> None:
     w = open_dynamic(snippet_server, visit)
-    with w.page.expect_request("**/v1/heartbeat") as beat:
+    with w.page.expect_request("**/v1/session") as sent:
         w.page.click("#go-contact")
-        text_is(w.page, "#route-number", "フリーダイヤル " + hyphenated(leased(w, FREE)))
+    text_is(w.page, "#route-number", "フリーダイヤル " + hyphenated(leased(w, FREE)))
     assert w.page.get_attribute("#route-tel", "href") == "tel:" + leased(w, FREE)
-    # The lease is kept (no new session); the heartbeat tells the backend the new page.
-    body = json.loads(beat.value.post_data)
-    assert body["url"].endswith("/examples/t/contact")
-    assert len(w.calls("/v1/session")) == 1
+    # The session continues: the new view shows a number not seen yet, so the snippet asks
+    # /v1/session for it (lease on demand) with the visit's token, and that request tells
+    # the backend about the new page (no page-view heartbeat on top of it).
+    body = json.loads(sent.value.post_data)
+    assert body["url"].endswith("/examples/t/contact") and body["token"]
+    assert body["found"] == ["0120123456"]
+    assert len(w.calls("/v1/session")) == 2
     # ... and the backend put it in the visit's click path.
-    assert beat.value.response().status == 200
+    assert sent.value.response().status == 200
+    settle_ms = 1500  # past the page-view debounce: no second page view comes
+    w.page.wait_for_timeout(settle_ms)
+    assert not [r for r in w.requests if page_view_beat(r)]
     path = snippet_server.sql(
         "SELECT pv.url FROM page_views pv JOIN leases l ON l.session_id = pv.session_id"
         " JOIN tracking_numbers n ON n.id = l.number_id"
@@ -108,6 +137,10 @@ def test_its_own_changes_cause_no_further_mutations(
     snippet_server: SnippetServer, visit: Callable[..., Watched]
 ) -> None:
     w = open_dynamic(snippet_server, visit)
+    w.page.wait_for_function(
+        "(document.getElementById('lazy') || {}).textContent > '' &&"
+        " document.getElementById('lazy').textContent !== '(212) 555-0100'"
+    )
     us = leased(w, US)
     a, b, c = national_groups(us)
     text_is(w.page, "#lazy", f"({a}) {b}-{c}")

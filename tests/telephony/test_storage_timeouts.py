@@ -69,16 +69,16 @@ async def _while_locked(
 
 
 async def test_a_visit_is_answered_untracked_before_the_lock_ends(
-    tclient: httpx.AsyncClient, store_kind: str, settings: Settings, db: Any
+    tclient: httpx.AsyncClient, store_kind: str, settings: Settings, db: Any, app: Any
 ) -> None:
-    before = sum(storage_trouble.failures.values())
+    before = sum(storage_trouble(app.state).failures.values())
     r, in_time = await _while_locked(
         settings, store_kind, lambda: tclient.post("/v1/session", json=VISIT)
     )
     assert in_time  # not left hanging until the lock ends
     assert r.status_code == 200
     assert r.json()["swaps"] == [] and r.json()["token"]
-    assert sum(storage_trouble.failures.values()) > before
+    assert sum(storage_trouble(app.state).failures.values()) > before
     # Once the lock is gone the same visitor is tracked again.
     r = await tclient.post("/v1/session", json=VISIT)
     assert r.status_code == 200 and r.json()["swaps"]
@@ -99,8 +99,27 @@ async def test_calls_are_put_through_and_stored_after_the_lock(
     assert await db.fetchval("SELECT provider_call_id FROM calls") == "CALOCK1"
 
 
-async def test_healthz_answers_while_the_lock_holds(
+async def test_health_answers_at_once_while_the_lock_holds(
     tclient: httpx.AsyncClient, store_kind: str, settings: Settings
 ) -> None:
-    r, in_time = await _while_locked(settings, store_kind, lambda: tclient.get("/healthz"))
-    assert in_time and r.status_code == 200
+    async def during_lock() -> tuple[httpx.Response, ...]:
+        # Visits time out on the lock first (they are answered untracked), then health.
+        visits = await asyncio.gather(*(tclient.post("/v1/session", json=VISIT) for _ in range(8)))
+        assert all(v.status_code == 200 and v.json()["swaps"] == [] for v in visits)
+        return (
+            await tclient.get("/healthz"),
+            await tclient.get("/healthz/calls"),
+            await tclient.get("/healthz/details"),
+        )
+
+    (lb, calls, details), in_time = await _while_locked(settings, store_kind, during_lock)
+    assert in_time
+    # The visits' load balancer learns tracking is failing; the calls' one keeps the
+    # instance, which answers calls from memory; the operator sees why.
+    assert lb.status_code == 503 and lb.json()["ok"] is False
+    assert calls.status_code == 200 and calls.json()["storage_writable"] is False
+    assert details.status_code == 200
+    assert details.json()["storage"]["failures"]["visit"] >= 8
+    assert "TimeoutError" in details.json()["storage"]["last_error"]
+    # Healthy again once the lock is gone and the failures are past.
+    assert (await tclient.get("/healthz/calls")).status_code == 200
