@@ -98,13 +98,14 @@ class Settings:
         16384, "Largest request body accepted by the public `/v1/*` endpoints (else 413)."
     )
     lease_ttl_seconds: int = _setting(
-        1800, "Default idle time after which a lease without heartbeat ends."
+        1800, "Default idle time after which a lease without heartbeat ends (60 s to 1 day)."
     )
     lease_grace_seconds: int = _setting(
-        600, "Default time an ended lease stays matchable for calls placed right after."
+        600,
+        "Default time an ended lease stays matchable for calls placed right after (0 to 7 days).",
     )
     lease_cooldown_seconds: int = _setting(
-        900, "Default rest a released number takes before it is leased again."
+        900, "Default rest a released number takes before it is leased again (0 to 7 days)."
     )
     lease_sweep_seconds: int = _setting(
         60,
@@ -113,7 +114,17 @@ class Settings:
         "0 turns it off.",
     )
     heartbeat_seconds: int = _setting(
-        60, "How often the snippet renews its lease while the page is visible."
+        60,
+        "How often the snippet renews its lease while the page is visible (1 s up to less "
+        "than the lease ttl). A page whose last beat is more than two beats old counts as "
+        "closed when a call is matched.",
+    )
+    late_call_window_seconds: int = _setting(
+        7200,
+        "How long after a number's holder lets it go a call to that number may still be "
+        "theirs (dialled late, from the page they kept or their phone's call history): a "
+        "call to the number's next holder within this window is matched with confidence "
+        "`low`, both sessions kept as candidates (docs/attribution.md); 0 to 7 days.",
     )
     twilio_auth_token: str = _setting(
         "", "Twilio auth token used to verify `X-Twilio-Signature` on webhooks."
@@ -303,7 +314,32 @@ class Settings:
         for key, value in overrides.items():
             if value is not None:
                 values[key] = _cast(key, value)
-        return cls(**values)
+        settings = cls(**values)
+        settings.check_ranges()
+        return settings
+
+    def check_ranges(self) -> None:
+        """Refuse lease timings no pool could run with, naming the setting.
+
+        Pools are created from these defaults (``callpath demo``, ``callpath pools create``)
+        with the bounds :func:`pool.numbers.check_timings` puts on timings people type.
+        """
+        day = 86_400
+        bounds = {
+            "lease_ttl_seconds": (60, day),
+            "lease_grace_seconds": (0, 7 * day),
+            "lease_cooldown_seconds": (0, 7 * day),
+            "lease_sweep_seconds": (0, day),
+            "heartbeat_seconds": (1, min(3600, self.lease_ttl_seconds - 1)),
+            "late_call_window_seconds": (0, 7 * day),
+        }
+        for name, (low, high) in bounds.items():
+            value = getattr(self, name)
+            if not low <= value <= high:
+                raise ValueError(
+                    f"setting {ENV_PREFIX}{name.upper()} ({name}) must be between {low} and"
+                    f" {high} seconds, not {value}"
+                )
 
     def forward_country_list(self) -> frozenset[str]:
         """``forward_countries`` as ISO codes (empty: each site's own country).

@@ -53,6 +53,13 @@ P_CURSOR = oa.query_param(
     "cursor", {"type": "string", "maxLength": 200}, "The `next_cursor` of the previous page."
 )
 RANGE_PARAMS = [P_START, P_END, P_TZ, P_SITE, P_ADVERTISER]
+CONFIDENCES = ("exact", "high", "medium", "low")  # best first (attribution.matching)
+P_MIN_CONFIDENCE = oa.query_param(
+    "min_confidence",
+    {"type": "string", "enum": list(CONFIDENCES)},
+    "Only calls matched with this confidence or better (`high`: high and exact). Calls "
+    "without a session have no confidence and are left out (docs/attribution.md).",
+)
 
 
 def authorized(fn: Handler) -> Callable[[Request], Awaitable[Response]]:
@@ -117,6 +124,21 @@ def bool_param(request: Request, name: str) -> bool | None:
     if raw.lower() in {"false", "0"}:
         return False
     raise ApiError(422, "invalid", f"Parameter {name!r} must be true or false.", field=name)
+
+
+def min_confidence(request: Request) -> tuple[str, ...] | None:
+    """The confidences ``min_confidence`` keeps, best first; None when not given."""
+    raw = request.query_params.get("min_confidence")
+    if raw is None:
+        return None
+    if raw not in CONFIDENCES:
+        raise ApiError(
+            422,
+            "invalid",
+            f"Parameter 'min_confidence' must be one of {', '.join(CONFIDENCES)}.",
+            field="min_confidence",
+        )
+    return CONFIDENCES[: CONFIDENCES.index(raw) + 1]
 
 
 def choice_param(request: Request, name: str, choices: tuple[str, ...], default: str) -> str:

@@ -176,7 +176,13 @@ async def heartbeat(request: Request) -> Response:
 async def _extend_session(
     db: Store, session_id: int, now: int, view: PageView | None = None, origin: str = ""
 ) -> int:
-    """Extend the session's live pool leases in one unit; the longest ttl left (0: none).
+    """Extend the session's live leases in one unit; the longest ttl left (0: none).
+
+    Overflow leases too: the page shows the overflow number as long as it is open, so the
+    lease must last as long (a call to it is then still matched to the visit), and a
+    visitor on it must not get 410 (the snippet would ask ``/v1/session`` on every beat,
+    adding the page to the click path each time). The visitor moves to a pool number on its
+    next ``/v1/session``, never under the eyes of someone reading the number.
 
     ``view``: the page the heartbeat reports (a later page of the visit, or a route change
     of a single-page app), added to the session's click path while a lease is live. With no
@@ -186,7 +192,7 @@ async def _extend_session(
     async def unit(tx: Tx) -> int:
         ttl_ms = 0
         live = await tx.fetchall(
-            "SELECT id FROM leases WHERE session_id = :s AND ended_ms IS NULL AND overflow = 0",
+            "SELECT id FROM leases WHERE session_id = :s AND ended_ms IS NULL",
             {"s": session_id},
         )
         for row in live:

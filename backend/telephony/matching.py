@@ -11,7 +11,8 @@ import importlib
 import logging
 from typing import Any
 
-from backend.telephony.calls import Match
+from backend.settings import Settings
+from backend.telephony.calls import Match, Matcher
 from pool.store import Store
 
 log = logging.getLogger("callpath.telephony")
@@ -24,12 +25,32 @@ def _function(module: str, name: str) -> Any:
         return None
 
 
-async def match(db: Store, tracking_number: str, caller: str, started_ms: int) -> Match:
-    """Attribute a call; see ``attribution.matching`` for the methods."""
+def matcher(settings: Settings) -> Matcher:
+    """The matcher with the server's settings: the late-call window, and the heartbeat
+    interval that tells whether a page was still open when the phone rang."""
+    options = {
+        "late_window_ms": settings.late_call_window_seconds * 1000,
+        "live_window_ms": 2 * settings.heartbeat_seconds * 1000 + 5_000,
+    }
+
+    async def configured(db: Store, tracking_number: str, caller: str, started_ms: int) -> Match:
+        return await match(db, tracking_number, caller, started_ms, **options)
+
+    return configured
+
+
+async def match(
+    db: Store, tracking_number: str, caller: str, started_ms: int, **options: int
+) -> Match:
+    """Attribute a call; see ``attribution.matching`` for the methods and confidences.
+
+    ``options``: ``late_window_ms`` and ``live_window_ms`` for ``match_call`` (its defaults
+    when left out; :func:`matcher` passes the settings).
+    """
     match_call = _function("attribution.matching", "match_call")
     if match_call is not None:
         m = await match_call(
-            db, tracking_number=tracking_number, caller=caller, started_ms=started_ms
+            db, tracking_number=tracking_number, caller=caller, started_ms=started_ms, **options
         )
         return Match(
             method=m.method,
@@ -39,6 +60,9 @@ async def match(db: Store, tracking_number: str, caller: str, started_ms: int) -
             session_id=m.session_id,
             lease_id=m.lease_id,
             candidates=len(m.candidates),
+            confidence=m.confidence,
+            reason=m.reason,
+            candidate_ids=tuple(m.candidates),
         )
     row = await db.fetchone(
         "SELECT n.id, n.advertiser_id, COALESCE(n.site_id, p.site_id) AS site_id"
