@@ -347,7 +347,7 @@ def test_cookie_domain_shares_the_visit_across_subdomains(
         cookie = next(c for c in ctx.cookies() if c["name"] == "callpath.demo")
         assert cookie["domain"] == ".callpath.test" and cookie["sameSite"] == "Lax"
         # The cookie holds the signed token only, never the numbers.
-        assert Signer("test-secret", SESSION_TOKEN).read(cookie["value"])
+        assert Signer(TEST_SECRET_KEY, SESSION_TOKEN).read(cookie["value"])
         b = ctx.new_page()
         sessions: list[str] = []
         b.on("request", lambda r: "/v1/session" in r.url and sessions.append(r.post_data))

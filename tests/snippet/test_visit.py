@@ -17,6 +17,7 @@ from twilio.request_validator import RequestValidator
 from attribution.tokens import SESSION_TOKEN, Signer
 from tests.snippet.conftest import SnippetServer, Watched, seed_site
 from tests.snippet.helpers import JP, TWILIO_AUTH_TOKEN, US, national_groups
+from tests.support.server import TEST_SECRET_KEY
 
 pytestmark = pytest.mark.e2e
 
@@ -28,7 +29,7 @@ MANY = [(f"+8133000{i:04d}", [f"+815099{i:02d}{k:04d}" for k in range(1, 7)]) fo
 
 
 def session_id(token: str) -> int:
-    value = Signer("test-secret", SESSION_TOKEN).read(token)
+    value = Signer(TEST_SECRET_KEY, SESSION_TOKEN).read(token)
     assert isinstance(value, int)
     return value
 
