@@ -42,8 +42,11 @@ async def read_json_object(request: Request, max_bytes: int) -> dict[str, Any]:
     return data
 
 
-def string_field(data: dict[str, Any], name: str, *, max_len: int, required: bool = False) -> str:
-    """A string field of a JSON body, bounded; missing optional fields read as ''."""
+def string_field(
+    data: dict[str, Any], name: str, *, max_len: int, required: bool = False, cut: bool = False
+) -> str:
+    """A string field of a JSON body, bounded; missing optional fields read as ''. With
+    ``cut`` a longer value is cut to ``max_len`` characters instead of refused."""
     value = data.get(name)
     if value is None:
         if required:
@@ -51,6 +54,8 @@ def string_field(data: dict[str, Any], name: str, *, max_len: int, required: boo
         return ""
     if not isinstance(value, str):
         raise ApiError(422, "invalid", f"Field {name!r} must be a string.", field=name)
+    if cut:
+        value = value[:max_len]
     if len(value) > max_len:
         raise ApiError(
             422, "invalid", f"Field {name!r} is longer than {max_len} characters.", field=name

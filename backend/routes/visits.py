@@ -11,6 +11,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from attribution import guard
+from attribution.conversions import ga_client_id
 from attribution.ingest import IngestConfig, Pipeline, UnknownSite, Visit
 from attribution.sessions import PageView, add_page_view
 from attribution.tag_seen import TagSeen
@@ -56,11 +57,12 @@ async def session(request: Request) -> Response:
     data = await read_json_object(request, settings.max_body_bytes)
     visit = Visit(
         site_key=string_field(data, "site", max_len=64, required=True),
-        url=string_field(data, "url", max_len=2048, required=True),
-        referrer=string_field(data, "referrer", max_len=2048),
-        title=string_field(data, "title", max_len=512),
+        url=string_field(data, "url", max_len=2048, required=True, cut=True),
+        referrer=string_field(data, "referrer", max_len=2048, cut=True),
+        title=string_field(data, "title", max_len=512, cut=True),
         token=string_field(data, "token", max_len=512),
-        ga=string_field(data, "ga", max_len=64),
+        # The _ga cookie as the snippet reads it (GA1.1.123.456): its client id (123.456).
+        ga=ga_client_id(string_field(data, "ga", max_len=64)),
         found=_found(data),
         user_agent=request.headers.get("user-agent", "")[:512],
         origin=request.headers.get("origin", "")[:512],
@@ -150,9 +152,9 @@ async def heartbeat(request: Request) -> Response:
     data = await read_json_object(request, settings.max_body_bytes)
     token = string_field(data, "token", max_len=512, required=True)
     # The page the snippet reports with the beat, if any (checked whether or not it is used).
-    url = string_field(data, "url", max_len=2048)
-    title = string_field(data, "title", max_len=512)
-    referrer = string_field(data, "referrer", max_len=2048)
+    url = string_field(data, "url", max_len=2048, cut=True)
+    title = string_field(data, "title", max_len=512, cut=True)
+    referrer = string_field(data, "referrer", max_len=2048, cut=True)
     view = PageView(url, title, referrer) if url else None
     session_id = Signer(settings.secret_key, SESSION_TOKEN).read(token)
     if not isinstance(session_id, int):

@@ -343,3 +343,34 @@ def test_a_page_with_two_site_keys_swaps_both_each_from_its_own_pool(
     assert w.page.text_content("#main") == "03-1234-5678"
     assert w.page.text_content("#b1") == "03-3000-0001"
     assert w.script_errors() == []
+
+
+# ---- JavaScript API ---------------------------------------------------------------------------
+
+
+def test_numbers_and_swap_events_for_site_code(
+    snippet_server: SnippetServer, visit: Callable[..., Watched]
+) -> None:
+    w = visit()
+    w.page.goto(snippet_server.page_url("api.html"))
+    w.page.wait_for_function(SWAPPED)
+    swapped = w.page.text_content("#main")
+    swaps = w.page.evaluate("callpath('numbers')")
+    assert [s["target"] for s in swaps] == [JP]
+    assert hyphenated(swaps[0]["number"]) == swapped
+    assert {"number", "national", "international"} <= set(swaps[0])
+    # The event queued before the tag loaded came after the swap, with the same numbers.
+    w.page.wait_for_function("events.length > 0")
+    events = w.page.evaluate("events")
+    assert events[0]["shown"] == swapped and events[0]["swaps"] == swaps
+    # A promise asked for before the answer resolves once the numbers are on the page.
+    w2 = visit()
+    w2.page.goto(snippet_server.page_url("api.html"))
+    w2.page.evaluate(
+        "new Promise(r => (function ask() { window['callpath.demo'] ?"
+        " r(window.early = callpath('numbers').then(s => [s, "
+        "document.getElementById('main').textContent])) : setTimeout(ask, 5) })())"
+    )
+    got, shown = w2.page.evaluate("window.early")
+    assert [s["target"] for s in got] == [JP] and shown == hyphenated(got[0]["number"])
+    assert w.script_errors() == [] and w2.script_errors() == []
