@@ -98,7 +98,7 @@ def _query(request: Request, name: str, max_len: int = 64) -> str:
 
 
 async def _body(request: Request) -> dict[str, Any]:
-    return await read_json_object(request, request.app.state.settings.max_body_bytes)
+    return await read_json_object(request)
 
 
 async def list_numbers(request: Request, who: ApiPrincipal) -> Response:

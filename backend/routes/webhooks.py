@@ -30,7 +30,7 @@ async def calls(request: Request) -> Response:
         raise ApiError(
             403, "forbidden", "X-Callpath-Timestamp and X-Callpath-Signature are required."
         )
-    body = await read_body(request, settings.max_body_bytes)
+    body = await read_body(request)
     if not signature.pbx_valid(
         settings.calls_webhook_secret,
         timestamp,
