@@ -55,6 +55,11 @@ async def read_json_object(request: Request, max_bytes: int | None = None) -> di
     body = await read_body(request, max_bytes)
     if not body.strip():
         raise ApiError(400, "bad_request", "Body is empty; a JSON object is expected.")
+    return json_object(body)
+
+
+def json_object(body: bytes) -> dict[str, Any]:
+    """``body`` parsed as a JSON object, else 400 (for routes that keep the raw bytes too)."""
     try:
         data = orjson.loads(body)
     except orjson.JSONDecodeError as exc:

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from pool.destinations import parse_countries
+from pool.numbers import MAX_REST_MS, MAX_TTL_MS, MIN_TTL_MS
 
 ENV_PREFIX = "CALLPATH_"
 DEFAULT_SECRET_KEY = "change-me"
@@ -127,13 +128,22 @@ class Settings:
         16384, "Largest request body accepted by the public `/v1/*` endpoints (else 413).", low=1
     )
     lease_ttl_seconds: int = _setting(
-        1800, "Default idle time after which a lease without heartbeat ends.", low=1
+        1800,
+        "Default idle time after which a lease without heartbeat ends.",
+        low=MIN_TTL_MS // 1000,
+        high=MAX_TTL_MS // 1000,
     )
     lease_grace_seconds: int = _setting(
-        600, "Default time an ended lease stays matchable for calls placed right after.", low=0
+        600,
+        "Default time an ended lease stays matchable for calls placed right after.",
+        low=0,
+        high=MAX_REST_MS // 1000,
     )
     lease_cooldown_seconds: int = _setting(
-        900, "Default rest a released number takes before it is leased again.", low=0
+        900,
+        "Default rest a released number takes before it is leased again.",
+        low=0,
+        high=MAX_REST_MS // 1000,
     )
     lease_sweep_seconds: int = _setting(
         60,
