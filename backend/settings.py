@@ -125,7 +125,10 @@ class Settings:
         "caller's webhook does not wait behind a rush of visits (docs/telephony.md).",
     )
     max_body_bytes: int = _setting(
-        16384, "Largest request body accepted by the public `/v1/*` endpoints (else 413).", low=1
+        16384,
+        "Largest request body accepted by the public `/v1/*` endpoints, the sign-in forms and "
+        "the pool API (else 413).",
+        low=1,
     )
     lease_ttl_seconds: int = _setting(
         1800,
