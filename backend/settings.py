@@ -27,6 +27,8 @@ ENV_PREFIX = "CALLPATH_"
 DEFAULT_SECRET_KEY = "change-me"
 # What one process serves (`role`): everything, or only the carriers' webhooks.
 ROLES = ("all", "telephony")
+# Caller id shown to the business (`caller_id_policy`): the caller's number or the dialled one.
+CALLER_ID_POLICIES = ("caller", "tracking")
 
 
 # What a boolean setting may say, in the environment or as a TOML string.
@@ -40,7 +42,6 @@ BOOLEAN_WORDS = {
     "on": True,
     "off": False,
 }
-PORT = {"low": 1, "high": 65535}
 # Settings that were removed, with why: named in a file, they stop start-up with this.
 REMOVED = {
     "geoip_asn_db": "it was never read (no data-centre detection uses it); remove the line",
@@ -48,10 +49,17 @@ REMOVED = {
 
 
 def _setting(
-    default: Any, help: str, *, low: float | None = None, high: float | None = None
+    default: Any,
+    help: str,
+    *,
+    low: float | None = None,
+    high: float | None = None,
+    choices: tuple[str, ...] = (),
 ) -> Any:
-    """A field with its help text and, for numbers, the accepted range (inclusive)."""
-    return field(default=default, metadata={"help": help, "low": low, "high": high})
+    """A field with its help text and, for numbers, the accepted range (inclusive); for text
+    that names one of a few things, the ``choices``."""
+    meta = {"help": help, "low": low, "high": high, "choices": choices}
+    return field(default=default, metadata=meta)
 
 
 @dataclass(frozen=True)
@@ -100,7 +108,7 @@ class Settings:
         "`https://calls.example.com`); webhook signatures are checked against it.",
     )
     host: str = _setting("127.0.0.1", "Address `callpath serve` listens on.")
-    port: int = _setting(8000, "Port `callpath serve` listens on.", **PORT)
+    port: int = _setting(8000, "Port `callpath serve` listens on.", low=1, high=65_535)
     log_level: str = _setting("info", "Log level: debug, info, warning or error.")
     log_format: str = _setting(
         "text",
@@ -123,6 +131,7 @@ class Settings:
         "What this process serves: `all` (everything), or `telephony` (only the call webhooks "
         "and `/healthz`, no background jobs): a process of its own for the carriers, so a "
         "caller's webhook does not wait behind a rush of visits (docs/telephony.md).",
+        choices=ROLES,
     )
     max_body_bytes: int = _setting(
         16384,
@@ -195,6 +204,7 @@ class Settings:
         "caller",
         "Caller id shown to the business: `caller` (the caller's number) or `tracking` "
         "(the tracking number that was dialled).",
+        choices=CALLER_ID_POLICIES,
     )
     record_calls: bool = _setting(False, "Record forwarded calls (both sides, from answer).")
     recording_notice: str = _setting(
@@ -234,7 +244,7 @@ class Settings:
         300, "Replay window of `X-Callpath-Timestamp` on `POST /webhooks/calls`.", low=1
     )
     smtp_host: str = _setting("", "SMTP server for call notification emails; empty disables.")
-    smtp_port: int = _setting(25, "SMTP port.", **PORT)
+    smtp_port: int = _setting(25, "SMTP port.", low=1, high=65_535)
     smtp_username: str = _setting("", "SMTP login (empty: no authentication).")
     smtp_password: str = _setting("", "SMTP password.")
     smtp_starttls: bool = _setting(False, "Upgrade the SMTP connection with STARTTLS.")
@@ -403,6 +413,9 @@ def _cast(name: str, value: Any, origin: str = "") -> Any:
     if kind is str:
         if not isinstance(value, str):
             raise ValueError(f"{where}: {value!r} is not a string")
+        choices = meta.get("choices")
+        if choices and value not in choices:
+            raise ValueError(f"{where}: {value!r} is not one of {', '.join(choices)}")
         return value
     number = _number(kind, value)
     if number is None:

@@ -151,3 +151,25 @@ def test_the_docs_give_every_numeric_settings_range() -> None:
         low, high = setting_range(setting.name)
         words = f"Range: {low:g} to {high:g}." if high is not None else f"Range: at least {low:g}."
         assert words in rows["CALLPATH_" + setting.name.upper()], setting.name
+
+
+CHOICES = [f for f in dataclasses.fields(Settings) if f.metadata.get("choices")]
+
+
+@pytest.mark.parametrize("setting", CHOICES, ids=lambda f: f.name)
+def test_a_setting_naming_one_of_a_few_things_takes_only_those(
+    setting: dataclasses.Field[Any], tmp_path: Path
+) -> None:
+    name = setting.name
+    for choice in setting.metadata["choices"]:
+        assert getattr(_from_env(name, choice), name) == choice
+        assert getattr(_from_toml(tmp_path, name, f'"{choice}"'), name) == choice
+    for bad in ("", "nonsense", setting.default.upper()):
+        with pytest.raises(ValueError, match=f"CALLPATH_{name.upper()}.*is not one of"):
+            _from_env(name, bad)
+        with pytest.raises(ValueError, match=f"setting {name} \\({name} in .*is not one of"):
+            _from_toml(tmp_path, name, f'"{bad}"')
+
+
+def test_the_role_and_the_caller_id_policy_are_checked() -> None:
+    assert {f.name for f in CHOICES} >= {"role", "caller_id_policy"}
