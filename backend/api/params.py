@@ -14,9 +14,9 @@ from starlette.responses import Response
 
 from attribution.tokens import Signer
 from backend.api import openapi as oa
-from backend.auth import ApiPrincipal, require_token, touch_token
+from backend.auth import ApiPrincipal, require_token
 from backend.errors import ApiError
-from pool.store import Store, now_ms
+from pool.store import Store
 
 CURSOR = "callpath.api.cursor"
 MAX_MS = 2**53
@@ -68,23 +68,9 @@ def authorized(fn: Handler) -> Callable[[Request], Awaitable[Response]]:
     @wraps(fn)
     async def handler(request: Request) -> Response:
         principal = await require_token(request)
-        await _touch(request, principal.token_id)
         return await fn(request, principal)
 
     return handler
-
-
-async def _touch(request: Request, token_id: int) -> None:
-    # last_used_ms at most once a minute per token and process: a write per request would
-    # make every API read queue behind the single writer.
-    state = request.app.state
-    seen: dict[int, int] | None = getattr(state, "token_touched", None)
-    if seen is None:
-        seen = state.token_touched = {}
-    now = now_ms()
-    if now - seen.get(token_id, 0) >= 60_000:
-        seen[token_id] = now
-        await touch_token(db_of(request), token_id)
 
 
 def db_of(request: Request) -> Store:

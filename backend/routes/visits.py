@@ -54,7 +54,7 @@ def _pipeline(request: Request) -> Pipeline:
 async def session(request: Request) -> Response:
     """Ingest a page view of a visit; answer its token and a number for each target."""
     settings = request.app.state.settings
-    data = await read_json_object(request, settings.max_body_bytes)
+    data = await read_json_object(request)
     visit = Visit(
         site_key=string_field(data, "site", max_len=64, required=True),
         url=string_field(data, "url", max_len=2048, required=True, cut=True),
@@ -149,7 +149,7 @@ async def heartbeat(request: Request) -> Response:
     """Keep the session's live leases; 410 when none is left (the snippet asks again)."""
     settings = request.app.state.settings
     db: Store = request.app.state.db
-    data = await read_json_object(request, settings.max_body_bytes)
+    data = await read_json_object(request)
     token = string_field(data, "token", max_len=512, required=True)
     # The page the snippet reports with the beat, if any (checked whether or not it is used).
     url = string_field(data, "url", max_len=2048, cut=True)
