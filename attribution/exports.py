@@ -51,6 +51,9 @@ CALL_COLUMNS = [
     "first_time",
     "match_method",
     "match_candidates",
+    "match_confidence",
+    "match_reason",
+    "match_candidate_ids",
     "advertiser_id",
     "site_id",
     "session_id",
@@ -86,12 +89,15 @@ _TOUCH_EXPORTED = [f for f in _SESSION_FIELDS if f in TOUCH_FIELDS]
 _SESSION_ONLY = [f for f in _SESSION_FIELDS if f not in TOUCH_FIELDS]
 # Statuses after which a call had no talk: a talk time of 0 is known, not missing.
 _NO_TALK = frozenset({"busy", "no-answer", "failed", "canceled", "blocked"})
+# Best first; ``ExportFilter.confidences`` lists the ones kept.
+CONFIDENCES = ("exact", "high", "medium", "low")
 
 _SQL = (
     "SELECT c.id, c.provider, c.provider_call_id, c.started_ms, c.ended_ms, c.answered_ms,"
     " c.status, c.duration_s, c.talk_s, c.caller,"
     " c.tracking_number, c.forwarded_to, c.qualified, c.first_time, c.match_method,"
-    " c.match_candidates, c.advertiser_id, c.site_id, c.session_id,"
+    " c.match_candidates, c.match_confidence, c.match_reason, c.match_candidate_ids,"
+    " c.advertiser_id, c.site_id, c.session_id,"
     " st.timezone AS tz, s.started_ms AS session_started_ms, "
     + ", ".join(f"c.touch_{f} AS s_{f}" for f in _TOUCH_EXPORTED)
     + ", "
@@ -118,6 +124,25 @@ class ExportFilter:
     site_id: int | None = None
     advertiser_id: int | None = None
     qualified_only: bool = False
+    # Only calls matched with one of these confidences (None: every call).
+    confidences: tuple[str, ...] | None = None
+
+
+def confidence_clause(
+    alias: str, confidences: tuple[str, ...] | None
+) -> tuple[str, dict[str, Any]]:
+    """`` AND alias.match_confidence IN (...)`` for a confidence filter ('' for None).
+
+    Only the fixed names of :data:`CONFIDENCES` are accepted (ValueError otherwise).
+    """
+    if confidences is None:
+        return "", {}
+    unknown = [c for c in confidences if c not in CONFIDENCES]
+    if unknown or not confidences:
+        raise ValueError(f"unknown confidences {unknown}")
+    params = {f"conf{i}": c for i, c in enumerate(confidences)}
+    names = ", ".join(f":{k}" for k in params)
+    return f" AND {alias}.match_confidence IN ({names})", params
 
 
 def where_clause(f: ExportFilter) -> tuple[str, dict[str, Any]]:
@@ -132,7 +157,9 @@ def where_clause(f: ExportFilter) -> tuple[str, dict[str, Any]]:
         params["adv"] = f.advertiser_id
     if f.qualified_only:
         clauses.append("c.qualified = 1")
-    return " WHERE " + " AND ".join(clauses), params
+    conf, conf_params = confidence_clause("c", f.confidences)
+    params.update(conf_params)
+    return " WHERE " + " AND ".join(clauses) + conf, params
 
 
 def mask_caller(number: str) -> str:
@@ -158,6 +185,15 @@ def iso_time(ms: int | None, tz: str | None) -> str:
     except (ValueError, KeyError):
         zone = UTC
     return datetime.fromtimestamp(ms / 1000, zone).isoformat(timespec="seconds")
+
+
+def candidate_ids(stored: str | None) -> list[int]:
+    """The candidate session ids stored on a call (``match_candidate_ids``, a JSON list)."""
+    try:
+        value = orjson.loads(stored or "[]")
+    except orjson.JSONDecodeError:
+        return []
+    return [int(i) for i in value] if isinstance(value, list) else []
 
 
 def known_seconds(row: Row) -> tuple[int | None, int | None]:
@@ -200,6 +236,9 @@ def _call_record(
         "first_time": flag(row["first_time"]),
         "match_method": row["match_method"],
         "match_candidates": row["match_candidates"],
+        "match_confidence": row["match_confidence"],
+        "match_reason": row["match_reason"],
+        "match_candidate_ids": candidate_ids(row["match_candidate_ids"]),
         "advertiser_id": row["advertiser_id"],
         "site_id": row["site_id"],
         "session_id": row["session_id"],
@@ -293,6 +332,10 @@ async def stream_paths(
                     sink.add({**current, **no_page})
             current_id = row["id"]
             current = _call_record(row, show_callers, flag, text)
+            if fmt == "csv":  # one field: the ids separated by spaces
+                current["match_candidate_ids"] = " ".join(
+                    str(i) for i in current["match_candidate_ids"]
+                )
             pages = []
             step = 0
             calls += 1

@@ -21,6 +21,7 @@ from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from attribution.exports import confidence_clause
 from attribution.sources import landing_page
 from attribution.touch import TOUCH_FIELDS, touch_column
 from pool.store import Store
@@ -50,11 +51,17 @@ DAY_MS = 86_400_000
 
 
 def _scope(
-    alias: str, advertiser_id: int | None, site_id: int | None
+    alias: str,
+    advertiser_id: int | None,
+    site_id: int | None,
+    confidences: tuple[str, ...] | None = None,
 ) -> tuple[str, dict[str, Any]]:
-    """A WHERE fragment limiting rows of ``alias`` (with a ``site_id`` column) to the scope."""
+    """A WHERE fragment limiting rows of ``alias`` (with a ``site_id`` column) to the scope,
+    and calls to the ``confidences`` given."""
     parts: list[str] = []
-    params: dict[str, Any] = {}
+    conf, params = confidence_clause(alias, confidences)
+    if conf:
+        parts.append(conf.removeprefix(" AND "))
     if site_id is not None:
         parts.append(f"{alias}.site_id = :scope_site")
         params["scope_site"] = site_id
@@ -79,18 +86,20 @@ async def calls_report(
     start_ms: int,
     end_ms: int,
     dimension: str,
+    confidences: tuple[str, ...] | None = None,
 ) -> list[dict[str, Any]]:
     """Sessions, calls, qualified calls, first-time callers and conversion rate per key.
 
     Rows have keys ``key, sessions, calls, qualified_calls, first_time_callers,
     conversion_rate`` (calls per session), sorted by calls then sessions, descending.
     ``dimension`` is one of :data:`DIMENSIONS`; the range is ``[start_ms, end_ms)``.
+    ``confidences``: count only calls matched with one of these (None: every call).
     """
     column = DIMENSIONS.get(dimension)
     if column is None:
         raise ValueError(f"unknown dimension {dimension!r}")
     s_where, s_params = _scope("s", advertiser_id, site_id)
-    c_where, c_params = _scope("c", advertiser_id, site_id)
+    c_where, c_params = _scope("c", advertiser_id, site_id, confidences)
     call_key, join = _call_dimension(column)
     # Two independent reads: run them at once (the SQLite store has several readers).
     sessions, calls = await asyncio.gather(
@@ -154,11 +163,17 @@ class Totals:
 
 
 async def totals(
-    db: Store, *, advertiser_id: int | None, site_id: int | None, start_ms: int, end_ms: int
+    db: Store,
+    *,
+    advertiser_id: int | None,
+    site_id: int | None,
+    start_ms: int,
+    end_ms: int,
+    confidences: tuple[str, ...] | None = None,
 ) -> Totals:
     """Sessions, calls (all / answered / qualified / first-time) in the scope and range."""
     s_where, s_params = _scope("s", advertiser_id, site_id)
-    c_where, c_params = _scope("c", advertiser_id, site_id)
+    c_where, c_params = _scope("c", advertiser_id, site_id, confidences)
     sessions, row = await asyncio.gather(
         db.fetchval(
             f"SELECT COUNT(*) FROM sessions s WHERE {s_where}"
@@ -194,6 +209,7 @@ async def calls_by_day(
     end_ms: int,
     timezone: str,
     dimension: str = "channel",
+    confidences: tuple[str, ...] | None = None,
 ) -> dict[date, dict[str, int]]:
     """Calls per local day (in ``timezone``) and per key of ``dimension``.
 
@@ -203,7 +219,7 @@ async def calls_by_day(
     if column is None:
         raise ValueError(f"unknown dimension {dimension!r}")
     tz = ZoneInfo(timezone)
-    c_where, c_params = _scope("c", advertiser_id, site_id)
+    c_where, c_params = _scope("c", advertiser_id, site_id, confidences)
     call_key, join = _call_dimension(column)
     rows = await db.fetchall(
         f"SELECT c.started_ms / {_BUCKET_MS} AS b, {call_key} AS k, COUNT(*) AS n"
@@ -243,15 +259,22 @@ def local_day_range(first: date, last: date, timezone: str) -> tuple[int, int]:
 
 
 async def advertiser_summary(
-    db: Store, *, advertiser_id: int | None, start_ms: int, end_ms: int
+    db: Store,
+    *,
+    advertiser_id: int | None,
+    start_ms: int,
+    end_ms: int,
+    confidences: tuple[str, ...] | None = None,
 ) -> list[dict[str, Any]]:
     """Per advertiser: calls, answered, qualified, first-time callers and talk minutes.
 
     What a portal operator bills on (pay per call / per qualified call); every advertiser in
-    scope is listed, with zeros when it had no calls.
+    scope is listed, with zeros when it had no calls. ``confidences``: count only calls
+    matched with one of these (None: every call).
     """
     where = "" if advertiser_id is None else " WHERE a.id = :adv"
-    params: dict[str, Any] = {"a": start_ms, "b": end_ms}
+    conf, params = confidence_clause("c", confidences)
+    params.update({"a": start_ms, "b": end_ms})
     if advertiser_id is not None:
         params["adv"] = advertiser_id
     rows = await db.fetchall(
@@ -260,7 +283,7 @@ async def advertiser_summary(
         " SUM(c.qualified) AS qualified, SUM(c.first_time) AS first_time,"
         " SUM(c.talk_s) AS talk_s"
         " FROM advertisers a LEFT JOIN calls c ON c.advertiser_id = a.id"
-        " AND c.started_ms >= :a AND c.started_ms < :b" + where + " GROUP BY a.id, a.name"
+        " AND c.started_ms >= :a AND c.started_ms < :b" + conf + where + " GROUP BY a.id, a.name"
         " ORDER BY a.name, a.id",
         params,
     )

@@ -17,18 +17,28 @@ traffic. Each call is scored against the truth the simulation knows:
 - ``wrong``: attributed, unambiguously, to another session (what a pool must avoid);
 - ``unattributed``: no session (called after the grace window, or the pool was exhausted
   without an overflow number and the visitor saw the business number).
+
+Each attributed call also has the matcher's confidence (``high``, ``medium``, ``low``;
+ambiguous calls are ``low``), so the shares are also given per confidence, and a wrong
+call that is neither ``low`` nor ambiguous is **unflagged**: what an analyst cannot tell
+from a right one, and what a pool and its late-call window must keep rare.
 """
 
 from __future__ import annotations
 
 import heapq
+import json
 import math
 import random
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 
-from attribution.matching import match_call
+from attribution.matching import DEFAULT_LATE_WINDOW_MS, live_window_ms, match_call
+
+# The report is kept in a module of its own; re-exported here for callers of this one.
+from attribution.simulate_report import UNFLAGGED_TARGET as UNFLAGGED_TARGET
+from attribution.simulate_report import report as report
 from attribution.touch import freeze_touch
 from pool import leases, numbers
 from pool.store import Store
@@ -46,6 +56,8 @@ DAILY_CURVE = (
 )  # fmt: skip
 
 OUTCOMES = ("correct", "ambiguous", "wrong", "unattributed")
+# The confidences an attributed call is counted under ('' for calls without a session).
+LEVELS = ("exact", "high", "medium", "low", "")
 
 DatabaseFactory = Callable[[], AbstractAsyncContextManager[Store]]
 
@@ -76,6 +88,7 @@ class PoolShape:
     cooldown_ms: int = 15 * MIN_MS
     heartbeat_ms: int = MIN_MS
     overflow: bool = True
+    late_window_ms: int = DEFAULT_LATE_WINDOW_MS  # the matcher's late-call window
 
 
 @dataclass
@@ -100,13 +113,26 @@ class Result:
     calls: int = 0  # calls scored: every visitor's would-be call, and repeat calls
     recorded: int = 0  # calls that were made (and stored, for repeat-caller matching)
     counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(OUTCOMES, 0))
+    # (outcome, confidence) -> calls; the confidence is '' for calls without a session.
+    by_confidence: dict[tuple[str, str], int] = field(default_factory=dict)
     methods: dict[str, int] = field(default_factory=dict)
     visitors: int = 0
     overflowed: int = 0
 
-    def share(self, outcome: str) -> float:
-        """Share of calls with this outcome (0 when there were no calls)."""
-        return self.counts[outcome] / self.calls if self.calls else 0.0
+    def share(self, outcome: str, *confidences: str) -> float:
+        """Share of calls with this outcome (0 when there were no calls); with
+        ``confidences``, only those matched with one of them."""
+        if not self.calls:
+            return 0.0
+        if not confidences:
+            return self.counts[outcome] / self.calls
+        n = sum(self.by_confidence.get((outcome, c), 0) for c in confidences)
+        return n / self.calls
+
+    def unflagged_wrong(self) -> float:
+        """Share of calls given to the wrong visit with neither a ``low`` confidence nor an
+        ambiguous flag: the errors nobody can see."""
+        return self.share("wrong", "exact", "high", "medium")
 
 
 def _poisson_times(rng: random.Random, rate_per_ms: float, start: int, end: int) -> list[int]:
@@ -219,9 +245,10 @@ async def run(
         v = visitors[i]
         if kind == "arrive":
             await _arrive(db, v, site_id, pool_id, result)
-            # The lease must outlive the visit: a heartbeat as the visitor leaves (the last
-            # real one is at most one heartbeat earlier) and enough between to never lapse.
-            step = max(shape.heartbeat_ms, shape.ttl_ms // 2)
+            # The page beats every heartbeat interval while open (the matcher reads from
+            # the last beat whether the page was open when the phone rang), and once more
+            # as the visitor leaves.
+            step = shape.heartbeat_ms
             beat = v.arrive_ms + step
             while v.lease_id and beat < v.leave_ms:
                 heapq.heappush(events, (beat, 1, "beat", i))
@@ -235,7 +262,7 @@ async def run(
         elif kind == "beat":
             await leases.heartbeat(db, lease_id=v.lease_id, now_ms=t)
         else:
-            await _call(db, v, t, site_id, result, record=kind == "call")
+            await _call(db, v, t, site_id, result, shape, record=kind == "call")
     return result
 
 
@@ -255,7 +282,14 @@ async def _arrive(db: Store, v: Visitor, site_id: int, pool_id: int, result: Res
 
 
 async def _call(
-    db: Store, v: Visitor, t: int, site_id: int, result: Result, *, record: bool
+    db: Store,
+    v: Visitor,
+    t: int,
+    site_id: int,
+    result: Result,
+    shape: PoolShape,
+    *,
+    record: bool,
 ) -> None:
     caller = f"+8190{v.index:08d}"
     result.calls += 1
@@ -263,9 +297,18 @@ async def _call(
     if not v.number:
         # The page kept the business number: nothing links the call to the visit.
         result.counts["unattributed"] += 1
+        key = ("unattributed", "")
+        result.by_confidence[key] = result.by_confidence.get(key, 0) + 1
         result.methods["business_number"] = result.methods.get("business_number", 0) + 1
         return
-    m = await match_call(db, tracking_number=v.number, caller=caller, started_ms=t)
+    m = await match_call(
+        db,
+        tracking_number=v.number,
+        caller=caller,
+        started_ms=t,
+        late_window_ms=shape.late_window_ms,
+        live_window_ms=live_window_ms(shape.heartbeat_ms),
+    )
     result.methods[m.method] = result.methods.get(m.method, 0) + 1
     if m.method == "ambiguous" or (m.method == "overflow" and len(m.candidates) > 1):
         outcome = "ambiguous"
@@ -276,6 +319,8 @@ async def _call(
     else:
         outcome = "wrong"
     result.counts[outcome] += 1
+    level = m.confidence if outcome != "ambiguous" else (m.confidence or "low")
+    result.by_confidence[(outcome, level)] = result.by_confidence.get((outcome, level), 0) + 1
     if not record:
         return
     # Recorded as telephony would, so later calls can be recognised as repeat calls.
@@ -283,8 +328,9 @@ async def _call(
         call_id = await tx.fetchval(
             "INSERT INTO calls (provider, provider_call_id, advertiser_id, site_id, number_id,"
             " tracking_number, caller, started_ms, session_id, lease_id, match_method,"
-            " match_candidates, created_ms, updated_ms) VALUES ('simulated', :pid, :a, :s, :n,"
-            " :num, :c, :t, :sess, :lease, :m, :k, :t, :t) RETURNING id",
+            " match_candidates, match_confidence, match_reason, match_candidate_ids, created_ms,"
+            " updated_ms) VALUES ('simulated', :pid, :a, :s, :n, :num, :c, :t, :sess, :lease,"
+            " :m, :k, :conf, :why, :ids, :t, :t) RETURNING id",
             {
                 "pid": f"SIM{result.calls}",
                 "a": m.advertiser_id,
@@ -297,6 +343,9 @@ async def _call(
                 "lease": m.lease_id,
                 "m": m.method,
                 "k": len(m.candidates),
+                "conf": m.confidence,
+                "why": m.reason,
+                "ids": json.dumps(m.candidates),
             },
         )
         await freeze_touch(tx, call_id=int(call_id), session_id=m.session_id)
@@ -356,42 +405,3 @@ async def recommend(
     for size in {high, max(1, high // 2), thumb}:
         await measure(size)
     return Recommendation(traffic, shape, len(visitors), peak, high, thumb, bar, results)
-
-
-def report(rec: Recommendation) -> str:
-    """The sweep as a table people can read."""
-    t = rec.traffic
-    first = next(iter(rec.results.values()))
-    lines = [
-        f"traffic: {t.visitors_per_day:g} visitors/day for {t.days} days"
-        f" ({rec.visitors} visits, {first.recorded} calls made, {t.call_share:.0%} of visitors"
-        f" call, {t.repeat_share:.0%} of callers call again; {first.calls} calls scored)",
-        f"pool: ttl {rec.shape.ttl_ms // MIN_MS} min, grace {rec.shape.grace_ms // MIN_MS} min,"
-        f" cooldown {rec.shape.cooldown_ms // MIN_MS} min,"
-        f" overflow number {'yes' if rec.shape.overflow else 'no'}",
-        "",
-        "pool size   correct  ambiguous   wrong  unattributed  overflowed visits",
-    ]
-    marks: dict[int, list[str]] = {}
-    for size, label in (
-        (rec.recommended, "recommended"),
-        (rec.recommended // 2, "half"),
-        (rec.rule_of_thumb, "rule of thumb (1 per 20 daily visitors)"),
-        (rec.peak, "never runs out"),
-    ):
-        marks.setdefault(size, []).append(label)
-    for size in sorted(rec.results):
-        r = rec.results[size]
-        lines.append(
-            f"{size:>9}   {r.share('correct'):>7.1%}  {r.share('ambiguous'):>9.1%}"
-            f"  {r.share('wrong'):>6.1%}  {r.share('unattributed'):>12.1%}"
-            f"  {r.overflowed:>17}   {', '.join(marks.get(size, []))}"
-        )
-    best = rec.results[rec.recommended]
-    lines += [
-        "",
-        f"recommended pool size: {rec.recommended} numbers"
-        f" ({best.share('correct'):.1%} of calls attributed correctly; bar {rec.target:.1%})",
-        f"rule of thumb would buy: {rec.rule_of_thumb} numbers",
-    ]
-    return "\n".join(lines)

@@ -20,7 +20,8 @@ from backend import setup_codes
 from backend.api.jobs import api_jobs
 from backend.assets import TEMPLATES_DIR, examples_dir
 from backend.errors import EXCEPTION_HANDLERS
-from backend.middleware import WEBHOOK_PREFIXES, CompressionMiddleware, PublicEdgeMiddleware
+from backend.http import WEBHOOK_PREFIXES
+from backend.middleware import CompressionMiddleware, PublicEdgeMiddleware
 from backend.observability.context import RequestContext
 from backend.observability.logs import LOG_FORMATS
 from backend.observability.metrics import Metrics
@@ -109,11 +110,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Middleware(RequestContext, timer=metrics.webhook, timed_prefixes=WEBHOOK_PREFIXES),
             # Then: everything after it (limits, throttles, cookies) sees the visitor.
             Middleware(ForwardedClient, trusted=parse_trusted_proxies(settings.trusted_proxies)),
-            Middleware(
-                PublicEdgeMiddleware,
-                max_body_bytes=settings.max_body_bytes,
-                max_webhook_body_bytes=settings.max_webhook_body_bytes,
-            ),
+            Middleware(PublicEdgeMiddleware, settings=settings),
             Middleware(CompressionMiddleware, minimum_size=500),
         ],
         exception_handlers=EXCEPTION_HANDLERS,

@@ -101,7 +101,7 @@ async def require_token(request: Request) -> ApiPrincipal:
     are refused (401); a token whose user moved to another advertiser reaches nothing (403);
     a member's token never reaches beyond the member's advertiser, and sees caller numbers
     only while both the token and the user may. A read-only token may only read (403 on any
-    other method).
+    other method). An accepted token has its last use recorded.
     """
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
@@ -125,6 +125,8 @@ async def require_token(request: Request) -> ApiPrincipal:
     read_only = bool(row["read_only"])
     if read_only and request.method not in READ_METHODS:
         raise ApiError(403, "forbidden", "This token is read-only.")
+    # Here, not in each API style's wrapper, so every route a token reaches records its use.
+    await _touch(request, db, row["id"])
     return ApiPrincipal(
         row["id"],
         row["user_id"],
@@ -132,6 +134,22 @@ async def require_token(request: Request) -> ApiPrincipal:
         bool(row["can_see_callers"]) and bool(row["user_sees"]),
         read_only,
     )
+
+
+_TOUCH_EVERY_MS = 60_000
+
+
+async def _touch(request: Request, db: Store, token_id: int) -> None:
+    # last_used_ms at most once a minute per token and process: a write per request would
+    # make every API read queue behind the single writer.
+    state = request.app.state
+    seen: dict[int, int] | None = getattr(state, "token_touched", None)
+    if seen is None:
+        seen = state.token_touched = {}
+    now = now_ms()
+    if now - seen.get(token_id, 0) >= _TOUCH_EVERY_MS:
+        seen[token_id] = now
+        await touch_token(db, token_id)
 
 
 async def touch_token(db: Store, token_id: int) -> None:

@@ -1,4 +1,4 @@
-"""Reading bounded input from requests."""
+"""Reading bounded input from requests, and the one rule of how large a body may be."""
 
 from __future__ import annotations
 
@@ -8,10 +8,31 @@ import orjson
 from starlette.requests import Request
 
 from backend.errors import ApiError
+from backend.settings import Settings
+
+# The carriers' webhooks: their bodies may be larger than a visit's (CALLPATH_MAX_WEBHOOK_...).
+WEBHOOK_PREFIXES = ("/twilio/", "/webhooks/")
 
 
-async def read_body(request: Request, max_bytes: int) -> bytes:
-    """The request body, refused with 413 past ``max_bytes`` without reading it all."""
+def body_limit(settings: Settings, path: str) -> int:
+    """The largest body a request to ``path`` may send, by the settings.
+
+    The one place the body-limit settings are read: the public edge
+    (:class:`backend.middleware.PublicEdgeMiddleware`) and every route that reads its body
+    without a tighter cap of its own (:func:`read_body`) both ask here.
+    """
+    if path.startswith(WEBHOOK_PREFIXES):
+        return settings.max_webhook_body_bytes
+    return settings.max_body_bytes
+
+
+async def read_body(request: Request, max_bytes: int | None = None) -> bytes:
+    """The request body, refused with 413 past ``max_bytes`` without reading it all.
+
+    ``max_bytes`` is a route's own tighter cap; without one, the path's :func:`body_limit`.
+    """
+    if max_bytes is None:
+        max_bytes = body_limit(request.app.state.settings, request.url.path)
     declared = request.headers.get("content-length")
     if declared is not None:
         if not declared.isdigit():
@@ -28,11 +49,17 @@ async def read_body(request: Request, max_bytes: int) -> bytes:
     return b"".join(chunks)
 
 
-async def read_json_object(request: Request, max_bytes: int) -> dict[str, Any]:
-    """A JSON object body (sent as text/plain or application/json), bounded in size."""
+async def read_json_object(request: Request, max_bytes: int | None = None) -> dict[str, Any]:
+    """A JSON object body (sent as text/plain or application/json), bounded in size
+    (``max_bytes``, as for :func:`read_body`)."""
     body = await read_body(request, max_bytes)
     if not body.strip():
         raise ApiError(400, "bad_request", "Body is empty; a JSON object is expected.")
+    return json_object(body)
+
+
+def json_object(body: bytes) -> dict[str, Any]:
+    """``body`` parsed as a JSON object, else 400 (for routes that keep the raw bytes too)."""
     try:
         data = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
@@ -42,8 +69,11 @@ async def read_json_object(request: Request, max_bytes: int) -> dict[str, Any]:
     return data
 
 
-def string_field(data: dict[str, Any], name: str, *, max_len: int, required: bool = False) -> str:
-    """A string field of a JSON body, bounded; missing optional fields read as ''."""
+def string_field(
+    data: dict[str, Any], name: str, *, max_len: int, required: bool = False, cut: bool = False
+) -> str:
+    """A string field of a JSON body, bounded; missing optional fields read as ''. With
+    ``cut`` a longer value is cut to ``max_len`` characters instead of refused."""
     value = data.get(name)
     if value is None:
         if required:
@@ -51,6 +81,8 @@ def string_field(data: dict[str, Any], name: str, *, max_len: int, required: boo
         return ""
     if not isinstance(value, str):
         raise ApiError(422, "invalid", f"Field {name!r} must be a string.", field=name)
+    if cut:
+        value = value[:max_len]
     if len(value) > max_len:
         raise ApiError(
             422, "invalid", f"Field {name!r} is longer than {max_len} characters.", field=name

@@ -32,10 +32,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from attribution.netaddr import ip_key
 from attribution.ratelimit import TokenBuckets
 from backend.errors import ApiError, error_body
+from backend.http import WEBHOOK_PREFIXES, body_limit
+from backend.settings import Settings
 from pool.store import now_ms
 
 SNIPPET_PREFIXES = ("/v1/", "/dni.js")
-WEBHOOK_PREFIXES = ("/twilio/", "/webhooks/")
 # Forms anyone may post without signing in; everything else in the dashboard and the API
 # needs a session or a token first.
 ANONYMOUS_FORMS = ("/login", "/logout", "/setup")
@@ -51,17 +52,14 @@ def _too_large(limit: int) -> ApiError:
 class PublicEdgeMiddleware:
     """Body limits, snippet CORS and baseline security headers (see the module doc)."""
 
-    def __init__(self, app: ASGIApp, *, max_body_bytes: int, max_webhook_body_bytes: int):
+    def __init__(self, app: ASGIApp, *, settings: Settings):
         self.app = app
-        self.max_body_bytes = max_body_bytes
-        self.max_webhook_body_bytes = max_webhook_body_bytes
+        self.settings = settings
         self.heartbeats = TokenBuckets(rate_per_s=HEARTBEAT_PER_MINUTE / 60, burst=HEARTBEAT_BURST)
 
     def _limit(self, path: str) -> int | None:
-        if path.startswith("/v1/") or path in ANONYMOUS_FORMS:
-            return self.max_body_bytes
-        if path.startswith(WEBHOOK_PREFIXES):
-            return self.max_webhook_body_bytes
+        if path.startswith(("/v1/", *WEBHOOK_PREFIXES)) or path in ANONYMOUS_FORMS:
+            return body_limit(self.settings, path)
         return None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

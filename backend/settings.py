@@ -4,6 +4,10 @@ Every setting is a field of :class:`Settings` with its default and help text in 
 field's metadata. Values come, in increasing precedence, from the defaults, a TOML file
 (``CALLPATH_CONFIG`` or ``--config``) and ``CALLPATH_<NAME>`` environment variables.
 ``docs/settings.md`` documents every one; a test keeps the two in step.
+
+Values are read strictly: a boolean is one of :data:`BOOLEAN_WORDS`, a number must parse
+whole and lie in the range declared next to its field (``low``/``high``); anything else
+stops start-up with an error naming the setting, where it came from and what is accepted.
 """
 
 from __future__ import annotations
@@ -17,15 +21,45 @@ from pathlib import Path
 from typing import Any
 
 from pool.destinations import parse_countries
+from pool.numbers import MAX_REST_MS, MAX_TTL_MS, MIN_TTL_MS
 
 ENV_PREFIX = "CALLPATH_"
 DEFAULT_SECRET_KEY = "change-me"
 # What one process serves (`role`): everything, or only the carriers' webhooks.
 ROLES = ("all", "telephony")
+# Caller id shown to the business (`caller_id_policy`): the caller's number or the dialled one.
+CALLER_ID_POLICIES = ("caller", "tracking")
 
 
-def _setting(default: Any, help: str) -> Any:
-    return field(default=default, metadata={"help": help})
+# What a boolean setting may say, in the environment or as a TOML string.
+BOOLEAN_WORDS = {
+    "true": True,
+    "false": False,
+    "1": True,
+    "0": False,
+    "yes": True,
+    "no": False,
+    "on": True,
+    "off": False,
+}
+# Settings that were removed, with why: named in a file, they stop start-up with this.
+REMOVED = {
+    "geoip_asn_db": "it was never read (no data-centre detection uses it); remove the line",
+}
+
+
+def _setting(
+    default: Any,
+    help: str,
+    *,
+    low: float | None = None,
+    high: float | None = None,
+    choices: tuple[str, ...] = (),
+) -> Any:
+    """A field with its help text and, for numbers, the accepted range (inclusive); for text
+    that names one of a few things, the ``choices``."""
+    meta = {"help": help, "low": low, "high": high, "choices": choices}
+    return field(default=default, metadata=meta)
 
 
 @dataclass(frozen=True)
@@ -41,22 +75,26 @@ class Settings:
         64 * 1024 * 1024,
         "SQLite only: once the write-ahead log (`callpath.db-wal`) passes this size, the "
         "background checkpoint truncates it (docs/operations.md).",
+        low=1,
     )
     db_statement_timeout_ms: int = _setting(
         10_000,
         "PostgreSQL only: longest a read or a short unit of work (a visit, a claim) may run "
         "before the server cancels it, waiting on locks included; imports, purges and "
         "migrations are exempt. 0: no limit.",
+        low=0,
     )
     db_acquire_timeout_ms: int = _setting(
         10_000,
         "PostgreSQL only: longest a request waits for a pooled connection. 0: no limit.",
+        low=0,
     )
     visit_timeout_ms: int = _setting(
         5_000,
         "Longest `POST /v1/session` waits for storage; past it the visit is answered "
         "untracked (no swaps: the page keeps its own numbers), well before the snippet's own "
         "10 s abort. 0: no limit.",
+        low=0,
     )
     secret_key: str = _setting(
         DEFAULT_SECRET_KEY,
@@ -70,7 +108,7 @@ class Settings:
         "`https://calls.example.com`); webhook signatures are checked against it.",
     )
     host: str = _setting("127.0.0.1", "Address `callpath serve` listens on.")
-    port: int = _setting(8000, "Port `callpath serve` listens on.")
+    port: int = _setting(8000, "Port `callpath serve` listens on.", low=1, high=65_535)
     log_level: str = _setting("info", "Log level: debug, info, warning or error.")
     log_format: str = _setting(
         "text",
@@ -93,36 +131,61 @@ class Settings:
         "What this process serves: `all` (everything), or `telephony` (only the call webhooks "
         "and `/healthz`, no background jobs): a process of its own for the carriers, so a "
         "caller's webhook does not wait behind a rush of visits (docs/telephony.md).",
+        choices=ROLES,
     )
     max_body_bytes: int = _setting(
-        16384, "Largest request body accepted by the public `/v1/*` endpoints (else 413)."
+        16384,
+        "Largest request body accepted by the public `/v1/*` endpoints, the sign-in forms and "
+        "the pool API (else 413).",
+        low=1,
     )
     lease_ttl_seconds: int = _setting(
-        1800, "Default idle time after which a lease without heartbeat ends."
+        1800,
+        "Default idle time after which a lease without heartbeat ends.",
+        low=MIN_TTL_MS // 1000,
+        high=MAX_TTL_MS // 1000,
     )
     lease_grace_seconds: int = _setting(
-        600, "Default time an ended lease stays matchable for calls placed right after."
+        600,
+        "Default time an ended lease stays matchable for calls placed right after.",
+        low=0,
+        high=MAX_REST_MS // 1000,
     )
     lease_cooldown_seconds: int = _setting(
-        900, "Default rest a released number takes before it is leased again."
+        900,
+        "Default rest a released number takes before it is leased again.",
+        low=0,
+        high=MAX_REST_MS // 1000,
     )
     lease_sweep_seconds: int = _setting(
         60,
         "How often the server ends leases past their ttl and retires numbers waiting to "
         "retire, so a quiet pool's numbers come free without waiting for its next claim; "
         "0 turns it off.",
+        low=0,
     )
     heartbeat_seconds: int = _setting(
-        60, "How often the snippet renews its lease while the page is visible."
+        60,
+        "How often the snippet renews its lease while the page is visible (less than the "
+        "lease ttl). A page whose last beat is more than two beats old counts as closed when "
+        "a call is matched.",
+        low=1,
+        high=3600,
+    )
+    late_call_window_seconds: int = _setting(
+        7200,
+        "How long after a number's holder lets it go a call to that number may still be "
+        "theirs (dialled late, from the page they kept or their phone's call history): a "
+        "call to the number's next holder within this window is matched with confidence "
+        "`low`, both sessions kept as candidates (docs/attribution.md).",
+        low=0,
+        high=MAX_REST_MS // 1000,
     )
     twilio_auth_token: str = _setting(
         "", "Twilio auth token used to verify `X-Twilio-Signature` on webhooks."
     )
     geoip_city_db: str = _setting(
         "", "Path to a GeoLite2/GeoIP2 City database (.mmdb); empty disables geo look-ups."
-    )
-    geoip_asn_db: str = _setting(
-        "", "Path to a GeoLite2 ASN database (.mmdb), used to spot data-centre traffic."
     )
     examples_dir: str = _setting(
         "",
@@ -146,12 +209,16 @@ class Settings:
         "`X-Twilio-Webhooks-Signature-Settings`; empty uses the auth token.",
     )
     dial_timeout_seconds: int = _setting(
-        30, "How long a forwarded call rings at the business before it counts as no-answer."
+        30,
+        "How long a forwarded call rings at the business before it counts as no-answer.",
+        low=5,
+        high=600,
     )
     caller_id_policy: str = _setting(
         "caller",
         "Caller id shown to the business: `caller` (the caller's number) or `tracking` "
         "(the tracking number that was dialled).",
+        choices=CALLER_ID_POLICIES,
     )
     record_calls: bool = _setting(False, "Record forwarded calls (both sides, from answer).")
     recording_notice: str = _setting(
@@ -170,10 +237,12 @@ class Settings:
         "Polly.Mizuki", "Twilio `<Say>` voice for notices and whispers (e.g. `alice`)."
     )
     routing_refresh_seconds: int = _setting(
-        30, "How often the in-memory routing table (number -> forwarding target) is reloaded."
+        30,
+        "How often the in-memory routing table (number -> forwarding target) is reloaded.",
+        low=1,
     )
     call_write_timeout_seconds: float = _setting(
-        5.0, "Longest one call write may take before it is retried later from the queue."
+        5.0, "Longest one call write may take before it is retried later from the queue.", low=0.1
     )
     call_spool_path: str = _setting(
         "",
@@ -186,19 +255,19 @@ class Settings:
         "", "Secret that signs `POST /webhooks/calls` (other carriers and PBXs); empty refuses."
     )
     calls_webhook_tolerance_seconds: int = _setting(
-        300, "Replay window of `X-Callpath-Timestamp` on `POST /webhooks/calls`."
+        300, "Replay window of `X-Callpath-Timestamp` on `POST /webhooks/calls`.", low=1
     )
     smtp_host: str = _setting("", "SMTP server for call notification emails; empty disables.")
-    smtp_port: int = _setting(25, "SMTP port.")
+    smtp_port: int = _setting(25, "SMTP port.", low=1, high=65_535)
     smtp_username: str = _setting("", "SMTP login (empty: no authentication).")
     smtp_password: str = _setting("", "SMTP password.")
     smtp_starttls: bool = _setting(False, "Upgrade the SMTP connection with STARTTLS.")
     smtp_from: str = _setting("callpath@localhost", "Sender address of notification emails.")
     notify_attempts: int = _setting(
-        5, "How many times a notification is tried before it is marked failed."
+        5, "How many times a notification is tried before it is marked failed.", low=1
     )
     notify_backoff_seconds: float = _setting(
-        2.0, "Wait before the second notification attempt; doubled after each failure."
+        2.0, "Wait before the second notification attempt; doubled after each failure.", low=0
     )
     outbound_allow_hosts: str = _setting(
         "",
@@ -212,48 +281,58 @@ class Settings:
         0,
         "Days sessions and page views are kept; older ones are purged (calls stay, unlinked). "
         "0 keeps them forever.",
+        low=0,
     )
     retention_interval_seconds: int = _setting(
-        3600, "How often the server runs the retention purge while it is up."
+        3600, "How often the server runs the retention purge while it is up.", low=1
     )
     ga4_push_seconds: int = _setting(
         300,
         "How often the server sends new calls to GA4 for sites with GA4 settings; 0 turns "
         "the automatic push off (`callpath export ga4` still works).",
+        low=0,
     )
     # hardening (public endpoints, flood guard)
     max_webhook_body_bytes: int = _setting(
-        65536, "Largest request body accepted by `/twilio/*` and `/webhooks/*` (else 413)."
+        65536, "Largest request body accepted by `/twilio/*` and `/webhooks/*` (else 413).", low=1
     )
     ip_rate_per_minute: int = _setting(
         30,
         "Session requests per minute one address (IPv4, or IPv6 /64) may make per instance, "
         "after its burst; past it visits get no tracking number. 0 turns the limit off.",
+        low=0,
     )
     ip_rate_burst: int = _setting(
-        20, "Session requests one address may make at once before the per-minute rate applies."
+        20,
+        "Session requests one address may make at once before the per-minute rate applies.",
+        low=1,
     )
     ip_max_live_sessions: int = _setting(
         4,
         "Sessions from one address (IPv4, or IPv6 /64) that may hold a site's tracking numbers "
         "at once, counted in the database; keep it well below the smallest pool. 0: no cap.",
+        low=0,
     )
     login_failures_per_hour: int = _setting(
         10,
         "Failed dashboard sign-ins allowed per hour, per address and per account, after the "
         "burst; past it sign-in answers 429 without checking the password. 0: no limit.",
+        low=0,
     )
     login_failure_burst: int = _setting(
-        10, "Failed sign-ins one address, or one account, may make before the hourly rate."
+        10, "Failed sign-ins one address, or one account, may make before the hourly rate.", low=1
     )
     # dashboard
     dashboard_stream_seconds: int = _setting(
         300,
         "How long one live-calls event stream stays open; the browser then reconnects and "
         "resumes after the last call it saw.",
+        low=1,
     )
     dashboard_poll_ms: int = _setting(
-        1000, "How often the live-calls stream looks for new and changed calls (milliseconds)."
+        1000,
+        "How often the live-calls stream looks for new and changed calls (milliseconds).",
+        low=1,
     )
     # pool: numbers, pools and leases
     forward_countries: str = _setting(
@@ -263,10 +342,13 @@ class Settings:
         "refused whatever it says (docs/numbers.md).",
     )
     pool_safety_factor: float = _setting(
-        1.5, "Safety factor of the recommended pool size (peak arrivals x occupancy x this)."
+        1.5, "Safety factor of the recommended pool size (peak arrivals x occupancy x this).", low=1
     )
     pool_alert_utilization: float = _setting(
-        0.75, "Peak hourly utilization above which a pool is flagged for more numbers."
+        0.75,
+        "Peak hourly utilization above which a pool is flagged for more numbers.",
+        low=0,
+        high=1,
     )
 
     # demo
@@ -293,17 +375,30 @@ class Settings:
                 data = tomllib.load(fh)
             data = data.get("callpath", data)
             for key, value in data.items():
+                if key in REMOVED:
+                    raise ValueError(f"setting {key!r} in {path} was removed: {REMOVED[key]}")
                 if key not in _FIELDS:
                     raise ValueError(f"unknown setting {key!r} in {path}")
-                values[key] = _cast(key, value)
+                values[key] = _cast(key, value, f"{key} in {path}")
         for name in _FIELDS:
             env_name = ENV_PREFIX + name.upper()
             if env_name in environ:
-                values[name] = _cast(name, environ[env_name])
+                values[name] = _cast(name, environ[env_name], env_name)
         for key, value in overrides.items():
             if value is not None:
-                values[key] = _cast(key, value)
-        return cls(**values)
+                values[key] = _cast(key, value, f"--{key.replace('_', '-')}")
+        settings = cls(**values)
+        settings.check_together()
+        return settings
+
+    def check_together(self) -> None:
+        """Ranges that depend on another setting (each field's own range is declared with
+        it): a heartbeat must come before the lease it renews has run out."""
+        if self.heartbeat_seconds >= self.lease_ttl_seconds:
+            raise ValueError(
+                f"setting heartbeat_seconds ({ENV_PREFIX}HEARTBEAT_SECONDS) must be less than"
+                f" lease_ttl_seconds ({self.lease_ttl_seconds}), not {self.heartbeat_seconds}"
+            )
 
     def forward_country_list(self) -> frozenset[str]:
         """``forward_countries`` as ISO codes (empty: each site's own country).
@@ -323,16 +418,75 @@ class Settings:
 _FIELDS: dict[str, dataclasses.Field[Any]] = {f.name: f for f in dataclasses.fields(Settings)}
 
 
-def _cast(name: str, value: Any) -> Any:
-    kind = type(_FIELDS[name].default)
+def _cast(name: str, value: Any, origin: str = "") -> Any:
+    """``value`` as the type of setting ``name``, strictly, within its declared range.
+
+    ``origin`` says where the value came from (the environment variable, or the key and the
+    file) for the error, which is a ValueError that stops start-up.
+    """
+    meta = _FIELDS[name].metadata
+    kind: type = type(_FIELDS[name].default)
+    where = f"setting {name} ({origin or ENV_PREFIX + name.upper()})"
     if kind is bool:
-        if isinstance(value, str):
-            return value.strip().lower() in {"1", "true", "yes", "on"}
-        return bool(value)
-    try:
-        return kind(value)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"setting {name}: cannot read {value!r} as {kind.__name__}") from exc
+        if isinstance(value, bool):
+            return value
+        word = value.strip().lower() if isinstance(value, str) else None
+        if word not in BOOLEAN_WORDS:
+            accepted = "/".join(BOOLEAN_WORDS)
+            raise ValueError(f"{where}: {value!r} is not a boolean; use one of {accepted}")
+        return BOOLEAN_WORDS[word]
+    if kind is str:
+        if not isinstance(value, str):
+            raise ValueError(f"{where}: {value!r} is not a string")
+        choices = meta.get("choices")
+        if choices and value not in choices:
+            raise ValueError(f"{where}: {value!r} is not one of {', '.join(choices)}")
+        return value
+    number = _number(kind, value)
+    if number is None:
+        raise ValueError(f"{where}: cannot read {value!r} as {_KIND_WORDS[kind]}")
+    low, high = meta.get("low"), meta.get("high")
+    if (low is not None and number < low) or (high is not None and number > high):
+        raise ValueError(f"{where}: {number} is out of range; {_range_words(low, high)}")
+    return number
+
+
+_KIND_WORDS = {int: "a whole number", float: "a number"}
+
+
+def _number(kind: type, value: Any) -> int | float | None:
+    # Only what reads whole as the type: never a boolean, never 1.5 as an int, never nan.
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            number = int(text) if kind is int else float(text)
+        except ValueError:
+            return None
+    elif kind is int and isinstance(value, int):
+        number = value
+    elif kind is float and isinstance(value, int | float):
+        number = float(value)
+    else:
+        return None
+    if number != number or number in (float("inf"), float("-inf")):
+        return None
+    return number
+
+
+def _range_words(low: float | None, high: float | None) -> str:
+    if high is None:
+        return f"it must be at least {low}"
+    if low is None:
+        return f"it must be at most {high}"
+    return f"it must be from {low} to {high}"
+
+
+def setting_range(name: str) -> tuple[float | None, float | None]:
+    """The accepted range of a numeric setting, ``(low, high)`` (None: open)."""
+    meta = _FIELDS[name].metadata
+    return meta.get("low"), meta.get("high")
 
 
 def documented_settings() -> list[tuple[str, Any, str]]:

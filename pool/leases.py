@@ -412,3 +412,40 @@ async def holders(db: Store, *, number_id: int, at_ms: int) -> list[LeaseRecord]
         )
         for r in rows
     ]
+
+
+async def released_within(
+    db: Store, *, number_id: int, at_ms: int, window_ms: int
+) -> list[LeaseRecord]:
+    """Leases of the number that ended in the ``window_ms`` before ``at_ms``.
+
+    A live lease past its ``expires_ms`` ended then. Most recently ended first. These are
+    the number's previous holders who may still call it late (from the page they kept, or
+    their phone's history), whoever holds it now. Pure read.
+    """
+    if window_ms <= 0:
+        return []
+    rows = await db.fetchall(
+        "SELECT l.id, l.session_id, l.pool_id, l.number_id, l.started_ms, l.last_seen_ms,"
+        " l.expires_ms, l.ended_ms, l.overflow FROM leases l"
+        " WHERE l.number_id = :n AND l.started_ms <= :at"
+        " AND (CASE WHEN l.ended_ms IS NULL OR l.ended_ms > l.expires_ms"
+        "      THEN l.expires_ms ELSE l.ended_ms END) BETWEEN :since AND :at"
+        " ORDER BY CASE WHEN l.ended_ms IS NULL OR l.ended_ms > l.expires_ms"
+        "      THEN l.expires_ms ELSE l.ended_ms END DESC, l.id DESC",
+        {"n": number_id, "at": at_ms, "since": at_ms - window_ms},
+    )
+    return [
+        LeaseRecord(
+            lease_id=r["id"],
+            session_id=r["session_id"],
+            pool_id=r["pool_id"],
+            number_id=r["number_id"],
+            started_ms=r["started_ms"],
+            last_seen_ms=r["last_seen_ms"],
+            expires_ms=r["expires_ms"],
+            ended_ms=r["ended_ms"],
+            overflow=bool(r["overflow"]),
+        )
+        for r in rows
+    ]

@@ -21,9 +21,9 @@
  */
 ((w, d) => {
   const script = d.currentScript;
-  const guard = (fn) => (a, b) => {
+  const guard = (fn) => (...a) => {
     try {
-      return fn(a, b);
+      return fn(...a);
     } catch (e) {
       /* never break the page */
     }
@@ -31,10 +31,10 @@
   const opt = script ? script.dataset : {};
   const site = opt.site;
   const KEY = "callpath." + site; // not "callpath_": cookies of older versions held the whole visit
-  // AbortController (2017-2019) implies fetch and MutationObserver: older browsers are left
-  // alone, with their original numbers. Every tag runs (several site keys on one page),
+  // AbortSignal.timeout (2022) implies fetch, MutationObserver and ES2017: older browsers
+  // are left alone, with their original numbers. Every tag runs (several site keys on one page),
   // once per key.
-  if (w[KEY] || !site || !w.AbortController) return;
+  if (w[KEY] || !site || !(w.AbortSignal || 0).timeout) return;
   w[KEY] = 1;
 
   const now = Date.now;
@@ -75,6 +75,7 @@
   let records = []; // [slot, original, ours] for every change, so the originals can return
   let pending = [];
   let found = new Set(); // runs seen on the page and not yet reported
+  const ons = []; // callpath('on', 'swap', fn) callbacks, and callpath('numbers') waiting
   let sent; // runs reported during this visit (a Set, from the start)
   // Flags and times start undefined (falsy); `last` is set by the first request.
   let raf, last, busy, started, hiding, replaced, href;
@@ -247,6 +248,7 @@
     compiled = swaps;
     re = check(swaps) && RegExp(swaps.map((c) => c.p).join("|"), "g");
     rescan();
+    if (re) for (const f of ons) guard(f)(swaps);
   };
 
   // ---- watching the page --------------------------------------------------------------------
@@ -306,7 +308,7 @@
     } catch (e) {
       /* nothing stored, storage blocked, or another token's numbers */
     }
-    return t && { t, s: [], e: 0 };
+    return t && { t, s: [] }; // (no lease expiry: not live, never beats)
   };
   // Keep `state` in this tab, and its token (for `age` seconds) in the cookie; with no
   // state, forget the visit.
@@ -330,7 +332,7 @@
       body: JSON.stringify(body), // a string body goes as text/plain: no CORS preflight
       keepalive: true,
       // A backend that hangs must not hold the page's keepalive budget for long.
-      signal: AbortSignal.timeout && AbortSignal.timeout(1e4),
+      signal: AbortSignal.timeout(1e4),
     })
       .then((r) => (r.ok ? r.json() : Promise.reject(r.status)))
       .then(ok)
@@ -338,11 +340,12 @@
       .catch(() => {});
   };
 
-  // The page (its title is never swapped, so it is the page's own).
+  // The page (its title is never swapped, so it is the page's own); the backend cuts
+  // each field to its limit.
   const page = (b) => {
-    b.url = location.href.slice(0, 2048);
-    b.referrer = d.referrer.slice(0, 2048);
-    b.title = d.title.slice(0, 512);
+    b.url = location.href;
+    b.referrer = d.referrer;
+    b.title = d.title;
     return b;
   };
 
@@ -350,7 +353,8 @@
 
   const session = () => {
     if (!started || busy) return;
-    const ga = /_ga=GA\d\.\d+\.(\d{1,30}\.\d{1,30})/.exec(d.cookie);
+    // The _ga cookie as it is (GA1.1.123.456): the backend reads the client id from it.
+    const ga = /_ga=([\w.]{1,64})/.exec(d.cookie);
     const f = [...found];
     // (JSON leaves out a token of undefined; a ga of null reads as none.)
     const b = page({ site, found: f, token: state && state.t, ga: ga && ga[1] });
@@ -422,8 +426,8 @@
         found.size ? session() : beat(1);
     } else {
       if ((hiding = opt.hide == "true")) {
-        d.head.insertAdjacentHTML("beforeend", `<style>[${HIDE}]{visibility:hidden!important}`);
-        style = d.head.lastChild;
+        d.head.append((style = d.createElement("style")));
+        style.textContent = `[${HIDE}]{visibility:hidden!important}`;
         setTimeout(guard(() => hiding && restore()), 1e3);
       }
       rescan();
@@ -436,7 +440,7 @@
   // the first tag, appends to `callpath.q` itself.
   const prev = w.callpath;
   const calls = (prev && prev.q) || [];
-  const own = guard((cmd, value) => {
+  const own = guard((cmd, value, fn) => {
     if (cmd == "consent") {
       if (value) {
         consent = 1;
@@ -449,10 +453,14 @@
         lost();
       }
     } else if (cmd == "swap") rescan();
+    // The swaps once they are on the page (now, if they are).
+    else if (cmd == "numbers") return new Promise((r) => (re ? r(compiled) : ons.push(r)));
+    else if (cmd == "on") ons.push(fn);
   });
-  w.callpath = guard((cmd, value) => {
-    own(cmd, value);
-    prev ? prev(cmd, value) : calls.push([cmd, value]);
+  // (A promise of `numbers` is this tag's: with several tags, the last one loaded.)
+  w.callpath = guard((...a) => {
+    prev ? prev(...a) : calls.push(a);
+    return own(...a);
   });
   w.callpath.q = calls;
   for (const a of calls) own(...a);

@@ -14,6 +14,7 @@ from attribution.exports import FORMATS, FORMS, MEDIA_TYPES, ExportFilter, strea
 from backend.api import openapi as oa
 from backend.api.batches import actor
 from backend.api.params import (
+    P_MIN_CONFIDENCE,
     P_QUALIFIED,
     P_TZ,
     RANGE_PARAMS,
@@ -23,6 +24,7 @@ from backend.api.params import (
     choice_param,
     db_of,
     int_param,
+    min_confidence,
     path_id,
     site_in_scope,
     time_range,
@@ -43,6 +45,7 @@ def path_filter(request: Request, principal: ApiPrincipal) -> ExportFilter:
         site_id=int_param(request, "site_id"),
         advertiser_id=advertiser_scope(request, principal),
         qualified_only=bool_param(request, "qualified") is True,
+        confidences=min_confidence(request),
     )
 
 
@@ -54,6 +57,7 @@ def path_filter(request: Request, principal: ApiPrincipal) -> ExportFilter:
     params=[
         *RANGE_PARAMS,
         P_QUALIFIED,
+        P_MIN_CONFIDENCE,
         oa.query_param("format", {"type": "string", "enum": list(FORMATS), "default": "csv"}),
         oa.query_param(
             "form",

@@ -14,9 +14,9 @@ from starlette.responses import Response
 
 from attribution.tokens import Signer
 from backend.api import openapi as oa
-from backend.auth import ApiPrincipal, require_token, touch_token
+from backend.auth import ApiPrincipal, require_token
 from backend.errors import ApiError
-from pool.store import Store, now_ms
+from pool.store import Store
 
 CURSOR = "callpath.api.cursor"
 MAX_MS = 2**53
@@ -53,6 +53,13 @@ P_CURSOR = oa.query_param(
     "cursor", {"type": "string", "maxLength": 200}, "The `next_cursor` of the previous page."
 )
 RANGE_PARAMS = [P_START, P_END, P_TZ, P_SITE, P_ADVERTISER]
+CONFIDENCES = ("exact", "high", "medium", "low")  # best first (attribution.matching)
+P_MIN_CONFIDENCE = oa.query_param(
+    "min_confidence",
+    {"type": "string", "enum": list(CONFIDENCES)},
+    "Only calls matched with this confidence or better (`high`: high and exact). Calls "
+    "without a session have no confidence and are left out (docs/attribution.md).",
+)
 
 
 def authorized(fn: Handler) -> Callable[[Request], Awaitable[Response]]:
@@ -61,23 +68,9 @@ def authorized(fn: Handler) -> Callable[[Request], Awaitable[Response]]:
     @wraps(fn)
     async def handler(request: Request) -> Response:
         principal = await require_token(request)
-        await _touch(request, principal.token_id)
         return await fn(request, principal)
 
     return handler
-
-
-async def _touch(request: Request, token_id: int) -> None:
-    # last_used_ms at most once a minute per token and process: a write per request would
-    # make every API read queue behind the single writer.
-    state = request.app.state
-    seen: dict[int, int] | None = getattr(state, "token_touched", None)
-    if seen is None:
-        seen = state.token_touched = {}
-    now = now_ms()
-    if now - seen.get(token_id, 0) >= 60_000:
-        seen[token_id] = now
-        await touch_token(db_of(request), token_id)
 
 
 def db_of(request: Request) -> Store:
@@ -117,6 +110,21 @@ def bool_param(request: Request, name: str) -> bool | None:
     if raw.lower() in {"false", "0"}:
         return False
     raise ApiError(422, "invalid", f"Parameter {name!r} must be true or false.", field=name)
+
+
+def min_confidence(request: Request) -> tuple[str, ...] | None:
+    """The confidences ``min_confidence`` keeps, best first; None when not given."""
+    raw = request.query_params.get("min_confidence")
+    if raw is None:
+        return None
+    if raw not in CONFIDENCES:
+        raise ApiError(
+            422,
+            "invalid",
+            f"Parameter 'min_confidence' must be one of {', '.join(CONFIDENCES)}.",
+            field="min_confidence",
+        )
+    return CONFIDENCES[: CONFIDENCES.index(raw) + 1]
 
 
 def choice_param(request: Request, name: str, choices: tuple[str, ...], default: str) -> str:

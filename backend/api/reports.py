@@ -15,12 +15,14 @@ from starlette.routing import BaseRoute, Route
 from backend.api import openapi as oa
 from backend.api.params import (
     MAX_MS,
+    P_MIN_CONFIDENCE,
     RANGE_PARAMS,
     advertiser_scope,
     authorized,
     choice_param,
     db_of,
     int_param,
+    min_confidence,
     time_range,
 )
 from backend.auth import ApiPrincipal
@@ -72,6 +74,7 @@ async def calls_report(request: Request, principal: ApiPrincipal) -> Response:
         start_ms=start,
         end_ms=max(start, end),
         dimension=dimension,
+        confidences=min_confidence(request),
     )
     data = [
         {
@@ -102,6 +105,7 @@ def _routes() -> list[BaseRoute]:
                 "What to group by.",
             ),
             *RANGE_PARAMS,
+            P_MIN_CONFIDENCE,
         ],
         responses={
             200: oa.json_response(

@@ -8,12 +8,19 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from attribution.exports import iso_time, known_seconds, mask_caller
+from attribution.exports import (
+    candidate_ids,
+    confidence_clause,
+    iso_time,
+    known_seconds,
+    mask_caller,
+)
 from attribution.touch import TOUCH_FIELDS, select_touch
 from backend.api import openapi as oa
 from backend.api.params import (
     P_CURSOR,
     P_LIMIT,
+    P_MIN_CONFIDENCE,
     P_QUALIFIED,
     RANGE_PARAMS,
     advertiser_scope,
@@ -22,6 +29,7 @@ from backend.api.params import (
     db_of,
     int_param,
     make_cursor,
+    min_confidence,
     path_id,
     read_cursor,
     time_range,
@@ -69,6 +77,18 @@ CALL_FIELDS: dict[str, Any] = {
     "lease_id": _NINT,
     "match_method": _STR,
     "match_candidates": _INT,
+    "match_confidence": {
+        "type": "string",
+        "enum": ["exact", "high", "medium", "low", ""],
+        "description": "How sure the match is; '' when the call has no session "
+        "(docs/attribution.md).",
+    },
+    "match_reason": {"type": "string", "description": "The evidence that decided the match."},
+    "match_candidate_ids": {
+        "type": "array",
+        "items": _INT,
+        "description": "The sessions considered, the chosen one included.",
+    },
     "qualified": {"type": "boolean"},
     "first_time": {"type": "boolean"},
     "touch": CALL_TOUCH,
@@ -146,6 +166,7 @@ def _call_out(row: dict[str, Any], principal: ApiPrincipal) -> dict[str, Any]:
     out["qualified"] = bool(row["qualified"])
     out["first_time"] = bool(row["first_time"])
     out["started_at"] = iso_time(row["started_ms"], row.get("tz"))
+    out["match_candidate_ids"] = candidate_ids(row["match_candidate_ids"])
     out["duration_s"], out["talk_s"] = known_seconds(row)
     out["touch"] = {name: row[name] for name in TOUCH_FIELDS}
     out["touch"]["at_ms"] = row["touch_ms"]
@@ -158,7 +179,8 @@ _CALL_SELECT = (
     "SELECT c.id, c.provider, c.provider_call_id, c.advertiser_id, c.site_id, c.number_id,"
     " c.tracking_number, c.caller, c.forwarded_to, c.started_ms, c.answered_ms, c.ended_ms,"
     " c.status, c.duration_s, c.talk_s, c.session_id, c.lease_id, c.match_method,"
-    " c.match_candidates, c.qualified, c.first_time, c.touch_ms, "
+    " c.match_candidates, c.match_confidence, c.match_reason, c.match_candidate_ids,"
+    " c.qualified, c.first_time, c.touch_ms, "
     + select_touch("c")
     + ", st.timezone AS tz FROM calls c"
     " LEFT JOIN sites st ON st.id = c.site_id"
@@ -188,7 +210,7 @@ def _scope_filters(
     "/api/calls",
     summary="List calls, newest first",
     tags=["calls"],
-    params=[*RANGE_PARAMS, P_QUALIFIED, P_LIMIT, P_CURSOR],
+    params=[*RANGE_PARAMS, P_QUALIFIED, P_MIN_CONFIDENCE, P_LIMIT, P_CURSOR],
     responses={200: oa.json_response("A page of calls", page_of(CALL))},
 )
 async def list_calls(request: Request, principal: ApiPrincipal) -> Response:
@@ -198,6 +220,10 @@ async def list_calls(request: Request, principal: ApiPrincipal) -> Response:
     if qualified is not None:
         clauses.append("c.qualified = :q")
         params["q"] = int(qualified)
+    conf, conf_params = confidence_clause("c", min_confidence(request))
+    if conf:
+        clauses.append(conf.removeprefix(" AND "))
+        params.update(conf_params)
     return await _page(request, principal, "calls", _CALL_SELECT, clauses, params, "c.id")
 
 

@@ -85,7 +85,7 @@ class _Progress:
 
 def run_import(args: argparse.Namespace) -> int:
     from backend.commands import run_with_db
-    from backend.telephony import cdr
+    from backend.telephony import cdr, matching
 
     mapping = cdr.parse_mapping(args.map)
     if args.file == "-":
@@ -105,6 +105,7 @@ def run_import(args: argparse.Namespace) -> int:
             timezone=args.timezone,
             progress=progress,
             first_line=1 if args.no_header else 2,
+            matcher=matching.matcher(settings),
         )
 
     result = run_with_db(args, work)

@@ -35,6 +35,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--format", choices=["csv", "ndjson"], default="csv", help="paths format")
     p.add_argument("--form", choices=["wide", "long"], default="wide", help="paths shape")
     p.add_argument("--qualified", action="store_true", help="paths: only qualified calls")
+    p.add_argument(
+        "--min-confidence",
+        choices=("exact", "high", "medium", "low"),
+        help="paths: only calls matched with this confidence or better",
+    )
     p.add_argument("--show-callers", action="store_true", help="paths: do not mask callers")
     p.add_argument("--preview", action="store_true", help="conversions: do not record")
     p.add_argument("--platform", choices=["google", "yahoo", "microsoft"], help="batches list")
@@ -125,7 +130,11 @@ async def _paths(
 ) -> None:
     from attribution.exports import ExportFilter, stream_paths, where_clause
 
-    flt = ExportFilter(start, end, site, args.advertiser, args.qualified)
+    confidences = None
+    if args.min_confidence:
+        levels = ("exact", "high", "medium", "low")
+        confidences = levels[: levels.index(args.min_confidence) + 1]
+    flt = ExportFilter(start, end, site, args.advertiser, args.qualified, confidences)
     progress = None
     if not args.no_progress and sys.stderr.isatty():
         where, params = where_clause(flt)

@@ -56,6 +56,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     drop.set_defaults(func=run_unrule)
 
 
+# The option each timing comes from: a timing refused names the flag that was given.
+_FLAGS = {"ttl_seconds": "--ttl", "grace_seconds": "--grace", "cooldown_seconds": "--cooldown"}
+
+
 def _guard(work: Any) -> Any:
     """Run a command body; domain errors become one clear line and exit status 1."""
     from pool.numbers import NumberError
@@ -63,7 +67,8 @@ def _guard(work: Any) -> Any:
     try:
         return work()
     except NumberError as exc:
-        field = f" ({exc.field})" if exc.field else ""
+        flag = _FLAGS.get(exc.field or "")
+        field = f" ({flag})" if flag else f" ({exc.field})" if exc.field else ""
         print(f"callpath: {exc}{field}", file=sys.stderr)
         return None
 

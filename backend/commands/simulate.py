@@ -15,7 +15,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "simulate",
         help="simulate traffic and calls to size a number pool",
         description="Drive synthetic visits and calls through the real pool and matcher on "
-        "a temporary database and recommend a pool size.",
+        "a temporary database and recommend a pool size. Lease timings, the heartbeat and "
+        "the late-call window come from your settings (CALLPATH_LEASE_*, "
+        "CALLPATH_HEARTBEAT_SECONDS, CALLPATH_LATE_CALL_WINDOW_SECONDS).",
     )
     p.add_argument("--visitors", type=float, default=400.0, help="visitors per day")
     p.add_argument("--days", type=int, default=3, help="days to simulate")
@@ -70,6 +72,7 @@ def run(args: argparse.Namespace) -> int:
         cooldown_ms=settings.lease_cooldown_seconds * 1000,
         heartbeat_ms=settings.heartbeat_seconds * 1000,
         overflow=not args.no_overflow,
+        late_window_ms=settings.late_call_window_seconds * 1000,
     )
 
     with tempfile.TemporaryDirectory(prefix="callpath-sim-") as tmp:

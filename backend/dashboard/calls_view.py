@@ -12,7 +12,15 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-from attribution.exports import FORMATS, FORMS, MEDIA_TYPES, ExportFilter, stream_paths
+from attribution.exports import (
+    FORMATS,
+    FORMS,
+    MEDIA_TYPES,
+    ExportFilter,
+    candidate_ids,
+    confidence_clause,
+    stream_paths,
+)
 from attribution.reports import DIMENSIONS
 from attribution.touch import CLICK_IDS, TOUCH_FIELDS, touch_column
 from backend.dashboard import fmt, i18n
@@ -28,7 +36,8 @@ _DRILL = {d: c for d, c in DIMENSIONS.items() if d != "landing_page"}
 _CALL_COLUMNS = (
     "c.id, c.started_ms, c.answered_ms, c.ended_ms, c.caller, c.tracking_number, c.status,"
     " c.talk_s, c.duration_s, c.qualified, c.first_time, c.recording_url, c.match_method,"
-    " c.match_candidates, c.session_id, c.site_id, c.updated_ms,"
+    " c.match_candidates, c.match_confidence, c.match_reason, c.session_id, c.site_id,"
+    " c.updated_ms,"
     # The touch frozen on the call, not its session's latest one.
     " c.touch_channel AS channel, c.touch_source AS source, c.touch_campaign AS campaign,"
     " c.touch_keyword AS keyword, s.device, si.name AS site_name, si.timezone"
@@ -72,6 +81,7 @@ async def export_paths(request: Request, viewer: Viewer) -> Response:
         site_id=f.site_id,
         advertiser_id=f.advertiser_id if f.advertiser_id is not None else viewer.advertiser_id,
         qualified_only=q.get("qualified") == "1",
+        confidences=f.confidences,
     )
     body = stream_paths(db, flt, fmt=fmt, form=form, show_callers=viewer.can_see_callers)
     name = f"callpath-paths-{f.first.isoformat()}-{f.last.isoformat()}-{form}.{fmt}"
@@ -93,6 +103,9 @@ async def calls_page(request: Request, viewer: Viewer) -> Response:
     where = _scope(viewer, params, f.site_id) + " AND c.started_ms >= :a AND c.started_ms < :b"
     if "fadv" in params:
         where += " AND c.advertiser_id = :fadv"
+    conf, conf_params = confidence_clause("c", f.confidences)
+    where += conf
+    params.update(conf_params)
     by = request.query_params.get("by")
     value = request.query_params.get("value")
     if by is not None and value is not None:
@@ -156,6 +169,7 @@ async def call_page(request: Request, viewer: Viewer) -> Response:
         " LEFT JOIN pools p ON p.id = n.pool_id WHERE n.id = :n",
         {"n": call["number_id"]},
     )
+    candidates = candidate_ids(call["match_candidate_ids"])
     if session is not None:
         # Source, campaign, keyword, click ids and landing page: the touch that led to the
         # call, frozen on it when it was matched (the session may have moved on since).
@@ -174,6 +188,7 @@ async def call_page(request: Request, viewer: Viewer) -> Response:
             "events": events,
             "number": number,
             "click_ids": click_ids,
+            "candidates": candidates,
         },
     )
 
@@ -215,6 +230,8 @@ def live_item(row: Row, viewer: Viewer, t: Callable[[str], str]) -> dict[str, An
         "keyword": row["keyword"] or "",
         "matched": t("match." + row["match_method"]),
         "method": row["match_method"],
+        "confidence": t("confidence." + row["match_confidence"]) if row["match_confidence"] else "",
+        "level": row["match_confidence"],
         "recording": fmt.link(row["recording_url"]),
         "qualified": bool(row["qualified"]),
     }

@@ -1,4 +1,5 @@
-"""The filter bar shared by reports and the call log: advertiser, site, date range."""
+"""The filter bar shared by reports and the call log: advertiser, site, date range, and
+the lowest match confidence counted."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from urllib.parse import urlencode
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 
+from attribution.exports import CONFIDENCES
 from attribution.reports import local_day_range
 from backend.dashboard.fmt import zone
 from backend.dashboard.logins import Viewer
@@ -37,6 +39,14 @@ class Filters:
     tz: str
     sites: list[Row]
     advertisers: list[Row]
+    confidence: str | None = None  # calls matched with this confidence or better only
+
+    @property
+    def confidences(self) -> tuple[str, ...] | None:
+        """The confidences counted, best first (None: every call)."""
+        if self.confidence is None:
+            return None
+        return CONFIDENCES[: CONFIDENCES.index(self.confidence) + 1]
 
     def query(self, **extra: Any) -> str:
         """The query string that reproduces these filters (plus ``extra``)."""
@@ -45,6 +55,8 @@ class Filters:
             params["site"] = self.site_id
         if self.advertiser_id is not None:
             params["advertiser"] = self.advertiser_id
+        if self.confidence is not None:
+            params["confidence"] = self.confidence
         params.update({k: v for k, v in extra.items() if v is not None})
         return urlencode(params)
 
@@ -91,4 +103,9 @@ async def read_filters(request: Request, db: Store, viewer: Viewer) -> Filters:
     if (last - first).days >= MAX_DAYS:
         raise HTTPException(400, f"A report covers at most {MAX_DAYS} days.")
     start_ms, end_ms = local_day_range(first, last, tz)
-    return Filters(advertiser_id, site_id, first, last, start_ms, end_ms, tz, sites, advertisers)
+    confidence = q.get("confidence") or None
+    if confidence is not None and confidence not in CONFIDENCES:
+        raise HTTPException(400, "Unknown confidence.")
+    return Filters(
+        advertiser_id, site_id, first, last, start_ms, end_ms, tz, sites, advertisers, confidence
+    )

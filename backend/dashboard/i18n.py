@@ -252,6 +252,66 @@ _CATALOG: dict[str, tuple[str, str]] = {
     "match.overflow": ("Overflow number", "オーバーフロー番号"),
     "match.static_source": ("Static source number", "固定参照元番号"),
     "match.none": ("Not matched", "紐付けなし"),
+    "match.code": ("Visit code", "任意番号"),
+    "col.confidence": ("Confidence", "確度"),
+    "confidence.exact": ("Exact", "確定"),
+    "confidence.high": ("High", "高"),
+    "confidence.medium": ("Medium", "中"),
+    "confidence.low": ("Low", "低"),
+    "filter.confidence": ("Confidence at least", "確度 (以上)"),
+    "filter.any_confidence": ("Any call", "すべての通話"),
+    "call.reason": ("Why", "判定の根拠"),
+    "call.candidate_ids": ("Sessions considered", "候補セッション"),
+    "reason.code": (
+        "The caller dialled the visit's code.",
+        "発信者が訪問の任意番号をダイヤルした。",
+    ),
+    "reason.caller_before": (
+        "The caller's earlier confident call went to this visit.",
+        "同じ発信者の以前の確度の高い通話がこの訪問に紐付いている。",
+    ),
+    "reason.caller_before_other_number": (
+        "The caller's earlier confident call went to this visit, which held another number;"
+        " nobody holds this one.",
+        "同じ発信者の以前の確度の高い通話がこの訪問 (別の番号) に紐付いており、"
+        "この番号は誰も保持していない。",
+    ),
+    "reason.page_open": (
+        "The visitor's page was still open (sending heartbeats) when the phone rang.",
+        "着信時、訪問者のページはまだ開いていた (ハートビート受信中)。",
+    ),
+    "reason.page_closed": (
+        "The number was still leased, but the visitor's page had stopped sending heartbeats.",
+        "番号はリース中だったが、訪問者のページからのハートビートは止まっていた。",
+    ),
+    "reason.grace": (
+        "The lease had ended; the call came within the grace window.",
+        "リース終了後、猶予時間内の着信。",
+    ),
+    "reason.late_call_window": (
+        "Another visitor let this number go within the late-call window and may be calling"
+        " back late: both are candidates.",
+        "別の訪問者が遅延着信ウィンドウ内にこの番号を手放しており、その訪問者からの遅れた"
+        "着信の可能性がある (両方を候補として保持)。",
+    ),
+    "reason.page_closed_late_call": (
+        "The visitor's page had closed, and another visitor let this number go within twice"
+        " the late-call window: both are candidates.",
+        "訪問者のページは閉じており、別の訪問者が遅延着信ウィンドウの2倍の時間内にこの番号を"
+        "手放していた (両方を候補として保持)。",
+    ),
+    "reason.caller_before_uncertain": (
+        "The caller's earlier call was not confidently matched, and not to this visit alone.",
+        "同じ発信者の以前の通話は確度が低く、この訪問だけに紐付いていなかった。",
+    ),
+    "reason.several_holders": (
+        "Several visitors held the number.",
+        "複数の訪問者がこの番号を保持していた。",
+    ),
+    "reason.no_holder": (
+        "Nobody held the number at the call or within the grace window.",
+        "着信時にも猶予時間内にも、この番号を保持する訪問者はいなかった。",
+    ),
     "status.ringing": ("ringing", "呼出中"),
     "status.in-progress": ("in progress", "通話中"),
     "status.completed": ("completed", "完了"),

@@ -40,6 +40,7 @@ async def reports_page(request: Request, viewer: Viewer) -> Response:
         "site_id": f.site_id,
         "start_ms": f.start_ms,
         "end_ms": f.end_ms,
+        "confidences": f.confidences,
     }
     rows = await reports.calls_report(db, dimension=dimension, **scope)
     rows.sort(key=lambda r: r[sort], reverse=descending)
@@ -89,6 +90,10 @@ async def advertisers_page(request: Request, viewer: Viewer) -> Response:
     db = db_of(request)
     f = await read_filters(request, db, viewer)
     rows = await reports.advertiser_summary(
-        db, advertiser_id=f.advertiser_id, start_ms=f.start_ms, end_ms=f.end_ms
+        db,
+        advertiser_id=f.advertiser_id,
+        start_ms=f.start_ms,
+        end_ms=f.end_ms,
+        confidences=f.confidences,
     )
     return render(request, viewer, "advertisers.html", {"f": f, "tz": f.tz, "rows": rows})

@@ -40,6 +40,7 @@ from backend.api.params import path_id
 from backend.auth import ApiPrincipal, require_token
 from backend.errors import ApiError
 from backend.http import read_body, read_json_object, string_field
+from backend.settings import Settings, setting_range
 from pool import admin, health, inventory, rules
 from pool.imports import MAX_BYTES, decode, read_csv
 from pool.inventory import InventoryError, NumberSpec
@@ -90,6 +91,14 @@ def _int(value: Any, name: str, *, low: int, high: int, default: int | None = No
     return number
 
 
+def _seconds_as_ms(data: dict[str, Any], name: str, settings: Settings, setting: str) -> int:
+    """A duration in seconds from a JSON body, as ms: the setting's default and range."""
+    low, high = setting_range(setting)
+    assert low is not None and high is not None, setting
+    default: int = getattr(settings, setting)
+    return 1000 * _int(data.get(name), name, low=int(low), high=int(high), default=default)
+
+
 def _query(request: Request, name: str, max_len: int = 64) -> str:
     value = request.query_params.get(name, "")
     if len(value) > max_len:
@@ -98,7 +107,7 @@ def _query(request: Request, name: str, max_len: int = 64) -> str:
 
 
 async def _body(request: Request) -> dict[str, Any]:
-    return await read_json_object(request, request.app.state.settings.max_body_bytes)
+    return await read_json_object(request)
 
 
 async def list_numbers(request: Request, who: ApiPrincipal) -> Response:
@@ -193,36 +202,14 @@ async def create_pool(request: Request, who: ApiPrincipal) -> Response:
     """Create the pool of a site's business number."""
     data = await _body(request)
     settings = request.app.state.settings
-    day = 86_400
     pool_id = await admin.new_pool(
         _db(request),
         site_key=string_field(data, "site", max_len=64, required=True),
         target=string_field(data, "target", max_len=40, required=True),
         label=string_field(data, "label", max_len=200),
-        ttl_ms=1000
-        * _int(
-            data.get("ttl_seconds"),
-            "ttl_seconds",
-            low=60,
-            high=day,
-            default=settings.lease_ttl_seconds,
-        ),
-        grace_ms=1000
-        * _int(
-            data.get("grace_seconds"),
-            "grace_seconds",
-            low=0,
-            high=7 * day,
-            default=settings.lease_grace_seconds,
-        ),
-        cooldown_ms=1000
-        * _int(
-            data.get("cooldown_seconds"),
-            "cooldown_seconds",
-            low=0,
-            high=7 * day,
-            default=settings.lease_cooldown_seconds,
-        ),
+        ttl_ms=_seconds_as_ms(data, "ttl_seconds", settings, "lease_ttl_seconds"),
+        grace_ms=_seconds_as_ms(data, "grace_seconds", settings, "lease_grace_seconds"),
+        cooldown_ms=_seconds_as_ms(data, "cooldown_seconds", settings, "lease_cooldown_seconds"),
         advertiser_id=who.advertiser_id,
         now_ms=now_ms(),
         forward_countries=settings.forward_country_list(),

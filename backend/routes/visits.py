@@ -11,6 +11,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from attribution import guard
+from attribution.conversions import ga_client_id
 from attribution.ingest import IngestConfig, Pipeline, UnknownSite, Visit
 from attribution.sessions import PageView, add_page_view
 from attribution.tag_seen import TagSeen
@@ -53,14 +54,15 @@ def _pipeline(request: Request) -> Pipeline:
 async def session(request: Request) -> Response:
     """Ingest a page view of a visit; answer its token and a number for each target."""
     settings = request.app.state.settings
-    data = await read_json_object(request, settings.max_body_bytes)
+    data = await read_json_object(request)
     visit = Visit(
         site_key=string_field(data, "site", max_len=64, required=True),
-        url=string_field(data, "url", max_len=2048, required=True),
-        referrer=string_field(data, "referrer", max_len=2048),
-        title=string_field(data, "title", max_len=512),
+        url=string_field(data, "url", max_len=2048, required=True, cut=True),
+        referrer=string_field(data, "referrer", max_len=2048, cut=True),
+        title=string_field(data, "title", max_len=512, cut=True),
         token=string_field(data, "token", max_len=512),
-        ga=string_field(data, "ga", max_len=64),
+        # The _ga cookie as the snippet reads it (GA1.1.123.456): its client id (123.456).
+        ga=ga_client_id(string_field(data, "ga", max_len=64)),
         gs=string_field(data, "gs", max_len=400),
         found=_found(data),
         user_agent=request.headers.get("user-agent", "")[:512],
@@ -148,12 +150,12 @@ async def heartbeat(request: Request) -> Response:
     """Keep the session's live leases; 410 when none is left (the snippet asks again)."""
     settings = request.app.state.settings
     db: Store = request.app.state.db
-    data = await read_json_object(request, settings.max_body_bytes)
+    data = await read_json_object(request)
     token = string_field(data, "token", max_len=512, required=True)
     # The page the snippet reports with the beat, if any (checked whether or not it is used).
-    url = string_field(data, "url", max_len=2048)
-    title = string_field(data, "title", max_len=512)
-    referrer = string_field(data, "referrer", max_len=2048)
+    url = string_field(data, "url", max_len=2048, cut=True)
+    title = string_field(data, "title", max_len=512, cut=True)
+    referrer = string_field(data, "referrer", max_len=2048, cut=True)
     view = PageView(url, title, referrer) if url else None
     session_id = Signer(settings.secret_key, SESSION_TOKEN).read(token)
     if not isinstance(session_id, int):
@@ -177,7 +179,13 @@ async def heartbeat(request: Request) -> Response:
 async def _extend_session(
     db: Store, session_id: int, now: int, view: PageView | None = None, origin: str = ""
 ) -> int:
-    """Extend the session's live pool leases in one unit; the longest ttl left (0: none).
+    """Extend the session's live leases in one unit; the longest ttl left (0: none).
+
+    Overflow leases too: the page shows the overflow number as long as it is open, so the
+    lease must last as long (a call to it is then still matched to the visit), and a
+    visitor on it must not get 410 (the snippet would ask ``/v1/session`` on every beat,
+    adding the page to the click path each time). The visitor moves to a pool number on its
+    next ``/v1/session``, never under the eyes of someone reading the number.
 
     ``view``: the page the heartbeat reports (a later page of the visit, or a route change
     of a single-page app), added to the session's click path while a lease is live. With no
@@ -187,7 +195,7 @@ async def _extend_session(
     async def unit(tx: Tx) -> int:
         ttl_ms = 0
         live = await tx.fetchall(
-            "SELECT id FROM leases WHERE session_id = :s AND ended_ms IS NULL AND overflow = 0",
+            "SELECT id FROM leases WHERE session_id = :s AND ended_ms IS NULL",
             {"s": session_id},
         )
         for row in live:

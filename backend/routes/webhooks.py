@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import logging
 
-import orjson
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from backend.errors import ApiError
-from backend.http import read_body
+from backend.http import json_object, read_body
 from backend.observability.context import bind_call
 from backend.telephony import pbx, signature
 from backend.telephony.service import telephony_of
@@ -30,7 +29,7 @@ async def calls(request: Request) -> Response:
         raise ApiError(
             403, "forbidden", "X-Callpath-Timestamp and X-Callpath-Signature are required."
         )
-    body = await read_body(request, settings.max_body_bytes)
+    body = await read_body(request)
     if not signature.pbx_valid(
         settings.calls_webhook_secret,
         timestamp,
@@ -40,13 +39,7 @@ async def calls(request: Request) -> Response:
         tolerance_s=settings.calls_webhook_tolerance_seconds,
     ):
         raise ApiError(403, "forbidden", "The signature does not match or the request is too old.")
-    try:
-        data = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise ApiError(400, "malformed_json", f"Body is not valid JSON: {exc}") from exc
-    if not isinstance(data, dict):
-        raise ApiError(400, "bad_request", "Body must be a JSON object.")
-    event = pbx.parse(data)
+    event = pbx.parse(json_object(body))
     bind_call(event.call_id)
     log.info("call webhook: call %r %s", event.call_id[:128], event.kind)
     return JSONResponse(await pbx.answer(tel, event))

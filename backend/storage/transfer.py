@@ -24,8 +24,9 @@ from backend.storage.backup import BUSY_TIMEOUT_MS, user_tables
 from backend.storage.postgres import PostgresDatabase
 
 BATCH_ROWS = 5_000
-# Bookkeeping that the target has of its own (its migrations were applied, not copied).
-NOT_COPIED = frozenset({"schema_migrations"})
+# Bookkeeping that the target has of its own (its migrations were applied, not copied;
+# with them their fills' progress).
+NOT_COPIED = frozenset({"schema_migrations", "schema_backfills", "schema_migration_progress"})
 
 
 @dataclass

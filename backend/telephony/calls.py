@@ -115,6 +115,11 @@ class Match:
     session_id: int | None = None
     lease_id: int | None = None
     candidates: int = 0
+    # How sure the match is, why, and the sessions considered (m0019; see
+    # ``attribution.matching.REASONS``). Stored by :func:`_store_confidence`.
+    confidence: str = ""
+    reason: str = ""
+    candidate_ids: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -161,6 +166,8 @@ async def record(db: Store, event: CallEvent, matcher: Matcher) -> Recorded:
             assert match is not None
             # Where the match is stored, in its unit of work: later touches never move it.
             await freeze_touch(tx, call_id=call_id, session_id=match.session_id)
+            # How sure the match is, why, and the sessions considered (issue #21).
+            await _store_confidence(tx, call_id, match)
         # One row per (call, kind, status): a replayed webhook or journal line is a no-op.
         fresh = await tx.fetchval(
             "INSERT INTO call_events (call_id, ts_ms, kind, status, payload)"
@@ -257,6 +264,23 @@ async def _store_match(tx: Tx, call_id: int, m: Match, now: int) -> bool:
         },
     )
     return bool(changed)
+
+
+async def _store_confidence(tx: Tx, call_id: int, m: Match) -> None:
+    """Store the match's confidence, reason and candidate sessions with the match just
+    stored (a call whose match was already rated keeps it)."""
+    await tx.execute(
+        "UPDATE calls SET match_confidence = :conf, match_reason = :why,"
+        " match_candidate_ids = :ids"
+        " WHERE id = :id AND match_method = :method AND match_confidence = ''",
+        {
+            "conf": m.confidence,
+            "why": m.reason,
+            "ids": orjson.dumps(list(m.candidate_ids)).decode(),
+            "method": m.method,
+            "id": call_id,
+        },
+    )
 
 
 async def _apply(tx: Tx, call_id: int, event: CallEvent) -> bool:

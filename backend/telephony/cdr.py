@@ -175,6 +175,7 @@ async def import_rows(
     timezone: str = "Asia/Tokyo",
     progress: Callable[[int], None] | None = None,
     first_line: int = 2,
+    matcher: calls.Matcher = matching.match,
 ) -> ImportResult:
     """Import rows: each new call is matched, stored and qualified; known ones are skipped.
 
@@ -195,7 +196,7 @@ async def import_rows(
             if known:
                 result.duplicates += 1
             else:
-                recorded = await calls.record(db, event, matching.match)
+                recorded = await calls.record(db, event, matcher)
                 await matching.qualify(db, recorded.call_id)
                 result.imported += 1
         if progress is not None:

@@ -2,64 +2,62 @@
 
 ``attribution.matching.match_call`` finds the session that held the dialled number;
 ``attribution.qualification.qualify_call`` applies the site's rules to a completed call.
-Until those exist in a build, a call is recorded with the number's facts and method 'none'.
+Both are imported, not looked up by name: a renamed function fails at import, never by
+recording every call as unmatched.
 """
 
 from __future__ import annotations
 
-import importlib
-import logging
 from typing import Any
 
-from backend.telephony.calls import Match
+from attribution.matching import match_call
+from attribution.qualification import qualify_call
+from backend.settings import Settings
+from backend.telephony.calls import Match, Matcher
 from pool.store import Store
 
-log = logging.getLogger("callpath.telephony")
+
+def matcher(settings: Settings) -> Matcher:
+    """The matcher with the server's settings: the late-call window, and the heartbeat
+    interval that tells whether a page was still open when the phone rang."""
+    options = {
+        "late_window_ms": settings.late_call_window_seconds * 1000,
+        "live_window_ms": 2 * settings.heartbeat_seconds * 1000 + 5_000,
+    }
+
+    async def configured(db: Store, tracking_number: str, caller: str, started_ms: int) -> Match:
+        return await match(db, tracking_number, caller, started_ms, **options)
+
+    return configured
 
 
-def _function(module: str, name: str) -> Any:
-    try:
-        return getattr(importlib.import_module(module), name)
-    except (ImportError, AttributeError):
-        return None
+async def match(
+    db: Store, tracking_number: str, caller: str, started_ms: int, **options: int
+) -> Match:
+    """Attribute a call; see ``attribution.matching`` for the methods and confidences.
 
-
-async def match(db: Store, tracking_number: str, caller: str, started_ms: int) -> Match:
-    """Attribute a call; see ``attribution.matching`` for the methods."""
-    match_call = _function("attribution.matching", "match_call")
-    if match_call is not None:
-        m = await match_call(
-            db, tracking_number=tracking_number, caller=caller, started_ms=started_ms
-        )
-        return Match(
-            method=m.method,
-            number_id=m.number_id,
-            site_id=m.site_id,
-            advertiser_id=m.advertiser_id,
-            session_id=m.session_id,
-            lease_id=m.lease_id,
-            candidates=len(m.candidates),
-        )
-    row = await db.fetchone(
-        "SELECT n.id, n.advertiser_id, COALESCE(n.site_id, p.site_id) AS site_id"
-        " FROM tracking_numbers n LEFT JOIN pools p ON p.id = n.pool_id WHERE n.number = :n",
-        {"n": tracking_number},
+    ``options``: ``late_window_ms`` and ``live_window_ms`` for ``match_call`` (its defaults
+    when left out; :func:`matcher` passes the settings).
+    """
+    m = await match_call(
+        db, tracking_number=tracking_number, caller=caller, started_ms=started_ms, **options
     )
-    if row is None:
-        return Match()
     return Match(
-        method="none",
-        number_id=row["id"],
-        site_id=row["site_id"],
-        advertiser_id=row["advertiser_id"],
+        method=m.method,
+        number_id=m.number_id,
+        site_id=m.site_id,
+        advertiser_id=m.advertiser_id,
+        session_id=m.session_id,
+        lease_id=m.lease_id,
+        candidates=len(m.candidates),
+        confidence=m.confidence,
+        reason=m.reason,
+        candidate_ids=tuple(m.candidates),
     )
 
 
-async def qualify(db: Store, call_id: int) -> bool | None:
-    """Apply the site's qualification rules to a completed call (None: not available)."""
-    qualify_call = _function("attribution.qualification", "qualify_call")
-    if qualify_call is None:
-        return None
+async def qualify(db: Store, call_id: int) -> bool:
+    """Apply the site's qualification rules to a completed call."""
     return bool(await qualify_call(db, call_id=call_id))
 
 

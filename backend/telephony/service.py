@@ -93,7 +93,7 @@ def build(app: Any) -> Telephony:
     )
     recorder = Recorder(
         db,
-        matcher=matching.match,
+        matcher=matching.matcher(settings),
         after=_after_write(notifier, getattr(app.state, "metrics", None)),
         write_timeout_s=settings.call_write_timeout_seconds,
         journal_path=journal.resolve(settings.call_spool_path, settings.database_url),

@@ -21,7 +21,6 @@ from backend.telephony.service import Telephony
 from backend.telephony.whisper import announcement
 from pool.store import now_ms
 
-MAX_FORM_BYTES = 65536
 MAX_FIELDS = 300
 PROVIDER = "twilio"
 log = logging.getLogger("callpath.telephony")
@@ -59,7 +58,7 @@ async def signed_params(request: Request, settings: Settings) -> dict[str, str]:
         key = settings.twilio_signing_key
     if not key:
         raise ApiError(403, "forbidden", "CALLPATH_TWILIO_AUTH_TOKEN is not set on this server.")
-    body = await read_body(request, MAX_FORM_BYTES)
+    body = await read_body(request)
     try:
         pairs = parse_qsl(
             body.decode("utf-8"),

@@ -39,6 +39,8 @@ SEEDED = {
     "tracking_number": ("calls", "tracking_number"),
     "forwarded_to": ("calls", "forwarded_to"),
     "match_method": ("calls", "match_method"),
+    "match_confidence": ("calls", "match_confidence"),
+    "match_reason": ("calls", "match_reason"),
     "provider_call_id": ("calls", "provider_call_id"),
     # The touch that led to the call is frozen on the call (attribution.touch).
     **{
@@ -62,6 +64,7 @@ NOT_TEXT = {
     "qualified",
     "first_time",
     "match_candidates",
+    "match_candidate_ids",  # session ids, read from a JSON list of integers
     "advertiser_id",
     "site_id",
     "session_id",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -56,14 +57,18 @@ class World:
         session_id: int | None = None,
         talk_s: int = 0,
         answered: bool = True,
+        confidence: str = "high",
+        candidates: list[int] | None = None,
     ) -> int:
         self.calls += 1
+        ids = candidates if candidates is not None else [] if session_id is None else [session_id]
         async with self.db.write() as tx:
             call_id: int = await tx.fetchval(
                 "INSERT INTO calls (provider, provider_call_id, advertiser_id, site_id, number_id,"
                 " tracking_number, caller, started_ms, answered_ms, talk_s, session_id,"
-                " created_ms, updated_ms) VALUES ('test', :pid, :a, :s, :n, :num, :c, :t, :ans,"
-                " :talk, :sess, :t, :t) RETURNING id",
+                " match_confidence, match_candidates, match_candidate_ids, created_ms,"
+                " updated_ms) VALUES ('test', :pid, :a, :s, :n, :num, :c, :t, :ans, :talk,"
+                " :sess, :conf, :k, :ids, :t, :t) RETURNING id",
                 {
                     "pid": f"CA{self.calls}",
                     "a": self.advertiser_id,
@@ -75,6 +80,9 @@ class World:
                     "ans": at_ms + 5000 if answered else None,
                     "talk": talk_s,
                     "sess": session_id,
+                    "conf": confidence if session_id is not None else "",
+                    "k": len(ids),
+                    "ids": json.dumps(ids),
                 },
             )
             if session_id is not None:  # as telephony does when it stores the match

@@ -60,7 +60,14 @@ async def test_call_in_the_grace_window_after_release(world: World) -> None:
     outside = await match_call(
         world.db, tracking_number=lease.number, caller=CALLER, started_ms=T0 + 21 * MIN
     )
-    assert outside.method == "none" and outside.candidates == []
+    # Nobody holds it: no session, but the session that let it go 11 minutes ago stays a
+    # candidate (within the late-call window), and past that window nobody is.
+    assert (outside.method, outside.session_id, outside.confidence) == ("none", None, "")
+    assert outside.candidates == [a] and outside.reason == "no_holder"
+    days_later = await match_call(
+        world.db, tracking_number=lease.number, caller=CALLER, started_ms=T0 + DAY_MS
+    )
+    assert days_later.method == "none" and days_later.candidates == []
 
 
 async def test_grace_counts_from_expiry_of_a_lease_never_ended(world: World) -> None:

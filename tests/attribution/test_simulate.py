@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from attribution.simulate import (
+    LEVELS,
     OUTCOMES,
     PoolShape,
     Traffic,
@@ -72,6 +73,37 @@ async def test_a_pool_that_never_runs_out_against_a_tiny_one(tmp_path: Path) -> 
     assert methods <= {"lease", "repeat_caller", "ambiguous", "overflow", "none"}
     assert big.share("correct") > tiny.share("correct")
     assert tiny.share("ambiguous") > big.share("ambiguous")
+    # Every scored call is counted once under its confidence; ambiguous ones are low.
+    for r in (big, tiny):
+        for outcome in OUTCOMES:
+            assert sum(r.by_confidence.get((outcome, c), 0) for c in LEVELS) == r.counts[outcome]
+        assert r.share("ambiguous", "low") == r.share("ambiguous")
+        assert r.share("unattributed", "") == r.share("unattributed")
+    assert big.share("correct", "high") > 0
+
+
+async def test_the_late_call_window_flags_the_wrong_calls(tmp_path: Path) -> None:
+    """Callers who call back hours later reach a number now leased to someone else: without
+    a late-call window those calls go to the new holder unflagged; with the default window
+    they are low, with the previous holder kept as a candidate."""
+    traffic = Traffic(visitors_per_day=300, days=2, call_share=0.1, late_hours=2.0, seed=5)
+    database = factory(tmp_path)
+    results = {}
+    for window in (0, PoolShape().late_window_ms):
+        async with database() as db:
+            shape = PoolShape(late_window_ms=window)
+            results[window] = await run(db, generate(traffic), pool_size=12, shape=shape)
+            stored = await db.fetchall(
+                "SELECT match_confidence, match_candidate_ids FROM calls"
+                " WHERE session_id IS NOT NULL"
+            )
+        assert stored and all(r["match_confidence"] in LEVELS[:-1] for r in stored)
+    blind, flagged = results[0], results[PoolShape().late_window_ms]
+    assert blind.unflagged_wrong() > 0.005
+    assert flagged.unflagged_wrong() < blind.unflagged_wrong() / 2
+    assert flagged.share("wrong", "low") > blind.share("wrong", "low")
+    # A repeat call follows only a confident first match: fewer are followed.
+    assert flagged.methods.get("repeat_caller", 0) < blind.methods.get("repeat_caller", 0)
 
 
 async def test_recommendation_and_report(tmp_path: Path) -> None:
@@ -86,6 +118,8 @@ async def test_recommendation_and_report(tmp_path: Path) -> None:
     assert rec.rule_of_thumb == rule_of_thumb(120) == 6
     text = report(rec)
     assert f"recommended pool size: {rec.recommended} numbers" in text
+    assert "per confidence" in text and "wrong unflagged" in text
+    assert "wrong and neither low nor ambiguous at that size:" in text
     assert "rule of thumb would buy: 6 numbers" in text
 
 

@@ -129,11 +129,22 @@ async def test_a_heartbeat_with_a_page_adds_it_to_the_click_path(
     assert await db.fetchval("SELECT COUNT(*) FROM page_views") == 2
 
 
-async def test_heartbeat_page_fields_are_bounded(client: httpx.AsyncClient, demo: Any) -> None:
+async def test_heartbeat_page_fields_are_cut_to_their_limits(
+    client: httpx.AsyncClient, demo: Any, db: SQLiteDatabase
+) -> None:
+    """The snippet sends the page as it is (it stays small); the backend cuts each field."""
     token = (await _session(client)).json()["token"]
-    long_url = {"token": token, "url": "http://127.0.0.1/" + "a" * 3000}
-    r = await client.post("/v1/heartbeat", json=long_url)
-    assert r.status_code == 422 and r.json()["error"]["code"]
+    long_page = {
+        "token": token,
+        "url": "http://127.0.0.1/" + "a" * 3000,
+        "title": "t" * 600,
+        "referrer": "http://127.0.0.1/" + "r" * 3000,
+    }
+    r = await client.post("/v1/heartbeat", json=long_page)
+    assert r.status_code == 200
+    row = await db.fetchone("SELECT url, title, referrer FROM page_views ORDER BY id DESC")
+    assert row is not None
+    assert (len(row["url"]), len(row["title"]), len(row["referrer"])) == (2048, 512, 2048)
     wrong_type = await client.post("/v1/heartbeat", json={"token": token, "title": ["x"]})
     assert wrong_type.status_code == 422
 
@@ -196,3 +207,22 @@ async def test_a_swap_carries_what_the_snippet_matches_with(
         folded = text.translate({c: c - 0xFEE0 for c in range(0xFF01, 0xFF5F)})
         assert pattern.search(folded), text
     assert not pattern.search("0312345678-9")
+
+
+async def test_session_page_fields_are_cut_and_the_ga_cookie_read(
+    client: httpx.AsyncClient, demo: Any, db: SQLiteDatabase
+) -> None:
+    body = {
+        "site": "demo",
+        "url": "http://127.0.0.1/examples/?q=" + "x" * 3000,
+        "title": "t" * 600,
+        "ga": "GA1.1.123456789.1700000000",
+    }
+    r = await client.post("/v1/session", json=body)
+    assert r.status_code == 200
+    row = await db.fetchone("SELECT url, title FROM page_views")
+    assert row is not None and (len(row["url"]), len(row["title"])) == (2048, 512)
+    assert await db.fetchval("SELECT ga_client_id FROM sessions") == "123456789.1700000000"
+    # Junk in the cookie is no client id.
+    junk = {**body, "ga": "GA1.1.<script>", "token": ""}
+    assert (await client.post("/v1/session", json=junk)).status_code == 200

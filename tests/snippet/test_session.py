@@ -126,7 +126,7 @@ def test_the_session_request_is_plain_text_json_with_ga_and_title(
         "url": snippet_server.page_url("plain.html") + "?gclid=abc",
         "referrer": "",
         "title": "plain",
-        "ga": "123456789.1700000000",
+        "ga": "GA1.1.123456789.1700000000",  # the backend reads the client id
         # The phone-shaped digit runs of the page, for lease on demand (the fax too: the
         # snippet cannot tell targets before the answer).
         "found": ["0312345678", "0120123456", "2125550100", "0312345679", "81312345678"],
@@ -347,7 +347,7 @@ def test_cookie_domain_shares_the_visit_across_subdomains(
         cookie = next(c for c in ctx.cookies() if c["name"] == "callpath.demo")
         assert cookie["domain"] == ".callpath.test" and cookie["sameSite"] == "Lax"
         # The cookie holds the signed token only, never the numbers.
-        assert Signer("test-secret", SESSION_TOKEN).read(cookie["value"])
+        assert Signer(TEST_SECRET_KEY, SESSION_TOKEN).read(cookie["value"])
         b = ctx.new_page()
         sessions: list[str] = []
         b.on("request", lambda r: "/v1/session" in r.url and sessions.append(r.post_data))

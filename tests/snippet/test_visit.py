@@ -17,6 +17,7 @@ from twilio.request_validator import RequestValidator
 from attribution.tokens import SESSION_TOKEN, Signer
 from tests.snippet.conftest import SnippetServer, Watched, seed_site
 from tests.snippet.helpers import JP, TWILIO_AUTH_TOKEN, US, national_groups
+from tests.support.server import TEST_SECRET_KEY
 
 pytestmark = pytest.mark.e2e
 
@@ -28,7 +29,7 @@ MANY = [(f"+8133000{i:04d}", [f"+815099{i:02d}{k:04d}" for k in range(1, 7)]) fo
 
 
 def session_id(token: str) -> int:
-    value = Signer("test-secret", SESSION_TOKEN).read(token)
+    value = Signer(TEST_SECRET_KEY, SESSION_TOKEN).read(token)
     assert isinstance(value, int)
     return value
 
@@ -342,3 +343,34 @@ def test_a_page_with_two_site_keys_swaps_both_each_from_its_own_pool(
     assert w.page.text_content("#main") == "03-1234-5678"
     assert w.page.text_content("#b1") == "03-3000-0001"
     assert w.script_errors() == []
+
+
+# ---- JavaScript API ---------------------------------------------------------------------------
+
+
+def test_numbers_and_swap_events_for_site_code(
+    snippet_server: SnippetServer, visit: Callable[..., Watched]
+) -> None:
+    w = visit()
+    w.page.goto(snippet_server.page_url("api.html"))
+    w.page.wait_for_function(SWAPPED)
+    swapped = w.page.text_content("#main")
+    swaps = w.page.evaluate("callpath('numbers')")
+    assert [s["target"] for s in swaps] == [JP]
+    assert hyphenated(swaps[0]["number"]) == swapped
+    assert {"number", "national", "international"} <= set(swaps[0])
+    # The event queued before the tag loaded came after the swap, with the same numbers.
+    w.page.wait_for_function("events.length > 0")
+    events = w.page.evaluate("events")
+    assert events[0]["shown"] == swapped and events[0]["swaps"] == swaps
+    # A promise asked for before the answer resolves once the numbers are on the page.
+    w2 = visit()
+    w2.page.goto(snippet_server.page_url("api.html"))
+    w2.page.evaluate(
+        "new Promise(r => (function ask() { window['callpath.demo'] ?"
+        " r(window.early = callpath('numbers').then(s => [s, "
+        "document.getElementById('main').textContent])) : setTimeout(ask, 5) })())"
+    )
+    got, shown = w2.page.evaluate("window.early")
+    assert [s["target"] for s in got] == [JP] and shown == hyphenated(got[0]["number"])
+    assert w.script_errors() == [] and w2.script_errors() == []

@@ -132,7 +132,7 @@ async def test_signatures_and_the_replay_window(
         ({"event": "call.end", "call_id": "x", "status": "busy", "duration": "10"}, 422),
         ({"event": "call.start", "call_id": "x", "to": TRACKING, "timestamp_ms": "now"}, 422),
         ({"event": "call.start", "call_id": "x", "to": "+815099999999"}, 404),
-        (b"{" + b'"a":' * 1 + b'"' + b"x" * 20000 + b'"}', 413),
+        (b'{"a": "' + b"x" * 70_000 + b'"}', 413),  # over CALLPATH_MAX_WEBHOOK_BODY_BYTES
     ],
 )
 async def test_bad_input_gets_a_4xx_and_changes_nothing(
@@ -218,3 +218,20 @@ def test_the_asterisk_agi_script_against_a_real_server(tmp_path: Path) -> None:
         check=True,
     )
     assert down.stdout.splitlines() == ['SET VARIABLE CALLPATH_ACTION "fallback"']
+
+
+@pytest.mark.stores("sqlite")
+async def test_a_body_under_the_webhook_limit_is_read(
+    tclient: httpx.AsyncClient, telephony: Any
+) -> None:
+    """The body limit of /webhooks/calls is CALLPATH_MAX_WEBHOOK_BODY_BYTES (issue #24: a
+    20 KB event was refused as "larger than 16384", the snippet's limit)."""
+    settings = telephony.settings
+    assert settings.max_body_bytes < 20_000 < settings.max_webhook_body_bytes
+    body = orjson.dumps({**start(), "note": "n" * 20_000})
+    r = await send(tclient, body)
+    assert r.status_code == 200, r.text
+    too_large = orjson.dumps({**start(), "note": "n" * settings.max_webhook_body_bytes})
+    r = await send(tclient, too_large)
+    assert r.status_code == 413
+    assert str(settings.max_webhook_body_bytes) in r.json()["error"]["message"]

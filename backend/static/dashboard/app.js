@@ -41,6 +41,7 @@ function callRow(c) {
   }
   tr.appendChild(rec);
   tr.appendChild(cell(c.matched, "match m-" + c.method));
+  tr.appendChild(cell(c.confidence, c.level ? "confidence c-" + c.level : ""));
   return tr;
 }
 
