@@ -42,7 +42,9 @@ async def test_oversized_body_is_413(client: httpx.AsyncClient, demo: Any) -> No
 async def test_wrong_types_and_long_fields_are_422(client: httpx.AsyncClient, demo: Any) -> None:
     r = await client.post("/v1/session", json={"site": "demo", "url": 5})
     assert r.status_code == 422 and r.json()["error"]["field"] == "url"
-    r = await client.post("/v1/session", json={"site": "demo", "site_": 1, "token": "t" * 600})
+    r = await client.post(
+        "/v1/session", json={"site": "demo", "url": "http://x/", "token": "t" * 600}
+    )
     assert r.status_code == 422 and r.json()["error"]["field"] == "token"
     r = await client.post("/v1/session", json={"site": "d" * 65, "url": "http://x/"})
     assert r.status_code == 422 and r.json()["error"]["field"] == "site"
