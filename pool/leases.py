@@ -398,20 +398,21 @@ async def holders(db: Store, *, number_id: int, at_ms: int) -> list[LeaseRecord]
         " ORDER BY l.last_seen_ms DESC, l.id DESC",
         {"n": number_id, "at": at_ms},
     )
-    return [
-        LeaseRecord(
-            lease_id=r["id"],
-            session_id=r["session_id"],
-            pool_id=r["pool_id"],
-            number_id=r["number_id"],
-            started_ms=r["started_ms"],
-            last_seen_ms=r["last_seen_ms"],
-            expires_ms=r["expires_ms"],
-            ended_ms=r["ended_ms"],
-            overflow=bool(r["overflow"]),
-        )
-        for r in rows
-    ]
+    return [_record(r) for r in rows]
+
+
+def _record(r: Row) -> LeaseRecord:
+    return LeaseRecord(
+        lease_id=r["id"],
+        session_id=r["session_id"],
+        pool_id=r["pool_id"],
+        number_id=r["number_id"],
+        started_ms=r["started_ms"],
+        last_seen_ms=r["last_seen_ms"],
+        expires_ms=r["expires_ms"],
+        ended_ms=r["ended_ms"],
+        overflow=bool(r["overflow"]),
+    )
 
 
 async def released_within(
@@ -435,17 +436,4 @@ async def released_within(
         "      THEN l.expires_ms ELSE l.ended_ms END DESC, l.id DESC",
         {"n": number_id, "at": at_ms, "since": at_ms - window_ms},
     )
-    return [
-        LeaseRecord(
-            lease_id=r["id"],
-            session_id=r["session_id"],
-            pool_id=r["pool_id"],
-            number_id=r["number_id"],
-            started_ms=r["started_ms"],
-            last_seen_ms=r["last_seen_ms"],
-            expires_ms=r["expires_ms"],
-            ended_ms=r["ended_ms"],
-            overflow=bool(r["overflow"]),
-        )
-        for r in rows
-    ]
+    return [_record(r) for r in rows]
