@@ -89,6 +89,12 @@ class Settings:
         "PostgreSQL only: longest a request waits for a pooled connection. 0: no limit.",
         low=0,
     )
+    db_command_timeout_ms: int = _setting(
+        12_000,
+        "PostgreSQL only: longest a read waits for the server's answer on this side (a "
+        "stalled network or server the statement timeout cannot reach). 0: no limit.",
+        low=0,
+    )
     visit_timeout_ms: int = _setting(
         5_000,
         "Longest `POST /v1/session` waits for storage; past it the visit is answered "

@@ -50,6 +50,7 @@ async def open_database(
                 url,
                 statement_timeout_ms=settings.db_statement_timeout_ms,
                 acquire_timeout_ms=settings.db_acquire_timeout_ms,
+                command_timeout_ms=settings.db_command_timeout_ms,
             )
         )
     else:

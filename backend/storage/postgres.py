@@ -34,6 +34,7 @@ dialect = "postgresql"
 # Defaults of the timeouts (settings `db_statement_timeout_ms` / `db_acquire_timeout_ms`).
 STATEMENT_TIMEOUT_MS = 10_000
 ACQUIRE_TIMEOUT_MS = 10_000
+COMMAND_TIMEOUT_MS = 12_000
 _BEGIN = "BEGIN ISOLATION LEVEL READ COMMITTED READ WRITE"
 # One round trip: a `write()` unit may run as long as it needs (see PostgresDatabase).
 _BEGIN_BULK = _BEGIN + "; SET LOCAL statement_timeout = 0"
@@ -205,6 +206,7 @@ class PostgresDatabase:
         max_size: int | None = None,
         statement_timeout_ms: int = STATEMENT_TIMEOUT_MS,
         acquire_timeout_ms: int = ACQUIRE_TIMEOUT_MS,
+        command_timeout_ms: int = COMMAND_TIMEOUT_MS,
     ):
         self.dsn, options = pool_options(url)
         # A locked table or a stalled server must not hold requests forever: reads and
@@ -213,6 +215,9 @@ class PostgresDatabase:
         # (migrations, imports, purges: long by nature) are exempt from the first.
         self.statement_timeout_ms = statement_timeout_ms
         self.acquire_timeout = acquire_timeout_ms / 1000 if acquire_timeout_ms > 0 else None
+        # And on this side: a read whose answer does not come (a stalled network, a frozen
+        # server: nothing the server's own timeout can end) gives up after this long.
+        self.command_timeout = command_timeout_ms / 1000 if command_timeout_ms > 0 else None
         # asyncpg lets an explicit server setting win over the URL's; the URL's name (one
         # per instance, to tell them apart in pg_stat_activity) must win over ours.
         self.application_name = (
@@ -261,17 +266,18 @@ class PostgresDatabase:
     async def fetchone(self, sql: str, params: Params = None) -> Row | None:
         query, args = _args(sql, params)
         async with self._acquire() as conn:
-            return _row(await conn.fetchrow(query, *args))
+            return _row(await conn.fetchrow(query, *args, timeout=self.command_timeout))
 
     async def fetchall(self, sql: str, params: Params = None) -> list[Row]:
         query, args = _args(sql, params)
         async with self._acquire() as conn:
-            return [dict(r.items()) for r in await conn.fetch(query, *args)]
+            rows = await conn.fetch(query, *args, timeout=self.command_timeout)
+            return [dict(r.items()) for r in rows]
 
     async def fetchval(self, sql: str, params: Params = None) -> Any:
         query, args = _args(sql, params)
         async with self._acquire() as conn:
-            return await conn.fetchval(query, *args)
+            return await conn.fetchval(query, *args, timeout=self.command_timeout)
 
     async def iterate(
         self, sql: str, params: Params = None, batch: int = 500

@@ -136,3 +136,26 @@ async def test_health_details_are_for_the_operator_only(app: Any, telephony: Any
     async with httpx.AsyncClient(transport=local, base_url="http://testserver") as c:
         details = await c.get("/healthz/details")
         assert details.status_code == 200 and details.json()["storage"]["reachable"]
+
+
+@pytest.mark.stores("postgresql")
+async def test_a_read_the_server_does_not_answer_gives_up_on_this_side(
+    settings: Settings, db: Any
+) -> None:
+    # The server's statement timeout off (as if the server or the network stalled): the
+    # read still ends, after the command timeout, while the lock still holds.
+    from backend.storage.postgres import PostgresDatabase
+
+    reader = PostgresDatabase(settings.database_url, statement_timeout_ms=0, command_timeout_ms=300)
+    await reader.open()
+    try:
+
+        async def read() -> Any:
+            with pytest.raises(TimeoutError):
+                await reader.fetchval("SELECT COUNT(*) FROM leases")
+            return True
+
+        gave_up, in_time = await _while_locked(settings, "postgresql", read, hold_s=3.0)
+        assert gave_up and in_time
+    finally:
+        await reader.close()
