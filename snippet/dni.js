@@ -38,7 +38,6 @@
   w[KEY] = 1;
 
   const now = Date.now;
-  const de = d.documentElement;
   const cookieDomain = opt.cookieDomain;
   const base = new URL("v1/", script.src);
   const HIDE = "data-callpath-hide";
@@ -55,7 +54,7 @@
   // keeps every offset; the backend sends each target's pattern (attribution/swaps.py).
   // Nine digits close together: text that may hold a phone number. Checked before any other
   // work on a text node (most have none), and hidden while the targets are unknown.
-  const PHONE = /[\d\uff10-\uff19]([^\d\uff10-\uff19]{0,3}[\d\uff10-\uff19]){8}/;
+  const PHONE = /\d(\D{0,3}\d){8}/;
   // A phone-shaped run of digits, reported to the backend so that it leases numbers only
   // for the targets on the page.
   const RUN = /\d(\D{0,3}\d){8,}/g;
@@ -87,8 +86,7 @@
   // The swap whose pattern (capturing group) made this match.
   const which = (m) => compiled[m.indexOf(m[0], 1) - 1];
   // The first swap; throws when one is malformed, before anything is used or stored.
-  const check = (s, t) =>
-    s.map((c) => c.p.trim() + c.g.join()) && s[0];
+  const check = (s) => s.map((c) => c.p.trim() + c.g.join()) && s[0];
 
   // The number `m` as [original piece, replacement piece] pairs: the lead (country prefix,
   // trunk 0, opening parenthesis) is kept, then digit groups and separators alternate; the
@@ -171,7 +169,7 @@
     });
 
   const skipped = (e) => e.closest(SKIP);
-
+  const phone = (n) => PHONE.test(fold(n.nodeValue));
 
   // Visit the text nodes under `root`: all of them, or (with `fn`) those that may hold a
   // number outside skipped elements. A plain walker
@@ -182,7 +180,7 @@
     let n;
     while ((n = walker.nextNode()))
       if (!fn) all.push([n]);
-      else if (PHONE.test(n.nodeValue) && !skipped(n.parentNode)) fn(n);
+      else if (phone(n) && !skipped(n.parentNode)) fn(n);
     return all;
   };
 
@@ -217,7 +215,7 @@
     const el = t == 3 ? n.parentNode : n;
     if (!n.isConnected || t == 8 || skipped(el)) return;
     // A text node's own element is not rescanned: only the link it may sit in.
-    if (t == 3) PHONE.test(n.nodeValue) && text(n);
+    if (t == 3) phone(n) && text(n);
     else {
       texts(n, text);
       n.querySelectorAll("[title],[aria-label]," + TEL).forEach(attrs);
@@ -231,7 +229,7 @@
     fn();
     observer.takeRecords();
   };
-  const rescan = () => quiet(() => scan(de));
+  const rescan = () => quiet(() => scan(d.documentElement));
 
   let style;
   const restore = () => {
@@ -280,7 +278,7 @@
 
   const watch = () => {
     href = here();
-    observer.observe(de, WATCH);
+    observer.observe(d, WATCH);
     for (const k of ["pushState", "replaceState"]) {
       const f = history[k];
       history[k] = function () {
@@ -336,8 +334,7 @@
     })
       .then((r) => (r.ok ? r.json() : Promise.reject(r.status)))
       .then(ok)
-      .catch(fail)
-      .catch(() => {});
+      .catch(guard(fail));
   };
 
   // The page (its title is never swapped, so it is the page's own); the backend cuts
@@ -364,7 +361,8 @@
       "session",
       b,
       (r) => {
-        check(r.swaps, r.token.trim()); // a malformed answer throws here: nothing is stored
+        // A malformed answer (swaps or token) throws here: nothing is stored.
+        check(r.swaps, r.token.trim());
         busy = 0;
         if (!started) return;
         f.forEach((x) => sent.add(x));
@@ -423,7 +421,7 @@
       // A later page view of a live visit: swap before first paint, no session request
       // unless the page shows numbers not reported yet.
       apply(state.s);
-        found.size ? session() : beat(1);
+      found.size ? session() : beat(1);
     } else {
       if ((hiding = opt.hide == "true")) {
         d.head.append((style = d.createElement("style")));
