@@ -41,6 +41,7 @@ from attribution import batches, outbound
 from attribution.csvcells import FORMULA_START, csv_writer
 from attribution.ga_session import ga_session_for
 from attribution.sources import valid_click_id
+from attribution.upload_policy import UploadPolicy
 from pool.store import Store
 
 FILE_PLATFORMS = ("google", "yahoo", "microsoft")
@@ -206,6 +207,7 @@ async def export_conversions(
     timezone: str = YAHOO_ZONE,
     record: bool = True,
     created_by: str = "",
+    policy: UploadPolicy | None = None,
 ) -> ConversionFile:
     """Build the platform's upload file for calls started in [start_ms, end_ms).
 
@@ -214,7 +216,11 @@ async def export_conversions(
     export of the same period is empty. ``record=False`` previews without recording.
     A recorded file with rows is kept whole in ``conversion_batches`` (``attribution.batches``)
     in the same unit of work, with ``created_by`` (who asked for it).
+    ``policy`` says which matches may go (default: one visit, any confidence); calls it
+    refuses are counted in ``skipped`` and stay out of the ledger, so a later export with a
+    wider policy can still send them.
     """
+    policy = policy or UploadPolicy()
     if platform not in FILE_PLATFORMS:
         raise ValueError(f"platform must be one of {FILE_PLATFORMS}")
     zone, offset = _zone_param(YAHOO_ZONE if platform == "yahoo" else timezone)
@@ -236,7 +242,8 @@ async def export_conversions(
     sql = (
         "SELECT c.id, c.started_ms, c.qualified, c.touch_gclid AS gclid,"
         " c.touch_gbraid AS gbraid, c.touch_wbraid AS wbraid, c.touch_yclid AS yclid,"
-        " c.touch_msclkid AS msclkid, cs.conversion_name, cs.value, cs.currency,"
+        " c.touch_msclkid AS msclkid, c.match_method, c.match_confidence,"
+        " cs.conversion_name, cs.value, cs.currency,"
         " cs.qualified_only, cs.enabled FROM calls c"
         " LEFT JOIN conversion_settings cs ON cs.site_id = c.site_id AND cs.platform = :p"
         " WHERE " + " AND ".join(clauses) + " ORDER BY c.started_ms, c.id"
@@ -251,6 +258,10 @@ async def export_conversions(
                 continue
             qualified_only = bool(row["qualified_only"]) if named else default.qualified_only
             if qualified_only and not row["qualified"]:
+                continue
+            refused = policy.refusal(row["match_method"], row["match_confidence"])
+            if refused is not None:
+                skipped[refused] += 1
                 continue
             click = _click_id(platform, row)
             out = {
@@ -535,22 +546,33 @@ async def push_ga4(
     now_ms: int,
     send: Sender | None = None,
     policy: outbound.OutboundPolicy | None = None,
+    uploads: UploadPolicy | None = None,
 ) -> GA4Result:
     """Send one event per not-yet-sent call of the site that has a GA client id.
 
     Each call is claimed in the ledger before it is sent and the claim is dropped when the
     send fails, so a call is sent at most once even when two pushes overlap, and a failed
-    one is tried again by the next push. Calls older than GA4's 72-hour window are skipped.
+    one is tried again by the next push. Calls older than GA4's 72-hour window are skipped,
+    and so are calls ``uploads`` refuses (default: shared or no single visit).
     """
+    uploads = uploads or UploadPolicy()
     settings = await get_ga4(db, site_id=site_id)
     if settings is None or not settings.enabled:
         return GA4Result(0, 0, 0)
     policy = policy or outbound.OutboundPolicy()
     if send is not None:
-        return await _push(db, settings, site_id, start_ms, end_ms, now_ms, send, policy)
+        return await _push(db, settings, site_id, start_ms, end_ms, now_ms, send, policy, uploads)
     async with outbound.outbound_client() as client:
         return await _push(
-            db, settings, site_id, start_ms, end_ms, now_ms, _sender(client, policy), policy
+            db,
+            settings,
+            site_id,
+            start_ms,
+            end_ms,
+            now_ms,
+            _sender(client, policy),
+            policy,
+            uploads,
         )
 
 
@@ -563,6 +585,7 @@ async def _push(
     now_ms: int,
     send: Sender,
     policy: outbound.OutboundPolicy,
+    uploads: UploadPolicy,
 ) -> GA4Result:
     conv = await get_settings(db, site_id=site_id, platform="ga4")
     # Settings stored by an older version passed older rules: every send is checked anew.
@@ -575,7 +598,8 @@ async def _push(
         )
     )
     rows = await db.fetchall(
-        "SELECT c.id, c.started_ms, c.talk_s, c.qualified, c.match_method, s.ga_client_id,"
+        "SELECT c.id, c.started_ms, c.talk_s, c.qualified, c.match_method,"
+        " c.match_confidence, s.ga_client_id,"
         " s.ga_sessions, s.started_ms AS session_started_ms,"
         " c.touch_source AS source, c.touch_medium AS medium, c.touch_campaign AS campaign"
         " FROM calls c JOIN sessions s ON s.id = c.session_id"
@@ -590,7 +614,8 @@ async def _push(
     for row in rows:
         client = ga_client_id(row["ga_client_id"])
         too_old = now_ms - row["started_ms"] > GA4_MAX_AGE_MS
-        if not client or too_old or (conv.qualified_only and not row["qualified"]):
+        refused = uploads.refusal(row["match_method"], row["match_confidence"])
+        if not client or too_old or refused or (conv.qualified_only and not row["qualified"]):
             skipped += 1
             continue
         claimed = await _claim(db, row["id"], client, batch, now_ms)

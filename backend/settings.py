@@ -187,6 +187,14 @@ class Settings:
         low=0,
         high=MAX_REST_MS // 1000,
     )
+    upload_min_confidence: str = _setting(
+        "low",
+        "The lowest match confidence a call may have to be sent to an ad platform (conversion "
+        "files, GA4) when the upload does not say: `low` sends every call matched to one "
+        "visit, `medium` or `high` leave out calls another visit may have made. Ambiguous and "
+        "overflow matches are never sent unless an upload asks (docs/exports.md).",
+        choices=("exact", "high", "medium", "low"),
+    )
     twilio_auth_token: str = _setting(
         "", "Twilio auth token used to verify `X-Twilio-Signature` on webhooks."
     )

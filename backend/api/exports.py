@@ -11,6 +11,8 @@ from starlette.routing import Route
 
 from attribution import conversions as conv
 from attribution.exports import FORMATS, FORMS, MEDIA_TYPES, ExportFilter, stream_paths
+from attribution.matching import CONFIDENCES
+from attribution.upload_policy import UploadPolicy
 from backend.api import openapi as oa
 from backend.api.batches import actor
 from backend.api.params import (
@@ -90,6 +92,30 @@ P_PLATFORM = oa.path_param(
 )
 
 
+UPLOAD_PARAMS = [
+    oa.query_param(
+        "min_confidence",
+        {"type": "string", "enum": list(CONFIDENCES)},
+        "The lowest match confidence sent (default: the server's"
+        " CALLPATH_UPLOAD_MIN_CONFIDENCE, `low`).",
+    ),
+    oa.query_param(
+        "include_ambiguous",
+        {"type": "boolean", "default": False},
+        "true: also send ambiguous and overflow matches (one visit chosen among several).",
+    ),
+]
+
+
+def upload_policy(request: Request) -> UploadPolicy:
+    """The upload policy of a request: its parameters over the server's default."""
+    levels = min_confidence(request)  # 422 for an unknown level
+    return UploadPolicy(
+        min_confidence=levels[-1] if levels else request.app.state.settings.upload_min_confidence,
+        include_ambiguous=bool_param(request, "include_ambiguous") is True,
+    )
+
+
 @oa.operation(
     "POST",
     "/api/exports/conversions/{platform}",
@@ -103,6 +129,7 @@ P_PLATFORM = oa.path_param(
             {"type": "boolean", "default": False},
             "true: build the file without recording it in the ledger.",
         ),
+        *UPLOAD_PARAMS,
     ],
     responses={200: oa.file_response("The upload file", ["text/csv"])},
 )
@@ -126,6 +153,7 @@ async def export_conversions(request: Request, principal: ApiPrincipal) -> Respo
         timezone=zone_param(request).key,
         record=bool_param(request, "preview") is not True,
         created_by=actor(principal),
+        policy=upload_policy(request),
     )
     headers = {
         "Content-Disposition": f'attachment; filename="{file.filename}"',
@@ -346,7 +374,7 @@ GA4_RESULT = oa.component(
     "/api/sites/{site_id}/ga4/push",
     summary="Send the site's not-yet-sent calls to GA4 as events",
     tags=["exports"],
-    params=[oa.path_param("site_id"), *RANGE_PARAMS[:3]],
+    params=[oa.path_param("site_id"), *RANGE_PARAMS[:3], *UPLOAD_PARAMS],
     responses={200: oa.json_response("What was sent", GA4_RESULT)},
 )
 async def push_ga4(request: Request, principal: ApiPrincipal) -> Response:
@@ -361,6 +389,7 @@ async def push_ga4(request: Request, principal: ApiPrincipal) -> Response:
         end_ms=end,
         now_ms=now_ms(),
         policy=request.app.state.outbound,
+        uploads=upload_policy(request),
     )
     return JSONResponse({"sent": result.sent, "failed": result.failed, "skipped": result.skipped})
 

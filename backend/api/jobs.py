@@ -10,6 +10,7 @@ from typing import Any
 
 from attribution.conversions import GA4_MAX_AGE_MS, push_ga4
 from attribution.outbound import OutboundPolicy
+from attribution.upload_policy import UploadPolicy
 from backend.api.retention import purge
 from pool import leases
 from pool.store import Store, now_ms
@@ -18,9 +19,15 @@ log = logging.getLogger("callpath.jobs")
 
 
 async def push_all_ga4(
-    db: Store, *, now: int | None = None, policy: OutboundPolicy | None = None
+    db: Store,
+    *,
+    now: int | None = None,
+    policy: OutboundPolicy | None = None,
+    uploads: UploadPolicy | None = None,
 ) -> int:
-    """Push every GA4-enabled site's unsent calls of the last 72 hours; return events sent."""
+    """Push every GA4-enabled site's unsent calls of the last 72 hours; return events sent.
+
+    ``uploads``: which matches may go (the server's ``upload_min_confidence``)."""
     now = now_ms() if now is None else now
     sent = 0
     for row in await db.fetchall("SELECT site_id FROM ga4_settings WHERE enabled = 1"):
@@ -31,6 +38,7 @@ async def push_all_ga4(
             end_ms=now + 1,
             now_ms=now,
             policy=policy,
+            uploads=uploads,
         )
         sent += result.sent
     return sent
@@ -82,7 +90,11 @@ async def api_jobs(app: Any) -> AsyncIterator[None]:
                 _every(
                     settings.ga4_push_seconds,
                     "GA4 push",
-                    lambda: push_all_ga4(db, policy=app.state.outbound),
+                    lambda: push_all_ga4(
+                        db,
+                        policy=app.state.outbound,
+                        uploads=UploadPolicy(min_confidence=settings.upload_min_confidence),
+                    ),
                 ),
                 name="callpath-ga4",
             )

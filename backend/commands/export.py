@@ -38,7 +38,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument(
         "--min-confidence",
         choices=("exact", "high", "medium", "low"),
-        help="paths: only calls matched with this confidence or better",
+        help="paths: only calls matched with this confidence or better; conversions and ga4:"
+        " the lowest confidence sent (default CALLPATH_UPLOAD_MIN_CONFIDENCE)",
+    )
+    p.add_argument(
+        "--include-ambiguous",
+        action="store_true",
+        help="conversions and ga4: also send ambiguous and overflow matches",
     )
     p.add_argument("--show-callers", action="store_true", help="paths: do not mask callers")
     p.add_argument("--preview", action="store_true", help="conversions: do not record")
@@ -114,9 +120,11 @@ def run(args: argparse.Namespace) -> int:
             if args.what == "paths":
                 await _paths(db, args, start, end, site, out)
             elif args.what == "ga4":
-                await _ga4(db, start, end, site, settings.outbound_allow_hosts)
+                await _ga4(
+                    db, start, end, site, settings.outbound_allow_hosts, _uploads(args, settings)
+                )
             else:
-                await _conversions(db, args, start, end, site, out)
+                await _conversions(db, args, start, end, site, out, _uploads(args, settings))
 
         run_with_db(args, work)
     finally:
@@ -157,8 +165,24 @@ async def _paths(
         progress(count, final=True)
 
 
+def _uploads(args: argparse.Namespace, settings: Any) -> Any:
+    """The upload policy of the command line over the server's default."""
+    from attribution.upload_policy import UploadPolicy
+
+    return UploadPolicy(
+        min_confidence=args.min_confidence or settings.upload_min_confidence,
+        include_ambiguous=args.include_ambiguous,
+    )
+
+
 async def _conversions(
-    db: Any, args: argparse.Namespace, start: int, end: int, site: int | None, out: IO[bytes]
+    db: Any,
+    args: argparse.Namespace,
+    start: int,
+    end: int,
+    site: int | None,
+    out: IO[bytes],
+    uploads: Any,
 ) -> None:
     from attribution.conversions import export_conversions
     from pool.store import now_ms
@@ -174,6 +198,7 @@ async def _conversions(
         timezone=args.tz,
         record=not args.preview,
         created_by="cli",
+        policy=uploads,
     )
     out.write(file.content)
     out.flush()
@@ -184,7 +209,9 @@ async def _conversions(
         print(f"skipped {n} calls: {reason} (see docs/exports.md)", file=sys.stderr)
 
 
-async def _ga4(db: Any, start: int, end: int, site: int | None, allow_hosts: str) -> None:
+async def _ga4(
+    db: Any, start: int, end: int, site: int | None, allow_hosts: str, uploads: Any
+) -> None:
     from attribution.conversions import push_ga4
     from attribution.outbound import OutboundPolicy
     from pool.store import now_ms
@@ -201,6 +228,7 @@ async def _ga4(db: Any, start: int, end: int, site: int | None, allow_hosts: str
             end_ms=end,
             now_ms=now_ms(),
             policy=OutboundPolicy.parse(allow_hosts),
+            uploads=uploads,
         )
         print(f"site {site_id}: sent {r.sent}, failed {r.failed}, skipped {r.skipped}")
 
