@@ -126,6 +126,31 @@ class ExportFilter:
     qualified_only: bool = False
     # Only calls matched with one of these confidences (None: every call).
     confidences: tuple[str, ...] | None = None
+    # A report's drill-down: (dimension, value), e.g. ("keyword", "インプラント").
+    drill: tuple[str, str] | None = None
+
+
+# Report dimensions a call list can be narrowed to (landing pages are grouped by page, so a
+# call's landing URL does not equal the report's key: not here). Touch fields read the touch
+# frozen on the call; the device is the matched session's.
+DRILL_DIMENSIONS = ("channel", "source", "campaign", "ad_group", "keyword", "device")
+DRILL_VALUE_MAX = 500
+
+
+def drill_clause(dimension: str, value: str) -> tuple[str, dict[str, Any]]:
+    """`` AND <the call's dimension> = value`` for a report's drill-down ('' value: none).
+
+    The same rule as the report's row, so a row's count and its drill-down's agree. Needs
+    no join (the device is read from the call's session by a subquery). ValueError for an
+    unknown dimension or an over-long value.
+    """
+    if dimension not in DRILL_DIMENSIONS or len(value) > DRILL_VALUE_MAX:
+        raise ValueError(f"unknown drill-down {dimension!r}")
+    if dimension in TOUCH_FIELDS:
+        column = f"c.touch_{dimension}"
+    else:
+        column = f"(SELECT ds.{dimension} FROM sessions ds WHERE ds.id = c.session_id)"
+    return f" AND COALESCE({column}, '') = :drill", {"drill": value}
 
 
 def confidence_clause(
@@ -159,7 +184,11 @@ def where_clause(f: ExportFilter) -> tuple[str, dict[str, Any]]:
         clauses.append("c.qualified = 1")
     conf, conf_params = confidence_clause("c", f.confidences)
     params.update(conf_params)
-    return " WHERE " + " AND ".join(clauses) + conf, params
+    drill = ""
+    if f.drill is not None:
+        drill, drill_params = drill_clause(*f.drill)
+        params.update(drill_params)
+    return " WHERE " + " AND ".join(clauses) + conf + drill, params
 
 
 def mask_caller(number: str) -> str:

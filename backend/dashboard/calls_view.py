@@ -19,10 +19,10 @@ from attribution.exports import (
     ExportFilter,
     candidate_ids,
     confidence_clause,
+    drill_clause,
     stream_paths,
 )
-from attribution.reports import DIMENSIONS
-from attribution.touch import CLICK_IDS, TOUCH_FIELDS, touch_column
+from attribution.touch import CLICK_IDS, TOUCH_FIELDS
 from backend.dashboard import fmt, i18n
 from backend.dashboard.filters import read_filters
 from backend.dashboard.logins import Viewer
@@ -30,8 +30,6 @@ from backend.dashboard.web import db_of, int_param, owned, page, path_id, render
 from pool.store import Row, Store
 
 PAGE_SIZE = 50
-# Report dimensions a call-log link may filter on (landing pages are grouped, so not here).
-_DRILL = {d: c for d, c in DIMENSIONS.items() if d != "landing_page"}
 
 _CALL_COLUMNS = (
     "c.id, c.started_ms, c.answered_ms, c.ended_ms, c.caller, c.tracking_number, c.status,"
@@ -82,6 +80,7 @@ async def export_paths(request: Request, viewer: Viewer) -> Response:
         advertiser_id=f.advertiser_id if f.advertiser_id is not None else viewer.advertiser_id,
         qualified_only=q.get("qualified") == "1",
         confidences=f.confidences,
+        drill=f.drill,
     )
     body = stream_paths(db, flt, fmt=fmt, form=form, show_callers=viewer.can_see_callers)
     name = f"callpath-paths-{f.first.isoformat()}-{f.last.isoformat()}-{form}.{fmt}"
@@ -106,16 +105,11 @@ async def calls_page(request: Request, viewer: Viewer) -> Response:
     conf, conf_params = confidence_clause("c", f.confidences)
     where += conf
     params.update(conf_params)
-    by = request.query_params.get("by")
-    value = request.query_params.get("value")
-    if by is not None and value is not None:
-        # The report's drill-down: calls whose session has this channel/source/keyword/...
-        if by not in _DRILL or len(value) > 500:
-            raise HTTPException(400, "Unknown drill-down.")
-        column = _DRILL[by]
-        key = touch_column(column) if column in TOUCH_FIELDS else f"s.{column}"
-        where += f" AND COALESCE({key}, '') = :dv"
-        params["dv"] = value
+    if f.drill is not None:
+        # The report's drill-down: calls whose touch (or session's device) has this value.
+        drill, drill_params = drill_clause(*f.drill)
+        where += drill
+        params.update(drill_params)
     before_t = int_param(request.query_params.get("bt"), "bt")
     before_id = int_param(request.query_params.get("bid"), "bid")
     if before_t is not None and before_id is not None:
@@ -129,12 +123,12 @@ async def calls_page(request: Request, viewer: Viewer) -> Response:
     more = None
     if len(rows) > PAGE_SIZE:
         rows = rows[:PAGE_SIZE]
-        more = f.query(by=by, value=value, bt=rows[-1]["started_ms"], bid=rows[-1]["id"])
+        more = f.query(bt=rows[-1]["started_ms"], bid=rows[-1]["id"])
     return render(
         request,
         viewer,
         "calls.html",
-        {"f": f, "tz": f.tz, "calls": rows, "more": more, "drill": (by, value) if by else None},
+        {"f": f, "tz": f.tz, "calls": rows, "more": more, "drill": f.drill},
     )
 
 

@@ -1,5 +1,5 @@
-"""The filter bar shared by reports and the call log: advertiser, site, date range, and
-the lowest match confidence counted."""
+"""The filter bar shared by reports and the call log: advertiser, site, date range, the
+lowest match confidence counted, and a report row's drill-down."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from urllib.parse import urlencode
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 
-from attribution.exports import CONFIDENCES
+from attribution.exports import CONFIDENCES, DRILL_DIMENSIONS, DRILL_VALUE_MAX
 from attribution.reports import local_day_range
 from backend.dashboard.fmt import zone
 from backend.dashboard.logins import Viewer
@@ -40,6 +40,8 @@ class Filters:
     sites: list[Row]
     advertisers: list[Row]
     confidence: str | None = None  # calls matched with this confidence or better only
+    # A report row's drill-down (dimension, value): kept by date changes and downloads.
+    drill: tuple[str, str] | None = None
 
     @property
     def confidences(self) -> tuple[str, ...] | None:
@@ -48,8 +50,9 @@ class Filters:
             return None
         return CONFIDENCES[: CONFIDENCES.index(self.confidence) + 1]
 
-    def query(self, **extra: Any) -> str:
-        """The query string that reproduces these filters (plus ``extra``)."""
+    def query(self, *, drill: bool = True, **extra: Any) -> str:
+        """The query string that reproduces these filters (plus ``extra``; without the
+        drill-down when ``drill`` is false)."""
         params: dict[str, Any] = {"from": self.first.isoformat(), "to": self.last.isoformat()}
         if self.site_id is not None:
             params["site"] = self.site_id
@@ -57,6 +60,8 @@ class Filters:
             params["advertiser"] = self.advertiser_id
         if self.confidence is not None:
             params["confidence"] = self.confidence
+        if drill and self.drill is not None:
+            params["by"], params["value"] = self.drill
         params.update({k: v for k, v in extra.items() if v is not None})
         return urlencode(params)
 
@@ -106,6 +111,22 @@ async def read_filters(request: Request, db: Store, viewer: Viewer) -> Filters:
     confidence = q.get("confidence") or None
     if confidence is not None and confidence not in CONFIDENCES:
         raise HTTPException(400, "Unknown confidence.")
+    drill = None
+    by, value = q.get("by"), q.get("value")
+    if by is not None and value is not None:  # (reports use `by` alone: their dimension)
+        if by not in DRILL_DIMENSIONS or len(value) > DRILL_VALUE_MAX:
+            raise HTTPException(400, "Unknown drill-down.")
+        drill = (by, value)
     return Filters(
-        advertiser_id, site_id, first, last, start_ms, end_ms, tz, sites, advertisers, confidence
+        advertiser_id,
+        site_id,
+        first,
+        last,
+        start_ms,
+        end_ms,
+        tz,
+        sites,
+        advertisers,
+        confidence,
+        drill,
     )

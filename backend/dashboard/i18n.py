@@ -224,8 +224,9 @@ _CATALOG: dict[str, tuple[str, str]] = {
     "calls.empty": ("No calls yet.", "まだ電話はありません。"),
     "calls.export": (
         "Download these calls with their visits' paths (CSV):",
-        "この期間の通話と訪問経路をダウンロード (CSV):",
+        "表示中の通話と訪問経路をダウンロード (CSV):",
     ),
+    "calls.drill_clear": ("Show every call of the range", "絞り込みを解除"),
     "calls.export_wide": ("a row per call", "通話ごとに1行"),
     "calls.export_long": ("a row per page view", "ページビューごとに1行"),
     "calls.export_qualified": ("qualified calls only", "有効電話のみ"),

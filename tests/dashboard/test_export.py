@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import csv
+import html
 import io
+import re
 
 import httpx
 import orjson
@@ -59,3 +61,30 @@ async def test_bad_export_choices_are_refused(client: httpx.AsyncClient, seeded:
     assert (await client.get("/dashboard/calls/export?format=xlsx")).status_code == 400
     other = await client.get(f"/dashboard/calls/export?site={seeded.site_b}")
     assert other.status_code == 404
+
+
+async def test_a_drill_down_is_kept_by_its_download_and_its_date_form(
+    client: httpx.AsyncClient, seeded: Seeded
+) -> None:
+    """The call log of one keyword downloads that keyword's calls only, and changing the
+    dates keeps the keyword (issue #17: both used to drop it)."""
+    await login(client, seeded.member_a, PASSWORD)
+    log = await client.get("/dashboard/calls", params={"by": "keyword", "value": KEYWORD_A})
+    links = re.findall(r'href="(/dashboard/calls/export\?[^"]+)"', log.text)
+    assert links and all("by=keyword" in link for link in links)
+    rows = _rows(await client.get(html.unescape(links[0])))
+    assert rows and {r["keyword"] for r in rows} == {KEYWORD_A}
+    everything = _rows(await client.get("/dashboard/calls/export"))
+    assert len(everything) > len(rows)
+    # The date form carries the drill-down as hidden fields.
+    form = log.text.split('<form method="get" class="filters">')[1].split("</form>")[0]
+    assert '<input type="hidden" name="by" value="keyword">' in form
+    assert f'<input type="hidden" name="value" value="{KEYWORD_A}">' in form
+    # "×" clears it.
+    clear = re.search(r'href="/dashboard/calls\?([^"]*)" aria-label', log.text)
+    assert clear and "by=" not in clear.group(1)
+    # Device comes from the session, and an over-long or unknown drill-down is a 400.
+    device = await client.get("/dashboard/calls/export", params={"by": "device", "value": "x"})
+    assert device.status_code == 200 and _rows(device) == []
+    bad = await client.get("/dashboard/calls/export", params={"by": "keyword", "value": "k" * 501})
+    assert bad.status_code == 400
