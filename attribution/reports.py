@@ -15,7 +15,7 @@ the key ``""``. Visits (sessions) are counted by the sessions' own columns.
 from __future__ import annotations
 
 import asyncio
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -74,8 +74,17 @@ def _scope(
     return " AND ".join(parts), params
 
 
-def _rate(calls: int, sessions: int) -> float:
-    return round(calls / sessions, 4) if sessions else 0.0
+def _rate(calling_sessions: int, sessions: int) -> float:
+    """The call conversion rate (電話CV率): sessions with a call over sessions, so never
+    above 1 (calls over sessions reached 369 % when visitors called several times)."""
+    return round(calling_sessions / sessions, 4) if sessions else 0.0
+
+
+# A session counts as converted when it started in the range and one of its calls (within
+# the report's confidence filter) did too: the numerator is a subset of the denominator.
+_CONVERTED = (
+    "c.started_ms >= :a AND c.started_ms < :b AND s.started_ms >= :a AND s.started_ms < :b"
+)
 
 
 async def calls_report(
@@ -91,7 +100,8 @@ async def calls_report(
     """Sessions, calls, qualified calls, first-time callers and conversion rate per key.
 
     Rows have keys ``key, sessions, calls, qualified_calls, first_time_callers,
-    conversion_rate`` (calls per session), sorted by calls then sessions, descending.
+    conversion_rate`` (sessions with a call over sessions), sorted by calls then sessions,
+    descending.
     ``dimension`` is one of :data:`DIMENSIONS`; the range is ``[start_ms, end_ms)``.
     ``confidences``: count only calls matched with one of these (None: every call).
     """
@@ -101,8 +111,8 @@ async def calls_report(
     s_where, s_params = _scope("s", advertiser_id, site_id)
     c_where, c_params = _scope("c", advertiser_id, site_id, confidences)
     call_key, join = _call_dimension(column)
-    # Two independent reads: run them at once (the SQLite store has several readers).
-    sessions, calls = await asyncio.gather(
+    # Three independent reads: run them at once (the SQLite store has several readers).
+    sessions, calls, converted = await asyncio.gather(
         db.fetchall(
             f"SELECT s.{column} AS k, COUNT(*) AS n FROM sessions s"
             f" WHERE {s_where} AND s.started_ms >= :a AND s.started_ms < :b"
@@ -114,6 +124,12 @@ async def calls_report(
             f" SUM(c.first_time) AS f FROM calls c{join}"
             f" WHERE {c_where} AND c.started_ms >= :a AND c.started_ms < :b"
             f" GROUP BY {call_key}",
+            {**c_params, "a": start_ms, "b": end_ms},
+        ),
+        db.fetchall(
+            f"SELECT s.{column} AS k, COUNT(DISTINCT c.session_id) AS n FROM calls c"
+            f" JOIN sessions s ON s.id = c.session_id WHERE {c_where}"
+            f" AND {_CONVERTED} GROUP BY s.{column}",
             {**c_params, "a": start_ms, "b": end_ms},
         ),
     )
@@ -143,9 +159,13 @@ async def calls_report(
         target["calls"] += int(r["n"])
         target["qualified_calls"] += int(r["q"] or 0)
         target["first_time_callers"] += int(r["f"] or 0)
+    calling: Counter[str] = Counter()
+    for r in converted:
+        key = str(r["k"] or "")
+        calling[merge(key) if merge is not None else key] += int(r["n"])
     out = list(rows.values())
     for r in out:
-        r["conversion_rate"] = _rate(r["calls"], r["sessions"])
+        r["conversion_rate"] = _rate(calling[r["key"]], r["sessions"])
     out.sort(key=lambda r: (-r["calls"], -r["sessions"], r["key"]))
     return out
 
@@ -174,7 +194,7 @@ async def totals(
     """Sessions, calls (all / answered / qualified / first-time) in the scope and range."""
     s_where, s_params = _scope("s", advertiser_id, site_id)
     c_where, c_params = _scope("c", advertiser_id, site_id, confidences)
-    sessions, row = await asyncio.gather(
+    sessions, row, calling = await asyncio.gather(
         db.fetchval(
             f"SELECT COUNT(*) FROM sessions s WHERE {s_where}"
             " AND s.started_ms >= :a AND s.started_ms < :b",
@@ -187,6 +207,11 @@ async def totals(
             f" WHERE {c_where} AND c.started_ms >= :a AND c.started_ms < :b",
             {**c_params, "a": start_ms, "b": end_ms},
         ),
+        db.fetchval(
+            "SELECT COUNT(DISTINCT c.session_id) FROM calls c JOIN sessions s"
+            f" ON s.id = c.session_id WHERE {c_where} AND {_CONVERTED}",
+            {**c_params, "a": start_ms, "b": end_ms},
+        ),
     )
     assert row is not None
     calls = int(row["n"] or 0)
@@ -196,7 +221,7 @@ async def totals(
         int(row["ans"] or 0),
         int(row["q"] or 0),
         int(row["f"] or 0),
-        _rate(calls, int(sessions or 0)),
+        _rate(int(calling or 0), int(sessions or 0)),
     )
 
 

@@ -152,3 +152,44 @@ async def test_advertiser_summary_for_billing(db: Any, seeded: Seeded) -> None:
     assert demo["talk_minutes"] == round((120 + 20) / 60, 1)
     mine = await reports.advertiser_summary(db, advertiser_id=seeded.adv_b, **WIDE)
     assert [r["name"] for r in mine] == ["Rival Clinic"]
+
+
+async def test_the_conversion_rate_counts_sessions_with_a_call(db: Any, seeded: Seeded) -> None:
+    """電話CV率 is sessions with at least one call over sessions (issue #17: calls over
+    sessions reached 369 % when visitors called again and again)."""
+    first, last = reports.local_day_range(date(2025, 6, 1), date(2025, 6, 1), "Asia/Tokyo")
+    async with db.write() as conn:
+        caller = await add_session(conn, seeded.site_a, first + 60_000, channel="referral")
+        await add_session(conn, seeded.site_a, first + 120_000, channel="referral")
+        for i in range(3):  # one visitor calls three times
+            await add_call(
+                conn,
+                advertiser_id=seeded.adv_a,
+                site_id=seeded.site_a,
+                number_id=seeded.number_a,
+                tracking_number=seeded.tracking_a,
+                caller="+819000000002",
+                started_ms=first + 600_000 + i * 60_000,
+                session_id=caller,
+            )
+    span = {"start_ms": first, "end_ms": last}
+    rows = await reports.calls_report(
+        db, advertiser_id=seeded.adv_a, site_id=None, dimension="channel", **span
+    )
+    assert rows == [
+        {
+            "key": "referral",
+            "sessions": 2,
+            "calls": 3,
+            "qualified_calls": 0,
+            "first_time_callers": 0,
+            "conversion_rate": 0.5,
+        }
+    ]
+    total = await reports.totals(db, advertiser_id=seeded.adv_a, site_id=None, **span)
+    assert (total.sessions, total.calls, total.conversion_rate) == (2, 3, 0.5)
+    # A call in the range whose session started before it: a call, not a converted session
+    # of this range (the rate stays a share of the range's sessions).
+    later = {"start_ms": first + 300_000, "end_ms": last}
+    total = await reports.totals(db, advertiser_id=seeded.adv_a, site_id=None, **later)
+    assert (total.sessions, total.calls, total.conversion_rate) == (0, 3, 0.0)
