@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import unicodedata
 from datetime import datetime
 from functools import lru_cache
+from urllib.parse import unquote
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
@@ -96,3 +98,19 @@ def link(url: str | None) -> str:
     if url and url.lower().startswith(("https://", "http://")) and len(url) <= 2048:
         return url
     return ""
+
+
+def url_text(url: str | None) -> str:
+    """A URL as people read it: percent-escapes decoded (``/%E6%96%99%E9%87%91`` reads
+    ``/料金``, a Japanese keyword in ``?q=`` reads as typed). For display only, never for
+    ``href``. A URL whose escapes are not UTF-8, or decode to control or invisible format
+    characters (a line break, a bidi override), is shown as stored."""
+    if not url:
+        return ""
+    try:
+        text = unquote(url, errors="strict")
+    except UnicodeDecodeError:
+        return url
+    if any(unicodedata.category(c) in ("Cc", "Cf") for c in text):
+        return url
+    return text

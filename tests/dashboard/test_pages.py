@@ -13,9 +13,9 @@ from backend.assets import TEMPLATES_DIR
 from backend.auth import token_digest
 from backend.dashboard import fmt, i18n
 from backend.dashboard.pool_health import pool_health
-from pool.store import now_ms
+from pool.store import Store, now_ms
 from tests.dashboard.conftest import login
-from tests.dashboard.seed import CALLER_A, KEYWORD_A, PASSWORD, Seeded
+from tests.dashboard.seed import CALLER_A, KEYWORD_A, PASSWORD, Seeded, add_call, add_session
 
 
 async def test_dashboard_pages_carry_security_headers(
@@ -413,3 +413,40 @@ async def test_pool_settings_and_unknown_dashboard_pages(
     missing = await client.get("/dashboard/nothing/here")
     assert missing.status_code == 404
     assert missing.headers["x-frame-options"] == "DENY"
+
+
+def test_urls_are_shown_decoded_for_people() -> None:
+    """Landing pages, referrers and page URLs read as people typed them (issue #17)."""
+    assert fmt.url_text("https://a.jp/%E6%96%99%E9%87%91?q=%E6%AD%AF") == "https://a.jp/料金?q=歯"
+    assert fmt.url_text("https://a.jp/%FF%FE") == "https://a.jp/%FF%FE"  # not UTF-8: as stored
+    assert fmt.url_text("https://a.jp/a%0Ab") == "https://a.jp/a%0Ab"  # a line break stays escaped
+    assert fmt.url_text("https://a.jp/%E2%80%AEx") == "https://a.jp/%E2%80%AEx"  # bidi override
+    assert fmt.url_text(None) == ""
+
+
+async def test_call_page_and_landing_report_show_decoded_urls(
+    client: httpx.AsyncClient, seeded: Seeded, db: Store
+) -> None:
+    await login(client, seeded.admin, PASSWORD)
+    async with db.write() as conn:
+        sid = await add_session(
+            conn,
+            seeded.site_a,
+            now_ms() - 3_600_000,
+            channel="organic",
+            landing_url="https://demo.example.jp/%E6%96%99%E9%87%91?utm_term=%E6%AD%AF",
+        )
+        call = await add_call(
+            conn,
+            advertiser_id=seeded.adv_a,
+            site_id=seeded.site_a,
+            number_id=seeded.number_a,
+            tracking_number=seeded.tracking_a,
+            caller="+819000000003",
+            started_ms=now_ms() - 3_000_000,
+            session_id=sid,
+        )
+    page = (await client.get(f"/dashboard/calls/{call}")).text
+    assert "https://demo.example.jp/料金?utm_term=歯" in page
+    report = await client.get("/dashboard?by=landing_page")
+    assert "https://demo.example.jp/料金" in report.text
