@@ -82,9 +82,7 @@ def _rate(calling_sessions: int, sessions: int) -> float:
 
 # A session counts as converted when it started in the range and one of its calls (within
 # the report's confidence filter) did too: the numerator is a subset of the denominator.
-_CONVERTED = (
-    "c.started_ms >= :a AND c.started_ms < :b AND s.started_ms >= :a AND s.started_ms < :b"
-)
+_CONVERTED = "c.started_ms >= :a AND c.started_ms < :b AND s.started_ms >= :a AND s.started_ms < :b"
 
 
 async def calls_report(

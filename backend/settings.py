@@ -356,7 +356,11 @@ class Settings:
         "refused whatever it says (docs/numbers.md).",
     )
     pool_safety_factor: float = _setting(
-        1.5, "Safety factor of the recommended pool size (peak arrivals x occupancy x this).", low=1
+        1.0,
+        "Headroom of the recommended pool size over the most numbers the observed traffic kept "
+        "busy at once (held or resting, refused claims included); 1.0 is the size that would "
+        "never have run out.",
+        low=1,
     )
     pool_alert_utilization: float = _setting(
         0.75,

@@ -8,10 +8,14 @@ dashboard, ``GET /api/pools/{id}/health`` and ``callpath pools status``:
 - ``hours``: per UTC hour of the window, the peak number of simultaneous leases, its
   utilization (over today's size), arrivals (new leases plus refused claims) and
   exhaustions;
-- ``recommended_size``: by Little's law, ``ceil(peak arrivals per hour x average occupancy
-  in hours x safety)`` where a number's occupancy is the average lease hold (start to end,
-  idle ttl included) plus the pool's cooldown, since a number rests before it can serve
-  again;
+- ``recommended_size``: the most numbers the window's traffic kept busy at once, counting
+  each lease from its start to its end (idle ttl included; a live lease at least to its
+  expiry) plus the pool's cooldown, since a number rests before it can serve again, and each
+  refused claim as a lease of the average hold: the size at which the pool would never have
+  run out. It is ``callpath simulate``'s "never runs out" size measured on real traffic (the
+  same definition, ``attribution.simulate.peak_demand``), times ``safety`` (1.0: none), so a
+  pool that ran out is always told to grow and a full pool is never told to shrink below
+  what it used;
 - ``alert``: the peak utilization of the window is above ``alert_at`` (default 75%).
 """
 
@@ -106,13 +110,33 @@ def _hourly_peaks(intervals: list[tuple[int, int]], start: int, end: int) -> dic
     return peaks
 
 
+def _peak_demand(
+    leases: list[Any], refused: list[Any], now_ms: int, avg_hold_ms: int, cooldown_ms: int
+) -> int:
+    """The most numbers busy at once (held or resting), refused claims served as average
+    holds; 0 when nothing was asked of the pool."""
+    busy: list[tuple[int, int]] = []
+    for r in leases:
+        # A live lease holds its number at least until its expiry (heartbeats may extend it).
+        end = r["ended_ms"] if r["ended_ms"] is not None else max(r["expires_ms"], now_ms)
+        busy.append((r["started_ms"], end + cooldown_ms))
+    hold = max(avg_hold_ms, 1)
+    busy.extend((r["ts_ms"], r["ts_ms"] + hold + cooldown_ms) for r in refused)
+    edges = sorted([(s, 1) for s, _ in busy] + [(e, -1) for _, e in busy])
+    current = peak = 0
+    for _, step in edges:  # ends sort before starts at one instant: a handover
+        current += step
+        peak = max(peak, current)
+    return peak
+
+
 async def pool_health(
     db: Store,
     *,
     pool_id: int,
     now_ms: int,
     window_ms: int = DEFAULT_WINDOW_MS,
-    safety: float = 1.5,
+    safety: float = 1.0,
     alert_at: float = 0.75,
 ) -> PoolHealth:
     """The health of ``pool_id`` over the ``window_ms`` before ``now_ms``; LookupError if none."""
@@ -170,11 +194,8 @@ async def pool_health(
     held = [e - s for s, e in intervals if s >= start and e > s]
     avg_hold = sum(held) // len(held) if held else 0
     peak_arrivals = max((x.arrivals for x in hours), default=0)
-    if peak_arrivals and avg_hold:
-        occupancy_h = (avg_hold + pool["cooldown_ms"]) / HOUR_MS
-        recommended = max(1, math.ceil(peak_arrivals * occupancy_h * safety))
-    else:
-        recommended = size  # no traffic observed: no evidence to resize on
+    demand = _peak_demand(rows, refused, now_ms, avg_hold, pool["cooldown_ms"])
+    recommended = math.ceil(demand * safety) if demand else size
     return PoolHealth(
         pool_id=pool["id"],
         site_id=pool["site_id"],
@@ -205,7 +226,7 @@ async def site_health(
     site_id: int,
     now_ms: int,
     window_ms: int = DEFAULT_WINDOW_MS,
-    safety: float = 1.5,
+    safety: float = 1.0,
     alert_at: float = 0.75,
 ) -> list[PoolHealth]:
     """The health of every pool of a site, in pool order."""

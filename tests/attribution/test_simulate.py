@@ -20,6 +20,7 @@ from attribution.simulate import (
     run,
 )
 from backend.storage import open_database
+from pool.health import pool_health
 from pool.store import Store
 from tests.support.server import run_cli
 
@@ -133,3 +134,26 @@ def test_cli_prints_a_recommendation_and_refuses_bad_input(tmp_path: Path) -> No
     assert bad.returncode == 2 and "--visitors" in bad.stdout
     bad = run_cli("simulate", "--call-share", "3", database_url=url)
     assert bad.returncode == 2 and "--call-share" in bad.stdout
+
+
+async def test_pool_health_recommends_what_the_simulator_calls_never_runs_out(
+    tmp_path: Path,
+) -> None:
+    """`callpath pools status` and the dashboard read real traffic with the simulator's
+    definition (issue #17): on simulated traffic, pool health recommends the simulator's
+    never-runs-out size, and a tiny pool that ran out is told to grow to about that."""
+    visitors = generate(SMALL)
+    shape = PoolShape()
+    peak = peak_demand(visitors, shape)
+    end = max(v.leave_ms for v in visitors) + shape.ttl_ms + shape.cooldown_ms
+    database = factory(tmp_path)
+    for size in (peak + 3, max(1, peak // 3)):
+        async with database() as db:
+            await run(db, generate(SMALL), pool_size=size, shape=shape)
+            pool_id = await db.fetchval("SELECT id FROM pools")
+            h = await pool_health(db, pool_id=pool_id, now_ms=end, window_ms=end)
+        # Leases end at the last heartbeat's ttl, not the visitor's exact leave: within a
+        # number or two of the simulator's count. The small pool's refused claims are
+        # served as average holds, so it is told to grow to about the same size.
+        assert abs(h.recommended_size - peak) <= 2, (size, h.recommended_size, peak)
+        assert h.recommended_size > size or size > peak

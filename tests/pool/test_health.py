@@ -40,7 +40,8 @@ async def test_health_of_a_busy_pool(db: SQLiteDatabase) -> None:
     assert health.exhausted_count == 2 and health.exhaustions_in_window == 2
     assert health.peak_arrivals_per_hour == 6  # 4 leases + 2 refused claims
     assert health.avg_hold_ms == (2 * 20 + 2 * 30) * MIN // 4
-    # 6 arrivals/h x (25 min hold + 10 min cooldown) x 1.5 = 5.25 -> 6 numbers
+    # At 00:05 four leases start and two claims are refused: six numbers would have been
+    # busy at once (held, then resting 10 min), the size that never runs out.
     assert health.recommended_size == 6
     assert health.overflow_number is not None and health.target == ps.target
     by_hour = {h.hour_ms: h for h in health.hours}
@@ -71,3 +72,23 @@ async def test_site_health_lists_every_pool(db: SQLiteDatabase) -> None:
     reports = await site_health(db, site_id=ps.site_id, now_ms=T0, alert_at=0.0)
     assert [r.pool_id for r in reports] == [ps.pool_id]
     assert reports[0].size == 2 and reports[0].alert is False
+
+
+async def test_a_full_pool_is_never_told_to_shrink(db: SQLiteDatabase) -> None:
+    """Issue #17: a pool 100 % in use, with a shortage alert, was told it needed fewer numbers
+    than it has (live leases' holds were counted only up to now)."""
+    ps = await make_pool_site(db, size=5, ttl_ms=30 * MIN, cooldown_ms=15 * MIN)
+    sessions = await new_sessions(db, ps.site_id, 7)
+    for i, s in enumerate(sessions):  # five fill it in a minute, two more are refused
+        await leases.acquire(db, pool_id=ps.pool_id, session_id=s, now_ms=H0 + i * 10_000)
+    health = await pool_health(db, pool_id=ps.pool_id, now_ms=H0 + 2 * MIN)
+    assert health.utilization == 1.0 and health.exhaustions_in_window == 2
+    assert health.recommended_size == 7 > health.size
+    # Without the refused claims: exactly the size it used.
+    ps2 = await make_pool_site(
+        db, size=5, ttl_ms=30 * MIN, cooldown_ms=15 * MIN, site_key="s2", first=101
+    )
+    for s in await new_sessions(db, ps2.site_id, 5):
+        await leases.acquire(db, pool_id=ps2.pool_id, session_id=s, now_ms=H0)
+    full = await pool_health(db, pool_id=ps2.pool_id, now_ms=H0 + MIN)
+    assert full.utilization == 1.0 and full.recommended_size == 5
