@@ -114,11 +114,13 @@ def qualifies(call: Row, rules: Rules, first_time: bool) -> bool:
 async def qualify_call(db: Store, *, call_id: int) -> bool:
     """Apply the site's rules to a completed call; store ``qualified`` and ``first_time``.
 
-    Returns whether the call is qualified. Raises LookupError for an unknown call id.
+    Returns whether the call is qualified. Raises LookupError for an unknown call id. A
+    verdict set by hand (``qualified_by_hand``, attribution.call_work) wins over the rules:
+    it is returned and kept, while ``first_time`` is still updated.
     """
     call = await db.fetchone(
-        "SELECT id, site_id, advertiser_id, caller, started_ms, answered_ms, talk_s"
-        " FROM calls WHERE id = :id",
+        "SELECT id, site_id, advertiser_id, caller, started_ms, answered_ms, talk_s,"
+        " qualified_by_hand FROM calls WHERE id = :id",
         {"id": call_id},
     )
     if call is None:
@@ -127,6 +129,8 @@ async def qualify_call(db: Store, *, call_id: int) -> bool:
     rules = await rules_for(db, site_id)
     first_time = await is_first_time(db, call, rules)
     qualified = qualifies(call, rules, first_time)
+    if call["qualified_by_hand"] is not None:
+        qualified = bool(call["qualified_by_hand"])
     await db.execute(
         "UPDATE calls SET qualified = :q, first_time = :f, updated_ms = :t WHERE id = :id",
         {"q": int(qualified), "f": int(first_time), "t": now_ms(), "id": call_id},

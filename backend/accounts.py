@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import orjson
 
+from attribution import call_work
 from backend.auth import hash_password, new_api_token
 from pool.store import Tx
 
 
 async def create_advertiser(tx: Tx, name: str, now_ms: int) -> int:
-    """A new advertiser."""
+    """A new advertiser, with the built-in call outcome list (won / open / lost)."""
     advertiser_id: int = await tx.fetchval(
         "INSERT INTO advertisers (name, created_ms) VALUES (:n, :t) RETURNING id",
         {"n": name, "t": now_ms},
     )
+    await call_work.ensure_outcomes(tx, advertiser_id, now_ms)
     return advertiser_id
 
 

@@ -12,6 +12,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
+from attribution import call_work
 from attribution.exports import (
     FORMATS,
     FORMS,
@@ -134,7 +135,14 @@ async def calls_page(request: Request, viewer: Viewer) -> Response:
 
 @page()
 async def call_page(request: Request, viewer: Viewer) -> Response:
-    """One call: what happened, and the visit it was matched to with its path of pages."""
+    """One call: what happened, the visit it was matched to with its path of pages, what
+    people set on it (verdict, tags, note, outcome, value, with their history) and the
+    caller's other calls."""
+    return render(request, viewer, "call.html", await call_context(request, viewer))
+
+
+async def call_context(request: Request, viewer: Viewer) -> dict[str, Any]:
+    """Everything the call page shows (404 for a call the viewer may not see)."""
     db = db_of(request)
     call = await owned(db, viewer, "calls", path_id(request))
     site = None
@@ -169,22 +177,27 @@ async def call_page(request: Request, viewer: Viewer) -> Response:
         # call, frozen on it when it was matched (the session may have moved on since).
         session = {**session, **{f: call[f"touch_{f}"] for f in TOUCH_FIELDS}}
     click_ids = {k: session[k] for k in (*CLICK_IDS, "ga_client_id") if session and session[k]}
-    return render(
-        request,
-        viewer,
-        "call.html",
-        {
-            "call": call,
-            "site": site,
-            "tz": tz,
-            "session": session,
-            "views": views,
-            "events": events,
-            "number": number,
-            "click_ids": click_ids,
-            "candidates": candidates,
-        },
+    work = await call_work.read_work(db, call["id"])
+    outcomes = await call_work.outcomes(db, call["adv"], with_retired=True)
+    # The caller's other calls (shown without the number to viewers who may not see it).
+    history = await call_work.caller_history(
+        db, call_id=call["id"], advertiser_id=call["adv"], caller=call["caller"]
     )
+    return {
+        "call": call,
+        "site": site,
+        "tz": tz,
+        "session": session,
+        "views": views,
+        "events": events,
+        "number": number,
+        "click_ids": click_ids,
+        "candidates": candidates,
+        "work": work,
+        "outcomes": outcomes,
+        "outcome_names": {o["id"]: o["label"] for o in outcomes},
+        "history": history,
+    }
 
 
 @page()

@@ -561,6 +561,71 @@ _CATALOG: dict[str, tuple[str, str]] = {
     ),
     "error.title": ("Something is not right", "エラーが発生しました"),
     "error.home": ("Back to the dashboard", "ダッシュボードへ戻る"),
+    # Working a call by hand (call page, outcome list).
+    "work.title": ("Work this call", "この通話の対応"),
+    "work.qualified": ("Qualified", "有効電話の判定"),
+    "work.keep": ("Keep", "変更しない"),
+    "work.by_hand": ("set by hand", "手動"),
+    "work.by_rules": ("by the site's rules", "サイトの判定ルール"),
+    "work.set_yes": ("Qualified (set by hand)", "有効にする (手動)"),
+    "work.set_no": ("Not qualified (set by hand)", "無効にする (手動)"),
+    "work.back_to_rules": ("Back to the site's rules", "判定ルールに戻す"),
+    "work.reason": ("Reason", "理由"),
+    "work.tags": ("Tags (comma separated)", "タグ (カンマ区切り)"),
+    "work.note": ("Note", "メモ"),
+    "work.outcome": ("Outcome", "結果"),
+    "work.value": ("Value (yen)", "金額 (円)"),
+    "work.save": ("Save", "保存"),
+    "work.history": ("Changes", "変更履歴"),
+    "work.no_history": ("Nothing changed by hand yet.", "まだ手動の変更はありません。"),
+    "work.caller_history": ("The caller's other calls", "この発信者の他の通話"),
+    "work.no_caller_history": (
+        "No other calls from this caller.",
+        "この発信者からの他の通話はありません。",
+    ),
+    "work.field": ("Field", "項目"),
+    "work.before": ("Before", "変更前"),
+    "work.after": ("After", "変更後"),
+    "work.who": ("Who", "変更者"),
+    "work.error.qualified": ("Choose a verdict from the list.", "判定を一覧から選んでください。"),
+    "work.error.qualified_reason": (
+        "Say why (up to 200 characters): the verdict is kept with its reason.",
+        "理由を200文字以内で入力してください (判定と一緒に記録されます)。",
+    ),
+    "work.error.tags": (
+        "Up to 20 tags of at most 40 characters each, separated by commas.",
+        "タグは1つ40文字以内、20個までです (カンマ区切り)。",
+    ),
+    "work.error.note": ("The note is at most 2,000 characters.", "メモは2,000文字以内です。"),
+    "work.error.outcome_id": ("Choose an outcome from the list.", "結果を一覧から選んでください。"),
+    "work.error.value_yen": (
+        "Enter a whole number of yen, 0 or more.",
+        "金額は0以上の整数 (円) で入力してください。",
+    ),
+    "work.error.label": (
+        "Give the outcome a name of up to 60 characters that is not in the list yet.",
+        "60文字以内で、一覧にまだない名前を入力してください。",
+    ),
+    "work.error.kind": ("Choose a kind from the list.", "種類を一覧から選んでください。"),
+    "outcome.won": ("Won", "成約"),
+    "outcome.open": ("Prospect", "見込み"),
+    "outcome.lost": ("Lost", "不成立"),
+    "outcomes.title": ("Call outcomes", "通話結果の選択肢"),
+    "outcomes.intro": (
+        "The outcomes people can give a call on its page, in this order. Add the reasons a "
+        "lead is lost (for example 'NG: price') as outcomes of kind 'lost'.",
+        "通話ページで選べる結果です。"
+        "失注理由 (例:「NG: 価格」) は種類「不成立」で追加してください。",
+    ),
+    "outcomes.kind": ("Kind", "種類"),
+    "outcomes.name": ("Name", "名前"),
+    "outcomes.add": ("Add", "追加"),
+    "outcomes.retire": ("Remove from the list", "一覧から外す"),
+    "outcomes.empty": (
+        "No outcomes yet: add the first one below.",
+        "まだ選択肢がありません。下から追加してください。",
+    ),
+    "nav.outcomes": ("Outcomes", "通話結果"),
 }
 
 

@@ -15,6 +15,7 @@ from typing import Any
 
 from attribution.sources import landing_page
 from attribution.touch import COPY_FROM_SESSIONS, freeze_touch
+from backend import accounts
 from backend.auth import hash_password
 from pool.store import Store, Tx
 
@@ -167,7 +168,7 @@ async def _seed(conn: Tx, now_ms: int | None) -> Seeded:
     assert num is not None
     s.number_a = int(num["id"])
     s.tracking_a = str(num["number"])
-    s.adv_b = await _insert(conn, "advertisers", name="Rival Clinic", created_ms=now)
+    s.adv_b = await accounts.create_advertiser(conn, "Rival Clinic", now)
     s.site_b = await _insert(
         conn, "sites", advertiser_id=s.adv_b, site_key="rival", name="Rival site", created_ms=now
     )
@@ -448,7 +449,6 @@ async def add_token(
     name: str = "test token",
 ) -> str:
     """An API token of the seeded user ``email``, made as the API would make it; the secret."""
-    from backend import accounts
 
     async with db.write() as tx:
         user_id = await tx.fetchval("SELECT id FROM users WHERE email = :e", {"e": email})

@@ -16,6 +16,7 @@ from tests.dashboard.seed import CALLER_B, KEYWORD_B, PASSWORD, Seeded
 # What B's record is for each route with an id in its path.
 ID_OF = {
     "/dashboard/calls/{id:int}": lambda s: s.calls_b[0],
+    "/dashboard/calls/{id:int}/work": lambda s: s.calls_b[0],
     "/dashboard/settings/sites/{id:int}": lambda s: s.site_b,
     "/dashboard/settings/sites/{id:int}/targets": lambda s: s.site_b,
     "/dashboard/settings/numbers/{id:int}/retire": lambda s: s.number_b,
@@ -41,6 +42,8 @@ FORM = {
     "/dashboard/settings/users/{id:int}": {"role": "member", "advertiser": "{adv_a}"},
     "/dashboard/settings/users": {"email": "x@example.com", "password": "12345678"},
     "/dashboard/advertisers": {"name": "Hijack"},
+    "/dashboard/calls/{id:int}/work": {"note": "hijacked", "tags": "x"},
+    "/dashboard/settings/outcomes": {"label": "x", "kind": "lost"},
     "/dashboard/settings/sites": {"name": "x", "advertiser": "{adv_b}"},
     "/dashboard/settings/tokens": {"name": "x", "advertiser": "{adv_b}"},
     "/dashboard/settings/sites/{id:int}/rules": {
@@ -116,6 +119,11 @@ async def _snapshot(db: Any, s: Seeded) -> list[Any]:
             "SELECT * FROM notification_targets WHERE advertiser_id = :a", {"a": s.adv_b}
         ),
         await db.fetchall("SELECT * FROM conversion_batches ORDER BY id"),
+        await db.fetchall("SELECT * FROM call_audit ORDER BY id"),
+        await db.fetchall("SELECT * FROM call_tags ORDER BY call_id, tag"),
+        await db.fetchall(
+            "SELECT * FROM call_outcomes WHERE advertiser_id = :a ORDER BY id", {"a": s.adv_b}
+        ),
         await db.fetchall("SELECT * FROM conversion_ledger ORDER BY id"),
     ]
 
@@ -127,6 +135,7 @@ def _fill(values: dict[str, str], s: Seeded) -> dict[str, str]:
 
 # Status a member of A gets on each route when aiming at B (or, without an id, at all).
 EXPECT = {
+    ("/dashboard/settings/outcomes", "POST"): {303},  # its own advertiser's list
     ("/dashboard/advertisers", "POST"): {403},  # administrators only
     ("/dashboard/test-call", "POST"): {403},
     ("/dashboard/settings/users", "GET"): {403},
