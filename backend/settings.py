@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from backend.telephony.options import setting_field
 from pool.destinations import parse_countries
 from pool.numbers import MAX_REST_MS, MAX_TTL_MS, MIN_TTL_MS
 
@@ -27,8 +28,6 @@ ENV_PREFIX = "CALLPATH_"
 DEFAULT_SECRET_KEY = "change-me"
 # What one process serves (`role`): everything, or only the carriers' webhooks.
 ROLES = ("all", "telephony")
-# Caller id shown to the business (`caller_id_policy`): the caller's number or the dialled one.
-CALLER_ID_POLICIES = ("caller", "tracking")
 
 
 # What a boolean setting may say, in the environment or as a TOML string.
@@ -214,34 +213,18 @@ class Settings:
         "Twilio SharedKey secret, used instead of the auth token when Twilio signs with "
         "`X-Twilio-Webhooks-Signature-Settings`; empty uses the auth token.",
     )
-    dial_timeout_seconds: int = _setting(
-        30,
-        "How long a forwarded call rings at the business before it counts as no-answer.",
-        low=5,
-        high=600,
-    )
-    caller_id_policy: str = _setting(
-        "caller",
-        "Caller id shown to the business: `caller` (the caller's number) or `tracking` "
-        "(the tracking number that was dialled).",
-        choices=CALLER_ID_POLICIES,
-    )
-    record_calls: bool = _setting(False, "Record forwarded calls (both sides, from answer).")
+    # Call options: their defaults, help and ranges are declared in CALL_OPTIONS
+    # (backend/telephony/options.py), which also drives storage, the CLI and the docs.
+    dial_timeout_seconds: int = setting_field("dial_timeout_seconds")
+    caller_id_policy: str = setting_field("caller_id_policy")
+    record_calls: bool = setting_field("record_calls")
     recording_notice: str = _setting(
         "この通話は品質向上のため録音させていただきます。",
         "Spoken to the caller before a recorded call is put through; empty says nothing.",
     )
-    whisper: bool = _setting(
-        False,
-        "Announce the call's source to the person who answers (入電ガイダンス), before the "
-        "caller is connected.",
-    )
-    voice_language: str = _setting(
-        "ja-JP", "Language of spoken notices and whispers (`ja-JP`, `en-US`, ...)."
-    )
-    voice_name: str = _setting(
-        "Polly.Mizuki", "Twilio `<Say>` voice for notices and whispers (e.g. `alice`)."
-    )
+    whisper: bool = setting_field("whisper")
+    voice_language: str = setting_field("voice_language")
+    voice_name: str = setting_field("voice_name")
     routing_refresh_seconds: int = _setting(
         30,
         "How often the in-memory routing table (number -> forwarding target) is reloaded.",
