@@ -21,6 +21,7 @@ from prometheus_client.gc_collector import GCCollector
 from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
 
+from attribution.ingest import DEFAULT_STEPS
 from backend.observability.state import StateCollector
 
 # What became of a `POST /v1/session`: a number shown (`tracked`), no number although the
@@ -41,6 +42,8 @@ OTHER = "other"
 WEBHOOK_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 15.0)
 STORAGE_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 STORAGE_KINDS = ("transact", "write")
+# An ingest step is microseconds in memory, milliseconds when it writes.
+STEP_BUCKETS = (0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.25, 1.0)
 
 
 class Metrics:
@@ -92,6 +95,15 @@ class Metrics:
             registry=r,
         )
         self._storage = {k: storage.labels(k) for k in STORAGE_KINDS}
+        steps = Histogram(
+            "callpath_ingest_step_seconds",
+            "Time each step of the ingest pipeline (attribution.ingest.DEFAULT_STEPS) took"
+            " for a visit in this process, by step; a dropped visit stops at its step.",
+            ["step"],
+            buckets=STEP_BUCKETS,
+            registry=r,
+        )
+        self._steps = {spec.name: steps.labels(spec.name) for spec in DEFAULT_STEPS}
         self._calls = Counter(
             "callpath_calls_created",
             "Calls this process created, by how they were matched to a visit.",
@@ -121,6 +133,13 @@ class Metrics:
     def storage_unit(self, kind: str, seconds: float) -> None:
         """Observe one unit of work's time (the stores call this: ``Store.on_unit``)."""
         child = self._storage.get(kind)
+        if child is not None:
+            child.observe(seconds)
+
+    def ingest_step(self, step: str, seconds: float) -> None:
+        """Observe one ingest step's time (``Pipeline.on_step``; steps outside the default
+        list are not kept)."""
+        child = self._steps.get(step)
         if child is not None:
             child.observe(seconds)
 
