@@ -3,7 +3,8 @@
 Every setting is a field of :class:`Settings` with its default and help text in the
 field's metadata. Values come, in increasing precedence, from the defaults, a TOML file
 (``CALLPATH_CONFIG`` or ``--config``) and ``CALLPATH_<NAME>`` environment variables.
-``docs/settings.md`` documents every one; a test keeps the two in step.
+``docs/settings.md`` documents every one, one table per group of related settings
+(:data:`GROUPS`); a test keeps the two in step.
 
 Values are read strictly: a boolean is one of :data:`BOOLEAN_WORDS`, a number must parse
 whole and lie in the range declared next to its field (``low``/``high``); anything else
@@ -476,6 +477,62 @@ def setting_range(name: str) -> tuple[float | None, float | None]:
     """The accepted range of a numeric setting, ``(low, high)`` (None: open)."""
     meta = _FIELDS[name].metadata
     return meta.get("low"), meta.get("high")
+
+
+# Related settings together: docs/settings.md has one table per group, in this order, and a
+# test finds every setting in exactly one group (a new setting is added to its group here).
+GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    (
+        "Server",
+        ("secret_key", "public_url", "host", "port", "role", "trusted_proxies", "examples_dir",
+         "demo_calls"),
+    ),
+    (
+        "Storage",
+        ("database_url", "sqlite_wal_max_bytes", "db_statement_timeout_ms",
+         "db_acquire_timeout_ms", "db_command_timeout_ms", "retention_days",
+         "retention_interval_seconds"),
+    ),
+    ("Logs and metrics", ("log_level", "log_format", "metrics_token", "metrics_allowed_networks")),
+    (
+        "Request limits and floods",
+        ("max_body_bytes", "max_webhook_body_bytes", "visit_timeout_ms", "ip_rate_per_minute",
+         "ip_rate_burst", "ip_max_live_sessions", "login_failures_per_hour",
+         "login_failure_burst"),
+    ),
+    (
+        "Numbers, pools and leases",
+        ("lease_ttl_seconds", "lease_grace_seconds", "lease_cooldown_seconds",
+         "lease_sweep_seconds", "heartbeat_seconds", "late_call_window_seconds",
+         "forward_countries", "pool_safety_factor", "pool_alert_utilization"),
+    ),
+    ("Attribution and ad platforms", ("geoip_city_db", "ga4_push_seconds")),
+    (
+        "Telephony",
+        ("twilio_auth_token", "twilio_signing_key", "calls_webhook_secret",
+         "calls_webhook_tolerance_seconds", "routing_refresh_seconds",
+         "call_write_timeout_seconds", "call_spool_path"),
+    ),
+    (
+        "Call options",
+        ("record_calls", "recording_notice", "whisper", "caller_id_policy",
+         "dial_timeout_seconds", "voice_language", "voice_name"),
+    ),
+    (
+        "Notifications",
+        ("smtp_host", "smtp_port", "smtp_username", "smtp_password", "smtp_starttls",
+         "smtp_from", "notify_attempts", "notify_backoff_seconds", "outbound_allow_hosts"),
+    ),
+    ("Dashboard", ("dashboard_stream_seconds", "dashboard_poll_ms")),
+)  # fmt: skip
+
+
+def group_of(name: str) -> str:
+    """The group a setting is documented under (KeyError for one in no group)."""
+    for title, names in GROUPS:
+        if name in names:
+            return title
+    raise KeyError(f"setting {name} is in no group of backend.settings.GROUPS; add it there")
 
 
 def documented_settings() -> list[tuple[str, Any, str]]:
