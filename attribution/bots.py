@@ -10,6 +10,10 @@ lifetime, so robots get the page's own numbers. The verdict comes from the reque
 - the request has no ``Accept-Language``: every browser sends one with ``fetch``, scripts
   and most crawlers do not.
 
+This is the one bot policy: the ingest pipeline's ``bot`` step drops by it, and
+``attribution.devices`` marks a device a bot by it (a headless Chrome is a robot: real
+visitors never run one, and monitors must not hold a number a person could be shown).
+
 A robot that copies a browser's headers exactly passes; the per-address rate limit and
 lease cap (:mod:`attribution.guard`) are what bound the harm such a robot can do.
 
@@ -78,6 +82,8 @@ SIGNATURES: dict[str, tuple[str, ...]] = {
         "whatsapp",
         "linkedinbot",
         "skypeuripreview",
+        "link preview",
+        "linkpreview",
         "line-poker",
         "embedly",
         "iframely",
@@ -155,6 +161,7 @@ SIGNATURES: dict[str, tuple[str, ...]] = {
         "nutch",
         "qwantify",
         "mojeek",
+        "yeti/",
     ),
 }
 
@@ -180,6 +187,11 @@ def _agent_reason(user_agent: str) -> str | None:
     if parse_user_agent(user_agent).is_bot:
         return "crawler"
     return None
+
+
+def agent_reason(user_agent: str | None) -> str | None:
+    """Why this User-Agent alone is not a person at a browser (None: it may be one)."""
+    return _agent_reason((user_agent or "")[:512])
 
 
 def bot_reason(user_agent: str | None, accept_language: str | None) -> str | None:

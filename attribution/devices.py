@@ -1,4 +1,5 @@
-"""Device, browser and OS from the User-Agent, and whether it is a bot.
+"""Device, browser and OS from the User-Agent, and whether it is a bot (by the one bot
+policy, :func:`attribution.bots.agent_reason`: headless Chrome is a bot here too).
 
 ``user-agents`` (ua-parser underneath) is slow enough to matter at ingest rates, and the
 same few hundred strings make up most traffic, so each distinct string is parsed once and
@@ -7,23 +8,14 @@ kept in an LRU cache.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from functools import lru_cache
 
 from user_agents import parse
 
-MAX_UA = 512
+from attribution.bots import agent_reason
 
-# Crawlers, link previewers and monitors that ua-parser does not mark as spiders.
-# Headless Chrome is deliberately not here: the snippet itself stays away from
-# navigator.webdriver, and real monitoring of pages uses it.
-_BOTS = re.compile(
-    r"(?i)(?<!cu)(bot|crawler|spider|slurp)\b|crawl|facebookexternalhit|embedly|"
-    r"link ?preview|whatsapp/|skypeuripreview|google-inspectiontool|lighthouse|pingdom|"
-    r"uptimerobot|gtmetrix|semrush|ahrefs|bytespider|petalbot|yeti/|headless ?shell|"
-    r"phantomjs|^wget/|^curl/|^go-http-client/|^java/|^okhttp/|^apache-httpclient/"
-)
+MAX_UA = 512
 
 
 @dataclass(frozen=True)
@@ -43,7 +35,8 @@ def parse_user_agent(user_agent: str) -> Device:
     if not ua:
         return Device("bot", "", "", True)
     parsed = parse(ua)
-    bot = bool(parsed.is_bot or _BOTS.search(ua))
+    # One bot policy (attribution.bots): what the ingest pipeline drops is what is a bot here.
+    bot = agent_reason(ua) is not None
     if bot:
         kind = "bot"
     elif parsed.is_tablet:

@@ -30,7 +30,6 @@ from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 
-from attribution.bots import bot_reason
 from attribution.ingest import Pipeline, Visit
 from attribution.netaddr import ip_key
 from attribution.privacy import DAY_MS, ip_hash
@@ -169,6 +168,23 @@ class FloodGuard:
         """Hold while checking the cap and leasing, so one address's requests take turns."""
         return self._locks.hold(key)
 
+    async def lease_cap(self, secret_key: str, visit: Visit, tx: Tx) -> str | None:
+        """The ingest step ``lease_cap``'s question: ``"lease_cap"`` when the visit's
+        address already holds as many of the site's numbers as it may."""
+        assert visit.site is not None
+        if self.limits.live_sessions <= 0:
+            return None
+        # Counted in the visit's unit of work, which sees every committed lease (a shared
+        # SQLite reader could hand back a snapshot a few milliseconds old).
+        site_id = visit.site.id
+        return await self.over_cap(
+            tx,
+            site_id=site_id,
+            ip_hashes=hashes_of(secret_key, visit.ip, site_id=site_id, now_ms=visit.now_ms),
+            now_ms=visit.now_ms,
+            session_id=visit.session_id,
+        )
+
     async def over_cap(
         self,
         db: Store | Tx,
@@ -201,39 +217,20 @@ def hashes_of(secret_key: str, address: str, *, site_id: int, now_ms: int) -> li
 
 
 def install(pipeline: Pipeline, guard: FloodGuard) -> None:
-    """Add the guard to an ingest pipeline (``backend/routes/visits.py`` calls this once).
+    """Give an ingest pipeline the guard (``backend/routes/visits.py`` calls this once).
 
-    - the pipeline's ``rate_limit`` hook is pointed at :meth:`FloodGuard.limiter`;
-    - ``headless`` (before ``spam_referrer``): :func:`attribution.bots.bot_reason`, dropped
-      as ``bot``;
-    - ``lease_cap`` (before ``record``): an address at its cap is dropped before anything
-      is stored;
+    The guard adds no steps: the pipeline's own list (``attribution.ingest.DEFAULT_STEPS``)
+    has them, and this hands them what they ask.
+
+    - ``rate_limit`` asks :meth:`FloodGuard.limiter` (``IngestConfig.limiter``);
+    - ``lease_cap`` (before ``record``) asks :meth:`FloodGuard.lease_cap`: an address at its
+      cap is dropped before anything is stored;
     - visits from one address take turns (:meth:`FloodGuard.lease_slot` held around each
       visit's unit of work), so the cap is checked against the leases of every earlier
       visit from the address and is exact within the instance.
     """
     pipeline.config = dataclasses.replace(pipeline.config, limiter=guard.limiter)
-    secret = pipeline.config.secret_key
-
-    async def step_headless(p: Pipeline, visit: Visit, tx: Tx) -> str | None:
-        return "bot" if bot_reason(visit.user_agent, visit.accept_language) else None
-
-    async def step_lease_cap(p: Pipeline, visit: Visit, tx: Tx) -> str | None:
-        assert visit.site is not None
-        if guard.limits.live_sessions <= 0:
-            return None
-        # Counted in the visit's unit of work, which sees every committed lease (a shared
-        # SQLite reader could hand back a snapshot a few milliseconds old).
-        return await guard.over_cap(
-            tx,
-            site_id=visit.site.id,
-            ip_hashes=hashes_of(secret, visit.ip, site_id=visit.site.id, now_ms=visit.now_ms),
-            now_ms=visit.now_ms,
-            session_id=visit.session_id,
-        )
-
+    pipeline.guard = guard
     if guard.limits.live_sessions > 0:
         # Only the cap needs an address's visits in turn; without it they run side by side.
         pipeline.serialize = lambda visit: guard.lease_slot(ip_key(visit.ip))
-    pipeline.insert_before("spam_referrer", "headless", step_headless)
-    pipeline.insert_before("record", "lease_cap", step_lease_cap)

@@ -1,23 +1,30 @@
-"""Ingest of one visit (``POST /v1/session``) as a named pipeline of small steps.
+"""Ingest of one visit (``POST /v1/session``) as one named list of small steps.
 
 Each step gets the :class:`Visit` and either passes it on (returns None) or drops it with a
 named reason (returns the reason). Drops are counted per site, UTC day and reason in
 ``ingest_counters``, and a dropped visit still gets a normal-looking answer: a token, no
 swaps, no lease, so a bot learns nothing from the response.
 
-The default steps, in order::
+:data:`DEFAULT_STEPS` is the whole pipeline production runs, in order; each entry says what
+the step does and which reason it drops with (None: it never drops)::
 
-    origin        the Origin header and the page URL host must be one of sites.domains
-    bot           User-Agent of a crawler, previewer, monitor or empty
-    spam_referrer referrer on the referrer-spam list
-    rate_limit    the hook for flood control: ``IngestConfig.limiter(visit) -> bool``
-    classify      source of the visit (click ids, UTM, keyword parameters, referrer)
-    enrich        device / browser / OS, country / region / city, salted IP hash
-    record        session (first and last touch) and page view
-    lease         per target: a static source number or a lease, as pool/rules.py decides
+    origin        drops origin_not_allowed  the Origin / page host is not one of sites.domains
+    bot           drops bot                 not a person at a browser (attribution.bots)
+    spam_referrer drops spam_referrer       referrer on the referrer-spam list
+    rate_limit    drops rate_limited        the address is over its rate (IngestConfig.limiter)
+    classify      never                     source of the visit (click ids, UTM, keyword, referrer)
+    enrich        never                     device / browser / OS, country / city, salted IP hash
+    lease_cap     drops lease_cap           the address holds its cap of numbers (flood guard)
+    record        never                     session (first and last touch) and page view
+    lease         never                     per target on the page: a static number or a lease
 
-:meth:`Pipeline.insert_before` adds a step (a hardening layer adds per-IP caps that way).
-The visitor's IP travels on the visit for in-memory use only; it is never stored.
+The flood guard (:mod:`attribution.guard`) is not a set of extra steps: ``guard.install``
+gives the pipeline its limiter, its lease cap (:attr:`Pipeline.guard`, read by
+``lease_cap``) and its turns. A pipeline without a guard passes ``rate_limit`` and
+``lease_cap`` through. :attr:`Pipeline.on_step` times each step (``/metrics``:
+``callpath_ingest_step_seconds``). :meth:`Pipeline.insert_before` remains for tests and
+experiments. The visitor's IP travels on the visit for in-memory use only; it is never
+stored.
 """
 
 from __future__ import annotations
@@ -27,11 +34,12 @@ import time
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 
 from attribution import referrers
+from attribution.bots import bot_reason
 from attribution.coalesce import counter_for
 from attribution.devices import Device, parse_user_agent
 from attribution.ga_session import ga_session_ids
@@ -152,6 +160,14 @@ class IngestConfig:
 Step = Callable[["Pipeline", Visit, Tx], Awaitable[str | None]]
 
 
+class LeaseCap(Protocol):
+    """What ``lease_cap`` asks of the flood guard (:class:`attribution.guard.FloodGuard`)."""
+
+    async def lease_cap(self, secret_key: str, visit: Visit, tx: Tx) -> str | None:
+        """``"lease_cap"`` when the visit's address holds as many numbers as it may."""
+        ...
+
+
 async def step_origin(p: Pipeline, visit: Visit, tx: Tx) -> str | None:
     """Drop visits from pages outside the site's domains (no domains: any page)."""
     assert visit.site is not None
@@ -160,9 +176,13 @@ async def step_origin(p: Pipeline, visit: Visit, tx: Tx) -> str | None:
 
 
 async def step_bot(p: Pipeline, visit: Visit, tx: Tx) -> str | None:
-    """Drop crawlers, link previewers, monitors and requests without a User-Agent."""
+    """Drop what is not a person at a browser: crawlers, headless and automated browsers,
+    monitors, previewers, HTTP libraries, no or a too-short User-Agent, no Accept-Language
+    (:func:`attribution.bots.bot_reason`, the one bot policy)."""
+    if bot_reason(visit.user_agent, visit.accept_language) is not None:
+        return "bot"
     visit.device = parse_user_agent(visit.user_agent)
-    return "bot" if visit.device.is_bot else None
+    return None
 
 
 async def step_spam_referrer(p: Pipeline, visit: Visit, tx: Tx) -> str | None:
@@ -175,6 +195,12 @@ async def step_rate_limit(p: Pipeline, visit: Visit, tx: Tx) -> str | None:
     """The flood-control hook: ``IngestConfig.limiter`` says whether the visit may pass."""
     limiter = p.config.limiter
     return None if limiter is None or limiter(visit) else "rate_limited"
+
+
+async def step_lease_cap(p: Pipeline, visit: Visit, tx: Tx) -> str | None:
+    """The flood guard's cap: drop a visit from an address that already holds as many of
+    the site's numbers as it may (before anything of the visit is stored)."""
+    return None if p.guard is None else await p.guard.lease_cap(p.config.secret_key, visit, tx)
 
 
 async def step_classify(p: Pipeline, visit: Visit, tx: Tx) -> str | None:
@@ -291,16 +317,28 @@ async def step_lease(p: Pipeline, visit: Visit, tx: Tx) -> str | None:
     return None
 
 
-DEFAULT_STEPS: list[tuple[str, Step]] = [
-    ("origin", step_origin),
-    ("bot", step_bot),
-    ("spam_referrer", step_spam_referrer),
-    ("rate_limit", step_rate_limit),
-    ("classify", step_classify),
-    ("enrich", step_enrich),
-    ("record", step_record),
-    ("lease", step_lease),
-]
+@dataclass(frozen=True)
+class StepSpec:
+    """One step of the pipeline: its name, what it does, and the reason it drops with
+    (None: it never drops a visit)."""
+
+    name: str
+    run: Step
+    drops: str | None
+    does: str
+
+
+DEFAULT_STEPS: tuple[StepSpec, ...] = (
+    StepSpec("origin", step_origin, "origin_not_allowed", "page outside the site's domains"),
+    StepSpec("bot", step_bot, "bot", "not a person at a browser (attribution.bots)"),
+    StepSpec("spam_referrer", step_spam_referrer, "spam_referrer", "referrer-spam domain"),
+    StepSpec("rate_limit", step_rate_limit, "rate_limited", "address over its request rate"),
+    StepSpec("classify", step_classify, None, "source: click ids, UTM, keyword, referrer"),
+    StepSpec("enrich", step_enrich, None, "device, place, salted IP hash"),
+    StepSpec("lease_cap", step_lease_cap, "lease_cap", "address holds its cap of numbers"),
+    StepSpec("record", step_record, None, "session, touch and page view"),
+    StepSpec("lease", step_lease, None, "a number for each target on the page"),
+)
 
 
 class Pipeline:
@@ -319,7 +357,13 @@ class Pipeline:
         self.db = db
         self.config = config
         self.signer = Signer(config.secret_key, SESSION_TOKEN)
-        self.steps: list[tuple[str, Step]] = list(DEFAULT_STEPS if steps is None else steps)
+        default = [(spec.name, spec.run) for spec in DEFAULT_STEPS]
+        self.steps: list[tuple[str, Step]] = default if steps is None else list(steps)
+        # The flood guard's lease cap (attribution.guard.install sets it); None: no cap.
+        self.guard: LeaseCap | None = None
+        # Told each step's name and seconds after it ran (the backend's metrics); None: no
+        # clock is read.
+        self.on_step: Callable[[str, float], None] | None = None
         # Held around a visit's unit of work; the flood guard makes visits from one address
         # take turns through it (attribution/guard.py). None: no turns.
         self.serialize: Callable[[Visit], AbstractAsyncContextManager[None]] | None = None
@@ -370,8 +414,14 @@ class Pipeline:
                 visit.session_id = await known_session(
                     tx, self.signer.read(visit.token), visit.site.id
                 )
-            for _name, step in self.steps:
-                reason = await step(self, visit, tx)
+            timed = self.on_step
+            for name, step in self.steps:
+                if timed is None:
+                    reason = await step(self, visit, tx)
+                else:
+                    started = time.perf_counter()
+                    reason = await step(self, visit, tx)
+                    timed(name, time.perf_counter() - started)
                 if reason is not None:
                     # The token the visitor brought is handed back untouched: a drop never
                     # ends or changes a real session.

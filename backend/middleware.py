@@ -8,7 +8,8 @@ streamed):
   and ``/webhooks/*`` for telephony, the ``/login`` and ``/logout`` forms) is refused with
   413 when its ``Content-Length`` is over the limit, and, when it has none (chunked), as
   soon as the bytes read pass the limit, whatever the route does with its body (JSON,
-  forms). JSON paths get the JSON error shape.
+  forms). Refusals are written by the one error renderer (``backend.errors``): JSON on
+  machine paths, the layout page on the forms.
 - **CORS.** The snippet posts ``text/plain`` from the customer's pages, which needs no
   preflight and carries no cookies; every ``/v1/*`` and ``/dni.js`` answer, errors
   included, says ``Access-Control-Allow-Origin: *`` so the page may read it. No other path
@@ -18,6 +19,7 @@ streamed):
   minute), else 429 ``rate_limited``. Session requests are limited by the ingest
   pipeline instead, which answers them like any untracked visit.
 - **Headers.** ``X-Content-Type-Options: nosniff`` on every answer, and on machine paths
+  (``backend.errors.MACHINE_PREFIXES``, the list that also picks JSON errors)
   ``Cache-Control: no-store`` (answers are per visitor or per caller) and
   ``X-Frame-Options: DENY``, each only when the route did not set its own.
 """
@@ -26,12 +28,12 @@ from __future__ import annotations
 
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.middleware.gzip import GZipMiddleware
-from starlette.responses import JSONResponse
+from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from attribution.netaddr import ip_key
 from attribution.ratelimit import TokenBuckets
-from backend.errors import ApiError, error_body
+from backend.errors import MACHINE_PREFIXES, ApiError, render_error
 from backend.http import WEBHOOK_PREFIXES, body_limit
 from backend.settings import Settings
 from pool.store import now_ms
@@ -40,7 +42,6 @@ SNIPPET_PREFIXES = ("/v1/", "/dni.js")
 # Forms anyone may post without signing in; everything else in the dashboard and the API
 # needs a session or a token first.
 ANONYMOUS_FORMS = ("/login", "/logout", "/setup")
-MACHINE_PREFIXES = ("/v1/", "/api/", "/twilio/", "/webhooks/")
 HEARTBEAT_PER_MINUTE = 120
 HEARTBEAT_BURST = 60
 
@@ -87,8 +88,13 @@ class PublicEdgeMiddleware:
         if path == "/v1/heartbeat" and scope["method"] == "POST":
             client = scope.get("client")
             if not self.heartbeats.take(ip_key(client[0] if client else None), now_ms()):
-                body = error_body(429, "rate_limited", "Too many heartbeats from this address.")
-                response = JSONResponse(body, status_code=429, headers={"Retry-After": "1"})
+                response = render_error(
+                    Request(scope),
+                    429,
+                    "rate_limited",
+                    "Too many heartbeats from this address.",
+                    headers={"Retry-After": "1"},
+                )
                 await response(scope, receive, send_with_headers)
                 return
         limit = self._limit(path)
@@ -102,7 +108,7 @@ class PublicEdgeMiddleware:
                 if declared.strip().isdigit()
                 else (400, "bad_request", "Content-Length is not a number.")
             )
-            response = JSONResponse(error_body(status, code, message), status_code=status)
+            response = render_error(Request(scope), status, code, message)
             await response(scope, receive, send_with_headers)
             return
         seen = 0

@@ -3,7 +3,8 @@
 Every setting is a field of :class:`Settings` with its default and help text in the
 field's metadata. Values come, in increasing precedence, from the defaults, a TOML file
 (``CALLPATH_CONFIG`` or ``--config``) and ``CALLPATH_<NAME>`` environment variables.
-``docs/settings.md`` documents every one; a test keeps the two in step.
+``docs/settings.md`` documents every one, one table per group of related settings
+(:data:`GROUPS`); a test keeps the two in step.
 
 Values are read strictly: a boolean is one of :data:`BOOLEAN_WORDS`, a number must parse
 whole and lie in the range declared next to its field (``low``/``high``); anything else
@@ -20,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from backend.telephony.options import setting_field
 from pool.destinations import parse_countries
 from pool.numbers import MAX_REST_MS, MAX_TTL_MS, MIN_TTL_MS
 
@@ -27,8 +29,6 @@ ENV_PREFIX = "CALLPATH_"
 DEFAULT_SECRET_KEY = "change-me"
 # What one process serves (`role`): everything, or only the carriers' webhooks.
 ROLES = ("all", "telephony")
-# Caller id shown to the business (`caller_id_policy`): the caller's number or the dialled one.
-CALLER_ID_POLICIES = ("caller", "tracking")
 
 
 # What a boolean setting may say, in the environment or as a TOML string.
@@ -222,34 +222,18 @@ class Settings:
         "Twilio SharedKey secret, used instead of the auth token when Twilio signs with "
         "`X-Twilio-Webhooks-Signature-Settings`; empty uses the auth token.",
     )
-    dial_timeout_seconds: int = _setting(
-        30,
-        "How long a forwarded call rings at the business before it counts as no-answer.",
-        low=5,
-        high=600,
-    )
-    caller_id_policy: str = _setting(
-        "caller",
-        "Caller id shown to the business: `caller` (the caller's number) or `tracking` "
-        "(the tracking number that was dialled).",
-        choices=CALLER_ID_POLICIES,
-    )
-    record_calls: bool = _setting(False, "Record forwarded calls (both sides, from answer).")
+    # Call options: their defaults, help and ranges are declared in CALL_OPTIONS
+    # (backend/telephony/options.py), which also drives storage, the CLI and the docs.
+    dial_timeout_seconds: int = setting_field("dial_timeout_seconds")
+    caller_id_policy: str = setting_field("caller_id_policy")
+    record_calls: bool = setting_field("record_calls")
     recording_notice: str = _setting(
         "この通話は品質向上のため録音させていただきます。",
         "Spoken to the caller before a recorded call is put through; empty says nothing.",
     )
-    whisper: bool = _setting(
-        False,
-        "Announce the call's source to the person who answers (入電ガイダンス), before the "
-        "caller is connected.",
-    )
-    voice_language: str = _setting(
-        "ja-JP", "Language of spoken notices and whispers (`ja-JP`, `en-US`, ...)."
-    )
-    voice_name: str = _setting(
-        "Polly.Mizuki", "Twilio `<Say>` voice for notices and whispers (e.g. `alice`)."
-    )
+    whisper: bool = setting_field("whisper")
+    voice_language: str = setting_field("voice_language")
+    voice_name: str = setting_field("voice_name")
     routing_refresh_seconds: int = _setting(
         30,
         "How often the in-memory routing table (number -> forwarding target) is reloaded.",
@@ -505,6 +489,62 @@ def setting_range(name: str) -> tuple[float | None, float | None]:
     """The accepted range of a numeric setting, ``(low, high)`` (None: open)."""
     meta = _FIELDS[name].metadata
     return meta.get("low"), meta.get("high")
+
+
+# Related settings together: docs/settings.md has one table per group, in this order, and a
+# test finds every setting in exactly one group (a new setting is added to its group here).
+GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    (
+        "Server",
+        ("secret_key", "public_url", "host", "port", "role", "trusted_proxies", "examples_dir",
+         "demo_calls"),
+    ),
+    (
+        "Storage",
+        ("database_url", "sqlite_wal_max_bytes", "db_statement_timeout_ms",
+         "db_acquire_timeout_ms", "db_command_timeout_ms", "retention_days",
+         "retention_interval_seconds"),
+    ),
+    ("Logs and metrics", ("log_level", "log_format", "metrics_token", "metrics_allowed_networks")),
+    (
+        "Request limits and floods",
+        ("max_body_bytes", "max_webhook_body_bytes", "visit_timeout_ms", "ip_rate_per_minute",
+         "ip_rate_burst", "ip_max_live_sessions", "login_failures_per_hour",
+         "login_failure_burst"),
+    ),
+    (
+        "Numbers, pools and leases",
+        ("lease_ttl_seconds", "lease_grace_seconds", "lease_cooldown_seconds",
+         "lease_sweep_seconds", "heartbeat_seconds", "late_call_window_seconds",
+         "forward_countries", "pool_safety_factor", "pool_alert_utilization"),
+    ),
+    ("Attribution and ad platforms", ("upload_min_confidence", "geoip_city_db", "ga4_push_seconds")),
+    (
+        "Telephony",
+        ("twilio_auth_token", "twilio_signing_key", "calls_webhook_secret",
+         "calls_webhook_tolerance_seconds", "routing_refresh_seconds",
+         "call_write_timeout_seconds", "call_spool_path"),
+    ),
+    (
+        "Call options",
+        ("record_calls", "recording_notice", "whisper", "caller_id_policy",
+         "dial_timeout_seconds", "voice_language", "voice_name"),
+    ),
+    (
+        "Notifications",
+        ("smtp_host", "smtp_port", "smtp_username", "smtp_password", "smtp_starttls",
+         "smtp_from", "notify_attempts", "notify_backoff_seconds", "outbound_allow_hosts"),
+    ),
+    ("Dashboard", ("dashboard_stream_seconds", "dashboard_poll_ms")),
+)  # fmt: skip
+
+
+def group_of(name: str) -> str:
+    """The group a setting is documented under (KeyError for one in no group)."""
+    for title, names in GROUPS:
+        if name in names:
+            return title
+    raise KeyError(f"setting {name} is in no group of backend.settings.GROUPS; add it there")
 
 
 def documented_settings() -> list[tuple[str, Any, str]]:

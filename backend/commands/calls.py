@@ -9,6 +9,8 @@ from typing import Any
 
 import orjson
 
+from backend.telephony.options import CALL_OPTIONS
+
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("calls", help="calls: import CDRs, blocked callers, options, notifications")
@@ -38,13 +40,19 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
     opt = calls.add_parser("options", help="an advertiser's call options")
     opt.add_argument("advertiser", type=int)
-    onoff = ["on", "off", "default"]
-    opt.add_argument("--record", choices=onoff)
-    opt.add_argument("--whisper", choices=onoff)
-    opt.add_argument("--caller-id", choices=["caller", "tracking", "default"])
-    opt.add_argument("--timeout", type=int, help="seconds to ring the business (0: default)")
-    opt.add_argument("--language")
-    opt.add_argument("--voice")
+    # One flag per row of CALL_OPTIONS; `default` (or 0 / an empty value) goes back to
+    # the setting.
+    for option in CALL_OPTIONS:
+        if option.kind is bool:
+            opt.add_argument(option.flag, dest=option.name, choices=["on", "off", "default"])
+        elif option.choices:
+            opt.add_argument(option.flag, dest=option.name, choices=[*option.choices, "default"])
+        elif option.kind is int:
+            opt.add_argument(
+                option.flag, dest=option.name, type=int, help=f"{option.help} (0: default)"
+            )
+        else:
+            opt.add_argument(option.flag, dest=option.name, help=option.help)
     opt.set_defaults(func=run_options)
 
     notify = calls.add_parser("notify", help="where new calls are announced")
@@ -147,18 +155,16 @@ def run_options(args: argparse.Namespace) -> int:
     from backend.telephony import config
 
     values: dict[str, Any] = {}
-    for name in ("record", "whisper"):
-        choice = getattr(args, name)
-        if choice is not None:
-            values[name] = None if choice == "default" else choice == "on"
-    if args.caller_id is not None:
-        values["caller_id"] = None if args.caller_id == "default" else args.caller_id
-    if args.timeout is not None:
-        values["dial_timeout_s"] = args.timeout or None
-    if args.language is not None:
-        values["language"] = args.language or None
-    if args.voice is not None:
-        values["voice"] = args.voice or None
+    for option in CALL_OPTIONS:
+        given = getattr(args, option.name)
+        if given is None:
+            continue
+        if given in ("default", "", 0):
+            values[option.column] = None
+        elif option.kind is bool:
+            values[option.column] = given == "on"
+        else:
+            values[option.column] = given
 
     async def work(db: Any, settings: Any) -> Any:
         return await config.set_options(db, advertiser_id=args.advertiser, **values)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import hmac
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 from urllib.parse import parse_qsl, quote
 
@@ -23,7 +23,7 @@ from backend import setup_codes
 from backend.assets import TEMPLATES_DIR
 from backend.dashboard import charts, fmt, i18n
 from backend.dashboard.logins import COOKIE, Viewer, viewer_for
-from backend.errors import ApiError
+from backend.errors import ApiError, code_for, render_error
 from backend.http import read_body
 from backend.security_headers import SECURITY_HEADERS as SECURITY_HEADERS
 from backend.security_headers import secure
@@ -86,15 +86,15 @@ def render(
     )
 
 
-def error_page(request: Request, viewer: Viewer | None, status: int, message: str) -> Response:
-    """An error as a dashboard page (same headers, same language)."""
-    return render(
-        request,
-        viewer,
-        "error.html",
-        {"status": status, "code": str(status), "message": message},
-        status=status,
-    )
+def error_page(
+    request: Request,
+    viewer: Viewer | None,
+    status: int,
+    message: str,
+    headers: Mapping[str, str] | None = None,
+) -> Response:
+    """An error as a dashboard page (same headers, same language), by the one renderer."""
+    return render_error(request, status, code_for(status), message, viewer=viewer, headers=headers)
 
 
 async def read_form(request: Request) -> dict[str, str]:
@@ -189,9 +189,8 @@ def page(
                     request.state.form = form
                 response = await handler(request, viewer)
             except HTTPException as exc:
-                failed = error_page(request, viewer, exc.status_code, str(exc.detail))
-                failed.headers.update(exc.headers or {})  # e.g. a 429's Retry-After
-                return failed
+                # exc.headers: e.g. a 429's Retry-After
+                return error_page(request, viewer, exc.status_code, str(exc.detail), exc.headers)
             except ApiError as exc:
                 return error_page(request, viewer, exc.status, exc.message)
             return secure(response)

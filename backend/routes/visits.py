@@ -48,6 +48,7 @@ def _pipeline(request: Request) -> Pipeline:
             live_sessions=settings.ip_max_live_sessions,
         )
         guard.install(pipeline, guard.FloodGuard(limits))
+        pipeline.on_step = state.metrics.ingest_step
     return pipeline
 
 

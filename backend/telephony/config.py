@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from backend.telephony.routing import CALLER_ID_POLICIES
+from backend.telephony.options import BY_COLUMN, COLUMNS
 from pool.numbers import NumberError, to_e164
 from pool.store import Store, now_ms
 
 BLOCK_KINDS = ("exact", "prefix")
-_OPTION_COLUMNS = ("record", "whisper", "caller_id", "dial_timeout_s", "language", "voice")
 
 
 def block_pattern(pattern: str, kind: str, region: str = "JP") -> str:
@@ -69,34 +68,28 @@ async def blocked_list(db: Store, advertiser_id: int | None = None) -> list[dict
 
 
 async def set_options(db: Store, *, advertiser_id: int, **values: Any) -> dict[str, Any]:
-    """Set some of an advertiser's call options; a value of None goes back to the setting."""
-    unknown = set(values) - set(_OPTION_COLUMNS)
+    """Set some of an advertiser's call options, named by their ``call_options`` column
+    (:data:`~backend.telephony.options.CALL_OPTIONS`); a value of None goes back to the
+    setting. Returns every column's stored value."""
+    unknown = set(values) - set(COLUMNS)
     if unknown:
         raise ValueError(f"unknown call options: {', '.join(sorted(unknown))}")
-    caller_id = values.get("caller_id")
-    if caller_id is not None and caller_id not in CALLER_ID_POLICIES:
-        raise ValueError(f"caller_id must be one of {', '.join(CALLER_ID_POLICIES)}")
-    timeout = values.get("dial_timeout_s")
-    if timeout is not None and not 5 <= int(timeout) <= 600:
-        raise ValueError("dial_timeout_s must be 5..600 seconds")
-    for name in ("record", "whisper"):
-        if values.get(name) is not None:
-            values[name] = int(bool(values[name]))
+    checked = {name: BY_COLUMN[name].check(value) for name, value in values.items()}
     await _advertiser(db, advertiser_id)
+    columns = ", ".join(COLUMNS)
+    placeholders = ", ".join(f":{c}" for c in COLUMNS)
+    updates = ", ".join(f"{c} = :{c}" for c in COLUMNS)
     async with db.write() as tx:
         row = await tx.fetchone(
             "SELECT * FROM call_options WHERE advertiser_id = :a", {"a": advertiser_id}
         )
-        current = {c: (row[c] if row else None) for c in _OPTION_COLUMNS}
-        current.update(values)
+        current = {c: (row[c] if row else None) for c in COLUMNS}
+        current.update(checked)
         params = {**current, "a": advertiser_id, "t": now_ms()}
         await tx.execute(
-            "INSERT INTO call_options (advertiser_id, record, whisper, caller_id,"
-            " dial_timeout_s, language, voice, updated_ms) VALUES (:a, :record, :whisper,"
-            " :caller_id, :dial_timeout_s, :language, :voice, :t)"
-            " ON CONFLICT (advertiser_id) DO UPDATE SET record = :record, whisper = :whisper,"
-            " caller_id = :caller_id, dial_timeout_s = :dial_timeout_s, language = :language,"
-            " voice = :voice, updated_ms = :t",
+            f"INSERT INTO call_options (advertiser_id, {columns}, updated_ms)"
+            f" VALUES (:a, {placeholders}, :t)"
+            f" ON CONFLICT (advertiser_id) DO UPDATE SET {updates}, updated_ms = :t",
             params,
         )
     return current

@@ -4,7 +4,9 @@
 
 - ``{"event": "call.start", "call_id", "from", "to", "provider"?, "timestamp_ms"?}``
   answers ``{"action": "forward", "forward_to", "timeout", "record", "caller_id"}``, or
-  ``{"action": "reject", "reason": "blocked"}``; an unknown number is a 404.
+  ``{"action": "reject", "reason": "blocked"}``; an unknown number is a 404. The answer is
+  the same sequence of verbs Twilio gets (:mod:`backend.telephony.verbs`), written as JSON
+  by :func:`as_json`.
 - ``{"event": "call.end", "call_id", "status", "duration"?, "talk"?, "recording_url"?}``
   completes the call; status is answered, busy, no-answer, failed, canceled or completed.
 
@@ -19,7 +21,7 @@ from typing import Any
 
 from backend.errors import ApiError
 from backend.http import string_field
-from backend.telephony import sanitize
+from backend.telephony import sanitize, verbs
 from backend.telephony.calls import OUTCOMES, CallEvent
 from backend.telephony.routing import Route
 from backend.telephony.service import Telephony
@@ -124,17 +126,38 @@ def _answer(tel: Telephony, route: Route | None, event: CallEvent) -> dict[str, 
         )
     if tel.table.blocked(route.advertiser_id, event.caller):
         tel.recorder.submit(_with(event, status="blocked"))
-        return {"action": "reject", "reason": "blocked", "call_id": event.call_id}
+        return as_json((verbs.Reject("blocked"),), event)
     tel.recorder.submit(_with(event, forwarded_to=route.forward_to))
     options = tel.table.options(route.advertiser_id)
-    return {
-        "action": "forward",
-        "call_id": event.call_id,
-        "forward_to": route.forward_to,
-        "timeout": options.timeout_s,
-        "record": options.record,
-        "caller_id": route.number if options.caller_id == "tracking" else event.caller,
-    }
+    step = verbs.Forward(
+        forward_to=route.forward_to,
+        timeout_s=options.timeout_s,
+        caller_id=route.number if options.caller_id == "tracking" else "",
+        record=options.record,
+    )
+    return as_json(verbs.forward(step), event)
+
+
+def as_json(answer: verbs.Answer, event: CallEvent) -> dict[str, Any]:
+    """The PBX's mirror of a voice answer: its ``Dial`` as ``forward``, or its ``Reject``.
+
+    A PBX plays its own prompts, so spoken verbs before the ``Dial`` (the recording notice)
+    are left to it; a PBX shows the caller's own number when the dial names none.
+    """
+    dial = verbs.dial_of(answer)
+    if dial is not None:
+        return {
+            "action": "forward",
+            "call_id": event.call_id,
+            "forward_to": dial.numbers[0].number,
+            "timeout": dial.timeout_s,
+            "record": dial.record,
+            "caller_id": dial.caller_id or event.caller,
+        }
+    reject = next((verb for verb in answer if isinstance(verb, verbs.Reject)), None)
+    if reject is not None:
+        return {"action": "reject", "reason": reject.reason, "call_id": event.call_id}
+    raise TypeError(f"no PBX answer for {answer!r}")  # a verb the JSON cannot carry yet
 
 
 def _with(event: CallEvent, **changes: Any) -> CallEvent:

@@ -11,26 +11,12 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
-from typing import Any
+from dataclasses import dataclass, field
 
+from backend.telephony.options import CallOptions
 from pool.store import Row, Store
 
 log = logging.getLogger("callpath.telephony")
-
-CALLER_ID_POLICIES = ("caller", "tracking")
-
-
-@dataclass(frozen=True)
-class CallOptions:
-    """How calls of one advertiser are put through."""
-
-    record: bool = False
-    whisper: bool = False
-    caller_id: str = "caller"
-    timeout_s: int = 30
-    language: str = "ja-JP"
-    voice: str = "Polly.Mizuki"
 
 
 @dataclass(frozen=True)
@@ -75,23 +61,6 @@ def _route(row: Row) -> Route:
     )
 
 
-def _options(defaults: CallOptions, row: Row) -> CallOptions:
-    changes: dict[str, Any] = {}
-    if row["record"] is not None:
-        changes["record"] = bool(row["record"])
-    if row["whisper"] is not None:
-        changes["whisper"] = bool(row["whisper"])
-    if row["caller_id"] in CALLER_ID_POLICIES:
-        changes["caller_id"] = row["caller_id"]
-    if row["dial_timeout_s"] is not None:
-        changes["timeout_s"] = max(5, min(600, int(row["dial_timeout_s"])))
-    if row["language"]:
-        changes["language"] = row["language"]
-    if row["voice"] is not None:
-        changes["voice"] = row["voice"]
-    return replace(defaults, **changes)
-
-
 class RoutingTable:
     """Number -> route, options and block lists, read without touching storage."""
 
@@ -108,7 +77,7 @@ class RoutingTable:
         for row in await db.fetchall(_NUMBERS_SQL):
             snap.routes[row["number"]] = _route(row)
         for row in await db.fetchall("SELECT * FROM call_options"):
-            snap.options[int(row["advertiser_id"])] = _options(self.defaults, row)
+            snap.options[int(row["advertiser_id"])] = self.defaults.overridden(row)
         prefixes: dict[int, list[str]] = {}
         for row in await db.fetchall("SELECT advertiser_id, pattern, kind FROM blocked_callers"):
             adv = int(row["advertiser_id"])

@@ -18,8 +18,9 @@ from backend.observability.metrics import Metrics
 from backend.settings import Settings
 from backend.telephony import journal, matching
 from backend.telephony.calls import CallEvent, Recorded
+from backend.telephony.options import CallOptions
 from backend.telephony.recorder import AfterHook, Recorder
-from backend.telephony.routing import CallOptions, RoutingTable
+from backend.telephony.routing import RoutingTable
 from pool.store import Store
 
 log = logging.getLogger("callpath.telephony")
@@ -55,14 +56,7 @@ def _after_write(notifier: Notifier, metrics: Metrics | None) -> AfterHook:
 
 def default_options(settings: Settings) -> CallOptions:
     """Call options from the settings (an advertiser's own ones override them)."""
-    return CallOptions(
-        record=settings.record_calls,
-        whisper=settings.whisper,
-        caller_id=settings.caller_id_policy,
-        timeout_s=settings.dial_timeout_seconds,
-        language=settings.voice_language,
-        voice=settings.voice_name,
-    )
+    return CallOptions.from_settings(settings)
 
 
 def build(app: Any) -> Telephony:

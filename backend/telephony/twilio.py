@@ -15,9 +15,10 @@ from backend.errors import ApiError
 from backend.http import read_body
 from backend.observability.context import bind_call
 from backend.settings import Settings
-from backend.telephony import sanitize, signature, twiml
+from backend.telephony import sanitize, signature, twiml, verbs
 from backend.telephony.calls import CallEvent
 from backend.telephony.service import Telephony
+from backend.telephony.verbs import Answer
 from backend.telephony.whisper import announcement
 from pool.store import now_ms
 
@@ -118,10 +119,11 @@ def _event(params: dict[str, str], kind: str, **fields: object) -> CallEvent:
     )
 
 
-def answer_voice(tel: Telephony, params: dict[str, str], base: str) -> bytes:
-    """The TwiML for a new call: dial the number's target, or reject it.
+def voice_answer(tel: Telephony, params: dict[str, str], base: str) -> Answer:
+    """The verbs for a new call: forward it to the number's target, or reject it.
 
-    Synchronous on purpose: it must not wait on anything but memory.
+    Synchronous on purpose: it must not wait on anything but memory. Call-flow steps
+    (docs/contributing.md) return verbs the same way and end in :func:`verbs.forward`.
     """
     sid = _call_sid(params)
     to = _number(params, "To", "Called")
@@ -129,10 +131,10 @@ def answer_voice(tel: Telephony, params: dict[str, str], base: str) -> bytes:
     route = tel.table.get(to)
     if route is None:
         tel.recorder.submit(_event(params, "voice", status=params.get("CallStatus", "ringing")))
-        return twiml.reject()
+        return (verbs.Reject(),)
     if tel.table.blocked(route.advertiser_id, caller):
         tel.recorder.submit(_event(params, "voice", status="blocked"))
-        return twiml.reject()
+        return (verbs.Reject(),)
     options = tel.table.options(route.advertiser_id)
     tel.recorder.submit(
         _event(
@@ -147,7 +149,7 @@ def answer_voice(tel: Telephony, params: dict[str, str], base: str) -> bytes:
         whisper_url = (
             f"{base}/twilio/whisper?call={quote(sid, safe='')}&number={quote(to, safe='')}"
         )
-    plan = twiml.DialPlan(
+    step = verbs.Forward(
         forward_to=route.forward_to,
         timeout_s=options.timeout_s,
         caller_id=route.number if options.caller_id == "tracking" else "",
@@ -159,7 +161,12 @@ def answer_voice(tel: Telephony, params: dict[str, str], base: str) -> bytes:
         language=options.language,
         voice=options.voice,
     )
-    return twiml.dial(plan)
+    return verbs.forward(step)
+
+
+def answer_voice(tel: Telephony, params: dict[str, str], base: str) -> bytes:
+    """The TwiML of :func:`voice_answer`."""
+    return twiml.render(voice_answer(tel, params, base))
 
 
 async def find_route_then_answer(tel: Telephony, params: dict[str, str], base: str) -> bytes:
@@ -184,7 +191,7 @@ async def whisper(tel: Telephony, call_sid: str, number: str) -> bytes:
         text = announcement(session, label, options.language)
     else:
         text = announcement(None, label, options.language)
-    return twiml.say(text, language=options.language, voice=options.voice)
+    return twiml.render((verbs.Say(text, options.language, options.voice),))
 
 
 def status_event(params: dict[str, str]) -> CallEvent:

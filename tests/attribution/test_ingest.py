@@ -35,6 +35,7 @@ GOOGLEBOT = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.
 LONDON = "81.2.69.142"
 MILTON = "216.160.83.56"
 PAGE = "http://127.0.0.1/examples/"
+EN = "en-US,en;q=0.9"
 
 
 @pytest.fixture
@@ -283,11 +284,25 @@ async def test_rate_limit_hook_and_inserted_steps(db: Store, demo: Any) -> None:
         "rate_limit",
     ]
     blocked = await pipeline.run(
-        Visit("demo", PAGE, 1_767_225_600_000, user_agent=CHROME, ip="198.51.100.9")
+        Visit(
+            "demo",
+            PAGE,
+            1_767_225_600_000,
+            user_agent=CHROME,
+            accept_language=EN,
+            ip="198.51.100.9",
+        )
     )
     assert blocked.dropped == "rate_limited" and blocked.swaps == []
     passed = await pipeline.run(
-        Visit("demo", PAGE, 1_767_225_600_000, user_agent=CHROME, ip="198.51.100.10")
+        Visit(
+            "demo",
+            PAGE,
+            1_767_225_600_000,
+            user_agent=CHROME,
+            accept_language=EN,
+            ip="198.51.100.10",
+        )
     )
     assert passed.dropped is None and len(passed.swaps) == 3 and passed.session_id
     assert seen == ["198.51.100.9", "198.51.100.10"]
@@ -359,7 +374,9 @@ async def test_site_settings_changed_elsewhere_apply_to_the_next_visit(
     pipeline = Pipeline(db, IngestConfig("k"))
 
     def at(n: int) -> Visit:
-        return Visit("demo", PAGE, 1_767_225_600_000 + n, user_agent=CHROME, ip=LONDON)
+        return Visit(
+            "demo", PAGE, 1_767_225_600_000 + n, user_agent=CHROME, accept_language=EN, ip=LONDON
+        )
 
     assert (await pipeline.run(at(1))).dropped is None
     async with db.write() as tx:

@@ -54,3 +54,35 @@ async def test_wrong_method_is_405_json(client: httpx.AsyncClient) -> None:
     r = await client.get("/v1/session")
     assert r.status_code == 405
     assert _is_error_shape(r.json(), 405)
+
+
+async def test_one_list_of_machine_paths_picks_json_errors_and_machine_headers(
+    client: httpx.AsyncClient,
+) -> None:
+    """``MACHINE_PREFIXES`` decides both: a JSON error, and no caching or framing (the edge
+    used to keep a shorter list of its own, so /healthz or /demo errors could be cached)."""
+    from backend.errors import MACHINE_PREFIXES
+
+    for prefix in MACHINE_PREFIXES:
+        r = await client.get(prefix.rstrip("/") + "/no-such-thing")
+        assert r.status_code in (404, 405), (prefix, r.text)
+        assert _is_error_shape(r.json(), r.status_code), prefix
+        assert r.headers["cache-control"] == "no-store", prefix
+        assert r.headers["x-frame-options"] == "DENY", prefix
+
+
+async def test_pages_for_people_are_the_layouts_error_page_in_their_language(
+    client: httpx.AsyncClient,
+) -> None:
+    """Errors outside the dashboard's handlers and inside them come from one renderer: the
+    same page, in the visitor's language, with the stable code."""
+    outside = await client.get("/no/such/page", headers={"accept-language": "ja"})
+    # Signed out, a dashboard form post is refused by the dashboard's own wrapper.
+    inside = await client.post("/dashboard/advertisers", headers={"accept-language": "ja"})
+    assert inside.status_code == 401 and "<code>unauthorized</code>" in inside.text
+    for r in (outside, inside):
+        assert r.headers["content-type"].startswith("text/html")
+        assert "/dashboard/static/app.css" in r.text
+        assert "content-security-policy" in r.headers
+    assert '<html lang="ja">' in outside.text and "<code>not_found</code>" in outside.text
+    assert "ダッシュボードへ戻る" in outside.text

@@ -186,3 +186,29 @@ def test_a_setting_naming_one_of_a_few_things_takes_only_those(
 
 def test_the_role_and_the_caller_id_policy_are_checked() -> None:
     assert {f.name for f in CHOICES} >= {"role", "caller_id_policy"}
+
+
+def test_every_setting_is_in_one_group_and_documented_in_its_table() -> None:
+    """Related settings are grouped (``GROUPS``); docs/settings.md has one table per group,
+    in that order, holding exactly that group's settings."""
+    from backend.settings import GROUPS, group_of
+
+    grouped = [name for _, names in GROUPS for name in names]
+    assert len(grouped) == len(set(grouped)), "a setting is in two groups"
+    assert set(grouped) == {f.name for f in dataclasses.fields(Settings)}
+    for f in dataclasses.fields(Settings):
+        assert group_of(f.name)
+    sections = DOCS.read_text(encoding="utf-8").split("\n### ")[1:]
+    tables = {}
+    for section in sections:
+        title, _, body = section.partition("\n")
+        tables[title.strip()] = [
+            line.split("|")[1].strip(" `")
+            for line in body.splitlines()
+            if line.startswith("| `CALLPATH_")
+        ]
+    assert [t for t in tables if tables[t]] == [title for title, _ in GROUPS]
+    for title, names in GROUPS:
+        assert tables[title] == ["CALLPATH_" + n.upper() for n in names], title
+    with pytest.raises(KeyError, match="in no group"):
+        group_of("no_such_setting")

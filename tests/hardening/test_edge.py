@@ -12,6 +12,7 @@ import pytest
 from starlette.responses import PlainTextResponse
 
 from backend import create_app
+from backend.errors import is_machine_path
 from backend.middleware import CompressionMiddleware
 from backend.settings import Settings
 from pool.store import Store
@@ -19,7 +20,12 @@ from tests.hardening.conftest import BROWSER_HEADERS, snapshot
 
 
 def _is_error(r: httpx.Response, status: int, code: str) -> None:
+    """A JSON error on a machine path; on the forms people post, the layout's error page."""
     assert r.status_code == status, r.text
+    if not is_machine_path(r.request.url.path):
+        assert r.headers["content-type"].startswith("text/html")
+        assert f"<code>{code}</code>" in r.text and "/dashboard/static/app.css" in r.text
+        return
     body = r.json()
     assert set(body) == {"error"}
     assert body["error"]["status"] == status and body["error"]["code"] == code

@@ -20,7 +20,7 @@ from starlette.applications import Starlette
 
 from backend.app import create_app
 from backend.commands.serve import TelephonyProcess
-from backend.errors import JSON_PREFIXES
+from backend.errors import MACHINE_PREFIXES
 from backend.settings import Settings
 from tests.support.browser import BROWSER_HEADERS
 from tests.support.server import Server, free_port, healthy, run_cli
@@ -91,7 +91,7 @@ async def test_the_telephony_role_serves_nothing_but_webhooks_and_health(
 ) -> None:
     r = await phone.request(method, path, json=VISIT if method == "POST" else None)
     assert r.status_code == 404
-    if path.startswith(JSON_PREFIXES):  # elsewhere errors are pages, as on every process
+    if path.startswith(MACHINE_PREFIXES):  # elsewhere errors are pages, as on every process
         assert r.json()["error"]["status"] == 404
 
 
