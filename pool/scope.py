@@ -62,17 +62,25 @@ class Scope:
 
     @property
     def advertiser_id(self) -> int | None:
-        """The one advertiser of the scope, or None when it spans several (or all)."""
-        if self.advertiser_ids is not None and len(self.advertiser_ids) == 1:
-            return next(iter(self.advertiser_ids))
-        return None
+        """The scope's one advertiser, None for every advertiser.
+
+        A scope of several advertisers, or of none (a filter outside the scope), has no
+        single id; asking for it is an error rather than None, which would mean all.
+        """
+        return self._one(self.advertiser_ids, "advertiser")
 
     @property
     def site_id(self) -> int | None:
-        """The one site of the scope, or None when it spans several (or all)."""
-        if self.site_ids is not None and len(self.site_ids) == 1:
-            return next(iter(self.site_ids))
-        return None
+        """The scope's one site, None for every site (an error for several or none)."""
+        return self._one(self.site_ids, "site")
+
+    @staticmethod
+    def _one(ids: frozenset[int] | None, what: str) -> int | None:
+        if ids is None:
+            return None
+        if len(ids) != 1:
+            raise ValueError(f"the scope has {len(ids)} {what}s, not one")
+        return next(iter(ids))
 
     def narrow(
         self,
@@ -187,4 +195,3 @@ EVERYTHING = Scope()
 def scope_of(advertiser_id: int | None) -> Scope:
     """The scope of a caller given as an advertiser id (None: every advertiser)."""
     return EVERYTHING if advertiser_id is None else Scope.of(advertiser_id)
-
