@@ -16,6 +16,7 @@ from attribution.reports import local_day_range
 from backend.dashboard.fmt import zone
 from backend.dashboard.logins import Viewer
 from backend.dashboard.web import int_param, visible_advertisers, visible_sites
+from pool.scope import EVERYTHING, Scope
 from pool.store import Row, Store
 
 MAX_DAYS = 400
@@ -40,6 +41,7 @@ class Filters:
     sites: list[Row]
     advertisers: list[Row]
     confidence: str | None = None  # calls matched with this confidence or better only
+    scope: Scope = EVERYTHING  # the viewer's scope narrowed to the advertiser and site asked
 
     @property
     def confidences(self) -> tuple[str, ...] | None:
@@ -106,6 +108,18 @@ async def read_filters(request: Request, db: Store, viewer: Viewer) -> Filters:
     confidence = q.get("confidence") or None
     if confidence is not None and confidence not in CONFIDENCES:
         raise HTTPException(400, "Unknown confidence.")
+    # Both were checked above against what the viewer may see (404 otherwise).
+    scope = viewer.scope.narrow(advertiser_id=advertiser_id, site_id=site_id)
     return Filters(
-        advertiser_id, site_id, first, last, start_ms, end_ms, tz, sites, advertisers, confidence
+        advertiser_id,
+        site_id,
+        first,
+        last,
+        start_ms,
+        end_ms,
+        tz,
+        sites,
+        advertisers,
+        confidence,
+        scope,
     )
