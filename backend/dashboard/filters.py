@@ -16,7 +16,7 @@ from attribution.reports import local_day_range
 from backend.dashboard.fmt import zone
 from backend.dashboard.logins import Viewer
 from backend.dashboard.web import int_param, visible_advertisers, visible_sites
-from pool.scope import EVERYTHING, Scope
+from pool.scope import Scope
 from pool.store import Row, Store
 
 MAX_DAYS = 400
@@ -40,8 +40,10 @@ class Filters:
     tz: str
     sites: list[Row]
     advertisers: list[Row]
+    # The viewer's scope narrowed to the advertiser and site asked (no default: never all
+    # by omission).
+    scope: Scope
     confidence: str | None = None  # calls matched with this confidence or better only
-    scope: Scope = EVERYTHING  # the viewer's scope narrowed to the advertiser and site asked
 
     @property
     def confidences(self) -> tuple[str, ...] | None:
@@ -120,6 +122,6 @@ async def read_filters(request: Request, db: Store, viewer: Viewer) -> Filters:
         tz,
         sites,
         advertisers,
-        confidence,
         scope,
+        confidence,
     )
