@@ -23,6 +23,7 @@ from typing import Any
 
 import orjson
 
+from pool.scope import scope_of
 from pool.store import Store, Tx
 
 _COLUMNS = (
@@ -134,12 +135,6 @@ async def record_batch(
     return batch_id
 
 
-def _scoped(scope: int | None) -> tuple[str, dict[str, Any]]:
-    if scope is None:
-        return "", {}
-    return " AND advertiser_id = :scope", {"scope": scope}
-
-
 async def list_batches(
     db: Store,
     *,
@@ -149,7 +144,7 @@ async def list_batches(
     before_id: int | None = None,
 ) -> list[Batch]:
     """Batches newest first, within the reader's scope (None: every batch)."""
-    where, params = _scoped(scope)
+    where, params = scope_of(scope).and_condition(site=None)
     if platform is not None:
         where += " AND platform = :p"
         params["p"] = platform
@@ -167,7 +162,7 @@ async def list_batches(
 
 async def get_batch(db: Store, batch_id: int, *, scope: int | None) -> Batch | None:
     """One batch, or None when there is none the reader may see."""
-    where, params = _scoped(scope)
+    where, params = scope_of(scope).and_condition(site=None)
     row = await db.fetchone(
         f"SELECT {_COLUMNS} FROM conversion_batches WHERE id = :id{where}",
         {"id": batch_id, **params},
@@ -177,7 +172,7 @@ async def get_batch(db: Store, batch_id: int, *, scope: int | None) -> Batch | N
 
 async def batch_rows(db: Store, batch_id: int, *, scope: int | None) -> list[dict[str, Any]]:
     """The calls a batch holds: call id, click id, when the call started, its site."""
-    where, params = _scoped(scope)
+    where, params = scope_of(scope).and_condition(site=None)
     raw = await db.fetchval(
         f"SELECT rows_json FROM conversion_batches WHERE id = :id{where}",
         {"id": batch_id, **params},
@@ -218,7 +213,7 @@ class BatchFile:
 
 async def batch_file(db: Store, batch_id: int, *, scope: int | None) -> BatchFile | None:
     """The recorded file's exact bytes (None: no such batch, or kept no file)."""
-    where, params = _scoped(scope)
+    where, params = scope_of(scope).and_condition(site=None)
     row = await db.fetchone(
         f"SELECT filename, media_type, content FROM conversion_batches WHERE id = :id{where}",
         {"id": batch_id, **params},
@@ -236,7 +231,7 @@ async def void_batch(
     None when the reader sees no such batch; AlreadyVoided when it was voided before.
     One unit of work: the mark and the release happen together or not at all.
     """
-    where, params = _scoped(scope)
+    where, params = scope_of(scope).and_condition(site=None)
     async with db.write() as tx:
         row = await tx.fetchone(
             f"SELECT {_COLUMNS} FROM conversion_batches WHERE id = :id{where}",

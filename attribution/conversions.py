@@ -42,6 +42,7 @@ from attribution.csvcells import FORMULA_START, csv_writer
 from attribution.ga_session import ga_session_for
 from attribution.sources import valid_click_id
 from attribution.upload_policy import UploadPolicy
+from pool.scope import Scope
 from pool.store import Store
 
 FILE_PLATFORMS = ("google", "yahoo", "microsoft")
@@ -233,12 +234,11 @@ async def export_conversions(
         "NOT EXISTS (SELECT 1 FROM conversion_ledger l WHERE l.platform = :p AND l.call_id = c.id)",
     ]
     params: dict[str, Any] = {"start": start_ms, "end": end_ms, "p": platform}
-    if site_id is not None:
-        clauses.append("c.site_id = :site")
-        params["site"] = site_id
-    if advertiser_id is not None:
-        clauses.append("c.advertiser_id = :adv")
-        params["adv"] = advertiser_id
+    within = Scope.of(advertiser_id, site_id)
+    if not within.is_everything:
+        where, scope_params = within.condition("c")
+        clauses.append(where)
+        params.update(scope_params)
     sql = (
         "SELECT c.id, c.started_ms, c.qualified, c.touch_gclid AS gclid,"
         " c.touch_gbraid AS gbraid, c.touch_wbraid AS wbraid, c.touch_yclid AS yclid,"

@@ -28,6 +28,7 @@ from phonenumbers import COUNTRY_CODE_TO_REGION_CODE
 
 from attribution.csvcells import csv_writer
 from attribution.touch import TOUCH_FIELDS
+from pool.scope import Scope
 from pool.store import Row, Store
 
 FORMATS = ("csv", "ndjson")
@@ -174,12 +175,11 @@ def where_clause(f: ExportFilter) -> tuple[str, dict[str, Any]]:
     """The WHERE clause (on calls aliased ``c``) and parameters of a filter."""
     clauses = ["c.started_ms >= :start", "c.started_ms < :end"]
     params: dict[str, Any] = {"start": f.start_ms, "end": f.end_ms}
-    if f.site_id is not None:
-        clauses.append("c.site_id = :site")
-        params["site"] = f.site_id
-    if f.advertiser_id is not None:
-        clauses.append("c.advertiser_id = :adv")
-        params["adv"] = f.advertiser_id
+    scope = Scope.of(f.advertiser_id, f.site_id)
+    if not scope.is_everything:
+        where, scope_params = scope.condition("c")
+        clauses.append(where)
+        params.update(scope_params)
     if f.qualified_only:
         clauses.append("c.qualified = 1")
     conf, conf_params = confidence_clause("c", f.confidences)

@@ -24,6 +24,7 @@ from zoneinfo import ZoneInfo
 from attribution.exports import confidence_clause
 from attribution.sources import landing_page
 from attribution.touch import TOUCH_FIELDS, touch_column
+from pool.scope import Scope, scope_of
 from pool.store import Store
 
 # Report dimension -> sessions column. Fixed names only: never interpolate user input.
@@ -62,15 +63,15 @@ def _scope(
     conf, params = confidence_clause(alias, confidences)
     if conf:
         parts.append(conf.removeprefix(" AND "))
-    if site_id is not None:
-        parts.append(f"{alias}.site_id = :scope_site")
-        params["scope_site"] = site_id
-    if advertiser_id is not None:
-        parts.append(f"{alias}.site_id IN (SELECT id FROM sites WHERE advertiser_id = :scope_adv)")
-        params["scope_adv"] = advertiser_id
-    elif site_id is None:
+    scope = Scope.of(advertiser_id, site_id)
+    if scope.is_everything:
         # Every site: an IN list lets the (site_id, started_ms) index serve each site.
         parts.append(f"{alias}.site_id IN (SELECT id FROM sites)")
+    else:
+        # By the row's site (sessions have no advertiser column; calls use the same index).
+        where, scope_params = scope.condition(alias, advertiser=None)
+        parts.append(where)
+        params.update(scope_params)
     return " AND ".join(parts), params
 
 
@@ -295,11 +296,9 @@ async def advertiser_summary(
     scope is listed, with zeros when it had no calls. ``confidences``: count only calls
     matched with one of these (None: every call).
     """
-    where = "" if advertiser_id is None else " WHERE a.id = :adv"
+    where, scope_params = scope_of(advertiser_id).where_condition("a", advertiser="id", site=None)
     conf, params = confidence_clause("c", confidences)
-    params.update({"a": start_ms, "b": end_ms})
-    if advertiser_id is not None:
-        params["adv"] = advertiser_id
+    params.update({"a": start_ms, "b": end_ms, **scope_params})
     rows = await db.fetchall(
         "SELECT a.id, a.name, COUNT(c.id) AS calls,"
         " SUM(CASE WHEN c.answered_ms IS NULL THEN 0 ELSE 1 END) AS answered,"

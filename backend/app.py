@@ -28,6 +28,7 @@ from backend.observability.metrics import Metrics
 from backend.proxies import ForwardedClient, parse_trusted_proxies
 from backend.routes import all_routes
 from backend.routes.metrics import parse_networks
+from backend.services import Services
 from backend.settings import DEFAULT_SECRET_KEY, Settings
 from backend.storage import open_database
 from backend.telephony.service import telephony_lifespan
@@ -117,6 +118,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         lifespan=lifespan,
     )
     app.state.settings = settings
+    # What handlers share (cursor signer, token-use record, sign-in throttle), made once.
+    app.state.services = Services.build(settings)
     app.state.metrics = metrics
     metrics.watch(app.state)
     # Who may read /metrics without the token; a bad entry stops start-up here.

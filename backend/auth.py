@@ -17,6 +17,8 @@ from typing import Any
 from starlette.requests import Request
 
 from backend.errors import ApiError
+from backend.services import services
+from pool.scope import Scope, scope_of
 from pool.store import Store, now_ms
 
 _SCRYPT = {"n": 2**14, "r": 8, "p": 1, "dklen": 32}
@@ -77,6 +79,11 @@ class ApiPrincipal:
     def is_admin(self) -> bool:
         """Whether the request may do what only administrators may (every advertiser)."""
         return self.advertiser_id is None
+
+    @property
+    def scope(self) -> Scope:
+        """The advertisers and sites the request may read (:mod:`pool.scope`)."""
+        return scope_of(self.advertiser_id)
 
 
 def effective_scope(token: Mapping[str, Any], user: Mapping[str, Any]) -> tuple[bool, int | None]:
@@ -142,10 +149,7 @@ _TOUCH_EVERY_MS = 60_000
 async def _touch(request: Request, db: Store, token_id: int) -> None:
     # last_used_ms at most once a minute per token and process: a write per request would
     # make every API read queue behind the single writer.
-    state = request.app.state
-    seen: dict[int, int] | None = getattr(state, "token_touched", None)
-    if seen is None:
-        seen = state.token_touched = {}
+    seen = services(request).token_touched
     now = now_ms()
     if now - seen.get(token_id, 0) >= _TOUCH_EVERY_MS:
         seen[token_id] = now

@@ -518,7 +518,10 @@ GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
          "lease_sweep_seconds", "heartbeat_seconds", "late_call_window_seconds",
          "forward_countries", "pool_safety_factor", "pool_alert_utilization"),
     ),
-    ("Attribution and ad platforms", ("upload_min_confidence", "geoip_city_db", "ga4_push_seconds")),
+    (
+        "Attribution and ad platforms",
+        ("upload_min_confidence", "geoip_city_db", "ga4_push_seconds"),
+    ),
     (
         "Telephony",
         ("twilio_auth_token", "twilio_signing_key", "calls_webhook_secret",

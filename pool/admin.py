@@ -13,6 +13,7 @@ from typing import Any
 from pool import destinations, leases, numbers, rules
 from pool.inventory import unavailable
 from pool.numbers import NumberError
+from pool.scope import scope_of
 from pool.store import Row, Store
 
 NUMBER_COLUMNS = (
@@ -30,15 +31,9 @@ async def find_site(db: Store, site_key: str, advertiser_id: int | None) -> Row:
         " FROM sites WHERE site_key = :k",
         {"k": site_key},
     )
-    if site is None or advertiser_id not in (None, site["advertiser_id"]):
+    if site is None or not scope_of(advertiser_id).allows(site["advertiser_id"], site["id"]):
         raise LookupError(f"no site has the key {site_key!r}")
     return site
-
-
-def _scope(advertiser_id: int | None, column: str) -> tuple[str, dict[str, Any]]:
-    if advertiser_id is None:
-        return "", {}
-    return f" AND {column} = :adv", {"adv": advertiser_id}
 
 
 async def _settle_retirements(db: Store, now_ms: int) -> None:
@@ -80,7 +75,7 @@ async def list_numbers(
 ) -> list[dict[str, Any]]:
     """Tracking numbers visible to the caller, filtered, in id order."""
     await _settle_retirements(db, now_ms)
-    where, params = _scope(advertiser_id, "n.advertiser_id")
+    where, params = scope_of(advertiser_id).and_condition("n")
     params.update({"now": now_ms, "lim": limit, "off": offset})
     for name, value, column in (
         ("site", site_key, "s.site_key"),
@@ -103,7 +98,7 @@ async def get_number(
 ) -> dict[str, Any]:
     """One tracking number visible to the caller; LookupError otherwise."""
     await _settle_retirements(db, now_ms)
-    where, params = _scope(advertiser_id, "n.advertiser_id")
+    where, params = scope_of(advertiser_id).and_condition("n")
     row = await db.fetchone(
         f"SELECT {NUMBER_COLUMNS} FROM tracking_numbers n LEFT JOIN sites s ON s.id = n.site_id"
         f" WHERE n.id = :id{where}",
@@ -118,7 +113,7 @@ async def numbers_by_ids(
     db: Store, ids: list[int], *, advertiser_id: int | None, now_ms: int
 ) -> list[dict[str, Any]]:
     """The numbers with these ids visible to the caller, in the order of ``ids``."""
-    where, params = _scope(advertiser_id, "n.advertiser_id")
+    where, params = scope_of(advertiser_id).and_condition("n")
     found: dict[int, dict[str, Any]] = {}
     for start in range(0, len(ids), 500):
         chunk = ids[start : start + 500]
@@ -137,7 +132,7 @@ async def find_number(db: Store, text: str, *, advertiser_id: int | None) -> int
     """The id of a stored tracking number given as id, E.164 or national (JP) text."""
     # One lookup within the caller's scope, one message: another advertiser's number reads
     # exactly like a number nobody has.
-    where, params = _scope(advertiser_id, "advertiser_id")
+    where, params = scope_of(advertiser_id).and_condition()
     value: int | str
     if text.isdigit() and len(text) < 10:
         column, value = "id", int(text)
@@ -184,7 +179,7 @@ async def new_pool(
         "SELECT advertiser_id FROM tracking_numbers WHERE number = :n", {"n": e164}
     )
     if holder is not None:
-        if advertiser_id not in (None, holder["advertiser_id"]):
+        if not scope_of(advertiser_id).allows(holder["advertiser_id"]):
             # Another advertiser's number: say nothing about whose it is or what it is.
             raise NumberError(unavailable(e164), field="target")
         raise NumberError(f"{e164} is a tracking number, not a business number", field="target")
@@ -208,7 +203,7 @@ async def list_pools(
     db: Store, *, advertiser_id: int | None, site_key: str = ""
 ) -> list[dict[str, Any]]:
     """Pools visible to the caller: site, target, timings and how many numbers."""
-    where, params = _scope(advertiser_id, "s.advertiser_id")
+    where, params = scope_of(advertiser_id).and_condition("s", site="id")
     if site_key:
         where += " AND s.site_key = :site"
         params["site"] = site_key
@@ -242,7 +237,7 @@ async def list_pools(
 
 async def pool_site(db: Store, *, pool_id: int, advertiser_id: int | None) -> Row:
     """The pool's id and site, if the caller can see it; LookupError otherwise."""
-    where, params = _scope(advertiser_id, "s.advertiser_id")
+    where, params = scope_of(advertiser_id).and_condition("s", site="id")
     row = await db.fetchone(
         "SELECT p.id, s.site_key FROM pools p JOIN sites s ON s.id = p.site_id"
         f" WHERE p.id = :p{where}",
@@ -330,7 +325,7 @@ async def list_rules(
 
 async def delete_rule(db: Store, *, rule_id: int, advertiser_id: int | None) -> None:
     """Delete a rule the caller can see; LookupError otherwise."""
-    where, params = _scope(advertiser_id, "s.advertiser_id")
+    where, params = scope_of(advertiser_id).and_condition("s", site="id")
     async with db.write() as tx:
         found = await tx.fetchval(
             "SELECT r.id FROM source_rules r JOIN sites s ON s.id = r.site_id"

@@ -27,6 +27,7 @@ import phonenumbers
 
 from pool import destinations, numbers
 from pool.numbers import KINDS, NumberError
+from pool.scope import scope_of
 from pool.store import Store, Tx
 
 MAX_ROWS = 10_000
@@ -92,7 +93,7 @@ class _Sites:
             site = await self.tx.fetchone(
                 "SELECT id, advertiser_id, country FROM sites WHERE site_key = :k", {"k": key}
             )
-            if site is not None and self.advertiser_id not in (None, site["advertiser_id"]):
+            if site is not None and not scope_of(self.advertiser_id).allows(site["advertiser_id"]):
                 site = None  # another advertiser's site is, to this caller, no site at all
             if site is not None:
                 rows = await self.tx.fetchall(
@@ -216,14 +217,14 @@ async def _duplicates(
             {"n": res.number, "a": scope or 0},
         )
         if stored is not None:
-            if scope not in (None, stored["advertiser_id"]):
+            if not scope_of(scope).allows(stored["advertiser_id"]):
                 errors.append(_fail(spec, "number", unavailable(res.number)))
             else:
                 errors.append(
                     _fail(spec, "number", f"{res.number} is already stored (id {stored['id']})")
                 )
         elif target is not None:
-            if scope not in (None, target["advertiser_id"]):
+            if not scope_of(scope).allows(target["advertiser_id"]):
                 errors.append(_fail(spec, "number", unavailable(res.number)))
             else:
                 errors.append(_fail(spec, "number", f"{res.number} is a business number of a site"))

@@ -1,8 +1,10 @@
 """The REST API under ``/api``: bearer tokens, calls, sessions, reports, exports, OpenAPI.
 
-Every module here contributes a ``routes`` list and declares its operations in the OpenAPI
-document (:mod:`backend.api.openapi`); routes of other areas are declared in
-:mod:`backend.api.declared`. ``/api/openapi.json`` serves the document.
+Every ``/api`` endpoint is written one way (docs/contributing.md, "Writing an API
+endpoint"): a handler ``(request, principal)`` declared with ``@oa.operation`` and routed as
+``Route(path, authorized(handler))``; it reads only within ``principal.scope``. Modules here
+and ``backend/routes/api_pool.py`` each contribute a ``routes`` list. ``/api/openapi.json``
+serves the document.
 """
 
 from __future__ import annotations
@@ -13,7 +15,6 @@ from starlette.routing import BaseRoute, Route
 
 from backend.api import (
     batches,
-    declared,
     exports,
     openapi,
     reports,
@@ -23,13 +24,7 @@ from backend.api import (
 )
 
 
-async def openapi_json(request: Request) -> Response:
-    """The OpenAPI 3.1 document of the API (no token needed)."""
-    served = openapi.served_operations(request.app.routes)
-    return JSONResponse(openapi.document(served=served))
-
-
-openapi.declare(
+@openapi.operation(
     "GET",
     "/api/openapi.json",
     summary="This document",
@@ -37,7 +32,11 @@ openapi.declare(
     auth=False,
     responses={200: openapi.json_response("The OpenAPI 3.1 document", {"type": "object"})},
 )
-_ = declared  # imported for its declarations
+async def openapi_json(request: Request) -> Response:
+    """The OpenAPI 3.1 document of the API (no token needed)."""
+    served = openapi.served_operations(request.app.routes)
+    return JSONResponse(openapi.document(served=served))
+
 
 routes: list[BaseRoute] = [
     Route("/api/openapi.json", openapi_json, methods=["GET"]),

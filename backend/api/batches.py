@@ -16,13 +16,13 @@ from backend.api.params import (
     P_ADVERTISER,
     P_CURSOR,
     P_LIMIT,
-    advertiser_scope,
     authorized,
     db_of,
     int_param,
     make_cursor,
     path_id,
     read_cursor,
+    request_scope,
 )
 from backend.auth import ApiPrincipal
 from backend.errors import ApiError
@@ -88,10 +88,6 @@ def actor(principal: ApiPrincipal) -> str:
     return f"user {principal.user_id} (token {principal.token_id})"
 
 
-def _scope(request: Request, principal: ApiPrincipal) -> int | None:
-    return advertiser_scope(request, principal)
-
-
 def _missing(batch_id: int) -> ApiError:
     # The same answer for a batch of another advertiser: ids of others do not leak.
     return ApiError(404, "not_found", f"No conversion batch {batch_id}.")
@@ -113,7 +109,7 @@ async def list_batches(request: Request, principal: ApiPrincipal) -> Response:
     limit = int_param(request, "limit", lo=1, hi=500) or 100
     found = await bt.list_batches(
         db_of(request),
-        scope=_scope(request, principal),
+        scope=request_scope(request, principal, site_param=None).advertiser_id,
         platform=platform,
         limit=limit + 1,
         before_id=read_cursor(request, "batches"),
@@ -134,7 +130,7 @@ async def list_batches(request: Request, principal: ApiPrincipal) -> Response:
 async def show_batch(request: Request, principal: ApiPrincipal) -> Response:
     """The batch and its rows (call id, click id, call start, site)."""
     batch_id = path_id(request, "batch_id")
-    scope = principal.advertiser_id
+    scope = principal.scope.advertiser_id
     batch = await bt.get_batch(db_of(request), batch_id, scope=scope)
     if batch is None:
         raise _missing(batch_id)
@@ -156,7 +152,7 @@ async def show_batch(request: Request, principal: ApiPrincipal) -> Response:
 async def batch_file(request: Request, principal: ApiPrincipal) -> Response:
     """The recorded file's exact bytes (410 for a batch recorded before files were kept)."""
     batch_id = path_id(request, "batch_id")
-    scope = principal.advertiser_id
+    scope = principal.scope.advertiser_id
     batch = await bt.get_batch(db_of(request), batch_id, scope=scope)
     if batch is None:
         raise _missing(batch_id)
@@ -191,7 +187,7 @@ async def void_batch(request: Request, principal: ApiPrincipal) -> Response:
         batch = await bt.void_batch(
             db_of(request),
             batch_id,
-            scope=principal.advertiser_id,
+            scope=principal.scope.advertiser_id,
             by=actor(principal),
             now_ms=now_ms(),
         )

@@ -20,7 +20,6 @@ from backend.api.params import (
     P_QUALIFIED,
     P_TZ,
     RANGE_PARAMS,
-    advertiser_scope,
     authorized,
     bool_param,
     choice_param,
@@ -28,6 +27,7 @@ from backend.api.params import (
     int_param,
     min_confidence,
     path_id,
+    request_scope,
     site_in_scope,
     time_range,
     zone_param,
@@ -41,11 +41,12 @@ from pool.store import now_ms
 def path_filter(request: Request, principal: ApiPrincipal) -> ExportFilter:
     """The filter of a path export from query parameters, within the token's scope."""
     start, end = time_range(request)
+    scope = request_scope(request, principal)
     return ExportFilter(
         start_ms=start,
         end_ms=end,
-        site_id=int_param(request, "site_id"),
-        advertiser_id=advertiser_scope(request, principal),
+        site_id=scope.site_id,
+        advertiser_id=scope.advertiser_id,
         qualified_only=bool_param(request, "qualified") is True,
         confidences=min_confidence(request),
     )
@@ -149,7 +150,7 @@ async def export_conversions(request: Request, principal: ApiPrincipal) -> Respo
         end_ms=end,
         now_ms=now_ms(),
         site_id=site,
-        advertiser_id=advertiser_scope(request, principal),
+        advertiser_id=request_scope(request, principal, site_param=None).advertiser_id,
         timezone=zone_param(request).key,
         record=bool_param(request, "preview") is not True,
         created_by=actor(principal),

@@ -9,8 +9,8 @@ A route joins the document by declaring its operation next to its handler::
                   responses={200: oa.json_response("The thing", oa.ref("Thing"))})
     async def thing(request): ...
 
-Operations of modules that do not import this one are declared in
-``backend/api/declared.py`` with :func:`declare` (same arguments, no decorator). Component
+Every ``/api`` route declares its operation this way, in the module that serves it (see
+docs/contributing.md); :func:`declare` is the same without a decorator. Component
 schemas are added with :func:`component`. Every operation with ``auth=True`` (the default)
 gets the bearer security requirement and the error responses every ``/api`` route can give
 (400, 401, 403, 404, 422 with the one JSON error shape). A test checks that every ``/api``

@@ -16,9 +16,12 @@ from attribution.tokens import Signer
 from backend.api import openapi as oa
 from backend.auth import ApiPrincipal, require_token
 from backend.errors import ApiError
+from backend.services import services
+from pool.inventory import InventoryError
+from pool.numbers import NumberError
+from pool.scope import Scope
 from pool.store import Store
 
-CURSOR = "callpath.api.cursor"
 MAX_MS = 2**53
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 DATE_PATTERN = r"^\d{4}-\d{2}-\d{2}(T[0-9:.]+(Z|[+-]\d{2}:\d{2})?)?$"
@@ -63,12 +66,29 @@ P_MIN_CONFIDENCE = oa.query_param(
 
 
 def authorized(fn: Handler) -> Callable[[Request], Awaitable[Response]]:
-    """Wrap a handler so it runs only with a valid bearer token (else 401)."""
+    """The one wrapper of every ``/api`` endpoint that needs a token.
+
+    Runs ``fn(request, principal)`` only with a valid bearer token (else 401/403, and the
+    token's last use is recorded: :func:`backend.auth.require_token`); the principal's
+    :attr:`~backend.auth.ApiPrincipal.scope` is what the handler may read. Errors the domain
+    packages raise become the API's JSON errors: a number or import that does not pass its
+    checks is 422 (import rows listed in ``errors``), a record outside the scope 404.
+    """
 
     @wraps(fn)
     async def handler(request: Request) -> Response:
         principal = await require_token(request)
-        return await fn(request, principal)
+        try:
+            return await fn(request, principal)
+        except InventoryError as exc:
+            errors = [{"row": e.row, "field": e.field, "reason": e.reason} for e in exc.errors]
+            raise ApiError(422, "invalid_numbers", str(exc), errors=errors) from exc
+        except NumberError as exc:
+            raise ApiError(422, "invalid", str(exc), field=exc.field) from exc
+        except LookupError as exc:
+            if type(exc) is not LookupError:
+                raise  # a KeyError or IndexError is a bug, never "not found"
+            raise ApiError(404, "not_found", str(exc.args[0] if exc.args else exc)) from exc
 
     return handler
 
@@ -184,31 +204,40 @@ def time_range(request: Request) -> tuple[int, int]:
     return (0 if start is None else start, MAX_MS if end is None else end)
 
 
-def advertiser_scope(request: Request, principal: ApiPrincipal) -> int | None:
-    """The advertiser a request is limited to: the token's, or the one asked for."""
+def request_scope(
+    request: Request, principal: ApiPrincipal, *, site_param: str | None = "site_id"
+) -> Scope:
+    """The token's scope, narrowed by ``?advertiser_id=`` and ``?site_id=``.
+
+    An advertiser outside the token's scope is refused (403); a site outside it simply
+    matches nothing, as any filter does. ``site_param`` None: the route takes no site.
+    """
+    scope = principal.scope
     asked = int_param(request, "advertiser_id")
-    if principal.advertiser_id is None:
-        return asked
-    if asked is not None and asked != principal.advertiser_id:
-        raise ApiError(403, "forbidden", "This token cannot see that advertiser.")
-    return principal.advertiser_id
+    if asked is not None:
+        if not scope.allows(asked):
+            raise ApiError(403, "forbidden", "This token cannot see that advertiser.")
+        scope = scope.narrow(advertiser_id=asked)
+    if site_param is None:
+        return scope
+    return scope.narrow(site_id=int_param(request, site_param))
 
 
 async def site_in_scope(db: Store, principal: ApiPrincipal, site_id: int) -> dict[str, Any]:
     """A site the principal may see (404 otherwise, so ids of others do not leak)."""
+    where, params = principal.scope.and_condition(advertiser="advertiser_id", site="id")
     site = await db.fetchone(
-        "SELECT id, advertiser_id, timezone FROM sites WHERE id = :s", {"s": site_id}
+        "SELECT id, advertiser_id, timezone FROM sites WHERE id = :s" + where,
+        {**params, "s": site_id},
     )
-    if site is None or (
-        principal.advertiser_id is not None and site["advertiser_id"] != principal.advertiser_id
-    ):
+    if site is None:
         raise ApiError(404, "not_found", f"No site {site_id}.")
     return site
 
 
 def cursor_signer(request: Request) -> Signer:
-    """The signer of pagination cursors."""
-    return Signer(request.app.state.settings.secret_key, CURSOR)
+    """The signer of pagination cursors (one per app, :mod:`backend.api.services`)."""
+    return services(request).cursors
 
 
 def read_cursor(request: Request, kind: str) -> int | None:

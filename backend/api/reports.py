@@ -1,28 +1,26 @@
 """``/api/reports/calls``: sessions, calls and qualified calls by one dimension.
 
 The numbers come from ``attribution.reports.calls_report`` (the dashboard's reports), so the
-API and the dashboard always agree. When that module is not installed the route is absent.
+API and the dashboard always agree.
 """
 
 from __future__ import annotations
 
-import importlib.util
-
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import Route
 
+from attribution import reports
 from backend.api import openapi as oa
 from backend.api.params import (
     MAX_MS,
     P_MIN_CONFIDENCE,
     RANGE_PARAMS,
-    advertiser_scope,
     authorized,
     choice_param,
     db_of,
-    int_param,
     min_confidence,
+    request_scope,
     time_range,
 )
 from backend.auth import ApiPrincipal
@@ -56,10 +54,36 @@ REPORT_ROW = oa.component(
 _DAY_MS = 86_400_000
 
 
+@oa.operation(
+    "GET",
+    "/api/reports/calls",
+    summary="Calls by channel, source, campaign, ad group, keyword, landing page or device",
+    tags=["reports"],
+    params=[
+        oa.query_param(
+            "dimension",
+            {"type": "string", "enum": list(DIMENSIONS), "default": "source"},
+            "What to group by.",
+        ),
+        *RANGE_PARAMS,
+        P_MIN_CONFIDENCE,
+    ],
+    responses={
+        200: oa.json_response(
+            "One row per value of the dimension",
+            {
+                "type": "object",
+                "required": ["dimension", "data"],
+                "properties": {
+                    "dimension": {"type": "string"},
+                    "data": {"type": "array", "items": REPORT_ROW},
+                },
+            },
+        )
+    },
+)
 async def calls_report(request: Request, principal: ApiPrincipal) -> Response:
     """Calls by dimension over a period (default: the last 30 days)."""
-    from attribution import reports
-
     dimension = choice_param(request, "dimension", DIMENSIONS, "source")
     start, end = time_range(request)
     if "end" not in request.query_params:
@@ -67,10 +91,11 @@ async def calls_report(request: Request, principal: ApiPrincipal) -> Response:
     if "start" not in request.query_params:
         start = max(0, end - 30 * _DAY_MS)
     end = min(end, MAX_MS)
+    scope = request_scope(request, principal)
     rows = await reports.calls_report(
         db_of(request),
-        advertiser_id=advertiser_scope(request, principal),
-        site_id=int_param(request, "site_id"),
+        advertiser_id=scope.advertiser_id,
+        site_id=scope.site_id,
         start_ms=start,
         end_ms=max(start, end),
         dimension=dimension,
@@ -90,39 +115,4 @@ async def calls_report(request: Request, principal: ApiPrincipal) -> Response:
     return JSONResponse({"dimension": dimension, "data": data})
 
 
-def _routes() -> list[BaseRoute]:
-    if importlib.util.find_spec("attribution.reports") is None:
-        return []
-    oa.declare(
-        "GET",
-        "/api/reports/calls",
-        summary="Calls by channel, source, campaign, ad group, keyword, landing page or device",
-        tags=["reports"],
-        params=[
-            oa.query_param(
-                "dimension",
-                {"type": "string", "enum": list(DIMENSIONS), "default": "source"},
-                "What to group by.",
-            ),
-            *RANGE_PARAMS,
-            P_MIN_CONFIDENCE,
-        ],
-        responses={
-            200: oa.json_response(
-                "One row per value of the dimension",
-                {
-                    "type": "object",
-                    "required": ["dimension", "data"],
-                    "properties": {
-                        "dimension": {"type": "string"},
-                        "data": {"type": "array", "items": REPORT_ROW},
-                    },
-                },
-            )
-        },
-        description=calls_report.__doc__ or "",
-    )
-    return [Route("/api/reports/calls", authorized(calls_report), methods=["GET"])]
-
-
-routes = _routes()
+routes = [Route("/api/reports/calls", authorized(calls_report), methods=["GET"])]

@@ -23,7 +23,6 @@ from backend.api.params import (
     P_MIN_CONFIDENCE,
     P_QUALIFIED,
     RANGE_PARAMS,
-    advertiser_scope,
     authorized,
     bool_param,
     db_of,
@@ -32,6 +31,7 @@ from backend.api.params import (
     min_confidence,
     path_id,
     read_cursor,
+    request_scope,
     time_range,
 )
 from backend.auth import ApiPrincipal
@@ -188,20 +188,18 @@ _CALL_SELECT = (
 
 
 def _scope_filters(
-    request: Request, principal: ApiPrincipal, alias: str, advertiser_col: str
+    request: Request, principal: ApiPrincipal, alias: str, **columns: str | None
 ) -> tuple[list[str], dict[str, Any]]:
-    """WHERE clauses shared by the list endpoints: start-time range, advertiser scope, site."""
+    """WHERE clauses shared by the list endpoints: start-time range, the token's scope
+    narrowed by ``advertiser_id`` / ``site_id`` (``columns`` as :meth:`Scope.condition`)."""
     start, end = time_range(request)
     clauses = [f"{alias}.started_ms >= :start", f"{alias}.started_ms < :end"]
     params: dict[str, Any] = {"start": start, "end": end}
-    adv = advertiser_scope(request, principal)
-    if adv is not None:
-        clauses.append(f"{advertiser_col} = :adv")
-        params["adv"] = adv
-    site = int_param(request, "site_id")
-    if site is not None:
-        clauses.append(f"{alias}.site_id = :site")
-        params["site"] = site
+    scope = request_scope(request, principal)
+    if not scope.is_everything:
+        where, scope_params = scope.condition(alias, **columns)
+        clauses.append(where)
+        params.update(scope_params)
     return clauses, params
 
 
@@ -215,7 +213,7 @@ def _scope_filters(
 )
 async def list_calls(request: Request, principal: ApiPrincipal) -> Response:
     """Calls in the token's scope, newest first, filtered by start time, site and outcome."""
-    clauses, params = _scope_filters(request, principal, "c", "c.advertiser_id")
+    clauses, params = _scope_filters(request, principal, "c")
     qualified = bool_param(request, "qualified")
     if qualified is not None:
         clauses.append("c.qualified = :q")
@@ -266,10 +264,9 @@ async def get_call(request: Request, principal: ApiPrincipal) -> Response:
     """A call, how it was matched, and its session with the pages viewed."""
     db = db_of(request)
     call_id = path_id(request, "call_id")
-    row = await db.fetchone(_CALL_SELECT + " WHERE c.id = :id", {"id": call_id})
-    if row is None or (
-        principal.advertiser_id is not None and row["advertiser_id"] != principal.advertiser_id
-    ):
+    where, params = principal.scope.and_condition("c")
+    row = await db.fetchone(_CALL_SELECT + " WHERE c.id = :id" + where, {**params, "id": call_id})
+    if row is None:
         raise ApiError(404, "not_found", f"No call {call_id}.")
     out = _call_out(row, principal)
     out["session"] = None
@@ -310,7 +307,7 @@ _SESSION_SELECT = (
 )
 async def list_sessions(request: Request, principal: ApiPrincipal) -> Response:
     """Sessions in the token's scope, newest first, filtered by start time and site."""
-    clauses, params = _scope_filters(request, principal, "s", "st.advertiser_id")
+    clauses, params = _scope_filters(request, principal, "s", advertiser=None)
     return await _page(request, principal, "sessions", _SESSION_SELECT, clauses, params, "s.id")
 
 
@@ -326,12 +323,11 @@ async def get_session(request: Request, principal: ApiPrincipal) -> Response:
     """A session: source, click ids, device, place and the pages it viewed."""
     db = db_of(request)
     session_id = path_id(request, "session_id")
-    owner = await db.fetchval(
-        "SELECT st.advertiser_id FROM sessions s JOIN sites st ON st.id = s.site_id"
-        " WHERE s.id = :id",
-        {"id": session_id},
+    where, params = principal.scope.and_condition("s", advertiser=None)
+    found = await db.fetchval(
+        "SELECT s.id FROM sessions s WHERE s.id = :id" + where, {**params, "id": session_id}
     )
-    if owner is None or (principal.advertiser_id is not None and owner != principal.advertiser_id):
+    if found is None:
         raise ApiError(404, "not_found", f"No session {session_id}.")
     return JSONResponse(await _session_detail(request, session_id))
 

@@ -173,11 +173,7 @@ async def tokens_page(request: Request, viewer: Viewer) -> Response:
                 can_see_callers=viewer.can_see_callers and form.get("can_see_callers") == "1",
                 read_only=form.get("read_only") == "1",
             )
-    params: dict[str, Any] = {}
-    where = ""
-    if viewer.advertiser_id is not None:
-        where = " WHERE t.advertiser_id = :a"
-        params["a"] = viewer.advertiser_id
+    where, params = viewer.scope.where_condition("t", site=None)
     tokens = await db.fetchall(
         "SELECT t.id, t.name, t.advertiser_id, t.can_see_callers, t.read_only, t.created_ms,"
         " t.revoked_ms,"

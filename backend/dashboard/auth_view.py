@@ -24,7 +24,7 @@ from backend.dashboard.logins import (
     start_session,
     viewer_for,
 )
-from backend.dashboard.throttle import LoginLimits, LoginThrottle
+from backend.dashboard.throttle import LoginThrottle
 from backend.dashboard.web import (
     check_csrf,
     db_of,
@@ -37,6 +37,7 @@ from backend.dashboard.web import (
     secure,
 )
 from backend.http import client_ip
+from backend.services import services
 from pool.store import now_ms
 
 
@@ -52,17 +53,8 @@ def _cookie_flags(request: Request) -> dict[str, object]:
 
 
 def _throttle(request: Request) -> LoginThrottle:
-    """The app's sign-in throttle, made from its settings on first use."""
-    state = request.app.state
-    throttle: LoginThrottle | None = getattr(state, "login_throttle", None)
-    if throttle is None:
-        settings = state.settings
-        throttle = state.login_throttle = LoginThrottle(
-            LoginLimits(
-                per_hour=settings.login_failures_per_hour, burst=settings.login_failure_burst
-            )
-        )
-    return throttle
+    """The app's sign-in throttle (built with the app, :mod:`backend.services`)."""
+    return services(request).login_throttle
 
 
 async def _login_form(

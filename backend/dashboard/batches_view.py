@@ -24,7 +24,7 @@ log = logging.getLogger("callpath.exports")
 @page()
 async def batches_page(request: Request, viewer: Viewer) -> Response:
     """The newest 200 batches in the viewer's scope, with download and void buttons."""
-    found = await bt.list_batches(db_of(request), scope=viewer.advertiser_id, limit=200)
+    found = await bt.list_batches(db_of(request), scope=viewer.scope.advertiser_id, limit=200)
     return render(request, viewer, "batches.html", {"batches": found})
 
 
@@ -33,7 +33,7 @@ async def batch_file(request: Request, viewer: Viewer) -> Response:
     """The recorded file again, byte for byte."""
     db = db_of(request)
     batch_id = path_id(request)
-    file = await bt.batch_file(db, batch_id, scope=viewer.advertiser_id)
+    file = await bt.batch_file(db, batch_id, scope=viewer.scope.advertiser_id)
     if file is None:
         raise HTTPException(404, "No such conversion file.")
     return Response(
@@ -51,7 +51,7 @@ async def void_batch(request: Request, viewer: Viewer) -> Response:
         batch = await bt.void_batch(
             db_of(request),
             batch_id,
-            scope=viewer.advertiser_id,
+            scope=viewer.scope.advertiser_id,
             by=f"user {viewer.user_id} (dashboard)",
             now_ms=now_ms(),
         )

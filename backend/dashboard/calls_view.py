@@ -28,6 +28,7 @@ from backend.dashboard import fmt, i18n
 from backend.dashboard.filters import read_filters
 from backend.dashboard.logins import Viewer
 from backend.dashboard.web import db_of, int_param, owned, page, path_id, render
+from pool.scope import Scope
 from pool.store import Row, Store
 
 PAGE_SIZE = 50
@@ -47,15 +48,11 @@ _CALL_FROM = (
 )
 
 
-def _scope(viewer: Viewer, params: dict[str, Any], site_id: int | None = None) -> str:
-    parts = []
-    if viewer.advertiser_id is not None:
-        parts.append("c.advertiser_id = :adv")
-        params["adv"] = viewer.advertiser_id
-    if site_id is not None:
-        parts.append("c.site_id = :site")
-        params["site"] = site_id
-    return " AND ".join(parts) or "1 = 1"
+def _scope(scope: Scope, params: dict[str, Any]) -> str:
+    """The condition keeping calls ``c`` within ``scope`` (its parameters into ``params``)."""
+    where, scope_params = scope.condition("c")
+    params.update(scope_params)
+    return where
 
 
 @page()
@@ -77,8 +74,8 @@ async def export_paths(request: Request, viewer: Viewer) -> Response:
     flt = ExportFilter(
         start_ms=f.start_ms,
         end_ms=f.end_ms,
-        site_id=f.site_id,
-        advertiser_id=f.advertiser_id if f.advertiser_id is not None else viewer.advertiser_id,
+        site_id=f.scope.site_id,
+        advertiser_id=f.scope.advertiser_id,
         qualified_only=q.get("qualified") == "1",
         confidences=f.confidences,
         drill=f.drill,
@@ -98,11 +95,7 @@ async def calls_page(request: Request, viewer: Viewer) -> Response:
     db = db_of(request)
     f = await read_filters(request, db, viewer)
     params: dict[str, Any] = {"a": f.start_ms, "b": f.end_ms}
-    if f.advertiser_id is not None and viewer.advertiser_id is None:
-        params["fadv"] = f.advertiser_id
-    where = _scope(viewer, params, f.site_id) + " AND c.started_ms >= :a AND c.started_ms < :b"
-    if "fadv" in params:
-        where += " AND c.advertiser_id = :fadv"
+    where = _scope(f.scope, params) + " AND c.started_ms >= :a AND c.started_ms < :b"
     conf, conf_params = confidence_clause("c", f.confidences)
     where += conf
     params.update(conf_params)
@@ -205,7 +198,7 @@ async def live_page(request: Request, viewer: Viewer) -> Response:
     """The incoming-call screen: latest calls, new ones pushed by the event stream."""
     db = db_of(request)
     params: dict[str, Any] = {}
-    where = _scope(viewer, params)
+    where = _scope(viewer.scope, params)
     rows = await db.fetchall(
         f"SELECT {_CALL_COLUMNS}{_CALL_FROM} WHERE {where}"
         " ORDER BY c.started_ms DESC, c.id DESC LIMIT 20",
@@ -255,7 +248,7 @@ async def _events(
 ) -> AsyncIterator[bytes]:
     """New calls after ``cursor`` (event ``call``) and changes to shown ones (``update``)."""
     params: dict[str, Any] = {}
-    scope = _scope(viewer, params)
+    scope = _scope(viewer.scope, params)
     # Changes are found by updated_ms; look a little back so a write in flight is not missed.
     since = int(time.time() * 1000) - 5_000
     deadline = time.monotonic() + lifetime_s

@@ -34,16 +34,10 @@ class Step:
     seen_ms: int = 0
 
 
-def _scoped(viewer: Viewer, column: str) -> tuple[str, dict[str, Any]]:
-    if viewer.advertiser_id is None:
-        return "", {}
-    return f" AND {column} = :a", {"a": viewer.advertiser_id}
-
-
-async def _any(db: Store, sql: str, viewer: Viewer, column: str) -> bool:
+async def _any(db: Store, sql: str, viewer: Viewer, alias: str = "", **columns: Any) -> bool:
     """Whether the query finds a row in the viewer's scope (LIMIT 1: never a count of a
-    large table on every page view)."""
-    where, params = _scoped(viewer, column)
+    large table on every page view); ``alias`` and ``columns`` as :meth:`Scope.condition`."""
+    where, params = viewer.scope.and_condition(alias, **columns)
     return await db.fetchval(sql + where + " LIMIT 1", params) is not None
 
 
@@ -52,7 +46,7 @@ async def steps(db: Store, viewer: Viewer) -> list[Step]:
     advertisers = viewer.advertiser_id is not None or (
         await db.fetchval("SELECT 1 FROM advertisers LIMIT 1") is not None
     )
-    where, params = _scoped(viewer, "advertiser_id")
+    where, params = viewer.scope.and_condition(site="id")
     site = await db.fetchone(
         "SELECT id FROM sites WHERE 1 = 1" + where + " ORDER BY id LIMIT 1", params
     )
@@ -61,15 +55,15 @@ async def steps(db: Store, viewer: Viewer) -> list[Step]:
         db,
         "SELECT 1 FROM targets t JOIN sites s ON s.id = t.site_id WHERE 1 = 1",
         viewer,
-        "s.advertiser_id",
+        "s",
+        site="id",
     )
     numbers = await _any(
         db,
         "SELECT 1 FROM tracking_numbers WHERE status = 'active'",
         viewer,
-        "advertiser_id",
     )
-    where, params = _scoped(viewer, "s.advertiser_id")
+    where, params = viewer.scope.and_condition("s", site="id")
     seen = await db.fetchone(
         "SELECT h.site_id, h.origin, h.last_seen_ms FROM site_tag_hosts h"
         " JOIN sites s ON s.id = h.site_id WHERE 1 = 1"
@@ -77,7 +71,7 @@ async def steps(db: Store, viewer: Viewer) -> list[Step]:
         + " ORDER BY h.last_seen_ms DESC LIMIT 1",
         params,
     )
-    calls = await _any(db, "SELECT 1 FROM calls WHERE 1 = 1", viewer, "advertiser_id")
+    calls = await _any(db, "SELECT 1 FROM calls WHERE 1 = 1", viewer)
     return [
         Step("advertiser", advertisers, "/dashboard/advertisers"),
         Step("site", site is not None, site_href),
@@ -97,7 +91,7 @@ async def steps(db: Store, viewer: Viewer) -> list[Step]:
 async def callable_numbers(db: Store, viewer: Viewer) -> list[Row]:
     """Active tracking numbers the viewer may ring, the most recently leased first (the
     number a test page was just shown)."""
-    where, params = _scoped(viewer, "n.advertiser_id")
+    where, params = viewer.scope.and_condition("n")
     return await db.fetchall(
         "SELECT n.id, n.number, COALESCE((SELECT MAX(l.started_ms) FROM leases l"
         " WHERE l.number_id = n.id), 0) AS leased_ms FROM tracking_numbers n"

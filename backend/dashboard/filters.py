@@ -16,6 +16,7 @@ from attribution.reports import local_day_range
 from backend.dashboard.fmt import zone
 from backend.dashboard.logins import Viewer
 from backend.dashboard.web import int_param, visible_advertisers, visible_sites
+from pool.scope import Scope
 from pool.store import Row, Store
 
 MAX_DAYS = 400
@@ -39,6 +40,9 @@ class Filters:
     tz: str
     sites: list[Row]
     advertisers: list[Row]
+    # The viewer's scope narrowed to the advertiser and site asked (no default: never all
+    # by omission).
+    scope: Scope
     confidence: str | None = None  # calls matched with this confidence or better only
     # A report row's drill-down (dimension, value): kept by date changes and downloads.
     drill: tuple[str, str] | None = None
@@ -117,6 +121,8 @@ async def read_filters(request: Request, db: Store, viewer: Viewer) -> Filters:
         if by not in DRILL_DIMENSIONS or len(value) > DRILL_VALUE_MAX:
             raise HTTPException(400, "Unknown drill-down.")
         drill = (by, value)
+    # Both were checked above against what the viewer may see (404 otherwise).
+    scope = viewer.scope.narrow(advertiser_id=advertiser_id, site_id=site_id)
     return Filters(
         advertiser_id,
         site_id,
@@ -127,6 +133,7 @@ async def read_filters(request: Request, db: Store, viewer: Viewer) -> Filters:
         tz,
         sites,
         advertisers,
+        scope,
         confidence,
         drill,
     )

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from backend.auth import hash_password, verify_password
+from pool.scope import Scope, scope_of
 from pool.store import Store, now_ms
 
 COOKIE = "cp_session"
@@ -41,6 +42,11 @@ class Viewer:
     @property
     def is_admin(self) -> bool:
         return self.role == "admin"
+
+    @property
+    def scope(self) -> Scope:
+        """The advertisers and sites the viewer may read (:mod:`pool.scope`)."""
+        return scope_of(self.advertiser_id)
 
 
 def _serializer(secret: str) -> URLSafeTimedSerializer:

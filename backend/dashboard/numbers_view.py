@@ -71,11 +71,7 @@ async def _store(
 
 async def _page(request: Request, viewer: Viewer, status: int = 200, **extra: Any) -> Response:
     db = db_of(request)
-    params: dict[str, Any] = {}
-    where = ""
-    if viewer.advertiser_id is not None:
-        where = " WHERE n.advertiser_id = :a"
-        params["a"] = viewer.advertiser_id
+    where, params = viewer.scope.where_condition("n")
     rows = await db.fetchall(
         "SELECT n.*, p.name AS pool_name, s.name AS site_name, s.country AS site_country"
         " FROM tracking_numbers n"
@@ -94,7 +90,7 @@ async def _page(request: Request, viewer: Viewer, status: int = 200, **extra: An
         for n in rows
         if n["status"] != "retired"
     }
-    pools = await pool_health(db, advertiser_id=viewer.advertiser_id)
+    pools = await pool_health(db, viewer.scope)
     context = {
         "numbers": rows,
         "pools": pools,

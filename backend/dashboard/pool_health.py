@@ -10,16 +10,13 @@ from __future__ import annotations
 from typing import Any
 
 from pool import health
+from pool.scope import Scope
 from pool.store import Store, now_ms
 
 
-async def pool_health(db: Store, *, advertiser_id: int | None) -> list[dict[str, Any]]:
+async def pool_health(db: Store, scope: Scope) -> list[dict[str, Any]]:
     """One row per pool in scope: size, in use, utilization, peak, exhaustions, advice."""
-    params: dict[str, Any] = {}
-    where = ""
-    if advertiser_id is not None:
-        where = " WHERE s.advertiser_id = :adv"
-        params["adv"] = advertiser_id
+    where, params = scope.where_condition("s", site="id")
     pools = await db.fetchall(
         "SELECT p.id, p.ttl_ms, p.grace_ms, s.name AS site_name FROM pools p"
         " JOIN sites s ON s.id = p.site_id" + where + " ORDER BY s.name, p.name, p.id",

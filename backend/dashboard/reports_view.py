@@ -36,8 +36,8 @@ async def reports_page(request: Request, viewer: Viewer) -> Response:
         raise HTTPException(400, "Unknown sort column.")
     descending = q.get("dir", "desc") != "asc"
     scope = {
-        "advertiser_id": f.advertiser_id,
-        "site_id": f.site_id,
+        "advertiser_id": f.scope.advertiser_id,
+        "site_id": f.scope.site_id,
         "start_ms": f.start_ms,
         "end_ms": f.end_ms,
         "confidences": f.confidences,
@@ -91,7 +91,7 @@ async def advertisers_page(request: Request, viewer: Viewer) -> Response:
     f = await read_filters(request, db, viewer)
     rows = await reports.advertiser_summary(
         db,
-        advertiser_id=f.advertiser_id,
+        advertiser_id=f.scope.advertiser_id,
         start_ms=f.start_ms,
         end_ms=f.end_ms,
         confidences=f.confidences,

@@ -5,8 +5,6 @@ blocked callers (read by ``backend.telephony.routing``) and notification targets
 
 from __future__ import annotations
 
-from typing import Any
-
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
@@ -139,12 +137,6 @@ def _advertiser(viewer: Viewer, form: dict[str, str]) -> int:
     return chosen
 
 
-def _scope_sql(viewer: Viewer, alias: str) -> tuple[str, dict[str, Any]]:
-    if viewer.advertiser_id is None:
-        return "", {}
-    return f" WHERE {alias}.advertiser_id = :a", {"a": viewer.advertiser_id}
-
-
 @page()
 async def blocked_page(request: Request, viewer: Viewer) -> Response:
     """Blocked callers (exact numbers or prefixes); POST adds one."""
@@ -178,7 +170,7 @@ async def blocked_page(request: Request, viewer: Viewer) -> Response:
             },
         )
         return redirect("/dashboard/settings/blocked")
-    where, params = _scope_sql(viewer, "b")
+    where, params = viewer.scope.where_condition("b", site=None)
     blocked = await db.fetchall(
         "SELECT b.*, a.name AS advertiser FROM blocked_callers b"
         " JOIN advertisers a ON a.id = b.advertiser_id" + where + " ORDER BY a.name, b.pattern",
@@ -223,7 +215,7 @@ async def notifications_page(request: Request, viewer: Viewer) -> Response:
         except (ValueError, LookupError) as exc:
             raise HTTPException(422, str(exc)) from exc
         return redirect("/dashboard/settings/notifications")
-    where, params = _scope_sql(viewer, "n")
+    where, params = viewer.scope.where_condition("n", site=None)
     rows = await db.fetchall(
         "SELECT n.id, n.kind, n.address, n.event, n.active, a.name AS advertiser"
         " FROM notification_targets n JOIN advertisers a ON a.id = n.advertiser_id"

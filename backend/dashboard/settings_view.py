@@ -189,7 +189,7 @@ async def retire_number(request: Request, viewer: Viewer) -> Response:
 @page()
 async def pools_page(request: Request, viewer: Viewer) -> Response:
     """Utilization, peak, exhaustion and recommended size of every pool in scope."""
-    pools = await pool_health(db_of(request), advertiser_id=viewer.advertiser_id)
+    pools = await pool_health(db_of(request), viewer.scope)
     return render(request, viewer, "pools.html", {"pools": pools})
 
 

@@ -250,27 +250,22 @@ async def owned(db: Store, viewer: Viewer, table: str, row_id: int) -> Row:
     row = await db.fetchone(_OWNER_SQL[table], {"id": row_id})
     if row is None:
         raise HTTPException(404, "Not found.")
-    if viewer.advertiser_id is not None and row["adv"] != viewer.advertiser_id:
+    if not viewer.scope.allows(row["adv"]):
         raise HTTPException(404, "Not found.")
     return row
 
 
 async def visible_sites(db: Store, viewer: Viewer) -> list[Row]:
     """The sites the viewer may see, by name."""
-    if viewer.advertiser_id is None:
-        return await db.fetchall(
-            "SELECT s.*, a.name AS advertiser FROM sites s"
-            " JOIN advertisers a ON a.id = s.advertiser_id ORDER BY a.name, s.name, s.id"
-        )
+    where, params = viewer.scope.where_condition("s", site="id")
     return await db.fetchall(
-        "SELECT s.*, a.name AS advertiser FROM sites s JOIN advertisers a"
-        " ON a.id = s.advertiser_id WHERE s.advertiser_id = :a ORDER BY s.name, s.id",
-        {"a": viewer.advertiser_id},
+        "SELECT s.*, a.name AS advertiser FROM sites s"
+        f" JOIN advertisers a ON a.id = s.advertiser_id{where} ORDER BY a.name, s.name, s.id",
+        params,
     )
 
 
 async def visible_advertisers(db: Store, viewer: Viewer) -> list[Row]:
     """The advertisers the viewer may see, by name."""
-    if viewer.advertiser_id is None:
-        return await db.fetchall("SELECT * FROM advertisers ORDER BY name, id")
-    return await db.fetchall("SELECT * FROM advertisers WHERE id = :a", {"a": viewer.advertiser_id})
+    where, params = viewer.scope.where_condition(advertiser="id", site=None)
+    return await db.fetchall(f"SELECT * FROM advertisers{where} ORDER BY name, id", params)

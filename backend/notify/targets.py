@@ -12,6 +12,7 @@ from typing import Any
 
 from attribution import outbound
 from attribution.exports import mask_caller
+from pool.scope import scope_of
 from pool.store import Store, now_ms
 
 KINDS = ("webhook", "email")
@@ -80,9 +81,8 @@ async def list_targets(db: Store, advertiser_id: int | None = None) -> list[dict
         "SELECT id, advertiser_id, kind, address, event, active, created_by, show_callers"
         " FROM notification_targets"
     )
-    if advertiser_id is None:
-        return await db.fetchall(sql + " ORDER BY id")
-    return await db.fetchall(sql + " WHERE advertiser_id = :a ORDER BY id", {"a": advertiser_id})
+    where, params = scope_of(advertiser_id).where_condition(site=None)
+    return await db.fetchall(sql + where + " ORDER BY id", params)
 
 
 async def remove_target(db: Store, target_id: int) -> bool:

@@ -27,8 +27,6 @@ bodies that are too large.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from functools import wraps
 from typing import Any
 
 from starlette.requests import Request
@@ -36,42 +34,15 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from backend.api import openapi as oa
-from backend.api.params import path_id
-from backend.auth import ApiPrincipal, require_token
+from backend.api.params import authorized, db_of, path_id
+from backend.auth import ApiPrincipal
 from backend.errors import ApiError
 from backend.http import read_body, read_json_object, string_field
 from backend.settings import Settings, setting_range
 from pool import admin, health, inventory, rules
 from pool.imports import MAX_BYTES, decode, read_csv
-from pool.inventory import InventoryError, NumberSpec
-from pool.numbers import NumberError
-from pool.store import Store, now_ms
-
-Handler = Callable[[Request, ApiPrincipal], Awaitable[Response]]
-
-
-def _api(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
-    """Authenticate, then turn domain errors into JSON errors."""
-
-    @wraps(handler)
-    async def endpoint(request: Request) -> Response:
-        principal = await require_token(request)
-        try:
-            return await handler(request, principal)
-        except InventoryError as exc:
-            errors = [{"row": e.row, "field": e.field, "reason": e.reason} for e in exc.errors]
-            raise ApiError(422, "invalid_numbers", str(exc), errors=errors) from exc
-        except NumberError as exc:
-            raise ApiError(422, "invalid", str(exc), field=exc.field) from exc
-        except LookupError as exc:
-            raise ApiError(404, "not_found", str(exc.args[0] if exc.args else exc)) from exc
-
-    return endpoint
-
-
-def _db(request: Request) -> Store:
-    db: Store = request.app.state.db
-    return db
+from pool.inventory import NumberSpec
+from pool.store import now_ms
 
 
 def _int(value: Any, name: str, *, low: int, high: int, default: int | None = None) -> int:
@@ -110,11 +81,85 @@ async def _body(request: Request) -> dict[str, Any]:
     return await read_json_object(request)
 
 
+_OBJ: dict[str, Any] = {"type": "object"}
+_TOO_LARGE = {"$ref": "#/components/responses/Error"}
+
+
+def _wrapped(key: str, item: dict[str, Any] | None = None) -> dict[str, Any]:
+    """``{"key": item}`` (an object by default)."""
+    return {"type": "object", "required": [key], "properties": {key: item or _OBJ}}
+
+
+def _listed(key: str) -> dict[str, Any]:
+    return _wrapped(key, {"type": "array", "items": _OBJ})
+
+
+_SITE_Q = oa.query_param("site", {"type": "string", "maxLength": 64}, "Site key.")
+_DESTINATION = (
+    "Where calls go (default: the target): a number of a country CALLPATH_FORWARD_COUNTRIES "
+    "allows (default: the site's), never premium-rate, shared-cost, personal-numbering or "
+    "satellite (docs/numbers.md); else 422 naming the field."
+)
+_NUMBER_BODY = {
+    "type": "object",
+    "required": ["number", "site"],
+    "properties": {
+        "number": {"type": "string", "maxLength": 40, "description": "E.164 or national"},
+        "kind": {"type": "string", "enum": ["pool", "source", "overflow"]},
+        "site": {"type": "string", "maxLength": 64},
+        "target": {"type": "string", "maxLength": 40},
+        "forward_to": {"type": "string", "maxLength": 40, "description": _DESTINATION},
+        "label": {"type": "string", "maxLength": 200},
+    },
+}
+_POOL_BODY = {
+    "type": "object",
+    "required": ["site", "target"],
+    "properties": {
+        "site": {"type": "string", "maxLength": 64},
+        "target": {"type": "string", "maxLength": 40, "description": _DESTINATION},
+        "label": {"type": "string", "maxLength": 200},
+        "ttl_seconds": {"type": "integer", "minimum": 60, "maximum": 86_400},
+        "grace_seconds": {"type": "integer", "minimum": 0, "maximum": 604_800},
+        "cooldown_seconds": {"type": "integer", "minimum": 0, "maximum": 604_800},
+    },
+}
+_RULE_BODY = {
+    "type": "object",
+    "required": ["site", "kind", "action"],
+    "properties": {
+        "site": {"type": "string", "maxLength": 64},
+        "kind": {"type": "string", "enum": ["param", "referrer", "source"]},
+        "match_key": {"type": "string", "maxLength": 200},
+        "match_value": {"type": "string", "maxLength": 200},
+        "action": {"type": "string", "enum": ["number", "pool", "original"]},
+        "number": {"type": "string", "maxLength": 40},
+        "target": {"type": "string", "maxLength": 40},
+        "priority": {"type": "integer", "minimum": -1_000_000, "maximum": 1_000_000},
+        "label": {"type": "string", "maxLength": 200},
+    },
+}
+
+
+@oa.operation(
+    "GET",
+    "/api/numbers",
+    summary="Tracking numbers the token can see",
+    tags=["numbers"],
+    params=[
+        _SITE_Q,
+        oa.query_param("kind", {"type": "string", "maxLength": 64}),
+        oa.query_param("status", {"type": "string", "maxLength": 64}),
+        oa.query_param("limit", {"type": "integer", "minimum": 1, "maximum": 1000}),
+        oa.query_param("offset", {"type": "integer", "minimum": 0, "maximum": 10**9}),
+    ],
+    responses={200: oa.json_response("Numbers", _listed("numbers"))},
+)
 async def list_numbers(request: Request, who: ApiPrincipal) -> Response:
     """Tracking numbers the token can see."""
     q = request.query_params
     found = await admin.list_numbers(
-        _db(request),
+        db_of(request),
         advertiser_id=who.advertiser_id,
         now_ms=now_ms(),
         site_key=_query(request, "site"),
@@ -126,6 +171,14 @@ async def list_numbers(request: Request, who: ApiPrincipal) -> Response:
     return JSONResponse({"numbers": found})
 
 
+@oa.operation(
+    "POST",
+    "/api/numbers",
+    summary="Add one tracking number",
+    tags=["numbers"],
+    body=_NUMBER_BODY,
+    responses={201: oa.json_response("The number", _wrapped("number")), 413: _TOO_LARGE},
+)
 async def add_number(request: Request, who: ApiPrincipal) -> Response:
     """Add one tracking number."""
     data = await _body(request)
@@ -139,25 +192,48 @@ async def add_number(request: Request, who: ApiPrincipal) -> Response:
     )
     now = now_ms()
     (number_id,) = await inventory.add_numbers(
-        _db(request),
+        db_of(request),
         [spec],
         advertiser_id=who.advertiser_id,
         now_ms=now,
         forward_countries=request.app.state.settings.forward_country_list(),
     )
     view = await admin.get_number(
-        _db(request), number_id=number_id, advertiser_id=who.advertiser_id, now_ms=now
+        db_of(request), number_id=number_id, advertiser_id=who.advertiser_id, now_ms=now
     )
     return JSONResponse({"number": view}, status_code=201)
 
 
+@oa.operation(
+    "POST",
+    "/api/numbers/import",
+    summary="Import a CSV of numbers (all rows or none)",
+    tags=["numbers"],
+    params=[_SITE_Q],
+    body={"type": "string", "description": "CSV, format in docs/numbers.md"},
+    body_media="text/csv",
+    responses={
+        201: oa.json_response(
+            "What was imported",
+            {
+                "type": "object",
+                "required": ["imported", "numbers"],
+                "properties": {
+                    "imported": {"type": "integer"},
+                    "numbers": {"type": "array", "items": _OBJ},
+                },
+            },
+        ),
+        413: _TOO_LARGE,
+    },
+)
 async def import_numbers(request: Request, who: ApiPrincipal) -> Response:
     """Import a CSV of numbers: every row is stored, or none."""
     text = decode(await read_body(request, MAX_BYTES))
     specs, malformed = read_csv(text, site=_query(request, "site"))
     now = now_ms()
     ids = await inventory.add_numbers(
-        _db(request),
+        db_of(request),
         specs,
         advertiser_id=who.advertiser_id,
         now_ms=now,
@@ -165,15 +241,23 @@ async def import_numbers(request: Request, who: ApiPrincipal) -> Response:
         forward_countries=request.app.state.settings.forward_country_list(),
     )
     views = await admin.numbers_by_ids(
-        _db(request), ids, advertiser_id=who.advertiser_id, now_ms=now
+        db_of(request), ids, advertiser_id=who.advertiser_id, now_ms=now
     )
     return JSONResponse({"imported": len(ids), "numbers": views}, status_code=201)
 
 
+@oa.operation(
+    "GET",
+    "/api/numbers/{number_id}",
+    summary="One tracking number",
+    tags=["numbers"],
+    params=[oa.path_param("number_id")],
+    responses={200: oa.json_response("The number", _wrapped("number"))},
+)
 async def get_number(request: Request, who: ApiPrincipal) -> Response:
     """One tracking number."""
     view = await admin.get_number(
-        _db(request),
+        db_of(request),
         number_id=path_id(request, "number_id"),
         advertiser_id=who.advertiser_id,
         now_ms=now_ms(),
@@ -181,29 +265,62 @@ async def get_number(request: Request, who: ApiPrincipal) -> Response:
     return JSONResponse({"number": view})
 
 
+@oa.operation(
+    "POST",
+    "/api/numbers/{number_id}/retire",
+    summary="Retire a number ('retiring' while a lease holds it, then 'retired')",
+    tags=["numbers"],
+    params=[oa.path_param("number_id")],
+    responses={
+        200: oa.json_response(
+            "The new status",
+            {
+                "type": "object",
+                "required": ["id", "status"],
+                "properties": {"id": {"type": "integer"}, "status": {"type": "string"}},
+            },
+        )
+    },
+)
 async def retire_number(request: Request, who: ApiPrincipal) -> Response:
     """Retire a number; it waits for a live lease to end ('retiring') before 'retired'."""
     number_id = path_id(request, "number_id")
     status = await admin.retire(
-        _db(request), number_id=number_id, advertiser_id=who.advertiser_id, now_ms=now_ms()
+        db_of(request), number_id=number_id, advertiser_id=who.advertiser_id, now_ms=now_ms()
     )
     return JSONResponse({"id": number_id, "status": status})
 
 
+@oa.operation(
+    "GET",
+    "/api/pools",
+    summary="Pools the token can see",
+    tags=["pools"],
+    params=[_SITE_Q],
+    responses={200: oa.json_response("Pools", _listed("pools"))},
+)
 async def list_pools(request: Request, who: ApiPrincipal) -> Response:
     """Pools the token can see."""
     found = await admin.list_pools(
-        _db(request), advertiser_id=who.advertiser_id, site_key=_query(request, "site")
+        db_of(request), advertiser_id=who.advertiser_id, site_key=_query(request, "site")
     )
     return JSONResponse({"pools": found})
 
 
+@oa.operation(
+    "POST",
+    "/api/pools",
+    summary="Create the pool of a site's business number",
+    tags=["pools"],
+    body=_POOL_BODY,
+    responses={201: oa.json_response("The pool", _wrapped("pool")), 413: _TOO_LARGE},
+)
 async def create_pool(request: Request, who: ApiPrincipal) -> Response:
     """Create the pool of a site's business number."""
     data = await _body(request)
     settings = request.app.state.settings
     pool_id = await admin.new_pool(
-        _db(request),
+        db_of(request),
         site_key=string_field(data, "site", max_len=64, required=True),
         target=string_field(data, "target", max_len=40, required=True),
         label=string_field(data, "label", max_len=200),
@@ -216,7 +333,7 @@ async def create_pool(request: Request, who: ApiPrincipal) -> Response:
     )
     (pool,) = [
         p
-        for p in await admin.list_pools(_db(request), advertiser_id=who.advertiser_id)
+        for p in await admin.list_pools(db_of(request), advertiser_id=who.advertiser_id)
         if p["id"] == pool_id
     ]
     return JSONResponse({"pool": pool}, status_code=201)
@@ -224,7 +341,7 @@ async def create_pool(request: Request, who: ApiPrincipal) -> Response:
 
 async def _health(request: Request, who: ApiPrincipal) -> dict[str, Any]:
     pool = await admin.pool_site(
-        _db(request), pool_id=path_id(request, "pool_id"), advertiser_id=who.advertiser_id
+        db_of(request), pool_id=path_id(request, "pool_id"), advertiser_id=who.advertiser_id
     )
     hours = _int(
         request.query_params.get("window_hours"),
@@ -235,7 +352,7 @@ async def _health(request: Request, who: ApiPrincipal) -> dict[str, Any]:
     )
     settings = request.app.state.settings
     result = await health.pool_health(
-        _db(request),
+        db_of(request),
         pool_id=pool["id"],
         now_ms=now_ms(),
         window_ms=hours * health.HOUR_MS,
@@ -245,16 +362,47 @@ async def _health(request: Request, who: ApiPrincipal) -> dict[str, Any]:
     return result.to_dict()
 
 
+@oa.operation(
+    "GET",
+    "/api/pools/{pool_id}",
+    summary="A pool with its health summary",
+    tags=["pools"],
+    params=[
+        oa.path_param("pool_id"),
+        oa.query_param("window_hours", {"type": "integer", "minimum": 1, "maximum": 2160}),
+    ],
+    responses={
+        200: oa.json_response(
+            "The pool and its health",
+            {
+                "type": "object",
+                "required": ["pool", "health"],
+                "properties": {"pool": _OBJ, "health": _OBJ},
+            },
+        )
+    },
+)
 async def get_pool(request: Request, who: ApiPrincipal) -> Response:
     """A pool with its health summary."""
     pool_id = path_id(request, "pool_id")
     report = await _health(request, who)
-    pools = await admin.list_pools(_db(request), advertiser_id=who.advertiser_id)
+    pools = await admin.list_pools(db_of(request), advertiser_id=who.advertiser_id)
     (pool,) = [p for p in pools if p["id"] == pool_id]
     report.pop("hours")
     return JSONResponse({"pool": pool, "health": report})
 
 
+@oa.operation(
+    "GET",
+    "/api/pools/{pool_id}/health",
+    summary="A pool's health: utilization, exhaustions, recommended size, hourly figures",
+    tags=["pools"],
+    params=[
+        oa.path_param("pool_id"),
+        oa.query_param("window_hours", {"type": "integer", "minimum": 1, "maximum": 2160}),
+    ],
+    responses={200: oa.json_response("The health report", _wrapped("health"))},
+)
 async def pool_health(request: Request, who: ApiPrincipal) -> Response:
     """A pool's health: live and peak utilization, exhaustions, recommended size, hours."""
     return JSONResponse({"health": await _health(request, who)})
@@ -289,7 +437,7 @@ async def get_policy(request: Request, who: ApiPrincipal) -> Response:
     site = _query(request, "site")
     if not site:
         raise ApiError(422, "invalid", "Parameter 'site' is required.", field="site")
-    found = await admin.find_site(_db(request), site, who.advertiser_id)
+    found = await admin.find_site(db_of(request), site, who.advertiser_id)
     return JSONResponse(
         {
             "policy": {
@@ -321,7 +469,7 @@ async def put_policy(request: Request, who: ApiPrincipal) -> Response:
     """Change a site's policies: what untracked visits and a full pool show."""
     data = await _body(request)
     policy = await admin.set_policies(
-        _db(request),
+        db_of(request),
         site_key=string_field(data, "site", max_len=64, required=True),
         advertiser_id=who.advertiser_id,
         untracked_policy=string_field(data, "untracked_policy", max_len=20),
@@ -330,20 +478,36 @@ async def put_policy(request: Request, who: ApiPrincipal) -> Response:
     return JSONResponse({"policy": policy})
 
 
+@oa.operation(
+    "GET",
+    "/api/rules",
+    summary="The source rules of a site",
+    tags=["pools"],
+    params=[oa.query_param("site", {"type": "string", "maxLength": 64}, required=True)],
+    responses={200: oa.json_response("Rules", _listed("rules"))},
+)
 async def list_rules(request: Request, who: ApiPrincipal) -> Response:
     """The source rules of a site (``?site=`` required)."""
     site = _query(request, "site")
     if not site:
         raise ApiError(422, "invalid", "Parameter 'site' is required.", field="site")
-    found = await admin.list_rules(_db(request), site_key=site, advertiser_id=who.advertiser_id)
+    found = await admin.list_rules(db_of(request), site_key=site, advertiser_id=who.advertiser_id)
     return JSONResponse({"rules": found})
 
 
+@oa.operation(
+    "POST",
+    "/api/rules",
+    summary="Add a source rule to a site",
+    tags=["pools"],
+    body=_RULE_BODY,
+    responses={201: oa.json_response("The rule's id", _wrapped("rule")), 413: _TOO_LARGE},
+)
 async def create_rule(request: Request, who: ApiPrincipal) -> Response:
     """Add a source rule to a site."""
     data = await _body(request)
     rule_id = await admin.new_rule(
-        _db(request),
+        db_of(request),
         site_key=string_field(data, "site", max_len=64, required=True),
         advertiser_id=who.advertiser_id,
         kind=string_field(data, "kind", max_len=20, required=True),
@@ -361,27 +525,35 @@ async def create_rule(request: Request, who: ApiPrincipal) -> Response:
     return JSONResponse({"rule": {"id": rule_id}}, status_code=201)
 
 
+@oa.operation(
+    "DELETE",
+    "/api/rules/{rule_id}",
+    summary="Delete a source rule",
+    tags=["pools"],
+    params=[oa.path_param("rule_id")],
+    responses={204: oa.empty_response("Deleted")},
+)
 async def delete_rule(request: Request, who: ApiPrincipal) -> Response:
     """Delete a source rule."""
     await admin.delete_rule(
-        _db(request), rule_id=path_id(request, "rule_id"), advertiser_id=who.advertiser_id
+        db_of(request), rule_id=path_id(request, "rule_id"), advertiser_id=who.advertiser_id
     )
     return Response(status_code=204)
 
 
 routes = [
-    Route("/api/numbers", _api(list_numbers), methods=["GET"]),
-    Route("/api/numbers", _api(add_number), methods=["POST"]),
-    Route("/api/numbers/import", _api(import_numbers), methods=["POST"]),
-    Route("/api/numbers/{number_id:int}", _api(get_number), methods=["GET"]),
-    Route("/api/numbers/{number_id:int}/retire", _api(retire_number), methods=["POST"]),
-    Route("/api/pools", _api(list_pools), methods=["GET"]),
-    Route("/api/pools", _api(create_pool), methods=["POST"]),
-    Route("/api/pools/policy", _api(get_policy), methods=["GET"]),
-    Route("/api/pools/policy", _api(put_policy), methods=["PUT"]),
-    Route("/api/pools/{pool_id:int}", _api(get_pool), methods=["GET"]),
-    Route("/api/pools/{pool_id:int}/health", _api(pool_health), methods=["GET"]),
-    Route("/api/rules", _api(list_rules), methods=["GET"]),
-    Route("/api/rules", _api(create_rule), methods=["POST"]),
-    Route("/api/rules/{rule_id:int}", _api(delete_rule), methods=["DELETE"]),
+    Route("/api/numbers", authorized(list_numbers), methods=["GET"]),
+    Route("/api/numbers", authorized(add_number), methods=["POST"]),
+    Route("/api/numbers/import", authorized(import_numbers), methods=["POST"]),
+    Route("/api/numbers/{number_id:int}", authorized(get_number), methods=["GET"]),
+    Route("/api/numbers/{number_id:int}/retire", authorized(retire_number), methods=["POST"]),
+    Route("/api/pools", authorized(list_pools), methods=["GET"]),
+    Route("/api/pools", authorized(create_pool), methods=["POST"]),
+    Route("/api/pools/policy", authorized(get_policy), methods=["GET"]),
+    Route("/api/pools/policy", authorized(put_policy), methods=["PUT"]),
+    Route("/api/pools/{pool_id:int}", authorized(get_pool), methods=["GET"]),
+    Route("/api/pools/{pool_id:int}/health", authorized(pool_health), methods=["GET"]),
+    Route("/api/rules", authorized(list_rules), methods=["GET"]),
+    Route("/api/rules", authorized(create_rule), methods=["POST"]),
+    Route("/api/rules/{rule_id:int}", authorized(delete_rule), methods=["DELETE"]),
 ]

@@ -13,6 +13,7 @@ from backend.assets import TEMPLATES_DIR
 from backend.auth import token_digest
 from backend.dashboard import fmt, i18n
 from backend.dashboard.pool_health import pool_health
+from pool.scope import Scope
 from pool.store import Store, now_ms
 from tests.dashboard.conftest import login
 from tests.dashboard.seed import CALLER_A, KEYWORD_A, PASSWORD, Seeded, add_call, add_session
@@ -290,7 +291,7 @@ async def test_pool_health_flags_an_exhausted_pool(
             {"p": seeded.pool_b, "s": session, "t": now - 30_000},
         )
         await tx.execute("UPDATE pools SET exhausted_count = 3 WHERE id = :p", {"p": seeded.pool_b})
-    rows = await pool_health(db, advertiser_id=seeded.adv_b)
+    rows = await pool_health(db, Scope.of(seeded.adv_b))
     assert len(rows) == 1
     row = rows[0]
     assert (row["size"], row["in_use"], row["exhausted"], row["exhausted_total"]) == (1, 1, 1, 3)
