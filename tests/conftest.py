@@ -101,16 +101,22 @@ def database_url(store_kind: str, tmp_path: Path, request: pytest.FixtureRequest
     return f"sqlite:///{tmp_path / 'callpath.db'}"
 
 
+def make_settings(database_url: str, **overrides: Any) -> Settings:
+    """The suite's settings over ``database_url``: a fixed secret, quiet logs, and these.
+
+    A folder or module that needs other settings overrides the ``settings`` fixture with
+    this and the fields it changes.
+    """
+    return Settings(
+        database_url=database_url, secret_key="test-secret", log_level="warning", **overrides
+    )
+
+
 @pytest.fixture
 def settings(database_url: str) -> Settings:
-    return Settings(
-        database_url=database_url,
-        secret_key="test-secret",
-        log_level="warning",
-        # Every in-process request comes from 127.0.0.1: the per-address flood guard is
-        # off here and on in tests/hardening, which exercise it.
-        **GUARD_OFF,
-    )
+    # Every in-process request comes from 127.0.0.1: the per-address flood guard is
+    # off here and on in tests/hardening, which exercise it.
+    return make_settings(database_url, **GUARD_OFF)
 
 
 @pytest.fixture

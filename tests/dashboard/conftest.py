@@ -15,7 +15,7 @@ from starlette.applications import Starlette
 from backend.settings import Settings
 from backend.storage import open_database, sqlite_path
 from pool.store import Store
-from tests.conftest import GUARD_OFF, GUARD_OFF_ENV
+from tests.conftest import GUARD_OFF, GUARD_OFF_ENV, make_settings
 from tests.dashboard.seed import Seeded, seed, seed_history
 from tests.support.browser import BROWSER_HEADERS
 from tests.support.server import Server, run_cli
@@ -26,10 +26,8 @@ CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 @pytest.fixture
 def settings(database_url: str) -> Settings:
     # Short live streams so in-process requests to the event stream end by themselves.
-    return Settings(
-        database_url=database_url,
-        secret_key="test-secret",
-        log_level="warning",
+    return make_settings(
+        database_url,
         dashboard_stream_seconds=1,
         dashboard_poll_ms=100,
         **GUARD_OFF,

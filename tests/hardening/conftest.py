@@ -10,6 +10,7 @@ from backend.settings import Settings
 from backend.storage import seed
 from backend.storage.seed import CROWD_SITE, CROWD_TARGET
 from pool.store import Store
+from tests.conftest import make_settings
 
 __all__ = ["CROWD_SITE", "CROWD_TARGET", "seed_crowd", "snapshot"]
 
@@ -19,11 +20,7 @@ CROWD_POOL_SIZE = 80
 @pytest.fixture
 def settings(database_url: str) -> Settings:
     """The production defaults of the flood guard (the root fixture turns it off)."""
-    return Settings(
-        database_url=database_url,
-        secret_key="test-secret",
-        log_level="warning",
-    )
+    return make_settings(database_url)
 
 
 async def seed_crowd(db: Store) -> dict[str, Any]:
