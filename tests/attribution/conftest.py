@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -127,3 +128,11 @@ async def build_world(
 @pytest.fixture
 async def world(db: Store) -> World:
     return await build_world(db)
+
+
+@pytest.fixture
+async def crowd(db: Store) -> dict[str, Any]:
+    """The flood guard's crowd site (``backend.storage.seed.crowd``), as tests/hardening has it."""
+    from tests.hardening.conftest import seed_crowd
+
+    return await seed_crowd(db)
