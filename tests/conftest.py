@@ -133,11 +133,19 @@ def db(app: Starlette) -> SQLiteDatabase:
 
 
 @pytest.fixture
-async def client(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=app)
+def client_headers() -> dict[str, str]:
+    """The headers ``client`` sends; a folder overrides this fixture to change them."""
     # A browser's headers by default: a bare httpx request is dropped as a script.
+    return dict(BROWSER_HEADERS)
+
+
+@pytest.fixture
+async def client(
+    app: Starlette, client_headers: dict[str, str]
+) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(
-        transport=transport, base_url="http://testserver", headers=BROWSER_HEADERS
+        transport=transport, base_url="http://testserver", headers=client_headers
     ) as c:
         yield c
 

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import orjson
 import pytest
-from starlette.applications import Starlette
 
 from backend.settings import Settings
 from backend.storage import open_database, sqlite_path
@@ -35,14 +34,9 @@ def settings(database_url: str) -> Settings:
 
 
 @pytest.fixture
-async def client(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
+def client_headers() -> dict[str, str]:
     # A browser's headers, in English unless a test asks otherwise.
-    headers = {**BROWSER_HEADERS, "Accept-Language": "en"}
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(
-        transport=transport, base_url="http://testserver", headers=headers
-    ) as c:
-        yield c
+    return {**BROWSER_HEADERS, "Accept-Language": "en"}
 
 
 @pytest.fixture
