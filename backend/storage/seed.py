@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from functools import partial
 
 from backend import accounts
 from pool import numbers as pool_numbers
@@ -194,30 +195,21 @@ async def add_pool(
         now_ms=now_ms,
     )
     pool = Pool(spec.target, target_id, pool_id, numbers=list(spec.numbers))
+    add = partial(
+        pool_numbers.add_number,
+        tx,
+        advertiser_id=advertiser_id,
+        forward_to=spec.target,
+        site_id=site_id,
+        pool_id=pool_id,
+        now_ms=now_ms,
+    )
+    # Pool numbers first, then the overflow number: ids in the order tests expect.
     for number in spec.numbers:
-        pool.number_ids.append(
-            await pool_numbers.add_number(
-                tx,
-                advertiser_id=advertiser_id,
-                number=number,
-                forward_to=spec.target,
-                site_id=site_id,
-                pool_id=pool_id,
-                now_ms=now_ms,
-            )
-        )
+        pool.number_ids.append(await add(number=number))
     if spec.overflow is not None:
         pool.overflow = spec.overflow
-        pool.overflow_id = await pool_numbers.add_number(
-            tx,
-            advertiser_id=advertiser_id,
-            number=spec.overflow,
-            forward_to=spec.target,
-            kind="overflow",
-            site_id=site_id,
-            pool_id=pool_id,
-            now_ms=now_ms,
-        )
+        pool.overflow_id = await add(number=spec.overflow, kind="overflow")
     return pool
 
 
