@@ -18,25 +18,11 @@ from attribution.devices import Device
 from attribution.geo import Geo
 from attribution.origins import origin_allowed
 from attribution.sources import Source, landing_page
+from attribution.touch import LAST_TOUCH_COLUMNS
 from pool.store import Store, Tx
 
 # Columns that carry the last touch; written on creation and on every new touch.
-_TOUCH_COLUMNS = (
-    "channel",
-    "source",
-    "medium",
-    "campaign",
-    "ad_group",
-    "keyword",
-    "match_type",
-    "content",
-    "gclid",
-    "gbraid",
-    "wbraid",
-    "yclid",
-    "fbclid",
-    "msclkid",
-)
+_TOUCH_COLUMNS = LAST_TOUCH_COLUMNS
 
 
 @dataclass(frozen=True)

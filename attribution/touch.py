@@ -24,8 +24,9 @@ import orjson
 from attribution.sources import landing_page
 from pool.store import Tx
 
-# The session columns copied onto the call, as ``calls.touch_<name>``.
-TOUCH_FIELDS = (
+# The session columns that carry its latest touch (``attribution.sessions`` writes them on
+# every new touch).
+LAST_TOUCH_COLUMNS = (
     "channel",
     "source",
     "medium",
@@ -40,10 +41,10 @@ TOUCH_FIELDS = (
     "yclid",
     "fbclid",
     "msclkid",
-    "landing_url",
-    "landing_page",
-    "referrer",
 )
+# The session columns copied onto the call, as ``calls.touch_<name>``: the touch and where
+# it landed.
+TOUCH_FIELDS = (*LAST_TOUCH_COLUMNS, "landing_url", "landing_page", "referrer")
 CLICK_IDS = ("gclid", "gbraid", "wbraid", "yclid", "fbclid", "msclkid")
 
 # Every call with a session given that session's current touch, in one statement (seeds,

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from backend import accounts
 from backend.settings import Settings
-from pool import numbers
+from backend.storage import seed
 from pool.store import Store, now_ms
 
 DEMO_SITE_KEY = "demo"
@@ -14,10 +13,24 @@ DEMO_LOGIN = ("admin@example.com", "callpath-demo")
 
 # (target shown on the page, label, tracking numbers leased in its place)
 _TARGETS = [
-    ("+81312345678", "東京本院 (Tokyo)", [f"+815017{n:06d}" for n in range(1, 6)]),
-    ("+81120123456", "フリーダイヤル (toll-free)", [f"+8150180{n:05d}" for n in range(1, 4)]),
-    ("+12125550100", "New York office", [f"+1212555{n:04d}" for n in range(150, 153)]),
+    ("+81312345678", "東京本院 (Tokyo)", seed.series("+815017", 5)),
+    ("+81120123456", "フリーダイヤル (toll-free)", seed.series("+8150180", 3)),
+    ("+12125550100", "New York office", seed.series("+1212555", 3, first=150, length=12)),
 ]
+
+
+def demo_tenant(settings: Settings) -> seed.TenantSpec:
+    """The demo advertiser and its site, its pools timed as the settings say."""
+    timings = {
+        "ttl_ms": settings.lease_ttl_seconds * 1000,
+        "grace_ms": settings.lease_grace_seconds * 1000,
+        "cooldown_ms": settings.lease_cooldown_seconds * 1000,
+    }
+    pools = [seed.PoolSpec(t, tracking, label=label, **timings) for t, label, tracking in _TARGETS]
+    site = seed.SiteSpec(
+        DEMO_SITE_KEY, name="Demo site", domains=["127.0.0.1", "localhost"], pools=pools
+    )
+    return seed.TenantSpec("Demo Dental Clinic", sites=[site])
 
 
 async def seed_demo(db: Store, settings: Settings) -> dict[str, Any]:
@@ -31,52 +44,19 @@ async def seed_demo(db: Store, settings: Settings) -> dict[str, Any]:
 
 
 async def _create(db: Store, settings: Settings) -> None:
+    admin = seed.UserSpec(*DEMO_LOGIN, role="admin", token="demo", token_sees_callers=True)
+    world = seed.World()
     t = now_ms()
-    async with db.write() as tx:
-        adv = await accounts.create_advertiser(tx, "Demo Dental Clinic", t)
-        site = await accounts.create_site(
-            tx,
-            advertiser_id=adv,
-            site_key=DEMO_SITE_KEY,
-            name="Demo site",
-            domains=["127.0.0.1", "localhost"],
-            now_ms=t,
-        )
-        for target, label, tracking in _TARGETS:
-            target_id = await accounts.add_target(
-                tx, site_id=site, number=target, label=label, now_ms=t
-            )
-            pool_id = await numbers.create_pool(
-                tx,
-                site_id=site,
-                target_id=target_id,
-                name=label,
-                ttl_ms=settings.lease_ttl_seconds * 1000,
-                grace_ms=settings.lease_grace_seconds * 1000,
-                cooldown_ms=settings.lease_cooldown_seconds * 1000,
-                now_ms=t,
-            )
-            for number in tracking:
-                await numbers.add_number(
-                    tx,
-                    advertiser_id=adv,
-                    number=number,
-                    forward_to=target,
-                    site_id=site,
-                    pool_id=pool_id,
-                    now_ms=t,
-                )
-        user = await accounts.create_user(
-            tx, email=DEMO_LOGIN[0], password=DEMO_LOGIN[1], role="admin", now_ms=t
-        )
-        token = await accounts.create_api_token(
-            tx, user_id=user, advertiser_id=None, name="demo", now_ms=t, can_see_callers=True
-        )
+    async with db.write() as tx:  # one unit of work: a demo is there whole or not at all
+        await seed.add_tenant(tx, world, demo_tenant(settings), now_ms=t)
+        await seed.add_user(tx, world, admin, advertiser_id=None, now_ms=t)
+        # The product keeps only a hash of a token; the demo prints its secret on every run.
         await tx.execute(
             "CREATE TABLE IF NOT EXISTS demo_secrets (name TEXT PRIMARY KEY, value TEXT)"
         )
         await tx.execute(
-            "INSERT INTO demo_secrets (name, value) VALUES ('api_token', :v)", {"v": token}
+            "INSERT INTO demo_secrets (name, value) VALUES ('api_token', :v)",
+            {"v": world.tokens[DEMO_LOGIN[0]]},
         )
 
 

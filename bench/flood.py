@@ -37,17 +37,14 @@ from typing import Any
 import httpx
 import orjson
 
-from backend import accounts
 from backend.settings import Settings
 from backend.storage import open_database
+from backend.storage.seed import CROWD_HOST, crowd, seed_site
 from bench import _wrk
-from pool import numbers
-from pool.store import now_ms
 from tests.support.server import Server
 
 SITE = "flood-bench"
-HOST = "shop.example"
-TARGET = "+81312340000"
+HOST = CROWD_HOST
 POOL = 120
 AGENT = (
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko)"
@@ -56,38 +53,11 @@ AGENT = (
 
 
 async def seed(url: str) -> None:
-    """One site on ``shop.example`` with a pool of :data:`POOL` numbers."""
+    """The crowd site of the flood tests on ``shop.example`` with a pool of :data:`POOL`
+    numbers (:func:`backend.storage.seed.crowd`)."""
     db = await open_database(url)
-    t = now_ms()
     try:
-        async with db.write() as tx:
-            adv = await accounts.create_advertiser(tx, "Bench", t)
-            site = await accounts.create_site(
-                tx, advertiser_id=adv, site_key=SITE, name="Bench", domains=[HOST], now_ms=t
-            )
-            target = await accounts.add_target(
-                tx, site_id=site, number=TARGET, label="main", now_ms=t
-            )
-            pool = await numbers.create_pool(
-                tx,
-                site_id=site,
-                target_id=target,
-                name="main",
-                ttl_ms=1_800_000,
-                grace_ms=600_000,
-                cooldown_ms=900_000,
-                now_ms=t,
-            )
-            for n in range(1, POOL + 1):
-                await numbers.add_number(
-                    tx,
-                    advertiser_id=adv,
-                    number=f"+815020{n:06d}",
-                    forward_to=TARGET,
-                    site_id=site,
-                    pool_id=pool,
-                    now_ms=t,
-                )
+        await seed_site(db, "Bench", crowd(POOL, key=SITE))
     finally:
         await db.close()
 

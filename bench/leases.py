@@ -84,42 +84,13 @@ def serve(port: int, database_url: str) -> None:
 
 async def seed(database_url: str, size: int) -> None:
     """One advertiser, site and pool of ``size`` numbers."""
-    from backend import accounts
     from backend.storage import open_database
-    from pool import numbers
-    from pool.store import now_ms
+    from backend.storage.seed import PoolSpec, SiteSpec, seed_site, series
 
     db = await open_database(database_url)
-    t = now_ms()
     try:
-        async with db.write() as tx:
-            adv = await accounts.create_advertiser(tx, "bench", t)
-            site = await accounts.create_site(
-                tx, advertiser_id=adv, site_key=SITE, name="bench", domains=[], now_ms=t
-            )
-            target = await accounts.add_target(
-                tx, site_id=site, number=TARGET, label="main", now_ms=t
-            )
-            pool = await numbers.create_pool(
-                tx,
-                site_id=site,
-                target_id=target,
-                name="main",
-                ttl_ms=1_800_000,
-                grace_ms=600_000,
-                cooldown_ms=900_000,
-                now_ms=t,
-            )
-            for n in range(size):
-                await numbers.add_number(
-                    tx,
-                    advertiser_id=adv,
-                    number=f"+8150{10_000_000 + n:08d}",
-                    forward_to=TARGET,
-                    site_id=site,
-                    pool_id=pool,
-                    now_ms=t,
-                )
+        pool = PoolSpec(TARGET, series("+8150", size, first=10_000_000))
+        await seed_site(db, "bench", SiteSpec(SITE, name="bench", pools=[pool]))
     finally:
         await db.close()
 

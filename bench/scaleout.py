@@ -176,59 +176,14 @@ def stop_instances(instances: list[Instance]) -> None:
 
 async def seed(database_url: str) -> None:
     """Migrate the database and create the benchmark site and its pool of numbers."""
-    from backend import accounts
     from backend.storage import open_database
-    from pool import numbers
-    from pool.store import now_ms
+    from backend.storage.seed import scale, seed_site
 
     db = await open_database(database_url)
     try:
-        t = now_ms()
-        async with db.write() as tx:
-            adv = await accounts.create_advertiser(tx, "Bench", t)
-            site = await accounts.create_site(
-                tx,
-                advertiser_id=adv,
-                site_key="bench",
-                name="Bench",
-                domains=["127.0.0.1"],
-                now_ms=t,
-            )
-            target = await accounts.add_target(
-                tx, site_id=site, number="+81355550000", label="main", now_ms=t
-            )
-            pool_id = await numbers.create_pool(
-                tx,
-                site_id=site,
-                target_id=target,
-                name="main",
-                ttl_ms=numbers.MIN_TTL_MS,
-                grace_ms=0,
-                cooldown_ms=0,
-                now_ms=t,
-            )
-            # Leases of one second (shorter than the product allows) keep numbers moving.
-            await tx.execute("UPDATE pools SET ttl_ms = 1000 WHERE id = :p", {"p": pool_id})
-            for i in range(NUMBERS):
-                await numbers.add_number(
-                    tx,
-                    advertiser_id=adv,
-                    number=f"+8150190{i:05d}",
-                    forward_to="+81355550000",
-                    site_id=site,
-                    pool_id=pool_id,
-                    now_ms=t,
-                )
-            await numbers.add_number(
-                tx,
-                advertiser_id=adv,
-                number="+815019099999",
-                forward_to="+81355550000",
-                kind="overflow",
-                site_id=site,
-                pool_id=pool_id,
-                now_ms=t,
-            )
+        # Leases of one second (shorter than the product allows) keep numbers moving.
+        site = scale(NUMBERS, key="bench", ttl_ms=1000, overflow=True, name="Bench")
+        await seed_site(db, "Bench", site)
         if db.dialect == "postgresql":
             # What autovacuum would do within its first minute: without statistics the
             # planner takes the new tables for empty and plans the claim for that.

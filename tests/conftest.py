@@ -101,16 +101,22 @@ def database_url(store_kind: str, tmp_path: Path, request: pytest.FixtureRequest
     return f"sqlite:///{tmp_path / 'callpath.db'}"
 
 
+def make_settings(database_url: str, **overrides: Any) -> Settings:
+    """The suite's settings over ``database_url``: a fixed secret, quiet logs, and these.
+
+    A folder or module that needs other settings overrides the ``settings`` fixture with
+    this and the fields it changes.
+    """
+    return Settings(
+        database_url=database_url, secret_key="test-secret", log_level="warning", **overrides
+    )
+
+
 @pytest.fixture
 def settings(database_url: str) -> Settings:
-    return Settings(
-        database_url=database_url,
-        secret_key="test-secret",
-        log_level="warning",
-        # Every in-process request comes from 127.0.0.1: the per-address flood guard is
-        # off here and on in tests/hardening, which exercise it.
-        **GUARD_OFF,
-    )
+    # Every in-process request comes from 127.0.0.1: the per-address flood guard is
+    # off here and on in tests/hardening, which exercise it.
+    return make_settings(database_url, **GUARD_OFF)
 
 
 @pytest.fixture
@@ -127,11 +133,19 @@ def db(app: Starlette) -> SQLiteDatabase:
 
 
 @pytest.fixture
-async def client(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=app)
+def client_headers() -> dict[str, str]:
+    """The headers ``client`` sends; a folder overrides this fixture to change them."""
     # A browser's headers by default: a bare httpx request is dropped as a script.
+    return dict(BROWSER_HEADERS)
+
+
+@pytest.fixture
+async def client(
+    app: Starlette, client_headers: dict[str, str]
+) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(
-        transport=transport, base_url="http://testserver", headers=BROWSER_HEADERS
+        transport=transport, base_url="http://testserver", headers=client_headers
     ) as c:
         yield c
 

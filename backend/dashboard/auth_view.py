@@ -57,34 +57,54 @@ def _throttle(request: Request) -> LoginThrottle:
     return services(request).login_throttle
 
 
-async def _login_form(
-    request: Request, failed: bool = False, status: int = 200, retry_after: int = 0
+def pre_login_form(
+    request: Request, template: str, context: dict[str, object], *, status: int, retry: int
 ) -> Response:
+    """A form shown before anyone is signed in (sign-in, first-run set-up).
+
+    It carries a CSRF token bound to a nonce cookie of its own (there is no login session
+    to bind it to yet) and, when the address must wait (``retry`` seconds), says so.
+    """
     secret = request.app.state.settings.secret_key
     nonce = request.cookies.get(LOGIN_COOKIE, "")
     if not nonce or len(nonce) > 64:
         nonce = secrets.token_urlsafe(16)
-    response = render(
-        request,
-        None,
-        "login.html",
-        {
-            "csrf": login_csrf(secret, nonce),
-            "next": _safe_next(request.query_params.get("next")),
-            "failed": failed,
-            "retry_minutes": math.ceil(retry_after / 60),
-        },
-        status=status,
-    )
-    if retry_after:
-        response.headers["Retry-After"] = str(retry_after)
+    context = {**context, "csrf": login_csrf(secret, nonce), "retry_minutes": math.ceil(retry / 60)}
+    response = render(request, None, template, context, status=status)
+    if retry:
+        response.headers["Retry-After"] = str(retry)
     response.set_cookie(LOGIN_COOKIE, nonce, max_age=3600, **_cookie_flags(request))  # type: ignore[arg-type]
     return response
 
 
+async def read_pre_login_form(request: Request) -> dict[str, str]:
+    """The fields of a :func:`pre_login_form` posted back, once its CSRF token checks out
+    (:class:`HTTPException` otherwise)."""
+    form = await read_form(request)
+    nonce = request.cookies.get(LOGIN_COOKIE, "")
+    secret = request.app.state.settings.secret_key
+    check_csrf(login_csrf(secret, nonce) if nonce else "", form.get("csrf", ""))
+    return form
+
+
+async def sign_in(request: Request, user_id: int, to: str) -> Response:
+    """Start a login session for the user and go to ``to``; the pre-login nonce is spent."""
+    cookie = await start_session(db_of(request), request.app.state.settings.secret_key, user_id)
+    response = redirect(to)
+    response.set_cookie(COOKIE, cookie, max_age=SESSION_SECONDS, **_cookie_flags(request))  # type: ignore[arg-type]
+    response.delete_cookie(LOGIN_COOKIE)
+    return response
+
+
+async def _login_form(
+    request: Request, failed: bool = False, status: int = 200, retry_after: int = 0
+) -> Response:
+    context = {"next": _safe_next(request.query_params.get("next")), "failed": failed}
+    return pre_login_form(request, "login.html", context, status=status, retry=retry_after)
+
+
 async def login(request: Request) -> Response:
     """GET: the sign-in form. POST: check the password and start a login session."""
-    settings = request.app.state.settings
     db = db_of(request)
     if request.method == "GET":
         lang = request.query_params.get("lang")
@@ -96,9 +116,7 @@ async def login(request: Request) -> Response:
             response.set_cookie(i18n.LANG_COOKIE, lang, max_age=365 * 86400, samesite="lax")
         return response
     try:
-        form = await read_form(request)
-        nonce = request.cookies.get(LOGIN_COOKIE, "")
-        check_csrf(login_csrf(settings.secret_key, nonce) if nonce else "", form.get("csrf", ""))
+        form = await read_pre_login_form(request)
     except HTTPException as exc:
         return error_page(request, None, exc.status_code, str(exc.detail))
     email = form.get("email", "")[:320]
@@ -112,11 +130,7 @@ async def login(request: Request) -> Response:
     if user_id is None:
         return await _login_form(request, failed=True, status=401)
     throttle.succeeded(address, email, now)
-    cookie = await start_session(db, settings.secret_key, user_id)
-    response = redirect(_safe_next(form.get("next")))
-    response.set_cookie(COOKIE, cookie, max_age=SESSION_SECONDS, **_cookie_flags(request))  # type: ignore[arg-type]
-    response.delete_cookie(LOGIN_COOKIE)
-    return response
+    return await sign_in(request, user_id, _safe_next(form.get("next")))
 
 
 async def logout(request: Request) -> Response:

@@ -8,30 +8,16 @@ CSRF token as the sign-in form. Once a user exists the page is a 404.
 
 from __future__ import annotations
 
-import math
-import secrets
-
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
 from backend import accounts, setup_codes
-from backend.dashboard.auth_view import _cookie_flags, _throttle
-from backend.dashboard.logins import (
-    COOKIE,
-    LOGIN_COOKIE,
-    SESSION_SECONDS,
-    login_csrf,
-    start_session,
-)
+from backend.dashboard.auth_view import _throttle, pre_login_form, read_pre_login_form, sign_in
 from backend.dashboard.web import (
-    check_csrf,
     db_of,
     error_page,
     needs_setup,
-    read_form,
-    redirect,
-    render,
 )
 from backend.http import client_ip
 from pool.store import now_ms
@@ -40,26 +26,8 @@ from pool.store import now_ms
 def _form(
     request: Request, *, error: str = "", email: str = "", status: int = 200, retry: int = 0
 ) -> Response:
-    secret = request.app.state.settings.secret_key
-    nonce = request.cookies.get(LOGIN_COOKIE, "")
-    if not nonce or len(nonce) > 64:
-        nonce = secrets.token_urlsafe(16)
-    response = render(
-        request,
-        None,
-        "setup.html",
-        {
-            "csrf": login_csrf(secret, nonce),
-            "error": error,
-            "email": email,
-            "retry_minutes": math.ceil(retry / 60),
-        },
-        status=status,
-    )
-    if retry:
-        response.headers["Retry-After"] = str(retry)
-    response.set_cookie(LOGIN_COOKIE, nonce, max_age=3600, **_cookie_flags(request))  # type: ignore[arg-type]
-    return response
+    context: dict[str, object] = {"error": error, "email": email}
+    return pre_login_form(request, "setup.html", context, status=status, retry=retry)
 
 
 async def setup(request: Request) -> Response:
@@ -68,12 +36,9 @@ async def setup(request: Request) -> Response:
         return error_page(request, None, 404, "Not found.")
     if request.method == "GET":
         return _form(request)
-    settings = request.app.state.settings
     db = db_of(request)
     try:
-        form = await read_form(request)
-        nonce = request.cookies.get(LOGIN_COOKIE, "")
-        check_csrf(login_csrf(settings.secret_key, nonce) if nonce else "", form.get("csrf", ""))
+        form = await read_pre_login_form(request)
     except HTTPException as exc:
         return error_page(request, None, exc.status_code, str(exc.detail))
     email = form.get("email", "").strip().lower()[:320]
@@ -106,8 +71,4 @@ async def setup(request: Request) -> Response:
         return _form(request, error="setup.bad_code", email=email, status=403)
     throttle.succeeded(address, "setup:" + address, now)
     request.app.state.has_users = True
-    cookie = await start_session(db, settings.secret_key, user_id)
-    response = redirect("/dashboard")
-    response.set_cookie(COOKIE, cookie, max_age=SESSION_SECONDS, **_cookie_flags(request))  # type: ignore[arg-type]
-    response.delete_cookie(LOGIN_COOKIE)
-    return response
+    return await sign_in(request, user_id, "/dashboard")

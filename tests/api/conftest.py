@@ -11,8 +11,7 @@ import pytest
 
 from attribution.sources import landing_page
 from attribution.touch import freeze_touch
-from backend import accounts
-from backend.storage import SQLiteDatabase
+from backend.storage import SQLiteDatabase, seed
 
 JST = ZoneInfo("Asia/Tokyo")
 
@@ -118,28 +117,16 @@ async def build_world(db: SQLiteDatabase, demo: dict[str, Any]) -> World:
     site = await db.fetchone("SELECT id, advertiser_id FROM sites WHERE site_key = 'demo'")
     assert site is not None
     t = jst_ms(2026, 11, 1, 9, 0)
-    async with db.write() as tx:
-        other_adv = await accounts.create_advertiser(tx, "Other Clinic", t)
-        other_site = await accounts.create_site(
-            tx, advertiser_id=other_adv, site_key="other", name="Other", domains=[], now_ms=t
-        )
-        member = await accounts.create_user(
-            tx,
-            email="member@example.com",
-            password="pw-member-1",
-            advertiser_id=other_adv,
-            now_ms=t,
-        )
-        member_token = await accounts.create_api_token(
-            tx, user_id=member, advertiser_id=other_adv, name="member", now_ms=t
-        )
+    member = seed.UserSpec("member@example.com", "pw-member-1", token="member")
+    other = seed.TenantSpec("Other Clinic", [seed.SiteSpec("other", name="Other")], [member])
+    seeded = await seed.seed_world(db, [other], at_ms=t)
     w = World(
         site_id=site["id"],
         advertiser_id=site["advertiser_id"],
-        other_site_id=other_site,
-        other_advertiser_id=other_adv,
+        other_site_id=seeded.site("other").site_id,
+        other_advertiser_id=seeded.tenant("Other Clinic").advertiser_id,
         admin_token=demo["api_token"],
-        member_token=member_token,
+        member_token=seeded.tokens["member@example.com"],
     )
     # A Google click with three pages, then a call 30 s after the last page.
     s1 = await make_session(
@@ -241,13 +228,13 @@ async def build_world(db: SQLiteDatabase, demo: dict[str, Any]) -> World:
         caller="anonymous",
     )
     s5 = await make_session(
-        db, site_id=other_site, started_ms=jst_ms(2026, 11, 13, 13, 0), gclid="other-gclid"
+        db, site_id=w.other_site_id, started_ms=jst_ms(2026, 11, 13, 13, 0), gclid="other-gclid"
     )
     w.sessions["other"] = s5
     w.calls["other"] = await make_call(
         db,
-        advertiser_id=other_adv,
-        site_id=other_site,
+        advertiser_id=w.other_advertiser_id,
+        site_id=w.other_site_id,
         started_ms=jst_ms(2026, 11, 13, 13, 5),
         session_id=s5,
     )

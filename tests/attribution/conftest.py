@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from attribution.touch import freeze_touch
-from backend import accounts
-from pool import leases, numbers
+from backend.storage import seed
+from pool import leases
 from pool.store import Store
 
 # MaxMind's test databases (MIT; see data/geoip/README.md), kept in the repo so a clean
@@ -99,68 +100,39 @@ async def build_world(
     cooldown_ms: int = 15 * MIN,
     overflow: bool = False,
 ) -> World:
-    world = World(db)
-    async with db.write() as tx:
-        world.advertiser_id = await accounts.create_advertiser(tx, "Clinic", T0)
-        world.site_id = await accounts.create_site(
-            tx,
-            advertiser_id=world.advertiser_id,
-            site_key="clinic",
-            name="Clinic",
-            domains=["clinic.example", "www.clinic.example"],
-            now_ms=T0,
-        )
-        target = await accounts.add_target(
-            tx, site_id=world.site_id, number="+81312345678", label="Tokyo", now_ms=T0
-        )
-        world.pool_id = await numbers.create_pool(
-            tx,
-            site_id=world.site_id,
-            target_id=target,
-            name="Tokyo",
-            ttl_ms=ttl_ms,
-            grace_ms=grace_ms,
-            cooldown_ms=cooldown_ms,
-            now_ms=T0,
-        )
-        for i in range(pool_size):
-            num = f"+8150170000{i + 1:02d}"
-            world.numbers.append(num)
-            world.number_ids[num] = await numbers.add_number(
-                tx,
-                advertiser_id=world.advertiser_id,
-                number=num,
-                forward_to="+81312345678",
-                site_id=world.site_id,
-                pool_id=world.pool_id,
-                now_ms=T0,
-            )
-        if overflow:
-            num = "+815017009999"
-            world.number_ids[num] = await numbers.add_number(
-                tx,
-                advertiser_id=world.advertiser_id,
-                number=num,
-                forward_to="+81312345678",
-                kind="overflow",
-                site_id=world.site_id,
-                pool_id=world.pool_id,
-                now_ms=T0,
-            )
-        num = "+815017008888"
-        world.number_ids[num] = await numbers.add_number(
-            tx,
-            advertiser_id=world.advertiser_id,
-            number=num,
-            forward_to="+81312345678",
-            kind="source",
-            site_id=world.site_id,
-            source_label="flyer",
-            now_ms=T0,
-        )
+    """The clinic: one Tokyo target with a pool of ``pool_size`` numbers and a flyer number."""
+    tokyo = "+81312345678"
+    pool = seed.PoolSpec(
+        tokyo,
+        seed.series("+81501700", pool_size),
+        label="Tokyo",
+        overflow="+815017009999" if overflow else None,
+        ttl_ms=ttl_ms,
+        grace_ms=grace_ms,
+        cooldown_ms=cooldown_ms,
+    )
+    spec = seed.SiteSpec(
+        "clinic",
+        name="Clinic",
+        domains=["clinic.example", "www.clinic.example"],
+        pools=[pool],
+        sources=[seed.SourceSpec("+815017008888", tokyo, "flyer")],
+    )
+    site = await seed.seed_site(db, "Clinic", spec, at_ms=T0)
+    world = World(db, site.advertiser_id, site.site_id, site.pool.pool_id)
+    world.numbers = list(site.pool.numbers)
+    world.number_ids = {**site.pool.ids, **site.sources}
     return world
 
 
 @pytest.fixture
 async def world(db: Store) -> World:
     return await build_world(db)
+
+
+@pytest.fixture
+async def crowd(db: Store) -> dict[str, Any]:
+    """The flood guard's crowd site (``backend.storage.seed.crowd``), as tests/hardening has it."""
+    from tests.hardening.conftest import seed_crowd
+
+    return await seed_crowd(db)

@@ -13,8 +13,7 @@ from dataclasses import dataclass
 import httpx
 
 from attribution.matching import match_call
-from backend import accounts
-from pool import numbers
+from backend.storage import seed
 from pool.store import Store, now_ms
 
 ORIGIN = {"origin": "http://127.0.0.1"}
@@ -31,44 +30,23 @@ class Site:
 async def _site(db: Store, key: str, targets: int) -> Site:
     """A site with ``targets`` targets; the first has one pool number and an overflow number,
     the others two pool numbers each."""
-    t = now_ms()
-    ttl_ms = 30 * 60_000
-    async with db.write() as tx:
-        adv = await accounts.create_advertiser(tx, "Shop " + key, t)
-        site = await accounts.create_site(
-            tx, advertiser_id=adv, site_key=key, name=key, domains=["127.0.0.1"], now_ms=t
-        )
-        for i in range(targets):
-            target = f"+8131234{i:04d}"
-            tid = await accounts.add_target(tx, site_id=site, number=target, label="", now_ms=t)
-            pool = await numbers.create_pool(
-                tx,
-                site_id=site,
-                target_id=tid,
+    pools = []
+    for i in range(targets):
+        first = f"+81501{len(key):02d}{i:02d}"
+        pools.append(
+            seed.PoolSpec(
+                f"+8131234{i:04d}",
+                [first + "0000", first + "0001"] if i else [first + "0000"],
+                label="",
                 name=f"p{i}",
-                ttl_ms=ttl_ms,
-                grace_ms=10 * 60_000,
-                cooldown_ms=15 * 60_000,
-                now_ms=t,
+                overflow=None if i else first + "0001",
             )
-            kinds = ["pool", "overflow"] if i == 0 else ["pool", "pool"]
-            for j, kind in enumerate(kinds):
-                await numbers.add_number(
-                    tx,
-                    advertiser_id=adv,
-                    number=f"+81501{len(key):02d}{i:02d}{j:04d}",
-                    forward_to=target,
-                    kind=kind,
-                    site_id=site,
-                    pool_id=pool,
-                    now_ms=t,
-                )
-    overflow = await db.fetchval(
-        "SELECT n.number FROM tracking_numbers n JOIN pools p ON p.overflow_number_id = n.id"
-        " WHERE p.site_id = :s",
-        {"s": site},
-    )
-    return Site(key, str(overflow), ttl_ms)
+        )
+    spec = seed.SiteSpec(key, domains=["127.0.0.1"], pools=pools)
+    site = await seed.seed_site(db, "Shop " + key, spec)
+    overflow = site.pool.overflow
+    assert overflow is not None
+    return Site(key, overflow, seed.TTL_MS)
 
 
 async def _visit(client: httpx.AsyncClient, site: Site, path: str) -> tuple[str, list[str]]:

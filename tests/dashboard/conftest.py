@@ -4,18 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import orjson
 import pytest
-from starlette.applications import Starlette
 
 from backend.settings import Settings
 from backend.storage import open_database, sqlite_path
 from pool.store import Store
-from tests.conftest import GUARD_OFF, GUARD_OFF_ENV
+from tests.conftest import GUARD_OFF, GUARD_OFF_ENV, make_settings
 from tests.dashboard.seed import Seeded, seed, seed_history
 from tests.support.browser import BROWSER_HEADERS
 from tests.support.server import Server, run_cli
@@ -26,10 +25,8 @@ CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 @pytest.fixture
 def settings(database_url: str) -> Settings:
     # Short live streams so in-process requests to the event stream end by themselves.
-    return Settings(
-        database_url=database_url,
-        secret_key="test-secret",
-        log_level="warning",
+    return make_settings(
+        database_url,
         dashboard_stream_seconds=1,
         dashboard_poll_ms=100,
         **GUARD_OFF,
@@ -37,14 +34,9 @@ def settings(database_url: str) -> Settings:
 
 
 @pytest.fixture
-async def client(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
+def client_headers() -> dict[str, str]:
     # A browser's headers, in English unless a test asks otherwise.
-    headers = {**BROWSER_HEADERS, "Accept-Language": "en"}
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(
-        transport=transport, base_url="http://testserver", headers=headers
-    ) as c:
-        yield c
+    return {**BROWSER_HEADERS, "Accept-Language": "en"}
 
 
 @pytest.fixture

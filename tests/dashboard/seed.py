@@ -1,4 +1,7 @@
-"""Seed data for the dashboard tests, written with plain SQL inside one unit of work.
+"""Seed data for the dashboard tests, written inside one unit of work.
+
+The rival advertiser's site, pool and number come from the shared factory
+(``backend/storage/seed.py``); visits, calls and the rest are plain SQL rows.
 
 Used by the in-process tests (on SQLite and PostgreSQL) and by the browser tests (into the
 server's SQLite file before it starts), so both see the same advertisers, visits and calls.
@@ -17,6 +20,7 @@ from attribution.sources import landing_page
 from attribution.touch import COPY_FROM_SESSIONS, freeze_touch
 from backend import accounts
 from backend.auth import hash_password
+from backend.storage import seed as factory
 from pool.store import Store, Tx
 
 PASSWORD = "correct-horse-42"
@@ -146,6 +150,22 @@ def update_call_now(path: Path, call_id: int, **fields: Any) -> None:
         conn.close()
 
 
+RIVAL = factory.TenantSpec(
+    "Rival Clinic",
+    [
+        factory.SiteSpec(
+            "rival",
+            name="Rival site",
+            pools=[
+                factory.PoolSpec(
+                    "+81355550000", ["+815099990001"], label="Rival", name="Rival pool"
+                )
+            ],
+        )
+    ],
+)
+
+
 async def seed(db: Store, now_ms: int | None = None) -> Seeded:
     """Two advertisers: the demo one (A) and a rival (B), each with visits and calls.
 
@@ -168,35 +188,13 @@ async def _seed(conn: Tx, now_ms: int | None) -> Seeded:
     assert num is not None
     s.number_a = int(num["id"])
     s.tracking_a = str(num["number"])
-    s.adv_b = await accounts.create_advertiser(conn, "Rival Clinic", now)
-    s.site_b = await _insert(
-        conn, "sites", advertiser_id=s.adv_b, site_key="rival", name="Rival site", created_ms=now
-    )
-    target_b = await _insert(
-        conn, "targets", site_id=s.site_b, number="+81355550000", label="Rival", created_ms=now
-    )
-    s.pool_b = await _insert(
-        conn,
-        "pools",
-        site_id=s.site_b,
-        target_id=target_b,
-        name="Rival pool",
-        ttl_ms=1_800_000,
-        grace_ms=600_000,
-        cooldown_ms=900_000,
-        created_ms=now,
-    )
-    s.number_b = await _insert(
-        conn,
-        "tracking_numbers",
-        advertiser_id=s.adv_b,
-        number="+815099990001",
-        kind="pool",
-        forward_to="+81355550000",
-        site_id=s.site_b,
-        pool_id=s.pool_b,
-        created_ms=now,
-    )
+    # Advertiser B's configuration through the shared factory (backend/storage/seed.py).
+    world = factory.World()
+    rival = await factory.add_tenant(conn, world, RIVAL, now_ms=now)
+    rival_site = rival.sites["rival"]
+    s.adv_b, s.site_b = rival.advertiser_id, rival_site.site_id
+    s.pool_b = rival_site.pool.pool_id
+    (s.number_b,) = rival_site.pool.number_ids
     pw = hash_password(PASSWORD)
     for email, role, adv in (
         (s.member_a, "member", s.adv_a),

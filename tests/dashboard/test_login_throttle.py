@@ -11,7 +11,7 @@ from starlette.applications import Starlette
 from backend.dashboard import logins
 from backend.dashboard.throttle import LoginLimits, LoginThrottle
 from backend.settings import Settings
-from tests.conftest import GUARD_OFF
+from tests.conftest import GUARD_OFF, make_settings
 from tests.dashboard.conftest import CSRF
 from tests.dashboard.seed import PASSWORD, Seeded
 from tests.support.browser import BROWSER_HEADERS
@@ -21,10 +21,8 @@ HOUR_MS = 3_600_000
 
 @pytest.fixture
 def settings(database_url: str) -> Settings:
-    return Settings(
-        database_url=database_url,
-        secret_key="test-secret",
-        log_level="warning",
+    return make_settings(
+        database_url,
         trusted_proxies="127.0.0.1",  # where in-process requests come from
         login_failures_per_hour=6,
         login_failure_burst=3,

@@ -6,64 +6,32 @@ from typing import Any
 
 import pytest
 
-from backend import accounts
 from backend.settings import Settings
-from pool import numbers
-from pool.store import Store, now_ms
+from backend.storage import seed
+from backend.storage.seed import CROWD_SITE, CROWD_TARGET
+from pool.store import Store
+from tests.conftest import make_settings
 
-CROWD_SITE = "crowd"
-CROWD_TARGET = "+81312340000"
+__all__ = ["CROWD_SITE", "CROWD_TARGET", "seed_crowd", "snapshot"]
+
 CROWD_POOL_SIZE = 80
 
 
 @pytest.fixture
 def settings(database_url: str) -> Settings:
     """The production defaults of the flood guard (the root fixture turns it off)."""
-    return Settings(
-        database_url=database_url,
-        secret_key="test-secret",
-        log_level="warning",
-    )
+    return make_settings(database_url)
 
 
 async def seed_crowd(db: Store) -> dict[str, Any]:
     """Site ``crowd`` (hosts shop.example and 127.0.0.1) with one pool of 80 numbers."""
-    t = now_ms()
-    async with db.write() as tx:
-        adv = await accounts.create_advertiser(tx, "Crowd Ltd", t)
-        site = await accounts.create_site(
-            tx,
-            advertiser_id=adv,
-            site_key=CROWD_SITE,
-            name="Crowd",
-            domains=["shop.example", "127.0.0.1"],
-            now_ms=t,
-        )
-        target = await accounts.add_target(
-            tx, site_id=site, number=CROWD_TARGET, label="main", now_ms=t
-        )
-        pool = await numbers.create_pool(
-            tx,
-            site_id=site,
-            target_id=target,
-            name="main",
-            ttl_ms=1_800_000,
-            grace_ms=600_000,
-            cooldown_ms=900_000,
-            now_ms=t,
-        )
-        tracking = [f"+815020{n:06d}" for n in range(1, CROWD_POOL_SIZE + 1)]
-        for number in tracking:
-            await numbers.add_number(
-                tx,
-                advertiser_id=adv,
-                number=number,
-                forward_to=CROWD_TARGET,
-                site_id=site,
-                pool_id=pool,
-                now_ms=t,
-            )
-    return {"site_id": site, "pool_id": pool, "numbers": tracking, "advertiser_id": adv}
+    site = await seed.seed_site(db, "Crowd Ltd", seed.crowd(CROWD_POOL_SIZE))
+    return {
+        "site_id": site.site_id,
+        "pool_id": site.pool.pool_id,
+        "numbers": site.pool.numbers,
+        "advertiser_id": site.advertiser_id,
+    }
 
 
 @pytest.fixture

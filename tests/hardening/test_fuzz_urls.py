@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from backend.settings import Settings
 from pool import rules
 from pool.store import Store
+from tests.conftest import GUARD_OFF, make_settings
 from tests.hardening.conftest import BROWSER_HEADERS
 
 FIXTURES_OK = hypothesis_settings(
@@ -46,13 +47,7 @@ BAD_URLS = [
 @pytest.fixture
 def settings(database_url: str) -> Settings:
     """Rate limit and live-lease cap off, so every request reaches the last step."""
-    return Settings(
-        database_url=database_url,
-        secret_key="test-secret",
-        log_level="warning",
-        ip_rate_per_minute=0,
-        ip_max_live_sessions=0,
-    )
+    return make_settings(database_url, **GUARD_OFF)
 
 
 async def _no_domains(db: Store) -> None:

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from backend import accounts
-from pool import numbers
+from backend.storage import seed
 from pool.store import Store
 
 T0 = 1_800_000_000_000  # a fixed "now" in epoch ms; tests move time by hand
@@ -41,53 +40,32 @@ async def make_pool_site(
     first: int = 1,
 ) -> PoolSite:
     """Create an advertiser, a site with one target and a pool of ``size`` 050 numbers."""
-    async with db.write() as tx:
-        adv = await accounts.create_advertiser(tx, f"adv {site_key}", T0)
-        site = await accounts.create_site(
-            tx, advertiser_id=adv, site_key=site_key, name=site_key, domains=[], now_ms=T0
-        )
-        await tx.execute(
-            "UPDATE sites SET exhausted_policy = :e, untracked_policy = :u WHERE id = :s",
-            {"e": exhausted_policy, "u": untracked_policy, "s": site},
-        )
-        target_id = await accounts.add_target(
-            tx, site_id=site, number=target, label="main", now_ms=T0
-        )
-        pool_id = await numbers.create_pool(
-            tx,
-            site_id=site,
-            target_id=target_id,
-            name="main",
-            ttl_ms=ttl_ms,
-            grace_ms=grace_ms,
-            cooldown_ms=cooldown_ms,
-            now_ms=T0,
-        )
-        ps = PoolSite(adv, site, site_key, target_id, target, pool_id)
-        for n in range(first, first + size):
-            ps.number_ids.append(
-                await numbers.add_number(
-                    tx,
-                    advertiser_id=adv,
-                    number=f"+8150{10_000_000 + n:08d}",
-                    forward_to=target,
-                    site_id=site,
-                    pool_id=pool_id,
-                    now_ms=T0,
-                )
-            )
-        if overflow:
-            ps.overflow_id = await numbers.add_number(
-                tx,
-                advertiser_id=adv,
-                number=f"+8150{19_000_000 + first:08d}",
-                forward_to=target,
-                kind="overflow",
-                site_id=site,
-                pool_id=pool_id,
-                now_ms=T0,
-            )
-    return ps
+    pool = seed.PoolSpec(
+        target,
+        seed.series("+8150", size, first=10_000_000 + first),
+        overflow=f"+8150{19_000_000 + first:08d}" if overflow else None,
+        ttl_ms=ttl_ms,
+        grace_ms=grace_ms,
+        cooldown_ms=cooldown_ms,
+    )
+    spec = seed.SiteSpec(
+        site_key,
+        pools=[pool],
+        exhausted_policy=exhausted_policy,
+        untracked_policy=untracked_policy,
+    )
+    site = await seed.seed_site(db, f"adv {site_key}", spec, at_ms=T0)
+    made = site.pool
+    return PoolSite(
+        site.advertiser_id,
+        site.site_id,
+        site_key,
+        made.target_id,
+        target,
+        made.pool_id,
+        made.number_ids,
+        made.overflow_id,
+    )
 
 
 async def new_sessions(db: Store, site_id: int, count: int) -> list[int]:

@@ -25,9 +25,7 @@ from typing import Any
 
 import pytest
 
-from backend import accounts
-from backend.storage import open_database
-from pool import numbers
+from backend.storage import open_database, seed
 from pool.store import now_ms
 from tests.conftest import GUARD_OFF_ENV
 from tests.snippet.helpers import HEARTBEAT_SECONDS, SITE_KEY, TARGETS, TWILIO_AUTH_TOKEN
@@ -46,49 +44,12 @@ async def _seed(database_url: str) -> None:
 async def seed_site(database_url: str, key: str, targets: list[tuple[str, list[str]]]) -> None:
     """A site keyed ``key`` with these targets, each with a pool of its tracking numbers
     (also run while the module's server runs: SQLite in WAL mode lets both write)."""
+    pools = [seed.PoolSpec(target, tracking, label=target) for target, tracking in targets]
+    domains = ["127.0.0.1", "localhost", "callpath.test", "a.callpath.test", "b.callpath.test"]
+    site = seed.SiteSpec(key, name=f"Snippet test site {key}", domains=domains, pools=pools)
     db = await open_database(database_url)
     try:
-        t = now_ms()
-        async with db.write() as tx:
-            adv = await accounts.create_advertiser(tx, f"Snippet tests {key}", t)
-            site = await accounts.create_site(
-                tx,
-                advertiser_id=adv,
-                site_key=key,
-                name=f"Snippet test site {key}",
-                domains=[
-                    "127.0.0.1",
-                    "localhost",
-                    "callpath.test",
-                    "a.callpath.test",
-                    "b.callpath.test",
-                ],
-                now_ms=t,
-            )
-            for target, tracking in targets:
-                target_id = await accounts.add_target(
-                    tx, site_id=site, number=target, label=target, now_ms=t
-                )
-                pool_id = await numbers.create_pool(
-                    tx,
-                    site_id=site,
-                    target_id=target_id,
-                    name=target,
-                    ttl_ms=1_800_000,
-                    grace_ms=600_000,
-                    cooldown_ms=900_000,
-                    now_ms=t,
-                )
-                for number in tracking:
-                    await numbers.add_number(
-                        tx,
-                        advertiser_id=adv,
-                        number=number,
-                        forward_to=target,
-                        site_id=site,
-                        pool_id=pool_id,
-                        now_ms=t,
-                    )
+        await seed.seed_site(db, f"Snippet tests {key}", site)
     finally:
         await db.close()
 

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from backend import accounts
-from pool import numbers
-from pool.store import Store, now_ms
+from backend.storage import seed
+from pool.store import Store
 
 
 @dataclass(frozen=True)
@@ -29,62 +28,12 @@ async def seed_pool(
     overflow: bool = False,
     site_key: str = "scale",
 ) -> SeededPool:
-    """One site whose single target is swapped for a pool of ``size`` numbers."""
-    t = now_ms()
-    async with db.write() as tx:
-        adv = await accounts.create_advertiser(tx, "Scale test", t)
-        site = await accounts.create_site(
-            tx,
-            advertiser_id=adv,
-            site_key=site_key,
-            name="Scale test site",
-            domains=["127.0.0.1", "localhost"],
-            now_ms=t,
-        )
-        target = await accounts.add_target(
-            tx, site_id=site, number="+81355550000", label="main", now_ms=t
-        )
-        pool_id = await numbers.create_pool(
-            tx,
-            site_id=site,
-            target_id=target,
-            name="main",
-            ttl_ms=max(ttl_ms, numbers.MIN_TTL_MS),
-            grace_ms=0,
-            cooldown_ms=cooldown_ms,
-            now_ms=t,
-        )
-        if ttl_ms < numbers.MIN_TTL_MS:
-            # Shorter than the product allows, so that numbers change hands within a test
-            # that runs on the wall clock (the scale-out test).
-            await tx.execute(
-                "UPDATE pools SET ttl_ms = :ttl WHERE id = :p", {"ttl": ttl_ms, "p": pool_id}
-            )
-        ids = [
-            await numbers.add_number(
-                tx,
-                advertiser_id=adv,
-                number=f"+8150190{i:05d}",
-                forward_to="+81355550000",
-                site_id=site,
-                pool_id=pool_id,
-                now_ms=t,
-            )
-            for i in range(size)
-        ]
-        overflow_id = None
-        if overflow:
-            overflow_id = await numbers.add_number(
-                tx,
-                advertiser_id=adv,
-                number="+815019099999",
-                forward_to="+81355550000",
-                kind="overflow",
-                site_id=site,
-                pool_id=pool_id,
-                now_ms=t,
-            )
-    return SeededPool(site_key, site, pool_id, ids, overflow_id)
+    """One site whose single target is swapped for a pool of ``size`` numbers
+    (:func:`backend.storage.seed.scale`)."""
+    spec = seed.scale(size, key=site_key, ttl_ms=ttl_ms, cooldown_ms=cooldown_ms, overflow=overflow)
+    site = await seed.seed_site(db, "Scale test", spec)
+    pool = site.pool
+    return SeededPool(site_key, site.site_id, pool.pool_id, pool.number_ids, pool.overflow_id)
 
 
 # Pairs of non-overflow leases of one number whose [started, ended) intervals overlap;

@@ -8,26 +8,8 @@ import orjson
 import pytest
 
 from backend.storage import open_database
-from backend.storage.migrations import all_migrations, apply_migrations
-from pool.store import Store
-
-
-async def _migrate_up_to(db: Store, version: int) -> None:
-    await db.execute(
-        "CREATE TABLE IF NOT EXISTS schema_migrations ("
-        " version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_ms BIGINT NOT NULL)"
-    )
-    for migration in all_migrations():
-        if migration.version > version:
-            break
-        async with db.write() as tx:
-            for statement in migration.sql(db.dialect):
-                await tx.execute(statement)
-            await tx.execute(
-                "INSERT INTO schema_migrations (version, name, applied_ms) VALUES (:v, :n, 0)",
-                {"v": migration.version, "n": migration.name},
-            )
-
+from backend.storage.migrations import apply_migrations
+from tests.storage.migrating import migrate_up_to
 
 # (kind, payload) of events as the code before 0013 stored them, replays included.
 EVENTS = [
@@ -46,7 +28,7 @@ EVENTS = [
 async def test_call_events_are_deduplicated_and_unique_from_then_on(database_url: str) -> None:
     db = await open_database(database_url, migrate=False)
     try:
-        await _migrate_up_to(db, 12)
+        await migrate_up_to(db, 12)
         async with db.write() as tx:
             call = await tx.fetchval(
                 "INSERT INTO calls (provider, provider_call_id, tracking_number, started_ms,"

@@ -9,7 +9,7 @@ import pytest
 
 from backend.storage import migrations, open_database
 from backend.storage.migrations import apply_migrations
-from tests.storage.test_migration_landing_page import _migrate_up_to
+from tests.storage.migrating import migrate_up_to, old_site
 
 
 async def test_calls_recorded_before_the_columns_get_their_sessions_touch(
@@ -20,20 +20,9 @@ async def test_calls_recorded_before_the_columns_get_their_sessions_touch(
     caplog.set_level(logging.INFO, logger="callpath.migrations")
     db = await open_database(database_url, migrate=False)
     try:
-        await db.execute(
-            "CREATE TABLE IF NOT EXISTS schema_migrations ("
-            " version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_ms BIGINT NOT NULL)"
-        )
-        await _migrate_up_to(db, 17)
+        await migrate_up_to(db, 17)
         async with db.write() as tx:
-            adv = await tx.fetchval(
-                "INSERT INTO advertisers (name, created_ms) VALUES ('a', 0) RETURNING id"
-            )
-            site = await tx.fetchval(
-                "INSERT INTO sites (advertiser_id, site_key, name, created_ms)"
-                " VALUES (:a, 'k', 'S', 0) RETURNING id",
-                {"a": adv},
-            )
+            site = await old_site(tx)
             one_touch = await tx.fetchval(
                 "INSERT INTO sessions (site_id, started_ms, last_seen_ms, channel, source,"
                 " campaign, keyword, gclid, landing_url, landing_page, referrer, touches)"

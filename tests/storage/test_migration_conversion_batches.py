@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from backend.storage import open_database
 from backend.storage.migrations import apply_migrations
-from tests.storage.test_migration_landing_page import _migrate_up_to
+from tests.storage.migrating import migrate_up_to, old_site
 
 _COLS = ("platform", "batch", "row_count", "created_ms", "content", "advertiser_id")
 
@@ -12,20 +12,9 @@ _COLS = ("platform", "batch", "row_count", "created_ms", "content", "advertiser_
 async def test_batches_recorded_before_get_a_row_without_a_file(database_url: str) -> None:
     db = await open_database(database_url, migrate=False)
     try:
-        await db.execute(
-            "CREATE TABLE IF NOT EXISTS schema_migrations ("
-            " version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_ms BIGINT NOT NULL)"
-        )
-        await _migrate_up_to(db, 20)
+        await migrate_up_to(db, 20)
         async with db.write() as tx:
-            adv = await tx.fetchval(
-                "INSERT INTO advertisers (name, created_ms) VALUES ('a', 0) RETURNING id"
-            )
-            site = await tx.fetchval(
-                "INSERT INTO sites (advertiser_id, site_key, name, created_ms)"
-                " VALUES (:a, 'k', 'S', 0) RETURNING id",
-                {"a": adv},
-            )
+            site = await old_site(tx)
             for n in range(4):
                 call = await tx.fetchval(
                     "INSERT INTO calls (provider, provider_call_id, site_id, tracking_number,"

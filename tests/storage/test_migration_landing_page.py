@@ -15,7 +15,8 @@ from attribution.sources import landing_page
 from backend.storage import open_database
 from backend.storage.migrations import Migration, all_migrations, apply_migrations, fill_tokens
 from backend.storage.migrations.m0011_landing_page import _CUT, FILL
-from pool.store import Store
+from pool.store import Store, Tx
+from tests.storage.migrating import database_at, migrate_up_to, old_site
 from tests.support import postgres as pg
 from tests.support.server import run_cli
 
@@ -31,17 +32,15 @@ URLS = [
 ]
 
 
-async def _migrate_up_to(db: Store, version: int) -> None:
-    for migration in all_migrations():
-        if migration.version > version:
-            break
-        async with db.write() as tx:
-            for statement in migration.sql(db.dialect):
-                await tx.execute(statement)
-            await tx.execute(
-                "INSERT INTO schema_migrations (version, name, applied_ms) VALUES (:v, :n, 0)",
-                {"v": migration.version, "n": migration.name},
-            )
+async def _old_sessions(tx: Tx) -> int:
+    """A site (the schema before 0011) with one session landing on each of :data:`URLS`."""
+    site = await old_site(tx)
+    await tx.executemany(
+        "INSERT INTO sessions (site_id, started_ms, last_seen_ms, landing_url)"
+        " VALUES (:s, 0, 0, :u)",
+        [{"s": site, "u": url} for url in URLS],
+    )
+    return site
 
 
 async def test_sessions_recorded_before_the_column_get_their_landing_page(
@@ -49,25 +48,9 @@ async def test_sessions_recorded_before_the_column_get_their_landing_page(
 ) -> None:
     db = await open_database(database_url, migrate=False)
     try:
-        await db.execute(
-            "CREATE TABLE IF NOT EXISTS schema_migrations ("
-            " version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_ms BIGINT NOT NULL)"
-        )
-        await _migrate_up_to(db, 10)
+        await migrate_up_to(db, 10)
         async with db.write() as tx:
-            adv = await tx.fetchval(
-                "INSERT INTO advertisers (name, created_ms) VALUES ('a', 0) RETURNING id"
-            )
-            site = await tx.fetchval(
-                "INSERT INTO sites (advertiser_id, site_key, name, created_ms)"
-                " VALUES (:a, 'k', 'S', 0) RETURNING id",
-                {"a": adv},
-            )
-            await tx.executemany(
-                "INSERT INTO sessions (site_id, started_ms, last_seen_ms, landing_url)"
-                " VALUES (:s, 0, 0, :u)",
-                [{"s": site, "u": url} for url in URLS],
-            )
+            await _old_sessions(tx)
         applied = [m.version for m in await apply_migrations(db)]
         assert applied[0] == 11
         rows = await db.fetchall("SELECT landing_url, landing_page FROM sessions ORDER BY id")
@@ -130,28 +113,9 @@ BULK = 12_000  # more than two batches
 
 async def _before_0011(url: str) -> Store:
     """A database at migration 0010 holding sessions of every kind of landing URL."""
-    db = await open_database(url, migrate=False)
-    await db.execute(
-        "CREATE TABLE IF NOT EXISTS schema_migrations ("
-        " version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_ms BIGINT NOT NULL)"
-    )
-    await _migrate_up_to(db, 10)
+    db = await database_at(url, 10)
     async with db.write() as tx:
-        adv = await tx.fetchval(
-            "INSERT INTO advertisers (name, created_ms) VALUES ('a', 0) RETURNING id"
-        )
-        site = int(
-            await tx.fetchval(
-                "INSERT INTO sites (advertiser_id, site_key, name, created_ms)"
-                " VALUES (:a, 'k', 'S', 0) RETURNING id",
-                {"a": adv},
-            )
-        )
-        await tx.executemany(
-            "INSERT INTO sessions (site_id, started_ms, last_seen_ms, landing_url)"
-            " VALUES (:s, 0, 0, :u)",
-            [{"s": site, "u": url} for url in URLS],
-        )
+        site = await _old_sessions(tx)
         await tx.execute(
             "INSERT INTO sessions (site_id, started_ms, last_seen_ms, landing_url)"
             " WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < :bulk)"
