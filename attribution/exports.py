@@ -423,4 +423,6 @@ async def purge_older_than(db: Store, *, cutoff_ms: int, batch: int = 500) -> Pu
                 f"DELETE FROM page_views WHERE session_id IN {in_ids}", ids
             )
             await tx.execute(f"DELETE FROM leases WHERE session_id IN {in_ids}", ids)
+            # A visit code names the session; with the session gone it names nobody.
+            await tx.execute(f"DELETE FROM visit_codes WHERE session_id IN {in_ids}", ids)
             sessions += await tx.execute(f"DELETE FROM sessions WHERE id IN {in_ids}", ids)

@@ -187,6 +187,22 @@ class Settings:
         low=0,
         high=MAX_REST_MS // 1000,
     )
+    visit_code_wait_seconds: int = _setting(
+        2,
+        "How long the voice answer of a number whose site has visit codes on listens for the "
+        "code's digits (`<Gather timeout>`) before the call flow goes on; a caller who dials "
+        "by hand waits this long (docs/telephony.md#visit-codes).",
+        low=1,
+        high=2,
+    )
+    visit_code_days: int = _setting(
+        30,
+        "How long a visit code keeps naming its visit: a caller who redials from the "
+        "phone's call history within this many days is still matched to the visit "
+        "(docs/attribution.md#visit-codes).",
+        low=1,
+        high=365,
+    )
     twilio_auth_token: str = _setting(
         "", "Twilio auth token used to verify `X-Twilio-Signature` on webhooks."
     )
