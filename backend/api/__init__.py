@@ -15,6 +15,7 @@ from backend.api import (
     batches,
     declared,
     exports,
+    fixed_codes,
     openapi,
     reports,
     resources,
@@ -47,4 +48,5 @@ routes: list[BaseRoute] = [
     *exports.routes,
     *batches.routes,
     *site_settings.routes,
+    *fixed_codes.routes,
 ]

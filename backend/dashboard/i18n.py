@@ -261,6 +261,14 @@ _CATALOG: dict[str, tuple[str, str]] = {
     "filter.confidence": ("Confidence at least", "確度 (以上)"),
     "filter.any_confidence": ("Any call", "すべての通話"),
     "call.reason": ("Why", "判定の根拠"),
+    "call.code": ("Digits dialled", "ダイヤルされた任意番号"),
+    "code_kind.visit": ("names the visit", "訪問の番号"),
+    "code_kind.fixed": ("fixed code of an offline medium", "オフライン媒体の固定番号"),
+    "code_kind.none": ("names no code", "該当なし"),
+    "reason.fixed_code": (
+        "The caller dialled a fixed code given to an offline medium.",
+        "発信者がオフライン媒体の固定任意番号をダイヤルした。",
+    ),
     "call.candidate_ids": ("Sessions considered", "候補セッション"),
     "reason.code": (
         "The caller dialled the visit's code.",
