@@ -242,7 +242,7 @@ def _call_record(
         "match_reason": row["match_reason"],
         "match_candidate_ids": candidate_ids(row["match_candidate_ids"]),
         "code_digits": text(row["code_digits"] or ""),
-        "code_kind": row["code_kind"] or "",
+        "code_kind": text(row["code_kind"] or ""),
         "advertiser_id": row["advertiser_id"],
         "site_id": row["site_id"],
         "session_id": row["session_id"],
