@@ -11,7 +11,8 @@ its visit exactly, whoever holds the number now, and keeps naming it for the cod
   issued within the late-call window; after that a new one (the old one still names the
   visit until its life ends).
 - **Not reused within the late-call window**: a new code is drawn among the codes of its
-  length no visit of the site was given within the window.
+  length no visit of the site was given within the window, nor, within the code's life,
+  any visit that held the number this visit is shown.
 - **Length from the traffic** (:func:`code_length`): the fewest digits (3 at least) for
   which the codes issued on the site within the window fill at most 5 % of the codes of
   that length, and never fewer than the longest code still alive (so every live code has
@@ -95,9 +96,22 @@ async def longest_live(db: Store | Tx, *, site_id: int, now_ms: int, life_ms: in
 
 
 async def code_for_session(
-    tx: Tx, *, site_id: int, session_id: int, now_ms: int, window_ms: int, life_ms: int
+    tx: Tx,
+    *,
+    site_id: int,
+    session_id: int,
+    now_ms: int,
+    window_ms: int,
+    life_ms: int,
+    number_id: int | None = None,
 ) -> str:
-    """The visit's code: the one issued within the window, or a new one (stored)."""
+    """The visit's code: the one issued within the window, or a new one (stored).
+
+    ``number_id``: the number the visit is shown. A new code is then also none that a
+    visit holding or having held that number was given within the code's life, so a
+    redial of an older code on that number still names one visit only (the overflow
+    number, shared by many visitors, needs this most).
+    """
     row = await tx.fetchone(
         "SELECT code FROM visit_codes WHERE session_id = :s AND issued_ms >= :since"
         " ORDER BY issued_ms DESC, id DESC LIMIT 1",
@@ -115,6 +129,13 @@ async def code_for_session(
             "SELECT 1 FROM visit_codes WHERE site_id = :s AND code = :c AND issued_ms >= :since",
             {"s": site_id, "c": code, "since": now_ms - window_ms},
         )
+        if not taken and number_id is not None:
+            taken = await tx.fetchval(
+                "SELECT 1 FROM visit_codes v WHERE v.site_id = :s AND v.code = :c"
+                " AND v.issued_ms >= :since AND EXISTS (SELECT 1 FROM leases l"
+                "   WHERE l.session_id = v.session_id AND l.number_id = :n)",
+                {"s": site_id, "c": code, "since": now_ms - life_ms, "n": number_id},
+            )
         if not taken:
             break
     # (Twenty taken draws at <= 5 % fill do not happen; the last draw is kept if they do:

@@ -299,6 +299,7 @@ async def step_lease(p: Pipeline, visit: Visit, tx: Tx) -> str | None:
                     now_ms=visit.now_ms,
                     window_ms=p.config.code_window_ms,
                     life_ms=p.config.code_life_ms,
+                    number_id=lease.number_id,
                 )
                 visit.swaps.append(swap(target.number, f.e164, f.national, f.international, code))
                 continue
