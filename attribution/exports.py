@@ -55,6 +55,8 @@ CALL_COLUMNS = [
     "match_confidence",
     "match_reason",
     "match_candidate_ids",
+    "code_digits",
+    "code_kind",
     "advertiser_id",
     "site_id",
     "session_id",
@@ -98,7 +100,7 @@ _SQL = (
     " c.status, c.duration_s, c.talk_s, c.caller,"
     " c.tracking_number, c.forwarded_to, c.qualified, c.first_time, c.match_method,"
     " c.match_candidates, c.match_confidence, c.match_reason, c.match_candidate_ids,"
-    " c.advertiser_id, c.site_id, c.session_id,"
+    " c.code_digits, c.code_kind, c.advertiser_id, c.site_id, c.session_id,"
     " st.timezone AS tz, s.started_ms AS session_started_ms, "
     + ", ".join(f"c.touch_{f} AS s_{f}" for f in _TOUCH_EXPORTED)
     + ", "
@@ -268,6 +270,8 @@ def _call_record(
         "match_confidence": row["match_confidence"],
         "match_reason": row["match_reason"],
         "match_candidate_ids": candidate_ids(row["match_candidate_ids"]),
+        "code_digits": text(row["code_digits"] or ""),
+        "code_kind": text(row["code_kind"] or ""),
         "advertiser_id": row["advertiser_id"],
         "site_id": row["site_id"],
         "session_id": row["session_id"],
@@ -452,4 +456,6 @@ async def purge_older_than(db: Store, *, cutoff_ms: int, batch: int = 500) -> Pu
                 f"DELETE FROM page_views WHERE session_id IN {in_ids}", ids
             )
             await tx.execute(f"DELETE FROM leases WHERE session_id IN {in_ids}", ids)
+            # A visit code names the session; with the session gone it names nobody.
+            await tx.execute(f"DELETE FROM visit_codes WHERE session_id IN {in_ids}", ids)
             sessions += await tx.execute(f"DELETE FROM sessions WHERE id IN {in_ids}", ids)

@@ -38,7 +38,7 @@ from typing import Any, Protocol
 
 import orjson
 
-from attribution import referrers
+from attribution import codes, referrers
 from attribution.bots import bot_reason
 from attribution.coalesce import counter_for
 from attribution.devices import Device, parse_user_agent
@@ -100,6 +100,8 @@ class Site:
     untracked_policy: str = "pool"
     targets: list[Target] = field(default_factory=list)
     rules: list[rules.SourceRule] = field(default_factory=list)
+    # Visit codes (任意番号) on: pool numbers are answered with the visit's code.
+    visit_codes: bool = False
     # The domains as hosts compare (see `origin_allowed`), worked out once per site.
     allowed_hosts: list[str] = field(init=False, default_factory=list)
 
@@ -155,6 +157,9 @@ class IngestConfig:
     secret_key: str
     geoip_city_db: str = ""
     limiter: Callable[[Visit], bool] | None = None
+    # Visit codes: not issued again within the late-call window, alive for code_life_ms.
+    code_window_ms: int = 2 * 3_600_000
+    code_life_ms: int = 30 * 86_400_000
 
 
 Step = Callable[["Pipeline", Visit, Tx], Awaitable[str | None]]
@@ -285,6 +290,7 @@ async def step_lease(p: Pipeline, visit: Visit, tx: Tx) -> str | None:
             )
         }
         targets = [t for t in targets if t.pool_id in held or on_page(t.number, visit.found)]
+    code = ""  # the visit's code, issued with its first pool number (codes on)
     for target in targets:
         choice = rules.choose_number_source(
             seen,
@@ -311,6 +317,18 @@ async def step_lease(p: Pipeline, visit: Visit, tx: Tx) -> str | None:
             else:
                 f = formats(lease.number)
             visit.ttl_ms = max(visit.ttl_ms, lease.expires_ms - visit.now_ms)
+            if site.visit_codes:
+                code = code or await codes.code_for_session(
+                    tx,
+                    site_id=site.id,
+                    session_id=visit.session_id,
+                    now_ms=visit.now_ms,
+                    window_ms=p.config.code_window_ms,
+                    life_ms=p.config.code_life_ms,
+                    number_id=lease.number_id,
+                )
+                visit.swaps.append(swap(target.number, f.e164, f.national, f.international, code))
+                continue
         else:
             continue
         visit.swaps.append(swap(target.number, f.e164, f.national, f.international))
@@ -460,7 +478,8 @@ class Pipeline:
 async def load_site(db: Store | Tx, site_key: str) -> Site | None:
     """The site with this snippet key: domains, parameter names, targets and rules."""
     row = await db.fetchone(
-        "SELECT s.id, s.advertiser_id, s.domains, s.untracked_policy, a.params FROM sites s"
+        "SELECT s.id, s.advertiser_id, s.domains, s.untracked_policy, s.visit_codes, a.params"
+        " FROM sites s"
         " LEFT JOIN site_attribution a ON a.site_id = s.id WHERE s.site_key = :k",
         {"k": site_key},
     )
@@ -485,6 +504,7 @@ async def load_site(db: Store | Tx, site_key: str) -> Site | None:
         untracked_policy=str(row["untracked_policy"] or "pool"),
         targets=targets,
         rules=await rules.load_rules(db, site_id=site_id) if targets else [],
+        visit_codes=bool(row["visit_codes"]),
     )
 
 

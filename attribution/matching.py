@@ -40,6 +40,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field, replace
 
+from attribution import codes
 from pool import leases
 from pool.leases import LeaseRecord
 from pool.numbers import NumberError, to_e164
@@ -59,6 +60,7 @@ CONFIDENT = ("exact", "high")
 # The evidence behind a match (``CallMatch.reason``).
 REASONS = {
     "code": "the caller dialled the visit's code",
+    "fixed_code": "the caller dialled a fixed code given to an offline medium",
     "caller_before": "the caller's earlier confident call went to this session",
     "caller_before_other_number": (
         "the caller's earlier confident call went to this session, which held another"
@@ -128,6 +130,12 @@ class CallMatch:
     pool_id: int | None = None
     confidence: str = ""
     reason: str = ""
+    # Digits the caller dialled after the number (visit codes), and what they named:
+    # 'visit', 'fixed' (an offline medium's code: its source label and campaign) or ''.
+    code_digits: str = ""
+    code_kind: str = ""
+    code_source: str = ""
+    code_campaign: str = ""
 
 
 def is_identified_caller(caller: str) -> bool:
@@ -251,6 +259,8 @@ async def match_call(
     late_window_ms: int = DEFAULT_LATE_WINDOW_MS,
     live_window_ms: int = DEFAULT_LIVE_WINDOW_MS,
     code_session_id: int | None = None,
+    digits: str = "",
+    code_life_ms: int = 30 * DAY_MS,
 ) -> CallMatch:
     """Attribute a call to the dialled number at ``started_ms`` to a session (pure read).
 
@@ -258,7 +268,11 @@ async def match_call(
     are tried as Japanese). ``late_window_ms``: how long after letting a number go a
     previous holder still counts as a candidate; ``live_window_ms``: how old a page's last
     heartbeat may be for the page to count as open. ``code_session_id``: the session a
-    visit code dialled by the caller named, if any. See the module docstring.
+    visit code dialled by the caller named, if any. ``digits``: what the caller dialled
+    after the number (visit codes, :mod:`attribution.codes`; looked up among the codes of
+    the last ``code_life_ms``): a code names the visit (method ``code``, ``exact``), a
+    fixed code the medium; digits that name nothing are kept on the match, which goes on
+    as for an ordinary call. See the module docstring.
     """
     number = await _number(db, tracking_number)
     if number is None:
@@ -273,6 +287,31 @@ async def match_call(
         method="none",
         pool_id=None if number["pool_id"] is None else int(number["pool_id"]),
     )
+    digits = digits if codes.DIGITS.match(digits) else ""
+    base = replace(base, code_digits=digits)
+    named = None
+    if digits and code_session_id is None:
+        named = await codes.resolve(
+            db,
+            number_id=number_id,
+            site_id=base.site_id,
+            digits=digits,
+            at_ms=started_ms,
+            life_ms=code_life_ms,
+        )
+    if named is not None and named.kind == "fixed":
+        return replace(
+            base,
+            method="code",
+            confidence="exact",
+            reason="fixed_code",
+            code_kind="fixed",
+            code_source=named.source_label,
+            code_campaign=named.campaign,
+        )
+    if named is not None:
+        code_session_id = named.session_id
+        base = replace(base, code_kind="visit")
     if number["kind"] == "source":
         return replace(base, method="static_source")
 
@@ -301,6 +340,7 @@ async def match_call(
             candidates=_unique([code_session_id, *sessions]),
             confidence="exact",
             reason="code",
+            code_kind="visit",
         )
 
     earlier = None

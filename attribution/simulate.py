@@ -34,6 +34,7 @@ from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 
+from attribution import codes
 from attribution.matching import DEFAULT_LATE_WINDOW_MS, live_window_ms, match_call
 
 # The report is kept in a module of its own; re-exported here for callers of this one.
@@ -77,6 +78,13 @@ class Traffic:
     late_hours: float = 3.0  # the rest: hours later, this mean delay
     repeat_share: float = 0.2  # of callers: call again 1-7 days later
     seed: int = 7
+    # Tap-to-call (visit codes, issue #21). Drawn from a random stream of their own, so the
+    # traffic above is the same whatever these say.
+    tap_share: float = 0.0  # of visitors: call by tapping the page's tel: link
+    code_adoption: float = 1.0  # of tapped calls: the phone sends the link's code
+    redial_share: float = 0.0  # of callers: call again from the phone's call history ...
+    redial_min_hours: float = 1.0  # ... between this many hours later
+    redial_max_hours: float = 72.0  # ... and this many (log-uniform: hours and days)
 
 
 @dataclass(frozen=True)
@@ -89,6 +97,8 @@ class PoolShape:
     heartbeat_ms: int = MIN_MS
     overflow: bool = True
     late_window_ms: int = DEFAULT_LATE_WINDOW_MS  # the matcher's late-call window
+    codes: bool = False  # visit codes on: tapped calls carry the visit's code
+    code_life_ms: int = 30 * DAY_MS  # how long a code names its visit
 
 
 @dataclass
@@ -103,6 +113,10 @@ class Visitor:
     session_id: int = 0
     number: str = ""  # what the page showed: a tracking number, or '' (business number)
     lease_id: int = 0
+    tapped: bool = False  # calls by tapping the tel: link (and redials from the history)
+    sends_code: bool = False  # the phone dials the link's post-dial digits
+    code: str = ""  # the visit's code (codes on, a pool number shown)
+    redials_ms: list[int] = field(default_factory=list)  # calls from the call history
 
 
 @dataclass
@@ -118,6 +132,17 @@ class Result:
     methods: dict[str, int] = field(default_factory=dict)
     visitors: int = 0
     overflowed: int = 0
+    # Outcomes of tapped calls (tel: link, or a redial of one from the call history), and
+    # of those redials made a day or more after the first call.
+    tapped: dict[str, int] = field(default_factory=lambda: dict.fromkeys(OUTCOMES, 0))
+    redials_day: dict[str, int] = field(default_factory=lambda: dict.fromkeys(OUTCOMES, 0))
+
+    def tapped_share(self, outcome: str, *, day_redials: bool = False) -> float:
+        """Share of tapped calls (or of their redials a day or more later) with this
+        outcome (0 without such calls)."""
+        counts = self.redials_day if day_redials else self.tapped
+        total = sum(counts.values())
+        return counts[outcome] / total if total else 0.0
 
     def share(self, outcome: str, *confidences: str) -> float:
         """Share of calls with this outcome (0 when there were no calls); with
@@ -148,6 +173,7 @@ def _poisson_times(rng: random.Random, rate_per_ms: float, start: int, end: int)
 def generate(traffic: Traffic) -> list[Visitor]:
     """The visitors of the simulated period, reproducible from ``traffic.seed``."""
     rng = random.Random(traffic.seed)
+    taps = random.Random(traffic.seed * 7919 + 1)  # tap-to-call draws: their own stream
     weights = sum(traffic.curve) or 1.0
     visitors: list[Visitor] = []
     for day in range(traffic.days):
@@ -162,8 +188,21 @@ def generate(traffic: Traffic) -> list[Visitor]:
                     v.calls_ms.append(v.probe_ms)
                     if rng.random() < traffic.repeat_share:
                         v.calls_ms.append(v.calls_ms[0] + int(rng.uniform(1, 7) * DAY_MS))
+                _tap(taps, traffic, v)
                 visitors.append(v)
     return visitors
+
+
+def _tap(rng: random.Random, traffic: Traffic, v: Visitor) -> None:
+    """Whether the visitor taps to call, its phone sends the code, and when it redials."""
+    v.tapped = rng.random() < traffic.tap_share
+    v.sends_code = v.tapped and rng.random() < traffic.code_adoption
+    # Every visitor's would-be redial is scored (as its would-be call is); only a caller's
+    # is made.
+    if rng.random() < traffic.redial_share:
+        low, high = math.log(traffic.redial_min_hours), math.log(traffic.redial_max_hours)
+        hours = math.exp(rng.uniform(low, high))
+        v.redials_ms.append(v.probe_ms + int(hours * HOUR_MS))
 
 
 def _call_time(rng: random.Random, traffic: Traffic, v: Visitor) -> int:
@@ -244,7 +283,7 @@ async def run(
         t, _, kind, i = heapq.heappop(events)
         v = visitors[i]
         if kind == "arrive":
-            await _arrive(db, v, site_id, pool_id, result)
+            await _arrive(db, v, site_id, pool_id, result, shape)
             # The page beats every heartbeat interval while open (the matcher reads from
             # the last beat whether the page was open when the phone rang), and once more
             # as the visitor leaves.
@@ -257,16 +296,29 @@ async def run(
                 heapq.heappush(events, (v.leave_ms, 1, "beat", i))
             for call_ms in v.calls_ms:
                 heapq.heappush(events, (call_ms, 2, "call", i))
+            for call_ms in v.redials_ms:
+                heapq.heappush(events, (call_ms, 2, "redial" if v.calls_ms else "rprobe", i))
             if not v.calls_ms:
                 heapq.heappush(events, (v.probe_ms, 2, "probe", i))
         elif kind == "beat":
             await leases.heartbeat(db, lease_id=v.lease_id, now_ms=t)
         else:
-            await _call(db, v, t, site_id, result, shape, record=kind == "call")
+            await _call(
+                db,
+                v,
+                t,
+                site_id,
+                result,
+                shape,
+                record=kind in ("call", "redial"),
+                redial=kind in ("redial", "rprobe"),
+            )
     return result
 
 
-async def _arrive(db: Store, v: Visitor, site_id: int, pool_id: int, result: Result) -> None:
+async def _arrive(
+    db: Store, v: Visitor, site_id: int, pool_id: int, result: Result, shape: PoolShape
+) -> None:
     async with db.write() as tx:
         v.session_id = int(
             await tx.fetchval(
@@ -279,6 +331,18 @@ async def _arrive(db: Store, v: Visitor, site_id: int, pool_id: int, result: Res
     if lease is not None:
         v.number, v.lease_id = lease.number, lease.lease_id
         result.overflowed += int(lease.overflow)
+        if shape.codes:
+            # Issued as the ingest pipeline issues it with the session's number.
+            async with db.write() as tx:
+                v.code = await codes.code_for_session(
+                    tx,
+                    site_id=site_id,
+                    session_id=v.session_id,
+                    now_ms=v.arrive_ms,
+                    window_ms=max(shape.late_window_ms, HOUR_MS),
+                    life_ms=shape.code_life_ms,
+                    number_id=lease.number_id,
+                )
 
 
 async def _call(
@@ -290,8 +354,10 @@ async def _call(
     shape: PoolShape,
     *,
     record: bool,
+    redial: bool = False,
 ) -> None:
     caller = f"+8190{v.index:08d}"
+    day_redial = redial and t - v.probe_ms >= DAY_MS
     result.calls += 1
     result.recorded += int(record)
     if not v.number:
@@ -300,6 +366,7 @@ async def _call(
         key = ("unattributed", "")
         result.by_confidence[key] = result.by_confidence.get(key, 0) + 1
         result.methods["business_number"] = result.methods.get("business_number", 0) + 1
+        _count_tapped(result, v, "unattributed", day_redial)
         return
     m = await match_call(
         db,
@@ -308,6 +375,8 @@ async def _call(
         started_ms=t,
         late_window_ms=shape.late_window_ms,
         live_window_ms=live_window_ms(shape.heartbeat_ms),
+        digits=v.code if v.sends_code else "",
+        code_life_ms=shape.code_life_ms,
     )
     result.methods[m.method] = result.methods.get(m.method, 0) + 1
     if m.method == "ambiguous" or (m.method == "overflow" and len(m.candidates) > 1):
@@ -319,6 +388,7 @@ async def _call(
     else:
         outcome = "wrong"
     result.counts[outcome] += 1
+    _count_tapped(result, v, outcome, day_redial)
     level = m.confidence if outcome != "ambiguous" else (m.confidence or "low")
     result.by_confidence[(outcome, level)] = result.by_confidence.get((outcome, level), 0) + 1
     if not record:
@@ -351,6 +421,13 @@ async def _call(
         await freeze_touch(tx, call_id=int(call_id), session_id=m.session_id)
 
 
+def _count_tapped(result: Result, v: Visitor, outcome: str, day_redial: bool) -> None:
+    if v.tapped:
+        result.tapped[outcome] += 1
+        if day_redial:
+            result.redials_day[outcome] += 1
+
+
 @dataclass
 class Recommendation:
     """The sweep over pool sizes and its conclusion."""
@@ -376,11 +453,13 @@ async def recommend(
     *,
     shape: PoolShape = PoolShape(),
     target: float = 0.95,
+    extra_sizes: list[int] | None = None,
 ) -> Recommendation:
     """Find the smallest pool whose correct share reaches ``target``.
 
     When no pool can reach it (calls too late for any grace window), the bar is one point
-    below what a pool that never runs out achieves. Each size runs on a fresh database.
+    below what a pool that never runs out achieves. Each size runs on a fresh database;
+    ``extra_sizes`` are measured too (half of another run's recommendation, say).
     """
     visitors = generate(traffic)
     peak = max(1, peak_demand(visitors, shape))
@@ -402,6 +481,6 @@ async def recommend(
         else:
             low = mid + 1
     thumb = rule_of_thumb(traffic.visitors_per_day)
-    for size in {high, max(1, high // 2), thumb}:
+    for size in {high, max(1, high // 2), thumb, *(extra_sizes or [])}:
         await measure(size)
     return Recommendation(traffic, shape, len(visitors), peak, high, thumb, bar, results)

@@ -58,6 +58,27 @@ def report(rec: Recommendation) -> str:
             f"   {r.share('correct', 'low'):>12.1%}  {r.share('wrong', 'low'):>5.1%}"
             f"  {r.share('ambiguous'):>9.1%}   {r.unflagged_wrong():>15.1%}"
         )
+    if rec.traffic.tap_share > 0:
+        lines += [
+            "",
+            f"tapped calls ({t.tap_share:.0%} of visitors tap the tel: link,"
+            f" {t.code_adoption:.0%} of their phones send the code,"
+            f" {t.redial_share:.0%} of callers redial from the call history"
+            f" {t.redial_min_hours:g}-{t.redial_max_hours:g} h later;"
+            f" visit codes {'on' if rec.shape.codes else 'off'}):",
+            "pool size   tapped: correct  ambiguous   wrong  unattributed"
+            "   redials a day+ later: correct   wrong",
+        ]
+        for size in sorted(rec.results):
+            r = rec.results[size]
+            lines.append(
+                f"{size:>9}   {r.tapped_share('correct'):>15.1%}"
+                f"  {r.tapped_share('ambiguous'):>9.1%}  {r.tapped_share('wrong'):>6.1%}"
+                f"  {r.tapped_share('unattributed'):>12.1%}"
+                f"   {r.tapped_share('correct', day_redials=True):>29.1%}"
+                f"  {r.tapped_share('wrong', day_redials=True):>6.1%}"
+                f"   ({sum(r.tapped.values())} tapped, {sum(r.redials_day.values())} day+ redials)"
+            )
     best = rec.results[rec.recommended]
     met = "met" if best.unflagged_wrong() <= UNFLAGGED_TARGET else "NOT met"
     lines += [

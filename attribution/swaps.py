@@ -19,6 +19,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
+from attribution.codes import tel_number
+
 # Separators the snippet allows between two digits of one number: spaces, hyphens and
 # dashes (ASCII, Unicode, the katakana long-vowel mark), dots, parentheses; up to three.
 SEP = "[\\s\\-.()\u2010-\u2015\u2212\u30fc]{0,3}"
@@ -30,8 +32,17 @@ def _pattern(digits: str) -> str:
     return SEP.join(digits)
 
 
-def swap(target: str, number: str, national: str, international: str) -> dict[str, object]:
-    """The swap for ``target`` (E.164) shown as the tracking ``number`` (E.164)."""
+def swap(
+    target: str, number: str, national: str, international: str, code: str = ""
+) -> dict[str, object]:
+    """The swap for ``target`` (E.164) shown as the tracking ``number`` (E.164).
+
+    ``code``: the visit's code (a site with visit codes on). Then ``number`` is what a
+    ``tel:`` link dials, the E.164 number, a pause and the code (``+815012345678,4821``):
+    the snippet writes ``"tel:" + number`` and nothing else reads it; the page text is
+    written from ``national`` / ``international`` and ``g``, so the visible number does not
+    change. ``e164`` always holds the number alone, ``code`` the code.
+    """
     cc = _DIGITS.findall(international)[0]
     digits = target[1:]
     own = digits.startswith(cc)  # the target shares the tracking number's country
@@ -48,15 +59,19 @@ def swap(target: str, number: str, national: str, international: str) -> dict[st
     # Not when a digit follows, directly or across one - or . (an order number, a longer
     # run of digits): the snippet checks the same before the number.
     p = f"({p}(?![-.]?\\d))"  # one capturing group: the snippet tells swaps apart by it
-    return {
+    out: dict[str, object] = {
         "target": target,
-        "number": number,
+        "number": tel_number(number, code),
         "national": national,
         "international": international,
         "p": p,
         "n": len(nsn) if own else 0,
         "g": _DIGITS.findall(international[1 + len(cc) :]),
     }
+    if code:
+        out["e164"] = number
+        out["code"] = code
+    return out
 
 
 def national_significant(e164: str) -> str:

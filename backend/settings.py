@@ -195,6 +195,22 @@ class Settings:
         "overflow matches are never sent unless an upload asks (docs/exports.md).",
         choices=("exact", "high", "medium", "low"),
     )
+    visit_code_wait_seconds: int = _setting(
+        2,
+        "How long the voice answer of a number whose site has visit codes on listens for the "
+        "code's digits (`<Gather timeout>`) before the call flow goes on; a caller who dials "
+        "by hand waits this long (docs/telephony.md#visit-codes).",
+        low=1,
+        high=2,
+    )
+    visit_code_days: int = _setting(
+        30,
+        "How long a visit code keeps naming its visit: a caller who redials from the "
+        "phone's call history within this many days is still matched to the visit "
+        "(docs/attribution.md#visit-codes).",
+        low=1,
+        high=365,
+    )
     twilio_auth_token: str = _setting(
         "", "Twilio auth token used to verify `X-Twilio-Signature` on webhooks."
     )
@@ -524,7 +540,8 @@ GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ),
     (
         "Telephony",
-        ("twilio_auth_token", "twilio_signing_key", "calls_webhook_secret",
+        ("visit_code_wait_seconds", "visit_code_days", "twilio_auth_token",
+         "twilio_signing_key", "calls_webhook_secret",
          "calls_webhook_tolerance_seconds", "routing_refresh_seconds",
          "call_write_timeout_seconds", "call_spool_path"),
     ),

@@ -16,6 +16,7 @@ from starlette.routing import BaseRoute, Route
 from backend.api import (
     batches,
     exports,
+    fixed_codes,
     openapi,
     reports,
     resources,
@@ -46,4 +47,5 @@ routes: list[BaseRoute] = [
     *exports.routes,
     *batches.routes,
     *site_settings.routes,
+    *fixed_codes.routes,
 ]

@@ -89,6 +89,17 @@ CALL_FIELDS: dict[str, Any] = {
         "items": _INT,
         "description": "The sessions considered, the chosen one included.",
     },
+    "code_digits": {
+        "type": "string",
+        "description": "Digits the caller dialled after the number (a visit or fixed code,"
+        " docs/attribution.md#visit-codes); '' for none.",
+    },
+    "code_kind": {
+        "type": "string",
+        "enum": ["visit", "fixed", ""],
+        "description": "What the digits named: a visit, an offline medium's fixed code, or"
+        " nothing ('').",
+    },
     "qualified": {"type": "boolean"},
     "first_time": {"type": "boolean"},
     "touch": CALL_TOUCH,
@@ -180,7 +191,7 @@ _CALL_SELECT = (
     " c.tracking_number, c.caller, c.forwarded_to, c.started_ms, c.answered_ms, c.ended_ms,"
     " c.status, c.duration_s, c.talk_s, c.session_id, c.lease_id, c.match_method,"
     " c.match_candidates, c.match_confidence, c.match_reason, c.match_candidate_ids,"
-    " c.qualified, c.first_time, c.touch_ms, "
+    " c.code_digits, c.code_kind, c.qualified, c.first_time, c.touch_ms, "
     + select_touch("c")
     + ", st.timezone AS tz FROM calls c"
     " LEFT JOIN sites st ON st.id = c.site_id"

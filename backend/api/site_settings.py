@@ -20,7 +20,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from attribution import qualification
+from attribution import codes, qualification
 from attribution.ingest import set_site_params, site_params
 from attribution.sources import DEFAULT_PARAMS, merge_params
 from backend.api import openapi as oa
@@ -243,7 +243,69 @@ async def put_tracking_params(request: Request, principal: ApiPrincipal) -> Resp
     return JSONResponse(_params_out(cleaned))
 
 
+# --- visit codes (任意番号) -------------------------------------------------------------------
+
+VISIT_CODES = oa.component(
+    "VisitCodes",
+    {
+        "type": "object",
+        "required": ["enabled"],
+        "properties": {
+            "enabled": {
+                "type": "boolean",
+                "description": "Whether the site's pool numbers carry the visit's code in"
+                " their tel: links, and its numbers listen for it before the call flow.",
+            }
+        },
+        "additionalProperties": False,
+    },
+)
+
+
+@oa.operation(
+    "GET",
+    "/api/sites/{site_id}/visit-codes",
+    summary="Whether the site gives each visit a code dialled from tel: links",
+    tags=["sites"],
+    params=[oa.path_param("site_id")],
+    responses={200: oa.json_response("The setting", VISIT_CODES)},
+)
+async def get_visit_codes(request: Request, principal: ApiPrincipal) -> Response:
+    """Whether visit codes are on for the site."""
+    site_id = path_id(request, "site_id")
+    db = db_of(request)
+    await site_in_scope(db, principal, site_id)
+    return JSONResponse({"enabled": await codes.site_codes(db, site_id=site_id)})
+
+
+@oa.operation(
+    "PUT",
+    "/api/sites/{site_id}/visit-codes",
+    summary="Turn visit codes on or off for the site",
+    tags=["sites"],
+    params=[oa.path_param("site_id")],
+    body=VISIT_CODES,
+    responses={200: oa.json_response("The stored setting", VISIT_CODES)},
+)
+async def put_visit_codes(request: Request, principal: ApiPrincipal) -> Response:
+    """Turn visit codes on or off: new snippet answers carry codes from the next second,
+    and the voice answer listens for them from the next routing-table refresh."""
+    site_id = path_id(request, "site_id")
+    db = db_of(request)
+    await site_in_scope(db, principal, site_id)
+    data = await read_json_object(request, 1024)
+    for key in data:
+        if key != "enabled":
+            raise ApiError(422, "invalid", f"Unknown field {key!r}.", field=key)
+    enabled = _checked("enabled", data.get("enabled"), {"enabled": {"type": "boolean"}})
+    async with db.write() as tx:
+        await codes.set_site_codes(tx, site_id=site_id, enabled=enabled)
+    return JSONResponse({"enabled": enabled})
+
+
 routes = [
+    Route("/api/sites/{site_id:int}/visit-codes", authorized(get_visit_codes), methods=["GET"]),
+    Route("/api/sites/{site_id:int}/visit-codes", authorized(put_visit_codes), methods=["PUT"]),
     Route("/api/sites/{site_id:int}/qualification", authorized(get_qualification), methods=["GET"]),
     Route("/api/sites/{site_id:int}/qualification", authorized(put_qualification), methods=["PUT"]),
     Route(

@@ -39,6 +39,16 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     ls.add_argument("--json", action="store_true", help="print JSON")
     ls.set_defaults(func=run_list)
 
+    codes = actions.add_parser(
+        "codes", help="fixed codes for offline media on a source number (任意番号)"
+    )
+    codes.add_argument("number", help="the source number (national or E.164) or its id")
+    codes.add_argument("--add", default="", metavar="CODE", help="give this code (1-6 digits)")
+    codes.add_argument("--label", default="", help="medium of the code (flyer A, radio)")
+    codes.add_argument("--campaign", default="", help="campaign of the code")
+    codes.add_argument("--delete", default="", metavar="CODE", help="take this code back")
+    codes.set_defaults(func=run_codes)
+
     retire = actions.add_parser("retire", help="retire a number (waits for its live lease)")
     retire.add_argument("number", help="number (national or E.164) or its id")
     retire.set_defaults(func=run_retire)
@@ -149,4 +159,52 @@ def run_retire(args: argparse.Namespace) -> int:
         print(f"{args.number}: retiring (a visitor holds it; it retires when the lease ends)")
     else:
         print(f"{args.number}: retired")
+    return 0
+
+
+def run_codes(args: argparse.Namespace) -> int:
+    """List, add or delete the fixed codes of a source number."""
+    from attribution import codes
+    from backend.commands import run_with_db
+    from pool.numbers import NumberError, to_e164
+    from pool.store import now_ms
+
+    async def work(db: Any, settings: Any) -> list[dict[str, Any]]:
+        ref = args.number.strip()
+        if ref.isdigit() and len(ref) < 9:
+            number_id = await db.fetchval(
+                "SELECT id FROM tracking_numbers WHERE id = :i", {"i": int(ref)}
+            )
+        else:
+            number_id = await db.fetchval(
+                "SELECT id FROM tracking_numbers WHERE number = :n", {"n": to_e164(ref, "JP")}
+            )
+        if number_id is None:
+            raise LookupError(f"no tracking number {ref}")
+        async with db.write() as tx:
+            if args.add:
+                await codes.add_fixed(
+                    tx,
+                    number_id=int(number_id),
+                    code=args.add,
+                    source_label=args.label,
+                    campaign=args.campaign,
+                    now_ms=now_ms(),
+                )
+            if args.delete:
+                code_id = await tx.fetchval(
+                    "SELECT id FROM fixed_codes WHERE number_id = :n AND code = :c",
+                    {"n": number_id, "c": args.delete},
+                )
+                if code_id is None:
+                    raise LookupError(f"no code {args.delete} on {ref}")
+                await codes.delete_fixed(tx, code_id=int(code_id))
+        return await codes.list_fixed(db, number_id=int(number_id))
+
+    try:
+        rows = run_with_db(args, work)
+    except (codes.CodeError, NumberError, LookupError) as exc:
+        return _report(exc)
+    for r in rows:
+        print(f"{r['code']:<7} {r['source_label'] or '-':<20} {r['campaign']}".rstrip())
     return 0

@@ -28,6 +28,30 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     p.add_argument("--late-hours", type=float, default=3.0, help="mean delay of late callers")
     p.add_argument("--target", type=float, default=0.95, help="correct share to reach")
+    p.add_argument(
+        "--codes", action="store_true", help="visit codes on: tapped calls carry the visit's code"
+    )
+    p.add_argument(
+        "--tap-share", type=float, default=0.0, help="share of visitors who tap the tel: link"
+    )
+    p.add_argument(
+        "--code-adoption",
+        type=float,
+        default=1.0,
+        help="share of tapped calls whose phone sends the code",
+    )
+    p.add_argument(
+        "--redial-share",
+        type=float,
+        default=0.0,
+        help="share of callers who redial from the call history 1-72 h later",
+    )
+    p.add_argument(
+        "--size",
+        type=int,
+        default=0,
+        help="also simulate this pool size (e.g. half of another run's recommendation)",
+    )
     p.add_argument("--no-overflow", action="store_true", help="pool without overflow number")
     p.add_argument("--seed", type=int, default=7, help="random seed (same seed, same traffic)")
     p.set_defaults(func=run)
@@ -38,7 +62,16 @@ def _bounded(args: argparse.Namespace) -> str | None:
         return "--visitors must be between 0 and 100000"
     if not 1 <= args.days <= 60:
         return "--days must be between 1 and 60"
-    for name in ("call_share", "repeat_share", "target"):
+    if not 0 <= args.size <= 10_000:
+        return "--size must be between 0 and 10000"
+    for name in (
+        "call_share",
+        "repeat_share",
+        "target",
+        "tap_share",
+        "code_adoption",
+        "redial_share",
+    ):
         if not 0 <= getattr(args, name) <= 1:
             return f"--{name.replace('_', '-')} must be between 0 and 1"
     if args.visit_minutes <= 0 or args.late_hours <= 0:
@@ -65,6 +98,9 @@ def run(args: argparse.Namespace) -> int:
         repeat_share=args.repeat_share,
         late_hours=args.late_hours,
         seed=args.seed,
+        tap_share=args.tap_share,
+        code_adoption=args.code_adoption,
+        redial_share=args.redial_share,
     )
     shape = PoolShape(
         ttl_ms=settings.lease_ttl_seconds * 1000,
@@ -73,6 +109,8 @@ def run(args: argparse.Namespace) -> int:
         heartbeat_ms=settings.heartbeat_seconds * 1000,
         overflow=not args.no_overflow,
         late_window_ms=settings.late_call_window_seconds * 1000,
+        codes=args.codes,
+        code_life_ms=settings.visit_code_days * 86_400_000,
     )
 
     with tempfile.TemporaryDirectory(prefix="callpath-sim-") as tmp:
@@ -87,6 +125,14 @@ def run(args: argparse.Namespace) -> int:
             finally:
                 await db.close()
 
-        rec = asyncio.run(recommend(traffic, database, shape=shape, target=args.target))
+        rec = asyncio.run(
+            recommend(
+                traffic,
+                database,
+                shape=shape,
+                target=args.target,
+                extra_sizes=[args.size] if args.size else [],
+            )
+        )
     print(report(rec))
     return 0

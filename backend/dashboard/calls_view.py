@@ -37,7 +37,7 @@ _CALL_COLUMNS = (
     "c.id, c.started_ms, c.answered_ms, c.ended_ms, c.caller, c.tracking_number, c.status,"
     " c.talk_s, c.duration_s, c.qualified, c.first_time, c.recording_url, c.match_method,"
     " c.match_candidates, c.match_confidence, c.match_reason, c.session_id, c.site_id,"
-    " c.updated_ms,"
+    " c.updated_ms, c.code_digits, c.code_kind,"
     # The touch frozen on the call, not its session's latest one.
     " c.touch_channel AS channel, c.touch_source AS source, c.touch_campaign AS campaign,"
     " c.touch_keyword AS keyword, s.device, si.name AS site_name, si.timezone"

@@ -262,6 +262,22 @@ _CATALOG: dict[str, tuple[str, str]] = {
     "filter.confidence": ("Confidence at least", "確度 (以上)"),
     "filter.any_confidence": ("Any call", "すべての通話"),
     "call.reason": ("Why", "判定の根拠"),
+    "codes.title": ("Fixed codes for offline media", "オフライン媒体の任意番号"),
+    "codes.help": (
+        "Digits dialled after a shared source number name the medium (flyer A = 11, radio ="
+        " 12); the call is credited to its label and campaign.",
+        "共通の参照元番号の後にダイヤルされた番号で媒体を判別します (チラシA = 11、ラジオ = 12)。"
+        "通話はそのラベルとキャンペーンに計上されます。",
+    ),
+    "codes.code": ("Code", "任意番号"),
+    "call.code": ("Digits dialled", "ダイヤルされた任意番号"),
+    "code_kind.visit": ("names the visit", "訪問の番号"),
+    "code_kind.fixed": ("fixed code of an offline medium", "オフライン媒体の固定番号"),
+    "code_kind.none": ("names no code", "該当なし"),
+    "reason.fixed_code": (
+        "The caller dialled a fixed code given to an offline medium.",
+        "発信者がオフライン媒体の固定任意番号をダイヤルした。",
+    ),
     "call.candidate_ids": ("Sessions considered", "候補セッション"),
     "reason.code": (
         "The caller dialled the visit's code.",

@@ -15,6 +15,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
+from backend.dashboard import codes_view
 from backend.dashboard.logins import Viewer
 from backend.dashboard.pool_health import pool_health
 from backend.dashboard.web import db_of, int_param, owned, page, redirect, render
@@ -92,6 +93,7 @@ async def _page(request: Request, viewer: Viewer, status: int = 200, **extra: An
     }
     pools = await pool_health(db, viewer.scope)
     context = {
+        "fixed_codes": await codes_view.fixed_codes(db, viewer.advertiser_id),
         "numbers": rows,
         "pools": pools,
         "flags": flags,

@@ -13,6 +13,7 @@ from backend.dashboard import (
     call_work_view,
     calls_view,
     checklist,
+    codes_view,
     dead_letters_view,
     numbers_view,
     reports_view,
@@ -64,6 +65,10 @@ routes: list[BaseRoute] = [
     Route("/dashboard/settings/numbers/bulk", numbers_view.bulk_numbers, methods=POST),
     Route("/dashboard/settings/numbers/import", numbers_view.import_numbers, methods=POST),
     Route("/dashboard/settings/numbers/{id:int}/retire", settings_view.retire_number, methods=POST),
+    Route("/dashboard/settings/numbers/codes", codes_view.add_code, methods=POST),
+    Route(
+        "/dashboard/settings/numbers/codes/{id:int}/delete", codes_view.delete_code, methods=POST
+    ),
     Route("/dashboard/settings/users", admin_view.users_page, methods=BOTH),
     Route("/dashboard/settings/users/{id:int}", admin_view.user_update, methods=POST),
     Route("/dashboard/settings/tokens", admin_view.tokens_page, methods=BOTH),

@@ -34,6 +34,7 @@ from backend.observability.state import StateCollector
 VISIT_OUTCOMES = ("tracked", "untracked", "dropped", "unknown_site", "storage_trouble")
 WEBHOOK_PATHS = (
     "/twilio/voice",
+    "/twilio/code",
     "/twilio/status",
     "/twilio/dial",
     "/twilio/recording",

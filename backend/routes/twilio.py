@@ -1,4 +1,5 @@
-"""Twilio webhooks: ``/twilio/voice``, ``/twilio/status``, ``/twilio/dial``,
+"""Twilio webhooks: ``/twilio/voice`` (and ``/twilio/code`` after a visit code's
+``<Gather>``), ``/twilio/status``, ``/twilio/dial``,
 ``/twilio/recording`` and ``/twilio/whisper``. Logic lives in ``backend.telephony.twilio``."""
 
 from __future__ import annotations
@@ -10,8 +11,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from backend.errors import ApiError
+from backend.telephony import codes, twiml
 from backend.telephony import twilio as tw
-from backend.telephony import twiml
 from backend.telephony.service import telephony_of
 
 
@@ -31,6 +32,19 @@ async def voice(request: Request) -> Response:
     started = (time.perf_counter(), time.thread_time())
     tel = telephony_of(request)
     params = await tw.signed_params(request, tel.settings)
+    base = tw.base_url(request, tel.settings)
+    # Visit codes: a number that listens for a code first answers <Gather> (memory only).
+    listen = codes.listen_first(tel, params, base)
+    if listen is not None:
+        return _twiml(listen, started)
+    return _twiml(await tw.find_route_then_answer(tel, params, base), started)
+
+
+async def code(request: Request) -> Response:
+    """After ``<Gather>`` (visit codes): the ordinary answer, the digits heard on the call."""
+    started = (time.perf_counter(), time.thread_time())
+    tel = telephony_of(request)
+    params = codes.with_digits(await tw.signed_params(request, tel.settings))
     base = tw.base_url(request, tel.settings)
     return _twiml(await tw.find_route_then_answer(tel, params, base), started)
 
@@ -72,6 +86,7 @@ async def whisper(request: Request) -> Response:
 
 routes = [
     Route("/twilio/voice", voice, methods=["POST"]),
+    Route(codes.PATH, code, methods=["POST"]),
     Route("/twilio/status", status, methods=["POST"]),
     Route("/twilio/dial", dial, methods=["POST"]),
     Route("/twilio/recording", recording, methods=["POST"]),

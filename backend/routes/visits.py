@@ -40,7 +40,13 @@ def _pipeline(request: Request) -> Pipeline:
     pipeline: Pipeline | None = getattr(state, "ingest_pipeline", None)
     if pipeline is None or pipeline.db is not db:
         settings = state.settings
-        config = IngestConfig(settings.secret_key, geoip_city_db=settings.geoip_city_db)
+        config = IngestConfig(
+            settings.secret_key,
+            geoip_city_db=settings.geoip_city_db,
+            # Codes are kept at least an hour even with the late-call window off.
+            code_window_ms=max(settings.late_call_window_seconds, 3600) * 1000,
+            code_life_ms=settings.visit_code_days * 86_400_000,
+        )
         pipeline = state.ingest_pipeline = Pipeline(db, config)
         limits = guard.GuardLimits(
             rate_per_minute=settings.ip_rate_per_minute,

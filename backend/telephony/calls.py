@@ -75,6 +75,8 @@ class CallEvent:
     payload: dict[str, Any] = field(default_factory=dict)
     # The id of the webhook request that reported it: the recorder's write logs under it.
     request_id: str = ""
+    # Digits the caller dialled after the number (a visit code, heard by <Gather>).
+    digits: str = ""
 
     def to_json(self) -> bytes:
         """One line of the spool file."""
@@ -120,6 +122,12 @@ class Match:
     confidence: str = ""
     reason: str = ""
     candidate_ids: tuple[int, ...] = ()
+    # Visit codes (m0022): the digits dialled, what they named ('visit', 'fixed', ''), and
+    # a fixed code's source label and campaign (the call's source).
+    code_digits: str = ""
+    code_kind: str = ""
+    code_source: str = ""
+    code_campaign: str = ""
 
 
 @dataclass(frozen=True)
@@ -134,7 +142,9 @@ class Recorded:
     match: Match | None
 
 
-Matcher = Callable[[Store, str, str, int], Awaitable[Match]]
+# (db, tracking number, caller, started ms); called with ``digits=`` as well when the
+# caller dialled digits after the number (visit codes).
+Matcher = Callable[..., Awaitable[Match]]
 
 
 def _start_of(event: CallEvent) -> int:
@@ -156,7 +166,8 @@ async def record(db: Store, event: CallEvent, matcher: Matcher) -> Recorded:
         event.kind in START_KINDS and existing["match_method"] == "none"
     )
     if wants_match and event.tracking_number:
-        match = await matcher(db, event.tracking_number, event.caller, _start_of(event))
+        extra = {"digits": event.digits} if event.digits else {}
+        match = await matcher(db, event.tracking_number, event.caller, _start_of(event), **extra)
     async with db.write() as tx:
         call_id, created = await _ensure_call(tx, event, match)
         stored = created and match is not None
@@ -168,6 +179,7 @@ async def record(db: Store, event: CallEvent, matcher: Matcher) -> Recorded:
             await freeze_touch(tx, call_id=call_id, session_id=match.session_id)
             # How sure the match is, why, and the sessions considered (issue #21).
             await _store_confidence(tx, call_id, match)
+            await _store_code(tx, call_id, match)
         # One row per (call, kind, status): a replayed webhook or journal line is a no-op.
         fresh = await tx.fetchval(
             "INSERT INTO call_events (call_id, ts_ms, kind, status, payload)"
@@ -281,6 +293,23 @@ async def _store_confidence(tx: Tx, call_id: int, m: Match) -> None:
             "id": call_id,
         },
     )
+
+
+async def _store_code(tx: Tx, call_id: int, m: Match) -> None:
+    """Keep the digits the caller dialled and what they named; a fixed code (an offline
+    medium) is the call's source and campaign."""
+    if not m.code_digits:
+        return
+    await tx.execute(
+        "UPDATE calls SET code_digits = :d, code_kind = :k WHERE id = :id",
+        {"d": m.code_digits, "k": m.code_kind, "id": call_id},
+    )
+    if m.code_kind == "fixed":
+        await tx.execute(
+            "UPDATE calls SET touch_channel = 'offline', touch_medium = 'offline',"
+            " touch_source = :src, touch_campaign = :camp WHERE id = :id",
+            {"src": m.code_source, "camp": m.code_campaign, "id": call_id},
+        )
 
 
 async def _apply(tx: Tx, call_id: int, event: CallEvent) -> bool:

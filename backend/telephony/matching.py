@@ -23,24 +23,38 @@ def matcher(settings: Settings) -> Matcher:
     options = {
         "late_window_ms": settings.late_call_window_seconds * 1000,
         "live_window_ms": 2 * settings.heartbeat_seconds * 1000 + 5_000,
+        "code_life_ms": settings.visit_code_days * 86_400_000,
     }
 
-    async def configured(db: Store, tracking_number: str, caller: str, started_ms: int) -> Match:
-        return await match(db, tracking_number, caller, started_ms, **options)
+    async def configured(
+        db: Store, tracking_number: str, caller: str, started_ms: int, digits: str = ""
+    ) -> Match:
+        return await match(db, tracking_number, caller, started_ms, digits, **options)
 
     return configured
 
 
 async def match(
-    db: Store, tracking_number: str, caller: str, started_ms: int, **options: int
+    db: Store,
+    tracking_number: str,
+    caller: str,
+    started_ms: int,
+    digits: str = "",
+    **options: int,
 ) -> Match:
     """Attribute a call; see ``attribution.matching`` for the methods and confidences.
 
-    ``options``: ``late_window_ms`` and ``live_window_ms`` for ``match_call`` (its defaults
-    when left out; :func:`matcher` passes the settings).
+    ``digits``: what the caller dialled after the number (a visit code). ``options``:
+    ``late_window_ms``, ``live_window_ms`` and ``code_life_ms`` for ``match_call`` (its
+    defaults when left out; :func:`matcher` passes the settings).
     """
     m = await match_call(
-        db, tracking_number=tracking_number, caller=caller, started_ms=started_ms, **options
+        db,
+        tracking_number=tracking_number,
+        caller=caller,
+        started_ms=started_ms,
+        digits=digits,
+        **options,
     )
     return Match(
         method=m.method,
@@ -53,6 +67,10 @@ async def match(
         confidence=m.confidence,
         reason=m.reason,
         candidate_ids=tuple(m.candidates),
+        code_digits=m.code_digits,
+        code_kind=m.code_kind,
+        code_source=m.code_source,
+        code_campaign=m.code_campaign,
     )
 
 

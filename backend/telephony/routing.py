@@ -13,6 +13,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from backend.telephony import codes
 from backend.telephony.options import CallOptions
 from pool.store import Row, Store
 
@@ -40,6 +41,8 @@ class Snapshot:
     options: dict[int, CallOptions] = field(default_factory=dict)
     blocked_exact: dict[int, set[str]] = field(default_factory=dict)
     blocked_prefix: dict[int, tuple[str, ...]] = field(default_factory=dict)
+    # Visit codes: number -> digits its voice answer listens for first (backend.telephony.codes).
+    listening: dict[str, int] = field(default_factory=dict)
 
 
 _NUMBERS_SQL = (
@@ -64,9 +67,12 @@ def _route(row: Row) -> Route:
 class RoutingTable:
     """Number -> route, options and block lists, read without touching storage."""
 
-    def __init__(self, db: Callable[[], Store], defaults: CallOptions) -> None:
+    def __init__(
+        self, db: Callable[[], Store], defaults: CallOptions, *, code_life_ms: int = 30 * 86_400_000
+    ) -> None:
         self._db = db
         self.defaults = defaults
+        self.code_life_ms = code_life_ms
         self._snap = Snapshot()
         self.loaded = False
 
@@ -86,6 +92,7 @@ class RoutingTable:
             else:
                 snap.blocked_exact.setdefault(adv, set()).add(row["pattern"])
         snap.blocked_prefix = {adv: tuple(p) for adv, p in prefixes.items()}
+        snap.listening = await codes.load_listening(db, life_ms=self.code_life_ms)
         self._snap = snap
         self.loaded = True
 
@@ -124,6 +131,10 @@ class RoutingTable:
     def options(self, advertiser_id: int) -> CallOptions:
         """The advertiser's call options (settings where it has none of its own)."""
         return self._snap.options.get(advertiser_id, self.defaults)
+
+    def listening(self, number: str) -> int:
+        """How many digits of a visit code the number's answer waits for (0: none)."""
+        return self._snap.listening.get(number.strip(), 0)
 
     def blocked(self, advertiser_id: int, caller: str) -> bool:
         """Whether the advertiser refuses calls from ``caller`` (exact number or prefix)."""

@@ -92,7 +92,10 @@ def build(app: Any) -> Telephony:
         write_timeout_s=settings.call_write_timeout_seconds,
         journal_path=journal.resolve(settings.call_spool_path, settings.database_url),
     )
-    return Telephony(settings, RoutingTable(db, default_options(settings)), recorder, notifier)
+    table = RoutingTable(
+        db, default_options(settings), code_life_ms=settings.visit_code_days * 86_400_000
+    )
+    return Telephony(settings, table, recorder, notifier)
 
 
 @contextlib.asynccontextmanager

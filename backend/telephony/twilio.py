@@ -15,7 +15,7 @@ from backend.errors import ApiError
 from backend.http import read_body
 from backend.observability.context import bind_call
 from backend.settings import Settings
-from backend.telephony import sanitize, signature, twiml, verbs
+from backend.telephony import codes, sanitize, signature, twiml, verbs
 from backend.telephony.calls import CallEvent
 from backend.telephony.service import Telephony
 from backend.telephony.verbs import Answer
@@ -115,6 +115,7 @@ def _event(params: dict[str, str], kind: str, **fields: object) -> CallEvent:
         tracking_number=_number(params, "To", "Called"),
         caller=_number(params, "From", "Caller"),
         payload=dict(params),
+        digits=params.get(codes.DIGITS_PARAM, ""),
         **fields,  # type: ignore[arg-type]
     )
 

@@ -36,6 +36,11 @@ def xml_safe(text: str) -> str:
     return _NOT_XML.sub("", text)
 
 
+def document(root: ET.Element) -> bytes:
+    """The TwiML document of ``root`` (every text and attribute made XML-safe)."""
+    return _document(root)
+
+
 def _document(root: ET.Element) -> bytes:
     for element in root.iter():
         if element.text:

@@ -41,6 +41,8 @@ SEEDED = {
     "match_method": ("calls", "match_method"),
     "match_confidence": ("calls", "match_confidence"),
     "match_reason": ("calls", "match_reason"),
+    "code_digits": ("calls", "code_digits"),
+    "code_kind": ("calls", "code_kind"),
     "provider_call_id": ("calls", "provider_call_id"),
     # The touch that led to the call is frozen on the call (attribution.touch).
     **{

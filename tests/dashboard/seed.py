@@ -54,6 +54,7 @@ class Seeded:
     user_b: int = 0
     rule_b: int = 0
     blocked_b: int = 0
+    code_b: int = 0  # a fixed code on B's number
     notify_b: int = 0
     batch_b: int = 0  # a recorded conversion file of B
 
@@ -239,6 +240,14 @@ async def _seed(conn: Tx, now_ms: int | None) -> Seeded:
         advertiser_id=s.adv_b,
         pattern="+819000000999",
         kind="exact",
+        created_ms=now,
+    )
+    s.code_b = await _insert(
+        conn,
+        "fixed_codes",
+        number_id=s.number_b,
+        code="11",
+        source_label="rival flyer",
         created_ms=now,
     )
     s.notify_b = await _insert(

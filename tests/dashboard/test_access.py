@@ -20,6 +20,7 @@ ID_OF = {
     "/dashboard/settings/sites/{id:int}": lambda s: s.site_b,
     "/dashboard/settings/sites/{id:int}/targets": lambda s: s.site_b,
     "/dashboard/settings/numbers/{id:int}/retire": lambda s: s.number_b,
+    "/dashboard/settings/numbers/codes/{id:int}/delete": lambda s: s.code_b,
     "/dashboard/settings/tokens/{id:int}/revoke": lambda s: s.token_b,
     "/dashboard/settings/users/{id:int}": lambda s: s.user_b,
     "/dashboard/settings/sites/{id:int}/rules": lambda s: s.site_b,
@@ -39,6 +40,7 @@ FORM = {
     "/dashboard/settings/sites/{id:int}/targets": {"number": "03-5555-1234", "label": "x"},
     "/dashboard/settings/numbers": {"pool": "{pool_b}", "number": "050-9999-0002"},
     "/dashboard/settings/numbers/bulk": {"pool": "{pool_b}", "numbers": "050-9999-0002"},
+    "/dashboard/settings/numbers/codes": {"number": "{number_b}", "code": "11"},
     "/dashboard/settings/users/{id:int}": {"role": "member", "advertiser": "{adv_a}"},
     "/dashboard/settings/users": {"email": "x@example.com", "password": "12345678"},
     "/dashboard/advertisers": {"name": "Hijack"},
@@ -112,6 +114,7 @@ async def _snapshot(db: Any, s: Seeded) -> list[Any]:
             "SELECT COUNT(*) FROM api_tokens WHERE advertiser_id = :a", {"a": s.adv_b}
         ),
         await db.fetchall("SELECT * FROM source_rules ORDER BY id"),
+        await db.fetchall("SELECT * FROM fixed_codes ORDER BY id"),
         await db.fetchone("SELECT * FROM pools WHERE id = :p", {"p": s.pool_b}),
         await db.fetchval("SELECT COUNT(*) FROM qualification_rules"),
         await db.fetchall("SELECT * FROM blocked_callers WHERE advertiser_id = :a", {"a": s.adv_b}),
@@ -129,7 +132,12 @@ async def _snapshot(db: Any, s: Seeded) -> list[Any]:
 
 
 def _fill(values: dict[str, str], s: Seeded) -> dict[str, str]:
-    subs = {"{pool_b}": str(s.pool_b), "{adv_a}": str(s.adv_a), "{adv_b}": str(s.adv_b)}
+    subs = {
+        "{pool_b}": str(s.pool_b),
+        "{adv_a}": str(s.adv_a),
+        "{adv_b}": str(s.adv_b),
+        "{number_b}": str(s.number_b),
+    }
     return {k: subs.get(v, v) for k, v in values.items()}
 
 
@@ -147,6 +155,7 @@ EXPECT = {
     ("/dashboard/settings/sites/{id:int}/qualification", "POST"): {403},
     ("/dashboard/settings/numbers", "POST"): {404},  # B's pool is not found
     ("/dashboard/settings/numbers/bulk", "POST"): {404},
+    ("/dashboard/settings/numbers/codes", "POST"): {404},  # B's number is not found
     # A file upload is multipart only; B's pool with a file is a 404 too
     # (tests/dashboard/test_bulk_numbers.py).
     ("/dashboard/settings/numbers/import", "POST"): {415},
