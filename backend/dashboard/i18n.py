@@ -560,6 +560,10 @@ _CATALOG: dict[str, tuple[str, str]] = {
     ),
     "error.title": ("Something is not right", "エラーが発生しました"),
     "error.home": ("Back to the dashboard", "ダッシュボードへ戻る"),
+    # Layout: the menu on narrow screens, landmarks and table headers named for screen readers.
+    "nav.menu": ("Menu", "メニュー"),
+    "nav.main": ("Main", "メイン"),
+    "col.actions": ("Actions", "操作"),
 }
 
 
