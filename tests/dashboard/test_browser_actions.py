@@ -38,7 +38,10 @@ FakeNotification.requestPermission = () => {
 window.Notification = FakeNotification;
 if (window.AudioContext) {
   const make = AudioContext.prototype.createOscillator;
-  AudioContext.prototype.createOscillator = function () { window.__chimes += 1; return make.call(this); };
+  AudioContext.prototype.createOscillator = function () {
+    window.__chimes += 1;
+    return make.call(this);
+  };
 }
 """
 

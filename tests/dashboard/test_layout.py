@@ -32,8 +32,8 @@ LOCALES = {"en": "en-US", "ja": "ja-JP"}
 # axe.run in the page; only what a test fails on comes back (rule, impact, where, why).
 RUN_AXE = """() => axe.run(document, {resultTypes: ["violations"]}).then(r => r.violations
   .filter(v => v.impact === "serious" || v.impact === "critical")
-  .map(v => ({id: v.id, impact: v.impact,
-              nodes: v.nodes.slice(0, 3).map(n => n.target.join(" ") + ": " + n.failureSummary)})))"""
+  .map(v => ({id: v.id, impact: v.impact, nodes: v.nodes.slice(0, 3)
+    .map(n => n.target.join(" ") + ": " + n.failureSummary)})))"""
 
 
 def _wide(page: Any) -> int:
