@@ -100,12 +100,13 @@ def test_a_page_with_an_id_and_no_seeded_object_is_not_skipped(
         dashboard_pages(Seeded(calls_a=[7], site_a=3, site_b=4))
 
 
-@pytest.mark.parametrize("lang", ["en", "ja"])
+@pytest.mark.parametrize(("lang", "width"), [("en", 390), ("ja", 390), ("ja", 360)])
 def test_every_page_fits_a_phone_and_passes_axe(
-    dash_server: Server, browser: Any, lang: str, artifacts: Path
+    dash_server: Server, browser: Any, lang: str, width: int, artifacts: Path
 ) -> None:
     assert AXE.exists(), "npm install (make installs node_modules) brings axe-core"
-    assert _check_pages(browser, dash_server, lang, PHONE, artifacts) == {}
+    viewport = {**PHONE, "width": width}
+    assert _check_pages(browser, dash_server, lang, viewport, artifacts) == {}
 
 
 def test_every_page_passes_axe_on_a_desktop(
