@@ -15,7 +15,7 @@ RUN_DATABASE_URL ?= sqlite:///$(DB)
 # CALLPATH_SECRET_KEY wins.
 KEY_FILE ?= var/secret-key
 
-.PHONY: run test lint format bench venv snippet chromium nginx wrk clean
+.PHONY: run test lint format bench venv snippet chromium nginx wrk clean screenshots
 
 venv: $(VENV)/.installed
 
@@ -90,6 +90,13 @@ test: venv snippet chromium nginx lint
 bench: venv snippet chromium wrk
 	@url="$$(scripts/ensure-postgres.sh)" && export CALLPATH_BENCH_PG_URL="$$url"; \
 	$(PY) -m bench
+
+# Screenshots of every dashboard page at 1440x900 and 390x844, in Japanese and English, from
+# a throw-away server with demo data (scripts/screenshots.py). SCREENSHOTS names the folder;
+# it is not committed.
+SCREENSHOTS ?= screenshots
+screenshots: venv chromium
+	$(PY) scripts/screenshots.py $(SCREENSHOTS)
 
 clean:
 	rm -rf $(VENV) node_modules var .pytest_cache .mypy_cache .ruff_cache

@@ -40,7 +40,11 @@ _CALL_COLUMNS = (
     " c.updated_ms, c.code_digits, c.code_kind,"
     # The touch frozen on the call, not its session's latest one.
     " c.touch_channel AS channel, c.touch_source AS source, c.touch_campaign AS campaign,"
-    " c.touch_keyword AS keyword, s.device, si.name AS site_name, si.timezone"
+    " c.touch_keyword AS keyword, s.device, si.name AS site_name, si.timezone,"
+    # The branch: the business number (target) whose pool holds the tracking number.
+    " (SELECT COALESCE(NULLIF(tg.label, ''), tg.number) FROM tracking_numbers tn"
+    " JOIN pools p ON p.id = tn.pool_id JOIN targets tg ON tg.id = p.target_id"
+    " WHERE tn.id = c.number_id) AS target_label"
 )
 _CALL_FROM = (
     " FROM calls c LEFT JOIN sessions s ON s.id = c.session_id"
@@ -222,6 +226,7 @@ def live_item(row: Row, viewer: Viewer, t: Callable[[str], str]) -> dict[str, An
         "time": fmt.when(row["started_ms"], tz, with_seconds=True),
         "caller": fmt.caller(row["caller"], viewer.can_see_callers),
         "tracking": fmt.phone(row["tracking_number"]),
+        "target": row["target_label"] or "",
         "site": row["site_name"] or "",
         "status": t("status." + row["status"]),
         "state": row["status"],

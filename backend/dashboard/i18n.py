@@ -157,6 +157,7 @@ _CATALOG: dict[str, tuple[str, str]] = {
     "col.time": ("Time", "日時"),
     "col.caller": ("Caller", "発信者"),
     "col.tracking_number": ("Tracking number", "計測番号"),
+    "col.branch": ("Branch", "着信先"),
     "col.talk": ("Talk time", "通話時間"),
     "col.status": ("Status", "状態"),
     "col.recording": ("Recording", "録音"),
@@ -174,7 +175,7 @@ _CATALOG: dict[str, tuple[str, str]] = {
     "col.email": ("E-mail", "メールアドレス"),
     "col.created": ("Created", "作成日時"),
     "col.last_used": ("Last used", "最終利用"),
-    "col.actions": ("", ""),
+    "col.actions": ("Actions", "操作"),
     "col.size": ("Numbers", "番号数"),
     "col.in_use": ("In use", "使用中"),
     "col.utilization": ("Utilization", "使用率"),
@@ -340,6 +341,21 @@ _CATALOG: dict[str, tuple[str, str]] = {
     "live.waiting": ("Waiting for calls…", "着信を待っています…"),
     "live.connected": ("Live", "接続中"),
     "live.disconnected": ("Reconnecting…", "再接続中…"),
+    "live.sound": ("Sound on a new call", "着信時に音を鳴らす"),
+    "live.notify": ("Desktop notification", "デスクトップ通知"),
+    "live.notify_denied": (
+        "Notifications are blocked for this site in the browser's settings.",
+        "このサイトの通知はブラウザの設定でブロックされています。",
+    ),
+    "live.notify_unsupported": (
+        "This browser cannot show notifications.",
+        "このブラウザは通知を表示できません。",
+    ),
+    "live.new_call": ("New call", "新しい着信"),
+    "live.options_help": (
+        "Kept in this browser only.",
+        "この設定はこのブラウザにだけ保存されます。",
+    ),
     "pools.title": ("Pool health", "番号プールの状態"),
     "pools.note": (
         "Utilization is the share of the pool's numbers leased right now; peak use is the"
@@ -642,6 +658,105 @@ _CATALOG: dict[str, tuple[str, str]] = {
         "まだ選択肢がありません。下から追加してください。",
     ),
     "nav.outcomes": ("Outcomes", "通話結果"),
+    # Layout: the menu on narrow screens and the names of landmarks for screen readers.
+    "nav.menu": ("Menu", "メニュー"),
+    "nav.main": ("Main", "メイン"),
+    # Confirmation before a destructive action (the first click asks, the second acts).
+    "confirm.yes": ("Yes, {action}", "{action}する"),
+    "confirm.retire": (
+        "Retire this number? Visitors are no longer shown it; a visitor who holds it now keeps"
+        " it until the lease ends. This cannot be undone here.",
+        "この番号を停止しますか? 訪問者に表示されなくなります (表示中の訪問者にはリース終了まで"
+        "表示されます)。ここでは元に戻せません。",
+    ),
+    "confirm.delete_rule": (
+        "Delete this rule? Visits it matched get pool numbers again.",
+        "このルールを削除しますか? 該当していた訪問には再びプールの番号が表示されます。",
+    ),
+    "confirm.unblock": (
+        "Remove this block? Calls from these numbers ring through again.",
+        "この着信拒否を解除しますか? これらの番号からの電話が再びつながります。",
+    ),
+    "confirm.remove_notification": (
+        "Stop sending notifications to this address?",
+        "この宛先への通知を停止しますか?",
+    ),
+    "confirm.revoke": (
+        "Revoke this token? Scripts that use it stop working at once. This cannot be undone.",
+        "このトークンを無効にしますか? 使っているスクリプトはすぐに動かなくなります。"
+        "元に戻せません。",
+    ),
+    "confirm.void": (
+        "Void this file? Its calls go into the next conversion file again.",
+        "このファイルを無効にしますか? 含まれていた電話は次のファイルに再び入ります。",
+    ),
+    "confirm.disable_user": (
+        "Disable {email}? They are signed out and can no longer sign in.",
+        "{email} を無効にしますか? ログアウトされ、ログインできなくなります。",
+    ),
+    # Empty lists: what is missing and what to do about it.
+    "empty.numbers": (
+        "No tracking numbers yet. Buy numbers from your carrier (Twilio), then paste them below"
+        " or upload a CSV; each goes into the pool of a business number.",
+        "計測番号はまだありません。通信事業者 (Twilio) で番号を購入し、下に貼り付けるか CSV で"
+        "アップロードしてください。番号は電話番号ごとのプールに入ります。",
+    ),
+    "empty.sites": (
+        "No sites yet. Create one for each website below; then paste its tag into every page.",
+        "サイトはまだありません。下でWebサイトごとに作成し、計測タグを全ページに貼り付けてください。",
+    ),
+    "empty.targets": (
+        "No business numbers yet. Add the phone number your site shows below: callpath swaps"
+        " it for tracking numbers from its pool.",
+        "掲載している電話番号はまだありません。サイトに載っている番号を下で追加すると、"
+        "その番号がプールの計測番号に置き換わります。",
+    ),
+    "empty.blocked": (
+        "Nobody is blocked. Add a number or a prefix below to refuse its calls (sales, spam).",
+        "着信拒否はありません。営業電話や迷惑電話の番号または先頭番号を下で追加してください。",
+    ),
+    "empty.notifications": (
+        "No notifications are sent. Add an e-mail address or a webhook below to hear about"
+        " each call.",
+        "通知先はありません。電話ごとに知らせを受けるメールアドレスまたは Webhook を"
+        "下で追加してください。",
+    ),
+    "empty.tokens": (
+        "No API tokens. Create one below for a script or BI tool that reads calls and reports.",
+        "APIトークンはありません。通話やレポートを読むスクリプトやBIツール用に下で作成してください。",
+    ),
+    "empty.advertisers": (
+        "No advertisers yet. Create the first one below: sites, numbers and reports belong"
+        " to an advertiser.",
+        "広告主はまだありません。下で作成してください。サイト・番号・レポートは広告主ごとに分かれます。",
+    ),
+    "empty.advertisers_member": (
+        "No advertiser is shared with you yet: ask an administrator.",
+        "閲覧できる広告主がまだありません。管理者に依頼してください。",
+    ),
+    "empty.pools": (
+        "No number pools yet. A pool is made for each business number of a site: add the"
+        " number on the site's page.",
+        "番号プールはまだありません。サイトのページで掲載電話番号を追加すると、番号ごとにプールが作られます。",
+    ),
+    "empty.batches": (
+        "No conversion file yet. A file is recorded each time calls are exported for Google,"
+        " Yahoo! JAPAN or Microsoft Ads (callpath conversions or the API).",
+        "コンバージョンファイルはまだありません。Google・Yahoo! JAPAN・Microsoft 広告向けに"
+        "電話を書き出すたびに記録されます (callpath conversions または API)。",
+    ),
+    "empty.calls": (
+        "No calls match these dates and filters. Calls appear here when someone dials one of"
+        " your tracking numbers: widen the dates, or check that the site has tracking numbers.",
+        "この期間・条件に合う電話はありません。計測番号に電話がかかるとここに表示されます。"
+        "期間を広げるか、サイトに計測番号があるか確認してください。",
+    ),
+    "empty.report": (
+        "No visits or calls in this range. Visits are counted once the site's tag is on its"
+        " pages: widen the dates, or check the tag on the site's page.",
+        "この期間の訪問・電話はありません。サイトのページに計測タグがあれば訪問が数えられます。"
+        "期間を広げるか、サイトのページでタグを確認してください。",
+    ),
 }
 
 

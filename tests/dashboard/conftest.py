@@ -2,22 +2,20 @@
 
 from __future__ import annotations
 
-import asyncio
 import re
 from collections.abc import Iterator
 from typing import Any
 
 import httpx
-import orjson
 import pytest
 
 from backend.settings import Settings
-from backend.storage import open_database, sqlite_path
 from pool.store import Store
-from tests.conftest import GUARD_OFF, GUARD_OFF_ENV, make_settings
-from tests.dashboard.seed import Seeded, seed, seed_history
+from tests.conftest import GUARD_OFF, make_settings
+from tests.dashboard.seed import Seeded, seed
 from tests.support.browser import BROWSER_HEADERS
-from tests.support.server import Server, run_cli
+from tests.support.dashboard_pages import start_dashboard_server
+from tests.support.server import Server
 
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 
@@ -61,27 +59,11 @@ async def login(client: httpx.AsyncClient, email: str, password: str) -> str:
     return found.group(1)
 
 
-async def _seed_file(url: str) -> Seeded:
-    db = await open_database(url)
-    try:
-        data = await seed(db)
-        await seed_history(db, data)
-    finally:
-        await db.close()
-    data.path = sqlite_path(url)
-    return data
-
-
 @pytest.fixture(scope="module")
 def dash_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """A real server over its own database: the demo plus the seeded advertisers."""
-    path = tmp_path_factory.mktemp("dash") / "callpath.db"
-    url = f"sqlite:///{path}"
-    seeded_demo = run_cli("demo", "--json", database_url=url)
-    assert seeded_demo.returncode == 0, seeded_demo.stderr
-    data = asyncio.run(_seed_file(url))
-    server = Server(url, env_extra={**GUARD_OFF_ENV, "CALLPATH_DASHBOARD_POLL_MS": "200"}).start()
-    server.demo = orjson.loads(seeded_demo.stdout)  # type: ignore[attr-defined]
-    server.seeded = data  # type: ignore[attr-defined]
+    server = start_dashboard_server(
+        tmp_path_factory.mktemp("dash"), CALLPATH_DASHBOARD_POLL_MS="200"
+    )
     yield server
     server.stop()

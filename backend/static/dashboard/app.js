@@ -1,4 +1,5 @@
-// callpath dashboard: the live incoming-call feed and copy buttons. No inline scripts (CSP).
+// callpath dashboard: the live incoming-call feed (with its optional sound and desktop
+// notification), copy buttons and confirmations. No inline scripts (CSP).
 "use strict";
 
 function cell(text, cls) {
@@ -20,6 +21,7 @@ function callRow(c) {
   tr.appendChild(time);
   tr.appendChild(cell(c.caller, "mono"));
   tr.appendChild(cell(c.tracking, "mono"));
+  tr.appendChild(cell(c.target, "branch"));
   tr.appendChild(cell(c.source));
   tr.appendChild(cell(c.keyword));
   tr.appendChild(cell(c.talk, "num"));
@@ -45,7 +47,88 @@ function callRow(c) {
   return tr;
 }
 
+// The user's choices for the live screen, kept in this browser (localStorage) only.
+const SOUND_KEY = "callpath.live.sound";
+const NOTIFY_KEY = "callpath.live.notify";
+
+function stored(key) {
+  try { return window.localStorage.getItem(key) === "1"; } catch (e) { return false; }
+}
+
+function store(key, on) {
+  try { window.localStorage.setItem(key, on ? "1" : "0"); } catch (e) { /* private mode */ }
+}
+
+let audio = null;
+
+// A short two-tone chime made with Web Audio: no sound file to fetch or to license.
+function chime() {
+  const Ctx = window.AudioContext || window.webkitAudioContext;
+  if (!Ctx) return;
+  audio = audio || new Ctx();
+  const now = audio.currentTime;
+  [880, 660].forEach((freq, i) => {
+    const osc = audio.createOscillator();
+    const gain = audio.createGain();
+    osc.frequency.value = freq;
+    gain.gain.setValueAtTime(0.0001, now + i * 0.18);
+    gain.gain.exponentialRampToValueAtTime(0.25, now + i * 0.18 + 0.02);
+    gain.gain.exponentialRampToValueAtTime(0.0001, now + i * 0.18 + 0.16);
+    osc.connect(gain).connect(audio.destination);
+    osc.start(now + i * 0.18);
+    osc.stop(now + i * 0.18 + 0.17);
+  });
+}
+
+function liveOptions() {
+  const box = document.getElementById("live-options");
+  const sound = document.getElementById("live-sound");
+  const notify = document.getElementById("live-notify");
+  const note = document.getElementById("live-notify-note");
+  if (!box || !sound || !notify) return { sound: () => false, notify: () => false };
+  box.hidden = false;
+  sound.checked = stored(SOUND_KEY);
+  const supported = "Notification" in window;
+  notify.checked = supported && stored(NOTIFY_KEY) && Notification.permission === "granted";
+  if (!supported) {
+    notify.disabled = true;
+    note.textContent = note.dataset.unsupported;
+  } else if (Notification.permission === "denied") {
+    note.textContent = note.dataset.denied;
+  }
+  sound.addEventListener("change", () => {
+    store(SOUND_KEY, sound.checked);
+    if (sound.checked) chime(); // a click lets the page play sound; the user hears which
+  });
+  // Permission is asked on this click only, never when the page opens.
+  notify.addEventListener("change", async () => {
+    if (!notify.checked) {
+      store(NOTIFY_KEY, false);
+      return;
+    }
+    let permission = Notification.permission;
+    if (permission === "default") permission = await Notification.requestPermission();
+    notify.checked = permission === "granted";
+    store(NOTIFY_KEY, notify.checked);
+    note.textContent = permission === "denied" ? note.dataset.denied : note.dataset.help;
+  });
+  return {
+    sound: () => sound.checked,
+    notify: () => notify.checked && supported && Notification.permission === "granted",
+  };
+}
+
+function announce(options, table, c) {
+  if (options.sound()) chime();
+  if (options.notify()) {
+    const text = [c.tracking, c.target, c.source, c.keyword].filter(Boolean).join(" · ");
+    const n = new Notification(table.dataset.title, { body: text, tag: "call-" + c.id });
+    n.onclick = () => { window.focus(); window.location.href = c.url; };
+  }
+}
+
 function startLive(table) {
+  const options = liveOptions();
   const body = table.querySelector("tbody");
   const state = document.getElementById("live-state");
   const empty = document.getElementById("live-empty");
@@ -66,6 +149,7 @@ function startLive(table) {
     row.classList.add("fresh");
     body.insertBefore(row, body.firstChild);
     if (empty) empty.hidden = true;
+    announce(options, table, c);
     while (body.children.length > 200) body.removeChild(body.lastChild);
   });
   source.addEventListener("update", (ev) => {
@@ -95,8 +179,20 @@ function startCopy(button) {
   });
 }
 
+// A form with a box marked data-confirm asks before it is sent with that box ticked (disabling
+// a user). Without script the form still works: ticking the box and saving is two steps.
+function startConfirm(form) {
+  form.addEventListener("submit", (ev) => {
+    const box = form.querySelector("input[data-confirm]:checked");
+    if (box && !window.confirm(box.dataset.confirm)) ev.preventDefault();
+  });
+}
+
 document.addEventListener("DOMContentLoaded", () => {
   const live = document.getElementById("live-calls");
   if (live) startLive(live);
   document.querySelectorAll("button.copy").forEach(startCopy);
+  document.querySelectorAll("form").forEach((form) => {
+    if (form.querySelector("input[data-confirm]")) startConfirm(form);
+  });
 });

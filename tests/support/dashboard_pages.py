@@ -1,0 +1,119 @@
+"""Every dashboard page, listed from the dashboard's route table, and a real server to show
+them: shared by the browser tests (width at 390 px, axe-core) and ``make screenshots``.
+
+The list is generated, not written by hand: a new GET route under ``/dashboard`` is a new
+page to check unless it is named below as something that is not a page (a stream, a
+download). A route with an ``{id}`` needs an object of the seeded data; one that has none
+here makes :func:`dashboard_pages` raise, so it cannot be skipped silently.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, unquote
+
+import orjson
+from starlette.routing import Route
+
+from backend.dashboard.routes import routes as dashboard_routes
+from backend.storage import open_database, sqlite_path
+from tests.conftest import GUARD_OFF_ENV
+from tests.dashboard.seed import KEYWORD_A, Seeded, seed, seed_history
+from tests.support.server import Server, run_cli
+
+# GET routes under /dashboard that answer something other than a page, and why.
+NOT_PAGES = {
+    "/dashboard/live/stream": "an event stream",
+    "/dashboard/calls/export": "a CSV / NDJSON download",
+    "/dashboard/conversions/batches/{id:int}/file": "a file download",
+    "/dashboard/{rest:path}": "the catch-all 404",
+}
+
+# Which seeded object fills the {id} of a page's address.
+IDS: dict[str, Callable[[Seeded], int]] = {
+    "/dashboard/calls/{id:int}": lambda s: s.calls_a[0],
+    "/dashboard/settings/sites/{id:int}": lambda s: s.site_a,
+    "/dashboard/settings/sites/{id:int}/rules": lambda s: s.site_b,  # B has a source rule
+}
+
+# The same pages with the queries that make them longest (a drill-down, landing pages).
+VARIANTS = (
+    "/dashboard?by=landing_page",
+    "/dashboard?by=keyword",
+    "/dashboard/calls?by=keyword&value=" + quote(KEYWORD_A),
+)
+
+
+def page_routes() -> list[str]:
+    """The paths of the dashboard's GET routes that render a page, in route-table order."""
+    paths: list[str] = []
+    for route in dashboard_routes:
+        if not isinstance(route, Route) or "GET" not in (route.methods or set()):
+            continue
+        if not route.path.startswith("/dashboard") or route.path in NOT_PAGES:
+            continue
+        if route.path not in paths:
+            paths.append(route.path)
+    return paths
+
+
+def dashboard_pages(seeded: Seeded, *, variants: bool = True) -> list[str]:
+    """Addresses of every dashboard page, ids replaced by seeded objects."""
+    pages = []
+    for path in page_routes():
+        if "{" in path:
+            if path not in IDS:
+                raise KeyError(f"no seeded object for the page {path}: add one to IDS")
+            path = path.replace("{id:int}", str(IDS[path](seeded)))
+        pages.append(path)
+    return pages + (list(VARIANTS) if variants else [])
+
+
+def slug(path: str) -> str:
+    """A file name for a page's address: /dashboard/calls/3 → dashboard-calls-3."""
+    name = "".join(c if c.isalnum() else "-" for c in unquote(path).strip("/"))
+    return "-".join(part for part in name.split("-") if part)[:80] or "root"
+
+
+async def _seed_file(url: str) -> Seeded:
+    db = await open_database(url)
+    try:
+        data = await seed(db)
+        await seed_history(db, data)
+    finally:
+        await db.close()
+    data.path = sqlite_path(url)
+    return data
+
+
+def start_dashboard_server(folder: Path, **env: str) -> Server:
+    """``callpath serve`` over a new SQLite file in ``folder``: the demo, the seeded
+    advertisers and 30 days of history. ``server.demo`` and ``server.seeded`` say what."""
+    url = f"sqlite:///{folder / 'callpath.db'}"
+    demo = run_cli("demo", "--json", database_url=url)
+    if demo.returncode != 0:
+        raise RuntimeError(demo.stderr)
+    # Playwright's sync API may run an event loop in this thread: seed from another one.
+    with ThreadPoolExecutor(1) as pool:
+        data = pool.submit(asyncio.run, _seed_file(url)).result()
+    server = Server(url, env_extra={**GUARD_OFF_ENV, **env}).start()
+    server.demo = orjson.loads(demo.stdout)  # type: ignore[attr-defined]
+    server.seeded = data  # type: ignore[attr-defined]
+    return server
+
+
+def sign_in_context(browser: Any, server: Server, email: str, password: str, **options: Any) -> Any:
+    """A new browser context signed in as ``email`` (the login form, as a person uses it)."""
+    context = browser.new_context(**options)
+    page = context.new_page()
+    page.goto(server.url + "/login")
+    page.fill("input[name=email]", email)
+    page.fill("input[name=password]", password)
+    page.click("button[type=submit]")
+    page.wait_for_url("**/dashboard**")
+    page.close()
+    return context
