@@ -663,6 +663,11 @@ _CATALOG: dict[str, tuple[str, str]] = {
     "nav.main": ("Main", "メイン"),
     # Confirmation before a destructive action (the first click asks, the second acts).
     "confirm.yes": ("Yes, {action}", "{action}する"),
+    "confirm.fixed_code": (
+        "Delete this fixed code? Calls that dial it afterwards are matched as ordinary calls.",
+        "この固定コードを削除しますか? "
+        "以後このコードをダイヤルした電話は通常の電話として照合されます。",
+    ),
     "confirm.retire": (
         "Retire this number? Visitors are no longer shown it; a visitor who holds it now keeps"
         " it until the lease ends. This cannot be undone here.",

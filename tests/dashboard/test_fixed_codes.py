@@ -51,7 +51,7 @@ async def test_fixed_codes_on_the_numbers_page(
     bad = await client.post("/dashboard/settings/numbers/codes", data={**form, "code": "1x"})
     assert bad.status_code == 422
     page = await client.get("/dashboard/settings/numbers")
-    assert "flyer A" in page.text
+    assert "<td>flyer A</td>" in page.text
     code_id = await db.fetchval("SELECT id FROM fixed_codes WHERE number_id = :n", {"n": number})
 
     # Another advertiser's member reaches neither the number nor its code.
@@ -66,7 +66,7 @@ async def test_fixed_codes_on_the_numbers_page(
             f"/dashboard/settings/numbers/codes/{code_id}/delete", data={"csrf": csrf_b}
         )
         assert r.status_code == 404
-        assert "flyer A" not in (await other.get("/dashboard/settings/numbers")).text
+        assert "<td>flyer A</td>" not in (await other.get("/dashboard/settings/numbers")).text
 
     gone = await client.post(
         f"/dashboard/settings/numbers/codes/{code_id}/delete", data={"csrf": csrf}
