@@ -3,7 +3,9 @@
 A call becomes a conversion on a platform when the touch frozen on the call when it was
 matched (``attribution.touch``; never a later touch of its session) carries that platform's
 click id (Google: gclid, gbraid or wbraid; Yahoo! JAPAN search ads: a yclid that is not a
-display ad's ``YJAD.`` one; Microsoft: msclkid; GA4: the session's ``_ga`` client id). A
+display ad's ``YJAD.`` one; Microsoft: msclkid; GA4: the session's ``_ga`` client id). The
+platforms, their click ids and file formats are the registry's (``attribution.platforms``):
+a platform it does not hold is refused, never written in another platform's format. A
 touch recorded after the call started did not lead to it and is never sent. Each
 (platform, call) is written to ``conversion_ledger`` in the same unit of work that builds
 the file, so exporting the same period again yields an empty file: a conversion is never
@@ -37,31 +39,25 @@ from zoneinfo import ZoneInfo
 import httpx
 import orjson
 
-from attribution import batches, outbound
+from attribution import batches, outbound, platforms
 from attribution.csvcells import FORMULA_START, csv_writer
 from attribution.ga_session import ga_session_for
-from attribution.sources import valid_click_id
+from attribution.platforms import CLICK_ID_COLUMNS
+from attribution.sources import url_click_ids, valid_click_id
 from attribution.upload_policy import UploadPolicy
 from pool.scope import Scope
 from pool.store import Store
 
-FILE_PLATFORMS = ("google", "yahoo", "microsoft")
-PLATFORMS = (*FILE_PLATFORMS, "ga4")
-YAHOO_ENCODING = "cp932"
+# The registry's platforms with a file, and those with settings (GA4 too), read at each use.
+FILE_PLATFORMS = platforms.Live(platforms.file_platforms)
+PLATFORMS = platforms.Live(lambda: (*platforms.file_platforms(), "ga4"))
+YAHOO_ENCODING = platforms.YAHOO.conversions.encoding if platforms.YAHOO.conversions else ""
 YAHOO_ZONE = "Asia/Tokyo"
 GA4_MAX_AGE_MS = 72 * 3600 * 1000  # GA4 drops events stamped more than 72 hours back
 GA4_MAX_PARAM_VALUE = 100  # GA4 keeps at most 100 characters of a parameter value
 CONSENT_VALUES = ("", "GRANTED", "DENIED")  # '': the field is not sent
 
-# Yahoo! JAPAN prefixes the yclid of a display ad click with YJAD. (search: YSS.): display
-# conversions have their own upload, never the search ads file (see docs/exports.md).
-YAHOO_DISPLAY_PREFIX = "YJAD"
-_CLICK_SQL = {
-    "google": "(c.touch_gclid <> '' OR c.touch_gbraid <> '' OR c.touch_wbraid <> '')",
-    "yahoo": f"c.touch_yclid <> '' AND upper(c.touch_yclid) NOT LIKE '{YAHOO_DISPLAY_PREFIX}%'",
-    "microsoft": "c.touch_msclkid <> ''",
-    "ga4": "s.ga_client_id <> ''",
-}
+_GA4_SQL = "s.ga_client_id <> ''"
 # A touch recorded after the call started cannot have led to it (touch_ms NULL: unknown).
 _TOUCH_BEFORE_CALL = "(c.touch_ms IS NULL OR c.touch_ms <= c.started_ms)"
 _CURRENCY = re.compile(r"[A-Z]{3}")
@@ -85,7 +81,7 @@ class ConversionSettings:
 def check_settings(platform: str, s: ConversionSettings) -> ConversionSettings:
     """Validated (and normalised) settings, or ValueError saying what is wrong."""
     if platform not in PLATFORMS:
-        raise ValueError(f"platform must be one of {PLATFORMS}")
+        raise platforms.UnknownPlatform(f"platform must be one of {PLATFORMS}")
     name = s.conversion_name.strip()
     if not 1 <= len(name) <= 100:
         raise ValueError("conversion_name must be 1 to 100 characters")
@@ -93,11 +89,14 @@ def check_settings(platform: str, s: ConversionSettings) -> ConversionSettings:
         # It must match the platform's conversion action exactly, and the file would have
         # to carry it escaped ('=…) to keep spreadsheets from running it.
         raise ValueError("conversion_name must not start with = + - @")
-    if platform == "yahoo":
+    fmt = platforms.get(platform).conversions if platform != "ga4" else None
+    if fmt is not None and fmt.narrow:
         try:
-            name.encode(YAHOO_ENCODING)
+            name.encode(fmt.encoding)
         except UnicodeEncodeError as exc:
-            raise ValueError("conversion_name has characters Shift_JIS cannot encode") from exc
+            raise ValueError(
+                f"conversion_name has characters {fmt.encoding_name} cannot encode"
+            ) from exc
     if not isinstance(s.value, str) or not _VALUE.fullmatch(s.value):
         raise ValueError("value must be a decimal number such as 5000 or 1200.50")
     try:
@@ -223,28 +222,30 @@ async def export_conversions(
     """
     policy = policy or UploadPolicy()
     if platform not in FILE_PLATFORMS:
-        raise ValueError(f"platform must be one of {FILE_PLATFORMS}")
-    zone, offset = _zone_param(YAHOO_ZONE if platform == "yahoo" else timezone)
+        raise platforms.UnknownPlatform(f"platform must be one of {FILE_PLATFORMS}")
+    owner = platforms.get(platform)
+    fmt = platforms.file_format(platform)
+    zone, offset = _zone_param(fmt.zone or timezone)
     batch = new_batch(now_ms)
+    has_click, params = _click_sql(owner, fmt)
     clauses = [
         "c.started_ms >= :start",
         "c.started_ms < :end",
-        _CLICK_SQL[platform],
+        has_click,
         _TOUCH_BEFORE_CALL,
         "NOT EXISTS (SELECT 1 FROM conversion_ledger l WHERE l.platform = :p AND l.call_id = c.id)",
     ]
-    params: dict[str, Any] = {"start": start_ms, "end": end_ms, "p": platform}
+    params.update({"start": start_ms, "end": end_ms, "p": platform})
     within = Scope.of(advertiser_id, site_id)
     if not within.is_everything:
         where, scope_params = within.condition("c")
         clauses.append(where)
         params.update(scope_params)
     sql = (
-        "SELECT c.id, c.started_ms, c.qualified, c.touch_gclid AS gclid,"
-        " c.touch_gbraid AS gbraid, c.touch_wbraid AS wbraid, c.touch_yclid AS yclid,"
-        " c.touch_msclkid AS msclkid, c.match_method, c.match_confidence,"
-        " cs.conversion_name, cs.value, cs.currency,"
-        " cs.qualified_only, cs.enabled FROM calls c"
+        "SELECT c.id, c.started_ms, c.qualified, c.touch_landing_url AS landing_url,"
+        " c.match_method, c.match_confidence, "
+        + "".join(f"c.touch_{col} AS {col}, " for col in CLICK_ID_COLUMNS)
+        + "cs.conversion_name, cs.value, cs.currency, cs.qualified_only, cs.enabled FROM calls c"
         " LEFT JOIN conversion_settings cs ON cs.site_id = c.site_id AND cs.platform = :p"
         " WHERE " + " AND ".join(clauses) + " ORDER BY c.started_ms, c.id"
     )
@@ -263,7 +264,9 @@ async def export_conversions(
             if refused is not None:
                 skipped[refused] += 1
                 continue
-            click = _click_id(platform, row)
+            click = _click_id(owner, fmt, row)
+            if click is None:
+                continue  # a landing URL that only looked like it had the click id
             out = {
                 "call_id": int(row["id"]),
                 "kind": click[0],
@@ -273,7 +276,7 @@ async def export_conversions(
                 "currency": row["currency"] if named else default.currency,
                 "time": datetime.fromtimestamp(row["started_ms"] / 1000, zone),
             }
-            reason = _unfit(platform, out)
+            reason = _unfit(fmt, out)
             if reason is not None:
                 skipped[reason] += 1
                 continue
@@ -287,9 +290,9 @@ async def export_conversions(
                 if won is None:
                     continue
             rows.append(out)
-        content = _render(platform, rows, offset)
-        filename = f"{platform}-conversions-{batch}.csv"
-        media = "text/csv; charset=" + ("shift_jis" if platform == "yahoo" else "utf-8")
+        content = _render(fmt, rows, offset)
+        filename = fmt.filename.format(platform=platform, batch=batch)
+        media = fmt.media_type
         batch_id = None
         if record and rows:
             scope = advertiser_id
@@ -324,7 +327,34 @@ async def export_conversions(
     )
 
 
-def _unfit(platform: str, row: dict[str, Any]) -> str | None:
+def _click_sql(
+    platform: platforms.Platform, fmt: platforms.ConversionFormat
+) -> tuple[str, dict[str, Any]]:
+    """The condition (on calls ``c``) that the frozen touch carries one of the click ids the
+    file takes, not a display click's; and its parameters.
+
+    A click id without a column is looked for in the frozen landing URL: a first sift,
+    :func:`_click_id` reads the value.
+    """
+    alternatives: list[str] = []
+    params: dict[str, Any] = {}
+    for i, param in enumerate(fmt.click_params):
+        click = platform.click_id(param)
+        if not click.column:
+            params[f"cl{i}"] = f"%{param}=%"
+            alternatives.append(f"lower(c.touch_landing_url) LIKE :cl{i}")
+            continue
+        column = f"c.touch_{click.column}"
+        condition = f"{column} <> ''"
+        for j, prefix in enumerate(click.display_prefixes):
+            # Display clicks have their own upload, never the search ads file.
+            params[f"dp{i}_{j}"] = prefix.upper() + "%"
+            condition += f" AND upper({column}) NOT LIKE :dp{i}_{j}"
+        alternatives.append(condition)
+    return "(" + " OR ".join(f"({a})" for a in alternatives) + ")", params
+
+
+def _unfit(fmt: platforms.ConversionFormat, row: dict[str, Any]) -> str | None:
     """Why a row cannot go into the platform's file (None: it can).
 
     Click ids are validated when a visit is recorded; a row stored before that, or put in
@@ -333,60 +363,53 @@ def _unfit(platform: str, row: dict[str, Any]) -> str | None:
     """
     if not valid_click_id(row["click"]):
         return "click_id_invalid"
-    if platform == "yahoo":
+    if fmt.narrow:
         text = "".join(str(row[k]) for k in ("name", "value", "currency"))
         try:
-            text.encode(YAHOO_ENCODING)
+            text.encode(fmt.encoding)
         except UnicodeEncodeError:
-            return "not_shift_jis"
+            return f"not_{fmt.charset}"
     return None
 
 
-def _click_id(platform: str, row: dict[str, Any]) -> tuple[str, str]:
-    if platform == "google":
-        for kind in ("gclid", "gbraid", "wbraid"):
-            if row[kind]:
-                return kind, str(row[kind])
-    if platform == "yahoo":
-        return "yclid", str(row["yclid"])
-    return "msclkid", str(row["msclkid"])
+def _click_id(
+    platform: platforms.Platform, fmt: platforms.ConversionFormat, row: dict[str, Any]
+) -> tuple[str, str] | None:
+    """(click id, value): the first click id of the file's the touch carries (None: none)."""
+    from_url = url_click_ids(str(row["landing_url"] or ""), platforms.unstored_click_ids())
+    for param in fmt.click_params:
+        click = platform.click_id(param)
+        value = str(row[click.column] or "") if click.column else from_url.get(param, "")
+        if value and not click.is_display(value):
+            return param, value
+    return None
 
 
-def _render(platform: str, rows: list[dict[str, Any]], offset: str) -> bytes:
+def _render(fmt: platforms.ConversionFormat, rows: list[dict[str, Any]], offset: str) -> bytes:
     out = io.StringIO()
     # Every text cell escaped (attribution/csvcells.py). Valid click ids, times, checked
     # names, values and currencies never need it; a row stored past the checks does.
     w = csv_writer(out)
-    if platform == "yahoo":
-        w.writerow(YAHOO_HEADER)
-        for r in rows:
-            when = r["time"].strftime("%Y%m%d %H%M%S")
-            w.writerow([r["click"], r["name"], when, r["value"], r["currency"]])
-        return out.getvalue().encode(YAHOO_ENCODING)
-    # Microsoft's template ends the parameters row with ";", Google's does not.
-    w.writerow([f"Parameters:TimeZone={offset}" + (";" if platform == "microsoft" else "")])
-    first = "Google Click ID" if platform == "google" else "Microsoft Click ID"
-    braids = platform == "google" and any(r["kind"] != "gclid" for r in rows)
-    header = [first, *(["GBRAID", "WBRAID"] if braids else []), *_TAIL]
-    w.writerow(header)
+    if fmt.timezone_row:
+        w.writerow([fmt.timezone_row.format(offset=offset)])
+    (first, first_header), *more = fmt.columns
+    # The other click-id columns (Google's GBRAID, WBRAID) only when a row needs them.
+    if not any(r["kind"] != first for r in rows):
+        more = []
+    kinds = [first, *(param for param, _ in more)]
+    w.writerow([first_header, *(header for _, header in more), *fmt.tail])
     for r in rows:
-        ids = [r["click"] if r["kind"] in {"gclid", "msclkid"} else ""]
-        if braids:
-            ids += [r["click"] if r["kind"] == k else "" for k in ("gbraid", "wbraid")]
-        w.writerow(
-            [*ids, r["name"], r["time"].strftime("%Y-%m-%d %H:%M:%S"), r["value"], r["currency"]]
-        )
-    return out.getvalue().encode()
+        ids = [r["click"] if r["kind"] == kind else "" for kind in kinds]
+        when = r["time"].strftime(fmt.time_format)
+        w.writerow([*ids, r["name"], when, r["value"], r["currency"]])
+    return out.getvalue().encode(fmt.encoding)
 
 
-_TAIL = ["Conversion Name", "Conversion Time", "Conversion Value", "Conversion Currency"]
-YAHOO_HEADER = [
-    "YCLID",
-    "コンバージョン名",
-    "コンバージョン発生日時",
-    "1コンバージョンあたりの価値",
-    "通貨コード",
-]
+YAHOO_HEADER = (
+    [platforms.YAHOO.conversions.columns[0][1], *platforms.YAHOO.conversions.tail]
+    if platforms.YAHOO.conversions
+    else []
+)
 
 
 # --- GA4 Measurement Protocol ---------------------------------------------------------
@@ -604,7 +627,7 @@ async def _push(
         " c.touch_source AS source, c.touch_medium AS medium, c.touch_campaign AS campaign"
         " FROM calls c JOIN sessions s ON s.id = c.session_id"
         " WHERE c.site_id = :site AND c.started_ms >= :start AND c.started_ms < :end AND "
-        + _CLICK_SQL["ga4"]
+        + _GA4_SQL
         + " AND NOT EXISTS (SELECT 1 FROM conversion_ledger l WHERE l.platform = 'ga4'"
         " AND l.call_id = c.id) ORDER BY c.id",
         {"site": site_id, "start": start_ms, "end": end_ms},

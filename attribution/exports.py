@@ -8,7 +8,8 @@ stays flat whatever the size of the export. Two shapes:
 - ``long``: one row per page view (a call without pages still gets one row, pages empty).
 
 Source, campaign, keyword, click ids, landing page and referrer are the touch frozen on the
-call when it was matched (``attribution.touch``), not the session's latest touch; device
+call when it was matched (``attribution.touch``), not the session's latest touch; there is
+one column per click id of the platform registry (``attribution.platforms``); device
 and place are the session's. In NDJSON a value that is not there is ``null`` (CSV: an
 empty field): no session, no page, a duration not known yet.
 """
@@ -26,8 +27,9 @@ from zoneinfo import ZoneInfo
 import orjson
 from phonenumbers import COUNTRY_CODE_TO_REGION_CODE
 
+from attribution import platforms
 from attribution.csvcells import csv_writer
-from attribution.touch import TOUCH_FIELDS
+from attribution.touch import TOUCH_FIELDS, click_ids
 from pool.scope import Scope
 from pool.store import Row, Store
 
@@ -37,7 +39,7 @@ FORMS = ("wide", "long")
 PATH_SEPARATOR = " > "
 _CHUNK = 64 * 1024
 
-CALL_COLUMNS = [
+_CALL_HEAD = [
     "call_id",
     "provider",
     "provider_call_id",
@@ -61,6 +63,10 @@ CALL_COLUMNS = [
     "site_id",
     "session_id",
     "session_started_at",
+]
+# The call's own frozen touch for these; the click ids (one column each, from the platform
+# registry) come between them and the matched session's device and place.
+_TOUCH_EXPORTED = [
     "channel",
     "source",
     "medium",
@@ -70,47 +76,55 @@ CALL_COLUMNS = [
     "match_type",
     "landing_url",
     "referrer",
-    "gclid",
-    "gbraid",
-    "wbraid",
-    "yclid",
-    "fbclid",
-    "msclkid",
-    "device",
-    "browser",
-    "os",
-    "country",
-    "region",
-    "city",
 ]
-WIDE_COLUMNS = [*CALL_COLUMNS, "page_count", "path"]
-LONG_COLUMNS = [*CALL_COLUMNS, "step", "viewed_at", "url", "title"]
+_SESSION_ONLY = ["device", "browser", "os", "country", "region", "city"]
 
-_SESSION_FIELDS = CALL_COLUMNS[CALL_COLUMNS.index("channel") :]
-# The call's own frozen touch for these; the matched session for device and place.
-_TOUCH_EXPORTED = [f for f in _SESSION_FIELDS if f in TOUCH_FIELDS]
-_SESSION_ONLY = [f for f in _SESSION_FIELDS if f not in TOUCH_FIELDS]
+
+def call_columns() -> list[str]:
+    """The columns every export row starts with; one per registered click id."""
+    return [*_CALL_HEAD, *_TOUCH_EXPORTED, *platforms.click_id_names(), *_SESSION_ONLY]
+
+
+def wide_columns() -> list[str]:
+    """The columns of the wide form (one row per call)."""
+    return [*call_columns(), "page_count", "path"]
+
+
+def long_columns() -> list[str]:
+    """The columns of the long form (one row per page view)."""
+    return [*call_columns(), "step", "viewed_at", "url", "title"]
+
+
+# The registry as it is when read (a platform added later has its column).
+CALL_COLUMNS = platforms.Live(call_columns)
+WIDE_COLUMNS = platforms.Live(wide_columns)
+LONG_COLUMNS = platforms.Live(long_columns)
+
 # Statuses after which a call had no talk: a talk time of 0 is known, not missing.
 _NO_TALK = frozenset({"busy", "no-answer", "failed", "canceled", "blocked"})
 # Best first; ``ExportFilter.confidences`` lists the ones kept.
 CONFIDENCES = ("exact", "high", "medium", "low")
 
-_SQL = (
-    "SELECT c.id, c.provider, c.provider_call_id, c.started_ms, c.ended_ms, c.answered_ms,"
-    " c.status, c.duration_s, c.talk_s, c.caller,"
-    " c.tracking_number, c.forwarded_to, c.qualified, c.first_time, c.match_method,"
-    " c.match_candidates, c.match_confidence, c.match_reason, c.match_candidate_ids,"
-    " c.code_digits, c.code_kind, c.advertiser_id, c.site_id, c.session_id,"
-    " st.timezone AS tz, s.started_ms AS session_started_ms, "
-    + ", ".join(f"c.touch_{f} AS s_{f}" for f in _TOUCH_EXPORTED)
-    + ", "
-    + ", ".join(f"s.{f} AS s_{f}" for f in _SESSION_ONLY)
-    + ", pv.ts_ms AS pv_ts, pv.url AS pv_url, pv.title AS pv_title"
-    " FROM calls c"
-    " LEFT JOIN sites st ON st.id = c.site_id"
-    " LEFT JOIN sessions s ON s.id = c.session_id"
-    " LEFT JOIN page_views pv ON pv.session_id = c.session_id AND pv.ts_ms <= c.started_ms"
-)
+
+def _sql() -> str:
+    """The export's SELECT (without WHERE and ORDER): touch columns under ``s_<name>``."""
+    clicks = [f"c.touch_{c.column} AS s_{c.param}" for c in platforms.click_ids() if c.column]
+    return (
+        "SELECT c.id, c.provider, c.provider_call_id, c.started_ms, c.ended_ms, c.answered_ms,"
+        " c.status, c.duration_s, c.talk_s, c.caller,"
+        " c.tracking_number, c.forwarded_to, c.qualified, c.first_time, c.match_method,"
+        " c.match_candidates, c.match_confidence, c.match_reason, c.match_candidate_ids,"
+        " c.code_digits, c.code_kind, c.advertiser_id, c.site_id, c.session_id,"
+        " st.timezone AS tz, s.started_ms AS session_started_ms, "
+        + ", ".join([*(f"c.touch_{f} AS s_{f}" for f in _TOUCH_EXPORTED), *clicks])
+        + ", "
+        + ", ".join(f"s.{f} AS s_{f}" for f in _SESSION_ONLY)
+        + ", pv.ts_ms AS pv_ts, pv.url AS pv_url, pv.title AS pv_title"
+        " FROM calls c"
+        " LEFT JOIN sites st ON st.id = c.site_id"
+        " LEFT JOIN sessions s ON s.id = c.session_id"
+        " LEFT JOIN page_views pv ON pv.session_id = c.session_id AND pv.ts_ms <= c.started_ms"
+    )
 
 
 # Start-time order: an index serves it with or without a site/advertiser filter, so the
@@ -247,7 +261,11 @@ def _empty_is_null(value: str) -> str | None:
 
 
 def _call_record(
-    row: Row, show_callers: bool, flag: Callable[[Any], Any], text: Callable[[str], Any]
+    row: Row,
+    show_callers: bool,
+    flag: Callable[[Any], Any],
+    text: Callable[[str], Any],
+    click_names: tuple[str, ...],
 ) -> dict[str, Any]:
     tz = row["tz"]
     caller = row["caller"] or ""
@@ -277,7 +295,12 @@ def _call_record(
         "session_id": row["session_id"],
         "session_started_at": text(iso_time(row["session_started_ms"], tz)),
     }
-    for name in _SESSION_FIELDS:
+    for name in _TOUCH_EXPORTED:
+        rec[name] = text(row[f"s_{name}"] or "")
+    clicks = click_ids(row, prefix="s_")
+    for name in click_names:
+        rec[name] = text(clicks.get(name, ""))
+    for name in _SESSION_ONLY:
         rec[name] = text(row[f"s_{name}"] or "")
     return rec
 
@@ -335,8 +358,9 @@ async def stream_paths(
     if form not in FORMS:
         raise ValueError(f"form must be one of {FORMS}")
     where, params = where_clause(flt)
-    sql = _SQL + where + ORDER
-    sink = _Sink(fmt, WIDE_COLUMNS if form == "wide" else LONG_COLUMNS)
+    sql = _sql() + where + ORDER
+    click_names = platforms.click_id_names()
+    sink = _Sink(fmt, wide_columns() if form == "wide" else long_columns())
     sink.header()
     flag: Callable[[Any], Any] = bool if fmt == "ndjson" else int  # CSV flags read 1/0
     # An absent value: an empty CSV field (the writer escapes text), null in NDJSON.
@@ -364,7 +388,7 @@ async def stream_paths(
                 elif step == 0:
                     sink.add({**current, **no_page})
             current_id = row["id"]
-            current = _call_record(row, show_callers, flag, text)
+            current = _call_record(row, show_callers, flag, text, click_names)
             if fmt == "csv":  # one field: the ids separated by spaces
                 current["match_candidate_ids"] = " ".join(
                     str(i) for i in current["match_candidate_ids"]

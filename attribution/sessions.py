@@ -1,7 +1,8 @@
 """Sessions and their click paths.
 
 A session row holds the visit's *last touch* in its columns (channel, source, campaign,
-keyword, click ids ...) and its *first touch* in ``first_touch`` (JSON, written once). A
+keyword, click ids ...) and in ``last_touch`` (JSON, with the click ids of platforms that
+have no column), and its *first touch* in ``first_touch`` (JSON, written once). A
 returning visitor (the snippet sends back its token) who arrives through a new click keeps
 the first touch and gets a new last touch; moving between the site's own pages adds page
 views only. The page views in order are the session's click path.
@@ -21,7 +22,8 @@ from attribution.sources import Source, landing_page
 from attribution.touch import LAST_TOUCH_COLUMNS
 from pool.store import Store, Tx
 
-# Columns that carry the last touch; written on creation and on every new touch.
+# Columns that carry the last touch; written on creation and on every new touch. Click ids
+# of platforms without a column are in ``last_touch`` / ``first_touch`` (``attribution.platforms``).
 _TOUCH_COLUMNS = LAST_TOUCH_COLUMNS
 
 

@@ -16,9 +16,10 @@
 ``direct``          no referrer and no tags
 ==================  ============================================================
 
-Parameter names for keyword, match type, campaign, ad group ... are configurable per site
-(merged before the defaults, which cover Google ValueTrack and Yahoo! JAPAN's tracking
-parameters as commonly written in tracking templates).
+Click ids, and what a click of each platform means, come from the platform registry
+(``attribution.platforms``). Parameter names for keyword, match type, campaign, ad group ...
+are configurable per site (merged before the defaults, which cover Google ValueTrack and
+Yahoo! JAPAN's tracking parameters as commonly written in tracking templates).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from dataclasses import fields as dataclass_fields
 from typing import Any
 from urllib.parse import urlunsplit
 
+from attribution import platforms
 from attribution import referrers as ref
 from pool.urls import query_pairs, split_url
 
@@ -44,7 +46,8 @@ CHANNELS = (
     "direct",
 )
 
-CLICK_IDS = ("gclid", "gbraid", "wbraid", "yclid", "fbclid", "msclkid")
+# Every registered click-id parameter, read from the registry at each use.
+CLICK_IDS = platforms.Live(platforms.click_id_names)
 CLICK_ID_MAX = 256
 # The shape every platform's click ids have: base64url-like tokens (Yahoo! JAPAN's
 # ``YSS.``/``YJAD.`` prefixes use the dot) whose first character is a letter or digit in
@@ -142,6 +145,7 @@ class Source:
     network: str = ""
     target_id: str = ""
     placement: str = ""
+    # The click ids kept in columns (``platforms.CLICK_ID_COLUMNS``), by column name.
     gclid: str = ""
     gbraid: str = ""
     wbraid: str = ""
@@ -153,16 +157,33 @@ class Source:
     tagged: bool = False
     # Click ids the URL carried in a shape no platform issues: not kept, only counted.
     invalid_click_ids: tuple[str, ...] = ()
+    # Click ids of registered platforms without a column: (parameter, value), those sent.
+    other_click_ids: tuple[tuple[str, str], ...] = ()
 
     def as_touch(self, at_ms: int) -> dict[str, Any]:
-        """The touch as a JSON-ready dict (stored in ``sessions.first_touch``)."""
+        """The touch as a JSON-ready dict (stored in ``sessions.first_touch`` and
+        ``last_touch``; a click id without a column is kept there, under its parameter)."""
         # Fields are plain strings and one flag: no deep copy (``asdict``) needed.
         data = {f: v for f in _SOURCE_FIELDS if (v := getattr(self, f)) not in ("", False)}
+        data.update(self.other_click_ids)
         data["at_ms"] = at_ms
         return data
 
+    def click_id(self, param: str) -> str:
+        """The value of registered click id ``param`` ('' when the visit had none)."""
+        click = next((c for c in platforms.click_ids() if c.param == param), None)
+        if click is None:
+            raise KeyError(param)
+        if click.column:
+            return str(getattr(self, click.column))
+        return dict(self.other_click_ids).get(param, "")
 
-_SOURCE_FIELDS = tuple(f.name for f in dataclass_fields(Source) if f.name != "invalid_click_ids")
+
+_SOURCE_FIELDS = tuple(
+    f.name
+    for f in dataclass_fields(Source)
+    if f.name not in {"invalid_click_ids", "other_click_ids"}
+)
 
 
 def valid_click_id(value: str) -> bool:
@@ -196,6 +217,23 @@ def host_of(url: str) -> str:
 
 _QUERY_OR_FRAGMENT = re.compile(r"[?#]")
 LANDING_PAGE_MAX = 512
+
+
+LANDING_URL_MAX = 2048
+
+
+def url_click_ids(url: str, params: Sequence[str]) -> dict[str, str]:
+    """The click ids ``params`` a stored landing URL carries, each of the platforms' shape
+    (absent ones left out): how a click id without a column is read back from the landing
+    URL frozen on a call. A URL of :data:`LANDING_URL_MAX` characters may have been cut
+    when stored, so its last parameter is not trusted (it may be a click id cut short).
+    """
+    if not params or not url:
+        return {}
+    if len(url) >= LANDING_URL_MAX:
+        url = url.rsplit("&", 1)[0] if "&" in url else url.split("?", 1)[0]
+    query = _query(url)
+    return {p: v for p in params if valid_click_id(v := query.get(p, ""))}
 
 
 def landing_page(url: str) -> str:
@@ -297,7 +335,7 @@ def classify(
     names = merge_params(params)
     query = _query(url)
     fields = {name: _first(query, keys) for name, keys in names.items()}
-    sent = {cid: query.get(cid, "") for cid in CLICK_IDS}
+    sent = {c.param: query.get(c.param, "") for c in platforms.click_ids()}
     # A click id of another shape is treated as absent (and reported, to be counted).
     clicks = {cid: value if valid_click_id(value) else "" for cid, value in sent.items()}
     invalid = tuple(cid for cid, value in sent.items() if value and not clicks[cid])
@@ -312,29 +350,31 @@ def classify(
     ad_params = any(fields[f] for f in _AD_FIELDS)
     tagged = bool(source or medium or fields["campaign"] or ad_params or any(clicks.values()))
     keyword = fields["keyword"]
+    # The platform whose click id the visit carries (a paid click ahead of the others).
+    clicked = next(
+        (p for p in platforms.by_precedence() if any(clicks[c.param] for c in p.click_ids)),
+        None,
+    )
+    paid = clicked if clicked is not None and clicked.classification.paid_click else None
 
-    if clicks["gclid"] or clicks["gbraid"] or clicks["wbraid"]:
-        source, medium = source or "google", medium or "cpc"
-        video = network in {"display", "youtube"}
-        channel = "display" if video or medium in _DISPLAY_MEDIA else "paid_search"
-    elif clicks["yclid"]:
-        # Yahoo! JAPAN prefixes yclid with YSS. for search ads and YJAD. for display ads.
-        display = clicks["yclid"].upper().startswith("YJAD") or medium in _DISPLAY_MEDIA
-        source = source or "yahoo"
-        medium = medium or ("display" if display else "cpc")
-        channel = "display" if display else "paid_search"
-    elif clicks["msclkid"]:
-        source, medium = source or "bing", medium or "cpc"
-        channel = "display" if medium in _DISPLAY_MEDIA else "paid_search"
+    if paid is not None:
+        rule = paid.classification
+        display = network in rule.display_networks or any(
+            c.is_display(clicks[c.param]) for c in paid.click_ids if clicks[c.param]
+        )
+        source = source or rule.source
+        medium = medium or ((rule.display_medium or rule.medium) if display else rule.medium)
+        channel = "display" if display or medium in _DISPLAY_MEDIA else rule.channel
     elif source or medium:
         if not source and external:
             source = ref.search_engine(ref_host) or ref.social_network(ref_host) or ref_host
         channel = _channel_for_medium(medium, source)
-    elif clicks["fbclid"]:
-        # Facebook appends fbclid to every outbound link, organic shares included: only
-        # paid tags (handled above) make it paid social.
-        source = (ref.social_network(ref_host) if external else None) or "facebook"
-        medium, channel = "social", "social"
+    elif clicked is not None:
+        # A click id the platform appends to organic links too (Meta's fbclid): only paid
+        # tags (handled above) make the visit paid.
+        rule = clicked.classification
+        source = (ref.social_network(ref_host) if external else None) or rule.source
+        medium, channel = rule.medium, rule.channel
     elif ad_params:
         engine = ref.search_engine(ref_host) if external else None
         source = engine or (ref_host if external else "")
@@ -345,6 +385,8 @@ def classify(
     else:
         channel, source, medium = "direct", "(direct)", "(none)"
 
+    columns = {c.column: clicks[c.param] for c in platforms.click_ids() if c.column}
+    others = tuple((c.param, clicks[c.param]) for c in platforms.click_ids() if not c.column)
     return Source(
         channel=channel,
         source=source[:128],
@@ -360,11 +402,12 @@ def classify(
         network=network[:32],
         target_id=fields["target_id"][:64],
         placement=fields["placement"][:256],
-        landing_url=url[:2048],
+        landing_url=url[:LANDING_URL_MAX],
         referrer=referrer[:2048],
         tagged=tagged,
         invalid_click_ids=invalid,
-        **clicks,
+        other_click_ids=tuple((p, v) for p, v in others if v),
+        **columns,
     )
 
 

@@ -17,11 +17,14 @@ came after the call and leave it out.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
 
-from attribution.sources import landing_page
+from attribution import platforms
+from attribution.platforms import CLICK_ID_COLUMNS
+from attribution.sources import landing_page, url_click_ids
 from pool.store import Tx
 
 # The session columns that carry its latest touch (``attribution.sessions`` writes them on
@@ -35,17 +38,11 @@ LAST_TOUCH_COLUMNS = (
     "keyword",
     "match_type",
     "content",
-    "gclid",
-    "gbraid",
-    "wbraid",
-    "yclid",
-    "fbclid",
-    "msclkid",
+    *CLICK_ID_COLUMNS,
 )
 # The session columns copied onto the call, as ``calls.touch_<name>``: the touch and where
 # it landed.
 TOUCH_FIELDS = (*LAST_TOUCH_COLUMNS, "landing_url", "landing_page", "referrer")
-CLICK_IDS = ("gclid", "gbraid", "wbraid", "yclid", "fbclid", "msclkid")
 
 # Every call with a session given that session's current touch, in one statement (seeds,
 # benchmarks; ``WHERE`` may be narrowed by appending ``AND ...``). touch_ms stays unknown.
@@ -73,6 +70,26 @@ def touch_column(name: str, alias: str = "c") -> str:
     if name not in TOUCH_FIELDS:
         raise ValueError(f"not a touch field: {name!r}")
     return f"{alias}.touch_{name}"
+
+
+def click_ids(touch: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
+    """Every registered click id a stored touch carries, by parameter, in registry order
+    (absent ones left out).
+
+    ``touch`` is a row with the touch's fields under ``prefix`` + name (a session row, a
+    call's frozen touch selected with :func:`select_touch`, an export row): a click id with a
+    column is read from it, one without from the touch's ``landing_url``, the URL the click
+    landed on (frozen on the call with the rest of the touch).
+    """
+    out: dict[str, str] = {}
+    unstored = platforms.unstored_click_ids()
+    from_url = url_click_ids(str(touch.get(prefix + "landing_url") or ""), unstored)
+    for click in platforms.click_ids():
+        value = str(touch.get(prefix + click.column) or "") if click.column else ""
+        value = value or from_url.get(click.param, "")
+        if value:
+            out[click.param] = value
+    return out
 
 
 def _json(raw: Any) -> dict[str, Any]:

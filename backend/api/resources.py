@@ -15,7 +15,8 @@ from attribution.exports import (
     known_seconds,
     mask_caller,
 )
-from attribution.touch import TOUCH_FIELDS, select_touch
+from attribution.platforms import CLICK_ID_COLUMNS, unstored_click_ids
+from attribution.touch import TOUCH_FIELDS, click_ids, select_touch
 from backend.api import openapi as oa
 from backend.api.params import (
     P_CURSOR,
@@ -49,7 +50,7 @@ CALL_TOUCH: dict[str, Any] = {
     " landing page), frozen when the call was matched; empty without a session.",
     "required": [*TOUCH_FIELDS, "at_ms"],
     "properties": {
-        **{name: _STR for name in TOUCH_FIELDS},
+        **{name: _STR for name in (*TOUCH_FIELDS, *unstored_click_ids())},
         "at_ms": {**_NINT, "description": "When that touch happened, when known."},
     },
 }
@@ -105,10 +106,11 @@ CALL_FIELDS: dict[str, Any] = {
     "touch": CALL_TOUCH,
 }
 _SESSION_TEXT = [
-    "visitor_id landing_url referrer channel source medium campaign ad_group keyword"
-    " match_type content gclid gbraid wbraid yclid fbclid msclkid ga_client_id device"
-    " browser os country region city"
-][0].split()
+    *"visitor_id landing_url referrer channel source medium campaign ad_group keyword".split(),
+    *"match_type content".split(),
+    *CLICK_ID_COLUMNS,
+    *"ga_client_id device browser os country region city".split(),
+]
 SESSION_FIELDS: dict[str, Any] = {
     "id": _INT,
     "site_id": _INT,
@@ -180,6 +182,9 @@ def _call_out(row: dict[str, Any], principal: ApiPrincipal) -> dict[str, Any]:
     out["match_candidate_ids"] = candidate_ids(row["match_candidate_ids"])
     out["duration_s"], out["talk_s"] = known_seconds(row)
     out["touch"] = {name: row[name] for name in TOUCH_FIELDS}
+    # Click ids of registered platforms without a column, read from the frozen landing URL.
+    clicks = click_ids(row)
+    out["touch"].update({p: clicks.get(p, "") for p in unstored_click_ids()})
     out["touch"]["at_ms"] = row["touch_ms"]
     if not principal.can_see_callers:
         out["caller"] = mask_caller(row["caller"])

@@ -13,11 +13,14 @@ MAX_MS = 2**53
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from attribution.platforms import file_platforms
+
+    files = list(file_platforms())  # the registry's platforms with an upload file
     p = sub.add_parser("export", help="export call paths, ad-platform conversions, GA4 events")
     p.add_argument(
         "what",
-        choices=["paths", "google", "yahoo", "microsoft", "ga4", "batches"],
-        help="paths: every call with its page path; google/yahoo/microsoft: offline "
+        choices=["paths", *files, "ga4", "batches"],
+        help=f"paths: every call with its page path; {'/'.join(files)}: offline "
         "conversion file; ga4: send call events to GA4; batches: recorded conversion files",
     )
     p.add_argument(
@@ -48,7 +51,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     p.add_argument("--show-callers", action="store_true", help="paths: do not mask callers")
     p.add_argument("--preview", action="store_true", help="conversions: do not record")
-    p.add_argument("--platform", choices=["google", "yahoo", "microsoft"], help="batches list")
+    p.add_argument("--platform", choices=files, help="batches list")
     p.add_argument("-o", "--output", help="file to write (default: standard output)")
     p.add_argument("--no-progress", action="store_true", help="no progress on standard error")
     p.set_defaults(func=run)

@@ -23,7 +23,8 @@ from attribution.exports import (
     drill_clause,
     stream_paths,
 )
-from attribution.touch import CLICK_IDS, TOUCH_FIELDS
+from attribution.touch import TOUCH_FIELDS
+from attribution.touch import click_ids as touch_click_ids
 from backend.dashboard import fmt, i18n
 from backend.dashboard.filters import read_filters
 from backend.dashboard.logins import Viewer
@@ -173,7 +174,10 @@ async def call_context(request: Request, viewer: Viewer) -> dict[str, Any]:
         # Source, campaign, keyword, click ids and landing page: the touch that led to the
         # call, frozen on it when it was matched (the session may have moved on since).
         session = {**session, **{f: call[f"touch_{f}"] for f in TOUCH_FIELDS}}
-    click_ids = {k: session[k] for k in (*CLICK_IDS, "ga_client_id") if session and session[k]}
+    # Every registered platform's click id (``attribution.platforms``), then GA's client id.
+    click_ids = touch_click_ids(session) if session else {}
+    if session and session["ga_client_id"]:
+        click_ids["ga_client_id"] = session["ga_client_id"]
     work = await call_work.read_work(db, call["id"])
     outcomes = await call_work.outcomes(db, call["adv"], with_retired=True)
     # The caller's other calls (shown without the number to viewers who may not see it).

@@ -12,6 +12,7 @@ from typing import Any
 
 from attribution.matching import match_call
 from attribution.qualification import qualify_call
+from attribution.touch import select_touch
 from backend.settings import Settings
 from backend.telephony.calls import Match, Matcher
 from pool.store import Store
@@ -81,11 +82,9 @@ async def qualify(db: Store, call_id: int) -> bool:
 
 async def call_source(db: Store, call_id: int) -> dict[str, Any] | None:
     """The touch frozen on a call when it was matched, for the whisper (None without one)."""
+    # Every touch field: the whisper reads the click ids of every registered platform
+    # (``attribution.touch.click_ids``), from their columns or the landing URL.
     return await db.fetchone(
-        "SELECT touch_channel AS channel, touch_source AS source, touch_medium AS medium,"
-        " touch_campaign AS campaign, touch_keyword AS keyword, touch_gclid AS gclid,"
-        " touch_gbraid AS gbraid, touch_wbraid AS wbraid, touch_yclid AS yclid,"
-        " touch_fbclid AS fbclid, touch_msclkid AS msclkid"
-        " FROM calls WHERE id = :id AND session_id IS NOT NULL",
+        f"SELECT {select_touch('c')} FROM calls c WHERE c.id = :id AND c.session_id IS NOT NULL",
         {"id": call_id},
     )

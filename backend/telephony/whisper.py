@@ -18,6 +18,9 @@ from __future__ import annotations
 import unicodedata
 from typing import Any
 
+from attribution import platforms
+from attribution.touch import click_ids
+
 # Longest label (a source, a static number's label) and keyword spoken, in characters; a
 # longer one is cut and ends with '…'. The whole whisper stays under MAX_WHISPER.
 MAX_LABEL = 40
@@ -25,34 +28,9 @@ MAX_KEYWORD = 40
 MAX_WHISPER = 120
 _DROPPED = {"Cf", "Cs", "Co"}  # format (bidi overrides, zero-width), surrogate, private use
 
-# (source, paid?) -> label per language; the first matching rule wins.
+# A medium (or a word of one) that makes a visit paid. Platform labels are the registry's
+# (``attribution.platforms``: ``Platform.spoken``).
 _PAID_HINTS = ("cpc", "ppc", "paid", "paidsearch", "paid_search", "display", "cpm", "ads")
-_LABELS = {
-    "ja": {
-        ("google", True): "Google広告",
-        ("google", False): "Google検索",
-        ("yahoo", True): "Yahoo!広告",
-        ("yahoo", False): "Yahoo!検索",
-        ("bing", True): "Microsoft広告",
-        ("bing", False): "Bing検索",
-        ("facebook", True): "Meta広告",
-        ("facebook", False): "Facebook",
-        ("instagram", True): "Meta広告",
-        ("instagram", False): "Instagram",
-    },
-    "en": {
-        ("google", True): "Google Ads",
-        ("google", False): "Google search",
-        ("yahoo", True): "Yahoo! Ads",
-        ("yahoo", False): "Yahoo! search",
-        ("bing", True): "Microsoft Ads",
-        ("bing", False): "Bing search",
-        ("facebook", True): "Meta ads",
-        ("facebook", False): "Facebook",
-        ("instagram", True): "Meta ads",
-        ("instagram", False): "Instagram",
-    },
-}
 _PHRASES = {
     "ja": {
         "keyword": "{label} キーワード {keyword} からのお電話です",
@@ -101,19 +79,18 @@ def source_label(session: dict[str, Any], language: str) -> str:
     medium = str(session.get("medium") or "").lower()
     channel = str(session.get("channel") or "").lower()
     paid = medium in _PAID_HINTS or "paid" in channel
-    clicks = {
-        "google": ("gclid", "gbraid", "wbraid"),
-        "yahoo": ("yclid",),
-        "bing": ("msclkid",),
-        "facebook": ("fbclid",),
-    }
-    for name, keys in clicks.items():
-        if any(session.get(k) for k in keys):
-            source, paid = name, paid or name != "facebook"
+    clicks = click_ids(session)
+    # The platform of a click id the visit carries names it, whatever the tags say.
+    ordered = platforms.by_precedence()
+    for platform in ordered:
+        if any(c.param in clicks for c in platform.click_ids):
+            rule = platform.classification
+            source, paid = rule.source, paid or rule.paid_click
             break
-    for (name, is_paid), label in _LABELS[lang].items():
-        if name in source and is_paid == paid:
-            return label
+    for platform in ordered:
+        for named in platform.spoken:
+            if named.source in source:
+                return named.label(lang, paid)
     raw = str(session.get("source") or "")
     return "" if raw.startswith("(") or channel == "direct" else raw
 
