@@ -17,6 +17,7 @@ from backend.observability.context import bind_call
 from backend.settings import Settings
 from backend.telephony import sanitize, signature, twiml
 from backend.telephony.calls import CallEvent
+from backend.telephony.routing import Route
 from backend.telephony.service import Telephony
 from backend.telephony.whisper import announcement
 from pool.store import now_ms
@@ -118,15 +119,18 @@ def _event(params: dict[str, str], kind: str, **fields: object) -> CallEvent:
     )
 
 
-def answer_voice(tel: Telephony, params: dict[str, str], base: str) -> bytes:
+def answer_voice(
+    tel: Telephony, params: dict[str, str], base: str, route: Route | None = None
+) -> bytes:
     """The TwiML for a new call: dial the number's target, or reject it.
 
-    Synchronous on purpose: it must not wait on anything but memory.
+    Synchronous on purpose: it must not wait on anything but memory (``route``: the one
+    :func:`find_route_then_answer` worked out, else the table's).
     """
     sid = _call_sid(params)
     to = _number(params, "To", "Called")
     caller = _number(params, "From", "Caller")
-    route = tel.table.get(to)
+    route = route or tel.table.get(to)
     if route is None:
         tel.recorder.submit(_event(params, "voice", status=params.get("CallStatus", "ringing")))
         return twiml.reject()
@@ -165,9 +169,9 @@ def answer_voice(tel: Telephony, params: dict[str, str], base: str) -> bytes:
 async def find_route_then_answer(tel: Telephony, params: dict[str, str], base: str) -> bytes:
     """Like :func:`answer_voice`, first looking a number missing from the table up once."""
     to = _number(params, "To", "Called")
-    if to and tel.table.get(to) is None:
-        await tel.table.find(to, budget_s=0.5)
-    answer = answer_voice(tel, params, base)
+    # (One number per visitor: the target the visitor saw last, see RoutingTable.for_call.)
+    route = await tel.table.for_call(to, budget_s=0.5) if to else None
+    answer = answer_voice(tel, params, base, route)
     await tel.recorder.journaled()  # the call is on disk before Twilio hears the answer
     return answer
 
