@@ -271,13 +271,12 @@
   // (a router that pushes and then rewrites the address makes one), unless only
   // replaceState changed only the query (a search box rewriting ?q= as the visitor types).
   // A page view of a live visit is a beat, else a session request (that reports it too).
-  const view = guard(() => {
-    const path = location.pathname;
-    // (The same address pushed again reaches the backend, which adds no page view for it.)
-    (!pushed && path == href) || (live() && !found.size ? beat(1) : session());
-    href = path;
-    pushed = 0;
-  });
+  // A page already reported (a session request for new numbers of the new view) is not
+  // reported again. (The same address pushed again reaches the backend, which adds no page
+  // view for it.)
+  const view = guard(
+    () => (!pushed && location.pathname == href) || (live() && !found.size ? beat(1) : session())
+  );
   const nav = () => {
     clearTimeout(navs);
     navs = setTimeout(view, 1e3);
@@ -353,6 +352,8 @@
     // The targets this page showed: with one number per visitor, the last one is where
     // the visitor's calls go.
     b.seen = seen.splice(0);
+    href = location.pathname;
+    pushed = 0;
     return b;
   };
 

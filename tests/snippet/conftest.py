@@ -43,9 +43,13 @@ async def _seed(database_url: str) -> None:
     await seed_site(database_url, SITE_KEY, TARGETS)
 
 
-async def seed_site(database_url: str, key: str, targets: list[tuple[str, list[str]]]) -> None:
+async def seed_site(
+    database_url: str, key: str, targets: list[tuple[str, list[str]]], per_visitor: str = ""
+) -> None:
     """A site keyed ``key`` with these targets, each with a pool of its tracking numbers
-    (also run while the module's server runs: SQLite in WAL mode lets both write)."""
+    (also run while the module's server runs: SQLite in WAL mode lets both write).
+    ``per_visitor``: a target number; the site gives one number per visitor, from that
+    target's pool (its default target)."""
     db = await open_database(database_url)
     try:
         t = now_ms()
@@ -88,6 +92,12 @@ async def seed_site(database_url: str, key: str, targets: list[tuple[str, list[s
                         site_id=site,
                         pool_id=pool_id,
                         now_ms=t,
+                    )
+                if target == per_visitor:
+                    await tx.execute(
+                        "UPDATE sites SET number_per_visitor = 1, default_target_id = :t"
+                        " WHERE id = :s",
+                        {"t": target_id, "s": site},
                     )
     finally:
         await db.close()
