@@ -102,11 +102,22 @@ class Site:
     rules: list[rules.SourceRule] = field(default_factory=list)
     # Visit codes (任意番号) on: pool numbers are answered with the visit's code.
     visit_codes: bool = False
+    # One number per visitor (a session pool standing in for every target) instead of one
+    # per target on the page; its numbers come from the default target's pool.
+    number_per_visitor: bool = False
+    default_target_id: int | None = None
     # The domains as hosts compare (see `origin_allowed`), worked out once per site.
     allowed_hosts: list[str] = field(init=False, default_factory=list)
 
     def __post_init__(self) -> None:
         self.allowed_hosts = allowed_hosts(self.domains)
+
+    def stand_in(self) -> Target | None:
+        """With one number per visitor: the target whose pool leases the visitor's number
+        (the default target, else the first target with a pool)."""
+        pooled = [t for t in self.targets if t.pool_id is not None]
+        chosen = [t for t in pooled if t.id == self.default_target_id] or pooled
+        return chosen[0] if chosen else None
 
 
 @dataclass
@@ -267,6 +278,10 @@ async def step_lease(p: Pipeline, visit: Visit, tx: Tx) -> str | None:
     Landing-page parameter rules win over referrer rules, which win over rules on the
     classified source; without a rule the session pool leases a number (the session's live
     lease first). A static source number is shown as is, without a lease.
+
+    One number per visitor (``site.number_per_visitor``): the same targets get the same
+    number, one lease of the stand-in target's pool (:meth:`Site.stand_in`), and the
+    target of the page's last run is remembered as where the visitor's calls go.
     """
     assert visit.site is not None and visit.session_id is not None
     assert visit.source is not None
@@ -290,49 +305,111 @@ async def step_lease(p: Pipeline, visit: Visit, tx: Tx) -> str | None:
             )
         }
         targets = [t for t in targets if t.pool_id in held or on_page(t.number, visit.found)]
+        if site.number_per_visitor:
+            await _note_last_target(tx, visit.session_id, last_shown(site.targets, visit.found))
     code = ""  # the visit's code, issued with its first pool number (codes on)
-    for target in targets:
-        choice = rules.choose_number_source(
-            seen,
-            site.rules,
-            target_id=target.id,
-            pool_id=target.pool_id,
-            untracked_policy=site.untracked_policy,
-        )
-        if choice.action == "number":
-            f = formats(choice.number)
-            visit.ttl_ms = max(visit.ttl_ms, STATIC_TTL_MS)
-        elif choice.action == "pool" and choice.pool_id is not None:
-            lease = await leases.claim(
+    session_id = visit.session_id
+
+    async def add(targets_shown: list[Target], got: tuple[Formats, int | None]) -> None:
+        nonlocal code
+        f, number_id = got
+        if site.visit_codes and number_id is not None:
+            code = code or await codes.code_for_session(
                 tx,
-                dialect=p.db.dialect,
-                pool_id=choice.pool_id,
-                session_id=visit.session_id,
+                site_id=site.id,
+                session_id=session_id,
                 now_ms=visit.now_ms,
+                window_ms=p.config.code_window_ms,
+                life_ms=p.config.code_life_ms,
+                number_id=number_id,
             )
-            if lease is None:
-                continue
-            if lease.national:
-                f = Formats(lease.number, lease.national, lease.international)
-            else:
-                f = formats(lease.number)
-            visit.ttl_ms = max(visit.ttl_ms, lease.expires_ms - visit.now_ms)
-            if site.visit_codes:
-                code = code or await codes.code_for_session(
-                    tx,
-                    site_id=site.id,
-                    session_id=visit.session_id,
-                    now_ms=visit.now_ms,
-                    window_ms=p.config.code_window_ms,
-                    life_ms=p.config.code_life_ms,
-                    number_id=lease.number_id,
-                )
-                visit.swaps.append(swap(target.number, f.e164, f.national, f.international, code))
-                continue
-        else:
-            continue
-        visit.swaps.append(swap(target.number, f.e164, f.national, f.international))
+        for target in targets_shown:
+            visit.swaps.append(swap(target.number, f.e164, f.national, f.international, code))
+
+    if site.number_per_visitor:
+        # One number for every target on the page, leased from the stand-in's pool; a
+        # call to it goes to the target the visitor saw last (telephony/routing.py).
+        stand_in = site.stand_in()
+        got = await _number_for(p, visit, tx, seen, stand_in) if stand_in and targets else None
+        if got is not None:
+            await add(targets, got)
+        return None
+    for target in targets:
+        got = await _number_for(p, visit, tx, seen, target)
+        if got is not None:
+            await add([target], got)
     return None
+
+
+async def _number_for(
+    p: Pipeline, visit: Visit, tx: Tx, seen: rules.Visit, target: Target
+) -> tuple[Formats, int | None] | None:
+    """The number the source rules choose for ``target`` (a static number, or a lease of
+    its pool with the leased number's id), moving the answer's ttl on; None when the page
+    keeps the target's own."""
+    assert visit.site is not None and visit.session_id is not None
+    choice = rules.choose_number_source(
+        seen,
+        visit.site.rules,
+        target_id=target.id,
+        pool_id=target.pool_id,
+        untracked_policy=visit.site.untracked_policy,
+    )
+    if choice.action == "number":
+        visit.ttl_ms = max(visit.ttl_ms, STATIC_TTL_MS)
+        return formats(choice.number), None
+    if choice.action != "pool" or choice.pool_id is None:
+        return None
+    lease = await leases.claim(
+        tx,
+        dialect=p.db.dialect,
+        pool_id=choice.pool_id,
+        session_id=visit.session_id,
+        now_ms=visit.now_ms,
+    )
+    if lease is None:
+        return None
+    visit.ttl_ms = max(visit.ttl_ms, lease.expires_ms - visit.now_ms)
+    if lease.national:
+        return Formats(lease.number, lease.national, lease.international), lease.number_id
+    return formats(lease.number), lease.number_id
+
+
+def last_shown(targets: list[Target], found: list[str]) -> Target | None:
+    """The target of the last digit run (in page order) that holds one, if any."""
+    for run in reversed(found):
+        for target in targets:
+            if on_page(target.number, [run]):
+                return target
+    return None
+
+
+async def _note_last_target(tx: Tx, session_id: int, target: Target | None) -> None:
+    """Remember the target the visitor's page showed last (where its calls will go)."""
+    if target is not None:
+        await tx.execute(
+            "UPDATE sessions SET last_target_id = :t WHERE id = :s",
+            {"t": target.id, "s": session_id},
+        )
+
+
+async def note_seen_targets(tx: Tx, session_id: int, seen: list[str]) -> None:
+    """A page-view heartbeat's ``seen`` targets (E.164, in page order): on a site with one
+    number per visitor, the last of them that is one of the site's targets is where the
+    visitor's calls now go. Other sites ignore them."""
+    if not seen:
+        return
+    rows = await tx.fetchall(
+        "SELECT t.id, t.number FROM sessions s JOIN sites st ON st.id = s.site_id"
+        " JOIN targets t ON t.site_id = s.site_id"
+        " WHERE s.id = :s AND st.number_per_visitor = 1",
+        {"s": session_id},
+    )
+    ids = {str(r["number"]): int(r["id"]) for r in rows}
+    for number in reversed(seen):
+        if number in ids:
+            await _note_last_target(tx, session_id, Target(ids[number], number, None))
+            return
 
 
 @dataclass(frozen=True)
@@ -478,8 +555,8 @@ class Pipeline:
 async def load_site(db: Store | Tx, site_key: str) -> Site | None:
     """The site with this snippet key: domains, parameter names, targets and rules."""
     row = await db.fetchone(
-        "SELECT s.id, s.advertiser_id, s.domains, s.untracked_policy, s.visit_codes, a.params"
-        " FROM sites s"
+        "SELECT s.id, s.advertiser_id, s.domains, s.untracked_policy, s.visit_codes,"
+        " s.number_per_visitor, s.default_target_id, a.params FROM sites s"
         " LEFT JOIN site_attribution a ON a.site_id = s.id WHERE s.site_key = :k",
         {"k": site_key},
     )
@@ -503,6 +580,8 @@ async def load_site(db: Store | Tx, site_key: str) -> Site | None:
         params=params if isinstance(params, dict) else {},
         untracked_policy=str(row["untracked_policy"] or "pool"),
         targets=targets,
+        number_per_visitor=bool(row["number_per_visitor"]),
+        default_target_id=row["default_target_id"],
         rules=await rules.load_rules(db, site_id=site_id) if targets else [],
         visit_codes=bool(row["visit_codes"]),
     )

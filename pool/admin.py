@@ -27,8 +27,8 @@ NUMBER_COLUMNS = (
 async def find_site(db: Store, site_key: str, advertiser_id: int | None) -> Row:
     """The site with this key visible to the caller; LookupError otherwise."""
     site = await db.fetchone(
-        "SELECT id, advertiser_id, site_key, country, exhausted_policy, untracked_policy"
-        " FROM sites WHERE site_key = :k",
+        "SELECT id, advertiser_id, site_key, country, exhausted_policy, untracked_policy,"
+        " number_per_visitor, default_target_id FROM sites WHERE site_key = :k",
         {"k": site_key},
     )
     if site is None or not scope_of(advertiser_id).allows(site["advertiser_id"], site["id"]):
@@ -340,6 +340,15 @@ async def delete_rule(db: Store, *, rule_id: int, advertiser_id: int | None) -> 
 EXHAUSTED_POLICIES = ("overflow", "original")
 
 
+async def target_number(db: Store, target_id: int | None) -> str:
+    """A target's number (E.164), '' for none."""
+    if target_id is None:
+        return ""
+    return str(
+        await db.fetchval("SELECT number FROM targets WHERE id = :t", {"t": target_id}) or ""
+    )
+
+
 async def set_policies(
     db: Store,
     *,
@@ -347,12 +356,17 @@ async def set_policies(
     advertiser_id: int | None,
     untracked_policy: str = "",
     exhausted_policy: str = "",
-) -> dict[str, str]:
-    """Change a site's policies ('' keeps one); return both as they now are.
+    number_per_visitor: bool | None = None,
+    default_target: str | None = None,
+) -> dict[str, Any]:
+    """Change a site's policies ('' or None keeps one); return them as they now are.
 
     ``untracked_policy``: 'pool' (untracked visits get a pool number) or 'original' (they
     keep the page's number). ``exhausted_policy``: 'overflow' or 'original' (see
-    :func:`pool.leases.acquire`).
+    :func:`pool.leases.acquire`). ``number_per_visitor``: one number per visitor standing in
+    for every target (True) or one per target on the page (False). ``default_target``: the
+    target (E.164) whose pool supplies those numbers and that takes calls of visitors whose
+    last-seen target is unknown ('' clears it: the first target with a pool).
     """
     site = await find_site(db, site_key, advertiser_id)
     if untracked_policy and untracked_policy not in rules.UNTRACKED_POLICIES:
@@ -365,10 +379,34 @@ async def set_policies(
             f"exhausted_policy must be one of {', '.join(EXHAUSTED_POLICIES)}",
             field="exhausted_policy",
         )
+    default_id = site["default_target_id"]
+    if default_target is not None:
+        default_id = None
+        if default_target:
+            default_id = await db.fetchval(
+                "SELECT t.id FROM targets t JOIN pools p ON p.target_id = t.id"
+                " WHERE t.site_id = :s AND t.number = :n",
+                {"s": site["id"], "n": default_target.strip()},
+            )
+            if default_id is None:
+                raise NumberError(
+                    "default_target must be a target of the site with a pool",
+                    field="default_target",
+                )
     untracked = untracked_policy or site["untracked_policy"]
     exhausted = exhausted_policy or site["exhausted_policy"]
-    await db.execute(
-        "UPDATE sites SET untracked_policy = :u, exhausted_policy = :e WHERE id = :s",
-        {"u": untracked, "e": exhausted, "s": site["id"]},
+    per_visitor = (
+        bool(site["number_per_visitor"]) if number_per_visitor is None else number_per_visitor
     )
-    return {"site": site_key, "untracked_policy": untracked, "exhausted_policy": exhausted}
+    await db.execute(
+        "UPDATE sites SET untracked_policy = :u, exhausted_policy = :e,"
+        " number_per_visitor = :v, default_target_id = :d WHERE id = :s",
+        {"u": untracked, "e": exhausted, "v": int(per_visitor), "d": default_id, "s": site["id"]},
+    )
+    return {
+        "site": site_key,
+        "untracked_policy": untracked,
+        "exhausted_policy": exhausted,
+        "number_per_visitor": per_visitor,
+        "default_target": await target_number(db, default_id),
+    }

@@ -75,13 +75,14 @@
   let pending = [];
   let found = new Set(); // runs seen on the page and not yet reported
   const ons = []; // callpath('on', 'swap', fn) callbacks, and callpath('numbers') waiting
+  const seen = []; // targets swapped since the last page report, in page order
   let sent; // runs reported during this visit (a Set, from the start)
   // Flags and times start undefined (falsy); `last` is set by the first request.
-  let raf, last, busy, started, hiding, replaced, href;
+  let raf, last, busy, started, hiding, pushed, href, navs; // href: the path last reported
 
   // ---- number styles ----------------------------------------------------------------------
   const chr = String.fromCharCode;
-  const fold = (s) => s.replace(/[\uff01-\uff5e]/g, (c) => chr(c.charCodeAt(0) - 65248));
+  const fold = (s) => s.replace(/[\uff01-\uff5e]/g, (c) => chr(c.charCodeAt() - 65248));
   const wide = (s) => s.replace(/\d/g, (c) => chr(+c + 65296));
   // The swap whose pattern (capturing group) made this match.
   const which = (m) => compiled[m.indexOf(m[0], 1) - 1];
@@ -92,6 +93,7 @@
   // trunk 0, opening parenthesis) is kept, then digit groups and separators alternate; the
   // tracking number's groups take the original separators in order.
   const pieces = (m, c) => {
+    seen.push(c.target); // (a number about to be swapped)
     if (!c.n) return [[m, c.international]];
     const G = c.g;
     const fw = /[\uff10-\uff19]/.test(m);
@@ -250,7 +252,6 @@
   };
 
   // ---- watching the page --------------------------------------------------------------------
-  const here = () => location.href.split("#")[0];
   const record = (r) => (r.type == "childList" ? r.addedNodes.forEach(queue) : queue(r.target));
   const tick = () => (raf = raf || requestAnimationFrame(flush));
   const queue = (n) => {
@@ -260,35 +261,40 @@
   const observer = new MutationObserver(guard((rs) => rs.forEach(record)));
   const flush = guard(() => {
     const todo = pending;
-    const url = here();
     raf = 0;
     pending = [];
     quiet(() => todo.forEach(scan));
-    // A route change is a page view, unless replaceState changed only the query (a search
-    // box rewriting ?q= as the visitor types). New numbers on the page: ask for them (that
-    // request reports the page too).
-    url == href || (replaced && url.split("?")[0] == href.split("?")[0])
-      ? more()
-      : live() && !found.size
-      ? beat(1)
-      : session();
-    href = url;
-    replaced = 0;
+    // New numbers on the page: ask for them.
+    more();
   });
+  // A route change is a page view, reported once the route has settled for a second
+  // (a router that pushes and then rewrites the address makes one), unless only
+  // replaceState changed only the query (a search box rewriting ?q= as the visitor types).
+  // A page view of a live visit is a beat, else a session request (that reports it too).
+  // A page already reported (a session request for new numbers of the new view) is not
+  // reported again. (The same address pushed again reaches the backend, which adds no page
+  // view for it.)
+  const view = guard(
+    () => (!pushed && location.pathname == href) || (live() && !found.size ? beat(1) : session())
+  );
+  const nav = () => {
+    clearTimeout(navs);
+    navs = setTimeout(view, 1e3);
+  };
 
   const watch = () => {
-    href = here();
+    href = location.pathname;
     observer.observe(d, WATCH);
     for (const k of ["pushState", "replaceState"]) {
       const f = history[k];
-      history[k] = function () {
-        const r = f.apply(this, arguments);
-        replaced = k > "r";
-        tick();
-        return r;
+      // (The address is read when the route has settled, after the call.)
+      history[k] = (...a) => {
+        pushed |= k < "r";
+        nav();
+        return f.apply(history, a);
       };
     }
-    w.addEventListener("popstate", tick);
+    w.addEventListener("popstate", nav);
     // Heartbeats go while the page is visible, one every `heartbeat` seconds since the last
     // request: a hidden page sends none, and one goes within a second of it being shown
     // again when a beat is overdue.
@@ -343,6 +349,11 @@
     b.url = location.href;
     b.referrer = d.referrer;
     b.title = d.title;
+    // The targets this page showed: with one number per visitor, the last one is where
+    // the visitor's calls go.
+    b.seen = seen.splice(0);
+    href = location.pathname;
+    pushed = 0;
     return b;
   };
 

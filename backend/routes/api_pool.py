@@ -19,7 +19,9 @@ bodies that are too large.
 - ``GET  /api/pools/{id}`` (pool and health) and ``GET /api/pools/{id}/health``
   ``?window_hours=`` (health with hourly figures).
 - ``GET  /api/pools/policy?site=``; ``PUT /api/pools/policy`` ``{"site",
-  "untracked_policy"?: "pool" | "original", "exhausted_policy"?: "overflow" | "original"}``.
+  "untracked_policy"?: "pool" | "original", "exhausted_policy"?: "overflow" | "original",
+  "number_per_visitor"?: bool, "default_target"?: E.164 or ""}`` (docs/snippet.md, "One
+  number per target or one per visitor").
 - ``GET  /api/rules?site=``; ``POST /api/rules`` ``{"site", "kind", "match_key"?,
   "match_value"?, "action", "number"?, "target"?, "priority"?, "label"?}`` → 201;
   ``DELETE /api/rules/{id}`` → 204.
@@ -418,6 +420,8 @@ _POLICY: dict[str, Any] = {
                 "site": {"type": "string"},
                 "untracked_policy": {"type": "string", "enum": list(rules.UNTRACKED_POLICIES)},
                 "exhausted_policy": {"type": "string", "enum": list(admin.EXHAUSTED_POLICIES)},
+                "number_per_visitor": {"type": "boolean"},
+                "default_target": {"type": "string"},
             },
         }
     },
@@ -444,6 +448,10 @@ async def get_policy(request: Request, who: ApiPrincipal) -> Response:
                 "site": site,
                 "untracked_policy": found["untracked_policy"],
                 "exhausted_policy": found["exhausted_policy"],
+                "number_per_visitor": bool(found["number_per_visitor"]),
+                "default_target": await admin.target_number(
+                    db_of(request), found["default_target_id"]
+                ),
             }
         }
     )
@@ -461,6 +469,8 @@ async def get_policy(request: Request, who: ApiPrincipal) -> Response:
             "site": {"type": "string", "maxLength": 64},
             "untracked_policy": {"type": "string", "enum": list(rules.UNTRACKED_POLICIES)},
             "exhausted_policy": {"type": "string", "enum": list(admin.EXHAUSTED_POLICIES)},
+            "number_per_visitor": {"type": "boolean"},
+            "default_target": {"type": "string", "maxLength": 40},
         },
     },
     responses={200: oa.json_response("The policies now", _POLICY)},
@@ -474,8 +484,20 @@ async def put_policy(request: Request, who: ApiPrincipal) -> Response:
         advertiser_id=who.advertiser_id,
         untracked_policy=string_field(data, "untracked_policy", max_len=20),
         exhausted_policy=string_field(data, "exhausted_policy", max_len=20),
+        number_per_visitor=_bool(data, "number_per_visitor"),
+        default_target=(
+            string_field(data, "default_target", max_len=40) if "default_target" in data else None
+        ),
     )
     return JSONResponse({"policy": policy})
+
+
+def _bool(data: dict[str, Any], key: str) -> bool | None:
+    """An optional true/false field (None: not given); 422 for anything else."""
+    value = data.get(key)
+    if value is not None and not isinstance(value, bool):
+        raise ApiError(422, "invalid", f"Field {key!r} must be true or false.", field=key)
+    return value
 
 
 @oa.operation(

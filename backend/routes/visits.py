@@ -12,7 +12,7 @@ from starlette.routing import Route
 
 from attribution import guard
 from attribution.conversions import ga_client_id
-from attribution.ingest import IngestConfig, Pipeline, UnknownSite, Visit
+from attribution.ingest import IngestConfig, Pipeline, UnknownSite, Visit, note_seen_targets
 from attribution.sessions import PageView, add_page_view
 from attribution.tag_seen import TagSeen
 from attribution.tokens import SESSION_TOKEN, Signer
@@ -26,6 +26,8 @@ CORS = {"Access-Control-Allow-Origin": "*", "Vary": "Origin"}
 # The digit runs a page may report (`found`): at most this many, each at most this long.
 MAX_FOUND = 400
 MAX_RUN = 40
+# The targets a page view reports as shown (`seen`, E.164): the last this many are read.
+MAX_SEEN = 50
 
 
 def _json(data: Any, status: int = 200) -> Response:
@@ -164,6 +166,7 @@ async def heartbeat(request: Request) -> Response:
     title = string_field(data, "title", max_len=512, cut=True)
     referrer = string_field(data, "referrer", max_len=2048, cut=True)
     view = PageView(url, title, referrer) if url else None
+    seen = _seen(data)
     session_id = Signer(settings.secret_key, SESSION_TOKEN).read(token)
     if not isinstance(session_id, int):
         raise ApiError(400, "bad_token", "The token is not one this server issued.")
@@ -171,7 +174,7 @@ async def heartbeat(request: Request) -> Response:
     timeout = settings.visit_timeout_ms / 1000 if settings.visit_timeout_ms > 0 else None
     try:
         async with asyncio.timeout(timeout):
-            ttl_ms = await _extend_session(db, session_id, now_ms(), view, origin)
+            ttl_ms = await _extend_session(db, session_id, now_ms(), view, origin, seen)
     except STORAGE_TROUBLE as exc:
         # The snippet keeps its numbers and beats again later (it asks anew only on 410).
         storage_trouble(request.app.state).report("heartbeat", exc)
@@ -183,8 +186,29 @@ async def heartbeat(request: Request) -> Response:
     return _json({"ttl": ttl_ms // 1000})
 
 
+def _seen(data: dict[str, Any]) -> list[str]:
+    """The targets (E.164) the page view's numbers were swapped for, in page order; items
+    that are not E.164-shaped are left out; only the last ``MAX_SEEN`` are read (the last
+    one shown is the one that counts)."""
+    value = data.get("seen")
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise ApiError(422, "invalid", "Field 'seen' must be a list.", field="seen")
+    return [
+        n
+        for n in value[-MAX_SEEN:]
+        if isinstance(n, str) and 3 <= len(n) <= 17 and n[0] == "+" and n[1:].isdigit()
+    ]
+
+
 async def _extend_session(
-    db: Store, session_id: int, now: int, view: PageView | None = None, origin: str = ""
+    db: Store,
+    session_id: int,
+    now: int,
+    view: PageView | None = None,
+    origin: str = "",
+    seen: list[str] | None = None,
 ) -> int:
     """Extend the session's live leases in one unit; the longest ttl left (0: none).
 
@@ -197,6 +221,7 @@ async def _extend_session(
     ``view``: the page the heartbeat reports (a later page of the visit, or a route change
     of a single-page app), added to the session's click path while a lease is live. With no
     lease left the answer is 410 and the snippet asks ``/v1/session``, which records it.
+    ``seen``: the targets that page showed (one number per visitor: where calls now go).
     """
 
     async def unit(tx: Tx) -> int:
@@ -210,7 +235,8 @@ async def _extend_session(
             if expires is not None:
                 ttl_ms = max(ttl_ms, expires - now)
         if ttl_ms and view is not None:
-            await add_page_view(tx, session_id=session_id, page=view, now_ms=now, origin=origin)
+            if await add_page_view(tx, session_id=session_id, page=view, now_ms=now, origin=origin):
+                await note_seen_targets(tx, session_id, seen or [])
         return ttl_ms
 
     return await db.transact(unit)

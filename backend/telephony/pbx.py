@@ -112,7 +112,7 @@ async def answer(tel: Telephony, event: CallEvent) -> dict[str, Any]:
 async def _route(tel: Telephony, event: CallEvent) -> Route | None:
     if event.kind != "start":
         return None
-    return await tel.table.find(event.tracking_number, budget_s=0.5)
+    return await tel.table.for_call(event.tracking_number, budget_s=0.5)
 
 
 def _answer(tel: Telephony, route: Route | None, event: CallEvent) -> dict[str, Any]:

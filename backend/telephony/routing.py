@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from backend.telephony import codes
 from backend.telephony.options import CallOptions
@@ -31,6 +32,9 @@ class Route:
     forward_to: str
     kind: str
     source_label: str = ""
+    # Its site gives one number per visitor: a call goes to the target the visitor saw
+    # last (looked up at call time, see `RoutingTable.for_call`), else to `forward_to`.
+    per_visitor: bool = False
 
 
 @dataclass
@@ -47,8 +51,18 @@ class Snapshot:
 
 _NUMBERS_SQL = (
     "SELECT n.id, n.number, n.advertiser_id, COALESCE(n.site_id, p.site_id) AS site_id,"
-    " n.forward_to, n.kind, n.source_label FROM tracking_numbers n"
+    " n.forward_to, n.kind, n.source_label, st.number_per_visitor FROM tracking_numbers n"
     " LEFT JOIN pools p ON p.id = n.pool_id"
+    " LEFT JOIN sites st ON st.id = COALESCE(n.site_id, p.site_id)"
+)
+# The target the last holder of a pool number saw last (one number per visitor): its
+# live lease, or one that ended within the pool's grace.
+_LAST_SEEN_SQL = (
+    "SELECT t.number FROM leases l JOIN pools p ON p.id = l.pool_id"
+    " JOIN sessions s ON s.id = l.session_id"
+    " JOIN targets t ON t.id = s.last_target_id AND t.site_id = s.site_id"
+    " WHERE l.number_id = :n AND (l.ended_ms IS NULL OR l.ended_ms >= :now - p.grace_ms)"
+    " ORDER BY l.started_ms DESC, l.id DESC LIMIT 1"
 )
 
 
@@ -61,6 +75,7 @@ def _route(row: Row) -> Route:
         row["forward_to"],
         row["kind"],
         row["source_label"] or "",
+        bool(row["number_per_visitor"]) and row["kind"] == "pool",
     )
 
 
@@ -127,6 +142,26 @@ class RoutingTable:
         route = _route(row)
         self._snap.routes[route.number] = route
         return route
+
+    async def for_call(self, number: str, *, budget_s: float = 0.5) -> Route | None:
+        """The route a starting call takes (:meth:`find`). A number of a site with one
+        number per visitor forwards to the target its visitor saw last, read once within
+        ``budget_s``; unknown, slow or failing storage: its own ``forward_to`` (the
+        default target), so the call is always put through."""
+        route = await self.find(number, budget_s=budget_s)
+        if route is None or not route.per_visitor:
+            return route
+        try:
+            last = await asyncio.wait_for(
+                self._db().fetchval(
+                    _LAST_SEEN_SQL, {"n": route.number_id, "now": int(time.time() * 1000)}
+                ),
+                timeout=budget_s,
+            )
+        except Exception as exc:  # includes the timeout: the default target takes it
+            log.warning("last-seen target of %s not read: %s", number, exc)
+            return route
+        return replace(route, forward_to=str(last)) if last else route
 
     def options(self, advertiser_id: int) -> CallOptions:
         """The advertiser's call options (settings where it has none of its own)."""

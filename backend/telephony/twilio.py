@@ -17,6 +17,7 @@ from backend.observability.context import bind_call
 from backend.settings import Settings
 from backend.telephony import codes, sanitize, signature, twiml, verbs
 from backend.telephony.calls import CallEvent
+from backend.telephony.routing import Route
 from backend.telephony.service import Telephony
 from backend.telephony.verbs import Answer
 from backend.telephony.whisper import announcement
@@ -120,16 +121,19 @@ def _event(params: dict[str, str], kind: str, **fields: object) -> CallEvent:
     )
 
 
-def voice_answer(tel: Telephony, params: dict[str, str], base: str) -> Answer:
+def voice_answer(
+    tel: Telephony, params: dict[str, str], base: str, route: Route | None = None
+) -> Answer:
     """The verbs for a new call: forward it to the number's target, or reject it.
 
-    Synchronous on purpose: it must not wait on anything but memory. Call-flow steps
+    Synchronous on purpose: it must not wait on anything but memory (``route``: the one
+    :func:`find_route_then_answer` worked out, else the table's). Call-flow steps
     (docs/contributing.md) return verbs the same way and end in :func:`verbs.forward`.
     """
     sid = _call_sid(params)
     to = _number(params, "To", "Called")
     caller = _number(params, "From", "Caller")
-    route = tel.table.get(to)
+    route = route or tel.table.get(to)
     if route is None:
         tel.recorder.submit(_event(params, "voice", status=params.get("CallStatus", "ringing")))
         return (verbs.Reject(),)
@@ -165,17 +169,19 @@ def voice_answer(tel: Telephony, params: dict[str, str], base: str) -> Answer:
     return verbs.forward(step)
 
 
-def answer_voice(tel: Telephony, params: dict[str, str], base: str) -> bytes:
+def answer_voice(
+    tel: Telephony, params: dict[str, str], base: str, route: Route | None = None
+) -> bytes:
     """The TwiML of :func:`voice_answer`."""
-    return twiml.render(voice_answer(tel, params, base))
+    return twiml.render(voice_answer(tel, params, base, route))
 
 
 async def find_route_then_answer(tel: Telephony, params: dict[str, str], base: str) -> bytes:
     """Like :func:`answer_voice`, first looking a number missing from the table up once."""
     to = _number(params, "To", "Called")
-    if to and tel.table.get(to) is None:
-        await tel.table.find(to, budget_s=0.5)
-    answer = answer_voice(tel, params, base)
+    # (One number per visitor: the target the visitor saw last, see RoutingTable.for_call.)
+    route = await tel.table.for_call(to, budget_s=0.5) if to else None
+    answer = answer_voice(tel, params, base, route)
     await tel.recorder.journaled()  # the call is on disk before Twilio hears the answer
     return answer
 

@@ -226,3 +226,37 @@ async def test_session_page_fields_are_cut_and_the_ga_cookie_read(
     # Junk in the cookie is no client id.
     junk = {**body, "ga": "GA1.1.<script>", "token": ""}
     assert (await client.post("/v1/session", json=junk)).status_code == 200
+
+
+# ---- one number per visitor ------------------------------------------------------------------
+
+
+async def test_one_number_per_visitor_stands_in_for_every_target_on_the_page(
+    client: httpx.AsyncClient, demo: Any, db: SQLiteDatabase
+) -> None:
+    from pool import admin
+
+    us = "+12125550100"
+    policy = await admin.set_policies(
+        db, site_key="demo", advertiser_id=None, number_per_visitor=True, default_target=us
+    )
+    assert policy["number_per_visitor"] is True and policy["default_target"] == us
+    # The page shows the Tokyo and the toll-free number (toll-free last).
+    first = (await _ask(client, ["0312345678", "0120123456"])).json()
+    assert {s["target"] for s in first["swaps"]} == {"+81312345678", "+81120123456"}
+    assert len({s["number"] for s in first["swaps"]}) == 1
+    us_pool = {t["number"]: t["tracking_numbers"] for t in demo["targets"]}[us]
+    assert first["swaps"][0]["number"] in us_pool  # leased from the default target's pool
+    assert await db.fetchval("SELECT COUNT(*) FROM leases WHERE ended_ms IS NULL") == 1
+    last = "SELECT t.number FROM sessions s JOIN targets t ON t.id = s.last_target_id"
+    assert await db.fetchval(last) == "+81120123456"
+    # A later page view shows the Tokyo number only: the heartbeat's `seen` moves it.
+    beat = {
+        "token": first["token"],
+        "url": "http://127.0.0.1/examples/ja.html",
+        "seen": ["+81312345678", "junk", 5],
+    }
+    assert (await client.post("/v1/heartbeat", json=beat)).status_code == 200
+    assert await db.fetchval(last) == "+81312345678"
+    bad = await client.post("/v1/heartbeat", json={**beat, "seen": "+81312345678"})
+    assert bad.status_code == 422

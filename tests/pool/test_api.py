@@ -262,6 +262,8 @@ async def test_site_policies(client: httpx.AsyncClient, two: Any, db: SQLiteData
         "site": "s1",
         "untracked_policy": "pool",
         "exhausted_policy": "overflow",
+        "number_per_visitor": False,
+        "default_target": "",
     }
     r = await client.put(
         "/api/pools/policy", headers=two["ha"], json={"site": "s1", "exhausted_policy": "original"}
@@ -279,6 +281,22 @@ async def test_site_policies(client: httpx.AsyncClient, two: Any, db: SQLiteData
     assert (
         await db.fetchval("SELECT exhausted_policy FROM sites WHERE site_key = 's1'") == "original"
     )
+    # One number per visitor, and its default target: a target of the site with a pool.
+    r = await client.put(
+        "/api/pools/policy", headers=two["ha"], json={"site": "s1", "number_per_visitor": "yes"}
+    )
+    assert r.status_code == 422 and r.json()["error"]["field"] == "number_per_visitor"
+    r = await client.put(
+        "/api/pools/policy",
+        headers=two["ha"],
+        json={"site": "s1", "number_per_visitor": True, "default_target": "+819099999999"},
+    )
+    assert r.status_code == 422 and r.json()["error"]["field"] == "default_target"
+    r = await client.put(
+        "/api/pools/policy", headers=two["ha"], json={"site": "s1", "number_per_visitor": True}
+    )
+    assert r.status_code == 200 and r.json()["policy"]["number_per_visitor"] is True
+    assert r.json()["policy"]["exhausted_policy"] == "original"
 
 
 async def test_a_retiring_number_shows_retired_once_its_lease_idles_out(

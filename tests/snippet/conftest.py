@@ -41,15 +41,26 @@ async def _seed(database_url: str) -> None:
     await seed_site(database_url, SITE_KEY, TARGETS)
 
 
-async def seed_site(database_url: str, key: str, targets: list[tuple[str, list[str]]]) -> None:
+async def seed_site(
+    database_url: str, key: str, targets: list[tuple[str, list[str]]], per_visitor: str = ""
+) -> None:
     """A site keyed ``key`` with these targets, each with a pool of its tracking numbers
-    (also run while the module's server runs: SQLite in WAL mode lets both write)."""
+    (also run while the module's server runs: SQLite in WAL mode lets both write).
+    ``per_visitor``: a target number; the site gives one number per visitor, from that
+    target's pool (its default target)."""
     pools = [seed.PoolSpec(target, tracking, label=target) for target, tracking in targets]
     domains = ["127.0.0.1", "localhost", "callpath.test", "a.callpath.test", "b.callpath.test"]
     site = seed.SiteSpec(key, name=f"Snippet test site {key}", domains=domains, pools=pools)
     db = await open_database(database_url)
     try:
         await seed.seed_site(db, f"Snippet tests {key}", site)
+        if per_visitor:
+            await db.execute(
+                "UPDATE sites SET number_per_visitor = 1, default_target_id ="
+                " (SELECT t.id FROM targets t WHERE t.site_id = sites.id AND t.number = :n)"
+                " WHERE site_key = :k",
+                {"n": per_visitor, "k": key},
+            )
     finally:
         await db.close()
 

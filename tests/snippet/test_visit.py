@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -26,6 +27,11 @@ SWAPPED = "document.getElementById('main').textContent !== '03-1234-5678'"
 # (enough for every visit of the module: leases last the test run).
 MANY_KEY = "many"
 MANY = [(f"+8133000{i:04d}", [f"+815099{i:02d}{k:04d}" for k in range(1, 7)]) for i in range(1, 31)]
+
+
+# The same 30 branches on a site with one number per visitor (tracking 050-98xx-xxxx).
+ONE_KEY = "one"
+ONE = [(t, [f"+815098{i:02d}{k:04d}" for k in range(1, 7)]) for i, (t, _) in enumerate(MANY, 1)]
 
 
 def session_id(token: str) -> int:
@@ -182,6 +188,78 @@ def test_a_30_target_site_whose_page_shows_2_leases_2_numbers(
     assert w.page.text_content("#other") == "03-1234-5678"  # another site's number
 
 
+@pytest.fixture(scope="module")
+def one_site(snippet_server: SnippetServer) -> SnippetServer:
+    """The 30 branches again, on a site that gives one number per visitor (branch 3, the
+    default target, supplies the numbers and takes calls of visitors not seen on a page)."""
+    url = f"sqlite:///{snippet_server.db_path}"
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, seed_site(url, ONE_KEY, ONE, per_visitor=ONE[2][0])).result()
+    return snippet_server
+
+
+def _dialed(server: SnippetServer, tracking: str, sid: str) -> str:
+    """The number a call to ``tracking`` is put through to (the TwiML's <Number>)."""
+    url = server.url + "/twilio/voice"
+    params = {
+        "AccountSid": "AC" + "0" * 32,
+        "CallSid": sid,
+        "CallStatus": "ringing",
+        "From": "+819012345678",
+        "To": tracking,
+    }
+    signature = RequestValidator(TWILIO_AUTH_TOKEN).compute_signature(url, params)
+    answer = httpx.post(url, data=params, headers={"X-Twilio-Signature": signature}, timeout=20)
+    assert answer.status_code == 200, answer.text
+    found = re.search(r"<Number[^>]*>([^<]+)</Number>", answer.text)
+    assert found, answer.text
+    return found.group(1)
+
+
+def test_one_number_per_visitor_leases_1_and_calls_go_to_the_branch_seen_last(
+    one_site: SnippetServer, visit: Callable[..., Watched]
+) -> None:
+    w = visit()
+    with w.page.expect_response("**/v1/session") as answer:
+        w.page.goto(one_site.page_url("one.html"))
+    w.page.wait_for_function("document.getElementById('b2').textContent !== '03-3000-0002'")
+    body = answer.value.json()
+    assert sorted(s["target"] for s in body["swaps"]) == ["+81330000001", "+81330000002"]
+    assert len({s["number"] for s in body["swaps"]}) == 1
+    tracking = body["swaps"][0]["number"]
+    # Both branches show the visitor's one number, leased once.
+    assert w.page.text_content("#b1") == w.page.text_content("#b2") == hyphenated(tracking)
+    assert live_leases(one_site, session_id(body["token"])) == 1
+    # The page showed branch 2 last: its call goes there, not to the pool's own branch.
+    assert _dialed(one_site, tracking, "CA" + "1a" * 16) == "+81330000002"
+    # The next page shows branch 1 only: the page view reports it, and calls follow.
+    with w.page.expect_request(
+        lambda r: r.url.endswith("/v1/heartbeat") and "url" in json.loads(r.post_data)
+    ) as beat:
+        w.page.goto(one_site.page_url("one-b1.html"))
+    assert json.loads(beat.value.post_data)["seen"] == ["+81330000001"]
+    w.page.wait_for_function("document.getElementById('b1').textContent !== '03-3000-0001'")
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and _last_target(one_site, body["token"]) != "+81330000001":
+        time.sleep(0.1)
+    assert _dialed(one_site, tracking, "CA" + "1b" * 16) == "+81330000001"
+    # Without a known last target, the default target (branch 3) takes the call.
+    one_site.sql(
+        "UPDATE sessions SET last_target_id = NULL WHERE id = :s",
+        {"s": session_id(body["token"])},
+    )
+    assert _dialed(one_site, tracking, "CA" + "1c" * 16) == "+81330000003"
+    assert w.script_errors() == []
+
+
+def _last_target(server: SnippetServer, token: str) -> str | None:
+    rows = server.sql(
+        "SELECT t.number FROM sessions s JOIN targets t ON t.id = s.last_target_id WHERE s.id = :s",
+        {"s": session_id(token)},
+    )
+    return rows[0][0] if rows else None
+
+
 # ---- the page: editors, exclusions, tel: links ------------------------------------------------
 
 
@@ -282,6 +360,9 @@ def test_titles_sent_are_the_pages_own(
         w.page.wait_for_function(SWAPPED)
     body = json.loads(beat.value.post_data)
     assert body["title"] == "ご予約 03-1234-5678"
+    # The title element itself is never swapped (the tab shows the page's own title).
+    assert w.page.title() == "ご予約 03-1234-5678"
+    assert w.page.text_content("#main") != "03-1234-5678"
     sid = session_id(body["token"])
     titles = snippet_server.sql(
         "SELECT title FROM page_views WHERE session_id = :s ORDER BY id", {"s": sid}
@@ -317,6 +398,33 @@ def test_replace_state_typing_makes_no_page_views(
         lambda r: r.url.endswith("/v1/heartbeat") and "url" in json.loads(r.post_data)
     ):
         w.page.evaluate("history.pushState(null, '', '/examples/t/search.html/results')")
+
+
+def test_route_changes_in_quick_succession_make_one_page_view(
+    snippet_server: SnippetServer, visit: Callable[..., Watched]
+) -> None:
+    w = visit()
+    w.page.goto(snippet_server.page_url("plain.html"))
+    w.page.wait_for_function(SWAPPED)
+    settle(w.page)
+    # A router that pushes a route, then another, then rewrites it, within 100 ms.
+    w.page.evaluate(
+        "(async () => { for (const p of ['a', 'b', 'c', 'd']) {"
+        " history.pushState(null, '', '/examples/t/route-' + p); await new Promise(r =>"
+        " setTimeout(r, 25)) } history.replaceState(null, '', '/examples/t/route-e') })()"
+    )
+    settle(w.page, 2.5)
+    views = [
+        json.loads(r.post_data)
+        for r in w.requests
+        if r.url.endswith("/v1/heartbeat") and "url" in json.loads(r.post_data)
+    ]
+    assert [v["url"] for v in views] == [snippet_server.url + "/examples/t/route-e"]
+    count = snippet_server.sql(
+        "SELECT COUNT(*) FROM page_views WHERE session_id = :s",
+        {"s": session_id(views[0]["token"])},
+    )
+    assert count[0][0] == 2
 
 
 # ---- several site keys on one page ---------------------------------------------------------------
