@@ -1,4 +1,11 @@
-"""Japanese and English: the message catalog and how a request's language is chosen.
+"""Japanese and English: gettext catalogs, and how a request's language is chosen.
+
+The messages live in ``backend/dashboard/locale/<lang>/LC_MESSAGES/messages.po`` (edited by
+people, extracted by ``pybabel`` — ``make messages``) and are read from the compiled
+``messages.mo`` next to each (committed, so a fresh clone runs without a build step; a test
+fails when a ``.mo`` is older than its ``.po``). Message ids are stable keys such as
+``nav.reports``; the English catalog holds the English text, so changing a word never
+changes a template.
 
 The language is, in order: the user's own setting (``users.locale``), the ``cp_lang`` cookie
 set by the language switch, the browser's ``Accept-Language``, then English.
@@ -6,7 +13,10 @@ set by the language switch, the browser's ``Accept-Language``, then English.
 
 from __future__ import annotations
 
+import gettext
 from collections.abc import Callable
+from functools import lru_cache
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from starlette.requests import Request
@@ -16,551 +26,157 @@ if TYPE_CHECKING:
 
 LANGUAGES = ("en", "ja")
 LANG_COOKIE = "cp_lang"
+DOMAIN = "messages"
+LOCALE_DIR = Path(__file__).with_name("locale")
 DIMENSION_ORDER = ("channel", "source", "campaign", "ad_group", "keyword", "landing_page", "device")
 
-# key: (English, 日本語)
-_CATALOG: dict[str, tuple[str, str]] = {
-    "app.name": ("callpath", "callpath"),
-    "nav.reports": ("Reports", "レポート"),
-    "nav.calls": ("Call log", "通話ログ"),
-    "nav.live": ("Live", "着信通知"),
-    "nav.pools": ("Pool health", "番号プール"),
-    "nav.advertisers": ("Advertisers", "広告主"),
-    "nav.settings": ("Settings", "設定"),
-    "nav.sites": ("Sites", "サイト"),
-    "nav.numbers": ("Numbers", "電話番号"),
-    "nav.users": ("Users", "ユーザー"),
-    "nav.tokens": ("API tokens", "APIトークン"),
-    "nav.blocked": ("Blocked callers", "着信拒否"),
-    "nav.notifications": ("Notifications", "通知先"),
-    "nav.dead_letters": ("Unrecorded call events", "記録できなかった通話イベント"),
-    "nav.batches": ("Conversion files", "コンバージョンファイル"),
-    "batches.title": (
-        "Conversion files sent to ad platforms",
-        "広告媒体へのコンバージョンファイル",
-    ),
-    "batches.help": (
-        "Every recorded offline conversion file. Download one again if it was lost or its"
-        " upload failed; void one that never reached the platform, and its calls go into the"
-        " next export again.",
-        "記録済みのオフラインコンバージョンファイルです。ファイルを紛失した場合やアップロードに"
-        "失敗した場合は再ダウンロードできます。媒体に届かなかったファイルを無効にすると、その"
-        "通話は次回のエクスポートに再び含まれます。",
-    ),
-    "batches.none": ("No conversion file recorded yet.", "記録済みのファイルはまだありません。"),
-    "batches.platform": ("Platform", "媒体"),
-    "batches.rows": ("Calls", "件数"),
-    "batches.by": ("By", "実行者"),
-    "batches.download": ("Download again", "再ダウンロード"),
-    "batches.void": ("Void", "無効にする"),
-    "batches.voided": ("Voided", "無効"),
-    "batches.no_file": ("file not kept", "ファイルなし"),
-    "dead_letters.title": ("Unrecorded call events", "記録できなかった通話イベント"),
-    "dead_letters.help": (
-        "Call events the database refused several times while it accepted other writes."
-        " They were set aside so that the calls after them could be recorded; the callers"
-        " were forwarded as usual. Each is kept with the last error.",
-        "データベースが他の書き込みを受け付けているのに、何度試しても保存できなかった通話イベントです。"
-        "後続の通話を記録するために取り除かれました（発信者は通常どおり転送されています）。"
-        "最後のエラーとともに保管しています。",
-    ),
-    "dead_letters.count": ("Set aside", "未記録の件数"),
-    "dead_letters.none": (
-        "None: every call event was recorded.",
-        "ありません。すべての通話イベントを記録しました。",
-    ),
-    "dead_letters.provider": ("Provider", "事業者"),
-    "dead_letters.call_id": ("Provider call id", "事業者の通話ID"),
-    "dead_letters.attempts": ("Tries", "試行回数"),
-    "dead_letters.error": ("Last error", "最後のエラー"),
-    "nav.rules": ("Source and qualification rules", "参照元ルール・有効電話の条件"),
-    "rules.title": ("Source rules", "参照元ルール"),
-    "rules.help": (
-        "Rules pick the number a visit is shown, in priority order: a landing-page parameter,"
-        " the referrer's host or the classified source. Without a rule, the visit gets a"
-        " number of the session pool.",
-        "ルールは優先度順に、ランディングページのパラメータ、リファラーのホスト、"
-        "分類された参照元を見て表示する番号を決めます。該当しない訪問にはプールの番号が"
-        "割り当てられます。",
-    ),
-    "rules.kind.param": ("Landing-page parameter", "URLパラメータ"),
-    "rules.kind.referrer": ("Referrer host", "リファラー"),
-    "rules.kind.source": ("Classified source", "参照元分類"),
-    "rules.action.number": ("Show a static number", "固定番号を表示"),
-    "rules.action.pool": ("Lease from the pool", "プールから割当"),
-    "rules.action.original": ("Keep the original number", "元の番号のまま"),
-    "rules.match_key": ("Parameter / field", "パラメータ / 項目"),
-    "rules.match_value": ("Value", "値"),
-    "rules.priority": ("Priority", "優先度"),
-    "rules.action": ("Then", "動作"),
-    "rules.all_targets": ("Every business number", "すべての電話番号"),
-    "rules.empty": ("No rules: every tracked visit gets a pool number.", "ルールはありません。"),
-    "qual.title": ("Qualified calls (有効電話)", "有効電話の条件"),
-    "qual.min_talk": ("Minimum talk time (seconds)", "最低通話時間 (秒)"),
-    "qual.answered": ("Must be answered", "応答した電話のみ"),
-    "qual.first_time": ("First-time callers only", "新規発信者のみ"),
-    "qual.days": ("First time within (days, 0 = ever)", "新規とみなす期間 (日、0は全期間)"),
-    "qual.admin_only": (
-        "What counts is set by an administrator.",
-        "有効電話の条件は管理者が設定します。",
-    ),
-    "blocked.title": ("Blocked callers", "着信拒否"),
-    "blocked.kind.exact": ("This number", "番号"),
-    "blocked.kind.prefix": ("Numbers starting with", "前方一致"),
-    "blocked.pattern": ("Number or prefix", "番号または先頭"),
-    "blocked.note": ("Note", "メモ"),
-    "notify.title": ("Notification targets", "通知先"),
-    "notify.address": ("Address (URL or e-mail)", "宛先 (URL・メール)"),
-    "notify.secret": ("Signing secret (webhooks)", "署名キー (Webhook)"),
-    "notify.event": ("When", "タイミング"),
-    "notify.event.started": ("when a call starts", "着信時"),
-    "notify.event.completed": ("when a call ends", "通話終了時"),
-    "notify.kind.webhook": ("Webhook", "Webhook"),
-    "notify.kind.email": ("E-mail", "メール"),
-    "notify.inactive": ("stopped", "停止"),
-    "delete": ("Delete", "削除"),
-    "remove": ("Stop", "停止"),
-    "nav.account": ("Account", "アカウント"),
-    "nav.logout": ("Log out", "ログアウト"),
-    "lang.switch": ("日本語", "English"),
-    "login.title": ("Sign in", "ログイン"),
-    "login.email": ("E-mail", "メールアドレス"),
-    "login.password": ("Password", "パスワード"),
-    "login.submit": ("Sign in", "ログイン"),
-    "login.failed": ("E-mail or password is wrong.", "メールアドレスまたはパスワードが違います。"),
-    "login.throttled": (
-        "Too many failed sign-ins. Try again in {minutes} min.",
-        "ログインの失敗が多すぎます。{minutes} 分後にもう一度お試しください。",
-    ),
-    "logout.confirm": ("Log out of callpath?", "callpath からログアウトしますか？"),
-    "filter.site": ("Site", "サイト"),
-    "filter.all_sites": ("All sites", "すべてのサイト"),
-    "filter.from": ("From", "開始日"),
-    "filter.to": ("To", "終了日"),
-    "filter.by": ("By", "集計軸"),
-    "filter.apply": ("Show", "表示"),
-    "filter.advertiser": ("Advertiser", "広告主"),
-    "dim.channel": ("Channel", "チャネル"),
-    "dim.source": ("Source", "参照元"),
-    "dim.campaign": ("Campaign", "キャンペーン"),
-    "dim.ad_group": ("Ad group", "広告グループ"),
-    "dim.keyword": ("Keyword", "キーワード"),
-    "dim.landing_page": ("Landing page", "ランディングページ"),
-    "dim.device": ("Device", "デバイス"),
-    "col.sessions": ("Sessions", "セッション"),
-    "col.calls": ("Calls", "電話数"),
-    "col.answered": ("Answered", "応答"),
-    "col.qualified": ("Qualified calls", "有効電話"),
-    "col.first_time": ("First-time callers", "新規発信者"),
-    "col.conversion": ("Call conversion", "電話CV率"),
-    "col.talk_minutes": ("Talk minutes", "通話分数"),
-    "col.time": ("Time", "日時"),
-    "col.caller": ("Caller", "発信者"),
-    "col.tracking_number": ("Tracking number", "計測番号"),
-    "col.talk": ("Talk time", "通話時間"),
-    "col.status": ("Status", "状態"),
-    "col.recording": ("Recording", "録音"),
-    "col.matched": ("Matched by", "紐付け方法"),
-    "col.site": ("Site", "サイト"),
-    "col.name": ("Name", "名前"),
-    "col.number": ("Number", "番号"),
-    "col.forward_to": ("Forwards to", "転送先"),
-    "col.kind": ("Kind", "種別"),
-    "col.pool": ("Pool", "プール"),
-    "col.label": ("Label", "ラベル"),
-    "col.domains": ("Domains", "ドメイン"),
-    "col.timezone": ("Timezone", "タイムゾーン"),
-    "col.role": ("Role", "権限"),
-    "col.email": ("E-mail", "メールアドレス"),
-    "col.created": ("Created", "作成日時"),
-    "col.last_used": ("Last used", "最終利用"),
-    "col.actions": ("", ""),
-    "col.size": ("Numbers", "番号数"),
-    "col.in_use": ("In use", "使用中"),
-    "col.utilization": ("Utilization", "使用率"),
-    "col.peak": ("Peak use (7 days)", "ピーク使用率 (7日)"),
-    "col.exhausted": ("Ran out (7 days / all)", "枯渇回数 (7日 / 累計)"),
-    "col.recommended": ("Recommended size", "推奨番号数"),
-    "col.alert": ("Alert", "アラート"),
-    "col.ttl": ("Lease time", "リース時間"),
-    "col.can_see_callers": ("Sees caller numbers", "発信者番号を表示"),
-    "col.locale": ("Language", "言語"),
-    "none": ("(none)", "(なし)"),
-    "call.qualified": ("Qualified", "有効電話"),
-    "channel.paid_search": ("Paid search", "リスティング広告"),
-    "channel.organic": ("Organic search", "自然検索"),
-    "channel.paid_social": ("Paid social", "SNS広告"),
-    "channel.social": ("Social", "SNS"),
-    "channel.referral": ("Referral", "参照サイト"),
-    "channel.direct": ("Direct", "直接"),
-    "channel.email": ("E-mail", "メール"),
-    "channel.display": ("Display ads", "ディスプレイ広告"),
-    "channel.affiliate": ("Affiliate", "アフィリエイト"),
-    "channel.offline": ("Offline / static number", "オフライン・固定番号"),
-    "total": ("Total", "合計"),
-    "yes": ("yes", "はい"),
-    "no": ("no", "いいえ"),
-    "save": ("Save", "保存"),
-    "add": ("Add", "追加"),
-    "create": ("Create", "作成"),
-    "revoke": ("Revoke", "無効化"),
-    "retire": ("Retire", "停止"),
-    "open": ("Open", "開く"),
-    "copy": ("Copy", "コピー"),
-    "copied": ("Copied", "コピーしました"),
-    "back": ("Back", "戻る"),
-    "more": ("Older calls", "さらに表示"),
-    "play": ("Play", "再生"),
-    "reports.title": ("Calls by source and keyword", "参照元・キーワード別の電話"),
-    "reports.chart_days": ("Calls per day by channel", "チャネル別 日別電話数"),
-    "reports.chart_sources": ("Calls by source", "参照元別 電話数"),
-    "reports.empty": (
-        "No sessions or calls in this range.",
-        "この期間のセッション・電話はありません。",
-    ),
-    "reports.no_calls": ("No calls in this range.", "この期間の電話はありません。"),
-    "reports.sort_hint": ("Click a column to sort.", "列名をクリックで並べ替え"),
-    "calls.title": ("Call log", "通話ログ"),
-    "calls.empty": ("No calls yet.", "まだ電話はありません。"),
-    "calls.export": (
-        "Download these calls with their visits' paths (CSV):",
-        "この期間の通話と訪問経路をダウンロード (CSV):",
-    ),
-    "calls.export_wide": ("a row per call", "通話ごとに1行"),
-    "calls.export_long": ("a row per page view", "ページビューごとに1行"),
-    "calls.export_qualified": ("qualified calls only", "有効電話のみ"),
-    "call.title": ("Call", "通話"),
-    "call.session": ("Session", "セッション"),
-    "call.no_session": (
-        "This call was not matched to a visit.",
-        "この電話はWebセッションに紐付いていません。",
-    ),
-    "call.path": ("Pages before the call", "電話までのページ遷移"),
-    "call.click_ids": ("Click ids", "クリックID"),
-    "call.place": ("Place", "地域"),
-    "call.landing": ("Landing page", "ランディングページ"),
-    "call.referrer": ("Referrer", "リファラー"),
-    "call.candidates": ("Candidate sessions", "候補セッション数"),
-    "call.started": ("Call started", "着信"),
-    "call.browser": ("Browser", "ブラウザ"),
-    "call.first_time": ("First-time caller", "新規発信者"),
-    "call.forwarded": ("Forwarded to", "転送先"),
-    "call.carrier_id": ("Carrier call id", "通信事業者の通話ID"),
-    "match.lease": ("Visit (leased number)", "訪問 (リース番号)"),
-    "match.repeat_caller": ("Repeat caller", "リピート発信者"),
-    "match.ambiguous": ("Ambiguous", "複数候補"),
-    "match.overflow": ("Overflow number", "オーバーフロー番号"),
-    "match.static_source": ("Static source number", "固定参照元番号"),
-    "match.none": ("Not matched", "紐付けなし"),
-    "match.code": ("Visit code", "任意番号"),
-    "col.confidence": ("Confidence", "確度"),
-    "confidence.exact": ("Exact", "確定"),
-    "confidence.high": ("High", "高"),
-    "confidence.medium": ("Medium", "中"),
-    "confidence.low": ("Low", "低"),
-    "filter.confidence": ("Confidence at least", "確度 (以上)"),
-    "filter.any_confidence": ("Any call", "すべての通話"),
-    "call.reason": ("Why", "判定の根拠"),
-    "call.candidate_ids": ("Sessions considered", "候補セッション"),
-    "reason.code": (
-        "The caller dialled the visit's code.",
-        "発信者が訪問の任意番号をダイヤルした。",
-    ),
-    "reason.caller_before": (
-        "The caller's earlier confident call went to this visit.",
-        "同じ発信者の以前の確度の高い通話がこの訪問に紐付いている。",
-    ),
-    "reason.caller_before_other_number": (
-        "The caller's earlier confident call went to this visit, which held another number;"
-        " nobody holds this one.",
-        "同じ発信者の以前の確度の高い通話がこの訪問 (別の番号) に紐付いており、"
-        "この番号は誰も保持していない。",
-    ),
-    "reason.page_open": (
-        "The visitor's page was still open (sending heartbeats) when the phone rang.",
-        "着信時、訪問者のページはまだ開いていた (ハートビート受信中)。",
-    ),
-    "reason.page_closed": (
-        "The number was still leased, but the visitor's page had stopped sending heartbeats.",
-        "番号はリース中だったが、訪問者のページからのハートビートは止まっていた。",
-    ),
-    "reason.grace": (
-        "The lease had ended; the call came within the grace window.",
-        "リース終了後、猶予時間内の着信。",
-    ),
-    "reason.late_call_window": (
-        "Another visitor let this number go within the late-call window and may be calling"
-        " back late: both are candidates.",
-        "別の訪問者が遅延着信ウィンドウ内にこの番号を手放しており、その訪問者からの遅れた"
-        "着信の可能性がある (両方を候補として保持)。",
-    ),
-    "reason.page_closed_late_call": (
-        "The visitor's page had closed, and another visitor let this number go within twice"
-        " the late-call window: both are candidates.",
-        "訪問者のページは閉じており、別の訪問者が遅延着信ウィンドウの2倍の時間内にこの番号を"
-        "手放していた (両方を候補として保持)。",
-    ),
-    "reason.caller_before_uncertain": (
-        "The caller's earlier call was not confidently matched, and not to this visit alone.",
-        "同じ発信者の以前の通話は確度が低く、この訪問だけに紐付いていなかった。",
-    ),
-    "reason.several_holders": (
-        "Several visitors held the number.",
-        "複数の訪問者がこの番号を保持していた。",
-    ),
-    "reason.no_holder": (
-        "Nobody held the number at the call or within the grace window.",
-        "着信時にも猶予時間内にも、この番号を保持する訪問者はいなかった。",
-    ),
-    "status.ringing": ("ringing", "呼出中"),
-    "status.in-progress": ("in progress", "通話中"),
-    "status.completed": ("completed", "完了"),
-    "status.busy": ("busy", "話中"),
-    "status.no-answer": ("no answer", "不在"),
-    "status.failed": ("failed", "失敗"),
-    "status.canceled": ("canceled", "キャンセル"),
-    "live.title": ("Incoming calls", "着信通知"),
-    "live.waiting": ("Waiting for calls…", "着信を待っています…"),
-    "live.connected": ("Live", "接続中"),
-    "live.disconnected": ("Reconnecting…", "再接続中…"),
-    "pools.title": ("Pool health", "番号プールの状態"),
-    "pools.note": (
-        "Utilization is the share of the pool's numbers leased right now; peak use is the"
-        " highest hourly utilization of the last 7 days. The recommended size follows from"
-        " the busiest hour's arrivals and how long a number stays held and resting"
-        " (with 50% spare); an alert shows when the peak passed 75%.",
-        "使用率は現在リース中の番号の割合、ピーク使用率は過去7日間で最も高かった1時間の"
-        "使用率です。推奨番号数は最も混んだ1時間の訪問数と、番号の保持・休止時間から"
-        "算出しています (50%の余裕込み)。ピークが75%を超えるとアラートを表示します。",
-    ),
-    "pools.alert_exhausted": ("Pool ran out of numbers", "番号が不足しました"),
-    "pools.alert_high": ("Nearly full", "残りわずか"),
-    "pools.ok": ("OK", "正常"),
-    "pools.ttl": ("Lease idle time (minutes)", "リース保持時間 (分)"),
-    "pools.grace": ("Matchable after the end (minutes)", "終了後の紐付け猶予 (分)"),
-    "pools.cooldown": ("Rest before reuse (minutes)", "再利用までの休止 (分)"),
-    "advertisers.title": ("Calls per advertiser", "広告主別の電話数"),
-    "advertisers.note": (
-        "Counts for performance-based billing: every call to the advertiser's tracking"
-        " numbers in the range, and those qualified by its rules.",
-        "成果報酬の請求用の集計です。期間内に広告主の計測番号へ入った電話と、"
-        "有効電話の条件を満たした電話の数です。",
-    ),
-    "advertisers.new": ("New advertiser", "広告主を追加"),
-    "advertisers.report": ("Report", "レポート"),
-    "sites.title": ("Sites", "サイト"),
-    "sites.new": ("New site", "サイトを追加"),
-    "sites.snippet": ("Snippet tag", "計測タグ"),
-    "sites.snippet_help": (
-        "Paste this tag into every page of the site, before </body>.",
-        "このタグをサイトの全ページの </body> の前に貼り付けてください。",
-    ),
-    "sites.targets": ("Business numbers on the pages", "ページに掲載している電話番号"),
-    "sites.add_target": ("Add a business number", "電話番号を追加"),
-    "sites.key": ("Site key", "サイトキー"),
-    "sites.domains_help": ("Host names, comma-separated", "ホスト名 (カンマ区切り)"),
-    "start.title": ("Getting started", "はじめに"),
-    "start.intro": (
-        "Six steps make callpath count your calls. This list goes away once each is done.",
-        "次の6つの手順で電話の計測が始まります。すべて完了するとこの一覧は消えます。",
-    ),
-    "start.done": ("done", "完了"),
-    "start.todo": ("to do", "未完了"),
-    "start.advertiser": ("Create an advertiser", "広告主を作成"),
-    "start.advertiser_help": (
-        "The business whose calls are counted. Sites, numbers, calls and reports belong to"
-        " one; a portal runs many.",
-        "電話を計測する事業者です。サイト・番号・電話・レポートは広告主ごとに分かれます"
-        " (メディア運営企業は複数を管理できます)。",
-    ),
-    "start.site": ("Add a site and copy its snippet tag", "サイトを追加して計測タグをコピー"),
-    "start.site_help": (
-        "The website visitors come to. Paste its snippet tag into every page, before </body>:"
-        " it swaps the phone number for a tracking number.",
-        "訪問者が来るWebサイトです。計測タグを全ページの </body> の前に貼り付けると、"
-        "電話番号が計測番号に置き換わります。",
-    ),
-    "start.targets": ("Add the business numbers", "掲載している電話番号を追加"),
-    "start.targets_help": (
-        "The phone numbers printed on the site's pages. Calls to tracking numbers are"
-        " forwarded here; each gets a pool of tracking numbers.",
-        "サイトに掲載している電話番号です。計測番号への電話はここへ転送されます。"
-        "番号ごとに計測番号のプールが作られます。",
-    ),
-    "start.numbers": ("Add tracking numbers", "計測番号を追加"),
-    "start.numbers_help": (
-        "Numbers rented from your carrier (Twilio), pasted or uploaded as CSV. Each visit is"
-        " shown one, so a call tells which visit, source and keyword led to it.",
-        "通信事業者 (Twilio) から借りた番号を貼り付けるか CSV でアップロードします。"
-        "訪問ごとに1つ表示されるので、電話がどの訪問・参照元・キーワードから来たか分かります。",
-    ),
-    "start.tag": ("See the tag at work on your site", "サイトでタグの動作を確認"),
-    "start.tag_help": (
-        "Open a page of the site that carries the tag: its number changes, and this step"
-        " shows where and when the tag was last seen.",
-        "タグを貼ったページを開くと番号が置き換わり、この手順にタグを最後に確認した"
-        "場所と時刻が表示されます。",
-    ),
-    "start.tag_seen": ("tag seen on {origin} at {time}", "{origin} で {time} にタグを確認"),
-    "start.call": ("Make a test call", "テスト電話をかける"),
-    "start.call_help": (
-        "Call a tracking number you were shown, or place a test call here: it goes through"
-        " the real call path and appears in the call log, matched to its visit.",
-        "表示された計測番号に電話するか、ここからテスト電話をかけます。実際と同じ経路で"
-        "処理され、訪問と紐付いて通話ログに表示されます。",
-    ),
-    "start.test_call": ("Place a test call", "テスト電話をかける"),
-    "sites.need_advertiser": (
-        "A site belongs to an advertiser: create one first.",
-        "サイトは広告主に属します。先に広告主を作成してください。",
-    ),
-    "sites.tag_seen": ("Where the tag was seen", "タグの確認状況"),
-    "sites.tag_seen_none": (
-        "Not seen yet: open a page of the site that carries the tag.",
-        "まだ確認できていません。タグを貼ったページを開いてください。",
-    ),
-    "sites.origin": ("Page origin", "ページのオリジン"),
-    "sites.last_seen": ("Last page view", "最終ページビュー"),
-    "numbers.title": ("Tracking numbers", "計測用電話番号"),
-    "numbers.add": ("Add a tracking number", "計測番号を追加"),
-    "numbers.source_label": ("Source label (static numbers)", "参照元ラベル (固定番号)"),
-    "numbers.kind.pool": ("pool (per visit)", "プール (訪問ごと)"),
-    "numbers.kind.source": ("static source", "固定参照元"),
-    "numbers.kind.overflow": ("overflow", "オーバーフロー"),
-    "numbers.status.active": ("active", "有効"),
-    "numbers.status.retiring": ("retiring", "停止予定"),
-    "numbers.status.retired": ("retired", "停止"),
-    "numbers.destination_flag": (
-        "destination no longer allowed; calls still go there",
-        "許可されていない転送先 (転送は続いています)",
-    ),
-    "numbers.added": ("{n} number(s) added.", "{n} 件の番号を追加しました。"),
-    "numbers.refused": (
-        "{n} row(s) refused; nothing was stored:",
-        "{n} 行を受け付けられませんでした。何も保存していません:",
-    ),
-    "numbers.row": ("Line", "行"),
-    "numbers.where_title": ("Where tracking numbers come from", "計測番号の入手方法"),
-    "numbers.where_help": (
-        "Tracking numbers are phone numbers you rent from a carrier such as Twilio (Twilio"
-        " console → Phone Numbers → Buy a number), of the same country as the business"
-        " number they stand in for. Each visit is shown one of its pool's numbers; a call to"
-        " it is forwarded to the business number and matched to the visit.",
-        "計測番号は Twilio などの通信事業者から借りる電話番号です (Twilio コンソール →"
-        " Phone Numbers → Buy a number)。置き換える電話番号と同じ国の番号を用意します。"
-        "訪問ごとにプールの番号が1つ表示され、その番号への電話は元の電話番号へ転送され、"
-        "訪問と紐付けられます。",
-    ),
-    "numbers.webhook_help": (
-        'In the Twilio console, set each number\'s Voice webhook ("A call comes in", HTTP'
-        " POST) to this address:",
-        "Twilio コンソールで各番号の Voice の Webhook (「A call comes in」、HTTP POST) に"
-        "次のアドレスを設定してください:",
-    ),
-    "numbers.no_pools": (
-        "No pool yet: add a business number to a site first; it gets a pool.",
-        "プールがまだありません。先にサイトに電話番号を追加してください (プールが作られます)。",
-    ),
-    "numbers.bulk": ("Paste many numbers", "まとめて貼り付け"),
-    "numbers.bulk_help": (
-        "One number per line (or separated by commas). Every number is checked first: all"
-        " are added, or none and each problem is listed with its line.",
-        "1行に1番号 (カンマ区切りも可)。すべての番号を先に確認し、すべて追加するか、"
-        "問題があれば何も追加せず行ごとに理由を表示します。",
-    ),
-    "numbers.paste": ("Numbers", "電話番号"),
-    "numbers.add_all": ("Add all", "すべて追加"),
-    "numbers.upload": ("Upload a CSV file", "CSVファイルをアップロード"),
-    "numbers.upload_help": (
-        "The format of `callpath numbers import` (docs/numbers.md): a header row with a"
-        " number column, and optionally kind, site, target, forward_to, label. UTF-8 or"
-        " Shift_JIS. Rows without a site or target go to the chosen pool. All rows or none.",
-        "`callpath numbers import` と同じ形式 (docs/numbers.md): 見出し行に number 列"
-        " (任意で kind, site, target, forward_to, label)。UTF-8 または Shift_JIS。"
-        "site・target のない行は選んだプールに入ります。すべて追加するか、何も追加しません。",
-    ),
-    "numbers.csv_file": ("CSV file", "CSVファイル"),
-    "numbers.import": ("Import", "インポート"),
-    "users.title": ("Users", "ユーザー"),
-    "users.new": ("New user", "ユーザーを追加"),
-    "users.role.admin": ("Administrator (every advertiser)", "管理者 (すべての広告主)"),
-    "users.role.member": ("Advertiser member", "広告主メンバー"),
-    "users.new_password": (
-        "New password (leave empty to keep)",
-        "新しいパスワード (空欄で変更なし)",
-    ),
-    "tokens.title": ("API tokens", "APIトークン"),
-    "tokens.new": ("New token", "トークンを作成"),
-    "tokens.shown_once": (
-        "Copy this token now: it is shown only once.",
-        "このトークンを今コピーしてください。再表示はできません。",
-    ),
-    "tokens.revoked": ("revoked", "無効"),
-    "tokens.all_advertisers": ("every advertiser", "すべての広告主"),
-    "tokens.access": ("Access", "権限"),
-    "tokens.read_only": ("Read only", "読み取り専用"),
-    "tokens.read_write": ("Read and write", "読み取りと変更"),
-    "tokens.read_only_help": (
-        "A read-only token may only read (GET); every change is refused with 403.",
-        "読み取り専用トークンは取得 (GET) のみ可能で、変更はすべて 403 で拒否されます。",
-    ),
-    "tokens.scope_help": (
-        "A token never does more than its user may do at the time of each request.",
-        "トークンの権限は、各リクエストの時点でユーザーが持つ権限を超えません。",
-    ),
-    "users.disabled": (
-        "Disabled (cannot sign in; API tokens revoked)",
-        "無効 (ログイン不可・APIトークン失効)",
-    ),
-    "users.status.disabled": ("disabled", "無効"),
-    "account.title": ("Your account", "アカウント"),
-    "account.current_password": (
-        "Current password (needed to change it)",
-        "現在のパスワード (変更する場合に必要)",
-    ),
-    "account.new_password": (
-        "New password (leave empty to keep)",
-        "新しいパスワード (空欄で変更なし)",
-    ),
-    "account.password_changed": (
-        "Password changed. Your other sign-ins were signed out.",
-        "パスワードを変更しました。他の端末のログインは終了しました。",
-    ),
-    "account.saved": ("Saved.", "保存しました。"),
-    "account.auto": ("Browser's language", "ブラウザの言語"),
-    "setup.title": ("Set up callpath", "callpath の初期設定"),
-    "setup.intro": (
-        "No user exists yet. Create the first administrator: it manages advertisers, sites,"
-        " numbers and the other users.",
-        "まだユーザーがいません。最初の管理者を作成してください。管理者は広告主・サイト・"
-        "電話番号・ほかのユーザーを管理します。",
-    ),
-    "setup.where_code": (
-        "The one-time set-up code was printed by `callpath serve` when it started (and is in"
-        " the server log). It keeps a stranger who finds this new install from taking it."
-        " Without it, run `callpath users create --email you@example.jp --role admin` on the"
-        " server.",
-        "ワンタイムの設定コードは `callpath serve` の起動時に表示されています (サーバーの"
-        "ログにもあります)。新しいサーバーを他人に乗っ取られないためのものです。コードが"
-        "ない場合は、サーバーで `callpath users create --email you@example.jp --role admin` を"
-        "実行してください。",
-    ),
-    "setup.code": ("Set-up code", "設定コード"),
-    "setup.password": ("Password (8 characters or more)", "パスワード (8文字以上)"),
-    "setup.submit": ("Create the administrator", "管理者を作成"),
-    "setup.bad_code": (
-        "The set-up code is wrong, used or expired. Restart `callpath serve` for a new one.",
-        "設定コードが違うか、使用済みまたは期限切れです。`callpath serve` を再起動すると"
-        "新しいコードが表示されます。",
-    ),
-    "setup.bad_email": ("Enter an e-mail address.", "メールアドレスを入力してください。"),
-    "setup.bad_password": (
-        "A password has 8 to 1024 characters.",
-        "パスワードは8文字以上1024文字以下です。",
-    ),
-    "error.title": ("Something is not right", "エラーが発生しました"),
-    "error.home": ("Back to the dashboard", "ダッシュボードへ戻る"),
+
+def N_(msgid: str) -> str:
+    """Mark a message id for ``pybabel extract`` where it is only looked up later."""
+    return msgid
+
+
+# Stored values and the message id of their label. Templates and code build ids like
+# ``"status." + call.status`` at run time, which extraction cannot see: they are listed here
+# (and the completeness test checks that every value the domain can store is).
+LABELS: dict[str, dict[str, str]] = {
+    # calls.status: the caller's leg (telephony.calls.PARENT_STATUS) and the forward's outcome
+    "status": {
+        "ringing": N_("status.ringing"),
+        "in-progress": N_("status.in-progress"),
+        "completed": N_("status.completed"),
+        "answered": N_("status.answered"),
+        "busy": N_("status.busy"),
+        "no-answer": N_("status.no-answer"),
+        "failed": N_("status.failed"),
+        "canceled": N_("status.canceled"),
+        "blocked": N_("status.blocked"),
+    },
+    # sessions.channel (attribution.sources.CHANNELS) and channels named by rules / imports
+    "channel": {
+        "paid_search": N_("channel.paid_search"),
+        "organic_search": N_("channel.organic_search"),
+        "paid_social": N_("channel.paid_social"),
+        "social": N_("channel.social"),
+        "display": N_("channel.display"),
+        "email": N_("channel.email"),
+        "referral": N_("channel.referral"),
+        "direct": N_("channel.direct"),
+        "affiliate": N_("channel.affiliate"),
+        "offline": N_("channel.offline"),
+    },
+    "match": {
+        "lease": N_("match.lease"),
+        "repeat_caller": N_("match.repeat_caller"),
+        "ambiguous": N_("match.ambiguous"),
+        "overflow": N_("match.overflow"),
+        "code": N_("match.code"),
+        "static_source": N_("match.static_source"),
+        "none": N_("match.none"),
+    },
+    "confidence": {
+        "exact": N_("confidence.exact"),
+        "high": N_("confidence.high"),
+        "medium": N_("confidence.medium"),
+        "low": N_("confidence.low"),
+    },
+    "reason": {
+        "code": N_("reason.code"),
+        "caller_before": N_("reason.caller_before"),
+        "caller_before_other_number": N_("reason.caller_before_other_number"),
+        "page_open": N_("reason.page_open"),
+        "page_closed": N_("reason.page_closed"),
+        "grace": N_("reason.grace"),
+        "late_call_window": N_("reason.late_call_window"),
+        "page_closed_late_call": N_("reason.page_closed_late_call"),
+        "caller_before_uncertain": N_("reason.caller_before_uncertain"),
+        "several_holders": N_("reason.several_holders"),
+        "no_holder": N_("reason.no_holder"),
+    },
+    "dim": {
+        "channel": N_("dim.channel"),
+        "source": N_("dim.source"),
+        "campaign": N_("dim.campaign"),
+        "ad_group": N_("dim.ad_group"),
+        "keyword": N_("dim.keyword"),
+        "landing_page": N_("dim.landing_page"),
+        "device": N_("dim.device"),
+    },
+    "numbers.kind": {
+        "pool": N_("numbers.kind.pool"),
+        "source": N_("numbers.kind.source"),
+        "overflow": N_("numbers.kind.overflow"),
+    },
+    "numbers.status": {
+        "active": N_("numbers.status.active"),
+        "retiring": N_("numbers.status.retiring"),
+        "retired": N_("numbers.status.retired"),
+    },
+    "rules.kind": {
+        "param": N_("rules.kind.param"),
+        "referrer": N_("rules.kind.referrer"),
+        "source": N_("rules.kind.source"),
+    },
+    "rules.action": {
+        "number": N_("rules.action.number"),
+        "pool": N_("rules.action.pool"),
+        "original": N_("rules.action.original"),
+    },
+    "blocked.kind": {"exact": N_("blocked.kind.exact"), "prefix": N_("blocked.kind.prefix")},
+    "notify.kind": {"webhook": N_("notify.kind.webhook"), "email": N_("notify.kind.email")},
+    "notify.event": {
+        "started": N_("notify.event.started"),
+        "completed": N_("notify.event.completed"),
+    },
+    "users.role": {"admin": N_("users.role.admin"), "member": N_("users.role.member")},
+    "start": {
+        "advertiser": N_("start.advertiser"),
+        "advertiser_help": N_("start.advertiser_help"),
+        "site": N_("start.site"),
+        "site_help": N_("start.site_help"),
+        "targets": N_("start.targets"),
+        "targets_help": N_("start.targets_help"),
+        "numbers": N_("start.numbers"),
+        "numbers_help": N_("start.numbers_help"),
+        "tag": N_("start.tag"),
+        "tag_help": N_("start.tag_help"),
+        "call": N_("start.call"),
+        "call_help": N_("start.call_help"),
+    },
 }
+
+# Ids named in template lists (navigation, table columns) rather than in a t("…") call.
+NAMED_IN_LISTS = (
+    N_("nav.reports"),
+    N_("nav.calls"),
+    N_("nav.live"),
+    N_("nav.pools"),
+    N_("nav.advertisers"),
+    N_("nav.settings"),
+    N_("nav.sites"),
+    N_("nav.numbers"),
+    N_("nav.blocked"),
+    N_("nav.notifications"),
+    N_("nav.tokens"),
+    N_("nav.batches"),
+    N_("nav.users"),
+    N_("nav.dead_letters"),
+    N_("col.sessions"),
+    N_("col.calls"),
+    N_("col.qualified"),
+    N_("col.first_time"),
+    N_("col.conversion"),
+)
+
+
+@lru_cache(maxsize=8)
+def catalog(lang: str) -> gettext.GNUTranslations:
+    """The compiled catalog of ``lang`` (English for a language callpath does not have)."""
+    if lang not in LANGUAGES:
+        lang = "en"
+    path = LOCALE_DIR / lang / "LC_MESSAGES" / f"{DOMAIN}.mo"
+    with path.open("rb") as fh:
+        return gettext.GNUTranslations(fh)
 
 
 def _pick(accept: str) -> str | None:
@@ -593,26 +209,23 @@ def choose(request: Request, viewer: Viewer | None) -> str:
 
 
 def translator(lang: str) -> Callable[[str], str]:
-    """``t(key)`` for one language; an unknown key shows itself (and a test catches it)."""
-    index = 1 if lang == "ja" else 0
-
-    def t(key: str) -> str:
-        entry = _CATALOG.get(key)
-        return entry[index] if entry else key
-
-    return t
+    """``t(msgid)`` for one language; an unknown id shows itself (and a test catches it)."""
+    return catalog(lang).gettext
 
 
-def value_label(t: Callable[[str], str], dimension: str, key: str) -> str:
-    """How a report key reads: '(none)' for empty, known channels in words, else the key."""
-    if not key:
+def label(t: Callable[[str], str], group: str, value: str | None) -> str:
+    """The words for a stored value of ``group`` (a key of :data:`LABELS`, or a report
+    dimension: a channel in words, a keyword or campaign as itself).
+
+    A value without a label (a channel typed into a rule, a status a future provider sends)
+    reads as itself rather than as a message id; an empty one reads as '(none)'.
+    """
+    if not value:
         return t("none")
-    if dimension == "channel":
-        label = t("channel." + key)
-        return key if label == "channel." + key else label
-    return key
+    msgid = LABELS.get(group, {}).get(value)
+    return t(msgid) if msgid else value
 
 
-def keys() -> set[str]:
-    """Every key of the catalog."""
-    return set(_CATALOG)
+def value_label(t: Callable[[str], str], dimension: str, key: str | None) -> str:
+    """How a report key reads: '(none)' for empty, known channels in words, else the key."""
+    return label(t, dimension, key)
