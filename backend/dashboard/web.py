@@ -23,7 +23,7 @@ from starlette.templating import Jinja2Templates
 
 from backend import setup_codes
 from backend.assets import TEMPLATES_DIR
-from backend.dashboard import charts, fmt, i18n
+from backend.dashboard import charts, fmt, forms, i18n
 from backend.dashboard.logins import COOKIE, Viewer, viewer_for
 from backend.errors import ApiError
 from backend.http import read_body
@@ -210,6 +210,13 @@ def page(
                     check_csrf(viewer.csrf, form.get("csrf", ""))
                     request.state.form = form
                 response = await handler(request, viewer)
+            except forms.FormError as exc:
+                # The form's page again, the values typed kept and the reason by the field.
+                lang = i18n.choose(request, viewer)
+                again = await forms.again(request, lang, exc)
+                if again is None:
+                    return error_page(request, viewer, exc.status, exc.message(lang))
+                return secure(again)
             except HTTPException as exc:
                 failed = error_page(request, viewer, exc.status_code, str(exc.detail))
                 failed.headers.update(exc.headers or {})  # e.g. a 429's Retry-After
