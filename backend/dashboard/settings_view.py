@@ -18,6 +18,7 @@ from backend.dashboard.logins import Viewer
 from backend.dashboard.pool_health import pool_health
 from backend.dashboard.web import (
     db_of,
+    int_param,
     owned,
     page,
     path_id,
@@ -58,8 +59,7 @@ async def _advertiser_for_new(request: Request, viewer: Viewer, form: dict[str, 
     """The advertiser a new record belongs to: the member's own, or the one an admin chose."""
     if viewer.advertiser_id is not None:
         return viewer.advertiser_id
-    raw = form.get("advertiser", "")
-    chosen = int(raw) if raw.isascii() and raw.isdigit() and len(raw) < 19 else None
+    chosen = int_param(form.get("advertiser"), "advertiser")
     if chosen is None:
         raise FormError("advertiser", N_("form.choose_advertiser"))
     await owned(db_of(request), viewer, "advertisers", chosen)
