@@ -26,7 +26,7 @@ from zoneinfo import ZoneInfo
 import orjson
 from phonenumbers import COUNTRY_CODE_TO_REGION_CODE
 
-from attribution.csvcells import csv_writer
+from attribution.csvcells import csv_preamble, csv_writer
 from attribution.touch import TOUCH_FIELDS
 from pool.store import Row, Store
 
@@ -252,8 +252,10 @@ def _call_record(
 class _Sink:
     """Collects rows as encoded bytes and hands out chunks of about 64 KiB."""
 
-    def __init__(self, fmt: str, columns: list[str]) -> None:
+    def __init__(self, fmt: str, columns: list[str], encoding: str = "utf-8") -> None:
         self.fmt = fmt
+        # Excel's byte-order mark, once, in front of the first chunk (CSV only).
+        self.preamble = csv_preamble(encoding) if fmt == "csv" else b""
         self.columns = columns
         self.text = io.StringIO()
         self.blob = bytearray()
@@ -277,7 +279,8 @@ class _Sink:
         return self.text.tell() + len(self.blob)
 
     def take(self) -> bytes:
-        out = self.text.getvalue().encode() + bytes(self.blob)
+        out = self.preamble + self.text.getvalue().encode() + bytes(self.blob)
+        self.preamble = b""
         self.text.seek(0)
         self.text.truncate()
         self.blob.clear()
@@ -292,8 +295,11 @@ async def stream_paths(
     form: str = "wide",
     show_callers: bool = False,
     progress: Callable[[int], None] | None = None,
+    encoding: str = "utf-8",
 ) -> AsyncIterator[bytes]:
     """The export as byte chunks (CSV with a header row, or NDJSON), in call start order.
+
+    ``encoding``: ``excel`` starts a CSV file with a byte-order mark (attribution/csvcells.py).
 
     ``progress`` is called with the number of calls written so far, once per chunk.
     """
@@ -303,7 +309,8 @@ async def stream_paths(
         raise ValueError(f"form must be one of {FORMS}")
     where, params = where_clause(flt)
     sql = _SQL + where + ORDER
-    sink = _Sink(fmt, WIDE_COLUMNS if form == "wide" else LONG_COLUMNS)
+    csv_preamble(encoding)  # refuses an unknown encoding before anything is read
+    sink = _Sink(fmt, WIDE_COLUMNS if form == "wide" else LONG_COLUMNS, encoding)
     sink.header()
     flag: Callable[[Any], Any] = bool if fmt == "ndjson" else int  # CSV flags read 1/0
     # An absent value: an empty CSV field (the writer escapes text), null in NDJSON.

@@ -12,6 +12,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
+from attribution.csvcells import CSV_ENCODINGS
 from attribution.exports import (
     FORMATS,
     FORMS,
@@ -73,8 +74,9 @@ async def export_paths(request: Request, viewer: Viewer) -> Response:
     q = request.query_params
     form = q.get("form", "wide")
     fmt = q.get("format", "csv")
-    if form not in FORMS or fmt not in FORMATS:
-        raise HTTPException(400, "Unknown export form or format.")
+    encoding = q.get("encoding", "utf-8")
+    if form not in FORMS or fmt not in FORMATS or encoding not in CSV_ENCODINGS:
+        raise HTTPException(400, "Unknown export form, format or encoding.")
     flt = ExportFilter(
         start_ms=f.start_ms,
         end_ms=f.end_ms,
@@ -83,8 +85,11 @@ async def export_paths(request: Request, viewer: Viewer) -> Response:
         qualified_only=q.get("qualified") == "1",
         confidences=f.confidences,
     )
-    body = stream_paths(db, flt, fmt=fmt, form=form, show_callers=viewer.can_see_callers)
-    name = f"callpath-paths-{f.first.isoformat()}-{f.last.isoformat()}-{form}.{fmt}"
+    body = stream_paths(
+        db, flt, fmt=fmt, form=form, show_callers=viewer.can_see_callers, encoding=encoding
+    )
+    suffix = "-excel" if encoding == "excel" and fmt == "csv" else ""
+    name = f"callpath-paths-{f.first.isoformat()}-{f.last.isoformat()}-{form}{suffix}.{fmt}"
     return StreamingResponse(
         body,
         media_type=MEDIA_TYPES[fmt],
