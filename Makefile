@@ -15,7 +15,7 @@ RUN_DATABASE_URL ?= sqlite:///$(DB)
 # CALLPATH_SECRET_KEY wins.
 KEY_FILE ?= var/secret-key
 
-.PHONY: run test lint format bench venv snippet chromium nginx wrk clean screenshots
+.PHONY: run test lint format bench venv snippet chromium nginx wrk clean screenshots messages
 
 venv: $(VENV)/.installed
 
@@ -68,6 +68,20 @@ run: venv snippet
 	@echo ""
 	CALLPATH_SECRET_KEY="$${CALLPATH_SECRET_KEY:-$$(cat $(KEY_FILE))}" CALLPATH_DEMO_CALLS=1 CALLPATH_FORWARD_COUNTRIES=JP,US \
 	  $(BIN)/callpath --database $(RUN_DATABASE_URL) serve --host $(HOST) --port $(PORT)
+
+# The dashboard's translations (docs/dashboard.md): extract every message id from the
+# templates and backend/dashboard/*.py (babel.cfg), add new ids to each language's .po (empty,
+# to be translated; ids no longer used are dropped) and compile the .mo files, which are
+# committed so that a clone runs without this step. tests/dashboard/test_translations.py
+# fails while an id has no text in some language or a .mo is older than its .po.
+MESSAGES_POT := var/i18n/messages.pot
+messages: venv
+	mkdir -p $(dir $(MESSAGES_POT))
+	$(BIN)/pybabel extract -F babel.cfg --no-default-keywords -k t -k N_ -k gettext \
+	  -k ngettext:1,2 -k _ --no-location --sort-output --project callpath -o $(MESSAGES_POT) .
+	$(BIN)/pybabel update -i $(MESSAGES_POT) -d backend/dashboard/locale -D messages \
+	  --no-fuzzy-matching --ignore-obsolete -w 100
+	$(BIN)/pybabel compile -d backend/dashboard/locale -D messages --statistics
 
 lint: venv
 	$(BIN)/ruff check .

@@ -28,7 +28,7 @@ import orjson
 from phonenumbers import COUNTRY_CODE_TO_REGION_CODE
 
 from attribution import platforms
-from attribution.csvcells import csv_writer
+from attribution.csvcells import csv_preamble, csv_writer
 from attribution.touch import TOUCH_FIELDS, click_ids
 from pool.scope import Scope
 from pool.store import Row, Store
@@ -308,8 +308,10 @@ def _call_record(
 class _Sink:
     """Collects rows as encoded bytes and hands out chunks of about 64 KiB."""
 
-    def __init__(self, fmt: str, columns: list[str]) -> None:
+    def __init__(self, fmt: str, columns: list[str], encoding: str = "utf-8") -> None:
         self.fmt = fmt
+        # Excel's byte-order mark, once, in front of the first chunk (CSV only).
+        self.preamble = csv_preamble(encoding) if fmt == "csv" else b""
         self.columns = columns
         self.text = io.StringIO()
         self.blob = bytearray()
@@ -333,7 +335,8 @@ class _Sink:
         return self.text.tell() + len(self.blob)
 
     def take(self) -> bytes:
-        out = self.text.getvalue().encode() + bytes(self.blob)
+        out = self.preamble + self.text.getvalue().encode() + bytes(self.blob)
+        self.preamble = b""
         self.text.seek(0)
         self.text.truncate()
         self.blob.clear()
@@ -348,8 +351,11 @@ async def stream_paths(
     form: str = "wide",
     show_callers: bool = False,
     progress: Callable[[int], None] | None = None,
+    encoding: str = "utf-8",
 ) -> AsyncIterator[bytes]:
     """The export as byte chunks (CSV with a header row, or NDJSON), in call start order.
+
+    ``encoding``: ``excel`` starts a CSV file with a byte-order mark (attribution/csvcells.py).
 
     ``progress`` is called with the number of calls written so far, once per chunk.
     """
@@ -360,7 +366,8 @@ async def stream_paths(
     where, params = where_clause(flt)
     sql = _sql() + where + ORDER
     click_names = platforms.click_id_names()
-    sink = _Sink(fmt, wide_columns() if form == "wide" else long_columns())
+    csv_preamble(encoding)  # refuses an unknown encoding before anything is read
+    sink = _Sink(fmt, wide_columns() if form == "wide" else long_columns(), encoding)
     sink.header()
     flag: Callable[[Any], Any] = bool if fmt == "ndjson" else int  # CSV flags read 1/0
     # An absent value: an empty CSV field (the writer escapes text), null in NDJSON.

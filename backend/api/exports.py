@@ -10,6 +10,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from attribution import conversions as conv
+from attribution.csvcells import CSV_ENCODINGS
 from attribution.exports import FORMATS, FORMS, MEDIA_TYPES, ExportFilter, stream_paths
 from attribution.matching import CONFIDENCES
 from attribution.upload_policy import UploadPolicy
@@ -67,6 +68,12 @@ def path_filter(request: Request, principal: ApiPrincipal) -> ExportFilter:
             {"type": "string", "enum": list(FORMS), "default": "wide"},
             "`wide`: one row per call; `long`: one row per page view.",
         ),
+        oa.query_param(
+            "encoding",
+            {"type": "string", "enum": list(CSV_ENCODINGS), "default": "utf-8"},
+            "CSV only. `excel`: UTF-8 with a byte-order mark, so that Excel (Japanese Windows"
+            " included) reads Japanese text.",
+        ),
     ],
     responses={
         200: oa.file_response("The export", ["text/csv", "application/x-ndjson"]),
@@ -77,10 +84,17 @@ async def export_paths(request: Request, principal: ApiPrincipal) -> Response:
     flt = path_filter(request, principal)
     fmt = choice_param(request, "format", FORMATS, "csv")
     form = choice_param(request, "form", FORMS, "wide")
+    encoding = choice_param(request, "encoding", CSV_ENCODINGS, "utf-8")
     body: AsyncIterator[bytes] = stream_paths(
-        db_of(request), flt, fmt=fmt, form=form, show_callers=principal.can_see_callers
+        db_of(request),
+        flt,
+        fmt=fmt,
+        form=form,
+        show_callers=principal.can_see_callers,
+        encoding=encoding,
     )
-    name = f"callpath-paths-{form}.{fmt}"
+    suffix = "-excel" if encoding == "excel" and fmt == "csv" else ""
+    name = f"callpath-paths-{form}{suffix}.{fmt}"
     return StreamingResponse(
         body,
         media_type=MEDIA_TYPES[fmt],

@@ -37,6 +37,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--advertiser", type=int, help="only this advertiser id")
     p.add_argument("--format", choices=["csv", "ndjson"], default="csv", help="paths format")
     p.add_argument("--form", choices=["wide", "long"], default="wide", help="paths shape")
+    p.add_argument(
+        "--encoding",
+        choices=["utf-8", "excel"],
+        default="utf-8",
+        help="paths CSV: utf-8, or excel (UTF-8 with a byte-order mark, for Excel in Japanese)",
+    )
     p.add_argument("--qualified", action="store_true", help="paths: only qualified calls")
     p.add_argument(
         "--min-confidence",
@@ -160,7 +166,13 @@ async def _paths(
             progress(n)
 
     async for chunk in stream_paths(
-        db, flt, fmt=args.format, form=args.form, show_callers=args.show_callers, progress=seen
+        db,
+        flt,
+        fmt=args.format,
+        form=args.form,
+        show_callers=args.show_callers,
+        progress=seen,
+        encoding=args.encoding,
     ):
         out.write(chunk)
     out.flush()

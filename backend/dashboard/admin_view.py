@@ -11,6 +11,8 @@ from starlette.responses import Response
 from backend import accounts
 from backend.auth import hash_password
 from backend.dashboard import i18n
+from backend.dashboard.forms import FormError
+from backend.dashboard.i18n import N_
 from backend.dashboard.logins import Viewer, end_user_sessions
 from backend.dashboard.web import (
     db_of,
@@ -24,14 +26,16 @@ from backend.dashboard.web import (
 )
 from pool.store import now_ms
 
+USERS = "/dashboard/settings/users"
 
-def _user_fields(form: dict[str, str]) -> dict[str, Any]:
+
+def _user_fields(form: dict[str, str], page: str) -> dict[str, Any]:
     role = form.get("role", "member")
     if role not in {"admin", "member"}:
         raise HTTPException(422, "Unknown role.")
     advertiser_id = int_param(form.get("advertiser"), "advertiser")
     if role == "member" and advertiser_id is None:
-        raise HTTPException(422, "A member belongs to one advertiser.")
+        raise FormError("advertiser", N_("form.member_advertiser"), page=page)
     locale = form.get("locale", "")
     if locale not in ("", *i18n.LANGUAGES):
         raise HTTPException(422, "Unknown language.")
@@ -43,12 +47,12 @@ def _user_fields(form: dict[str, str]) -> dict[str, Any]:
     }
 
 
-def _password(form: dict[str, str], required: bool) -> str:
+def _password(form: dict[str, str], required: bool, page: str) -> str:
     password = form.get("password", "")
     if not password and not required:
         return ""
     if len(password) < 8 or len(password) > 1024:
-        raise HTTPException(422, "A password has 8 to 1024 characters.")
+        raise FormError("password", N_("form.password_length"), page=page)
     return password
 
 
@@ -60,17 +64,17 @@ async def users_page(request: Request, viewer: Viewer) -> Response:
         form = request.state.form
         email = form.get("email", "").strip().lower()
         if not email or "@" not in email or len(email) > 320:
-            raise HTTPException(422, "An e-mail address is required.")
-        fields = _user_fields(form)
+            raise FormError("email", N_("form.email_required"))
+        fields = _user_fields(form, USERS)
         if fields["advertiser_id"] is not None:
             await owned(db, viewer, "advertisers", fields["advertiser_id"])
         if await db.fetchval("SELECT 1 FROM users WHERE email = :e", {"e": email}):
-            raise HTTPException(409, "A user with this e-mail exists.")
+            raise FormError("email", N_("form.user_exists"), status=409)
         async with db.write() as tx:
             user_id = await accounts.create_user(
                 tx,
                 email=email,
-                password=_password(form, required=True),
+                password=_password(form, required=True, page=USERS),
                 role=fields["role"],
                 advertiser_id=fields["advertiser_id"],
                 now_ms=now_ms(),
@@ -108,7 +112,7 @@ async def user_update(request: Request, viewer: Viewer) -> Response:
     if not await db.fetchval("SELECT 1 FROM users WHERE id = :u", {"u": user_id}):
         raise HTTPException(404, "Not found.")
     form = request.state.form
-    fields = _user_fields(form)
+    fields = _user_fields(form, USERS)
     if fields["advertiser_id"] is not None and not await db.fetchval(
         "SELECT 1 FROM advertisers WHERE id = :a", {"a": fields["advertiser_id"]}
     ):
@@ -118,7 +122,7 @@ async def user_update(request: Request, viewer: Viewer) -> Response:
         raise HTTPException(409, "You cannot remove your own administrator role.")
     if user_id == viewer.user_id and disabled:
         raise HTTPException(409, "You cannot disable yourself.")
-    password = _password(form, required=False)
+    password = _password(form, required=False, page=USERS)
     if password and user_id == viewer.user_id:
         raise HTTPException(
             409, "Change your own password on your account page (it asks for the current one)."
@@ -156,8 +160,10 @@ async def tokens_page(request: Request, viewer: Viewer) -> Response:
     if request.method == "POST":
         form = request.state.form
         name = form.get("name", "").strip()
-        if not name or len(name) > 100:
-            raise HTTPException(422, "A token needs a name of at most 100 characters.")
+        if not name:
+            raise FormError("name", N_("form.required"))
+        if len(name) > 100:
+            raise FormError("name", N_("form.too_long"), max=100)
         advertiser_id = viewer.advertiser_id
         if viewer.advertiser_id is None:
             advertiser_id = int_param(form.get("advertiser"), "advertiser")
@@ -212,8 +218,10 @@ async def revoke_token(request: Request, viewer: Viewer) -> Response:
 async def create_advertiser(request: Request, viewer: Viewer) -> Response:
     """A new advertiser (a portal operator's client)."""
     name = request.state.form.get("name", "").strip()
-    if not name or len(name) > 200:
-        raise HTTPException(422, "An advertiser needs a name of at most 200 characters.")
+    if not name:
+        raise FormError("name", N_("form.required"), page="/dashboard/advertisers")
+    if len(name) > 200:
+        raise FormError("name", N_("form.too_long"), page="/dashboard/advertisers", max=200)
     async with db_of(request).write() as tx:
         await accounts.create_advertiser(tx, name, now_ms())
     return redirect("/dashboard/advertisers")

@@ -11,6 +11,8 @@ from starlette.responses import Response
 
 from backend.auth import hash_password
 from backend.dashboard import i18n
+from backend.dashboard.forms import FormError
+from backend.dashboard.i18n import N_
 from backend.dashboard.logins import (
     COOKIE,
     LOGIN_COOKIE,
@@ -183,7 +185,7 @@ async def account(request: Request, viewer: Viewer) -> Response:
         password = form.get("password", "")
         if password:
             if len(password) < 8 or len(password) > 1024:
-                raise HTTPException(422, "A password has 8 to 1024 characters.")
+                raise FormError("password", N_("form.password_length"))
             # Guesses of the current password count against the same limits as sign-ins.
             throttle, address, now = _throttle(request), client_ip(request), now_ms()
             wait = throttle.attempt(address, viewer.email, now)
@@ -195,7 +197,7 @@ async def account(request: Request, viewer: Viewer) -> Response:
                 )
             current = form.get("current_password", "")
             if not await password_matches(db, viewer.user_id, current):
-                raise HTTPException(403, "The current password is wrong.")
+                raise FormError("current_password", N_("form.wrong_password"), status=403)
             throttle.succeeded(address, viewer.email, now)
         await db.execute(
             "UPDATE users SET locale = :l WHERE id = :u", {"l": lang, "u": viewer.user_id}

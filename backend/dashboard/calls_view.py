@@ -13,6 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from attribution import call_work
+from attribution.csvcells import CSV_ENCODINGS
 from attribution.exports import (
     FORMATS,
     FORMS,
@@ -74,8 +75,9 @@ async def export_paths(request: Request, viewer: Viewer) -> Response:
     q = request.query_params
     form = q.get("form", "wide")
     fmt = q.get("format", "csv")
-    if form not in FORMS or fmt not in FORMATS:
-        raise HTTPException(400, "Unknown export form or format.")
+    encoding = q.get("encoding", "utf-8")
+    if form not in FORMS or fmt not in FORMATS or encoding not in CSV_ENCODINGS:
+        raise HTTPException(400, "Unknown export form, format or encoding.")
     flt = ExportFilter(
         start_ms=f.start_ms,
         end_ms=f.end_ms,
@@ -85,8 +87,11 @@ async def export_paths(request: Request, viewer: Viewer) -> Response:
         confidences=f.confidences,
         drill=f.drill,
     )
-    body = stream_paths(db, flt, fmt=fmt, form=form, show_callers=viewer.can_see_callers)
-    name = f"callpath-paths-{f.first.isoformat()}-{f.last.isoformat()}-{form}.{fmt}"
+    body = stream_paths(
+        db, flt, fmt=fmt, form=form, show_callers=viewer.can_see_callers, encoding=encoding
+    )
+    suffix = "-excel" if encoding == "excel" and fmt == "csv" else ""
+    name = f"callpath-paths-{f.first.isoformat()}-{f.last.isoformat()}-{form}{suffix}.{fmt}"
     return StreamingResponse(
         body,
         media_type=MEDIA_TYPES[fmt],
@@ -232,14 +237,16 @@ def live_item(row: Row, viewer: Viewer, t: Callable[[str], str]) -> dict[str, An
         "tracking": fmt.phone(row["tracking_number"]),
         "target": row["target_label"] or "",
         "site": row["site_name"] or "",
-        "status": t("status." + row["status"]),
+        "status": i18n.label(t, "status", row["status"]),
         "state": row["status"],
         "talk": fmt.duration(row["talk_s"]),
         "source": row["source"] or t("none"),
         "keyword": row["keyword"] or "",
-        "matched": t("match." + row["match_method"]),
+        "matched": i18n.label(t, "match", row["match_method"]),
         "method": row["match_method"],
-        "confidence": t("confidence." + row["match_confidence"]) if row["match_confidence"] else "",
+        "confidence": i18n.label(t, "confidence", row["match_confidence"])
+        if row["match_confidence"]
+        else "",
         "level": row["match_confidence"],
         "recording": fmt.link(row["recording_url"]),
         "qualified": bool(row["qualified"]),

@@ -11,26 +11,28 @@ import dataclasses
 import re
 from typing import Any
 
-from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
 from backend.dashboard import codes_view
+from backend.dashboard.forms import FormError
+from backend.dashboard.i18n import N_
 from backend.dashboard.logins import Viewer
 from backend.dashboard.pool_health import pool_health
 from backend.dashboard.web import db_of, int_param, owned, page, redirect, render
-from pool import destinations, imports, inventory
+from pool import destinations, imports, inventory, numbers
 from pool.store import Row, now_ms
 
 KINDS = ("pool", "source", "overflow")
+NUMBERS = "/dashboard/settings/numbers"
 
 
 def _text(form: dict[str, str], name: str, max_len: int, required: bool = True) -> str:
     value = form.get(name, "").strip()
     if required and not value:
-        raise HTTPException(422, f"{name} is required.")
+        raise FormError(name, N_("form.required"), page=NUMBERS)
     if len(value) > max_len:
-        raise HTTPException(422, f"{name} is longer than {max_len} characters.")
+        raise FormError(name, N_("form.too_long"), page=NUMBERS, max=max_len)
     return value
 
 
@@ -43,9 +45,9 @@ def public_base(request: Request) -> str:
 async def _pool_of(request: Request, viewer: Viewer, form: dict[str, str]) -> tuple[Row, str]:
     """The chosen pool's site and the business number it stands in for (404 elsewhere)."""
     db = db_of(request)
-    pool_id = int_param(form.get("pool"), "pool")
+    pool_id = int_param(form.get("pool"), "pool")  # a malformed id is a 400, as in any URL
     if pool_id is None:
-        raise HTTPException(422, "Choose a pool.")
+        raise FormError("pool", N_("form.choose_pool"), page=NUMBERS)
     pool = await owned(db, viewer, "pools", pool_id)
     site = await owned(db, viewer, "sites", pool["site_id"])
     target = await db.fetchval("SELECT number FROM targets WHERE id = :t", {"t": pool["target_id"]})
@@ -113,8 +115,13 @@ async def numbers_page(request: Request, viewer: Viewer) -> Response:
     if request.method == "POST":
         form = request.state.form
         site, target = await _pool_of(request, viewer, form)
+        typed = _text(form, "number", 40)
+        try:
+            numbers.to_e164(typed, site["country"] or "JP")
+        except numbers.NumberError as exc:
+            raise FormError("number", N_("form.bad_number"), value=typed) from exc
         spec = inventory.NumberSpec(
-            number=_text(form, "number", 40),
+            number=typed,
             kind=form.get("kind", "pool"),
             site=site["site_key"],
             target=target,
@@ -122,7 +129,13 @@ async def numbers_page(request: Request, viewer: Viewer) -> Response:
         )
         errors = await _store(request, viewer, [spec])
         if errors:
-            raise HTTPException(422, "; ".join(e.reason for e in errors))
+            # The form's names for the fields a refused row names.
+            field = {"label": "source_label", "target": "pool", "site": "pool"}.get(
+                errors[0].field, errors[0].field or "number"
+            )
+            raise FormError(
+                field, N_("form.number_refused"), text="; ".join(e.reason for e in errors)
+            )
         return redirect("/dashboard/settings/numbers?added=1")
     return await _page(request, viewer)
 

@@ -10,6 +10,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from attribution import qualification
+from backend.dashboard.forms import FormError
+from backend.dashboard.i18n import N_
 from backend.dashboard.logins import Viewer
 from backend.dashboard.web import (
     db_of,
@@ -72,7 +74,7 @@ async def add_source_rule(request: Request, viewer: Viewer) -> Response:
     form = request.state.form
     priority = form.get("priority", "").strip() or "100"
     if not priority.lstrip("-").isdigit() or len(priority) > 8:
-        raise HTTPException(422, "priority must be a whole number.")
+        raise FormError("priority", N_("form.whole_number"))
     try:
         async with db.write() as tx:
             await rules.add_rule(
@@ -89,7 +91,8 @@ async def add_source_rule(request: Request, viewer: Viewer) -> Response:
                 now_ms=now_ms(),
             )
     except numbers.NumberError as exc:
-        raise HTTPException(422, str(exc)) from exc
+        field = {"target": "target", "number": "number"}.get(exc.field, "match_value")
+        raise FormError(field, N_("form.refused"), text=str(exc)) from exc
     return redirect(f"/dashboard/settings/sites/{site['id']}/rules")
 
 
@@ -109,10 +112,14 @@ async def set_qualification(request: Request, viewer: Viewer) -> Response:
     db = db_of(request)
     site = await owned(db, viewer, "sites", path_id(request))
     form = request.state.form
-    min_talk = int_param(form.get("min_talk_s", "0") or "0", "min_talk_s") or 0
-    days = int_param(form.get("first_time_days", "0") or "0", "first_time_days") or 0
-    if min_talk > 86_400 or days > 3650:
-        raise HTTPException(422, "Talk time or days out of range.")
+    page = f"/dashboard/settings/sites/{site['id']}/rules"
+    found: dict[str, int] = {}
+    for name, high in (("min_talk_s", 86_400), ("first_time_days", 3650)):
+        raw = (form.get(name, "") or "0").strip()
+        if not (raw.isascii() and raw.isdigit() and len(raw) < 9 and int(raw) <= high):
+            raise FormError(name, N_("form.between"), page=page, low=0, high=high)
+        found[name] = int(raw)
+    min_talk, days = found["min_talk_s"], found["first_time_days"]
     async with db.write() as tx:
         await qualification.set_rules(
             tx,
@@ -133,7 +140,7 @@ def _advertiser(viewer: Viewer, form: dict[str, str]) -> int:
         return viewer.advertiser_id
     chosen = int_param(form.get("advertiser"), "advertiser")
     if chosen is None:
-        raise HTTPException(422, "Choose an advertiser.")
+        raise FormError("advertiser", N_("form.choose_advertiser"))
     return chosen
 
 
@@ -153,11 +160,11 @@ async def blocked_page(request: Request, viewer: Viewer) -> Response:
             try:
                 pattern = numbers.to_e164(raw)
             except numbers.NumberError as exc:
-                raise HTTPException(422, str(exc)) from exc
+                raise FormError("pattern", N_("form.bad_number"), value=raw[:40]) from exc
         else:
             pattern = raw.replace("-", "").replace(" ", "")
             if not (pattern.startswith("+") and pattern[1:].isdigit() and 2 <= len(pattern) <= 16):
-                raise HTTPException(422, "A prefix is + and digits, like +8150.")
+                raise FormError("pattern", N_("form.prefix"))
         await db.execute(
             "INSERT INTO blocked_callers (advertiser_id, pattern, kind, note, created_ms)"
             " VALUES (:a, :p, :k, :n, :t) ON CONFLICT (advertiser_id, pattern, kind) DO NOTHING",
@@ -213,7 +220,7 @@ async def notifications_page(request: Request, viewer: Viewer) -> Response:
                 created_by=viewer.user_id,
             )
         except (ValueError, LookupError) as exc:
-            raise HTTPException(422, str(exc)) from exc
+            raise FormError("address", N_("form.refused"), text=str(exc)) from exc
         return redirect("/dashboard/settings/notifications")
     where, params = viewer.scope.where_condition("n", site=None)
     rows = await db.fetchall(

@@ -12,6 +12,8 @@ from starlette.responses import Response
 from attribution import tag_seen
 from backend import accounts
 from backend.dashboard.fmt import zone
+from backend.dashboard.forms import FormError
+from backend.dashboard.i18n import N_
 from backend.dashboard.logins import Viewer
 from backend.dashboard.pool_health import pool_health
 from backend.dashboard.web import (
@@ -32,9 +34,9 @@ from pool.store import now_ms
 def _text(form: dict[str, str], name: str, max_len: int, required: bool = True) -> str:
     value = form.get(name, "").strip()
     if required and not value:
-        raise HTTPException(422, f"{name} is required.")
+        raise FormError(name, N_("form.required"))
     if len(value) > max_len:
-        raise HTTPException(422, f"{name} is longer than {max_len} characters.")
+        raise FormError(name, N_("form.too_long"), max=max_len)
     return value
 
 
@@ -42,14 +44,14 @@ def _domains(raw: str) -> list[str]:
     hosts = [h.strip().lower() for h in raw.replace("\n", ",").split(",") if h.strip()]
     for host in hosts:
         if len(host) > 253 or any(c in host for c in "/ :@?#"):
-            raise HTTPException(422, f"{host[:60]!r} is not a host name.")
+            raise FormError("domains", N_("form.bad_host"), value=host[:60])
     return hosts[:50]
 
 
 def _timezone(raw: str) -> str:
     name = raw.strip() or "Asia/Tokyo"
     if zone(name).key != name:
-        raise HTTPException(422, f"Unknown timezone {name[:60]!r}.")
+        raise FormError("timezone", N_("form.bad_timezone"), value=name[:60])
     return name
 
 
@@ -59,7 +61,7 @@ async def _advertiser_for_new(request: Request, viewer: Viewer, form: dict[str, 
         return viewer.advertiser_id
     chosen = int_param(form.get("advertiser"), "advertiser")
     if chosen is None:
-        raise HTTPException(422, "Choose an advertiser.")
+        raise FormError("advertiser", N_("form.choose_advertiser"))
     await owned(db_of(request), viewer, "advertisers", chosen)
     return chosen
 
@@ -140,22 +142,30 @@ async def add_target(request: Request, viewer: Viewer) -> Response:
     site = await owned(db, viewer, "sites", path_id(request))
     form = request.state.form
     settings = request.app.state.settings
+    page = f"/dashboard/settings/sites/{site['id']}"
+    typed = _text(form, "number", 40)
+    try:
+        numbers.to_e164(typed, site["country"] or "JP")
+    except numbers.NumberError as exc:
+        raise FormError("number", N_("form.bad_number"), page=page, value=typed) from exc
     try:
         # Its pool's numbers forward here: it must be a number calls may go to.
         number = destinations.check_destination(
-            _text(form, "number", 40),
+            typed,
             site_country=site["country"],
             countries=settings.forward_country_list(),
             field="number",
         )
     except numbers.NumberError as exc:
-        raise HTTPException(422, str(exc)) from exc
+        raise FormError(
+            "number", N_("form.destination_refused"), page=page, value=typed, text=str(exc)
+        ) from exc
     label = _text(form, "label", 200, required=False) or number
     exists = await db.fetchval(
         "SELECT 1 FROM targets WHERE site_id = :s AND number = :n", {"s": site["id"], "n": number}
     )
     if exists:
-        raise HTTPException(409, "This number is already on the site.")
+        raise FormError("number", N_("form.target_exists"), status=409, page=page)
     t = now_ms()
     try:
         async with db.write() as tx:
@@ -173,7 +183,7 @@ async def add_target(request: Request, viewer: Viewer) -> Response:
                 now_ms=t,
             )
     except numbers.NumberError as exc:
-        raise HTTPException(422, str(exc)) from exc
+        raise FormError("number", N_("form.refused"), page=page, text=str(exc)) from exc
     return redirect(f"/dashboard/settings/sites/{site['id']}")
 
 
@@ -194,9 +204,10 @@ async def pools_page(request: Request, viewer: Viewer) -> Response:
 
 
 def _minutes(form: dict[str, str], name: str, low: int, high: int) -> int:
-    value = int_param(form.get(name, "").strip(), name)
+    raw = form.get(name, "").strip()
+    value = int(raw) if raw.isascii() and raw.isdigit() and len(raw) < 9 else None
     if value is None or not low <= value <= high:
-        raise HTTPException(422, f"{name} is a number of minutes from {low} to {high}.")
+        raise FormError(name, N_("form.minutes"), page="/dashboard/pools", low=low, high=high)
     return value * 60_000
 
 
@@ -206,8 +217,13 @@ async def pool_update(request: Request, viewer: Viewer) -> Response:
     db = db_of(request)
     pool = await owned(db, viewer, "pools", path_id(request))
     form = request.state.form
+    try:
+        name = _text(form, "name", 200)
+    except FormError as exc:
+        exc.page = "/dashboard/pools"
+        raise
     values = {
-        "n": _text(form, "name", 200),
+        "n": name,
         "ttl": _minutes(form, "ttl_min", 1, 1440),
         "g": _minutes(form, "grace_min", 0, 7 * 1440),
         "c": _minutes(form, "cooldown_min", 0, 7 * 1440),
@@ -216,7 +232,9 @@ async def pool_update(request: Request, viewer: Viewer) -> Response:
     try:
         numbers.check_timings(ttl_ms=values["ttl"], grace_ms=values["g"], cooldown_ms=values["c"])
     except numbers.NumberError as exc:
-        raise HTTPException(422, str(exc)) from exc
+        raise FormError(
+            "ttl_min", N_("form.pool_timings"), page="/dashboard/pools", text=str(exc)
+        ) from exc
     await db.execute(
         "UPDATE pools SET name = :n, ttl_ms = :ttl, grace_ms = :g, cooldown_ms = :c WHERE id = :id",
         values,

@@ -14,6 +14,7 @@ from starlette.responses import Response
 
 from backend import accounts, setup_codes
 from backend.dashboard.auth_view import _throttle, pre_login_form, read_pre_login_form, sign_in
+from backend.dashboard.i18n import N_
 from backend.dashboard.web import (
     db_of,
     error_page,
@@ -44,9 +45,9 @@ async def setup(request: Request) -> Response:
     email = form.get("email", "").strip().lower()[:320]
     password = form.get("password", "")
     if not email or "@" not in email:
-        return _form(request, error="setup.bad_email", email=email, status=422)
+        return _form(request, error=N_("setup.bad_email"), email=email, status=422)
     if not 8 <= len(password) <= 1024:
-        return _form(request, error="setup.bad_password", email=email, status=422)
+        return _form(request, error=N_("setup.bad_password"), email=email, status=422)
     # Limited per address like sign-ins: each try is counted before the code is compared.
     throttle, address, now = _throttle(request), client_ip(request), now_ms()
     wait = throttle.attempt(address, "setup:" + address, now)
@@ -68,7 +69,7 @@ async def setup(request: Request) -> Response:
     if taken:
         return error_page(request, None, 404, "Not found.")
     if user_id is None:
-        return _form(request, error="setup.bad_code", email=email, status=403)
+        return _form(request, error=N_("setup.bad_code"), email=email, status=403)
     throttle.succeeded(address, "setup:" + address, now)
     request.app.state.has_users = True
     return await sign_in(request, user_id, "/dashboard")

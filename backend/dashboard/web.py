@@ -14,6 +14,8 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 from urllib.parse import parse_qsl, quote
 
+from jinja2 import pass_context
+from jinja2.runtime import Context
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -21,7 +23,7 @@ from starlette.templating import Jinja2Templates
 
 from backend import setup_codes
 from backend.assets import TEMPLATES_DIR
-from backend.dashboard import charts, fmt, i18n
+from backend.dashboard import charts, fmt, forms, i18n
 from backend.dashboard.logins import COOKIE, Viewer, viewer_for
 from backend.errors import ApiError, code_for, render_error
 from backend.http import read_body
@@ -40,6 +42,26 @@ templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
 templates.env.globals.update(fmt=fmt, charts=charts, dimensions=i18n.DIMENSION_ORDER)
 templates.env.trim_blocks = True
 templates.env.lstrip_blocks = True
+templates.env.add_extension("jinja2.ext.i18n")
+
+
+@pass_context
+def _gettext(context: Context, message: str) -> str:
+    return i18n.translator(context.get("lang") or "en")(message)
+
+
+@pass_context
+def _ngettext(context: Context, singular: str, plural: str, n: int) -> str:
+    return i18n.catalog(context.get("lang") or "en").ngettext(singular, plural, n)
+
+
+# One environment serves requests in every language at once, so the i18n extension's
+# gettext / ngettext / {% trans %} read the catalog of the render's own ``lang`` rather than
+# one installed catalog. Templates mostly call ``t("id")`` (see render), which escapes the
+# text like any other value.
+templates.env.install_gettext_callables(  # type: ignore[attr-defined]
+    gettext=_gettext, ngettext=_ngettext, newstyle=True
+)
 
 Handler = Callable[[Request, Viewer], Awaitable[Response]]
 
@@ -76,7 +98,7 @@ def render(
         "viewer": viewer,
         "lang": lang,
         "t": i18n.translator(lang),
-        "label": lambda dimension, key: i18n.value_label(i18n.translator(lang), dimension, key),
+        "label": lambda group, value: i18n.label(i18n.translator(lang), group, value),
         "csrf": viewer.csrf if viewer else context.get("csrf", ""),
         "path": request.url.path,
         "tz": tz,
@@ -188,6 +210,13 @@ def page(
                     check_csrf(viewer.csrf, form.get("csrf", ""))
                     request.state.form = form
                 response = await handler(request, viewer)
+            except forms.FormError as exc:
+                # The form's page again, the values typed kept and the reason by the field.
+                lang = i18n.choose(request, viewer)
+                again = await forms.again(request, lang, exc)
+                if again is None:
+                    return error_page(request, viewer, exc.status, exc.message(lang))
+                return secure(again)
             except HTTPException as exc:
                 # exc.headers: e.g. a 429's Retry-After
                 return error_page(request, viewer, exc.status_code, str(exc.detail), exc.headers)
