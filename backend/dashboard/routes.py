@@ -44,6 +44,11 @@ routes: list[BaseRoute] = [
     Route("/dashboard/settings/sites", settings_view.sites_page, methods=BOTH),
     Route("/dashboard/settings/sites/{id:int}", settings_view.site_page, methods=BOTH),
     Route("/dashboard/settings/sites/{id:int}/targets", settings_view.add_target, methods=POST),
+    Route(
+        "/dashboard/settings/sites/{id:int}/numbers-mode",
+        settings_view.numbers_mode,
+        methods=POST,
+    ),
     Route("/dashboard/settings/sites/{id:int}/rules", rules_view.site_rules, methods=GET),
     Route("/dashboard/settings/sites/{id:int}/rules", rules_view.add_source_rule, methods=POST),
     Route(

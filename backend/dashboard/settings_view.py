@@ -9,7 +9,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
-from attribution import tag_seen
+from attribution import codes, tag_seen
 from backend import accounts
 from backend.dashboard.fmt import zone
 from backend.dashboard.forms import FormError
@@ -27,7 +27,7 @@ from backend.dashboard.web import (
     visible_advertisers,
     visible_sites,
 )
-from pool import destinations, numbers
+from pool import admin, destinations, numbers
 from pool.store import now_ms
 
 
@@ -131,8 +131,33 @@ async def site_page(request: Request, viewer: Viewer) -> Response:
             "snippet": snippet,
             "tz": site["timezone"],
             "seen": await tag_seen.seen_hosts(db, site["id"]),
+            "default_target": await admin.target_number(db, site["default_target_id"]),
         },
     )
+
+
+@page()
+async def numbers_mode(request: Request, viewer: Viewer) -> Response:
+    """How a site's pages get numbers: visit codes in tel: links (任意番号) on or off, and one
+    number per target on the page or one per visitor (with the target whose pool gives it)."""
+    db = db_of(request)
+    site = await owned(db, viewer, "sites", path_id(request))
+    form = request.state.form
+    page = f"/dashboard/settings/sites/{site['id']}"
+    default = form.get("default_target", "")
+    try:
+        await admin.set_policies(
+            db,
+            site_key=site["site_key"],
+            advertiser_id=site["advertiser_id"],
+            number_per_visitor=form.get("number_per_visitor") == "1",
+            default_target=default[:40],
+        )
+    except numbers.NumberError as exc:
+        raise FormError("default_target", N_("form.bad_default_target"), page=page) from exc
+    async with db.write() as tx:
+        await codes.set_site_codes(tx, site_id=site["id"], enabled=form.get("visit_codes") == "1")
+    return redirect(page + "#numbers-mode")
 
 
 @page()

@@ -19,6 +19,7 @@ ID_OF = {
     "/dashboard/calls/{id:int}/work": lambda s: s.calls_b[0],
     "/dashboard/settings/sites/{id:int}": lambda s: s.site_b,
     "/dashboard/settings/sites/{id:int}/targets": lambda s: s.site_b,
+    "/dashboard/settings/sites/{id:int}/numbers-mode": lambda s: s.site_b,
     "/dashboard/settings/numbers/{id:int}/retire": lambda s: s.number_b,
     "/dashboard/settings/numbers/codes/{id:int}/delete": lambda s: s.code_b,
     "/dashboard/settings/tokens/{id:int}/revoke": lambda s: s.token_b,
@@ -45,6 +46,10 @@ FORM = {
     "/dashboard/settings/users": {"email": "x@example.com", "password": "12345678"},
     "/dashboard/advertisers": {"name": "Hijack"},
     "/dashboard/calls/{id:int}/work": {"note": "hijacked", "tags": "x"},
+    "/dashboard/settings/sites/{id:int}/numbers-mode": {
+        "visit_codes": "1",
+        "number_per_visitor": "1",
+    },
     "/dashboard/settings/outcomes": {"label": "x", "kind": "lost"},
     "/dashboard/settings/sites": {"name": "x", "advertiser": "{adv_b}"},
     "/dashboard/settings/tokens": {"name": "x", "advertiser": "{adv_b}"},
@@ -98,7 +103,9 @@ def _dashboard_routes() -> list[Route]:
 async def _snapshot(db: Any, s: Seeded) -> list[Any]:
     return [
         await db.fetchone(
-            "SELECT name, domains, timezone FROM sites WHERE id = :i", {"i": s.site_b}
+            "SELECT name, domains, timezone, visit_codes, number_per_visitor FROM sites"
+            " WHERE id = :i",
+            {"i": s.site_b},
         ),
         await db.fetchone("SELECT status FROM tracking_numbers WHERE id = :i", {"i": s.number_b}),
         await db.fetchone("SELECT revoked_ms FROM api_tokens WHERE id = :i", {"i": s.token_b}),
