@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import httpx
+import orjson
 
 from attribution import call_work as cw
 from backend import accounts
@@ -38,6 +39,13 @@ async def test_a_token_works_a_call_and_reads_it_back(
     assert all(a["actor"].startswith("user ") for a in got["audit"])
     again = await client.get(f"/api/calls/{call}/work", headers=world.auth())
     assert again.json() == got
+    # The exports carry it too.
+    export = await client.get(
+        "/api/exports/paths?start=2026-11-01&end=2026-11-30&format=ndjson", headers=world.auth()
+    )
+    line = next(orjson.loads(x) for x in export.text.splitlines() if f'"call_id":{call},' in x)
+    assert (line["outcome"], line["outcome_kind"], line["tags"]) == ("won", "won", "implant, 予約")
+    assert line["value_yen"] == 12000 and line["qualified_by_hand"] == 1
     # Only what is given changes; null hands the verdict back to the rules.
     r = await client.patch(
         f"/api/calls/{call}/work", json={"qualified": None}, headers=world.auth()
