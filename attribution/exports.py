@@ -59,6 +59,11 @@ _CALL_HEAD = [
     "match_candidate_ids",
     "code_digits",
     "code_kind",
+    "qualified_by_hand",
+    "outcome",
+    "outcome_kind",
+    "tags",
+    "value_yen",
     "advertiser_id",
     "site_id",
     "session_id",
@@ -106,7 +111,23 @@ _NO_TALK = frozenset({"busy", "no-answer", "failed", "canceled", "blocked"})
 CONFIDENCES = ("exact", "high", "medium", "low")
 
 
-def _sql() -> str:
+# A call's tags as one text, in order (the two stores name the aggregate differently).
+_TAGS = {
+    "sqlite": "(SELECT group_concat(tag, ', ') FROM (SELECT tag FROM call_tags"
+    " WHERE call_id = c.id ORDER BY tag))",
+    "postgresql": "(SELECT string_agg(tag, ', ' ORDER BY tag) FROM call_tags WHERE call_id = c.id)",
+}
+
+
+def _outcome_name(label: str | None) -> str:
+    """An outcome as exported: the built-in ones ("@won") by their kind ("won"), others as
+    people named them."""
+    if label in ("@won", "@open", "@lost"):
+        return label[1:]
+    return label or ""
+
+
+def _sql(dialect: str = "sqlite") -> str:
     """The export's SELECT (without WHERE and ORDER): touch columns under ``s_<name>``."""
     clicks = [f"c.touch_{c.column} AS s_{c.param}" for c in platforms.click_ids() if c.column]
     return (
@@ -114,7 +135,10 @@ def _sql() -> str:
         " c.status, c.duration_s, c.talk_s, c.caller,"
         " c.tracking_number, c.forwarded_to, c.qualified, c.first_time, c.match_method,"
         " c.match_candidates, c.match_confidence, c.match_reason, c.match_candidate_ids,"
-        " c.code_digits, c.code_kind, c.advertiser_id, c.site_id, c.session_id,"
+        " c.code_digits, c.code_kind, c.qualified_by_hand, c.value_yen,"
+        " co.label AS outcome, co.kind AS outcome_kind, "
+        + _TAGS[dialect]
+        + " AS tags, c.advertiser_id, c.site_id, c.session_id,"
         " st.timezone AS tz, s.started_ms AS session_started_ms, "
         + ", ".join([*(f"c.touch_{f} AS s_{f}" for f in _TOUCH_EXPORTED), *clicks])
         + ", "
@@ -123,6 +147,7 @@ def _sql() -> str:
         " FROM calls c"
         " LEFT JOIN sites st ON st.id = c.site_id"
         " LEFT JOIN sessions s ON s.id = c.session_id"
+        " LEFT JOIN call_outcomes co ON co.id = c.outcome_id"
         " LEFT JOIN page_views pv ON pv.session_id = c.session_id AND pv.ts_ms <= c.started_ms"
     )
 
@@ -290,6 +315,14 @@ def _call_record(
         "match_candidate_ids": candidate_ids(row["match_candidate_ids"]),
         "code_digits": text(row["code_digits"] or ""),
         "code_kind": text(row["code_kind"] or ""),
+        "qualified_by_hand": ""
+        if row["qualified_by_hand"] is None
+        else flag(row["qualified_by_hand"]),
+        # Built-in outcomes are stored as "@won" / "@open" / "@lost": exported as their kind.
+        "outcome": text(_outcome_name(row["outcome"])),
+        "outcome_kind": row["outcome_kind"] or "",
+        "tags": text(row["tags"] or ""),
+        "value_yen": row["value_yen"],
         "advertiser_id": row["advertiser_id"],
         "site_id": row["site_id"],
         "session_id": row["session_id"],
@@ -364,7 +397,7 @@ async def stream_paths(
     if form not in FORMS:
         raise ValueError(f"form must be one of {FORMS}")
     where, params = where_clause(flt)
-    sql = _sql() + where + ORDER
+    sql = _sql(db.dialect) + where + ORDER
     click_names = platforms.click_id_names()
     csv_preamble(encoding)  # refuses an unknown encoding before anything is read
     sink = _Sink(fmt, wide_columns() if form == "wide" else long_columns(), encoding)

@@ -15,6 +15,7 @@ from starlette.routing import BaseRoute, Route
 
 from backend.api import (
     batches,
+    call_work,
     exports,
     fixed_codes,
     openapi,
@@ -48,4 +49,5 @@ routes: list[BaseRoute] = [
     *batches.routes,
     *site_settings.routes,
     *fixed_codes.routes,
+    *call_work.routes,
 ]

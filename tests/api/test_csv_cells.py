@@ -43,6 +43,9 @@ SEEDED = {
     "match_reason": ("calls", "match_reason"),
     "code_digits": ("calls", "code_digits"),
     "code_kind": ("calls", "code_kind"),
+    # Written by people working the call: its outcome's name and its tags.
+    "outcome": ("call_outcomes", "label"),
+    "tags": ("call_tags", "tag"),
     "provider_call_id": ("calls", "provider_call_id"),
     # The touch that led to the call is frozen on the call (attribution.touch).
     **{
@@ -65,6 +68,9 @@ NOT_TEXT = {
     "talk_s",
     "qualified",
     "first_time",
+    "qualified_by_hand",
+    "outcome_kind",  # one of three fixed words
+    "value_yen",
     "match_candidates",
     "match_candidate_ids",  # session ids, read from a JSON list of integers
     "advertiser_id",
@@ -96,6 +102,19 @@ async def seed(db: SQLiteDatabase, world: World, prefix: str) -> None:
             sets = ", ".join(f"{c} = :{c}" for c in columns)
             values = {c: payload(prefix, c) for c in columns}
             await tx.execute(f"UPDATE {table} SET {sets} WHERE id = :id", {**values, "id": ident})
+        # The outcome and the tag people gave the call.
+        outcome = await tx.fetchval(
+            "INSERT INTO call_outcomes (advertiser_id, label, kind, created_ms)"
+            " VALUES (:a, :l, 'lost', 0) RETURNING id",
+            {"a": world.advertiser_id, "l": payload(prefix, "label")},
+        )
+        await tx.execute(
+            "UPDATE calls SET outcome_id = :o WHERE id = :id", {"o": outcome, "id": call}
+        )
+        await tx.execute(
+            "INSERT INTO call_tags (call_id, tag) VALUES (:c, :t)",
+            {"c": call, "t": payload(prefix, "tag")},
+        )
     # The first page of the path, so the wide form's path cell starts with it.
     await add_pages(
         db,

@@ -1,0 +1,259 @@
+"""``/api/calls/{id}/work`` and ``/api/outcomes``: calls worked by hand through the API.
+
+The same operations as the call page (:mod:`attribution.call_work`): a qualification verdict
+with its reason, tags, a note, an outcome from the advertiser's list and a value in yen,
+every change audited with the token's user. Reads follow the token's scope (another
+advertiser's call is a 404); writes need a token that is not read-only.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from attribution import call_work as cw
+from backend.api import openapi as oa
+from backend.api.batches import actor
+from backend.api.params import authorized, db_of, int_param, path_id
+from backend.auth import ApiPrincipal
+from backend.errors import ApiError
+from backend.http import read_json_object
+from pool.store import now_ms
+
+_STR = {"type": "string"}
+_NINT = {"type": ["integer", "null"]}
+OUTCOME = oa.component(
+    "Outcome",
+    {
+        "type": "object",
+        "required": ["id", "label", "kind"],
+        "properties": {
+            "id": {"type": "integer"},
+            "label": {
+                "type": "string",
+                "description": "The name people gave it; the built-in ones are '@won', "
+                "'@open' and '@lost' (shown as 成約 / 見込み / 不成立).",
+            },
+            "kind": {"type": "string", "enum": list(cw.OUTCOME_KINDS)},
+        },
+    },
+)
+AUDIT = {
+    "type": "object",
+    "required": ["at_ms", "actor", "field", "before", "after"],
+    "properties": {
+        "at_ms": {"type": "integer"},
+        "actor": _STR,
+        "field": _STR,
+        "before": _STR,
+        "after": _STR,
+    },
+}
+WORK = oa.component(
+    "CallWork",
+    {
+        "type": "object",
+        "required": [
+            "qualified",
+            "qualified_by_hand",
+            "qualified_reason",
+            "tags",
+            "note",
+            "outcome_id",
+            "value_yen",
+            "audit",
+        ],
+        "properties": {
+            "qualified": {"type": "boolean"},
+            "qualified_by_hand": {
+                "type": ["boolean", "null"],
+                "description": "The verdict a person set (null: the site's rules decide).",
+            },
+            "qualified_reason": _STR,
+            "tags": {"type": "array", "items": _STR},
+            "note": _STR,
+            "outcome_id": _NINT,
+            "value_yen": _NINT,
+            "audit": {"type": "array", "items": AUDIT, "description": "Newest first."},
+        },
+    },
+)
+WORK_CHANGE = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "qualified": {
+            "type": ["boolean", "null"],
+            "description": "Set the verdict by hand (with qualified_reason), or null to hand it "
+            "back to the site's rules.",
+        },
+        "qualified_reason": {"type": "string", "maxLength": cw.REASON_MAX},
+        "tags": {
+            "type": "array",
+            "items": {"type": "string", "maxLength": cw.TAG_MAX},
+            "maxItems": cw.TAGS_MAX,
+        },
+        "note": {"type": "string", "maxLength": cw.NOTE_MAX},
+        "outcome_id": _NINT,
+        "value_yen": {"type": ["integer", "null"], "minimum": 0, "maximum": cw.VALUE_MAX},
+    },
+}
+_FIELDS = tuple(WORK_CHANGE["properties"])  # type: ignore[call-overload]
+
+
+def _work_out(work: cw.CallWork) -> dict[str, Any]:
+    return {
+        "qualified": work.qualified,
+        "qualified_by_hand": work.qualified_by_hand,
+        "qualified_reason": work.qualified_reason,
+        "tags": work.tags,
+        "note": work.note,
+        "outcome_id": work.outcome_id,
+        "value_yen": work.value_yen,
+        "audit": [dataclasses.asdict(a) for a in work.audit],
+    }
+
+
+async def _call_in_scope(request: Request, principal: ApiPrincipal) -> int:
+    call_id = path_id(request, "call_id")
+    where, params = principal.scope.and_condition("c")
+    found = await db_of(request).fetchval(
+        "SELECT c.id FROM calls c WHERE c.id = :id" + where, {**params, "id": call_id}
+    )
+    if found is None:
+        raise ApiError(404, "not_found", f"No call {call_id}.")
+    return call_id
+
+
+@oa.operation(
+    "GET",
+    "/api/calls/{call_id}/work",
+    summary="What people set on a call, with its audit trail",
+    tags=["calls"],
+    params=[oa.path_param("call_id")],
+    responses={200: oa.json_response("The call's work", WORK)},
+)
+async def get_work(request: Request, principal: ApiPrincipal) -> Response:
+    """The verdict, tags, note, outcome and value of a call, and who changed them."""
+    call_id = await _call_in_scope(request, principal)
+    return JSONResponse(_work_out(await cw.read_work(db_of(request), call_id)))
+
+
+@oa.operation(
+    "PATCH",
+    "/api/calls/{call_id}/work",
+    summary="Work a call: verdict with reason, tags, note, outcome, value",
+    tags=["calls"],
+    params=[oa.path_param("call_id")],
+    body=WORK_CHANGE,
+    responses={200: oa.json_response("The call's work after the change", WORK)},
+)
+async def patch_work(request: Request, principal: ApiPrincipal) -> Response:
+    """Change the fields given (others stay); every field that changes is audited."""
+    call_id = await _call_in_scope(request, principal)
+    data = await read_json_object(request, 16_384)
+    unknown = [k for k in data if k not in _FIELDS]
+    if unknown:
+        raise ApiError(422, "invalid", f"Unknown field {unknown[0]!r}.", field=unknown[0])
+    changes = cw.CallChanges(**{k: data[k] for k in _FIELDS if k in data})
+    db = db_of(request)
+    try:
+        async with db.write() as tx:
+            await cw.work_call(
+                tx, call_id=call_id, changes=changes, actor=actor(principal), now_ms=now_ms()
+            )
+    except cw.WorkError as exc:
+        raise ApiError(422, "invalid", str(exc), field=exc.field) from exc
+    return JSONResponse(_work_out(await cw.read_work(db, call_id)))
+
+
+def _advertiser(request: Request, principal: ApiPrincipal) -> int:
+    """The advertiser an outcome request is about: the token's own, or ``advertiser_id``
+    (required for a token of every advertiser; 403 outside the token's scope)."""
+    wanted = int_param(request, "advertiser_id")
+    if wanted is None:
+        wanted = principal.advertiser_id
+    if wanted is None:
+        raise ApiError(
+            422, "invalid", "Parameter 'advertiser_id' is required.", field="advertiser_id"
+        )
+    if not principal.scope.allows(wanted):
+        raise ApiError(403, "forbidden", "This token may not see that advertiser.")
+    return wanted
+
+
+P_ADVERTISER = oa.query_param(
+    "advertiser_id", {"type": "integer"}, "Whose list (required for an unscoped token)."
+)
+
+
+@oa.operation(
+    "GET",
+    "/api/outcomes",
+    summary="An advertiser's call outcomes",
+    tags=["calls"],
+    params=[P_ADVERTISER],
+    responses={
+        200: oa.json_response(
+            "The outcomes in their order",
+            {"type": "object", "properties": {"data": {"type": "array", "items": OUTCOME}}},
+        )
+    },
+)
+async def list_outcomes(request: Request, principal: ApiPrincipal) -> Response:
+    """The outcomes people can give the advertiser's calls, in their order."""
+    advertiser = _advertiser(request, principal)
+    rows = await cw.outcomes(db_of(request), advertiser)
+    return JSONResponse(
+        {"data": [{"id": r["id"], "label": r["label"], "kind": r["kind"]} for r in rows]}
+    )
+
+
+@oa.operation(
+    "POST",
+    "/api/outcomes",
+    summary="Add a call outcome (for example an NG reason) to an advertiser's list",
+    tags=["calls"],
+    params=[P_ADVERTISER],
+    body={
+        "type": "object",
+        "required": ["label", "kind"],
+        "additionalProperties": False,
+        "properties": {
+            "label": {"type": "string", "maxLength": cw.LABEL_MAX},
+            "kind": {"type": "string", "enum": list(cw.OUTCOME_KINDS)},
+        },
+    },
+    responses={201: oa.json_response("The outcome", OUTCOME)},
+)
+async def add_outcome(request: Request, principal: ApiPrincipal) -> Response:
+    """Add an outcome at the end of the list (422 for a name already in it)."""
+    advertiser = _advertiser(request, principal)
+    data = await read_json_object(request, 1024)
+    for key in data:
+        if key not in ("label", "kind"):
+            raise ApiError(422, "invalid", f"Unknown field {key!r}.", field=key)
+    label, kind = data.get("label", ""), data.get("kind", "")
+    db = db_of(request)
+    try:
+        async with db.write() as tx:
+            if not await tx.fetchval("SELECT id FROM advertisers WHERE id = :a", {"a": advertiser}):
+                raise ApiError(404, "not_found", f"No advertiser {advertiser}.")
+            outcome_id = await cw.add_outcome(
+                tx, advertiser_id=advertiser, label=label, kind=kind, now_ms=now_ms()
+            )
+    except cw.WorkError as exc:
+        raise ApiError(422, "invalid", str(exc), field=exc.field) from exc
+    return JSONResponse({"id": outcome_id, "label": label.strip(), "kind": kind}, status_code=201)
+
+
+routes = [
+    Route("/api/calls/{call_id:int}/work", authorized(get_work), methods=["GET"]),
+    Route("/api/calls/{call_id:int}/work", authorized(patch_work), methods=["PATCH"]),
+    Route("/api/outcomes", authorized(list_outcomes), methods=["GET"]),
+    Route("/api/outcomes", authorized(add_outcome), methods=["POST"]),
+]
