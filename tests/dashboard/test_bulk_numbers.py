@@ -7,7 +7,7 @@ from typing import Any
 
 import httpx
 
-from tests.dashboard.conftest import login
+from tests.dashboard.conftest import login, pool_of_new_site
 from tests.dashboard.seed import PASSWORD, Seeded
 
 TARGET = "+81366667777"
@@ -15,20 +15,9 @@ TARGET = "+81366667777"
 
 async def _pool(client: httpx.AsyncClient, db: Any, csrf: str, seeded: Seeded) -> int:
     """A site of advertiser A with the business number 03-6666-7777 and its pool."""
-    made = await client.post(
-        "/dashboard/settings/sites",
-        data={"csrf": csrf, "advertiser": str(seeded.adv_a), "name": "Bulk", "domains": ""},
+    return await pool_of_new_site(
+        client, db, csrf, advertiser=seeded.adv_a, name="Bulk", target="03-6666-7777"
     )
-    assert made.status_code == 303
-    added = await client.post(
-        made.headers["location"] + "/targets", data={"csrf": csrf, "number": "03-6666-7777"}
-    )
-    assert added.status_code == 303
-    pool_id: int = await db.fetchval(
-        "SELECT p.id FROM pools p JOIN targets t ON t.id = p.target_id WHERE t.number = :n",
-        {"n": TARGET},
-    )
-    return pool_id
 
 
 async def _stored(db: Any) -> set[str]:
