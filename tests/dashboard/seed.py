@@ -128,6 +128,12 @@ async def add_call(conn: Tx, **fields: Any) -> int:
     return call_id
 
 
+async def add_call_a(conn: Tx, s: Seeded, **fields: Any) -> int:
+    """A call to advertiser A's tracking number (the rest as for :func:`add_call`)."""
+    ids = {"advertiser_id": s.adv_a, "site_id": s.site_a, "number_id": s.number_a}
+    return await add_call(conn, **ids, tracking_number=s.tracking_a, **fields)
+
+
 def add_call_now(path: Path, **fields: Any) -> int:
     """Write one call into a running server's SQLite file (sqlite3, its own transaction)."""
     values = _call_values(**fields)
@@ -194,11 +200,6 @@ async def _seed(conn: Tx, now_ms: int | None) -> Seeded:
         """One row of ``table``, created now."""
         return await _insert(conn, table, created_ms=now, **values)
 
-    async def call_a(**fields: Any) -> int:
-        """A call to A's tracking number."""
-        ids = {"advertiser_id": s.adv_a, "site_id": s.site_a, "number_id": s.number_a}
-        return await add_call(conn, **ids, tracking_number=s.tracking_a, **fields)
-
     # Advertiser B's configuration through the shared factory (backend/storage/seed.py).
     world = factory.World()
     rival = await factory.add_tenant(conn, world, RIVAL, now_ms=now)
@@ -260,7 +261,9 @@ async def _seed(conn: Tx, now_ms: int | None) -> Seeded:
     await add_view(conn, s.session_a, t0 + 65_000, "https://demo.example.jp/price", "料金表")
     await add_view(conn, s.session_a, t0 + 190_000, "https://demo.example.jp/access", "アクセス")
     s.calls_a.append(
-        await call_a(
+        await add_call_a(
+            conn,
+            s,
             caller=CALLER_A,
             started_ms=t0 + 240_000,
             session_id=s.session_a,
@@ -284,7 +287,9 @@ async def _seed(conn: Tx, now_ms: int | None) -> Seeded:
     )
     await add_view(conn, yahoo, now - DAY - 3600_000, "https://demo.example.jp/", "トップ")
     s.calls_a.append(
-        await call_a(
+        await add_call_a(
+            conn,
+            s,
             caller="+819011112222",
             started_ms=now - DAY - 3000_000,
             session_id=yahoo,

@@ -14,7 +14,7 @@ from backend.dashboard.pool_health import pool_health
 from pool.scope import Scope
 from pool.store import Store, now_ms
 from tests.dashboard.conftest import login
-from tests.dashboard.seed import CALLER_A, KEYWORD_A, PASSWORD, Seeded, add_call, add_session
+from tests.dashboard.seed import CALLER_A, KEYWORD_A, PASSWORD, Seeded, add_call_a, add_session
 
 
 async def test_dashboard_pages_carry_security_headers(
@@ -421,15 +421,8 @@ async def test_call_page_and_landing_report_show_decoded_urls(
             channel="organic",
             landing_url="https://demo.example.jp/%E6%96%99%E9%87%91?utm_term=%E6%AD%AF",
         )
-        call = await add_call(
-            conn,
-            advertiser_id=seeded.adv_a,
-            site_id=seeded.site_a,
-            number_id=seeded.number_a,
-            tracking_number=seeded.tracking_a,
-            caller="+819000000003",
-            started_ms=now_ms() - 3_000_000,
-            session_id=sid,
+        call = await add_call_a(
+            conn, seeded, caller="+819000000003", started_ms=now_ms() - 3_000_000, session_id=sid
         )
     page = (await client.get(f"/dashboard/calls/{call}")).text
     assert "https://demo.example.jp/料金?utm_term=歯" in page
