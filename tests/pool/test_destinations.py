@@ -24,7 +24,7 @@ from pool.destinations import check_destination, destination_problem, parse_coun
 from pool.numbers import NumberError
 from pool.store import Store
 from tests.dashboard.conftest import login
-from tests.pool.helpers import T0, PoolSite, make_pool_site
+from tests.pool.helpers import T0, PoolSite, add_pool, make_pool_site
 from tests.support.server import demo_database, run_cli
 
 PREMIUM_JP = "0990-123-456"  # ダイヤルQ2, premium rate
@@ -171,16 +171,7 @@ async def test_a_stored_business_number_that_is_premium_is_not_a_default_destina
         target = await accounts.add_target(
             tx, site_id=site.site_id, number="+81990123456", label="Q2", now_ms=T0
         )
-        await numbers.create_pool(
-            tx,
-            site_id=site.site_id,
-            target_id=target,
-            name="Q2",
-            ttl_ms=1_800_000,
-            grace_ms=0,
-            cooldown_ms=0,
-            now_ms=T0,
-        )
+        await add_pool(tx, site_id=site.site_id, target_id=target, name="Q2")
     headers = await _member_token(db, site.advertiser_id)
     r = await client.post(
         "/api/numbers",
