@@ -106,6 +106,15 @@ class World:
     def auth(self, token: str | None = None) -> dict[str, str]:
         return {"Authorization": f"Bearer {token or self.admin_token}"}
 
+    async def add_session(self, db: SQLiteDatabase, started_ms: int, **cols: Any) -> int:
+        """A session on the demo site (see :func:`make_session`)."""
+        return await make_session(db, site_id=self.site_id, started_ms=started_ms, **cols)
+
+    async def add_call(self, db: SQLiteDatabase, started_ms: int, **cols: Any) -> int:
+        """A call of the demo advertiser on the demo site (see :func:`make_call`)."""
+        ids = {"advertiser_id": self.advertiser_id, "site_id": self.site_id}
+        return await make_call(db, **ids, started_ms=started_ms, **cols)
+
 
 @pytest.fixture
 async def world(db: SQLiteDatabase, demo: dict[str, Any]) -> World:
@@ -128,11 +137,11 @@ async def build_world(db: SQLiteDatabase, demo: dict[str, Any]) -> World:
         admin_token=demo["api_token"],
         member_token=seeded.tokens["member@example.com"],
     )
+
     # A Google click with three pages, then a call 30 s after the last page.
-    s1 = await make_session(
+    s1 = await w.add_session(
         db,
-        site_id=w.site_id,
-        started_ms=jst_ms(2026, 11, 10, 10, 0),
+        jst_ms(2026, 11, 10, 10, 0),
         channel="paid_search",
         source="google",
         medium="cpc",
@@ -158,18 +167,11 @@ async def build_world(db: SQLiteDatabase, demo: dict[str, Any]) -> World:
         ],
     )
     w.sessions["google"] = s1
-    w.calls["google"] = await make_call(
-        db,
-        advertiser_id=w.advertiser_id,
-        site_id=w.site_id,
-        started_ms=jst_ms(2026, 11, 10, 10, 2, 30),
-        session_id=s1,
-    )
+    w.calls["google"] = await w.add_call(db, jst_ms(2026, 11, 10, 10, 2, 30), session_id=s1)
     # A Yahoo! JAPAN search click, one page, qualified call.
-    s2 = await make_session(
+    s2 = await w.add_session(
         db,
-        site_id=w.site_id,
-        started_ms=jst_ms(2026, 11, 11, 23, 50),
+        jst_ms(2026, 11, 11, 23, 50),
         channel="paid_search",
         source="yahoo",
         medium="cpc",
@@ -178,55 +180,22 @@ async def build_world(db: SQLiteDatabase, demo: dict[str, Any]) -> World:
     )
     await add_pages(db, s2, [(jst_ms(2026, 11, 11, 23, 50), "https://demo.example/", "Home")])
     w.sessions["yahoo"] = s2
-    w.calls["yahoo"] = await make_call(
+    w.calls["yahoo"] = await w.add_call(
         db,
-        advertiser_id=w.advertiser_id,
-        site_id=w.site_id,
-        started_ms=jst_ms(2026, 11, 12, 0, 5, 9),
+        jst_ms(2026, 11, 12, 0, 5, 9),
         session_id=s2,
         caller="+818011112222",
     )
     # A Microsoft click and an iOS Google click (wbraid); one unqualified call.
-    s3 = await make_session(
-        db,
-        site_id=w.site_id,
-        started_ms=jst_ms(2026, 11, 12, 8, 0),
-        source="bing",
-        msclkid="ms-click-1",
-    )
-    w.calls["microsoft"] = await make_call(
-        db,
-        advertiser_id=w.advertiser_id,
-        site_id=w.site_id,
-        started_ms=jst_ms(2026, 11, 12, 8, 1),
-        session_id=s3,
-    )
-    s4 = await make_session(
-        db, site_id=w.site_id, started_ms=jst_ms(2026, 11, 12, 9, 0), wbraid="wbraid-ios-1"
-    )
-    w.calls["wbraid"] = await make_call(
-        db,
-        advertiser_id=w.advertiser_id,
-        site_id=w.site_id,
-        started_ms=jst_ms(2026, 11, 12, 9, 3),
-        session_id=s4,
-    )
-    w.calls["unqualified"] = await make_call(
-        db,
-        advertiser_id=w.advertiser_id,
-        site_id=w.site_id,
-        started_ms=jst_ms(2026, 11, 12, 9, 30),
-        session_id=s1,
-        qualified=0,
+    s3 = await w.add_session(db, jst_ms(2026, 11, 12, 8, 0), source="bing", msclkid="ms-click-1")
+    w.calls["microsoft"] = await w.add_call(db, jst_ms(2026, 11, 12, 8, 1), session_id=s3)
+    s4 = await w.add_session(db, jst_ms(2026, 11, 12, 9, 0), wbraid="wbraid-ios-1")
+    w.calls["wbraid"] = await w.add_call(db, jst_ms(2026, 11, 12, 9, 3), session_id=s4)
+    w.calls["unqualified"] = await w.add_call(
+        db, jst_ms(2026, 11, 12, 9, 30), session_id=s1, qualified=0
     )
     # A call nobody can match, and one of the other advertiser.
-    w.calls["unmatched"] = await make_call(
-        db,
-        advertiser_id=w.advertiser_id,
-        site_id=w.site_id,
-        started_ms=jst_ms(2026, 11, 13, 12, 0),
-        caller="anonymous",
-    )
+    w.calls["unmatched"] = await w.add_call(db, jst_ms(2026, 11, 13, 12, 0), caller="anonymous")
     s5 = await make_session(
         db, site_id=w.other_site_id, started_ms=jst_ms(2026, 11, 13, 13, 0), gclid="other-gclid"
     )

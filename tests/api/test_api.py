@@ -9,7 +9,7 @@ from starlette.routing import Route
 
 from backend.api import openapi
 from backend.storage import SQLiteDatabase
-from tests.api.conftest import World, jst_ms, make_call
+from tests.api.conftest import World, jst_ms
 
 
 async def test_tokens_create_list_revoke(client: httpx.AsyncClient, world: World) -> None:
@@ -69,12 +69,7 @@ async def test_calls_pagination_with_signed_cursor(
     client: httpx.AsyncClient, db: SQLiteDatabase, world: World
 ) -> None:
     for minute in range(5):
-        await make_call(
-            db,
-            advertiser_id=world.advertiser_id,
-            site_id=world.site_id,
-            started_ms=jst_ms(2026, 11, 14, 10, minute),
-        )
+        await world.add_call(db, jst_ms(2026, 11, 14, 10, minute))
     seen: list[int] = []
     url = f"/api/calls?limit=3&site_id={world.site_id}"
     cursor = None

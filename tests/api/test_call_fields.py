@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+from typing import Any
 
 import httpx
 import orjson
@@ -13,7 +14,7 @@ import orjson
 from attribution import conversions as conv
 from attribution.exports import ExportFilter, stream_paths
 from backend.storage import SQLiteDatabase
-from tests.api.conftest import World, jst_ms, make_call, make_session
+from tests.api.conftest import World, jst_ms
 
 NOW = jst_ms(2026, 11, 20, 12, 0)
 NOV = {"start_ms": jst_ms(2026, 11, 1), "end_ms": jst_ms(2026, 12, 1)}
@@ -25,24 +26,19 @@ async def _paths(db: SQLiteDatabase, **kw: object) -> bytes:
     return b"".join([c async for c in stream_paths(db, flt, **kw)])  # type: ignore[arg-type]
 
 
+async def _ndjson_by_call(db: SQLiteDatabase) -> dict[int, dict[str, Any]]:
+    """The NDJSON path export's rows, by call id."""
+    lines = (await _paths(db, fmt="ndjson")).splitlines()
+    return {r["call_id"]: r for r in map(orjson.loads, lines)}
+
+
 async def test_yahoo_display_clicks_are_not_in_the_search_ads_file(
     db: SQLiteDatabase, world: World
 ) -> None:
-    session = await make_session(
-        db,
-        site_id=world.site_id,
-        started_ms=jst_ms(2026, 11, 14, 9, 0),
-        channel="display",
-        source="yahoo",
-        yclid=DISPLAY_YCLID,
+    session = await world.add_session(
+        db, jst_ms(2026, 11, 14, 9, 0), channel="display", source="yahoo", yclid=DISPLAY_YCLID
     )
-    display_call = await make_call(
-        db,
-        advertiser_id=world.advertiser_id,
-        site_id=world.site_id,
-        started_ms=jst_ms(2026, 11, 14, 9, 5),
-        session_id=session,
-    )
+    display_call = await world.add_call(db, jst_ms(2026, 11, 14, 9, 5), session_id=session)
     f = await conv.export_conversions(db, platform="yahoo", now_ms=NOW, **NOV)
     text = f.content.decode("cp932")
     assert DISPLAY_YCLID not in text
@@ -62,18 +58,10 @@ async def test_yahoo_display_clicks_are_not_in_the_search_ads_file(
 async def test_ndjson_writes_null_for_absent_values_and_unknown_durations(
     db: SQLiteDatabase, world: World
 ) -> None:
-    ringing = await make_call(
-        db,
-        advertiser_id=world.advertiser_id,
-        site_id=world.site_id,
-        started_ms=jst_ms(2026, 11, 15, 9, 0),
-        status="ringing",
-        duration_s=0,
-        talk_s=0,
+    ringing = await world.add_call(
+        db, jst_ms(2026, 11, 15, 9, 0), status="ringing", duration_s=0, talk_s=0
     )
-    rows = {
-        r["call_id"]: r for r in map(orjson.loads, (await _paths(db, fmt="ndjson")).splitlines())
-    }
+    rows = await _ndjson_by_call(db)
     unmatched = rows[world.calls["unmatched"]]
     for key in ("session_started_at", "source", "campaign", "gclid", "landing_url", "device"):
         assert unmatched[key] is None, key
@@ -95,19 +83,15 @@ async def test_ndjson_writes_null_for_absent_values_and_unknown_durations(
 
 
 async def test_a_busy_call_has_a_known_talk_time_of_zero(db: SQLiteDatabase, world: World) -> None:
-    busy = await make_call(
+    busy = await world.add_call(
         db,
-        advertiser_id=world.advertiser_id,
-        site_id=world.site_id,
-        started_ms=jst_ms(2026, 11, 15, 10, 0),
+        jst_ms(2026, 11, 15, 10, 0),
         status="busy",
         duration_s=12,
         talk_s=0,
         ended_ms=jst_ms(2026, 11, 15, 10, 0, 12),
     )
-    rows = {
-        r["call_id"]: r for r in map(orjson.loads, (await _paths(db, fmt="ndjson")).splitlines())
-    }
+    rows = await _ndjson_by_call(db)
     assert (rows[busy]["duration_s"], rows[busy]["talk_s"]) == (12, 0)
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from attribution import conversions as conv
 from backend.storage import SQLiteDatabase
-from tests.api.conftest import World, jst_ms, make_call, make_session
+from tests.api.conftest import World, jst_ms
 
 NOW = jst_ms(2026, 11, 20, 12, 0)
 NOV = {"start_ms": jst_ms(2026, 11, 1), "end_ms": jst_ms(2026, 12, 1)}
@@ -218,16 +218,8 @@ async def test_conversion_settings_endpoint(client: httpx.AsyncClient, world: Wo
 
 async def _stored_before_validation(db: SQLiteDatabase, world: World, **click: str) -> int:
     """A session with a click id stored before click ids were validated, and its call."""
-    session = await make_session(
-        db, site_id=world.site_id, started_ms=jst_ms(2026, 11, 14, 9, 0), **click
-    )
-    return await make_call(
-        db,
-        advertiser_id=world.advertiser_id,
-        site_id=world.site_id,
-        started_ms=jst_ms(2026, 11, 14, 9, 5),
-        session_id=session,
-    )
+    session = await world.add_session(db, jst_ms(2026, 11, 14, 9, 0), **click)
+    return await world.add_call(db, jst_ms(2026, 11, 14, 9, 5), session_id=session)
 
 
 @pytest.mark.parametrize(

@@ -104,22 +104,15 @@ async def test_push_sends_each_call_once(
     client: httpx.AsyncClient, db: SQLiteDatabase, world: World, receiver: Receiver
 ) -> None:
     now = now_ms()
-    session = await make_session(
+    session = await world.add_session(
         db,
-        site_id=world.site_id,
-        started_ms=now - 600_000,
+        now - 600_000,
         source="google",
         medium="cpc",
         campaign="implant",
         ga_client_id="GA1.1.555.1700000000",
     )
-    call = await make_call(
-        db,
-        advertiser_id=world.advertiser_id,
-        site_id=world.site_id,
-        started_ms=now - 60_000,
-        session_id=session,
-    )
+    call = await world.add_call(db, now - 60_000, session_id=session)
     url = f"/api/sites/{world.site_id}/ga4"
     r = await client.put(
         url,
@@ -163,16 +156,8 @@ async def test_a_failed_send_is_tried_again(
     db: SQLiteDatabase, world: World, receiver: Receiver
 ) -> None:
     now = now_ms()
-    session = await make_session(
-        db, site_id=world.site_id, started_ms=now - 60_000, ga_client_id="GA1.1.77.88"
-    )
-    await make_call(
-        db,
-        advertiser_id=world.advertiser_id,
-        site_id=world.site_id,
-        started_ms=now - 30_000,
-        session_id=session,
-    )
+    session = await world.add_session(db, now - 60_000, ga_client_id="GA1.1.77.88")
+    await world.add_call(db, now - 30_000, session_id=session)
     await conv.put_ga4(
         db,
         site_id=world.site_id,

@@ -11,7 +11,7 @@ from attribution import conversions as conv
 from attribution.ga_session import ga_session_for, ga_session_ids
 from backend.storage import SQLiteDatabase
 from pool.store import now_ms
-from tests.api.conftest import World, make_call, make_session
+from tests.api.conftest import World
 from tests.api.test_ga4 import LOCAL, Receiver
 
 
@@ -54,22 +54,14 @@ async def test_the_event_joins_gtags_session_with_the_sites_consent(
     db: SQLiteDatabase, world: World, receiver: Receiver
 ) -> None:
     now = now_ms()
-    session = await make_session(
+    session = await world.add_session(
         db,
-        site_id=world.site_id,
-        started_ms=now - 600_000,
+        now - 600_000,
         campaign="c" * 300,
         ga_client_id="GA1.1.555.1700000000",
         ga_sessions="ABCD99.17,TEST1234.1700000123",
     )
-    await make_call(
-        db,
-        advertiser_id=world.advertiser_id,
-        site_id=world.site_id,
-        started_ms=now - 60_000,
-        session_id=session,
-        touch_campaign="c" * 300,
-    )
+    await world.add_call(db, now - 60_000, session_id=session, touch_campaign="c" * 300)
     [body] = await _push(
         db,
         world,
@@ -90,17 +82,9 @@ async def test_without_gtags_session_the_callpath_session_gives_a_stable_id(
 ) -> None:
     now = now_ms()
     started = now - 600_000
-    session = await make_session(
-        db, site_id=world.site_id, started_ms=started, ga_client_id="GA1.1.77.88"
-    )
+    session = await world.add_session(db, started, ga_client_id="GA1.1.77.88")
     for ago in (120_000, 60_000):
-        await make_call(
-            db,
-            advertiser_id=world.advertiser_id,
-            site_id=world.site_id,
-            started_ms=now - ago,
-            session_id=session,
-        )
+        await world.add_call(db, now - ago, session_id=session)
     bodies = await _push(db, world, receiver)
     ids = {b["events"][0]["params"]["session_id"] for b in bodies}
     assert len(bodies) == 2 and ids == {str(started // 1000)}

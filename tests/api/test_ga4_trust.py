@@ -14,7 +14,7 @@ from attribution import conversions as conv
 from attribution.outbound import OutboundPolicy
 from backend.storage import SQLiteDatabase
 from pool.store import now_ms
-from tests.api.conftest import World, make_call, make_session
+from tests.api.conftest import World
 from tests.api.test_ga4 import Receiver
 
 GOOD = {"measurement_id": "G-TEST1234", "api_secret": "secret-abcdef-123"}
@@ -29,16 +29,8 @@ def receiver() -> Any:
 
 async def _a_call_to_send(db: SQLiteDatabase, world: World) -> int:
     now = now_ms()
-    session = await make_session(
-        db, site_id=world.site_id, started_ms=now - 60_000, ga_client_id="GA1.1.77.88"
-    )
-    return await make_call(
-        db,
-        advertiser_id=world.advertiser_id,
-        site_id=world.site_id,
-        started_ms=now - 30_000,
-        session_id=session,
-    )
+    session = await world.add_session(db, now - 60_000, ga_client_id="GA1.1.77.88")
+    return await world.add_call(db, now - 30_000, session_id=session)
 
 
 async def _stored_endpoint(db: SQLiteDatabase, site_id: int, endpoint: str) -> None:

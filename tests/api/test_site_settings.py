@@ -10,7 +10,7 @@ import pytest
 from attribution import qualification
 from backend.storage import SQLiteDatabase
 from pool.store import now_ms
-from tests.api.conftest import World, make_call
+from tests.api.conftest import World
 
 
 async def test_qualification_rules_read_change_and_judge_new_calls(
@@ -25,14 +25,7 @@ async def test_qualification_rules_read_change_and_judge_new_calls(
         "require_first_time": False,
         "first_time_days": 0,
     }
-    short = await make_call(
-        db,
-        advertiser_id=world.advertiser_id,
-        site_id=world.site_id,
-        started_ms=now_ms(),
-        talk_s=40,
-        caller="+819011112222",
-    )
+    short = await world.add_call(db, now_ms(), talk_s=40, caller="+819011112222")
     assert not await qualification.qualify_call(db, call_id=short)
     # Fields left out keep their value.
     r = await client.put(url, json={"min_talk_seconds": 30}, headers=world.auth())

@@ -19,7 +19,7 @@ from attribution import conversions as conv
 from attribution.upload_policy import UploadPolicy
 from backend.storage import SQLiteDatabase
 from pool.store import now_ms
-from tests.api.conftest import World, jst_ms, make_call, make_session
+from tests.api.conftest import World, jst_ms
 from tests.api.test_ga4 import LOCAL, Receiver
 
 NOW = jst_ms(2026, 11, 20, 12, 0)
@@ -31,21 +31,18 @@ async def _clicked_call(
 ) -> int:
     """A Google click and its call, matched by ``method`` with ``confidence``."""
     started = jst_ms(2026, 11, 15, 10, minute)
-    session = await make_session(
+    session = await world.add_session(
         db,
-        site_id=world.site_id,
-        started_ms=started,
+        started,
         channel="paid_search",
         source="google",
         medium="cpc",
         gclid=gclid,
         ga_client_id=f"GA1.1.{minute + 1000}.1700000000",
     )
-    return await make_call(
+    return await world.add_call(
         db,
-        advertiser_id=world.advertiser_id,
-        site_id=world.site_id,
-        started_ms=started + 30_000,
+        started + 30_000,
         session_id=session,
         match_method=method,
         match_confidence=confidence,
@@ -146,17 +143,9 @@ async def test_ga4_sends_only_what_the_policy_allows(
     for i, (method, confidence) in enumerate(
         [("lease", "high"), ("lease", "low"), ("ambiguous", "low"), ("overflow", "high")]
     ):
-        session = await make_session(
-            db, site_id=world.site_id, started_ms=now - 60_000, ga_client_id=f"GA1.1.{i}.9"
-        )
-        await make_call(
-            db,
-            advertiser_id=world.advertiser_id,
-            site_id=world.site_id,
-            started_ms=now - 30_000,
-            session_id=session,
-            match_method=method,
-            match_confidence=confidence,
+        session = await world.add_session(db, now - 60_000, ga_client_id=f"GA1.1.{i}.9")
+        await world.add_call(
+            db, now - 30_000, session_id=session, match_method=method, match_confidence=confidence
         )
     await conv.put_ga4(
         db,

@@ -283,27 +283,13 @@ async def test_rate_limit_hook_and_inserted_steps(db: Store, demo: Any) -> None:
         "audit",
         "rate_limit",
     ]
-    blocked = await pipeline.run(
-        Visit(
-            "demo",
-            PAGE,
-            1_767_225_600_000,
-            user_agent=CHROME,
-            accept_language=EN,
-            ip="198.51.100.9",
-        )
-    )
+
+    def visit(ip: str) -> Visit:
+        return Visit("demo", PAGE, 1_767_225_600_000, user_agent=CHROME, accept_language=EN, ip=ip)
+
+    blocked = await pipeline.run(visit("198.51.100.9"))
     assert blocked.dropped == "rate_limited" and blocked.swaps == []
-    passed = await pipeline.run(
-        Visit(
-            "demo",
-            PAGE,
-            1_767_225_600_000,
-            user_agent=CHROME,
-            accept_language=EN,
-            ip="198.51.100.10",
-        )
-    )
+    passed = await pipeline.run(visit("198.51.100.10"))
     assert passed.dropped is None and len(passed.swaps) == 3 and passed.session_id
     assert seen == ["198.51.100.9", "198.51.100.10"]
     assert await drop_counts(db) == {"rate_limited": 1}

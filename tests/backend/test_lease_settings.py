@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
+from shlex import split
 
 import pytest
 
 from backend.settings import Settings
-from tests.support.server import run_cli
+from tests.support.server import demo_database, run_cli
 
 
 @pytest.mark.parametrize(
@@ -59,30 +60,11 @@ def test_demo_refuses_a_negative_grace_and_stores_nothing(tmp_path: Path) -> Non
 
 
 def test_pools_create_names_the_setting_a_short_ttl_came_from(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'cli.db'}"
-    assert run_cli("demo", "--json", database_url=url).returncode == 0
-    made = run_cli(
-        "pools",
-        "create",
-        "--site",
-        "demo",
-        "--target",
-        "06-6123-4567",
-        database_url=url,
-        CALLPATH_LEASE_TTL_SECONDS="10",
-    )
+    url = demo_database(tmp_path)
+    create = split("pools create --site demo --target 06-6123-4567")
+    made = run_cli(*create, database_url=url, CALLPATH_LEASE_TTL_SECONDS="10")
     assert made.returncode != 0
     assert "CALLPATH_LEASE_TTL_SECONDS" in made.stderr and "--ttl" not in made.stderr
     # A --ttl given on the command line is the one the message names.
-    given = run_cli(
-        "pools",
-        "create",
-        "--site",
-        "demo",
-        "--target",
-        "06-6123-4567",
-        "--ttl",
-        "5",
-        database_url=url,
-    )
+    given = run_cli(*create, "--ttl", "5", database_url=url)
     assert given.returncode != 0 and "--ttl" in given.stderr

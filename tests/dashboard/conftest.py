@@ -67,3 +67,24 @@ def dash_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     )
     yield server
     server.stop()
+
+
+async def pool_of_new_site(
+    client: httpx.AsyncClient, db: Store, csrf: str, *, advertiser: int, name: str, target: str
+) -> int:
+    """A new site of ``advertiser`` made through the settings pages, with the business number
+    ``target`` as a person types it; the id of the pool the dashboard made for it."""
+    made = await client.post(
+        "/dashboard/settings/sites",
+        data={"csrf": csrf, "advertiser": str(advertiser), "name": name, "domains": ""},
+    )
+    assert made.status_code == 303, made.text
+    site_url = made.headers["location"]
+    added = await client.post(site_url + "/targets", data={"csrf": csrf, "number": target})
+    assert added.status_code == 303, added.text
+    pool_id = await db.fetchval(
+        "SELECT p.id FROM pools p JOIN targets t ON t.id = p.target_id WHERE t.site_id = :s",
+        {"s": int(site_url.rstrip("/").rsplit("/", 1)[1])},
+    )
+    assert pool_id, site_url
+    return int(pool_id)

@@ -128,6 +128,12 @@ async def add_call(conn: Tx, **fields: Any) -> int:
     return call_id
 
 
+async def add_call_a(conn: Tx, s: Seeded, **fields: Any) -> int:
+    """A call to advertiser A's tracking number (the rest as for :func:`add_call`)."""
+    ids = {"advertiser_id": s.adv_a, "site_id": s.site_a, "number_id": s.number_a}
+    return await add_call(conn, **ids, tracking_number=s.tracking_a, **fields)
+
+
 def add_call_now(path: Path, **fields: Any) -> int:
     """Write one call into a running server's SQLite file (sqlite3, its own transaction)."""
     values = _call_values(**fields)
@@ -189,6 +195,11 @@ async def _seed(conn: Tx, now_ms: int | None) -> Seeded:
     assert num is not None
     s.number_a = int(num["id"])
     s.tracking_a = str(num["number"])
+
+    async def row(table: str, **values: Any) -> int:
+        """One row of ``table``, created now."""
+        return await _insert(conn, table, created_ms=now, **values)
+
     # Advertiser B's configuration through the shared factory (backend/storage/seed.py).
     world = factory.World()
     rival = await factory.add_tenant(conn, world, RIVAL, now_ms=now)
@@ -202,62 +213,27 @@ async def _seed(conn: Tx, now_ms: int | None) -> Seeded:
         (s.member_b, "member", s.adv_b),
         (s.admin, "admin", None),
     ):
-        await _insert(
-            conn,
+        await row(
             "users",
             email=email,
             password_hash=pw,
             role=role,
             advertiser_id=adv,
             can_see_callers=int(role == "admin"),
-            created_ms=now,
         )
     s.user_b = member_b_id = await conn.fetchval(
         "SELECT id FROM users WHERE email = :e", {"e": s.member_b}
     )
-    s.token_b = await _insert(
-        conn,
-        "api_tokens",
-        user_id=member_b_id,
-        advertiser_id=s.adv_b,
-        name="rival token",
-        token_hash="x" * 64,
-        created_ms=now,
-    )
-    s.rule_b = await _insert(
-        conn,
-        "source_rules",
-        site_id=s.site_b,
-        kind="param",
-        match_key="utm_source",
-        match_value="rival",
-        action="pool",
-        created_ms=now,
-    )
-    s.blocked_b = await _insert(
-        conn,
-        "blocked_callers",
-        advertiser_id=s.adv_b,
-        pattern="+819000000999",
-        kind="exact",
-        created_ms=now,
-    )
-    s.code_b = await _insert(
-        conn,
-        "fixed_codes",
-        number_id=s.number_b,
-        code="11",
-        source_label="rival flyer",
-        created_ms=now,
-    )
-    s.notify_b = await _insert(
-        conn,
-        "notification_targets",
-        advertiser_id=s.adv_b,
-        kind="webhook",
-        address="https://rival.example.jp/hook",
-        created_ms=now,
-    )
+    token = {"name": "rival token", "token_hash": "x" * 64}
+    s.token_b = await row("api_tokens", user_id=member_b_id, advertiser_id=s.adv_b, **token)
+    rule = {"kind": "param", "match_key": "utm_source", "match_value": "rival", "action": "pool"}
+    s.rule_b = await row("source_rules", site_id=s.site_b, **rule)
+    blocked = {"pattern": "+819000000999", "kind": "exact"}
+    s.blocked_b = await row("blocked_callers", advertiser_id=s.adv_b, **blocked)
+    code = {"code": "11", "source_label": "rival flyer"}
+    s.code_b = await row("fixed_codes", number_id=s.number_b, **code)
+    hook = {"kind": "webhook", "address": "https://rival.example.jp/hook"}
+    s.notify_b = await row("notification_targets", advertiser_id=s.adv_b, **hook)
     # Advertiser A: a Google Ads visit that called, a Yahoo! visit that called, organic visits.
     t0 = now - 2 * 3600_000
     s.session_a = await add_session(
@@ -285,12 +261,9 @@ async def _seed(conn: Tx, now_ms: int | None) -> Seeded:
     await add_view(conn, s.session_a, t0 + 65_000, "https://demo.example.jp/price", "料金表")
     await add_view(conn, s.session_a, t0 + 190_000, "https://demo.example.jp/access", "アクセス")
     s.calls_a.append(
-        await add_call(
+        await add_call_a(
             conn,
-            advertiser_id=s.adv_a,
-            site_id=s.site_a,
-            number_id=s.number_a,
-            tracking_number=num["number"],
+            s,
             caller=CALLER_A,
             started_ms=t0 + 240_000,
             session_id=s.session_a,
@@ -314,12 +287,9 @@ async def _seed(conn: Tx, now_ms: int | None) -> Seeded:
     )
     await add_view(conn, yahoo, now - DAY - 3600_000, "https://demo.example.jp/", "トップ")
     s.calls_a.append(
-        await add_call(
+        await add_call_a(
             conn,
-            advertiser_id=s.adv_a,
-            site_id=s.site_a,
-            number_id=s.number_a,
-            tracking_number=num["number"],
+            s,
             caller="+819011112222",
             started_ms=now - DAY - 3000_000,
             session_id=yahoo,
@@ -369,8 +339,7 @@ async def _seed(conn: Tx, now_ms: int | None) -> Seeded:
         " VALUES ('google', :c, 'Cj0-rival', 'rival-batch', :t)",
         {"c": s.calls_b[-1], "t": now},
     )
-    s.batch_b = await _insert(
-        conn,
+    s.batch_b = await row(
         "conversion_batches",
         platform="google",
         batch="rival-batch",
@@ -380,7 +349,6 @@ async def _seed(conn: Tx, now_ms: int | None) -> Seeded:
         filename="google-conversions-rival-batch.csv",
         media_type="text/csv; charset=utf-8",
         content="Uml2YWwgc2VjcmV0",  # base64 of "Rival secret"
-        created_ms=now,
     )
     return s
 

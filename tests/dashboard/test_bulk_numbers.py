@@ -7,7 +7,7 @@ from typing import Any
 
 import httpx
 
-from tests.dashboard.conftest import login
+from tests.dashboard.conftest import login, pool_of_new_site
 from tests.dashboard.seed import PASSWORD, Seeded
 
 TARGET = "+81366667777"
@@ -15,20 +15,9 @@ TARGET = "+81366667777"
 
 async def _pool(client: httpx.AsyncClient, db: Any, csrf: str, seeded: Seeded) -> int:
     """A site of advertiser A with the business number 03-6666-7777 and its pool."""
-    made = await client.post(
-        "/dashboard/settings/sites",
-        data={"csrf": csrf, "advertiser": str(seeded.adv_a), "name": "Bulk", "domains": ""},
+    return await pool_of_new_site(
+        client, db, csrf, advertiser=seeded.adv_a, name="Bulk", target="03-6666-7777"
     )
-    assert made.status_code == 303
-    added = await client.post(
-        made.headers["location"] + "/targets", data={"csrf": csrf, "number": "03-6666-7777"}
-    )
-    assert added.status_code == 303
-    pool_id: int = await db.fetchval(
-        "SELECT p.id FROM pools p JOIN targets t ON t.id = p.target_id WHERE t.number = :n",
-        {"n": TARGET},
-    )
-    return pool_id
 
 
 async def _stored(db: Any) -> set[str]:
@@ -38,20 +27,27 @@ async def _stored(db: Any) -> set[str]:
     return {r["number"] for r in rows}
 
 
+async def _paste(client: httpx.AsyncClient, data: dict[str, str], numbers: str) -> httpx.Response:
+    """Post ``numbers`` pasted into the bulk form, with the form's other fields ``data``."""
+    return await client.post("/dashboard/settings/numbers/bulk", data={**data, "numbers": numbers})
+
+
+async def _upload(client: httpx.AsyncClient, data: dict[str, str], csv: bytes) -> httpx.Response:
+    """Post ``csv`` as the file of the import form, with the form's other fields ``data``."""
+    return await client.post(
+        "/dashboard/settings/numbers/import",
+        data=data,
+        files={"file": ("numbers.csv", csv, "text/csv")},
+    )
+
+
 async def test_pasted_numbers_are_all_added(
     client: httpx.AsyncClient, db: Any, seeded: Seeded
 ) -> None:
     csrf = await login(client, seeded.member_a, PASSWORD)
     pool = await _pool(client, db, csrf, seeded)
-    done = await client.post(
-        "/dashboard/settings/numbers/bulk",
-        data={
-            "csrf": csrf,
-            "pool": str(pool),
-            "kind": "pool",
-            "numbers": "050-3333-4401\r\n\r\n050-3333-4402, 05033334403\n",
-        },
-    )
+    form = {"csrf": csrf, "pool": str(pool), "kind": "pool"}
+    done = await _paste(client, form, "050-3333-4401\r\n\r\n050-3333-4402, 05033334403\n")
     assert done.status_code == 303
     assert done.headers["location"].endswith("added=3")
     assert await _stored(db) == {"+815033334401", "+815033334402", "+815033334403"}
@@ -65,10 +61,7 @@ async def test_a_bad_paste_stores_nothing_and_names_each_line(
     csrf = await login(client, seeded.member_a, PASSWORD)
     pool = await _pool(client, db, csrf, seeded)
     paste = "050-3333-4401\nhello\n050-3333-4401\n050-9999-0001\n"
-    refused = await client.post(
-        "/dashboard/settings/numbers/bulk",
-        data={"csrf": csrf, "pool": str(pool), "kind": "pool", "numbers": paste},
-    )
+    refused = await _paste(client, {"csrf": csrf, "pool": str(pool), "kind": "pool"}, paste)
     assert refused.status_code == 422
     assert await _stored(db) == set()
     text = refused.text
@@ -85,10 +78,7 @@ async def test_another_advertisers_pool_is_not_found(
     client: httpx.AsyncClient, db: Any, seeded: Seeded
 ) -> None:
     csrf = await login(client, seeded.member_a, PASSWORD)
-    refused = await client.post(
-        "/dashboard/settings/numbers/bulk",
-        data={"csrf": csrf, "pool": str(seeded.pool_b), "numbers": "050-3333-4401"},
-    )
+    refused = await _paste(client, {"csrf": csrf, "pool": str(seeded.pool_b)}, "050-3333-4401")
     assert refused.status_code == 404
     assert (
         await db.fetchval("SELECT COUNT(*) FROM tracking_numbers WHERE number = '+815033334401'")
@@ -101,23 +91,15 @@ async def test_a_csv_upload_adds_all_rows_or_none(
 ) -> None:
     csrf = await login(client, seeded.admin, PASSWORD)
     pool = await _pool(client, db, csrf, seeded)
-    url = "/dashboard/settings/numbers/import"
+    form = {"csrf": csrf, "pool": str(pool)}
     bad = "number,kind\n050-3333-4411,pool\n050-3333-4412,nonsense\n"
-    refused = await client.post(
-        url,
-        data={"csrf": csrf, "pool": str(pool)},
-        files={"file": ("numbers.csv", bad.encode(), "text/csv")},
-    )
+    refused = await _upload(client, form, bad.encode())
     assert refused.status_code == 422
     assert "Line 3 · kind" in refused.text
     assert await _stored(db) == set()
     # Shift_JIS, as Excel in Japan saves it; rows without a target go to the chosen pool.
     good = "number,label\r\n050-3333-4411,チラシ\r\n050-3333-4412,\r\n".encode("cp932")
-    done = await client.post(
-        url,
-        data={"csrf": csrf, "pool": str(pool)},
-        files={"file": ("numbers.csv", good, "text/csv")},
-    )
+    done = await _upload(client, form, good)
     assert done.status_code == 303, done.text
     assert await _stored(db) == {"+815033334411", "+815033334412"}
 
@@ -127,11 +109,7 @@ async def test_an_upload_without_the_forms_token_is_refused(
 ) -> None:
     csrf = await login(client, seeded.admin, PASSWORD)
     pool = await _pool(client, db, csrf, seeded)
-    refused = await client.post(
-        "/dashboard/settings/numbers/import",
-        data={"pool": str(pool)},
-        files={"file": ("numbers.csv", b"number\n050-3333-4411\n", "text/csv")},
-    )
+    refused = await _upload(client, {"pool": str(pool)}, b"number\n050-3333-4411\n")
     assert refused.status_code == 403
     assert await _stored(db) == set()
 

@@ -12,7 +12,7 @@ from attribution import call_work as cw
 from attribution.qualification import qualify_call
 from pool.store import Store, now_ms
 from tests.dashboard.conftest import login
-from tests.dashboard.seed import CALLER_A, PASSWORD, Seeded, add_call
+from tests.dashboard.seed import CALLER_A, PASSWORD, Seeded, add_call_a
 
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 
@@ -151,15 +151,7 @@ async def test_caller_history_lists_the_callers_other_calls(
 ) -> None:
     await login(client, seeded.member_a, PASSWORD)
     async with db.write() as conn:
-        again = await add_call(
-            conn,
-            advertiser_id=seeded.adv_a,
-            site_id=seeded.site_a,
-            number_id=seeded.number_a,
-            tracking_number=seeded.tracking_a,
-            caller=CALLER_A,
-            started_ms=now_ms() - 60_000,
-        )
+        again = await add_call_a(conn, seeded, caller=CALLER_A, started_ms=now_ms() - 60_000)
     page = (await client.get(f"/dashboard/calls/{again}")).text
     history = page.split('id="caller-history"')[1].split("</section>")[0]
     assert f'href="/dashboard/calls/{seeded.calls_a[0]}"' in history

@@ -7,7 +7,7 @@ from typing import Any
 
 import httpx
 
-from tests.dashboard.conftest import login
+from tests.dashboard.conftest import login, pool_of_new_site
 from tests.dashboard.seed import PASSWORD, Seeded
 
 
@@ -15,18 +15,8 @@ async def test_fixed_codes_on_the_numbers_page(
     client: httpx.AsyncClient, db: Any, seeded: Seeded
 ) -> None:
     csrf = await login(client, seeded.member_a, PASSWORD)
-    made = await client.post(
-        "/dashboard/settings/sites",
-        data={"csrf": csrf, "advertiser": str(seeded.adv_a), "name": "Codes", "domains": ""},
-    )
-    assert made.status_code == 303
-    added = await client.post(
-        made.headers["location"] + "/targets", data={"csrf": csrf, "number": "03-6666-8888"}
-    )
-    assert added.status_code == 303
-    pool = await db.fetchval(
-        "SELECT p.id FROM pools p JOIN targets t ON t.id = p.target_id WHERE t.number = :n",
-        {"n": "+81366668888"},
+    pool = await pool_of_new_site(
+        client, db, csrf, advertiser=seeded.adv_a, name="Codes", target="03-6666-8888"
     )
     done = await client.post(
         "/dashboard/settings/numbers",

@@ -26,6 +26,11 @@ def _bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
+def _source_number(number: str, site: str, label: str) -> dict[str, str]:
+    """The API's body adding ``number`` as a source number of ``site``."""
+    return {"number": number, "kind": "source", "site": site, "label": label, "forward_to": FORWARD}
+
+
 def _no_leak(text: str, number: str) -> None:
     assert f"{number} is not available" in text, text
     for word in LEAKS:
@@ -38,17 +43,8 @@ async def test_the_api_says_only_not_available(
     token = await add_token(db, seeded.member_a, advertiser_id=seeded.adv_a)
     before = await db.fetchval("SELECT COUNT(*) FROM tracking_numbers")
     for number in (B_TRACKING, B_BUSINESS):
-        one = await client.post(
-            "/api/numbers",
-            json={
-                "number": number,
-                "kind": "source",
-                "site": "demo",
-                "label": "Billboard",
-                "forward_to": FORWARD,
-            },
-            headers=_bearer(token),
-        )
+        body = _source_number(number, "demo", "Billboard")
+        one = await client.post("/api/numbers", json=body, headers=_bearer(token))
         assert one.status_code == 422
         _no_leak(one.text, number)
         csv = f"number,kind,site,label,forward_to\n{number},source,demo,Billboard,{FORWARD}\n"
@@ -93,16 +89,7 @@ async def test_an_administrator_and_the_owner_still_get_the_details(
     admin = await add_token(db, seeded.admin, advertiser_id=None)
     owner = await add_token(db, seeded.member_b, advertiser_id=seeded.adv_b)
     for token in (admin, owner):
-        again = await client.post(
-            "/api/numbers",
-            json={
-                "number": B_TRACKING,
-                "kind": "source",
-                "site": "rival",
-                "label": "x",
-                "forward_to": FORWARD,
-            },
-            headers=_bearer(token),
-        )
+        body = _source_number(B_TRACKING, "rival", "x")
+        again = await client.post("/api/numbers", json=body, headers=_bearer(token))
         assert again.status_code == 422
         assert f"is already stored (id {seeded.number_b})" in again.text

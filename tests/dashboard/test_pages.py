@@ -14,7 +14,7 @@ from backend.dashboard.pool_health import pool_health
 from pool.scope import Scope
 from pool.store import Store, now_ms
 from tests.dashboard.conftest import login
-from tests.dashboard.seed import CALLER_A, KEYWORD_A, PASSWORD, Seeded, add_call, add_session
+from tests.dashboard.seed import CALLER_A, KEYWORD_A, PASSWORD, Seeded, add_call_a, add_session
 
 
 async def test_dashboard_pages_carry_security_headers(
@@ -335,26 +335,12 @@ async def test_rules_blocked_callers_and_notification_targets(
         "/dashboard/settings/blocked", data={"csrf": csrf, "kind": "prefix", "pattern": "abc"}
     )
     assert bad_prefix.status_code == 422
-    hook = await client.post(
-        "/dashboard/settings/notifications",
-        data={
-            "csrf": csrf,
-            "kind": "webhook",
-            "address": "https://ops.example.jp/calls",
-            "event": "started",
-        },
-    )
-    assert hook.status_code == 303
-    not_a_url = await client.post(
-        "/dashboard/settings/notifications",
-        data={
-            "csrf": csrf,
-            "kind": "webhook",
-            "address": "javascript:alert(1)",
-            "event": "started",
-        },
-    )
-    assert not_a_url.status_code == 422
+    webhook = {"csrf": csrf, "kind": "webhook", "event": "started"}
+    for address, status in (("https://ops.example.jp/calls", 303), ("javascript:alert(1)", 422)):
+        hook = await client.post(
+            "/dashboard/settings/notifications", data={**webhook, "address": address}
+        )
+        assert hook.status_code == status, address
     listing = (await client.get("/dashboard/settings/notifications")).text
     assert "https://ops.example.jp/calls" in listing and "rival.example.jp" not in listing
     # Qualification rules are an administrator's (a member gets 403: tests/dashboard/test_access).
@@ -421,15 +407,8 @@ async def test_call_page_and_landing_report_show_decoded_urls(
             channel="organic",
             landing_url="https://demo.example.jp/%E6%96%99%E9%87%91?utm_term=%E6%AD%AF",
         )
-        call = await add_call(
-            conn,
-            advertiser_id=seeded.adv_a,
-            site_id=seeded.site_a,
-            number_id=seeded.number_a,
-            tracking_number=seeded.tracking_a,
-            caller="+819000000003",
-            started_ms=now_ms() - 3_000_000,
-            session_id=sid,
+        call = await add_call_a(
+            conn, seeded, caller="+819000000003", started_ms=now_ms() - 3_000_000, session_id=sid
         )
     page = (await client.get(f"/dashboard/calls/{call}")).text
     assert "https://demo.example.jp/料金?utm_term=歯" in page

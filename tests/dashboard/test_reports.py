@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from attribution import reports
-from tests.dashboard.seed import DAY, KEYWORD_A, KEYWORD_B, Seeded, add_call, add_session
+from tests.dashboard.seed import DAY, KEYWORD_A, KEYWORD_B, Seeded, add_call_a, add_session
 
 WIDE = {"start_ms": 0, "end_ms": 2**53}
 
@@ -102,16 +102,7 @@ async def test_calls_per_day_use_the_sites_timezone(db: Any, seeded: Seeded) -> 
             (early + 60_000, "paid_search"),
         ):
             sid = await add_session(conn, seeded.site_a, t - 60_000, channel=channel)
-            await add_call(
-                conn,
-                advertiser_id=seeded.adv_a,
-                site_id=seeded.site_a,
-                number_id=seeded.number_a,
-                tracking_number=seeded.tracking_a,
-                caller="+819000000001",
-                started_ms=t,
-                session_id=sid,
-            )
+            await add_call_a(conn, seeded, caller="+819000000001", started_ms=t, session_id=sid)
     days = await reports.calls_by_day(
         db,
         advertiser_id=seeded.adv_a,
@@ -162,12 +153,9 @@ async def test_the_conversion_rate_counts_sessions_with_a_call(db: Any, seeded: 
         caller = await add_session(conn, seeded.site_a, first + 60_000, channel="referral")
         await add_session(conn, seeded.site_a, first + 120_000, channel="referral")
         for i in range(3):  # one visitor calls three times
-            await add_call(
+            await add_call_a(
                 conn,
-                advertiser_id=seeded.adv_a,
-                site_id=seeded.site_a,
-                number_id=seeded.number_a,
-                tracking_number=seeded.tracking_a,
+                seeded,
                 caller="+819000000002",
                 started_ms=first + 600_000 + i * 60_000,
                 session_id=caller,

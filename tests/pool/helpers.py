@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from backend.storage import seed
-from pool.store import Store
+from pool import numbers
+from pool.store import Store, Tx
 
 T0 = 1_800_000_000_000  # a fixed "now" in epoch ms; tests move time by hand
 MIN = 60_000
@@ -65,6 +66,20 @@ async def make_pool_site(
         made.pool_id,
         made.number_ids,
         made.overflow_id,
+    )
+
+
+async def add_pool(tx: Tx, *, site_id: int, target_id: int, name: str) -> int:
+    """A pool for ``target_id`` with 30-minute leases, no grace and no cooldown."""
+    return await numbers.create_pool(
+        tx,
+        site_id=site_id,
+        target_id=target_id,
+        name=name,
+        ttl_ms=1_800_000,
+        grace_ms=0,
+        cooldown_ms=0,
+        now_ms=T0,
     )
 
 

@@ -29,6 +29,19 @@ async def _token(db: SQLiteDatabase, advertiser_id: int | None, email: str) -> d
     return {"Authorization": f"Bearer {token}"}
 
 
+# A source number of site s1, as the number tests and the rule tests add it.
+FLYER = {"number": "0120-111-222", "kind": "source", "site": "s1", "label": "Flyer"}
+# A pool of site s1 that does not exist yet.
+OSAKA = {"site": "s1", "target": "06-6123-4567"}
+
+
+async def _policy(
+    client: httpx.AsyncClient, headers: dict[str, str], **fields: Any
+) -> httpx.Response:
+    """PUT ``fields`` as site s1's policy."""
+    return await client.put("/api/pools/policy", headers=headers, json={"site": "s1", **fields})
+
+
 @pytest.fixture
 async def two(db: SQLiteDatabase) -> dict[str, Any]:
     """Two advertisers' sites (s1, s2) and a token for each plus an admin token."""
@@ -71,31 +84,13 @@ async def test_numbers_are_scoped_to_the_tokens_advertiser(
 async def test_add_a_number_then_retire_it(
     client: httpx.AsyncClient, two: Any, db: SQLiteDatabase
 ) -> None:
-    r = await client.post(
-        "/api/numbers",
-        headers=two["ha"],
-        json={
-            "number": "0120-111-222",
-            "kind": "source",
-            "site": "s1",
-            "label": "Flyer",
-            "forward_to": "03-1234-5678",
-        },
-    )
+    flyer = {**FLYER, "forward_to": "03-1234-5678"}
+    r = await client.post("/api/numbers", headers=two["ha"], json=flyer)
     assert r.status_code == 201, r.text
     number = r.json()["number"]
     assert number["number"] == "+81120111222" and number["national"] == "0120-111-222"
-    again = await client.post(
-        "/api/numbers",
-        headers=two["ha"],
-        json={
-            "number": "0120111222",
-            "kind": "source",
-            "site": "s1",
-            "label": "x",
-            "target": "03-1234-5678",
-        },
-    )
+    same = {**FLYER, "number": "0120111222", "label": "x", "target": "03-1234-5678"}
+    again = await client.post("/api/numbers", headers=two["ha"], json=same)
     assert again.status_code == 422
     assert again.json()["error"]["errors"][0]["reason"].endswith(
         f"is already stored (id {number['id']})"
@@ -133,14 +128,12 @@ async def test_pools_are_created_listed_and_report_health(
     r = await client.post(
         "/api/pools",
         headers=two["ha"],
-        json={"site": "s1", "target": "06-6123-4567", "label": "Osaka", "ttl_seconds": 600},
+        json={**OSAKA, "label": "Osaka", "ttl_seconds": 600},
     )
     assert r.status_code == 201, r.text
     pool = r.json()["pool"]
     assert pool["target"] == "+81661234567" and pool["ttl_seconds"] == 600 and pool["size"] == 0
-    dup = await client.post(
-        "/api/pools", headers=two["ha"], json={"site": "s1", "target": "06-6123-4567"}
-    )
+    dup = await client.post("/api/pools", headers=two["ha"], json=OSAKA)
     assert dup.status_code == 422 and dup.json()["error"]["field"] == "target"
     listed = (await client.get("/api/pools", headers=two["ha"])).json()["pools"]
     assert [p["site"] for p in listed] == ["s1", "s1"]
@@ -156,17 +149,8 @@ async def test_pools_are_created_listed_and_report_health(
 
 
 async def test_rules_over_the_api(client: httpx.AsyncClient, two: Any) -> None:
-    await client.post(
-        "/api/numbers",
-        headers=two["ha"],
-        json={
-            "number": "0120-111-222",
-            "kind": "source",
-            "site": "s1",
-            "label": "Flyer",
-            "target": "03-1234-5678",
-        },
-    )
+    flyer = {**FLYER, "target": "03-1234-5678"}
+    assert (await client.post("/api/numbers", headers=two["ha"], json=flyer)).status_code == 201
     r = await client.post(
         "/api/rules",
         headers=two["ha"],
@@ -196,24 +180,9 @@ async def test_rules_over_the_api(client: httpx.AsyncClient, two: Any) -> None:
         ("POST", "/api/numbers", {"number": 5, "site": "s1"}, "number"),
         ("POST", "/api/numbers", {"number": "0" * 41, "site": "s1"}, "number"),
         ("POST", "/api/pools", {"site": "s1", "target": "0612345", "ttl_seconds": 600}, "target"),
-        (
-            "POST",
-            "/api/pools",
-            {"site": "s1", "target": "06-6123-4567", "ttl_seconds": 1},
-            "ttl_seconds",
-        ),
-        (
-            "POST",
-            "/api/pools",
-            {"site": "s1", "target": "06-6123-4567", "grace_seconds": "x"},
-            "grace_seconds",
-        ),
-        (
-            "POST",
-            "/api/pools",
-            {"site": "s1", "target": "06-6123-4567", "ttl_seconds": True},
-            "ttl_seconds",
-        ),
+        ("POST", "/api/pools", {**OSAKA, "ttl_seconds": 1}, "ttl_seconds"),
+        ("POST", "/api/pools", {**OSAKA, "grace_seconds": "x"}, "grace_seconds"),
+        ("POST", "/api/pools", {**OSAKA, "ttl_seconds": True}, "ttl_seconds"),
         ("POST", "/api/rules", {"site": "s1", "kind": "magic", "action": "pool"}, "kind"),
         (
             "POST",
@@ -265,36 +234,22 @@ async def test_site_policies(client: httpx.AsyncClient, two: Any, db: SQLiteData
         "number_per_visitor": False,
         "default_target": "",
     }
-    r = await client.put(
-        "/api/pools/policy", headers=two["ha"], json={"site": "s1", "exhausted_policy": "original"}
-    )
+    r = await _policy(client, two["ha"], exhausted_policy="original")
     assert r.status_code == 200 and r.json()["policy"]["exhausted_policy"] == "original"
     assert r.json()["policy"]["untracked_policy"] == "pool"
-    r = await client.put(
-        "/api/pools/policy", headers=two["ha"], json={"site": "s1", "untracked_policy": "maybe"}
-    )
+    r = await _policy(client, two["ha"], untracked_policy="maybe")
     assert r.status_code == 422 and r.json()["error"]["field"] == "untracked_policy"
-    r = await client.put(
-        "/api/pools/policy", headers=two["hb"], json={"site": "s1", "untracked_policy": "pool"}
-    )
+    r = await _policy(client, two["hb"], untracked_policy="pool")
     assert r.status_code == 404
     assert (
         await db.fetchval("SELECT exhausted_policy FROM sites WHERE site_key = 's1'") == "original"
     )
     # One number per visitor, and its default target: a target of the site with a pool.
-    r = await client.put(
-        "/api/pools/policy", headers=two["ha"], json={"site": "s1", "number_per_visitor": "yes"}
-    )
+    r = await _policy(client, two["ha"], number_per_visitor="yes")
     assert r.status_code == 422 and r.json()["error"]["field"] == "number_per_visitor"
-    r = await client.put(
-        "/api/pools/policy",
-        headers=two["ha"],
-        json={"site": "s1", "number_per_visitor": True, "default_target": "+819099999999"},
-    )
+    r = await _policy(client, two["ha"], number_per_visitor=True, default_target="+819099999999")
     assert r.status_code == 422 and r.json()["error"]["field"] == "default_target"
-    r = await client.put(
-        "/api/pools/policy", headers=two["ha"], json={"site": "s1", "number_per_visitor": True}
-    )
+    r = await _policy(client, two["ha"], number_per_visitor=True)
     assert r.status_code == 200 and r.json()["policy"]["number_per_visitor"] is True
     assert r.json()["policy"]["exhausted_policy"] == "original"
 

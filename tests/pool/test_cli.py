@@ -3,28 +3,19 @@
 from __future__ import annotations
 
 from pathlib import Path
+from shlex import split
 
 import orjson
 import pytest
 
-from tests.support.server import run_cli
+from tests.support.server import demo_database, run_cli
 
 
 @pytest.mark.slow
 def test_numbers_and_pools_from_the_command_line(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'cli.db'}"
-    assert run_cli("demo", "--json", database_url=url).returncode == 0
-    made = run_cli(
-        "pools",
-        "create",
-        "--site",
-        "demo",
-        "--target",
-        "06-6123-4567",
-        "--label",
-        "Osaka",
-        database_url=url,
-    )
+    url = demo_database(tmp_path)
+    create = split("pools create --site demo --target 06-6123-4567 --label Osaka")
+    made = run_cli(*create, database_url=url)
     assert made.returncode == 0, made.stderr
     assert "created pool 4" in made.stdout
 
@@ -58,23 +49,8 @@ def test_numbers_and_pools_from_the_command_line(tmp_path: Path) -> None:
     flyer = next(r for r in rows if r["kind"] == "source")
     assert flyer["label"] == "チラシ" and flyer["forward_to"] == "+81661234567"
 
-    rule = run_cli(
-        "pools",
-        "rule",
-        "--site",
-        "demo",
-        "--kind",
-        "param",
-        "--key",
-        "cp",
-        "--value",
-        "flyer",
-        "--action",
-        "number",
-        "--number",
-        "0120-555-000",
-        database_url=url,
-    )
+    flyer_rule = "--kind param --key cp --value flyer --action number --number 0120-555-000"
+    rule = run_cli(*split(f"pools rule --site demo {flyer_rule}"), database_url=url)
     assert rule.returncode == 0, rule.stderr
     rules = run_cli("pools", "rules", "--site", "demo", database_url=url)
     assert "cp=flyer" in rules.stdout and "+81120555000" in rules.stdout

@@ -10,6 +10,7 @@ install's cost. Each way in (API, CSV import, dashboard, CLI) is refused the sam
 from __future__ import annotations
 
 from pathlib import Path
+from shlex import split
 from typing import Any
 
 import httpx
@@ -23,8 +24,8 @@ from pool.destinations import check_destination, destination_problem, parse_coun
 from pool.numbers import NumberError
 from pool.store import Store
 from tests.dashboard.conftest import login
-from tests.pool.helpers import T0, PoolSite, make_pool_site
-from tests.support.server import run_cli
+from tests.pool.helpers import T0, PoolSite, add_pool, make_pool_site
+from tests.support.server import demo_database, run_cli
 
 PREMIUM_JP = "0990-123-456"  # ダイヤルQ2, premium rate
 PREMIUM_US = "+1 900 234 5678"
@@ -170,16 +171,7 @@ async def test_a_stored_business_number_that_is_premium_is_not_a_default_destina
         target = await accounts.add_target(
             tx, site_id=site.site_id, number="+81990123456", label="Q2", now_ms=T0
         )
-        await numbers.create_pool(
-            tx,
-            site_id=site.site_id,
-            target_id=target,
-            name="Q2",
-            ttl_ms=1_800_000,
-            grace_ms=0,
-            cooldown_ms=0,
-            now_ms=T0,
-        )
+        await add_pool(tx, site_id=site.site_id, target_id=target, name="Q2")
     headers = await _member_token(db, site.advertiser_id)
     r = await client.post(
         "/api/numbers",
@@ -263,38 +255,16 @@ async def test_the_dashboard_refuses_such_business_numbers_and_flags_stored_ones
 
 @pytest.mark.slow
 def test_the_command_line_refuses_them_too(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'cli.db'}"
-    assert run_cli("demo", "--json", database_url=url).returncode == 0
-    refused = run_cli(
-        "numbers",
-        "add",
-        "0120-555-000",
-        "--site",
-        "demo",
-        "--kind",
-        "source",
-        "--label",
-        "Flyer",
-        "--forward-to",
-        IRIDIUM,
-        database_url=url,
-    )
+    url = demo_database(tmp_path)
+    add = split("numbers add 0120-555-000 --site demo --kind source")
+    refused = run_cli(*add, "--label", "Flyer", "--forward-to", IRIDIUM, database_url=url)
     assert refused.returncode == 1
     assert "forward_to" in refused.stderr and "belongs to no country" in refused.stderr
     pool = run_cli("pools", "create", "--site", "demo", "--target", PREMIUM_JP, database_url=url)
     assert pool.returncode == 1 and "premium-rate" in pool.stderr and "(target)" in pool.stderr
     allowed = run_cli(
-        "numbers",
-        "add",
-        "0120-555-000",
-        "--site",
-        "demo",
-        "--kind",
-        "source",
-        "--label",
-        "NY ad",
-        "--forward-to",
-        US_OFFICE,
+        *add,
+        *("--label", "NY ad", "--forward-to", US_OFFICE),
         database_url=url,
         CALLPATH_FORWARD_COUNTRIES="JP,US",
     )

@@ -9,7 +9,7 @@ from backend.storage import SQLiteDatabase
 from pool import numbers
 from pool.imports import decode, parse_csv, read_csv
 from pool.inventory import InventoryError, NumberSpec, add_numbers
-from tests.pool.helpers import T0, PoolSite, make_pool_site
+from tests.pool.helpers import T0, PoolSite, add_pool, make_pool_site
 
 
 async def _with_us_branch(db: SQLiteDatabase) -> PoolSite:
@@ -19,16 +19,7 @@ async def _with_us_branch(db: SQLiteDatabase) -> PoolSite:
         us = await accounts.add_target(
             tx, site_id=ps.site_id, number="+12125550100", label="NY", now_ms=T0
         )
-        await numbers.create_pool(
-            tx,
-            site_id=ps.site_id,
-            target_id=us,
-            name="NY",
-            ttl_ms=1_800_000,
-            grace_ms=0,
-            cooldown_ms=0,
-            now_ms=T0,
-        )
+        await add_pool(tx, site_id=ps.site_id, target_id=us, name="NY")
     return ps
 
 
@@ -168,16 +159,7 @@ async def test_pool_creation_is_checked(db: SQLiteDatabase) -> None:
     ps = await make_pool_site(db)
     async with db.write() as tx:
         with pytest.raises(numbers.NumberError, match="already has pool"):
-            await numbers.create_pool(
-                tx,
-                site_id=ps.site_id,
-                target_id=ps.target_id,
-                name="again",
-                ttl_ms=1_800_000,
-                grace_ms=0,
-                cooldown_ms=0,
-                now_ms=T0,
-            )
+            await add_pool(tx, site_id=ps.site_id, target_id=ps.target_id, name="again")
         with pytest.raises(numbers.NumberError, match="ttl"):
             numbers.check_timings(ttl_ms=1000, grace_ms=0, cooldown_ms=0)
 

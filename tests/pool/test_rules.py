@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import pytest
 
 from backend.storage import SQLiteDatabase
@@ -95,46 +97,17 @@ async def test_rules_are_stored_checked_and_loaded(db: SQLiteDatabase) -> None:
     spec = NumberSpec("0120-111-222", kind="source", site="s1", target="03-1234-5678", label="Fly")
     (flyer,) = await add_numbers(db, [spec], advertiser_id=None, now_ms=T0)
     async with db.write() as tx:
-        rid = await add_rule(
-            tx,
-            site_id=ps.site_id,
-            kind="param",
-            match_key="cp",
-            match_value="flyer",
-            action="number",
-            number_id=flyer,
-            now_ms=T0,
+        rule = functools.partial(add_rule, tx, site_id=ps.site_id, now_ms=T0)
+        rid = await rule(
+            kind="param", match_key="cp", match_value="flyer", action="number", number_id=flyer
         )
-        await add_rule(
-            tx,
-            site_id=ps.site_id,
-            kind="referrer",
-            match_value="Yahoo.co.jp",
-            action="pool",
-            now_ms=T0,
-        )
+        await rule(kind="referrer", match_value="Yahoo.co.jp", action="pool")
         with pytest.raises(NumberError, match="active source number"):
-            await add_rule(
-                tx,
-                site_id=ps.site_id,
-                kind="param",
-                match_key="cp",
-                action="number",
-                number_id=ps.number_ids[0],
-                now_ms=T0,
-            )
+            await rule(kind="param", match_key="cp", action="number", number_id=ps.number_ids[0])
         with pytest.raises(NumberError, match="match_key must be one of"):
-            await add_rule(
-                tx,
-                site_id=ps.site_id,
-                kind="source",
-                match_key="colour",
-                match_value="x",
-                action="pool",
-                now_ms=T0,
-            )
+            await rule(kind="source", match_key="colour", match_value="x", action="pool")
         with pytest.raises(NumberError, match="needs a match_value"):
-            await add_rule(tx, site_id=ps.site_id, kind="referrer", action="pool", now_ms=T0)
+            await rule(kind="referrer", action="pool")
     rules = await load_rules(db, site_id=ps.site_id)
     assert (rules[0].rule_id, rules[0].number) == (rid, "+81120111222")
     assert rules[1].match_value == "yahoo.co.jp"

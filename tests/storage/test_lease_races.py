@@ -23,6 +23,35 @@ async def _sessions(db: Store, site_id: int, count: int) -> list[int]:
         ]
 
 
+async def _claim_while_retiring(
+    db: Store, *, pool_id: int, session_id: int, number_id: int
+) -> tuple[leases.Lease | None, str]:
+    """A claim that holds its unit open while ``number_id`` is retired, then commits.
+
+    Returns the claim's lease and the retirement's status."""
+    from pool import numbers
+
+    picked = asyncio.Event()
+    go_on = asyncio.Event()
+
+    async def slow_claim() -> leases.Lease | None:
+        async with db.write() as tx:
+            lease = await leases.claim(
+                tx, dialect=db.dialect, pool_id=pool_id, session_id=session_id, now_ms=now_ms()
+            )
+            picked.set()
+            await go_on.wait()
+            return lease
+
+    claim = asyncio.create_task(slow_claim())
+    await picked.wait()
+    retire = asyncio.create_task(numbers.retire_number(db, number_id=number_id, now_ms=now_ms()))
+    await asyncio.sleep(0.3)  # the retirement runs as far as it can meanwhile
+    go_on.set()
+    lease = await claim
+    return lease, await retire
+
+
 async def test_many_concurrent_claims_never_share_a_number(db: Store) -> None:
     seeded = await seed_pool(db, size=20, ttl_ms=60_000)
     sessions = await _sessions(db, seeded.site_id, 120)
@@ -97,34 +126,12 @@ async def test_a_number_retired_while_a_claim_on_it_commits_is_retiring_not_reti
     # holding the number's row, so a claim that had picked the number (and held its row)
     # committed its lease in between: 'retired' with a live lease. Here the claim holds its
     # unit open while the retirement starts, then commits.
-    from pool import numbers
-
     seeded = await seed_pool(db, size=1, cooldown_ms=0)
     (session,) = await _sessions(db, seeded.site_id, 1)
     (number_id,) = seeded.number_ids
-    picked = asyncio.Event()
-    go_on = asyncio.Event()
-
-    async def slow_claim() -> leases.Lease | None:
-        async with db.write() as tx:
-            lease = await leases.claim(
-                tx,
-                dialect=db.dialect,
-                pool_id=seeded.pool_id,
-                session_id=session,
-                now_ms=now_ms(),
-            )
-            picked.set()
-            await go_on.wait()
-            return lease
-
-    claim = asyncio.create_task(slow_claim())
-    await picked.wait()
-    retire = asyncio.create_task(numbers.retire_number(db, number_id=number_id, now_ms=now_ms()))
-    await asyncio.sleep(0.3)  # the retirement runs as far as it can meanwhile
-    go_on.set()
-    lease = await claim
-    status = await retire
+    lease, status = await _claim_while_retiring(
+        db, pool_id=seeded.pool_id, session_id=session, number_id=number_id
+    )
     assert lease is not None and lease.number_id == number_id
     assert status == "retiring"
     assert (
@@ -144,37 +151,13 @@ async def test_a_number_retired_while_a_claim_on_it_commits_is_retiring_not_reti
 
 
 async def test_the_overflow_number_retired_during_a_claim_is_not_leased(db: Store) -> None:
-    from pool import numbers
-
     seeded = await seed_pool(db, size=1, cooldown_ms=0, overflow=True)
     first, second = await _sessions(db, seeded.site_id, 2)
     assert await leases.acquire(db, pool_id=seeded.pool_id, session_id=first, now_ms=now_ms())
     assert seeded.overflow_id is not None
-    picked = asyncio.Event()
-    go_on = asyncio.Event()
-
-    async def slow_claim() -> leases.Lease | None:
-        async with db.write() as tx:
-            lease = await leases.claim(
-                tx,
-                dialect=db.dialect,
-                pool_id=seeded.pool_id,
-                session_id=second,
-                now_ms=now_ms(),
-            )
-            picked.set()
-            await go_on.wait()
-            return lease
-
-    claim = asyncio.create_task(slow_claim())
-    await picked.wait()
-    retire = asyncio.create_task(
-        numbers.retire_number(db, number_id=seeded.overflow_id, now_ms=now_ms())
+    lease, status = await _claim_while_retiring(
+        db, pool_id=seeded.pool_id, session_id=second, number_id=seeded.overflow_id
     )
-    await asyncio.sleep(0.3)
-    go_on.set()
-    lease = await claim
-    status = await retire
     live = await db.fetchval(
         "SELECT COUNT(*) FROM leases WHERE number_id = :n AND ended_ms IS NULL",
         {"n": seeded.overflow_id},

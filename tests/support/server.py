@@ -61,6 +61,14 @@ def run_cli(*args: str, database_url: str, **extra: str) -> subprocess.Completed
     )
 
 
+def demo_database(tmp_path: Path) -> str:
+    """The URL of a new SQLite database in ``tmp_path`` that ``callpath demo`` has filled."""
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    done = run_cli("demo", "--json", database_url=url)
+    assert done.returncode == 0, done.stderr
+    return url
+
+
 def healthy(url: str) -> bool:
     """Whether a callpath process at ``url`` answers ``/healthz`` with 200 right now."""
     try:

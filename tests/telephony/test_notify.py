@@ -95,8 +95,9 @@ def smtp() -> Any:
     controller.stop()
 
 
-async def _one_call(tclient: httpx.AsyncClient, sid: str) -> None:
-    """A call delivered the way Twilio does, every callback twice."""
+async def _one_call(tclient: httpx.AsyncClient, telephony: Any, sid: str) -> None:
+    """A call delivered the way Twilio does, every callback twice; returns once its
+    notifications went out."""
     for _ in range(2):
         await post_twilio(tclient, "/twilio/voice", call_params(sid=sid))
     for _ in range(2):
@@ -111,6 +112,15 @@ async def _one_call(tclient: httpx.AsyncClient, sid: str) -> None:
             "/twilio/status",
             call_params(sid=sid, CallStatus="completed", CallDuration="40"),
         )
+    assert await telephony.recorder.drain(10)
+    await telephony.notifier.wait(30)
+
+
+async def _webhook(db: Any, url: str, event: str = "completed") -> None:
+    """A webhook of advertiser 1 at the local ``url``, for ``event``."""
+    await targets.add_target(
+        db, advertiser_id=1, kind="webhook", address=url, event=event, policy=LOCAL
+    )
 
 
 async def test_webhook_and_email_announce_a_call_once(
@@ -137,12 +147,8 @@ async def test_webhook_and_email_announce_a_call_once(
             event="completed",
             show_callers=True,  # set up by the operator, who chose to send numbers in full
         )
-        await targets.add_target(
-            db, advertiser_id=1, kind="webhook", address=url, event="started", policy=LOCAL
-        )
-        await _one_call(tclient, "CAN1")
-        assert await telephony.recorder.drain(10)
-        await telephony.notifier.wait(30)
+        await _webhook(db, url, "started")
+        await _one_call(tclient, telephony, "CAN1")
 
     completed = [
         (h, b) for h, b in receiver.requests if h.get("x-callpath-event") == "call.completed"
@@ -191,12 +197,8 @@ async def test_a_dead_endpoint_is_given_up_after_the_attempts(
     telephony.notifier.attempts = 3
     receiver = Receiver(failures=100, status=500)
     async with serving(receiver) as url:
-        await targets.add_target(
-            db, advertiser_id=1, kind="webhook", address=url, event="completed", policy=LOCAL
-        )
-        await _one_call(tclient, "CAN2")
-        assert await telephony.recorder.drain(10)
-        await telephony.notifier.wait(30)
+        await _webhook(db, url)
+        await _one_call(tclient, telephony, "CAN2")
     assert len(receiver.requests) == 3
     row = await db.fetchone("SELECT status, attempts, last_error FROM notification_deliveries")
     assert row == {"status": "failed", "attempts": 3, "last_error": "HTTP 500"}
@@ -208,12 +210,8 @@ async def test_a_client_error_is_not_retried(
 ) -> None:
     receiver = Receiver(failures=100, status=410)
     async with serving(receiver) as url:
-        await targets.add_target(
-            db, advertiser_id=1, kind="webhook", address=url, event="completed", policy=LOCAL
-        )
-        await _one_call(tclient, "CAN3")
-        assert await telephony.recorder.drain(10)
-        await telephony.notifier.wait(30)
+        await _webhook(db, url)
+        await _one_call(tclient, telephony, "CAN3")
     assert len(receiver.requests) == 1
 
 
@@ -246,14 +244,8 @@ async def test_blocked_calls_are_not_announced(
     await telephony.table.load()
     receiver = Receiver()
     async with serving(receiver) as url:
-        await targets.add_target(
-            db, advertiser_id=1, kind="webhook", address=url, event="started", policy=LOCAL
-        )
-        await targets.add_target(
-            db, advertiser_id=1, kind="webhook", address=url, event="completed", policy=LOCAL
-        )
-        await _one_call(tclient, "CAN4")
-        assert await telephony.recorder.drain(10)
-        await telephony.notifier.wait(30)
+        await _webhook(db, url, "started")
+        await _webhook(db, url)
+        await _one_call(tclient, telephony, "CAN4")
     assert receiver.requests == []
     assert await db.fetchval("SELECT status FROM calls") == "blocked"

@@ -68,7 +68,8 @@ def mailbox() -> Any:
     controller.stop()
 
 
-async def _one_call(tclient: httpx.AsyncClient, sid: str) -> None:
+async def _one_call(tclient: httpx.AsyncClient, telephony: Any, sid: str) -> None:
+    """One call through voice, dial and status; returns once its notifications went out."""
     await post_twilio(tclient, "/twilio/voice", call_params(sid=sid))
     await post_twilio(
         tclient,
@@ -78,9 +79,6 @@ async def _one_call(tclient: httpx.AsyncClient, sid: str) -> None:
     await post_twilio(
         tclient, "/twilio/status", call_params(sid=sid, CallStatus="completed", CallDuration="12")
     )
-
-
-async def _settle(telephony: Any) -> None:
     assert await telephony.recorder.drain(10)
     await telephony.notifier.wait(30)
 
@@ -169,8 +167,7 @@ async def test_a_webhook_saved_before_the_check_is_refused_when_sent(
         await _raw_target(db, url)
         await _raw_target(db, f"http://2130706433:{port}/hook")
         await _raw_target(db, f"http://[::ffff:127.0.0.1]:{port}/hook")
-        await _one_call(tclient, "CASSRF1")
-        await _settle(telephony)
+        await _one_call(tclient, telephony, "CASSRF1")
     assert receiver.requests == []
     rows = await db.fetchall("SELECT status, attempts, last_error FROM notification_deliveries")
     assert len(rows) == 3
@@ -194,8 +191,7 @@ async def test_dns_rebinding_is_refused_when_sent(
             db, advertiser_id=1, kind="webhook", address=hook, event="completed", policy=policy
         )
         telephony.notifier.policy = policy
-        await _one_call(tclient, "CASSRF2")
-        await _settle(telephony)
+        await _one_call(tclient, telephony, "CASSRF2")
     assert receiver.requests == []
     assert resolve.calls == ["rebind.example", "rebind.example"]  # type: ignore[attr-defined]
     row = await db.fetchone("SELECT status, last_error FROM notification_deliveries")
@@ -219,8 +215,7 @@ async def test_a_name_is_resolved_once_and_the_checked_address_is_used(
             db, advertiser_id=1, kind="webhook", address=hook, event="completed", policy=policy
         )
         telephony.notifier.policy = policy
-        await _one_call(tclient, "CASSRF3")
-        await _settle(telephony)
+        await _one_call(tclient, telephony, "CASSRF3")
     assert len(receiver.requests) == 1
     headers, _ = receiver.requests[0]
     assert headers["host"] == f"receiver.internal:{port}"
@@ -258,8 +253,7 @@ async def test_a_redirect_is_not_followed(
             # The first receiver is the operator's own (allowed); where it redirects is not.
             telephony.notifier.policy = OutboundPolicy.parse("127.0.0.1")
             await _raw_target(db, outside_url)
-            await _one_call(tclient, "CASSRF4")
-            await _settle(telephony)
+            await _one_call(tclient, telephony, "CASSRF4")
     assert len(outside.requests) == 1 and inside.requests == []
     row = await db.fetchone("SELECT status, attempts, last_error FROM notification_deliveries")
     assert (row["status"], row["attempts"]) == ("failed", 1)
@@ -277,8 +271,7 @@ async def test_a_failed_webhook_is_logged_without_its_secret_path(
         hook = url.replace("/hook", secret_path)
         await _raw_target(db, hook)
         with caplog.at_level(logging.WARNING, logger="callpath.notify"):
-            await _one_call(tclient, "CASSRF5")
-            await _settle(telephony)
+            await _one_call(tclient, telephony, "CASSRF5")
     assert len(receiver.requests) == 1
     logged = "\n".join(r.getMessage() for r in caplog.records)
     assert "failed" in logged
@@ -312,6 +305,13 @@ async def _member_sets_up(
     return user
 
 
+def _deliver_locally(app: Starlette, telephony: Any, mailbox: Any) -> None:
+    """Mail goes to ``mailbox``; webhooks may reach the local receivers, when saved and sent."""
+    telephony.notifier.smtp = SmtpConfig(host="127.0.0.1", port=mailbox.port)
+    telephony.notifier.policy = OutboundPolicy.parse("127.0.0.1")
+    app.state.outbound = OutboundPolicy.parse("127.0.0.1")
+
+
 def _callers(receiver: Receiver, mailbox: Any) -> list[tuple[str, bool]]:
     """(webhook caller, whether the full number is in the e-mail) per call, in order."""
     hooks = [orjson.loads(body)["call"]["caller"] for _, body in receiver.requests]
@@ -324,22 +324,17 @@ def _callers(receiver: Receiver, mailbox: Any) -> list[tuple[str, bool]]:
 async def test_notifications_mask_callers_for_a_member_who_may_not_see_them(
     tclient: httpx.AsyncClient, app: Starlette, telephony: Any, db: Any, mailbox: Any
 ) -> None:
-    telephony.notifier.smtp = SmtpConfig(host="127.0.0.1", port=mailbox.port)
-    telephony.notifier.policy = OutboundPolicy.parse("127.0.0.1")
+    _deliver_locally(app, telephony, mailbox)
     receiver = Receiver()
     async with serving(receiver) as url:
-        app.state.outbound = OutboundPolicy.parse("127.0.0.1")
         user = await _member_sets_up(tclient, db, url, sees_callers=False)
-        await _one_call(tclient, "CAMASK1")
-        await _settle(telephony)
+        await _one_call(tclient, telephony, "CAMASK1")
         # Granted later: the next call is announced in full.
         await db.execute("UPDATE users SET can_see_callers = 1 WHERE id = :u", {"u": user})
-        await _one_call(tclient, "CAMASK2")
-        await _settle(telephony)
+        await _one_call(tclient, telephony, "CAMASK2")
         # Demoted again: masked again.
         await db.execute("UPDATE users SET can_see_callers = 0 WHERE id = :u", {"u": user})
-        await _one_call(tclient, "CAMASK3")
-        await _settle(telephony)
+        await _one_call(tclient, telephony, "CAMASK3")
     assert _callers(receiver, mailbox) == [(MASKED, False), (CALLER, True), (MASKED, False)]
     masked = message_from_bytes(mailbox.messages[0]).get_payload(decode=True).decode()
     assert MASKED in masked
@@ -348,19 +343,16 @@ async def test_notifications_mask_callers_for_a_member_who_may_not_see_them(
 async def test_a_target_of_a_member_moved_to_another_advertiser_stops(
     tclient: httpx.AsyncClient, app: Starlette, telephony: Any, db: Any, mailbox: Any
 ) -> None:
-    telephony.notifier.smtp = SmtpConfig(host="127.0.0.1", port=mailbox.port)
-    telephony.notifier.policy = OutboundPolicy.parse("127.0.0.1")
+    _deliver_locally(app, telephony, mailbox)
     receiver = Receiver()
     async with serving(receiver) as url:
-        app.state.outbound = OutboundPolicy.parse("127.0.0.1")
         user = await _member_sets_up(tclient, db, url, sees_callers=True)
         async with db.write() as tx:
             other = await accounts.create_advertiser(tx, "Other", now_ms())
             await tx.execute(
                 "UPDATE users SET advertiser_id = :a WHERE id = :u", {"a": other, "u": user}
             )
-        await _one_call(tclient, "CAMASK4")
-        await _settle(telephony)
+        await _one_call(tclient, telephony, "CAMASK4")
     assert receiver.requests == [] and mailbox.messages == []
     rows = await db.fetchall("SELECT status, last_error FROM notification_deliveries")
     assert len(rows) == 2

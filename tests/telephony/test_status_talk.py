@@ -24,14 +24,26 @@ async def _call(db: Any, sid: str) -> dict[str, Any]:
     return dict(row)
 
 
+async def _call_after(
+    tclient: httpx.AsyncClient, telephony: Any, db: Any, sid: str, *events: tuple[str, str, str]
+) -> dict[str, Any]:
+    """The call ``sid`` once its voice webhook and then ``events`` have come in, in order.
+
+    An event is (callback, status, duration): ``status`` callbacks carry CallStatus and
+    CallDuration, ``dial`` callbacks DialCallStatus and DialCallDuration."""
+    await post_twilio(tclient, "/twilio/voice", call_params(sid=sid))
+    for callback, status, duration in events:
+        prefix = "Dial" if callback == "dial" else ""
+        fields = {f"{prefix}CallStatus": status, f"{prefix}CallDuration": duration}
+        await post_twilio(tclient, f"/twilio/{callback}", call_params(sid=sid, **fields))
+    assert await telephony.recorder.drain(5)
+    return await _call(db, sid)
+
+
 async def test_a_call_without_a_dial_callback_takes_its_talk_time_from_the_status(
     tclient: httpx.AsyncClient, telephony: Any, db: Any
 ) -> None:
-    await post_twilio(tclient, "/twilio/voice", call_params(sid="CAS1"))
-    status = call_params(sid="CAS1", CallStatus="completed", CallDuration="95")
-    await post_twilio(tclient, "/twilio/status", status)
-    assert await telephony.recorder.drain(5)
-    assert await _call(db, "CAS1") == {
+    assert await _call_after(tclient, telephony, db, "CAS1", ("status", "completed", "95")) == {
         "status": "completed",
         "talk_s": 95,
         "duration_s": 95,
@@ -42,13 +54,8 @@ async def test_a_call_without_a_dial_callback_takes_its_talk_time_from_the_statu
 async def test_a_late_dial_callback_replaces_the_stand_in(
     tclient: httpx.AsyncClient, telephony: Any, db: Any
 ) -> None:
-    await post_twilio(tclient, "/twilio/voice", call_params(sid="CAS2"))
-    status = call_params(sid="CAS2", CallStatus="completed", CallDuration="95")
-    await post_twilio(tclient, "/twilio/status", status)
-    dial = call_params(sid="CAS2", DialCallStatus="completed", DialCallDuration="40")
-    await post_twilio(tclient, "/twilio/dial", dial)
-    assert await telephony.recorder.drain(5)
-    assert await _call(db, "CAS2") == {
+    events = [("status", "completed", "95"), ("dial", "completed", "40")]
+    assert await _call_after(tclient, telephony, db, "CAS2", *events) == {
         "status": "answered",
         "talk_s": 40,
         "duration_s": 95,
@@ -59,11 +66,6 @@ async def test_a_late_dial_callback_replaces_the_stand_in(
 async def test_with_a_dial_callback_the_status_duration_is_not_talk(
     tclient: httpx.AsyncClient, telephony: Any, db: Any
 ) -> None:
-    await post_twilio(tclient, "/twilio/voice", call_params(sid="CAS3"))
-    dial = call_params(sid="CAS3", DialCallStatus="no-answer", DialCallDuration="0")
-    await post_twilio(tclient, "/twilio/dial", dial)
-    status = call_params(sid="CAS3", CallStatus="completed", CallDuration="30")
-    await post_twilio(tclient, "/twilio/status", status)
-    assert await telephony.recorder.drain(5)
-    row = await _call(db, "CAS3")
+    events = [("dial", "no-answer", "0"), ("status", "completed", "30")]
+    row = await _call_after(tclient, telephony, db, "CAS3", *events)
     assert (row["status"], row["talk_s"], row["qualified"]) == ("no-answer", 0, 0)
