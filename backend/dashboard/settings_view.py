@@ -169,7 +169,7 @@ async def add_target(request: Request, viewer: Viewer) -> Response:
     t = now_ms()
     try:
         async with db.write() as tx:
-            target_id = await accounts.add_target(
+            target_id = await numbers.add_target(
                 tx, site_id=site["id"], number=number, label=label, now_ms=t
             )
             await numbers.create_pool(
