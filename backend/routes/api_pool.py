@@ -89,7 +89,7 @@ _TOO_LARGE = {"$ref": "#/components/responses/Error"}
 
 def _wrapped(key: str, item: dict[str, Any] | None = None) -> dict[str, Any]:
     """``{"key": item}`` (an object by default)."""
-    return {"type": "object", "required": [key], "properties": {key: item or _OBJ}}
+    return oa.wrapped(key, item or _OBJ)
 
 
 def _listed(key: str) -> dict[str, Any]:
