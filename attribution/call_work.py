@@ -139,16 +139,22 @@ def _shown(value: Any) -> str:
     return str(value)
 
 
-async def read_work(db: Store | Tx, call_id: int) -> CallWork:
-    """What people have set on a call, with its audit trail (newest first); LookupError
-    for an unknown call."""
+async def _work_row(db: Store | Tx, call_id: int) -> Row:
+    """The call's owner and the columns people work on; LookupError for an unknown call."""
     row = await db.fetchone(
-        "SELECT qualified, qualified_by_hand, qualified_reason, note, outcome_id, value_yen"
-        " FROM calls WHERE id = :c",
+        "SELECT id, advertiser_id, qualified, qualified_by_hand, qualified_reason, note,"
+        " outcome_id, value_yen FROM calls WHERE id = :c",
         {"c": call_id},
     )
     if row is None:
         raise LookupError(f"no call {call_id}")
+    return row
+
+
+async def read_work(db: Store | Tx, call_id: int) -> CallWork:
+    """What people have set on a call, with its audit trail (newest first); LookupError
+    for an unknown call."""
+    row = await _work_row(db, call_id)
     tags = [
         r["tag"]
         for r in await db.fetchall(
@@ -182,13 +188,7 @@ async def work_call(
     """Apply ``changes`` to a call in the unit of work ``tx``; return the audit entries
     written (one per field that changed). WorkError for a bad value, LookupError for an
     unknown call."""
-    call = await tx.fetchone(
-        "SELECT id, advertiser_id, qualified, qualified_by_hand, qualified_reason, note,"
-        " outcome_id, value_yen FROM calls WHERE id = :c",
-        {"c": call_id},
-    )
-    if call is None:
-        raise LookupError(f"no call {call_id}")
+    call = await _work_row(tx, call_id)
     sets: dict[str, Any] = {}
     entries: list[AuditEntry] = []
 

@@ -38,6 +38,16 @@ DIMENSIONS: dict[str, str] = {
     "device": "device",
 }
 
+# The columns of a report row, in the order pages and the API show them.
+ROW_COLUMNS = (
+    "key",
+    "sessions",
+    "calls",
+    "qualified_calls",
+    "first_time_callers",
+    "conversion_rate",
+)
+
 
 def _call_dimension(column: str) -> tuple[str, str]:
     """The expression a call is grouped by for a sessions column, and the join it needs:

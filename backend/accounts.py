@@ -6,6 +6,7 @@ import orjson
 
 from attribution import call_work
 from backend.auth import hash_password, new_api_token
+from pool.numbers import add_target as add_target  # one INSERT for targets, kept here too
 from pool.store import Tx
 
 
@@ -45,16 +46,6 @@ async def create_site(
         },
     )
     return site_id
-
-
-async def add_target(tx: Tx, *, site_id: int, number: str, label: str, now_ms: int) -> int:
-    """A business number shown on the site (E.164), to be swapped for tracking numbers."""
-    target_id: int = await tx.fetchval(
-        "INSERT INTO targets (site_id, number, label, created_ms) VALUES (:s, :n, :l, :t)"
-        " RETURNING id",
-        {"s": site_id, "n": number, "l": label, "t": now_ms},
-    )
-    return target_id
 
 
 async def create_user(

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+from collections.abc import Mapping
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -51,19 +52,30 @@ _WHERE_PROXIES_LIVE = tuple(
 def parse_trusted_proxies(text: str) -> tuple[Network, ...]:
     """The networks of ``CALLPATH_TRUSTED_PROXIES`` (addresses or CIDR networks, comma or
     space separated); a ValueError names an entry that is neither."""
+    return parse_networks(
+        text,
+        "CALLPATH_TRUSTED_PROXIES",
+        refused={
+            "*": "'*' would let anyone choose their own address;"
+            " name your proxies' addresses or networks"
+        },
+    )
+
+
+def parse_networks(
+    text: str, setting: str, refused: Mapping[str, str] | None = None
+) -> tuple[Network, ...]:
+    """Addresses or CIDR networks, comma or space separated, as networks; a ValueError
+    names the ``setting`` and the first entry that is neither, or that ``refused`` maps to
+    the reason it is refused."""
     networks = []
     for entry in text.replace(",", " ").split():
-        if entry == "*":
-            raise ValueError(
-                "CALLPATH_TRUSTED_PROXIES: '*' would let anyone choose their own address;"
-                " name your proxies' addresses or networks"
-            )
+        if refused and entry in refused:
+            raise ValueError(f"{setting}: {refused[entry]}")
         try:
             networks.append(ipaddress.ip_network(entry, strict=False))
         except ValueError:
-            raise ValueError(
-                f"CALLPATH_TRUSTED_PROXIES: {entry!r} is not an IP address or network"
-            ) from None
+            raise ValueError(f"{setting}: {entry!r} is not an IP address or network") from None
     return tuple(networks)
 
 

@@ -248,6 +248,26 @@ async def pool_site(db: Store, *, pool_id: int, advertiser_id: int | None) -> Ro
     return row
 
 
+async def _site_phone_id(
+    db: Store, site: Row, phone: str, table: str, field: str, what: str
+) -> int:
+    """Id of the row of ``table`` (one of two fixed names) holding ``phone`` for ``site``.
+
+    Both failures name ``field`` so the form or API shows the error beside the right input.
+    """
+    try:
+        e164 = numbers.to_e164(phone, site["country"])
+    except NumberError as exc:
+        raise NumberError(str(exc), field=field) from exc
+    found = await db.fetchval(
+        f"SELECT id FROM {table} WHERE number = :n AND site_id = :s",
+        {"n": e164, "s": site["id"]},
+    )
+    if found is None:
+        raise NumberError(f"{e164} is not {what} of this site", field=field)
+    return int(found)
+
+
 async def new_rule(
     db: Store,
     *,
@@ -265,32 +285,16 @@ async def new_rule(
 ) -> int:
     """Store a source rule; ``number`` (a source number) and ``target`` given as phone text."""
     site = await find_site(db, site_key, advertiser_id)
-    number_id: int | None = None
-    target_id: int | None = None
-    if number:
-        try:
-            e164 = numbers.to_e164(number, site["country"])
-        except NumberError as exc:
-            raise NumberError(str(exc), field="number") from exc
-        found = await db.fetchval(
-            "SELECT id FROM tracking_numbers WHERE number = :n AND site_id = :s",
-            {"n": e164, "s": site["id"]},
-        )
-        if found is None:
-            raise NumberError(f"{e164} is not a tracking number of this site", field="number")
-        number_id = int(found)
-    if target:
-        try:
-            t164 = numbers.to_e164(target, site["country"])
-        except NumberError as exc:
-            raise NumberError(str(exc), field="target") from exc
-        found = await db.fetchval(
-            "SELECT id FROM targets WHERE number = :n AND site_id = :s",
-            {"n": t164, "s": site["id"]},
-        )
-        if found is None:
-            raise NumberError(f"{t164} is not a business number of this site", field="target")
-        target_id = int(found)
+    number_id = (
+        await _site_phone_id(db, site, number, "tracking_numbers", "number", "a tracking number")
+        if number
+        else None
+    )
+    target_id = (
+        await _site_phone_id(db, site, target, "targets", "target", "a business number")
+        if target
+        else None
+    )
     async with db.write() as tx:
         return await rules.add_rule(
             tx,

@@ -103,6 +103,12 @@ async def ensure_target(tx: Tx, *, site_id: int, number: str, label: str, now_ms
     )
     if found is not None:
         return int(found)
+    return await add_target(tx, site_id=site_id, number=number, label=label, now_ms=now_ms)
+
+
+async def add_target(tx: Tx, *, site_id: int, number: str, label: str, now_ms: int) -> int:
+    """Store a new business number shown on the site (E.164), to be swapped for tracking
+    numbers; a number the site has already breaks the unique constraint."""
     target_id: int = await tx.fetchval(
         "INSERT INTO targets (site_id, number, label, created_ms) VALUES (:s, :n, :l, :t)"
         " RETURNING id",

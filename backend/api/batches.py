@@ -93,6 +93,18 @@ def _missing(batch_id: int) -> ApiError:
     return ApiError(404, "not_found", f"No conversion batch {batch_id}.")
 
 
+async def _visible_batch(
+    request: Request, principal: ApiPrincipal
+) -> tuple[int, int | None, bt.Batch]:
+    """The path's batch id, the reader's advertiser scope and the batch; 404 if not visible."""
+    batch_id = path_id(request, "batch_id")
+    scope = principal.scope.advertiser_id
+    batch = await bt.get_batch(db_of(request), batch_id, scope=scope)
+    if batch is None:
+        raise _missing(batch_id)
+    return batch_id, scope, batch
+
+
 @oa.operation(
     "GET",
     "/api/conversions/batches",
@@ -129,11 +141,7 @@ async def list_batches(request: Request, principal: ApiPrincipal) -> Response:
 )
 async def show_batch(request: Request, principal: ApiPrincipal) -> Response:
     """The batch and its rows (call id, click id, call start, site)."""
-    batch_id = path_id(request, "batch_id")
-    scope = principal.scope.advertiser_id
-    batch = await bt.get_batch(db_of(request), batch_id, scope=scope)
-    if batch is None:
-        raise _missing(batch_id)
+    batch_id, scope, batch = await _visible_batch(request, principal)
     rows = await bt.batch_rows(db_of(request), batch_id, scope=scope)
     return JSONResponse({"batch": batch.as_json(), "rows": rows})
 
@@ -151,11 +159,7 @@ async def show_batch(request: Request, principal: ApiPrincipal) -> Response:
 )
 async def batch_file(request: Request, principal: ApiPrincipal) -> Response:
     """The recorded file's exact bytes (410 for a batch recorded before files were kept)."""
-    batch_id = path_id(request, "batch_id")
-    scope = principal.scope.advertiser_id
-    batch = await bt.get_batch(db_of(request), batch_id, scope=scope)
-    if batch is None:
-        raise _missing(batch_id)
+    batch_id, scope, batch = await _visible_batch(request, principal)
     file = await bt.batch_file(db_of(request), batch_id, scope=scope)
     if file is None:
         raise ApiError(

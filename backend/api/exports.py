@@ -28,6 +28,7 @@ from backend.api.params import (
     int_param,
     min_confidence,
     path_id,
+    path_site_id,
     request_scope,
     site_in_scope,
     time_range,
@@ -329,8 +330,7 @@ def _ga4_out(s: conv.GA4Settings) -> dict[str, Any]:
 )
 async def get_ga4(request: Request, principal: ApiPrincipal) -> Response:
     """Where the site's call events go in GA4 (404 when not set)."""
-    site_id = path_id(request, "site_id")
-    await site_in_scope(db_of(request), principal, site_id)
+    site_id = await path_site_id(request, principal)
     s = await conv.get_ga4(db_of(request), site_id=site_id)
     if s is None:
         raise ApiError(404, "not_found", "This site has no GA4 settings.")
@@ -348,8 +348,7 @@ async def get_ga4(request: Request, principal: ApiPrincipal) -> Response:
 )
 async def put_ga4(request: Request, principal: ApiPrincipal) -> Response:
     """Store measurement id, API secret, endpoint and event name of the site."""
-    site_id = path_id(request, "site_id")
-    await site_in_scope(db_of(request), principal, site_id)
+    site_id = await path_site_id(request, principal)
     data = await read_json_object(request, 4096)
     values: dict[str, Any] = {}
     for key, value in data.items():
@@ -394,8 +393,7 @@ GA4_RESULT = oa.component(
 )
 async def push_ga4(request: Request, principal: ApiPrincipal) -> Response:
     """One event per call with a GA client id, each sent once (failed ones are retried)."""
-    site_id = path_id(request, "site_id")
-    await site_in_scope(db_of(request), principal, site_id)
+    site_id = await path_site_id(request, principal)
     start, end = time_range(request)
     result = await conv.push_ga4(
         db_of(request),

@@ -76,11 +76,7 @@ async def _number_in_scope(db: Store, principal: ApiPrincipal, number_id: int) -
     responses={
         200: oa.json_response(
             "The codes",
-            {
-                "type": "object",
-                "required": ["codes"],
-                "properties": {"codes": {"type": "array", "items": FIXED_CODE}},
-            },
+            oa.wrapped("codes", {"type": "array", "items": FIXED_CODE}),
         )
     },
 )
@@ -99,11 +95,7 @@ async def list_codes(request: Request, principal: ApiPrincipal) -> Response:
     tags=["numbers"],
     params=[oa.path_param("number_id")],
     body=_BODY,
-    responses={
-        201: oa.json_response(
-            "The code", {"type": "object", "required": ["code"], "properties": {"code": FIXED_CODE}}
-        )
-    },
+    responses={201: oa.json_response("The code", oa.wrapped("code", FIXED_CODE))},
 )
 async def add_code(request: Request, principal: ApiPrincipal) -> Response:
     """Give a code (flyer A = 11, the radio = 12) on the number; the routing table listens

@@ -59,46 +59,39 @@ async def api_jobs(app: Any) -> AsyncIterator[None]:
     when its setting is 0)."""
     settings = app.state.settings
     db = app.state.db
-    tasks = []
-    if settings.lease_sweep_seconds > 0:
+    # (seconds between rounds, what the log calls it, the round, the task's name); a job
+    # whose setting is 0 is off.
+    jobs: list[tuple[int, str, Callable[[], Awaitable[Any]], str]] = [
         # Claims end their pool's expired leases anyway; the sweep is for quiet pools (the
         # health page's utilisation, numbers waiting to retire) and costs one statement.
-        tasks.append(
-            asyncio.create_task(
-                _every(
-                    settings.lease_sweep_seconds,
-                    "lease sweep",
-                    lambda: leases.sweep(db, now_ms=now_ms()),
-                ),
-                name="callpath-lease-sweep",
-            )
-        )
-    if settings.retention_days > 0:
-        tasks.append(
-            asyncio.create_task(
-                _every(
-                    settings.retention_interval_seconds,
-                    "retention purge",
-                    lambda: purge(db, settings.retention_days),
-                ),
-                name="callpath-retention",
-            )
-        )
-    if settings.ga4_push_seconds > 0:
-        tasks.append(
-            asyncio.create_task(
-                _every(
-                    settings.ga4_push_seconds,
-                    "GA4 push",
-                    lambda: push_all_ga4(
-                        db,
-                        policy=app.state.outbound,
-                        uploads=UploadPolicy(min_confidence=settings.upload_min_confidence),
-                    ),
-                ),
-                name="callpath-ga4",
-            )
-        )
+        (
+            settings.lease_sweep_seconds,
+            "lease sweep",
+            lambda: leases.sweep(db, now_ms=now_ms()),
+            "callpath-lease-sweep",
+        ),
+        (
+            settings.retention_interval_seconds if settings.retention_days > 0 else 0,
+            "retention purge",
+            lambda: purge(db, settings.retention_days),
+            "callpath-retention",
+        ),
+        (
+            settings.ga4_push_seconds,
+            "GA4 push",
+            lambda: push_all_ga4(
+                db,
+                policy=app.state.outbound,
+                uploads=UploadPolicy(min_confidence=settings.upload_min_confidence),
+            ),
+            "callpath-ga4",
+        ),
+    ]
+    tasks = [
+        asyncio.create_task(_every(seconds, label, work), name=task_name)
+        for seconds, label, work, task_name in jobs
+        if seconds > 0
+    ]
     try:
         yield
     finally:

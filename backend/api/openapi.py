@@ -148,6 +148,11 @@ def path_param(name: str, schema: Schema | None = None, description: str = "") -
     return p
 
 
+def wrapped(key: str, item: Schema) -> Schema:
+    """An object with the one required field ``key`` holding ``item`` (``{"key": item}``)."""
+    return {"type": "object", "required": [key], "properties": {key: item}}
+
+
 def json_response(description: str, schema: Schema) -> Schema:
     """A JSON response."""
     return {"description": description, "content": {"application/json": {"schema": schema}}}

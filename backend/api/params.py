@@ -235,6 +235,13 @@ async def site_in_scope(db: Store, principal: ApiPrincipal, site_id: int) -> dic
     return site
 
 
+async def path_site_id(request: Request, principal: ApiPrincipal) -> int:
+    """The ``{site_id}`` of the path, once :func:`site_in_scope` has found it visible."""
+    site_id = path_id(request, "site_id")
+    await site_in_scope(db_of(request), principal, site_id)
+    return site_id
+
+
 def cursor_signer(request: Request) -> Signer:
     """The signer of pagination cursors (one per app, :mod:`backend.api.services`)."""
     return services(request).cursors

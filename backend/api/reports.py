@@ -26,20 +26,13 @@ from backend.api.params import (
 from backend.auth import ApiPrincipal
 from pool.store import now_ms
 
-DIMENSIONS = ("channel", "source", "campaign", "ad_group", "keyword", "landing_page", "device")
+DIMENSIONS = tuple(reports.DIMENSIONS)
 
 REPORT_ROW = oa.component(
     "ReportRow",
     {
         "type": "object",
-        "required": [
-            "key",
-            "sessions",
-            "calls",
-            "qualified_calls",
-            "first_time_callers",
-            "conversion_rate",
-        ],
+        "required": list(reports.ROW_COLUMNS),
         "properties": {
             "key": {"type": "string"},
             "sessions": {"type": "integer"},

@@ -139,11 +139,7 @@ SESSION_DETAIL = oa.component(
     {
         "allOf": [
             SESSION,
-            {
-                "type": "object",
-                "required": ["page_views"],
-                "properties": {"page_views": {"type": "array", "items": PAGE_VIEW}},
-            },
+            oa.wrapped("page_views", {"type": "array", "items": PAGE_VIEW}),
         ]
     },
 )
@@ -152,11 +148,7 @@ CALL_DETAIL = oa.component(
     {
         "allOf": [
             CALL,
-            {
-                "type": "object",
-                "required": ["session"],
-                "properties": {"session": {"oneOf": [SESSION_DETAIL, {"type": "null"}]}},
-            },
+            oa.wrapped("session", {"oneOf": [SESSION_DETAIL, {"type": "null"}]}),
         ]
     },
 )

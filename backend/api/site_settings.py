@@ -24,7 +24,7 @@ from attribution import codes, qualification
 from attribution.ingest import set_site_params, site_params
 from attribution.sources import DEFAULT_PARAMS, merge_params
 from backend.api import openapi as oa
-from backend.api.params import authorized, db_of, path_id, site_in_scope
+from backend.api.params import authorized, db_of, path_id, path_site_id, site_in_scope
 from backend.auth import ApiPrincipal
 from backend.errors import ApiError
 from backend.http import read_json_object
@@ -188,8 +188,7 @@ def _params_out(params: dict[str, list[str]]) -> dict[str, Any]:
 )
 async def get_tracking_params(request: Request, principal: ApiPrincipal) -> Response:
     """The site's parameter names, and the names tried per field (the site's first)."""
-    site_id = path_id(request, "site_id")
-    await site_in_scope(db_of(request), principal, site_id)
+    site_id = await path_site_id(request, principal)
     return JSONResponse(_params_out(await site_params(db_of(request), site_id=site_id)))
 
 
@@ -209,8 +208,7 @@ async def get_tracking_params(request: Request, principal: ApiPrincipal) -> Resp
 )
 async def put_tracking_params(request: Request, principal: ApiPrincipal) -> Response:
     """Replace the site's own parameter names (an empty object: the built-in names only)."""
-    site_id = path_id(request, "site_id")
-    await site_in_scope(db_of(request), principal, site_id)
+    site_id = await path_site_id(request, principal)
     data = await read_json_object(request, 8192)
     unknown = set(data) - {"params"}
     if unknown:

@@ -42,11 +42,7 @@ NEW_TOKEN = oa.component(
     {
         "allOf": [
             TOKEN,
-            {
-                "type": "object",
-                "required": ["token"],
-                "properties": {"token": {"type": "string", "description": "Shown only once."}},
-            },
+            oa.wrapped("token", {"type": "string", "description": "Shown only once."}),
         ]
     },
 )
@@ -90,11 +86,7 @@ def _out(row: dict[str, Any]) -> dict[str, Any]:
     responses={
         200: oa.json_response(
             "Tokens, newest first",
-            {
-                "type": "object",
-                "required": ["data"],
-                "properties": {"data": {"type": "array", "items": TOKEN}},
-            },
+            oa.wrapped("data", {"type": "array", "items": TOKEN}),
         )
     },
 )

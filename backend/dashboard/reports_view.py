@@ -12,14 +12,7 @@ from backend.dashboard.filters import read_filters
 from backend.dashboard.logins import Viewer
 from backend.dashboard.web import db_of, page, render
 
-SORTABLE = (
-    "key",
-    "sessions",
-    "calls",
-    "qualified_calls",
-    "first_time_callers",
-    "conversion_rate",
-)
+SORTABLE = reports.ROW_COLUMNS
 
 
 @page()

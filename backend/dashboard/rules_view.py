@@ -14,6 +14,7 @@ from backend.dashboard.forms import FormError
 from backend.dashboard.i18n import N_
 from backend.dashboard.logins import Viewer
 from backend.dashboard.web import (
+    advertiser_for_new,
     db_of,
     int_param,
     owned,
@@ -135,23 +136,13 @@ async def set_qualification(request: Request, viewer: Viewer) -> Response:
     return redirect(f"/dashboard/settings/sites/{site['id']}/rules")
 
 
-def _advertiser(viewer: Viewer, form: dict[str, str]) -> int:
-    if viewer.advertiser_id is not None:
-        return viewer.advertiser_id
-    chosen = int_param(form.get("advertiser"), "advertiser")
-    if chosen is None:
-        raise FormError("advertiser", N_("form.choose_advertiser"))
-    return chosen
-
-
 @page()
 async def blocked_page(request: Request, viewer: Viewer) -> Response:
     """Blocked callers (exact numbers or prefixes); POST adds one."""
     db = db_of(request)
     if request.method == "POST":
         form = request.state.form
-        advertiser_id = _advertiser(viewer, form)
-        await owned(db, viewer, "advertisers", advertiser_id)
+        advertiser_id = await advertiser_for_new(db, viewer, form)
         kind = form.get("kind", "exact")
         if kind not in {"exact", "prefix"}:
             raise HTTPException(422, "kind is exact or prefix.")
@@ -206,8 +197,7 @@ async def notifications_page(request: Request, viewer: Viewer) -> Response:
     db = db_of(request)
     if request.method == "POST":
         form = request.state.form
-        advertiser_id = _advertiser(viewer, form)
-        await owned(db, viewer, "advertisers", advertiser_id)
+        advertiser_id = await advertiser_for_new(db, viewer, form)
         try:
             await notify_targets.add_target(
                 db,

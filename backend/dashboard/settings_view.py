@@ -17,8 +17,8 @@ from backend.dashboard.i18n import N_
 from backend.dashboard.logins import Viewer
 from backend.dashboard.pool_health import pool_health
 from backend.dashboard.web import (
+    advertiser_for_new,
     db_of,
-    int_param,
     owned,
     page,
     path_id,
@@ -55,24 +55,13 @@ def _timezone(raw: str) -> str:
     return name
 
 
-async def _advertiser_for_new(request: Request, viewer: Viewer, form: dict[str, str]) -> int:
-    """The advertiser a new record belongs to: the member's own, or the one an admin chose."""
-    if viewer.advertiser_id is not None:
-        return viewer.advertiser_id
-    chosen = int_param(form.get("advertiser"), "advertiser")
-    if chosen is None:
-        raise FormError("advertiser", N_("form.choose_advertiser"))
-    await owned(db_of(request), viewer, "advertisers", chosen)
-    return chosen
-
-
 @page()
 async def sites_page(request: Request, viewer: Viewer) -> Response:
     """Every visible site; POST creates one."""
     db = db_of(request)
     if request.method == "POST":
         form = request.state.form
-        advertiser_id = await _advertiser_for_new(request, viewer, form)
+        advertiser_id = await advertiser_for_new(db, viewer, form)
         async with db.write() as tx:
             site_id = await accounts.create_site(
                 tx,
@@ -194,7 +183,7 @@ async def add_target(request: Request, viewer: Viewer) -> Response:
     t = now_ms()
     try:
         async with db.write() as tx:
-            target_id = await accounts.add_target(
+            target_id = await numbers.add_target(
                 tx, site_id=site["id"], number=number, label=label, now_ms=t
             )
             await numbers.create_pool(

@@ -24,6 +24,7 @@ from starlette.templating import Jinja2Templates
 from backend import setup_codes
 from backend.assets import TEMPLATES_DIR
 from backend.dashboard import charts, fmt, forms, i18n
+from backend.dashboard.i18n import N_
 from backend.dashboard.logins import COOKIE, Viewer, viewer_for
 from backend.errors import ApiError, code_for, render_error
 from backend.http import read_body
@@ -282,6 +283,18 @@ async def owned(db: Store, viewer: Viewer, table: str, row_id: int) -> Row:
     if not viewer.scope.allows(row["adv"]):
         raise HTTPException(404, "Not found.")
     return row
+
+
+async def advertiser_for_new(db: Store, viewer: Viewer, form: Mapping[str, str]) -> int:
+    """The advertiser a new record belongs to: the member's own, or the one an admin chose
+    (which must be one the admin may see: 404 otherwise)."""
+    if viewer.advertiser_id is not None:
+        return viewer.advertiser_id
+    chosen = int_param(form.get("advertiser"), "advertiser")
+    if chosen is None:
+        raise forms.FormError("advertiser", N_("form.choose_advertiser"))
+    await owned(db, viewer, "advertisers", chosen)
+    return chosen
 
 
 async def visible_sites(db: Store, viewer: Viewer) -> list[Row]:

@@ -89,7 +89,7 @@ _TOO_LARGE = {"$ref": "#/components/responses/Error"}
 
 def _wrapped(key: str, item: dict[str, Any] | None = None) -> dict[str, Any]:
     """``{"key": item}`` (an object by default)."""
-    return {"type": "object", "required": [key], "properties": {key: item or _OBJ}}
+    return oa.wrapped(key, item or _OBJ)
 
 
 def _listed(key: str) -> dict[str, Any]:
@@ -97,6 +97,17 @@ def _listed(key: str) -> dict[str, Any]:
 
 
 _SITE_Q = oa.query_param("site", {"type": "string", "maxLength": 64}, "Site key.")
+_SITE_REQUIRED = oa.query_param("site", {"type": "string", "maxLength": 64}, required=True)
+
+
+def _required_site(request: Request) -> str:
+    """The ``?site=`` key an endpoint cannot do without; 422 when it is missing."""
+    site = _query(request, "site")
+    if not site:
+        raise ApiError(422, "invalid", "Parameter 'site' is required.", field="site")
+    return site
+
+
 _DESTINATION = (
     "Where calls go (default: the target): a number of a country CALLPATH_FORWARD_COUNTRIES "
     "allows (default: the site's), never premium-rate, shared-cost, personal-numbering or "
@@ -333,12 +344,23 @@ async def create_pool(request: Request, who: ApiPrincipal) -> Response:
         now_ms=now_ms(),
         forward_countries=settings.forward_country_list(),
     )
+    return JSONResponse({"pool": await _pool_view(request, who, pool_id)}, status_code=201)
+
+
+_POOL_HEALTH_PARAMS = [
+    oa.path_param("pool_id"),
+    oa.query_param("window_hours", {"type": "integer", "minimum": 1, "maximum": 2160}),
+]
+
+
+async def _pool_view(request: Request, who: ApiPrincipal, pool_id: int) -> dict[str, Any]:
+    """The listing of one pool the caller can see (as ``GET /api/pools`` shows it)."""
     (pool,) = [
         p
         for p in await admin.list_pools(db_of(request), advertiser_id=who.advertiser_id)
         if p["id"] == pool_id
     ]
-    return JSONResponse({"pool": pool}, status_code=201)
+    return pool
 
 
 async def _health(request: Request, who: ApiPrincipal) -> dict[str, Any]:
@@ -369,10 +391,7 @@ async def _health(request: Request, who: ApiPrincipal) -> dict[str, Any]:
     "/api/pools/{pool_id}",
     summary="A pool with its health summary",
     tags=["pools"],
-    params=[
-        oa.path_param("pool_id"),
-        oa.query_param("window_hours", {"type": "integer", "minimum": 1, "maximum": 2160}),
-    ],
+    params=_POOL_HEALTH_PARAMS,
     responses={
         200: oa.json_response(
             "The pool and its health",
@@ -388,10 +407,8 @@ async def get_pool(request: Request, who: ApiPrincipal) -> Response:
     """A pool with its health summary."""
     pool_id = path_id(request, "pool_id")
     report = await _health(request, who)
-    pools = await admin.list_pools(db_of(request), advertiser_id=who.advertiser_id)
-    (pool,) = [p for p in pools if p["id"] == pool_id]
     report.pop("hours")
-    return JSONResponse({"pool": pool, "health": report})
+    return JSONResponse({"pool": await _pool_view(request, who, pool_id), "health": report})
 
 
 @oa.operation(
@@ -399,15 +416,23 @@ async def get_pool(request: Request, who: ApiPrincipal) -> Response:
     "/api/pools/{pool_id}/health",
     summary="A pool's health: utilization, exhaustions, recommended size, hourly figures",
     tags=["pools"],
-    params=[
-        oa.path_param("pool_id"),
-        oa.query_param("window_hours", {"type": "integer", "minimum": 1, "maximum": 2160}),
-    ],
+    params=_POOL_HEALTH_PARAMS,
     responses={200: oa.json_response("The health report", _wrapped("health"))},
 )
 async def pool_health(request: Request, who: ApiPrincipal) -> Response:
     """A pool's health: live and peak utilization, exhaustions, recommended size, hours."""
     return JSONResponse({"health": await _health(request, who)})
+
+
+def _policy_fields(site: dict[str, Any], target: dict[str, Any]) -> dict[str, Any]:
+    """The policy's fields (the answer and the PUT body differ only in the text bounds)."""
+    return {
+        "site": site,
+        "untracked_policy": {"type": "string", "enum": list(rules.UNTRACKED_POLICIES)},
+        "exhausted_policy": {"type": "string", "enum": list(admin.EXHAUSTED_POLICIES)},
+        "number_per_visitor": {"type": "boolean"},
+        "default_target": target,
+    }
 
 
 _POLICY: dict[str, Any] = {
@@ -416,13 +441,7 @@ _POLICY: dict[str, Any] = {
     "properties": {
         "policy": {
             "type": "object",
-            "properties": {
-                "site": {"type": "string"},
-                "untracked_policy": {"type": "string", "enum": list(rules.UNTRACKED_POLICIES)},
-                "exhausted_policy": {"type": "string", "enum": list(admin.EXHAUSTED_POLICIES)},
-                "number_per_visitor": {"type": "boolean"},
-                "default_target": {"type": "string"},
-            },
+            "properties": _policy_fields({"type": "string"}, {"type": "string"}),
         }
     },
 }
@@ -433,14 +452,12 @@ _POLICY: dict[str, Any] = {
     "/api/pools/policy",
     summary="A site's untracked and exhausted policies",
     tags=["pools"],
-    params=[oa.query_param("site", {"type": "string", "maxLength": 64}, required=True)],
+    params=[_SITE_REQUIRED],
     responses={200: oa.json_response("The policies", _POLICY)},
 )
 async def get_policy(request: Request, who: ApiPrincipal) -> Response:
     """A site's untracked and exhausted policies (``?site=`` required)."""
-    site = _query(request, "site")
-    if not site:
-        raise ApiError(422, "invalid", "Parameter 'site' is required.", field="site")
+    site = _required_site(request)
     found = await admin.find_site(db_of(request), site, who.advertiser_id)
     return JSONResponse(
         {
@@ -465,13 +482,9 @@ async def get_policy(request: Request, who: ApiPrincipal) -> Response:
     body={
         "type": "object",
         "required": ["site"],
-        "properties": {
-            "site": {"type": "string", "maxLength": 64},
-            "untracked_policy": {"type": "string", "enum": list(rules.UNTRACKED_POLICIES)},
-            "exhausted_policy": {"type": "string", "enum": list(admin.EXHAUSTED_POLICIES)},
-            "number_per_visitor": {"type": "boolean"},
-            "default_target": {"type": "string", "maxLength": 40},
-        },
+        "properties": _policy_fields(
+            {"type": "string", "maxLength": 64}, {"type": "string", "maxLength": 40}
+        ),
     },
     responses={200: oa.json_response("The policies now", _POLICY)},
 )
@@ -505,14 +518,12 @@ def _bool(data: dict[str, Any], key: str) -> bool | None:
     "/api/rules",
     summary="The source rules of a site",
     tags=["pools"],
-    params=[oa.query_param("site", {"type": "string", "maxLength": 64}, required=True)],
+    params=[_SITE_REQUIRED],
     responses={200: oa.json_response("Rules", _listed("rules"))},
 )
 async def list_rules(request: Request, who: ApiPrincipal) -> Response:
     """The source rules of a site (``?site=`` required)."""
-    site = _query(request, "site")
-    if not site:
-        raise ApiError(422, "invalid", "Parameter 'site' is required.", field="site")
+    site = _required_site(request)
     found = await admin.list_rules(db_of(request), site_key=site, advertiser_id=who.advertiser_id)
     return JSONResponse({"rules": found})
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import random
 import secrets
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -39,18 +40,29 @@ def _random_caller() -> str:
     return f"+81{random.choice('987')}0{random.randint(10_000_000, 99_999_999)}"
 
 
+def _event(call_id: str, kind: str, tracking: str, caller: str, **fields: Any) -> CallEvent:
+    """A demo call's event, stamped now."""
+    return CallEvent(
+        provider="demo",
+        call_id=call_id,
+        kind=kind,
+        ts_ms=now_ms(),
+        tracking_number=tracking,
+        caller=caller,
+        **fields,
+    )
+
+
 async def _hang_up(tel: Telephony, call_id: str, tracking: str, caller: str) -> None:
     await asyncio.sleep(random.uniform(*HANG_UP_AFTER_S))
     answered = random.random() < 0.85
     talk = random.randint(20, 240) if answered else 0
     tel.recorder.submit(
-        CallEvent(
-            provider="demo",
-            call_id=call_id,
-            kind="end",
-            ts_ms=now_ms(),
-            tracking_number=tracking,
-            caller=caller,
+        _event(
+            call_id,
+            "end",
+            tracking,
+            caller,
             status="completed" if answered else "no-answer",
             duration_s=talk + 8,
             talk_s=talk,
@@ -82,16 +94,7 @@ async def ring(tel: Telephony, number: str) -> dict[str, object]:
     """
     caller = _random_caller()
     call_id = "demo-" + secrets.token_hex(8)
-    event = CallEvent(
-        provider="demo",
-        call_id=call_id,
-        kind="start",
-        ts_ms=now_ms(),
-        tracking_number=number,
-        caller=caller,
-        started_ms=now_ms(),
-        status="ringing",
-    )
+    event = _event(call_id, "start", number, caller, started_ms=now_ms(), status="ringing")
     answer: dict[str, object] = await pbx.answer(tel, event)
     task = asyncio.create_task(_hang_up(tel, call_id, number, caller))
     _pending.add(task)

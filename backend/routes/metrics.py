@@ -21,6 +21,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from backend import proxies
 from backend.errors import error_body
 from backend.observability.metrics import Metrics
 from backend.proxies import FORWARDED_BY
@@ -31,15 +32,7 @@ FORWARDING_HEADERS = (b"x-forwarded-for", b"forwarded", b"x-real-ip")
 
 def parse_networks(text: str) -> tuple[Network, ...]:
     """``CALLPATH_METRICS_ALLOWED_NETWORKS`` as networks; a ValueError names a bad entry."""
-    networks = []
-    for entry in text.replace(",", " ").split():
-        try:
-            networks.append(ipaddress.ip_network(entry, strict=False))
-        except ValueError:
-            raise ValueError(
-                f"CALLPATH_METRICS_ALLOWED_NETWORKS: {entry!r} is not an IP address or network"
-            ) from None
-    return tuple(networks)
+    return proxies.parse_networks(text, "CALLPATH_METRICS_ALLOWED_NETWORKS")
 
 
 def _bearer(request: Request) -> str:

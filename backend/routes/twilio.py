@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable, Callable
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -13,6 +14,7 @@ from starlette.routing import Route
 from backend.errors import ApiError
 from backend.telephony import codes, twiml
 from backend.telephony import twilio as tw
+from backend.telephony.calls import CallEvent
 from backend.telephony.service import telephony_of
 
 
@@ -49,28 +51,34 @@ async def code(request: Request) -> Response:
     return _twiml(await tw.find_route_then_answer(tel, params, base), started)
 
 
-async def status(request: Request) -> Response:
-    """The call's status callback (configured on the number in Twilio)."""
-    tel = telephony_of(request)
-    tel.recorder.submit(tw.status_event(await tw.signed_params(request, tel.settings)))
-    await tel.recorder.journaled()
-    return _twiml(twiml.empty())
+def _recorded(
+    event_of: Callable[[dict[str, str]], CallEvent], answer: Callable[[], bytes], doc: str
+) -> Callable[[Request], Awaitable[Response]]:
+    """A webhook that hands its signed event to the recorder, journaled before it answers.
+
+    The status, dial and recording callbacks differ only in the event they read and the
+    TwiML they answer, so one body serves all three.
+    """
+
+    async def handler(request: Request) -> Response:
+        tel = telephony_of(request)
+        tel.recorder.submit(event_of(await tw.signed_params(request, tel.settings)))
+        await tel.recorder.journaled()
+        return _twiml(answer())
+
+    handler.__doc__ = doc
+    return handler
 
 
-async def dial(request: Request) -> Response:
-    """``<Dial action>``: the business answered, was busy, did not answer, or failed."""
-    tel = telephony_of(request)
-    tel.recorder.submit(tw.dial_event(await tw.signed_params(request, tel.settings)))
-    await tel.recorder.journaled()
-    return _twiml(twiml.hangup())
-
-
-async def recording(request: Request) -> Response:
-    """The recording of a call is ready."""
-    tel = telephony_of(request)
-    tel.recorder.submit(tw.recording_event(await tw.signed_params(request, tel.settings)))
-    await tel.recorder.journaled()
-    return _twiml(twiml.empty())
+status = _recorded(
+    tw.status_event, twiml.empty, "The call's status callback (configured on the number in Twilio)."
+)
+dial = _recorded(
+    tw.dial_event,
+    twiml.hangup,
+    "``<Dial action>``: the business answered, was busy, did not answer, or failed.",
+)
+recording = _recorded(tw.recording_event, twiml.empty, "The recording of a call is ready.")
 
 
 async def whisper(request: Request) -> Response:

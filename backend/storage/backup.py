@@ -140,15 +140,8 @@ def in_use(path: Path) -> bool:
     return False
 
 
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _fsync_file(path: Path) -> None:
+def _fsync(path: Path) -> None:
+    """Flush a file, or a folder's entries (a rename is durable only once its folder is)."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -193,7 +186,7 @@ def copy_database(source: Path, dest: Path) -> None:
             out.close()
     finally:
         src.close()
-    _fsync_file(dest)
+    _fsync(dest)
 
 
 def backup(source: Path, dest: Path, *, force: bool = False) -> FileCheck:
@@ -216,7 +209,7 @@ def backup(source: Path, dest: Path, *, force: bool = False) -> FileCheck:
         if problems:
             raise ValueError(f"the copy of {source} is not sound: " + "; ".join(problems))
         os.replace(tmp, dest)
-        _fsync_dir(dest.parent)
+        _fsync(dest.parent)
     check.path = dest
     return check
 
@@ -274,7 +267,7 @@ def restore(backup_file: Path, target: Path, *, force: bool = False) -> Restored
             raise ValueError("the restored copy is not sound: " + "; ".join(problems))
         previous = _keep_previous(target)
         os.replace(tmp, target)
-        _fsync_dir(target.parent)
+        _fsync(target.parent)
     check.path = target
     return Restored(check, migrated, previous)
 

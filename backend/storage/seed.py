@@ -181,7 +181,7 @@ async def add_pool(
     tx: Tx, *, advertiser_id: int, site_id: int, spec: PoolSpec, now_ms: int
 ) -> Pool:
     """A target of the site, its pool and its numbers (and overflow number), in ``tx``."""
-    target_id = await accounts.add_target(
+    target_id = await pool_numbers.add_target(
         tx, site_id=site_id, number=spec.target, label=spec.label, now_ms=now_ms
     )
     pool_id = await pool_numbers.create_pool(
