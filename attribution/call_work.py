@@ -192,12 +192,13 @@ async def work_call(
     sets: dict[str, Any] = {}
     entries: list[AuditEntry] = []
 
-    def change(name: str, before: Any, after: Any, column: str | None = None) -> None:
+    def change(name: str, before: Any, after: Any, column: str | None = None) -> bool:
         if before == after:
-            return
+            return False
         if column is not None:
             sets[column] = after
         entries.append(AuditEntry(now_ms, actor, name, _shown(before), _shown(after)))
+        return True
 
     if changes.qualified is not UNSET:
         if changes.qualified is None:
@@ -212,9 +213,11 @@ async def work_call(
             if not reason:
                 raise WorkError("qualified_reason", "say why the call is (not) qualified")
             verdict = int(changes.qualified)
-            change("qualified", bool(call["qualified"]), changes.qualified)
-            sets["qualified"] = verdict
-            sets["qualified_by_hand"] = verdict
+            # Only what differs is written and audited: saving the same verdict again must
+            # not touch the call (the live screen follows updated_ms).
+            if change("qualified", bool(call["qualified"]), changes.qualified):
+                sets["qualified"] = verdict
+            change("qualified_by_hand", call["qualified_by_hand"], verdict, "qualified_by_hand")
             change("qualified_reason", call["qualified_reason"], reason, "qualified_reason")
     elif changes.qualified_reason is not UNSET:
         raise WorkError("qualified_reason", "a reason goes with a verdict (qualified)")

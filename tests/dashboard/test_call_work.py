@@ -48,6 +48,7 @@ async def test_a_member_works_its_call_and_every_change_is_audited(
     fields = {a.field: a for a in work.audit}
     assert set(fields) == {
         "qualified",
+        "qualified_by_hand",
         "qualified_reason",
         "outcome_id",
         "value_yen",
@@ -76,6 +77,23 @@ async def test_a_member_works_its_call_and_every_change_is_audited(
     )
     assert same.status_code == 303
     assert len((await cw.read_work(db, call)).audit) == len(work.audit)
+    # The same verdict again (by hand, same reason): nothing written, the call untouched.
+    stamp = await db.fetchval("SELECT updated_ms FROM calls WHERE id = :c", {"c": call})
+    again = await client.post(
+        f"/dashboard/calls/{call}/work",
+        data={
+            "csrf": csrf,
+            "qualified": "yes",
+            "qualified_reason": "予約が入った",
+            "outcome_id": str(won),
+            "value_yen": "12000",
+            "tags": "implant, 予約",
+            "note": "折り返し希望\n火曜午後",
+        },
+    )
+    assert again.status_code == 303
+    assert len((await cw.read_work(db, call)).audit) == len(work.audit)
+    assert await db.fetchval("SELECT updated_ms FROM calls WHERE id = :c", {"c": call}) == stamp
     # Back to the rules: the rules' verdict (20 s of talk: not qualified) returns.
     back = await client.post(
         f"/dashboard/calls/{call}/work", data={"csrf": csrf, "qualified": "rules"}
