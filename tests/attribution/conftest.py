@@ -125,6 +125,25 @@ async def build_world(
     return world
 
 
+async def reused_number(
+    db: Store,
+    *,
+    released_ms: int = T0 + 10 * MIN,
+    second_ms: int = T0 + 40 * MIN,
+    grace_ms: int = 10 * MIN,
+    cooldown_ms: int = 15 * MIN,
+) -> tuple[World, int, int, leases.Lease, leases.Lease]:
+    """A pool of one number: session a holds it from T0 until ``released_ms``, session b
+    from ``second_ms``. Returns the world, a, b and their leases."""
+    w = await build_world(db, pool_size=1, grace_ms=grace_ms, cooldown_ms=cooldown_ms)
+    a, b = await w.session(T0), await w.session(second_ms)
+    la = await w.lease(a, T0)
+    await leases.release(db, lease_id=la.lease_id, now_ms=released_ms)
+    lb = await w.lease(b, second_ms)
+    assert lb.number == la.number
+    return w, a, b, la, lb
+
+
 @pytest.fixture
 async def world(db: Store) -> World:
     return await build_world(db)

@@ -7,7 +7,7 @@ import pytest
 from attribution.matching import CONFIDENCES, DAY_MS, at_least, match_call
 from pool import leases
 from pool.store import Store
-from tests.attribution.conftest import MIN, T0, World, build_world
+from tests.attribution.conftest import MIN, T0, World, build_world, reused_number
 
 CALLER = "+819012345678"
 OTHER = "+819087654321"
@@ -31,19 +31,8 @@ async def test_the_holders_page_decides_high_or_medium(world: World) -> None:
     assert await at(T0 + 40 * MIN) == ("lease", "medium", "grace")
 
 
-async def _reused(db: Store) -> tuple[World, int, int, leases.Lease]:
-    """Session a held the only number until T0 + 10 min; b holds it from T0 + 40 min."""
-    w = await build_world(db, pool_size=1)
-    a, b = await w.session(T0), await w.session(T0 + 40 * MIN)
-    la = await w.lease(a, T0)
-    await leases.release(db, lease_id=la.lease_id, now_ms=T0 + 10 * MIN)
-    lb = await w.lease(b, T0 + 40 * MIN)
-    assert lb.number == la.number
-    return w, a, b, lb
-
-
 async def test_a_previous_holder_within_the_late_window_makes_it_low(db: Store) -> None:
-    _w, a, b, lb = await _reused(db)
+    _w, a, b, _la, lb = await reused_number(db)
     m = await match_call(db, tracking_number=lb.number, caller=CALLER, started_ms=T0 + 41 * MIN)
     # Not silently b's: a let the number go 31 minutes ago and may be calling late.
     assert (m.method, m.session_id, m.lease_id) == ("lease", b, lb.lease_id)
@@ -63,7 +52,8 @@ async def test_a_previous_holder_within_the_late_window_makes_it_low(db: Store) 
 async def test_a_closed_page_is_doubted_from_twice_the_window(db: Store) -> None:
     """A holder whose page has closed is weaker evidence than an open page: another session
     that let the number go within twice the late-call window makes the call low."""
-    _w, a, b, lb = await _reused(db)  # a let go at T0 + 10 min; b holds it from T0 + 40 min
+    # a let go at T0 + 10 min; b holds it from T0 + 40 min
+    _w, a, b, _la, lb = await reused_number(db)
 
     async def at(t: int) -> tuple[str, str, list[int]]:
         m = await match_call(
@@ -82,7 +72,7 @@ async def test_a_closed_page_is_doubted_from_twice_the_window(db: Store) -> None
 
 
 async def test_the_callers_confident_earlier_call_decides_the_late_window(db: Store) -> None:
-    w, a, b, lb = await _reused(db)
+    w, a, b, _la, lb = await reused_number(db)
     # CALLER called during a's visit (a confident match); OTHER called b's page before.
     await w.call(lb.number, CALLER, T0 + 5 * MIN, session_id=a, confidence="high")
     await w.call(lb.number, OTHER, T0 + 41 * MIN, session_id=b, confidence="high")
@@ -99,7 +89,7 @@ async def test_the_callers_confident_earlier_call_decides_the_late_window(db: St
 
 
 async def test_a_repeat_call_never_inherits_a_match_that_was_not_confident(db: Store) -> None:
-    w, a, b, lb = await _reused(db)
+    w, a, b, _la, lb = await reused_number(db)
     # The first call was given to b with confidence low (a was a candidate).
     await w.call(
         lb.number, CALLER, T0 + 41 * MIN, session_id=b, confidence="low", candidates=[b, a]
@@ -125,11 +115,9 @@ async def test_a_repeat_call_never_inherits_a_match_that_was_not_confident(db: S
 
 
 async def test_several_holders_are_ambiguous_and_low(db: Store) -> None:
-    w = await build_world(db, pool_size=1, cooldown_ms=2 * MIN, grace_ms=10 * MIN)
-    a, b = await w.session(T0), await w.session(T0 + 8 * MIN)
-    la = await w.lease(a, T0)
-    await leases.release(db, lease_id=la.lease_id, now_ms=T0 + 5 * MIN)
-    await w.lease(b, T0 + 8 * MIN)
+    _w, _a, b, la, _lb = await reused_number(
+        db, released_ms=T0 + 5 * MIN, second_ms=T0 + 8 * MIN, cooldown_ms=2 * MIN
+    )
     m = await match_call(db, tracking_number=la.number, caller=CALLER, started_ms=T0 + 9 * MIN)
     assert (m.method, m.session_id, m.confidence, m.reason) == (
         "ambiguous",
@@ -163,7 +151,7 @@ async def test_overflow_number_confidence(db: Store) -> None:
 
 
 async def test_a_visit_code_names_the_session_exactly(db: Store) -> None:
-    _w, a, _b, lb = await _reused(db)
+    _w, a, _b, _la, lb = await reused_number(db)
     m = await match_call(
         db,
         tracking_number=lb.number,

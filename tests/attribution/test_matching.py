@@ -5,7 +5,7 @@ from __future__ import annotations
 from attribution.matching import DAY_MS, match_call
 from pool import leases
 from pool.store import Store
-from tests.attribution.conftest import MIN, T0, World, build_world
+from tests.attribution.conftest import MIN, T0, World, build_world, reused_number
 
 CALLER = "+819012345678"
 OTHER = "+819087654321"
@@ -33,12 +33,7 @@ async def test_national_format_of_the_dialled_number_is_understood(world: World)
 
 
 async def test_reuse_after_cooldown_goes_to_the_holder_at_call_time(db: Store) -> None:
-    w = await build_world(db, pool_size=1)
-    a, b = await w.session(T0), await w.session(T0 + 40 * MIN)
-    la = await w.lease(a, T0)
-    await leases.release(db, lease_id=la.lease_id, now_ms=T0 + 10 * MIN)
-    lb = await w.lease(b, T0 + 40 * MIN)
-    assert la.number == lb.number
+    _w, a, b, la, lb = await reused_number(db)
     early = await match_call(db, tracking_number=la.number, caller=CALLER, started_ms=T0 + 12 * MIN)
     assert (early.method, early.session_id, early.lease_id) == ("lease", a, la.lease_id)
     late = await match_call(db, tracking_number=la.number, caller=CALLER, started_ms=T0 + 45 * MIN)
@@ -88,12 +83,9 @@ async def test_two_candidates_are_ambiguous_and_the_most_recent_is_chosen(
 ) -> None:
     # A cooldown shorter than the grace window lets a number be reused while the previous
     # holder could still call: both are candidates.
-    w = await build_world(db, pool_size=1, cooldown_ms=2 * MIN, grace_ms=10 * MIN)
-    a, b = await w.session(T0), await w.session(T0 + 8 * MIN)
-    la = await w.lease(a, T0)
-    await leases.release(db, lease_id=la.lease_id, now_ms=T0 + 5 * MIN)
-    lb = await w.lease(b, T0 + 8 * MIN)
-    assert lb.number == la.number
+    _w, a, b, la, lb = await reused_number(
+        db, released_ms=T0 + 5 * MIN, second_ms=T0 + 8 * MIN, cooldown_ms=2 * MIN
+    )
     m = await match_call(db, tracking_number=la.number, caller=CALLER, started_ms=T0 + 9 * MIN)
     assert m.method == "ambiguous"
     assert sorted(m.candidates) == sorted([a, b])
