@@ -4,7 +4,9 @@ Each test module gets its own real ``callpath serve`` over its own SQLite file, 
 site keyed ``demo`` (the key the example pages use) whose three targets have pools large
 enough for every browser context of the module, and a heartbeat of one second. The server
 serves ``examples/`` under ``/examples/`` and the test pages of ``tests/snippet/pages/``
-under ``/examples/t/``.
+under ``/examples/t/``. The pages are Jinja templates rendered once when the server is made:
+a page that differs from another only by its tag or a script (``consent.html``) extends it
+(``{% extends "plain.html" %}``) and replaces that block, so what they show is written once.
 
 Playwright sets ``navigator.webdriver`` to true, and the snippet rightly ignores such
 visitors. The ``new_context`` fixture therefore adds an init script that makes it false, as
@@ -19,10 +21,12 @@ import shutil
 import sqlite3
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import jinja2
 import pytest
 
 from backend.storage import open_database, seed
@@ -35,10 +39,6 @@ from tests.support.server import ROOT, Server
 pytestmark = pytest.mark.e2e
 
 PAGES = Path(__file__).resolve().parent / "pages"
-
-
-async def _seed(database_url: str) -> None:
-    await seed_site(database_url, SITE_KEY, TARGETS)
 
 
 async def seed_site(
@@ -92,17 +92,37 @@ class SnippetServer:
         self.sql("UPDATE leases SET ended_ms = :t WHERE ended_ms IS NULL", {"t": now_ms()})
 
 
-@pytest.fixture(scope="module")
-def snippet_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SnippetServer]:
-    root = tmp_path_factory.mktemp("snippet")
+def write_pages(folder: Path) -> None:
+    """Render the test pages into ``folder`` (each exactly as a browser gets it)."""
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(PAGES),
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        autoescape=False,
+    )
+    folder.mkdir(parents=True)
+    for page in sorted(PAGES.glob("*.html")):
+        (folder / page.name).write_text(env.get_template(page.name).render(), encoding="utf-8")
+
+
+@contextmanager
+def serving_snippet(
+    tmp_path_factory: pytest.TempPathFactory,
+    name: str = "snippet",
+    prepare: Callable[[SnippetServer], None] | None = None,
+) -> Iterator[SnippetServer]:
+    """A real server for a module's snippet tests: its own SQLite file seeded with the
+    ``demo`` site, the example and test pages; ``prepare`` may change the database before
+    the server starts."""
+    root = tmp_path_factory.mktemp(name)
     site_dir = root / "site"
     shutil.copytree(ROOT / "examples", site_dir)
-    shutil.copytree(PAGES, site_dir / "t")
+    write_pages(site_dir / "t")
     db_path = root / "callpath.db"
     url = f"sqlite:///{db_path}"
     # Playwright's sync API runs an event loop in this thread: seed from another one.
     with ThreadPoolExecutor(1) as pool:
-        pool.submit(asyncio.run, _seed(url)).result()
+        pool.submit(asyncio.run, seed_site(url, SITE_KEY, TARGETS)).result()
     server = Server(
         url,
         env_extra={
@@ -112,11 +132,21 @@ def snippet_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Snippet
             # Every browser test arrives from 127.0.0.1: the per-address guard is off.
             **GUARD_OFF_ENV,
         },
-    ).start()
+    )
+    snippet = SnippetServer(server, db_path, {t: list(n) for t, n in TARGETS})
+    if prepare is not None:
+        prepare(snippet)
+    server.start()
     try:
-        yield SnippetServer(server, db_path, {t: list(n) for t, n in TARGETS})
+        yield snippet
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="module")
+def snippet_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SnippetServer]:
+    with serving_snippet(tmp_path_factory) as snippet:
+        yield snippet
 
 
 @pytest.fixture(scope="module")
