@@ -6,11 +6,9 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import socket
 import sqlite3
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -23,7 +21,16 @@ from backend.settings import Settings, documented_settings
 from pool.store import now_ms
 from tests.support.browser import BROWSER_HEADERS
 from tests.support.nginx import documented_blocks, require_nginx
-from tests.support.server import ROOT, TEST_SECRET_KEY, Server, cli_env, free_port, run_cli
+from tests.support.server import (
+    ROOT,
+    TEST_SECRET_KEY,
+    Server,
+    cli_env,
+    free_port,
+    listening,
+    run_cli,
+    wait_started,
+)
 
 UNIT = ROOT / "examples" / "systemd" / "callpath.service"
 BACKUP_UNIT = ROOT / "examples" / "systemd" / "callpath-backup.service"
@@ -191,13 +198,9 @@ def test_nginx_site_passes_nginx_t_and_forwards_the_visitors_own_address(
     server.start()
     proc = subprocess.Popen([*base, "-g", "daemon off;"], stderr=subprocess.PIPE)
     try:
-        deadline = time.monotonic() + 10
-        while proc.poll() is None and time.monotonic() < deadline:
-            with socket.socket() as s:
-                if s.connect_ex(("127.0.0.1", https_port)) == 0:
-                    break
-            time.sleep(0.05)
-        assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+        assert wait_started(
+            proc, lambda: listening(https_port), name="nginx", timeout=10, poll_s=0.05
+        )
         # A visitor at 127.0.0.2 claims another address; callpath must see 127.0.0.2.
         transport = httpx.HTTPTransport(local_address="127.0.0.2", verify=False)
         with httpx.Client(transport=transport, timeout=10) as client:

@@ -11,15 +11,13 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
-from tests.support.server import ROOT, free_port
+from tests.support.server import ROOT, end_process, free_port, listening, wait_started
 
 # The fenced ```nginx blocks of the docs; each holds directives of a `server { }` block.
 _FENCED = re.compile(r"^([ \t]*)```nginx\n(.*?)^[ \t]*```", re.M | re.S)
@@ -108,15 +106,15 @@ class Nginx:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
         )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                err = self.proc.stderr.read().decode() if self.proc.stderr else ""
-                raise RuntimeError(f"nginx exited early: {err}\n{conf.read_text()}")
-            with socket.socket() as s:
-                if s.connect_ex(("127.0.0.1", self.port)) == 0:
-                    return self
-            time.sleep(0.05)
+        if wait_started(
+            self.proc,
+            lambda: listening(self.port),
+            name="nginx",
+            timeout=timeout,
+            poll_s=0.05,
+            detail="\n" + conf.read_text(),
+        ):
+            return self
         self.stop()
         raise RuntimeError("nginx did not listen in time")
 
@@ -124,13 +122,7 @@ class Nginx:
         """Fast shutdown (SIGTERM to the master, which stops its workers)."""
         if self.proc is None:
             return
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        end_process(self.proc, signal.SIGTERM)
         if self.proc.stderr:
             self.proc.stderr.close()
 

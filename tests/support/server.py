@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -77,6 +78,45 @@ def healthy(url: str) -> bool:
         return False
 
 
+def listening(port: int) -> bool:
+    """Whether something accepts TCP connections on 127.0.0.1:``port`` right now."""
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def wait_started(
+    proc: subprocess.Popen[bytes],
+    ready: Callable[[], bool],
+    *,
+    name: str,
+    timeout: float,
+    poll_s: float = 0.1,
+    detail: str = "",
+) -> bool:
+    """Poll ``ready()`` until it holds (True) or ``timeout`` seconds pass (False). A process
+    that exits first is a RuntimeError carrying what it wrote on stderr and ``detail``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            err = proc.stderr.read().decode() if proc.stderr else ""
+            raise RuntimeError(f"{name} exited early: {err}{detail}")
+        if ready():
+            return True
+        time.sleep(poll_s)
+    return False
+
+
+def end_process(proc: subprocess.Popen[bytes], sig: signal.Signals) -> None:
+    """Ask a child process to stop with ``sig``; kill it if it has not within 10 s."""
+    if proc.poll() is None:
+        proc.send_signal(sig)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+
+
 @dataclass
 class Server:
     """A running ``callpath serve``; :meth:`stop` or :meth:`kill` ends it."""
@@ -119,25 +159,17 @@ class Server:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
         )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                err = self.proc.stderr.read().decode() if self.proc.stderr else ""
-                raise RuntimeError(f"server exited early: {err}")
-            if healthy(self.url) and (self.telephony_port is None or healthy(self.telephony_url)):
-                return self
-            time.sleep(0.1)
+        if wait_started(self.proc, self._healthy, name="server", timeout=timeout):
+            return self
         self.stop()
         raise RuntimeError("server did not become healthy in time")
 
+    def _healthy(self) -> bool:
+        return healthy(self.url) and (self.telephony_port is None or healthy(self.telephony_url))
+
     def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        if self.proc:
+            end_process(self.proc, signal.SIGINT)
         self._close()
 
     def kill(self) -> None:
