@@ -21,13 +21,15 @@ from playwright.sync_api import sync_playwright  # noqa: E402
 from tests.dashboard.seed import PASSWORD  # noqa: E402
 from tests.support.browser import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
 from tests.support.dashboard_pages import (  # noqa: E402
+    DESKTOP,
+    PHONE,
     dashboard_pages,
     sign_in_context,
     slug,
     start_dashboard_server,
 )
 
-SIZES = ((1440, 900), (390, 844))
+SIZES = (DESKTOP, PHONE)
 LANGUAGES = {"ja": "ja-JP", "en": "en-US"}
 
 
@@ -43,14 +45,10 @@ def main(out: Path) -> int:
             with sync_playwright() as pw:
                 browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
                 for lang, locale in LANGUAGES.items():
-                    for width, height in SIZES:
+                    for size in SIZES:
+                        width, height = size["width"], size["height"]
                         context = sign_in_context(
-                            browser,
-                            server,
-                            seeded.admin,
-                            PASSWORD,
-                            locale=locale,
-                            viewport={"width": width, "height": height},
+                            browser, server, seeded.admin, PASSWORD, locale=locale, viewport=size
                         )
                         page = context.new_page()
                         for path in pages:

@@ -147,6 +147,22 @@ def add_call_now(path: Path, **fields: Any) -> int:
         conn.close()
 
 
+def ring_now(s: Seeded, caller: str) -> int:
+    """A call from ``caller`` ringing now on advertiser A's tracking number, written into the
+    running server's SQLite file (the live screen's stream picks it up)."""
+    return add_call_now(
+        s.path,
+        advertiser_id=s.adv_a,
+        site_id=s.site_a,
+        number_id=s.number_a,
+        tracking_number=s.tracking_a,
+        caller=caller,
+        started_ms=int(time.time() * 1000),
+        status="ringing",
+        talk_s=0,
+    )
+
+
 def update_call_now(path: Path, call_id: int, **fields: Any) -> None:
     """Change a call in a running server's SQLite file, as a status callback would."""
     sets = ", ".join(f"{k} = :{k}" for k in fields)

@@ -16,7 +16,7 @@ from tests.dashboard.seed import (
     KEYWORD_A,
     KEYWORD_B,
     PASSWORD,
-    add_call_now,
+    ring_now,
     update_call_now,
 )
 from tests.support.server import Server
@@ -72,17 +72,7 @@ def test_a_new_call_appears_on_the_live_screen(
     sign_in(page, dash_server, *ADMIN, start="/dashboard/live")
     page.wait_for_selector("#live-state.on")
     seeded = dash_server.seeded  # type: ignore[attr-defined]
-    call_id = add_call_now(
-        seeded.path,
-        advertiser_id=seeded.adv_a,
-        site_id=seeded.site_a,
-        number_id=seeded.number_a,
-        tracking_number=seeded.tracking_a,
-        caller="+819055554444",
-        started_ms=int(time.time() * 1000),
-        status="ringing",
-        talk_s=0,
-    )
+    call_id = ring_now(seeded, "+819055554444")
     row = page.locator(f'#live-calls tr[data-id="{call_id}"]')
     row.wait_for(timeout=15_000)
     assert "090-5555-4444" in row.inner_text()  # the admin may see callers

@@ -5,7 +5,6 @@ desktop notification (asked for on a click only, remembered in this browser)."""
 from __future__ import annotations
 
 import sqlite3
-import time
 from pathlib import Path
 from typing import Any
 
@@ -13,13 +12,11 @@ import pytest
 from playwright.sync_api import expect
 
 from backend.dashboard import i18n
-from tests.dashboard.seed import PASSWORD, Seeded, add_call_now
-from tests.support.dashboard_pages import sign_in_context
+from tests.dashboard.seed import Seeded, ring_now
+from tests.support.dashboard_pages import PHONE, admin_page
 from tests.support.server import Server
 
 pytestmark = pytest.mark.e2e
-
-PHONE = {"width": 390, "height": 844}
 
 # Chromium headless has no notification service to watch: a stand-in records what the page
 # asks for and shows. Its permission survives a reload like a real one (in localStorage).
@@ -59,12 +56,13 @@ def test_retiring_a_number_asks_first_without_any_script(
     dash_server: Server, browser: Any, artifacts: Path
 ) -> None:
     seeded: Seeded = dash_server.seeded  # type: ignore[attr-defined]
-    context = sign_in_context(
-        browser, dash_server, seeded.admin, PASSWORD, viewport=PHONE, java_script_enabled=False
-    )
-    try:
-        page = context.new_page()
-        page.goto(dash_server.url + "/dashboard/settings/numbers")
+    with admin_page(
+        browser,
+        dash_server,
+        "/dashboard/settings/numbers",
+        viewport=PHONE,
+        java_script_enabled=False,
+    ) as page:
         row = page.locator("#numbers tbody tr", has_text="050-9999-0001")
         summary = row.locator("details.confirm summary")
         confirm = row.locator("button.danger-solid")
@@ -81,17 +79,12 @@ def test_retiring_a_number_asks_first_without_any_script(
         confirm.click()
         page.wait_for_url("**/dashboard/settings/numbers")
         assert _sql(seeded.path, status, (seeded.number_b,))[0][0] in ("retired", "retiring")
-    finally:
-        context.close()
 
 
 def test_disabling_a_user_asks_first(dash_server: Server, browser: Any) -> None:
     seeded: Seeded = dash_server.seeded  # type: ignore[attr-defined]
-    context = sign_in_context(browser, dash_server, seeded.admin, PASSWORD)
     disabled = "SELECT disabled_ms IS NOT NULL FROM users WHERE email = ?"
-    try:
-        page = context.new_page()
-        page.goto(dash_server.url + "/dashboard/settings/users")
+    with admin_page(browser, dash_server, "/dashboard/settings/users") as page:
         row = page.locator("tr", has_text=seeded.member_b)
         questions: list[str] = []
 
@@ -112,18 +105,12 @@ def test_disabling_a_user_asks_first(dash_server: Server, browser: Any) -> None:
         with page.expect_navigation():
             row.locator("button[type=submit]").click()
         assert _sql(seeded.path, disabled, (seeded.member_b,)) == [(1,)]
-    finally:
-        context.close()
 
 
 def test_live_screen_branch_sound_and_notification(
     dash_server: Server, browser: Any, artifacts: Path
 ) -> None:
     seeded: Seeded = dash_server.seeded  # type: ignore[attr-defined]
-    context = sign_in_context(
-        browser, dash_server, seeded.admin, PASSWORD, viewport=PHONE, bypass_csp=True
-    )
-    context.add_init_script(FAKE_NOTIFICATION)
     branch = _sql(
         seeded.path,
         "SELECT tg.label FROM tracking_numbers tn JOIN pools p ON p.id = tn.pool_id"
@@ -132,22 +119,14 @@ def test_live_screen_branch_sound_and_notification(
     )[0][0]
     assert branch
 
-    def ring() -> int:
-        return add_call_now(
-            seeded.path,
-            advertiser_id=seeded.adv_a,
-            site_id=seeded.site_a,
-            number_id=seeded.number_a,
-            tracking_number=seeded.tracking_a,
-            caller="+819011112222",
-            started_ms=int(time.time() * 1000),
-            status="ringing",
-            talk_s=0,
-        )
-
-    try:
-        page = context.new_page()
-        page.goto(dash_server.url + "/dashboard/live")
+    with admin_page(
+        browser,
+        dash_server,
+        "/dashboard/live",
+        init_script=FAKE_NOTIFICATION,
+        viewport=PHONE,
+        bypass_csp=True,
+    ) as page:
         page.wait_for_selector("#live-state.on")
         sound, notify = page.locator("#live-sound"), page.locator("#live-notify")
         assert page.locator("#live-options").is_visible()
@@ -162,7 +141,7 @@ def test_live_screen_branch_sound_and_notification(
         expect(notify).to_be_checked()
         assert _seen(page, "__asked") == 1  # asked on the click
         chimes = _seen(page, "__chimes")
-        call_id = ring()
+        call_id = ring_now(seeded, "+819011112222")
         row = page.locator(f'#live-calls tr[data-id="{call_id}"]')
         row.wait_for(timeout=15_000)
         # The branch column on rows pushed by the stream too, in the header's place.
@@ -181,10 +160,8 @@ def test_live_screen_branch_sound_and_notification(
         # Turned off: the next call makes no notification and no sound.
         notify.uncheck()
         sound.uncheck()
-        quiet = ring()
+        quiet = ring_now(seeded, "+819011112222")
         page.locator(f'#live-calls tr[data-id="{quiet}"]').wait_for(timeout=15_000)
         assert _seen(page, "__notes") == [] and _seen(page, "__chimes") == 0
         page.reload()
         assert not sound.is_checked() and not notify.is_checked()
-    finally:
-        context.close()

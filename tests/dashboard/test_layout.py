@@ -13,8 +13,11 @@ import pytest
 from backend.dashboard.routes import routes as dashboard_routes
 from tests.dashboard.seed import PASSWORD, Seeded
 from tests.support.dashboard_pages import (
+    DESKTOP,
     IDS,
     NOT_PAGES,
+    PHONE,
+    admin_page,
     dashboard_pages,
     page_routes,
     sign_in_context,
@@ -25,8 +28,6 @@ from tests.support.server import ROOT, Server
 pytestmark = pytest.mark.e2e
 
 AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
-PHONE = {"width": 390, "height": 844}
-DESKTOP = {"width": 1440, "height": 900}
 LOCALES = {"en": "en-US", "ja": "ja-JP"}
 
 # axe.run in the page; only what a test fails on comes back (rule, impact, where, why).
@@ -129,13 +130,9 @@ def test_the_sign_in_page_passes_axe_and_fits(dash_server: Server, browser: Any)
 def test_the_menu_button_opens_the_menu_without_any_script(
     dash_server: Server, browser: Any, artifacts: Path
 ) -> None:
-    seeded: Seeded = dash_server.seeded  # type: ignore[attr-defined]
-    context = sign_in_context(
-        browser, dash_server, seeded.admin, PASSWORD, viewport=PHONE, java_script_enabled=False
-    )
-    try:
-        page = context.new_page()
-        page.goto(dash_server.url + "/dashboard/calls")
+    with admin_page(
+        browser, dash_server, "/dashboard/calls", viewport=PHONE, java_script_enabled=False
+    ) as page:
         nav = page.locator("header nav")
         button = page.locator("label.menu-button")
         assert button.is_visible() and not nav.is_visible()
@@ -159,5 +156,3 @@ def test_the_menu_button_opens_the_menu_without_any_script(
         # On a desktop there is no menu button: the navigation is always shown.
         page.set_viewport_size(DESKTOP)
         assert nav.is_visible() and not button.is_visible()
-    finally:
-        context.close()

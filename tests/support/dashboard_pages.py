@@ -10,8 +10,9 @@ here makes :func:`dashboard_pages` raise, so it cannot be skipped silently.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote
@@ -22,8 +23,13 @@ from starlette.routing import Route
 from backend.dashboard.routes import routes as dashboard_routes
 from backend.storage import open_database, sqlite_path
 from tests.conftest import GUARD_OFF_ENV
-from tests.dashboard.seed import KEYWORD_A, Seeded, seed, seed_history
+from tests.dashboard.seed import KEYWORD_A, PASSWORD, Seeded, seed, seed_history
 from tests.support.server import Server, run_cli
+
+# The viewports the browser tests use: a phone (the narrowest the dashboard must fit) and a
+# desktop.
+PHONE = {"width": 390, "height": 844}
+DESKTOP = {"width": 1440, "height": 900}
 
 # GET routes under /dashboard that answer something other than a page, and why.
 NOT_PAGES = {
@@ -117,3 +123,22 @@ def sign_in_context(browser: Any, server: Server, email: str, password: str, **o
     page.wait_for_url("**/dashboard**")
     page.close()
     return context
+
+
+@contextmanager
+def admin_page(
+    browser: Any, server: Server, path: str, *, init_script: str = "", **options: Any
+) -> Iterator[Any]:
+    """A page at ``path``, in a new context signed in as the seeded administrator and closed
+    afterwards. ``init_script`` runs before each page's own scripts; ``options`` go to
+    ``browser.new_context``."""
+    seeded: Seeded = server.seeded  # type: ignore[attr-defined]
+    context = sign_in_context(browser, server, seeded.admin, PASSWORD, **options)
+    try:
+        if init_script:
+            context.add_init_script(init_script)
+        page = context.new_page()
+        page.goto(server.url + path)
+        yield page
+    finally:
+        context.close()
