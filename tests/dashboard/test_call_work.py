@@ -64,32 +64,21 @@ async def test_a_member_works_its_call_and_every_change_is_audited(
     assert await qualify_call(db, call_id=call) is True
     assert (await cw.read_work(db, call)).qualified is True
     # Saving the same values again writes no audit entry.
-    same = await client.post(
-        f"/dashboard/calls/{call}/work",
-        data={
-            "csrf": csrf,
-            "qualified": "keep",
-            "outcome_id": str(won),
-            "value_yen": "12000",
-            "tags": "implant, 予約",
-            "note": "折り返し希望\n火曜午後",
-        },
-    )
+    stored = {
+        "csrf": csrf,
+        "outcome_id": str(won),
+        "value_yen": "12000",
+        "tags": "implant, 予約",
+        "note": "折り返し希望\n火曜午後",
+    }
+    same = await client.post(f"/dashboard/calls/{call}/work", data={**stored, "qualified": "keep"})
     assert same.status_code == 303
     assert len((await cw.read_work(db, call)).audit) == len(work.audit)
     # The same verdict again (by hand, same reason): nothing written, the call untouched.
     stamp = await db.fetchval("SELECT updated_ms FROM calls WHERE id = :c", {"c": call})
     again = await client.post(
         f"/dashboard/calls/{call}/work",
-        data={
-            "csrf": csrf,
-            "qualified": "yes",
-            "qualified_reason": "予約が入った",
-            "outcome_id": str(won),
-            "value_yen": "12000",
-            "tags": "implant, 予約",
-            "note": "折り返し希望\n火曜午後",
-        },
+        data={**stored, "qualified": "yes", "qualified_reason": "予約が入った"},
     )
     assert again.status_code == 303
     assert len((await cw.read_work(db, call)).audit) == len(work.audit)

@@ -9,7 +9,6 @@ letter after a few tries; ``/healthz`` reports the recorder's backlog.
 
 from __future__ import annotations
 
-import re
 from typing import Any
 from xml.etree import ElementTree as ET
 
@@ -17,12 +16,11 @@ import httpx
 import orjson
 
 from backend.telephony import cdr, recorder
+from tests.dashboard.conftest import login
 from tests.dashboard.seed import PASSWORD
 from tests.telephony.conftest import TARGET, TRACKING, call_params, post_twilio
 from tests.telephony.test_fail_open import BrokenStore
 from tests.telephony.test_pbx import send
-
-CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 
 
 async def test_a_nul_in_a_signed_caller_id_does_not_stop_recording(
@@ -125,7 +123,7 @@ async def test_an_event_storage_keeps_refusing_becomes_a_dead_letter(
     from tests.dashboard.seed import seed
 
     seeded = await seed(db)
-    csrf = await _login(tclient, seeded.admin)
+    csrf = await login(tclient, seeded.admin, PASSWORD)
     assert csrf
     page = await tclient.get("/dashboard/settings/dead-letters", headers={"Accept-Language": "ja"})
     assert page.status_code == 200
@@ -133,20 +131,8 @@ async def test_an_event_storage_keeps_refusing_becomes_a_dead_letter(
     assert '<span id="dead-letter-count">1</span>' in page.text
     assert "CADEAD" in page.text and "invalid byte sequence" in page.text
     tclient.cookies.clear()
-    await _login(tclient, seeded.member_a)
+    await login(tclient, seeded.member_a, PASSWORD)
     assert (await tclient.get("/dashboard/settings/dead-letters")).status_code == 403
-
-
-async def _login(client: httpx.AsyncClient, email: str) -> str:
-    form = await client.get("/login")
-    token = CSRF.search(form.text)
-    assert token, form.text
-    done = await client.post(
-        "/login",
-        data={"csrf": token.group(1), "email": email, "password": PASSWORD, "next": "/dashboard"},
-    )
-    assert done.status_code == 303, done.text
-    return token.group(1)
 
 
 async def test_healthz_reports_the_backlog_while_storage_is_down(

@@ -8,7 +8,8 @@ stand for the internal services an attacker would aim at."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from email import message_from_bytes
 from typing import Any
 
@@ -312,6 +313,24 @@ def _deliver_locally(app: Starlette, telephony: Any, mailbox: Any) -> None:
     app.state.outbound = OutboundPolicy.parse("127.0.0.1")
 
 
+@asynccontextmanager
+async def _member_notified(
+    tclient: httpx.AsyncClient,
+    app: Starlette,
+    telephony: Any,
+    db: Any,
+    mailbox: Any,
+    *,
+    sees_callers: bool,
+) -> AsyncIterator[tuple[Receiver, int]]:
+    """A member whose webhook (to a local receiver) and e-mail (to ``mailbox``) hear of
+    completed calls, while the receiver runs. Yields the receiver and the member's id."""
+    _deliver_locally(app, telephony, mailbox)
+    receiver = Receiver()
+    async with serving(receiver) as url:
+        yield receiver, await _member_sets_up(tclient, db, url, sees_callers=sees_callers)
+
+
 def _callers(receiver: Receiver, mailbox: Any) -> list[tuple[str, bool]]:
     """(webhook caller, whether the full number is in the e-mail) per call, in order."""
     hooks = [orjson.loads(body)["call"]["caller"] for _, body in receiver.requests]
@@ -324,10 +343,8 @@ def _callers(receiver: Receiver, mailbox: Any) -> list[tuple[str, bool]]:
 async def test_notifications_mask_callers_for_a_member_who_may_not_see_them(
     tclient: httpx.AsyncClient, app: Starlette, telephony: Any, db: Any, mailbox: Any
 ) -> None:
-    _deliver_locally(app, telephony, mailbox)
-    receiver = Receiver()
-    async with serving(receiver) as url:
-        user = await _member_sets_up(tclient, db, url, sees_callers=False)
+    async with _member_notified(tclient, app, telephony, db, mailbox, sees_callers=False) as m:
+        receiver, user = m
         await _one_call(tclient, telephony, "CAMASK1")
         # Granted later: the next call is announced in full.
         await db.execute("UPDATE users SET can_see_callers = 1 WHERE id = :u", {"u": user})
@@ -343,10 +360,8 @@ async def test_notifications_mask_callers_for_a_member_who_may_not_see_them(
 async def test_a_target_of_a_member_moved_to_another_advertiser_stops(
     tclient: httpx.AsyncClient, app: Starlette, telephony: Any, db: Any, mailbox: Any
 ) -> None:
-    _deliver_locally(app, telephony, mailbox)
-    receiver = Receiver()
-    async with serving(receiver) as url:
-        user = await _member_sets_up(tclient, db, url, sees_callers=True)
+    async with _member_notified(tclient, app, telephony, db, mailbox, sees_callers=True) as m:
+        receiver, user = m
         async with db.write() as tx:
             other = await accounts.create_advertiser(tx, "Other", now_ms())
             await tx.execute(
