@@ -73,6 +73,16 @@ class Receiver:
         self.server.shutdown()
         self.server.server_close()
 
+    async def send_site_here(self, db: Any, site_id: int, now: int, **ga4: str) -> None:
+        """Give the site GA4 settings that send its calls to this receiver."""
+        await conv.put_ga4(
+            db,
+            site_id=site_id,
+            settings=conv.GA4Settings("G-TEST1234", "secret-abcdef-123", self.url, **ga4),
+            now_ms=now,
+            policy=LOCAL,
+        )
+
 
 @pytest.fixture
 def receiver() -> Iterator[Receiver]:
@@ -158,13 +168,7 @@ async def test_a_failed_send_is_tried_again(
     now = now_ms()
     session = await world.add_session(db, now - 60_000, ga_client_id="GA1.1.77.88")
     await world.add_call(db, now - 30_000, session_id=session)
-    await conv.put_ga4(
-        db,
-        site_id=world.site_id,
-        settings=conv.GA4Settings("G-TEST1234", "secret-abcdef-123", receiver.url),
-        now_ms=now,
-        policy=LOCAL,
-    )
+    await receiver.send_site_here(db, world.site_id, now)
     receiver.status = 500
     first = await conv.push_ga4(
         db, site_id=world.site_id, start_ms=0, end_ms=now, now_ms=now, policy=LOCAL
@@ -211,13 +215,7 @@ async def test_the_server_pushes_on_its_own(settings: Settings, receiver: Receiv
             )
         session = await make_session(db, site_id=site, started_ms=now, ga_client_id="GA1.1.9.9")
         await make_call(db, advertiser_id=adv, site_id=site, started_ms=now, session_id=session)
-        await conv.put_ga4(
-            db,
-            site_id=site,
-            settings=conv.GA4Settings("G-TEST1234", "secret-abcdef-123", receiver.url),
-            now_ms=now,
-            policy=LOCAL,
-        )
+        await receiver.send_site_here(db, site, now)
         for _ in range(100):  # the job runs every second; wait for it, up to ten seconds
             if receiver.received:
                 break

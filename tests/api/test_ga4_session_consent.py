@@ -36,13 +36,7 @@ def test_session_ids_are_validated_and_bounded() -> None:
 
 async def _push(db: SQLiteDatabase, world: World, receiver: Receiver, **ga4: str) -> list[dict]:
     now = now_ms()
-    await conv.put_ga4(
-        db,
-        site_id=world.site_id,
-        settings=conv.GA4Settings("G-TEST1234", "secret-abcdef-123", receiver.url, **ga4),
-        now_ms=now,
-        policy=LOCAL,
-    )
+    await receiver.send_site_here(db, world.site_id, now, **ga4)
     r = await conv.push_ga4(
         db, site_id=world.site_id, start_ms=now - 3_600_000, end_ms=now, now_ms=now, policy=LOCAL
     )

@@ -147,13 +147,7 @@ async def test_ga4_sends_only_what_the_policy_allows(
         await world.add_call(
             db, now - 30_000, session_id=session, match_method=method, match_confidence=confidence
         )
-    await conv.put_ga4(
-        db,
-        site_id=world.site_id,
-        settings=conv.GA4Settings("G-TEST1234", "secret-abcdef-123", receiver.url),
-        now_ms=now,
-        policy=LOCAL,
-    )
+    await receiver.send_site_here(db, world.site_id, now)
     r = await conv.push_ga4(
         db,
         site_id=world.site_id,

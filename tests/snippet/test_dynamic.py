@@ -46,6 +46,17 @@ def leased(w: Watched, target: str) -> str:
     raise AssertionError(f"no swap for {target}")
 
 
+def lazy_number_swapped(w: Watched) -> None:
+    """Wait for the number the page adds two seconds after load to be swapped, in its own
+    format, for the number leased for its target."""
+    w.page.wait_for_function(
+        "(document.getElementById('lazy') || {}).textContent > '' &&"
+        " document.getElementById('lazy').textContent !== '(212) 555-0100'"
+    )
+    a, b, c = national_groups(leased(w, US))
+    text_is(w.page, "#lazy", f"({a}) {b}-{c}")
+
+
 def answered(w: Watched) -> list[dict[str, str]]:
     """Every swap the /v1/session answers gave so far."""
     return [
@@ -67,13 +78,7 @@ def test_a_number_inserted_two_seconds_after_load(
     w = open_dynamic(snippet_server, visit)
     # The number is not on the page at first: no number is leased for it until it shows.
     assert not any(s["target"] == US for s in answered(w))
-    w.page.wait_for_function(
-        "(document.getElementById('lazy') || {}).textContent > '' &&"
-        " document.getElementById('lazy').textContent !== '(212) 555-0100'"
-    )
-    us = leased(w, US)
-    a, b, c = national_groups(us)
-    text_is(w.page, "#lazy", f"({a}) {b}-{c}")
+    lazy_number_swapped(w)
     assert len(w.calls("/v1/session")) == 2
     assert w.script_errors() == []
 
@@ -137,13 +142,7 @@ def test_its_own_changes_cause_no_further_mutations(
     snippet_server: SnippetServer, visit: Callable[..., Watched]
 ) -> None:
     w = open_dynamic(snippet_server, visit)
-    w.page.wait_for_function(
-        "(document.getElementById('lazy') || {}).textContent > '' &&"
-        " document.getElementById('lazy').textContent !== '(212) 555-0100'"
-    )
-    us = leased(w, US)
-    a, b, c = national_groups(us)
-    text_is(w.page, "#lazy", f"({a}) {b}-{c}")
+    lazy_number_swapped(w)
     w.page.evaluate("rerender()")
     text_is(w.page, "#home-number", hyphenated(leased(w, JP)))
     # Count mutations over a few frames: a snippet reacting to itself would keep going.

@@ -12,9 +12,10 @@ import asyncpg
 import httpx
 import pytest
 
+from backend.storage import sqlite_path
 from backend.storage.postgres import pool_options
 from tests.support.browser import BROWSER_HEADERS
-from tests.support.server import Server, run_cli
+from tests.support.server import Server, demo_database, run_cli
 from tests.support.traffic import AUTH_TOKEN, Load
 
 pytestmark = pytest.mark.e2e
@@ -60,9 +61,8 @@ async def pg_rows(url: str, like: dict[str, Counter[tuple[Any, ...]]], path: Pat
 def test_migrate_store_copies_everything_and_postgres_carries_on(
     tmp_path: Path, pg_database_url: str
 ) -> None:
-    db = tmp_path / "callpath.db"
-    url = f"sqlite:///{db}"
-    assert run_cli("demo", "--json", database_url=url).returncode == 0
+    url = demo_database(tmp_path)
+    db = sqlite_path(url)
     # Real visits and calls: sessions, page views, leases, calls and their events.
     server = Server(url, env_extra={"CALLPATH_TWILIO_AUTH_TOKEN": AUTH_TOKEN}).start()
     load = Load(server.url).start()
@@ -128,9 +128,8 @@ def test_migrate_store_copies_text_postgresql_cannot_hold_without_its_nul(
 ) -> None:
     # Before control characters were kept out of query values, SQLite stored a %00 in
     # a keyword as it came; PostgreSQL's text cannot hold that character at all.
-    db = tmp_path / "callpath.db"
-    url = f"sqlite:///{db}"
-    assert run_cli("demo", "--json", database_url=url).returncode == 0
+    url = demo_database(tmp_path)
+    db = sqlite_path(url)
     conn = sqlite3.connect(db)
     try:
         site_id = conn.execute("SELECT id FROM sites").fetchone()[0]

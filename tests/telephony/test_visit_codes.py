@@ -51,6 +51,17 @@ async def _visit(client: httpx.AsyncClient, page: str, token: str = "") -> dict[
     return data
 
 
+async def _coded_visit(
+    client: httpx.AsyncClient, db: Store, telephony: Any, page: str
+) -> dict[str, Any]:
+    """A visit of ``page`` once the demo site gives visit codes, with the routing table read
+    again (as its refresh would), so calls to the visit's number wait for a code."""
+    await _codes_on(db, telephony)
+    visit = await _visit(client, page)
+    await telephony.table.load()
+    return visit
+
+
 async def _session_of(db: Store, number: str) -> int:
     return int(
         await db.fetchval(
@@ -167,9 +178,7 @@ async def test_a_tapped_call_names_the_visit_after_the_number_went_to_another(
 async def test_a_caller_dialling_by_hand_waits_the_configured_wait_and_is_matched_as_usual(
     tclient: httpx.AsyncClient, telephony: Any, db: Store, demo: dict[str, Any]
 ) -> None:
-    await _codes_on(db, telephony)
-    b = await _visit(tclient, "?v=hand")
-    await telephony.table.load()
+    b = await _coded_visit(tclient, db, telephony, "?v=hand")
     twilio = TwilioStandIn(tclient, AUTH_TOKEN, BASE)
     call = await twilio.call(to=b["swap"]["e164"], caller=CALLER, sid="CAHAND")
     assert verbs(call) == [["Gather", "Redirect"], ["Dial"]]
@@ -193,9 +202,7 @@ async def test_a_caller_dialling_by_hand_waits_the_configured_wait_and_is_matche
 async def test_digits_that_name_no_code_are_kept_and_the_call_goes_on(
     tclient: httpx.AsyncClient, telephony: Any, db: Store, demo: dict[str, Any]
 ) -> None:
-    await _codes_on(db, telephony)
-    b = await _visit(tclient, "?v=unknown")
-    await telephony.table.load()
+    b = await _coded_visit(tclient, db, telephony, "?v=unknown")
     wrong = "000" if b["swap"]["code"] != "000" else "001"
     twilio = TwilioStandIn(tclient, AUTH_TOKEN, BASE)
     call = await twilio.call(
@@ -247,9 +254,7 @@ async def test_code_step_rejects_bad_signatures_and_blocked_callers_are_not_gath
 async def test_storage_down_the_code_step_still_forwards_and_the_digits_are_journaled(
     mode: str, app: Any, tclient: httpx.AsyncClient, telephony: Any, db: Store, demo: Any
 ) -> None:
-    await _codes_on(db, telephony)
-    a = await _visit(tclient, "?v=down")
-    await telephony.table.load()
+    a = await _coded_visit(tclient, db, telephony, "?v=down")
     telephony.recorder.write_timeout_s = 0.2
     broken = BrokenStore(db, mode)
     app.state.db = broken
