@@ -38,6 +38,8 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Coroutine
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +56,8 @@ AGENT = (
     " Chrome/131.0.0.0 Safari/537.36"
 )
 TARGET_MS = 10.0
+# One phase's webhooks, sent when called (a ``partial`` of :func:`_webhooks`).
+Webhooks = Callable[[], Coroutine[Any, Any, list[float]]]
 SESSION_BODY = orjson.dumps({"site": "demo", "url": "http://127.0.0.1/examples/?gclid=bench"})
 
 
@@ -142,17 +146,10 @@ def _load_process(base: str, workers: int, stop: Any, counter: Any, rate: float)
 
 
 def _under_wrk_load(
-    base: str,
-    hooks: str,
-    numbers: list[str],
-    calls: int,
-    workers: int,
-    rate: float,
-    app_ms: list[float],
-    cpu_ms: list[float],
+    base: str, workers: int, rate: float, calls: int, send: Webhooks
 ) -> tuple[list[float], float]:
-    """The webhooks (sent to ``hooks``) while wrk keeps ``workers`` connections posting
-    sessions to ``base``."""
+    """The webhooks ``send()`` sends (``calls`` of them) while wrk keeps ``workers``
+    connections posting sessions to ``base``; their latencies and the sessions' rate."""
     # Long enough for the warm-up and every webhook even on a slow machine; stopped as soon
     # as the webhooks are done.
     seconds = 3 + calls * 0.02
@@ -168,8 +165,7 @@ def _under_wrk_load(
         )
         try:
             time.sleep(1.0)  # every connection has had answers
-            tag = "load" if hooks == base else "phone"
-            loaded = asyncio.run(_webhooks(hooks, numbers, calls, tag, app_ms, cpu_ms))
+            loaded = asyncio.run(send())
         finally:
             _wrk.interrupt(procs)
             result = _wrk.finish(procs, timeout=seconds + 60)
@@ -179,17 +175,9 @@ def _under_wrk_load(
 
 
 def _under_httpx_load(
-    base: str,
-    hooks: str,
-    numbers: list[str],
-    calls: int,
-    workers: int,
-    rate: float,
-    app_ms: list[float],
-    cpu_ms: list[float],
+    base: str, workers: int, rate: float, calls: int, send: Webhooks
 ) -> tuple[list[float], float]:
-    """The webhooks (sent to ``hooks``) while a Python process keeps ``workers`` clients
-    posting sessions to ``base``."""
+    """The same, with a Python process of ``workers`` httpx clients as the session load."""
     ctx = mp.get_context("spawn")
     stop = ctx.Event()
     counter = ctx.Value("q", 0)
@@ -203,8 +191,7 @@ def _under_httpx_load(
         if counter.value < 2 * workers:
             raise RuntimeError("the session load did not start")
         before, started = counter.value, time.perf_counter()
-        tag = "load" if hooks == base else "phone"
-        loaded = asyncio.run(_webhooks(hooks, numbers, calls, tag, app_ms, cpu_ms))
+        loaded = asyncio.run(send())
         load_rps = (counter.value - before) / (time.perf_counter() - started)
     finally:
         stop.set()
@@ -243,20 +230,15 @@ def run(calls: int, workers: int, rate: float = 0.0) -> dict[str, Any]:
                 _webhooks(server.url, numbers, calls, "base", app_ms["base"], cpu_ms["base"])
             )
             under = _under_wrk_load if _wrk.available() else _under_httpx_load
-            loaded, load_rps = under(
-                server.url,
-                server.url,
-                numbers,
-                calls,
-                workers,
-                rate,
-                app_ms["load"],
-                cpu_ms["load"],
-            )
-            # The same load on the main process, the webhooks to its telephony process.
-            phoned, phone_rps = under(
-                server.url, phone, numbers, calls, workers, rate, app_ms["phone"], cpu_ms["phone"]
-            )
+            measured = {}
+            # The load on the main process each time; the webhooks to it, then to its
+            # telephony process.
+            for phase, hooks in (("load", server.url), ("phone", phone)):
+                send = partial(
+                    _webhooks, hooks, numbers, calls, phase, app_ms[phase], cpu_ms[phase]
+                )
+                measured[phase] = under(server.url, workers, rate, calls, send)
+            (loaded, load_rps), (phoned, phone_rps) = measured["load"], measured["phone"]
         finally:
             server.stop()
     return {
