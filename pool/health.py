@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 from pool.store import Store
 
@@ -130,6 +130,15 @@ def _peak_demand(
     return peak
 
 
+class HealthOptions(TypedDict, total=False):
+    """How :func:`pool_health` looks at a pool: the window before now it reads, the safety
+    factor of its recommended size and the peak utilization that raises its alert."""
+
+    window_ms: int
+    safety: float
+    alert_at: float
+
+
 async def pool_health(
     db: Store,
     *,
@@ -221,24 +230,9 @@ async def pool_health(
 
 
 async def site_health(
-    db: Store,
-    *,
-    site_id: int,
-    now_ms: int,
-    window_ms: int = DEFAULT_WINDOW_MS,
-    safety: float = 1.0,
-    alert_at: float = 0.75,
+    db: Store, *, site_id: int, now_ms: int, **options: Unpack[HealthOptions]
 ) -> list[PoolHealth]:
-    """The health of every pool of a site, in pool order."""
+    """The health of every pool of a site, in pool order (``options`` as for
+    :func:`pool_health`)."""
     rows = await db.fetchall("SELECT id FROM pools WHERE site_id = :s ORDER BY id", {"s": site_id})
-    return [
-        await pool_health(
-            db,
-            pool_id=r["id"],
-            now_ms=now_ms,
-            window_ms=window_ms,
-            safety=safety,
-            alert_at=alert_at,
-        )
-        for r in rows
-    ]
+    return [await pool_health(db, pool_id=r["id"], now_ms=now_ms, **options) for r in rows]
