@@ -19,6 +19,7 @@ from attribution.tokens import SESSION_TOKEN, Signer
 from tests.snippet.conftest import SnippetServer, Watched, seed_site
 from tests.snippet.helpers import JP, TWILIO_AUTH_TOKEN, US, national_groups
 from tests.support.server import TEST_SECRET_KEY
+from tests.telephony.conftest import call_params, sign
 
 pytestmark = pytest.mark.e2e
 
@@ -71,17 +72,8 @@ def many_site(snippet_server: SnippetServer) -> SnippetServer:
 def _call(server: SnippetServer, tracking: str, sid: str) -> None:
     """A call to ``tracking`` through the real Twilio webhook, signed as Twilio signs."""
     url = server.url + "/twilio/voice"
-    params = {
-        "AccountSid": "AC" + "0" * 32,
-        "CallSid": sid,
-        "CallStatus": "ringing",
-        "Direction": "inbound",
-        "From": "+819012345678",
-        "Caller": "+819012345678",
-        "To": tracking,
-        "Called": tracking,
-    }
-    signature = RequestValidator(TWILIO_AUTH_TOKEN).compute_signature(url, params)
+    params = call_params(sid=sid, to=tracking)
+    signature = sign(url, params, TWILIO_AUTH_TOKEN)
     answer = httpx.post(url, data=params, headers={"X-Twilio-Signature": signature}, timeout=20)
     assert answer.status_code == 200 and "<Dial" in answer.text, answer.text
 

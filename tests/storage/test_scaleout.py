@@ -7,7 +7,6 @@ import asyncio
 import httpx
 import orjson
 import pytest
-from twilio.request_validator import RequestValidator
 
 from backend.storage import open_database
 from backend.storage.migrations import all_migrations, applied
@@ -15,6 +14,7 @@ from bench._load import post_many
 from pool.store import Store
 from tests.storage.seed import OVERLAPPING_LEASES, seed_pool
 from tests.support.server import Server
+from tests.telephony.conftest import call_params, sign
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -23,20 +23,11 @@ AUTH_TOKEN = "scaleout-twilio-token"
 
 async def _same_call_sid_on_two_instances(db: Store, servers: list[Server]) -> None:
     tracking = await db.fetchval("SELECT number FROM tracking_numbers WHERE kind = 'pool' LIMIT 1")
-    params = {
-        "AccountSid": "AC" + "0" * 32,
-        "CallSid": "CA" + "5" * 32,
-        "CallStatus": "ringing",
-        "Direction": "inbound",
-        "From": "+819012345678",
-        "Caller": "+819012345678",
-        "To": tracking,
-        "Called": tracking,
-    }
+    params = call_params(sid="CA" + "5" * 32, to=tracking)
 
     async def post(server: Server, client: httpx.AsyncClient) -> httpx.Response:
         url = server.url + "/twilio/voice"
-        signature = RequestValidator(AUTH_TOKEN).compute_signature(url, params)
+        signature = sign(url, params, AUTH_TOKEN)
         return await client.post(url, data=params, headers={"X-Twilio-Signature": signature})
 
     async with httpx.AsyncClient(timeout=20) as client:

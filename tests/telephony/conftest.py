@@ -69,6 +69,22 @@ async def post_twilio(
     )
 
 
+async def call_row(db: Any, sid: str) -> Any:
+    """The stored call of Twilio's CallSid ``sid`` (None: not stored)."""
+    return await db.fetchone("SELECT * FROM calls WHERE provider_call_id = :c", {"c": sid})
+
+
+async def holder_of(db: Any, number: str) -> int:
+    """The session whose live lease holds the tracking ``number`` (E.164)."""
+    return int(
+        await db.fetchval(
+            "SELECT l.session_id FROM leases l JOIN tracking_numbers n ON n.id = l.number_id"
+            " WHERE n.number = :n AND l.ended_ms IS NULL",
+            {"n": number},
+        )
+    )
+
+
 @pytest.fixture
 async def telephony(app: Starlette, demo: dict[str, Any]) -> Any:
     """The telephony service, its routing table reloaded after the demo was seeded."""

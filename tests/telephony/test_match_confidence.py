@@ -14,7 +14,7 @@ import pytest
 from backend.settings import Settings
 from pool import leases
 from pool.store import Store, now_ms
-from tests.telephony.conftest import TARGET, call_params, post_twilio
+from tests.telephony.conftest import TARGET, call_params, call_row, holder_of, post_twilio
 
 ORIGIN = {"origin": "http://127.0.0.1"}
 CALLER = "+819012345678"
@@ -36,23 +36,14 @@ async def _visit(client: httpx.AsyncClient, db: Store, page: str) -> tuple[int, 
     )
     assert r.status_code == 200, r.text
     number = {s["target"]: s["number"] for s in r.json()["swaps"]}[TARGET]
-    session = await db.fetchval(
-        "SELECT l.session_id FROM leases l JOIN tracking_numbers n ON n.id = l.number_id"
-        " WHERE n.number = :n AND l.ended_ms IS NULL",
-        {"n": number},
-    )
-    return int(session), r.json()["token"], number
+    return await holder_of(db, number), r.json()["token"], number
 
 
 async def _call(client: httpx.AsyncClient, telephony: Any, db: Store, sid: str, **kw: str) -> Any:
     r = await post_twilio(client, "/twilio/voice", call_params(sid=sid, **kw))
     assert r.status_code == 200
     assert await telephony.recorder.drain(10)
-    return await db.fetchone(
-        "SELECT id, session_id, match_method, match_confidence, match_reason,"
-        " match_candidate_ids, match_candidates FROM calls WHERE provider_call_id = :c",
-        {"c": sid},
-    )
+    return await call_row(db, sid)
 
 
 async def test_confidence_is_stored_and_shown_everywhere(

@@ -16,7 +16,15 @@ from backend.settings import Settings
 from pool import leases
 from pool.store import Store, now_ms
 from tests.support.twilio import TwilioStandIn, attributes, verbs
-from tests.telephony.conftest import AUTH_TOKEN, BASE, TARGET, call_params, post_twilio
+from tests.telephony.conftest import (
+    AUTH_TOKEN,
+    BASE,
+    TARGET,
+    call_params,
+    call_row,
+    holder_of,
+    post_twilio,
+)
 from tests.telephony.test_fail_open import BrokenStore
 
 ORIGIN = {"origin": "http://127.0.0.1"}
@@ -62,24 +70,6 @@ async def _coded_visit(
     return visit
 
 
-async def _session_of(db: Store, number: str) -> int:
-    return int(
-        await db.fetchval(
-            "SELECT l.session_id FROM leases l JOIN tracking_numbers n ON n.id = l.number_id"
-            " WHERE n.number = :n AND l.ended_ms IS NULL",
-            {"n": number},
-        )
-    )
-
-
-async def _call_row(db: Store, sid: str) -> Any:
-    return await db.fetchone(
-        "SELECT session_id, match_method, match_confidence, match_reason, code_digits,"
-        " code_kind, forwarded_to FROM calls WHERE provider_call_id = :c",
-        {"c": sid},
-    )
-
-
 async def test_the_tel_number_carries_the_visits_code_and_the_text_does_not(
     tclient: httpx.AsyncClient, telephony: Any, db: Store, demo: dict[str, Any]
 ) -> None:
@@ -97,7 +87,7 @@ async def test_the_tel_number_carries_the_visits_code_and_the_text_does_not(
     again = await _visit(tclient, "?v=again", token=first["token"])
     assert again["swap"]["code"] == code
     # After the window it gets a new one; the old one still names the visit.
-    session = await _session_of(db, swap["e164"])
+    session = await holder_of(db, swap["e164"])
     await db.execute(
         "UPDATE visit_codes SET issued_ms = issued_ms - :d WHERE session_id = :s",
         {"d": 3 * 3600 * 1000, "s": session},
@@ -123,7 +113,7 @@ async def _reuse(client: httpx.AsyncClient, db: Store) -> tuple[dict[str, Any], 
     """Visitor A sees a number with A's code, lets it go; visitor B gets the same number."""
     a = await _visit(client, "?v=a")
     number = a["swap"]["e164"]
-    session_a = await _session_of(db, number)
+    session_a = await holder_of(db, number)
     lease_a = await db.fetchval(
         "SELECT id FROM leases WHERE session_id = :s AND ended_ms IS NULL", {"s": session_a}
     )
@@ -131,7 +121,7 @@ async def _reuse(client: httpx.AsyncClient, db: Store) -> tuple[dict[str, Any], 
     for i in range(40):
         b = await _visit(client, f"?v=b{i}")
         if b["swap"]["e164"] == number:
-            return a, session_a, await _session_of(db, number)
+            return a, session_a, await holder_of(db, number)
     raise AssertionError("the number never came back")
 
 
@@ -153,7 +143,7 @@ async def test_a_tapped_call_names_the_visit_after_the_number_went_to_another(
     assert gather["timeout"] == "2" and gather["action"] == BASE + "/twilio/code"
     assert call.dialled == TARGET and call.waited_s <= 2
     assert await telephony.recorder.drain(10)
-    row = await _call_row(db, "CACODE1")
+    row = await call_row(db, "CACODE1")
     assert row["session_id"] == session_a
     assert (row["match_method"], row["match_confidence"], row["match_reason"]) == (
         "code",
@@ -171,7 +161,7 @@ async def test_a_tapped_call_names_the_visit_after_the_number_went_to_another(
     redial = await twilio.call(to=number, caller=OTHER, sid="CACODE2", post_dial=code, pause_s=1)
     assert redial.dialled == TARGET
     assert await telephony.recorder.drain(10)
-    row = await _call_row(db, "CACODE2")
+    row = await call_row(db, "CACODE2")
     assert (row["session_id"], row["match_method"]) == (session_a, "code")
 
 
@@ -187,8 +177,8 @@ async def test_a_caller_dialling_by_hand_waits_the_configured_wait_and_is_matche
     assert call.dialled == TARGET
     assert call.requests[1][0] == BASE + "/twilio/code" and "Digits" not in call.requests[1][1]
     assert await telephony.recorder.drain(10)
-    row = await _call_row(db, "CAHAND")
-    assert row["session_id"] == await _session_of(db, b["swap"]["e164"])
+    row = await call_row(db, "CAHAND")
+    assert row["session_id"] == await holder_of(db, b["swap"]["e164"])
     assert row["match_method"] == "lease" and row["code_digits"] == ""
 
     # A phone whose pause is longer than the wait: its digits come too late, the call
@@ -210,7 +200,7 @@ async def test_digits_that_name_no_code_are_kept_and_the_call_goes_on(
     )
     assert call.dialled == TARGET
     assert await telephony.recorder.drain(10)
-    row = await _call_row(db, "CAUNK")
+    row = await call_row(db, "CAUNK")
     assert row["match_method"] == "lease"
     assert (row["code_digits"], row["code_kind"]) == (wrong, "")
 
@@ -268,6 +258,6 @@ async def test_storage_down_the_code_step_still_forwards_and_the_digits_are_jour
     broken.repair()
     assert await telephony.recorder.drain(15)
     app.state.db = db
-    row = await _call_row(db, "CADOWN")
+    row = await call_row(db, "CADOWN")
     assert row["match_method"] == "code" and row["code_digits"] == code
-    assert row["session_id"] == await _session_of(db, number)
+    assert row["session_id"] == await holder_of(db, number)
