@@ -69,6 +69,25 @@ async def post_twilio(
     )
 
 
+async def add_source_number(db: Any, number: str, forward_to: str, **fields: Any) -> int:
+    """A source number of the demo's advertiser (a flyer's own number), stored straight
+    through ``pool.numbers`` as any version of callpath may have stored it."""
+    from pool import numbers
+    from pool.store import now_ms
+
+    async with db.write() as tx:
+        number_id: int = await numbers.add_number(
+            tx,
+            advertiser_id=1,
+            number=number,
+            forward_to=forward_to,
+            kind="source",
+            now_ms=now_ms(),
+            **fields,
+        )
+    return number_id
+
+
 async def call_row(db: Any, sid: str) -> Any:
     """The stored call of Twilio's CallSid ``sid`` (None: not stored)."""
     return await db.fetchone("SELECT * FROM calls WHERE provider_call_id = :c", {"c": sid})

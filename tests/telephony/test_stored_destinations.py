@@ -13,9 +13,7 @@ from xml.etree import ElementTree as ET
 import httpx
 import pytest
 
-from pool import numbers
-from pool.store import now_ms
-from tests.telephony.conftest import call_params, post_twilio
+from tests.telephony.conftest import add_source_number, call_params, post_twilio
 
 pytestmark = pytest.mark.stores("sqlite")
 
@@ -23,17 +21,9 @@ pytestmark = pytest.mark.stores("sqlite")
 async def test_a_stored_premium_destination_is_still_dialled(
     telephony: Any, tclient: httpx.AsyncClient, db: Any, demo: dict[str, Any]
 ) -> None:
-    async with db.write() as tx:
-        await numbers.add_number(
-            tx,
-            advertiser_id=1,
-            number="+81120999000",
-            forward_to="+81990123456",
-            kind="source",
-            site_id=1,
-            source_label="stored before the check",
-            now_ms=now_ms(),
-        )
+    await add_source_number(
+        db, "+81120999000", "+81990123456", site_id=1, source_label="stored before the check"
+    )
     await telephony.table.load()
     r = await post_twilio(tclient, "/twilio/voice", call_params(sid="CAP1", to="+81120999000"))
     assert r.status_code == 200

@@ -13,6 +13,7 @@ from tests.telephony.conftest import (
     BASE,
     TARGET,
     TRACKING,
+    add_source_number,
     call_params,
     post_twilio,
     sign,
@@ -172,19 +173,7 @@ async def test_unknown_numbers_are_rejected_and_still_recorded(
 async def test_a_number_added_after_the_last_refresh_is_found(
     tclient: httpx.AsyncClient, telephony: Any, db: Any, demo: dict[str, Any]
 ) -> None:
-    from pool import numbers
-    from pool.store import now_ms
-
-    async with db.write() as tx:
-        await numbers.add_number(
-            tx,
-            advertiser_id=1,
-            number="+815011112222",
-            forward_to="+81311112222",
-            kind="source",
-            source_label="チラシ",
-            now_ms=now_ms(),
-        )
+    await add_source_number(db, "+815011112222", "+81311112222", source_label="チラシ")
     r = await post_twilio(tclient, "/twilio/voice", call_params(sid="CAN", to="+815011112222"))
     assert dial_of(r.content).findtext("Number") == "+81311112222"
 
