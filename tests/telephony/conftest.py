@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +68,18 @@ async def post_twilio(
     return await client.post(
         path, data=params, headers={"X-Twilio-Signature": sign(signed_url, params)}
     )
+
+
+@contextmanager
+def store_swapped(app: Starlette, store: Any) -> Iterator[Any]:
+    """The app reads and writes through ``store`` (a failing stand-in for the database)
+    until the block ends, then through its own store again."""
+    real = app.state.db
+    app.state.db = store
+    try:
+        yield store
+    finally:
+        app.state.db = real
 
 
 async def add_source_number(db: Any, number: str, forward_to: str, **fields: Any) -> int:

@@ -18,7 +18,7 @@ import orjson
 from backend.telephony import cdr, recorder
 from tests.dashboard.conftest import login
 from tests.dashboard.seed import PASSWORD
-from tests.telephony.conftest import TARGET, TRACKING, call_params, post_twilio
+from tests.telephony.conftest import TARGET, TRACKING, call_params, post_twilio, store_swapped
 from tests.telephony.test_fail_open import BrokenStore
 from tests.telephony.test_pbx import send
 
@@ -92,14 +92,11 @@ async def test_an_event_storage_keeps_refusing_becomes_a_dead_letter(
     app: Any, tclient: httpx.AsyncClient, telephony: Any, db: Any
 ) -> None:
     telephony.recorder.max_backoff_s = 0.05
-    app.state.db = RefusingStore(db, "CADEAD")
-    try:
+    with store_swapped(app, RefusingStore(db, "CADEAD")):
         for sid in ("CADEAD", "CALIVE"):
             r = await post_twilio(tclient, "/twilio/voice", call_params(sid=sid))
             assert ET.fromstring(r.content).find("Dial").findtext("Number") == TARGET
         assert await telephony.recorder.drain(10)
-    finally:
-        app.state.db = db
     assert await db.fetchval("SELECT provider_call_id FROM calls") == "CALIVE"
     dead = await db.fetchone(
         "SELECT provider, provider_call_id, kind, status, attempts, error, event"
@@ -139,8 +136,7 @@ async def test_healthz_reports_the_backlog_while_storage_is_down(
     app: Any, tclient: httpx.AsyncClient, telephony: Any, db: Any
 ) -> None:
     telephony.recorder.write_timeout_s = 0.2
-    app.state.db = BrokenStore(db, "raise")
-    try:
+    with store_swapped(app, BrokenStore(db, "raise")) as broken:
         r = await post_twilio(tclient, "/twilio/voice", call_params(sid="CAH1"))
         assert r.status_code == 200
         assert not await telephony.recorder.drain(0.3)
@@ -150,9 +146,7 @@ async def test_healthz_reports_the_backlog_while_storage_is_down(
         assert calls["backlog"] == 1
         assert calls["oldest_age_ms"] >= 200  # it has waited through the drain above
         assert calls["dead_letters"] == 0  # storage is down: nothing is set aside
-    finally:
-        app.state.db.repair()
-        app.state.db = db
+        broken.repair()
     assert await telephony.recorder.drain(15)
     assert await db.fetchval("SELECT provider_call_id FROM calls") == "CAH1"
     assert (await tclient.get("/healthz")).json()["calls"]["backlog"] == 0

@@ -17,7 +17,7 @@ import pytest
 
 from backend import create_app
 from backend.settings import Settings
-from tests.telephony.conftest import BASE, TARGET, call_params, post_twilio
+from tests.telephony.conftest import BASE, TARGET, call_params, post_twilio, store_swapped
 
 # The spec asks for the answer within one second even with storage down. Checked with a
 # generous margin: this is the one timing the suite asserts.
@@ -98,25 +98,25 @@ async def test_storage_down_still_dials_and_the_call_is_stored_after(
     mode: str, app: Any, telephony: Any, tclient: httpx.AsyncClient, db: Any
 ) -> None:
     telephony.recorder.write_timeout_s = 0.2
-    broken = BrokenStore(db, mode)
-    app.state.db = broken
-    elapsed, body = await _timed_voice(tclient, "CAF1")
-    assert elapsed < DEADLINE_S
-    assert ET.fromstring(body).find("Dial").findtext("Number") == TARGET
-    r = await post_twilio(
-        tclient, "/twilio/status", call_params(sid="CAF1", CallStatus="completed", CallDuration="7")
-    )
-    assert r.status_code == 200
-    assert not await telephony.recorder.drain(0.5)  # nothing can be written yet
-    assert telephony.recorder.degraded
-    assert telephony.recorder.pending == 2
-    assert await db.fetchval("SELECT COUNT(*) FROM calls") == 0
-    spool = Path(telephony.settings.call_spool_path)
-    assert len(_read(spool).splitlines()) == 2
+    with store_swapped(app, BrokenStore(db, mode)) as broken:
+        elapsed, body = await _timed_voice(tclient, "CAF1")
+        assert elapsed < DEADLINE_S
+        assert ET.fromstring(body).find("Dial").findtext("Number") == TARGET
+        r = await post_twilio(
+            tclient,
+            "/twilio/status",
+            call_params(sid="CAF1", CallStatus="completed", CallDuration="7"),
+        )
+        assert r.status_code == 200
+        assert not await telephony.recorder.drain(0.5)  # nothing can be written yet
+        assert telephony.recorder.degraded
+        assert telephony.recorder.pending == 2
+        assert await db.fetchval("SELECT COUNT(*) FROM calls") == 0
+        spool = Path(telephony.settings.call_spool_path)
+        assert len(_read(spool).splitlines()) == 2
 
-    broken.repair()
-    assert await telephony.recorder.drain(15)
-    app.state.db = db
+        broken.repair()
+        assert await telephony.recorder.drain(15)
     row = await db.fetchone("SELECT status, duration_s, forwarded_to FROM calls")
     assert row == {"status": "completed", "duration_s": 7, "forwarded_to": TARGET}
     assert not telephony.recorder.degraded

@@ -24,6 +24,7 @@ from tests.telephony.conftest import (
     call_row,
     holder_of,
     post_twilio,
+    store_swapped,
 )
 from tests.telephony.test_fail_open import BrokenStore
 
@@ -246,18 +247,16 @@ async def test_storage_down_the_code_step_still_forwards_and_the_digits_are_jour
 ) -> None:
     a = await _coded_visit(tclient, db, telephony, "?v=down")
     telephony.recorder.write_timeout_s = 0.2
-    broken = BrokenStore(db, mode)
-    app.state.db = broken
-    number, code = a["swap"]["e164"], a["swap"]["code"]
-    call = await TwilioStandIn(tclient, AUTH_TOKEN, BASE).call(
-        to=number, caller=CALLER, sid="CADOWN", post_dial=code, pause_s=1
-    )
-    assert verbs(call) == [["Gather", "Redirect"], ["Dial"]]
-    assert call.dialled == TARGET
-    assert not await telephony.recorder.drain(0.5)
-    broken.repair()
-    assert await telephony.recorder.drain(15)
-    app.state.db = db
+    with store_swapped(app, BrokenStore(db, mode)) as broken:
+        number, code = a["swap"]["e164"], a["swap"]["code"]
+        call = await TwilioStandIn(tclient, AUTH_TOKEN, BASE).call(
+            to=number, caller=CALLER, sid="CADOWN", post_dial=code, pause_s=1
+        )
+        assert verbs(call) == [["Gather", "Redirect"], ["Dial"]]
+        assert call.dialled == TARGET
+        assert not await telephony.recorder.drain(0.5)
+        broken.repair()
+        assert await telephony.recorder.drain(15)
     row = await call_row(db, "CADOWN")
     assert row["match_method"] == "code" and row["code_digits"] == code
     assert row["session_id"] == await holder_of(db, number)
