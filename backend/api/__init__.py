@@ -16,6 +16,7 @@ from starlette.routing import BaseRoute, Route
 from backend.api import (
     batches,
     call_work,
+    costs,
     exports,
     fixed_codes,
     openapi,
@@ -50,4 +51,5 @@ routes: list[BaseRoute] = [
     *site_settings.routes,
     *fixed_codes.routes,
     *call_work.routes,
+    *costs.routes,
 ]

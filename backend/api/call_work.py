@@ -18,7 +18,7 @@ from starlette.routing import Route
 from attribution import call_work as cw
 from backend.api import openapi as oa
 from backend.api.batches import actor
-from backend.api.params import authorized, db_of, int_param, path_id
+from backend.api.params import authorized, db_of, one_advertiser, path_id
 from backend.auth import ApiPrincipal
 from backend.errors import ApiError
 from backend.http import read_json_object
@@ -171,21 +171,6 @@ async def patch_work(request: Request, principal: ApiPrincipal) -> Response:
     return JSONResponse(_work_out(await cw.read_work(db, call_id)))
 
 
-def _advertiser(request: Request, principal: ApiPrincipal) -> int:
-    """The advertiser an outcome request is about: the token's own, or ``advertiser_id``
-    (required for a token of every advertiser; 403 outside the token's scope)."""
-    wanted = int_param(request, "advertiser_id")
-    if wanted is None:
-        wanted = principal.advertiser_id
-    if wanted is None:
-        raise ApiError(
-            422, "invalid", "Parameter 'advertiser_id' is required.", field="advertiser_id"
-        )
-    if not principal.scope.allows(wanted):
-        raise ApiError(403, "forbidden", "This token may not see that advertiser.")
-    return wanted
-
-
 P_ADVERTISER = oa.query_param(
     "advertiser_id", {"type": "integer"}, "Whose list (required for an unscoped token)."
 )
@@ -206,7 +191,7 @@ P_ADVERTISER = oa.query_param(
 )
 async def list_outcomes(request: Request, principal: ApiPrincipal) -> Response:
     """The outcomes people can give the advertiser's calls, in their order."""
-    advertiser = _advertiser(request, principal)
+    advertiser = one_advertiser(request, principal)
     rows = await cw.outcomes(db_of(request), advertiser)
     return JSONResponse(
         {"data": [{"id": r["id"], "label": r["label"], "kind": r["kind"]} for r in rows]}
@@ -232,7 +217,7 @@ async def list_outcomes(request: Request, principal: ApiPrincipal) -> Response:
 )
 async def add_outcome(request: Request, principal: ApiPrincipal) -> Response:
     """Add an outcome at the end of the list (422 for a name already in it)."""
-    advertiser = _advertiser(request, principal)
+    advertiser = one_advertiser(request, principal)
     data = await read_json_object(request, 1024)
     for key in data:
         if key not in ("label", "kind"):

@@ -10,6 +10,7 @@ from typing import Any
 from backend.commands import (
     backup,
     calls,
+    costs,
     demo,
     export,
     migrate,
@@ -32,6 +33,7 @@ COMMANDS = [
     numbers,
     pools,
     calls,
+    costs,
     simulate,
     users,
     backup,
