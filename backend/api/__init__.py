@@ -16,6 +16,7 @@ from starlette.routing import BaseRoute, Route
 from backend.api import (
     batches,
     call_work,
+    conversion_actions,
     costs,
     exports,
     fixed_codes,
@@ -52,4 +53,5 @@ routes: list[BaseRoute] = [
     *fixed_codes.routes,
     *call_work.routes,
     *costs.routes,
+    *conversion_actions.routes,
 ]
