@@ -246,3 +246,53 @@ async def test_bad_actions_are_refused_with_the_field(
         headers=w.auth(w.member_token),
     )
     assert other.status_code == 404
+
+
+async def test_an_action_valued_by_outcome_sends_the_outcome_value(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    w = world
+    made = await client.post(
+        "/api/outcomes",
+        params={"advertiser_id": w.advertiser_id},
+        json={"label": "予約", "kind": "won", "value_yen": 30000},
+        headers=w.auth(),
+    )
+    assert made.status_code == 201, made.text
+    assert made.json()["value_yen"] == 30000
+    won = await _action(
+        client,
+        w,
+        platform="google",
+        name="成約",
+        outcome_kind="won",
+        value_from="outcome",
+        value="1",
+    )
+    assert (await _export(client, w, won["id"])).headers["x-callpath-conversions"] == "0"
+    await _work(client, w, "google", outcome_id=made.json()["id"])
+    rows = (await _export(client, w, won["id"])).text.splitlines()[2:]
+    assert rows == ["Cj0KCQ-test-gclid,成約,2026-11-10 10:02:30,30000,JPY"]
+    # The outcome's worth changes: the conversion is restated.
+    changed = await client.patch(
+        f"/api/outcomes/{made.json()['id']}",
+        params={"advertiser_id": w.advertiser_id},
+        json={"value_yen": 45000},
+        headers=w.auth(),
+    )
+    assert changed.status_code == 200 and changed.json()["value_yen"] == 45000
+    restated = (await _adjust(client, w, won["id"])).text.splitlines()[2:]
+    assert [r.split(",")[4:6] for r in restated] == [["RESTATE", "45000"]]
+    bad = await client.patch(
+        f"/api/outcomes/{made.json()['id']}",
+        params={"advertiser_id": w.advertiser_id},
+        json={"value_yen": -1},
+        headers=w.auth(),
+    )
+    assert bad.status_code == 422
+    theirs = await client.patch(
+        f"/api/outcomes/{made.json()['id']}",
+        json={"value_yen": 1},
+        headers=w.auth(w.member_token),
+    )
+    assert theirs.status_code == 404
