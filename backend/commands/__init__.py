@@ -10,6 +10,7 @@ from typing import Any
 from backend.commands import (
     backup,
     calls,
+    conversions,
     costs,
     demo,
     export,
@@ -34,6 +35,7 @@ COMMANDS = [
     pools,
     calls,
     costs,
+    conversions,
     simulate,
     users,
     backup,
