@@ -103,8 +103,8 @@ async def record_batch(
     content: bytes,
     advertiser_id: int | None,
     site_id: int | None,
-    start_ms: int,
-    end_ms: int,
+    start_ms: int | None,
+    end_ms: int | None,
     created_by: str,
     now_ms: int,
 ) -> int:
@@ -249,6 +249,8 @@ async def void_batch(
             "DELETE FROM conversion_ledger WHERE platform = :p AND batch = :b",
             {"p": row["platform"], "b": row["batch"]},
         )
+        # A conversion action's file (attribution.conversion_actions) keeps its own ledger.
+        await tx.execute("DELETE FROM conversion_sent WHERE batch = :b", {"b": row["batch"]})
     voided = await get_batch(db, batch_id, scope=scope)
     assert voided is not None
     return voided

@@ -272,7 +272,7 @@ async def outcomes(db: Store | Tx, advertiser_id: int, *, with_retired: bool = F
     """An advertiser's outcome list in its order (id, label, kind, position, retired_ms)."""
     retired = "" if with_retired else " AND retired_ms IS NULL"
     return await db.fetchall(
-        "SELECT id, label, kind, position, retired_ms FROM call_outcomes"
+        "SELECT id, label, kind, position, retired_ms, value_yen FROM call_outcomes"
         f" WHERE advertiser_id = :a{retired} ORDER BY position, id",
         {"a": advertiser_id},
     )
@@ -292,13 +292,23 @@ async def ensure_outcomes(tx: Tx, advertiser_id: int, now_ms: int) -> None:
         )
 
 
-async def add_outcome(tx: Tx, *, advertiser_id: int, label: str, kind: str, now_ms: int) -> int:
-    """Add an outcome (e.g. "NG: 価格", kind ``lost``) at the end of the list."""
+async def add_outcome(
+    tx: Tx,
+    *,
+    advertiser_id: int,
+    label: str,
+    kind: str,
+    now_ms: int,
+    value_yen: int | None = None,
+) -> int:
+    """Add an outcome (e.g. "NG: 価格", kind ``lost``) at the end of the list; ``value_yen``
+    is what a call with it is worth to conversion actions valued by outcome."""
     label = _text("label", label, LABEL_MAX)
     if not label or label.startswith("@"):
         raise WorkError("label", "an outcome needs a name (not starting with @)")
     if kind not in OUTCOME_KINDS:
         raise WorkError("kind", f"kind must be one of {', '.join(OUTCOME_KINDS)}")
+    _check_value(value_yen)
     await ensure_outcomes(tx, advertiser_id, now_ms)
     if await tx.fetchval(
         "SELECT id FROM call_outcomes WHERE advertiser_id = :a AND label = :l"
@@ -312,11 +322,40 @@ async def add_outcome(tx: Tx, *, advertiser_id: int, label: str, kind: str, now_
     )
     return int(
         await tx.fetchval(
-            "INSERT INTO call_outcomes (advertiser_id, label, kind, position, created_ms)"
-            " VALUES (:a, :l, :k, :p, :t) RETURNING id",
-            {"a": advertiser_id, "l": label, "k": kind, "p": position, "t": now_ms},
+            "INSERT INTO call_outcomes (advertiser_id, label, kind, position, created_ms,"
+            " value_yen) VALUES (:a, :l, :k, :p, :t, :v) RETURNING id",
+            {
+                "a": advertiser_id,
+                "l": label,
+                "k": kind,
+                "p": position,
+                "t": now_ms,
+                "v": value_yen,
+            },
         )
     )
+
+
+def _check_value(value_yen: Any) -> None:
+    if value_yen is not None and (
+        isinstance(value_yen, bool)
+        or not isinstance(value_yen, int)
+        or not 0 <= value_yen <= VALUE_MAX
+    ):
+        raise WorkError("value_yen", f"value_yen must be a whole number from 0 to {VALUE_MAX}")
+
+
+async def set_outcome_value(
+    tx: Tx, *, advertiser_id: int, outcome_id: int, value_yen: int | None
+) -> bool:
+    """Set what an outcome is worth (None: nothing); False when the advertiser has no such
+    outcome."""
+    _check_value(value_yen)
+    changed = await tx.execute(
+        "UPDATE call_outcomes SET value_yen = :v WHERE id = :o AND advertiser_id = :a",
+        {"v": value_yen, "o": outcome_id, "a": advertiser_id},
+    )
+    return bool(changed)
 
 
 async def retire_outcome(tx: Tx, *, advertiser_id: int, outcome_id: int, now_ms: int) -> bool:

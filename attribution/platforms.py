@@ -127,6 +127,20 @@ class ConversionFormat:
     encoding_name: str = "UTF-8"
     charset: str = "utf-8"
     filename: str = "{platform}-conversions-{batch}.csv"
+    # The platform's adjustment upload (retract / restate a conversion sent before): its
+    # columns in order as (field, header), fields being ``click``, ``name``, ``time`` (the
+    # conversion's time as first sent), ``adjusted_at``, ``type``, ``value``, ``currency``;
+    # and its words for (retract, restate). No columns: the platform takes no adjustments.
+    adjustment_columns: tuple[tuple[str, str], ...] = (
+        ("click", "Google Click ID"),
+        ("name", "Conversion Name"),
+        ("time", "Conversion Time"),
+        ("adjusted_at", "Adjustment Time"),
+        ("type", "Adjustment Type"),
+        ("value", "Adjusted Value"),
+        ("currency", "Adjusted Value Currency"),
+    )
+    adjustment_types: tuple[str, str] = ("RETRACT", "RESTATE")
 
     @property
     def click_params(self) -> tuple[str, ...]:
@@ -211,6 +225,17 @@ YAHOO = Platform(
         encoding="cp932",
         encoding_name="Shift_JIS",
         charset="shift_jis",
+        # 調整用テンプレート: a conversion is found by its YCLID and コンバージョン発生日時.
+        adjustment_columns=(
+            ("click", "YCLID"),
+            ("name", "コンバージョン名"),
+            ("time", "コンバージョン発生日時"),
+            ("type", "調整タイプ"),
+            ("adjusted_at", "調整日時"),
+            ("value", "調整後の1コンバージョンあたりの価値"),
+            ("currency", "通貨コード"),
+        ),
+        adjustment_types=("削除", "修正"),
     ),
     spoken=(Spoken("yahoo", ("Yahoo!広告", "Yahoo!検索"), ("Yahoo! Ads", "Yahoo! search")),),
 )
@@ -233,6 +258,16 @@ MICROSOFT = Platform(
     conversions=ConversionFormat(
         columns=(("msclkid", "Microsoft Click ID"),),
         timezone_row="Parameters:TimeZone={offset};",
+        adjustment_columns=(
+            ("click", "Microsoft Click ID"),
+            ("name", "Conversion Name"),
+            ("time", "Conversion Time"),
+            ("value", "Adjustment Value"),
+            ("type", "Adjustment Type"),
+            ("currency", "Adjustment Currency Code"),
+            ("adjusted_at", "Adjustment Time"),
+        ),
+        adjustment_types=("Retract", "Restate"),
     ),
     spoken=(Spoken("bing", ("Microsoft広告", "Bing検索"), ("Microsoft Ads", "Bing search")),),
 )

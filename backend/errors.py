@@ -33,6 +33,7 @@ MACHINE_PREFIXES = (
     "/healthz",
     "/demo",
     "/metrics",
+    "/feeds",
 )
 
 _CODES = {

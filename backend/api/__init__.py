@@ -16,6 +16,8 @@ from starlette.routing import BaseRoute, Route
 from backend.api import (
     batches,
     call_work,
+    conversion_actions,
+    costs,
     exports,
     fixed_codes,
     openapi,
@@ -50,4 +52,6 @@ routes: list[BaseRoute] = [
     *site_settings.routes,
     *fixed_codes.routes,
     *call_work.routes,
+    *costs.routes,
+    *conversion_actions.routes,
 ]

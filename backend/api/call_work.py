@@ -18,7 +18,7 @@ from starlette.routing import Route
 from attribution import call_work as cw
 from backend.api import openapi as oa
 from backend.api.batches import actor
-from backend.api.params import authorized, db_of, int_param, path_id
+from backend.api.params import authorized, db_of, one_advertiser, path_id
 from backend.auth import ApiPrincipal
 from backend.errors import ApiError
 from backend.http import read_json_object
@@ -39,9 +39,15 @@ OUTCOME = oa.component(
                 "'@open' and '@lost' (shown as 成約 / 見込み / 不成立).",
             },
             "kind": {"type": "string", "enum": list(cw.OUTCOME_KINDS)},
+            "value_yen": {
+                "type": ["integer", "null"],
+                "description": "What a call with it is worth to conversion actions valued"
+                " by outcome (null: nothing set).",
+            },
         },
     },
 )
+_VALUE = {"type": ["integer", "null"], "minimum": 0, "maximum": cw.VALUE_MAX}
 AUDIT = {
     "type": "object",
     "required": ["at_ms", "actor", "field", "before", "after"],
@@ -171,21 +177,6 @@ async def patch_work(request: Request, principal: ApiPrincipal) -> Response:
     return JSONResponse(_work_out(await cw.read_work(db, call_id)))
 
 
-def _advertiser(request: Request, principal: ApiPrincipal) -> int:
-    """The advertiser an outcome request is about: the token's own, or ``advertiser_id``
-    (required for a token of every advertiser; 403 outside the token's scope)."""
-    wanted = int_param(request, "advertiser_id")
-    if wanted is None:
-        wanted = principal.advertiser_id
-    if wanted is None:
-        raise ApiError(
-            422, "invalid", "Parameter 'advertiser_id' is required.", field="advertiser_id"
-        )
-    if not principal.scope.allows(wanted):
-        raise ApiError(403, "forbidden", "This token may not see that advertiser.")
-    return wanted
-
-
 P_ADVERTISER = oa.query_param(
     "advertiser_id", {"type": "integer"}, "Whose list (required for an unscoped token)."
 )
@@ -206,11 +197,18 @@ P_ADVERTISER = oa.query_param(
 )
 async def list_outcomes(request: Request, principal: ApiPrincipal) -> Response:
     """The outcomes people can give the advertiser's calls, in their order."""
-    advertiser = _advertiser(request, principal)
+    advertiser = one_advertiser(request, principal)
     rows = await cw.outcomes(db_of(request), advertiser)
-    return JSONResponse(
-        {"data": [{"id": r["id"], "label": r["label"], "kind": r["kind"]} for r in rows]}
-    )
+    return JSONResponse({"data": [_outcome_out(r) for r in rows]})
+
+
+def _outcome_out(row: Any) -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        "label": row["label"],
+        "kind": row["kind"],
+        "value_yen": row["value_yen"],
+    }
 
 
 @oa.operation(
@@ -226,29 +224,75 @@ async def list_outcomes(request: Request, principal: ApiPrincipal) -> Response:
         "properties": {
             "label": {"type": "string", "maxLength": cw.LABEL_MAX},
             "kind": {"type": "string", "enum": list(cw.OUTCOME_KINDS)},
+            "value_yen": _VALUE,
         },
     },
     responses={201: oa.json_response("The outcome", OUTCOME)},
 )
 async def add_outcome(request: Request, principal: ApiPrincipal) -> Response:
     """Add an outcome at the end of the list (422 for a name already in it)."""
-    advertiser = _advertiser(request, principal)
+    advertiser = one_advertiser(request, principal)
     data = await read_json_object(request, 1024)
     for key in data:
-        if key not in ("label", "kind"):
+        if key not in ("label", "kind", "value_yen"):
             raise ApiError(422, "invalid", f"Unknown field {key!r}.", field=key)
-    label, kind = data.get("label", ""), data.get("kind", "")
+    label, kind, value = data.get("label", ""), data.get("kind", ""), data.get("value_yen")
     db = db_of(request)
     try:
         async with db.write() as tx:
             if not await tx.fetchval("SELECT id FROM advertisers WHERE id = :a", {"a": advertiser}):
                 raise ApiError(404, "not_found", f"No advertiser {advertiser}.")
             outcome_id = await cw.add_outcome(
-                tx, advertiser_id=advertiser, label=label, kind=kind, now_ms=now_ms()
+                tx,
+                advertiser_id=advertiser,
+                label=label,
+                kind=kind,
+                now_ms=now_ms(),
+                value_yen=value,
             )
     except cw.WorkError as exc:
         raise ApiError(422, "invalid", str(exc), field=exc.field) from exc
-    return JSONResponse({"id": outcome_id, "label": label.strip(), "kind": kind}, status_code=201)
+    return JSONResponse(
+        {"id": outcome_id, "label": label.strip(), "kind": kind, "value_yen": value},
+        status_code=201,
+    )
+
+
+@oa.operation(
+    "PATCH",
+    "/api/outcomes/{outcome_id}",
+    summary="Set what an outcome is worth (conversion actions valued by outcome)",
+    tags=["calls"],
+    params=[oa.path_param("outcome_id", oa.ID, "The outcome's id."), P_ADVERTISER],
+    body={
+        "type": "object",
+        "required": ["value_yen"],
+        "additionalProperties": False,
+        "properties": {"value_yen": _VALUE},
+    },
+    responses={200: oa.json_response("The outcome", OUTCOME)},
+)
+async def patch_outcome(request: Request, principal: ApiPrincipal) -> Response:
+    """Set the outcome's value in yen (null clears it); 404 for another advertiser's."""
+    advertiser = one_advertiser(request, principal)
+    outcome_id = path_id(request, "outcome_id")
+    data = await read_json_object(request, 256)
+    if set(data) != {"value_yen"}:
+        raise ApiError(422, "invalid", "The body takes 'value_yen' only.", field="value_yen")
+    db = db_of(request)
+    try:
+        async with db.write() as tx:
+            found = await cw.set_outcome_value(
+                tx, advertiser_id=advertiser, outcome_id=outcome_id, value_yen=data["value_yen"]
+            )
+    except cw.WorkError as exc:
+        raise ApiError(422, "invalid", str(exc), field=exc.field) from exc
+    if not found:
+        raise ApiError(404, "not_found", f"No outcome {outcome_id}.")
+    row = next(
+        r for r in await cw.outcomes(db, advertiser, with_retired=True) if r["id"] == outcome_id
+    )
+    return JSONResponse(_outcome_out(row))
 
 
 routes = [
@@ -256,4 +300,5 @@ routes = [
     Route("/api/calls/{call_id:int}/work", authorized(patch_work), methods=["PATCH"]),
     Route("/api/outcomes", authorized(list_outcomes), methods=["GET"]),
     Route("/api/outcomes", authorized(add_outcome), methods=["POST"]),
+    Route("/api/outcomes/{outcome_id:int}", authorized(patch_outcome), methods=["PATCH"]),
 ]

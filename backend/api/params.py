@@ -223,6 +223,21 @@ def request_scope(
     return scope.narrow(site_id=int_param(request, site_param))
 
 
+def one_advertiser(request: Request, principal: ApiPrincipal) -> int:
+    """The one advertiser a request is about: the token's own, or ``advertiser_id``
+    (required for a token of every advertiser; 403 outside the token's scope)."""
+    wanted = int_param(request, "advertiser_id")
+    if wanted is None:
+        wanted = principal.advertiser_id
+    if wanted is None:
+        raise ApiError(
+            422, "invalid", "Parameter 'advertiser_id' is required.", field="advertiser_id"
+        )
+    if not principal.scope.allows(wanted):
+        raise ApiError(403, "forbidden", "This token may not see that advertiser.")
+    return wanted
+
+
 async def site_in_scope(db: Store, principal: ApiPrincipal, site_id: int) -> dict[str, Any]:
     """A site the principal may see (404 otherwise, so ids of others do not leak)."""
     where, params = principal.scope.and_condition(advertiser="advertiser_id", site="id")

@@ -10,6 +10,8 @@ from typing import Any
 from backend.commands import (
     backup,
     calls,
+    conversions,
+    costs,
     demo,
     export,
     migrate,
@@ -32,6 +34,8 @@ COMMANDS = [
     numbers,
     pools,
     calls,
+    costs,
+    conversions,
     simulate,
     users,
     backup,

@@ -114,6 +114,8 @@ LABELS: dict[str, dict[str, str]] = {
         "keyword": N_("dim.keyword"),
         "landing_page": N_("dim.landing_page"),
         "device": N_("dim.device"),
+        # the cost page's levels (attribution.cost_report.LEVELS) add one of their own
+        "keyword_match": N_("dim.keyword_match"),
     },
     "numbers.kind": {
         "pool": N_("numbers.kind.pool"),

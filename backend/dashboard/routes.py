@@ -14,6 +14,7 @@ from backend.dashboard import (
     calls_view,
     checklist,
     codes_view,
+    costs_view,
     dead_letters_view,
     numbers_view,
     reports_view,
@@ -82,6 +83,8 @@ routes: list[BaseRoute] = [
     Route("/dashboard/conversions/batches", batches_view.batches_page, methods=GET),
     Route("/dashboard/conversions/batches/{id:int}/file", batches_view.batch_file, methods=GET),
     Route("/dashboard/conversions/batches/{id:int}/void", batches_view.void_batch, methods=POST),
+    Route("/dashboard/costs", costs_view.costs_page, methods=GET),
+    Route("/dashboard/costs/import", costs_view.import_costs, methods=POST),
     Route("/dashboard/account", auth_view.account, methods=BOTH),
     Route("/dashboard/locale", auth_view.switch_language, methods=POST),
     Mount(

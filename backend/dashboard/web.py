@@ -138,19 +138,22 @@ async def read_form(request: Request) -> dict[str, str]:
     return form
 
 
-async def read_upload(request: Request) -> tuple[dict[str, str], bytes]:
+async def read_upload(
+    request: Request, max_bytes: int = MAX_UPLOAD_BYTES
+) -> tuple[dict[str, str], bytes]:
     """A ``multipart/form-data`` form with at most one file: its text fields and the file's
-    bytes (empty when none was chosen), bounded like :func:`read_form`."""
+    bytes (empty when none was chosen), bounded like :func:`read_form` (the file by
+    ``max_bytes``)."""
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if ctype != "multipart/form-data":
         raise HTTPException(415, "Files are sent as multipart/form-data.")
     declared = request.headers.get("content-length", "")
     if not declared.isdigit():
         raise HTTPException(411, "The upload's length is required.")
-    if int(declared) > MAX_UPLOAD_BYTES:
-        raise HTTPException(413, f"The upload is larger than {MAX_UPLOAD_BYTES} bytes.")
+    if int(declared) > max_bytes:
+        raise HTTPException(413, f"The upload is larger than {max_bytes} bytes.")
     try:
-        data = await request.form(max_files=1, max_fields=20, max_part_size=MAX_UPLOAD_BYTES)
+        data = await request.form(max_files=1, max_fields=20, max_part_size=max_bytes)
     except Exception as exc:  # python-multipart's and Starlette's parse errors
         raise HTTPException(400, "The upload could not be read.") from exc
     fields: dict[str, str] = {}
@@ -161,9 +164,9 @@ async def read_upload(request: Request) -> tuple[dict[str, str], bytes]:
                 raise HTTPException(422, f"Field {key[:40]!r} is too long.")
             fields[key] = value
         else:
-            content = await value.read(MAX_UPLOAD_BYTES + 1)
-            if len(content) > MAX_UPLOAD_BYTES:
-                raise HTTPException(413, f"The file is larger than {MAX_UPLOAD_BYTES} bytes.")
+            content = await value.read(max_bytes + 1)
+            if len(content) > max_bytes:
+                raise HTTPException(413, f"The file is larger than {max_bytes} bytes.")
     await data.close()
     return fields, content
 
@@ -175,12 +178,13 @@ def check_csrf(expected: str, given: str) -> None:
 
 
 def page(
-    *, admin: bool = False, upload: bool = False
+    *, admin: bool = False, upload: bool = False, max_upload: int = MAX_UPLOAD_BYTES
 ) -> Callable[[Handler], Callable[[Request], Awaitable[Response]]]:
     """Wrap a handler ``(request, viewer)``: login, CSRF on POST, errors, headers.
 
     A POST handler finds its checked form in ``request.state.form``; with ``upload`` the
-    form is multipart and the file's bytes are in ``request.state.file``.
+    form is multipart and the file's bytes (at most ``max_upload``) are in
+    ``request.state.file``.
     """
 
     def wrap(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
@@ -205,7 +209,7 @@ def page(
                     raise HTTPException(403, "Only administrators may open this page.")
                 if request.method == "POST":
                     if upload:
-                        form, request.state.file = await read_upload(request)
+                        form, request.state.file = await read_upload(request, max_upload)
                     else:
                         form = await read_form(request)
                     check_csrf(viewer.csrf, form.get("csrf", ""))

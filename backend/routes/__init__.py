@@ -9,6 +9,7 @@ from backend.routes import (
     api_pool,
     dashboard,
     demo_calls,
+    feeds,
     health,
     metrics,
     pages,
@@ -41,5 +42,6 @@ def all_routes(settings: Settings) -> list[BaseRoute]:
         *webhooks.routes,
         *api_pool.routes,
         *api.routes,
+        *feeds.routes,
         *dashboard.routes,
     ]

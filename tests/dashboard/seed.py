@@ -57,6 +57,8 @@ class Seeded:
     code_b: int = 0  # a fixed code on B's number
     notify_b: int = 0
     batch_b: int = 0  # a recorded conversion file of B
+    action_b: int = 0  # a conversion action of B's site
+    feed_b: int = 0  # a feed URL of that action
 
 
 def _insert_sql(table: str, values: dict[str, Any]) -> str:
@@ -365,6 +367,16 @@ async def _seed(conn: Tx, now_ms: int | None) -> Seeded:
         filename="google-conversions-rival-batch.csv",
         media_type="text/csv; charset=utf-8",
         content="Uml2YWwgc2VjcmV0",  # base64 of "Rival secret"
+    )
+    s.action_b = await row(
+        "conversion_actions",
+        site_id=s.site_b,
+        platform="google",
+        name="Rival 有効電話",
+        updated_ms=now,
+    )
+    s.feed_b = await row(
+        "conversion_feeds", action_id=s.action_b, token_sha256="0" * 64, label="Rival feed"
     )
     return s
 

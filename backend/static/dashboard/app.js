@@ -188,11 +188,45 @@ function startConfirm(form) {
   });
 }
 
+// A form with data-progress sends its file itself, to show the upload's progress in the
+// named <progress> (a cost report can be tens of megabytes). The answer replaces the page
+// as a normal post would: the page it redirected to, or the form again with its errors.
+// Without script the form posts as any other.
+function startUpload(form) {
+  const bar = document.getElementById(form.dataset.progress);
+  form.addEventListener("submit", (ev) => {
+    const file = form.querySelector("input[type=file]");
+    const name = form.querySelector("input[name=filename]");
+    if (name && file && file.files[0]) name.value = file.files[0].name;
+    if (!bar || !window.XMLHttpRequest) return;
+    ev.preventDefault();
+    const xhr = new XMLHttpRequest();
+    xhr.open("POST", form.action);
+    bar.hidden = false;
+    xhr.upload.addEventListener("progress", (e) => {
+      if (e.lengthComputable) bar.value = Math.round((100 * e.loaded) / e.total);
+    });
+    xhr.addEventListener("load", () => {
+      if (xhr.status < 400 && xhr.responseURL) {
+        window.location.assign(xhr.responseURL);
+        return;
+      }
+      document.open();
+      document.write(xhr.responseText);
+      document.close();
+    });
+    xhr.addEventListener("error", () => form.submit());
+    form.querySelectorAll("button[type=submit]").forEach((b) => (b.disabled = true));
+    xhr.send(new FormData(form));
+  });
+}
+
 document.addEventListener("DOMContentLoaded", () => {
   const live = document.getElementById("live-calls");
   if (live) startLive(live);
   document.querySelectorAll("button.copy").forEach(startCopy);
   document.querySelectorAll("form").forEach((form) => {
     if (form.querySelector("input[data-confirm]")) startConfirm(form);
+    if (form.dataset.progress) startUpload(form);
   });
 });

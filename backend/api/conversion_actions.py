@@ -1,0 +1,342 @@
+"""Conversion actions, their files, adjustments and feed URLs.
+
+The domain is :mod:`attribution.conversion_actions` (and its adjustments and feeds).
+
+Actions belong to a site: a token reads and changes those of the sites in its scope (a
+read-only token only reads). The feed URL itself (``/feeds/conversions/<token>.csv``) is in
+:mod:`backend.routes.feeds`: it needs no API token, its own token is the secret.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from attribution import conversion_actions as ca
+from attribution import conversion_adjustments as adj
+from attribution import conversion_feeds as feeds
+from attribution import conversions as conv
+from attribution.call_work import OUTCOME_KINDS
+from backend.api import openapi as oa
+from backend.api.batches import actor
+from backend.api.exports import UPLOAD_PARAMS, upload_policy
+from backend.api.params import (
+    P_END,
+    P_START,
+    P_TZ,
+    authorized,
+    db_of,
+    path_id,
+    path_site_id,
+    time_range,
+)
+from backend.auth import ApiPrincipal
+from backend.errors import ApiError
+from backend.http import read_json_object
+from pool.store import now_ms
+
+_FIELDS: dict[str, Any] = {
+    "platform": {"type": "string", "enum": list(conv.FILE_PLATFORMS)},
+    "name": {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": 100,
+        "description": "The platform's conversion action name, exactly.",
+    },
+    "qualified_only": {"type": "boolean", "default": True},
+    "first_time_only": {"type": "boolean", "default": False},
+    "min_talk_s": {"type": "integer", "minimum": 0, "maximum": ca.MAX_TALK_S, "default": 0},
+    "outcome_kind": {"type": "string", "enum": ["", *OUTCOME_KINDS], "default": ""},
+    "outcome_id": {"type": ["integer", "null"], "description": "Only calls with this outcome."},
+    "target_id": {"type": ["integer", "null"], "description": "Only calls to this target."},
+    "value_from": {"type": "string", "enum": list(ca.VALUE_FROM), "default": "fixed"},
+    "value": {"type": "string", "pattern": f"^{conv.VALUE_PATTERN}$", "default": "0"},
+    "currency": {"type": "string", "pattern": "^[A-Z]{3}$", "default": "JPY"},
+    "enabled": {"type": "boolean", "default": True},
+}
+_OUT_FIELDS = {**_FIELDS, "id": oa.ID, "site_id": oa.ID}
+ACTION = oa.component(
+    "ConversionAction",
+    {"type": "object", "required": list(_OUT_FIELDS), "properties": _OUT_FIELDS},
+)
+ACTION_IN = {
+    "type": "object",
+    "required": ["platform", "name"],
+    "additionalProperties": False,
+    "properties": _FIELDS,
+}
+_FEED_FIELDS: dict[str, Any] = {
+    "id": oa.ID,
+    "action_id": oa.ID,
+    "label": {"type": "string"},
+    "created_ms": {"type": "integer"},
+    "created_by": {"type": "string"},
+    "revoked": {"type": "boolean"},
+    "revoked_ms": {"type": ["integer", "null"]},
+    "last_fetch_ms": {"type": ["integer", "null"]},
+}
+FEED = oa.component(
+    "ConversionFeed", {"type": "object", "required": list(_FEED_FIELDS), "properties": _FEED_FIELDS}
+)
+P_ACTION = oa.path_param("action_id", oa.ID, "The conversion action's id.")
+_ERR = {"$ref": "#/components/responses/Error"}
+
+
+def _array_of(item: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "array", "items": item}
+
+
+def _spec(data: dict[str, Any]) -> ca.ActionSpec:
+    """An action spec from a JSON body (422 naming the field for a wrong type)."""
+    for key, value in data.items():
+        schema = _FIELDS.get(key)
+        if schema is None:
+            raise ApiError(422, "invalid", f"Unknown field {key!r}.", field=key)
+        kinds = schema["type"] if isinstance(schema["type"], list) else [schema["type"]]
+        ok = any(
+            (k == "string" and isinstance(value, str))
+            or (k == "boolean" and isinstance(value, bool))
+            or (k == "integer" and isinstance(value, int) and not isinstance(value, bool))
+            or (k == "null" and value is None)
+            for k in kinds
+        )
+        if not ok:
+            raise ApiError(422, "invalid", f"Field {key!r} has the wrong type.", field=key)
+    for key in ("platform", "name"):
+        if key not in data:
+            raise ApiError(422, "invalid", f"Field {key!r} is required.", field=key)
+    return ca.ActionSpec(**data)
+
+
+async def _save(request: Request, site_id: int, action_id: int | None) -> ca.Action:
+    data = await read_json_object(request, 4096)
+    try:
+        return await ca.save_action(
+            db_of(request),
+            site_id=site_id,
+            spec=_spec(data),
+            now_ms=now_ms(),
+            action_id=action_id,
+        )
+    except ca.ActionError as exc:
+        raise ApiError(422, "invalid", str(exc), field=exc.field) from exc
+
+
+async def _visible(request: Request, principal: ApiPrincipal) -> ca.Action:
+    action_id = path_id(request, "action_id")
+    action = await ca.get_action(db_of(request), action_id, principal.scope)
+    if action is None:
+        raise ApiError(404, "not_found", f"No conversion action {action_id}.")
+    return action
+
+
+@oa.operation(
+    "GET",
+    "/api/sites/{site_id}/conversion-actions",
+    summary="The site's conversion actions",
+    tags=["exports"],
+    params=[oa.path_param("site_id")],
+    responses={
+        200: oa.json_response("The actions", oa.wrapped("data", {"type": "array", "items": ACTION}))
+    },
+)
+async def list_actions(request: Request, principal: ApiPrincipal) -> Response:
+    """Every action of the site, by platform."""
+    site_id = await path_site_id(request, principal)
+    found = await ca.list_actions(db_of(request), principal.scope, site_id=site_id)
+    return JSONResponse({"data": [a.as_json() for a in found]})
+
+
+@oa.operation(
+    "POST",
+    "/api/sites/{site_id}/conversion-actions",
+    summary="Add a conversion action to a site (電話, 有効電話, 新規電話, per branch...)",
+    tags=["exports"],
+    params=[oa.path_param("site_id")],
+    body=ACTION_IN,
+    responses={201: oa.json_response("The action", ACTION)},
+)
+async def create_action(request: Request, principal: ApiPrincipal) -> Response:
+    """Store a new action (422 naming the field for a bad one or a name the site has)."""
+    site_id = await path_site_id(request, principal)
+    action = await _save(request, site_id, None)
+    return JSONResponse(action.as_json(), status_code=201)
+
+
+@oa.operation(
+    "GET",
+    "/api/conversion-actions/{action_id}",
+    summary="One conversion action",
+    tags=["exports"],
+    params=[P_ACTION],
+    responses={200: oa.json_response("The action", ACTION)},
+)
+async def show_action(request: Request, principal: ApiPrincipal) -> Response:
+    """The action, if its site is the token's to see."""
+    return JSONResponse((await _visible(request, principal)).as_json())
+
+
+@oa.operation(
+    "PUT",
+    "/api/conversion-actions/{action_id}",
+    summary="Replace a conversion action's rule and value (calls sent stay sent: adjust them)",
+    tags=["exports"],
+    params=[P_ACTION],
+    body=ACTION_IN,
+    responses={200: oa.json_response("The action", ACTION)},
+)
+async def replace_action(request: Request, principal: ApiPrincipal) -> Response:
+    """Replace every field (those left out take their defaults)."""
+    action = await _visible(request, principal)
+    stored = await _save(request, action.site_id, action.id)
+    return JSONResponse(stored.as_json())
+
+
+def _file_response(file: conv.ConversionFile) -> Response:
+    headers = {
+        "Content-Disposition": f'attachment; filename="{file.filename}"',
+        "X-Callpath-Conversions": str(file.count),
+        "X-Callpath-Batch": file.batch,
+    }
+    if file.batch_id is not None:
+        headers["X-Callpath-Batch-Id"] = str(file.batch_id)
+    if file.skipped:
+        headers["X-Callpath-Skipped"] = ", ".join(f"{k}={n}" for k, n in file.skipped.items())
+    return Response(file.content, media_type=file.media_type, headers=headers)
+
+
+@oa.operation(
+    "POST",
+    "/api/conversion-actions/{action_id}/export",
+    summary="The action's upload file: its calls not sent before, recorded so none repeats",
+    tags=["exports"],
+    params=[P_ACTION, P_START, P_END, P_TZ, *UPLOAD_PARAMS],
+    responses={200: oa.file_response("The upload file", ["text/csv"])},
+)
+async def export_action(request: Request, principal: ApiPrincipal) -> Response:
+    """Calls of the range that count for the action and were not in its files before."""
+    action = await _visible(request, principal)
+    start, end = time_range(request)
+    file = await ca.export_action(
+        db_of(request),
+        action,
+        start_ms=start,
+        end_ms=end,
+        now_ms=now_ms(),
+        created_by=actor(principal),
+        policy=upload_policy(request),
+    )
+    return _file_response(file)
+
+
+@oa.operation(
+    "POST",
+    "/api/conversion-actions/{action_id}/adjustments",
+    summary="Retract or restate the action's conversions whose calls changed since sent",
+    tags=["exports"],
+    params=[P_ACTION],
+    responses={200: oa.file_response("The adjustment file", ["text/csv"]), 404: _ERR},
+)
+async def adjust_action(request: Request, principal: ApiPrincipal) -> Response:
+    """The platform's adjustment file; each change is written once."""
+    action = await _visible(request, principal)
+    file = await adj.adjust_action(
+        db_of(request), action, now_ms=now_ms(), created_by=actor(principal)
+    )
+    return _file_response(file)
+
+
+@oa.operation(
+    "GET",
+    "/api/conversion-actions/{action_id}/feeds",
+    summary="The action's feed URLs (never their tokens)",
+    tags=["exports"],
+    params=[P_ACTION],
+    responses={
+        200: oa.json_response("The feeds", oa.wrapped("data", {"type": "array", "items": FEED}))
+    },
+)
+async def list_feeds(request: Request, principal: ApiPrincipal) -> Response:
+    """Every feed of the action, revoked ones included."""
+    action = await _visible(request, principal)
+    found = await feeds.list_feeds(db_of(request), action.id)
+    return JSONResponse({"data": [f.as_json() for f in found]})
+
+
+@oa.operation(
+    "POST",
+    "/api/conversion-actions/{action_id}/feeds",
+    summary="A new secret feed URL of the action, for a scheduler to fetch (shown once)",
+    tags=["exports"],
+    params=[P_ACTION],
+    body={
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {"label": {"type": "string", "maxLength": 100}},
+    },
+    responses={
+        201: oa.json_response(
+            "The feed and its URL",
+            {
+                "type": "object",
+                "required": ["feed", "url"],
+                "properties": {"feed": FEED, "url": {"type": "string"}},
+            },
+        )
+    },
+)
+async def create_feed(request: Request, principal: ApiPrincipal) -> Response:
+    """A feed URL: give it to Google Ads' scheduled import (or another scheduler)."""
+    action = await _visible(request, principal)
+    data = await read_json_object(request, 1024) if await _has_body(request) else {}
+    label = data.get("label", "")
+    if set(data) - {"label"} or not isinstance(label, str) or len(label) > 100:
+        raise ApiError(422, "invalid", "The body takes only a 'label' of ≤ 100 characters.")
+    feed, token = await feeds.create_feed(
+        db_of(request), action, label=label, by=actor(principal), now_ms=now_ms()
+    )
+    base = str(request.base_url).rstrip("/")
+    return JSONResponse(
+        {"feed": feed.as_json(), "url": f"{base}/feeds/conversions/{token}.csv"}, status_code=201
+    )
+
+
+async def _has_body(request: Request) -> bool:
+    length = request.headers.get("content-length", "")
+    return bool(length and length != "0") or "transfer-encoding" in request.headers
+
+
+@oa.operation(
+    "POST",
+    "/api/conversion-feeds/{feed_id}/revoke",
+    summary="Revoke a feed URL: it answers 404 from now on",
+    tags=["exports"],
+    params=[oa.path_param("feed_id", oa.ID, "The feed's id.")],
+    responses={200: oa.json_response("The revoked feed", FEED)},
+)
+async def revoke_feed(request: Request, principal: ApiPrincipal) -> Response:
+    """Revoke the feed (its action's site must be the token's to see)."""
+    feed_id = path_id(request, "feed_id")
+    feed = await feeds.revoke_feed(db_of(request), feed_id, principal.scope, now_ms=now_ms())
+    if feed is None:
+        raise ApiError(404, "not_found", f"No feed {feed_id}.")
+    return JSONResponse(feed.as_json())
+
+
+_ACTION_PATH = "/api/conversion-actions/{action_id:int}"
+routes = [
+    Route("/api/sites/{site_id:int}/conversion-actions", authorized(list_actions), methods=["GET"]),
+    Route(
+        "/api/sites/{site_id:int}/conversion-actions", authorized(create_action), methods=["POST"]
+    ),
+    Route(_ACTION_PATH, authorized(show_action), methods=["GET"]),
+    Route(_ACTION_PATH, authorized(replace_action), methods=["PUT"]),
+    Route(_ACTION_PATH + "/export", authorized(export_action), methods=["POST"]),
+    Route(_ACTION_PATH + "/adjustments", authorized(adjust_action), methods=["POST"]),
+    Route(_ACTION_PATH + "/feeds", authorized(list_feeds), methods=["GET"]),
+    Route(_ACTION_PATH + "/feeds", authorized(create_feed), methods=["POST"]),
+    Route("/api/conversion-feeds/{feed_id:int}/revoke", authorized(revoke_feed), methods=["POST"]),
+]
