@@ -283,6 +283,55 @@ async def site_zone(db: Store | Tx, site_id: int) -> str:
     return str(zone or conversions.YAHOO_ZONE)
 
 
+async def finish_file(
+    tx: Tx,
+    action: Action,
+    *,
+    batch: str,
+    rows: list[dict[str, Any]],
+    filename: str,
+    fmt: platforms.ConversionFormat,
+    content: bytes,
+    created_by: str,
+    now_ms: int,
+    record: bool = True,
+    skipped: dict[str, int] | None = None,
+    start_ms: int | None = None,
+    end_ms: int | None = None,
+) -> conversions.ConversionFile:
+    """An action's file (new conversions or adjustments), kept as a batch of its site when
+    ``record`` and it has rows."""
+    batch_id = None
+    if record and rows:
+        batch_id = await batches.record_batch(
+            tx,
+            platform=action.platform,
+            batch=batch,
+            rows=[(r["call_id"], r["click"]) for r in rows],
+            filename=filename,
+            media_type=fmt.media_type,
+            content=content,
+            advertiser_id=await tx.fetchval(
+                "SELECT advertiser_id FROM sites WHERE id = :s", {"s": action.site_id}
+            ),
+            site_id=action.site_id,
+            start_ms=start_ms,
+            end_ms=end_ms,
+            created_by=created_by,
+            now_ms=now_ms,
+        )
+    return conversions.ConversionFile(
+        action.platform,
+        batch,
+        filename,
+        fmt.media_type,
+        content,
+        len(rows),
+        dict(sorted((skipped or {}).items())),
+        batch_id,
+    )
+
+
 async def export_action(
     db: Store,
     action: Action,
@@ -343,7 +392,6 @@ async def export_action(
             rows.append(out)
         content = conversions._render(fmt, rows, offset)
         filename = fmt.filename.format(platform=action.platform, batch=batch)
-        batch_id = None
         if record and rows:
             await tx.executemany(
                 "INSERT INTO conversion_sent (action_id, destination, call_id, click_id,"
@@ -364,30 +412,18 @@ async def export_action(
                     for r in rows
                 ],
             )
-            batch_id = await batches.record_batch(
-                tx,
-                platform=action.platform,
-                batch=batch,
-                rows=[(r["call_id"], r["click"]) for r in rows],
-                filename=filename,
-                media_type=fmt.media_type,
-                content=content,
-                advertiser_id=await tx.fetchval(
-                    "SELECT advertiser_id FROM sites WHERE id = :s", {"s": action.site_id}
-                ),
-                site_id=action.site_id,
-                start_ms=start_ms,
-                end_ms=end_ms,
-                created_by=created_by,
-                now_ms=now_ms,
-            )
-    return conversions.ConversionFile(
-        action.platform,
-        batch,
-        filename,
-        fmt.media_type,
-        content,
-        len(rows),
-        dict(sorted(skipped.items())),
-        batch_id,
-    )
+        return await finish_file(
+            tx,
+            action,
+            batch=batch,
+            rows=rows,
+            filename=filename,
+            fmt=fmt,
+            content=content,
+            created_by=created_by,
+            now_ms=now_ms,
+            record=record,
+            skipped=skipped,
+            start_ms=start_ms,
+            end_ms=end_ms,
+        )

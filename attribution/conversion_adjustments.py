@@ -24,8 +24,14 @@ import io
 from datetime import datetime
 from typing import Any
 
-from attribution import batches, conversions, platforms
-from attribution.conversion_actions import Action, call_value, calls_sql, site_zone
+from attribution import conversions, platforms
+from attribution.conversion_actions import (
+    Action,
+    call_value,
+    calls_sql,
+    finish_file,
+    site_zone,
+)
 from attribution.csvcells import csv_writer
 from pool.store import Store
 
@@ -131,25 +137,14 @@ async def adjust_action(
             )
         content = _render(fmt, rows, offset)
         filename = f"{action.platform}-adjustments-{batch}.csv"
-        batch_id = None
-        if rows:
-            batch_id = await batches.record_batch(
-                tx,
-                platform=action.platform,
-                batch=batch,
-                rows=[(r["call_id"], r["click"]) for r in rows],
-                filename=filename,
-                media_type=fmt.media_type,
-                content=content,
-                advertiser_id=await tx.fetchval(
-                    "SELECT advertiser_id FROM sites WHERE id = :s", {"s": action.site_id}
-                ),
-                site_id=action.site_id,
-                start_ms=None,
-                end_ms=None,
-                created_by=created_by,
-                now_ms=now_ms,
-            )
-    return conversions.ConversionFile(
-        action.platform, batch, filename, fmt.media_type, content, len(rows), {}, batch_id
-    )
+        return await finish_file(
+            tx,
+            action,
+            batch=batch,
+            rows=rows,
+            filename=filename,
+            fmt=fmt,
+            content=content,
+            created_by=created_by,
+            now_ms=now_ms,
+        )

@@ -22,7 +22,7 @@ from attribution import conversions as conv
 from attribution.call_work import OUTCOME_KINDS
 from backend.api import openapi as oa
 from backend.api.batches import actor
-from backend.api.exports import UPLOAD_PARAMS, upload_policy
+from backend.api.exports import UPLOAD_PARAMS, conversion_file_response, upload_policy
 from backend.api.params import (
     P_END,
     P_START,
@@ -195,19 +195,6 @@ async def replace_action(request: Request, principal: ApiPrincipal) -> Response:
     return JSONResponse(stored.as_json())
 
 
-def _file_response(file: conv.ConversionFile) -> Response:
-    headers = {
-        "Content-Disposition": f'attachment; filename="{file.filename}"',
-        "X-Callpath-Conversions": str(file.count),
-        "X-Callpath-Batch": file.batch,
-    }
-    if file.batch_id is not None:
-        headers["X-Callpath-Batch-Id"] = str(file.batch_id)
-    if file.skipped:
-        headers["X-Callpath-Skipped"] = ", ".join(f"{k}={n}" for k, n in file.skipped.items())
-    return Response(file.content, media_type=file.media_type, headers=headers)
-
-
 @oa.operation(
     "POST",
     "/api/conversion-actions/{action_id}/export",
@@ -229,7 +216,7 @@ async def export_action(request: Request, principal: ApiPrincipal) -> Response:
         created_by=actor(principal),
         policy=upload_policy(request),
     )
-    return _file_response(file)
+    return conversion_file_response(file)
 
 
 @oa.operation(
@@ -246,7 +233,7 @@ async def adjust_action(request: Request, principal: ApiPrincipal) -> Response:
     file = await adj.adjust_action(
         db_of(request), action, now_ms=now_ms(), created_by=actor(principal)
     )
-    return _file_response(file)
+    return conversion_file_response(file)
 
 
 @oa.operation(

@@ -16,6 +16,7 @@ from attribution import cost_report as cr
 from attribution import costs
 from attribution import platforms as reg
 from backend.api import openapi as oa
+from backend.api.batches import actor
 from backend.api.params import (
     MAX_MS,
     P_ADVERTISER,
@@ -133,7 +134,7 @@ async def import_costs(request: Request, principal: ApiPrincipal) -> Response:
         site_id=site_id,
         platform=platform,
         filename=request.query_params.get("filename", "")[:200],
-        by=f"user {principal.user_id} (token {principal.token_id})",
+        by=actor(principal),
         now_ms=now_ms(),
     )
     return JSONResponse(stored.as_json(), status_code=201)

@@ -171,6 +171,11 @@ async def export_conversions(request: Request, principal: ApiPrincipal) -> Respo
         created_by=actor(principal),
         policy=upload_policy(request),
     )
+    return conversion_file_response(file)
+
+
+def conversion_file_response(file: conv.ConversionFile) -> Response:
+    """A conversion (or adjustment) file as a download, with what it holds in headers."""
     headers = {
         "Content-Disposition": f'attachment; filename="{file.filename}"',
         "X-Callpath-Conversions": str(file.count),

@@ -18,43 +18,45 @@ OCTOBER = {"start": "2026-10-01", "end": "2026-10-31", "tz": "Asia/Tokyo"}
 
 
 async def _import(
-    client: httpx.AsyncClient, w: World, platform: str, body: bytes, **params: Any
+    client: httpx.AsyncClient,
+    w: World,
+    platform: str,
+    body: bytes,
+    token: str | None = None,
+    **params: Any,
 ) -> httpx.Response:
+    """POST a report as ``token`` (default: the administrator's, for the demo advertiser)."""
+    scope = {} if token else {"advertiser_id": w.advertiser_id}
     return await client.post(
         "/api/costs/imports",
-        params={"platform": platform, "advertiser_id": w.advertiser_id, **params},
+        params={"platform": platform, **scope, **params},
         content=body,
-        headers={**w.auth(), "Content-Type": "text/csv"},
+        headers={**w.auth(token), "Content-Type": "text/csv"},
     )
 
 
 async def _october_calls(db: SQLiteDatabase, w: World) -> None:
     """Three calls from Google 歯医者 渋谷 (two qualified, one worth 50,000 yen) tagged with
     the campaign's id, one from Yahoo! 歯医者 渋谷, and one from organic search."""
-    google = await w.add_session(
-        db,
-        jst_ms(2026, 10, 5, 10, 0),
-        channel="paid_search",
-        source="google",
-        medium="cpc",
-        campaign="123456789",
-        keyword="歯医者　渋谷",  # a full-width space, as a phone's keyboard types it
-        match_type="e",
-        gclid="gclid-shibuya",
-    )
+
+    def paid(source: str, campaign: str, keyword: str, **click: str) -> dict[str, str]:
+        return dict(
+            channel="paid_search",
+            source=source,
+            medium="cpc",
+            campaign=campaign,
+            keyword=keyword,
+            **click,
+        )
+
+    # A full-width space in the keyword, as a phone's keyboard types it.
+    google_click = paid("google", "123456789", "歯医者　渋谷", match_type="e", gclid="g-shibuya")
+    google = await w.add_session(db, jst_ms(2026, 10, 5, 10, 0), **google_click)
     await w.add_call(db, jst_ms(2026, 10, 5, 10, 3), session_id=google, value_yen=50_000)
     await w.add_call(db, jst_ms(2026, 10, 6, 11, 0), session_id=google)
     await w.add_call(db, jst_ms(2026, 10, 7, 12, 0), session_id=google, qualified=0)
-    yahoo = await w.add_session(
-        db,
-        jst_ms(2026, 10, 5, 18, 0),
-        channel="paid_search",
-        source="yahoo",
-        medium="cpc",
-        campaign="渋谷院",
-        keyword="歯医者 渋谷",
-        yclid="YSS.1.shibuya",
-    )
+    yahoo_click = paid("yahoo", "渋谷院", "歯医者 渋谷", yclid="YSS.1.shibuya")
+    yahoo = await w.add_session(db, jst_ms(2026, 10, 5, 18, 0), **yahoo_click)
     await w.add_call(db, jst_ms(2026, 10, 5, 18, 2), session_id=yahoo)
     organic = await w.add_session(
         db, jst_ms(2026, 10, 8, 9, 0), channel="organic_search", source="google", medium="organic"
@@ -192,20 +194,13 @@ async def test_costs_stay_within_their_advertiser(
     assert (await _import(client, w, "yahoo", cost_files.yahoo_csv())).status_code == 201
     member = w.auth(w.member_token)
     # The member (of the other advertiser) cannot import for the first one...
-    refused = await client.post(
-        "/api/costs/imports",
-        params={"platform": "yahoo", "advertiser_id": w.advertiser_id},
-        content=cost_files.yahoo_csv(),
-        headers={**member, "Content-Type": "text/csv"},
+    yahoo = cost_files.yahoo_csv()
+    refused = await _import(
+        client, w, "yahoo", yahoo, w.member_token, advertiser_id=w.advertiser_id
     )
     assert refused.status_code == 403
     # ...nor into another advertiser's site, and sees none of its imports or cost.
-    wrong_site = await client.post(
-        "/api/costs/imports",
-        params={"platform": "yahoo", "site_id": w.site_id},
-        content=cost_files.yahoo_csv(),
-        headers={**member, "Content-Type": "text/csv"},
-    )
+    wrong_site = await _import(client, w, "yahoo", yahoo, w.member_token, site_id=w.site_id)
     assert wrong_site.status_code == 404
     assert (await client.get("/api/costs/imports", headers=member)).json()["data"] == []
     report = await client.get(
@@ -213,12 +208,8 @@ async def test_costs_stay_within_their_advertiser(
     )
     assert report.json()["total"]["cost"] == 0
     # Their own import, for their own site, is theirs only.
-    own = await client.post(
-        "/api/costs/imports",
-        params={"platform": "microsoft", "site_id": w.other_site_id},
-        content=cost_files.microsoft_csv(),
-        headers={**member, "Content-Type": "text/csv"},
-    )
+    microsoft = cost_files.microsoft_csv()
+    own = await _import(client, w, "microsoft", microsoft, w.member_token, site_id=w.other_site_id)
     assert own.status_code == 201, own.text
     mine = await client.get(
         "/api/reports/costs", params={**OCTOBER, "level": "source"}, headers=member

@@ -71,14 +71,13 @@ async def test_an_administrator_imports_for_the_advertiser_chosen(
     csrf = await login(client, seeded.admin, PASSWORD)
     missing = await _upload(client, csrf, cost_files.google_excel_csv(), platform="google")
     assert missing.status_code == 422  # an administrator must say whose cost it is
-    done = await _upload(
-        client,
-        csrf,
-        cost_files.google_excel_csv(),
-        platform="google",
-        advertiser=str(seeded.adv_b),
-        site=str(seeded.site_b),
-    )
+
+    async def google_for(advertiser: int, site: int) -> httpx.Response:
+        report = cost_files.google_excel_csv()
+        choice = {"advertiser": str(advertiser), "site": str(site)}
+        return await _upload(client, csrf, report, platform="google", **choice)
+
+    done = await google_for(seeded.adv_b, seeded.site_b)
     assert done.status_code == 303, done.text
     row = await db.fetchone("SELECT advertiser_id, site_id, encoding FROM ad_cost_imports")
     assert row is not None
@@ -87,14 +86,7 @@ async def test_an_administrator_imports_for_the_advertiser_chosen(
         seeded.site_b,
         "utf-16",
     )
-    wrong_site = await _upload(
-        client,
-        csrf,
-        cost_files.google_excel_csv(),
-        platform="google",
-        advertiser=str(seeded.adv_a),
-        site=str(seeded.site_b),
-    )
+    wrong_site = await google_for(seeded.adv_a, seeded.site_b)
     assert wrong_site.status_code == 422
     for level in ("source", "campaign", "keyword", "keyword_match"):
         shown = await client.get(f"/dashboard/costs?{OCTOBER}&by={level}")
