@@ -156,30 +156,23 @@ def query_clause(q: CallQuery, alias: str = "c") -> tuple[str, dict[str, Any]]:
     params: dict[str, Any] = {}
     if q.status is not None:
         parts.append(_STATUS_SQL[q.status].format(a=a))
-    if q.qualified is not None:
-        parts.append(f"{a}.qualified = :cq_q")
-        params["cq_q"] = int(q.qualified)
     if q.by_hand is not None:
         parts.append(f"{a}.qualified_by_hand IS {'NOT ' if q.by_hand else ''}NULL")
-    if q.source is not None:
-        parts.append(f"COALESCE({a}.touch_source, '') = :cq_source")
-        params["cq_source"] = q.source
-    if q.tag is not None:
-        parts.append(
-            f"EXISTS (SELECT 1 FROM call_tags cqt WHERE cqt.call_id = {a}.id AND cqt.tag = :cq_tag)"
-        )
-        params["cq_tag"] = q.tag
-    if q.outcome_id is not None:
-        parts.append(f"{a}.outcome_id = :cq_oid")
-        params["cq_oid"] = q.outcome_id
-    if q.outcome is not None:
-        parts.append(
-            f"{a}.outcome_id IN (SELECT cqo.id FROM call_outcomes cqo WHERE cqo.label = :cq_ol)"
-        )
-        params["cq_ol"] = q.outcome
-    if q.caller is not None:
-        parts.append(f"{a}.caller = :cq_caller")
-        params["cq_caller"] = q.caller
+    # Filters on one value: (value, its parameter, the condition on calls {a}).
+    tagged = "EXISTS (SELECT 1 FROM call_tags cqt WHERE cqt.call_id = {a}.id AND cqt.tag = :cq_tag)"
+    labelled = "{a}.outcome_id IN (SELECT o.id FROM call_outcomes o WHERE o.label = :cq_label)"
+    equal = (
+        (None if q.qualified is None else int(q.qualified), "cq_q", "{a}.qualified = :cq_q"),
+        (q.source, "cq_source", "COALESCE({a}.touch_source, '') = :cq_source"),
+        (q.tag, "cq_tag", tagged),
+        (q.outcome_id, "cq_oid", "{a}.outcome_id = :cq_oid"),
+        (q.outcome, "cq_label", labelled),
+        (q.caller, "cq_caller", "{a}.caller = :cq_caller"),
+    )
+    for value, name, condition in equal:
+        if value is not None:
+            parts.append(condition.format(a=a))
+            params[name] = value
     if q.text:
         found = [
             f"lower({a}.touch_keyword) LIKE :cq_text ESCAPE '!'",

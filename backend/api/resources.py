@@ -221,34 +221,36 @@ def _scope_filters(
 
 
 _TEXT = {"type": "string", "maxLength": TEXT_MAX}
-CALL_FILTER_PARAMS = [
-    oa.query_param(
+_FILTERS: tuple[tuple[str, dict[str, Any], str], ...] = (
+    (
         "status",
         {"type": "string", "enum": list(STATUSES)},
         "answered (someone picked up), missed (ended unanswered), ongoing (ringing or"
         " talking), blocked.",
     ),
-    oa.query_param(
+    (
         "qualified_by_hand",
         {"type": "boolean"},
         "true: only verdicts a person set; false: only the site's rules' verdicts.",
     ),
-    oa.query_param("source", _TEXT, "Only calls whose touch has this source ('' : none)."),
-    oa.query_param("tag", _TEXT, "Only calls with this tag."),
-    oa.query_param("outcome_id", oa.ID, "Only calls with this outcome (/api/outcomes)."),
-    oa.query_param(
+    ("source", _TEXT, "Only calls whose touch has this source ('' : none)."),
+    ("tag", _TEXT, "Only calls with this tag."),
+    ("outcome_id", oa.ID, "Only calls with this outcome (/api/outcomes)."),
+    (
         "caller",
         {"type": "string", "maxLength": 40},
         "Only calls from this number, in any format (03-1234-5678, +81312345678); read as"
         " national for Japan. 403 for a token that may not see callers.",
     ),
-    oa.query_param(
+    (
         "q",
         _TEXT,
         "Search: the caller's number (whole, in any format, or 4 digits or more of it; not"
         " for tokens that may not see callers), the keyword of the call's touch, the note.",
     ),
-]
+)
+# The call log's filters (attribution.call_search), as the dashboard's.
+CALL_FILTER_PARAMS = [oa.query_param(name, schema, doc) for name, schema, doc in _FILTERS]
 
 
 def call_query(request: Request, principal: ApiPrincipal) -> CallQuery:

@@ -21,17 +21,9 @@ from attribution import batches as bt
 from attribution import conversions as conv
 from attribution import platforms
 from attribution.upload_policy import UploadPolicy
+from backend.dashboard import web
 from backend.dashboard.logins import Viewer
-from backend.dashboard.web import (
-    db_of,
-    int_param,
-    owned,
-    page,
-    path_id,
-    redirect,
-    render,
-    visible_advertisers,
-)
+from backend.dashboard.web import db_of, page, path_id, redirect, render
 from pool.store import now_ms
 
 log = logging.getLogger("callpath.exports")
@@ -55,7 +47,7 @@ async def batches_page(request: Request, viewer: Viewer) -> Response:
     context = {
         "batches": found,
         "files": files if may_send(viewer) else [],
-        "advertisers": await visible_advertisers(db, viewer) if viewer.is_admin else [],
+        "advertisers": await web.visible_advertisers(db, viewer) if viewer.is_admin else [],
         "min_confidence": request.app.state.settings.upload_min_confidence,
     }
     return render(request, viewer, "batches.html", context)
@@ -76,9 +68,9 @@ async def new_batch(request: Request, viewer: Viewer) -> Response:
         raise HTTPException(404, "No such platform.")
     db = db_of(request)
     advertiser = viewer.advertiser_id
-    chosen = int_param(form.get("advertiser") or None, "advertiser")
+    chosen = web.int_param(form.get("advertiser") or None, "advertiser")
     if chosen is not None:
-        await owned(db, viewer, "advertisers", chosen)  # 404 outside the viewer's scope
+        await web.owned(db, viewer, "advertisers", chosen)  # 404 outside the viewer's scope
         advertiser = chosen
     settings = request.app.state.settings
     file = await conv.export_conversions(

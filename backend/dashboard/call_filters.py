@@ -13,6 +13,7 @@ calls and back gives the same pages.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,6 +23,7 @@ from starlette.requests import Request
 from attribution.call_search import TEXT_MAX, CallQuery, QueryError, parse_query
 from attribution.exports import ExportFilter, where_clause
 from backend.dashboard.filters import Filters
+from backend.dashboard.i18n import N_
 from backend.dashboard.logins import Viewer
 from backend.dashboard.web import int_param
 from pool.store import Row, Store
@@ -30,6 +32,18 @@ PAGE_SIZE = 50
 # The query parameters of the call filters, as the log's form names them.
 FIELDS = ("status", "qualified", "source", "tag", "outcome", "caller", "q")
 CHOICES_MAX = 200  # sources and tags offered in the filter's lists
+# The fixed lists of the filter: (value, label's message id).
+STATUS_CHOICES = (
+    ("answered", N_("calls.state.answered")),
+    ("missed", N_("calls.state.missed")),
+    ("ongoing", N_("calls.state.ongoing")),
+    ("blocked", N_("calls.state.blocked")),
+)
+QUALIFIED_CHOICES = (
+    ("yes", N_("calls.qualified.yes")),
+    ("no", N_("calls.qualified.no")),
+    ("hand", N_("calls.qualified.hand")),
+)
 
 
 @dataclass(frozen=True)
@@ -159,9 +173,12 @@ async def log_page(
     return LogPage(rows, total, above + 1, newer, older)
 
 
-async def filter_choices(db: Store, f: Filters) -> dict[str, list[str]]:
-    """What the filter's lists offer: the sources and tags of the calls the viewer may
-    read in the date range, and the outcome labels of their advertisers."""
+async def filter_choices(
+    db: Store, f: Filters, cf: CallFilters, t: Callable[[str], str]
+) -> dict[str, list[tuple[str, str]]]:
+    """What the filter's lists offer, as (value, words): the fixed states, the sources and
+    tags of the calls the viewer may read in the date range (and the one asked, if it is
+    not among them), and the outcome labels of their advertisers."""
     params: dict[str, Any] = {"a": f.start_ms, "b": f.end_ms}
     where, scope_params = f.scope.condition("c")
     params.update(scope_params)
@@ -182,8 +199,19 @@ async def filter_choices(db: Store, f: Filters) -> dict[str, list[str]]:
         " AND o.retired_ms IS NULL GROUP BY o.label ORDER BY p, v",
         adv_params,
     )
+
+    def listed(name: str, values: list[str]) -> list[tuple[str, str]]:
+        asked = cf.typed.get(name, "")
+        return [(v, v) for v in values + ([asked] if asked and asked not in values else [])]
+
     return {
-        "sources": [r["v"] for r in sources],
-        "tags": [r["v"] for r in tags],
-        "outcomes": [r["v"] for r in outcomes],
+        "status": [(v, t(msgid)) for v, msgid in STATUS_CHOICES],
+        "qualified": [(v, t(msgid)) for v, msgid in QUALIFIED_CHOICES],
+        "source": listed("source", [r["v"] for r in sources]),
+        "tag": listed("tag", [r["v"] for r in tags]),
+        # The built-in outcomes ("@won") in the viewer's words, the others as named.
+        "outcome": [
+            (r["v"], t(f"outcome.{r['v'][1:]}") if r["v"].startswith("@") else r["v"])
+            for r in outcomes
+        ],
     }

@@ -106,7 +106,9 @@ async def calls_page(request: Request, viewer: Viewer) -> Response:
             "log": found,
             "cf": cf,
             "link": link,
-            "call_filters": await filter_choices(db, f),
+            "call_filters": await filter_choices(
+                db, f, cf, i18n.translator(i18n.choose(request, viewer))
+            ),
             "drill": f.drill,
         },
     )
