@@ -23,7 +23,7 @@ from starlette.requests import Request
 from attribution.call_search import TEXT_MAX, CallQuery, QueryError, parse_query
 from attribution.exports import ExportFilter, where_clause
 from backend.dashboard.filters import Filters
-from backend.dashboard.i18n import N_
+from backend.dashboard.i18n import N_, label
 from backend.dashboard.logins import Viewer
 from backend.dashboard.web import int_param
 from pool.store import Row, Store
@@ -211,7 +211,7 @@ async def filter_choices(
         "tag": listed("tag", [r["v"] for r in tags]),
         # The built-in outcomes ("@won") in the viewer's words, the others as named.
         "outcome": [
-            (r["v"], t(f"outcome.{r['v'][1:]}") if r["v"].startswith("@") else r["v"])
+            (r["v"], label(t, "outcome", r["v"][1:]) if r["v"].startswith("@") else r["v"])
             for r in outcomes
         ],
     }
