@@ -24,13 +24,6 @@ from collections.abc import Iterable
 from typing import Any, Protocol
 
 FORMULA_START = frozenset("=+-@\t\r")
-# How a CSV download is encoded. ``utf-8``: plain UTF-8, for tools and scripts. ``excel``:
-# UTF-8 after a byte-order mark, without which Excel reads a CSV file in the system's code
-# page (Shift_JIS on Japanese Windows) and shows Japanese as mojibake. (Shift_JIS itself is
-# not offered: a streamed export cannot know before its first byte whether every character
-# of every row fits, and a visitor's page title or keyword often does not.)
-CSV_ENCODINGS = ("utf-8", "excel")
-_PREAMBLES = {"utf-8": b"", "excel": "\ufeff".encode()}
 _INERT = re.compile(r"[+-][0-9][0-9.*]*")
 
 
@@ -65,13 +58,6 @@ class SafeWriter:
     def writerow(self, row: Iterable[Any]) -> None:
         """Write one row, its text cells made safe first."""
         self._writer.writerow(safe_cells(row))
-
-
-def csv_preamble(encoding: str) -> bytes:
-    """The bytes a CSV file of ``encoding`` (one of :data:`CSV_ENCODINGS`) starts with."""
-    if encoding not in _PREAMBLES:
-        raise ValueError(f"encoding must be one of {CSV_ENCODINGS}")
-    return _PREAMBLES[encoding]
 
 
 def csv_writer(out: _Writable) -> SafeWriter:

@@ -28,7 +28,8 @@ import orjson
 from phonenumbers import COUNTRY_CODE_TO_REGION_CODE
 
 from attribution import platforms
-from attribution.csvcells import csv_preamble, csv_writer
+from attribution.call_search import CallQuery, query_clause
+from attribution.csvcells import csv_writer
 from attribution.touch import TOUCH_FIELDS, click_ids
 from pool.scope import Scope
 from pool.store import Row, Store
@@ -170,6 +171,8 @@ class ExportFilter:
     confidences: tuple[str, ...] | None = None
     # A report's drill-down: (dimension, value), e.g. ("keyword", "インプラント").
     drill: tuple[str, str] | None = None
+    # The call log's filters and search (attribution.call_search): the calls it lists.
+    calls: CallQuery | None = None
 
 
 # Report dimensions a call list can be narrowed to (landing pages are grouped by page, so a
@@ -229,7 +232,11 @@ def where_clause(f: ExportFilter) -> tuple[str, dict[str, Any]]:
     if f.drill is not None:
         drill, drill_params = drill_clause(*f.drill)
         params.update(drill_params)
-    return " WHERE " + " AND ".join(clauses) + conf + drill, params
+    found = ""
+    if f.calls is not None:
+        found, found_params = query_clause(f.calls, "c")
+        params.update(found_params)
+    return " WHERE " + " AND ".join(clauses) + conf + drill + found, params
 
 
 def mask_caller(number: str) -> str:
@@ -341,10 +348,8 @@ def _call_record(
 class _Sink:
     """Collects rows as encoded bytes and hands out chunks of about 64 KiB."""
 
-    def __init__(self, fmt: str, columns: list[str], encoding: str = "utf-8") -> None:
+    def __init__(self, fmt: str, columns: list[str]) -> None:
         self.fmt = fmt
-        # Excel's byte-order mark, once, in front of the first chunk (CSV only).
-        self.preamble = csv_preamble(encoding) if fmt == "csv" else b""
         self.columns = columns
         self.text = io.StringIO()
         self.blob = bytearray()
@@ -368,8 +373,7 @@ class _Sink:
         return self.text.tell() + len(self.blob)
 
     def take(self) -> bytes:
-        out = self.preamble + self.text.getvalue().encode() + bytes(self.blob)
-        self.preamble = b""
+        out = self.text.getvalue().encode() + bytes(self.blob)
         self.text.seek(0)
         self.text.truncate()
         self.blob.clear()
@@ -384,11 +388,9 @@ async def stream_paths(
     form: str = "wide",
     show_callers: bool = False,
     progress: Callable[[int], None] | None = None,
-    encoding: str = "utf-8",
 ) -> AsyncIterator[bytes]:
-    """The export as byte chunks (CSV with a header row, or NDJSON), in call start order.
-
-    ``encoding``: ``excel`` starts a CSV file with a byte-order mark (attribution/csvcells.py).
+    """The export as UTF-8 byte chunks (CSV with a header row, or NDJSON), in call start
+    order. A CSV download's encoding is :func:`attribution.csv_encoding.encode_csv`'s.
 
     ``progress`` is called with the number of calls written so far, once per chunk.
     """
@@ -399,8 +401,7 @@ async def stream_paths(
     where, params = where_clause(flt)
     sql = _sql(db.dialect) + where + ORDER
     click_names = platforms.click_id_names()
-    csv_preamble(encoding)  # refuses an unknown encoding before anything is read
-    sink = _Sink(fmt, wide_columns() if form == "wide" else long_columns(), encoding)
+    sink = _Sink(fmt, wide_columns() if form == "wide" else long_columns())
     sink.header()
     flag: Callable[[Any], Any] = bool if fmt == "ndjson" else int  # CSV flags read 1/0
     # An absent value: an empty CSV field (the writer escapes text), null in NDJSON.

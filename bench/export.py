@@ -128,12 +128,12 @@ async def export(path: Path, trace: bool) -> dict[str, float]:
 
 async def scan(path: Path) -> float:
     """The baseline: reading the same joined rows with nothing done to them."""
-    from attribution.exports import _SQL, ORDER
+    from attribution.exports import ORDER, _sql
     from backend.storage import open_database
 
     db = await open_database(f"sqlite:///{path}", migrate=False)
     started = time.perf_counter()
-    async for _ in db.iterate(_SQL + ORDER, batch=1000):
+    async for _ in db.iterate(_sql(db.dialect) + ORDER, batch=1000):
         pass
     await db.close()
     return time.perf_counter() - started

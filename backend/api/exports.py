@@ -6,12 +6,12 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from attribution import conversions as conv
-from attribution.csvcells import CSV_ENCODINGS
-from attribution.exports import FORMATS, FORMS, MEDIA_TYPES, ExportFilter, stream_paths
+from attribution.csv_encoding import CSV_ENCODINGS, EXCEL_SJIS_LIMIT
+from attribution.exports import FORMATS, FORMS, ExportFilter, stream_paths
 from attribution.matching import CONFIDENCES
 from attribution.upload_policy import UploadPolicy
 from backend.api import openapi as oa
@@ -35,6 +35,7 @@ from backend.api.params import (
     zone_param,
 )
 from backend.auth import ApiPrincipal
+from backend.downloads import download
 from backend.errors import ApiError
 from backend.http import read_json_object
 from pool.store import now_ms
@@ -72,8 +73,10 @@ def path_filter(request: Request, principal: ApiPrincipal) -> ExportFilter:
         oa.query_param(
             "encoding",
             {"type": "string", "enum": list(CSV_ENCODINGS), "default": "utf-8"},
-            "CSV only. `excel`: UTF-8 with a byte-order mark, so that Excel (Japanese Windows"
-            " included) reads Japanese text.",
+            "CSV only. `excel`: Shift_JIS (cp932) when every character of the file fits"
+            f" (and the file is at most {EXCEL_SJIS_LIMIT // 2**20} MiB), else UTF-8 with a"
+            " byte-order mark: Excel on Japanese Windows reads either. `sjis`: always"
+            " Shift_JIS, a character it lacks written as `?`. See docs/exports.md.",
         ),
     ],
     responses={
@@ -87,20 +90,9 @@ async def export_paths(request: Request, principal: ApiPrincipal) -> Response:
     form = choice_param(request, "form", FORMS, "wide")
     encoding = choice_param(request, "encoding", CSV_ENCODINGS, "utf-8")
     body: AsyncIterator[bytes] = stream_paths(
-        db_of(request),
-        flt,
-        fmt=fmt,
-        form=form,
-        show_callers=principal.can_see_callers,
-        encoding=encoding,
+        db_of(request), flt, fmt=fmt, form=form, show_callers=principal.can_see_callers
     )
-    suffix = "-excel" if encoding == "excel" and fmt == "csv" else ""
-    name = f"callpath-paths-{form}{suffix}.{fmt}"
-    return StreamingResponse(
-        body,
-        media_type=MEDIA_TYPES[fmt],
-        headers={"Content-Disposition": f'attachment; filename="{name}"'},
-    )
+    return await download(body, stem=f"callpath-paths-{form}", fmt=fmt, encoding=encoding)
 
 
 P_PLATFORM = oa.path_param(

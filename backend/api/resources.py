@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from attribution.call_search import (
+    STATUSES,
+    TEXT_MAX,
+    CallQuery,
+    QueryError,
+    parse_query,
+    query_clause,
+)
 from attribution.exports import (
     candidate_ids,
     confidence_clause,
@@ -211,25 +220,90 @@ def _scope_filters(
     return clauses, params
 
 
+_TEXT = {"type": "string", "maxLength": TEXT_MAX}
+_FILTERS: tuple[tuple[str, dict[str, Any], str], ...] = (
+    (
+        "status",
+        {"type": "string", "enum": list(STATUSES)},
+        "answered (someone picked up), missed (ended unanswered), ongoing (ringing or"
+        " talking), blocked.",
+    ),
+    (
+        "qualified_by_hand",
+        {"type": "boolean"},
+        "true: only verdicts a person set; false: only the site's rules' verdicts.",
+    ),
+    ("source", _TEXT, "Only calls whose touch has this source ('' : none)."),
+    ("tag", _TEXT, "Only calls with this tag."),
+    ("outcome_id", oa.ID, "Only calls with this outcome (/api/outcomes)."),
+    (
+        "caller",
+        {"type": "string", "maxLength": 40},
+        "Only calls from this number, in any format (03-1234-5678, +81312345678); read as"
+        " national for Japan. 403 for a token that may not see callers.",
+    ),
+    (
+        "q",
+        _TEXT,
+        "Search: the caller's number (whole, in any format, or 4 digits or more of it; not"
+        " for tokens that may not see callers), the keyword of the call's touch, the note.",
+    ),
+)
+# The call log's filters (attribution.call_search), as the dashboard's.
+CALL_FILTER_PARAMS = [oa.query_param(name, schema, doc) for name, schema, doc in _FILTERS]
+
+
+def call_query(request: Request, principal: ApiPrincipal) -> CallQuery:
+    """The call filters of the query string (422 naming a bad one; 403 for a caller filter
+    from a token that may not see callers)."""
+    q = request.query_params
+    if q.get("caller") and not principal.can_see_callers:
+        raise ApiError(403, "forbidden", "This token may not see callers' numbers.")
+    qualified = bool_param(request, "qualified")
+    by_hand = bool_param(request, "qualified_by_hand")
+    try:
+        query = parse_query(
+            status=q.get("status"),
+            qualified={True: "yes", False: "no", None: None}[qualified],
+            source=q.get("source"),
+            tag=q.get("tag"),
+            outcome_id=int_param(request, "outcome_id"),
+            caller=q.get("caller"),
+            search=q.get("q"),
+        )
+    except QueryError as exc:
+        raise ApiError(422, "invalid", str(exc), field=exc.field) from exc
+    query = replace(query, by_hand=by_hand)
+    return query if principal.can_see_callers else query.without_numbers()
+
+
 @oa.operation(
     "GET",
     "/api/calls",
     summary="List calls, newest first",
     tags=["calls"],
-    params=[*RANGE_PARAMS, P_QUALIFIED, P_MIN_CONFIDENCE, P_LIMIT, P_CURSOR],
+    params=[
+        *RANGE_PARAMS,
+        P_QUALIFIED,
+        P_MIN_CONFIDENCE,
+        *CALL_FILTER_PARAMS,
+        P_LIMIT,
+        P_CURSOR,
+    ],
     responses={200: oa.json_response("A page of calls", page_of(CALL))},
 )
 async def list_calls(request: Request, principal: ApiPrincipal) -> Response:
-    """Calls in the token's scope, newest first, filtered by start time, site and outcome."""
+    """Calls in the token's scope, newest first, filtered by start time, site, confidence and
+    the call log's filters: status, qualification, source, tag, outcome, caller, search."""
     clauses, params = _scope_filters(request, principal, "c")
-    qualified = bool_param(request, "qualified")
-    if qualified is not None:
-        clauses.append("c.qualified = :q")
-        params["q"] = int(qualified)
     conf, conf_params = confidence_clause("c", min_confidence(request))
     if conf:
         clauses.append(conf.removeprefix(" AND "))
         params.update(conf_params)
+    found, found_params = query_clause(call_query(request, principal), "c")
+    if found:
+        clauses.append(found.removeprefix(" AND "))
+        params.update(found_params)
     return await _page(request, principal, "calls", _CALL_SELECT, clauses, params, "c.id")
 
 

@@ -39,9 +39,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--form", choices=["wide", "long"], default="wide", help="paths shape")
     p.add_argument(
         "--encoding",
-        choices=["utf-8", "excel"],
+        choices=["utf-8", "excel", "sjis"],
         default="utf-8",
-        help="paths CSV: utf-8, or excel (UTF-8 with a byte-order mark, for Excel in Japanese)",
+        help="paths CSV: utf-8; excel (Excel in Japanese: Shift_JIS when every character fits,"
+        " else UTF-8 with a byte-order mark); sjis (Shift_JIS, '?' for a character it lacks)",
     )
     p.add_argument("--qualified", action="store_true", help="paths: only qualified calls")
     p.add_argument(
@@ -145,6 +146,7 @@ def run(args: argparse.Namespace) -> int:
 async def _paths(
     db: Any, args: argparse.Namespace, start: int, end: int, site: int | None, out: IO[bytes]
 ) -> None:
+    from attribution.csv_encoding import encode_csv
     from attribution.exports import ExportFilter, stream_paths, where_clause
 
     confidences = None
@@ -165,19 +167,20 @@ async def _paths(
         if progress is not None:
             progress(n)
 
-    async for chunk in stream_paths(
-        db,
-        flt,
-        fmt=args.format,
-        form=args.form,
-        show_callers=args.show_callers,
-        progress=seen,
-        encoding=args.encoding,
-    ):
+    chunks = stream_paths(
+        db, flt, fmt=args.format, form=args.form, show_callers=args.show_callers, progress=seen
+    )
+    # The same encodings as the dashboard's and the API's downloads (docs/exports.md).
+    encoded = await encode_csv(chunks, args.encoding if args.format == "csv" else "utf-8")
+    async for chunk in encoded.body:
         out.write(chunk)
     out.flush()
     if progress is not None:
         progress(count, final=True)
+    if args.format == "csv" and args.encoding != "utf-8":
+        print(f"written in {encoded.charset}", file=sys.stderr)
+    if encoded.replaced:
+        print(f"{encoded.replaced} characters Shift_JIS lacks were written as '?'", file=sys.stderr)
 
 
 def _uploads(args: argparse.Namespace, settings: Any) -> Any:

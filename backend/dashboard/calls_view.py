@@ -13,27 +13,24 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from attribution import call_work
-from attribution.csvcells import CSV_ENCODINGS
-from attribution.exports import (
-    FORMATS,
-    FORMS,
-    MEDIA_TYPES,
-    ExportFilter,
-    candidate_ids,
-    confidence_clause,
-    drill_clause,
-    stream_paths,
-)
+from attribution.csv_encoding import CSV_ENCODINGS
+from attribution.exports import FORMATS, FORMS, candidate_ids, stream_paths
 from attribution.touch import TOUCH_FIELDS
 from attribution.touch import click_ids as touch_click_ids
 from backend.dashboard import fmt, i18n
+from backend.dashboard.call_filters import (
+    export_filter,
+    filter_choices,
+    log_page,
+    log_where,
+    read_call_filters,
+)
 from backend.dashboard.filters import read_filters
 from backend.dashboard.logins import Viewer
 from backend.dashboard.web import db_of, int_param, owned, page, path_id, render
+from backend.downloads import download
 from pool.scope import Scope
 from pool.store import Row, Store
-
-PAGE_SIZE = 50
 
 _CALL_COLUMNS = (
     "c.id, c.started_ms, c.answered_ms, c.ended_ms, c.caller, c.tracking_number, c.status,"
@@ -67,7 +64,7 @@ async def export_paths(request: Request, viewer: Viewer) -> Response:
 
     The same export as ``GET /api/exports/paths`` (:func:`attribution.exports.stream_paths`,
     streamed with constant memory): ``form`` wide (a row per call) or long (a row per page
-    view), ``format`` csv or ndjson, ``qualified=1`` for qualified calls only. Within the
+    view), ``format`` csv or ndjson, and the call log's filters (``qualified=yes``…). Within the
     viewer's advertisers; caller numbers masked unless the viewer may see them.
     """
     db = db_of(request)
@@ -78,61 +75,42 @@ async def export_paths(request: Request, viewer: Viewer) -> Response:
     encoding = q.get("encoding", "utf-8")
     if form not in FORMS or fmt not in FORMATS or encoding not in CSV_ENCODINGS:
         raise HTTPException(400, "Unknown export form, format or encoding.")
-    flt = ExportFilter(
-        start_ms=f.start_ms,
-        end_ms=f.end_ms,
-        site_id=f.scope.site_id,
-        advertiser_id=f.scope.advertiser_id,
-        qualified_only=q.get("qualified") == "1",
-        confidences=f.confidences,
-        drill=f.drill,
-    )
-    body = stream_paths(
-        db, flt, fmt=fmt, form=form, show_callers=viewer.can_see_callers, encoding=encoding
-    )
-    suffix = "-excel" if encoding == "excel" and fmt == "csv" else ""
-    name = f"callpath-paths-{f.first.isoformat()}-{f.last.isoformat()}-{form}{suffix}.{fmt}"
-    return StreamingResponse(
-        body,
-        media_type=MEDIA_TYPES[fmt],
-        headers={"Content-Disposition": f'attachment; filename="{name}"'},
-    )
+    # Every filter of the log, its call filters and search included (call_filters.py).
+    flt = export_filter(f, read_call_filters(request, viewer))
+    body = stream_paths(db, flt, fmt=fmt, form=form, show_callers=viewer.can_see_callers)
+    stem = f"callpath-paths-{f.first.isoformat()}-{f.last.isoformat()}-{form}"
+    return await download(body, stem=stem, fmt=fmt, encoding=encoding)
 
 
 @page()
 async def calls_page(request: Request, viewer: Viewer) -> Response:
-    """Calls newest first, 50 a page, with a cursor to older ones."""
+    """Calls newest first, 50 a page, filtered and searched (call_filters.py), with links to
+    newer and older pages and the count of matching calls."""
     db = db_of(request)
     f = await read_filters(request, db, viewer)
-    params: dict[str, Any] = {"a": f.start_ms, "b": f.end_ms}
-    where = _scope(f.scope, params) + " AND c.started_ms >= :a AND c.started_ms < :b"
-    conf, conf_params = confidence_clause("c", f.confidences)
-    where += conf
-    params.update(conf_params)
-    if f.drill is not None:
-        # The report's drill-down: calls whose touch (or session's device) has this value.
-        drill, drill_params = drill_clause(*f.drill)
-        where += drill
-        params.update(drill_params)
-    before_t = int_param(request.query_params.get("bt"), "bt")
-    before_id = int_param(request.query_params.get("bid"), "bid")
-    if before_t is not None and before_id is not None:
-        where += " AND (c.started_ms < :bt OR (c.started_ms = :bt AND c.id < :bid))"
-        params.update(bt=before_t, bid=before_id)
-    rows = await db.fetchall(
-        f"SELECT {_CALL_COLUMNS}{_CALL_FROM} WHERE {where}"
-        f" ORDER BY c.started_ms DESC, c.id DESC LIMIT {PAGE_SIZE + 1}",
-        params,
-    )
-    more = None
-    if len(rows) > PAGE_SIZE:
-        rows = rows[:PAGE_SIZE]
-        more = f.query(bt=rows[-1]["started_ms"], bid=rows[-1]["id"])
+    cf = read_call_filters(request, viewer)
+    where, params = log_where(f, cf)
+
+    def link(**cursor: Any) -> str:
+        return f.query(**{**cf.params(), **cursor})
+
+    found = await log_page(request, db, f"SELECT {_CALL_COLUMNS}{_CALL_FROM}", where, params, link)
     return render(
         request,
         viewer,
         "calls.html",
-        {"f": f, "tz": f.tz, "calls": rows, "more": more, "drill": f.drill},
+        {
+            "f": f,
+            "tz": f.tz,
+            "calls": found.rows,
+            "log": found,
+            "cf": cf,
+            "link": link,
+            "call_filters": await filter_choices(
+                db, f, cf, i18n.translator(i18n.choose(request, viewer))
+            ),
+            "drill": f.drill,
+        },
     )
 
 

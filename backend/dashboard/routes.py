@@ -81,6 +81,7 @@ routes: list[BaseRoute] = [
     Route("/dashboard/settings/dead-letters", dead_letters_view.dead_letters_page, methods=GET),
     Route("/dashboard/settings/tokens/{id:int}/revoke", admin_view.revoke_token, methods=POST),
     Route("/dashboard/conversions/batches", batches_view.batches_page, methods=GET),
+    Route("/dashboard/conversions/batches/new", batches_view.new_batch, methods=POST),
     Route("/dashboard/conversions/batches/{id:int}/file", batches_view.batch_file, methods=GET),
     Route("/dashboard/conversions/batches/{id:int}/void", batches_view.void_batch, methods=POST),
     Route("/dashboard/costs", costs_view.costs_page, methods=GET),

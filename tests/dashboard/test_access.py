@@ -51,6 +51,7 @@ FORM = {
         "number_per_visitor": "1",
     },
     "/dashboard/settings/outcomes": {"label": "x", "kind": "lost"},
+    "/dashboard/conversions/batches/new": {"platform": "google", "advertiser": "{adv_b}"},
     "/dashboard/settings/sites": {"name": "x", "advertiser": "{adv_b}"},
     "/dashboard/settings/tokens": {"name": "x", "advertiser": "{adv_b}"},
     "/dashboard/settings/sites/{id:int}/rules": {
@@ -173,6 +174,7 @@ EXPECT = {
     ("/dashboard/settings/blocked", "POST"): {303},  # added, but for A (checked below)
     ("/dashboard/settings/notifications", "POST"): {303},  # same
     ("/dashboard/account", "POST"): {303},
+    ("/dashboard/conversions/batches/new", "POST"): {404},  # B's calls are not found
 }
 
 

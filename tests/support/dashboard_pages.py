@@ -51,6 +51,9 @@ VARIANTS = (
     "/dashboard?by=landing_page",
     "/dashboard?by=keyword",
     "/dashboard/calls?by=keyword&value=" + quote(KEYWORD_A),
+    # The call log with its own filters set and a search (older pages: a pager both ways).
+    "/dashboard/calls?status=answered&qualified=yes&source=google&q=" + quote(KEYWORD_A[:4]),
+    "/dashboard/calls?q=nothing-matches-this",
 )
 
 
