@@ -40,8 +40,9 @@ import orjson
 import phonenumbers
 
 from attribution import conversions, outbound, platforms
-from attribution.conversion_actions import Action, call_value, calls_sql, site_zone
+from attribution.conversion_actions import Action, call_value, calls_sql, get_action, site_zone
 from attribution.upload_policy import UploadPolicy
+from pool.scope import EVERYTHING
 from pool.store import Store
 
 KINDS = ("google_ads", "meta")
@@ -560,3 +561,26 @@ async def _release(db: Store, action: Action, call_ids: list[int]) -> None:
                 " AND call_id = :c",
                 {"a": action.id, "d": DESTINATION, "c": call_id},
             )
+
+
+async def upload_all(
+    db: Store,
+    *,
+    now_ms: int,
+    endpoints: Endpoints,
+    policy: outbound.OutboundPolicy,
+    uploads: UploadPolicy | None = None,
+) -> int:
+    """One run of every enabled direct upload (the server's periodic job); calls sent."""
+    sent = 0
+    for row in await db.fetchall(
+        "SELECT action_id FROM conversion_uploads WHERE enabled = 1 ORDER BY action_id"
+    ):
+        action = await get_action(db, int(row["action_id"]), EVERYTHING)
+        if action is None:
+            continue
+        result = await upload_action(
+            db, action, now_ms=now_ms, endpoints=endpoints, policy=policy, uploads=uploads
+        )
+        sent += len(result.sent)
+    return sent

@@ -306,6 +306,12 @@ class Settings:
         "the automatic push off (`callpath export ga4` still works).",
         low=0,
     )
+    conversion_upload_seconds: int = _setting(
+        3600,
+        "How often the server runs the conversion actions' direct uploads (Google Ads API, "
+        "Meta Conversions API); 0 turns it off (`POST …/upload/run` still works).",
+        low=0,
+    )
     google_ads_api_base_url: str = _setting(
         "https://googleads.googleapis.com",
         "Base URL of the Google Ads API that conversion actions upload to directly "
@@ -550,7 +556,8 @@ GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
     (
         "Attribution and ad platforms",
         ("upload_min_confidence", "geoip_city_db", "ga4_push_seconds",
-         "google_ads_api_base_url", "google_oauth_token_url", "meta_graph_base_url"),
+         "conversion_upload_seconds", "google_ads_api_base_url", "google_oauth_token_url",
+         "meta_graph_base_url"),
     ),
     (
         "Telephony",

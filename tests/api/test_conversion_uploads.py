@@ -231,3 +231,41 @@ async def test_bad_upload_configurations_name_the_field(
         headers=w.auth(w.member_token),
     )
     assert theirs.status_code == 404
+
+
+async def test_the_periodic_job_runs_every_enabled_upload(
+    client: httpx.AsyncClient,
+    db: SQLiteDatabase,
+    world: World,
+    stand_in_port: int,
+    settings: Settings,
+) -> None:
+    from attribution import conversion_uploads as up
+    from attribution.outbound import OutboundPolicy
+
+    w = world
+    on = await _action(client, w, platform="google", name="電話")
+    off = await _action(client, w, platform="google", name="有効電話")
+    for action, enabled in ((on, True), (off, False)):
+        await _configure(
+            client,
+            w,
+            action,
+            kind="google_ads",
+            config=GOOGLE_CONFIG,
+            secret=ap.REFRESH_TOKEN,
+            enabled=enabled,
+        )
+    endpoints = up.Endpoints(
+        settings.google_ads_api_base_url,
+        settings.google_oauth_token_url,
+        settings.meta_graph_base_url,
+    )
+    platforms = ap.Platforms()
+    async with ap.serving(platforms, stand_in_port):
+        sent = await up.upload_all(
+            db, now_ms=now_ms(), endpoints=endpoints, policy=OutboundPolicy.parse("127.0.0.1")
+        )
+    assert sent == 2 and len(platforms.google_batches) == 1
+    names = {c["conversionAction"] for c in platforms.google_batches[0]["conversions"]}
+    assert names == {"customers/1234567890/conversionActions/987654"}
