@@ -31,6 +31,9 @@ from pool.scope import Scope
 from pool.store import Store, Tx
 
 VALUE_FROM = ("fixed", "call", "outcome")
+# Platforms without an upload file whose actions go through their API only
+# (attribution.conversion_uploads): Meta's Conversions API.
+API_ONLY_PLATFORMS = ("meta",)
 MAX_TALK_S = 86_400
 _COLUMNS = (
     "id, site_id, platform, name, qualified_only, first_time_only, min_talk_s, outcome_kind,"
@@ -111,12 +114,14 @@ def check_action(spec: ActionSpec) -> ActionSpec:
     (:func:`attribution.conversions.check_settings`): the name must match the platform's
     conversion action and fit its file's encoding.
     """
-    if spec.platform not in conversions.FILE_PLATFORMS:
-        raise ActionError("platform", f"platform must be one of {list(conversions.FILE_PLATFORMS)}")
+    allowed = [*conversions.FILE_PLATFORMS, *API_ONLY_PLATFORMS]
+    if spec.platform not in allowed:
+        raise ActionError("platform", f"platform must be one of {allowed}")
+    # An API-only platform's names are UTF-8 like Google's file.
+    rules = "google" if spec.platform in API_ONLY_PLATFORMS else spec.platform
     try:
         checked = conversions.check_settings(
-            spec.platform,
-            conversions.ConversionSettings(spec.name, spec.value, spec.currency),
+            rules, conversions.ConversionSettings(spec.name, spec.value, spec.currency)
         )
     except ValueError as exc:
         field = str(exc).split(" ", 1)[0]
@@ -271,7 +276,7 @@ def calls_sql(action: Action, fmt: platforms.ConversionFormat) -> tuple[str, dic
         "SELECT c.id, c.started_ms, c.touch_landing_url AS landing_url, c.match_method,"
         " c.match_confidence, c.value_yen, o.value_yen AS outcome_value, "
         + "".join(f"c.touch_{col} AS {col}, " for col in platforms.CLICK_ID_COLUMNS)
-        + "1 AS one FROM calls c LEFT JOIN call_outcomes o ON o.id = c.outcome_id"
+        + "c.caller, c.touch_ms FROM calls c LEFT JOIN call_outcomes o ON o.id = c.outcome_id"
         f" WHERE {rule} AND {has_click} AND {conversions._TOUCH_BEFORE_CALL}"
     )
     return sql, params

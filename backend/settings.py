@@ -306,6 +306,25 @@ class Settings:
         "the automatic push off (`callpath export ga4` still works).",
         low=0,
     )
+    conversion_upload_seconds: int = _setting(
+        3600,
+        "How often the server runs the conversion actions' direct uploads (Google Ads API, "
+        "Meta Conversions API); 0 turns it off (`POST …/upload/run` still works).",
+        low=0,
+    )
+    google_ads_api_base_url: str = _setting(
+        "https://googleads.googleapis.com",
+        "Base URL of the Google Ads API that conversion actions upload to directly "
+        "(docs/exports.md, Direct uploads); a stand-in's for tests and staging.",
+    )
+    google_oauth_token_url: str = _setting(
+        "https://oauth2.googleapis.com/token",
+        "Where a Google Ads upload trades its refresh token for an access token.",
+    )
+    meta_graph_base_url: str = _setting(
+        "https://graph.facebook.com",
+        "Base URL of Meta's Graph API that conversion actions send Conversions API events to.",
+    )
     # hardening (public endpoints, flood guard)
     max_webhook_body_bytes: int = _setting(
         65536, "Largest request body accepted by `/twilio/*` and `/webhooks/*` (else 413).", low=1
@@ -536,7 +555,9 @@ GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ),
     (
         "Attribution and ad platforms",
-        ("upload_min_confidence", "geoip_city_db", "ga4_push_seconds"),
+        ("upload_min_confidence", "geoip_city_db", "ga4_push_seconds",
+         "conversion_upload_seconds", "google_ads_api_base_url", "google_oauth_token_url",
+         "meta_graph_base_url"),
     ),
     (
         "Telephony",

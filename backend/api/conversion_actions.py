@@ -18,7 +18,9 @@ from starlette.routing import Route
 from attribution import conversion_actions as ca
 from attribution import conversion_adjustments as adj
 from attribution import conversion_feeds as feeds
+from attribution import conversion_uploads as up
 from attribution import conversions as conv
+from attribution import platforms as reg
 from attribution.call_work import OUTCOME_KINDS
 from backend.api import openapi as oa
 from backend.api.batches import actor
@@ -133,6 +135,18 @@ async def _visible(request: Request, principal: ApiPrincipal) -> ca.Action:
     return action
 
 
+async def _with_file(request: Request, principal: ApiPrincipal) -> ca.Action:
+    """A visible action whose platform has an upload file (422 for an API-only one)."""
+    action = await _visible(request, principal)
+    try:
+        reg.file_format(action.platform)
+    except reg.UnknownPlatform as exc:
+        raise ApiError(
+            422, "no_file", f"{action.platform} takes no file: use the action's direct upload."
+        ) from exc
+    return action
+
+
 @oa.operation(
     "GET",
     "/api/sites/{site_id}/conversion-actions",
@@ -205,7 +219,7 @@ async def replace_action(request: Request, principal: ApiPrincipal) -> Response:
 )
 async def export_action(request: Request, principal: ApiPrincipal) -> Response:
     """Calls of the range that count for the action and were not in its files before."""
-    action = await _visible(request, principal)
+    action = await _with_file(request, principal)
     start, end = time_range(request)
     file = await ca.export_action(
         db_of(request),
@@ -229,7 +243,7 @@ async def export_action(request: Request, principal: ApiPrincipal) -> Response:
 )
 async def adjust_action(request: Request, principal: ApiPrincipal) -> Response:
     """The platform's adjustment file; each change is written once."""
-    action = await _visible(request, principal)
+    action = await _with_file(request, principal)
     file = await adj.adjust_action(
         db_of(request), action, now_ms=now_ms(), created_by=actor(principal)
     )
@@ -277,7 +291,7 @@ async def list_feeds(request: Request, principal: ApiPrincipal) -> Response:
 )
 async def create_feed(request: Request, principal: ApiPrincipal) -> Response:
     """A feed URL: give it to Google Ads' scheduled import (or another scheduler)."""
-    action = await _visible(request, principal)
+    action = await _with_file(request, principal)
     data = await read_json_object(request, 1024) if await _has_body(request) else {}
     label = data.get("label", "")
     if set(data) - {"label"} or not isinstance(label, str) or len(label) > 100:
@@ -313,6 +327,147 @@ async def revoke_feed(request: Request, principal: ApiPrincipal) -> Response:
     return JSONResponse(feed.as_json())
 
 
+_UPLOAD_FIELDS: dict[str, Any] = {
+    "kind": {"type": "string", "enum": list(up.KINDS)},
+    "config": {
+        "type": "object",
+        "description": "google_ads: customer_id, conversion_action_id, login_customer_id,"
+        " developer_token, client_id, client_secret, api_version; meta: pixel_id, event_name,"
+        " api_version.",
+        "additionalProperties": {"type": "string", "maxLength": 200},
+    },
+    "secret": {
+        "type": "string",
+        "maxLength": 2000,
+        "description": "Google: the OAuth refresh token; Meta: the access token. Never shown"
+        " again; left out, the stored one is kept.",
+    },
+    "consent_user_data": {"type": "string", "enum": list(up.CONSENT)},
+    "enabled": {"type": "boolean"},
+}
+UPLOAD = oa.component(
+    "ConversionUpload",
+    {
+        "type": "object",
+        "required": ["kind", "config", "has_secret", "consent_user_data", "enabled"],
+        "properties": {
+            "kind": _UPLOAD_FIELDS["kind"],
+            "config": {"type": "object"},
+            "has_secret": {"type": "boolean"},
+            "consent_user_data": _UPLOAD_FIELDS["consent_user_data"],
+            "enabled": {"type": "boolean"},
+        },
+    },
+)
+
+
+@oa.operation(
+    "GET",
+    "/api/conversion-actions/{action_id}/upload",
+    summary="The action's direct upload to the platform's API (without its secret)",
+    tags=["exports"],
+    params=[P_ACTION],
+    responses={200: oa.json_response("The upload", UPLOAD)},
+)
+async def get_upload(request: Request, principal: ApiPrincipal) -> Response:
+    """The configuration, or 404 when the action has none."""
+    action = await _visible(request, principal)
+    upload = await up.get_config(db_of(request), action.id)
+    if upload is None:
+        raise ApiError(404, "not_found", f"Action {action.id} has no direct upload.")
+    return JSONResponse(upload.public())
+
+
+@oa.operation(
+    "PUT",
+    "/api/conversion-actions/{action_id}/upload",
+    summary="Send the action's calls straight to Google Ads' or Meta's API",
+    tags=["exports"],
+    params=[P_ACTION],
+    body={
+        "type": "object",
+        "required": ["kind", "config"],
+        "additionalProperties": False,
+        "properties": _UPLOAD_FIELDS,
+    },
+    responses={200: oa.json_response("The upload", UPLOAD)},
+)
+async def put_upload(request: Request, principal: ApiPrincipal) -> Response:
+    """Store the configuration (422 naming the field for a bad one)."""
+    action = await _visible(request, principal)
+    data = await read_json_object(request, 8192)
+    unknown = set(data) - set(_UPLOAD_FIELDS)
+    if unknown:
+        raise ApiError(422, "invalid", f"Unknown field {sorted(unknown)[0]!r}.")
+    config = data.get("config", {})
+    if not isinstance(config, dict):
+        raise ApiError(422, "invalid", "config must be an object.", field="config")
+    flags = {k: data.get(k, d) for k, d in (("consent_user_data", ""), ("enabled", True))}
+    if not isinstance(flags["enabled"], bool) or not isinstance(data.get("secret", ""), str):
+        raise ApiError(422, "invalid", "enabled is a boolean, secret a string.")
+    db = db_of(request)
+    try:
+        await up.save_config(
+            db,
+            action,
+            up.UploadConfig(
+                str(data.get("kind", "")),
+                config,
+                data.get("secret", ""),
+                str(flags["consent_user_data"]),
+                flags["enabled"],
+            ),
+            now_ms=now_ms(),
+        )
+    except up.UploadConfigError as exc:
+        raise ApiError(422, "invalid", str(exc), field=exc.field) from exc
+    stored = await up.get_config(db, action.id)
+    assert stored is not None
+    return JSONResponse(stored.public())
+
+
+def endpoints_of(request: Request) -> up.Endpoints:
+    """The platforms' base URLs from the settings."""
+    s = request.app.state.settings
+    return up.Endpoints(s.google_ads_api_base_url, s.google_oauth_token_url, s.meta_graph_base_url)
+
+
+@oa.operation(
+    "POST",
+    "/api/conversion-actions/{action_id}/upload/run",
+    summary="Send the action's calls not sent yet to the platform's API now",
+    tags=["exports"],
+    params=[P_ACTION, *UPLOAD_PARAMS],
+    responses={
+        200: oa.json_response(
+            "What was sent, refused (with the platform's reason) and left out",
+            {
+                "type": "object",
+                "required": ["sent", "failed", "skipped"],
+                "properties": {
+                    "sent": {"type": "integer"},
+                    "failed": {"type": "array", "items": {"type": "object"}},
+                    "skipped": {"type": "object"},
+                },
+            },
+        )
+    },
+)
+async def run_upload(request: Request, principal: ApiPrincipal) -> Response:
+    """One run: the calls of the platform's window not sent yet; refusals are tried again
+    by the next run."""
+    action = await _visible(request, principal)
+    result = await up.upload_action(
+        db_of(request),
+        action,
+        now_ms=now_ms(),
+        endpoints=endpoints_of(request),
+        policy=request.app.state.outbound,
+        uploads=upload_policy(request),
+    )
+    return JSONResponse(result.as_json())
+
+
 _ACTION_PATH = "/api/conversion-actions/{action_id:int}"
 routes = [
     Route("/api/sites/{site_id:int}/conversion-actions", authorized(list_actions), methods=["GET"]),
@@ -323,6 +478,9 @@ routes = [
     Route(_ACTION_PATH, authorized(replace_action), methods=["PUT"]),
     Route(_ACTION_PATH + "/export", authorized(export_action), methods=["POST"]),
     Route(_ACTION_PATH + "/adjustments", authorized(adjust_action), methods=["POST"]),
+    Route(_ACTION_PATH + "/upload", authorized(get_upload), methods=["GET"]),
+    Route(_ACTION_PATH + "/upload", authorized(put_upload), methods=["PUT"]),
+    Route(_ACTION_PATH + "/upload/run", authorized(run_upload), methods=["POST"]),
     Route(_ACTION_PATH + "/feeds", authorized(list_feeds), methods=["GET"]),
     Route(_ACTION_PATH + "/feeds", authorized(create_feed), methods=["POST"]),
     Route("/api/conversion-feeds/{feed_id:int}/revoke", authorized(revoke_feed), methods=["POST"]),

@@ -1,4 +1,5 @@
-"""Periodic work while the server runs: lease sweep, retention purge and GA4 pushes."""
+"""Periodic work while the server runs: lease sweep, retention purge, GA4 pushes and the
+conversion actions' direct uploads."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
+from attribution import conversion_uploads
 from attribution.conversions import GA4_MAX_AGE_MS, push_ga4
 from attribution.outbound import OutboundPolicy
 from attribution.upload_policy import UploadPolicy
@@ -85,6 +87,22 @@ async def api_jobs(app: Any) -> AsyncIterator[None]:
                 uploads=UploadPolicy(min_confidence=settings.upload_min_confidence),
             ),
             "callpath-ga4",
+        ),
+        (
+            settings.conversion_upload_seconds,
+            "conversion uploads",
+            lambda: conversion_uploads.upload_all(
+                db,
+                now_ms=now_ms(),
+                endpoints=conversion_uploads.Endpoints(
+                    settings.google_ads_api_base_url,
+                    settings.google_oauth_token_url,
+                    settings.meta_graph_base_url,
+                ),
+                policy=app.state.outbound,
+                uploads=UploadPolicy(min_confidence=settings.upload_min_confidence),
+            ),
+            "callpath-conversion-uploads",
         ),
     ]
     tasks = [

@@ -2,7 +2,9 @@
 
 ``list`` the actions; ``export ACTION --from --to`` writes the action's upload file of the
 calls not sent before (recorded, as from the API); ``adjust ACTION`` writes the adjustment
-file of its conversions whose calls changed since sent (each change once).
+file of its conversions whose calls changed since sent (each change once); ``upload
+ACTION`` runs its direct upload to the platform's API once (for cron, when the server's
+own job is off).
 """
 
 from __future__ import annotations
@@ -37,6 +39,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     ad.add_argument("action_id", type=int)
     ad.add_argument("-o", "--output", help="file to write (default: standard output)")
     ad.set_defaults(func=run_adjust)
+    upl = actions.add_parser("upload", help="send an action's new calls to its platform's API")
+    upl.add_argument("action_id", type=int)
+    upl.set_defaults(func=run_upload)
 
 
 def run_list(args: argparse.Namespace) -> int:
@@ -102,3 +107,29 @@ def run_adjust(args: argparse.Namespace) -> int:
         return await adj.adjust_action(db, action, now_ms=now_ms(), created_by="command line")
 
     return _write(run_with_db(args, work), args.output)
+
+
+def run_upload(args: argparse.Namespace) -> int:
+    from attribution import conversion_uploads as up
+    from attribution.outbound import OutboundPolicy
+    from attribution.upload_policy import UploadPolicy
+    from backend.commands import run_with_db
+    from pool.store import now_ms
+
+    async def work(db: Any, settings: Any) -> up.UploadResult:
+        return await up.upload_action(
+            db,
+            await _action(db, args.action_id),
+            now_ms=now_ms(),
+            endpoints=up.Endpoints(
+                settings.google_ads_api_base_url,
+                settings.google_oauth_token_url,
+                settings.meta_graph_base_url,
+            ),
+            policy=OutboundPolicy.parse(settings.outbound_allow_hosts),
+            uploads=UploadPolicy(min_confidence=settings.upload_min_confidence),
+        )
+
+    result = run_with_db(args, work)
+    sys.stdout.write(orjson.dumps(result.as_json(), option=orjson.OPT_INDENT_2).decode() + "\n")
+    return 1 if result.failed else 0

@@ -54,5 +54,9 @@ def test_export_an_action_once_then_adjust_nothing(tmp_path: Path) -> None:
     assert adjusted.returncode == 0, adjusted.stderr
     assert adjusted.stderr.startswith("0 rows")
     assert "Adjustment Type" in adjusted.stdout
+    # Without a direct upload configured, an upload run sends nothing and says so.
+    upload = run_cli("conversions", "upload", str(action["id"]), database_url=url)
+    assert upload.returncode == 0, upload.stderr
+    assert orjson.loads(upload.stdout) == {"sent": 0, "failed": [], "skipped": {}}
     missing = run_cli("conversions", "adjust", "999", database_url=url)
     assert missing.returncode != 0 and "no conversion action 999" in missing.stderr
