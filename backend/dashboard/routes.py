@@ -7,6 +7,7 @@ from starlette.staticfiles import StaticFiles
 
 from backend.assets import STATIC_DIR
 from backend.dashboard import (
+    actions_view,
     admin_view,
     auth_view,
     batches_view,
@@ -84,6 +85,22 @@ routes: list[BaseRoute] = [
     Route("/dashboard/conversions/batches/new", batches_view.new_batch, methods=POST),
     Route("/dashboard/conversions/batches/{id:int}/file", batches_view.batch_file, methods=GET),
     Route("/dashboard/conversions/batches/{id:int}/void", batches_view.void_batch, methods=POST),
+    Route("/dashboard/settings/conversions", actions_view.actions_page, methods=GET),
+    Route("/dashboard/settings/conversions", actions_view.add_action, methods=POST),
+    Route(
+        "/dashboard/settings/conversions/{id:int}/export", actions_view.export_action, methods=POST
+    ),
+    Route(
+        "/dashboard/settings/conversions/{id:int}/adjustments",
+        actions_view.adjust_action,
+        methods=POST,
+    ),
+    Route("/dashboard/settings/conversions/{id:int}/feeds", actions_view.new_feed, methods=POST),
+    Route(
+        "/dashboard/settings/conversion-feeds/{id:int}/revoke",
+        actions_view.revoke_feed,
+        methods=POST,
+    ),
     Route("/dashboard/costs", costs_view.costs_page, methods=GET),
     Route("/dashboard/costs/import", costs_view.import_costs, methods=POST),
     Route("/dashboard/account", auth_view.account, methods=BOTH),
