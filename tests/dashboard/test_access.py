@@ -31,6 +31,10 @@ ID_OF = {
     "/dashboard/settings/notifications/{id:int}/remove": lambda s: s.notify_b,
     "/dashboard/pools/{id:int}": lambda s: s.pool_b,
     "/dashboard/conversions/batches/{id:int}/file": lambda s: s.batch_b,
+    "/dashboard/settings/conversions/{id:int}/export": lambda s: s.action_b,
+    "/dashboard/settings/conversions/{id:int}/adjustments": lambda s: s.action_b,
+    "/dashboard/settings/conversions/{id:int}/feeds": lambda s: s.action_b,
+    "/dashboard/settings/conversion-feeds/{id:int}/revoke": lambda s: s.feed_b,
     "/dashboard/conversions/batches/{id:int}/void": lambda s: s.batch_b,
 }
 # Forms that would change B's data if scope were not checked.
@@ -52,6 +56,7 @@ FORM = {
     },
     "/dashboard/settings/outcomes": {"label": "x", "kind": "lost"},
     "/dashboard/conversions/batches/new": {"platform": "google", "advertiser": "{adv_b}"},
+    "/dashboard/settings/conversions": {"site": "{site_b}", "platform": "google", "name": "x"},
     "/dashboard/settings/sites": {"name": "x", "advertiser": "{adv_b}"},
     "/dashboard/settings/tokens": {"name": "x", "advertiser": "{adv_b}"},
     "/dashboard/settings/sites/{id:int}/rules": {
@@ -136,6 +141,9 @@ async def _snapshot(db: Any, s: Seeded) -> list[Any]:
             "SELECT * FROM call_outcomes WHERE advertiser_id = :a ORDER BY id", {"a": s.adv_b}
         ),
         await db.fetchall("SELECT * FROM conversion_ledger ORDER BY id"),
+        await db.fetchall("SELECT * FROM conversion_actions ORDER BY id"),
+        await db.fetchall("SELECT * FROM conversion_feeds ORDER BY id"),
+        await db.fetchall("SELECT * FROM conversion_sent ORDER BY action_id, call_id"),
     ]
 
 
@@ -145,6 +153,7 @@ def _fill(values: dict[str, str], s: Seeded) -> dict[str, str]:
         "{adv_a}": str(s.adv_a),
         "{adv_b}": str(s.adv_b),
         "{number_b}": str(s.number_b),
+        "{site_b}": str(s.site_b),
     }
     return {k: subs.get(v, v) for k, v in values.items()}
 
@@ -175,6 +184,9 @@ EXPECT = {
     ("/dashboard/settings/notifications", "POST"): {303},  # same
     ("/dashboard/account", "POST"): {303},
     ("/dashboard/conversions/batches/new", "POST"): {404},  # B's calls are not found
+    ("/dashboard/settings/conversions", "POST"): {422},  # B's site is not one to choose
+    # A cost report is a multipart upload; an advertiser of B is a 404 (test_costs_page.py).
+    ("/dashboard/costs/import", "POST"): {415},
 }
 
 
