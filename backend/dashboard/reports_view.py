@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
@@ -54,7 +57,7 @@ async def reports_page(request: Request, viewer: Viewer) -> Response:
     labels = {k: i18n.value_label(t, "channel", k) for k in order}
     day_chart = charts.stacked_days(days, order, labels, title=t("reports.chart_days"))
     source_chart = charts.horizontal_bars(
-        [(r["key"] or t("none"), r["calls"]) for r in sources], title=t("reports.chart_sources")
+        [(_row_name(r, t), r["calls"]) for r in sources], title=t("reports.chart_sources")
     )
     return render(
         request,
@@ -75,6 +78,13 @@ async def reports_page(request: Request, viewer: Viewer) -> Response:
             "ring_numbers": ring,
         },
     )
+
+
+def _row_name(row: dict[str, Any], t: Callable[[str], str]) -> str:
+    """A report row's name in a chart: its key, 'none', or the calls without a web session."""
+    if row.get("no_session"):
+        return t("reports.no_session")
+    return str(row["key"]) or t("none")
 
 
 @page()
