@@ -40,6 +40,7 @@ async def reports_page(request: Request, viewer: Viewer) -> Response:
     }
     rows = await reports.calls_report(db, dimension=dimension, **scope)
     rows.sort(key=lambda r: r[sort], reverse=descending)
+    rows.sort(key=lambda r: bool(r.get("no_session")))  # stable: that row stays last
     totals = await reports.totals(db, **scope)
     days = await reports.calls_by_day(db, timezone=f.tz, dimension="channel", **scope)
     sources = await reports.calls_report(db, dimension="source", **scope)
