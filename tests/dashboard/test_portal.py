@@ -292,6 +292,17 @@ async def test_the_site_page_sets_a_targets_advertiser(
         "SELECT advertiser_id FROM tracking_numbers WHERE pool_id = :p", {"p": portal.pool_b}
     )
     assert {r["advertiser_id"] for r in numbers} == {seeded.adv_a}
+    # One number per visitor would stand in for both advertisers' numbers: refused, said.
+    mode = await client.post(
+        f"/dashboard/settings/sites/{portal.site}/numbers-mode",
+        data={"csrf": csrf, "number_per_visitor": "1"},
+    )
+    assert mode.status_code == 422, mode.text
+    assert "One number per visitor needs every business number" in mode.text
+    assert (
+        await db.fetchval("SELECT number_per_visitor FROM sites WHERE id = :s", {"s": portal.site})
+        == 0
+    )
     # Members do not: the form is for administrators.
     await client.post("/logout", data={"csrf": csrf})
     member_csrf = await login(client, seeded.member_a, PASSWORD)
