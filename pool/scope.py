@@ -192,21 +192,12 @@ class Scope:
         """
         if self.advertiser_ids is None:
             return self.condition(alias, name=name)
-        prefix = f"{_check(alias)}." if alias else ""
-        params: dict[str, Any] = {}
-        test = _listed(self.advertiser_ids, f"{_check(name)}_adv", params)
-        if not test:
-            return "1 = 0", {}
-        parts = [
-            f"({prefix}advertiser_id{test} OR {prefix}site_id IN"
-            f" (SELECT id FROM sites WHERE advertiser_id{test}))"
-        ]
-        if self.site_ids is not None:
-            sites = _listed(self.site_ids, f"{name}_site", params)
-            if not sites:
-                return "1 = 0", {}
-            parts.append(f"{prefix}site_id{sites}")
-        return " AND ".join(parts), params
+        return self._rule(
+            alias,
+            name,
+            "({p}advertiser_id{test} OR {p}site_id IN"
+            " (SELECT id FROM sites WHERE advertiser_id{test}))",
+        )
 
     def session_condition(
         self, alias: str = "s", *, name: str = "scope"
@@ -220,18 +211,26 @@ class Scope:
         """
         if self.advertiser_ids is None:
             return self.condition(alias, advertiser=None, name=name)
+        return self._rule(
+            alias,
+            name,
+            "({p}site_id IN (SELECT id FROM sites WHERE advertiser_id{test})"
+            " OR {p}id IN (SELECT scope_l.session_id FROM leases scope_l"
+            " JOIN pools scope_p ON scope_p.id = scope_l.pool_id"
+            " JOIN targets scope_t ON scope_t.id = scope_p.target_id"
+            " WHERE scope_t.advertiser_id{test}))",
+        )
+
+    def _rule(self, alias: str, name: str, advertisers: str) -> tuple[str, dict[str, Any]]:
+        """``advertisers`` (a template of ``{p}``, the alias's prefix, and ``{test}``, the
+        advertisers' test) for this scope's advertisers, and its sites' condition."""
+        assert self.advertiser_ids is not None
         prefix = f"{_check(alias)}." if alias else ""
         params: dict[str, Any] = {}
         test = _listed(self.advertiser_ids, f"{_check(name)}_adv", params)
         if not test:
             return "1 = 0", {}
-        parts = [
-            f"({prefix}site_id IN (SELECT id FROM sites WHERE advertiser_id{test})"
-            f" OR {prefix}id IN (SELECT scope_l.session_id FROM leases scope_l"
-            " JOIN pools scope_p ON scope_p.id = scope_l.pool_id"
-            " JOIN targets scope_t ON scope_t.id = scope_p.target_id"
-            f" WHERE scope_t.advertiser_id{test}))"
-        ]
+        parts = [advertisers.format(p=prefix, test=test)]
         if self.site_ids is not None:
             sites = _listed(self.site_ids, f"{name}_site", params)
             if not sites:

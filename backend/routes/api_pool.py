@@ -130,6 +130,11 @@ _TARGET_ADVERTISER = (
     " to; null or absent: the site's advertiser. Another advertiser makes the site key shared"
     " by several advertisers (a portal, docs/numbers.md)."
 )
+_TARGET_ADVERTISER_FIELD = {
+    "type": ["integer", "null"],
+    "minimum": 1,
+    "description": _TARGET_ADVERTISER,
+}
 _POOL_BODY = {
     "type": "object",
     "required": ["site", "target"],
@@ -140,22 +145,14 @@ _POOL_BODY = {
         "ttl_seconds": {"type": "integer", "minimum": 60, "maximum": 86_400},
         "grace_seconds": {"type": "integer", "minimum": 0, "maximum": 604_800},
         "cooldown_seconds": {"type": "integer", "minimum": 0, "maximum": 604_800},
-        "advertiser_id": {
-            "type": ["integer", "null"],
-            "minimum": 1,
-            "description": _TARGET_ADVERTISER,
-        },
+        "advertiser_id": _TARGET_ADVERTISER_FIELD,
     },
 }
 _POOL_PATCH = {
     "type": "object",
     "required": ["advertiser_id"],
     "properties": {
-        "advertiser_id": {
-            "type": ["integer", "null"],
-            "minimum": 1,
-            "description": _TARGET_ADVERTISER,
-        },
+        "advertiser_id": _TARGET_ADVERTISER_FIELD,
     },
 }
 _RULE_BODY = {

@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import shutil
 import sqlite3
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -92,9 +92,14 @@ class SnippetServer:
         self.sql("UPDATE leases SET ended_ms = :t WHERE ended_ms IS NULL", {"t": now_ms()})
 
 
-@pytest.fixture(scope="module")
-def snippet_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SnippetServer]:
-    root = tmp_path_factory.mktemp("snippet")
+def prepare_server(
+    root: Path,
+    seed_db: Callable[[str], Coroutine[Any, Any, None]],
+    tracking: dict[str, list[str]] | None = None,
+) -> SnippetServer:
+    """A module's server, not started yet, over a new SQLite file in ``root`` that
+    ``seed_db(url)`` filled; it serves ``examples/`` and the test pages under ``/examples/t/``
+    (its database may still be changed with :meth:`SnippetServer.sql` before it starts)."""
     site_dir = root / "site"
     shutil.copytree(ROOT / "examples", site_dir)
     shutil.copytree(PAGES, site_dir / "t")
@@ -102,7 +107,7 @@ def snippet_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Snippet
     url = f"sqlite:///{db_path}"
     # Playwright's sync API runs an event loop in this thread: seed from another one.
     with ThreadPoolExecutor(1) as pool:
-        pool.submit(asyncio.run, _seed(url)).result()
+        pool.submit(asyncio.run, seed_db(url)).result()
     server = Server(
         url,
         env_extra={
@@ -112,11 +117,20 @@ def snippet_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Snippet
             # Every browser test arrives from 127.0.0.1: the per-address guard is off.
             **GUARD_OFF_ENV,
         },
-    ).start()
+    )
+    return SnippetServer(server, db_path, tracking or {})
+
+
+@pytest.fixture(scope="module")
+def snippet_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SnippetServer]:
+    snippet = prepare_server(
+        tmp_path_factory.mktemp("snippet"), _seed, {t: list(n) for t, n in TARGETS}
+    )
+    snippet.server.start()
     try:
-        yield SnippetServer(server, db_path, {t: list(n) for t, n in TARGETS})
+        yield snippet
     finally:
-        server.stop()
+        snippet.server.stop()
 
 
 @pytest.fixture(scope="module")

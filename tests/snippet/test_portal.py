@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import shutil
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -23,11 +22,9 @@ import pytest
 
 from backend.storage import open_database, seed
 from pool.numbers import formats
-from tests.conftest import GUARD_OFF_ENV
-from tests.snippet.conftest import PAGES, SnippetServer, Watched
-from tests.snippet.helpers import FREE, HEARTBEAT_SECONDS, JP, SITE_KEY, TWILIO_AUTH_TOKEN
+from tests.snippet.conftest import SnippetServer, Watched, prepare_server
+from tests.snippet.helpers import FREE, JP, SITE_KEY, TWILIO_AUTH_TOKEN
 from tests.support.browser import BROWSER_HEADERS
-from tests.support.server import ROOT, Server
 from tests.support.twilio import TwilioStandIn
 
 pytestmark = pytest.mark.e2e
@@ -75,27 +72,12 @@ async def _seed(url: str) -> None:
 
 @pytest.fixture(scope="module")
 def portal_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SnippetServer]:
-    root = tmp_path_factory.mktemp("portal")
-    site_dir = root / "site"
-    shutil.copytree(ROOT / "examples", site_dir)
-    shutil.copytree(PAGES, site_dir / "t")
-    db_path = root / "callpath.db"
-    url = f"sqlite:///{db_path}"
-    with ThreadPoolExecutor(1) as pool:
-        pool.submit(asyncio.run, _seed(url)).result()
-    server = Server(
-        url,
-        env_extra={
-            "CALLPATH_EXAMPLES_DIR": str(site_dir),
-            "CALLPATH_HEARTBEAT_SECONDS": str(HEARTBEAT_SECONDS),
-            "CALLPATH_TWILIO_AUTH_TOKEN": TWILIO_AUTH_TOKEN,
-            **GUARD_OFF_ENV,
-        },
-    ).start()
+    snippet = prepare_server(tmp_path_factory.mktemp("portal"), _seed)
+    snippet.server.start()
     try:
-        yield SnippetServer(server, db_path)
+        yield snippet
     finally:
-        server.stop()
+        snippet.server.stop()
 
 
 def _e164(shown: str, pool: list[str]) -> str:

@@ -6,7 +6,6 @@ after the number has gone to another visitor."""
 from __future__ import annotations
 
 import asyncio
-import shutil
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -16,10 +15,9 @@ import httpx
 import pytest
 
 from attribution.tokens import SESSION_TOKEN, Signer
-from tests.conftest import GUARD_OFF_ENV
-from tests.snippet.conftest import PAGES, SnippetServer, Watched, seed_site
-from tests.snippet.helpers import HEARTBEAT_SECONDS, JP, SITE_KEY, TARGETS, TWILIO_AUTH_TOKEN
-from tests.support.server import ROOT, TEST_SECRET_KEY, Server
+from tests.snippet.conftest import SnippetServer, Watched, prepare_server, seed_site
+from tests.snippet.helpers import JP, SITE_KEY, TARGETS, TWILIO_AUTH_TOKEN
+from tests.support.server import TEST_SECRET_KEY
 from tests.support.twilio import TwilioStandIn, verbs
 
 pytestmark = pytest.mark.e2e
@@ -32,24 +30,12 @@ ONLY = TARGETS[0][1][0]  # the JP pool keeps this one number: the next visitor g
 def snippet_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SnippetServer]:
     """The snippet tests' server, with visit codes on for the demo site and a JP pool of one
     number that goes to the next visitor at once."""
-    root = tmp_path_factory.mktemp("codes")
-    site_dir = root / "site"
-    shutil.copytree(ROOT / "examples", site_dir)
-    shutil.copytree(PAGES, site_dir / "t")
-    db_path = root / "callpath.db"
-    url = f"sqlite:///{db_path}"
-    with ThreadPoolExecutor(1) as pool:
-        pool.submit(asyncio.run, seed_site(url, SITE_KEY, TARGETS)).result()
-    server = Server(
-        url,
-        env_extra={
-            "CALLPATH_EXAMPLES_DIR": str(site_dir),
-            "CALLPATH_HEARTBEAT_SECONDS": str(HEARTBEAT_SECONDS),
-            "CALLPATH_TWILIO_AUTH_TOKEN": TWILIO_AUTH_TOKEN,
-            **GUARD_OFF_ENV,
-        },
+    snippet = prepare_server(
+        tmp_path_factory.mktemp("codes"),
+        lambda url: seed_site(url, SITE_KEY, TARGETS),
+        {t: list(n) for t, n in TARGETS},
     )
-    snippet = SnippetServer(server, db_path, {t: list(n) for t, n in TARGETS})
+    server = snippet.server
     snippet.sql("UPDATE sites SET visit_codes = 1 WHERE site_key = :k", {"k": SITE_KEY})
     snippet.sql(
         "DELETE FROM tracking_numbers WHERE number LIKE '+815017%' AND number <> :n", {"n": ONLY}
