@@ -8,16 +8,16 @@ so daylight-saving changes and offsets like +05:45 land on the right day.
 Scope: ``advertiser_id`` None means every advertiser (an administrator); ``site_id`` narrows
 to one site. Calls are attributed to the touch frozen on the call when it was matched
 (``calls.touch_*``, see ``attribution.touch``), never to a later touch of its session; the
-device is the session's. Calls without a touch (and sessions without a value) fall under
-the key ``""``. Visits (sessions) are counted by the sessions' own columns.
+device is the session's. Calls of a session whose touch has no value (and sessions
+without a value) fall under the key ``""``. Visits (sessions) are counted by the sessions'
+own columns.
 
 Calls without a web session (a number not leased to anyone, a static number, a CDR import)
 have a row of their own in every report (key ``""`` and ``no_session`` true, a field the
-other rows do not have), so a report's
-calls add up to the call log's count for the same scope and range. The scope is the
-tenant rule of :class:`pool.scope.Scope`: calls by :meth:`~pool.scope.Scope.call_condition`
-(credited to the advertiser of the target called, or on a site the reader owns), sessions by
-:meth:`~pool.scope.Scope.session_condition`.
+other rows do not have), so a report's calls add up to the call log's count for the same
+scope and range. The scope is the tenant rule of :class:`pool.scope.Scope`: calls by
+:meth:`~pool.scope.Scope.call_condition` (credited to the advertiser of the target called,
+or made on a site the reader owns), sessions by :meth:`~pool.scope.Scope.session_condition`.
 """
 
 from __future__ import annotations

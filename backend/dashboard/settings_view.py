@@ -102,7 +102,7 @@ async def site_page(request: Request, viewer: Viewer) -> Response:
             },
         )
         return redirect(f"/dashboard/settings/sites/{site['id']}")
-    targets = await targets_view.site_targets(db, site)
+    shown = await targets_view.site_targets(db, site)
     settings = request.app.state.settings
     base = (settings.public_url or f"{request.url.scheme}://{request.url.netloc}").rstrip("/")
     snippet = f'<script async src="{base}/dni.js" data-site="{site["site_key"]}"></script>'
@@ -113,7 +113,7 @@ async def site_page(request: Request, viewer: Viewer) -> Response:
         {
             "site": site,
             "domains": ", ".join(orjson.loads(site["domains"] or "[]")),
-            "targets": targets,
+            "targets": shown,
             "snippet": snippet,
             "tz": site["timezone"],
             "seen": await tag_seen.seen_hosts(db, site["id"]),
