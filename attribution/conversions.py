@@ -238,7 +238,7 @@ async def export_conversions(
     params.update({"start": start_ms, "end": end_ms, "p": platform})
     within = Scope.of(advertiser_id, site_id)
     if not within.is_everything:
-        where, scope_params = within.condition("c")
+        where, scope_params = within.call_condition("c")
         clauses.append(where)
         params.update(scope_params)
     sql = (

@@ -180,6 +180,8 @@ class ExportFilter:
 # frozen on the call; the device is the matched session's.
 DRILL_DIMENSIONS = ("channel", "source", "campaign", "ad_group", "keyword", "device")
 DRILL_VALUE_MAX = 500
+# The drill-down of a report's row of calls without a web session (any dimension).
+NO_SESSION_DRILL = ("session", "none")
 
 
 def drill_clause(dimension: str, value: str) -> tuple[str, dict[str, Any]]:
@@ -189,6 +191,8 @@ def drill_clause(dimension: str, value: str) -> tuple[str, dict[str, Any]]:
     no join (the device is read from the call's session by a subquery). ValueError for an
     unknown dimension or an over-long value.
     """
+    if (dimension, value) == NO_SESSION_DRILL:
+        return " AND c.session_id IS NULL", {}
     if dimension not in DRILL_DIMENSIONS or len(value) > DRILL_VALUE_MAX:
         raise ValueError(f"unknown drill-down {dimension!r}")
     if dimension in TOUCH_FIELDS:
@@ -221,7 +225,7 @@ def where_clause(f: ExportFilter) -> tuple[str, dict[str, Any]]:
     params: dict[str, Any] = {"start": f.start_ms, "end": f.end_ms}
     scope = Scope.of(f.advertiser_id, f.site_id)
     if not scope.is_everything:
-        where, scope_params = scope.condition("c")
+        where, scope_params = scope.call_condition("c")
         clauses.append(where)
         params.update(scope_params)
     if f.qualified_only:

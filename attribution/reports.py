@@ -8,8 +8,16 @@ so daylight-saving changes and offsets like +05:45 land on the right day.
 Scope: ``advertiser_id`` None means every advertiser (an administrator); ``site_id`` narrows
 to one site. Calls are attributed to the touch frozen on the call when it was matched
 (``calls.touch_*``, see ``attribution.touch``), never to a later touch of its session; the
-device is the session's. Calls without a touch (and sessions without a value) fall under
-the key ``""``. Visits (sessions) are counted by the sessions' own columns.
+device is the session's. Calls of a session whose touch has no value (and sessions
+without a value) fall under the key ``""``. Visits (sessions) are counted by the sessions'
+own columns.
+
+Calls without a web session (a number not leased to anyone, a static number, a CDR import)
+have a row of their own in every report (key ``""`` and ``no_session`` true, a field the
+other rows do not have), so a report's calls add up to the call log's count for the same
+scope and range. The scope is the tenant rule of :class:`pool.scope.Scope`: calls by
+:meth:`~pool.scope.Scope.call_condition` (credited to the advertiser of the target called,
+or made on a site the reader owns), sessions by :meth:`~pool.scope.Scope.session_condition`.
 """
 
 from __future__ import annotations
@@ -73,16 +81,24 @@ def _scope(
     conf, params = confidence_clause(alias, confidences)
     if conf:
         parts.append(conf.removeprefix(" AND "))
-    scope = Scope.of(advertiser_id, site_id)
-    if scope.is_everything:
-        # Every site: an IN list lets the (site_id, started_ms) index serve each site.
-        parts.append(f"{alias}.site_id IN (SELECT id FROM sites)")
-    else:
-        # By the row's site (sessions have no advertiser column; calls use the same index).
-        where, scope_params = scope.condition(alias, advertiser=None)
-        parts.append(where)
-        params.update(scope_params)
+    parts.append(_tenant(alias, Scope.of(advertiser_id, site_id), params))
     return " AND ".join(parts), params
+
+
+def _tenant(alias: str, scope: Scope, params: dict[str, Any]) -> str:
+    """The tenant condition of calls ``c`` or sessions ``s`` (parameters into ``params``).
+
+    Every call of a scope of everything, those without a site too: the call log counts
+    them, so the report does (``calls_started`` serves the range)."""
+    if alias == "c":
+        where, scope_params = scope.call_condition(alias)
+    elif scope.is_everything:
+        # Every site: an IN list lets the (site_id, started_ms) index serve each site.
+        return f"{alias}.site_id IN (SELECT id FROM sites)"
+    else:
+        where, scope_params = scope.session_condition(alias)
+    params.update(scope_params)
+    return where
 
 
 def _rate(calling_sessions: int, sessions: int) -> float:
@@ -121,7 +137,7 @@ async def calls_report(
     c_where, c_params = _scope("c", advertiser_id, site_id, confidences)
     call_key, join = _call_dimension(column)
     # Three independent reads: run them at once (the SQLite store has several readers).
-    sessions, calls, converted = await asyncio.gather(
+    sessions, calls, converted, sessionless = await asyncio.gather(
         db.fetchall(
             f"SELECT s.{column} AS k, COUNT(*) AS n FROM sessions s"
             f" WHERE {s_where} AND s.started_ms >= :a AND s.started_ms < :b"
@@ -132,15 +148,16 @@ async def calls_report(
             f"SELECT {call_key} AS k, COUNT(*) AS n, SUM(c.qualified) AS q,"
             f" SUM(c.first_time) AS f FROM calls c{join}"
             f" WHERE {c_where} AND c.started_ms >= :a AND c.started_ms < :b"
-            f" GROUP BY {call_key}",
+            f" AND c.session_id IS NOT NULL GROUP BY {call_key}",
             {**c_params, "a": start_ms, "b": end_ms},
         ),
         db.fetchall(
             f"SELECT s.{column} AS k, COUNT(DISTINCT c.session_id) AS n FROM calls c"
-            f" JOIN sessions s ON s.id = c.session_id WHERE {c_where}"
+            f" JOIN sessions s ON s.id = c.session_id WHERE {c_where} AND {s_where}"
             f" AND {_CONVERTED} GROUP BY s.{column}",
-            {**c_params, "a": start_ms, "b": end_ms},
+            {**c_params, **s_params, "a": start_ms, "b": end_ms},
         ),
+        _no_session_row(db, c_where, {**c_params, "a": start_ms, "b": end_ms}),
     )
     merge = landing_page if dimension == "landing_page" else None
     rows: dict[str, dict[str, Any]] = {}
@@ -176,7 +193,31 @@ async def calls_report(
     for r in out:
         r["conversion_rate"] = _rate(calling[r["key"]], r["sessions"])
     out.sort(key=lambda r: (-r["calls"], -r["sessions"], r["key"]))
+    if sessionless is not None:
+        out.append(sessionless)  # last: it is no value of the dimension
     return out
+
+
+async def _no_session_row(db: Store, c_where: str, params: dict[str, Any]) -> dict[str, Any] | None:
+    """The report row of the calls in scope and range without a web session (None when
+    there are none): the same for every dimension, as no session means no value of any."""
+    found = await db.fetchone(
+        "SELECT COUNT(*) AS n, SUM(c.qualified) AS q, SUM(c.first_time) AS f FROM calls c"
+        f" WHERE {c_where} AND c.started_ms >= :a AND c.started_ms < :b"
+        " AND c.session_id IS NULL",
+        params,
+    )
+    if found is None or not found["n"]:
+        return None
+    return {
+        "key": "",
+        "sessions": 0,
+        "calls": int(found["n"]),
+        "qualified_calls": int(found["q"] or 0),
+        "first_time_callers": int(found["f"] or 0),
+        "conversion_rate": 0.0,
+        "no_session": True,
+    }
 
 
 @dataclass(frozen=True)
@@ -218,8 +259,8 @@ async def totals(
         ),
         db.fetchval(
             "SELECT COUNT(DISTINCT c.session_id) FROM calls c JOIN sessions s"
-            f" ON s.id = c.session_id WHERE {c_where} AND {_CONVERTED}",
-            {**c_params, "a": start_ms, "b": end_ms},
+            f" ON s.id = c.session_id WHERE {c_where} AND {s_where} AND {_CONVERTED}",
+            {**c_params, **s_params, "a": start_ms, "b": end_ms},
         ),
     )
     assert row is not None

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from typing import Any
 
-from pool import destinations, leases, numbers, rules
+from pool import destinations, leases, numbers, rules, targets
 from pool.inventory import unavailable
 from pool.numbers import NumberError
 from pool.scope import scope_of
@@ -164,11 +164,14 @@ async def new_pool(
     advertiser_id: int | None,
     now_ms: int,
     forward_countries: Collection[str] = (),
+    target_advertiser: int | None = None,
 ) -> int:
     """Create the pool of a site's target (the business number, created when new).
 
     The target is where its pool's numbers forward by default, so it must be a number
     calls may be forwarded to (:mod:`pool.destinations`; ``forward_countries`` as there).
+    ``target_advertiser``: the advertiser the target belongs to when not the site's (a
+    portal's shared site, :func:`pool.targets.give`).
     """
     site = await find_site(db, site_key, advertiser_id)
     numbers.check_timings(ttl_ms=ttl_ms, grace_ms=grace_ms, cooldown_ms=cooldown_ms)
@@ -187,7 +190,7 @@ async def new_pool(
         target_id = await numbers.ensure_target(
             tx, site_id=site["id"], number=e164, label=label[:200], now_ms=now_ms
         )
-        return await numbers.create_pool(
+        pool_id = await numbers.create_pool(
             tx,
             site_id=site["id"],
             target_id=target_id,
@@ -197,6 +200,11 @@ async def new_pool(
             cooldown_ms=cooldown_ms,
             now_ms=now_ms,
         )
+        if target_advertiser is not None:
+            await targets.give(
+                tx, pool_id=pool_id, advertiser_id=target_advertiser, caller=advertiser_id
+            )
+        return pool_id
 
 
 async def list_pools(
@@ -210,6 +218,7 @@ async def list_pools(
     rows = await db.fetchall(
         "SELECT p.id, p.name, p.ttl_ms, p.grace_ms, p.cooldown_ms, p.exhausted_count,"
         " s.site_key AS site, s.exhausted_policy, t.number AS target, o.number AS overflow,"
+        f" {targets.TARGET_ADVERTISER} AS advertiser_id,"
         " (SELECT COUNT(*) FROM tracking_numbers n WHERE n.pool_id = p.id AND n.kind = 'pool'"
         "  AND n.status = 'active') AS size"
         " FROM pools p JOIN sites s ON s.id = p.site_id JOIN targets t ON t.id = p.target_id"
@@ -223,6 +232,7 @@ async def list_pools(
             "name": r["name"],
             "site": r["site"],
             "target": r["target"],
+            "advertiser_id": int(r["advertiser_id"]),
             "size": int(r["size"]),
             "overflow_number": r["overflow"],
             "exhausted_policy": r["exhausted_policy"],
@@ -402,6 +412,12 @@ async def set_policies(
     per_visitor = (
         bool(site["number_per_visitor"]) if number_per_visitor is None else number_per_visitor
     )
+    if per_visitor and await targets.shared_site(db, int(site["id"])):
+        # One number stands in for every target: its calls could not be credited to theirs.
+        raise NumberError(
+            "one number per visitor needs every target of the site to be the site's own",
+            field="number_per_visitor",
+        )
     await db.execute(
         "UPDATE sites SET untracked_policy = :u, exhausted_policy = :e,"
         " number_per_visitor = :v, default_target_id = :d WHERE id = :s",

@@ -97,9 +97,10 @@ class _Sites:
                 site = None  # another advertiser's site is, to this caller, no site at all
             if site is not None:
                 rows = await self.tx.fetchall(
-                    "SELECT t.id, t.number, p.id AS pool_id FROM targets t"
+                    "SELECT t.id, t.number, p.id AS pool_id,"
+                    " COALESCE(t.advertiser_id, :a) AS advertiser_id FROM targets t"
                     " LEFT JOIN pools p ON p.target_id = t.id WHERE t.site_id = :s",
-                    {"s": site["id"]},
+                    {"s": site["id"], "a": site["advertiser_id"]},
                 )
                 site["targets"] = {r["number"]: r for r in rows}
             self.cache[key] = site
@@ -175,8 +176,10 @@ async def _resolve(
     )
     if problem:
         return _fail(spec, "forward_to" if explicit else "target", problem)
+    # A number standing in for a target is its advertiser's (a portal's shared site).
+    owner = target_row["advertiser_id"] if target_row else site["advertiser_id"]
     return _Resolved(
-        int(site["advertiser_id"]),  # type: ignore[call-overload]
+        int(owner),  # type: ignore[call-overload]
         int(site["id"]),  # type: ignore[call-overload]
         pool_id,
         e164,

@@ -106,13 +106,25 @@ async def ensure_target(tx: Tx, *, site_id: int, number: str, label: str, now_ms
     return await add_target(tx, site_id=site_id, number=number, label=label, now_ms=now_ms)
 
 
-async def add_target(tx: Tx, *, site_id: int, number: str, label: str, now_ms: int) -> int:
+async def add_target(
+    tx: Tx,
+    *,
+    site_id: int,
+    number: str,
+    label: str,
+    now_ms: int,
+    advertiser_id: int | None = None,
+) -> int:
     """Store a new business number shown on the site (E.164), to be swapped for tracking
-    numbers; a number the site has already breaks the unique constraint."""
+    numbers; a number the site has already breaks the unique constraint.
+
+    ``advertiser_id``: the advertiser it belongs to when not the site's (None), checked
+    by the caller (:mod:`pool.targets`).
+    """
     target_id: int = await tx.fetchval(
-        "INSERT INTO targets (site_id, number, label, created_ms) VALUES (:s, :n, :l, :t)"
-        " RETURNING id",
-        {"s": site_id, "n": number, "l": label, "t": now_ms},
+        "INSERT INTO targets (site_id, number, label, created_ms, advertiser_id)"
+        " VALUES (:s, :n, :l, :t, :a) RETURNING id",
+        {"s": site_id, "n": number, "l": label, "t": now_ms, "a": advertiser_id},
     )
     return target_id
 

@@ -29,6 +29,21 @@ def _check(name: str) -> str:
     return name
 
 
+def _listed(ids: frozenset[int], key: str, params: dict[str, Any]) -> str:
+    """`` = :key`` or `` IN (:key0, ...)`` for ``ids`` (their values into ``params``); ""
+    for no ids, which callers turn into a condition that reaches nothing."""
+    if not ids:
+        return ""
+    if len(ids) == 1:
+        params[key] = next(iter(ids))
+        return f" = :{key}"
+    keys = []
+    for i, value in enumerate(sorted(ids)):
+        params[f"{key}{i}"] = value
+        keys.append(f":{key}{i}")
+    return f" IN ({', '.join(keys)})"
+
+
 @dataclass(frozen=True)
 class Scope:
     """The advertisers and sites someone may read; ``None`` for either means all of them.
@@ -134,16 +149,7 @@ class Scope:
         params: dict[str, Any] = {}
 
         def listed(ids: frozenset[int], key: str) -> str:
-            if not ids:
-                return ""
-            if len(ids) == 1:
-                params[key] = next(iter(ids))
-                return f" = :{key}"
-            keys = []
-            for i, value in enumerate(sorted(ids)):
-                params[f"{key}{i}"] = value
-                keys.append(f":{key}{i}")
-            return f" IN ({', '.join(keys)})"
+            return _listed(ids, key, params)
 
         if self.advertiser_ids is not None:
             test = listed(self.advertiser_ids, f"{_check(name)}_adv")
@@ -172,6 +178,74 @@ class Scope:
             else:
                 raise ValueError("a scope condition needs an advertiser or a site column")
         return " AND ".join(parts) or "1 = 1", params
+
+    def call_condition(
+        self, alias: str = "c", *, name: str = "scope"
+    ) -> tuple[str, dict[str, Any]]:
+        """The condition keeping calls ``alias`` in the scope (the tenant rule for calls).
+
+        A call belongs to the advertiser of the target it reached (``calls.advertiser_id``,
+        the tracking number's advertiser): an advertiser reads its own calls wherever they
+        were made, on a shared site too, and never another advertiser's. The advertiser
+        that owns a site (a portal) also reads every call made on it, whoever was called.
+        ``1 = 1`` for a scope of everything.
+        """
+        if self.advertiser_ids is None:
+            return self.condition(alias, name=name)
+        return self._rule(
+            alias,
+            name,
+            "({p}advertiser_id{test} OR {p}site_id IN"
+            " (SELECT id FROM sites WHERE advertiser_id{test}))",
+        )
+
+    def session_condition(
+        self, alias: str = "s", *, name: str = "scope"
+    ) -> tuple[str, dict[str, Any]]:
+        """The condition keeping visitor sessions ``alias`` in the scope.
+
+        An advertiser reads the sessions of its own sites and, on a site another advertiser
+        owns (a portal's shared site key), the sessions that were shown one of its numbers:
+        those that held a lease from the pool of one of its targets. Sessions of a shared
+        site that never saw its numbers are the portal's, not its.
+        """
+        if self.advertiser_ids is None:
+            return self.condition(alias, advertiser=None, name=name)
+        return self._rule(
+            alias,
+            name,
+            "({p}site_id IN (SELECT id FROM sites WHERE advertiser_id{test})"
+            " OR {p}id IN (SELECT scope_l.session_id FROM leases scope_l"
+            " JOIN pools scope_p ON scope_p.id = scope_l.pool_id"
+            " JOIN targets scope_t ON scope_t.id = scope_p.target_id"
+            " WHERE scope_t.advertiser_id{test}))",
+        )
+
+    def _rule(self, alias: str, name: str, advertisers: str) -> tuple[str, dict[str, Any]]:
+        """``advertisers`` (a template of ``{p}``, the alias's prefix, and ``{test}``, the
+        advertisers' test) for this scope's advertisers, and its sites' condition."""
+        assert self.advertiser_ids is not None
+        prefix = f"{_check(alias)}." if alias else ""
+        params: dict[str, Any] = {}
+        test = _listed(self.advertiser_ids, f"{_check(name)}_adv", params)
+        if not test:
+            return "1 = 0", {}
+        parts = [advertisers.format(p=prefix, test=test)]
+        if self.site_ids is not None:
+            sites = _listed(self.site_ids, f"{name}_site", params)
+            if not sites:
+                return "1 = 0", {}
+            parts.append(f"{prefix}site_id{sites}")
+        return " AND ".join(parts), params
+
+    def allows_call(
+        self, advertiser_id: int | None, site_advertiser_id: int | None, site_id: int | None
+    ) -> bool:
+        """Whether one call is in the scope (:meth:`call_condition` for a row): credited to
+        an advertiser of the scope, or made on a site one of them owns."""
+        return self.allows(advertiser_id, site_id) or (
+            site_advertiser_id is not None and self.allows(site_advertiser_id, site_id)
+        )
 
     def and_condition(self, alias: str = "", **columns: Any) -> tuple[str, dict[str, Any]]:
         """:meth:`condition` as `` AND …`` to append to a WHERE, or ``""`` for everything."""

@@ -126,9 +126,9 @@ def _work_out(work: cw.CallWork) -> dict[str, Any]:
 
 async def _call_in_scope(request: Request, principal: ApiPrincipal) -> int:
     call_id = path_id(request, "call_id")
-    where, params = principal.scope.and_condition("c")
+    where, params = principal.scope.call_condition("c")
     found = await db_of(request).fetchval(
-        "SELECT c.id FROM calls c WHERE c.id = :id" + where, {**params, "id": call_id}
+        "SELECT c.id FROM calls c WHERE c.id = :id AND " + where, {**params, "id": call_id}
     )
     if found is None:
         raise ApiError(404, "not_found", f"No call {call_id}.")

@@ -40,6 +40,11 @@ REPORT_ROW = oa.component(
             "qualified_calls": {"type": "integer"},
             "first_time_callers": {"type": "integer"},
             "conversion_rate": {"type": "number"},
+            "no_session": {
+                "type": "boolean",
+                "description": 'The row of calls without a web session (key ""): every'
+                " row's calls add up to the call log's count for the same scope and range.",
+            },
         },
     },
 )
@@ -102,6 +107,7 @@ async def calls_report(request: Request, principal: ApiPrincipal) -> Response:
             "qualified_calls": int(r["qualified_calls"]),
             "first_time_callers": int(r["first_time_callers"]),
             "conversion_rate": float(r["conversion_rate"]),
+            "no_session": bool(r.get("no_session")),
         }
         for r in rows
     ]

@@ -205,16 +205,18 @@ _CALL_SELECT = (
 
 
 def _scope_filters(
-    request: Request, principal: ApiPrincipal, alias: str, **columns: str | None
+    request: Request, principal: ApiPrincipal, alias: str
 ) -> tuple[list[str], dict[str, Any]]:
     """WHERE clauses shared by the list endpoints: start-time range, the token's scope
-    narrowed by ``advertiser_id`` / ``site_id`` (``columns`` as :meth:`Scope.condition`)."""
+    narrowed by ``advertiser_id`` / ``site_id``: the tenant rule of calls for ``c``, of
+    sessions for ``s`` (:meth:`Scope.call_condition`, :meth:`Scope.session_condition`)."""
     start, end = time_range(request)
     clauses = [f"{alias}.started_ms >= :start", f"{alias}.started_ms < :end"]
     params: dict[str, Any] = {"start": start, "end": end}
     scope = request_scope(request, principal)
     if not scope.is_everything:
-        where, scope_params = scope.condition(alias, **columns)
+        rule = scope.call_condition if alias == "c" else scope.session_condition
+        where, scope_params = rule(alias)
         clauses.append(where)
         params.update(scope_params)
     return clauses, params
@@ -346,8 +348,10 @@ async def get_call(request: Request, principal: ApiPrincipal) -> Response:
     """A call, how it was matched, and its session with the pages viewed."""
     db = db_of(request)
     call_id = path_id(request, "call_id")
-    where, params = principal.scope.and_condition("c")
-    row = await db.fetchone(_CALL_SELECT + " WHERE c.id = :id" + where, {**params, "id": call_id})
+    where, params = principal.scope.call_condition("c")
+    row = await db.fetchone(
+        _CALL_SELECT + " WHERE c.id = :id AND " + where, {**params, "id": call_id}
+    )
     if row is None:
         raise ApiError(404, "not_found", f"No call {call_id}.")
     out = _call_out(row, principal)
@@ -389,7 +393,7 @@ _SESSION_SELECT = (
 )
 async def list_sessions(request: Request, principal: ApiPrincipal) -> Response:
     """Sessions in the token's scope, newest first, filtered by start time and site."""
-    clauses, params = _scope_filters(request, principal, "s", advertiser=None)
+    clauses, params = _scope_filters(request, principal, "s")
     return await _page(request, principal, "sessions", _SESSION_SELECT, clauses, params, "s.id")
 
 
@@ -405,9 +409,13 @@ async def get_session(request: Request, principal: ApiPrincipal) -> Response:
     """A session: source, click ids, device, place and the pages it viewed."""
     db = db_of(request)
     session_id = path_id(request, "session_id")
-    where, params = principal.scope.and_condition("s", advertiser=None)
+    # Its sessions, and the click path of a session that called it (on a shared site too).
+    where, params = principal.scope.session_condition("s")
+    calls, call_params = principal.scope.call_condition("c", name="calls")
     found = await db.fetchval(
-        "SELECT s.id FROM sessions s WHERE s.id = :id" + where, {**params, "id": session_id}
+        f"SELECT s.id FROM sessions s WHERE s.id = :id AND ({where} OR EXISTS"
+        f" (SELECT 1 FROM calls c WHERE c.session_id = s.id AND {calls}))",
+        {**params, **call_params, "id": session_id},
     )
     if found is None:
         raise ApiError(404, "not_found", f"No session {session_id}.")

@@ -21,6 +21,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     create.add_argument("--ttl", type=int, help="idle seconds before a lease ends")
     create.add_argument("--grace", type=int, help="seconds an ended lease stays matchable")
     create.add_argument("--cooldown", type=int, help="seconds a released number rests")
+    create.add_argument(
+        "--advertiser",
+        type=int,
+        help="id of the advertiser the business number belongs to (default: the site's;"
+        " another one shares the site key, docs/numbers.md)",
+    )
     create.set_defaults(func=run_create)
 
     status = actions.add_parser("status", help="utilization, exhaustion and recommended size")
@@ -71,6 +77,11 @@ def _guard(work: Any) -> Any:
         field = f" ({flag})" if flag else f" ({exc.field})" if exc.field else ""
         print(f"callpath: {exc}{field}", file=sys.stderr)
         return None
+    except LookupError as exc:
+        if type(exc) is not LookupError:
+            raise  # a KeyError or IndexError is a bug, never "not found"
+        print(f"callpath: {exc}", file=sys.stderr)
+        return None
 
 
 def run_create(args: argparse.Namespace) -> int:
@@ -93,6 +104,7 @@ def run_create(args: argparse.Namespace) -> int:
             advertiser_id=None,
             now_ms=now_ms(),
             forward_countries=settings.forward_country_list(),
+            target_advertiser=args.advertiser,
         )
 
     pool_id = _guard(lambda: run_with_db(args, work))

@@ -53,7 +53,7 @@ _CALL_FROM = (
 
 def _scope(scope: Scope, params: dict[str, Any]) -> str:
     """The condition keeping calls ``c`` within ``scope`` (its parameters into ``params``)."""
-    where, scope_params = scope.condition("c")
+    where, scope_params = scope.call_condition("c")
     params.update(scope_params)
     return where
 

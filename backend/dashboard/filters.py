@@ -11,7 +11,7 @@ from urllib.parse import urlencode
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 
-from attribution.exports import CONFIDENCES, DRILL_DIMENSIONS, DRILL_VALUE_MAX
+from attribution.exports import CONFIDENCES, DRILL_DIMENSIONS, DRILL_VALUE_MAX, NO_SESSION_DRILL
 from attribution.reports import local_day_range
 from backend.dashboard.fmt import zone
 from backend.dashboard.logins import Viewer
@@ -118,7 +118,8 @@ async def read_filters(request: Request, db: Store, viewer: Viewer) -> Filters:
     drill = None
     by, value = q.get("by"), q.get("value")
     if by is not None and value is not None:  # (reports use `by` alone: their dimension)
-        if by not in DRILL_DIMENSIONS or len(value) > DRILL_VALUE_MAX:
+        no_session = (by, value) == NO_SESSION_DRILL
+        if not no_session and (by not in DRILL_DIMENSIONS or len(value) > DRILL_VALUE_MAX):
             raise HTTPException(400, "Unknown drill-down.")
         drill = (by, value)
     # Both were checked above against what the viewer may see (404 otherwise).

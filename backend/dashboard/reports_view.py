@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
@@ -37,6 +40,7 @@ async def reports_page(request: Request, viewer: Viewer) -> Response:
     }
     rows = await reports.calls_report(db, dimension=dimension, **scope)
     rows.sort(key=lambda r: r[sort], reverse=descending)
+    rows.sort(key=lambda r: bool(r.get("no_session")))  # stable: that row stays last
     totals = await reports.totals(db, **scope)
     days = await reports.calls_by_day(db, timezone=f.tz, dimension="channel", **scope)
     sources = await reports.calls_report(db, dimension="source", **scope)
@@ -54,7 +58,7 @@ async def reports_page(request: Request, viewer: Viewer) -> Response:
     labels = {k: i18n.value_label(t, "channel", k) for k in order}
     day_chart = charts.stacked_days(days, order, labels, title=t("reports.chart_days"))
     source_chart = charts.horizontal_bars(
-        [(r["key"] or t("none"), r["calls"]) for r in sources], title=t("reports.chart_sources")
+        [(_row_name(r, t), r["calls"]) for r in sources], title=t("reports.chart_sources")
     )
     return render(
         request,
@@ -75,6 +79,13 @@ async def reports_page(request: Request, viewer: Viewer) -> Response:
             "ring_numbers": ring,
         },
     )
+
+
+def _row_name(row: dict[str, Any], t: Callable[[str], str]) -> str:
+    """A report row's name in a chart: its key, 'none', or the calls without a web session."""
+    if row.get("no_session"):
+        return t("reports.no_session")
+    return str(row["key"]) or t("none")
 
 
 @page()

@@ -22,6 +22,7 @@ from backend.dashboard import (
     rules_view,
     settings_view,
     setup_view,
+    targets_view,
 )
 
 GET, POST, BOTH = ["GET"], ["POST"], ["GET", "POST"]
@@ -46,6 +47,7 @@ routes: list[BaseRoute] = [
     Route("/dashboard/settings/sites", settings_view.sites_page, methods=BOTH),
     Route("/dashboard/settings/sites/{id:int}", settings_view.site_page, methods=BOTH),
     Route("/dashboard/settings/sites/{id:int}/targets", settings_view.add_target, methods=POST),
+    Route("/dashboard/pools/{id:int}/advertiser", targets_view.target_advertiser, methods=POST),
     Route(
         "/dashboard/settings/sites/{id:int}/numbers-mode",
         settings_view.numbers_mode,

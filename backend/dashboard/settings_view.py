@@ -11,6 +11,7 @@ from starlette.responses import Response
 
 from attribution import codes, tag_seen
 from backend import accounts
+from backend.dashboard import targets_view
 from backend.dashboard.fmt import zone
 from backend.dashboard.forms import FormError
 from backend.dashboard.i18n import N_
@@ -27,7 +28,7 @@ from backend.dashboard.web import (
     visible_advertisers,
     visible_sites,
 )
-from pool import admin, destinations, numbers
+from pool import admin, destinations, numbers, targets
 from pool.store import now_ms
 
 
@@ -101,11 +102,7 @@ async def site_page(request: Request, viewer: Viewer) -> Response:
             },
         )
         return redirect(f"/dashboard/settings/sites/{site['id']}")
-    targets = await db.fetchall(
-        "SELECT t.*, p.id AS pool_id, p.name AS pool_name FROM targets t"
-        " LEFT JOIN pools p ON p.target_id = t.id WHERE t.site_id = :s ORDER BY t.id",
-        {"s": site["id"]},
-    )
+    shown = await targets_view.site_targets(db, site)
     settings = request.app.state.settings
     base = (settings.public_url or f"{request.url.scheme}://{request.url.netloc}").rstrip("/")
     snippet = f'<script async src="{base}/dni.js" data-site="{site["site_key"]}"></script>'
@@ -116,11 +113,12 @@ async def site_page(request: Request, viewer: Viewer) -> Response:
         {
             "site": site,
             "domains": ", ".join(orjson.loads(site["domains"] or "[]")),
-            "targets": targets,
+            "targets": shown,
             "snippet": snippet,
             "tz": site["timezone"],
             "seen": await tag_seen.seen_hosts(db, site["id"]),
             "default_target": await admin.target_number(db, site["default_target_id"]),
+            "advertisers": await visible_advertisers(db, viewer) if viewer.is_admin else [],
         },
     )
 
@@ -143,6 +141,8 @@ async def numbers_mode(request: Request, viewer: Viewer) -> Response:
             default_target=default[:40],
         )
     except numbers.NumberError as exc:
+        if exc.field == "number_per_visitor":  # a site key shared by several advertisers
+            raise FormError(exc.field, N_("form.shared_site_per_visitor"), page=page) from exc
         raise FormError("default_target", N_("form.bad_default_target"), page=page) from exc
     async with db.write() as tx:
         await codes.set_site_codes(tx, site_id=site["id"], enabled=form.get("visit_codes") == "1")
@@ -180,13 +180,14 @@ async def add_target(request: Request, viewer: Viewer) -> Response:
     )
     if exists:
         raise FormError("number", N_("form.target_exists"), status=409, page=page)
+    owner = await targets_view.chosen_advertiser(db, viewer, site, form, page)
     t = now_ms()
     try:
         async with db.write() as tx:
             target_id = await numbers.add_target(
                 tx, site_id=site["id"], number=number, label=label, now_ms=t
             )
-            await numbers.create_pool(
+            pool_id = await numbers.create_pool(
                 tx,
                 site_id=site["id"],
                 target_id=target_id,
@@ -196,8 +197,14 @@ async def add_target(request: Request, viewer: Viewer) -> Response:
                 cooldown_ms=settings.lease_cooldown_seconds * 1000,
                 now_ms=t,
             )
+            if owner is not None:
+                await targets.give(
+                    tx, pool_id=pool_id, advertiser_id=owner, caller=viewer.advertiser_id
+                )
     except numbers.NumberError as exc:
-        raise FormError("number", N_("form.refused"), page=page, text=str(exc)) from exc
+        raise FormError(
+            exc.field or "number", N_("form.refused"), page=page, text=str(exc)
+        ) from exc
     return redirect(f"/dashboard/settings/sites/{site['id']}")
 
 

@@ -261,7 +261,9 @@ def path_id(request: Request, name: str = "id") -> int:
 _OWNER_SQL = {
     "sites": "SELECT advertiser_id AS adv, * FROM sites WHERE id = :id",
     "tracking_numbers": "SELECT advertiser_id AS adv, * FROM tracking_numbers WHERE id = :id",
-    "calls": "SELECT advertiser_id AS adv, * FROM calls WHERE id = :id",
+    # A call: its advertiser's, and its site owner's (a portal sees every call on its site).
+    "calls": "SELECT advertiser_id AS adv, (SELECT st.advertiser_id FROM sites st"
+    " WHERE st.id = calls.site_id) AS site_adv, * FROM calls WHERE id = :id",
     "pools": "SELECT s.advertiser_id AS adv, p.* FROM pools p JOIN sites s ON s.id = p.site_id"
     " WHERE p.id = :id",
     "targets": "SELECT s.advertiser_id AS adv, t.* FROM targets t"
@@ -284,7 +286,11 @@ async def owned(db: Store, viewer: Viewer, table: str, row_id: int) -> Row:
     row = await db.fetchone(_OWNER_SQL[table], {"id": row_id})
     if row is None:
         raise HTTPException(404, "Not found.")
-    if not viewer.scope.allows(row["adv"]):
+    if table == "calls":
+        allowed = viewer.scope.allows_call(row["adv"], row["site_adv"], row["site_id"])
+    else:
+        allowed = viewer.scope.allows(row["adv"])
+    if not allowed:
         raise HTTPException(404, "Not found.")
     return row
 

@@ -41,7 +41,7 @@ from backend.auth import ApiPrincipal
 from backend.errors import ApiError
 from backend.http import read_body, read_json_object, string_field
 from backend.settings import Settings, setting_range
-from pool import admin, health, inventory, rules
+from pool import admin, health, inventory, rules, targets
 from pool.imports import MAX_BYTES, decode, read_csv
 from pool.inventory import NumberSpec
 from pool.store import now_ms
@@ -125,6 +125,16 @@ _NUMBER_BODY = {
         "label": {"type": "string", "maxLength": 200},
     },
 }
+_TARGET_ADVERTISER = (
+    "The advertiser the target (business number), its pool's numbers and their calls belong"
+    " to; null or absent: the site's advertiser. Another advertiser makes the site key shared"
+    " by several advertisers (a portal, docs/numbers.md)."
+)
+_TARGET_ADVERTISER_FIELD = {
+    "type": ["integer", "null"],
+    "minimum": 1,
+    "description": _TARGET_ADVERTISER,
+}
 _POOL_BODY = {
     "type": "object",
     "required": ["site", "target"],
@@ -135,6 +145,14 @@ _POOL_BODY = {
         "ttl_seconds": {"type": "integer", "minimum": 60, "maximum": 86_400},
         "grace_seconds": {"type": "integer", "minimum": 0, "maximum": 604_800},
         "cooldown_seconds": {"type": "integer", "minimum": 0, "maximum": 604_800},
+        "advertiser_id": _TARGET_ADVERTISER_FIELD,
+    },
+}
+_POOL_PATCH = {
+    "type": "object",
+    "required": ["advertiser_id"],
+    "properties": {
+        "advertiser_id": _TARGET_ADVERTISER_FIELD,
     },
 }
 _RULE_BODY = {
@@ -343,8 +361,41 @@ async def create_pool(request: Request, who: ApiPrincipal) -> Response:
         advertiser_id=who.advertiser_id,
         now_ms=now_ms(),
         forward_countries=settings.forward_country_list(),
+        target_advertiser=_advertiser_field(data),
     )
     return JSONResponse({"pool": await _pool_view(request, who, pool_id)}, status_code=201)
+
+
+def _advertiser_field(data: dict[str, Any]) -> int | None:
+    """The optional ``advertiser_id`` of a target (None: the site's advertiser)."""
+    value = data.get("advertiser_id")
+    return None if value is None else _int(value, "advertiser_id", low=1, high=2**63 - 1)
+
+
+@oa.operation(
+    "PATCH",
+    "/api/pools/{pool_id}",
+    summary="Give a pool's target (and its numbers) to another advertiser",
+    tags=["pools"],
+    params=[oa.path_param("pool_id")],
+    body=_POOL_PATCH,
+    responses={200: oa.json_response("The pool", _wrapped("pool")), 413: _TOO_LARGE},
+)
+async def patch_pool(request: Request, who: ApiPrincipal) -> Response:
+    """Set the advertiser of the pool's target: its numbers and the calls to come are then
+    that advertiser's (calls made before keep theirs). Only someone who may manage the site,
+    and only to an advertiser the token may see: 404 otherwise."""
+    data = await _body(request)
+    if "advertiser_id" not in data:
+        raise ApiError(422, "invalid", "Field 'advertiser_id' is required.", field="advertiser_id")
+    pool_id = path_id(request, "pool_id")
+    await targets.set_advertiser(
+        db_of(request),
+        pool_id=pool_id,
+        advertiser_id=_advertiser_field(data),
+        caller=who.advertiser_id,
+    )
+    return JSONResponse({"pool": await _pool_view(request, who, pool_id)})
 
 
 _POOL_HEALTH_PARAMS = [
@@ -585,6 +636,7 @@ routes = [
     Route("/api/pools/policy", authorized(get_policy), methods=["GET"]),
     Route("/api/pools/policy", authorized(put_policy), methods=["PUT"]),
     Route("/api/pools/{pool_id:int}", authorized(get_pool), methods=["GET"]),
+    Route("/api/pools/{pool_id:int}", authorized(patch_pool), methods=["PATCH"]),
     Route("/api/pools/{pool_id:int}/health", authorized(pool_health), methods=["GET"]),
     Route("/api/rules", authorized(list_rules), methods=["GET"]),
     Route("/api/rules", authorized(create_rule), methods=["POST"]),

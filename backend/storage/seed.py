@@ -58,6 +58,9 @@ class PoolSpec:
     ttl_ms: int = TTL_MS
     grace_ms: int = GRACE_MS
     cooldown_ms: int = COOLDOWN_MS
+    # The tenant the target belongs to when not the site's (a portal's shared site key):
+    # one written before the site's own tenant in the same world.
+    advertiser: str | None = None
 
 
 @dataclass(frozen=True)
@@ -178,12 +181,28 @@ class World:
 
 
 async def add_pool(
-    tx: Tx, *, advertiser_id: int, site_id: int, spec: PoolSpec, now_ms: int
+    tx: Tx,
+    *,
+    advertiser_id: int,
+    site_id: int,
+    spec: PoolSpec,
+    now_ms: int,
+    target_advertiser: int | None = None,
 ) -> Pool:
-    """A target of the site, its pool and its numbers (and overflow number), in ``tx``."""
+    """A target of the site, its pool and its numbers (and overflow number), in ``tx``.
+
+    ``advertiser_id`` is the target's advertiser: the site's, or the tenant its spec names.
+    """
     target_id = await pool_numbers.add_target(
-        tx, site_id=site_id, number=spec.target, label=spec.label, now_ms=now_ms
+        tx,
+        site_id=site_id,
+        number=spec.target,
+        label=spec.label,
+        now_ms=now_ms,
+        advertiser_id=target_advertiser,
     )
+    if target_advertiser is not None:
+        advertiser_id = target_advertiser  # its numbers (and their calls) are the target's
     pool_id = await pool_numbers.create_pool(
         tx,
         site_id=site_id,
@@ -213,8 +232,11 @@ async def add_pool(
     return pool
 
 
-async def add_site(tx: Tx, *, advertiser_id: int, spec: SiteSpec, now_ms: int) -> Site:
-    """A site of the advertiser with its pools, in ``tx``."""
+async def add_site(
+    tx: Tx, *, advertiser_id: int, spec: SiteSpec, now_ms: int, world: World | None = None
+) -> Site:
+    """A site of the advertiser with its pools, in ``tx`` (``world``: where the tenants
+    that pools name as their target's advertiser were recorded)."""
     site_id = await accounts.create_site(
         tx,
         advertiser_id=advertiser_id,
@@ -236,7 +258,16 @@ async def add_site(tx: Tx, *, advertiser_id: int, spec: SiteSpec, now_ms: int) -
     for pool in spec.pools:
         site.pools.append(
             await add_pool(
-                tx, advertiser_id=advertiser_id, site_id=site_id, spec=pool, now_ms=now_ms
+                tx,
+                advertiser_id=advertiser_id,
+                site_id=site_id,
+                spec=pool,
+                now_ms=now_ms,
+                target_advertiser=(
+                    None
+                    if pool.advertiser is None or world is None
+                    else world.tenant(pool.advertiser).advertiser_id
+                ),
             )
         )
     for source in spec.sources:
@@ -283,7 +314,9 @@ async def add_tenant(tx: Tx, world: World, spec: TenantSpec, *, now_ms: int) -> 
     adv = await accounts.create_advertiser(tx, spec.name, now_ms)
     tenant = Tenant(spec.name, adv)
     for site in spec.sites:
-        tenant.sites[site.key] = await add_site(tx, advertiser_id=adv, spec=site, now_ms=now_ms)
+        tenant.sites[site.key] = await add_site(
+            tx, advertiser_id=adv, spec=site, now_ms=now_ms, world=world
+        )
     for user in spec.users:
         tenant.users[user.email.lower()] = await add_user(
             tx, world, user, advertiser_id=adv, now_ms=now_ms

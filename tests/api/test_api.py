@@ -177,7 +177,12 @@ async def test_reports_match_the_dashboard_numbers(
         dimension="source",
     )
     assert r.json()["data"] == [
-        {**row, "conversion_rate": float(row["conversion_rate"])} for row in expected
+        {
+            **row,
+            "conversion_rate": float(row["conversion_rate"]),
+            "no_session": bool(row.get("no_session")),
+        }
+        for row in expected
     ]
     by_key = {row["key"]: row for row in r.json()["data"]}
     assert by_key["google"]["calls"] >= 1

@@ -464,3 +464,115 @@ async def add_token(
             can_see_callers=can_see_callers,
             **({"read_only": True} if read_only else {}),
         )
+
+
+# A portal's shared site key (issue #16): the site is the portal's (advertiser "Portal
+# Media"); its two business numbers belong to advertiser A (the demo) and B (the rival).
+PORTAL_KEYWORD_A = "portal-keyword-of-a"
+PORTAL_KEYWORD_B = "portal-keyword-of-b"
+PORTAL_CALLER_B = "+819077776666"
+PORTAL_NUMBER_A = "+815077770001"
+PORTAL_NUMBER_B = "+815077770002"
+
+
+@dataclass
+class Portal:
+    """Ids of the shared site and of what was written on it."""
+
+    adv: int = 0
+    site: int = 0
+    pool_a: int = 0
+    pool_b: int = 0
+    session_a: int = 0  # held A's number and called it
+    session_b: int = 0  # held B's number and called it
+    session_p: int = 0  # a visit of the portal that saw neither number
+    call_a: int = 0
+    call_b: int = 0
+    call_a_no_session: int = 0  # a call to A's number matched to no visit
+
+
+async def seed_portal(db: Store, s: Seeded, now_ms: int | None = None) -> Portal:
+    """The portal's shared site, with a visit and a call for each of A and B (after
+    :func:`seed`)."""
+    now = now_ms if now_ms is not None else int(time.time() * 1000)
+    async with db.write() as conn:
+        world = factory.World()
+        world.tenants["A"] = factory.Tenant("A", s.adv_a)
+        world.tenants["B"] = factory.Tenant("B", s.adv_b)
+        spec = factory.TenantSpec(
+            "Portal Media",
+            [
+                factory.SiteSpec(
+                    "portal",
+                    name="Portal site",
+                    domains=["portal.example.jp"],
+                    pools=[
+                        factory.PoolSpec("+81344440001", [PORTAL_NUMBER_A], advertiser="A"),
+                        factory.PoolSpec("+81344440002", [PORTAL_NUMBER_B], advertiser="B"),
+                    ],
+                )
+            ],
+        )
+        tenant = await factory.add_tenant(conn, world, spec, now_ms=now)
+        site = tenant.sites["portal"]
+        p = Portal(adv=tenant.advertiser_id, site=site.site_id)
+        pool_a, pool_b = site.pools
+        p.pool_a, p.pool_b = pool_a.pool_id, pool_b.pool_id
+        t0 = now - 1800_000
+        for owner, pool, keyword, caller in (
+            ("a", pool_a, PORTAL_KEYWORD_A, "+819055554444"),
+            ("b", pool_b, PORTAL_KEYWORD_B, PORTAL_CALLER_B),
+        ):
+            session = await add_session(
+                conn,
+                p.site,
+                t0,
+                channel="paid_search",
+                source="google",
+                keyword=keyword,
+                landing_url=f"https://portal.example.jp/{owner}",
+            )
+            await add_view(conn, session, t0, f"https://portal.example.jp/{owner}", keyword)
+            (number_id,) = pool.number_ids
+            lease = await _insert(
+                conn,
+                "leases",
+                pool_id=pool.pool_id,
+                number_id=number_id,
+                session_id=session,
+                started_ms=t0,
+                last_seen_ms=t0,
+                expires_ms=t0 + 600_000,
+                ended_ms=t0 + 600_000,
+            )
+            call = await add_call(
+                conn,
+                advertiser_id=s.adv_a if owner == "a" else s.adv_b,
+                site_id=p.site,
+                number_id=number_id,
+                tracking_number=pool.numbers[0],
+                caller=caller,
+                started_ms=t0 + 60_000,
+                session_id=session,
+                lease_id=lease,
+            )
+            setattr(p, f"session_{owner}", session)
+            setattr(p, f"call_{owner}", call)
+        p.session_p = await add_session(
+            conn,
+            p.site,
+            t0,
+            channel="organic",
+            source="google",
+            landing_url="https://portal.example.jp/",
+        )
+        p.call_a_no_session = await add_call(
+            conn,
+            advertiser_id=s.adv_a,
+            site_id=p.site,
+            number_id=pool_a.number_ids[0],
+            tracking_number=PORTAL_NUMBER_A,
+            caller="+819033332222",
+            started_ms=t0 + 120_000,
+        )
+    return p

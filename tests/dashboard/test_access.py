@@ -30,6 +30,7 @@ ID_OF = {
     "/dashboard/settings/blocked/{id:int}/delete": lambda s: s.blocked_b,
     "/dashboard/settings/notifications/{id:int}/remove": lambda s: s.notify_b,
     "/dashboard/pools/{id:int}": lambda s: s.pool_b,
+    "/dashboard/pools/{id:int}/advertiser": lambda s: s.pool_b,
     "/dashboard/conversions/batches/{id:int}/file": lambda s: s.batch_b,
     "/dashboard/settings/conversions/{id:int}/export": lambda s: s.action_b,
     "/dashboard/settings/conversions/{id:int}/adjustments": lambda s: s.action_b,
@@ -162,6 +163,7 @@ def _fill(values: dict[str, str], s: Seeded) -> dict[str, str]:
 EXPECT = {
     ("/dashboard/settings/outcomes", "POST"): {303},  # its own advertiser's list
     ("/dashboard/advertisers", "POST"): {403},  # administrators only
+    ("/dashboard/pools/{id:int}/advertiser", "POST"): {403},  # administrators only
     ("/dashboard/test-call", "POST"): {403},
     ("/dashboard/settings/users", "GET"): {403},
     ("/dashboard/settings/users", "POST"): {403},

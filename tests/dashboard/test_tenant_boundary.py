@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import httpx
@@ -24,7 +24,17 @@ from starlette.applications import Starlette
 from starlette.routing import Route
 
 from tests.dashboard.conftest import login
-from tests.dashboard.seed import CALLER_B, KEYWORD_B, PASSWORD, Seeded, add_token
+from tests.dashboard.seed import (
+    CALLER_B,
+    KEYWORD_B,
+    PASSWORD,
+    PORTAL_CALLER_B,
+    PORTAL_KEYWORD_B,
+    PORTAL_NUMBER_B,
+    Seeded,
+    add_token,
+    seed_portal,
+)
 
 # What of B must never reach A: names, numbers, keywords, URLs, click ids, batch names.
 B_MARKERS = (
@@ -108,10 +118,10 @@ def reads(app: Starlette, prefix: str, seeded: Seeded, session_b: int, query: st
     return found
 
 
-def _leaks(response: httpx.Response) -> list[str]:
+def _leaks(response: httpx.Response, markers: tuple[str, ...] = B_MARKERS) -> list[str]:
     if response.status_code in (403, 404, 422):
         return []
-    return [m for m in B_MARKERS if m in response.text]
+    return [m for m in markers if m in response.text]
 
 
 async def _session_of_b(db: Any, seeded: Seeded) -> int:
@@ -196,3 +206,71 @@ async def test_the_same_walk_as_an_administrator_finds_the_other_advertisers_dat
         "/dashboard/pools",
     }
     assert must_show <= showing, sorted(must_show - showing)
+
+
+# What of B's must never reach A on the portal's shared site: B's call there, its caller,
+# its visit's keyword and landing page, B's tracking number on the shared site.
+SHARED_B_MARKERS = (
+    PORTAL_KEYWORD_B,
+    PORTAL_CALLER_B,
+    PORTAL_CALLER_B[-4:] + "<",
+    PORTAL_NUMBER_B,
+    "050-7777-0002",
+    "portal.example.jp/b",
+)
+
+
+async def _walk(
+    app: Starlette,
+    client: httpx.AsyncClient,
+    seeded: Seeded,
+    session: int,
+    queries: tuple[str, str],
+    bearer: dict[str, str],
+    email: str,
+) -> dict[str, list[str]]:
+    """Every GET of the API (with ``bearer``) and of the dashboard (signed in as ``email``),
+    B's shared-site ids in the path; what each answer shows of B's shared-site markers."""
+    found: dict[str, list[str]] = {}
+    for read in reads(app, "/api", seeded, session, queries[0]):
+        response = await client.get(read.url, headers=bearer)
+        assert response.status_code < 500, (read.url, response.text)
+        if leaked := _leaks(response, SHARED_B_MARKERS):
+            found[read.url] = leaked
+    await login(client, email, PASSWORD)
+    for read in reads(app, "/dashboard", seeded, session, queries[1]):
+        response = await client.get(read.url)
+        assert response.status_code < 500, (read.url, response.text)
+        if leaked := _leaks(response, SHARED_B_MARKERS):
+            found[read.url] = leaked
+    return found
+
+
+async def test_on_a_shared_site_key_no_read_of_bs_calls_reaches_a(
+    app: Starlette, client: httpx.AsyncClient, db: Any, seeded: Seeded
+) -> None:
+    # The portal's site (a third advertiser's) shows a number of A and one of B (issue #16).
+    # A walks every route with B's call and visit there in the path and the shared site in
+    # the query: A's own call there is A's to read, B's never.
+    portal = await seed_portal(db, seeded)
+    shared = replace(seeded, calls_b=[portal.call_b])
+    queries = (f"site_id={portal.site}", f"site={portal.site}")
+    token = await add_token(db, seeded.member_a, advertiser_id=seeded.adv_a)
+    bearer = {"Authorization": f"Bearer {token}"}
+    leaks = await _walk(app, client, shared, portal.session_b, queries, bearer, seeded.member_a)
+    assert not leaks, leaks
+    own = await client.get(f"/api/calls?site_id={portal.site}", headers=bearer)
+    assert [c["id"] for c in own.json()["data"]] == [portal.call_a_no_session, portal.call_a]
+
+    # The control: an administrator's same walk shows B's call and visit on the shared site.
+    await client.post("/logout")
+    admin_token = await add_token(db, seeded.admin, advertiser_id=None, can_see_callers=True)
+    admin = {"Authorization": f"Bearer {admin_token}"}
+    showing = await _walk(app, client, shared, portal.session_b, queries, admin, seeded.admin)
+    must_show = {
+        f"/api/calls/{portal.call_b}",
+        f"/api/sessions/{portal.session_b}",
+        f"/api/calls?{queries[0]}",
+        f"/dashboard/calls/{portal.call_b}",
+    }
+    assert must_show <= set(showing), sorted(must_show - set(showing))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 from shlex import split
 
@@ -62,3 +63,29 @@ def test_numbers_and_pools_from_the_command_line(tmp_path: Path) -> None:
     assert status.returncode == 0, status.stderr
     assert "pool 4 'Osaka' (target +81661234567)" in status.stdout
     assert "size 1, live 0 (0%)" in status.stdout
+
+
+@pytest.mark.slow
+def test_a_pool_for_another_advertisers_business_number(tmp_path: Path) -> None:
+    # A portal's site key shared with another advertiser (issue #16): --advertiser.
+    url = demo_database(tmp_path)
+    path = url.removeprefix("sqlite:///")
+    with sqlite3.connect(path) as conn:
+        (other,) = conn.execute(
+            "INSERT INTO advertisers (name, created_ms) VALUES ('Clinic B', 0) RETURNING id"
+        ).fetchone()
+    made = run_cli(
+        *split(f"pools create --site demo --target 06-6123-4567 --advertiser {other}"),
+        database_url=url,
+    )
+    assert made.returncode == 0, made.stderr
+    unknown = run_cli(
+        *split("pools create --site demo --target 06-6123-4568 --advertiser 999999"),
+        database_url=url,
+    )
+    assert unknown.returncode == 1 and "no advertiser 999999" in unknown.stderr
+    with sqlite3.connect(path) as conn:
+        owners = conn.execute(
+            "SELECT number, advertiser_id FROM targets WHERE number LIKE '+8166123456%'"
+        ).fetchall()
+    assert owners == [("+81661234567", other)]  # the refused one left nothing behind

@@ -103,3 +103,67 @@ def test_allows_and_the_single_ids() -> None:
     with pytest.raises(ValueError):
         _ = member.narrow(advertiser_id=6).advertiser_id
     assert member.narrow(site_id=9).allows(5, 9) and not member.narrow(site_id=9).allows(5, 8)
+
+
+async def test_calls_and_sessions_of_a_shared_site(db: Any) -> None:
+    # Site b1 (B's) shows a target of A: the call to it is A's, B owns the site (issue #16).
+    ids = await _world(db)
+    async with db.write() as tx:
+        target = await tx.fetchval(
+            "INSERT INTO targets (site_id, number, created_ms, advertiser_id)"
+            " VALUES (:s, '+81399990001', 0, :a) RETURNING id",
+            {"s": ids["b1"], "a": ids["A"]},
+        )
+        pool = await tx.fetchval(
+            "INSERT INTO pools (site_id, target_id, name, ttl_ms, grace_ms, cooldown_ms,"
+            " created_ms) VALUES (:s, :t, 'p', 60000, 0, 0, 0) RETURNING id",
+            {"s": ids["b1"], "t": target},
+        )
+        number = await tx.fetchval(
+            "INSERT INTO tracking_numbers (advertiser_id, number, kind, forward_to, pool_id,"
+            " created_ms) VALUES (:a, '+815099990009', 'pool', '+81399990001', :p, 0)"
+            " RETURNING id",
+            {"a": ids["A"], "p": pool},
+        )
+        shown, unseen = [
+            await tx.fetchval(
+                "INSERT INTO sessions (site_id, started_ms, last_seen_ms) VALUES (:s, 0, 0)"
+                " RETURNING id",
+                {"s": ids["b1"]},
+            )
+            for _ in range(2)
+        ]
+        await tx.execute(
+            "INSERT INTO leases (pool_id, number_id, session_id, started_ms, last_seen_ms,"
+            " expires_ms, ended_ms) VALUES (:p, :n, :s, 0, 0, 1, 1)",
+            {"p": pool, "n": number, "s": shown},
+        )
+        calls = {}
+        for name, adv, site in (("to_a", "A", "b1"), ("to_b", "B", "b1"), ("a_home", "A", "a1")):
+            calls[name] = await tx.fetchval(
+                "INSERT INTO calls (provider, provider_call_id, advertiser_id, site_id,"
+                " tracking_number, started_ms, created_ms, updated_ms)"
+                " VALUES ('t', :c, :a, :s, '', 0, 0, 0) RETURNING id",
+                {"c": f"scope-{name}", "a": ids[adv], "s": ids[site]},
+            )
+
+    async def found(table: str, alias: str, scope: Scope) -> set[int]:
+        rule = scope.call_condition if table == "calls" else scope.session_condition
+        where, params = rule(alias)
+        rows = await db.fetchall(f"SELECT {alias}.id FROM {table} {alias} WHERE {where}", params)
+        return {r["id"] for r in rows}
+
+    a, b = Scope.of(ids["A"]), Scope.of(ids["B"])
+    assert await found("calls", "c", a) == {calls["to_a"], calls["a_home"]}
+    assert await found("calls", "c", b) == {calls["to_a"], calls["to_b"]}  # B owns b1
+    assert await found("calls", "c", a.narrow(site_id=ids["b1"])) == {calls["to_a"]}
+    assert await found("calls", "c", Scope(frozenset())) == set()
+    sessions_a = await found("sessions", "s", a)
+    assert shown in sessions_a and unseen not in sessions_a
+    assert {shown, unseen} <= await found("sessions", "s", b)
+    assert await found("sessions", "s", a.narrow(site_id=ids["a2"])) == {
+        r["id"]
+        for r in await db.fetchall("SELECT id FROM sessions WHERE site_id = :s", {"s": ids["a2"]})
+    }
+    assert a.allows_call(ids["A"], ids["B"], ids["b1"]) and b.allows_call(ids["A"], ids["B"], None)
+    assert not a.allows_call(ids["B"], ids["B"], ids["b1"]) and not a.allows_call(None, None, None)

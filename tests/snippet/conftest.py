@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import shutil
 import sqlite3
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -105,16 +105,19 @@ def write_pages(folder: Path) -> None:
         (folder / page.name).write_text(env.get_template(page.name).render(), encoding="utf-8")
 
 
-@contextmanager
-def serving_snippet(
-    tmp_path_factory: pytest.TempPathFactory,
-    name: str = "snippet",
-    prepare: Callable[[SnippetServer], None] | None = None,
-) -> Iterator[SnippetServer]:
-    """A real server for a module's snippet tests: its own SQLite file seeded with the
-    ``demo`` site, the example and test pages; ``prepare`` may change the database before
-    the server starts."""
-    root = tmp_path_factory.mktemp(name)
+async def _seed(database_url: str) -> None:
+    await seed_site(database_url, SITE_KEY, TARGETS)
+
+
+def prepare_server(
+    root: Path,
+    seed_db: Callable[[str], Coroutine[Any, Any, None]] = _seed,
+    tracking: dict[str, list[str]] | None = None,
+) -> SnippetServer:
+    """A module's server, not started yet, over a new SQLite file in ``root`` that
+    ``seed_db(url)`` filled (default: the ``demo`` site); it serves ``examples/`` and the
+    test pages under ``/examples/t/`` (its database may still be changed with
+    :meth:`SnippetServer.sql` before it starts)."""
     site_dir = root / "site"
     shutil.copytree(ROOT / "examples", site_dir)
     write_pages(site_dir / "t")
@@ -122,7 +125,7 @@ def serving_snippet(
     url = f"sqlite:///{db_path}"
     # Playwright's sync API runs an event loop in this thread: seed from another one.
     with ThreadPoolExecutor(1) as pool:
-        pool.submit(asyncio.run, seed_site(url, SITE_KEY, TARGETS)).result()
+        pool.submit(asyncio.run, seed_db(url)).result()
     server = Server(
         url,
         env_extra={
@@ -133,14 +136,27 @@ def serving_snippet(
             **GUARD_OFF_ENV,
         },
     )
-    snippet = SnippetServer(server, db_path, {t: list(n) for t, n in TARGETS})
+    if tracking is None and seed_db is _seed:
+        tracking = {t: list(n) for t, n in TARGETS}
+    return SnippetServer(server, db_path, tracking or {})
+
+
+@contextmanager
+def serving_snippet(
+    tmp_path_factory: pytest.TempPathFactory,
+    name: str = "snippet",
+    prepare: Callable[[SnippetServer], None] | None = None,
+) -> Iterator[SnippetServer]:
+    """A real server for a module's snippet tests, seeded with the ``demo`` site
+    (:func:`prepare_server`); ``prepare`` may change the database before the server starts."""
+    snippet = prepare_server(tmp_path_factory.mktemp(name))
     if prepare is not None:
         prepare(snippet)
-    server.start()
+    snippet.server.start()
     try:
         yield snippet
     finally:
-        server.stop()
+        snippet.server.stop()
 
 
 @pytest.fixture(scope="module")
