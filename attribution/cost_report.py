@@ -344,7 +344,7 @@ async def cost_report(
         row.impressions += int(c["impressions"] or 0)
         row.clicks += int(c["clicks"] or 0)
         row.cost_micros += int(c["cost_micros"] or 0)
-    call_where, call_params = scope.condition("c")
+    call_where, call_params = scope.call_condition("c")
     conf, conf_params = confidence_clause("c", confidences)
     calls = await db.fetchall(
         "SELECT c.touch_source AS source, c.touch_campaign AS campaign,"
