@@ -159,16 +159,16 @@
   const skipped = (e) => e && (e.closest(SKIP) || skipped(e.getRootNode().host));
   const phone = (n) => PHONE.test(fold(n.nodeValue));
 
-  // Visit the text nodes under `root`: all of them, or (with `fn`) those that may hold a
-  // number outside skipped elements. A plain walker
-  // with no filter callback is ten times faster than one.
-  const texts = (root, fn) => {
-    const walker = d.createTreeWalker(root, 4);
-    const all = [];
-    let n;
-    while ((n = walker.nextNode()))
-      if (!fn) all.push([n]);
-      else if (phone(n) && !skipped(n.parentNode)) fn(n);
+  // Call `fn` with each node of a type (4: text, 1: element) under `root`. A plain walker
+  // with no filter callback is ten times faster than one, and an element walker ten times
+  // faster than querySelectorAll("*").
+  const walk = (root, type, fn) => {
+    const walker = d.createTreeWalker(root, type);
+    while (walker.nextNode()) fn(walker.currentNode);
+  };
+  // The text nodes under `root`, as slots.
+  const texts = (root, all = []) => {
+    walk(root, 4, (n) => all.push([n]));
     return all;
   };
 
@@ -208,9 +208,12 @@
     swapIn(texts(e));
   };
 
-  // Scan a node: a text node, an element or an open shadow root (type 11), and the open
-  // shadow roots of the elements under it (closed ones cannot be reached), which are
-  // watched from then on (observing a root again changes nothing).
+  // An element's open shadow root (closed ones cannot be reached) is scanned, and watched
+  // from then on (observing a root again changes nothing).
+  const shade = (e) => (e = e.shadowRoot) && (observer.observe(e, WATCH), scan(e));
+
+  // Scan a node: a text node, an element or an open shadow root (type 11), with the shadow
+  // roots of the elements in it.
   const scan = (n) => {
     const t = n.nodeType;
     const el = t == 3 ? n.parentNode : t > 9 ? n.host : n;
@@ -218,11 +221,11 @@
     // A text node's own element is not rescanned: only the link it may sit in.
     if (t == 3) phone(n) && text(n);
     else {
-      texts(n, text);
+      // (Text that may hold a number, outside skipped elements.)
+      walk(n, 4, (x) => phone(x) && !skipped(x.parentNode) && text(x));
       n.querySelectorAll("[title],[aria-label]," + TEL).forEach(attrs);
-      [n, ...n.querySelectorAll("*")].forEach(
-        (e) => (e = e.shadowRoot) && (observer.observe(e, WATCH), scan(e))
-      );
+      shade(n);
+      walk(n, 1, shade);
     }
     attrs(el.closest(TEL) || el);
   };
