@@ -7,9 +7,14 @@ matches with, worked out here rather than in the browser so the snippet stays sm
 ``p``  the regex source (JavaScript syntax) that finds the target in page text, in any of
        the forms a page writes it (``03-1234-5678``, ``+81 (0)3 1234 5678``, ``0312345678``),
        and not as part of a longer run of digits; one capturing group, no other
-``n``  the length of the target's national significant number, 0 when the target is of
-       another country than the tracking number (then the match is replaced whole)
+``n``  the length of the target's national significant number: the snippet keeps what
+       comes before those last ``n`` digits of a match (``+81 (0)``, a trunk ``0``)
 ``g``  the tracking number's digit groups after the country code (``["50", "1700", "0001"]``)
+
+A target of another country than the tracking number has ``n`` = all its digits and ``g``
+= the tracking number's international form without its ``+`` (``["1 212-555-0101"]``):
+the match is replaced whole (its ``+`` and any separators after it kept) by the
+international form, with no special case in the snippet.
 
 Also :func:`on_page`: which targets the snippet saw on the page (lease on demand).
 """
@@ -65,8 +70,8 @@ def swap(
         "national": national,
         "international": international,
         "p": p,
-        "n": len(nsn) if own else 0,
-        "g": _DIGITS.findall(international[1 + len(cc) :]),
+        "n": len(nsn),
+        "g": _DIGITS.findall(international[1 + len(cc) :]) if own else [international[1:]],
     }
     if code:
         out["e164"] = number

@@ -89,33 +89,29 @@
   // The first swap; throws when one is malformed, before anything is used or stored.
   const check = (s) => s.map((c) => c.p.trim() + c.g.join()) && s[0];
 
-  // The number `m` as [original piece, replacement piece] pairs: the lead (country prefix,
-  // trunk 0, opening parenthesis) is kept, then digit groups and separators alternate; the
-  // tracking number's groups take the original separators in order.
+  // What each character of the number `m` becomes (an array as long as `m`): the lead
+  // (country prefix, trunk 0, opening parenthesis) stays, the digit groups that follow
+  // become the tracking number's groups (`g`) and the separators between them stay; extra
+  // groups take the last separator. A digit group that does not change stays as it is, so
+  // that each character stays in its own element.
   const pieces = (m, c) => {
     seen.push(c.target); // (a number about to be swapped)
-    if (!c.n) return [[m, c.international]];
     const G = c.g;
-    const fw = /[\uff10-\uff19]/.test(m);
-    // The lead ends where the last n digits (the national significant number) begin.
-    const i = fold(m).search(RegExp(`(\\d\\D*){${c.n}}$`));
-    const lead = m.slice(0, i);
-    const rest = m.slice(i).match(/[\d\uff10-\uff19]+|[^\d\uff10-\uff19]+/g);
-    const seps = rest.filter((x, j) => j % 2);
-    // Unchanged text goes piece by piece, so each character stays in its own element.
-    const same = (x) => [...x].map((ch) => [ch, ch]);
-    const out = same(lead);
-    rest.forEach((x, j) => {
-      let g = j >> 1;
-      let s = "";
-      if (j % 2) {
-        if (G[g + 1]) s = x;
-      } else {
-        s = G[g] || "";
-        if (j == rest.length - 1)
-          while (G[++g]) s += (seps[Math.min(g, seps.length) - 1] || "") + G[g];
-      }
-      out.push(...(s == x ? same(x) : [[x, fw ? wide(s) : s]]));
+    const out = m.split("");
+    const f = fold(m);
+    // The lead ends where the last n digits (the national significant number; all the
+    // digits of a target of another country, whose `g` is the whole number) begin.
+    const i = f.search(RegExp(`(\\d\\D*){${c.n}}$`));
+    const seps = f.slice(i).match(/\D+/g) || [];
+    let k = 0;
+    f.slice(i).replace(/(\d+)|\D/g, (x, dg, at) => {
+      at += i;
+      if (dg) {
+        // The last group takes the tracking number's remaining groups.
+        x = (seps[k] ? [G[k]] : G.slice(k)).join(seps[k++ - 1] || "");
+        if (/[\uff10-\uff19]/.test(m)) x = wide(x);
+        if (x != m.substr(at, dg.length)) out.fill("", at, at + dg.length)[at] = x;
+      } else if (!G[k]) out[at] = "";
     });
     return out;
   };
@@ -136,29 +132,18 @@
   const swapIn = (slots) => {
     let vals = slots.map((s) => get(s) || "");
     let pos = 0;
-    let m, txt, f, a, b;
+    let m, txt, f, a, out, q;
     while (re && ((txt = vals.join("")), (re.lastIndex = pos), (m = re.exec((f = fold(txt)))))) {
       a = m.index;
-      pos = b = a + m[0].length;
+      pos = a + m[0].length;
       // Part of a longer digit run (an order number, another number): leave it (the
       // pattern itself refuses a digit after the number).
       if (/\d[-.]?$/.test(f.substring(a - 2, a))) continue;
-      let p = 0;
-      const offs = vals.map((v) => (p += v.length) - v.length);
-      const add = vals.map(() => "");
-      p = a;
-      for (const [o, n] of pieces(txt.slice(a, b), which(m))) {
-        let j = vals.length - 1;
-        while (offs[j] > p) j--;
-        add[j] += n;
-        p += o.length;
-        pos += n.length - o.length;
-      }
-      vals = vals.map((v, j) =>
-        offs[j] < b && offs[j] + v.length > a
-          ? v.slice(0, Math.max(0, a - offs[j])) + add[j] + v.slice(Math.max(0, b - offs[j]))
-          : v
-      );
+      out = pieces(txt.slice(a, pos), which(m));
+      // Each character's replacement goes to the slot that character came from.
+      q = -a;
+      vals = vals.map((v) => v.replace(/[^]/g, (ch) => (q++ in out ? out[q - 1] : ch)));
+      pos = a + out.join("").length;
     }
     slots.forEach((s, j) => put(s, vals[j]));
   };
@@ -170,19 +155,20 @@
       if (!sent.has(x) && !(re && x.replace(re, "").length < 9)) found.add(x);
     });
 
-  const skipped = (e) => e.closest(SKIP);
+  // Skipped: the element, or the host of its shadow root (and so on up), is in or is one.
+  const skipped = (e) => e && (e.closest(SKIP) || skipped(e.getRootNode().host));
   const phone = (n) => PHONE.test(fold(n.nodeValue));
 
-  // Visit the text nodes under `root`: all of them, or (with `fn`) those that may hold a
-  // number outside skipped elements. A plain walker
-  // with no filter callback is ten times faster than one.
-  const texts = (root, fn) => {
-    const walker = d.createTreeWalker(root, 4);
-    const all = [];
-    let n;
-    while ((n = walker.nextNode()))
-      if (!fn) all.push([n]);
-      else if (phone(n) && !skipped(n.parentNode)) fn(n);
+  // Call `fn` with each node of a type (4: text, 1: element) under `root`. A plain walker
+  // with no filter callback is ten times faster than one, and an element walker ten times
+  // faster than querySelectorAll("*").
+  const walk = (root, type, fn) => {
+    const walker = d.createTreeWalker(root, type);
+    while (walker.nextNode()) fn(walker.currentNode);
+  };
+  // The text nodes under `root`, as slots.
+  const texts = (root, all = []) => {
+    walk(root, 4, (n) => all.push([n]));
     return all;
   };
 
@@ -191,9 +177,19 @@
     collect(t.nodeValue);
     if (re) swapIn([[t]]);
     // Before the answer: hide the element holding the number, unless it is a large one (a
-    // section, the body) with more than 200 characters of text.
-    else if (hiding && p.textContent.length < 200)
+    // section, the body) with more than 200 characters of text. The style that hides goes
+    // into the document, or the shadow root, with the first element hidden there.
+    else if (hiding && p.textContent.length < 200) {
+      const r = p.getRootNode();
+      if (!r.querySelector(`[${HIDE}]`)) {
+        const s = d.createElement("style");
+        s.textContent = `[${HIDE}]{visibility:hidden!important}`;
+        (r.head || r).append(s);
+        undo.push(() => s.remove());
+      }
       p.setAttribute(HIDE, "");
+      undo.push(() => p.removeAttribute(HIDE));
+    }
   };
 
   const attrs = (e) => {
@@ -212,15 +208,24 @@
     swapIn(texts(e));
   };
 
+  // An element's open shadow root (closed ones cannot be reached) is scanned, and watched
+  // from then on (observing a root again changes nothing).
+  const shade = (e) => (e = e.shadowRoot) && (observer.observe(e, WATCH), scan(e));
+
+  // Scan a node: a text node, an element or an open shadow root (type 11), with the shadow
+  // roots of the elements in it.
   const scan = (n) => {
     const t = n.nodeType;
-    const el = t == 3 ? n.parentNode : n;
+    const el = t == 3 ? n.parentNode : t > 9 ? n.host : n;
     if (!n.isConnected || t == 8 || skipped(el)) return;
     // A text node's own element is not rescanned: only the link it may sit in.
     if (t == 3) phone(n) && text(n);
     else {
-      texts(n, text);
+      // (Text that may hold a number, outside skipped elements.)
+      walk(n, 4, (x) => phone(x) && !skipped(x.parentNode) && text(x));
       n.querySelectorAll("[title],[aria-label]," + TEL).forEach(attrs);
+      shade(n);
+      walk(n, 1, shade);
     }
     attrs(el.closest(TEL) || el);
   };
@@ -233,14 +238,14 @@
   };
   const rescan = () => quiet(() => scan(d.documentElement));
 
-  let style;
+  let undo = []; // what hiding did, to be undone
   const restore = () => {
     quiet(() => records.forEach((r) => get(r[0]) == r[2] && set(r[0], r[1])));
     records = [];
     re = 0;
     hiding = 0;
-    d.querySelectorAll(`[${HIDE}]`).forEach((e) => e.removeAttribute(HIDE));
-    if (style) style.remove();
+    undo.forEach((f) => f());
+    undo = [];
   };
 
   const apply = (swaps) => {
@@ -282,18 +287,27 @@
     navs = setTimeout(view, 1e3);
   };
 
+  // Call `fn(this)` before each call of the method `o[k]`.
+  const hook = (o, k, fn) => {
+    const f = o[k];
+    o[k] = function (...a) {
+      fn(this);
+      return f.apply(this, a);
+    };
+  };
+
   const watch = () => {
     href = location.pathname;
     observer.observe(d, WATCH);
-    for (const k of ["pushState", "replaceState"]) {
-      const f = history[k];
-      // (The address is read when the route has settled, after the call.)
-      history[k] = (...a) => {
+    // (The address is read when the route has settled, after the call.)
+    for (const k of ["pushState", "replaceState"])
+      hook(history, k, () => {
         pushed |= k < "r";
         nav();
-        return f.apply(history, a);
-      };
-    }
+      });
+    // A shadow root attached later (a custom element defined or upgraded after load): its
+    // host is scanned once its content is in, and the root is watched from then on.
+    hook(Element.prototype, "attachShadow", queue);
     w.addEventListener("popstate", nav);
     // Heartbeats go while the page is visible, one every `heartbeat` seconds since the last
     // request: a hidden page sends none, and one goes within a second of it being shown
@@ -434,11 +448,7 @@
       apply(state.s);
       found.size ? session() : beat(1);
     } else {
-      if ((hiding = opt.hide == "true")) {
-        d.head.append((style = d.createElement("style")));
-        style.textContent = `[${HIDE}]{visibility:hidden!important}`;
-        setTimeout(guard(() => hiding && restore()), 1e3);
-      }
+      if ((hiding = opt.hide == "true")) setTimeout(guard(() => hiding && restore()), 1e3);
       rescan();
       session();
     }

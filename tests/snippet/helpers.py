@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from pool.numbers import formats
 
@@ -28,3 +29,21 @@ def national_groups(e164: str) -> list[str]:
 def wide(text: str) -> str:
     """Full-width digits for ASCII ones."""
     return text.translate({ord(c): 0xFF10 + int(c) for c in "0123456789"})
+
+
+def hyphenated(e164: str) -> str:
+    """A number's national format with hyphens between its groups (050-1700-0001)."""
+    return "-".join(national_groups(e164))
+
+
+def leased(w: Any, target: str) -> str:
+    """The tracking number the visit of the watched page ``w`` got for ``target``, from
+    its /v1/session answers (numbers are leased when their target shows on the page:
+    wait for the answer)."""
+    for request in w.calls("/v1/session"):
+        response = request.response()
+        if response is not None and response.ok:
+            for swap in response.json()["swaps"]:
+                if swap["target"] == target:
+                    return str(swap["number"])
+    raise AssertionError(f"no swap for {target}")

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from tests.snippet.conftest import SnippetServer, Watched
-from tests.snippet.helpers import FREE, JP, US, national_groups
+from tests.snippet.helpers import FREE, JP, US, hyphenated, leased, national_groups
 
 pytestmark = pytest.mark.e2e
 
@@ -21,10 +21,6 @@ def text_is(page: Any, selector: str, expected: str) -> None:
     )
 
 
-def hyphenated(e164: str) -> str:
-    return "-".join(national_groups(e164))
-
-
 def open_dynamic(snippet_server: SnippetServer, visit: Callable[..., Watched]) -> Watched:
     w = visit()
     w.page.goto(snippet_server.page_url("dynamic.html"))
@@ -32,18 +28,6 @@ def open_dynamic(snippet_server: SnippetServer, visit: Callable[..., Watched]) -
         "document.getElementById('home-number').textContent !== '03-1234-5678'"
     )
     return w
-
-
-def leased(w: Watched, target: str) -> str:
-    """The tracking number the visit got for ``target``, from the /v1/session answers
-    (numbers are leased when their target shows on the page: wait for the answer)."""
-    for request in w.calls("/v1/session"):
-        response = request.response()
-        if response is not None and response.ok:
-            for swap in response.json()["swaps"]:
-                if swap["target"] == target:
-                    return str(swap["number"])
-    raise AssertionError(f"no swap for {target}")
 
 
 def lazy_number_swapped(w: Watched) -> None:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
 
-from tests.snippet.conftest import SnippetServer
+from tests.snippet.conftest import SnippetServer, Watched, seed_site
 from tests.snippet.helpers import FREE, JP, US, national_groups, wide
 
 pytestmark = pytest.mark.e2e
@@ -181,3 +184,35 @@ def test_markup_and_listeners_survive(swapped: dict[str, Any]) -> None:
     assert swapped["same"] == {"text": True, "span": True, "link": True}
     assert swapped["clicks"] == 1
     assert swapped["errors"] == []
+
+
+# A site with one number per visitor from a Japanese target's pool that also shows an
+# American target: the swap's target is of another country than its number.
+ABROAD_KEY = "abroad"
+ABROAD = [
+    ("+81340000001", [f"+81509600{k:04d}" for k in range(1, 7)]),
+    ("+12125550177", ["+12125550178"]),
+]
+
+
+def test_a_target_of_another_country_shows_the_numbers_international_form(
+    snippet_server: SnippetServer, visit: Callable[..., Watched]
+) -> None:
+    url = f"sqlite:///{snippet_server.db_path}"
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(
+            asyncio.run, seed_site(url, ABROAD_KEY, ABROAD, per_visitor=ABROAD[0][0])
+        ).result()
+    w = visit()
+    with w.page.expect_response("**/v1/session") as answer:
+        w.page.goto(snippet_server.page_url("abroad.html"))
+    w.page.wait_for_function("document.getElementById('us').textContent.includes('+81')")
+    swaps = {s["target"]: s for s in answer.value.json()["swaps"]}
+    number = swaps["+12125550177"]
+    assert number["number"] == swaps["+81340000001"]["number"]  # one number per visitor
+    international = number["international"]  # +81 50-9600-000x
+    assert w.page.text_content("#us") == "US office: " + international
+    assert w.page.text_content("#jp") == fill("{a}-{b}-{c}", number["number"])
+    assert w.page.text_content("#us-wide") == "＋" + wide(international[1:])
+    assert w.page.get_attribute("#us-tel", "href") == "tel:" + number["number"]
+    assert w.script_errors() == []

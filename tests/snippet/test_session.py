@@ -10,7 +10,7 @@ import pytest
 
 from attribution.tokens import SESSION_TOKEN, Signer
 from tests.snippet.conftest import SnippetServer, Watched
-from tests.snippet.helpers import JP, national_groups
+from tests.snippet.helpers import JP, hyphenated
 from tests.support.server import TEST_SECRET_KEY
 
 pytestmark = pytest.mark.e2e
@@ -26,10 +26,6 @@ SWAPPED = "document.getElementById('main').textContent !== '03-1234-5678'"
 
 def texts(page: Any) -> dict[str, str]:
     return {selector: page.text_content(selector) for selector in ORIGINALS}
-
-
-def hyphenated(e164: str) -> str:
-    return "-".join(national_groups(e164))
 
 
 def tracking(page: Any) -> str:

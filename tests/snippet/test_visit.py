@@ -17,7 +17,7 @@ from twilio.request_validator import RequestValidator
 
 from attribution.tokens import SESSION_TOKEN, Signer
 from tests.snippet.conftest import SnippetServer, Watched, seed_site
-from tests.snippet.helpers import JP, TWILIO_AUTH_TOKEN, US, national_groups
+from tests.snippet.helpers import JP, TWILIO_AUTH_TOKEN, US, hyphenated
 from tests.support.server import TEST_SECRET_KEY
 from tests.telephony.conftest import call_params, sign
 
@@ -39,10 +39,6 @@ def session_id(token: str) -> int:
     value = Signer(TEST_SECRET_KEY, SESSION_TOKEN).read(token)
     assert isinstance(value, int)
     return value
-
-
-def hyphenated(e164: str) -> str:
-    return "-".join(national_groups(e164))
 
 
 def settle(page: Any, seconds: float = 0.5) -> None:
