@@ -119,7 +119,7 @@ def log_where(f: Filters, cf: CallFilters) -> tuple[str, dict[str, Any]]:
         f.start_ms, f.end_ms, confidences=f.confidences, drill=f.drill, calls=cf.query
     )
     where, params = where_clause(flt)
-    scope, scope_params = f.scope.condition("c")
+    scope, scope_params = f.scope.call_condition("c")
     return f"{where} AND {scope}", {**params, **scope_params}
 
 
@@ -180,7 +180,7 @@ async def filter_choices(
     tags of the calls the viewer may read in the date range (and the one asked, if it is
     not among them), and the outcome labels of their advertisers."""
     params: dict[str, Any] = {"a": f.start_ms, "b": f.end_ms}
-    where, scope_params = f.scope.condition("c")
+    where, scope_params = f.scope.call_condition("c")
     params.update(scope_params)
     in_range = f"{where} AND c.started_ms >= :a AND c.started_ms < :b"
     sources = await db.fetchall(
