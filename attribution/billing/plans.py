@@ -220,10 +220,12 @@ async def audit(
     )
 
 
-async def plans_of(db: Store | Tx, advertiser_id: int | None) -> list[Plan]:
+async def plans_of(db: Store | Tx, advertiser_id: int | None, *, every: bool = False) -> list[Plan]:
     """The advertiser's own plans and the portal's default plans (advertiser None: the
-    default ones only), oldest first."""
+    default ones only; ``every``: every advertiser's too), oldest first."""
     who = "advertiser_id IS NULL" + (" OR advertiser_id = :a" if advertiser_id else "")
+    if every:
+        who, advertiser_id = "1 = 1", None
     rows = await db.fetchall(
         "SELECT id, advertiser_id, effective_from, label, min_talk_s, repeat_days,"
         f" monthly_fee_yen, monthly_cap_yen, created_by FROM billing_plans WHERE {who}"

@@ -285,6 +285,8 @@ async def close(
     (unless ``force``: closed anyway, and the statement says so).
     """
     check_month(month)
+    if not await tx.fetchval("SELECT id FROM advertisers WHERE id = :a", {"a": advertiser_id}):
+        raise LookupError(f"no advertiser {advertiser_id}")
     _, end = month_bounds(month, terms.tz)
     if now_ms < end:
         raise StatementConflict("month", "the month is not over yet")

@@ -15,6 +15,7 @@ from starlette.routing import BaseRoute, Route
 
 from backend.api import (
     batches,
+    billing,
     call_work,
     exports,
     fixed_codes,
@@ -50,4 +51,5 @@ routes: list[BaseRoute] = [
     *site_settings.routes,
     *fixed_codes.routes,
     *call_work.routes,
+    *billing.routes,
 ]
