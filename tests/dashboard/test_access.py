@@ -17,6 +17,7 @@ from tests.dashboard.seed import CALLER_B, KEYWORD_B, PASSWORD, Seeded
 ID_OF = {
     "/dashboard/calls/{id:int}": lambda s: s.calls_b[0],
     "/dashboard/calls/{id:int}/work": lambda s: s.calls_b[0],
+    "/dashboard/calls/{id:int}/dispute": lambda s: s.calls_b[0],
     "/dashboard/settings/sites/{id:int}": lambda s: s.site_b,
     "/dashboard/settings/sites/{id:int}/targets": lambda s: s.site_b,
     "/dashboard/settings/sites/{id:int}/numbers-mode": lambda s: s.site_b,
@@ -46,6 +47,15 @@ FORM = {
     "/dashboard/settings/users": {"email": "x@example.com", "password": "12345678"},
     "/dashboard/advertisers": {"name": "Hijack"},
     "/dashboard/calls/{id:int}/work": {"note": "hijacked", "tags": "x"},
+    "/dashboard/calls/{id:int}/dispute": {"reason": "hijacked"},
+    "/dashboard/billing/statement/close": {"advertiser": "{adv_b}", "month": "2020-01"},
+    "/dashboard/billing/statement/send": {"advertiser": "{adv_b}", "month": "2020-01"},
+    "/dashboard/billing/plans": {
+        "advertiser": "{adv_b}",
+        "effective_from": "2020-01-01",
+        "price_0": "1",
+    },
+    "/dashboard/billing/disputes": {"dispute": "{dispute_b}", "decision": "accepted"},
     "/dashboard/settings/sites/{id:int}/numbers-mode": {
         "visit_codes": "1",
         "number_per_visitor": "1",
@@ -135,6 +145,9 @@ async def _snapshot(db: Any, s: Seeded) -> list[Any]:
             "SELECT * FROM call_outcomes WHERE advertiser_id = :a ORDER BY id", {"a": s.adv_b}
         ),
         await db.fetchall("SELECT * FROM conversion_ledger ORDER BY id"),
+        await db.fetchall("SELECT * FROM billing_plans ORDER BY id"),
+        await db.fetchall("SELECT * FROM billing_disputes ORDER BY id"),
+        await db.fetchall("SELECT * FROM billing_statements ORDER BY id"),
     ]
 
 
@@ -144,6 +157,7 @@ def _fill(values: dict[str, str], s: Seeded) -> dict[str, str]:
         "{adv_a}": str(s.adv_a),
         "{adv_b}": str(s.adv_b),
         "{number_b}": str(s.number_b),
+        "{dispute_b}": str(s.dispute_b),
     }
     return {k: subs.get(v, v) for k, v in values.items()}
 
@@ -173,6 +187,13 @@ EXPECT = {
     ("/dashboard/settings/blocked", "POST"): {303},  # added, but for A (checked below)
     ("/dashboard/settings/notifications", "POST"): {303},  # same
     ("/dashboard/account", "POST"): {303},
+    # Billing (issue #20): the portal closes and sends months, adds plans, decides
+    # disputes and reads the revenue report; a member reads its own statement.
+    ("/dashboard/billing/statement/close", "POST"): {403},
+    ("/dashboard/billing/statement/send", "POST"): {403},
+    ("/dashboard/billing/plans", "POST"): {403},
+    ("/dashboard/billing/disputes", "POST"): {403},
+    ("/dashboard/billing/revenue", "GET"): {403},
 }
 
 
