@@ -9,6 +9,7 @@ from typing import Any
 
 from backend.commands import (
     backup,
+    billing,
     calls,
     demo,
     export,
@@ -32,6 +33,7 @@ COMMANDS = [
     numbers,
     pools,
     calls,
+    billing,
     simulate,
     users,
     backup,
