@@ -56,16 +56,8 @@ async def open_dispute(tx: Tx, *, call_id: int, reason: str, actor: str, now_ms:
             {"a": advertiser, "c": call_id, "r": text, "by": actor, "t": now_ms},
         )
     )
-    await audit(
-        tx,
-        advertiser_id=int(advertiser),
-        actor=actor,
-        now_ms=now_ms,
-        subject="dispute",
-        subject_id=dispute_id,
-        action="open",
-        detail=f"call {call_id}: {text}",
-    )
+    what = ("dispute", dispute_id, "open")
+    await audit(tx, int(advertiser), actor, now_ms, what, f"call {call_id}: {text}")
     return dispute_id
 
 
@@ -90,15 +82,9 @@ async def decide(
         " decided_ms = :t WHERE id = :d",
         {"s": decision, "n": text, "by": actor, "t": now_ms, "d": dispute_id},
     )
+    what = ("dispute", dispute_id, decision)
     await audit(
-        tx,
-        advertiser_id=int(row["advertiser_id"]),
-        actor=actor,
-        now_ms=now_ms,
-        subject="dispute",
-        subject_id=dispute_id,
-        action=decision,
-        detail=f"call {row['call_id']}: {text}",
+        tx, int(row["advertiser_id"]), actor, now_ms, what, f"call {row['call_id']}: {text}"
     )
 
 

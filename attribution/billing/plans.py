@@ -181,30 +181,18 @@ async def add_plan(tx: Tx, plan: Plan, *, actor: str, now_ms: int) -> int:
             },
         )
     await audit(
-        tx,
-        advertiser_id=plan.advertiser_id,
-        actor=actor,
-        now_ms=now_ms,
-        subject="plan",
-        subject_id=plan_id,
-        action="add",
-        detail=f"from {plan.effective_from}",
+        tx, plan.advertiser_id, actor, now_ms, ("plan", plan_id, "add"), plan.effective_from
     )
     return plan_id
 
 
 async def audit(
-    tx: Tx,
-    *,
-    advertiser_id: int | None,
-    actor: str,
-    now_ms: int,
-    subject: str,
-    subject_id: int | None,
-    action: str,
+    tx: Tx, advertiser_id: int | None, actor: str, now_ms: int, what: tuple[str, int | None, str],
     detail: str = "",
-) -> None:
-    """One line of the billing audit trail, in the unit of work of the change."""
+) -> None:  # fmt: skip
+    """One line of the billing audit trail, in the unit of work of the change: ``what`` is
+    (subject, its id, action), e.g. ``("dispute", 12, "accepted")``."""
+    subject, subject_id, action = what
     await tx.execute(
         "INSERT INTO billing_audit (advertiser_id, at_ms, actor, subject, subject_id, action,"
         " detail) VALUES (:a, :t, :actor, :s, :i, :act, :d)",

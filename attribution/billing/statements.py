@@ -313,16 +313,7 @@ async def close(
         },
     )
     detail = f"{month}: {body['total_yen']}" + (f" (forced, {disputes} open)" if disputes else "")
-    await audit(
-        tx,
-        advertiser_id=advertiser_id,
-        actor=actor,
-        now_ms=now_ms,
-        subject="statement",
-        subject_id=None,
-        action="close",
-        detail=detail,
-    )
+    await audit(tx, advertiser_id, actor, now_ms, ("statement", None, "close"), detail)
     return Statement(advertiser_id, month, "closed", body, now_ms, None, bool(disputes))
 
 
@@ -335,16 +326,7 @@ async def mark_sent(tx: Tx, *, advertiser_id: int, month: str, actor: str, now_m
     )
     if done is None:
         raise StatementConflict("month", "only a closed statement can be marked sent")
-    await audit(
-        tx,
-        advertiser_id=advertiser_id,
-        actor=actor,
-        now_ms=now_ms,
-        subject="statement",
-        subject_id=int(done),
-        action="send",
-        detail=month,
-    )
+    await audit(tx, advertiser_id, actor, now_ms, ("statement", int(done), "send"), month)
 
 
 async def closed_months(db: Store | Tx, advertiser_ids: list[int]) -> dict[tuple[int, str], Row]:

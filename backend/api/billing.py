@@ -10,6 +10,7 @@ for the call's advertiser.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from starlette.requests import Request
@@ -153,9 +154,7 @@ async def add_plan(request: Request, principal: ApiPrincipal) -> Response:
     plan). One that starts inside a closed month is adjusted on the next open statement."""
     _admin(principal)
     data = await read_json_object(request, 32_768)
-    for key in data:
-        if key not in PLAN_IN["properties"]:  # type: ignore[operator]
-            raise ApiError(422, "invalid", f"Unknown field {key!r}.", field=key)
+    _only(data, PLAN_IN["properties"])
     advertiser = data.get("advertiser_id")
     if advertiser is not None and (isinstance(advertiser, bool) or not isinstance(advertiser, int)):
         raise ApiError(
@@ -218,15 +217,16 @@ async def list_events(request: Request, principal: ApiPrincipal) -> Response:
 
 
 def _statement_out(s: statements.Statement) -> dict[str, Any]:
-    return {
-        "advertiser_id": s.advertiser_id,
-        "month": s.month,
-        "status": s.status,
-        "closed_ms": s.closed_ms,
-        "sent_ms": s.sent_ms,
-        "forced": s.forced,
-        "statement": s.body,
-    }
+    out = dataclasses.asdict(s)
+    out["statement"] = out.pop("body")
+    return out
+
+
+def _only(data: dict[str, Any], allowed: Any) -> None:
+    """422 for a field the body may not have."""
+    for key in data:
+        if key not in allowed:
+            raise ApiError(422, "invalid", f"Unknown field {key!r}.", field=key)
 
 
 @oa.operation(
@@ -432,9 +432,7 @@ async def open_dispute(request: Request, principal: ApiPrincipal) -> Response:
     ):
         raise ApiError(404, "not_found", f"No call {call_id}.")
     data = await read_json_object(request, 4096)
-    for key in data:
-        if key != "reason":
-            raise ApiError(422, "invalid", f"Unknown field {key!r}.", field=key)
+    _only(data, ("reason",))
     try:
         async with db.write() as tx:
             dispute_id = await dp.open_dispute(
@@ -470,9 +468,7 @@ async def decide_dispute(request: Request, principal: ApiPrincipal) -> Response:
     _admin(principal)
     dispute_id = path_id(request, "dispute_id")
     data = await read_json_object(request, 4096)
-    for key in data:
-        if key not in ("decision", "note"):
-            raise ApiError(422, "invalid", f"Unknown field {key!r}.", field=key)
+    _only(data, ("decision", "note"))
     db = db_of(request)
     try:
         async with db.write() as tx:
