@@ -258,6 +258,13 @@ async def plans_page(request: Request, viewer: Viewer) -> Response:
         else:
             return redirect("/dashboard/billing/plans")
     found = await plans.plans_of(db, viewer.advertiser_id, every=viewer.is_admin)
+    where, params = viewer.scope.where_condition("s", site="id")
+    targets = await db.fetchall(
+        "SELECT t.id, t.label, t.number, a.name AS advertiser FROM targets t"
+        " JOIN sites s ON s.id = t.site_id JOIN advertisers a ON a.id = s.advertiser_id"
+        f"{where} ORDER BY a.name, t.id",
+        params,
+    )
     names = {int(a["id"]): a["name"] for a in await visible_advertisers(db, viewer)}
     return render(
         request,
@@ -267,6 +274,8 @@ async def plans_page(request: Request, viewer: Viewer) -> Response:
             "plans": found[::-1],
             "names": names,
             "kinds": plans.PRICE_KINDS,
+            "targets": targets,
+            "target_names": {int(t["id"]): t["label"] or t["number"] for t in targets},
             "error": error,
             "typed": typed,
         },

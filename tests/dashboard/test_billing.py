@@ -113,8 +113,12 @@ async def test_the_portal_closes_and_sends_a_month_adds_plans_and_reads_revenue(
     bad = {"csrf": csrf, "advertiser": "default", "effective_from": "2026-02-30", "price_0": "100"}
     r = await client.post("/dashboard/billing/plans", data=bad)
     assert r.status_code == 422 and 'id="plan-error"' in r.text
+    target = await db.fetchval("SELECT id FROM targets WHERE site_id = :s", {"s": seeded.site_a})
     good = {**bad, "effective_from": "2030-01-01", "label": "2030 plan", "kind_0": "minute"}
+    good.update(advertiser=str(seeded.adv_a), target_0=str(target))
     assert (await client.post("/dashboard/billing/plans", data=good)).status_code == 303
+    price = await db.fetchone("SELECT kind, target_id FROM billing_prices ORDER BY id DESC LIMIT 1")
+    assert price is not None and (price["kind"], price["target_id"]) == ("minute", target)
     plans = await client.get("/dashboard/billing/plans")
     assert "2030 plan" in plans.text and "Per answered minute" in plans.text
 
