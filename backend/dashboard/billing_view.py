@@ -275,7 +275,7 @@ async def plans_page(request: Request, viewer: Viewer) -> Response:
             "names": names,
             "kinds": plans.PRICE_KINDS,
             "targets": targets,
-            "target_names": {int(t["id"]): t["label"] or t["number"] for t in targets},
+            "target_names": {int(r["id"]): r["label"] or r["number"] for r in targets},
             "error": error,
             "typed": typed,
         },
