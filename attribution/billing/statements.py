@@ -296,10 +296,13 @@ async def close(
     if disputes and not force:
         raise StatementConflict("force", f"{disputes} dispute(s) of the month are still open")
     body = await compute(tx, advertiser_id, month, terms)
-    await tx.execute(
+    # Two closings at once (PostgreSQL runs units side by side): the second finds the
+    # first's row at the unique (advertiser, month) and is refused like a later one.
+    stored = await tx.fetchval(
         "INSERT INTO billing_statements (advertiser_id, month, status, body, taxable_yen,"
         " tax_yen, total_yen, forced, closed_by, closed_ms)"
-        " VALUES (:a, :m, 'closed', :b, :x, :t, :tot, :f, :by, :now)",
+        " VALUES (:a, :m, 'closed', :b, :x, :t, :tot, :f, :by, :now)"
+        " ON CONFLICT (advertiser_id, month) DO NOTHING RETURNING id",
         {
             "a": advertiser_id,
             "m": month,
@@ -312,6 +315,8 @@ async def close(
             "now": now_ms,
         },
     )
+    if stored is None:
+        raise StatementConflict("month", "the month is closed already")
     detail = f"{month}: {body['total_yen']}" + (f" (forced, {disputes} open)" if disputes else "")
     await audit(tx, advertiser_id, actor, now_ms, ("statement", None, "close"), detail)
     return Statement(advertiser_id, month, "closed", body, now_ms, None, bool(disputes))

@@ -9,6 +9,8 @@ walks through the same month.
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from attribution import call_work as cw
@@ -297,3 +299,22 @@ def test_money_rules() -> None:
         plans.check_plan(
             {"effective_from": "2026-02-01", "prices": [{"kind": "call", "price_yen": 1.5}]}, 1
         )
+
+
+async def test_two_closings_at_once_close_the_month_once(db: Store, world: World) -> None:
+    await seed_month(db, world)
+
+    async def close() -> str:
+        try:
+            async with db.write() as tx:
+                await statements.close(
+                    tx, advertiser_id=world.advertiser_id, month="2026-02", terms=TERMS,
+                    actor=ADMIN, now_ms=AFTER_FEB,
+                )  # fmt: skip
+        except statements.StatementConflict:
+            return "refused"
+        return "closed"
+
+    assert sorted(await asyncio.gather(close(), close())) == ["closed", "refused"]
+    closes = await db.fetchval("SELECT COUNT(*) FROM billing_audit WHERE action = 'close'")
+    assert closes == 1
