@@ -16,6 +16,7 @@ from starlette.routing import BaseRoute, Route
 from backend.api import (
     batches,
     billing,
+    billing_disputes,
     call_work,
     exports,
     fixed_codes,
@@ -52,4 +53,5 @@ routes: list[BaseRoute] = [
     *fixed_codes.routes,
     *call_work.routes,
     *billing.routes,
+    *billing_disputes.routes,
 ]

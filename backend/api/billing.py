@@ -17,7 +17,6 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from attribution.billing import disputes as dp
 from attribution.billing import documents, events, plans, revenue, statements
 from attribution.billing.money import (
     BillingError,
@@ -30,7 +29,7 @@ from attribution.csvcells import CSV_ENCODINGS
 from backend.api import openapi as oa
 from backend.api.batches import actor
 from backend.api.call_work import P_ADVERTISER, advertiser_param
-from backend.api.params import authorized, bool_param, choice_param, db_of, int_param, path_id
+from backend.api.params import authorized, bool_param, choice_param, db_of, int_param
 from backend.auth import ApiPrincipal
 from backend.errors import ApiError
 from backend.http import read_json_object
@@ -108,12 +107,12 @@ def _month(request: Request) -> str:
         raise ApiError(422, "invalid", str(exc), field="month") from exc
 
 
-def _admin(principal: ApiPrincipal) -> None:
+def admin_only(principal: ApiPrincipal) -> None:
     if not principal.is_admin:
         raise ApiError(403, "forbidden", "Only the portal's administrators may do this.")
 
 
-def _invalid(exc: BillingError) -> ApiError:
+def invalid(exc: BillingError) -> ApiError:
     status = 409 if isinstance(exc, statements.StatementConflict) else 422
     return ApiError(status, "conflict" if status == 409 else "invalid", str(exc), field=exc.field)
 
@@ -152,9 +151,9 @@ async def list_plans(request: Request, principal: ApiPrincipal) -> Response:
 async def add_plan(request: Request, principal: ApiPrincipal) -> Response:
     """Add a plan from a day on; plans are never changed afterwards (a new price is a new
     plan). One that starts inside a closed month is adjusted on the next open statement."""
-    _admin(principal)
+    admin_only(principal)
     data = await read_json_object(request, 32_768)
-    _only(data, PLAN_IN["properties"])
+    only_fields(data, PLAN_IN["properties"])
     advertiser = data.get("advertiser_id")
     if advertiser is not None and (isinstance(advertiser, bool) or not isinstance(advertiser, int)):
         raise ApiError(
@@ -170,7 +169,7 @@ async def add_plan(request: Request, principal: ApiPrincipal) -> Response:
                 raise ApiError(404, "not_found", f"No advertiser {advertiser}.")
             plan_id = await plans.add_plan(tx, plan, actor=actor(principal), now_ms=now_ms())
     except BillingError as exc:
-        raise _invalid(exc) from exc
+        raise invalid(exc) from exc
     saved = next(p for p in await plans.plans_of(db, advertiser) if p.id == plan_id)
     return JSONResponse(plans.plan_out(saved), status_code=201)
 
@@ -222,7 +221,7 @@ def _statement_out(s: statements.Statement) -> dict[str, Any]:
     return out
 
 
-def _only(data: dict[str, Any], allowed: Any) -> None:
+def only_fields(data: dict[str, Any], allowed: Any) -> None:
     """422 for a field the body may not have."""
     for key in data:
         if key not in allowed:
@@ -321,7 +320,7 @@ P_FORCE = oa.query_param(
 async def close_statement(request: Request, principal: ApiPrincipal) -> Response:
     """409 when the month is not over, is closed already or has open disputes (unless
     ``force``)."""
-    _admin(principal)
+    admin_only(principal)
     advertiser = advertiser_param(request, principal)
     month = _month(request)
     force = bool(bool_param(request, "force"))
@@ -333,7 +332,7 @@ async def close_statement(request: Request, principal: ApiPrincipal) -> Response
                 actor=actor(principal), now_ms=now_ms(), force=force,
             )  # fmt: skip
     except BillingError as exc:
-        raise _invalid(exc) from exc
+        raise invalid(exc) from exc
     return JSONResponse(_statement_out(closed), status_code=201)
 
 
@@ -347,7 +346,7 @@ async def close_statement(request: Request, principal: ApiPrincipal) -> Response
 )
 async def send_statement(request: Request, principal: ApiPrincipal) -> Response:
     """closed → sent (409 for an open month)."""
-    _admin(principal)
+    admin_only(principal)
     advertiser = advertiser_param(request, principal)
     month = _month(request)
     db = db_of(request)
@@ -357,144 +356,10 @@ async def send_statement(request: Request, principal: ApiPrincipal) -> Response:
                 tx, advertiser_id=advertiser, month=month, actor=actor(principal), now_ms=now_ms()
             )
     except BillingError as exc:
-        raise _invalid(exc) from exc
+        raise invalid(exc) from exc
     return JSONResponse(
         _statement_out(await statements.statement(db, advertiser, month, _terms(request)))
     )
-
-
-DISPUTE = oa.component(
-    "Dispute",
-    {
-        "type": "object",
-        "required": ["id", "advertiser_id", "call_id", "status", "reason"],
-        "properties": {
-            "id": {"type": "integer"},
-            "advertiser_id": {"type": "integer"},
-            "call_id": {"type": "integer"},
-            "status": {"type": "string", "enum": list(dp.STATUSES)},
-            "reason": {"type": "string"},
-            "note": {"type": "string"},
-            "opened_by": {"type": "string"},
-            "opened_ms": {"type": "integer"},
-            "decided_by": {"type": "string"},
-            "decided_ms": {"type": ["integer", "null"]},
-        },
-    },
-)
-_DISPUTE_FIELDS = ("id", "advertiser_id", "call_id", "status", "reason", "note", "opened_by",
-                   "opened_ms", "decided_by", "decided_ms")  # fmt: skip
-
-
-@oa.operation(
-    "GET",
-    "/api/billing/disputes",
-    summary="Disputes the token may see, newest first",
-    tags=["billing"],
-    params=[oa.query_param("status", {"type": "string", "enum": list(dp.STATUSES)})],
-    responses={
-        200: oa.json_response("Disputes", oa.wrapped("data", {"type": "array", "items": DISPUTE}))
-    },
-)
-async def list_disputes(request: Request, principal: ApiPrincipal) -> Response:
-    """Open, accepted and rejected disputes (``status`` for one of them)."""
-    status = request.query_params.get("status")
-    if status is not None and status not in dp.STATUSES:
-        raise ApiError(422, "invalid", "Unknown status.", field="status")
-    rows = await dp.disputes(db_of(request), principal.scope, status=status)
-    return JSONResponse({"data": [{k: r[k] for k in _DISPUTE_FIELDS} for r in rows]})
-
-
-@oa.operation(
-    "POST",
-    "/api/calls/{call_id}/disputes",
-    summary="Dispute a billed call, with the reason",
-    tags=["billing"],
-    params=[oa.path_param("call_id")],
-    body={
-        "type": "object",
-        "required": ["reason"],
-        "additionalProperties": False,
-        "properties": {"reason": {"type": "string", "maxLength": dp.REASON_MAX}},
-    },
-    responses={201: oa.json_response("The dispute", DISPUTE)},
-)
-async def open_dispute(request: Request, principal: ApiPrincipal) -> Response:
-    """Open a dispute of a call of the token's advertiser (422 when one is open)."""
-    call_id = path_id(request, "call_id")
-    where, params = principal.scope.and_condition("c")
-    db = db_of(request)
-    if (
-        await db.fetchval(
-            "SELECT c.id FROM calls c WHERE c.id = :id" + where, {**params, "id": call_id}
-        )
-        is None
-    ):
-        raise ApiError(404, "not_found", f"No call {call_id}.")
-    data = await read_json_object(request, 4096)
-    _only(data, ("reason",))
-    try:
-        async with db.write() as tx:
-            dispute_id = await dp.open_dispute(
-                tx, call_id=call_id, reason=data.get("reason", ""), actor=actor(principal),
-                now_ms=now_ms(),
-            )  # fmt: skip
-    except BillingError as exc:
-        raise _invalid(exc) from exc
-    row = (await dp.disputes(db, principal.scope, call_id=call_id))[0]
-    assert row["id"] == dispute_id
-    return JSONResponse({k: row[k] for k in _DISPUTE_FIELDS}, status_code=201)
-
-
-@oa.operation(
-    "POST",
-    "/api/billing/disputes/{dispute_id}/decision",
-    summary="Accept or reject a dispute (administrators)",
-    tags=["billing"],
-    params=[oa.path_param("dispute_id")],
-    body={
-        "type": "object",
-        "required": ["decision"],
-        "additionalProperties": False,
-        "properties": {
-            "decision": {"type": "string", "enum": list(dp.DECISIONS)},
-            "note": {"type": "string", "maxLength": dp.NOTE_MAX},
-        },
-    },
-    responses={200: oa.json_response("The dispute", DISPUTE)},
-)
-async def decide_dispute(request: Request, principal: ApiPrincipal) -> Response:
-    """Accepted: the call stops being billable (the reason kept); rejected: a note says why."""
-    _admin(principal)
-    dispute_id = path_id(request, "dispute_id")
-    data = await read_json_object(request, 4096)
-    _only(data, ("decision", "note"))
-    db = db_of(request)
-    try:
-        async with db.write() as tx:
-            await dp.decide(
-                tx, dispute_id=dispute_id, decision=data.get("decision", ""),
-                note=data.get("note", ""), actor=actor(principal), now_ms=now_ms(),
-            )  # fmt: skip
-    except BillingError as exc:
-        raise _invalid(exc) from exc
-    row = next(r for r in await dp.disputes(db, principal.scope) if r["id"] == dispute_id)
-    return JSONResponse({k: row[k] for k in _DISPUTE_FIELDS})
-
-
-@oa.operation(
-    "GET",
-    "/api/billing/audit",
-    summary="The billing audit trail: plans, disputes and statements, newest first",
-    tags=["billing"],
-    responses={
-        200: oa.json_response("Entries", oa.wrapped("data", {"type": "array", "items": _OBJ}))
-    },
-)
-async def list_audit(request: Request, principal: ApiPrincipal) -> Response:
-    """Who added plans, opened and decided disputes, closed and sent statements."""
-    rows = await dp.audit_trail(db_of(request), principal.scope)
-    return JSONResponse({"data": [dict(r) for r in rows]})
 
 
 @oa.operation(
@@ -517,7 +382,7 @@ async def list_audit(request: Request, principal: ApiPrincipal) -> Response:
 )
 async def get_revenue(request: Request, principal: ApiPrincipal) -> Response:
     """Calls, billable calls, accepted disputes and the taxable amount of each month."""
-    _admin(principal)
+    admin_only(principal)
     count = int_param(request, "months", lo=1, hi=revenue.MONTHS_MAX) or 6
     months = revenue.months_ending(_month(request), count)
     db = db_of(request)
@@ -537,13 +402,5 @@ routes = [
     Route("/api/billing/statement", authorized(get_statement), methods=["GET"]),
     Route("/api/billing/statement/close", authorized(close_statement), methods=["POST"]),
     Route("/api/billing/statement/send", authorized(send_statement), methods=["POST"]),
-    Route("/api/billing/disputes", authorized(list_disputes), methods=["GET"]),
-    Route("/api/calls/{call_id:int}/disputes", authorized(open_dispute), methods=["POST"]),
-    Route(
-        "/api/billing/disputes/{dispute_id:int}/decision",
-        authorized(decide_dispute),
-        methods=["POST"],
-    ),
-    Route("/api/billing/audit", authorized(list_audit), methods=["GET"]),
     Route("/api/billing/revenue", authorized(get_revenue), methods=["GET"]),
 ]
