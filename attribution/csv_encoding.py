@@ -72,6 +72,17 @@ def fits_sjis(text: str) -> bool:
     return True
 
 
+def encode_text(text: str, encoding: str) -> tuple[bytes, str]:
+    """A whole CSV file held in memory in ``encoding`` by the module's rules (a statement,
+    a report table), and the charset its media type names."""
+    check_encoding(encoding)
+    if encoding == "sjis":
+        return text.encode(SJIS, errors="replace"), "shift_jis"  # '?' for what it lacks
+    if encoding == "excel" and fits_sjis(text):
+        return text.encode(SJIS), "shift_jis"
+    return (BOM if encoding == "excel" else b"") + text.encode("utf-8"), "utf-8"
+
+
 async def encode_csv(
     chunks: AsyncIterator[bytes], encoding: str, *, limit: int = EXCEL_SJIS_LIMIT
 ) -> EncodedCsv:

@@ -20,7 +20,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from attribution.billing.money import check_registration_number
+from attribution.billing.statements import Terms
 from backend.telephony.options import setting_field
 from pool.destinations import parse_countries
 from pool.numbers import MAX_REST_MS, MAX_TTL_MS, MIN_TTL_MS
@@ -367,6 +370,31 @@ class Settings:
         "How often the live-calls stream looks for new and changed calls (milliseconds).",
         low=1,
     )
+    # billing for portals (issue #20)
+    billing_issuer_name: str = _setting(
+        "",
+        "The portal's name as it issues pay-per-call statements (適格請求書の発行事業者).",
+    )
+    billing_registration_number: str = _setting(
+        "",
+        "The portal's qualified invoice registration number (登録番号): `T` and 13 digits, "
+        "the check digit checked at start-up; printed on every statement. Empty: none.",
+    )
+    billing_tax_percent: int = _setting(
+        10,
+        "Consumption tax on statements, in percent; computed once per statement on its "
+        "taxable total and rounded down (docs/billing.md).",
+        low=0,
+        high=100,
+    )
+    billing_currency: str = _setting(
+        "JPY",
+        "The currency of prices and statements (amounts are whole units, no minor unit).",
+    )
+    billing_timezone: str = _setting(
+        "Asia/Tokyo",
+        "The time zone of billing months and of the days plans take effect.",
+    )
     # pool: numbers, pools and leases
     forward_countries: str = _setting(
         "",
@@ -430,7 +458,23 @@ class Settings:
 
     def check_together(self) -> None:
         """Ranges that depend on another setting (each field's own range is declared with
-        it): a heartbeat must come before the lease it renews has run out."""
+        it): a heartbeat must come before the lease it renews has run out. Also the values
+        a field's range cannot say: the registration number's check digit, the zone."""
+        if self.billing_registration_number:
+            try:
+                check_registration_number(self.billing_registration_number)
+            except ValueError as exc:
+                raise ValueError(
+                    f"setting billing_registration_number ({ENV_PREFIX}"
+                    f"BILLING_REGISTRATION_NUMBER): {exc}"
+                ) from exc
+        try:
+            ZoneInfo(self.billing_timezone)
+        except (ValueError, ZoneInfoNotFoundError) as exc:
+            raise ValueError(
+                f"setting billing_timezone ({ENV_PREFIX}BILLING_TIMEZONE): no time zone"
+                f" {self.billing_timezone!r}"
+            ) from exc
         if self.heartbeat_seconds >= self.lease_ttl_seconds:
             raise ValueError(
                 f"setting heartbeat_seconds ({ENV_PREFIX}HEARTBEAT_SECONDS) must be less than"
@@ -446,6 +490,16 @@ class Settings:
             return parse_countries(self.forward_countries)
         except ValueError as exc:
             raise ValueError(f"setting CALLPATH_FORWARD_COUNTRIES: {exc}") from exc
+
+    def billing_terms(self) -> Terms:
+        """The billing settings as the billing domain takes them."""
+        return Terms(
+            issuer_name=self.billing_issuer_name,
+            registration_number=self.billing_registration_number.strip().upper(),
+            tax_percent=self.billing_tax_percent,
+            currency=self.billing_currency,
+            tz=self.billing_timezone,
+        )
 
     def replace(self, **changes: Any) -> Settings:
         """A copy with some settings changed."""
@@ -577,6 +631,11 @@ GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
          "smtp_from", "notify_attempts", "notify_backoff_seconds", "outbound_allow_hosts"),
     ),
     ("Dashboard", ("dashboard_stream_seconds", "dashboard_poll_ms")),
+    (
+        "Billing",
+        ("billing_issuer_name", "billing_registration_number", "billing_tax_percent",
+         "billing_currency", "billing_timezone"),
+    ),
 )  # fmt: skip
 
 

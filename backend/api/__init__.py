@@ -15,6 +15,8 @@ from starlette.routing import BaseRoute, Route
 
 from backend.api import (
     batches,
+    billing,
+    billing_disputes,
     call_work,
     conversion_actions,
     costs,
@@ -54,4 +56,6 @@ routes: list[BaseRoute] = [
     *call_work.routes,
     *costs.routes,
     *conversion_actions.routes,
+    *billing.routes,
+    *billing_disputes.routes,
 ]

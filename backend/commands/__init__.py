@@ -9,6 +9,7 @@ from typing import Any
 
 from backend.commands import (
     backup,
+    billing,
     calls,
     conversions,
     costs,
@@ -36,6 +37,7 @@ COMMANDS = [
     calls,
     costs,
     conversions,
+    billing,
     simulate,
     users,
     backup,

@@ -13,6 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from attribution import call_work
+from attribution.billing import disputes as billing_disputes
 from attribution.csv_encoding import CSV_ENCODINGS
 from attribution.exports import FORMATS, FORMS, candidate_ids, stream_paths
 from attribution.touch import TOUCH_FIELDS
@@ -181,6 +182,7 @@ async def call_context(request: Request, viewer: Viewer) -> dict[str, Any]:
         "outcomes": outcomes,
         "outcome_names": {o["id"]: o["label"] for o in outcomes},
         "history": history,
+        "disputes": await billing_disputes.disputes(db, viewer.scope, call_id=call["id"]),
     }
 
 

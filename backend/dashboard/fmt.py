@@ -114,3 +114,11 @@ def url_text(url: str | None) -> str:
     if any(unicodedata.category(c) in ("Cc", "Cf") for c in text):
         return url
     return text
+
+
+def money(amount: int, currency: str = "JPY") -> str:
+    """A whole amount with its currency: ¥12,345 (−¥2,000 for a credit); other currencies
+    by their code (USD 1,200)."""
+    sign = "-" if amount < 0 else ""
+    mark = "¥" if currency == "JPY" else f"{currency} "
+    return f"{sign}{mark}{abs(amount):,}"

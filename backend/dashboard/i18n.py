@@ -40,6 +40,40 @@ def N_(msgid: str) -> str:
 # ``"status." + call.status`` at run time, which extraction cannot see: they are listed here
 # (and the completeness test checks that every value the domain can store is).
 LABELS: dict[str, dict[str, str]] = {
+    # billing (attribution.billing): why a call is or is not billed, statement states, and
+    # why a statement did not close
+    "billing_reason": {
+        "billable": N_("billing.reason.billable"),
+        "blocked": N_("billing.reason.blocked"),
+        "dispute_accepted": N_("billing.reason.dispute_accepted"),
+        "disqualified": N_("billing.reason.disqualified"),
+        "no_plan": N_("billing.reason.no_plan"),
+        "not_answered": N_("billing.reason.not_answered"),
+        "too_short": N_("billing.reason.too_short"),
+        "repeat_caller": N_("billing.reason.repeat_caller"),
+        "no_price": N_("billing.reason.no_price"),
+        "removed": N_("billing.reason.removed"),
+        "cap_or_fee": N_("billing.reason.cap_or_fee"),
+    },
+    "billing_status": {
+        "open": N_("billing.status.open"),
+        "closed": N_("billing.status.closed"),
+        "sent": N_("billing.status.sent"),
+    },
+    "dispute_status": {
+        "open": N_("dispute.status.open"),
+        "accepted": N_("dispute.status.accepted"),
+        "rejected": N_("dispute.status.rejected"),
+    },
+    "billing_error": {
+        "month": N_("billing.error.month"),
+        "force": N_("billing.error.force"),
+    },
+    "price_kind": {
+        "call": N_("billing.kind.call"),
+        "minute": N_("billing.kind.minute"),
+        "reserved": N_("billing.kind.reserved"),
+    },
     # calls.status: the caller's leg (telephony.calls.PARENT_STATUS) and the forward's outcome
     "status": {
         "ringing": N_("status.ringing"),
@@ -167,6 +201,7 @@ NAMED_IN_LISTS = (
     N_("nav.live"),
     N_("nav.pools"),
     N_("nav.advertisers"),
+    N_("nav.billing"),
     N_("nav.settings"),
     N_("nav.sites"),
     N_("nav.numbers"),

@@ -212,3 +212,18 @@ def test_every_setting_is_in_one_group_and_documented_in_its_table() -> None:
         assert tables[title] == ["CALLPATH_" + n.upper() for n in names], title
     with pytest.raises(KeyError, match="in no group"):
         group_of("no_such_setting")
+
+
+def test_the_billing_registration_number_and_zone_are_checked_at_start_up() -> None:
+    # Issue #20: a statement must never print a registration number that cannot exist.
+    good = Settings.load(environ={"CALLPATH_BILLING_REGISTRATION_NUMBER": "t7000012050002"})
+    assert good.billing_terms().registration_number == "T7000012050002"
+    assert good.billing_terms().tax_percent == 10 and good.billing_terms().tz == "Asia/Tokyo"
+    for bad, words in (
+        ({"CALLPATH_BILLING_REGISTRATION_NUMBER": "T7000012050003"}, "check digit"),
+        ({"CALLPATH_BILLING_REGISTRATION_NUMBER": "7000012050002"}, "T and 13 digits"),
+        ({"CALLPATH_BILLING_TIMEZONE": "Asia/Nowhere"}, "no time zone"),
+        ({"CALLPATH_BILLING_TAX_PERCENT": "101"}, "out of range"),
+    ):
+        with pytest.raises(ValueError, match=words):
+            Settings.load(environ=bad)

@@ -59,6 +59,7 @@ class Seeded:
     batch_b: int = 0  # a recorded conversion file of B
     action_b: int = 0  # a conversion action of B's site
     feed_b: int = 0  # a feed URL of that action
+    dispute_b: int = 0  # B's dispute of its call (billing)
 
 
 def _insert_sql(table: str, values: dict[str, Any]) -> str:
@@ -377,6 +378,30 @@ async def _seed(conn: Tx, now_ms: int | None) -> Seeded:
     )
     s.feed_b = await row(
         "conversion_feeds", action_id=s.action_b, token_sha256="0" * 64, label="Rival feed"
+    )
+    # Billing (issue #20): the portal's default plan, B's own plan and B's dispute of its call.
+    for adv, label, price in ((None, "standard", 3000), (s.adv_b, "Rival plan", 9000)):
+        plan = await row(
+            "billing_plans",
+            advertiser_id=adv,
+            effective_from="2020-01-01",
+            label=label,
+            min_talk_s=60,
+            repeat_days=7,
+            monthly_fee_yen=10_000,
+        )
+        await conn.execute(
+            "INSERT INTO billing_prices (plan_id, kind, price_yen) VALUES (:p, 'call', :y)",
+            {"p": plan, "y": price},
+        )
+    s.dispute_b = await _insert(
+        conn,
+        "billing_disputes",
+        advertiser_id=s.adv_b,
+        call_id=s.calls_b[-1],
+        reason="Rival dispute reason",
+        opened_by="user (dashboard)",
+        opened_ms=now,
     )
     return s
 

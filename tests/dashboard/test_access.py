@@ -17,6 +17,7 @@ from tests.dashboard.seed import CALLER_B, KEYWORD_B, PASSWORD, Seeded
 ID_OF = {
     "/dashboard/calls/{id:int}": lambda s: s.calls_b[0],
     "/dashboard/calls/{id:int}/work": lambda s: s.calls_b[0],
+    "/dashboard/calls/{id:int}/dispute": lambda s: s.calls_b[0],
     "/dashboard/settings/sites/{id:int}": lambda s: s.site_b,
     "/dashboard/settings/sites/{id:int}/targets": lambda s: s.site_b,
     "/dashboard/settings/sites/{id:int}/numbers-mode": lambda s: s.site_b,
@@ -51,6 +52,15 @@ FORM = {
     "/dashboard/settings/users": {"email": "x@example.com", "password": "12345678"},
     "/dashboard/advertisers": {"name": "Hijack"},
     "/dashboard/calls/{id:int}/work": {"note": "hijacked", "tags": "x"},
+    "/dashboard/calls/{id:int}/dispute": {"reason": "hijacked"},
+    "/dashboard/billing/statement/close": {"advertiser": "{adv_b}", "month": "2020-01"},
+    "/dashboard/billing/statement/send": {"advertiser": "{adv_b}", "month": "2020-01"},
+    "/dashboard/billing/plans": {
+        "advertiser": "{adv_b}",
+        "effective_from": "2020-01-01",
+        "price_0": "1",
+    },
+    "/dashboard/billing/disputes": {"dispute": "{dispute_b}", "decision": "accepted"},
     "/dashboard/settings/sites/{id:int}/numbers-mode": {
         "visit_codes": "1",
         "number_per_visitor": "1",
@@ -145,6 +155,9 @@ async def _snapshot(db: Any, s: Seeded) -> list[Any]:
         await db.fetchall("SELECT * FROM conversion_actions ORDER BY id"),
         await db.fetchall("SELECT * FROM conversion_feeds ORDER BY id"),
         await db.fetchall("SELECT * FROM conversion_sent ORDER BY action_id, call_id"),
+        await db.fetchall("SELECT * FROM billing_plans ORDER BY id"),
+        await db.fetchall("SELECT * FROM billing_disputes ORDER BY id"),
+        await db.fetchall("SELECT * FROM billing_statements ORDER BY id"),
     ]
 
 
@@ -155,6 +168,7 @@ def _fill(values: dict[str, str], s: Seeded) -> dict[str, str]:
         "{adv_b}": str(s.adv_b),
         "{number_b}": str(s.number_b),
         "{site_b}": str(s.site_b),
+        "{dispute_b}": str(s.dispute_b),
     }
     return {k: subs.get(v, v) for k, v in values.items()}
 
@@ -189,6 +203,13 @@ EXPECT = {
     ("/dashboard/settings/conversions", "POST"): {422},  # B's site is not one to choose
     # A cost report is a multipart upload; an advertiser of B is a 404 (test_costs_page.py).
     ("/dashboard/costs/import", "POST"): {415},
+    # Billing (issue #20): the portal closes and sends months, adds plans, decides
+    # disputes and reads the revenue report; a member reads its own statement.
+    ("/dashboard/billing/statement/close", "POST"): {403},
+    ("/dashboard/billing/statement/send", "POST"): {403},
+    ("/dashboard/billing/plans", "POST"): {403},
+    ("/dashboard/billing/disputes", "POST"): {403},
+    ("/dashboard/billing/revenue", "GET"): {403},
 }
 
 

@@ -63,6 +63,7 @@ _BY_NAME: dict[str, Callable[[Seeded, int], Any]] = {
     "batch_id": lambda s, _: s.batch_b,
     "action_id": lambda s, _: s.action_b,
     "feed_id": lambda s, _: s.feed_b,
+    "dispute_id": lambda s, _: s.dispute_b,
     "platform": lambda _s, _: "google",
     "rest": lambda _s, _: "no/such/page",
 }
@@ -204,6 +205,13 @@ async def test_the_same_walk_as_an_administrator_finds_the_other_advertisers_dat
         f"/dashboard/calls?{dashboard_query}",
         "/dashboard/settings/numbers",
         "/dashboard/pools",
+        # Billing (issue #20): B's statement, plan and dispute.
+        f"/api/billing/statement?{api_query}",
+        f"/api/billing/disputes?{api_query}",
+        f"/api/billing/plans?{api_query}",
+        f"/dashboard/billing/statement?{dashboard_query}",
+        "/dashboard/billing/disputes",
+        "/dashboard/billing/plans",
     }
     assert must_show <= showing, sorted(must_show - showing)
 

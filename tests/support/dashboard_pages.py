@@ -37,6 +37,7 @@ NOT_PAGES = {
     "/dashboard/calls/export": "a CSV / NDJSON download",
     "/dashboard/conversions/batches/{id:int}/file": "a file download",
     "/dashboard/{rest:path}": "the catch-all 404",
+    "/dashboard/billing/statement.csv": "a CSV download",
 }
 
 # Which seeded object fills the {id} of a page's address.
