@@ -175,7 +175,15 @@ class ExportFilter:
 # Report dimensions a call list can be narrowed to (landing pages are grouped by page, so a
 # call's landing URL does not equal the report's key: not here). Touch fields read the touch
 # frozen on the call; the device is the matched session's.
-DRILL_DIMENSIONS = ("channel", "source", "campaign", "ad_group", "keyword", "device")
+DRILL_DIMENSIONS = (
+    "channel",
+    "source",
+    "campaign",
+    "ad_group",
+    "keyword",
+    "match_type",
+    "device",
+)
 DRILL_VALUE_MAX = 500
 
 

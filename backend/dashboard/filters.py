@@ -14,6 +14,7 @@ from starlette.requests import Request
 from attribution.exports import CONFIDENCES, DRILL_DIMENSIONS, DRILL_VALUE_MAX
 from attribution.reports import local_day_range
 from backend.dashboard.fmt import zone
+from backend.dashboard.i18n import N_
 from backend.dashboard.logins import Viewer
 from backend.dashboard.web import int_param, visible_advertisers, visible_sites
 from pool.scope import Scope
@@ -46,6 +47,8 @@ class Filters:
     confidence: str | None = None  # calls matched with this confidence or better only
     # A report row's drill-down (dimension, value): kept by date changes and downloads.
     drill: tuple[str, str] | None = None
+    # Today in the timezone the range is read in (the quick ranges count from it).
+    today: date | None = None
 
     @property
     def confidences(self) -> tuple[str, ...] | None:
@@ -68,6 +71,48 @@ class Filters:
             params["by"], params["value"] = self.drill
         params.update({k: v for k, v in extra.items() if v is not None})
         return urlencode(params)
+
+    def quick_ranges(self) -> list[tuple[str, date, date]]:
+        """The quick ranges (message id, first day, last day) counted from today."""
+        if self.today is None:
+            return []
+        return [(msgid, *quick_range(name, self.today)) for name, msgid in QUICK_RANGES.items()]
+
+    def range_query(self, first: date, last: date, **extra: Any) -> str:
+        """:meth:`query` for another range (the drill-down and ``extra`` kept)."""
+        extra.update({"from": first.isoformat(), "to": last.isoformat()})
+        return self.query(**extra)
+
+
+# Quick ranges beside the date form, with their message ids.
+QUICK_RANGES = {
+    "today": N_("range.today"),
+    "yesterday": N_("range.yesterday"),
+    "last_7_days": N_("range.last_7_days"),
+    "last_30_days": N_("range.last_30_days"),
+    "this_month": N_("range.this_month"),
+    "last_month": N_("range.last_month"),
+}
+
+
+def quick_range(name: str, today: date) -> tuple[date, date]:
+    """First and last day of a quick range (:data:`QUICK_RANGES`) ending ``today``."""
+    if name == "today":
+        return today, today
+    if name == "yesterday":
+        day = today - timedelta(days=1)
+        return day, day
+    if name == "last_7_days":
+        return today - timedelta(days=6), today
+    if name == "last_30_days":
+        return today - timedelta(days=29), today
+    month = today.replace(day=1)
+    if name == "this_month":
+        return month, today
+    if name == "last_month":
+        last = month - timedelta(days=1)
+        return last.replace(day=1), last
+    raise ValueError(f"unknown range {name!r}")
 
 
 def _day(value: str | None, name: str) -> date | None:
@@ -136,4 +181,5 @@ async def read_filters(request: Request, db: Store, viewer: Viewer) -> Filters:
         scope,
         confidence,
         drill,
+        today,
     )

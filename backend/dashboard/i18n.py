@@ -28,7 +28,16 @@ LANGUAGES = ("en", "ja")
 LANG_COOKIE = "cp_lang"
 DOMAIN = "messages"
 LOCALE_DIR = Path(__file__).with_name("locale")
-DIMENSION_ORDER = ("channel", "source", "campaign", "ad_group", "keyword", "landing_page", "device")
+DIMENSION_ORDER = (
+    "channel",
+    "source",
+    "campaign",
+    "ad_group",
+    "keyword",
+    "match_type",
+    "landing_page",
+    "device",
+)
 
 
 def N_(msgid: str) -> str:
@@ -112,8 +121,15 @@ LABELS: dict[str, dict[str, str]] = {
         "campaign": N_("dim.campaign"),
         "ad_group": N_("dim.ad_group"),
         "keyword": N_("dim.keyword"),
+        "match_type": N_("dim.match_type"),
         "landing_page": N_("dim.landing_page"),
         "device": N_("dim.device"),
+    },
+    # sessions.match_type as attribution.sources normalises it
+    "match_type": {
+        "exact": N_("match_type.exact"),
+        "phrase": N_("match_type.phrase"),
+        "broad": N_("match_type.broad"),
     },
     "numbers.kind": {
         "pool": N_("numbers.kind.pool"),

@@ -7,40 +7,26 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from attribution import reports
-from backend.dashboard import charts, checklist, i18n
+from attribution.csvcells import CSV_ENCODINGS
+from backend.dashboard import charts, checklist, i18n, report_grids
 from backend.dashboard.filters import read_filters
 from backend.dashboard.logins import Viewer
+from backend.dashboard.report_options import report_options, report_tables, scope_args
 from backend.dashboard.web import db_of, page, render
-
-SORTABLE = reports.ROW_COLUMNS
 
 
 @page()
 async def reports_page(request: Request, viewer: Viewer) -> Response:
-    """Sessions, calls and qualified calls by a dimension, with the two charts."""
+    """Sessions, calls and qualified calls by one to three dimensions, the two charts, the
+    hour × weekday heat map and the answer rate per branch."""
     db = db_of(request)
     f = await read_filters(request, db, viewer)
-    q = request.query_params
-    dimension = q.get("by", "keyword")
-    if dimension not in reports.DIMENSIONS:
-        raise HTTPException(400, "Unknown report dimension.")
-    sort = q.get("sort", "calls")
-    if sort not in SORTABLE:
-        raise HTTPException(400, "Unknown sort column.")
-    descending = q.get("dir", "desc") != "asc"
-    scope = {
-        "advertiser_id": f.scope.advertiser_id,
-        "site_id": f.scope.site_id,
-        "start_ms": f.start_ms,
-        "end_ms": f.end_ms,
-        "confidences": f.confidences,
-    }
-    rows = await reports.calls_report(db, dimension=dimension, **scope)
-    rows.sort(key=lambda r: r[sort], reverse=descending)
-    totals = await reports.totals(db, **scope)
+    t = i18n.translator(i18n.choose(request, viewer))
+    opts = report_options(request)
+    tables, totals = await report_tables(db, f, opts, t)
+    scope = scope_args(f)
     days = await reports.calls_by_day(db, timezone=f.tz, dimension="channel", **scope)
     sources = await reports.calls_report(db, dimension="source", **scope)
-    t = i18n.translator(i18n.choose(request, viewer))
     start = await checklist.steps(db, viewer)
     if all(step.done for step in start):
         start, ring = [], []  # set up: the checklist is gone
@@ -63,17 +49,42 @@ async def reports_page(request: Request, viewer: Viewer) -> Response:
         {
             "f": f,
             "tz": f.tz,
-            "rows": rows,
+            "tables": tables,
             "totals": totals,
-            "dimension": dimension,
-            "sort": sort,
-            "descending": descending,
+            "dimension": opts.dimensions[0],
+            "levels": opts.levels(),
+            "compare": opts.compare,
+            "keep": opts.keep(),
+            "sort": opts.sort,
+            "descending": opts.descending,
             "day_chart": day_chart,
             "source_chart": source_chart,
             "has_calls": totals.calls > 0,
             "start": start,
             "ring_numbers": ring,
         },
+    )
+
+
+@page()
+async def export_table(request: Request, viewer: Viewer) -> Response:
+    """One table of the reports page (``table``: report, heatmap, targets) as a CSV file,
+    for the same filters; ``encoding=excel`` as the call log's downloads."""
+    db = db_of(request)
+    f = await read_filters(request, db, viewer)
+    q = request.query_params
+    name = q.get("table", "report")
+    encoding = q.get("encoding", "utf-8")
+    if name not in report_grids.TABLES or encoding not in CSV_ENCODINGS:
+        raise HTTPException(400, "Unknown table or encoding.")
+    t = i18n.translator(i18n.choose(request, viewer))
+    tables, _ = await report_tables(db, f, report_options(request), t, only=name)
+    suffix = "-excel" if encoding == "excel" else ""
+    filename = f"callpath-{name}-{f.first.isoformat()}-{f.last.isoformat()}{suffix}.csv"
+    return Response(
+        report_grids.csv_bytes(tables[name], encoding),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
     )
 
 

@@ -29,6 +29,7 @@ from tests.support.server import Server, run_cli
 NOT_PAGES = {
     "/dashboard/live/stream": "an event stream",
     "/dashboard/calls/export": "a CSV / NDJSON download",
+    "/dashboard/reports/export": "a CSV download of one report table",
     "/dashboard/conversions/batches/{id:int}/file": "a file download",
     "/dashboard/{rest:path}": "the catch-all 404",
 }
@@ -44,6 +45,7 @@ IDS: dict[str, Callable[[Seeded], int]] = {
 VARIANTS = (
     "/dashboard?by=landing_page",
     "/dashboard?by=keyword",
+    "/dashboard?by=campaign&by2=ad_group&by3=keyword&compare=1",
     "/dashboard/calls?by=keyword&value=" + quote(KEYWORD_A),
 )
 
