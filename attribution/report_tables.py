@@ -93,7 +93,7 @@ async def answer_rates(
         f" WHERE {where} AND c.started_ms >= :a AND c.started_ms < :b) t GROUP BY t.k",
         {**params, "a": start_ms, "b": end_ms},
     )
-    out = []
+    out: list[dict[str, Any]] = []
     for r in rows:
         calls, answered = int(r["n"]), int(r["ans"] or 0)
         out.append(

@@ -4,8 +4,8 @@ branch.
 
 One model per table feeds both the page (``_report_table.html``) and its CSV download
 (:func:`csv_bytes`), so a download is exactly the table on the screen: the same rows, in
-the same order, with the same headers and words; counts are written as plain integers and
-rates as the page shows them.
+the same order, with the same headers and words; counts and changes are written as plain
+numbers (a change in % as a number of percent), rates as the page shows them.
 """
 
 from __future__ import annotations
@@ -248,8 +248,12 @@ def shown(column: Column, cell: Cell) -> str:
 
 
 def _csv_cell(column: Column, cell: Cell) -> Any:
+    # Counts and changes as numbers, a relative change as a number of percent (a signed
+    # "+20.0%" would read as a formula and be escaped as text); "—" stays "—".
     if column.kind in ("int", "diff") and not cell.text:
         return int(cell.value)
+    if column.kind == "pct" and cell.value is not None:
+        return round(cell.value * 100, 1)
     return shown(column, cell)
 
 
