@@ -3,7 +3,8 @@
     python -m bench.reports [--sessions N] [--calls N] [--db PATH]
 
 Seeds a fresh database (bulk ``executemany`` in large transactions), then times each query
-of ``attribution.reports`` for three scopes (one site, one advertiser, every advertiser)
+of ``attribution.reports``, ``attribution.report_dimensions`` and
+``attribution.report_tables`` for three scopes (one site, one advertiser, every advertiser)
 over the last 30 days and prints a Markdown table: median of 5 runs in milliseconds and the
 ratio to a baseline measured in the same run (an indexed ``COUNT(*)`` of the same sessions).
 """
@@ -21,7 +22,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from attribution import reports
+from attribution import report_dimensions, report_tables, reports
 from attribution.touch import COPY_FROM_SESSIONS
 from backend.storage import open_database
 from pool.store import Store
@@ -220,9 +221,19 @@ async def main(argv: list[str] | None = None) -> int:
             )
             for d in reports.DIMENSIONS
         }
+        for dims in (("keyword", "source", "match_type"), ("campaign", "ad_group", "keyword")):
+            queries[f"breakdown {' × '.join(dims)}"] = lambda scope, dims=dims: (
+                report_dimensions.breakdown(db, dimensions=dims, **scope, **rng)
+            )
         queries["totals"] = lambda scope: reports.totals(db, **scope, **rng)
         queries["calls_by_day (channel)"] = lambda scope: reports.calls_by_day(
             db, timezone="Asia/Tokyo", **scope, **rng
+        )
+        queries["calls_by_hour (heat map)"] = lambda scope: report_tables.calls_by_hour(
+            db, timezone="Asia/Tokyo", **scope, **rng
+        )
+        queries["answer_rates (per branch)"] = lambda scope: report_tables.answer_rates(
+            db, **scope, **rng
         )
         queries["advertiser_summary"] = lambda scope: reports.advertiser_summary(
             db, advertiser_id=scope["advertiser_id"], **rng
