@@ -33,11 +33,11 @@ TARGET_LABEL_SQL = (
 async def calls_by_hour(
     db: Store,
     *,
+    timezone: str,
     advertiser_id: int | None,
     site_id: int | None,
     start_ms: int,
     end_ms: int,
-    timezone: str,
     confidences: tuple[str, ...] | None = None,
 ) -> list[list[int]]:
     """Calls per local weekday (rows, Monday first) and hour of day (columns, 0–23).

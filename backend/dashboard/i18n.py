@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING
 
 from starlette.requests import Request
 
+from attribution import reports
+
 if TYPE_CHECKING:
     from backend.dashboard.logins import Viewer
 
@@ -28,16 +30,8 @@ LANGUAGES = ("en", "ja")
 LANG_COOKIE = "cp_lang"
 DOMAIN = "messages"
 LOCALE_DIR = Path(__file__).with_name("locale")
-DIMENSION_ORDER = (
-    "channel",
-    "source",
-    "campaign",
-    "ad_group",
-    "keyword",
-    "match_type",
-    "landing_page",
-    "device",
-)
+# The report dimensions in the order the dashboard lists them (attribution.reports).
+DIMENSION_ORDER = tuple(reports.DIMENSIONS)
 
 
 def N_(msgid: str) -> str:

@@ -50,97 +50,45 @@ async def write_day(db: Store, s: Seeded) -> None:
     | s5 Sun 09:00 | google | implant / cost | インプラント | exact | Sun 09:10 answered |
     """
     ad = {"channel": "paid_search", "medium": "cpc", "campaign": "implant"}
+    visits = [  # (started, source, ad group, keyword, match type)
+        (at(10), "google", "cost", KW, "exact"),
+        (at(11), "yahoo", "cost", KW, "phrase"),
+        (at(12), "google", "area", KW_AREA, "exact"),
+        (at(13), "google", "cost", KW, "exact"),
+        (at(9, day=date(2025, 6, 1)), "google", "cost", KW, "exact"),
+    ]
     async with db.write() as conn:
-        s1 = await add_session(
-            conn,
-            s.site_a,
-            at(10),
-            source="google",
-            ad_group="cost",
-            keyword=KW,
-            match_type="exact",
-            **ad,
-        )
-        s2 = await add_session(
-            conn,
-            s.site_a,
-            at(11),
-            source="yahoo",
-            ad_group="cost",
-            keyword=KW,
-            match_type="phrase",
-            **ad,
-        )
-        await add_session(
-            conn,
-            s.site_a,
-            at(12),
-            source="google",
-            ad_group="area",
-            keyword=KW_AREA,
-            match_type="exact",
-            **ad,
-        )
-        s4 = await add_session(
-            conn,
-            s.site_a,
-            at(13),
-            source="google",
-            ad_group="cost",
-            keyword=KW,
-            match_type="exact",
-            **ad,
-        )
-        s5 = await add_session(
-            conn,
-            s.site_a,
-            at(9, day=date(2025, 6, 1)),
-            source="google",
-            ad_group="cost",
-            keyword=KW,
-            match_type="exact",
-            **ad,
-        )
+        s1, s2, _s3, s4, s5 = [
+            await add_session(
+                conn,
+                s.site_a,
+                started,
+                source=source,
+                ad_group=group,
+                keyword=keyword,
+                match_type=match,
+                **ad,
+            )
+            for started, source, group, keyword, match in visits
+        ]
+        answered = {"qualified": 1, "first_time": 1}
         missed = {"answered_ms": None, "talk_s": 0, "qualified": 0, "first_time": 1}
-        await add_call_a(
-            conn,
-            s,
-            caller="+819000000101",
-            started_ms=at(10, 5),
-            session_id=s1,
-            qualified=1,
-            first_time=1,
-        )
-        await add_call_a(
-            conn,
-            s,
-            caller="+819000000102",
-            started_ms=at(11, 2),
-            session_id=s2,
-            status="no-answer",
-            **missed,
-        )
-        await add_call_a(
-            conn,
-            s,
-            caller="+819000000104",
-            started_ms=at(13, 30),
-            session_id=s4,
-            status="busy",
-            **missed,
-        )
-        await add_call_a(
-            conn, s, caller="+819000000105", started_ms=at(14, 10), status="failed", **missed
-        )
-        await add_call_a(
-            conn,
-            s,
-            caller="+819000000106",
-            started_ms=at(9, 10, day=date(2025, 6, 1)),
-            session_id=s5,
-            qualified=1,
-            first_time=1,
-        )
+        calls = [  # (caller's last digits, started, session, how it ended)
+            (101, at(10, 5), s1, answered),
+            (102, at(11, 2), s2, {"status": "no-answer", **missed}),
+            (104, at(13, 30), s4, {"status": "busy", **missed}),
+            (105, at(14, 10), None, {"status": "failed", **missed}),
+            (106, at(9, 10, day=date(2025, 6, 1)), s5, answered),
+        ]
+        for caller, started, session, ended in calls:
+            await add_call_a(
+                conn,
+                s,
+                caller=f"+819000000{caller}",
+                started_ms=started,
+                session_id=session,
+                **ended,
+            )
 
 
 def counts(row: dict[str, Any]) -> tuple[int, int, int, int, float]:
