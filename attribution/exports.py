@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import io
 import operator
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -170,6 +170,8 @@ class ExportFilter:
     confidences: tuple[str, ...] | None = None
     # A report's drill-down: (dimension, value), e.g. ("keyword", "インプラント").
     drill: tuple[str, str] | None = None
+    # A row of a breakdown narrows by its parents' keys too: ("source", "yahoo"), ...
+    drill_more: tuple[tuple[str, str], ...] = ()
 
 
 # Report dimensions a call list can be narrowed to (landing pages are grouped by page, so a
@@ -187,12 +189,12 @@ DRILL_DIMENSIONS = (
 DRILL_VALUE_MAX = 500
 
 
-def drill_clause(dimension: str, value: str) -> tuple[str, dict[str, Any]]:
+def drill_clause(dimension: str, value: str, name: str = "drill") -> tuple[str, dict[str, Any]]:
     """`` AND <the call's dimension> = value`` for a report's drill-down ('' value: none).
 
     The same rule as the report's row, so a row's count and its drill-down's agree. Needs
     no join (the device is read from the call's session by a subquery). ValueError for an
-    unknown dimension or an over-long value.
+    unknown dimension or an over-long value. ``name``: the value's parameter name.
     """
     if dimension not in DRILL_DIMENSIONS or len(value) > DRILL_VALUE_MAX:
         raise ValueError(f"unknown drill-down {dimension!r}")
@@ -200,7 +202,17 @@ def drill_clause(dimension: str, value: str) -> tuple[str, dict[str, Any]]:
         column = f"c.touch_{dimension}"
     else:
         column = f"(SELECT ds.{dimension} FROM sessions ds WHERE ds.id = c.session_id)"
-    return f" AND COALESCE({column}, '') = :drill", {"drill": value}
+    return f" AND COALESCE({column}, '') = :{name}", {name: value}
+
+
+def drills_clause(drills: Iterable[tuple[str, str]]) -> tuple[str, dict[str, Any]]:
+    """:func:`drill_clause` for each (dimension, value) of a breakdown's row, all at once."""
+    sql, params = "", {}
+    for i, (dimension, value) in enumerate(drills):
+        more, more_params = drill_clause(dimension, value, f"drill{i}" if i else "drill")
+        sql += more
+        params.update(more_params)
+    return sql, params
 
 
 def confidence_clause(
@@ -235,7 +247,7 @@ def where_clause(f: ExportFilter) -> tuple[str, dict[str, Any]]:
     params.update(conf_params)
     drill = ""
     if f.drill is not None:
-        drill, drill_params = drill_clause(*f.drill)
+        drill, drill_params = drills_clause((f.drill, *f.drill_more))
         params.update(drill_params)
     return " WHERE " + " AND ".join(clauses) + conf + drill, params
 

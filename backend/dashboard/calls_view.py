@@ -21,7 +21,7 @@ from attribution.exports import (
     ExportFilter,
     candidate_ids,
     confidence_clause,
-    drill_clause,
+    drills_clause,
     stream_paths,
 )
 from attribution.report_tables import TARGET_LABEL_SQL
@@ -86,6 +86,7 @@ async def export_paths(request: Request, viewer: Viewer) -> Response:
         qualified_only=q.get("qualified") == "1",
         confidences=f.confidences,
         drill=f.drill,
+        drill_more=f.drill_more,
     )
     body = stream_paths(
         db, flt, fmt=fmt, form=form, show_callers=viewer.can_see_callers, encoding=encoding
@@ -110,8 +111,9 @@ async def calls_page(request: Request, viewer: Viewer) -> Response:
     where += conf
     params.update(conf_params)
     if f.drill is not None:
-        # The report's drill-down: calls whose touch (or session's device) has this value.
-        drill, drill_params = drill_clause(*f.drill)
+        # The report's drill-down: calls whose touch (or session's device) has this value
+        # (and, from a breakdown's row, its parents' values too).
+        drill, drill_params = drills_clause(f.drills)
         where += drill
         params.update(drill_params)
     before_t = int_param(request.query_params.get("bt"), "bt")
@@ -132,7 +134,7 @@ async def calls_page(request: Request, viewer: Viewer) -> Response:
         request,
         viewer,
         "calls.html",
-        {"f": f, "tz": f.tz, "calls": rows, "more": more, "drill": f.drill},
+        {"f": f, "tz": f.tz, "calls": rows, "more": more, "drills": f.drills},
     )
 
 

@@ -49,6 +49,13 @@ class Filters:
     drill: tuple[str, str] | None = None
     # Today in the timezone the range is read in (the quick ranges count from it).
     today: date | None = None
+    # A breakdown row's parent keys, after ``drill`` (``by2``/``value2``, ``by3``/``value3``).
+    drill_more: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def drills(self) -> tuple[tuple[str, str], ...]:
+        """Every (dimension, value) the calls are narrowed to, first the report's own."""
+        return () if self.drill is None else (self.drill, *self.drill_more)
 
     @property
     def confidences(self) -> tuple[str, ...] | None:
@@ -69,6 +76,8 @@ class Filters:
             params["confidence"] = self.confidence
         if drill and self.drill is not None:
             params["by"], params["value"] = self.drill
+            for i, (by, value) in enumerate(self.drill_more, start=2):
+                params[f"by{i}"], params[f"value{i}"] = by, value
         params.update({k: v for k, v in extra.items() if v is not None})
         return urlencode(params)
 
@@ -161,11 +170,17 @@ async def read_filters(request: Request, db: Store, viewer: Viewer) -> Filters:
     if confidence is not None and confidence not in CONFIDENCES:
         raise HTTPException(400, "Unknown confidence.")
     drill = None
-    by, value = q.get("by"), q.get("value")
-    if by is not None and value is not None:  # (reports use `by` alone: their dimension)
+    drills: list[tuple[str, str]] = []
+    # (reports use `by`, `by2`, `by3` alone: their dimensions)
+    for suffix in ("", "2", "3"):
+        by, value = q.get("by" + suffix), q.get("value" + suffix)
+        if by is None or value is None:
+            break
         if by not in DRILL_DIMENSIONS or len(value) > DRILL_VALUE_MAX:
             raise HTTPException(400, "Unknown drill-down.")
-        drill = (by, value)
+        drills.append((by, value))
+    if drills:
+        drill = drills[0]
     # Both were checked above against what the viewer may see (404 otherwise).
     scope = viewer.scope.narrow(advertiser_id=advertiser_id, site_id=site_id)
     return Filters(
@@ -182,4 +197,5 @@ async def read_filters(request: Request, db: Store, viewer: Viewer) -> Filters:
         confidence,
         drill,
         today,
+        tuple(drills[1:]),
     )

@@ -138,13 +138,14 @@ def report_table(
     rows: list[dict[str, Any]],
     totals: dict[str, Any],
     compare: bool,
-    drill_link: Callable[[str, str], str],
+    drill_link: Callable[[tuple[tuple[str, str], ...]], str],
 ) -> Table:
     """The report by ``dimensions``: one key column per dimension, a subtotal row before
     the rows of each group, the previous period's columns when ``compare``.
 
-    ``totals``: the footer's counts (with ``previous`` when comparing). ``drill_link(dim,
-    key)``: the call log's address for a first-level key.
+    ``totals``: the footer's counts (with ``previous`` when comparing). ``drill_link(pairs)``:
+    the call log's address of the calls of a row, from its (dimension, key) pairs; the link
+    is on the row's own key (not for landing pages, which the call log cannot narrow to).
     """
     columns = [
         Column(i18n.label(t, "dim", d), "key", "key" if i == 0 else None)
@@ -157,11 +158,11 @@ def report_table(
     for path, row in walk(rows):
         depth = len(path) - 1
         keys: list[Cell] = []
+        pairs = tuple(zip(dimensions, path, strict=False))
+        linked = all(d in DRILL_DIMENSIONS for d, _ in pairs)
         for i, d in enumerate(dimensions):
             if i < len(path):
-                link = ""
-                if i == 0 and d in DRILL_DIMENSIONS:
-                    link = drill_link(d, path[0])
+                link = drill_link(pairs) if linked and i == depth else ""
                 # A row's parent keys are repeated (a download stands alone) but muted.
                 keys.append(Cell(path[i], key_text(t, d, path[i]), link, muted=i < depth))
             elif i == len(path):

@@ -92,6 +92,15 @@ async def _report_rows(db: Store, opts: ReportOptions, scope: dict[str, Any]) ->
     return await report_dimensions.breakdown(db, dimensions=opts.dimensions, **scope)
 
 
+def _drill(pairs: tuple[tuple[str, str], ...]) -> dict[str, str]:
+    """The call log's drill-down parameters of a row: by/value, by2/value2, by3/value3."""
+    out: dict[str, str] = {}
+    for i, (by, value) in enumerate(pairs):
+        suffix = str(i + 1) if i else ""
+        out["by" + suffix], out["value" + suffix] = by, value
+    return out
+
+
 def _totals_row(totals: reports.Totals) -> dict[str, Any]:
     return {c: getattr(totals, c) for c in (*report_dimensions.COUNTS, "conversion_rate")}
 
@@ -120,7 +129,7 @@ async def report_tables(
             rows=rows,
             totals=foot,
             compare=opts.compare,
-            drill_link=lambda d, key: "/dashboard/calls?" + f.query(by=d, value=key),
+            drill_link=lambda pairs: "/dashboard/calls?" + f.query(drill=False, **_drill(pairs)),
         )
     if only in (None, "heatmap"):
         grid = await call_tables.calls_by_hour(db, timezone=f.tz, **scope)

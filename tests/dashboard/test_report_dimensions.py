@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from datetime import date
 from html.parser import HTMLParser
 from typing import Any
@@ -396,6 +397,19 @@ async def test_keyword_report_splits_sources_by_default_and_drills_down(
         f"/dashboard/calls/export?from={DAY}&to={DAY}&by=keyword&value={quote(KW)}"
     )
     assert len(csv_cells(export.content)) - 1 == 3
+    # A row of the breakdown links to the calls of its keyword, source and match type.
+    leaf = f"by=keyword&value={quote(KW)}&by2=source&value2=yahoo&by3=match_type&value3=phrase"
+    assert leaf.replace("&", "&amp;") in page.text
+    google = f"by=keyword&value={quote(KW)}&by2=source&value2=google"
+    assert google.replace("&", "&amp;") in page.text
+    for drill, calls in ((leaf, 1), (google, 2)):
+        found = await client.get(f"/dashboard/calls/export?from={DAY}&to={DAY}&{drill}")
+        assert len(csv_cells(found.content)) - 1 == calls, drill
+        log = await client.get(f"/dashboard/calls?from={DAY}&to={DAY}&{drill}")
+        assert len(re.findall(r'href="/dashboard/calls/\d+"', log.text)) == calls, drill
+    assert (
+        await client.get("/dashboard/calls?by=keyword&value=x&by2=weather&value2=1")
+    ).status_code == 400
     phrase = await client.get(
         f"/dashboard/calls/export?from={DAY}&to={DAY}&by=match_type&value=phrase"
     )
