@@ -66,8 +66,11 @@ def _filter_clause(
     return "".join(parts), params
 
 
+_ZERO: dict[str, Any] = {**dict.fromkeys(COUNTS, 0), "conversion_rate": 0.0}
+
+
 def _empty_row(key: str) -> dict[str, Any]:
-    return {"key": key, **dict.fromkeys(COUNTS, 0), "conversion_rate": 0.0, "children": []}
+    return {"key": key, **_ZERO, "children": []}
 
 
 async def breakdown(
@@ -130,49 +133,50 @@ async def breakdown(
             {**c_params, **sf_params, **span},
         ),
     )
-    top: dict[str, dict[str, Any]] = {}
-    index: dict[tuple[str, ...], dict[str, Any]] = {}
+    # Folded in one pass over each query's rows: a path's chain (its row and its
+    # ancestors') is made once and looked up afterwards (a portal's keyword × source ×
+    # match type report has tens of thousands of paths).
+    top: list[dict[str, Any]] = []
+    chains: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    names = [f"k{i}" for i in range(len(dims))]
+    pages = [d == "landing_page" for d in dims]
 
     def path_of(raw: Any) -> tuple[str, ...]:
-        keys = []
-        for i, d in enumerate(dims):
-            key = str(raw[f"k{i}"] or "")
-            keys.append(landing_page(key) if d == "landing_page" else key)
-        return tuple(keys)
+        keys = tuple(str(raw[n] or "") for n in names)
+        if any(pages):
+            keys = tuple(landing_page(k) if p else k for k, p in zip(keys, pages, strict=True))
+        return keys
 
     def rows_on(path: tuple[str, ...]) -> list[dict[str, Any]]:
-        """The row of ``path`` and its ancestors, made when missing."""
-        found = []
-        for depth in range(1, len(path) + 1):
-            sub = path[:depth]
-            row = index.get(sub)
-            if row is None:
-                row = index[sub] = _empty_row(sub[-1])
-                if depth == 1:
-                    top[sub[0]] = row
-                else:
-                    index[sub[:-1]]["children"].append(row)
-            found.append(row)
-        return found
+        """The rows of ``path`` and of its ancestors, first level first (made if missing)."""
+        chain = chains.get(path)
+        if chain is None:
+            parent = rows_on(path[:-1]) if len(path) > 1 else []
+            row = _empty_row(path[-1])
+            (parent[-1]["children"] if parent else top).append(row)
+            chain = chains[path] = [*parent, row]
+        return chain
 
-    calling: dict[tuple[str, ...], int] = {}
     for r in sessions:
+        n = int(r["n"])
         for row in rows_on(path_of(r)):
-            row["sessions"] += int(r["n"])
+            row["sessions"] += n
     for r in calls:
+        n, q, f = int(r["n"]), int(r["q"] or 0), int(r["f"] or 0)
         for row in rows_on(path_of(r)):
-            row["calls"] += int(r["n"])
-            row["qualified_calls"] += int(r["q"] or 0)
-            row["first_time_callers"] += int(r["f"] or 0)
+            row["calls"] += n
+            row["qualified_calls"] += q
+            row["first_time_callers"] += f
+    calling: dict[int, int] = {}  # by id() of the row
     for r in converted:
-        path = path_of(r)
-        for depth in range(1, len(path) + 1):
-            calling[path[:depth]] = calling.get(path[:depth], 0) + int(r["n"])
-    for path, row in index.items():
-        row["conversion_rate"] = _rate(calling.get(path, 0), row["sessions"])
-    out = list(top.values())
-    sort_rows(out, "calls", descending=True)
-    return out
+        n = int(r["n"])
+        for row in rows_on(path_of(r)):
+            calling[id(row)] = calling.get(id(row), 0) + n
+    for chain in chains.values():
+        row = chain[-1]
+        row["conversion_rate"] = _rate(calling.get(id(row), 0), row["sessions"])
+    sort_rows(top, "calls", descending=True)
+    return top
 
 
 def sort_rows(rows: list[dict[str, Any]], column: str, *, descending: bool) -> None:

@@ -47,6 +47,9 @@ CHANNELS = [
 SOURCES = ["google", "yahoo", "bing", "facebook", "instagram", "line", "x", "epark.jp"] + [
     f"partner{i}.example.jp" for i in range(12)
 ]
+# Where ad clicks come from: search ads from the search engines, social ads from the networks.
+AD_SOURCES = {"paid_search": SOURCES[:3], "paid_social": SOURCES[3:7]}
+MATCH_TYPES = ("exact", "phrase", "broad")
 
 
 async def seed(db: Store, sessions: int, calls: int, now: int) -> list[int]:
@@ -75,9 +78,9 @@ async def seed(db: Store, sessions: int, calls: int, now: int) -> list[int]:
     start = now - DAYS * DAY
     session_sql = (
         "INSERT INTO sessions (site_id, started_ms, last_seen_ms, device, landing_url,"
-        " landing_page, channel, source, medium, campaign, ad_group, keyword) VALUES (:site,"
-        " :t, :t, :device, :landing, :page, :channel, :source, :medium, :campaign, :ad_group,"
-        " :keyword)"
+        " landing_page, channel, source, medium, campaign, ad_group, keyword, match_type)"
+        " VALUES (:site, :t, :t, :device, :landing, :page, :channel, :source, :medium,"
+        " :campaign, :ad_group, :keyword, :match_type)"
     )
     rows: list[dict[str, Any]] = []
     meta: list[tuple[int, int]] = []  # (site, started) per session id, for calls
@@ -86,6 +89,9 @@ async def seed(db: Store, sessions: int, calls: int, now: int) -> list[int]:
     for t in times:
         channel = rng.choices(channel_names, channel_weights)[0]
         paid = channel.startswith("paid")
+        # As in an ad account: a keyword sits in one ad group of one campaign, with one match
+        # type, and the same keywords are bought on each search engine.
+        k = rng.randrange(len(keywords))
         site = rng.choice(site_ids)
         page = rng.choice(pages)
         rows.append(
@@ -98,11 +104,14 @@ async def seed(db: Store, sessions: int, calls: int, now: int) -> list[int]:
                 + (f"?gclid={rng.getrandbits(64):016x}&utm_medium=cpc" if paid else ""),
                 "page": page,
                 "channel": channel,
-                "source": rng.choice(SOURCES) if channel != "direct" else "",
+                "source": rng.choice(AD_SOURCES.get(channel, SOURCES))
+                if channel != "direct"
+                else "",
                 "medium": "cpc" if paid else "",
-                "campaign": f"campaign {rng.randrange(50)}" if paid else "",
-                "ad_group": f"ad group {rng.randrange(200)}" if paid else "",
-                "keyword": rng.choice(keywords) if paid else "",
+                "campaign": f"campaign {k // 40}" if paid else "",  # 50 campaigns
+                "ad_group": f"ad group {k // 10}" if paid else "",  # 200 ad groups
+                "keyword": keywords[k] if paid else "",
+                "match_type": MATCH_TYPES[k % 3] if channel == "paid_search" else "",
             }
         )
         meta.append((site, t))
