@@ -110,8 +110,8 @@ async def breakdown(
     c_keys = ", ".join(f"{e} AS k{i}" for i, e in enumerate(call_keys))
     c_group = ", ".join(call_keys)
     span = {"a": start_ms, "b": end_ms}
-    # The converted sessions are grouped by the session's columns, but a filter is on the
-    # call's touch (as the calls are): the touch joins calls to their sessions.
+    # Converted sessions are grouped and filtered as the sessions are, by their own columns
+    # (so a row's rate is a share of its own sessions); calls by the touch frozen on them.
     sessions, calls, converted = await asyncio.gather(
         db.fetchall(
             f"SELECT {s_keys}, COUNT(*) AS n FROM sessions s"
