@@ -24,8 +24,9 @@ from backend.dashboard.i18n import N_
 
 Translate = Callable[[str], str]
 
-# The tables a reports page shows (the ``table`` of a CSV download).
-TABLES = ("report", "heatmap", "targets")
+# The tables of the reports pages (the ``table`` of a CSV download): the reports page's
+# three, and the per-advertiser billing counts of /dashboard/advertisers.
+TABLES = ("report", "heatmap", "targets", "advertisers")
 WEEKDAY_IDS = (
     N_("weekday.mon"),
     N_("weekday.tue"),
@@ -237,6 +238,24 @@ def targets_table(t: Translate, rows: list[dict[str, Any]]) -> Table:
     return table
 
 
+def advertisers_table(t: Translate, rows: list[dict[str, Any]]) -> Table:
+    """Calls, answered, qualified, first-time callers and talk minutes per advertiser."""
+    columns = [
+        Column(t("filter.advertiser"), "key"),
+        Column(t("col.calls"), "int"),
+        Column(t("col.answered"), "int"),
+        Column(t("col.qualified"), "int"),
+        Column(t("col.first_time"), "int"),
+        Column(t("col.talk_minutes"), "minutes"),
+    ]
+    table = Table("advertisers", t("advertisers.title"), columns)
+    for r in rows:
+        counts = ("calls", "answered_calls", "qualified_calls", "first_time_callers")
+        cells = [Cell(r["name"], r["name"]), *(Cell(r[c]) for c in counts)]
+        table.lines.append(Line([*cells, Cell(r["talk_minutes"])]))
+    return table
+
+
 def shown(column: Column, cell: Cell) -> str:
     """A cell as the page shows it (the CSV writes integers as integers instead)."""
     if cell.text or column.kind == "key":
@@ -245,6 +264,8 @@ def shown(column: Column, cell: Cell) -> str:
         return fmt.percent(cell.value)
     if column.kind == "diff":
         return ("+" if cell.value > 0 else "") + fmt.number(cell.value)
+    if column.kind == "minutes":
+        return str(cell.value)
     return fmt.number(cell.value)
 
 
@@ -255,6 +276,8 @@ def _csv_cell(column: Column, cell: Cell) -> Any:
         return int(cell.value)
     if column.kind == "pct" and cell.value is not None:
         return round(cell.value * 100, 1)
+    if column.kind == "minutes":
+        return cell.value
     return shown(column, cell)
 
 

@@ -107,12 +107,24 @@ def _totals_row(totals: reports.Totals) -> dict[str, Any]:
 
 async def report_tables(
     db: Store, f: Filters, opts: ReportOptions, t: Translate, only: str | None = None
-) -> tuple[dict[str, Table], reports.Totals]:
-    """The page's tables by name (only ``only`` when given) and the period's totals."""
+) -> tuple[dict[str, Table], reports.Totals | None]:
+    """The reports page's tables by name (only ``only`` when given: also ``advertisers``,
+    the billing table of /dashboard/advertisers) and the period's totals (None when only
+    another table was asked)."""
     scope = scope_args(f)
     tables: dict[str, Table] = {}
-    totals = await reports.totals(db, **scope)
+    if only == "advertisers":
+        rows = await reports.advertiser_summary(
+            db,
+            advertiser_id=f.scope.advertiser_id,
+            start_ms=f.start_ms,
+            end_ms=f.end_ms,
+            confidences=f.confidences,
+        )
+        tables["advertisers"] = report_grids.advertisers_table(t, rows)
+    totals = None
     if only in (None, "report"):
+        totals = await reports.totals(db, **scope)
         rows = await _report_rows(db, opts, scope)
         foot = _totals_row(totals)
         if opts.compare:

@@ -24,6 +24,7 @@ async def reports_page(request: Request, viewer: Viewer) -> Response:
     t = i18n.translator(i18n.choose(request, viewer))
     opts = report_options(request)
     tables, totals = await report_tables(db, f, opts, t)
+    assert totals is not None  # every table was asked
     scope = scope_args(f)
     days = await reports.calls_by_day(db, timezone=f.tz, dimension="channel", **scope)
     sources = await reports.calls_report(db, dimension="source", **scope)

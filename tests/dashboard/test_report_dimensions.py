@@ -472,3 +472,27 @@ async def test_table_downloads_escape_formulas_and_keep_to_the_viewers_advertise
         assert own.status_code == 200 and KW not in own.text, name
     heat = csv_cells((await client.get(f"/dashboard/reports/export?table=heatmap&{query}")).content)
     assert heat[-1][-1] == "0"  # none of A's calls
+
+
+async def test_the_billing_table_downloads_as_shown(
+    client: httpx.AsyncClient, db: Store, seeded: Seeded
+) -> None:
+    await write_day(db, seeded)
+    await login(client, seeded.admin, PASSWORD)
+    query = f"from={DAY}&to={DAY}"
+    page = page_tables((await client.get(f"/dashboard/advertisers?{query}")).text)
+    shown = [row[:-1] for row in page["advertisers"]]  # without the link to the report
+    assert shown[0] == [
+        "Advertiser",
+        "Calls",
+        "Answered",
+        "Qualified calls",
+        "First-time callers",
+        "Talk minutes",
+    ]
+    by_name = {row[0]: row[1:] for row in shown[1:]}
+    # 4 calls on Monday: one answered (120 s talk, qualified), three missed (no talk).
+    assert by_name["Demo Dental Clinic"] == ["4", "1", "1", "4", "2.0"]
+    assert by_name["Rival Clinic"] == ["0", "0", "0", "0", "0.0"]
+    got = await client.get(f"/dashboard/reports/export?table=advertisers&{query}")
+    assert csv_cells(got.content) == shown
