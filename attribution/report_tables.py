@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from attribution.reports import _scope
+from attribution.reports import DIMENSIONS, _call_dimension, _scope
 from pool.store import Store
 
 _BUCKET_MS = 900_000  # a quarter hour: every timezone offset in use is a multiple of it
@@ -58,6 +58,36 @@ async def calls_by_hour(
         local = datetime.fromtimestamp(int(r["b"]) * _BUCKET_MS / 1000, tz)
         grid[local.weekday()][local.hour] += int(r["n"])
     return grid
+
+
+async def calls_per_key(
+    db: Store,
+    *,
+    dimension: str,
+    advertiser_id: int | None,
+    site_id: int | None,
+    start_ms: int,
+    end_ms: int,
+    confidences: tuple[str, ...] | None = None,
+) -> list[tuple[str, int]]:
+    """(key, calls) of ``dimension`` with at least one call, most calls first: the calls
+    column of ``attribution.reports.calls_report`` without reading a session (a chart of
+    calls needs no visits; portal-wide that saves grouping every session of the range)."""
+    column = DIMENSIONS.get(dimension)
+    if column is None or dimension == "landing_page":
+        raise ValueError(f"unknown dimension {dimension!r}")
+    key, join = _call_dimension(column)
+    where, params = _scope("c", advertiser_id, site_id, confidences)
+    rows = await db.fetchall(
+        f"SELECT {key} AS k, COUNT(*) AS n FROM calls c{join}"
+        f" WHERE {where} AND c.started_ms >= :a AND c.started_ms < :b GROUP BY {key}",
+        {**params, "a": start_ms, "b": end_ms},
+    )
+    counts: dict[str, int] = {}
+    for r in rows:  # NULL and '' are one key, as in the reports
+        k = str(r["k"] or "")
+        counts[k] = counts.get(k, 0) + int(r["n"])
+    return sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
 
 
 def _answer_rate(answered: int, calls: int) -> float:

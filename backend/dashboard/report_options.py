@@ -105,7 +105,7 @@ def _totals_row(totals: reports.Totals) -> dict[str, Any]:
     return {c: getattr(totals, c) for c in (*report_dimensions.COUNTS, "conversion_rate")}
 
 
-async def report_tables(
+async def build_tables(
     db: Store, f: Filters, opts: ReportOptions, t: Translate, only: str | None = None
 ) -> tuple[dict[str, Table], reports.Totals | None]:
     """The reports page's tables by name (only ``only`` when given: also ``advertisers``,

@@ -6,12 +6,13 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
+from attribution import report_tables as call_tables
 from attribution import reports
 from attribution.csvcells import CSV_ENCODINGS
 from backend.dashboard import charts, checklist, i18n, report_grids
 from backend.dashboard.filters import read_filters
 from backend.dashboard.logins import Viewer
-from backend.dashboard.report_options import report_options, report_tables, scope_args
+from backend.dashboard.report_options import build_tables, report_options, scope_args
 from backend.dashboard.web import db_of, page, render
 
 
@@ -23,11 +24,11 @@ async def reports_page(request: Request, viewer: Viewer) -> Response:
     f = await read_filters(request, db, viewer)
     t = i18n.translator(i18n.choose(request, viewer))
     opts = report_options(request)
-    tables, totals = await report_tables(db, f, opts, t)
+    tables, totals = await build_tables(db, f, opts, t)
     assert totals is not None  # every table was asked
     scope = scope_args(f)
     days = await reports.calls_by_day(db, timezone=f.tz, dimension="channel", **scope)
-    sources = await reports.calls_report(db, dimension="source", **scope)
+    sources = await call_tables.calls_per_key(db, dimension="source", **scope)
     start = await checklist.steps(db, viewer)
     if all(step.done for step in start):
         start, ring = [], []  # set up: the checklist is gone
@@ -41,7 +42,7 @@ async def reports_page(request: Request, viewer: Viewer) -> Response:
     labels = {k: i18n.value_label(t, "channel", k) for k in order}
     day_chart = charts.stacked_days(days, order, labels, title=t("reports.chart_days"))
     source_chart = charts.horizontal_bars(
-        [(r["key"] or t("none"), r["calls"]) for r in sources], title=t("reports.chart_sources")
+        [(key or t("none"), n) for key, n in sources], title=t("reports.chart_sources")
     )
     return render(
         request,
@@ -79,7 +80,7 @@ async def export_table(request: Request, viewer: Viewer) -> Response:
     if name not in report_grids.TABLES or encoding not in CSV_ENCODINGS:
         raise HTTPException(400, "Unknown table or encoding.")
     t = i18n.translator(i18n.choose(request, viewer))
-    tables, _ = await report_tables(db, f, report_options(request), t, only=name)
+    tables, _ = await build_tables(db, f, report_options(request), t, only=name)
     suffix = "-excel" if encoding == "excel" else ""
     filename = f"callpath-{name}-{f.first.isoformat()}-{f.last.isoformat()}{suffix}.csv"
     return Response(

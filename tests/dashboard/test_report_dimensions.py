@@ -237,6 +237,13 @@ async def test_heat_map_and_answer_rates(db: Store, seeded: Seeded) -> None:
     rates = await report_tables.answer_rates(db, **args)
     assert rates == [{"key": target, "calls": 4, "answered": 1, "missed": 3, "answer_rate": 0.25}]
     assert await report_tables.answer_rates(db, **{**args, "advertiser_id": seeded.adv_b}) == []
+    # The sources chart's calls, without the sessions: the report's calls column.
+    per_source = await report_tables.calls_per_key(db, dimension="source", **args)
+    assert per_source == [("google", 2), ("", 1), ("yahoo", 1)]
+    report = await reports.calls_report(db, dimension="source", **args)
+    assert dict(per_source) == {r["key"]: r["calls"] for r in report if r["calls"]}
+    with pytest.raises(ValueError):
+        await report_tables.calls_per_key(db, dimension="landing_page", **args)
 
 
 def test_quick_ranges() -> None:
