@@ -244,6 +244,22 @@ async def main(argv: list[str] | None = None) -> int:
         queries["answer_rates (per branch)"] = lambda scope: report_tables.answer_rates(
             db, **scope, **rng
         )
+        queries["calls_per_key (sources chart)"] = lambda scope: report_tables.calls_per_key(
+            db, dimension="source", **scope, **rng
+        )
+
+        async def page(scope: dict[str, Any]) -> None:
+            """What the dashboard's default reports page reads (one after the other)."""
+            await report_dimensions.breakdown(
+                db, dimensions=("keyword", "source", "match_type"), **scope, **rng
+            )
+            await reports.totals(db, **scope, **rng)
+            await reports.calls_by_day(db, timezone="Asia/Tokyo", **scope, **rng)
+            await report_tables.calls_per_key(db, dimension="source", **scope, **rng)
+            await report_tables.calls_by_hour(db, timezone="Asia/Tokyo", **scope, **rng)
+            await report_tables.answer_rates(db, **scope, **rng)
+
+        queries["reports page (default, every query)"] = page
         queries["advertiser_summary"] = lambda scope: reports.advertiser_summary(
             db, advertiser_id=scope["advertiser_id"], **rng
         )
