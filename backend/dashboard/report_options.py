@@ -105,6 +105,17 @@ def _totals_row(totals: reports.Totals) -> dict[str, Any]:
     return {c: getattr(totals, c) for c in (*report_dimensions.COUNTS, "conversion_rate")}
 
 
+async def advertiser_rows(db: Store, f: Filters) -> list[dict[str, Any]]:
+    """The billing counts per advertiser of /dashboard/advertisers, for the filters."""
+    return await reports.advertiser_summary(
+        db,
+        advertiser_id=f.scope.advertiser_id,
+        start_ms=f.start_ms,
+        end_ms=f.end_ms,
+        confidences=f.confidences,
+    )
+
+
 async def build_tables(
     db: Store, f: Filters, opts: ReportOptions, t: Translate, only: str | None = None
 ) -> tuple[dict[str, Table], reports.Totals | None]:
@@ -114,13 +125,7 @@ async def build_tables(
     scope = scope_args(f)
     tables: dict[str, Table] = {}
     if only == "advertisers":
-        rows = await reports.advertiser_summary(
-            db,
-            advertiser_id=f.scope.advertiser_id,
-            start_ms=f.start_ms,
-            end_ms=f.end_ms,
-            confidences=f.confidences,
-        )
+        rows = await advertiser_rows(db, f)
         tables["advertisers"] = report_grids.advertisers_table(t, rows)
     totals = None
     if only in (None, "report"):

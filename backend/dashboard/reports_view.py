@@ -12,7 +12,12 @@ from attribution.csvcells import CSV_ENCODINGS
 from backend.dashboard import charts, checklist, i18n, report_grids
 from backend.dashboard.filters import read_filters
 from backend.dashboard.logins import Viewer
-from backend.dashboard.report_options import build_tables, report_options, scope_args
+from backend.dashboard.report_options import (
+    advertiser_rows,
+    build_tables,
+    report_options,
+    scope_args,
+)
 from backend.dashboard.web import db_of, page, render
 
 
@@ -95,11 +100,5 @@ async def advertisers_page(request: Request, viewer: Viewer) -> Response:
     """Calls, answered, qualified and first-time callers per advertiser (billing counts)."""
     db = db_of(request)
     f = await read_filters(request, db, viewer)
-    rows = await reports.advertiser_summary(
-        db,
-        advertiser_id=f.scope.advertiser_id,
-        start_ms=f.start_ms,
-        end_ms=f.end_ms,
-        confidences=f.confidences,
-    )
+    rows = await advertiser_rows(db, f)
     return render(request, viewer, "advertisers.html", {"f": f, "tz": f.tz, "rows": rows})

@@ -92,6 +92,12 @@ async def write_day(db: Store, s: Seeded) -> None:
             )
 
 
+async def day_as(client: httpx.AsyncClient, db: Store, s: Seeded, email: str) -> None:
+    """The day's rows written, and ``client`` signed in as ``email``."""
+    await write_day(db, s)
+    await login(client, email, PASSWORD)
+
+
 def counts(row: dict[str, Any]) -> tuple[int, int, int, int, float]:
     return (
         row["sessions"],
@@ -313,8 +319,7 @@ def csv_cells(body: bytes) -> list[list[str]]:
 async def test_page_tables_and_their_downloads(
     client: httpx.AsyncClient, db: Store, seeded: Seeded
 ) -> None:
-    await write_day(db, seeded)
-    await login(client, seeded.member_a, PASSWORD)
+    await day_as(client, db, seeded, seeded.member_a)
     query = f"from={DAY}&to={DAY}&by=campaign&by2=ad_group&by3=keyword&compare=1"
     page = await client.get(f"/dashboard?{query}")
     assert page.status_code == 200, page.text
@@ -383,8 +388,7 @@ async def test_page_tables_and_their_downloads(
 async def test_keyword_report_splits_sources_by_default_and_drills_down(
     client: httpx.AsyncClient, db: Store, seeded: Seeded
 ) -> None:
-    await write_day(db, seeded)
-    await login(client, seeded.member_a, PASSWORD)
+    await day_as(client, db, seeded, seeded.member_a)
     page = await client.get(f"/dashboard?from={DAY}&to={DAY}")
     rows = page_tables(page.text)["report"]
     assert rows[0][:3] == ["Keyword", "Source", "Match type"]
@@ -484,8 +488,7 @@ async def test_table_downloads_escape_formulas_and_keep_to_the_viewers_advertise
 async def test_the_billing_table_downloads_as_shown(
     client: httpx.AsyncClient, db: Store, seeded: Seeded
 ) -> None:
-    await write_day(db, seeded)
-    await login(client, seeded.admin, PASSWORD)
+    await day_as(client, db, seeded, seeded.admin)
     query = f"from={DAY}&to={DAY}"
     page = page_tables((await client.get(f"/dashboard/advertisers?{query}")).text)
     shown = [row[:-1] for row in page["advertisers"]]  # without the link to the report
