@@ -52,7 +52,7 @@ class ReportOptions:
 
 
 def report_options(request: Request) -> ReportOptions:
-    """The options in the query string (400 for an unknown or repeated dimension)."""
+    """The options in the query string (400 for an unknown dimension)."""
     q = request.query_params
     first = q.get("by", "keyword")
     if first not in reports.DIMENSIONS:
@@ -63,7 +63,9 @@ def report_options(request: Request) -> ReportOptions:
     else:
         more = DEFAULT_BREAKDOWN.get(first, ())
     try:
-        dims = report_dimensions.check_dimensions((first, *(d for d in more if d)))
+        # A dimension chosen twice (the first select changed to what a later one holds) is
+        # kept once: the form stays usable without script.
+        dims = report_dimensions.check_dimensions(dict.fromkeys((first, *(d for d in more if d))))
     except ValueError as exc:
         raise HTTPException(400, "Unknown or repeated report dimension.") from exc
     sort = q.get("sort", "calls")
