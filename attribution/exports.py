@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import io
 import operator
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -173,23 +173,33 @@ class ExportFilter:
     drill: tuple[str, str] | None = None
     # The call log's filters and search (attribution.call_search): the calls it lists.
     calls: CallQuery | None = None
+    # A row of a breakdown narrows by its parents' keys too: ("source", "yahoo"), ...
+    drill_more: tuple[tuple[str, str], ...] = ()
 
 
 # Report dimensions a call list can be narrowed to (landing pages are grouped by page, so a
 # call's landing URL does not equal the report's key: not here). Touch fields read the touch
 # frozen on the call; the device is the matched session's.
-DRILL_DIMENSIONS = ("channel", "source", "campaign", "ad_group", "keyword", "device")
+DRILL_DIMENSIONS = (
+    "channel",
+    "source",
+    "campaign",
+    "ad_group",
+    "keyword",
+    "match_type",
+    "device",
+)
 DRILL_VALUE_MAX = 500
 # The drill-down of a report's row of calls without a web session (any dimension).
 NO_SESSION_DRILL = ("session", "none")
 
 
-def drill_clause(dimension: str, value: str) -> tuple[str, dict[str, Any]]:
+def drill_clause(dimension: str, value: str, name: str = "drill") -> tuple[str, dict[str, Any]]:
     """`` AND <the call's dimension> = value`` for a report's drill-down ('' value: none).
 
     The same rule as the report's row, so a row's count and its drill-down's agree. Needs
     no join (the device is read from the call's session by a subquery). ValueError for an
-    unknown dimension or an over-long value.
+    unknown dimension or an over-long value. ``name``: the value's parameter name.
     """
     if (dimension, value) == NO_SESSION_DRILL:
         return " AND c.session_id IS NULL", {}
@@ -199,7 +209,17 @@ def drill_clause(dimension: str, value: str) -> tuple[str, dict[str, Any]]:
         column = f"c.touch_{dimension}"
     else:
         column = f"(SELECT ds.{dimension} FROM sessions ds WHERE ds.id = c.session_id)"
-    return f" AND COALESCE({column}, '') = :drill", {"drill": value}
+    return f" AND COALESCE({column}, '') = :{name}", {name: value}
+
+
+def drills_clause(drills: Iterable[tuple[str, str]]) -> tuple[str, dict[str, Any]]:
+    """:func:`drill_clause` for each (dimension, value) of a breakdown's row, all at once."""
+    sql, params = "", {}
+    for i, (dimension, value) in enumerate(drills):
+        more, more_params = drill_clause(dimension, value, f"drill{i}" if i else "drill")
+        sql += more
+        params.update(more_params)
+    return sql, params
 
 
 def confidence_clause(
@@ -234,7 +254,7 @@ def where_clause(f: ExportFilter) -> tuple[str, dict[str, Any]]:
     params.update(conf_params)
     drill = ""
     if f.drill is not None:
-        drill, drill_params = drill_clause(*f.drill)
+        drill, drill_params = drills_clause((f.drill, *f.drill_more))
         params.update(drill_params)
     found = ""
     if f.calls is not None:

@@ -42,6 +42,7 @@ DIMENSIONS: dict[str, str] = {
     "campaign": "campaign",
     "ad_group": "ad_group",
     "keyword": "keyword",
+    "match_type": "match_type",
     "landing_page": "landing_page",
     "device": "device",
 }

@@ -3,7 +3,8 @@
     python -m bench.reports [--sessions N] [--calls N] [--db PATH]
 
 Seeds a fresh database (bulk ``executemany`` in large transactions), then times each query
-of ``attribution.reports`` for three scopes (one site, one advertiser, every advertiser)
+of ``attribution.reports``, ``attribution.report_dimensions`` and
+``attribution.report_tables`` for three scopes (one site, one advertiser, every advertiser)
 over the last 30 days and prints a Markdown table: median of 5 runs in milliseconds and the
 ratio to a baseline measured in the same run (an indexed ``COUNT(*)`` of the same sessions).
 """
@@ -21,7 +22,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from attribution import reports
+from attribution import report_dimensions, report_tables, reports
 from attribution.touch import COPY_FROM_SESSIONS
 from backend.storage import open_database
 from pool.store import Store
@@ -46,6 +47,9 @@ CHANNELS = [
 SOURCES = ["google", "yahoo", "bing", "facebook", "instagram", "line", "x", "epark.jp"] + [
     f"partner{i}.example.jp" for i in range(12)
 ]
+# Where ad clicks come from: search ads from the search engines, social ads from the networks.
+AD_SOURCES = {"paid_search": SOURCES[:3], "paid_social": SOURCES[3:7]}
+MATCH_TYPES = ("exact", "phrase", "broad")
 
 
 async def seed(db: Store, sessions: int, calls: int, now: int) -> list[int]:
@@ -74,9 +78,9 @@ async def seed(db: Store, sessions: int, calls: int, now: int) -> list[int]:
     start = now - DAYS * DAY
     session_sql = (
         "INSERT INTO sessions (site_id, started_ms, last_seen_ms, device, landing_url,"
-        " landing_page, channel, source, medium, campaign, ad_group, keyword) VALUES (:site,"
-        " :t, :t, :device, :landing, :page, :channel, :source, :medium, :campaign, :ad_group,"
-        " :keyword)"
+        " landing_page, channel, source, medium, campaign, ad_group, keyword, match_type)"
+        " VALUES (:site, :t, :t, :device, :landing, :page, :channel, :source, :medium,"
+        " :campaign, :ad_group, :keyword, :match_type)"
     )
     rows: list[dict[str, Any]] = []
     meta: list[tuple[int, int]] = []  # (site, started) per session id, for calls
@@ -85,6 +89,9 @@ async def seed(db: Store, sessions: int, calls: int, now: int) -> list[int]:
     for t in times:
         channel = rng.choices(channel_names, channel_weights)[0]
         paid = channel.startswith("paid")
+        # As in an ad account: a keyword sits in one ad group of one campaign, with one match
+        # type, and the same keywords are bought on each search engine.
+        k = rng.randrange(len(keywords))
         site = rng.choice(site_ids)
         page = rng.choice(pages)
         rows.append(
@@ -97,11 +104,14 @@ async def seed(db: Store, sessions: int, calls: int, now: int) -> list[int]:
                 + (f"?gclid={rng.getrandbits(64):016x}&utm_medium=cpc" if paid else ""),
                 "page": page,
                 "channel": channel,
-                "source": rng.choice(SOURCES) if channel != "direct" else "",
+                "source": rng.choice(AD_SOURCES.get(channel, SOURCES))
+                if channel != "direct"
+                else "",
                 "medium": "cpc" if paid else "",
-                "campaign": f"campaign {rng.randrange(50)}" if paid else "",
-                "ad_group": f"ad group {rng.randrange(200)}" if paid else "",
-                "keyword": rng.choice(keywords) if paid else "",
+                "campaign": f"campaign {k // 40}" if paid else "",  # 50 campaigns
+                "ad_group": f"ad group {k // 10}" if paid else "",  # 200 ad groups
+                "keyword": keywords[k] if paid else "",
+                "match_type": MATCH_TYPES[k % 3] if channel == "paid_search" else "",
             }
         )
         meta.append((site, t))
@@ -220,10 +230,36 @@ async def main(argv: list[str] | None = None) -> int:
             )
             for d in reports.DIMENSIONS
         }
+        for dims in (("keyword", "source", "match_type"), ("campaign", "ad_group", "keyword")):
+            queries[f"breakdown {' × '.join(dims)}"] = lambda scope, dims=dims: (
+                report_dimensions.breakdown(db, dimensions=dims, **scope, **rng)
+            )
         queries["totals"] = lambda scope: reports.totals(db, **scope, **rng)
         queries["calls_by_day (channel)"] = lambda scope: reports.calls_by_day(
             db, timezone="Asia/Tokyo", **scope, **rng
         )
+        queries["calls_by_hour (heat map)"] = lambda scope: report_tables.calls_by_hour(
+            db, timezone="Asia/Tokyo", **scope, **rng
+        )
+        queries["answer_rates (per branch)"] = lambda scope: report_tables.answer_rates(
+            db, **scope, **rng
+        )
+        queries["calls_per_key (sources chart)"] = lambda scope: report_tables.calls_per_key(
+            db, dimension="source", **scope, **rng
+        )
+
+        async def page(scope: dict[str, Any]) -> None:
+            """What the dashboard's default reports page reads (one after the other)."""
+            await report_dimensions.breakdown(
+                db, dimensions=("keyword", "source", "match_type"), **scope, **rng
+            )
+            await reports.totals(db, **scope, **rng)
+            await reports.calls_by_day(db, timezone="Asia/Tokyo", **scope, **rng)
+            await report_tables.calls_per_key(db, dimension="source", **scope, **rng)
+            await report_tables.calls_by_hour(db, timezone="Asia/Tokyo", **scope, **rng)
+            await report_tables.answer_rates(db, **scope, **rng)
+
+        queries["reports page (default, every query)"] = page
         queries["advertiser_summary"] = lambda scope: reports.advertiser_summary(
             db, advertiser_id=scope["advertiser_id"], **rng
         )

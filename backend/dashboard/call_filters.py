@@ -97,6 +97,7 @@ def export_filter(f: Filters, cf: CallFilters) -> ExportFilter:
         advertiser_id=f.scope.advertiser_id,
         confidences=f.confidences,
         drill=f.drill,
+        drill_more=f.drill_more,
         calls=cf.query,
     )
 
@@ -116,7 +117,12 @@ def log_where(f: Filters, cf: CallFilters) -> tuple[str, dict[str, Any]]:
     """`` WHERE …`` on calls ``c`` for the log: the viewer's scope (as narrowed by the
     filter bar), the dates, confidence, drill-down and the call filters."""
     flt = ExportFilter(
-        f.start_ms, f.end_ms, confidences=f.confidences, drill=f.drill, calls=cf.query
+        f.start_ms,
+        f.end_ms,
+        confidences=f.confidences,
+        drill=f.drill,
+        drill_more=f.drill_more,
+        calls=cf.query,
     )
     where, params = where_clause(flt)
     scope, scope_params = f.scope.call_condition("c")

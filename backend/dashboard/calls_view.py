@@ -16,6 +16,7 @@ from attribution import call_work
 from attribution.billing import disputes as billing_disputes
 from attribution.csv_encoding import CSV_ENCODINGS
 from attribution.exports import FORMATS, FORMS, candidate_ids, stream_paths
+from attribution.report_tables import TARGET_LABEL_SQL
 from attribution.touch import TOUCH_FIELDS
 from attribution.touch import click_ids as touch_click_ids
 from backend.dashboard import fmt, i18n
@@ -41,10 +42,9 @@ _CALL_COLUMNS = (
     # The touch frozen on the call, not its session's latest one.
     " c.touch_channel AS channel, c.touch_source AS source, c.touch_campaign AS campaign,"
     " c.touch_keyword AS keyword, s.device, si.name AS site_name, si.timezone,"
-    # The branch: the business number (target) whose pool holds the tracking number.
-    " (SELECT COALESCE(NULLIF(tg.label, ''), tg.number) FROM tracking_numbers tn"
-    " JOIN pools p ON p.id = tn.pool_id JOIN targets tg ON tg.id = p.target_id"
-    " WHERE tn.id = c.number_id) AS target_label"
+    # The branch: the business number (target) whose pool holds the tracking number (the
+    # answer-rate report groups by the same expression).
+    f" {TARGET_LABEL_SQL} AS target_label"
 )
 _CALL_FROM = (
     " FROM calls c LEFT JOIN sessions s ON s.id = c.session_id"
@@ -111,6 +111,7 @@ async def calls_page(request: Request, viewer: Viewer) -> Response:
                 db, f, cf, i18n.translator(i18n.choose(request, viewer))
             ),
             "drill": f.drill,
+            "drills": f.drills,
         },
     )
 

@@ -14,6 +14,7 @@ from starlette.requests import Request
 from attribution.exports import CONFIDENCES, DRILL_DIMENSIONS, DRILL_VALUE_MAX, NO_SESSION_DRILL
 from attribution.reports import local_day_range
 from backend.dashboard.fmt import zone
+from backend.dashboard.i18n import N_
 from backend.dashboard.logins import Viewer
 from backend.dashboard.web import int_param, visible_advertisers, visible_sites
 from pool.scope import Scope
@@ -46,6 +47,15 @@ class Filters:
     confidence: str | None = None  # calls matched with this confidence or better only
     # A report row's drill-down (dimension, value): kept by date changes and downloads.
     drill: tuple[str, str] | None = None
+    # Today in the timezone the range is read in (the quick ranges count from it).
+    today: date | None = None
+    # A breakdown row's parent keys, after ``drill`` (``by2``/``value2``, ``by3``/``value3``).
+    drill_more: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def drills(self) -> tuple[tuple[str, str], ...]:
+        """Every (dimension, value) the calls are narrowed to, first the report's own."""
+        return () if self.drill is None else (self.drill, *self.drill_more)
 
     @property
     def confidences(self) -> tuple[str, ...] | None:
@@ -66,8 +76,52 @@ class Filters:
             params["confidence"] = self.confidence
         if drill and self.drill is not None:
             params["by"], params["value"] = self.drill
+            for i, (by, value) in enumerate(self.drill_more, start=2):
+                params[f"by{i}"], params[f"value{i}"] = by, value
         params.update({k: v for k, v in extra.items() if v is not None})
         return urlencode(params)
+
+    def quick_ranges(self) -> list[tuple[str, date, date]]:
+        """The quick ranges (message id, first day, last day) counted from today."""
+        if self.today is None:
+            return []
+        return [(msgid, *quick_range(name, self.today)) for name, msgid in QUICK_RANGES.items()]
+
+    def range_query(self, first: date, last: date, **extra: Any) -> str:
+        """:meth:`query` for another range (the drill-down and ``extra`` kept)."""
+        extra.update({"from": first.isoformat(), "to": last.isoformat()})
+        return self.query(**extra)
+
+
+# Quick ranges beside the date form, with their message ids.
+QUICK_RANGES = {
+    "today": N_("range.today"),
+    "yesterday": N_("range.yesterday"),
+    "last_7_days": N_("range.last_7_days"),
+    "last_30_days": N_("range.last_30_days"),
+    "this_month": N_("range.this_month"),
+    "last_month": N_("range.last_month"),
+}
+
+
+def quick_range(name: str, today: date) -> tuple[date, date]:
+    """First and last day of a quick range (:data:`QUICK_RANGES`) ending ``today``."""
+    if name == "today":
+        return today, today
+    if name == "yesterday":
+        day = today - timedelta(days=1)
+        return day, day
+    if name == "last_7_days":
+        return today - timedelta(days=6), today
+    if name == "last_30_days":
+        return today - timedelta(days=29), today
+    month = today.replace(day=1)
+    if name == "this_month":
+        return month, today
+    if name == "last_month":
+        last = month - timedelta(days=1)
+        return last.replace(day=1), last
+    raise ValueError(f"unknown range {name!r}")
 
 
 def _day(value: str | None, name: str) -> date | None:
@@ -116,12 +170,22 @@ async def read_filters(request: Request, db: Store, viewer: Viewer) -> Filters:
     if confidence is not None and confidence not in CONFIDENCES:
         raise HTTPException(400, "Unknown confidence.")
     drill = None
-    by, value = q.get("by"), q.get("value")
-    if by is not None and value is not None:  # (reports use `by` alone: their dimension)
-        no_session = (by, value) == NO_SESSION_DRILL
-        if not no_session and (by not in DRILL_DIMENSIONS or len(value) > DRILL_VALUE_MAX):
+    drills: list[tuple[str, str]] = []
+    # (reports use `by`, `by2`, `by3` alone: their dimensions)
+    for suffix in ("", "2", "3"):
+        by, value = q.get("by" + suffix), q.get("value" + suffix)
+        if by is None or value is None:
+            break
+        # A report's row of calls without a web session has a drill-down of its own.
+        no_session = not suffix and (by, value) == NO_SESSION_DRILL
+        # (PostgreSQL text cannot hold NUL, and no stored value has one.)
+        if not no_session and (
+            by not in DRILL_DIMENSIONS or len(value) > DRILL_VALUE_MAX or "\x00" in value
+        ):
             raise HTTPException(400, "Unknown drill-down.")
-        drill = (by, value)
+        drills.append((by, value))
+    if drills:
+        drill = drills[0]
     # Both were checked above against what the viewer may see (404 otherwise).
     scope = viewer.scope.narrow(advertiser_id=advertiser_id, site_id=site_id)
     return Filters(
@@ -137,4 +201,6 @@ async def read_filters(request: Request, db: Store, viewer: Viewer) -> Filters:
         scope,
         confidence,
         drill,
+        today,
+        tuple(drills[1:]),
     )

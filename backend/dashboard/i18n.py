@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING
 
 from starlette.requests import Request
 
+from attribution import reports
+
 if TYPE_CHECKING:
     from backend.dashboard.logins import Viewer
 
@@ -28,7 +30,8 @@ LANGUAGES = ("en", "ja")
 LANG_COOKIE = "cp_lang"
 DOMAIN = "messages"
 LOCALE_DIR = Path(__file__).with_name("locale")
-DIMENSION_ORDER = ("channel", "source", "campaign", "ad_group", "keyword", "landing_page", "device")
+# The report dimensions in the order the dashboard lists them (attribution.reports).
+DIMENSION_ORDER = tuple(reports.DIMENSIONS)
 
 
 def N_(msgid: str) -> str:
@@ -146,10 +149,17 @@ LABELS: dict[str, dict[str, str]] = {
         "campaign": N_("dim.campaign"),
         "ad_group": N_("dim.ad_group"),
         "keyword": N_("dim.keyword"),
+        "match_type": N_("dim.match_type"),
         "landing_page": N_("dim.landing_page"),
         "device": N_("dim.device"),
         # the cost page's levels (attribution.cost_report.LEVELS) add one of their own
         "keyword_match": N_("dim.keyword_match"),
+    },
+    # sessions.match_type as attribution.sources normalises it
+    "match_type": {
+        "exact": N_("match_type.exact"),
+        "phrase": N_("match_type.phrase"),
+        "broad": N_("match_type.broad"),
     },
     "numbers.kind": {
         "pool": N_("numbers.kind.pool"),

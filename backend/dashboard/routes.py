@@ -34,6 +34,7 @@ routes: list[BaseRoute] = [
     Route("/setup", setup_view.setup, methods=BOTH, name="setup"),
     Route("/dashboard", reports_view.reports_page, methods=GET, name="dashboard"),
     Route("/dashboard/reports", reports_view.reports_page, methods=GET),
+    Route("/dashboard/reports/export", reports_view.export_table, methods=GET),
     Route("/dashboard/test-call", checklist.test_call, methods=POST),
     Route("/dashboard/advertisers", reports_view.advertisers_page, methods=GET),
     Route("/dashboard/advertisers", admin_view.create_advertiser, methods=POST),

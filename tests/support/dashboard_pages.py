@@ -35,6 +35,7 @@ DESKTOP = {"width": 1440, "height": 900}
 NOT_PAGES = {
     "/dashboard/live/stream": "an event stream",
     "/dashboard/calls/export": "a CSV / NDJSON download",
+    "/dashboard/reports/export": "a CSV download of one report table",
     "/dashboard/conversions/batches/{id:int}/file": "a file download",
     "/dashboard/{rest:path}": "the catch-all 404",
     "/dashboard/billing/statement.csv": "a CSV download",
@@ -51,6 +52,7 @@ IDS: dict[str, Callable[[Seeded], int]] = {
 VARIANTS = (
     "/dashboard?by=landing_page",
     "/dashboard?by=keyword",
+    "/dashboard?by=campaign&by2=ad_group&by3=keyword&compare=1",
     "/dashboard/calls?by=keyword&value=" + quote(KEYWORD_A),
     # The call log with its own filters set and a search (older pages: a pager both ways).
     "/dashboard/calls?status=answered&qualified=yes&source=google&q=" + quote(KEYWORD_A[:4]),

@@ -1,0 +1,259 @@
+"""Reports past one dimension: a breakdown by two or three dimensions with subtotals,
+filters on a dimension's value, and the comparison with the previous period.
+
+A breakdown (``("campaign", "ad_group", "keyword")``) is read with the same three queries as
+``attribution.reports.calls_report`` (sessions, calls and converted sessions, each grouped by
+every dimension at once) and folded into a tree in Python: each level's row holds the sum of
+its children, so a subtotal is exactly the rows under it, and the first level's rows are the
+one-dimension report's rows. Calls read the touch frozen on the call (the device: the
+matched session's), sessions their own columns, as in the one-dimension report.
+
+A keyword by source and match type keeps a Google click and a Yahoo! click of the same words
+in rows of their own (issue #23), under the keyword's subtotal.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable, Iterator, Mapping
+from datetime import date, timedelta
+from typing import Any
+
+from attribution.reports import (
+    _CONVERTED,
+    DIMENSIONS,
+    _call_dimension,
+    _no_session_row,
+    _rate,
+    _scope,
+)
+from attribution.sources import landing_page
+from pool.store import Store
+
+# At most this many dimensions at once (campaign × ad group × keyword).
+MAX_LEVELS = 3
+# The counted columns of a row (the conversion rate is derived from them).
+COUNTS = ("sessions", "calls", "qualified_calls", "first_time_callers")
+# Dimensions a report may be filtered on by value (the API's ``source=`` and ``campaign=``).
+FILTERABLE = ("source", "campaign")
+FILTER_VALUE_MAX = 500
+
+
+def check_dimensions(dimensions: Iterable[str]) -> tuple[str, ...]:
+    """The dimensions of a breakdown, checked: 1 to :data:`MAX_LEVELS` distinct names of
+    ``attribution.reports.DIMENSIONS`` (ValueError otherwise)."""
+    dims = tuple(dimensions)
+    if not 1 <= len(dims) <= MAX_LEVELS or len(set(dims)) != len(dims):
+        raise ValueError(f"a breakdown has 1 to {MAX_LEVELS} distinct dimensions")
+    unknown = [d for d in dims if d not in DIMENSIONS]
+    if unknown:
+        raise ValueError(f"unknown dimensions {unknown!r}")
+    return dims
+
+
+def _filter_clause(
+    alias: str, filters: Mapping[str, str], *, calls: bool
+) -> tuple[str, dict[str, Any]]:
+    """`` AND <column> = :value ...`` for ``filters`` ({dimension: value}); a call's value is
+    its frozen touch, a session's its own column. ValueError for other dimensions."""
+    parts: list[str] = []
+    params: dict[str, Any] = {}
+    for i, (dimension, value) in enumerate(sorted(filters.items())):
+        if dimension not in FILTERABLE or len(value) > FILTER_VALUE_MAX:
+            raise ValueError(f"cannot filter on {dimension!r}")
+        column = _call_dimension(dimension)[0] if calls else f"{alias}.{dimension}"
+        parts.append(f" AND COALESCE({column}, '') = :flt{i}")
+        params[f"flt{i}"] = value
+    return "".join(parts), params
+
+
+_ZERO: dict[str, Any] = {**dict.fromkeys(COUNTS, 0), "conversion_rate": 0.0}
+
+
+def _empty_row(key: str) -> dict[str, Any]:
+    return {"key": key, **_ZERO, "children": []}
+
+
+async def breakdown(
+    db: Store,
+    *,
+    advertiser_id: int | None,
+    site_id: int | None,
+    start_ms: int,
+    end_ms: int,
+    dimensions: Iterable[str],
+    confidences: tuple[str, ...] | None = None,
+    filters: Mapping[str, str] | None = None,
+) -> list[dict[str, Any]]:
+    """Rows of the first dimension, each with ``children`` rows of the next, and so on.
+
+    Every row has ``key, sessions, calls, qualified_calls, first_time_callers,
+    conversion_rate, children``; a row's counts are the sums of its children's (leaves have
+    ``children == []``). Rows are sorted at every level by calls then sessions, descending.
+    ``filters``: {dimension of :data:`FILTERABLE`: value} (an empty value: none set).
+    """
+    dims = check_dimensions(dimensions)
+    columns = [DIMENSIONS[d] for d in dims]
+    s_where, s_params = _scope("s", advertiser_id, site_id)
+    c_where, c_params = _scope("c", advertiser_id, site_id, confidences)
+    s_filter, sf_params = _filter_clause("s", filters or {}, calls=False)
+    c_filter, cf_params = _filter_clause("c", filters or {}, calls=True)
+    call_keys: list[str] = []
+    joins: set[str] = set()
+    for column in columns:
+        expr, join = _call_dimension(column)
+        call_keys.append(expr)
+        joins.add(join)
+    # One join to the session at most (the device is the only column read through it).
+    join = "".join(sorted(joins))
+    s_keys = ", ".join(f"s.{c} AS k{i}" for i, c in enumerate(columns))
+    s_group = ", ".join(f"s.{c}" for c in columns)
+    c_keys = ", ".join(f"{e} AS k{i}" for i, e in enumerate(call_keys))
+    c_group = ", ".join(call_keys)
+    span = {"a": start_ms, "b": end_ms}
+    # Converted sessions are grouped and filtered as the sessions are, by their own columns
+    # (so a row's rate is a share of its own sessions); calls by the touch frozen on them.
+    # The calls without a web session are one row of their own at the first level (no
+    # session: no value of any dimension), as in the one-dimension report; a filter on a
+    # touch's value leaves them out (they have none).
+    sessionless = (
+        _no_session_row(db, c_where, {**c_params, **span})
+        if not c_filter
+        else asyncio.sleep(0, result=None)
+    )
+    sessions, calls, converted, alone = await asyncio.gather(
+        db.fetchall(
+            f"SELECT {s_keys}, COUNT(*) AS n FROM sessions s"
+            f" WHERE {s_where} AND s.started_ms >= :a AND s.started_ms < :b{s_filter}"
+            f" GROUP BY {s_group}",
+            {**s_params, **sf_params, **span},
+        ),
+        db.fetchall(
+            f"SELECT {c_keys}, COUNT(*) AS n, SUM(c.qualified) AS q, SUM(c.first_time) AS f"
+            f" FROM calls c{join}"
+            f" WHERE {c_where} AND c.started_ms >= :a AND c.started_ms < :b{c_filter}"
+            f" AND c.session_id IS NOT NULL GROUP BY {c_group}",
+            {**c_params, **cf_params, **span},
+        ),
+        db.fetchall(
+            f"SELECT {s_keys}, COUNT(DISTINCT c.session_id) AS n FROM calls c"
+            f" JOIN sessions s ON s.id = c.session_id WHERE {c_where} AND {s_where}"
+            f" AND {_CONVERTED}{s_filter} GROUP BY {s_group}",
+            {**c_params, **s_params, **sf_params, **span},
+        ),
+        sessionless,
+    )
+    # Folded in one pass over each query's rows: a path's chain (its row and its
+    # ancestors') is made once and looked up afterwards (a portal's keyword × source ×
+    # match type report has tens of thousands of paths).
+    top: list[dict[str, Any]] = []
+    chains: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    names = [f"k{i}" for i in range(len(dims))]
+    pages = [d == "landing_page" for d in dims]
+
+    def path_of(raw: Any) -> tuple[str, ...]:
+        keys = tuple(str(raw[n] or "") for n in names)
+        if any(pages):
+            keys = tuple(landing_page(k) if p else k for k, p in zip(keys, pages, strict=True))
+        return keys
+
+    def rows_on(path: tuple[str, ...]) -> list[dict[str, Any]]:
+        """The rows of ``path`` and of its ancestors, first level first (made if missing)."""
+        chain = chains.get(path)
+        if chain is None:
+            parent = rows_on(path[:-1]) if len(path) > 1 else []
+            row = _empty_row(path[-1])
+            (parent[-1]["children"] if parent else top).append(row)
+            chain = chains[path] = [*parent, row]
+        return chain
+
+    for r in sessions:
+        n = int(r["n"])
+        for row in rows_on(path_of(r)):
+            row["sessions"] += n
+    for r in calls:
+        n, q, f = int(r["n"]), int(r["q"] or 0), int(r["f"] or 0)
+        for row in rows_on(path_of(r)):
+            row["calls"] += n
+            row["qualified_calls"] += q
+            row["first_time_callers"] += f
+    calling: dict[int, int] = {}  # by id() of the row
+    for r in converted:
+        n = int(r["n"])
+        for row in rows_on(path_of(r)):
+            calling[id(row)] = calling.get(id(row), 0) + n
+    for chain in chains.values():
+        row = chain[-1]
+        row["conversion_rate"] = _rate(calling.get(id(row), 0), row["sessions"])
+    sort_rows(top, "calls", descending=True)
+    if alone is not None:
+        top.append({**alone, "children": []})
+    return top
+
+
+def sort_rows(rows: list[dict[str, Any]], column: str, *, descending: bool) -> None:
+    """Sort rows in place at every level by ``column`` (ties: calls, sessions, key)."""
+
+    def order(r: dict[str, Any]) -> tuple[Any, ...]:
+        sign = -1 if descending else 1
+        value = r[column]
+        first: Any = value if column == "key" else sign * value
+        return (first, -r["calls"], -r["sessions"], r["key"])
+
+    rows.sort(key=order, reverse=descending and column == "key")
+    rows.sort(key=lambda r: bool(r.get("no_session")))  # stable: that row stays last
+    for r in rows:
+        if r.get("children"):
+            sort_rows(r["children"], column, descending=descending)
+
+
+def walk(
+    rows: list[dict[str, Any]], path: tuple[str, ...] = ()
+) -> Iterator[tuple[tuple[str, ...], dict[str, Any]]]:
+    """Every row with the keys leading to it, a parent before its children."""
+    for r in rows:
+        here = (*path, r["key"])
+        yield here, r
+        yield from walk(r.get("children") or [], here)
+
+
+def previous_days(first: date, last: date) -> tuple[date, date]:
+    """The period of the same number of days just before ``first``..``last``."""
+    length = (last - first).days + 1
+    return first - timedelta(days=length), first - timedelta(days=1)
+
+
+def change(current: float, previous: float) -> tuple[float, float | None]:
+    """The difference and the relative change (None when the previous value is 0)."""
+    diff = current - previous
+    return diff, (round(diff / previous, 4) if previous else None)
+
+
+def with_previous(
+    current: list[dict[str, Any]], previous: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """``current`` with each row's ``previous`` counts ({column: n}) from the matching row
+    of ``previous`` (same keys at every level; zeros when it had none). A row only in the
+    previous period is added with zero counts now, so the previous column adds up to the
+    previous period's total. Rows of a one-dimension report (no ``children``) work too.
+    """
+    before = {path: row for path, row in walk(previous)}
+    seen: set[tuple[str, ...]] = set()
+    for path, row in walk(current):
+        seen.add(path)
+        old = before.get(path)
+        row["previous"] = {c: (old[c] if old else 0) for c in (*COUNTS, "conversion_rate")}
+    # Rows that had something before and nothing now: placed under their parent (made too).
+    index = {path: row for path, row in walk(current)}
+    for path, old in before.items():
+        if path in seen:
+            continue
+        row = {**_empty_row(path[-1]), "children": []}
+        if "children" not in old:
+            row.pop("children")
+        row["previous"] = {c: old[c] for c in (*COUNTS, "conversion_rate")}
+        siblings = current if len(path) == 1 else index[path[:-1]]["children"]
+        siblings.append(row)
+        index[path] = row
+        seen.add(path)
+    return current
