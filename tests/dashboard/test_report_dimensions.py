@@ -16,6 +16,7 @@ import httpx
 import pytest
 
 from attribution import report_dimensions, report_tables, reports
+from attribution.csv_encoding import fits_sjis
 from backend.dashboard.filters import quick_range
 from pool.store import Store
 from tests.dashboard.conftest import login
@@ -129,14 +130,13 @@ async def test_keyword_by_source_and_match_type_keeps_google_and_yahoo_apart(
         (KW, "google", "exact"): (2, 2, 1, 2, 1.0),
         (KW, "yahoo"): (1, 1, 0, 1, 1.0),
         (KW, "yahoo", "phrase"): (1, 1, 0, 1, 1.0),
-        ("",): (0, 1, 0, 1, 0.0),  # the call without a session
-        ("", ""): (0, 1, 0, 1, 0.0),
-        ("", "", ""): (0, 1, 0, 1, 0.0),
+        ("",): (0, 1, 0, 1, 0.0),  # the call without a web session: its own row, last
         (KW_AREA,): (1, 0, 0, 0, 0.0),
         (KW_AREA, "google"): (1, 0, 0, 0, 0.0),
         (KW_AREA, "google", "exact"): (1, 0, 0, 0, 0.0),
     }
-    assert [r["key"] for r in rows] == [KW, "", KW_AREA]  # most calls first
+    assert [r["key"] for r in rows] == [KW, KW_AREA, ""]  # most calls first; no session last
+    assert rows[-1]["no_session"] is True
     # The first level is the one-dimension report, row for row.
     flat = await reports.calls_report(
         db, advertiser_id=seeded.adv_a, site_id=None, dimension="keyword", **span()
@@ -160,9 +160,7 @@ async def test_campaign_by_ad_group_and_keyword_with_filters(db: Store, seeded: 
         ("implant", "cost", KW): (3, 3, 1, 3, 1.0),
         ("implant", "area"): (1, 0, 0, 0, 0.0),
         ("implant", "area", KW_AREA): (1, 0, 0, 0, 0.0),
-        ("",): (0, 1, 0, 1, 0.0),
-        ("", ""): (0, 1, 0, 1, 0.0),
-        ("", "", ""): (0, 1, 0, 1, 0.0),
+        ("",): (0, 1, 0, 1, 0.0),  # the call without a web session
     }
     yahoo = await report_dimensions.breakdown(
         db, dimensions=("keyword",), filters={"source": "yahoo"}, **args
@@ -204,8 +202,7 @@ async def test_previous_period_rows_and_changes(db: Store, seeded: Seeded) -> No
         (KW,): 1,
         (KW, "google"): 1,
         (KW, "yahoo"): 0,
-        ("",): 0,
-        ("", ""): 0,
+        ("",): 0,  # the calls without a web session: one row, no breakdown
         (KW_AREA,): 0,
         (KW_AREA, "google"): 0,
     }
@@ -348,9 +345,8 @@ async def test_page_tables_and_their_downloads(
         ["implant", "cost", KW, *"3 3 1 3 100.0% 1 +2 +200.0% 1 0 0.0%".split()],
         ["implant", "area", "Subtotal", *"1 0 0 0 0.0% 0 0 — 0 0 —".split()],
         ["implant", "area", KW_AREA, *"1 0 0 0 0.0% 0 0 — 0 0 —".split()],
-        ["(none)", "Subtotal", "", *"0 1 0 1 0.0% 0 +1 — 0 0 —".split()],
-        ["(none)", "(none)", "Subtotal", *"0 1 0 1 0.0% 0 +1 — 0 0 —".split()],
-        ["(none)", "(none)", "(none)", *"0 1 0 1 0.0% 0 +1 — 0 0 —".split()],
+        # The call without a web session: one row of its own, last, whatever the dimensions.
+        ["No web session", "", "", *"0 1 0 1 0.0% 0 +1 — 0 0 —".split()],
         ["Total", "", "", *"4 4 1 4 75.0% 1 +3 +300.0% 1 0 0.0%".split()],
     ]
     heat = tables["heatmap"]
@@ -365,7 +361,7 @@ async def test_page_tables_and_their_downloads(
     assert tables["targets"][1][1:] == ["4", "1", "3", "25.0%"]
     assert tables["targets"][-1] == ["Total", "4", "1", "3", "25.0%"]
     # Each table's download is that table: the same header, rows and total (counts as plain
-    # integers), in UTF-8 or UTF-8 with Excel's byte-order mark.
+    # integers), in UTF-8, or for Excel in Japanese: Shift_JIS when every character fits.
     for name in ("report", "heatmap", "targets"):
         plain = await client.get(f"/dashboard/reports/export?table={name}&{query}")
         assert plain.status_code == 200, plain.text
@@ -374,7 +370,12 @@ async def test_page_tables_and_their_downloads(
         assert not plain.content.startswith(b"\xef\xbb\xbf")
         assert csv_cells(plain.content) == unsigned(tables[name]), name
         excel = await client.get(f"/dashboard/reports/export?table={name}&encoding=excel&{query}")
-        assert excel.content == b"\xef\xbb\xbf" + plain.content
+        text = plain.content.decode("utf-8")
+        if fits_sjis(text):
+            assert excel.headers["content-type"] == "text/csv; charset=shift_jis"
+            assert excel.content.decode("cp932") == text
+        else:  # a "—" (no change to compare) has no Shift_JIS code: UTF-8 with the BOM
+            assert excel.content == b"\xef\xbb\xbf" + plain.content
     for bad in ("table=weather", "table=report&encoding=shift_jis", "by=report&by2=report"):
         refused = await client.get(f"/dashboard/reports/export?{bad}")
         assert refused.status_code == 400, bad
