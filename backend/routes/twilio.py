@@ -1,6 +1,7 @@
 """Twilio webhooks: ``/twilio/voice`` (and ``/twilio/code`` after a visit code's
-``<Gather>``), ``/twilio/status``, ``/twilio/dial``,
-``/twilio/recording`` and ``/twilio/whisper``. Logic lives in ``backend.telephony.twilio``."""
+``<Gather>``), ``/twilio/status``, ``/twilio/dial``, ``/twilio/recording``,
+``/twilio/whisper`` and ``/twilio/flow`` (call flows). Logic lives in
+``backend.telephony.twilio``."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from backend.errors import ApiError
-from backend.telephony import codes, twiml
+from backend.telephony import codes, flows, twiml
 from backend.telephony import twilio as tw
 from backend.telephony.calls import CallEvent
 from backend.telephony.service import telephony_of
@@ -49,6 +50,17 @@ async def code(request: Request) -> Response:
     params = codes.with_digits(await tw.signed_params(request, tel.settings))
     base = tw.base_url(request, tel.settings)
     return _twiml(await tw.find_route_then_answer(tel, params, base), started)
+
+
+async def flow(request: Request) -> Response:
+    """A call flow's callback (``<Dial action>``, ``<Gather>``, the queue's wait and
+    action URLs, ``<Record>``, a destination answering): the flow's next verbs."""
+    started = (time.perf_counter(), time.thread_time())
+    tel = telephony_of(request)
+    params = await tw.signed_params(request, tel.settings)
+    query = {k: v[:64] for k, v in list(request.query_params.items())[:12]}
+    base = tw.base_url(request, tel.settings)
+    return _twiml(await tw.flow_step(tel, params, base, query), started)
 
 
 def _recorded(
@@ -95,6 +107,7 @@ async def whisper(request: Request) -> Response:
 routes = [
     Route("/twilio/voice", voice, methods=["POST"]),
     Route(codes.PATH, code, methods=["POST"]),
+    Route(flows.PATH, flow, methods=["POST"]),
     Route("/twilio/status", status, methods=["POST"]),
     Route("/twilio/dial", dial, methods=["POST"]),
     Route("/twilio/recording", recording, methods=["POST"]),
