@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
@@ -95,6 +96,16 @@ class Ctx:
     def missed(self, status: str) -> None:
         """The call reached no one (yet): its outcome, so a voicemail or a closed branch is
         never counted as talk. A later answer still overrides it."""
+        status = status if status in ("busy", "no-answer", "failed") else "no-answer"
+        self._outcome(status, 0)
+
+    def answered(self) -> None:
+        """A destination answered: the call's outcome, with the talk time Twilio measured
+        (and the recording of the talk, when recorded)."""
+        talk = self.params.get("DialCallDuration", "")
+        self._outcome("completed", int(talk) if talk.isdigit() and len(talk) < 7 else -1)
+
+    def _outcome(self, status: str, talk_s: int) -> None:
         self.tel.recorder.submit(
             CallEvent(
                 provider="twilio",
@@ -102,8 +113,11 @@ class Ctx:
                 kind="dial",
                 ts_ms=now_ms(),
                 tracking_number=self.tracking,
-                status=status if status in ("busy", "no-answer", "failed") else "no-answer",
-                talk_s=0,
+                status=status,
+                talk_s=talk_s,
+                recording_url=self.params.get("RecordingUrl", "")[:1000],
+                recording_sid=self.params.get("RecordingSid", "")[:64],
+                payload=dict(self.params),
             )
         )
 
@@ -150,13 +164,13 @@ def _context(
     return Ctx(tel, params, base, loaded, tracking, tel.table.options(loaded.advertiser_id))
 
 
-async def _or_forward(ctx: Ctx, answer: Any, plain: Answer) -> Answer:
-    """``answer`` (an awaitable of verbs), or ``plain`` forwarding when the flow breaks
-    or takes too long; the call records why."""
+async def _or_forward(ctx: Ctx, answer: Callable[[], Awaitable[Answer]], plain: Answer) -> Answer:
+    """The verbs ``answer()`` works out, or ``plain`` forwarding when the flow breaks or
+    takes too long; the call records why."""
     try:
         if ctx.loaded.flow is None:
             raise FlowBroken(ctx.loaded.error or "the flow did not load")
-        result: Answer = await asyncio.wait_for(answer, timeout=ANSWER_BUDGET_S)
+        result: Answer = await asyncio.wait_for(answer(), timeout=ANSWER_BUDGET_S)
         return result
     except Exception as exc:  # whatever it is, the caller is put through
         reason = (
@@ -178,7 +192,7 @@ async def start(
         return plain
     ctx.note("start", "start", detail=str(ctx.loaded.version))
     start_step = ctx.loaded.flow.start if ctx.loaded.flow is not None else ""
-    return await _or_forward(ctx, enter(ctx, start_step), plain)
+    return await _or_forward(ctx, lambda: enter(ctx, start_step), plain)
 
 
 async def resume(
@@ -194,7 +208,7 @@ async def resume(
     if ctx is None:
         log.warning("call %s: its flow is gone, forwarding plainly", params.get("CallSid"))
         return plain
-    return await _or_forward(ctx, callback(ctx, query), plain)
+    return await _or_forward(ctx, lambda: callback(ctx, query), plain)
 
 
 # -- entering a step -------------------------------------------------------------------
@@ -347,6 +361,7 @@ async def _after_ring(ctx: Ctx, step: Step, query: dict[str, str]) -> Answer:
     if status in ANSWERED:
         if who:
             ctx.note(f"answered:{attempt}", "answered", step.id, destination=who)
+        ctx.answered()
         return (verbs.Hangup(),)
     ctx.note(f"{status}:{attempt}", status or "failed", step.id, destination=who)
     all_busy = int(_int(query, "b") == 1 and status == "busy")
@@ -418,6 +433,7 @@ async def _after_queue(ctx: Ctx, step: Step, phase: str, before: int) -> Answer:
     status = (p.get("DialCallStatus") or "").strip()
     if status in ANSWERED:
         ctx.note(f"served:{before}", "queue_left", step.id, detail="answered", wait_s=before)
+        ctx.answered()
         return (verbs.Hangup(),)
     rang = step.timeout_s if status == "no-answer" else 0
     return _enqueue(ctx, step, waited=before + rang)
