@@ -18,6 +18,7 @@ from backend.api import (
     call_work,
     exports,
     fixed_codes,
+    flows,
     openapi,
     reports,
     resources,
@@ -50,4 +51,5 @@ routes: list[BaseRoute] = [
     *site_settings.routes,
     *fixed_codes.routes,
     *call_work.routes,
+    *flows.routes,
 ]

@@ -41,6 +41,7 @@ class Seeded:
     site_a: int = 0
     site_b: int = 0
     pool_b: int = 0
+    target_b: int = 0  # the business number of B's pool (its call flow)
     number_a: int = 0
     number_b: int = 0
     tracking_a: str = ""
@@ -206,6 +207,7 @@ async def _seed(conn: Tx, now_ms: int | None) -> Seeded:
     rival_site = rival.sites["rival"]
     s.adv_b, s.site_b = rival.advertiser_id, rival_site.site_id
     s.pool_b = rival_site.pool.pool_id
+    s.target_b = rival_site.pool.target_id
     (s.number_b,) = rival_site.pool.number_ids
     pw = hash_password(PASSWORD)
     for email, role, adv in (

@@ -51,6 +51,8 @@ _BY_NAME: dict[str, Callable[[Seeded, int], Any]] = {
     "rule_id": lambda s, _: s.rule_b,
     "token_id": lambda s, _: s.token_b,
     "batch_id": lambda s, _: s.batch_b,
+    "target_id": lambda s, _: s.target_b,
+    "version": lambda _s, _: 1,
     "platform": lambda _s, _: "google",
     "rest": lambda _s, _: "no/such/page",
 }
