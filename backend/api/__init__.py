@@ -18,6 +18,7 @@ from backend.api import (
     call_work,
     exports,
     fixed_codes,
+    flow_reports,
     flows,
     openapi,
     reports,
@@ -52,4 +53,5 @@ routes: list[BaseRoute] = [
     *fixed_codes.routes,
     *call_work.routes,
     *flows.routes,
+    *flow_reports.routes,
 ]

@@ -95,6 +95,7 @@ def run_show(args: argparse.Namespace) -> int:
     from pool.scope import EVERYTHING
 
     async def work(db: Any) -> str:
+        found: dict[str, Any] | None
         if args.version:
             found = await flowstore.version(db, EVERYTHING, args.target, args.version)
         else:

@@ -207,7 +207,7 @@ def _hours(raw: Any, where: str) -> dict[str, tuple[tuple[int, int], ...]]:
         here = f"{where}.{day}"
         _want(day in WEEKDAYS, here, f"is not a weekday ({', '.join(WEEKDAYS)})")
         _want(isinstance(spans, list) and len(spans) <= 6, here, "must be a list of [open, close]")
-        parsed = []
+        parsed: list[tuple[int, int]] = []
         for n, span in enumerate(spans):
             _want(
                 isinstance(span, list) and len(span) == 2, f"{here}[{n}]", "must be [open, close]"
@@ -306,10 +306,18 @@ def _step(step_id: str, raw: Any) -> Step:
         )
     elif kind == "menu":
         choices = raw.get("choices")
-        _want(isinstance(choices, dict) and choices, f"{where}.choices", "must map keys to steps")
+        _want(
+            isinstance(choices, dict) and bool(choices),
+            f"{where}.choices",
+            "must map keys to steps",
+        )
         for key, target in choices.items():
             _want(key in MENU_KEYS, f"{where}.choices.{key}", "a key is one of 0-9, * or #")
-            _want(isinstance(target, str) and target, f"{where}.choices.{key}", "must name a step")
+            _want(
+                isinstance(target, str) and bool(target),
+                f"{where}.choices.{key}",
+                "must name a step",
+            )
         args["choices"] = dict(choices)
         args["timeout_s"] = _int(raw, "timeout_s", where, 5, 1, 30)
         args["retries"] = _int(raw, "retries", where, 2, 0, 5)
@@ -343,7 +351,7 @@ def parse(raw: Any) -> Flow:
         raw.get("schema", SCHEMA_VERSION) == SCHEMA_VERSION, "schema", f"must be {SCHEMA_VERSION}"
     )
     steps_raw = raw.get("steps")
-    _want(isinstance(steps_raw, dict) and steps_raw, "steps", "must name at least one step")
+    _want(isinstance(steps_raw, dict) and bool(steps_raw), "steps", "must name at least one step")
     _want(len(steps_raw) <= MAX_STEPS, "steps", f"at most {MAX_STEPS} steps")
     steps = {step_id: _step(step_id, body) for step_id, body in steps_raw.items()}
     start = raw.get("start")
@@ -366,17 +374,24 @@ def parse(raw: Any) -> Flow:
 
 
 def _no_silent_loop(steps: dict[str, Step], start: str) -> None:
-    """Refuse a cycle of schedule steps (they play nothing, so it would never end)."""
-    for step in steps.values():
-        seen: set[str] = set()
-        here = step
-        while here.type == "schedule":
-            _want(here.id not in seen, f"steps.{step.id}", "schedule steps lead back to themselves")
-            seen.add(here.id)
-            nxt = here.open or here.closed
-            if not nxt:
-                break
-            here = steps[nxt]
+    """Refuse a cycle of steps that never wait (schedule, message, hangup): a call would go
+    round it without end in one answer."""
+    immediate = ("schedule", "message", "hangup")
+    done: set[str] = set()
+
+    def walk(step_id: str, path: tuple[str, ...]) -> None:
+        step = steps[step_id]
+        if step_id in path:
+            raise FlowError(f"steps.{path[0]}", f"leads back to itself ({' > '.join(path)})")
+        if step_id in done or step.type not in immediate:
+            return
+        for branch in (step.open, step.closed, step.holiday, step.next):
+            if branch:
+                walk(branch, (*path, step_id))
+        done.add(step_id)
+
+    for step_id in steps:
+        walk(step_id, ())
 
 
 _PROMPT_SCHEMA: dict[str, Any] = {

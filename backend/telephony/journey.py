@@ -77,7 +77,7 @@ def _columns(what: str, p: dict[str, Any], wait_s: int | None) -> tuple[str, dic
         return "flow_version = :v", {"v": int(detail) if detail.isdigit() else None}
     if what == "answered":
         dest = _text(p, "destination", 40)
-        return "answered_by = :d, forwarded_to = :d", {"d": dest}
+        return "answered_by = :d", {"d": dest}
     if what == "menu":
         entry = f"{_text(p, 'step', 32)}:{_text(p, 'digits', 1) or 'default'}"
         return (

@@ -404,3 +404,36 @@ async def test_round_robin_is_fair_across_two_instances(
                 call = await clients[n % 2].call(to=TRACKING, caller=CALLER, sid=f"CARP{n:02d}")
                 first.append(call.attempts[0][0][0])
     assert {number: first.count(number) for number in STAFF} == dict.fromkeys(STAFF, 10)
+
+
+async def test_menu_path_and_destinations_in_the_report_and_the_export(
+    tclient: httpx.AsyncClient, telephony: Any, db: Any, demo: dict[str, Any]
+) -> None:
+    await set_flow(db, telephony, MENU)
+    phones: dict[str, str | float] = {STAFF[2]: "no-answer"}
+    twilio = TwilioStandIn(tclient, AUTH_TOKEN, BASE, phones=phones)
+    for n, presses in enumerate((["2"], ["2"], ["1"], ["", ""])):
+        await twilio.call(to=TRACKING, caller=CALLER, sid=f"CAREP{n}", presses=presses)
+    assert await telephony.recorder.drain(10)
+    auth = {"Authorization": f"Bearer {demo['api_token']}"}
+    r = await tclient.get("/api/reports/flows?dimension=menu_path", headers=auth)
+    assert r.status_code == 200, r.text
+    rows = {row["key"]: row for row in r.json()["data"]}
+    assert (rows["main:2"]["calls"], rows["main:2"]["answered"]) == (2, 2)
+    assert (rows["main:1"]["calls"], rows["main:1"]["missed"]) == (1, 1)
+    assert rows["main:default"]["calls"] == 1 and rows["main:default"]["answer_rate"] == 0.0
+    r = await tclient.get("/api/reports/flows?dimension=destination", headers=auth)
+    by_phone = {row["key"]: row for row in r.json()["data"]}
+    assert (by_phone[STAFF[1]]["calls"], by_phone[STAFF[1]]["answer_rate"]) == (2, 1.0)
+    assert by_phone[STAFF[2]]["calls"] == 2 and by_phone[STAFF[2]]["answered"] == 0
+    r = await tclient.get("/api/reports/flows?dimension=target", headers=auth)
+    assert r.json()["data"][0]["key"] == TARGET and r.json()["data"][0]["calls"] == 4
+    export = await tclient.get("/api/exports/paths?format=ndjson", headers=auth)
+    assert export.status_code == 200, export.text
+    lines = [orjson.loads(x) for x in export.text.splitlines() if x]
+    paths = sorted(
+        line["menu_path"] for line in lines if line["provider_call_id"].startswith("CAREP")
+    )
+    assert paths == ["main:1", "main:2", "main:2", "main:default"]
+    answered = [line["answered_by"] for line in lines if line["menu_path"] == "main:2"]
+    assert answered == [STAFF[1], STAFF[1]]

@@ -1,0 +1,95 @@
+"""``/api/reports/flows``: how calls fared in their call flows (issue #18).
+
+By menu path, by destination rung, or by business number (target): calls, answered,
+missed, answer rate, calls queued and their average wait. The numbers come from
+``attribution.flow_reports``.
+"""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from attribution import flow_reports
+from backend.api import openapi as oa
+from backend.api.params import (
+    MAX_MS,
+    RANGE_PARAMS,
+    authorized,
+    choice_param,
+    db_of,
+    request_scope,
+    time_range,
+)
+from backend.auth import ApiPrincipal
+from pool.store import now_ms
+
+FLOW_REPORT_ROW = oa.component(
+    "FlowReportRow",
+    {
+        "type": "object",
+        "required": list(flow_reports.ROW_COLUMNS),
+        "properties": {
+            "key": {"type": "string"},
+            "calls": {"type": "integer"},
+            "answered": {"type": "integer"},
+            "missed": {"type": "integer"},
+            "answer_rate": {"type": "number"},
+            "queued": {"type": "integer"},
+            "avg_queue_wait_s": {"type": ["number", "null"]},
+        },
+    },
+)
+_DAY_MS = 86_400_000
+
+
+@oa.operation(
+    "GET",
+    "/api/reports/flows",
+    summary="Calls through call flows by menu path, destination or business number",
+    tags=["reports"],
+    params=[
+        oa.query_param(
+            "dimension",
+            {"type": "string", "enum": list(flow_reports.DIMENSIONS), "default": "menu_path"},
+            "What to group by (destination: each phone rung, counted per ring).",
+        ),
+        *RANGE_PARAMS,
+    ],
+    responses={
+        200: oa.json_response(
+            "One row per key",
+            {
+                "type": "object",
+                "required": ["dimension", "data"],
+                "properties": {
+                    "dimension": {"type": "string"},
+                    "data": {"type": "array", "items": FLOW_REPORT_ROW},
+                },
+            },
+        )
+    },
+)
+async def flows_report(request: Request, principal: ApiPrincipal) -> Response:
+    """Answer rate, missed calls and queue wait over a period (default: the last 30 days)."""
+    dimension = choice_param(request, "dimension", flow_reports.DIMENSIONS, "menu_path")
+    start, end = time_range(request)
+    if "end" not in request.query_params:
+        end = now_ms() + 1
+    if "start" not in request.query_params:
+        start = max(0, end - 30 * _DAY_MS)
+    end = min(end, MAX_MS)
+    scope = request_scope(request, principal)
+    rows = await flow_reports.flow_report(
+        db_of(request),
+        advertiser_id=scope.advertiser_id,
+        site_id=scope.site_id,
+        start_ms=start,
+        end_ms=max(start, end),
+        dimension=dimension,
+    )
+    return JSONResponse({"dimension": dimension, "data": rows})
+
+
+routes = [Route("/api/reports/flows", authorized(flows_report), methods=["GET"])]
