@@ -52,6 +52,26 @@ LABELS: dict[str, dict[str, str]] = {
         "canceled": N_("status.canceled"),
         "blocked": N_("status.blocked"),
     },
+    # call_journey.what (telephony.journey.KINDS): a call's way through its call flow
+    "journey": {
+        "start": N_("journey.start"),
+        "schedule": N_("journey.schedule"),
+        "ring": N_("journey.ring"),
+        "answered": N_("journey.answered"),
+        "no-answer": N_("journey.no-answer"),
+        "busy": N_("journey.busy"),
+        "failed": N_("journey.failed"),
+        "canceled": N_("journey.canceled"),
+        "menu": N_("journey.menu"),
+        "menu_retry": N_("journey.menu_retry"),
+        "queue": N_("journey.queue"),
+        "queue_left": N_("journey.queue_left"),
+        "message": N_("journey.message"),
+        "voicemail_prompt": N_("journey.voicemail_prompt"),
+        "voicemail": N_("journey.voicemail"),
+        "hangup": N_("journey.hangup"),
+        "fallback": N_("journey.fallback"),
+    },
     # sessions.channel (attribution.sources.CHANNELS) and channels named by rules / imports
     "channel": {
         "paid_search": N_("channel.paid_search"),

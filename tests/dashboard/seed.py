@@ -70,6 +70,38 @@ async def _insert(conn: Tx, table: str, **values: Any) -> int:
     return int(await conn.fetchval(_insert_sql(table, values), values))
 
 
+async def _flow_journey(conn: Tx, call_id: int, at: int) -> None:
+    """A call that went through a call flow: a menu, a busy phone, a queue, an answer."""
+    steps = [
+        ("", "start", "", "1", None),
+        ("main", "menu", "", "2", None),
+        ("sales", "ring", "+819011110001", "", None),
+        ("sales", "busy", "+819011110001", "", None),
+        ("line", "queue", "", "", None),
+        ("line", "queue_left", "", "answered", 42),
+        ("line", "answered", "+819011110002", "", None),
+    ]
+    for n, (step, what, dest, detail, wait) in enumerate(steps):
+        await conn.execute(
+            "INSERT INTO call_journey (call_id, ts_ms, step, what, destination, detail, wait_s)"
+            " VALUES (:c, :t, :s, :w, :d, :detail, :wait)",
+            {
+                "c": call_id,
+                "t": at + n * 1000,
+                "s": step,
+                "w": what,
+                "d": dest,
+                "detail": detail,
+                "wait": wait,
+            },
+        )
+    await conn.execute(
+        "UPDATE calls SET flow_version = 1, menu_path = 'main:2', answered_by = :a,"
+        " queue_wait_s = 42 WHERE id = :c",
+        {"a": "+819011110002", "c": call_id},
+    )
+
+
 async def add_session(conn: Tx, site_id: int, started_ms: int, **fields: Any) -> int:
     """A visitor session with its attribution columns (the landing page derived from the
     landing URL, as the ingest pipeline stores it)."""
@@ -274,6 +306,7 @@ async def _seed(conn: Tx, now_ms: int | None) -> Seeded:
             first_time=1,
         )
     )
+    await _flow_journey(conn, s.calls_a[0], t0 + 240_000)
     yahoo = await add_session(
         conn,
         s.site_a,
