@@ -52,6 +52,39 @@ LABELS: dict[str, dict[str, str]] = {
         "canceled": N_("status.canceled"),
         "blocked": N_("status.blocked"),
     },
+    # Call-flow steps (telephony.flowdoc.STEP_TYPES), ring modes, branches and weekdays
+    "flow_step": {
+        "schedule": N_("flow_step.schedule"),
+        "ring": N_("flow_step.ring"),
+        "menu": N_("flow_step.menu"),
+        "queue": N_("flow_step.queue"),
+        "message": N_("flow_step.message"),
+        "voicemail": N_("flow_step.voicemail"),
+        "hangup": N_("flow_step.hangup"),
+    },
+    "ring_mode": {
+        "simultaneous": N_("ring_mode.simultaneous"),
+        "sequential": N_("ring_mode.sequential"),
+        "round_robin": N_("ring_mode.round_robin"),
+    },
+    "flow_branch": {
+        "open": N_("flow_branch.open"),
+        "closed": N_("flow_branch.closed"),
+        "holiday": N_("flow_branch.holiday"),
+        "no_answer": N_("flow_branch.no_answer"),
+        "busy": N_("flow_branch.busy"),
+        "default": N_("flow_branch.default"),
+        "next": N_("flow_branch.next"),
+    },
+    "weekday": {
+        "mon": N_("weekday.mon"),
+        "tue": N_("weekday.tue"),
+        "wed": N_("weekday.wed"),
+        "thu": N_("weekday.thu"),
+        "fri": N_("weekday.fri"),
+        "sat": N_("weekday.sat"),
+        "sun": N_("weekday.sun"),
+    },
     # call_journey.what (telephony.journey.KINDS): a call's way through its call flow
     "journey": {
         "start": N_("journey.start"),

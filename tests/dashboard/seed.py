@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from attribution.sources import landing_page
 from attribution.touch import COPY_FROM_SESSIONS, freeze_touch
 from backend import accounts
@@ -42,6 +44,7 @@ class Seeded:
     site_b: int = 0
     pool_b: int = 0
     target_b: int = 0  # the business number of B's pool (its call flow)
+    target_a: int = 0  # A's first business number, with a call flow of every step type
     number_a: int = 0
     number_b: int = 0
     tracking_a: str = ""
@@ -68,6 +71,31 @@ def _insert_sql(table: str, values: dict[str, Any]) -> str:
 
 async def _insert(conn: Tx, table: str, **values: Any) -> int:
     return int(await conn.fetchval(_insert_sql(table, values), values))
+
+
+# A's call flow: one step of every type (the flow page shows a form for each).
+FLOW_A = {
+    "start": "hours",
+    "steps": {
+        "hours": {
+            "type": "schedule",
+            "hours": {"mon": [["09:00", "12:30"], ["14:00", "19:00"]]},
+            "open": "main",
+            "closed": "closed",
+        },
+        "main": {
+            "type": "menu",
+            "prompt": {"say": "営業は1を、サポートは2を押してください。"},
+            "choices": {"1": "sales", "2": "line"},
+            "default": "line",
+        },
+        "sales": {"type": "ring", "mode": "sequential", "destinations": ["+819011110001"]},
+        "line": {"type": "queue", "destinations": ["+819011110002"], "no_answer": "vm"},
+        "closed": {"type": "message", "prompt": {"say": "本日は終了しました。"}, "next": "vm"},
+        "vm": {"type": "voicemail", "prompt": {"say": "発信音の後にどうぞ。"}, "next": "bye"},
+        "bye": {"type": "hangup"},
+    },
+}
 
 
 async def _flow_journey(conn: Tx, call_id: int, at: int) -> None:
@@ -228,6 +256,14 @@ async def _seed(conn: Tx, now_ms: int | None) -> Seeded:
     assert num is not None
     s.number_a = int(num["id"])
     s.tracking_a = str(num["number"])
+    s.target_a = int(
+        await conn.fetchval("SELECT MIN(id) FROM targets WHERE site_id = :s", {"s": s.site_a})
+    )
+    await conn.execute(
+        "INSERT INTO call_flows (advertiser_id, target_id, version, document, author, created_ms)"
+        " VALUES (:a, :t, 1, :d, 'seed', :now)",
+        {"a": s.adv_a, "t": s.target_a, "d": orjson.dumps(FLOW_A).decode(), "now": now},
+    )
 
     async def row(table: str, **values: Any) -> int:
         """One row of ``table``, created now."""

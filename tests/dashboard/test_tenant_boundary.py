@@ -67,6 +67,7 @@ _BY_COLLECTION: dict[str, Callable[[Seeded, int], Any]] = {
     "blocked": lambda s, _: s.blocked_b,
     "notifications": lambda s, _: s.notify_b,
     "batches": lambda s, _: s.batch_b,
+    "targets": lambda s, _: s.target_b,
 }
 # GET routes that end the signed-in session: walked last, in a client of their own.
 _SIGNS_OUT = {"/logout"}
