@@ -183,7 +183,9 @@ async def _save(
         )
     except flowdoc.FlowError as exc:
         named = _field_of(exc.where) if exc.where.startswith("steps.") else field
-        raise FormError(named, N_("flowed.error.refused"), page=_url(target_id), text=str(exc))
+        raise FormError(
+            named, N_("flowed.error.refused"), page=_url(target_id), text=str(exc)
+        ) from exc
     if getattr(request.app.state, "telephony", None) is not None:
         await telephony_of(request).table.load()
     return redirect(_url(target_id))
