@@ -14,6 +14,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from backend.api import (
+    audio,
     batches,
     call_work,
     exports,
@@ -54,4 +55,5 @@ routes: list[BaseRoute] = [
     *call_work.routes,
     *flows.routes,
     *flow_reports.routes,
+    *audio.routes,
 ]

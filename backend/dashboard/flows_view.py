@@ -63,6 +63,8 @@ def _prompts(form: Mapping[str, str], name: str) -> list[dict[str, str]]:
     for line in _lines(form.get(name, ""))[:5]:
         if line.startswith("https://"):
             out.append({"play": line})
+        elif re.fullmatch(r"audio:[0-9]{1,12}", line):
+            out.append({"audio": int(line[6:])})  # an uploaded file (POST /api/audio)
         else:
             item = {"say": line}
             if language:
@@ -131,7 +133,10 @@ def step_from_form(kind: str, form: Mapping[str, str]) -> dict[str, Any]:
 
 def _prompt_text(prompts: Any) -> tuple[str, str, str]:
     items = prompts if isinstance(prompts, list) else [prompts] if prompts else []
-    lines = [i.get("play") or i.get("say", "") for i in items]
+    lines = [
+        f"audio:{i['audio']}" if i.get("audio") else i.get("play") or i.get("say", "")
+        for i in items
+    ]
     language = next((i["language"] for i in items if i.get("language")), "")
     voice = next((i["voice"] for i in items if i.get("voice")), "")
     return "\n".join(lines), language, voice

@@ -13,7 +13,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from backend.errors import ApiError
-from backend.telephony import codes, flows, twiml
+from backend.telephony import audio, codes, flows, twiml
 from backend.telephony import twilio as tw
 from backend.telephony.calls import CallEvent
 from backend.telephony.service import telephony_of
@@ -93,6 +93,23 @@ dial = _recorded(
 recording = _recorded(tw.recording_event, twiml.empty, "The recording of a call is ready.")
 
 
+async def audio_file(request: Request) -> Response:
+    """An uploaded prompt, for Twilio's ``<Play>``: only at a signed URL not yet expired."""
+    tel = telephony_of(request)
+    audio_id = int(request.path_params["audio_id"])
+    query = request.query_params
+    if not audio.valid(
+        tel.settings.secret_key, audio_id, query.get("exp", ""), query.get("sig", "")
+    ):
+        raise ApiError(403, "forbidden", "This audio address is not valid or has expired.")
+    found = await audio.read(tel.table.store(), audio_id)
+    if found is None:
+        raise ApiError(404, "not_found", "No such audio.")
+    return Response(
+        found[1], media_type=found[0], headers={"cache-control": "private, max-age=300"}
+    )
+
+
 async def whisper(request: Request) -> Response:
     """What the person answering hears before the caller is connected."""
     tel = telephony_of(request)
@@ -108,6 +125,7 @@ routes = [
     Route("/twilio/voice", voice, methods=["POST"]),
     Route(codes.PATH, code, methods=["POST"]),
     Route(flows.PATH, flow, methods=["POST"]),
+    Route(audio.PATH + "/{audio_id:int}", audio_file, methods=["GET"]),
     Route("/twilio/status", status, methods=["POST"]),
     Route("/twilio/dial", dial, methods=["POST"]),
     Route("/twilio/recording", recording, methods=["POST"]),

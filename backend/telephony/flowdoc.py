@@ -55,13 +55,15 @@ class FlowError(ValueError):
 
 @dataclass(frozen=True)
 class Prompt:
-    """Words to say (``say``, in ``language`` with ``voice``; empty: the call options')
-    or a sound to play (``play``: an https URL)."""
+    """Words to say (``say``, in ``language`` with ``voice``; empty: the call options'),
+    a sound to play (``play``: an https URL) or an uploaded file (``audio``: its id,
+    :mod:`backend.telephony.audio`)."""
 
     say: str = ""
     language: str = ""
     voice: str = ""
     play: str = ""
+    audio: int = 0
 
 
 @dataclass(frozen=True)
@@ -121,6 +123,15 @@ class Flow:
     def step(self, step_id: str) -> Step:
         """The step ``step_id`` (KeyError when the flow has none)."""
         return self.steps[step_id]
+
+    def audio_ids(self) -> dict[int, str]:
+        """Uploaded audio the flow plays: id -> the first step naming it."""
+        found: dict[int, str] = {}
+        for step in self.steps.values():
+            for prompt in (*step.prompt, *step.invalid_prompt):
+                if prompt.audio:
+                    found.setdefault(prompt.audio, step.id)
+        return found
 
 
 def _want(cond: bool, where: str, message: str) -> None:
@@ -182,15 +193,18 @@ def _prompts(raw: Any, where: str) -> tuple[Prompt, ...]:
     out = []
     for n, item in enumerate(items):
         here = f"{where}[{n}]" if isinstance(raw, list) else where
-        _want(isinstance(item, dict), here, "must be an object with say or play")
-        unknown = set(item) - {"say", "language", "voice", "play"}
+        _want(isinstance(item, dict), here, "must be an object with say, play or audio")
+        unknown = set(item) - {"say", "language", "voice", "play", "audio"}
         _want(not unknown, here, f"unknown fields {sorted(unknown)}")
         say, play = _text(item, "say", here, 1000), _text(item, "play", here, 1000)
-        _want(bool(say) != bool(play), here, "needs either say or play")
+        audio = _int(item, "audio", here, 0, 0, 10**12) if "audio" in item else 0
+        _want(bool(say) + bool(play) + bool(audio) == 1, here, "needs one of say, play or audio")
         language, voice = _text(item, "language", here, 10), _text(item, "voice", here, 60)
         _want(not language or language in LANGUAGES, f"{here}.language", f"one of {LANGUAGES}")
         _want(not voice or bool(_VOICE.match(voice)), f"{here}.voice", "is not a voice name")
-        out.append(Prompt(say, language, voice, _https(play, f"{here}.play") if play else ""))
+        out.append(
+            Prompt(say, language, voice, _https(play, f"{here}.play") if play else "", audio)
+        )
     return tuple(out)
 
 
@@ -454,9 +468,11 @@ def schemas() -> dict[str, dict[str, Any]]:
         "FlowPromptItem": {
             "type": "object",
             "additionalProperties": False,
-            "description": "say (text-to-speech) or play (an https audio URL)",
+            "description": "say (text-to-speech), play (an https audio URL) or audio (the id"
+            " of an uploaded file, POST /api/audio)",
             "properties": {
                 "say": {"type": "string", "maxLength": 1000},
+                "audio": {"type": "integer", "minimum": 1},
                 "language": {"enum": list(LANGUAGES)},
                 "voice": {"type": "string", "maxLength": 60},
                 "play": {"type": "string", "maxLength": 1000},

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
-from backend.telephony import flowstore, schedule, verbs
+from backend.telephony import audio, flowstore, schedule, verbs
 from backend.telephony.calls import CallEvent
 from backend.telephony.flowdoc import Destination, Prompt, Step
 from backend.telephony.flowstore import LoadedFlow
@@ -123,6 +123,9 @@ class Ctx:
 
 
 def _say(ctx: Ctx, prompt: Prompt) -> verbs.Say | verbs.Play:
+    if prompt.audio:
+        secret = ctx.tel.settings.secret_key
+        return verbs.Play(audio.signed_url(ctx.base, secret, prompt.audio))
     if prompt.play:
         return verbs.Play(prompt.play)
     language = prompt.language or ctx.options.language

@@ -13,7 +13,7 @@ from typing import Any
 
 import orjson
 
-from backend.telephony import flowdoc
+from backend.telephony import audio, flowdoc
 from backend.telephony.flowdoc import Flow
 from pool.scope import Scope
 from pool.store import Store, Tx, now_ms
@@ -57,12 +57,23 @@ async def target_of(db: Store | Tx, scope: Scope, target_id: int) -> dict[str, A
     return dict(row)
 
 
-def _document(raw: Any) -> str:
-    flowdoc.parse(raw)
+def _document(raw: Any) -> tuple[str, Flow]:
+    flow = flowdoc.parse(raw)
     body = orjson.dumps(raw, option=orjson.OPT_SORT_KEYS).decode()
     if len(body) > flowdoc.MAX_BYTES:
         raise flowdoc.FlowError("flow", f"at most {flowdoc.MAX_BYTES} bytes")
-    return body
+    return body, flow
+
+
+async def _check_audio(tx: Tx, flow: Flow | None, advertiser_id: int) -> None:
+    """Every uploaded file the flow plays is one of the target's advertiser."""
+    if flow is None:
+        return
+    named = flow.audio_ids()
+    owners = await audio.owners(tx, set(named))
+    for audio_id, step in named.items():
+        if owners.get(audio_id) != advertiser_id:
+            raise flowdoc.FlowError(f"steps.{step}.prompt", f"no uploaded audio {audio_id}")
 
 
 async def _append(
@@ -93,9 +104,10 @@ async def save(
     db: Store, scope: Scope, target_id: int, raw: Any, *, author: str, note: str = ""
 ) -> int:
     """Check and store ``raw`` as the target's new flow (None removes it); its version."""
-    document = "" if raw is None else _document(raw)
+    document, flow = ("", None) if raw is None else _document(raw)
     async with db.write() as tx:
         target = await target_of(tx, scope, target_id)
+        await _check_audio(tx, flow, int(target["advertiser_id"]))
         return await _append(tx, target, document, author, note, None)
 
 

@@ -382,7 +382,7 @@ async def test_an_exception_in_a_step_falls_back_and_says_why(
     assert row["flow_fallback"] == "OverflowError: clock out of range"
 
 
-@pytest.mark.stores("postgres")
+@pytest.mark.stores("postgresql")
 async def test_round_robin_is_fair_across_two_instances(
     tclient: httpx.AsyncClient, telephony: Any, db: Any, settings: Any, tmp_path: Any
 ) -> None:
@@ -437,3 +437,69 @@ async def test_menu_path_and_destinations_in_the_report_and_the_export(
     assert paths == ["main:1", "main:2", "main:2", "main:default"]
     answered = [line["answered_by"] for line in lines if line["menu_path"] == "main:2"]
     assert answered == [STAFF[1], STAFF[1]]
+
+
+WAV = b"RIFF" + (36).to_bytes(4, "little") + b"WAVEfmt " + bytes(24)
+MP3 = b"ID3\x04\x00\x00\x00\x00\x00\x00" + b"\xff\xfb\x90\x00" + bytes(200)
+
+
+async def test_uploaded_audio_is_played_from_a_signed_url_that_expires(
+    tclient: httpx.AsyncClient, telephony: Any, db: Any, demo: dict[str, Any]
+) -> None:
+    from backend.telephony import audio
+
+    auth = {"Authorization": f"Bearer {demo['api_token']}"}
+    up = await tclient.post("/api/audio?name=greeting&advertiser_id=1", content=MP3, headers=auth)
+    assert up.status_code == 201, up.text
+    kept = up.json()["audio"]
+    assert (kept["content_type"], kept["bytes"]) == ("audio/mpeg", len(MP3))
+    wav = await tclient.post("/api/audio?advertiser_id=1", content=WAV, headers=auth)
+    assert wav.json()["audio"]["content_type"] == "audio/wav"
+    for bad in (b"<html>not audio</html>", b"", b"RIFF1234AVI "):
+        r = await tclient.post("/api/audio?advertiser_id=1", content=bad, headers=auth)
+        assert r.status_code == 422, r.text
+    big = await tclient.post(
+        "/api/audio?advertiser_id=1", content=MP3 + bytes(audio.MAX_BYTES), headers=auth
+    )
+    assert big.status_code == 413
+    listed = (await tclient.get("/api/audio", headers=auth)).json()["audio"]
+    assert {a["id"] for a in listed} >= {kept["id"]} and "data" not in listed[0]
+
+    flow = {
+        "start": "hello",
+        "steps": {
+            "hello": {"type": "message", "prompt": {"audio": kept["id"]}, "next": "staff"},
+            "staff": {"type": "ring", "destinations": [STAFF[0]]},
+        },
+    }
+    await set_flow(db, telephony, flow)
+    call = await TwilioStandIn(tclient, AUTH_TOKEN, BASE, phones={}).call(
+        to=TRACKING, caller=CALLER, sid="CAAUD1"
+    )
+    played = call.heard[0]
+    assert played.startswith(f"{BASE}/twilio/audio/{kept['id']}?exp=")
+    fetched = await tclient.get(played[len(BASE) :])
+    assert fetched.status_code == 200 and fetched.content == MP3
+    assert fetched.headers["content-type"] == "audio/mpeg"
+    # Altered, or past its life: refused.
+    tampered = played[len(BASE) :].replace("sig=", "sig=0")[:-1]
+    assert (await tclient.get(tampered)).status_code == 403
+    expired = audio.signed_url("", telephony.settings.secret_key, kept["id"], now_s=0)
+    assert (await tclient.get(expired)).status_code == 403
+    assert (await tclient.get(f"/twilio/audio/{kept['id']}")).status_code == 403
+
+
+async def test_a_flow_cannot_play_another_advertisers_audio(
+    tclient: httpx.AsyncClient, telephony: Any, db: Any
+) -> None:
+    from backend.storage import seed
+    from backend.telephony import audio, flowdoc
+
+    other = await seed.seed_world(db, [seed.TenantSpec("Other")])
+    theirs = await audio.store(
+        db, advertiser_id=other.tenant("Other").advertiser_id, name="x", data=WAV
+    )
+    flow = {"start": "m", "steps": {"m": {"type": "message", "prompt": {"audio": theirs["id"]}}}}
+    with pytest.raises(flowdoc.FlowError) as refused:
+        await set_flow(db, telephony, flow)
+    assert refused.value.where == "steps.m.prompt"

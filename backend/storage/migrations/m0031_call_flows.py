@@ -10,6 +10,10 @@ the round-robin counters, and each call's journey through its flow.
   (target, step), moved atomically by whichever instance takes the call.
 - ``call_journey``: what a call met in its flow, in order: the steps, each destination
   tried and its outcome, the menu choices, the queue wait, the voicemail, a fallback.
+- ``flow_audio``: sound files an advertiser uploaded for its prompts (mp3 or wav, checked,
+  at most ``backend.telephony.audio.MAX_BYTES``), kept base64-encoded in ``data`` (text
+  moves unchanged between the stores and through ``migrate-store``); Twilio fetches them
+  at signed URLs that expire.
 - On ``calls``: ``menu_path`` (the menu choices, ``step:digit`` joined by ``>``),
   ``answered_by`` (the destination that answered), ``queue_wait_s`` (NULL: never queued),
   ``voicemail_url`` / ``voicemail_sid``, ``flow_version`` (NULL: no flow) and
@@ -46,6 +50,17 @@ STATEMENTS = [
         wait_s INTEGER
     )""",
     "CREATE INDEX call_journey_call ON call_journey (call_id, ts_ms)",
+    """CREATE TABLE flow_audio (
+        id {pk},
+        advertiser_id BIGINT NOT NULL REFERENCES advertisers(id),
+        name TEXT NOT NULL DEFAULT '',
+        content_type TEXT NOT NULL,
+        bytes INTEGER NOT NULL,
+        sha256 TEXT NOT NULL,
+        data TEXT NOT NULL,
+        created_ms BIGINT NOT NULL
+    )""",
+    "CREATE INDEX flow_audio_advertiser ON flow_audio (advertiser_id, id)",
     "CREATE INDEX call_journey_destination ON call_journey (destination, what)",
     "ALTER TABLE calls ADD COLUMN menu_path TEXT NOT NULL DEFAULT ''",
     "ALTER TABLE calls ADD COLUMN answered_by TEXT NOT NULL DEFAULT ''",
