@@ -14,16 +14,14 @@ from starlette.routing import Route
 from attribution import flow_reports
 from backend.api import openapi as oa
 from backend.api.params import (
-    MAX_MS,
     RANGE_PARAMS,
     authorized,
     choice_param,
     db_of,
+    recent_range,
     request_scope,
-    time_range,
 )
 from backend.auth import ApiPrincipal
-from pool.store import now_ms
 
 FLOW_REPORT_ROW = oa.component(
     "FlowReportRow",
@@ -41,7 +39,6 @@ FLOW_REPORT_ROW = oa.component(
         },
     },
 )
-_DAY_MS = 86_400_000
 
 
 @oa.operation(
@@ -57,36 +54,19 @@ _DAY_MS = 86_400_000
         ),
         *RANGE_PARAMS,
     ],
-    responses={
-        200: oa.json_response(
-            "One row per key",
-            {
-                "type": "object",
-                "required": ["dimension", "data"],
-                "properties": {
-                    "dimension": {"type": "string"},
-                    "data": {"type": "array", "items": FLOW_REPORT_ROW},
-                },
-            },
-        )
-    },
+    responses={200: oa.rows_response("One row per key", FLOW_REPORT_ROW)},
 )
 async def flows_report(request: Request, principal: ApiPrincipal) -> Response:
     """Answer rate, missed calls and queue wait over a period (default: the last 30 days)."""
     dimension = choice_param(request, "dimension", flow_reports.DIMENSIONS, "menu_path")
-    start, end = time_range(request)
-    if "end" not in request.query_params:
-        end = now_ms() + 1
-    if "start" not in request.query_params:
-        start = max(0, end - 30 * _DAY_MS)
-    end = min(end, MAX_MS)
+    start, end = recent_range(request)
     scope = request_scope(request, principal)
     rows = await flow_reports.flow_report(
         db_of(request),
         advertiser_id=scope.advertiser_id,
         site_id=scope.site_id,
         start_ms=start,
-        end_ms=max(start, end),
+        end_ms=end,
         dimension=dimension,
     )
     return JSONResponse({"dimension": dimension, "data": rows})

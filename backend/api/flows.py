@@ -70,10 +70,6 @@ _ROLLBACK_BODY = {
 _TARGET = oa.path_param("target_id", description="A business number (target) id")
 
 
-def _missing(exc: LookupError) -> ApiError:
-    return ApiError(404, "not_found", str(exc).capitalize() + ".")
-
-
 async def _reload(request: Request) -> None:
     """This instance follows the new flow at once (the others at their refresh)."""
     if getattr(request.app.state, "telephony", None) is not None:  # not on a visits role
@@ -91,10 +87,7 @@ async def _reload(request: Request) -> None:
 async def get_flow(request: Request, principal: ApiPrincipal) -> Response:
     """The flow in force (``flow`` null and version 0 when the target never had one)."""
     target_id = path_id(request, "target_id")
-    try:
-        found = await flowstore.current(db_of(request), principal.scope, target_id)
-    except LookupError as exc:
-        raise _missing(exc) from exc
+    found = await flowstore.current(db_of(request), principal.scope, target_id)
     if found is None:
         empty = dict.fromkeys(("author", "note"), "")
         found = {"target_id": target_id, "version": 0, **empty, "rolled_back_from": None}
@@ -128,8 +121,6 @@ async def put_flow(request: Request, principal: ApiPrincipal) -> Response:
         )
     except flowdoc.FlowError as exc:
         raise ApiError(422, "invalid", str(exc), field=exc.where) from exc
-    except LookupError as exc:
-        raise _missing(exc) from exc
     await _reload(request)
     return JSONResponse(await flowstore.version(db, principal.scope, target_id, version))
 
@@ -149,10 +140,7 @@ async def put_flow(request: Request, principal: ApiPrincipal) -> Response:
 async def list_versions(request: Request, principal: ApiPrincipal) -> Response:
     """Who changed the flow and when, newest first (documents left out)."""
     target_id = path_id(request, "target_id")
-    try:
-        versions = await flowstore.history(db_of(request), principal.scope, target_id)
-    except LookupError as exc:
-        raise _missing(exc) from exc
+    versions = await flowstore.history(db_of(request), principal.scope, target_id)
     return JSONResponse({"versions": versions})
 
 
@@ -168,10 +156,7 @@ async def get_version(request: Request, principal: ApiPrincipal) -> Response:
     """One stored version with its document."""
     target_id = path_id(request, "target_id")
     number = path_id(request, "version")
-    try:
-        found = await flowstore.version(db_of(request), principal.scope, target_id, number)
-    except LookupError as exc:
-        raise _missing(exc) from exc
+    found = await flowstore.version(db_of(request), principal.scope, target_id, number)
     return JSONResponse(found)
 
 
@@ -194,12 +179,9 @@ async def rollback(request: Request, principal: ApiPrincipal) -> Response:
     if not 1 <= number <= 1_000_000:
         raise ApiError(422, "invalid", "No such version.", field="version")
     db = db_of(request)
-    try:
-        version = await flowstore.rollback(
-            db, principal.scope, target_id, number, author=actor(principal)
-        )
-    except LookupError as exc:
-        raise _missing(exc) from exc
+    version = await flowstore.rollback(
+        db, principal.scope, target_id, number, author=actor(principal)
+    )
     await _reload(request)
     return JSONResponse(await flowstore.version(db, principal.scope, target_id, version))
 

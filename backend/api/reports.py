@@ -13,18 +13,16 @@ from starlette.routing import Route
 from attribution import reports
 from backend.api import openapi as oa
 from backend.api.params import (
-    MAX_MS,
     P_MIN_CONFIDENCE,
     RANGE_PARAMS,
     authorized,
     choice_param,
     db_of,
     min_confidence,
+    recent_range,
     request_scope,
-    time_range,
 )
 from backend.auth import ApiPrincipal
-from pool.store import now_ms
 
 DIMENSIONS = tuple(reports.DIMENSIONS)
 
@@ -44,8 +42,6 @@ REPORT_ROW = oa.component(
     },
 )
 
-_DAY_MS = 86_400_000
-
 
 @oa.operation(
     "GET",
@@ -61,36 +57,19 @@ _DAY_MS = 86_400_000
         *RANGE_PARAMS,
         P_MIN_CONFIDENCE,
     ],
-    responses={
-        200: oa.json_response(
-            "One row per value of the dimension",
-            {
-                "type": "object",
-                "required": ["dimension", "data"],
-                "properties": {
-                    "dimension": {"type": "string"},
-                    "data": {"type": "array", "items": REPORT_ROW},
-                },
-            },
-        )
-    },
+    responses={200: oa.rows_response("One row per value of the dimension", REPORT_ROW)},
 )
 async def calls_report(request: Request, principal: ApiPrincipal) -> Response:
     """Calls by dimension over a period (default: the last 30 days)."""
     dimension = choice_param(request, "dimension", DIMENSIONS, "source")
-    start, end = time_range(request)
-    if "end" not in request.query_params:
-        end = now_ms() + 1
-    if "start" not in request.query_params:
-        start = max(0, end - 30 * _DAY_MS)
-    end = min(end, MAX_MS)
+    start, end = recent_range(request)
     scope = request_scope(request, principal)
     rows = await reports.calls_report(
         db_of(request),
         advertiser_id=scope.advertiser_id,
         site_id=scope.site_id,
         start_ms=start,
-        end_ms=max(start, end),
+        end_ms=end,
         dimension=dimension,
         confidences=min_confidence(request),
     )

@@ -76,49 +76,37 @@ class Ctx:
         query.update(state)
         return f"{self.base}{PATH}?{urlencode(query)}"
 
+    def _submit(self, kind: str, status: str, **fields: Any) -> None:
+        """Hand one event of the call to the recorder (written after the answer)."""
+        event = CallEvent(
+            "twilio", self.sid, kind, now_ms(), self.tracking, status=status, **fields
+        )
+        self.tel.recorder.submit(event)
+
     def note(self, key: str, what: str, step: str = "", **detail: Any) -> None:
         """Send one entry of the call's journey to the recorder (``key`` makes it once:
         Twilio retrying a callback writes nothing twice)."""
+        caller = (self.params.get("From") or self.params.get("Caller") or "")[:40]
         payload = {"what": what, "step": step, **detail}
-        self.tel.recorder.submit(
-            CallEvent(
-                provider="twilio",
-                call_id=self.sid,
-                kind="flow",
-                ts_ms=now_ms(),
-                tracking_number=self.tracking,
-                caller=(self.params.get("From") or self.params.get("Caller") or "")[:40],
-                status=f"{step}:{key}"[:200],
-                payload=payload,
-            )
-        )
+        self._submit("flow", f"{step}:{key}"[:200], caller=caller, payload=payload)
 
     def missed(self, status: str) -> None:
         """The call reached no one (yet): its outcome, so a voicemail or a closed branch is
         never counted as talk. A later answer still overrides it."""
         status = status if status in ("busy", "no-answer", "failed") else "no-answer"
-        self._outcome(status, 0)
+        self._submit("dial", status, talk_s=0)
 
     def answered(self) -> None:
         """A destination answered: the call's outcome, with the talk time Twilio measured
         (and the recording of the talk, when recorded)."""
         talk = self.params.get("DialCallDuration", "")
-        self._outcome("completed", int(talk) if talk.isdigit() and len(talk) < 7 else -1)
-
-    def _outcome(self, status: str, talk_s: int) -> None:
-        self.tel.recorder.submit(
-            CallEvent(
-                provider="twilio",
-                call_id=self.sid,
-                kind="dial",
-                ts_ms=now_ms(),
-                tracking_number=self.tracking,
-                status=status,
-                talk_s=talk_s,
-                recording_url=self.params.get("RecordingUrl", "")[:1000],
-                recording_sid=self.params.get("RecordingSid", "")[:64],
-                payload=dict(self.params),
-            )
+        self._submit(
+            "dial",
+            "completed",
+            talk_s=int(talk) if talk.isdigit() and len(talk) < 7 else -1,
+            recording_url=self.params.get("RecordingUrl", "")[:1000],
+            recording_sid=self.params.get("RecordingSid", "")[:64],
+            payload=dict(self.params),
         )
 
 
