@@ -23,20 +23,14 @@ from backend.api.params import (
 )
 from backend.auth import ApiPrincipal
 
+# Counts are integers; the rate a fraction; the average wait null when no call queued.
+_TYPES = {"key": "string", "answer_rate": "number", "avg_queue_wait_s": ["number", "null"]}
 FLOW_REPORT_ROW = oa.component(
     "FlowReportRow",
     {
         "type": "object",
         "required": list(flow_reports.ROW_COLUMNS),
-        "properties": {
-            "key": {"type": "string"},
-            "calls": {"type": "integer"},
-            "answered": {"type": "integer"},
-            "missed": {"type": "integer"},
-            "answer_rate": {"type": "number"},
-            "queued": {"type": "integer"},
-            "avg_queue_wait_s": {"type": ["number", "null"]},
-        },
+        "properties": {c: {"type": _TYPES.get(c, "integer")} for c in flow_reports.ROW_COLUMNS},
     },
 )
 
