@@ -287,6 +287,7 @@ def _step(step_id: str, raw: Any) -> Step:
     unknown = set(raw) - _FIELDS[kind] - {"type", "label"}
     _want(not unknown, where, f"unknown fields for a {kind} step: {sorted(unknown)}")
     args: dict[str, Any] = {"id": step_id, "type": kind}
+    _text(raw, "label", where, 100)  # a name for people: text, or refused
     for name in BRANCHES:
         if name in _FIELDS[kind]:
             args[name] = _text(raw, name, where, 32)
@@ -361,6 +362,7 @@ def parse(raw: Any) -> Flow:
     _want(isinstance(raw, dict), "flow", "must be a JSON object")
     unknown = set(raw) - {"schema", "start", "steps", "name"}
     _want(not unknown, "flow", f"unknown fields {sorted(unknown)}")
+    _text(raw, "name", "flow", 100)
     _want(
         raw.get("schema", SCHEMA_VERSION) == SCHEMA_VERSION, "schema", f"must be {SCHEMA_VERSION}"
     )
@@ -448,7 +450,11 @@ def _step_schema(
         "type": "object",
         "additionalProperties": False,
         "required": ["type", *required],
-        "properties": {"type": {"const": kind}, "label": {"type": "string"}, **props},
+        "properties": {
+            "type": {"const": kind},
+            "label": {"type": "string", "maxLength": 100},
+            **props,
+        },
     }
 
 
