@@ -503,3 +503,40 @@ async def test_a_flow_cannot_play_another_advertisers_audio(
     with pytest.raises(flowdoc.FlowError) as refused:
         await set_flow(db, telephony, flow)
     assert refused.value.where == "steps.m.prompt"
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "",  # no state at all
+        "?t=abc&s=staff&p=ring",
+        "?t=99999999999999999999999&s=staff&p=ring",
+        "?t={t}&tn=%2B815017000001&s=nosuch&p=ring",
+        "?t={t}&tn=%2B815017000001&s=staff&p=nosuch",
+        "?t={t}&tn=%2B815017000001&s=staff&p=ring&i=999999999999&o=-1&b=x",
+        "?t={t}&tn=%2B815017000001&s=staff&p=wait&q=99999999999",
+        "?t={t}&tn=%2B815017000001&s=staff&p=leg&n=7",
+    ],
+)
+async def test_odd_flow_callbacks_answer_twiml_never_an_error(
+    tclient: httpx.AsyncClient, telephony: Any, db: Any, query: str
+) -> None:
+    """Only Twilio can sign these URLs, but whatever state one carries, the answer is
+    TwiML Twilio accepts: the flow's next step, the plain forward, or nothing."""
+    from xml.etree import ElementTree as ET
+
+    from tests.support.twilio import check_vocabulary
+    from tests.telephony.conftest import call_params, post_twilio
+
+    target = await set_flow(db, telephony, CLINIC)
+    path = "/twilio/flow" + query.format(t=target)
+    params = call_params(sid="CAODD1", DialCallStatus="no-answer", QueueTime="x")
+    r = await post_twilio(tclient, path, params)
+    assert r.status_code == 200, r.text
+    check_vocabulary(ET.fromstring(r.content), allowed=set(VOCABULARY_ANY))
+    unsigned = await tclient.post(path, data=params)
+    assert unsigned.status_code == 403
+
+
+VOCABULARY_ANY = {"Say", "Play", "Pause", "Gather", "Dial", "Record", "Enqueue", "Redirect"}
+VOCABULARY_ANY |= {"Hangup", "Leave", "Reject"}
