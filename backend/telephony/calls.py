@@ -369,10 +369,12 @@ async def _apply(tx: Tx, call_id: int, event: CallEvent) -> bool:
         )
     elif event.kind == "status" and event.status == "completed" and event.duration_s > 0:
         # No dial callback (a flow without <Dial action>, or one lost): the caller's leg's
-        # duration is the only talk time there is, so the call can still qualify.
+        # duration is the only talk time there is, so the call can still qualify. Not for
+        # a call in a call flow (flow_version set): time in its menu or queue is no talk,
+        # and its dials say when someone answered.
         await tx.execute(
             "UPDATE calls SET talk_s = CASE WHEN :d > talk_s THEN :d ELSE talk_s END"
-            " WHERE id = :id AND NOT EXISTS"
+            " WHERE id = :id AND flow_version IS NULL AND NOT EXISTS"
             " (SELECT 1 FROM call_events e WHERE e.call_id = :id AND e.kind = 'dial')",
             {"d": event.duration_s, "id": call_id},
         )

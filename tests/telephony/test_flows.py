@@ -540,3 +540,18 @@ async def test_odd_flow_callbacks_answer_twiml_never_an_error(
 
 VOCABULARY_ANY = {"Say", "Play", "Pause", "Gather", "Dial", "Record", "Enqueue", "Redirect"}
 VOCABULARY_ANY |= {"Hangup", "Leave", "Reject"}
+
+
+async def test_a_caller_who_hangs_up_in_the_menu_has_no_talk_time(
+    tclient: httpx.AsyncClient, telephony: Any, db: Any
+) -> None:
+    from tests.telephony.conftest import call_params, post_twilio
+
+    await set_flow(db, telephony, MENU)
+    r = await post_twilio(tclient, "/twilio/voice", call_params(sid="CAHUP1"))
+    assert b"<Gather" in r.content
+    done = call_params(sid="CAHUP1", CallStatus="completed", CallDuration="40")
+    await post_twilio(tclient, "/twilio/status", done)
+    row = await call_row(db, telephony, "CAHUP1")
+    assert (row["status"], row["talk_s"], row["answered_ms"]) == ("completed", 0, None)
+    assert row["qualified"] == 0
