@@ -57,18 +57,23 @@ async def flow_report(
     start_ms: int,
     end_ms: int,
     dimension: str,
+    target: str | None = None,
 ) -> list[dict[str, Any]]:
     """Rows of :data:`ROW_COLUMNS` per key of ``dimension``, most calls first.
 
     ``destination`` counts rings, not calls: ``calls`` is how often the phone rang,
     ``answered`` how often it answered, ``missed`` how often it was busy or did not
-    answer, and the queue columns are those of the calls it answered.
+    answer, and the queue columns are those of the calls it answered. ``target``: only
+    the calls to that business number.
     """
     if dimension not in DIMENSIONS:
         raise ValueError(f"unknown dimension {dimension!r}")
     where, params = _where(advertiser_id, site_id)
     params = {**params, "a": start_ms, "b": end_ms}
     period = f"{where} AND c.started_ms >= :a AND c.started_ms < :b AND c.flow_version IS NOT NULL"
+    if target is not None:
+        period += " AND c.forwarded_to = :target"
+        params["target"] = target
     if dimension == "destination":
         rows = await db.fetchall(
             "SELECT j.destination AS k,"

@@ -16,13 +16,14 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
+from attribution import flow_reports
 from backend.dashboard.forms import FormError
 from backend.dashboard.i18n import N_
 from backend.dashboard.logins import Viewer
 from backend.dashboard.web import db_of, owned, page, path_id, redirect, render
 from backend.telephony import flowdoc, flowstore
 from backend.telephony.service import telephony_of
-from pool.store import Store
+from pool.store import Store, now_ms
 
 _STEP_ID = re.compile(r"^[a-z0-9_-]{1,32}$")
 _SPAN = re.compile(r"^\s*([0-9]{1,2}:[0-9]{2})\s*[-~〜]\s*([0-9]{1,2}:[0-9]{2})\s*$")
@@ -221,7 +222,22 @@ async def flow_page(request: Request, viewer: Viewer) -> Response:
         {"id": sid, "type": step.get("type", ""), "form": form_of_step(step)}
         for sid, step in flow["steps"].items()
     ]
-    site = await db.fetchone("SELECT id, name FROM sites WHERE id = :s", {"s": target["site_id"]})
+    site = await db.fetchone(
+        "SELECT id, name, advertiser_id FROM sites WHERE id = :s", {"s": target["site_id"]}
+    )
+    # How its calls fared in the last 30 days: per phone rung, per menu choice, in all.
+    report = {}
+    end = now_ms() + 1
+    for dimension in flow_reports.DIMENSIONS:
+        report[dimension] = await flow_reports.flow_report(
+            db,
+            advertiser_id=site["advertiser_id"],
+            site_id=site["id"],
+            start_ms=end - 30 * 86_400_000,
+            end_ms=end,
+            dimension=dimension,
+            target=target["number"],
+        )
     context = {
         "target": target,
         "site": site,
@@ -235,6 +251,7 @@ async def flow_page(request: Request, viewer: Viewer) -> Response:
         "weekdays": flowdoc.WEEKDAYS,
         "branch_fields": BRANCH_FIELDS,
         "url": _url(target["id"]),
+        "report": report,
     }
     return render(request, viewer, "flow.html", context)
 

@@ -98,7 +98,7 @@ FLOW_A = {
 }
 
 
-async def _flow_journey(conn: Tx, call_id: int, at: int) -> None:
+async def _flow_journey(conn: Tx, s: Seeded, call_id: int, at: int) -> None:
     """A call that went through a call flow: a menu, a busy phone, a queue, an answer."""
     steps = [
         ("", "start", "", "1", None),
@@ -125,8 +125,9 @@ async def _flow_journey(conn: Tx, call_id: int, at: int) -> None:
         )
     await conn.execute(
         "UPDATE calls SET flow_version = 1, menu_path = 'main:2', answered_by = :a,"
-        " queue_wait_s = 42 WHERE id = :c",
-        {"a": "+819011110002", "c": call_id},
+        " queue_wait_s = 42, status = 'answered',"
+        " forwarded_to = (SELECT number FROM targets WHERE id = :t) WHERE id = :c",
+        {"a": "+819011110002", "t": s.target_a, "c": call_id},
     )
 
 
@@ -342,7 +343,7 @@ async def _seed(conn: Tx, now_ms: int | None) -> Seeded:
             first_time=1,
         )
     )
-    await _flow_journey(conn, s.calls_a[0], t0 + 240_000)
+    await _flow_journey(conn, s, s.calls_a[0], t0 + 240_000)
     yahoo = await add_session(
         conn,
         s.site_a,

@@ -33,6 +33,13 @@ async def test_every_step_type_has_its_form_and_edits_make_versions(
         assert f'action="{url}/steps/{step_id}"' in page.text
     # The stored values are in their forms.
     assert "09:00-12:30, 14:00-19:00" in page.text and "1=sales" in page.text
+    # How its calls fared: the seeded call waited 42 s, rang a busy phone, was answered.
+    report = page.text[page.text.index('id="flow-report"') :]
+    report = report[: report.index("</section>")]
+    phones = report[report.index('id="by-destination"') :]
+    assert "090-1111-0001</td><td>1</td><td>0</td><td>1</td><td>0%" in phones
+    assert "090-1111-0002</td><td>0</td><td>1</td><td>0</td>" in phones
+    assert "main:2</td><td>1</td><td>1</td><td>0</td><td>100%</td><td>1</td><td>0:42" in report
     # Change the ring step: two phones, the first for 15 seconds.
     ring = {
         "csrf": csrf,
