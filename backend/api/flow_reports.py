@@ -18,8 +18,7 @@ from backend.api.params import (
     authorized,
     choice_param,
     db_of,
-    recent_range,
-    request_scope,
+    report_window,
 )
 from backend.auth import ApiPrincipal
 
@@ -53,15 +52,8 @@ FLOW_REPORT_ROW = oa.component(
 async def flows_report(request: Request, principal: ApiPrincipal) -> Response:
     """Answer rate, missed calls and queue wait over a period (default: the last 30 days)."""
     dimension = choice_param(request, "dimension", flow_reports.DIMENSIONS, "menu_path")
-    start, end = recent_range(request)
-    scope = request_scope(request, principal)
     rows = await flow_reports.flow_report(
-        db_of(request),
-        advertiser_id=scope.advertiser_id,
-        site_id=scope.site_id,
-        start_ms=start,
-        end_ms=end,
-        dimension=dimension,
+        db_of(request), **report_window(request, principal), dimension=dimension
     )
     return JSONResponse({"dimension": dimension, "data": rows})
 

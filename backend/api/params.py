@@ -216,6 +216,19 @@ def recent_range(request: Request, days: int = 30) -> tuple[int, int]:
     return start, max(start, end)
 
 
+def report_window(request: Request, principal: ApiPrincipal) -> dict[str, Any]:
+    """A report's scope and period as keyword arguments: ``advertiser_id``, ``site_id``
+    (:func:`request_scope`), ``start_ms`` and ``end_ms`` (:func:`recent_range`)."""
+    start, end = recent_range(request)
+    scope = request_scope(request, principal)
+    return {
+        "advertiser_id": scope.advertiser_id,
+        "site_id": scope.site_id,
+        "start_ms": start,
+        "end_ms": end,
+    }
+
+
 def request_scope(
     request: Request, principal: ApiPrincipal, *, site_param: str | None = "site_id"
 ) -> Scope:

@@ -19,8 +19,7 @@ from backend.api.params import (
     choice_param,
     db_of,
     min_confidence,
-    recent_range,
-    request_scope,
+    report_window,
 )
 from backend.auth import ApiPrincipal
 
@@ -62,14 +61,9 @@ REPORT_ROW = oa.component(
 async def calls_report(request: Request, principal: ApiPrincipal) -> Response:
     """Calls by dimension over a period (default: the last 30 days)."""
     dimension = choice_param(request, "dimension", DIMENSIONS, "source")
-    start, end = recent_range(request)
-    scope = request_scope(request, principal)
     rows = await reports.calls_report(
         db_of(request),
-        advertiser_id=scope.advertiser_id,
-        site_id=scope.site_id,
-        start_ms=start,
-        end_ms=end,
+        **report_window(request, principal),
         dimension=dimension,
         confidences=min_confidence(request),
     )
