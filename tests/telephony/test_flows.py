@@ -301,20 +301,6 @@ async def test_everyone_busy_queue_then_voicemail_is_announced(
 
 
 @pytest.fixture
-def smtp() -> Any:
-    from aiosmtpd.controller import Controller
-
-    from tests.support.server import free_port
-    from tests.telephony.test_notify import Mailbox
-
-    mailbox = Mailbox()
-    controller = Controller(mailbox, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    yield mailbox, controller.port
-    controller.stop()
-
-
-@pytest.fixture
 def settings(settings: Any) -> Any:
     return settings.replace(outbound_allow_hosts="127.0.0.1")
 
