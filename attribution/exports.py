@@ -65,6 +65,11 @@ _CALL_HEAD = [
     "outcome_kind",
     "tags",
     "value_yen",
+    # The call's flow (issue #18): the menu choices, who answered, the queue, a voicemail.
+    "menu_path",
+    "answered_by",
+    "queue_wait_s",
+    "voicemail_url",
     "advertiser_id",
     "site_id",
     "session_id",
@@ -137,6 +142,7 @@ def _sql(dialect: str = "sqlite") -> str:
         " c.tracking_number, c.forwarded_to, c.qualified, c.first_time, c.match_method,"
         " c.match_candidates, c.match_confidence, c.match_reason, c.match_candidate_ids,"
         " c.code_digits, c.code_kind, c.qualified_by_hand, c.value_yen,"
+        " c.menu_path, c.answered_by, c.queue_wait_s, c.voicemail_url,"
         " co.label AS outcome, co.kind AS outcome_kind, "
         + _TAGS[dialect]
         + " AS tags, c.advertiser_id, c.site_id, c.session_id,"
@@ -354,6 +360,10 @@ def _call_record(
         "outcome_kind": row["outcome_kind"] or "",
         "tags": text(row["tags"] or ""),
         "value_yen": row["value_yen"],
+        "menu_path": text(row["menu_path"] or ""),
+        "answered_by": text(row["answered_by"] or ""),
+        "queue_wait_s": row["queue_wait_s"],
+        "voicemail_url": text(row["voicemail_url"] or ""),
         "advertiser_id": row["advertiser_id"],
         "site_id": row["site_id"],
         "session_id": row["session_id"],

@@ -14,6 +14,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from backend.api import (
+    audio,
     batches,
     billing,
     billing_disputes,
@@ -22,6 +23,8 @@ from backend.api import (
     costs,
     exports,
     fixed_codes,
+    flow_reports,
+    flows,
     openapi,
     reports,
     resources,
@@ -58,4 +61,7 @@ routes: list[BaseRoute] = [
     *conversion_actions.routes,
     *billing.routes,
     *billing_disputes.routes,
+    *flows.routes,
+    *flow_reports.routes,
+    *audio.routes,
 ]

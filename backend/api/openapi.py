@@ -153,6 +153,14 @@ def wrapped(key: str, item: Schema) -> Schema:
     return {"type": "object", "required": [key], "properties": {key: item}}
 
 
+def rows_response(description: str, row: Schema) -> Schema:
+    """A report's response: the ``dimension`` grouped by and one ``row`` per key in ``data``."""
+    body = {"dimension": {"type": "string"}, "data": {"type": "array", "items": row}}
+    return json_response(
+        description, {"type": "object", "required": ["dimension", "data"], "properties": body}
+    )
+
+
 def json_response(description: str, schema: Schema) -> Schema:
     """A JSON response."""
     return {"description": description, "content": {"application/json": {"schema": schema}}}

@@ -20,7 +20,7 @@ from backend.services import services
 from pool.inventory import InventoryError
 from pool.numbers import NumberError
 from pool.scope import Scope
-from pool.store import Store
+from pool.store import Store, now_ms
 
 MAX_MS = 2**53
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -202,6 +202,31 @@ def time_range(request: Request) -> tuple[int, int]:
     start = time_param(request, "start", end=False)
     end = time_param(request, "end", end=True)
     return (0 if start is None else start, MAX_MS if end is None else end)
+
+
+def recent_range(request: Request, days: int = 30) -> tuple[int, int]:
+    """:func:`time_range` for a report: without ``end``, up to now; without ``start``, the
+    ``days`` before the end."""
+    start, end = time_range(request)
+    if "end" not in request.query_params:
+        end = now_ms() + 1
+    if "start" not in request.query_params:
+        start = max(0, end - days * 86_400_000)
+    end = min(end, MAX_MS)
+    return start, max(start, end)
+
+
+def report_window(request: Request, principal: ApiPrincipal) -> dict[str, Any]:
+    """A report's scope and period as keyword arguments: ``advertiser_id``, ``site_id``
+    (:func:`request_scope`), ``start_ms`` and ``end_ms`` (:func:`recent_range`)."""
+    start, end = recent_range(request)
+    scope = request_scope(request, principal)
+    return {
+        "advertiser_id": scope.advertiser_id,
+        "site_id": scope.site_id,
+        "start_ms": start,
+        "end_ms": end,
+    }
 
 
 def request_scope(

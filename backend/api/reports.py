@@ -18,19 +18,16 @@ from starlette.routing import Route
 from attribution import report_dimensions, reports
 from backend.api import openapi as oa
 from backend.api.params import (
-    MAX_MS,
     P_MIN_CONFIDENCE,
     RANGE_PARAMS,
     authorized,
     choice_param,
     db_of,
     min_confidence,
-    request_scope,
-    time_range,
+    report_window,
 )
 from backend.auth import ApiPrincipal
 from backend.errors import ApiError
-from pool.store import now_ms
 
 DIMENSIONS = tuple(reports.DIMENSIONS)
 
@@ -60,8 +57,6 @@ REPORT_ROW = oa.component(
         },
     },
 )
-
-_DAY_MS = 86_400_000
 
 
 @oa.operation(
@@ -94,37 +89,15 @@ _DAY_MS = 86_400_000
         *RANGE_PARAMS,
         P_MIN_CONFIDENCE,
     ],
-    responses={
-        200: oa.json_response(
-            "One row per value of the dimension",
-            {
-                "type": "object",
-                "required": ["dimension", "data"],
-                "properties": {
-                    "dimension": {"type": "string"},
-                    "data": {"type": "array", "items": REPORT_ROW},
-                },
-            },
-        )
-    },
+    responses={200: oa.rows_response("One row per value of the dimension", REPORT_ROW)},
 )
 async def calls_report(request: Request, principal: ApiPrincipal) -> Response:
     """Calls by dimension over a period (default: the last 30 days)."""
     dimension = choice_param(request, "dimension", DIMENSIONS, "source")
-    start, end = time_range(request)
-    if "end" not in request.query_params:
-        end = now_ms() + 1
-    if "start" not in request.query_params:
-        start = max(0, end - 30 * _DAY_MS)
-    end = min(end, MAX_MS)
     more = _breakdown_param(request, dimension)
     filters = _filter_params(request)
-    scope = request_scope(request, principal)
     args: dict[str, Any] = {
-        "advertiser_id": scope.advertiser_id,
-        "site_id": scope.site_id,
-        "start_ms": start,
-        "end_ms": max(start, end),
+        **report_window(request, principal),
         "confidences": min_confidence(request),
     }
     if more or filters:

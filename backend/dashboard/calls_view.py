@@ -164,6 +164,12 @@ async def call_context(request: Request, viewer: Viewer) -> dict[str, Any]:
     if session and session["ga_client_id"]:
         click_ids["ga_client_id"] = session["ga_client_id"]
     work = await call_work.read_work(db, call["id"])
+    # Its way through its call flow (issue #18): steps, phones tried, menu, queue, voicemail.
+    journey = await db.fetchall(
+        "SELECT ts_ms, step, what, destination, detail, wait_s FROM call_journey"
+        " WHERE call_id = :c ORDER BY id LIMIT 200",
+        {"c": call["id"]},
+    )
     outcomes = await call_work.outcomes(db, call["adv"], with_retired=True)
     # The caller's other calls (shown without the number to viewers who may not see it).
     history = await call_work.caller_history(
@@ -176,6 +182,7 @@ async def call_context(request: Request, viewer: Viewer) -> dict[str, Any]:
         "session": session,
         "views": views,
         "events": events,
+        "journey": journey,
         "number": number,
         "click_ids": click_ids,
         "candidates": candidates,

@@ -18,6 +18,7 @@ from backend.dashboard import (
     codes_view,
     costs_view,
     dead_letters_view,
+    flows_view,
     numbers_view,
     reports_view,
     rules_view,
@@ -65,6 +66,18 @@ routes: list[BaseRoute] = [
         methods=POST,
     ),
     Route("/dashboard/settings/sites/{id:int}/rules", rules_view.site_rules, methods=GET),
+    Route("/dashboard/settings/targets/{id:int}/flow", flows_view.flow_page, methods=GET),
+    Route(
+        "/dashboard/settings/targets/{id:int}/flow/add/{kind:str}",
+        flows_view.add_step,
+        methods=POST,
+    ),
+    Route(
+        "/dashboard/settings/targets/{id:int}/flow/steps/{step:str}",
+        flows_view.save_step,
+        methods=POST,
+    ),
+    Route("/dashboard/settings/targets/{id:int}/flow/rollback", flows_view.rollback, methods=POST),
     Route("/dashboard/settings/sites/{id:int}/rules", rules_view.add_source_rule, methods=POST),
     Route(
         "/dashboard/settings/sites/{id:int}/qualification",

@@ -49,7 +49,9 @@ class Notifier:
         self._tasks: set[asyncio.Task[None]] = set()
 
     def notify(self, call_id: int, advertiser_id: int | None, event: str) -> None:
-        """Start delivering ``event`` ('started' or 'completed') of a call to its targets."""
+        """Start delivering ``event`` ('started', 'completed' or 'voicemail') of a call to
+        its targets (a voicemail goes to the targets of completed calls: it is how a
+        missed call completes)."""
         if advertiser_id is None:
             return
         task = asyncio.create_task(self._deliver_all(call_id, advertiser_id, event))
@@ -71,7 +73,8 @@ class Notifier:
     async def _deliver_all(self, call_id: int, advertiser_id: int, event: str) -> None:
         try:
             db = self._db()
-            targets = await db.fetchall(TARGETS_SQL, {"a": advertiser_id, "e": event})
+            subscribed = "completed" if event == "voicemail" else event
+            targets = await db.fetchall(TARGETS_SQL, {"a": advertiser_id, "e": subscribed})
             if not targets:
                 return
             call = await call_payload(db, call_id)

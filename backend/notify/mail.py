@@ -39,11 +39,14 @@ def compose(call: dict[str, Any], *, to: str, sender: str, event: str, tz: str) 
     source = call.get("source_label") or " / ".join(
         v for v in (call.get("source"), call.get("medium")) if v
     )
-    subject = f"[callpath] 新着電話 {call['tracking_number']}"
+    voicemail = event == "call.voicemail"
+    subject = f"[callpath] {'留守番電話' if voicemail else '新着電話'} {call['tracking_number']}"
     if source:
         subject += f" ({source})"
     lines = [
-        "新しいお電話がありました。 / A new call.",
+        "留守番電話にメッセージがあります。 / A new voicemail."
+        if voicemail
+        else "新しいお電話がありました。 / A new call.",
         "",
         f"着信日時 / started:   {_when(call['started_ms'], tz)}",
         f"発信者 / caller:      {call['caller'] or '-'}",
@@ -56,6 +59,10 @@ def compose(call: dict[str, Any], *, to: str, sender: str, event: str, tz: str) 
         f"キーワード / keyword: {call.get('keyword') or '-'}",
         f"照合 / match:         {call['match_method']}",
     ]
+    if call.get("menu_path"):
+        lines.append(f"メニュー / menu:       {call['menu_path']}")
+    if call.get("voicemail_url"):
+        lines.append(f"留守電 / voicemail:    {call['voicemail_url']}")
     if call.get("recording_url"):
         lines.append(f"録音 / recording:     {call['recording_url']}")
     message = EmailMessage()

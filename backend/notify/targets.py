@@ -125,6 +125,8 @@ async def call_payload(db: Store, call_id: int) -> dict[str, Any] | None:
         " c.tracking_number, c.caller, c.forwarded_to, c.started_ms, c.answered_ms,"
         " c.ended_ms, c.status, c.duration_s, c.talk_s, c.recording_url, c.match_method,"
         " c.match_candidates, c.session_id, c.qualified, c.first_time,"
+        # Its call flow (issue #18): who answered, the menu choices, the queue, a voicemail.
+        " c.answered_by, c.menu_path, c.queue_wait_s, c.voicemail_url,"
         # The touch frozen on the call when it was matched, not its session's latest.
         " c.touch_channel AS channel, c.touch_source AS source, c.touch_medium AS medium,"
         " c.touch_campaign AS campaign, c.touch_ad_group AS ad_group,"

@@ -1,6 +1,7 @@
 """Twilio webhooks: ``/twilio/voice`` (and ``/twilio/code`` after a visit code's
-``<Gather>``), ``/twilio/status``, ``/twilio/dial``,
-``/twilio/recording`` and ``/twilio/whisper``. Logic lives in ``backend.telephony.twilio``."""
+``<Gather>``), ``/twilio/status``, ``/twilio/dial``, ``/twilio/recording``,
+``/twilio/whisper`` and ``/twilio/flow`` (call flows). Logic lives in
+``backend.telephony.twilio``."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from backend.errors import ApiError
-from backend.telephony import codes, twiml
+from backend.telephony import audio, codes, flows, twiml
 from backend.telephony import twilio as tw
 from backend.telephony.calls import CallEvent
 from backend.telephony.service import telephony_of
@@ -51,6 +52,17 @@ async def code(request: Request) -> Response:
     return _twiml(await tw.find_route_then_answer(tel, params, base), started)
 
 
+async def flow(request: Request) -> Response:
+    """A call flow's callback (``<Dial action>``, ``<Gather>``, the queue's wait and
+    action URLs, ``<Record>``, a destination answering): the flow's next verbs."""
+    started = (time.perf_counter(), time.thread_time())
+    tel = telephony_of(request)
+    params = await tw.signed_params(request, tel.settings)
+    query = {k: v[:64] for k, v in list(request.query_params.items())[:12]}
+    base = tw.base_url(request, tel.settings)
+    return _twiml(await tw.flow_step(tel, params, base, query), started)
+
+
 def _recorded(
     event_of: Callable[[dict[str, str]], CallEvent], answer: Callable[[], bytes], doc: str
 ) -> Callable[[Request], Awaitable[Response]]:
@@ -81,6 +93,23 @@ dial = _recorded(
 recording = _recorded(tw.recording_event, twiml.empty, "The recording of a call is ready.")
 
 
+async def audio_file(request: Request) -> Response:
+    """An uploaded prompt, for Twilio's ``<Play>``: only at a signed URL not yet expired."""
+    tel = telephony_of(request)
+    audio_id = int(request.path_params["audio_id"])
+    query = request.query_params
+    if not audio.valid(
+        tel.settings.secret_key, audio_id, query.get("exp", ""), query.get("sig", "")
+    ):
+        raise ApiError(403, "forbidden", "This audio address is not valid or has expired.")
+    found = await audio.read(tel.table.store(), audio_id)
+    if found is None:
+        raise ApiError(404, "not_found", "No such audio.")
+    return Response(
+        found[1], media_type=found[0], headers={"cache-control": "private, max-age=300"}
+    )
+
+
 async def whisper(request: Request) -> Response:
     """What the person answering hears before the caller is connected."""
     tel = telephony_of(request)
@@ -95,6 +124,8 @@ async def whisper(request: Request) -> Response:
 routes = [
     Route("/twilio/voice", voice, methods=["POST"]),
     Route(codes.PATH, code, methods=["POST"]),
+    Route(flows.PATH, flow, methods=["POST"]),
+    Route(audio.PATH + "/{audio_id:int}", audio_file, methods=["GET"]),
     Route("/twilio/status", status, methods=["POST"]),
     Route("/twilio/dial", dial, methods=["POST"]),
     Route("/twilio/recording", recording, methods=["POST"]),

@@ -22,6 +22,7 @@ from typing import Any
 import orjson
 
 from attribution.touch import freeze_touch
+from backend.telephony import journey
 from pool.store import Store, Tx
 
 # Twilio's CallStatus of the caller's leg -> (our status, rank).
@@ -56,7 +57,9 @@ class CallEvent:
     """One thing that happened to a call, as any provider reports it.
 
     ``kind``: 'voice' (Twilio's first webhook), 'status', 'dial', 'recording', 'start' and
-    'end' (a PBX), 'import' (a call detail record). Empty / zero fields mean "not said".
+    'end' (a PBX), 'import' (a call detail record), 'flow' (a step of its call flow,
+    :mod:`backend.telephony.journey`; ``status`` keys the entry). Empty / zero fields mean
+    "not said".
     """
 
     provider: str
@@ -194,6 +197,8 @@ async def record(db: Store, event: CallEvent, matcher: Matcher) -> Recorded:
             },
         )
         ended = False if fresh is None else await _apply(tx, call_id, event)
+        if fresh is not None and event.kind == "flow":
+            await journey.apply(tx, call_id, event)
         row = await tx.fetchone(
             "SELECT advertiser_id, status_rank FROM calls WHERE id = :id", {"id": call_id}
         )
@@ -319,10 +324,19 @@ async def _apply(tx: Tx, call_id: int, event: CallEvent) -> bool:
     if status is not None:
         name, rank = status
         before = await tx.fetchval("SELECT status_rank FROM calls WHERE id = :id", {"id": call_id})
+        # A call flow may ring several times: an answer after a busy or unanswered
+        # attempt is the call's outcome (a call without a flow dials once).
         changed = await tx.execute(
             "UPDATE calls SET status = :s, status_rank = :r, updated_ms = :t"
-            " WHERE id = :id AND status_rank < :r",
-            {"s": name, "r": rank, "t": event.ts_ms, "id": call_id},
+            " WHERE id = :id AND (status_rank < :r OR (:over = 1 AND status_rank = :r"
+            " AND status IN ('busy', 'no-answer', 'failed')))",
+            {
+                "s": name,
+                "r": rank,
+                "t": event.ts_ms,
+                "id": call_id,
+                "over": int(name == "answered" and rank == OUTCOME_RANK),
+            },
         )
         ended = bool(changed) and rank >= 2 and int(before) < 2
         if rank >= 2:
@@ -355,10 +369,12 @@ async def _apply(tx: Tx, call_id: int, event: CallEvent) -> bool:
         )
     elif event.kind == "status" and event.status == "completed" and event.duration_s > 0:
         # No dial callback (a flow without <Dial action>, or one lost): the caller's leg's
-        # duration is the only talk time there is, so the call can still qualify.
+        # duration is the only talk time there is, so the call can still qualify. Not for
+        # a call in a call flow (flow_version set): time in its menu or queue is no talk,
+        # and its dials say when someone answered.
         await tx.execute(
             "UPDATE calls SET talk_s = CASE WHEN :d > talk_s THEN :d ELSE talk_s END"
-            " WHERE id = :id AND NOT EXISTS"
+            " WHERE id = :id AND flow_version IS NULL AND NOT EXISTS"
             " (SELECT 1 FROM call_events e WHERE e.call_id = :id AND e.kind = 'dial')",
             {"d": event.duration_s, "id": call_id},
         )

@@ -14,7 +14,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
-from backend.telephony import codes
+from backend.telephony import codes, flowstore
+from backend.telephony.flowstore import LoadedFlow
 from backend.telephony.options import CallOptions
 from pool.store import Row, Store
 
@@ -47,6 +48,9 @@ class Snapshot:
     blocked_prefix: dict[int, tuple[str, ...]] = field(default_factory=dict)
     # Visit codes: number -> digits its voice answer listens for first (backend.telephony.codes).
     listening: dict[str, int] = field(default_factory=dict)
+    # Call flows in force: (site id, target number) -> flow (backend.telephony.flows).
+    flows: dict[tuple[int, str], LoadedFlow] = field(default_factory=dict)
+    flows_by_target: dict[int, LoadedFlow] = field(default_factory=dict)
 
 
 _NUMBERS_SQL = (
@@ -90,6 +94,8 @@ class RoutingTable:
         self.code_life_ms = code_life_ms
         self._snap = Snapshot()
         self.loaded = False
+        # Round-robin turns taken while storage did not answer (backend.telephony.flows).
+        self._turns: dict[tuple[int, str], int] = {}
 
     async def load(self) -> None:
         """Read everything from storage and swap it in at once."""
@@ -108,6 +114,8 @@ class RoutingTable:
                 snap.blocked_exact.setdefault(adv, set()).add(row["pattern"])
         snap.blocked_prefix = {adv: tuple(p) for adv, p in prefixes.items()}
         snap.listening = await codes.load_listening(db, life_ms=self.code_life_ms)
+        snap.flows = await flowstore.load_in_force(db)
+        snap.flows_by_target = {f.target_id: f for f in snap.flows.values()}
         self._snap = snap
         self.loaded = True
 
@@ -166,6 +174,23 @@ class RoutingTable:
     def options(self, advertiser_id: int) -> CallOptions:
         """The advertiser's call options (settings where it has none of its own)."""
         return self._snap.options.get(advertiser_id, self.defaults)
+
+    def flow(self, site_id: int, target_number: str) -> LoadedFlow | None:
+        """The call flow in force for a site's target (None: plain forwarding)."""
+        return self._snap.flows.get((site_id, target_number))
+
+    def flow_of_target(self, target_id: int) -> LoadedFlow | None:
+        """The call flow in force for a target id (None: none, or removed)."""
+        return self._snap.flows_by_target.get(target_id)
+
+    def store(self) -> Store:
+        """The storage the table reads (for the few budgeted look-ups of a call)."""
+        return self._db()
+
+    def local_turn(self, key: tuple[int, str]) -> int:
+        """A round-robin turn counted in this process only (storage did not answer)."""
+        self._turns[key] = self._turns.get(key, 0) + 1
+        return self._turns[key]
 
     def listening(self, number: str) -> int:
         """How many digits of a visit code the number's answer waits for (0: none)."""

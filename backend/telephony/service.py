@@ -50,6 +50,9 @@ def _after_write(notifier: Notifier, metrics: Metrics | None) -> AfterHook:
             await matching.qualify(db, recorded.call_id)
         if recorded.ended:
             notifier.notify(recorded.call_id, recorded.advertiser_id, "completed")
+        if event.kind == "flow" and event.payload.get("what") == "voicemail":
+            # Once per call and target, however often the recording is reported.
+            notifier.notify(recorded.call_id, recorded.advertiser_id, "voicemail")
 
     return after_write
 

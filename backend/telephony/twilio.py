@@ -15,7 +15,7 @@ from backend.errors import ApiError
 from backend.http import read_body
 from backend.observability.context import bind_call
 from backend.settings import Settings
-from backend.telephony import codes, sanitize, signature, twiml, verbs
+from backend.telephony import codes, flows, sanitize, signature, twiml, verbs
 from backend.telephony.calls import CallEvent
 from backend.telephony.routing import Route
 from backend.telephony.service import Telephony
@@ -140,7 +140,6 @@ def voice_answer(
     if tel.table.blocked(route.advertiser_id, caller):
         tel.recorder.submit(_event(params, "voice", status="blocked"))
         return (verbs.Reject(),)
-    options = tel.table.options(route.advertiser_id)
     tel.recorder.submit(
         _event(
             params,
@@ -149,6 +148,14 @@ def voice_answer(
             forwarded_to=route.forward_to,
         )
     )
+    return forward_answer(tel, route, base, sid)
+
+
+def forward_answer(tel: Telephony, route: Route, base: str, sid: str) -> Answer:
+    """Plain forwarding of call ``sid`` to its route's target, with the advertiser's call
+    options (the answer of a number without a call flow, and every flow's fallback)."""
+    to = route.number
+    options = tel.table.options(route.advertiser_id)
     whisper_url = ""
     if options.whisper:
         whisper_url = (
@@ -181,9 +188,29 @@ async def find_route_then_answer(tel: Telephony, params: dict[str, str], base: s
     to = _number(params, "To", "Called")
     # (One number per visitor: the target the visitor saw last, see RoutingTable.for_call.)
     route = await tel.table.for_call(to, budget_s=0.5) if to else None
-    answer = answer_voice(tel, params, base, route)
+    answer = voice_answer(tel, params, base, route)
+    if route is not None and verbs.dial_of(answer) is not None:
+        # Put through: the target's call flow decides how (plain forwarding without one).
+        answer = await flows.start(tel, params, base, route, answer)
     await tel.recorder.journaled()  # the call is on disk before Twilio hears the answer
-    return answer
+    return twiml.render(answer)
+
+
+async def flow_step(
+    tel: Telephony, params: dict[str, str], base: str, query: dict[str, str]
+) -> bytes:
+    """The answer to a call flow's callback (``query``: the call's place in its flow)."""
+    tracking = query.get("tn", "")[:40]
+    route = tel.table.get(tracking)
+    # Should the flow be gone mid-call: a queued caller leaves the queue, a report of a
+    # leg or a voicemail needs nothing, anyone else is put through to the target.
+    phase = query.get("p", "")
+    plain: Answer = (verbs.Leave(),) if phase == "wait" else ()
+    if route is not None and phase not in ("wait", "leg", "vm"):
+        plain = forward_answer(tel, route, base, _call_sid(params))
+    answer = await flows.resume(tel, params, base, query, plain)
+    await tel.recorder.journaled()
+    return twiml.render(answer)
 
 
 async def whisper(tel: Telephony, call_sid: str, number: str) -> bytes:

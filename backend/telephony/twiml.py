@@ -82,10 +82,16 @@ def _dial(response: VoiceResponse, verb: v.Dial) -> None:
             attrs["recording_status_callback_event"] = "completed"
     dial = response.dial(**attrs)
     for number in verb.numbers:
+        extra: dict[str, str] = {}
         if number.whisper_url:
-            dial.number(number.number, url=number.whisper_url, method="POST")
-        else:
-            dial.number(number.number)
+            extra.update(url=number.whisper_url, method="POST")
+        if number.answered_url:
+            extra.update(
+                status_callback=number.answered_url,
+                status_callback_event="answered",
+                status_callback_method="POST",
+            )
+        dial.number(number.number, **extra)
 
 
 def _gather(response: VoiceResponse, verb: v.Gather) -> None:
@@ -127,6 +133,16 @@ def render(answer: Answer) -> bytes:
             _gather(response, verb)
         elif isinstance(verb, v.Record):
             _record(response, verb)
+        elif isinstance(verb, v.Enqueue):
+            response.enqueue(
+                verb.name,
+                action=verb.action_url,
+                method="POST",
+                wait_url=verb.wait_url,
+                wait_url_method="POST",
+            )
+        elif isinstance(verb, v.Leave):
+            response.leave()
         elif isinstance(verb, v.Redirect):
             response.redirect(verb.url, method="POST")
         elif isinstance(verb, v.Hangup):

@@ -47,6 +47,8 @@ class Number:
 
     number: str
     whisper_url: str = ""
+    # Told when this number answers (a flow's simultaneous ring learns who answered).
+    answered_url: str = ""
 
 
 @dataclass(frozen=True)
@@ -98,6 +100,22 @@ class Gather:
 
 
 @dataclass(frozen=True)
+class Enqueue:
+    """Put the caller in the queue ``name``: ``wait_url`` answers what they hear while
+    waiting (played again and again), ``action_url`` is told when they leave it."""
+
+    name: str
+    wait_url: str
+    action_url: str
+
+
+@dataclass(frozen=True)
+class Leave:
+    """Take the caller out of their queue (only in a queue's wait answer): Twilio goes on
+    to the ``Enqueue`` action with ``QueueResult=leave``."""
+
+
+@dataclass(frozen=True)
 class Redirect:
     """Continue with the verbs that ``url`` answers."""
 
@@ -116,7 +134,7 @@ class Reject:
     reason: str = "rejected"
 
 
-Verb = Say | Play | Pause | Dial | Record | Gather | Redirect | Hangup | Reject
+Verb = Say | Play | Pause | Dial | Record | Gather | Enqueue | Leave | Redirect | Hangup | Reject
 Answer = tuple[Verb, ...]
 
 

@@ -43,6 +43,10 @@ SEEDED = {
     "match_reason": ("calls", "match_reason"),
     "code_digits": ("calls", "code_digits"),
     "code_kind": ("calls", "code_kind"),
+    # The call's flow: menu choices, who answered, the voicemail's link.
+    "menu_path": ("calls", "menu_path"),
+    "answered_by": ("calls", "answered_by"),
+    "voicemail_url": ("calls", "voicemail_url"),
     # Written by people working the call: its outcome's name and its tags.
     "outcome": ("call_outcomes", "label"),
     "tags": ("call_tags", "tag"),
@@ -71,6 +75,7 @@ NOT_TEXT = {
     "qualified_by_hand",
     "outcome_kind",  # one of three fixed words
     "value_yen",
+    "queue_wait_s",
     "match_candidates",
     "match_candidate_ids",  # session ids, read from a JSON list of integers
     "advertiser_id",

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from attribution.sources import landing_page
 from attribution.touch import COPY_FROM_SESSIONS, freeze_touch
 from backend import accounts
@@ -41,6 +43,8 @@ class Seeded:
     site_a: int = 0
     site_b: int = 0
     pool_b: int = 0
+    target_b: int = 0  # the business number of B's pool (its call flow)
+    target_a: int = 0  # A's first business number, with a call flow of every step type
     number_a: int = 0
     number_b: int = 0
     tracking_a: str = ""
@@ -70,6 +74,64 @@ def _insert_sql(table: str, values: dict[str, Any]) -> str:
 
 async def _insert(conn: Tx, table: str, **values: Any) -> int:
     return int(await conn.fetchval(_insert_sql(table, values), values))
+
+
+# A's call flow: one step of every type (the flow page shows a form for each).
+FLOW_A = {
+    "start": "hours",
+    "steps": {
+        "hours": {
+            "type": "schedule",
+            "hours": {"mon": [["09:00", "12:30"], ["14:00", "19:00"]]},
+            "open": "main",
+            "closed": "closed",
+        },
+        "main": {
+            "type": "menu",
+            "prompt": {"say": "営業は1を、サポートは2を押してください。"},
+            "choices": {"1": "sales", "2": "line"},
+            "default": "line",
+        },
+        "sales": {"type": "ring", "mode": "sequential", "destinations": ["+819011110001"]},
+        "line": {"type": "queue", "destinations": ["+819011110002"], "no_answer": "vm"},
+        "closed": {"type": "message", "prompt": {"say": "本日は終了しました。"}, "next": "vm"},
+        "vm": {"type": "voicemail", "prompt": {"say": "発信音の後にどうぞ。"}, "next": "bye"},
+        "bye": {"type": "hangup"},
+    },
+}
+
+
+async def _flow_journey(conn: Tx, s: Seeded, call_id: int, at: int) -> None:
+    """A call that went through a call flow: a menu, a busy phone, a queue, an answer."""
+    steps = [
+        ("", "start", "", "1", None),
+        ("main", "menu", "", "2", None),
+        ("sales", "ring", "+819011110001", "", None),
+        ("sales", "busy", "+819011110001", "", None),
+        ("line", "queue", "", "", None),
+        ("line", "queue_left", "", "answered", 42),
+        ("line", "answered", "+819011110002", "", None),
+    ]
+    for n, (step, what, dest, detail, wait) in enumerate(steps):
+        await conn.execute(
+            "INSERT INTO call_journey (call_id, ts_ms, step, what, destination, detail, wait_s)"
+            " VALUES (:c, :t, :s, :w, :d, :detail, :wait)",
+            {
+                "c": call_id,
+                "t": at + n * 1000,
+                "s": step,
+                "w": what,
+                "d": dest,
+                "detail": detail,
+                "wait": wait,
+            },
+        )
+    await conn.execute(
+        "UPDATE calls SET flow_version = 1, menu_path = 'main:2', answered_by = :a,"
+        " queue_wait_s = 42, status = 'answered',"
+        " forwarded_to = (SELECT number FROM targets WHERE id = :t) WHERE id = :c",
+        {"a": "+819011110002", "t": s.target_a, "c": call_id},
+    )
 
 
 async def add_session(conn: Tx, site_id: int, started_ms: int, **fields: Any) -> int:
@@ -214,6 +276,14 @@ async def _seed(conn: Tx, now_ms: int | None) -> Seeded:
     assert num is not None
     s.number_a = int(num["id"])
     s.tracking_a = str(num["number"])
+    s.target_a = int(
+        await conn.fetchval("SELECT MIN(id) FROM targets WHERE site_id = :s", {"s": s.site_a})
+    )
+    await conn.execute(
+        "INSERT INTO call_flows (advertiser_id, target_id, version, document, author, created_ms)"
+        " VALUES (:a, :t, 1, :d, 'seed', :now)",
+        {"a": s.adv_a, "t": s.target_a, "d": orjson.dumps(FLOW_A).decode(), "now": now},
+    )
 
     async def row(table: str, **values: Any) -> int:
         """One row of ``table``, created now."""
@@ -225,6 +295,7 @@ async def _seed(conn: Tx, now_ms: int | None) -> Seeded:
     rival_site = rival.sites["rival"]
     s.adv_b, s.site_b = rival.advertiser_id, rival_site.site_id
     s.pool_b = rival_site.pool.pool_id
+    s.target_b = rival_site.pool.target_id
     (s.number_b,) = rival_site.pool.number_ids
     pw = hash_password(PASSWORD)
     for email, role, adv in (
@@ -291,6 +362,7 @@ async def _seed(conn: Tx, now_ms: int | None) -> Seeded:
             first_time=1,
         )
     )
+    await _flow_journey(conn, s, s.calls_a[0], t0 + 240_000)
     yahoo = await add_session(
         conn,
         s.site_a,

@@ -104,6 +104,12 @@ async def test_report_and_drill_down(client: httpx.AsyncClient, seeded: Seeded) 
     assert f'href="/dashboard/calls/{seeded.calls_a[1]}"' not in drill.text
     call = await client.get(f"/dashboard/calls/{seeded.calls_a[0]}")
     assert "料金表" in call.text and "Cj0KCQiA-test-gclid" in call.text
+    # Its way through its call flow: the menu, the busy phone, the wait, who answered.
+    journey = call.text[call.text.index('id="journey"') :]
+    journey = journey[: journey.index("</section>")]
+    for words in ("Call flow", "Menu choice", "[sales]", "Busy", "Left the line", "0:42"):
+        assert words in journey, words
+    assert 'id="menu-path">main:2<' in call.text and 'id="answered-by"' in call.text
 
 
 @pytest.mark.parametrize(

@@ -64,6 +64,8 @@ _BY_NAME: dict[str, Callable[[Seeded, int], Any]] = {
     "action_id": lambda s, _: s.action_b,
     "feed_id": lambda s, _: s.feed_b,
     "dispute_id": lambda s, _: s.dispute_b,
+    "target_id": lambda s, _: s.target_b,
+    "version": lambda _s, _: 1,
     "platform": lambda _s, _: "google",
     "rest": lambda _s, _: "no/such/page",
 }
@@ -78,6 +80,7 @@ _BY_COLLECTION: dict[str, Callable[[Seeded, int], Any]] = {
     "blocked": lambda s, _: s.blocked_b,
     "notifications": lambda s, _: s.notify_b,
     "batches": lambda s, _: s.batch_b,
+    "targets": lambda s, _: s.target_b,
 }
 # GET routes that end the signed-in session: walked last, in a client of their own.
 _SIGNS_OUT = {"/logout"}

@@ -18,7 +18,7 @@ from attribution import matching, reports, sources
 from backend.assets import TEMPLATES_DIR
 from backend.dashboard import i18n
 from backend.notify import targets as notify_targets
-from backend.telephony import calls, config
+from backend.telephony import calls, config, journey
 from pool import numbers, rules
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -78,6 +78,7 @@ def test_run_time_ids_in_templates_have_a_label_group() -> None:
 STORED_VALUES: dict[str, set[str]] = {
     "status": {s for s, _rank in calls.PARENT_STATUS.values()} | set(calls.OUTCOMES.values()),
     "channel": set(sources.CHANNELS),
+    "journey": set(journey.KINDS),
     "match": set(matching.METHODS),
     "confidence": set(matching.CONFIDENCES),
     "reason": set(matching.REASONS),

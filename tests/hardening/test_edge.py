@@ -39,6 +39,7 @@ PUBLIC_POSTS = [
     "/twilio/status",
     "/twilio/dial",
     "/twilio/recording",
+    "/twilio/flow",
     "/webhooks/calls",
     "/login",
     "/logout",

@@ -45,6 +45,7 @@ NOT_PAGES = {
 IDS: dict[str, Callable[[Seeded], int]] = {
     "/dashboard/calls/{id:int}": lambda s: s.calls_a[0],
     "/dashboard/settings/sites/{id:int}": lambda s: s.site_a,
+    "/dashboard/settings/targets/{id:int}/flow": lambda s: s.target_a,
     "/dashboard/settings/sites/{id:int}/rules": lambda s: s.site_b,  # B has a source rule
 }
 

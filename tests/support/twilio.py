@@ -2,10 +2,15 @@
 
 It requests the voice URL with parameters signed by the official ``twilio`` library, then
 follows the TwiML the way Twilio does — ``<Gather>`` (digits, timeout, action, falling
-through to the next verb without digits), ``<Redirect>``, ``<Dial>`` and its action,
-``<Say>``, ``<Play>``, ``<Pause>``, ``<Reject>``, ``<Hangup>`` — and sends the status
-callback at the end. Every document is checked against Twilio's vocabulary (a verb or an
-attribute Twilio does not know fails the test).
+through to the next verb without digits, or calling the action with none), ``<Redirect>``,
+``<Dial>`` and its action with ``DialCallStatus`` (each destination busy, unanswered or
+answering after some seconds), a ``<Number>``'s answered callback, ``<Enqueue>`` (its
+wait URL with ``QueueTime`` and ``QueuePosition`` until ``<Leave>``, then its action),
+``<Record>`` (its action, then the recording status callback), ``<Say>``, ``<Play>``,
+``<Pause>``, ``<Reject>``, ``<Hangup>`` — and sends the status callback at the end, the
+callbacks Twilio sends on its own before or after it. Every document is checked against
+Twilio's vocabulary (a verb or an attribute Twilio does not know, or one out of place,
+fails the test).
 
 Time is kept, not spent: :class:`Call.waited_s` adds up how long the caller would wait
 before being put through (a ``<Gather>`` that hears nothing costs its ``timeout``; one
@@ -53,20 +58,56 @@ VOCABULARY: dict[str, set[str]] = {
         "hangupOnStar",
         "ringTone",
     },
-    "Number": {"url", "method", "sendDigits", "statusCallback", "statusCallbackEvent"},
+    "Number": {
+        "url",
+        "method",
+        "sendDigits",
+        "statusCallback",
+        "statusCallbackEvent",
+        "statusCallbackMethod",
+    },
     "Say": {"voice", "language", "loop"},
     "Play": {"loop", "digits"},
     "Pause": {"length"},
     "Reject": {"reason"},
     "Hangup": set(),
+    # https://www.twilio.com/docs/voice/twiml/enqueue, /leave, /record
+    "Enqueue": {"action", "method", "waitUrl", "waitUrlMethod", "maxQueueSize", "workflowSid"},
+    "Leave": set(),
+    "Record": {
+        "action",
+        "method",
+        "timeout",
+        "finishOnKey",
+        "maxLength",
+        "playBeep",
+        "trim",
+        "recordingStatusCallback",
+        "recordingStatusCallbackMethod",
+        "recordingStatusCallbackEvent",
+        "transcribe",
+        "transcribeCallback",
+    },
 }
+# What may stand where: the verbs of a queue's wait URL are fewer (no Dial, no Enqueue).
+TOP_LEVEL = {"Say", "Play", "Pause", "Gather", "Dial", "Record", "Enqueue", "Redirect", "Hangup"}
+TOP_LEVEL |= {"Reject"}
+WAIT_URL = {"Say", "Play", "Pause", "Gather", "Redirect", "Leave", "Hangup"}
+CHILDREN = {"Gather": {"Say", "Play", "Pause"}, "Dial": {"Number"}}
 # A DTMF tone and the gap after it, as phones send post-dial digits.
 TONE_S = 0.2
+# How long a played sound lasts for the stand-in's clock (hold music, a <Say>).
+PLAY_S = 10.0
+SAY_S = 3.0
 
 
-def check_vocabulary(root: ET.Element) -> None:
-    """Fail on any element or attribute outside Twilio's vocabulary."""
+def check_vocabulary(root: ET.Element, allowed: set[str] = TOP_LEVEL) -> None:
+    """Fail on any element or attribute outside Twilio's vocabulary, or out of place."""
     assert root.tag == "Response", root.tag
+    for verb in root:
+        assert verb.tag in allowed, f"<{verb.tag}> may not stand here"
+        for child in verb:
+            assert child.tag in CHILDREN.get(verb.tag, set()), f"<{child.tag}> in <{verb.tag}>"
     for element in root.iter():
         assert element.tag in VOCABULARY, f"<{element.tag}> is not TwiML"
         unknown = set(element.attrib) - VOCABULARY[element.tag]
@@ -84,15 +125,38 @@ class Call:
     rejected: bool = False
     waited_s: float = 0.0  # how long the caller waited before <Dial>
     digits_sent: str = ""
+    # Call flows: each <Dial> as (numbers rung, outcome), who answered, the time in a
+    # queue, the voicemail left, what the caller heard.
+    attempts: list[tuple[tuple[str, ...], str]] = field(default_factory=list)
+    answered_by: str = ""
+    queued_s: float = 0.0
+    voicemail: str = ""
+    heard: list[str] = field(default_factory=list)
+    clock_s: float = 0.0
 
 
 class TwilioStandIn:
-    """Twilio's side of calls to one callpath app (an httpx client pointed at it)."""
+    """Twilio's side of calls to one callpath app (an httpx client pointed at it).
 
-    def __init__(self, client: httpx.AsyncClient, auth_token: str, base: str) -> None:
+    ``phones`` says how each destination a flow dials behaves: ``"busy"``, ``"no-answer"``
+    (rings until the timeout) or the seconds after which it answers; a number not listed
+    answers after 3 s. Without ``phones`` a ``<Dial>`` is answered (or not: ``answered``)
+    at once, as before call flows.
+    """
+
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        auth_token: str,
+        base: str,
+        *,
+        phones: dict[str, str | float] | None = None,
+    ) -> None:
         self.client = client
         self.validator = RequestValidator(auth_token)
         self.base = base.rstrip("/")
+        self.phones = phones
+        self._legs = 0
 
     async def _post(self, call: Call, url: str, params: dict[str, str]) -> httpx.Response:
         if url.startswith("/"):
@@ -104,6 +168,105 @@ class TwilioStandIn:
             path, data=params, headers={"X-Twilio-Signature": str(signature)}
         )
 
+    async def _document(
+        self, call: Call, response: httpx.Response, allowed: set[str] = TOP_LEVEL
+    ) -> ET.Element:
+        assert response.status_code == 200, response.text
+        assert response.headers["content-type"].startswith("text/xml")
+        root = ET.fromstring(response.content)
+        check_vocabulary(root, allowed)
+        call.documents.append(root)
+        return root
+
+    def _ring(self, numbers: list[str], timeout: float) -> tuple[str, str, float]:
+        """(outcome, who answered, seconds rung) of ringing ``numbers`` together."""
+        assert self.phones is not None
+        answers = []
+        busy = 0
+        for number in numbers:
+            phone = self.phones.get(number, 3.0)
+            if phone == "busy":
+                busy += 1
+            elif isinstance(phone, int | float) and phone < timeout:
+                answers.append((float(phone), number))
+        if answers:
+            after, who = min(answers)
+            return "completed", who, after
+        if busy == len(numbers):
+            return "busy", "", 0.0
+        return "no-answer", "", timeout
+
+    async def _dial(
+        self, call: Call, verb: ET.Element, params: dict[str, str], answered: bool, later: list
+    ) -> tuple[str, dict[str, str]] | None:
+        numbers = [n.text or "" for n in verb.findall("Number")] or [verb.text or ""]
+        call.dialled = numbers[0]
+        action = verb.get("action")
+        if self.phones is None:
+            status = "completed" if answered else "no-answer"
+            extra = {"DialCallStatus": status, "DialCallDuration": "30"}
+        else:
+            status, who, rung = self._ring(numbers, float(verb.get("timeout", "30")))
+            call.clock_s += rung
+            call.attempts.append((tuple(numbers), status))
+            extra = {"DialCallStatus": status}
+            if who:
+                call.answered_by = who
+                call.dialled = who
+                extra["DialCallDuration"] = "30"
+                self._legs += 1
+                leg = {
+                    **params,
+                    "CallSid": f"{call.sid}L{self._legs}",
+                    "ParentCallSid": call.sid,
+                    "CallStatus": "in-progress",
+                    "Direction": "outbound-dial",
+                    "To": who,
+                    "Called": who,
+                }
+                for number in verb.findall("Number"):
+                    if number.text == who and number.get("statusCallback"):
+                        assert "answered" in number.get("statusCallbackEvent", "")
+                        later.append((number.get("statusCallback"), leg))
+        if not action:
+            return None
+        return action, {**params, **extra}
+
+    async def _queue(
+        self, call: Call, verb: ET.Element, params: dict[str, str], position: int
+    ) -> tuple[str, dict[str, str]]:
+        """Wait in a queue: the wait URL is played again and again until ``<Leave>``."""
+        wait_url, waited = verb.get("waitUrl", ""), 0.0
+        for _ in range(500):
+            wait = {**params, "QueuePosition": str(position), "QueueTime": str(int(waited))}
+            wait["QueueSid"] = "QU" + "0" * 32
+            root = await self._document(call, await self._post(call, wait_url, wait), WAIT_URL)
+            left = False
+            for item in root:
+                if item.tag == "Leave":
+                    left = True
+                    break
+                waited += self._spent(call, item)
+            if left:
+                break
+        call.queued_s += waited
+        call.clock_s += waited
+        result = {"QueueResult": "leave", "QueueTime": str(int(waited))}
+        return verb.get("action", ""), {**params, **result}
+
+    def _spent(self, call: Call, verb: ET.Element) -> float:
+        """Seconds a <Say>, <Play> or <Pause> keeps the caller listening."""
+        if verb.tag == "Say":
+            call.heard.append(verb.text or "")
+            return SAY_S
+        if verb.tag == "Play":
+            call.heard.append(verb.text or "")
+            return PLAY_S
+        if verb.tag == "Pause":
+            call.waited_s += float(verb.get("length", "1"))
+            return float(verb.get("length", "1"))
+        return 0.0
+
     async def call(
         self,
         *,
@@ -113,9 +276,20 @@ class TwilioStandIn:
         post_dial: str = "",
         pause_s: float = 2.0,
         answered: bool = True,
+        presses: list[str] | None = None,
+        voicemail_s: int = 0,
+        queue_position: int = 1,
+        out_of_order: bool = False,
     ) -> Call:
         """One incoming call. ``post_dial``: digits the phone sends ``pause_s`` seconds after
-        the call is answered (a ``tel:`` link's ``,4821``); '' for a caller dialling by hand."""
+        the call is answered (a ``tel:`` link's ``,4821``); '' for a caller dialling by hand.
+
+        Call flows: ``presses`` the key pressed at each menu (``''``: silence);
+        ``voicemail_s`` how long a message the caller leaves at a ``<Record>``;
+        ``queue_position`` their place in a queue. ``out_of_order``: the callbacks Twilio
+        sends on their own (a destination answering, a recording ready) arrive after the
+        call's final status callback, as they may.
+        """
         call = Call(sid)
         params: dict[str, str] = {
             "AccountSid": "AC" + "0" * 32,
@@ -128,19 +302,28 @@ class TwilioStandIn:
             "From": caller,
             "To": to,
         }
+        presses = list(presses or [])
+        later: list[tuple[str, dict[str, str]]] = []
         response = await self._post(call, "/twilio/voice", params)
         pending = post_dial
-        for _ in range(10):  # redirects followed at most this many times
-            assert response.status_code == 200, response.text
-            assert response.headers["content-type"].startswith("text/xml")
-            root = ET.fromstring(response.content)
-            check_vocabulary(root)
-            call.documents.append(root)
+        for _ in range(60):  # redirects and callbacks followed at most this many times
+            root = await self._document(call, response)
             params["CallStatus"] = "in-progress"
             nxt: tuple[str, dict[str, str]] | None = None
             for verb in root:
                 if verb.tag == "Gather":
                     timeout = float(verb.get("timeout", "5"))
+                    for prompt in verb:
+                        self._spent(call, prompt)
+                    if presses and not pending:
+                        heard = presses.pop(0)
+                        call.digits_sent += heard
+                        if heard or verb.get("actionOnEmptyResult") == "true":
+                            call.waited_s += 1.0 if heard else timeout
+                            nxt = (verb.get("action", ""), {**params, "Digits": heard})
+                            break
+                        call.waited_s += timeout
+                        continue
                     wanted = int(verb.get("numDigits", "0") or 0) or len(pending)
                     if pending and pause_s < timeout:
                         heard, pending = pending[:wanted], pending[wanted:]
@@ -152,32 +335,59 @@ class TwilioStandIn:
                 elif verb.tag == "Redirect":
                     nxt = ((verb.text or "").strip(), dict(params))
                     break
-                elif verb.tag == "Pause":
-                    call.waited_s += float(verb.get("length", "1"))
+                elif verb.tag in ("Pause", "Say", "Play"):
+                    call.clock_s += self._spent(call, verb)
                 elif verb.tag == "Dial":
-                    number = verb.find("Number")
-                    call.dialled = (number.text if number is not None else verb.text) or ""
-                    action = verb.get("action")
-                    if action:
-                        status = "completed" if answered else "no-answer"
-                        await self._post(
-                            call,
-                            action,
-                            {**params, "DialCallStatus": status, "DialCallDuration": "30"},
-                        )
+                    nxt = await self._dial(call, verb, params, answered, later)
+                    if self.phones is None and nxt is not None:
+                        await self._post(call, *nxt)  # the answer ends the call
+                        nxt = None
+                    break
+                elif verb.tag == "Enqueue":
+                    nxt = await self._queue(call, verb, params, queue_position)
+                    break
+                elif verb.tag == "Record":
+                    recording = {
+                        "RecordingUrl": f"https://api.twilio.com/recordings/RE{sid}",
+                        "RecordingSid": f"RE{sid}"[:34],
+                        "RecordingDuration": str(voicemail_s),
+                    }
+                    if voicemail_s and verb.get("recordingStatusCallback"):
+                        call.voicemail = recording["RecordingUrl"]
+                        done = {**params, **recording, "RecordingStatus": "completed"}
+                        later.append((verb.get("recordingStatusCallback", ""), done))
+                    if verb.get("action"):
+                        nxt = (verb.get("action", ""), {**params, **recording, "Digits": "hangup"})
                     break
                 elif verb.tag in ("Reject", "Hangup"):
                     call.rejected = verb.tag == "Reject"
                     break
             if nxt is None:
                 break
+            if not out_of_order:
+                for url, leg in later:
+                    await self._post_empty(call, url, leg)
+                later.clear()
             response = await self._post(call, nxt[0], nxt[1])
+        if not out_of_order:
+            for url, leg in later:
+                await self._post_empty(call, url, leg)
+            later.clear()
         await self._post(
             call,
             "/twilio/status",
             {**params, "CallStatus": "completed", "CallDuration": "35"},
         )
+        for url, leg in later:  # Twilio's own timing: after the call ended
+            await self._post_empty(call, url, leg)
         return call
+
+    async def _post_empty(self, call: Call, url: str, params: dict[str, str]) -> None:
+        """A callback whose answer Twilio ignores (it must still be TwiML)."""
+        response = await self._post(call, url, params)
+        root = ET.fromstring(response.content)
+        assert response.status_code == 200 and root.tag == "Response", response.text
+        assert not list(root), "a status callback's answer has no verbs"
 
 
 def verbs(call: Call) -> list[list[str]]:

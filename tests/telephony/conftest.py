@@ -9,11 +9,13 @@ from typing import Any
 
 import httpx
 import pytest
+from aiosmtpd.controller import Controller
 from starlette.applications import Starlette
 from twilio.request_validator import RequestValidator
 
 from backend.settings import Settings
 from tests.support.browser import BROWSER_HEADERS
+from tests.support.server import free_port
 
 AUTH_TOKEN = "test-twilio-auth-token"
 PBX_SECRET = "test-pbx-secret"
@@ -132,3 +134,24 @@ async def tclient(app: Starlette, telephony: Any) -> AsyncIterator[httpx.AsyncCl
     # affected: the webhooks do not look at them).
     async with httpx.AsyncClient(transport=transport, base_url=BASE, headers=BROWSER_HEADERS) as c:
         yield c
+
+
+class Mailbox:
+    """A real SMTP server's handler (aiosmtpd) that keeps the messages it was sent."""
+
+    def __init__(self) -> None:
+        self.messages: list[bytes] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.messages.append(envelope.content)
+        return "250 OK"
+
+
+@pytest.fixture
+def smtp() -> Any:
+    """A local SMTP server: (its mailbox, its port)."""
+    mailbox = Mailbox()
+    controller = Controller(mailbox, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    yield mailbox, controller.port
+    controller.stop()

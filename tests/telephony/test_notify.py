@@ -14,7 +14,6 @@ import httpx
 import orjson
 import pytest
 import uvicorn
-from aiosmtpd.controller import Controller
 
 from attribution.outbound import OutboundPolicy
 from backend.notify import targets
@@ -75,24 +74,6 @@ async def serving(app: Receiver) -> AsyncIterator[str]:
     finally:
         server.should_exit = True
         await task
-
-
-class Mailbox:
-    def __init__(self) -> None:
-        self.messages: list[bytes] = []
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        self.messages.append(envelope.content)
-        return "250 OK"
-
-
-@pytest.fixture
-def smtp() -> Any:
-    mailbox = Mailbox()
-    controller = Controller(mailbox, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    yield mailbox, controller.port
-    controller.stop()
 
 
 async def _one_call(tclient: httpx.AsyncClient, telephony: Any, sid: str) -> None:

@@ -26,8 +26,8 @@ from backend.notify.mail import SmtpConfig
 from pool.store import now_ms
 from tests.dashboard.conftest import login
 from tests.support.server import free_port
-from tests.telephony.conftest import call_params, post_twilio
-from tests.telephony.test_notify import Mailbox, Receiver, serving
+from tests.telephony.conftest import Mailbox, call_params, post_twilio
+from tests.telephony.test_notify import Receiver, serving
 
 CALLER = "+819012345678"  # call_params' caller
 MASKED = "+81******5678"  # attribution.exports.mask_caller, the API's rule

@@ -118,7 +118,10 @@ EVERY_VERB: v.Answer = (
         action_on_empty=True,
     ),
     v.Dial(
-        (v.Number("+81312345678", "https://h/twilio/whisper"), v.Number("+81312345679")),
+        (
+            v.Number("+81312345678", "https://h/twilio/whisper"),
+            v.Number("+81312345679", answered_url="https://h/twilio/flow?p=leg"),
+        ),
         timeout_s=15,
         caller_id="+815011112222",
         action_url="https://h/twilio/dial",
@@ -126,6 +129,8 @@ EVERY_VERB: v.Answer = (
         recording_callback_url="https://h/twilio/recording",
     ),
     v.Record("https://h/twilio/voicemail", max_length_s=60, recording_callback_url="https://h/r"),
+    v.Enqueue("callpath-1-q", wait_url="https://h/twilio/flow?p=wait", action_url="https://h/q"),
+    v.Leave(),
     v.Redirect("https://h/twilio/next"),
     v.Hangup(),
     v.Reject("busy"),
@@ -143,6 +148,8 @@ def test_every_verb_renders_in_twilios_vocabulary() -> None:
         "Gather",
         "Dial",
         "Record",
+        "Enqueue",
+        "Leave",
         "Redirect",
         "Hangup",
         "Reject",
@@ -162,6 +169,10 @@ def test_every_verb_renders_in_twilios_vocabulary() -> None:
     numbers = root.findall("Dial/Number")
     assert [n.text for n in numbers] == ["+81312345678", "+81312345679"]
     assert numbers[0].get("url") == "https://h/twilio/whisper" and "url" not in numbers[1].attrib
+    assert numbers[1].get("statusCallbackEvent") == "answered"
+    enqueue = root.find("Enqueue")
+    assert enqueue is not None and enqueue.text == "callpath-1-q"
+    assert enqueue.get("waitUrl") == "https://h/twilio/flow?p=wait"
     assert root.find("Play").get("loop") == "0"  # type: ignore[union-attr]
     record = root.find("Record")
     assert record is not None and record.get("maxLength") == "60"
@@ -186,11 +197,11 @@ def test_no_verb_writes_a_character_xml_forbids(bad: str) -> None:
 
 
 def test_a_verb_the_renderer_does_not_know_is_refused() -> None:
-    class Enqueue:  # not (yet) a verb of ours
+    class Conference:  # not (yet) a verb of ours
         pass
 
     with pytest.raises(TypeError, match="no TwiML"):
-        twiml.render((Enqueue(),))  # type: ignore[arg-type]
+        twiml.render((Conference(),))  # type: ignore[arg-type]
 
 
 def _event(caller: str = "+819012345678") -> CallEvent:

@@ -1,0 +1,196 @@
+"""Call flows over the API (issue #18): a business number's (target's) flow, its versions.
+
+- ``GET  /api/targets/{id}/flow``: the flow in force with its version (``flow`` null: none).
+- ``PUT  /api/targets/{id}/flow`` ``{"flow": {...} | null, "note"?}``: check and store a
+  new version (null removes the flow: plain forwarding); 422 names the step and field.
+- ``GET  /api/targets/{id}/flow/versions``: every version, newest first (who, when).
+- ``GET  /api/targets/{id}/flow/versions/{version}``: one version with its document.
+- ``POST /api/targets/{id}/flow/rollback`` ``{"version": n}``: that version in force again,
+  stored as a new version.
+
+This instance's routing table is reloaded after a change; other instances pick it up at
+their next refresh (``CALLPATH_ROUTING_REFRESH_SECONDS``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from backend.api import openapi as oa
+from backend.api.batches import actor
+from backend.api.params import authorized, db_of, path_id
+from backend.auth import ApiPrincipal
+from backend.errors import ApiError
+from backend.http import read_json_object, string_field
+from backend.telephony import flowdoc, flowstore
+from backend.telephony.service import telephony_of
+
+for _name, _schema in flowdoc.schemas().items():
+    oa.component(_name, _schema)
+CALL_FLOW = oa.ref("CallFlow")
+_VERSION_PROPS: dict[str, Any] = {
+    "target_id": {"type": "integer"},
+    "version": {"type": "integer"},
+    "author": {"type": "string"},
+    "note": {"type": "string"},
+    "rolled_back_from": {"type": ["integer", "null"]},
+    "created_ms": {"type": "integer"},
+}
+FLOW_VERSION = oa.component(
+    "CallFlowVersion",
+    {
+        "type": "object",
+        "required": list(_VERSION_PROPS),
+        "properties": {**_VERSION_PROPS, "flow": {"oneOf": [CALL_FLOW, {"type": "null"}]}},
+    },
+)
+VERSION_ENTRY = oa.component(
+    "CallFlowVersionEntry",
+    {"type": "object", "required": list(_VERSION_PROPS), "properties": _VERSION_PROPS},
+)
+_PUT_BODY = {
+    "type": "object",
+    "required": ["flow"],
+    "properties": {
+        "flow": {"oneOf": [CALL_FLOW, {"type": "null"}]},
+        "note": {"type": "string", "maxLength": flowstore.MAX_NOTE},
+    },
+    "additionalProperties": False,
+}
+_ROLLBACK_BODY = {
+    "type": "object",
+    "required": ["version"],
+    "properties": {"version": {"type": "integer", "minimum": 1}},
+    "additionalProperties": False,
+}
+_TARGET = oa.path_param("target_id", description="A business number (target) id")
+
+
+async def _reload(request: Request) -> None:
+    """This instance follows the new flow at once (the others at their refresh)."""
+    if getattr(request.app.state, "telephony", None) is not None:  # not on a visits role
+        await telephony_of(request).table.load()
+
+
+@oa.operation(
+    "GET",
+    "/api/targets/{target_id}/flow",
+    summary="A business number's call flow in force",
+    tags=["flows"],
+    params=[_TARGET],
+    responses={200: oa.json_response("The flow and its version", FLOW_VERSION)},
+)
+async def get_flow(request: Request, principal: ApiPrincipal) -> Response:
+    """The flow in force (``flow`` null and version 0 when the target never had one)."""
+    target_id = path_id(request, "target_id")
+    found = await flowstore.current(db_of(request), principal.scope, target_id)
+    if found is None:
+        empty = dict.fromkeys(("author", "note"), "")
+        found = {"target_id": target_id, "version": 0, **empty, "rolled_back_from": None}
+        found.update(created_ms=0, flow=None)
+    return JSONResponse(found)
+
+
+@oa.operation(
+    "PUT",
+    "/api/targets/{target_id}/flow",
+    summary="Set a business number's call flow (a new version)",
+    tags=["flows"],
+    params=[_TARGET],
+    body=_PUT_BODY,
+    responses={200: oa.json_response("The version stored", FLOW_VERSION)},
+)
+async def put_flow(request: Request, principal: ApiPrincipal) -> Response:
+    """Check the flow and store it as the target's next version (null: remove the flow).
+    A flow that does not check is refused with 422, ``field`` naming the step."""
+    target_id = path_id(request, "target_id")
+    data = await read_json_object(request, flowdoc.MAX_BYTES + 1024)
+    unknown = set(data) - {"flow", "note"}
+    if unknown or "flow" not in data:
+        key = sorted(unknown)[0] if unknown else "flow"
+        raise ApiError(422, "invalid", f"Field {key!r} is unknown or missing.", field=key)
+    note = string_field(data, "note", max_len=flowstore.MAX_NOTE)
+    db = db_of(request)
+    try:
+        version = await flowstore.save(
+            db, principal.scope, target_id, data["flow"], author=actor(principal), note=note
+        )
+    except flowdoc.FlowError as exc:
+        raise ApiError(422, "invalid", str(exc), field=exc.where) from exc
+    await _reload(request)
+    return JSONResponse(await flowstore.version(db, principal.scope, target_id, version))
+
+
+@oa.operation(
+    "GET",
+    "/api/targets/{target_id}/flow/versions",
+    summary="Every version of a business number's call flow",
+    tags=["flows"],
+    params=[_TARGET],
+    responses={
+        200: oa.json_response(
+            "Newest first", oa.wrapped("versions", {"type": "array", "items": VERSION_ENTRY})
+        )
+    },
+)
+async def list_versions(request: Request, principal: ApiPrincipal) -> Response:
+    """Who changed the flow and when, newest first (documents left out)."""
+    target_id = path_id(request, "target_id")
+    versions = await flowstore.history(db_of(request), principal.scope, target_id)
+    return JSONResponse({"versions": versions})
+
+
+@oa.operation(
+    "GET",
+    "/api/targets/{target_id}/flow/versions/{version}",
+    summary="One version of a business number's call flow",
+    tags=["flows"],
+    params=[_TARGET, oa.path_param("version")],
+    responses={200: oa.json_response("The version", FLOW_VERSION)},
+)
+async def get_version(request: Request, principal: ApiPrincipal) -> Response:
+    """One stored version with its document."""
+    target_id = path_id(request, "target_id")
+    number = path_id(request, "version")
+    found = await flowstore.version(db_of(request), principal.scope, target_id, number)
+    return JSONResponse(found)
+
+
+@oa.operation(
+    "POST",
+    "/api/targets/{target_id}/flow/rollback",
+    summary="Put an earlier version of a call flow back in force",
+    tags=["flows"],
+    params=[_TARGET],
+    body=_ROLLBACK_BODY,
+    responses={200: oa.json_response("The new version", FLOW_VERSION)},
+)
+async def rollback(request: Request, principal: ApiPrincipal) -> Response:
+    """Store version ``version``'s document again as the newest version."""
+    target_id = path_id(request, "target_id")
+    data = await read_json_object(request, 256)
+    number = data.get("version")
+    if set(data) != {"version"} or not isinstance(number, int) or isinstance(number, bool):
+        raise ApiError(422, "invalid", 'Send {"version": n}.', field="version")
+    if not 1 <= number <= 1_000_000:
+        raise ApiError(422, "invalid", "No such version.", field="version")
+    db = db_of(request)
+    version = await flowstore.rollback(
+        db, principal.scope, target_id, number, author=actor(principal)
+    )
+    await _reload(request)
+    return JSONResponse(await flowstore.version(db, principal.scope, target_id, version))
+
+
+_BASE = "/api/targets/{target_id:int}/flow"
+routes = [
+    Route(_BASE, authorized(get_flow), methods=["GET"]),
+    Route(_BASE, authorized(put_flow), methods=["PUT"]),
+    Route(_BASE + "/versions", authorized(list_versions), methods=["GET"]),
+    Route(_BASE + "/versions/{version:int}", authorized(get_version), methods=["GET"]),
+    Route(_BASE + "/rollback", authorized(rollback), methods=["POST"]),
+]

@@ -1,0 +1,96 @@
+"""The call-flow page of a business number: a form per step type, refusals by the field,
+every change a version, roll back (issue #18)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from backend.telephony import flowstore
+from pool.scope import EVERYTHING
+from pool.store import Store
+from tests.dashboard.conftest import login
+from tests.dashboard.seed import FLOW_A, PASSWORD, Seeded
+
+
+async def _flow(db: Store, target: int) -> dict[str, Any]:
+    found = await flowstore.current(db, EVERYTHING, target)
+    assert found is not None
+    return found
+
+
+async def test_every_step_type_has_its_form_and_edits_make_versions(
+    client: httpx.AsyncClient, seeded: Seeded, db: Store, app: Any
+) -> None:
+    csrf = await login(client, seeded.member_a, PASSWORD)
+    site = await client.get(f"/dashboard/settings/sites/{seeded.site_a}")
+    url = f"/dashboard/settings/targets/{seeded.target_a}/flow"
+    assert f'href="{url}"' in site.text
+    page = await client.get(url)
+    assert page.status_code == 200
+    for step_id in FLOW_A["steps"]:
+        assert f'action="{url}/steps/{step_id}"' in page.text
+    # The stored values are in their forms.
+    assert "09:00-12:30, 14:00-19:00" in page.text and "1=sales" in page.text
+    # How its calls fared: the seeded call waited 42 s, rang a busy phone, was answered.
+    report = page.text[page.text.index('id="flow-report"') :]
+    report = report[: report.index("</section>")]
+    phones = report[report.index('id="by-destination"') :]
+    assert "090-1111-0001</td><td>1</td><td>0</td><td>1</td><td>0%" in phones
+    assert "090-1111-0002</td><td>0</td><td>1</td><td>0</td>" in phones
+    assert "main:2</td><td>1</td><td>1</td><td>0</td><td>100%</td><td>1</td><td>0:42" in report
+    # Change the ring step: two phones, the first for 15 seconds.
+    ring = {
+        "csrf": csrf,
+        "mode": "sequential",
+        "destinations": "090-1111-0001 15\n090-1111-0003",
+        "no_answer": "vm",
+    }
+    done = await client.post(f"{url}/steps/sales", data=ring)
+    assert done.status_code == 303, done.text
+    flow = await _flow(db, seeded.target_a)
+    assert flow["version"] == 2 and flow["author"] == seeded.member_a
+    assert flow["flow"]["steps"]["sales"]["destinations"] == [
+        {"number": "090-1111-0001", "timeout_s": 15},
+        "090-1111-0003",
+    ]
+    loaded = app.state.telephony.table.flow_of_target(seeded.target_a)
+    assert loaded is not None and loaded.version == 2
+    # A new step, then a refused one: the reason by its field, the values kept.
+    added = await client.post(
+        f"{url}/add/message",
+        data={"csrf": csrf, "step_id": "thanks", "prompt": "ありがとうございました。"},
+    )
+    assert added.status_code == 303, added.text
+    assert (await _flow(db, seeded.target_a))["flow"]["steps"]["thanks"]["type"] == "message"
+    bad = await client.post(
+        f"{url}/add/schedule",
+        data={"csrf": csrf, "step_id": "late", "hours_tue": "19:00-09:00", "open": "sales"},
+    )
+    assert bad.status_code == 422
+    assert "steps.late.hours.tue[0]" in bad.text and "19:00-09:00" in bad.text
+    wrong_branch = await client.post(
+        f"{url}/steps/line", data={"csrf": csrf, "destinations": "not a phone"}
+    )
+    assert wrong_branch.status_code == 422 and "is not a phone number" in wrong_branch.text
+    assert (await _flow(db, seeded.target_a))["version"] == 3
+    # Roll back to the seeded version.
+    back = await client.post(f"{url}/rollback", data={"csrf": csrf, "version": "1"})
+    assert back.status_code == 303
+    flow = await _flow(db, seeded.target_a)
+    assert flow["version"] == 4 and flow["flow"] == FLOW_A and flow["rolled_back_from"] == 1
+    history = await client.get(url)
+    assert "seed" in history.text and f"{url}/rollback" in history.text
+
+
+async def test_another_advertisers_flow_is_not_found(
+    client: httpx.AsyncClient, seeded: Seeded
+) -> None:
+    csrf = await login(client, seeded.member_b, PASSWORD)
+    url = f"/dashboard/settings/targets/{seeded.target_a}/flow"
+    assert (await client.get(url)).status_code == 404
+    r = await client.post(f"{url}/rollback", data={"csrf": csrf, "version": "1"})
+    assert r.status_code == 404
+    r = await client.post(f"{url}/add/hangup", data={"csrf": csrf, "step_id": "x"})
+    assert r.status_code == 404
