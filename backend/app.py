@@ -127,4 +127,6 @@ def create_app(settings: Settings | None = None) -> Starlette:
     # Where user-supplied URLs (webhooks, GA4) may go; a bad entry stops start-up here.
     app.state.outbound = OutboundPolicy.parse(settings.outbound_allow_hosts)
     app.state.templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
+    # Durable jobs by kind (backend/durable.py): each feature registers its handlers here.
+    app.state.job_handlers = {}
     return app

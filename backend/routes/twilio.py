@@ -11,8 +11,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from backend.api.params import db_of
 from backend.errors import ApiError
-from backend.telephony import codes, twiml
+from backend.telephony import codes, sms, twiml
 from backend.telephony import twilio as tw
 from backend.telephony.calls import CallEvent
 from backend.telephony.service import telephony_of
@@ -92,6 +93,20 @@ async def whisper(request: Request) -> Response:
     return _twiml(await tw.whisper(tel, call_sid, number))
 
 
+async def sms_status(request: Request) -> Response:
+    """A text's delivery status (the ``StatusCallback`` given when it was sent)."""
+    tel = telephony_of(request)
+    await sms.record_status(db_of(request), await tw.signed_params(request, tel.settings))
+    return _twiml(twiml.empty())
+
+
+async def sms_inbound(request: Request) -> Response:
+    """A text sent to one of our numbers: STOP / 停止 opts the sender out, START back in."""
+    tel = telephony_of(request)
+    await sms.record_inbound(db_of(request), await tw.signed_params(request, tel.settings))
+    return _twiml(twiml.empty())
+
+
 routes = [
     Route("/twilio/voice", voice, methods=["POST"]),
     Route(codes.PATH, code, methods=["POST"]),
@@ -99,4 +114,6 @@ routes = [
     Route("/twilio/dial", dial, methods=["POST"]),
     Route("/twilio/recording", recording, methods=["POST"]),
     Route("/twilio/whisper", whisper, methods=["POST"]),
+    Route("/twilio/sms/status", sms_status, methods=["POST"]),
+    Route("/twilio/sms/inbound", sms_inbound, methods=["POST"]),
 ]
