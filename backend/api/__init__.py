@@ -20,6 +20,8 @@ from backend.api import (
     fixed_codes,
     openapi,
     reports,
+    reservation_setup,
+    reservations,
     resources,
     site_settings,
     tokens,
@@ -50,4 +52,6 @@ routes: list[BaseRoute] = [
     *site_settings.routes,
     *fixed_codes.routes,
     *call_work.routes,
+    *reservations.routes,
+    *reservation_setup.routes,
 ]

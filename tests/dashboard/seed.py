@@ -28,6 +28,7 @@ KEYWORD_A = "インプラント 費用"
 KEYWORD_B = "rival-secret-keyword"
 CALLER_A = "+819012345678"
 CALLER_B = "+819099998888"
+RESERVATION_B = "+815099990077"  # B's reservation number
 DAY = 86_400_000
 
 
@@ -57,6 +58,7 @@ class Seeded:
     code_b: int = 0  # a fixed code on B's number
     notify_b: int = 0
     batch_b: int = 0  # a recorded conversion file of B
+    reservation_b: int = 0  # a reserved call of B (on B's reservation number)
 
 
 def _insert_sql(table: str, values: dict[str, Any]) -> str:
@@ -349,6 +351,23 @@ async def _seed(conn: Tx, now_ms: int | None) -> Seeded:
         filename="google-conversions-rival-batch.csv",
         media_type="text/csv; charset=utf-8",
         content="Uml2YWwgc2VjcmV0",  # base64 of "Rival secret"
+    )
+    [number_b] = await factory.add_reservation_numbers(
+        conn, [RESERVATION_B], advertiser_id=s.adv_b, phones=["+819011110000"], now_ms=now
+    )
+    s.reservation_b = await row(
+        "reservations",
+        advertiser_id=s.adv_b,
+        lead_ref="rival-lead-1",
+        lead_name="Rival lead",
+        lead_phone=CALLER_B,
+        medium="rival-medium",
+        number_id=number_b,
+        start_ms=now + DAY,
+        end_ms=now + DAY + 1_800_000,
+        hold_start_ms=now + DAY - 300_000,
+        hold_end_ms=now + DAY + 2_100_000,
+        updated_ms=now,
     )
     return s
 

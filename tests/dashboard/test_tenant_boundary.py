@@ -24,7 +24,14 @@ from starlette.applications import Starlette
 from starlette.routing import Route
 
 from tests.dashboard.conftest import login
-from tests.dashboard.seed import CALLER_B, KEYWORD_B, PASSWORD, Seeded, add_token
+from tests.dashboard.seed import (
+    CALLER_B,
+    KEYWORD_B,
+    PASSWORD,
+    RESERVATION_B,
+    Seeded,
+    add_token,
+)
 
 # What of B must never reach A: names, numbers, keywords, URLs, click ids, batch names.
 B_MARKERS = (
@@ -38,6 +45,8 @@ B_MARKERS = (
     "Cj0-rival",
     "rival-batch",
     "rival token",
+    RESERVATION_B,  # B's reservation number
+    "rival-medium",  # the medium of B's reserved call (KPIs)
 )
 
 # B's record for each path parameter, by name (API) or by the collection before it (the
@@ -51,6 +60,7 @@ _BY_NAME: dict[str, Callable[[Seeded, int], Any]] = {
     "rule_id": lambda s, _: s.rule_b,
     "token_id": lambda s, _: s.token_b,
     "batch_id": lambda s, _: s.batch_b,
+    "reservation_id": lambda s, _: s.reservation_b,
     "platform": lambda _s, _: "google",
     "rest": lambda _s, _: "no/such/page",
 }
