@@ -4,9 +4,11 @@ A reservation holds one number for its window plus a buffer before and after, ro
 to the calendar's grain (``slot_ms``). The hold is written as one ``reservation_slots`` row
 per grain; that table's primary key ``(number_id, slot_ms)`` is what makes a double booking
 impossible on both stores, whatever races above it. Allocation tries the advertiser's own
-numbers and the portal's shared ones in id order: on PostgreSQL each number is locked
-(``FOR UPDATE``, always in the same order, so bookings never deadlock each other) while
-its slots are checked and written; SQLite's single writer serialises the whole unit.
+numbers and the portal's shared ones, each booking starting at another one so concurrent
+bookings spread out: on PostgreSQL a number is locked (``FOR NO KEY UPDATE``) while its
+slots are checked and written, numbers locked by another booking are skipped and the unit
+is tried again a moment later if they were all it had (:class:`Contended`); SQLite's single
+writer serialises the whole unit.
 
 A window that no number can serve is refused with :class:`Unavailable`, which carries the
 earliest start from the requested one on at which a window of the same length is free.
@@ -47,6 +49,10 @@ class Unavailable(Exception):
         super().__init__("no reservation number is free for this window")
         self.next_start_ms = next_start_ms
         self.duration_ms = duration_ms
+
+
+class Contended(Exception):
+    """Every number that may be free is being booked by another unit right now."""
 
 
 @dataclass(frozen=True)
@@ -100,36 +106,70 @@ async def allocate(
     start_ms: int,
     end_ms: int,
     prefer: int | None = None,
+    wait: bool = False,
 ) -> int:
     """Hold a number for the window (slots written for ``reservation_id``); its id.
 
     ``prefer``: a number to try first (a rebooked lead keeps its number when it can).
+    On PostgreSQL, when the only numbers that may be free are being booked by others right
+    now, :class:`Contended` is raised (the caller runs its unit again a moment later)
+    unless ``wait``: then it waits for them.
     Raises :class:`Unavailable` when every number is taken (nothing is written then).
     """
     slots = cal.slots(start_ms, end_ms)
     numbers = await candidates(tx, advertiser_id)
+    if numbers:
+        # Spread concurrent bookings over the numbers instead of all queueing on the first.
+        turn = reservation_id % len(numbers)
+        numbers = numbers[turn:] + numbers[:turn]
     if prefer in numbers:
         numbers.remove(prefer)
         numbers.insert(0, prefer)
-    for number_id in numbers:
-        if dialect == "postgresql":
-            # One booking at a time per number, so the check below sees every committed hold.
-            await tx.execute(
-                "SELECT id FROM reservation_numbers WHERE id = :n FOR UPDATE", {"n": number_id}
-            )
-        busy = await tx.fetchval(
-            "SELECT 1 FROM reservation_slots WHERE number_id = :n AND slot_ms >= :a"
-            " AND slot_ms <= :b LIMIT 1",
-            {"n": number_id, "a": slots[0], "b": slots[-1]},
-        )
-        if busy:
-            continue
+    params = {"a": slots[0], "b": slots[-1]}
+    busy_sql = (
+        "SELECT 1 FROM reservation_slots WHERE number_id = :n AND slot_ms >= :a"
+        " AND slot_ms <= :b LIMIT 1"
+    )
+
+    async def take(number_id: int) -> int:
         await tx.executemany(
             "INSERT INTO reservation_slots (number_id, slot_ms, reservation_id)"
             " VALUES (:n, :s, :r)",
             [{"n": number_id, "s": s, "r": reservation_id} for s in slots],
         )
         return number_id
+
+    if dialect != "postgresql":  # the single writer: what is read is what is there
+        for number_id in numbers:
+            if not await tx.fetchval(busy_sql, {**params, "n": number_id}):
+                return await take(number_id)
+        raise Unavailable(None, end_ms - start_ms)
+    # PostgreSQL: a number is locked while its slots are checked and written, so the check
+    # sees every committed hold (NO KEY UPDATE: the key-share locks that the foreign keys
+    # of slots and reservations take on the number do not conflict with it). Only numbers
+    # that look free and nobody is booking are taken (SKIP LOCKED: no waiting); when the
+    # others are being booked, Contended (the caller tries again), or with `wait` wait.
+    waited: list[int] = []
+    for number_id in numbers:
+        if await tx.fetchval(busy_sql, {**params, "n": number_id}):
+            continue
+        locked = await tx.fetchval(
+            "SELECT id FROM reservation_numbers WHERE id = :n FOR NO KEY UPDATE SKIP LOCKED",
+            {"n": number_id},
+        )
+        if locked is None:
+            waited.append(number_id)
+        elif not await tx.fetchval(busy_sql, {**params, "n": number_id}):
+            return await take(number_id)
+    if waited and not wait:
+        raise Contended()
+    for number_id in sorted(waited):
+        await tx.execute(
+            "SELECT id FROM reservation_numbers WHERE id = :n FOR NO KEY UPDATE",
+            {"n": number_id},
+        )
+        if not await tx.fetchval(busy_sql, {**params, "n": number_id}):
+            return await take(number_id)
     raise Unavailable(None, end_ms - start_ms)
 
 
@@ -239,7 +279,15 @@ class Lead:
 
 
 async def book(
-    tx: Tx, cal: Calendar, lead: Lead, start_ms: int, end_ms: int, *, dialect: str, now: int
+    tx: Tx,
+    cal: Calendar,
+    lead: Lead,
+    start_ms: int,
+    end_ms: int,
+    *,
+    dialect: str,
+    now: int,
+    wait: bool = False,
 ) -> tuple[dict[str, Any], bool]:
     """The lead's reservation and whether it was made now (False: the portal sent the same
     lead id before, and the reservation it made then is returned as it is).
@@ -292,6 +340,7 @@ async def book(
         reservation_id=reservation_id,
         start_ms=start_ms,
         end_ms=end_ms,
+        wait=wait,
     )
     await tx.execute(
         "UPDATE reservations SET number_id = :n WHERE id = :id",
@@ -311,6 +360,7 @@ async def rebook(
     *,
     dialect: str,
     now: int,
+    wait: bool = False,
 ) -> dict[str, Any]:
     """Move a live reservation to another window (its number if free, else another)."""
     if reservation["status"] not in LIVE:
@@ -325,6 +375,7 @@ async def rebook(
         start_ms=start_ms,
         end_ms=end_ms,
         prefer=int(reservation["number_id"]),
+        wait=wait,
     )
     hold = cal.hold(start_ms, end_ms)
     await tx.execute(

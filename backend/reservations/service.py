@@ -16,11 +16,13 @@ happens around it, in the same unit of work as the booking:
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Callable
+import random
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from starlette.requests import Request
@@ -34,6 +36,7 @@ from pool import reservations as rs
 from pool.store import Store, Tx, now_ms, retry_lost_race
 
 log = logging.getLogger("callpath.reservations")
+_T = TypeVar("_T")
 REBOOK_PURPOSE = "callpath.reservation.rebook"
 KINDS = ("reminder", "retry", "rebook")
 FIELDS = frozenset(
@@ -85,12 +88,13 @@ class Reservations:
         db = self.db()
 
         @retry_lost_race
-        async def unit() -> tuple[dict[str, Any], bool]:
+        async def unit(wait: bool) -> tuple[dict[str, Any], bool]:
             async def work(tx: Tx) -> tuple[dict[str, Any], bool]:
                 now = self.clock()
                 row, made = await rs.book(
-                    tx, self.calendar, lead, start_ms, end_ms, dialect=db.dialect, now=now
-                )
+                    tx, self.calendar, lead, start_ms, end_ms, dialect=db.dialect, now=now,
+                    wait=wait,
+                )  # fmt: skip
                 if made:
                     await self._plan(tx, row, now)
                 return row, made
@@ -98,7 +102,7 @@ class Reservations:
             return await db.transact(work)
 
         try:
-            return await unit()
+            return await _contended(unit)
         except rs.Unavailable as exc:
             exc.next_start_ms = await rs.next_free(
                 db, self.calendar, lead.advertiser_id, start_ms, end_ms - start_ms
@@ -111,13 +115,14 @@ class Reservations:
         db = self.db()
 
         @retry_lost_race
-        async def unit() -> dict[str, Any]:
+        async def unit(wait: bool) -> dict[str, Any]:
             async def work(tx: Tx) -> dict[str, Any]:
                 now = self.clock()
                 row = await _locked(tx, reservation_id, db.dialect)
                 moved = await rs.rebook(
-                    tx, self.calendar, row, start_ms, end_ms, dialect=db.dialect, now=now
-                )
+                    tx, self.calendar, row, start_ms, end_ms, dialect=db.dialect, now=now,
+                    wait=wait,
+                )  # fmt: skip
                 await durable.cancel(tx, _ref(reservation_id), now=now)
                 await self._plan(tx, moved, now)
                 return moved
@@ -125,7 +130,7 @@ class Reservations:
             return await db.transact(work)
 
         try:
-            return await unit()
+            return await _contended(unit)
         except rs.Unavailable as exc:
             row = await self.get(reservation_id)
             exc.next_start_ms = await rs.next_free(
@@ -386,6 +391,21 @@ async def connections(
         sql += " AND advertiser_id = :adv"
         params["adv"] = advertiser_id
     return await db.fetchall(sql + " ORDER BY connected_ms, id", params)
+
+
+CONTENDED_TRIES = 40
+
+
+async def _contended(unit: Callable[[bool], Awaitable[_T]]) -> _T:
+    """Run a booking unit; while the numbers it could take are being booked by others,
+    again after a short random pause (no unit waits on another's lock, so no queue of
+    waiting units forms); the last try waits for the locks."""
+    for _ in range(CONTENDED_TRIES):
+        try:
+            return await unit(False)
+        except rs.Contended:
+            await asyncio.sleep(random.uniform(0.005, 0.05))
+    return await unit(True)
 
 
 def _ref(reservation_id: int) -> str:
