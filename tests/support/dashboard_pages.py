@@ -29,6 +29,7 @@ from tests.support.server import Server, run_cli
 NOT_PAGES = {
     "/dashboard/live/stream": "an event stream",
     "/dashboard/calls/export": "a CSV / NDJSON download",
+    "/dashboard/reservations/export": "a CSV download",
     "/dashboard/conversions/batches/{id:int}/file": "a file download",
     "/dashboard/{rest:path}": "the catch-all 404",
 }
