@@ -18,7 +18,7 @@ from starlette.routing import Route
 from attribution import call_work as cw
 from backend.api import openapi as oa
 from backend.api.batches import actor
-from backend.api.params import authorized, db_of, int_param, path_id
+from backend.api.params import acting_advertiser, authorized, db_of, int_param, path_id
 from backend.auth import ApiPrincipal
 from backend.errors import ApiError
 from backend.http import read_json_object
@@ -175,15 +175,7 @@ def _advertiser(request: Request, principal: ApiPrincipal) -> int:
     """The advertiser an outcome request is about: the token's own, or ``advertiser_id``
     (required for a token of every advertiser; 403 outside the token's scope)."""
     wanted = int_param(request, "advertiser_id")
-    if wanted is None:
-        wanted = principal.advertiser_id
-    if wanted is None:
-        raise ApiError(
-            422, "invalid", "Parameter 'advertiser_id' is required.", field="advertiser_id"
-        )
-    if not principal.scope.allows(wanted):
-        raise ApiError(403, "forbidden", "This token may not see that advertiser.")
-    return wanted
+    return acting_advertiser(principal, wanted, given_as="Parameter 'advertiser_id'")
 
 
 P_ADVERTISER = oa.query_param(

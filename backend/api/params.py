@@ -204,6 +204,19 @@ def time_range(request: Request) -> tuple[int, int]:
     return (0 if start is None else start, MAX_MS if end is None else end)
 
 
+def acting_advertiser(principal: ApiPrincipal, wanted: object, *, given_as: str) -> int:
+    """The advertiser a request acts for: ``wanted`` (from the query or the body, named
+    ``given_as`` in the error), else the token's own; 422 when neither (an unscoped token
+    must name one), 403 outside the token's scope."""
+    if wanted is None:
+        wanted = principal.advertiser_id
+    if wanted is None:
+        raise ApiError(422, "invalid", f"{given_as} is required.", field="advertiser_id")
+    if type(wanted) is not int or not principal.scope.allows(wanted):
+        raise ApiError(403, "forbidden", "This token may not see that advertiser.")
+    return wanted
+
+
 def request_scope(
     request: Request, principal: ApiPrincipal, *, site_param: str | None = "site_id"
 ) -> Scope:

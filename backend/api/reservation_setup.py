@@ -19,7 +19,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from backend.api import openapi as oa
-from backend.api.params import authorized, db_of, path_id, request_scope
+from backend.api.params import acting_advertiser, authorized, db_of, path_id, request_scope
 from backend.auth import ApiPrincipal
 from backend.errors import ApiError
 from backend.http import read_json_object, string_field
@@ -73,15 +73,23 @@ def _phone(data: dict[str, Any], name: str) -> str:
 
 
 def _owner(data: dict[str, Any], principal: ApiPrincipal, *, shared_ok: bool) -> int | None:
-    """The advertiser a row is for: the token's, or ``advertiser_id`` (None: shared)."""
-    wanted = data.get("advertiser_id", principal.advertiser_id)
-    if wanted is None or wanted == 0:
-        if not (shared_ok and principal.is_admin):
-            raise ApiError(422, "invalid", "'advertiser_id' is required.", field="advertiser_id")
+    """The advertiser a row is for: the token's, or ``advertiser_id``; None (shared by every
+    advertiser) when an administrator names none or 0 where ``shared_ok``."""
+    wanted = data.get("advertiser_id")
+    if shared_ok and principal.is_admin and wanted in (None, 0):
         return None
-    if type(wanted) is not int or not principal.scope.allows(wanted):
-        raise ApiError(403, "forbidden", "This token may not set up that advertiser.")
-    return wanted
+    return acting_advertiser(principal, wanted, given_as="'advertiser_id'")
+
+
+async def _rows(
+    request: Request, principal: ApiPrincipal, select: str, *, shared: bool = False
+) -> list[dict[str, Any]]:
+    """The rows of ``select`` (a table aliased ``r``) in the request's scope, by id;
+    ``shared``: with the rows of no advertiser (shared by all)."""
+    where, params = request_scope(request, principal, site_param=None).condition("r", site=None)
+    if shared:
+        where = f"({where} OR r.advertiser_id IS NULL)"
+    return await db_of(request).fetchall(f"{select} WHERE {where} ORDER BY r.id", params)
 
 
 @oa.operation(
@@ -93,11 +101,11 @@ def _owner(data: dict[str, Any], principal: ApiPrincipal, *, shared_ok: bool) ->
 )
 async def list_numbers(request: Request, principal: ApiPrincipal) -> Response:
     """Numbers that serve the token's advertisers' windows."""
-    where, params = request_scope(request, principal, site_param=None).condition("n", site=None)
-    rows = await db_of(request).fetchall(
-        "SELECT id, number, advertiser_id, active FROM reservation_numbers n"
-        f" WHERE {where} OR n.advertiser_id IS NULL ORDER BY id",
-        params,
+    rows = await _rows(
+        request,
+        principal,
+        "SELECT r.id, r.number, r.advertiser_id, r.active FROM reservation_numbers r",
+        shared=True,
     )
     return JSONResponse({"data": [{**r, "active": bool(r["active"])} for r in rows]})
 
@@ -142,11 +150,10 @@ async def add_number(request: Request, principal: ApiPrincipal) -> Response:
 )
 async def list_phones(request: Request, principal: ApiPrincipal) -> Response:
     """The registered phones of the token's advertisers."""
-    where, params = request_scope(request, principal, site_param=None).condition("p", site=None)
-    rows = await db_of(request).fetchall(
-        "SELECT id, advertiser_id, phone, label FROM reservation_phones p"
-        f" WHERE {where} ORDER BY id",
-        params,
+    rows = await _rows(
+        request,
+        principal,
+        "SELECT r.id, r.advertiser_id, r.phone, r.label FROM reservation_phones r",
     )
     return JSONResponse({"data": rows})
 

@@ -30,6 +30,7 @@ from backend.api.params import (
     P_LIMIT,
     P_START,
     P_TZ,
+    acting_advertiser,
     authorized,
     choice_param,
     db_of,
@@ -190,15 +191,6 @@ def unavailable(exc: rs.Unavailable, tz: str) -> ApiError:
     )
 
 
-def _advertiser(data: dict[str, Any], principal: ApiPrincipal) -> int:
-    wanted = data.get("advertiser_id", principal.advertiser_id)
-    if wanted is None:
-        raise ApiError(422, "invalid", "'advertiser_id' is required.", field="advertiser_id")
-    if type(wanted) is not int or not principal.scope.allows(wanted):
-        raise ApiError(403, "forbidden", "This token may not book for that advertiser.")
-    return wanted
-
-
 async def _session(request: Request, token: str, advertiser_id: int) -> int | None:
     """The tracked visit the lead's form was filled on (its click path joins the lead)."""
     if not token:
@@ -231,7 +223,9 @@ async def _session(request: Request, token: str, advertiser_id: int) -> int | No
 async def create(request: Request, principal: ApiPrincipal) -> Response:
     """Hold a reservation number for the lead's window, plan the reminder, return it."""
     data = await read_json_object(request, 8192)
-    advertiser_id = _advertiser(data, principal)
+    advertiser_id = acting_advertiser(
+        principal, data.get("advertiser_id"), given_as="'advertiser_id'"
+    )
     tz = _zone(string_field(data, "timezone", max_len=64) or "Asia/Tokyo")
     lang = string_field(data, "lang", max_len=2) or "ja"
     if lang not in ("ja", "en"):

@@ -32,7 +32,14 @@ async def reservations_page(request: Request, viewer: Viewer) -> Response:
         request,
         viewer,
         "reservations.html",
-        {"f": f, "rows": rows, "total": total, "tz": f.tz, "csv_query": f.query(drill=False)},
+        {
+            "f": f,
+            "rows": rows,
+            "total": total,
+            "tz": f.tz,
+            "csv_query": f.query(drill=False),
+            "dates_only": True,  # (the filter bar without site and confidence)
+        },
     )
 
 

@@ -4,6 +4,7 @@ a registered phone."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -77,14 +78,23 @@ def messages_api() -> MessagesApi:
     return MessagesApi(ACCOUNT, AUTH_TOKEN)
 
 
+@contextlib.asynccontextmanager
+async def instance(
+    settings: Settings, messages: MessagesApi, clock: Clock
+) -> AsyncIterator[Starlette]:
+    """A running app whose texts go to ``messages`` and whose reservations read ``clock``."""
+    application = create_app(settings)
+    application.state.twilio_transport = messages.transport
+    application.state.reservations.clock = clock
+    async with application.router.lifespan_context(application):
+        yield application
+
+
 @pytest.fixture
 async def app(
     settings: Settings, messages_api: MessagesApi, clock: Clock
 ) -> AsyncIterator[Starlette]:
-    application = create_app(settings)
-    application.state.twilio_transport = messages_api.transport
-    application.state.reservations.clock = clock
-    async with application.router.lifespan_context(application):
+    async with instance(settings, messages_api, clock) as application:
         yield application
 
 

@@ -9,20 +9,18 @@ import collections
 import contextlib
 import random
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 from starlette.applications import Starlette
 
-from backend import create_app
 from backend.api.jobs import job_runner
 from backend.settings import Settings
 from backend.storage import seed
 from pool import reservations as rs
 from tests.conftest import make_settings
-from tests.reservations.conftest import MINUTE, T0, Clock, reservation_settings
+from tests.reservations.conftest import MINUTE, T0, Clock, instance, reservation_settings
 from tests.reservations.test_flow import iso
 from tests.support.twilio import MessagesApi
 
@@ -31,17 +29,6 @@ LEADS = 200
 # Windows of 30 minutes every 45 minutes from 09:00 to 20:15 in Tokyo: a number holds a
 # window with its buffers for 40 minutes, so each serves each start once (160 places).
 STARTS = [T0 + i * 45 * MINUTE for i in range(16)]
-
-
-@contextlib.asynccontextmanager
-async def instance(
-    settings: Settings, messages: MessagesApi, clock: Clock
-) -> AsyncIterator[Starlette]:
-    app = create_app(settings)
-    app.state.twilio_transport = messages.transport
-    app.state.reservations.clock = clock
-    async with app.router.lifespan_context(app):
-        yield app
 
 
 def client_of(app: Starlette, token: str) -> httpx.AsyncClient:
