@@ -29,6 +29,8 @@ from starlette.requests import Request
 
 from attribution.tokens import Signer
 from backend import durable
+from backend.notify import Notifier
+from backend.reservations import announce
 from backend.settings import Settings
 from backend.telephony import sms as texts
 from backend.telephony.sms import Sms
@@ -97,6 +99,7 @@ class Reservations:
                 )  # fmt: skip
                 if made:
                     await self._plan(tx, row, now)
+                    await announce.plan(tx, row, "booked", now)
                 return row, made
 
             return await db.transact(work)
@@ -123,8 +126,9 @@ class Reservations:
                     tx, self.calendar, row, start_ms, end_ms, dialect=db.dialect, now=now,
                     wait=wait,
                 )  # fmt: skip
-                await durable.cancel(tx, _ref(reservation_id), now=now)
+                await durable.cancel(tx, _ref(reservation_id), kinds=WINDOW_JOBS, now=now)
                 await self._plan(tx, moved, now)
+                await announce.plan(tx, moved, "rebooked", now)
                 return moved
 
             return await db.transact(work)
@@ -146,7 +150,8 @@ class Reservations:
             now = self.clock()
             row = await _locked(tx, reservation_id, db.dialect)
             await rs.cancel(tx, row, now=now)
-            await durable.cancel(tx, _ref(reservation_id), now=now)
+            await durable.cancel(tx, _ref(reservation_id), kinds=WINDOW_JOBS, now=now)
+            await announce.plan(tx, row, "cancelled", now)
 
         await db.transact(work)
         return await self.get(reservation_id)
@@ -257,6 +262,14 @@ class Reservations:
             "reservation.close": self._close,
         }
 
+    async def _announce(self, row: dict[str, Any], event: str) -> None:
+        now = self.clock()
+
+        async def unit(tx: Tx) -> None:
+            await announce.plan(tx, row, event, now)
+
+        await self.db().transact(unit)
+
     async def _current(self, job: durable.Job) -> dict[str, Any] | None:
         """The job's reservation, if it is still booked for the window the job was for."""
         row = await self.db().fetchone(
@@ -266,21 +279,23 @@ class Reservations:
             return None
         return row
 
-    async def _send(self, row: dict[str, Any], kind: str, key: str) -> None:
+    async def _send(self, row: dict[str, Any], kind: str, key: str) -> texts.Sent | None:
         if not row["consent"]:
-            return  # the lead did not agree to texts
+            return None  # the lead did not agree to texts
         try:
-            await self.text(row, kind, key)
+            return await self.text(row, kind, key)
         except texts.SmsError as exc:
             if exc.permanent:
                 log.warning("reservation %s: %s text not sent: %s", row["id"], kind, exc)
-                return  # trying again will not help; the row says why
+                return None  # trying again will not help; the row says why
             raise durable.Retry(str(exc)) from None
 
     async def _remind(self, job: durable.Job) -> None:
         row = await self._current(job)
         if row is not None and row["status"] == "booked":
-            await self._send(row, "reminder", job.key)
+            sent = await self._send(row, "reminder", job.key)
+            if sent is not None and sent.sid:
+                await self._announce(row, "reminder_sent")
 
     async def _retry(self, job: durable.Job) -> None:
         row = await self._current(job)
@@ -296,12 +311,14 @@ class Reservations:
         rid = int(row["id"])
 
         async def unit(tx: Tx) -> None:
-            await tx.execute(
+            closed = await tx.execute(
                 "UPDATE reservations SET status = 'missed', updated_ms = :now"
                 " WHERE id = :id AND status = 'booked' AND start_ms = :start",
                 {"now": now, "id": rid, "start": row["start_ms"]},
             )
             await durable.cancel(tx, _ref(rid), kinds=("reservation.retry",), now=now)
+            if closed:
+                await announce.plan(tx, row, "missed", now)
 
         await db.transact(unit)
         # Sent once under its key, also when this job runs again after a failed send.
@@ -336,6 +353,8 @@ class Reservations:
             if row is None:
                 return
             if status == "completed" and talk_s >= threshold:
+                if row["status"] != "connected":
+                    await announce.plan(tx, row, "connected", now)
                 await record_connection(tx, row, attempt["call_sid"], talk_s, now)
                 await durable.cancel(tx, _ref(int(rid)), kinds=("reservation.retry",), now=now)
                 return
@@ -393,6 +412,8 @@ async def connections(
     return await db.fetchall(sql + " ORDER BY connected_ms, id", params)
 
 
+# The jobs of one window, cancelled when it moves or is cancelled (announcements still go).
+WINDOW_JOBS = ("reservation.reminder", "reservation.close", "reservation.retry")
 CONTENDED_TRIES = 40
 
 
@@ -433,8 +454,13 @@ def build(app: Any) -> Reservations:
         sms: Sms = app.state.telephony.sms
         return sms
 
+    def notifier() -> Notifier:
+        found: Notifier = app.state.telephony.notifier
+        return found
+
     service = Reservations(app.state.settings, db, sender)
     app.state.job_handlers.update(service.handlers())
+    app.state.job_handlers[announce.KIND] = announce.handler(db, notifier)
     return service
 
 
