@@ -97,7 +97,9 @@ async def _rows(
     "/api/reservation-numbers",
     summary="Reservation numbers (the advertiser's own and the shared ones)",
     tags=["reservations"],
-    responses={200: oa.json_response("The numbers", oa.wrapped("data", NUMBER))},
+    responses={
+        200: oa.json_response("The numbers", oa.wrapped("data", {"type": "array", "items": NUMBER}))
+    },
 )
 async def list_numbers(request: Request, principal: ApiPrincipal) -> Response:
     """Numbers that serve the token's advertisers' windows."""
@@ -146,7 +148,9 @@ async def add_number(request: Request, principal: ApiPrincipal) -> Response:
     "/api/reservation-phones",
     summary="Registered phones (the phones advertisers call their leads from)",
     tags=["reservations"],
-    responses={200: oa.json_response("The phones", oa.wrapped("data", PHONE))},
+    responses={
+        200: oa.json_response("The phones", oa.wrapped("data", {"type": "array", "items": PHONE}))
+    },
 )
 async def list_phones(request: Request, principal: ApiPrincipal) -> Response:
     """The registered phones of the token's advertisers."""

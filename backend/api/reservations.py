@@ -333,7 +333,11 @@ P_MEDIUM = oa.query_param("medium", {"type": "string", "maxLength": 100}, "Only 
     summary="Reservations whose window starts in a period",
     tags=["reservations"],
     params=[P_START, P_END, P_TZ, P_ADVERTISER, P_STATUS, P_MEDIUM, P_LIMIT, P_CURSOR],
-    responses={200: oa.json_response("A page of reservations", oa.wrapped("data", RESERVATION))},
+    responses={
+        200: oa.json_response(
+            "A page of reservations", oa.wrapped("data", {"type": "array", "items": RESERVATION})
+        )
+    },
 )
 async def list_all(request: Request, principal: ApiPrincipal) -> Response:
     """Newest first; ``next_cursor`` pages on."""
@@ -375,7 +379,7 @@ P_FORMAT = oa.query_param("format", {"type": "string", "enum": ["json", "csv"]},
     responses={
         200: oa.json_response(
             "One row per advertiser and medium (docs/reservations.md#kpis)",
-            oa.wrapped("data", {"type": "object"}),
+            oa.wrapped("data", {"type": "array", "items": {"type": "object"}}),
         )
     },
 )
