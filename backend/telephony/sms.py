@@ -2,9 +2,11 @@
 
 Sending goes through the official ``twilio`` library's REST client
 (``client.messages.create_async``), given an HTTP client of ours
-(:class:`RestHttpClient`, the library's documented ``http_client`` extension point) that
-speaks httpx and sends the library's ``https://api.twilio.com`` requests to
-``CALLPATH_TWILIO_API_URL`` instead when that is set (the tests' Twilio stand-in).
+(:class:`backend.telephony.twilio_rest.RestHttpClient`, the library's documented
+``http_client`` extension point) that speaks httpx and sends the library's
+``https://api.twilio.com`` requests to ``CALLPATH_TWILIO_API_URL`` instead when that is set
+(the tests' Twilio stand-in). The library's REST modules are imported at the first text,
+not at start-up (they cost a second of a worker's start on a busy machine).
 
 - The sender (``CALLPATH_SMS_SENDER``) is a number (E.164), an alphanumeric sender id
   (``CALLPATH``: 1–11 letters, digits or spaces, at least one letter) or a Messaging
@@ -33,10 +35,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
-from twilio.base.exceptions import TwilioRestException
-from twilio.http import AsyncHttpClient
-from twilio.http.response import Response as TwilioResponse
-from twilio.rest import Client
 
 from pool.numbers import NumberError, to_e164
 from pool.store import Store, Tx, now_ms
@@ -157,60 +155,6 @@ def render(template: str, fields: Mapping[str, object]) -> str:
     return text[:MAX_BODY]
 
 
-class RestHttpClient(AsyncHttpClient):  # type: ignore[misc]
-    """The ``twilio`` library's asynchronous HTTP client, on httpx, with a base URL.
-
-    The library builds ``https://api.twilio.com/2010-04-01/...``; requests go to
-    ``base_url`` + the same path. ``transport``: an httpx transport (tests only).
-    """
-
-    def __init__(
-        self,
-        base_url: str = TWILIO_API,
-        *,
-        timeout_s: float = 10.0,
-        transport: httpx.AsyncBaseTransport | None = None,
-    ) -> None:
-        super().__init__(logger=log, is_async=True, timeout=timeout_s)
-        self.base_url = (base_url or TWILIO_API).rstrip("/")
-        self._client = httpx.AsyncClient(
-            timeout=timeout_s, transport=transport, follow_redirects=False
-        )
-
-    def rebase(self, url: str) -> str:
-        """``url`` at this client's base (other hosts are left alone)."""
-        if url.startswith(TWILIO_API):
-            return self.base_url + url[len(TWILIO_API) :]
-        return url
-
-    async def request(
-        self,
-        method: str,
-        url: str,
-        params: dict[str, object] | None = None,
-        data: dict[str, object] | None = None,
-        headers: dict[str, str] | None = None,
-        auth: tuple[str, str] | None = None,
-        timeout: float | None = None,  # noqa: ASYNC109 - the library's signature
-        allow_redirects: bool = False,
-    ) -> TwilioResponse:
-        """One request of the library, answered in its own ``Response``."""
-        response = await self._client.request(
-            method,
-            self.rebase(url),
-            params=params,  # type: ignore[arg-type]
-            data=data,
-            headers=headers,
-            auth=auth,
-            timeout=timeout or self.timeout,
-        )
-        return TwilioResponse(response.status_code, response.text, response.headers)
-
-    async def close(self) -> None:
-        """Close the connections."""
-        await self._client.aclose()
-
-
 @dataclass(frozen=True)
 class Sent:
     """What became of a send: ``status`` is the row's (``queued``… or ``opted_out``,
@@ -235,15 +179,31 @@ class Sms:
         timeout_s: float = 10.0,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
-        self.http = RestHttpClient(api_url, timeout_s=timeout_s, transport=transport)
         self.sender = parse_sender(sender) if sender else None
         self.status_callback = status_callback
         self.configured = bool(account_sid and auth_token and self.sender)
-        self.client = Client(account_sid or "AC", auth_token or "-", http_client=self.http)
+        self._credentials = (account_sid or "AC", auth_token or "-")
+        self._http_options: dict[str, Any] = {
+            "base_url": api_url,
+            "timeout_s": timeout_s,
+            "transport": transport,
+        }
+        self._rest: Any = None  # (twilio Client, RestHttpClient), made at the first text
+
+    def _client(self) -> Any:
+        if self._rest is None:
+            from twilio.rest import Client
+
+            from backend.telephony.twilio_rest import RestHttpClient
+
+            http = RestHttpClient(**self._http_options)
+            self._rest = (Client(*self._credentials, http_client=http), http)
+        return self._rest[0]
 
     async def close(self) -> None:
-        """Close the HTTP client."""
-        await self.http.close()
+        """Close the HTTP client (if a text was sent)."""
+        if self._rest is not None:
+            await self._rest[1].close()
 
     async def send(
         self,
@@ -332,8 +292,11 @@ class Sms:
         fields: dict[str, Any] = dict(self.sender.fields())
         if self.status_callback:
             fields["status_callback"] = self.status_callback
+        from twilio.base.exceptions import TwilioRestException
+
+        client = self._client()
         try:
-            message = await self.client.messages.create_async(to=to, body=body, **fields)
+            message = await client.messages.create_async(to=to, body=body, **fields)
         except TwilioRestException as exc:
             error = SmsError(
                 f"Twilio refused the message: {exc.code or exc.status} {exc.msg}"[:500],

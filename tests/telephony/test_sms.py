@@ -10,7 +10,7 @@ from starlette.applications import Starlette
 
 from backend import create_app
 from backend.settings import Settings
-from backend.telephony import sms
+from backend.telephony import sms, twilio_rest
 from tests.support.twilio import MessagesApi, inbound_text, message_status
 from tests.telephony.conftest import AUTH_TOKEN, BASE
 
@@ -151,7 +151,7 @@ def test_unconfigured_sms_fails_permanently(settings: Settings) -> None:
 
 
 async def test_the_rest_client_rebases_twilio_urls() -> None:
-    client = sms.RestHttpClient("http://127.0.0.1:9/")
+    client = twilio_rest.RestHttpClient("http://127.0.0.1:9/")
     assert client.rebase(sms.TWILIO_API + "/2010-04-01/Accounts/AC/Messages.json") == (
         "http://127.0.0.1:9/2010-04-01/Accounts/AC/Messages.json"
     )
