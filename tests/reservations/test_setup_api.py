@@ -8,7 +8,7 @@ from starlette.applications import Starlette
 
 from backend.storage import seed
 from tests.reservations.conftest import NUMBER, Portal, auth
-from tests.reservations.test_flow import book
+from tests.reservations.test_flow import START, book
 
 
 async def test_numbers_phones_and_templates(
@@ -92,3 +92,27 @@ async def test_capacity_counts_windows_per_number_and_hour(
     # 14:00 in Tokyo is 05:00 UTC (the view's hours are UTC, as the API's times).
     assert number["hours"] == [{"hour": "2026-12-07T05:00:00+00:00", "windows": 1}]
     assert body["numbers_needed"] == 25
+
+
+async def test_a_lead_from_a_tracked_form_joins_its_visit(
+    app: Starlette, client: httpx.AsyncClient, portal: Portal
+) -> None:
+    from attribution.tokens import SESSION_TOKEN, Signer
+    from tests.dashboard.seed import add_session
+
+    db = app.state.db
+    spec = seed.SiteSpec("portal", domains=["portal.example"], pools=[])
+    other = await seed.seed_site(db, "Someone else", seed.SiteSpec("else", domains=["e.example"]))
+    async with db.write() as tx:
+        site = await seed.add_site(tx, advertiser_id=portal.advertiser_id, spec=spec, now_ms=0)
+        own = await add_session(tx, site.site_id, 1_000)
+        foreign = await add_session(tx, other.site_id, 1_000)
+    signer = Signer(app.state.settings.secret_key, SESSION_TOKEN)
+    joined = await book(client, portal, "L-own", session_token=signer.sign(own))
+    assert joined.status_code == 201 and joined.json()["session_id"] == own
+    # Another advertiser's visit is not joined; a forged token is refused.
+    alien = await book(client, portal, "L-alien", session_token=signer.sign(foreign),
+                       start_ms=START + 3_600_000, end_ms=START + 5_400_000)  # fmt: skip
+    assert alien.status_code == 201 and alien.json()["session_id"] is None
+    forged = await book(client, portal, "L-forged", session_token="MTI.forged")
+    assert forged.status_code == 422 and forged.json()["error"]["field"] == "session_token"
