@@ -80,6 +80,7 @@ RESERVATION = oa.component(
             "first_attempt": {"type": ["string", "null"], "format": "date-time"},
             "connected": {"type": ["string", "null"], "format": "date-time"},
             "talk_s": _INT,
+            "outcome": _STR,
             "rebook_url": _STR,
         },
     },
@@ -108,6 +109,11 @@ CHANGE = {
         "start": {"type": "string", "maxLength": 40},
         "end": {"type": "string", "maxLength": 40},
         "status": {"type": "string", "enum": ["cancelled"]},
+        "outcome": {
+            "type": "string",
+            "maxLength": 200,
+            "description": "What came of the call, set by the advertiser (意向あり, NG: 価格…).",
+        },
     },
 }
 _ISO = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:\d{2})?$")
@@ -175,6 +181,7 @@ async def shown(
         "first_attempt": iso(row["first_attempt_ms"], tz),
         "connected": iso(row["connected_ms"], tz),
         "talk_s": row["talk_s"],
+        "outcome": row["outcome"],
         "rebook_url": reservations_of(request).rebook_link(int(row["id"])),
     }
 
@@ -288,7 +295,7 @@ async def get_one(request: Request, principal: ApiPrincipal) -> Response:
 @oa.operation(
     "PATCH",
     "/api/reservations/{reservation_id}",
-    summary="Rebook (new start and end) or cancel (status: cancelled) a reservation",
+    summary="Rebook (new start and end), cancel (status: cancelled) or set the outcome",
     tags=["reservations"],
     params=[oa.path_param("reservation_id")],
     body=CHANGE,
@@ -301,10 +308,19 @@ async def patch(request: Request, principal: ApiPrincipal) -> Response:
     """Move the window (the reminder moves with it) or cancel (the number is free again)."""
     row = await _in_scope(request, principal)
     data = await read_json_object(request, 4096)
-    unknown = [k for k in data if k not in ("start", "end", "status")]
+    unknown = [k for k in data if k not in ("start", "end", "status", "outcome")]
     if unknown:
         raise ApiError(422, "invalid", f"Unknown field {unknown[0]!r}.", field=unknown[0])
     service = reservations_of(request)
+    if "outcome" in data:
+        outcome = string_field(data, "outcome", max_len=200)
+        await db_of(request).execute(
+            "UPDATE reservations SET outcome = :o, updated_ms = :now WHERE id = :id",
+            {"o": outcome, "now": service.clock(), "id": row["id"]},
+        )
+        row = await service.get(int(row["id"]))
+        if not {"start", "end", "status"} & set(data):
+            return JSONResponse(await shown(request, principal, row))
     try:
         if "status" in data:
             if data["status"] != "cancelled" or "start" in data:

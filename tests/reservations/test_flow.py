@@ -103,6 +103,12 @@ async def test_booking_reminder_bridged_connected_billable(
     assert billable["reservation_id"] == reservation["id"] and billable["talk_s"] == 30
     assert billable["advertiser_id"] == portal.advertiser_id and billable["medium"] == "portal-a"
 
+    # The advertiser says what came of it.
+    noted = await client.patch(
+        f"/api/reservations/{reservation['id']}", json={"outcome": "意向あり"}, headers=auth(portal)
+    )
+    assert noted.json()["outcome"] == "意向あり" and noted.json()["status"] == "connected"
+
     # The same advertiser after the window: a message, not the lead.
     clock.now = END + 60 * MINUTE
     late = await twilio.call(to=NUMBER, caller=ADVERTISER_PHONE, sid="CA-late")
