@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import io
 import re
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -44,6 +44,7 @@ from backend.api.params import (
 from backend.auth import ApiPrincipal
 from backend.errors import ApiError
 from backend.http import read_json_object, string_field
+from backend.reservations.announce import describe, iso
 from backend.reservations.service import reservations_of
 from pool import reservations as rs
 from pool.numbers import NumberError, to_e164
@@ -119,13 +120,6 @@ CHANGE = {
 _ISO = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:\d{2})?$")
 
 
-def iso(ms: int | None, tz: str = "UTC") -> str | None:
-    """An epoch-ms time as ISO 8601 in ``tz`` (None stays None)."""
-    if ms is None:
-        return None
-    return datetime.fromtimestamp(ms / 1000, UTC).astimezone(ZoneInfo(tz)).isoformat()
-
-
 def _zone(name: str) -> str:
     try:
         ZoneInfo(name)
@@ -150,38 +144,13 @@ def _moment(data: dict[str, Any], name: str, tz: str) -> int:
 async def shown(
     request: Request, principal: ApiPrincipal | None, row: dict[str, Any]
 ) -> dict[str, Any]:
-    """A reservation as the API shows it."""
-    from attribution.exports import mask_caller
-
+    """A reservation as the API shows it, with the lead's rebooking link."""
     number = await db_of(request).fetchval(
         "SELECT number FROM reservation_numbers WHERE id = :n", {"n": row["number_id"]}
     )
-    tz = row["timezone"]
-    phone = row["lead_phone"]
-    if principal is not None and not principal.can_see_callers:
-        phone = mask_caller(phone)
+    sees = principal is None or principal.can_see_callers
     return {
-        "id": row["id"],
-        "advertiser_id": row["advertiser_id"],
-        "lead_id": row["lead_ref"],
-        "lead_name": row["lead_name"],
-        "lead_phone": phone,
-        "consent": bool(row["consent"]),
-        "lang": row["lang"],
-        "medium": row["medium"],
-        "campaign": row["campaign"],
-        "session_id": row["session_id"],
-        "number": number,
-        "start": iso(row["start_ms"], tz),
-        "end": iso(row["end_ms"], tz),
-        "timezone": tz,
-        "status": row["status"],
-        "rebooks": row["rebooks"],
-        "retries": row["retries"],
-        "first_attempt": iso(row["first_attempt_ms"], tz),
-        "connected": iso(row["connected_ms"], tz),
-        "talk_s": row["talk_s"],
-        "outcome": row["outcome"],
+        **describe(row, number, show_callers=sees),
         "rebook_url": reservations_of(request).rebook_link(int(row["id"])),
     }
 

@@ -59,10 +59,40 @@ async def plan(tx: Tx, row: dict[str, Any], event: str, now: int) -> None:
         )
 
 
-def _iso(ms: int | None, tz: str) -> str | None:
+def iso(ms: int | None, tz: str = "UTC") -> str | None:
+    """An epoch-ms time as ISO 8601 in ``tz`` (None stays None)."""
     if ms is None:
         return None
     return datetime.fromtimestamp(ms / 1000, UTC).astimezone(ZoneInfo(tz)).isoformat()
+
+
+def describe(row: dict[str, Any], number: str, *, show_callers: bool) -> dict[str, Any]:
+    """A reservation as the API and notifications show it (times in its time zone; the
+    lead's phone masked unless ``show_callers``; never the lead's rebooking link)."""
+    tz = row["timezone"]
+    return {
+        "id": row["id"],
+        "advertiser_id": row["advertiser_id"],
+        "lead_id": row["lead_ref"],
+        "lead_name": row["lead_name"],
+        "lead_phone": row["lead_phone"] if show_callers else mask_caller(row["lead_phone"]),
+        "consent": bool(row["consent"]),
+        "lang": row["lang"],
+        "medium": row["medium"],
+        "campaign": row["campaign"],
+        "session_id": row["session_id"],
+        "number": number,
+        "start": iso(row["start_ms"], tz),
+        "end": iso(row["end_ms"], tz),
+        "timezone": tz,
+        "status": row["status"],
+        "rebooks": row["rebooks"],
+        "retries": row["retries"],
+        "first_attempt": iso(row["first_attempt_ms"], tz),
+        "connected": iso(row["connected_ms"], tz),
+        "talk_s": row["talk_s"],
+        "outcome": row["outcome"],
+    }
 
 
 async def payload(db: Store, reservation_id: int, show_callers: bool) -> dict[str, Any] | None:
@@ -72,27 +102,7 @@ async def payload(db: Store, reservation_id: int, show_callers: bool) -> dict[st
         " ON n.id = r.number_id WHERE r.id = :id",
         {"id": reservation_id},
     )
-    if row is None:
-        return None
-    tz = row["timezone"]
-    return {
-        "id": row["id"],
-        "advertiser_id": row["advertiser_id"],
-        "lead_id": row["lead_ref"],
-        "lead_name": row["lead_name"],
-        "lead_phone": row["lead_phone"] if show_callers else mask_caller(row["lead_phone"]),
-        "medium": row["medium"],
-        "campaign": row["campaign"],
-        "number": row["number"],
-        "start": _iso(row["start_ms"], tz),
-        "end": _iso(row["end_ms"], tz),
-        "status": row["status"],
-        "rebooks": row["rebooks"],
-        "retries": row["retries"],
-        "first_attempt": _iso(row["first_attempt_ms"], tz),
-        "connected": _iso(row["connected_ms"], tz),
-        "talk_s": row["talk_s"],
-    }
+    return None if row is None else describe(row, row["number"], show_callers=show_callers)
 
 
 def handler(db: Callable[[], Store], notifier: Callable[[], Notifier]) -> durable.Handler:
