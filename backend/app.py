@@ -26,6 +26,7 @@ from backend.observability.context import RequestContext
 from backend.observability.logs import LOG_FORMATS
 from backend.observability.metrics import Metrics
 from backend.proxies import ForwardedClient, parse_trusted_proxies
+from backend.reservations.service import build as build_reservations
 from backend.routes import all_routes
 from backend.routes.metrics import parse_networks
 from backend.services import Services
@@ -127,4 +128,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
     # Where user-supplied URLs (webhooks, GA4) may go; a bad entry stops start-up here.
     app.state.outbound = OutboundPolicy.parse(settings.outbound_allow_hosts)
     app.state.templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
+    # Durable jobs by kind (backend/durable.py): each feature registers its handlers here.
+    app.state.job_handlers = {}
+    # Reserved calls (backend/reservations): the voice answer, the API, their jobs.
+    app.state.reservations = build_reservations(app)
     return app

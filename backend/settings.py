@@ -293,6 +293,68 @@ class Settings:
         "10.0.0.7, 192.168.5.0/24`). Every other loopback, private, link-local or otherwise "
         "non-public destination is refused (docs/telephony.md, Notifications).",
     )
+    # text messages and durable jobs
+    twilio_account_sid: str = _setting(
+        "", "Twilio account SID (`AC…`) that sends text messages through the Messages API."
+    )
+    twilio_api_url: str = _setting(
+        "https://api.twilio.com",
+        "Base URL of Twilio's REST API (the Messages API); tests point it at a stand-in.",
+    )
+    sms_sender: str = _setting(
+        "",
+        "Who texts come from: a number (`+8150…`), an alphanumeric sender id (`CALLPATH`, 1-11 "
+        "letters, digits or spaces) or a Messaging Service SID (`MG…`); empty: no texts "
+        "(docs/telephony.md#text-messages).",
+    )
+    jobs_poll_seconds: int = _setting(
+        5,
+        "How often the server looks for durable jobs that are due (reminders, retries); 0 "
+        "turns the runner off in this process (docs/operations.md#durable-jobs).",
+        low=0,
+        high=3600,
+    )
+    jobs_lease_seconds: int = _setting(
+        120,
+        "How long an instance holds a job it claimed; a job whose instance died is taken over "
+        "by another one after this.",
+        low=5,
+        high=86_400,
+    )
+    # reserved calls
+    reservation_reminder_minutes: int = _setting(
+        15,
+        "How long before a reserved window the lead is texted a reminder (T-15 min).",
+        low=1,
+        high=1440,
+    )
+    reservation_buffer_minutes: int = _setting(
+        5,
+        "Rest a reservation number takes before and after each window it serves, so a late "
+        "call of one lead never reaches the next.",
+        low=0,
+        high=240,
+    )
+    reservation_slot_minutes: int = _setting(
+        5,
+        "Grain of the reservation calendar: windows and buffers are rounded out to it, and "
+        "the stored one-row-per-slot constraint uses it (docs/reservations.md).",
+        low=1,
+        high=60,
+    )
+    reservation_connected_seconds: int = _setting(
+        10,
+        "Talk time from which a reserved call counts as connected (and billable).",
+        low=0,
+        high=3600,
+    )
+    reservation_retry_minutes: int = _setting(
+        5,
+        "After a reserved call the lead did not answer: when the lead is texted that the "
+        "advertiser will call again (within the window).",
+        low=0,
+        high=240,
+    )
     # --- api / exports ---
     retention_days: int = _setting(
         0,
@@ -629,6 +691,17 @@ GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
         "Notifications",
         ("smtp_host", "smtp_port", "smtp_username", "smtp_password", "smtp_starttls",
          "smtp_from", "notify_attempts", "notify_backoff_seconds", "outbound_allow_hosts"),
+    ),
+    (
+        "Text messages and durable jobs",
+        ("twilio_account_sid", "twilio_api_url", "sms_sender", "jobs_poll_seconds",
+         "jobs_lease_seconds"),
+    ),
+    (
+        "Reserved calls",
+        ("reservation_reminder_minutes", "reservation_buffer_minutes",
+         "reservation_slot_minutes", "reservation_connected_seconds",
+         "reservation_retry_minutes"),
     ),
     ("Dashboard", ("dashboard_stream_seconds", "dashboard_poll_ms")),
     (

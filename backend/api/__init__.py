@@ -27,6 +27,8 @@ from backend.api import (
     flows,
     openapi,
     reports,
+    reservation_setup,
+    reservations,
     resources,
     site_settings,
     tokens,
@@ -64,4 +66,6 @@ routes: list[BaseRoute] = [
     *flows.routes,
     *flow_reports.routes,
     *audio.routes,
+    *reservations.routes,
+    *reservation_setup.routes,
 ]

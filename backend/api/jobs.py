@@ -1,5 +1,6 @@
-"""Periodic work while the server runs: lease sweep, retention purge, GA4 pushes and the
-conversion actions' direct uploads."""
+"""Periodic work while the server runs: lease sweep, retention purge, GA4 pushes, the
+conversion actions' direct uploads, and the runner of durable jobs (:mod:`backend.durable`:
+reminders and retries planned in the database)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from attribution import conversion_uploads
 from attribution.conversions import GA4_MAX_AGE_MS, push_ga4
 from attribution.outbound import OutboundPolicy
 from attribution.upload_policy import UploadPolicy
+from backend import durable
 from backend.api.retention import purge
 from pool import leases
 from pool.store import Store, now_ms
@@ -53,6 +55,18 @@ async def _every(seconds: int, name: str, work: Callable[[], Awaitable[Any]]) ->
         except Exception:  # one failed round must not stop the next
             log.exception("%s failed", name)
         await asyncio.sleep(max(1, seconds))
+
+
+def job_runner(app: Any, **changes: Any) -> durable.Runner:
+    """The runner of an app's durable jobs (``changes``: e.g. a test's ``clock``)."""
+    settings = app.state.settings
+
+    def db() -> Store:
+        store: Store = app.state.db
+        return store
+
+    options: dict[str, Any] = {"lease_ms": settings.jobs_lease_seconds * 1000, **changes}
+    return durable.Runner(db, getattr(app.state, "job_handlers", {}), **options)
 
 
 @asynccontextmanager
@@ -105,6 +119,13 @@ async def api_jobs(app: Any) -> AsyncIterator[None]:
             "callpath-conversion-uploads",
         ),
     ]
+    # Durable jobs: their handlers are registered per kind in `app.state.job_handlers`
+    # (create_app); every `all` instance runs them, each job claimed by one.
+    runner = job_runner(app)
+    app.state.job_runner = runner
+    jobs.append(
+        (settings.jobs_poll_seconds, "durable jobs", runner.run_due, "callpath-durable-jobs")
+    )
     tasks = [
         asyncio.create_task(_every(seconds, label, work), name=task_name)
         for seconds, label, work, task_name in jobs

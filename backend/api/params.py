@@ -229,6 +229,19 @@ def report_window(request: Request, principal: ApiPrincipal) -> dict[str, Any]:
     }
 
 
+def acting_advertiser(principal: ApiPrincipal, wanted: object, *, given_as: str) -> int:
+    """The advertiser a request acts for: ``wanted`` (from the query or the body, named
+    ``given_as`` in the error), else the token's own; 422 when neither (an unscoped token
+    must name one), 403 outside the token's scope."""
+    if wanted is None:
+        wanted = principal.advertiser_id
+    if wanted is None:
+        raise ApiError(422, "invalid", f"{given_as} is required.", field="advertiser_id")
+    if type(wanted) is not int or not principal.scope.allows(wanted):
+        raise ApiError(403, "forbidden", "This token may not see that advertiser.")
+    return wanted
+
+
 def request_scope(
     request: Request, principal: ApiPrincipal, *, site_param: str | None = "site_id"
 ) -> Scope:
@@ -252,15 +265,7 @@ def one_advertiser(request: Request, principal: ApiPrincipal) -> int:
     """The one advertiser a request is about: the token's own, or ``advertiser_id``
     (required for a token of every advertiser; 403 outside the token's scope)."""
     wanted = int_param(request, "advertiser_id")
-    if wanted is None:
-        wanted = principal.advertiser_id
-    if wanted is None:
-        raise ApiError(
-            422, "invalid", "Parameter 'advertiser_id' is required.", field="advertiser_id"
-        )
-    if not principal.scope.allows(wanted):
-        raise ApiError(403, "forbidden", "This token may not see that advertiser.")
-    return wanted
+    return acting_advertiser(principal, wanted, given_as="Parameter 'advertiser_id'")
 
 
 async def site_in_scope(db: Store, principal: ApiPrincipal, site_id: int) -> dict[str, Any]:

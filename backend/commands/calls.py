@@ -55,6 +55,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
             opt.add_argument(option.flag, dest=option.name, help=option.help)
     opt.set_defaults(func=run_options)
 
+    from backend.notify.targets import EVENTS
+
     notify = calls.add_parser("notify", help="where new calls are announced")
     notify.add_argument("advertiser", type=int, nargs="?")
     target = notify.add_mutually_exclusive_group()
@@ -62,7 +64,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     target.add_argument("--email", metavar="ADDRESS", help="send mail to ADDRESS")
     target.add_argument("--remove", type=int, metavar="ID", help="deactivate target ID")
     notify.add_argument("--secret", default="", help="key that signs webhook bodies")
-    notify.add_argument("--event", choices=["started", "completed"], default="completed")
+    notify.add_argument("--event", choices=list(EVENTS), default="completed")
     notify.add_argument(
         "--show-callers",
         action="store_true",

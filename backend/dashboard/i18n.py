@@ -239,6 +239,7 @@ LABELS: dict[str, dict[str, str]] = {
     "notify.event": {
         "started": N_("notify.event.started"),
         "completed": N_("notify.event.completed"),
+        "reservation": N_("notify.event.reservation"),
     },
     "users.role": {"admin": N_("users.role.admin"), "member": N_("users.role.member")},
     "start": {

@@ -153,6 +153,33 @@ class Notifier:
             )
             await mail.send(self.smtp, message)
 
+    async def send_event(
+        self, target: dict[str, Any], name: str, payload: dict[str, Any], delivery: int, title: str
+    ) -> None:
+        """Send one event that is not a call's (a reserved call's) to one target, once: the
+        signed webhook (``{"event", "delivery", **payload}``) or an e-mail. Raises
+        :class:`webhook.DeliveryError` (``permanent`` when trying again will not help),
+        ``smtplib.SMTPException`` or ``OSError``; the caller retries (a durable job)."""
+        if target["kind"] == "webhook":
+            body = orjson.dumps({"event": name, "delivery": delivery, **payload})
+            await webhook.post(
+                self._client,
+                target["address"],
+                body,
+                secret=target["secret"],
+                event=name,
+                delivery=delivery,
+                policy=self.policy,
+            )
+            return
+        if self.smtp is None:
+            raise webhook.DeliveryError("SMTP is not configured", permanent=True)
+        fields = payload.get("reservation", payload)
+        message = mail.compose_event(
+            name, fields, to=target["address"], sender=self.smtp.sender, title=title
+        )
+        await mail.send(self.smtp, message)
+
     async def _mark(self, db: Store, delivery: int, status: str, attempts: int, error: str) -> None:
         await db.execute(
             "UPDATE notification_deliveries SET status = :s, attempts = :a, last_error = :e,"

@@ -75,6 +75,22 @@ def compose(call: dict[str, Any], *, to: str, sender: str, event: str, tz: str) 
     return message
 
 
+def compose_event(
+    name: str, fields: dict[str, Any], *, to: str, sender: str, title: str
+) -> EmailMessage:
+    """A message announcing an event that is not a call (a reserved call's): ``title``
+    as the subject, then one line per field."""
+    message = EmailMessage()
+    message["Subject"] = f"[callpath] {title}"
+    message["From"] = sender
+    message["To"] = to
+    message["X-Callpath-Event"] = name
+    width = max((len(k) for k in fields), default=0)
+    lines = [f"{k.ljust(width)}  {'-' if v is None else v}" for k, v in fields.items()]
+    message.set_content(title + "\n\n" + "\n".join(lines) + "\n")
+    return message
+
+
 def _send(config: SmtpConfig, message: EmailMessage) -> None:
     with smtplib.SMTP(config.host, config.port, timeout=config.timeout_s) as smtp:
         if config.starttls:

@@ -16,7 +16,9 @@ from pool.scope import scope_of
 from pool.store import Store, now_ms
 
 KINDS = ("webhook", "email")
-EVENTS = ("started", "completed")
+# A call starting or ending; "reservation": every event of a reserved call (booked, reminder
+# sent, connected, missed, rebooked, cancelled; docs/reservations.md).
+EVENTS = ("started", "completed", "reservation")
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,255}$")
 
 
@@ -108,6 +110,16 @@ TARGETS_SQL = (
     " FROM notification_targets n LEFT JOIN users u ON u.id = n.created_by"
     " WHERE n.advertiser_id = :a AND n.event = :e AND n.active = 1 ORDER BY n.id"
 )
+
+
+async def target_as_seen(db: Store, target_id: int) -> dict[str, Any] | None:
+    """One active target with what its owner may see now (``allowed``, ``show_callers``:
+    the rule of :data:`TARGETS_SQL`), or None."""
+    rows = await db.fetchall(
+        TARGETS_SQL.replace("n.advertiser_id = :a AND n.event = :e", "n.id = :id"),
+        {"id": target_id},
+    )
+    return rows[0] if rows else None
 
 
 def as_seen_by(call: dict[str, Any], show_callers: bool) -> dict[str, Any]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from starlette.routing import BaseRoute
 
 from backend import api
+from backend.reservations import page as rebook_page
 from backend.routes import (
     api_pool,
     dashboard,
@@ -37,6 +38,7 @@ def all_routes(settings: Settings) -> list[BaseRoute]:
         *snippet.routes,
         *health.routes,
         *pages.routes,
+        *rebook_page.routes,
         *metrics.routes,
         *twilio.routes,
         *webhooks.routes,

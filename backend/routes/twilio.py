@@ -12,8 +12,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from backend.api.params import db_of
 from backend.errors import ApiError
-from backend.telephony import audio, codes, flows, twiml
+from backend.reservations import voice as reservation_voice
+from backend.reservations.service import reservations_of
+from backend.telephony import audio, codes, flows, sms, twiml
 from backend.telephony import twilio as tw
 from backend.telephony.calls import CallEvent
 from backend.telephony.service import telephony_of
@@ -36,6 +39,11 @@ async def voice(request: Request) -> Response:
     tel = telephony_of(request)
     params = await tw.signed_params(request, tel.settings)
     base = tw.base_url(request, tel.settings)
+    if tel.table.get(params.get("To", "").strip()) is None:
+        # Not a tracking number: perhaps a reservation number (予約型コール).
+        reserved = await reservation_voice.answer(reservations_of(request), tel, params, base)
+        if reserved is not None:
+            return _twiml(twiml.render(reserved), started)
     # Visit codes: a number that listens for a code first answers <Gather> (memory only).
     listen = codes.listen_first(tel, params, base)
     if listen is not None:
@@ -121,6 +129,36 @@ async def whisper(request: Request) -> Response:
     return _twiml(await tw.whisper(tel, call_sid, number))
 
 
+async def reservation_dial(request: Request) -> Response:
+    """``<Dial action>`` of a reserved call: connected (billable), or a retry planned."""
+    tel = telephony_of(request)
+    params = await tw.signed_params(request, tel.settings)
+    attempt = request.query_params.get("attempt", "")
+    if not attempt.isdigit() or len(attempt) > 15:
+        raise ApiError(400, "bad_request", "attempt is a required query parameter.")
+    await reservations_of(request).dial_ended(
+        int(attempt),
+        params.get("DialCallStatus", "")[:20],
+        max(0, tw.count_param(params.get("DialCallDuration"))),
+        params.get("RecordingUrl", "")[:1000],
+    )
+    return _twiml(twiml.hangup())
+
+
+async def sms_status(request: Request) -> Response:
+    """A text's delivery status (the ``StatusCallback`` given when it was sent)."""
+    tel = telephony_of(request)
+    await sms.record_status(db_of(request), await tw.signed_params(request, tel.settings))
+    return _twiml(twiml.empty())
+
+
+async def sms_inbound(request: Request) -> Response:
+    """A text sent to one of our numbers: STOP / 停止 opts the sender out, START back in."""
+    tel = telephony_of(request)
+    await sms.record_inbound(db_of(request), await tw.signed_params(request, tel.settings))
+    return _twiml(twiml.empty())
+
+
 routes = [
     Route("/twilio/voice", voice, methods=["POST"]),
     Route(codes.PATH, code, methods=["POST"]),
@@ -130,4 +168,7 @@ routes = [
     Route("/twilio/dial", dial, methods=["POST"]),
     Route("/twilio/recording", recording, methods=["POST"]),
     Route("/twilio/whisper", whisper, methods=["POST"]),
+    Route("/twilio/reservations/dial", reservation_dial, methods=["POST"]),
+    Route("/twilio/sms/status", sms_status, methods=["POST"]),
+    Route("/twilio/sms/inbound", sms_inbound, methods=["POST"]),
 ]

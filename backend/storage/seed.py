@@ -397,3 +397,34 @@ def scale(
         cooldown_ms=cooldown_ms,
     )
     return SiteSpec(key, name=name, domains=["127.0.0.1", "localhost"], pools=[pool])
+
+
+async def add_reservation_numbers(
+    tx: Tx,
+    numbers: Sequence[str],
+    *,
+    advertiser_id: int | None = None,
+    phones: Sequence[str] = (),
+    phones_of: int | None = None,
+    now_ms: int,
+) -> list[int]:
+    """Reservation numbers (``advertiser_id`` None: shared by every advertiser) and the
+    registered phones of advertiser ``phones_of`` (else ``advertiser_id``); the numbers' ids."""
+    ids = []
+    for number in numbers:
+        ids.append(
+            int(
+                await tx.fetchval(
+                    "INSERT INTO reservation_numbers (number, advertiser_id, created_ms)"
+                    " VALUES (:n, :a, :t) RETURNING id",
+                    {"n": number, "a": advertiser_id, "t": now_ms},
+                )
+            )
+        )
+    owner = phones_of if phones_of is not None else advertiser_id
+    for phone in phones:
+        await tx.execute(
+            "INSERT INTO reservation_phones (advertiser_id, phone, created_ms) VALUES (:a, :p, :t)",
+            {"a": owner, "p": phone, "t": now_ms},
+        )
+    return ids

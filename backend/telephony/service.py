@@ -21,6 +21,7 @@ from backend.telephony.calls import CallEvent, Recorded
 from backend.telephony.options import CallOptions
 from backend.telephony.recorder import AfterHook, Recorder
 from backend.telephony.routing import RoutingTable
+from backend.telephony.sms import Sms
 from pool.store import Store
 
 log = logging.getLogger("callpath.telephony")
@@ -34,6 +35,7 @@ class Telephony:
     table: RoutingTable
     recorder: Recorder
     notifier: Notifier
+    sms: Sms
 
 
 def _after_write(notifier: Notifier, metrics: Metrics | None) -> AfterHook:
@@ -98,7 +100,24 @@ def build(app: Any) -> Telephony:
     table = RoutingTable(
         db, default_options(settings), code_life_ms=settings.visit_code_days * 86_400_000
     )
-    return Telephony(settings, table, recorder, notifier)
+    return Telephony(settings, table, recorder, notifier, build_sms(settings, app))
+
+
+def build_sms(settings: Settings, app: Any = None) -> Sms:
+    """The text sender of these settings (delivery statuses come back to the public URL).
+
+    ``app.state.twilio_transport``, when a test set one, carries its REST requests."""
+    callback = ""
+    if settings.public_url:
+        callback = settings.public_url.rstrip("/") + "/twilio/sms/status"
+    return Sms(
+        account_sid=settings.twilio_account_sid,
+        auth_token=settings.twilio_auth_token,
+        sender=settings.sms_sender,
+        api_url=settings.twilio_api_url,
+        status_callback=callback,
+        transport=getattr(getattr(app, "state", None), "twilio_transport", None),
+    )
 
 
 @contextlib.asynccontextmanager
@@ -122,6 +141,7 @@ async def telephony_lifespan(app: Any) -> AsyncIterator[Telephony]:
             await refresh
         await telephony.recorder.stop()
         await telephony.notifier.close()
+        await telephony.sms.close()
 
 
 def telephony_of(request: Request) -> Telephony:

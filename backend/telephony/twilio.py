@@ -86,7 +86,7 @@ async def signed_params(request: Request, settings: Settings) -> dict[str, str]:
     return params
 
 
-def _int(value: str | None, ceiling: int = 7 * 86400) -> int:
+def count_param(value: str | None, ceiling: int = 7 * 86400) -> int:
     """A non-negative count from a form field, or -1 when absent or not a number."""
     if value is None or not value.strip().isdigit() or len(value) > 9:
         return -1
@@ -234,7 +234,7 @@ def status_event(params: dict[str, str]) -> CallEvent:
         params,
         "status",
         status=params.get("CallStatus", "")[:20],
-        duration_s=_int(params.get("CallDuration")),
+        duration_s=count_param(params.get("CallDuration")),
     )
 
 
@@ -244,7 +244,7 @@ def dial_event(params: dict[str, str]) -> CallEvent:
         params,
         "dial",
         status=params.get("DialCallStatus", "")[:20],
-        talk_s=_int(params.get("DialCallDuration")),
+        talk_s=count_param(params.get("DialCallDuration")),
         recording_url=params.get("RecordingUrl", "")[:1000],
         recording_sid=params.get("RecordingSid", "")[:64],
     )

@@ -30,6 +30,7 @@ KEYWORD_A = "インプラント 費用"
 KEYWORD_B = "rival-secret-keyword"
 CALLER_A = "+819012345678"
 CALLER_B = "+819099998888"
+RESERVATION_B = "+815099990077"  # B's reservation number
 DAY = 86_400_000
 
 
@@ -64,6 +65,7 @@ class Seeded:
     action_b: int = 0  # a conversion action of B's site
     feed_b: int = 0  # a feed URL of that action
     dispute_b: int = 0  # B's dispute of its call (billing)
+    reservation_b: int = 0  # a reserved call of B (on B's reservation number)
 
 
 def _insert_sql(table: str, values: dict[str, Any]) -> str:
@@ -474,6 +476,23 @@ async def _seed(conn: Tx, now_ms: int | None) -> Seeded:
         reason="Rival dispute reason",
         opened_by="user (dashboard)",
         opened_ms=now,
+    )
+    [number_b] = await factory.add_reservation_numbers(
+        conn, [RESERVATION_B], advertiser_id=s.adv_b, phones=["+819011110000"], now_ms=now
+    )
+    s.reservation_b = await row(
+        "reservations",
+        advertiser_id=s.adv_b,
+        lead_ref="rival-lead-1",
+        lead_name="Rival lead",
+        lead_phone=CALLER_B,
+        medium="rival-medium",
+        number_id=number_b,
+        start_ms=now + DAY,
+        end_ms=now + DAY + 1_800_000,
+        hold_start_ms=now + DAY - 300_000,
+        hold_end_ms=now + DAY + 2_100_000,
+        updated_ms=now,
     )
     return s
 

@@ -31,6 +31,7 @@ from tests.dashboard.seed import (
     PORTAL_CALLER_B,
     PORTAL_KEYWORD_B,
     PORTAL_NUMBER_B,
+    RESERVATION_B,
     Seeded,
     add_token,
     seed_portal,
@@ -48,6 +49,8 @@ B_MARKERS = (
     "Cj0-rival",
     "rival-batch",
     "rival token",
+    RESERVATION_B,  # B's reservation number
+    "rival-medium",  # the medium of B's reserved call (KPIs)
 )
 
 # B's record for each path parameter, by name (API) or by the collection before it (the
@@ -66,6 +69,7 @@ _BY_NAME: dict[str, Callable[[Seeded, int], Any]] = {
     "dispute_id": lambda s, _: s.dispute_b,
     "target_id": lambda s, _: s.target_b,
     "version": lambda _s, _: 1,
+    "reservation_id": lambda s, _: s.reservation_b,
     "platform": lambda _s, _: "google",
     "rest": lambda _s, _: "no/such/page",
 }

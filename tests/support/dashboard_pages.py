@@ -36,6 +36,7 @@ NOT_PAGES = {
     "/dashboard/live/stream": "an event stream",
     "/dashboard/calls/export": "a CSV / NDJSON download",
     "/dashboard/reports/export": "a CSV download of one report table",
+    "/dashboard/reservations/export": "a CSV download",
     "/dashboard/conversions/batches/{id:int}/file": "a file download",
     "/dashboard/{rest:path}": "the catch-all 404",
     "/dashboard/billing/statement.csv": "a CSV download",

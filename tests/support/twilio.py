@@ -20,6 +20,8 @@ the wait without sleeping.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 from xml.etree import ElementTree as ET
@@ -402,3 +404,166 @@ def attributes(call: Call, tag: str) -> dict[str, Any]:
         if found is not None:
             return dict(found.attrib)
     return {}
+
+
+# --- the Messages API (texts), the REST side callpath calls ---------------------------
+
+
+@dataclass
+class Message:
+    """A text callpath asked the stand-in to send."""
+
+    sid: str
+    to: str
+    body: str
+    sender: str  # From, or the Messaging Service SID
+    status_callback: str
+    status: str = "queued"
+
+
+class MessagesApi:
+    """Twilio's Messages API (``POST /2010-04-01/Accounts/{sid}/Messages.json``).
+
+    An ASGI app: in-process tests hand :attr:`transport` to the app
+    (``app.state.twilio_transport``); :meth:`serve` runs it on a loopback port for a real
+    server (``CALLPATH_TWILIO_API_URL``). It checks the account's basic auth and the
+    fields Twilio requires, keeps what was sent, and can refuse the next texts with a
+    Twilio error code.
+    """
+
+    def __init__(self, account_sid: str, auth_token: str) -> None:
+        from starlette.applications import Starlette
+        from starlette.routing import Route
+
+        self.account_sid = account_sid
+        self.auth_token = auth_token
+        self.messages: list[Message] = []
+        self.refusals: list[tuple[int, int]] = []  # (HTTP status, Twilio code) to answer next
+        self.app = Starlette(
+            routes=[
+                Route("/2010-04-01/Accounts/{sid}/Messages.json", self._create, methods=["POST"])
+            ]
+        )
+
+    @property
+    def transport(self) -> httpx.AsyncBaseTransport:
+        """An httpx transport reaching this API in-process."""
+        return httpx.ASGITransport(app=self.app)
+
+    @contextlib.contextmanager
+    def serve(self) -> Iterator[str]:
+        """Serve the API on a free loopback port (for a real server); yield its base URL."""
+        import socket
+        import threading
+        import time
+
+        import uvicorn
+
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        server = uvicorn.Server(
+            uvicorn.Config(self.app, host="127.0.0.1", port=port, log_level="warning")
+        )
+        thread = threading.Thread(target=server.run, daemon=True)
+        thread.start()
+        for _ in range(200):
+            if server.started:
+                break
+            time.sleep(0.02)
+        try:
+            yield f"http://127.0.0.1:{port}"
+        finally:
+            server.should_exit = True
+            thread.join(timeout=5)
+
+    def to(self, number: str) -> list[Message]:
+        """The texts sent to ``number``."""
+        return [m for m in self.messages if m.to == number]
+
+    async def _create(self, request: Any) -> Any:
+        import base64
+        import secrets
+
+        from starlette.responses import JSONResponse
+
+        expected = base64.b64encode(f"{self.account_sid}:{self.auth_token}".encode()).decode()
+        if request.headers.get("authorization") != f"Basic {expected}":
+            return JSONResponse({"code": 20003, "message": "Authenticate", "status": 401}, 401)
+        if request.path_params["sid"] != self.account_sid:
+            return JSONResponse({"code": 20404, "message": "Not found", "status": 404}, 404)
+        form = await request.form()
+        sender = form.get("From") or form.get("MessagingServiceSid") or ""
+        if not form.get("To") or not form.get("Body") or not sender:
+            return JSONResponse(
+                {"code": 21604, "message": "A 'To', 'Body' and 'From' are required", "status": 400},
+                400,
+            )
+        if self.refusals:
+            status, code = self.refusals.pop(0)
+            return JSONResponse({"code": code, "message": "refused", "status": status}, status)
+        message = Message(
+            sid="SM" + secrets.token_hex(16),
+            to=str(form["To"]),
+            body=str(form["Body"]),
+            sender=str(sender),
+            status_callback=str(form.get("StatusCallback", "")),
+        )
+        self.messages.append(message)
+        return JSONResponse(
+            {
+                "sid": message.sid,
+                "account_sid": self.account_sid,
+                "to": message.to,
+                "from": form.get("From"),
+                "messaging_service_sid": form.get("MessagingServiceSid"),
+                "body": message.body,
+                "status": "queued",
+                "direction": "outbound-api",
+                "num_segments": "1",
+                "api_version": "2010-04-01",
+            },
+            201,
+        )
+
+
+async def message_status(
+    client: httpx.AsyncClient, auth_token: str, message: Message, status: str, error_code: str = ""
+) -> httpx.Response:
+    """Twilio's delivery status callback for ``message`` (signed), to its StatusCallback."""
+    params = {
+        "AccountSid": "AC" + "0" * 32,
+        "MessageSid": message.sid,
+        "SmsSid": message.sid,
+        "MessageStatus": status,
+        "SmsStatus": status,
+        "To": message.to,
+        "From": message.sender,
+        "ApiVersion": "2010-04-01",
+    }
+    if error_code:
+        params["ErrorCode"] = error_code
+    return await _signed_post(client, auth_token, message.status_callback, params)
+
+
+async def inbound_text(
+    client: httpx.AsyncClient, auth_token: str, url: str, *, sender: str, to: str, body: str
+) -> httpx.Response:
+    """A text someone sends to one of callpath's numbers (Twilio's incoming-message webhook)."""
+    params = {
+        "AccountSid": "AC" + "0" * 32,
+        "MessageSid": "SM" + "1" * 32,
+        "From": sender,
+        "To": to,
+        "Body": body,
+        "NumMedia": "0",
+        "ApiVersion": "2010-04-01",
+    }
+    return await _signed_post(client, auth_token, url, params)
+
+
+async def _signed_post(
+    client: httpx.AsyncClient, auth_token: str, url: str, params: dict[str, str]
+) -> httpx.Response:
+    signature = RequestValidator(auth_token).compute_signature(url, params)
+    return await client.post(url, data=params, headers={"X-Twilio-Signature": str(signature)})
