@@ -348,6 +348,58 @@ class Settings:
         "How often the live-calls stream looks for new and changed calls (milliseconds).",
         low=1,
     )
+    # call analysis: recordings kept by callpath, transcripts (docs/privacy.md)
+    twilio_account_sid: str = _setting(
+        "",
+        "Twilio account SID (`AC...`): with the auth token, the credentials callpath fetches "
+        "recordings with; empty: recordings stay at Twilio (only their link is kept).",
+    )
+    twilio_api_url: str = _setting(
+        "https://api.twilio.com",
+        "Base URL of Twilio's REST API; a recording whose URL starts elsewhere is not fetched "
+        "(tests point it at the Twilio stand-in).",
+    )
+    recording_storage: str = _setting(
+        "local",
+        "Where fetched recordings are kept: `local` (the folder `CALLPATH_RECORDING_DIR`), "
+        "`s3` (an S3-compatible bucket: MinIO, AWS, GCS interoperability) or `off` (not "
+        "fetched).",
+        choices=("local", "s3", "off"),
+    )
+    recording_dir: str = _setting(
+        "recordings", "Folder of the `local` recording storage (created when missing)."
+    )
+    recording_s3_endpoint: str = _setting(
+        "", "Endpoint URL of the S3-compatible storage; empty: AWS's own for the region."
+    )
+    recording_s3_bucket: str = _setting("", "Bucket recordings are kept in (`s3` storage).")
+    recording_s3_region: str = _setting("us-east-1", "Region of the bucket.")
+    recording_s3_access_key: str = _setting("", "Access key id for the bucket.")
+    recording_s3_secret_key: str = _setting("", "Secret access key for the bucket.")
+    recording_fetch_attempts: int = _setting(
+        6,
+        "Tries of a recording's fetch (or transcription) before it is marked failed; the "
+        "wait doubles after each, from 30 s.",
+        low=1,
+        high=50,
+    )
+    recording_jobs_seconds: int = _setting(
+        5,
+        "How often the server looks for recordings to fetch and transcribe; 0: never.",
+        low=0,
+    )
+    recording_link_seconds: int = _setting(
+        300,
+        "How long a signed link to a recording plays before it is refused.",
+        low=10,
+        high=86_400,
+    )
+    transcription_engine: str = _setting(
+        "off",
+        "What turns recordings into text: `off`, or `pocketsphinx` (English, its model ships "
+        "inside the Python package; nothing is downloaded).",
+        choices=("off", "pocketsphinx"),
+    )
     # pool: numbers, pools and leases
     forward_countries: str = _setting(
         "",
@@ -556,6 +608,13 @@ GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
          "smtp_from", "notify_attempts", "notify_backoff_seconds", "outbound_allow_hosts"),
     ),
     ("Dashboard", ("dashboard_stream_seconds", "dashboard_poll_ms")),
+    (
+        "Call analysis",
+        ("twilio_account_sid", "twilio_api_url", "recording_storage", "recording_dir",
+         "recording_s3_endpoint", "recording_s3_bucket", "recording_s3_region",
+         "recording_s3_access_key", "recording_s3_secret_key", "recording_fetch_attempts",
+         "recording_jobs_seconds", "recording_link_seconds", "transcription_engine"),
+    ),
 )  # fmt: skip
 
 

@@ -1,4 +1,5 @@
-"""Periodic work while the server runs: lease sweep, retention purge and GA4 pushes."""
+"""Periodic work while the server runs: lease sweep, retention purge, GA4 pushes, and
+fetching and transcribing recordings."""
 
 from __future__ import annotations
 
@@ -85,6 +86,13 @@ async def api_jobs(app: Any) -> AsyncIterator[None]:
                 uploads=UploadPolicy(min_confidence=settings.upload_min_confidence),
             ),
             "callpath-ga4",
+        ),
+        # Recordings fetched into callpath's storage, then transcribed (issue #22).
+        (
+            settings.recording_jobs_seconds if app.state.recordings.storage is not None else 0,
+            "recordings",
+            lambda: app.state.recordings.work(db),
+            "callpath-recordings",
         ),
     ]
     tasks = [
