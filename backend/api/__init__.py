@@ -19,6 +19,7 @@ from backend.api import (
     exports,
     fixed_codes,
     openapi,
+    recordings,
     reports,
     resources,
     site_settings,
@@ -50,4 +51,5 @@ routes: list[BaseRoute] = [
     *site_settings.routes,
     *fixed_codes.routes,
     *call_work.routes,
+    *recordings.routes,
 ]

@@ -48,6 +48,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         cmd = actions.add_parser(name, help=text)
         cmd.add_argument("email")
         cmd.set_defaults(func=run_disable, disabled=disabled)
+    for name, allowed, text in (
+        ("allow-recordings", True, "let a member hear and download call recordings"),
+        ("deny-recordings", False, "take a member's right to hear call recordings"),
+    ):
+        cmd = actions.add_parser(name, help=text)
+        cmd.add_argument("email")
+        cmd.set_defaults(func=run_recordings_right, allowed=allowed)
 
 
 def read_password(from_stdin: bool) -> str:
@@ -172,4 +179,21 @@ def run_disable(args: argparse.Namespace) -> int:
         print(f"{email} disabled: signed out everywhere, API tokens revoked")
     else:
         print(f"{email} may sign in again (revoked API tokens stay revoked)")
+    return 0
+
+
+def run_recordings_right(args: argparse.Namespace) -> int:
+    """Give or take a user's right to hear recordings (issue #22)."""
+    from backend import accounts
+    from backend.commands import run_with_db
+
+    email = _email(args.email)
+
+    async def work(db: Any, settings: Any) -> None:
+        user_id = await _user_id(db, email)
+        async with db.write() as tx:
+            await accounts.set_hears_recordings(tx, user_id=user_id, allowed=args.allowed)
+
+    run_with_db(args, work)
+    print(f"{email} {'may' if args.allowed else 'may no longer'} hear call recordings")
     return 0
