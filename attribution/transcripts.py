@@ -21,7 +21,7 @@ import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from attribution.call_work import UNSET, CallChanges, work_call
+from attribution.call_work import TAG_MAX, UNSET, CallChanges, work_call
 from pool.store import Store, Tx
 
 PHRASE_MAX = 100
@@ -183,3 +183,64 @@ async def search_calls(db: Store, query: str) -> list[int]:
     sql, params = search_condition(query)
     rows = await db.fetchall(f"SELECT c.id FROM calls c WHERE {sql} ORDER BY c.id", params)
     return [int(r["id"]) for r in rows]
+
+
+class RuleError(ValueError):
+    """A rule that cannot be kept; ``field`` names the input."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+async def rules(db: Store | Tx, advertiser_id: int) -> list[dict[str, object]]:
+    """The advertiser's rules in force, in their order."""
+    rows = await db.fetchall(
+        "SELECT id, phrase, outcome_id, tag, position, created_ms FROM transcript_rules"
+        " WHERE advertiser_id = :a AND retired_ms IS NULL ORDER BY position, id",
+        {"a": advertiser_id},
+    )
+    return [dict(r) for r in rows]
+
+
+async def add_rule(
+    tx: Tx, *, advertiser_id: int, phrase: object, outcome_id: object, tag: object, now_ms: int
+) -> int:
+    """A new rule at the end of the list: a phrase (1-100 characters once normalised) with an
+    outcome of the advertiser's list, a tag (1-40 characters), or both. RuleError else."""
+    if not isinstance(phrase, str) or not 0 < len(normalise(phrase)) <= PHRASE_MAX:
+        raise RuleError("phrase", f"a phrase has 1 to {PHRASE_MAX} characters")
+    if not isinstance(tag, str) or len(tag.strip()) > TAG_MAX:
+        raise RuleError("tag", f"a tag has at most {TAG_MAX} characters")
+    if outcome_id is not None:
+        if isinstance(outcome_id, bool) or not isinstance(outcome_id, int):
+            raise RuleError("outcome_id", "outcome_id must be an outcome's id")
+        if not await tx.fetchval(
+            "SELECT id FROM call_outcomes WHERE id = :o AND advertiser_id = :a"
+            " AND retired_ms IS NULL",
+            {"o": outcome_id, "a": advertiser_id},
+        ):
+            raise RuleError("outcome_id", "no such outcome for this advertiser")
+    if outcome_id is None and not tag.strip():
+        raise RuleError("outcome_id", "a rule sets an outcome, a tag or both")
+    position = await tx.fetchval(
+        "SELECT COALESCE(MAX(position), 0) + 1 FROM transcript_rules WHERE advertiser_id = :a",
+        {"a": advertiser_id},
+    )
+    rule_id: int = await tx.fetchval(
+        "INSERT INTO transcript_rules (advertiser_id, phrase, outcome_id, tag, position,"
+        " created_ms) VALUES (:a, :p, :o, :t, :pos, :now) RETURNING id",
+        {"a": advertiser_id, "p": phrase.strip(), "o": outcome_id, "t": tag.strip(),
+         "pos": position, "now": now_ms},
+    )  # fmt: skip
+    return int(rule_id)
+
+
+async def retire_rule(tx: Tx, *, advertiser_id: int, rule_id: int, now_ms: int) -> bool:
+    """Stop a rule (calls it already marked keep their outcome and tags); False if none."""
+    changed = await tx.execute(
+        "UPDATE transcript_rules SET retired_ms = :t WHERE id = :r AND advertiser_id = :a"
+        " AND retired_ms IS NULL",
+        {"t": now_ms, "r": rule_id, "a": advertiser_id},
+    )
+    return bool(changed)

@@ -172,7 +172,7 @@ async def patch_work(request: Request, principal: ApiPrincipal) -> Response:
     return JSONResponse(_work_out(await cw.read_work(db, call_id)))
 
 
-def _advertiser(request: Request, principal: ApiPrincipal) -> int:
+def advertiser_asked(request: Request, principal: ApiPrincipal) -> int:
     """The advertiser an outcome request is about: the token's own, or ``advertiser_id``
     (required for a token of every advertiser; 403 outside the token's scope)."""
     wanted = int_param(request, "advertiser_id")
@@ -207,7 +207,7 @@ P_ADVERTISER = oa.query_param(
 )
 async def list_outcomes(request: Request, principal: ApiPrincipal) -> Response:
     """The outcomes people can give the advertiser's calls, in their order."""
-    advertiser = _advertiser(request, principal)
+    advertiser = advertiser_asked(request, principal)
     rows = await cw.outcomes(db_of(request), advertiser)
     return JSONResponse(
         {"data": [{"id": r["id"], "label": r["label"], "kind": r["kind"]} for r in rows]}
@@ -233,7 +233,7 @@ async def list_outcomes(request: Request, principal: ApiPrincipal) -> Response:
 )
 async def add_outcome(request: Request, principal: ApiPrincipal) -> Response:
     """Add an outcome at the end of the list (422 for a name already in it)."""
-    advertiser = _advertiser(request, principal)
+    advertiser = advertiser_asked(request, principal)
     data = await read_json_object(request, 1024)
     for key in data:
         if key not in ("label", "kind"):

@@ -10,6 +10,7 @@ import httpx
 import pytest
 from starlette.applications import Starlette
 
+from attribution import transcripts
 from attribution.tokens import Signer
 from backend import accounts
 from backend.recordings import links
@@ -137,3 +138,77 @@ async def test_the_call_page_plays_for_members_with_the_right_only(
         assert src, page
         assert (await other.get(src.group(1).replace("&amp;", "&"))).content == AUDIO
         assert 'data-start="1.2"' in page and "tomorrow morning" in page
+
+
+async def test_rules_are_kept_per_advertiser_and_transcripts_searched_in_scope(
+    client: httpx.AsyncClient, world: World, db: Any
+) -> None:
+    call = world.calls["google"]
+    adv = await db.fetchval("SELECT advertiser_id FROM calls WHERE id = :c", {"c": call})
+    won = await db.fetchval(
+        "SELECT id FROM call_outcomes WHERE advertiser_id = :a AND kind = 'won'", {"a": adv}
+    )
+    path = f"/api/transcript_rules?advertiser_id={adv}"
+    made = await client.post(
+        path, json={"phrase": "ヨヤク 明日", "outcome_id": won, "tag": "予約"}, headers=world.auth()
+    )
+    assert made.status_code == 201, made.text
+    for body, field in (
+        ({"phrase": ""}, "phrase"),
+        ({"phrase": "x" * 101}, "phrase"),
+        ({"phrase": "x"}, "outcome_id"),  # neither an outcome nor a tag
+        ({"phrase": "x", "outcome_id": 999999}, "outcome_id"),
+        ({"phrase": "x", "tag": 5}, "tag"),
+        ({"phrase": "x", "sneaky": 1}, "sneaky"),
+    ):
+        r = await client.post(path, json=body, headers=world.auth())
+        assert r.status_code == 422 and r.json()["error"]["field"] == field, (body, r.text)
+    listed = (await client.get(path, headers=world.auth())).json()["data"]
+    assert [(r["phrase"], r["tag"]) for r in listed] == [("ヨヤク 明日", "予約")]
+    # Another advertiser's token neither sees nor changes them.
+    other = world.auth(world.member_token)
+    assert (await client.get(path, headers=other)).status_code == 403
+    assert (
+        await client.delete(f"/api/transcript_rules/{listed[0]['id']}", headers=other)
+    ).status_code == 404
+
+    # A call whose transcript says it in other widths and kana: the rule applies, the
+    # search finds it, within the token's scope only.
+    async with db.write() as tx:
+        text = await transcripts.store_transcript(
+            tx, call_id=call, advertiser_id=adv, texts=["ﾖﾔｸは", "あした……明日で"], now_ms=0
+        )
+        await tx.execute("UPDATE calls SET outcome_id = NULL WHERE id = :c", {"c": call})
+        hits = await transcripts.apply_rules(tx, call_id=call, normalised=text, now_ms=0)
+    assert hits == []  # "よやくは あした" holds no "よやく 明日"
+    async with db.write() as tx:
+        text = await transcripts.store_transcript(
+            tx, call_id=call, advertiser_id=adv, texts=["ﾖﾔｸ", "明日で"], now_ms=0
+        )
+        hits = await transcripts.apply_rules(tx, call_id=call, normalised=text, now_ms=0)
+    assert [h.tag for h in hits] == ["予約"]
+    assert await db.fetchval("SELECT outcome_id FROM calls WHERE id = :c", {"c": call}) == won
+    found = await client.get("/api/transcript_search?q=よやく", headers=world.auth())
+    assert [r["call_id"] for r in found.json()["data"]] == [call]
+    mine = await client.get("/api/transcript_search?q=よやく", headers=other)
+    assert mine.status_code == 200 and mine.json()["data"] == []
+    assert (await client.get("/api/transcript_search?q=", headers=world.auth())).status_code == 422
+    gone = await client.delete(f"/api/transcript_rules/{listed[0]['id']}?advertiser_id={adv}",
+                               headers=world.auth())  # fmt: skip
+    assert gone.status_code == 204
+    assert (await client.get(path, headers=world.auth())).json()["data"] == []
+
+
+async def test_a_token_grants_hearing_only_when_it_may(
+    client: httpx.AsyncClient, world: World, db: Any
+) -> None:
+    plain = await client.post("/api/tokens", json={"name": "x", "can_hear_recordings": True},
+                              headers=world.auth())  # fmt: skip
+    assert plain.status_code == 403  # the demo token was not given the right
+    listener = await _member(db, world, hears=True)
+    made = await client.post("/api/tokens", json={"name": "y", "can_hear_recordings": True},
+                             headers=world.auth(listener))  # fmt: skip
+    assert made.status_code == 201 and made.json()["can_hear_recordings"] is True
+    bad = await client.post("/api/tokens", json={"name": "z", "can_hear_recordings": "yes"},
+                            headers=world.auth(listener))  # fmt: skip
+    assert bad.status_code == 422
