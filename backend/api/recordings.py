@@ -5,6 +5,8 @@
   signed links to play and download them, and each one's transcript lines.
 - ``GET /api/transcript_search?q=``: the calls in the token's scope whose transcript holds
   the words (normalised like the rules; Japanese through character bigrams), newest first.
+- ``GET`` / ``PUT /api/recording_retention`` ``{"days"}``: how long an advertiser's
+  recordings are kept (0: kept; past it the files are deleted and the call's audit says so).
 - ``GET /api/transcript_rules``, ``POST /api/transcript_rules`` ``{"phrase", "outcome_id"?,
   "tag"?}``, ``DELETE /api/transcript_rules/{rule_id}``: an advertiser's phrases that
   suggest an outcome and add a tag when a transcript holds them
@@ -224,7 +226,73 @@ async def search(request: Request, principal: ApiPrincipal) -> Response:
     return JSONResponse({"data": rows})
 
 
+RETENTION = {
+    "type": "object",
+    "properties": {"advertiser_id": {"type": "integer"}, "days": {"type": "integer"}},
+}
+RETENTION_MAX_DAYS = 3650
+
+
+@oa.operation(
+    "GET",
+    "/api/recording_retention",
+    summary="How long an advertiser's recordings are kept",
+    tags=["calls"],
+    params=[P_ADVERTISER],
+    responses={200: oa.json_response("The period (0: kept)", RETENTION)},
+)
+async def get_retention(request: Request, principal: ApiPrincipal) -> Response:
+    """Days from the call's start before its recordings are deleted (0: never)."""
+    advertiser = advertiser_asked(request, principal)
+    days = await db_of(request).fetchval(
+        "SELECT recording_retention_days FROM advertisers WHERE id = :a", {"a": advertiser}
+    )
+    if days is None:
+        raise ApiError(404, "not_found", f"No advertiser {advertiser}.")
+    return JSONResponse({"advertiser_id": advertiser, "days": days})
+
+
+@oa.operation(
+    "PUT",
+    "/api/recording_retention",
+    summary="Set how long an advertiser's recordings are kept",
+    tags=["calls"],
+    params=[P_ADVERTISER],
+    body={
+        "type": "object",
+        "required": ["days"],
+        "additionalProperties": False,
+        "properties": {"days": {"type": "integer", "minimum": 0, "maximum": RETENTION_MAX_DAYS}},
+    },
+    responses={200: oa.json_response("The period (0: kept)", RETENTION)},
+)
+async def put_retention(request: Request, principal: ApiPrincipal) -> Response:
+    """Recordings of calls that started more than ``days`` ago are deleted at the next round
+    of the recording jobs, each with an entry in its call's audit trail."""
+    advertiser = advertiser_asked(request, principal)
+    data = await read_json_object(request, 256)
+    days = data.get("days")
+    if (
+        set(data) != {"days"}
+        or isinstance(days, bool)
+        or not isinstance(days, int)
+        or not (0 <= days <= RETENTION_MAX_DAYS)
+    ):
+        raise ApiError(422, "invalid", f"Field 'days' must be 0 to {RETENTION_MAX_DAYS}.",
+                       field="days")  # fmt: skip
+    async with db_of(request).write() as tx:
+        changed = await tx.execute(
+            "UPDATE advertisers SET recording_retention_days = :d WHERE id = :a",
+            {"d": days, "a": advertiser},
+        )
+    if not changed:
+        raise ApiError(404, "not_found", f"No advertiser {advertiser}.")
+    return JSONResponse({"advertiser_id": advertiser, "days": days})
+
+
 routes = [
+    Route("/api/recording_retention", authorized(get_retention), methods=["GET"]),
+    Route("/api/recording_retention", authorized(put_retention), methods=["PUT"]),
     Route("/api/transcript_search", authorized(search), methods=["GET"]),
     Route("/api/calls/{call_id:int}/recordings", authorized(call_recordings), methods=["GET"]),
     Route("/api/transcript_rules", authorized(list_rules), methods=["GET"]),

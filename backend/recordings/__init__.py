@@ -5,7 +5,8 @@
 - :mod:`fetch`: the durable fetch of a recording from the carrier;
 - :mod:`transcribe`: transcription engines and the durable transcription job;
 - :mod:`worker`: the server's background round of both jobs;
-- :mod:`links`: short-lived signed links to hear a recording.
+- :mod:`links`: short-lived signed links to hear a recording;
+- :mod:`retention`: recordings deleted after their advertiser's period, audited.
 
 The rules on a transcript (normalisation, phrases, masking, search grams) are domain code in
 ``attribution.transcripts``.

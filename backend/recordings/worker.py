@@ -12,12 +12,13 @@ from dataclasses import dataclass
 
 import httpx
 
+from backend.recordings import retention
 from backend.recordings import storage as storages
 from backend.recordings.fetch import Carrier, fetch_one
 from backend.recordings.storage import RecordingStorage
 from backend.recordings.transcribe import Engine, engine_named, transcribe_one
 from backend.settings import Settings
-from pool.store import Store
+from pool.store import Store, now_ms
 
 ROUND_MAX = 100  # jobs of each kind per round, so a backlog cannot hold one round forever
 
@@ -49,10 +50,11 @@ class Recordings:
         return self.storage is not None and self.carrier is not None
 
     async def work(self, db: Store) -> tuple[int, int]:
-        """One round: (recordings stored, recordings transcribed)."""
+        """One round: retention, then (recordings stored, recordings transcribed)."""
         stored = transcribed = 0
         if self.storage is None:
             return 0, 0
+        await retention.purge(db, self.storage, now=now_ms())
         if self.carrier is not None:
             for _ in range(ROUND_MAX):
                 done = await fetch_one(

@@ -13,7 +13,7 @@ from starlette.applications import Starlette
 from attribution import transcripts
 from attribution.tokens import Signer
 from backend import accounts
-from backend.recordings import links
+from backend.recordings import links, retention
 from backend.services import RECORDING_LINK
 from backend.settings import Settings
 from pool.store import now_ms
@@ -212,3 +212,40 @@ async def test_a_token_grants_hearing_only_when_it_may(
     bad = await client.post("/api/tokens", json={"name": "z", "can_hear_recordings": "yes"},
                             headers=world.auth(listener))  # fmt: skip
     assert bad.status_code == 422
+
+
+async def test_retention_deletes_the_files_and_keeps_an_audit_entry(
+    app: Starlette, client: httpx.AsyncClient, world: World, db: Any, settings: Settings
+) -> None:
+    call = world.calls["google"]
+    await _stored(app, db, call)
+    adv = await db.fetchval("SELECT advertiser_id FROM calls WHERE id = :c", {"c": call})
+    started = await db.fetchval("SELECT started_ms FROM calls WHERE id = :c", {"c": call})
+    path = f"/api/recording_retention?advertiser_id={adv}"
+    for bad in ({"days": -1}, {"days": 4000}, {"days": "30"}, {"days": 30, "x": 1}):
+        assert (await client.put(path, json=bad, headers=world.auth())).status_code == 422
+    other = world.auth(world.member_token)
+    assert (await client.put(path, json={"days": 1}, headers=other)).status_code == 403
+    file = Path(settings.recording_dir) / f"calls/{call}/RE1.mp3"
+    assert file.exists()
+    # Kept (0), then 30 days: not yet past for a call 29 days old, past at 31.
+    assert await retention.purge(db, app.state.recordings.storage, now=started) == 0
+    r = await client.put(path, json={"days": 30}, headers=world.auth())
+    assert r.json() == {"advertiser_id": adv, "days": 30}
+    day = retention.DAY_MS
+    storage = app.state.recordings.storage
+    assert await retention.purge(db, storage, now=started + 29 * day) == 0
+    assert await retention.purge(db, storage, now=started + 31 * day) == 1
+    assert not file.exists()
+    assert await db.fetchval("SELECT status FROM recordings") == "deleted"
+    audit = await db.fetchone("SELECT actor, field, after FROM call_audit WHERE call_id = :c",
+                              {"c": call})  # fmt: skip
+    assert (audit["actor"], audit["field"], audit["after"]) == (
+        "retention",
+        "recording",
+        "deleted after 30 days",
+    )
+    assert await retention.purge(db, storage, now=started + 40 * day) == 0  # once
+    listener = await _member(db, world, hears=True)
+    listed = await client.get(f"/api/calls/{call}/recordings", headers=world.auth(listener))
+    assert listed.json()["data"] == []
