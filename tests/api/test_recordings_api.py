@@ -249,3 +249,41 @@ async def test_retention_deletes_the_files_and_keeps_an_audit_entry(
     listener = await _member(db, world, hears=True)
     listed = await client.get(f"/api/calls/{call}/recordings", headers=world.auth(listener))
     assert listed.json()["data"] == []
+
+
+async def test_a_persons_outcome_is_never_overwritten_by_the_rules(
+    client: httpx.AsyncClient, world: World, db: Any
+) -> None:
+    call = world.calls["google"]
+    adv = await db.fetchval("SELECT advertiser_id FROM calls WHERE id = :c", {"c": call})
+    kinds = {
+        r["kind"]: r["id"]
+        for r in await db.fetchall(
+            "SELECT id, kind FROM call_outcomes WHERE advertiser_id = :a", {"a": adv}
+        )
+    }
+    r = await client.patch(f"/api/calls/{call}/work", json={"outcome_id": kinds["lost"]},
+                           headers=world.auth())  # fmt: skip
+    assert r.status_code == 200
+    rule = {"phrase": "予約", "outcome_id": kinds["won"]}
+    made = await client.post(
+        f"/api/transcript_rules?advertiser_id={adv}", json=rule, headers=world.auth()
+    )
+    assert made.status_code == 201
+    async with db.write() as tx:
+        text = await transcripts.store_transcript(
+            tx, call_id=call, advertiser_id=adv, texts=["予約します"], now_ms=0
+        )
+        await transcripts.apply_rules(tx, call_id=call, normalised=text, now_ms=0)
+    row = await db.fetchone(
+        "SELECT outcome_id, outcome_suggested_id, outcome_suggested_reason FROM calls"
+        " WHERE id = :c",
+        {"c": call},
+    )
+    # The person's 'lost' stays; the machine's 'won' is kept beside it, with why.
+    assert (row["outcome_id"], row["outcome_suggested_id"]) == (kinds["lost"], kinds["won"])
+    assert "予約" in row["outcome_suggested_reason"]
+    work = (await client.get(f"/api/calls/{call}/work", headers=world.auth())).json()
+    assert [a["actor"] for a in work["audit"] if a["field"] == "outcome_id"] == [
+        a["actor"] for a in work["audit"] if a["actor"].startswith("user ")
+    ]
