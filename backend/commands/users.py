@@ -41,20 +41,20 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     pw.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
     pw.set_defaults(func=run_set_password)
 
-    for name, disabled, text in (
-        ("disable", True, "disable a user (signed out, API tokens revoked)"),
-        ("enable", False, "let a disabled user sign in again"),
-    ):
+    # Commands that take one user's e-mail and switch one thing (name, run, switch, help).
+    switches: tuple[tuple[str, Any, dict[str, bool], str], ...] = (
+        ("disable", run_disable, {"disabled": True},
+         "disable a user (signed out, API tokens revoked)"),
+        ("enable", run_disable, {"disabled": False}, "let a disabled user sign in again"),
+        ("allow-recordings", run_recordings_right, {"allowed": True},
+         "let a member hear and download call recordings"),
+        ("deny-recordings", run_recordings_right, {"allowed": False},
+         "take a member's right to hear call recordings"),
+    )  # fmt: skip
+    for name, run, switch, text in switches:
         cmd = actions.add_parser(name, help=text)
         cmd.add_argument("email")
-        cmd.set_defaults(func=run_disable, disabled=disabled)
-    for name, allowed, text in (
-        ("allow-recordings", True, "let a member hear and download call recordings"),
-        ("deny-recordings", False, "take a member's right to hear call recordings"),
-    ):
-        cmd = actions.add_parser(name, help=text)
-        cmd.add_argument("email")
-        cmd.set_defaults(func=run_recordings_right, allowed=allowed)
+        cmd.set_defaults(func=run, **switch)
 
 
 def read_password(from_stdin: bool) -> str:
