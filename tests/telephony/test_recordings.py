@@ -178,23 +178,37 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-async def test_recordings_kept_in_an_s3_compatible_bucket(spoken: bytes) -> None:
-    """A real S3-compatible server (moto's) on a loopback port: put, get, delete."""
+async def test_recordings_kept_in_an_s3_compatible_bucket(
+    tclient: httpx.AsyncClient, telephony: Any, db: Any, rest: TwilioRest, spoken: bytes,
+    settings: Settings,
+) -> None:  # fmt: skip
+    """A real S3-compatible server (moto's) on a loopback port: the fetch stores into it,
+    then get and delete."""
     from moto.server import ThreadedMotoServer
 
     port = _free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     try:
-        settings = Settings(
+        s3 = settings.replace(
             recording_storage="s3",
             recording_s3_endpoint=f"http://127.0.0.1:{port}",
             recording_s3_bucket="calls",
             recording_s3_access_key="test",
             recording_s3_secret_key="test",
         )
-        storage = S3Storage.from_settings(settings)
+        storage = S3Storage.from_settings(s3)
         storage.client.create_bucket(Bucket="calls")
+        await _recorded_call(tclient, telephony, rest.add_recording("RE3", spoken), sid="RE3")
+        carrier = fetch.Carrier.from_settings(s3)
+        assert carrier is not None
+        async with httpx.AsyncClient() as client:
+            assert await fetch.fetch_one(db, storage, carrier, client, attempts=3,
+                                         transcribe=False)  # fmt: skip
+        row = await db.fetchone("SELECT storage, original_key, mp3_key FROM recordings")
+        assert row["storage"] == "s3"
+        assert await storage.get(row["original_key"]) == spoken
+        assert media.sniff(await storage.get(row["mp3_key"])) == "mp3"
         await storage.put("calls/1/RE1.wav", spoken, "audio/wav")
         assert await storage.get("calls/1/RE1.wav") == spoken
         await storage.delete("calls/1/RE1.wav")
