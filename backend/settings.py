@@ -376,6 +376,11 @@ class Settings:
     recording_s3_region: str = _setting("us-east-1", "Region of the bucket.")
     recording_s3_access_key: str = _setting("", "Access key id for the bucket.")
     recording_s3_secret_key: str = _setting("", "Secret access key for the bucket.")
+    recording_delete_at_carrier: bool = _setting(
+        False,
+        "Delete a recording at Twilio once callpath has stored it (one try; a failure is "
+        "noted on the recording and leaves it there).",
+    )
     recording_fetch_attempts: int = _setting(
         6,
         "Tries of a recording's fetch (or transcription) before it is marked failed; the "
@@ -612,7 +617,8 @@ GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
         "Call analysis",
         ("twilio_account_sid", "twilio_api_url", "recording_storage", "recording_dir",
          "recording_s3_endpoint", "recording_s3_bucket", "recording_s3_region",
-         "recording_s3_access_key", "recording_s3_secret_key", "recording_fetch_attempts",
+         "recording_s3_access_key", "recording_s3_secret_key", "recording_delete_at_carrier",
+         "recording_fetch_attempts",
          "recording_jobs_seconds", "recording_link_seconds", "transcription_engine"),
     ),
 )  # fmt: skip

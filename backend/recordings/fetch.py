@@ -35,6 +35,7 @@ class Carrier:
     api_url: str
     account_sid: str
     auth_token: str
+    delete_after: bool = False  # delete at the carrier once stored
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Carrier | None:
@@ -45,16 +46,30 @@ class Carrier:
             settings.twilio_api_url.rstrip("/"),
             settings.twilio_account_sid,
             settings.twilio_auth_token,
+            settings.recording_delete_at_carrier,
         )
 
-    def media_url(self, source_url: str) -> str:
-        """The WAV media of a recording resource URL (ValueError for a foreign host)."""
+    def media_url(self, source_url: str, ext: str = ".wav") -> str:
+        """The WAV media (or another form) of a recording resource URL (ValueError for a
+        foreign host)."""
         if not source_url.startswith(self.api_url + "/"):
             raise ValueError("the recording is not at the configured Twilio API")
         base = source_url.split("?", 1)[0]
-        for ext in (".json", ".wav", ".mp3"):
-            base = base.removesuffix(ext)
-        return base + ".wav"
+        for known in (".json", ".wav", ".mp3"):
+            base = base.removesuffix(known)
+        return base + ext
+
+    async def delete(self, client: httpx.AsyncClient, source_url: str) -> str:
+        """Delete the recording at the carrier; '' when done, else why not."""
+        try:
+            answer = await client.delete(
+                self.media_url(source_url, ".json"), auth=(self.account_sid, self.auth_token)
+            )
+        except (httpx.HTTPError, ValueError) as exc:
+            return f"not deleted at the carrier: {exc}"
+        if answer.status_code not in (204, 404):  # 404: gone already
+            return f"not deleted at the carrier: it answered {answer.status_code}"
+        return ""
 
     async def download(self, client: httpx.AsyncClient, source_url: str) -> bytes:
         """The recording's bytes (httpx drops the credentials on a redirect elsewhere)."""
@@ -132,4 +147,12 @@ async def fetch_one(
             "id": row["id"],
         },
     )
+    if carrier.delete_after:
+        problem = await carrier.delete(client, row["source_url"])
+        if problem:
+            log.warning("recording %s: %s", row["id"], problem)
+            await db.execute(
+                "UPDATE recordings SET last_error = :e WHERE id = :id",
+                {"e": problem[: jobs.ERROR_MAX], "id": row["id"]},
+            )
     return True

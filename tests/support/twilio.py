@@ -200,7 +200,9 @@ class TwilioRest:
     ``add_recording`` puts a file at ``/2010-04-01/Accounts/<sid>/Recordings/<RE>.wav``; a
     request without the account's basic-auth credentials gets 401 as at Twilio, and
     ``fail_next`` answers 500 that many times first (a carrier having a bad minute).
-    ``requests`` lists the paths asked for. Use as a context manager.
+    ``requests`` lists the paths asked for (``DELETE <path>`` for a deletion, which removes
+    the recording as Twilio's ``DELETE …/Recordings/<RE>.json`` does). Use as a context
+    manager.
     """
 
     def __init__(self, account_sid: str, auth_token: str) -> None:
@@ -227,6 +229,16 @@ class TwilioRest:
                     self._answer(200, rest.media[self.path], "audio/x-wav")
                 else:
                     self._answer(404, b'{"code": 20404}', "application/json")
+
+            def do_DELETE(self) -> None:
+                rest.requests.append("DELETE " + self.path)
+                media = self.path.removesuffix(".json") + ".wav"
+                if self.headers.get("Authorization") != expected:
+                    self._answer(401, b'{"code": 20003}', "application/json")
+                elif rest.media.pop(media, None) is None:
+                    self._answer(404, b'{"code": 20404}', "application/json")
+                else:
+                    self._answer(204, b"", "application/json")
 
             def _answer(self, status: int, body: bytes, kind: str) -> None:
                 self.send_response(status)

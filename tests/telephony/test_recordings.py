@@ -3,6 +3,7 @@ stored in a local folder or an S3-compatible bucket, transcribed, and the rules 
 
 from __future__ import annotations
 
+import dataclasses
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -159,6 +160,23 @@ async def test_a_failed_fetch_is_retried_later_then_given_up(
         assert await one(t) is False
     assert await db.fetchval("SELECT status FROM recordings WHERE source_sid = 'RE404'") == "failed"
     assert await one(t + 10**9) is None
+
+
+async def test_a_stored_recording_is_deleted_at_the_carrier_when_asked(
+    app: Starlette, tclient: httpx.AsyncClient, telephony: Any, db: Any, rest: TwilioRest,
+    spoken: bytes,
+) -> None:  # fmt: skip
+    url = rest.add_recording("RE5", spoken)
+    await _recorded_call(tclient, telephony, url, sid="RE5")
+    recs = app.state.recordings
+    carrier = dataclasses.replace(recs.carrier, delete_after=True)
+    assert await fetch.fetch_one(db, recs.storage, carrier, recs.client, attempts=3,
+                                 transcribe=False)  # fmt: skip
+    path = url[len(rest.url) :]
+    assert rest.requests == [path + ".wav", "DELETE " + path + ".json"]
+    assert rest.media == {}
+    row = await db.fetchone("SELECT status, last_error FROM recordings")
+    assert (row["status"], row["last_error"]) == ("stored", "")
 
 
 async def test_credentials_go_only_to_the_configured_twilio_api(
