@@ -76,9 +76,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 code = await setup_codes.ensure(app.state.db, now_ms())
                 if code:
                     log.warning(setup_codes.announce(code, settings.public_url))
+            # Storage, carrier and engine of recordings (backend/recordings): the jobs use it,
+            # the player's links read through it.
+            app.state.recordings = Recordings.from_settings(settings)
             # Sweeps, purges and pushes run in the `all` processes; a telephony process
             # only answers and records calls.
-            app.state.recordings = Recordings.from_settings(settings)
             jobs = api_jobs(app) if settings.role == "all" else contextlib.nullcontext()
             try:
                 async with telephony_lifespan(app), jobs:

@@ -16,7 +16,9 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
+import multiprocessing
 import re
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -48,54 +50,78 @@ class Engine(Protocol):
     async def transcribe(self, audio: bytes, channels: int) -> list[Line]:
         """The lines of a recording (any format ffmpeg reads), in time order."""
 
+    def close(self) -> None:
+        """Let go of what the engine holds (processes, clients)."""
+
 
 _ALTERNATE = re.compile(r"\(\d+\)$")  # pocketsphinx marks a word's other pronunciation
 
 
 class PocketSphinx:
-    """CMU PocketSphinx 5 with the US English model its package ships."""
+    """CMU PocketSphinx 5 with the US English model its package ships.
+
+    Decoding holds the interpreter lock for seconds at a time, so it runs in a process of
+    its own (one, started on first use): the server's event loop, which answers the
+    carriers' webhooks, is never held by it.
+    """
 
     name = "pocketsphinx"
 
-    def _decode(self, samples: bytes, channel: int) -> list[Line]:
-        from pocketsphinx import Decoder, Segmenter
-
-        decoder = Decoder(samprate=media.SAMPLE_RATE, loglevel="FATAL")
-        frame_ms = 1000 // int(decoder.config["frate"])
-        lines: list[Line] = []
-        for segment in Segmenter(sample_rate=media.SAMPLE_RATE).segment(io.BytesIO(samples)):
-            decoder.start_utt()
-            decoder.process_raw(segment.pcm, full_utt=True)
-            decoder.end_utt()
-            offset = int(segment.start_time * 1000)
-            words: list[tuple[int, int, str]] = []
-            for seg in decoder.seg():
-                word = _ALTERNATE.sub("", seg.word)
-                if word.startswith(("<", "[")):
-                    continue
-                words.append((offset + seg.start_frame * frame_ms,
-                              offset + seg.end_frame * frame_ms, word))  # fmt: skip
-            current: list[tuple[int, int, str]] = []
-            for w in words:
-                if current and (w[0] - current[-1][1] >= LINE_GAP_MS or len(current) >= LINE_WORDS):
-                    lines.append(_line(channel, current))
-                    current = []
-                current.append(w)
-            if current:
-                lines.append(_line(channel, current))
-        return lines
+    def __init__(self) -> None:
+        self._pool: ProcessPoolExecutor | None = None
 
     async def transcribe(self, audio: bytes, channels: int) -> list[Line]:
-        """Each channel decoded on its own (in a thread: decoding is CPU work)."""
+        """Each channel decoded on its own, in the decoding process."""
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+        loop = asyncio.get_running_loop()
         lines: list[Line] = []
         for channel in range(channels) if channels > 1 else [None]:
             samples = await media.pcm(audio, channel)
-            lines += await asyncio.to_thread(self._decode, samples, channel or 0)
+            found = await loop.run_in_executor(self._pool, _decode, samples, channel or 0)
+            lines += [Line(*x) for x in found]
         return sorted(lines, key=lambda line: (line.start_ms, line.channel))
 
+    def close(self) -> None:
+        """Stop the decoding process."""
+        if self._pool is not None:
+            self._pool.shutdown(cancel_futures=True)
+            self._pool = None
 
-def _line(channel: int, words: list[tuple[int, int, str]]) -> Line:
-    return Line(channel, words[0][0], words[-1][1], " ".join(w[2] for w in words))
+
+def _decode(samples: bytes, channel: int) -> list[tuple[int, int, int, str]]:
+    """Lines of 16 kHz mono samples as (channel, start ms, end ms, text): run in the
+    decoding process."""
+    from pocketsphinx import Decoder, Segmenter
+
+    decoder = Decoder(samprate=media.SAMPLE_RATE, loglevel="FATAL")
+    frame_ms = 1000 // int(decoder.config["frate"])
+    lines: list[tuple[int, int, int, str]] = []
+    for segment in Segmenter(sample_rate=media.SAMPLE_RATE).segment(io.BytesIO(samples)):
+        decoder.start_utt()
+        decoder.process_raw(segment.pcm, full_utt=True)
+        decoder.end_utt()
+        offset = int(segment.start_time * 1000)
+        words: list[tuple[int, int, str]] = []
+        for seg in decoder.seg():
+            word = _ALTERNATE.sub("", seg.word)
+            if word.startswith(("<", "[")):
+                continue
+            words.append((offset + seg.start_frame * frame_ms,
+                          offset + seg.end_frame * frame_ms, word))  # fmt: skip
+        current: list[tuple[int, int, str]] = []
+        for w in words:
+            if current and (w[0] - current[-1][1] >= LINE_GAP_MS or len(current) >= LINE_WORDS):
+                lines.append(_line(channel, current))
+                current = []
+            current.append(w)
+        if current:
+            lines.append(_line(channel, current))
+    return lines
+
+
+def _line(channel: int, words: list[tuple[int, int, str]]) -> tuple[int, int, int, str]:
+    return (channel, words[0][0], words[-1][1], " ".join(w[2] for w in words))
 
 
 ENGINES: dict[str, type[PocketSphinx]] = {"pocketsphinx": PocketSphinx}

@@ -73,5 +73,7 @@ class Recordings:
         return stored, transcribed
 
     async def close(self) -> None:
-        """Close the HTTP client."""
+        """Close the HTTP client and the engine."""
         await self.client.aclose()
+        if self.engine is not None:
+            self.engine.close()
