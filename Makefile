@@ -1,6 +1,7 @@
 # callpath — the two commands a newcomer runs are `make run` and `make test`.
 # Every target bootstraps what it needs: .venv from pyproject.toml, npm packages for the
-# snippet build, and Debian's chromium and nginx for the browser and proxy tests.
+# snippet build, Debian's chromium and nginx for the browser and proxy tests, and its
+# ffmpeg, espeak-ng and sox for the recording tests.
 
 PYTHON ?= python3
 VENV := .venv
@@ -15,7 +16,7 @@ RUN_DATABASE_URL ?= sqlite:///$(DB)
 # CALLPATH_SECRET_KEY wins.
 KEY_FILE ?= var/secret-key
 
-.PHONY: run test lint format bench venv snippet chromium nginx wrk clean screenshots messages
+.PHONY: run test lint format bench venv snippet chromium nginx wrk audio clean screenshots messages
 
 venv: $(VENV)/.installed
 
@@ -51,6 +52,16 @@ nginx:
 	  echo "installing Debian's nginx for the reverse-proxy tests"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
 	    nginx; }
+
+# ffmpeg (recordings' duration, mp3 and decoding for transcription: backend/recordings/media.py)
+# is also what a server that keeps recordings needs; espeak-ng and sox make the spoken
+# two-channel recordings of the tests (tests/support/speech.py).
+audio:
+	@{ command -v ffmpeg >/dev/null 2>&1 && command -v espeak-ng >/dev/null 2>&1 && \
+	  command -v sox >/dev/null 2>&1; } || { \
+	  echo "installing Debian's ffmpeg, espeak-ng and sox for the recording tests"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	    ffmpeg espeak-ng sox; }
 
 # wrk for the benchmarks: a load generator in C, so that it is not what limits the baseline.
 wrk:
@@ -95,7 +106,7 @@ format: venv
 # The in-process tests run on SQLite and on PostgreSQL; scripts/ensure-postgres.sh finds the
 # local server (or starts/installs a throwaway one) and prints its URL.
 # CALLPATH_TEST_STORES=sqlite make test skips PostgreSQL entirely.
-test: venv snippet chromium nginx lint
+test: venv snippet chromium nginx audio lint
 	@if [ "$${CALLPATH_TEST_STORES:-sqlite,postgresql}" != sqlite ]; then \
 	  url="$$(scripts/ensure-postgres.sh)" || exit 1; export CALLPATH_TEST_PG_URL="$$url"; \
 	fi; \

@@ -86,6 +86,7 @@ async def create_api_token(
     now_ms: int,
     can_see_callers: bool = False,
     read_only: bool = False,
+    can_hear_recordings: bool = False,
 ) -> str:
     """A new API token for a user; the token is returned once and only its hash is kept.
 
@@ -95,7 +96,7 @@ async def create_api_token(
     token, digest = new_api_token()
     await tx.execute(
         "INSERT INTO api_tokens (user_id, advertiser_id, name, token_hash, can_see_callers,"
-        " read_only, created_ms) VALUES (:u, :a, :n, :h, :c, :r, :t)",
+        " read_only, can_hear_recordings, created_ms) VALUES (:u, :a, :n, :h, :c, :r, :hear, :t)",
         {
             "u": user_id,
             "a": advertiser_id,
@@ -103,6 +104,7 @@ async def create_api_token(
             "h": digest,
             "c": int(can_see_callers),
             "r": int(read_only),
+            "hear": int(can_hear_recordings),
             "t": now_ms,
         },
     )
@@ -137,3 +139,12 @@ async def set_disabled(tx: Tx, *, user_id: int, disabled: bool, now_ms: int) -> 
                 f"UPDATE {table} SET revoked_ms = :t WHERE user_id = :u AND revoked_ms IS NULL",
                 {"t": now_ms, "u": user_id},
             )
+
+
+async def set_hears_recordings(tx: Tx, *, user_id: int, allowed: bool) -> None:
+    """Give or take a user's right to hear and download call recordings (an administrator
+    always has it; the user's tokens need their own flag as well)."""
+    await tx.execute(
+        "UPDATE users SET can_hear_recordings = :h WHERE id = :u",
+        {"h": int(allowed), "u": user_id},
+    )

@@ -26,6 +26,7 @@ from backend.observability.context import RequestContext
 from backend.observability.logs import LOG_FORMATS
 from backend.observability.metrics import Metrics
 from backend.proxies import ForwardedClient, parse_trusted_proxies
+from backend.recordings.worker import Recordings
 from backend.reservations.service import build as build_reservations
 from backend.routes import all_routes
 from backend.routes.metrics import parse_networks
@@ -76,12 +77,18 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 code = await setup_codes.ensure(app.state.db, now_ms())
                 if code:
                     log.warning(setup_codes.announce(code, settings.public_url))
+            # Storage, carrier and engine of recordings (backend/recordings): the jobs use it,
+            # the player's links read through it.
+            app.state.recordings = Recordings.from_settings(settings)
             # Sweeps, purges and pushes run in the `all` processes; a telephony process
             # only answers and records calls.
             jobs = api_jobs(app) if settings.role == "all" else contextlib.nullcontext()
-            async with telephony_lifespan(app), jobs:
-                freeze_startup_objects()
-                yield
+            try:
+                async with telephony_lifespan(app), jobs:
+                    freeze_startup_objects()
+                    yield
+            finally:
+                await app.state.recordings.close()
             # Drop counts still being written by a background task reach the database.
             await settle_counters(app.state.db)
         finally:

@@ -74,6 +74,9 @@ class ApiPrincipal:
     advertiser_id: int | None  # None: every advertiser (an administrator's unscoped token)
     can_see_callers: bool
     read_only: bool = False
+    # May hear and download call recordings (issue #22): the token's own flag, and its user's
+    # (an administrator always may).
+    can_hear_recordings: bool = False
 
     @property
     def is_admin(self) -> bool:
@@ -117,6 +120,7 @@ async def require_token(request: Request) -> ApiPrincipal:
     db: Store = request.app.state.db
     row = await db.fetchone(
         "SELECT t.id, t.user_id, t.advertiser_id, t.can_see_callers, t.read_only,"
+        " t.can_hear_recordings, u.can_hear_recordings AS user_hears,"
         " u.role, u.advertiser_id AS user_advertiser_id, u.can_see_callers AS user_sees,"
         " u.disabled_ms FROM api_tokens t JOIN users u ON u.id = t.user_id"
         " WHERE t.token_hash = :h AND t.revoked_ms IS NULL",
@@ -140,6 +144,7 @@ async def require_token(request: Request) -> ApiPrincipal:
         advertiser_id,
         bool(row["can_see_callers"]) and bool(row["user_sees"]),
         read_only,
+        bool(row["can_hear_recordings"]) and (row["role"] == "admin" or bool(row["user_hears"])),
     )
 
 

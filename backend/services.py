@@ -17,6 +17,7 @@ from backend.dashboard.throttle import LoginLimits, LoginThrottle
 from backend.settings import Settings
 
 CURSOR = "callpath.api.cursor"
+RECORDING_LINK = "callpath.recording.link"
 
 
 @dataclass
@@ -25,6 +26,8 @@ class Services:
 
     cursors: Signer
     login_throttle: LoginThrottle
+    # Signs the short-lived links to recordings (backend/recordings/links.py).
+    recording_links: Signer
     # API token id -> when its last use was last written (at most once a minute per process).
     token_touched: dict[int, int] = field(default_factory=dict)
 
@@ -39,6 +42,7 @@ class Services:
                     burst=settings.login_failure_burst,
                 )
             ),
+            recording_links=Signer(settings.secret_key, RECORDING_LINK),
         )
 
 

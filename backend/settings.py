@@ -295,11 +295,15 @@ class Settings:
     )
     # text messages and durable jobs
     twilio_account_sid: str = _setting(
-        "", "Twilio account SID (`AC…`) that sends text messages through the Messages API."
+        "",
+        "Twilio account SID (`AC…`): with the auth token, it sends text messages through the "
+        "Messages API and fetches recordings; empty: no texts, and recordings stay at Twilio "
+        "(only their link is kept).",
     )
     twilio_api_url: str = _setting(
         "https://api.twilio.com",
-        "Base URL of Twilio's REST API (the Messages API); tests point it at a stand-in.",
+        "Base URL of Twilio's REST API (Messages, recordings); a recording whose URL starts "
+        "elsewhere is not fetched; tests point it at a stand-in.",
     )
     sms_sender: str = _setting(
         "",
@@ -456,6 +460,54 @@ class Settings:
     billing_timezone: str = _setting(
         "Asia/Tokyo",
         "The time zone of billing months and of the days plans take effect.",
+    )
+    # call analysis: recordings kept by callpath, transcripts (docs/privacy.md); the Twilio
+    # account SID and REST API URL are the text messages' (above)
+    recording_storage: str = _setting(
+        "local",
+        "Where fetched recordings are kept: `local` (the folder `CALLPATH_RECORDING_DIR`), "
+        "`s3` (an S3-compatible bucket: MinIO, AWS, GCS interoperability) or `off` (not "
+        "fetched).",
+        choices=("local", "s3", "off"),
+    )
+    recording_dir: str = _setting(
+        "recordings", "Folder of the `local` recording storage (created when missing)."
+    )
+    recording_s3_endpoint: str = _setting(
+        "", "Endpoint URL of the S3-compatible storage; empty: AWS's own for the region."
+    )
+    recording_s3_bucket: str = _setting("", "Bucket recordings are kept in (`s3` storage).")
+    recording_s3_region: str = _setting("us-east-1", "Region of the bucket.")
+    recording_s3_access_key: str = _setting("", "Access key id for the bucket.")
+    recording_s3_secret_key: str = _setting("", "Secret access key for the bucket.")
+    recording_delete_at_carrier: bool = _setting(
+        False,
+        "Delete a recording at Twilio once callpath has stored it (one try; a failure is "
+        "noted on the recording and leaves it there).",
+    )
+    recording_fetch_attempts: int = _setting(
+        6,
+        "Tries of a recording's fetch (or transcription) before it is marked failed; the "
+        "wait doubles after each, from 30 s.",
+        low=1,
+        high=50,
+    )
+    recording_jobs_seconds: int = _setting(
+        5,
+        "How often the server looks for recordings to fetch and transcribe; 0: never.",
+        low=0,
+    )
+    recording_link_seconds: int = _setting(
+        300,
+        "How long a signed link to a recording plays before it is refused.",
+        low=10,
+        high=86_400,
+    )
+    transcription_engine: str = _setting(
+        "off",
+        "What turns recordings into text: `off`, or `pocketsphinx` (English, its model ships "
+        "inside the Python package; nothing is downloaded).",
+        choices=("off", "pocketsphinx"),
     )
     # pool: numbers, pools and leases
     forward_countries: str = _setting(
@@ -708,6 +760,14 @@ GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
         "Billing",
         ("billing_issuer_name", "billing_registration_number", "billing_tax_percent",
          "billing_currency", "billing_timezone"),
+    ),
+    (
+        "Call analysis",
+        ("recording_storage", "recording_dir",
+         "recording_s3_endpoint", "recording_s3_bucket", "recording_s3_region",
+         "recording_s3_access_key", "recording_s3_secret_key", "recording_delete_at_carrier",
+         "recording_fetch_attempts",
+         "recording_jobs_seconds", "recording_link_seconds", "transcription_engine"),
     ),
 )  # fmt: skip
 

@@ -26,6 +26,7 @@ from backend.api import (
     flow_reports,
     flows,
     openapi,
+    recordings,
     reports,
     reservation_setup,
     reservations,
@@ -68,4 +69,5 @@ routes: list[BaseRoute] = [
     *audio.routes,
     *reservations.routes,
     *reservation_setup.routes,
+    *recordings.routes,
 ]

@@ -124,7 +124,8 @@ def _work_out(work: cw.CallWork) -> dict[str, Any]:
     }
 
 
-async def _call_in_scope(request: Request, principal: ApiPrincipal) -> int:
+async def call_in_scope(request: Request, principal: ApiPrincipal) -> int:
+    """The id of the path's call when the principal may see it, else 404."""
     call_id = path_id(request, "call_id")
     where, params = principal.scope.call_condition("c")
     found = await db_of(request).fetchval(
@@ -145,7 +146,7 @@ async def _call_in_scope(request: Request, principal: ApiPrincipal) -> int:
 )
 async def get_work(request: Request, principal: ApiPrincipal) -> Response:
     """The verdict, tags, note, outcome and value of a call, and who changed them."""
-    call_id = await _call_in_scope(request, principal)
+    call_id = await call_in_scope(request, principal)
     return JSONResponse(_work_out(await cw.read_work(db_of(request), call_id)))
 
 
@@ -160,7 +161,7 @@ async def get_work(request: Request, principal: ApiPrincipal) -> Response:
 )
 async def patch_work(request: Request, principal: ApiPrincipal) -> Response:
     """Change the fields given (others stay); every field that changes is audited."""
-    call_id = await _call_in_scope(request, principal)
+    call_id = await call_in_scope(request, principal)
     data = await read_json_object(request, 16_384)
     unknown = [k for k in data if k not in _FIELDS]
     if unknown:

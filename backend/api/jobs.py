@@ -1,6 +1,6 @@
 """Periodic work while the server runs: lease sweep, retention purge, GA4 pushes, the
-conversion actions' direct uploads, and the runner of durable jobs (:mod:`backend.durable`:
-reminders and retries planned in the database)."""
+conversion actions' direct uploads, fetching and transcribing recordings, and the runner of
+durable jobs (:mod:`backend.durable`: reminders and retries planned in the database)."""
 
 from __future__ import annotations
 
@@ -117,6 +117,13 @@ async def api_jobs(app: Any) -> AsyncIterator[None]:
                 uploads=UploadPolicy(min_confidence=settings.upload_min_confidence),
             ),
             "callpath-conversion-uploads",
+        ),
+        # Recordings fetched into callpath's storage, then transcribed (issue #22).
+        (
+            settings.recording_jobs_seconds if app.state.recordings.storage is not None else 0,
+            "recordings",
+            lambda: app.state.recordings.work(db),
+            "callpath-recordings",
         ),
     ]
     # Durable jobs: their handlers are registered per kind in `app.state.job_handlers`

@@ -30,6 +30,7 @@ TOKEN_FIELDS: dict[str, Any] = {
     "advertiser_id": {"type": ["integer", "null"]},
     "can_see_callers": {"type": "boolean"},
     "read_only": {"type": "boolean"},
+    "can_hear_recordings": {"type": "boolean"},
     "created_ms": {"type": "integer"},
     "revoked_ms": {"type": ["integer", "null"]},
     "last_used_ms": {"type": ["integer", "null"]},
@@ -60,11 +61,18 @@ TOKEN_REQUEST = oa.component(
                 "default": False,
                 "description": "true: the token may only read (GET); any other method is 403.",
             },
+            "can_hear_recordings": {
+                "type": "boolean",
+                "default": False,
+                "description": "true: the token may hear and download call recordings "
+                "(only from a token that may).",
+            },
         },
     },
 )
 _SELECT = (
-    "SELECT id, name, advertiser_id, can_see_callers, read_only, created_ms, revoked_ms,"
+    "SELECT id, name, advertiser_id, can_see_callers, read_only, can_hear_recordings,"
+    " created_ms, revoked_ms,"
     " last_used_ms"
     " FROM api_tokens"
 )
@@ -75,6 +83,7 @@ def _out(row: dict[str, Any]) -> dict[str, Any]:
         **row,
         "can_see_callers": bool(row["can_see_callers"]),
         "read_only": bool(row["read_only"]),
+        "can_hear_recordings": bool(row["can_hear_recordings"]),
     }
 
 
@@ -119,6 +128,11 @@ async def create_token(request: Request, principal: ApiPrincipal) -> Response:
     read_only = data.get("read_only", False)
     if not isinstance(read_only, bool):
         raise ApiError(422, "invalid", "Field 'read_only' must be a boolean.")
+    hear = data.get("can_hear_recordings", False)
+    if not isinstance(hear, bool):
+        raise ApiError(422, "invalid", "Field 'can_hear_recordings' must be a boolean.")
+    if hear and not principal.can_hear_recordings:
+        raise ApiError(403, "forbidden", "This token may not grant hearing recordings.")
     # The principal is already cut to what the user may do now (advertiser, callers).
     advertiser = _advertiser_for(data, principal)
     if advertiser is not None and not await db.fetchval(
@@ -137,6 +151,7 @@ async def create_token(request: Request, principal: ApiPrincipal) -> Response:
             now_ms=now,
             can_see_callers=see,
             read_only=read_only,
+            can_hear_recordings=hear,
         )
         row = await tx.fetchone(_SELECT + " WHERE token_hash = :h", {"h": token_digest(secret)})
     assert row is not None

@@ -41,13 +41,20 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     pw.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
     pw.set_defaults(func=run_set_password)
 
-    for name, disabled, text in (
-        ("disable", True, "disable a user (signed out, API tokens revoked)"),
-        ("enable", False, "let a disabled user sign in again"),
-    ):
+    # Commands that take one user's e-mail and switch one thing (name, run, switch, help).
+    switches: tuple[tuple[str, Any, dict[str, bool], str], ...] = (
+        ("disable", run_disable, {"disabled": True},
+         "disable a user (signed out, API tokens revoked)"),
+        ("enable", run_disable, {"disabled": False}, "let a disabled user sign in again"),
+        ("allow-recordings", run_recordings_right, {"allowed": True},
+         "let a member hear and download call recordings"),
+        ("deny-recordings", run_recordings_right, {"allowed": False},
+         "take a member's right to hear call recordings"),
+    )  # fmt: skip
+    for name, run, switch, text in switches:
         cmd = actions.add_parser(name, help=text)
         cmd.add_argument("email")
-        cmd.set_defaults(func=run_disable, disabled=disabled)
+        cmd.set_defaults(func=run, **switch)
 
 
 def read_password(from_stdin: bool) -> str:
@@ -172,4 +179,21 @@ def run_disable(args: argparse.Namespace) -> int:
         print(f"{email} disabled: signed out everywhere, API tokens revoked")
     else:
         print(f"{email} may sign in again (revoked API tokens stay revoked)")
+    return 0
+
+
+def run_recordings_right(args: argparse.Namespace) -> int:
+    """Give or take a user's right to hear recordings (issue #22)."""
+    from backend import accounts
+    from backend.commands import run_with_db
+
+    email = _email(args.email)
+
+    async def work(db: Any, settings: Any) -> None:
+        user_id = await _user_id(db, email)
+        async with db.write() as tx:
+            await accounts.set_hears_recordings(tx, user_id=user_id, allowed=args.allowed)
+
+    run_with_db(args, work)
+    print(f"{email} {'may' if args.allowed else 'may no longer'} hear call recordings")
     return 0

@@ -31,8 +31,10 @@ from backend.dashboard.filters import read_filters
 from backend.dashboard.logins import Viewer
 from backend.dashboard.web import db_of, int_param, owned, page, path_id, render
 from backend.downloads import download
+from backend.recordings import links as recording_links
+from backend.services import services
 from pool.scope import Scope
-from pool.store import Row, Store
+from pool.store import Row, Store, now_ms
 
 _CALL_COLUMNS = (
     "c.id, c.started_ms, c.answered_ms, c.ended_ms, c.caller, c.tracking_number, c.status,"
@@ -175,6 +177,21 @@ async def call_context(request: Request, viewer: Viewer) -> dict[str, Any]:
     history = await call_work.caller_history(
         db, call_id=call["id"], advertiser_id=call["adv"], caller=call["caller"]
     )
+    # Recordings kept by callpath, with links valid a few minutes: only for a viewer with
+    # the right to hear them (the others are told there is one).
+    recordings: list[dict[str, Any]] = []
+    if viewer.can_hear_recordings:
+        recordings = await recording_links.for_call(
+            db,
+            services(request).recording_links,
+            call["id"],
+            now_ms=now_ms(),
+            life_ms=request.app.state.settings.recording_link_seconds * 1000,
+        )
+    kept = await db.fetchval(
+        "SELECT COUNT(*) FROM recordings WHERE call_id = :c AND status = 'stored'",
+        {"c": call["id"]},
+    )
     return {
         "call": call,
         "site": site,
@@ -191,6 +208,8 @@ async def call_context(request: Request, viewer: Viewer) -> dict[str, Any]:
         "outcome_names": {o["id"]: o["label"] for o in outcomes},
         "history": history,
         "disputes": await billing_disputes.disputes(db, viewer.scope, call_id=call["id"]),
+        "recordings": recordings,
+        "recordings_withheld": bool(kept) and not viewer.can_hear_recordings,
     }
 
 

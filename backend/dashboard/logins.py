@@ -38,6 +38,9 @@ class Viewer:
     locale: str
     csrf: str
     session_id: int
+    # May hear and download call recordings (issue #22): an administrator always may, a
+    # member once given the right (``callpath users allow-recordings``).
+    can_hear_recordings: bool = False
 
     @property
     def is_admin(self) -> bool:
@@ -119,7 +122,8 @@ async def viewer_for(db: Store, secret: str, cookie: str) -> Viewer | None:
         return None
     row = await db.fetchone(
         "SELECT w.id AS wid, w.csrf, u.id, u.email, u.role, u.advertiser_id,"
-        " u.can_see_callers, u.locale FROM web_sessions w JOIN users u ON u.id = w.user_id"
+        " u.can_see_callers, u.can_hear_recordings, u.locale"
+        " FROM web_sessions w JOIN users u ON u.id = w.user_id"
         " WHERE w.token_hash = :h AND w.revoked_ms IS NULL AND w.expires_ms > :now"
         " AND u.disabled_ms IS NULL",
         {"h": _digest(token), "now": now_ms()},
@@ -135,6 +139,7 @@ async def viewer_for(db: Store, secret: str, cookie: str) -> Viewer | None:
         locale=row["locale"] or "",
         csrf=row["csrf"],
         session_id=int(row["wid"]),
+        can_hear_recordings=row["role"] == "admin" or bool(row["can_hear_recordings"]),
     )
 
 

@@ -98,6 +98,8 @@ class UserSpec:
     role: str = "member"
     token: str | None = None
     token_sees_callers: bool = False
+    # The right to hear recordings, for the user and its token (issue #22).
+    hears_recordings: bool = False
 
 
 @dataclass(frozen=True)
@@ -297,6 +299,8 @@ async def add_user(
         now_ms=now_ms,
     )
     world.users[spec.email.lower()] = user_id
+    if spec.hears_recordings:
+        await accounts.set_hears_recordings(tx, user_id=user_id, allowed=True)
     if spec.token is not None:
         world.tokens[spec.email.lower()] = await accounts.create_api_token(
             tx,
@@ -305,6 +309,7 @@ async def add_user(
             name=spec.token,
             now_ms=now_ms,
             can_see_callers=spec.token_sees_callers,
+            can_hear_recordings=spec.hears_recordings,
         )
     return user_id
 

@@ -384,4 +384,18 @@ async def _apply(tx: Tx, call_id: int, event: CallEvent) -> bool:
             " WHERE id = :id",
             {"u": event.recording_url, "s": event.recording_sid, "t": event.ts_ms, "id": call_id},
         )
+        if event.recording_sid:
+            # The fetch of the file into callpath's storage, queued in the same unit of work
+            # as the URL (durable); one per recording however often the carrier reports it.
+            await tx.execute(
+                "INSERT INTO recordings (call_id, kind, source_sid, source_url, next_try_ms,"
+                " created_ms) VALUES (:id, 'call', :s, :u, :t, :t)"
+                " ON CONFLICT (call_id, kind, source_sid) DO NOTHING",
+                {
+                    "id": call_id,
+                    "s": event.recording_sid,
+                    "u": event.recording_url,
+                    "t": event.ts_ms,
+                },
+            )
     return ended

@@ -105,3 +105,21 @@ def test_set_password_and_disable_end_sign_ins(tmp_path: Path) -> None:
     assert on.returncode == 0
     assert _row(path, "SELECT disabled_ms FROM users WHERE id = ?", user_id) == (None,)
     assert users(url, "disable", "nobody@example.jp").returncode == 2
+
+
+def test_the_right_to_hear_recordings_is_given_and_taken(tmp_path: Path) -> None:
+    path = tmp_path / "cli.db"
+    url = f"sqlite:///{path}"
+    assert run_cli("demo", database_url=url).returncode == 0
+    (adv,) = _row(path, "SELECT id FROM advertisers ORDER BY id")
+    made = users(url, "create", "--email", "m@example.jp", "--role", "member",
+                 "--advertiser", str(adv), stdin="a-password-1\n")  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    right = "SELECT can_hear_recordings FROM users WHERE email = 'm@example.jp'"
+    assert _row(path, right) == (0,)  # off for a new member
+    given = users(url, "allow-recordings", "m@example.jp")
+    assert given.returncode == 0 and "may hear" in given.stdout
+    assert _row(path, right) == (1,)
+    assert users(url, "deny-recordings", "m@example.jp").returncode == 0
+    assert _row(path, right) == (0,)
+    assert users(url, "allow-recordings", "nobody@example.jp").returncode == 2

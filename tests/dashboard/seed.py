@@ -365,6 +365,22 @@ async def _seed(conn: Tx, now_ms: int | None) -> Seeded:
         )
     )
     await _flow_journey(conn, s, s.calls_a[0], t0 + 240_000)
+    # The first call was recorded, kept and transcribed (the call page's player, issue #22).
+    recording = await conn.fetchval(
+        "INSERT INTO recordings (call_id, source_sid, source_url, status, storage,"
+        " original_key, original_type, mp3_key, duration_ms, channels, created_ms, stored_ms,"
+        " transcript_status) VALUES (:c, 'RE1', '', 'stored', 'local', :k, 'audio/wav', '',"
+        " 3000, 2, :t, :t, 'done') RETURNING id",
+        {"c": s.calls_a[0], "k": f"calls/{s.calls_a[0]}/RE1.wav", "t": t0 + 300_000},
+    )
+    for channel, start, text in ((0, 1200, "hello i would like an appointment"),
+                                 (1, 1500, "we can see you tomorrow morning")):  # fmt: skip
+        await conn.execute(
+            "INSERT INTO transcript_lines (recording_id, call_id, channel, start_ms, end_ms,"
+            " text) VALUES (:r, :c, :ch, :s, :e, :x)",
+            {"r": recording, "c": s.calls_a[0], "ch": channel, "s": start, "e": start + 3000,
+             "x": text},
+        )  # fmt: skip
     yahoo = await add_session(
         conn,
         s.site_a,

@@ -130,3 +130,34 @@ def test_settings_pages_render(dash_server: Server, page: Any, artifacts: Path) 
     page.click("form[action='/dashboard/settings/tokens'] button[type=submit]")
     assert page.inner_text("#new-token").startswith("cp_")
     page.screenshot(path=str(artifacts / "dashboard-tokens.png"), full_page=True)
+
+
+def test_the_call_page_plays_the_recording_and_seeks_from_a_transcript_line(
+    dash_server: Server, page: Any, artifacts: Path
+) -> None:
+    """Issue #22: the player plays the kept recording at its signed link, its speed
+    changes, and a transcript line moves it to that line's time."""
+    seeded = dash_server.seeded  # type: ignore[attr-defined]
+    sign_in(page, dash_server, *ADMIN, start=f"/dashboard/calls/{seeded.calls_a[0]}")
+    audio = page.locator("#recording audio")
+    expect(audio).to_have_count(1)
+    _until(page, "() => document.querySelector('#recording audio').readyState >= 1")
+    duration = page.evaluate("() => document.querySelector('#recording audio').duration")
+    assert 2 < duration < 10  # the spoken WAV, served from callpath's storage
+    page.select_option("#recording select.speed", "1.5")
+    assert page.evaluate("() => document.querySelector('#recording audio').playbackRate") == 1.5
+    page.locator("#recording button.seek").nth(1).click()  # the business's line, at 1.5 s
+    # It played from the line's time, not from the start.
+    _until(page, "() => document.querySelector('#recording audio').played.length > 0")
+    started = page.evaluate("() => document.querySelector('#recording audio').played.start(0)")
+    assert 1.4 <= started <= 1.6
+    assert "tomorrow morning" in page.inner_text("#recording .transcript")
+    page.screenshot(path=str(artifacts / "dashboard-call-recording.png"), full_page=True)
+
+
+def _until(page: Any, predicate: str, within_s: float = 15.0) -> None:
+    """Wait for ``predicate`` (the page's CSP refuses wait_for_function's string eval)."""
+    deadline = time.monotonic() + within_s
+    while not page.evaluate(predicate):
+        assert time.monotonic() < deadline, predicate
+        time.sleep(0.1)

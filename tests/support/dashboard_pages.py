@@ -25,6 +25,10 @@ from backend.storage import open_database, sqlite_path
 from tests.conftest import GUARD_OFF_ENV
 from tests.dashboard.seed import KEYWORD_A, PASSWORD, Seeded, seed, seed_history
 from tests.support.server import Server, run_cli
+from tests.support.speech import two_party_wav
+
+# What the seeded call's recording says (caller, business).
+SPOKEN_CALL = ("Hello, I would like an appointment.", "We can see you tomorrow morning.")
 
 # The viewports the browser tests use: a phone (the narrowest the dashboard must fit) and a
 # desktop.
@@ -114,6 +118,12 @@ def start_dashboard_server(folder: Path, **env: str) -> Server:
     # Playwright's sync API may run an event loop in this thread: seed from another one.
     with ThreadPoolExecutor(1) as pool:
         data = pool.submit(asyncio.run, _seed_file(url)).result()
+    # The seeded recording's file, spoken, where the server keeps recordings.
+    recordings = folder / "recordings"
+    wav = recordings / f"calls/{data.calls_a[0]}/RE1.wav"
+    wav.parent.mkdir(parents=True)
+    wav.write_bytes(two_party_wav(*SPOKEN_CALL))
+    env = {"CALLPATH_RECORDING_DIR": str(recordings), **env}
     server = Server(url, env_extra={**GUARD_OFF_ENV, **env}).start()
     server.demo = orjson.loads(demo.stdout)  # type: ignore[attr-defined]
     server.seeded = data  # type: ignore[attr-defined]

@@ -567,3 +567,82 @@ async def _signed_post(
 ) -> httpx.Response:
     signature = RequestValidator(auth_token).compute_signature(url, params)
     return await client.post(url, data=params, headers={"X-Twilio-Signature": str(signature)})
+
+
+class TwilioRest:
+    """Twilio's REST API for recordings, on a loopback port (callpath fetches over HTTP).
+
+    ``add_recording`` puts a file at ``/2010-04-01/Accounts/<sid>/Recordings/<RE>.wav``; a
+    request without the account's basic-auth credentials gets 401 as at Twilio, and
+    ``fail_next`` answers 500 that many times first (a carrier having a bad minute).
+    ``requests`` lists the paths asked for (``DELETE <path>`` for a deletion, which removes
+    the recording as Twilio's ``DELETE …/Recordings/<RE>.json`` does). Use as a context
+    manager.
+    """
+
+    def __init__(self, account_sid: str, auth_token: str) -> None:
+        import base64
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.account_sid = account_sid
+        self.media: dict[str, bytes] = {}
+        self.requests: list[str] = []
+        self.fail_next = 0
+        expected = "Basic " + base64.b64encode(f"{account_sid}:{auth_token}".encode()).decode()
+        rest = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                rest.requests.append(self.path)
+                if self.headers.get("Authorization") != expected:
+                    self._answer(401, b'{"code": 20003}', "application/json")
+                elif rest.fail_next > 0:
+                    rest.fail_next -= 1
+                    self._answer(500, b'{"code": 20500}', "application/json")
+                elif self.path in rest.media:
+                    self._answer(200, rest.media[self.path], "audio/x-wav")
+                else:
+                    self._answer(404, b'{"code": 20404}', "application/json")
+
+            def do_DELETE(self) -> None:
+                rest.requests.append("DELETE " + self.path)
+                media = self.path.removesuffix(".json") + ".wav"
+                if self.headers.get("Authorization") != expected:
+                    self._answer(401, b'{"code": 20003}', "application/json")
+                elif rest.media.pop(media, None) is None:
+                    self._answer(404, b'{"code": 20404}', "application/json")
+                else:
+                    self._answer(204, b"", "application/json")
+
+            def _answer(self, status: int, body: bytes, kind: str) -> None:
+                self.send_response(status)
+                self.send_header("Content-Type", kind)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def recording_url(self, sid: str) -> str:
+        """The ``RecordingUrl`` Twilio's callback names for a recording."""
+        return f"{self.url}/2010-04-01/Accounts/{self.account_sid}/Recordings/{sid}"
+
+    def add_recording(self, sid: str, wav: bytes) -> str:
+        """Serve ``wav`` as recording ``sid``; its ``RecordingUrl``."""
+        url = self.recording_url(sid)
+        self.media[url[len(self.url) :] + ".wav"] = wav
+        return url
+
+    def __enter__(self) -> TwilioRest:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()

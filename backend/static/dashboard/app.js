@@ -230,3 +230,19 @@ document.addEventListener("DOMContentLoaded", () => {
     if (form.dataset.progress) startUpload(form);
   });
 });
+
+// The call page's recording player: playback speed, and a transcript line seeks to its time.
+document.querySelectorAll("select.speed").forEach((select) => {
+  select.addEventListener("change", () => {
+    const player = document.getElementById(select.dataset.player);
+    if (player) player.playbackRate = Number(select.value);
+  });
+});
+document.querySelectorAll("button.seek").forEach((button) => {
+  button.addEventListener("click", () => {
+    const player = document.getElementById(button.dataset.player);
+    if (!player) return;
+    player.currentTime = Number(button.dataset.start);
+    player.play().catch(() => {});
+  });
+});
