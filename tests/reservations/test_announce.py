@@ -21,11 +21,11 @@ from backend.telephony.signature import pbx_valid
 from tests.reservations.conftest import ADVERTISER_PHONE, LEAD, MINUTE, NUMBER, Clock, Portal
 from tests.reservations.test_flow import END, START, book
 from tests.support.twilio import TwilioStandIn
-from tests.telephony import test_notify
+from tests.telephony.conftest import smtp as telephony_smtp
 from tests.telephony.test_notify import LOCAL, Receiver, serving
 
 SECRET = "hook-secret"
-smtp = test_notify.smtp  # the local SMTP server of the call notification tests
+smtp = telephony_smtp  # the local SMTP server of the call notification tests
 
 
 @pytest.fixture
