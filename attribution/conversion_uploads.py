@@ -202,16 +202,21 @@ async def get_config(db: Store, action_id: int) -> UploadConfig | None:
     )
 
 
-def hashed_phone(caller: str) -> str:
-    """The caller's number in E.164, SHA-256 in hex ('' when it is not a valid number)."""
+def _e164(caller: str) -> str:
+    """The caller's number in E.164 ('' when it is not a valid number)."""
     try:
         number = phonenumbers.parse(caller, "JP")
     except phonenumbers.NumberParseException:
         return ""
     if not phonenumbers.is_valid_number(number):
         return ""
-    e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
-    return hashlib.sha256(e164.encode()).hexdigest()
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def hashed_phone(caller: str) -> str:
+    """The caller's number in E.164, SHA-256 in hex ('' when it is not a valid number)."""
+    e164 = _e164(caller)
+    return hashlib.sha256(e164.encode()).hexdigest() if e164 else ""
 
 
 @dataclass(frozen=True)
@@ -261,8 +266,17 @@ def _number(value: str) -> int | float:
 
 
 class _Poster:
-    def __init__(self, client: httpx.AsyncClient, policy: outbound.OutboundPolicy) -> None:
+    """What both platforms' uploaders share: the client, the policy, the configuration."""
+
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        policy: outbound.OutboundPolicy,
+        endpoints: Endpoints,
+        upload: UploadConfig,
+    ) -> None:
         self.client, self.policy = client, policy
+        self.endpoints, self.conf = endpoints, upload
 
     async def post(self, url: str, body: bytes, headers: Mapping[str, str]) -> tuple[int, Any]:
         """(status, decoded JSON or None); status 0 when nothing answered."""
@@ -280,16 +294,6 @@ class _Poster:
 
 class GoogleAds(_Poster):
     """``uploadClickConversions`` of the Google Ads API (REST)."""
-
-    def __init__(
-        self,
-        client: httpx.AsyncClient,
-        policy: outbound.OutboundPolicy,
-        endpoints: Endpoints,
-        upload: UploadConfig,
-    ) -> None:
-        super().__init__(client, policy)
-        self.endpoints, self.conf = endpoints, upload
 
     async def _token(self) -> str | None:
         c = self.conf.config
@@ -364,16 +368,6 @@ class GoogleAds(_Poster):
 class Meta(_Poster):
     """The Conversions API's ``events`` edge of a pixel (dataset)."""
 
-    def __init__(
-        self,
-        client: httpx.AsyncClient,
-        policy: outbound.OutboundPolicy,
-        endpoints: Endpoints,
-        upload: UploadConfig,
-    ) -> None:
-        super().__init__(client, policy)
-        self.endpoints, self.conf = endpoints, upload
-
     async def upload(self, rows: Sequence[UploadRow]) -> dict[int, str]:
         c = self.conf.config
         granted = self.conf.consent_user_data == "GRANTED"
@@ -410,14 +404,8 @@ class Meta(_Poster):
 
 def _meta_phone(caller: str) -> str:
     """Meta's phone hash: SHA-256 of the E.164 digits without '+'."""
-    try:
-        number = phonenumbers.parse(caller, "JP")
-    except phonenumbers.NumberParseException:
-        return ""
-    if not phonenumbers.is_valid_number(number):
-        return ""
-    digits = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)[1:]
-    return hashlib.sha256(digits.encode()).hexdigest()
+    e164 = _e164(caller)
+    return hashlib.sha256(e164[1:].encode()).hexdigest() if e164 else ""
 
 
 def uploader_for(
