@@ -38,6 +38,7 @@ from backend.api.params import (
     one_advertiser,
 )
 from backend.auth import ApiPrincipal
+from backend.downloads import attachment
 from backend.errors import ApiError
 from backend.http import read_json_object
 from pool.store import now_ms
@@ -304,11 +305,7 @@ async def get_statement(request: Request, principal: ApiPrincipal) -> Response:
         suffix = "-excel" if encoding == "excel" else ""
         name = f"statement-{advertiser}-{month}{suffix}.csv"
         content, charset = documents.statement_csv(s.body, encoding=encoding)
-        return Response(
-            content,
-            media_type=f"text/csv; charset={charset}",
-            headers={"Content-Disposition": f'attachment; filename="{name}"'},
-        )
+        return attachment(content, filename=name, media_type=f"text/csv; charset={charset}")
     return JSONResponse(_statement_out(s))
 
 
