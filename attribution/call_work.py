@@ -17,6 +17,7 @@ import unicodedata
 from dataclasses import dataclass, field
 from typing import Any
 
+from attribution.errors import FieldError
 from pool.store import Row, Store, Tx
 
 NOTE_MAX = 2000
@@ -31,12 +32,8 @@ OUTCOME_KINDS = ("won", "open", "lost")
 DEFAULT_OUTCOMES = (("@won", "won"), ("@open", "open"), ("@lost", "lost"))
 
 
-class WorkError(ValueError):
+class WorkError(FieldError):
     """A value a person cannot set on a call; ``field`` names the input."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(message)
-        self.field = field
 
 
 class _Unset:

@@ -41,6 +41,7 @@ import phonenumbers
 
 from attribution import conversions, outbound, platforms
 from attribution.conversion_actions import Action, call_value, calls_sql, get_action, site_zone
+from attribution.errors import FieldError
 from attribution.upload_policy import UploadPolicy
 from pool.scope import EVERYTHING
 from pool.store import Store
@@ -57,12 +58,8 @@ _DIGITS = re.compile(r"[0-9]{1,20}")
 _BATCH = 200  # rows per request (Google takes up to 2,000; Meta 1,000)
 
 
-class UploadConfigError(ValueError):
+class UploadConfigError(FieldError):
     """An upload configuration that cannot be stored; ``field`` names the culprit."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(message)
-        self.field = field
 
 
 @dataclass(frozen=True)
