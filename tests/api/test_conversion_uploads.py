@@ -66,6 +66,14 @@ async def _configure_google(client: httpx.AsyncClient, w: World, action: int, **
     return await _configure(client, w, action, kind="google_ads", config=GOOGLE_CONFIG, **body)
 
 
+async def _google_call_action(client: httpx.AsyncClient, w: World, **upload: Any) -> int:
+    """A Google action 電話 whose calls go to the Google Ads stand-in as ``upload`` says."""
+    action = await _action(client, w, platform="google", name="電話")
+    stored = await _configure_google(client, w, action, **upload)
+    assert stored.status_code == 200, stored.text
+    return action
+
+
 async def _run(client: httpx.AsyncClient, w: World, action: int) -> dict[str, Any]:
     done = await client.post(f"/api/conversion-actions/{action}/upload/run", headers=w.auth())
     assert done.status_code == 200, done.text
@@ -109,8 +117,7 @@ async def test_without_consent_the_number_never_leaves(
     client: httpx.AsyncClient, world: World, stand_in_port: int
 ) -> None:
     w = world
-    action = await _action(client, w, platform="google", name="電話")
-    await _configure_google(client, w, action, consent_user_data="DENIED")
+    action = await _google_call_action(client, w, consent_user_data="DENIED")
     platforms = ap.Platforms()
     async with ap.serving(platforms, stand_in_port):
         assert (await _run(client, w, action))["sent"] == 2
@@ -122,8 +129,7 @@ async def test_a_refused_refresh_token_sends_nothing_and_keeps_every_call_for_la
     client: httpx.AsyncClient, world: World, stand_in_port: int
 ) -> None:
     w = world
-    action = await _action(client, w, platform="google", name="電話")
-    await _configure_google(client, w, action, secret="revoked-token")
+    action = await _google_call_action(client, w, secret="revoked-token")
     platforms = ap.Platforms()
     async with ap.serving(platforms, stand_in_port):
         refused = await _run(client, w, action)
