@@ -16,7 +16,7 @@ from typing import Any
 from attribution.billing.money import BillingError
 from attribution.billing.plans import audit
 from pool.scope import Scope
-from pool.store import Row, Store, Tx, and_given
+from pool.store import Row, Store, Tx, and_given, fetch_found
 
 REASON_MAX = 500
 NOTE_MAX = 500
@@ -69,12 +69,12 @@ async def decide(
     if decision not in DECISIONS:
         raise BillingError("decision", "the decision is accepted or rejected")
     text = _text(note, "note", NOTE_MAX, required=decision == "rejected")
-    row = await tx.fetchone(
+    row = await fetch_found(
+        tx,
         "SELECT advertiser_id, call_id, status FROM billing_disputes WHERE id = :d",
         {"d": dispute_id},
+        f"no dispute {dispute_id}",
     )
-    if row is None:
-        raise LookupError(f"no dispute {dispute_id}")
     if row["status"] != "open":
         raise BillingError("decision", "this dispute is decided already")
     await tx.execute(
