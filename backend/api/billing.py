@@ -131,11 +131,7 @@ def invalid(exc: BillingError) -> ApiError:
     summary="Price plans: the advertiser's own and the portal's default",
     tags=["billing"],
     params=[oa.query_param("advertiser_id", {"type": "integer"}, "Only this advertiser's.")],
-    responses={
-        200: oa.json_response(
-            "Plans, oldest first", oa.wrapped("data", {"type": "array", "items": PLAN})
-        )
-    },
+    responses={200: oa.json_response("Plans, oldest first", oa.data_list(PLAN))},
 )
 async def list_plans(request: Request, principal: ApiPrincipal) -> Response:
     """The plans the token may see (a member's: its own and the defaults)."""
@@ -188,11 +184,7 @@ async def add_plan(request: Request, principal: ApiPrincipal) -> Response:
     summary="A month's billable events: every call with its amount or why it is not billed",
     tags=["billing"],
     params=[P_ADVERTISER, P_MONTH],
-    responses={
-        200: oa.json_response(
-            "The events, oldest first", oa.wrapped("data", {"type": "array", "items": _OBJ})
-        )
-    },
+    responses={200: oa.json_response("The events, oldest first", oa.data_list(_OBJ))},
 )
 async def list_events(request: Request, principal: ApiPrincipal) -> Response:
     """Derived now from the calls, disputes and plans (a closed month's statement keeps
@@ -242,11 +234,7 @@ def only_fields(data: dict[str, Any], allowed: Any) -> None:
     summary="The month's statements of every advertiser the token may see",
     tags=["billing"],
     params=[P_MONTH],
-    responses={
-        200: oa.json_response(
-            "Status and totals", oa.wrapped("data", {"type": "array", "items": _OBJ})
-        )
-    },
+    responses={200: oa.json_response("Status and totals", oa.data_list(_OBJ))},
 )
 async def list_statements(request: Request, principal: ApiPrincipal) -> Response:
     """Each advertiser's status and totals for the month (open ones computed now)."""
@@ -381,7 +369,7 @@ async def send_statement(request: Request, principal: ApiPrincipal) -> Response:
     responses={
         200: oa.json_response(
             "Cells by advertiser, oldest month first",
-            oa.wrapped("data", {"type": "array", "items": _OBJ}),
+            oa.data_list(_OBJ),
         )
     },
 )

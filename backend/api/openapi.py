@@ -153,6 +153,11 @@ def wrapped(key: str, item: Schema) -> Schema:
     return {"type": "object", "required": [key], "properties": {key: item}}
 
 
+def data_list(item: Schema) -> Schema:
+    """A list answer: ``{"data": [item, ...]}``."""
+    return wrapped("data", {"type": "array", "items": item})
+
+
 def json_response(description: str, schema: Schema) -> Schema:
     """A JSON response."""
     return {"description": description, "content": {"application/json": {"schema": schema}}}
