@@ -24,7 +24,7 @@ from typing import Any
 import orjson
 
 from pool.scope import scope_of
-from pool.store import Store, Tx
+from pool.store import Store, Tx, and_given
 
 _COLUMNS = (
     "id, platform, batch, advertiser_id, site_id, start_ms, end_ms, row_count, created_ms,"
@@ -145,12 +145,9 @@ async def list_batches(
 ) -> list[Batch]:
     """Batches newest first, within the reader's scope (None: every batch)."""
     where, params = scope_of(scope).and_condition(site=None)
-    if platform is not None:
-        where += " AND platform = :p"
-        params["p"] = platform
-    if before_id is not None:
-        where += " AND id < :before"
-        params["before"] = before_id
+    where += and_given(
+        params, ("platform = :p", "p", platform), ("id < :before", "before", before_id)
+    )
     params["limit"] = limit
     rows = await db.fetchall(
         f"SELECT {_COLUMNS} FROM conversion_batches WHERE 1 = 1{where}"

@@ -21,6 +21,7 @@ import unicodedata
 from dataclasses import dataclass, replace
 from typing import Any
 
+from attribution.errors import FieldError
 from pool.numbers import NumberError, to_e164
 
 # answered: someone picked up; missed: it ended unanswered (busy, no answer, failed,
@@ -41,12 +42,8 @@ _DIGITS_ONLY = re.compile(r"[0-9+\-().\s]+")
 MIN_DIGITS = 4  # fewer digits than this in a search are not a number search
 
 
-class QueryError(ValueError):
+class QueryError(FieldError):
     """A filter value that cannot be used; ``field`` names the parameter."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(message)
-        self.field = field
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,8 @@ import unicodedata
 from dataclasses import dataclass, field
 from typing import Any
 
-from pool.store import Row, Store, Tx
+from attribution.errors import FieldError
+from pool.store import Row, Store, Tx, fetch_found
 
 NOTE_MAX = 2000
 REASON_MAX = 200
@@ -31,12 +32,8 @@ OUTCOME_KINDS = ("won", "open", "lost")
 DEFAULT_OUTCOMES = (("@won", "won"), ("@open", "open"), ("@lost", "lost"))
 
 
-class WorkError(ValueError):
+class WorkError(FieldError):
     """A value a person cannot set on a call; ``field`` names the input."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(message)
-        self.field = field
 
 
 class _Unset:
@@ -141,13 +138,13 @@ def _shown(value: Any) -> str:
 
 async def _work_row(db: Store | Tx, call_id: int) -> Row:
     """The call's owner and the columns people work on; LookupError for an unknown call."""
-    row = await db.fetchone(
+    row = await fetch_found(
+        db,
         "SELECT id, advertiser_id, qualified, qualified_by_hand, qualified_reason, note,"
         " outcome_id, value_yen FROM calls WHERE id = :c",
         {"c": call_id},
+        f"no call {call_id}",
     )
-    if row is None:
-        raise LookupError(f"no call {call_id}")
     return row
 
 

@@ -33,8 +33,9 @@ from __future__ import annotations
 import re
 import secrets
 from dataclasses import dataclass
+from typing import Any
 
-from pool.store import Row, Store, Tx
+from pool.store import Row, Store, Tx, and_given
 
 DAY_MS = 86_400_000
 MIN_DIGITS = 3
@@ -218,13 +219,14 @@ async def list_fixed(
     db: Store | Tx, *, number_id: int | None = None, advertiser_id: int | None = None
 ) -> list[dict[str, object]]:
     """Fixed codes, of one number or one advertiser's numbers (both None: all)."""
-    sql, args = _FIXED_SQL + " WHERE 1 = 1", {}
-    if number_id is not None:
-        sql += " AND f.number_id = :n"
-        args["n"] = number_id
-    if advertiser_id is not None:
-        sql += " AND n.advertiser_id = :a"
-        args["a"] = advertiser_id
+    args: dict[str, Any] = {}
+    sql = (
+        _FIXED_SQL
+        + " WHERE 1 = 1"
+        + and_given(
+            args, ("f.number_id = :n", "n", number_id), ("n.advertiser_id = :a", "a", advertiser_id)
+        )
+    )
     return [_fixed_row(r) for r in await db.fetchall(sql + " ORDER BY n.number, f.code", args)]
 
 

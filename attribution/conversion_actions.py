@@ -26,6 +26,7 @@ from typing import Any
 
 from attribution import batches, conversions, platforms
 from attribution.call_work import OUTCOME_KINDS
+from attribution.errors import FieldError
 from attribution.upload_policy import UploadPolicy
 from pool.scope import Scope
 from pool.store import Store, Tx
@@ -41,12 +42,8 @@ _COLUMNS = (
 )
 
 
-class ActionError(ValueError):
+class ActionError(FieldError):
     """An action that cannot be stored as asked; ``field`` names the field at fault."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(message)
-        self.field = field
 
 
 @dataclass(frozen=True)

@@ -41,6 +41,7 @@ import phonenumbers
 
 from attribution import conversions, outbound, platforms
 from attribution.conversion_actions import Action, call_value, calls_sql, get_action, site_zone
+from attribution.errors import FieldError
 from attribution.upload_policy import UploadPolicy
 from pool.scope import EVERYTHING
 from pool.store import Store
@@ -57,12 +58,8 @@ _DIGITS = re.compile(r"[0-9]{1,20}")
 _BATCH = 200  # rows per request (Google takes up to 2,000; Meta 1,000)
 
 
-class UploadConfigError(ValueError):
+class UploadConfigError(FieldError):
     """An upload configuration that cannot be stored; ``field`` names the culprit."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(message)
-        self.field = field
 
 
 @dataclass(frozen=True)
@@ -202,16 +199,21 @@ async def get_config(db: Store, action_id: int) -> UploadConfig | None:
     )
 
 
-def hashed_phone(caller: str) -> str:
-    """The caller's number in E.164, SHA-256 in hex ('' when it is not a valid number)."""
+def _e164(caller: str) -> str:
+    """The caller's number in E.164 ('' when it is not a valid number)."""
     try:
         number = phonenumbers.parse(caller, "JP")
     except phonenumbers.NumberParseException:
         return ""
     if not phonenumbers.is_valid_number(number):
         return ""
-    e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
-    return hashlib.sha256(e164.encode()).hexdigest()
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def hashed_phone(caller: str) -> str:
+    """The caller's number in E.164, SHA-256 in hex ('' when it is not a valid number)."""
+    e164 = _e164(caller)
+    return hashlib.sha256(e164.encode()).hexdigest() if e164 else ""
 
 
 @dataclass(frozen=True)
@@ -261,8 +263,17 @@ def _number(value: str) -> int | float:
 
 
 class _Poster:
-    def __init__(self, client: httpx.AsyncClient, policy: outbound.OutboundPolicy) -> None:
+    """What both platforms' uploaders share: the client, the policy, the configuration."""
+
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        policy: outbound.OutboundPolicy,
+        endpoints: Endpoints,
+        upload: UploadConfig,
+    ) -> None:
         self.client, self.policy = client, policy
+        self.endpoints, self.conf = endpoints, upload
 
     async def post(self, url: str, body: bytes, headers: Mapping[str, str]) -> tuple[int, Any]:
         """(status, decoded JSON or None); status 0 when nothing answered."""
@@ -280,16 +291,6 @@ class _Poster:
 
 class GoogleAds(_Poster):
     """``uploadClickConversions`` of the Google Ads API (REST)."""
-
-    def __init__(
-        self,
-        client: httpx.AsyncClient,
-        policy: outbound.OutboundPolicy,
-        endpoints: Endpoints,
-        upload: UploadConfig,
-    ) -> None:
-        super().__init__(client, policy)
-        self.endpoints, self.conf = endpoints, upload
 
     async def _token(self) -> str | None:
         c = self.conf.config
@@ -364,16 +365,6 @@ class GoogleAds(_Poster):
 class Meta(_Poster):
     """The Conversions API's ``events`` edge of a pixel (dataset)."""
 
-    def __init__(
-        self,
-        client: httpx.AsyncClient,
-        policy: outbound.OutboundPolicy,
-        endpoints: Endpoints,
-        upload: UploadConfig,
-    ) -> None:
-        super().__init__(client, policy)
-        self.endpoints, self.conf = endpoints, upload
-
     async def upload(self, rows: Sequence[UploadRow]) -> dict[int, str]:
         c = self.conf.config
         granted = self.conf.consent_user_data == "GRANTED"
@@ -410,14 +401,8 @@ class Meta(_Poster):
 
 def _meta_phone(caller: str) -> str:
     """Meta's phone hash: SHA-256 of the E.164 digits without '+'."""
-    try:
-        number = phonenumbers.parse(caller, "JP")
-    except phonenumbers.NumberParseException:
-        return ""
-    if not phonenumbers.is_valid_number(number):
-        return ""
-    digits = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)[1:]
-    return hashlib.sha256(digits.encode()).hexdigest()
+    e164 = _e164(caller)
+    return hashlib.sha256(e164[1:].encode()).hexdigest() if e164 else ""
 
 
 def uploader_for(

@@ -30,7 +30,7 @@ from phonenumbers import COUNTRY_CODE_TO_REGION_CODE
 from attribution import platforms
 from attribution.call_search import CallQuery, query_clause
 from attribution.csvcells import csv_writer
-from attribution.touch import TOUCH_FIELDS, click_ids
+from attribution.touch import CAMPAIGN_COLUMNS, TOUCH_FIELDS, click_ids
 from pool.scope import Scope
 from pool.store import Row, Store
 
@@ -77,17 +77,7 @@ _CALL_HEAD = [
 ]
 # The call's own frozen touch for these; the click ids (one column each, from the platform
 # registry) come between them and the matched session's device and place.
-_TOUCH_EXPORTED = [
-    "channel",
-    "source",
-    "medium",
-    "campaign",
-    "ad_group",
-    "keyword",
-    "match_type",
-    "landing_url",
-    "referrer",
-]
+_TOUCH_EXPORTED = [*CAMPAIGN_COLUMNS, "landing_url", "referrer"]
 _SESSION_ONLY = ["device", "browser", "os", "country", "region", "city"]
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from attribution.matching import DAY_MS, is_identified_caller
-from pool.store import Row, Store, Tx, now_ms
+from pool.store import Row, Store, Tx, fetch_found, now_ms
 
 
 @dataclass(frozen=True)
@@ -118,13 +118,13 @@ async def qualify_call(db: Store, *, call_id: int) -> bool:
     verdict set by hand (``qualified_by_hand``, attribution.call_work) wins over the rules:
     it is returned and kept, while ``first_time`` is still updated.
     """
-    call = await db.fetchone(
+    call = await fetch_found(
+        db,
         "SELECT id, site_id, advertiser_id, caller, started_ms, answered_ms, talk_s,"
         " qualified_by_hand FROM calls WHERE id = :id",
         {"id": call_id},
+        f"no call {call_id}",
     )
-    if call is None:
-        raise LookupError(f"no call {call_id}")
     site_id = None if call["site_id"] is None else int(call["site_id"])
     rules = await rules_for(db, site_id)
     first_time = await is_first_time(db, call, rules)

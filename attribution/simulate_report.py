@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from attribution.simulate import Recommendation
+    from attribution.simulate import Recommendation, Result
 
 MIN_MS = 60_000
 HOUR_MS = 60 * MIN_MS
 
 UNFLAGGED_TARGET = 0.005  # wrong without a low confidence or an ambiguous flag (issue #21)
+
+
+def _per_size(rec: Recommendation, row: Callable[[int, Result], str]) -> list[str]:
+    """One table row per pool size, smallest first."""
+    return [row(size, rec.results[size]) for size in sorted(rec.results)]
 
 
 def report(rec: Recommendation) -> str:
@@ -36,28 +42,30 @@ def report(rec: Recommendation) -> str:
         (rec.peak, "never runs out"),
     ):
         marks.setdefault(size, []).append(label)
-    for size in sorted(rec.results):
-        r = rec.results[size]
-        lines.append(
+    lines += _per_size(
+        rec,
+        lambda size, r: (
             f"{size:>9}   {r.share('correct'):>7.1%}  {r.share('ambiguous'):>9.1%}"
             f"  {r.share('wrong'):>6.1%}  {r.share('unattributed'):>12.1%}"
             f"  {r.overflowed:>17}   {', '.join(marks.get(size, []))}"
-        )
+        ),
+    )
     lines += [
         "",
         "per confidence (shares of all calls scored; ambiguous calls are low):",
         "pool size   high: correct  wrong   medium: correct  wrong   low: correct  wrong"
         "  ambiguous   wrong unflagged",
     ]
-    for size in sorted(rec.results):
-        r = rec.results[size]
-        lines.append(
+    lines += _per_size(
+        rec,
+        lambda size, r: (
             f"{size:>9}   {r.share('correct', 'exact', 'high'):>13.1%}  "
             f"{r.share('wrong', 'exact', 'high'):>5.1%}"
             f"   {r.share('correct', 'medium'):>15.1%}  {r.share('wrong', 'medium'):>5.1%}"
             f"   {r.share('correct', 'low'):>12.1%}  {r.share('wrong', 'low'):>5.1%}"
             f"  {r.share('ambiguous'):>9.1%}   {r.unflagged_wrong():>15.1%}"
-        )
+        ),
+    )
     if rec.traffic.tap_share > 0:
         lines += [
             "",
@@ -69,16 +77,17 @@ def report(rec: Recommendation) -> str:
             "pool size   tapped: correct  ambiguous   wrong  unattributed"
             "   redials a day+ later: correct   wrong",
         ]
-        for size in sorted(rec.results):
-            r = rec.results[size]
-            lines.append(
+        lines += _per_size(
+            rec,
+            lambda size, r: (
                 f"{size:>9}   {r.tapped_share('correct'):>15.1%}"
                 f"  {r.tapped_share('ambiguous'):>9.1%}  {r.tapped_share('wrong'):>6.1%}"
                 f"  {r.tapped_share('unattributed'):>12.1%}"
                 f"   {r.tapped_share('correct', day_redials=True):>29.1%}"
                 f"  {r.tapped_share('wrong', day_redials=True):>6.1%}"
                 f"   ({sum(r.tapped.values())} tapped, {sum(r.redials_day.values())} day+ redials)"
-            )
+            ),
+        )
     best = rec.results[rec.recommended]
     met = "met" if best.unflagged_wrong() <= UNFLAGGED_TARGET else "NOT met"
     lines += [

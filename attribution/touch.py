@@ -27,19 +27,11 @@ from attribution.platforms import CLICK_ID_COLUMNS
 from attribution.sources import landing_page, url_click_ids
 from pool.store import Tx
 
+# Where a touch came from: channel, source and the ad's campaign down to the keyword.
+CAMPAIGN_COLUMNS = ("channel", "source", "medium", "campaign", "ad_group", "keyword", "match_type")
 # The session columns that carry its latest touch (``attribution.sessions`` writes them on
 # every new touch).
-LAST_TOUCH_COLUMNS = (
-    "channel",
-    "source",
-    "medium",
-    "campaign",
-    "ad_group",
-    "keyword",
-    "match_type",
-    "content",
-    *CLICK_ID_COLUMNS,
-)
+LAST_TOUCH_COLUMNS = (*CAMPAIGN_COLUMNS, "content", *CLICK_ID_COLUMNS)
 # The session columns copied onto the call, as ``calls.touch_<name>``: the touch and where
 # it landed.
 TOUCH_FIELDS = (*LAST_TOUCH_COLUMNS, "landing_url", "landing_page", "referrer")

@@ -8,9 +8,10 @@ programs: always UTF-8, whatever encoding was asked.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
+from typing import Protocol
 
-from starlette.responses import StreamingResponse
+from starlette.responses import Response, StreamingResponse
 
 from attribution.csv_encoding import encode_csv, file_suffix
 
@@ -28,3 +29,32 @@ async def download(
     encoded = await encode_csv(chunks, encoding)
     headers["Content-Disposition"] = f'attachment; filename="{stem}{file_suffix(encoding)}.csv"'
     return StreamingResponse(encoded.body, media_type=encoded.media_type, headers=headers)
+
+
+class WholeFile(Protocol):
+    """A file made whole before it is sent (a conversion file, a recorded batch's file)."""
+
+    @property
+    def filename(self) -> str: ...
+    @property
+    def media_type(self) -> str: ...
+    @property
+    def content(self) -> bytes: ...
+
+
+def attachment(
+    content: bytes, *, filename: str, media_type: str, headers: Mapping[str, str] | None = None
+) -> Response:
+    """``content`` as a download named ``filename``, with ``headers`` besides."""
+    return Response(
+        content,
+        media_type=media_type,
+        headers={"Content-Disposition": f'attachment; filename="{filename}"', **(headers or {})},
+    )
+
+
+def file_download(file: WholeFile, headers: Mapping[str, str] | None = None) -> Response:
+    """A whole file as a download under its own name and media type."""
+    return attachment(
+        file.content, filename=file.filename, media_type=file.media_type, headers=headers
+    )

@@ -14,7 +14,7 @@ from pool import destinations, leases, numbers, rules, targets
 from pool.inventory import unavailable
 from pool.numbers import NumberError
 from pool.scope import scope_of
-from pool.store import Row, Store
+from pool.store import Row, Store, fetch_found
 
 NUMBER_COLUMNS = (
     "n.id, n.number, n.kind, n.status, n.forward_to, n.pool_id, n.source_label AS label,"
@@ -99,13 +99,13 @@ async def get_number(
     """One tracking number visible to the caller; LookupError otherwise."""
     await _settle_retirements(db, now_ms)
     where, params = scope_of(advertiser_id).and_condition("n")
-    row = await db.fetchone(
+    row = await fetch_found(
+        db,
         f"SELECT {NUMBER_COLUMNS} FROM tracking_numbers n LEFT JOIN sites s ON s.id = n.site_id"
         f" WHERE n.id = :id{where}",
         {**params, "id": number_id, "now": now_ms},
+        f"no tracking number {number_id}",
     )
-    if row is None:
-        raise LookupError(f"no tracking number {number_id}")
     return number_view(row)
 
 
@@ -248,13 +248,13 @@ async def list_pools(
 async def pool_site(db: Store, *, pool_id: int, advertiser_id: int | None) -> Row:
     """The pool's id and site, if the caller can see it; LookupError otherwise."""
     where, params = scope_of(advertiser_id).and_condition("s", site="id")
-    row = await db.fetchone(
+    row = await fetch_found(
+        db,
         "SELECT p.id, s.site_key FROM pools p JOIN sites s ON s.id = p.site_id"
         f" WHERE p.id = :p{where}",
         {**params, "p": pool_id},
+        f"no pool {pool_id}",
     )
-    if row is None:
-        raise LookupError(f"no pool {pool_id}")
     return row
 
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import phonenumbers
 
-from pool.store import Store, Tx
+from pool.store import Store, Tx, fetch_found
 
 KINDS = ("pool", "source", "overflow")
 
@@ -227,11 +227,12 @@ async def retire_number(db: Store, *, number_id: int, now_ms: int) -> str:
     # claim committing between the count and the update left 'retired' with a live lease.
     lock = " FOR UPDATE" if db.dialect == "postgresql" else ""
     async with db.write() as tx:
-        row = await tx.fetchone(
-            "SELECT status FROM tracking_numbers WHERE id = :n" + lock, {"n": number_id}
+        row = await fetch_found(
+            tx,
+            "SELECT status FROM tracking_numbers WHERE id = :n" + lock,
+            {"n": number_id},
+            f"no tracking number {number_id}",
         )
-        if row is None:
-            raise LookupError(f"no tracking number {number_id}")
         if row["status"] == "retired":
             return "retired"
         live = await tx.fetchval(

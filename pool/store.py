@@ -92,6 +92,25 @@ class Store(Protocol):
         ...
 
 
+async def fetch_found(db: Store | Tx, sql: str, params: Params, missing: str) -> Row:
+    """The row ``sql`` reads; LookupError(``missing``) when it reads none."""
+    row = await db.fetchone(sql, params)
+    if row is None:
+        raise LookupError(missing)
+    return row
+
+
+def and_given(params: dict[str, Any], *conditions: tuple[str, str, object]) -> str:
+    """`` AND <clause>`` for each ``(clause, name, value)`` whose value is not None, with
+    ``value`` bound as ``:name`` in ``params``: a list's optional filters in one place."""
+    sql = ""
+    for clause, name, value in conditions:
+        if value is not None:
+            sql += f" AND {clause}"
+            params[name] = value
+    return sql
+
+
 def now_ms() -> int:
     """Current time as integer epoch milliseconds (UTC), the storage format of time."""
     return time.time_ns() // 1_000_000

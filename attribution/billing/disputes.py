@@ -16,7 +16,7 @@ from typing import Any
 from attribution.billing.money import BillingError
 from attribution.billing.plans import audit
 from pool.scope import Scope
-from pool.store import Row, Store, Tx
+from pool.store import Row, Store, Tx, and_given, fetch_found
 
 REASON_MAX = 500
 NOTE_MAX = 500
@@ -69,12 +69,12 @@ async def decide(
     if decision not in DECISIONS:
         raise BillingError("decision", "the decision is accepted or rejected")
     text = _text(note, "note", NOTE_MAX, required=decision == "rejected")
-    row = await tx.fetchone(
+    row = await fetch_found(
+        tx,
         "SELECT advertiser_id, call_id, status FROM billing_disputes WHERE id = :d",
         {"d": dispute_id},
+        f"no dispute {dispute_id}",
     )
-    if row is None:
-        raise LookupError(f"no dispute {dispute_id}")
     if row["status"] != "open":
         raise BillingError("decision", "this dispute is decided already")
     await tx.execute(
@@ -93,12 +93,9 @@ async def disputes(
 ) -> list[Row]:
     """Disputes in the scope, newest first, with the advertiser's name and the call's time."""
     where, params = scope.and_condition("d", site=None)
-    if status is not None:
-        where += " AND d.status = :status"
-        params["status"] = status
-    if call_id is not None:
-        where += " AND d.call_id = :call"
-        params["call"] = call_id
+    where += and_given(
+        params, ("d.status = :status", "status", status), ("d.call_id = :call", "call", call_id)
+    )
     return await db.fetchall(
         "SELECT d.id, d.advertiser_id, a.name AS advertiser, d.call_id, c.started_ms,"
         " c.tracking_number, d.status, d.reason, d.note, d.opened_by, d.opened_ms,"

@@ -12,18 +12,16 @@ import re
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from attribution.errors import FieldError
+
 MONTH_RE = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
 DAY_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 AMOUNT_MAX = 10**10  # a price, fee or cap in yen
 _REGISTRATION = re.compile(r"^T([0-9]{13})$")
 
 
-class BillingError(ValueError):
+class BillingError(FieldError):
     """A value billing refuses; ``field`` names the input."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(message)
-        self.field = field
 
 
 def consumption_tax(taxable_yen: int, percent: int) -> int:

@@ -25,6 +25,7 @@ from backend.api.params import (
     request_scope,
 )
 from backend.auth import ApiPrincipal
+from backend.downloads import file_download
 from backend.errors import ApiError
 from pool.store import now_ms
 
@@ -168,12 +169,9 @@ async def batch_file(request: Request, principal: ApiPrincipal) -> Response:
             "This batch was recorded before callpath kept files; void it to export its calls"
             " again.",
         )
-    headers = {
-        "Content-Disposition": f'attachment; filename="{file.filename}"',
-        "X-Callpath-Conversions": str(batch.rows),
-        "X-Callpath-Batch": batch.batch,
-    }
-    return Response(file.content, media_type=file.media_type, headers=headers)
+    return file_download(
+        file, {"X-Callpath-Conversions": str(batch.rows), "X-Callpath-Batch": batch.batch}
+    )
 
 
 @oa.operation(

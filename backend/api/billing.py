@@ -38,6 +38,7 @@ from backend.api.params import (
     one_advertiser,
 )
 from backend.auth import ApiPrincipal
+from backend.downloads import attachment
 from backend.errors import ApiError
 from backend.http import read_json_object
 from pool.store import now_ms
@@ -130,11 +131,7 @@ def invalid(exc: BillingError) -> ApiError:
     summary="Price plans: the advertiser's own and the portal's default",
     tags=["billing"],
     params=[oa.query_param("advertiser_id", {"type": "integer"}, "Only this advertiser's.")],
-    responses={
-        200: oa.json_response(
-            "Plans, oldest first", oa.wrapped("data", {"type": "array", "items": PLAN})
-        )
-    },
+    responses={200: oa.json_response("Plans, oldest first", oa.data_list(PLAN))},
 )
 async def list_plans(request: Request, principal: ApiPrincipal) -> Response:
     """The plans the token may see (a member's: its own and the defaults)."""
@@ -187,11 +184,7 @@ async def add_plan(request: Request, principal: ApiPrincipal) -> Response:
     summary="A month's billable events: every call with its amount or why it is not billed",
     tags=["billing"],
     params=[P_ADVERTISER, P_MONTH],
-    responses={
-        200: oa.json_response(
-            "The events, oldest first", oa.wrapped("data", {"type": "array", "items": _OBJ})
-        )
-    },
+    responses={200: oa.json_response("The events, oldest first", oa.data_list(_OBJ))},
 )
 async def list_events(request: Request, principal: ApiPrincipal) -> Response:
     """Derived now from the calls, disputes and plans (a closed month's statement keeps
@@ -241,11 +234,7 @@ def only_fields(data: dict[str, Any], allowed: Any) -> None:
     summary="The month's statements of every advertiser the token may see",
     tags=["billing"],
     params=[P_MONTH],
-    responses={
-        200: oa.json_response(
-            "Status and totals", oa.wrapped("data", {"type": "array", "items": _OBJ})
-        )
-    },
+    responses={200: oa.json_response("Status and totals", oa.data_list(_OBJ))},
 )
 async def list_statements(request: Request, principal: ApiPrincipal) -> Response:
     """Each advertiser's status and totals for the month (open ones computed now)."""
@@ -304,11 +293,7 @@ async def get_statement(request: Request, principal: ApiPrincipal) -> Response:
         suffix = "-excel" if encoding == "excel" else ""
         name = f"statement-{advertiser}-{month}{suffix}.csv"
         content, charset = documents.statement_csv(s.body, encoding=encoding)
-        return Response(
-            content,
-            media_type=f"text/csv; charset={charset}",
-            headers={"Content-Disposition": f'attachment; filename="{name}"'},
-        )
+        return attachment(content, filename=name, media_type=f"text/csv; charset={charset}")
     return JSONResponse(_statement_out(s))
 
 
@@ -384,7 +369,7 @@ async def send_statement(request: Request, principal: ApiPrincipal) -> Response:
     responses={
         200: oa.json_response(
             "Cells by advertiser, oldest month first",
-            oa.wrapped("data", {"type": "array", "items": _OBJ}),
+            oa.data_list(_OBJ),
         )
     },
 )

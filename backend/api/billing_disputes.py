@@ -54,9 +54,7 @@ _DISPUTE_FIELDS = ("id", "advertiser_id", "call_id", "status", "reason", "note",
     summary="Disputes the token may see, newest first",
     tags=["billing"],
     params=[oa.query_param("status", {"type": "string", "enum": list(dp.STATUSES)})],
-    responses={
-        200: oa.json_response("Disputes", oa.wrapped("data", {"type": "array", "items": DISPUTE}))
-    },
+    responses={200: oa.json_response("Disputes", oa.data_list(DISPUTE))},
 )
 async def list_disputes(request: Request, principal: ApiPrincipal) -> Response:
     """Open, accepted and rejected disputes (``status`` for one of them)."""
@@ -149,9 +147,7 @@ async def decide_dispute(request: Request, principal: ApiPrincipal) -> Response:
     "/api/billing/audit",
     summary="The billing audit trail: plans, disputes and statements, newest first",
     tags=["billing"],
-    responses={
-        200: oa.json_response("Entries", oa.wrapped("data", {"type": "array", "items": _OBJ}))
-    },
+    responses={200: oa.json_response("Entries", oa.data_list(_OBJ))},
 )
 async def list_audit(request: Request, principal: ApiPrincipal) -> Response:
     """Who added plans, opened and decided disputes, closed and sent statements."""

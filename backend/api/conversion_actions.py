@@ -153,9 +153,7 @@ async def _with_file(request: Request, principal: ApiPrincipal) -> ca.Action:
     summary="The site's conversion actions",
     tags=["exports"],
     params=[oa.path_param("site_id")],
-    responses={
-        200: oa.json_response("The actions", oa.wrapped("data", {"type": "array", "items": ACTION}))
-    },
+    responses={200: oa.json_response("The actions", oa.data_list(ACTION))},
 )
 async def list_actions(request: Request, principal: ApiPrincipal) -> Response:
     """Every action of the site, by platform."""
@@ -256,9 +254,7 @@ async def adjust_action(request: Request, principal: ApiPrincipal) -> Response:
     summary="The action's feed URLs (never their tokens)",
     tags=["exports"],
     params=[P_ACTION],
-    responses={
-        200: oa.json_response("The feeds", oa.wrapped("data", {"type": "array", "items": FEED}))
-    },
+    responses={200: oa.json_response("The feeds", oa.data_list(FEED))},
 )
 async def list_feeds(request: Request, principal: ApiPrincipal) -> Response:
     """Every feed of the action, revoked ones included."""

@@ -35,7 +35,7 @@ from backend.api.params import (
     zone_param,
 )
 from backend.auth import ApiPrincipal
-from backend.downloads import download
+from backend.downloads import download, file_download
 from backend.errors import ApiError
 from backend.http import read_json_object
 from pool.store import now_ms
@@ -168,18 +168,14 @@ async def export_conversions(request: Request, principal: ApiPrincipal) -> Respo
 
 def conversion_file_response(file: conv.ConversionFile) -> Response:
     """A conversion (or adjustment) file as a download, with what it holds in headers."""
-    headers = {
-        "Content-Disposition": f'attachment; filename="{file.filename}"',
-        "X-Callpath-Conversions": str(file.count),
-        "X-Callpath-Batch": file.batch,
-    }
+    headers = {"X-Callpath-Conversions": str(file.count), "X-Callpath-Batch": file.batch}
     if file.batch_id is not None:
         # GET /api/conversions/batches/{id}/file gives this file again, byte for byte.
         headers["X-Callpath-Batch-Id"] = str(file.batch_id)
     if file.skipped:
         # Calls left out of the file and why (reason=count, ...): see docs/exports.md.
         headers["X-Callpath-Skipped"] = ", ".join(f"{k}={n}" for k, n in file.skipped.items())
-    return Response(file.content, media_type=file.media_type, headers=headers)
+    return file_download(file, headers)
 
 
 SETTINGS_FIELDS: dict[str, Any] = {

@@ -161,6 +161,11 @@ def rows_response(description: str, row: Schema) -> Schema:
     )
 
 
+def data_list(item: Schema) -> Schema:
+    """A list answer: ``{"data": [item, ...]}``."""
+    return wrapped("data", {"type": "array", "items": item})
+
+
 def json_response(description: str, schema: Schema) -> Schema:
     """A JSON response."""
     return {"description": description, "content": {"application/json": {"schema": schema}}}

@@ -95,7 +95,7 @@ def _out(row: dict[str, Any]) -> dict[str, Any]:
     responses={
         200: oa.json_response(
             "Tokens, newest first",
-            oa.wrapped("data", {"type": "array", "items": TOKEN}),
+            oa.data_list(TOKEN),
         )
     },
 )

@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import tempfile
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pool.store import Store
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -79,11 +84,28 @@ def _bounded(args: argparse.Namespace) -> str | None:
     return None
 
 
+def sqlite_databases(
+    folder: Path,
+) -> Callable[[], AbstractAsyncContextManager[Store]]:
+    """Opens a fresh, migrated SQLite database in ``folder`` at each call (sim0.db, ...)."""
+    from backend.storage import open_database
+
+    counter = itertools.count()
+
+    @asynccontextmanager
+    async def database() -> AsyncIterator[Store]:
+        db = await open_database(f"sqlite:///{folder / f'sim{next(counter)}.db'}")
+        try:
+            yield db
+        finally:
+            await db.close()
+
+    return database
+
+
 def run(args: argparse.Namespace) -> int:
     from attribution.simulate import PoolShape, Traffic, recommend, report
     from backend.commands import settings_from
-    from backend.storage import open_database
-    from pool.store import Store
 
     problem = _bounded(args)
     if problem:
@@ -114,21 +136,11 @@ def run(args: argparse.Namespace) -> int:
     )
 
     with tempfile.TemporaryDirectory(prefix="callpath-sim-") as tmp:
-        counter = iter(range(1_000_000))
-
-        @asynccontextmanager
-        async def database() -> AsyncIterator[Store]:
-            # A fresh, migrated SQLite file per pool size; the user's database is untouched.
-            db = await open_database(f"sqlite:///{Path(tmp) / f'sim{next(counter)}.db'}")
-            try:
-                yield db
-            finally:
-                await db.close()
-
+        # A fresh, migrated SQLite file per pool size; the user's database is untouched.
         rec = asyncio.run(
             recommend(
                 traffic,
-                database,
+                sqlite_databases(Path(tmp)),
                 shape=shape,
                 target=args.target,
                 extra_sizes=[args.size] if args.size else [],

@@ -17,13 +17,13 @@ from attribution import conversion_adjustments as adj
 from attribution import conversion_feeds as feeds
 from attribution import platforms
 from attribution.call_work import OUTCOME_KINDS
-from attribution.conversions import ConversionFile
 from attribution.upload_policy import UploadPolicy
 from backend.dashboard.batches_view import may_send
 from backend.dashboard.forms import FormError
 from backend.dashboard.i18n import N_
 from backend.dashboard.logins import Viewer
 from backend.dashboard.web import db_of, int_param, page, path_id, redirect, render, visible_sites
+from backend.downloads import file_download
 from pool.store import now_ms
 
 PAGE = "/dashboard/settings/conversions"
@@ -107,14 +107,6 @@ async def _action(request: Request, viewer: Viewer) -> ca.Action:
     return action
 
 
-def _download(file: ConversionFile) -> Response:
-    return Response(
-        file.content,
-        media_type=file.media_type,
-        headers={"Content-Disposition": f'attachment; filename="{file.filename}"'},
-    )
-
-
 @page()
 async def export_action(request: Request, viewer: Viewer) -> Response:
     """The action's new conversions of the platform's window, recorded as a batch."""
@@ -130,7 +122,7 @@ async def export_action(request: Request, viewer: Viewer) -> Response:
         created_by=f"user {viewer.user_id} (dashboard)",
         policy=UploadPolicy(min_confidence=settings.upload_min_confidence),
     )
-    return _download(file)
+    return file_download(file)
 
 
 @page()
@@ -140,7 +132,7 @@ async def adjust_action(request: Request, viewer: Viewer) -> Response:
     file = await adj.adjust_action(
         db_of(request), action, now_ms=now_ms(), created_by=f"user {viewer.user_id} (dashboard)"
     )
-    return _download(file)
+    return file_download(file)
 
 
 @page()

@@ -24,6 +24,7 @@ from attribution.upload_policy import UploadPolicy
 from backend.dashboard import web
 from backend.dashboard.logins import Viewer
 from backend.dashboard.web import db_of, page, path_id, redirect, render
+from backend.downloads import file_download
 from pool.store import now_ms
 
 log = logging.getLogger("callpath.exports")
@@ -87,12 +88,9 @@ async def new_batch(request: Request, viewer: Viewer) -> Response:
         "conversion file made",
         extra={"batch": file.batch, "platform": platform, "rows": file.count},
     )
-    headers = {
-        "Content-Disposition": f'attachment; filename="{file.filename}"',
-        "X-Callpath-Conversions": str(file.count),
-        "Cache-Control": "no-store",
-    }
-    return Response(file.content, media_type=file.media_type, headers=headers)
+    return file_download(
+        file, {"X-Callpath-Conversions": str(file.count), "Cache-Control": "no-store"}
+    )
 
 
 @page()
@@ -103,11 +101,7 @@ async def batch_file(request: Request, viewer: Viewer) -> Response:
     file = await bt.batch_file(db, batch_id, scope=viewer.scope.advertiser_id)
     if file is None:
         raise HTTPException(404, "No such conversion file.")
-    return Response(
-        file.content,
-        media_type=file.media_type,
-        headers={"Content-Disposition": f'attachment; filename="{file.filename}"'},
-    )
+    return file_download(file)
 
 
 @page()

@@ -41,6 +41,7 @@ from backend.dashboard.web import (
     render,
     visible_advertisers,
 )
+from backend.downloads import attachment
 from pool.store import Row, now_ms
 
 # The CSV file's words, by the keys of attribution.billing.documents.WORDS (literal ids, so
@@ -160,11 +161,7 @@ async def statement_csv(request: Request, viewer: Viewer) -> Response:
     words = {key: t(msgid) for key, msgid in CSV_WORDS.items()}
     name = f"statement-{advertiser['id']}-{month}.csv"
     content, charset = documents.statement_csv(s.body, encoding=encoding, words=words)
-    return Response(
-        content,
-        media_type=f"text/csv; charset={charset}",
-        headers={"Content-Disposition": f'attachment; filename="{name}"'},
-    )
+    return attachment(content, filename=name, media_type=f"text/csv; charset={charset}")
 
 
 @page(admin=True)

@@ -16,6 +16,7 @@ from starlette.routing import Route
 
 from attribution import conversion_feeds
 from attribution.upload_policy import UploadPolicy
+from backend.downloads import file_download
 from backend.errors import ApiError
 from pool.store import now_ms
 
@@ -36,12 +37,9 @@ async def feed(request: Request) -> Response:
     )
     if file is None:
         raise ApiError(404, "not_found", "No such feed.")
-    headers = {
-        "Content-Disposition": f'attachment; filename="{file.filename}"',
-        "X-Callpath-Conversions": str(file.count),
-        "Cache-Control": "no-store",
-    }
-    return Response(file.content, media_type=file.media_type, headers=headers)
+    return file_download(
+        file, {"X-Callpath-Conversions": str(file.count), "Cache-Control": "no-store"}
+    )
 
 
 routes = [Route("/feeds/conversions/{token}.csv", feed, methods=["GET"])]

@@ -220,7 +220,7 @@ async def test_bad_actions_are_refused_with_the_field(
     w = world
     url = f"/api/sites/{w.site_id}/conversion-actions"
     cases: list[tuple[dict[str, Any], str]] = [
-        ({"platform": "meta", "name": "x"}, "platform"),
+        ({"platform": "linkedin", "name": "x"}, "platform"),
         ({"platform": "google"}, "name"),
         ({"platform": "google", "name": "=cmd"}, "name"),
         ({"platform": "google", "name": "x", "value": "1e3"}, "value"),

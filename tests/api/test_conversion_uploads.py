@@ -60,6 +60,20 @@ async def _configure(client: httpx.AsyncClient, w: World, action: int, **body: A
     return await client.put(f"/api/conversion-actions/{action}/upload", json=body, headers=w.auth())
 
 
+async def _configure_google(client: httpx.AsyncClient, w: World, action: int, **body: Any) -> Any:
+    """The action's upload to the Google Ads stand-in (its refresh token unless given)."""
+    body.setdefault("secret", ap.REFRESH_TOKEN)
+    return await _configure(client, w, action, kind="google_ads", config=GOOGLE_CONFIG, **body)
+
+
+async def _google_call_action(client: httpx.AsyncClient, w: World, **upload: Any) -> int:
+    """A Google action 電話 whose calls go to the Google Ads stand-in as ``upload`` says."""
+    action = await _action(client, w, platform="google", name="電話")
+    stored = await _configure_google(client, w, action, **upload)
+    assert stored.status_code == 200, stored.text
+    return action
+
+
 async def _run(client: httpx.AsyncClient, w: World, action: int) -> dict[str, Any]:
     done = await client.post(f"/api/conversion-actions/{action}/upload/run", headers=w.auth())
     assert done.status_code == 200, done.text
@@ -74,15 +88,7 @@ async def test_google_ads_upload_once_with_hashed_phone_and_row_refusals_retried
     bad = await w.add_session(db, jst_ms(2026, 11, 20, 9, 0), source="google", gclid="bad-1")
     await w.add_call(db, jst_ms(2026, 11, 20, 9, 1), session_id=bad, caller="+818033334444")
     action = await _action(client, w, platform="google", name="有効電話", value="3000")
-    stored = await _configure(
-        client,
-        w,
-        action,
-        kind="google_ads",
-        config=GOOGLE_CONFIG,
-        secret=ap.REFRESH_TOKEN,
-        consent_user_data="GRANTED",
-    )
+    stored = await _configure_google(client, w, action, consent_user_data="GRANTED")
     assert stored.status_code == 200, stored.text
     assert stored.json()["has_secret"] is True and ap.REFRESH_TOKEN not in stored.text
     assert stored.json()["config"]["customer_id"] == "1234567890"
@@ -111,16 +117,7 @@ async def test_without_consent_the_number_never_leaves(
     client: httpx.AsyncClient, world: World, stand_in_port: int
 ) -> None:
     w = world
-    action = await _action(client, w, platform="google", name="電話")
-    await _configure(
-        client,
-        w,
-        action,
-        kind="google_ads",
-        config=GOOGLE_CONFIG,
-        secret=ap.REFRESH_TOKEN,
-        consent_user_data="DENIED",
-    )
+    action = await _google_call_action(client, w, consent_user_data="DENIED")
     platforms = ap.Platforms()
     async with ap.serving(platforms, stand_in_port):
         assert (await _run(client, w, action))["sent"] == 2
@@ -132,19 +129,14 @@ async def test_a_refused_refresh_token_sends_nothing_and_keeps_every_call_for_la
     client: httpx.AsyncClient, world: World, stand_in_port: int
 ) -> None:
     w = world
-    action = await _action(client, w, platform="google", name="電話")
-    await _configure(
-        client, w, action, kind="google_ads", config=GOOGLE_CONFIG, secret="revoked-token"
-    )
+    action = await _google_call_action(client, w, secret="revoked-token")
     platforms = ap.Platforms()
     async with ap.serving(platforms, stand_in_port):
         refused = await _run(client, w, action)
         assert refused["sent"] == 0
         assert {f["reason"] for f in refused["failed"]} == {"google_oauth_refused"}
         # The token is fixed (the secret alone): everything goes on the next run.
-        await _configure(
-            client, w, action, kind="google_ads", config=GOOGLE_CONFIG, secret=ap.REFRESH_TOKEN
-        )
+        await _configure_google(client, w, action)
         assert (await _run(client, w, action))["sent"] == 2
     assert platforms.google_batches and not platforms.meta_batches
 
@@ -247,15 +239,7 @@ async def test_the_periodic_job_runs_every_enabled_upload(
     on = await _action(client, w, platform="google", name="電話")
     off = await _action(client, w, platform="google", name="有効電話")
     for action, enabled in ((on, True), (off, False)):
-        await _configure(
-            client,
-            w,
-            action,
-            kind="google_ads",
-            config=GOOGLE_CONFIG,
-            secret=ap.REFRESH_TOKEN,
-            enabled=enabled,
-        )
+        await _configure_google(client, w, action, enabled=enabled)
     endpoints = up.Endpoints(
         settings.google_ads_api_base_url,
         settings.google_oauth_token_url,

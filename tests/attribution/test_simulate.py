@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 
 from attribution.simulate import (
@@ -19,26 +16,14 @@ from attribution.simulate import (
     rule_of_thumb,
     run,
 )
-from backend.storage import open_database
+from backend.commands.simulate import sqlite_databases
 from pool.health import pool_health
-from pool.store import Store
 from tests.support.server import run_cli
 
 SMALL = Traffic(visitors_per_day=120, days=1, call_share=0.1, seed=3)
 
 
-def factory(tmp_path: Path):  # type: ignore[no-untyped-def]
-    counter = itertools.count()
-
-    @asynccontextmanager
-    async def database() -> AsyncIterator[Store]:
-        db = await open_database(f"sqlite:///{tmp_path / f'sim{next(counter)}.db'}")
-        try:
-            yield db
-        finally:
-            await db.close()
-
-    return database
+factory = sqlite_databases
 
 
 def test_traffic_is_reproducible_and_follows_the_curve() -> None:

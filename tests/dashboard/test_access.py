@@ -127,7 +127,27 @@ def _dashboard_routes() -> list[Route]:
     return [r for r in dashboard_routes if isinstance(r, Route)]
 
 
+# Tables a refused write must leave exactly as they were, each read whole in this order.
+_WHOLE_TABLES = (
+    ("source_rules", "id"),
+    ("fixed_codes", "id"),
+    ("conversion_batches", "id"),
+    ("call_audit", "id"),
+    ("call_tags", "call_id, tag"),
+    ("conversion_ledger", "id"),
+    ("conversion_actions", "id"),
+    ("conversion_feeds", "id"),
+    ("conversion_sent", "action_id, call_id"),
+    ("billing_plans", "id"),
+    ("billing_disputes", "id"),
+    ("billing_statements", "id"),
+)
+# Tables whose rows are counted.
+_COUNTED = ("targets", "tracking_numbers", "advertisers", "users", "qualification_rules")
+
+
 async def _snapshot(db: Any, s: Seeded) -> list[Any]:
+    b = {"a": s.adv_b}
     return [
         await db.fetchone(
             "SELECT name, domains, timezone, visit_codes, number_per_visitor FROM sites"
@@ -139,35 +159,17 @@ async def _snapshot(db: Any, s: Seeded) -> list[Any]:
         await db.fetchone(
             "SELECT role, advertiser_id FROM users WHERE email = :e", {"e": s.member_b}
         ),
-        await db.fetchval("SELECT COUNT(*) FROM targets"),
-        await db.fetchval("SELECT COUNT(*) FROM tracking_numbers"),
-        await db.fetchval("SELECT COUNT(*) FROM advertisers"),
-        await db.fetchval("SELECT COUNT(*) FROM users"),
-        await db.fetchval("SELECT COUNT(*) FROM sites WHERE advertiser_id = :a", {"a": s.adv_b}),
-        await db.fetchval(
-            "SELECT COUNT(*) FROM api_tokens WHERE advertiser_id = :a", {"a": s.adv_b}
-        ),
-        await db.fetchall("SELECT * FROM source_rules ORDER BY id"),
-        await db.fetchall("SELECT * FROM fixed_codes ORDER BY id"),
         await db.fetchone("SELECT * FROM pools WHERE id = :p", {"p": s.pool_b}),
-        await db.fetchval("SELECT COUNT(*) FROM qualification_rules"),
-        await db.fetchall("SELECT * FROM blocked_callers WHERE advertiser_id = :a", {"a": s.adv_b}),
-        await db.fetchall(
-            "SELECT * FROM notification_targets WHERE advertiser_id = :a", {"a": s.adv_b}
-        ),
-        await db.fetchall("SELECT * FROM conversion_batches ORDER BY id"),
-        await db.fetchall("SELECT * FROM call_audit ORDER BY id"),
-        await db.fetchall("SELECT * FROM call_tags ORDER BY call_id, tag"),
-        await db.fetchall(
-            "SELECT * FROM call_outcomes WHERE advertiser_id = :a ORDER BY id", {"a": s.adv_b}
-        ),
-        await db.fetchall("SELECT * FROM conversion_ledger ORDER BY id"),
-        await db.fetchall("SELECT * FROM conversion_actions ORDER BY id"),
-        await db.fetchall("SELECT * FROM conversion_feeds ORDER BY id"),
-        await db.fetchall("SELECT * FROM conversion_sent ORDER BY action_id, call_id"),
-        await db.fetchall("SELECT * FROM billing_plans ORDER BY id"),
-        await db.fetchall("SELECT * FROM billing_disputes ORDER BY id"),
-        await db.fetchall("SELECT * FROM billing_statements ORDER BY id"),
+        await db.fetchval("SELECT COUNT(*) FROM sites WHERE advertiser_id = :a", b),
+        await db.fetchval("SELECT COUNT(*) FROM api_tokens WHERE advertiser_id = :a", b),
+        await db.fetchall("SELECT * FROM blocked_callers WHERE advertiser_id = :a", b),
+        await db.fetchall("SELECT * FROM notification_targets WHERE advertiser_id = :a", b),
+        await db.fetchall("SELECT * FROM call_outcomes WHERE advertiser_id = :a ORDER BY id", b),
+        *[await db.fetchval(f"SELECT COUNT(*) FROM {table}") for table in _COUNTED],
+        *[
+            await db.fetchall(f"SELECT * FROM {table} ORDER BY {order}")
+            for table, order in _WHOLE_TABLES
+        ],
     ]
 
 

@@ -53,38 +53,35 @@ B_MARKERS = (
     "rival-medium",  # the medium of B's reserved call (KPIs)
 )
 
+
+def _b(attr: str) -> Callable[[Seeded, int], Any]:
+    """B's record kept in ``Seeded.<attr>``."""
+    return lambda s, _: getattr(s, attr)
+
+
 # B's record for each path parameter, by name (API) or by the collection before it (the
 # dashboard's ``{id}``).
 _BY_NAME: dict[str, Callable[[Seeded, int], Any]] = {
     "call_id": lambda s, _: s.calls_b[0],
     "session_id": lambda _, session: session,
-    "site_id": lambda s, _: s.site_b,
-    "number_id": lambda s, _: s.number_b,
-    "pool_id": lambda s, _: s.pool_b,
-    "rule_id": lambda s, _: s.rule_b,
-    "token_id": lambda s, _: s.token_b,
-    "batch_id": lambda s, _: s.batch_b,
-    "action_id": lambda s, _: s.action_b,
-    "feed_id": lambda s, _: s.feed_b,
-    "dispute_id": lambda s, _: s.dispute_b,
-    "target_id": lambda s, _: s.target_b,
+    **{
+        f"{name}_id": _b(f"{name}_b")
+        for name in ("site", "number", "pool", "rule", "token", "batch", "action", "feed")
+    },
+    "dispute_id": _b("dispute_b"),
+    "target_id": _b("target_b"),
     "version": lambda _s, _: 1,
-    "reservation_id": lambda s, _: s.reservation_b,
+    "reservation_id": _b("reservation_b"),
     "platform": lambda _s, _: "google",
     "rest": lambda _s, _: "no/such/page",
 }
 _BY_COLLECTION: dict[str, Callable[[Seeded, int], Any]] = {
     "calls": lambda s, _: s.calls_b[0],
-    "sites": lambda s, _: s.site_b,
-    "numbers": lambda s, _: s.number_b,
-    "pools": lambda s, _: s.pool_b,
-    "rules": lambda s, _: s.rule_b,
-    "tokens": lambda s, _: s.token_b,
-    "users": lambda s, _: s.user_b,
-    "blocked": lambda s, _: s.blocked_b,
-    "notifications": lambda s, _: s.notify_b,
-    "batches": lambda s, _: s.batch_b,
-    "targets": lambda s, _: s.target_b,
+    **{f"{name}s": _b(f"{name}_b") for name in ("site", "number", "pool", "rule", "token", "user")},
+    "blocked": _b("blocked_b"),
+    "notifications": _b("notify_b"),
+    "batches": _b("batch_b"),
+    "targets": _b("target_b"),
 }
 # GET routes that end the signed-in session: walked last, in a client of their own.
 _SIGNS_OUT = {"/logout"}

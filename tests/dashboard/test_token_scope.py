@@ -26,6 +26,11 @@ def _bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
+async def _mint(client: httpx.AsyncClient, token: str, **body: Any) -> httpx.Response:
+    """``POST /api/tokens`` with ``body``, as the holder of ``token``."""
+    return await client.post("/api/tokens", json=body, headers=_bearer(token))
+
+
 async def _change_user(
     client: httpx.AsyncClient, db: Any, email: str, **form: str
 ) -> httpx.Response:
@@ -79,14 +84,8 @@ async def test_an_administrators_token_loses_what_the_demoted_user_lost(
     rival = await client.get(f"/api/numbers/{seeded.number_b}", headers=_bearer(token))
     assert rival.status_code == 404
     # Nor can it mint a token wider than the user now is.
-    wide = await client.post(
-        "/api/tokens", json={"name": "wide", "advertiser_id": None}, headers=_bearer(token)
-    )
-    assert wide.status_code == 403
-    seeing = await client.post(
-        "/api/tokens", json={"name": "see", "can_see_callers": True}, headers=_bearer(token)
-    )
-    assert seeing.status_code == 403
+    assert (await _mint(client, token, name="wide", advertiser_id=None)).status_code == 403
+    assert (await _mint(client, token, name="see", can_see_callers=True)).status_code == 403
 
 
 async def test_an_administrator_who_may_no_longer_see_callers_gets_them_masked(
@@ -208,21 +207,14 @@ async def test_a_read_only_token_made_over_the_api_reads_but_does_not_write(
     client: httpx.AsyncClient, db: Any, seeded: Seeded
 ) -> None:
     admin = await add_token(db, seeded.admin, advertiser_id=None, can_see_callers=True)
-    made = await client.post(
-        "/api/tokens",
-        json={"name": "bi", "advertiser_id": seeded.adv_b, "read_only": True},
-        headers=_bearer(admin),
-    )
+    made = await _mint(client, admin, name="bi", advertiser_id=seeded.adv_b, read_only=True)
     assert made.status_code == 201, made.text
     assert made.json()["read_only"] is True
     token = made.json()["token"]
     assert (await client.get("/api/calls", headers=_bearer(token))).status_code == 200
     listed = (await client.get("/api/tokens", headers=_bearer(admin))).json()["data"]
     assert any(t["read_only"] for t in listed)
-    refused = await client.post(
-        "/api/tokens", json={"name": "escape", "read_only": False}, headers=_bearer(token)
-    )
-    assert refused.status_code == 403
+    assert (await _mint(client, token, name="escape", read_only=False)).status_code == 403
 
 
 async def test_the_dashboards_token_page_makes_read_only_tokens(

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from pool.numbers import formats
 
@@ -19,6 +20,19 @@ TARGETS: list[tuple[str, list[str]]] = [
     ("+12125550100", [f"+1212555{n:04d}" for n in range(101, 101 + POOL_SIZE)]),
 ]
 JP, FREE, US = (t for t, _ in TARGETS)
+# True once the snippet has swapped the page's main number (shown as 03-1234-5678).
+SWAPPED = "document.getElementById('main').textContent !== '03-1234-5678'"
+
+
+_W = TypeVar("_W")
+
+
+def swapped_visit(visit: Callable[..., _W], server: Any, page: str) -> _W:
+    """A new watched visit of ``server``'s ``page``, once the main number is swapped."""
+    w: Any = visit()
+    w.page.goto(server.page_url(page))
+    w.page.wait_for_function(SWAPPED)
+    return w  # type: ignore[no-any-return]
 
 
 def national_groups(e164: str) -> list[str]:

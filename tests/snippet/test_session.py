@@ -10,7 +10,7 @@ import pytest
 
 from attribution.tokens import SESSION_TOKEN, Signer
 from tests.snippet.conftest import SnippetServer, Watched
-from tests.snippet.helpers import JP, hyphenated
+from tests.snippet.helpers import JP, SWAPPED, hyphenated, swapped_visit
 from tests.support.server import TEST_SECRET_KEY
 
 pytestmark = pytest.mark.e2e
@@ -21,7 +21,6 @@ ORIGINALS = {
     "#us": "(212) 555-0100",
     "#fax": "FAX 03-1234-5679",
 }
-SWAPPED = "document.getElementById('main').textContent !== '03-1234-5678'"
 
 
 def texts(page: Any) -> dict[str, str]:
@@ -173,9 +172,7 @@ def test_nothing_is_sent_or_stored_before_consent(
 def test_consent_queued_before_the_snippet_loads(
     snippet_server: SnippetServer, visit: Callable[..., Watched]
 ) -> None:
-    w = visit()
-    w.page.goto(snippet_server.page_url("consent-queued.html"))
-    w.page.wait_for_function(SWAPPED)
+    w = swapped_visit(visit, snippet_server, "consent-queued.html")
     assert w.script_errors() == []
 
 
@@ -185,9 +182,7 @@ def test_consent_queued_before_the_snippet_loads(
 def test_a_second_page_view_swaps_without_a_session_request(
     snippet_server: SnippetServer, visit: Callable[..., Watched]
 ) -> None:
-    w = visit()
-    w.page.goto(snippet_server.page_url("plain.html"))
-    w.page.wait_for_function(SWAPPED)
+    w = swapped_visit(visit, snippet_server, "plain.html")
     first = texts(w.page), tracking(w.page)
     assert len(w.calls("/v1/session")) == 1
 
@@ -212,9 +207,7 @@ def test_a_second_page_view_swaps_without_a_session_request(
 def test_a_new_tab_continues_the_visit(
     snippet_server: SnippetServer, visit: Callable[..., Watched]
 ) -> None:
-    w = visit()
-    w.page.goto(snippet_server.page_url("plain.html"))
-    w.page.wait_for_function(SWAPPED)
+    w = swapped_visit(visit, snippet_server, "plain.html")
     other = w.page.context.new_page()
     # A new tab has no copy of the numbers (sessionStorage is per tab): it asks with the
     # cookie's token, and the session continues with the same numbers.
@@ -233,9 +226,7 @@ def test_a_new_tab_continues_the_visit(
 def test_heartbeats_while_visible_and_none_while_hidden(
     snippet_server: SnippetServer, visit: Callable[..., Watched]
 ) -> None:
-    w = visit()
-    w.page.goto(snippet_server.page_url("plain.html"))
-    w.page.wait_for_function(SWAPPED)
+    w = swapped_visit(visit, snippet_server, "plain.html")
     for _ in range(2):  # the server asks for one every second
         with w.page.expect_request("**/v1/heartbeat", timeout=10_000):
             pass
@@ -253,9 +244,7 @@ def test_heartbeats_while_visible_and_none_while_hidden(
 def test_a_lost_lease_gets_a_new_number(
     snippet_server: SnippetServer, visit: Callable[..., Watched]
 ) -> None:
-    w = visit()
-    w.page.goto(snippet_server.page_url("plain.html"))
-    w.page.wait_for_function(SWAPPED)
+    w = swapped_visit(visit, snippet_server, "plain.html")
     old = tracking(w.page)
     with w.page.expect_response(lambda r: r.url.endswith("/v1/heartbeat") and r.status == 410):
         snippet_server.end_leases()
@@ -298,9 +287,7 @@ def test_originals_come_back_when_the_lease_is_lost_for_good(
 def test_hide_hides_numbers_until_the_answer(
     snippet_server: SnippetServer, visit: Callable[..., Watched]
 ) -> None:
-    w = visit()
-    w.page.goto(snippet_server.page_url("hide.html"))
-    w.page.wait_for_function(SWAPPED)
+    w = swapped_visit(visit, snippet_server, "hide.html")
     hidden = set(w.page.evaluate("hiddenIds"))
     assert {"main", "free", "us"} <= hidden
     assert "words" not in hidden

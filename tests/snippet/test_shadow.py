@@ -10,12 +10,19 @@ from typing import Any
 import pytest
 
 from tests.snippet.conftest import SnippetServer, Watched
-from tests.snippet.helpers import FREE, JP, US, hyphenated, leased, national_groups
+from tests.snippet.helpers import (
+    FREE,
+    JP,
+    US,
+    hyphenated,
+    leased,
+    national_groups,
+    swapped_visit,
+)
 
 pytestmark = pytest.mark.e2e
 
 ORIGINAL = "03-1234-5678"
-SWAPPED = "document.getElementById('main').textContent !== '03-1234-5678'"
 # The element matching a selector inside the open shadow root of the element with an id,
 # through further hosts: `inside(page, "outer", "x-inner", ".deep")`.
 INSIDE = """([id, ...path]) => {
@@ -41,10 +48,7 @@ def text_inside_is(page: Any, expected: str, host_id: str, *selectors: str) -> N
 
 
 def open_shadow(server: SnippetServer, visit: Callable[..., Watched]) -> Watched:
-    w = visit()
-    w.page.goto(server.page_url("shadow.html"))
-    w.page.wait_for_function(SWAPPED)
-    return w
+    return swapped_visit(visit, server, "shadow.html")
 
 
 def test_a_custom_elements_open_shadow_root_present_at_load_is_swapped(

@@ -17,13 +17,12 @@ from twilio.request_validator import RequestValidator
 
 from attribution.tokens import SESSION_TOKEN, Signer
 from tests.snippet.conftest import SnippetServer, Watched, seed_site
-from tests.snippet.helpers import JP, TWILIO_AUTH_TOKEN, US, hyphenated
+from tests.snippet.helpers import JP, SWAPPED, TWILIO_AUTH_TOKEN, US, hyphenated, swapped_visit
 from tests.support.server import TEST_SECRET_KEY
 from tests.telephony.conftest import call_params, sign
 
 pytestmark = pytest.mark.e2e
 
-SWAPPED = "document.getElementById('main').textContent !== '03-1234-5678'"
 # A site of 30 branches: targets 03-3000-0001 … 03-3000-0030, six tracking numbers each
 # (enough for every visit of the module: leases last the test run).
 MANY_KEY = "many"
@@ -145,9 +144,7 @@ def test_the_cookie_holds_the_token_only_however_many_targets(
 def test_a_same_origin_iframe_shares_its_parents_visit(
     snippet_server: SnippetServer, visit: Callable[..., Watched]
 ) -> None:
-    w = visit()
-    w.page.goto(snippet_server.page_url("frame.html"))
-    w.page.wait_for_function(SWAPPED)
+    w = swapped_visit(visit, snippet_server, "frame.html")
     inner = w.page.frame_locator("#inner")
     frame = next(f for f in w.page.frames if f.url.endswith("framed=1"))
     frame.wait_for_function(SWAPPED)
@@ -254,9 +251,7 @@ def _last_target(server: SnippetServer, token: str) -> str | None:
 def test_editors_are_never_changed_and_non_editable_text_is(
     snippet_server: SnippetServer, visit: Callable[..., Watched]
 ) -> None:
-    w = visit()
-    w.page.goto(snippet_server.page_url("editor.html"))
-    w.page.wait_for_function(SWAPPED)
+    w = swapped_visit(visit, snippet_server, "editor.html")
     swapped = w.page.text_content("#main")
     page = w.page
     assert page.text_content("#ed-text") == "お電話 03-1234-5678"
@@ -297,9 +292,7 @@ def test_tel_links_keep_extension_pause_and_post_dial_parts(
 def test_hide_never_hides_the_body_and_removes_its_style(
     snippet_server: SnippetServer, visit: Callable[..., Watched]
 ) -> None:
-    w = visit()
-    w.page.goto(snippet_server.page_url("hide-body.html"))
-    w.page.wait_for_function(SWAPPED)
+    w = swapped_visit(visit, snippet_server, "hide-body.html")
     hidden = w.page.evaluate("hiddenTags")
     assert "P" in hidden and "BODY" not in hidden
     assert w.page.evaluate("document.querySelectorAll('style').length") == 0
@@ -338,9 +331,7 @@ def test_a_malformed_answer_is_never_stored(
 def test_titles_sent_are_the_pages_own(
     snippet_server: SnippetServer, visit: Callable[..., Watched]
 ) -> None:
-    w = visit()
-    w.page.goto(snippet_server.page_url("titled.html"))
-    w.page.wait_for_function(SWAPPED)
+    w = swapped_visit(visit, snippet_server, "titled.html")
     with w.page.expect_request(
         lambda r: r.url.endswith("/v1/heartbeat") and "url" in json.loads(r.post_data)
     ) as beat:
@@ -361,9 +352,7 @@ def test_titles_sent_are_the_pages_own(
 def test_replace_state_typing_makes_no_page_views(
     snippet_server: SnippetServer, visit: Callable[..., Watched]
 ) -> None:
-    w = visit()
-    w.page.goto(snippet_server.page_url("search.html"))
-    w.page.wait_for_function(SWAPPED)
+    w = swapped_visit(visit, snippet_server, "search.html")
     w.page.type(
         "#q", "歯医者 渋谷 土曜日 診療 予約 口コミ 評判 おすすめ 駅近 夜間 急患 対応 子供", delay=20
     )
@@ -391,9 +380,7 @@ def test_replace_state_typing_makes_no_page_views(
 def test_route_changes_in_quick_succession_make_one_page_view(
     snippet_server: SnippetServer, visit: Callable[..., Watched]
 ) -> None:
-    w = visit()
-    w.page.goto(snippet_server.page_url("plain.html"))
-    w.page.wait_for_function(SWAPPED)
+    w = swapped_visit(visit, snippet_server, "plain.html")
     settle(w.page)
     # A router that pushes a route, then another, then rewrites it, within 100 ms.
     w.page.evaluate(
@@ -421,9 +408,7 @@ def test_route_changes_in_quick_succession_make_one_page_view(
 def test_a_page_with_two_site_keys_swaps_both_each_from_its_own_pool(
     many_site: SnippetServer, visit: Callable[..., Watched]
 ) -> None:
-    w = visit()
-    w.page.goto(many_site.page_url("two-sites.html"))
-    w.page.wait_for_function(SWAPPED)
+    w = swapped_visit(visit, many_site, "two-sites.html")
     w.page.wait_for_function("document.getElementById('b1').textContent !== '03-3000-0001'")
     sites = {json.loads(r.post_data)["site"] for r in w.calls("/v1/session")}
     assert sites == {"demo", "many"}
@@ -447,9 +432,7 @@ def test_a_page_with_two_site_keys_swaps_both_each_from_its_own_pool(
 def test_numbers_and_swap_events_for_site_code(
     snippet_server: SnippetServer, visit: Callable[..., Watched]
 ) -> None:
-    w = visit()
-    w.page.goto(snippet_server.page_url("api.html"))
-    w.page.wait_for_function(SWAPPED)
+    w = swapped_visit(visit, snippet_server, "api.html")
     swapped = w.page.text_content("#main")
     swaps = w.page.evaluate("callpath('numbers')")
     assert [s["target"] for s in swaps] == [JP]

@@ -16,13 +16,12 @@ import pytest
 
 from attribution.tokens import SESSION_TOKEN, Signer
 from tests.snippet.conftest import SnippetServer, Watched, serving_snippet
-from tests.snippet.helpers import JP, SITE_KEY, TARGETS, TWILIO_AUTH_TOKEN
+from tests.snippet.helpers import JP, SITE_KEY, TARGETS, TWILIO_AUTH_TOKEN, swapped_visit
 from tests.support.server import TEST_SECRET_KEY
 from tests.support.twilio import TwilioStandIn, verbs
 
 pytestmark = pytest.mark.e2e
 
-SWAPPED = "document.getElementById('main').textContent !== '03-1234-5678'"
 ONLY = TARGETS[0][1][0]  # the JP pool keeps this one number: the next visitor gets it
 
 
@@ -50,9 +49,7 @@ def _session(token: str) -> int:
 
 
 def _open(server: SnippetServer, visit: Callable[..., Watched]) -> tuple[Watched, int]:
-    w = visit()
-    w.page.goto(server.page_url("tel.html"))
-    w.page.wait_for_function(SWAPPED)
+    w = swapped_visit(visit, server, "tel.html")
     cookie = next(c for c in w.page.context.cookies() if c["name"] == "callpath.demo")
     return w, _session(cookie["value"])
 

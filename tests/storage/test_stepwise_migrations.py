@@ -40,6 +40,17 @@ class Boom(Exception):
     """The crash injected between two batches."""
 
 
+async def _crash_at_batch(db: Store, crash_at: int) -> None:
+    """Apply SHOUT to ``db`` and crash (Boom) once ``crash_at`` batches are done."""
+
+    async def crash(migration: Migration, batches: int) -> None:
+        if batches == crash_at:
+            raise Boom
+
+    with pytest.raises(Boom):
+        await apply_migrations(db, migrations=[SHOUT], on_batch=crash)
+
+
 @pytest.fixture
 async def instances(database_url: str) -> AsyncIterator[tuple[Store, Store]]:
     """Two instances (two processes' worth of connections) on one database holding
@@ -153,12 +164,7 @@ async def test_an_interrupted_backfill_resumes_and_records_only_at_the_end(
 ) -> None:
     db, other = instances
 
-    async def crash(migration: Migration, batches: int) -> None:
-        if batches == 3:
-            raise Boom
-
-    with pytest.raises(Boom):
-        await apply_migrations(db, migrations=[SHOUT], on_batch=crash)
+    await _crash_at_batch(db, 3)
     # Three batches' worth is filled and remembered; the migration is not recorded.
     assert not await _recorded(db)
     progress = await db.fetchone("SELECT step, last_id FROM schema_migration_progress")
@@ -218,12 +224,7 @@ async def test_postgresql_builds_the_index_concurrently_and_rebuilds_an_invalid_
 ) -> None:
     db, _ = instances
 
-    async def crash(migration: Migration, batches: int) -> None:
-        if batches == 1:
-            raise Boom
-
-    with pytest.raises(Boom):
-        await apply_migrations(db, migrations=[SHOUT], on_batch=crash)
+    await _crash_at_batch(db, 1)
     # A build interrupted the way a concurrent one can be: it leaves an invalid index,
     # which IF NOT EXISTS alone would keep.
     conn = await asyncpg.connect(getattr(db, "dsn"))  # noqa: B009

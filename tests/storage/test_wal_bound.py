@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 from backend.storage import SQLiteDatabase
@@ -57,13 +59,22 @@ async def _sustained_load(db: SQLiteDatabase, *, written_bytes: int) -> int:
     return max(peak, db.wal_bytes())
 
 
-async def test_the_log_stays_under_twice_its_bound_under_sustained_writes(
-    tmp_path: Path,
-) -> None:
-    db = SQLiteDatabase(tmp_path / "bounded.db", wal_max_bytes=LIMIT)
+@asynccontextmanager
+async def _migrated(path: Path, wal_max_bytes: int) -> AsyncIterator[SQLiteDatabase]:
+    """A migrated SQLite store at ``path`` whose log is bounded by ``wal_max_bytes``."""
+    db = SQLiteDatabase(path, wal_max_bytes=wal_max_bytes)
     await db.open()
     try:
         await apply_migrations(db)
+        yield db
+    finally:
+        await db.close()
+
+
+async def test_the_log_stays_under_twice_its_bound_under_sustained_writes(
+    tmp_path: Path,
+) -> None:
+    async with _migrated(tmp_path / "bounded.db", LIMIT) as db:
         peak = await _sustained_load(db, written_bytes=40 * LIMIT)
         assert db.checkpoints["truncate"] > 0
         # The size is checked at every commit; the overshoot is what the writers commit
@@ -73,31 +84,21 @@ async def test_the_log_stays_under_twice_its_bound_under_sustained_writes(
         assert peak <= 6 * LIMIT, (peak, db.checkpoints)
         assert await db.fetchval("SELECT COUNT(*) FROM load") == (40 * LIMIT // len(ROW)) // 8 * 8
         assert await db.fetchval("PRAGMA integrity_check") == "ok"
-    finally:
-        await db.close()
 
 
 async def test_without_the_bound_the_same_load_grows_the_log(tmp_path: Path) -> None:
     # The counterpart: a bound too large to reach is what the store did before, and the
     # log then holds most of what was written (so the test above can fail).
-    db = SQLiteDatabase(tmp_path / "unbounded.db", wal_max_bytes=1 << 40)
-    await db.open()
-    try:
-        await apply_migrations(db)
+    async with _migrated(tmp_path / "unbounded.db", 1 << 40) as db:
         peak = await _sustained_load(db, written_bytes=40 * LIMIT)
         assert db.checkpoints["truncate"] == 0
         assert peak > 12 * LIMIT, peak
-    finally:
-        await db.close()
 
 
 async def test_a_truncate_blocked_by_a_long_read_is_retried_and_loses_nothing(
     tmp_path: Path,
 ) -> None:
-    db = SQLiteDatabase(tmp_path / "reader.db", wal_max_bytes=LIMIT)
-    await db.open()
-    try:
-        await apply_migrations(db)
+    async with _migrated(tmp_path / "reader.db", LIMIT) as db:
         await db.execute("CREATE TABLE load (id INTEGER PRIMARY KEY, body TEXT)")
 
         async def unit(tx: object) -> None:
@@ -122,5 +123,3 @@ async def test_a_truncate_blocked_by_a_long_read_is_retried_and_loses_nothing(
         assert db.wal_bytes() <= LIMIT
         assert await db.fetchval("SELECT COUNT(*) FROM load") >= 1200 + written
         assert await db.fetchval("PRAGMA integrity_check") == "ok"
-    finally:
-        await db.close()
