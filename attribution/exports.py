@@ -188,6 +188,10 @@ DRILL_DIMENSIONS = (
 DRILL_VALUE_MAX = 500
 # The drill-down of a report's row of calls without a web session (any dimension).
 NO_SESSION_DRILL = ("session", "none")
+# A call of that row: no web session and no touch either. A call credited without a visit
+# (a fixed code's or a static source number's medium, frozen on the call) is counted under
+# its touch's values like any other, not in this row.
+NO_SESSION_SQL = "(c.session_id IS NULL AND c.touch_source = '' AND c.touch_channel = '')"
 
 
 def drill_clause(dimension: str, value: str, name: str = "drill") -> tuple[str, dict[str, Any]]:
@@ -198,7 +202,7 @@ def drill_clause(dimension: str, value: str, name: str = "drill") -> tuple[str, 
     unknown dimension or an over-long value. ``name``: the value's parameter name.
     """
     if (dimension, value) == NO_SESSION_DRILL:
-        return " AND c.session_id IS NULL", {}
+        return f" AND {NO_SESSION_SQL}", {}
     if dimension not in DRILL_DIMENSIONS or len(value) > DRILL_VALUE_MAX:
         raise ValueError(f"unknown drill-down {dimension!r}")
     if dimension in TOUCH_FIELDS:

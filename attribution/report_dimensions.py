@@ -19,6 +19,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from datetime import date, timedelta
 from typing import Any
 
+from attribution.exports import NO_SESSION_SQL
 from attribution.reports import (
     _CONVERTED,
     DIMENSIONS,
@@ -132,7 +133,7 @@ async def breakdown(
             f"SELECT {c_keys}, COUNT(*) AS n, SUM(c.qualified) AS q, SUM(c.first_time) AS f"
             f" FROM calls c{join}"
             f" WHERE {c_where} AND c.started_ms >= :a AND c.started_ms < :b{c_filter}"
-            f" AND c.session_id IS NOT NULL GROUP BY {c_group}",
+            f" AND NOT {NO_SESSION_SQL} GROUP BY {c_group}",
             {**c_params, **cf_params, **span},
         ),
         db.fetchall(

@@ -29,7 +29,7 @@ from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from attribution.exports import confidence_clause
+from attribution.exports import NO_SESSION_SQL, confidence_clause
 from attribution.sources import landing_page
 from attribution.touch import TOUCH_FIELDS, touch_column
 from pool.scope import Scope, scope_of
@@ -149,7 +149,7 @@ async def calls_report(
             f"SELECT {call_key} AS k, COUNT(*) AS n, SUM(c.qualified) AS q,"
             f" SUM(c.first_time) AS f FROM calls c{join}"
             f" WHERE {c_where} AND c.started_ms >= :a AND c.started_ms < :b"
-            f" AND c.session_id IS NOT NULL GROUP BY {call_key}",
+            f" AND NOT {NO_SESSION_SQL} GROUP BY {call_key}",
             {**c_params, "a": start_ms, "b": end_ms},
         ),
         db.fetchall(
@@ -205,7 +205,7 @@ async def _no_session_row(db: Store, c_where: str, params: dict[str, Any]) -> di
     found = await db.fetchone(
         "SELECT COUNT(*) AS n, SUM(c.qualified) AS q, SUM(c.first_time) AS f FROM calls c"
         f" WHERE {c_where} AND c.started_ms >= :a AND c.started_ms < :b"
-        " AND c.session_id IS NULL",
+        f" AND {NO_SESSION_SQL}",
         params,
     )
     if found is None or not found["n"]:
