@@ -5,10 +5,12 @@ Events are derived, never stored while a month is open: a call's verdict, a disp
 plan can still change. A closed statement keeps the events it was closed with.
 
 What is billed comes from *event sources*: :func:`call_occurrences` turns calls into
-:class:`Occurrence` values of kind ``call``. A connected reserved call (予約型コール) will
-be an occurrence of kind ``reserved`` from a source of its own appended to
-:data:`SOURCES`; it is priced by the plan's ``reserved`` price and follows the same rules
-(repeat caller, disputes) with no other change here.
+:class:`Occurrence` values of kind ``call``, :func:`reserved_occurrences` turns connected
+reserved calls (予約型コール, ``reservation_connections``: talk at least
+``CALLPATH_RESERVATION_CONNECTED_SECONDS``) into occurrences of kind ``reserved``, priced by
+the plan's ``reserved`` price (接続課金) and following the same rules; the lead's phone is
+the caller of the repeat rule. A bridged reserved call is not a tracked call (it is not in
+``calls``), so it is billed once.
 
 Why an occurrence is not billed, checked in this order:
 
@@ -127,8 +129,36 @@ async def call_occurrences(
     ]
 
 
-# Where billable occurrences come from; reserved-call connections join here.
-SOURCES: tuple[Source, ...] = (call_occurrences,)
+async def reserved_occurrences(
+    db: Store | Tx, advertiser_id: int, start_ms: int, end_ms: int
+) -> list[Occurrence]:
+    """The advertiser's connected reserved calls in ``[start_ms, end_ms)`` and, for the
+    repeat rule, the earlier connections of the same leads; oldest first."""
+    rows = await db.fetchall(
+        "SELECT k.id, k.connected_ms, k.medium, k.talk_s, r.lead_phone"
+        " FROM reservation_connections k JOIN reservations r ON r.id = k.reservation_id"
+        " WHERE k.advertiser_id = :a AND k.connected_ms < :end AND (k.connected_ms >= :start"
+        "  OR r.lead_phone IN (SELECT r2.lead_phone FROM reservation_connections k2"
+        "   JOIN reservations r2 ON r2.id = k2.reservation_id WHERE k2.advertiser_id = :a"
+        "   AND k2.connected_ms >= :start AND k2.connected_ms < :end))"
+        " ORDER BY k.connected_ms, k.id",
+        {"a": advertiser_id, "start": start_ms, "end": end_ms},
+    )
+    return [
+        Occurrence(
+            kind="reserved",
+            id=int(r["id"]),
+            at_ms=int(r["connected_ms"]),
+            caller=r["lead_phone"],
+            medium=r["medium"],
+            talk_s=int(r["talk_s"]),
+        )
+        for r in rows
+    ]
+
+
+# Where billable occurrences come from.
+SOURCES: tuple[Source, ...] = (call_occurrences, reserved_occurrences)
 
 
 async def occurrences(

@@ -318,3 +318,59 @@ async def test_two_closings_at_once_close_the_month_once(db: Store, world: World
     assert sorted(await asyncio.gather(close(), close())) == ["closed", "refused"]
     closes = await db.fetchval("SELECT COUNT(*) FROM billing_audit WHERE action = 'close'")
     assert closes == 1
+
+
+async def test_connected_reserved_calls_are_billed_per_connection(db: Store, world: World) -> None:
+    """接続課金: each connected reserved call at the plan's reserved price, a lead connected
+    again within the window once; calls are priced as before beside them."""
+    plan = {**PLAN, "prices": [{"kind": "reserved", "price_yen": 8_000}]}
+    async with db.write() as tx:
+        await plans.add_plan(
+            tx, plans.check_plan(plan, world.advertiser_id), actor=ADMIN, now_ms=FEB - 40 * DAY
+        )
+        number = await tx.fetchval(
+            "INSERT INTO reservation_numbers (number, advertiser_id, created_ms)"
+            " VALUES ('+815011112222', :a, 0) RETURNING id",
+            {"a": world.advertiser_id},
+        )
+        connected = {}
+        for name, phone, day, talk in (
+            ("lead_a", "+819011110001", 3, 300),
+            ("lead_a_again", "+819011110001", 5, 240),  # the same lead two days later
+            ("lead_b", "+819011110002", 10, 180),
+        ):
+            reservation = await tx.fetchval(
+                "INSERT INTO reservations (advertiser_id, lead_ref, lead_phone, medium,"
+                " number_id, start_ms, end_ms, hold_start_ms, hold_end_ms, status,"
+                " connected_ms, talk_s, created_ms, updated_ms) VALUES (:a, :ref, :phone,"
+                " 'portal', :n, :t, :t, :t, :t, 'connected', :t, :talk, :t, :t) RETURNING id",
+                {
+                    "a": world.advertiser_id,
+                    "ref": name,
+                    "phone": phone,
+                    "n": number,
+                    "t": at(day),
+                    "talk": talk,
+                },
+            )
+            connected[name] = await tx.fetchval(
+                "INSERT INTO reservation_connections (reservation_id, advertiser_id, medium,"
+                " call_sid, connected_ms, talk_s) VALUES (:r, :a, 'portal', :sid, :t, :talk)"
+                " RETURNING id",
+                {
+                    "r": reservation,
+                    "a": world.advertiser_id,
+                    "sid": f"CA{name}",
+                    "t": at(day),
+                    "talk": talk,
+                },
+            )
+    body = await statements.compute(db, world.advertiser_id, "2026-02", TERMS)
+    billed = {(line["kind"], line["id"]): line["amount_yen"] for line in body["lines"]}
+    assert billed == {
+        ("reserved", connected["lead_a"]): 8_000,
+        ("reserved", connected["lead_b"]): 8_000,
+    }
+    assert body["not_billed"] == {"repeat_caller": 1}
+    assert body["usage_yen"] == 16_000 and body["fee_yen"] == 5_000
+    assert body["tax_yen"] == 2_100 and body["total_yen"] == 23_100
