@@ -93,7 +93,7 @@ async def _page(request: Request, viewer: Viewer, status: int = 200, **extra: An
         for n in rows
         if n["status"] != "retired"
     }
-    pools = await pool_health(db, viewer.scope)
+    pools = await pool_health(db, viewer.scope, request.app.state.settings)
     context = {
         "fixed_codes": await codes_view.fixed_codes(db, viewer.advertiser_id),
         "numbers": rows,

@@ -220,7 +220,7 @@ async def retire_number(request: Request, viewer: Viewer) -> Response:
 @page()
 async def pools_page(request: Request, viewer: Viewer) -> Response:
     """Utilization, peak, exhaustion and recommended size of every pool in scope."""
-    pools = await pool_health(db_of(request), viewer.scope)
+    pools = await pool_health(db_of(request), viewer.scope, request.app.state.settings)
     return render(request, viewer, "pools.html", {"pools": pools})
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from typing import Any
 
 import httpx
@@ -11,6 +12,8 @@ import pytest
 from backend.auth import token_digest
 from backend.dashboard import fmt
 from backend.dashboard.pool_health import pool_health
+from backend.settings import Settings
+from pool import health
 from pool.scope import Scope
 from pool.store import Store, now_ms
 from tests.dashboard.conftest import login
@@ -256,7 +259,7 @@ async def test_admin_manages_users_and_members_sign_in(
 
 
 async def test_pool_health_flags_an_exhausted_pool(
-    client: httpx.AsyncClient, db: Any, seeded: Seeded
+    client: httpx.AsyncClient, db: Any, seeded: Seeded, settings: Settings
 ) -> None:
     # B's pool has one number: lease it, then refuse a second visitor.
     now = now_ms()
@@ -281,7 +284,7 @@ async def test_pool_health_flags_an_exhausted_pool(
             {"p": seeded.pool_b, "s": session, "t": now - 30_000},
         )
         await tx.execute("UPDATE pools SET exhausted_count = 3 WHERE id = :p", {"p": seeded.pool_b})
-    rows = await pool_health(db, Scope.of(seeded.adv_b))
+    rows = await pool_health(db, Scope.of(seeded.adv_b), settings)
     assert len(rows) == 1
     row = rows[0]
     assert (row["size"], row["in_use"], row["exhausted"], row["exhausted_total"]) == (1, 1, 1, 3)
@@ -293,6 +296,36 @@ async def test_pool_health_flags_an_exhausted_pool(
     assert "Demo site" not in page
     await login(client, seeded.member_a, PASSWORD)
     assert "Pool ran out of numbers" not in (await client.get("/dashboard/pools")).text
+
+
+async def test_pool_health_reads_the_safety_factor_and_alert_level_like_the_api(
+    db: Any, seeded: Seeded, settings: Settings
+) -> None:
+    # One number busy in the window: the peak demand is 1, so the advice is the safety factor.
+    now = now_ms()
+    session = await db.fetchval(
+        "SELECT session_id FROM calls WHERE id = :c", {"c": seeded.calls_b[0]}
+    )
+    async with db.write() as tx:
+        await tx.execute(
+            "INSERT INTO leases (pool_id, number_id, session_id, started_ms, last_seen_ms,"
+            " expires_ms) VALUES (:p, :n, :s, :t, :t, :e)",
+            {
+                "p": seeded.pool_b,
+                "n": seeded.number_b,
+                "s": session,
+                "t": now - 60_000,
+                "e": now + 3_600_000,
+            },
+        )
+    careful = replace(settings, pool_safety_factor=3.0, pool_alert_utilization=1.5)
+    [plain] = await pool_health(db, Scope.of(seeded.adv_b), settings)
+    [row] = await pool_health(db, Scope.of(seeded.adv_b), careful)
+    api = await health.pool_health(
+        db, pool_id=seeded.pool_b, now_ms=now_ms(), safety=3.0, alert_at=1.5
+    )
+    assert (plain["recommended"], plain["alert"]) == (1, "high")
+    assert (row["recommended"], row["alert"]) == (api.recommended_size, "") == (3, "")
 
 
 async def test_rules_blocked_callers_and_notification_targets(
