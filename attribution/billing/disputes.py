@@ -44,18 +44,16 @@ async def open_dispute(tx: Tx, *, call_id: int, reason: str, actor: str, now_ms:
     advertiser = await tx.fetchval("SELECT advertiser_id FROM calls WHERE id = :c", {"c": call_id})
     if advertiser is None:
         raise LookupError(f"no call {call_id}")
-    if await tx.fetchval(
-        "SELECT id FROM billing_disputes WHERE call_id = :c AND status IN ('open', 'accepted')",
-        {"c": call_id},
-    ):
-        raise BillingError("reason", "this call is disputed already")
-    dispute_id = int(
-        await tx.fetchval(
-            "INSERT INTO billing_disputes (advertiser_id, call_id, status, reason, opened_by,"
-            " opened_ms) VALUES (:a, :c, 'open', :r, :by, :t) RETURNING id",
-            {"a": advertiser, "c": call_id, "r": text, "by": actor, "t": now_ms},
-        )
+    # The partial unique index of live disputes (m0044) makes a second live dispute of the
+    # call a no-op, also when two people dispute it at the same moment.
+    new_id = await tx.fetchval(
+        "INSERT INTO billing_disputes (advertiser_id, call_id, status, reason, opened_by,"
+        " opened_ms) VALUES (:a, :c, 'open', :r, :by, :t) ON CONFLICT DO NOTHING RETURNING id",
+        {"a": advertiser, "c": call_id, "r": text, "by": actor, "t": now_ms},
     )
+    if new_id is None:
+        raise BillingError("reason", "this call is disputed already")
+    dispute_id = int(new_id)
     what = ("dispute", dispute_id, "open")
     await audit(tx, int(advertiser), actor, now_ms, what, f"call {call_id}: {text}")
     return dispute_id

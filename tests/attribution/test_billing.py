@@ -23,7 +23,7 @@ from attribution.billing.money import (
     month_bounds,
 )
 from pool.scope import Scope
-from pool.store import Store
+from pool.store import Store, Tx
 from tests.attribution.conftest import World
 
 HOUR = 3_600_000
@@ -318,6 +318,36 @@ async def test_two_closings_at_once_close_the_month_once(db: Store, world: World
     assert sorted(await asyncio.gather(close(), close())) == ["closed", "refused"]
     closes = await db.fetchval("SELECT COUNT(*) FROM billing_audit WHERE action = 'close'")
     assert closes == 1
+
+
+async def test_two_disputes_of_one_call_at_once_open_one(db: Store, world: World) -> None:
+    c = await seed_month(db, world)
+
+    async def dispute(tx: Tx, reason: str) -> None:
+        await disputes.open_dispute(
+            tx, call_id=c["y2"], reason=reason, actor="user 2 (dashboard)", now_ms=AFTER_FEB
+        )
+
+    async def second() -> str:
+        try:
+            async with db.write() as tx:
+                await dispute(tx, "重複")
+        except BillingError:
+            return "refused"
+        return "opened"
+
+    # The second person's dispute runs while the first one's unit is still open: on
+    # PostgreSQL it sees no committed dispute yet, so only the database can refuse it.
+    async with db.write() as tx:
+        await dispute(tx, "営業")
+        late = asyncio.create_task(second())
+        await asyncio.sleep(0.5)
+    assert await late == "refused"
+    live = await db.fetchval(
+        "SELECT COUNT(*) FROM billing_disputes WHERE call_id = :c AND status = 'open'",
+        {"c": c["y2"]},
+    )
+    assert live == 1
 
 
 async def test_connected_reserved_calls_are_billed_per_connection(db: Store, world: World) -> None:
