@@ -26,6 +26,8 @@ MIN_SECRET_KEY_LENGTH = 32
 MAKE_A_KEY = "python3 -c 'import secrets; print(secrets.token_urlsafe(32))'"
 # What earlier versions read for the proxy's address; now CALLPATH_TRUSTED_PROXIES.
 RETIRED_PROXY_SETTINGS = ("FORWARDED_ALLOW_IPS", "CALLPATH_TRUST_FORWARDED_FOR")
+# How long a new worker of `--workers N` may take to start before uvicorn replaces it.
+WORKER_HEALTHCHECK_SECONDS = 30
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -139,7 +141,16 @@ def run(args: argparse.Namespace) -> int:
         os.environ["CALLPATH_ROLE"] = settings.role
         if args.config:
             os.environ["CALLPATH_CONFIG"] = str(args.config)
-        uvicorn.run("backend.app:create_app", factory=True, workers=args.workers, **options)
+        # uvicorn restarts a worker that has not answered its health check within 5 s; a
+        # worker still importing the app on a busy small machine takes longer than that, and
+        # was killed and restarted in a loop. A slow start is not a hung worker.
+        uvicorn.run(
+            "backend.app:create_app",
+            factory=True,
+            workers=args.workers,
+            timeout_worker_healthcheck=WORKER_HEALTHCHECK_SECONDS,
+            **options,
+        )
         return 0
     finally:
         if companion is not None:
