@@ -424,8 +424,7 @@ async def put_upload(request: Request, principal: ApiPrincipal) -> Response:
 
 def endpoints_of(request: Request) -> up.Endpoints:
     """The platforms' base URLs from the settings."""
-    s = request.app.state.settings
-    return up.Endpoints(s.google_ads_api_base_url, s.google_oauth_token_url, s.meta_graph_base_url)
+    return up.Endpoints.from_settings(request.app.state.settings)
 
 
 @oa.operation(
