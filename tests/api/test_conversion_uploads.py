@@ -310,12 +310,18 @@ async def test_yahoo_search_and_display_files_each_call_once_and_followed_to_the
         assert {j["status"] for j in jobs.values()} == {"PROCESSING"}
         assert jobs["display"]["calls"] == 1
         # Yahoo! fails the search file as a whole: the next run finds it out and sends
-        # its call again; the display file is done and stays.
+        # its call again; the display file is done (some rows refused: they stay sent,
+        # Yahoo!'s error file says which).
         platforms.yahoo_status[int(jobs["search"]["upload_id"])] = "ERROR"
+        platforms.yahoo_status[int(jobs["display"]["upload_id"])] = "DONE_WITH_ERROR"
         second = await _run(client, w, action)
         assert second["sent"] == 1
         statuses = [(j["network"], j["status"]) for j in second["jobs"]]
-        assert statuses == [("search", "ERROR"), ("search", "PROCESSING"), ("display", "DONE")]
+        assert statuses == [
+            ("search", "ERROR"),
+            ("search", "PROCESSING"),
+            ("display", "DONE_WITH_ERROR"),
+        ]
         assert [u["network"] for u in platforms.yahoo_uploads] == ["search", "display", "search"]
         assert platforms.yahoo_uploads[2]["rows"] == search["rows"]
         third = await _run(client, w, action)
