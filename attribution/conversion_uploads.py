@@ -319,7 +319,8 @@ def _number(value: str) -> int | float:
 
 
 class _Poster:
-    """What both platforms' uploaders share: the client, the policy, the configuration."""
+    """What the platforms' uploaders share: the client, the policy, the configuration, and
+    the files a platform took to process later (Yahoo!: upload id and status)."""
 
     def __init__(
         self,
@@ -330,6 +331,7 @@ class _Poster:
     ) -> None:
         self.client, self.policy = client, policy
         self.endpoints, self.conf = endpoints, upload
+        self.jobs: list[tuple[str, str]] = []
 
     async def post(
         self, url: str, body: bytes, headers: Mapping[str, str], method: str = "POST"
@@ -512,22 +514,13 @@ def _yahoo_errors(answer: Any) -> str:
 
 
 class YahooAds(_Poster):
-    """``OfflineConversionService`` of the Yahoo! JAPAN Search Ads or Display Ads API."""
+    """``OfflineConversionService`` of the Yahoo! JAPAN Search Ads or Display Ads API: its
+    ``network`` (``search`` or ``display``), the conversion ``name`` its files carry and the
+    file's name (set by :func:`_yahoo`)."""
 
-    def __init__(
-        self,
-        client: httpx.AsyncClient,
-        policy: outbound.OutboundPolicy,
-        endpoints: Endpoints,
-        upload: UploadConfig,
-        *,
-        network: str = "search",
-        name: str = "",
-        filename: str = "callpath.csv",
-    ) -> None:
-        super().__init__(client, policy, endpoints, upload)
-        self.network, self.name, self.filename = network, name, filename
-        self.jobs: list[tuple[str, str]] = []  # (upload id, status) of files accepted
+    network = "search"
+    name = ""
+    filename = "callpath.csv"
 
     @property
     def display(self) -> bool:
@@ -820,18 +813,12 @@ def _yahoo(
 ) -> YahooAds:
     """Yahoo!'s uploader for ``network``: the file names the action's conversion (display:
     ``display_conversion_name`` when set) and is called after the batch."""
-    name = action.name
+    yahoo = YahooAds(client, policy, endpoints, upload)
+    yahoo.network, yahoo.name = network, action.name
     if network == "display":
-        name = upload.config.get("display_conversion_name") or name
-    return YahooAds(
-        client,
-        policy,
-        endpoints,
-        upload,
-        network=network,
-        name=name,
-        filename=f"callpath-{action.id}-{network}-{batch}.csv",
-    )
+        yahoo.name = upload.config.get("display_conversion_name") or action.name
+    yahoo.filename = f"callpath-{action.id}-{network}-{batch}.csv"
+    return yahoo
 
 
 async def _record_job(
