@@ -388,3 +388,36 @@ async def test_bad_yahoo_upload_configurations_name_the_field(
     google = await _action(client, w, platform="google", name="電話")
     wrong = await _configure(client, w, google, kind="yahoo_ads", config=YAHOO_CONFIG, secret="x")
     assert wrong.status_code == 422 and wrong.json()["error"]["field"] == "kind"
+
+
+async def test_a_yahoo_click_waits_a_day_before_it_is_uploaded(
+    db: SQLiteDatabase, world: World, stand_in_port: int, settings: Settings
+) -> None:
+    from attribution import conversion_actions as ca
+    from attribution import conversion_uploads as up
+    from attribution.outbound import OutboundPolicy
+
+    w = world
+    now = now_ms()
+    fresh = await w.add_session(db, now - 3_600_000, yclid="YSS.1000000001.fresh")
+    call = await w.add_call(db, now - 3_000_000, session_id=fresh)
+    spec = ca.ActionSpec(platform="yahoo", name="電話", value="5000")
+    action = await ca.save_action(db, site_id=w.site_id, spec=spec, now_ms=now)
+    search_only = {k: v for k, v in YAHOO_CONFIG.items() if k != "display_account_id"}
+    upload = up.UploadConfig("yahoo_ads", search_only, ap.YAHOO_REFRESH_TOKEN)
+    await up.save_config(db, action, upload, now_ms=now)
+    endpoints = up.Endpoints.from_settings(settings)
+    policy = OutboundPolicy.parse("127.0.0.1")
+    platforms = ap.Platforms()
+    async with ap.serving(platforms, stand_in_port):
+        today = await up.upload_action(db, action, now_ms=now, endpoints=endpoints, policy=policy)
+        tomorrow = await up.upload_action(
+            db, action, now_ms=now + 86_400_000, endpoints=endpoints, policy=policy
+        )
+    # Today only the world's old click goes; the hour-old one waits, unrecorded.
+    assert today.skipped == {"click_under_24h": 1} and len(today.sent) == 1
+    assert tomorrow.sent == [call] and tomorrow.skipped == {}
+    assert [u["rows"][0][0] for u in platforms.yahoo_uploads] == [
+        "YSS.1000000001.EAIaIQ-test",
+        "YSS.1000000001.fresh",
+    ]
