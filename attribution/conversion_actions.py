@@ -262,11 +262,14 @@ def call_value(action: Action, row: Any) -> str:
     return action.value
 
 
-def calls_sql(action: Action, fmt: platforms.ConversionFormat) -> tuple[str, dict[str, Any]]:
+def calls_sql(
+    action: Action, fmt: platforms.ConversionFormat, *, display: bool = False
+) -> tuple[str, dict[str, Any]]:
     """SELECT of the calls that count for the action now, with what a file row needs
-    (narrow it with more ``AND`` conditions; ``ORDER BY`` is the caller's)."""
+    (narrow it with more ``AND`` conditions; ``ORDER BY`` is the caller's). ``display``:
+    the calls whose click is a display ad's (Yahoo! JAPAN's ``YJAD.``) instead."""
     owner = platforms.get(action.platform)
-    has_click, params = conversions._click_sql(owner, fmt)
+    has_click, params = conversions._click_sql(owner, fmt, display=display)
     rule, rule_params = action.rule_sql()
     params.update(rule_params)
     sql = (

@@ -328,10 +328,11 @@ async def export_conversions(
 
 
 def _click_sql(
-    platform: platforms.Platform, fmt: platforms.ConversionFormat
+    platform: platforms.Platform, fmt: platforms.ConversionFormat, *, display: bool = False
 ) -> tuple[str, dict[str, Any]]:
     """The condition (on calls ``c``) that the frozen touch carries one of the click ids the
-    file takes, not a display click's; and its parameters.
+    file takes, not a display click's (``display``: only a display click's, for the
+    platform's display upload); and its parameters.
 
     A click id without a column is looked for in the frozen landing URL: a first sift,
     :func:`_click_id` reads the value.
@@ -340,17 +341,24 @@ def _click_sql(
     params: dict[str, Any] = {}
     for i, param in enumerate(fmt.click_params):
         click = platform.click_id(param)
+        if display and not (click.column and click.display_prefixes):
+            continue
         if not click.column:
             params[f"cl{i}"] = f"%{param}=%"
             alternatives.append(f"lower(c.touch_landing_url) LIKE :cl{i}")
             continue
         column = f"c.touch_{click.column}"
-        condition = f"{column} <> ''"
+        prefixes = []
         for j, prefix in enumerate(click.display_prefixes):
             # Display clicks have their own upload, never the search ads file.
             params[f"dp{i}_{j}"] = prefix.upper() + "%"
-            condition += f" AND upper({column}) NOT LIKE :dp{i}_{j}"
-        alternatives.append(condition)
+            prefixes.append(f"upper({column}) LIKE :dp{i}_{j}")
+        if display:
+            alternatives.append(" OR ".join(prefixes))
+        else:
+            alternatives.append(" AND ".join([f"{column} <> ''", *(f"NOT {p}" for p in prefixes)]))
+    if not alternatives:
+        return "(1 = 0)", params
     return "(" + " OR ".join(f"({a})" for a in alternatives) + ")", params
 
 
@@ -373,14 +381,19 @@ def _unfit(fmt: platforms.ConversionFormat, row: dict[str, Any]) -> str | None:
 
 
 def _click_id(
-    platform: platforms.Platform, fmt: platforms.ConversionFormat, row: dict[str, Any]
+    platform: platforms.Platform,
+    fmt: platforms.ConversionFormat,
+    row: dict[str, Any],
+    *,
+    display: bool = False,
 ) -> tuple[str, str] | None:
-    """(click id, value): the first click id of the file's the touch carries (None: none)."""
+    """(click id, value): the first click id of the file's the touch carries (None: none);
+    ``display``: the first display click id instead."""
     from_url = url_click_ids(str(row["landing_url"] or ""), platforms.unstored_click_ids())
     for param in fmt.click_params:
         click = platform.click_id(param)
         value = str(row[click.column] or "") if click.column else from_url.get(param, "")
-        if value and not click.is_display(value):
+        if value and click.is_display(value) == display:
             return param, value
     return None
 

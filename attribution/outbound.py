@@ -302,8 +302,10 @@ async def post(
     *,
     content: bytes,
     headers: Mapping[str, str],
+    method: str = "POST",
 ) -> httpx.Response:
-    """POST to a user-supplied URL at the address checked just now; never follows a redirect.
+    """POST (or ``method``) to a user-supplied URL at the address checked just now; never
+    follows a redirect.
 
     ``client`` is one made by :func:`outbound_client`.
 
@@ -311,7 +313,8 @@ async def post(
     does not resolve now) or ``httpx.HTTPError``.
     """
     target, host_header, extensions = await pin(url, policy)
-    return await client.post(
+    return await client.request(
+        method,
         target,
         content=content,
         headers={**headers, **host_header},

@@ -378,7 +378,8 @@ class Settings:
     conversion_upload_seconds: int = _setting(
         3600,
         "How often the server runs the conversion actions' direct uploads (Google Ads API, "
-        "Meta Conversions API); 0 turns it off (`POST …/upload/run` still works).",
+        "Meta Conversions API, Yahoo! JAPAN Ads API); 0 turns it off (`POST …/upload/run` "
+        "still works).",
         low=0,
     )
     google_ads_api_base_url: str = _setting(
@@ -393,6 +394,21 @@ class Settings:
     meta_graph_base_url: str = _setting(
         "https://graph.facebook.com",
         "Base URL of Meta's Graph API that conversion actions send Conversions API events to.",
+    )
+    yahoo_ads_search_api_base_url: str = _setting(
+        "https://ads-search.yahooapis.jp",
+        "Base URL of the Yahoo! JAPAN Search Ads API that conversion actions upload their "
+        "offline conversion files to (`/api/v20/OfflineConversionService/upload`); a "
+        "stand-in's for tests and staging.",
+    )
+    yahoo_ads_display_api_base_url: str = _setting(
+        "https://ads-display.yahooapis.jp",
+        "Base URL of the Yahoo! JAPAN Display Ads API that conversion actions upload display "
+        "clicks (`YJAD.` yclids) to (`/api/v19/OfflineConversionService/upload`).",
+    )
+    yahoo_oauth_token_url: str = _setting(
+        "https://biz-oauth.yahoo.co.jp/oauth/v1/token",
+        "Where a Yahoo! JAPAN Ads upload trades its refresh token for an access token.",
     )
     # hardening (public endpoints, flood guard)
     max_webhook_body_bytes: int = _setting(
@@ -725,7 +741,8 @@ GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
         "Attribution and ad platforms",
         ("upload_min_confidence", "geoip_city_db", "ga4_push_seconds",
          "conversion_upload_seconds", "google_ads_api_base_url", "google_oauth_token_url",
-         "meta_graph_base_url"),
+         "meta_graph_base_url", "yahoo_ads_search_api_base_url",
+         "yahoo_ads_display_api_base_url", "yahoo_oauth_token_url"),
     ),
     (
         "Telephony",

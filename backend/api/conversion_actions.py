@@ -329,14 +329,16 @@ _UPLOAD_FIELDS: dict[str, Any] = {
         "type": "object",
         "description": "google_ads: customer_id, conversion_action_id, login_customer_id,"
         " developer_token, client_id, client_secret, api_version; meta: pixel_id, event_name,"
-        " api_version.",
+        " api_version; yahoo_ads: search_account_id and/or display_account_id,"
+        " base_account_id, client_id, client_secret, display_conversion_name, api_version,"
+        " display_api_version.",
         "additionalProperties": {"type": "string", "maxLength": 200},
     },
     "secret": {
         "type": "string",
         "maxLength": 2000,
-        "description": "Google: the OAuth refresh token; Meta: the access token. Never shown"
-        " again; left out, the stored one is kept.",
+        "description": "Google, Yahoo!: the OAuth refresh token; Meta: the access token."
+        " Never shown again; left out, the stored one is kept.",
     },
     "consent_user_data": {"type": "string", "enum": list(up.CONSENT)},
     "enabled": {"type": "boolean"},
@@ -377,7 +379,7 @@ async def get_upload(request: Request, principal: ApiPrincipal) -> Response:
 @oa.operation(
     "PUT",
     "/api/conversion-actions/{action_id}/upload",
-    summary="Send the action's calls straight to Google Ads' or Meta's API",
+    summary="Send the action's calls straight to Google Ads', Meta's or Yahoo!'s API",
     tags=["exports"],
     params=[P_ACTION],
     body={
@@ -424,8 +426,7 @@ async def put_upload(request: Request, principal: ApiPrincipal) -> Response:
 
 def endpoints_of(request: Request) -> up.Endpoints:
     """The platforms' base URLs from the settings."""
-    s = request.app.state.settings
-    return up.Endpoints(s.google_ads_api_base_url, s.google_oauth_token_url, s.meta_graph_base_url)
+    return up.Endpoints.from_settings(request.app.state.settings)
 
 
 @oa.operation(
@@ -444,6 +445,7 @@ def endpoints_of(request: Request) -> up.Endpoints:
                     "sent": {"type": "integer"},
                     "failed": {"type": "array", "items": {"type": "object"}},
                     "skipped": {"type": "object"},
+                    "jobs": {"type": "array", "items": {"type": "object"}},
                 },
             },
         )

@@ -108,11 +108,7 @@ async def api_jobs(app: Any) -> AsyncIterator[None]:
             lambda: conversion_uploads.upload_all(
                 db,
                 now_ms=now_ms(),
-                endpoints=conversion_uploads.Endpoints(
-                    settings.google_ads_api_base_url,
-                    settings.google_oauth_token_url,
-                    settings.meta_graph_base_url,
-                ),
+                endpoints=conversion_uploads.Endpoints.from_settings(settings),
                 policy=app.state.outbound,
                 uploads=UploadPolicy(min_confidence=settings.upload_min_confidence),
             ),

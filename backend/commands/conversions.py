@@ -121,11 +121,7 @@ def run_upload(args: argparse.Namespace) -> int:
             db,
             await _action(db, args.action_id),
             now_ms=now_ms(),
-            endpoints=up.Endpoints(
-                settings.google_ads_api_base_url,
-                settings.google_oauth_token_url,
-                settings.meta_graph_base_url,
-            ),
+            endpoints=up.Endpoints.from_settings(settings),
             policy=OutboundPolicy.parse(settings.outbound_allow_hosts),
             uploads=UploadPolicy(min_confidence=settings.upload_min_confidence),
         )

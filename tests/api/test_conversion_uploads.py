@@ -1,4 +1,5 @@
-"""Conversion actions sent straight to Google Ads' and Meta's APIs, through stand-ins.
+"""Conversion actions sent straight to Google Ads', Meta's and Yahoo! JAPAN's APIs, through
+stand-ins.
 
 The stand-ins (tests/support/ad_platforms.py) check what each API requires; these tests
 check what callpath sends: each call once, refusals tried again, the caller's number
@@ -44,6 +45,9 @@ def settings(database_url: str, stand_in_port: int) -> Settings:
         google_ads_api_base_url=base,
         google_oauth_token_url=f"{base}/token",
         meta_graph_base_url=base,
+        yahoo_ads_search_api_base_url=f"{base}/search",
+        yahoo_ads_display_api_base_url=f"{base}/display",
+        yahoo_oauth_token_url=f"{base}/yahoo/token",
         outbound_allow_hosts="127.0.0.1",  # the stand-ins are on loopback
     )
 
@@ -240,11 +244,7 @@ async def test_the_periodic_job_runs_every_enabled_upload(
     off = await _action(client, w, platform="google", name="有効電話")
     for action, enabled in ((on, True), (off, False)):
         await _configure_google(client, w, action, enabled=enabled)
-    endpoints = up.Endpoints(
-        settings.google_ads_api_base_url,
-        settings.google_oauth_token_url,
-        settings.meta_graph_base_url,
-    )
+    endpoints = up.Endpoints.from_settings(settings)
     platforms = ap.Platforms()
     async with ap.serving(platforms, stand_in_port):
         sent = await up.upload_all(
@@ -253,3 +253,171 @@ async def test_the_periodic_job_runs_every_enabled_upload(
     assert sent == 2 and len(platforms.google_batches) == 1
     names = {c["conversionAction"] for c in platforms.google_batches[0]["conversions"]}
     assert names == {"customers/1234567890/conversionActions/987654"}
+
+
+YAHOO_CONFIG = {
+    "search_account_id": "1000000001",
+    "display_account_id": "2000000002",
+    "base_account_id": "3000000003",
+    "client_id": "yahoo-client",
+    "client_secret": "yahoo-secret",
+}
+
+
+async def _yahoo_action(
+    client: httpx.AsyncClient, w: World, config: dict[str, str], **upload: Any
+) -> int:
+    """A Yahoo! action 電話 (5,000 yen) whose calls go to the Yahoo! stand-ins."""
+    action = await _action(client, w, platform="yahoo", name="電話", value="5000")
+    upload.setdefault("secret", ap.YAHOO_REFRESH_TOKEN)
+    stored = await _configure(client, w, action, kind="yahoo_ads", config=config, **upload)
+    assert stored.status_code == 200, stored.text
+    assert stored.json()["has_secret"] is True and ap.YAHOO_REFRESH_TOKEN not in stored.text
+    return action
+
+
+async def test_yahoo_search_and_display_files_each_call_once_and_followed_to_the_end(
+    client: httpx.AsyncClient, db: SQLiteDatabase, world: World, stand_in_port: int
+) -> None:
+    w = world
+    display = await w.add_session(
+        db, jst_ms(2026, 11, 20, 9, 0), source="yahoo", yclid="YJAD.2000000002.display-1"
+    )
+    on_display = await w.add_call(db, jst_ms(2026, 11, 20, 9, 4, 7), session_id=display)
+    # A guess (two visits could have made it) never goes.
+    guess = await w.add_session(db, jst_ms(2026, 11, 21, 9, 0), yclid="YSS.1000000001.guess")
+    await w.add_call(db, jst_ms(2026, 11, 21, 9, 1), session_id=guess, match_method="ambiguous")
+    action = await _yahoo_action(client, w, YAHOO_CONFIG)
+    platforms = ap.Platforms()
+    async with ap.serving(platforms, stand_in_port):
+        first = await _run(client, w, action)
+        assert first["sent"] == 2 and first["failed"] == []
+        assert first["skipped"] == {"ambiguous_match": 1}
+        by_network = {u["network"]: u for u in platforms.yahoo_uploads}
+        search, shown = by_network["search"], by_network["display"]
+        # Search: the world's YSS. click; the template's row, time in JST.
+        assert search["rows"] == [
+            ["YSS.1000000001.EAIaIQ-test", "電話", "20261112 000509", "5000", "JPY"]
+        ]
+        assert search["query"]["accountId"] == "1000000001"
+        assert search["query"]["uploadType"] == "NEW"
+        assert search["query"]["uploadFileName"] == search["filename"]
+        assert search["base_account"] == "3000000003"
+        # Display: the YJAD. click, in the display account, never in search's file.
+        assert shown["rows"] == [["YJAD.2000000002.display-1", "電話", "20261120 090407", "5000"]]
+        assert shown["query"]["accountId"] == "2000000002"
+        jobs = {j["network"]: j for j in first["jobs"]}
+        assert {j["status"] for j in jobs.values()} == {"PROCESSING"}
+        assert jobs["display"]["calls"] == 1
+        # Yahoo! fails the search file as a whole: the next run finds it out and sends
+        # its call again; the display file is done (some rows refused: they stay sent,
+        # Yahoo!'s error file says which).
+        platforms.yahoo_status[int(jobs["search"]["upload_id"])] = "ERROR"
+        platforms.yahoo_status[int(jobs["display"]["upload_id"])] = "DONE_WITH_ERROR"
+        second = await _run(client, w, action)
+        assert second["sent"] == 1
+        statuses = [(j["network"], j["status"]) for j in second["jobs"]]
+        assert statuses == [
+            ("search", "ERROR"),
+            ("search", "PROCESSING"),
+            ("display", "DONE_WITH_ERROR"),
+        ]
+        assert [u["network"] for u in platforms.yahoo_uploads] == ["search", "display", "search"]
+        assert platforms.yahoo_uploads[2]["rows"] == search["rows"]
+        third = await _run(client, w, action)
+    assert third["sent"] == 0
+    assert [(j["network"], j["status"]) for j in third["jobs"]] == [("search", "DONE")]
+    assert len(platforms.yahoo_uploads) == 3
+    sent = await db.fetchall(
+        "SELECT call_id FROM conversion_sent WHERE action_id = :a AND destination = 'api'",
+        {"a": action},
+    )
+    assert {r["call_id"] for r in sent} == {w.calls["yahoo"], on_display}
+
+
+async def test_yahoo_display_clicks_never_go_to_search_and_refusals_are_tried_again(
+    client: httpx.AsyncClient, db: SQLiteDatabase, world: World, stand_in_port: int
+) -> None:
+    w = world
+    display = await w.add_session(db, jst_ms(2026, 11, 20, 9, 0), yclid="YJAD.2.display-2")
+    await w.add_call(db, jst_ms(2026, 11, 20, 9, 4), session_id=display)
+    search_only = {k: v for k, v in YAHOO_CONFIG.items() if k != "display_account_id"}
+    action = await _yahoo_action(client, w, search_only, secret="revoked")
+    platforms = ap.Platforms(yahoo_refuse_accounts={"1000000001"})
+    async with ap.serving(platforms, stand_in_port):
+        refused = await _run(client, w, action)
+        assert refused["sent"] == 0
+        assert [f["reason"] for f in refused["failed"]] == ["yahoo_oauth_refused"]
+        assert not platforms.yahoo_uploads
+        await _configure(
+            client, w, action, kind="yahoo_ads", config=search_only, secret=ap.YAHOO_REFRESH_TOKEN
+        )
+        deactivated = await _run(client, w, action)
+        assert [f["reason"] for f in deactivated["failed"]] == [
+            "yahoo_http_200: I0001 Deactivated Id."
+        ]
+        platforms.yahoo_refuse_accounts.clear()
+        fixed = await _run(client, w, action)
+    assert fixed["sent"] == 1 and fixed["failed"] == []
+    # Only the search click, in every attempt: the display click has no account to go to.
+    clicks = {row[0] for u in platforms.yahoo_uploads for row in u["rows"]}
+    assert clicks == {"YSS.1000000001.EAIaIQ-test"}
+    assert {u["network"] for u in platforms.yahoo_uploads} == {"search"}
+
+
+async def test_bad_yahoo_upload_configurations_name_the_field(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    w = world
+    action = await _action(client, w, platform="yahoo", name="電話")
+    no_account = {"client_id": "c", "client_secret": "s"}
+    cases: list[tuple[dict[str, Any], str]] = [
+        ({"config": no_account}, "config.search_account_id"),
+        ({"config": {**YAHOO_CONFIG, "search_account_id": "1/../x"}}, "config.search_account_id"),
+        ({"config": {**YAHOO_CONFIG, "client_secret": ""}}, "config.client_secret"),
+        (
+            {"config": {**YAHOO_CONFIG, "display_conversion_name": "電話🙂"}},
+            "config.display_conversion_name",
+        ),
+        ({"config": {**YAHOO_CONFIG, "api_version": "20"}}, "config.api_version"),
+    ]
+    for body, field in cases:
+        refused = await _configure(client, w, action, kind="yahoo_ads", secret="x", **body)
+        assert refused.status_code == 422, (body, refused.text)
+        assert refused.json()["error"].get("field") == field, (body, refused.json())
+    google = await _action(client, w, platform="google", name="電話")
+    wrong = await _configure(client, w, google, kind="yahoo_ads", config=YAHOO_CONFIG, secret="x")
+    assert wrong.status_code == 422 and wrong.json()["error"]["field"] == "kind"
+
+
+async def test_a_yahoo_click_waits_a_day_before_it_is_uploaded(
+    db: SQLiteDatabase, world: World, stand_in_port: int, settings: Settings
+) -> None:
+    from attribution import conversion_actions as ca
+    from attribution import conversion_uploads as up
+    from attribution.outbound import OutboundPolicy
+
+    w = world
+    now = now_ms()
+    fresh = await w.add_session(db, now - 3_600_000, yclid="YSS.1000000001.fresh")
+    call = await w.add_call(db, now - 3_000_000, session_id=fresh)
+    spec = ca.ActionSpec(platform="yahoo", name="電話", value="5000")
+    action = await ca.save_action(db, site_id=w.site_id, spec=spec, now_ms=now)
+    search_only = {k: v for k, v in YAHOO_CONFIG.items() if k != "display_account_id"}
+    upload = up.UploadConfig("yahoo_ads", search_only, ap.YAHOO_REFRESH_TOKEN)
+    await up.save_config(db, action, upload, now_ms=now)
+    endpoints = up.Endpoints.from_settings(settings)
+    policy = OutboundPolicy.parse("127.0.0.1")
+    platforms = ap.Platforms()
+    async with ap.serving(platforms, stand_in_port):
+        today = await up.upload_action(db, action, now_ms=now, endpoints=endpoints, policy=policy)
+        tomorrow = await up.upload_action(
+            db, action, now_ms=now + 86_400_000, endpoints=endpoints, policy=policy
+        )
+    # Today only the world's old click goes; the hour-old one waits, unrecorded.
+    assert today.skipped == {"click_under_24h": 1} and len(today.sent) == 1
+    assert tomorrow.sent == [call] and tomorrow.skipped == {}
+    assert [u["rows"][0][0] for u in platforms.yahoo_uploads] == [
+        "YSS.1000000001.EAIaIQ-test",
+        "YSS.1000000001.fresh",
+    ]
