@@ -222,6 +222,13 @@ async def enter(ctx: Ctx, step_id: str, hops: int = 0) -> Answer:
     if step.type == "message":
         ctx.note("message", "message", step.id)
         return (*_prompts(ctx, step.prompt), *await enter(ctx, step.next, hops + 1))
+    if step.type == "sms":
+        # Sent once the call has ended (backend.telephony.flowsms): nothing waits here.
+        to = "caller" if step.to == ("caller",) else "staff"
+        ctx.note(
+            "sms", "sms", step.id, detail=to, target=ctx.loaded.target_id, v=ctx.loaded.version
+        )
+        return await enter(ctx, step.next, hops + 1)
     if step.type == "hangup":
         return await enter(ctx, "", hops)
     if step.type == "ring":

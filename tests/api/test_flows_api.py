@@ -85,15 +85,28 @@ async def test_a_bad_flow_is_refused_naming_the_step(
             },
             "steps.h.hours.mon[0]",
         ),
-        ({"start": "t", "steps": {"t": {"type": "sms"}}}, "steps.t.type"),
+        ({"start": "t", "steps": {"t": {"type": "sms"}}}, "steps.t.template"),
+        (
+            {"start": "t", "steps": {"t": {"type": "sms", "template": "{secret_key}"}}},
+            "steps.t.template",
+        ),
+        (
+            {"start": "t", "steps": {"t": {"type": "sms", "to": ["nope"], "template": "x"}}},
+            "steps.t.to[0]",
+        ),
+        (
+            {"start": "t", "steps": {"t": {"type": "sms", "to": "staff", "template": "x"}}},
+            "steps.t.to",
+        ),
+        ({"start": "t", "steps": {"t": {"type": "nosuch"}}}, "steps.t.type"),
         ({"start": "x", "steps": {"y": {"type": "hangup"}}}, "start"),
     ]
     for flow, where in cases:
         r = await client.put(url, json={"flow": flow}, headers=world.auth())
         assert r.status_code == 422, (where, r.text)
         assert r.json()["error"]["field"] == where, r.text
-    coming = await client.put(url, json={"flow": cases[4][0]}, headers=world.auth())
-    assert "coming" in coming.json()["error"]["message"]
+    unknown = await client.put(url, json={"flow": cases[5][0]}, headers=world.auth())
+    assert "unknown place {secret_key}" in unknown.json()["error"]["message"]
     for body in ({"flow": FLOW, "extra": 1}, {}, {"note": "no flow"}):
         assert (await client.put(url, json=body, headers=world.auth())).status_code == 422
     assert (await client.get(url + "/versions", headers=world.auth())).json()["versions"] == []
@@ -127,8 +140,9 @@ async def test_the_schema_is_published_and_accepts_the_documented_examples(
     )
     wrong = {"start": "a", "steps": {"a": {"type": "ring"}}}  # no destinations
     assert not validator.is_valid(wrong)
+    from tests.telephony.test_flow_sms import SHOP
     from tests.telephony.test_flows import CLINIC, MENU
 
-    for flow in (FLOW, CLINIC, MENU):
+    for flow in (FLOW, CLINIC, MENU, SHOP):
         validator.validate(flow)
         flowdoc.parse(flow)
