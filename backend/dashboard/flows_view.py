@@ -35,6 +35,7 @@ BRANCH_FIELDS = {
     "queue": ("no_answer",),
     "message": ("next",),
     "voicemail": ("next",),
+    "sms": ("next",),
     "hangup": (),
 }
 
@@ -129,6 +130,12 @@ def step_from_form(kind: str, form: Mapping[str, str]) -> dict[str, Any]:
         step["announce_position"] = bool(form.get("announce_position"))
     if kind == "voicemail":
         step["beep"] = bool(form.get("beep"))
+    if kind == "sms":
+        # To the caller, or to the staff phones listed (one a line).
+        staff = _lines(form.get("to_numbers", ""))[: flowdoc.MAX_SMS_TO + 1]
+        step["to"] = staff if form.get("to_kind") == "staff" else "caller"
+        step["when"] = form.get("when", "always")
+        step["template"] = form.get("template", "").replace("\r", "")
     return step
 
 
@@ -165,6 +172,10 @@ def form_of_step(step: dict[str, Any]) -> dict[str, Any]:
     values["destinations"] = "\n".join(dests)
     values["choices"] = "\n".join(f"{k}={v}" for k, v in step.get("choices", {}).items())
     values.setdefault("beep", True)
+    if step.get("type") == "sms":
+        to = step.get("to", "caller")
+        values["to_kind"] = "caller" if to == "caller" else "staff"
+        values["to_numbers"] = "" if to == "caller" else "\n".join(map(str, to))
     return values
 
 
@@ -174,6 +185,8 @@ def _field_of(where: str) -> str:
     if not parts:
         return "step_id"
     head = re.sub(r"\[.*$", "", parts[0])
+    if head == "to":
+        return "to_numbers"
     if head == "hours" and len(parts) > 1:
         return "hours_" + re.sub(r"\[.*$", "", parts[1])
     return head
@@ -249,6 +262,8 @@ async def flow_page(request: Request, viewer: Viewer) -> Response:
         "modes": flowdoc.RING_MODES,
         "languages": flowdoc.LANGUAGES,
         "weekdays": flowdoc.WEEKDAYS,
+        "sms_when": flowdoc.SMS_WHEN,
+        "sms_fields": sorted(flowdoc.SMS_FIELDS),
         "branch_fields": BRANCH_FIELDS,
         "url": _url(target["id"]),
         "report": report,

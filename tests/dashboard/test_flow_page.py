@@ -94,3 +94,44 @@ async def test_another_advertisers_flow_is_not_found(
     assert r.status_code == 404
     r = await client.post(f"{url}/add/hangup", data={"csrf": csrf, "step_id": "x"})
     assert r.status_code == 404
+
+
+async def test_an_sms_step_is_added_and_edited_through_its_form(
+    client: httpx.AsyncClient, seeded: Seeded, db: Store
+) -> None:
+    csrf = await login(client, seeded.member_a, PASSWORD)
+    url = f"/dashboard/settings/targets/{seeded.target_a}/flow"
+    page = await client.get(url)
+    assert f'action="{url}/add/sms"' in page.text and "{keyword}" in page.text
+    alert = {
+        "csrf": csrf,
+        "step_id": "alert",
+        "to_kind": "staff",
+        "to_numbers": "090-1111-0009\r\n090-1111-0008",
+        "when": "missed",
+        "template": "不在着信 {caller} {source} {keyword}",
+        "next": "vm",
+    }
+    added = await client.post(f"{url}/add/sms", data=alert)
+    assert added.status_code == 303, added.text
+    step = (await _flow(db, seeded.target_a))["flow"]["steps"]["alert"]
+    assert step == {
+        "type": "sms",
+        "to": ["090-1111-0009", "090-1111-0008"],
+        "when": "missed",
+        "template": "不在着信 {caller} {source} {keyword}",
+        "next": "vm",
+    }
+    shown = await client.get(url)
+    assert "090-1111-0009\n090-1111-0008</textarea>" in shown.text
+    # A place the call does not offer, or no staff phone: refused by the field.
+    bad = await client.post(
+        f"{url}/steps/alert", data={**alert, "template": "{password}", "step_id": ""}
+    )
+    assert bad.status_code == 422 and "unknown place {password}" in bad.text
+    none = await client.post(f"{url}/steps/alert", data={**alert, "to_numbers": ""})
+    assert none.status_code == 422 and "steps.alert.to" in none.text
+    caller = await client.post(f"{url}/steps/alert", data={**alert, "to_kind": "caller"})
+    assert caller.status_code == 303
+    step = (await _flow(db, seeded.target_a))["flow"]["steps"]["alert"]
+    assert step["to"] == "caller"
