@@ -258,7 +258,7 @@ async def scoped(db: Store, scope: Scope, target_id: int) -> list[dict[str, Any]
         " AND g.source = f.source) ORDER BY f.number_id IS NULL, n.number, f.source",
         {"t": target_id},
     )
-    return [_out(r, with_document=False) for r in rows]
+    return [{**_out(r, with_document=False), "number_id": r["number_id"]} for r in rows]
 
 
 async def version(db: Store, scope: Scope, target_id: int, number: int) -> dict[str, Any]:

@@ -135,3 +135,51 @@ async def test_an_sms_step_is_added_and_edited_through_its_form(
     assert caller.status_code == 303
     step = (await _flow(db, seeded.target_a))["flow"]["steps"]["alert"]
     assert step["to"] == "caller"
+
+
+async def test_a_flow_per_tracking_number_and_per_source(
+    client: httpx.AsyncClient, seeded: Seeded, db: Store, app: Any
+) -> None:
+    csrf = await login(client, seeded.member_a, PASSWORD)
+    url = f"/dashboard/settings/targets/{seeded.target_a}/flow"
+    # Open the tracking number's flow: a page of its own, empty, the target's untouched.
+    opened = await client.get(url, params={"number": seeded.tracking_a})
+    assert opened.status_code == 303, opened.text[-3000:]
+    number_url = opened.headers["location"]
+    assert number_url == f"{url}/n-{seeded.number_a}"
+    page = await client.get(number_url)
+    assert page.status_code == 200 and 'id="flow-scope"' in page.text
+    assert 'id="flow-none"' in page.text and f'action="{number_url}/add/hangup"' in page.text
+    added = await client.post(f"{number_url}/add/hangup", data={"csrf": csrf, "step_id": "bye"})
+    assert added.status_code == 303 and added.headers["location"] == number_url
+    found = await flowstore.current(db, EVERYTHING, seeded.target_a, number=seeded.tracking_a)
+    assert found is not None and found["flow"]["steps"] == {"bye": {"type": "hangup"}}
+    assert (await _flow(db, seeded.target_a))["flow"] == FLOW_A
+    table = app.state.telephony.table
+    assert table.flow_of_target(seeded.target_a, f"n:{seeded.number_a}").version == 2
+    # A source's flow (any label, in the address as hex); a refused step stays on its page.
+    opened = await client.get(url, params={"source": "チラシ"})
+    source_url = opened.headers["location"]
+    assert source_url == f"{url}/s-{'チラシ'.encode().hex()}"
+    bad = await client.post(
+        f"{source_url}/add/ring", data={"csrf": csrf, "step_id": "r", "destinations": "nope"}
+    )
+    assert bad.status_code == 422 and "is not a phone number" in bad.text
+    assert "チラシ" in bad.text
+    ok = await client.post(
+        f"{source_url}/add/ring", data={"csrf": csrf, "step_id": "r", "destinations": "0311112222"}
+    )
+    assert ok.status_code == 303
+    listed = (await client.get(url)).text
+    assert f'href="{number_url}"' in listed and f'href="{source_url}"' in listed
+    # Edit, then roll back the number's flow: back on the number's page.
+    await client.post(f"{number_url}/steps/bye", data={"csrf": csrf, "remove": "1"})
+    assert await flowstore.current(db, EVERYTHING, seeded.target_a, number=seeded.tracking_a)
+    back = await client.post(f"{url}/rollback", data={"csrf": csrf, "version": "2"})
+    assert back.headers["location"] == number_url
+    # Nonsense or another advertiser's number: not found / refused.
+    assert (await client.get(f"{url}/x-1")).status_code == 404
+    assert (await client.get(f"{url}/n-999999")).status_code == 404
+    assert (await client.get(f"{url}/s-ff")).status_code == 404
+    other = await client.get(url, params={"number": "+815099999999"})
+    assert other.status_code == 422 and "not a tracking number" in other.text
