@@ -4,24 +4,29 @@ stand-in's Messages API once the call has ended; a caller who replied STOP is no
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
 from starlette.applications import Starlette
 
-from backend import create_app
 from backend.api.jobs import job_runner
 from backend.settings import Settings
 from backend.telephony import flowsms
 from pool.store import now_ms
 from tests.support.twilio import MessagesApi, TwilioStandIn, inbound_text
-from tests.telephony.conftest import AUTH_TOKEN, BASE, TARGET, TRACKING, call_params, post_twilio
+from tests.telephony.conftest import (
+    ACCOUNT,
+    AUTH_TOKEN,
+    BASE,
+    TARGET,
+    TRACKING,
+    call_params,
+    post_twilio,
+)
 from tests.telephony.test_call_touch import _visit
 from tests.telephony.test_flows import CALLER, STAFF, call_row, journey, set_flow
 
-ACCOUNT = "AC" + "2" * 32
 PAGE = "http://127.0.0.1/examples/"
 # docs/telephony.md, "a shop with sequential ringing and SMS text-back".
 SHOP = {
@@ -67,19 +72,6 @@ def settings(settings: Settings) -> Settings:
     return settings.replace(
         twilio_account_sid=ACCOUNT, sms_sender="CALLPATH", public_url=BASE, jobs_poll_seconds=0
     )
-
-
-@pytest.fixture
-def messages_api() -> MessagesApi:
-    return MessagesApi(ACCOUNT, AUTH_TOKEN)
-
-
-@pytest.fixture
-async def app(settings: Settings, messages_api: MessagesApi) -> AsyncIterator[Starlette]:
-    application = create_app(settings)
-    application.state.twilio_transport = messages_api.transport
-    async with application.router.lifespan_context(application):
-        yield application
 
 
 async def _ad_visit(tclient: httpx.AsyncClient) -> str:
