@@ -181,5 +181,10 @@ async def test_a_flow_per_tracking_number_and_per_source(
     assert (await client.get(f"{url}/x-1")).status_code == 404
     assert (await client.get(f"{url}/n-999999")).status_code == 404
     assert (await client.get(f"{url}/s-ff")).status_code == 404
+    # Another advertiser's tracking number under one's own business number: not found.
+    assert (await client.get(f"{url}/n-{seeded.number_b}")).status_code == 404
+    hijack = {"csrf": csrf, "step_id": "x"}
+    r = await client.post(f"{url}/n-{seeded.number_b}/add/hangup", data=hijack)
+    assert r.status_code == 404
     other = await client.get(url, params={"number": "+815099999999"})
     assert other.status_code == 422 and "not a tracking number" in other.text
