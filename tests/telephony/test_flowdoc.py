@@ -26,7 +26,7 @@ def test_every_documented_flow_and_step_checks() -> None:
     blocks = _blocks()
     flows = [b for b in blocks if isinstance(b, dict) and "steps" in b]
     steps = [b for b in blocks if isinstance(b, dict) and "type" in b]
-    assert len(flows) == 3 and len(steps) == 6
+    assert len(flows) == 3 and len(steps) == 7
     for flow in flows:
         flowdoc.parse(flow)
     for step in steps:
