@@ -33,6 +33,7 @@ from backend.routes.metrics import parse_networks
 from backend.services import Services
 from backend.settings import DEFAULT_SECRET_KEY, Settings
 from backend.storage import open_database
+from backend.telephony import flowsms
 from backend.telephony.service import telephony_lifespan
 from pool.store import now_ms
 
@@ -139,4 +140,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
     app.state.job_handlers = {}
     # Reserved calls (backend/reservations): the voice answer, the API, their jobs.
     app.state.reservations = build_reservations(app)
+    # Texts of call flows' sms steps, sent once the call has ended (issue #18).
+    app.state.job_handlers[flowsms.KIND] = flowsms.handler(
+        lambda: app.state.db, lambda: app.state.telephony.sms
+    )
     return app

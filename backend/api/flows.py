@@ -8,13 +8,19 @@
 - ``POST /api/targets/{id}/flow/rollback`` ``{"version": n}``: that version in force again,
   stored as a new version.
 
+``?number=`` (one of the advertiser's tracking numbers) or ``?source=`` (a source label)
+on the first three names the flow of that number or source instead of the target's own: a
+call takes the most specific flow in force (number > source > target).
+``GET /api/targets/{id}/flows`` lists the number and source flows in force.
+
 This instance's routing table is reloaded after a change; other instances pick it up at
 their next refresh (``CALLPATH_ROUTING_REFRESH_SECONDS``).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Awaitable
+from typing import Any, TypeVar
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -29,11 +35,14 @@ from backend.http import read_json_object, string_field
 from backend.telephony import flowdoc, flowstore
 from backend.telephony.service import telephony_of
 
+T = TypeVar("T")
 for _name, _schema in flowdoc.schemas().items():
     oa.component(_name, _schema)
 CALL_FLOW = oa.ref("CallFlow")
 _VERSION_PROPS: dict[str, Any] = {
     "target_id": {"type": "integer"},
+    "number": {"type": "string", "description": "the tracking number's flow ('' : not one)"},
+    "source": {"type": "string", "description": "the source's flow ('' : not one)"},
     "version": {"type": "integer"},
     "author": {"type": "string"},
     "note": {"type": "string"},
@@ -68,6 +77,37 @@ _ROLLBACK_BODY = {
     "additionalProperties": False,
 }
 _TARGET = oa.path_param("target_id", description="A business number (target) id")
+_SCOPE = [
+    oa.query_param(
+        "number",
+        {"type": "string", "maxLength": 40},
+        "the flow of this tracking number (one of the advertiser's) instead of the target's",
+    ),
+    oa.query_param(
+        "source",
+        {"type": "string", "maxLength": flowstore.MAX_SOURCE},
+        "the flow of this source (a tracking number's source label) instead of the target's",
+    ),
+]
+
+
+def _scope(request: Request) -> dict[str, str]:
+    """The ``number`` / ``source`` a request names (checked by the store)."""
+    found = {}
+    for name in ("number", "source"):
+        value = request.query_params.get(name, "")
+        if len(value) > 100:
+            raise ApiError(422, "invalid", f"{name} is too long.", field=name)
+        found[name] = value
+    return found
+
+
+async def _refused(work: Awaitable[T]) -> T:
+    """``work``'s result; a flow (or a number, a source) refused is a 422 naming it."""
+    try:
+        return await work
+    except flowdoc.FlowError as exc:
+        raise ApiError(422, "invalid", str(exc), field=exc.where) from exc
 
 
 async def _reload(request: Request) -> None:
@@ -81,15 +121,17 @@ async def _reload(request: Request) -> None:
     "/api/targets/{target_id}/flow",
     summary="A business number's call flow in force",
     tags=["flows"],
-    params=[_TARGET],
+    params=[_TARGET, *_SCOPE],
     responses={200: oa.json_response("The flow and its version", FLOW_VERSION)},
 )
 async def get_flow(request: Request, principal: ApiPrincipal) -> Response:
     """The flow in force (``flow`` null and version 0 when the target never had one)."""
     target_id = path_id(request, "target_id")
-    found = await flowstore.current(db_of(request), principal.scope, target_id)
+    scope = _scope(request)
+    found = await _refused(flowstore.current(db_of(request), principal.scope, target_id, **scope))
     if found is None:
         empty = dict.fromkeys(("author", "note"), "")
+        empty.update(scope)
         found = {"target_id": target_id, "version": 0, **empty, "rolled_back_from": None}
         found.update(created_ms=0, flow=None)
     return JSONResponse(found)
@@ -100,7 +142,7 @@ async def get_flow(request: Request, principal: ApiPrincipal) -> Response:
     "/api/targets/{target_id}/flow",
     summary="Set a business number's call flow (a new version)",
     tags=["flows"],
-    params=[_TARGET],
+    params=[_TARGET, *_SCOPE],
     body=_PUT_BODY,
     responses={200: oa.json_response("The version stored", FLOW_VERSION)},
 )
@@ -115,12 +157,17 @@ async def put_flow(request: Request, principal: ApiPrincipal) -> Response:
         raise ApiError(422, "invalid", f"Field {key!r} is unknown or missing.", field=key)
     note = string_field(data, "note", max_len=flowstore.MAX_NOTE)
     db = db_of(request)
-    try:
-        version = await flowstore.save(
-            db, principal.scope, target_id, data["flow"], author=actor(principal), note=note
+    version = await _refused(
+        flowstore.save(
+            db,
+            principal.scope,
+            target_id,
+            data["flow"],
+            author=actor(principal),
+            note=note,
+            **_scope(request),
         )
-    except flowdoc.FlowError as exc:
-        raise ApiError(422, "invalid", str(exc), field=exc.where) from exc
+    )
     await _reload(request)
     return JSONResponse(await flowstore.version(db, principal.scope, target_id, version))
 
@@ -130,7 +177,7 @@ async def put_flow(request: Request, principal: ApiPrincipal) -> Response:
     "/api/targets/{target_id}/flow/versions",
     summary="Every version of a business number's call flow",
     tags=["flows"],
-    params=[_TARGET],
+    params=[_TARGET, *_SCOPE],
     responses={
         200: oa.json_response(
             "Newest first", oa.wrapped("versions", {"type": "array", "items": VERSION_ENTRY})
@@ -140,8 +187,31 @@ async def put_flow(request: Request, principal: ApiPrincipal) -> Response:
 async def list_versions(request: Request, principal: ApiPrincipal) -> Response:
     """Who changed the flow and when, newest first (documents left out)."""
     target_id = path_id(request, "target_id")
-    versions = await flowstore.history(db_of(request), principal.scope, target_id)
+    versions = await _refused(
+        flowstore.history(db_of(request), principal.scope, target_id, **_scope(request))
+    )
     return JSONResponse({"versions": versions})
+
+
+@oa.operation(
+    "GET",
+    "/api/targets/{target_id}/flows",
+    summary="A business number's flows for tracking numbers and sources",
+    tags=["flows"],
+    params=[_TARGET],
+    responses={
+        200: oa.json_response(
+            "Numbers first, then sources",
+            oa.wrapped("flows", {"type": "array", "items": VERSION_ENTRY}),
+        )
+    },
+)
+async def list_scoped(request: Request, principal: ApiPrincipal) -> Response:
+    """The flows in force for one tracking number or one source (not the target's own)."""
+    target_id = path_id(request, "target_id")
+    return JSONResponse(
+        {"flows": await flowstore.scoped(db_of(request), principal.scope, target_id)}
+    )
 
 
 @oa.operation(
@@ -191,6 +261,7 @@ routes = [
     Route(_BASE, authorized(get_flow), methods=["GET"]),
     Route(_BASE, authorized(put_flow), methods=["PUT"]),
     Route(_BASE + "/versions", authorized(list_versions), methods=["GET"]),
+    Route(_BASE + "s", authorized(list_scoped), methods=["GET"]),
     Route(_BASE + "/versions/{version:int}", authorized(get_version), methods=["GET"]),
     Route(_BASE + "/rollback", authorized(rollback), methods=["POST"]),
 ]

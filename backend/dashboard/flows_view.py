@@ -35,12 +35,49 @@ BRANCH_FIELDS = {
     "queue": ("no_answer",),
     "message": ("next",),
     "voicemail": ("next",),
+    "sms": ("next",),
     "hangup": (),
 }
 
 
-def _url(target_id: int) -> str:
-    return f"/dashboard/settings/targets/{target_id}/flow"
+_WHICH = re.compile(r"^(?:n-([0-9]{1,18})|s-((?:[0-9a-f]{2}){1,200}))$")
+
+
+def _url(target_id: int, which: str = "") -> str:
+    """The page of one of the target's flows (``which``: see :func:`_which_of`)."""
+    return f"/dashboard/settings/targets/{target_id}/flow" + (f"/{which}" if which else "")
+
+
+def _which_of(flow_scope: dict[str, Any]) -> str:
+    """The path segment of a flow for a tracking number (``n-<id>``) or a source
+    (``s-<label in hex>``: any label, ASCII in the address); '' for the target's own."""
+    if flow_scope.get("number_id") is not None:
+        return f"n-{flow_scope['number_id']}"
+    source = flow_scope.get("source") or ""
+    return f"s-{source.encode().hex()}" if source else ""
+
+
+async def _scope_of(request: Request, db: Store) -> tuple[str, dict[str, str]]:
+    """The flow a page's address names: (its segment, ``number`` / ``source`` for the
+    store); 404 when it names nothing."""
+    which = request.path_params.get("which", "")
+    if not which:
+        return "", {}
+    found = _WHICH.match(which)
+    if found is None:
+        raise HTTPException(404, "No such flow.")
+    if found[1]:
+        number = await db.fetchval(
+            "SELECT number FROM tracking_numbers WHERE id = :n", {"n": int(found[1])}
+        )
+        if number is None:
+            raise HTTPException(404, "No such tracking number.")
+        return which, {"number": str(number)}
+    try:
+        source = bytes.fromhex(found[2]).decode()
+    except UnicodeDecodeError:
+        raise HTTPException(404, "No such source.") from None
+    return which, {"source": source}
 
 
 def _lines(text: str) -> list[str]:
@@ -129,6 +166,12 @@ def step_from_form(kind: str, form: Mapping[str, str]) -> dict[str, Any]:
         step["announce_position"] = bool(form.get("announce_position"))
     if kind == "voicemail":
         step["beep"] = bool(form.get("beep"))
+    if kind == "sms":
+        # To the caller, or to the staff phones listed (one a line).
+        staff = _lines(form.get("to_numbers", ""))[: flowdoc.MAX_SMS_TO + 1]
+        step["to"] = staff if form.get("to_kind") == "staff" else "caller"
+        step["when"] = form.get("when", "always")
+        step["template"] = form.get("template", "").replace("\r", "")
     return step
 
 
@@ -165,6 +208,10 @@ def form_of_step(step: dict[str, Any]) -> dict[str, Any]:
     values["destinations"] = "\n".join(dests)
     values["choices"] = "\n".join(f"{k}={v}" for k, v in step.get("choices", {}).items())
     values.setdefault("beep", True)
+    if step.get("type") == "sms":
+        to = step.get("to", "caller")
+        values["to_kind"] = "caller" if to == "caller" else "staff"
+        values["to_numbers"] = "" if to == "caller" else "\n".join(map(str, to))
     return values
 
 
@@ -174,27 +221,40 @@ def _field_of(where: str) -> str:
     if not parts:
         return "step_id"
     head = re.sub(r"\[.*$", "", parts[0])
+    if head == "to":
+        return "to_numbers"
     if head == "hours" and len(parts) > 1:
         return "hours_" + re.sub(r"\[.*$", "", parts[1])
     return head
 
 
 async def _save(
-    request: Request, viewer: Viewer, target_id: int, flow: dict[str, Any] | None, field: str
+    request: Request,
+    viewer: Viewer,
+    target_id: int,
+    flow: dict[str, Any] | None,
+    field: str,
+    which: tuple[str, dict[str, str]] = ("", {}),
 ) -> Response:
-    """Store ``flow`` as the next version; a refusal goes back to ``field``."""
+    """Store ``flow`` as the next version (of the flow ``which`` names); a refusal goes
+    back to ``field``."""
+    url = _url(target_id, which[0])
     try:
         await flowstore.save(
-            db_of(request), viewer.scope, target_id, flow, author=viewer.email, note="dashboard"
+            db_of(request),
+            viewer.scope,
+            target_id,
+            flow,
+            author=viewer.email,
+            note="dashboard",
+            **which[1],
         )
     except flowdoc.FlowError as exc:
         named = _field_of(exc.where) if exc.where.startswith("steps.") else field
-        raise FormError(
-            named, N_("flowed.error.refused"), page=_url(target_id), text=str(exc)
-        ) from exc
+        raise FormError(named, N_("flowed.error.refused"), page=url, text=str(exc)) from exc
     if getattr(request.app.state, "telephony", None) is not None:
         await telephony_of(request).table.load()
-    return redirect(_url(target_id))
+    return redirect(url)
 
 
 def _on_page(url: str, fn: Any, *args: Any) -> Any:
@@ -206,18 +266,49 @@ def _on_page(url: str, fn: Any, *args: Any) -> Any:
         raise
 
 
-async def _current(db: Store, viewer: Viewer, target_id: int) -> dict[str, Any]:
-    found = await flowstore.current(db, viewer.scope, target_id)
+async def _current(
+    db: Store, viewer: Viewer, target_id: int, which: dict[str, str]
+) -> dict[str, Any]:
+    try:
+        found = await flowstore.current(db, viewer.scope, target_id, **which)
+    except flowdoc.FlowError as exc:  # a number of another advertiser
+        raise HTTPException(404, "No such flow.") from exc
     return (found or {}).get("flow") or {"schema": 1, "start": "", "steps": {}}
+
+
+async def _open(request: Request, viewer: Viewer, target: dict[str, Any]) -> Response:
+    """``?number=`` / ``?source=`` (the form that opens another flow): its page."""
+    query = request.query_params
+    number, source = query.get("number", "")[:40], query.get("source", "")[:100]
+    try:
+        db = db_of(request)
+        full = await flowstore.target_of(db, viewer.scope, int(target["id"]))
+        flow_scope = await flowstore.resolve_scope(db, full, number, source)
+    except flowdoc.FlowError as exc:
+        raise FormError(
+            "source" if exc.where == "source" else "number",
+            N_("flowed.error.refused"),
+            page=_url(target["id"]),
+            text=str(exc),
+        ) from exc
+    which = _which_of({"number_id": flow_scope.number_id, "source": flow_scope.source})
+    return redirect(_url(target["id"], which))
 
 
 @page()
 async def flow_page(request: Request, viewer: Viewer) -> Response:
-    """The target's flow: its steps as forms, the versions, roll back."""
+    """One of the target's flows (its own, a tracking number's or a source's): its steps
+    as forms, the versions, roll back, the target's other flows."""
     db = db_of(request)
     target = await owned(db, viewer, "targets", path_id(request))
-    flow = await _current(db, viewer, target["id"])
-    versions = await flowstore.history(db, viewer.scope, target["id"])
+    if "number" in request.query_params or "source" in request.query_params:
+        return await _open(request, viewer, target)
+    which, named = await _scope_of(request, db)
+    flow = await _current(db, viewer, target["id"], named)
+    versions = await flowstore.history(db, viewer.scope, target["id"], **named)
+    others = await flowstore.scoped(db, viewer.scope, target["id"])
+    for other in others:
+        other["url"] = _url(target["id"], _which_of(other))
     steps = [
         {"id": sid, "type": step.get("type", ""), "form": form_of_step(step)}
         for sid, step in flow["steps"].items()
@@ -249,8 +340,13 @@ async def flow_page(request: Request, viewer: Viewer) -> Response:
         "modes": flowdoc.RING_MODES,
         "languages": flowdoc.LANGUAGES,
         "weekdays": flowdoc.WEEKDAYS,
+        "sms_when": flowdoc.SMS_WHEN,
+        "sms_fields": sorted(flowdoc.SMS_FIELDS),
         "branch_fields": BRANCH_FIELDS,
-        "url": _url(target["id"]),
+        "url": _url(target["id"], which),
+        "own_url": _url(target["id"]),
+        "named": named,
+        "others": others,
         "report": report,
     }
     return render(request, viewer, "flow.html", context)
@@ -265,16 +361,17 @@ async def add_step(request: Request, viewer: Viewer) -> Response:
     kind = request.path_params.get("kind", "")
     if kind not in flowdoc.STEP_TYPES:
         raise HTTPException(404, "Unknown step type.")
-    url = _url(target["id"])
+    which = await _scope_of(request, db)
+    url = _url(target["id"], which[0])
     step_id = form.get("step_id", "").strip()
     if not _STEP_ID.match(step_id):
         raise FormError("step_id", N_("flowed.error.step_id"), page=url)
-    flow = await _current(db, viewer, target["id"])
+    flow = await _current(db, viewer, target["id"], which[1])
     if step_id in flow["steps"]:
         raise FormError("step_id", N_("flowed.error.step_taken"), page=url)
     flow["steps"][step_id] = _on_page(url, step_from_form, kind, form)
     flow["start"] = flow["start"] or step_id
-    return await _save(request, viewer, target["id"], flow, "step_id")
+    return await _save(request, viewer, target["id"], flow, "step_id", which)
 
 
 @page()
@@ -283,7 +380,8 @@ async def save_step(request: Request, viewer: Viewer) -> Response:
     db = db_of(request)
     target = await owned(db, viewer, "targets", path_id(request))
     step_id = request.path_params.get("step", "")
-    flow = await _current(db, viewer, target["id"])
+    which = await _scope_of(request, db)
+    flow = await _current(db, viewer, target["id"], which[1])
     if step_id not in flow["steps"]:
         raise HTTPException(404, "No such step.")
     kind = flow["steps"][step_id]["type"]
@@ -291,12 +389,13 @@ async def save_step(request: Request, viewer: Viewer) -> Response:
     if form.get("remove"):
         del flow["steps"][step_id]
         if not flow["steps"]:
-            return await _save(request, viewer, target["id"], None, "step_id")
+            return await _save(request, viewer, target["id"], None, "step_id", which)
     else:
-        flow["steps"][step_id] = _on_page(_url(target["id"]), step_from_form, kind, form)
+        url = _url(target["id"], which[0])
+        flow["steps"][step_id] = _on_page(url, step_from_form, kind, form)
         if form.get("start"):
             flow["start"] = step_id
-    return await _save(request, viewer, target["id"], flow, "step_id")
+    return await _save(request, viewer, target["id"], flow, "step_id", which)
 
 
 @page()
@@ -308,9 +407,16 @@ async def rollback(request: Request, viewer: Viewer) -> Response:
     if not version.isdigit() or len(version) > 7:
         raise HTTPException(422, "Choose a version.")
     try:
-        await flowstore.rollback(db, viewer.scope, target["id"], int(version), author=viewer.email)
+        new = await flowstore.rollback(
+            db, viewer.scope, target["id"], int(version), author=viewer.email
+        )
     except LookupError as exc:
         raise HTTPException(404, "No such version.") from exc
     if getattr(request.app.state, "telephony", None) is not None:
         await telephony_of(request).table.load()
-    return redirect(_url(target["id"]))
+    # Back to the page of the flow the version belongs to.
+    stored = await db.fetchone(
+        "SELECT number_id, source FROM call_flows WHERE target_id = :t AND version = :v",
+        {"t": target["id"], "v": new},
+    )
+    return redirect(_url(target["id"], _which_of(dict(stored or {}))))

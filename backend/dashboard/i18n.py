@@ -97,7 +97,15 @@ LABELS: dict[str, dict[str, str]] = {
         "queue": N_("flow_step.queue"),
         "message": N_("flow_step.message"),
         "voicemail": N_("flow_step.voicemail"),
+        "sms": N_("flow_step.sms"),
         "hangup": N_("flow_step.hangup"),
+    },
+    # An sms step's recipients and when it is sent (telephony.flowdoc.SMS_WHEN)
+    "sms_to": {"caller": N_("sms_to.caller"), "staff": N_("sms_to.staff")},
+    "sms_when": {
+        "always": N_("sms_when.always"),
+        "missed": N_("sms_when.missed"),
+        "answered": N_("sms_when.answered"),
     },
     "ring_mode": {
         "simultaneous": N_("ring_mode.simultaneous"),
@@ -139,6 +147,8 @@ LABELS: dict[str, dict[str, str]] = {
         "message": N_("journey.message"),
         "voicemail_prompt": N_("journey.voicemail_prompt"),
         "voicemail": N_("journey.voicemail"),
+        "sms": N_("journey.sms"),
+        "sms_sent": N_("journey.sms_sent"),
         "hangup": N_("journey.hangup"),
         "fallback": N_("journey.fallback"),
     },

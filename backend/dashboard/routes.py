@@ -81,6 +81,20 @@ routes: list[BaseRoute] = [
         methods=POST,
     ),
     Route("/dashboard/settings/targets/{id:int}/flow/rollback", flows_view.rollback, methods=POST),
+    # A tracking number's (n-<id>) or a source's (s-<hex>) flow of the target.
+    Route(
+        "/dashboard/settings/targets/{id:int}/flow/{which:str}", flows_view.flow_page, methods=GET
+    ),
+    Route(
+        "/dashboard/settings/targets/{id:int}/flow/{which:str}/add/{kind:str}",
+        flows_view.add_step,
+        methods=POST,
+    ),
+    Route(
+        "/dashboard/settings/targets/{id:int}/flow/{which:str}/steps/{step:str}",
+        flows_view.save_step,
+        methods=POST,
+    ),
     Route("/dashboard/settings/sites/{id:int}/rules", rules_view.add_source_rule, methods=POST),
     Route(
         "/dashboard/settings/sites/{id:int}/qualification",

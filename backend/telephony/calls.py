@@ -22,7 +22,7 @@ from typing import Any
 import orjson
 
 from attribution.touch import freeze_touch
-from backend.telephony import journey
+from backend.telephony import flowsms, journey
 from pool.store import Store, Tx
 
 # Twilio's CallStatus of the caller's leg -> (our status, rank).
@@ -199,6 +199,8 @@ async def record(db: Store, event: CallEvent, matcher: Matcher) -> Recorded:
         ended = False if fresh is None else await _apply(tx, call_id, event)
         if fresh is not None and event.kind == "flow":
             await journey.apply(tx, call_id, event)
+        if fresh is not None and event.kind == "status" and event.status in flowsms.ENDED:
+            await flowsms.call_ended(tx, call_id)  # its flow's texts go now
         row = await tx.fetchone(
             "SELECT advertiser_id, status_rank FROM calls WHERE id = :id", {"id": call_id}
         )

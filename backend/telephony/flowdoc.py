@@ -18,7 +18,7 @@ first thing wrong. It is pure: the schedule's holidays and the evaluation are el
 (:mod:`backend.telephony.schedule`, :mod:`backend.telephony.flows`).
 
 Step types: ``schedule``, ``ring``, ``menu``, ``queue``, ``message``, ``voicemail``,
-``hangup``. ``sms`` is reserved (coming with the SMS module) and refused for now.
+``sms`` (a text after the call, sent by :mod:`backend.telephony.flowsms`), ``hangup``.
 """
 
 from __future__ import annotations
@@ -29,15 +29,40 @@ from typing import Any
 
 import phonenumbers
 
+from backend.telephony.sms import MAX_BODY, check_template
+
 SCHEMA_VERSION = 1
 MAX_STEPS = 50
 MAX_BYTES = 64_000
-STEP_TYPES = ("schedule", "ring", "menu", "queue", "message", "voicemail", "hangup")
-COMING = ("sms",)
+STEP_TYPES = ("schedule", "ring", "menu", "queue", "message", "voicemail", "sms", "hangup")
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 RING_MODES = ("simultaneous", "sequential", "round_robin")
 LANGUAGES = ("ja-JP", "en-US", "en-GB", "en-AU")
 MENU_KEYS = tuple("0123456789*#")
+# sms: when the text goes (the call's outcome once it has ended), and the places its
+# template may use (filled by backend.telephony.flowsms).
+SMS_WHEN = ("always", "missed", "answered")
+SMS_FIELDS = frozenset(
+    {
+        "caller",
+        "number",
+        "target",
+        "target_name",
+        "site",
+        "advertiser",
+        "source",
+        "medium",
+        "campaign",
+        "keyword",
+        "channel",
+        "date",
+        "time",
+        "status",
+        "answered_by",
+        "menu_path",
+    }
+)
+MAX_SMS_TO = 5
 _STEP_ID = re.compile(r"^[a-z0-9_-]{1,32}$")
 _HHMM = re.compile(r"^([01][0-9]|2[0-3]):[0-5][0-9]$|^24:00$")
 _DAY = re.compile(r"^[0-9]{4}-[01][0-9]-[0-3][0-9]$")
@@ -109,6 +134,10 @@ class Step:
     # voicemail
     max_length_s: int = 120
     beep: bool = True
+    # sms: to the caller ("caller") or to staff (numbers), when, and what it says
+    to: tuple[str, ...] = ()
+    when: str = "always"
+    template: str = ""
     # message, voicemail
     next: str = ""
 
@@ -270,6 +299,7 @@ _FIELDS: dict[str, set[str]] = {
     },
     "message": {"prompt", "next"},
     "voicemail": {"prompt", "max_length_s", "beep", "next"},
+    "sms": {"to", "when", "template", "next"},
     "hangup": set(),
 }
 # Fields that name another step.
@@ -281,8 +311,6 @@ def _step(step_id: str, raw: Any) -> Step:
     _want(bool(_STEP_ID.match(step_id)), where, "a step id is a-z, 0-9, _ or -, at most 32")
     _want(isinstance(raw, dict), where, "must be an object with a type")
     kind = raw.get("type")
-    if kind in COMING:
-        raise FlowError(f"{where}.type", f"{kind!r} is coming with the SMS module, not yet usable")
     _want(kind in STEP_TYPES, f"{where}.type", f"must be one of {', '.join(STEP_TYPES)}")
     unknown = set(raw) - _FIELDS[kind] - {"type", "label"}
     _want(not unknown, where, f"unknown fields for a {kind} step: {sorted(unknown)}")
@@ -354,7 +382,36 @@ def _step(step_id: str, raw: Any) -> Step:
         args["beep"] = _bool(raw, "beep", where, True)
     elif kind == "message":
         _want(bool(args["prompt"]), f"{where}.prompt", "a message needs a prompt")
+    elif kind == "sms":
+        args.update(_sms(raw, where))
     return Step(**args)
+
+
+def _sms(raw: dict[str, Any], where: str) -> dict[str, Any]:
+    """An sms step's fields: ``to`` ``"caller"`` or staff numbers, ``when``, ``template``."""
+    to = raw.get("to", "caller")
+    if to == "caller":
+        numbers: tuple[str, ...] = ("caller",)
+    else:
+        _want(
+            isinstance(to, list) and 1 <= len(to) <= MAX_SMS_TO,
+            f"{where}.to",
+            f"is 'caller' or a list of 1 to {MAX_SMS_TO} staff numbers",
+        )
+        numbers = tuple(e164(n, f"{where}.to[{i}]") for i, n in enumerate(to))
+    when = raw.get("when", "always")
+    _want(when in SMS_WHEN, f"{where}.when", f"must be one of {', '.join(SMS_WHEN)}")
+    template = raw.get("template")
+    _want(
+        isinstance(template, str) and bool(template.strip()) and len(template) <= MAX_BODY,
+        f"{where}.template",
+        f"must be text of 1 to {MAX_BODY} characters",
+    )
+    try:
+        check_template(str(template), SMS_FIELDS)
+    except ValueError as exc:
+        raise FlowError(f"{where}.template", str(exc).removeprefix("template: ")) from None
+    return {"to": numbers, "when": when, "template": str(template)}
 
 
 def parse(raw: Any) -> Flow:
@@ -390,9 +447,9 @@ def parse(raw: Any) -> Flow:
 
 
 def _no_silent_loop(steps: dict[str, Step], start: str) -> None:
-    """Refuse a cycle of steps that never wait (schedule, message, hangup): a call would go
+    """Refuse a cycle of steps that never wait (schedule, message, sms, hangup): a call would go
     round it without end in one answer."""
-    immediate = ("schedule", "message", "hangup")
+    immediate = ("schedule", "message", "sms", "hangup")
     done: set[str] = set()
 
     def walk(step_id: str, path: tuple[str, ...]) -> None:
@@ -558,15 +615,45 @@ def schemas() -> dict[str, dict[str, Any]]:
                 "next": _BRANCH,
             },
         ),
+        "FlowSms": _step_schema(
+            "sms",
+            {
+                "to": {
+                    "description": "'caller' (a confirmation, a missed-call text-back) or"
+                    " staff numbers (a new-call alert)",
+                    "oneOf": [
+                        {"const": "caller"},
+                        {
+                            "type": "array",
+                            "minItems": 1,
+                            "maxItems": MAX_SMS_TO,
+                            "items": {"type": "string", "maxLength": 40},
+                        },
+                    ],
+                },
+                "when": {
+                    "enum": list(SMS_WHEN),
+                    "description": "sent once the call has ended: always, only when no one"
+                    " answered (missed), or only when someone did",
+                },
+                "template": {
+                    "type": "string",
+                    "minLength": 1,
+                    "maxLength": MAX_BODY,
+                    "description": "the text, with places of the call: "
+                    + ", ".join("{" + f + "}" for f in sorted(SMS_FIELDS)),
+                },
+                "next": _BRANCH,
+            },
+            ("template",),
+        ),
         "FlowHangup": _step_schema("hangup", {}),
     }
     kinds = [k for k in steps if k != "FlowPromptItem"]
     steps["CallFlow"] = {
         "type": "object",
         "description": (
-            "A call flow (docs/telephony.md#call-flows). Step types: "
-            + ", ".join(STEP_TYPES)
-            + "; 'sms' is reserved (coming with the SMS module)."
+            "A call flow (docs/telephony.md#call-flows). Step types: " + ", ".join(STEP_TYPES) + "."
         ),
         "additionalProperties": False,
         "required": ["start", "steps"],

@@ -73,6 +73,8 @@ class Ctx:
             "s": step,
             "p": phase,
         }
+        if self.loaded.scope:  # a tracking number's or a source's flow
+            query["sc"] = self.loaded.scope
         query.update(state)
         return f"{self.base}{PATH}?{urlencode(query)}"
 
@@ -177,7 +179,11 @@ async def start(
 ) -> Answer:
     """The first verbs of a new call: its flow's start step when its target has a flow,
     else (or when the flow cannot be followed) ``plain`` forwarding."""
-    loaded = None if route.site_id is None else tel.table.flow(route.site_id, route.forward_to)
+    loaded = None
+    if route.site_id is not None:
+        loaded = tel.table.flow(
+            route.site_id, route.forward_to, number_id=route.number_id, source=route.source_label
+        )
     ctx = _context(tel, params, base, loaded, route.number)
     if ctx is None:
         return plain
@@ -192,8 +198,11 @@ async def resume(
     """The verbs after a flow callback (``query``: the state in its signed URL);
     ``plain`` forwarding when the flow was removed during the call."""
     target = query.get("t", "")
+    scope = query.get("sc", "")[:100]
     loaded = (
-        tel.table.flow_of_target(int(target)) if target.isdigit() and len(target) < 19 else None
+        tel.table.flow_of_target(int(target), scope)
+        if target.isdigit() and len(target) < 19
+        else None
     )
     ctx = _context(tel, params, base, loaded, query.get("tn", "")[:40])
     if ctx is None:
@@ -222,6 +231,13 @@ async def enter(ctx: Ctx, step_id: str, hops: int = 0) -> Answer:
     if step.type == "message":
         ctx.note("message", "message", step.id)
         return (*_prompts(ctx, step.prompt), *await enter(ctx, step.next, hops + 1))
+    if step.type == "sms":
+        # Sent once the call has ended (backend.telephony.flowsms): nothing waits here.
+        to = "caller" if step.to == ("caller",) else "staff"
+        ctx.note(
+            "sms", "sms", step.id, detail=to, target=ctx.loaded.target_id, v=ctx.loaded.version
+        )
+        return await enter(ctx, step.next, hops + 1)
     if step.type == "hangup":
         return await enter(ctx, "", hops)
     if step.type == "ring":
@@ -248,7 +264,8 @@ async def enter(ctx: Ctx, step_id: str, hops: int = 0) -> Answer:
 async def _turn(ctx: Ctx, step: Step) -> int:
     """Where a round-robin ring starts this call: the shared counter, or this process's
     own when storage does not answer in time (the caller is never kept waiting)."""
-    key = (ctx.loaded.target_id, step.id)
+    # One counter per step of each of the target's flows.
+    key = (ctx.loaded.target_id, f"{ctx.loaded.scope}/{step.id}" if ctx.loaded.scope else step.id)
     try:
         turn = await asyncio.wait_for(
             flowstore.next_turn(ctx.tel.table.store(), *key), timeout=TURN_BUDGET_S

@@ -3,7 +3,8 @@
 Each event (:meth:`backend.telephony.flows.Ctx.note`) is one row of ``call_journey`` and,
 for some, a column of the call: the destination that answered (``answered_by``), the menu
 choices (``menu_path``), the time in the queue (``queue_wait_s``), the voicemail, the flow
-version and why a flow was not followed (``flow_fallback``). It runs inside
+version and why a flow was not followed (``flow_fallback``); an ``sms`` step plans its
+text (:mod:`backend.telephony.flowsms`). It runs inside
 :func:`backend.telephony.calls.record`'s unit of work, only for an event not seen before.
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from backend.telephony import flowsms
 from pool.store import Tx
 
 if TYPE_CHECKING:  # calls.record runs this module
@@ -33,6 +35,8 @@ KINDS = (
     "message",
     "voicemail_prompt",
     "voicemail",
+    "sms",
+    "sms_sent",
     "hangup",
     "fallback",
 )
@@ -65,6 +69,9 @@ async def apply(tx: Tx, call_id: int, event: CallEvent) -> None:
             "wait": wait_s,
         },
     )
+    if what == "sms":
+        # The text itself goes once the call has ended (backend.telephony.flowsms).
+        await flowsms.plan(tx, call_id, p)
     sets, params = _columns(what, p, wait_s)
     if sets:
         await tx.execute(f"UPDATE calls SET {sets} WHERE id = :id", {**params, "id": call_id})

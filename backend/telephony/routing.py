@@ -48,9 +48,10 @@ class Snapshot:
     blocked_prefix: dict[int, tuple[str, ...]] = field(default_factory=dict)
     # Visit codes: number -> digits its voice answer listens for first (backend.telephony.codes).
     listening: dict[str, int] = field(default_factory=dict)
-    # Call flows in force: (site id, target number) -> flow (backend.telephony.flows).
-    flows: dict[tuple[int, str], LoadedFlow] = field(default_factory=dict)
-    flows_by_target: dict[int, LoadedFlow] = field(default_factory=dict)
+    # Call flows in force (backend.telephony.flows): (site id, target number, scope) and
+    # (target id, scope) -> flow; scope "" (the target's own), "n:<number id>", "s:<source>".
+    flows: dict[tuple[int, str, str], LoadedFlow] = field(default_factory=dict)
+    flows_by_target: dict[tuple[int, str], LoadedFlow] = field(default_factory=dict)
 
 
 _NUMBERS_SQL = (
@@ -115,7 +116,7 @@ class RoutingTable:
         snap.blocked_prefix = {adv: tuple(p) for adv, p in prefixes.items()}
         snap.listening = await codes.load_listening(db, life_ms=self.code_life_ms)
         snap.flows = await flowstore.load_in_force(db)
-        snap.flows_by_target = {f.target_id: f for f in snap.flows.values()}
+        snap.flows_by_target = {(f.target_id, f.scope): f for f in snap.flows.values()}
         self._snap = snap
         self.loaded = True
 
@@ -175,13 +176,22 @@ class RoutingTable:
         """The advertiser's call options (settings where it has none of its own)."""
         return self._snap.options.get(advertiser_id, self.defaults)
 
-    def flow(self, site_id: int, target_number: str) -> LoadedFlow | None:
-        """The call flow in force for a site's target (None: plain forwarding)."""
-        return self._snap.flows.get((site_id, target_number))
+    def flow(
+        self, site_id: int, target_number: str, *, number_id: int = 0, source: str = ""
+    ) -> LoadedFlow | None:
+        """The call flow a call to a site's target takes (None: plain forwarding): the one
+        of its tracking number (``number_id``), else of the number's ``source`` label,
+        else the target's own."""
+        flows = self._snap.flows
+        for scope in (f"n:{number_id}" if number_id else "", f"s:{source}" if source else ""):
+            if scope and (found := flows.get((site_id, target_number, scope))) is not None:
+                return found
+        return flows.get((site_id, target_number, ""))
 
-    def flow_of_target(self, target_id: int) -> LoadedFlow | None:
-        """The call flow in force for a target id (None: none, or removed)."""
-        return self._snap.flows_by_target.get(target_id)
+    def flow_of_target(self, target_id: int, scope: str = "") -> LoadedFlow | None:
+        """A target's call flow in force (``scope``: which one, see ``Snapshot.flows``;
+        None: none, or removed)."""
+        return self._snap.flows_by_target.get((target_id, scope))
 
     def store(self) -> Store:
         """The storage the table reads (for the few budgeted look-ups of a call)."""

@@ -7,6 +7,8 @@ import httpx
 
 from backend.storage import SQLiteDatabase
 from backend.telephony import flowdoc
+from pool import numbers
+from pool.store import now_ms
 from tests.api.conftest import World
 
 FLOW = {
@@ -85,15 +87,28 @@ async def test_a_bad_flow_is_refused_naming_the_step(
             },
             "steps.h.hours.mon[0]",
         ),
-        ({"start": "t", "steps": {"t": {"type": "sms"}}}, "steps.t.type"),
+        ({"start": "t", "steps": {"t": {"type": "sms"}}}, "steps.t.template"),
+        (
+            {"start": "t", "steps": {"t": {"type": "sms", "template": "{secret_key}"}}},
+            "steps.t.template",
+        ),
+        (
+            {"start": "t", "steps": {"t": {"type": "sms", "to": ["nope"], "template": "x"}}},
+            "steps.t.to[0]",
+        ),
+        (
+            {"start": "t", "steps": {"t": {"type": "sms", "to": "staff", "template": "x"}}},
+            "steps.t.to",
+        ),
+        ({"start": "t", "steps": {"t": {"type": "nosuch"}}}, "steps.t.type"),
         ({"start": "x", "steps": {"y": {"type": "hangup"}}}, "start"),
     ]
     for flow, where in cases:
         r = await client.put(url, json={"flow": flow}, headers=world.auth())
         assert r.status_code == 422, (where, r.text)
         assert r.json()["error"]["field"] == where, r.text
-    coming = await client.put(url, json={"flow": cases[4][0]}, headers=world.auth())
-    assert "coming" in coming.json()["error"]["message"]
+    unknown = await client.put(url, json={"flow": cases[5][0]}, headers=world.auth())
+    assert "unknown place {secret_key}" in unknown.json()["error"]["message"]
     for body in ({"flow": FLOW, "extra": 1}, {}, {"note": "no flow"}):
         assert (await client.put(url, json=body, headers=world.auth())).status_code == 422
     assert (await client.get(url + "/versions", headers=world.auth())).json()["versions"] == []
@@ -127,8 +142,77 @@ async def test_the_schema_is_published_and_accepts_the_documented_examples(
     )
     wrong = {"start": "a", "steps": {"a": {"type": "ring"}}}  # no destinations
     assert not validator.is_valid(wrong)
+    from tests.telephony.test_flow_sms import SHOP
     from tests.telephony.test_flows import CLINIC, MENU
 
-    for flow in (FLOW, CLINIC, MENU):
+    for flow in (FLOW, CLINIC, MENU, SHOP):
         validator.validate(flow)
         flowdoc.parse(flow)
+
+
+async def test_flows_per_tracking_number_and_source(
+    client: httpx.AsyncClient, world: World, db: SQLiteDatabase, app: object
+) -> None:
+    target = await _target(db, world.site_id)
+    number = await db.fetchval(
+        "SELECT number FROM tracking_numbers WHERE advertiser_id = :a ORDER BY id LIMIT 1",
+        {"a": world.advertiser_id},
+    )
+    theirs = "+815017009977"
+    async with db.write() as tx:
+        await numbers.add_number(
+            tx,
+            advertiser_id=world.other_advertiser_id,
+            number=theirs,
+            forward_to="+81311112222",
+            kind="source",
+            now_ms=now_ms(),
+        )
+    url = f"/api/targets/{target}/flow"
+    own = await client.put(url, json={"flow": FLOW}, headers=world.auth())
+    assert own.json()["version"] == 1 and own.json()["number"] == ""
+    night = {"start": "bye", "steps": {"bye": {"type": "hangup"}}}
+    r = await client.put(url, params={"number": number}, json={"flow": night}, headers=world.auth())
+    assert r.status_code == 200, r.text
+    assert (r.json()["version"], r.json()["number"], r.json()["source"]) == (2, number, "")
+    r = await client.put(
+        url, params={"source": "チラシ"}, json={"flow": night}, headers=world.auth()
+    )
+    assert (r.json()["version"], r.json()["source"]) == (3, "チラシ")
+    # Each flow reads back on its own; the target's is untouched.
+    assert (await client.get(url, headers=world.auth())).json()["flow"] == FLOW
+    scoped = await client.get(url, params={"number": number}, headers=world.auth())
+    assert scoped.json()["flow"] == night
+    unset = await client.get(url, params={"source": "雑誌"}, headers=world.auth())
+    assert unset.status_code == 200 and unset.json()["flow"] is None
+    assert unset.json()["source"] == "雑誌"
+    listed = (await client.get(f"/api/targets/{target}/flows", headers=world.auth())).json()
+    assert [(f["number"], f["source"]) for f in listed["flows"]] == [(number, ""), ("", "チラシ")]
+    versions = await client.get(url + "/versions", params={"number": number}, headers=world.auth())
+    assert [v["version"] for v in versions.json()["versions"]] == [2]
+    table = app.state.telephony.table  # type: ignore[attr-defined]
+    number_id = await db.fetchval(
+        "SELECT id FROM tracking_numbers WHERE number = :n", {"n": number}
+    )
+    assert table.flow_of_target(target, f"n:{number_id}").version == 2
+    assert table.flow_of_target(target, "s:チラシ").version == 3
+    # Roll back version 2 (the number's): back in the number's flow, not the target's.
+    await client.put(url, params={"number": number}, json={"flow": None}, headers=world.auth())
+    back = await client.post(url + "/rollback", json={"version": 2}, headers=world.auth())
+    assert (back.json()["version"], back.json()["number"]) == (5, number)
+    assert (await client.get(url, headers=world.auth())).json()["version"] == 1
+    # Refused: another advertiser's number, both at once, nonsense.
+    for params, field in (
+        ({"number": theirs}, "number"),
+        ({"number": "not a number"}, "number"),
+        ({"number": number, "source": "x"}, "scope"),
+        ({"source": "x" * 61}, "source"),
+        ({"source": "x" * 101}, "source"),
+    ):
+        r = await client.put(url, params=params, json={"flow": night}, headers=world.auth())
+        assert r.status_code == 422, (params, r.text)
+        assert r.json()["error"]["field"] == field
+        r = await client.get(url, params=params, headers=world.auth())
+        assert r.status_code == 422, (params, r.text)
+    member = world.auth(world.member_token)
+    assert (await client.get(f"/api/targets/{target}/flows", headers=member)).status_code == 404

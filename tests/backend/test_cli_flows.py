@@ -38,3 +38,25 @@ def test_flows_from_the_command_line(tmp_path: Path) -> None:
     assert [line.split()[0] for line in history] == ["3", "2", "1"]
     assert history[-1].endswith("cli  night")
     assert run_cli("flows", "show", "999999", database_url=url).returncode == 2
+    # A flow for one tracking number, beside the target's own.
+    number = (
+        sqlite3.connect(url.removeprefix("sqlite:///"))
+        .execute("SELECT number FROM tracking_numbers ORDER BY id LIMIT 1")
+        .fetchone()[0]
+    )
+    menu = tmp_path / "night.json"
+    menu.write_bytes(orjson.dumps({"start": "vm", "steps": {"vm": {"type": "voicemail"}}}))
+    own = run_cli("flows", "set", target, str(menu), "--number", number, database_url=url)
+    assert own.returncode == 0, own.stderr
+    assert f"(number {number}): flow version 4 in force" in own.stdout
+    shown = run_cli("flows", "show", target, "--number", number, database_url=url)
+    assert orjson.loads(shown.stdout)["start"] == "vm"
+    assert orjson.loads(run_cli("flows", "show", target, database_url=url).stdout) == flow
+    history = run_cli("flows", "history", target, database_url=url).stdout.splitlines()
+    assert f"number {number}" in history[0] and " target " in history[1]
+    unknown = run_cli(
+        "flows", "set", target, str(menu), "--number", "+815099999999", database_url=url
+    )
+    assert unknown.returncode == 2 and "not a tracking number" in unknown.stderr
+    both = run_cli("flows", "show", target, "--number", number, "--source", "x", database_url=url)
+    assert both.returncode == 2

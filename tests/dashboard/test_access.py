@@ -36,6 +36,9 @@ ID_OF = {
     "/dashboard/settings/targets/{id:int}/flow/add/{kind:str}": lambda s: s.target_b,
     "/dashboard/settings/targets/{id:int}/flow/steps/{step:str}": lambda s: s.target_b,
     "/dashboard/settings/targets/{id:int}/flow/rollback": lambda s: s.target_b,
+    "/dashboard/settings/targets/{id:int}/flow/{which:str}": lambda s: s.target_b,
+    "/dashboard/settings/targets/{id:int}/flow/{which:str}/add/{kind:str}": lambda s: s.target_b,
+    "/dashboard/settings/targets/{id:int}/flow/{which:str}/steps/{step:str}": lambda s: s.target_b,
     "/dashboard/conversions/batches/{id:int}/file": lambda s: s.batch_b,
     "/dashboard/settings/conversions/{id:int}/export": lambda s: s.action_b,
     "/dashboard/settings/conversions/{id:int}/adjustments": lambda s: s.action_b,
@@ -78,6 +81,13 @@ FORM = {
     },
     "/dashboard/settings/targets/{id:int}/flow/steps/{step:str}": {"destinations": "0311112222"},
     "/dashboard/settings/targets/{id:int}/flow/rollback": {"version": "1"},
+    "/dashboard/settings/targets/{id:int}/flow/{which:str}/add/{kind:str}": {
+        "step_id": "hijack",
+        "destinations": "090-1111-2222",
+    },
+    "/dashboard/settings/targets/{id:int}/flow/{which:str}/steps/{step:str}": {
+        "destinations": "0311112222"
+    },
     "/dashboard/settings/sites": {"name": "x", "advertiser": "{adv_b}"},
     "/dashboard/settings/tokens": {"name": "x", "advertiser": "{adv_b}"},
     "/dashboard/settings/sites/{id:int}/rules": {
@@ -243,6 +253,7 @@ async def test_a_member_cannot_reach_another_advertiser_on_any_route(
                 url = path.replace("{id:int}", str(ID_OF[path](seeded)))
                 # A call flow's step type and step name (B's flow has none: still 404).
                 url = url.replace("{kind:str}", "ring").replace("{step:str}", "main")
+                url = url.replace("{which:str}", f"n-{seeded.number_b}")  # B's number's flow
             elif "{rest:path}" in path:
                 url = "/dashboard/no/such/page"
             if method == "GET":

@@ -94,3 +94,97 @@ async def test_another_advertisers_flow_is_not_found(
     assert r.status_code == 404
     r = await client.post(f"{url}/add/hangup", data={"csrf": csrf, "step_id": "x"})
     assert r.status_code == 404
+
+
+async def test_an_sms_step_is_added_and_edited_through_its_form(
+    client: httpx.AsyncClient, seeded: Seeded, db: Store
+) -> None:
+    csrf = await login(client, seeded.member_a, PASSWORD)
+    url = f"/dashboard/settings/targets/{seeded.target_a}/flow"
+    page = await client.get(url)
+    assert f'action="{url}/add/sms"' in page.text and "{keyword}" in page.text
+    alert = {
+        "csrf": csrf,
+        "step_id": "alert",
+        "to_kind": "staff",
+        "to_numbers": "090-1111-0009\r\n090-1111-0008",
+        "when": "missed",
+        "template": "不在着信 {caller} {source} {keyword}",
+        "next": "vm",
+    }
+    added = await client.post(f"{url}/add/sms", data=alert)
+    assert added.status_code == 303, added.text
+    step = (await _flow(db, seeded.target_a))["flow"]["steps"]["alert"]
+    assert step == {
+        "type": "sms",
+        "to": ["090-1111-0009", "090-1111-0008"],
+        "when": "missed",
+        "template": "不在着信 {caller} {source} {keyword}",
+        "next": "vm",
+    }
+    shown = await client.get(url)
+    assert "090-1111-0009\n090-1111-0008</textarea>" in shown.text
+    # A place the call does not offer, or no staff phone: refused by the field.
+    bad = await client.post(
+        f"{url}/steps/alert", data={**alert, "template": "{password}", "step_id": ""}
+    )
+    assert bad.status_code == 422 and "unknown place {password}" in bad.text
+    none = await client.post(f"{url}/steps/alert", data={**alert, "to_numbers": ""})
+    assert none.status_code == 422 and "steps.alert.to" in none.text
+    caller = await client.post(f"{url}/steps/alert", data={**alert, "to_kind": "caller"})
+    assert caller.status_code == 303
+    step = (await _flow(db, seeded.target_a))["flow"]["steps"]["alert"]
+    assert step["to"] == "caller"
+
+
+async def test_a_flow_per_tracking_number_and_per_source(
+    client: httpx.AsyncClient, seeded: Seeded, db: Store, app: Any
+) -> None:
+    csrf = await login(client, seeded.member_a, PASSWORD)
+    url = f"/dashboard/settings/targets/{seeded.target_a}/flow"
+    # Open the tracking number's flow: a page of its own, empty, the target's untouched.
+    opened = await client.get(url, params={"number": seeded.tracking_a})
+    assert opened.status_code == 303, opened.text[-3000:]
+    number_url = opened.headers["location"]
+    assert number_url == f"{url}/n-{seeded.number_a}"
+    page = await client.get(number_url)
+    assert page.status_code == 200 and 'id="flow-scope"' in page.text
+    assert 'id="flow-none"' in page.text and f'action="{number_url}/add/hangup"' in page.text
+    added = await client.post(f"{number_url}/add/hangup", data={"csrf": csrf, "step_id": "bye"})
+    assert added.status_code == 303 and added.headers["location"] == number_url
+    found = await flowstore.current(db, EVERYTHING, seeded.target_a, number=seeded.tracking_a)
+    assert found is not None and found["flow"]["steps"] == {"bye": {"type": "hangup"}}
+    assert (await _flow(db, seeded.target_a))["flow"] == FLOW_A
+    table = app.state.telephony.table
+    assert table.flow_of_target(seeded.target_a, f"n:{seeded.number_a}").version == 2
+    # A source's flow (any label, in the address as hex); a refused step stays on its page.
+    opened = await client.get(url, params={"source": "チラシ"})
+    source_url = opened.headers["location"]
+    assert source_url == f"{url}/s-{'チラシ'.encode().hex()}"
+    bad = await client.post(
+        f"{source_url}/add/ring", data={"csrf": csrf, "step_id": "r", "destinations": "nope"}
+    )
+    assert bad.status_code == 422 and "is not a phone number" in bad.text
+    assert "チラシ" in bad.text
+    ok = await client.post(
+        f"{source_url}/add/ring", data={"csrf": csrf, "step_id": "r", "destinations": "0311112222"}
+    )
+    assert ok.status_code == 303
+    listed = (await client.get(url)).text
+    assert f'href="{number_url}"' in listed and f'href="{source_url}"' in listed
+    # Edit, then roll back the number's flow: back on the number's page.
+    await client.post(f"{number_url}/steps/bye", data={"csrf": csrf, "remove": "1"})
+    assert await flowstore.current(db, EVERYTHING, seeded.target_a, number=seeded.tracking_a)
+    back = await client.post(f"{url}/rollback", data={"csrf": csrf, "version": "2"})
+    assert back.headers["location"] == number_url
+    # Nonsense or another advertiser's number: not found / refused.
+    assert (await client.get(f"{url}/x-1")).status_code == 404
+    assert (await client.get(f"{url}/n-999999")).status_code == 404
+    assert (await client.get(f"{url}/s-ff")).status_code == 404
+    # Another advertiser's tracking number under one's own business number: not found.
+    assert (await client.get(f"{url}/n-{seeded.number_b}")).status_code == 404
+    hijack = {"csrf": csrf, "step_id": "x"}
+    r = await client.post(f"{url}/n-{seeded.number_b}/add/hangup", data=hijack)
+    assert r.status_code == 404
+    other = await client.get(url, params={"number": "+815099999999"})
+    assert other.status_code == 422 and "not a tracking number" in other.text

@@ -74,6 +74,7 @@ _BY_NAME: dict[str, Callable[[Seeded, int], Any]] = {
     "reservation_id": _b("reservation_b"),
     "platform": lambda _s, _: "google",
     "rest": lambda _s, _: "no/such/page",
+    "which": lambda s, _: f"n-{s.number_b}",  # B's number's call flow
 }
 _BY_COLLECTION: dict[str, Callable[[Seeded, int], Any]] = {
     "calls": lambda s, _: s.calls_b[0],

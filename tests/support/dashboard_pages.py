@@ -51,6 +51,8 @@ IDS: dict[str, Callable[[Seeded], int]] = {
     "/dashboard/calls/{id:int}": lambda s: s.calls_a[0],
     "/dashboard/settings/sites/{id:int}": lambda s: s.site_a,
     "/dashboard/settings/targets/{id:int}/flow": lambda s: s.target_a,
+    # A source's flow of the same number (empty: its forms to add steps).
+    "/dashboard/settings/targets/{id:int}/flow/{which:str}": lambda s: s.target_a,
     "/dashboard/settings/sites/{id:int}/rules": lambda s: s.site_b,  # B has a source rule
 }
 
@@ -87,6 +89,7 @@ def dashboard_pages(seeded: Seeded, *, variants: bool = True) -> list[str]:
             if path not in IDS:
                 raise KeyError(f"no seeded object for the page {path}: add one to IDS")
             path = path.replace("{id:int}", str(IDS[path](seeded)))
+            path = path.replace("{which:str}", "s-" + "チラシ".encode().hex())
         pages.append(path)
     return pages + (list(VARIANTS) if variants else [])
 

@@ -13,15 +13,18 @@ from aiosmtpd.controller import Controller
 from starlette.applications import Starlette
 from twilio.request_validator import RequestValidator
 
+from backend import create_app
 from backend.settings import Settings
 from tests.support.browser import BROWSER_HEADERS
 from tests.support.server import free_port
+from tests.support.twilio import MessagesApi
 
 AUTH_TOKEN = "test-twilio-auth-token"
 PBX_SECRET = "test-pbx-secret"
 BASE = "http://testserver"
 TRACKING = "+815017000001"  # the demo's first Tokyo tracking number
 TARGET = "+81312345678"  # ... and where it forwards
+ACCOUNT = "AC" + "1" * 32  # the Twilio account of the Messages API stand-in
 
 
 @pytest.fixture
@@ -33,6 +36,21 @@ def settings(settings: Settings, tmp_path: Path) -> Settings:
         call_spool_path=str(tmp_path / "spool.jsonl"),
         notify_backoff_seconds=0.05,
     )
+
+
+@pytest.fixture
+def messages_api() -> MessagesApi:
+    """Twilio's Messages API stand-in (texts), reached in-process by the app."""
+    return MessagesApi(ACCOUNT, AUTH_TOKEN)
+
+
+@pytest.fixture
+async def app(settings: Settings, messages_api: MessagesApi) -> AsyncIterator[Starlette]:
+    """The app, its texts going to :func:`messages_api`."""
+    application = create_app(settings)
+    application.state.twilio_transport = messages_api.transport
+    async with application.router.lifespan_context(application):
+        yield application
 
 
 def sign(url: str, params: dict[str, str], token: str = AUTH_TOKEN) -> str:

@@ -26,7 +26,7 @@ def test_every_documented_flow_and_step_checks() -> None:
     blocks = _blocks()
     flows = [b for b in blocks if isinstance(b, dict) and "steps" in b]
     steps = [b for b in blocks if isinstance(b, dict) and "type" in b]
-    assert len(flows) == 3 and len(steps) == 6
+    assert len(flows) == 3 and len(steps) == 7
     for flow in flows:
         flowdoc.parse(flow)
     for step in steps:
@@ -138,3 +138,39 @@ def test_refusals_name_the_step(flow: dict[str, object], where: str) -> None:
     with pytest.raises(flowdoc.FlowError) as refused:
         flowdoc.parse(flow)
     assert refused.value.where == where
+
+
+def test_sms_steps_check_their_recipients_template_and_loops() -> None:
+    flow = flowdoc.parse(
+        {
+            "start": "a",
+            "steps": {
+                "a": {"type": "sms", "to": ["090-1111-0001"], "template": "{caller}", "next": "b"},
+                "b": {"type": "sms", "when": "missed", "template": "{keyword}{time}"},
+            },
+        }
+    )
+    assert flow.step("a").to == ("+819011110001",) and flow.step("a").when == "always"
+    assert flow.step("b").to == ("caller",) and flow.step("b").when == "missed"
+    bad = [
+        ({"type": "sms", "template": "x", "when": "later"}, "steps.s.when"),
+        ({"type": "sms", "template": "   "}, "steps.s.template"),
+        ({"type": "sms", "template": "{caller!r}"}, "steps.s.template"),
+        ({"type": "sms", "template": "x", "to": ["090-1111-0001"] * 6}, "steps.s.to"),
+        ({"type": "sms", "template": "x", "prompt": {"say": "x"}}, "steps.s"),
+    ]
+    for step, where in bad:
+        with pytest.raises(flowdoc.FlowError) as refused:
+            flowdoc.parse({"start": "s", "steps": {"s": step}})
+        assert refused.value.where == where, step
+    # Two texts leading to each other would go round without end in one answer.
+    with pytest.raises(flowdoc.FlowError, match="leads back to itself"):
+        flowdoc.parse(
+            {
+                "start": "a",
+                "steps": {
+                    "a": {"type": "sms", "template": "x", "next": "b"},
+                    "b": {"type": "sms", "template": "y", "next": "a"},
+                },
+            }
+        )

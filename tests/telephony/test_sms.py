@@ -2,38 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import httpx
 import pytest
 from starlette.applications import Starlette
 
-from backend import create_app
 from backend.settings import Settings
 from backend.telephony import sms, twilio_rest
 from tests.support.twilio import MessagesApi, inbound_text, message_status
-from tests.telephony.conftest import AUTH_TOKEN, BASE
+from tests.telephony.conftest import ACCOUNT, AUTH_TOKEN, BASE
 
-ACCOUNT = "AC" + "1" * 32
 LEAD = "+819012345678"
 
 
 @pytest.fixture
 def settings(settings: Settings) -> Settings:
     return settings.replace(twilio_account_sid=ACCOUNT, sms_sender="CALLPATH", public_url=BASE)
-
-
-@pytest.fixture
-def messages_api() -> MessagesApi:
-    return MessagesApi(ACCOUNT, AUTH_TOKEN)
-
-
-@pytest.fixture
-async def app(settings: Settings, messages_api: MessagesApi) -> AsyncIterator[Starlette]:
-    application = create_app(settings)
-    application.state.twilio_transport = messages_api.transport
-    async with application.router.lifespan_context(application):
-        yield application
 
 
 async def _send(app: Starlette, key: str, to: str = LEAD, body: str = "hello") -> sms.Sent:
