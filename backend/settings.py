@@ -505,9 +505,62 @@ class Settings:
     )
     transcription_engine: str = _setting(
         "off",
-        "What turns recordings into text: `off`, or `pocketsphinx` (English, its model ships "
-        "inside the Python package; nothing is downloaded).",
-        choices=("off", "pocketsphinx"),
+        "What turns recordings into text: `off`; `pocketsphinx` (English, its model ships "
+        "inside the Python package; nothing is downloaded); `openai` (an OpenAI-compatible "
+        "speech API at `CALLPATH_TRANSCRIPTION_API_URL`: the audio is sent there); "
+        "`faster-whisper` (on the server, with the model folder "
+        "`CALLPATH_TRANSCRIPTION_MODEL_DIR`; the `whisper` extra).",
+        choices=("off", "pocketsphinx", "openai", "faster-whisper"),
+    )
+    transcription_api_url: str = _setting(
+        "",
+        "`openai` engine: the API's base URL up to its version (`https://host/v1`); each "
+        "channel is sent to `{base}/audio/transcriptions`.",
+    )
+    transcription_api_key: str = _setting(
+        "", "`openai` engine: the API key, sent as `Authorization: Bearer`; empty: none."
+    )
+    transcription_api_model: str = _setting(
+        "whisper-1",
+        "`openai` engine: the model name; it must answer `verbose_json` with timed segments.",
+    )
+    transcription_model_dir: str = _setting(
+        "",
+        "`faster-whisper` engine: the folder of a CTranslate2 Whisper model the operator "
+        "installed (`model.bin`, `config.json`, `tokenizer.json`); nothing is downloaded.",
+    )
+    transcription_language: str = _setting(
+        "",
+        "The calls' language as an ISO-639-1 code (`ja`, `en`) for the `openai` and "
+        "`faster-whisper` engines; empty: each recording's is detected.",
+    )
+    transcription_timeout_seconds: int = _setting(
+        300,
+        "`openai` engine: how long one channel's request may take before the try fails.",
+        low=1,
+        high=3600,
+    )
+    summary_engine: str = _setting(
+        "off",
+        "Summaries and suggested outcomes of transcribed calls: `off`, or `openai` (an "
+        "OpenAI-compatible chat completions API at `CALLPATH_SUMMARY_API_URL`: the masked "
+        "transcript is sent there).",
+        choices=("off", "openai"),
+    )
+    summary_api_url: str = _setting(
+        "",
+        "`openai` summaries: the API's base URL up to its version (`https://host/v1`); "
+        "requests go to `{base}/chat/completions`.",
+    )
+    summary_api_key: str = _setting(
+        "", "`openai` summaries: the API key, sent as `Authorization: Bearer`; empty: none."
+    )
+    summary_model: str = _setting("", "`openai` summaries: the model name (required).")
+    summary_timeout_seconds: int = _setting(
+        60,
+        "`openai` summaries: how long one request may take before the try fails.",
+        low=1,
+        high=600,
     )
     # pool: numbers, pools and leases
     forward_countries: str = _setting(
@@ -589,11 +642,29 @@ class Settings:
                 f"setting billing_timezone ({ENV_PREFIX}BILLING_TIMEZONE): no time zone"
                 f" {self.billing_timezone!r}"
             ) from exc
+        self._check_call_analysis()
         if self.heartbeat_seconds >= self.lease_ttl_seconds:
             raise ValueError(
                 f"setting heartbeat_seconds ({ENV_PREFIX}HEARTBEAT_SECONDS) must be less than"
                 f" lease_ttl_seconds ({self.lease_ttl_seconds}), not {self.heartbeat_seconds}"
             )
+
+    def _check_call_analysis(self) -> None:
+        """What the transcription engine and the summary provider chosen need."""
+        if self.transcription_engine == "openai":
+            _need_url(self.transcription_api_url, "transcription_api_url",
+                      "the openai transcription engine")  # fmt: skip
+        if self.transcription_engine == "faster-whisper":
+            from backend.recordings.whisper import check_model_dir
+
+            check_model_dir(self.transcription_model_dir)
+        if self.summary_engine == "openai":
+            _need_url(self.summary_api_url, "summary_api_url", "openai summaries")
+            if not self.summary_model.strip():
+                raise ValueError(
+                    f"setting summary_model ({ENV_PREFIX}SUMMARY_MODEL): openai summaries"
+                    " need a model name"
+                )
 
     def forward_country_list(self) -> frozenset[str]:
         """``forward_countries`` as ISO codes (empty: each site's own country).
@@ -618,6 +689,15 @@ class Settings:
     def replace(self, **changes: Any) -> Settings:
         """A copy with some settings changed."""
         return dataclasses.replace(self, **changes)
+
+
+def _need_url(value: str, name: str, what: str) -> None:
+    """An http(s) base URL, or ValueError naming the setting."""
+    if not value.startswith(("http://", "https://")) or len(value) < 10:
+        raise ValueError(
+            f"setting {name} ({ENV_PREFIX}{name.upper()}): {what} need the API's base URL"
+            f" (http:// or https://, up to its version: https://host/v1), not {value!r}"
+        )
 
 
 _FIELDS: dict[str, dataclasses.Field[Any]] = {f.name: f for f in dataclasses.fields(Settings)}
@@ -767,7 +847,11 @@ GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
          "recording_s3_endpoint", "recording_s3_bucket", "recording_s3_region",
          "recording_s3_access_key", "recording_s3_secret_key", "recording_delete_at_carrier",
          "recording_fetch_attempts",
-         "recording_jobs_seconds", "recording_link_seconds", "transcription_engine"),
+         "recording_jobs_seconds", "recording_link_seconds", "transcription_engine",
+         "transcription_api_url", "transcription_api_key", "transcription_api_model",
+         "transcription_model_dir", "transcription_language", "transcription_timeout_seconds",
+         "summary_engine", "summary_api_url", "summary_api_key", "summary_model",
+         "summary_timeout_seconds"),
     ),
 )  # fmt: skip
 

@@ -1,8 +1,9 @@
-"""The recordings of one app: storage, carrier, engine, and the background round.
+"""The recordings of one app: storage, carrier, engine, summariser, and the background round.
 
 Built once at start-up (``app.state.recordings``); :meth:`Recordings.work` fetches every
 recording due, one at a time, then transcribes every stored one due, one at a time (one
-transcription per worker: it is CPU work). The server runs it every
+transcription per worker: it is CPU work), then summarises every transcript due when the
+install has a summary provider. The server runs it every
 ``CALLPATH_RECORDING_JOBS_SECONDS`` (``backend.api.jobs``).
 """
 
@@ -16,7 +17,8 @@ from backend.recordings import retention
 from backend.recordings import storage as storages
 from backend.recordings.fetch import Carrier, fetch_one
 from backend.recordings.storage import RecordingStorage
-from backend.recordings.transcribe import Engine, engine_named, transcribe_one
+from backend.recordings.summary import ChatSummariser, summarise_one
+from backend.recordings.transcribe import Engine, engine_from_settings, transcribe_one
 from backend.settings import Settings
 from pool.store import Store, now_ms
 
@@ -32,16 +34,28 @@ class Recordings:
     engine: Engine | None
     client: httpx.AsyncClient
     attempts: int
+    summariser: ChatSummariser | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Recordings:
         """The install's choices (no storage: recordings stay at the carrier)."""
+        client = httpx.AsyncClient(timeout=httpx.Timeout(60.0, connect=10.0))
+        summariser = None
+        if settings.summary_engine == "openai":
+            summariser = ChatSummariser(
+                settings.summary_api_url,
+                api_key=settings.summary_api_key,
+                model=settings.summary_model,
+                timeout_s=settings.summary_timeout_seconds,
+                client=client,
+            )
         return cls(
             storage=storages.from_settings(settings),
             carrier=Carrier.from_settings(settings),
-            engine=engine_named(settings.transcription_engine),
-            client=httpx.AsyncClient(timeout=httpx.Timeout(60.0, connect=10.0)),
+            engine=engine_from_settings(settings, client),
+            client=client,
             attempts=settings.recording_fetch_attempts,
+            summariser=summariser,
         )
 
     @property
@@ -49,11 +63,11 @@ class Recordings:
         """Whether there is anything to fetch recordings into, and with."""
         return self.storage is not None and self.carrier is not None
 
-    async def work(self, db: Store) -> tuple[int, int]:
-        """One round: retention, then (recordings stored, recordings transcribed)."""
-        stored = transcribed = 0
+    async def work(self, db: Store) -> tuple[int, int, int]:
+        """One round: retention, then (recordings stored, transcribed, summarised)."""
+        stored = transcribed = summarised = 0
         if self.storage is None:
-            return 0, 0
+            return 0, 0, 0
         await retention.purge(db, self.storage, now=now_ms())
         if self.carrier is not None:
             for _ in range(ROUND_MAX):
@@ -66,11 +80,20 @@ class Recordings:
                 stored += int(done)
         if self.engine is not None:
             for _ in range(ROUND_MAX):
-                done = await transcribe_one(db, self.storage, self.engine, attempts=self.attempts)
+                done = await transcribe_one(
+                    db, self.storage, self.engine, attempts=self.attempts,
+                    summarise=self.summariser is not None,
+                )  # fmt: skip
                 if done is None:
                     break
                 transcribed += int(done)
-        return stored, transcribed
+        if self.summariser is not None:
+            for _ in range(ROUND_MAX):
+                done = await summarise_one(db, self.summariser, attempts=self.attempts)
+                if done is None:
+                    break
+                summarised += int(done)
+        return stored, transcribed, summarised
 
     async def close(self) -> None:
         """Close the HTTP client and the engine."""

@@ -96,8 +96,8 @@ async def test_a_recording_is_fetched_once_stored_transcribed_and_its_rule_appli
     await db.execute("UPDATE calls SET outcome_id = NULL")
     won = await _rule(db, "ＴＯＭＯＲＲＯＷ  morning", "booking")  # width and spaces folded
 
-    assert await app.state.recordings.work(db) == (1, 1)
-    assert await app.state.recordings.work(db) == (0, 0)  # never fetched twice
+    assert await app.state.recordings.work(db) == (1, 1, 0)
+    assert await app.state.recordings.work(db) == (0, 0, 0)  # never fetched twice
     assert rest.requests == [url[len(rest.url) :] + ".wav"]
 
     rec = dict(await db.fetchone("SELECT * FROM recordings"))
@@ -184,7 +184,7 @@ async def test_credentials_go_only_to_the_configured_twilio_api(
 ) -> None:  # fmt: skip
     # A callback naming another host (a forged or misrouted one) is never fetched with them.
     await _recorded_call(tclient, telephony, "http://127.0.0.2:9/2010-04-01/Recordings/RE9", "RE9")
-    assert await app.state.recordings.work(db) == (0, 0)
+    assert await app.state.recordings.work(db) == (0, 0, 0)
     row = await db.fetchone("SELECT status, last_error FROM recordings")
     assert row["status"] == "pending" and "configured Twilio API" in row["last_error"]
     assert rest.requests == []
