@@ -77,9 +77,7 @@ async def post(
             await asyncio.sleep(_wait_s(response, attempt))
             continue
         if response.status_code != 200:
-            raise ProviderError(
-                f"{host} answered {response.status_code}: {_message(response)}"
-            )
+            raise ProviderError(f"{host} answered {response.status_code}: {_message(response)}")
         try:
             body = response.json()
         except ValueError as exc:

@@ -195,8 +195,7 @@ async def _keep(db: Store, row: dict[str, Any], engine: str, said: Transcript, n
                 summarise: bool) -> None:  # fmt: skip
     """The lines (numbers masked), the search index and the rules, in one unit of work."""
     masked = [
-        Line(x.channel, x.start_ms, x.end_ms, transcripts.mask_numbers(x.text))
-        for x in said.lines
+        Line(x.channel, x.start_ms, x.end_ms, transcripts.mask_numbers(x.text)) for x in said.lines
     ]
     async with db.write() as tx:
         state = await tx.fetchval(
