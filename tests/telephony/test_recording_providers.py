@@ -22,6 +22,7 @@ from backend.recordings import jobs
 from backend.recordings.summary import summarise_one
 from backend.recordings.whisper import FasterWhisper
 from backend.settings import Settings
+from tests.dashboard.conftest import login
 from tests.support.openai_api import OpenAIStandIn
 from tests.support.speech import two_party_wav
 from tests.support.twilio import TwilioRest
@@ -222,7 +223,7 @@ async def test_the_summary_suggests_an_outcome_a_persons_choice_wins_and_both_ar
         user = await accounts.create_user(
             tx,
             email="listener@example.com",
-            password="pw-l-123",
+            password="pw-listener-1",
             advertiser_id=call["advertiser_id"],
             now_ms=0,
         )
@@ -239,6 +240,16 @@ async def test_the_summary_suggests_an_outcome_a_persons_choice_wins_and_both_ar
         "status": "done", "text": rec["summary_text"], "language": "ja", "outcome_id": won,
         "reason": "予約が成立したため", "model": "summary-model",
     }  # fmt: skip
+
+    # The call page shows the summary beside the transcript, and whose suggestion it is.
+    await login(client, "listener@example.com", "pw-listener-1")
+    page = await client.get(f"/dashboard/calls/{call['id']}", headers={"Accept-Language": "ja"})
+    assert page.status_code == 200
+    summary = page.text[page.text.index(f'id="summary-{rec["id"]}"') :]
+    assert summary.startswith(f'id="summary-{rec["id"]}" lang="ja">')
+    assert "明日10時の予約。カード [number] を伝えた。" in summary
+    assert "言語モデルの判定: 成約 — 予約が成立したため" in summary
+    assert "言語モデルによる提案: 成約 予約が成立したため" in page.text
 
 
 async def test_the_models_outcome_fills_an_empty_one_and_a_rules_suggestion_stays(
