@@ -24,31 +24,13 @@ from backend.recordings.whisper import FasterWhisper
 from backend.settings import Settings
 from tests.dashboard.conftest import login
 from tests.support.openai_api import OpenAIStandIn
-from tests.support.speech import two_party_wav
 from tests.support.twilio import TwilioRest
-from tests.telephony.conftest import AUTH_TOKEN
-from tests.telephony.test_recordings import (
-    ACCOUNT,
-    BUSINESS_SAYS,
-    CALLER_SAYS,
-    _recorded_call,
-    _rule,
-)
+from tests.telephony.conftest import ACCOUNT
+from tests.telephony.test_recordings import _recorded_call, _rule
 
 KEY = "sk-test-" + "k" * 24
 CARD = "4242 4242 4242 4242"
 CHAT = "/v1/chat/completions"
-
-
-@pytest.fixture(scope="module")
-def spoken() -> bytes:
-    return two_party_wav(CALLER_SAYS, BUSINESS_SAYS)
-
-
-@pytest.fixture
-def rest() -> Iterator[TwilioRest]:
-    with TwilioRest(ACCOUNT, AUTH_TOKEN) as server:
-        yield server
 
 
 @pytest.fixture
@@ -279,14 +261,24 @@ async def test_the_models_outcome_fills_an_empty_one_and_a_rules_suggestion_stay
     assert _values(audit) == [("model", "outcome_id", str(lost))]
 
 
+async def _summary_fails(
+    app: Starlette, tclient: httpx.AsyncClient, telephony: Any, db: Any, rest: TwilioRest,
+    api: OpenAIStandIn, spoken: bytes, answer: Any, status: int,
+) -> None:  # fmt: skip
+    """A call recorded and transcribed, whose first summary request gets ``answer``."""
+    await _recorded_call(tclient, telephony, rest.add_recording("RE1", spoken))
+    api.segments = [[(0, 1, "hello")], [(1, 2, "hi")]]
+    api.then(status, answer, path=CHAT)
+    assert await app.state.recordings.work(db) == (1, 1, 0)
+
+
 async def test_summary_answers_that_are_malformed_slow_or_rate_limited(
     app: Starlette, tclient: httpx.AsyncClient, telephony: Any, db: Any, rest: TwilioRest,
     api: OpenAIStandIn, spoken: bytes,
 ) -> None:  # fmt: skip
-    await _recorded_call(tclient, telephony, rest.add_recording("RE1", spoken))
-    api.segments = [[(0, 1, "hello")], [(1, 2, "hi")]]
-    api.then(200, {"id": "x", "choices": []}, path=CHAT)  # no choice at all
-    assert await app.state.recordings.work(db) == (1, 1, 0)
+    # No choice at all in the first answer.
+    await _summary_fails(app, tclient, telephony, db, rest, api, spoken,
+                         {"id": "x", "choices": []}, 200)  # fmt: skip
     summarise = app.state.recordings.summariser
 
     async def again(reply: Any = None, **canned: Any) -> dict[str, Any]:
@@ -331,10 +323,8 @@ async def test_a_summary_is_given_up_after_its_tries(
     app: Starlette, tclient: httpx.AsyncClient, telephony: Any, db: Any, rest: TwilioRest,
     api: OpenAIStandIn, spoken: bytes,
 ) -> None:  # fmt: skip
-    await _recorded_call(tclient, telephony, rest.add_recording("RE1", spoken))
-    api.segments = [[(0, 1, "hello")], [(1, 2, "hi")]]
-    api.then(500, {"error": {"message": "The server had an error"}}, path=CHAT)
-    assert await app.state.recordings.work(db) == (1, 1, 0)
+    await _summary_fails(app, tclient, telephony, db, rest, api, spoken,
+                         {"error": {"message": "The server had an error"}}, 500)  # fmt: skip
     api.then(500, {"error": {"message": "The server had an error"}})
     await db.execute("UPDATE recordings SET summary_next_ms = 0")
     assert await summarise_one(db, app.state.recordings.summariser, attempts=2) is False

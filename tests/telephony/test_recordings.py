@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import dataclasses
 import socket
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,25 +17,8 @@ from backend.recordings import fetch, jobs, media
 from backend.recordings.storage import LocalStorage, S3Storage
 from backend.settings import Settings
 from pool.store import now_ms
-from tests.support.speech import two_party_wav
 from tests.support.twilio import TwilioRest
-from tests.telephony.conftest import AUTH_TOKEN, call_params, post_twilio
-
-ACCOUNT = "AC" + "1" * 32
-CALLER_SAYS = "Hello, I would like to book an appointment for tomorrow morning."
-BUSINESS_SAYS = "Thank you for calling. We can book your appointment for tomorrow morning."
-
-
-@pytest.fixture(scope="module")
-def spoken() -> bytes:
-    """One two-channel call recording, spoken by espeak-ng (made once per module)."""
-    return two_party_wav(CALLER_SAYS, BUSINESS_SAYS)
-
-
-@pytest.fixture
-def rest() -> Iterator[TwilioRest]:
-    with TwilioRest(ACCOUNT, AUTH_TOKEN) as server:
-        yield server
+from tests.telephony.conftest import ACCOUNT, call_params, post_twilio
 
 
 @pytest.fixture
