@@ -146,7 +146,8 @@ async def _work_row(db: Store | Tx, call_id: int) -> Row:
     row = await fetch_found(
         db,
         "SELECT id, advertiser_id, qualified, qualified_by_hand, qualified_reason, note,"
-        " outcome_id, value_yen FROM calls WHERE id = :c",
+        " outcome_id, value_yen, outcome_suggested_id, outcome_suggested_reason,"
+        " outcome_suggested_by FROM calls WHERE id = :c",
         {"c": call_id},
         f"no call {call_id}",
     )
@@ -172,11 +173,6 @@ async def read_work(db: Store | Tx, call_id: int) -> CallWork:
         )
     ]
     by_hand = row["qualified_by_hand"]
-    suggested = await db.fetchone(
-        "SELECT outcome_suggested_id, outcome_suggested_reason, outcome_suggested_by"
-        " FROM calls WHERE id = :c",
-        {"c": call_id},
-    )
     return CallWork(
         qualified=bool(row["qualified"]),
         qualified_by_hand=None if by_hand is None else bool(by_hand),
@@ -187,14 +183,12 @@ async def read_work(db: Store | Tx, call_id: int) -> CallWork:
         value_yen=None if row["value_yen"] is None else int(row["value_yen"]),
         audit=audit,
         outcome_suggested_id=(
-            None
-            if suggested["outcome_suggested_id"] is None
-            else int(suggested["outcome_suggested_id"])
+            None if row["outcome_suggested_id"] is None else int(row["outcome_suggested_id"])
         ),
-        outcome_suggested_reason=suggested["outcome_suggested_reason"],
+        outcome_suggested_reason=row["outcome_suggested_reason"],
         # '' with a suggestion: one made before the column existed, which only rules made
-        outcome_suggested_by=suggested["outcome_suggested_by"]
-        or ("rules" if suggested["outcome_suggested_id"] is not None else ""),
+        outcome_suggested_by=row["outcome_suggested_by"]
+        or ("rules" if row["outcome_suggested_id"] is not None else ""),
     )
 
 

@@ -361,7 +361,7 @@ def test_settings_name_what_a_provider_is_missing(tmp_path: Path) -> None:
     assert loaded.transcription_model_dir == str(tmp_path)
 
 
-async def test_faster_whisper_with_a_broken_model_folder_fails_the_try_without_downloading(
+async def test_faster_whisper_refuses_a_broken_model_folder_when_loading_it_offline(
     tmp_path: Path, spoken: bytes,
 ) -> None:  # fmt: skip
     pytest.importorskip("faster_whisper")
