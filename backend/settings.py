@@ -642,29 +642,11 @@ class Settings:
                 f"setting billing_timezone ({ENV_PREFIX}BILLING_TIMEZONE): no time zone"
                 f" {self.billing_timezone!r}"
             ) from exc
-        self._check_call_analysis()
         if self.heartbeat_seconds >= self.lease_ttl_seconds:
             raise ValueError(
                 f"setting heartbeat_seconds ({ENV_PREFIX}HEARTBEAT_SECONDS) must be less than"
                 f" lease_ttl_seconds ({self.lease_ttl_seconds}), not {self.heartbeat_seconds}"
             )
-
-    def _check_call_analysis(self) -> None:
-        """What the transcription engine and the summary provider chosen need."""
-        if self.transcription_engine == "openai":
-            _need_url(self.transcription_api_url, "transcription_api_url",
-                      "the openai transcription engine")  # fmt: skip
-        if self.transcription_engine == "faster-whisper":
-            from backend.recordings.whisper import check_model_dir
-
-            check_model_dir(self.transcription_model_dir)
-        if self.summary_engine == "openai":
-            _need_url(self.summary_api_url, "summary_api_url", "openai summaries")
-            if not self.summary_model.strip():
-                raise ValueError(
-                    f"setting summary_model ({ENV_PREFIX}SUMMARY_MODEL): openai summaries"
-                    " need a model name"
-                )
 
     def forward_country_list(self) -> frozenset[str]:
         """``forward_countries`` as ISO codes (empty: each site's own country).
@@ -689,15 +671,6 @@ class Settings:
     def replace(self, **changes: Any) -> Settings:
         """A copy with some settings changed."""
         return dataclasses.replace(self, **changes)
-
-
-def _need_url(value: str, name: str, what: str) -> None:
-    """An http(s) base URL, or ValueError naming the setting."""
-    if not value.startswith(("http://", "https://")) or len(value) < 10:
-        raise ValueError(
-            f"setting {name} ({ENV_PREFIX}{name.upper()}): {what} need the API's base URL"
-            f" (http:// or https://, up to its version: https://host/v1), not {value!r}"
-        )
 
 
 _FIELDS: dict[str, dataclasses.Field[Any]] = {f.name: f for f in dataclasses.fields(Settings)}

@@ -19,7 +19,8 @@ from backend.recordings.fetch import Carrier, fetch_one
 from backend.recordings.storage import RecordingStorage
 from backend.recordings.summary import ChatSummariser, summarise_one
 from backend.recordings.transcribe import Engine, engine_from_settings, transcribe_one
-from backend.settings import Settings
+from backend.recordings.whisper import check_model_dir
+from backend.settings import ENV_PREFIX, Settings
 from pool.store import Store, now_ms
 
 ROUND_MAX = 100  # jobs of each kind per round, so a backlog cannot hold one round forever
@@ -38,7 +39,10 @@ class Recordings:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Recordings:
-        """The install's choices (no storage: recordings stay at the carrier)."""
+        """The install's choices (no storage: recordings stay at the carrier); ValueError
+        naming the setting when an engine or provider chosen lacks what it needs, so the
+        server does not start half configured."""
+        check_settings(settings)
         client = httpx.AsyncClient(timeout=httpx.Timeout(60.0, connect=10.0))
         summariser = None
         if settings.summary_engine == "openai":
@@ -100,3 +104,29 @@ class Recordings:
         await self.client.aclose()
         if self.engine is not None:
             self.engine.close()
+
+
+def check_settings(settings: Settings) -> None:
+    """What the transcription engine and the summary provider chosen need: a base URL
+    for an API, a model name for summaries, a model folder for faster-whisper."""
+    if settings.transcription_engine == "openai":
+        _need_url(settings.transcription_api_url, "transcription_api_url",
+                  "the openai transcription engine needs")  # fmt: skip
+    if settings.transcription_engine == "faster-whisper":
+        check_model_dir(settings.transcription_model_dir)
+    if settings.summary_engine == "openai":
+        _need_url(settings.summary_api_url, "summary_api_url", "openai summaries need")
+        if not settings.summary_model.strip():
+            raise ValueError(
+                f"setting summary_model ({ENV_PREFIX}SUMMARY_MODEL): openai summaries need"
+                " a model name"
+            )
+
+
+def _need_url(value: str, name: str, what: str) -> None:
+    """An http(s) base URL, or ValueError naming the setting."""
+    if not value.startswith(("http://", "https://")) or len(value) < 10:
+        raise ValueError(
+            f"setting {name} ({ENV_PREFIX}{name.upper()}): {what} the API's base URL"
+            f" (http:// or https://, up to its version: https://host/v1), not {value!r}"
+        )

@@ -21,6 +21,7 @@ from backend import accounts
 from backend.recordings import jobs
 from backend.recordings.summary import summarise_one
 from backend.recordings.whisper import FasterWhisper
+from backend.recordings.worker import Recordings
 from backend.settings import Settings
 from tests.dashboard.conftest import login
 from tests.support.openai_api import OpenAIStandIn
@@ -338,27 +339,30 @@ async def test_a_summary_is_given_up_after_its_tries(
     )
 
 
-def test_settings_name_what_a_provider_is_missing(tmp_path: Path) -> None:
+def test_start_up_names_what_a_provider_is_missing(tmp_path: Path) -> None:
+    def start(**environ: str) -> Recordings:
+        env = {"CALLPATH_" + k.upper(): v for k, v in environ.items()}
+        return Recordings.from_settings(Settings.load(env))
+
     with pytest.raises(ValueError, match="CALLPATH_TRANSCRIPTION_API_URL"):
-        Settings.load({"CALLPATH_TRANSCRIPTION_ENGINE": "openai"})
+        start(transcription_engine="openai")
     with pytest.raises(ValueError, match="CALLPATH_SUMMARY_MODEL"):
-        Settings.load({"CALLPATH_SUMMARY_ENGINE": "openai",
-                       "CALLPATH_SUMMARY_API_URL": "http://127.0.0.1:9/v1"})  # fmt: skip
+        start(summary_engine="openai", summary_api_url="http://127.0.0.1:9/v1")
     with pytest.raises(ValueError, match="CALLPATH_SUMMARY_API_URL"):
-        Settings.load({"CALLPATH_SUMMARY_ENGINE": "openai", "CALLPATH_SUMMARY_MODEL": "m",
-                       "CALLPATH_SUMMARY_API_URL": "ftp://example"})  # fmt: skip
-    whisper = {"CALLPATH_TRANSCRIPTION_ENGINE": "faster-whisper"}
+        start(summary_engine="openai", summary_model="m", summary_api_url="ftp://example")
     with pytest.raises(ValueError, match="needs a model folder"):
-        Settings.load(whisper)
+        start(transcription_engine="faster-whisper")
+    folder = {"transcription_engine": "faster-whisper", "transcription_model_dir": str(tmp_path)}
     with pytest.raises(ValueError, match="no folder"):
-        Settings.load({**whisper, "CALLPATH_TRANSCRIPTION_MODEL_DIR": str(tmp_path / "none")})
+        start(**{**folder, "transcription_model_dir": str(tmp_path / "none")})
     (tmp_path / "model.bin").write_bytes(b"")
     with pytest.raises(ValueError, match=r"missing config\.json, tokenizer\.json"):
-        Settings.load({**whisper, "CALLPATH_TRANSCRIPTION_MODEL_DIR": str(tmp_path)})
+        start(**folder)
     (tmp_path / "config.json").write_text("{}")
     (tmp_path / "tokenizer.json").write_text("{}")
-    loaded = Settings.load({**whisper, "CALLPATH_TRANSCRIPTION_MODEL_DIR": str(tmp_path)})
-    assert loaded.transcription_model_dir == str(tmp_path)
+    assert isinstance(start(**folder).engine, FasterWhisper)
+    openai = start(transcription_engine="openai", transcription_api_url="http://127.0.0.1:9/v1")
+    assert openai.engine is not None and openai.engine.name == "openai"
 
 
 async def test_faster_whisper_refuses_a_broken_model_folder_when_loading_it_offline(
