@@ -87,6 +87,7 @@ class OpenAIStandIn:
         self.requests: list[Seen] = []
         self.queued: list[Canned] = []
         self.segments: list[list[tuple[float, float, str]]] = []
+        self.heard: list[list[tuple[float, float, str]]] = []  # answered, request by request
         self.reply: Callable[[dict[str, Any]], str] = lambda body: "{}"
         self.chat_model = "summary-model"
         stand_in = self
@@ -157,6 +158,7 @@ class OpenAIStandIn:
                     duration = max((e for _, e, _ in heard), default=0.0)
                 else:
                     duration, heard = hear(seen.file)
+                stand_in.heard.append(heard)
                 text = " ".join(t for _, _, t in heard)
                 if shape != "verbose_json":
                     return self._json(200, {"text": text})

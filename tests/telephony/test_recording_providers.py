@@ -108,12 +108,20 @@ async def test_the_speech_api_hears_each_channel_and_gives_speaker_turns(
         assert r.form == {"model": "whisper-1", "response_format": "verbose_json",
                           "timestamp_granularities[]": "segment", "temperature": "0"}  # fmt: skip
         assert r.file_name == f"channel-{i}.mp3" and _channels(r.file) == 1
-    lines = await db.fetchall("SELECT channel, text FROM transcript_lines ORDER BY start_ms")
+    lines = await db.fetchall(
+        "SELECT channel, start_ms, end_ms, text FROM transcript_lines ORDER BY channel, start_ms"
+    )
+    # What the API heard in request i is channel i's lines, its segments' times in ms.
+    assert _values(lines) == [
+        (i, round(s * 1000), round(e * 1000), t) for i, said in enumerate(api.heard)
+        for s, e, t in said
+    ]  # fmt: skip
     caller = " ".join(x["text"] for x in lines if x["channel"] == 0)
     business = " ".join(x["text"] for x in lines if x["channel"] == 1)
-    # Each side heard on its own: the caller's words on channel 0, the business's on 1.
+    # Each side heard on its own: the caller's words on channel 0, the business's on 1
+    # (PocketSphinx is rough on phone audio: only words it always gets are checked).
     assert "would like" in caller and "would like" not in business
-    assert "we can" in business and "we can" not in caller
+    assert "tomorrow morning" in caller and "tomorrow morning" in business
     rec = await db.fetchone("SELECT transcript_engine, transcript_language FROM recordings")
     assert (rec["transcript_engine"], rec["transcript_language"]) == ("openai", "english")
     call = await db.fetchone("SELECT outcome_id, outcome_suggested_by FROM calls")
