@@ -7,6 +7,8 @@ packaged engine) unless a test tells it what it heard."""
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import subprocess
 from collections.abc import Iterator
@@ -17,12 +19,14 @@ import httpx
 import pytest
 from starlette.applications import Starlette
 
+from attribution.exports import ExportFilter, stream_paths
 from backend import accounts
 from backend.recordings import jobs
 from backend.recordings.summary import summarise_one
 from backend.recordings.whisper import FasterWhisper
 from backend.recordings.worker import Recordings
 from backend.settings import Settings
+from pool.store import now_ms
 from tests.dashboard.conftest import login
 from tests.support.openai_api import OpenAIStandIn
 from tests.support.twilio import TwilioRest
@@ -268,6 +272,13 @@ async def test_the_models_outcome_fills_an_empty_one_and_a_rules_suggestion_stay
         "SELECT actor, field, after FROM call_audit WHERE call_id = :c", {"c": calls[0]["id"]}
     )
     assert _values(audit) == [("model", "outcome_id", str(lost))]
+    # Exports carry the suggestion beside the outcome, and whose it is.
+    every = ExportFilter(start_ms=0, end_ms=now_ms() + 1)
+    chunks = [c async for c in stream_paths(db, every)]
+    rows = list(csv.DictReader(io.StringIO(b"".join(chunks).decode())))
+    assert [(r["outcome"], r["outcome_suggested"], r["outcome_suggested_by"]) for r in rows] == [
+        ("lost", "lost", "model"), ("won", "won", "rules")
+    ]  # fmt: skip
 
 
 async def _summary_fails(
