@@ -83,6 +83,11 @@ class CallWork:
     outcome_id: int | None
     value_yen: int | None
     audit: list[AuditEntry] = field(default_factory=list)
+    # The machine's suggestion, kept beside the outcome people set (issue #22): a
+    # transcript rule's or a language model's (``outcome_suggested_by``), with its reason.
+    outcome_suggested_id: int | None = None
+    outcome_suggested_reason: str = ""
+    outcome_suggested_by: str = ""
 
 
 def _text(field: str, raw: Any, limit: int, *, multiline: bool = False) -> str:
@@ -141,7 +146,8 @@ async def _work_row(db: Store | Tx, call_id: int) -> Row:
     row = await fetch_found(
         db,
         "SELECT id, advertiser_id, qualified, qualified_by_hand, qualified_reason, note,"
-        " outcome_id, value_yen FROM calls WHERE id = :c",
+        " outcome_id, value_yen, outcome_suggested_id, outcome_suggested_reason,"
+        " outcome_suggested_by FROM calls WHERE id = :c",
         {"c": call_id},
         f"no call {call_id}",
     )
@@ -176,6 +182,13 @@ async def read_work(db: Store | Tx, call_id: int) -> CallWork:
         outcome_id=None if row["outcome_id"] is None else int(row["outcome_id"]),
         value_yen=None if row["value_yen"] is None else int(row["value_yen"]),
         audit=audit,
+        outcome_suggested_id=(
+            None if row["outcome_suggested_id"] is None else int(row["outcome_suggested_id"])
+        ),
+        outcome_suggested_reason=row["outcome_suggested_reason"],
+        # '' with a suggestion: one made before the column existed, which only rules made
+        outcome_suggested_by=row["outcome_suggested_by"]
+        or ("rules" if row["outcome_suggested_id"] is not None else ""),
     )
 
 

@@ -63,6 +63,9 @@ _CALL_HEAD = [
     "qualified_by_hand",
     "outcome",
     "outcome_kind",
+    # The machine's suggestion beside it (issue #22): a transcript rule's or the model's.
+    "outcome_suggested",
+    "outcome_suggested_by",
     "tags",
     "value_yen",
     # The call's flow (issue #18): the menu choices, who answered, the queue, a voicemail.
@@ -133,7 +136,8 @@ def _sql(dialect: str = "sqlite") -> str:
         " c.match_candidates, c.match_confidence, c.match_reason, c.match_candidate_ids,"
         " c.code_digits, c.code_kind, c.qualified_by_hand, c.value_yen,"
         " c.menu_path, c.answered_by, c.queue_wait_s, c.voicemail_url,"
-        " co.label AS outcome, co.kind AS outcome_kind, "
+        " co.label AS outcome, co.kind AS outcome_kind, cs.label AS outcome_suggested,"
+        " c.outcome_suggested_by, "
         + _TAGS[dialect]
         + " AS tags, c.advertiser_id, c.site_id, c.session_id,"
         " st.timezone AS tz, s.started_ms AS session_started_ms, "
@@ -145,6 +149,7 @@ def _sql(dialect: str = "sqlite") -> str:
         " LEFT JOIN sites st ON st.id = c.site_id"
         " LEFT JOIN sessions s ON s.id = c.session_id"
         " LEFT JOIN call_outcomes co ON co.id = c.outcome_id"
+        " LEFT JOIN call_outcomes cs ON cs.id = c.outcome_suggested_id"
         " LEFT JOIN page_views pv ON pv.session_id = c.session_id AND pv.ts_ms <= c.started_ms"
     )
 
@@ -352,6 +357,10 @@ def _call_record(
         # Built-in outcomes are stored as "@won" / "@open" / "@lost": exported as their kind.
         "outcome": text(_outcome_name(row["outcome"])),
         "outcome_kind": row["outcome_kind"] or "",
+        "outcome_suggested": text(_outcome_name(row["outcome_suggested"])),
+        # '' with a suggestion: one made before the column existed, which only rules made
+        "outcome_suggested_by": row["outcome_suggested_by"]
+        or ("rules" if row["outcome_suggested"] else ""),
         "tags": text(row["tags"] or ""),
         "value_yen": row["value_yen"],
         "menu_path": text(row["menu_path"] or ""),

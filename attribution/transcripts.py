@@ -12,6 +12,9 @@
   outcome and add tags. The suggestion is always kept (``calls.outcome_suggested_id``);
   the call's outcome is filled only while no one has set it, so a person's choice always
   wins, and every change is in the call's audit trail under the actor ``rules``.
+- :func:`apply_model_suggestion`: the same for a language model's suggestion (actor
+  ``model``), which takes the suggestion's place unless a rule made it: an advertiser's
+  own phrase is the more deliberate word. ``calls.outcome_suggested_by`` says whose it is.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ _SPACES = re.compile(r"\s+")
 # Katakana ァ..ヶ sit 0x60 above their hiragana ぁ..ゖ.
 _KANA = {code: code - 0x60 for code in range(0x30A1, 0x30F7)}
 RULES_ACTOR = "rules"
+MODEL_ACTOR = "model"
 
 
 def mask_numbers(text: str) -> str:
@@ -125,10 +129,11 @@ async def apply_rules(tx: Tx, *, call_id: int, normalised: str, now_ms: int) -> 
     suggested = next((h for h in hits if h.outcome_id is not None), None)
     if suggested is not None:
         await tx.execute(
-            "UPDATE calls SET outcome_suggested_id = :o, outcome_suggested_reason = :why"
-            " WHERE id = :c",
-            {"o": suggested.outcome_id, "why": f"“{suggested.phrase}”", "c": call_id},
-        )
+            "UPDATE calls SET outcome_suggested_id = :o, outcome_suggested_reason = :why,"
+            " outcome_suggested_by = :by WHERE id = :c",
+            {"o": suggested.outcome_id, "why": f"“{suggested.phrase}”", "by": RULES_ACTOR,
+             "c": call_id},
+        )  # fmt: skip
     tags = {h.tag for h in hits if h.tag}
     if suggested is None and not tags:
         return hits
@@ -152,6 +157,41 @@ async def apply_rules(tx: Tx, *, call_id: int, normalised: str, now_ms: int) -> 
         now_ms=now_ms,
     )
     return hits
+
+
+async def apply_model_suggestion(
+    tx: Tx, *, call_id: int, outcome_id: int, reason: str, now_ms: int
+) -> bool:
+    """A language model's suggested outcome for a call (one of its advertiser's outcomes in
+    force; the caller checked). It becomes the call's suggestion unless a rule made that,
+    and the call's outcome while nobody has set one (audited under ``model``). Whether it
+    became the suggestion."""
+    call = await tx.fetchone(
+        "SELECT outcome_id, outcome_suggested_id, outcome_suggested_by FROM calls WHERE id = :c",
+        {"c": call_id},
+    )
+    if call is None:
+        return False
+    by = call["outcome_suggested_by"]
+    if not by and call["outcome_suggested_id"] is not None:
+        by = RULES_ACTOR  # a suggestion made before the column existed: only rules made one
+    if by == RULES_ACTOR:
+        return False
+    await tx.execute(
+        "UPDATE calls SET outcome_suggested_id = :o, outcome_suggested_reason = :why,"
+        " outcome_suggested_by = :by WHERE id = :c",
+        {"o": outcome_id, "why": reason, "by": MODEL_ACTOR, "c": call_id},
+    )
+    if call["outcome_id"] is None:
+        # Only an empty outcome is filled: a person's choice is never overwritten.
+        await work_call(
+            tx,
+            call_id=call_id,
+            changes=CallChanges(outcome_id=outcome_id),
+            actor=MODEL_ACTOR,
+            now_ms=now_ms,
+        )
+    return True
 
 
 def search_condition(query: str, alias: str = "c") -> tuple[str, dict[str, object]]:

@@ -521,9 +521,62 @@ class Settings:
     )
     transcription_engine: str = _setting(
         "off",
-        "What turns recordings into text: `off`, or `pocketsphinx` (English, its model ships "
-        "inside the Python package; nothing is downloaded).",
-        choices=("off", "pocketsphinx"),
+        "What turns recordings into text: `off`; `pocketsphinx` (English, its model ships "
+        "inside the Python package; nothing is downloaded); `openai` (an OpenAI-compatible "
+        "speech API at `CALLPATH_TRANSCRIPTION_API_URL`: the audio is sent there); "
+        "`faster-whisper` (on the server, with the model folder "
+        "`CALLPATH_TRANSCRIPTION_MODEL_DIR`; the `whisper` extra).",
+        choices=("off", "pocketsphinx", "openai", "faster-whisper"),
+    )
+    transcription_api_url: str = _setting(
+        "",
+        "`openai` engine: the API's base URL up to its version (`https://host/v1`); each "
+        "channel is sent to `{base}/audio/transcriptions`.",
+    )
+    transcription_api_key: str = _setting(
+        "", "`openai` engine: the API key, sent as `Authorization: Bearer`; empty: none."
+    )
+    transcription_api_model: str = _setting(
+        "whisper-1",
+        "`openai` engine: the model name; it must answer `verbose_json` with timed segments.",
+    )
+    transcription_model_dir: str = _setting(
+        "",
+        "`faster-whisper` engine: the folder of a CTranslate2 Whisper model the operator "
+        "installed (`model.bin`, `config.json`, `tokenizer.json`); nothing is downloaded.",
+    )
+    transcription_language: str = _setting(
+        "",
+        "The calls' language as an ISO-639-1 code (`ja`, `en`) for the `openai` and "
+        "`faster-whisper` engines; empty: each recording's is detected.",
+    )
+    transcription_timeout_seconds: int = _setting(
+        300,
+        "`openai` engine: how long one channel's request may take before the try fails.",
+        low=1,
+        high=3600,
+    )
+    summary_engine: str = _setting(
+        "off",
+        "Summaries and suggested outcomes of transcribed calls: `off`, or `openai` (an "
+        "OpenAI-compatible chat completions API at `CALLPATH_SUMMARY_API_URL`: the masked "
+        "transcript is sent there).",
+        choices=("off", "openai"),
+    )
+    summary_api_url: str = _setting(
+        "",
+        "`openai` summaries: the API's base URL up to its version (`https://host/v1`); "
+        "requests go to `{base}/chat/completions`.",
+    )
+    summary_api_key: str = _setting(
+        "", "`openai` summaries: the API key, sent as `Authorization: Bearer`; empty: none."
+    )
+    summary_model: str = _setting("", "`openai` summaries: the model name (required).")
+    summary_timeout_seconds: int = _setting(
+        60,
+        "`openai` summaries: how long one request may take before the try fails.",
+        low=1,
+        high=600,
     )
     # pool: numbers, pools and leases
     forward_countries: str = _setting(
@@ -784,7 +837,11 @@ GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
          "recording_s3_endpoint", "recording_s3_bucket", "recording_s3_region",
          "recording_s3_access_key", "recording_s3_secret_key", "recording_delete_at_carrier",
          "recording_fetch_attempts",
-         "recording_jobs_seconds", "recording_link_seconds", "transcription_engine"),
+         "recording_jobs_seconds", "recording_link_seconds", "transcription_engine",
+         "transcription_api_url", "transcription_api_key", "transcription_api_model",
+         "transcription_model_dir", "transcription_language", "transcription_timeout_seconds",
+         "summary_engine", "summary_api_url", "summary_api_key", "summary_model",
+         "summary_timeout_seconds"),
     ),
 )  # fmt: skip
 

@@ -85,6 +85,17 @@ WORK = oa.component(
             "outcome_id": _NINT,
             "value_yen": _NINT,
             "audit": {"type": "array", "items": AUDIT, "description": "Newest first."},
+            "outcome_suggested_id": {
+                "type": ["integer", "null"],
+                "description": "The machine's suggested outcome, kept beside the one people"
+                " set (which it never overwrites).",
+            },
+            "outcome_suggested_reason": _STR,
+            "outcome_suggested_by": {
+                "type": "string",
+                "enum": ["", "rules", "model"],
+                "description": "A transcript rule's suggestion or the language model's.",
+            },
         },
     },
 )
@@ -121,6 +132,9 @@ def _work_out(work: cw.CallWork) -> dict[str, Any]:
         "outcome_id": work.outcome_id,
         "value_yen": work.value_yen,
         "audit": [dataclasses.asdict(a) for a in work.audit],
+        "outcome_suggested_id": work.outcome_suggested_id,
+        "outcome_suggested_reason": work.outcome_suggested_reason,
+        "outcome_suggested_by": work.outcome_suggested_by,
     }
 
 

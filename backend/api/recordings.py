@@ -55,6 +55,19 @@ RECORDING = oa.component(
             "links_expire_ms": {"type": "integer"},
             "transcript_status": {"type": "string"},
             "transcript": {"type": "array", "items": LINE},
+            "summary": {
+                "type": ["object", "null"],
+                "description": "The language model's summary (null: no summary provider"
+                " when it was transcribed). status: pending, working, done or failed.",
+                "properties": {
+                    "status": {"type": "string"},
+                    "text": {"type": "string"},
+                    "language": {"type": "string"},
+                    "outcome_id": {"type": ["integer", "null"]},
+                    "reason": {"type": "string"},
+                    "model": {"type": "string"},
+                },
+            },
         },
     },
 )

@@ -1,4 +1,5 @@
-"""The two durable jobs on a recording row: fetching the file, then transcribing it.
+"""The durable jobs on a recording row: fetching the file, transcribing it, then (with a
+summary provider) summarising the transcript.
 
 Each job is a few columns of ``recordings`` (its state, tries and next try), so it survives
 a restart and is claimed by one worker at a time, on SQLite and PostgreSQL alike: the claim
@@ -37,6 +38,7 @@ FETCH = Job("status", "attempts", "next_try_ms", working="fetching", done="store
 TRANSCRIBE = Job(
     "transcript_status", "transcript_attempts", "transcript_next_ms", error="transcript_error"
 )
+SUMMARISE = Job("summary_status", "summary_attempts", "summary_next_ms", error="summary_error")
 
 
 async def claim(db: Store, job: Job, now: int) -> dict[str, Any] | None:

@@ -51,11 +51,13 @@ def read(signer: Signer, token: str, now_ms: int) -> Link | None:
 async def for_call(
     db: Store, signer: Signer, call_id: int, *, now_ms: int, life_ms: int
 ) -> list[dict[str, Any]]:
-    """A call's stored recordings with their links and transcript lines (the caller has
-    checked that the reader may see the call and hear recordings)."""
+    """A call's stored recordings with their links, transcript lines and summary (the
+    caller has checked that the reader may see the call and hear recordings)."""
     rows = await db.fetchall(
         "SELECT id, kind, duration_ms, channels, mp3_key, original_type, transcript_status,"
-        " stored_ms FROM recordings WHERE call_id = :c AND status = 'stored' ORDER BY id",
+        " stored_ms, summary_status, summary_text, summary_language, summary_outcome_id,"
+        " summary_reason, summary_model FROM recordings"
+        " WHERE call_id = :c AND status = 'stored' ORDER BY id",
         {"c": call_id},
     )
     out = []
@@ -79,6 +81,21 @@ async def for_call(
                 "links_expire_ms": expires,
                 "transcript_status": r["transcript_status"] or "none",
                 "transcript": [dict(x) for x in lines],
+                "summary": _summary(r),
             }
         )
     return out
+
+
+def _summary(r: Any) -> dict[str, Any] | None:
+    """The language model's summary of a recording, or None when none was asked for."""
+    if not r["summary_status"]:
+        return None
+    return {
+        "status": r["summary_status"],
+        "text": r["summary_text"],
+        "language": r["summary_language"],
+        "outcome_id": r["summary_outcome_id"],
+        "reason": r["summary_reason"],
+        "model": r["summary_model"],
+    }

@@ -1,14 +1,18 @@
 """Transcription: engines behind one interface, and the durable job that runs them.
 
-An engine turns audio into timed lines (:class:`Engine`). The install chooses one
-(``CALLPATH_TRANSCRIPTION_ENGINE``); the one shipped is :class:`PocketSphinx`, whose English
-model is inside its Python package, so the whole path runs on a laptop and in the tests with
-nothing downloaded. A dual-channel recording is transcribed channel by channel (0: the
-caller, 1: the business), which gives the speaker turns.
+An engine turns audio into timed lines and the language it heard (:class:`Engine`). The
+install chooses one (``CALLPATH_TRANSCRIPTION_ENGINE``, :func:`engine_from_settings`):
+:class:`PocketSphinx`, whose English model is inside its Python package, so the whole path
+runs on a laptop and in the tests with nothing downloaded; ``openai``, a cloud speech API
+(:mod:`backend.recordings.speech_api`); ``faster-whisper`` with a model folder the operator
+installed (:mod:`backend.recordings.whisper`). A dual-channel recording is transcribed
+channel by channel (0: the caller, 1: the business), which gives the speaker turns.
 
 :func:`transcribe_one` takes the next stored recording due, transcribes it, masks numbers,
 keeps its lines, indexes it for search and runs the advertiser's phrase rules, in one unit
-of work; a failure is retried like a fetch (:mod:`backend.recordings.jobs`).
+of work; a failure is retried like a fetch (:mod:`backend.recordings.jobs`). When the
+install has a summary provider, the same unit queues the recording's summary job
+(:mod:`backend.recordings.summary`).
 """
 
 from __future__ import annotations
@@ -20,12 +24,17 @@ import multiprocessing
 import re
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+import httpx
 
 from attribution import transcripts
 from backend.recordings import jobs, media
 from backend.recordings.storage import RecordingStorage
 from pool.store import Store, now_ms
+
+if TYPE_CHECKING:
+    from backend.settings import Settings
 
 log = logging.getLogger("callpath.recordings")
 LINE_GAP_MS = 600  # a pause this long starts a new line
@@ -42,12 +51,20 @@ class Line:
     text: str
 
 
+@dataclass(frozen=True)
+class Transcript:
+    """An engine's lines in time order, and the language it heard ('' when unknown)."""
+
+    lines: list[Line]
+    language: str = ""
+
+
 class Engine(Protocol):
     """A transcription engine."""
 
     name: str
 
-    async def transcribe(self, audio: bytes, channels: int) -> list[Line]:
+    async def transcribe(self, audio: bytes, channels: int) -> Transcript:
         """The lines of a recording (any format ffmpeg reads), in time order."""
 
     def close(self) -> None:
@@ -70,8 +87,8 @@ class PocketSphinx:
     def __init__(self) -> None:
         self._pool: ProcessPoolExecutor | None = None
 
-    async def transcribe(self, audio: bytes, channels: int) -> list[Line]:
-        """Each channel decoded on its own, in the decoding process."""
+    async def transcribe(self, audio: bytes, channels: int) -> Transcript:
+        """Each channel decoded on its own, in the decoding process (US English)."""
         if self._pool is None:
             self._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
         loop = asyncio.get_running_loop()
@@ -80,7 +97,7 @@ class PocketSphinx:
             samples = await media.pcm(audio, channel)
             found = await loop.run_in_executor(self._pool, _decode, samples, channel or 0)
             lines += [Line(*x) for x in found]
-        return sorted(lines, key=lambda line: (line.start_ms, line.channel))
+        return Transcript(sorted(lines, key=lambda line: (line.start_ms, line.channel)), "en")
 
     def close(self) -> None:
         """Stop the decoding process."""
@@ -124,13 +141,28 @@ def _line(channel: int, words: list[tuple[int, int, str]]) -> tuple[int, int, in
     return (channel, words[0][0], words[-1][1], " ".join(w[2] for w in words))
 
 
-ENGINES: dict[str, type[PocketSphinx]] = {"pocketsphinx": PocketSphinx}
+def engine_from_settings(settings: Settings, client: httpx.AsyncClient) -> Engine | None:
+    """The engine the install chose, or None for 'off'; ValueError (naming the setting)
+    for a choice its settings do not complete."""
+    name = settings.transcription_engine
+    if name == "pocketsphinx":
+        return PocketSphinx()
+    if name == "openai":
+        from backend.recordings.speech_api import SpeechApi
 
+        return SpeechApi(
+            settings.transcription_api_url,
+            api_key=settings.transcription_api_key,
+            model=settings.transcription_api_model,
+            language=settings.transcription_language,
+            timeout_s=settings.transcription_timeout_seconds,
+            client=client,
+        )
+    if name == "faster-whisper":
+        from backend.recordings.whisper import FasterWhisper
 
-def engine_named(name: str) -> Engine | None:
-    """The engine a setting names, or None for 'off'."""
-    factory = ENGINES.get(name)
-    return None if factory is None else factory()
+        return FasterWhisper(settings.transcription_model_dir, settings.transcription_language)
+    return None
 
 
 async def transcribe_one(
@@ -139,6 +171,7 @@ async def transcribe_one(
     engine: Engine,
     *,
     attempts: int,
+    summarise: bool = False,
     now: int | None = None,
 ) -> bool | None:
     """Transcribe the next recording due: True done, False failed this try, None none due."""
@@ -148,20 +181,21 @@ async def transcribe_one(
         return None
     try:
         audio = await storage.get(row["original_key"])
-        lines = await engine.transcribe(audio, int(row["channels"]) or 1)
+        said = await engine.transcribe(audio, int(row["channels"]) or 1)
     except Exception as exc:  # retried later; the reason is kept on the row
         log.warning("recording %s: transcription failed: %s", row["id"], exc)
         await jobs.failed(db, jobs.TRANSCRIBE, row, str(exc) or type(exc).__name__, now=now,
                           attempts=attempts)  # fmt: skip
         return False
-    await _keep(db, row, engine.name, lines, now)
+    await _keep(db, row, engine.name, said, now, summarise=summarise)
     return True
 
 
-async def _keep(db: Store, row: dict[str, Any], engine: str, lines: list[Line], now: int) -> None:
+async def _keep(db: Store, row: dict[str, Any], engine: str, said: Transcript, now: int, *,
+                summarise: bool) -> None:  # fmt: skip
     """The lines (numbers masked), the search index and the rules, in one unit of work."""
     masked = [
-        Line(x.channel, x.start_ms, x.end_ms, transcripts.mask_numbers(x.text)) for x in lines
+        Line(x.channel, x.start_ms, x.end_ms, transcripts.mask_numbers(x.text)) for x in said.lines
     ]
     async with db.write() as tx:
         state = await tx.fetchval(
@@ -192,6 +226,9 @@ async def _keep(db: Store, row: dict[str, Any], engine: str, lines: list[Line], 
         await transcripts.apply_rules(tx, call_id=row["call_id"], normalised=text, now_ms=now)
         await tx.execute(
             "UPDATE recordings SET transcript_status = 'done', transcript_engine = :e,"
-            " transcript_error = '', transcribed_ms = :t, claimed_until_ms = 0 WHERE id = :id",
-            {"e": engine, "t": now, "id": row["id"]},
-        )
+            " transcript_error = '', transcribed_ms = :t, claimed_until_ms = 0,"
+            " transcript_language = :lang, summary_status = :ss, summary_next_ms = :t"
+            " WHERE id = :id",
+            {"e": engine, "t": now, "id": row["id"], "lang": said.language[:32],
+             "ss": "pending" if summarise and masked else ""},
+        )  # fmt: skip

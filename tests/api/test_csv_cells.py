@@ -49,6 +49,7 @@ SEEDED = {
     "voicemail_url": ("calls", "voicemail_url"),
     # Written by people working the call: its outcome's name and its tags.
     "outcome": ("call_outcomes", "label"),
+    "outcome_suggested": ("call_outcomes", "label"),  # the machine's, beside it
     "tags": ("call_tags", "tag"),
     "provider_call_id": ("calls", "provider_call_id"),
     # The touch that led to the call is frozen on the call (attribution.touch).
@@ -74,6 +75,7 @@ NOT_TEXT = {
     "first_time",
     "qualified_by_hand",
     "outcome_kind",  # one of three fixed words
+    "outcome_suggested_by",  # rules or model
     "value_yen",
     "queue_wait_s",
     "match_candidates",
@@ -114,7 +116,8 @@ async def seed(db: SQLiteDatabase, world: World, prefix: str) -> None:
             {"a": world.advertiser_id, "l": payload(prefix, "label")},
         )
         await tx.execute(
-            "UPDATE calls SET outcome_id = :o WHERE id = :id", {"o": outcome, "id": call}
+            "UPDATE calls SET outcome_id = :o, outcome_suggested_id = :o WHERE id = :id",
+            {"o": outcome, "id": call},
         )
         await tx.execute(
             "INSERT INTO call_tags (call_id, tag) VALUES (:c, :t)",

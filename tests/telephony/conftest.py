@@ -17,7 +17,8 @@ from backend import create_app
 from backend.settings import Settings
 from tests.support.browser import BROWSER_HEADERS
 from tests.support.server import free_port
-from tests.support.twilio import MessagesApi
+from tests.support.speech import two_party_wav
+from tests.support.twilio import MessagesApi, TwilioRest
 
 AUTH_TOKEN = "test-twilio-auth-token"
 PBX_SECRET = "test-pbx-secret"
@@ -173,3 +174,21 @@ def smtp() -> Any:
     controller.start()
     yield mailbox, controller.port
     controller.stop()
+
+
+# A call recording (issue #22): the Twilio account of the REST stand-in, and what each side says.
+CALLER_SAYS = "Hello, I would like to book an appointment for tomorrow morning."
+BUSINESS_SAYS = "Thank you for calling. We can book your appointment for tomorrow morning."
+
+
+@pytest.fixture(scope="module")
+def spoken() -> bytes:
+    """One two-channel call recording, spoken by espeak-ng (made once per module)."""
+    return two_party_wav(CALLER_SAYS, BUSINESS_SAYS)
+
+
+@pytest.fixture
+def rest() -> Iterator[TwilioRest]:
+    """Twilio's REST API for recordings, on a loopback port."""
+    with TwilioRest(ACCOUNT, AUTH_TOKEN) as server:
+        yield server

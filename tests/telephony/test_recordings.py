@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import dataclasses
 import socket
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,25 +17,8 @@ from backend.recordings import fetch, jobs, media
 from backend.recordings.storage import LocalStorage, S3Storage
 from backend.settings import Settings
 from pool.store import now_ms
-from tests.support.speech import two_party_wav
 from tests.support.twilio import TwilioRest
-from tests.telephony.conftest import AUTH_TOKEN, call_params, post_twilio
-
-ACCOUNT = "AC" + "1" * 32
-CALLER_SAYS = "Hello, I would like to book an appointment for tomorrow morning."
-BUSINESS_SAYS = "Thank you for calling. We can book your appointment for tomorrow morning."
-
-
-@pytest.fixture(scope="module")
-def spoken() -> bytes:
-    """One two-channel call recording, spoken by espeak-ng (made once per module)."""
-    return two_party_wav(CALLER_SAYS, BUSINESS_SAYS)
-
-
-@pytest.fixture
-def rest() -> Iterator[TwilioRest]:
-    with TwilioRest(ACCOUNT, AUTH_TOKEN) as server:
-        yield server
+from tests.telephony.conftest import ACCOUNT, call_params, post_twilio
 
 
 @pytest.fixture
@@ -96,8 +78,8 @@ async def test_a_recording_is_fetched_once_stored_transcribed_and_its_rule_appli
     await db.execute("UPDATE calls SET outcome_id = NULL")
     won = await _rule(db, "ＴＯＭＯＲＲＯＷ  morning", "booking")  # width and spaces folded
 
-    assert await app.state.recordings.work(db) == (1, 1)
-    assert await app.state.recordings.work(db) == (0, 0)  # never fetched twice
+    assert await app.state.recordings.work(db) == (1, 1, 0)
+    assert await app.state.recordings.work(db) == (0, 0, 0)  # never fetched twice
     assert rest.requests == [url[len(rest.url) :] + ".wav"]
 
     rec = dict(await db.fetchone("SELECT * FROM recordings"))
@@ -184,7 +166,7 @@ async def test_credentials_go_only_to_the_configured_twilio_api(
 ) -> None:  # fmt: skip
     # A callback naming another host (a forged or misrouted one) is never fetched with them.
     await _recorded_call(tclient, telephony, "http://127.0.0.2:9/2010-04-01/Recordings/RE9", "RE9")
-    assert await app.state.recordings.work(db) == (0, 0)
+    assert await app.state.recordings.work(db) == (0, 0, 0)
     row = await db.fetchone("SELECT status, last_error FROM recordings")
     assert row["status"] == "pending" and "configured Twilio API" in row["last_error"]
     assert rest.requests == []
