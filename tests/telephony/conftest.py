@@ -25,7 +25,7 @@ PBX_SECRET = "test-pbx-secret"
 BASE = "http://testserver"
 TRACKING = "+815017000001"  # the demo's first Tokyo tracking number
 TARGET = "+81312345678"  # ... and where it forwards
-ACCOUNT = "AC" + "1" * 32  # the Twilio account of the Messages API stand-in
+ACCOUNT = "AC" + "1" * 32  # the Twilio account of the Messages and REST stand-ins
 
 
 @pytest.fixture
@@ -176,7 +176,7 @@ def smtp() -> Any:
     controller.stop()
 
 
-# A call recording (issue #22): the Twilio account of the REST stand-in, and what each side says.
+# A call recording (issue #22): what each side says (ACCOUNT above is also the REST stand-in's).
 CALLER_SAYS = "Hello, I would like to book an appointment for tomorrow morning."
 BUSINESS_SAYS = "Thank you for calling. We can book your appointment for tomorrow morning."
 
