@@ -6,8 +6,10 @@ from __future__ import annotations
 import argparse
 import inspect
 from collections.abc import Callable
+from typing import TypeAlias
 
-Subparsers = argparse._SubParsersAction[argparse.ArgumentParser]
+# A string: argparse's class is generic only to type checkers.
+Subparsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 
 
 def add_command(

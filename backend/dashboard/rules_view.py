@@ -126,9 +126,8 @@ async def set_qualification(request: Request, viewer: Viewer) -> Response:
 async def blocked_page(request: Request, viewer: Viewer) -> Response:
     """Blocked callers (exact numbers or prefixes); POST adds one."""
     db = web.db_of(request)
-    if request.method == "POST":
-        form = request.state.form
-        advertiser_id = await web.advertiser_for_new(db, viewer, form)
+    if posted := await web.posted_for_advertiser(request, viewer):
+        form, advertiser_id = posted
         kind = form.get("kind", "exact")
         if kind not in {"exact", "prefix"}:
             raise HTTPException(422, "kind is exact or prefix.")
@@ -180,9 +179,8 @@ async def unblock(request: Request, viewer: Viewer) -> Response:
 async def notifications_page(request: Request, viewer: Viewer) -> Response:
     """Where call notifications go (webhook or e-mail); POST adds a target."""
     db = web.db_of(request)
-    if request.method == "POST":
-        form = request.state.form
-        advertiser_id = await web.advertiser_for_new(db, viewer, form)
+    if posted := await web.posted_for_advertiser(request, viewer):
+        form, advertiser_id = posted
         try:
             await notify_targets.add_target(
                 db,

@@ -49,9 +49,8 @@ def _timezone(raw: str) -> str:
 async def sites_page(request: Request, viewer: Viewer) -> Response:
     """Every visible site; POST creates one."""
     db = web.db_of(request)
-    if request.method == "POST":
-        form = request.state.form
-        advertiser_id = await web.advertiser_for_new(db, viewer, form)
+    if posted := await web.posted_for_advertiser(request, viewer):
+        form, advertiser_id = posted
         async with db.write() as tx:
             site_id = await accounts.create_site(
                 tx,

@@ -314,6 +314,17 @@ async def advertiser_for_new(db: Store, viewer: Viewer, form: Mapping[str, str])
     return chosen
 
 
+async def posted_for_advertiser(
+    request: Request, viewer: Viewer
+) -> tuple[dict[str, str], int] | None:
+    """On the POST of a page that lists records and adds one: the form and the advertiser
+    the new record belongs to (:func:`advertiser_for_new`). None on a GET."""
+    if request.method != "POST":
+        return None
+    form = request.state.form
+    return form, await advertiser_for_new(db_of(request), viewer, form)
+
+
 async def visible_sites(db: Store, viewer: Viewer) -> list[Row]:
     """The sites the viewer may see, by name."""
     where, params = viewer.scope.where_condition("s", site="id")
