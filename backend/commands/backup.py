@@ -13,10 +13,7 @@ from backend.commands._command import Subparsers, add_command
 
 def register(sub: Subparsers) -> None:
     p = add_command(
-        sub,
-        "backup",
-        run,
-        help="copy the SQLite database (while the server runs) to PATH, checked",
+        sub, "backup", run, help="copy the SQLite database (while the server runs) to PATH, checked"
     )
     p.add_argument("path", help="file to write (a single SQLite file)")
     p.add_argument("--force", action="store_true", help="replace PATH if it exists")
