@@ -24,7 +24,7 @@ from typing import Any
 import orjson
 
 from pool.scope import scope_of
-from pool.store import Store, Tx, and_given
+from pool.store import Store, Tx, and_given, from_row
 
 _COLUMNS = (
     "id, platform, batch, advertiser_id, site_id, start_ms, end_ms, row_count, created_ms,"
@@ -75,21 +75,7 @@ class Batch:
 
 
 def _batch(row: Any) -> Batch:
-    return Batch(
-        int(row["id"]),
-        row["platform"],
-        row["batch"],
-        row["advertiser_id"],
-        row["site_id"],
-        row["start_ms"],
-        row["end_ms"],
-        int(row["row_count"]),
-        int(row["created_ms"]),
-        row["created_by"],
-        row["voided_ms"],
-        row["voided_by"],
-        bool(row["has_file"]),
-    )
+    return from_row(Batch, row, rows="row_count")
 
 
 async def record_batch(

@@ -29,7 +29,7 @@ from attribution.call_work import OUTCOME_KINDS
 from attribution.errors import FieldError
 from attribution.upload_policy import UploadPolicy
 from pool.scope import Scope
-from pool.store import Store, Tx
+from pool.store import Store, Tx, from_row
 
 VALUE_FROM = ("fixed", "call", "outcome")
 # Platforms without an upload file whose actions go through their API only
@@ -146,22 +146,7 @@ def check_action(spec: ActionSpec) -> ActionSpec:
 
 
 def _action(row: Any) -> Action:
-    return Action(
-        platform=row["platform"],
-        name=row["name"],
-        qualified_only=bool(row["qualified_only"]),
-        first_time_only=bool(row["first_time_only"]),
-        min_talk_s=int(row["min_talk_s"]),
-        outcome_kind=row["outcome_kind"],
-        outcome_id=row["outcome_id"],
-        target_id=row["target_id"],
-        value_from=row["value_from"],
-        value=row["value"],
-        currency=row["currency"],
-        enabled=bool(row["enabled"]),
-        id=int(row["id"]),
-        site_id=int(row["site_id"]),
-    )
+    return from_row(Action, row)
 
 
 async def _check_refs(tx: Tx, site_id: int, spec: ActionSpec) -> None:

@@ -20,7 +20,7 @@ from attribution import conversions
 from attribution.conversion_actions import Action, export_action, get_action
 from attribution.upload_policy import UploadPolicy
 from pool.scope import EVERYTHING, Scope
-from pool.store import Store
+from pool.store import Store, from_row
 
 # Google Ads takes click conversions up to 90 days after the click.
 LOOKBACK_DAYS = 90
@@ -59,15 +59,7 @@ class Feed:
 
 
 def _feed(row: Any) -> Feed:
-    return Feed(
-        id=int(row["id"]),
-        action_id=int(row["action_id"]),
-        label=row["label"],
-        created_ms=int(row["created_ms"]),
-        created_by=row["created_by"],
-        revoked_ms=row["revoked_ms"],
-        last_fetch_ms=row["last_fetch_ms"],
-    )
+    return from_row(Feed, row)
 
 
 async def create_feed(

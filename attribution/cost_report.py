@@ -32,7 +32,7 @@ from attribution import platforms
 from attribution.costs import CostFile, keyword_key
 from attribution.exports import confidence_clause
 from pool.scope import Scope
-from pool.store import Store
+from pool.store import Store, from_row
 
 LEVELS = ("source", "campaign", "keyword", "keyword_match")
 _MICROS = 1_000_000
@@ -88,22 +88,7 @@ def units(micros: int) -> int:
 
 
 def _import_of(row: Any) -> CostImport:
-    return CostImport(
-        id=int(row["id"]),
-        advertiser_id=int(row["advertiser_id"]),
-        site_id=int(row["site_id"]) or None,
-        platform=row["platform"],
-        filename=row["filename"],
-        encoding=row["encoding"],
-        currency=row["currency"],
-        rows=int(row["rows"]),
-        skipped_rows=int(row["skipped_rows"]),
-        first_day=row["first_day"],
-        last_day=row["last_day"],
-        cost_micros=int(row["cost_micros"]),
-        created_ms=int(row["created_ms"]),
-        created_by=row["created_by"],
-    )
+    return from_row(CostImport, {**row, "site_id": int(row["site_id"]) or None})
 
 
 _UPSERT = (

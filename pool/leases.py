@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pool.store import Row, Store, Tx, retry_lost_race
+from pool.store import Row, Store, Tx, from_row, retry_lost_race
 
 
 @dataclass(frozen=True)
@@ -402,17 +402,7 @@ async def holders(db: Store, *, number_id: int, at_ms: int) -> list[LeaseRecord]
 
 
 def _record(r: Row) -> LeaseRecord:
-    return LeaseRecord(
-        lease_id=r["id"],
-        session_id=r["session_id"],
-        pool_id=r["pool_id"],
-        number_id=r["number_id"],
-        started_ms=r["started_ms"],
-        last_seen_ms=r["last_seen_ms"],
-        expires_ms=r["expires_ms"],
-        ended_ms=r["ended_ms"],
-        overflow=bool(r["overflow"]),
-    )
+    return from_row(LeaseRecord, r, lease_id="id")
 
 
 async def released_within(

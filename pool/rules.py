@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from pool.numbers import NumberError
-from pool.store import Store, Tx
+from pool.store import Store, Tx, from_row
 from pool.urls import query_pairs, url_host
 
 KINDS = ("param", "referrer", "source")
@@ -161,18 +161,7 @@ async def load_rules(db: Store | Tx, *, site_id: int) -> list[SourceRule]:
         {"s": site_id},
     )
     return [
-        SourceRule(
-            rule_id=r["id"],
-            kind=r["kind"],
-            match_key=r["match_key"],
-            match_value=r["match_value"],
-            action=r["action"],
-            number_id=r["number_id"],
-            number=r["number"] or "",
-            target_id=r["target_id"],
-            priority=r["priority"],
-            label=r["label"],
-        )
+        from_row(SourceRule, {**r, "number": r["number"] or ""}, rule_id="id")
         for r in rows
         if r["action"] != "number" or r["status"] == "active"
     ]

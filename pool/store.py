@@ -8,6 +8,7 @@ place where the dialects differ in meaning, row locking, is exposed as :attr:`St
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
@@ -19,6 +20,45 @@ Params = Mapping[str, Any] | None
 
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
+
+_D = TypeVar("_D")
+
+
+def _int_or_none(value: Any) -> int | None:
+    return None if value is None else int(value)
+
+
+# How a column's value becomes a field's, by the field's type (a string where the module
+# postpones annotations): SQLite keeps flags as 0/1, PostgreSQL may give counts as other
+# integer types.
+_CONVERT: dict[object, Callable[[Any], Any]] = {
+    bool: bool,
+    "bool": bool,
+    int: int,
+    "int": int,
+    int | None: _int_or_none,
+    "int | None": _int_or_none,
+}
+_FIELDS: dict[type, tuple[tuple[str, Callable[[Any], Any] | None], ...]] = {}
+
+
+def _fields_of(cls: type) -> tuple[tuple[str, Callable[[Any], Any] | None], ...]:
+    plan = _FIELDS.get(cls)
+    if plan is None:
+        plan = _FIELDS[cls] = tuple((f.name, _CONVERT.get(f.type)) for f in dataclasses.fields(cls))
+    return plan
+
+
+def from_row(cls: type[_D], row: Mapping[str, Any], **columns: str) -> _D:
+    """The dataclass ``cls`` made from a row with a column for each of its fields: the
+    column of the field's name, or the one ``columns`` names for it (``lease_id="id"``).
+    A field typed ``bool`` gets a bool, one typed ``int`` (or ``int | None``) an int (or
+    None); others take the value as it is."""
+    values = {}
+    for name, convert in _fields_of(cls):
+        value = row[columns.get(name, name)]
+        values[name] = convert(value) if convert is not None else value
+    return cls(**values)
 
 
 class Tx(Protocol):

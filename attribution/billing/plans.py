@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from attribution.billing.money import BillingError, check_amount, check_day
-from pool.store import Store, Tx
+from pool.store import Store, Tx, from_row
 
 PRICE_KINDS = ("call", "minute", "reserved")
 LABEL_MAX = 80
@@ -230,31 +230,8 @@ async def plans_of(db: Store | Tx, advertiser_id: int | None, *, every: bool = F
         f" WHERE plan_id IN ({marks}) ORDER BY id",
         {f"p{i}": v for i, v in enumerate(ids)},
     ):
-        prices.setdefault(int(p["plan_id"]), []).append(
-            Price(
-                kind=p["kind"],
-                price_yen=int(p["price_yen"]),
-                source=p["source"],
-                medium=p["medium"],
-                target_id=None if p["target_id"] is None else int(p["target_id"]),
-                id=int(p["id"]),
-            )
-        )
-    return [
-        Plan(
-            advertiser_id=None if r["advertiser_id"] is None else int(r["advertiser_id"]),
-            effective_from=r["effective_from"],
-            label=r["label"],
-            min_talk_s=int(r["min_talk_s"]),
-            repeat_days=int(r["repeat_days"]),
-            monthly_fee_yen=int(r["monthly_fee_yen"]),
-            monthly_cap_yen=None if r["monthly_cap_yen"] is None else int(r["monthly_cap_yen"]),
-            prices=tuple(prices.get(int(r["id"]), [])),
-            id=int(r["id"]),
-            created_by=r["created_by"],
-        )
-        for r in rows
-    ]
+        prices.setdefault(int(p["plan_id"]), []).append(from_row(Price, p))
+    return [from_row(Plan, {**r, "prices": tuple(prices.get(int(r["id"]), []))}) for r in rows]
 
 
 def plan_on(plans: list[Plan], day: str) -> Plan | None:

@@ -8,19 +8,15 @@ import sys
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
+from backend.commands._command import Subparsers, add_command
 
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser(
-        "backup",
-        help="copy the SQLite database (while the server runs) to PATH, checked",
-        description="Copy the configured SQLite database to PATH as of one moment, with"
-        " SQLite's online backup API: the server keeps running and writing. The copy is"
-        " checked (integrity, foreign keys) before it replaces PATH. On PostgreSQL, use"
-        " pg_dump (the command prints how).",
+
+def register(sub: Subparsers) -> None:
+    p = add_command(
+        sub, "backup", run, help="copy the SQLite database (while the server runs) to PATH, checked"
     )
     p.add_argument("path", help="file to write (a single SQLite file)")
     p.add_argument("--force", action="store_true", help="replace PATH if it exists")
-    p.set_defaults(func=run)
 
 
 def pg_dump_command(database_url: str, path: str) -> str:
@@ -39,6 +35,10 @@ def pg_dump_command(database_url: str, path: str) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Copy the configured SQLite database to PATH as of one moment, with SQLite's online
+    backup API: the server keeps running and writing. The copy is checked (integrity,
+    foreign keys) before it replaces PATH. On PostgreSQL, use pg_dump (the command prints
+    how)."""
     from backend.commands import settings_from
     from backend.storage import sqlite_path
     from backend.storage.backup import backup

@@ -6,15 +6,15 @@ import argparse
 import asyncio
 from urllib.parse import urlsplit
 
+from backend.commands._command import Subparsers, add_command
 
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser(
+
+def register(sub: Subparsers) -> None:
+    p = add_command(
+        sub,
         "migrate-store",
+        run,
         help="copy everything from the SQLite database into PostgreSQL, verified",
-        description="Copy every table of the configured SQLite database into the PostgreSQL"
-        " database at URL (migrated first; it must be empty), in one transaction, then"
-        " compare each table's row count and checksum with the source; a difference rolls"
-        " the copy back. Stop the server first: writes after the copy starts stay behind.",
     )
     p.add_argument("url", help="the target, postgresql://user@host/db")
     p.add_argument(
@@ -22,10 +22,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         action="store_true",
         help="the target may hold rows: delete every row of callpath's tables there first",
     )
-    p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    """Copy every table of the configured SQLite database into the PostgreSQL database at
+    URL (migrated first; it must be empty), in one transaction, then compare each table's
+    row count and checksum with the source; a difference rolls the copy back. Stop the
+    server first: writes after the copy starts stay behind."""
     from backend.commands import settings_from
     from backend.storage import open_database, sqlite_path
     from backend.storage.postgres import PostgresDatabase

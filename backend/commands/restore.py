@@ -7,14 +7,15 @@ import sys
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from backend.commands._command import Subparsers, add_command
 
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser(
+
+def register(sub: Subparsers) -> None:
+    p = add_command(
+        sub,
         "restore",
+        run,
         help="check a backup and make it the SQLite database (the old one kept as .bak)",
-        description="Check BACKUP (integrity, foreign keys, schema version), migrate it if"
-        " an older callpath wrote it, and put it in place of the configured SQLite database;"
-        " the replaced file is kept as NAME.bak. Stop the server first.",
     )
     p.add_argument("backup", help="a file written by `callpath backup`")
     p.add_argument(
@@ -22,10 +23,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         action="store_true",
         help="replace the database even though a running process has it open",
     )
-    p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    """Check BACKUP (integrity, foreign keys, schema version), migrate it if an older
+    callpath wrote it, and put it in place of the configured SQLite database; the replaced
+    file is kept as NAME.bak. Stop the server first."""
     from backend.commands import settings_from
     from backend.storage import sqlite_path
     from backend.storage.backup import restore

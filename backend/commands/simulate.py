@@ -11,19 +11,14 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from backend.commands._command import Subparsers, add_command
+
 if TYPE_CHECKING:
     from pool.store import Store
 
 
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser(
-        "simulate",
-        help="simulate traffic and calls to size a number pool",
-        description="Drive synthetic visits and calls through the real pool and matcher on "
-        "a temporary database and recommend a pool size. Lease timings, the heartbeat and "
-        "the late-call window come from your settings (CALLPATH_LEASE_*, "
-        "CALLPATH_HEARTBEAT_SECONDS, CALLPATH_LATE_CALL_WINDOW_SECONDS).",
-    )
+def register(sub: Subparsers) -> None:
+    p = add_command(sub, "simulate", run, help="simulate traffic and calls to size a number pool")
     p.add_argument("--visitors", type=float, default=400.0, help="visitors per day")
     p.add_argument("--days", type=int, default=3, help="days to simulate")
     p.add_argument("--visit-minutes", type=float, default=4.0, help="mean time on site")
@@ -59,7 +54,6 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     p.add_argument("--no-overflow", action="store_true", help="pool without overflow number")
     p.add_argument("--seed", type=int, default=7, help="random seed (same seed, same traffic)")
-    p.set_defaults(func=run)
 
 
 def _bounded(args: argparse.Namespace) -> str | None:
@@ -104,6 +98,10 @@ def sqlite_databases(
 
 
 def run(args: argparse.Namespace) -> int:
+    """Drive synthetic visits and calls through the real pool and matcher on a temporary
+    database and recommend a pool size. Lease timings, the heartbeat and the late-call
+    window come from your settings (CALLPATH_LEASE_*, CALLPATH_HEARTBEAT_SECONDS,
+    CALLPATH_LATE_CALL_WINDOW_SECONDS)."""
     from attribution.simulate import PoolShape, Traffic, recommend, report
     from backend.commands import settings_from
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import getpass
 import sys
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
@@ -142,39 +143,45 @@ async def _user_id(db: Any, email: str) -> int:
     return int(user_id)
 
 
+def _change_user(
+    args: argparse.Namespace, email: str, change: Callable[[Any, int], Awaitable[None]]
+) -> None:
+    """Run ``change(tx, user_id)`` on the user with the e-mail ``email``, in one write."""
+    from backend.commands import run_with_db
+
+    async def work(db: Any, settings: Any) -> None:
+        user_id = await _user_id(db, email)
+        async with db.write() as tx:
+            await change(tx, user_id)
+
+    run_with_db(args, work)
+
+
 def run_set_password(args: argparse.Namespace) -> int:
     from backend import accounts
-    from backend.commands import run_with_db
     from pool.store import now_ms
 
     email = _email(args.email)
     password = read_password(args.password_stdin)
 
-    async def work(db: Any, settings: Any) -> None:
-        user_id = await _user_id(db, email)
-        async with db.write() as tx:
-            await accounts.set_password(tx, user_id=user_id, password=password, now_ms=now_ms())
+    async def change(tx: Any, user_id: int) -> None:
+        await accounts.set_password(tx, user_id=user_id, password=password, now_ms=now_ms())
 
-    run_with_db(args, work)
+    _change_user(args, email, change)
     print(f"password of {email} set; their open sign-ins were ended")
     return 0
 
 
 def run_disable(args: argparse.Namespace) -> int:
     from backend import accounts
-    from backend.commands import run_with_db
     from pool.store import now_ms
 
     email = _email(args.email)
 
-    async def work(db: Any, settings: Any) -> None:
-        user_id = await _user_id(db, email)
-        async with db.write() as tx:
-            await accounts.set_disabled(
-                tx, user_id=user_id, disabled=args.disabled, now_ms=now_ms()
-            )
+    async def change(tx: Any, user_id: int) -> None:
+        await accounts.set_disabled(tx, user_id=user_id, disabled=args.disabled, now_ms=now_ms())
 
-    run_with_db(args, work)
+    _change_user(args, email, change)
     if args.disabled:
         print(f"{email} disabled: signed out everywhere, API tokens revoked")
     else:
@@ -185,15 +192,12 @@ def run_disable(args: argparse.Namespace) -> int:
 def run_recordings_right(args: argparse.Namespace) -> int:
     """Give or take a user's right to hear recordings (issue #22)."""
     from backend import accounts
-    from backend.commands import run_with_db
 
     email = _email(args.email)
 
-    async def work(db: Any, settings: Any) -> None:
-        user_id = await _user_id(db, email)
-        async with db.write() as tx:
-            await accounts.set_hears_recordings(tx, user_id=user_id, allowed=args.allowed)
+    async def change(tx: Any, user_id: int) -> None:
+        await accounts.set_hears_recordings(tx, user_id=user_id, allowed=args.allowed)
 
-    run_with_db(args, work)
+    _change_user(args, email, change)
     print(f"{email} {'may' if args.allowed else 'may no longer'} hear call recordings")
     return 0

@@ -10,20 +10,10 @@ from starlette.responses import Response
 
 from backend import accounts
 from backend.auth import hash_password
-from backend.dashboard import i18n
+from backend.dashboard import i18n, web
 from backend.dashboard.forms import FormError
 from backend.dashboard.i18n import N_
 from backend.dashboard.logins import Viewer, end_user_sessions
-from backend.dashboard.web import (
-    db_of,
-    int_param,
-    owned,
-    page,
-    path_id,
-    redirect,
-    render,
-    visible_advertisers,
-)
 from pool.store import now_ms
 
 USERS = "/dashboard/settings/users"
@@ -33,7 +23,7 @@ def _user_fields(form: dict[str, str], page: str) -> dict[str, Any]:
     role = form.get("role", "member")
     if role not in {"admin", "member"}:
         raise HTTPException(422, "Unknown role.")
-    advertiser_id = int_param(form.get("advertiser"), "advertiser")
+    advertiser_id = web.int_param(form.get("advertiser"), "advertiser")
     if role == "member" and advertiser_id is None:
         raise FormError("advertiser", N_("form.member_advertiser"), page=page)
     locale = form.get("locale", "")
@@ -56,10 +46,10 @@ def _password(form: dict[str, str], required: bool, page: str) -> str:
     return password
 
 
-@page(admin=True)
+@web.page(admin=True)
 async def users_page(request: Request, viewer: Viewer) -> Response:
     """Every user; POST creates one (administrators only)."""
-    db = db_of(request)
+    db = web.db_of(request)
     if request.method == "POST":
         form = request.state.form
         email = form.get("email", "").strip().lower()
@@ -67,7 +57,7 @@ async def users_page(request: Request, viewer: Viewer) -> Response:
             raise FormError("email", N_("form.email_required"))
         fields = _user_fields(form, USERS)
         if fields["advertiser_id"] is not None:
-            await owned(db, viewer, "advertisers", fields["advertiser_id"])
+            await web.owned(db, viewer, "advertisers", fields["advertiser_id"])
         if await db.fetchval("SELECT 1 FROM users WHERE email = :e", {"e": email}):
             raise FormError("email", N_("form.user_exists"), status=409)
         async with db.write() as tx:
@@ -83,20 +73,20 @@ async def users_page(request: Request, viewer: Viewer) -> Response:
                 "UPDATE users SET can_see_callers = :c, locale = :l WHERE id = :u",
                 {"c": fields["can_see_callers"], "l": fields["locale"], "u": user_id},
             )
-        return redirect("/dashboard/settings/users")
+        return web.redirect("/dashboard/settings/users")
     users = await db.fetchall(
         "SELECT u.*, a.name AS advertiser FROM users u"
         " LEFT JOIN advertisers a ON a.id = u.advertiser_id ORDER BY u.email"
     )
-    return render(
+    return web.render(
         request,
         viewer,
         "users.html",
-        {"users": users, "advertisers": await visible_advertisers(db, viewer)},
+        {"users": users, "advertisers": await web.visible_advertisers(db, viewer)},
     )
 
 
-@page(admin=True)
+@web.page(admin=True)
 async def user_update(request: Request, viewer: Viewer) -> Response:
     """Change a user's role, advertiser, caller visibility, language, password or whether the
     user is disabled.
@@ -107,8 +97,8 @@ async def user_update(request: Request, viewer: Viewer) -> Response:
     may now do on every request (:func:`backend.auth.require_token`), and a disabled user's
     tokens are revoked.
     """
-    db = db_of(request)
-    user_id = path_id(request)
+    db = web.db_of(request)
+    user_id = web.path_id(request)
     if not await db.fetchval("SELECT 1 FROM users WHERE id = :u", {"u": user_id}):
         raise HTTPException(404, "Not found.")
     form = request.state.form
@@ -149,13 +139,13 @@ async def user_update(request: Request, viewer: Viewer) -> Response:
     if password or disabled or fields["role"] != "admin":
         # Access was narrowed or the password changed: open logins must sign in again.
         await end_user_sessions(db, user_id)
-    return redirect("/dashboard/settings/users")
+    return web.redirect("/dashboard/settings/users")
 
 
-@page()
+@web.page()
 async def tokens_page(request: Request, viewer: Viewer) -> Response:
     """API tokens in scope; POST creates one and shows it once."""
-    db = db_of(request)
+    db = web.db_of(request)
     new_token = None
     if request.method == "POST":
         form = request.state.form
@@ -166,9 +156,9 @@ async def tokens_page(request: Request, viewer: Viewer) -> Response:
             raise FormError("name", N_("form.too_long"), max=100)
         advertiser_id = viewer.advertiser_id
         if viewer.advertiser_id is None:
-            advertiser_id = int_param(form.get("advertiser"), "advertiser")
+            advertiser_id = web.int_param(form.get("advertiser"), "advertiser")
             if advertiser_id is not None:
-                await owned(db, viewer, "advertisers", advertiser_id)
+                await web.owned(db, viewer, "advertisers", advertiser_id)
         async with db.write() as tx:
             new_token = await accounts.create_api_token(
                 tx,
@@ -189,32 +179,31 @@ async def tokens_page(request: Request, viewer: Viewer) -> Response:
         + " ORDER BY t.revoked_ms IS NOT NULL, t.created_ms DESC",
         params,
     )
-    response = render(
+    response = web.render(
         request,
         viewer,
         "tokens.html",
         {
             "tokens": tokens,
             "new_token": new_token,
-            "advertisers": await visible_advertisers(db, viewer),
+            "advertisers": await web.visible_advertisers(db, viewer),
         },
     )
     return response
 
 
-@page()
+@web.page()
 async def revoke_token(request: Request, viewer: Viewer) -> Response:
     """Revoke an API token at once."""
-    db = db_of(request)
-    token = await owned(db, viewer, "api_tokens", path_id(request))
+    db, token = await web.owned_at(request, viewer, "api_tokens")
     await db.execute(
         "UPDATE api_tokens SET revoked_ms = :t WHERE id = :id AND revoked_ms IS NULL",
         {"t": now_ms(), "id": token["id"]},
     )
-    return redirect("/dashboard/settings/tokens")
+    return web.redirect("/dashboard/settings/tokens")
 
 
-@page(admin=True)
+@web.page(admin=True)
 async def create_advertiser(request: Request, viewer: Viewer) -> Response:
     """A new advertiser (a portal operator's client)."""
     name = request.state.form.get("name", "").strip()
@@ -222,6 +211,6 @@ async def create_advertiser(request: Request, viewer: Viewer) -> Response:
         raise FormError("name", N_("form.required"), page="/dashboard/advertisers")
     if len(name) > 200:
         raise FormError("name", N_("form.too_long"), page="/dashboard/advertisers", max=200)
-    async with db_of(request).write() as tx:
+    async with web.db_of(request).write() as tx:
         await accounts.create_advertiser(tx, name, now_ms())
-    return redirect("/dashboard/advertisers")
+    return web.redirect("/dashboard/advertisers")

@@ -26,21 +26,11 @@ from attribution.billing.money import (
     previous_month,
 )
 from attribution.csv_encoding import CSV_ENCODINGS
-from backend.dashboard import i18n
+from backend.dashboard import i18n, web
 from backend.dashboard.call_work_view import actor
 from backend.dashboard.calls_view import call_context
 from backend.dashboard.i18n import N_
 from backend.dashboard.logins import Viewer
-from backend.dashboard.web import (
-    db_of,
-    int_param,
-    owned,
-    page,
-    path_id,
-    redirect,
-    render,
-    visible_advertisers,
-)
 from backend.downloads import attachment
 from pool.store import Row, now_ms
 
@@ -93,62 +83,62 @@ def _month(request: Request, raw: str | None = None) -> str:
 async def _advertiser(request: Request, viewer: Viewer, raw: str | None = None) -> Row:
     """The advertiser a page is about: the member's own; for an administrator the one
     named (``?advertiser=``), else the first by name. 404 outside the viewer's scope."""
-    db = db_of(request)
-    chosen = int_param(
+    db = web.db_of(request)
+    chosen = web.int_param(
         raw if raw is not None else request.query_params.get("advertiser"), "advertiser"
     )
     if viewer.advertiser_id is not None:
         chosen = viewer.advertiser_id if chosen is None else chosen
     elif chosen is None:
-        first = await visible_advertisers(db, viewer)
+        first = await web.visible_advertisers(db, viewer)
         if not first:
             raise HTTPException(404, "Not found.")
         chosen = int(first[0]["id"])
-    return await owned(db, viewer, "advertisers", chosen)
+    return await web.owned(db, viewer, "advertisers", chosen)
 
 
 def _nav(month: str) -> dict[str, str]:
     return {"month": month, "previous": previous_month(month), "next": next_month(month)}
 
 
-@page()
+@web.page()
 async def statements_page(request: Request, viewer: Viewer) -> Response:
     """Every visible advertiser's statement of the month: status and totals."""
-    db = db_of(request)
+    db = web.db_of(request)
     month = _month(request)
     rows = []
-    for a in await visible_advertisers(db, viewer):
+    for a in await web.visible_advertisers(db, viewer):
         s = await statements.statement(db, int(a["id"]), month, _terms(request))
         rows.append({"advertiser": a, "status": s.status, "body": s.body})
-    return render(request, viewer, "billing_statements.html", {"rows": rows, **_nav(month)})
+    return web.render(request, viewer, "billing_statements.html", {"rows": rows, **_nav(month)})
 
 
 async def _statement_context(
     request: Request, viewer: Viewer, advertiser: Row, month: str
 ) -> dict[str, Any]:
-    db = db_of(request)
+    db = web.db_of(request)
     terms = _terms(request)
     s = await statements.statement(db, int(advertiser["id"]), month, terms)
     return {
         "s": s,
         "body": s.body,
         "advertiser": advertiser,
-        "advertisers": await visible_advertisers(db, viewer) if viewer.is_admin else [],
+        "advertisers": await web.visible_advertisers(db, viewer) if viewer.is_admin else [],
         "open_disputes": await statements.open_disputes(db, int(advertiser["id"]), month, terms.tz),
         "tz": terms.tz,
         **_nav(month),
     }
 
 
-@page()
+@web.page()
 async def statement_page(request: Request, viewer: Viewer) -> Response:
     """One advertiser's statement of the month, laid out to print on A4."""
     advertiser = await _advertiser(request, viewer)
     context = await _statement_context(request, viewer, advertiser, _month(request))
-    return render(request, viewer, "billing_statement.html", context)
+    return web.render(request, viewer, "billing_statement.html", context)
 
 
-@page()
+@web.page()
 async def statement_csv(request: Request, viewer: Viewer) -> Response:
     """The statement as CSV (``excel``, with the byte-order mark, unless ``?encoding=utf-8``)."""
     advertiser = await _advertiser(request, viewer)
@@ -156,7 +146,9 @@ async def statement_csv(request: Request, viewer: Viewer) -> Response:
     encoding = request.query_params.get("encoding", "excel")
     if encoding not in CSV_ENCODINGS:
         raise HTTPException(400, "Unknown encoding.")
-    s = await statements.statement(db_of(request), int(advertiser["id"]), month, _terms(request))
+    s = await statements.statement(
+        web.db_of(request), int(advertiser["id"]), month, _terms(request)
+    )
     t = i18n.translator(i18n.choose(request, viewer))
     words = {key: t(msgid) for key, msgid in CSV_WORDS.items()}
     name = f"statement-{advertiser['id']}-{month}.csv"
@@ -164,13 +156,13 @@ async def statement_csv(request: Request, viewer: Viewer) -> Response:
     return attachment(content, filename=name, media_type=f"text/csv; charset={charset}")
 
 
-@page(admin=True)
+@web.page(admin=True)
 async def close_statement(request: Request, viewer: Viewer) -> Response:
     """Close (lock) the month; with open disputes only when ``force`` is ticked."""
     form = request.state.form
     advertiser = await _advertiser(request, viewer, form.get("advertiser", ""))
     month = _month(request, form.get("month", ""))
-    db = db_of(request)
+    db = web.db_of(request)
     try:
         async with db.write() as tx:
             await statements.close(
@@ -180,18 +172,18 @@ async def close_statement(request: Request, viewer: Viewer) -> Response:
     except BillingError as exc:
         context = await _statement_context(request, viewer, advertiser, month)
         context["error"] = {"field": exc.field, "message": str(exc)}
-        return render(request, viewer, "billing_statement.html", context, status=409)
-    return redirect(f"/dashboard/billing/statement?advertiser={advertiser['id']}&month={month}")
+        return web.render(request, viewer, "billing_statement.html", context, status=409)
+    return web.redirect(f"/dashboard/billing/statement?advertiser={advertiser['id']}&month={month}")
 
 
-@page(admin=True)
+@web.page(admin=True)
 async def send_statement(request: Request, viewer: Viewer) -> Response:
     """Record that a closed statement was sent to the advertiser."""
     form = request.state.form
     advertiser = await _advertiser(request, viewer, form.get("advertiser", ""))
     month = _month(request, form.get("month", ""))
     try:
-        async with db_of(request).write() as tx:
+        async with web.db_of(request).write() as tx:
             await statements.mark_sent(
                 tx,
                 advertiser_id=int(advertiser["id"]),
@@ -201,7 +193,7 @@ async def send_statement(request: Request, viewer: Viewer) -> Response:
             )
     except BillingError as exc:
         raise HTTPException(409, str(exc)) from exc
-    return redirect(f"/dashboard/billing/statement?advertiser={advertiser['id']}&month={month}")
+    return web.redirect(f"/dashboard/billing/statement?advertiser={advertiser['id']}&month={month}")
 
 
 def _plan_form(form: dict[str, str]) -> dict[str, Any]:
@@ -233,10 +225,10 @@ def _plan_form(form: dict[str, str]) -> dict[str, Any]:
     }
 
 
-@page()
+@web.page()
 async def plans_page(request: Request, viewer: Viewer) -> Response:
     """The price plans the viewer may see; administrators add one (POST)."""
-    db = db_of(request)
+    db = web.db_of(request)
     error: dict[str, str] | None = None
     typed: dict[str, str] = {}
     if request.method == "POST":
@@ -254,7 +246,7 @@ async def plans_page(request: Request, viewer: Viewer) -> Response:
         except BillingError as exc:
             error, typed = {"field": exc.field, "message": str(exc)}, dict(form)
         else:
-            return redirect("/dashboard/billing/plans")
+            return web.redirect("/dashboard/billing/plans")
     found = await plans.plans_of(db, viewer.advertiser_id, every=viewer.is_admin)
     where, params = viewer.scope.where_condition("s", site="id")
     targets = await db.fetchall(
@@ -263,8 +255,8 @@ async def plans_page(request: Request, viewer: Viewer) -> Response:
         f"{where} ORDER BY a.name, t.id",
         params,
     )
-    names = {int(a["id"]): a["name"] for a in await visible_advertisers(db, viewer)}
-    return render(
+    names = {int(a["id"]): a["name"] for a in await web.visible_advertisers(db, viewer)}
+    return web.render(
         request,
         viewer,
         "billing_plans.html",
@@ -281,17 +273,17 @@ async def plans_page(request: Request, viewer: Viewer) -> Response:
     )
 
 
-@page()
+@web.page()
 async def disputes_page(request: Request, viewer: Viewer) -> Response:
     """Disputes in the viewer's scope and the billing audit trail; the portal decides
     (POST: ``dispute``, ``decision``, ``note``)."""
-    db = db_of(request)
+    db = web.db_of(request)
     error = None
     if request.method == "POST":
         if not viewer.is_admin:
             raise HTTPException(403, "Only administrators may decide disputes.")
         form = request.state.form
-        dispute_id = int_param(form.get("dispute"), "dispute")
+        dispute_id = web.int_param(form.get("dispute"), "dispute")
         if dispute_id is None:
             raise HTTPException(404, "Not found.")
         try:
@@ -305,26 +297,25 @@ async def disputes_page(request: Request, viewer: Viewer) -> Response:
         except BillingError as exc:
             error = {"field": exc.field, "dispute": dispute_id}
         else:
-            return redirect("/dashboard/billing/disputes")
-    return render(
+            return web.redirect("/dashboard/billing/disputes")
+    return web.render(
         request,
         viewer,
         "billing_disputes.html",
         {
             "disputes": await dp.disputes(db, viewer.scope),
             "trail": await dp.audit_trail(db, viewer.scope, limit=100),
-            "names": {int(a["id"]): a["name"] for a in await visible_advertisers(db, viewer)},
+            "names": {int(a["id"]): a["name"] for a in await web.visible_advertisers(db, viewer)},
             "error": error,
         },
         status=422 if error else 200,
     )
 
 
-@page()
+@web.page()
 async def dispute_call(request: Request, viewer: Viewer) -> Response:
     """Dispute a call from its page, with the reason (the viewer's advertiser's calls)."""
-    db = db_of(request)
-    call = await owned(db, viewer, "calls", path_id(request))
+    db, call = await web.owned_at(request, viewer, "calls")
     try:
         async with db.write() as tx:
             await dp.open_dispute(
@@ -334,23 +325,23 @@ async def dispute_call(request: Request, viewer: Viewer) -> Response:
     except BillingError as exc:
         context = await call_context(request, viewer)
         context.update(dispute_error={"field": exc.field}, typed=request.state.form)
-        return render(request, viewer, "call.html", context, status=422)
-    return redirect(f"/dashboard/calls/{call['id']}#dispute")
+        return web.render(request, viewer, "call.html", context, status=422)
+    return web.redirect(f"/dashboard/calls/{call['id']}#dispute")
 
 
-@page(admin=True)
+@web.page(admin=True)
 async def revenue_page(request: Request, viewer: Viewer) -> Response:
     """The portal's revenue per advertiser and month, with the trend (administrators)."""
-    db = db_of(request)
+    db = web.db_of(request)
     month = _month(request)
     months = revenue.months_ending(month, 6)
-    advertisers = [(int(a["id"]), a["name"]) for a in await visible_advertisers(db, viewer)]
+    advertisers = [(int(a["id"]), a["name"]) for a in await web.visible_advertisers(db, viewer)]
     cells = await revenue.report(db, advertisers, months, _terms(request))
     by_advertiser: dict[int, list[revenue.RevenueCell]] = {}
     for cell in cells:
         by_advertiser.setdefault(cell.advertiser_id, []).append(cell)
     totals = [sum(c.amount_yen for c in cells if c.month == m) for m in months]
-    return render(
+    return web.render(
         request,
         viewer,
         "billing_revenue.html",

@@ -15,17 +15,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from attribution import call_work as cw
+from backend.dashboard import web
 from backend.dashboard.calls_view import call_context
 from backend.dashboard.logins import Viewer
-from backend.dashboard.web import (
-    db_of,
-    owned,
-    page,
-    path_id,
-    redirect,
-    render,
-    visible_advertisers,
-)
 from pool.store import now_ms
 
 
@@ -57,11 +49,10 @@ def _changes(form: Any) -> cw.CallChanges:
     )
 
 
-@page()
+@web.page()
 async def work_call(request: Request, viewer: Viewer) -> Response:
     """Save the call's verdict, tags, note, outcome and value; each change is audited."""
-    db = db_of(request)
-    call = await owned(db, viewer, "calls", path_id(request))
+    db, call = await web.owned_at(request, viewer, "calls")
     form = request.state.form
     try:
         changes = _changes(form)
@@ -72,24 +63,24 @@ async def work_call(request: Request, viewer: Viewer) -> Response:
     except cw.WorkError as exc:
         context = await call_context(request, viewer)
         context.update(work_error={"field": exc.field, "message": str(exc)}, typed=form)
-        return render(request, viewer, "call.html", context, status=422)
-    return redirect(f"/dashboard/calls/{call['id']}#work")
+        return web.render(request, viewer, "call.html", context, status=422)
+    return web.redirect(f"/dashboard/calls/{call['id']}#work")
 
 
-@page()
+@web.page()
 async def outcomes_page(request: Request, viewer: Viewer) -> Response:
     """The outcome list of the viewer's advertiser (administrators: ``?advertiser=``);
     POST adds one or retires one."""
-    db = db_of(request)
+    db = web.db_of(request)
     advertiser = viewer.advertiser_id
     if advertiser is None:
         raw = request.query_params.get("advertiser") or ""
         if not raw:  # an administrator picks the advertiser first
-            choices = await visible_advertisers(db, viewer)
-            return render(request, viewer, "outcomes.html", {"advertisers": choices})
+            choices = await web.visible_advertisers(db, viewer)
+            return web.render(request, viewer, "outcomes.html", {"advertisers": choices})
         if not (raw.isascii() and raw.isdigit() and len(raw) <= 18):
             raise HTTPException(404, "Not found.")
-        advertiser = int((await owned(db, viewer, "advertisers", int(raw)))["id"])
+        advertiser = int((await web.owned(db, viewer, "advertisers", int(raw)))["id"])
     error = None
     typed: dict[str, str] = {}
     if request.method == "POST":
@@ -117,8 +108,8 @@ async def outcomes_page(request: Request, viewer: Viewer) -> Response:
             typed = dict(form)
         else:
             suffix = "" if viewer.advertiser_id is not None else f"?advertiser={advertiser}"
-            return redirect("/dashboard/settings/outcomes" + suffix)
-    return render(
+            return web.redirect("/dashboard/settings/outcomes" + suffix)
+    return web.render(
         request,
         viewer,
         "outcomes.html",
@@ -126,7 +117,7 @@ async def outcomes_page(request: Request, viewer: Viewer) -> Response:
             "outcomes": await cw.outcomes(db, advertiser),
             "advertiser_id": advertiser,
             "kinds": cw.OUTCOME_KINDS,
-            "advertiser_name": (await owned(db, viewer, "advertisers", advertiser))["name"],
+            "advertiser_name": (await web.owned(db, viewer, "advertisers", advertiser))["name"],
             "error": error,
             "typed": typed,
         },

@@ -29,7 +29,7 @@ from backend.dashboard.call_filters import (
 )
 from backend.dashboard.filters import read_filters
 from backend.dashboard.logins import Viewer
-from backend.dashboard.web import db_of, int_param, owned, page, path_id, render
+from backend.dashboard.web import db_of, int_param, owned_at, page, render
 from backend.downloads import download
 from backend.recordings import links as recording_links
 from backend.services import services
@@ -128,8 +128,7 @@ async def call_page(request: Request, viewer: Viewer) -> Response:
 
 async def call_context(request: Request, viewer: Viewer) -> dict[str, Any]:
     """Everything the call page shows (404 for a call the viewer may not see)."""
-    db = db_of(request)
-    call = await owned(db, viewer, "calls", path_id(request))
+    db, call = await owned_at(request, viewer, "calls")
     site = None
     if call["site_id"] is not None:
         site = await db.fetchone(

@@ -20,7 +20,7 @@ from attribution import flow_reports
 from backend.dashboard.forms import FormError
 from backend.dashboard.i18n import N_
 from backend.dashboard.logins import Viewer
-from backend.dashboard.web import db_of, owned, page, path_id, redirect, render
+from backend.dashboard.web import db_of, owned_at, page, redirect, render
 from backend.telephony import flowdoc, flowstore
 from backend.telephony.service import telephony_of
 from pool.store import Store, now_ms
@@ -299,8 +299,7 @@ async def _open(request: Request, viewer: Viewer, target: dict[str, Any]) -> Res
 async def flow_page(request: Request, viewer: Viewer) -> Response:
     """One of the target's flows (its own, a tracking number's or a source's): its steps
     as forms, the versions, roll back, the target's other flows."""
-    db = db_of(request)
-    target = await owned(db, viewer, "targets", path_id(request))
+    db, target = await owned_at(request, viewer, "targets")
     if "number" in request.query_params or "source" in request.query_params:
         return await _open(request, viewer, target)
     which, named = await _scope_of(request, db)
@@ -355,8 +354,7 @@ async def flow_page(request: Request, viewer: Viewer) -> Response:
 @page()
 async def add_step(request: Request, viewer: Viewer) -> Response:
     """A new step of the chosen type (the first step of a new flow starts it)."""
-    db = db_of(request)
-    target = await owned(db, viewer, "targets", path_id(request))
+    db, target = await owned_at(request, viewer, "targets")
     form = request.state.form
     kind = request.path_params.get("kind", "")
     if kind not in flowdoc.STEP_TYPES:
@@ -377,8 +375,7 @@ async def add_step(request: Request, viewer: Viewer) -> Response:
 @page()
 async def save_step(request: Request, viewer: Viewer) -> Response:
     """One step changed through its form (its type stays)."""
-    db = db_of(request)
-    target = await owned(db, viewer, "targets", path_id(request))
+    db, target = await owned_at(request, viewer, "targets")
     step_id = request.path_params.get("step", "")
     which = await _scope_of(request, db)
     flow = await _current(db, viewer, target["id"], which[1])
@@ -401,8 +398,7 @@ async def save_step(request: Request, viewer: Viewer) -> Response:
 @page()
 async def rollback(request: Request, viewer: Viewer) -> Response:
     """An earlier version in force again (as a new version)."""
-    db = db_of(request)
-    target = await owned(db, viewer, "targets", path_id(request))
+    db, target = await owned_at(request, viewer, "targets")
     version = request.state.form.get("version", "")
     if not version.isdigit() or len(version) > 7:
         raise HTTPException(422, "Choose a version.")

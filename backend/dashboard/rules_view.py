@@ -10,30 +10,19 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from attribution import qualification
+from backend.dashboard import web
 from backend.dashboard.forms import FormError
 from backend.dashboard.i18n import N_
 from backend.dashboard.logins import Viewer
-from backend.dashboard.web import (
-    advertiser_for_new,
-    db_of,
-    int_param,
-    owned,
-    page,
-    path_id,
-    redirect,
-    render,
-    visible_advertisers,
-)
 from backend.notify import targets as notify_targets
 from pool import numbers, rules
 from pool.store import now_ms
 
 
-@page()
+@web.page()
 async def site_rules(request: Request, viewer: Viewer) -> Response:
     """A site's source rules and qualification rules."""
-    db = db_of(request)
-    site = await owned(db, viewer, "sites", path_id(request))
+    db, site = await web.owned_at(request, viewer, "sites")
     source_rules = await db.fetchall(
         "SELECT r.*, n.number, t.number AS target FROM source_rules r"
         " LEFT JOIN tracking_numbers n ON n.id = r.number_id"
@@ -49,7 +38,7 @@ async def site_rules(request: Request, viewer: Viewer) -> Response:
     targets = await db.fetchall(
         "SELECT id, number, label FROM targets WHERE site_id = :s ORDER BY id", {"s": site["id"]}
     )
-    return render(
+    return web.render(
         request,
         viewer,
         "rules.html",
@@ -67,11 +56,10 @@ async def site_rules(request: Request, viewer: Viewer) -> Response:
     )
 
 
-@page()
+@web.page()
 async def add_source_rule(request: Request, viewer: Viewer) -> Response:
     """Add a source rule (checked by :func:`pool.rules.add_rule`)."""
-    db = db_of(request)
-    site = await owned(db, viewer, "sites", path_id(request))
+    db, site = await web.owned_at(request, viewer, "sites")
     form = request.state.form
     priority = form.get("priority", "").strip() or "100"
     if not priority.lstrip("-").isdigit() or len(priority) > 8:
@@ -85,8 +73,8 @@ async def add_source_rule(request: Request, viewer: Viewer) -> Response:
                 match_key=form.get("match_key", "").strip(),
                 match_value=form.get("match_value", "").strip(),
                 action=form.get("action", ""),
-                number_id=int_param(form.get("number"), "number"),
-                target_id=int_param(form.get("target"), "target"),
+                number_id=web.int_param(form.get("number"), "number"),
+                target_id=web.int_param(form.get("target"), "target"),
                 priority=int(priority),
                 label=form.get("label", "").strip(),
                 now_ms=now_ms(),
@@ -94,24 +82,22 @@ async def add_source_rule(request: Request, viewer: Viewer) -> Response:
     except numbers.NumberError as exc:
         field = {"target": "target", "number": "number"}.get(exc.field, "match_value")
         raise FormError(field, N_("form.refused"), text=str(exc)) from exc
-    return redirect(f"/dashboard/settings/sites/{site['id']}/rules")
+    return web.redirect(f"/dashboard/settings/sites/{site['id']}/rules")
 
 
-@page()
+@web.page()
 async def delete_source_rule(request: Request, viewer: Viewer) -> Response:
     """Remove a source rule."""
-    db = db_of(request)
-    rule = await owned(db, viewer, "source_rules", path_id(request))
+    db, rule = await web.owned_at(request, viewer, "source_rules")
     await db.execute("DELETE FROM source_rules WHERE id = :id", {"id": rule["id"]})
-    return redirect(f"/dashboard/settings/sites/{rule['site_id']}/rules")
+    return web.redirect(f"/dashboard/settings/sites/{rule['site_id']}/rules")
 
 
-@page(admin=True)
+@web.page(admin=True)
 async def set_qualification(request: Request, viewer: Viewer) -> Response:
     """Set which completed calls of a site count as qualified (有効電話); administrators
     only, as over the API: on a portal they decide what an advertiser is billed for."""
-    db = db_of(request)
-    site = await owned(db, viewer, "sites", path_id(request))
+    db, site = await web.owned_at(request, viewer, "sites")
     form = request.state.form
     page = f"/dashboard/settings/sites/{site['id']}/rules"
     found: dict[str, int] = {}
@@ -133,16 +119,15 @@ async def set_qualification(request: Request, viewer: Viewer) -> Response:
             ),
             now_ms=now_ms(),
         )
-    return redirect(f"/dashboard/settings/sites/{site['id']}/rules")
+    return web.redirect(f"/dashboard/settings/sites/{site['id']}/rules")
 
 
-@page()
+@web.page()
 async def blocked_page(request: Request, viewer: Viewer) -> Response:
     """Blocked callers (exact numbers or prefixes); POST adds one."""
-    db = db_of(request)
-    if request.method == "POST":
-        form = request.state.form
-        advertiser_id = await advertiser_for_new(db, viewer, form)
+    db = web.db_of(request)
+    if posted := await web.posted_for_advertiser(request, viewer):
+        form, advertiser_id = posted
         kind = form.get("kind", "exact")
         if kind not in {"exact", "prefix"}:
             raise HTTPException(422, "kind is exact or prefix.")
@@ -167,37 +152,35 @@ async def blocked_page(request: Request, viewer: Viewer) -> Response:
                 "t": now_ms(),
             },
         )
-        return redirect("/dashboard/settings/blocked")
+        return web.redirect("/dashboard/settings/blocked")
     where, params = viewer.scope.where_condition("b", site=None)
     blocked = await db.fetchall(
         "SELECT b.*, a.name AS advertiser FROM blocked_callers b"
         " JOIN advertisers a ON a.id = b.advertiser_id" + where + " ORDER BY a.name, b.pattern",
         params,
     )
-    return render(
+    return web.render(
         request,
         viewer,
         "blocked.html",
-        {"blocked": blocked, "advertisers": await visible_advertisers(db, viewer)},
+        {"blocked": blocked, "advertisers": await web.visible_advertisers(db, viewer)},
     )
 
 
-@page()
+@web.page()
 async def unblock(request: Request, viewer: Viewer) -> Response:
     """Remove a blocked caller."""
-    db = db_of(request)
-    row = await owned(db, viewer, "blocked_callers", path_id(request))
+    db, row = await web.owned_at(request, viewer, "blocked_callers")
     await db.execute("DELETE FROM blocked_callers WHERE id = :id", {"id": row["id"]})
-    return redirect("/dashboard/settings/blocked")
+    return web.redirect("/dashboard/settings/blocked")
 
 
-@page()
+@web.page()
 async def notifications_page(request: Request, viewer: Viewer) -> Response:
     """Where call notifications go (webhook or e-mail); POST adds a target."""
-    db = db_of(request)
-    if request.method == "POST":
-        form = request.state.form
-        advertiser_id = await advertiser_for_new(db, viewer, form)
+    db = web.db_of(request)
+    if posted := await web.posted_for_advertiser(request, viewer):
+        form, advertiser_id = posted
         try:
             await notify_targets.add_target(
                 db,
@@ -211,7 +194,7 @@ async def notifications_page(request: Request, viewer: Viewer) -> Response:
             )
         except (ValueError, LookupError) as exc:
             raise FormError("address", N_("form.refused"), text=str(exc)) from exc
-        return redirect("/dashboard/settings/notifications")
+        return web.redirect("/dashboard/settings/notifications")
     where, params = viewer.scope.where_condition("n", site=None)
     rows = await db.fetchall(
         "SELECT n.id, n.kind, n.address, n.event, n.active, a.name AS advertiser"
@@ -220,23 +203,22 @@ async def notifications_page(request: Request, viewer: Viewer) -> Response:
         + " ORDER BY n.active DESC, a.name, n.id",
         params,
     )
-    return render(
+    return web.render(
         request,
         viewer,
         "notifications.html",
         {
             "targets": rows,
-            "advertisers": await visible_advertisers(db, viewer),
+            "advertisers": await web.visible_advertisers(db, viewer),
             "kinds": notify_targets.KINDS,
             "events": notify_targets.EVENTS,
         },
     )
 
 
-@page()
+@web.page()
 async def remove_notification(request: Request, viewer: Viewer) -> Response:
     """Stop sending to a notification target (its past deliveries stay)."""
-    db = db_of(request)
-    row = await owned(db, viewer, "notification_targets", path_id(request))
+    db, row = await web.owned_at(request, viewer, "notification_targets")
     await notify_targets.remove_target(db, row["id"])
-    return redirect("/dashboard/settings/notifications")
+    return web.redirect("/dashboard/settings/notifications")

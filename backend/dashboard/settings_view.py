@@ -11,23 +11,12 @@ from starlette.responses import Response
 
 from attribution import codes, tag_seen
 from backend import accounts
-from backend.dashboard import targets_view
+from backend.dashboard import targets_view, web
 from backend.dashboard.fmt import zone
 from backend.dashboard.forms import FormError
 from backend.dashboard.i18n import N_
 from backend.dashboard.logins import Viewer
 from backend.dashboard.pool_health import pool_health
-from backend.dashboard.web import (
-    advertiser_for_new,
-    db_of,
-    owned,
-    page,
-    path_id,
-    redirect,
-    render,
-    visible_advertisers,
-    visible_sites,
-)
 from pool import admin, destinations, numbers, targets
 from pool.store import now_ms
 
@@ -56,13 +45,12 @@ def _timezone(raw: str) -> str:
     return name
 
 
-@page()
+@web.page()
 async def sites_page(request: Request, viewer: Viewer) -> Response:
     """Every visible site; POST creates one."""
-    db = db_of(request)
-    if request.method == "POST":
-        form = request.state.form
-        advertiser_id = await advertiser_for_new(db, viewer, form)
+    db = web.db_of(request)
+    if posted := await web.posted_for_advertiser(request, viewer):
+        form, advertiser_id = posted
         async with db.write() as tx:
             site_id = await accounts.create_site(
                 tx,
@@ -73,23 +61,22 @@ async def sites_page(request: Request, viewer: Viewer) -> Response:
                 timezone=_timezone(form.get("timezone", "")),
                 now_ms=now_ms(),
             )
-        return redirect(f"/dashboard/settings/sites/{site_id}")
-    return render(
+        return web.redirect(f"/dashboard/settings/sites/{site_id}")
+    return web.render(
         request,
         viewer,
         "sites.html",
         {
-            "sites": await visible_sites(db, viewer),
-            "advertisers": await visible_advertisers(db, viewer),
+            "sites": await web.visible_sites(db, viewer),
+            "advertisers": await web.visible_advertisers(db, viewer),
         },
     )
 
 
-@page()
+@web.page()
 async def site_page(request: Request, viewer: Viewer) -> Response:
     """One site: edit it; its business numbers; the snippet tag to copy."""
-    db = db_of(request)
-    site = await owned(db, viewer, "sites", path_id(request))
+    db, site = await web.owned_at(request, viewer, "sites")
     if request.method == "POST":
         form = request.state.form
         await db.execute(
@@ -101,12 +88,12 @@ async def site_page(request: Request, viewer: Viewer) -> Response:
                 "id": site["id"],
             },
         )
-        return redirect(f"/dashboard/settings/sites/{site['id']}")
+        return web.redirect(f"/dashboard/settings/sites/{site['id']}")
     shown = await targets_view.site_targets(db, site)
     settings = request.app.state.settings
     base = (settings.public_url or f"{request.url.scheme}://{request.url.netloc}").rstrip("/")
     snippet = f'<script async src="{base}/dni.js" data-site="{site["site_key"]}"></script>'
-    return render(
+    return web.render(
         request,
         viewer,
         "site.html",
@@ -118,17 +105,16 @@ async def site_page(request: Request, viewer: Viewer) -> Response:
             "tz": site["timezone"],
             "seen": await tag_seen.seen_hosts(db, site["id"]),
             "default_target": await admin.target_number(db, site["default_target_id"]),
-            "advertisers": await visible_advertisers(db, viewer) if viewer.is_admin else [],
+            "advertisers": await web.visible_advertisers(db, viewer) if viewer.is_admin else [],
         },
     )
 
 
-@page()
+@web.page()
 async def numbers_mode(request: Request, viewer: Viewer) -> Response:
     """How a site's pages get numbers: visit codes in tel: links (任意番号) on or off, and one
     number per target on the page or one per visitor (with the target whose pool gives it)."""
-    db = db_of(request)
-    site = await owned(db, viewer, "sites", path_id(request))
+    db, site = await web.owned_at(request, viewer, "sites")
     form = request.state.form
     page = f"/dashboard/settings/sites/{site['id']}"
     default = form.get("default_target", "")
@@ -146,14 +132,13 @@ async def numbers_mode(request: Request, viewer: Viewer) -> Response:
         raise FormError("default_target", N_("form.bad_default_target"), page=page) from exc
     async with db.write() as tx:
         await codes.set_site_codes(tx, site_id=site["id"], enabled=form.get("visit_codes") == "1")
-    return redirect(page + "#numbers-mode")
+    return web.redirect(page + "#numbers-mode")
 
 
-@page()
+@web.page()
 async def add_target(request: Request, viewer: Viewer) -> Response:
     """Add a business number to a site, with a pool of tracking numbers to stand in for it."""
-    db = db_of(request)
-    site = await owned(db, viewer, "sites", path_id(request))
+    db, site = await web.owned_at(request, viewer, "sites")
     form = request.state.form
     settings = request.app.state.settings
     page = f"/dashboard/settings/sites/{site['id']}"
@@ -205,23 +190,22 @@ async def add_target(request: Request, viewer: Viewer) -> Response:
         raise FormError(
             exc.field or "number", N_("form.refused"), page=page, text=str(exc)
         ) from exc
-    return redirect(f"/dashboard/settings/sites/{site['id']}")
+    return web.redirect(f"/dashboard/settings/sites/{site['id']}")
 
 
-@page()
+@web.page()
 async def retire_number(request: Request, viewer: Viewer) -> Response:
     """Stop leasing a number: 'retiring' while a visitor still holds it, else 'retired'."""
-    db = db_of(request)
-    number = await owned(db, viewer, "tracking_numbers", path_id(request))
+    db, number = await web.owned_at(request, viewer, "tracking_numbers")
     await numbers.retire_number(db, number_id=number["id"], now_ms=now_ms())
-    return redirect("/dashboard/settings/numbers")
+    return web.redirect("/dashboard/settings/numbers")
 
 
-@page()
+@web.page()
 async def pools_page(request: Request, viewer: Viewer) -> Response:
     """Utilization, peak, exhaustion and recommended size of every pool in scope."""
-    pools = await pool_health(db_of(request), viewer.scope, request.app.state.settings)
-    return render(request, viewer, "pools.html", {"pools": pools})
+    pools = await pool_health(web.db_of(request), viewer.scope, request.app.state.settings)
+    return web.render(request, viewer, "pools.html", {"pools": pools})
 
 
 def _minutes(form: dict[str, str], name: str, low: int, high: int) -> int:
@@ -232,11 +216,10 @@ def _minutes(form: dict[str, str], name: str, low: int, high: int) -> int:
     return value * 60_000
 
 
-@page()
+@web.page()
 async def pool_update(request: Request, viewer: Viewer) -> Response:
     """Rename a pool and change how long leases last, stay matchable and rest."""
-    db = db_of(request)
-    pool = await owned(db, viewer, "pools", path_id(request))
+    db, pool = await web.owned_at(request, viewer, "pools")
     form = request.state.form
     try:
         name = _text(form, "name", 200)
@@ -260,10 +243,10 @@ async def pool_update(request: Request, viewer: Viewer) -> Response:
         "UPDATE pools SET name = :n, ttl_ms = :ttl, grace_ms = :g, cooldown_ms = :c WHERE id = :id",
         values,
     )
-    return redirect("/dashboard/pools")
+    return web.redirect("/dashboard/pools")
 
 
-@page()
+@web.page()
 async def not_found(request: Request, viewer: Viewer) -> Response:
     """Any other dashboard address: a 404 page with the dashboard's headers."""
     raise HTTPException(404, "Not found.")

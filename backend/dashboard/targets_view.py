@@ -15,7 +15,7 @@ from starlette.responses import Response
 from backend.dashboard.forms import FormError
 from backend.dashboard.i18n import N_
 from backend.dashboard.logins import Viewer
-from backend.dashboard.web import db_of, int_param, owned, page, path_id, redirect
+from backend.dashboard.web import int_param, owned, owned_at, page, redirect
 from pool import numbers, targets
 from pool.store import Row, Store
 
@@ -51,8 +51,7 @@ async def chosen_advertiser(
 async def target_advertiser(request: Request, viewer: Viewer) -> Response:
     """Give a pool's target (and its numbers, and the calls to come) to another advertiser,
     or back to its site's (administrators)."""
-    db = db_of(request)
-    pool = await owned(db, viewer, "pools", path_id(request))
+    db, pool = await owned_at(request, viewer, "pools")
     site = await owned(db, viewer, "sites", pool["site_id"])
     page_url = f"/dashboard/settings/sites/{site['id']}"
     owner = await chosen_advertiser(db, viewer, site, request.state.form, page_url)

@@ -295,6 +295,13 @@ async def owned(db: Store, viewer: Viewer, table: str, row_id: int) -> Row:
     return row
 
 
+async def owned_at(request: Request, viewer: Viewer, table: str) -> tuple[Store, Row]:
+    """The request's store and the row of ``table`` that the path's ``{id}`` names, if the
+    viewer may see it (else 404): how a page about one row starts."""
+    db = db_of(request)
+    return db, await owned(db, viewer, table, path_id(request))
+
+
 async def advertiser_for_new(db: Store, viewer: Viewer, form: Mapping[str, str]) -> int:
     """The advertiser a new record belongs to: the member's own, or the one an admin chose
     (which must be one the admin may see: 404 otherwise)."""
@@ -305,6 +312,17 @@ async def advertiser_for_new(db: Store, viewer: Viewer, form: Mapping[str, str])
         raise forms.FormError("advertiser", N_("form.choose_advertiser"))
     await owned(db, viewer, "advertisers", chosen)
     return chosen
+
+
+async def posted_for_advertiser(
+    request: Request, viewer: Viewer
+) -> tuple[dict[str, str], int] | None:
+    """On the POST of a page that lists records and adds one: the form and the advertiser
+    the new record belongs to (:func:`advertiser_for_new`). None on a GET."""
+    if request.method != "POST":
+        return None
+    form = request.state.form
+    return form, await advertiser_for_new(db_of(request), viewer, form)
 
 
 async def visible_sites(db: Store, viewer: Viewer) -> list[Row]:

@@ -131,16 +131,7 @@ class Notifier:
     ) -> None:
         name = f"call.{event}"
         if target["kind"] == "webhook":
-            body = orjson.dumps({"event": name, "delivery": delivery, "call": call})
-            await webhook.post(
-                self._client,
-                target["address"],
-                body,
-                secret=target["secret"],
-                event=name,
-                delivery=delivery,
-                policy=self.policy,
-            )
+            await self._post(target, name, delivery, {"call": call})
         elif target["kind"] == "email":
             if self.smtp is None:
                 raise webhook.DeliveryError("SMTP is not configured", permanent=True)
@@ -161,16 +152,7 @@ class Notifier:
         :class:`webhook.DeliveryError` (``permanent`` when trying again will not help),
         ``smtplib.SMTPException`` or ``OSError``; the caller retries (a durable job)."""
         if target["kind"] == "webhook":
-            body = orjson.dumps({"event": name, "delivery": delivery, **payload})
-            await webhook.post(
-                self._client,
-                target["address"],
-                body,
-                secret=target["secret"],
-                event=name,
-                delivery=delivery,
-                policy=self.policy,
-            )
+            await self._post(target, name, delivery, payload)
             return
         if self.smtp is None:
             raise webhook.DeliveryError("SMTP is not configured", permanent=True)
@@ -179,6 +161,21 @@ class Notifier:
             name, fields, to=target["address"], sender=self.smtp.sender, title=title
         )
         await mail.send(self.smtp, message)
+
+    async def _post(
+        self, target: dict[str, Any], name: str, delivery: int, payload: dict[str, Any]
+    ) -> None:
+        """The signed webhook ``{"event", "delivery", **payload}`` to a webhook target."""
+        body = orjson.dumps({"event": name, "delivery": delivery, **payload})
+        await webhook.post(
+            self._client,
+            target["address"],
+            body,
+            secret=target["secret"],
+            event=name,
+            delivery=delivery,
+            policy=self.policy,
+        )
 
     async def _mark(self, db: Store, delivery: int, status: str, attempts: int, error: str) -> None:
         await db.execute(

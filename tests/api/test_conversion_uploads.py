@@ -9,6 +9,7 @@ hashed only with consent.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -34,6 +35,14 @@ GOOGLE_CONFIG = {
 @pytest.fixture
 def stand_in_port() -> int:
     return free_port()
+
+
+@pytest.fixture
+async def platforms(stand_in_port: int) -> AsyncIterator[ap.Platforms]:
+    """The Google Ads and Meta stand-ins, serving where the settings send uploads."""
+    stand_ins = ap.Platforms()
+    async with ap.serving(stand_ins, stand_in_port):
+        yield stand_ins
 
 
 @pytest.fixture
@@ -86,7 +95,7 @@ async def _run(client: httpx.AsyncClient, w: World, action: int) -> dict[str, An
 
 
 async def test_google_ads_upload_once_with_hashed_phone_and_row_refusals_retried(
-    client: httpx.AsyncClient, db: SQLiteDatabase, world: World, stand_in_port: int
+    client: httpx.AsyncClient, db: SQLiteDatabase, world: World, platforms: ap.Platforms
 ) -> None:
     w = world
     bad = await w.add_session(db, jst_ms(2026, 11, 20, 9, 0), source="google", gclid="bad-1")
@@ -96,10 +105,8 @@ async def test_google_ads_upload_once_with_hashed_phone_and_row_refusals_retried
     assert stored.status_code == 200, stored.text
     assert stored.json()["has_secret"] is True and ap.REFRESH_TOKEN not in stored.text
     assert stored.json()["config"]["customer_id"] == "1234567890"
-    platforms = ap.Platforms()
-    async with ap.serving(platforms, stand_in_port):
-        first = await _run(client, w, action)
-        second = await _run(client, w, action)
+    first = await _run(client, w, action)
+    second = await _run(client, w, action)
     assert first["sent"] == 2  # the gclid call and the wbraid call
     assert [f["reason"] for f in first["failed"]] == ["The click id could not be decoded."]
     # The refused row is tried again; the two sent are never sent again.
@@ -118,35 +125,31 @@ async def test_google_ads_upload_once_with_hashed_phone_and_row_refusals_retried
 
 
 async def test_without_consent_the_number_never_leaves(
-    client: httpx.AsyncClient, world: World, stand_in_port: int
+    client: httpx.AsyncClient, world: World, platforms: ap.Platforms
 ) -> None:
     w = world
     action = await _google_call_action(client, w, consent_user_data="DENIED")
-    platforms = ap.Platforms()
-    async with ap.serving(platforms, stand_in_port):
-        assert (await _run(client, w, action))["sent"] == 2
+    assert (await _run(client, w, action))["sent"] == 2
     for c in platforms.google_batches[0]["conversions"]:
         assert "userIdentifiers" not in c and c["consent"] == {"adUserData": "DENIED"}
 
 
 async def test_a_refused_refresh_token_sends_nothing_and_keeps_every_call_for_later(
-    client: httpx.AsyncClient, world: World, stand_in_port: int
+    client: httpx.AsyncClient, world: World, platforms: ap.Platforms
 ) -> None:
     w = world
     action = await _google_call_action(client, w, secret="revoked-token")
-    platforms = ap.Platforms()
-    async with ap.serving(platforms, stand_in_port):
-        refused = await _run(client, w, action)
-        assert refused["sent"] == 0
-        assert {f["reason"] for f in refused["failed"]} == {"google_oauth_refused"}
-        # The token is fixed (the secret alone): everything goes on the next run.
-        await _configure_google(client, w, action)
-        assert (await _run(client, w, action))["sent"] == 2
+    refused = await _run(client, w, action)
+    assert refused["sent"] == 0
+    assert {f["reason"] for f in refused["failed"]} == {"google_oauth_refused"}
+    # The token is fixed (the secret alone): everything goes on the next run.
+    await _configure_google(client, w, action)
+    assert (await _run(client, w, action))["sent"] == 2
     assert platforms.google_batches and not platforms.meta_batches
 
 
 async def test_meta_conversions_api_with_the_click_and_the_hashed_digits(
-    client: httpx.AsyncClient, db: SQLiteDatabase, world: World, stand_in_port: int
+    client: httpx.AsyncClient, db: SQLiteDatabase, world: World, platforms: ap.Platforms
 ) -> None:
     w = world
     now = now_ms()
@@ -163,10 +166,8 @@ async def test_meta_conversions_api_with_the_click_and_the_hashed_digits(
         consent_user_data="GRANTED",
     )
     assert stored.status_code == 200, stored.text
-    platforms = ap.Platforms()
-    async with ap.serving(platforms, stand_in_port):
-        assert (await _run(client, w, action))["sent"] == 1
-        assert (await _run(client, w, action))["sent"] == 0
+    assert (await _run(client, w, action))["sent"] == 1
+    assert (await _run(client, w, action))["sent"] == 0
     (event,) = platforms.meta_batches[0]["data"]
     assert event["event_name"] == "Lead" and event["action_source"] == "phone_call"
     assert event["event_id"] == f"callpath-{action}-{call}"
@@ -233,7 +234,7 @@ async def test_the_periodic_job_runs_every_enabled_upload(
     client: httpx.AsyncClient,
     db: SQLiteDatabase,
     world: World,
-    stand_in_port: int,
+    platforms: ap.Platforms,
     settings: Settings,
 ) -> None:
     from attribution import conversion_uploads as up
@@ -245,11 +246,9 @@ async def test_the_periodic_job_runs_every_enabled_upload(
     for action, enabled in ((on, True), (off, False)):
         await _configure_google(client, w, action, enabled=enabled)
     endpoints = up.Endpoints.from_settings(settings)
-    platforms = ap.Platforms()
-    async with ap.serving(platforms, stand_in_port):
-        sent = await up.upload_all(
-            db, now_ms=now_ms(), endpoints=endpoints, policy=OutboundPolicy.parse("127.0.0.1")
-        )
+    sent = await up.upload_all(
+        db, now_ms=now_ms(), endpoints=endpoints, policy=OutboundPolicy.parse("127.0.0.1")
+    )
     assert sent == 2 and len(platforms.google_batches) == 1
     names = {c["conversionAction"] for c in platforms.google_batches[0]["conversions"]}
     assert names == {"customers/1234567890/conversionActions/987654"}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import ipaddress
 import shutil
@@ -14,13 +13,12 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 
 from attribution import outbound
 from attribution.outbound import OutboundPolicy, Refused, Unreachable
 from backend.app import create_app
 from backend.settings import Settings
-from tests.support.server import free_port
+from tests.support.server import serving_asgi
 
 REFUSED = [
     "127.0.0.1",
@@ -192,25 +190,8 @@ async def _tls_receiver(cert: str, key: str, seen: list[dict[str, str]]) -> Asyn
         await send({"type": "http.response.start", "status": 204, "headers": []})
         await send({"type": "http.response.body", "body": b""})
 
-    port = free_port()
-    config = uvicorn.Config(
-        app,
-        host="127.0.0.1",
-        port=port,
-        log_level="error",
-        lifespan="off",
-        ssl_certfile=cert,
-        ssl_keyfile=key,
-    )
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    while not server.started:  # noqa: ASYNC110 - uvicorn offers a flag, not an event
-        await asyncio.sleep(0.01)
-    try:
+    async with serving_asgi(app, ssl_certfile=cert, ssl_keyfile=key) as port:
         yield port
-    finally:
-        server.should_exit = True
-        await task
 
 
 async def test_https_to_the_checked_address_verifies_the_name(tmp_path: Path) -> None:

@@ -5,8 +5,9 @@ site keyed ``demo`` (the key the example pages use) whose three targets have poo
 enough for every browser context of the module, and a heartbeat of one second. The server
 serves ``examples/`` under ``/examples/`` and the test pages of ``tests/snippet/pages/``
 under ``/examples/t/``. The pages are Jinja templates rendered once when the server is made:
-a page that differs from another only by its tag or a script (``consent.html``) extends it
-(``{% extends "plain.html" %}``) and replaces that block, so what they show is written once.
+most extend ``_page.html`` (the document's head and frame), and a page that differs from
+another only by its tag or a script (``consent.html``) extends that one (``{% extends
+"plain.html" %}``) and replaces that block, so what they show is written once.
 
 Playwright sets ``navigator.webdriver`` to true, and the snippet rightly ignores such
 visitors. The ``new_context`` fixture therefore adds an init script that makes it false, as
@@ -101,7 +102,7 @@ def write_pages(folder: Path) -> None:
         autoescape=False,
     )
     folder.mkdir(parents=True)
-    for page in sorted(PAGES.glob("*.html")):
+    for page in sorted(PAGES.glob("[!_]*.html")):  # _page.html is their frame, not a page
         (folder / page.name).write_text(env.get_template(page.name).render(), encoding="utf-8")
 
 

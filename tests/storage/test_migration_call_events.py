@@ -7,9 +7,8 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from backend.storage import open_database
 from backend.storage.migrations import apply_migrations
-from tests.storage.migrating import migrate_up_to
+from tests.storage.migrating import database_at
 
 # (kind, payload) of events as the code before 0013 stored them, replays included.
 EVENTS = [
@@ -26,9 +25,8 @@ EVENTS = [
 
 
 async def test_call_events_are_deduplicated_and_unique_from_then_on(database_url: str) -> None:
-    db = await open_database(database_url, migrate=False)
+    db = await database_at(database_url, 12)
     try:
-        await migrate_up_to(db, 12)
         async with db.write() as tx:
             call = await tx.fetchval(
                 "INSERT INTO calls (provider, provider_call_id, tracking_number, started_ms,"

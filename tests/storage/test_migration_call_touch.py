@@ -7,9 +7,9 @@ import logging
 
 import pytest
 
-from backend.storage import migrations, open_database
+from backend.storage import migrations
 from backend.storage.migrations import apply_migrations
-from tests.storage.migrating import migrate_up_to, old_site
+from tests.storage.migrating import database_at, old_site
 
 
 async def test_calls_recorded_before_the_columns_get_their_sessions_touch(
@@ -18,9 +18,8 @@ async def test_calls_recorded_before_the_columns_get_their_sessions_touch(
     # One call per batch: every batch is its own unit of work, and progress is logged.
     monkeypatch.setattr(migrations, "BACKFILL_BATCH", 1)
     caplog.set_level(logging.INFO, logger="callpath.migrations")
-    db = await open_database(database_url, migrate=False)
+    db = await database_at(database_url, 17)
     try:
-        await migrate_up_to(db, 17)
         async with db.write() as tx:
             site = await old_site(tx)
             one_touch = await tx.fetchval(

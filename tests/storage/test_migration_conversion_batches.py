@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-from backend.storage import open_database
 from backend.storage.migrations import apply_migrations
-from tests.storage.migrating import migrate_up_to, old_site
+from tests.storage.migrating import database_at, old_site
 
 _COLS = ("platform", "batch", "row_count", "created_ms", "content", "advertiser_id")
 
 
 async def test_batches_recorded_before_get_a_row_without_a_file(database_url: str) -> None:
-    db = await open_database(database_url, migrate=False)
+    db = await database_at(database_url, 20)
     try:
-        await migrate_up_to(db, 20)
         async with db.write() as tx:
             site = await old_site(tx)
             for n in range(4):

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from backend.storage import open_database
 from backend.storage.migrations import apply_migrations
-from tests.storage.migrating import migrate_up_to, old_site
+from tests.storage.migrating import database_at, old_site
 
 _INDEXES = {
     "sqlite": "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'sessions'",
@@ -19,9 +18,8 @@ _GROUPING = (
 
 
 async def test_the_report_index_covers_the_match_type(database_url: str) -> None:
-    db = await open_database(database_url, migrate=False)
+    db = await database_at(database_url, 27)
     try:
-        await migrate_up_to(db, 27)
         async with db.write() as tx:
             site = await old_site(tx)
             await tx.execute(

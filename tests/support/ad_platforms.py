@@ -13,7 +13,6 @@ kept for the test to read.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import csv
 import io
@@ -25,13 +24,12 @@ from typing import Any
 from urllib.parse import parse_qs
 
 import orjson
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from tests.support.server import free_port
+from tests.support.server import serving_asgi
 
 REFRESH_TOKEN = "refresh-token-ok"
 ACCESS_TOKEN = "ya29.access-token"
@@ -278,17 +276,5 @@ class Platforms:
 @contextlib.asynccontextmanager
 async def serving(platforms: Platforms, port: int | None = None) -> AsyncIterator[str]:
     """The stand-ins on a loopback port (a free one by default); yields their base URL."""
-    port = port or free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(
-            platforms.app(), host="127.0.0.1", port=port, log_level="error", lifespan="off"
-        )
-    )
-    task = asyncio.create_task(server.serve())
-    while not server.started:  # noqa: ASYNC110 - uvicorn offers a flag, not an event
-        await asyncio.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await task
+    async with serving_asgi(platforms.app(), port) as bound:
+        yield f"http://127.0.0.1:{bound}"

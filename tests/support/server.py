@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
+import uvicorn
 
 ROOT = Path(__file__).resolve().parents[2]
 TEST_SECRET_KEY = "test-secret-of-the-real-servers-0123456789"
@@ -23,6 +27,26 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+@contextlib.asynccontextmanager
+async def serving_asgi(app: Any, port: int | None = None, **config: Any) -> AsyncIterator[int]:
+    """An ASGI app under uvicorn on a loopback port (a free one by default), in the test's
+    own event loop; yields the port. ``config``: more ``uvicorn.Config`` options (TLS)."""
+    port = port or free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app, host="127.0.0.1", port=port, log_level="error", lifespan="off", **config
+        )
+    )
+    task = asyncio.create_task(server.serve())
+    while not server.started:  # noqa: ASYNC110 - uvicorn offers a flag, not an event
+        await asyncio.sleep(0.01)
+    try:
+        yield port
+    finally:
+        server.should_exit = True
+        await task
 
 
 def cli_env(database_url: str, **extra: str) -> dict[str, str]:

@@ -116,6 +116,21 @@ def check_vocabulary(root: ET.Element, allowed: set[str] = TOP_LEVEL) -> None:
         assert not unknown, f"<{element.tag}> has attributes Twilio does not know: {unknown}"
 
 
+def voice_params(sid: str, to: str, caller: str) -> dict[str, str]:
+    """What Twilio's voice webhook posts first for an incoming call (still ringing)."""
+    return {
+        "AccountSid": "AC" + "0" * 32,
+        "ApiVersion": "2010-04-01",
+        "CallSid": sid,
+        "CallStatus": "ringing",
+        "Called": to,
+        "Caller": caller,
+        "Direction": "inbound",
+        "From": caller,
+        "To": to,
+    }
+
+
 @dataclass
 class Call:
     """What happened to one call through the stand-in."""
@@ -293,17 +308,7 @@ class TwilioStandIn:
         call's final status callback, as they may.
         """
         call = Call(sid)
-        params: dict[str, str] = {
-            "AccountSid": "AC" + "0" * 32,
-            "ApiVersion": "2010-04-01",
-            "CallSid": sid,
-            "CallStatus": "ringing",
-            "Called": to,
-            "Caller": caller,
-            "Direction": "inbound",
-            "From": caller,
-            "To": to,
-        }
+        params = voice_params(sid, to, caller)
         presses = list(presses or [])
         later: list[tuple[str, dict[str, str]]] = []
         response = await self._post(call, "/twilio/voice", params)

@@ -18,7 +18,7 @@ from backend.settings import Settings
 from tests.support.browser import BROWSER_HEADERS
 from tests.support.server import free_port
 from tests.support.speech import two_party_wav
-from tests.support.twilio import MessagesApi, TwilioRest
+from tests.support.twilio import MessagesApi, TwilioRest, voice_params
 
 AUTH_TOKEN = "test-twilio-auth-token"
 PBX_SECRET = "test-pbx-secret"
@@ -63,22 +63,13 @@ def call_params(
     sid: str = "CA0001", to: str = TRACKING, caller: str = "+819012345678", **extra: str
 ) -> dict[str, str]:
     """The parameters of Twilio's voice webhook for an incoming call."""
-    params = {
-        "AccountSid": "AC" + "0" * 32,
-        "ApiVersion": "2010-04-01",
-        "CallSid": sid,
-        "CallStatus": "ringing",
-        "Called": to,
-        "Caller": caller,
+    return {
+        **voice_params(sid, to, caller),
         "CallerName": "",
-        "Direction": "inbound",
-        "From": caller,
         "FromCountry": "JP",
-        "To": to,
         "ToCountry": "JP",
+        **extra,
     }
-    params.update(extra)
-    return params
 
 
 async def post_twilio(

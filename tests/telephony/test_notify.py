@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from email import message_from_bytes
@@ -13,14 +12,13 @@ from typing import Any
 import httpx
 import orjson
 import pytest
-import uvicorn
 
 from attribution.outbound import OutboundPolicy
 from backend.notify import targets
 from backend.notify.mail import SmtpConfig
 from backend.settings import Settings
 from backend.telephony.signature import pbx_valid
-from tests.support.server import free_port
+from tests.support.server import serving_asgi
 from tests.telephony.conftest import TRACKING, call_params, post_twilio
 
 # The local receivers stand for an operator's own: allowed by name, as in production
@@ -62,18 +60,8 @@ class Receiver:
 
 @contextlib.asynccontextmanager
 async def serving(app: Receiver) -> AsyncIterator[str]:
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error", lifespan="off")
-    )
-    task = asyncio.create_task(server.serve())
-    while not server.started:  # noqa: ASYNC110 - uvicorn offers a flag, not an event
-        await asyncio.sleep(0.01)
-    try:
+    async with serving_asgi(app) as port:
         yield f"http://127.0.0.1:{port}/hook"
-    finally:
-        server.should_exit = True
-        await task
 
 
 async def _one_call(tclient: httpx.AsyncClient, telephony: Any, sid: str) -> None:

@@ -25,6 +25,16 @@ async def _send(app: Starlette, key: str, to: str = LEAD, body: str = "hello") -
     )
 
 
+async def _refused(
+    app: Starlette, messages_api: MessagesApi, refusal: tuple[int, int], key: str
+) -> sms.SmsError:
+    """What sending ``key`` raises when the Messages API answers ``(status, Twilio code)``."""
+    messages_api.refusals.append(refusal)
+    with pytest.raises(sms.SmsError) as raised:
+        await _send(app, key)
+    return raised.value
+
+
 async def test_a_text_goes_through_the_messages_api_once_per_key(
     app: Starlette, messages_api: MessagesApi
 ) -> None:
@@ -80,20 +90,14 @@ async def test_a_number_that_replied_stop_is_never_texted_again(
 async def test_twilio_refusing_an_unsubscribed_number_records_the_opt_out(
     app: Starlette, messages_api: MessagesApi
 ) -> None:
-    messages_api.refusals.append((400, 21610))
-    with pytest.raises(sms.SmsError) as raised:
-        await _send(app, "k3")
-    assert raised.value.permanent
+    assert (await _refused(app, messages_api, (400, 21610), "k3")).permanent
     assert await sms.opted_out(app.state.db, LEAD)
 
 
 async def test_a_failed_send_is_tried_again_under_the_same_key(
     app: Starlette, messages_api: MessagesApi
 ) -> None:
-    messages_api.refusals.append((503, 20500))
-    with pytest.raises(sms.SmsError) as raised:
-        await _send(app, "k4")
-    assert not raised.value.permanent
+    assert not (await _refused(app, messages_api, (503, 20500), "k4")).permanent
     assert (await _send(app, "k4")).status == "queued"
     assert len(messages_api.messages) == 1
 
