@@ -6,8 +6,12 @@
 - :func:`normalise`: NFKC (full-width / half-width folded: ＡＢＣ１２３ → abc123, ｶﾅ → カナ),
   case folded, katakana folded to hiragana (予約 キャンセル = 予約 きゃんせる), spaces
   collapsed. Rules and search compare normalised text only.
-- :func:`grams`: the character bigrams the call log's search index holds (Japanese has no
-  spaces between words; bigrams find any substring of two characters or more).
+- :func:`grams` / :func:`gram_tokens`: the character bigrams the search index holds
+  (Japanese has no spaces between words; bigrams find any substring of two characters or
+  more), written as hex words that both stores' full-text indexes take as they are.
+- :func:`search_condition`: the calls whose transcript holds a phrase, through the store's
+  own full-text index (SQLite FTS5 ``transcript_fts``, PostgreSQL a GIN text-search index;
+  migration 0041), the phrase then confirmed on the normalised text.
 - :func:`apply_rules`: an advertiser's phrases (``transcript_rules``) that suggest an
   outcome and add tags. The suggestion is always kept (``calls.outcome_suggested_id``);
   the call's outcome is filled only while no one has set it, so a person's choice always
@@ -59,6 +63,12 @@ def grams(normalised: str) -> set[str]:
     return {normalised[i : i + 2] for i in range(len(normalised) - 1)} - {"  "}
 
 
+def gram_tokens(normalised: str) -> list[str]:
+    """The bigrams as the index's words: each the hex of its UTF-8 bytes (予約 →
+    ``e4ba88e7b484``), in order. Migration 0041 writes the same words in SQL."""
+    return sorted(g.encode().hex() for g in grams(normalised))
+
+
 @dataclass(frozen=True)
 class RuleHit:
     """A rule whose phrase the transcript holds."""
@@ -91,19 +101,18 @@ async def store_transcript(
     tx: Tx, *, call_id: int, advertiser_id: int | None, texts: Sequence[str], now_ms: int
 ) -> str:
     """Index a call's transcript for search (replacing its earlier one); its normalised
-    text."""
-    text = normalise(" ".join(texts))
-    await tx.execute("DELETE FROM transcript_grams WHERE call_id = :c", {"c": call_id})
+    text. Numbers are masked here too, whoever masked the lines: a number said in a call
+    is never in the index, so no search finds a call by it."""
+    text = normalise(" ".join(mask_numbers(t) for t in texts))
+    # The store's full-text index follows this row by itself (SQLite: triggers on
+    # call_transcripts; PostgreSQL: an index on the column).
     await tx.execute("DELETE FROM call_transcripts WHERE call_id = :c", {"c": call_id})
     await tx.execute(
-        "INSERT INTO call_transcripts (call_id, advertiser_id, normalised, updated_ms)"
-        " VALUES (:c, :a, :n, :t)",
-        {"c": call_id, "a": advertiser_id, "n": text, "t": now_ms},
-    )
-    await tx.executemany(
-        "INSERT INTO transcript_grams (gram, call_id) VALUES (:g, :c)",
-        [{"g": g, "c": call_id} for g in sorted(grams(text))],
-    )
+        "INSERT INTO call_transcripts (call_id, advertiser_id, normalised, grams, updated_ms)"
+        " VALUES (:c, :a, :n, :g, :t)",
+        {"c": call_id, "a": advertiser_id, "n": text, "g": " ".join(gram_tokens(text)),
+         "t": now_ms},
+    )  # fmt: skip
     return text
 
 
@@ -154,23 +163,30 @@ async def apply_rules(tx: Tx, *, call_id: int, normalised: str, now_ms: int) -> 
     return hits
 
 
-def search_condition(query: str, alias: str = "c") -> tuple[str, dict[str, object]]:
+def search_condition(query: str, dialect: str, alias: str = "c") -> tuple[str, dict[str, object]]:
     """An SQL condition (and its parameters) on ``{alias}.id``: calls whose transcript
-    holds ``query`` (normalised). The bigram index narrows, ``LIKE`` confirms the phrase."""
+    holds ``query`` (normalised). The store's full-text index (``dialect``: ``sqlite`` or
+    ``postgresql``) narrows to the transcripts holding every bigram, ``LIKE`` confirms the
+    phrase; a phrase of one character is looked for by ``LIKE`` alone."""
     text = normalise(query)[:PHRASE_MAX]
-    wanted = sorted(grams(text))
     escaped = text.replace("!", "!!").replace("%", "!%").replace("_", "!_")
-    params: dict[str, object] = {"tq_like": f"%{escaped}%", "tq_n": len(wanted)}
+    params: dict[str, object] = {"tq_like": f"%{escaped}%"}
     narrowed = ""
-    if wanted:
-        names = []
-        for i, g in enumerate(wanted):
-            params[f"tq_g{i}"] = g
-            names.append(f":tq_g{i}")
+    tokens = gram_tokens(text) if len(text) >= 2 else []
+    if tokens and dialect == "sqlite":
+        params["tq_match"] = " ".join(f'"{t}"' for t in tokens)
         narrowed = (
-            " AND t.call_id IN (SELECT call_id FROM transcript_grams"
-            f" WHERE gram IN ({', '.join(names)}) GROUP BY call_id HAVING COUNT(*) = :tq_n)"
+            " AND t.call_id IN (SELECT rowid FROM transcript_fts"
+            " WHERE transcript_fts MATCH :tq_match)"
         )
+    elif tokens and dialect == "postgresql":
+        params["tq_match"] = " & ".join(tokens)
+        narrowed = (
+            " AND array_to_tsvector(string_to_array(t.grams, ' '))"
+            " @@ CAST(CAST(:tq_match AS TEXT) AS tsquery)"
+        )
+    elif tokens:
+        raise ValueError(f"no transcript search for the dialect {dialect!r}")
     sql = (
         f"{alias}.id IN (SELECT t.call_id FROM call_transcripts t"
         f" WHERE t.normalised LIKE :tq_like ESCAPE '!'{narrowed})"
@@ -180,7 +196,7 @@ def search_condition(query: str, alias: str = "c") -> tuple[str, dict[str, objec
 
 async def search_calls(db: Store, query: str) -> list[int]:
     """Ids of calls whose transcript holds ``query`` (unscoped: callers add their scope)."""
-    sql, params = search_condition(query)
+    sql, params = search_condition(query, db.dialect)
     rows = await db.fetchall(f"SELECT c.id FROM calls c WHERE {sql} ORDER BY c.id", params)
     return [int(r["id"]) for r in rows]
 

@@ -4,7 +4,8 @@
   recordings (403 for one that may not), the call's stored recordings with short-lived
   signed links to play and download them, and each one's transcript lines.
 - ``GET /api/transcript_search?q=``: the calls in the token's scope whose transcript holds
-  the words (normalised like the rules; Japanese through character bigrams), newest first.
+  the words (normalised like the rules; Japanese through character bigrams in the store's
+  full-text index), newest first; only for a token that may hear recordings.
 - ``GET`` / ``PUT /api/recording_retention`` ``{"days"}``: how long an advertiser's
   recordings are kept (0: kept; past it the files are deleted and the call's audit says so).
 - ``GET /api/transcript_rules``, ``POST /api/transcript_rules`` ``{"phrase", "outcome_id"?,
@@ -211,14 +212,18 @@ async def delete_rule(request: Request, principal: ApiPrincipal) -> Response:
     },
 )
 async def search(request: Request, principal: ApiPrincipal) -> Response:
-    """Search the transcripts of the calls the token may see (422 without words)."""
+    """Search the transcripts of the calls the token may see (422 without words; 403 for
+    a token without the right to hear recordings: a transcript goes with its recording)."""
+    if not principal.can_hear_recordings:
+        raise ApiError(403, "forbidden", "This token may not hear recordings.")
     words = request.query_params.get("q", "")
     if not words.strip() or len(words) > transcripts.PHRASE_MAX:
         raise ApiError(422, "invalid", "Parameter 'q' needs 1 to 100 characters.", field="q")
     scope = request_scope(request, principal, site_param=None)
     where, params = scope.and_condition("c")
-    found, more = transcripts.search_condition(words)
-    rows = await db_of(request).fetchall(
+    db = db_of(request)
+    found, more = transcripts.search_condition(words, db.dialect)
+    rows = await db.fetchall(
         "SELECT c.id AS call_id, c.started_ms FROM calls c WHERE " + found + where
         + " ORDER BY c.started_ms DESC, c.id DESC LIMIT 500",
         {**params, **more},

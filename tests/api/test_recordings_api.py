@@ -188,11 +188,15 @@ async def test_rules_are_kept_per_advertiser_and_transcripts_searched_in_scope(
         hits = await transcripts.apply_rules(tx, call_id=call, normalised=text, now_ms=0)
     assert [h.tag for h in hits] == ["予約"]
     assert await db.fetchval("SELECT outcome_id FROM calls WHERE id = :c", {"c": call}) == won
-    found = await client.get("/api/transcript_search?q=よやく", headers=world.auth())
+    # The search reads transcripts: only for a token that may hear recordings.
+    listener = world.auth(await _member(db, world, hears=True))
+    found = await client.get("/api/transcript_search?q=よやく", headers=listener)
     assert [r["call_id"] for r in found.json()["data"]] == [call]
+    deaf = await client.get("/api/transcript_search?q=よやく", headers=world.auth())
+    assert deaf.status_code == 403
     mine = await client.get("/api/transcript_search?q=よやく", headers=other)
-    assert mine.status_code == 200 and mine.json()["data"] == []
-    assert (await client.get("/api/transcript_search?q=", headers=world.auth())).status_code == 422
+    assert mine.status_code == 403  # the other advertiser's token may not hear either
+    assert (await client.get("/api/transcript_search?q=", headers=listener)).status_code == 422
     gone = await client.delete(f"/api/transcript_rules/{listed[0]['id']}?advertiser_id={adv}",
                                headers=world.auth())  # fmt: skip
     assert gone.status_code == 204
