@@ -219,11 +219,10 @@ async def rules(db: Store | Tx, advertiser_id: int) -> list[dict[str, object]]:
     return [dict(r) for r in rows]
 
 
-async def add_rule(
-    tx: Tx, *, advertiser_id: int, phrase: object, outcome_id: object, tag: object, now_ms: int
-) -> int:
-    """A new rule at the end of the list: a phrase (1-100 characters once normalised) with an
-    outcome of the advertiser's list, a tag (1-40 characters), or both. RuleError else."""
+async def _checked_rule(
+    tx: Tx, advertiser_id: int, phrase: object, outcome_id: object, tag: object
+) -> tuple[str, int | None, str]:
+    """A rule's phrase, outcome and tag as kept; RuleError naming the field else."""
     if not isinstance(phrase, str) or not 0 < len(normalise(phrase)) <= PHRASE_MAX:
         raise RuleError("phrase", f"a phrase has 1 to {PHRASE_MAX} characters")
     if not isinstance(tag, str) or len(tag.strip()) > TAG_MAX:
@@ -239,6 +238,15 @@ async def add_rule(
             raise RuleError("outcome_id", "no such outcome for this advertiser")
     if outcome_id is None and not tag.strip():
         raise RuleError("outcome_id", "a rule sets an outcome, a tag or both")
+    return phrase.strip(), outcome_id, tag.strip()
+
+
+async def add_rule(
+    tx: Tx, *, advertiser_id: int, phrase: object, outcome_id: object, tag: object, now_ms: int
+) -> int:
+    """A new rule at the end of the list: a phrase (1-100 characters once normalised) with an
+    outcome of the advertiser's list, a tag (1-40 characters), or both. RuleError else."""
+    kept = await _checked_rule(tx, advertiser_id, phrase, outcome_id, tag)
     position = await tx.fetchval(
         "SELECT COALESCE(MAX(position), 0) + 1 FROM transcript_rules WHERE advertiser_id = :a",
         {"a": advertiser_id},
@@ -246,10 +254,25 @@ async def add_rule(
     rule_id: int = await tx.fetchval(
         "INSERT INTO transcript_rules (advertiser_id, phrase, outcome_id, tag, position,"
         " created_ms) VALUES (:a, :p, :o, :t, :pos, :now) RETURNING id",
-        {"a": advertiser_id, "p": phrase.strip(), "o": outcome_id, "t": tag.strip(),
+        {"a": advertiser_id, "p": kept[0], "o": kept[1], "t": kept[2],
          "pos": position, "now": now_ms},
     )  # fmt: skip
     return int(rule_id)
+
+
+async def edit_rule(
+    tx: Tx, *, advertiser_id: int, rule_id: int, phrase: object, outcome_id: object, tag: object
+) -> bool:
+    """Change a rule in force (checked as :func:`add_rule` checks; its place in the list
+    stays): transcripts made from now on follow it. False if the advertiser has no such
+    rule in force."""
+    kept = await _checked_rule(tx, advertiser_id, phrase, outcome_id, tag)
+    changed = await tx.execute(
+        "UPDATE transcript_rules SET phrase = :p, outcome_id = :o, tag = :t"
+        " WHERE id = :r AND advertiser_id = :a AND retired_ms IS NULL",
+        {"p": kept[0], "o": kept[1], "t": kept[2], "r": rule_id, "a": advertiser_id},
+    )
+    return bool(changed)
 
 
 async def retire_rule(tx: Tx, *, advertiser_id: int, rule_id: int, now_ms: int) -> bool:

@@ -28,7 +28,7 @@ from backend.api.params import authorized, db_of, one_advertiser, path_id, reque
 from backend.auth import ApiPrincipal
 from backend.errors import ApiError
 from backend.http import read_json_object
-from backend.recordings import links
+from backend.recordings import links, retention
 from backend.services import services
 from pool.store import now_ms
 
@@ -235,7 +235,6 @@ RETENTION = {
     "type": "object",
     "properties": {"advertiser_id": {"type": "integer"}, "days": {"type": "integer"}},
 }
-RETENTION_MAX_DAYS = 3650
 
 
 @oa.operation(
@@ -249,9 +248,7 @@ RETENTION_MAX_DAYS = 3650
 async def get_retention(request: Request, principal: ApiPrincipal) -> Response:
     """Days from the call's start before its recordings are deleted (0: never)."""
     advertiser = one_advertiser(request, principal)
-    days = await db_of(request).fetchval(
-        "SELECT recording_retention_days FROM advertisers WHERE id = :a", {"a": advertiser}
-    )
+    days = await retention.retention_days(db_of(request), advertiser)
     if days is None:
         raise ApiError(404, "not_found", f"No advertiser {advertiser}.")
     return JSONResponse({"advertiser_id": advertiser, "days": days})
@@ -267,7 +264,7 @@ async def get_retention(request: Request, principal: ApiPrincipal) -> Response:
         "type": "object",
         "required": ["days"],
         "additionalProperties": False,
-        "properties": {"days": {"type": "integer", "minimum": 0, "maximum": RETENTION_MAX_DAYS}},
+        "properties": {"days": {"type": "integer", "minimum": 0, "maximum": retention.MAX_DAYS}},
     },
     responses={200: oa.json_response("The period (0: kept)", RETENTION)},
 )
@@ -277,20 +274,10 @@ async def put_retention(request: Request, principal: ApiPrincipal) -> Response:
     advertiser = one_advertiser(request, principal)
     data = await read_json_object(request, 256)
     days = data.get("days")
-    if (
-        set(data) != {"days"}
-        or isinstance(days, bool)
-        or not isinstance(days, int)
-        or not (0 <= days <= RETENTION_MAX_DAYS)
-    ):
-        raise ApiError(422, "invalid", f"Field 'days' must be 0 to {RETENTION_MAX_DAYS}.",
+    if set(data) != {"days"} or not retention.valid_days(days):
+        raise ApiError(422, "invalid", f"Field 'days' must be 0 to {retention.MAX_DAYS}.",
                        field="days")  # fmt: skip
-    async with db_of(request).write() as tx:
-        changed = await tx.execute(
-            "UPDATE advertisers SET recording_retention_days = :d WHERE id = :a",
-            {"d": days, "a": advertiser},
-        )
-    if not changed:
+    if not await retention.set_retention(db_of(request), advertiser, days):
         raise ApiError(404, "not_found", f"No advertiser {advertiser}.")
     return JSONResponse({"advertiser_id": advertiser, "days": days})
 

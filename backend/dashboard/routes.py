@@ -9,6 +9,7 @@ from backend.assets import STATIC_DIR
 from backend.dashboard import (
     actions_view,
     admin_view,
+    analysis_view,
     auth_view,
     batches_view,
     billing_view,
@@ -89,6 +90,24 @@ routes: list[BaseRoute] = [
     ),
     Route("/dashboard/settings/rules/{id:int}/delete", rules_view.delete_source_rule, methods=POST),
     Route("/dashboard/settings/outcomes", call_work_view.outcomes_page, methods=BOTH),
+    Route("/dashboard/settings/analysis", analysis_view.analysis_index, methods=GET),
+    Route("/dashboard/settings/analysis/{id:int}", analysis_view.analysis_page, methods=GET),
+    Route("/dashboard/settings/analysis/{id:int}/rules", analysis_view.add_rule, methods=POST),
+    Route(
+        "/dashboard/settings/analysis/{id:int}/rules/{rule:int}",
+        analysis_view.edit_rule,
+        methods=POST,
+    ),
+    Route(
+        "/dashboard/settings/analysis/{id:int}/rules/{rule:int}/retire",
+        analysis_view.retire_rule,
+        methods=POST,
+    ),
+    Route(
+        "/dashboard/settings/analysis/{id:int}/retention",
+        analysis_view.set_retention,
+        methods=POST,
+    ),
     Route("/dashboard/settings/blocked", rules_view.blocked_page, methods=BOTH),
     Route("/dashboard/settings/blocked/{id:int}/delete", rules_view.unblock, methods=POST),
     Route("/dashboard/settings/notifications", rules_view.notifications_page, methods=BOTH),

@@ -18,6 +18,7 @@ from typing import Any
 
 import orjson
 
+from attribution import transcripts
 from attribution.sources import landing_page
 from attribution.touch import COPY_FROM_SESSIONS, freeze_touch
 from backend import accounts
@@ -381,6 +382,15 @@ async def _seed(conn: Tx, now_ms: int | None) -> Seeded:
             {"r": recording, "c": s.calls_a[0], "ch": channel, "s": start, "e": start + 3000,
              "x": text},
         )  # fmt: skip
+    # Its transcript in the search index, and a rule of A's on it (the analysis page).
+    await transcripts.store_transcript(
+        conn, call_id=s.calls_a[0], advertiser_id=s.adv_a, now_ms=t0 + 300_000,
+        texts=["hello i would like an appointment", "we can see you tomorrow morning"],
+    )  # fmt: skip
+    await transcripts.add_rule(
+        conn, advertiser_id=s.adv_a, phrase="appointment", outcome_id=None, tag="予約",
+        now_ms=t0,
+    )  # fmt: skip
     yahoo = await add_session(
         conn,
         s.site_a,
