@@ -90,7 +90,7 @@ async def users_page(request: Request, viewer: Viewer) -> Response:
                     "h": fields["can_hear_recordings"],
                     "l": fields["locale"],
                     "u": user_id,
-                },  # fmt: skip
+                },
             )
         return redirect("/dashboard/settings/users")
     users = await db.fetchall(
