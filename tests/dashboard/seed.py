@@ -59,6 +59,7 @@ class Seeded:
     token_b: int = 0
     user_b: int = 0
     rule_b: int = 0
+    transcript_rule_b: int = 0  # a transcript rule of B (issue #22)
     blocked_b: int = 0
     code_b: int = 0  # a fixed code on B's number
     notify_b: int = 0
@@ -321,6 +322,9 @@ async def _seed(conn: Tx, now_ms: int | None) -> Seeded:
     s.token_b = await row("api_tokens", user_id=member_b_id, advertiser_id=s.adv_b, **token)
     rule = {"kind": "param", "match_key": "utm_source", "match_value": "rival", "action": "pool"}
     s.rule_b = await row("source_rules", site_id=s.site_b, **rule)
+    s.transcript_rule_b = await transcripts.add_rule(
+        conn, advertiser_id=s.adv_b, phrase="キャンセル", outcome_id=None, tag="解約", now_ms=now
+    )
     blocked = {"pattern": "+819000000999", "kind": "exact"}
     s.blocked_b = await row("blocked_callers", advertiser_id=s.adv_b, **blocked)
     code = {"code": "11", "source_label": "rival flyer"}
