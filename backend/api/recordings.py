@@ -9,7 +9,7 @@
 - ``GET`` / ``PUT /api/recording_retention`` ``{"days"}``: how long an advertiser's
   recordings are kept (0: kept; past it the files are deleted and the call's audit says so).
 - ``GET /api/transcript_rules``, ``POST /api/transcript_rules`` ``{"phrase", "outcome_id"?,
-  "tag"?}``, ``DELETE /api/transcript_rules/{rule_id}``: an advertiser's phrases that
+  "tag"?}``, ``PUT`` / ``DELETE /api/transcript_rules/{rule_id}``: an advertiser's phrases that
   suggest an outcome and add a tag when a transcript holds them
   (``attribution.transcripts``).
 """
@@ -106,6 +106,16 @@ RULE = oa.component(
     },
 )
 RULE_FIELDS = ("phrase", "outcome_id", "tag")
+RULE_BODY = {
+    "type": "object",
+    "required": ["phrase"],
+    "additionalProperties": False,
+    "properties": {
+        "phrase": {"type": "string", "maxLength": transcripts.PHRASE_MAX},
+        "outcome_id": {"type": ["integer", "null"]},
+        "tag": {"type": "string", "maxLength": 40},
+    },
+}
 FOUND = {
     "type": "object",
     "properties": {"call_id": {"type": "integer"}, "started_ms": {"type": "integer"}},
@@ -136,26 +146,14 @@ async def list_rules(request: Request, principal: ApiPrincipal) -> Response:
     summary="Add a transcript rule: a phrase that suggests an outcome and adds a tag",
     tags=["calls"],
     params=[P_ADVERTISER],
-    body={
-        "type": "object",
-        "required": ["phrase"],
-        "additionalProperties": False,
-        "properties": {
-            "phrase": {"type": "string", "maxLength": transcripts.PHRASE_MAX},
-            "outcome_id": {"type": ["integer", "null"]},
-            "tag": {"type": "string", "maxLength": 40},
-        },
-    },
+    body=RULE_BODY,
     responses={201: oa.json_response("The rule", RULE)},
 )
 async def add_rule(request: Request, principal: ApiPrincipal) -> Response:
     """A rule at the end of the advertiser's list; transcripts made from now on follow it.
     Compared after width, case and kana folding (docs/privacy.md, docs/telephony.md)."""
     advertiser = one_advertiser(request, principal)
-    data = await read_json_object(request, 2048)
-    for key in data:
-        if key not in RULE_FIELDS:
-            raise ApiError(422, "invalid", f"Unknown field {key!r}.", field=key)
+    data = await _rule_body(request)
     db = db_of(request)
     try:
         async with db.write() as tx:
@@ -171,6 +169,51 @@ async def add_rule(request: Request, principal: ApiPrincipal) -> Response:
         raise ApiError(422, "invalid", str(exc), field=exc.field) from exc
     made = next(r for r in await transcripts.rules(db, advertiser) if r["id"] == rule_id)
     return JSONResponse(made, status_code=201)
+
+
+async def _rule_body(request: Request) -> dict[str, object]:
+    """A rule's JSON body (422 naming a field a rule does not have)."""
+    data = await read_json_object(request, 2048)
+    for key in data:
+        if key not in RULE_FIELDS:
+            raise ApiError(422, "invalid", f"Unknown field {key!r}.", field=key)
+    return data
+
+
+@oa.operation(
+    "PUT",
+    "/api/transcript_rules/{rule_id}",
+    summary="Change a transcript rule's phrase, outcome and tag",
+    tags=["calls"],
+    params=[oa.path_param("rule_id"), P_ADVERTISER],
+    body=RULE_BODY,
+    responses={200: oa.json_response("The rule", RULE)},
+)
+async def edit_rule(request: Request, principal: ApiPrincipal) -> Response:
+    """The rule as sent (checked as a new one; it keeps its place in the list);
+    transcripts made from now on follow it. 404 when it is not one of the advertiser's
+    rules in force."""
+    advertiser = one_advertiser(request, principal)
+    rule_id = path_id(request, "rule_id")
+    data = await _rule_body(request)
+    db = db_of(request)
+    try:
+        async with db.write() as tx:
+            done = await transcripts.edit_rule(
+                tx,
+                advertiser_id=advertiser,
+                rule_id=rule_id,
+                phrase=data.get("phrase"),
+                outcome_id=data.get("outcome_id"),
+                tag=data.get("tag", ""),
+            )
+    except transcripts.RuleError as exc:
+        raise ApiError(422, "invalid", str(exc), field=exc.field) from exc
+    if not done:
+        raise ApiError(404, "not_found", f"No rule {rule_id}.")
+    return JSONResponse(
+        next(r for r in await transcripts.rules(db, advertiser) if r["id"] == rule_id)
+    )
 
 
 @oa.operation(
@@ -289,5 +332,6 @@ routes = [
     Route("/api/calls/{call_id:int}/recordings", authorized(call_recordings), methods=["GET"]),
     Route("/api/transcript_rules", authorized(list_rules), methods=["GET"]),
     Route("/api/transcript_rules", authorized(add_rule), methods=["POST"]),
+    Route("/api/transcript_rules/{rule_id:int}", authorized(edit_rule), methods=["PUT"]),
     Route("/api/transcript_rules/{rule_id:int}", authorized(delete_rule), methods=["DELETE"]),
 ]
