@@ -152,32 +152,7 @@ async def list_rules(request: Request, principal: ApiPrincipal) -> Response:
 async def add_rule(request: Request, principal: ApiPrincipal) -> Response:
     """A rule at the end of the advertiser's list; transcripts made from now on follow it.
     Compared after width, case and kana folding (docs/privacy.md, docs/telephony.md)."""
-    advertiser = one_advertiser(request, principal)
-    data = await _rule_body(request)
-    db = db_of(request)
-    try:
-        async with db.write() as tx:
-            rule_id = await transcripts.add_rule(
-                tx,
-                advertiser_id=advertiser,
-                phrase=data.get("phrase"),
-                outcome_id=data.get("outcome_id"),
-                tag=data.get("tag", ""),
-                now_ms=now_ms(),
-            )
-    except transcripts.RuleError as exc:
-        raise ApiError(422, "invalid", str(exc), field=exc.field) from exc
-    made = next(r for r in await transcripts.rules(db, advertiser) if r["id"] == rule_id)
-    return JSONResponse(made, status_code=201)
-
-
-async def _rule_body(request: Request) -> dict[str, object]:
-    """A rule's JSON body (422 naming a field a rule does not have)."""
-    data = await read_json_object(request, 2048)
-    for key in data:
-        if key not in RULE_FIELDS:
-            raise ApiError(422, "invalid", f"Unknown field {key!r}.", field=key)
-    return data
+    return JSONResponse(await _saved_rule(request, principal, None), status_code=201)
 
 
 @oa.operation(
@@ -193,27 +168,34 @@ async def edit_rule(request: Request, principal: ApiPrincipal) -> Response:
     """The rule as sent (checked as a new one; it keeps its place in the list);
     transcripts made from now on follow it. 404 when it is not one of the advertiser's
     rules in force."""
+    return JSONResponse(await _saved_rule(request, principal, path_id(request, "rule_id")))
+
+
+async def _saved_rule(
+    request: Request, principal: ApiPrincipal, rule_id: int | None
+) -> dict[str, object]:
+    """Add a rule (``rule_id`` None) or change one from the JSON body; the rule as kept
+    (422 naming a bad field, 404 for a rule not in force at the advertiser)."""
     advertiser = one_advertiser(request, principal)
-    rule_id = path_id(request, "rule_id")
-    data = await _rule_body(request)
+    data = await read_json_object(request, 2048)
+    for key in data:
+        if key not in RULE_FIELDS:
+            raise ApiError(422, "invalid", f"Unknown field {key!r}.", field=key)
+    fields = {k: data.get(k) for k in ("phrase", "outcome_id")} | {"tag": data.get("tag", "")}
     db = db_of(request)
     try:
         async with db.write() as tx:
-            done = await transcripts.edit_rule(
-                tx,
-                advertiser_id=advertiser,
-                rule_id=rule_id,
-                phrase=data.get("phrase"),
-                outcome_id=data.get("outcome_id"),
-                tag=data.get("tag", ""),
-            )
+            if rule_id is None:
+                rule_id = await transcripts.add_rule(
+                    tx, advertiser_id=advertiser, now_ms=now_ms(), **fields
+                )
+            elif not await transcripts.edit_rule(
+                tx, advertiser_id=advertiser, rule_id=rule_id, **fields
+            ):
+                raise ApiError(404, "not_found", f"No rule {rule_id}.")
     except transcripts.RuleError as exc:
         raise ApiError(422, "invalid", str(exc), field=exc.field) from exc
-    if not done:
-        raise ApiError(404, "not_found", f"No rule {rule_id}.")
-    return JSONResponse(
-        next(r for r in await transcripts.rules(db, advertiser) if r["id"] == rule_id)
-    )
+    return next(r for r in await transcripts.rules(db, advertiser) if r["id"] == rule_id)
 
 
 @oa.operation(

@@ -95,43 +95,34 @@ async def _advertiser(request: Request, viewer: Viewer) -> int:
 @page()
 async def add_rule(request: Request, viewer: Viewer) -> Response:
     """A new rule at the end of the advertiser's list."""
-    advertiser = await _advertiser(request, viewer)
-    form = request.state.form
-    try:
-        async with db_of(request).write() as tx:
-            await transcripts.add_rule(
-                tx,
-                advertiser_id=advertiser,
-                phrase=form.get("phrase", ""),
-                outcome_id=_outcome(form.get("outcome_id", "")),
-                tag=form.get("tag", ""),
-                now_ms=now_ms(),
-            )
-    except transcripts.RuleError as exc:
-        raise _refused(exc, advertiser) from exc
-    return redirect(f"{BASE}/{advertiser}#rules")
+    return await _save_rule(request, viewer, None)
 
 
 @page()
 async def edit_rule(request: Request, viewer: Viewer) -> Response:
     """Change a rule's phrase, outcome or tag (404 for a rule not in force here)."""
+    return await _save_rule(request, viewer, path_id(request, "rule"))
+
+
+async def _save_rule(request: Request, viewer: Viewer, rule: int | None) -> Response:
+    """Add (``rule`` None) or change a rule from the posted form; back to the list."""
     advertiser = await _advertiser(request, viewer)
-    rule = path_id(request, "rule")
     form = request.state.form
     try:
         async with db_of(request).write() as tx:
-            done = await transcripts.edit_rule(
-                tx,
-                advertiser_id=advertiser,
-                rule_id=rule,
-                phrase=form.get("phrase", ""),
-                outcome_id=_outcome(form.get("outcome_id", "")),
-                tag=form.get("tag", ""),
-            )
+            fields = {
+                "phrase": form.get("phrase", ""),
+                "outcome_id": _outcome(form.get("outcome_id", "")),
+                "tag": form.get("tag", ""),
+            }
+            if rule is None:
+                await transcripts.add_rule(tx, advertiser_id=advertiser, now_ms=now_ms(), **fields)
+            elif not await transcripts.edit_rule(
+                tx, advertiser_id=advertiser, rule_id=rule, **fields
+            ):
+                raise HTTPException(404, "Not found.")
     except transcripts.RuleError as exc:
         raise _refused(exc, advertiser) from exc
-    if not done:
-        raise HTTPException(404, "Not found.")
     return redirect(f"{BASE}/{advertiser}#rules")
 
 
