@@ -1,5 +1,5 @@
-"""Which calls a call list shows: status, qualification, source, tag, outcome, caller and
-a free-text search (issue #17).
+"""Which calls a call list shows: status, qualification, source, tag, outcome, caller, a
+free-text search (issue #17) and what was said in the call (its transcript, issue #22).
 
 The dashboard's call log, its "download these calls" link (the path export) and
 ``GET /api/calls`` read the same :class:`CallQuery` and render it with
@@ -12,6 +12,10 @@ libphonenumber, the way numbers are stored; a search that is only a few digits
 The search text finds a call by its caller's number (when the reader may see callers), by
 the keyword of the touch that led to it, or by the note people wrote on it (case-blind for
 Latin letters; ``%`` and ``_`` are plain characters).
+
+"Said" finds the calls whose transcript holds a phrase (normalised: width, case and kana
+folded; ``attribution.transcripts``) through the store's full-text index, so
+:func:`query_clause` takes the store's dialect.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import unicodedata
 from dataclasses import dataclass, replace
 from typing import Any
 
+from attribution import transcripts
 from attribution.errors import FieldError
 from pool.numbers import NumberError, to_e164
 
@@ -61,6 +66,7 @@ class CallQuery:
     text: str = ""  # the search as typed (normalised: NFKC, trimmed)
     number: str | None = None  # the search read as a whole number (E.164)
     digits: str | None = None  # the search read as part of a number (digits only)
+    said: str = ""  # a phrase of the call's transcript (normalised)
 
     @property
     def is_empty(self) -> bool:
@@ -101,6 +107,7 @@ def parse_query(
     outcome: str | None = None,
     caller: str | None = None,
     search: str | None = None,
+    said: str | None = None,
     region: str = "JP",
 ) -> CallQuery:
     """The checked query of what a person asked for (QueryError naming the bad field).
@@ -113,6 +120,7 @@ def parse_query(
     if qualified and qualified not in QUALIFIED:
         raise QueryError("qualified", f"qualified must be one of {', '.join(QUALIFIED)}")
     text = _text(search, "q") or ""
+    phrase = transcripts.normalise(_text(said, "said") or "")
     number = digits = None
     if text and _DIGITS_ONLY.fullmatch(text):
         only = re.sub(r"\D", "", text)
@@ -134,6 +142,7 @@ def parse_query(
         text=text,
         number=number,
         digits=digits,
+        said=phrase,
     )
 
 
@@ -142,8 +151,9 @@ def _like(value: str) -> str:
     return "%" + value.replace("!", "!!").replace("%", "!%").replace("_", "!_") + "%"
 
 
-def query_clause(q: CallQuery, alias: str = "c") -> tuple[str, dict[str, Any]]:
-    """`` AND …`` conditions on calls ``alias`` for ``q`` and their parameters ('' if none).
+def query_clause(q: CallQuery, alias: str, dialect: str) -> tuple[str, dict[str, Any]]:
+    """`` AND …`` conditions on calls ``alias`` for ``q`` and their parameters ('' if none);
+    ``dialect`` is the store's (the transcript search uses its full-text index).
 
     Needs no join: tags and outcome labels are read by subqueries. Parameter names start
     with ``cq_`` so they never meet the caller's own.
@@ -183,4 +193,8 @@ def query_clause(q: CallQuery, alias: str = "c") -> tuple[str, dict[str, Any]]:
             found.append(f"{a}.caller LIKE :cq_digits ESCAPE '!'")
             params["cq_digits"] = _like(q.digits)
         parts.append("(" + " OR ".join(found) + ")")
+    if q.said:
+        said, said_params = transcripts.search_condition(q.said, dialect, a)
+        parts.append(said)
+        params.update(said_params)
     return "".join(f" AND {p}" for p in parts), params

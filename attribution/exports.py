@@ -244,8 +244,9 @@ def confidence_clause(
     return f" AND {alias}.match_confidence IN ({names})", params
 
 
-def where_clause(f: ExportFilter) -> tuple[str, dict[str, Any]]:
-    """The WHERE clause (on calls aliased ``c``) and parameters of a filter."""
+def where_clause(f: ExportFilter, dialect: str) -> tuple[str, dict[str, Any]]:
+    """The WHERE clause (on calls aliased ``c``) and parameters of a filter, for the store
+    of ``dialect`` (the call filters' transcript search uses its full-text index)."""
     clauses = ["c.started_ms >= :start", "c.started_ms < :end"]
     params: dict[str, Any] = {"start": f.start_ms, "end": f.end_ms}
     scope = Scope.of(f.advertiser_id, f.site_id)
@@ -263,7 +264,7 @@ def where_clause(f: ExportFilter) -> tuple[str, dict[str, Any]]:
         params.update(drill_params)
     found = ""
     if f.calls is not None:
-        found, found_params = query_clause(f.calls, "c")
+        found, found_params = query_clause(f.calls, "c", dialect)
         params.update(found_params)
     return " WHERE " + " AND ".join(clauses) + conf + drill + found, params
 
@@ -435,7 +436,7 @@ async def stream_paths(
         raise ValueError(f"format must be one of {FORMATS}")
     if form not in FORMS:
         raise ValueError(f"form must be one of {FORMS}")
-    where, params = where_clause(flt)
+    where, params = where_clause(flt, db.dialect)
     sql = _sql(db.dialect) + where + ORDER
     click_names = platforms.click_id_names()
     sink = _Sink(fmt, wide_columns() if form == "wide" else long_columns())

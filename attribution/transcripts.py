@@ -6,8 +6,12 @@
 - :func:`normalise`: NFKC (full-width / half-width folded: ＡＢＣ１２３ → abc123, ｶﾅ → カナ),
   case folded, katakana folded to hiragana (予約 キャンセル = 予約 きゃんせる), spaces
   collapsed. Rules and search compare normalised text only.
-- :func:`grams`: the character bigrams the call log's search index holds (Japanese has no
-  spaces between words; bigrams find any substring of two characters or more).
+- :func:`grams` / :func:`gram_tokens`: the character bigrams the search index holds
+  (Japanese has no spaces between words; bigrams find any substring of two characters or
+  more), written as hex words that both stores' full-text indexes take as they are.
+- :func:`search_condition`: the calls whose transcript holds a phrase, through the store's
+  own full-text index (SQLite FTS5 ``transcript_fts``, PostgreSQL a GIN text-search index;
+  migration 0041), the phrase then confirmed on the normalised text.
 - :func:`apply_rules`: an advertiser's phrases (``transcript_rules``) that suggest an
   outcome and add tags. The suggestion is always kept (``calls.outcome_suggested_id``);
   the call's outcome is filled only while no one has set it, so a person's choice always
@@ -63,6 +67,12 @@ def grams(normalised: str) -> set[str]:
     return {normalised[i : i + 2] for i in range(len(normalised) - 1)} - {"  "}
 
 
+def gram_tokens(normalised: str) -> list[str]:
+    """The bigrams as the index's words: each the hex of its UTF-8 bytes (予約 →
+    ``e4ba88e7b484``), in order. Migration 0041 writes the same words in SQL."""
+    return sorted(g.encode().hex() for g in grams(normalised))
+
+
 @dataclass(frozen=True)
 class RuleHit:
     """A rule whose phrase the transcript holds."""
@@ -95,19 +105,18 @@ async def store_transcript(
     tx: Tx, *, call_id: int, advertiser_id: int | None, texts: Sequence[str], now_ms: int
 ) -> str:
     """Index a call's transcript for search (replacing its earlier one); its normalised
-    text."""
-    text = normalise(" ".join(texts))
-    await tx.execute("DELETE FROM transcript_grams WHERE call_id = :c", {"c": call_id})
+    text. Numbers are masked here too, whoever masked the lines: a number said in a call
+    is never in the index, so no search finds a call by it."""
+    text = normalise(" ".join(mask_numbers(t) for t in texts))
+    # The store's full-text index follows this row by itself (SQLite: triggers on
+    # call_transcripts; PostgreSQL: an index on the column).
     await tx.execute("DELETE FROM call_transcripts WHERE call_id = :c", {"c": call_id})
     await tx.execute(
-        "INSERT INTO call_transcripts (call_id, advertiser_id, normalised, updated_ms)"
-        " VALUES (:c, :a, :n, :t)",
-        {"c": call_id, "a": advertiser_id, "n": text, "t": now_ms},
-    )
-    await tx.executemany(
-        "INSERT INTO transcript_grams (gram, call_id) VALUES (:g, :c)",
-        [{"g": g, "c": call_id} for g in sorted(grams(text))],
-    )
+        "INSERT INTO call_transcripts (call_id, advertiser_id, normalised, grams, updated_ms)"
+        " VALUES (:c, :a, :n, :g, :t)",
+        {"c": call_id, "a": advertiser_id, "n": text, "g": " ".join(gram_tokens(text)),
+         "t": now_ms},
+    )  # fmt: skip
     return text
 
 
@@ -194,23 +203,30 @@ async def apply_model_suggestion(
     return True
 
 
-def search_condition(query: str, alias: str = "c") -> tuple[str, dict[str, object]]:
+def search_condition(query: str, dialect: str, alias: str = "c") -> tuple[str, dict[str, object]]:
     """An SQL condition (and its parameters) on ``{alias}.id``: calls whose transcript
-    holds ``query`` (normalised). The bigram index narrows, ``LIKE`` confirms the phrase."""
+    holds ``query`` (normalised). The store's full-text index (``dialect``: ``sqlite`` or
+    ``postgresql``) narrows to the transcripts holding every bigram, ``LIKE`` confirms the
+    phrase; a phrase of one character is looked for by ``LIKE`` alone."""
     text = normalise(query)[:PHRASE_MAX]
-    wanted = sorted(grams(text))
     escaped = text.replace("!", "!!").replace("%", "!%").replace("_", "!_")
-    params: dict[str, object] = {"tq_like": f"%{escaped}%", "tq_n": len(wanted)}
+    params: dict[str, object] = {"tq_like": f"%{escaped}%"}
     narrowed = ""
-    if wanted:
-        names = []
-        for i, g in enumerate(wanted):
-            params[f"tq_g{i}"] = g
-            names.append(f":tq_g{i}")
+    tokens = gram_tokens(text) if len(text) >= 2 else []
+    if tokens and dialect == "sqlite":
+        params["tq_match"] = " ".join(f'"{t}"' for t in tokens)
         narrowed = (
-            " AND t.call_id IN (SELECT call_id FROM transcript_grams"
-            f" WHERE gram IN ({', '.join(names)}) GROUP BY call_id HAVING COUNT(*) = :tq_n)"
+            " AND t.call_id IN (SELECT rowid FROM transcript_fts"
+            " WHERE transcript_fts MATCH :tq_match)"
         )
+    elif tokens and dialect == "postgresql":
+        params["tq_match"] = " & ".join(tokens)
+        narrowed = (
+            " AND array_to_tsvector(string_to_array(t.grams, ' '))"
+            " @@ CAST(CAST(:tq_match AS TEXT) AS tsquery)"
+        )
+    elif tokens:
+        raise ValueError(f"no transcript search for the dialect {dialect!r}")
     sql = (
         f"{alias}.id IN (SELECT t.call_id FROM call_transcripts t"
         f" WHERE t.normalised LIKE :tq_like ESCAPE '!'{narrowed})"
@@ -220,7 +236,7 @@ def search_condition(query: str, alias: str = "c") -> tuple[str, dict[str, objec
 
 async def search_calls(db: Store, query: str) -> list[int]:
     """Ids of calls whose transcript holds ``query`` (unscoped: callers add their scope)."""
-    sql, params = search_condition(query)
+    sql, params = search_condition(query, db.dialect)
     rows = await db.fetchall(f"SELECT c.id FROM calls c WHERE {sql} ORDER BY c.id", params)
     return [int(r["id"]) for r in rows]
 
@@ -243,11 +259,10 @@ async def rules(db: Store | Tx, advertiser_id: int) -> list[dict[str, object]]:
     return [dict(r) for r in rows]
 
 
-async def add_rule(
-    tx: Tx, *, advertiser_id: int, phrase: object, outcome_id: object, tag: object, now_ms: int
-) -> int:
-    """A new rule at the end of the list: a phrase (1-100 characters once normalised) with an
-    outcome of the advertiser's list, a tag (1-40 characters), or both. RuleError else."""
+async def _checked_rule(
+    tx: Tx, advertiser_id: int, phrase: object, outcome_id: object, tag: object
+) -> tuple[str, int | None, str]:
+    """A rule's phrase, outcome and tag as kept; RuleError naming the field else."""
     if not isinstance(phrase, str) or not 0 < len(normalise(phrase)) <= PHRASE_MAX:
         raise RuleError("phrase", f"a phrase has 1 to {PHRASE_MAX} characters")
     if not isinstance(tag, str) or len(tag.strip()) > TAG_MAX:
@@ -263,6 +278,15 @@ async def add_rule(
             raise RuleError("outcome_id", "no such outcome for this advertiser")
     if outcome_id is None and not tag.strip():
         raise RuleError("outcome_id", "a rule sets an outcome, a tag or both")
+    return phrase.strip(), outcome_id, tag.strip()
+
+
+async def add_rule(
+    tx: Tx, *, advertiser_id: int, phrase: object, outcome_id: object, tag: object, now_ms: int
+) -> int:
+    """A new rule at the end of the list: a phrase (1-100 characters once normalised) with an
+    outcome of the advertiser's list, a tag (1-40 characters), or both. RuleError else."""
+    kept = await _checked_rule(tx, advertiser_id, phrase, outcome_id, tag)
     position = await tx.fetchval(
         "SELECT COALESCE(MAX(position), 0) + 1 FROM transcript_rules WHERE advertiser_id = :a",
         {"a": advertiser_id},
@@ -270,10 +294,25 @@ async def add_rule(
     rule_id: int = await tx.fetchval(
         "INSERT INTO transcript_rules (advertiser_id, phrase, outcome_id, tag, position,"
         " created_ms) VALUES (:a, :p, :o, :t, :pos, :now) RETURNING id",
-        {"a": advertiser_id, "p": phrase.strip(), "o": outcome_id, "t": tag.strip(),
+        {"a": advertiser_id, "p": kept[0], "o": kept[1], "t": kept[2],
          "pos": position, "now": now_ms},
     )  # fmt: skip
     return int(rule_id)
+
+
+async def edit_rule(
+    tx: Tx, *, advertiser_id: int, rule_id: int, phrase: object, outcome_id: object, tag: object
+) -> bool:
+    """Change a rule in force (checked as :func:`add_rule` checks; its place in the list
+    stays): transcripts made from now on follow it. False if the advertiser has no such
+    rule in force."""
+    kept = await _checked_rule(tx, advertiser_id, phrase, outcome_id, tag)
+    changed = await tx.execute(
+        "UPDATE transcript_rules SET phrase = :p, outcome_id = :o, tag = :t"
+        " WHERE id = :r AND advertiser_id = :a AND retired_ms IS NULL",
+        {"p": kept[0], "o": kept[1], "t": kept[2], "r": rule_id, "a": advertiser_id},
+    )
+    return bool(changed)
 
 
 async def retire_rule(tx: Tx, *, advertiser_id: int, rule_id: int, now_ms: int) -> bool:

@@ -4,11 +4,12 @@
   recordings (403 for one that may not), the call's stored recordings with short-lived
   signed links to play and download them, and each one's transcript lines.
 - ``GET /api/transcript_search?q=``: the calls in the token's scope whose transcript holds
-  the words (normalised like the rules; Japanese through character bigrams), newest first.
+  the words (normalised like the rules; Japanese through character bigrams in the store's
+  full-text index), newest first; only for a token that may hear recordings.
 - ``GET`` / ``PUT /api/recording_retention`` ``{"days"}``: how long an advertiser's
   recordings are kept (0: kept; past it the files are deleted and the call's audit says so).
 - ``GET /api/transcript_rules``, ``POST /api/transcript_rules`` ``{"phrase", "outcome_id"?,
-  "tag"?}``, ``DELETE /api/transcript_rules/{rule_id}``: an advertiser's phrases that
+  "tag"?}``, ``PUT`` / ``DELETE /api/transcript_rules/{rule_id}``: an advertiser's phrases that
   suggest an outcome and add a tag when a transcript holds them
   (``attribution.transcripts``).
 """
@@ -27,7 +28,7 @@ from backend.api.params import authorized, db_of, one_advertiser, path_id, reque
 from backend.auth import ApiPrincipal
 from backend.errors import ApiError
 from backend.http import read_json_object
-from backend.recordings import links
+from backend.recordings import links, retention
 from backend.services import services
 from pool.store import now_ms
 
@@ -118,6 +119,16 @@ RULE = oa.component(
     },
 )
 RULE_FIELDS = ("phrase", "outcome_id", "tag")
+RULE_BODY = {
+    "type": "object",
+    "required": ["phrase"],
+    "additionalProperties": False,
+    "properties": {
+        "phrase": {"type": "string", "maxLength": transcripts.PHRASE_MAX},
+        "outcome_id": {"type": ["integer", "null"]},
+        "tag": {"type": "string", "maxLength": 40},
+    },
+}
 FOUND = {
     "type": "object",
     "properties": {"call_id": {"type": "integer"}, "started_ms": {"type": "integer"}},
@@ -148,41 +159,56 @@ async def list_rules(request: Request, principal: ApiPrincipal) -> Response:
     summary="Add a transcript rule: a phrase that suggests an outcome and adds a tag",
     tags=["calls"],
     params=[P_ADVERTISER],
-    body={
-        "type": "object",
-        "required": ["phrase"],
-        "additionalProperties": False,
-        "properties": {
-            "phrase": {"type": "string", "maxLength": transcripts.PHRASE_MAX},
-            "outcome_id": {"type": ["integer", "null"]},
-            "tag": {"type": "string", "maxLength": 40},
-        },
-    },
+    body=RULE_BODY,
     responses={201: oa.json_response("The rule", RULE)},
 )
 async def add_rule(request: Request, principal: ApiPrincipal) -> Response:
     """A rule at the end of the advertiser's list; transcripts made from now on follow it.
     Compared after width, case and kana folding (docs/privacy.md, docs/telephony.md)."""
+    return JSONResponse(await _saved_rule(request, principal, None), status_code=201)
+
+
+@oa.operation(
+    "PUT",
+    "/api/transcript_rules/{rule_id}",
+    summary="Change a transcript rule's phrase, outcome and tag",
+    tags=["calls"],
+    params=[oa.path_param("rule_id"), P_ADVERTISER],
+    body=RULE_BODY,
+    responses={200: oa.json_response("The rule", RULE)},
+)
+async def edit_rule(request: Request, principal: ApiPrincipal) -> Response:
+    """The rule as sent (checked as a new one; it keeps its place in the list);
+    transcripts made from now on follow it. 404 when it is not one of the advertiser's
+    rules in force."""
+    return JSONResponse(await _saved_rule(request, principal, path_id(request, "rule_id")))
+
+
+async def _saved_rule(
+    request: Request, principal: ApiPrincipal, rule_id: int | None
+) -> dict[str, object]:
+    """Add a rule (``rule_id`` None) or change one from the JSON body; the rule as kept
+    (422 naming a bad field, 404 for a rule not in force at the advertiser)."""
     advertiser = one_advertiser(request, principal)
     data = await read_json_object(request, 2048)
     for key in data:
         if key not in RULE_FIELDS:
             raise ApiError(422, "invalid", f"Unknown field {key!r}.", field=key)
+    fields = {k: data.get(k) for k in ("phrase", "outcome_id")} | {"tag": data.get("tag", "")}
     db = db_of(request)
     try:
         async with db.write() as tx:
-            rule_id = await transcripts.add_rule(
-                tx,
-                advertiser_id=advertiser,
-                phrase=data.get("phrase"),
-                outcome_id=data.get("outcome_id"),
-                tag=data.get("tag", ""),
-                now_ms=now_ms(),
-            )
+            if rule_id is None:
+                rule_id = await transcripts.add_rule(
+                    tx, advertiser_id=advertiser, now_ms=now_ms(), **fields
+                )
+            elif not await transcripts.edit_rule(
+                tx, advertiser_id=advertiser, rule_id=rule_id, **fields
+            ):
+                raise ApiError(404, "not_found", f"No rule {rule_id}.")
     except transcripts.RuleError as exc:
         raise ApiError(422, "invalid", str(exc), field=exc.field) from exc
-    made = next(r for r in await transcripts.rules(db, advertiser) if r["id"] == rule_id)
-    return JSONResponse(made, status_code=201)
+    return next(r for r in await transcripts.rules(db, advertiser) if r["id"] == rule_id)
 
 
 @oa.operation(
@@ -224,14 +250,18 @@ async def delete_rule(request: Request, principal: ApiPrincipal) -> Response:
     },
 )
 async def search(request: Request, principal: ApiPrincipal) -> Response:
-    """Search the transcripts of the calls the token may see (422 without words)."""
+    """Search the transcripts of the calls the token may see (422 without words; 403 for
+    a token without the right to hear recordings: a transcript goes with its recording)."""
+    if not principal.can_hear_recordings:
+        raise ApiError(403, "forbidden", "This token may not hear recordings.")
     words = request.query_params.get("q", "")
     if not words.strip() or len(words) > transcripts.PHRASE_MAX:
         raise ApiError(422, "invalid", "Parameter 'q' needs 1 to 100 characters.", field="q")
     scope = request_scope(request, principal, site_param=None)
     where, params = scope.and_condition("c")
-    found, more = transcripts.search_condition(words)
-    rows = await db_of(request).fetchall(
+    db = db_of(request)
+    found, more = transcripts.search_condition(words, db.dialect)
+    rows = await db.fetchall(
         "SELECT c.id AS call_id, c.started_ms FROM calls c WHERE " + found + where
         + " ORDER BY c.started_ms DESC, c.id DESC LIMIT 500",
         {**params, **more},
@@ -243,7 +273,6 @@ RETENTION = {
     "type": "object",
     "properties": {"advertiser_id": {"type": "integer"}, "days": {"type": "integer"}},
 }
-RETENTION_MAX_DAYS = 3650
 
 
 @oa.operation(
@@ -257,9 +286,7 @@ RETENTION_MAX_DAYS = 3650
 async def get_retention(request: Request, principal: ApiPrincipal) -> Response:
     """Days from the call's start before its recordings are deleted (0: never)."""
     advertiser = one_advertiser(request, principal)
-    days = await db_of(request).fetchval(
-        "SELECT recording_retention_days FROM advertisers WHERE id = :a", {"a": advertiser}
-    )
+    days = await retention.retention_days(db_of(request), advertiser)
     if days is None:
         raise ApiError(404, "not_found", f"No advertiser {advertiser}.")
     return JSONResponse({"advertiser_id": advertiser, "days": days})
@@ -275,7 +302,7 @@ async def get_retention(request: Request, principal: ApiPrincipal) -> Response:
         "type": "object",
         "required": ["days"],
         "additionalProperties": False,
-        "properties": {"days": {"type": "integer", "minimum": 0, "maximum": RETENTION_MAX_DAYS}},
+        "properties": {"days": {"type": "integer", "minimum": 0, "maximum": retention.MAX_DAYS}},
     },
     responses={200: oa.json_response("The period (0: kept)", RETENTION)},
 )
@@ -285,20 +312,10 @@ async def put_retention(request: Request, principal: ApiPrincipal) -> Response:
     advertiser = one_advertiser(request, principal)
     data = await read_json_object(request, 256)
     days = data.get("days")
-    if (
-        set(data) != {"days"}
-        or isinstance(days, bool)
-        or not isinstance(days, int)
-        or not (0 <= days <= RETENTION_MAX_DAYS)
-    ):
-        raise ApiError(422, "invalid", f"Field 'days' must be 0 to {RETENTION_MAX_DAYS}.",
+    if set(data) != {"days"} or not retention.valid_days(days):
+        raise ApiError(422, "invalid", f"Field 'days' must be 0 to {retention.MAX_DAYS}.",
                        field="days")  # fmt: skip
-    async with db_of(request).write() as tx:
-        changed = await tx.execute(
-            "UPDATE advertisers SET recording_retention_days = :d WHERE id = :a",
-            {"d": days, "a": advertiser},
-        )
-    if not changed:
+    if not await retention.set_retention(db_of(request), advertiser, days):
         raise ApiError(404, "not_found", f"No advertiser {advertiser}.")
     return JSONResponse({"advertiser_id": advertiser, "days": days})
 
@@ -310,5 +327,6 @@ routes = [
     Route("/api/calls/{call_id:int}/recordings", authorized(call_recordings), methods=["GET"]),
     Route("/api/transcript_rules", authorized(list_rules), methods=["GET"]),
     Route("/api/transcript_rules", authorized(add_rule), methods=["POST"]),
+    Route("/api/transcript_rules/{rule_id:int}", authorized(edit_rule), methods=["PUT"]),
     Route("/api/transcript_rules/{rule_id:int}", authorized(delete_rule), methods=["DELETE"]),
 ]

@@ -250,6 +250,13 @@ _FILTERS: tuple[tuple[str, dict[str, Any], str], ...] = (
         "Search: the caller's number (whole, in any format, or 4 digits or more of it; not"
         " for tokens that may not see callers), the keyword of the call's touch, the note.",
     ),
+    (
+        "said",
+        _TEXT,
+        "Only calls whose transcript holds these words (width, case and kana folded;"
+        " Japanese found by any part of two characters or more). 403 for a token that may"
+        " not hear recordings.",
+    ),
 )
 # The call log's filters (attribution.call_search), as the dashboard's.
 CALL_FILTER_PARAMS = [oa.query_param(name, schema, doc) for name, schema, doc in _FILTERS]
@@ -261,6 +268,8 @@ def call_query(request: Request, principal: ApiPrincipal) -> CallQuery:
     q = request.query_params
     if q.get("caller") and not principal.can_see_callers:
         raise ApiError(403, "forbidden", "This token may not see callers' numbers.")
+    if q.get("said") and not principal.can_hear_recordings:
+        raise ApiError(403, "forbidden", "This token may not hear recordings.")
     qualified = bool_param(request, "qualified")
     by_hand = bool_param(request, "qualified_by_hand")
     try:
@@ -272,6 +281,7 @@ def call_query(request: Request, principal: ApiPrincipal) -> CallQuery:
             outcome_id=int_param(request, "outcome_id"),
             caller=q.get("caller"),
             search=q.get("q"),
+            said=q.get("said"),
         )
     except QueryError as exc:
         raise ApiError(422, "invalid", str(exc), field=exc.field) from exc
@@ -302,7 +312,7 @@ async def list_calls(request: Request, principal: ApiPrincipal) -> Response:
     if conf:
         clauses.append(conf.removeprefix(" AND "))
         params.update(conf_params)
-    found, found_params = query_clause(call_query(request, principal), "c")
+    found, found_params = query_clause(call_query(request, principal), "c", db_of(request).dialect)
     if found:
         clauses.append(found.removeprefix(" AND "))
         params.update(found_params)

@@ -156,7 +156,7 @@ async def _paths(
     flt = ExportFilter(start, end, site, args.advertiser, args.qualified, confidences)
     progress = None
     if not args.no_progress and sys.stderr.isatty():
-        where, params = where_clause(flt)
+        where, params = where_clause(flt, db.dialect)
         total = await db.fetchval("SELECT COUNT(*) FROM calls c" + where, params)
         progress = Progress(int(total), sys.stderr)
     count = 0

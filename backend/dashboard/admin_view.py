@@ -33,6 +33,9 @@ def _user_fields(form: dict[str, str], page: str) -> dict[str, Any]:
         "role": role,
         "advertiser_id": advertiser_id if role == "member" else None,
         "can_see_callers": int(form.get("can_see_callers") == "1"),
+        # The right to hear and download recordings and read transcripts (issue #22); an
+        # administrator has it whatever this says.
+        "can_hear_recordings": int(form.get("can_hear_recordings") == "1"),
         "locale": locale,
     }
 
@@ -70,8 +73,14 @@ async def users_page(request: Request, viewer: Viewer) -> Response:
                 now_ms=now_ms(),
             )
             await tx.execute(
-                "UPDATE users SET can_see_callers = :c, locale = :l WHERE id = :u",
-                {"c": fields["can_see_callers"], "l": fields["locale"], "u": user_id},
+                "UPDATE users SET can_see_callers = :c, can_hear_recordings = :h, locale = :l"
+                " WHERE id = :u",
+                {
+                    "c": fields["can_see_callers"],
+                    "h": fields["can_hear_recordings"],
+                    "l": fields["locale"],
+                    "u": user_id,
+                },
             )
         return web.redirect("/dashboard/settings/users")
     users = await db.fetchall(
@@ -88,8 +97,8 @@ async def users_page(request: Request, viewer: Viewer) -> Response:
 
 @web.page(admin=True)
 async def user_update(request: Request, viewer: Viewer) -> Response:
-    """Change a user's role, advertiser, caller visibility, language, password or whether the
-    user is disabled.
+    """Change a user's role, advertiser, caller visibility, right to hear recordings,
+    language, password or whether the user is disabled.
 
     Setting another user's password here is an administrator's reset; one's own password is
     changed on the account page, which asks for the current one. A user who is disabled, or
@@ -121,7 +130,8 @@ async def user_update(request: Request, viewer: Viewer) -> Response:
     async with db.write() as tx:
         await tx.execute(
             "UPDATE users SET role = :role, advertiser_id = :advertiser_id,"
-            " can_see_callers = :can_see_callers, locale = :locale,"
+            " can_see_callers = :can_see_callers, can_hear_recordings = :can_hear_recordings,"
+            " locale = :locale,"
             " disabled_ms = CASE WHEN :off = 0 THEN NULL ELSE COALESCE(disabled_ms, :now) END"
             " WHERE id = :id",
             {**fields, "id": user_id, "off": int(disabled), "now": now},

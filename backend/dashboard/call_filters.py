@@ -1,5 +1,5 @@
-"""The call log's own filters (status, qualified, source, tag, outcome, caller, search) and
-its pages, newer and older, with the count of calls that match.
+"""The call log's own filters (status, qualified, source, tag, outcome, caller, search,
+what was said in the call) and its pages, newer and older, with the count of calls that match.
 
 The filters are :class:`attribution.call_search.CallQuery`; they combine with the filter bar
 (:mod:`backend.dashboard.filters`: advertiser, site, dates, confidence, a report's
@@ -30,7 +30,7 @@ from pool.store import Row, Store
 
 PAGE_SIZE = 50
 # The query parameters of the call filters, as the log's form names them.
-FIELDS = ("status", "qualified", "source", "tag", "outcome", "caller", "q")
+FIELDS = ("status", "qualified", "source", "tag", "outcome", "caller", "q", "said")
 CHOICES_MAX = 200  # sources and tags offered in the filter's lists
 # The fixed lists of the filter: (value, label's message id).
 STATUS_CHOICES = (
@@ -63,7 +63,8 @@ def read_call_filters(request: Request, viewer: Viewer) -> CallFilters:
 
     A viewer who may not see callers cannot filter by caller (403), and their search
     looks at keywords and notes only: finding a call by its number would tell them who
-    called.
+    called. A viewer who may not hear recordings cannot search what was said (403): the
+    transcript is theirs only with the recording.
     """
     q = request.query_params
     typed = {name: (q.get(name) or "").strip()[: TEXT_MAX * 2] for name in FIELDS}
@@ -71,6 +72,8 @@ def read_call_filters(request: Request, viewer: Viewer) -> CallFilters:
     typed["qualified"] = {"1": "yes", "0": "no"}.get(typed["qualified"], typed["qualified"])
     if typed["caller"] and not viewer.can_see_callers:
         raise HTTPException(403, "You may not see callers' numbers.")
+    if typed["said"] and not viewer.can_hear_recordings:
+        raise HTTPException(403, "You may not hear recordings or read their transcripts.")
     try:
         query = parse_query(
             status=typed["status"],
@@ -80,6 +83,7 @@ def read_call_filters(request: Request, viewer: Viewer) -> CallFilters:
             outcome=typed["outcome"],
             caller=typed["caller"],
             search=typed["q"],
+            said=typed["said"],
         )
     except QueryError as exc:
         raise HTTPException(400, str(exc)) from exc
@@ -113,9 +117,10 @@ class LogPage:
     older: str | None  # query string of the page of older calls (None: this is the last)
 
 
-def log_where(f: Filters, cf: CallFilters) -> tuple[str, dict[str, Any]]:
+def log_where(f: Filters, cf: CallFilters, dialect: str) -> tuple[str, dict[str, Any]]:
     """`` WHERE …`` on calls ``c`` for the log: the viewer's scope (as narrowed by the
-    filter bar), the dates, confidence, drill-down and the call filters."""
+    filter bar), the dates, confidence, drill-down and the call filters (``dialect``: the
+    store's, for the transcript search)."""
     flt = ExportFilter(
         f.start_ms,
         f.end_ms,
@@ -124,7 +129,7 @@ def log_where(f: Filters, cf: CallFilters) -> tuple[str, dict[str, Any]]:
         drill_more=f.drill_more,
         calls=cf.query,
     )
-    where, params = where_clause(flt)
+    where, params = where_clause(flt, dialect)
     scope, scope_params = f.scope.call_condition("c")
     return f"{where} AND {scope}", {**params, **scope_params}
 

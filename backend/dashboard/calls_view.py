@@ -92,7 +92,7 @@ async def calls_page(request: Request, viewer: Viewer) -> Response:
     db = db_of(request)
     f = await read_filters(request, db, viewer)
     cf = read_call_filters(request, viewer)
-    where, params = log_where(f, cf)
+    where, params = log_where(f, cf, db.dialect)
 
     def link(**cursor: Any) -> str:
         return f.query(**{**cf.params(), **cursor})

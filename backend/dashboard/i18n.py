@@ -285,6 +285,8 @@ NAMED_IN_LISTS = (
     N_("nav.batches"),
     N_("nav.users"),
     N_("nav.dead_letters"),
+    N_("nav.outcomes"),
+    N_("nav.analysis"),
     N_("col.sessions"),
     N_("col.calls"),
     N_("col.qualified"),

@@ -17,6 +17,33 @@ from pool.store import Store
 log = logging.getLogger("callpath.recordings")
 DAY_MS = 86_400_000
 BATCH = 200
+MAX_DAYS = 3650  # the longest period that can be set (0: kept)
+
+
+def valid_days(days: object) -> bool:
+    """Whether ``days`` is a period that can be set: a whole number from 0 to MAX_DAYS."""
+    return isinstance(days, int) and not isinstance(days, bool) and 0 <= days <= MAX_DAYS
+
+
+async def retention_days(db: Store, advertiser_id: int) -> int | None:
+    """The advertiser's period in days (0: kept), None without such an advertiser."""
+    days = await db.fetchval(
+        "SELECT recording_retention_days FROM advertisers WHERE id = :a", {"a": advertiser_id}
+    )
+    return None if days is None else int(days)
+
+
+async def set_retention(db: Store, advertiser_id: int, days: int) -> bool:
+    """Set the advertiser's period (checked by :func:`valid_days`); False without such an
+    advertiser. Recordings past it go at the next round of the recording jobs."""
+    if not valid_days(days):
+        raise ValueError(f"a period is 0 to {MAX_DAYS} days")
+    async with db.write() as tx:
+        changed = await tx.execute(
+            "UPDATE advertisers SET recording_retention_days = :d WHERE id = :a",
+            {"d": days, "a": advertiser_id},
+        )
+    return bool(changed)
 
 
 async def purge(db: Store, storage: RecordingStorage, *, now: int) -> int:

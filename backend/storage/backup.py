@@ -76,12 +76,19 @@ def _connect(path: Path) -> sqlite3.Connection:
 
 
 def user_tables(conn: sqlite3.Connection) -> list[str]:
-    """The database's own tables (not SQLite's ``sqlite_*`` bookkeeping), by name."""
+    """The database's own tables, by name: not SQLite's ``sqlite_*`` bookkeeping, nor a
+    full-text index (an FTS5 virtual table and its ``NAME_*`` shadow tables, made again
+    from the rows they index: ``transcript_fts``, migration 0041)."""
     rows = conn.execute(
-        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%'"
+        "SELECT name, sql FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%'"
         " ESCAPE '\\' ORDER BY name"
     ).fetchall()
-    return [str(r[0]) for r in rows]
+    virtual = [str(r[0]) for r in rows if str(r[1] or "").upper().startswith("CREATE VIRTUAL")]
+    return [
+        str(r[0])
+        for r in rows
+        if not any(str(r[0]) == v or str(r[0]).startswith(v + "_") for v in virtual)
+    ]
 
 
 def _quote(name: str) -> str:

@@ -188,11 +188,15 @@ async def test_rules_are_kept_per_advertiser_and_transcripts_searched_in_scope(
         hits = await transcripts.apply_rules(tx, call_id=call, normalised=text, now_ms=0)
     assert [h.tag for h in hits] == ["予約"]
     assert await db.fetchval("SELECT outcome_id FROM calls WHERE id = :c", {"c": call}) == won
-    found = await client.get("/api/transcript_search?q=よやく", headers=world.auth())
+    # The search reads transcripts: only for a token that may hear recordings.
+    listener = world.auth(await _member(db, world, hears=True))
+    found = await client.get("/api/transcript_search?q=よやく", headers=listener)
     assert [r["call_id"] for r in found.json()["data"]] == [call]
+    deaf = await client.get("/api/transcript_search?q=よやく", headers=world.auth())
+    assert deaf.status_code == 403
     mine = await client.get("/api/transcript_search?q=よやく", headers=other)
-    assert mine.status_code == 200 and mine.json()["data"] == []
-    assert (await client.get("/api/transcript_search?q=", headers=world.auth())).status_code == 422
+    assert mine.status_code == 403  # the other advertiser's token may not hear either
+    assert (await client.get("/api/transcript_search?q=", headers=listener)).status_code == 422
     gone = await client.delete(f"/api/transcript_rules/{listed[0]['id']}?advertiser_id={adv}",
                                headers=world.auth())  # fmt: skip
     assert gone.status_code == 204
@@ -287,3 +291,40 @@ async def test_a_persons_outcome_is_never_overwritten_by_the_rules(
     assert [a["actor"] for a in work["audit"] if a["field"] == "outcome_id"] == [
         a["actor"] for a in work["audit"] if a["actor"].startswith("user ")
     ]
+
+
+async def test_a_rule_is_changed_in_place_over_the_api(
+    client: httpx.AsyncClient, world: World, db: Any
+) -> None:
+    adv = await db.fetchval("SELECT advertiser_id FROM calls WHERE id = :c",
+                            {"c": world.calls["google"]})  # fmt: skip
+    path = f"/api/transcript_rules?advertiser_id={adv}"
+    first = await client.post(path, json={"phrase": "予約", "tag": "a"}, headers=world.auth())
+    second = await client.post(path, json={"phrase": "解約", "tag": "b"}, headers=world.auth())
+    rule = first.json()
+    one = f"/api/transcript_rules/{rule['id']}?advertiser_id={adv}"
+    changed = await client.put(one, json={"phrase": "ご予約", "tag": "booking"},
+                               headers=world.auth())  # fmt: skip
+    assert changed.status_code == 200, changed.text
+    assert (changed.json()["phrase"], changed.json()["tag"]) == ("ご予約", "booking")
+    listed = (await client.get(path, headers=world.auth())).json()["data"]
+    assert [r["id"] for r in listed] == [rule["id"], second.json()["id"]]  # same place
+    for body, field in (
+        ({"phrase": ""}, "phrase"),
+        ({"phrase": "x"}, "outcome_id"),
+        ({"phrase": "x", "tag": "t", "position": 1}, "position"),
+        ({"phrase": "x", "outcome_id": "1"}, "outcome_id"),
+    ):
+        r = await client.put(one, json=body, headers=world.auth())
+        assert r.status_code == 422 and r.json()["error"]["field"] == field, (body, r.text)
+    assert (await client.put(one, content=b"{", headers=world.auth())).status_code in (400, 422)
+    other = world.auth(world.member_token)
+    assert (await client.put(one, json={"phrase": "x", "tag": "t"}, headers=other)).status_code in (
+        403,
+        404,
+    )
+    missing = f"/api/transcript_rules/999999?advertiser_id={adv}"
+    r = await client.put(missing, json={"phrase": "x", "tag": "t"}, headers=world.auth())
+    assert r.status_code == 404
+    after = (await client.get(path, headers=world.auth())).json()["data"]
+    assert after[0]["phrase"] == "ご予約"

@@ -18,6 +18,7 @@ from typing import Any
 
 import orjson
 
+from attribution import transcripts
 from attribution.sources import landing_page
 from attribution.touch import COPY_FROM_SESSIONS, freeze_touch
 from backend import accounts
@@ -58,6 +59,7 @@ class Seeded:
     token_b: int = 0
     user_b: int = 0
     rule_b: int = 0
+    transcript_rule_b: int = 0  # a transcript rule of B (issue #22)
     blocked_b: int = 0
     code_b: int = 0  # a fixed code on B's number
     notify_b: int = 0
@@ -320,6 +322,9 @@ async def _seed(conn: Tx, now_ms: int | None) -> Seeded:
     s.token_b = await row("api_tokens", user_id=member_b_id, advertiser_id=s.adv_b, **token)
     rule = {"kind": "param", "match_key": "utm_source", "match_value": "rival", "action": "pool"}
     s.rule_b = await row("source_rules", site_id=s.site_b, **rule)
+    s.transcript_rule_b = await transcripts.add_rule(
+        conn, advertiser_id=s.adv_b, phrase="キャンセル", outcome_id=None, tag="解約", now_ms=now
+    )
     blocked = {"pattern": "+819000000999", "kind": "exact"}
     s.blocked_b = await row("blocked_callers", advertiser_id=s.adv_b, **blocked)
     code = {"code": "11", "source_label": "rival flyer"}
@@ -381,6 +386,15 @@ async def _seed(conn: Tx, now_ms: int | None) -> Seeded:
             {"r": recording, "c": s.calls_a[0], "ch": channel, "s": start, "e": start + 3000,
              "x": text},
         )  # fmt: skip
+    # Its transcript in the search index, and a rule of A's on it (the analysis page).
+    await transcripts.store_transcript(
+        conn, call_id=s.calls_a[0], advertiser_id=s.adv_a, now_ms=t0 + 300_000,
+        texts=["hello i would like an appointment", "we can see you tomorrow morning"],
+    )  # fmt: skip
+    await transcripts.add_rule(
+        conn, advertiser_id=s.adv_a, phrase="appointment", outcome_id=None, tag="予約",
+        now_ms=t0,
+    )  # fmt: skip
     yahoo = await add_session(
         conn,
         s.site_a,

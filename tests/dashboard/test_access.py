@@ -45,6 +45,11 @@ ID_OF = {
     "/dashboard/settings/conversions/{id:int}/feeds": lambda s: s.action_b,
     "/dashboard/settings/conversion-feeds/{id:int}/revoke": lambda s: s.feed_b,
     "/dashboard/conversions/batches/{id:int}/void": lambda s: s.batch_b,
+    "/dashboard/settings/analysis/{id:int}": lambda s: s.adv_b,
+    "/dashboard/settings/analysis/{id:int}/rules": lambda s: s.adv_b,
+    "/dashboard/settings/analysis/{id:int}/rules/{rule:int}": lambda s: s.adv_b,
+    "/dashboard/settings/analysis/{id:int}/rules/{rule:int}/retire": lambda s: s.adv_b,
+    "/dashboard/settings/analysis/{id:int}/retention": lambda s: s.adv_b,
 }
 # Forms that would change B's data if scope were not checked.
 FORM = {
@@ -57,6 +62,9 @@ FORM = {
     "/dashboard/settings/numbers/codes": {"number": "{number_b}", "code": "11"},
     "/dashboard/settings/users/{id:int}": {"role": "member", "advertiser": "{adv_a}"},
     "/dashboard/settings/users": {"email": "x@example.com", "password": "12345678"},
+    "/dashboard/settings/analysis/{id:int}/rules": {"phrase": "乗っ取り", "tag": "x"},
+    "/dashboard/settings/analysis/{id:int}/rules/{rule:int}": {"phrase": "乗っ取り", "tag": "x"},
+    "/dashboard/settings/analysis/{id:int}/retention": {"days": "1"},
     "/dashboard/advertisers": {"name": "Hijack"},
     "/dashboard/calls/{id:int}/work": {"note": "hijacked", "tags": "x"},
     "/dashboard/calls/{id:int}/dispute": {"reason": "hijacked"},
@@ -151,6 +159,7 @@ _WHOLE_TABLES = (
     ("billing_plans", "id"),
     ("billing_disputes", "id"),
     ("billing_statements", "id"),
+    ("transcript_rules", "id"),
 )
 # Tables whose rows are counted.
 _COUNTED = ("targets", "tracking_numbers", "advertisers", "users", "qualification_rules")
@@ -175,6 +184,7 @@ async def _snapshot(db: Any, s: Seeded) -> list[Any]:
         await db.fetchall("SELECT * FROM blocked_callers WHERE advertiser_id = :a", b),
         await db.fetchall("SELECT * FROM notification_targets WHERE advertiser_id = :a", b),
         await db.fetchall("SELECT * FROM call_outcomes WHERE advertiser_id = :a ORDER BY id", b),
+        await db.fetchval("SELECT recording_retention_days FROM advertisers WHERE id = :a", b),
         *[await db.fetchval(f"SELECT COUNT(*) FROM {table}") for table in _COUNTED],
         *[
             await db.fetchall(f"SELECT * FROM {table} ORDER BY {order}")
@@ -198,6 +208,7 @@ def _fill(values: dict[str, str], s: Seeded) -> dict[str, str]:
 # Status a member of A gets on each route when aiming at B (or, without an id, at all).
 EXPECT = {
     ("/dashboard/settings/outcomes", "POST"): {303},  # its own advertiser's list
+    ("/dashboard/settings/analysis", "GET"): {303},  # to its own advertiser's page
     ("/dashboard/advertisers", "POST"): {403},  # administrators only
     ("/dashboard/pools/{id:int}/advertiser", "POST"): {403},  # administrators only
     ("/dashboard/test-call", "POST"): {403},
@@ -254,6 +265,7 @@ async def test_a_member_cannot_reach_another_advertiser_on_any_route(
                 # A call flow's step type and step name (B's flow has none: still 404).
                 url = url.replace("{kind:str}", "ring").replace("{step:str}", "main")
                 url = url.replace("{which:str}", f"n-{seeded.number_b}")  # B's number's flow
+                url = url.replace("{rule:int}", str(seeded.transcript_rule_b))
             elif "{rest:path}" in path:
                 url = "/dashboard/no/such/page"
             if method == "GET":

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 
+from attribution import transcripts
 from attribution.call_search import QueryError, parse_query
 from backend.dashboard.call_filters import PAGE_SIZE
 from pool.store import Store
@@ -260,3 +261,64 @@ async def test_the_api_call_list_takes_the_same_filters(
     assert refused.status_code == 403
     bad = await client.get("/api/calls?status=gone", headers={"authorization": f"Bearer {sees}"})
     assert bad.status_code == 422 and bad.json()["error"]["field"] == "status"
+
+
+async def test_what_was_said_filters_the_log_its_pages_and_its_downloads(
+    client: httpx.AsyncClient, seeded: Seeded, db: Store
+) -> None:
+    made = await _calls(db, seeded)
+    said = {
+        "tokyo": ["明日の午前に予約をお願いします"],
+        "qualified": ["ヨヤクの変更です"],
+        "tagged": ["Please cancel my appointment"],
+    }
+    async with db.write() as tx:
+        for name, texts in said.items():
+            await transcripts.store_transcript(
+                tx, call_id=made[name], advertiser_id=seeded.adv_a, texts=texts, now_ms=0
+            )
+    await login(client, seeded.admin, PASSWORD)  # an administrator may hear recordings
+    page = await client.get(f"/dashboard/calls?{DAY}&said=予約")
+    assert ids(page) == [made["tokyo"]] and count(page) == 1
+    assert 'name="said"' in page.text and 'value="予約"' in page.text
+    # Width and kana folded; with the other filters; Latin letters case-blind.
+    assert set(ids(await client.get(f"/dashboard/calls?{DAY}&said=ﾖﾔｸ"))) == {made["qualified"]}
+    both = await client.get(f"/dashboard/calls?{DAY}&said=よやく&qualified=yes")
+    assert ids(both) == [made["qualified"]]
+    assert ids(await client.get(f"/dashboard/calls?{DAY}&said=CANCEL&status=missed")) == []
+    # The downloads of the page hold the same calls.
+    links = re.findall(r'href="(/dashboard/calls/export\?[^"]+)"', page.text)
+    assert links and all("said=" in link for link in links)
+    got = await client.get(links[0].replace("&amp;", "&"))
+    rows = list(csv.DictReader(io.StringIO(got.content.decode("utf-8-sig"))))
+    assert {int(r["call_id"]) for r in rows} == {made["tokyo"]}
+    too_long = await client.get(f"/dashboard/calls?{DAY}&said={'x' * 101}")
+    assert too_long.status_code == 400
+    # A member without the recording right neither sees the field nor may use it.
+    client.cookies.clear()
+    await login(client, seeded.member_a, PASSWORD)
+    assert 'name="said"' not in (await client.get(f"/dashboard/calls?{DAY}")).text
+    assert (await client.get(f"/dashboard/calls?{DAY}&said=予約")).status_code == 403
+
+
+async def test_the_log_pages_keep_what_was_said(
+    client: httpx.AsyncClient, seeded: Seeded, db: Store
+) -> None:
+    booked = set()
+    async with db.write() as tx:
+        for n in range(PAGE_SIZE + 40):
+            call = await add_call_a(tx, seeded, caller="+819022220000", started_ms=T0 + n * 1000)
+            says = "予約です" if n % 3 else "問い合わせ"
+            await transcripts.store_transcript(
+                tx, call_id=call, advertiser_id=seeded.adv_a, texts=[says], now_ms=0
+            )
+            if n % 3:
+                booked.add(call)
+    await login(client, seeded.admin, PASSWORD)
+    first = await client.get(f"/dashboard/calls?{DAY}&said=予約")
+    assert count(first) == len(booked) and len(ids(first)) == PAGE_SIZE
+    older = re.search(r'rel="next" href="\?([^"]+)"', first.text)
+    assert older is not None and "said=" in older.group(1)
+    second = await client.get("/dashboard/calls?" + older.group(1).replace("&amp;", "&"))
+    assert count(second) == len(booked)
+    assert set(ids(first)) | set(ids(second)) == booked

@@ -156,3 +156,35 @@ def test_the_menu_button_opens_the_menu_without_any_script(
         # On a desktop there is no menu button: the navigation is always shown.
         page.set_viewport_size(DESKTOP)
         assert nav.is_visible() and not button.is_visible()
+
+
+@pytest.mark.parametrize("lang", ["en", "ja"])
+def test_the_call_analysis_page_and_its_refused_forms_fit_a_phone_and_pass_axe(
+    dash_server: Server, browser: Any, lang: str, artifacts: Path
+) -> None:
+    """The page as a person uses it (issue #22): a rule's edit form opened, a rule refused
+    and a retention period refused, each reason shown by its field in the user's language."""
+    seeded: Seeded = dash_server.seeded  # type: ignore[attr-defined]
+    path = f"/dashboard/settings/analysis/{seeded.adv_a}"
+    with admin_page(
+        browser, dash_server, path, viewport=PHONE, bypass_csp=True, locale=LOCALES[lang]
+    ) as page:
+        page.click("#transcript-rules details > summary")
+        assert page.is_visible("#transcript-rules details form input[name=phrase]")
+        assert _wide(page) <= PHONE["width"] and _axe(page) == []
+        page.fill("#new-phrase", "予約")
+        page.click("#rule-form button[type=submit]")  # neither an outcome nor a tag
+        error = page.locator("#rule-form .field-error")
+        assert error.count() == 1
+        wanted = {"en": "Choose an outcome", "ja": "結果かタグ"}[lang]
+        assert wanted in error.inner_text()
+        assert page.input_value("#new-phrase") == "予約"
+        assert _wide(page) <= PHONE["width"], _wide(page)
+        assert _axe(page) == []
+        page.fill("#retention-days", "4000")
+        # The browser's own check would stop the form: the server's answer is the one seen.
+        page.eval_on_selector("#retention-form", "f => f.noValidate = true")
+        page.click("#retention-form button[type=submit]")
+        assert page.locator("#retention-form .field-error").count() == 1
+        assert _wide(page) <= PHONE["width"] and _axe(page) == []
+        page.screenshot(path=str(artifacts / f"analysis-refused-{lang}-390.png"), full_page=True)

@@ -83,6 +83,7 @@ _BY_COLLECTION: dict[str, Callable[[Seeded, int], Any]] = {
     "notifications": _b("notify_b"),
     "batches": _b("batch_b"),
     "targets": _b("target_b"),
+    "analysis": _b("adv_b"),  # an advertiser's call analysis settings
 }
 # GET routes that end the signed-in session: walked last, in a client of their own.
 _SIGNS_OUT = {"/logout"}

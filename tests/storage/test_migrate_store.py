@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from backend.storage import sqlite_path
+from backend.storage.backup import user_tables
 from backend.storage.postgres import pool_options
 from tests.support.browser import BROWSER_HEADERS
 from tests.support.server import Server, demo_database, run_cli
@@ -24,13 +25,8 @@ pytestmark = pytest.mark.e2e
 def sqlite_rows(path: Path) -> dict[str, Counter[tuple[Any, ...]]]:
     conn = sqlite3.connect(path)
     try:
-        tables = [
-            r[0]
-            for r in conn.execute(
-                "SELECT name FROM sqlite_master WHERE type = 'table'"
-                " AND name NOT LIKE 'sqlite%' AND name != 'schema_migrations'"
-            )
-        ]
+        # Not the full-text index (transcript_fts): PostgreSQL indexes the copied rows.
+        tables = [t for t in user_tables(conn) if t != "schema_migrations"]
         out = {}
         for t in tables:
             cols = [r[1] for r in conn.execute(f'PRAGMA table_info("{t}")')]

@@ -54,6 +54,7 @@ IDS: dict[str, Callable[[Seeded], int]] = {
     # A source's flow of the same number (empty: its forms to add steps).
     "/dashboard/settings/targets/{id:int}/flow/{which:str}": lambda s: s.target_a,
     "/dashboard/settings/sites/{id:int}/rules": lambda s: s.site_b,  # B has a source rule
+    "/dashboard/settings/analysis/{id:int}": lambda s: s.adv_a,  # A has a transcript rule
 }
 
 # The same pages with the queries that make them longest (a drill-down, landing pages).
@@ -65,6 +66,7 @@ VARIANTS = (
     # The call log with its own filters set and a search (older pages: a pager both ways).
     "/dashboard/calls?status=answered&qualified=yes&source=google&q=" + quote(KEYWORD_A[:4]),
     "/dashboard/calls?q=nothing-matches-this",
+    "/dashboard/calls?said=appointment",  # what was said (the seeded call's transcript)
 )
 
 

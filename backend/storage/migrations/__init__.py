@@ -4,6 +4,9 @@ Each migration is a module ``mNNNN_name.py`` in this package defining ``STATEMEN
 of SQL statements written once for both stores. Tokens are replaced per dialect: ``{pk}``
 (an auto-numbered integer primary key), ``{json}`` (a JSON document column) and
 ``{strpos}`` (the position of a substring, 1-based, 0 when absent: ``instr`` / ``strpos``).
+A module may add ``DIALECT_STATEMENTS``, a dict of statements per dialect (``sqlite``,
+``postgresql``) run after ``STATEMENTS`` in the same unit, for what only one store has
+(0041: SQLite's FTS5 table, PostgreSQL's text-search index).
 A migration runs inside one unit of work and is recorded in the same unit, so a crash
 never leaves it half applied (PostgreSQL runs DDL in transactions too). Several app
 instances starting at once on one PostgreSQL database take turns through a transaction-level
@@ -101,6 +104,8 @@ class Migration:
     backfill_table: str = ""
     fill: Backfill | None = None  # see stepwise.py
     concurrent_indexes: tuple[str, ...] = ()
+    # Statements of one dialect only, run after ``statements``: (dialect, statements).
+    by_dialect: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
     def __post_init__(self) -> None:
         for statement in self.concurrent_indexes:
@@ -119,7 +124,8 @@ class Migration:
 
     def sql(self, dialect: str) -> list[str]:
         """The statements with this dialect's types filled in."""
-        return [fill_tokens(s, dialect) for s in self.statements]
+        own = [s for d, group in self.by_dialect if d == dialect for s in group]
+        return [fill_tokens(s, dialect) for s in (*self.statements, *own)]
 
 
 def all_migrations() -> list[Migration]:
@@ -138,6 +144,10 @@ def all_migrations() -> list[Migration]:
                 getattr(module, "BACKFILL_TABLE", ""),
                 getattr(module, "FILL", None),
                 tuple(getattr(module, "CONCURRENT_INDEXES", ())),
+                tuple(
+                    (dialect, tuple(group))
+                    for dialect, group in getattr(module, "DIALECT_STATEMENTS", {}).items()
+                ),
             )
         )
     found.sort(key=lambda m: m.version)
