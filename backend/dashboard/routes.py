@@ -104,7 +104,9 @@ routes: list[BaseRoute] = [
     get("/dashboard/settings/analysis/{id:int}", analysis_view.analysis_page),
     post("/dashboard/settings/analysis/{id:int}/rules", analysis_view.add_rule),
     post("/dashboard/settings/analysis/{id:int}/rules/{rule:int}", analysis_view.edit_rule),
-    post("/dashboard/settings/analysis/{id:int}/rules/{rule:int}/retire", analysis_view.retire_rule),
+    post(
+        "/dashboard/settings/analysis/{id:int}/rules/{rule:int}/retire", analysis_view.retire_rule
+    ),
     post("/dashboard/settings/analysis/{id:int}/retention", analysis_view.set_retention),
     get_post("/dashboard/settings/blocked", rules_view.blocked_page),
     post("/dashboard/settings/blocked/{id:int}/delete", rules_view.unblock),
