@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute
 
 from backend.api import (
     audio,
@@ -34,15 +34,17 @@ from backend.api import (
     site_settings,
     tokens,
 )
+from backend.api.endpoints import Endpoints
+
+api = Endpoints(tags=["meta"])
 
 
-@openapi.operation(
-    "GET",
+@api.get(
     "/api/openapi.json",
-    summary="This document",
-    tags=["meta"],
+    "This document",
+    ok="The OpenAPI 3.1 document",
+    returns={"type": "object"},
     auth=False,
-    responses={200: openapi.json_response("The OpenAPI 3.1 document", {"type": "object"})},
 )
 async def openapi_json(request: Request) -> Response:
     """The OpenAPI 3.1 document of the API (no token needed)."""
@@ -51,7 +53,7 @@ async def openapi_json(request: Request) -> Response:
 
 
 routes: list[BaseRoute] = [
-    Route("/api/openapi.json", openapi_json, methods=["GET"]),
+    *api.routes,
     *tokens.routes,
     *resources.routes,
     *reports.routes,

@@ -13,16 +13,18 @@ from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
 
 from attribution import call_work as cw
 from backend.api import openapi as oa
 from backend.api.batches import actor
-from backend.api.params import authorized, db_of, one_advertiser, path_id
+from backend.api.endpoints import Endpoints
+from backend.api.params import db_of, one_advertiser, path_id
 from backend.auth import ApiPrincipal
 from backend.errors import ApiError
 from backend.http import read_json_object
 from pool.store import now_ms
+
+api = Endpoints(tags=["calls"])
 
 _STR = {"type": "string"}
 _NINT = {"type": ["integer", "null"]}
@@ -136,13 +138,11 @@ async def call_in_scope(request: Request, principal: ApiPrincipal) -> int:
     return call_id
 
 
-@oa.operation(
-    "GET",
-    "/api/calls/{call_id}/work",
-    summary="What people set on a call, with its audit trail",
-    tags=["calls"],
-    params=[oa.path_param("call_id")],
-    responses={200: oa.json_response("The call's work", WORK)},
+@api.get(
+    "/api/calls/{call_id:int}/work",
+    "What people set on a call, with its audit trail",
+    ok="The call's work",
+    returns=WORK,
 )
 async def get_work(request: Request, principal: ApiPrincipal) -> Response:
     """The verdict, tags, note, outcome and value of a call, and who changed them."""
@@ -150,14 +150,12 @@ async def get_work(request: Request, principal: ApiPrincipal) -> Response:
     return JSONResponse(_work_out(await cw.read_work(db_of(request), call_id)))
 
 
-@oa.operation(
-    "PATCH",
-    "/api/calls/{call_id}/work",
-    summary="Work a call: verdict with reason, tags, note, outcome, value",
-    tags=["calls"],
-    params=[oa.path_param("call_id")],
+@api.patch(
+    "/api/calls/{call_id:int}/work",
+    "Work a call: verdict with reason, tags, note, outcome, value",
     body=WORK_CHANGE,
-    responses={200: oa.json_response("The call's work after the change", WORK)},
+    ok="The call's work after the change",
+    returns=WORK,
 )
 async def patch_work(request: Request, principal: ApiPrincipal) -> Response:
     """Change the fields given (others stay); every field that changes is audited."""
@@ -168,13 +166,10 @@ async def patch_work(request: Request, principal: ApiPrincipal) -> Response:
         raise ApiError(422, "invalid", f"Unknown field {unknown[0]!r}.", field=unknown[0])
     changes = cw.CallChanges(**{k: data[k] for k in _FIELDS if k in data})
     db = db_of(request)
-    try:
-        async with db.write() as tx:
-            await cw.work_call(
-                tx, call_id=call_id, changes=changes, actor=actor(principal), now_ms=now_ms()
-            )
-    except cw.WorkError as exc:
-        raise ApiError(422, "invalid", str(exc), field=exc.field) from exc
+    async with db.write() as tx:
+        await cw.work_call(
+            tx, call_id=call_id, changes=changes, actor=actor(principal), now_ms=now_ms()
+        )
     return JSONResponse(_work_out(await cw.read_work(db, call_id)))
 
 
@@ -183,18 +178,12 @@ P_ADVERTISER = oa.query_param(
 )
 
 
-@oa.operation(
-    "GET",
+@api.get(
     "/api/outcomes",
-    summary="An advertiser's call outcomes",
-    tags=["calls"],
+    "An advertiser's call outcomes",
     params=[P_ADVERTISER],
-    responses={
-        200: oa.json_response(
-            "The outcomes in their order",
-            {"type": "object", "properties": {"data": {"type": "array", "items": OUTCOME}}},
-        )
-    },
+    ok="The outcomes in their order",
+    returns={"type": "object", "properties": {"data": {"type": "array", "items": OUTCOME}}},
 )
 async def list_outcomes(request: Request, principal: ApiPrincipal) -> Response:
     """The outcomes people can give the advertiser's calls, in their order."""
@@ -212,11 +201,9 @@ def _outcome_out(row: Any) -> dict[str, Any]:
     }
 
 
-@oa.operation(
-    "POST",
+@api.post(
     "/api/outcomes",
-    summary="Add a call outcome (for example an NG reason) to an advertiser's list",
-    tags=["calls"],
+    "Add a call outcome (for example an NG reason) to an advertiser's list",
     params=[P_ADVERTISER],
     body={
         "type": "object",
@@ -228,7 +215,8 @@ def _outcome_out(row: Any) -> dict[str, Any]:
             "value_yen": _VALUE,
         },
     },
-    responses={201: oa.json_response("The outcome", OUTCOME)},
+    created="The outcome",
+    returns=OUTCOME,
 )
 async def add_outcome(request: Request, principal: ApiPrincipal) -> Response:
     """Add an outcome at the end of the list (422 for a name already in it)."""
@@ -239,31 +227,26 @@ async def add_outcome(request: Request, principal: ApiPrincipal) -> Response:
             raise ApiError(422, "invalid", f"Unknown field {key!r}.", field=key)
     label, kind, value = data.get("label", ""), data.get("kind", ""), data.get("value_yen")
     db = db_of(request)
-    try:
-        async with db.write() as tx:
-            if not await tx.fetchval("SELECT id FROM advertisers WHERE id = :a", {"a": advertiser}):
-                raise ApiError(404, "not_found", f"No advertiser {advertiser}.")
-            outcome_id = await cw.add_outcome(
-                tx,
-                advertiser_id=advertiser,
-                label=label,
-                kind=kind,
-                now_ms=now_ms(),
-                value_yen=value,
-            )
-    except cw.WorkError as exc:
-        raise ApiError(422, "invalid", str(exc), field=exc.field) from exc
+    async with db.write() as tx:
+        if not await tx.fetchval("SELECT id FROM advertisers WHERE id = :a", {"a": advertiser}):
+            raise ApiError(404, "not_found", f"No advertiser {advertiser}.")
+        outcome_id = await cw.add_outcome(
+            tx,
+            advertiser_id=advertiser,
+            label=label,
+            kind=kind,
+            now_ms=now_ms(),
+            value_yen=value,
+        )
     return JSONResponse(
         {"id": outcome_id, "label": label.strip(), "kind": kind, "value_yen": value},
         status_code=201,
     )
 
 
-@oa.operation(
-    "PATCH",
-    "/api/outcomes/{outcome_id}",
-    summary="Set what an outcome is worth (conversion actions valued by outcome)",
-    tags=["calls"],
+@api.patch(
+    "/api/outcomes/{outcome_id:int}",
+    "Set what an outcome is worth (conversion actions valued by outcome)",
     params=[oa.path_param("outcome_id", oa.ID, "The outcome's id."), P_ADVERTISER],
     body={
         "type": "object",
@@ -271,7 +254,8 @@ async def add_outcome(request: Request, principal: ApiPrincipal) -> Response:
         "additionalProperties": False,
         "properties": {"value_yen": _VALUE},
     },
-    responses={200: oa.json_response("The outcome", OUTCOME)},
+    ok="The outcome",
+    returns=OUTCOME,
 )
 async def patch_outcome(request: Request, principal: ApiPrincipal) -> Response:
     """Set the outcome's value in yen (null clears it); 404 for another advertiser's."""
@@ -281,13 +265,10 @@ async def patch_outcome(request: Request, principal: ApiPrincipal) -> Response:
     if set(data) != {"value_yen"}:
         raise ApiError(422, "invalid", "The body takes 'value_yen' only.", field="value_yen")
     db = db_of(request)
-    try:
-        async with db.write() as tx:
-            found = await cw.set_outcome_value(
-                tx, advertiser_id=advertiser, outcome_id=outcome_id, value_yen=data["value_yen"]
-            )
-    except cw.WorkError as exc:
-        raise ApiError(422, "invalid", str(exc), field=exc.field) from exc
+    async with db.write() as tx:
+        found = await cw.set_outcome_value(
+            tx, advertiser_id=advertiser, outcome_id=outcome_id, value_yen=data["value_yen"]
+        )
     if not found:
         raise ApiError(404, "not_found", f"No outcome {outcome_id}.")
     row = next(
@@ -296,10 +277,4 @@ async def patch_outcome(request: Request, principal: ApiPrincipal) -> Response:
     return JSONResponse(_outcome_out(row))
 
 
-routes = [
-    Route("/api/calls/{call_id:int}/work", authorized(get_work), methods=["GET"]),
-    Route("/api/calls/{call_id:int}/work", authorized(patch_work), methods=["PATCH"]),
-    Route("/api/outcomes", authorized(list_outcomes), methods=["GET"]),
-    Route("/api/outcomes", authorized(add_outcome), methods=["POST"]),
-    Route("/api/outcomes/{outcome_id:int}", authorized(patch_outcome), methods=["PATCH"]),
-]
+routes = api.routes

@@ -153,6 +153,16 @@ def wrapped(key: str, item: Schema) -> Schema:
     return {"type": "object", "required": [key], "properties": {key: item}}
 
 
+def record(fields: Mapping[str, Schema]) -> Schema:
+    """An object with every one of ``fields`` required."""
+    return {"type": "object", "required": list(fields), "properties": fields}
+
+
+def list_of(key: str, item: Schema) -> Schema:
+    """An object with the one required list ``key`` of ``item`` (``{"key": [item, ...]}``)."""
+    return wrapped(key, {"type": "array", "items": item})
+
+
 def rows_response(description: str, row: Schema) -> Schema:
     """A report's response: the ``dimension`` grouped by and one ``row`` per key in ``data``."""
     body = {"dimension": {"type": "string"}, "data": {"type": "array", "items": row}}
@@ -163,7 +173,7 @@ def rows_response(description: str, row: Schema) -> Schema:
 
 def data_list(item: Schema) -> Schema:
     """A list answer: ``{"data": [item, ...]}``."""
-    return wrapped("data", {"type": "array", "items": item})
+    return list_of("data", item)
 
 
 def json_response(description: str, schema: Schema) -> Schema:

@@ -17,19 +17,21 @@ from __future__ import annotations
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
 
 from attribution import transcripts
 from backend.api import openapi as oa
 from backend.api.call_work import P_ADVERTISER, call_in_scope
+from backend.api.endpoints import Endpoints
 from backend.api.params import P_ADVERTISER as P_SCOPE_ADVERTISER
-from backend.api.params import authorized, db_of, one_advertiser, path_id, request_scope
+from backend.api.params import db_of, one_advertiser, path_id, request_scope
 from backend.auth import ApiPrincipal
 from backend.errors import ApiError
 from backend.http import read_json_object
 from backend.recordings import links
 from backend.services import services
 from pool.store import now_ms
+
+api = Endpoints(tags=["calls"])
 
 LINE = {
     "type": "object",
@@ -60,36 +62,6 @@ RECORDING = oa.component(
 )
 
 
-@oa.operation(
-    "GET",
-    "/api/calls/{call_id}/recordings",
-    summary="A call's recordings (signed links) and transcripts",
-    tags=["calls"],
-    params=[oa.path_param("call_id")],
-    responses={
-        200: oa.json_response(
-            "The recordings kept by callpath",
-            oa.wrapped("data", {"type": "array", "items": RECORDING}),
-        )
-    },
-)
-async def call_recordings(request: Request, principal: ApiPrincipal) -> Response:
-    """Links to hear and download each stored recording, valid a few minutes, and its
-    transcript. 403 for a token without the right to hear recordings."""
-    call_id = await call_in_scope(request, principal)
-    if not principal.can_hear_recordings:
-        raise ApiError(403, "forbidden", "This token may not hear recordings.")
-    settings = request.app.state.settings
-    data = await links.for_call(
-        db_of(request),
-        services(request).recording_links,
-        call_id,
-        now_ms=now_ms(),
-        life_ms=settings.recording_link_seconds * 1000,
-    )
-    return JSONResponse({"data": data})
-
-
 RULE = oa.component(
     "TranscriptRule",
     {
@@ -111,121 +83,6 @@ FOUND = {
 }
 
 
-@oa.operation(
-    "GET",
-    "/api/transcript_rules",
-    summary="An advertiser's transcript rules",
-    tags=["calls"],
-    params=[P_ADVERTISER],
-    responses={
-        200: oa.json_response(
-            "The rules in force", oa.wrapped("data", {"type": "array", "items": RULE})
-        )
-    },
-)
-async def list_rules(request: Request, principal: ApiPrincipal) -> Response:
-    """The phrases that suggest an outcome and add a tag, in their order."""
-    advertiser = one_advertiser(request, principal)
-    return JSONResponse({"data": await transcripts.rules(db_of(request), advertiser)})
-
-
-@oa.operation(
-    "POST",
-    "/api/transcript_rules",
-    summary="Add a transcript rule: a phrase that suggests an outcome and adds a tag",
-    tags=["calls"],
-    params=[P_ADVERTISER],
-    body={
-        "type": "object",
-        "required": ["phrase"],
-        "additionalProperties": False,
-        "properties": {
-            "phrase": {"type": "string", "maxLength": transcripts.PHRASE_MAX},
-            "outcome_id": {"type": ["integer", "null"]},
-            "tag": {"type": "string", "maxLength": 40},
-        },
-    },
-    responses={201: oa.json_response("The rule", RULE)},
-)
-async def add_rule(request: Request, principal: ApiPrincipal) -> Response:
-    """A rule at the end of the advertiser's list; transcripts made from now on follow it.
-    Compared after width, case and kana folding (docs/privacy.md, docs/telephony.md)."""
-    advertiser = one_advertiser(request, principal)
-    data = await read_json_object(request, 2048)
-    for key in data:
-        if key not in RULE_FIELDS:
-            raise ApiError(422, "invalid", f"Unknown field {key!r}.", field=key)
-    db = db_of(request)
-    try:
-        async with db.write() as tx:
-            rule_id = await transcripts.add_rule(
-                tx,
-                advertiser_id=advertiser,
-                phrase=data.get("phrase"),
-                outcome_id=data.get("outcome_id"),
-                tag=data.get("tag", ""),
-                now_ms=now_ms(),
-            )
-    except transcripts.RuleError as exc:
-        raise ApiError(422, "invalid", str(exc), field=exc.field) from exc
-    made = next(r for r in await transcripts.rules(db, advertiser) if r["id"] == rule_id)
-    return JSONResponse(made, status_code=201)
-
-
-@oa.operation(
-    "DELETE",
-    "/api/transcript_rules/{rule_id}",
-    summary="Stop a transcript rule",
-    tags=["calls"],
-    params=[oa.path_param("rule_id"), P_ADVERTISER],
-    responses={204: {"description": "Stopped"}},
-)
-async def delete_rule(request: Request, principal: ApiPrincipal) -> Response:
-    """Stop a rule (calls it marked keep their outcome and tags); 404 when it is not one
-    of the advertiser's rules in force."""
-    advertiser = one_advertiser(request, principal)
-    rule_id = path_id(request, "rule_id")
-    async with db_of(request).write() as tx:
-        done = await transcripts.retire_rule(
-            tx, advertiser_id=advertiser, rule_id=rule_id, now_ms=now_ms()
-        )
-    if not done:
-        raise ApiError(404, "not_found", f"No rule {rule_id}.")
-    return Response(status_code=204)
-
-
-@oa.operation(
-    "GET",
-    "/api/transcript_search",
-    summary="Calls whose transcript holds some words",
-    tags=["calls"],
-    params=[
-        oa.query_param("q", {"type": "string", "minLength": 1, "maxLength": 100}, "The words."),
-        P_SCOPE_ADVERTISER,
-    ],
-    responses={
-        200: oa.json_response(
-            "The calls, newest first (at most 500)",
-            oa.wrapped("data", {"type": "array", "items": FOUND}),
-        )
-    },
-)
-async def search(request: Request, principal: ApiPrincipal) -> Response:
-    """Search the transcripts of the calls the token may see (422 without words)."""
-    words = request.query_params.get("q", "")
-    if not words.strip() or len(words) > transcripts.PHRASE_MAX:
-        raise ApiError(422, "invalid", "Parameter 'q' needs 1 to 100 characters.", field="q")
-    scope = request_scope(request, principal, site_param=None)
-    where, params = scope.and_condition("c")
-    found, more = transcripts.search_condition(words)
-    rows = await db_of(request).fetchall(
-        "SELECT c.id AS call_id, c.started_ms FROM calls c WHERE " + found + where
-        + " ORDER BY c.started_ms DESC, c.id DESC LIMIT 500",
-        {**params, **more},
-    )  # fmt: skip
-    return JSONResponse({"data": rows})
-
-
 RETENTION = {
     "type": "object",
     "properties": {"advertiser_id": {"type": "integer"}, "days": {"type": "integer"}},
@@ -233,13 +90,12 @@ RETENTION = {
 RETENTION_MAX_DAYS = 3650
 
 
-@oa.operation(
-    "GET",
+@api.get(
     "/api/recording_retention",
-    summary="How long an advertiser's recordings are kept",
-    tags=["calls"],
+    "How long an advertiser's recordings are kept",
     params=[P_ADVERTISER],
-    responses={200: oa.json_response("The period (0: kept)", RETENTION)},
+    ok="The period (0: kept)",
+    returns=RETENTION,
 )
 async def get_retention(request: Request, principal: ApiPrincipal) -> Response:
     """Days from the call's start before its recordings are deleted (0: never)."""
@@ -252,11 +108,9 @@ async def get_retention(request: Request, principal: ApiPrincipal) -> Response:
     return JSONResponse({"advertiser_id": advertiser, "days": days})
 
 
-@oa.operation(
-    "PUT",
+@api.put(
     "/api/recording_retention",
-    summary="Set how long an advertiser's recordings are kept",
-    tags=["calls"],
+    "Set how long an advertiser's recordings are kept",
     params=[P_ADVERTISER],
     body={
         "type": "object",
@@ -264,7 +118,8 @@ async def get_retention(request: Request, principal: ApiPrincipal) -> Response:
         "additionalProperties": False,
         "properties": {"days": {"type": "integer", "minimum": 0, "maximum": RETENTION_MAX_DAYS}},
     },
-    responses={200: oa.json_response("The period (0: kept)", RETENTION)},
+    ok="The period (0: kept)",
+    returns=RETENTION,
 )
 async def put_retention(request: Request, principal: ApiPrincipal) -> Response:
     """Recordings of calls that started more than ``days`` ago are deleted at the next round
@@ -290,12 +145,125 @@ async def put_retention(request: Request, principal: ApiPrincipal) -> Response:
     return JSONResponse({"advertiser_id": advertiser, "days": days})
 
 
-routes = [
-    Route("/api/recording_retention", authorized(get_retention), methods=["GET"]),
-    Route("/api/recording_retention", authorized(put_retention), methods=["PUT"]),
-    Route("/api/transcript_search", authorized(search), methods=["GET"]),
-    Route("/api/calls/{call_id:int}/recordings", authorized(call_recordings), methods=["GET"]),
-    Route("/api/transcript_rules", authorized(list_rules), methods=["GET"]),
-    Route("/api/transcript_rules", authorized(add_rule), methods=["POST"]),
-    Route("/api/transcript_rules/{rule_id:int}", authorized(delete_rule), methods=["DELETE"]),
-]
+@api.get(
+    "/api/transcript_search",
+    "Calls whose transcript holds some words",
+    params=[
+        oa.query_param("q", {"type": "string", "minLength": 1, "maxLength": 100}, "The words."),
+        P_SCOPE_ADVERTISER,
+    ],
+    ok="The calls, newest first (at most 500)",
+    returns=oa.list_of("data", FOUND),
+)
+async def search(request: Request, principal: ApiPrincipal) -> Response:
+    """Search the transcripts of the calls the token may see (422 without words)."""
+    words = request.query_params.get("q", "")
+    if not words.strip() or len(words) > transcripts.PHRASE_MAX:
+        raise ApiError(422, "invalid", "Parameter 'q' needs 1 to 100 characters.", field="q")
+    scope = request_scope(request, principal, site_param=None)
+    where, params = scope.and_condition("c")
+    found, more = transcripts.search_condition(words)
+    rows = await db_of(request).fetchall(
+        "SELECT c.id AS call_id, c.started_ms FROM calls c WHERE " + found + where
+        + " ORDER BY c.started_ms DESC, c.id DESC LIMIT 500",
+        {**params, **more},
+    )  # fmt: skip
+    return JSONResponse({"data": rows})
+
+
+@api.get(
+    "/api/calls/{call_id:int}/recordings",
+    "A call's recordings (signed links) and transcripts",
+    ok="The recordings kept by callpath",
+    returns=oa.list_of("data", RECORDING),
+)
+async def call_recordings(request: Request, principal: ApiPrincipal) -> Response:
+    """Links to hear and download each stored recording, valid a few minutes, and its
+    transcript. 403 for a token without the right to hear recordings."""
+    call_id = await call_in_scope(request, principal)
+    if not principal.can_hear_recordings:
+        raise ApiError(403, "forbidden", "This token may not hear recordings.")
+    settings = request.app.state.settings
+    data = await links.for_call(
+        db_of(request),
+        services(request).recording_links,
+        call_id,
+        now_ms=now_ms(),
+        life_ms=settings.recording_link_seconds * 1000,
+    )
+    return JSONResponse({"data": data})
+
+
+@api.get(
+    "/api/transcript_rules",
+    "An advertiser's transcript rules",
+    params=[P_ADVERTISER],
+    ok="The rules in force",
+    returns=oa.list_of("data", RULE),
+)
+async def list_rules(request: Request, principal: ApiPrincipal) -> Response:
+    """The phrases that suggest an outcome and add a tag, in their order."""
+    advertiser = one_advertiser(request, principal)
+    return JSONResponse({"data": await transcripts.rules(db_of(request), advertiser)})
+
+
+@api.post(
+    "/api/transcript_rules",
+    "Add a transcript rule: a phrase that suggests an outcome and adds a tag",
+    params=[P_ADVERTISER],
+    body={
+        "type": "object",
+        "required": ["phrase"],
+        "additionalProperties": False,
+        "properties": {
+            "phrase": {"type": "string", "maxLength": transcripts.PHRASE_MAX},
+            "outcome_id": {"type": ["integer", "null"]},
+            "tag": {"type": "string", "maxLength": 40},
+        },
+    },
+    created="The rule",
+    returns=RULE,
+)
+async def add_rule(request: Request, principal: ApiPrincipal) -> Response:
+    """A rule at the end of the advertiser's list; transcripts made from now on follow it.
+    Compared after width, case and kana folding (docs/privacy.md, docs/telephony.md)."""
+    advertiser = one_advertiser(request, principal)
+    data = await read_json_object(request, 2048)
+    for key in data:
+        if key not in RULE_FIELDS:
+            raise ApiError(422, "invalid", f"Unknown field {key!r}.", field=key)
+    db = db_of(request)
+    async with db.write() as tx:
+        rule_id = await transcripts.add_rule(
+            tx,
+            advertiser_id=advertiser,
+            phrase=data.get("phrase"),
+            outcome_id=data.get("outcome_id"),
+            tag=data.get("tag", ""),
+            now_ms=now_ms(),
+        )
+    made = next(r for r in await transcripts.rules(db, advertiser) if r["id"] == rule_id)
+    return JSONResponse(made, status_code=201)
+
+
+@api.delete(
+    "/api/transcript_rules/{rule_id:int}",
+    "Stop a transcript rule",
+    params=[P_ADVERTISER],
+    no_content="Stopped",
+)
+async def delete_rule(request: Request, principal: ApiPrincipal) -> Response:
+    """Stop a rule (calls it marked keep their outcome and tags); 404 when it is not one
+    of the advertiser's rules in force."""
+    advertiser = one_advertiser(request, principal)
+    rule_id = path_id(request, "rule_id")
+    async with db_of(request).write() as tx:
+        done = await transcripts.retire_rule(
+            tx, advertiser_id=advertiser, rule_id=rule_id, now_ms=now_ms()
+        )
+    if not done:
+        raise ApiError(404, "not_found", f"No rule {rule_id}.")
+    return Response(status_code=204)
+
+
+routes = api.routes
