@@ -1,10 +1,11 @@
 """The REST API under ``/api``: bearer tokens, calls, sessions, reports, exports, OpenAPI.
 
 Every ``/api`` endpoint is written one way (docs/contributing.md, "Writing an API
-endpoint"): a handler ``(request, principal)`` declared with ``@oa.operation`` and routed as
-``Route(path, authorized(handler))``; it reads only within ``principal.scope``. Modules here
-and ``backend/routes/api_pool.py`` each contribute a ``routes`` list. ``/api/openapi.json``
-serves the document.
+endpoint"): a handler ``(request, principal)`` declared once with its module's
+:class:`~backend.api.endpoints.Endpoints` (``@api.get(path, summary, ...)``: the OpenAPI
+operation and the route through ``authorized``); it reads only within ``principal.scope``.
+Modules here and ``backend/routes/api_pool.py`` each contribute ``routes = api.routes``.
+``/api/openapi.json`` serves the document.
 """
 
 from __future__ import annotations

@@ -70,14 +70,14 @@ BATCH_ROWS = oa.component(
     {
         "type": "object",
         "required": ["batch", "rows"],
-        "properties": {"batch": BATCH, "rows": {"type": "array", "items": _ROW}},
+        "properties": {"batch": BATCH, "rows": oa.array(_ROW)},
     },
 )
 _PAGE = {
     "type": "object",
     "required": ["data", "next_cursor"],
     "properties": {
-        "data": {"type": "array", "items": BATCH},
+        "data": oa.array(BATCH),
         "next_cursor": {"type": ["string", "null"]},
     },
 }

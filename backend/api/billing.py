@@ -39,7 +39,7 @@ from backend.api.params import (
 from backend.auth import ApiPrincipal
 from backend.downloads import attachment
 from backend.errors import ApiError
-from backend.http import read_json_object
+from backend.http import only_fields, read_json_object
 from pool.store import now_ms
 
 api = Endpoints(tags=["billing"])
@@ -217,13 +217,6 @@ def _statement_out(s: statements.Statement) -> dict[str, Any]:
     out = dataclasses.asdict(s)
     out["statement"] = out.pop("body")
     return out
-
-
-def only_fields(data: dict[str, Any], allowed: Any) -> None:
-    """422 for a field the body may not have."""
-    for key in data:
-        if key not in allowed:
-            raise ApiError(422, "invalid", f"Unknown field {key!r}.", field=key)
 
 
 @api.get(

@@ -15,12 +15,12 @@ from attribution.billing import disputes as dp
 from attribution.billing.money import BillingError
 from backend.api import openapi as oa
 from backend.api.batches import actor
-from backend.api.billing import admin_only, invalid, only_fields
+from backend.api.billing import admin_only, invalid
 from backend.api.endpoints import Endpoints
 from backend.api.params import db_of, path_id
 from backend.auth import ApiPrincipal
 from backend.errors import ApiError
-from backend.http import read_json_object
+from backend.http import only_fields, read_json_object
 from pool.store import now_ms
 
 api = Endpoints(tags=["billing"])

@@ -21,7 +21,7 @@ from backend.api.endpoints import Endpoints
 from backend.api.params import db_of, one_advertiser, path_id
 from backend.auth import ApiPrincipal
 from backend.errors import ApiError
-from backend.http import read_json_object
+from backend.http import only_fields, read_json_object
 from pool.store import now_ms
 
 api = Endpoints(tags=["calls"])
@@ -82,7 +82,7 @@ WORK = oa.component(
                 "description": "The verdict a person set (null: the site's rules decide).",
             },
             "qualified_reason": _STR,
-            "tags": {"type": "array", "items": _STR},
+            "tags": oa.array(_STR),
             "note": _STR,
             "outcome_id": _NINT,
             "value_yen": _NINT,
@@ -161,9 +161,7 @@ async def patch_work(request: Request, principal: ApiPrincipal) -> Response:
     """Change the fields given (others stay); every field that changes is audited."""
     call_id = await call_in_scope(request, principal)
     data = await read_json_object(request, 16_384)
-    unknown = [k for k in data if k not in _FIELDS]
-    if unknown:
-        raise ApiError(422, "invalid", f"Unknown field {unknown[0]!r}.", field=unknown[0])
+    only_fields(data, _FIELDS)
     changes = cw.CallChanges(**{k: data[k] for k in _FIELDS if k in data})
     db = db_of(request)
     async with db.write() as tx:
@@ -183,7 +181,7 @@ P_ADVERTISER = oa.query_param(
     "An advertiser's call outcomes",
     params=[P_ADVERTISER],
     ok="The outcomes in their order",
-    returns={"type": "object", "properties": {"data": {"type": "array", "items": OUTCOME}}},
+    returns={"type": "object", "properties": {"data": oa.array(OUTCOME)}},
 )
 async def list_outcomes(request: Request, principal: ApiPrincipal) -> Response:
     """The outcomes people can give the advertiser's calls, in their order."""
@@ -222,9 +220,7 @@ async def add_outcome(request: Request, principal: ApiPrincipal) -> Response:
     """Add an outcome at the end of the list (422 for a name already in it)."""
     advertiser = one_advertiser(request, principal)
     data = await read_json_object(request, 1024)
-    for key in data:
-        if key not in ("label", "kind", "value_yen"):
-            raise ApiError(422, "invalid", f"Unknown field {key!r}.", field=key)
+    only_fields(data, ("label", "kind", "value_yen"))
     label, kind, value = data.get("label", ""), data.get("kind", ""), data.get("value_yen")
     db = db_of(request)
     async with db.write() as tx:

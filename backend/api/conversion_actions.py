@@ -88,10 +88,6 @@ FEED = oa.component("ConversionFeed", oa.record(_FEED_FIELDS))
 _ERR = {"$ref": "#/components/responses/Error"}
 
 
-def _array_of(item: dict[str, Any]) -> dict[str, Any]:
-    return {"type": "array", "items": item}
-
-
 def _spec(data: dict[str, Any]) -> ca.ActionSpec:
     """An action spec from a JSON body (422 naming the field for a wrong type)."""
     for key, value in data.items():
@@ -341,7 +337,7 @@ def endpoints_of(request: Request) -> up.Endpoints:
         "required": ["sent", "failed", "skipped"],
         "properties": {
             "sent": {"type": "integer"},
-            "failed": {"type": "array", "items": {"type": "object"}},
+            "failed": oa.array({"type": "object"}),
             "skipped": {"type": "object"},
         },
     },

@@ -141,7 +141,7 @@ async def import_costs(request: Request, principal: ApiPrincipal) -> Response:
     "Cost imports, newest first",
     params=[P_ADVERTISER, P_LIMIT],
     ok="The imports",
-    returns={"type": "object", "properties": {"data": {"type": "array", "items": COST_IMPORT}}},
+    returns={"type": "object", "properties": {"data": oa.array(COST_IMPORT)}},
 )
 async def list_imports(request: Request, principal: ApiPrincipal) -> Response:
     """The imports the token may see."""
@@ -170,7 +170,7 @@ async def list_imports(request: Request, principal: ApiPrincipal) -> Response:
         "required": ["level", "data", "total"],
         "properties": {
             "level": {"type": "string"},
-            "data": {"type": "array", "items": COST_ROW},
+            "data": oa.array(COST_ROW),
             "total": COST_ROW,
         },
     },

@@ -26,7 +26,7 @@ from backend.api.params import P_ADVERTISER as P_SCOPE_ADVERTISER
 from backend.api.params import db_of, one_advertiser, path_id, request_scope
 from backend.auth import ApiPrincipal
 from backend.errors import ApiError
-from backend.http import read_json_object
+from backend.http import only_fields, read_json_object
 from backend.recordings import links
 from backend.services import services
 from pool.store import now_ms
@@ -56,7 +56,7 @@ RECORDING = oa.component(
             "download_url": {"type": "string", "description": "A signed link; expires."},
             "links_expire_ms": {"type": "integer"},
             "transcript_status": {"type": "string"},
-            "transcript": {"type": "array", "items": LINE},
+            "transcript": oa.array(LINE),
         },
     },
 )
@@ -229,9 +229,7 @@ async def add_rule(request: Request, principal: ApiPrincipal) -> Response:
     Compared after width, case and kana folding (docs/privacy.md, docs/telephony.md)."""
     advertiser = one_advertiser(request, principal)
     data = await read_json_object(request, 2048)
-    for key in data:
-        if key not in RULE_FIELDS:
-            raise ApiError(422, "invalid", f"Unknown field {key!r}.", field=key)
+    only_fields(data, RULE_FIELDS)
     db = db_of(request)
     async with db.write() as tx:
         rule_id = await transcripts.add_rule(

@@ -42,7 +42,7 @@ from backend.api.params import (
 )
 from backend.auth import ApiPrincipal
 from backend.errors import ApiError
-from backend.http import read_json_object, string_field
+from backend.http import only_fields, read_json_object, string_field
 from backend.reservations.announce import describe, iso
 from backend.reservations.service import reservations_of
 from pool import reservations as rs
@@ -387,9 +387,7 @@ async def patch(request: Request, principal: ApiPrincipal) -> Response:
     """Move the window (the reminder moves with it) or cancel (the number is free again)."""
     row = await _in_scope(request, principal)
     data = await read_json_object(request, 4096)
-    unknown = [k for k in data if k not in ("start", "end", "status", "outcome")]
-    if unknown:
-        raise ApiError(422, "invalid", f"Unknown field {unknown[0]!r}.", field=unknown[0])
+    only_fields(data, ("start", "end", "status", "outcome"))
     service = reservations_of(request)
     if "outcome" in data:
         outcome = string_field(data, "outcome", max_len=200)

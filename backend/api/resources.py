@@ -148,7 +148,7 @@ SESSION_DETAIL = oa.component(
     {
         "allOf": [
             SESSION,
-            oa.wrapped("page_views", {"type": "array", "items": PAGE_VIEW}),
+            oa.list_of("page_views", PAGE_VIEW),
         ]
     },
 )
@@ -169,7 +169,7 @@ def page_of(item: dict[str, Any]) -> dict[str, Any]:
         "type": "object",
         "required": ["data", "next_cursor"],
         "properties": {
-            "data": {"type": "array", "items": item},
+            "data": oa.array(item),
             "next_cursor": {"type": ["string", "null"]},
         },
     }

@@ -27,7 +27,7 @@ from backend.api.endpoints import Endpoints
 from backend.api.params import db_of, path_site_id
 from backend.auth import ApiPrincipal
 from backend.errors import ApiError
-from backend.http import read_json_object
+from backend.http import only_fields, read_json_object
 from pool.store import now_ms
 
 api = Endpoints(tags=["sites"])
@@ -77,9 +77,7 @@ async def put_visit_codes(request: Request, principal: ApiPrincipal) -> Response
     site_id = await path_site_id(request, principal)
     db = db_of(request)
     data = await read_json_object(request, 1024)
-    for key in data:
-        if key != "enabled":
-            raise ApiError(422, "invalid", f"Unknown field {key!r}.", field=key)
+    only_fields(data, ("enabled",))
     enabled = _checked("enabled", data.get("enabled"), {"enabled": {"type": "boolean"}})
     async with db.write() as tx:
         await codes.set_site_codes(tx, site_id=site_id, enabled=enabled)

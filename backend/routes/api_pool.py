@@ -95,7 +95,7 @@ def _wrapped(key: str, item: dict[str, Any] | None = None) -> dict[str, Any]:
 
 
 def _listed(key: str) -> dict[str, Any]:
-    return _wrapped(key, {"type": "array", "items": _OBJ})
+    return oa.list_of(key, _OBJ)
 
 
 _SITE_Q = oa.query_param("site", {"type": "string", "maxLength": 64}, "Site key.")
@@ -251,7 +251,7 @@ async def add_number(request: Request, who: ApiPrincipal) -> Response:
         "required": ["imported", "numbers"],
         "properties": {
             "imported": {"type": "integer"},
-            "numbers": {"type": "array", "items": _OBJ},
+            "numbers": oa.array(_OBJ),
         },
     },
     responses={413: _TOO_LARGE},
