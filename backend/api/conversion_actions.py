@@ -330,7 +330,7 @@ def endpoints_of(request: Request) -> up.Endpoints:
 @api.post(
     "/api/conversion-actions/{action_id:int}/upload/run",
     "Send the action's calls not sent yet to the platform's API now",
-    params=[*UPLOAD_PARAMS],
+    params=UPLOAD_PARAMS,
     ok="What was sent, refused (with the platform's reason) and left out",
     returns={
         "type": "object",

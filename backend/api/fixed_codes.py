@@ -69,6 +69,13 @@ async def _number_in_scope(db: Store, principal: ApiPrincipal, number_id: int) -
         raise ApiError(404, "not_found", "No such number.")
 
 
+async def _path_number(request: Request, principal: ApiPrincipal) -> int:
+    """The ``{number_id}`` of the path, once :func:`_number_in_scope` has found it visible."""
+    number_id = path_id(request, "number_id")
+    await _number_in_scope(db_of(request), principal, number_id)
+    return number_id
+
+
 @api.get(
     "/api/numbers/{number_id:int}/codes",
     "The fixed codes given to offline media on a source number",
@@ -77,10 +84,8 @@ async def _number_in_scope(db: Store, principal: ApiPrincipal, number_id: int) -
 )
 async def list_codes(request: Request, principal: ApiPrincipal) -> Response:
     """The number's fixed codes."""
-    number_id = path_id(request, "number_id")
-    db = db_of(request)
-    await _number_in_scope(db, principal, number_id)
-    return JSONResponse({"codes": await codes.list_fixed(db, number_id=number_id)})
+    number_id = await _path_number(request, principal)
+    return JSONResponse({"codes": await codes.list_fixed(db_of(request), number_id=number_id)})
 
 
 @api.post(
@@ -93,9 +98,8 @@ async def list_codes(request: Request, principal: ApiPrincipal) -> Response:
 async def add_code(request: Request, principal: ApiPrincipal) -> Response:
     """Give a code (flyer A = 11, the radio = 12) on the number; the routing table listens
     for it from its next refresh."""
-    number_id = path_id(request, "number_id")
+    number_id = await _path_number(request, principal)
     db = db_of(request)
-    await _number_in_scope(db, principal, number_id)
     data: dict[str, Any] = await read_json_object(request, 2048)
     unknown = set(data) - set(_BODY["properties"])  # type: ignore[arg-type]
     if unknown:

@@ -152,7 +152,7 @@ def wrapped(key: str, item: Schema) -> Schema:
     return {"type": "object", "required": [key], "properties": {key: item}}
 
 
-def record(fields: Mapping[str, Schema]) -> Schema:
+def record(fields: Mapping[str, Any]) -> Schema:
     """An object with every one of ``fields`` required."""
     return {"type": "object", "required": list(fields), "properties": fields}
 
