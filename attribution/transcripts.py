@@ -29,6 +29,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from attribution.call_work import TAG_MAX, UNSET, CallChanges, work_call
+from attribution.errors import FieldError
 from pool.store import Store, Tx
 
 PHRASE_MAX = 100
@@ -241,12 +242,8 @@ async def search_calls(db: Store, query: str) -> list[int]:
     return [int(r["id"]) for r in rows]
 
 
-class RuleError(ValueError):
+class RuleError(FieldError):
     """A rule that cannot be kept; ``field`` names the input."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(message)
-        self.field = field
 
 
 async def rules(db: Store | Tx, advertiser_id: int) -> list[dict[str, object]]:

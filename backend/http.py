@@ -69,6 +69,13 @@ def json_object(body: bytes) -> dict[str, Any]:
     return data
 
 
+def only_fields(data: dict[str, Any], allowed: Any) -> None:
+    """422 naming the first field of a JSON body that is not one of ``allowed``."""
+    for key in data:
+        if key not in allowed:
+            raise ApiError(422, "invalid", f"Unknown field {key!r}.", field=key)
+
+
 def string_field(
     data: dict[str, Any], name: str, *, max_len: int, required: bool = False, cut: bool = False
 ) -> str:

@@ -1,17 +1,18 @@
 """The REST API under ``/api``: bearer tokens, calls, sessions, reports, exports, OpenAPI.
 
 Every ``/api`` endpoint is written one way (docs/contributing.md, "Writing an API
-endpoint"): a handler ``(request, principal)`` declared with ``@oa.operation`` and routed as
-``Route(path, authorized(handler))``; it reads only within ``principal.scope``. Modules here
-and ``backend/routes/api_pool.py`` each contribute a ``routes`` list. ``/api/openapi.json``
-serves the document.
+endpoint"): a handler ``(request, principal)`` declared once with its module's
+:class:`~backend.api.endpoints.Endpoints` (``@api.get(path, summary, ...)``: the OpenAPI
+operation and the route through ``authorized``); it reads only within ``principal.scope``.
+Modules here and ``backend/routes/api_pool.py`` each contribute ``routes = api.routes``.
+``/api/openapi.json`` serves the document.
 """
 
 from __future__ import annotations
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute
 
 from backend.api import (
     audio,
@@ -34,15 +35,17 @@ from backend.api import (
     site_settings,
     tokens,
 )
+from backend.api.endpoints import Endpoints
+
+api = Endpoints(tags=["meta"])
 
 
-@openapi.operation(
-    "GET",
+@api.get(
     "/api/openapi.json",
-    summary="This document",
-    tags=["meta"],
+    "This document",
+    ok="The OpenAPI 3.1 document",
+    returns={"type": "object"},
     auth=False,
-    responses={200: openapi.json_response("The OpenAPI 3.1 document", {"type": "object"})},
 )
 async def openapi_json(request: Request) -> Response:
     """The OpenAPI 3.1 document of the API (no token needed)."""
@@ -51,7 +54,7 @@ async def openapi_json(request: Request) -> Response:
 
 
 routes: list[BaseRoute] = [
-    Route("/api/openapi.json", openapi_json, methods=["GET"]),
+    *api.routes,
     *tokens.routes,
     *resources.routes,
     *reports.routes,

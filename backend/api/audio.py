@@ -13,14 +13,16 @@ from __future__ import annotations
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
 
 from backend.api import openapi as oa
-from backend.api.params import authorized, db_of, int_param
+from backend.api.endpoints import Endpoints
+from backend.api.params import db_of, int_param
 from backend.auth import ApiPrincipal
 from backend.errors import ApiError
 from backend.http import read_body
 from backend.telephony import audio
+
+api = Endpoints(tags=["flows"])
 
 _PROPS = {
     "id": {"type": "integer"},
@@ -31,26 +33,23 @@ _PROPS = {
     "sha256": {"type": "string"},
     "created_ms": {"type": "integer"},
 }
-AUDIO = oa.component(
-    "FlowAudio", {"type": "object", "required": list(_PROPS), "properties": _PROPS}
-)
+AUDIO = oa.component("FlowAudio", oa.record(_PROPS))
 _ADVERTISER = oa.query_param(
     "advertiser_id", {"type": "integer", "minimum": 1}, "Whose file (unscoped tokens)."
 )
 
 
-@oa.operation(
-    "POST",
+@api.post(
     "/api/audio",
-    summary="Upload a prompt's audio (mp3 or wav)",
-    tags=["flows"],
+    "Upload a prompt's audio (mp3 or wav)",
     params=[
         oa.query_param("name", {"type": "string", "maxLength": 100}, "A name to know it by."),
         _ADVERTISER,
     ],
     body={"type": "string", "format": "binary"},
     body_media="application/octet-stream",
-    responses={201: oa.json_response("The file kept", oa.wrapped("audio", AUDIO))},
+    created="The file kept",
+    returns=oa.wrapped("audio", AUDIO),
 )
 async def upload(request: Request, principal: ApiPrincipal) -> Response:
     """Keep an mp3 or wav file (judged by its bytes) for the advertiser's call flows."""
@@ -73,15 +72,7 @@ async def upload(request: Request, principal: ApiPrincipal) -> Response:
     return JSONResponse({"audio": kept}, status_code=201)
 
 
-@oa.operation(
-    "GET",
-    "/api/audio",
-    summary="Uploaded prompt audio",
-    tags=["flows"],
-    responses={
-        200: oa.json_response("The files", oa.wrapped("audio", {"type": "array", "items": AUDIO}))
-    },
-)
+@api.get("/api/audio", "Uploaded prompt audio", ok="The files", returns=oa.list_of("audio", AUDIO))
 async def list_audio(request: Request, principal: ApiPrincipal) -> Response:
     """The files of the token's advertisers, newest first (without their bytes)."""
     where, params = principal.scope.where_condition(site=None)
@@ -91,7 +82,4 @@ async def list_audio(request: Request, principal: ApiPrincipal) -> Response:
     return JSONResponse({"audio": rows})
 
 
-routes = [
-    Route("/api/audio", authorized(upload), methods=["POST"]),
-    Route("/api/audio", authorized(list_audio), methods=["GET"]),
-]
+routes = api.routes

@@ -7,16 +7,15 @@ from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
 
 from attribution import batches as bt
 from attribution import conversions as conv
 from backend.api import openapi as oa
+from backend.api.endpoints import Endpoints
 from backend.api.params import (
     P_ADVERTISER,
     P_CURSOR,
     P_LIMIT,
-    authorized,
     db_of,
     int_param,
     make_cursor,
@@ -28,6 +27,11 @@ from backend.auth import ApiPrincipal
 from backend.downloads import file_download
 from backend.errors import ApiError
 from pool.store import now_ms
+
+api = Endpoints(
+    tags=["exports"],
+    path_params=[oa.path_param("batch_id", oa.ID, "The batch's id (``id`` in the list).")],
+)
 
 log = logging.getLogger("callpath.exports")
 
@@ -49,7 +53,7 @@ _BATCH_FIELDS: dict[str, Any] = {
 }
 BATCH = oa.component(
     "ConversionBatch",
-    {"type": "object", "required": list(_BATCH_FIELDS), "properties": _BATCH_FIELDS},
+    oa.record(_BATCH_FIELDS),
 )
 _ROW = {
     "type": "object",
@@ -66,19 +70,18 @@ BATCH_ROWS = oa.component(
     {
         "type": "object",
         "required": ["batch", "rows"],
-        "properties": {"batch": BATCH, "rows": {"type": "array", "items": _ROW}},
+        "properties": {"batch": BATCH, "rows": oa.array(_ROW)},
     },
 )
 _PAGE = {
     "type": "object",
     "required": ["data", "next_cursor"],
     "properties": {
-        "data": {"type": "array", "items": BATCH},
+        "data": oa.array(BATCH),
         "next_cursor": {"type": ["string", "null"]},
     },
 }
 _ERR = {"$ref": "#/components/responses/Error"}
-P_BATCH = oa.path_param("batch_id", oa.ID, "The batch's id (``id`` in the list).")
 P_FILE_PLATFORM = oa.query_param(
     "platform", {"type": "string", "enum": list(conv.FILE_PLATFORMS)}, "Only this platform."
 )
@@ -106,13 +109,12 @@ async def _visible_batch(
     return batch_id, scope, batch
 
 
-@oa.operation(
-    "GET",
+@api.get(
     "/api/conversions/batches",
-    summary="Recorded conversion files (batches), newest first",
-    tags=["exports"],
+    "Recorded conversion files (batches), newest first",
     params=[P_FILE_PLATFORM, P_ADVERTISER, P_LIMIT, P_CURSOR],
-    responses={200: oa.json_response("A page of batches", _PAGE)},
+    ok="A page of batches",
+    returns=_PAGE,
 )
 async def list_batches(request: Request, principal: ApiPrincipal) -> Response:
     """Batches in the token's scope with their row count, platform, time and author."""
@@ -132,13 +134,11 @@ async def list_batches(request: Request, principal: ApiPrincipal) -> Response:
     return JSONResponse({"data": [b.as_json() for b in page], "next_cursor": cursor})
 
 
-@oa.operation(
-    "GET",
-    "/api/conversions/batches/{batch_id}",
-    summary="One conversion batch with the calls it holds",
-    tags=["exports"],
-    params=[P_BATCH],
-    responses={200: oa.json_response("The batch and its rows", BATCH_ROWS)},
+@api.get(
+    "/api/conversions/batches/{batch_id:int}",
+    "One conversion batch with the calls it holds",
+    ok="The batch and its rows",
+    returns=BATCH_ROWS,
 )
 async def show_batch(request: Request, principal: ApiPrincipal) -> Response:
     """The batch and its rows (call id, click id, call start, site)."""
@@ -147,16 +147,10 @@ async def show_batch(request: Request, principal: ApiPrincipal) -> Response:
     return JSONResponse({"batch": batch.as_json(), "rows": rows})
 
 
-@oa.operation(
-    "GET",
-    "/api/conversions/batches/{batch_id}/file",
-    summary="Download a recorded conversion file again, byte for byte",
-    tags=["exports"],
-    params=[P_BATCH],
-    responses={
-        200: oa.file_response("The file as first given out", ["text/csv"]),
-        410: _ERR,
-    },
+@api.get(
+    "/api/conversions/batches/{batch_id:int}/file",
+    "Download a recorded conversion file again, byte for byte",
+    responses={200: oa.file_response("The file as first given out", ["text/csv"]), 410: _ERR},
 )
 async def batch_file(request: Request, principal: ApiPrincipal) -> Response:
     """The recorded file's exact bytes (410 for a batch recorded before files were kept)."""
@@ -174,13 +168,12 @@ async def batch_file(request: Request, principal: ApiPrincipal) -> Response:
     )
 
 
-@oa.operation(
-    "POST",
-    "/api/conversions/batches/{batch_id}/void",
-    summary="Void a batch: its calls are exported again by the next export",
-    tags=["exports"],
-    params=[P_BATCH],
-    responses={200: oa.json_response("The voided batch", BATCH), 409: _ERR},
+@api.post(
+    "/api/conversions/batches/{batch_id:int}/void",
+    "Void a batch: its calls are exported again by the next export",
+    ok="The voided batch",
+    returns=BATCH,
+    responses={409: _ERR},
 )
 async def void_batch(request: Request, principal: ApiPrincipal) -> Response:
     """Take the batch's calls out of the ledger; the batch stays listed as voided."""
@@ -204,13 +197,4 @@ async def void_batch(request: Request, principal: ApiPrincipal) -> Response:
     return JSONResponse(batch.as_json())
 
 
-routes = [
-    Route("/api/conversions/batches", authorized(list_batches), methods=["GET"]),
-    Route("/api/conversions/batches/{batch_id:int}", authorized(show_batch), methods=["GET"]),
-    Route("/api/conversions/batches/{batch_id:int}/file", authorized(batch_file), methods=["GET"]),
-    Route(
-        "/api/conversions/batches/{batch_id:int}/void",
-        authorized(void_batch),
-        methods=["POST"],
-    ),
-]
+routes = api.routes

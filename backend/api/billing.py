@@ -15,7 +15,6 @@ from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
 
 from attribution.billing import documents, events, plans, revenue, statements
 from attribution.billing.money import (
@@ -29,8 +28,8 @@ from attribution.csv_encoding import CSV_ENCODINGS
 from backend.api import openapi as oa
 from backend.api.batches import actor
 from backend.api.call_work import P_ADVERTISER
+from backend.api.endpoints import Endpoints
 from backend.api.params import (
-    authorized,
     bool_param,
     choice_param,
     db_of,
@@ -40,8 +39,10 @@ from backend.api.params import (
 from backend.auth import ApiPrincipal
 from backend.downloads import attachment
 from backend.errors import ApiError
-from backend.http import read_json_object
+from backend.http import only_fields, read_json_object
 from pool.store import now_ms
+
+api = Endpoints(tags=["billing"])
 
 _OBJ = {"type": "object"}
 _CONFLICT = {"$ref": "#/components/responses/Error"}
@@ -125,13 +126,12 @@ def invalid(exc: BillingError) -> ApiError:
     return ApiError(status, "conflict" if status == 409 else "invalid", str(exc), field=exc.field)
 
 
-@oa.operation(
-    "GET",
+@api.get(
     "/api/billing/plans",
-    summary="Price plans: the advertiser's own and the portal's default",
-    tags=["billing"],
+    "Price plans: the advertiser's own and the portal's default",
     params=[oa.query_param("advertiser_id", {"type": "integer"}, "Only this advertiser's.")],
-    responses={200: oa.json_response("Plans, oldest first", oa.data_list(PLAN))},
+    ok="Plans, oldest first",
+    returns=oa.data_list(PLAN),
 )
 async def list_plans(request: Request, principal: ApiPrincipal) -> Response:
     """The plans the token may see (a member's: its own and the defaults)."""
@@ -144,13 +144,12 @@ async def list_plans(request: Request, principal: ApiPrincipal) -> Response:
     return JSONResponse({"data": [plans.plan_out(p) for p in found]})
 
 
-@oa.operation(
-    "POST",
+@api.post(
     "/api/billing/plans",
-    summary="Add a price plan (administrators)",
-    tags=["billing"],
+    "Add a price plan (administrators)",
     body=PLAN_IN,
-    responses={201: oa.json_response("The plan", PLAN)},
+    created="The plan",
+    returns=PLAN,
 )
 async def add_plan(request: Request, principal: ApiPrincipal) -> Response:
     """Add a plan from a day on; plans are never changed afterwards (a new price is a new
@@ -178,13 +177,12 @@ async def add_plan(request: Request, principal: ApiPrincipal) -> Response:
     return JSONResponse(plans.plan_out(saved), status_code=201)
 
 
-@oa.operation(
-    "GET",
+@api.get(
     "/api/billing/events",
-    summary="A month's billable events: every call with its amount or why it is not billed",
-    tags=["billing"],
+    "A month's billable events: every call with its amount or why it is not billed",
     params=[P_ADVERTISER, P_MONTH],
-    responses={200: oa.json_response("The events, oldest first", oa.data_list(_OBJ))},
+    ok="The events, oldest first",
+    returns=oa.data_list(_OBJ),
 )
 async def list_events(request: Request, principal: ApiPrincipal) -> Response:
     """Derived now from the calls, disputes and plans (a closed month's statement keeps
@@ -221,20 +219,12 @@ def _statement_out(s: statements.Statement) -> dict[str, Any]:
     return out
 
 
-def only_fields(data: dict[str, Any], allowed: Any) -> None:
-    """422 for a field the body may not have."""
-    for key in data:
-        if key not in allowed:
-            raise ApiError(422, "invalid", f"Unknown field {key!r}.", field=key)
-
-
-@oa.operation(
-    "GET",
+@api.get(
     "/api/billing/statements",
-    summary="The month's statements of every advertiser the token may see",
-    tags=["billing"],
+    "The month's statements of every advertiser the token may see",
     params=[P_MONTH],
-    responses={200: oa.json_response("Status and totals", oa.data_list(_OBJ))},
+    ok="Status and totals",
+    returns=oa.data_list(_OBJ),
 )
 async def list_statements(request: Request, principal: ApiPrincipal) -> Response:
     """Each advertiser's status and totals for the month (open ones computed now)."""
@@ -257,11 +247,9 @@ async def list_statements(request: Request, principal: ApiPrincipal) -> Response
     return JSONResponse({"data": out})
 
 
-@oa.operation(
-    "GET",
+@api.get(
     "/api/billing/statement",
-    summary="One advertiser's statement of a month (JSON, or CSV for spreadsheets)",
-    tags=["billing"],
+    "One advertiser's statement of a month (JSON, or CSV for spreadsheets)",
     params=[
         P_ADVERTISER,
         P_MONTH,
@@ -302,13 +290,13 @@ P_FORCE = oa.query_param(
 )
 
 
-@oa.operation(
-    "POST",
+@api.post(
     "/api/billing/statement/close",
-    summary="Close (lock) an advertiser's month (administrators)",
-    tags=["billing"],
+    "Close (lock) an advertiser's month (administrators)",
     params=[P_ADVERTISER, P_MONTH, P_FORCE],
-    responses={201: oa.json_response("The closed statement", STATEMENT), 409: _CONFLICT},
+    created="The closed statement",
+    returns=STATEMENT,
+    responses={409: _CONFLICT},
 )
 async def close_statement(request: Request, principal: ApiPrincipal) -> Response:
     """409 when the month is not over, is closed already or has open disputes (unless
@@ -329,13 +317,13 @@ async def close_statement(request: Request, principal: ApiPrincipal) -> Response
     return JSONResponse(_statement_out(closed), status_code=201)
 
 
-@oa.operation(
-    "POST",
+@api.post(
     "/api/billing/statement/send",
-    summary="Record that a closed statement was sent (administrators)",
-    tags=["billing"],
+    "Record that a closed statement was sent (administrators)",
     params=[P_ADVERTISER, P_MONTH],
-    responses={200: oa.json_response("The statement", STATEMENT), 409: _CONFLICT},
+    ok="The statement",
+    returns=STATEMENT,
+    responses={409: _CONFLICT},
 )
 async def send_statement(request: Request, principal: ApiPrincipal) -> Response:
     """closed → sent (409 for an open month)."""
@@ -355,23 +343,17 @@ async def send_statement(request: Request, principal: ApiPrincipal) -> Response:
     )
 
 
-@oa.operation(
-    "GET",
+@api.get(
     "/api/billing/revenue",
-    summary="The portal's revenue per advertiser and month, with the trend (administrators)",
-    tags=["billing"],
+    "The portal's revenue per advertiser and month, with the trend (administrators)",
     params=[
         P_MONTH,
         oa.query_param(
             "months", {"type": "integer", "minimum": 1, "maximum": revenue.MONTHS_MAX, "default": 6}
         ),
     ],
-    responses={
-        200: oa.json_response(
-            "Cells by advertiser, oldest month first",
-            oa.data_list(_OBJ),
-        )
-    },
+    ok="Cells by advertiser, oldest month first",
+    returns=oa.data_list(_OBJ),
 )
 async def get_revenue(request: Request, principal: ApiPrincipal) -> Response:
     """Calls, billable calls, accepted disputes and the taxable amount of each month."""
@@ -387,13 +369,4 @@ async def get_revenue(request: Request, principal: ApiPrincipal) -> Response:
     return JSONResponse({"data": [c.__dict__ for c in cells]})
 
 
-routes = [
-    Route("/api/billing/plans", authorized(list_plans), methods=["GET"]),
-    Route("/api/billing/plans", authorized(add_plan), methods=["POST"]),
-    Route("/api/billing/events", authorized(list_events), methods=["GET"]),
-    Route("/api/billing/statements", authorized(list_statements), methods=["GET"]),
-    Route("/api/billing/statement", authorized(get_statement), methods=["GET"]),
-    Route("/api/billing/statement/close", authorized(close_statement), methods=["POST"]),
-    Route("/api/billing/statement/send", authorized(send_statement), methods=["POST"]),
-    Route("/api/billing/revenue", authorized(get_revenue), methods=["GET"]),
-]
+routes = api.routes

@@ -10,18 +10,20 @@ from __future__ import annotations
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
 
 from attribution.billing import disputes as dp
 from attribution.billing.money import BillingError
 from backend.api import openapi as oa
 from backend.api.batches import actor
-from backend.api.billing import admin_only, invalid, only_fields
-from backend.api.params import authorized, db_of, path_id
+from backend.api.billing import admin_only, invalid
+from backend.api.endpoints import Endpoints
+from backend.api.params import db_of, path_id
 from backend.auth import ApiPrincipal
 from backend.errors import ApiError
-from backend.http import read_json_object
+from backend.http import only_fields, read_json_object
 from pool.store import now_ms
+
+api = Endpoints(tags=["billing"])
 
 _OBJ = {"type": "object"}
 
@@ -48,13 +50,12 @@ _DISPUTE_FIELDS = ("id", "advertiser_id", "call_id", "status", "reason", "note",
                    "opened_ms", "decided_by", "decided_ms")  # fmt: skip
 
 
-@oa.operation(
-    "GET",
+@api.get(
     "/api/billing/disputes",
-    summary="Disputes the token may see, newest first",
-    tags=["billing"],
+    "Disputes the token may see, newest first",
     params=[oa.query_param("status", {"type": "string", "enum": list(dp.STATUSES)})],
-    responses={200: oa.json_response("Disputes", oa.data_list(DISPUTE))},
+    ok="Disputes",
+    returns=oa.data_list(DISPUTE),
 )
 async def list_disputes(request: Request, principal: ApiPrincipal) -> Response:
     """Open, accepted and rejected disputes (``status`` for one of them)."""
@@ -65,19 +66,17 @@ async def list_disputes(request: Request, principal: ApiPrincipal) -> Response:
     return JSONResponse({"data": [{k: r[k] for k in _DISPUTE_FIELDS} for r in rows]})
 
 
-@oa.operation(
-    "POST",
-    "/api/calls/{call_id}/disputes",
-    summary="Dispute a billed call, with the reason",
-    tags=["billing"],
-    params=[oa.path_param("call_id")],
+@api.post(
+    "/api/calls/{call_id:int}/disputes",
+    "Dispute a billed call, with the reason",
     body={
         "type": "object",
         "required": ["reason"],
         "additionalProperties": False,
         "properties": {"reason": {"type": "string", "maxLength": dp.REASON_MAX}},
     },
-    responses={201: oa.json_response("The dispute", DISPUTE)},
+    created="The dispute",
+    returns=DISPUTE,
 )
 async def open_dispute(request: Request, principal: ApiPrincipal) -> Response:
     """Open a dispute of a call of the token's advertiser (422 when one is open)."""
@@ -106,12 +105,9 @@ async def open_dispute(request: Request, principal: ApiPrincipal) -> Response:
     return JSONResponse({k: row[k] for k in _DISPUTE_FIELDS}, status_code=201)
 
 
-@oa.operation(
-    "POST",
-    "/api/billing/disputes/{dispute_id}/decision",
-    summary="Accept or reject a dispute (administrators)",
-    tags=["billing"],
-    params=[oa.path_param("dispute_id")],
+@api.post(
+    "/api/billing/disputes/{dispute_id:int}/decision",
+    "Accept or reject a dispute (administrators)",
     body={
         "type": "object",
         "required": ["decision"],
@@ -121,7 +117,8 @@ async def open_dispute(request: Request, principal: ApiPrincipal) -> Response:
             "note": {"type": "string", "maxLength": dp.NOTE_MAX},
         },
     },
-    responses={200: oa.json_response("The dispute", DISPUTE)},
+    ok="The dispute",
+    returns=DISPUTE,
 )
 async def decide_dispute(request: Request, principal: ApiPrincipal) -> Response:
     """Accepted: the call stops being billable (the reason kept); rejected: a note says why."""
@@ -142,12 +139,11 @@ async def decide_dispute(request: Request, principal: ApiPrincipal) -> Response:
     return JSONResponse({k: row[k] for k in _DISPUTE_FIELDS})
 
 
-@oa.operation(
-    "GET",
+@api.get(
     "/api/billing/audit",
-    summary="The billing audit trail: plans, disputes and statements, newest first",
-    tags=["billing"],
-    responses={200: oa.json_response("Entries", oa.data_list(_OBJ))},
+    "The billing audit trail: plans, disputes and statements, newest first",
+    ok="Entries",
+    returns=oa.data_list(_OBJ),
 )
 async def list_audit(request: Request, principal: ApiPrincipal) -> Response:
     """Who added plans, opened and decided disputes, closed and sent statements."""
@@ -155,13 +151,4 @@ async def list_audit(request: Request, principal: ApiPrincipal) -> Response:
     return JSONResponse({"data": [dict(r) for r in rows]})
 
 
-routes = [
-    Route("/api/billing/disputes", authorized(list_disputes), methods=["GET"]),
-    Route("/api/calls/{call_id:int}/disputes", authorized(open_dispute), methods=["POST"]),
-    Route(
-        "/api/billing/disputes/{dispute_id:int}/decision",
-        authorized(decide_dispute),
-        methods=["POST"],
-    ),
-    Route("/api/billing/audit", authorized(list_audit), methods=["GET"]),
-]
+routes = api.routes

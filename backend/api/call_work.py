@@ -13,16 +13,18 @@ from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
 
 from attribution import call_work as cw
 from backend.api import openapi as oa
 from backend.api.batches import actor
-from backend.api.params import authorized, db_of, one_advertiser, path_id
+from backend.api.endpoints import Endpoints
+from backend.api.params import db_of, one_advertiser, path_id
 from backend.auth import ApiPrincipal
 from backend.errors import ApiError
-from backend.http import read_json_object
+from backend.http import only_fields, read_json_object
 from pool.store import now_ms
+
+api = Endpoints(tags=["calls"])
 
 _STR = {"type": "string"}
 _NINT = {"type": ["integer", "null"]}
@@ -80,7 +82,7 @@ WORK = oa.component(
                 "description": "The verdict a person set (null: the site's rules decide).",
             },
             "qualified_reason": _STR,
-            "tags": {"type": "array", "items": _STR},
+            "tags": oa.array(_STR),
             "note": _STR,
             "outcome_id": _NINT,
             "value_yen": _NINT,
@@ -150,13 +152,11 @@ async def call_in_scope(request: Request, principal: ApiPrincipal) -> int:
     return call_id
 
 
-@oa.operation(
-    "GET",
-    "/api/calls/{call_id}/work",
-    summary="What people set on a call, with its audit trail",
-    tags=["calls"],
-    params=[oa.path_param("call_id")],
-    responses={200: oa.json_response("The call's work", WORK)},
+@api.get(
+    "/api/calls/{call_id:int}/work",
+    "What people set on a call, with its audit trail",
+    ok="The call's work",
+    returns=WORK,
 )
 async def get_work(request: Request, principal: ApiPrincipal) -> Response:
     """The verdict, tags, note, outcome and value of a call, and who changed them."""
@@ -164,31 +164,24 @@ async def get_work(request: Request, principal: ApiPrincipal) -> Response:
     return JSONResponse(_work_out(await cw.read_work(db_of(request), call_id)))
 
 
-@oa.operation(
-    "PATCH",
-    "/api/calls/{call_id}/work",
-    summary="Work a call: verdict with reason, tags, note, outcome, value",
-    tags=["calls"],
-    params=[oa.path_param("call_id")],
+@api.patch(
+    "/api/calls/{call_id:int}/work",
+    "Work a call: verdict with reason, tags, note, outcome, value",
     body=WORK_CHANGE,
-    responses={200: oa.json_response("The call's work after the change", WORK)},
+    ok="The call's work after the change",
+    returns=WORK,
 )
 async def patch_work(request: Request, principal: ApiPrincipal) -> Response:
     """Change the fields given (others stay); every field that changes is audited."""
     call_id = await call_in_scope(request, principal)
     data = await read_json_object(request, 16_384)
-    unknown = [k for k in data if k not in _FIELDS]
-    if unknown:
-        raise ApiError(422, "invalid", f"Unknown field {unknown[0]!r}.", field=unknown[0])
+    only_fields(data, _FIELDS)
     changes = cw.CallChanges(**{k: data[k] for k in _FIELDS if k in data})
     db = db_of(request)
-    try:
-        async with db.write() as tx:
-            await cw.work_call(
-                tx, call_id=call_id, changes=changes, actor=actor(principal), now_ms=now_ms()
-            )
-    except cw.WorkError as exc:
-        raise ApiError(422, "invalid", str(exc), field=exc.field) from exc
+    async with db.write() as tx:
+        await cw.work_call(
+            tx, call_id=call_id, changes=changes, actor=actor(principal), now_ms=now_ms()
+        )
     return JSONResponse(_work_out(await cw.read_work(db, call_id)))
 
 
@@ -197,18 +190,12 @@ P_ADVERTISER = oa.query_param(
 )
 
 
-@oa.operation(
-    "GET",
+@api.get(
     "/api/outcomes",
-    summary="An advertiser's call outcomes",
-    tags=["calls"],
+    "An advertiser's call outcomes",
     params=[P_ADVERTISER],
-    responses={
-        200: oa.json_response(
-            "The outcomes in their order",
-            {"type": "object", "properties": {"data": {"type": "array", "items": OUTCOME}}},
-        )
-    },
+    ok="The outcomes in their order",
+    returns={"type": "object", "properties": {"data": oa.array(OUTCOME)}},
 )
 async def list_outcomes(request: Request, principal: ApiPrincipal) -> Response:
     """The outcomes people can give the advertiser's calls, in their order."""
@@ -226,11 +213,9 @@ def _outcome_out(row: Any) -> dict[str, Any]:
     }
 
 
-@oa.operation(
-    "POST",
+@api.post(
     "/api/outcomes",
-    summary="Add a call outcome (for example an NG reason) to an advertiser's list",
-    tags=["calls"],
+    "Add a call outcome (for example an NG reason) to an advertiser's list",
     params=[P_ADVERTISER],
     body={
         "type": "object",
@@ -242,42 +227,36 @@ def _outcome_out(row: Any) -> dict[str, Any]:
             "value_yen": _VALUE,
         },
     },
-    responses={201: oa.json_response("The outcome", OUTCOME)},
+    created="The outcome",
+    returns=OUTCOME,
 )
 async def add_outcome(request: Request, principal: ApiPrincipal) -> Response:
     """Add an outcome at the end of the list (422 for a name already in it)."""
     advertiser = one_advertiser(request, principal)
     data = await read_json_object(request, 1024)
-    for key in data:
-        if key not in ("label", "kind", "value_yen"):
-            raise ApiError(422, "invalid", f"Unknown field {key!r}.", field=key)
+    only_fields(data, ("label", "kind", "value_yen"))
     label, kind, value = data.get("label", ""), data.get("kind", ""), data.get("value_yen")
     db = db_of(request)
-    try:
-        async with db.write() as tx:
-            if not await tx.fetchval("SELECT id FROM advertisers WHERE id = :a", {"a": advertiser}):
-                raise ApiError(404, "not_found", f"No advertiser {advertiser}.")
-            outcome_id = await cw.add_outcome(
-                tx,
-                advertiser_id=advertiser,
-                label=label,
-                kind=kind,
-                now_ms=now_ms(),
-                value_yen=value,
-            )
-    except cw.WorkError as exc:
-        raise ApiError(422, "invalid", str(exc), field=exc.field) from exc
+    async with db.write() as tx:
+        if not await tx.fetchval("SELECT id FROM advertisers WHERE id = :a", {"a": advertiser}):
+            raise ApiError(404, "not_found", f"No advertiser {advertiser}.")
+        outcome_id = await cw.add_outcome(
+            tx,
+            advertiser_id=advertiser,
+            label=label,
+            kind=kind,
+            now_ms=now_ms(),
+            value_yen=value,
+        )
     return JSONResponse(
         {"id": outcome_id, "label": label.strip(), "kind": kind, "value_yen": value},
         status_code=201,
     )
 
 
-@oa.operation(
-    "PATCH",
-    "/api/outcomes/{outcome_id}",
-    summary="Set what an outcome is worth (conversion actions valued by outcome)",
-    tags=["calls"],
+@api.patch(
+    "/api/outcomes/{outcome_id:int}",
+    "Set what an outcome is worth (conversion actions valued by outcome)",
     params=[oa.path_param("outcome_id", oa.ID, "The outcome's id."), P_ADVERTISER],
     body={
         "type": "object",
@@ -285,7 +264,8 @@ async def add_outcome(request: Request, principal: ApiPrincipal) -> Response:
         "additionalProperties": False,
         "properties": {"value_yen": _VALUE},
     },
-    responses={200: oa.json_response("The outcome", OUTCOME)},
+    ok="The outcome",
+    returns=OUTCOME,
 )
 async def patch_outcome(request: Request, principal: ApiPrincipal) -> Response:
     """Set the outcome's value in yen (null clears it); 404 for another advertiser's."""
@@ -295,13 +275,10 @@ async def patch_outcome(request: Request, principal: ApiPrincipal) -> Response:
     if set(data) != {"value_yen"}:
         raise ApiError(422, "invalid", "The body takes 'value_yen' only.", field="value_yen")
     db = db_of(request)
-    try:
-        async with db.write() as tx:
-            found = await cw.set_outcome_value(
-                tx, advertiser_id=advertiser, outcome_id=outcome_id, value_yen=data["value_yen"]
-            )
-    except cw.WorkError as exc:
-        raise ApiError(422, "invalid", str(exc), field=exc.field) from exc
+    async with db.write() as tx:
+        found = await cw.set_outcome_value(
+            tx, advertiser_id=advertiser, outcome_id=outcome_id, value_yen=data["value_yen"]
+        )
     if not found:
         raise ApiError(404, "not_found", f"No outcome {outcome_id}.")
     row = next(
@@ -310,10 +287,4 @@ async def patch_outcome(request: Request, principal: ApiPrincipal) -> Response:
     return JSONResponse(_outcome_out(row))
 
 
-routes = [
-    Route("/api/calls/{call_id:int}/work", authorized(get_work), methods=["GET"]),
-    Route("/api/calls/{call_id:int}/work", authorized(patch_work), methods=["PATCH"]),
-    Route("/api/outcomes", authorized(list_outcomes), methods=["GET"]),
-    Route("/api/outcomes", authorized(add_outcome), methods=["POST"]),
-    Route("/api/outcomes/{outcome_id:int}", authorized(patch_outcome), methods=["PATCH"]),
-]
+routes = api.routes

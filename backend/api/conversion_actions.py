@@ -13,7 +13,6 @@ from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
 
 from attribution import conversion_actions as ca
 from attribution import conversion_adjustments as adj
@@ -24,12 +23,12 @@ from attribution import platforms as reg
 from attribution.call_work import OUTCOME_KINDS
 from backend.api import openapi as oa
 from backend.api.batches import actor
+from backend.api.endpoints import Endpoints
 from backend.api.exports import UPLOAD_PARAMS, conversion_file_response, upload_policy
 from backend.api.params import (
     P_END,
     P_START,
     P_TZ,
-    authorized,
     db_of,
     path_id,
     path_site_id,
@@ -39,6 +38,11 @@ from backend.auth import ApiPrincipal
 from backend.errors import ApiError
 from backend.http import read_json_object
 from pool.store import now_ms
+
+api = Endpoints(
+    tags=["exports"],
+    path_params=[oa.path_param("action_id", oa.ID, "The conversion action's id.")],
+)
 
 _FIELDS: dict[str, Any] = {
     "platform": {"type": "string", "enum": list(conv.FILE_PLATFORMS)},
@@ -62,7 +66,7 @@ _FIELDS: dict[str, Any] = {
 _OUT_FIELDS = {**_FIELDS, "id": oa.ID, "site_id": oa.ID}
 ACTION = oa.component(
     "ConversionAction",
-    {"type": "object", "required": list(_OUT_FIELDS), "properties": _OUT_FIELDS},
+    oa.record(_OUT_FIELDS),
 )
 ACTION_IN = {
     "type": "object",
@@ -80,15 +84,8 @@ _FEED_FIELDS: dict[str, Any] = {
     "revoked_ms": {"type": ["integer", "null"]},
     "last_fetch_ms": {"type": ["integer", "null"]},
 }
-FEED = oa.component(
-    "ConversionFeed", {"type": "object", "required": list(_FEED_FIELDS), "properties": _FEED_FIELDS}
-)
-P_ACTION = oa.path_param("action_id", oa.ID, "The conversion action's id.")
+FEED = oa.component("ConversionFeed", oa.record(_FEED_FIELDS))
 _ERR = {"$ref": "#/components/responses/Error"}
-
-
-def _array_of(item: dict[str, Any]) -> dict[str, Any]:
-    return {"type": "array", "items": item}
 
 
 def _spec(data: dict[str, Any]) -> ca.ActionSpec:
@@ -115,16 +112,13 @@ def _spec(data: dict[str, Any]) -> ca.ActionSpec:
 
 async def _save(request: Request, site_id: int, action_id: int | None) -> ca.Action:
     data = await read_json_object(request, 4096)
-    try:
-        return await ca.save_action(
-            db_of(request),
-            site_id=site_id,
-            spec=_spec(data),
-            now_ms=now_ms(),
-            action_id=action_id,
-        )
-    except ca.ActionError as exc:
-        raise ApiError(422, "invalid", str(exc), field=exc.field) from exc
+    return await ca.save_action(
+        db_of(request),
+        site_id=site_id,
+        spec=_spec(data),
+        now_ms=now_ms(),
+        action_id=action_id,
+    )
 
 
 async def _visible(request: Request, principal: ApiPrincipal) -> ca.Action:
@@ -147,13 +141,11 @@ async def _with_file(request: Request, principal: ApiPrincipal) -> ca.Action:
     return action
 
 
-@oa.operation(
-    "GET",
-    "/api/sites/{site_id}/conversion-actions",
-    summary="The site's conversion actions",
-    tags=["exports"],
-    params=[oa.path_param("site_id")],
-    responses={200: oa.json_response("The actions", oa.data_list(ACTION))},
+@api.get(
+    "/api/sites/{site_id:int}/conversion-actions",
+    "The site's conversion actions",
+    ok="The actions",
+    returns=oa.data_list(ACTION),
 )
 async def list_actions(request: Request, principal: ApiPrincipal) -> Response:
     """Every action of the site, by platform."""
@@ -162,14 +154,12 @@ async def list_actions(request: Request, principal: ApiPrincipal) -> Response:
     return JSONResponse({"data": [a.as_json() for a in found]})
 
 
-@oa.operation(
-    "POST",
-    "/api/sites/{site_id}/conversion-actions",
-    summary="Add a conversion action to a site (電話, 有効電話, 新規電話, per branch...)",
-    tags=["exports"],
-    params=[oa.path_param("site_id")],
+@api.post(
+    "/api/sites/{site_id:int}/conversion-actions",
+    "Add a conversion action to a site (電話, 有効電話, 新規電話, per branch...)",
     body=ACTION_IN,
-    responses={201: oa.json_response("The action", ACTION)},
+    created="The action",
+    returns=ACTION,
 )
 async def create_action(request: Request, principal: ApiPrincipal) -> Response:
     """Store a new action (422 naming the field for a bad one or a name the site has)."""
@@ -178,27 +168,23 @@ async def create_action(request: Request, principal: ApiPrincipal) -> Response:
     return JSONResponse(action.as_json(), status_code=201)
 
 
-@oa.operation(
-    "GET",
-    "/api/conversion-actions/{action_id}",
-    summary="One conversion action",
-    tags=["exports"],
-    params=[P_ACTION],
-    responses={200: oa.json_response("The action", ACTION)},
+@api.get(
+    "/api/conversion-actions/{action_id:int}",
+    "One conversion action",
+    ok="The action",
+    returns=ACTION,
 )
 async def show_action(request: Request, principal: ApiPrincipal) -> Response:
     """The action, if its site is the token's to see."""
     return JSONResponse((await _visible(request, principal)).as_json())
 
 
-@oa.operation(
-    "PUT",
-    "/api/conversion-actions/{action_id}",
-    summary="Replace a conversion action's rule and value (calls sent stay sent: adjust them)",
-    tags=["exports"],
-    params=[P_ACTION],
+@api.put(
+    "/api/conversion-actions/{action_id:int}",
+    "Replace a conversion action's rule and value (calls sent stay sent: adjust them)",
     body=ACTION_IN,
-    responses={200: oa.json_response("The action", ACTION)},
+    ok="The action",
+    returns=ACTION,
 )
 async def replace_action(request: Request, principal: ApiPrincipal) -> Response:
     """Replace every field (those left out take their defaults)."""
@@ -207,12 +193,10 @@ async def replace_action(request: Request, principal: ApiPrincipal) -> Response:
     return JSONResponse(stored.as_json())
 
 
-@oa.operation(
-    "POST",
-    "/api/conversion-actions/{action_id}/export",
-    summary="The action's upload file: its calls not sent before, recorded so none repeats",
-    tags=["exports"],
-    params=[P_ACTION, P_START, P_END, P_TZ, *UPLOAD_PARAMS],
+@api.post(
+    "/api/conversion-actions/{action_id:int}/export",
+    "The action's upload file: its calls not sent before, recorded so none repeats",
+    params=[P_START, P_END, P_TZ, *UPLOAD_PARAMS],
     responses={200: oa.file_response("The upload file", ["text/csv"])},
 )
 async def export_action(request: Request, principal: ApiPrincipal) -> Response:
@@ -231,12 +215,9 @@ async def export_action(request: Request, principal: ApiPrincipal) -> Response:
     return conversion_file_response(file)
 
 
-@oa.operation(
-    "POST",
-    "/api/conversion-actions/{action_id}/adjustments",
-    summary="Retract or restate the action's conversions whose calls changed since sent",
-    tags=["exports"],
-    params=[P_ACTION],
+@api.post(
+    "/api/conversion-actions/{action_id:int}/adjustments",
+    "Retract or restate the action's conversions whose calls changed since sent",
     responses={200: oa.file_response("The adjustment file", ["text/csv"]), 404: _ERR},
 )
 async def adjust_action(request: Request, principal: ApiPrincipal) -> Response:
@@ -246,81 +227,6 @@ async def adjust_action(request: Request, principal: ApiPrincipal) -> Response:
         db_of(request), action, now_ms=now_ms(), created_by=actor(principal)
     )
     return conversion_file_response(file)
-
-
-@oa.operation(
-    "GET",
-    "/api/conversion-actions/{action_id}/feeds",
-    summary="The action's feed URLs (never their tokens)",
-    tags=["exports"],
-    params=[P_ACTION],
-    responses={200: oa.json_response("The feeds", oa.data_list(FEED))},
-)
-async def list_feeds(request: Request, principal: ApiPrincipal) -> Response:
-    """Every feed of the action, revoked ones included."""
-    action = await _visible(request, principal)
-    found = await feeds.list_feeds(db_of(request), action.id)
-    return JSONResponse({"data": [f.as_json() for f in found]})
-
-
-@oa.operation(
-    "POST",
-    "/api/conversion-actions/{action_id}/feeds",
-    summary="A new secret feed URL of the action, for a scheduler to fetch (shown once)",
-    tags=["exports"],
-    params=[P_ACTION],
-    body={
-        "type": "object",
-        "additionalProperties": False,
-        "properties": {"label": {"type": "string", "maxLength": 100}},
-    },
-    responses={
-        201: oa.json_response(
-            "The feed and its URL",
-            {
-                "type": "object",
-                "required": ["feed", "url"],
-                "properties": {"feed": FEED, "url": {"type": "string"}},
-            },
-        )
-    },
-)
-async def create_feed(request: Request, principal: ApiPrincipal) -> Response:
-    """A feed URL: give it to Google Ads' scheduled import (or another scheduler)."""
-    action = await _with_file(request, principal)
-    data = await read_json_object(request, 1024) if await _has_body(request) else {}
-    label = data.get("label", "")
-    if set(data) - {"label"} or not isinstance(label, str) or len(label) > 100:
-        raise ApiError(422, "invalid", "The body takes only a 'label' of ≤ 100 characters.")
-    feed, token = await feeds.create_feed(
-        db_of(request), action, label=label, by=actor(principal), now_ms=now_ms()
-    )
-    base = str(request.base_url).rstrip("/")
-    return JSONResponse(
-        {"feed": feed.as_json(), "url": f"{base}/feeds/conversions/{token}.csv"}, status_code=201
-    )
-
-
-async def _has_body(request: Request) -> bool:
-    length = request.headers.get("content-length", "")
-    return bool(length and length != "0") or "transfer-encoding" in request.headers
-
-
-@oa.operation(
-    "POST",
-    "/api/conversion-feeds/{feed_id}/revoke",
-    summary="Revoke a feed URL: it answers 404 from now on",
-    tags=["exports"],
-    params=[oa.path_param("feed_id", oa.ID, "The feed's id.")],
-    responses={200: oa.json_response("The revoked feed", FEED)},
-)
-async def revoke_feed(request: Request, principal: ApiPrincipal) -> Response:
-    """Revoke the feed (its action's site must be the token's to see)."""
-    feed_id = path_id(request, "feed_id")
-    feed = await feeds.revoke_feed(db_of(request), feed_id, principal.scope, now_ms=now_ms())
-    if feed is None:
-        raise ApiError(404, "not_found", f"No feed {feed_id}.")
-    return JSONResponse(feed.as_json())
 
 
 _UPLOAD_FIELDS: dict[str, Any] = {
@@ -359,13 +265,11 @@ UPLOAD = oa.component(
 )
 
 
-@oa.operation(
-    "GET",
-    "/api/conversion-actions/{action_id}/upload",
-    summary="The action's direct upload to the platform's API (without its secret)",
-    tags=["exports"],
-    params=[P_ACTION],
-    responses={200: oa.json_response("The upload", UPLOAD)},
+@api.get(
+    "/api/conversion-actions/{action_id:int}/upload",
+    "The action's direct upload to the platform's API (without its secret)",
+    ok="The upload",
+    returns=UPLOAD,
 )
 async def get_upload(request: Request, principal: ApiPrincipal) -> Response:
     """The configuration, or 404 when the action has none."""
@@ -376,19 +280,17 @@ async def get_upload(request: Request, principal: ApiPrincipal) -> Response:
     return JSONResponse(upload.public())
 
 
-@oa.operation(
-    "PUT",
-    "/api/conversion-actions/{action_id}/upload",
-    summary="Send the action's calls straight to Google Ads', Meta's or Yahoo!'s API",
-    tags=["exports"],
-    params=[P_ACTION],
+@api.put(
+    "/api/conversion-actions/{action_id:int}/upload",
+    "Send the action's calls straight to Google Ads', Meta's or Yahoo!'s API",
     body={
         "type": "object",
         "required": ["kind", "config"],
         "additionalProperties": False,
         "properties": _UPLOAD_FIELDS,
     },
-    responses={200: oa.json_response("The upload", UPLOAD)},
+    ok="The upload",
+    returns=UPLOAD,
 )
 async def put_upload(request: Request, principal: ApiPrincipal) -> Response:
     """Store the configuration (422 naming the field for a bad one)."""
@@ -404,21 +306,18 @@ async def put_upload(request: Request, principal: ApiPrincipal) -> Response:
     if not isinstance(flags["enabled"], bool) or not isinstance(data.get("secret", ""), str):
         raise ApiError(422, "invalid", "enabled is a boolean, secret a string.")
     db = db_of(request)
-    try:
-        await up.save_config(
-            db,
-            action,
-            up.UploadConfig(
-                str(data.get("kind", "")),
-                config,
-                data.get("secret", ""),
-                str(flags["consent_user_data"]),
-                flags["enabled"],
-            ),
-            now_ms=now_ms(),
-        )
-    except up.UploadConfigError as exc:
-        raise ApiError(422, "invalid", str(exc), field=exc.field) from exc
+    await up.save_config(
+        db,
+        action,
+        up.UploadConfig(
+            str(data.get("kind", "")),
+            config,
+            data.get("secret", ""),
+            str(flags["consent_user_data"]),
+            flags["enabled"],
+        ),
+        now_ms=now_ms(),
+    )
     stored = await up.get_config(db, action.id)
     assert stored is not None
     return JSONResponse(stored.public())
@@ -429,26 +328,20 @@ def endpoints_of(request: Request) -> up.Endpoints:
     return up.Endpoints.from_settings(request.app.state.settings)
 
 
-@oa.operation(
-    "POST",
-    "/api/conversion-actions/{action_id}/upload/run",
-    summary="Send the action's calls not sent yet to the platform's API now",
-    tags=["exports"],
-    params=[P_ACTION, *UPLOAD_PARAMS],
-    responses={
-        200: oa.json_response(
-            "What was sent, refused (with the platform's reason) and left out",
-            {
-                "type": "object",
-                "required": ["sent", "failed", "skipped"],
-                "properties": {
-                    "sent": {"type": "integer"},
-                    "failed": {"type": "array", "items": {"type": "object"}},
-                    "skipped": {"type": "object"},
-                    "jobs": {"type": "array", "items": {"type": "object"}},
-                },
-            },
-        )
+@api.post(
+    "/api/conversion-actions/{action_id:int}/upload/run",
+    "Send the action's calls not sent yet to the platform's API now",
+    params=UPLOAD_PARAMS,
+    ok="What was sent, refused (with the platform's reason) and left out",
+    returns={
+        "type": "object",
+        "required": ["sent", "failed", "skipped"],
+        "properties": {
+            "sent": {"type": "integer"},
+            "failed": oa.array({"type": "object"}),
+            "skipped": {"type": "object"},
+            "jobs": oa.array({"type": "object"}),
+        },
     },
 )
 async def run_upload(request: Request, principal: ApiPrincipal) -> Response:
@@ -466,20 +359,69 @@ async def run_upload(request: Request, principal: ApiPrincipal) -> Response:
     return JSONResponse(result.as_json())
 
 
-_ACTION_PATH = "/api/conversion-actions/{action_id:int}"
-routes = [
-    Route("/api/sites/{site_id:int}/conversion-actions", authorized(list_actions), methods=["GET"]),
-    Route(
-        "/api/sites/{site_id:int}/conversion-actions", authorized(create_action), methods=["POST"]
-    ),
-    Route(_ACTION_PATH, authorized(show_action), methods=["GET"]),
-    Route(_ACTION_PATH, authorized(replace_action), methods=["PUT"]),
-    Route(_ACTION_PATH + "/export", authorized(export_action), methods=["POST"]),
-    Route(_ACTION_PATH + "/adjustments", authorized(adjust_action), methods=["POST"]),
-    Route(_ACTION_PATH + "/upload", authorized(get_upload), methods=["GET"]),
-    Route(_ACTION_PATH + "/upload", authorized(put_upload), methods=["PUT"]),
-    Route(_ACTION_PATH + "/upload/run", authorized(run_upload), methods=["POST"]),
-    Route(_ACTION_PATH + "/feeds", authorized(list_feeds), methods=["GET"]),
-    Route(_ACTION_PATH + "/feeds", authorized(create_feed), methods=["POST"]),
-    Route("/api/conversion-feeds/{feed_id:int}/revoke", authorized(revoke_feed), methods=["POST"]),
-]
+@api.get(
+    "/api/conversion-actions/{action_id:int}/feeds",
+    "The action's feed URLs (never their tokens)",
+    ok="The feeds",
+    returns=oa.data_list(FEED),
+)
+async def list_feeds(request: Request, principal: ApiPrincipal) -> Response:
+    """Every feed of the action, revoked ones included."""
+    action = await _visible(request, principal)
+    found = await feeds.list_feeds(db_of(request), action.id)
+    return JSONResponse({"data": [f.as_json() for f in found]})
+
+
+@api.post(
+    "/api/conversion-actions/{action_id:int}/feeds",
+    "A new secret feed URL of the action, for a scheduler to fetch (shown once)",
+    body={
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {"label": {"type": "string", "maxLength": 100}},
+    },
+    created="The feed and its URL",
+    returns={
+        "type": "object",
+        "required": ["feed", "url"],
+        "properties": {"feed": FEED, "url": {"type": "string"}},
+    },
+)
+async def create_feed(request: Request, principal: ApiPrincipal) -> Response:
+    """A feed URL: give it to Google Ads' scheduled import (or another scheduler)."""
+    action = await _with_file(request, principal)
+    data = await read_json_object(request, 1024) if await _has_body(request) else {}
+    label = data.get("label", "")
+    if set(data) - {"label"} or not isinstance(label, str) or len(label) > 100:
+        raise ApiError(422, "invalid", "The body takes only a 'label' of ≤ 100 characters.")
+    feed, token = await feeds.create_feed(
+        db_of(request), action, label=label, by=actor(principal), now_ms=now_ms()
+    )
+    base = str(request.base_url).rstrip("/")
+    return JSONResponse(
+        {"feed": feed.as_json(), "url": f"{base}/feeds/conversions/{token}.csv"}, status_code=201
+    )
+
+
+async def _has_body(request: Request) -> bool:
+    length = request.headers.get("content-length", "")
+    return bool(length and length != "0") or "transfer-encoding" in request.headers
+
+
+@api.post(
+    "/api/conversion-feeds/{feed_id:int}/revoke",
+    "Revoke a feed URL: it answers 404 from now on",
+    params=[oa.path_param("feed_id", oa.ID, "The feed's id.")],
+    ok="The revoked feed",
+    returns=FEED,
+)
+async def revoke_feed(request: Request, principal: ApiPrincipal) -> Response:
+    """Revoke the feed (its action's site must be the token's to see)."""
+    feed_id = path_id(request, "feed_id")
+    feed = await feeds.revoke_feed(db_of(request), feed_id, principal.scope, now_ms=now_ms())
+    if feed is None:
+        raise ApiError(404, "not_found", f"No feed {feed_id}.")
+    return JSONResponse(feed.as_json())
+
+
+routes = api.routes

@@ -10,20 +10,19 @@ from __future__ import annotations
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
 
 from attribution import cost_report as cr
 from attribution import costs
 from attribution import platforms as reg
 from backend.api import openapi as oa
 from backend.api.batches import actor
+from backend.api.endpoints import Endpoints
 from backend.api.params import (
     MAX_MS,
     P_ADVERTISER,
     P_LIMIT,
     P_MIN_CONFIDENCE,
     RANGE_PARAMS,
-    authorized,
     choice_param,
     db_of,
     int_param,
@@ -37,6 +36,8 @@ from backend.auth import ApiPrincipal
 from backend.errors import ApiError
 from backend.http import read_body
 from pool.store import now_ms
+
+api = Endpoints(tags=["costs"])
 
 _DAY_MS = 86_400_000
 _IMPORT_FIELDS = {
@@ -57,7 +58,7 @@ _IMPORT_FIELDS = {
 }
 COST_IMPORT = oa.component(
     "CostImport",
-    {"type": "object", "required": list(_IMPORT_FIELDS), "properties": _IMPORT_FIELDS},
+    oa.record(_IMPORT_FIELDS),
 )
 _NINT = {"type": ["integer", "null"]}
 _ROW_FIELDS = {
@@ -75,9 +76,7 @@ _ROW_FIELDS = {
     "value": {"type": "integer"},
     "roas": {"type": ["number", "null"], "description": "Value over cost, per cent."},
 }
-COST_ROW = oa.component(
-    "CostRow", {"type": "object", "required": list(_ROW_FIELDS), "properties": _ROW_FIELDS}
-)
+COST_ROW = oa.component("CostRow", oa.record(_ROW_FIELDS))
 P_PLATFORM = oa.query_param(
     "platform",
     {"type": "string", "maxLength": 20},
@@ -98,11 +97,9 @@ def platform_param(request: Request) -> str:
     return key
 
 
-@oa.operation(
-    "POST",
+@api.post(
     "/api/costs/imports",
-    summary="Import ad cost from a platform's keyword or campaign report download",
-    tags=["costs"],
+    "Import ad cost from a platform's keyword or campaign report download",
     params=[
         P_PLATFORM,
         P_ADVERTISER,
@@ -111,10 +108,9 @@ def platform_param(request: Request) -> str:
     ],
     body={"type": "string", "format": "binary"},
     body_media="text/csv",
-    responses={
-        201: oa.json_response("The import", COST_IMPORT),
-        413: {"$ref": "#/components/responses/Error"},
-    },
+    created="The import",
+    returns=COST_IMPORT,
+    responses={413: {"$ref": "#/components/responses/Error"}},
 )
 async def import_costs(request: Request, principal: ApiPrincipal) -> Response:
     """Store the file's cost rows (422 listing every bad row; nothing kept then)."""
@@ -140,18 +136,12 @@ async def import_costs(request: Request, principal: ApiPrincipal) -> Response:
     return JSONResponse(stored.as_json(), status_code=201)
 
 
-@oa.operation(
-    "GET",
+@api.get(
     "/api/costs/imports",
-    summary="Cost imports, newest first",
-    tags=["costs"],
+    "Cost imports, newest first",
     params=[P_ADVERTISER, P_LIMIT],
-    responses={
-        200: oa.json_response(
-            "The imports",
-            {"type": "object", "properties": {"data": {"type": "array", "items": COST_IMPORT}}},
-        )
-    },
+    ok="The imports",
+    returns={"type": "object", "properties": {"data": oa.array(COST_IMPORT)}},
 )
 async def list_imports(request: Request, principal: ApiPrincipal) -> Response:
     """The imports the token may see."""
@@ -161,11 +151,9 @@ async def list_imports(request: Request, principal: ApiPrincipal) -> Response:
     return JSONResponse({"data": [i.as_json() for i in found]})
 
 
-@oa.operation(
-    "GET",
+@api.get(
     "/api/reports/costs",
-    summary="Cost beside calls: cost per (qualified) call, value and ROAS per source, campaign"
-    " or keyword",
+    "Cost beside calls: cost per (qualified) call, value and ROAS per source, campaign or keyword",
     tags=["reports", "costs"],
     params=[
         oa.query_param(
@@ -176,19 +164,15 @@ async def list_imports(request: Request, principal: ApiPrincipal) -> Response:
         *RANGE_PARAMS,
         P_MIN_CONFIDENCE,
     ],
-    responses={
-        200: oa.json_response(
-            "One row per key and the total",
-            {
-                "type": "object",
-                "required": ["level", "data", "total"],
-                "properties": {
-                    "level": {"type": "string"},
-                    "data": {"type": "array", "items": COST_ROW},
-                    "total": COST_ROW,
-                },
-            },
-        )
+    ok="One row per key and the total",
+    returns={
+        "type": "object",
+        "required": ["level", "data", "total"],
+        "properties": {
+            "level": {"type": "string"},
+            "data": oa.array(COST_ROW),
+            "total": COST_ROW,
+        },
     },
 )
 async def costs_report(request: Request, principal: ApiPrincipal) -> Response:
@@ -218,8 +202,4 @@ async def costs_report(request: Request, principal: ApiPrincipal) -> Response:
     )
 
 
-routes = [
-    Route("/api/costs/imports", authorized(import_costs), methods=["POST"]),
-    Route("/api/costs/imports", authorized(list_imports), methods=["GET"]),
-    Route("/api/reports/costs", authorized(costs_report), methods=["GET"]),
-]
+routes = api.routes

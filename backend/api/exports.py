@@ -7,7 +7,6 @@ from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
 
 from attribution import conversions as conv
 from attribution.csv_encoding import CSV_ENCODINGS, EXCEL_SJIS_LIMIT
@@ -16,12 +15,12 @@ from attribution.matching import CONFIDENCES
 from attribution.upload_policy import UploadPolicy
 from backend.api import openapi as oa
 from backend.api.batches import actor
+from backend.api.endpoints import Endpoints
 from backend.api.params import (
     P_MIN_CONFIDENCE,
     P_QUALIFIED,
     P_TZ,
     RANGE_PARAMS,
-    authorized,
     bool_param,
     choice_param,
     db_of,
@@ -40,6 +39,8 @@ from backend.errors import ApiError
 from backend.http import read_json_object
 from pool.store import now_ms
 
+api = Endpoints(tags=["exports"])
+
 
 def path_filter(request: Request, principal: ApiPrincipal) -> ExportFilter:
     """The filter of a path export from query parameters, within the token's scope."""
@@ -55,11 +56,9 @@ def path_filter(request: Request, principal: ApiPrincipal) -> ExportFilter:
     )
 
 
-@oa.operation(
-    "GET",
+@api.get(
     "/api/exports/paths",
-    summary="Every call with its session and page path (CSV or NDJSON, streamed)",
-    tags=["exports"],
+    "Every call with its session and page path (CSV or NDJSON, streamed)",
     params=[
         *RANGE_PARAMS,
         P_QUALIFIED,
@@ -79,9 +78,7 @@ def path_filter(request: Request, principal: ApiPrincipal) -> ExportFilter:
             " Shift_JIS, a character it lacks written as `?`. See docs/exports.md.",
         ),
     ],
-    responses={
-        200: oa.file_response("The export", ["text/csv", "application/x-ndjson"]),
-    },
+    responses={200: oa.file_response("The export", ["text/csv", "application/x-ndjson"])},
 )
 async def export_paths(request: Request, principal: ApiPrincipal) -> Response:
     """Stream the session-to-call paths; caller numbers masked unless the token may see them."""
@@ -124,11 +121,9 @@ def upload_policy(request: Request) -> UploadPolicy:
     )
 
 
-@oa.operation(
-    "POST",
+@api.post(
     "/api/exports/conversions/{platform}",
-    summary="Offline click-conversion file for Google Ads, Yahoo! JAPAN or Microsoft Ads",
-    tags=["exports"],
+    "Offline click-conversion file for Google Ads, Yahoo! JAPAN or Microsoft Ads",
     params=[
         P_PLATFORM,
         *RANGE_PARAMS,
@@ -187,12 +182,12 @@ SETTINGS_FIELDS: dict[str, Any] = {
 }
 SETTINGS = oa.component(
     "ConversionSettings",
-    {"type": "object", "required": list(SETTINGS_FIELDS), "properties": SETTINGS_FIELDS},
+    oa.record(SETTINGS_FIELDS),
 )
 P_ALL_PLATFORMS = oa.path_param(
     "platform", {"type": "string", "enum": list(conv.PLATFORMS)}, "The platform."
 )
-_SETTINGS_PARAMS = [oa.path_param("site_id"), P_ALL_PLATFORMS]
+_SETTINGS_PARAMS = [P_ALL_PLATFORMS]
 
 
 def _settings_out(s: conv.ConversionSettings) -> dict[str, Any]:
@@ -214,13 +209,12 @@ async def _site_platform(request: Request, principal: ApiPrincipal) -> tuple[int
     return site_id, platform
 
 
-@oa.operation(
-    "GET",
-    "/api/sites/{site_id}/conversions/{platform}",
-    summary="How the site's calls are named and valued on a platform",
-    tags=["exports"],
+@api.get(
+    "/api/sites/{site_id:int}/conversions/{platform}",
+    "How the site's calls are named and valued on a platform",
     params=_SETTINGS_PARAMS,
-    responses={200: oa.json_response("The settings (defaults when never set)", SETTINGS)},
+    ok="The settings (defaults when never set)",
+    returns=SETTINGS,
 )
 async def get_conversion_settings(request: Request, principal: ApiPrincipal) -> Response:
     """The conversion name, value, currency and filters of a site on a platform."""
@@ -229,14 +223,13 @@ async def get_conversion_settings(request: Request, principal: ApiPrincipal) -> 
     return JSONResponse(_settings_out(s))
 
 
-@oa.operation(
-    "PUT",
-    "/api/sites/{site_id}/conversions/{platform}",
-    summary="Set how the site's calls are named and valued on a platform",
-    tags=["exports"],
+@api.put(
+    "/api/sites/{site_id:int}/conversions/{platform}",
+    "Set how the site's calls are named and valued on a platform",
     params=_SETTINGS_PARAMS,
     body={**SETTINGS, "description": "Missing fields keep their current value."},
-    responses={200: oa.json_response("The stored settings", SETTINGS)},
+    ok="The stored settings",
+    returns=SETTINGS,
 )
 async def put_conversion_settings(request: Request, principal: ApiPrincipal) -> Response:
     """Store the site's settings for a platform; fields left out keep their value."""
@@ -313,13 +306,11 @@ def _ga4_out(s: conv.GA4Settings) -> dict[str, Any]:
     }
 
 
-@oa.operation(
-    "GET",
-    "/api/sites/{site_id}/ga4",
-    summary="The site's GA4 Measurement Protocol settings",
-    tags=["exports"],
-    params=[oa.path_param("site_id")],
-    responses={200: oa.json_response("The settings (secret masked)", GA4_OUT)},
+@api.get(
+    "/api/sites/{site_id:int}/ga4",
+    "The site's GA4 Measurement Protocol settings",
+    ok="The settings (secret masked)",
+    returns=GA4_OUT,
 )
 async def get_ga4(request: Request, principal: ApiPrincipal) -> Response:
     """Where the site's call events go in GA4 (404 when not set)."""
@@ -330,14 +321,12 @@ async def get_ga4(request: Request, principal: ApiPrincipal) -> Response:
     return JSONResponse(_ga4_out(s))
 
 
-@oa.operation(
-    "PUT",
-    "/api/sites/{site_id}/ga4",
-    summary="Set the site's GA4 Measurement Protocol settings",
-    tags=["exports"],
-    params=[oa.path_param("site_id")],
+@api.put(
+    "/api/sites/{site_id:int}/ga4",
+    "Set the site's GA4 Measurement Protocol settings",
     body=GA4,
-    responses={200: oa.json_response("The stored settings (secret masked)", GA4_OUT)},
+    ok="The stored settings (secret masked)",
+    returns=GA4_OUT,
 )
 async def put_ga4(request: Request, principal: ApiPrincipal) -> Response:
     """Store measurement id, API secret, endpoint and event name of the site."""
@@ -376,13 +365,12 @@ GA4_RESULT = oa.component(
 )
 
 
-@oa.operation(
-    "POST",
-    "/api/sites/{site_id}/ga4/push",
-    summary="Send the site's not-yet-sent calls to GA4 as events",
-    tags=["exports"],
-    params=[oa.path_param("site_id"), *RANGE_PARAMS[:3], *UPLOAD_PARAMS],
-    responses={200: oa.json_response("What was sent", GA4_RESULT)},
+@api.post(
+    "/api/sites/{site_id:int}/ga4/push",
+    "Send the site's not-yet-sent calls to GA4 as events",
+    params=[*RANGE_PARAMS[:3], *UPLOAD_PARAMS],
+    ok="What was sent",
+    returns=GA4_RESULT,
 )
 async def push_ga4(request: Request, principal: ApiPrincipal) -> Response:
     """One event per call with a GA client id, each sent once (failed ones are retried)."""
@@ -402,20 +390,4 @@ async def push_ga4(request: Request, principal: ApiPrincipal) -> Response:
 
 _ = P_TZ  # the tz parameter is part of RANGE_PARAMS
 
-routes = [
-    Route("/api/exports/paths", authorized(export_paths), methods=["GET"]),
-    Route("/api/exports/conversions/{platform}", authorized(export_conversions), methods=["POST"]),
-    Route(
-        "/api/sites/{site_id:int}/conversions/{platform}",
-        authorized(get_conversion_settings),
-        methods=["GET"],
-    ),
-    Route(
-        "/api/sites/{site_id:int}/conversions/{platform}",
-        authorized(put_conversion_settings),
-        methods=["PUT"],
-    ),
-    Route("/api/sites/{site_id:int}/ga4", authorized(get_ga4), methods=["GET"]),
-    Route("/api/sites/{site_id:int}/ga4", authorized(put_ga4), methods=["PUT"]),
-    Route("/api/sites/{site_id:int}/ga4/push", authorized(push_ga4), methods=["POST"]),
-]
+routes = api.routes

@@ -18,15 +18,17 @@ from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
 
 from attribution import codes
 from backend.api import openapi as oa
-from backend.api.params import authorized, db_of, path_id
+from backend.api.endpoints import Endpoints
+from backend.api.params import db_of, path_id
 from backend.auth import ApiPrincipal
 from backend.errors import ApiError
 from backend.http import read_json_object, string_field
 from pool.store import Store, now_ms
+
+api = Endpoints(tags=["numbers"])
 
 FIXED_CODE = oa.component(
     "FixedCode",
@@ -67,42 +69,37 @@ async def _number_in_scope(db: Store, principal: ApiPrincipal, number_id: int) -
         raise ApiError(404, "not_found", "No such number.")
 
 
-@oa.operation(
-    "GET",
-    "/api/numbers/{number_id}/codes",
-    summary="The fixed codes given to offline media on a source number",
-    tags=["numbers"],
-    params=[oa.path_param("number_id")],
-    responses={
-        200: oa.json_response(
-            "The codes",
-            oa.wrapped("codes", {"type": "array", "items": FIXED_CODE}),
-        )
-    },
+async def _path_number(request: Request, principal: ApiPrincipal) -> int:
+    """The ``{number_id}`` of the path, once :func:`_number_in_scope` has found it visible."""
+    number_id = path_id(request, "number_id")
+    await _number_in_scope(db_of(request), principal, number_id)
+    return number_id
+
+
+@api.get(
+    "/api/numbers/{number_id:int}/codes",
+    "The fixed codes given to offline media on a source number",
+    ok="The codes",
+    returns=oa.list_of("codes", FIXED_CODE),
 )
 async def list_codes(request: Request, principal: ApiPrincipal) -> Response:
     """The number's fixed codes."""
-    number_id = path_id(request, "number_id")
-    db = db_of(request)
-    await _number_in_scope(db, principal, number_id)
-    return JSONResponse({"codes": await codes.list_fixed(db, number_id=number_id)})
+    number_id = await _path_number(request, principal)
+    return JSONResponse({"codes": await codes.list_fixed(db_of(request), number_id=number_id)})
 
 
-@oa.operation(
-    "POST",
-    "/api/numbers/{number_id}/codes",
-    summary="Give a fixed code on a source number to an offline medium",
-    tags=["numbers"],
-    params=[oa.path_param("number_id")],
+@api.post(
+    "/api/numbers/{number_id:int}/codes",
+    "Give a fixed code on a source number to an offline medium",
     body=_BODY,
-    responses={201: oa.json_response("The code", oa.wrapped("code", FIXED_CODE))},
+    created="The code",
+    returns=oa.wrapped("code", FIXED_CODE),
 )
 async def add_code(request: Request, principal: ApiPrincipal) -> Response:
     """Give a code (flyer A = 11, the radio = 12) on the number; the routing table listens
     for it from its next refresh."""
-    number_id = path_id(request, "number_id")
+    number_id = await _path_number(request, principal)
     db = db_of(request)
-    await _number_in_scope(db, principal, number_id)
     data: dict[str, Any] = await read_json_object(request, 2048)
     unknown = set(data) - set(_BODY["properties"])  # type: ignore[arg-type]
     if unknown:
@@ -126,13 +123,10 @@ async def add_code(request: Request, principal: ApiPrincipal) -> Response:
     return JSONResponse({"code": made}, status_code=201)
 
 
-@oa.operation(
-    "DELETE",
-    "/api/numbers/{number_id}/codes/{code_id}",
-    summary="Take a fixed code back",
-    tags=["numbers"],
-    params=[oa.path_param("number_id"), oa.path_param("code_id")],
-    responses={204: {"description": "Deleted"}},
+@api.delete(
+    "/api/numbers/{number_id:int}/codes/{code_id:int}",
+    "Take a fixed code back",
+    no_content="Deleted",
 )
 async def delete_code(request: Request, principal: ApiPrincipal) -> Response:
     """Delete one of the number's fixed codes (404 when it has no such code)."""
@@ -151,12 +145,4 @@ async def delete_code(request: Request, principal: ApiPrincipal) -> Response:
     return Response(status_code=204)
 
 
-routes = [
-    Route("/api/numbers/{number_id:int}/codes", authorized(list_codes), methods=["GET"]),
-    Route("/api/numbers/{number_id:int}/codes", authorized(add_code), methods=["POST"]),
-    Route(
-        "/api/numbers/{number_id:int}/codes/{code_id:int}",
-        authorized(delete_code),
-        methods=["DELETE"],
-    ),
-]
+routes = api.routes

@@ -9,18 +9,19 @@ from __future__ import annotations
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
 
 from attribution import flow_reports
 from backend.api import openapi as oa
+from backend.api.endpoints import Endpoints
 from backend.api.params import (
     RANGE_PARAMS,
-    authorized,
     choice_param,
     db_of,
     report_window,
 )
 from backend.auth import ApiPrincipal
+
+api = Endpoints(tags=["reports"])
 
 # Counts are integers; the rate a fraction; the average wait null when no call queued.
 _TYPES = {"key": "string", "answer_rate": "number", "avg_queue_wait_s": ["number", "null"]}
@@ -34,11 +35,9 @@ FLOW_REPORT_ROW = oa.component(
 )
 
 
-@oa.operation(
-    "GET",
+@api.get(
     "/api/reports/flows",
-    summary="Calls through call flows by menu path, destination or business number",
-    tags=["reports"],
+    "Calls through call flows by menu path, destination or business number",
     params=[
         oa.query_param(
             "dimension",
@@ -58,4 +57,4 @@ async def flows_report(request: Request, principal: ApiPrincipal) -> Response:
     return JSONResponse({"dimension": dimension, "data": rows})
 
 
-routes = [Route("/api/reports/flows", authorized(flows_report), methods=["GET"])]
+routes = api.routes

@@ -24,11 +24,11 @@ from typing import Any, TypeVar
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
 
 from backend.api import openapi as oa
 from backend.api.batches import actor
-from backend.api.params import authorized, db_of, path_id
+from backend.api.endpoints import Endpoints
+from backend.api.params import db_of, path_id
 from backend.auth import ApiPrincipal
 from backend.errors import ApiError
 from backend.http import read_json_object, string_field
@@ -36,6 +36,11 @@ from backend.telephony import flowdoc, flowstore
 from backend.telephony.service import telephony_of
 
 T = TypeVar("T")
+api = Endpoints(
+    tags=["flows"],
+    path_params=[oa.path_param("target_id", description="A business number (target) id")],
+)
+
 for _name, _schema in flowdoc.schemas().items():
     oa.component(_name, _schema)
 CALL_FLOW = oa.ref("CallFlow")
@@ -59,7 +64,7 @@ FLOW_VERSION = oa.component(
 )
 VERSION_ENTRY = oa.component(
     "CallFlowVersionEntry",
-    {"type": "object", "required": list(_VERSION_PROPS), "properties": _VERSION_PROPS},
+    oa.record(_VERSION_PROPS),
 )
 _PUT_BODY = {
     "type": "object",
@@ -76,7 +81,7 @@ _ROLLBACK_BODY = {
     "properties": {"version": {"type": "integer", "minimum": 1}},
     "additionalProperties": False,
 }
-_TARGET = oa.path_param("target_id", description="A business number (target) id")
+
 _SCOPE = [
     oa.query_param(
         "number",
@@ -116,13 +121,12 @@ async def _reload(request: Request) -> None:
         await telephony_of(request).table.load()
 
 
-@oa.operation(
-    "GET",
-    "/api/targets/{target_id}/flow",
-    summary="A business number's call flow in force",
-    tags=["flows"],
-    params=[_TARGET, *_SCOPE],
-    responses={200: oa.json_response("The flow and its version", FLOW_VERSION)},
+@api.get(
+    "/api/targets/{target_id:int}/flow",
+    "A business number's call flow in force",
+    params=_SCOPE,
+    ok="The flow and its version",
+    returns=FLOW_VERSION,
 )
 async def get_flow(request: Request, principal: ApiPrincipal) -> Response:
     """The flow in force (``flow`` null and version 0 when the target never had one)."""
@@ -137,14 +141,13 @@ async def get_flow(request: Request, principal: ApiPrincipal) -> Response:
     return JSONResponse(found)
 
 
-@oa.operation(
-    "PUT",
-    "/api/targets/{target_id}/flow",
-    summary="Set a business number's call flow (a new version)",
-    tags=["flows"],
-    params=[_TARGET, *_SCOPE],
+@api.put(
+    "/api/targets/{target_id:int}/flow",
+    "Set a business number's call flow (a new version)",
+    params=_SCOPE,
     body=_PUT_BODY,
-    responses={200: oa.json_response("The version stored", FLOW_VERSION)},
+    ok="The version stored",
+    returns=FLOW_VERSION,
 )
 async def put_flow(request: Request, principal: ApiPrincipal) -> Response:
     """Check the flow and store it as the target's next version (null: remove the flow).
@@ -172,17 +175,12 @@ async def put_flow(request: Request, principal: ApiPrincipal) -> Response:
     return JSONResponse(await flowstore.version(db, principal.scope, target_id, version))
 
 
-@oa.operation(
-    "GET",
-    "/api/targets/{target_id}/flow/versions",
-    summary="Every version of a business number's call flow",
-    tags=["flows"],
-    params=[_TARGET, *_SCOPE],
-    responses={
-        200: oa.json_response(
-            "Newest first", oa.wrapped("versions", {"type": "array", "items": VERSION_ENTRY})
-        )
-    },
+@api.get(
+    "/api/targets/{target_id:int}/flow/versions",
+    "Every version of a business number's call flow",
+    params=_SCOPE,
+    ok="Newest first",
+    returns=oa.list_of("versions", VERSION_ENTRY),
 )
 async def list_versions(request: Request, principal: ApiPrincipal) -> Response:
     """Who changed the flow and when, newest first (documents left out)."""
@@ -193,18 +191,11 @@ async def list_versions(request: Request, principal: ApiPrincipal) -> Response:
     return JSONResponse({"versions": versions})
 
 
-@oa.operation(
-    "GET",
-    "/api/targets/{target_id}/flows",
-    summary="A business number's flows for tracking numbers and sources",
-    tags=["flows"],
-    params=[_TARGET],
-    responses={
-        200: oa.json_response(
-            "Numbers first, then sources",
-            oa.wrapped("flows", {"type": "array", "items": VERSION_ENTRY}),
-        )
-    },
+@api.get(
+    "/api/targets/{target_id:int}/flows",
+    "A business number's flows for tracking numbers and sources",
+    ok="Numbers first, then sources",
+    returns=oa.list_of("flows", VERSION_ENTRY),
 )
 async def list_scoped(request: Request, principal: ApiPrincipal) -> Response:
     """The flows in force for one tracking number or one source (not the target's own)."""
@@ -214,13 +205,11 @@ async def list_scoped(request: Request, principal: ApiPrincipal) -> Response:
     )
 
 
-@oa.operation(
-    "GET",
-    "/api/targets/{target_id}/flow/versions/{version}",
-    summary="One version of a business number's call flow",
-    tags=["flows"],
-    params=[_TARGET, oa.path_param("version")],
-    responses={200: oa.json_response("The version", FLOW_VERSION)},
+@api.get(
+    "/api/targets/{target_id:int}/flow/versions/{version:int}",
+    "One version of a business number's call flow",
+    ok="The version",
+    returns=FLOW_VERSION,
 )
 async def get_version(request: Request, principal: ApiPrincipal) -> Response:
     """One stored version with its document."""
@@ -230,14 +219,12 @@ async def get_version(request: Request, principal: ApiPrincipal) -> Response:
     return JSONResponse(found)
 
 
-@oa.operation(
-    "POST",
-    "/api/targets/{target_id}/flow/rollback",
-    summary="Put an earlier version of a call flow back in force",
-    tags=["flows"],
-    params=[_TARGET],
+@api.post(
+    "/api/targets/{target_id:int}/flow/rollback",
+    "Put an earlier version of a call flow back in force",
     body=_ROLLBACK_BODY,
-    responses={200: oa.json_response("The new version", FLOW_VERSION)},
+    ok="The new version",
+    returns=FLOW_VERSION,
 )
 async def rollback(request: Request, principal: ApiPrincipal) -> Response:
     """Store version ``version``'s document again as the newest version."""
@@ -256,12 +243,4 @@ async def rollback(request: Request, principal: ApiPrincipal) -> Response:
     return JSONResponse(await flowstore.version(db, principal.scope, target_id, version))
 
 
-_BASE = "/api/targets/{target_id:int}/flow"
-routes = [
-    Route(_BASE, authorized(get_flow), methods=["GET"]),
-    Route(_BASE, authorized(put_flow), methods=["PUT"]),
-    Route(_BASE + "/versions", authorized(list_versions), methods=["GET"]),
-    Route(_BASE + "s", authorized(list_scoped), methods=["GET"]),
-    Route(_BASE + "/versions/{version:int}", authorized(get_version), methods=["GET"]),
-    Route(_BASE + "/rollback", authorized(rollback), methods=["POST"]),
-]
+routes = api.routes

@@ -1,16 +1,15 @@
 """The OpenAPI 3.1 document of ``/api``, built from what each route declares.
 
-A route joins the document by declaring its operation next to its handler::
-
-    from backend.api import openapi as oa
+A route joins the document by declaring its operation next to its handler, with
+:class:`backend.api.endpoints.Endpoints` (which makes the route too, see
+docs/contributing.md) or, the older way, with :func:`operation`::
 
     @oa.operation("GET", "/api/things/{thing_id}", summary="One thing", tags=["things"],
                   params=[oa.path_param("thing_id")],
                   responses={200: oa.json_response("The thing", oa.ref("Thing"))})
     async def thing(request): ...
 
-Every ``/api`` route declares its operation this way, in the module that serves it (see
-docs/contributing.md); :func:`declare` is the same without a decorator. Component
+:func:`declare` is the same without a decorator. Component
 schemas are added with :func:`component`. Every operation with ``auth=True`` (the default)
 gets the bearer security requirement and the error responses every ``/api`` route can give
 (400, 401, 403, 404, 422 with the one JSON error shape). A test checks that every ``/api``
@@ -153,9 +152,24 @@ def wrapped(key: str, item: Schema) -> Schema:
     return {"type": "object", "required": [key], "properties": {key: item}}
 
 
+def record(fields: Mapping[str, Any]) -> Schema:
+    """An object with every one of ``fields`` required."""
+    return {"type": "object", "required": list(fields), "properties": fields}
+
+
+def array(item: Schema) -> Schema:
+    """A list of ``item``."""
+    return {"type": "array", "items": item}
+
+
+def list_of(key: str, item: Schema) -> Schema:
+    """An object with the one required list ``key`` of ``item`` (``{"key": [item, ...]}``)."""
+    return wrapped(key, array(item))
+
+
 def rows_response(description: str, row: Schema) -> Schema:
     """A report's response: the ``dimension`` grouped by and one ``row`` per key in ``data``."""
-    body = {"dimension": {"type": "string"}, "data": {"type": "array", "items": row}}
+    body = {"dimension": {"type": "string"}, "data": array(row)}
     return json_response(
         description, {"type": "object", "required": ["dimension", "data"], "properties": body}
     )
@@ -163,7 +177,7 @@ def rows_response(description: str, row: Schema) -> Schema:
 
 def data_list(item: Schema) -> Schema:
     """A list answer: ``{"data": [item, ...]}``."""
-    return wrapped("data", {"type": "array", "items": item})
+    return list_of("data", item)
 
 
 def json_response(description: str, schema: Schema) -> Schema:

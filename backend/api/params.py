@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from starlette.requests import Request
 from starlette.responses import Response
 
+from attribution.errors import FieldError
 from attribution.tokens import Signer
 from backend.api import openapi as oa
 from backend.auth import ApiPrincipal, require_token
@@ -71,8 +72,10 @@ def authorized(fn: Handler) -> Callable[[Request], Awaitable[Response]]:
     Runs ``fn(request, principal)`` only with a valid bearer token (else 401/403, and the
     token's last use is recorded: :func:`backend.auth.require_token`); the principal's
     :attr:`~backend.auth.ApiPrincipal.scope` is what the handler may read. Errors the domain
-    packages raise become the API's JSON errors: a number or import that does not pass its
-    checks is 422 (import rows listed in ``errors``), a record outside the scope 404.
+    packages raise become the API's JSON errors: a number, an import or any value refused
+    with a :class:`~attribution.errors.FieldError` is 422 (naming its ``field``; import
+    rows listed in ``errors``), a record outside the scope 404. A handler that answers
+    such an error otherwise (another status, another field) catches it itself.
     """
 
     @wraps(fn)
@@ -83,7 +86,7 @@ def authorized(fn: Handler) -> Callable[[Request], Awaitable[Response]]:
         except InventoryError as exc:
             errors = [{"row": e.row, "field": e.field, "reason": e.reason} for e in exc.errors]
             raise ApiError(422, "invalid_numbers", str(exc), errors=errors) from exc
-        except NumberError as exc:
+        except (NumberError, FieldError) as exc:
             raise ApiError(422, "invalid", str(exc), field=exc.field) from exc
         except LookupError as exc:
             if type(exc) is not LookupError:

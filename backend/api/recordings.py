@@ -18,19 +18,21 @@ from __future__ import annotations
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
 
 from attribution import transcripts
 from backend.api import openapi as oa
 from backend.api.call_work import P_ADVERTISER, call_in_scope
+from backend.api.endpoints import Endpoints
 from backend.api.params import P_ADVERTISER as P_SCOPE_ADVERTISER
-from backend.api.params import authorized, db_of, one_advertiser, path_id, request_scope
+from backend.api.params import db_of, one_advertiser, path_id, request_scope
 from backend.auth import ApiPrincipal
 from backend.errors import ApiError
-from backend.http import read_json_object
+from backend.http import only_fields, read_json_object
 from backend.recordings import links, retention
 from backend.services import services
 from pool.store import now_ms
+
+api = Endpoints(tags=["calls"])
 
 LINE = {
     "type": "object",
@@ -55,7 +57,7 @@ RECORDING = oa.component(
             "download_url": {"type": "string", "description": "A signed link; expires."},
             "links_expire_ms": {"type": "integer"},
             "transcript_status": {"type": "string"},
-            "transcript": {"type": "array", "items": LINE},
+            "transcript": oa.array(LINE),
             "summary": {
                 "type": ["object", "null"],
                 "description": "The language model's summary (null: no summary provider"
@@ -72,36 +74,6 @@ RECORDING = oa.component(
         },
     },
 )
-
-
-@oa.operation(
-    "GET",
-    "/api/calls/{call_id}/recordings",
-    summary="A call's recordings (signed links) and transcripts",
-    tags=["calls"],
-    params=[oa.path_param("call_id")],
-    responses={
-        200: oa.json_response(
-            "The recordings kept by callpath",
-            oa.wrapped("data", {"type": "array", "items": RECORDING}),
-        )
-    },
-)
-async def call_recordings(request: Request, principal: ApiPrincipal) -> Response:
-    """Links to hear and download each stored recording, valid a few minutes, and its
-    transcript. 403 for a token without the right to hear recordings."""
-    call_id = await call_in_scope(request, principal)
-    if not principal.can_hear_recordings:
-        raise ApiError(403, "forbidden", "This token may not hear recordings.")
-    settings = request.app.state.settings
-    data = await links.for_call(
-        db_of(request),
-        services(request).recording_links,
-        call_id,
-        now_ms=now_ms(),
-        life_ms=settings.recording_link_seconds * 1000,
-    )
-    return JSONResponse({"data": data})
 
 
 RULE = oa.component(
@@ -135,119 +107,64 @@ FOUND = {
 }
 
 
-@oa.operation(
-    "GET",
-    "/api/transcript_rules",
-    summary="An advertiser's transcript rules",
-    tags=["calls"],
+RETENTION = {
+    "type": "object",
+    "properties": {"advertiser_id": {"type": "integer"}, "days": {"type": "integer"}},
+}
+
+
+@api.get(
+    "/api/recording_retention",
+    "How long an advertiser's recordings are kept",
     params=[P_ADVERTISER],
-    responses={
-        200: oa.json_response(
-            "The rules in force", oa.wrapped("data", {"type": "array", "items": RULE})
-        )
+    ok="The period (0: kept)",
+    returns=RETENTION,
+)
+async def get_retention(request: Request, principal: ApiPrincipal) -> Response:
+    """Days from the call's start before its recordings are deleted (0: never)."""
+    advertiser = one_advertiser(request, principal)
+    days = await retention.retention_days(db_of(request), advertiser)
+    if days is None:
+        raise ApiError(404, "not_found", f"No advertiser {advertiser}.")
+    return JSONResponse({"advertiser_id": advertiser, "days": days})
+
+
+@api.put(
+    "/api/recording_retention",
+    "Set how long an advertiser's recordings are kept",
+    params=[P_ADVERTISER],
+    body={
+        "type": "object",
+        "required": ["days"],
+        "additionalProperties": False,
+        "properties": {"days": {"type": "integer", "minimum": 0, "maximum": retention.MAX_DAYS}},
     },
+    ok="The period (0: kept)",
+    returns=RETENTION,
 )
-async def list_rules(request: Request, principal: ApiPrincipal) -> Response:
-    """The phrases that suggest an outcome and add a tag, in their order."""
+async def put_retention(request: Request, principal: ApiPrincipal) -> Response:
+    """Recordings of calls that started more than ``days`` ago are deleted at the next round
+    of the recording jobs, each with an entry in its call's audit trail."""
     advertiser = one_advertiser(request, principal)
-    return JSONResponse({"data": await transcripts.rules(db_of(request), advertiser)})
+    data = await read_json_object(request, 256)
+    days = data.get("days")
+    if set(data) != {"days"} or not retention.valid_days(days):
+        raise ApiError(422, "invalid", f"Field 'days' must be 0 to {retention.MAX_DAYS}.",
+                       field="days")  # fmt: skip
+    if not await retention.set_retention(db_of(request), advertiser, days):
+        raise ApiError(404, "not_found", f"No advertiser {advertiser}.")
+    return JSONResponse({"advertiser_id": advertiser, "days": days})
 
 
-@oa.operation(
-    "POST",
-    "/api/transcript_rules",
-    summary="Add a transcript rule: a phrase that suggests an outcome and adds a tag",
-    tags=["calls"],
-    params=[P_ADVERTISER],
-    body=RULE_BODY,
-    responses={201: oa.json_response("The rule", RULE)},
-)
-async def add_rule(request: Request, principal: ApiPrincipal) -> Response:
-    """A rule at the end of the advertiser's list; transcripts made from now on follow it.
-    Compared after width, case and kana folding (docs/privacy.md, docs/telephony.md)."""
-    return JSONResponse(await _saved_rule(request, principal, None), status_code=201)
-
-
-@oa.operation(
-    "PUT",
-    "/api/transcript_rules/{rule_id}",
-    summary="Change a transcript rule's phrase, outcome and tag",
-    tags=["calls"],
-    params=[oa.path_param("rule_id"), P_ADVERTISER],
-    body=RULE_BODY,
-    responses={200: oa.json_response("The rule", RULE)},
-)
-async def edit_rule(request: Request, principal: ApiPrincipal) -> Response:
-    """The rule as sent (checked as a new one; it keeps its place in the list);
-    transcripts made from now on follow it. 404 when it is not one of the advertiser's
-    rules in force."""
-    return JSONResponse(await _saved_rule(request, principal, path_id(request, "rule_id")))
-
-
-async def _saved_rule(
-    request: Request, principal: ApiPrincipal, rule_id: int | None
-) -> dict[str, object]:
-    """Add a rule (``rule_id`` None) or change one from the JSON body; the rule as kept
-    (422 naming a bad field, 404 for a rule not in force at the advertiser)."""
-    advertiser = one_advertiser(request, principal)
-    data = await read_json_object(request, 2048)
-    for key in data:
-        if key not in RULE_FIELDS:
-            raise ApiError(422, "invalid", f"Unknown field {key!r}.", field=key)
-    fields = {k: data.get(k) for k in ("phrase", "outcome_id")} | {"tag": data.get("tag", "")}
-    db = db_of(request)
-    try:
-        async with db.write() as tx:
-            if rule_id is None:
-                rule_id = await transcripts.add_rule(
-                    tx, advertiser_id=advertiser, now_ms=now_ms(), **fields
-                )
-            elif not await transcripts.edit_rule(
-                tx, advertiser_id=advertiser, rule_id=rule_id, **fields
-            ):
-                raise ApiError(404, "not_found", f"No rule {rule_id}.")
-    except transcripts.RuleError as exc:
-        raise ApiError(422, "invalid", str(exc), field=exc.field) from exc
-    return next(r for r in await transcripts.rules(db, advertiser) if r["id"] == rule_id)
-
-
-@oa.operation(
-    "DELETE",
-    "/api/transcript_rules/{rule_id}",
-    summary="Stop a transcript rule",
-    tags=["calls"],
-    params=[oa.path_param("rule_id"), P_ADVERTISER],
-    responses={204: {"description": "Stopped"}},
-)
-async def delete_rule(request: Request, principal: ApiPrincipal) -> Response:
-    """Stop a rule (calls it marked keep their outcome and tags); 404 when it is not one
-    of the advertiser's rules in force."""
-    advertiser = one_advertiser(request, principal)
-    rule_id = path_id(request, "rule_id")
-    async with db_of(request).write() as tx:
-        done = await transcripts.retire_rule(
-            tx, advertiser_id=advertiser, rule_id=rule_id, now_ms=now_ms()
-        )
-    if not done:
-        raise ApiError(404, "not_found", f"No rule {rule_id}.")
-    return Response(status_code=204)
-
-
-@oa.operation(
-    "GET",
+@api.get(
     "/api/transcript_search",
-    summary="Calls whose transcript holds some words",
-    tags=["calls"],
+    "Calls whose transcript holds some words",
     params=[
         oa.query_param("q", {"type": "string", "minLength": 1, "maxLength": 100}, "The words."),
         P_SCOPE_ADVERTISER,
     ],
-    responses={
-        200: oa.json_response(
-            "The calls, newest first (at most 500)",
-            oa.wrapped("data", {"type": "array", "items": FOUND}),
-        )
-    },
+    ok="The calls, newest first (at most 500)",
+    returns=oa.list_of("data", FOUND),
 )
 async def search(request: Request, principal: ApiPrincipal) -> Response:
     """Search the transcripts of the calls the token may see (422 without words; 403 for
@@ -269,64 +186,111 @@ async def search(request: Request, principal: ApiPrincipal) -> Response:
     return JSONResponse({"data": rows})
 
 
-RETENTION = {
-    "type": "object",
-    "properties": {"advertiser_id": {"type": "integer"}, "days": {"type": "integer"}},
-}
-
-
-@oa.operation(
-    "GET",
-    "/api/recording_retention",
-    summary="How long an advertiser's recordings are kept",
-    tags=["calls"],
-    params=[P_ADVERTISER],
-    responses={200: oa.json_response("The period (0: kept)", RETENTION)},
+@api.get(
+    "/api/calls/{call_id:int}/recordings",
+    "A call's recordings (signed links) and transcripts",
+    ok="The recordings kept by callpath",
+    returns=oa.list_of("data", RECORDING),
 )
-async def get_retention(request: Request, principal: ApiPrincipal) -> Response:
-    """Days from the call's start before its recordings are deleted (0: never)."""
-    advertiser = one_advertiser(request, principal)
-    days = await retention.retention_days(db_of(request), advertiser)
-    if days is None:
-        raise ApiError(404, "not_found", f"No advertiser {advertiser}.")
-    return JSONResponse({"advertiser_id": advertiser, "days": days})
+async def call_recordings(request: Request, principal: ApiPrincipal) -> Response:
+    """Links to hear and download each stored recording, valid a few minutes, and its
+    transcript. 403 for a token without the right to hear recordings."""
+    call_id = await call_in_scope(request, principal)
+    if not principal.can_hear_recordings:
+        raise ApiError(403, "forbidden", "This token may not hear recordings.")
+    settings = request.app.state.settings
+    data = await links.for_call(
+        db_of(request),
+        services(request).recording_links,
+        call_id,
+        now_ms=now_ms(),
+        life_ms=settings.recording_link_seconds * 1000,
+    )
+    return JSONResponse({"data": data})
 
 
-@oa.operation(
-    "PUT",
-    "/api/recording_retention",
-    summary="Set how long an advertiser's recordings are kept",
-    tags=["calls"],
+@api.get(
+    "/api/transcript_rules",
+    "An advertiser's transcript rules",
     params=[P_ADVERTISER],
-    body={
-        "type": "object",
-        "required": ["days"],
-        "additionalProperties": False,
-        "properties": {"days": {"type": "integer", "minimum": 0, "maximum": retention.MAX_DAYS}},
-    },
-    responses={200: oa.json_response("The period (0: kept)", RETENTION)},
+    ok="The rules in force",
+    returns=oa.list_of("data", RULE),
 )
-async def put_retention(request: Request, principal: ApiPrincipal) -> Response:
-    """Recordings of calls that started more than ``days`` ago are deleted at the next round
-    of the recording jobs, each with an entry in its call's audit trail."""
+async def list_rules(request: Request, principal: ApiPrincipal) -> Response:
+    """The phrases that suggest an outcome and add a tag, in their order."""
     advertiser = one_advertiser(request, principal)
-    data = await read_json_object(request, 256)
-    days = data.get("days")
-    if set(data) != {"days"} or not retention.valid_days(days):
-        raise ApiError(422, "invalid", f"Field 'days' must be 0 to {retention.MAX_DAYS}.",
-                       field="days")  # fmt: skip
-    if not await retention.set_retention(db_of(request), advertiser, days):
-        raise ApiError(404, "not_found", f"No advertiser {advertiser}.")
-    return JSONResponse({"advertiser_id": advertiser, "days": days})
+    return JSONResponse({"data": await transcripts.rules(db_of(request), advertiser)})
 
 
-routes = [
-    Route("/api/recording_retention", authorized(get_retention), methods=["GET"]),
-    Route("/api/recording_retention", authorized(put_retention), methods=["PUT"]),
-    Route("/api/transcript_search", authorized(search), methods=["GET"]),
-    Route("/api/calls/{call_id:int}/recordings", authorized(call_recordings), methods=["GET"]),
-    Route("/api/transcript_rules", authorized(list_rules), methods=["GET"]),
-    Route("/api/transcript_rules", authorized(add_rule), methods=["POST"]),
-    Route("/api/transcript_rules/{rule_id:int}", authorized(edit_rule), methods=["PUT"]),
-    Route("/api/transcript_rules/{rule_id:int}", authorized(delete_rule), methods=["DELETE"]),
-]
+@api.post(
+    "/api/transcript_rules",
+    "Add a transcript rule: a phrase that suggests an outcome and adds a tag",
+    params=[P_ADVERTISER],
+    body=RULE_BODY,
+    created="The rule",
+    returns=RULE,
+)
+async def add_rule(request: Request, principal: ApiPrincipal) -> Response:
+    """A rule at the end of the advertiser's list; transcripts made from now on follow it.
+    Compared after width, case and kana folding (docs/privacy.md, docs/telephony.md)."""
+    return JSONResponse(await _saved_rule(request, principal, None), status_code=201)
+
+
+@api.put(
+    "/api/transcript_rules/{rule_id:int}",
+    "Change a transcript rule's phrase, outcome and tag",
+    params=[P_ADVERTISER],
+    body=RULE_BODY,
+    ok="The rule",
+    returns=RULE,
+)
+async def edit_rule(request: Request, principal: ApiPrincipal) -> Response:
+    """The rule as sent (checked as a new one; it keeps its place in the list);
+    transcripts made from now on follow it. 404 when it is not one of the advertiser's
+    rules in force."""
+    return JSONResponse(await _saved_rule(request, principal, path_id(request, "rule_id")))
+
+
+async def _saved_rule(
+    request: Request, principal: ApiPrincipal, rule_id: int | None
+) -> dict[str, object]:
+    """Add a rule (``rule_id`` None) or change one from the JSON body; the rule as kept
+    (a refused field is a 422 naming it, a rule not in force at the advertiser a 404)."""
+    advertiser = one_advertiser(request, principal)
+    data = await read_json_object(request, 2048)
+    only_fields(data, RULE_FIELDS)
+    fields = {k: data.get(k) for k in ("phrase", "outcome_id")} | {"tag": data.get("tag", "")}
+    db = db_of(request)
+    async with db.write() as tx:
+        if rule_id is None:
+            rule_id = await transcripts.add_rule(
+                tx, advertiser_id=advertiser, now_ms=now_ms(), **fields
+            )
+        elif not await transcripts.edit_rule(
+            tx, advertiser_id=advertiser, rule_id=rule_id, **fields
+        ):
+            raise ApiError(404, "not_found", f"No rule {rule_id}.")
+    return next(r for r in await transcripts.rules(db, advertiser) if r["id"] == rule_id)
+
+
+@api.delete(
+    "/api/transcript_rules/{rule_id:int}",
+    "Stop a transcript rule",
+    params=[P_ADVERTISER],
+    no_content="Stopped",
+)
+async def delete_rule(request: Request, principal: ApiPrincipal) -> Response:
+    """Stop a rule (calls it marked keep their outcome and tags); 404 when it is not one
+    of the advertiser's rules in force."""
+    advertiser = one_advertiser(request, principal)
+    rule_id = path_id(request, "rule_id")
+    async with db_of(request).write() as tx:
+        done = await transcripts.retire_rule(
+            tx, advertiser_id=advertiser, rule_id=rule_id, now_ms=now_ms()
+        )
+    if not done:
+        raise ApiError(404, "not_found", f"No rule {rule_id}.")
+    return Response(status_code=204)
+
+
+routes = api.routes

@@ -13,14 +13,13 @@ from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
 
 from attribution import report_dimensions, reports
 from backend.api import openapi as oa
+from backend.api.endpoints import Endpoints
 from backend.api.params import (
     P_MIN_CONFIDENCE,
     RANGE_PARAMS,
-    authorized,
     choice_param,
     db_of,
     min_confidence,
@@ -28,6 +27,8 @@ from backend.api.params import (
 )
 from backend.auth import ApiPrincipal
 from backend.errors import ApiError
+
+api = Endpoints(tags=["reports"])
 
 DIMENSIONS = tuple(reports.DIMENSIONS)
 
@@ -59,11 +60,9 @@ REPORT_ROW = oa.component(
 )
 
 
-@oa.operation(
-    "GET",
+@api.get(
     "/api/reports/calls",
-    summary="Calls by channel, source, campaign, ad group, keyword, landing page or device",
-    tags=["reports"],
+    "Calls by channel, source, campaign, ad group, keyword, landing page or device",
     params=[
         oa.query_param(
             "dimension",
@@ -161,4 +160,4 @@ def _row(r: dict[str, Any], *, nested: bool) -> dict[str, Any]:
     return row
 
 
-routes = [Route("/api/reports/calls", authorized(calls_report), methods=["GET"])]
+routes = api.routes

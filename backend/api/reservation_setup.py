@@ -16,10 +16,10 @@ from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
 
 from backend.api import openapi as oa
-from backend.api.params import acting_advertiser, authorized, db_of, path_id, request_scope
+from backend.api.endpoints import Endpoints
+from backend.api.params import acting_advertiser, db_of, path_id, request_scope
 from backend.auth import ApiPrincipal
 from backend.errors import ApiError
 from backend.http import read_json_object, string_field
@@ -27,6 +27,8 @@ from backend.reservations.service import FIELDS, KINDS
 from backend.telephony import sms
 from pool.numbers import NumberError, to_e164
 from pool.store import now_ms
+
+api = Endpoints(tags=["reservations"])
 
 _INT = {"type": "integer"}
 _NINT = {"type": ["integer", "null"]}
@@ -92,14 +94,11 @@ async def _rows(
     return await db_of(request).fetchall(f"{select} WHERE {where} ORDER BY r.id", params)
 
 
-@oa.operation(
-    "GET",
+@api.get(
     "/api/reservation-numbers",
-    summary="Reservation numbers (the advertiser's own and the shared ones)",
-    tags=["reservations"],
-    responses={
-        200: oa.json_response("The numbers", oa.wrapped("data", {"type": "array", "items": NUMBER}))
-    },
+    "Reservation numbers (the advertiser's own and the shared ones)",
+    ok="The numbers",
+    returns=oa.list_of("data", NUMBER),
 )
 async def list_numbers(request: Request, principal: ApiPrincipal) -> Response:
     """Numbers that serve the token's advertisers' windows."""
@@ -112,17 +111,16 @@ async def list_numbers(request: Request, principal: ApiPrincipal) -> Response:
     return JSONResponse({"data": [{**r, "active": bool(r["active"])} for r in rows]})
 
 
-@oa.operation(
-    "POST",
+@api.post(
     "/api/reservation-numbers",
-    summary="Set a number aside for reservations",
-    tags=["reservations"],
+    "Set a number aside for reservations",
     body={
         "type": "object",
         "required": ["number"],
         "properties": {"number": _STR, "advertiser_id": _NINT},
     },
-    responses={201: oa.json_response("The number", NUMBER)},
+    created="The number",
+    returns=NUMBER,
 )
 async def add_number(request: Request, principal: ApiPrincipal) -> Response:
     """Without ``advertiser_id`` (administrators) the number is shared by every advertiser."""
@@ -143,14 +141,11 @@ async def add_number(request: Request, principal: ApiPrincipal) -> Response:
     return JSONResponse(body, status_code=201)
 
 
-@oa.operation(
-    "GET",
+@api.get(
     "/api/reservation-phones",
-    summary="Registered phones (the phones advertisers call their leads from)",
-    tags=["reservations"],
-    responses={
-        200: oa.json_response("The phones", oa.wrapped("data", {"type": "array", "items": PHONE}))
-    },
+    "Registered phones (the phones advertisers call their leads from)",
+    ok="The phones",
+    returns=oa.list_of("data", PHONE),
 )
 async def list_phones(request: Request, principal: ApiPrincipal) -> Response:
     """The registered phones of the token's advertisers."""
@@ -162,17 +157,16 @@ async def list_phones(request: Request, principal: ApiPrincipal) -> Response:
     return JSONResponse({"data": rows})
 
 
-@oa.operation(
-    "POST",
+@api.post(
     "/api/reservation-phones",
-    summary="Register a phone an advertiser calls its leads from",
-    tags=["reservations"],
+    "Register a phone an advertiser calls its leads from",
     body={
         "type": "object",
         "required": ["phone"],
         "properties": {"phone": _STR, "label": _STR, "advertiser_id": _INT},
     },
-    responses={201: oa.json_response("The phone", PHONE)},
+    created="The phone",
+    returns=PHONE,
 )
 async def add_phone(request: Request, principal: ApiPrincipal) -> Response:
     """Calls from this phone to a reservation number in its window reach the lead."""
@@ -193,13 +187,8 @@ async def add_phone(request: Request, principal: ApiPrincipal) -> Response:
     )
 
 
-@oa.operation(
-    "DELETE",
-    "/api/reservation-phones/{phone_id}",
-    summary="Unregister a phone",
-    tags=["reservations"],
-    params=[oa.path_param("phone_id")],
-    responses={204: oa.empty_response("Unregistered")},
+@api.delete(
+    "/api/reservation-phones/{phone_id:int}", "Unregister a phone", no_content="Unregistered"
 )
 async def remove_phone(request: Request, principal: ApiPrincipal) -> Response:
     """Calls from it are no longer put through."""
@@ -216,13 +205,12 @@ async def remove_phone(request: Request, principal: ApiPrincipal) -> Response:
     return Response(status_code=204)
 
 
-@oa.operation(
-    "PUT",
+@api.put(
     "/api/sms-templates",
-    summary="Set a text template (reminder, retry, rebook) in one language",
-    tags=["reservations"],
+    "Set a text template (reminder, retry, rebook) in one language",
     body=TEMPLATE,
-    responses={200: oa.json_response("The template", TEMPLATE)},
+    ok="The template",
+    returns=TEMPLATE,
 )
 async def put_template(request: Request, principal: ApiPrincipal) -> Response:
     """Only the places the kind offers are accepted (422 names the unknown one)."""
@@ -246,11 +234,4 @@ async def put_template(request: Request, principal: ApiPrincipal) -> Response:
     return JSONResponse({"advertiser_id": owner, "kind": kind, "lang": lang, "body": body})
 
 
-routes = [
-    Route("/api/reservation-numbers", authorized(list_numbers), methods=["GET"]),
-    Route("/api/reservation-numbers", authorized(add_number), methods=["POST"]),
-    Route("/api/reservation-phones", authorized(list_phones), methods=["GET"]),
-    Route("/api/reservation-phones", authorized(add_phone), methods=["POST"]),
-    Route("/api/reservation-phones/{phone_id:int}", authorized(remove_phone), methods=["DELETE"]),
-    Route("/api/sms-templates", authorized(put_template), methods=["PUT"]),
-]
+routes = api.routes

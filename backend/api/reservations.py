@@ -17,12 +17,12 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
 
 from attribution import reservation_kpis
 from attribution.csvcells import csv_writer
 from attribution.tokens import SESSION_TOKEN, Signer
 from backend.api import openapi as oa
+from backend.api.endpoints import Endpoints
 from backend.api.params import (
     P_ADVERTISER,
     P_CURSOR,
@@ -31,7 +31,6 @@ from backend.api.params import (
     P_START,
     P_TZ,
     acting_advertiser,
-    authorized,
     choice_param,
     db_of,
     int_param,
@@ -43,11 +42,13 @@ from backend.api.params import (
 )
 from backend.auth import ApiPrincipal
 from backend.errors import ApiError
-from backend.http import read_json_object, string_field
+from backend.http import only_fields, read_json_object, string_field
 from backend.reservations.announce import describe, iso
 from backend.reservations.service import reservations_of
 from pool import reservations as rs
 from pool.numbers import NumberError, to_e164
+
+api = Endpoints(tags=["reservations"])
 
 _STR = {"type": "string"}
 _INT = {"type": "integer"}
@@ -184,11 +185,9 @@ async def _session(request: Request, token: str, advertiser_id: int) -> int | No
     return session_id if owner == advertiser_id else None
 
 
-@oa.operation(
-    "POST",
+@api.post(
     "/api/reservations",
-    summary="Book a lead's call window (idempotent by lead_id)",
-    tags=["reservations"],
+    "Book a lead's call window (idempotent by lead_id)",
     body=NEW_RESERVATION,
     responses={
         200: oa.json_response("The reservation made before for this lead_id", RESERVATION),
@@ -237,92 +236,18 @@ async def create(request: Request, principal: ApiPrincipal) -> Response:
     return JSONResponse(await shown(request, principal, row), status_code=201 if made else 200)
 
 
-async def _in_scope(request: Request, principal: ApiPrincipal) -> dict[str, Any]:
-    rid = path_id(request, "reservation_id")
-    where, params = principal.scope.and_condition("r", site=None)
-    row = await db_of(request).fetchone(
-        "SELECT * FROM reservations r WHERE r.id = :id" + where, {**params, "id": rid}
-    )
-    if row is None:
-        raise ApiError(404, "not_found", f"No reservation {rid}.")
-    return row
-
-
-@oa.operation(
-    "GET",
-    "/api/reservations/{reservation_id}",
-    summary="One reservation",
-    tags=["reservations"],
-    params=[oa.path_param("reservation_id")],
-    responses={200: oa.json_response("The reservation", RESERVATION)},
-)
-async def get_one(request: Request, principal: ApiPrincipal) -> Response:
-    """A reservation with its number, window, status and results."""
-    return JSONResponse(await shown(request, principal, await _in_scope(request, principal)))
-
-
-@oa.operation(
-    "PATCH",
-    "/api/reservations/{reservation_id}",
-    summary="Rebook (new start and end), cancel (status: cancelled) or set the outcome",
-    tags=["reservations"],
-    params=[oa.path_param("reservation_id")],
-    body=CHANGE,
-    responses={
-        200: oa.json_response("The reservation after the change", RESERVATION),
-        409: oa.json_response("No number is free: error.next_start / next_end", oa.ERROR),
-    },
-)
-async def patch(request: Request, principal: ApiPrincipal) -> Response:
-    """Move the window (the reminder moves with it) or cancel (the number is free again)."""
-    row = await _in_scope(request, principal)
-    data = await read_json_object(request, 4096)
-    unknown = [k for k in data if k not in ("start", "end", "status", "outcome")]
-    if unknown:
-        raise ApiError(422, "invalid", f"Unknown field {unknown[0]!r}.", field=unknown[0])
-    service = reservations_of(request)
-    if "outcome" in data:
-        outcome = string_field(data, "outcome", max_len=200)
-        await db_of(request).execute(
-            "UPDATE reservations SET outcome = :o, updated_ms = :now WHERE id = :id",
-            {"o": outcome, "now": service.clock(), "id": row["id"]},
-        )
-        row = await service.get(int(row["id"]))
-        if not {"start", "end", "status"} & set(data):
-            return JSONResponse(await shown(request, principal, row))
-    try:
-        if "status" in data:
-            if data["status"] != "cancelled" or "start" in data:
-                raise ApiError(422, "invalid", "status may only be 'cancelled'.", field="status")
-            changed = await service.cancel(int(row["id"]))
-        else:
-            tz = row["timezone"]
-            start, end = _moment(data, "start", tz), _moment(data, "end", tz)
-            changed = await service.rebook(int(row["id"]), start, end)
-    except rs.ReservationError as exc:
-        raise ApiError(422, "invalid", str(exc)) from exc
-    except rs.Unavailable as exc:
-        raise unavailable(exc, row["timezone"]) from exc
-    return JSONResponse(await shown(request, principal, changed))
-
-
 P_STATUS = oa.query_param(
     "status", {"type": "string", "enum": list(rs.STATUSES)}, "Only this status."
 )
 P_MEDIUM = oa.query_param("medium", {"type": "string", "maxLength": 100}, "Only this medium.")
 
 
-@oa.operation(
-    "GET",
+@api.get(
     "/api/reservations",
-    summary="Reservations whose window starts in a period",
-    tags=["reservations"],
+    "Reservations whose window starts in a period",
     params=[P_START, P_END, P_TZ, P_ADVERTISER, P_STATUS, P_MEDIUM, P_LIMIT, P_CURSOR],
-    responses={
-        200: oa.json_response(
-            "A page of reservations", oa.wrapped("data", {"type": "array", "items": RESERVATION})
-        )
-    },
+    ok="A page of reservations",
+    returns=oa.list_of("data", RESERVATION),
 )
 async def list_all(request: Request, principal: ApiPrincipal) -> Response:
     """Newest first; ``next_cursor`` pages on."""
@@ -355,18 +280,12 @@ async def list_all(request: Request, principal: ApiPrincipal) -> Response:
 P_FORMAT = oa.query_param("format", {"type": "string", "enum": ["json", "csv"]}, "json or csv.")
 
 
-@oa.operation(
-    "GET",
+@api.get(
     "/api/reservations/kpis",
-    summary="Connection KPIs per advertiser and medium over a period",
-    tags=["reservations"],
+    "Connection KPIs per advertiser and medium over a period",
     params=[P_START, P_END, P_TZ, P_ADVERTISER, P_FORMAT],
-    responses={
-        200: oa.json_response(
-            "One row per advertiser and medium (docs/reservations.md#kpis)",
-            oa.wrapped("data", {"type": "array", "items": {"type": "object"}}),
-        )
-    },
+    ok="One row per advertiser and medium (docs/reservations.md#kpis)",
+    returns=oa.list_of("data", {"type": "object"}),
 )
 async def kpis(request: Request, principal: ApiPrincipal) -> Response:
     """Reservations, reminders, connections, talk time, first attempt, retries, rebooks,
@@ -402,13 +321,12 @@ P_WINDOW = oa.query_param(
 )
 
 
-@oa.operation(
-    "GET",
+@api.get(
     "/api/reservations/capacity",
-    summary="Windows booked per reservation number per hour, and the numbers a rate needs",
-    tags=["reservations"],
+    "Windows booked per reservation number per hour, and the numbers a rate needs",
     params=[P_ADVERTISER, P_DAYS, P_RATE, P_WINDOW],
-    responses={200: oa.json_response("The capacity", {"type": "object"})},
+    ok="The capacity",
+    returns={"type": "object"},
 )
 async def capacity(request: Request, principal: ApiPrincipal) -> Response:
     """The days ahead, hour by hour, per number; ``numbers_needed`` for a booking rate."""
@@ -435,11 +353,65 @@ async def capacity(request: Request, principal: ApiPrincipal) -> Response:
     return JSONResponse(body)
 
 
-routes = [
-    Route("/api/reservations", authorized(create), methods=["POST"]),
-    Route("/api/reservations", authorized(list_all), methods=["GET"]),
-    Route("/api/reservations/kpis", authorized(kpis), methods=["GET"]),
-    Route("/api/reservations/capacity", authorized(capacity), methods=["GET"]),
-    Route("/api/reservations/{reservation_id:int}", authorized(get_one), methods=["GET"]),
-    Route("/api/reservations/{reservation_id:int}", authorized(patch), methods=["PATCH"]),
-]
+async def _in_scope(request: Request, principal: ApiPrincipal) -> dict[str, Any]:
+    rid = path_id(request, "reservation_id")
+    where, params = principal.scope.and_condition("r", site=None)
+    row = await db_of(request).fetchone(
+        "SELECT * FROM reservations r WHERE r.id = :id" + where, {**params, "id": rid}
+    )
+    if row is None:
+        raise ApiError(404, "not_found", f"No reservation {rid}.")
+    return row
+
+
+@api.get(
+    "/api/reservations/{reservation_id:int}",
+    "One reservation",
+    ok="The reservation",
+    returns=RESERVATION,
+)
+async def get_one(request: Request, principal: ApiPrincipal) -> Response:
+    """A reservation with its number, window, status and results."""
+    return JSONResponse(await shown(request, principal, await _in_scope(request, principal)))
+
+
+@api.patch(
+    "/api/reservations/{reservation_id:int}",
+    "Rebook (new start and end), cancel (status: cancelled) or set the outcome",
+    body=CHANGE,
+    ok="The reservation after the change",
+    returns=RESERVATION,
+    responses={409: oa.json_response("No number is free: error.next_start / next_end", oa.ERROR)},
+)
+async def patch(request: Request, principal: ApiPrincipal) -> Response:
+    """Move the window (the reminder moves with it) or cancel (the number is free again)."""
+    row = await _in_scope(request, principal)
+    data = await read_json_object(request, 4096)
+    only_fields(data, ("start", "end", "status", "outcome"))
+    service = reservations_of(request)
+    if "outcome" in data:
+        outcome = string_field(data, "outcome", max_len=200)
+        await db_of(request).execute(
+            "UPDATE reservations SET outcome = :o, updated_ms = :now WHERE id = :id",
+            {"o": outcome, "now": service.clock(), "id": row["id"]},
+        )
+        row = await service.get(int(row["id"]))
+        if not {"start", "end", "status"} & set(data):
+            return JSONResponse(await shown(request, principal, row))
+    try:
+        if "status" in data:
+            if data["status"] != "cancelled" or "start" in data:
+                raise ApiError(422, "invalid", "status may only be 'cancelled'.", field="status")
+            changed = await service.cancel(int(row["id"]))
+        else:
+            tz = row["timezone"]
+            start, end = _moment(data, "start", tz), _moment(data, "end", tz)
+            changed = await service.rebook(int(row["id"]), start, end)
+    except rs.ReservationError as exc:
+        raise ApiError(422, "invalid", str(exc)) from exc
+    except rs.Unavailable as exc:
+        raise unavailable(exc, row["timezone"]) from exc
+    return JSONResponse(await shown(request, principal, changed))
+
+
+routes = api.routes

@@ -7,13 +7,11 @@ from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
 
 from attribution.call_search import (
     STATUSES,
     TEXT_MAX,
     CallQuery,
-    QueryError,
     parse_query,
     query_clause,
 )
@@ -27,13 +25,13 @@ from attribution.exports import (
 from attribution.platforms import CLICK_ID_COLUMNS, unstored_click_ids
 from attribution.touch import TOUCH_FIELDS, click_ids, select_touch
 from backend.api import openapi as oa
+from backend.api.endpoints import Endpoints
 from backend.api.params import (
     P_CURSOR,
     P_LIMIT,
     P_MIN_CONFIDENCE,
     P_QUALIFIED,
     RANGE_PARAMS,
-    authorized,
     bool_param,
     db_of,
     int_param,
@@ -46,6 +44,8 @@ from backend.api.params import (
 )
 from backend.auth import ApiPrincipal
 from backend.errors import ApiError
+
+api = Endpoints(tags=["calls"])
 
 _STR = {"type": "string"}
 _INT = {"type": "integer"}
@@ -129,7 +129,7 @@ SESSION_FIELDS: dict[str, Any] = {
 }
 CALL = oa.component(
     "Call",
-    {"type": "object", "required": list(CALL_FIELDS), "properties": CALL_FIELDS},
+    oa.record(CALL_FIELDS),
 )
 PAGE_VIEW = oa.component(
     "PageView",
@@ -141,14 +141,14 @@ PAGE_VIEW = oa.component(
 )
 SESSION = oa.component(
     "Session",
-    {"type": "object", "required": list(SESSION_FIELDS), "properties": SESSION_FIELDS},
+    oa.record(SESSION_FIELDS),
 )
 SESSION_DETAIL = oa.component(
     "SessionDetail",
     {
         "allOf": [
             SESSION,
-            oa.wrapped("page_views", {"type": "array", "items": PAGE_VIEW}),
+            oa.list_of("page_views", PAGE_VIEW),
         ]
     },
 )
@@ -169,7 +169,7 @@ def page_of(item: dict[str, Any]) -> dict[str, Any]:
         "type": "object",
         "required": ["data", "next_cursor"],
         "properties": {
-            "data": {"type": "array", "items": item},
+            "data": oa.array(item),
             "next_cursor": {"type": ["string", "null"]},
         },
     }
@@ -272,37 +272,26 @@ def call_query(request: Request, principal: ApiPrincipal) -> CallQuery:
         raise ApiError(403, "forbidden", "This token may not hear recordings.")
     qualified = bool_param(request, "qualified")
     by_hand = bool_param(request, "qualified_by_hand")
-    try:
-        query = parse_query(
-            status=q.get("status"),
-            qualified={True: "yes", False: "no", None: None}[qualified],
-            source=q.get("source"),
-            tag=q.get("tag"),
-            outcome_id=int_param(request, "outcome_id"),
-            caller=q.get("caller"),
-            search=q.get("q"),
-            said=q.get("said"),
-        )
-    except QueryError as exc:
-        raise ApiError(422, "invalid", str(exc), field=exc.field) from exc
+    query = parse_query(
+        status=q.get("status"),
+        qualified={True: "yes", False: "no", None: None}[qualified],
+        source=q.get("source"),
+        tag=q.get("tag"),
+        outcome_id=int_param(request, "outcome_id"),
+        caller=q.get("caller"),
+        search=q.get("q"),
+        said=q.get("said"),
+    )
     query = replace(query, by_hand=by_hand)
     return query if principal.can_see_callers else query.without_numbers()
 
 
-@oa.operation(
-    "GET",
+@api.get(
     "/api/calls",
-    summary="List calls, newest first",
-    tags=["calls"],
-    params=[
-        *RANGE_PARAMS,
-        P_QUALIFIED,
-        P_MIN_CONFIDENCE,
-        *CALL_FILTER_PARAMS,
-        P_LIMIT,
-        P_CURSOR,
-    ],
-    responses={200: oa.json_response("A page of calls", page_of(CALL))},
+    "List calls, newest first",
+    params=[*RANGE_PARAMS, P_QUALIFIED, P_MIN_CONFIDENCE, *CALL_FILTER_PARAMS, P_LIMIT, P_CURSOR],
+    ok="A page of calls",
+    returns=page_of(CALL),
 )
 async def list_calls(request: Request, principal: ApiPrincipal) -> Response:
     """Calls in the token's scope, newest first, filtered by start time, site, confidence and
@@ -346,13 +335,11 @@ async def _page(
     return JSONResponse({"data": data, "next_cursor": cursor})
 
 
-@oa.operation(
-    "GET",
-    "/api/calls/{call_id}",
-    summary="One call with its session and page path",
-    tags=["calls"],
-    params=[oa.path_param("call_id")],
-    responses={200: oa.json_response("The call", CALL_DETAIL)},
+@api.get(
+    "/api/calls/{call_id:int}",
+    "One call with its session and page path",
+    ok="The call",
+    returns=CALL_DETAIL,
 )
 async def get_call(request: Request, principal: ApiPrincipal) -> Response:
     """A call, how it was matched, and its session with the pages viewed."""
@@ -393,13 +380,13 @@ _SESSION_SELECT = (
 )
 
 
-@oa.operation(
-    "GET",
+@api.get(
     "/api/sessions",
-    summary="List visitor sessions, newest first",
+    "List visitor sessions, newest first",
     tags=["sessions"],
     params=[*RANGE_PARAMS, P_LIMIT, P_CURSOR],
-    responses={200: oa.json_response("A page of sessions", page_of(SESSION))},
+    ok="A page of sessions",
+    returns=page_of(SESSION),
 )
 async def list_sessions(request: Request, principal: ApiPrincipal) -> Response:
     """Sessions in the token's scope, newest first, filtered by start time and site."""
@@ -407,13 +394,12 @@ async def list_sessions(request: Request, principal: ApiPrincipal) -> Response:
     return await _page(request, principal, "sessions", _SESSION_SELECT, clauses, params, "s.id")
 
 
-@oa.operation(
-    "GET",
-    "/api/sessions/{session_id}",
-    summary="One session with its page views",
+@api.get(
+    "/api/sessions/{session_id:int}",
+    "One session with its page views",
     tags=["sessions"],
-    params=[oa.path_param("session_id")],
-    responses={200: oa.json_response("The session", SESSION_DETAIL)},
+    ok="The session",
+    returns=SESSION_DETAIL,
 )
 async def get_session(request: Request, principal: ApiPrincipal) -> Response:
     """A session: source, click ids, device, place and the pages it viewed."""
@@ -432,9 +418,4 @@ async def get_session(request: Request, principal: ApiPrincipal) -> Response:
     return JSONResponse(await _session_detail(request, session_id))
 
 
-routes = [
-    Route("/api/calls", authorized(list_calls), methods=["GET"]),
-    Route("/api/calls/{call_id:int}", authorized(get_call), methods=["GET"]),
-    Route("/api/sessions", authorized(list_sessions), methods=["GET"]),
-    Route("/api/sessions/{session_id:int}", authorized(get_session), methods=["GET"]),
-]
+routes = api.routes

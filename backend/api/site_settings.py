@@ -18,17 +18,71 @@ from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
 
 from attribution import codes, qualification
 from attribution.ingest import set_site_params, site_params
 from attribution.sources import DEFAULT_PARAMS, merge_params
 from backend.api import openapi as oa
-from backend.api.params import authorized, db_of, path_id, path_site_id, site_in_scope
+from backend.api.endpoints import Endpoints
+from backend.api.params import db_of, path_site_id
 from backend.auth import ApiPrincipal
 from backend.errors import ApiError
-from backend.http import read_json_object
+from backend.http import only_fields, read_json_object
 from pool.store import now_ms
+
+api = Endpoints(tags=["sites"])
+
+# --- visit codes (任意番号) -------------------------------------------------------------------
+
+VISIT_CODES = oa.component(
+    "VisitCodes",
+    {
+        "type": "object",
+        "required": ["enabled"],
+        "properties": {
+            "enabled": {
+                "type": "boolean",
+                "description": "Whether the site's pool numbers carry the visit's code in"
+                " their tel: links, and its numbers listen for it before the call flow.",
+            }
+        },
+        "additionalProperties": False,
+    },
+)
+
+
+@api.get(
+    "/api/sites/{site_id:int}/visit-codes",
+    "Whether the site gives each visit a code dialled from tel: links",
+    ok="The setting",
+    returns=VISIT_CODES,
+)
+async def get_visit_codes(request: Request, principal: ApiPrincipal) -> Response:
+    """Whether visit codes are on for the site."""
+    site_id = await path_site_id(request, principal)
+    db = db_of(request)
+    return JSONResponse({"enabled": await codes.site_codes(db, site_id=site_id)})
+
+
+@api.put(
+    "/api/sites/{site_id:int}/visit-codes",
+    "Turn visit codes on or off for the site",
+    body=VISIT_CODES,
+    ok="The stored setting",
+    returns=VISIT_CODES,
+)
+async def put_visit_codes(request: Request, principal: ApiPrincipal) -> Response:
+    """Turn visit codes on or off: new snippet answers carry codes from the next second,
+    and the voice answer listens for them from the next routing-table refresh."""
+    site_id = await path_site_id(request, principal)
+    db = db_of(request)
+    data = await read_json_object(request, 1024)
+    only_fields(data, ("enabled",))
+    enabled = _checked("enabled", data.get("enabled"), {"enabled": {"type": "boolean"}})
+    async with db.write() as tx:
+        await codes.set_site_codes(tx, site_id=site_id, enabled=enabled)
+    return JSONResponse({"enabled": enabled})
+
 
 # --- qualification rules -----------------------------------------------------------------
 
@@ -45,11 +99,7 @@ QUALIFICATION_FIELDS: dict[str, dict[str, Any]] = {
 }
 QUALIFICATION = oa.component(
     "QualificationRules",
-    {
-        "type": "object",
-        "required": list(QUALIFICATION_FIELDS),
-        "properties": QUALIFICATION_FIELDS,
-    },
+    oa.record(QUALIFICATION_FIELDS),
 )
 
 
@@ -83,45 +133,37 @@ def _checked(key: str, value: Any, fields: dict[str, dict[str, Any]]) -> Any:
     return value
 
 
-@oa.operation(
-    "GET",
-    "/api/sites/{site_id}/qualification",
-    summary="Which of the site's completed calls count as qualified",
-    tags=["sites"],
-    params=[oa.path_param("site_id")],
-    responses={200: oa.json_response("The rules (the defaults when never set)", QUALIFICATION)},
+@api.get(
+    "/api/sites/{site_id:int}/qualification",
+    "Which of the site's completed calls count as qualified",
+    ok="The rules (the defaults when never set)",
+    returns=QUALIFICATION,
 )
 async def get_qualification(request: Request, principal: ApiPrincipal) -> Response:
     """The site's qualification rules."""
-    site_id = path_id(request, "site_id")
+    site_id = await path_site_id(request, principal)
     db = db_of(request)
-    await site_in_scope(db, principal, site_id)
     return JSONResponse(_rules_out(await qualification.rules_for(db, site_id)))
 
 
-@oa.operation(
-    "PUT",
-    "/api/sites/{site_id}/qualification",
-    summary="Set which of the site's calls count (administrators only)",
-    tags=["sites"],
-    params=[oa.path_param("site_id")],
+@api.put(
+    "/api/sites/{site_id:int}/qualification",
+    "Set which of the site's calls count (administrators only)",
     body={
         "type": "object",
         "properties": QUALIFICATION_FIELDS,
         "additionalProperties": False,
         "description": "Missing fields keep their current value.",
     },
-    responses={
-        200: oa.json_response("The stored rules", QUALIFICATION),
-        403: {"$ref": "#/components/responses/Error"},
-    },
+    ok="The stored rules",
+    returns=QUALIFICATION,
+    responses={403: {"$ref": "#/components/responses/Error"}},
 )
 async def put_qualification(request: Request, principal: ApiPrincipal) -> Response:
     """Change the site's rules; fields left out keep their value. Calls completed from now
     on are judged by them."""
-    site_id = path_id(request, "site_id")
+    site_id = await path_site_id(request, principal)
     db = db_of(request)
-    await site_in_scope(db, principal, site_id)
     if not principal.is_admin:
         raise ApiError(
             403, "forbidden", "Only an administrator's token may change qualification rules."
@@ -178,13 +220,11 @@ def _params_out(params: dict[str, list[str]]) -> dict[str, Any]:
     }
 
 
-@oa.operation(
-    "GET",
-    "/api/sites/{site_id}/tracking-params",
-    summary="The site's own names for tracking parameters, and every name tried",
-    tags=["sites"],
-    params=[oa.path_param("site_id")],
-    responses={200: oa.json_response("The names", TRACKING_PARAMS)},
+@api.get(
+    "/api/sites/{site_id:int}/tracking-params",
+    "The site's own names for tracking parameters, and every name tried",
+    ok="The names",
+    returns=TRACKING_PARAMS,
 )
 async def get_tracking_params(request: Request, principal: ApiPrincipal) -> Response:
     """The site's parameter names, and the names tried per field (the site's first)."""
@@ -192,19 +232,17 @@ async def get_tracking_params(request: Request, principal: ApiPrincipal) -> Resp
     return JSONResponse(_params_out(await site_params(db_of(request), site_id=site_id)))
 
 
-@oa.operation(
-    "PUT",
-    "/api/sites/{site_id}/tracking-params",
-    summary="Set the site's own names for tracking parameters",
-    tags=["sites"],
-    params=[oa.path_param("site_id")],
+@api.put(
+    "/api/sites/{site_id:int}/tracking-params",
+    "Set the site's own names for tracking parameters",
     body={
         "type": "object",
         "required": ["params"],
         "properties": {"params": PARAMS_SCHEMA},
         "additionalProperties": False,
     },
-    responses={200: oa.json_response("The stored names", TRACKING_PARAMS)},
+    ok="The stored names",
+    returns=TRACKING_PARAMS,
 )
 async def put_tracking_params(request: Request, principal: ApiPrincipal) -> Response:
     """Replace the site's own parameter names (an empty object: the built-in names only)."""
@@ -241,79 +279,4 @@ async def put_tracking_params(request: Request, principal: ApiPrincipal) -> Resp
     return JSONResponse(_params_out(cleaned))
 
 
-# --- visit codes (任意番号) -------------------------------------------------------------------
-
-VISIT_CODES = oa.component(
-    "VisitCodes",
-    {
-        "type": "object",
-        "required": ["enabled"],
-        "properties": {
-            "enabled": {
-                "type": "boolean",
-                "description": "Whether the site's pool numbers carry the visit's code in"
-                " their tel: links, and its numbers listen for it before the call flow.",
-            }
-        },
-        "additionalProperties": False,
-    },
-)
-
-
-@oa.operation(
-    "GET",
-    "/api/sites/{site_id}/visit-codes",
-    summary="Whether the site gives each visit a code dialled from tel: links",
-    tags=["sites"],
-    params=[oa.path_param("site_id")],
-    responses={200: oa.json_response("The setting", VISIT_CODES)},
-)
-async def get_visit_codes(request: Request, principal: ApiPrincipal) -> Response:
-    """Whether visit codes are on for the site."""
-    site_id = path_id(request, "site_id")
-    db = db_of(request)
-    await site_in_scope(db, principal, site_id)
-    return JSONResponse({"enabled": await codes.site_codes(db, site_id=site_id)})
-
-
-@oa.operation(
-    "PUT",
-    "/api/sites/{site_id}/visit-codes",
-    summary="Turn visit codes on or off for the site",
-    tags=["sites"],
-    params=[oa.path_param("site_id")],
-    body=VISIT_CODES,
-    responses={200: oa.json_response("The stored setting", VISIT_CODES)},
-)
-async def put_visit_codes(request: Request, principal: ApiPrincipal) -> Response:
-    """Turn visit codes on or off: new snippet answers carry codes from the next second,
-    and the voice answer listens for them from the next routing-table refresh."""
-    site_id = path_id(request, "site_id")
-    db = db_of(request)
-    await site_in_scope(db, principal, site_id)
-    data = await read_json_object(request, 1024)
-    for key in data:
-        if key != "enabled":
-            raise ApiError(422, "invalid", f"Unknown field {key!r}.", field=key)
-    enabled = _checked("enabled", data.get("enabled"), {"enabled": {"type": "boolean"}})
-    async with db.write() as tx:
-        await codes.set_site_codes(tx, site_id=site_id, enabled=enabled)
-    return JSONResponse({"enabled": enabled})
-
-
-routes = [
-    Route("/api/sites/{site_id:int}/visit-codes", authorized(get_visit_codes), methods=["GET"]),
-    Route("/api/sites/{site_id:int}/visit-codes", authorized(put_visit_codes), methods=["PUT"]),
-    Route("/api/sites/{site_id:int}/qualification", authorized(get_qualification), methods=["GET"]),
-    Route("/api/sites/{site_id:int}/qualification", authorized(put_qualification), methods=["PUT"]),
-    Route(
-        "/api/sites/{site_id:int}/tracking-params",
-        authorized(get_tracking_params),
-        methods=["GET"],
-    ),
-    Route(
-        "/api/sites/{site_id:int}/tracking-params",
-        authorized(put_tracking_params),
-        methods=["PUT"],
-    ),
-]
+routes = api.routes

@@ -14,15 +14,17 @@ from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
 
 from backend import accounts
 from backend.api import openapi as oa
-from backend.api.params import authorized, db_of, path_id
+from backend.api.endpoints import Endpoints
+from backend.api.params import db_of, path_id
 from backend.auth import ApiPrincipal, token_digest
 from backend.errors import ApiError
 from backend.http import read_json_object, string_field
 from pool.store import now_ms
+
+api = Endpoints(tags=["tokens"])
 
 TOKEN_FIELDS: dict[str, Any] = {
     "id": {"type": "integer"},
@@ -35,9 +37,7 @@ TOKEN_FIELDS: dict[str, Any] = {
     "revoked_ms": {"type": ["integer", "null"]},
     "last_used_ms": {"type": ["integer", "null"]},
 }
-TOKEN = oa.component(
-    "Token", {"type": "object", "required": list(TOKEN_FIELDS), "properties": TOKEN_FIELDS}
-)
+TOKEN = oa.component("Token", oa.record(TOKEN_FIELDS))
 NEW_TOKEN = oa.component(
     "NewToken",
     {
@@ -87,17 +87,11 @@ def _out(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-@oa.operation(
-    "GET",
+@api.get(
     "/api/tokens",
-    summary="The calling user's tokens",
-    tags=["tokens"],
-    responses={
-        200: oa.json_response(
-            "Tokens, newest first",
-            oa.data_list(TOKEN),
-        )
-    },
+    "The calling user's tokens",
+    ok="Tokens, newest first",
+    returns=oa.data_list(TOKEN),
 )
 async def list_tokens(request: Request, principal: ApiPrincipal) -> Response:
     """Every token of the user behind the calling token, revoked ones included."""
@@ -107,13 +101,12 @@ async def list_tokens(request: Request, principal: ApiPrincipal) -> Response:
     return JSONResponse({"data": [_out(r) for r in rows]})
 
 
-@oa.operation(
-    "POST",
+@api.post(
     "/api/tokens",
-    summary="Create a token",
-    tags=["tokens"],
+    "Create a token",
     body=TOKEN_REQUEST,
-    responses={201: oa.json_response("The new token (the secret is shown only here)", NEW_TOKEN)},
+    created="The new token (the secret is shown only here)",
+    returns=NEW_TOKEN,
 )
 async def create_token(request: Request, principal: ApiPrincipal) -> Response:
     """A new token for the calling user, never wider than the calling token."""
@@ -173,13 +166,8 @@ def _advertiser_for(data: dict[str, Any], principal: ApiPrincipal) -> int | None
     return asked  # type: ignore[no-any-return]
 
 
-@oa.operation(
-    "DELETE",
-    "/api/tokens/{token_id}",
-    summary="Revoke a token",
-    tags=["tokens"],
-    params=[oa.path_param("token_id")],
-    responses={204: oa.empty_response("Revoked (revoking twice is fine)")},
+@api.delete(
+    "/api/tokens/{token_id:int}", "Revoke a token", no_content="Revoked (revoking twice is fine)"
 )
 async def revoke_token(request: Request, principal: ApiPrincipal) -> Response:
     """Revoke one of the calling user's tokens; it stops working at once."""
@@ -195,8 +183,4 @@ async def revoke_token(request: Request, principal: ApiPrincipal) -> Response:
     return Response(status_code=204)
 
 
-routes = [
-    Route("/api/tokens", authorized(list_tokens), methods=["GET"]),
-    Route("/api/tokens", authorized(create_token), methods=["POST"]),
-    Route("/api/tokens/{token_id:int}", authorized(revoke_token), methods=["DELETE"]),
-]
+routes = api.routes

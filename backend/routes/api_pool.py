@@ -33,10 +33,10 @@ from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
 
 from backend.api import openapi as oa
-from backend.api.params import authorized, db_of, path_id
+from backend.api.endpoints import Endpoints
+from backend.api.params import db_of, path_id
 from backend.auth import ApiPrincipal
 from backend.errors import ApiError
 from backend.http import read_body, read_json_object, string_field
@@ -45,6 +45,8 @@ from pool import admin, health, inventory, rules, targets
 from pool.imports import MAX_BYTES, decode, read_csv
 from pool.inventory import NumberSpec
 from pool.store import now_ms
+
+api = Endpoints(tags=["pools"])
 
 
 def _int(value: Any, name: str, *, low: int, high: int, default: int | None = None) -> int:
@@ -93,7 +95,7 @@ def _wrapped(key: str, item: dict[str, Any] | None = None) -> dict[str, Any]:
 
 
 def _listed(key: str) -> dict[str, Any]:
-    return _wrapped(key, {"type": "array", "items": _OBJ})
+    return oa.list_of(key, _OBJ)
 
 
 _SITE_Q = oa.query_param("site", {"type": "string", "maxLength": 64}, "Site key.")
@@ -172,10 +174,9 @@ _RULE_BODY = {
 }
 
 
-@oa.operation(
-    "GET",
+@api.get(
     "/api/numbers",
-    summary="Tracking numbers the token can see",
+    "Tracking numbers the token can see",
     tags=["numbers"],
     params=[
         _SITE_Q,
@@ -184,7 +185,8 @@ _RULE_BODY = {
         oa.query_param("limit", {"type": "integer", "minimum": 1, "maximum": 1000}),
         oa.query_param("offset", {"type": "integer", "minimum": 0, "maximum": 10**9}),
     ],
-    responses={200: oa.json_response("Numbers", _listed("numbers"))},
+    ok="Numbers",
+    returns=_listed("numbers"),
 )
 async def list_numbers(request: Request, who: ApiPrincipal) -> Response:
     """Tracking numbers the token can see."""
@@ -202,13 +204,14 @@ async def list_numbers(request: Request, who: ApiPrincipal) -> Response:
     return JSONResponse({"numbers": found})
 
 
-@oa.operation(
-    "POST",
+@api.post(
     "/api/numbers",
-    summary="Add one tracking number",
+    "Add one tracking number",
     tags=["numbers"],
     body=_NUMBER_BODY,
-    responses={201: oa.json_response("The number", _wrapped("number")), 413: _TOO_LARGE},
+    created="The number",
+    returns=_wrapped("number"),
+    responses={413: _TOO_LARGE},
 )
 async def add_number(request: Request, who: ApiPrincipal) -> Response:
     """Add one tracking number."""
@@ -235,28 +238,23 @@ async def add_number(request: Request, who: ApiPrincipal) -> Response:
     return JSONResponse({"number": view}, status_code=201)
 
 
-@oa.operation(
-    "POST",
+@api.post(
     "/api/numbers/import",
-    summary="Import a CSV of numbers (all rows or none)",
+    "Import a CSV of numbers (all rows or none)",
     tags=["numbers"],
     params=[_SITE_Q],
     body={"type": "string", "description": "CSV, format in docs/numbers.md"},
     body_media="text/csv",
-    responses={
-        201: oa.json_response(
-            "What was imported",
-            {
-                "type": "object",
-                "required": ["imported", "numbers"],
-                "properties": {
-                    "imported": {"type": "integer"},
-                    "numbers": {"type": "array", "items": _OBJ},
-                },
-            },
-        ),
-        413: _TOO_LARGE,
+    created="What was imported",
+    returns={
+        "type": "object",
+        "required": ["imported", "numbers"],
+        "properties": {
+            "imported": {"type": "integer"},
+            "numbers": oa.array(_OBJ),
+        },
     },
+    responses={413: _TOO_LARGE},
 )
 async def import_numbers(request: Request, who: ApiPrincipal) -> Response:
     """Import a CSV of numbers: every row is stored, or none."""
@@ -277,13 +275,12 @@ async def import_numbers(request: Request, who: ApiPrincipal) -> Response:
     return JSONResponse({"imported": len(ids), "numbers": views}, status_code=201)
 
 
-@oa.operation(
-    "GET",
-    "/api/numbers/{number_id}",
-    summary="One tracking number",
+@api.get(
+    "/api/numbers/{number_id:int}",
+    "One tracking number",
     tags=["numbers"],
-    params=[oa.path_param("number_id")],
-    responses={200: oa.json_response("The number", _wrapped("number"))},
+    ok="The number",
+    returns=_wrapped("number"),
 )
 async def get_number(request: Request, who: ApiPrincipal) -> Response:
     """One tracking number."""
@@ -296,21 +293,15 @@ async def get_number(request: Request, who: ApiPrincipal) -> Response:
     return JSONResponse({"number": view})
 
 
-@oa.operation(
-    "POST",
-    "/api/numbers/{number_id}/retire",
-    summary="Retire a number ('retiring' while a lease holds it, then 'retired')",
+@api.post(
+    "/api/numbers/{number_id:int}/retire",
+    "Retire a number ('retiring' while a lease holds it, then 'retired')",
     tags=["numbers"],
-    params=[oa.path_param("number_id")],
-    responses={
-        200: oa.json_response(
-            "The new status",
-            {
-                "type": "object",
-                "required": ["id", "status"],
-                "properties": {"id": {"type": "integer"}, "status": {"type": "string"}},
-            },
-        )
+    ok="The new status",
+    returns={
+        "type": "object",
+        "required": ["id", "status"],
+        "properties": {"id": {"type": "integer"}, "status": {"type": "string"}},
     },
 )
 async def retire_number(request: Request, who: ApiPrincipal) -> Response:
@@ -322,13 +313,8 @@ async def retire_number(request: Request, who: ApiPrincipal) -> Response:
     return JSONResponse({"id": number_id, "status": status})
 
 
-@oa.operation(
-    "GET",
-    "/api/pools",
-    summary="Pools the token can see",
-    tags=["pools"],
-    params=[_SITE_Q],
-    responses={200: oa.json_response("Pools", _listed("pools"))},
+@api.get(
+    "/api/pools", "Pools the token can see", params=[_SITE_Q], ok="Pools", returns=_listed("pools")
 )
 async def list_pools(request: Request, who: ApiPrincipal) -> Response:
     """Pools the token can see."""
@@ -338,13 +324,13 @@ async def list_pools(request: Request, who: ApiPrincipal) -> Response:
     return JSONResponse({"pools": found})
 
 
-@oa.operation(
-    "POST",
+@api.post(
     "/api/pools",
-    summary="Create the pool of a site's business number",
-    tags=["pools"],
+    "Create the pool of a site's business number",
     body=_POOL_BODY,
-    responses={201: oa.json_response("The pool", _wrapped("pool")), 413: _TOO_LARGE},
+    created="The pool",
+    returns=_wrapped("pool"),
+    responses={413: _TOO_LARGE},
 )
 async def create_pool(request: Request, who: ApiPrincipal) -> Response:
     """Create the pool of a site's business number."""
@@ -366,40 +352,94 @@ async def create_pool(request: Request, who: ApiPrincipal) -> Response:
     return JSONResponse({"pool": await _pool_view(request, who, pool_id)}, status_code=201)
 
 
-def _advertiser_field(data: dict[str, Any]) -> int | None:
-    """The optional ``advertiser_id`` of a target (None: the site's advertiser)."""
-    value = data.get("advertiser_id")
-    return None if value is None else _int(value, "advertiser_id", low=1, high=2**63 - 1)
+def _policy_fields(site: dict[str, Any], target: dict[str, Any]) -> dict[str, Any]:
+    """The policy's fields (the answer and the PUT body differ only in the text bounds)."""
+    return {
+        "site": site,
+        "untracked_policy": {"type": "string", "enum": list(rules.UNTRACKED_POLICIES)},
+        "exhausted_policy": {"type": "string", "enum": list(admin.EXHAUSTED_POLICIES)},
+        "number_per_visitor": {"type": "boolean"},
+        "default_target": target,
+    }
 
 
-@oa.operation(
-    "PATCH",
-    "/api/pools/{pool_id}",
-    summary="Give a pool's target (and its numbers) to another advertiser",
-    tags=["pools"],
-    params=[oa.path_param("pool_id")],
-    body=_POOL_PATCH,
-    responses={200: oa.json_response("The pool", _wrapped("pool")), 413: _TOO_LARGE},
+_POLICY: dict[str, Any] = {
+    "type": "object",
+    "required": ["policy"],
+    "properties": {
+        "policy": {
+            "type": "object",
+            "properties": _policy_fields({"type": "string"}, {"type": "string"}),
+        }
+    },
+}
+
+
+@api.get(
+    "/api/pools/policy",
+    "A site's untracked and exhausted policies",
+    params=[_SITE_REQUIRED],
+    ok="The policies",
+    returns=_POLICY,
 )
-async def patch_pool(request: Request, who: ApiPrincipal) -> Response:
-    """Set the advertiser of the pool's target: its numbers and the calls to come are then
-    that advertiser's (calls made before keep theirs). Only someone who may manage the site,
-    and only to an advertiser the token may see: 404 otherwise."""
-    data = await _body(request)
-    if "advertiser_id" not in data:
-        raise ApiError(422, "invalid", "Field 'advertiser_id' is required.", field="advertiser_id")
-    pool_id = path_id(request, "pool_id")
-    await targets.set_advertiser(
-        db_of(request),
-        pool_id=pool_id,
-        advertiser_id=_advertiser_field(data),
-        caller=who.advertiser_id,
+async def get_policy(request: Request, who: ApiPrincipal) -> Response:
+    """A site's untracked and exhausted policies (``?site=`` required)."""
+    site = _required_site(request)
+    found = await admin.find_site(db_of(request), site, who.advertiser_id)
+    return JSONResponse(
+        {
+            "policy": {
+                "site": site,
+                "untracked_policy": found["untracked_policy"],
+                "exhausted_policy": found["exhausted_policy"],
+                "number_per_visitor": bool(found["number_per_visitor"]),
+                "default_target": await admin.target_number(
+                    db_of(request), found["default_target_id"]
+                ),
+            }
+        }
     )
-    return JSONResponse({"pool": await _pool_view(request, who, pool_id)})
+
+
+@api.put(
+    "/api/pools/policy",
+    "Change what untracked visits and a full pool show",
+    body={
+        "type": "object",
+        "required": ["site"],
+        "properties": _policy_fields(
+            {"type": "string", "maxLength": 64}, {"type": "string", "maxLength": 40}
+        ),
+    },
+    ok="The policies now",
+    returns=_POLICY,
+)
+async def put_policy(request: Request, who: ApiPrincipal) -> Response:
+    """Change a site's policies: what untracked visits and a full pool show."""
+    data = await _body(request)
+    policy = await admin.set_policies(
+        db_of(request),
+        site_key=string_field(data, "site", max_len=64, required=True),
+        advertiser_id=who.advertiser_id,
+        untracked_policy=string_field(data, "untracked_policy", max_len=20),
+        exhausted_policy=string_field(data, "exhausted_policy", max_len=20),
+        number_per_visitor=_bool(data, "number_per_visitor"),
+        default_target=(
+            string_field(data, "default_target", max_len=40) if "default_target" in data else None
+        ),
+    )
+    return JSONResponse({"policy": policy})
+
+
+def _bool(data: dict[str, Any], key: str) -> bool | None:
+    """An optional true/false field (None: not given); 422 for anything else."""
+    value = data.get(key)
+    if value is not None and not isinstance(value, bool):
+        raise ApiError(422, "invalid", f"Field {key!r} must be true or false.", field=key)
+    return value
 
 
 _POOL_HEALTH_PARAMS = [
-    oa.path_param("pool_id"),
     oa.query_param("window_hours", {"type": "integer", "minimum": 1, "maximum": 2160}),
 ]
 
@@ -437,21 +477,15 @@ async def _health(request: Request, who: ApiPrincipal) -> dict[str, Any]:
     return result.to_dict()
 
 
-@oa.operation(
-    "GET",
-    "/api/pools/{pool_id}",
-    summary="A pool with its health summary",
-    tags=["pools"],
+@api.get(
+    "/api/pools/{pool_id:int}",
+    "A pool with its health summary",
     params=_POOL_HEALTH_PARAMS,
-    responses={
-        200: oa.json_response(
-            "The pool and its health",
-            {
-                "type": "object",
-                "required": ["pool", "health"],
-                "properties": {"pool": _OBJ, "health": _OBJ},
-            },
-        )
+    ok="The pool and its health",
+    returns={
+        "type": "object",
+        "required": ["pool", "health"],
+        "properties": {"pool": _OBJ, "health": _OBJ},
     },
 )
 async def get_pool(request: Request, who: ApiPrincipal) -> Response:
@@ -462,115 +496,55 @@ async def get_pool(request: Request, who: ApiPrincipal) -> Response:
     return JSONResponse({"pool": await _pool_view(request, who, pool_id), "health": report})
 
 
-@oa.operation(
-    "GET",
-    "/api/pools/{pool_id}/health",
-    summary="A pool's health: utilization, exhaustions, recommended size, hourly figures",
-    tags=["pools"],
+def _advertiser_field(data: dict[str, Any]) -> int | None:
+    """The optional ``advertiser_id`` of a target (None: the site's advertiser)."""
+    value = data.get("advertiser_id")
+    return None if value is None else _int(value, "advertiser_id", low=1, high=2**63 - 1)
+
+
+@api.patch(
+    "/api/pools/{pool_id:int}",
+    "Give a pool's target (and its numbers) to another advertiser",
+    body=_POOL_PATCH,
+    ok="The pool",
+    returns=_wrapped("pool"),
+    responses={413: _TOO_LARGE},
+)
+async def patch_pool(request: Request, who: ApiPrincipal) -> Response:
+    """Set the advertiser of the pool's target: its numbers and the calls to come are then
+    that advertiser's (calls made before keep theirs). Only someone who may manage the site,
+    and only to an advertiser the token may see: 404 otherwise."""
+    data = await _body(request)
+    if "advertiser_id" not in data:
+        raise ApiError(422, "invalid", "Field 'advertiser_id' is required.", field="advertiser_id")
+    pool_id = path_id(request, "pool_id")
+    await targets.set_advertiser(
+        db_of(request),
+        pool_id=pool_id,
+        advertiser_id=_advertiser_field(data),
+        caller=who.advertiser_id,
+    )
+    return JSONResponse({"pool": await _pool_view(request, who, pool_id)})
+
+
+@api.get(
+    "/api/pools/{pool_id:int}/health",
+    "A pool's health: utilization, exhaustions, recommended size, hourly figures",
     params=_POOL_HEALTH_PARAMS,
-    responses={200: oa.json_response("The health report", _wrapped("health"))},
+    ok="The health report",
+    returns=_wrapped("health"),
 )
 async def pool_health(request: Request, who: ApiPrincipal) -> Response:
     """A pool's health: live and peak utilization, exhaustions, recommended size, hours."""
     return JSONResponse({"health": await _health(request, who)})
 
 
-def _policy_fields(site: dict[str, Any], target: dict[str, Any]) -> dict[str, Any]:
-    """The policy's fields (the answer and the PUT body differ only in the text bounds)."""
-    return {
-        "site": site,
-        "untracked_policy": {"type": "string", "enum": list(rules.UNTRACKED_POLICIES)},
-        "exhausted_policy": {"type": "string", "enum": list(admin.EXHAUSTED_POLICIES)},
-        "number_per_visitor": {"type": "boolean"},
-        "default_target": target,
-    }
-
-
-_POLICY: dict[str, Any] = {
-    "type": "object",
-    "required": ["policy"],
-    "properties": {
-        "policy": {
-            "type": "object",
-            "properties": _policy_fields({"type": "string"}, {"type": "string"}),
-        }
-    },
-}
-
-
-@oa.operation(
-    "GET",
-    "/api/pools/policy",
-    summary="A site's untracked and exhausted policies",
-    tags=["pools"],
-    params=[_SITE_REQUIRED],
-    responses={200: oa.json_response("The policies", _POLICY)},
-)
-async def get_policy(request: Request, who: ApiPrincipal) -> Response:
-    """A site's untracked and exhausted policies (``?site=`` required)."""
-    site = _required_site(request)
-    found = await admin.find_site(db_of(request), site, who.advertiser_id)
-    return JSONResponse(
-        {
-            "policy": {
-                "site": site,
-                "untracked_policy": found["untracked_policy"],
-                "exhausted_policy": found["exhausted_policy"],
-                "number_per_visitor": bool(found["number_per_visitor"]),
-                "default_target": await admin.target_number(
-                    db_of(request), found["default_target_id"]
-                ),
-            }
-        }
-    )
-
-
-@oa.operation(
-    "PUT",
-    "/api/pools/policy",
-    summary="Change what untracked visits and a full pool show",
-    tags=["pools"],
-    body={
-        "type": "object",
-        "required": ["site"],
-        "properties": _policy_fields(
-            {"type": "string", "maxLength": 64}, {"type": "string", "maxLength": 40}
-        ),
-    },
-    responses={200: oa.json_response("The policies now", _POLICY)},
-)
-async def put_policy(request: Request, who: ApiPrincipal) -> Response:
-    """Change a site's policies: what untracked visits and a full pool show."""
-    data = await _body(request)
-    policy = await admin.set_policies(
-        db_of(request),
-        site_key=string_field(data, "site", max_len=64, required=True),
-        advertiser_id=who.advertiser_id,
-        untracked_policy=string_field(data, "untracked_policy", max_len=20),
-        exhausted_policy=string_field(data, "exhausted_policy", max_len=20),
-        number_per_visitor=_bool(data, "number_per_visitor"),
-        default_target=(
-            string_field(data, "default_target", max_len=40) if "default_target" in data else None
-        ),
-    )
-    return JSONResponse({"policy": policy})
-
-
-def _bool(data: dict[str, Any], key: str) -> bool | None:
-    """An optional true/false field (None: not given); 422 for anything else."""
-    value = data.get(key)
-    if value is not None and not isinstance(value, bool):
-        raise ApiError(422, "invalid", f"Field {key!r} must be true or false.", field=key)
-    return value
-
-
-@oa.operation(
-    "GET",
+@api.get(
     "/api/rules",
-    summary="The source rules of a site",
-    tags=["pools"],
+    "The source rules of a site",
     params=[_SITE_REQUIRED],
-    responses={200: oa.json_response("Rules", _listed("rules"))},
+    ok="Rules",
+    returns=_listed("rules"),
 )
 async def list_rules(request: Request, who: ApiPrincipal) -> Response:
     """The source rules of a site (``?site=`` required)."""
@@ -579,13 +553,13 @@ async def list_rules(request: Request, who: ApiPrincipal) -> Response:
     return JSONResponse({"rules": found})
 
 
-@oa.operation(
-    "POST",
+@api.post(
     "/api/rules",
-    summary="Add a source rule to a site",
-    tags=["pools"],
+    "Add a source rule to a site",
     body=_RULE_BODY,
-    responses={201: oa.json_response("The rule's id", _wrapped("rule")), 413: _TOO_LARGE},
+    created="The rule's id",
+    returns=_wrapped("rule"),
+    responses={413: _TOO_LARGE},
 )
 async def create_rule(request: Request, who: ApiPrincipal) -> Response:
     """Add a source rule to a site."""
@@ -609,14 +583,7 @@ async def create_rule(request: Request, who: ApiPrincipal) -> Response:
     return JSONResponse({"rule": {"id": rule_id}}, status_code=201)
 
 
-@oa.operation(
-    "DELETE",
-    "/api/rules/{rule_id}",
-    summary="Delete a source rule",
-    tags=["pools"],
-    params=[oa.path_param("rule_id")],
-    responses={204: oa.empty_response("Deleted")},
-)
+@api.delete("/api/rules/{rule_id:int}", "Delete a source rule", no_content="Deleted")
 async def delete_rule(request: Request, who: ApiPrincipal) -> Response:
     """Delete a source rule."""
     await admin.delete_rule(
@@ -625,20 +592,4 @@ async def delete_rule(request: Request, who: ApiPrincipal) -> Response:
     return Response(status_code=204)
 
 
-routes = [
-    Route("/api/numbers", authorized(list_numbers), methods=["GET"]),
-    Route("/api/numbers", authorized(add_number), methods=["POST"]),
-    Route("/api/numbers/import", authorized(import_numbers), methods=["POST"]),
-    Route("/api/numbers/{number_id:int}", authorized(get_number), methods=["GET"]),
-    Route("/api/numbers/{number_id:int}/retire", authorized(retire_number), methods=["POST"]),
-    Route("/api/pools", authorized(list_pools), methods=["GET"]),
-    Route("/api/pools", authorized(create_pool), methods=["POST"]),
-    Route("/api/pools/policy", authorized(get_policy), methods=["GET"]),
-    Route("/api/pools/policy", authorized(put_policy), methods=["PUT"]),
-    Route("/api/pools/{pool_id:int}", authorized(get_pool), methods=["GET"]),
-    Route("/api/pools/{pool_id:int}", authorized(patch_pool), methods=["PATCH"]),
-    Route("/api/pools/{pool_id:int}/health", authorized(pool_health), methods=["GET"]),
-    Route("/api/rules", authorized(list_rules), methods=["GET"]),
-    Route("/api/rules", authorized(create_rule), methods=["POST"]),
-    Route("/api/rules/{rule_id:int}", authorized(delete_rule), methods=["DELETE"]),
-]
+routes = api.routes

@@ -36,7 +36,7 @@ async def test_every_api_route_goes_through_the_one_wrapper_or_is_declared_publi
         for method in sorted((route.methods or set()) - {"HEAD"}):
             op = declared.get((method, openapi.openapi_path(route.path)))
             if op is None:
-                wrong.append(f"{method} {route.path}: not declared with @oa.operation")
+                wrong.append(f"{method} {route.path}: not declared (api.get/… or @oa.operation)")
             elif op.auth != wrapped:
                 # A token route not wrapped would skip the token checks and scope; a public
                 # one declared with auth would promise a security it does not have.
