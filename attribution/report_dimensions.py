@@ -19,16 +19,18 @@ from collections.abc import Iterable, Iterator, Mapping
 from datetime import date, timedelta
 from typing import Any
 
+from attribution import rollups
 from attribution.exports import NO_SESSION_SQL
 from attribution.reports import (
-    _CONVERTED,
     DIMENSIONS,
     _call_dimension,
     _no_session_row,
     _rate,
     _scope,
+    converted_from,
 )
 from attribution.sources import landing_page
+from pool.scope import Scope
 from pool.store import Store
 
 # At most this many dimensions at once (campaign × ad group × keyword).
@@ -123,11 +125,14 @@ async def breakdown(
         else asyncio.sleep(0, result=None)
     )
     sessions, calls, converted, alone = await asyncio.gather(
-        db.fetchall(
-            f"SELECT {s_keys}, COUNT(*) AS n FROM sessions s"
-            f" WHERE {s_where} AND s.started_ms >= :a AND s.started_ms < :b{s_filter}"
-            f" GROUP BY {s_group}",
-            {**s_params, **sf_params, **span},
+        rollups.session_counts(
+            db,
+            scope=Scope.of(advertiser_id, site_id),
+            start_ms=start_ms,
+            end_ms=end_ms,
+            columns=columns,
+            filters={DIMENSIONS[d]: v for d, v in (filters or {}).items()},
+            raw_where=(s_where, s_params),
         ),
         db.fetchall(
             f"SELECT {c_keys}, COUNT(*) AS n, SUM(c.qualified) AS q, SUM(c.first_time) AS f"
@@ -137,9 +142,8 @@ async def breakdown(
             {**c_params, **cf_params, **span},
         ),
         db.fetchall(
-            f"SELECT {s_keys}, COUNT(DISTINCT c.session_id) AS n FROM calls c"
-            f" JOIN sessions s ON s.id = c.session_id WHERE {c_where} AND {s_where}"
-            f" AND {_CONVERTED}{s_filter} GROUP BY {s_group}",
+            f"SELECT {s_keys}, COUNT(*) AS n {converted_from(c_where, s_where)}{s_filter}"
+            f" GROUP BY {s_group}",
             {**c_params, **s_params, **sf_params, **span},
         ),
         sessionless,

@@ -22,7 +22,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from attribution import report_dimensions, report_tables, reports
+from attribution import report_dimensions, report_tables, reports, rollups
 from attribution.touch import COPY_FROM_SESSIONS
 from backend.storage import open_database
 from pool.store import Store
@@ -180,6 +180,11 @@ async def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--db", help="database file, kept and reused on the next run (default: a temporary one)"
     )
+    parser.add_argument(
+        "--no-rollups",
+        action="store_true",
+        help="read every session (drop the daily roll-ups first): the reports as before them",
+    )
     args = parser.parse_args(argv)
     folder = tempfile.TemporaryDirectory()
     path = Path(args.db) if args.db else Path(folder.name) / "bench.db"
@@ -199,6 +204,19 @@ async def main(argv: list[str] | None = None) -> int:
             print(
                 f"seeded {args.sessions:,} sessions and {args.calls:,} calls in {seeded_s:.1f} s"
                 f" ({args.sessions / seeded_s:,.0f} sessions/s)\n"
+            )
+        if args.no_rollups:
+            async with db.write() as tx:
+                await tx.execute("DELETE FROM report_session_days")
+                await tx.execute("DELETE FROM report_days")
+            print("daily roll-ups dropped: every report reads the sessions\n")
+        else:
+            # What the server's periodic round keeps up to date (`callpath reports rebuild`).
+            t0, c0 = time.perf_counter(), time.process_time()
+            done = await rollups.refresh(db, now=int(time.time() * 1000), budget=None)
+            print(
+                f"daily roll-ups: {done.built:,} site-days rolled up in"
+                f" {time.perf_counter() - t0:.1f} s (CPU {time.process_time() - c0:.1f} s)\n"
             )
         start_ms, end_ms = now - 30 * DAY, now
         scopes = {
