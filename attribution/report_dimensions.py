@@ -148,48 +148,62 @@ async def breakdown(
         ),
         sessionless,
     )
-    # Folded in one pass over each query's rows: a path's chain (its row and its
-    # ancestors') is made once and looked up afterwards (a portal's keyword × source ×
-    # match type report has tens of thousands of paths).
-    top: list[dict[str, Any]] = []
-    chains: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    # Folded in two passes: each query's rows summed per full path of keys first (several
+    # raw keys may merge into one: landing pages, NULL and ''), then one row made per path
+    # and its counts added to its ancestors' (a portal's keyword × source × match type
+    # report has tens of thousands of paths).
     names = [f"k{i}" for i in range(len(dims))]
     pages = [d == "landing_page" for d in dims]
+    merge = any(pages)
 
-    def path_of(raw: Any) -> tuple[str, ...]:
-        keys = tuple(str(raw[n] or "") for n in names)
-        if any(pages):
-            keys = tuple(landing_page(k) if p else k for k, p in zip(keys, pages, strict=True))
+    def merged(keys: tuple[str, ...]) -> tuple[str, ...]:
+        if merge:
+            return tuple(landing_page(k) if p else k for k, p in zip(keys, pages, strict=True))
         return keys
 
-    def rows_on(path: tuple[str, ...]) -> list[dict[str, Any]]:
-        """The rows of ``path`` and of its ancestors, first level first (made if missing)."""
-        chain = chains.get(path)
-        if chain is None:
-            parent = rows_on(path[:-1]) if len(path) > 1 else []
-            row = _empty_row(path[-1])
-            (parent[-1]["children"] if parent else top).append(row)
-            chain = chains[path] = [*parent, row]
-        return chain
+    def path_of(raw: Any) -> tuple[str, ...]:
+        return merged(tuple(str(raw[n] or "") for n in names))
 
-    for r in sessions:
-        n = int(r["n"])
-        for row in rows_on(path_of(r)):
-            row["sessions"] += n
+    # path -> [sessions, calls, qualified, first-time, converted sessions]
+    leaves: dict[tuple[str, ...], list[int]] = {}
+
+    def leaf(path: tuple[str, ...]) -> list[int]:
+        found = leaves.get(path)
+        if found is None:
+            found = leaves[path] = [0, 0, 0, 0, 0]
+        return found
+
+    for keys, n in sessions:
+        leaf(merged(keys))[0] += n
     for r in calls:
-        n, q, f = int(r["n"]), int(r["q"] or 0), int(r["f"] or 0)
-        for row in rows_on(path_of(r)):
-            row["calls"] += n
-            row["qualified_calls"] += q
-            row["first_time_callers"] += f
-    calling: dict[int, int] = {}  # by id() of the row
+        counts = leaf(path_of(r))
+        counts[1] += int(r["n"])
+        counts[2] += int(r["q"] or 0)
+        counts[3] += int(r["f"] or 0)
     for r in converted:
-        n = int(r["n"])
-        for row in rows_on(path_of(r)):
-            calling[id(row)] = calling.get(id(row), 0) + n
-    for chain in chains.values():
-        row = chain[-1]
-        row["conversion_rate"] = _rate(calling.get(id(row), 0), row["sessions"])
+        leaf(path_of(r))[4] += int(r["n"])
+    top: list[dict[str, Any]] = []
+    made: dict[tuple[str, ...], tuple[dict[str, Any], list[int]]] = {}
+
+    def node(path: tuple[str, ...]) -> tuple[dict[str, Any], list[int]]:
+        found = made.get(path)
+        if found is None:
+            row = _empty_row(path[-1])
+            (node(path[:-1])[0]["children"] if len(path) > 1 else top).append(row)
+            found = made[path] = (row, [0, 0, 0, 0, 0])
+        return found
+
+    for path, counts in leaves.items():
+        for depth in range(1, len(path) + 1):
+            total = node(path[:depth])[1]
+            for i in range(5):
+                total[i] += counts[i]
+    for row, (n, c, q, f, conv) in made.values():
+        row["sessions"] = n
+        row["calls"] = c
+        row["qualified_calls"] = q
+        row["first_time_callers"] = f
+        row["conversion_rate"] = _rate(conv, n)
     sort_rows(top, "calls", descending=True)
     if alone is not None:
         top.append({**alone, "children": []})

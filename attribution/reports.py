@@ -191,8 +191,8 @@ async def calls_report(
             }
         return found
 
-    for r in sessions:
-        row(r["k0"])["sessions"] += int(r["n"])
+    for (key,), n in sessions:
+        row(key)["sessions"] += n
     for r in calls:
         target = row(r["k"])
         target["calls"] += int(r["n"])
@@ -279,7 +279,7 @@ async def totals(
         ),
     )
     assert row is not None
-    sessions = sum(int(r["n"]) for r in counted)
+    sessions = sum(n for _, n in counted)
     calls = int(row["n"] or 0)
     return Totals(
         int(sessions or 0),

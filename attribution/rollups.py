@@ -15,9 +15,9 @@ The tables (migration 0039):
   time zone, ``[day_ms, day_end_ms)``) that has been rolled up. A write that changes the
   day's sessions adds one to ``version`` (:func:`mark_session`, :func:`mark_sessions`); the
   day counts only while ``built_version`` equals it, and :func:`refresh` rolls it up again.
-- ``report_session_days``: sessions per site, grain, day and key.
-- ``report_keys``: each combination of values once per grain, as a JSON array: a report
-  groups the key ids (integers) and the values are looked up in Python afterwards.
+- ``report_session_days``: sessions per site, grain, day and value of each column of the
+  grain, as ids of ``report_values`` (0 for a column the grain has not): a report groups
+  integers in SQL and looks the few values of its answer up afterwards.
 
 Grains: 0, no value (the day's sessions, for totals); 1, the touch (channel, source,
 campaign, ad group, keyword, match type) and the device; 2, the landing page. A report
@@ -35,7 +35,6 @@ raw query's, cell for cell, whatever has been built. Days are only rolled up onc
 from __future__ import annotations
 
 import asyncio
-import json
 import weakref
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -46,21 +45,19 @@ from zoneinfo import ZoneInfo
 from pool.scope import Scope
 from pool.store import Row, Store, Tx
 
-# Columns per grain, in the order of a key's JSON array; smallest grains first (a report
-# reads the first grain that has its columns). The touch's few-valued columns and the
-# device; the landing page; the ad columns (no device: with it, nearly every paid session
-# would be a row of its own).
+# Columns per grain; smallest grains first (a report reads the first grain that has its
+# columns): the day's count; the touch's few-valued columns and the device; the landing
+# page; every touch column and the device.
 GRAINS: dict[int, tuple[str, ...]] = {
     0: (),
     1: ("channel", "source", "match_type", "device"),
     2: ("landing_page",),
-    3: ("channel", "source", "campaign", "ad_group", "keyword", "match_type"),
+    3: ("channel", "source", "campaign", "ad_group", "keyword", "match_type", "device"),
 }
+# The columns of ``report_session_days``, in its primary key's order.
+COLUMNS = GRAINS[3] + GRAINS[2]
 # What a day's sessions are grouped by (once each), and the grains made from each.
-_BUILDS: dict[tuple[str, ...], tuple[int, ...]] = {
-    ("channel", "source", "campaign", "ad_group", "keyword", "match_type", "device"): (0, 1, 3),
-    ("landing_page",): (2,),
-}
+_BUILDS: dict[tuple[str, ...], tuple[int, ...]] = {GRAINS[3]: (0, 1, 3), GRAINS[2]: (2,)}
 # A day is rolled up once it has been over this long (a visit written just before midnight).
 GRACE_MS = 10 * 60_000
 # Site-days a periodic round rolls up at most (the newest first).
@@ -79,80 +76,74 @@ def grain_for(columns: Iterable[str]) -> int | None:
 # ---------------------------------------------------------------------------- keys
 
 
-class _Keys:
-    """The ``report_keys`` of one store, both ways (ids never change once given)."""
+class _Values:
+    """``report_values`` of one store, both ways (an id never changes once given)."""
 
     def __init__(self) -> None:
-        self.ids: dict[tuple[int, str], int] = {}
-        self.values: dict[int, tuple[int, tuple[str, ...]]] = {}
+        self.ids: dict[str, int] = {}
+        self.values: dict[int, str] = {0: ""}
         self.loaded = False
         self.lock = asyncio.Lock()
-        # (grain, positions) -> {key id: the values at those positions}
-        self.projections: dict[tuple[int, tuple[int, ...]], dict[int, tuple[str, ...]]] = {}
 
     def add(self, rows: Iterable[Row]) -> None:
         for r in rows:
-            kid, grain, key = int(r["id"]), int(r["grain"]), str(r["key"])
-            self.ids[(grain, key)] = kid
-            self.values[kid] = (grain, tuple(json.loads(key)))
+            self.ids[str(r["value"])] = int(r["id"])
+            self.values[int(r["id"])] = str(r["value"])
 
 
-_KEYS: weakref.WeakKeyDictionary[Any, _Keys] = weakref.WeakKeyDictionary()
+_VALUES: weakref.WeakKeyDictionary[Any, _Values] = weakref.WeakKeyDictionary()
 
 
-def _keys(db: Store) -> _Keys:
-    found = _KEYS.get(db)
+def _values(db: Store) -> _Values:
+    found = _VALUES.get(db)
     if found is None:
-        found = _KEYS[db] = _Keys()
+        found = _VALUES[db] = _Values()
     return found
 
 
-async def _values_of(db: Store, ids: Iterable[int]) -> dict[int, tuple[int, tuple[str, ...]]]:
-    """The (grain, values) of key ids (read from the store for those not known yet)."""
-    keys = _keys(db)
-    if not keys.loaded:
-        async with keys.lock:
-            if not keys.loaded:
-                keys.add(await db.fetchall("SELECT id, grain, key FROM report_keys"))
-                keys.loaded = True
-    missing = [i for i in ids if i not in keys.values]
+async def _values_of(db: Store, ids: Iterable[int]) -> dict[int, str]:
+    """The values of ids (read from the store for those not known yet)."""
+    known = _values(db)
+    if not known.loaded:
+        async with known.lock:
+            if not known.loaded:
+                known.add(await db.fetchall("SELECT id, value FROM report_values"))
+                known.loaded = True
+    missing = sorted({i for i in ids if i not in known.values})
     for chunk in _chunks(missing, 500):
         params = {f"i{n}": v for n, v in enumerate(chunk)}
-        keys.add(
+        known.add(
             await db.fetchall(
-                f"SELECT id, grain, key FROM report_keys WHERE id IN ({_names(params)})", params
+                f"SELECT id, value FROM report_values WHERE id IN ({_names(params)})", params
             )
         )
-    return keys.values
+    return known.values
 
 
-async def _ids_of(db: Store, grain: int, wanted: Iterable[str]) -> dict[str, int]:
-    """Key ids of ``wanted`` keys (JSON arrays) of ``grain``, made when missing."""
-    keys = _keys(db)
+async def _ids_of(db: Store, wanted: Iterable[str]) -> dict[str, int]:
+    """Ids of values, made when missing."""
+    known = _values(db)
     out: dict[str, int] = {}
     missing: list[str] = []
-    for k in wanted:
-        kid = keys.ids.get((grain, k))
-        if kid is None:
-            missing.append(k)
+    for v in set(wanted):
+        vid = known.ids.get(v)
+        if vid is None:
+            missing.append(v)
         else:
-            out[k] = kid
+            out[v] = vid
     for chunk in _chunks(missing, 500):
         async with db.write() as tx:
             await tx.executemany(
-                "INSERT INTO report_keys (grain, key) VALUES (:g, :k)"
-                " ON CONFLICT (grain, key) DO NOTHING",
-                [{"g": grain, "k": k} for k in chunk],
+                "INSERT INTO report_values (value) VALUES (:v) ON CONFLICT (value) DO NOTHING",
+                [{"v": v} for v in chunk],
             )
-        params: dict[str, Any] = {f"k{n}": v for n, v in enumerate(chunk)}
+        params: dict[str, Any] = {f"v{n}": v for n, v in enumerate(chunk)}
         rows = await db.fetchall(
-            "SELECT id, grain, key FROM report_keys"
-            f" WHERE grain = :g AND key IN ({_names(params)})",
-            {**params, "g": grain},
+            f"SELECT id, value FROM report_values WHERE value IN ({_names(params)})", params
         )
-        keys.add(rows)
+        known.add(rows)
         for r in rows:
-            out[str(r["key"])] = int(r["id"])
+            out[str(r["value"])] = int(r["id"])
     return out
 
 
@@ -214,7 +205,8 @@ async def build_day(db: Store, site_id: int, day_ms: int, day_end_ms: int, now: 
                 "SELECT version FROM report_days WHERE site_id = :s AND day_ms = :a", span
             )
         )
-    counts: dict[int, dict[str, int]] = {grain: {} for grain in GRAINS}
+    # grain -> {values of the grain's columns: sessions}
+    counts: dict[int, dict[tuple[str, ...], int]] = {grain: {} for grain in GRAINS}
     for listed, grains in _BUILDS.items():
         columns = ", ".join(listed)
         rows = await db.fetchall(
@@ -225,14 +217,15 @@ async def build_day(db: Store, site_id: int, day_ms: int, day_end_ms: int, now: 
             values = {c: str(r[c] or "") for c in listed}
             n = int(r["n"])
             for grain in grains:
-                key = json.dumps([values[c] for c in GRAINS[grain]], ensure_ascii=False)
+                key = tuple(values[c] for c in GRAINS[grain])
                 counts[grain][key] = counts[grain].get(key, 0) + n
+    ids = await _ids_of(db, (v for per in counts.values() for key in per for v in key))
     inserts: list[dict[str, Any]] = []
     for grain, per in counts.items():
-        ids = await _ids_of(db, grain, per)
-        inserts += [
-            {"s": site_id, "g": grain, "d": day_ms, "k": ids[k], "n": n} for k, n in per.items()
-        ]
+        for key, n in per.items():
+            row: dict[str, Any] = dict.fromkeys(COLUMNS, 0)
+            row.update({c: ids[v] for c, v in zip(GRAINS[grain], key, strict=True)})
+            inserts.append({**row, "s": site_id, "g": grain, "d": day_ms, "n": n})
     async with db.write() as tx:
         await tx.execute(
             "DELETE FROM report_session_days WHERE site_id = :s AND day_ms = :d",
@@ -240,8 +233,8 @@ async def build_day(db: Store, site_id: int, day_ms: int, day_end_ms: int, now: 
         )
         if inserts:
             await tx.executemany(
-                "INSERT INTO report_session_days (site_id, grain, day_ms, key_id, sessions)"
-                " VALUES (:s, :g, :d, :k, :n)",
+                f"INSERT INTO report_session_days (site_id, grain, day_ms, {', '.join(COLUMNS)},"
+                f" sessions) VALUES (:s, :g, :d, {', '.join(':' + c for c in COLUMNS)}, :n)",
                 inserts,
             )
         await tx.execute(
@@ -306,6 +299,38 @@ async def refresh(
     for sid, a, b in chosen:
         await build_day(db, sid, a, b, now)
     return RefreshResult(len(chosen), len(todo) - len(chosen))
+
+
+@dataclass(frozen=True)
+class Status:
+    """Site-days rolled up and clean, marked changed, and closed but not rolled up."""
+
+    clean: int
+    changed: int
+    missing: int
+
+
+async def status(db: Store, *, now: int) -> Status:
+    """How far the roll-ups are (:class:`Status`)."""
+    counts = await db.fetchone(
+        "SELECT SUM(CASE WHEN built_version = version THEN 1 ELSE 0 END) AS clean,"
+        " SUM(CASE WHEN built_version = version THEN 0 ELSE 1 END) AS changed FROM report_days"
+    )
+    missing = 0
+    for site in await db.fetchall("SELECT id, timezone FROM sites"):
+        first = await db.fetchval(
+            "SELECT MIN(started_ms) FROM sessions WHERE site_id = :s", {"s": site["id"]}
+        )
+        if first is None:
+            continue
+        grid = local_days(int(first), now - GRACE_MS, _zone(str(site["timezone"])))
+        have = await db.fetchval(
+            "SELECT COUNT(*) FROM report_days WHERE site_id = :s AND day_ms >= :a",
+            {"s": site["id"], "a": grid[0][0] if grid else now},
+        )
+        missing += max(0, len(grid) - int(have or 0))
+    assert counts is not None
+    return Status(int(counts["clean"] or 0), int(counts["changed"] or 0), missing)
 
 
 async def _drop(db: Store, site_id: int, days: Sequence[int]) -> None:
@@ -421,10 +446,10 @@ async def session_counts(
     columns: Sequence[str],
     filters: Mapping[str, str] | None = None,
     raw_where: tuple[str, dict[str, Any]],
-) -> list[dict[str, Any]]:
+) -> list[tuple[tuple[str, ...], int]]:
     """Sessions of ``scope`` started in ``[start_ms, end_ms)`` grouped by ``columns``:
-    rows ``{"k0": value, ..., "n": count}`` (values of NULL read as ''), summing to the raw
-    ``GROUP BY``. ``filters``: {column: value} kept (``COALESCE(column, '') = value``).
+    ``(values, count)`` pairs (a NULL value read as ''), as the raw ``GROUP BY`` counts.
+    ``filters``: {column: value} kept (``COALESCE(column, '') = value``).
     ``raw_where``: the scope's condition on sessions ``s`` (what the raw query uses).
     """
     cols = tuple(columns)
@@ -433,7 +458,7 @@ async def session_counts(
     counts: dict[tuple[str, ...], int] = {}
     if grain is None:
         await _raw(db, counts, cols, flt, [(raw_where, start_ms, end_ms)])
-        return _rows(counts, cols)
+        return list(counts.items())
     sites = await _rolled_sites(db, scope)
     parts: list[tuple[tuple[str, dict[str, Any]], int, int]] = []
     rest = _rest(scope, sites, raw_where)
@@ -456,7 +481,7 @@ async def session_counts(
         _raw(db, counts, cols, flt, parts),
         *(_rolled(db, counts, grain, cols, flt, m, t) for m, t in rolled),
     )
-    return _rows(counts, cols)
+    return list(counts.items())
 
 
 def _rest(
@@ -517,32 +542,22 @@ async def _rolled(
     params: dict[str, Any] = {f"rs{n}": v for n, v in enumerate(sites)}
     site_names = _names(params)
     day_params = {f"rd{n}": v for n, v in enumerate(days)}
+    params.update(day_params)
+    where = f"site_id IN ({site_names}) AND grain = :g AND day_ms IN ({_names(day_params)})"
+    for i, (column, value) in enumerate(sorted(flt.items())):
+        where += f" AND {column} = (SELECT id FROM report_values WHERE value = :rv{i})"
+        params[f"rv{i}"] = value
+    keys = ", ".join(f"{c} AS k{i}" for i, c in enumerate(cols))
+    group = f" GROUP BY {', '.join(cols)}" if cols else ""
     rows = await db.fetchall(
-        "SELECT key_id, SUM(sessions) AS n FROM report_session_days"
-        f" WHERE site_id IN ({site_names}) AND grain = :g AND day_ms IN ({_names(day_params)})"
-        " GROUP BY key_id",
-        {**params, **day_params, "g": grain},
+        f"SELECT {keys + ', ' if keys else ''}SUM(sessions) AS n FROM report_session_days"
+        f" WHERE {where}{group}",
+        {**params, "g": grain},
     )
-    values = await _values_of(db, (int(r["key_id"]) for r in rows))
-    order = GRAINS[grain]
-    at = tuple(order.index(c) for c in cols)
-    checks = [(order.index(c), v) for c, v in flt.items()]
-    memo = _keys(db).projections.setdefault((grain, at), {})
+    names = [f"k{i}" for i in range(len(cols))]
+    values = await _values_of(db, (int(r[k]) for r in rows for k in names))
     for r in rows:
-        kid = int(r["key_id"])
-        if checks and any(values[kid][1][i] != v for i, v in checks):
-            continue
-        key = memo.get(kid)
-        if key is None:
-            vals = values[kid][1]
-            key = memo[kid] = tuple(vals[i] for i in at)
+        if r["n"] is None:
+            continue  # no row at all (a sum over nothing)
+        key = tuple(values[int(r[k])] for k in names)
         counts[key] = counts.get(key, 0) + int(r["n"])
-
-
-def _rows(counts: dict[tuple[str, ...], int], cols: tuple[str, ...]) -> list[dict[str, Any]]:
-    out: list[dict[str, Any]] = []
-    for key, n in counts.items():
-        row: dict[str, Any] = {f"k{i}": v for i, v in enumerate(key)}
-        row["n"] = n
-        out.append(row)
-    return out

@@ -200,9 +200,10 @@ async def raw_reports(db: Store, w: dict[str, Any]) -> dict[str, Any]:
                 keep_days,
             )
         if keep_rows:
+            columns = list(keep_rows[0])
             await tx.executemany(
-                "INSERT INTO report_session_days (site_id, grain, day_ms, key_id, sessions)"
-                " VALUES (:site_id, :grain, :day_ms, :key_id, :sessions)",
+                f"INSERT INTO report_session_days ({', '.join(columns)})"
+                f" VALUES ({', '.join(':' + c for c in columns)})",
                 keep_rows,
             )
     return out
@@ -330,7 +331,8 @@ def test_grains() -> None:
     assert rollups.grain_for(("channel", "device")) == 1
     assert rollups.grain_for(("landing_page",)) == 2
     assert rollups.grain_for(("keyword", "source", "match_type")) == 3
-    assert rollups.grain_for(("keyword", "device")) is None
+    assert rollups.grain_for(("keyword", "device")) == 3
+    assert rollups.grain_for(("landing_page", "keyword")) is None
     assert rollups.grain_for(("landing_page", "device")) is None
 
 
