@@ -494,6 +494,8 @@ def _rest(
     to look for (a scope of every advertiser reads whole sites only)."""
     if scope.advertiser_ids is None:
         return None
+    if scope.site_ids is not None and scope.site_ids <= set(sites):
+        return None  # its one site (or sites) read whole
     where, params = raw_where
     if not sites:
         return where, params
