@@ -182,28 +182,32 @@ async def breakdown(
         counts[3] += int(r["f"] or 0)
     for r in converted:
         leaf(path_of(r))[4] += int(r["n"])
-    top: list[dict[str, Any]] = []
-    made: dict[tuple[str, ...], tuple[dict[str, Any], list[int]]] = {}
-
-    def node(path: tuple[str, ...]) -> tuple[dict[str, Any], list[int]]:
-        found = made.get(path)
-        if found is None:
-            row = _empty_row(path[-1])
-            (node(path[:-1])[0]["children"] if len(path) > 1 else top).append(row)
-            found = made[path] = (row, [0, 0, 0, 0, 0])
-        return found
-
-    for path, counts in leaves.items():
+    # Every path's and every ancestor's sums (a parent is met before its children) ...
+    made: dict[tuple[str, ...], list[int]] = {}
+    for path, (n, c, q, f, conv) in leaves.items():
         for depth in range(1, len(path) + 1):
-            total = node(path[:depth])[1]
-            for i in range(5):
-                total[i] += counts[i]
-    for row, (n, c, q, f, conv) in made.values():
-        row["sessions"] = n
-        row["calls"] = c
-        row["qualified_calls"] = q
-        row["first_time_callers"] = f
-        row["conversion_rate"] = _rate(conv, n)
+            total = made.get(path[:depth])
+            if total is None:
+                total = made[path[:depth]] = [0, 0, 0, 0, 0]
+            total[0] += n
+            total[1] += c
+            total[2] += q
+            total[3] += f
+            total[4] += conv
+    # ... then one row each, under its parent.
+    top: list[dict[str, Any]] = []
+    rows_of: dict[tuple[str, ...], dict[str, Any]] = {}
+    for path, (n, c, q, f, conv) in made.items():
+        row = rows_of[path] = {
+            "key": path[-1],
+            "sessions": n,
+            "calls": c,
+            "qualified_calls": q,
+            "first_time_callers": f,
+            "conversion_rate": _rate(conv, n),
+            "children": [],
+        }
+        (rows_of[path[:-1]]["children"] if len(path) > 1 else top).append(row)
     sort_rows(top, "calls", descending=True)
     if alone is not None:
         top.append({**alone, "children": []})
@@ -220,7 +224,8 @@ def sort_rows(rows: list[dict[str, Any]], column: str, *, descending: bool) -> N
         return (first, -r["calls"], -r["sessions"], r["key"])
 
     rows.sort(key=order, reverse=descending and column == "key")
-    rows.sort(key=lambda r: bool(r.get("no_session")))  # stable: that row stays last
+    if any("no_session" in r for r in rows):
+        rows.sort(key=lambda r: bool(r.get("no_session")))  # stable: that row stays last
     for r in rows:
         if r.get("children"):
             sort_rows(r["children"], column, descending=descending)
