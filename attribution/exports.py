@@ -27,7 +27,7 @@ from zoneinfo import ZoneInfo
 import orjson
 from phonenumbers import COUNTRY_CODE_TO_REGION_CODE
 
-from attribution import platforms
+from attribution import platforms, rollups
 from attribution.call_search import CallQuery, query_clause
 from attribution.csvcells import csv_writer
 from attribution.touch import CAMPAIGN_COLUMNS, TOUCH_FIELDS, click_ids
@@ -561,4 +561,6 @@ async def purge_older_than(db: Store, *, cutoff_ms: int, batch: int = 500) -> Pu
             await tx.execute(f"DELETE FROM leases WHERE session_id IN {in_ids}", ids)
             # A visit code names the session; with the session gone it names nobody.
             await tx.execute(f"DELETE FROM visit_codes WHERE session_id IN {in_ids}", ids)
+            # Their days' roll-ups count them: redone from what is left.
+            await rollups.mark_sessions(tx, ids, in_ids)
             sessions += await tx.execute(f"DELETE FROM sessions WHERE id IN {in_ids}", ids)

@@ -19,16 +19,18 @@ from collections.abc import Iterable, Iterator, Mapping
 from datetime import date, timedelta
 from typing import Any
 
+from attribution import rollups
 from attribution.exports import NO_SESSION_SQL
 from attribution.reports import (
-    _CONVERTED,
     DIMENSIONS,
     _call_dimension,
     _no_session_row,
     _rate,
     _scope,
+    converted_from,
 )
 from attribution.sources import landing_page
+from pool.scope import Scope
 from pool.store import Store
 
 # At most this many dimensions at once (campaign × ad group × keyword).
@@ -123,11 +125,14 @@ async def breakdown(
         else asyncio.sleep(0, result=None)
     )
     sessions, calls, converted, alone = await asyncio.gather(
-        db.fetchall(
-            f"SELECT {s_keys}, COUNT(*) AS n FROM sessions s"
-            f" WHERE {s_where} AND s.started_ms >= :a AND s.started_ms < :b{s_filter}"
-            f" GROUP BY {s_group}",
-            {**s_params, **sf_params, **span},
+        rollups.session_counts(
+            db,
+            scope=Scope.of(advertiser_id, site_id),
+            start_ms=start_ms,
+            end_ms=end_ms,
+            columns=columns,
+            filters={DIMENSIONS[d]: v for d, v in (filters or {}).items()},
+            raw_where=(s_where, s_params),
         ),
         db.fetchall(
             f"SELECT {c_keys}, COUNT(*) AS n, SUM(c.qualified) AS q, SUM(c.first_time) AS f"
@@ -137,55 +142,72 @@ async def breakdown(
             {**c_params, **cf_params, **span},
         ),
         db.fetchall(
-            f"SELECT {s_keys}, COUNT(DISTINCT c.session_id) AS n FROM calls c"
-            f" JOIN sessions s ON s.id = c.session_id WHERE {c_where} AND {s_where}"
-            f" AND {_CONVERTED}{s_filter} GROUP BY {s_group}",
+            f"SELECT {s_keys}, COUNT(*) AS n {converted_from(c_where, s_where)}{s_filter}"
+            f" GROUP BY {s_group}",
             {**c_params, **s_params, **sf_params, **span},
         ),
         sessionless,
     )
-    # Folded in one pass over each query's rows: a path's chain (its row and its
-    # ancestors') is made once and looked up afterwards (a portal's keyword × source ×
-    # match type report has tens of thousands of paths).
-    top: list[dict[str, Any]] = []
-    chains: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    # Folded in two passes: each query's rows summed per full path of keys first (several
+    # raw keys may merge into one: landing pages, NULL and ''), then one row made per path
+    # and its counts added to its ancestors' (a portal's keyword × source × match type
+    # report has tens of thousands of paths).
     names = [f"k{i}" for i in range(len(dims))]
     pages = [d == "landing_page" for d in dims]
+    merge = any(pages)
 
-    def path_of(raw: Any) -> tuple[str, ...]:
-        keys = tuple(str(raw[n] or "") for n in names)
-        if any(pages):
-            keys = tuple(landing_page(k) if p else k for k, p in zip(keys, pages, strict=True))
+    def merged(keys: tuple[str, ...]) -> tuple[str, ...]:
+        if merge:
+            return tuple(landing_page(k) if p else k for k, p in zip(keys, pages, strict=True))
         return keys
 
-    def rows_on(path: tuple[str, ...]) -> list[dict[str, Any]]:
-        """The rows of ``path`` and of its ancestors, first level first (made if missing)."""
-        chain = chains.get(path)
-        if chain is None:
-            parent = rows_on(path[:-1]) if len(path) > 1 else []
-            row = _empty_row(path[-1])
-            (parent[-1]["children"] if parent else top).append(row)
-            chain = chains[path] = [*parent, row]
-        return chain
+    def path_of(raw: Any) -> tuple[str, ...]:
+        return merged(tuple(str(raw[n] or "") for n in names))
 
-    for r in sessions:
-        n = int(r["n"])
-        for row in rows_on(path_of(r)):
-            row["sessions"] += n
+    # path -> [sessions, calls, qualified, first-time, converted sessions]
+    leaves: dict[tuple[str, ...], list[int]] = {}
+
+    def leaf(path: tuple[str, ...]) -> list[int]:
+        found = leaves.get(path)
+        if found is None:
+            found = leaves[path] = [0, 0, 0, 0, 0]
+        return found
+
+    for keys, n in sessions:
+        leaf(merged(keys))[0] += n
     for r in calls:
-        n, q, f = int(r["n"]), int(r["q"] or 0), int(r["f"] or 0)
-        for row in rows_on(path_of(r)):
-            row["calls"] += n
-            row["qualified_calls"] += q
-            row["first_time_callers"] += f
-    calling: dict[int, int] = {}  # by id() of the row
+        counts = leaf(path_of(r))
+        counts[1] += int(r["n"])
+        counts[2] += int(r["q"] or 0)
+        counts[3] += int(r["f"] or 0)
     for r in converted:
-        n = int(r["n"])
-        for row in rows_on(path_of(r)):
-            calling[id(row)] = calling.get(id(row), 0) + n
-    for chain in chains.values():
-        row = chain[-1]
-        row["conversion_rate"] = _rate(calling.get(id(row), 0), row["sessions"])
+        leaf(path_of(r))[4] += int(r["n"])
+    # Every path's and every ancestor's sums (a parent is met before its children) ...
+    made: dict[tuple[str, ...], list[int]] = {}
+    for path, (n, c, q, f, conv) in leaves.items():
+        for depth in range(1, len(path) + 1):
+            total = made.get(path[:depth])
+            if total is None:
+                total = made[path[:depth]] = [0, 0, 0, 0, 0]
+            total[0] += n
+            total[1] += c
+            total[2] += q
+            total[3] += f
+            total[4] += conv
+    # ... then one row each, under its parent.
+    top: list[dict[str, Any]] = []
+    rows_of: dict[tuple[str, ...], dict[str, Any]] = {}
+    for path, (n, c, q, f, conv) in made.items():
+        row = rows_of[path] = {
+            "key": path[-1],
+            "sessions": n,
+            "calls": c,
+            "qualified_calls": q,
+            "first_time_callers": f,
+            "conversion_rate": _rate(conv, n),
+            "children": [],
+        }
+        (rows_of[path[:-1]]["children"] if len(path) > 1 else top).append(row)
     sort_rows(top, "calls", descending=True)
     if alone is not None:
         top.append({**alone, "children": []})
@@ -202,7 +224,8 @@ def sort_rows(rows: list[dict[str, Any]], column: str, *, descending: bool) -> N
         return (first, -r["calls"], -r["sessions"], r["key"])
 
     rows.sort(key=order, reverse=descending and column == "key")
-    rows.sort(key=lambda r: bool(r.get("no_session")))  # stable: that row stays last
+    if any("no_session" in r for r in rows):
+        rows.sort(key=lambda r: bool(r.get("no_session")))  # stable: that row stays last
     for r in rows:
         if r.get("children"):
             sort_rows(r["children"], column, descending=descending)

@@ -29,6 +29,7 @@ from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from attribution import rollups
 from attribution.exports import NO_SESSION_SQL, confidence_clause
 from attribution.sources import landing_page
 from attribution.touch import TOUCH_FIELDS, touch_column
@@ -110,7 +111,17 @@ def _rate(calling_sessions: int, sessions: int) -> float:
 
 # A session counts as converted when it started in the range and one of its calls (within
 # the report's confidence filter) did too: the numerator is a subset of the denominator.
-_CONVERTED = "c.started_ms >= :a AND c.started_ms < :b AND s.started_ms >= :a AND s.started_ms < :b"
+# Read from the calls (a few thousand) to their sessions, never the other way round (a
+# portal's range holds hundreds of thousands of sessions): the calls' distinct sessions
+# first, then each one's row (``CROSS JOIN`` keeps that order on SQLite; an inner join).
+def converted_from(c_where: str, s_where: str) -> str:
+    """``FROM ... WHERE ...`` of the converted sessions ``s`` of the calls ``c`` in scope."""
+    return (
+        "FROM (SELECT DISTINCT c.session_id AS sid FROM calls c"
+        f" WHERE {c_where} AND c.started_ms >= :a AND c.started_ms < :b) cs"
+        f" CROSS JOIN sessions s WHERE s.id = cs.sid AND {s_where}"
+        " AND s.started_ms >= :a AND s.started_ms < :b"
+    )
 
 
 async def calls_report(
@@ -137,13 +148,15 @@ async def calls_report(
     s_where, s_params = _scope("s", advertiser_id, site_id)
     c_where, c_params = _scope("c", advertiser_id, site_id, confidences)
     call_key, join = _call_dimension(column)
-    # Three independent reads: run them at once (the SQLite store has several readers).
+    # Independent reads: run them at once (the SQLite store has several readers).
     sessions, calls, converted, sessionless = await asyncio.gather(
-        db.fetchall(
-            f"SELECT s.{column} AS k, COUNT(*) AS n FROM sessions s"
-            f" WHERE {s_where} AND s.started_ms >= :a AND s.started_ms < :b"
-            f" GROUP BY s.{column}",
-            {**s_params, "a": start_ms, "b": end_ms},
+        rollups.session_counts(
+            db,
+            scope=Scope.of(advertiser_id, site_id),
+            start_ms=start_ms,
+            end_ms=end_ms,
+            columns=(column,),
+            raw_where=(s_where, s_params),
         ),
         db.fetchall(
             f"SELECT {call_key} AS k, COUNT(*) AS n, SUM(c.qualified) AS q,"
@@ -153,9 +166,8 @@ async def calls_report(
             {**c_params, "a": start_ms, "b": end_ms},
         ),
         db.fetchall(
-            f"SELECT s.{column} AS k, COUNT(DISTINCT c.session_id) AS n FROM calls c"
-            f" JOIN sessions s ON s.id = c.session_id WHERE {c_where} AND {s_where}"
-            f" AND {_CONVERTED} GROUP BY s.{column}",
+            f"SELECT s.{column} AS k, COUNT(*) AS n {converted_from(c_where, s_where)}"
+            f" GROUP BY s.{column}",
             {**c_params, **s_params, "a": start_ms, "b": end_ms},
         ),
         _no_session_row(db, c_where, {**c_params, "a": start_ms, "b": end_ms}),
@@ -179,8 +191,8 @@ async def calls_report(
             }
         return found
 
-    for r in sessions:
-        row(r["k"])["sessions"] += int(r["n"])
+    for (key,), n in sessions:
+        row(key)["sessions"] += n
     for r in calls:
         target = row(r["k"])
         target["calls"] += int(r["n"])
@@ -245,11 +257,14 @@ async def totals(
     """Sessions, calls (all / answered / qualified / first-time) in the scope and range."""
     s_where, s_params = _scope("s", advertiser_id, site_id)
     c_where, c_params = _scope("c", advertiser_id, site_id, confidences)
-    sessions, row, calling = await asyncio.gather(
-        db.fetchval(
-            f"SELECT COUNT(*) FROM sessions s WHERE {s_where}"
-            " AND s.started_ms >= :a AND s.started_ms < :b",
-            {**s_params, "a": start_ms, "b": end_ms},
+    counted, row, calling = await asyncio.gather(
+        rollups.session_counts(
+            db,
+            scope=Scope.of(advertiser_id, site_id),
+            start_ms=start_ms,
+            end_ms=end_ms,
+            columns=(),
+            raw_where=(s_where, s_params),
         ),
         db.fetchone(
             "SELECT COUNT(*) AS n,"
@@ -259,12 +274,12 @@ async def totals(
             {**c_params, "a": start_ms, "b": end_ms},
         ),
         db.fetchval(
-            "SELECT COUNT(DISTINCT c.session_id) FROM calls c JOIN sessions s"
-            f" ON s.id = c.session_id WHERE {c_where} AND {s_where} AND {_CONVERTED}",
+            f"SELECT COUNT(*) {converted_from(c_where, s_where)}",
             {**c_params, **s_params, "a": start_ms, "b": end_ms},
         ),
     )
     assert row is not None
+    sessions = sum(n for _, n in counted)
     calls = int(row["n"] or 0)
     return Totals(
         int(sessions or 0),

@@ -15,6 +15,7 @@ from typing import Any
 
 import orjson
 
+from attribution import rollups
 from attribution.devices import Device
 from attribution.geo import Geo
 from attribution.origins import origin_allowed
@@ -168,6 +169,9 @@ async def record_visit(
             values["gs"] = ga_sessions
             sets.append("ga_sessions = :gs")
         update = f"UPDATE sessions SET {', '.join(sets)} WHERE id = :id"
+        if new_touch:
+            # The session's report values change: its day's roll-up is read raw until redone.
+            await rollups.mark_session(tx, session_id)
         if dialect == "postgresql":
             values.update(view)
             await tx.execute(

@@ -369,6 +369,13 @@ class Settings:
     retention_interval_seconds: int = _setting(
         3600, "How often the server runs the retention purge while it is up.", low=1
     )
+    report_rollup_seconds: int = _setting(
+        300,
+        "How often the server rolls up the reports' closed days not yet rolled up or changed "
+        "since (daily roll-ups, docs/dashboard.md); 0 turns it off (reports then read more "
+        "sessions; `callpath reports refresh` still works).",
+        low=0,
+    )
     ga4_push_seconds: int = _setting(
         300,
         "How often the server sends new calls to GA4 for sites with GA4 settings; 0 turns "
@@ -825,7 +832,7 @@ GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
          "reservation_slot_minutes", "reservation_connected_seconds",
          "reservation_retry_minutes"),
     ),
-    ("Dashboard", ("dashboard_stream_seconds", "dashboard_poll_ms")),
+    ("Dashboard", ("dashboard_stream_seconds", "dashboard_poll_ms", "report_rollup_seconds")),
     (
         "Billing",
         ("billing_issuer_name", "billing_registration_number", "billing_tax_percent",

@@ -1,6 +1,7 @@
 """Periodic work while the server runs: lease sweep, retention purge, GA4 pushes, the
-conversion actions' direct uploads, fetching and transcribing recordings, and the runner of
-durable jobs (:mod:`backend.durable`: reminders and retries planned in the database)."""
+conversion actions' direct uploads, the reports' daily roll-ups, fetching and transcribing
+recordings, and the runner of durable jobs (:mod:`backend.durable`: reminders and retries
+planned in the database)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
-from attribution import conversion_uploads
+from attribution import conversion_uploads, rollups
 from attribution.conversions import GA4_MAX_AGE_MS, push_ga4
 from attribution.outbound import OutboundPolicy
 from attribution.upload_policy import UploadPolicy
@@ -113,6 +114,13 @@ async def api_jobs(app: Any) -> AsyncIterator[None]:
                 uploads=UploadPolicy(min_confidence=settings.upload_min_confidence),
             ),
             "callpath-conversion-uploads",
+        ),
+        # The reports' daily roll-ups: closed days not rolled up yet, or changed since.
+        (
+            settings.report_rollup_seconds,
+            "report roll-ups",
+            lambda: rollups.refresh(db, now=now_ms()),
+            "callpath-report-rollups",
         ),
         # Recordings fetched into callpath's storage, then transcribed (issue #22).
         (

@@ -2,8 +2,10 @@
 
 Each migration is a module ``mNNNN_name.py`` in this package defining ``STATEMENTS``: a list
 of SQL statements written once for both stores. Tokens are replaced per dialect: ``{pk}``
-(an auto-numbered integer primary key), ``{json}`` (a JSON document column) and
-``{strpos}`` (the position of a substring, 1-based, 0 when absent: ``instr`` / ``strpos``).
+(an auto-numbered integer primary key), ``{json}`` (a JSON document column),
+``{strpos}`` (the position of a substring, 1-based, 0 when absent: ``instr`` / ``strpos``)
+and ``{clustered}`` after a table's definition (SQLite stores the table in its primary key's
+order, ``WITHOUT ROWID``; nothing on PostgreSQL).
 A module may add ``DIALECT_STATEMENTS``, a dict of statements per dialect (``sqlite``,
 ``postgresql``) run after ``STATEMENTS`` in the same unit, for what only one store has
 (0041: SQLite's FTS5 table, PostgreSQL's text-search index).
@@ -54,8 +56,18 @@ log = logging.getLogger("callpath.migrations")
 BACKFILL_BATCH = 5000
 
 _TOKENS = {
-    "sqlite": {"pk": "INTEGER PRIMARY KEY AUTOINCREMENT", "json": "TEXT", "strpos": "instr"},
-    "postgresql": {"pk": "BIGSERIAL PRIMARY KEY", "json": "TEXT", "strpos": "strpos"},
+    "sqlite": {
+        "pk": "INTEGER PRIMARY KEY AUTOINCREMENT",
+        "json": "TEXT",
+        "strpos": "instr",
+        "clustered": "WITHOUT ROWID",
+    },
+    "postgresql": {
+        "pk": "BIGSERIAL PRIMARY KEY",
+        "json": "TEXT",
+        "strpos": "strpos",
+        "clustered": "",
+    },
 }
 
 # What a CONCURRENT_INDEXES entry must look like: the store decides how it is built.
@@ -63,7 +75,8 @@ INDEX_STATEMENT = re.compile(r"\s*CREATE\s+(UNIQUE\s+)?INDEX\s+(\w+)\s+(ON\s.+)"
 
 
 def fill_tokens(sql: str, dialect: str) -> str:
-    """``sql`` with this dialect's ``{pk}`` / ``{json}`` / ``{strpos}`` filled in."""
+    """``sql`` with this dialect's ``{pk}`` / ``{json}`` / ``{strpos}`` / ``{clustered}``
+    filled in."""
     for token, value in _TOKENS[dialect].items():
         sql = sql.replace("{" + token + "}", value)
     return sql
