@@ -258,11 +258,9 @@ async def test_admin_manages_users_and_members_sign_in(
         assert (await member.get("/dashboard")).status_code == 303
 
 
-async def test_pool_health_flags_an_exhausted_pool(
-    client: httpx.AsyncClient, db: Any, seeded: Seeded, settings: Settings
-) -> None:
-    # B's pool has one number: lease it, then refuse a second visitor.
-    now = now_ms()
+async def _lease_b_number(db: Any, seeded: Seeded, now: int) -> Any:
+    """B's pool's one number held by the session of B's first call since a minute ago; the
+    session."""
     session = await db.fetchval(
         "SELECT session_id FROM calls WHERE id = :c", {"c": seeded.calls_b[0]}
     )
@@ -278,6 +276,16 @@ async def test_pool_health_flags_an_exhausted_pool(
                 "e": now + 3_600_000,
             },
         )
+    return session
+
+
+async def test_pool_health_flags_an_exhausted_pool(
+    client: httpx.AsyncClient, db: Any, seeded: Seeded, settings: Settings
+) -> None:
+    # B's pool has one number: lease it, then refuse a second visitor.
+    now = now_ms()
+    session = await _lease_b_number(db, seeded, now)
+    async with db.write() as tx:
         await tx.execute(
             "INSERT INTO pool_exhaustions (pool_id, session_id, ts_ms, outcome)"
             " VALUES (:p, :s, :t, 'original')",
@@ -302,22 +310,7 @@ async def test_pool_health_reads_the_safety_factor_and_alert_level_like_the_api(
     db: Any, seeded: Seeded, settings: Settings
 ) -> None:
     # One number busy in the window: the peak demand is 1, so the advice is the safety factor.
-    now = now_ms()
-    session = await db.fetchval(
-        "SELECT session_id FROM calls WHERE id = :c", {"c": seeded.calls_b[0]}
-    )
-    async with db.write() as tx:
-        await tx.execute(
-            "INSERT INTO leases (pool_id, number_id, session_id, started_ms, last_seen_ms,"
-            " expires_ms) VALUES (:p, :n, :s, :t, :t, :e)",
-            {
-                "p": seeded.pool_b,
-                "n": seeded.number_b,
-                "s": session,
-                "t": now - 60_000,
-                "e": now + 3_600_000,
-            },
-        )
+    await _lease_b_number(db, seeded, now_ms())
     careful = replace(settings, pool_safety_factor=3.0, pool_alert_utilization=1.5)
     [plain] = await pool_health(db, Scope.of(seeded.adv_b), settings)
     [row] = await pool_health(db, Scope.of(seeded.adv_b), careful)

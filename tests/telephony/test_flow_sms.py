@@ -4,7 +4,7 @@ stand-in's Messages API once the call has ended; a caller who replied STOP is no
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import httpx
 import pytest
@@ -82,18 +82,37 @@ async def _ad_visit(tclient: httpx.AsyncClient) -> str:
     return number
 
 
+class Shop(NamedTuple):
+    """What a text-back test works with: the app, its Twilio client, telephony, store and
+    the Messages API stand-in."""
+
+    app: Starlette
+    tclient: httpx.AsyncClient
+    telephony: Any
+    db: Any
+    messages_api: MessagesApi
+
+
+@pytest.fixture
+def shop(
+    app: Starlette,
+    tclient: httpx.AsyncClient,
+    telephony: Any,
+    db: Any,
+    messages_api: MessagesApi,
+) -> Shop:
+    return Shop(app, tclient, telephony, db, messages_api)
+
+
 async def _texts(app: Starlette, telephony: Any, **clock: int) -> dict[str, int]:
     assert await telephony.recorder.drain(10)
     return await job_runner(app).run_due(**clock)
 
 
 async def test_a_missed_call_texts_the_caller_with_the_keyword_and_not_after_stop(
-    app: Starlette,
-    tclient: httpx.AsyncClient,
-    telephony: Any,
-    db: Any,
-    messages_api: MessagesApi,
+    shop: Shop,
 ) -> None:
+    app, tclient, telephony, db, messages_api = shop
     await set_flow(db, telephony, SHOP)
     number = await _ad_visit(tclient)
     twilio = TwilioStandIn(tclient, AUTH_TOKEN, BASE, phones=MISSED)
@@ -136,13 +155,10 @@ async def test_a_missed_call_texts_the_caller_with_the_keyword_and_not_after_sto
 
 @pytest.mark.parametrize("answered", [True, False])
 async def test_when_chooses_by_the_calls_outcome(
-    app: Starlette,
-    tclient: httpx.AsyncClient,
-    telephony: Any,
-    db: Any,
-    messages_api: MessagesApi,
+    shop: Shop,
     answered: bool,
 ) -> None:
+    app, tclient, telephony, db, messages_api = shop
     """A thank-you text (``when: answered``) passed before the ring goes only when someone
     answered; the text-back (``when: missed``) is only reached when no one did."""
     flow = {**SHOP, "steps": {**SHOP["steps"]}}
@@ -175,12 +191,9 @@ async def test_when_chooses_by_the_calls_outcome(
 
 
 async def test_a_text_waits_for_the_end_of_the_call(
-    app: Starlette,
-    tclient: httpx.AsyncClient,
-    telephony: Any,
-    db: Any,
-    messages_api: MessagesApi,
+    shop: Shop,
 ) -> None:
+    app, tclient, telephony, db, messages_api = shop
     """Planned while the call runs; sent at the caller's status callback, or
     :data:`flowsms.LATEST_MS` later when that callback never comes."""
     await set_flow(db, telephony, SHOP)
@@ -201,12 +214,9 @@ async def test_a_text_waits_for_the_end_of_the_call(
 
 
 async def test_a_refused_send_is_tried_again_and_sent_once(
-    app: Starlette,
-    tclient: httpx.AsyncClient,
-    telephony: Any,
-    db: Any,
-    messages_api: MessagesApi,
+    shop: Shop,
 ) -> None:
+    app, tclient, telephony, db, messages_api = shop
     await set_flow(db, telephony, SHOP)
     messages_api.refusals.append((503, 20500))  # the staff alert: Twilio has a bad minute
     await TwilioStandIn(tclient, AUTH_TOKEN, BASE, phones=MISSED).call(
