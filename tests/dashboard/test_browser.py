@@ -155,14 +155,16 @@ def test_the_call_page_plays_the_recording_and_seeks_from_a_transcript_line(
     page.screenshot(path=str(artifacts / "dashboard-call-recording.png"), full_page=True)
 
 
-# The loudest RMS of each side's tap (player.channelTaps: an AnalyserNode per channel, after
-# its gain) sampled every 50 ms for ``ms`` while the recording plays.
+# The loudest RMS of each side (player.channelTaps: an AnalyserNode per channel, after its
+# gain) and of each ear (player.earTaps, after the merger), sampled every 50 ms for ``ms``
+# while the recording plays: [caller, business, left ear, right ear].
 LOUDNESS = """(ms) => new Promise((done) => {
   const audio = document.querySelector('#recording audio');
-  const most = [0, 0];
+  const taps = [...audio.channelTaps, ...audio.earTaps];
+  const most = [0, 0, 0, 0];
   const buf = new Float32Array(2048);
   const timer = setInterval(() => {
-    audio.channelTaps.forEach((tap, c) => {
+    taps.forEach((tap, c) => {
       tap.getFloatTimeDomainData(buf);
       let sum = 0;
       for (const v of buf) sum += v * v;
@@ -197,12 +199,17 @@ def test_the_call_page_plays_one_side_of_a_two_channel_recording(
     sign_in(page, dash_server, *ADMIN, start=f"/dashboard/calls/{seeded.calls_a[0]}")
     _until(page, "() => document.querySelector('#recording audio').readyState >= 1")
     # Both sides speak from the start of the recording (tests/support/speech.py).
-    caller, business = _listen(page, "0", 0)
+    # One side chosen: the other is silent, and the chosen one is in both ears.
+    caller, business, left, right = _listen(page, "0", 0)
     assert caller > 0.01 and business == 0.0, (caller, business)
-    caller, business = _listen(page, "1", 0)
+    assert left == pytest.approx(caller) and right == pytest.approx(caller), (left, right)
+    caller, business, left, right = _listen(page, "1", 0)
     assert business > 0.01 and caller == 0.0, (caller, business)
-    caller, business = _listen(page, "both", 0)
+    assert left == pytest.approx(business) and right == pytest.approx(business), (left, right)
+    # Both: the caller on the left, the business on the right, as recorded.
+    caller, business, left, right = _listen(page, "both", 0)
     assert caller > 0.01 and business > 0.01, (caller, business)
+    assert left == pytest.approx(caller) and right == pytest.approx(business), (left, right)
     # The line being said is marked; with one side chosen, only that side's line.
     page.select_option("#recording select.listen", "1")
     page.evaluate("() => { const a = document.querySelector('#recording audio');"

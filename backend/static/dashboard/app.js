@@ -252,8 +252,9 @@ document.querySelectorAll("button.seek").forEach((button) => {
 // element's sound goes through a Web Audio graph, built the first time someone picks a side
 // (a user gesture, so the browser lets the AudioContext start): source → splitter → one
 // gain per channel → merger → speakers. Each side's gain mutes or keeps it; a cross gain
-// puts the chosen side in both ears. player.channelTaps holds an AnalyserNode per side,
-// after its gain: the browser test measures that the muted side is silent.
+// puts the chosen side in both ears. For the browser test, which measures that the muted
+// side is silent and the chosen one is in both ears: player.channelTaps holds an
+// AnalyserNode per side after its gain, player.earTaps one per ear after the merger.
 function channelGraph(player) {
   if (player.channelGraph) return player.channelGraph;
   const Context = window.AudioContext || window.webkitAudioContext;
@@ -275,9 +276,14 @@ function channelGraph(player) {
     cross[c].gain.value = 0;
   });
   merger.connect(ctx.destination);
+  const ears = ctx.createChannelSplitter(2);
+  const earTaps = [ctx.createAnalyser(), ctx.createAnalyser()];
+  merger.connect(ears);
+  [0, 1].forEach((e) => ears.connect(earTaps[e], e));
   // A context made without a gesture starts suspended: every play (a gesture) resumes it.
   player.addEventListener("play", () => { if (ctx.state === "suspended") ctx.resume(); });
   player.channelTaps = taps;
+  player.earTaps = earTaps;
   player.channelGraph = { ctx, side, cross };
   return player.channelGraph;
 }
