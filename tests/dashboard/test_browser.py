@@ -155,6 +155,74 @@ def test_the_call_page_plays_the_recording_and_seeks_from_a_transcript_line(
     page.screenshot(path=str(artifacts / "dashboard-call-recording.png"), full_page=True)
 
 
+# The loudest RMS of each side (player.channelTaps: an AnalyserNode per channel, after its
+# gain) and of each ear (player.earTaps, after the merger), sampled every 50 ms for ``ms``
+# while the recording plays: [caller, business, left ear, right ear].
+LOUDNESS = """(ms) => new Promise((done) => {
+  const audio = document.querySelector('#recording audio');
+  const taps = [...audio.channelTaps, ...audio.earTaps];
+  const most = [0, 0, 0, 0];
+  const buf = new Float32Array(2048);
+  const timer = setInterval(() => {
+    taps.forEach((tap, c) => {
+      tap.getFloatTimeDomainData(buf);
+      let sum = 0;
+      for (const v of buf) sum += v * v;
+      most[c] = Math.max(most[c], Math.sqrt(sum / buf.length));
+    });
+  }, 50);
+  setTimeout(() => { clearInterval(timer); done(most); }, ms);
+})"""
+
+
+def _listen(page: Any, side: str, line: int) -> list[float]:
+    """Choose ``side`` in "Listen to", click transcript line ``line`` (a real click, the
+    gesture that lets the audio start) and measure both sides while it plays."""
+    page.select_option("#recording select.listen", side)
+    page.locator("#recording button.seek").nth(line).click()
+    _until(page, "() => !document.querySelector('#recording audio').paused")
+    _until(page, "() => document.querySelector('#recording audio').channelTaps[0]"
+                 ".context.state === 'running'")  # fmt: skip
+    loudness: list[float] = page.evaluate(LOUDNESS, 600)
+    page.evaluate("() => document.querySelector('#recording audio').pause()")
+    assert page.input_value("#recording select.listen") == side  # the seek kept the side
+    return loudness
+
+
+def test_the_call_page_plays_one_side_of_a_two_channel_recording(
+    dash_server: Server, page: Any, artifacts: Path
+) -> None:
+    """Issue #22: "Listen to" plays the caller or the business alone (the other side is
+    silent, measured after the Web Audio gains on the espeak-ng recording), a transcript
+    line keeps the chosen side, and the line being said is marked as it plays."""
+    seeded = dash_server.seeded  # type: ignore[attr-defined]
+    sign_in(page, dash_server, *ADMIN, start=f"/dashboard/calls/{seeded.calls_a[0]}")
+    _until(page, "() => document.querySelector('#recording audio').readyState >= 1")
+    # Both sides speak from the start of the recording (tests/support/speech.py).
+    # One side chosen: the other is silent, and the chosen one is in both ears.
+    caller, business, left, right = _listen(page, "0", 0)
+    assert caller > 0.01 and business == 0.0, (caller, business)
+    assert left == pytest.approx(caller) and right == pytest.approx(caller), (left, right)
+    caller, business, left, right = _listen(page, "1", 0)
+    assert business > 0.01 and caller == 0.0, (caller, business)
+    assert left == pytest.approx(business) and right == pytest.approx(business), (left, right)
+    # Both: the caller on the left, the business on the right, as recorded.
+    caller, business, left, right = _listen(page, "both", 0)
+    assert caller > 0.01 and business > 0.01, (caller, business)
+    assert left == pytest.approx(caller) and right == pytest.approx(business), (left, right)
+    # The line being said is marked; with one side chosen, only that side's line.
+    page.select_option("#recording select.listen", "1")
+    page.evaluate("() => { const a = document.querySelector('#recording audio');"
+                  " a.currentTime = 1.6; }")  # fmt: skip
+    _until(page, "() => document.querySelector('#recording .transcript li[aria-current]')")
+    current = page.locator("#recording .transcript li[aria-current=true]")
+    expect(current).to_have_count(1)
+    expect(current).to_contain_text("tomorrow morning")
+    page.select_option("#recording select.listen", "0")
+    expect(current).to_contain_text("appointment")
+    page.screenshot(path=str(artifacts / "dashboard-call-recording-one-side.png"), full_page=True)
+
+
 def _until(page: Any, predicate: str, within_s: float = 15.0) -> None:
     """Wait for ``predicate`` (the page's CSP refuses wait_for_function's string eval)."""
     deadline = time.monotonic() + within_s

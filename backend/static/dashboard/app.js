@@ -242,7 +242,87 @@ document.querySelectorAll("button.seek").forEach((button) => {
   button.addEventListener("click", () => {
     const player = document.getElementById(button.dataset.player);
     if (!player) return;
+    // Seeking leaves the channel graph alone: listening to one side stays on that side.
     player.currentTime = Number(button.dataset.start);
     player.play().catch(() => {});
   });
+});
+
+// One side of a two-channel recording (channel 0: the caller, 1: the business). The
+// element's sound goes through a Web Audio graph, built the first time someone picks a side
+// (a user gesture, so the browser lets the AudioContext start): source → splitter → one
+// gain per channel → merger → speakers. Each side's gain mutes or keeps it; a cross gain
+// puts the chosen side in both ears. For the browser test, which measures that the muted
+// side is silent and the chosen one is in both ears: player.channelTaps holds an
+// AnalyserNode per side after its gain, player.earTaps one per ear after the merger.
+function channelGraph(player) {
+  if (player.channelGraph) return player.channelGraph;
+  const Context = window.AudioContext || window.webkitAudioContext;
+  if (!Context) return null;
+  const ctx = new Context();
+  const source = ctx.createMediaElementSource(player);
+  const splitter = ctx.createChannelSplitter(2);
+  const merger = ctx.createChannelMerger(2);
+  const side = [ctx.createGain(), ctx.createGain()];
+  const cross = [ctx.createGain(), ctx.createGain()]; // side 0 → right ear, side 1 → left ear
+  const taps = [ctx.createAnalyser(), ctx.createAnalyser()];
+  source.connect(splitter);
+  [0, 1].forEach((c) => {
+    splitter.connect(side[c], c);
+    side[c].connect(taps[c]);
+    side[c].connect(merger, 0, c);
+    side[c].connect(cross[c]);
+    cross[c].connect(merger, 0, 1 - c);
+    cross[c].gain.value = 0;
+  });
+  merger.connect(ctx.destination);
+  const ears = ctx.createChannelSplitter(2);
+  const earTaps = [ctx.createAnalyser(), ctx.createAnalyser()];
+  merger.connect(ears);
+  [0, 1].forEach((e) => ears.connect(earTaps[e], e));
+  // A context made without a gesture starts suspended: every play (a gesture) resumes it.
+  player.addEventListener("play", () => { if (ctx.state === "suspended") ctx.resume(); });
+  player.channelTaps = taps;
+  player.earTaps = earTaps;
+  player.channelGraph = { ctx, side, cross };
+  return player.channelGraph;
+}
+document.querySelectorAll("select.listen").forEach((select) => {
+  select.addEventListener("change", () => {
+    const player = document.getElementById(select.dataset.player);
+    const graph = player && channelGraph(player);
+    if (!graph) return;
+    const only = select.value === "both" ? null : Number(select.value);
+    [0, 1].forEach((c) => {
+      graph.side[c].gain.value = only === null || only === c ? 1 : 0;
+      graph.cross[c].gain.value = only === c ? 1 : 0;
+    });
+    if (graph.ctx.state === "suspended") graph.ctx.resume();
+    player.dataset.listen = select.value;
+    player.dispatchEvent(new Event("timeupdate")); // the highlighted line follows the side
+  });
+});
+
+// The transcript line being said is marked (aria-current) as the recording plays; when one
+// side is chosen, only that side's lines.
+document.querySelectorAll("ol.transcript[data-player]").forEach((list) => {
+  const player = document.getElementById(list.dataset.player);
+  if (!player) return;
+  const lines = Array.from(list.querySelectorAll("li[data-start]"));
+  let marked = null;
+  const mark = () => {
+    const t = player.currentTime;
+    const side = player.dataset.listen || "both";
+    let now = null;
+    lines.forEach((li) => {
+      if (side !== "both" && li.dataset.channel !== side) return;
+      if (Number(li.dataset.start) <= t && t < Number(li.dataset.end)) now = li;
+    });
+    if (now === marked) return;
+    if (marked) marked.removeAttribute("aria-current");
+    if (now) now.setAttribute("aria-current", "true");
+    marked = now;
+  };
+  player.addEventListener("timeupdate", mark);
+  player.addEventListener("seeked", mark);
 });
