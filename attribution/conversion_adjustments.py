@@ -138,13 +138,5 @@ async def adjust_action(
         content = _render(fmt, rows, offset)
         filename = f"{action.platform}-adjustments-{batch}.csv"
         return await finish_file(
-            tx,
-            action,
-            batch=batch,
-            rows=rows,
-            filename=filename,
-            fmt=fmt,
-            content=content,
-            created_by=created_by,
-            now_ms=now_ms,
+            tx, action, batch, rows, filename, fmt, content, created_by=created_by, now_ms=now_ms
         )

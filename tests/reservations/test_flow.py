@@ -6,10 +6,11 @@ retry text → the window closes → the rebooking text → rebooked → a new r
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 import httpx
+import pytest
 from starlette.applications import Starlette
 
 from backend.durable import Runner
@@ -54,7 +55,21 @@ async def book(
     return await client.post("/api/reservations", json=body, headers=auth(portal))
 
 
-async def test_booking_reminder_bridged_connected_billable(
+class Day(NamedTuple):
+    """A reservation's day end to end: the app, the portal's client, the clock, the job
+    runner and the Twilio stand-ins (texts and calls)."""
+
+    app: Starlette
+    client: httpx.AsyncClient
+    portal: Portal
+    clock: Clock
+    runner: Runner
+    messages_api: MessagesApi
+    twilio: TwilioStandIn
+
+
+@pytest.fixture
+def day(
     app: Starlette,
     client: httpx.AsyncClient,
     portal: Portal,
@@ -62,7 +77,14 @@ async def test_booking_reminder_bridged_connected_billable(
     runner: Runner,
     messages_api: MessagesApi,
     twilio: TwilioStandIn,
+) -> Day:
+    return Day(app, client, portal, clock, runner, messages_api, twilio)
+
+
+async def test_booking_reminder_bridged_connected_billable(
+    day: Day,
 ) -> None:
+    app, client, portal, clock, runner, messages_api, twilio = day
     made = await book(client, portal)
     assert made.status_code == 201, made.text
     reservation = made.json()
@@ -127,14 +149,9 @@ async def test_booking_reminder_bridged_connected_billable(
 
 
 async def test_no_answer_retry_then_rebook_and_a_new_reminder(
-    app: Starlette,
-    client: httpx.AsyncClient,
-    portal: Portal,
-    clock: Clock,
-    runner: Runner,
-    messages_api: MessagesApi,
-    twilio: TwilioStandIn,
+    day: Day,
 ) -> None:
+    _app, client, portal, clock, runner, messages_api, twilio = day
     reservation = (await book(client, portal)).json()
     clock.now = START + 3 * MINUTE
     missed = await twilio.call(to=NUMBER, caller=ADVERTISER_PHONE, sid="CA-1", answered=False)
