@@ -54,6 +54,12 @@ GRAINS: dict[int, tuple[str, ...]] = {
     2: ("landing_page",),
     3: ("channel", "source", "campaign", "ad_group", "keyword", "match_type", "device"),
 }
+# Packed grains: sessions per value of every column at once, stored as one id (of the
+# columns' ids joined, ``"12,7,3"``, itself a value of ``report_values``) in the first
+# column's place, the others 0. A report by exactly these columns in any order and with no
+# filter (the dashboard's default report, keyword × source × match type) groups one integer
+# over the fewest rows: a third of grain 3's CPU on a portal's 30 days (docs/dashboard.md).
+PACKED: dict[int, tuple[str, ...]] = {4: ("keyword", "source", "match_type")}
 # The columns of ``report_session_days``, in its primary key's order.
 COLUMNS = GRAINS[3] + GRAINS[2]
 # What a day's sessions are grouped by (once each), and the grains made from each.
@@ -65,6 +71,17 @@ READ = True
 GRACE_MS = 10 * 60_000
 # Site-days a periodic round rolls up at most (the newest first).
 ROUND_BUDGET = 400
+
+
+def packed_grain(columns: Iterable[str], filters: Iterable[str] = ()) -> int | None:
+    """The packed grain of exactly ``columns`` when nothing is filtered (None: none)."""
+    if any(True for _ in filters):
+        return None
+    wanted = sorted(columns)
+    for grain, cols in PACKED.items():
+        if wanted == sorted(cols):
+            return grain
+    return None
 
 
 def grain_for(columns: Iterable[str]) -> int | None:
@@ -87,6 +104,14 @@ class _Values:
         self.values: dict[int, str] = {0: ""}
         self.loaded = False
         self.lock = asyncio.Lock()
+        # A packed value's id -> the ids it joins.
+        self.packs: dict[int, tuple[int, ...]] = {}
+
+    def unpack(self, pack_id: int) -> tuple[int, ...]:
+        found = self.packs.get(pack_id)
+        if found is None:
+            found = self.packs[pack_id] = tuple(int(i) for i in self.values[pack_id].split(","))
+        return found
 
     def add(self, rows: Iterable[Row]) -> None:
         for r in rows:
@@ -228,6 +253,19 @@ async def build_day(db: Store, site_id: int, day_ms: int, day_end_ms: int, now: 
         for key, n in per.items():
             row: dict[str, Any] = dict.fromkeys(COLUMNS, 0)
             row.update({c: ids[v] for c, v in zip(GRAINS[grain], key, strict=True)})
+            inserts.append({**row, "s": site_id, "g": grain, "d": day_ms, "n": n})
+    # Packed grains, from grain 3 (which holds every touch column and the device).
+    full = GRAINS[3]
+    for grain, packed in PACKED.items():
+        at = [full.index(c) for c in packed]
+        sums: dict[str, int] = {}
+        for key, n in counts[3].items():
+            pack = ",".join(str(ids[key[i]]) for i in at)
+            sums[pack] = sums.get(pack, 0) + n
+        pack_ids = await _ids_of(db, sums)
+        for pack, n in sums.items():
+            row = dict.fromkeys(COLUMNS, 0)
+            row[packed[0]] = pack_ids[pack]
             inserts.append({**row, "s": site_id, "g": grain, "d": day_ms, "n": n})
     async with db.write() as tx:
         await tx.execute(
@@ -457,7 +495,7 @@ async def session_counts(
     """
     cols = tuple(columns)
     flt = dict(filters or {})
-    grain = grain_for((*cols, *flt))
+    grain = packed_grain(cols, flt) or grain_for((*cols, *flt))
     counts: dict[tuple[str, ...], int] = {}
     if grain is None or not READ:
         await _raw(db, counts, cols, flt, [(raw_where, start_ms, end_ms)])
@@ -552,6 +590,23 @@ async def _rolled(
     for i, (column, value) in enumerate(sorted(flt.items())):
         where += f" AND {column} = (SELECT id FROM report_values WHERE value = :rv{i})"
         params[f"rv{i}"] = value
+    packed = PACKED.get(grain)
+    if packed is not None:
+        rows = await db.fetchall(
+            f"SELECT {packed[0]} AS k, SUM(sessions) AS n FROM report_session_days"
+            f" WHERE {where} GROUP BY {packed[0]}",
+            {**params, "g": grain},
+        )
+        known = _values(db)
+        await _values_of(db, (int(r["k"]) for r in rows))
+        # Each column of the report: its place among the packed ids.
+        at = [packed.index(c) for c in cols]
+        parts = await _values_of(db, {i for r in rows for i in known.unpack(int(r["k"]))})
+        for r in rows:
+            ids = known.unpack(int(r["k"]))
+            key = tuple(parts[ids[i]] for i in at)
+            counts[key] = counts.get(key, 0) + int(r["n"])
+        return
     keys = ", ".join(f"{c} AS k{i}" for i, c in enumerate(cols))
     group = f" GROUP BY {', '.join(cols)}" if cols else ""
     rows = await db.fetchall(
