@@ -104,14 +104,8 @@ class _Values:
         self.values: dict[int, str] = {0: ""}
         self.loaded = False
         self.lock = asyncio.Lock()
-        # A packed value's id -> the ids it joins.
-        self.packs: dict[int, tuple[int, ...]] = {}
-
-    def unpack(self, pack_id: int) -> tuple[int, ...]:
-        found = self.packs.get(pack_id)
-        if found is None:
-            found = self.packs[pack_id] = tuple(int(i) for i in self.values[pack_id].split(","))
-        return found
+        # A packed value's id -> the values it joins (once its ids' values are known).
+        self.packs: dict[int, tuple[str, ...]] = {}
 
     def add(self, rows: Iterable[Row]) -> None:
         for r in rows:
@@ -598,13 +592,20 @@ async def _rolled(
             {**params, "g": grain},
         )
         known = _values(db)
-        await _values_of(db, (int(r["k"]) for r in rows))
-        # Each column of the report: its place among the packed ids.
+        packs = known.packs
+        new = [int(r["k"]) for r in rows if int(r["k"]) not in packs]
+        if new:
+            joined = await _values_of(db, new)
+            ids = {p: [int(i) for i in joined[p].split(",")] for p in new}
+            values = await _values_of(db, {i for each in ids.values() for i in each})
+            for p, each in ids.items():
+                packs[p] = tuple(values[i] for i in each)
+        # Each column of the report: its place among the packed values.
         at = [packed.index(c) for c in cols]
-        parts = await _values_of(db, {i for r in rows for i in known.unpack(int(r["k"]))})
+        same = at == list(range(len(packed)))
         for r in rows:
-            ids = known.unpack(int(r["k"]))
-            key = tuple(parts[ids[i]] for i in at)
+            found = packs[int(r["k"])]
+            key = found if same else tuple(found[i] for i in at)
             counts[key] = counts.get(key, 0) + int(r["n"])
         return
     keys = ", ".join(f"{c} AS k{i}" for i, c in enumerate(cols))
