@@ -270,20 +270,32 @@ def _by_calls(r: dict[str, Any]) -> tuple[int, int, str]:
 
 
 def sort_rows(rows: list[dict[str, Any]], column: str, *, descending: bool) -> None:
-    """Sort rows in place at every level by ``column`` (ties: calls, sessions, key)."""
+    """Sort rows in place at every level by ``column`` (ties: calls, sessions, key); the
+    row of the calls without a web session stays last."""
+    sign = -1 if descending else 1
 
     def order(r: dict[str, Any]) -> tuple[Any, ...]:
-        sign = -1 if descending else 1
         value = r[column]
         first: Any = value if column == "key" else sign * value
         return (first, -r["calls"], -r["sessions"], r["key"])
 
-    rows.sort(key=order, reverse=descending and column == "key")
+    reverse = descending and column == "key"
+
+    def sort(level: list[dict[str, Any]]) -> None:
+        if len(level) > 1:
+            level.sort(key=order, reverse=reverse)
+        for r in level:
+            if r.get("children"):
+                sort(r["children"])
+
+    sort(rows)
     if any("no_session" in r for r in rows):
         rows.sort(key=lambda r: bool(r.get("no_session")))  # stable: that row stays last
-    for r in rows:
-        if r.get("children"):
-            sort_rows(r["children"], column, descending=descending)
+
+
+def count_rows(rows: list[dict[str, Any]]) -> int:
+    """Rows at every level (what :func:`walk` yields)."""
+    return len(rows) + sum(count_rows(r["children"]) for r in rows if r.get("children"))
 
 
 def walk(

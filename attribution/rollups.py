@@ -19,10 +19,12 @@ The tables (migration 0039):
   grain, as ids of ``report_values`` (0 for a column the grain has not): a report groups
   integers in SQL and looks the few values of its answer up afterwards.
 
-Grains: 0, no value (the day's sessions, for totals); 1, the touch (channel, source,
-campaign, ad group, keyword, match type) and the device; 2, the landing page. A report
-whose dimensions and filters fit in one grain reads it; others (landing page × keyword)
-read the sessions, as before.
+Grains: 0, no value (the day's sessions, for totals); 1, channel, source, match type and
+device; 2, the landing page; 3, the touch (channel, source, campaign, ad group, keyword,
+match type) and the device; 4, keyword × source × match type *packed* (:data:`PACKED`:
+the three ids as one value, so the dashboard's default report groups one integer over
+the fewest rows). A report whose dimensions and filters fit in one grain reads it; others
+(landing page × keyword) read the sessions, as before.
 
 A read (:func:`session_counts`) takes, for each site of the scope, the days fully inside
 the range that are rolled up and clean from the roll-up, and everything else (today, a

@@ -181,10 +181,10 @@ def report_html(
     rows: list[dict[str, Any]], totals: reports.Totals, dims: tuple[str, ...], limit: int | None
 ) -> str:
     """The report's rows laid out (``report_grids.report_table``) and rendered as the
-    dashboard's reports page does: sorted, the first ``limit`` rows (None: every row)."""
+    dashboard's reports page does by default (sorted by calls, as the rows come): the
+    first ``limit`` rows (None: every row)."""
     t = i18n.translator("ja")
     f = _Filters()
-    report_dimensions.sort_rows(rows, "calls", descending=True)
     table = report_grids.report_table(
         t,
         dimensions=dims,

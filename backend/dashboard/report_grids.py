@@ -18,7 +18,7 @@ from typing import Any
 from attribution.csv_encoding import encode_text
 from attribution.csvcells import csv_writer
 from attribution.exports import DRILL_DIMENSIONS, NO_SESSION_DRILL
-from attribution.report_dimensions import change, walk
+from attribution.report_dimensions import change, count_rows, walk
 from attribution.report_tables import HOURS, WEEKDAYS
 from backend.dashboard import fmt, i18n
 from backend.dashboard.i18n import N_
@@ -208,10 +208,10 @@ def _first_groups(rows: list[dict[str, Any]], limit: int, table: Table) -> list[
     for i, row in enumerate(rows):
         if lines >= limit:
             shown += [r for r in rows[i:] if r.get("no_session")]
-            table.rows_total = sum(1 for _ in walk(rows))
+            table.rows_total = count_rows(rows)
             break
         shown.append(row)
-        lines += sum(1 for _ in walk([row]))
+        lines += count_rows([row])
     return shown
 
 
