@@ -149,7 +149,16 @@ async def breakdown(
         ),
         sessionless,
     )
-    top = fold(dims, sessions, calls, converted)
+    # The collector is paused while the rows are made: the tens of thousands a portal's
+    # report makes (none in a cycle) would set it off several times for nothing (a fifth
+    # of the folding time, measured).
+    paused = gc.isenabled()
+    gc.disable()
+    try:
+        top = fold(dims, sessions, calls, converted)
+    finally:
+        if paused:
+            gc.enable()
     if alone is not None:
         top.append({**alone, "children": []})
     return top
@@ -162,26 +171,7 @@ def fold(
     converted: Iterable[Mapping[str, Any]],
 ) -> list[dict[str, Any]]:
     """:func:`breakdown`'s rows from its three reads: sessions ``(keys, n)``, calls and
-    converted sessions (rows with keys ``k0``.., ``n`` and for calls ``q``, ``f``).
-
-    The collector is paused meanwhile: the tens of thousands of rows a portal's report
-    makes (none of them in a cycle) would set it off several times for nothing (a fifth of
-    the time, measured)."""
-    paused = gc.isenabled()
-    gc.disable()
-    try:
-        return _fold(dims, sessions, calls, converted)
-    finally:
-        if paused:
-            gc.enable()
-
-
-def _fold(
-    dims: tuple[str, ...],
-    sessions: Iterable[tuple[tuple[str, ...], int]],
-    calls: Iterable[Mapping[str, Any]],
-    converted: Iterable[Mapping[str, Any]],
-) -> list[dict[str, Any]]:
+    converted sessions (rows with keys ``k0``.., ``n`` and for calls ``q``, ``f``)."""
     # Folded in two passes: each query's rows summed per full path of keys first (several
     # raw keys may merge into one: landing pages, NULL and ''), then each path's counts
     # added to its ancestors' in a tree, whose rows are made already sorted (a portal's
