@@ -326,11 +326,16 @@ async def calls_by_day(
         out[day] = {}
         day = date.fromordinal(day.toordinal() + 1)
     per_day: dict[date, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    days_of: dict[int, date] = {}  # a quarter hour's local day, once per quarter hour
     for r in rows:
         key = str(r["k"] or "")
         if dimension == "landing_page":
             key = landing_page(key)
-        per_day[_local_day(int(r["b"]) * _BUCKET_MS, tz)][key] += int(r["n"])
+        bucket = int(r["b"])
+        local = days_of.get(bucket)
+        if local is None:
+            local = days_of[bucket] = _local_day(bucket * _BUCKET_MS, tz)
+        per_day[local][key] += int(r["n"])
     for d, counts in per_day.items():
         out[d] = dict(counts)
     return out

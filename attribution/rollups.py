@@ -19,10 +19,12 @@ The tables (migration 0039):
   grain, as ids of ``report_values`` (0 for a column the grain has not): a report groups
   integers in SQL and looks the few values of its answer up afterwards.
 
-Grains: 0, no value (the day's sessions, for totals); 1, the touch (channel, source,
-campaign, ad group, keyword, match type) and the device; 2, the landing page. A report
-whose dimensions and filters fit in one grain reads it; others (landing page × keyword)
-read the sessions, as before.
+Grains: 0, no value (the day's sessions, for totals); 1, channel, source, match type and
+device; 2, the landing page; 3, the touch (channel, source, campaign, ad group, keyword,
+match type) and the device; 4, keyword × source × match type *packed* (:data:`PACKED`:
+the three ids as one value, so the dashboard's default report groups one integer over
+the fewest rows). A report whose dimensions and filters fit in one grain reads it; others
+(landing page × keyword) read the sessions, as before.
 
 A read (:func:`session_counts`) takes, for each site of the scope, the days fully inside
 the range that are rolled up and clean from the roll-up, and everything else (today, a
@@ -54,6 +56,12 @@ GRAINS: dict[int, tuple[str, ...]] = {
     2: ("landing_page",),
     3: ("channel", "source", "campaign", "ad_group", "keyword", "match_type", "device"),
 }
+# Packed grains: sessions per value of every column at once, stored as one id (of the
+# columns' ids joined, ``"12,7,3"``, itself a value of ``report_values``) in the first
+# column's place, the others 0. A report by exactly these columns in any order and with no
+# filter (the dashboard's default report, keyword × source × match type) groups one integer
+# over the fewest rows: a third of grain 3's CPU on a portal's 30 days (docs/dashboard.md).
+PACKED: dict[int, tuple[str, ...]] = {4: ("keyword", "source", "match_type")}
 # The columns of ``report_session_days``, in its primary key's order.
 COLUMNS = GRAINS[3] + GRAINS[2]
 # What a day's sessions are grouped by (once each), and the grains made from each.
@@ -65,6 +73,17 @@ READ = True
 GRACE_MS = 10 * 60_000
 # Site-days a periodic round rolls up at most (the newest first).
 ROUND_BUDGET = 400
+
+
+def packed_grain(columns: Iterable[str], filters: Iterable[str] = ()) -> int | None:
+    """The packed grain of exactly ``columns`` when nothing is filtered (None: none)."""
+    if any(True for _ in filters):
+        return None
+    wanted = sorted(columns)
+    for grain, cols in PACKED.items():
+        if wanted == sorted(cols):
+            return grain
+    return None
 
 
 def grain_for(columns: Iterable[str]) -> int | None:
@@ -87,6 +106,8 @@ class _Values:
         self.values: dict[int, str] = {0: ""}
         self.loaded = False
         self.lock = asyncio.Lock()
+        # A packed value's id -> the values it joins (once its ids' values are known).
+        self.packs: dict[int, tuple[str, ...]] = {}
 
     def add(self, rows: Iterable[Row]) -> None:
         for r in rows:
@@ -228,6 +249,19 @@ async def build_day(db: Store, site_id: int, day_ms: int, day_end_ms: int, now: 
         for key, n in per.items():
             row: dict[str, Any] = dict.fromkeys(COLUMNS, 0)
             row.update({c: ids[v] for c, v in zip(GRAINS[grain], key, strict=True)})
+            inserts.append({**row, "s": site_id, "g": grain, "d": day_ms, "n": n})
+    # Packed grains, from grain 3 (which holds every touch column and the device).
+    full = GRAINS[3]
+    for grain, packed in PACKED.items():
+        at = [full.index(c) for c in packed]
+        sums: dict[str, int] = {}
+        for key, n in counts[3].items():
+            pack = ",".join(str(ids[key[i]]) for i in at)
+            sums[pack] = sums.get(pack, 0) + n
+        pack_ids = await _ids_of(db, sums)
+        for pack, n in sums.items():
+            row = dict.fromkeys(COLUMNS, 0)
+            row[packed[0]] = pack_ids[pack]
             inserts.append({**row, "s": site_id, "g": grain, "d": day_ms, "n": n})
     async with db.write() as tx:
         await tx.execute(
@@ -457,7 +491,7 @@ async def session_counts(
     """
     cols = tuple(columns)
     flt = dict(filters or {})
-    grain = grain_for((*cols, *flt))
+    grain = packed_grain(cols, flt) or grain_for((*cols, *flt))
     counts: dict[tuple[str, ...], int] = {}
     if grain is None or not READ:
         await _raw(db, counts, cols, flt, [(raw_where, start_ms, end_ms)])
@@ -552,6 +586,30 @@ async def _rolled(
     for i, (column, value) in enumerate(sorted(flt.items())):
         where += f" AND {column} = (SELECT id FROM report_values WHERE value = :rv{i})"
         params[f"rv{i}"] = value
+    packed = PACKED.get(grain)
+    if packed is not None:
+        rows = await db.fetchall(
+            f"SELECT {packed[0]} AS k, SUM(sessions) AS n FROM report_session_days"
+            f" WHERE {where} GROUP BY {packed[0]}",
+            {**params, "g": grain},
+        )
+        known = _values(db)
+        packs = known.packs
+        new = [int(r["k"]) for r in rows if int(r["k"]) not in packs]
+        if new:
+            joined = await _values_of(db, new)
+            ids = {p: [int(i) for i in joined[p].split(",")] for p in new}
+            values = await _values_of(db, {i for each in ids.values() for i in each})
+            for p, each in ids.items():
+                packs[p] = tuple(values[i] for i in each)
+        # Each column of the report: its place among the packed values.
+        at = [packed.index(c) for c in cols]
+        same = at == list(range(len(packed)))
+        for r in rows:
+            found = packs[int(r["k"])]
+            key = found if same else tuple(found[i] for i in at)
+            counts[key] = counts.get(key, 0) + int(r["n"])
+        return
     keys = ", ".join(f"{c} AS k{i}" for i, c in enumerate(cols))
     group = f" GROUP BY {', '.join(cols)}" if cols else ""
     rows = await db.fetchall(

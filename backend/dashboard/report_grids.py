@@ -18,7 +18,7 @@ from typing import Any
 from attribution.csv_encoding import encode_text
 from attribution.csvcells import csv_writer
 from attribution.exports import DRILL_DIMENSIONS, NO_SESSION_DRILL
-from attribution.report_dimensions import change, walk
+from attribution.report_dimensions import change, count_rows, walk
 from attribution.report_tables import HOURS, WEEKDAYS
 from backend.dashboard import fmt, i18n
 from backend.dashboard.i18n import N_
@@ -91,6 +91,8 @@ class Table:
     foot: list[Cell] = field(default_factory=list)
     # Header cells of the rows (the heat map's weekdays): `<th scope="row">`.
     row_headers: bool = False
+    # Rows of the whole table when only the first of them are in ``lines`` (0: all are).
+    rows_total: int = 0
 
 
 def key_text(t: Translate, dimension: str, key: str) -> str:
@@ -142,9 +144,15 @@ def report_table(
     totals: dict[str, Any],
     compare: bool,
     drill_link: Callable[[tuple[tuple[str, str], ...]], str],
+    limit: int | None = None,
 ) -> Table:
     """The report by ``dimensions``: one key column per dimension, a subtotal row before
     the rows of each group, the previous period's columns when ``compare``.
+
+    ``limit``: lines for the first groups of the first dimension only (whole, with their
+    subtotals) until at least that many (and the row of the calls without a web session);
+    ``rows_total`` then says how many rows the whole report has. None: every row (what a
+    download writes).
 
     ``totals``: the footer's counts (with ``previous`` when comparing). ``drill_link(pairs)``:
     the call log's address of the calls of a row, from its (dimension, key) pairs; the link
@@ -158,6 +166,8 @@ def report_table(
         "report", i18n.label(t, "dim", dimensions[0]), columns + _metric_columns(t, compare)
     )
     levels = len(dimensions)
+    if limit is not None:
+        rows = _first_groups(rows, limit, table)
     for path, row in walk(rows):
         if row.get("no_session"):
             # No session, no value of any dimension: one row, linked to exactly its calls.
@@ -187,6 +197,22 @@ def report_table(
     foot = [Cell(t("total"), t("total"))] + [Cell("", "") for _ in dimensions[1:]]
     table.foot = foot + _metric_cells(totals, compare)
     return table
+
+
+def _first_groups(rows: list[dict[str, Any]], limit: int, table: Table) -> list[dict[str, Any]]:
+    """The first top-level rows whose lines (with their children's) reach ``limit``, and
+    the row of the calls without a web session (the footer's totals count it); sets
+    ``table.rows_total`` when rows are left out."""
+    shown: list[dict[str, Any]] = []
+    lines = 0
+    for i, row in enumerate(rows):
+        if lines >= limit:
+            shown += [r for r in rows[i:] if r.get("no_session")]
+            table.rows_total = count_rows(rows)
+            break
+        shown.append(row)
+        lines += count_rows([row])
+    return shown
 
 
 def heat_level(n: int, top: int) -> int:

@@ -163,7 +163,11 @@ async def every_report(db: Store, w: dict[str, Any]) -> dict[str, Any]:
         # Each scope gets every pair of dimensions, half of them on each range.
         for pair in pairs[i :: len(ranges())]:
             out[f"{pair} {tag}"] = await report_dimensions.breakdown(db, dimensions=pair, **scope)
-        for triple in (("keyword", "source", "match_type"), ("campaign", "ad_group", "keyword")):
+        for triple in (
+            ("keyword", "source", "match_type"),
+            ("campaign", "ad_group", "keyword"),
+            ("source", "match_type", "keyword"),  # the packed grain, columns in another order
+        ):
             out[f"{triple} {tag}"] = await report_dimensions.breakdown(
                 db, dimensions=triple, **scope
             )
@@ -344,6 +348,9 @@ def test_grains() -> None:
     assert rollups.grain_for(("keyword", "device")) == 3
     assert rollups.grain_for(("landing_page", "keyword")) is None
     assert rollups.grain_for(("landing_page", "device")) is None
+    assert rollups.packed_grain(("match_type", "keyword", "source")) == 4
+    assert rollups.packed_grain(("keyword", "source", "match_type"), ["source"]) is None
+    assert rollups.packed_grain(("keyword", "source")) is None
 
 
 @pytest.mark.parametrize("tz", ["Asia/Tokyo", "America/New_York", "Asia/Kathmandu"])

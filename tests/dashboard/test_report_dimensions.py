@@ -17,6 +17,7 @@ import pytest
 
 from attribution import report_dimensions, report_tables, reports
 from attribution.csv_encoding import fits_sjis
+from backend.dashboard import report_options
 from backend.dashboard.filters import quick_range
 from pool.store import Store
 from tests.dashboard.conftest import login
@@ -510,3 +511,28 @@ async def test_the_billing_table_downloads_as_shown(
     assert by_name["Rival Clinic"] == ["0", "0", "0", "0", "0.0"]
     got = await client.get(f"/dashboard/reports/export?table=advertisers&{query}")
     assert csv_cells(got.content) == shown
+
+
+async def test_page_shows_the_first_rows_and_the_download_every_row(
+    client: httpx.AsyncClient, db: Store, seeded: Seeded, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await day_as(client, db, seeded, seeded.member_a)
+    query = f"from={DAY}&to={DAY}&by=campaign&by2=ad_group&by3=keyword"
+    whole = page_tables((await client.get(f"/dashboard?{query}&by=ad_group&by2=")).text)
+    every = whole["report"]
+    assert len(every) >= 5  # header, two ad groups at least, no web session, total
+    monkeypatch.setattr(report_options, "PAGE_ROWS", 1)
+    page = await client.get(f"/dashboard?{query}&by=ad_group&by2=")
+    assert page.status_code == 200, page.text
+    shown = page_tables(page.text)["report"]
+    # The first group, the row of the calls without a web session, and the total of all.
+    assert shown == [every[0], every[1], *[r for r in every if r[0] == "No web session"], every[-1]]
+    # Rows without the header and the total.
+    assert f"Showing {len(shown) - 2} of {len(every) - 2} rows" in page.text
+    assert "rows=all" in page.text
+    # Every row when asked, and in the download whatever the page shows.
+    asked = await client.get(f"/dashboard?{query}&by=ad_group&by2=&rows=all")
+    assert page_tables(asked.text)["report"] == every
+    assert 'id="report-more"' not in asked.text
+    plain = await client.get(f"/dashboard/reports/export?table=report&{query}&by=ad_group&by2=")
+    assert csv_cells(plain.content) == every
