@@ -188,3 +188,17 @@ async def test_a_flow_per_tracking_number_and_per_source(
     assert r.status_code == 404
     other = await client.get(url, params={"number": "+815099999999"})
     assert other.status_code == 422 and "not a tracking number" in other.text
+
+
+async def test_opening_a_flow_that_cannot_be_keeps_what_was_typed(
+    client: httpx.AsyncClient, seeded: Seeded
+) -> None:
+    # The "open its flow" form is a GET: its refusal showed the form emptied.
+    await login(client, seeded.member_a, PASSWORD)
+    url = f"/dashboard/settings/targets/{seeded.target_a}/flow"
+    refused = await client.get(url, params={"number": "+815099999999"})
+    assert refused.status_code == 422 and "not a tracking number" in refused.text
+    assert 'class="error" value="+815099999999"' in refused.text
+    both = await client.get(url, params={"number": "+815099999999", "source": "チラシ"})
+    assert both.status_code == 422
+    assert 'value="+815099999999"' in both.text and 'value="チラシ"' in both.text
