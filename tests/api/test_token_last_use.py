@@ -44,7 +44,12 @@ async def test_every_api_route_records_the_tokens_last_use(
             continue  # not behind a token (e.g. the OpenAPI document)
         async with db.write() as tx:
             token = await accounts.create_api_token(
-                tx, user_id=admin, advertiser_id=None, name=f"{method} {path}", now_ms=now_ms()
+                tx,
+                user_id=admin,
+                advertiser_id=None,
+                name=f"{method} {path}",
+                now_ms=now_ms(),
+                can_hear_recordings=True,  # transcript search asks for it before anything
             )
         r = await client.request(
             method, path, headers=world.auth(token), content=b"{}" if method != "GET" else None
