@@ -63,6 +63,16 @@ LABELS: dict[str, dict[str, str]] = {
         "closed": N_("billing.status.closed"),
         "sent": N_("billing.status.sent"),
     },
+    # a call's history of changes (attribution.call_work): the field each entry changed
+    "work_field": {
+        "qualified": N_("work.field.qualified"),
+        "qualified_by_hand": N_("work.field.qualified_by_hand"),
+        "qualified_reason": N_("work.field.qualified_reason"),
+        "note": N_("work.field.note"),
+        "value_yen": N_("work.field.value_yen"),
+        "outcome_id": N_("work.field.outcome_id"),
+        "tags": N_("work.field.tags"),
+    },
     "dispute_status": {
         "open": N_("dispute.status.open"),
         "accepted": N_("dispute.status.accepted"),
