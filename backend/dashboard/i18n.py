@@ -73,6 +73,15 @@ LABELS: dict[str, dict[str, str]] = {
         "outcome_id": N_("work.field.outcome_id"),
         "tags": N_("work.field.tags"),
     },
+    # the billing audit trail (attribution.billing): "subject.action" of each line
+    "billing_audit": {
+        "dispute.open": N_("billing.audit.dispute.open"),
+        "dispute.accepted": N_("billing.audit.dispute.accepted"),
+        "dispute.rejected": N_("billing.audit.dispute.rejected"),
+        "plan.add": N_("billing.audit.plan.add"),
+        "statement.close": N_("billing.audit.statement.close"),
+        "statement.send": N_("billing.audit.statement.send"),
+    },
     "dispute_status": {
         "open": N_("dispute.status.open"),
         "accepted": N_("dispute.status.accepted"),
