@@ -14,6 +14,7 @@ set by the language switch, the browser's ``Accept-Language``, then English.
 from __future__ import annotations
 
 import gettext
+import re
 from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
@@ -369,6 +370,22 @@ def label(t: Callable[[str], str], group: str, value: str | None) -> str:
         return t("none")
     msgid = LABELS.get(group, {}).get(value)
     return t(msgid) if msgid else value
+
+
+# Who did something, as audit trails keep it: "user 7 (dashboard)", "user 7 (token 3)", "cli".
+_ACTOR = re.compile(r"user ([0-9]+) \((?:dashboard|token ([0-9]+))\)")
+
+
+def actor(t: Callable[[str], str], text: str) -> str:
+    """An audit trail's "who" in the viewer's words; anything else (a rule's name) as is."""
+    if text == "cli":
+        return t("actor.cli")
+    found = _ACTOR.fullmatch(text or "")
+    if found is None:
+        return text
+    if found[2] is None:
+        return t("actor.dashboard").format(user=found[1])
+    return t("actor.token").format(user=found[1], token=found[2])
 
 
 def value_label(t: Callable[[str], str], dimension: str, key: str | None) -> str:

@@ -234,3 +234,7 @@ async def test_the_history_of_changes_reads_in_the_viewers_language(
         assert raw not in cells, raw
     assert {"金額 (円)", "判定の手動設定", "判定の理由", "結果", "メモ"} <= set(cells)
     assert "はい" in cells and "成約" in cells and str(won) not in cells
+    # Who: "user 7 (dashboard)" was the stored English.
+    assert not any(c.startswith("user ") for c in cells)
+    member = await db.fetchval("SELECT id FROM users WHERE email = :e", {"e": seeded.member_a})
+    assert f"ユーザー {member} (ダッシュボード)" in cells
