@@ -83,6 +83,21 @@ LABELS: dict[str, dict[str, str]] = {
         "statement.close": N_("billing.audit.statement.close"),
         "statement.send": N_("billing.audit.statement.send"),
     },
+    # an error page's headline, by HTTP status (its reason and code follow it)
+    "error_status": {
+        "400": N_("error.status.400"),
+        "401": N_("error.status.401"),
+        "403": N_("error.status.403"),
+        "404": N_("error.status.404"),
+        "405": N_("error.status.405"),
+        "409": N_("error.status.409"),
+        "413": N_("error.status.413"),
+        "415": N_("error.status.415"),
+        "422": N_("error.status.422"),
+        "429": N_("error.status.429"),
+        "500": N_("error.status.500"),
+        "503": N_("error.status.503"),
+    },
     "dispute_status": {
         "open": N_("dispute.status.open"),
         "accepted": N_("dispute.status.accepted"),
