@@ -124,6 +124,14 @@ def component(name: str, schema: Schema) -> Schema:
     return ref(name)
 
 
+def properties_of(schema: Schema) -> dict[str, Schema]:
+    """The properties of an object schema, or of the component a ``$ref`` names: the fields
+    a JSON body may have (:func:`backend.http.only_fields`)."""
+    if "$ref" in schema:
+        schema = _COMPONENTS[schema["$ref"].rsplit("/", 1)[1]]
+    return dict(schema["properties"])
+
+
 def ref(name: str) -> Schema:
     """A reference to a component schema."""
     return {"$ref": f"#/components/schemas/{name}"}

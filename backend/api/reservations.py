@@ -198,6 +198,7 @@ async def _session(request: Request, token: str, advertiser_id: int) -> int | No
 async def create(request: Request, principal: ApiPrincipal) -> Response:
     """Hold a reservation number for the lead's window, plan the reminder, return it."""
     data = await read_json_object(request, 8192)
+    only_fields(data, NEW_RESERVATION["properties"])
     advertiser_id = acting_advertiser(
         principal, data.get("advertiser_id"), given_as="'advertiser_id'"
     )

@@ -280,17 +280,21 @@ async def _open(request: Request, viewer: Viewer, target: dict[str, Any]) -> Res
     """``?number=`` / ``?source=`` (the form that opens another flow): its page."""
     query = request.query_params
     number, source = query.get("number", "")[:40], query.get("source", "")[:100]
+    page = _url(target["id"])
     try:
         db = db_of(request)
         full = await flowstore.target_of(db, viewer.scope, int(target["id"]))
         flow_scope = await flowstore.resolve_scope(db, full, number, source)
     except flowdoc.FlowError as exc:
-        raise FormError(
-            "source" if exc.where == "source" else "number",
-            N_("flowed.error.refused"),
-            page=_url(target["id"]),
-            text=str(exc),
-        ) from exc
+        # Said in the viewer's language: both given, a source too long, or a number that is
+        # not one of the advertiser's tracking numbers (or no phone number at all).
+        if exc.where == "scope":
+            raise FormError("number", N_("flowed.error.number_or_source"), page=page) from exc
+        if exc.where == "source":
+            raise FormError(
+                "source", N_("flowed.error.source"), page=page, max=flowstore.MAX_SOURCE
+            ) from exc
+        raise FormError("number", N_("flowed.error.not_tracking"), page=page) from exc
     which = _which_of({"number_id": flow_scope.number_id, "source": flow_scope.source})
     return redirect(_url(target["id"], which))
 

@@ -131,6 +131,8 @@ async def again(request: Request, lang: str, error: FormError) -> Response | Non
     """The form's page again with the error and the values typed; None when the page cannot
     be shown (the caller then shows the error on its own)."""
     posted: dict[str, str] = getattr(request.state, "form", {}) or {}
+    if request.method == "GET":  # a form that asks for a page (a flow's): its query
+        posted = dict(request.query_params)
     page = error.page or request.url.path
     status, headers, body = await _get(request, page)
     ctype = dict(headers).get(b"content-type", b"").decode("latin-1")

@@ -14,6 +14,7 @@ set by the language switch, the browser's ``Accept-Language``, then English.
 from __future__ import annotations
 
 import gettext
+import re
 from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
@@ -62,6 +63,40 @@ LABELS: dict[str, dict[str, str]] = {
         "open": N_("billing.status.open"),
         "closed": N_("billing.status.closed"),
         "sent": N_("billing.status.sent"),
+    },
+    # a call's history of changes (attribution.call_work): the field each entry changed
+    "work_field": {
+        "qualified": N_("work.field.qualified"),
+        "qualified_by_hand": N_("work.field.qualified_by_hand"),
+        "qualified_reason": N_("work.field.qualified_reason"),
+        "note": N_("work.field.note"),
+        "value_yen": N_("work.field.value_yen"),
+        "outcome_id": N_("work.field.outcome_id"),
+        "tags": N_("work.field.tags"),
+    },
+    # the billing audit trail (attribution.billing): "subject.action" of each line
+    "billing_audit": {
+        "dispute.open": N_("billing.audit.dispute.open"),
+        "dispute.accepted": N_("billing.audit.dispute.accepted"),
+        "dispute.rejected": N_("billing.audit.dispute.rejected"),
+        "plan.add": N_("billing.audit.plan.add"),
+        "statement.close": N_("billing.audit.statement.close"),
+        "statement.send": N_("billing.audit.statement.send"),
+    },
+    # an error page's headline, by HTTP status (its reason and code follow it)
+    "error_status": {
+        "400": N_("error.status.400"),
+        "401": N_("error.status.401"),
+        "403": N_("error.status.403"),
+        "404": N_("error.status.404"),
+        "405": N_("error.status.405"),
+        "409": N_("error.status.409"),
+        "413": N_("error.status.413"),
+        "415": N_("error.status.415"),
+        "422": N_("error.status.422"),
+        "429": N_("error.status.429"),
+        "500": N_("error.status.500"),
+        "503": N_("error.status.503"),
     },
     "dispute_status": {
         "open": N_("dispute.status.open"),
@@ -350,6 +385,22 @@ def label(t: Callable[[str], str], group: str, value: str | None) -> str:
         return t("none")
     msgid = LABELS.get(group, {}).get(value)
     return t(msgid) if msgid else value
+
+
+# Who did something, as audit trails keep it: "user 7 (dashboard)", "user 7 (token 3)", "cli".
+_ACTOR = re.compile(r"user ([0-9]+) \((?:dashboard|token ([0-9]+))\)")
+
+
+def actor(t: Callable[[str], str], text: str) -> str:
+    """An audit trail's "who" in the viewer's words; anything else (a rule's name) as is."""
+    if text == "cli":
+        return t("actor.cli")
+    found = _ACTOR.fullmatch(text or "")
+    if found is None:
+        return text
+    if found[2] is None:
+        return t("actor.dashboard").format(user=found[1])
+    return t("actor.token").format(user=found[1], token=found[2])
 
 
 def value_label(t: Callable[[str], str], dimension: str, key: str | None) -> str:

@@ -100,6 +100,7 @@ def render(
         "lang": lang,
         "t": i18n.translator(lang),
         "label": lambda group, value: i18n.label(i18n.translator(lang), group, value),
+        "actor": lambda text: i18n.actor(i18n.translator(lang), text),
         "csrf": viewer.csrf if viewer else context.get("csrf", ""),
         "path": request.url.path,
         "tz": tz,

@@ -39,7 +39,7 @@ from backend.api.endpoints import Endpoints
 from backend.api.params import db_of, path_id
 from backend.auth import ApiPrincipal
 from backend.errors import ApiError
-from backend.http import read_body, read_json_object, string_field
+from backend.http import only_fields, read_body, read_json_object, string_field
 from backend.settings import Settings, setting_range
 from pool import admin, health, inventory, rules, targets
 from pool.imports import MAX_BYTES, decode, read_csv
@@ -81,8 +81,11 @@ def _query(request: Request, name: str, max_len: int = 64) -> str:
     return value
 
 
-async def _body(request: Request) -> dict[str, Any]:
-    return await read_json_object(request)
+async def _body(request: Request, schema: dict[str, Any]) -> dict[str, Any]:
+    """The JSON object sent, with none but the fields of ``schema`` (else 422 naming it)."""
+    data = await read_json_object(request)
+    only_fields(data, oa.properties_of(schema))
+    return data
 
 
 _OBJ: dict[str, Any] = {"type": "object"}
@@ -215,7 +218,7 @@ async def list_numbers(request: Request, who: ApiPrincipal) -> Response:
 )
 async def add_number(request: Request, who: ApiPrincipal) -> Response:
     """Add one tracking number."""
-    data = await _body(request)
+    data = await _body(request, _NUMBER_BODY)
     spec = NumberSpec(
         number=string_field(data, "number", max_len=40, required=True),
         kind=string_field(data, "kind", max_len=20) or "pool",
@@ -334,7 +337,7 @@ async def list_pools(request: Request, who: ApiPrincipal) -> Response:
 )
 async def create_pool(request: Request, who: ApiPrincipal) -> Response:
     """Create the pool of a site's business number."""
-    data = await _body(request)
+    data = await _body(request, _POOL_BODY)
     settings = request.app.state.settings
     pool_id = await admin.new_pool(
         db_of(request),
@@ -374,6 +377,14 @@ _POLICY: dict[str, Any] = {
     },
 }
 
+_POLICY_BODY: dict[str, Any] = {
+    "type": "object",
+    "required": ["site"],
+    "properties": _policy_fields(
+        {"type": "string", "maxLength": 64}, {"type": "string", "maxLength": 40}
+    ),
+}
+
 
 @api.get(
     "/api/pools/policy",
@@ -404,19 +415,13 @@ async def get_policy(request: Request, who: ApiPrincipal) -> Response:
 @api.put(
     "/api/pools/policy",
     "Change what untracked visits and a full pool show",
-    body={
-        "type": "object",
-        "required": ["site"],
-        "properties": _policy_fields(
-            {"type": "string", "maxLength": 64}, {"type": "string", "maxLength": 40}
-        ),
-    },
+    body=_POLICY_BODY,
     ok="The policies now",
     returns=_POLICY,
 )
 async def put_policy(request: Request, who: ApiPrincipal) -> Response:
     """Change a site's policies: what untracked visits and a full pool show."""
-    data = await _body(request)
+    data = await _body(request, _POLICY_BODY)
     policy = await admin.set_policies(
         db_of(request),
         site_key=string_field(data, "site", max_len=64, required=True),
@@ -514,7 +519,7 @@ async def patch_pool(request: Request, who: ApiPrincipal) -> Response:
     """Set the advertiser of the pool's target: its numbers and the calls to come are then
     that advertiser's (calls made before keep theirs). Only someone who may manage the site,
     and only to an advertiser the token may see: 404 otherwise."""
-    data = await _body(request)
+    data = await _body(request, _POOL_PATCH)
     if "advertiser_id" not in data:
         raise ApiError(422, "invalid", "Field 'advertiser_id' is required.", field="advertiser_id")
     pool_id = path_id(request, "pool_id")
@@ -563,7 +568,7 @@ async def list_rules(request: Request, who: ApiPrincipal) -> Response:
 )
 async def create_rule(request: Request, who: ApiPrincipal) -> Response:
     """Add a source rule to a site."""
-    data = await _body(request)
+    data = await _body(request, _RULE_BODY)
     rule_id = await admin.new_rule(
         db_of(request),
         site_key=string_field(data, "site", max_len=64, required=True),

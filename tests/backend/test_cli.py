@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import argparse
 import time
 from pathlib import Path
 
 import httpx
 import orjson
 
+from backend.cli import build_parser
 from tests.support.server import Server, run_cli
 
 
@@ -57,3 +59,25 @@ def test_serve_workers_runs_that_many_processes_on_one_port(tmp_path: Path) -> N
                 assert client.get("/healthz").status_code == 200
     finally:
         server.stop()
+
+
+def _subcommands(
+    parser: argparse.ArgumentParser, path: str
+) -> list[tuple[str, argparse.ArgumentParser]]:
+    found = []
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, child in action.choices.items():
+                found.append((f"{path} {name}", child))
+                found.extend(_subcommands(child, f"{path} {name}"))
+    return found
+
+
+def test_every_subcommand_help_has_a_description() -> None:
+    # `callpath flows --help` printed only its usage and actions: a subcommand's --help
+    # says what it does, as the top-level list does.
+    commands = _subcommands(build_parser(), "callpath")
+    assert len(commands) > 40
+    assert [path for path, p in commands if not p.description] == []
+    r = run_cli("flows", "--help", database_url="sqlite:///unused.db")
+    assert r.returncode == 0 and "Call flows of business numbers (targets)." in r.stdout

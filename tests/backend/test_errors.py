@@ -86,3 +86,17 @@ async def test_pages_for_people_are_the_layouts_error_page_in_their_language(
         assert "content-security-policy" in r.headers
     assert '<html lang="ja">' in outside.text and "<code>not_found</code>" in outside.text
     assert "ダッシュボードへ戻る" in outside.text
+
+
+async def test_an_error_page_says_what_happened_in_the_visitors_language(
+    client: httpx.AsyncClient,
+) -> None:
+    # The page was its status, the handler's English reason and a code: a Japanese
+    # visitor read nothing in Japanese but the link home.
+    ja = {"accept-language": "ja"}
+    missing = await client.get("/no/such/page", headers=ja)
+    assert "<h1>404 · ページが見つかりません</h1>" in missing.text
+    signed_out = await client.post("/dashboard/advertisers", headers=ja)
+    assert "<h1>401 · ログインしてください</h1>" in signed_out.text
+    english = await client.get("/no/such/page", headers={"accept-language": "en"})
+    assert "<h1>404 · Page not found</h1>" in english.text

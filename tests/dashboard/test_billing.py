@@ -86,7 +86,11 @@ async def test_a_member_reads_its_statement_and_disputes_a_call_the_portal_accep
     r = await client.get(f"/dashboard/billing/statement?advertiser={seeded.adv_a}&month={month}")
     assert 'id="taxable">¥10,000<' in r.text and "Dispute accepted: 1" in r.text
     trail = await client.get("/dashboard/billing/disputes")
-    assert "dispute accepted" in trail.text and "dispute open" in trail.text
+    assert "Dispute accepted" in trail.text and "Dispute opened" in trail.text
+    # In the viewer's language: it was the stored codes (dispute open) in Japanese too.
+    ja = await client.get("/dashboard/billing/disputes", headers={"Accept-Language": "ja"})
+    assert "申し立てを承認" in ja.text and "申し立てを受付" in ja.text
+    assert "dispute open" not in ja.text and "dispute accepted" not in ja.text
     # This month is not over: it cannot close.
     r = await client.post(
         "/dashboard/billing/statement/close",

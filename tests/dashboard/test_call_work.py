@@ -207,3 +207,34 @@ def test_values_are_checked() -> None:
     for bad in (["x" * 41], "a\u202eb", [1]):
         with pytest.raises(cw.WorkError):
             cw.clean_tags(bad)
+
+
+async def test_the_history_of_changes_reads_in_the_viewers_language(
+    client: httpx.AsyncClient, seeded: Seeded, db: Store
+) -> None:
+    # It showed the stored column names (value_yen, qualified_by_hand), 0/1 and an
+    # outcome's id, in Japanese as in English.
+    csrf = await login(client, seeded.member_a, PASSWORD)
+    call = seeded.calls_a[1]
+    won = await _outcome(db, seeded.adv_a, "won")
+    data = {
+        "csrf": csrf,
+        "qualified": "yes",
+        "qualified_reason": "予約が入った",
+        "outcome_id": str(won),
+        "value_yen": "12000",
+        "note": "折り返し希望",
+    }
+    assert (await client.post(f"/dashboard/calls/{call}/work", data=data)).status_code == 303
+    page = (await client.get(f"/dashboard/calls/{call}", headers={"Accept-Language": "ja"})).text
+    audit = page[page.index('id="work-audit"') :]
+    audit = audit[: audit.index("</table>")]
+    cells = [re.sub(r"<[^>]+>", "", c) for c in re.findall(r"<td>(.*?)</td>", audit)]
+    for raw in ("value_yen", "qualified_by_hand", "qualified_reason", "outcome_id", "note"):
+        assert raw not in cells, raw
+    assert {"金額 (円)", "判定の手動設定", "判定の理由", "結果", "メモ"} <= set(cells)
+    assert "はい" in cells and "成約" in cells and str(won) not in cells
+    # Who: "user 7 (dashboard)" was the stored English.
+    assert not any(c.startswith("user ") for c in cells)
+    member = await db.fetchval("SELECT id FROM users WHERE email = :e", {"e": seeded.member_a})
+    assert f"ユーザー {member} (ダッシュボード)" in cells

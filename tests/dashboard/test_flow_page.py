@@ -187,4 +187,40 @@ async def test_a_flow_per_tracking_number_and_per_source(
     r = await client.post(f"{url}/n-{seeded.number_b}/add/hangup", data=hijack)
     assert r.status_code == 404
     other = await client.get(url, params={"number": "+815099999999"})
-    assert other.status_code == 422 and "not a tracking number" in other.text
+    assert other.status_code == 422 and "Not a tracking number of this advertiser" in other.text
+
+
+async def test_opening_a_flow_that_cannot_be_keeps_what_was_typed(
+    client: httpx.AsyncClient, seeded: Seeded
+) -> None:
+    # The "open its flow" form is a GET: its refusal showed the form emptied.
+    await login(client, seeded.member_a, PASSWORD)
+    url = f"/dashboard/settings/targets/{seeded.target_a}/flow"
+    refused = await client.get(url, params={"number": "+815099999999"})
+    assert refused.status_code == 422 and "Not a tracking number of this advertiser" in refused.text
+    assert 'class="error" value="+815099999999"' in refused.text
+    both = await client.get(url, params={"number": "+815099999999", "source": "チラシ"})
+    assert both.status_code == 422
+    assert 'value="+815099999999"' in both.text and 'value="チラシ"' in both.text
+
+
+async def test_opening_a_flow_that_cannot_be_says_why_in_japanese(
+    client: httpx.AsyncClient, seeded: Seeded
+) -> None:
+    # The reasons were the domain's English after a Japanese "このフローは使えません:".
+    await login(client, seeded.member_a, PASSWORD)
+    url = f"/dashboard/settings/targets/{seeded.target_a}/flow"
+    ja = {"Accept-Language": "ja"}
+    cases = [
+        ({"number": "+815099999999"}, "この広告主の計測用電話番号ではありません。"),
+        ({"number": "nope"}, "この広告主の計測用電話番号ではありません。"),
+        ({"number": "+815099999999", "source": "チラシ"}, "どちらか一方"),
+        ({"source": "あ" * 61}, "60文字以内"),
+    ]
+    for params, words in cases:
+        r = await client.get(url, params=params, headers=ja)
+        assert r.status_code == 422 and words in r.text, params
+        assert "not a tracking number" not in r.text and "not both" not in r.text
+        assert "is not a phone number" not in r.text and "at most" not in r.text
+    en = await client.get(url, params={"number": "+815099999999", "source": "x"})
+    assert "a tracking number or a source, not both" in en.text

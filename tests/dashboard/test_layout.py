@@ -188,3 +188,23 @@ def test_the_call_analysis_page_and_its_refused_forms_fit_a_phone_and_pass_axe(
         assert page.locator("#retention-form .field-error").count() == 1
         assert _wide(page) <= PHONE["width"] and _axe(page) == []
         page.screenshot(path=str(artifacts / f"analysis-refused-{lang}-390.png"), full_page=True)
+
+
+def test_a_call_pages_change_history_fits_a_phone(
+    dash_server: Server, browser: Any, artifacts: Path
+) -> None:
+    """A call worked on has its history of changes (who, field, before, after): at 390 px
+    in English the table made the page 444 px wide."""
+    seeded: Seeded = dash_server.seeded  # type: ignore[attr-defined]
+    path = f"/dashboard/calls/{seeded.calls_a[-1]}"
+    with admin_page(
+        browser, dash_server, path, viewport=PHONE, bypass_csp=True, locale=LOCALES["en"]
+    ) as page:
+        page.fill("#work-reason", "Asked for a booking next Tuesday morning")
+        page.fill("#work-tags", "booking, returning-patient")
+        page.fill("#work-note", "Wants the 10:30 slot; call back after lunch")
+        page.click("#work-form button[type=submit]")
+        page.wait_for_selector("#work-audit")
+        assert page.locator("#work-audit tbody tr").count() >= 2
+        assert _wide(page) <= PHONE["width"], _wide(page)
+        page.screenshot(path=str(artifacts / "call-history-en-390.png"), full_page=True)
