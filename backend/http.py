@@ -49,13 +49,19 @@ async def read_body(request: Request, max_bytes: int | None = None) -> bytes:
     return b"".join(chunks)
 
 
-async def read_json_object(request: Request, max_bytes: int | None = None) -> dict[str, Any]:
+async def read_json_object(
+    request: Request, max_bytes: int | None = None, *, fields: Any = None
+) -> dict[str, Any]:
     """A JSON object body (sent as text/plain or application/json), bounded in size
-    (``max_bytes``, as for :func:`read_body`)."""
+    (``max_bytes``, as for :func:`read_body`); with ``fields``, none but those (else 422
+    naming the first other one, :func:`only_fields`)."""
     body = await read_body(request, max_bytes)
     if not body.strip():
         raise ApiError(400, "bad_request", "Body is empty; a JSON object is expected.")
-    return json_object(body)
+    data = json_object(body)
+    if fields is not None:
+        only_fields(data, fields)
+    return data
 
 
 def json_object(body: bytes) -> dict[str, Any]:

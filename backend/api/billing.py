@@ -39,7 +39,7 @@ from backend.api.params import (
 from backend.auth import ApiPrincipal
 from backend.downloads import attachment
 from backend.errors import ApiError
-from backend.http import only_fields, read_json_object
+from backend.http import read_json_object
 from pool.store import now_ms
 
 api = Endpoints(tags=["billing"])
@@ -155,8 +155,7 @@ async def add_plan(request: Request, principal: ApiPrincipal) -> Response:
     """Add a plan from a day on; plans are never changed afterwards (a new price is a new
     plan). One that starts inside a closed month is adjusted on the next open statement."""
     admin_only(principal)
-    data = await read_json_object(request, 32_768)
-    only_fields(data, PLAN_IN["properties"])
+    data = await read_json_object(request, 32_768, fields=PLAN_IN["properties"])
     advertiser = data.get("advertiser_id")
     if advertiser is not None and (isinstance(advertiser, bool) or not isinstance(advertiser, int)):
         raise ApiError(

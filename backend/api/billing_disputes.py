@@ -20,7 +20,7 @@ from backend.api.endpoints import Endpoints
 from backend.api.params import db_of, path_id
 from backend.auth import ApiPrincipal
 from backend.errors import ApiError
-from backend.http import only_fields, read_json_object
+from backend.http import read_json_object
 from pool.store import now_ms
 
 api = Endpoints(tags=["billing"])
@@ -90,8 +90,7 @@ async def open_dispute(request: Request, principal: ApiPrincipal) -> Response:
         is None
     ):
         raise ApiError(404, "not_found", f"No call {call_id}.")
-    data = await read_json_object(request, 4096)
-    only_fields(data, ("reason",))
+    data = await read_json_object(request, 4096, fields=("reason",))
     try:
         async with db.write() as tx:
             dispute_id = await dp.open_dispute(
@@ -124,8 +123,7 @@ async def decide_dispute(request: Request, principal: ApiPrincipal) -> Response:
     """Accepted: the call stops being billable (the reason kept); rejected: a note says why."""
     admin_only(principal)
     dispute_id = path_id(request, "dispute_id")
-    data = await read_json_object(request, 4096)
-    only_fields(data, ("decision", "note"))
+    data = await read_json_object(request, 4096, fields=("decision", "note"))
     db = db_of(request)
     try:
         async with db.write() as tx:

@@ -21,7 +21,7 @@ from backend.api.endpoints import Endpoints
 from backend.api.params import db_of, one_advertiser, path_id
 from backend.auth import ApiPrincipal
 from backend.errors import ApiError
-from backend.http import only_fields, read_json_object
+from backend.http import read_json_object
 from pool.store import now_ms
 
 api = Endpoints(tags=["calls"])
@@ -174,8 +174,7 @@ async def get_work(request: Request, principal: ApiPrincipal) -> Response:
 async def patch_work(request: Request, principal: ApiPrincipal) -> Response:
     """Change the fields given (others stay); every field that changes is audited."""
     call_id = await call_in_scope(request, principal)
-    data = await read_json_object(request, 16_384)
-    only_fields(data, _FIELDS)
+    data = await read_json_object(request, 16_384, fields=_FIELDS)
     changes = cw.CallChanges(**{k: data[k] for k in _FIELDS if k in data})
     db = db_of(request)
     async with db.write() as tx:
@@ -233,8 +232,7 @@ def _outcome_out(row: Any) -> dict[str, Any]:
 async def add_outcome(request: Request, principal: ApiPrincipal) -> Response:
     """Add an outcome at the end of the list (422 for a name already in it)."""
     advertiser = one_advertiser(request, principal)
-    data = await read_json_object(request, 1024)
-    only_fields(data, ("label", "kind", "value_yen"))
+    data = await read_json_object(request, 1024, fields=("label", "kind", "value_yen"))
     label, kind, value = data.get("label", ""), data.get("kind", ""), data.get("value_yen")
     db = db_of(request)
     async with db.write() as tx:

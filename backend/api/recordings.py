@@ -27,7 +27,7 @@ from backend.api.params import P_ADVERTISER as P_SCOPE_ADVERTISER
 from backend.api.params import db_of, one_advertiser, path_id, request_scope
 from backend.auth import ApiPrincipal
 from backend.errors import ApiError
-from backend.http import only_fields, read_json_object
+from backend.http import read_json_object
 from backend.recordings import links, retention
 from backend.services import services
 from pool.store import now_ms
@@ -257,8 +257,7 @@ async def _saved_rule(
     """Add a rule (``rule_id`` None) or change one from the JSON body; the rule as kept
     (a refused field is a 422 naming it, a rule not in force at the advertiser a 404)."""
     advertiser = one_advertiser(request, principal)
-    data = await read_json_object(request, 2048)
-    only_fields(data, RULE_FIELDS)
+    data = await read_json_object(request, 2048, fields=RULE_FIELDS)
     fields = {k: data.get(k) for k in ("phrase", "outcome_id")} | {"tag": data.get("tag", "")}
     db = db_of(request)
     async with db.write() as tx:

@@ -22,7 +22,7 @@ from backend.api.endpoints import Endpoints
 from backend.api.params import acting_advertiser, db_of, path_id, request_scope
 from backend.auth import ApiPrincipal
 from backend.errors import ApiError
-from backend.http import only_fields, read_json_object, string_field
+from backend.http import read_json_object, string_field
 from backend.reservations.service import FIELDS, KINDS
 from backend.telephony import sms
 from pool.numbers import NumberError, to_e164
@@ -130,8 +130,7 @@ async def list_numbers(request: Request, principal: ApiPrincipal) -> Response:
 )
 async def add_number(request: Request, principal: ApiPrincipal) -> Response:
     """Without ``advertiser_id`` (administrators) the number is shared by every advertiser."""
-    data = await read_json_object(request, 2048)
-    only_fields(data, NEW_NUMBER["properties"])
+    data = await read_json_object(request, 2048, fields=NEW_NUMBER["properties"])
     number = _phone(data, "number")
     owner = _owner(data, principal, shared_ok=True)
     async with db_of(request).write() as tx:
@@ -173,8 +172,7 @@ async def list_phones(request: Request, principal: ApiPrincipal) -> Response:
 )
 async def add_phone(request: Request, principal: ApiPrincipal) -> Response:
     """Calls from this phone to a reservation number in its window reach the lead."""
-    data = await read_json_object(request, 2048)
-    only_fields(data, NEW_PHONE["properties"])
+    data = await read_json_object(request, 2048, fields=NEW_PHONE["properties"])
     phone = _phone(data, "phone")
     owner = _owner(data, principal, shared_ok=False)
     label = string_field(data, "label", max_len=100)
@@ -218,8 +216,7 @@ async def remove_phone(request: Request, principal: ApiPrincipal) -> Response:
 )
 async def put_template(request: Request, principal: ApiPrincipal) -> Response:
     """Only the places the kind offers are accepted (422 names the unknown one)."""
-    data = await read_json_object(request, 8192)
-    only_fields(data, oa.properties_of(TEMPLATE))
+    data = await read_json_object(request, 8192, fields=oa.properties_of(TEMPLATE))
     owner = _owner(data, principal, shared_ok=True) or 0
     kind = string_field(data, "kind", max_len=20, required=True)
     lang = string_field(data, "lang", max_len=2, required=True)

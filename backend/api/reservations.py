@@ -42,7 +42,7 @@ from backend.api.params import (
 )
 from backend.auth import ApiPrincipal
 from backend.errors import ApiError
-from backend.http import only_fields, read_json_object, string_field
+from backend.http import read_json_object, string_field
 from backend.reservations.announce import describe, iso
 from backend.reservations.service import reservations_of
 from pool import reservations as rs
@@ -197,8 +197,7 @@ async def _session(request: Request, token: str, advertiser_id: int) -> int | No
 )
 async def create(request: Request, principal: ApiPrincipal) -> Response:
     """Hold a reservation number for the lead's window, plan the reminder, return it."""
-    data = await read_json_object(request, 8192)
-    only_fields(data, NEW_RESERVATION["properties"])
+    data = await read_json_object(request, 8192, fields=NEW_RESERVATION["properties"])
     advertiser_id = acting_advertiser(
         principal, data.get("advertiser_id"), given_as="'advertiser_id'"
     )
@@ -387,8 +386,7 @@ async def get_one(request: Request, principal: ApiPrincipal) -> Response:
 async def patch(request: Request, principal: ApiPrincipal) -> Response:
     """Move the window (the reminder moves with it) or cancel (the number is free again)."""
     row = await _in_scope(request, principal)
-    data = await read_json_object(request, 4096)
-    only_fields(data, ("start", "end", "status", "outcome"))
+    data = await read_json_object(request, 4096, fields=("start", "end", "status", "outcome"))
     service = reservations_of(request)
     if "outcome" in data:
         outcome = string_field(data, "outcome", max_len=200)

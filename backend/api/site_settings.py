@@ -27,7 +27,7 @@ from backend.api.endpoints import Endpoints
 from backend.api.params import db_of, path_site_id
 from backend.auth import ApiPrincipal
 from backend.errors import ApiError
-from backend.http import only_fields, read_json_object
+from backend.http import read_json_object
 from pool.store import now_ms
 
 api = Endpoints(tags=["sites"])
@@ -76,8 +76,7 @@ async def put_visit_codes(request: Request, principal: ApiPrincipal) -> Response
     and the voice answer listens for them from the next routing-table refresh."""
     site_id = await path_site_id(request, principal)
     db = db_of(request)
-    data = await read_json_object(request, 1024)
-    only_fields(data, ("enabled",))
+    data = await read_json_object(request, 1024, fields=("enabled",))
     enabled = _checked("enabled", data.get("enabled"), {"enabled": {"type": "boolean"}})
     async with db.write() as tx:
         await codes.set_site_codes(tx, site_id=site_id, enabled=enabled)

@@ -21,7 +21,7 @@ from backend.api.endpoints import Endpoints
 from backend.api.params import db_of, path_id
 from backend.auth import ApiPrincipal, token_digest
 from backend.errors import ApiError
-from backend.http import only_fields, read_json_object, string_field
+from backend.http import read_json_object, string_field
 from pool.store import now_ms
 
 api = Endpoints(tags=["tokens"])
@@ -111,8 +111,7 @@ async def list_tokens(request: Request, principal: ApiPrincipal) -> Response:
 async def create_token(request: Request, principal: ApiPrincipal) -> Response:
     """A new token for the calling user, never wider than the calling token."""
     db = db_of(request)
-    data = await read_json_object(request, 4096)
-    only_fields(data, oa.properties_of(TOKEN_REQUEST))
+    data = await read_json_object(request, 4096, fields=oa.properties_of(TOKEN_REQUEST))
     name = string_field(data, "name", max_len=100, required=True).strip()
     if not name:
         raise ApiError(422, "invalid", "Field 'name' must not be empty.", field="name")

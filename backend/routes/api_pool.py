@@ -39,7 +39,7 @@ from backend.api.endpoints import Endpoints
 from backend.api.params import db_of, path_id
 from backend.auth import ApiPrincipal
 from backend.errors import ApiError
-from backend.http import only_fields, read_body, read_json_object, string_field
+from backend.http import read_body, read_json_object, string_field
 from backend.settings import Settings, setting_range
 from pool import admin, health, inventory, rules, targets
 from pool.imports import MAX_BYTES, decode, read_csv
@@ -83,9 +83,7 @@ def _query(request: Request, name: str, max_len: int = 64) -> str:
 
 async def _body(request: Request, schema: dict[str, Any]) -> dict[str, Any]:
     """The JSON object sent, with none but the fields of ``schema`` (else 422 naming it)."""
-    data = await read_json_object(request)
-    only_fields(data, oa.properties_of(schema))
-    return data
+    return await read_json_object(request, fields=oa.properties_of(schema))
 
 
 _OBJ: dict[str, Any] = {"type": "object"}

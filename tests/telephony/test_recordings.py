@@ -67,6 +67,20 @@ async def _rule(db: Any, phrase: str, tag: str) -> int:
     return int(row["id"])
 
 
+async def _recorded(
+    app: Starlette,
+    tclient: httpx.AsyncClient,
+    telephony: Any,
+    rest: TwilioRest,
+    spoken: bytes,
+    sid: str,
+) -> Any:
+    """The recording ``sid`` at the Twilio stand-in, its call's callback sent; the app's
+    recordings service."""
+    await _recorded_call(tclient, telephony, rest.add_recording(sid, spoken), sid=sid)
+    return app.state.recordings
+
+
 async def test_a_recording_is_fetched_once_stored_transcribed_and_its_rule_applied(
     app: Starlette, tclient: httpx.AsyncClient, telephony: Any, db: Any, rest: TwilioRest,
     spoken: bytes, settings: Settings,
@@ -112,9 +126,7 @@ async def test_a_failed_fetch_is_retried_later_then_given_up(
     app: Starlette, tclient: httpx.AsyncClient, telephony: Any, db: Any, rest: TwilioRest,
     spoken: bytes,
 ) -> None:  # fmt: skip
-    url = rest.add_recording("RE2", spoken)
-    await _recorded_call(tclient, telephony, url, sid="RE2")
-    recs = app.state.recordings
+    recs = await _recorded(app, tclient, telephony, rest, spoken, "RE2")
     rest.fail_next = 1
     now = now_ms()
 
@@ -148,13 +160,11 @@ async def test_a_stored_recording_is_deleted_at_the_carrier_when_asked(
     app: Starlette, tclient: httpx.AsyncClient, telephony: Any, db: Any, rest: TwilioRest,
     spoken: bytes,
 ) -> None:  # fmt: skip
-    url = rest.add_recording("RE5", spoken)
-    await _recorded_call(tclient, telephony, url, sid="RE5")
-    recs = app.state.recordings
+    recs = await _recorded(app, tclient, telephony, rest, spoken, "RE5")
     carrier = dataclasses.replace(recs.carrier, delete_after=True)
     assert await fetch.fetch_one(db, recs.storage, carrier, recs.client, attempts=3,
                                  transcribe=False)  # fmt: skip
-    path = url[len(rest.url) :]
+    path = rest.recording_url("RE5")[len(rest.url) :]
     assert rest.requests == [path + ".wav", "DELETE " + path + ".json"]
     assert rest.media == {}
     row = await db.fetchone("SELECT status, last_error FROM recordings")
