@@ -3,6 +3,8 @@ setting another user's password stays an administrator's action on the users pag
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
@@ -17,6 +19,17 @@ NEW = "a-new-password-77"
 
 def _other_client(app: Starlette) -> httpx.AsyncClient:
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver")
+
+
+@asynccontextmanager
+async def _signed_in_twice(
+    app: Starlette, here: httpx.AsyncClient, user: str, other_user: str
+) -> AsyncIterator[tuple[httpx.AsyncClient, str]]:
+    """A second browser with ``other_user`` signed in, then ``user`` on ``here``: that
+    browser and ``here``'s CSRF token."""
+    async with _other_client(app) as there:
+        await login(there, other_user, PASSWORD)
+        yield there, await login(here, user, PASSWORD)
 
 
 async def test_a_new_password_needs_the_current_one(
@@ -39,9 +52,7 @@ async def test_a_new_password_needs_the_current_one(
 async def test_changing_the_password_signs_out_the_other_sessions_only(
     app: Starlette, client: httpx.AsyncClient, db: Any, seeded: Seeded
 ) -> None:
-    async with _other_client(app) as elsewhere:
-        await login(elsewhere, seeded.member_a, PASSWORD)
-        csrf = await login(client, seeded.member_a, PASSWORD)
+    async with _signed_in_twice(app, client, seeded.member_a, seeded.member_a) as (elsewhere, csrf):
         changed = await client.post(
             "/dashboard/account",
             data={"csrf": csrf, "locale": "", "password": NEW, "current_password": PASSWORD},
@@ -56,9 +67,7 @@ async def test_changing_the_password_signs_out_the_other_sessions_only(
 async def test_an_administrator_resets_others_but_not_their_own_password_there(
     app: Starlette, client: httpx.AsyncClient, db: Any, seeded: Seeded
 ) -> None:
-    async with _other_client(app) as member:
-        await login(member, seeded.member_b, PASSWORD)
-        csrf = await login(client, seeded.admin, PASSWORD)
+    async with _signed_in_twice(app, client, seeded.admin, seeded.member_b) as (member, csrf):
         member_b = await db.fetchval(
             "SELECT id FROM users WHERE email = :e", {"e": seeded.member_b}
         )
