@@ -19,12 +19,20 @@ text and are never touched. See docs/exports.md.
 from __future__ import annotations
 
 import csv
+import io
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any, Protocol
 
 FORMULA_START = frozenset("=+-@\t\r")
 _INERT = re.compile(r"[+-][0-9][0-9.*]*")
+# A cell after the first that may start a formula, read in CSV text as the csv module
+# writes it: it follows a delimiter, opened by a quote if it is quoted (an inert number
+# never is), and an unquoted one ends at a delimiter or the line end. Every such cell that
+# :func:`cell_safe` changes is found, and a few it leaves alone (a quoted "+1", a
+# formula-like line inside a quoted cell), which only cost a second, exact pass. One
+# literal first character keeps the scan fast.
+_MAY_RUN = re.compile(r',(?:"[=+\-@\t\r]|[=@\t\r]|[+-](?![0-9][0-9.*]*(?:,|\r\n)))')
 
 
 class _Writable(Protocol):
@@ -58,6 +66,26 @@ class SafeWriter:
     def writerow(self, row: Iterable[Any]) -> None:
         """Write one row, its text cells made safe first."""
         self._writer.writerow(safe_cells(row))
+
+
+def csv_rows(rows: Sequence[Sequence[Any]]) -> str:
+    """Many rows as CSV text, exactly as :meth:`SafeWriter.writerow` writes them one by one.
+
+    For exports of millions of rows: the rows are written as they are in one call, and only
+    when the text may hold a cell to escape (found by one scan of it) are they written
+    again, each cell through :func:`safe_cells`.
+    """
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\r\n").writerows(rows)
+    text = out.getvalue()
+    first_cells = [row[0] for row in rows if row and type(row[0]) is str]
+    if _MAY_RUN.search(text) is None and not any(cell[:1] in FORMULA_START for cell in first_cells):
+        return text
+    out = io.StringIO()
+    writer = csv_writer(out)
+    for row in rows:
+        writer.writerow(row)
+    return out.getvalue()
 
 
 def csv_writer(out: _Writable) -> SafeWriter:
