@@ -71,21 +71,46 @@ class SafeWriter:
 def csv_rows(rows: Sequence[Sequence[Any]]) -> str:
     """Many rows as CSV text, exactly as :meth:`SafeWriter.writerow` writes them one by one.
 
-    For exports of millions of rows: the rows are written as they are in one call, and only
-    when the text may hold a cell to escape (found by one scan of it) are they written
-    again, each cell through :func:`safe_cells`.
+    For exports of millions of rows. Rows of text cells that need no quotes (no delimiter,
+    quote or line break in any cell) are joined as they are; others go through the csv
+    module, all at once. Only when the text may hold a cell to escape (one scan of it) are
+    the rows written again, each cell through :func:`safe_cells`.
     """
-    out = io.StringIO()
-    csv.writer(out, lineterminator="\r\n").writerows(rows)
-    text = out.getvalue()
-    first_cells = [row[0] for row in rows if row and type(row[0]) is str]
-    if _MAY_RUN.search(text) is None and not any(cell[:1] in FORMULA_START for cell in first_cells):
+    text = _joined(rows)
+    if text is None:
+        out = io.StringIO()
+        csv.writer(out, lineterminator="\r\n").writerows(rows)
+        text = out.getvalue()
+    if _MAY_RUN.search(text) is None and not any(
+        type(row[0]) is str and row[0][:1] in FORMULA_START for row in rows if row
+    ):
         return text
     out = io.StringIO()
     writer = csv_writer(out)
     for row in rows:
         writer.writerow(row)
     return out.getvalue()
+
+
+def _joined(rows: Sequence[Sequence[Any]]) -> str | None:
+    """The rows as the csv module writes them when every cell is text that needs no quotes:
+    the cells joined by delimiters (None when that is not so)."""
+    if not rows or min(map(len, rows)) < 2:  # a row of one empty cell is written ""
+        return None
+    try:
+        text = "\r\n".join([",".join(row) for row in rows]) + "\r\n"
+    except TypeError:  # not every cell is text
+        return None
+    # No cell holds a delimiter, a quote or a line break: nothing is quoted.
+    lines = len(rows)
+    if (
+        '"' in text
+        or text.count(",") != sum(map(len, rows)) - lines
+        or text.count("\n") != lines
+        or text.count("\r") != lines
+    ):
+        return None
+    return text
 
 
 def csv_writer(out: _Writable) -> SafeWriter:

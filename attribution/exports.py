@@ -127,14 +127,19 @@ def _text(expr: str) -> str:
     return f"NULLIF({expr}, '')"
 
 
+def _csv_cell(expr: str) -> str:
+    """A cell as the CSV file writes it: text, '' for NULL."""
+    return f"COALESCE(CAST({expr} AS TEXT), '')"
+
+
 _KNOWN_DURATION = (
     "CASE WHEN COALESCE(c.duration_s, 0) > 0 OR c.ended_ms IS NOT NULL"
-    " THEN COALESCE(c.duration_s, 0) END"
+    " THEN CAST(COALESCE(c.duration_s, 0) AS INTEGER) END"
 )
 _KNOWN_TALK = (
     "CASE WHEN COALESCE(c.talk_s, 0) > 0 OR c.answered_ms IS NOT NULL OR c.status IN ("
     + ", ".join(f"'{status}'" for status in sorted(_NO_TALK))
-    + ") THEN COALESCE(c.talk_s, 0) END"
+    + ") THEN CAST(COALESCE(c.talk_s, 0) AS INTEGER) END"
 )
 # Built-in outcomes are stored as "@won" / "@open" / "@lost": exported as their kind.
 _OUTCOME = (
@@ -158,12 +163,17 @@ _FROM = (
 )
 
 
-def _cells_sql(dialect: str) -> list[str]:
+# Cells Python works out (:class:`_Cells`): SQL gives them as stored.
+_WORKED_OUT = frozenset(("started_at", "caller", "match_candidate_ids", "session_started_at"))
+
+
+def _cells_sql(dialect: str, fmt: str) -> list[str]:
     """The SELECT expressions of :func:`call_columns`, one each and in order, done in SQL
-    as far as both stores can (text cells NULL when empty); what is left for Python:
-    ``started_at`` and ``session_started_at`` come as epoch ms, ``caller`` unmasked,
-    ``match_candidate_ids`` as stored, the flags as stored, and click ids without a column
-    as NULL (read from the landing URL)."""
+    as far as both stores can: for NDJSON the values (text cells NULL when empty), for CSV
+    the cells' text ('' for NULL). What is left for Python: ``started_at`` and
+    ``session_started_at`` come as epoch ms, ``caller`` unmasked, ``match_candidate_ids``
+    as stored, and click ids without a column as NULL (read from the landing URL); for
+    NDJSON the flags as stored too."""
     head = {
         "call_id": "c.id",
         "provider": "c.provider",
@@ -172,7 +182,7 @@ def _cells_sql(dialect: str) -> list[str]:
         "status": "c.status",
         "duration_s": _KNOWN_DURATION,
         "talk_s": _KNOWN_TALK,
-        "caller": _text("c.caller"),
+        "caller": "COALESCE(c.caller, '')",
         "tracking_number": _text("c.tracking_number"),
         "forwarded_to": _text("c.forwarded_to"),
         "qualified": "c.qualified",
@@ -199,38 +209,48 @@ def _cells_sql(dialect: str) -> list[str]:
         "session_started_at": "s.started_ms",
     }
     assert list(head) == _CALL_HEAD
-    return [
-        *head.values(),
-        *(_text(f"c.touch_{name}") for name in _TOUCH_EXPORTED),
-        *(_text(f"c.touch_{c.column}") if c.column else "NULL" for c in platforms.click_ids()),
-        *(_text(f"s.{name}") for name in _SESSION_ONLY),
+    clicks = [_text(f"c.touch_{c.column}") if c.column else "" for c in platforms.click_ids()]
+    cells = [
+        *(
+            expr if name in _WORKED_OUT or fmt == "ndjson" else _csv_cell(expr)
+            for name, expr in head.items()
+        ),
+        *(_cell(fmt, _text(f"c.touch_{name}")) for name in _TOUCH_EXPORTED),
+        *(_cell(fmt, expr) if expr else "NULL" for expr in clicks),
+        *(_cell(fmt, _text(f"s.{name}")) for name in _SESSION_ONLY),
     ]
+    return cells
 
 
-def wide_sql(dialect: str = "sqlite") -> str:
+def _cell(fmt: str, expr: str) -> str:
+    return _csv_cell(expr) if fmt == "csv" else expr
+
+
+def wide_sql(dialect: str = "sqlite", fmt: str = "csv") -> str:
     """The wide export's SELECT (without WHERE and ORDER), one row per call: the cells of
-    :func:`wide_columns` in order, except that ``page_count`` holds the pages' URLs as a
-    JSON array and ``path`` the site's time zone; then the call's landing URL when a click
-    id has no column."""
+    :func:`wide_columns` in order (see :func:`_cells_sql`), except that ``page_count``
+    holds the pages' URLs as a JSON array and ``path`` the site's time zone; then the
+    call's landing URL when a click id has no column."""
     extra = ", c.touch_landing_url" if platforms.unstored_click_ids() else ""
     return (
         "SELECT "
-        + ", ".join(_cells_sql(dialect))
+        + ", ".join(_cells_sql(dialect, fmt))
         + f", {_PAGES[dialect]}, st.timezone{extra}"
         + _FROM
     )
 
 
-def long_sql(dialect: str = "sqlite") -> str:
+def long_sql(dialect: str = "sqlite", fmt: str = "csv") -> str:
     """The long export's SELECT, one row per page view (one for a call without any): the
-    cells of :func:`long_columns` in order, except that ``step`` holds the site's time zone
-    and ``viewed_at`` the view's epoch ms; then the call's landing URL when a click id has
-    no column."""
+    cells of :func:`long_columns` in order (see :func:`_cells_sql`), except that ``step``
+    holds the site's time zone and ``viewed_at`` the view's epoch ms; then the call's
+    landing URL when a click id has no column."""
     extra = ", c.touch_landing_url" if platforms.unstored_click_ids() else ""
+    url, title = _cell(fmt, _text("pv.url")), _cell(fmt, _text("pv.title"))
     return (
         "SELECT "
-        + ", ".join(_cells_sql(dialect))
-        + f", st.timezone, pv.ts_ms, NULLIF(pv.url, ''), NULLIF(pv.title, ''){extra}"
+        + ", ".join(_cells_sql(dialect, fmt))
+        + f", st.timezone, pv.ts_ms, {url}, {title}{extra}"
         + _FROM
         + " LEFT JOIN page_views pv ON pv.session_id = c.session_id"
         " AND pv.ts_ms <= c.started_ms"
@@ -472,10 +492,13 @@ def known_seconds(row: Row) -> tuple[int | None, int | None]:
 class _Cells:
     """Turns the rows of :func:`wide_sql` / :func:`long_sql` into the rows of the file: the
     few cells SQL leaves (times, the masked caller, flags, candidate ids, click ids read from
-    the landing URL) worked out in place."""
+    the landing URL) worked out in place. A CSV row is all text (its cells as written)."""
 
     def __init__(self, fmt: str, show_callers: bool) -> None:
         self.ndjson = fmt == "ndjson"
+        # A value that is not there: NDJSON null, an empty CSV field.
+        self.absent: str | None = None if self.ndjson else ""
+        self.number: Callable[[int], Any] = int if self.ndjson else str
         self.show_callers = show_callers
         self.times = IsoTimes()
         self.candidates: dict[str | None, Any] = {}
@@ -499,8 +522,7 @@ class _Cells:
         """The call's cells of row ``r`` (its first :func:`call_columns`), in place."""
         r[self.started] = self.times(r[self.started], tz)
         caller = r[self.caller]
-        if caller is not None and not self.show_callers:
-            r[self.caller] = mask_caller(caller)
+        r[self.caller] = (caller if self.show_callers else mask_caller(caller)) or self.absent
         stored = r[self.ids]
         ids = self.candidates.get(stored)
         if ids is None:
@@ -508,9 +530,11 @@ class _Cells:
                 self.candidates.clear()
             ids = self.candidates[stored] = self._candidate_ids(stored)
         r[self.ids] = ids
-        if r[self.session_started] is not None:
-            r[self.session_started] = self.times(r[self.session_started], tz)
-        if self.ndjson:  # CSV flags read 1/0, as stored; NDJSON true/false
+        session_started = r[self.session_started]
+        r[self.session_started] = (
+            self.absent if session_started is None else self.times(session_started, tz)
+        )
+        if self.ndjson:  # CSV flags read 1/0, as stored (SQL wrote them); NDJSON true/false
             for at in self.flags:
                 r[at] = bool(r[at])
             by_hand = r[self.by_hand]
@@ -518,7 +542,7 @@ class _Cells:
         if self.unstored:  # the landing URL came last
             found = url_click_ids(r.pop() or "", self.unstored)
             for name, at in zip(self.unstored, self.unstored_at, strict=True):
-                r[at] = found.get(name) or None
+                r[at] = found.get(name) or self.absent
 
 
 class _Out:
@@ -546,7 +570,7 @@ async def _wide(
 ) -> AsyncIterator[tuple[int, bytes]]:
     """(calls, bytes) per batch of the wide form."""
     pages_at = cells.width  # the pages' URLs as JSON, then the time zone
-    ndjson = cells.ndjson
+    ndjson, number = cells.ndjson, cells.number
     loads = orjson.loads
     async for batch in db.iterate_values(sql, params, batch=_BATCH):
         rows = []
@@ -554,7 +578,7 @@ async def _wide(
             r = list(row)
             cells.call(r, r[pages_at + 1])
             urls = loads(r[pages_at])
-            r[pages_at] = len(urls)
+            r[pages_at] = number(len(urls))
             r[pages_at + 1] = urls if ndjson else PATH_SEPARATOR.join(urls)
             rows.append(r)
         yield len(rows), out.rows(rows)
@@ -585,10 +609,10 @@ async def _long(
                     r.pop()
                 r[:at] = head
             if ts is None:  # a call without pages: its page cells absent
-                r[at] = None
+                r[at] = r[at + 1] = cells.absent
             else:
                 step += 1
-                r[at] = step
+                r[at] = cells.number(step)
                 r[at + 1] = cells.times(ts, tz)
             rows.append(r)
         yield calls, out.rows(rows)
@@ -622,10 +646,11 @@ async def stream_paths(
     cells = _Cells(fmt, show_callers)
     if form == "wide":
         out = _Out(fmt, wide_columns())
-        batches = _wide(db, wide_sql(db.dialect) + where + ORDER, params, cells, out)
+        batches = _wide(db, wide_sql(db.dialect, fmt) + where + ORDER, params, cells, out)
     else:
         out = _Out(fmt, long_columns())
-        batches = _long(db, long_sql(db.dialect) + where + LONG_ORDER, params, cells, out)
+        sql = long_sql(db.dialect, fmt) + where + LONG_ORDER
+        batches = _long(db, sql, params, cells, out)
     pending = [out.header()]
     size = len(pending[0])
     calls = 0
