@@ -3,7 +3,8 @@ per call and one ``csv.writer`` row or ``orjson`` line at a time, kept unchanged
 reference that ``test_export_speedup.py`` holds the new writer to, byte for byte.
 
 Only what the reference itself did is here (its SQL, time and caller formatting, records
-and sink); the filter (``where_clause``) and the registries are today's, shared by both.
+and sink); the filter (``where_clause``), the registries and the helpers that did not
+change (``candidate_ids``, ``known_seconds``) are today's, shared by both.
 """
 
 # ruff: noqa
@@ -33,6 +34,8 @@ from attribution.exports import (
     PATH_SEPARATOR,
     ExportFilter,
     _outcome_name,
+    candidate_ids,
+    known_seconds,
     long_columns,
     where_clause,
     wide_columns,
@@ -97,30 +100,6 @@ def iso_time(ms: int | None, tz: str | None) -> str:
     except (ValueError, KeyError):
         zone = UTC
     return datetime.fromtimestamp(ms / 1000, zone).isoformat(timespec="seconds")
-
-
-def candidate_ids(stored: str | None) -> list[int]:
-    """The candidate session ids stored on a call (``match_candidate_ids``, a JSON list)."""
-    try:
-        value = orjson.loads(stored or "[]")
-    except orjson.JSONDecodeError:
-        return []
-    return [int(i) for i in value] if isinstance(value, list) else []
-
-
-def known_seconds(row: Row) -> tuple[int | None, int | None]:
-    """A call's ``(duration_s, talk_s)``, each None while it is not known.
-
-    The columns hold 0 until a callback says more: a call still ringing has no duration
-    yet, and a call that ended without any talk time (no dial outcome, no talk in its
-    record) has an unknown talk time, not a talk time of 0. After a busy, unanswered,
-    failed, cancelled or blocked call, 0 is the known answer.
-    """
-    duration = int(row["duration_s"] or 0)
-    talk = int(row["talk_s"] or 0)
-    known_duration = duration > 0 or row["ended_ms"] is not None
-    known_talk = talk > 0 or row["status"] in _NO_TALK or row["answered_ms"] is not None
-    return (duration if known_duration else None, talk if known_talk else None)
 
 
 def _empty_is_null(value: str) -> str | None:
