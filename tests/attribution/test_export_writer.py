@@ -42,6 +42,7 @@ TEXTS = [
     "+1.5",
     "+81312345678",
     " =spaced",
+    '{"a":1},{"b":2}',
     *FORMULAS,
 ]
 # A click id without a column: read back from the landing URL frozen on the call.
