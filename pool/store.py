@@ -75,7 +75,8 @@ class Store(Protocol):
         self, sql: str, params: Params = None, batch: int = 1000
     ) -> AsyncIterator[Sequence[Sequence[Any]]]:
         """:meth:`iterate` for a hot loop: batches of up to ``batch`` rows, each row its
-        values in the query's column order (no dict per row), read ahead one batch."""
+        values in the query's column order (no dict per row). SQLite reads the next batch
+        on its connection's thread while the caller works on this one."""
         ...
 
     def write(self) -> AbstractAsyncContextManager[Tx]:
