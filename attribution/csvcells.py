@@ -19,12 +19,20 @@ text and are never touched. See docs/exports.md.
 from __future__ import annotations
 
 import csv
+import io
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any, Protocol
 
 FORMULA_START = frozenset("=+-@\t\r")
 _INERT = re.compile(r"[+-][0-9][0-9.*]*")
+# A cell after the first that may start a formula, read in CSV text as the csv module
+# writes it: it follows a delimiter, opened by a quote if it is quoted (an inert number
+# never is), and an unquoted one ends at a delimiter or the line end. Every such cell that
+# :func:`cell_safe` changes is found, and a few it leaves alone (a quoted "+1", a
+# formula-like line inside a quoted cell), which only cost a second, exact pass. One
+# literal first character keeps the scan fast.
+_MAY_RUN = re.compile(r',(?:"[=+\-@\t\r]|[=@\t\r]|[+-](?![0-9][0-9.*]*(?:,|\r\n)))')
 
 
 class _Writable(Protocol):
@@ -58,6 +66,51 @@ class SafeWriter:
     def writerow(self, row: Iterable[Any]) -> None:
         """Write one row, its text cells made safe first."""
         self._writer.writerow(safe_cells(row))
+
+
+def csv_rows(rows: Sequence[Sequence[Any]]) -> str:
+    """Many rows as CSV text, exactly as :meth:`SafeWriter.writerow` writes them one by one.
+
+    For exports of millions of rows. Rows of text cells that need no quotes (no delimiter,
+    quote or line break in any cell) are joined as they are; others go through the csv
+    module, all at once. Only when the text may hold a cell to escape (one scan of it) are
+    the rows written again, each cell through :func:`safe_cells`.
+    """
+    text = _joined(rows)
+    if text is None:
+        out = io.StringIO()
+        csv.writer(out, lineterminator="\r\n").writerows(rows)
+        text = out.getvalue()
+    if _MAY_RUN.search(text) is None and not any(
+        type(row[0]) is str and row[0][:1] in FORMULA_START for row in rows if row
+    ):
+        return text
+    out = io.StringIO()
+    writer = csv_writer(out)
+    for row in rows:
+        writer.writerow(row)
+    return out.getvalue()
+
+
+def _joined(rows: Sequence[Sequence[Any]]) -> str | None:
+    """The rows as the csv module writes them when every cell is text that needs no quotes:
+    the cells joined by delimiters (None when that is not so)."""
+    if not rows or min(map(len, rows)) < 2:  # a row of one empty cell is written ""
+        return None
+    try:
+        text = "\r\n".join([",".join(row) for row in rows]) + "\r\n"
+    except TypeError:  # not every cell is text
+        return None
+    # No cell holds a delimiter, a quote or a line break: nothing is quoted.
+    lines = len(rows)
+    if (
+        '"' in text
+        or text.count(",") != sum(map(len, rows)) - lines
+        or text.count("\n") != lines
+        or text.count("\r") != lines
+    ):
+        return None
+    return text
 
 
 def csv_writer(out: _Writable) -> SafeWriter:

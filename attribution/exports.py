@@ -16,11 +16,9 @@ empty field): no session, no page, a duration not known yet.
 
 from __future__ import annotations
 
-import io
-import operator
 from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -29,8 +27,9 @@ from phonenumbers import COUNTRY_CODE_TO_REGION_CODE
 
 from attribution import platforms, rollups
 from attribution.call_search import CallQuery, query_clause
-from attribution.csvcells import csv_writer
-from attribution.touch import CAMPAIGN_COLUMNS, TOUCH_FIELDS, click_ids
+from attribution.csvcells import csv_rows
+from attribution.sources import url_click_ids
+from attribution.touch import CAMPAIGN_COLUMNS, TOUCH_FIELDS
 from pool.scope import Scope
 from pool.store import Row, Store
 
@@ -126,37 +125,161 @@ def _outcome_name(label: str | None) -> str:
     return label or ""
 
 
-def _sql(dialect: str = "sqlite") -> str:
-    """The export's SELECT (without WHERE and ORDER): touch columns under ``s_<name>``."""
-    clicks = [f"c.touch_{c.column} AS s_{c.param}" for c in platforms.click_ids() if c.column]
+def _text(expr: str) -> str:
+    """A text cell: NULL when empty (NDJSON null, an empty CSV field)."""
+    return f"NULLIF({expr}, '')"
+
+
+def _csv_cell(expr: str) -> str:
+    """A cell as the CSV file writes it: text, '' for NULL."""
+    return f"COALESCE(CAST({expr} AS TEXT), '')"
+
+
+_KNOWN_DURATION = (
+    "CASE WHEN COALESCE(c.duration_s, 0) > 0 OR c.ended_ms IS NOT NULL"
+    " THEN CAST(COALESCE(c.duration_s, 0) AS INTEGER) END"
+)
+_KNOWN_TALK = (
+    "CASE WHEN COALESCE(c.talk_s, 0) > 0 OR c.answered_ms IS NOT NULL OR c.status IN ("
+    + ", ".join(f"'{status}'" for status in sorted(_NO_TALK))
+    + ") THEN CAST(COALESCE(c.talk_s, 0) AS INTEGER) END"
+)
+
+
+def _outcome(alias: str) -> str:
+    """The label of the outcome joined as ``alias``, NULL when none: the built-in ones
+    (stored as "@won" / "@open" / "@lost") by their kind, others as people named them."""
     return (
-        "SELECT c.id, c.provider, c.provider_call_id, c.started_ms, c.ended_ms, c.answered_ms,"
-        " c.status, c.duration_s, c.talk_s, c.caller,"
-        " c.tracking_number, c.forwarded_to, c.qualified, c.first_time, c.match_method,"
-        " c.match_candidates, c.match_confidence, c.match_reason, c.match_candidate_ids,"
-        " c.code_digits, c.code_kind, c.qualified_by_hand, c.value_yen,"
-        " c.menu_path, c.answered_by, c.queue_wait_s, c.voicemail_url,"
-        " co.label AS outcome, co.kind AS outcome_kind, cs.label AS outcome_suggested,"
-        " c.outcome_suggested_by, "
-        + _TAGS[dialect]
-        + " AS tags, c.advertiser_id, c.site_id, c.session_id,"
-        " st.timezone AS tz, s.started_ms AS session_started_ms, "
-        + ", ".join([*(f"c.touch_{f} AS s_{f}" for f in _TOUCH_EXPORTED), *clicks])
-        + ", "
-        + ", ".join(f"s.{f} AS s_{f}" for f in _SESSION_ONLY)
-        + ", pv.ts_ms AS pv_ts, pv.url AS pv_url, pv.title AS pv_title"
-        " FROM calls c"
-        " LEFT JOIN sites st ON st.id = c.site_id"
-        " LEFT JOIN sessions s ON s.id = c.session_id"
-        " LEFT JOIN call_outcomes co ON co.id = c.outcome_id"
-        " LEFT JOIN call_outcomes cs ON cs.id = c.outcome_suggested_id"
-        " LEFT JOIN page_views pv ON pv.session_id = c.session_id AND pv.ts_ms <= c.started_ms"
+        f"CASE WHEN {alias}.label IN ('@won', '@open', '@lost') THEN substr({alias}.label, 2)"
+        f" ELSE NULLIF({alias}.label, '') END"
+    )
+
+
+# Who suggested the outcome; '' with a suggestion is one made before the column existed,
+# which only rules made.
+_SUGGESTED_BY = (
+    "CASE WHEN COALESCE(c.outcome_suggested_by, '') <> '' THEN c.outcome_suggested_by"
+    " WHEN COALESCE(cs.label, '') <> '' THEN 'rules' ELSE '' END"
+)
+# The pages viewed before the call, in order, as a JSON array of their URLs.
+_PAGES = {
+    "sqlite": "(SELECT json_group_array(url) FROM (SELECT pv.url FROM page_views pv"
+    " WHERE pv.session_id = c.session_id AND pv.ts_ms <= c.started_ms"
+    " ORDER BY pv.ts_ms, pv.id))",
+    "postgresql": "COALESCE((SELECT json_agg(pv.url ORDER BY pv.ts_ms, pv.id)::text"
+    " FROM page_views pv WHERE pv.session_id = c.session_id"
+    " AND pv.ts_ms <= c.started_ms), '[]')",
+}
+_FROM = (
+    " FROM calls c"
+    " LEFT JOIN sites st ON st.id = c.site_id"
+    " LEFT JOIN sessions s ON s.id = c.session_id"
+    " LEFT JOIN call_outcomes co ON co.id = c.outcome_id"
+    " LEFT JOIN call_outcomes cs ON cs.id = c.outcome_suggested_id"
+)
+
+
+# Cells Python works out (:class:`_Cells`): SQL gives them as stored.
+_WORKED_OUT = frozenset(("started_at", "caller", "match_candidate_ids", "session_started_at"))
+
+
+def _cells_sql(dialect: str, fmt: str) -> list[str]:
+    """The SELECT expressions of :func:`call_columns`, one each and in order, done in SQL
+    as far as both stores can: for NDJSON the values (text cells NULL when empty), for CSV
+    the cells' text ('' for NULL). What is left for Python: ``started_at`` and
+    ``session_started_at`` come as epoch ms, ``caller`` unmasked, ``match_candidate_ids``
+    as stored, and click ids without a column as NULL (read from the landing URL); for
+    NDJSON the flags as stored too."""
+    head = {
+        "call_id": "c.id",
+        "provider": "c.provider",
+        "provider_call_id": _text("c.provider_call_id"),
+        "started_at": "c.started_ms",
+        "status": "c.status",
+        "duration_s": _KNOWN_DURATION,
+        "talk_s": _KNOWN_TALK,
+        "caller": "COALESCE(c.caller, '')",
+        "tracking_number": _text("c.tracking_number"),
+        "forwarded_to": _text("c.forwarded_to"),
+        "qualified": "c.qualified",
+        "first_time": "c.first_time",
+        "match_method": "c.match_method",
+        "match_candidates": "c.match_candidates",
+        "match_confidence": "c.match_confidence",
+        "match_reason": "c.match_reason",
+        "match_candidate_ids": "c.match_candidate_ids",
+        "code_digits": _text("c.code_digits"),
+        "code_kind": _text("c.code_kind"),
+        "qualified_by_hand": "c.qualified_by_hand",
+        "outcome": _outcome("co"),
+        "outcome_kind": "COALESCE(co.kind, '')",
+        # The machine's suggestion beside it (issue #22).
+        "outcome_suggested": _outcome("cs"),
+        "outcome_suggested_by": _SUGGESTED_BY,
+        "tags": _text(_TAGS[dialect]),
+        "value_yen": "c.value_yen",
+        "menu_path": _text("c.menu_path"),
+        "answered_by": _text("c.answered_by"),
+        "queue_wait_s": "c.queue_wait_s",
+        "voicemail_url": _text("c.voicemail_url"),
+        "advertiser_id": "c.advertiser_id",
+        "site_id": "c.site_id",
+        "session_id": "c.session_id",
+        "session_started_at": "s.started_ms",
+    }
+    assert list(head) == _CALL_HEAD
+    clicks = [_text(f"c.touch_{c.column}") if c.column else "" for c in platforms.click_ids()]
+    cells = [
+        *(
+            expr if name in _WORKED_OUT or fmt == "ndjson" else _csv_cell(expr)
+            for name, expr in head.items()
+        ),
+        *(_cell(fmt, _text(f"c.touch_{name}")) for name in _TOUCH_EXPORTED),
+        *(_cell(fmt, expr) if expr else "NULL" for expr in clicks),
+        *(_cell(fmt, _text(f"s.{name}")) for name in _SESSION_ONLY),
+    ]
+    return cells
+
+
+def _cell(fmt: str, expr: str) -> str:
+    return _csv_cell(expr) if fmt == "csv" else expr
+
+
+def wide_sql(dialect: str = "sqlite", fmt: str = "csv") -> str:
+    """The wide export's SELECT (without WHERE and ORDER), one row per call: the cells of
+    :func:`wide_columns` in order (see :func:`_cells_sql`), except that ``page_count``
+    holds the pages' URLs as a JSON array and ``path`` the site's time zone; then the
+    call's landing URL when a click id has no column."""
+    extra = ", c.touch_landing_url" if platforms.unstored_click_ids() else ""
+    return (
+        "SELECT "
+        + ", ".join(_cells_sql(dialect, fmt))
+        + f", {_PAGES[dialect]}, st.timezone{extra}"
+        + _FROM
+    )
+
+
+def long_sql(dialect: str = "sqlite", fmt: str = "csv") -> str:
+    """The long export's SELECT, one row per page view (one for a call without any): the
+    cells of :func:`long_columns` in order (see :func:`_cells_sql`), except that ``step``
+    holds the site's time zone and ``viewed_at`` the view's epoch ms; then the call's
+    landing URL when a click id has no column."""
+    extra = ", c.touch_landing_url" if platforms.unstored_click_ids() else ""
+    url, title = _cell(fmt, _text("pv.url")), _cell(fmt, _text("pv.title"))
+    return (
+        "SELECT "
+        + ", ".join(_cells_sql(dialect, fmt))
+        + f", st.timezone, pv.ts_ms, {url}, {title}{extra}"
+        + _FROM
+        + " LEFT JOIN page_views pv ON pv.session_id = c.session_id"
+        " AND pv.ts_ms <= c.started_ms"
     )
 
 
 # Start-time order: an index serves it with or without a site/advertiser filter, so the
 # database streams rows as it finds them instead of sorting the whole export first.
-ORDER = " ORDER BY c.started_ms, c.id, pv.ts_ms"
+ORDER = " ORDER BY c.started_ms, c.id"
+LONG_ORDER = ORDER + ", pv.ts_ms, pv.id"
 
 
 @dataclass(frozen=True)
@@ -278,20 +401,88 @@ def mask_caller(number: str) -> str:
     if not number.startswith("+") or not number[1:].isdigit() or len(number) < 8:
         return number
     digits = number[1:]
-    cc_len = next((n for n in (1, 2, 3) if int(digits[:n]) in COUNTRY_CODE_TO_REGION_CODE), 1)
+    cc_len = _CC_LENGTHS.get(digits[:3])
+    if cc_len is None:
+        cc_len = next((n for n in (1, 2, 3) if int(digits[:n]) in COUNTRY_CODE_TO_REGION_CODE), 1)
+        if len(_CC_LENGTHS) < 10_000:
+            _CC_LENGTHS[digits[:3]] = cc_len
     rest = digits[cc_len:]
     return "+" + digits[:cc_len] + "*" * (len(rest) - 4) + rest[-4:]
+
+
+# The length of a number's country code by its first three digits (exports mask millions).
+_CC_LENGTHS: dict[str, int] = {}
+
+
+def _zone(tz: str | None) -> Any:
+    """A site's time zone (UTC when unknown or not a zone)."""
+    try:
+        return ZoneInfo(tz) if tz else UTC
+    except (ValueError, KeyError):
+        return UTC
 
 
 def iso_time(ms: int | None, tz: str | None) -> str:
     """Epoch ms as ISO 8601 in a site's time zone (UTC when unknown); '' for None."""
     if ms is None:
         return ""
-    try:
-        zone: Any = ZoneInfo(tz) if tz else UTC
-    except (ValueError, KeyError):
-        zone = UTC
-    return datetime.fromtimestamp(ms / 1000, zone).isoformat(timespec="seconds")
+    return datetime.fromtimestamp(ms / 1000, _zone(tz)).isoformat(timespec="seconds")
+
+
+_UNIX_DAY = date(1970, 1, 1).toordinal()
+# Epoch ms :class:`IsoTimes` works out itself: years 1970 to 9998 in every zone.
+_FAST_MS = (0, 253_370_764_800_000)
+
+
+class IsoTimes:
+    """:func:`iso_time` for a long run of times, the same text at a fraction of the cost.
+
+    A zone's offset is looked up once per hour of time (when it is the same at both ends of
+    the hour; an hour with a change in it goes through :func:`iso_time`), a date's text
+    once per day; the rest is integer arithmetic.
+    """
+
+    def __init__(self) -> None:
+        self._hours: dict[str | None, dict[int, tuple[int, str] | None]] = {}
+        self._days: dict[int, str] = {}
+
+    def _hour(self, tz: str | None, hour: int) -> tuple[int, str] | None:
+        zone = _zone(tz)
+        first = datetime.fromtimestamp(hour * 3600, zone)
+        last = datetime.fromtimestamp(hour * 3600 + 3599, zone)
+        offset = first.utcoffset()
+        if offset is None or offset != last.utcoffset() or offset.microseconds:
+            return None
+        # "+09:00" (or "+09:18:59" for an offset with seconds)
+        return int(offset.total_seconds()), first.isoformat(timespec="seconds")[19:]
+
+    def __call__(self, ms: int, tz: str | None) -> str:
+        """:func:`iso_time` of ``ms`` (not None) in zone ``tz``."""
+        if not _FAST_MS[0] <= ms < _FAST_MS[1]:
+            return iso_time(ms, tz)
+        second = ms // 1000
+        hour = second // 3600
+        hours = self._hours.get(tz)
+        if hours is None:
+            hours = self._hours[tz] = {}
+        if hour in hours:
+            known = hours[hour]
+        else:
+            if len(hours) > 100_000:  # a few years of hours; then start again
+                hours.clear()
+            known = hours[hour] = self._hour(tz, hour)
+        if known is None:
+            return iso_time(ms, tz)
+        offset, suffix = known
+        day, rest = divmod(second + offset, 86400)
+        text = self._days.get(day)
+        if text is None:
+            if len(self._days) > 100_000:
+                self._days.clear()
+            text = self._days[day] = date.fromordinal(_UNIX_DAY + day).isoformat()
+        minutes, s = divmod(rest, 60)
+        h, m = divmod(minutes, 60)
+        return f"{text}T{h:02d}:{m:02d}:{s:02d}{suffix}"
 
 
 def candidate_ids(stored: str | None) -> list[int]:
@@ -318,104 +509,148 @@ def known_seconds(row: Row) -> tuple[int | None, int | None]:
     return (duration if known_duration else None, talk if known_talk else None)
 
 
-def _empty_is_null(value: str) -> str | None:
-    return value or None
+class _Cells:
+    """Turns the rows of :func:`wide_sql` / :func:`long_sql` into the rows of the file: the
+    few cells SQL leaves (times, the masked caller, flags, candidate ids, click ids read from
+    the landing URL) worked out in place. A CSV row is all text (its cells as written)."""
+
+    def __init__(self, fmt: str, show_callers: bool) -> None:
+        self.ndjson = fmt == "ndjson"
+        # A value that is not there: NDJSON null, an empty CSV field.
+        self.absent: str | None = None if self.ndjson else ""
+        self.number: Callable[[int], Any] = int if self.ndjson else str
+        self.show_callers = show_callers
+        self.times = IsoTimes()
+        self.candidates: dict[str | None, Any] = {}
+        columns = call_columns()
+        self.started = columns.index("started_at")
+        self.caller = columns.index("caller")
+        self.flags = (columns.index("qualified"), columns.index("first_time"))
+        self.ids = columns.index("match_candidate_ids")
+        self.by_hand = columns.index("qualified_by_hand")
+        self.session_started = columns.index("session_started_at")
+        self.width = len(columns)
+        self.unstored = platforms.unstored_click_ids()
+        self.unstored_at = [columns.index(name) for name in self.unstored]
+
+    def _candidate_ids(self, stored: str | None) -> Any:
+        """The cell of ``match_candidate_ids``: a list (NDJSON), the ids with spaces (CSV)."""
+        ids = candidate_ids(stored)
+        return ids if self.ndjson else " ".join(str(i) for i in ids)
+
+    def call(self) -> Callable[[list[Any], str | None], None]:
+        """The function that works out the call's cells of a row (its first
+        :func:`call_columns`) in place, given the site's time zone: one call per row, its
+        constants bound once."""
+        times, absent, show, ndjson = self.times, self.absent, self.show_callers, self.ndjson
+        started, caller_at, ids_at = self.started, self.caller, self.ids
+        session_started, by_hand_at = self.session_started, self.by_hand
+        qualified_at, first_time_at = self.flags
+        candidates, candidate_cell = self.candidates, self._candidate_ids
+        unstored, unstored_at = self.unstored, self.unstored_at
+
+        def call(r: list[Any], tz: str | None) -> None:
+            r[started] = times(r[started], tz)
+            caller = r[caller_at]
+            r[caller_at] = (caller if show else mask_caller(caller)) or absent
+            stored = r[ids_at]
+            ids = candidates.get(stored)
+            if ids is None:
+                if len(candidates) > 10_000:
+                    candidates.clear()
+                ids = candidates[stored] = candidate_cell(stored)
+            r[ids_at] = ids
+            session_ms = r[session_started]
+            r[session_started] = absent if session_ms is None else times(session_ms, tz)
+            if ndjson:  # CSV flags read 1/0, as stored (SQL wrote them); NDJSON true/false
+                r[qualified_at] = bool(r[qualified_at])
+                r[first_time_at] = bool(r[first_time_at])
+                by_hand = r[by_hand_at]
+                r[by_hand_at] = "" if by_hand is None else bool(by_hand)
+            if unstored:  # the landing URL came last
+                found = url_click_ids(r.pop() or "", unstored)
+                for name, at in zip(unstored, unstored_at, strict=True):
+                    r[at] = found.get(name) or absent
+
+        return call
 
 
-def _call_record(
-    row: Row,
-    show_callers: bool,
-    flag: Callable[[Any], Any],
-    text: Callable[[str], Any],
-    click_names: tuple[str, ...],
-) -> dict[str, Any]:
-    tz = row["tz"]
-    caller = row["caller"] or ""
-    duration, talk = known_seconds(row)
-    rec: dict[str, Any] = {
-        "call_id": row["id"],
-        "provider": row["provider"],
-        "provider_call_id": text(row["provider_call_id"] or ""),
-        "started_at": iso_time(row["started_ms"], tz),
-        "status": row["status"],
-        "duration_s": duration,
-        "talk_s": talk,
-        "caller": text(caller if show_callers else mask_caller(caller)),
-        "tracking_number": text(row["tracking_number"] or ""),
-        "forwarded_to": text(row["forwarded_to"] or ""),
-        "qualified": flag(row["qualified"]),
-        "first_time": flag(row["first_time"]),
-        "match_method": row["match_method"],
-        "match_candidates": row["match_candidates"],
-        "match_confidence": row["match_confidence"],
-        "match_reason": row["match_reason"],
-        "match_candidate_ids": candidate_ids(row["match_candidate_ids"]),
-        "code_digits": text(row["code_digits"] or ""),
-        "code_kind": text(row["code_kind"] or ""),
-        "qualified_by_hand": ""
-        if row["qualified_by_hand"] is None
-        else flag(row["qualified_by_hand"]),
-        # Built-in outcomes are stored as "@won" / "@open" / "@lost": exported as their kind.
-        "outcome": text(_outcome_name(row["outcome"])),
-        "outcome_kind": row["outcome_kind"] or "",
-        "outcome_suggested": text(_outcome_name(row["outcome_suggested"])),
-        # '' with a suggestion: one made before the column existed, which only rules made
-        "outcome_suggested_by": row["outcome_suggested_by"]
-        or ("rules" if row["outcome_suggested"] else ""),
-        "tags": text(row["tags"] or ""),
-        "value_yen": row["value_yen"],
-        "menu_path": text(row["menu_path"] or ""),
-        "answered_by": text(row["answered_by"] or ""),
-        "queue_wait_s": row["queue_wait_s"],
-        "voicemail_url": text(row["voicemail_url"] or ""),
-        "advertiser_id": row["advertiser_id"],
-        "site_id": row["site_id"],
-        "session_id": row["session_id"],
-        "session_started_at": text(iso_time(row["session_started_ms"], tz)),
-    }
-    for name in _TOUCH_EXPORTED:
-        rec[name] = text(row[f"s_{name}"] or "")
-    clicks = click_ids(row, prefix="s_")
-    for name in click_names:
-        rec[name] = text(clicks.get(name, ""))
-    for name in _SESSION_ONLY:
-        rec[name] = text(row[f"s_{name}"] or "")
-    return rec
-
-
-class _Sink:
-    """Collects rows as encoded bytes and hands out chunks of about 64 KiB."""
+class _Out:
+    """Rows to UTF-8 bytes: CSV (every text cell made safe, an absent value an empty field)
+    or NDJSON (the columns as keys)."""
 
     def __init__(self, fmt: str, columns: list[str]) -> None:
-        self.fmt = fmt
+        self.csv = fmt == "csv"
         self.columns = columns
-        self.text = io.StringIO()
-        self.blob = bytearray()
-        # Every text cell of the CSV is escaped there (attribution/csvcells.py); NDJSON is
-        # data, not a spreadsheet, and keeps every value as it is.
-        self.writer = csv_writer(self.text) if fmt == "csv" else None
-        self.pick = operator.itemgetter(*columns)
 
-    def header(self) -> None:
-        if self.writer is not None:
-            self.writer.writerow(self.columns)
+    def header(self) -> bytes:
+        return csv_rows([self.columns]).encode() if self.csv else b""
 
-    def add(self, rec: dict[str, Any]) -> None:
-        if self.writer is not None:
-            self.writer.writerow(self.pick(rec))  # None is written as an empty field
-        else:
-            self.blob += orjson.dumps(rec)
-            self.blob += b"\n"
+    def rows(self, rows: list[list[Any]]) -> bytes:
+        if self.csv:
+            return csv_rows(rows).encode()
+        columns = self.columns
+        dumps = orjson.dumps
+        line = orjson.OPT_APPEND_NEWLINE
+        return b"".join([dumps(dict(zip(columns, r, strict=True)), option=line) for r in rows])
 
-    def size(self) -> int:
-        return self.text.tell() + len(self.blob)
 
-    def take(self) -> bytes:
-        out = self.text.getvalue().encode() + bytes(self.blob)
-        self.text.seek(0)
-        self.text.truncate()
-        self.blob.clear()
-        return out
+async def _wide(
+    db: Store, sql: str, params: dict[str, Any], cells: _Cells, out: _Out
+) -> AsyncIterator[tuple[int, bytes]]:
+    """(calls, bytes) per batch of the wide form."""
+    pages_at = cells.width  # the pages' URLs as JSON, then the time zone
+    ndjson, number, call = cells.ndjson, cells.number, cells.call()
+    loads, separator = orjson.loads, PATH_SEPARATOR.join
+    async for batch in db.iterate_values(sql, params, batch=_BATCH):
+        rows = []
+        for row in batch:
+            r = list(row)
+            call(r, r[pages_at + 1])
+            urls = loads(r[pages_at])
+            r[pages_at] = number(len(urls))
+            r[pages_at + 1] = urls if ndjson else separator(urls)
+            rows.append(r)
+        yield len(rows), out.rows(rows)
+
+
+async def _long(
+    db: Store, sql: str, params: dict[str, Any], cells: _Cells, out: _Out
+) -> AsyncIterator[tuple[int, bytes]]:
+    """(calls, bytes) per batch of the long form (a call's cells worked out once)."""
+    at = cells.width  # step (holding the time zone), viewed_at (epoch ms), url, title
+    call = cells.call()
+    current_id: Any = None
+    head: list[Any] = []
+    step = 0
+    async for batch in db.iterate_values(sql, params, batch=_BATCH):
+        rows = []
+        calls = 0
+        for row in batch:
+            r = list(row)
+            tz, ts = r[at], r[at + 1]
+            if r[0] != current_id:
+                current_id = r[0]
+                calls += 1
+                step = 0
+                call(r, tz)
+                head = r[:at]
+            else:
+                if cells.unstored:
+                    r.pop()
+                r[:at] = head
+            if ts is None:  # a call without pages: its page cells absent
+                r[at] = r[at + 1] = cells.absent
+            else:
+                step += 1
+                r[at] = cells.number(step)
+                r[at + 1] = cells.times(ts, tz)
+            rows.append(r)
+        yield calls, out.rows(rows)
+
+
+# Rows read and written at a time: about 200 KiB of CSV in the wide form.
+_BATCH = 500
 
 
 async def stream_paths(
@@ -430,79 +665,39 @@ async def stream_paths(
     """The export as UTF-8 byte chunks (CSV with a header row, or NDJSON), in call start
     order. A CSV download's encoding is :func:`attribution.csv_encoding.encode_csv`'s.
 
-    ``progress`` is called with the number of calls written so far, once per chunk.
+    One query read in batches (:meth:`pool.store.Store.iterate_values`), each batch's rows
+    built as lists in column order and written at once. ``progress`` is called with the
+    number of calls written so far, once per chunk.
     """
     if fmt not in FORMATS:
         raise ValueError(f"format must be one of {FORMATS}")
     if form not in FORMS:
         raise ValueError(f"form must be one of {FORMS}")
     where, params = where_clause(flt, db.dialect)
-    sql = _sql(db.dialect) + where + ORDER
-    click_names = platforms.click_id_names()
-    sink = _Sink(fmt, wide_columns() if form == "wide" else long_columns())
-    sink.header()
-    flag: Callable[[Any], Any] = bool if fmt == "ndjson" else int  # CSV flags read 1/0
-    # An absent value: an empty CSV field (the writer escapes text), null in NDJSON.
-    text: Callable[[str], Any] = str if fmt == "csv" else _empty_is_null
-    # A call without pages still gets a row in the long form, its page columns absent.
-    no_page = dict.fromkeys(("step", "viewed_at", "url", "title"), "" if fmt == "csv" else None)
+    cells = _Cells(fmt, show_callers)
+    if form == "wide":
+        out = _Out(fmt, wide_columns())
+        batches = _wide(db, wide_sql(db.dialect, fmt) + where + ORDER, params, cells, out)
+    else:
+        out = _Out(fmt, long_columns())
+        sql = long_sql(db.dialect, fmt) + where + LONG_ORDER
+        batches = _long(db, sql, params, cells, out)
+    pending = [out.header()]
+    size = len(pending[0])
     calls = 0
-    current: dict[str, Any] | None = None
-    current_id: int | None = None
-    pages: list[tuple[int, str, str]] = []
-    step = 0
-
-    def finish_wide() -> None:
-        assert current is not None
-        current["page_count"] = len(pages)
-        urls = [url for _, url, _ in pages]
-        current["path"] = urls if fmt == "ndjson" else PATH_SEPARATOR.join(urls)
-        sink.add(current)
-
-    async for row in db.iterate(sql, params, batch=1000):
-        if row["id"] != current_id:
-            if current is not None:
-                if form == "wide":
-                    finish_wide()
-                elif step == 0:
-                    sink.add({**current, **no_page})
-            current_id = row["id"]
-            current = _call_record(row, show_callers, flag, text, click_names)
-            if fmt == "csv":  # one field: the ids separated by spaces
-                current["match_candidate_ids"] = " ".join(
-                    str(i) for i in current["match_candidate_ids"]
-                )
-            pages = []
-            step = 0
-            calls += 1
-            if sink.size() >= _CHUNK:
-                if progress is not None:
-                    progress(calls - 1)
-                yield sink.take()
-        if row["pv_ts"] is None:
-            continue
-        if form == "wide":
-            pages.append((row["pv_ts"], row["pv_url"], row["pv_title"]))
-        else:
-            step += 1
-            assert current is not None
-            sink.add(
-                {
-                    **current,
-                    "step": step,
-                    "viewed_at": iso_time(row["pv_ts"], row["tz"]),
-                    "url": text(row["pv_url"]),
-                    "title": text(row["pv_title"]),
-                }
-            )
-    if current is not None:
-        if form == "wide":
-            finish_wide()
-        elif step == 0:
-            sink.add({**current, **no_page})
+    async for n, chunk in batches:
+        if size >= _CHUNK:
+            if progress is not None:
+                progress(calls)
+            yield b"".join(pending)
+            pending.clear()
+            size = 0
+        calls += n
+        pending.append(chunk)
+        size += len(chunk)
     if progress is not None:
         progress(calls)
-    yield sink.take()
+    yield b"".join(pending)
 
 
 _CLEAR_TOUCH = ", ".join(f"touch_{f} = ''" for f in TOUCH_FIELDS) + ", touch_ms = NULL"

@@ -111,6 +111,14 @@ class Store(Protocol):
         """Stream the rows of a large read-only query with constant memory."""
         ...
 
+    def iterate_values(
+        self, sql: str, params: Params = None, batch: int = 1000
+    ) -> AsyncIterator[Sequence[Sequence[Any]]]:
+        """:meth:`iterate` for a hot loop: batches of up to ``batch`` rows, each row its
+        values in the query's column order (no dict per row). SQLite reads the next batch
+        on its connection's thread while the caller works on this one."""
+        ...
+
     def write(self) -> AbstractAsyncContextManager[Tx]:
         """Open a unit of work whose body runs here (SQLite: ``BEGIN IMMEDIATE`` on the
         single writer, each statement sent to it)."""

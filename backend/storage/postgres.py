@@ -290,6 +290,16 @@ class PostgresDatabase:
             async for record in conn.cursor(query, *args, prefetch=max(1, batch)):
                 yield dict(record.items())
 
+    async def iterate_values(
+        self, sql: str, params: Params = None, batch: int = 1000
+    ) -> AsyncIterator[Sequence[Sequence[Any]]]:
+        query, args = _args(sql, params)
+        async with self._acquire() as conn, conn.transaction(readonly=True):
+            await conn.execute("SET LOCAL statement_timeout = 0")
+            cursor = await conn.cursor(query, *args)
+            while rows := await cursor.fetch(max(1, batch)):
+                yield rows  # asyncpg records: values by position
+
     def write(self) -> contextlib.AbstractAsyncContextManager[PostgresTx]:
         """A unit of work in a transaction of its own."""
         return self._unit(changes_settings=True)

@@ -343,6 +343,27 @@ class SQLiteDatabase:
         finally:
             await conn.close()
 
+    async def iterate_values(
+        self, sql: str, params: Params = None, batch: int = 1000
+    ) -> AsyncIterator[Sequence[Sequence[Any]]]:
+        conn = await self._connect(read_only=True)
+        conn.row_factory = None  # plain tuples
+        ahead: asyncio.Future[Any] | None = None
+        try:
+            async with conn.execute(sql, params or {}) as cursor:
+                # The next batch is read on the connection's thread (SQLite steps without
+                # the GIL) while the caller works on this one.
+                ahead = asyncio.ensure_future(cursor.fetchmany(batch))
+                while rows := await ahead:
+                    ahead = asyncio.ensure_future(cursor.fetchmany(batch))
+                    yield rows
+                ahead = None
+        finally:
+            if ahead is not None:  # the caller stopped early: let the read end first
+                with contextlib.suppress(Exception):
+                    await ahead
+            await conn.close()
+
     async def _on_writer_thread(self, fn: Callable[..., _T], *args: Any) -> _T:
         """Run ``fn(*args)`` on the writer's thread.
 

@@ -78,6 +78,9 @@ class BrokenStore:
     def iterate(self, sql: str, params: Any = None, batch: int = 500) -> Any:
         return self.real.iterate(sql, params, batch)
 
+    def iterate_values(self, sql: str, params: Any = None, batch: int = 1000) -> Any:
+        return self.real.iterate_values(sql, params, batch)
+
     async def close(self) -> None:
         await self.real.close()
 
