@@ -17,10 +17,8 @@ from backend.api.params import (
     P_CURSOR,
     P_LIMIT,
     db_of,
-    int_param,
-    make_cursor,
+    id_page,
     path_id,
-    read_cursor,
     request_scope,
 )
 from backend.auth import ApiPrincipal
@@ -121,16 +119,15 @@ async def list_batches(request: Request, principal: ApiPrincipal) -> Response:
     platform = request.query_params.get("platform")
     if platform is not None and platform not in conv.FILE_PLATFORMS:
         raise ApiError(422, "invalid", f"platform must be one of {conv.FILE_PLATFORMS}.")
-    limit = int_param(request, "limit", lo=1, hi=500) or 100
+    paging = id_page(request, "batches")
     found = await bt.list_batches(
         db_of(request),
         scope=request_scope(request, principal, site_param=None).advertiser_id,
         platform=platform,
-        limit=limit + 1,
-        before_id=read_cursor(request, "batches"),
+        limit=paging.limit + 1,
+        before_id=paging.before_id,
     )
-    page = found[:limit]
-    cursor = make_cursor(request, "batches", page[-1].id) if len(found) > limit else None
+    page, cursor = paging.cut(request, found, lambda b: b.id)
     return JSONResponse({"data": [b.as_json() for b in page], "next_cursor": cursor})
 
 

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from functools import wraps
-from typing import Any
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from starlette.requests import Request
@@ -22,6 +23,8 @@ from pool.inventory import InventoryError
 from pool.numbers import NumberError
 from pool.scope import Scope
 from pool.store import Store, now_ms
+
+_Row = TypeVar("_Row")
 
 MAX_MS = 2**53
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -314,3 +317,31 @@ def read_cursor(request: Request, kind: str) -> int | None:
 def make_cursor(request: Request, kind: str, last_id: int) -> str:
     """An opaque cursor continuing after ``last_id``."""
     return cursor_signer(request).sign([kind, last_id])
+
+
+@dataclass(frozen=True)
+class IdPage:
+    """One page of a list read newest first by id: ``limit`` rows (the ``limit`` parameter,
+    1 to 500, 100 by default) below ``before_id`` (from the ``cursor``; None: the first page).
+    Read ``limit + 1`` rows: the extra one says whether another page follows."""
+
+    kind: str
+    limit: int
+    before_id: int | None
+
+    def cut(
+        self, request: Request, rows: Sequence[_Row], id_of: Callable[[_Row], int] | None = None
+    ) -> tuple[Sequence[_Row], str | None]:
+        """The page of ``rows`` and the cursor of the next page (None on the last); a row's
+        id is ``id_of(row)``, by default its ``"id"``."""
+        page = rows[: self.limit]
+        if len(rows) <= self.limit:
+            return page, None
+        last = id_of(page[-1]) if id_of is not None else int(page[-1]["id"])  # type: ignore[index]
+        return page, make_cursor(request, self.kind, last)
+
+
+def id_page(request: Request, kind: str) -> IdPage:
+    """The page of the ``kind`` list a request asks for (400 for a forged cursor)."""
+    limit = int_param(request, "limit", hi=500) or 100
+    return IdPage(kind, limit, read_cursor(request, kind))

@@ -33,10 +33,9 @@ from backend.api.params import (
     acting_advertiser,
     choice_param,
     db_of,
+    id_page,
     int_param,
-    make_cursor,
     path_id,
-    read_cursor,
     request_scope,
     time_range,
 )
@@ -264,16 +263,15 @@ async def list_all(request: Request, principal: ApiPrincipal) -> Response:
     if medium is not None:
         params["medium"] = medium[:100]
         sql += " AND r.medium = :medium"
-    after = read_cursor(request, "reservations")
-    if after is not None:
+    paging = id_page(request, "reservations")
+    if paging.before_id is not None:
         sql += " AND r.id < :after"
-        params["after"] = after
-    limit = int_param(request, "limit", hi=500) or 100
-    rows = await db_of(request).fetchall(sql + f" ORDER BY r.id DESC LIMIT {limit + 1}", params)
-    page = rows[:limit]
+        params["after"] = paging.before_id
+    sql += f" ORDER BY r.id DESC LIMIT {paging.limit + 1}"
+    page, cursor = paging.cut(request, await db_of(request).fetchall(sql, params))
     body: dict[str, Any] = {"data": [await shown(request, principal, r) for r in page]}
-    if len(rows) > limit:
-        body["next_cursor"] = make_cursor(request, "reservations", int(page[-1]["id"]))
+    if cursor is not None:
+        body["next_cursor"] = cursor
     return JSONResponse(body)
 
 

@@ -34,11 +34,10 @@ from backend.api.params import (
     RANGE_PARAMS,
     bool_param,
     db_of,
+    id_page,
     int_param,
-    make_cursor,
     min_confidence,
     path_id,
-    read_cursor,
     request_scope,
     time_range,
 )
@@ -317,21 +316,17 @@ async def _page(
     params: dict[str, Any],
     id_col: str,
 ) -> Response:
-    limit = int_param(request, "limit", lo=1, hi=500) or 100
-    after = read_cursor(request, kind)
-    if after is not None:
+    paging = id_page(request, kind)
+    if paging.before_id is not None:
         clauses.append(f"{id_col} < :after")
-        params["after"] = after
-    params["lim"] = limit + 1
+        params["after"] = paging.before_id
+    params["lim"] = paging.limit + 1
     sql = f"{select} WHERE {' AND '.join(clauses)} ORDER BY {id_col} DESC LIMIT :lim"
-    rows = await db_of(request).fetchall(sql, params)
-    more = len(rows) > limit
-    rows = rows[:limit]
+    rows, cursor = paging.cut(request, await db_of(request).fetchall(sql, params))
     if kind == "calls":
         data = [_call_out(r, principal) for r in rows]
     else:
         data = [{k: r[k] for k in SESSION_FIELDS} for r in rows]
-    cursor = make_cursor(request, kind, rows[-1]["id"]) if more else None
     return JSONResponse({"data": data, "next_cursor": cursor})
 
 

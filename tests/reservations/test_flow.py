@@ -256,3 +256,24 @@ async def test_bad_reservations_are_refused(client: httpx.AsyncClient, portal: P
     assert backwards.status_code == 422
     other = await book(client, portal, advertiser_id=portal.advertiser_id + 99)
     assert other.status_code == 403
+
+
+async def test_the_list_pages_newest_first_with_a_cursor(
+    client: httpx.AsyncClient, portal: Portal
+) -> None:
+    made = []
+    for k in range(3):
+        start = START + k * 120 * MINUTE
+        answer = await book(
+            client, portal, f"L-{k}", start, start + 30 * MINUTE, phone=f"090-1111-000{k}"
+        )
+        assert answer.status_code == 201, answer.text
+        made.append(answer.json()["id"])
+    first = await client.get("/api/reservations?limit=2", headers=auth(portal))
+    assert [r["id"] for r in first.json()["data"]] == made[::-1][:2]
+    cursor = first.json()["next_cursor"]
+    second = await client.get(f"/api/reservations?limit=2&cursor={cursor}", headers=auth(portal))
+    assert [r["id"] for r in second.json()["data"]] == made[:1]
+    assert "next_cursor" not in second.json()  # the last page
+    forged = await client.get("/api/reservations?cursor=x", headers=auth(portal))
+    assert forged.status_code == 400
