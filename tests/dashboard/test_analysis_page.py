@@ -87,8 +87,8 @@ async def test_refused_forms_come_back_in_the_layout_in_the_users_language(
     client: httpx.AsyncClient, seeded: Seeded, db: Store
 ) -> None:
     await login(client, seeded.admin, PASSWORD)
+    index = await client.get(BASE)  # an administrator chooses the advertiser
     own = f"{BASE}/{seeded.adv_a}"
-    index = await client.get(BASE)
     assert index.status_code == 200 and f'href="{own}"' in index.text
     csrf = await _csrf(client, own)
     cases = (
