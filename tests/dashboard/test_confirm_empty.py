@@ -6,6 +6,7 @@ say what is missing and link to where it is done, in English and Japanese."""
 
 from __future__ import annotations
 
+import re
 from html import unescape
 from html.parser import HTMLParser
 
@@ -58,9 +59,9 @@ class _Forms(HTMLParser):
 
 
 def _matches(route: str, action: str) -> bool:
-    head, _, tail = route.partition("{id:int}")
-    middle = action[len(head) : len(action) - len(tail)] if tail else action[len(head) :]
-    return action.startswith(head) and action.endswith(tail) and middle.isdigit()
+    """Whether the form's ``action`` is a path of ``route`` (every ``{name:int}`` a number)."""
+    parts = re.split(r"\{\w+:int\}", route)
+    return re.fullmatch(r"\d+".join(map(re.escape, parts)), action) is not None
 
 
 async def test_every_destructive_form_asks_first(client: httpx.AsyncClient, seeded: Seeded) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -30,7 +31,7 @@ from pool.store import now_ms
 from tests.dashboard.conftest import login
 from tests.support.openai_api import OpenAIStandIn
 from tests.support.twilio import TwilioRest
-from tests.telephony.conftest import ACCOUNT
+from tests.telephony.conftest import ACCOUNT, BUSINESS_SAYS, CALLER_SAYS
 from tests.telephony.test_recordings import _recorded_call, _rule
 
 KEY = "sk-test-" + "k" * 24
@@ -122,14 +123,28 @@ async def test_the_speech_api_hears_each_channel_and_gives_speaker_turns(
     ]  # fmt: skip
     caller = " ".join(x["text"] for x in lines if x["channel"] == 0)
     business = " ".join(x["text"] for x in lines if x["channel"] == 1)
-    # Each side heard on its own: the caller's words on channel 0, the business's on 1
-    # (PocketSphinx is rough on phone audio: only words it always gets are checked).
-    assert "would like" in caller and "would like" not in business
-    assert "tomorrow morning" in caller and "tomorrow morning" in business
+    # Each side heard on its own: the caller's words on channel 0, the business's on 1.
+    # PocketSphinx is rough on phone audio and does not hear the same words every run, so
+    # each side is checked by the words only one of the two speakers says.
+    assert _leans_to(caller, CALLER_SAYS, BUSINESS_SAYS)
+    assert _leans_to(business, BUSINESS_SAYS, CALLER_SAYS)
+    assert "tomorrow" in caller and "tomorrow" in business
     rec = await db.fetchone("SELECT transcript_engine, transcript_language FROM recordings")
     assert (rec["transcript_engine"], rec["transcript_language"]) == ("openai", "english")
     call = await db.fetchone("SELECT outcome_id, outcome_suggested_by FROM calls")
     assert (call["outcome_id"], call["outcome_suggested_by"]) == (won, "rules")
+
+
+def _words(text: str) -> set[str]:
+    return set(re.findall(r"[a-z]+", text.lower()))
+
+
+def _leans_to(heard: str, said: str, other: str) -> bool:
+    """Whether ``heard`` holds more of the words only ``said`` has than of those only
+    ``other`` has."""
+    own, others = _words(said) - _words(other), _words(other) - _words(said)
+    words = _words(heard)
+    return len(words & own) > len(words & others)
 
 
 async def test_the_speech_api_refusing_the_key_is_kept_as_the_reason_without_the_key(
